@@ -1,0 +1,28 @@
+"""Policy-as-code guardrails for LLM applications.
+
+The pipeline, one module per stage: :mod:`~guardrails.parser` (source ->
+AST), :mod:`~guardrails.checker` and :mod:`~guardrails.analysis` (static
+checks), :mod:`~guardrails.compiler` (AST -> rule graph),
+:mod:`~guardrails.evaluate` (graph + request -> :class:`Decision`). The front
+doors are :class:`Engine` (in-process) and the ``guardrails`` CLI.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .decision import Decision, Outcome, Violation  # noqa: E402
+from .diagnostics import Diagnostic, GuardrailsError, PolicyError  # noqa: E402
+from .engine import Engine, UnknownPolicyError  # noqa: E402
+
+__all__ = [
+    "Decision",
+    "Diagnostic",
+    "Engine",
+    "GuardrailsError",
+    "Outcome",
+    "PolicyError",
+    "UnknownPolicyError",
+    "Violation",
+    "__version__",
+]

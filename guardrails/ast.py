@@ -1,0 +1,322 @@
+"""The immutable syntax tree of a policy file.
+
+Every node carries a :class:`~guardrails.diagnostics.Span`, excluded from
+equality so that two trees parsed from differently laid-out sources compare
+equal.  Nodes never change after parsing; passes build new values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from .diagnostics import UNKNOWN_SPAN, Span
+
+STAGES = ("input", "output", "retrieval", "tool_call")
+
+
+def _span() -> Span:
+    return field(default=UNKNOWN_SPAN, compare=False, repr=False)
+
+
+node = dataclass(frozen=True, slots=True)
+
+
+# ---- expressions -----------------------------------------------------------
+
+
+@node
+class Literal:
+    value: str | float | int | bool | None
+    span: Span = _span()
+
+
+@node
+class ListLit:
+    items: tuple[Literal, ...]
+    span: Span = _span()
+
+
+@node
+class RegexLit:
+    pattern: str
+    flags: str
+    span: Span = _span()
+
+
+@node
+class Var:
+    name: str
+    span: Span = _span()
+
+
+@node
+class Attr:
+    obj: "Expr"
+    name: str
+    span: Span = _span()
+
+
+@node
+class Index:
+    obj: "Expr"
+    key: str | int
+    span: Span = _span()
+
+
+@node
+class KwArg:
+    name: str
+    value: Literal
+    span: Span = _span()
+
+
+@node
+class Call:
+    func: str
+    args: tuple["Expr", ...]
+    kwargs: tuple[KwArg, ...]
+    span: Span = _span()
+
+
+@node
+class Not:
+    operand: "Expr"
+    span: Span = _span()
+
+
+@node
+class And:
+    operands: tuple["Expr", ...]
+    span: Span = _span()
+
+
+@node
+class Or:
+    operands: tuple["Expr", ...]
+    span: Span = _span()
+
+
+@node
+class Compare:
+    op: str  # == != < <= > >=
+    left: "Expr"
+    right: "Expr"
+    span: Span = _span()
+
+
+@node
+class In:
+    item: "Expr"
+    container: "Expr"
+    negated: bool
+    span: Span = _span()
+
+
+@node
+class Matches:
+    subject: "Expr"
+    regex: RegexLit | None  # an inline /regex/
+    pattern: str | None  # or the name of a `pattern` definition
+    span: Span = _span()
+
+
+@node
+class StrTest:
+    op: str  # contains | starts_with | ends_with
+    left: "Expr"
+    right: "Expr"
+    span: Span = _span()
+
+
+@node
+class Has:
+    obj: "Expr"
+    key: str
+    span: Span = _span()
+
+
+Expr = Union[Literal, ListLit, Var, Attr, Index, Call, Not, And, Or, Compare, In, Matches, StrTest, Has]
+
+
+# ---- effects ---------------------------------------------------------------
+
+
+@node
+class Deny:
+    message: str
+    span: Span = _span()
+
+
+@node
+class Warn:
+    message: str
+    span: Span = _span()
+
+
+@node
+class Allow:
+    span: Span = _span()
+
+
+@node
+class Escalate:
+    route: str
+    message: str | None
+    span: Span = _span()
+
+
+@node
+class Target:
+    """What a redact rule removes: entity groups/types, secrets, a pattern or terms."""
+
+    kind: str  # "entities" | "secrets" | "pattern" | "terms"
+    names: tuple[str, ...]  # entity group or type names; the pattern/terms name
+    span: Span = _span()
+    name_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
+
+
+@node
+class Operator:
+    name: str  # mask | replace | hash | remove
+    args: tuple[Literal, ...]
+    span: Span = _span()
+
+
+@node
+class Redact:
+    target: Target
+    min_score: float | None
+    operator: Operator
+    span: Span = _span()
+
+
+Effect = Union[Deny, Warn, Allow, Escalate, Redact]
+
+
+def effect_name(effect: Effect) -> str:
+    return type(effect).__name__.lower()
+
+
+# ---- declarations ----------------------------------------------------------
+
+
+@node
+class Rule:
+    id: str
+    effect: Effect
+    condition: Expr | None
+    span: Span = _span()
+    id_span: Span = _span()
+
+
+@node
+class StageBlock:
+    stage: str
+    rules: tuple[Rule, ...]
+    span: Span = _span()
+
+
+@node
+class Name:
+    value: str
+    span: Span = _span()
+
+
+@node
+class EntitiesDef:
+    name: str
+    entities: tuple[Name, ...]
+    span: Span = _span()
+
+
+@node
+class TopicTerm:
+    text: str
+    weight: float
+    span: Span = _span()
+
+
+@node
+class TopicDef:
+    name: str
+    terms: tuple[TopicTerm, ...]
+    span: Span = _span()
+
+
+@node
+class PatternDef:
+    name: str
+    regex: RegexLit
+    span: Span = _span()
+
+
+@node
+class ToolsDef:
+    name: str
+    tools: tuple[Literal, ...]
+    span: Span = _span()
+
+
+@node
+class TermsDef:
+    name: str
+    terms: tuple[Literal, ...]
+    span: Span = _span()
+
+
+Definition = Union[EntitiesDef, TopicDef, PatternDef, ToolsDef, TermsDef]
+
+
+@node
+class Import:
+    name: str
+    span: Span = _span()
+
+
+@node
+class Setting:
+    key: str
+    value: Literal
+    span: Span = _span()
+
+
+@node
+class Policy:
+    kind: str  # "policy" | "module"
+    name: str
+    version: str
+    imports: tuple[Import, ...]
+    settings: tuple[Setting, ...]
+    definitions: tuple[Definition, ...]
+    stages: tuple[StageBlock, ...]
+    span: Span = _span()
+    name_span: Span = _span()
+    version_span: Span = _span()
+
+    def rules(self, stage: str) -> tuple[Rule, ...]:
+        return tuple(r for block in self.stages if block.stage == stage for r in block.rules)
+
+
+def walk(expr: Expr):
+    """Pre-order traversal of an expression tree."""
+    yield expr
+    match expr:
+        case Attr(obj=o) | Index(obj=o) | Has(obj=o):
+            yield from walk(o)
+        case Call(args=args):
+            for a in args:
+                yield from walk(a)
+        case Not(operand=o):
+            yield from walk(o)
+        case And(operands=ops) | Or(operands=ops):
+            for o in ops:
+                yield from walk(o)
+        case Compare(left=l, right=r) | StrTest(left=l, right=r):
+            yield from walk(l)
+            yield from walk(r)
+        case In(item=i, container=c):
+            yield from walk(i)
+            yield from walk(c)
+        case Matches(subject=s):
+            yield from walk(s)

@@ -1,0 +1,504 @@
+"""Static checks, run before anything is evaluated.
+
+Every problem is collected into the `Diagnostics` bag: names, entity types,
+regexes, types, stage rules, settings.  Logical checks (conditions that are
+never true, rules shadowed by a deny) live in :mod:`guardrails.analysis`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import ast
+from .detectors import NER_ENTITIES, SECRET_KINDS, RegexSyntaxError, SafeRegex, validate_template
+from .diagnostics import Diagnostics, Span
+from .loader import Defined, SourceFile, Unit, build_scope, suggest
+
+# ---- the language's fixed vocabulary ---------------------------------------
+
+# Root names per stage and their types.
+ROOTS: dict[str, dict[str, str]] = {
+    "input": {"text": "string", "context": "map"},
+    "output": {"text": "string", "context": "map"},
+    "retrieval": {"text": "string", "metadata": "map", "context": "map"},
+    "tool_call": {"tool": "string", "args": "map", "principal": "map", "context": "map"},
+}
+ALL_ROOTS = {name: stage for stage, roots in ROOTS.items() for name in roots}
+
+FUNCTIONS = {
+    "pii": "bool",  # pii(group-or-TYPE, ..., min_score=0.5)
+    "topic": "number",  # topic(name): 0..1
+    "secrets": "bool",  # secrets() or secrets(kind, ...)
+    "banned": "bool",  # banned(terms-name)
+    "length": "number",  # length(string | list | map)
+    "lower": "string",
+    "upper": "string",
+}
+DETECTOR_FUNCTIONS = {"pii", "topic", "secrets", "banned"}
+
+SETTINGS: dict[str, tuple[str, tuple | None]] = {
+    "on_error": ("string", ("fail_closed", "fail_open")),
+    "tool_default": ("string", ("deny", "allow")),
+    "max_text_length": ("number", None),
+    "regex_timeout_ms": ("number", None),
+}
+
+OPERATORS = {"mask": (0, 1), "replace": (0, 1), "hash": (0, 0), "remove": (0, 0)}
+STAGE_EFFECTS = {
+    "input": {"deny", "warn", "escalate", "redact"},
+    "output": {"deny", "warn", "escalate", "redact"},
+    "retrieval": {"deny", "warn", "escalate", "redact"},
+    "tool_call": {"deny", "warn", "escalate", "redact", "allow"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckConfig:
+    ner_model: str | None = None
+
+
+class _EntityRegistry:
+    """Presidio's registry, loaded only when a policy names an entity type."""
+
+    def __init__(self, config: CheckConfig):
+        self.config = config
+        self._known: frozenset[str] | None = None
+
+    def known(self) -> frozenset[str]:
+        if self._known is None:
+            from .detectors import PiiConfig, supported_entities
+
+            self._known = supported_entities(PiiConfig(ner_model=self.config.ner_model))
+        return self._known
+
+
+def is_entity_type(name: str) -> bool:
+    return name.isupper() or (name.replace("_", "").isupper())
+
+
+class FileChecker:
+    """Checks one source file against its own scope (own + imported names)."""
+
+    def __init__(self, f: SourceFile, scope: dict[str, Defined], registry: _EntityRegistry,
+                 config: CheckConfig, diags: Diagnostics):
+        self.f = f
+        self.scope = scope
+        self.registry = registry
+        self.config = config
+        self.diags = diags
+        self.used: set[str] = set()
+
+    # -- helpers
+    def err(self, code: str, msg: str, span: Span, hint: str | None = None) -> None:
+        self.diags.error(code, msg, span, hint)
+
+    def warn(self, code: str, msg: str, span: Span, hint: str | None = None) -> None:
+        self.diags.warning(code, msg, span, hint)
+
+    def lookup(self, name: str, kind: type, what: str, span: Span) -> ast.Definition | None:
+        d = self.scope.get(name)
+        if d is not None and isinstance(d.node, kind):
+            self.used.add(name)
+            return d.node
+        if name in self.f.blanked:
+            return None  # its definition had a syntax error, already reported
+        if d is not None:
+            self.err("E301", f"{name!r} is a {_kind_name(d.node)}, not a {what}", span)
+            return None
+        candidates = [n for n, dd in self.scope.items() if isinstance(dd.node, kind)]
+        self.err("E102", f"unknown {what} {name!r}", span, hint=suggest(name, candidates, f"known {what}s"))
+        return None
+
+    def check_entity_type(self, name: str, span: Span) -> None:
+        known = self.registry.known()
+        if name not in known:
+            self.err("E101", f"unknown entity type {name!r}", span,
+                     hint=suggest(name, sorted(known), "entity types the analyzer supports"))
+        elif name in NER_ENTITIES and not self.config.ner_model:
+            self.err("E601", f"entity type {name!r} needs an NER model, and none is configured", span,
+                     hint="configure a spaCy model (--ner-model / Engine(ner_model=...)) or drop this entity")
+
+    # -- whole file
+    def run(self) -> None:
+        p = self.f.policy
+        assert p is not None
+        self.check_settings(p)
+        for d in p.definitions:
+            self.check_definition(d)
+        seen: dict[str, ast.Rule] = {}
+        for block in p.stages:
+            for rule in block.rules:
+                if rule.id in seen:
+                    self.err("E201", f"duplicate rule id {rule.id!r} (first defined on line {seen[rule.id].span.line})",
+                             rule.id_span, hint="rule ids must be unique within a policy: they name decisions")
+                else:
+                    seen[rule.id] = rule
+                self.check_rule(block.stage, rule)
+        if p.kind == "policy":
+            for d in p.definitions:
+                if d.name not in self.used:
+                    self.warn("W101", f"{_kind_name(d)} {d.name!r} is never used", d.span)
+
+    def check_settings(self, p: ast.Policy) -> None:
+        seen: set[str] = set()
+        for s in p.settings:
+            spec = SETTINGS.get(s.key)
+            if spec is None:
+                self.err("E107", f"unknown setting {s.key!r}", s.span, hint=suggest(s.key, list(SETTINGS), "settings"))
+                continue
+            if s.key in seen:
+                self.err("E104", f"setting {s.key!r} is set twice", s.span)
+            seen.add(s.key)
+            typ, choices = spec
+            value = s.value.value
+            if typ == "number":
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                    self.err("E301", f"setting {s.key!r} takes a positive number", s.value.span)
+            elif choices and value not in choices:
+                self.err("E301", f"setting {s.key!r} must be one of {', '.join(map(repr, choices))}", s.value.span)
+
+    def check_definition(self, d: ast.Definition) -> None:
+        match d:
+            case ast.EntitiesDef(entities=names):
+                if not names:
+                    self.warn("W302", f"entity group {d.name!r} is empty", d.span)
+                for n in names:
+                    self.check_entity_type(n.value, n.span)
+            case ast.TopicDef(terms=terms):
+                for t in terms:
+                    if not (0 < t.weight <= 1):
+                        self.warn("W301", f"topic weight {t.weight} is outside (0, 1]", t.span,
+                                  hint="a topic's score is capped at 1.0")
+                    if not t.text.strip():
+                        self.err("E002", "empty topic term", t.span)
+            case ast.PatternDef(regex=rx):
+                self.check_regex(rx)
+            case ast.ToolsDef(tools=items) | ast.TermsDef(terms=items):
+                if not items:
+                    self.warn("W302", f"{_kind_name(d)} {d.name!r} is empty", d.span)
+                for lit in items:
+                    if not str(lit.value).strip():
+                        self.err("E002", "empty string in list", lit.span)
+
+    def check_regex(self, rx: ast.RegexLit) -> None:
+        try:
+            SafeRegex.compile(rx.pattern, rx.flags)
+        except RegexSyntaxError as exc:
+            span = rx.span
+            if exc.offset is not None:
+                start = span.start + 1 + exc.offset
+                span = Span(span.file, span.line, span.col + 1 + exc.offset, span.line,
+                            span.col + 2 + exc.offset, start, start + 1)
+            self.err("E401", f"invalid regular expression: {exc.message}", span)
+
+    def check_rule(self, stage: str, rule: ast.Rule) -> None:
+        kind = ast.effect_name(rule.effect)
+        if kind not in STAGE_EFFECTS[stage]:
+            self.err("E202", f"'{kind}' is not allowed in the {stage} stage", rule.effect.span,
+                     hint="allow rules belong in tool_call; other stages allow by default")
+        if isinstance(rule.effect, ast.Redact):
+            self.check_redact(stage, rule.effect)
+        if isinstance(rule.effect, (ast.Deny, ast.Warn)) and not rule.effect.message.strip():
+            self.err("E002", "the message must not be empty", rule.effect.span)
+        if rule.condition is None:
+            if kind in ("deny", "escalate", "warn"):
+                self.warn("W201", f"rule {rule.id!r} has no condition: it fires on every request",
+                          rule.id_span, hint="add `when ...`")
+            elif kind == "allow":
+                self.warn("W201", f"rule {rule.id!r} allows every tool call", rule.id_span,
+                          hint="narrow it with `when tool == ...` or `when tool in GROUP`")
+            return
+        typ = TypeChecker(self, stage).infer(rule.condition)
+        if typ not in ("bool", "any", "error"):
+            self.err("E301", f"a condition must be true or false, not a {typ}", rule.condition.span)
+
+    def check_redact(self, stage: str, eff: ast.Redact) -> None:
+        t = eff.target
+        if t.kind == "entities":
+            for name, span in zip(t.names, t.name_spans or (t.span,) * len(t.names)):
+                self.check_entity_ref(name, span)
+        elif t.kind == "pattern":
+            self.lookup(t.names[0], ast.PatternDef, "pattern", t.name_spans[0] if t.name_spans else t.span)
+        elif t.kind == "terms":
+            self.lookup(t.names[0], ast.TermsDef, "terms list", t.name_spans[0] if t.name_spans else t.span)
+        if eff.min_score is not None and not (0 <= eff.min_score <= 1):
+            self.err("E301", "a minimum score lies between 0 and 1", eff.span)
+        op = eff.operator
+        arity = OPERATORS.get(op.name)
+        if arity is None:
+            self.err("E203", f"unknown redaction operator {op.name!r}", op.span,
+                     hint="use mask, mask(\"#\"), replace(\"<{entity}>\"), hash or remove")
+            return
+        if not (arity[0] <= len(op.args) <= arity[1]):
+            self.err("E203", f"{op.name} takes {arity[1]} argument(s), got {len(op.args)}", op.span)
+            return
+        for a in op.args:
+            if not isinstance(a.value, str):
+                self.err("E203", f"{op.name} takes a string argument", a.span)
+                return
+        if op.name == "mask" and op.args and len(op.args[0].value) != 1:
+            self.err("E203", "mask takes a single masking character", op.args[0].span)
+        if op.name == "replace" and op.args:
+            problem = validate_template(op.args[0].value)
+            if problem:
+                self.err("E203", problem, op.args[0].span, hint="the only placeholder is {entity}")
+
+    def check_entity_ref(self, name: str, span: Span) -> None:
+        """An entity group name or an entity type (upper case)."""
+        d = self.scope.get(name)
+        if d is not None and isinstance(d.node, ast.EntitiesDef):
+            self.used.add(name)
+            return
+        if is_entity_type(name):
+            self.check_entity_type(name, span)
+            return
+        self.lookup(name, ast.EntitiesDef, "entity group", span)
+
+
+class TypeChecker:
+    """Infers the type of an expression; reports mismatches. 'error' absorbs
+    follow-on errors so one mistake is reported once."""
+
+    def __init__(self, fc: FileChecker, stage: str):
+        self.fc = fc
+        self.stage = stage
+        self.roots = ROOTS[stage]
+
+    def infer(self, e: ast.Expr) -> str:
+        method: Callable[[ast.Expr], str] = getattr(self, "t_" + type(e).__name__)
+        return method(e)
+
+    def t_Literal(self, e: ast.Literal) -> str:
+        v = e.value
+        if v is None:
+            return "null"
+        if isinstance(v, bool):
+            return "bool"
+        if isinstance(v, (int, float)):
+            return "number"
+        return "string"
+
+    def t_ListLit(self, e: ast.ListLit) -> str:
+        return "list"
+
+    def t_Var(self, e: ast.Var) -> str:
+        if e.name in self.roots:
+            return self.roots[e.name]
+        if e.name in ALL_ROOTS:
+            where = [s for s, r in ROOTS.items() if e.name in r]
+            self.fc.err("E303", f"{e.name!r} is not available in the {self.stage} stage", e.span,
+                        hint=f"it exists in: {', '.join(where)}")
+            return "error"
+        d = self.fc.scope.get(e.name)
+        if d is not None:
+            if isinstance(d.node, (ast.ToolsDef, ast.TermsDef)):
+                self.fc.used.add(e.name)
+                return "list"
+            self.fc.used.add(e.name)
+            usage = {ast.EntitiesDef: "inside pii(...)", ast.TopicDef: "inside topic(...)",
+                     ast.PatternDef: "after `matches`"}[type(d.node)]
+            self.fc.err("E301", f"{_kind_name(d.node)} {e.name!r} can only be used {usage}", e.span)
+            return "error"
+        if e.name in self.fc.f.blanked:
+            return "error"
+        names = list(self.roots) + [n for n, dd in self.fc.scope.items()
+                                    if isinstance(dd.node, (ast.ToolsDef, ast.TermsDef))]
+        self.fc.err("E102", f"unknown name {e.name!r}", e.span, hint=suggest(e.name, names, "names in scope"))
+        return "error"
+
+    def _container(self, e: ast.Expr, what: str) -> str:
+        t = self.infer(e)
+        if t in ("map", "any", "error"):
+            return "error" if t == "error" else "any"
+        if t == "list" and what == "index":
+            return "any"
+        self.fc.err("E301", f"cannot {'read attributes of' if what == 'attr' else 'index'} a {t}", e.span)
+        return "error"
+
+    def t_Attr(self, e: ast.Attr) -> str:
+        return self._container(e.obj, "attr")
+
+    def t_Index(self, e: ast.Index) -> str:
+        return self._container(e.obj, "index")
+
+    def t_Has(self, e: ast.Has) -> str:
+        t = self.infer(e.obj)
+        if t not in ("map", "any", "error"):
+            self.fc.err("E301", f"`has` tests the attributes of a map, not of a {t}", e.obj.span)
+        return "bool"
+
+    def _bool_operand(self, e: ast.Expr) -> None:
+        t = self.infer(e)
+        if t not in ("bool", "any", "error"):
+            self.fc.err("E301", f"expected true or false, found a {t}", e.span)
+
+    def t_Not(self, e: ast.Not) -> str:
+        self._bool_operand(e.operand)
+        return "bool"
+
+    def t_And(self, e: ast.And) -> str:
+        for o in e.operands:
+            self._bool_operand(o)
+        return "bool"
+
+    t_Or = t_And
+
+    def t_Compare(self, e: ast.Compare) -> str:
+        lt, rt = self.infer(e.left), self.infer(e.right)
+        if "error" in (lt, rt) or "any" in (lt, rt):
+            return "bool"
+        if e.op in ("==", "!="):
+            if lt != rt and "null" not in (lt, rt):
+                self.fc.err("E301", f"comparing a {lt} with a {rt} is never equal", e.span,
+                            hint="both sides of == must have the same type")
+            return "bool"
+        if lt != rt or lt not in ("number", "string"):
+            self.fc.err("E301", f"cannot order a {lt} against a {rt} with {e.op}", e.span,
+                        hint="<, <=, >, >= compare two numbers or two strings")
+        return "bool"
+
+    def t_In(self, e: ast.In) -> str:
+        self.infer(e.item)
+        ct = self.infer(e.container)
+        if ct not in ("list", "map", "string", "any", "error"):
+            self.fc.err("E301", f"`in` needs a list, map or string on its right, found a {ct}", e.container.span)
+        return "bool"
+
+    def t_Matches(self, e: ast.Matches) -> str:
+        st = self.infer(e.subject)
+        if st not in ("string", "any", "error"):
+            self.fc.err("E301", f"`matches` needs a string on its left, found a {st}", e.subject.span)
+        if e.regex is not None:
+            self.fc.check_regex(e.regex)
+        else:
+            self.fc.lookup(e.pattern, ast.PatternDef, "pattern", e.span)
+        return "bool"
+
+    def t_StrTest(self, e: ast.StrTest) -> str:
+        lt, rt = self.infer(e.left), self.infer(e.right)
+        allowed_left = ("string", "list", "any", "error") if e.op == "contains" else ("string", "any", "error")
+        if lt not in allowed_left:
+            self.fc.err("E301", f"`{e.op}` cannot test a {lt}", e.left.span)
+        if e.op != "contains" and rt not in ("string", "any", "error"):
+            self.fc.err("E301", f"`{e.op}` needs a string on its right, found a {rt}", e.right.span)
+        return "bool"
+
+    def t_Call(self, e: ast.Call) -> str:
+        ret = FUNCTIONS.get(e.func)
+        if ret is None:
+            self.fc.err("E106", f"unknown function {e.func!r}", e.span,
+                        hint=suggest(e.func, sorted(FUNCTIONS), "functions"))
+            return "error"
+        getattr(self, "call_" + e.func)(e)
+        return ret
+
+    def _names_only(self, e: ast.Call) -> list[ast.Var] | None:
+        out = []
+        for a in e.args:
+            if not isinstance(a, ast.Var):
+                self.fc.err("E302", f"{e.func}() takes names, not expressions", a.span)
+                return None
+            out.append(a)
+        return out
+
+    def _no_kwargs(self, e: ast.Call, allowed: tuple[str, ...] = ()) -> None:
+        for k in e.kwargs:
+            if k.name not in allowed:
+                self.fc.err("E302", f"{e.func}() has no option {k.name!r}", k.span)
+
+    def call_pii(self, e: ast.Call) -> None:
+        names = self._names_only(e)
+        self._no_kwargs(e, ("min_score",))
+        for k in e.kwargs:
+            v = k.value.value
+            if k.name == "min_score" and (not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1):
+                self.fc.err("E302", "min_score is a number between 0 and 1", k.value.span)
+        for n in names or ():
+            self.fc.check_entity_ref(n.name, n.span)
+
+    def call_topic(self, e: ast.Call) -> None:
+        names = self._names_only(e)
+        self._no_kwargs(e)
+        if names is not None and len(names) != 1:
+            self.fc.err("E302", "topic() takes exactly one topic name", e.span)
+            return
+        if names:
+            self.fc.lookup(names[0].name, ast.TopicDef, "topic", names[0].span)
+
+    def call_secrets(self, e: ast.Call) -> None:
+        names = self._names_only(e)
+        self._no_kwargs(e)
+        for n in names or ():
+            if n.name not in SECRET_KINDS:
+                self.fc.err("E102", f"unknown secret kind {n.name!r}", n.span,
+                            hint=suggest(n.name, sorted(SECRET_KINDS), "secret kinds"))
+
+    def call_banned(self, e: ast.Call) -> None:
+        names = self._names_only(e)
+        self._no_kwargs(e)
+        if names is not None and len(names) != 1:
+            self.fc.err("E302", "banned() takes exactly one terms list", e.span)
+            return
+        if names:
+            self.fc.lookup(names[0].name, ast.TermsDef, "terms list", names[0].span)
+
+    def _one_arg(self, e: ast.Call, accepted: tuple[str, ...]) -> None:
+        self._no_kwargs(e)
+        if len(e.args) != 1:
+            self.fc.err("E302", f"{e.func}() takes exactly one argument", e.span)
+            return
+        t = self.infer(e.args[0])
+        if t not in accepted + ("any", "error"):
+            self.fc.err("E301", f"{e.func}() cannot take a {t}", e.args[0].span)
+
+    def call_length(self, e: ast.Call) -> None:
+        self._one_arg(e, ("string", "list", "map"))
+
+    def call_lower(self, e: ast.Call) -> None:
+        self._one_arg(e, ("string",))
+
+    call_upper = call_lower
+
+
+def _kind_name(d: ast.Definition) -> str:
+    return {
+        ast.EntitiesDef: "entity group",
+        ast.TopicDef: "topic",
+        ast.PatternDef: "pattern",
+        ast.ToolsDef: "tool group",
+        ast.TermsDef: "terms list",
+    }[type(d)]
+
+
+def check_sources(sources: list[SourceFile], units: list[Unit], config: CheckConfig,
+                  diags: Diagnostics) -> None:
+    """Check each file once, in its own scope, then each unit as a whole."""
+    from .analysis import check_unit_logic
+
+    registry = _EntityRegistry(config)
+    by_file: dict[int, Unit] = {id(u.source): u for u in units}
+    checked: set[int] = set()
+    for f in sources:
+        if f.policy is None or id(f) in checked:
+            continue
+        checked.add(id(f))
+        unit = by_file.get(id(f))
+        scope = unit.scope if unit else build_scope(f, _module_closure(f, sources), diags)
+        FileChecker(f, scope, registry, config, diags).run()
+    for u in units:
+        check_unit_logic(u, diags)
+
+
+def _module_closure(f: SourceFile, sources: list[SourceFile]) -> list[SourceFile]:
+    by_name = {s.policy.name: s for s in sources if s.policy}
+    out: list[SourceFile] = []
+    stack = [f]
+    while stack:
+        cur = stack.pop()
+        for imp in cur.policy.imports:
+            dep = by_name.get(imp.name)
+            if dep is not None and dep not in out and dep is not f:
+                out.append(dep)
+                stack.append(dep)
+    return out

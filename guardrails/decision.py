@@ -1,0 +1,148 @@
+"""The one decision type every front door returns, and how it explains itself.
+
+A decision never holds a raw detected value: spans are offsets, entity types
+and scores; messages are the policy author's.  Only `text` (what to forward)
+carries content, and it is the redacted content.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Stage = Literal["input", "output", "retrieval", "tool_call"]
+
+
+class Outcome(str, Enum):
+    ALLOW = "allow"
+    REDACT = "redact"
+    DENY = "deny"
+    ESCALATE = "escalate"
+
+
+class Span(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    start: int
+    end: int
+    entity: str
+    score: float
+    field: str | None = None  # "args.note", "chunks[2]": where the span lies when not in `text`
+
+
+class Violation(BaseModel):
+    """A rule that fired (or failed, when `error` is set)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    effect: Literal["deny", "redact", "allow", "escalate", "warn"]
+    message: str | None = None
+    route: str | None = None
+    spans: list[Span] = Field(default_factory=list)
+    error: str | None = None
+
+
+class PolicyRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: str
+    digest: str
+
+
+class EvalError(BaseModel):
+    """A failure during evaluation (detector, regex timeout, bad data)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str | None
+    code: str
+    message: str
+
+
+class TraceStep(BaseModel):
+    """One rule's visit: the value its condition took, or why it was skipped."""
+
+    rule: str
+    tier: int
+    status: Literal["fired", "not_fired", "error", "skipped"]
+    value: Any = None
+    detail: str | None = None
+    chunk: int | None = None
+
+
+class ChunkDecision(BaseModel):
+    index: int
+    outcome: Outcome
+    text: str | None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Decision(BaseModel):
+    """What a policy decided about one request.
+
+    * ``outcome``: allow | redact | deny | escalate
+    * ``text``: what to forward. The original or redacted text for the text
+      stages, the (possibly redacted) args for tool calls, the forwarded
+      chunks for retrieval; ``None`` when denied.
+    * ``violations``: the rules that fired, sorted by rule id.
+    * ``policy``: name, version and sha256 digest of the sources that decided.
+    """
+
+    decision_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    stage: Stage
+    outcome: Outcome
+    text: Any = None
+    violations: list[Violation] = Field(default_factory=list)
+    policy: PolicyRef
+    errors: list[EvalError] = Field(default_factory=list)
+    elapsed_us: int = 0
+    route: str | None = None  # set when escalated
+    chunks: list[ChunkDecision] | None = None  # retrieval only
+    trace: list[TraceStep] | None = None  # filled when asked to explain
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome in (Outcome.ALLOW, Outcome.REDACT)
+
+    @property
+    def denied(self) -> bool:
+        return self.outcome is Outcome.DENY
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [v.rule for v in self.violations]
+
+    def messages(self) -> list[str]:
+        return [v.message for v in self.violations if v.message]
+
+    def explain(self) -> str:
+        """A human-readable account of the decision and, if traced, its path."""
+        p = self.policy
+        lines = [f"{self.stage} -> {self.outcome.value.upper()}  ({p.name} {p.version}, {p.digest[:12]})"]
+        for v in self.violations:
+            what = f"  {v.effect:<8} {v.rule}"
+            if v.message:
+                what += f": {v.message}"
+            if v.route:
+                what += f" [route: {v.route}]"
+            if v.error:
+                what += f" [error: {v.error}]"
+            lines.append(what)
+            for s in v.spans:
+                where = f" in {s.field}" if s.field else ""
+                lines.append(f"           {s.entity} at {s.start}-{s.end}{where} (score {s.score:.2f})")
+        for e in self.errors:
+            lines.append(f"  error    {e.rule or '-'}: {e.code}: {e.message}")
+        if self.trace is not None:
+            lines.append("  path:")
+            for t in self.trace:
+                chunk = f" chunk {t.chunk}" if t.chunk is not None else ""
+                val = "" if t.value is None else f" = {t.value!r}"
+                detail = f" ({t.detail})" if t.detail else ""
+                lines.append(f"    tier {t.tier}{chunk}: {t.rule:<24} {t.status}{val}{detail}")
+        return "\n".join(lines)

@@ -1,0 +1,240 @@
+"""The in-process engine: the front door of the library.
+
+    >>> engine = Engine.from_path("policies/")
+    >>> d = engine.check_input("mail me at jo@example.com", policy="support-bot")
+    >>> d.outcome, d.text
+    (<Outcome.REDACT: 'redact'>, 'mail me at <EMAIL_ADDRESS>')
+
+Loading runs the whole pipeline once (parse -> check -> compile); every
+``check_*`` call then evaluates the compiled rule graph.  An engine is
+immutable after loading and safe to share between threads; each method has
+an ``async`` twin (``acheck_input`` ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets as _secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .checker import CheckConfig, check_sources
+from .compiler import CompiledPolicy, compile_unit
+from .decision import Decision
+from .detectors import NER_ENTITIES, PiiConfig
+from .diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, Span
+from .evaluate import Runtime, evaluate_retrieval, evaluate_text, evaluate_tool_call
+from .loader import SourceFile, build_units, discover, parse_source, read_sources, version_key
+
+HASH_SALT_ENV = "GUARDRAILS_HASH_SALT"
+NER_MODEL_ENV = "GUARDRAILS_NER_MODEL"
+
+
+class UnknownPolicyError(GuardrailsError, LookupError):
+    """The request named a policy (or version) that is not loaded."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """Everything the pipeline produced for a set of policy sources."""
+
+    policies: list[CompiledPolicy]
+    diagnostics: list[Diagnostic]
+    sources: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+def _default_pii(config: PiiConfig) -> frozenset[str]:
+    """Entities for a bare `pii()`: everything the analyzer has, minus NER
+    entities when no model is configured."""
+    from .detectors import supported_entities
+
+    known = supported_entities(config)
+    return known if config.ner_model else known - NER_ENTITIES
+
+
+def load_sources(sources: list[SourceFile], *, ner_model: str | None = None,
+                 diags: Diagnostics | None = None) -> LoadResult:
+    """Check and compile parsed sources. Never raises for bad policies."""
+    diags = diags or Diagnostics()
+    text_by_path = {s.path: s.text for s in sources}
+    if not sources and not diags.has_errors:
+        diags.error("E702", "no policy files found", Span("<input>", 1, 1, 1, 1, 0, 0),
+                    hint="policy files end in .policy")
+    units, _ = build_units(sources, diags)
+    check_sources(sources, units, CheckConfig(ner_model=ner_model), diags)
+    compiled: list[CompiledPolicy] = []
+    if not diags.has_errors:
+        pii_default: frozenset[str] | None = None
+        for u in units:
+            needs_default = any(
+                f.policy is not None and "pii()" in f.text for f in [u.source, *u.modules]
+            )
+            if needs_default and pii_default is None:
+                pii_default = _default_pii(PiiConfig(ner_model=ner_model))
+            compiled.append(compile_unit(u, pii_default or frozenset()))
+    return LoadResult(compiled, diags.sorted(), text_by_path)
+
+
+def load_paths(paths: Iterable[str | Path], *, ner_model: str | None = None) -> LoadResult:
+    diags = Diagnostics()
+    files = discover(list(paths), diags)
+    sources = read_sources(files, diags)
+    return load_sources(sources, ner_model=ner_model, diags=diags)
+
+
+class Engine:
+    """Evaluates requests against compiled policies. Build with `from_path`."""
+
+    def __init__(self, policies: list[CompiledPolicy], *, ner_model: str | None = None,
+                 hash_salt: bytes | str | None = None, topic_classifier: Any = None,
+                 cache_size: int = 4096, warnings: list[Diagnostic] | None = None):
+        if not policies:
+            raise GuardrailsError("an engine needs at least one policy")
+        self._by_name: dict[str, dict[str, CompiledPolicy]] = {}
+        for p in policies:
+            self._by_name.setdefault(p.name, {})[p.version] = p
+        self._newest = {
+            name: versions[max(versions, key=version_key)] for name, versions in self._by_name.items()
+        }
+        salt = hash_salt if hash_salt is not None else os.environ.get(HASH_SALT_ENV)
+        if salt is None:
+            # Without a configured salt, hashes are stable only within this
+            # process: safer than a guessable default (documented).
+            salt = _secrets.token_bytes(32)
+        self._runtime = Runtime(
+            PiiConfig(ner_model=ner_model),
+            salt.encode() if isinstance(salt, str) else salt,
+            topic_classifier,
+            cache_size,
+        )
+        self.warnings = list(warnings or [])
+
+    # -- construction
+    @classmethod
+    def from_path(cls, path: str | Path | Iterable[str | Path], *, ner_model: str | None = None,
+                  **options: Any) -> "Engine":
+        """Load a policy file, or every ``*.policy`` under a directory.
+
+        Raises :class:`PolicyError` carrying every diagnostic when any policy
+        fails its checks; ``err.render()`` prints them with carets.
+        """
+        ner_model = ner_model if ner_model is not None else os.environ.get(NER_MODEL_ENV) or None
+        paths = [path] if isinstance(path, (str, Path)) else list(path)
+        result = load_paths(paths, ner_model=ner_model)
+        if not result.ok:
+            raise PolicyError(result.diagnostics, result.sources)
+        return cls(result.policies, ner_model=ner_model,
+                   warnings=[d for d in result.diagnostics if not d.is_error], **options)
+
+    @classmethod
+    def from_source(cls, text: str, *, modules: dict[str, str] | None = None, ner_model: str | None = None,
+                    **options: Any) -> "Engine":
+        """Compile policy source text (plus named module sources) directly."""
+        diags = Diagnostics()
+        sources = [parse_source(text, "<policy>", diags)]
+        for name, src in (modules or {}).items():
+            sources.append(parse_source(src, f"<{name}>", diags))
+        result = load_sources(sources, ner_model=ner_model, diags=diags)
+        if not result.ok:
+            raise PolicyError(result.diagnostics, result.sources)
+        return cls(result.policies, ner_model=ner_model,
+                   warnings=[d for d in result.diagnostics if not d.is_error], **options)
+
+    # -- lookup
+    @property
+    def policies(self) -> list[CompiledPolicy]:
+        return [p for versions in self._by_name.values() for p in versions.values()]
+
+    def policy_names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def get_policy(self, policy: str | None = None) -> CompiledPolicy:
+        """`name`, `name@version`, or None when exactly one policy is loaded."""
+        if policy is None:
+            if len(self._newest) == 1:
+                return next(iter(self._newest.values()))
+            raise UnknownPolicyError(
+                f"several policies are loaded ({', '.join(self.policy_names())}); pass policy=NAME"
+            )
+        name, _, version = policy.partition("@")
+        if name not in self._by_name:
+            raise UnknownPolicyError(f"unknown policy {name!r}; loaded: {', '.join(self.policy_names())}")
+        if not version:
+            return self._newest[name]
+        try:
+            return self._by_name[name][version]
+        except KeyError:
+            have = ", ".join(sorted(self._by_name[name], key=version_key))
+            raise UnknownPolicyError(f"policy {name!r} has no version {version}; loaded: {have}") from None
+
+    # -- checks
+    def check_input(self, text: str, *, policy: str | None = None, context: dict | None = None,
+                    explain: bool = False, exhaustive: bool = False) -> Decision:
+        """Check a prompt before it reaches the model."""
+        return evaluate_text(self.get_policy(policy), "input", text, context, self._runtime,
+                             explain=explain, exhaustive=exhaustive)
+
+    def check_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
+                     explain: bool = False, exhaustive: bool = False) -> Decision:
+        """Check a completion before it reaches the user."""
+        return evaluate_text(self.get_policy(policy), "output", text, context, self._runtime,
+                             explain=explain, exhaustive=exhaustive)
+
+    def check_retrieval(self, chunks: list[dict | str], *, policy: str | None = None,
+                        context: dict | None = None, explain: bool = False,
+                        exhaustive: bool = False) -> Decision:
+        """Check retrieved chunks (``{"text", "metadata"}``) before they enter a prompt."""
+        return evaluate_retrieval(self.get_policy(policy), chunks, context, self._runtime,
+                                  explain=explain, exhaustive=exhaustive)
+
+    def check_tool_call(self, tool: str, args: dict | None = None, *, principal: dict | None = None,
+                        context: dict | None = None, policy: str | None = None, explain: bool = False,
+                        exhaustive: bool = False) -> Decision:
+        """Check a tool call an agent wants to make."""
+        return evaluate_tool_call(self.get_policy(policy), tool, args, principal, context, self._runtime,
+                                  explain=explain, exhaustive=exhaustive)
+
+    def check(self, stage: str, request: dict, *, policy: str | None = None, explain: bool = False,
+              exhaustive: bool = False) -> Decision:
+        """Dispatch a JSON-shaped request (as the CLI and the sidecar receive it)."""
+        if stage in ("input", "output"):
+            method = self.check_input if stage == "input" else self.check_output
+            return method(request.get("text"), policy=policy, context=request.get("context"),
+                          explain=explain, exhaustive=exhaustive)
+        if stage == "retrieval":
+            return self.check_retrieval(request.get("chunks"), policy=policy, context=request.get("context"),
+                                        explain=explain, exhaustive=exhaustive)
+        if stage == "tool_call":
+            return self.check_tool_call(request.get("tool"), request.get("args"),
+                                        principal=request.get("principal"), context=request.get("context"),
+                                        policy=policy, explain=explain, exhaustive=exhaustive)
+        raise ValueError(f"unknown stage {stage!r}; use input, output, retrieval or tool_call")
+
+    # -- async twins: presidio work runs in a thread so the event loop stays free
+    async def _maybe_thread(self, stage: str, policy: str | None, fn, *args, **kwargs) -> Decision:
+        p = self.get_policy(policy)
+        if p.stages[stage].needs_pii:
+            return await asyncio.to_thread(fn, *args, policy=policy, **kwargs)
+        return fn(*args, policy=policy, **kwargs)
+
+    async def acheck_input(self, text: str, *, policy: str | None = None, **kw: Any) -> Decision:
+        return await self._maybe_thread("input", policy, self.check_input, text, **kw)
+
+    async def acheck_output(self, text: str, *, policy: str | None = None, **kw: Any) -> Decision:
+        return await self._maybe_thread("output", policy, self.check_output, text, **kw)
+
+    async def acheck_retrieval(self, chunks: list, *, policy: str | None = None, **kw: Any) -> Decision:
+        return await self._maybe_thread("retrieval", policy, self.check_retrieval, chunks, **kw)
+
+    async def acheck_tool_call(self, tool: str, args: dict | None = None, *, policy: str | None = None,
+                               **kw: Any) -> Decision:
+        return await self._maybe_thread("tool_call", policy, self.check_tool_call, tool, args, **kw)
+
+    def cache_stats(self) -> dict:
+        return self._runtime.cache.stats()

@@ -1,0 +1,394 @@
+"""Evaluate a compiled rule graph on one request and combine the results.
+
+The combining rules live here and nowhere else (docs/language.md repeats
+them):
+
+1. Every applicable rule is evaluated, cheapest tier first. The set of rules
+   that fire does not depend on their order in the source.
+2. ``deny`` overrides everything. Once a deny is certain, rules in costlier
+   tiers are skipped (unless ``exhaustive``), which is why they can be.
+3. ``escalate`` overrides ``redact`` and ``allow``; the forwarded text is
+   still redacted.
+4. Redactions compose: all spans from every redact rule that fired are
+   merged (overlaps become one span, the strongest operator wins).
+5. ``tool_call`` is deny-by-default: without an ``allow`` that fired, the
+   call is denied, unless the policy set ``tool_default = "allow"``.
+6. ``warn`` is recorded and never changes the outcome.
+7. A rule that fails to evaluate (detector failure, regex timeout, wrong
+   data type, missing attribute) counts as a deny when the policy fails
+   closed (the default) and as not firing when it fails open. Either way the
+   error is reported in the decision.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .compiler import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
+from .decision import (
+    ChunkDecision,
+    Decision,
+    EvalError,
+    Outcome,
+    PolicyRef,
+    Span,
+    TraceStep,
+    Violation,
+)
+from .detectors import (
+    DetectorCache,
+    DetectorError,
+    Finding,
+    PiiConfig,
+    Redaction,
+    apply_redactions,
+    get_pii_detector,
+    merge_redactions,
+)
+
+DEFAULT_DENY_RULE = "default-deny"
+
+
+class Runtime:
+    """Engine-wide, thread-safe services shared by every evaluation."""
+
+    def __init__(self, pii_config: PiiConfig, hash_key: bytes, topic_classifier=None,
+                 cache_size: int = 4096):
+        self.pii_config = pii_config
+        self.hash_key = hash_key
+        self.topic_classifier = topic_classifier
+        self.cache = DetectorCache(cache_size)
+        self._pii_keys: dict[frozenset[str], str] = {}
+
+    def pii(self, text: str, entities: frozenset[str]) -> list[Finding]:
+        if not entities or not text:
+            return []
+        key = self._pii_keys.get(entities)
+        if key is None:
+            key = self._pii_keys.setdefault(entities, "pii:" + ",".join(sorted(entities)))
+        config = self.pii_config
+        return self.cache.get_or_compute(key, text, lambda: get_pii_detector(config).analyze(text, entities))
+
+
+@dataclass(slots=True)
+class _Run:
+    """What the rules said about one text."""
+
+    fired: list[tuple[RuleNode, list[Finding]]] = field(default_factory=list)
+    failed: list[tuple[RuleNode, str, str]] = field(default_factory=list)
+    redactions: list[Redaction] = field(default_factory=list)
+    trace: list[TraceStep] | None = None
+
+
+def run_rules(tiers: tuple[tuple[RuleNode, ...], ...], ctx: Ctx, fail_closed: bool, *,
+              exhaustive: bool = False, explain: bool = False, chunk: int | None = None) -> _Run:
+    out = _Run(trace=[] if explain else None)
+    for t_index, tier in enumerate(tiers):
+        for rule in tier:
+            ctx.evidence = []
+            try:
+                value = True if rule.cond is None else rule.cond(ctx)
+                if value is not True and value is not False:
+                    raise RuleError("type-error", f"the condition gave a {type(value).__name__}, not true or false")
+                findings: list[Finding] = []
+                if value and rule.redact is not None:
+                    spec = rule.redact
+                    findings = [f for f in spec.collect(ctx) if f.score >= spec.min_score]
+                    out.redactions.extend(
+                        Redaction(f.start, f.end, f.entity, f.score, spec.operator, spec.params) for f in findings
+                    )
+                    value = bool(findings)
+                elif value:
+                    findings = ctx.evidence
+            except (RuleError, DetectorError) as exc:
+                code = getattr(exc, "code", "error")
+                message = getattr(exc, "message", None) or str(exc)
+                out.failed.append((rule, code, message))
+                if out.trace is not None:
+                    out.trace.append(TraceStep(rule=rule.qid, tier=rule.tier, status="error",
+                                               detail=f"{code}: {message}", chunk=chunk))
+                continue
+            if value:
+                out.fired.append((rule, findings))
+            if out.trace is not None:
+                out.trace.append(TraceStep(rule=rule.qid, tier=rule.tier,
+                                           status="fired" if value else "not_fired", value=value, chunk=chunk))
+        denied = any(r.effect == "deny" for r, _ in out.fired) or (fail_closed and out.failed)
+        if denied and not exhaustive:
+            if out.trace is not None:
+                for later in tiers[t_index + 1:]:
+                    for rule in later:
+                        out.trace.append(TraceStep(rule=rule.qid, tier=rule.tier, status="skipped",
+                                                   detail="outcome already deny", chunk=chunk))
+            break
+    return out
+
+
+def _spans(findings: list[Finding], mapper=None) -> list[Span]:
+    spans = []
+    for f in sorted(findings, key=lambda f: (f.start, f.end, f.entity)):
+        if mapper is None:
+            spans.append(Span(start=f.start, end=f.end, entity=f.entity, score=round(f.score, 4)))
+        else:
+            spans.extend(mapper(f))
+    return spans
+
+
+@dataclass(slots=True)
+class _Combined:
+    outcome: Outcome
+    violations: list[Violation]
+    errors: list[EvalError]
+    route: str | None
+    redactions: list[Redaction]
+
+
+def combine(run: _Run, *, stage: str, fail_closed: bool, tool_default: str = "deny",
+            tool: str | None = None, mapper=None) -> _Combined:
+    """Apply the combining rules (module docstring) to one text's results."""
+    by_effect: dict[str, list[tuple[RuleNode, list[Finding]]]] = {}
+    for rule, findings in sorted(run.fired, key=lambda x: x[0].qid):
+        by_effect.setdefault(rule.effect, []).append((rule, findings))
+    errors = [EvalError(rule=r.qid, code=code, message=msg) for r, code, msg in sorted(run.failed, key=lambda x: x[0].qid)]
+
+    def v(rule: RuleNode, findings, **extra) -> Violation:
+        return Violation(rule=rule.qid, effect=rule.effect, message=rule.message, route=rule.route,
+                         spans=_spans(findings, mapper), **extra)
+
+    warns = [v(r, f) for r, f in by_effect.get("warn", [])]
+    error_denies = [
+        Violation(rule=r.qid, effect="deny", message="rule could not be evaluated (fail closed)", error=f"{code}: {msg}")
+        for r, code, msg in sorted(run.failed, key=lambda x: x[0].qid)
+    ] if fail_closed else []
+
+    denies = [v(r, f) for r, f in by_effect.get("deny", [])] + error_denies
+    if denies:
+        return _Combined(Outcome.DENY, sorted(denies + warns, key=lambda x: x.rule), errors, None, [])
+    redacts = [v(r, f) for r, f in by_effect.get("redact", [])]
+    escalates = [v(r, f) for r, f in by_effect.get("escalate", [])]
+    if escalates:
+        return _Combined(Outcome.ESCALATE, sorted(escalates + redacts + warns, key=lambda x: x.rule),
+                         errors, escalates[0].route, run.redactions)
+    allows: list[Violation] = []
+    if stage == "tool_call":
+        allows = [v(r, f) for r, f in by_effect.get("allow", [])]
+        if not allows and tool_default != "allow":
+            default = Violation(rule=DEFAULT_DENY_RULE, effect="deny",
+                                message=f"no rule allows tool {tool!r} (tool calls are denied by default)")
+            return _Combined(Outcome.DENY, sorted([default] + warns, key=lambda x: x.rule), errors, None, [])
+    outcome = Outcome.REDACT if run.redactions else Outcome.ALLOW
+    return _Combined(outcome, sorted(allows + redacts + warns, key=lambda x: x.rule), errors, None, run.redactions)
+
+
+# ---- the stages ------------------------------------------------------------
+
+
+def _policy_ref(p: CompiledPolicy) -> PolicyRef:
+    return PolicyRef(name=p.name, version=p.version, digest=p.digest)
+
+
+def _error_decision(p: CompiledPolicy, stage: str, code: str, message: str, started: float) -> Decision:
+    """A request that cannot be evaluated at all is denied, whatever on_error says."""
+    return Decision(
+        stage=stage, outcome=Outcome.DENY, text=None, policy=_policy_ref(p),
+        violations=[Violation(rule="request", effect="deny", message=message, error=code)],
+        errors=[EvalError(rule=None, code=code, message=message)],
+        elapsed_us=_elapsed(started),
+    )
+
+
+def _elapsed(started: float) -> int:
+    return int((time.perf_counter() - started) * 1_000_000)
+
+
+def _text_too_long(p: CompiledPolicy, n: int) -> str | None:
+    if n > p.settings.max_text_length:
+        return f"input of {n} characters exceeds max_text_length {p.settings.max_text_length}"
+    return None
+
+
+def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Runtime, *,
+                  explain: bool = False, exhaustive: bool = False) -> Decision:
+    started = time.perf_counter()
+    if not isinstance(text, str):
+        return _error_decision(p, stage, "invalid-request", f"text must be a string, not {type(text).__name__}", started)
+    if context is not None and not isinstance(context, dict):
+        return _error_decision(p, stage, "invalid-request", "context must be an object", started)
+    too_long = _text_too_long(p, len(text))
+    if too_long:
+        return _error_decision(p, stage, "input-too-large", too_long, started)
+    graph = p.stages[stage]
+    ctx = Ctx(text, {"text": text, "context": context or {}}, rt)
+    run = run_rules(graph.tiers, ctx, p.settings.fail_closed, exhaustive=exhaustive, explain=explain)
+    c = combine(run, stage=stage, fail_closed=p.settings.fail_closed)
+    forwarded = None
+    if c.outcome is not Outcome.DENY:
+        forwarded = _apply(text, c.redactions, rt) if c.redactions else text
+    return Decision(stage=stage, outcome=c.outcome, text=forwarded, violations=c.violations,
+                    policy=_policy_ref(p), errors=c.errors, route=c.route, trace=run.trace,
+                    elapsed_us=_elapsed(started))
+
+
+def _apply(text: str, redactions: list[Redaction], rt: Runtime) -> str:
+    return apply_redactions(text, merge_redactions(redactions), hash_key=rt.hash_key)
+
+
+def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime, *,
+                       explain: bool = False, exhaustive: bool = False) -> Decision:
+    """Each chunk is judged on its own; denied chunks are dropped.
+
+    The request is denied only when every chunk is; it escalates when any
+    chunk does; it is a redaction when any chunk was dropped or redacted.
+    """
+    started = time.perf_counter()
+    if not isinstance(chunks, list):
+        return _error_decision(p, "retrieval", "invalid-request", "chunks must be a list", started)
+    if context is not None and not isinstance(context, dict):
+        return _error_decision(p, "retrieval", "invalid-request", "context must be an object", started)
+    normal: list[tuple[str, dict]] = []
+    for i, ch in enumerate(chunks):
+        if isinstance(ch, str):
+            ch = {"text": ch}
+        if not isinstance(ch, dict) or not isinstance(ch.get("text"), str):
+            return _error_decision(p, "retrieval", "invalid-request", f"chunks[{i}] needs a string 'text'", started)
+        meta = ch.get("metadata") or {}
+        if not isinstance(meta, dict):
+            return _error_decision(p, "retrieval", "invalid-request", f"chunks[{i}].metadata must be an object", started)
+        normal.append((ch["text"], meta))
+    too_long = _text_too_long(p, sum(len(t) for t, _ in normal))
+    if too_long:
+        return _error_decision(p, "retrieval", "input-too-large", too_long, started)
+
+    graph = p.stages["retrieval"]
+    violations: list[Violation] = []
+    errors: list[EvalError] = []
+    trace: list[TraceStep] | None = [] if explain else None
+    results: list[ChunkDecision] = []
+    routes: list[str] = []
+    for i, (text, meta) in enumerate(normal):
+        ctx = Ctx(text, {"text": text, "metadata": meta, "context": context or {}}, rt)
+        run = run_rules(graph.tiers, ctx, p.settings.fail_closed, exhaustive=exhaustive, explain=explain, chunk=i)
+        field_name = f"chunks[{i}]"
+
+        def mapper(f: Finding, field_name=field_name):
+            return [Span(start=f.start, end=f.end, entity=f.entity, score=round(f.score, 4), field=field_name)]
+
+        c = combine(run, stage="retrieval", fail_closed=p.settings.fail_closed, mapper=mapper)
+        violations.extend(c.violations)
+        errors.extend(c.errors)
+        if trace is not None and run.trace:
+            trace.extend(run.trace)
+        if c.route:
+            routes.append(c.route)
+        forwarded = None if c.outcome is Outcome.DENY else (_apply(text, c.redactions, rt) if c.redactions else text)
+        results.append(ChunkDecision(index=i, outcome=c.outcome, text=forwarded, metadata=meta))
+
+    outcomes = {r.outcome for r in results}
+    if results and outcomes == {Outcome.DENY}:
+        outcome = Outcome.DENY
+    elif Outcome.ESCALATE in outcomes:
+        outcome = Outcome.ESCALATE
+    elif outcomes - {Outcome.ALLOW}:
+        outcome = Outcome.REDACT
+    else:
+        outcome = Outcome.ALLOW
+    forwarded_chunks = None if outcome is Outcome.DENY else [
+        {"text": r.text, "metadata": r.metadata} for r in results if r.outcome is not Outcome.DENY
+    ]
+    return Decision(stage="retrieval", outcome=outcome, text=forwarded_chunks, violations=violations,
+                    policy=_policy_ref(p), errors=errors, route=routes[0] if routes else None,
+                    chunks=results, trace=trace, elapsed_us=_elapsed(started))
+
+
+def _flatten(value: Any, path: str, out: list[tuple[str, list, str]], trail: list) -> None:
+    """String leaves of a JSON-like value: (dotted path, key trail, text)."""
+    if isinstance(value, str):
+        out.append((path, list(trail), value))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(v, f"{path}.{k}", out, trail + [k])
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _flatten(v, f"{path}[{i}]", out, trail + [i])
+
+
+def _json_like(value: Any, depth: int = 0) -> bool:
+    if depth > 64:
+        return False
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return True
+    if isinstance(value, list):
+        return all(_json_like(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_like(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, context: Any,
+                       rt: Runtime, *, explain: bool = False, exhaustive: bool = False) -> Decision:
+    started = time.perf_counter()
+    if not isinstance(tool, str) or not tool:
+        return _error_decision(p, "tool_call", "invalid-request", "tool must be a non-empty string", started)
+    for name, value in (("args", args), ("principal", principal), ("context", context)):
+        if value is not None and not (isinstance(value, dict) and _json_like(value)):
+            return _error_decision(p, "tool_call", "invalid-request",
+                                   f"{name} must be a JSON object (string keys, JSON values)", started)
+    args = args or {}
+    leaves: list[tuple[str, list, str]] = []
+    _flatten(args, "args", leaves, [])
+    # Detectors see every string argument, one per line, in one pass.
+    joined, offsets, pos = [], [], 0
+    for path, trail, text in leaves:
+        offsets.append((pos, pos + len(text), path, trail))
+        joined.append(text)
+        pos += len(text) + 1
+    subject = "\n".join(joined)
+    too_long = _text_too_long(p, len(subject))
+    if too_long:
+        return _error_decision(p, "tool_call", "input-too-large", too_long, started)
+
+    graph = p.stages["tool_call"]
+    ctx = Ctx(subject, {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}, rt)
+    run = run_rules(graph.tiers_for_tool(tool), ctx, p.settings.fail_closed,
+                    exhaustive=exhaustive, explain=explain)
+
+    def mapper(f: Finding) -> list[Span]:
+        out = []
+        for a, b, path, _ in offsets:
+            s, e = max(f.start, a), min(f.end, b)
+            if s < e:
+                out.append(Span(start=s - a, end=e - a, entity=f.entity, score=round(f.score, 4), field=path))
+        return out
+
+    c = combine(run, stage="tool_call", fail_closed=p.settings.fail_closed,
+                tool_default=p.settings.tool_default, tool=tool, mapper=mapper)
+    forwarded = None
+    if c.outcome is not Outcome.DENY:
+        forwarded = _redact_args(args, offsets, c.redactions, rt) if c.redactions else args
+    return Decision(stage="tool_call", outcome=c.outcome, text=forwarded, violations=c.violations,
+                    policy=_policy_ref(p), errors=c.errors, route=c.route, trace=run.trace,
+                    elapsed_us=_elapsed(started))
+
+
+def _redact_args(args: dict, offsets, redactions: list[Redaction], rt: Runtime) -> dict:
+    merged = merge_redactions(redactions)
+    out = copy.deepcopy(args)
+    for a, b, _path, trail in offsets:
+        local = [
+            Redaction(max(r.start, a) - a, min(r.end, b) - a, r.entity, r.score, r.operator, r.params)
+            for r in merged if max(r.start, a) < min(r.end, b)
+        ]
+        if not local:
+            continue
+        target = out
+        for k in trail[:-1]:
+            target = target[k]
+        if trail:
+            target[trail[-1]] = apply_redactions(target[trail[-1]], local, hash_key=rt.hash_key)
+    return out
+
+
+__all__ = ["Runtime", "evaluate_text", "evaluate_retrieval", "evaluate_tool_call", "combine", "TIER_PII"]
