@@ -62,7 +62,34 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--explain", action="store_true", help="show the path through the rule graph")
     e.add_argument("--fail-on-deny", action="store_true", help="exit 1 when any request is denied")
     e.add_argument("--ner-model", metavar="NAME", help="installed spaCy model package for NER entities")
+    g = sub.add_parser(
+        "graph",
+        help="print the compiled rule graph as DOT or Mermaid",
+        description="Compile a policy and print its rule graph: shared detector nodes, rules by cost "
+        "tier, the tool index, and the combiner.",
+    )
+    g.add_argument("path", metavar="PATH", help="a policy file or a directory of policies")
+    g.add_argument("--policy", metavar="NAME[@VERSION]", help="which policy, when PATH holds several")
+    g.add_argument("--format", choices=("dot", "mermaid"), default="dot", help="output format (default: dot)")
+    g.add_argument("--ner-model", metavar="NAME", help="installed spaCy model package for NER entities")
     return p
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from .engine import Engine, UnknownPolicyError
+    from .graph import to_dot, to_mermaid
+
+    try:
+        engine = Engine.from_path(args.path, ner_model=args.ner_model)
+    except PolicyError as err:
+        print(err.render(), file=sys.stderr)
+        return 1
+    try:
+        policy = engine.get_policy(args.policy)
+    except UnknownPolicyError as err:
+        raise UsageError(str(err)) from None
+    print(to_dot(policy) if args.format == "dot" else to_mermaid(policy), end="")
+    return 0
 
 
 def _load(paths: Sequence[str], ner_model: str | None):
@@ -188,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(args)
         if args.command == "eval":
             return cmd_eval(args)
+        if args.command == "graph":
+            return cmd_graph(args)
     except UsageError as err:
         print(f"guardrails {args.command}: error: {err}", file=sys.stderr)
         return 2
