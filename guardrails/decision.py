@@ -44,6 +44,7 @@ class Violation(BaseModel):
     route: str | None = None
     spans: list[Span] = Field(default_factory=list)
     error: str | None = None
+    chunk: int | None = None  # retrieval: the chunk this rule fired on
 
 
 class PolicyRef(BaseModel):
@@ -132,6 +133,8 @@ class Decision(BaseModel):
                 what += f" [route: {v.route}]"
             if v.error:
                 what += f" [error: {v.error}]"
+            if v.chunk is not None:
+                what += f" [chunk {v.chunk}]"
             lines.append(what)
             for s in v.spans:
                 where = f" in {s.field}" if s.field else ""

@@ -277,7 +277,7 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
             return [Span(start=f.start, end=f.end, entity=f.entity, score=round(f.score, 4), field=field_name)]
 
         c = combine(run, stage="retrieval", fail_closed=p.settings.fail_closed, mapper=mapper)
-        violations.extend(c.violations)
+        violations.extend(v.model_copy(update={"chunk": i}) for v in c.violations)
         errors.extend(c.errors)
         if trace is not None and run.trace:
             trace.extend(run.trace)
