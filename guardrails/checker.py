@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import ast
-from .detectors import NER_ENTITIES, SECRET_KINDS, RegexSyntaxError, SafeRegex, validate_template
+from .detectors import (
+    NER_ENTITIES,
+    SECRET_KINDS,
+    PiiConfig,
+    RegexSyntaxError,
+    SafeRegex,
+    ner_available,
+    validate_template,
+)
 from .diagnostics import Diagnostics, Span
 from .loader import Defined, SourceFile, Unit, build_scope, suggest
 
@@ -118,6 +126,10 @@ class FileChecker:
         elif name in NER_ENTITIES and not self.config.ner_model:
             self.err("E601", f"entity type {name!r} needs an NER model, and none is configured", span,
                      hint="configure a spaCy model (--ner-model / Engine(ner_model=...)) or drop this entity")
+        elif name in NER_ENTITIES and not ner_available(PiiConfig(ner_model=self.config.ner_model)):
+            self.err("E601", f"entity type {name!r} needs the NER model {self.config.ner_model!r}, "
+                     "which is not installed", span,
+                     hint="install the model package; models are never downloaded at run time")
 
     # -- whole file
     def run(self) -> None:

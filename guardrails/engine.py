@@ -23,7 +23,7 @@ from typing import Any, Iterable
 from .checker import CheckConfig, check_sources
 from .compiler import CompiledPolicy, compile_unit
 from .decision import Decision
-from .detectors import NER_ENTITIES, PiiConfig
+from .detectors import NER_ENTITIES, DetectorError, PiiConfig, get_pii_detector
 from .diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, Span
 from .evaluate import Runtime, evaluate_retrieval, evaluate_text, evaluate_tool_call
 from .loader import SourceFile, build_units, discover, parse_source, read_sources, version_key
@@ -58,6 +58,19 @@ def _default_pii(config: PiiConfig) -> frozenset[str]:
     return known if config.ner_model else known - NER_ENTITIES
 
 
+def _uses_bare_pii(unit) -> bool:
+    """Whether a unit calls `pii()` with no entity names anywhere."""
+    from . import ast as A
+
+    for r in unit.rules:
+        if r.rule.condition is None:
+            continue
+        for e in A.walk(r.rule.condition):
+            if isinstance(e, A.Call) and e.func == "pii" and not e.args:
+                return True
+    return False
+
+
 def load_sources(sources: list[SourceFile], *, ner_model: str | None = None,
                  diags: Diagnostics | None = None) -> LoadResult:
     """Check and compile parsed sources. Never raises for bad policies."""
@@ -72,10 +85,7 @@ def load_sources(sources: list[SourceFile], *, ner_model: str | None = None,
     if not diags.has_errors:
         pii_default: frozenset[str] | None = None
         for u in units:
-            needs_default = any(
-                f.policy is not None and "pii()" in f.text for f in [u.source, *u.modules]
-            )
-            if needs_default and pii_default is None:
+            if _uses_bare_pii(u) and pii_default is None:
                 pii_default = _default_pii(PiiConfig(ner_model=ner_model))
             compiled.append(compile_unit(u, pii_default or frozenset()))
     return LoadResult(compiled, diags.sorted(), text_by_path)
@@ -93,7 +103,8 @@ class Engine:
 
     def __init__(self, policies: list[CompiledPolicy], *, ner_model: str | None = None,
                  hash_salt: bytes | str | None = None, topic_classifier: Any = None,
-                 cache_size: int = 4096, warnings: list[Diagnostic] | None = None):
+                 cache_size: int = 4096, warnings: list[Diagnostic] | None = None,
+                 warm_up: bool = True):
         if not policies:
             raise GuardrailsError("an engine needs at least one policy")
         self._by_name: dict[str, dict[str, CompiledPolicy]] = {}
@@ -114,6 +125,13 @@ class Engine:
             cache_size,
         )
         self.warnings = list(warnings or [])
+        if warm_up and any(g.needs_pii for p in policies for g in p.stages.values()):
+            # Build presidio now, so the first request does not pay for it and
+            # a missing NER model fails the load rather than a request.
+            try:
+                get_pii_detector(self._runtime.pii_config)
+            except DetectorError as exc:
+                raise GuardrailsError(f"cannot start the PII detector: {exc}") from None
 
     # -- construction
     @classmethod
