@@ -1,0 +1,44 @@
+"""Types shared by every detector: findings and the one error they raise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DetectorError", "Finding"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detected span.
+
+    ``start``/``end`` are offsets into the *original* text (``end`` exclusive),
+    ``entity`` names what was found (a PII entity, a secret kind, a policy term
+    or ``TOPIC:<name>``) and ``score`` is the detector's confidence in [0, 1].
+    """
+
+    start: int
+    end: int
+    entity: str
+    score: float
+
+
+class DetectorError(Exception):
+    """A detector could not produce an answer.
+
+    The message is safe to show to users and to log: it never contains the
+    text being analysed or any value a detector found in it. ``code`` is a
+    stable machine-readable identifier such as ``"regex-timeout"`` or
+    ``"detector-failed"``.
+    """
+
+    def __init__(self, message: str, *, code: str = "detector-failed") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+    def __reduce__(self):  # keep `code` across pickling (multiprocessing, caches)
+        return (_rebuild_detector_error, (type(self), self.message, self.code))
+
+
+def _rebuild_detector_error(cls: type[DetectorError], message: str, code: str) -> DetectorError:
+    return cls(message, code=code)

@@ -1,0 +1,262 @@
+"""Text normalisation against lexical evasion, with a map back to the original.
+
+Policy terms and request text go through the same :func:`normalize`, so a term
+matches whatever the evasion: ``"D\\u200bIAGNOSIS"``, ``"dіagnosis"`` (Cyrillic
+``і``), ``"ｄｉａｇｎｏｓｉｓ"``, ``"d1agn0sis"`` and ``"diagnosis"`` all
+normalise to ``"diagnosis"``. Findings are reported in original coordinates
+through :meth:`NormalizedText.to_original`.
+
+The steps, in order:
+
+1. per original character: drop format characters (category ``Cf``: zero-width
+   spaces and joiners, BOM, soft hyphen, bidi controls, tag characters);
+   strip diacritics from Latin, Greek and Cyrillic letters (``é`` -> ``e``);
+   NFKC (fullwidth, ligatures, compatibility forms); casefold; map common
+   Cyrillic and Greek look-alikes to Latin. A stand-alone combining mark or
+   variation selector directly after an ASCII letter is dropped too.
+2. leetspeak: ``0 1 3 4 5 7 @ $ !`` become ``o i e a s t a s i`` only inside
+   words: a run of these characters is converted only if it touches a letter,
+   so ``"h3ll0"`` -> ``"hello"`` while ``"2024"`` and ``"$5"`` stay. A ``!``
+   converts only when a letter follows it (``"k!ll"``) so that
+   ``"stop!"`` keeps its punctuation. Runs next to another digit (``"1990s"``),
+   ordinals (``"4th"``) and runs longer than 32 characters are left alone.
+3. every run of whitespace becomes one space.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import regex
+
+__all__ = ["NormalizedText", "normalize"]
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedText:
+    """Normalised text plus, for each of its characters, where it came from.
+
+    ``offsets[i]`` is the index in the original text of the character that
+    produced normalised character ``i``; a final sentinel equal to the
+    original length follows, so ``len(offsets) == len(text) + 1``. Offsets are
+    non-decreasing.
+    """
+
+    text: str
+    offsets: tuple[int, ...]
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map the normalised half-open span ``[start, end)`` to the original.
+
+        The result covers every original character that produced a character
+        of the span, including a whole ligature when only part of its
+        expansion is in the span and a whole collapsed whitespace run.
+        """
+        n = len(self.text)
+        if not 0 <= start <= end <= n:
+            raise ValueError(f"span ({start}, {end}) outside normalised text of length {n}")
+        offsets = self.offsets
+        if start == end:
+            return offsets[start], offsets[start]
+        last = end - 1
+        if self.text[last] == " ":
+            # A space may stand for a collapsed run; it ends where the next
+            # normalised character begins.
+            return offsets[start], offsets[end]
+        return offsets[start], offsets[last] + 1
+
+
+# --- step 1: per-character folding -----------------------------------------
+
+# Capitals are mapped before casefolding because their look-alike differs
+# from their lower-case form's: Greek "Η" looks like "H" but "η" like "n".
+_UPPER_HOMOGLYPHS = str.maketrans(
+    {
+        # Greek
+        "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k",
+        "Μ": "m", "Ν": "n", "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x",
+        # Cyrillic
+        "А": "a", "В": "b", "Е": "e", "К": "k", "М": "m", "Н": "h", "О": "o",
+        "Р": "p", "С": "c", "Т": "t", "У": "y", "Х": "x", "Ѕ": "s", "І": "i",
+        "Ј": "j", "Ԁ": "d", "Һ": "h", "Ү": "y",
+    }
+)
+
+# Lower-case look-alikes, applied after casefolding.
+_HOMOGLYPHS = str.maketrans(
+    {
+        # Cyrillic
+        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h",
+        "о": "o", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s",
+        "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "һ": "h", "ԛ": "q", "ԝ": "w",
+        "ӏ": "l", "ү": "y", "ѵ": "v",
+        # Greek
+        "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k",
+        "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w",
+        # Latin oddities NFKC leaves alone
+        "ı": "i", "ɑ": "a", "ɡ": "g", "ɩ": "i",
+    }
+)
+
+_STRIP_MARKS_SCRIPTS = ("LATIN", "GREEK", "CYRILLIC")
+_MARK_CATEGORIES = frozenset({"Mn", "Me"})
+# Sentinel for "a stand-alone combining mark": whether it is dropped depends
+# on the previous character, so it cannot be memoised as a plain string.
+_MARK = "\x00mark"
+
+_FOLD_CACHE: dict[str, str] = {}
+_FOLD_CACHE_MAX = 1 << 16
+
+
+def _is_alphabetic_script(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith(_STRIP_MARKS_SCRIPTS)
+
+
+def _fold_char_uncached(c: str) -> str:
+    cat = unicodedata.category(c)
+    if cat == "Cf":
+        return ""
+    if cat in _MARK_CATEGORIES:
+        return _MARK
+    s = c
+    decomposed = unicodedata.normalize("NFKD", c)
+    if len(decomposed) > 1:
+        base = "".join(ch for ch in decomposed if unicodedata.category(ch) not in _MARK_CATEGORIES)
+        if base and len(base) < len(decomposed) and all(map(_is_alphabetic_script, base)):
+            s = base
+    s = unicodedata.normalize("NFKC", s).translate(_UPPER_HOMOGLYPHS)
+    s = unicodedata.normalize("NFKC", s.casefold())
+    s = "".join(ch for ch in s if unicodedata.category(ch) != "Cf")
+    return s.translate(_HOMOGLYPHS)
+
+
+def _fold_char(c: str) -> str:
+    folded = _FOLD_CACHE.get(c)
+    if folded is None:
+        folded = _fold_char_uncached(c)
+        if len(_FOLD_CACHE) < _FOLD_CACHE_MAX:  # bound memory on adversarial input
+            _FOLD_CACHE[c] = folded
+    return folded
+
+
+_NON_ASCII_RUN = regex.compile(r"[^\x00-\x7f]+")
+
+
+def _fold(text: str) -> tuple[str, Sequence[int]]:
+    """Step 1 over the whole text: folded text and its origin offsets."""
+    if text.isascii():
+        # ASCII is NFKC-stable, has no format characters or look-alikes, and
+        # casefold() equals lower() on it.
+        return text.lower(), range(len(text))
+    parts: list[str] = []
+    offsets: list[int] = []
+    prev = ""
+    pos = 0
+    for m in _NON_ASCII_RUN.finditer(text):
+        start, end = m.span()
+        if start > pos:
+            chunk = text[pos:start].lower()
+            parts.append(chunk)
+            offsets.extend(range(pos, start))
+            prev = chunk[-1]
+        for i in range(start, end):
+            folded = _fold_char(text[i])
+            if folded is _MARK:
+                if prev.isascii() and prev.isalpha():
+                    continue  # "d\u0301" or "d\ufe0f": decoration on a Latin letter
+                folded = text[i]
+            if folded:
+                parts.append(folded)
+                offsets.extend([i] * len(folded))
+                prev = folded[-1]
+        pos = end
+    if pos < len(text):
+        parts.append(text[pos:].lower())
+        offsets.extend(range(pos, len(text)))
+    return "".join(parts), offsets
+
+
+# --- steps 2 and 3: leetspeak and whitespace ---------------------------------
+
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+_LEET_RUN_MAX = 32
+_ORDINAL_SUFFIXES = frozenset({"st", "nd", "rd", "th"})
+# Whitespace that needs rewriting (anything but a lone " ") or a leet run.
+_SPECIAL = regex.compile(r"( \s+|[^\S ]\s*)|[013457@$!]+")
+
+
+def _convert_leet_run(run: str, left_alpha: bool, right_alpha: bool) -> str:
+    """Convert the characters of ``run`` that sit inside a word.
+
+    A character converts when a neighbour is (or has become) a letter; ``!``
+    needs the letter on its right. Alternating sweeps reach the fixpoint.
+    """
+    n = len(run)
+    done = [False] * n
+    changed = True
+    while changed:
+        changed = False
+        for order in (range(n), range(n - 1, -1, -1)):
+            for k in order:
+                if done[k]:
+                    continue
+                right = right_alpha if k == n - 1 else done[k + 1]
+                if run[k] == "!":
+                    ok = right
+                else:
+                    ok = right or (left_alpha if k == 0 else done[k - 1])
+                if ok:
+                    done[k] = changed = True
+    return "".join(_LEET[ch] if d else ch for ch, d in zip(run, done))
+
+
+def _leet_replacement(folded: str, start: int, end: int) -> str | None:
+    """The replacement for the leet run ``folded[start:end]``, or None to keep it."""
+    if end - start > _LEET_RUN_MAX:
+        return None
+    before = folded[start - 1] if start > 0 else ""
+    after = folded[end] if end < len(folded) else ""
+    if before.isdigit() or after.isdigit():
+        return None  # part of a number such as "1990s" or "b2b"
+    left_alpha, right_alpha = before.isalpha(), after.isalpha()
+    if not (left_alpha or right_alpha):
+        return None
+    run = folded[start:end]
+    if not left_alpha and run.isdigit() and folded[end : end + 2] in _ORDINAL_SUFFIXES:
+        if not folded[end + 2 : end + 3].isalpha():
+            return None  # "4th", "1st"
+    converted = _convert_leet_run(run, left_alpha, right_alpha)
+    return None if converted == run else converted
+
+
+def normalize(text: str) -> NormalizedText:
+    """Normalise ``text`` for evasion-resistant matching (see the module doc)."""
+    folded, offsets = _fold(text)
+    parts: list[str] = []
+    out_offsets: list[int] = []
+    pos = 0
+    for m in _SPECIAL.finditer(folded):
+        start, end = m.span()
+        if m.group(1) is not None:
+            replacement = " "
+        else:
+            replacement = _leet_replacement(folded, start, end)
+            if replacement is None:
+                continue
+        parts.append(folded[pos:start])
+        out_offsets.extend(offsets[pos:start])
+        parts.append(replacement)
+        if len(replacement) == end - start:
+            out_offsets.extend(offsets[start:end])
+        else:  # whitespace run collapsed to one space
+            out_offsets.append(offsets[start])
+        pos = end
+    if pos == 0:
+        # Nothing changed in steps 2 and 3 (the common case): reuse step 1.
+        return NormalizedText(folded, (*offsets, len(text)))
+    parts.append(folded[pos:])
+    out_offsets.extend(offsets[pos:])
+    out_offsets.append(len(text))
+    return NormalizedText("".join(parts), tuple(out_offsets))

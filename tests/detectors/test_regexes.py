@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from guardrails.detectors import DEFAULT_TIMEOUT_S, DetectorError, RegexSyntaxError, SafeRegex
+
+
+def test_search_and_spans() -> None:
+    rx = SafeRegex.compile(r"\bcat\w*")
+    assert rx.search("a catalog")
+    assert not rx.search("a dog")
+    assert rx.finditer_spans("cat and catalog") == [(0, 3), (8, 15)]
+    assert rx.timeout_s == DEFAULT_TIMEOUT_S
+
+
+@pytest.mark.parametrize(
+    ("flags", "text", "matches"),
+    [
+        ("", "CAT", False),
+        ("i", "CAT", True),
+        ("m", "x\ncat", True),
+        ("s", "c\nat", True),
+        ("x", "cat", True),
+    ],
+)
+def test_flags(flags: str, text: str, matches: bool) -> None:
+    pattern = {"m": r"^cat", "s": r"c.at", "x": r"c a t  # comment"}.get(flags, "cat")
+    assert SafeRegex.compile(pattern, flags).search(text) is matches
+
+
+def test_flags_are_canonicalised_and_compilation_shared() -> None:
+    a = SafeRegex.compile("ab+", "mi")
+    b = SafeRegex.compile("ab+", "im")
+    assert a.flags == b.flags == "im"
+    assert a == b
+    assert a._compiled is b._compiled
+    assert SafeRegex.compile("ab+", "i")._compiled is not a._compiled
+
+
+def test_frozen() -> None:
+    rx = SafeRegex.compile("a")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rx.pattern = "b"  # type: ignore[misc]
+
+
+def test_unknown_flag() -> None:
+    with pytest.raises(RegexSyntaxError) as info:
+        SafeRegex.compile("a", "iq")
+    assert "'q'" in info.value.message
+    assert info.value.offset is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "offset"),
+    [("ab)", 2), ("*a", 0), ("a{2,1}", 2), ("[a-", 3)],
+)
+def test_syntax_error_offset(pattern: str, offset: int) -> None:
+    with pytest.raises(RegexSyntaxError) as info:
+        SafeRegex.compile(pattern)
+    assert info.value.offset == offset
+    assert info.value.message
+
+
+def test_bad_timeout() -> None:
+    with pytest.raises(ValueError):
+        SafeRegex.compile("a", timeout_s=0)
+
+
+@pytest.mark.parametrize("method", ["search", "finditer_spans"])
+def test_timeout_becomes_detector_error_without_text(method: str) -> None:
+    rx = SafeRegex.compile(r"(a|aa)+$", timeout_s=0.02)
+    text = "a" * 5000 + "SECRET-VALUE"
+    with pytest.raises(DetectorError) as info:
+        getattr(rx, method)(text)
+    assert info.value.code == "regex-timeout"
+    assert "SECRET" not in str(info.value) and "aaaa" not in str(info.value)
+
+
+def test_empty_matches_are_skipped() -> None:
+    assert SafeRegex.compile("x*").finditer_spans("axxb") == [(1, 3)]
+    assert SafeRegex.compile("x*").search("ab")
