@@ -1,0 +1,24 @@
+"""Shared helpers for the command modules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+STAGES = ("input", "output", "retrieval", "tool_call")
+
+
+class UsageError(Exception):
+    """Bad arguments or a malformed request: exit code 2."""
+
+
+def read_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{where}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+
+
+def add_ner_option(p) -> None:
+    p.add_argument("--ner-model", metavar="NAME",
+                   help="installed spaCy model package enabling PERSON, LOCATION, ... (never downloaded)")

@@ -1,0 +1,55 @@
+"""`guardrails check PATH...`: parse, check and compile; print every problem."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..diagnostics import diagnostics_json, render_all
+from ._common import add_ner_option
+
+NAME = "check"
+HELP = "run the static checks on policy files"
+
+
+def register(sub) -> None:
+    c = sub.add_parser(
+        NAME,
+        help=HELP,
+        description="Parse, check and compile policies; print every problem with its line and column. "
+        "Exits 0 when valid, 1 when there are errors, 2 on a usage error.",
+    )
+    c.add_argument("paths", nargs="+", metavar="PATH", help="policy files or directories of *.policy files")
+    c.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    add_ner_option(c)
+    c.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    c.add_argument("-q", "--quiet", action="store_true", help="print errors only, no warnings or summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine import load_paths
+
+    result = load_paths(args.paths, ner_model=args.ner_model)
+    diags = [d for d in result.diagnostics if d.is_error or not args.quiet]
+    errors = sum(1 for d in result.diagnostics if d.is_error)
+    warnings = len(result.diagnostics) - errors
+    failed = errors > 0 or (args.strict and warnings > 0)
+    if args.format == "json":
+        print(json.dumps({
+            "ok": not failed,
+            "errors": errors,
+            "warnings": warnings,
+            "policies": [{"name": p.name, "version": p.version, "digest": p.digest} for p in result.policies],
+            "diagnostics": json.loads(diagnostics_json(diags)),
+        }, indent=2))
+        return 1 if failed else 0
+    if diags:
+        print(render_all(diags, result.sources), file=sys.stderr if failed else sys.stdout)
+    if not args.quiet:
+        if failed:
+            print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
+        else:
+            names = ", ".join(f"{p.name} {p.version}" for p in sorted(result.policies, key=lambda p: p.name))
+            print(f"ok: {len(result.policies)} policies ({names}); {warnings} warning(s)")
+    return 1 if failed else 0

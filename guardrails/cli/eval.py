@@ -1,0 +1,112 @@
+"""`guardrails eval PATH --stage S`: evaluate one request (or a batch)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..decision import Decision
+from ..diagnostics import PolicyError
+from ._common import STAGES, UsageError, add_ner_option, read_json
+
+NAME = "eval"
+HELP = "evaluate one request (or a batch) and print the decision"
+
+
+def register(sub) -> None:
+    e = sub.add_parser(
+        NAME,
+        help=HELP,
+        description="Evaluate a request against a policy. The request is JSON on stdin unless --text "
+        "or --batch is given. Shapes: input/output {\"text\", \"context\"}; retrieval "
+        "{\"chunks\": [{\"text\", \"metadata\"}], \"context\"}; tool_call "
+        "{\"tool\", \"args\", \"principal\", \"context\"}. Exit codes: 0 decided, 1 policy errors "
+        "(or a deny with --fail-on-deny), 2 bad usage or request.",
+    )
+    e.add_argument("path", metavar="PATH", help="a policy file or a directory of policies")
+    e.add_argument("--stage", choices=STAGES, help="which rules to run (required unless --batch)")
+    e.add_argument("--policy", metavar="NAME[@VERSION]", help="which policy, when PATH holds several")
+    e.add_argument("--text", help="the text to check (input/output stages) instead of stdin")
+    e.add_argument("--batch", metavar="FILE",
+                   help="JSON lines, each {\"stage\", \"policy\"?, \"label\"?, \"request\"}; one decision per line")
+    e.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    e.add_argument("--explain", action="store_true", help="show the path through the rule graph")
+    e.add_argument("--fail-on-deny", action="store_true", help="exit 1 when any request is denied")
+    add_ner_option(e)
+
+
+def _request_for(args: argparse.Namespace) -> dict:
+    if args.text is not None:
+        if args.stage not in ("input", "output"):
+            raise UsageError("--text works with --stage input or output; send other stages as JSON on stdin")
+        return {"text": args.text}
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("no request: pass --text, --batch FILE, or JSON on stdin")
+    data = read_json(sys.stdin.read(), "<stdin>")
+    if not isinstance(data, dict):
+        raise UsageError("<stdin>: the request must be a JSON object")
+    return data
+
+
+def print_decision(d: Decision, fmt: str, label: str | None = None) -> None:
+    if fmt == "json":
+        print(d.model_dump_json(exclude_none=True))
+        return
+    if label:
+        print(f"== {label}")
+    print(d.explain())
+    if d.text is not None and d.stage in ("input", "output"):
+        print(f"  forward: {d.text!r}")
+    elif d.text is not None:
+        print(f"  forward: {json.dumps(d.text, ensure_ascii=False)}")
+
+
+def read_batch(path: str) -> list[tuple[str, str, str | None, dict]]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    entries = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        item = read_json(line, f"{path}:{n}")
+        if not isinstance(item, dict) or item.get("stage") not in STAGES or not isinstance(item.get("request"), dict):
+            raise UsageError(f"{path}:{n}: each line needs \"stage\" (one of {', '.join(STAGES)}) "
+                             "and a \"request\" object")
+        label = item.get("label") or f"{path}:{n} {item['stage']}"
+        entries.append((label, item["stage"], item.get("policy"), item["request"]))
+    if not entries:
+        raise UsageError(f"{path}: no requests found")
+    return entries
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine import Engine, UnknownPolicyError
+
+    if args.batch is None and args.stage is None:
+        raise UsageError("--stage is required (input, output, retrieval or tool_call)")
+    batch = read_batch(args.batch) if args.batch is not None else None
+    request = _request_for(args) if batch is None else None
+    try:
+        engine = Engine.from_path(args.path, ner_model=args.ner_model)
+    except PolicyError as err:
+        print(err.render(), file=sys.stderr)
+        print(f"cannot evaluate: {sum(d.is_error for d in err.diagnostics)} error(s) in the policies", file=sys.stderr)
+        return 1
+    denied = False
+    try:
+        if batch is None:
+            d = engine.check(args.stage, request, policy=args.policy, explain=args.explain)
+            print_decision(d, args.format)
+            denied = d.denied
+        else:
+            for label, stage, policy, req in batch:
+                d = engine.check(stage, req, policy=policy or args.policy, explain=args.explain)
+                print_decision(d, args.format, label)
+                denied = denied or d.denied
+    except UnknownPolicyError as err:
+        raise UsageError(str(err)) from None
+    return 1 if (denied and args.fail_on_deny) else 0

@@ -1,0 +1,42 @@
+"""`guardrails graph PATH`: the compiled rule graph as DOT or Mermaid."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..diagnostics import PolicyError
+from ._common import UsageError, add_ner_option
+
+NAME = "graph"
+HELP = "print the compiled rule graph as DOT or Mermaid"
+
+
+def register(sub) -> None:
+    g = sub.add_parser(
+        NAME,
+        help=HELP,
+        description="Compile a policy and print its rule graph: shared detector nodes, rules by cost "
+        "tier, the tool index, and the combiner.",
+    )
+    g.add_argument("path", metavar="PATH", help="a policy file or a directory of policies")
+    g.add_argument("--policy", metavar="NAME[@VERSION]", help="which policy, when PATH holds several")
+    g.add_argument("--format", choices=("dot", "mermaid"), default="dot", help="output format (default: dot)")
+    add_ner_option(g)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine import Engine, UnknownPolicyError
+    from ..graph import to_dot, to_mermaid
+
+    try:
+        engine = Engine.from_path(args.path, ner_model=args.ner_model)
+    except PolicyError as err:
+        print(err.render(), file=sys.stderr)
+        return 1
+    try:
+        policy = engine.get_policy(args.policy)
+    except UnknownPolicyError as err:
+        raise UsageError(str(err)) from None
+    print(to_dot(policy) if args.format == "dot" else to_mermaid(policy), end="")
+    return 0
