@@ -90,6 +90,8 @@ class RuleNode:
     tools: frozenset[str] | None  # tool_call: the tools it can apply to; None = any
     origin: str
     source: str  # condition source text, for graphs and traces
+    branches: tuple[str, ...] = ()  # coverage builds: the boolean nodes, in evaluation-index order
+    span: Any = None  # the rule's source span (file, line, col)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +128,17 @@ class CompiledPolicy:
 class Ctx:
     """Per-evaluation state. Created per text (per chunk for retrieval)."""
 
-    __slots__ = ("text", "roots", "memo", "evidence", "rt", "norm_cache")
+    __slots__ = ("text", "roots", "memo", "evidence", "rt", "cov")
 
-    def __init__(self, text: str, roots: dict[str, Any], rt: Any):
+    def __init__(self, text: str, roots: dict[str, Any], rt: Any,
+                 overrides: dict[str, Any] | None = None, cov: set | None = None):
         self.text = text
         self.roots = roots
-        self.memo: dict[str, Any] = {}
+        # Fixed detector results (policy tests, like OPA's `with`) pre-seed the memo.
+        self.memo: dict[str, Any] = dict(overrides) if overrides else {}
         self.evidence: list[Finding] = []
         self.rt = rt
+        self.cov = cov  # coverage sink: {(rule, branch index, bool)}; None outside tests
 
     def detect(self, node: DetectorNode) -> Any:
         memo = self.memo
@@ -189,8 +194,12 @@ def _as_bool(v: Any, where: str) -> bool:
 
 
 class _StageCompiler:
-    def __init__(self, unit: Unit, stage: str, settings: Settings, pii_default: frozenset[str]):
+    def __init__(self, unit: Unit, stage: str, settings: Settings, pii_default: frozenset[str],
+                 coverage: bool = False):
         self.unit = unit
+        self.coverage = coverage
+        self._rule_qid = ""
+        self._branches: list[str] = []
         self.stage = stage
         self.settings = settings
         self.detectors: dict[str, DetectorNode] = {}
@@ -284,7 +293,23 @@ class _StageCompiler:
 
     # -- expressions
     def expr(self, e: ast.Expr) -> Callable[[Ctx], Any]:
-        return getattr(self, "e_" + type(e).__name__)(e)
+        f = getattr(self, "e_" + type(e).__name__)(e)
+        if self.coverage and _is_branch(e):
+            f = self._instrument(f, e)
+        return f
+
+    def _instrument(self, f: Callable[[Ctx], Any], e: ast.Expr) -> Callable[[Ctx], Any]:
+        """Coverage builds only: record each boolean node's outcomes."""
+        key = (self._rule_qid, len(self._branches))
+        self._branches.append(source_of(e))
+
+        def counted(c: Ctx):
+            v = f(c)
+            if c.cov is not None and (v is True or v is False):
+                c.cov.add((*key, v))
+            return v
+
+        return counted
 
     def e_Literal(self, e: ast.Literal):
         v = e.value
@@ -577,6 +602,7 @@ class _StageCompiler:
     # -- rules
     def rule(self, qid: str, r: ast.Rule, origin: str) -> RuleNode:
         self._rule_detectors = set()
+        self._rule_qid, self._branches = qid, []
         cond = self.expr(r.condition) if r.condition is not None else None
         redact = self.redact_spec(r.effect) if isinstance(r.effect, ast.Redact) else None
         used = tuple(sorted(self._rule_detectors))
@@ -597,6 +623,8 @@ class _StageCompiler:
             tools=tools_of(r.condition, self.unit) if self.stage == "tool_call" else None,
             origin=origin,
             source=source_of(r.condition) if r.condition is not None else "always",
+            branches=tuple(self._branches),
+            span=r.span,
         )
 
 
@@ -606,7 +634,17 @@ def _tiered(rules: list[RuleNode]) -> tuple[tuple[RuleNode, ...], ...]:
                  if any(r.tier == t for r in ordered))
 
 
-def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset()) -> CompiledPolicy:
+def _is_branch(e: ast.Expr) -> bool:
+    """Boolean nodes whose two outcomes coverage tracks."""
+    if isinstance(e, (ast.And, ast.Or, ast.Not, ast.Compare, ast.In, ast.Matches, ast.StrTest, ast.Has)):
+        return True
+    return isinstance(e, ast.Call) and e.func in ("pii", "secrets", "banned")
+
+
+def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
+                 coverage: bool = False) -> CompiledPolicy:
+    """Compile a checked unit. `coverage=True` builds an instrumented graph
+    (slower) that records which branches of each condition were taken."""
     raw = merged_settings(unit)
     settings = Settings(
         on_error=str(raw.get("on_error", "fail_closed")),
@@ -616,7 +654,7 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset()) -> Compi
     )
     stages: dict[str, StageGraph] = {}
     for stage in ast.STAGES:
-        sc = _StageCompiler(unit, stage, settings, pii_default)
+        sc = _StageCompiler(unit, stage, settings, pii_default, coverage)
         nodes = [sc.rule(r.qid, r.rule, r.origin) for r in unit.rules if r.stage == stage]
         pii_entities = frozenset(sc.pii_entities)
         sc.pii_final[0] = pii_entities

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import secrets as _secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,7 @@ def _uses_bare_pii(unit) -> bool:
 
 
 def load_sources(sources: list[SourceFile], *, ner_model: str | None = None,
-                 diags: Diagnostics | None = None) -> LoadResult:
+                 diags: Diagnostics | None = None, coverage: bool = False) -> LoadResult:
     """Check and compile parsed sources. Never raises for bad policies."""
     diags = diags or Diagnostics()
     text_by_path = {s.path: s.text for s in sources}
@@ -87,15 +88,34 @@ def load_sources(sources: list[SourceFile], *, ner_model: str | None = None,
         for u in units:
             if _uses_bare_pii(u) and pii_default is None:
                 pii_default = _default_pii(PiiConfig(ner_model=ner_model))
-            compiled.append(compile_unit(u, pii_default or frozenset()))
+            compiled.append(compile_unit(u, pii_default or frozenset(), coverage=coverage))
     return LoadResult(compiled, diags.sorted(), text_by_path)
 
 
-def load_paths(paths: Iterable[str | Path], *, ner_model: str | None = None) -> LoadResult:
+def load_paths(paths: Iterable[str | Path], *, ner_model: str | None = None, coverage: bool = False,
+               bundle_key: bytes | str | None = None) -> LoadResult:
+    """Load policy files, directories, or bundles (see guardrails.bundle)."""
     diags = Diagnostics()
-    files = discover(list(paths), diags)
-    sources = read_sources(files, diags)
-    return load_sources(sources, ner_model=ner_model, diags=diags)
+    sources: list[SourceFile] = []
+    plain: list[str | Path] = []
+    for path in paths:
+        if _is_bundle(path):
+            from .bundle import read_bundle_sources  # only bundles need it
+
+            sources.extend(read_bundle_sources(path, key=bundle_key, diags=diags))
+        else:
+            plain.append(path)
+    if plain:
+        sources.extend(read_sources(discover(plain, diags), diags))
+    return load_sources(sources, ner_model=ner_model, diags=diags, coverage=coverage)
+
+
+BUNDLE_SUFFIXES = (".bundle", ".tar.gz", ".tgz")
+
+
+def _is_bundle(path: str | Path) -> bool:
+    p = Path(path)
+    return p.is_file() and p.name.endswith(BUNDLE_SUFFIXES)
 
 
 class Engine:
@@ -104,7 +124,7 @@ class Engine:
     def __init__(self, policies: list[CompiledPolicy], *, ner_model: str | None = None,
                  hash_salt: bytes | str | None = None, topic_classifier: Any = None,
                  cache_size: int = 4096, warnings: list[Diagnostic] | None = None,
-                 warm_up: bool = True):
+                 warm_up: bool = True, decision_log: Any = None):
         if not policies:
             raise GuardrailsError("an engine needs at least one policy")
         self._by_name: dict[str, dict[str, CompiledPolicy]] = {}
@@ -125,6 +145,10 @@ class Engine:
             cache_size,
         )
         self.warnings = list(warnings or [])
+        # Any object with `write(decision, request)`; see guardrails.decision_log.
+        self._decision_log = decision_log
+        self._log_lock = threading.Lock()
+        self.log_failures = 0
         if warm_up and any(g.needs_pii for p in policies for g in p.stages.values()):
             # Build presidio now, so the first request does not pay for it and
             # a missing NER model fails the load rather than a request.
@@ -136,15 +160,16 @@ class Engine:
     # -- construction
     @classmethod
     def from_path(cls, path: str | Path | Iterable[str | Path], *, ner_model: str | None = None,
-                  **options: Any) -> "Engine":
-        """Load a policy file, or every ``*.policy`` under a directory.
+                  coverage: bool = False, bundle_key: bytes | str | None = None, **options: Any) -> "Engine":
+        """Load a policy file, every ``*.policy`` under a directory, or a bundle.
 
         Raises :class:`PolicyError` carrying every diagnostic when any policy
-        fails its checks; ``err.render()`` prints them with carets.
+        fails its checks (``err.render()`` prints them with carets), and
+        :class:`GuardrailsError` for a bundle that does not verify.
         """
         ner_model = ner_model if ner_model is not None else os.environ.get(NER_MODEL_ENV) or None
         paths = [path] if isinstance(path, (str, Path)) else list(path)
-        result = load_paths(paths, ner_model=ner_model)
+        result = load_paths(paths, ner_model=ner_model, coverage=coverage, bundle_key=bundle_key)
         if not result.ok:
             raise PolicyError(result.diagnostics, result.sources)
         return cls(result.policies, ner_model=ner_model,
@@ -152,13 +177,13 @@ class Engine:
 
     @classmethod
     def from_source(cls, text: str, *, modules: dict[str, str] | None = None, ner_model: str | None = None,
-                    **options: Any) -> "Engine":
+                    coverage: bool = False, **options: Any) -> "Engine":
         """Compile policy source text (plus named module sources) directly."""
         diags = Diagnostics()
         sources = [parse_source(text, "<policy>", diags)]
         for name, src in (modules or {}).items():
             sources.append(parse_source(src, f"<{name}>", diags))
-        result = load_sources(sources, ner_model=ner_model, diags=diags)
+        result = load_sources(sources, ner_model=ner_model, diags=diags, coverage=coverage)
         if not result.ok:
             raise PolicyError(result.diagnostics, result.sources)
         return cls(result.policies, ner_model=ner_model,
@@ -192,47 +217,63 @@ class Engine:
             raise UnknownPolicyError(f"policy {name!r} has no version {version}; loaded: {have}") from None
 
     # -- checks
+    # Every check takes the same evaluation options:
+    #   explain=True     fill Decision.trace with the path through the graph;
+    #   exhaustive=True  evaluate every rule even once a deny is certain;
+    #   overrides={...}  fix detector results by node id ("pii", "topic:NAME",
+    #                    "secrets", "terms:NAME", "pattern:NAME"), as policy tests do;
+    #   coverage=set()   collect branch coverage (needs a coverage build).
+
     def check_input(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                    explain: bool = False, exhaustive: bool = False) -> Decision:
+                    **options: Any) -> Decision:
         """Check a prompt before it reaches the model."""
-        return evaluate_text(self.get_policy(policy), "input", text, context, self._runtime,
-                             explain=explain, exhaustive=exhaustive)
+        d = evaluate_text(self.get_policy(policy), "input", text, context, self._runtime, **options)
+        return self._emit(d, {"text": text, "context": context})
 
     def check_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                     explain: bool = False, exhaustive: bool = False) -> Decision:
+                     **options: Any) -> Decision:
         """Check a completion before it reaches the user."""
-        return evaluate_text(self.get_policy(policy), "output", text, context, self._runtime,
-                             explain=explain, exhaustive=exhaustive)
+        d = evaluate_text(self.get_policy(policy), "output", text, context, self._runtime, **options)
+        return self._emit(d, {"text": text, "context": context})
 
     def check_retrieval(self, chunks: list[dict | str], *, policy: str | None = None,
-                        context: dict | None = None, explain: bool = False,
-                        exhaustive: bool = False) -> Decision:
+                        context: dict | None = None, **options: Any) -> Decision:
         """Check retrieved chunks (``{"text", "metadata"}``) before they enter a prompt."""
-        return evaluate_retrieval(self.get_policy(policy), chunks, context, self._runtime,
-                                  explain=explain, exhaustive=exhaustive)
+        d = evaluate_retrieval(self.get_policy(policy), chunks, context, self._runtime, **options)
+        return self._emit(d, {"chunks": chunks, "context": context})
 
     def check_tool_call(self, tool: str, args: dict | None = None, *, principal: dict | None = None,
-                        context: dict | None = None, policy: str | None = None, explain: bool = False,
-                        exhaustive: bool = False) -> Decision:
+                        context: dict | None = None, policy: str | None = None, **options: Any) -> Decision:
         """Check a tool call an agent wants to make."""
-        return evaluate_tool_call(self.get_policy(policy), tool, args, principal, context, self._runtime,
-                                  explain=explain, exhaustive=exhaustive)
+        d = evaluate_tool_call(self.get_policy(policy), tool, args, principal, context, self._runtime, **options)
+        return self._emit(d, {"tool": tool, "args": args, "principal": principal, "context": context})
 
-    def check(self, stage: str, request: dict, *, policy: str | None = None, explain: bool = False,
-              exhaustive: bool = False) -> Decision:
+    def check(self, stage: str, request: dict, *, policy: str | None = None, **options: Any) -> Decision:
         """Dispatch a JSON-shaped request (as the CLI and the sidecar receive it)."""
+        if not isinstance(request, dict):
+            raise TypeError("request must be a dict")
         if stage in ("input", "output"):
             method = self.check_input if stage == "input" else self.check_output
-            return method(request.get("text"), policy=policy, context=request.get("context"),
-                          explain=explain, exhaustive=exhaustive)
+            return method(request.get("text"), policy=policy, context=request.get("context"), **options)
         if stage == "retrieval":
             return self.check_retrieval(request.get("chunks"), policy=policy, context=request.get("context"),
-                                        explain=explain, exhaustive=exhaustive)
+                                        **options)
         if stage == "tool_call":
             return self.check_tool_call(request.get("tool"), request.get("args"),
                                         principal=request.get("principal"), context=request.get("context"),
-                                        policy=policy, explain=explain, exhaustive=exhaustive)
+                                        policy=policy, **options)
         raise ValueError(f"unknown stage {stage!r}; use input, output, retrieval or tool_call")
+
+    # -- the decision log: written after the decision, never able to fail it
+    def _emit(self, decision: Decision, request: dict) -> Decision:
+        sink = self._decision_log
+        if sink is not None:
+            try:
+                sink.write(decision, request)
+            except Exception:  # a log failure must never fail or block a decision
+                with self._log_lock:
+                    self.log_failures += 1
+        return decision
 
     # -- async twins: presidio work runs in a thread so the event loop stays free
     async def _maybe_thread(self, stage: str, policy: str | None, fn, *args, **kwargs) -> Decision:

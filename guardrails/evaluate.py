@@ -111,6 +111,8 @@ def run_rules(tiers: tuple[tuple[RuleNode, ...], ...], ctx: Ctx, fail_closed: bo
                     out.trace.append(TraceStep(rule=rule.qid, tier=rule.tier, status="error",
                                                detail=f"{code}: {message}", chunk=chunk))
                 continue
+            if ctx.cov is not None:
+                ctx.cov.add((rule.qid, -1, bool(value)))  # -1: the rule as a whole
             if value:
                 out.fired.append((rule, findings))
             if out.trace is not None:
@@ -211,7 +213,8 @@ def _text_too_long(p: CompiledPolicy, n: int) -> str | None:
 
 
 def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Runtime, *,
-                  explain: bool = False, exhaustive: bool = False) -> Decision:
+                  explain: bool = False, exhaustive: bool = False, overrides: dict | None = None,
+                  coverage: set | None = None) -> Decision:
     started = time.perf_counter()
     if not isinstance(text, str):
         return _error_decision(p, stage, "invalid-request", f"text must be a string, not {type(text).__name__}", started)
@@ -221,7 +224,7 @@ def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Ru
     if too_long:
         return _error_decision(p, stage, "input-too-large", too_long, started)
     graph = p.stages[stage]
-    ctx = Ctx(text, {"text": text, "context": context or {}}, rt)
+    ctx = Ctx(text, {"text": text, "context": context or {}}, rt, overrides, coverage)
     run = run_rules(graph.tiers, ctx, p.settings.fail_closed, exhaustive=exhaustive, explain=explain)
     c = combine(run, stage=stage, fail_closed=p.settings.fail_closed)
     forwarded = None
@@ -237,7 +240,8 @@ def _apply(text: str, redactions: list[Redaction], rt: Runtime) -> str:
 
 
 def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime, *,
-                       explain: bool = False, exhaustive: bool = False) -> Decision:
+                       explain: bool = False, exhaustive: bool = False, overrides: dict | None = None,
+                       coverage: set | None = None) -> Decision:
     """Each chunk is judged on its own; denied chunks are dropped.
 
     The request is denied only when every chunk is; it escalates when any
@@ -269,7 +273,7 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
     results: list[ChunkDecision] = []
     routes: list[str] = []
     for i, (text, meta) in enumerate(normal):
-        ctx = Ctx(text, {"text": text, "metadata": meta, "context": context or {}}, rt)
+        ctx = Ctx(text, {"text": text, "metadata": meta, "context": context or {}}, rt, overrides, coverage)
         run = run_rules(graph.tiers, ctx, p.settings.fail_closed, exhaustive=exhaustive, explain=explain, chunk=i)
         field_name = f"chunks[{i}]"
 
@@ -328,7 +332,8 @@ def _json_like(value: Any, depth: int = 0) -> bool:
 
 
 def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, context: Any,
-                       rt: Runtime, *, explain: bool = False, exhaustive: bool = False) -> Decision:
+                       rt: Runtime, *, explain: bool = False, exhaustive: bool = False,
+                       overrides: dict | None = None, coverage: set | None = None) -> Decision:
     started = time.perf_counter()
     if not isinstance(tool, str) or not tool:
         return _error_decision(p, "tool_call", "invalid-request", "tool must be a non-empty string", started)
@@ -351,7 +356,8 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
         return _error_decision(p, "tool_call", "input-too-large", too_long, started)
 
     graph = p.stages["tool_call"]
-    ctx = Ctx(subject, {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}, rt)
+    ctx = Ctx(subject, {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}, rt,
+              overrides, coverage)
     run = run_rules(graph.tiers_for_tool(tool), ctx, p.settings.fail_closed,
                     exhaustive=exhaustive, explain=explain)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,6 +39,17 @@ def grammar_path() -> Path:
     raise FileNotFoundError("policy.lark grammar not found next to the guardrails package")
 
 
+# Comments are ignored by the grammar but kept for the formatter: the lexer
+# hands each COMMENT token to the list of the parse running on this thread.
+_comment_sink = threading.local()
+
+
+def _collect_comment(tok: Token) -> None:
+    sink = getattr(_comment_sink, "items", None)
+    if sink is not None:
+        sink.append(tok)
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     return Lark(
@@ -44,6 +57,7 @@ def _lark() -> Lark:
         parser="lalr",
         propagate_positions=True,
         maybe_placeholders=True,
+        lexer_callbacks={"COMMENT": _collect_comment},
     )
 
 
@@ -457,13 +471,23 @@ def _blank_statement(text: str, offset: int) -> tuple[str, str | None] | None:
     return blanked, name
 
 
-class ParseResult:
-    __slots__ = ("policy", "diagnostics", "blanked_names")
+@dataclass(frozen=True, slots=True)
+class Comment:
+    line: int
+    col: int
+    text: str  # including the leading '#'
+    offset: int
 
-    def __init__(self, policy: ast.Policy | None, diagnostics: Diagnostics, blanked_names: set[str]):
+
+class ParseResult:
+    __slots__ = ("policy", "diagnostics", "blanked_names", "comments")
+
+    def __init__(self, policy: ast.Policy | None, diagnostics: Diagnostics, blanked_names: set[str],
+                 comments: list[Comment] | None = None):
         self.policy = policy
         self.diagnostics = diagnostics
         self.blanked_names = blanked_names
+        self.comments = comments or []
 
 
 def parse(text: str, file: str = "<string>") -> ParseResult:
@@ -472,6 +496,7 @@ def parse(text: str, file: str = "<string>") -> ParseResult:
     blanked: set[str] = set()
     current = text
     for _ in range(_MAX_RECOVERIES):
+        _comment_sink.items = []
         try:
             tree = _lark().parse(current)
         except UnexpectedInput as err:
@@ -486,9 +511,8 @@ def parse(text: str, file: str = "<string>") -> ParseResult:
             if name:
                 blanked.add(name)
             continue
+        comments = [Comment(t.line, t.column, str(t), t.start_pos) for t in _comment_sink.items]
+        _comment_sink.items = None
         policy = _Builder(file, diags).transform(tree)
-        if diags.has_errors and any(d.code == "E001" for d in diags.items):
-            # The tree is partial; keep it for further checks but mark it.
-            return ParseResult(policy, diags, blanked)
-        return ParseResult(policy, diags, blanked)
+        return ParseResult(policy, diags, blanked, comments)
     return ParseResult(None, diags, blanked)

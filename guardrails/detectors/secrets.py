@@ -63,15 +63,27 @@ class _Kind:
     gates: tuple[str, ...] = ()
     # Triggers are lower-case keywords, looked up in the lower-cased text.
     lower: bool = False
+    # Try the regex only where one of these occurs within _NEAR characters of
+    # the trigger: most "key" or "token" words in prose are no assignment.
+    near: tuple[str, ...] = ()
 
 
 def _kind(
-    name: str, pattern: str, triggers: tuple[str, ...], *, gates: tuple[str, ...] = (), lower: bool = False
+    name: str,
+    pattern: str,
+    triggers: tuple[str, ...],
+    *,
+    gates: tuple[str, ...] = (),
+    lower: bool = False,
+    near: tuple[str, ...] = (),
 ) -> _Kind:
-    return _Kind(name, regex.compile(pattern), triggers, gates, lower)
+    return _Kind(name, regex.compile(pattern), triggers, gates, lower, near)
 
 
 _ASSIGN_GATES = ("=", ":")
+# Longest possible distance from a keyword trigger to its `=`/`:` in the
+# keyword patterns below ("secret" + 20 name characters + quote + spaces).
+_NEAR = 48
 
 _KINDS: dict[str, _Kind] = {
     k.name: k
@@ -94,6 +106,7 @@ _KINDS: dict[str, _Kind] = {
             ("secret",),
             gates=_ASSIGN_GATES,
             lower=True,
+            near=_ASSIGN_GATES,
         ),
         _kind(
             "github_token",
@@ -110,13 +123,14 @@ _KINDS: dict[str, _Kind] = {
         _kind(
             "slack_token",
             r"(?<![A-Za-z0-9_-])xox[abprs]-[0-9A-Za-z][0-9A-Za-z-]{8,}[0-9A-Za-z]",
-            ("xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"),
+            ("xox",),
             gates=("-",),
         ),
         _kind(
             "slack_webhook",
             r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{20,}",
             ("https://hooks.slack.com", "http://hooks.slack.com"),
+            gates=("hooks.slack.com",),
         ),
         _kind(
             "stripe_key",
@@ -199,6 +213,7 @@ _KINDS: dict[str, _Kind] = {
             ("pass", "pwd", "secret", "token", "key"),
             gates=_ASSIGN_GATES,
             lower=True,
+            near=_ASSIGN_GATES,
         ),
     )
 }
@@ -310,9 +325,14 @@ def _matches(kind: _Kind, text: str, haystack: str) -> Iterator[regex.Match[str]
         return
     positions.sort()
     covered = 0
+    near = kind.near
     for at in positions:
         if at < covered:
             continue  # inside the previous match, as finditer would skip it
+        if near:
+            window = haystack[at : at + _NEAR]
+            if not any(n in window for n in near):
+                continue
         m = kind.pattern.match(text, at)
         if m is not None:
             covered = m.end()
