@@ -271,6 +271,8 @@ STRICTER = {
     "tool_default": lambda a, b: "deny" if "deny" in (a, b) else a,
     "max_text_length": min,
     "regex_timeout_ms": min,
+    # A module's list bounds what an importer may keep in the decision log.
+    "log_keep": lambda a, b: tuple(x for x in a if x in set(b)),
 }
 
 
@@ -280,19 +282,19 @@ def _check_settings(unit: Unit, diags: Diagnostics) -> None:
         for s in m.policy.settings:
             if s.key in STRICTER:
                 prev = from_modules.get(s.key)
-                value = s.value.value if prev is None else STRICTER[s.key](prev[0], s.value.value)
+                value = s.python_value if prev is None else STRICTER[s.key](prev[0], s.python_value)
                 from_modules[s.key] = (value, m.policy.name)
     for s in unit.policy.settings:
         if s.key in from_modules and s.key in STRICTER:
             theirs, origin = from_modules[s.key]
             try:
-                merged = STRICTER[s.key](s.value.value, theirs)
+                merged = STRICTER[s.key](s.python_value, theirs)
             except TypeError:
                 continue
-            if merged != s.value.value:
+            if merged != s.python_value:
                 diags.warning(
                     "W102",
-                    f"setting {s.key}={s.value.value!r} is overridden by {theirs!r} from import {origin!r}",
+                    f"setting {s.key}={s.python_value!r} is overridden by {theirs!r} from import {origin!r}",
                     s.span,
                     hint="imported modules cannot be weakened; the stricter value applies",
                 )
@@ -305,7 +307,7 @@ def merged_settings(unit: Unit) -> dict[str, object]:
         for s in f.policy.settings:
             if s.key not in STRICTER:
                 continue
-            out[s.key] = s.value.value if s.key not in out else STRICTER[s.key](out[s.key], s.value.value)
+            out[s.key] = s.python_value if s.key not in out else STRICTER[s.key](out[s.key], s.python_value)
     return out
 
 

@@ -277,8 +277,14 @@ class Import:
 @node
 class Setting:
     key: str
-    value: Literal
+    value: "Literal | ListLit"
     span: Span = _span()
+
+    @property
+    def python_value(self):
+        if isinstance(self.value, ListLit):
+            return tuple(i.value for i in self.value.items)
+        return self.value.value
 
 
 @node

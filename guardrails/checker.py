@@ -50,7 +50,10 @@ SETTINGS: dict[str, tuple[str, tuple | None]] = {
     "tool_default": ("string", ("deny", "allow")),
     "max_text_length": ("number", None),
     "regex_timeout_ms": ("number", None),
+    # Request fields the decision log may keep (everything else is masked).
+    "log_keep": ("list", None),
 }
+LOG_KEEP_ROOTS = ("text", "chunks", "tool", "args", "principal", "context")
 
 OPERATORS = {"mask": (0, 1), "replace": (0, 1), "hash": (0, 0), "remove": (0, 0)}
 STAGE_EFFECTS = {
@@ -163,6 +166,19 @@ class FileChecker:
                 self.err("E104", f"setting {s.key!r} is set twice", s.span)
             seen.add(s.key)
             typ, choices = spec
+            if typ == "list":
+                if not isinstance(s.value, ast.ListLit):
+                    self.err("E301", f"setting {s.key!r} takes a list of strings", s.value.span)
+                    continue
+                for item in s.value.items:
+                    root = str(item.value).split(".")[0].split("[")[0]
+                    if not isinstance(item.value, str) or root not in LOG_KEEP_ROOTS:
+                        self.err("E301", f"{item.value!r} is not a request field", item.span,
+                                 hint=f"fields start with one of: {', '.join(LOG_KEEP_ROOTS)}")
+                continue
+            if isinstance(s.value, ast.ListLit):
+                self.err("E301", f"setting {s.key!r} takes a single value, not a list", s.value.span)
+                continue
             value = s.value.value
             if typ == "number":
                 if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:

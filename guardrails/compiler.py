@@ -53,6 +53,7 @@ class Settings:
     tool_default: str = "deny"
     max_text_length: int = DEFAULT_MAX_TEXT
     regex_timeout_ms: int = DEFAULT_REGEX_TIMEOUT_MS
+    log_keep: tuple[str, ...] = ()  # request fields the decision log may keep
 
     @property
     def fail_closed(self) -> bool:
@@ -651,6 +652,7 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
         tool_default=str(raw.get("tool_default", "deny")),
         max_text_length=int(raw.get("max_text_length", DEFAULT_MAX_TEXT)),
         regex_timeout_ms=int(raw.get("regex_timeout_ms", DEFAULT_REGEX_TIMEOUT_MS)),
+        log_keep=tuple(raw.get("log_keep", ())),
     )
     stages: dict[str, StageGraph] = {}
     for stage in ast.STAGES:

@@ -347,6 +347,10 @@ class _Builder(Transformer):
         return ast.Import(self._string_value(children[0]), self.sp(meta))
 
     @v_args(meta=True)
+    def setting_list(self, meta, children):
+        return ast.ListLit(tuple(c for c in children if c is not None), self.sp(meta))
+
+    @v_args(meta=True)
     def setting(self, meta, children):
         return ast.Setting(str(children[0]), children[1], self.sp(meta))
 
