@@ -69,22 +69,45 @@ def guarded_getaddrinfo(host: object, *args: object, **kwargs: object) -> object
     return None  # unreachable
 
 
+def _install(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(socket.socket, "connect", guarded_connect)
+    mp.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+    mp.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _block_network() -> object:
+def _block_network_session() -> object:
+    """Covers session-scoped fixtures, such as building the Presidio engine."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", guarded_connect)
-        mp.setattr(socket.socket, "connect_ex", guarded_connect_ex)
-        mp.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+        _install(mp)
         yield
 
 
 @pytest.fixture(autouse=True)
-def _no_network_attempts() -> object:
-    """Fail any test during which something tried to reach the network."""
+def _block_network(monkeypatch: pytest.MonkeyPatch) -> object:
+    """Re-installed per test, after any outer conftest's own per-test patch.
+
+    Fails the test if anything tried to reach the network, even when the
+    resulting error was caught and swallowed.
+    """
+    _install(monkeypatch)
     before = len(NETWORK_ATTEMPTS)
     yield
     attempts = NETWORK_ATTEMPTS[before:]
     assert not attempts, f"network access attempted: {attempts}"
+
+
+@pytest.fixture
+def network_guard() -> object:
+    """The guard functions and attempt log, for tests of the guard itself."""
+    import types
+
+    return types.SimpleNamespace(
+        connect=guarded_connect,
+        getaddrinfo=guarded_getaddrinfo,
+        attempts=NETWORK_ATTEMPTS,
+        blocked=NetworkBlocked,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guardrails.detectors import NormalizedText, normalize
+
+CASES = [
+    # (input, normalised) - the evasions the module promises to undo
+    ("Hello World", "hello world"),
+    ("D\u200bI\u200cA\u200dG\u2060N\ufeffO\u00adSIS", "diagnosis"),
+    ("d\u0456agnos\u0456s", "diagnosis"),  # Cyrillic i
+    ("\u0440\u0430ss\u0432\u043erd", "passbord"),  # Cyrillic r a ... v(=b) o
+    ("\u0421\u0415\u041a\u0420\u0415\u0422", "cekpet"),  # capitals map before casefold
+    ("\u0397ello", "hello"),  # Greek capital eta looks like H
+    ("\u03bf\u03b1\u03b5", "oae"),  # Greek omicron alpha epsilon
+    ("\uff44\uff49\uff41\uff47", "diag"),  # fullwidth
+    ("\ufb01le", "file"),  # ligature
+    ("Stra\u00dfe", "strasse"),
+    ("caf\u00e9 na\u00efve", "cafe naive"),
+    ("e\u0301cole", "ecole"),  # combining accent after a Latin letter
+    ("h3ll0 w0rld", "hello world"),
+    ("p4$$w0rd", "password"),
+    ("@dmin k!ll", "admin kill"),
+    ("stop! now!!", "stop! now!!"),
+    ("2024 costs $5 or 10.5", "2024 costs $5 or 10.5"),
+    ("the 1990s and 4th of july", "the 1990s and 4th of july"),
+    ("a  b\t\tc\n\nd \u00a0 e", "a b c d e"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_normalize_examples(text: str, expected: str) -> None:
+    norm = normalize(text)
+    assert norm.text == expected
+    _check_offsets(text, norm)
+
+
+def test_offsets_point_at_source_characters() -> None:
+    text = "A\u200bB  \ufb01"
+    norm = normalize(text)
+    assert norm.text == "ab fi"
+    assert norm.offsets == (0, 2, 3, 5, 5, 6)
+
+
+def test_to_original() -> None:
+    text = "say D\u200bIAGNOSIS\u200b  now \ufb01x"
+    norm = normalize(text)
+    assert norm.text == "say diagnosis now fix"
+    start = norm.text.index("diagnosis")
+    s, e = norm.to_original(start, start + len("diagnosis"))
+    assert text[s:e] == "D\u200bIAGNOSIS"
+    # a span ending inside a ligature's expansion covers the whole ligature
+    f = norm.text.index("fi")
+    assert norm.to_original(f, f + 1) == (text.index("\ufb01"), text.index("\ufb01") + 1)
+    # a span ending with a collapsed space covers the whole run
+    sp = norm.text.index(" now")
+    s, e = norm.to_original(sp, sp + 1)
+    assert text[s:e].strip("\u200b") == "  "
+    assert norm.to_original(3, 3) == (norm.offsets[3], norm.offsets[3])
+    with pytest.raises(ValueError):
+        norm.to_original(0, len(norm.text) + 1)
+
+
+def test_ascii_fast_path_is_fast() -> None:
+    text = ("The quick brown fox jumps over the lazy dog, again and again. " * 170)[:10_000]
+    normalize(text)
+    n = 50
+    t = time.perf_counter()
+    for _ in range(n):
+        normalize(text)
+    per_call = (time.perf_counter() - t) / n
+    assert per_call < 0.005, f"normalize took {per_call * 1e3:.2f} ms on 10 KB"
+
+
+def _check_offsets(text: str, norm: NormalizedText) -> None:
+    offs = norm.offsets
+    assert len(offs) == len(norm.text) + 1
+    assert offs[-1] == len(text)
+    assert all(0 <= o < len(text) for o in offs[:-1])
+    assert all(a <= b for a, b in zip(offs, offs[1:]))
+
+
+EVASIVE_CHARS = st.sampled_from(
+    list("aeiopcxy013457@$! \t\n.-_")
+    + ["\u200b", "\u200d", "\ufeff", "\u00ad", "\u0430", "\u0435", "\u0456", "\u0410", "\u0397"]
+    + ["\u00e9", "\u0301", "\ufe0f", "\ufb01", "\u00df", "\u0130", "\uff41", "\u00a0", "\u3000", "\u2028"]
+    + ["\u4e2d", "\U0001f600", "\ud800"]
+)
+TEXTS = st.one_of(st.text(), st.lists(EVASIVE_CHARS, max_size=60).map("".join))
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+def test_offsets_monotonic_and_in_bounds(text: str) -> None:
+    norm = normalize(text)
+    _check_offsets(text, norm)
+    assert normalize(text) == norm  # deterministic
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS, st.data())
+def test_to_original_in_bounds(text: str, data: st.DataObject) -> None:
+    norm = normalize(text)
+    n = len(norm.text)
+    start = data.draw(st.integers(0, n))
+    end = data.draw(st.integers(start, n))
+    s, e = norm.to_original(start, end)
+    assert 0 <= s <= e <= len(text)
+    if end > start:
+        assert e > s
+        # every source character of the span lies inside the mapped range
+        assert all(s <= norm.offsets[i] < e for i in range(start, end))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)))
+def test_ascii_without_leet_or_space_runs_is_lowercase_identity(text: str) -> None:
+    norm = normalize(text)
+    if not any(ch in "013457@$!" or (ch.isspace() and ch != " ") for ch in text) and "  " not in text:
+        assert norm.text == text.lower()
+        assert norm.offsets == tuple(range(len(text) + 1))

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import random
+import string
+import time
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from guardrails.detectors import Finding, TermMatcher, normalize
+
+
+def spans(matcher: TermMatcher, text: str) -> list[tuple[str, str]]:
+    return [(text[f.start : f.end], f.entity) for f in matcher.find(text)]
+
+
+CASES = [
+    (["diagnosis"], "My diagnosis is bad", [("diagnosis", "diagnosis")]),
+    (["diagnosis"], "My DIAGNOSIS", [("DIAGNOSIS", "diagnosis")]),
+    (["diagnosis"], "d\u200bi\u200ba\u200bgnosis!", [("d\u200bi\u200ba\u200bgnosis", "diagnosis")]),
+    (["diagnosis"], "d\u0456\u0430gn\u043es\u0456s", [("d\u0456\u0430gn\u043es\u0456s", "diagnosis")]),
+    (["diagnosis"], "d1agn0sis", [("d1agn0sis", "diagnosis")]),
+    (["diagnosis"], "\uff44\uff49\uff41\uff47\uff4e\uff4f\uff53\uff49\uff53", [("\uff44\uff49\uff41\uff47\uff4e\uff4f\uff53\uff49\uff53", "diagnosis")]),
+    (["diagnosis"], "d i a g n o s i s", [("d i a g n o s i s", "diagnosis")]),
+    (["diagnosis"], "d-i-a-g-n-o-s-i-s", [("d-i-a-g-n-o-s-i-s", "diagnosis")]),
+    (["diagnosis"], "d.i.a.g.n.o.s.i.s.", [("d.i.a.g.n.o.s.i.s", "diagnosis")]),
+    (["diagnosis"], "prediagnosis diagnosises", []),
+    (["diagnosis"], "d  i  a  g  n  o  s  i  s", [("d  i  a  g  n  o  s  i  s", "diagnosis")]),
+    (["it"], "i t is", []),  # short terms are not matched spaced out
+    (["therapist"], "the rapist", []),
+    (
+        ["Ignore previous instructions"],
+        "please IGNORE   previous\n\tinstructions now",
+        [("IGNORE   previous\n\tinstructions", "Ignore previous instructions")],
+    ),
+    (
+        ["ignore previous instructions"],
+        "ignore\u00a0previous\u200b instructions",
+        [("ignore\u00a0previous\u200b instructions", "ignore previous instructions")],
+    ),
+    (["Diagnosis", "diagnosis"], "diagnosis", [("diagnosis", "Diagnosis")]),
+    (
+        ["credit", "credit card"],
+        "my credit card",
+        [("credit", "credit"), ("credit card", "credit card")],
+    ),
+    (
+        ["previous instructions", "ignore previous instructions"],
+        "ignore previous instructions",
+        [("ignore previous instructions", "ignore previous instructions"), ("previous instructions", "previous instructions")],
+    ),
+    (["c++"], "I write c++, C++ and c++11", [("c++", "c++"), ("C++", "c++"), ("c++", "c++")]),
+    (["\u8bca\u65ad"], "\u6211\u7684\u8bca\u65ad\u662f", [("\u8bca\u65ad", "\u8bca\u65ad")]),
+    (["h3ll0"], "say hello", [("hello", "h3ll0")]),
+    ([], "anything", []),
+]
+
+
+@pytest.mark.parametrize(("terms", "text", "expected"), CASES)
+def test_term_examples(terms: list[str], text: str, expected: list[tuple[str, str]]) -> None:
+    assert spans(TermMatcher(terms), text) == expected
+
+
+def test_findings_are_sorted_with_score_one_and_accept_precomputed_norm() -> None:
+    m = TermMatcher(["beta", "alpha", "gamma"])
+    text = "gamma beta alpha beta"
+    found = m.find(text)
+    assert [(f.start, f.end) for f in found] == sorted((f.start, f.end) for f in found)
+    assert all(f.score == 1.0 for f in found)
+    assert m.find(text, normalize(text)) == found
+    assert found[0] == Finding(0, 5, "gamma", 1.0)
+
+
+def test_invalid_terms() -> None:
+    with pytest.raises(ValueError):
+        TermMatcher(["ok", "\u200b"])
+    with pytest.raises(TypeError):
+        TermMatcher("diagnosis")  # type: ignore[arg-type]
+
+
+def test_many_terms_are_fast() -> None:
+    rng = random.Random(7)
+    terms = sorted({"".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 12))) for _ in range(1000)})
+    words = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9))) for _ in range(2000)]
+    text = " ".join(words)[:10_000]
+    m = TermMatcher(terms)
+    m.find(text)
+    n = 20
+    t = time.perf_counter()
+    for _ in range(n):
+        m.find(text)
+    per_call = (time.perf_counter() - t) / n
+    assert per_call < 0.05, f"1,000 terms on 10 KB took {per_call * 1e3:.1f} ms"
+
+
+# --- property: an inserted term is found whatever the evasion ----------------
+
+HOMOGLYPHS = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441", "x": "\u0445", "y": "\u0443", "i": "\u0456"}
+LEET = {"o": "0", "i": "1", "e": "3", "a": "4", "s": "5", "t": "7"}
+ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"]
+FILLER = st.text(alphabet=string.ascii_letters + "  .,", max_size=40)
+
+
+@st.composite
+def disguised(draw: st.DrawFn) -> tuple[str, str]:
+    """A term and an evasive spelling of it."""
+    term = draw(st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=12))
+    out = []
+    for k, ch in enumerate(term):
+        choice = draw(st.sampled_from(["plain", "upper", "homoglyph", "leet"]))
+        if choice == "homoglyph" and ch in HOMOGLYPHS:
+            g = HOMOGLYPHS[ch]
+            out.append(g.upper() if draw(st.booleans()) else g)
+        elif choice == "leet" and ch in LEET and k > 0:
+            # never the first letter: a leet run must touch a real letter
+            out.append(LEET[ch])
+        elif choice == "upper":
+            out.append(ch.upper())
+        else:
+            out.append(ch)
+        if k < len(term) - 1 and draw(st.booleans()):
+            out.append(draw(st.sampled_from(ZERO_WIDTH)))
+    return term, "".join(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(disguised(), FILLER, FILLER, st.lists(st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=8), max_size=5))
+def test_inserted_disguised_term_is_found(pair: tuple[str, str], before: str, after: str, others: list[str]) -> None:
+    term, spelled = pair
+    # leet conversion needs a letter next to every digit run; a term made only
+    # of leet letters whose first letter was kept always satisfies that
+    text = f"{before} {spelled} {after}"
+    start = len(before) + 1
+    end = start + len(spelled)
+    found = TermMatcher([term, *others]).find(text)
+    assert Finding(start, end, term, 1.0) in found, (text, found)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=string.ascii_lowercase, min_size=4, max_size=10), st.sampled_from([" ", "-", ".", "_", "*"]), FILLER)
+def test_spaced_out_term_is_found(term: str, sep: str, before: str) -> None:
+    spelled = sep.join(term)
+    text = f"{before} {spelled} end"
+    start = len(before) + 1
+    found = TermMatcher([term]).find(text)
+    assert Finding(start, start + len(spelled), term, 1.0) in found
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=6), min_size=1, max_size=6), st.text(max_size=80))
+def test_find_never_crashes_and_spans_are_valid(terms: list[str], text: str) -> None:
+    assume(all(normalize(t).text.strip() for t in terms))
+    for f in TermMatcher(terms).find(text):
+        assert 0 <= f.start < f.end <= len(text)
+        assert f.entity in terms
