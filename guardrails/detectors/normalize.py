@@ -61,11 +61,12 @@ class NormalizedText:
         if start == end:
             return offsets[start], offsets[start]
         last = end - 1
+        o_end = offsets[last] + 1
         if self.text[last] == " ":
-            # A space may stand for a collapsed run; it ends where the next
-            # normalised character begins.
-            return offsets[start], offsets[end]
-        return offsets[start], offsets[last] + 1
+            # A space may stand for a collapsed run; the run ends where the
+            # next normalised character's source begins.
+            o_end = max(o_end, offsets[end])
+        return offsets[start], o_end
 
 
 # --- step 1: per-character folding -----------------------------------------
@@ -143,13 +144,31 @@ def _fold_char(c: str) -> str:
 
 _NON_ASCII_RUN = regex.compile(r"[^\x00-\x7f]+")
 
+# Building offsets means materialising one int per character, and ints above
+# 256 are allocated individually: `tuple(range(10_001))` alone costs about
+# 140 us. Slicing a shared identity tuple reuses the same int objects instead
+# (about 10x faster). Grown on demand, capped to bound memory.
+_IDENT_CAP = 1 << 17
+_ident: tuple[int, ...] = tuple(range(4096))
+
+
+def _positions(a: int, b: int) -> Sequence[int]:
+    """``range(a, b)`` as cheaply as possible."""
+    global _ident
+    if b > len(_ident):
+        if b > _IDENT_CAP:
+            return range(a, b)
+        # Benign race: two threads may both grow it; either result is correct.
+        _ident = tuple(range(min(_IDENT_CAP, max(b, 2 * len(_ident)))))
+    return _ident[a:b]
+
 
 def _fold(text: str) -> tuple[str, Sequence[int]]:
     """Step 1 over the whole text: folded text and its origin offsets."""
     if text.isascii():
         # ASCII is NFKC-stable, has no format characters or look-alikes, and
         # casefold() equals lower() on it.
-        return text.lower(), range(len(text))
+        return text.lower(), _positions(0, len(text))
     parts: list[str] = []
     offsets: list[int] = []
     prev = ""
@@ -159,7 +178,7 @@ def _fold(text: str) -> tuple[str, Sequence[int]]:
         if start > pos:
             chunk = text[pos:start].lower()
             parts.append(chunk)
-            offsets.extend(range(pos, start))
+            offsets.extend(_positions(pos, start))
             prev = chunk[-1]
         for i in range(start, end):
             folded = _fold_char(text[i])
@@ -174,7 +193,7 @@ def _fold(text: str) -> tuple[str, Sequence[int]]:
         pos = end
     if pos < len(text):
         parts.append(text[pos:].lower())
-        offsets.extend(range(pos, len(text)))
+        offsets.extend(_positions(pos, len(text)))
     return "".join(parts), offsets
 
 
@@ -183,8 +202,14 @@ def _fold(text: str) -> tuple[str, Sequence[int]]:
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
 _LEET_RUN_MAX = 32
 _ORDINAL_SUFFIXES = frozenset({"st", "nd", "rd", "th"})
-# Whitespace that needs rewriting (anything but a lone " ") or a leet run.
-_SPECIAL = regex.compile(r"( \s+|[^\S ]\s*)|[013457@$!]+")
+_LEET_RUN = regex.compile(r"[013457@$!]+")
+# Step 3 in two moves: every whitespace character becomes " " (one for one,
+# so offsets are unchanged), then runs of spaces collapse. Most text has only
+# single spaces and newlines, so the offset-rebuilding second move is rare.
+_WS_CHARS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace() and chr(c) != " ")
+_WS_TABLE = str.maketrans(_WS_CHARS, " " * len(_WS_CHARS))
+_ASCII_WS = tuple(ch for ch in _WS_CHARS if ch.isascii())
+_SPACE_RUN = regex.compile(r" {2,}")
 
 
 def _convert_leet_run(run: str, left_alpha: bool, right_alpha: bool) -> str:
@@ -231,31 +256,44 @@ def _leet_replacement(folded: str, start: int, end: int) -> str | None:
     return None if converted == run else converted
 
 
+def _apply_leet(folded: str) -> str:
+    """Step 2. Replacements are one character for one, so offsets are unchanged."""
+    if not any(ch in folded for ch in _LEET):
+        return folded
+    parts: list[str] = []
+    pos = 0
+    for m in _LEET_RUN.finditer(folded):
+        start, end = m.span()
+        replacement = _leet_replacement(folded, start, end)
+        if replacement is not None:
+            parts.append(folded[pos:start])
+            parts.append(replacement)
+            pos = end
+    if not parts:
+        return folded
+    parts.append(folded[pos:])
+    return "".join(parts)
+
+
 def normalize(text: str) -> NormalizedText:
     """Normalise ``text`` for evasion-resistant matching (see the module doc)."""
     folded, offsets = _fold(text)
+    folded = _apply_leet(folded)
+    if not folded.isascii() or any(ch in folded for ch in _ASCII_WS):
+        folded = folded.translate(_WS_TABLE)
+    if "  " not in folded:
+        if text.isascii():  # offsets are the identity
+            return NormalizedText(folded, tuple(_positions(0, len(text) + 1)))
+        return NormalizedText(folded, (*offsets, len(text)))
+    # Collapse each run of spaces to one, at the offset of its first character.
     parts: list[str] = []
     out_offsets: list[int] = []
     pos = 0
-    for m in _SPECIAL.finditer(folded):
+    for m in _SPACE_RUN.finditer(folded):
         start, end = m.span()
-        if m.group(1) is not None:
-            replacement = " "
-        else:
-            replacement = _leet_replacement(folded, start, end)
-            if replacement is None:
-                continue
-        parts.append(folded[pos:start])
-        out_offsets.extend(offsets[pos:start])
-        parts.append(replacement)
-        if len(replacement) == end - start:
-            out_offsets.extend(offsets[start:end])
-        else:  # whitespace run collapsed to one space
-            out_offsets.append(offsets[start])
+        parts.append(folded[pos : start + 1])
+        out_offsets.extend(offsets[pos : start + 1])
         pos = end
-    if pos == 0:
-        # Nothing changed in steps 2 and 3 (the common case): reuse step 1.
-        return NormalizedText(folded, (*offsets, len(text)))
     parts.append(folded[pos:])
     out_offsets.extend(offsets[pos:])
     out_offsets.append(len(text))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -88,7 +89,7 @@ class PiiDetector:
         self._analyzer = analyzer
         self.supported: frozenset[str] = frozenset(analyzer.get_supported_entities(config.language))
 
-    def analyze(self, text: str, entities: frozenset[str]) -> list[Finding]:
+    def analyze(self, text: str, entities: Iterable[str]) -> list[Finding]:
         """Findings for ``entities`` in ``text``, sorted by ``(start, end, entity)``.
 
         One Presidio call for the whole set, with no score threshold (policies
@@ -97,6 +98,7 @@ class PiiDetector:
         (``"detector-failed"``) for any failure inside Presidio; messages
         never include the text.
         """
+        entities = frozenset(entities)
         if not entities:
             return []
         missing = entities - self.supported

@@ -124,3 +124,20 @@ def test_ascii_without_leet_or_space_runs_is_lowercase_identity(text: str) -> No
     if not any(ch in "013457@$!" or (ch.isspace() and ch != " ") for ch in text) and "  " not in text:
         assert norm.text == text.lower()
         assert norm.offsets == tuple(range(len(text) + 1))
+
+
+def test_expansions_keep_their_offsets() -> None:
+    # equal lengths after folding must not be mistaken for identity offsets
+    norm = normalize("\ufb01\u200b")
+    assert norm.text == "fi"
+    assert norm.offsets == (0, 0, 2)
+    # NFKC can expand to a space plus a combining mark (U+00B8 cedilla)
+    norm = normalize("00000\u00b8")
+    assert norm.to_original(0, 6) == (0, 6)
+
+
+def test_long_text_offsets() -> None:
+    text = ("x" * 99 + "\n") * 2000  # longer than the shared offset cache
+    norm = normalize(text)
+    assert norm.text == ("x" * 99 + " ") * 2000
+    assert norm.offsets == tuple(range(len(text) + 1))
