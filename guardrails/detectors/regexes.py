@@ -18,6 +18,10 @@ __all__ = ["DEFAULT_TIMEOUT_S", "RegexSyntaxError", "SafeRegex"]
 
 DEFAULT_TIMEOUT_S = 0.05
 
+# The regex module overflows on huge timeouts and then times out at once
+# (timeout=inf fails every call); beyond this bound, run without a limit.
+_UNBOUNDED_AFTER_S = 1e6
+
 # Canonical order of the flag letters; also used to normalise ``flags``.
 _FLAG_BITS = {
     "i": regex.IGNORECASE,
@@ -72,6 +76,8 @@ def _compile(pattern: str, bits: int) -> regex.Pattern[str]:
 class SafeRegex:
     """A compiled pattern whose every match call is bounded by ``timeout_s``.
 
+    An infinite (or absurdly large) ``timeout_s`` means no limit.
+
     Build with :meth:`compile`. ``flags`` holds the canonical flag letters
     (a subset of ``"imsx"`` in that order). Equality ignores the compiled
     object; compiling the same pattern and flags twice shares it.
@@ -90,7 +96,7 @@ class SafeRegex:
 
         Raises :class:`RegexSyntaxError` for a bad pattern or flag letter.
         """
-        if not timeout_s > 0:
+        if not timeout_s > 0:  # also rejects NaN
             raise ValueError("timeout_s must be positive")
         canonical, bits = _parse_flags(flags)
         return cls(pattern, canonical, timeout_s, _compile(pattern, bits))
@@ -98,7 +104,7 @@ class SafeRegex:
     def search(self, text: str) -> bool:
         """Whether the pattern matches anywhere in ``text``."""
         try:
-            return self._compiled.search(text, timeout=self.timeout_s) is not None
+            return self._compiled.search(text, timeout=self._limit()) is not None
         except TimeoutError:
             raise self._timeout() from None
 
@@ -111,11 +117,14 @@ class SafeRegex:
         try:
             return [
                 m.span()
-                for m in self._compiled.finditer(text, timeout=self.timeout_s)
+                for m in self._compiled.finditer(text, timeout=self._limit())
                 if m.end() > m.start()
             ]
         except TimeoutError:
             raise self._timeout() from None
+
+    def _limit(self) -> float | None:
+        return None if self.timeout_s >= _UNBOUNDED_AFTER_S else self.timeout_s
 
     def _timeout(self) -> DetectorError:
         ms = self.timeout_s * 1000

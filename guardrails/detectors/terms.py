@@ -87,7 +87,9 @@ class TermMatcher:
     or more letters are also found spelled out with one space or punctuation
     character between letters (``"d.i.a.g.n.o.s.i.s"``).
 
-    All terms compile into one regex. At each start position the longest term
+    Terms that normalise to nothing (only zero-width or format characters,
+    whitespace) are ignored. All terms compile into one regex. At each start
+    position the longest term
     wins; a shorter term that is a whole-word prefix of it (``"credit"`` in
     ``"credit card"``) is reported as well. Matches at different start
     positions may overlap.
@@ -102,9 +104,10 @@ class TermMatcher:
         self._by_letters: dict[str, str] = {}
         for term in terms:
             norm = normalize(term).text.strip()
-            if not norm:
-                raise ValueError(f"term {term!r} is empty after normalisation")
-            self._by_norm.setdefault(norm, term)
+            if norm:
+                # A term of only invisible characters normalises to nothing
+                # and could match anywhere; it is ignored instead.
+                self._by_norm.setdefault(norm, term)
         self.terms: tuple[str, ...] = tuple(terms)
 
         direct, spaced = _Trie(), _Trie()

@@ -31,6 +31,12 @@ class TopicScorer:
     handled. Each occurrence is reported as a finding with entity
     ``"TOPIC:<name>"`` and score equal to its term's weight. When two terms
     normalise alike, the first one's weight is used.
+
+    Weights belong in (0, 1]. The policy checker warns about others rather
+    than rejecting the policy, so here they are clamped: above 1 counts as 1,
+    and a term weighing 0 or less can never contribute and is ignored. A
+    weight that is not a finite-or-infinite number (NaN, a string) is a
+    ``ValueError``.
     """
 
     def __init__(self, name: str, terms: Sequence[tuple[str, float]]) -> None:
@@ -38,9 +44,10 @@ class TopicScorer:
             raise ValueError("topic name must not be empty")
         weights: dict[str, float] = {}
         for term, weight in terms:
-            if not (isinstance(weight, (int, float)) and math.isfinite(weight) and 0 < weight <= 1):
-                raise ValueError(f"weight of term {term!r} in topic {name!r} must be in (0, 1]")
-            weights.setdefault(term, float(weight))
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or math.isnan(weight):
+                raise ValueError(f"weight of term {term!r} in topic {name!r} must be a number")
+            if weight > 0:
+                weights.setdefault(term, min(1.0, float(weight)))
         self.name = name
         self.entity = f"TOPIC:{name}"
         self._weights = weights

@@ -63,9 +63,18 @@ def test_syntax_error_offset(pattern: str, offset: int) -> None:
     assert info.value.message
 
 
-def test_bad_timeout() -> None:
+@pytest.mark.parametrize("timeout", [0, -1, float("nan")])
+def test_bad_timeout(timeout: float) -> None:
     with pytest.raises(ValueError):
-        SafeRegex.compile("a", timeout_s=0)
+        SafeRegex.compile("a", timeout_s=timeout)
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e300])
+def test_infinite_timeout_means_no_limit(timeout: float) -> None:
+    # the regex module itself would time out immediately on these
+    rx = SafeRegex.compile("a+", timeout_s=timeout)
+    assert rx.search("xaa")
+    assert rx.finditer_spans("xaa") == [(1, 3)]
 
 
 @pytest.mark.parametrize("method", ["search", "finditer_spans"])

@@ -5,7 +5,7 @@ import string
 import time
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardrails.detectors import Finding, TermMatcher, normalize
@@ -72,9 +72,10 @@ def test_findings_are_sorted_with_score_one_and_accept_precomputed_norm() -> Non
     assert found[0] == Finding(0, 5, "gamma", 1.0)
 
 
-def test_invalid_terms() -> None:
-    with pytest.raises(ValueError):
-        TermMatcher(["ok", "\u200b"])
+def test_invisible_terms_are_ignored_and_strings_rejected() -> None:
+    m = TermMatcher(["ok", "\u200b", " \u00ad "])
+    assert [f.entity for f in m.find("ok \u200b fine")] == ["ok"]
+    assert TermMatcher(["\u200b"]).find("anything \u200b") == []
     with pytest.raises(TypeError):
         TermMatcher("diagnosis")  # type: ignore[arg-type]
 
@@ -150,7 +151,6 @@ def test_spaced_out_term_is_found(term: str, sep: str, before: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(min_size=1, max_size=6), min_size=1, max_size=6), st.text(max_size=80))
 def test_find_never_crashes_and_spans_are_valid(terms: list[str], text: str) -> None:
-    assume(all(normalize(t).text.strip() for t in terms))
     for f in TermMatcher(terms).find(text):
         assert 0 <= f.start < f.end <= len(text)
         assert f.entity in terms

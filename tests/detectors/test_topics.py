@@ -24,10 +24,20 @@ def test_findings_in_original_coordinates() -> None:
     assert text[2:9] == "W\u200bE\u0430PON"
 
 
-@pytest.mark.parametrize("weight", [0, -0.1, 1.5, float("nan")])
-def test_weights_must_be_in_unit_interval(weight: float) -> None:
+def test_out_of_range_weights_are_clamped() -> None:
+    # the checker warns about these (W301) but still compiles the policy
+    scorer = TopicScorer("t", [("big", 3.0), ("zero", 0), ("neg", -0.5), ("inf", float("inf"))])
+    r = scorer.score("big zero neg")
+    assert r.score == 1.0
+    assert [(f.score, f.entity) for f in r.findings] == [(1.0, "TOPIC:t")]
+    assert scorer.score("zero neg") == TopicResult(0.0, ())
+    assert scorer.score("inf").score == 1.0
+
+
+@pytest.mark.parametrize("weight", [float("nan"), "0.5", None, True])
+def test_non_numeric_weights_rejected(weight: object) -> None:
     with pytest.raises(ValueError):
-        TopicScorer("t", [("x", weight)])
+        TopicScorer("t", [("x", weight)])  # type: ignore[list-item]
 
 
 def test_empty_name_rejected() -> None:
