@@ -146,7 +146,8 @@ _KINDS: dict[str, _Kind] = {
         _kind(
             "openai_api_key",
             # sk-ant- is Anthropic's; classic keys have no '-' or '_' after sk-.
-            r"(?<![A-Za-z0-9_-])sk-(?!ant-)(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}|[A-Za-z0-9]{32,})(?![A-Za-z0-9_-])",
+            r"(?<![A-Za-z0-9_-])sk-(?!ant-)"
+            r"(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}|[A-Za-z0-9]{32,})(?![A-Za-z0-9_-])",
             ("sk-",),
             gates=("-",),
         ),

@@ -53,7 +53,10 @@ class _Trie:
 
     def pattern(self, *, start: dict[str, str], sep: str = "") -> str:
         """Regex source; ``start`` maps a first atom to its left-boundary check."""
-        alts = [start.get(atom, "") + regex.escape(atom) + self._emit(child, sep) for atom, child in sorted(self.root.items())]
+        alts = [
+            start.get(atom, "") + regex.escape(atom) + self._emit(child, sep)
+            for atom, child in sorted(self.root.items())
+        ]
         return "|".join(alts)
 
     def _emit(self, node: dict[str, Any], sep: str) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guardrails.detectors import DEFAULT_TIMEOUT_S, DetectorError, RegexSyntaxError, SafeRegex
 
@@ -90,3 +92,23 @@ def test_timeout_becomes_detector_error_without_text(method: str) -> None:
 def test_empty_matches_are_skipped() -> None:
     assert SafeRegex.compile("x*").finditer_spans("axxb") == [(1, 3)]
     assert SafeRegex.compile("x*").search("ab")
+
+
+# Like jmespath's fuzz test: any pattern either compiles or raises our own
+# error, never something else.
+PATTERN_CHARS = st.sampled_from(list("ab()[]{}*+?|^$\\.-,0123456789:<>=!#Pi ") + ["(?", "(?P<", "\\p{", "{1,", "\\d"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(PATTERN_CHARS, max_size=20).map("".join), st.text(alphabet="imsxq", max_size=3))
+def test_compile_succeeds_or_raises_regex_syntax_error(pattern: str, flags: str) -> None:
+    try:
+        rx = SafeRegex.compile(pattern, flags)
+    except RegexSyntaxError as exc:
+        assert exc.message
+        assert exc.offset is None or 0 <= exc.offset <= len(pattern)
+        return
+    try:
+        rx.finditer_spans("ab12 (x) a{1,2}")
+    except DetectorError as exc:
+        assert exc.code == "regex-timeout"

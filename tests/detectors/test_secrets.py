@@ -3,6 +3,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guardrails.detectors import SECRET_KINDS, SecretScanner
 
@@ -174,3 +176,19 @@ def test_secret_in_large_text() -> None:
     text = _prose(5_000) + f" {GH} " + _prose(5_000)
     found = SecretScanner().find(text)
     assert [text[f.start : f.end] for f in found] == [GH]
+
+
+FRAGMENTS = st.sampled_from(
+    ["password", "token", "key", "secret", "=", ":", '"', "'", " ", "\n", "AKIA", "ghp_", "sk-", "eyJ", "-----BEGIN",
+     "PRIVATE KEY", "-----", "xox", "AIza", "SK", "_", "-", ".", "A" * 20, "0123456789abcdef", "\u0130", "\u00e9"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(FRAGMENTS, st.text(max_size=5)), max_size=25).map("".join))
+def test_find_never_crashes_and_spans_are_valid(text: str) -> None:
+    found = SecretScanner().find(text)
+    assert found == sorted(found, key=lambda f: (f.start, f.end, f.entity))
+    for f in found:
+        assert 0 <= f.start < f.end <= len(text)
+        assert f.entity.lower() in SECRET_KINDS
