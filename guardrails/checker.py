@@ -7,6 +7,7 @@ never true, rules shadowed by a deny) live in :mod:`guardrails.analysis`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -53,6 +54,7 @@ SETTINGS: dict[str, tuple[str, tuple | None]] = {
     # Request fields the decision log may keep (everything else is masked).
     "log_keep": ("list", None),
 }
+MAX_SETTING = 10**9
 LOG_KEEP_ROOTS = ("text", "chunks", "tool", "args", "principal", "context")
 
 OPERATORS = {"mask": (0, 1), "replace": (0, 1), "hash": (0, 0), "remove": (0, 0)}
@@ -181,8 +183,10 @@ class FileChecker:
                 continue
             value = s.value.value
             if typ == "number":
-                if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                    self.err("E301", f"setting {s.key!r} takes a positive number", s.value.span)
+                if not _positive_whole(value):
+                    self.err("E301", f"setting {s.key!r} takes a positive whole number", s.value.span)
+                elif value > MAX_SETTING:
+                    self.err("E301", f"setting {s.key!r} is too large (at most {MAX_SETTING})", s.value.span)
             elif choices and value not in choices:
                 self.err("E301", f"setting {s.key!r} must be one of {', '.join(map(repr, choices))}", s.value.span)
 
@@ -487,6 +491,14 @@ class TypeChecker:
         self._one_arg(e, ("string",))
 
     call_upper = call_lower
+
+
+def _positive_whole(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return False
+    return value > 0
 
 
 def _kind_name(d: ast.Definition) -> str:
