@@ -29,7 +29,10 @@ def _conjuncts(e: ast.Expr | None) -> list[ast.Expr]:
 
 
 def _key(e: ast.Expr) -> str:
-    return repr(e)  # spans are excluded from repr, so this is structural
+    # Canonical source text: structural (spans play no part) and readable in messages.
+    from .formatter import format_expr
+
+    return format_expr(e)
 
 
 @dataclass(slots=True)
@@ -221,21 +224,27 @@ class _Logic:
 
 
 def _const_compare(op: str, a, b) -> bool:
-    try:
-        return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
-    except TypeError:
-        return False
+    """What the evaluator would answer (strict equality; ordering only
+    between two numbers or two strings, anything else being an error)."""
+    from .compiler import strict_eq
+
+    if op == "==":
+        return strict_eq(a, b)
+    if op == "!=":
+        return not strict_eq(a, b)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+    if not (numbers or (isinstance(a, str) and isinstance(b, str))):
+        return True  # a runtime type error, not a constant false: leave it to the type checker
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
 def _pretty(key: str) -> str:
-    # Keys are reprs of AST nodes; show the common cases readably.
-    import re
-
-    names = re.findall(r"(?:Var\(name=|Attr\(obj=.*?name=|func=)'([^']+)'", key)
-    return ".".join(names) if names else "this expression"
+    return f"`{key}`"
 
 
 def check_unit_logic(unit: Unit, diags: Diagnostics) -> None:
+    from .compiler import tools_of
+
     logic = _Logic(unit)
     own = [r for r in unit.rules if r.file is unit.source]
     for r in own:
@@ -243,14 +252,30 @@ def check_unit_logic(unit: Unit, diags: Diagnostics) -> None:
         if why:
             diags.error("E501", f"the condition of rule {r.qid!r} can never be true: {why}",
                         r.rule.condition.span)
-    denies = [r for r in unit.rules if isinstance(r.rule.effect, ast.Deny)]
+    # A deny can only shadow a rule in its own stage, and for tool calls only
+    # if it covers every tool the rule can apply to: index denies that way so
+    # large policies do not compare every pair.
+    live_denies: dict[str, list[tuple[ScopedRule, frozenset | None]]] = {}
+    for d in unit.rules:
+        if isinstance(d.rule.effect, ast.Deny) and not logic.never_true(d.rule.condition):
+            tools = tools_of(d.rule.condition, unit) if d.stage == "tool_call" else None
+            live_denies.setdefault(d.stage, []).append((d, tools))
+    by_tool: dict[str, list[tuple[ScopedRule, frozenset | None]]] = {}
+    for d, tools in live_denies.get("tool_call", []):
+        for t in tools or ():
+            by_tool.setdefault(t, []).append((d, tools))
+    wildcard = [(d, t) for d, t in live_denies.get("tool_call", []) if t is None]
     for r in own:
         if not isinstance(r.rule.effect, (ast.Allow, ast.Redact)):
             continue
-        for d in denies:
-            if d.stage != r.stage or d is r:
-                continue
-            if logic.never_true(d.rule.condition):
+        candidates = live_denies.get(r.stage, [])
+        if r.stage == "tool_call":
+            mine = tools_of(r.rule.condition, unit)
+            if mine:
+                first = min(mine)
+                candidates = wildcard + [(d, t) for d, t in by_tool.get(first, []) if mine <= t]
+        for d, _tools in sorted(candidates, key=lambda x: x[0].qid):
+            if d is r:
                 continue
             if logic.implies(r.rule.condition, d.rule.condition):
                 kind = ast.effect_name(r.rule.effect)
@@ -294,7 +319,7 @@ def _check_settings(unit: Unit, diags: Diagnostics) -> None:
             if merged != s.python_value:
                 diags.warning(
                     "W102",
-                    f"setting {s.key}={s.python_value!r} is overridden by {theirs!r} from import {origin!r}",
+                    f"setting {s.key}={s.python_value!r} becomes {merged!r} because of import {origin!r}",
                     s.span,
                     hint="imported modules cannot be weakened; the stricter value applies",
                 )

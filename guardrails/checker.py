@@ -117,7 +117,7 @@ class FileChecker:
         if name in self.f.blanked:
             return None  # its definition had a syntax error, already reported
         if d is not None:
-            self.err("E301", f"{name!r} is a {_kind_name(d.node)}, not a {what}", span)
+            self.err("E301", f"{name!r} is {_article(_kind_name(d.node))}, not {_article(what)}", span)
             return None
         candidates = [n for n, dd in self.scope.items() if isinstance(dd.node, kind)]
         self.err("E102", f"unknown {what} {name!r}", span, hint=suggest(name, candidates, f"known {what}s"))
@@ -491,6 +491,10 @@ class TypeChecker:
         self._one_arg(e, ("string",))
 
     call_upper = call_lower
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
 def _positive_whole(value: object) -> bool:

@@ -35,6 +35,10 @@ from .loader import Unit
 TIER_PLAIN, TIER_CHEAP, TIER_PII = 0, 1, 2
 
 DEFAULT_MAX_TEXT = 1_000_000
+# Presidio reports weak guesses too (any 8 digits is a US_BANK_NUMBER at 0.05).
+# Below this score a finding neither satisfies pii() nor gets redacted, unless
+# the rule lowers it (`pii(..., min_score=0)`, `redact X above 0`).
+DEFAULT_MIN_SCORE = 0.3
 DEFAULT_REGEX_TIMEOUT_MS = 50
 
 
@@ -504,7 +508,7 @@ class _StageCompiler:
         names = tuple(a.name for a in e.args)
         entities = self.entity_set(names) if names else self.pii_default
         self.pii_entities.update(entities)
-        min_score = next((float(k.value.value) for k in e.kwargs if k.name == "min_score"), 0.0)
+        min_score = next((float(k.value.value) for k in e.kwargs if k.name == "min_score"), DEFAULT_MIN_SCORE)
         node = self.pii_node()
 
         def pii(c: Ctx):
@@ -598,7 +602,9 @@ class _StageCompiler:
             params = (("template", op.args[0].value if op.args else "<{entity}>"),)
         elif op.name == "mask":
             params = (("char", op.args[0].value if op.args else "*"),)
-        return RedactSpec(collect, eff.min_score or 0.0, op.name, params)
+        min_score = eff.min_score if eff.min_score is not None else (
+            DEFAULT_MIN_SCORE if t.kind == "entities" else 0.0)
+        return RedactSpec(collect, min_score, op.name, params)
 
     # -- rules
     def rule(self, qid: str, r: ast.Rule, origin: str) -> RuleNode:

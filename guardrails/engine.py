@@ -72,10 +72,16 @@ def _uses_bare_pii(unit) -> bool:
     return False
 
 
+def resolve_ner_model(ner_model: str | None) -> str | None:
+    """The NER model in force: the argument, else $GUARDRAILS_NER_MODEL, else none."""
+    return ner_model if ner_model is not None else (os.environ.get(NER_MODEL_ENV) or None)
+
+
 def load_sources(sources: list[SourceFile], *, ner_model: str | None = None,
                  diags: Diagnostics | None = None, coverage: bool = False) -> LoadResult:
     """Check and compile parsed sources. Never raises for bad policies."""
     diags = diags or Diagnostics()
+    ner_model = resolve_ner_model(ner_model)
     text_by_path = {s.path: s.text for s in sources}
     if not sources and not diags.has_errors:
         diags.error("E702", "no policy files found", Span("<input>", 1, 1, 1, 1, 0, 0),
@@ -136,7 +142,7 @@ class Engine:
         salt = hash_salt if hash_salt is not None else os.environ.get(HASH_SALT_ENV)
         if salt is None:
             # Without a configured salt, hashes are stable only within this
-            # process: safer than a guessable default (documented).
+            # engine: safer than a guessable default (documented).
             salt = _secrets.token_bytes(32)
         self._runtime = Runtime(
             PiiConfig(ner_model=ner_model),
@@ -167,7 +173,7 @@ class Engine:
         fails its checks (``err.render()`` prints them with carets), and
         :class:`GuardrailsError` for a bundle that does not verify.
         """
-        ner_model = ner_model if ner_model is not None else os.environ.get(NER_MODEL_ENV) or None
+        ner_model = resolve_ner_model(ner_model)
         paths = [path] if isinstance(path, (str, Path)) else list(path)
         result = load_paths(paths, ner_model=ner_model, coverage=coverage, bundle_key=bundle_key)
         if not result.ok:
@@ -179,6 +185,7 @@ class Engine:
     def from_source(cls, text: str, *, modules: dict[str, str] | None = None, ner_model: str | None = None,
                     coverage: bool = False, **options: Any) -> "Engine":
         """Compile policy source text (plus named module sources) directly."""
+        ner_model = resolve_ner_model(ner_model)
         diags = Diagnostics()
         sources = [parse_source(text, "<policy>", diags)]
         for name, src in (modules or {}).items():
@@ -203,7 +210,8 @@ class Engine:
             if len(self._newest) == 1:
                 return next(iter(self._newest.values()))
             raise UnknownPolicyError(
-                f"several policies are loaded ({', '.join(self.policy_names())}); pass policy=NAME"
+                f"several policies are loaded ({', '.join(self.policy_names())}); name one "
+                "(policy=NAME, or --policy NAME on the command line)"
             )
         name, _, version = policy.partition("@")
         if name not in self._by_name:

@@ -12,7 +12,9 @@ them):
 4. Redactions compose: all spans from every redact rule that fired are
    merged (overlaps become one span, the strongest operator wins).
 5. ``tool_call`` is deny-by-default: without an ``allow`` that fired, the
-   call is denied, unless the policy set ``tool_default = "allow"``.
+   call is denied, unless the policy set ``tool_default = "allow"``. An
+   ``escalate`` still escalates a call no rule allows: escalation hands the
+   decision to its route, which is stricter than denying it outright.
 6. ``warn`` is recorded and never changes the outcome.
 7. A rule that fails to evaluate (detector failure, regex timeout, wrong
    data type, missing attribute) counts as a deny when the policy fails
@@ -50,6 +52,7 @@ from .detectors import (
 )
 
 DEFAULT_DENY_RULE = "default-deny"
+ARG_SEPARATOR = "\n\x00\n"
 
 
 class Runtime:
@@ -344,13 +347,14 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     args = args or {}
     leaves: list[tuple[str, list, str]] = []
     _flatten(args, "args", leaves, [])
-    # Detectors see every string argument, one per line, in one pass.
+    # Detectors see every string argument in one pass. The separator holds a
+    # NUL so that no phrase or term can match across two arguments.
     joined, offsets, pos = [], [], 0
     for path, trail, text in leaves:
         offsets.append((pos, pos + len(text), path, trail))
         joined.append(text)
-        pos += len(text) + 1
-    subject = "\n".join(joined)
+        pos += len(text) + len(ARG_SEPARATOR)
+    subject = ARG_SEPARATOR.join(joined)
     too_long = _text_too_long(p, len(subject))
     if too_long:
         return _error_decision(p, "tool_call", "input-too-large", too_long, started)

@@ -18,12 +18,17 @@ def _id(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))
 
 
-def _rule_label(r: RuleNode) -> str:
-    label = f"{r.qid}\\n{r.effect}"
-    if r.route:
-        label += f" -> {r.route}"
+def _rule_lines(r: RuleNode) -> list[str]:
+    head = r.effect + (f" -> {r.route}" if r.route else "")
     cond = r.source if len(r.source) <= 60 else r.source[:57] + "..."
-    return f"{label}\\nwhen {cond}"
+    return [r.qid, head, f"when {cond}"]
+
+
+def _dot(lines: list[str] | str) -> str:
+    """A DOT double-quoted string body; lines joined with DOT's \\n."""
+    if isinstance(lines, str):
+        lines = [lines]
+    return "\\n".join(s.replace("\\", "\\\\").replace('"', '\\"') for s in lines)
 
 
 def _stages(p: CompiledPolicy):
@@ -33,8 +38,8 @@ def _stages(p: CompiledPolicy):
 
 
 def to_dot(p: CompiledPolicy) -> str:
-    out = [f'digraph "{p.name}" {{', "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];',
-           f'  label="{p.name} {p.version}"; labelloc=t;']
+    out = [f'digraph "{_dot(p.name)}" {{', "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];',
+           f'  label="{_dot(p.name + " " + p.version)}"; labelloc=t;']
     for stage, g in _stages(p):
         s = _id(stage)
         out.append(f"  subgraph cluster_{s} {{")
@@ -42,7 +47,7 @@ def to_dot(p: CompiledPolicy) -> str:
         out.append(f'    {s}_in [label="{stage} request", shape=oval];')
         out.append(f'    {s}_combine [label="combine\\ndeny > escalate > redact/allow", shape=diamond];')
         for det in sorted(g.detectors):
-            out.append(f'    {_id(s, "det", det)} [label="{det}", shape=box, style=filled, fillcolor="#e8f0fe"];')
+            out.append(f'    {_id(s, "det", det)} [label="{_dot(det)}", shape=box, style=filled, fillcolor="#e8f0fe"];')
             out.append(f"    {s}_in -> {_id(s, 'det', det)};")
         if stage == "tool_call" and g.by_tool:
             out.append(f'    {s}_index [label="tool index\\n{len(g.by_tool)} tools", shape=cylinder];')
@@ -51,14 +56,14 @@ def to_dot(p: CompiledPolicy) -> str:
             rid = _id(s, "rule", r.qid)
             color = {"deny": "#fde2e1", "allow": "#e1f5e4", "redact": "#fff4d6",
                      "escalate": "#efe1fd", "warn": "#f1f1f1"}[r.effect]
-            out.append(f'    {rid} [label="{_rule_label(r)}", shape=box, style="rounded,filled", '
+            out.append(f'    {rid} [label="{_dot(_rule_lines(r))}", shape=box, style="rounded,filled", '
                        f'fillcolor="{color}", tooltip="{_TIER_NAMES[r.tier]}"];')
             deps = [d for d in r.detectors if d in g.detectors]
             if deps:
                 for d in deps:
                     out.append(f"    {_id(s, 'det', d)} -> {rid};")
             elif stage == "tool_call" and r.tools is not None:
-                out.append(f'    {s}_index -> {rid} [label="{", ".join(sorted(r.tools))[:40]}"];')
+                out.append(f'    {s}_index -> {rid} [label="{_dot(", ".join(sorted(r.tools))[:40])}"];')
             else:
                 out.append(f"    {s}_in -> {rid};")
             out.append(f"    {rid} -> {s}_combine;")
@@ -67,8 +72,10 @@ def to_dot(p: CompiledPolicy) -> str:
     return "\n".join(out) + "\n"
 
 
-def _mm(text: str) -> str:
-    return text.replace('"', "#quot;").replace("\\n", "<br/>")
+def _mm(lines: list[str] | str) -> str:
+    if isinstance(lines, str):
+        lines = [lines]
+    return "<br/>".join(s.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;") for s in lines)
 
 
 def to_mermaid(p: CompiledPolicy) -> str:
@@ -86,7 +93,7 @@ def to_mermaid(p: CompiledPolicy) -> str:
             out.append(f"    {s}_in --> {s}_index")
         for r in g.rules:
             rid = _id(s, "rule", r.qid)
-            out.append(f'    {rid}["{_mm(_rule_label(r))}"]')
+            out.append(f'    {rid}["{_mm(_rule_lines(r))}"]')
             deps = [d for d in r.detectors if d in g.detectors]
             if deps:
                 for d in deps:

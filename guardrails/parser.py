@@ -415,6 +415,8 @@ def _hint_for(err: UnexpectedInput, text: str) -> str | None:
             return "a rule id is followed by ':' and then its effect"
         if "RULE" in err.expected and tok.type != "$END":
             return "each rule starts with `rule ID:`"
+        if tok.type == "$END" and "RBRACE" in err.expected:
+            return "a block opened with '{' is never closed"
     if isinstance(err, UnexpectedCharacters):
         ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
         if ch == '"':
@@ -431,10 +433,15 @@ def _describe(err: UnexpectedInput, text: str) -> tuple[str, int, int]:
     if isinstance(err, UnexpectedToken):
         tok = err.token
         if tok.type == "$END":
-            found, start, width = "end of file", len(text), 1
+            # Point at the end of the last line that has content, so the
+            # caret lands under real source rather than past the file's end.
+            found, start, width = "end of file", len(text.rstrip()), 1
         else:
             found, start, width = f"{str(tok)!r}", tok.start_pos, max(1, len(str(tok)))
-        expected = sorted({_display(e) for e in err.expected})
+        # Closers and statement starts first: they are what a reader missed.
+        first = ("'}'", "'rule'", "':'", "')'", "']'")
+        expected = sorted({_display(e) for e in err.expected},
+                          key=lambda s: (first.index(s) if s in first else len(first), s))
         if len(expected) > 8:
             expected = expected[:8] + ["..."]
         return f"unexpected {found}; expected {', '.join(expected)}", start, width
@@ -443,7 +450,7 @@ def _describe(err: UnexpectedInput, text: str) -> tuple[str, int, int]:
         ch = text[pos] if pos < len(text) else ""
         return f"unexpected character {ch!r}", pos, 1
     if isinstance(err, UnexpectedEOF):
-        return "unexpected end of file", len(text), 1
+        return "unexpected end of file", len(text.rstrip()), 1
     return str(err), getattr(err, "pos_in_stream", 0) or 0, 1
 
 
@@ -499,15 +506,23 @@ def parse(text: str, file: str = "<string>") -> ParseResult:
     diags = Diagnostics()
     blanked: set[str] = set()
     current = text
+    last_error: int | None = None
     for _ in range(_MAX_RECOVERIES):
         _comment_sink.items = []
         try:
             tree = _lark().parse(current)
         except UnexpectedInput as err:
             message, start, width = _describe(err, current)
+            if start == last_error:
+                break  # recovery made no progress: the first report stands
+            last_error = start
             span = Span.point(file, text, min(start, len(text)))
             span = Span(span.file, span.line, span.col, span.line, span.col + width, start, start + width)
             diags.error("E001", message, span, _hint_for(err, current))
+            at_end = isinstance(err, UnexpectedEOF) or (
+                isinstance(err, UnexpectedToken) and err.token.type == "$END")
+            if at_end:
+                break  # nothing follows to resynchronise on
             recovered = _blank_statement(current, min(start, max(0, len(current) - 1)))
             if recovered is None or recovered[0] == current:
                 return ParseResult(None, diags, blanked)
