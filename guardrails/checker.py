@@ -19,6 +19,7 @@ from .detectors import (
     RegexSyntaxError,
     SafeRegex,
     ner_available,
+    normalize,
     validate_template,
 )
 from .diagnostics import Diagnostics, Span
@@ -204,6 +205,9 @@ class FileChecker:
                                   hint="a topic's score is capped at 1.0")
                     if not t.text.strip():
                         self.err("E002", "empty topic term", t.span)
+                    elif not normalize(t.text).text.strip():
+                        self.warn("W303", f"topic term {t.text!r} can never match: nothing is left "
+                                  "after normalisation", t.span)
             case ast.PatternDef(regex=rx):
                 self.check_regex(rx)
             case ast.ToolsDef(tools=items) | ast.TermsDef(terms=items):
@@ -212,6 +216,9 @@ class FileChecker:
                 for lit in items:
                     if not str(lit.value).strip():
                         self.err("E002", "empty string in list", lit.span)
+                    elif isinstance(d, ast.TermsDef) and not normalize(str(lit.value)).text.strip():
+                        self.warn("W303", f"term {lit.value!r} can never match: nothing is left "
+                                  "after normalisation", lit.span)
 
     def check_regex(self, rx: ast.RegexLit) -> None:
         try:

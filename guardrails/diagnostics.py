@@ -84,6 +84,7 @@ CODES: dict[str, str] = {
     "W202": "redundant comparison",
     "W301": "topic weight out of range",
     "W302": "empty list",
+    "W303": "term can never match",
 }
 
 

@@ -178,6 +178,10 @@ class Engine:
         result = load_paths(paths, ner_model=ner_model, coverage=coverage, bundle_key=bundle_key)
         if not result.ok:
             raise PolicyError(result.diagnostics, result.sources)
+        if not result.policies:
+            shown = ", ".join(str(p) for p in paths)
+            raise GuardrailsError(f"no policy to evaluate in {shown}: only modules were found "
+                                  "(a module is imported by policies, not evaluated on its own)")
         return cls(result.policies, ner_model=ner_model,
                    warnings=[d for d in result.diagnostics if not d.is_error], **options)
 

@@ -221,8 +221,8 @@ def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Ru
     started = time.perf_counter()
     if not isinstance(text, str):
         return _error_decision(p, stage, "invalid-request", f"text must be a string, not {type(text).__name__}", started)
-    if context is not None and not isinstance(context, dict):
-        return _error_decision(p, stage, "invalid-request", "context must be an object", started)
+    if context is not None and not (isinstance(context, dict) and _json_like(context)):
+        return _error_decision(p, stage, "invalid-request", "context must be a JSON object", started)
     too_long = _text_too_long(p, len(text))
     if too_long:
         return _error_decision(p, stage, "input-too-large", too_long, started)
@@ -253,8 +253,8 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
     started = time.perf_counter()
     if not isinstance(chunks, list):
         return _error_decision(p, "retrieval", "invalid-request", "chunks must be a list", started)
-    if context is not None and not isinstance(context, dict):
-        return _error_decision(p, "retrieval", "invalid-request", "context must be an object", started)
+    if context is not None and not (isinstance(context, dict) and _json_like(context)):
+        return _error_decision(p, "retrieval", "invalid-request", "context must be a JSON object", started)
     normal: list[tuple[str, dict]] = []
     for i, ch in enumerate(chunks):
         if isinstance(ch, str):
@@ -262,8 +262,10 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
         if not isinstance(ch, dict) or not isinstance(ch.get("text"), str):
             return _error_decision(p, "retrieval", "invalid-request", f"chunks[{i}] needs a string 'text'", started)
         meta = ch.get("metadata") or {}
-        if not isinstance(meta, dict):
-            return _error_decision(p, "retrieval", "invalid-request", f"chunks[{i}].metadata must be an object", started)
+        if not (isinstance(meta, dict) and _json_like(meta)):
+            return _error_decision(p, "retrieval", "invalid-request",
+                                   f"chunks[{i}].metadata must be a JSON object (string keys, JSON values, "
+                                   f"at most {MAX_DEPTH} levels deep)", started)
         normal.append((ch["text"], meta))
     too_long = _text_too_long(p, sum(len(t) for t, _ in normal))
     if too_long:
@@ -322,8 +324,11 @@ def _flatten(value: Any, path: str, out: list[tuple[str, list, str]], trail: lis
             _flatten(v, f"{path}[{i}]", out, trail + [i])
 
 
+MAX_DEPTH = 64
+
+
 def _json_like(value: Any, depth: int = 0) -> bool:
-    if depth > 64:
+    if depth > MAX_DEPTH:
         return False
     if value is None or isinstance(value, (str, bool, int, float)):
         return True
@@ -343,7 +348,8 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     for name, value in (("args", args), ("principal", principal), ("context", context)):
         if value is not None and not (isinstance(value, dict) and _json_like(value)):
             return _error_decision(p, "tool_call", "invalid-request",
-                                   f"{name} must be a JSON object (string keys, JSON values)", started)
+                                   f"{name} must be a JSON object (string keys, JSON values, "
+                                   f"at most {MAX_DEPTH} levels deep)", started)
     args = args or {}
     leaves: list[tuple[str, list, str]] = []
     _flatten(args, "args", leaves, [])

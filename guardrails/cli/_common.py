@@ -12,11 +12,13 @@ class UsageError(Exception):
     """Bad arguments or a malformed request: exit code 2."""
 
 
-def read_json(text: str, where: str) -> Any:
+def read_json(text: str, where: str, *, first_line: int = 1) -> Any:
+    """Parse JSON; errors name `where:line:col` (line counted from `first_line`)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{where}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        line = first_line + exc.lineno - 1
+        raise UsageError(f"{where}:{line}:{exc.colno}: invalid JSON: {exc.msg}") from None
 
 
 def add_ner_option(p) -> None:
