@@ -73,7 +73,8 @@ def test_several_policies_require_a_name(engine):
     with pytest.raises(UnknownPolicyError) as info:
         engine.check_input("hello")
     assert str(info.value) == (
-        "several policies are loaded (coding-assistant, rag-search, support-bot); pass policy=NAME"
+        "several policies are loaded (coding-assistant, rag-search, support-bot); "
+        "name one (policy=NAME, or --policy NAME on the command line)"
     )
 
 

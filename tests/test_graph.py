@@ -225,4 +225,5 @@ def test_mermaid_shows_every_rule_detector_and_combiner(engine, name):
 
 def test_mermaid_escapes_quotes(engine):
     mm = to_mermaid(engine.get_policy("support-bot"))
-    assert 'principal.role == #quot;manager#quot;' in mm
+    assert 'tool == #quot;write_file#quot;' in to_mermaid(engine.get_policy("coding-assistant"))
+    assert '"manager"' not in mm
