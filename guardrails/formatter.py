@@ -7,6 +7,7 @@ the same functions.
 from __future__ import annotations
 
 import json
+import math
 
 from . import ast
 
@@ -33,6 +34,8 @@ def format_literal(v) -> str:
         return "false"
     if isinstance(v, str):
         return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, float) and math.isinf(v):
+        return "1e999" if v > 0 else "-1e999"  # what the parser reads back as infinity
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return f"{v:.1f}"
     return repr(v)
@@ -59,9 +62,9 @@ def format_expr(e: ast.Expr) -> str:
         case ast.Var(name=n):
             return n
         case ast.Attr(obj=o, name=n):
-            return f"{_wrap(o, _OPERAND)}.{n}"
+            return f"{_object(o)}.{n}"
         case ast.Index(obj=o, key=k):
-            return f"{_wrap(o, _OPERAND)}[{format_literal(k)}]"
+            return f"{_object(o)}[{format_literal(k)}]"
         case ast.Call(func=f, args=args, kwargs=kwargs):
             parts = [format_expr(a) for a in args] + [f"{k.name}={format_literal(k.value.value)}" for k in kwargs]
             return f"{f}({', '.join(parts)})"
@@ -83,6 +86,17 @@ def format_expr(e: ast.Expr) -> str:
             key = k if _is_name(k) else json.dumps(k)
             return f"{_wrap(o, _OPERAND)} has {key}"
     raise TypeError(f"not an expression: {e!r}")
+
+
+def _object(o: ast.Expr) -> str:
+    """The object of `.name` or `[key]`."""
+    if isinstance(o, ast.Literal) and _is_number(o.value):
+        return f"({format_expr(o)})"  # `2.y` would lex as the number `2.` then a name
+    return _wrap(o, _OPERAND)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _is_name(s: str) -> bool:
