@@ -95,7 +95,7 @@ from .diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, 
 __all__ = [
     "TEST_SUFFIX", "TEST_HASH_SALT", "CODES", "Case", "Expect", "Fixed", "FixedFinding", "PolicyTests",
     "Mismatch", "CaseResult", "FileResult", "PolicyCoverage", "Runner", "parse_tests", "load_tests",
-    "overrides_for", "compare", "format_failure", "find_test_files",
+    "overrides_for", "bind", "compare", "format_failure", "find_test_files", "policy_coverage",
 ]
 
 TEST_SUFFIX = ".tests.yaml"
@@ -181,21 +181,38 @@ def _compose(text: str, path: str, diags: Diagnostics) -> Node | None:
 
 
 class _Converter:
+    MAX_NODES = 1_000_000  # aliases can multiply a small file ("billion laughs")
+
     def __init__(self, path: str, diags: Diagnostics):
         self.path, self.diags = path, diags
         self.ctor = yaml.SafeLoader("")  # YAML's own scalar rules (int, float, bool, null, dates)
+        self.count = 0
+
+    def scalar(self, node: Any, span: Span) -> Any:
+        try:
+            return self.ctor.construct_object(node, deep=True)
+        except Exception as exc:  # PyYAML's constructors raise many types (`!!int abc`, `!!timestamp x`)
+            what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.diags.error("T001", f"invalid YAML value: {what}", span)
+            return None
 
     def convert(self, node: Any, key_span: Span | None, depth: int) -> Node:
         span = _span(node.start_mark, node.end_mark, self.path)
-        if depth > 64:
-            self.diags.error("T104", "the document nests too deeply (or an alias refers to itself)", span)
+        self.count += 1
+        if depth > 64 or self.count > self.MAX_NODES:
+            if self.count <= self.MAX_NODES + 1:
+                self.diags.error("T104", "the document nests too deeply or is too large (check its aliases)", span)
             return Node(None, span, key_span)
         if isinstance(node, yaml.MappingNode):
-            self.ctor.flatten_mapping(node)  # resolves `<<` merge keys
+            try:
+                self.ctor.flatten_mapping(node)  # resolves `<<` merge keys
+            except yaml.YAMLError as exc:
+                self.diags.error("T001", f"invalid YAML: {getattr(exc, 'problem', None) or exc}", span)
+                return Node(None, span, key_span)
             out: dict[str, Node] = {}
             for k, v in node.value:
                 kspan = _span(k.start_mark, k.end_mark, self.path)
-                key = self.ctor.construct_object(k, deep=True) if isinstance(k, yaml.ScalarNode) else None
+                key = self.scalar(k, kspan) if isinstance(k, yaml.ScalarNode) else None
                 if not isinstance(key, str):
                     # YAML 1.1 reads `on:`, `yes:`, `1:` as non-strings.
                     self.diags.error("T103", f"keys must be strings; quote {k.value!r} if it is meant as one"
@@ -208,7 +225,7 @@ class _Converter:
             return Node(out, span, key_span)
         if isinstance(node, yaml.SequenceNode):
             return Node([self.convert(v, None, depth + 1) for v in node.value], span, key_span)
-        return Node(self.ctor.construct_object(node, deep=True), span, key_span)
+        return Node(self.scalar(node, span), span, key_span)
 
 
 def _kind(v: Any) -> str:
@@ -1085,7 +1102,9 @@ def find_test_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]
         p = Path(raw)
         if p.is_dir():
             roots.append(p)
-            tests.extend(sorted(q for q in p.rglob(f"*{TEST_SUFFIX}") if q.is_file()))
+            # Hidden directories (.git, .venv) are not searched.
+            tests.extend(sorted(q for q in p.rglob(f"*{TEST_SUFFIX}") if q.is_file()
+                                and not any(part.startswith(".") for part in q.relative_to(p).parts[:-1])))
         elif p.is_file() and p.suffix == ".policy":
             roots.append(p)
         elif p.is_file():

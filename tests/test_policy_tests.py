@@ -567,3 +567,36 @@ def test_runner_collects_rule_and_branch_coverage():
     assert (pc.rules_covered, len(pc.rules), pc.rule_percent) == (5, 7, 71.4)
     assert {r.rule for r in pc.rules if not r.fired} == {"no-keys", "orders"}
     assert pc.branches_fixed == 2  # `tool in catalog`, `tool == "get_order"`
+
+
+# ---- properties: any text is either a test file or located errors, never a crash --
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+VALID = (FIXTURES / "passing.tests.yaml").read_text()
+
+
+@st.composite
+def mutated(draw) -> str:
+    """The valid fixture with a few characters deleted, replaced or inserted."""
+    text = VALID
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(text)))
+        piece = draw(st.sampled_from(["", ":", "-", " ", "\n", "[", "{", "'", "!!int ", "&a ", "*a", "1", "x"]))
+        cut = draw(st.integers(0, 3))
+        text = text[:i] + piece + text[i + cut:]
+    return text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.text(max_size=200), mutated()))
+def test_any_text_parses_or_gives_located_errors(shop, text):
+    t = parse_tests(text, "t.tests.yaml")
+    for d in t.diagnostics:
+        assert d.code.startswith("T") and d.span.line >= 1 and d.span.col >= 1
+        d.render(text)
+    if t.ok and t.policy == "shop":
+        _, bound, errors = bind(t, shop)
+        for b in bound:
+            shop.check(b.case.stage, b.case.request, policy=b.policy, overrides=b.overrides or None)
