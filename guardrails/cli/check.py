@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..diagnostics import diagnostics_json, render_all
-from ._common import add_ner_option
+from ._common import UsageError, add_ner_option
 
 NAME = "check"
 HELP = "run the static checks on policy files"
@@ -25,15 +26,39 @@ def register(sub) -> None:
     add_ner_option(c)
     c.add_argument("--strict", action="store_true", help="treat warnings as errors")
     c.add_argument("-q", "--quiet", action="store_true", help="print errors only, no warnings or summary")
+    c.add_argument("--against", metavar="OLD_BUNDLE",
+                   help="also fail when a policy's source differs from the same version in this older bundle "
+                   "(its version was not bumped)")
+    c.add_argument("--key", metavar="KEYFILE", help="key to verify signed bundles (in PATH or --against)")
+
+
+def _bundle_failed(err, fmt: str) -> int:
+    errors = [d for d in err.diagnostics if d.is_error]
+    if fmt == "json":
+        print(json.dumps({"ok": False, "errors": len(errors), "warnings": 0, "policies": [],
+                          "diagnostics": json.loads(diagnostics_json(err.diagnostics))}, indent=2))
+    else:
+        print(err.render(), file=sys.stderr)
+        print(f"cannot check: a bundle does not verify ({len(errors)} problem(s))", file=sys.stderr)
+    return 1
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..bundle import BundleError, check_against
     from ..engine import load_paths
 
-    result = load_paths(args.paths, ner_model=args.ner_model)
-    diags = [d for d in result.diagnostics if d.is_error or not args.quiet]
-    errors = sum(1 for d in result.diagnostics if d.is_error)
-    warnings = len(result.diagnostics) - errors
+    if args.against is not None and not Path(args.against).is_file():
+        raise UsageError(f"--against {args.against}: no such bundle")
+    try:
+        result = load_paths(args.paths, ner_model=args.ner_model, bundle_key=args.key)
+        # Versions are compared even when the policies have other errors.
+        against = check_against(result.sources, args.against, key=args.key) if args.against else []
+    except BundleError as err:
+        return _bundle_failed(err, args.format)
+    all_diags = sorted([*result.diagnostics, *against], key=lambda d: d.sort_key())
+    diags = [d for d in all_diags if d.is_error or not args.quiet]
+    errors = sum(1 for d in all_diags if d.is_error)
+    warnings = len(all_diags) - errors
     failed = errors > 0 or (args.strict and warnings > 0)
     if args.format == "json":
         print(json.dumps({
@@ -52,4 +77,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             names = ", ".join(f"{p.name} {p.version}" for p in sorted(result.policies, key=lambda p: p.name))
             print(f"ok: {len(result.policies)} policies ({names}); {warnings} warning(s)")
+            if args.against:
+                print(f"ok: no policy changed without a version bump since {args.against}")
     return 1 if failed else 0
