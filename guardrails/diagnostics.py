@@ -77,6 +77,14 @@ CODES: dict[str, str] = {
     "E701": "cannot read policy file",
     "E702": "no policies found",
     "E703": "duplicate policy",
+    # bundles (guardrails.bundle)
+    "E801": "cannot read bundle archive",
+    "E802": "invalid bundle manifest",
+    "E803": "bundle file changed",
+    "E804": "bundle file missing",
+    "E805": "bundle file not in the manifest",
+    "E806": "bundle signature does not verify",
+    "E807": "policy changed without a version bump",
     # warnings
     "W101": "unused definition",
     "W102": "setting weakened by an import",

@@ -25,6 +25,11 @@ class SourceFile:
     policy: ast.Policy | None
     blanked: set[str] = field(default_factory=set)  # definitions lost to syntax errors
 
+    @property
+    def origin(self) -> str:
+        """Where the file came from: its bundle (`x.bundle!member`) or its directory."""
+        return self.path.split("!", 1)[0] if "!" in self.path else str(Path(self.path).parent)
+
 
 @dataclass(frozen=True, slots=True)
 class Defined:
@@ -112,26 +117,20 @@ def build_units(sources: list[SourceFile], diags: Diagnostics) -> tuple[list[Uni
     """Resolve imports by declared name; report unknown imports, cycles and
     definitions that clash with an imported one. Returns the selectable units
     (kind `policy`) and every parsed file by (name, version) key."""
-    by_name: dict[str, list[SourceFile]] = {}
-    for f in sources:
-        if f.policy is not None:
-            by_name.setdefault(f.policy.name, []).append(f)
-
-    # Several versions of a policy may sit side by side; an import takes the
-    # newest version of a module.
-    def newest(name: str) -> SourceFile | None:
-        files = by_name.get(name)
-        if not files:
-            return None
-        return max(files, key=lambda f: version_key(f.policy.version))
-
+    # The same version with the same text in two places (an old bundle and a
+    # new directory sharing a baseline) is one source, not a conflict.
+    unique: list[SourceFile] = []
     seen_versions: dict[tuple[str, str], SourceFile] = {}
     for f in sources:
         if f.policy is None:
+            unique.append(f)
             continue
         key = (f.policy.name, f.policy.version)
-        if key in seen_versions:
-            other = seen_versions[key]
+        other = seen_versions.get(key)
+        if other is not None and other.text == f.text:
+            continue
+        unique.append(f)
+        if other is not None:
             diags.error(
                 "E703",
                 f"policy {key[0]!r} version {key[1]} is also defined in {other.path}",
@@ -140,6 +139,22 @@ def build_units(sources: list[SourceFile], diags: Diagnostics) -> tuple[list[Uni
             )
         else:
             seen_versions[key] = f
+    sources = unique
+
+    by_name: dict[str, list[SourceFile]] = {}
+    for f in sources:
+        if f.policy is not None:
+            by_name.setdefault(f.policy.name, []).append(f)
+
+    # Several versions of a module may sit side by side. An import takes the
+    # newest version from the importer's own origin (its bundle or directory)
+    # and only then the newest anywhere, so an old bundle keeps its own baseline.
+    def resolve(name: str, importer: SourceFile) -> SourceFile | None:
+        files = by_name.get(name)
+        if not files:
+            return None
+        local = [f for f in files if f.origin == importer.origin] or files
+        return max(local, key=lambda f: version_key(f.policy.version))
 
     closure_cache: dict[int, list[SourceFile]] = {}
 
@@ -148,7 +163,7 @@ def build_units(sources: list[SourceFile], diags: Diagnostics) -> tuple[list[Uni
             return closure_cache[id(f)]
         out: list[SourceFile] = []
         for imp in f.policy.imports:
-            target = newest(imp.name)
+            target = resolve(imp.name, f)
             if target is None:
                 known = sorted(n for n, fs in by_name.items() if n != f.policy.name)
                 diags.error(
