@@ -8,14 +8,16 @@ command-specific failure such as --fail-on-deny); 2 bad usage or input.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
 from .. import __version__
-from . import check, eval as eval_, graph
+from ..diagnostics import GuardrailsError
+from . import check, eval as eval_, fmt, graph, log, diff, test, bundle
 from ._common import UsageError
 
-COMMANDS = [check, eval_, graph]
+COMMANDS = [check, eval_, graph, log, diff, test, bundle, fmt]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"guardrails {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except GuardrailsError as err:
+        print(f"guardrails {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep Python's
+        # exit-time flush from printing a traceback about it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 0

@@ -34,6 +34,8 @@ def register(sub) -> None:
     e.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     e.add_argument("--explain", action="store_true", help="show the path through the rule graph")
     e.add_argument("--fail-on-deny", action="store_true", help="exit 1 when any request is denied")
+    e.add_argument("--log", metavar="FILE",
+                   help="append a hash-chained decision record per request to FILE (see `guardrails log`)")
     add_ner_option(e)
 
 
@@ -72,7 +74,7 @@ def read_batch(path: str) -> list[tuple[str, str, str | None, dict]]:
     for n, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        item = read_json(line, f"{path}:{n}")
+        item = read_json(line, path, first_line=n)
         if not isinstance(item, dict) or item.get("stage") not in STAGES or not isinstance(item.get("request"), dict):
             raise UsageError(f"{path}:{n}: each line needs \"stage\" (one of {', '.join(STAGES)}) "
                              "and a \"request\" object")
@@ -84,18 +86,38 @@ def read_batch(path: str) -> list[tuple[str, str, str | None, dict]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine import Engine, UnknownPolicyError
-
     if args.batch is None and args.stage is None:
         raise UsageError("--stage is required (input, output, retrieval or tool_call)")
     batch = read_batch(args.batch) if args.batch is not None else None
     request = _request_for(args) if batch is None else None
+    log = None
+    if args.log is not None:
+        from ..decision_log import DecisionLog
+
+        # Room for the whole batch: the CLI should log every decision, not shed load.
+        log = DecisionLog(args.log, queue_size=max(10_000, len(batch or ()) + 1))
     try:
-        engine = Engine.from_path(args.path, ner_model=args.ner_model)
+        return _evaluate(args, batch, request, log)
+    finally:
+        if log is not None:
+            log.close()
+            stats = log.stats()
+            if stats.dropped:
+                print(f"guardrails eval: warning: {stats.dropped} decision record(s) not logged: "
+                      f"{stats.last_error or 'the log queue was full'}", file=sys.stderr)
+
+
+def _evaluate(args: argparse.Namespace, batch, request, log) -> int:
+    from ..engine import Engine, UnknownPolicyError
+
+    try:
+        engine = Engine.from_path(args.path, ner_model=args.ner_model, decision_log=log)
     except PolicyError as err:
         print(err.render(), file=sys.stderr)
         print(f"cannot evaluate: {sum(d.is_error for d in err.diagnostics)} error(s) in the policies", file=sys.stderr)
         return 1
+    if log is not None:
+        log.bind(engine)  # each policy's log_keep decides what its records keep
     denied = False
     try:
         if batch is None:
