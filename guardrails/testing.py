@@ -399,8 +399,7 @@ class _Schema:
         """Plain JSON-like data (requests): reject dates and other YAML-only types."""
         v = n.value
         if isinstance(v, dict):
-            out = {k: self.json(c, f"{what}.{k}") for k, c in v.items()}
-            return out
+            return {k: self.json(c, f"{what}.{k}") for k, c in v.items()}
         if isinstance(v, list):
             return [self.json(c, f"{what}[{i}]") for i, c in enumerate(v)]
         if v is None or isinstance(v, (str, bool, int, float)):
