@@ -37,6 +37,7 @@ def register(sub) -> None:
     e.add_argument("--log", metavar="FILE",
                    help="append a hash-chained decision record per request to FILE (see `guardrails log`)")
     add_ner_option(e)
+    e.add_argument("--key", metavar="KEYFILE", help="key that verifies a signed bundle given as PATH")
 
 
 def _request_for(args: argparse.Namespace) -> dict:
@@ -111,7 +112,7 @@ def _evaluate(args: argparse.Namespace, batch, request, log) -> int:
     from ..engine import Engine, UnknownPolicyError
 
     try:
-        engine = Engine.from_path(args.path, ner_model=args.ner_model, decision_log=log)
+        engine = Engine.from_path(args.path, ner_model=args.ner_model, bundle_key=args.key, decision_log=log)
     except PolicyError as err:
         print(err.render(), file=sys.stderr)
         print(f"cannot evaluate: {sum(d.is_error for d in err.diagnostics)} error(s) in the policies", file=sys.stderr)

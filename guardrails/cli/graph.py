@@ -23,6 +23,7 @@ def register(sub) -> None:
     g.add_argument("--policy", metavar="NAME[@VERSION]", help="which policy, when PATH holds several")
     g.add_argument("--format", choices=("dot", "mermaid"), default="dot", help="output format (default: dot)")
     add_ner_option(g)
+    g.add_argument("--key", metavar="KEYFILE", help="key that verifies a signed bundle given as PATH")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from ..graph import to_dot, to_mermaid
 
     try:
-        engine = Engine.from_path(args.path, ner_model=args.ner_model)
+        engine = Engine.from_path(args.path, ner_model=args.ner_model, bundle_key=args.key)
     except PolicyError as err:
         print(err.render(), file=sys.stderr)
         return 1
