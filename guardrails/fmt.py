@@ -39,7 +39,8 @@ The canonical layout
   strings go one per line (phrase lists are reviewed entry by entry).
 * Literals: strings as JSON with non-ASCII text kept as written (escapes
   normalised, e.g. ``"\\u00e9"`` becomes ``"é"``), numbers as Python prints
-  them (``1.0``, ``1e-05``), regexes as ``/pattern/flags`` with ``/`` escaped.
+  them (``1.0``, ``1e-05``; infinity as ``1e999``), regexes as ``/pattern/flags``
+  with ``/`` escaped.
 * Comments are never lost or duplicated.  A comment on its own line stays
   before the item that follows it (or at the end of its block or file); a
   comment at the end of a line stays at the end of its item's last line.
@@ -139,13 +140,6 @@ def _verify(policy: ast.Policy, comments: list[Comment], out: str, file: str) ->
 # ---- literals ---------------------------------------------------------------
 
 
-def _literal(v) -> str:
-    # 1e999 parses to inf; repr() would print `inf`, which reads back as a name.
-    if isinstance(v, float) and v in (float("inf"), float("-inf")):
-        return "1e999" if v > 0 else "-1e999"
-    return format_literal(v)
-
-
 def _is_name(s: str) -> bool:
     return _NAME.fullmatch(s) is not None
 
@@ -183,25 +177,25 @@ def _target(t: ast.Target) -> str:
 def _operator(op: ast.Operator) -> str:
     if not op.args:
         return op.name
-    return f"{op.name}(" + ", ".join(_literal(a.value) for a in op.args) + ")"
+    return f"{op.name}(" + ", ".join(format_literal(a.value) for a in op.args) + ")"
 
 
 def format_effect(e: ast.Effect) -> str:
     """One effect in canonical form, defaults written out."""
     match e:
         case ast.Deny(message=m):
-            return f"deny {_literal(m)}"
+            return f"deny {format_literal(m)}"
         case ast.Warn(message=m):
-            return f"warn {_literal(m)}"
+            return f"warn {format_literal(m)}"
         case ast.Allow():
             return "allow"
         case ast.Escalate(route=r, message=m):
-            route = r if _is_name(r) else _literal(r)
-            return f"escalate to {route}" + (f" {_literal(m)}" if m is not None else "")
+            route = r if _is_name(r) else format_literal(r)
+            return f"escalate to {route}" + (f" {format_literal(m)}" if m is not None else "")
         case ast.Redact(target=t, min_score=score, operator=op):
             text = f"redact {_target(t)}"
             if score is not None:
-                text += f" above {_literal(score)}"
+                text += f" above {format_literal(score)}"
             return text + f" using {_operator(op)}"
     raise TypeError(f"not an effect: {e!r}")
 
@@ -456,13 +450,13 @@ class _Layout:
         match item.node:
             case "header":
                 p = self.policy
-                return [f"{indent}{p.kind} {_literal(p.name)} version {_literal(p.version)}"]
+                return [f"{indent}{p.kind} {format_literal(p.name)} version {format_literal(p.version)}"]
             case ast.Import(name=name):
-                return [f"{indent}import {_literal(name)}"]
+                return [f"{indent}import {format_literal(name)}"]
             case ast.Setting(key=key, value=ast.ListLit(items=items)):
-                return [f"{indent}{key} = [" + ", ".join(_literal(i.value) for i in items) + "]"]
+                return [f"{indent}{key} = [" + ", ".join(format_literal(i.value) for i in items) + "]"]
             case ast.Setting(key=key, value=value):
-                return [f"{indent}{key} = {_literal(value.value)}"]
+                return [f"{indent}{key} = {format_literal(value.value)}"]
             case ast.Rule() as rule:
                 return format_rule(rule, indent)
             case ast.PatternDef(name=name, regex=rx):
@@ -519,12 +513,12 @@ class _Layout:
                 texts = [n.value for n in d.entities]
             case ast.TopicDef(name=name):
                 head, close, fill = f"topic {name} {{", "}", True
-                texts = [f"{_literal(t.text)} {_literal(t.weight)}" for t in d.terms]
+                texts = [f"{format_literal(t.text)} {format_literal(t.weight)}" for t in d.terms]
             case ast.ToolsDef(name=name) | ast.TermsDef(name=name):
                 kind = "tools" if isinstance(d, ast.ToolsDef) else "terms"
                 head, close, fill = f"{kind} {name} = [", "]", False
                 items = d.tools if isinstance(d, ast.ToolsDef) else d.terms
-                texts = [_literal(s.value) for s in items]
+                texts = [format_literal(s.value) for s in items]
             case _:
                 return self._unit(item, indent)
         pad = " " if close == "}" else ""
