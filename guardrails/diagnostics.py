@@ -116,7 +116,7 @@ class Diagnostic:
         head = f"{self.span}: {self.severity.value}[{self.code}]: {self.message}"
         lines = [head]
         if source is not None:
-            src_lines = source.splitlines()
+            src_lines = source.split("\n")  # Span lines count "\n" only, unlike str.splitlines()
             if 1 <= self.span.line <= len(src_lines):
                 text = src_lines[self.span.line - 1].replace("\t", " ")
                 width = 1

@@ -69,6 +69,9 @@ def format_expr(e: ast.Expr) -> str:
             parts = [format_expr(a) for a in args] + [f"{k.name}={format_literal(k.value.value)}" for k in kwargs]
             return f"{f}({', '.join(parts)})"
         case ast.Not(operand=o):
+            # `not (a == 1)` reads better than the equivalent `not a == 1`.
+            if _prec(o) == _TEST:
+                return f"not ({format_expr(o)})"
             return f"not {_wrap(o, _PREC[ast.Not])}"
         case ast.And(operands=ops):
             return " and ".join(_wrap(o, _PREC[ast.And], strict=isinstance(o, ast.And)) for o in ops)

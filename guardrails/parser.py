@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
 from .diagnostics import Diagnostics, Span
@@ -125,7 +125,13 @@ class _Builder(Transformer):
 
     def _number_value(self, tok: Token) -> int | float:
         text = str(tok)
-        return float(text) if any(c in text for c in ".eE") else int(text)
+        if any(c in text for c in ".eE"):
+            return float(text)
+        if len(text.lstrip("-")) > 30:
+            # Python refuses very long int conversions; no policy needs them.
+            self.diags.error("E002", "number literal too long (at most 30 digits)", self.sp(tok))
+            return 0
+        return int(text)
 
     @v_args(meta=True)
     def string(self, meta, children):
@@ -532,6 +538,11 @@ def parse(text: str, file: str = "<string>") -> ParseResult:
             continue
         comments = [Comment(t.line, t.column, str(t), t.start_pos) for t in _comment_sink.items]
         _comment_sink.items = None
-        policy = _Builder(file, diags).transform(tree)
+        try:
+            policy = _Builder(file, diags).transform(tree)
+        except VisitError as exc:  # a bug of ours: report it, never raise from parse()
+            diags.error("E002", f"cannot read this policy ({type(exc.orig_exc).__name__}: {exc.orig_exc})",
+                        Span(file, 1, 1, 1, 2, 0, 1))
+            return ParseResult(None, diags, blanked, comments)
         return ParseResult(policy, diags, blanked, comments)
     return ParseResult(None, diags, blanked)

@@ -51,7 +51,8 @@ def check_roundtrip(src: str) -> str:
     ("a or (b or c)", "a or (b or c)"),
     ("(a and b) and c", "(a and b) and c"),
     ("((a)) and (b)", "a and b"),
-    ("not (a == 1)", "not a == 1"),
+    ("not (a == 1)", "not (a == 1)"),
+    ("not a == 1", "not (a == 1)"),
     ("(not a) == b", "(not a) == b"),
     ("not (a or b) and c", "not (a or b) and c"),
     ("a and (b or not (c and d))", "a and (b or not (c and d))"),
@@ -382,7 +383,7 @@ def test_condition_without_and_or_moves_whole():
     message = "m" * 70
     assert _rule_lines("not (x has y)", f'deny "{message}"') == [
         f'  rule r: deny "{message}"',
-        "      when not x has y",
+        "      when not (x has y)",
     ]
 
 
