@@ -38,7 +38,7 @@ def _stages(p: CompiledPolicy):
 
 
 def to_dot(p: CompiledPolicy) -> str:
-    out = [f'digraph "{_dot(p.name)}" {{', "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];',
+    out = [f'digraph "{_dot(p.name)}" {{', "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=9];',
            f'  label="{_dot(p.name + " " + p.version)}"; labelloc=t;']
     for stage, g in _stages(p):
         s = _id(stage)
