@@ -14,7 +14,6 @@ Everything that can be decided at load time is decided here:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import ast
@@ -30,172 +29,27 @@ from .detectors import (
     normalize,
 )
 from .loader import Unit
+from .rulegraph import (  # noqa: F401  (re-exported: the compiled form lives in rulegraph)
+    DEFAULT_MAX_TEXT,
+    DEFAULT_MIN_SCORE,
+    DEFAULT_REGEX_TIMEOUT_MS,
+    TIER_CHEAP,
+    TIER_PII,
+    TIER_PLAIN,
+    CompiledPolicy,
+    Ctx,
+    DetectorNode,
+    RedactSpec,
+    RuleError,
+    RuleNode,
+    Settings,
+    StageGraph,
+    _as_bool,
+    _is_num,
+    _type_name,
+    strict_eq,
+)
 
-# Cost tiers: evaluated in this order; a certain deny stops before the next.
-TIER_PLAIN, TIER_CHEAP, TIER_PII = 0, 1, 2
-
-DEFAULT_MAX_TEXT = 1_000_000
-# Presidio reports weak guesses too (any 8 digits is a US_BANK_NUMBER at 0.05).
-# Below this score a finding neither satisfies pii() nor gets redacted, unless
-# the rule lowers it (`pii(..., min_score=0)`, `redact X above 0`).
-DEFAULT_MIN_SCORE = 0.3
-DEFAULT_REGEX_TIMEOUT_MS = 50
-
-
-class RuleError(Exception):
-    """A rule could not be evaluated on this request (bad data, wrong type)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    on_error: str = "fail_closed"
-    tool_default: str = "deny"
-    max_text_length: int = DEFAULT_MAX_TEXT
-    regex_timeout_ms: int = DEFAULT_REGEX_TIMEOUT_MS
-    log_keep: tuple[str, ...] = ()  # request fields the decision log may keep
-
-    @property
-    def fail_closed(self) -> bool:
-        return self.on_error == "fail_closed"
-
-
-@dataclass(frozen=True, slots=True)
-class DetectorNode:
-    """A detector shared by the rules of one stage."""
-
-    id: str  # unique within a stage; the memo key
-    tier: int
-    run: Callable[["Ctx"], Any]
-    cache_key: str | None = None  # key in the engine-wide detector cache; None = memo only
-
-
-@dataclass(frozen=True, slots=True)
-class RedactSpec:
-    collect: Callable[["Ctx"], list[Finding]]
-    min_score: float
-    operator: str
-    params: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RuleNode:
-    qid: str
-    effect: str
-    message: str | None
-    route: str | None
-    cond: Callable[["Ctx"], Any] | None
-    tier: int
-    detectors: tuple[str, ...]
-    redact: RedactSpec | None
-    tools: frozenset[str] | None  # tool_call: the tools it can apply to; None = any
-    origin: str
-    source: str  # condition source text, for graphs and traces
-    branches: tuple[str, ...] = ()  # coverage builds: the boolean nodes, in evaluation-index order
-    span: Any = None  # the rule's source span (file, line, col)
-
-
-@dataclass(frozen=True, slots=True)
-class StageGraph:
-    stage: str
-    rules: tuple[RuleNode, ...]
-    tiers: tuple[tuple[RuleNode, ...], ...]  # all rules, by tier
-    detectors: dict[str, DetectorNode]
-    pii_entities: frozenset[str]
-    by_tool: dict[str, tuple[tuple[RuleNode, ...], ...]] = field(default_factory=dict)
-    any_tool: tuple[tuple[RuleNode, ...], ...] = ()  # rules for tools not in the index
-
-    def tiers_for_tool(self, tool: str) -> tuple[tuple[RuleNode, ...], ...]:
-        return self.by_tool.get(tool, self.any_tool)
-
-    @property
-    def needs_pii(self) -> bool:
-        return bool(self.pii_entities)
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledPolicy:
-    name: str
-    version: str
-    digest: str
-    settings: Settings
-    stages: dict[str, StageGraph]
-    sources: tuple[str, ...]  # file paths that went into it
-
-    def stage(self, name: str) -> StageGraph:
-        return self.stages[name]
-
-
-class Ctx:
-    """Per-evaluation state. Created per text (per chunk for retrieval)."""
-
-    __slots__ = ("text", "roots", "memo", "evidence", "rt", "cov")
-
-    def __init__(self, text: str, roots: dict[str, Any], rt: Any,
-                 overrides: dict[str, Any] | None = None, cov: set | None = None):
-        self.text = text
-        self.roots = roots
-        # Fixed detector results (policy tests, like OPA's `with`) pre-seed the memo.
-        self.memo: dict[str, Any] = dict(overrides) if overrides else {}
-        self.evidence: list[Finding] = []
-        self.rt = rt
-        self.cov = cov  # coverage sink: {(rule, branch index, bool)}; None outside tests
-
-    def detect(self, node: DetectorNode) -> Any:
-        memo = self.memo
-        if node.id in memo:
-            return memo[node.id]
-        if node.cache_key is not None and self.rt is not None:
-            value = self.rt.cache.get_or_compute(node.cache_key, self.text, lambda: node.run(self))
-        else:
-            value = node.run(self)
-        memo[node.id] = value
-        return value
-
-
-# ---- value helpers used by compiled closures -------------------------------
-
-
-def _type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, (list, tuple, frozenset)):
-        return "list"
-    if isinstance(v, dict):
-        return "map"
-    return type(v).__name__
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def strict_eq(a: Any, b: Any) -> bool:
-    """Equality without Python's `True == 1`."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a is b
-    if _is_num(a) and _is_num(b):
-        return a == b
-    return type(a) is type(b) and a == b if not (_is_num(a) or _is_num(b)) else False
-
-
-def _as_bool(v: Any, where: str) -> bool:
-    if v is True or v is False:
-        return v
-    raise RuleError("type-error", f"{where} is a {_type_name(v)}, not true or false")
-
-
-# ---- the compiler ------------------------------------------------------------
 
 
 class _StageCompiler:

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compiler import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
+from .rulegraph import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
 from .decision import (
     ChunkDecision,
     Decision,

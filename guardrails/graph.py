@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .compiler import CompiledPolicy, RuleNode
+from .rulegraph import CompiledPolicy, RuleNode
 
 _TIER_NAMES = {0: "tier 0: plain conditions", 1: "tier 1: cheap detectors", 2: "tier 2: PII analyzer"}
 
