@@ -90,7 +90,7 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
-from .diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, Span
+from ..diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, Span
 
 __all__ = [
     "TEST_SUFFIX", "TEST_HASH_SALT", "CODES", "Case", "Expect", "Fixed", "FixedFinding", "PolicyTests",
@@ -599,7 +599,7 @@ class _Schema:
         return out
 
     def secret_kinds(self, findings: list[FixedFinding]) -> list[FixedFinding]:
-        from .detectors import SECRET_KINDS
+        from ..detectors import SECRET_KINDS
 
         out = []
         for f in findings:
@@ -716,7 +716,7 @@ def _subject(case: Case) -> str | None:
     if case.stage in ("input", "output"):
         return case.request.get("text")
     if case.stage == "tool_call":
-        from . import evaluate  # the engine's own order and separator, so offsets agree
+        from .. import evaluate  # the engine's own order and separator, so offsets agree
 
         leaves: list = []
         evaluate._flatten(case.request.get("args") or {}, "args", leaves, [])
@@ -727,7 +727,7 @@ def _subject(case: Case) -> str | None:
 def overrides_for(case: Case, graph: Any, diags: Diagnostics | None = None) -> dict[str, Any]:
     """Translate a case's ``with:`` into the engine's ``overrides`` (detector
     node id -> result) for one stage graph. Problems go to ``diags``."""
-    from .detectors import Finding, TopicResult
+    from ..detectors import Finding, TopicResult
 
     diags = diags if diags is not None else Diagnostics()
     subject = _subject(case)
@@ -806,7 +806,7 @@ class Bound:
 def bind(tests: PolicyTests, engine: Any) -> tuple[Any, list[Bound], list[Diagnostic]]:
     """Check a test file against loaded policies: the policy, version, rule
     ids, routes and fixtures must exist. Returns (policy, bound cases, errors)."""
-    from .engine import UnknownPolicyError
+    from ..engine import UnknownPolicyError
 
     diags = Diagnostics()
     at = tests.policy_span or Span(tests.path, 1, 1, 1, 2, 0, 1)
@@ -1067,7 +1067,7 @@ def _fixed_by_tool_index(rule: Any) -> frozenset[int]:
     are left out of branch coverage rather than reported as gaps forever."""
     if rule.tools is None or rule.cond is None:
         return frozenset()
-    from .compiler import Ctx
+    from ..compiler import Ctx
 
     true_for: dict[int, int] = {}
     for tool in rule.tools:
@@ -1131,7 +1131,7 @@ class Prepared:
         return f"{self.policy.name} {self.policy.version}" if self.policy is not None else (self.tests.policy or "?")
 
     def render_errors(self) -> str:
-        from .diagnostics import render_all
+        from ..diagnostics import render_all
 
         return render_all(self.errors, self.sources)
 
@@ -1169,7 +1169,7 @@ class Runner:
     def engine_for(self, test_path: str | Path) -> Any:
         """The engine for a test file: the policies under its directory and
         the runner's roots. Raises PolicyError or GuardrailsError."""
-        from .engine import Engine
+        from ..engine import Engine
 
         roots = [Path(test_path).parent, *self.roots]
         key = tuple(sorted({str(r.resolve()) for r in roots}))
