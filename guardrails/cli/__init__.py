@@ -14,10 +14,10 @@ from typing import Sequence
 
 from .. import __version__
 from ..diagnostics import GuardrailsError
-from . import check, eval as eval_, fmt, graph, log, diff, test, bundle
+from . import check, eval as eval_, fmt, graph, log, diff, test, bundle, serve
 from ._common import UsageError
 
-COMMANDS = [check, eval_, graph, log, diff, test, bundle, fmt]
+COMMANDS = [check, eval_, graph, log, diff, test, bundle, fmt, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,104 @@
+"""`guardrails serve`: run the gRPC sidecar until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from ..diagnostics import GuardrailsError, PolicyError
+from ._common import UsageError, add_ner_option
+
+NAME = "serve"
+HELP = "serve decisions over gRPC (the sidecar), with hot reload, health, metrics and auth"
+
+
+def register(sub) -> None:
+    s = sub.add_parser(
+        NAME,
+        help=HELP,
+        description="Serve the policies over gRPC (proto/guardrails/v1/guardrails.proto), with the standard "
+        "health service and server reflection. The policies are reloaded when their files change or on "
+        "SIGHUP; a set that does not compile is never swapped in. SIGTERM stops taking requests and lets "
+        "in-flight ones finish. Exit codes: 0 stopped cleanly, 1 the policies do not load, 2 bad usage. "
+        "See docs/sidecar.md.",
+    )
+    s.add_argument("--policies", required=True, metavar="DIR|BUNDLE", help="policy directory, file or bundle")
+    s.add_argument("--listen", default="127.0.0.1:50051", metavar="HOST:PORT",
+                   help="address to serve on (default: 127.0.0.1:50051, loopback only)")
+    s.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on http://HOST:PORT/metrics")
+    s.add_argument("--key", metavar="KEYFILE", help="key that verifies a signed bundle")
+    s.add_argument("--decision-log", metavar="FILE", help="append a hash-chained record of every decision to FILE")
+    s.add_argument("--max-concurrency", type=int, default=32, metavar="N",
+                   help="requests served at once; more get RESOURCE_EXHAUSTED at once (default: 32)")
+    s.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024, metavar="N",
+                   help="largest request or response message (default: 4 MiB)")
+    s.add_argument("--tls-cert", metavar="PEM", help="server certificate chain (enables TLS)")
+    s.add_argument("--tls-key", metavar="PEM", help="server private key")
+    s.add_argument("--tls-client-ca", metavar="PEM", help="require client certificates signed by this CA (mTLS)")
+    s.add_argument("--token-file", metavar="FILE",
+                   help="require 'authorization: Bearer <token>' (the file's content) on every call but health")
+    s.add_argument("--shadow", metavar="PATH", help="evaluate every request under this candidate too; log and "
+                   "count differences, return only the active decision")
+    s.add_argument("--canary", type=float, metavar="PCT", help="percent of requests (by request key) that the "
+                   "candidate answers; needs --candidate")
+    s.add_argument("--candidate", metavar="PATH", help="the canary's candidate policies")
+    s.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS",
+                   help="how often to look for changed policy files (default: 1)")
+    s.add_argument("--no-watch", action="store_true", help="reload only on SIGHUP")
+    s.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
+                   help="how long in-flight requests may take to finish at shutdown (default: 10)")
+    s.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
+                   help="debug logs every decision (ids, outcomes, rule ids; never content)")
+    add_ner_option(s)
+
+
+def configure_logging(level: str) -> None:
+    """--log-level applies to the sidecar's own logger only. Other libraries
+    log at WARNING and above: presidio's debug output quotes the text it
+    analyses, and nothing the sidecar logs may hold a detected value."""
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("guardrails").setLevel(getattr(logging, level.upper()))
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)  # per-start notices about languages
+    logging.getLogger("presidio-anonymizer").setLevel(logging.ERROR)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..server.service import ServerConfig, SidecarServer
+
+    configure_logging(args.log_level)
+    config = ServerConfig(
+        policies=args.policies, listen=args.listen, metrics=args.metrics, bundle_key=args.key,
+        decision_log=args.decision_log, max_concurrency=args.max_concurrency,
+        max_message_bytes=args.max_message_bytes, tls_cert=args.tls_cert, tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca, token_file=args.token_file, shadow=args.shadow,
+        candidate=args.candidate, canary=args.canary, ner_model=args.ner_model, watch=not args.no_watch,
+        poll_interval=args.poll_interval, grace=args.grace,
+    )
+    try:
+        server = SidecarServer(config)
+    except GuardrailsError as err:
+        raise UsageError(str(err)) from None
+    try:
+        server.start()
+    except PolicyError as err:
+        print(err.render() or str(err), file=sys.stderr)
+        print("guardrails serve: the policies do not load; not starting", file=sys.stderr)
+        server.stop(grace=0)
+        return 1
+    except BaseException:
+        server.stop(grace=0)
+        raise
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: server.request_reload())
+    while not stop.wait(0.5):
+        pass
+    server.stop()
+    return 0

@@ -1,0 +1,552 @@
+"""The sidecar: the engine behind gRPC, with health, reflection and metrics.
+
+    server = SidecarServer(ServerConfig(policies="policies/")).start()
+    ...                                  # serve until told to stop
+    server.stop()                        # in-flight requests finish first
+
+``guardrails serve`` is a thin command-line layer over :class:`SidecarServer`.
+Each check runs the same :class:`~guardrails.engine.Engine` the library
+uses, so a request gets the same decision either way.
+
+Request path, in order (each step can refuse the request):
+
+1. the bearer token, when configured (:mod:`.auth`; health checks exempt);
+2. a concurrency slot, taken without waiting: when all are busy the answer
+   is RESOURCE_EXHAUSTED at once, never a queue;
+3. the deadline: a request whose deadline has already passed is not
+   evaluated (DEADLINE_EXCEEDED);
+4. parsing (INVALID_ARGUMENT, naming the message and the field);
+5. choosing the engine snapshot: active, or the canary candidate. The
+   request uses that one snapshot to the end (:mod:`.reload`);
+6. the decision, its metrics, the decision log (inside the engine) and,
+   in shadow mode, a copy of the request for the candidate (:mod:`.rollout`).
+
+Messages are parsed here rather than by gRPC, so a malformed message gets
+INVALID_ARGUMENT with a clear message instead of gRPC's generic error.
+Nothing logged contains request content: decisions are logged by id,
+outcome, rule ids and error codes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import secrets
+import threading
+import time
+import traceback
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import grpc
+from google.protobuf.message import DecodeError
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from .._proto import guardrails_pb2 as pb
+from ..decision import Decision
+from ..diagnostics import GuardrailsError
+from ..engine import HASH_SALT_ENV, Engine, UnknownPolicyError
+from .convert import ConversionError, decision_to_proto, request_to_engine
+from .metrics import Metrics
+from .reload import PolicySet, Snapshot, Watcher
+from .rollout import Canary, ShadowRunner, has_policy
+
+log = logging.getLogger("guardrails.server")
+
+SERVICE = "guardrails.v1.Guardrails"
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_MAX_CONCURRENCY = 32
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# Threads beyond the concurrency limit: room for health checks, reflection
+# and for refusing requests quickly when every slot is busy.
+SPARE_THREADS = 8
+
+
+@dataclass
+class ServerConfig:
+    """Everything `guardrails serve` can set. Only `policies` is required."""
+
+    policies: str | os.PathLike
+    listen: str = DEFAULT_LISTEN
+    metrics: str | None = None  # host:port for the Prometheus endpoint
+    bundle_key: str | bytes | None = None
+    decision_log: str | os.PathLike | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    token_file: str | None = None
+    shadow: str | os.PathLike | None = None  # candidate path, shadow mode
+    candidate: str | os.PathLike | None = None  # candidate path, canary mode
+    canary: float | None = None  # percent of requests the candidate answers
+    hash_salt: str | bytes | None = None  # default: $GUARDRAILS_HASH_SALT, else random per process
+    ner_model: str | None = None
+    watch: bool = True  # poll the sources and reload on change
+    poll_interval: float = 1.0
+    grace: float = 10.0  # seconds in-flight requests get at shutdown
+    engine_options: dict[str, Any] = field(default_factory=dict)  # passed to every Engine
+
+    def validate(self) -> None:
+        if self.max_concurrency < 1:
+            raise GuardrailsError("--max-concurrency must be at least 1")
+        if self.max_message_bytes < 1024:
+            raise GuardrailsError("--max-message-bytes must be at least 1024")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise GuardrailsError("TLS needs both --tls-cert and --tls-key")
+        if self.tls_client_ca and not self.tls_cert:
+            raise GuardrailsError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+        if self.shadow and (self.candidate or self.canary is not None):
+            raise GuardrailsError("choose one rollout: --shadow PATH, or --canary PCT --candidate PATH")
+        if (self.canary is None) != (self.candidate is None):
+            raise GuardrailsError("a canary needs both --canary PCT and --candidate PATH")
+        if self.canary is not None and not 0 <= self.canary <= 100:
+            raise GuardrailsError("--canary takes a percentage between 0 and 100")
+
+    @property
+    def rollout(self) -> str | None:
+        return "shadow" if self.shadow else ("canary" if self.candidate else None)
+
+
+class _Refuse(Exception):
+    """Answer the RPC with this status instead of a decision."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, reason: str):
+        super().__init__(message)
+        self.code, self.message, self.reason = code, message, reason
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def split_listen(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise GuardrailsError(f"cannot listen on {address!r}: use HOST:PORT, such as {DEFAULT_LISTEN}")
+    return host, int(port)
+
+
+class GuardrailsService:
+    """The rpc handlers. Holds no policy state of its own: it reads the
+    policy sets' snapshots, one per request."""
+
+    def __init__(self, active: PolicySet, candidate: PolicySet | None, config: ServerConfig, metrics: Metrics,
+                 shadow: ShadowRunner | None):
+        self.active = active
+        self.candidate = candidate
+        self.config = config
+        self.metrics = metrics
+        self.shadow = shadow
+        self.canary = Canary(config.canary) if config.canary is not None else None
+        self._slots = threading.BoundedSemaphore(config.max_concurrency)
+
+    # -- registration
+    def handler(self) -> grpc.GenericRpcHandler:
+        def unary(fn: Callable) -> grpc.RpcMethodHandler:
+            # No deserializer: the handler gets the bytes and parses them itself.
+            return grpc.unary_unary_rpc_method_handler(fn, response_serializer=_serialize)
+
+        from .stream import guard_stream_handler
+
+        return grpc.method_handlers_generic_handler(SERVICE, {
+            "CheckInput": unary(self._rpc(lambda raw, ctx: self.check("input", pb.CheckInputRequest, raw, ctx))),
+            "CheckOutput": unary(self._rpc(lambda raw, ctx: self.check("output", pb.CheckOutputRequest, raw, ctx))),
+            "CheckRetrieval": unary(self._rpc(
+                lambda raw, ctx: self.check("retrieval", pb.CheckRetrievalRequest, raw, ctx))),
+            "CheckToolCall": unary(self._rpc(
+                lambda raw, ctx: self.check("tool_call", pb.CheckToolCallRequest, raw, ctx))),
+            "ListPolicies": unary(self._rpc(self.list_policies, slot=False)),
+            "GuardStream": grpc.stream_stream_rpc_method_handler(
+                guard_stream_handler(self), response_serializer=_serialize),
+        })
+
+    def _rpc(self, fn: Callable, *, slot: bool = True) -> Callable:
+        """Wrap a handler: slot, deadline, refusals as status codes, and no
+        unexpected exception text (which may quote a request) in the answer."""
+
+        def behaviour(raw: bytes, context: grpc.ServicerContext):
+            try:
+                with self.slot(enabled=slot):
+                    check_deadline(context)
+                    return fn(raw, context)
+            except _Refuse as r:
+                self.metrics.rejected.labels(r.reason).inc()
+                context.abort(r.code, r.message)
+            except Exception as exc:  # noqa: BLE001
+                log_internal_error(exc)
+                context.abort(grpc.StatusCode.INTERNAL, "internal error in the sidecar (see its log)")
+
+        return behaviour
+
+    # -- the pieces every rpc uses
+    def slot(self, *, enabled: bool = True) -> "_Slot":
+        return _Slot(self, enabled)
+
+    def choose(self, policy: str | None, key: Callable[[], bytes]) -> tuple[Engine, str, Engine | None]:
+        """(the engine that answers, which set it is, the engine that shadows)."""
+        active: Snapshot = self.active.snapshot  # type: ignore[assignment]
+        cand: Snapshot | None = self.candidate.snapshot if self.candidate is not None else None
+        if cand is None:
+            return active.engine, "active", None
+        if policy and "@" in policy:
+            # A pinned version is answered by whichever set has it.
+            if not has_policy(active.engine, policy) and has_policy(cand.engine, policy):
+                return cand.engine, "candidate", None
+            return active.engine, "active", None
+        if self.canary is not None:
+            if has_policy(cand.engine, policy) and self.canary.picks_candidate(key()):
+                return cand.engine, "candidate", None
+            return active.engine, "active", None
+        return active.engine, "active", cand.engine
+
+    def decide(self, engine: Engine, stage: str, request: dict, policy: str | None, **options: Any) -> Decision:
+        try:
+            d = engine.check(stage, request, policy=policy, **options)
+        except UnknownPolicyError as exc:
+            if policy is None:
+                raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"policy: {exc}", "invalid") from None
+            raise _Refuse(grpc.StatusCode.NOT_FOUND, str(exc), "not-found") from None
+        invalid = _invalid_request(d)
+        if invalid is not None:
+            raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, invalid, "invalid")
+        return d
+
+    # -- the rpcs
+    def check(self, stage: str, cls: Any, raw: bytes, context: grpc.ServicerContext) -> pb.Decision:
+        started = time.perf_counter()
+        msg = parse(cls, raw)
+        try:
+            request, policy = request_to_engine(stage, msg)
+        except ConversionError as exc:
+            raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"{cls.DESCRIPTOR.name}: {exc}", "invalid") from None
+
+        def key() -> bytes:
+            if msg.request_key:
+                return msg.request_key.encode()
+            return (policy or "").encode() + b"\0" + msg.SerializeToString(deterministic=True)
+
+        engine, track, shadow_engine = self.choose(policy, key)
+        d = self.decide(engine, stage, request, policy, explain=msg.explain)
+        out = decision_to_proto(d)
+        self.metrics.observe(d, time.perf_counter() - started)
+        self.metrics.routed.labels(track).inc()
+        if shadow_engine is not None and self.shadow is not None:
+            self.shadow.submit(stage, request, policy, d, shadow_engine)
+        log_decision(d, track)
+        return out
+
+    def list_policies(self, raw: bytes, context: grpc.ServicerContext) -> pb.ListPoliciesResponse:
+        parse(pb.ListPoliciesRequest, raw)
+        resp = pb.ListPoliciesResponse(canary_percent=self.config.canary or 0.0)
+        resp.rollout = {"shadow": pb.ROLLOUT_MODE_SHADOW, "canary": pb.ROLLOUT_MODE_CANARY}.get(
+            self.config.rollout or "", pb.ROLLOUT_MODE_UNSPECIFIED)
+        _fill_status(resp.active, self.active)
+        if self.candidate is not None:
+            _fill_status(resp.candidate, self.candidate)
+        return resp
+
+
+class _Slot:
+    """A concurrency slot, taken without waiting."""
+
+    def __init__(self, service: GuardrailsService, enabled: bool):
+        self.service, self.enabled = service, enabled
+
+    def __enter__(self) -> None:
+        if not self.enabled:
+            return
+        if not self.service._slots.acquire(blocking=False):
+            raise _Refuse(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"the sidecar is serving its limit of {self.service.config.max_concurrency} concurrent "
+                          "requests; retry with backoff", "concurrency")
+        self.service.metrics.inflight.inc()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self.service.metrics.inflight.dec()
+            self.service._slots.release()
+
+
+def _serialize(message: Any) -> bytes:
+    return message.SerializeToString()
+
+
+def parse(cls: Any, raw: bytes) -> Any:
+    try:
+        return cls.FromString(raw)
+    except DecodeError:
+        raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT,
+                      f"malformed {cls.DESCRIPTOR.full_name}: the bytes do not parse as that message "
+                      "(or a string field is not valid UTF-8)", "invalid") from None
+    except RecursionError:
+        raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT,
+                      f"malformed {cls.DESCRIPTOR.full_name}: nested too deeply", "invalid") from None
+
+
+def check_deadline(context: grpc.ServicerContext) -> None:
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise _Refuse(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before evaluation started",
+                      "deadline")
+
+
+def _invalid_request(d: Decision) -> str | None:
+    """The engine answers a malformed request with a deny carrying the error
+    `invalid-request`; over gRPC that is INVALID_ARGUMENT."""
+    if d.violations and d.violations[0].rule == "request" and d.violations[0].error == "invalid-request":
+        return d.violations[0].message
+    return None
+
+
+def quiet_third_party_loggers() -> None:
+    """Presidio's debug output quotes the text it analyses; the sidecar's
+    logs must never hold a detected value, whatever the root level is."""
+    for name in ("presidio-analyzer", "presidio-anonymizer"):
+        lg = logging.getLogger(name)
+        if lg.getEffectiveLevel() < logging.WARNING:
+            lg.setLevel(logging.WARNING)
+
+
+def log_decision(d: Decision, track: str) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        p = d.policy
+        log.debug("decision %s %s %s@%s [%s] -> %s rules=%s errors=%s %dus", d.decision_id, d.stage, p.name,
+                  p.version, track, d.outcome.value, ",".join(d.rule_ids) or "-",
+                  ",".join(e.code for e in d.errors) or "-", d.elapsed_us)
+
+
+def log_internal_error(exc: BaseException) -> None:
+    # The type and the frames, not the message: a message may quote the request.
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("internal error (%s) while serving a request:\n%s", type(exc).__name__, frames)
+
+
+def _timestamp(ts: Any, seconds: float | None) -> None:
+    if seconds is not None:
+        ts.FromNanoseconds(int(seconds * 1e9))
+
+
+def _fill_status(out: pb.PolicySetStatus, ps: PolicySet) -> None:
+    snap, status = ps.snapshot, ps.status
+    out.source = str(ps.path)
+    if snap is not None:
+        out.generation = snap.generation
+        _timestamp(out.loaded_at, snap.loaded_at)
+        engine = snap.engine
+        for p in sorted(engine.policies, key=lambda p: (p.name, p.version)):
+            out.policies.add(name=p.name, version=p.version, digest=p.digest,
+                             newest=engine.get_policy(p.name) is p)
+    out.reload.ok = status.ok
+    _timestamp(out.reload.attempted_at, status.attempted_at)
+    out.reload.error = status.error
+    out.reload.successes = status.successes
+    out.reload.failures = status.failures
+
+
+# ---- the server ---------------------------------------------------------------
+
+
+class SidecarServer:
+    """Builds and runs the gRPC server for a :class:`ServerConfig`.
+
+    ``start()`` loads the policies (raising :class:`~guardrails.PolicyError`
+    if they do not compile: a sidecar never starts without a good set),
+    binds the port and starts the watcher and the metrics endpoint.
+    """
+
+    def __init__(self, config: ServerConfig):
+        config.validate()
+        self.config = config
+        self.metrics = Metrics()
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+        self._salt = self._hash_salt()
+        self._log = None
+        self._seen_policies: dict[str, Any] = {}
+        self._seen_lock = threading.Lock()
+        self._server: grpc.Server | None = None
+        self._health: health.HealthServicer | None = None
+        self._watcher: Watcher | None = None
+        self._metrics_http: Any = None
+        self._stopped = threading.Event()
+        self.active: PolicySet | None = None
+        self.candidate: PolicySet | None = None
+        self.shadow: ShadowRunner | None = None
+        self.auth = None
+
+    def _hash_salt(self) -> bytes:
+        # One salt for every engine this process builds, so hash() redactions
+        # agree across reloads and between the active set and the candidate.
+        salt = self.config.hash_salt if self.config.hash_salt is not None else os.environ.get(HASH_SALT_ENV)
+        if salt is None:
+            return secrets.token_bytes(32)
+        return salt.encode() if isinstance(salt, str) else salt
+
+    def _builder(self, with_log: bool) -> Callable[[str | Path], Engine]:
+        cfg = self.config
+
+        def build(path: str | Path) -> Engine:
+            return Engine.from_path(path, bundle_key=cfg.bundle_key, ner_model=cfg.ner_model,
+                                    hash_salt=self._salt, decision_log=self._log if with_log else None,
+                                    **cfg.engine_options)
+
+        return build
+
+    def _on_swap(self, ps: PolicySet, snap: Snapshot) -> None:
+        if self._log is None:
+            return
+        # The log learns every version ever served: a request still running
+        # on the previous snapshot keeps its policy's log_keep.
+        with self._seen_lock:
+            for p in snap.engine.policies:
+                self._seen_policies[p.digest] = p
+            self._log.bind(list(self._seen_policies.values()))
+
+    def start(self) -> "SidecarServer":
+        cfg = self.config
+        quiet_third_party_loggers()
+        if cfg.decision_log is not None:
+            from ..decision_log import DecisionLog
+
+            self._log = DecisionLog(cfg.decision_log)
+            self.metrics.decision_log = self._log
+        self.active = PolicySet("active", cfg.policies, self._builder(True), on_swap=self._on_swap)
+        self.active.load_initial()
+        candidate_path = cfg.shadow or cfg.candidate
+        if candidate_path is not None:
+            # Shadow decisions are not returned, so they are not logged either.
+            self.candidate = PolicySet("candidate", candidate_path, self._builder(cfg.rollout == "canary"),
+                                       on_swap=self._on_swap)
+            self.candidate.load_initial()
+            if cfg.rollout == "shadow":
+                self.shadow = ShadowRunner(self.metrics)
+        sets = [s for s in (self.active, self.candidate) if s is not None]
+        self.metrics.watch(sets)
+
+        interceptors = []
+        if cfg.token_file:
+            from .auth import TokenAuth
+
+            self.auth = TokenAuth(cfg.token_file, self.metrics)
+            interceptors.append(self.auth)
+        workers = cfg.max_concurrency + SPARE_THREADS
+        options = [
+            ("grpc.max_receive_message_length", cfg.max_message_bytes),
+            ("grpc.max_send_message_length", cfg.max_message_bytes),
+            ("grpc.so_reuseport", 0),  # a port already in use is an error, not a shared port
+        ]
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="guardrails-rpc"),
+                             interceptors=interceptors, options=options,
+                             # gRPC's own backstop; our slots refuse first, with a clearer message.
+                             maximum_concurrent_rpcs=workers)
+        service = GuardrailsService(self.active, self.candidate, cfg, self.metrics, self.shadow)
+        self.service = service
+        server.add_generic_rpc_handlers((service.handler(),))
+        self._health = health.HealthServicer(experimental_non_blocking=True,
+                                             experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2))
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
+
+        host, _ = split_listen(cfg.listen)
+        try:
+            if cfg.tls_cert:
+                from .auth import server_credentials
+
+                creds = server_credentials(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca)
+                self.port = server.add_secure_port(cfg.listen, creds)
+            else:
+                self.port = server.add_insecure_port(cfg.listen)
+        except RuntimeError as exc:
+            raise GuardrailsError(f"cannot listen on {cfg.listen}: {exc}") from None
+        if not self.port:
+            raise GuardrailsError(f"cannot listen on {cfg.listen} (in use, or not an address of this machine)")
+        if not _is_loopback(host) and not cfg.tls_cert:
+            log.warning("listening on %s without TLS: anyone who can reach it can query the policies; "
+                        "use --tls-cert/--tls-key, or listen on 127.0.0.1", cfg.listen)
+        if not _is_loopback(host) and not cfg.token_file:
+            log.warning("listening on %s without --token-file: requests are not authenticated", cfg.listen)
+        server.start()
+        self._server = server
+        for name in ("", SERVICE):
+            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+        if cfg.metrics:
+            self._start_metrics(cfg.metrics)
+        if cfg.watch:
+            extra = [self.auth] if self.auth is not None else []
+            self._watcher = Watcher(sets, interval=cfg.poll_interval, extra=extra)
+            self._watcher.start()
+        policies = ", ".join(f"{p.name}@{p.version}" for p in self.active.snapshot.engine.policies)
+        log.info("serving %s on %s%s (%s)", SERVICE, cfg.listen.rsplit(":", 1)[0] + f":{self.port}",
+                 " with TLS" if cfg.tls_cert else "", policies)
+        return self
+
+    def _start_metrics(self, address: str) -> None:
+        from prometheus_client import start_http_server
+
+        host, port = split_listen(address)
+        try:
+            httpd, _thread = start_http_server(port, addr=host.strip("[]"), registry=self.metrics.registry)
+        except OSError as exc:
+            raise GuardrailsError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from None
+        self._metrics_http = httpd
+        self.metrics_port = httpd.server_address[1]
+        log.info("metrics on http://%s:%d/metrics", host, self.metrics_port)
+
+    # -- operations
+    def reload(self) -> bool:
+        """Reload every policy set now (what SIGHUP asks for). True when all
+        swapped in; a set that fails keeps serving its last good snapshot."""
+        return all([ps.reload(force=True) for ps in (self.active, self.candidate) if ps is not None])
+
+    def request_reload(self) -> None:
+        """Ask the watcher to reload soon; safe to call from a signal handler."""
+        if self._watcher is not None:
+            self._watcher.trigger()
+        else:
+            threading.Thread(target=self.reload, name="guardrails-reload", daemon=True).start()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop taking requests, let in-flight ones finish (up to `grace`
+        seconds), then stop the watcher, the metrics endpoint and the log."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        grace = self.config.grace if grace is None else grace
+        if self._health is not None:
+            self._health.enter_graceful_shutdown()  # health answers NOT_SERVING from now on
+        if self._server is not None:
+            log.info("shutting down: refusing new requests, waiting up to %.0fs for in-flight ones", grace)
+            self._server.stop(grace).wait()
+        if self._watcher is not None:
+            self._watcher.stop()
+        if self.shadow is not None:
+            self.shadow.stop()
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+            self._metrics_http.server_close()
+        if self._log is not None:
+            self._log.close(timeout=10)
+        log.info("stopped")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until `stop()` has been called (or `timeout`)."""
+        return self._stopped.wait(timeout)
+
+    def __enter__(self) -> "SidecarServer":
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop(grace=1.0)
