@@ -1,0 +1,95 @@
+"""The parsed form of a test file: cases, their expectations and their `with:` fixtures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..diagnostics import Diagnostic, Span
+
+STAGES = ("input", "output", "retrieval", "tool_call")
+OUTCOMES = ("allow", "redact", "deny", "escalate")
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True, slots=True)
+class FixedFinding:
+    """One finding in a ``with:`` fixture; ``match`` or ``start``/``end``."""
+
+    entity: str | None
+    start: int | None
+    end: int | None
+    match: str | None
+    score: float
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Fixed:
+    """One detector result fixed by a case's ``with:``."""
+
+    detector: str  # pii | secrets | topic | terms | pattern
+    name: str | None  # the topic, term list or pattern; None for pii and secrets
+    score: float | None  # topics only
+    findings: tuple[FixedFinding, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkExpect:
+    outcome: str | None  # None: any outcome but deny (the chunk is forwarded)
+    text: Any  # the forwarded text, None when dropped, UNSET to not check
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    outcome: str
+    rules: tuple[str, ...] | None = None
+    messages: tuple[str, ...] | None = None
+    route: Any = UNSET
+    text: Any = UNSET  # forwarded text (input, output) or args (tool_call)
+    chunks: tuple[ChunkExpect, ...] | None = None
+    errors: tuple[str, ...] | None = None
+    rule_spans: tuple[Span, ...] = ()
+    route_span: Span | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    name: str
+    stage: str
+    request: dict  # the JSON shape `Engine.check` takes
+    expect: Expect
+    fixed: tuple[Fixed, ...] = ()
+    todo: str | None = None
+    span: Span | None = None
+
+    @property
+    def line(self) -> int:
+        return self.span.line if self.span else 0
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyTests:
+    """A parsed test file. ``diagnostics`` holds its errors; cases are
+    runnable only when there are none."""
+
+    path: str
+    text: str
+    policy: str | None
+    version: str | None
+    cases: tuple[Case, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    policy_span: Span | None = None
+    version_span: Span | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)

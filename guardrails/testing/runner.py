@@ -1,0 +1,177 @@
+"""Finding test files and running their cases against the policies they name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..diagnostics import Diagnostic, GuardrailsError, PolicyError, Span
+from .binding import Bound, bind
+from .coverage import PolicyCoverage, policy_coverage
+from .model import PolicyTests
+from .results import CaseResult, compare
+from .schema import load_tests
+
+TEST_SUFFIX = ".tests.yaml"
+TEST_HASH_SALT = b"guardrails-test"
+
+
+def find_test_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[str]]:
+    """Split command-line paths into test files, extra policy roots (given
+    directories and ``.policy`` files) and paths that do not exist."""
+    tests: list[Path] = []
+    roots: list[Path] = []
+    missing: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            roots.append(p)
+            # Hidden directories (.git, .venv) are not searched.
+            tests.extend(sorted(q for q in p.rglob(f"*{TEST_SUFFIX}") if q.is_file()
+                                and not any(part.startswith(".") for part in q.relative_to(p).parts[:-1])))
+        elif p.is_file() and p.suffix == ".policy":
+            roots.append(p)
+        elif p.is_file():
+            tests.append(p)
+        else:
+            missing.append(str(raw))
+    seen: set[Path] = set()
+    unique = [t for t in tests if not (t.resolve() in seen or seen.add(t.resolve()))]
+    return unique, roots, missing
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A test file parsed and bound, with everything needed to run it."""
+
+    tests: PolicyTests
+    cases: list[Bound]
+    errors: list[Diagnostic]
+    sources: dict[str, str]
+    engine: Any = None
+    policy: Any = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.policy.name} {self.policy.version}" if self.policy is not None else (self.tests.policy or "?")
+
+    def render_errors(self) -> str:
+        from ..diagnostics import render_all
+
+        return render_all(self.errors, self.sources)
+
+
+@dataclass(slots=True)
+class FileResult:
+    prepared: Prepared
+    results: list[CaseResult] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return self.prepared.tests.path
+
+    @property
+    def error(self) -> bool:
+        return bool(self.prepared.errors)
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+
+class Runner:
+    """Loads the policies for test files (once per set of directories) and
+    runs their cases. ``coverage=True`` builds instrumented rule graphs and
+    records which rules and branches the cases exercised."""
+
+    def __init__(self, *, roots: Iterable[str | Path] = (), coverage: bool = False, ner_model: str | None = None):
+        self.roots = [Path(r) for r in roots]
+        self.coverage = coverage
+        self.ner_model = ner_model
+        self._engines: dict[tuple[str, ...], Any] = {}
+        self.hits: dict[tuple[str, str], set[tuple]] = {}
+        self.tested: set[tuple[str, str]] = set()
+
+    def engine_for(self, test_path: str | Path) -> Any:
+        """The engine for a test file: the policies under its directory and
+        the runner's roots. Raises PolicyError or GuardrailsError."""
+        from ..engine import Engine
+
+        roots = [Path(test_path).parent, *self.roots]
+        key = tuple(sorted({str(r.resolve()) for r in roots}))
+        if key not in self._engines:
+            try:
+                self._engines[key] = Engine.from_path(roots, coverage=self.coverage, ner_model=self.ner_model,
+                                                      hash_salt=TEST_HASH_SALT)
+            except GuardrailsError as exc:
+                self._engines[key] = exc
+        got = self._engines[key]
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    def engines(self) -> list[Any]:
+        return [e for e in self._engines.values() if not isinstance(e, Exception)]
+
+    def prepare(self, path: str | Path) -> Prepared:
+        tests = load_tests(path)
+        sources = {tests.path: tests.text}
+        errors = [d for d in tests.diagnostics if d.is_error]
+        if tests.policy is None:
+            return Prepared(tests, [], errors, sources)
+        # Bind even when some cases are malformed, so one run shows every error.
+        try:
+            engine = self.engine_for(path)
+        except PolicyError as exc:
+            errs = [d for d in exc.diagnostics if d.is_error]
+            sources.update(exc.sources)
+            head = Diagnostic("T204", f"the policies for this file do not load ({len(errs)} error(s))",
+                              tests.policy_span or Span(tests.path, 1, 1, 1, 2, 0, 1))
+            return Prepared(tests, [], [*errors, head, *errs], sources)
+        except GuardrailsError as exc:
+            head = Diagnostic("T204", f"the policies for this file do not load: {exc}",
+                              tests.policy_span or Span(tests.path, 1, 1, 1, 2, 0, 1))
+            return Prepared(tests, [], [*errors, head], sources)
+        policy, bound, errs = bind(tests, engine)
+        errors = sorted([*errors, *errs], key=Diagnostic.sort_key)
+        return Prepared(tests, [] if errors else bound, errors, sources, engine, policy)
+
+    def run_case(self, prepared: Prepared, bound: Bound) -> CaseResult:
+        case = bound.case
+        label = prepared.label
+        cov: set | None = set() if self.coverage else None
+        try:
+            d = prepared.engine.check(case.stage, case.request, policy=bound.policy,
+                                      overrides=bound.overrides or None, coverage=cov)
+        except Exception as exc:  # report, never crash the run: the other cases still count
+            return CaseResult(prepared.tests.path, case, "failed", label,
+                              reason=f"the engine raised {type(exc).__name__}: {exc}")
+        mismatches = tuple(compare(case, d))
+        if case.todo is not None:
+            note = "" if mismatches else " (it passes now: remove `todo`)"
+            return CaseResult(prepared.tests.path, case, "skipped", label, reason=f"todo: {case.todo}{note}")
+        if cov is not None:
+            key = (prepared.policy.name, prepared.policy.version)
+            self.hits.setdefault(key, set()).update((case.stage, *hit) for hit in cov)
+            self.tested.add(key)
+        if mismatches:
+            return CaseResult(prepared.tests.path, case, "failed", label, mismatches, explanation=d.explain())
+        return CaseResult(prepared.tests.path, case, "passed", label)
+
+    def run_file(self, path: str | Path, select: str | None = None) -> FileResult:
+        prepared = self.prepare(path)
+        out = FileResult(prepared)
+        for bound in prepared.cases:
+            if select is None or select.lower() in bound.case.name.lower():
+                out.results.append(self.run_case(prepared, bound))
+        return out
+
+    def coverage_report(self) -> list[PolicyCoverage]:
+        """Every tested policy version, and the newest version of every loaded
+        policy (untested ones report 0%)."""
+        seen: dict[tuple[str, str], Any] = {}
+        for engine in self.engines():
+            for p in engine.policies:
+                if (p.name, p.version) in self.tested or engine.get_policy(p.name) is p:
+                    seen.setdefault((p.name, p.version), p)
+        return [policy_coverage(p, self.hits.get(k, set())) for k, p in sorted(seen.items())]

@@ -1,0 +1,435 @@
+"""Structural validation of a test file, every error located at file:line:col (codes T...)."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..diagnostics import Diagnostic, Diagnostics, Span
+from .located import Node, _compose
+from .model import OUTCOMES, STAGES, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, PolicyTests
+
+CODES: dict[str, str] = {
+    "T001": "invalid YAML",
+    "T002": "cannot read test file",
+    "T101": "unknown key",
+    "T102": "missing key",
+    "T103": "wrong type",
+    "T104": "invalid value",
+    "T201": "unknown policy or version",
+    "T202": "unknown rule id or route",
+    "T203": "detector not used by the stage",
+    "T204": "the policies do not load",
+}
+
+_FILE_KEYS = ("policy", "version", "description", "cases")
+_CASE_KEYS = ("name", "stage", "description", "context", "with", "expect", "todo")
+_REQUEST_KEYS = {"input": ("text",), "output": ("text",), "retrieval": ("chunks",),
+                 "tool_call": ("tool", "args", "principal")}
+_REQUIRED_REQUEST = {"input": "text", "output": "text", "retrieval": "chunks", "tool_call": "tool"}
+_EXPECT_KEYS = ("outcome", "rules", "messages", "route", "errors")
+_EXPECT_STAGE_KEYS = {"input": ("text",), "output": ("text",), "retrieval": ("chunks",), "tool_call": ("args",)}
+_WITH_KEYS = ("topic", "pii", "secrets", "terms", "pattern")
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, dict):
+        return "mapping"
+    if isinstance(v, list):
+        return "list"
+    return type(v).__name__  # date, datetime, bytes
+
+
+def _close(word: str, choices: Iterable[str]) -> str | None:
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {found[0]!r}?" if found else None
+
+
+class _Schema:
+    """Structural checks: every error is collected, none is raised."""
+
+    def __init__(self, diags: Diagnostics):
+        self.diags = diags
+
+    def err(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        self.diags.error(code, message, span, hint)
+
+    def typed(self, n: Node, types: tuple[type, ...], what: str, want: str) -> bool:
+        ok = isinstance(n.value, types) and not (isinstance(n.value, bool) and bool not in types)
+        if not ok:
+            hint = "quote the value to make it a string" if "string" in want and n.value is not None else None
+            self.err("T103", f"{what} must be {want}, not a {_kind(n.value)}", n.span, hint)
+        return ok
+
+    def mapping(self, n: Node, what: str) -> dict[str, Node] | None:
+        return n.value if self.typed(n, (dict,), what, "a mapping") else None
+
+    def seq(self, n: Node, what: str) -> list[Node] | None:
+        return n.value if self.typed(n, (list,), what, "a list") else None
+
+    def string(self, n: Node, what: str) -> str | None:
+        if not self.typed(n, (str,), what, "a string"):
+            return None
+        if not n.value.strip():
+            self.err("T104", f"{what} must not be empty", n.span)
+            return None
+        return n.value
+
+    def number(self, n: Node, what: str, lo: float, hi: float) -> float | None:
+        if not self.typed(n, (int, float), what, "a number"):
+            return None
+        if not (math.isfinite(n.value) and lo <= n.value <= hi):
+            self.err("T104", f"{what} must be between {lo:g} and {hi:g}, not {n.value}", n.span)
+            return None
+        return float(n.value)
+
+    def integer(self, n: Node, what: str) -> int | None:
+        if not self.typed(n, (int,), what, "a whole number"):
+            return None
+        if n.value < 0:
+            self.err("T104", f"{what} must not be negative", n.span)
+            return None
+        return n.value
+
+    def strings(self, n: Node, what: str) -> list[tuple[str, Span]] | None:
+        items = self.seq(n, what)
+        if items is None:
+            return None
+        out = [(s, i.span) for i in items if (s := self.string(i, f"each item of {what}")) is not None]
+        return out if len(out) == len(items) else None
+
+    def keys(self, m: dict[str, Node], allowed: Iterable[str], what: str,
+             elsewhere: Callable[[str], str | None] = lambda k: None) -> None:
+        allowed = tuple(allowed)
+        for key, n in m.items():
+            if key not in allowed:
+                hint = elsewhere(key) or _close(key, allowed) or f"{what} takes: {', '.join(allowed)}"
+                self.err("T101", f"unknown key {key!r} in {what}", n.where, hint)
+
+    def require(self, m: dict[str, Node], key: str, what: str, span: Span) -> Node | None:
+        if key not in m:
+            self.err("T102", f"{what} needs {key!r}", span)
+            return None
+        return m[key]
+
+    def json(self, n: Node, what: str) -> Any:
+        """Plain JSON-like data (requests): reject dates and other YAML-only types."""
+        v = n.value
+        if isinstance(v, dict):
+            return {k: self.json(c, f"{what}.{k}") for k, c in v.items()}
+        if isinstance(v, list):
+            return [self.json(c, f"{what}[{i}]") for i, c in enumerate(v)]
+        if v is None or isinstance(v, (str, bool, int, float)):
+            return v
+        self.err("T103", f"{what} is a {_kind(v)}, which a JSON request cannot carry", n.span,
+                 "quote the value to make it a string")
+        return None
+
+    # -- the file
+    def file(self, root: Node | None, path: str, text: str) -> PolicyTests:
+        empty = PolicyTests(path, text, None, None, (), ())
+        if root is None:
+            if not self.diags.has_errors:
+                self.err("T102", "empty test file: it needs `policy` and `cases`", Span(path, 1, 1, 1, 2, 0, 1))
+            return empty
+        m = self.mapping(root, "a test file")
+        if m is None:
+            return empty
+        self.keys(m, _FILE_KEYS, "a test file")
+        policy = version = None
+        pnode = self.require(m, "policy", "a test file", root.span)
+        if pnode is not None and (policy := self.string(pnode, "policy")) is not None and "@" in policy:
+            self.err("T104", "write the policy name alone", pnode.span, "pin a version with `version:`")
+            policy = None
+        vnode = m.get("version")
+        if vnode is not None:
+            version = self.string(vnode, "version")
+        if "description" in m:
+            self.typed(m["description"], (str,), "description", "a string")
+        cases: list[Case] = []
+        cnode = self.require(m, "cases", "a test file", root.span)
+        items = self.seq(cnode, "cases") if cnode is not None else None
+        seen: dict[str, Span] = {}
+        for i, item in enumerate(items or []):
+            case = self.case(item, f"cases[{i}]")
+            if case is None:
+                continue
+            if case.name in seen:
+                self.err("T104", f"duplicate case name {case.name!r} (first at line {seen[case.name].line})",
+                         case.span)
+                continue
+            seen[case.name] = case.span
+            cases.append(case)
+        return PolicyTests(path, text, policy, version, tuple(cases), (), pnode.span if pnode else None,
+                           vnode.span if vnode else None)
+
+    # -- a case
+    def case(self, n: Node, where: str) -> Case | None:
+        m = self.mapping(n, f"a case ({where})")
+        if m is None:
+            return None
+        before = len(self.diags.items)
+        name_node = self.require(m, "name", "a case", n.span)
+        name = self.string(name_node, "name") if name_node else None
+        what = f"case {name!r}" if name else f"a case ({where})"
+        stage_node = self.require(m, "stage", what, n.span)
+        stage = self.string(stage_node, "stage") if stage_node else None
+        if stage is not None and stage not in STAGES:
+            self.err("T104", f"unknown stage {stage!r}; use {', '.join(STAGES)}", stage_node.span,
+                     _close(stage, STAGES))
+            stage = None
+        request_keys = _REQUEST_KEYS[stage] if stage else sum(_REQUEST_KEYS.values(), ())
+
+        def elsewhere(key: str) -> str | None:
+            owners = [s for s, ks in _REQUEST_KEYS.items() if key in ks]
+            if owners and stage:
+                return f"`{key}` belongs to {' and '.join(owners)} requests, not {stage}"
+            return None
+
+        self.keys(m, _CASE_KEYS + request_keys, what, elsewhere)
+        request: dict[str, Any] = {}
+        if stage is not None:
+            required = _REQUIRED_REQUEST[stage]
+            self.require(m, required, what, n.span)
+            for key in _REQUEST_KEYS[stage]:
+                if key in m:
+                    request[key] = self.request_field(stage, key, m[key])
+        if "context" in m and self.mapping(m["context"], "context") is not None:
+            request["context"] = self.json(m["context"], "context")
+        for key in ("description", "todo"):
+            if key in m:
+                self.string(m[key], key)
+        todo = m["todo"].value if "todo" in m and isinstance(m["todo"].value, str) else None
+        fixed = self.fixture(m["with"], stage) if "with" in m else ()
+        enode = self.require(m, "expect", what, n.span)
+        expect = self.expect(enode, stage, request) if enode is not None and stage else None
+        if len(self.diags.items) > before or name is None or stage is None or expect is None:
+            return None
+        return Case(name, stage, request, expect, tuple(fixed), todo, n.span)
+
+    def request_field(self, stage: str, key: str, n: Node) -> Any:
+        if key == "tool":
+            return self.string(n, key)
+        if key == "text":
+            if isinstance(n.value, dict):  # {repeat, times}: long inputs without a page of YAML
+                m = n.value
+                self.keys(m, ("repeat", "times"), "text")
+                r = self.require(m, "repeat", "a repeated text", n.span)
+                t = self.require(m, "times", "a repeated text", n.span)
+                unit = r.value if r is not None and self.typed(r, (str,), "text.repeat", "a string") else None
+                times = self.integer(t, "text.times") if t is not None else None
+                if unit is None or times is None:
+                    return None
+                if len(unit) * times > 10_000_000:
+                    self.err("T104", "a repeated text is limited to 10,000,000 characters", n.span)
+                    return None
+                return unit * times
+            return n.value if self.typed(n, (str,), key, "a string (or {repeat, times})") else None
+        if key in ("args", "principal"):
+            return self.json(n, key) if self.mapping(n, key) is not None else None
+        chunks = []
+        for i, item in enumerate(self.seq(n, "chunks") or []):
+            if isinstance(item.value, str):
+                chunks.append({"text": item.value})
+                continue
+            m = self.mapping(item, f"chunks[{i}]")
+            if m is None:
+                continue
+            self.keys(m, ("text", "metadata"), f"chunks[{i}]")
+            t = self.require(m, "text", f"chunks[{i}]", item.span)
+            chunk: dict[str, Any] = {}
+            if t is not None and self.typed(t, (str,), f"chunks[{i}].text", "a string"):
+                chunk["text"] = t.value
+            if "metadata" in m and self.mapping(m["metadata"], f"chunks[{i}].metadata") is not None:
+                chunk["metadata"] = self.json(m["metadata"], f"chunks[{i}].metadata")
+            chunks.append(chunk)
+        return chunks
+
+    # -- with:
+    def fixture(self, n: Node, stage: str | None) -> list[Fixed]:
+        m = self.mapping(n, "with")
+        if m is None:
+            return []
+        self.keys(m, _WITH_KEYS, "with")
+        out: list[Fixed] = []
+        for det in ("pii", "secrets"):
+            if det in m:
+                findings = self.findings(m[det], f"with.{det}", entity=True, stage=stage)
+                if findings is not None:
+                    if det == "secrets":
+                        findings = self.secret_kinds(findings)
+                    out.append(Fixed(det, None, None, tuple(findings), m[det].where))
+        if "topic" in m and (topics := self.mapping(m["topic"], "with.topic")) is not None:
+            for name, sn in topics.items():
+                score = self.number(sn, f"the score of topic {name!r}", 0.0, 1.0)
+                if score is not None:
+                    out.append(Fixed("topic", name, score, (), sn.where))
+        for det in ("terms", "pattern"):
+            if det in m and (named := self.mapping(m[det], f"with.{det}")) is not None:
+                for name, fn in named.items():
+                    findings = self.findings(fn, f"with.{det}.{name}", entity=False, stage=stage)
+                    if findings is not None:
+                        out.append(Fixed(det, name, None, tuple(findings), fn.where))
+        return out
+
+    def findings(self, n: Node, what: str, *, entity: bool, stage: str | None) -> list[FixedFinding] | None:
+        items = self.seq(n, what)
+        if items is None:
+            return None
+        out = []
+        for i, item in enumerate(items):
+            where = f"{what}[{i}]"
+            if isinstance(item.value, str) and not entity:
+                if stage == "retrieval":
+                    self.err("T104", f"{where}: a retrieval fixture applies to every chunk; give start and end",
+                             item.span)
+                    continue
+                out.append(FixedFinding(None, None, None, item.value, 1.0, item.span))
+                continue
+            m = self.mapping(item, where)
+            if m is None:
+                continue
+            keys = ("entity", "match", "start", "end", "score") if entity else ("match", "start", "end", "score")
+            self.keys(m, keys, where)
+            ent = None
+            if entity and (en := self.require(m, "entity", where, item.span)) is not None:
+                ent = self.string(en, f"{where}.entity")
+            score = self.number(m["score"], f"{where}.score", 0.0, 1.0) if "score" in m else 1.0
+            match = start = end = None
+            if "match" in m:
+                match = self.string(m["match"], f"{where}.match")
+                if "start" in m or "end" in m:
+                    self.err("T104", f"{where}: give `match` or `start` and `end`, not both", item.span)
+                if stage == "retrieval":
+                    self.err("T104", f"{where}: a retrieval fixture applies to every chunk; give start and end",
+                             m["match"].where)
+            elif "start" in m or "end" in m:
+                s = self.require(m, "start", where, item.span)
+                e = self.require(m, "end", where, item.span)
+                start = self.integer(s, f"{where}.start") if s else None
+                end = self.integer(e, f"{where}.end") if e else None
+                if start is not None and end is not None and end <= start:
+                    self.err("T104", f"{where}: end ({end}) must be after start ({start})", e.span)
+            else:
+                self.err("T102", f"{where} needs `match` or `start` and `end`", item.span)
+            out.append(FixedFinding(ent, start, end, match, score if score is not None else 1.0, item.span))
+        return out
+
+    def secret_kinds(self, findings: list[FixedFinding]) -> list[FixedFinding]:
+        from ..detectors import SECRET_KINDS
+
+        out = []
+        for f in findings:
+            if f.entity is not None and f.entity.lower() not in SECRET_KINDS:
+                self.err("T104", f"unknown secret kind {f.entity!r}", f.span,
+                         _close(f.entity.lower(), SECRET_KINDS) or f"kinds: {', '.join(sorted(SECRET_KINDS))}")
+                continue
+            out.append(FixedFinding(f.entity.upper() if f.entity else None, f.start, f.end, f.match, f.score, f.span))
+        return out
+
+    # -- expect:
+    def expect(self, n: Node, stage: str, request: dict) -> Expect | None:
+        if isinstance(n.value, str):
+            outcome = self.outcome(n)
+            return Expect(outcome) if outcome else None
+        m = self.mapping(n, "expect")
+        if m is None:
+            return None
+
+        def elsewhere(key: str) -> str | None:
+            owners = [s for s, ks in _EXPECT_STAGE_KEYS.items() if key in ks]
+            return f"`expect.{key}` is for {' and '.join(owners)} cases" if owners else None
+
+        self.keys(m, _EXPECT_KEYS + _EXPECT_STAGE_KEYS[stage], "expect", elsewhere)
+        on = self.require(m, "outcome", "expect", n.span)
+        outcome = self.outcome(on) if on is not None else None
+        fields: dict[str, Any] = {}
+        for key in ("rules", "messages", "errors"):
+            if key in m and (items := self.strings(m[key], f"expect.{key}")) is not None:
+                fields[key] = tuple(s for s, _ in items)
+                if key == "rules":
+                    fields["rule_spans"] = tuple(sp for _, sp in items)
+        if "route" in m:
+            r = m["route"]
+            if r.value is None or self.string(r, "expect.route") is not None:
+                fields["route"], fields["route_span"] = r.value, r.span
+        if "text" in m:
+            t = m["text"]
+            if t.value is None or self.typed(t, (str,), "expect.text", "a string (or null when denied)"):
+                fields["text"] = t.value
+        if "args" in m:
+            a = m["args"]
+            if a.value is None or self.mapping(a, "expect.args") is not None:
+                fields["text"] = self.json(a, "expect.args")
+        if "chunks" in m:
+            fields["chunks"] = self.chunk_expects(m["chunks"], len(request.get("chunks") or []))
+        if outcome is None or fields.get("chunks", ()) is None:
+            return None
+        return Expect(outcome, **fields)
+
+    def outcome(self, n: Node) -> str | None:
+        v = self.string(n, "the expected outcome")
+        if v is not None and v not in OUTCOMES:
+            self.err("T104", f"unknown outcome {v!r}; use {', '.join(OUTCOMES)}", n.span, _close(v, OUTCOMES))
+            return None
+        return v
+
+    def chunk_expects(self, n: Node, count: int) -> tuple[ChunkExpect, ...] | None:
+        items = self.seq(n, "expect.chunks")
+        if items is None:
+            return None
+        if len(items) != count:
+            self.err("T104", f"expect.chunks has {len(items)} entries; the request has {count} chunks", n.span,
+                     "give one entry per chunk: its forwarded text, null when dropped, or {outcome, text}")
+            return None
+        out = []
+        for i, item in enumerate(items):
+            v = item.value
+            if v is None:
+                out.append(ChunkExpect("deny", None))
+            elif isinstance(v, str):
+                out.append(ChunkExpect(None, v))
+            elif (m := self.mapping(item, f"expect.chunks[{i}]")) is not None:
+                self.keys(m, ("outcome", "text"), f"expect.chunks[{i}]")
+                oc = self.outcome(m["outcome"]) if "outcome" in m else None
+                text = UNSET
+                if "text" in m and (m["text"].value is None or self.typed(m["text"], (str,), "text", "a string")):
+                    text = m["text"].value
+                out.append(ChunkExpect(oc, text))
+            else:
+                return None
+        return tuple(out)
+
+
+def parse_tests(text: str, path: str) -> PolicyTests:
+    """Parse and structurally validate the text of a test file."""
+    diags = Diagnostics()
+    root = _compose(text, path, diags)
+    tests = _Schema(diags).file(root, path, text) if not diags.has_errors else PolicyTests(path, text, None, None,
+                                                                                            (), ())
+    return _with_diagnostics(tests, diags.sorted())
+
+
+def load_tests(path: str | Path) -> PolicyTests:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = getattr(exc, "strerror", None) or str(exc)
+        diag = Diagnostic("T002", f"cannot read test file: {msg}", Span(str(p), 1, 1, 1, 2, 0, 1))
+        return PolicyTests(str(p), "", None, None, (), (diag,))
+    return parse_tests(text, str(p))
+
+
+def _with_diagnostics(t: PolicyTests, diags: Iterable[Diagnostic]) -> PolicyTests:
+    return PolicyTests(t.path, t.text, t.policy, t.version, t.cases, tuple(diags), t.policy_span, t.version_span)
