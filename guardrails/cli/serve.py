@@ -82,6 +82,13 @@ def run(args: argparse.Namespace) -> int:
         server = SidecarServer(config)
     except GuardrailsError as err:
         raise UsageError(str(err)) from None
+    # Handlers first: a signal that arrives while the policies load must not
+    # kill the process with the default action.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: server.request_reload())
     try:
         server.start()
     except PolicyError as err:
@@ -93,11 +100,6 @@ def run(args: argparse.Namespace) -> int:
         server.stop(grace=0)
         raise
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: server.request_reload())
     while not stop.wait(0.5):
         pass
     server.stop()

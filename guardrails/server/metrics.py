@@ -31,6 +31,9 @@ class Metrics:
             "guardrails_decision_latency_seconds",
             "Time to answer a check, from the request's arrival to its decision, by stage.",
             ["stage"], buckets=LATENCY_BUCKETS, registry=r)
+        self.streams = Histogram(
+            "guardrails_stream_duration_seconds", "GuardStream calls, from start to the final decision, by outcome.",
+            ["outcome"], buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300), registry=r)
         self.decisions = Counter(
             "guardrails_decisions", "Decisions returned, by stage, outcome and deciding policy.",
             ["stage", "outcome", "policy", "version"], registry=r)
@@ -66,9 +69,11 @@ class Metrics:
         with self._lock:
             self._sets = list(policy_sets)
 
-    def observe(self, decision: Decision, seconds: float) -> None:
+    def observe(self, decision: Decision, seconds: float | None) -> None:
+        """Count a returned decision; `seconds` is its latency (None for a stream's)."""
         p = decision.policy
-        self.latency.labels(decision.stage).observe(seconds)
+        if seconds is not None:
+            self.latency.labels(decision.stage).observe(seconds)
         self.decisions.labels(decision.stage, decision.outcome.value, p.name, p.version).inc()
         for v in decision.violations:
             self.rule_hits.labels(p.name, v.rule, v.effect).inc()

@@ -1,0 +1,158 @@
+"""`guardrails serve` as a process: health, SIGHUP, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from guardrails import Outcome
+from guardrails.client import GuardrailsClient, SidecarUnavailableError
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVING = re.compile(r"serving guardrails\.v1\.Guardrails on 127\.0\.0\.1:(\d+)")
+
+SLOW = """policy "p" version "{version}"
+config {{ regex_timeout_ms = 1500 }}
+pattern slow = /(a|aa)+b/
+input {{ rule runaway: deny "slow" when text matches slow }}
+tool_call {{ rule ping: allow when tool == "ping" }}
+"""
+
+
+class Serve:
+    """`guardrails serve ...` in a subprocess; reads its log on a thread."""
+
+    def __init__(self, *args: str):
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([sys.executable, "-m", "guardrails.cli", "serve", "--listen", "127.0.0.1:0",
+                                      *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=env, cwd=ROOT)
+        self.lines: list[str] = []
+        self.port: int | None = None
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            m = SERVING.search(line)
+            if m:
+                self.port = int(m.group(1))
+                self._ready.set()
+        self._ready.set()
+
+    def wait_ready(self, timeout: float = 60) -> int:
+        assert self._ready.wait(timeout), "the server did not start:\n" + self.log
+        assert self.port is not None, "the server did not start:\n" + self.log
+        return self.port
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def serve():
+    started: list[Serve] = []
+
+    def start(*args: str) -> Serve:
+        s = Serve(*args)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
+
+
+def test_serves_the_example_policies_as_healthy(serve):
+    s = serve("--policies", "policies", "--metrics", "127.0.0.1:0")
+    port = s.wait_ready()
+    with GuardrailsClient(f"127.0.0.1:{port}") as c:
+        assert c.health() == "SERVING"
+        d = c.check_tool_call("issue_refund", {"amount": 50}, policy="support-bot")
+        assert d.outcome is Outcome.ALLOW and d.text == {"amount": 50}
+    assert s.stop() == 0
+    assert "shutting down" in s.log and "stopped" in s.log
+
+
+def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones(serve, tmp_path):
+    (tmp_path / "p.policy").write_text(SLOW.format(version="1.0.0"))
+    s = serve("--policies", str(tmp_path), "--grace", "10")
+    port = s.wait_ready()
+    results: dict[str, object] = {}
+
+    def slow_call():
+        with GuardrailsClient(f"127.0.0.1:{port}", timeout=20) as c:
+            try:
+                results["slow"] = c.check_input("a" * 40 + "!")
+            except Exception as exc:  # noqa: BLE001
+                results["slow"] = exc
+
+    with GuardrailsClient(f"127.0.0.1:{port}", timeout=5) as c:
+        assert c.check_tool_call("ping").outcome is Outcome.ALLOW  # connected before the signal
+        t = threading.Thread(target=slow_call)
+        t.start()
+        time.sleep(0.4)  # the slow request is in flight (the regex runs for 1.5 s)
+        s.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with pytest.raises(SidecarUnavailableError):
+            c.check_tool_call("ping")  # new requests are refused
+        t.join(timeout=20)
+    d = results["slow"]
+    assert not isinstance(d, Exception), d
+    assert d.outcome is Outcome.DENY and [e.code for e in d.errors] == ["regex-timeout"]  # it finished
+    assert s.proc.wait(timeout=20) == 0
+
+
+def test_sighup_reloads_and_a_broken_set_keeps_the_last_good(serve, tmp_path):
+    policy = tmp_path / "p.policy"
+    policy.write_text(SLOW.format(version="1.0.0"))
+    s = serve("--policies", str(tmp_path), "--no-watch")
+    port = s.wait_ready()
+    with GuardrailsClient(f"127.0.0.1:{port}") as c:
+        policy.write_text(SLOW.format(version="1.0.1"))
+        s.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 20
+        while c.check_tool_call("ping").policy.version != "1.0.1":
+            assert time.time() < deadline, s.log
+            time.sleep(0.05)
+        policy.write_text("policy \"p\" version \"2.0.0\"\ninput { rule : }\n")
+        s.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 20
+        while c.list_policies().active.reload.ok:
+            assert time.time() < deadline, s.log
+            time.sleep(0.05)
+        assert c.check_tool_call("ping").policy.version == "1.0.1"
+    assert s.stop() == 0
+    assert "reload of the active policies" in s.log and "error[E001]" in s.log
+
+
+def test_policies_that_do_not_load_stop_the_start(tmp_path):
+    (tmp_path / "p.policy").write_text("policy \"p\" version \"1\"\ninput { rule : }\n")
+    r = subprocess.run([sys.executable, "-m", "guardrails.cli", "serve", "--policies", str(tmp_path), "--listen",
+                        "127.0.0.1:0"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 1
+    assert "error[" in r.stderr and "not starting" in r.stderr
+
+
+def test_usage_errors(tmp_path):
+    (tmp_path / "p.policy").write_text(SLOW.format(version="1.0.0"))
+    r = subprocess.run([sys.executable, "-m", "guardrails.cli", "serve", "--policies", str(tmp_path),
+                        "--tls-cert", "x.pem"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 2 and "TLS needs both --tls-cert and --tls-key" in r.stderr

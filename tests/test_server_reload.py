@@ -1,0 +1,156 @@
+"""Hot reload: a broken policy push never takes the sidecar down, and no
+request fails or sees a mix of versions while sets are swapped."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from guardrails import Outcome
+from guardrails.client import GuardrailsClient
+from guardrails.server import ServerConfig, SidecarServer
+
+
+def good(version: str) -> str:
+    # The module and the policy carry the same version: a decision made from a
+    # mix of two loads would show it (the rule's message names the module's).
+    return f'policy "svc" version "{version}"\nimport "base"\ntool_call {{ rule ping: allow when tool == "ping" }}\n'
+
+
+def base(version: str) -> str:
+    return f'module "base" version "{version}"\ntool_call {{ rule marker: warn "base {version}" when tool == "ping" }}\n'
+
+
+BROKEN = 'policy "svc" version "9.9.9"\ntool_call { rule ping: allow when tool == = "ping" }\n'
+
+
+def write(d: Path, version: str, *, broken: bool = False) -> None:
+    (d / "svc.policy").write_text(BROKEN if broken else good(version))
+    (d / "base.policy").write_text(base(version))
+
+
+@pytest.fixture
+def policy_dir(tmp_path):
+    d = tmp_path / "policies"
+    d.mkdir()
+    return d
+
+
+def test_reload_loop_under_load(policy_dir):
+    write(policy_dir, "1.0.0")
+    with SidecarServer(ServerConfig(policies=policy_dir, listen="127.0.0.1:0", watch=False,
+                                    max_concurrency=16)) as s:
+        target = f"127.0.0.1:{s.port}"
+        stop = threading.Event()
+        results: list[list[tuple[str, str]]] = []
+        failures: list[BaseException] = []
+
+        def client_loop():
+            seen: list[tuple[str, str]] = []
+            results.append(seen)
+            with GuardrailsClient(target, timeout=10) as c:
+                while not stop.is_set():
+                    try:
+                        d = c.check_tool_call("ping")
+                    except BaseException as exc:  # noqa: BLE001 - every request must succeed
+                        failures.append(exc)
+                        return
+                    assert d.outcome is Outcome.ALLOW
+                    # the policy's version, and the version of the imported module's rule that fired
+                    seen.append((d.policy.version, d.messages()[0].split()[-1]))
+
+        threads = [threading.Thread(target=client_loop) for _ in range(4)]
+        for t in threads:
+            t.start()
+        good_versions = ["1.0.0"]
+        try:
+            for i in range(1, 51):  # 100 swaps: good, broken, good, broken, ...
+                version = f"1.0.{i}"
+                write(policy_dir, version)
+                assert s.reload() is True
+                good_versions.append(version)
+                write(policy_dir, version, broken=True)
+                assert s.reload() is False
+                assert s.active.snapshot.engine.get_policy("svc").version == version  # last good stays
+        finally:
+            time.sleep(0.1)
+            stop.set()
+            for t in threads:
+                t.join()
+        assert failures == []
+        total = sum(len(r) for r in results)
+        assert total > 100, total
+        order = {v: i for i, v in enumerate(good_versions)}
+        for seen in results:
+            for policy_version, module_version in seen:
+                assert policy_version == module_version  # one snapshot per request, never a mix
+                assert policy_version in order  # never the broken one
+            versions = [order[v] for v, _ in seen]
+            assert versions == sorted(versions)  # a thread never goes back to an older set
+        assert len({v for r in results for v, _ in r}) > 5  # the clients did see the swaps
+        status = s.active.status
+        assert (status.successes, status.failures, status.ok) == (51, 50, False)
+        assert "error[E001]" in status.error
+
+
+def test_failed_reload_shows_in_list_policies_metrics_and_logs(policy_dir, caplog):
+    write(policy_dir, "1.0.0")
+    with SidecarServer(ServerConfig(policies=policy_dir, listen="127.0.0.1:0", metrics="127.0.0.1:0",
+                                    watch=False)) as s, GuardrailsClient(f"127.0.0.1:{s.port}") as c:
+        write(policy_dir, "1.0.1", broken=True)
+        assert s.reload() is False
+        listing = c.list_policies()
+        assert listing.active.reload.ok is False
+        assert "svc.policy:2:" in listing.active.reload.error and "error[E001]" in listing.active.reload.error
+        assert listing.active.reload.failures == 1 and listing.active.generation == 1
+        assert [p.version for p in listing.active.policies if p.name == "svc"] == ["1.0.0"]
+        assert c.check_tool_call("ping").policy.version == "1.0.0"
+        body = urllib.request.urlopen(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=5).read().decode()
+        assert 'guardrails_reloads_total{result="failure",set="active"} 1.0' in body
+        assert 'guardrails_reload_ok{set="active"} 0.0' in body
+        assert 'guardrails_policy_info{digest=' in body and 'version="1.0.0"' in body
+        assert "reload of the active policies" in caplog.text and "still serving generation 1" in caplog.text
+
+        write(policy_dir, "1.0.2")
+        assert s.reload() is True
+        listing = c.list_policies()
+        assert listing.active.reload.ok and listing.active.generation == 2
+        assert c.check_tool_call("ping").policy.version == "1.0.2"
+
+
+def test_the_watcher_picks_up_changes(policy_dir):
+    write(policy_dir, "1.0.0")
+    with SidecarServer(ServerConfig(policies=policy_dir, listen="127.0.0.1:0", poll_interval=0.05)) as s, \
+            GuardrailsClient(f"127.0.0.1:{s.port}") as c:
+        write(policy_dir, "2.0.0")
+        deadline = time.time() + 10
+        while c.check_tool_call("ping").policy.version != "2.0.0":
+            assert time.time() < deadline, "the change was not picked up"
+            time.sleep(0.05)
+        write(policy_dir, "2.0.1", broken=True)
+        deadline = time.time() + 10
+        while s.active.status.ok:
+            assert time.time() < deadline, "the broken change was not noticed"
+            time.sleep(0.05)
+        failures = s.active.status.failures
+        time.sleep(0.5)
+        assert s.active.status.failures == failures  # a broken source is tried once, not every poll
+        assert c.check_tool_call("ping").policy.version == "2.0.0"
+        write(policy_dir, "2.0.0")  # undo the broken edit: back to what is served
+        deadline = time.time() + 10
+        while not s.active.status.ok:
+            assert time.time() < deadline
+            time.sleep(0.05)
+        assert s.active.snapshot.generation == 2
+
+
+def test_a_broken_initial_set_does_not_start(policy_dir):
+    from guardrails import PolicyError
+
+    write(policy_dir, "1.0.0", broken=True)
+    with pytest.raises(PolicyError):
+        SidecarServer(ServerConfig(policies=policy_dir, listen="127.0.0.1:0", watch=False)).start()
