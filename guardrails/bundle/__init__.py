@@ -68,8 +68,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from .diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, Span
-from .loader import POLICY_SUFFIX, SourceFile, discover, parse_source, version_key
+from ..diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, Span
+from ..loader import POLICY_SUFFIX, SourceFile, discover, parse_source, version_key
 
 FORMAT = "guardlang-bundle"
 FORMAT_VERSION = 1
@@ -453,8 +453,8 @@ def build_bundle(directory: str | os.PathLike[str], output: str | os.PathLike[st
     is read once. Raises :class:`KeyFileError` for an unusable key and
     ``ValueError`` for a bad revision or SOURCE_DATE_EPOCH.
     """
-    from . import __version__
-    from .engine import load_sources
+    from .. import __version__
+    from ..engine import load_sources
 
     root = Path(directory)
     if not root.is_dir():
