@@ -1,0 +1,75 @@
+"""A Node client (@grpc/grpc-js + @grpc/proto-loader) gets the same decisions
+as the in-process engine: the proto works for services in other languages.
+
+Setup, once (the test skips, saying so, without it):  cd tests/node && npm ci
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from guardrails import Engine
+from guardrails.decision import Decision
+from guardrails.server import ServerConfig, SidecarServer
+from guardrails.testing import TEST_HASH_SALT, load_tests
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_DIR = ROOT / "tests" / "node"
+POLICIES = ROOT / "policies"
+
+NODE = shutil.which("node")
+pytestmark = [
+    pytest.mark.skipif(NODE is None, reason="node is not installed: the Node client check needs Node.js 18+"),
+    pytest.mark.skipif(not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir(),
+                       reason="tests/node/node_modules is missing: run `cd tests/node && npm ci` once"),
+]
+
+
+def requests() -> list[dict]:
+    out = []
+    for f in sorted(POLICIES.glob("*.tests.yaml")):
+        t = load_tests(f)
+        for case in t.cases:
+            out.append({"label": f"{t.policy}: {case.name}", "stage": case.stage, "policy": t.policy,
+                        "request": case.request})
+    # and what only a sidecar can refuse
+    out.append({"label": "unknown policy", "stage": "input", "policy": "nope", "request": {"text": "hi"}})
+    out.append({"label": "no tool", "stage": "tool_call", "policy": "support-bot", "request": {"tool": ""}})
+    return out
+
+
+def canonical(d: Decision) -> str:
+    return json.dumps(d.model_dump(mode="json", exclude={"decision_id", "elapsed_us", "trace"}), sort_keys=True)
+
+
+def test_node_client_gets_the_engines_decisions():
+    reqs = requests()
+    engine = Engine.from_path(POLICIES, hash_salt=TEST_HASH_SALT)
+    with SidecarServer(ServerConfig(policies=POLICIES, listen="127.0.0.1:0", hash_salt=TEST_HASH_SALT,
+                                    watch=False)) as s:
+        run = subprocess.run([NODE, str(NODE_DIR / "client.js"), f"127.0.0.1:{s.port}"], input=json.dumps(reqs),
+                             capture_output=True, text=True, timeout=120, cwd=NODE_DIR)
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert len(lines) == len(reqs) + 1
+    compared = 0
+    for item, line in zip(reqs, lines):
+        assert line["label"] == item["label"]
+        if item["label"] == "unknown policy":
+            assert line["error"]["code"] == "NOT_FOUND" and "unknown policy 'nope'" in line["error"]["details"]
+            continue
+        if item["label"] == "no tool":
+            assert line["error"]["code"] == "INVALID_ARGUMENT"
+            continue
+        assert "decision" in line, line
+        from_node = Decision.model_validate({**line["decision"], "elapsed_us": 0})
+        local = engine.check(item["stage"], item["request"], policy=item["policy"])
+        assert canonical(from_node) == canonical(local), item["label"]
+        compared += 1
+    assert compared >= 90
+    assert sorted(lines[-1]["policies"]) == sorted(f"{p.name}@{p.version}" for p in engine.policies)
