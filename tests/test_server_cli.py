@@ -156,3 +156,39 @@ def test_usage_errors(tmp_path):
     r = subprocess.run([sys.executable, "-m", "guardrails.cli", "serve", "--policies", str(tmp_path),
                         "--tls-cert", "x.pem"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert r.returncode == 2 and "TLS needs both --tls-cert and --tls-key" in r.stderr
+
+
+def test_health_probe_module(serve, tmp_path):
+    (tmp_path / "p.policy").write_text(SLOW.format(version="1.0.0"))
+    s = serve("--policies", str(tmp_path))
+    port = s.wait_ready()
+    probe = [sys.executable, "-m", "guardrails.server.probe", "--addr", f"127.0.0.1:{port}"]
+    assert subprocess.run(probe, capture_output=True, timeout=60).returncode == 0
+    assert subprocess.run([*probe, "--service", ""], capture_output=True, timeout=60).returncode == 0
+    unknown = subprocess.run([*probe, "--service", "nope"], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr
+    s.stop()
+    down = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    assert down.returncode == 1 and "not serving" in down.stderr
+
+
+def test_kubernetes_examples_use_real_options():
+    """The sidecar's args in the manifests parse, and the paths they name are mounted."""
+    import yaml
+
+    from guardrails.cli import build_parser
+
+    for name in ("pod.yaml", "pod-bundle.yaml"):
+        pod = yaml.safe_load((ROOT / "examples" / "kubernetes" / name).read_text())
+        sidecar = next(c for c in pod["spec"]["initContainers"] if c["name"] == "guardrails")
+        assert sidecar["restartPolicy"] == "Always"
+        args = build_parser().parse_args(sidecar["args"])
+        assert args.command == "serve" and args.listen.startswith("127.0.0.1:")
+        mounts = [m["mountPath"] for m in sidecar["volumeMounts"]]
+        for path in (args.policies, args.key, args.token_file, args.decision_log):
+            if path:
+                assert any(path == m or path.startswith(m + "/") for m in mounts), (name, path)
+        probe = sidecar["readinessProbe"]["exec"]["command"]
+        assert probe[:3] == ["python", "-m", "guardrails.server.probe"]
+        volumes = {v["name"] for v in pod["spec"]["volumes"]}
+        assert {m["name"] for m in sidecar["volumeMounts"]} <= volumes

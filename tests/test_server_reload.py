@@ -154,3 +154,33 @@ def test_a_broken_initial_set_does_not_start(policy_dir):
     write(policy_dir, "1.0.0", broken=True)
     with pytest.raises(PolicyError):
         SidecarServer(ServerConfig(policies=policy_dir, listen="127.0.0.1:0", watch=False)).start()
+
+
+def test_a_configmap_style_symlink_swap_is_picked_up(tmp_path):
+    """Kubernetes updates a mounted ConfigMap by re-pointing `..data` at a new
+    timestamped directory; the files are symlinks through `..data`."""
+    import os
+
+    d = tmp_path / "mounted"
+    d.mkdir()
+
+    def publish(name: str, version: str) -> None:
+        gen = d / name
+        gen.mkdir()
+        write(gen, version)
+        tmp_link = d / "..data_tmp"
+        tmp_link.symlink_to(name)
+        os.replace(tmp_link, d / "..data")  # the atomic swap
+
+    publish("..2026_01_01_v1", "1.0.0")
+    for f in ("svc.policy", "base.policy"):
+        (d / f).symlink_to(f"..data/{f}")
+    with SidecarServer(ServerConfig(policies=d, listen="127.0.0.1:0", poll_interval=0.05)) as s, \
+            GuardrailsClient(f"127.0.0.1:{s.port}") as c:
+        assert c.check_tool_call("ping").policy.version == "1.0.0"
+        publish("..2026_01_01_v2", "1.1.0")
+        deadline = time.time() + 10
+        while c.check_tool_call("ping").policy.version != "1.1.0":
+            assert time.time() < deadline, "the swap was not picked up"
+            time.sleep(0.05)
+        assert s.active.status.failures == 0
