@@ -161,7 +161,7 @@ def _json_like(value: Any, where: str) -> Any:
                 raise TypeError(f"{where} has a key of type {type(k).__name__}; tool arguments need string keys")
             out[k] = _json_like(v, f"{where}[{k!r}]")
         return out
-    raise TypeError(f"{where} is a {type(value).__name__}; tool arguments must be JSON-like "
+    raise TypeError(f"{where} has type {type(value).__name__}; tool arguments must be JSON-like "
                     "(str, int, float, bool, None, lists, dicts with string keys)")
 
 
