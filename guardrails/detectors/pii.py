@@ -11,6 +11,7 @@ imported, never downloaded.
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 import threading
 from collections.abc import Iterable
@@ -84,10 +85,13 @@ class PiiDetector:
     built (patterns compiled, suffix list loaded) and holds no per-call state.
     """
 
-    def __init__(self, config: PiiConfig, analyzer: Any) -> None:
+    def __init__(self, config: PiiConfig, analyzer: Any, *, fast_path: bool = True) -> None:
         self.config = config
         self._analyzer = analyzer
         self.supported: frozenset[str] = frozenset(analyzer.get_supported_entities(config.language))
+        self._fast = None
+        if fast_path and config.ner_model is None:
+            self._fast = _FastAnalyzer.build(analyzer, config.language)
 
     def analyze(self, text: str, entities: Iterable[str]) -> list[Finding]:
         """Findings for ``entities`` in ``text``, sorted by ``(start, end, entity)``.
@@ -113,20 +117,46 @@ class PiiDetector:
             raise DetectorError(
                 f"unknown PII entities: {', '.join(sorted(missing))}", code="unknown-entity"
             )
+        fast = self._fast
         try:
-            results = self._analyzer.analyze(
-                text=text,
-                language=self.config.language,
-                entities=sorted(entities),
-                score_threshold=0,
-            )
+            # An analyzer whose `analyze` was replaced on the instance (a wrapper,
+            # a test double) is always called: the fast path would bypass it.
+            if fast is not None and entities <= fast.covered and len(text) <= fast.max_length \
+                    and "analyze" not in vars(self._analyzer):
+                results = fast.analyze(text, sorted(entities))
+            else:
+                results = self._presidio(text, entities)
         except Exception as exc:
             # `from None`: the original exception's message may quote the text.
             raise DetectorError(
                 f"PII analysis failed ({type(exc).__name__})", code="detector-failed"
             ) from None
-        findings = {Finding(r.start, r.end, r.entity_type, float(r.score)) for r in results}
-        return sorted(findings, key=lambda f: (f.start, f.end, f.entity, f.score))
+        return _findings(results)
+
+    def analyze_presidio(self, text: str, entities: Iterable[str]) -> list[Finding]:
+        """Like :meth:`analyze`, but always one call to Presidio on the whole text.
+
+        The reference the fast path is tested and benchmarked against.
+        """
+        entities = frozenset(entities)
+        if not entities:
+            return []
+        return _findings(self._presidio(text, entities))
+
+    def _presidio(self, text: str, entities: frozenset[str]) -> list:
+        return self._analyzer.analyze(
+            text=text, language=self.config.language, entities=sorted(entities), score_threshold=0
+        )
+
+    @property
+    def fast_entities(self) -> frozenset[str]:
+        """The entities the windowed fast path covers (empty when it is off)."""
+        return self._fast.covered if self._fast is not None else frozenset()
+
+
+def _findings(results: Iterable[Any]) -> list[Finding]:
+    findings = {Finding(r.start, r.end, r.entity_type, float(r.score)) for r in results}
+    return sorted(findings, key=lambda f: (f.start, f.end, f.entity, f.score))
 
 
 _detectors: dict[PiiConfig, PiiDetector] = {}
@@ -185,3 +215,341 @@ def _build(config: PiiConfig) -> PiiDetector:
             code="detector-failed",
         ) from exc
     return detector
+
+
+# ---- the fast path -----------------------------------------------------------
+
+# Digests of the Presidio functions whose logic the fast path mirrors
+# (presidio-analyzer 2.2.366). Any change turns the fast path off.
+_MIRRORED = {
+    "LemmaContextAwareEnhancer.enhance_using_context": "a7a5aafaaf901f26",
+    "LemmaContextAwareEnhancer._extract_surrounding_words": "26be5215b4b65250",
+    "LemmaContextAwareEnhancer._add_n_words": "fb5e80dcc4d30b86",
+    "LemmaContextAwareEnhancer._find_supportive_word_in_context": "4f741bcb4cb90860",
+    "LemmaContextAwareEnhancer._find_index_of_match_token": "37ce924de8995481",
+    "PhoneRecognizer.analyze": "dc228ae284c3d101",
+}
+
+# The fewest digits of a valid number written with a country code: the
+# shortest country code plus national number (Austria, Germany, Iran: 2 + 4).
+_MIN_INTERNATIONAL_DIGITS = 6
+
+
+def _source_digest(fn: Any) -> str:
+    import hashlib
+    import inspect
+
+    return hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()[:16]
+
+
+def _mirrors_unchanged() -> bool:
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    owners = {"LemmaContextAwareEnhancer": LemmaContextAwareEnhancer, "PhoneRecognizer": PhoneRecognizer}
+    try:
+        for qualname, digest in _MIRRORED.items():
+            owner, name = qualname.split(".")
+            if _source_digest(getattr(owners[owner], name)) != digest:
+                return False
+    except (OSError, TypeError):  # no source to compare: do not guess
+        return False
+    return True
+
+
+def _phone_min_digits(region: str) -> int:
+    """Digits (or letters, for vanity numbers) a candidate needs to be valid
+    when parsed with default `region`: its shortest national number, or a
+    number with a country code."""
+    from phonenumbers import PhoneMetadata
+
+    md = PhoneMetadata.metadata_for_region(region)
+    if md is None or md.national_prefix_transform_rule or not md.general_desc.possible_length:
+        return 0  # a transform may add digits: no bound
+    return min(min(md.general_desc.possible_length), _MIN_INTERNATIONAL_DIGITS)
+
+
+def _matcher_class() -> type:
+    from phonenumbers import PhoneNumberMatcher
+
+    class Matcher(PhoneNumberMatcher):
+        """phonenumbers' matcher, skipping the parse of candidates too short to be valid.
+
+        `_parse_and_verify` returns None for every candidate it skips, as the
+        original would after parsing it, so the matches (and the count of
+        failed tries) are the same.
+        """
+
+        def __init__(self, text: str, region: str, leniency: Any, min_digits: int):
+            super().__init__(text, region, leniency=leniency)
+            self._min_digits = min_digits
+
+        def _parse_and_verify(self, candidate: str, offset: int):
+            if self._min_digits and sum(1 for ch in candidate if ch.isdigit() or ch.isalpha()) < self._min_digits:
+                return None
+            return super()._parse_and_verify(candidate, offset)
+
+    return Matcher
+
+
+class _FastAnalyzer:
+    """Presidio's analysis on the windows of a text that can hold a match.
+
+    Gives exactly what ``AnalyzerEngine.analyze(text, entities,
+    score_threshold=0)`` gives, at a fraction of the cost (see
+    docs/performance.md):
+
+    1. :mod:`.prefilter` finds the windows; a text without any returns no
+       findings and never reaches Presidio.
+    2. Each recognizer whose own regexes match the joined windows runs on
+       them, and its results are mapped back to the text. The phone
+       recognizer runs on windows of its own, with phonenumbers' matcher
+       skipping the parse of candidates with too few digits for a region.
+    3. Context words: Presidio raises a score when one of the keyword lemmas
+       next to a match is a context word of its recognizer. The lemmas come
+       from spaCy tokens of windows around the results; a window is widened
+       until every walk ends inside it, and the keyword set also holds the
+       pieces Presidio splits out of colon tokens anywhere in the text. The
+       walk and the score update mirror LemmaContextAwareEnhancer.
+    4. Duplicates are removed by Presidio's own function.
+
+    Built only for the blank spaCy pipeline, for recognizers whose patterns
+    the prefilter rules were derived from, and while the Presidio functions
+    it mirrors are unchanged (`_MIRRORED`); other entities take the
+    whole-text path.
+    """
+
+    def __init__(self, analyzer: Any, language: str, covered: frozenset[str], pattern_recs: dict,
+                 phone: Any, tokenizer: Any, max_length: int):
+        import regex
+        from presidio_analyzer import EntityRecognizer, RecognizerResult
+        from presidio_analyzer.nlp_engine import NlpArtifacts
+
+        self.analyzer = analyzer
+        self.language = language
+        self.covered = covered
+        self.max_length = max_length
+        self.tokenizer = tokenizer
+        # entity -> [(recognizer, its patterns compiled as Presidio compiles them)]
+        self.pattern_recs = {
+            e: [(r, [regex.compile(p.regex, flags=r.global_regex_flags) for p in r.patterns]) for r in recs]
+            for e, recs in pattern_recs.items()
+        }
+        self.phone = phone
+        if phone is not None:
+            self._matcher = _matcher_class()
+            self._phone_regions = [(r, _phone_min_digits(r)) for r in phone.supported_regions]
+        enhancer = analyzer.context_aware_enhancer
+        self.prefix = enhancer.context_prefix_count
+        self.suffix = enhancer.context_suffix_count
+        self.factor = enhancer.context_similarity_factor
+        self.min_with_context = enhancer.min_score_with_context_similarity
+        self.whole_word = enhancer.context_matching_mode == "whole_word"
+        self.by_id = {r.id: r for recs in pattern_recs.values() for r in recs}
+        if phone is not None:
+            self.by_id[phone.id] = phone
+        self._pieces: dict[str, list[str]] = {}
+        self._dedupe = EntityRecognizer.remove_duplicates
+        self._max_score = EntityRecognizer.MAX_SCORE
+        self._id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
+        self._name_key = RecognizerResult.RECOGNIZER_NAME_KEY
+        self._boosted_key = RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY
+        self._set_keywords = NlpArtifacts.set_keywords
+
+    @classmethod
+    def build(cls, analyzer: Any, language: str) -> "_FastAnalyzer | None":
+        from presidio_analyzer import EntityRecognizer
+        from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+        from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+        from guardrails.detectors import prefilter
+        from guardrails.detectors._presidio import OfflineSpacyNlpEngine
+
+        engine = analyzer.nlp_engine
+        if type(engine) is not OfflineSpacyNlpEngine or engine._model is not None:
+            return None
+        if type(analyzer.context_aware_enhancer) is not LemmaContextAwareEnhancer or not _mirrors_unchanged():
+            return None
+        by_entity: dict[str, list] = {}
+        for rec in analyzer.registry.recognizers:
+            if rec.supported_language == language:
+                for e in rec.supported_entities:
+                    by_entity.setdefault(e, []).append(rec)
+        covered: set[str] = set()
+        pattern_recs: dict[str, list] = {}
+        phone = None
+        for entity, recs in by_entity.items():
+            rec = recs[0]
+            if len(recs) != 1 or len(rec.supported_entities) != 1 or \
+                    type(rec).enhance_using_context is not EntityRecognizer.enhance_using_context:
+                continue
+            if type(rec) is PhoneRecognizer:
+                # The digit bounds hold only for a matcher that accepts valid numbers.
+                if rec.leniency is not None and rec.leniency >= 1:
+                    phone = rec
+                    covered.add(entity)
+            elif prefilter.RECOGNIZER_PATTERNS.get(type(rec).__name__) == prefilter.pattern_digest(rec.patterns or []) \
+                    and not getattr(rec, "deny_list", None):
+                pattern_recs[entity] = [rec]
+                covered.add(entity)
+        nlp = engine.nlp[language]
+        return cls(analyzer, language, frozenset(covered), pattern_recs, phone, nlp.tokenizer, nlp.max_length)
+
+    def analyze(self, text: str, entities: list[str]) -> list:
+        from guardrails.detectors import prefilter
+
+        runs = prefilter.digit_runs(text)
+        raw: list = []
+        recs = [rr for e in entities for rr in self.pattern_recs.get(e, ())]
+        if recs:
+            regions = prefilter.regex_regions(text, runs)
+            if regions:
+                c = prefilter.compact(text, regions)
+                for rec, patterns in recs:
+                    if any(p.search(c.text) for p in patterns):
+                        self._collect(rec, rec.analyze(text=c.text, entities=entities, nlp_artifacts=None), c, raw)
+        if self.phone is not None and "PHONE_NUMBER" in entities and runs:
+            regions = prefilter.phone_regions(text, runs)
+            if regions:
+                c = prefilter.compact(text, regions)
+                self._collect(self.phone, self._phones(c.text), c, raw)
+        if not raw:
+            return []
+        self._enhance(text, raw)
+        return self._dedupe([r for r in raw if r.score >= 0])
+
+    def _collect(self, rec: Any, results: list, c: Any, out: list) -> None:
+        for r in results:
+            # What AnalyzerEngine adds to every result.
+            meta = r.recognition_metadata
+            if not meta:
+                meta = r.recognition_metadata = {}
+            if self._id_key not in meta:
+                meta[self._id_key] = rec.id
+                meta[self._name_key] = rec.name
+            r.start, r.end = c.to_original(r.start, r.end)
+            out.append(r)
+
+    def _phones(self, text: str) -> list:
+        """PhoneRecognizer.analyze, with the matcher above and without the
+        per-match parse that only names the region in the explanation."""
+        rec = self.phone
+        results = []
+        for region, min_digits in self._phone_regions:
+            for match in self._matcher(text, region, rec.leniency, min_digits):
+                results.append(rec._get_recognizer_result(match, text, region, None))
+        return self._dedupe(results)
+
+    # -- context words
+    def _enhance(self, text: str, raw: list) -> None:
+        from guardrails.detectors import prefilter
+
+        todo = [r for r in raw if self.by_id[r.recognition_metadata[self._id_key]].context
+                and not r.recognition_metadata.get(self._boosted_key)]
+        if not todo:
+            return
+        n = len(text)
+        extra = self._colon_pieces(text) if ":" in text else set()
+        regions = prefilter.merge(
+            (prefilter.word_start(text, max(0, r.start - 64)), prefilter.word_end(text, r.end + 16)) for r in todo
+        )
+        while True:
+            c = prefilter.compact(text, regions)
+            doc = self.tokenizer(c.text)
+            indices = [t.idx for t in doc]
+            ends = [t.idx + len(t) for t in doc]
+            lemmas = [t.lower_ for t in doc]  # the blank pipeline's lemma (see _presidio)
+            keywords = set(extra)
+            for lemma in set(lemmas):
+                keywords.update(self._keyword_pieces(lemma))
+            words, grow = [], set()
+            for r in todo:
+                i = c.locate_original(r.start)
+                t0 = bisect.bisect_left(indices, c.starts[i])
+                t1 = bisect.bisect_left(indices, c.starts[i] + c.lengths[i])
+                # LemmaContextAwareEnhancer._find_index_of_match_token: the
+                # first token that ends after the match starts.
+                k = bisect.bisect_right(ends, r.start - c.origins[i] + c.starts[i])
+                back, left = self._walk(k, -1, t0, self.prefix + 1, lemmas, keywords)
+                fwd, right = self._walk(k, 1, t1, self.suffix + 1, lemmas, keywords)
+                if left and c.origins[i] > 0:
+                    grow.add((i, True))
+                if right and c.origins[i] + c.lengths[i] < n:
+                    grow.add((i, False))
+                words.append(back + fwd)
+            if not grow:
+                break
+            wider = list(regions)
+            for i, to_left in grow:
+                a, b = wider[i]
+                reach = 2 * (b - a) + 64
+                wider[i] = (prefilter.word_start(text, max(0, a - reach)) if to_left else a,
+                            b if to_left else prefilter.word_end(text, min(n, b + reach)))
+            regions = prefilter.merge(wider)
+        for r, context in zip(todo, words):
+            rec = self.by_id[r.recognition_metadata[self._id_key]]
+            if self._supports(set(context), rec.context):
+                # LemmaContextAwareEnhancer.enhance_using_context, in its order.
+                r.score += self.factor
+                r.score = max(r.score, self.min_with_context)
+                r.score = min(r.score, self._max_score)
+
+    @staticmethod
+    def _walk(k: int, step: int, stop: int, want: int, lemmas: list[str], keywords: set[str]):
+        """LemmaContextAwareEnhancer._add_n_words within one window; also
+        whether it ran out of window before finding `want` words."""
+        found = []
+        i = k
+        while (i >= stop if step < 0 else i < stop) and want > 0:
+            lower = lemmas[i].lower()
+            if lower in keywords:
+                found.append(lower)
+                want -= 1
+            i += step
+        return found, want > 0
+
+    def _supports(self, context: set[str], words: list[str]) -> bool:
+        """LemmaContextAwareEnhancer._find_supportive_word_in_context != ""."""
+        for w in words:
+            w = w.lower()
+            if self.whole_word:
+                if any(w == k.lower() for k in context):
+                    return True
+            elif any(w in k.lower() for k in context):
+                return True
+        return False
+
+    def _keyword_pieces(self, lemma: str) -> list[str]:
+        """What Presidio's NlpArtifacts.set_keywords makes of one lemma (memoised)."""
+        pieces = self._pieces.get(lemma)
+        if pieces is None:
+            pieces = self._set_keywords(self.analyzer.nlp_engine, [lemma], self.language)
+            if len(self._pieces) >= 100_000:
+                self._pieces.clear()  # bounded; entries are cheap to recompute
+            self._pieces[lemma] = pieces
+        return pieces
+
+    def _colon_pieces(self, text: str) -> set[str]:
+        """Keyword pieces of every token with a colon, wherever it is in the text.
+
+        Presidio splits keywords at colons, so "the:x" anywhere makes every
+        "the" a keyword. Words are split at whitespace, as spaCy does first,
+        so each tokenizes alone as it does in the text.
+        """
+        words = set()
+        n = len(text)
+        i = text.find(":")
+        while i >= 0:
+            a = i
+            while a > 0 and not text[a - 1].isspace():
+                a -= 1
+            b = i
+            while b < n and not text[b].isspace():
+                b += 1
+            words.add(text[a:b])
+            i = text.find(":", b)
+        out: set[str] = set()
+        for t in self.tokenizer(" ".join(sorted(words))):
+            if ":" in t.lower_:
+                out.update(self._keyword_pieces(t.lower_))
+        return out
