@@ -1,0 +1,241 @@
+"""The PII fast path never changes a finding.
+
+Property tests compare `PiiDetector.analyze` (prefilter windows, Presidio's
+recognizers on the windows, context words from local tokens) with
+`analyze_presidio` (one AnalyzerEngine call on the whole text) on generated
+texts that mix words, punctuation, digits, odd whitespace and real PII
+values. The engine-level test compares whole decisions.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from guardrails import Engine
+from guardrails.detectors import PiiConfig, get_pii_detector
+from guardrails.detectors import prefilter
+
+
+@pytest.fixture(scope="module")
+def detector():
+    d = get_pii_detector(PiiConfig())
+    assert d.fast_entities == d.supported, "the fast path should cover every pattern entity"
+    return d
+
+
+# ---- generated values ---------------------------------------------------------
+
+
+def _luhn_complete(prefix: str, length: int, rnd: random.Random) -> str:
+    digits = prefix + "".join(rnd.choice(string.digits) for _ in range(length - len(prefix) - 1))
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            d -= 9 if d > 9 else 0
+        total += d
+    return digits + str((10 - total % 10) % 10)
+
+
+def _pii(rnd: random.Random) -> str:
+    d = lambda n: "".join(rnd.choice(string.digits) for _ in range(n))  # noqa: E731
+    kind = rnd.randrange(22)
+    if kind == 0:
+        return f"{rnd.choice(['jane', 'j.doe', 'x_y+z'])}@{rnd.choice(['example.com', 'mail.co.uk', 'a-b.io'])}"
+    if kind == 1:
+        return rnd.choice(["{}-{}-{}", "({}) {}-{}", "+1 {} {} {}", "{}.{}.{}"]).format(d(3), d(3), d(4))
+    if kind == 2:
+        cc = _luhn_complete(rnd.choice(["4", "51", "37", "6011"]), 16, rnd)
+        sep = rnd.choice(["", " ", "-"])
+        return sep.join(cc[i:i + 4] for i in range(0, 16, 4))
+    if kind == 3:
+        return rnd.choice(["{}-{}-{}", "{} {} {}", "{}{}{}"]).format(d(3), d(2), d(4))
+    if kind == 4:
+        return ".".join(str(rnd.randrange(256)) for _ in range(4))
+    if kind == 5:
+        return rnd.choice(["DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "FR14 2004 1010 0505 0001 3M02 606"])
+    if kind == 6:
+        return rnd.choice(["https://example.com/a?b=1", "www.test.org", "'site.net'", "http://x.io"])
+    if kind == 7:
+        return rnd.choice(["2024-01-{:02d}", "{:02d}/03/1999", "12.{:02d}.2020", "5-JAN-2021", "MAR-{:02d}"]).format(
+            rnd.randrange(1, 29))
+    if kind == 8:
+        return rnd.choice(["123e4567-e89b-12d3-a456-426614174000", "aa:bb:cc:dd:ee:ff", "0a1b.2c3d.4e5f", "fe80::1",
+                           "::1", "2001:db8:85a3:0:0:8a2e:370:7334", "::ffff:10.0.0.1"])
+    if kind == 9:
+        return rnd.choice(["1BoatSLRHtKNngkdXEeobR76b53LETtpyT", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"])
+    if kind == 10:
+        return rnd.choice(["A1234567", "AB1234563", "X12345678", "D1234", "12ABC12345", "912-70-1234", "9127 01234"])
+    if kind == 11:
+        return d(rnd.choice([1, 2, 4, 6, 8, 9, 10, 12, 16, 17]))
+    if kind == 12:
+        return rnd.choice(["the:x", "note:", "a:b:c", "be:the", "x:.", "http://a:b@c.com", "10:30", ":00"])
+    if kind == 13:
+        return f"{d(3)}-{d(3)}-{d(4)} ext {d(3)}"
+    if kind == 14:
+        return rnd.choice(["\uff11\uff12\uff13\uff14\uff15\uff16\uff17", "\u0663\u0664\u0665\u0666\u0667\u0668\u0669",
+                           "\u212a\u017f.\u212a\u017f", "ex.\u017fh"])
+    if kind == 15:
+        return rnd.choice(["+44 20 7946 0958", "+49 30 123456", "030 1234567", "+972-3-1234567", "(0)20 7946 0958"])
+    return rnd.choice(_WORDS)
+
+
+_WORDS = ("the order was shipped to our warehouse and a customer asked about refund for item "
+          "phone number call card credit visa ssn social security email iban bank ip address "
+          "date birthday passport license driver medical wallet btc uuid mac url link is be "
+          "x ext int anexo at on in of to a").split()
+_SEPS = [" ", " ", " ", "  ", "\n", "\t", "\xa0", "\x1c", ": ", ", ", ". ", " (", ") ", "-", "/", ".", "", ";", "\u3000"]
+
+fragments = st.lists(st.tuples(st.integers(0, 2**32), st.sampled_from(_SEPS)), min_size=0, max_size=40)
+
+
+def _assemble(parts: list[tuple[int, str]]) -> str:
+    out = []
+    for seed, sep in parts:
+        out.append(_pii(random.Random(seed)))
+        out.append(sep)
+    return "".join(out)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fragments)
+def test_fast_path_finds_what_presidio_finds(detector, parts) -> None:
+    text = _assemble(parts)
+    entities = detector.supported
+    assert detector.analyze(text, entities) == detector.analyze_presidio(text, entities)
+
+
+_ALPHABET = st.sampled_from(list("abcdefxXK .,:;-+()@/#\n\t0123456789") + ["\xa0", "\u212a", "\u017f", "\uff10", "\u0663"])
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(_ALPHABET, max_size=120))
+def test_fast_path_on_character_soup(detector, text) -> None:
+    entities = detector.supported
+    assert detector.analyze(text, entities) == detector.analyze_presidio(text, entities)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fragments, st.sampled_from(sorted(get_pii_detector(PiiConfig()).supported)))
+def test_fast_path_with_one_entity(detector, parts, entity) -> None:
+    text = _assemble(parts)
+    assert detector.analyze(text, {entity}) == detector.analyze_presidio(text, {entity})
+
+
+def test_context_far_from_the_match(detector) -> None:
+    # Stop words and punctuation are skipped when Presidio looks for context
+    # words, so a context word can sit far before the match; a window must
+    # widen until the walk ends inside it.
+    filler = " ".join(["the", ",", "a", "of", "."] * 60)
+    for text in (f"phone {filler} 212-555-0123", f"card {filler} 4111 1111 1111 1111 and more words here"):
+        ents = detector.supported
+        assert detector.analyze(text, ents) == detector.analyze_presidio(text, ents)
+        assert any(f.score > 0.4 for f in detector.analyze(text, ents))
+
+
+def test_colon_tokens_anywhere_change_keywords(detector) -> None:
+    # "the:x" makes every "the" a keyword for Presidio, even far away.
+    text = "ssn the 078-05-1120 " + "word " * 300 + "the:ssn"
+    assert detector.analyze(text, detector.supported) == detector.analyze_presidio(text, detector.supported)
+
+
+def test_long_texts(detector) -> None:
+    rnd = random.Random(7)
+    for size in (2_000, 20_000):
+        words = []
+        while sum(len(w) + 1 for w in words) < size:
+            words.append(_pii(rnd) if rnd.random() < 0.05 else rnd.choice(_WORDS))
+        text = " ".join(words)
+        assert detector.analyze(text, detector.supported) == detector.analyze_presidio(text, detector.supported)
+
+
+def test_clean_text_never_reaches_presidio(detector, monkeypatch) -> None:
+    calls = []
+    for rec in detector._analyzer.registry.recognizers:
+        monkeypatch.setattr(rec, "analyze", lambda *a, **k: calls.append(1) or [])
+    assert detector.analyze("Please summarise this paragraph about the weather.", detector.supported) == []
+    assert calls == []
+
+
+# ---- the engine: whole decisions -----------------------------------------------
+
+POLICY = """
+policy "fast" version "1.0.0"
+entities contact = [EMAIL_ADDRESS, PHONE_NUMBER, URL]
+entities money = [CREDIT_CARD, IBAN_CODE, US_BANK_NUMBER]
+input {
+  rule redact-contact: redact contact using replace("<{entity}>")
+  rule mask-money: redact money using mask("*")
+  rule no-ssn: deny "no SSNs" when pii(US_SSN)
+  rule weak: warn "maybe" when pii(DATE_TIME, IP_ADDRESS, min_score=0)
+}
+"""
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fragments)
+def test_decisions_are_identical(detector, parts) -> None:
+    text = _assemble(parts)
+    fast = Engine.from_source(POLICY, cache_size=1).check_input(text)
+    slow_engine = Engine.from_source(POLICY, cache_size=1)
+    saved = detector._fast
+    detector._fast = None
+    try:
+        slow = slow_engine.check_input(text)
+    finally:
+        detector._fast = saved
+    keep = {"decision_id", "elapsed_us"}
+    assert fast.model_dump(exclude=keep) == slow.model_dump(exclude=keep)
+
+
+# ---- the prefilter's geometry and bounds -----------------------------------------
+
+
+@given(st.text(st.sampled_from(list("ab1 \n\t\xa0\x1c")), max_size=40), st.data())
+def test_word_boundaries(text, data) -> None:
+    if not text:
+        return
+    pos = data.draw(st.integers(0, len(text) - 1))
+    a, b = prefilter.word_start(text, pos), prefilter.word_end(text, pos)
+    assert a <= pos <= b
+    assert a == 0 or (text[a - 1] in prefilter.ASCII_WS and not text[a].isspace())
+    assert b == len(text) or (text[b] in prefilter.ASCII_WS and not text[b - 1].isspace())
+
+
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 10)), max_size=10))
+def test_compact_maps_back(raw) -> None:
+    text = "".join(chr(97 + i % 26) for i in range(80))
+    regions = prefilter.merge((a, a + n) for a, n in raw)
+    c = prefilter.compact(text, regions)
+    for (a, b), start in zip(regions, c.starts):
+        assert c.text[start:start + b - a] == text[a:b]
+        if b > a:
+            assert c.to_original(start, start + b - a) == (a, b)
+
+
+def test_phone_digit_bound_matches_metadata() -> None:
+    from phonenumbers import PhoneMetadata
+    from phonenumbers.phonenumberutil import SUPPORTED_REGIONS
+
+    from guardrails.detectors.pii import _MIN_INTERNATIONAL_DIGITS
+
+    shortest = min(min(PhoneMetadata.metadata_for_region(r).general_desc.possible_length) for r in SUPPORTED_REGIONS)
+    assert prefilter.MIN_PHONE_DIGITS <= shortest
+    with_code = min(
+        len(str(md.country_code)) + min(md.general_desc.possible_length) - (2 if md.national_prefix_transform_rule else 0)
+        for md in (PhoneMetadata.metadata_for_region(r) for r in SUPPORTED_REGIONS)
+    )
+    assert _MIN_INTERNATIONAL_DIGITS <= with_code
+
+
+def test_keyword_memo_is_bounded(detector) -> None:
+    fast = detector._fast
+    for i in range(100_050):
+        fast._keyword_pieces(f"w{i}")
+    assert len(fast._pieces) <= 100_000
