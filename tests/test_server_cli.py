@@ -192,3 +192,14 @@ def test_kubernetes_examples_use_real_options():
         assert probe[:3] == ["python", "-m", "guardrails.server.probe"]
         volumes = {v["name"] for v in pod["spec"]["volumes"]}
         assert {m["name"] for m in sidecar["volumeMounts"]} <= volumes
+
+
+def test_every_serve_option_is_documented():
+    from guardrails.cli import build_parser
+
+    sub = next(a for a in build_parser()._subparsers._group_actions if a.dest == "command")
+    serve_parser = sub.choices["serve"]
+    doc = (ROOT / "docs" / "sidecar.md").read_text()
+    options = [o for a in serve_parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"]
+    missing = [o for o in options if f"`{o}" not in doc]
+    assert missing == []

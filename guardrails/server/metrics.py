@@ -63,22 +63,32 @@ class Metrics:
         self.decision_log: Any = None  # read at scrape time
         self._sets: list[Any] = []
         self._lock = threading.Lock()
+        self._children: dict[tuple, Any] = {}
         r.register(_PolicySetCollector(self))
 
     def watch(self, policy_sets: Iterable[Any]) -> None:
         with self._lock:
             self._sets = list(policy_sets)
 
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, memoised: the per-request path skips
+        prometheus_client's lock and label validation."""
+        key = (id(metric), labels)
+        c = self._children.get(key)
+        if c is None:
+            c = self._children.setdefault(key, metric.labels(*labels))
+        return c
+
     def observe(self, decision: Decision, seconds: float | None) -> None:
         """Count a returned decision; `seconds` is its latency (None for a stream's)."""
         p = decision.policy
         if seconds is not None:
-            self.latency.labels(decision.stage).observe(seconds)
-        self.decisions.labels(decision.stage, decision.outcome.value, p.name, p.version).inc()
+            self.child(self.latency, decision.stage).observe(seconds)
+        self.child(self.decisions, decision.stage, decision.outcome.value, p.name, p.version).inc()
         for v in decision.violations:
-            self.rule_hits.labels(p.name, v.rule, v.effect).inc()
+            self.child(self.rule_hits, p.name, v.rule, v.effect).inc()
         for e in decision.errors:
-            self.eval_errors.labels(p.name, e.code).inc()
+            self.child(self.eval_errors, p.name, e.code).inc()
 
 
 class _PolicySetCollector:

@@ -240,7 +240,7 @@ class GuardrailsService:
         d = self.decide(engine, stage, request, policy, explain=msg.explain)
         out = decision_to_proto(d)
         self.metrics.observe(d, time.perf_counter() - started)
-        self.metrics.routed.labels(track).inc()
+        self.metrics.child(self.metrics.routed, track).inc()
         if shadow_engine is not None and self.shadow is not None:
             self.shadow.submit(stage, request, policy, d, shadow_engine)
         log_decision(d, track)
@@ -270,7 +270,7 @@ class _Slot:
             raise _Refuse(grpc.StatusCode.RESOURCE_EXHAUSTED,
                           f"the sidecar is serving its limit of {self.service.config.max_concurrency} concurrent "
                           "requests; retry with backoff", "concurrency")
-        self.service.metrics.inflight.inc()
+        self.service.metrics.inflight.inc()  # a Gauge without labels: no lookup
 
     def __exit__(self, *exc: Any) -> None:
         if self.enabled:
