@@ -28,7 +28,8 @@ if _version_not_supported:
 
 
 class GuardrailsStub:
-    """Missing associated documentation comment in .proto file."""
+    """The policy engine: one Decision per check, plus a guarded stream.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -69,7 +70,8 @@ class GuardrailsStub:
 
 
 class GuardrailsServicer:
-    """Missing associated documentation comment in .proto file."""
+    """The policy engine: one Decision per check, plus a guarded stream.
+    """
 
     def CheckInput(self, request, context):
         """Check a prompt before it reaches the model.
@@ -160,7 +162,8 @@ def add_GuardrailsServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Guardrails:
-    """Missing associated documentation comment in .proto file."""
+    """The policy engine: one Decision per check, plus a guarded stream.
+    """
 
     @staticmethod
     def CheckInput(request,

@@ -64,6 +64,8 @@ DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # Threads beyond the concurrency limit: room for health checks, reflection
 # and for refusing requests quickly when every slot is busy.
 SPARE_THREADS = 8
+# Policy versions the decision log keeps the log_keep of (the oldest go first).
+MAX_REMEMBERED_VERSIONS = 256
 
 
 @dataclass
@@ -410,7 +412,10 @@ class SidecarServer:
         # on the previous snapshot keeps its policy's log_keep.
         with self._seen_lock:
             for p in snap.engine.policies:
+                self._seen_policies.pop(p.digest, None)
                 self._seen_policies[p.digest] = p
+            while len(self._seen_policies) > MAX_REMEMBERED_VERSIONS:
+                self._seen_policies.pop(next(iter(self._seen_policies)))
             self._log.bind(list(self._seen_policies.values()))
 
     def start(self) -> "SidecarServer":
