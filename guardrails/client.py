@@ -355,14 +355,21 @@ class GuardedStream:
         self._start = start
         self._chunks = chunks
         self._timeout = timeout
+        self._source_error: Exception | None = None
         self.decision: Decision | None = None
 
     def _requests(self) -> Iterator[pb.GuardStreamRequest]:
+        # gRPC reads this on its own thread and turns an exception into a
+        # cancelled call: keep the exception to raise it in the caller.
         yield pb.GuardStreamRequest(start=self._start)
-        for chunk in self._chunks:
-            if not isinstance(chunk, str):
-                raise InvalidRequestError(f"stream chunks must be strings, not {type(chunk).__name__}")
-            yield pb.GuardStreamRequest(chunk=chunk)
+        try:
+            for chunk in self._chunks:
+                if not isinstance(chunk, str):
+                    raise InvalidRequestError(f"stream chunks must be strings, not {type(chunk).__name__}")
+                yield pb.GuardStreamRequest(chunk=chunk)
+        except Exception as exc:
+            self._source_error = exc
+            raise
 
     def __iter__(self) -> Iterator[str]:
         c = self._client
@@ -374,6 +381,8 @@ class GuardedStream:
                 elif resp.WhichOneof("kind") == "decision":
                     self.decision = decision_from_proto(resp.decision)
         except grpc.RpcError as exc:
+            if self._source_error is not None:
+                raise self._source_error from None
             raise _error(exc, c.target) from None
 
     def text(self) -> str:

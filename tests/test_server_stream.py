@@ -104,6 +104,15 @@ def test_stream_errors(server, client):
         list(client.guard_stream(["x"], policy="nope"))
     with pytest.raises(InvalidRequestError, match="holdback"):
         list(client.guard_stream(["x"], policy="support-bot", holdback=-5))
+    with pytest.raises(InvalidRequestError, match="chunks must be strings"):
+        list(client.guard_stream(["x", 3], policy="support-bot"))
+
+    def failing():
+        yield "some text"
+        raise KeyError("the model's stream broke")
+
+    with pytest.raises(KeyError, match="stream broke"):
+        list(client.guard_stream(failing(), policy="support-bot"))
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
         stub = pb_grpc.GuardrailsStub(ch)
         with pytest.raises(grpc.RpcError) as err:
