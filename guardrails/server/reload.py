@@ -90,7 +90,7 @@ class PolicySet:
 
     ``build(path)`` makes the engine (the server passes the decision log,
     the hash salt and any engine options); ``on_swap(set, snapshot)`` is
-    called after each swap. Metrics read ``snapshot`` and ``status`` when
+    called just before each swap. Metrics read ``snapshot`` and ``status`` when
     they are scraped.
     """
 
@@ -111,9 +111,9 @@ class PolicySet:
             fp = fingerprint(self.path)
             engine = self._build(self.path)
             snap = Snapshot(engine, 1, time.time(), fp)
+            self._notify(snap)
             self.snapshot = snap
             self.status = ReloadStatus(ok=True, attempted_at=snap.loaded_at, successes=1)
-        self._notify(snap)
         return snap
 
     def reload(self, *, force: bool = False, expected: str | None = None) -> bool:
@@ -148,6 +148,7 @@ class PolicySet:
             else:
                 generation = (current.generation if current else 0) + 1
                 snap = Snapshot(engine, generation, time.time(), fp)
+                self._notify(snap)  # before the swap: the first request on it is logged right
                 self.snapshot = snap  # the swap: one assignment, seen whole or not at all
                 self.failed_fingerprint = None
                 self.status.ok = True
@@ -158,8 +159,6 @@ class PolicySet:
                 log.info("reloaded the %s policies from %s: generation %d (%s)",
                          self.name, self.path, generation, versions)
                 failed = False
-        if not failed:
-            self._notify(snap)
         return not failed
 
     def source_matches_snapshot(self) -> None:
@@ -174,7 +173,10 @@ class PolicySet:
 
     def _notify(self, snap: Snapshot) -> None:
         if self._on_swap is not None:
-            self._on_swap(self, snap)
+            try:
+                self._on_swap(self, snap)
+            except Exception:  # noqa: BLE001 - a hook must not stop a good set from serving
+                log.exception("after loading the %s policies: a swap hook failed", self.name)
 
 
 class Watcher:
