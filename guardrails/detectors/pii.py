@@ -402,7 +402,10 @@ class _FastAnalyzer:
         raw: list = []
         recs = [rr for e in entities for rr in self.pattern_recs.get(e, ())]
         if recs:
-            regions = prefilter.regex_regions(text, runs)
+            names = prefilter.recognizers_that_may_match(text, runs)
+            recs = [rr for rr in recs if type(rr[0]).__name__ in names]
+        if recs:
+            regions = prefilter.regex_regions(text, runs, {type(r).__name__ for r, _ in recs})
             if regions:
                 c = prefilter.compact(text, regions)
                 for rec, patterns in recs:

@@ -40,6 +40,7 @@ __all__ = [
     "merge",
     "pattern_digest",
     "phone_regions",
+    "recognizers_that_may_match",
     "regex_regions",
     "word_end",
     "word_start",
@@ -175,44 +176,123 @@ def _find_all(text: str, needle: str) -> list[tuple[int, int]]:
     return out
 
 
-def regex_regions(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Word-aligned regions that hold every match of the pattern recognizers.
+def _alphaish(ch: str) -> bool:
+    # What `[A-Z]` matches under IGNORECASE: ASCII letters, plus letters that
+    # fold to them (the Kelvin sign, the long s); isalpha covers them all.
+    return ch.isalpha()
 
-    `runs` are the text's digit runs. Each rule names the recognizers it
-    covers; together they cover all of `RECOGNIZER_PATTERNS`.
+
+def recognizers_that_may_match(text: str, runs: list[tuple[int, int]]) -> set[str]:
+    """Names of the recognizers in RECOGNIZER_PATTERNS that could match `text`.
+
+    A recognizer left out has no match anywhere in the text, so it need not
+    run; one that is kept is asked anyway (its own regexes decide).
+    """
+    out: set[str] = set()
+    n = len(text)
+    for a, b in runs:
+        length = b - a
+        before = text[a - 1] if a > 0 else ""
+        after = text[b] if b < n else ""
+        if length >= 4:
+            out.add("CreditCardRecognizer")  # (4|5|6|1|3)\d{3} then groups
+        if length >= 3:
+            out.update(("UsSsnRecognizer", "NhsRecognizer"))  # every SSN and NHS form has a 3-digit group
+            if text[a] == "9":
+                out.add("UsItinRecognizer")  # \b9\d{2}...
+        if length >= 7:
+            out.add("MedicalLicenseRecognizer")  # [A-Z][A-Z]\d{7} | [A-Z]9\d{7}
+        if length >= 8:
+            out.update(("UsBankRecognizer", "UsPassportRecognizer"))  # [0-9]{8,17}; [0-9]{9} | [A-Z][0-9]{8}
+        if length >= 6 or before == "]" or _alphaish(before) or (length >= 2 and _alphaish(after)):
+            out.add("UsLicenseRecognizer")  # letter-digit forms, digits-then-letters forms, 6+ digits
+        if (before and before in "/-.") or (after and after in "/-."):
+            out.add("DateRecognizer")  # every date form puts / - or . next to a digit
+        if length >= 2 and _alphaish(before):
+            out.add("IbanRecognizer")  # [A-Z]{2}[0-9]{2}
+        if after == "." or before == ".":
+            out.add("IpRecognizer")  # IPv4: \d{1,3}\.
+        if "1" in text[a:b] or "3" in text[a:b]:
+            if word_end(text, b) - word_start(text, a) >= 26:
+                out.add("CryptoRecognizer")  # (bc1|[13])[a-zA-HJ-NP-Z0-9]{25,59}
+    if "@" in text:
+        out.add("OfflineEmailRecognizer")
+    if "::" in text or text.count(":") >= 7:
+        out.add("IpRecognizer")
+    if "." in text and _TLD_START.search(text):
+        out.add("UrlRecognizer")
+    if (text.count(":") >= 5 or text.count("-") >= 5) and _MAC_SEP.search(text) or \
+            text.count(".") >= 2 and _MAC_DOT.search(text):
+        out.add("MacAddressRecognizer")
+    if text.count("-") >= 4 and _UUID.search(text):
+        out.add("UuidRecognizer")
+    return out
+
+
+# Recognizers whose matches contain a digit, and those of them whose matches
+# may cross a space (card, SSN, NHS, ITIN, IBAN).
+DIGIT_RECOGNIZERS = frozenset({
+    "CreditCardRecognizer", "UsBankRecognizer", "UsLicenseRecognizer", "UsItinRecognizer", "UsPassportRecognizer",
+    "UsSsnRecognizer", "NhsRecognizer", "CryptoRecognizer", "DateRecognizer", "IbanRecognizer", "IpRecognizer",
+    "MedicalLicenseRecognizer",
+})
+
+
+def regex_regions(text: str, runs: list[tuple[int, int]], names: set[str]) -> list[tuple[int, int]]:
+    """Word-aligned regions that hold every match of the recognizers `names`.
+
+    `runs` are the text's digit runs.
     """
     seeds: list[tuple[int, int]] = []
-    # Credit card, bank account, driver licence, ITIN, passport, SSN, NHS,
-    # crypto wallet, date, IBAN, IPv4, medical licence: every match holds a
-    # digit, and starts in the word of its first digit run. Card, SSN, NHS,
-    # ITIN and IBAN matches may continue across single spaces, so the region
-    # reaches DIGIT_REACH characters further.
-    regions = _words(text, runs, DIGIT_REACH)
-    # Email: an '@'. The match never spans whitespace.
-    if "@" in text:
-        seeds.extend(_find_all(text, "@"))
-    # URL: a dot followed by the first letter of a top-level domain.
-    if "." in text:
+    regions: list[tuple[int, int]] = []
+    if names & DIGIT_RECOGNIZERS:
+        # Every match of these holds a digit and starts in the word of its
+        # first digit run; card, SSN, NHS, ITIN and IBAN matches may continue
+        # across single spaces, so the region reaches DIGIT_REACH further.
+        regions = _words(text, runs, DIGIT_REACH)
+    if "OfflineEmailRecognizer" in names:
+        seeds.extend(_find_all(text, "@"))  # a match never spans whitespace
+    if "UrlRecognizer" in names:
         seeds.extend(m.span() for m in _TLD_START.finditer(text))
-    # IPv6 (and IPv4 mapped into IPv6): either "::" or seven colons.
-    if ":" in text:
-        if "::" in text:
-            seeds.extend(_find_all(text, "::"))
+    if "IpRecognizer" in names:  # IPv6: "::" or seven colons, no whitespace
+        seeds.extend(_find_all(text, "::"))
         if text.count(":") >= 7:
             seeds.extend(_find_all(text, ":"))
-    # MAC addresses and UUIDs may be written in hex letters only.
-    if text.count(":") >= 5 or text.count("-") >= 4:
+    if "MacAddressRecognizer" in names:
         seeds.extend(m.span() for m in _MAC_SEP.finditer(text))
-        seeds.extend(m.span() for m in _UUID.finditer(text))
-    if text.count(".") >= 2:
         seeds.extend(m.span() for m in _MAC_DOT.finditer(text))
+    if "UuidRecognizer" in names:
+        seeds.extend(m.span() for m in _UUID.finditer(text))
     regions.extend(_words(text, seeds))
     return merge(regions)
 
 
+# Characters phonenumbers' candidate pattern allows between digits: its
+# punctuation and lead characters (case-folded), the separators around an
+# extension label, and the letters of the labels themselves ("ext",
+# "extensión", "anexo", "int", "x", "#", "~", ";ext=", Cyrillic and
+# full-width forms). A gap holding anything else ends a candidate.
+_PHONE_PUNCT = frozenset(
+    " ()+-./X[]x~\xa0\xad\u200b\u2010\u2011\u2012\u2013\u2014\u2015\u2053\u2060\u2212\u223c\u3000\u30fc"
+    "\uff08\uff09\uff0b\uff0d\uff0e\uff0f\uff3b\uff3d\uff5e"
+)
+_PHONE_LABEL = frozenset("extnsioaEXTNSIOA\u00f3\u00d3\u0301\u0434\u043e\u0431\u0414\u041e\u0411"
+                         "\uff45\uff58\uff54\uff4e\uff49\uff25\uff38\uff34\uff2e\uff29#\uff03~\uff5e;=")
+_PHONE_BRIDGE = _PHONE_PUNCT | _PHONE_LABEL | frozenset(" \xa0\t,:.\uff0e-")
+
+
+def _bridges(gap: str) -> bool:
+    return len(gap) - sum(gap.count(c) for c in _PHONE_GAP_FREE) <= PHONE_GAP and all(
+        ch in _PHONE_BRIDGE for ch in gap)
+
+
 def _phone_weight(text: str, cluster: list[tuple[int, int]]) -> int:
-    """Digits a phone candidate inside `cluster` could have, counting letters."""
+    """Digits a phone candidate inside `cluster` could have, counting the
+    letters it could hold (three letters make phonenumbers read a vanity
+    number, letters as digits)."""
     digits = sum(b - a for a, b in cluster)
+    # Before the first digit a candidate holds only lead characters and
+    # punctuation, whose one letter is x.
     lead = text[max(0, cluster[0][0] - PHONE_LEAD):cluster[0][0]]
     letters = lead.count("x") + lead.count("X")
     for (_, b), (a, _) in zip(cluster, cluster[1:]):
@@ -232,12 +312,10 @@ def phone_regions(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int
     """
     clusters: list[list[tuple[int, int]]] = []
     for a, b in runs:
-        if clusters:
-            gap = text[clusters[-1][-1][1]:a]
-            if len(gap) - sum(gap.count(c) for c in _PHONE_GAP_FREE) <= PHONE_GAP:
-                clusters[-1].append((a, b))
-                continue
-        clusters.append([(a, b)])
+        if clusters and _bridges(text[clusters[-1][-1][1]:a]):
+            clusters[-1].append((a, b))
+        else:
+            clusters.append([(a, b)])
     n = len(text)
     return merge(
         (max(0, c[0][0] - PHONE_LEAD - 1), min(n, c[-1][1] + 4))

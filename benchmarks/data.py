@@ -1,0 +1,92 @@
+"""Generated benchmark inputs: prose, PII values, tool-call requests.
+
+Everything is generated from a seed, so two runs see the same inputs, and
+every text is distinct, so no cache can answer a repeated question.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+
+WORDS = (
+    "the a an our your this that order shipment refund invoice account customer support team "
+    "please could you help me with update check review summarise explain write draft reply "
+    "about for from into over under after before during while because although however "
+    "delivery package warehouse product item price discount subscription plan feature issue "
+    "report meeting schedule project deadline budget manager engineer document policy question "
+    "answer weather travel hotel flight booking restaurant recipe garden music movie book "
+    "is was are were will would should can may might have has had do does did not very quite "
+    "new old late early quick slow happy sorry thanks regards today tomorrow yesterday week month"
+).split()
+
+
+def prose(rnd: random.Random, size: int) -> str:
+    """Sentences of everyday words, with now and then a small number (no PII)."""
+    out: list[str] = []
+    length = 0
+    sentence = 0
+    while length < size:
+        if sentence == 0:
+            w = rnd.choice(WORDS).capitalize()
+            sentence = rnd.randint(6, 16)
+        elif rnd.random() < 0.03:
+            w = str(rnd.randint(1, 60))
+        else:
+            w = rnd.choice(WORDS)
+        sentence -= 1
+        if sentence == 0:
+            w += rnd.choice([".", ".", ".", "?", "!"])
+        elif rnd.random() < 0.06:
+            w += ","
+        out.append(w)
+        length += len(w) + 1
+    return " ".join(out)[:size].rstrip() + "."
+
+
+def _luhn(prefix: str, length: int, rnd: random.Random) -> str:
+    body = prefix + "".join(rnd.choice(string.digits) for _ in range(length - len(prefix) - 1))
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return body + str((10 - total % 10) % 10)
+
+
+def pii_value(rnd: random.Random, kind: str | None = None) -> str:
+    """A fresh value of a common PII kind, written the way people write it."""
+    kind = kind or rnd.choice(PII_KINDS)
+    d = lambda n: "".join(rnd.choice(string.digits) for _ in range(n))  # noqa: E731
+    if kind == "email":
+        name = rnd.choice(["jane", "john.smith", "a.b", "support", "m_lee"]) + d(2)
+        return f"{name}@{rnd.choice(['example.com', 'mail.org', 'corp.co.uk', 'shop.io'])}"
+    if kind == "phone":
+        area = str(rnd.randint(201, 989))
+        return rnd.choice(["{}-555-{}", "({}) 555-{}", "+1 {} 555 {}"]).format(area, d(4))
+    if kind == "card":
+        cc = _luhn(rnd.choice(["4", "51", "55", "6011"]), 16, rnd)
+        sep = rnd.choice([" ", "-", ""])
+        return sep.join(cc[i:i + 4] for i in range(0, 16, 4))
+    if kind == "ssn":
+        return f"{rnd.randint(101, 665)}-{rnd.randint(10, 99)}-{rnd.randint(1000, 9999)}"
+    if kind == "iban":
+        return "DE89 3704 0044 0532 0130 00" if rnd.random() < 0.5 else "GB82 WEST 1234 5698 7654 32"
+    if kind == "ip":
+        return ".".join(str(rnd.randint(1, 254)) for _ in range(4))
+    if kind == "url":
+        return f"https://{rnd.choice(['example.com', 'docs.shop.io', 'intranet.corp.net'])}/{d(3)}"
+    raise ValueError(kind)
+
+
+PII_KINDS = ("email", "phone", "card", "ssn", "iban", "ip", "url")
+CONTEXT = {"email": "email", "phone": "call", "card": "card", "ssn": "ssn", "iban": "iban", "ip": "ip", "url": "see"}
+
+
+def pii_text(rnd: random.Random, size: int, count: int) -> str:
+    """Prose with `count` PII values, each after a word that names it."""
+    words = prose(rnd, size).split(" ")
+    for _ in range(count):
+        kind = rnd.choice(PII_KINDS)
+        at = rnd.randrange(len(words) + 1)
+        words[at:at] = [CONTEXT[kind], pii_value(rnd, kind)]
+    return " ".join(words)

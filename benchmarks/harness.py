@@ -1,0 +1,277 @@
+"""The benchmark harness: sections, timing, the table and the JSON report.
+
+Every figure is a ratio against a peer measured in the same run, because
+these machines are noisy and absolute times drift. A row holds both
+timings (median and p99 of per-call samples) and their ratios; a section
+may add checks (identical spans, identical decisions, flat memory) that
+must hold whatever the timings.
+
+Sections register themselves with :func:`section`; `python -m benchmarks`
+runs them in registration order.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+# Three sizes of run. `tiny` proves the harness works (the smoke test);
+# `quick` finishes in under two minutes; `full` is what docs/performance.md shows.
+MODES = ("tiny", "quick", "full")
+
+
+@dataclass
+class Timing:
+    """Per-call samples, in seconds."""
+
+    samples: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p99(self) -> float:
+        s = sorted(self.samples)
+        return s[min(len(s) - 1, int(round(0.99 * (len(s) - 1))))]
+
+
+@dataclass
+class Row:
+    """One comparison. `kind` says which way the ratio reads:
+
+    * ``speedup``: peer time / our time ("8.1x faster"); the goal is a minimum.
+    * ``relative``: our time / peer time ("1.05x of 10 rules"); the goal is a maximum.
+    """
+
+    case: str
+    ours: Timing | None
+    peer_name: str
+    peer: Timing | None
+    kind: str = "speedup"
+    goal: float | None = None
+    note: str = ""
+    value: str = ""  # for rows that are a measured quantity, not a timing pair
+
+    def ratio(self, which: str) -> float | None:
+        if self.ours is None or self.peer is None:
+            return None
+        a, b = getattr(self.ours, which), getattr(self.peer, which)
+        if self.kind == "speedup":
+            return b / a if a > 0 else float("inf")
+        return a / b if b > 0 else float("inf")
+
+    @property
+    def met(self) -> bool | None:
+        r = self.ratio("median")
+        if self.goal is None or r is None:
+            return None
+        return r >= self.goal if self.kind == "speedup" else r <= self.goal
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"case": self.case, "peer": self.peer_name, "kind": self.kind, "goal": self.goal,
+                               "met": self.met, "note": self.note}
+        for name, t in (("ours", self.ours), ("peer_time", self.peer)):
+            if t is not None:
+                out[name] = {"median_s": t.median, "p99_s": t.p99, "samples": len(t.samples)}
+        out["ratio_median"] = self.ratio("median")
+        out["ratio_p99"] = self.ratio("p99")
+        if self.value:
+            out["value"] = self.value
+        return out
+
+
+@dataclass
+class SectionResult:
+    name: str
+    title: str
+    rows: list[Row] = field(default_factory=list)
+    checks: dict[str, bool] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+    seconds: float = 0.0
+
+    def check(self, name: str, ok: bool) -> None:
+        self.checks[name] = bool(ok)
+
+    def to_json(self) -> dict:
+        return {"title": self.title, "rows": [r.to_json() for r in self.rows], "checks": self.checks,
+                "notes": self.notes, "extra": self.extra, "skipped": self.skipped, "seconds": round(self.seconds, 2)}
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    title: str
+    run: Callable[["Context", SectionResult], None]
+    needs: tuple[str, ...] = ()  # importable modules; missing ones skip the section
+
+
+@dataclass
+class Context:
+    mode: str
+    seed: int = 20240601
+
+    def pick(self, tiny: Any, quick: Any, full: Any) -> Any:
+        return {"tiny": tiny, "quick": quick, "full": full}[self.mode]
+
+
+SECTIONS: dict[str, Section] = {}
+
+
+def section(name: str, title: str, needs: tuple[str, ...] = ()):
+    """Register a benchmark section (a function of Context and SectionResult)."""
+
+    def wrap(fn: Callable[[Context, SectionResult], None]):
+        SECTIONS[name] = Section(name, title, fn, needs)
+        return fn
+
+    return wrap
+
+
+# ---- timing -------------------------------------------------------------------------
+
+
+def time_calls(fn: Callable[[Any], Any], args: list[Any]) -> Timing:
+    """Time `fn(a)` once per item, with the collector off (it is turned back on after)."""
+    samples = []
+    clock = time.perf_counter
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for a in args:
+            t0 = clock()
+            fn(a)
+            samples.append(clock() - t0)
+    finally:
+        if enabled:
+            gc.enable()
+    return Timing(samples)
+
+
+def time_pair(ours: Callable[[Any], Any], peer: Callable[[Any], Any], args: list[Any],
+              rounds: int = 1) -> tuple[Timing, Timing]:
+    """Alternate the two sides in chunks so both see the same noise."""
+    a: list[float] = []
+    b: list[float] = []
+    chunk = max(1, min(50, len(args)))
+    for _ in range(rounds):
+        for i in range(0, len(args), chunk):
+            part = args[i:i + chunk]
+            a.extend(time_calls(ours, part).samples)
+            b.extend(time_calls(peer, part).samples)
+    return Timing(a), Timing(b)
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+# ---- running and reporting --------------------------------------------------------------
+
+
+def run(mode: str, only: list[str] | None = None, out=sys.stdout) -> dict:
+    from importlib.util import find_spec
+
+    ctx = Context(mode)
+    results: list[SectionResult] = []
+    for name, sec in SECTIONS.items():
+        if only and name not in only:
+            continue
+        res = SectionResult(name, sec.title)
+        missing = [m for m in sec.needs if find_spec(m) is None]
+        started = time.perf_counter()
+        if missing:
+            res.skipped = f"needs {', '.join(missing)} (pip install -e '.[bench]')"
+        else:
+            print(f"[{name}] {sec.title} ...", file=sys.stderr, flush=True)
+            sec.run(ctx, res)
+        res.seconds = time.perf_counter() - started
+        results.append(res)
+    report = {"meta": meta(mode), "sections": {r.name: r.to_json() for r in results}}
+    print(render(results, mode), file=out)
+    return report
+
+
+def meta(mode: str) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for pkg in ("guardlang", "presidio-analyzer", "presidio-anonymizer", "spacy", "cedarpy", "grpcio", "phonenumbers"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return {"mode": mode, "python": platform.python_version(), "platform": platform.platform(),
+            "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions}
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} µs"
+
+
+def fmt_ratio(row: Row, which: str) -> str:
+    r = row.ratio(which)
+    if r is None:
+        return "-"
+    return f"{r:.1f}x" if r >= 10 else f"{r:.2f}x"
+
+
+def render(results: list[SectionResult], mode: str) -> str:
+    head = ["case", "ours median / p99", "peer", "peer median / p99", "ratio med", "ratio p99", "goal", "met"]
+    lines = [f"guardlang benchmarks ({mode} mode; ratios: 'speedup' = peer/ours, 'relative' = ours/peer)", ""]
+    for res in results:
+        lines.append(f"== {res.title} [{res.name}]" + (f"  (skipped: {res.skipped})" if res.skipped else ""))
+        if res.skipped:
+            lines.append("")
+            continue
+        table = [head]
+        for r in res.rows:
+            ours = f"{fmt_time(r.ours.median)} / {fmt_time(r.ours.p99)}" if r.ours else (r.value or "-")
+            peer = f"{fmt_time(r.peer.median)} / {fmt_time(r.peer.p99)}" if r.peer else "-"
+            goal = "-" if r.goal is None else (f">= {r.goal:g}x" if r.kind == "speedup" else f"<= {r.goal:g}x")
+            met = {True: "yes", False: "NO", None: "-"}[r.met]
+            table.append([r.case, ours, r.peer_name, peer, fmt_ratio(r, "median"), fmt_ratio(r, "p99"), goal, met])
+        widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+        for i, row in enumerate(table):
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        for name, ok in res.checks.items():
+            lines.append(f"  check: {name}: {'ok' if ok else 'FAILED'}")
+        for note in res.notes:
+            lines.append(f"  note: {note}")
+        lines.append(f"  ({res.seconds:.1f} s)")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_json(report: dict, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, default=_json_default)
+        f.write("\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, float) and (o != o or o in (float("inf"), float("-inf"))):
+        return None
+    if hasattr(o, "__dataclass_fields__"):
+        return asdict(o)
+    return str(o)

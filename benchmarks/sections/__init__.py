@@ -1,0 +1,3 @@
+"""The benchmark sections, registered in the order they run."""
+
+from . import pii, tools, scaling, startup, soak  # noqa: F401
