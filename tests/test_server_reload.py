@@ -185,3 +185,29 @@ def test_a_configmap_style_symlink_swap_is_picked_up(tmp_path):
             assert time.time() < deadline, "the swap was not picked up"
             time.sleep(0.05)
         assert s.active.status.failures == 0
+
+
+def test_serves_and_reloads_a_signed_bundle(tmp_path):
+    from guardrails.cli import main as cli
+
+    src = tmp_path / "src"
+    src.mkdir()
+    key = tmp_path / "rel"
+    assert cli(["bundle", "keygen", "--type", "hmac", "-o", str(key)]) == 0
+    bundle = tmp_path / "policies.bundle"
+
+    def build(version: str) -> None:
+        write(src, version)
+        assert cli(["bundle", "build", str(src), "-o", str(bundle), "--key", f"{key}.key"]) == 0
+
+    build("1.0.0")
+    with SidecarServer(ServerConfig(policies=bundle, bundle_key=f"{key}.key", listen="127.0.0.1:0",
+                                    watch=False)) as s, GuardrailsClient(f"127.0.0.1:{s.port}") as c:
+        assert c.check_tool_call("ping").policy.version == "1.0.0"
+        build("1.0.1")
+        assert s.reload() is True
+        assert c.check_tool_call("ping").policy.version == "1.0.1"
+        bundle.write_bytes(bundle.read_bytes()[:-40] + b"\0" * 40)  # tampered: does not verify
+        assert s.reload() is False
+        assert c.check_tool_call("ping").policy.version == "1.0.1"
+        assert s.active.status.error
