@@ -158,16 +158,18 @@ def time_calls(fn: Callable[[Any], Any], args: list[Any]) -> Timing:
 
 
 def time_pair(ours: Callable[[Any], Any], peer: Callable[[Any], Any], args: list[Any],
-              rounds: int = 1) -> tuple[Timing, Timing]:
-    """Alternate the two sides in chunks so both see the same noise."""
+              rounds: int = 1, peer_args: list[Any] | None = None) -> tuple[Timing, Timing]:
+    """Alternate the two sides in chunks of 50 calls so both see the same noise.
+
+    `peer_args` gives the peer its own form of each input (same order).
+    """
+    peer_args = args if peer_args is None else peer_args
     a: list[float] = []
     b: list[float] = []
-    chunk = max(1, min(50, len(args)))
     for _ in range(rounds):
-        for i in range(0, len(args), chunk):
-            part = args[i:i + chunk]
-            a.extend(time_calls(ours, part).samples)
-            b.extend(time_calls(peer, part).samples)
+        for i in range(0, len(args), 50):
+            a.extend(time_calls(ours, args[i:i + 50]).samples)
+            b.extend(time_calls(peer, peer_args[i:i + 50]).samples)
     return Timing(a), Timing(b)
 
 

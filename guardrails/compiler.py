@@ -14,6 +14,7 @@ Everything that can be decided at load time is decided here:
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Callable
 
 from . import ast
@@ -50,6 +51,39 @@ from .rulegraph import (  # noqa: F401  (re-exported: the compiled form lives in
     strict_eq,
 )
 
+
+
+def _and_unrolled(parts):
+    """`a and b (and c)` without a loop; the same values and errors as the loop."""
+    (f1, w1), (f2, w2) = parts[0], parts[1]
+    if len(parts) == 2:
+        def and2(c: Ctx):
+            v = f1(c)
+            if v is not True:
+                if v is False:
+                    return False
+                _as_bool(v, w1)
+            v = f2(c)
+            return v if v is True or v is False else _as_bool(v, w2)
+
+        return and2
+    f3, w3 = parts[2]
+
+    def and3(c: Ctx):
+        v = f1(c)
+        if v is not True:
+            if v is False:
+                return False
+            _as_bool(v, w1)
+        v = f2(c)
+        if v is not True:
+            if v is False:
+                return False
+            _as_bool(v, w2)
+        v = f3(c)
+        return v if v is True or v is False else _as_bool(v, w3)
+
+    return and3
 
 
 class _StageCompiler:
@@ -194,8 +228,32 @@ class _StageCompiler:
 
         return root
 
+    def _root_name(self, e: ast.Expr) -> str | None:
+        """The name when `e` reads a request root (`args`, `principal`, ...)."""
+        if isinstance(e, ast.Var):
+            d = self.unit.scope.get(e.name)
+            if d is None or not isinstance(d.node, (ast.ToolsDef, ast.TermsDef)):
+                return e.name
+        return None
+
     def e_Attr(self, e: ast.Attr):
         obj, name, path = self.expr(e.obj), e.name, source_of(e.obj)
+        root = self._root_name(e.obj)
+        if root is not None:
+            # `principal.role`: the hot path of tool rules, fused (same errors).
+            def root_attr(c: Ctx):
+                try:
+                    o = c.roots[root]
+                except KeyError:
+                    raise RuleError("missing-attribute", f"{root!r} is not part of this request") from None
+                if type(o) is dict or isinstance(o, dict):
+                    try:
+                        return o[name]
+                    except KeyError:
+                        raise RuleError("missing-attribute", f"{path} has no attribute {name!r}") from None
+                raise RuleError("type-error", f"{path} is a {_type_name(o)}; it has no attribute {name!r}")
+
+            return root_attr
 
         def attr(c: Ctx):
             o = obj(c)
@@ -244,6 +302,8 @@ class _StageCompiler:
 
     def e_And(self, e: ast.And):
         parts = tuple((self.expr(o), source_of(o)) for o in e.operands)
+        if len(parts) in (2, 3):
+            return _and_unrolled(parts)
 
         def and_(c: Ctx):
             for f, where in parts:
@@ -267,12 +327,28 @@ class _StageCompiler:
     def e_Compare(self, e: ast.Compare):
         left, right, op = self.expr(e.left), self.expr(e.right), e.op
         where = source_of(e)
+        lit = e.right.value if isinstance(e.right, ast.Literal) else None
+        if op in ("==", "!=") and type(lit) is str:
+            # strict_eq(a, "s") is exactly this; no closure for the constant.
+            if op == "==":
+                return lambda c: type(a := left(c)) is str and a == lit
+            return lambda c: not (type(a := left(c)) is str and a == lit)
         if op == "==":
             return lambda c: strict_eq(left(c), right(c))
         if op == "!=":
             return lambda c: not strict_eq(left(c), right(c))
-        test = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-                ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}[op]
+        test = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
+        if _is_num(lit):
+            b = lit
+
+            def ordered_num(c: Ctx):
+                a = left(c)
+                t = type(a)
+                if t is int or t is float or _is_num(a):
+                    return test(a, b)
+                raise RuleError("type-error", f"cannot compare a {_type_name(a)} with a {_type_name(b)} in `{where}`")
+
+            return ordered_num
 
         def ordered(c: Ctx):
             a, b = left(c), right(c)
@@ -291,6 +367,17 @@ class _StageCompiler:
             values = self.expr(e.container)(None)
             if all(isinstance(v, str) for v in values):
                 constant = frozenset(values)
+        root = self._root_name(e.item)
+        if constant is not None and root is not None:
+            # The common case (`tool in refunds`): a set lookup on a request root.
+            def root_in_set(c: Ctx):
+                try:
+                    v = c.roots[root]
+                except KeyError:
+                    raise RuleError("missing-attribute", f"{root!r} is not part of this request") from None
+                return (isinstance(v, str) and v in constant) != negated
+
+            return root_in_set
         if constant is not None:
             # The common case (`tool in refunds`): a set lookup.
             def in_set(c: Ctx):
@@ -464,7 +551,14 @@ class _StageCompiler:
     def rule(self, qid: str, r: ast.Rule, origin: str) -> RuleNode:
         self._rule_detectors = set()
         self._rule_qid, self._branches = qid, []
-        cond = self.expr(r.condition) if r.condition is not None else None
+        tools = tools_of(r.condition, self.unit) if self.stage == "tool_call" else None
+        condition = r.condition
+        if tools is not None and not self.coverage:
+            # The tool index runs this rule only for `tools`, so its tool
+            # tests are true whenever it runs: leave them out. (Coverage
+            # builds keep them, to report their branches.)
+            condition = _without_tool_tests(condition, self.unit)
+        cond = self.expr(condition) if condition is not None else None
         redact = self.redact_spec(r.effect) if isinstance(r.effect, ast.Redact) else None
         used = tuple(sorted(self._rule_detectors))
         tier = TIER_PLAIN
@@ -481,12 +575,39 @@ class _StageCompiler:
             tier=tier,
             detectors=used,
             redact=redact,
-            tools=tools_of(r.condition, self.unit) if self.stage == "tool_call" else None,
+            tools=tools,
             origin=origin,
             source=source_of(r.condition) if r.condition is not None else "always",
             branches=tuple(self._branches),
             span=r.span,
         )
+
+
+def _without_tool_tests(cond: ast.Expr, unit: Unit) -> ast.Expr | None:
+    """`cond` less its top-level conjuncts that only test the tool (None: nothing left).
+
+    Such a conjunct allows every tool the rule is indexed under, because the
+    index is the intersection of what those conjuncts allow (see tools_of).
+    """
+    if _is_tool_test(cond, unit):
+        return None
+    if not isinstance(cond, ast.And):
+        return cond
+    kept = tuple(o for o in cond.operands if not _is_tool_test(o, unit))
+    if not kept:
+        return None
+    if len(kept) == 1:
+        return kept[0]
+    return ast.And(kept, cond.span)
+
+
+def _is_tool_test(e: ast.Expr, unit: Unit) -> bool:
+    """`tool == "x"`, `tool in [..]`, `tool in group`, or an `or` of those."""
+    if isinstance(e, ast.Or):
+        return all(_is_tool_test(o, unit) for o in e.operands)
+    if isinstance(e, (ast.Compare, ast.In)):
+        return tools_of(e, unit) is not None
+    return False
 
 
 def _tiered(rules: list[RuleNode]) -> tuple[tuple[RuleNode, ...], ...]:

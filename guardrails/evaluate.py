@@ -25,6 +25,7 @@ them):
 from __future__ import annotations
 
 import copy
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,55 +155,111 @@ class _Combined:
 def combine(run: _Run, *, stage: str, fail_closed: bool, tool_default: str = "deny",
             tool: str | None = None, mapper=None) -> _Combined:
     """Apply the combining rules (module docstring) to one text's results."""
-    by_effect: dict[str, list[tuple[RuleNode, list[Finding]]]] = {}
-    for rule, findings in sorted(run.fired, key=lambda x: x[0].qid):
-        by_effect.setdefault(rule.effect, []).append((rule, findings))
-    errors = [EvalError(rule=r.qid, code=code, message=msg) for r, code, msg in sorted(run.failed, key=lambda x: x[0].qid)]
-
-    def v(rule: RuleNode, findings, **extra) -> Violation:
-        return Violation(rule=rule.qid, effect=rule.effect, message=rule.message, route=rule.route,
-                         spans=_spans(findings, mapper), **extra)
-
-    warns = [v(r, f) for r, f in by_effect.get("warn", [])]
-    error_denies = [
-        Violation(rule=r.qid, effect="deny", message="rule could not be evaluated (fail closed)", error=f"{code}: {msg}")
-        for r, code, msg in sorted(run.failed, key=lambda x: x[0].qid)
-    ] if fail_closed else []
-
-    denies = [v(r, f) for r, f in by_effect.get("deny", [])] + error_denies
+    # One violation per fired rule, grouped by effect, each group in rule-id order.
+    by_effect: dict[str, list[Violation]] = {}
+    for rule, findings in _by_rule(run.fired, lambda x: x[0].qid):
+        if findings:
+            viol = Violation(rule=rule.qid, effect=rule.effect, message=rule.message, route=rule.route,
+                             spans=_spans(findings, mapper))
+        else:
+            viol = _bare_violation(rule)
+        by_effect.setdefault(rule.effect, []).append(viol)
+    errors: list[EvalError] = []
+    error_denies: list[Violation] = []
+    if run.failed:
+        failed = _by_rule(run.failed, lambda x: x[0].qid)
+        errors = [EvalError(rule=r.qid, code=code, message=msg) for r, code, msg in failed]
+        if fail_closed:
+            error_denies = [
+                Violation(rule=r.qid, effect="deny", message="rule could not be evaluated (fail closed)",
+                          error=f"{code}: {msg}")
+                for r, code, msg in failed
+            ]
+    none: list[Violation] = []
+    warns = by_effect.get("warn", none)
+    denies = by_effect.get("deny", none) + error_denies
     if denies:
-        return _Combined(Outcome.DENY, sorted(denies + warns, key=lambda x: x.rule), errors, None, [])
-    redacts = [v(r, f) for r, f in by_effect.get("redact", [])]
-    escalates = [v(r, f) for r, f in by_effect.get("escalate", [])]
+        return _Combined(Outcome.DENY, _by_rule(denies + warns), errors, None, [])
+    redacts = by_effect.get("redact", none)
+    escalates = by_effect.get("escalate", none)
     if escalates:
-        return _Combined(Outcome.ESCALATE, sorted(escalates + redacts + warns, key=lambda x: x.rule),
+        return _Combined(Outcome.ESCALATE, _by_rule(escalates + redacts + warns),
                          errors, escalates[0].route, run.redactions)
-    allows: list[Violation] = []
+    allows = none
     if stage == "tool_call":
-        allows = [v(r, f) for r, f in by_effect.get("allow", [])]
+        allows = by_effect.get("allow", none)
         if not allows and tool_default != "allow":
-            default = Violation(rule=DEFAULT_DENY_RULE, effect="deny",
-                                message=f"no rule allows tool {tool!r} (tool calls are denied by default)")
-            return _Combined(Outcome.DENY, sorted([default] + warns, key=lambda x: x.rule), errors, None, [])
+            return _Combined(Outcome.DENY, _by_rule([_default_deny(tool)] + warns), errors, None, [])
     outcome = Outcome.REDACT if run.redactions else Outcome.ALLOW
-    return _Combined(outcome, sorted(allows + redacts + warns, key=lambda x: x.rule), errors, None, run.redactions)
+    return _Combined(outcome, _by_rule(allows + redacts + warns), errors, None, run.redactions)
+
+
+def _by_rule(items: list, key=lambda x: x.rule) -> list:
+    """Sorted by rule id (most decisions have one item: skip the sort)."""
+    return sorted(items, key=key) if len(items) > 1 else list(items)
+
+
+# Violations are frozen, so a rule that fired without spans, or the default
+# deny of one tool, can share one instance between decisions. Bounded.
+_bare: dict[int, tuple[RuleNode, Violation]] = {}
+_defaults: dict[Any, Violation] = {}
+
+
+def _bare_violation(rule: RuleNode) -> Violation:
+    hit = _bare.get(id(rule))
+    if hit is not None and hit[0] is rule:
+        return hit[1]
+    if len(_bare) >= 65536:
+        _bare.clear()
+    v = Violation(rule=rule.qid, effect=rule.effect, message=rule.message, route=rule.route, spans=[])
+    _bare[id(rule)] = (rule, v)
+    return v
+
+
+def _default_deny(tool: Any) -> Violation:
+    v = _defaults.get(tool)
+    if v is None:
+        if len(_defaults) >= 4096:
+            _defaults.clear()
+        v = _defaults[tool] = Violation(rule=DEFAULT_DENY_RULE, effect="deny",
+                                        message=f"no rule allows tool {tool!r} (tool calls are denied by default)")
+    return v
 
 
 # ---- the stages ------------------------------------------------------------
 
 
+_policy_refs: dict[tuple[str, str, str], PolicyRef] = {}
+
+
 def _policy_ref(p: CompiledPolicy) -> PolicyRef:
-    return PolicyRef(name=p.name, version=p.version, digest=p.digest)
+    # PolicyRef is frozen, so one instance per policy serves every decision.
+    key = (p.name, p.version, p.digest)
+    ref = _policy_refs.get(key)
+    if ref is None:
+        if len(_policy_refs) >= 4096:
+            _policy_refs.clear()
+        ref = _policy_refs[key] = PolicyRef(name=p.name, version=p.version, digest=p.digest)
+    return ref
 
 
 def _error_decision(p: CompiledPolicy, stage: str, code: str, message: str, started: float) -> Decision:
     """A request that cannot be evaluated at all is denied, whatever on_error says."""
     return Decision(
-        stage=stage, outcome=Outcome.DENY, text=None, policy=_policy_ref(p),
+        decision_id=_decision_id(), stage=stage, outcome=Outcome.DENY, text=None, policy=_policy_ref(p),
         violations=[Violation(rule="request", effect="deny", message=message, error=code)],
         errors=[EvalError(rule=None, code=code, message=message)],
         elapsed_us=_elapsed(started),
     )
+
+
+def _decision_id() -> str:
+    """What ``uuid.uuid4().hex`` gives, without building a UUID object
+    (which cost a tenth of a tool-call decision)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return b.hex()
 
 
 def _elapsed(started: float) -> int:
@@ -233,7 +290,7 @@ def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Ru
     forwarded = None
     if c.outcome is not Outcome.DENY:
         forwarded = _apply(text, c.redactions, rt) if c.redactions else text
-    return Decision(stage=stage, outcome=c.outcome, text=forwarded, violations=c.violations,
+    return Decision(decision_id=_decision_id(), stage=stage, outcome=c.outcome, text=forwarded, violations=c.violations,
                     policy=_policy_ref(p), errors=c.errors, route=c.route, trace=run.trace,
                     elapsed_us=_elapsed(started))
 
@@ -307,7 +364,7 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
     forwarded_chunks = None if outcome is Outcome.DENY else [
         {"text": r.text, "metadata": r.metadata} for r in results if r.outcome is not Outcome.DENY
     ]
-    return Decision(stage="retrieval", outcome=outcome, text=forwarded_chunks, violations=violations,
+    return Decision(decision_id=_decision_id(), stage="retrieval", outcome=outcome, text=forwarded_chunks, violations=violations,
                     policy=_policy_ref(p), errors=errors, route=routes[0] if routes else None,
                     chunks=results, trace=trace, elapsed_us=_elapsed(started))
 
@@ -330,6 +387,17 @@ MAX_DEPTH = 64
 def _json_like(value: Any, depth: int = 0) -> bool:
     if depth > MAX_DEPTH:
         return False
+    if type(value) is dict and depth < MAX_DEPTH:
+        # The common shape (a flat map of plain values) without a call per value.
+        for k, v in value.items():
+            if type(k) is not str and not isinstance(k, str):
+                return False
+            t = type(v)
+            if t is str or t is int or t is bool or t is float or v is None:
+                continue
+            if not _json_like(v, depth + 1):
+                return False
+        return True
     if value is None or isinstance(value, (str, bool, int, float)):
         return True
     if isinstance(value, list):
@@ -384,7 +452,7 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     forwarded = None
     if c.outcome is not Outcome.DENY:
         forwarded = _redact_args(args, offsets, c.redactions, rt) if c.redactions else args
-    return Decision(stage="tool_call", outcome=c.outcome, text=forwarded, violations=c.violations,
+    return Decision(decision_id=_decision_id(), stage="tool_call", outcome=c.outcome, text=forwarded, violations=c.violations,
                     policy=_policy_ref(p), errors=c.errors, route=c.route, trace=run.trace,
                     elapsed_us=_elapsed(started))
 

@@ -1,1 +1,134 @@
-"""placeholder"""
+"""Tool calls: this engine's decisions against cedarpy on the same policy and requests.
+
+The policy has ten permit/forbid rules over roles, amounts, tool groups and
+flags, written in both languages. Cedar gets pre-parsed ``PolicySet`` and
+``Entities`` handles: users carry their role, id and suspended flag as
+entity attributes, tools are actions in action groups. This engine gets the
+same user as ``principal`` and the same flags as ``context``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+from ..harness import Context, Row, SectionResult, section, time_pair
+
+GROUPS = {
+    "payments": ["issue_refund", "void_charge", "transfer_funds"],
+    "reads": ["lookup_order", "track_shipment", "search_docs"],
+    "admin": ["delete_user", "reset_password", "change_role"],
+}
+ROLES = ["agent", "manager", "finance", "admin", "viewer"]
+
+POLICY = """
+policy "bench-tools" version "1.0.0"
+tools payments = ["issue_refund", "void_charge", "transfer_funds"]
+tools reads = ["lookup_order", "track_shipment", "search_docs"]
+tools admin = ["delete_user", "reset_password", "change_role"]
+
+tool_call {
+  rule reads-for-all: allow when tool in reads
+  rule small-payments: allow when tool in payments and args.amount <= 100
+  rule manager-payments: allow when tool in payments and principal.role == "manager" and args.amount <= 5000
+  rule finance-payments: allow when tool in payments and principal.role == "finance"
+  rule admins: allow when tool in admin and principal.role == "admin"
+  rule big-needs-ticket: deny "payments over 5000 need a ticket"
+      when tool in payments and args.amount > 5000 and not (context has ticket)
+  rule suspended: deny "suspended users may not call tools" when principal.suspended
+  rule sandbox: deny "no payments from the sandbox" when tool in payments and context.sandbox
+  rule no-self-promotion: deny "no changing your own role" when tool == "change_role" and args.target == principal.id
+  rule admin-needs-mfa: deny "admin tools need MFA" when tool in admin and not context.mfa
+}
+"""
+
+CEDAR = """
+permit(principal, action in Action::"reads", resource);
+permit(principal, action in Action::"payments", resource) when { context.amount <= 100 };
+permit(principal, action in Action::"payments", resource)
+  when { principal.role == "manager" && context.amount <= 5000 };
+permit(principal, action in Action::"payments", resource) when { principal.role == "finance" };
+permit(principal, action in Action::"admin", resource) when { principal.role == "admin" };
+forbid(principal, action in Action::"payments", resource)
+  when { context.amount > 5000 && !(context has ticket) };
+forbid(principal, action, resource) when { principal.suspended };
+forbid(principal, action in Action::"payments", resource) when { context.sandbox };
+forbid(principal, action == Action::"change_role", resource) when { context.target == principal.id };
+forbid(principal, action in Action::"admin", resource) when { !context.mfa };
+"""
+
+
+def users(rnd: random.Random, n: int = 40) -> list[dict]:
+    return [{"id": f"u{i}", "role": rnd.choice(ROLES), "suspended": rnd.random() < 0.1} for i in range(n)]
+
+
+def entities_json(people: list[dict]) -> str:
+    ents = [{"uid": {"type": "User", "id": u["id"]}, "attrs": dict(u), "parents": []} for u in people]
+    for group, tools in GROUPS.items():
+        ents.append({"uid": {"type": "Action", "id": group}, "attrs": {}, "parents": []})
+        for t in tools:
+            ents.append({"uid": {"type": "Action", "id": t}, "attrs": {},
+                         "parents": [{"type": "Action", "id": group}]})
+    return json.dumps(ents)
+
+
+def requests(rnd: random.Random, people: list[dict], n: int) -> list[tuple[dict, dict]]:
+    """(our request, Cedar request) pairs describing the same call."""
+    out = []
+    for _ in range(n):
+        group = rnd.choice(list(GROUPS))
+        tool = rnd.choice(GROUPS[group])
+        user = rnd.choice(people)
+        args: dict = {}
+        if group == "payments":
+            args["amount"] = rnd.choice([rnd.randint(1, 100), rnd.randint(101, 5000), rnd.randint(5001, 20000)])
+        if tool == "change_role":
+            args["target"] = user["id"] if rnd.random() < 0.3 else rnd.choice(people)["id"]
+        context: dict = {"sandbox": rnd.random() < 0.1, "mfa": rnd.random() < 0.8}
+        if rnd.random() < 0.3:
+            context["ticket"] = f"T-{rnd.randint(1000, 9999)}"
+        ours = {"tool": tool, "args": args, "principal": dict(user), "context": context}
+        cedar_ctx = dict(context)
+        cedar_ctx.update(args)
+        theirs = {"principal": f'User::"{user["id"]}"', "action": f'Action::"{tool}"',
+                  "resource": 'App::"agent"', "context": cedar_ctx}
+        out.append((ours, theirs))
+    return out
+
+
+@section("tools", "Tool-call decisions vs cedarpy", needs=("cedarpy",))
+def run(ctx: Context, res: SectionResult) -> None:
+    import cedarpy
+
+    from guardrails import Engine
+
+    rnd = random.Random(ctx.seed)
+    people = users(rnd)
+    pairs = requests(rnd, people, 1000 if ctx.mode != "tiny" else 200)
+    engine = Engine.from_source(POLICY)
+    policies = cedarpy.PolicySet.from_str(CEDAR)
+    entities = cedarpy.Entities.from_json_str(entities_json(people))
+
+    def ours(req: dict):
+        return engine.check_tool_call(req["tool"], req["args"], principal=req["principal"], context=req["context"])
+
+    def theirs(req: dict):
+        return cedarpy.is_authorized(req, policies, entities)
+
+    mismatches = 0
+    allowed = 0
+    for a, b in pairs:
+        mine = ours(a).allowed
+        cedar = theirs(b)
+        if cedar.diagnostics.errors:
+            mismatches += 1
+        mismatches += mine != cedar.allowed
+        allowed += mine
+    res.check("identical decisions on every request", mismatches == 0)
+    res.notes.append(f"{len(pairs)} random requests, {allowed} allowed and {len(pairs) - allowed} denied by both; "
+                     f"{mismatches} disagreements")
+    rounds = ctx.pick(1, 5, 30)
+    t_ours, t_cedar = time_pair(ours, theirs, [a for a, _ in pairs], rounds, [b for _, b in pairs])
+    res.rows.append(Row("decision per request", t_ours, "cedarpy", t_cedar, goal=5.0,
+                        note=f"{len(pairs)} requests x {rounds} rounds"))
+    res.notes.append("cedarpy.is_authorized with pre-parsed PolicySet and Entities handles, one request per call")
