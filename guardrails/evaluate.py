@@ -90,11 +90,14 @@ class _Run:
 def run_rules(tiers: tuple[tuple[RuleNode, ...], ...], ctx: Ctx, fail_closed: bool, *,
               exhaustive: bool = False, explain: bool = False, chunk: int | None = None) -> _Run:
     out = _Run(trace=[] if explain else None)
+    trace, fired, cov = out.trace, out.fired, ctx.cov
+    deny_fired = False
     for t_index, tier in enumerate(tiers):
         for rule in tier:
             ctx.evidence = []
             try:
-                value = True if rule.cond is None else rule.cond(ctx)
+                cond = rule.cond
+                value = True if cond is None else cond(ctx)
                 if value is not True and value is not False:
                     raise RuleError("type-error", f"the condition gave a {type(value).__name__}, not true or false")
                 findings: list[Finding] = []
@@ -111,24 +114,25 @@ def run_rules(tiers: tuple[tuple[RuleNode, ...], ...], ctx: Ctx, fail_closed: bo
                 code = getattr(exc, "code", "error")
                 message = getattr(exc, "message", None) or str(exc)
                 out.failed.append((rule, code, message))
-                if out.trace is not None:
-                    out.trace.append(TraceStep(rule=rule.qid, tier=rule.tier, status="error",
-                                               detail=f"{code}: {message}", chunk=chunk))
+                if trace is not None:
+                    trace.append(TraceStep(rule=rule.qid, tier=rule.tier, status="error",
+                                           detail=f"{code}: {message}", chunk=chunk))
                 continue
-            if ctx.cov is not None:
-                ctx.cov.add((rule.qid, -1, bool(value)))  # -1: the rule as a whole
+            if cov is not None:
+                cov.add((rule.qid, -1, bool(value)))  # -1: the rule as a whole
             if value:
-                out.fired.append((rule, findings))
-            if out.trace is not None:
-                out.trace.append(TraceStep(rule=rule.qid, tier=rule.tier,
-                                           status="fired" if value else "not_fired", value=value, chunk=chunk))
-        denied = any(r.effect == "deny" for r, _ in out.fired) or (fail_closed and out.failed)
-        if denied and not exhaustive:
-            if out.trace is not None:
+                fired.append((rule, findings))
+                if rule.effect == "deny":
+                    deny_fired = True
+            if trace is not None:
+                trace.append(TraceStep(rule=rule.qid, tier=rule.tier,
+                                       status="fired" if value else "not_fired", value=value, chunk=chunk))
+        if (deny_fired or (fail_closed and out.failed)) and not exhaustive:
+            if trace is not None:
                 for later in tiers[t_index + 1:]:
                     for rule in later:
-                        out.trace.append(TraceStep(rule=rule.qid, tier=rule.tier, status="skipped",
-                                                   detail="outcome already deny", chunk=chunk))
+                        trace.append(TraceStep(rule=rule.qid, tier=rule.tier, status="skipped",
+                                               detail="outcome already deny", chunk=chunk))
             break
     return out
 
@@ -157,7 +161,7 @@ def combine(run: _Run, *, stage: str, fail_closed: bool, tool_default: str = "de
     """Apply the combining rules (module docstring) to one text's results."""
     # One violation per fired rule, grouped by effect, each group in rule-id order.
     by_effect: dict[str, list[Violation]] = {}
-    for rule, findings in _by_rule(run.fired, lambda x: x[0].qid):
+    for rule, findings in _by_rule(run.fired, _first_qid):
         if findings:
             viol = Violation(rule=rule.qid, effect=rule.effect, message=rule.message, route=rule.route,
                              spans=_spans(findings, mapper))
@@ -167,7 +171,7 @@ def combine(run: _Run, *, stage: str, fail_closed: bool, tool_default: str = "de
     errors: list[EvalError] = []
     error_denies: list[Violation] = []
     if run.failed:
-        failed = _by_rule(run.failed, lambda x: x[0].qid)
+        failed = _by_rule(run.failed, _first_qid)
         errors = [EvalError(rule=r.qid, code=code, message=msg) for r, code, msg in failed]
         if fail_closed:
             error_denies = [
@@ -192,6 +196,10 @@ def combine(run: _Run, *, stage: str, fail_closed: bool, tool_default: str = "de
             return _Combined(Outcome.DENY, _by_rule([_default_deny(tool)] + warns), errors, None, [])
     outcome = Outcome.REDACT if run.redactions else Outcome.ALLOW
     return _Combined(outcome, _by_rule(allows + redacts + warns), errors, None, run.redactions)
+
+
+def _first_qid(item: tuple) -> str:
+    return item[0].qid
 
 
 def _by_rule(items: list, key=lambda x: x.rule) -> list:
@@ -413,11 +421,13 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     started = time.perf_counter()
     if not isinstance(tool, str) or not tool:
         return _error_decision(p, "tool_call", "invalid-request", "tool must be a non-empty string", started)
-    for name, value in (("args", args), ("principal", principal), ("context", context)):
-        if value is not None and not (isinstance(value, dict) and _json_like(value)):
-            return _error_decision(p, "tool_call", "invalid-request",
-                                   f"{name} must be a JSON object (string keys, JSON values, "
-                                   f"at most {MAX_DEPTH} levels deep)", started)
+    bad = ("args" if args is not None and not (isinstance(args, dict) and _json_like(args)) else
+           "principal" if principal is not None and not (isinstance(principal, dict) and _json_like(principal)) else
+           "context" if context is not None and not (isinstance(context, dict) and _json_like(context)) else None)
+    if bad is not None:
+        return _error_decision(p, "tool_call", "invalid-request",
+                               f"{bad} must be a JSON object (string keys, JSON values, "
+                               f"at most {MAX_DEPTH} levels deep)", started)
     args = args or {}
     leaves: list[tuple[str, list, str]] = []
     _flatten(args, "args", leaves, [])
@@ -434,10 +444,11 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
         return _error_decision(p, "tool_call", "input-too-large", too_long, started)
 
     graph = p.stages["tool_call"]
+    settings = p.settings
+    fail_closed = settings.fail_closed
     ctx = Ctx(subject, {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}, rt,
               overrides, coverage)
-    run = run_rules(graph.tiers_for_tool(tool), ctx, p.settings.fail_closed,
-                    exhaustive=exhaustive, explain=explain)
+    run = run_rules(graph.tiers_for_tool(tool), ctx, fail_closed, exhaustive=exhaustive, explain=explain)
 
     def mapper(f: Finding) -> list[Span]:
         out = []
@@ -447,8 +458,8 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
                 out.append(Span(start=s - a, end=e - a, entity=f.entity, score=round(f.score, 4), field=path))
         return out
 
-    c = combine(run, stage="tool_call", fail_closed=p.settings.fail_closed,
-                tool_default=p.settings.tool_default, tool=tool, mapper=mapper)
+    c = combine(run, stage="tool_call", fail_closed=fail_closed,
+                tool_default=settings.tool_default, tool=tool, mapper=mapper)
     forwarded = None
     if c.outcome is not Outcome.DENY:
         forwarded = _redact_args(args, offsets, c.redactions, rt) if c.redactions else args
