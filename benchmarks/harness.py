@@ -59,6 +59,7 @@ class Row:
     goal: float | None = None
     note: str = ""
     value: str = ""  # for rows that are a measured quantity, not a timing pair
+    unit: str = "s"  # "s" (timings) or "MB" (memory)
 
     def ratio(self, which: str) -> float | None:
         if self.ours is None or self.peer is None:
@@ -77,10 +78,11 @@ class Row:
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"case": self.case, "peer": self.peer_name, "kind": self.kind, "goal": self.goal,
-                               "met": self.met, "note": self.note}
+                               "met": self.met, "note": self.note, "unit": self.unit}
         for name, t in (("ours", self.ours), ("peer_time", self.peer)):
             if t is not None:
-                out[name] = {"median_s": t.median, "p99_s": t.p99, "samples": len(t.samples)}
+                key = "bytes" if self.unit == "MB" else "s"
+                out[name] = {f"median_{key}": t.median, f"p99_{key}": t.p99, "samples": len(t.samples)}
         out["ratio_median"] = self.ratio("median")
         out["ratio_p99"] = self.ratio("p99")
         if self.value:
@@ -229,6 +231,14 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
 
 
+def _fmt_pair(t: Timing, unit: str) -> str:
+    if unit == "MB":
+        return f"{t.median / 2**20:.1f} MB"
+    if len(t.samples) == 1:
+        return fmt_time(t.median)
+    return f"{fmt_time(t.median)} / {fmt_time(t.p99)}"
+
+
 def fmt_ratio(row: Row, which: str) -> str:
     r = row.ratio(which)
     if r is None:
@@ -246,8 +256,8 @@ def render(results: list[SectionResult], mode: str) -> str:
             continue
         table = [head]
         for r in res.rows:
-            ours = f"{fmt_time(r.ours.median)} / {fmt_time(r.ours.p99)}" if r.ours else (r.value or "-")
-            peer = f"{fmt_time(r.peer.median)} / {fmt_time(r.peer.p99)}" if r.peer else "-"
+            ours = _fmt_pair(r.ours, r.unit) if r.ours else (r.value or "-")
+            peer = _fmt_pair(r.peer, r.unit) if r.peer else "-"
             goal = "-" if r.goal is None else (f">= {r.goal:g}x" if r.kind == "speedup" else f"<= {r.goal:g}x")
             met = {True: "yes", False: "NO", None: "-"}[r.met]
             table.append([r.case, ours, r.peer_name, peer, fmt_ratio(r, "median"), fmt_ratio(r, "p99"), goal, met])
