@@ -160,8 +160,8 @@ def time_calls(fn: Callable[[Any], Any], args: list[Any]) -> Timing:
 
 
 def time_pair(ours: Callable[[Any], Any], peer: Callable[[Any], Any], args: list[Any],
-              rounds: int = 1, peer_args: list[Any] | None = None) -> tuple[Timing, Timing]:
-    """Alternate the two sides in chunks of 50 calls so both see the same noise.
+              rounds: int = 1, peer_args: list[Any] | None = None, chunk: int = 50) -> tuple[Timing, Timing]:
+    """Alternate the two sides in chunks of `chunk` calls so both see the same noise.
 
     `peer_args` gives the peer its own form of each input (same order).
     """
@@ -169,9 +169,9 @@ def time_pair(ours: Callable[[Any], Any], peer: Callable[[Any], Any], args: list
     a: list[float] = []
     b: list[float] = []
     for _ in range(rounds):
-        for i in range(0, len(args), 50):
-            a.extend(time_calls(ours, args[i:i + 50]).samples)
-            b.extend(time_calls(peer, peer_args[i:i + 50]).samples)
+        for i in range(0, len(args), chunk):
+            a.extend(time_calls(ours, args[i:i + chunk]).samples)
+            b.extend(time_calls(peer, peer_args[i:i + chunk]).samples)
     return Timing(a), Timing(b)
 
 

@@ -430,7 +430,10 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
                                f"at most {MAX_DEPTH} levels deep)", started)
     args = args or {}
     leaves: list[tuple[str, list, str]] = []
-    _flatten(args, "args", leaves, [])
+    for v in args.values():
+        if isinstance(v, (str, dict, list)):  # else there is no string to collect
+            _flatten(args, "args", leaves, [])
+            break
     # Detectors see every string argument in one pass. The separator holds a
     # NUL so that no phrase or term can match across two arguments.
     joined, offsets, pos = [], [], 0
