@@ -7,6 +7,13 @@ all entities come from Presidio's pattern recognizers (email, phone, credit
 card, IBAN, SSN, IP, URL, ...). Named-entity recognition (:data:`NER_ENTITIES`)
 needs an installed spaCy model package named in :class:`PiiConfig`; it is
 imported, never downloaded.
+
+With the blank pipeline, :meth:`PiiDetector.analyze` takes a fast path that
+finds exactly what one Presidio call on the whole text finds: Presidio's own
+recognizers run only on the windows of the text where :mod:`.prefilter`
+shows a match could be, and a text without such a window never reaches
+Presidio (see :class:`_FastAnalyzer` and docs/performance.md).
+:meth:`PiiDetector.analyze_presidio` is the whole-text reference.
 """
 
 from __future__ import annotations
