@@ -108,12 +108,11 @@ def paced(call_future, reqs: list, rate: float, seconds: float) -> list[float]:
     start = time.perf_counter() + 0.05
     for i in range(n):
         due = start + i / rate
-        while True:
-            now = time.perf_counter()
-            if now >= due:
-                break
-            if due - now > 0.002:
-                time.sleep(due - now - 0.001)
+        wait = due - time.perf_counter()
+        if wait > 0:
+            # Sleep, never spin: a spinning sender holds the GIL that gRPC's
+            # completion threads need, and would delay every reply it times.
+            time.sleep(wait)
 
         def finished(_f, i=i, due=due):
             lat[i] = time.perf_counter() - due
