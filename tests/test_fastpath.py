@@ -128,6 +128,44 @@ def test_fast_path_with_one_entity(detector, parts, entity) -> None:
     assert detector.analyze(text, {entity}) == detector.analyze_presidio(text, {entity})
 
 
+_PHONE_SEP = st.sampled_from(["", " ", "-", ".", " - ", "/", "(", ")", ") ", "\u00a0", "\u2013", " ext ", " x", "#", ","])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["", "+", "00", "0", "1", "44", "49", "33", "972", "91", "55", "011"]),
+                          st.lists(st.tuples(st.text("0123456789", min_size=1, max_size=5), _PHONE_SEP),
+                                   min_size=1, max_size=5)),
+                min_size=1, max_size=3))
+def test_phone_matcher_skips_only_invalid_numbers(detector, numbers) -> None:
+    # Digit groups shaped like phone numbers of many regions (with and
+    # without country codes, national prefixes, separators and extensions):
+    # the phone matcher that skips hopeless candidates finds what Presidio's
+    # PhoneRecognizer finds.
+    text = " and ".join(lead + "".join(d + sep for d, sep in groups) for lead, groups in numbers)
+    fast = detector._fast
+    ours = sorted((r.start, r.end, r.score) for r in fast._phones(text))
+    theirs = sorted((r.start, r.end, r.score) for r in fast.phone.analyze(text, ["PHONE_NUMBER"]))
+    assert ours == theirs
+
+
+def test_phone_numbers_of_every_default_region(detector) -> None:
+    import phonenumbers
+
+    fast = detector._fast
+    for region in fast.phone.supported_regions:
+        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            for fmt in (phonenumbers.PhoneNumberFormat.NATIONAL, phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+                        phonenumbers.PhoneNumberFormat.E164):
+                written = phonenumbers.format_number(example, fmt)
+                for text in (written, written.lstrip("+"), f"call {written} now"):
+                    ours = sorted((r.start, r.end) for r in fast._phones(text))
+                    theirs = sorted((r.start, r.end) for r in fast.phone.analyze(text, ["PHONE_NUMBER"]))
+                    assert ours == theirs, (region, text)
+
+
 def test_context_far_from_the_match(detector) -> None:
     # Stop words and punctuation are skipped when Presidio looks for context
     # words, so a context word can sit far before the match; a window must
