@@ -261,7 +261,7 @@ def test_phone_digit_bound_matches_metadata() -> None:
     from phonenumbers import PhoneMetadata
     from phonenumbers.phonenumberutil import SUPPORTED_REGIONS
 
-    from guardrails.detectors.pii import _MIN_INTERNATIONAL_DIGITS
+    from guardrails.detectors.prefilter import MIN_INTERNATIONAL_DIGITS
 
     shortest = min(min(PhoneMetadata.metadata_for_region(r).general_desc.possible_length) for r in SUPPORTED_REGIONS)
     assert prefilter.MIN_PHONE_DIGITS <= shortest
@@ -269,7 +269,7 @@ def test_phone_digit_bound_matches_metadata() -> None:
         len(str(md.country_code)) + min(md.general_desc.possible_length) - (2 if md.national_prefix_transform_rule else 0)
         for md in (PhoneMetadata.metadata_for_region(r) for r in SUPPORTED_REGIONS)
     )
-    assert _MIN_INTERNATIONAL_DIGITS <= with_code
+    assert MIN_INTERNATIONAL_DIGITS <= with_code
 
 
 def test_keyword_memo_is_bounded(detector) -> None:

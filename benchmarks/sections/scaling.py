@@ -12,7 +12,7 @@ import random
 import time
 
 from ..data import pii_text
-from ..harness import Context, Row, SectionResult, Timing, section, time_calls, time_pair
+from ..harness import Context, Row, SectionResult, Timing, section, time_calls
 from .tools import CEDAR, POLICY, requests, users
 
 

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import bisect
 import importlib.util
-import re
 import threading
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -239,10 +237,6 @@ _MIRRORED = {
     "PhoneRecognizer.analyze": "dc228ae284c3d101",
 }
 
-# The fewest digits of a valid number written with a country code: the
-# shortest country code plus national number (Austria, Germany, Iran: 2 + 4).
-_MIN_INTERNATIONAL_DIGITS = 6
-
 
 def _source_digest(fn: Any) -> str:
     import hashlib
@@ -264,125 +258,6 @@ def _mirrors_unchanged() -> bool:
     except (OSError, TypeError):  # no source to compare: do not guess
         return False
     return True
-
-
-def _phone_min_digits(region: str) -> int:
-    """Digits (or letters, for vanity numbers) a candidate needs to be valid
-    when parsed with default `region`: its shortest national number, or a
-    number with a country code."""
-    from phonenumbers import PhoneMetadata
-
-    md = PhoneMetadata.metadata_for_region(region)
-    if md is None or md.national_prefix_transform_rule or not md.general_desc.possible_length:
-        return 0  # a transform may add digits: no bound
-    return min(min(md.general_desc.possible_length), _MIN_INTERNATIONAL_DIGITS)
-
-
-# Characters that may make phonenumbers read a candidate as something other
-# than its digits: a plus (a country code follows), extension marks.
-_NOT_PLAIN = frozenset("+\uff0b#\uff03;,~\uff5e")
-
-
-def _plain_digits(candidate: str) -> str | None:
-    """The digits phonenumbers parses from `candidate`, or None when it may
-    read more than digits (a plus, letters, an extension mark)."""
-    out = []
-    for ch in candidate:
-        if ch.isdecimal():
-            out.append(str(unicodedata.decimal(ch)))
-        elif ch.isalpha() or ch in _NOT_PLAIN or unicodedata.digit(ch, None) is not None:
-            return None
-    return "".join(out)
-
-
-def _phone_validity_check(region: str) -> Any:
-    """For default `region`: a test that is false only for digit strings
-    that cannot parse to a valid number (or None when there is no such test).
-
-    Without a plus or an international prefix (all of these start with 0), a
-    number keeps the region's country code, so it is valid only if its
-    national number, read as parse() may read it (as written, without the
-    country code, without the national prefix, or both), matches the general
-    pattern and a possible length of some region with that country code.
-    """
-    from phonenumbers import PhoneMetadata
-    from phonenumbers.phonenumberutil import region_codes_for_country_code
-
-    md = PhoneMetadata.metadata_for_region(region)
-    if md is None or md.national_prefix_transform_rule or not _starts_with_zero(md.international_prefix or ""):
-        return None
-    cc = str(md.country_code)
-    descs = []
-    for r in region_codes_for_country_code(md.country_code):
-        g = PhoneMetadata.metadata_for_region(r)
-        if g is None or not g.general_desc.national_number_pattern:
-            return None
-        descs.append((frozenset(g.general_desc.possible_length), re.compile(g.general_desc.national_number_pattern)))
-    prefix = re.compile(md.national_prefix_for_parsing) if md.national_prefix_for_parsing else None
-
-    def may_be_valid(digits: str) -> bool:
-        forms = {digits, digits[len(cc):]} if digits.startswith(cc) else {digits}
-        for _ in range(2):  # parse() may strip a national prefix twice after a country code
-            for f in list(forms):
-                m = prefix.match(f) if prefix is not None and f else None
-                if m:
-                    forms.add(f[m.end():])
-        return any((not lengths or len(f) in lengths) and rx.fullmatch(f) for f in forms for lengths, rx in descs)
-
-    return may_be_valid
-
-
-def _starts_with_zero(pattern: str) -> bool:
-    """Whether every match of `pattern` starts with "0": it begins with a
-    literal 0 and has no alternative outside parentheses."""
-    if not pattern.startswith("0"):
-        return False
-    depth, escaped, in_class = 0, False, False
-    for ch in pattern:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            return False
-    return True
-
-
-def _matcher_class() -> type:
-    from phonenumbers import PhoneNumberMatcher
-
-    class Matcher(PhoneNumberMatcher):
-        """phonenumbers' matcher, skipping the parse of candidates that cannot be valid.
-
-        `_parse_and_verify` returns None for every candidate it skips, as the
-        original would after parsing it, so the matches (and the count of
-        failed tries) are the same. Only for leniency VALID, whose check is
-        phonenumbers.is_valid_number.
-        """
-
-        def __init__(self, text: str, region: str, leniency: Any, min_digits: int, may_be_valid: Any):
-            super().__init__(text, region, leniency=leniency)
-            self._min_digits = min_digits
-            self._may_be_valid = may_be_valid
-
-        def _parse_and_verify(self, candidate: str, offset: int):
-            if self._min_digits and sum(1 for ch in candidate if ch.isdigit() or ch.isalpha()) < self._min_digits:
-                return None
-            if self._may_be_valid is not None:
-                digits = _plain_digits(candidate)
-                if digits is not None and not digits.startswith("0") and not self._may_be_valid(digits):
-                    return None
-            return super()._parse_and_verify(candidate, offset)
-
-    return Matcher
 
 
 class _FastAnalyzer:
@@ -418,6 +293,8 @@ class _FastAnalyzer:
         from presidio_analyzer import EntityRecognizer, RecognizerResult
         from presidio_analyzer.nlp_engine import NlpArtifacts
 
+        from guardrails.detectors import prefilter
+
         self.analyzer = analyzer
         self.language = language
         self.covered = covered
@@ -430,8 +307,9 @@ class _FastAnalyzer:
         }
         self.phone = phone
         if phone is not None:
-            self._matcher = _matcher_class()
-            self._phone_regions = [(r, _phone_min_digits(r), _phone_validity_check(r)) for r in phone.supported_regions]
+            self._matcher = prefilter.phone_matcher_class()
+            self._phone_regions = [(r, prefilter.phone_min_digits(r), prefilter.phone_validity_check(r))
+                                  for r in phone.supported_regions]
         enhancer = analyzer.context_aware_enhancer
         self.prefix = enhancer.context_prefix_count
         self.suffix = enhancer.context_suffix_count

@@ -1,4 +1,5 @@
-"""Where in a text Presidio's pattern recognizers could possibly match.
+"""Where in a text Presidio's pattern recognizers could possibly match, and
+which phone candidates cannot be valid.
 
 The PII fast path (:class:`guardrails.detectors.pii.PiiDetector`) asks this
 module for *windows*: the few stretches of a text that can hold a match of
@@ -27,11 +28,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 __all__ = [
     "ASCII_WS",
+    "MIN_INTERNATIONAL_DIGITS",
     "MIN_PHONE_DIGITS",
     "RECOGNIZER_PATTERNS",
     "SEPARATOR",
@@ -39,7 +42,10 @@ __all__ = [
     "compact",
     "merge",
     "pattern_digest",
+    "phone_matcher_class",
+    "phone_min_digits",
     "phone_regions",
+    "phone_validity_check",
     "recognizers_that_may_match",
     "regex_regions",
     "word_end",
@@ -373,3 +379,129 @@ def compact(text: str, regions: list[tuple[int, int]]) -> Compact:
         pos += b - a + len(SEPARATOR)
     return Compact(SEPARATOR.join(parts), tuple(starts), tuple(a for a, _ in regions),
                    tuple(b - a for a, b in regions))
+
+
+# ---- phone candidates that cannot be valid ------------------------------------
+
+# The fewest digits of a valid number written with a country code: the
+# shortest country code plus national number (Austria, Germany, Iran: 2 + 4).
+MIN_INTERNATIONAL_DIGITS = 6
+
+
+def phone_min_digits(region: str) -> int:
+    """Digits (or letters, for vanity numbers) a candidate needs to be valid
+    when parsed with default `region`: its shortest national number, or a
+    number with a country code."""
+    from phonenumbers import PhoneMetadata
+
+    md = PhoneMetadata.metadata_for_region(region)
+    if md is None or md.national_prefix_transform_rule or not md.general_desc.possible_length:
+        return 0  # a transform may add digits: no bound
+    return min(min(md.general_desc.possible_length), MIN_INTERNATIONAL_DIGITS)
+
+
+# Characters that may make phonenumbers read a candidate as something other
+# than its digits: a plus (a country code follows), extension marks.
+_NOT_PLAIN = frozenset("+\uff0b#\uff03;,~\uff5e")
+
+
+def _plain_digits(candidate: str) -> str | None:
+    """The digits phonenumbers parses from `candidate`, or None when it may
+    read more than digits (a plus, letters, an extension mark)."""
+    out = []
+    for ch in candidate:
+        if ch.isdecimal():
+            out.append(str(unicodedata.decimal(ch)))
+        elif ch.isalpha() or ch in _NOT_PLAIN or unicodedata.digit(ch, None) is not None:
+            return None
+    return "".join(out)
+
+
+def phone_validity_check(region: str) -> Any:
+    """For default `region`: a test that is false only for digit strings
+    that cannot parse to a valid number (or None when there is no such test).
+
+    Without a plus or an international prefix (all of these start with 0), a
+    number keeps the region's country code, so it is valid only if its
+    national number, read as parse() may read it (as written, without the
+    country code, without the national prefix, or both), matches the general
+    pattern and a possible length of some region with that country code.
+    """
+    from phonenumbers import PhoneMetadata
+    from phonenumbers.phonenumberutil import region_codes_for_country_code
+
+    md = PhoneMetadata.metadata_for_region(region)
+    if md is None or md.national_prefix_transform_rule or not _starts_with_zero(md.international_prefix or ""):
+        return None
+    cc = str(md.country_code)
+    descs = []
+    for r in region_codes_for_country_code(md.country_code):
+        g = PhoneMetadata.metadata_for_region(r)
+        if g is None or not g.general_desc.national_number_pattern:
+            return None
+        descs.append((frozenset(g.general_desc.possible_length), re.compile(g.general_desc.national_number_pattern)))
+    prefix = re.compile(md.national_prefix_for_parsing) if md.national_prefix_for_parsing else None
+
+    def may_be_valid(digits: str) -> bool:
+        forms = {digits, digits[len(cc):]} if digits.startswith(cc) else {digits}
+        for _ in range(2):  # parse() may strip a national prefix twice after a country code
+            for f in list(forms):
+                m = prefix.match(f) if prefix is not None and f else None
+                if m:
+                    forms.add(f[m.end():])
+        return any((not lengths or len(f) in lengths) and rx.fullmatch(f) for f in forms for lengths, rx in descs)
+
+    return may_be_valid
+
+
+def _starts_with_zero(pattern: str) -> bool:
+    """Whether every match of `pattern` starts with "0": it begins with a
+    literal 0 and has no alternative outside parentheses."""
+    if not pattern.startswith("0"):
+        return False
+    depth, escaped, in_class = 0, False, False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            return False
+    return True
+
+
+def phone_matcher_class() -> type:
+    from phonenumbers import PhoneNumberMatcher
+
+    class Matcher(PhoneNumberMatcher):
+        """phonenumbers' matcher, skipping the parse of candidates that cannot be valid.
+
+        `_parse_and_verify` returns None for every candidate it skips, as the
+        original would after parsing it, so the matches (and the count of
+        failed tries) are the same. Only for leniency VALID, whose check is
+        phonenumbers.is_valid_number.
+        """
+
+        def __init__(self, text: str, region: str, leniency: Any, min_digits: int, may_be_valid: Any):
+            super().__init__(text, region, leniency=leniency)
+            self._min_digits = min_digits
+            self._may_be_valid = may_be_valid
+
+        def _parse_and_verify(self, candidate: str, offset: int):
+            if self._min_digits and sum(1 for ch in candidate if ch.isdigit() or ch.isalpha()) < self._min_digits:
+                return None
+            if self._may_be_valid is not None:
+                digits = _plain_digits(candidate)
+                if digits is not None and not digits.startswith("0") and not self._may_be_valid(digits):
+                    return None
+            return super()._parse_and_verify(candidate, offset)
+
+    return Matcher
