@@ -429,10 +429,14 @@ class _FastAnalyzer:
         )
         while True:
             c = prefilter.compact(text, regions)
-            doc = self.tokenizer(c.text)
-            indices = [t.idx for t in doc]
-            ends = [t.idx + len(t) for t in doc]
-            lemmas = [t.lower_ for t in doc]  # the blank pipeline's lemma (see _presidio)
+            indices: list[int] = []
+            ends: list[int] = []
+            lemmas: list[str] = []  # the blank pipeline's lemma is the lower-case text (see _presidio)
+            for t in self.tokenizer(c.text):  # one pass: every step builds a Token object
+                i = t.idx
+                indices.append(i)
+                ends.append(i + len(t))
+                lemmas.append(t.lower_)
             keywords = set(extra)
             for lemma in set(lemmas):
                 keywords.update(self._keyword_pieces(lemma))
