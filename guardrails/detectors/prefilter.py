@@ -424,14 +424,15 @@ def phone_validity_check(region: str) -> Any:
     Without a plus or an international prefix (all of these start with 0), a
     number keeps the region's country code, so it is valid only if its
     national number, read as parse() may read it (as written, without the
-    country code, without the national prefix, or both), matches the general
-    pattern and a possible length of some region with that country code.
+    country code, without or with a transformed national prefix, or both),
+    matches the general pattern and a possible length of some region with
+    that country code.
     """
     from phonenumbers import PhoneMetadata
     from phonenumbers.phonenumberutil import region_codes_for_country_code
 
     md = PhoneMetadata.metadata_for_region(region)
-    if md is None or md.national_prefix_transform_rule or not _starts_with_zero(md.international_prefix or ""):
+    if md is None or not _starts_with_zero(md.international_prefix or ""):
         return None
     cc = str(md.country_code)
     descs = []
@@ -441,6 +442,7 @@ def phone_validity_check(region: str) -> Any:
             return None
         descs.append((frozenset(g.general_desc.possible_length), re.compile(g.general_desc.national_number_pattern)))
     prefix = re.compile(md.national_prefix_for_parsing) if md.national_prefix_for_parsing else None
+    transform = md.national_prefix_transform_rule or None
 
     def may_be_valid(digits: str) -> bool:
         forms = {digits, digits[len(cc):]} if digits.startswith(cc) else {digits}
@@ -448,7 +450,11 @@ def phone_validity_check(region: str) -> Any:
             for f in list(forms):
                 m = prefix.match(f) if prefix is not None and f else None
                 if m:
+                    # As _maybe_strip_national_prefix_carrier_code: strip the
+                    # prefix, or rewrite it by the region's transform rule.
                     forms.add(f[m.end():])
+                    if transform is not None:
+                        forms.add(prefix.sub(transform, f, count=1))
         return any((not lengths or len(f) in lengths) and rx.fullmatch(f) for f in forms for lengths, rx in descs)
 
     return may_be_valid
