@@ -435,12 +435,16 @@ def phone_validity_check(region: str) -> Any:
     if md is None or not _starts_with_zero(md.international_prefix or ""):
         return None
     cc = str(md.country_code)
-    descs = []
+    regions = []
     for r in region_codes_for_country_code(md.country_code):
         g = PhoneMetadata.metadata_for_region(r)
         if g is None or not g.general_desc.national_number_pattern:
             return None
-        descs.append((frozenset(g.general_desc.possible_length), re.compile(g.general_desc.national_number_pattern)))
+        # is_valid_number: the general description and at least one type
+        # (phonenumbers' _number_type_helper) match the national number.
+        types = [_desc(d) for d in (g.premium_rate, g.toll_free, g.shared_cost, g.voip, g.personal_number, g.pager,
+                                    g.uan, g.voicemail, g.fixed_line, g.mobile)]
+        regions.append((_desc(g.general_desc), [t for t in types if t is not None]))
     prefix = re.compile(md.national_prefix_for_parsing) if md.national_prefix_for_parsing else None
     transform = md.national_prefix_transform_rule or None
 
@@ -455,9 +459,25 @@ def phone_validity_check(region: str) -> Any:
                     forms.add(f[m.end():])
                     if transform is not None:
                         forms.add(prefix.sub(transform, f, count=1))
-        return any((not lengths or len(f) in lengths) and rx.fullmatch(f) for f in forms for lengths, rx in descs)
+        return any(_matches(general, f) and any(_matches(t, f) for t in types)
+                   for f in forms for general, types in regions)
 
     return may_be_valid
+
+
+def _desc(d: Any) -> tuple[frozenset[int], Any] | None:
+    """A phone number description's lengths and pattern (None: matches nothing)."""
+    if d is None or not d.national_number_pattern:
+        return None
+    return frozenset(d.possible_length), re.compile(d.national_number_pattern)
+
+
+def _matches(desc: tuple[frozenset[int], Any] | None, number: str) -> bool:
+    """phonenumbers' _is_number_matching_desc."""
+    if desc is None:
+        return False
+    lengths, rx = desc
+    return (not lengths or len(number) in lengths) and rx.fullmatch(number) is not None
 
 
 def _starts_with_zero(pattern: str) -> bool:
