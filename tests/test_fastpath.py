@@ -153,7 +153,7 @@ def test_phone_numbers_of_every_default_region(detector) -> None:
 
     fast = detector._fast
     for region in fast.phone.supported_regions:
-        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+        for kind in phonenumbers.PhoneNumberType.values():
             example = phonenumbers.example_number_for_type(region, kind)
             if example is None:
                 continue
