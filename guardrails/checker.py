@@ -24,6 +24,7 @@ from .detectors import (
 )
 from .diagnostics import Diagnostics, Span
 from .loader import Defined, SourceFile, Unit, build_scope, suggest
+from .rulegraph import _type_name
 
 # ---- the language's fixed vocabulary ---------------------------------------
 
@@ -309,14 +310,7 @@ class TypeChecker:
         return method(e)
 
     def t_Literal(self, e: ast.Literal) -> str:
-        v = e.value
-        if v is None:
-            return "null"
-        if isinstance(v, bool):
-            return "bool"
-        if isinstance(v, (int, float)):
-            return "number"
-        return "string"
+        return _type_name(e.value)  # the same names the evaluator uses in its errors
 
     def t_ListLit(self, e: ast.ListLit) -> str:
         return "list"

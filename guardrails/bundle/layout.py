@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from ..diagnostics import Span
+from ..diagnostics import CODES, Span
 
 FORMAT = "guardlang-bundle"
 FORMAT_VERSION = 1
@@ -21,16 +21,8 @@ MAX_ARCHIVE_BYTES = 64 << 20
 MAX_UNPACKED_BYTES = 256 << 20
 MAX_MEMBERS = 10_000
 
-# Diagnostic codes of guardrails.bundle (to be merged into diagnostics.CODES).
-BUNDLE_CODES: dict[str, str] = {
-    "E801": "cannot read bundle archive",
-    "E802": "invalid bundle manifest",
-    "E803": "bundle file changed",
-    "E804": "bundle file missing",
-    "E805": "bundle file not in the manifest",
-    "E806": "bundle signature does not verify",
-    "E807": "policy changed without a version bump",
-}
+# Diagnostic codes of guardrails.bundle: the E8xx rows of the one code table.
+BUNDLE_CODES: dict[str, str] = {code: text for code, text in CODES.items() if code.startswith("E8")}
 
 
 def _span(where: str) -> Span:
