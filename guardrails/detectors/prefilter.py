@@ -30,6 +30,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterable
 
 __all__ = [
@@ -462,7 +463,7 @@ def phone_validity_check(region: str) -> Any:
         return any(_matches(general, f) and any(_matches(t, f) for t in types)
                    for f in forms for general, types in regions)
 
-    return may_be_valid
+    return lru_cache(maxsize=4096)(may_be_valid)
 
 
 def _desc(d: Any) -> tuple[frozenset[int], Any] | None:
@@ -504,6 +505,13 @@ def _starts_with_zero(pattern: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=8192)
+def _candidate_facts(candidate: str) -> tuple[int, str | None]:
+    """Digits and letters in a phone candidate, and its plain digits (memoised:
+    the eight regions' matchers see the same candidates)."""
+    return sum(1 for ch in candidate if ch.isdigit() or ch.isalpha()), _plain_digits(candidate)
+
+
 def phone_matcher_class() -> type:
     from phonenumbers import PhoneNumberMatcher
 
@@ -522,12 +530,12 @@ def phone_matcher_class() -> type:
             self._may_be_valid = may_be_valid
 
         def _parse_and_verify(self, candidate: str, offset: int):
-            if self._min_digits and sum(1 for ch in candidate if ch.isdigit() or ch.isalpha()) < self._min_digits:
+            count, digits = _candidate_facts(candidate)
+            if count < self._min_digits:
                 return None
-            if self._may_be_valid is not None:
-                digits = _plain_digits(candidate)
-                if digits is not None and not digits.startswith("0") and not self._may_be_valid(digits):
-                    return None
+            if self._may_be_valid is not None and digits is not None and not digits.startswith("0") \
+                    and not self._may_be_valid(digits):
+                return None
             return super()._parse_and_verify(candidate, offset)
 
     return Matcher
