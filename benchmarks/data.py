@@ -70,12 +70,23 @@ def pii_value(rnd: random.Random, kind: str | None = None) -> str:
     if kind == "ssn":
         return f"{rnd.randint(101, 665)}-{rnd.randint(10, 99)}-{rnd.randint(1000, 9999)}"
     if kind == "iban":
-        return "DE89 3704 0044 0532 0130 00" if rnd.random() < 0.5 else "GB82 WEST 1234 5698 7654 32"
+        return _iban(rnd)
     if kind == "ip":
         return ".".join(str(rnd.randint(1, 254)) for _ in range(4))
     if kind == "url":
         return f"https://{rnd.choice(['example.com', 'docs.shop.io', 'intranet.corp.net'])}/{d(3)}"
     raise ValueError(kind)
+
+
+def _iban(rnd: random.Random) -> str:
+    """A fresh, valid German or British IBAN, in groups of four."""
+    country, bban = rnd.choice([
+        ("DE", "".join(rnd.choice(string.digits) for _ in range(18))),
+        ("GB", rnd.choice(["WEST", "NWBK", "BARC"]) + "".join(rnd.choice(string.digits) for _ in range(14))),
+    ])
+    numeric = "".join(str(int(ch, 36)) for ch in bban + country + "00")
+    iban = f"{country}{98 - int(numeric) % 97:02d}{bban}"
+    return " ".join(iban[i:i + 4] for i in range(0, len(iban), 4))
 
 
 PII_KINDS = ("email", "phone", "card", "ssn", "iban", "ip", "url")
