@@ -37,36 +37,61 @@ def _stages(p: CompiledPolicy):
             yield name, g
 
 
+_COLORS = {"deny": "#fde2e1", "allow": "#e1f5e4", "redact": "#fff4d6", "escalate": "#efe1fd", "warn": "#f1f1f1"}
+_COMBINE = ["combine", "deny > escalate > redact/allow"]
+
+
+def _layout(g, s: str):
+    """One stage's nodes (id, kind, label lines, rule) and edges (src, dst, label),
+    shared by both renderers so the two pictures cannot drift apart."""
+    nodes = [(f"{s}_in", "request", [f"{g.stage} request"], None),
+             (f"{s}_combine", "combine", _COMBINE, None)]
+    edges: list[tuple[str, str, str | None]] = []
+    for det in sorted(g.detectors):
+        nodes.append((_id(s, "det", det), "detector", [det], None))
+        edges.append((f"{s}_in", _id(s, "det", det), None))
+    if g.stage == "tool_call" and g.by_tool:
+        nodes.append((f"{s}_index", "index", ["tool index", f"{len(g.by_tool)} tools"], None))
+        edges.append((f"{s}_in", f"{s}_index", None))
+    for r in g.rules:
+        rid = _id(s, "rule", r.qid)
+        nodes.append((rid, "rule", _rule_lines(r), r))
+        deps = [d for d in r.detectors if d in g.detectors]
+        if deps:
+            edges.extend((_id(s, "det", d), rid, None) for d in deps)
+        elif g.stage == "tool_call" and r.tools is not None:
+            edges.append((f"{s}_index", rid, ", ".join(sorted(r.tools))[:40]))
+        else:
+            edges.append((f"{s}_in", rid, None))
+        edges.append((rid, f"{s}_combine", None))
+    return nodes, edges
+
+
+_DOT_SHAPES = {
+    "request": "shape=oval",
+    "combine": "shape=diamond",
+    "detector": 'shape=box, style=filled, fillcolor="#e8f0fe"',
+    "index": "shape=cylinder",
+}
+
+
 def to_dot(p: CompiledPolicy) -> str:
-    out = [f'digraph "{_dot(p.name)}" {{', "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=9];',
+    out = [f'digraph "{_dot(p.name)}" {{', "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];',
+           '  edge [fontname="Helvetica", fontsize=9];',
            f'  label="{_dot(p.name + " " + p.version)}"; labelloc=t;']
     for stage, g in _stages(p):
         s = _id(stage)
         out.append(f"  subgraph cluster_{s} {{")
         out.append(f'    label="{stage}"; style=rounded;')
-        out.append(f'    {s}_in [label="{stage} request", shape=oval];')
-        out.append(f'    {s}_combine [label="combine\\ndeny > escalate > redact/allow", shape=diamond];')
-        for det in sorted(g.detectors):
-            out.append(f'    {_id(s, "det", det)} [label="{_dot(det)}", shape=box, style=filled, fillcolor="#e8f0fe"];')
-            out.append(f"    {s}_in -> {_id(s, 'det', det)};")
-        if stage == "tool_call" and g.by_tool:
-            out.append(f'    {s}_index [label="tool index\\n{len(g.by_tool)} tools", shape=cylinder];')
-            out.append(f"    {s}_in -> {s}_index;")
-        for r in g.rules:
-            rid = _id(s, "rule", r.qid)
-            color = {"deny": "#fde2e1", "allow": "#e1f5e4", "redact": "#fff4d6",
-                     "escalate": "#efe1fd", "warn": "#f1f1f1"}[r.effect]
-            out.append(f'    {rid} [label="{_dot(_rule_lines(r))}", shape=box, style="rounded,filled", '
-                       f'fillcolor="{color}", tooltip="{_TIER_NAMES[r.tier]}"];')
-            deps = [d for d in r.detectors if d in g.detectors]
-            if deps:
-                for d in deps:
-                    out.append(f"    {_id(s, 'det', d)} -> {rid};")
-            elif stage == "tool_call" and r.tools is not None:
-                out.append(f'    {s}_index -> {rid} [label="{_dot(", ".join(sorted(r.tools))[:40])}"];')
+        nodes, edges = _layout(g, s)
+        for nid, kind, lines, rule in nodes:
+            if rule is None:
+                out.append(f'    {nid} [label="{_dot(lines)}", {_DOT_SHAPES[kind]}];')
             else:
-                out.append(f"    {s}_in -> {rid};")
-            out.append(f"    {rid} -> {s}_combine;")
+                out.append(f'    {nid} [label="{_dot(lines)}", shape=box, style="rounded,filled", '
+                           f'fillcolor="{_COLORS[rule.effect]}", tooltip="{_TIER_NAMES[rule.tier]}"];')
+        for src, dst, label in edges:
+            out.append(f'    {src} -> {dst} [label="{_dot(label)}"];' if label else f"    {src} -> {dst};")
         out.append("  }")
     out.append("}")
     return "\n".join(out) + "\n"
@@ -78,30 +103,18 @@ def _mm(lines: list[str] | str) -> str:
     return "<br/>".join(s.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;") for s in lines)
 
 
+_MM_SHAPES = {"request": '(["{}"])', "combine": '{{"{}"}}', "index": '[("{}")]'}
+
+
 def to_mermaid(p: CompiledPolicy) -> str:
     out = ["flowchart LR"]
     for stage, g in _stages(p):
         s = _id(stage)
         out.append(f'  subgraph {s}["{stage}"]')
-        out.append(f'    {s}_in(["{stage} request"])')
-        out.append(f'    {s}_combine{{"combine<br/>deny > escalate > redact/allow"}}')
-        for det in sorted(g.detectors):
-            out.append(f'    {_id(s, "det", det)}["{_mm(det)}"]')
-            out.append(f"    {s}_in --> {_id(s, 'det', det)}")
-        if stage == "tool_call" and g.by_tool:
-            out.append(f'    {s}_index[("tool index<br/>{len(g.by_tool)} tools")]')
-            out.append(f"    {s}_in --> {s}_index")
-        for r in g.rules:
-            rid = _id(s, "rule", r.qid)
-            out.append(f'    {rid}["{_mm(_rule_lines(r))}"]')
-            deps = [d for d in r.detectors if d in g.detectors]
-            if deps:
-                for d in deps:
-                    out.append(f"    {_id(s, 'det', d)} --> {rid}")
-            elif stage == "tool_call" and r.tools is not None:
-                out.append(f"    {s}_index --> {rid}")
-            else:
-                out.append(f"    {s}_in --> {rid}")
-            out.append(f"    {rid} --> {s}_combine")
+        nodes, edges = _layout(g, s)
+        for nid, kind, lines, _rule in nodes:
+            out.append(f"    {nid}" + _MM_SHAPES.get(kind, '["{}"]').format(_mm(lines)))
+        for src, dst, _label in edges:
+            out.append(f"    {src} --> {dst}")
         out.append("  end")
     return "\n".join(out) + "\n"
