@@ -86,7 +86,9 @@ def load_sources(sources: list[SourceFile], *, ner_model: str | None = None,
     if not sources and not diags.has_errors:
         diags.error("E702", "no policy files found", Span("<input>", 1, 1, 1, 1, 0, 0),
                     hint="policy files end in .policy")
-    units, _ = build_units(sources, diags)
+    # Identical duplicates (an old bundle and a new directory sharing a module)
+    # are checked once, so their diagnostics are not reported twice.
+    units, sources = build_units(sources, diags)
     check_sources(sources, units, CheckConfig(ner_model=ner_model), diags)
     compiled: list[CompiledPolicy] = []
     if not diags.has_errors:

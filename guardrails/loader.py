@@ -113,10 +113,10 @@ def _definitions(f: SourceFile) -> list[ast.Definition]:
     return list(f.policy.definitions) if f.policy else []
 
 
-def build_units(sources: list[SourceFile], diags: Diagnostics) -> tuple[list[Unit], dict[str, SourceFile]]:
+def build_units(sources: list[SourceFile], diags: Diagnostics) -> tuple[list[Unit], list[SourceFile]]:
     """Resolve imports by declared name; report unknown imports, cycles and
     definitions that clash with an imported one. Returns the selectable units
-    (kind `policy`) and every parsed file by (name, version) key."""
+    (kind `policy`) and the sources with identical duplicates dropped."""
     # The same version with the same text in two places (an old bundle and a
     # new directory sharing a baseline) is one source, not a conflict.
     unique: list[SourceFile] = []
@@ -204,7 +204,7 @@ def build_units(sources: list[SourceFile], diags: Diagnostics) -> tuple[list[Uni
             )
         if f.policy.kind == "policy":
             units.append(Unit(f, modules, scope, rules))
-    return units, {f"{f.policy.name}@{f.policy.version}": f for f in sources if f.policy}
+    return units, sources
 
 
 def build_scope(f: SourceFile, modules: list[SourceFile], diags: Diagnostics | None) -> dict[str, Defined]:
