@@ -47,7 +47,7 @@ def read_token(path: str | os.PathLike) -> str:
     return token
 
 
-class TokenAuth(grpc.ServerInterceptor):
+class TokenAuth(grpc.aio.ServerInterceptor):
     """Requires the bearer token on every RPC but health checks."""
 
     def __init__(self, path: str | os.PathLike, metrics=None):
@@ -84,12 +84,12 @@ class TokenAuth(grpc.ServerInterceptor):
                 return hmac.compare_digest(given, self._expected)
         return False
 
-    def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(self, continuation, handler_call_details):
         if handler_call_details.method.startswith(HEALTH_PREFIX):
-            return continuation(handler_call_details)
+            return await continuation(handler_call_details)
         if self.allows(handler_call_details.invocation_metadata):
-            return continuation(handler_call_details)
-        handler = continuation(handler_call_details)
+            return await continuation(handler_call_details)
+        handler = await continuation(handler_call_details)
         if handler is None:
             return None  # UNIMPLEMENTED, as without a token
         if self.metrics is not None:
@@ -100,8 +100,8 @@ class TokenAuth(grpc.ServerInterceptor):
 def _refusal(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     """A handler of the same shape that answers UNAUTHENTICATED at once."""
 
-    def deny(_request, context):
-        context.abort(grpc.StatusCode.UNAUTHENTICATED,
+    async def deny(_request, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED,
                       "missing or wrong bearer token (send metadata 'authorization: Bearer <token>')")
 
     if handler.request_streaming and handler.response_streaming:

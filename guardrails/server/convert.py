@@ -12,7 +12,6 @@ different number.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -87,13 +86,13 @@ def to_struct(value: dict, where: str = "value") -> struct_pb2.Struct:
 
 def from_value(v: struct_pb2.Value) -> Any:
     kind = v.WhichOneof("kind")
-    if kind == "number_value":
-        n = v.number_value
-        if math.isfinite(n) and n.is_integer() and abs(n) <= MAX_SAFE_INT:
-            return int(n)
-        return n
     if kind == "string_value":
         return v.string_value
+    if kind == "number_value":
+        n = v.number_value
+        if n.is_integer() and -MAX_SAFE_INT <= n <= MAX_SAFE_INT:  # false for inf and nan
+            return int(n)
+        return n
     if kind == "bool_value":
         return v.bool_value
     if kind == "struct_value":
@@ -104,7 +103,9 @@ def from_value(v: struct_pb2.Value) -> Any:
 
 
 def from_struct(s: struct_pb2.Struct) -> dict:
-    return {k: from_value(v) for k, v in s.fields.items()}
+    # Keys, then lookups: cheaper than the map's items() view.
+    fields = s.fields
+    return {k: from_value(fields[k]) for k in fields}
 
 
 def _opt_struct(msg: Any, field: str) -> dict | None:

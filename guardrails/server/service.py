@@ -29,6 +29,7 @@ outcome, rule ids and error codes.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -64,6 +65,8 @@ DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # Threads beyond the concurrency limit: room for health checks, reflection
 # and for refusing requests quickly when every slot is busy.
 SPARE_THREADS = 8
+# A CheckToolCall message smaller than this is decided on the event loop.
+INLINE_TOOL_CALL_BYTES = 16 * 1024
 # Policy versions the decision log keeps the log_keep of (the oldest go first).
 MAX_REMEMBERED_VERSIONS = 256
 
@@ -151,7 +154,12 @@ class GuardrailsService:
         self.metrics = metrics
         self.shadow = shadow
         self.canary = Canary(config.canary) if config.canary is not None else None
-        self._slots = threading.BoundedSemaphore(config.max_concurrency)
+        self._busy = 0  # slots taken; read by the inflight gauge at scrape time
+        self._busy_lock = threading.Lock()
+        metrics.inflight.set_function(lambda: self._busy)
+        # Text checks run here; one thread per slot, so a slot never waits for a thread.
+        self.pool = futures.ThreadPoolExecutor(max_workers=config.max_concurrency,
+                                               thread_name_prefix="guardrails-rpc")
 
     # -- registration
     def handler(self) -> grpc.GenericRpcHandler:
@@ -161,39 +169,78 @@ class GuardrailsService:
 
         from .stream import guard_stream_handler
 
+        def check(stage: str, cls: Any) -> Callable:
+            return lambda raw, ctx: self.check(stage, cls, raw, ctx)
+
         return grpc.method_handlers_generic_handler(SERVICE, {
-            "CheckInput": unary(self._rpc(lambda raw, ctx: self.check("input", pb.CheckInputRequest, raw, ctx))),
-            "CheckOutput": unary(self._rpc(lambda raw, ctx: self.check("output", pb.CheckOutputRequest, raw, ctx))),
-            "CheckRetrieval": unary(self._rpc(
-                lambda raw, ctx: self.check("retrieval", pb.CheckRetrievalRequest, raw, ctx))),
-            "CheckToolCall": unary(self._rpc(
-                lambda raw, ctx: self.check("tool_call", pb.CheckToolCallRequest, raw, ctx))),
-            "ListPolicies": unary(self._rpc(self.list_policies, slot=False)),
+            "CheckInput": unary(self._rpc(check("input", pb.CheckInputRequest))),
+            "CheckOutput": unary(self._rpc(check("output", pb.CheckOutputRequest))),
+            "CheckRetrieval": unary(self._rpc(check("retrieval", pb.CheckRetrievalRequest))),
+            "CheckToolCall": unary(self._rpc(check("tool_call", pb.CheckToolCallRequest),
+                                             inline_below=INLINE_TOOL_CALL_BYTES)),
+            "ListPolicies": unary(self._rpc(self.list_policies, slot=False, inline_below=None)),
             "GuardStream": grpc.stream_stream_rpc_method_handler(
                 guard_stream_handler(self), response_serializer=_serialize),
         })
 
-    def _rpc(self, fn: Callable, *, slot: bool = True) -> Callable:
-        """Wrap a handler: slot, deadline, refusals as status codes, and no
-        unexpected exception text (which may quote a request) in the answer."""
+    def _rpc(self, fn: Callable, *, slot: bool = True, inline_below: int | None = 0) -> Callable:
+        """Wrap a handler: slot, deadline, where it runs, refusals as status
+        codes, and no unexpected exception text (which may quote a request)
+        in the answer.
 
-        def behaviour(raw: bytes, context: grpc.ServicerContext):
+        A request smaller than `inline_below` bytes is answered on the event
+        loop (a tool call decides in microseconds: handing it to a thread
+        would cost more than deciding it); `None` means always inline. Any
+        other request runs on the worker threads, so a long text check never
+        holds up the loop, health checks included.
+        """
+
+        async def behaviour(raw: bytes, context: grpc.aio.ServicerContext):
             try:
-                with self.slot(enabled=slot):
-                    check_deadline(context)
-                    return fn(raw, context)
+                check_deadline(context)
+                if inline_below is None or len(raw) < inline_below:
+                    with self.slot(enabled=slot):
+                        return fn(raw, context)
+                return await self.offload(fn, raw, context)
             except _Refuse as r:
                 self.metrics.rejected.labels(r.reason).inc()
-                context.abort(r.code, r.message)
+                await context.abort(r.code, r.message)
             except Exception as exc:  # noqa: BLE001
                 log_internal_error(exc)
-                context.abort(grpc.StatusCode.INTERNAL, "internal error in the sidecar (see its log)")
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error in the sidecar (see its log)")
 
         return behaviour
+
+    async def offload(self, fn: Callable, *args: Any) -> Any:
+        """Run `fn(*args)` on a worker thread, holding a concurrency slot
+        until it has finished, even when the caller stops waiting for it."""
+        self.take_slot()
+        try:
+            job = self.pool.submit(fn, *args)
+        except BaseException:
+            self.release_slot()
+            raise
+        # Called once, whether the job ran or was cancelled before it started.
+        job.add_done_callback(lambda _job: self.release_slot())
+        return await asyncio.wrap_future(job)
 
     # -- the pieces every rpc uses
     def slot(self, *, enabled: bool = True) -> "_Slot":
         return _Slot(self, enabled)
+
+    def take_slot(self) -> None:
+        """A concurrency slot, taken without waiting, or RESOURCE_EXHAUSTED."""
+        with self._busy_lock:
+            if self._busy < self.config.max_concurrency:
+                self._busy += 1
+                return
+        raise _Refuse(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                      f"the sidecar is serving its limit of {self.config.max_concurrency} concurrent "
+                      "requests; retry with backoff", "concurrency")
+
+    def release_slot(self) -> None:
+        with self._busy_lock:
+            self._busy -= 1
 
     def choose(self, policy: str | None, key: Callable[[], bytes]) -> tuple[Engine, str, Engine | None]:
         """(the engine that answers, which set it is, the engine that shadows)."""
@@ -266,18 +313,12 @@ class _Slot:
         self.service, self.enabled = service, enabled
 
     def __enter__(self) -> None:
-        if not self.enabled:
-            return
-        if not self.service._slots.acquire(blocking=False):
-            raise _Refuse(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                          f"the sidecar is serving its limit of {self.service.config.max_concurrency} concurrent "
-                          "requests; retry with backoff", "concurrency")
-        self.service.metrics.inflight.inc()  # a Gauge without labels: no lookup
+        if self.enabled:
+            self.service.take_slot()
 
     def __exit__(self, *exc: Any) -> None:
         if self.enabled:
-            self.service.metrics.inflight.dec()
-            self.service._slots.release()
+            self.service.release_slot()
 
 
 def _serialize(message: Any) -> bytes:
@@ -377,8 +418,11 @@ class SidecarServer:
         self._log = None
         self._seen_policies: dict[str, Any] = {}
         self._seen_lock = threading.Lock()
-        self._server: grpc.Server | None = None
-        self._health: health.HealthServicer | None = None
+        self._server: grpc.aio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._health: Any = None  # grpc_health's asyncio HealthServicer
+        self.service: GuardrailsService | None = None
         self._watcher: Watcher | None = None
         self._metrics_http: Any = None
         self._stopped = threading.Event()
@@ -439,27 +483,53 @@ class SidecarServer:
         sets = [s for s in (self.active, self.candidate) if s is not None]
         self.metrics.watch(sets)
 
-        interceptors = []
         if cfg.token_file:
             from .auth import TokenAuth
 
             self.auth = TokenAuth(cfg.token_file, self.metrics)
-            interceptors.append(self.auth)
+        self.service = GuardrailsService(self.active, self.candidate, cfg, self.metrics, self.shadow)
+        self._run_loop()
+        try:
+            self._on_loop(self._serve())
+        except BaseException:
+            self._stop_loop()
+            raise
+        if cfg.metrics:
+            self._start_metrics(cfg.metrics)
+        if cfg.watch:
+            extra = [self.auth] if self.auth is not None else []
+            self._watcher = Watcher(sets, interval=cfg.poll_interval, extra=extra)
+            self._watcher.start()
+        policies = ", ".join(f"{p.name}@{p.version}" for p in self.active.snapshot.engine.policies)
+        log.info("serving %s on %s%s (%s)", SERVICE, cfg.listen.rsplit(":", 1)[0] + f":{self.port}",
+                 " with TLS" if cfg.tls_cert else "", policies)
+        return self
+
+    # -- the gRPC server, on an asyncio event loop of its own
+    def _run_loop(self) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=loop.run_forever, name="guardrails-grpc", daemon=True)
+        self._loop_thread.start()
+
+    def _on_loop(self, coro: Any, timeout: float | None = None) -> Any:
+        """Run a coroutine on the server's loop and wait for its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def _serve(self) -> None:
+        cfg = self.config
         workers = cfg.max_concurrency + SPARE_THREADS
         options = [
             ("grpc.max_receive_message_length", cfg.max_message_bytes),
             ("grpc.max_send_message_length", cfg.max_message_bytes),
             ("grpc.so_reuseport", 0),  # a port already in use is an error, not a shared port
         ]
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="guardrails-rpc"),
-                             interceptors=interceptors, options=options,
-                             # gRPC's own backstop; our slots refuse first, with a clearer message.
-                             maximum_concurrent_rpcs=workers)
-        service = GuardrailsService(self.active, self.candidate, cfg, self.metrics, self.shadow)
-        self.service = service
-        server.add_generic_rpc_handlers((service.handler(),))
-        self._health = health.HealthServicer(experimental_non_blocking=True,
-                                             experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2))
+        server = grpc.aio.server(interceptors=[self.auth] if self.auth is not None else None, options=options,
+                                 # gRPC's own backstop; our slots refuse first, with a clearer message.
+                                 maximum_concurrent_rpcs=workers)
+        assert self.service is not None
+        server.add_generic_rpc_handlers((self.service.handler(),))
+        self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
             (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
@@ -482,21 +552,27 @@ class SidecarServer:
                         "use --tls-cert/--tls-key, or listen on 127.0.0.1", cfg.listen)
         if not _is_loopback(host) and not cfg.token_file:
             log.warning("listening on %s without --token-file: requests are not authenticated", cfg.listen)
-        server.start()
+        await server.start()
         self._server = server
         for name in ("", SERVICE):
-            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
-        if cfg.metrics:
-            self._start_metrics(cfg.metrics)
-        if cfg.watch:
-            extra = [self.auth] if self.auth is not None else []
-            self._watcher = Watcher(sets, interval=cfg.poll_interval, extra=extra)
-            self._watcher.start()
-        policies = ", ".join(f"{p.name}@{p.version}" for p in self.active.snapshot.engine.policies)
-        log.info("serving %s on %s%s (%s)", SERVICE, cfg.listen.rsplit(":", 1)[0] + f":{self.port}",
-                 " with TLS" if cfg.tls_cert else "", policies)
-        return self
+    async def _shutdown(self, grace: float) -> None:
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()  # health answers NOT_SERVING from now on
+        if self._server is not None:
+            log.info("shutting down: refusing new requests, waiting up to %.0fs for in-flight ones", grace)
+            await self._server.stop(grace)
+
+    def _stop_loop(self) -> None:
+        loop, thread = self._loop, self._loop_thread
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        if not thread.is_alive():
+            loop.close()
+        self._loop = self._loop_thread = None
 
     def _start_metrics(self, address: str) -> None:
         from prometheus_client import start_http_server
@@ -530,11 +606,13 @@ class SidecarServer:
             return
         self._stopped.set()
         grace = self.config.grace if grace is None else grace
-        if self._health is not None:
-            self._health.enter_graceful_shutdown()  # health answers NOT_SERVING from now on
-        if self._server is not None:
-            log.info("shutting down: refusing new requests, waiting up to %.0fs for in-flight ones", grace)
-            self._server.stop(grace).wait()
+        if self._loop is not None:
+            try:
+                self._on_loop(self._shutdown(grace), timeout=grace + 30)
+            finally:
+                self._stop_loop()
+        if self.service is not None:
+            self.service.pool.shutdown(wait=False, cancel_futures=True)
         if self._watcher is not None:
             self._watcher.stop()
         if self.shadow is not None:

@@ -16,13 +16,15 @@ the sidecar releases exactly what it would release in process:
    the last message is the deciding decision. The status is OK: the policy
    answered, the rpc did not fail.
 
-A stream holds one concurrency slot from start to end.
+A stream holds one concurrency slot from start to end. The checks run on
+the worker threads, never on the event loop.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+import asyncio
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 import grpc
 
@@ -64,33 +66,42 @@ def guard_stream_handler(service: "GuardrailsService"):
         except (ConversionError, TypeError, ValueError) as exc:
             raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"GuardStream: {exc}", "invalid") from None
 
-    def chunks(sg: StreamGuard, requests: Iterator[bytes], context) -> Iterator[pb.GuardStreamResponse]:
-        for raw in requests:
+    async def on_worker(fn: Callable, *args: Any) -> Any:
+        return await asyncio.wrap_future(service.pool.submit(fn, *args))
+
+    async def chunks(sg: StreamGuard, requests: AsyncIterator[bytes], context) -> AsyncIterator[Any]:
+        async for raw in requests:
             check_deadline(context)
             msg = parse(pb.GuardStreamRequest, raw)
             if msg.WhichOneof("kind") != "chunk":
                 raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT,
                               "GuardStream: after `start`, send only `chunk` messages", "invalid")
-            safe = sg.feed(msg.chunk)
+            safe = await on_worker(sg.feed, msg.chunk)
             if safe:
                 yield pb.GuardStreamResponse(chunk=safe)
-        rest, decision = sg.finish()
+        rest, decision = await on_worker(sg.finish)
         if rest:
             yield pb.GuardStreamResponse(chunk=rest)
         yield pb.GuardStreamResponse(decision=decision_to_proto(decision))
 
-    def behaviour(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[Any]:
+    async def behaviour(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         started = time.perf_counter()
+        refusal: _Refuse | None = None
         try:
-            with service.slot():
-                check_deadline(context)
-                first = next(requests, None)
+            check_deadline(context)
+            service.take_slot()
+        except _Refuse as r:
+            refusal = r
+        else:
+            try:
+                first = await anext(aiter(requests), None)
                 if first is None:
                     raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT,
                                   "GuardStream: the stream ended before its `start` message", "invalid")
-                sg, track = open_stream(first)
+                sg, track = await on_worker(open_stream, first)
                 try:
-                    yield from chunks(sg, requests, context)
+                    async for out in chunks(sg, requests, context):
+                        yield out
                     decision = sg.decision
                 except PolicyViolation as stop:  # deny or escalate: the stream ends here
                     decision = stop.decision
@@ -100,11 +111,16 @@ def guard_stream_handler(service: "GuardrailsService"):
                     service.metrics.streams.labels(decision.outcome.value).observe(time.perf_counter() - started)
                     service.metrics.routed.labels(track).inc()
                     log_decision(decision, track)
-        except _Refuse as r:
-            service.metrics.rejected.labels(r.reason).inc()
-            context.abort(r.code, r.message)
-        except Exception as exc:  # noqa: BLE001
-            log_internal_error(exc)
-            context.abort(grpc.StatusCode.INTERNAL, "internal error in the sidecar (see its log)")
+            except _Refuse as r:
+                refusal = r
+            except Exception as exc:  # noqa: BLE001
+                log_internal_error(exc)
+                refusal = _Refuse(grpc.StatusCode.INTERNAL, "internal error in the sidecar (see its log)", "")
+            finally:
+                service.release_slot()
+        if refusal is not None:
+            if refusal.reason:
+                service.metrics.rejected.labels(refusal.reason).inc()
+            await context.abort(refusal.code, refusal.message)
 
     return behaviour
