@@ -121,6 +121,7 @@ class Section:
 class Context:
     mode: str
     seed: int = 20240601
+    loadgen: str = "auto"  # the sidecar's load: "auto" (h2load when on the PATH), "h2load" or "python"
 
     def pick(self, tiny: Any, quick: Any, full: Any) -> Any:
         return {"tiny": tiny, "quick": quick, "full": full}[self.mode]
@@ -187,10 +188,10 @@ def rss_bytes() -> int:
 # ---- running and reporting --------------------------------------------------------------
 
 
-def run(mode: str, only: list[str] | None = None, out=sys.stdout) -> dict:
+def run(mode: str, only: list[str] | None = None, out=sys.stdout, loadgen: str = "auto") -> dict:
     from importlib.util import find_spec
 
-    ctx = Context(mode)
+    ctx = Context(mode, loadgen=loadgen)
     results: list[SectionResult] = []
     for name, sec in SECTIONS.items():
         if only and name not in only:
@@ -202,7 +203,12 @@ def run(mode: str, only: list[str] | None = None, out=sys.stdout) -> dict:
             res.skipped = f"needs {', '.join(missing)} (pip install -e '.[bench]')"
         else:
             print(f"[{name}] {sec.title} ...", file=sys.stderr, flush=True)
-            sec.run(ctx, res)
+            try:
+                sec.run(ctx, res)
+            except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
+                res.check("the section ran to the end", False)
+                res.notes.append(f"stopped by {type(exc).__name__}: {exc}")
+                print(f"[{name}] stopped: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         res.seconds = time.perf_counter() - started
         results.append(res)
     report = {"meta": meta(mode), "sections": {r.name: r.to_json() for r in results}}

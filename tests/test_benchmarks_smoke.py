@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -99,3 +101,48 @@ def test_the_command(tmp_path) -> None:
     assert "[streaming]" in proc.stdout and "[soak]" in proc.stdout
     data = json.loads(out.read_text())
     assert set(data["sections"]) == {"streaming", "soak"}
+
+
+def _sidecar_report(loadgen: str) -> dict:
+    rep = run("tiny", only=["sidecar"], out=io.StringIO(), loadgen=loadgen)
+    return rep["sections"]["sidecar"]
+
+
+def test_sidecar_with_python_clients_reports_the_budgets() -> None:
+    sec = _sidecar_report("python")
+    assert not [c for c, ok in sec["checks"].items() if not ok]
+    cases = {r["case"]: r for r in sec["rows"]}
+    assert {"p50 at 1,000/s vs 0.5 ms budget", "max decisions/s vs 3,000/s budget"} <= set(cases)
+    assert sec["extra"]["load_generator"] == "Python clients"
+    assert sec["extra"]["decisions_per_second"] > 0
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None,
+                    reason="h2load (Debian package nghttp2-client) is not installed; the Python-client path "
+                           "is tested above")
+def test_sidecar_with_h2load_checks_every_request_was_decided() -> None:
+    sec = _sidecar_report("h2load")
+    assert sec["checks"]["every h2load request got a decision, none refused"]
+    assert not [c for c, ok in sec["checks"].items() if not ok]
+    assert sec["extra"]["load_generator"] == "h2load"
+
+
+def test_a_failing_section_is_reported_not_raised(monkeypatch) -> None:
+    from benchmarks.harness import SECTIONS, Section
+
+    def broken(ctx, res):
+        raise RuntimeError("the peer is missing")
+
+    monkeypatch.setitem(SECTIONS, "broken", Section("broken", "A broken section", broken))
+    rep = run("tiny", only=["broken"], out=io.StringIO())
+    sec = rep["sections"]["broken"]
+    assert sec["checks"] == {"the section ran to the end": False}
+    assert "RuntimeError: the peer is missing" in sec["notes"][0]
+
+
+def test_loadgen_h2load_without_h2load_is_a_usage_error(tmp_path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}  # nothing on this PATH
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--tiny", "--only", "sidecar", "--loadgen", "h2load"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 2
+    assert "h2load is not on the PATH" in proc.stderr and "Traceback" not in proc.stderr

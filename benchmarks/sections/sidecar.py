@@ -1,61 +1,102 @@
 """The sidecar: `guardrails serve` against a plain grpcio health service.
 
 Both servers run in their own processes on loopback. The floor is a bare
-grpcio server answering only ``grpc.health.v1.Health/Check``: what any
-Python gRPC round trip costs on this machine. Requests go through the
-generated stubs (``GuardrailsClient`` adds conversion to a Decision; one
-row shows it).
+grpcio asyncio server answering only ``grpc.health.v1.Health/Check`` (the
+faster of grpcio's two Python servers on this machine): what any Python
+gRPC service costs before it does any work.
 
-* Fixed rates: requests are sent on a schedule (open loop, non-blocking
-  futures), and latency runs from the scheduled send time to the reply, so
-  a late send counts against the server.
-* Throughput: concurrent closed-loop clients in a separate process for a
-  fixed time; decisions per second are shown as time per decision.
+Two kinds of client drive them:
+
+* **A native load generator** (``h2load``, from nghttp2) for the fixed
+  rates and the throughput, when it is on the PATH. It is what a service
+  written in Go, Java or C++ looks like to the sidecar: a client that costs
+  the shared two cores little, so the figures are the servers'. Its requests
+  are checked: the sidecar's own metrics must count one decision for every
+  request h2load saw answered, and no refusal.
+* **Python clients** (the generated stubs, and ``GuardrailsClient``) for the
+  sequential round trips, and for everything when h2load is missing
+  (``--loadgen python`` forces that). A Python client spends about as much
+  CPU per call as the server, on the same two cores, so its figures are
+  higher and its throughput lower; the notes say which client made each row.
+
+Fixed rates run open loop from a schedule; throughput runs concurrent
+closed-loop clients for a fixed time, shown as time per decision.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import re
+import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from ..harness import Context, Row, SectionResult, Timing, section
 from .tools import POLICY, requests, users
 
 PLAIN_SERVER = r"""
-import sys
-from concurrent import futures
+import asyncio, sys
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-server = grpc.server(futures.ThreadPoolExecutor(max_workers=40), options=[("grpc.so_reuseport", 0)])
-h = health.HealthServicer()
-h.set("", health_pb2.HealthCheckResponse.SERVING)
-health_pb2_grpc.add_HealthServicer_to_server(h, server)
-port = server.add_insecure_port("127.0.0.1:0")
-server.start()
-print(f"port {port}", flush=True)
-sys.stdin.read()
-server.stop(0)
+
+async def main():
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    h = health.aio.HealthServicer()
+    await h.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(h, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(f"port {port}", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await server.stop(0)
+
+asyncio.run(main())
 """
 
+HEALTH_PATH = "/grpc.health.v1.Health/Check"
+TOOL_PATH = "/guardrails.v1.Guardrails/CheckToolCall"
 
-def _start_sidecar(policy_dir: str) -> tuple[subprocess.Popen, int]:
+
+class _Sidecar:
+    def __init__(self, proc: subprocess.Popen, port: int, metrics_port: int):
+        self.proc, self.port, self.metrics_port = proc, port, metrics_port
+
+    def counters(self) -> tuple[float, float]:
+        """(decisions returned, requests refused) from the sidecar's metrics."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        total = {"guardrails_decisions_total": 0.0, "guardrails_rpcs_rejected_total": 0.0}
+        for line in text.splitlines():
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            if name in total:
+                total[name] += float(line.rsplit(" ", 1)[1])
+        return total["guardrails_decisions_total"], total["guardrails_rpcs_rejected_total"]
+
+
+def _start_sidecar(policy_dir: str) -> _Sidecar:
     proc = subprocess.Popen([sys.executable, "-m", "guardrails.cli", "serve", "--policies", policy_dir,
-                             "--listen", "127.0.0.1:0", "--no-watch"], stderr=subprocess.PIPE, text=True)
+                             "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--no-watch"],
+                            stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
+    metrics_port = 0
     assert proc.stderr is not None
     for line in proc.stderr:
+        m = re.search(r"metrics on http://[\d.]+:(\d+)/metrics", line)
+        if m:
+            metrics_port = int(m.group(1))
         m = re.search(r"serving guardrails\.v1\.Guardrails on [\d.]+:(\d+)", line)
         if m:
             # Keep draining stderr so the server never blocks on a full pipe.
             threading.Thread(target=proc.stderr.read, daemon=True).start()
-            return proc, int(m.group(1))
+            return _Sidecar(proc, int(m.group(1)), metrics_port)
         if time.time() > deadline:
             break
     proc.kill()
@@ -98,6 +139,71 @@ def _tool_requests(n: int):
                                            principal=to_struct(a["principal"]), context=to_struct(a["context"]),
                                            policy="bench-tools"))
     return out
+
+
+# ---- the native load generator ------------------------------------------------
+
+
+def grpc_frame(message_bytes: bytes) -> bytes:
+    """One gRPC message on the wire: uncompressed flag, length, bytes."""
+    return b"\0" + struct.pack(">I", len(message_bytes)) + message_bytes
+
+
+class H2Load:
+    """h2load sending one gRPC request body, over and over, on loopback."""
+
+    def __init__(self, exe: str, workdir: str):
+        self.exe, self.workdir = exe, workdir
+
+    def run(self, port: int, path: str, body: bytes, args: list[str], timeout: float) -> tuple[list[float], float]:
+        """(per-request latencies in seconds, requests per second h2load reports)."""
+        data = os.path.join(self.workdir, "body.bin")
+        log = os.path.join(self.workdir, "h2load.log")
+        Path(data).write_bytes(grpc_frame(body))
+        if os.path.exists(log):
+            os.remove(log)
+        cmd = [self.exe, *args, "-d", data, "-H", "content-type: application/grpc", "-H", "te: trailers",
+               "--log-file", log, f"http://127.0.0.1:{port}{path}"]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        m = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out.stdout)
+        if out.returncode != 0 or m is None:
+            raise RuntimeError(f"h2load failed ({out.returncode}): {(out.stderr or out.stdout).strip()[:300]}")
+        failed = re.search(r"requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored",
+                           out.stdout)
+        if failed is None or failed.group(1) != "0" or failed.group(2) != "0":
+            raise RuntimeError(f"h2load saw failed requests: {failed.group(0) if failed else out.stdout[:300]}")
+        # Each line: start time, HTTP status, microseconds from request to response.
+        lat = [int(line.split()[2]) / 1e6 for line in Path(log).read_text().splitlines() if line.strip()]
+        return lat, float(m.group(1))
+
+    def paced(self, port: int, path: str, body: bytes, rate: int, seconds: float) -> list[float]:
+        # One connection, one request at a time, sent on h2load's schedule.
+        n = max(1, int(rate * seconds))
+        lat, _ = self.run(port, path, body, ["-n", str(n), "-c", "1", "-m", "1", "--rps", str(rate)],
+                          timeout=seconds * 3 + 60)
+        return lat
+
+    def saturate(self, port: int, path: str, body: bytes, seconds: float) -> float:
+        # Four connections with four streams each, for a fixed time after a warm-up.
+        secs = max(1, round(seconds))  # h2load takes whole seconds
+        _, rps = self.run(port, path, body, ["-c", "4", "-m", "4", "-D", str(secs), "--warm-up-time", "1"],
+                          timeout=seconds + 90)
+        return rps
+
+
+def pick_loadgen(ctx: Context) -> str | None:
+    """The h2load executable to use, or None for the Python clients."""
+    choice = ctx.loadgen
+    if choice == "python":
+        return None
+    exe = shutil.which("h2load")
+    if exe is None and choice == "h2load":
+        raise RuntimeError("--loadgen h2load: h2load is not on the PATH (Debian/Ubuntu: apt install "
+                           "nghttp2-client; macOS: brew install nghttp2)")
+    return exe
+
+
+# ---- the Python clients --------------------------------------------------------
 
 
 def paced(call_future, reqs: list, rate: float, seconds: float) -> list[float]:
@@ -162,99 +268,162 @@ def throughput(port: int, kind: str, seconds: float, procs: int = 2, threads: in
     return total / seconds
 
 
+# ---- the section ---------------------------------------------------------------
+
+
 @section("sidecar", "Sidecar: gRPC decisions vs a plain grpcio health check", needs=("grpc_health",))
 def run(ctx: Context, res: SectionResult) -> None:
-    from guardrails.client import GuardrailsClient
-
+    h2exe = pick_loadgen(ctx)
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "tools.policy").write_text(POLICY)
-        sidecar, sport = _start_sidecar(tmp)
+        sidecar = _start_sidecar(tmp)
         plain, pport = _start_plain()
         try:
-            s_channel, s_health, stub, health_pb2 = _stubs(sport)
-            p_channel, p_health, _, _ = _stubs(pport)
-            hreq = health_pb2.HealthCheckRequest(service="")
-            reqs = _tool_requests(1000)
-            # Sanity: the sidecar decides like the engine.
-            from guardrails import Engine
-
-            engine = Engine.from_source(POLICY)
-            import random
-
-            rnd = random.Random(7)
-            pairs = requests(rnd, users(rnd), 200)
-            client = GuardrailsClient(f"127.0.0.1:{sport}")
-            same = sum(
-                client.check_tool_call(a["tool"], a["args"], principal=a["principal"], context=a["context"],
-                                       policy="bench-tools").outcome
-                == engine.check_tool_call(a["tool"], a["args"], principal=a["principal"], context=a["context"]).outcome
-                for a, _ in pairs)
-            res.check("sidecar decisions equal the engine's", same == len(pairs))
-
-            # Sequential round trips.
-            n = ctx.pick(200, 2000, 5000)
-            for _ in range(200):
-                stub.CheckToolCall(reqs[_ % 1000], timeout=10)
-                p_health.Check(hreq, timeout=10)
-            seq_tool, seq_health, seq_client = [], [], []
-            a0 = pairs[0][0]
-            for i in range(n):
-                t0 = time.perf_counter()
-                stub.CheckToolCall(reqs[i % 1000], timeout=10)
-                t1 = time.perf_counter()
-                p_health.Check(hreq, timeout=10)
-                t2 = time.perf_counter()
-                client.check_tool_call(a0["tool"], a0["args"], principal=a0["principal"], context=a0["context"],
-                                       policy="bench-tools")
-                t3 = time.perf_counter()
-                seq_tool.append(t1 - t0)
-                seq_health.append(t2 - t1)
-                seq_client.append(t3 - t2)
-            floor = Timing(seq_health)
-            res.rows.append(Row("sequential CheckToolCall (stub)", Timing(seq_tool), "plain grpcio health", floor,
-                                kind="relative"))
-            res.rows.append(Row("sequential check_tool_call (GuardrailsClient)", Timing(seq_client),
-                                "plain grpcio health", floor, kind="relative",
-                                note="adds Struct conversion and building the Decision"))
-
-            # Fixed request rates, open loop.
-            secs = ctx.pick(0.5, 3.0, 10.0)
-            for rate in (100, 1000):
-                tool_lat = paced(stub.CheckToolCall.future, reqs, rate, secs)
-                health_lat = paced(lambda r: p_health.Check.future(hreq), [None], rate, secs)
-                t, h = Timing(tool_lat), Timing(health_lat)
-                res.rows.append(Row(f"tool decision at {rate:,}/s", t, f"plain health at {rate:,}/s", h,
-                                    kind="relative", note=f"{len(tool_lat)} requests, open loop"))
-                if rate == 1000:
-                    res.rows.append(Row("p50 at 1,000/s vs 0.5 ms budget", Timing([t.median]), "0.5 ms budget",
-                                        Timing([0.0005]), kind="relative", goal=1.0))
-                    res.rows.append(Row("p99 at 1,000/s vs 2 ms budget", Timing([t.p99]), "2 ms budget",
-                                        Timing([0.002]), kind="relative", goal=1.0))
-
-            # Throughput with concurrent clients (2 processes x 8 threads).
-            load_secs = ctx.pick(1.0, 4.0, 10.0)
-            tput_tool = throughput(sport, "tool", load_secs)
-            tput_health = throughput(pport, "health", load_secs)
-            res.rows.append(Row("max decisions/s (as time per decision)", Timing([1 / tput_tool]),
-                                "plain health, same load", Timing([1 / tput_health]), kind="relative",
-                                note=f"{tput_tool:,.0f} decisions/s vs {tput_health:,.0f} health checks/s"))
-            res.rows.append(Row("max decisions/s vs 3,000/s budget", Timing([1 / tput_tool]), "3,000/s budget",
-                                Timing([1 / 3000]), kind="relative", goal=1.0, note=f"{tput_tool:,.0f} decisions/s"))
-            res.extra.update({"decisions_per_second": tput_tool, "health_checks_per_second": tput_health})
-            res.notes.append("2 cores shared by the server, the clients and the floor server; "
-                             "throughput clients: 2 processes x 8 threads, closed loop, sync stubs")
-            client.close()
-            s_channel.close()
-            p_channel.close()
+            _measure(ctx, res, sidecar, pport, H2Load(h2exe, tmp) if h2exe else None)
         finally:
-            sidecar.send_signal(signal.SIGTERM)
+            sidecar.proc.send_signal(signal.SIGTERM)
             try:
-                sidecar.wait(timeout=30)
+                sidecar.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                sidecar.kill()
+                sidecar.proc.kill()
             assert plain.stdin is not None
             plain.stdin.close()
             try:
                 plain.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 plain.kill()
+
+
+def _measure(ctx: Context, res: SectionResult, sidecar: _Sidecar, pport: int, h2: H2Load | None) -> None:
+    import random
+
+    from guardrails import Engine
+    from guardrails.client import GuardrailsClient
+
+    sport = sidecar.port
+    s_channel, _s_health, stub, health_pb2 = _stubs(sport)
+    p_channel, p_health, _, _ = _stubs(pport)
+    hreq = health_pb2.HealthCheckRequest(service="")
+    reqs = _tool_requests(1000)
+    client = GuardrailsClient(f"127.0.0.1:{sport}")
+    try:
+        # Sanity: the sidecar decides like the engine.
+        engine = Engine.from_source(POLICY)
+        rnd = random.Random(7)
+        pairs = requests(rnd, users(rnd), 200)
+        same = sum(
+            client.check_tool_call(a["tool"], a["args"], principal=a["principal"], context=a["context"],
+                                   policy="bench-tools").outcome
+            == engine.check_tool_call(a["tool"], a["args"], principal=a["principal"], context=a["context"]).outcome
+            for a, _ in pairs)
+        res.check("sidecar decisions equal the engine's", same == len(pairs))
+
+        # Sequential round trips from Python.
+        n = ctx.pick(200, 2000, 5000)
+        for i in range(200):
+            stub.CheckToolCall(reqs[i % 1000], timeout=10)
+            p_health.Check(hreq, timeout=10)
+        seq_tool, seq_health, seq_client = [], [], []
+        a0 = pairs[0][0]
+        for i in range(n):
+            t0 = time.perf_counter()
+            stub.CheckToolCall(reqs[i % 1000], timeout=10)
+            t1 = time.perf_counter()
+            p_health.Check(hreq, timeout=10)
+            t2 = time.perf_counter()
+            client.check_tool_call(a0["tool"], a0["args"], principal=a0["principal"], context=a0["context"],
+                                   policy="bench-tools")
+            t3 = time.perf_counter()
+            seq_tool.append(t1 - t0)
+            seq_health.append(t2 - t1)
+            seq_client.append(t3 - t2)
+        floor = Timing(seq_health)
+        res.rows.append(Row("sequential CheckToolCall, Python stub", Timing(seq_tool), "plain grpcio health",
+                            floor, kind="relative"))
+        res.rows.append(Row("sequential check_tool_call, GuardrailsClient", Timing(seq_client),
+                            "plain grpcio health", floor, kind="relative",
+                            note="adds Struct conversion and building the Decision"))
+
+        if h2 is not None:
+            _rates_h2load(ctx, res, sidecar, pport, h2, reqs, health_pb2)
+        else:
+            _rates_python(ctx, res, sport, pport, stub, p_health, hreq, reqs)
+    finally:
+        client.close()
+        s_channel.close()
+        p_channel.close()
+
+
+def _budget_rows(res: SectionResult, t: Timing, tput: float, tput_floor: float, client: str) -> None:
+    res.rows.append(Row("p50 at 1,000/s vs 0.5 ms budget", Timing([t.median]), "0.5 ms budget",
+                        Timing([0.0005]), kind="relative", goal=1.0, note=client))
+    res.rows.append(Row("p99 at 1,000/s vs 2 ms budget", Timing([t.p99]), "2 ms budget", Timing([0.002]),
+                        kind="relative", goal=1.0, note=client))
+    res.rows.append(Row("max decisions/s (as time per decision)", Timing([1 / tput]), "plain health, same load",
+                        Timing([1 / tput_floor]), kind="relative",
+                        note=f"{tput:,.0f} decisions/s vs {tput_floor:,.0f} health checks/s; {client}"))
+    res.rows.append(Row("max decisions/s vs 3,000/s budget", Timing([1 / tput]), "3,000/s budget",
+                        Timing([1 / 3000]), kind="relative", goal=1.0, note=f"{tput:,.0f} decisions/s; {client}"))
+    res.extra.update({"decisions_per_second": tput, "health_checks_per_second": tput_floor, "load_generator": client})
+
+
+def _rates_h2load(ctx: Context, res: SectionResult, sidecar: _Sidecar, pport: int, h2: H2Load, reqs,
+                  health_pb2) -> None:
+    from guardrails._proto import guardrails_pb2 as pb
+
+    # h2load repeats one body: an allowed refund, which runs the policy's
+    # role, amount and flag conditions (the costliest kind of request).
+    body = next(r for r in reqs if r.tool == "issue_refund" and _decides(sidecar.port, r) == pb.OUTCOME_ALLOW)
+    tool_bytes = body.SerializeToString()
+    health_bytes = health_pb2.HealthCheckRequest(service="").SerializeToString()
+    before = sidecar.counters()
+    sent = 0
+    secs = ctx.pick(0.5, 3.0, 10.0)
+    for rate in (100, 1000):
+        tool_lat = h2.paced(sidecar.port, TOOL_PATH, tool_bytes, rate, secs)
+        health_lat = h2.paced(pport, HEALTH_PATH, health_bytes, rate, secs)
+        sent += len(tool_lat)
+        t, h = Timing(tool_lat), Timing(health_lat)
+        res.rows.append(Row(f"tool decision at {rate:,}/s", t, f"plain health at {rate:,}/s", h, kind="relative",
+                            note=f"{len(tool_lat)} requests, h2load, one connection"))
+        if rate == 1000:
+            paced_1000 = t
+    load_secs = ctx.pick(1, 4, 10)
+    after_paced = sidecar.counters()
+    tput = h2.saturate(sidecar.port, TOOL_PATH, tool_bytes, load_secs)
+    tput_floor = h2.saturate(pport, HEALTH_PATH, health_bytes, load_secs)
+    after = sidecar.counters()
+    decided, refused = after_paced[0] - before[0], after[1] - before[1]
+    res.check("every h2load request got a decision, none refused",
+              decided == sent and refused == 0 and after[0] - after_paced[0] >= tput * load_secs * 0.9)
+    _budget_rows(res, paced_1000, tput, tput_floor, "h2load")
+    res.notes.append("rates and throughput: h2load (nghttp2's HTTP/2 load generator, in C) repeating one "
+                     "CheckToolCall; throughput with 4 connections x 4 streams; sequential rows: Python stubs")
+    res.notes.append("2 cores shared by the sidecar, the floor server and the clients")
+
+
+def _decides(port: int, msg) -> int:
+    _ch, _h, stub, _ = _stubs(port)
+    try:
+        return stub.CheckToolCall(msg, timeout=10).outcome
+    finally:
+        _ch.close()
+
+
+def _rates_python(ctx: Context, res: SectionResult, sport: int, pport: int, stub, p_health, hreq, reqs) -> None:
+    secs = ctx.pick(0.5, 3.0, 10.0)
+    for rate in (100, 1000):
+        tool_lat = paced(stub.CheckToolCall.future, reqs, rate, secs)
+        health_lat = paced(lambda r: p_health.Check.future(hreq), [None], rate, secs)
+        t, h = Timing(tool_lat), Timing(health_lat)
+        res.rows.append(Row(f"tool decision at {rate:,}/s", t, f"plain health at {rate:,}/s", h, kind="relative",
+                            note=f"{len(tool_lat)} requests, Python client, open loop"))
+        if rate == 1000:
+            paced_1000 = t
+    load_secs = ctx.pick(1.0, 4.0, 10.0)
+    tput = throughput(sport, "tool", load_secs)
+    tput_floor = throughput(pport, "health", load_secs)
+    _budget_rows(res, paced_1000, tput, tput_floor, "Python clients")
+    res.notes.append("load from Python clients (h2load not on the PATH, or --loadgen python): they share the 2 "
+                     "cores with the servers and cost about as much per call; throughput clients: 2 processes "
+                     "x 8 threads, closed loop, sync stubs")
