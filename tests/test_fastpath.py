@@ -160,7 +160,13 @@ def test_phone_numbers_of_every_default_region(detector) -> None:
             for fmt in (phonenumbers.PhoneNumberFormat.NATIONAL, phonenumbers.PhoneNumberFormat.INTERNATIONAL,
                         phonenumbers.PhoneNumberFormat.E164):
                 written = phonenumbers.format_number(example, fmt)
-                for text in (written, written.lstrip("+"), f"call {written} now"):
+                # Also without the national prefix ("30 123456" for Germany's
+                # "030 123456"), which the matcher rejects where the prefix
+                # is required, and next to a number of another region.
+                bare = written.lstrip("0") if fmt == phonenumbers.PhoneNumberFormat.NATIONAL else written
+                nsn = phonenumbers.national_significant_number(example)
+                for text in (written, written.lstrip("+"), f"call {written} now", bare, f"call {bare} now", nsn,
+                             f"{written} or +1 212 555 0123 or {bare}"):
                     ours = sorted((r.start, r.end) for r in fast._phones(text))
                     theirs = sorted((r.start, r.end) for r in fast.phone.analyze(text, ["PHONE_NUMBER"]))
                     assert ours == theirs, (region, text)
@@ -277,3 +283,35 @@ def test_keyword_memo_is_bounded(detector) -> None:
     for i in range(100_050):
         fast._keyword_pieces(f"w{i}")
     assert len(fast._pieces) <= 100_000
+
+
+def test_phone_fast_path_needs_the_phonenumbers_functions_it_mirrors(monkeypatch) -> None:
+    from guardrails.detectors import pii
+
+    assert pii._phone_mirrors_unchanged()
+    monkeypatch.setitem(pii._MIRRORED_PHONE, "phonenumberutil.parse", "0000000000000000")
+    assert not pii._phone_mirrors_unchanged()
+
+
+def test_international_numbers_are_parsed_once_for_every_region() -> None:
+    # A plus and a known country code: parse() ignores the default region.
+    assert prefilter._region_free("+1 212 555 0123")
+    assert prefilter._region_free("+49 30 123456 ext 12")
+    # Without a plus, or with an unknown country code, the region matters
+    # (parse() retries with the region's own rules), so nothing is shared.
+    assert not prefilter._region_free("212 555 0123")
+    assert not prefilter._region_free("+999 1234 5678")
+    assert not prefilter._region_free("+1")
+
+
+def test_a_prefix_less_national_number_is_skipped_only_where_the_prefix_is_required() -> None:
+    import phonenumbers
+
+    de = prefilter.phone_validity_check("DE")
+    us = prefilter.phone_validity_check("US")
+    # "30 1234567" is Berlin's number without its "0": phonenumbers parses it
+    # for DE and then rejects it, so the check may skip it ...
+    assert not de("301234567")
+    assert not phonenumbers.PhoneNumberMatcher("call 30 1234567 now", "DE").has_next()
+    # ... while with the prefix it is a candidate, as a US number is in the US.
+    assert de("0301234567") and us("2125550123")

@@ -238,6 +238,36 @@ _MIRRORED = {
 }
 
 
+# phonenumbers functions whose logic the phone prefilter relies on
+# (phonenumbers 9.0.x): the parse, the VALID check and its national-prefix
+# rule. Any change keeps phone numbers off the fast path.
+_MIRRORED_PHONE = {
+    "phonenumbermatcher.PhoneNumberMatcher._parse_and_verify": "d8adb854f3266ed5",
+    "phonenumbermatcher._verify": "6c642c22d31b02d4",
+    "phonenumbermatcher._is_national_prefix_present_if_required": "37d0807934e6c20e",
+    "phonenumberutil.parse": "6e48c9961d117feb",
+    "phonenumberutil._maybe_extract_country_code": "57b28e3098d96db7",
+    "phonenumberutil._maybe_strip_national_prefix_carrier_code": "462428c534345d07",
+    "phonenumberutil._choose_formatting_pattern_for_number": "08b6398e56cc4636",
+}
+
+
+def _phone_mirrors_unchanged() -> bool:
+    import importlib
+
+    try:
+        for qualname, digest in _MIRRORED_PHONE.items():
+            module, *path = qualname.split(".")
+            obj: Any = importlib.import_module(f"phonenumbers.{module}")
+            for name in path:
+                obj = getattr(obj, name)
+            if _source_digest(obj) != digest:
+                return False
+    except (ImportError, AttributeError, OSError, TypeError):  # no source to compare: do not guess
+        return False
+    return True
+
+
 def _source_digest(fn: Any) -> str:
     import hashlib
     import inspect
@@ -356,7 +386,7 @@ class _FastAnalyzer:
                 continue
             if type(rec) is PhoneRecognizer:
                 # The bounds hold only for a matcher that accepts valid numbers.
-                if rec.leniency == 1:
+                if rec.leniency == 1 and _phone_mirrors_unchanged():
                     phone = rec
                     covered.add(entity)
             elif prefilter.RECOGNIZER_PATTERNS.get(type(rec).__name__) == prefilter.pattern_digest(rec.patterns or []) \
@@ -409,8 +439,9 @@ class _FastAnalyzer:
         per-match parse that only names the region in the explanation."""
         rec = self.phone
         results = []
+        verdicts: dict = {}  # shared by the regions' matchers over this text
         for region, min_digits, may_be_valid in self._phone_regions:
-            for match in self._matcher(text, region, rec.leniency, min_digits, may_be_valid):
+            for match in self._matcher(text, region, rec.leniency, min_digits, may_be_valid, verdicts):
                 results.append(rec._get_recognizer_result(match, text, region, None))
         return self._dedupe(results)
 

@@ -420,7 +420,8 @@ def _plain_digits(candidate: str) -> str | None:
 
 def phone_validity_check(region: str) -> Any:
     """For default `region`: a test that is false only for digit strings
-    that cannot parse to a valid number (or None when there is no such test).
+    that cannot parse to a number the matcher accepts at leniency VALID (or
+    None when there is no such test).
 
     Without a plus or an international prefix (all of these start with 0), a
     number keeps the region's country code, so it is valid only if its
@@ -428,9 +429,22 @@ def phone_validity_check(region: str) -> Any:
     country code, without or with a transformed national prefix, or both),
     matches the general pattern and a possible length of some region with
     that country code.
+
+    It must also pass the matcher's national-prefix rule
+    (``_is_national_prefix_present_if_required``): a number in national
+    format whose formatting rule writes a national prefix ("0" in Germany,
+    France and Britain) is rejected when it was written without one. The
+    test applies that rule only where parse() certainly reads the digits as
+    written: they do not start with the country code, and neither the
+    region's nor the country's national prefix pattern matches them.
     """
     from phonenumbers import PhoneMetadata
-    from phonenumbers.phonenumberutil import region_codes_for_country_code
+    from phonenumbers.phonenumbermatcher import _formatting_rule_has_first_group_only
+    from phonenumbers.phonenumberutil import (
+        _choose_formatting_pattern_for_number,
+        region_code_for_country_code,
+        region_codes_for_country_code,
+    )
 
     md = PhoneMetadata.metadata_for_region(region)
     if md is None or not _starts_with_zero(md.international_prefix or ""):
@@ -448,6 +462,18 @@ def phone_validity_check(region: str) -> Any:
         regions.append((_desc(g.general_desc), [t for t in types if t is not None]))
     prefix = re.compile(md.national_prefix_for_parsing) if md.national_prefix_for_parsing else None
     transform = md.national_prefix_transform_rule or None
+    # The rule reads the metadata of the country's main region (US for CA).
+    main = PhoneMetadata.metadata_for_region(region_code_for_country_code(md.country_code))
+    main_prefix = re.compile(main.national_prefix_for_parsing) if main and main.national_prefix_for_parsing else None
+
+    def lacks_required_prefix(digits: str) -> bool:
+        if main is None or digits.startswith(cc) or any(p is not None and p.match(digits)
+                                                        for p in (prefix, main_prefix)):
+            return False  # parse() may read these digits otherwise: no verdict
+        rule = _choose_formatting_pattern_for_number(main.number_format, digits)
+        return (rule is not None and bool(rule.national_prefix_formatting_rule)
+                and not rule.national_prefix_optional_when_formatting
+                and not _formatting_rule_has_first_group_only(rule.national_prefix_formatting_rule))
 
     def may_be_valid(digits: str) -> bool:
         forms = {digits, digits[len(cc):]} if digits.startswith(cc) else {digits}
@@ -460,8 +486,10 @@ def phone_validity_check(region: str) -> Any:
                     forms.add(f[m.end():])
                     if transform is not None:
                         forms.add(prefix.sub(transform, f, count=1))
-        return any(_matches(general, f) and any(_matches(t, f) for t in types)
-                   for f in forms for general, types in regions)
+        if not any(_matches(general, f) and any(_matches(t, f) for t in types)
+                   for f in forms for general, types in regions):
+            return False
+        return not lacks_required_prefix(digits)
 
     return lru_cache(maxsize=4096)(may_be_valid)
 
@@ -521,13 +549,20 @@ def phone_matcher_class() -> type:
         `_parse_and_verify` returns None for every candidate it skips, as the
         original would after parsing it, so the matches (and the count of
         failed tries) are the same. Only for leniency VALID, whose check is
-        phonenumbers.is_valid_number.
+        phonenumbers.is_valid_number plus the national-prefix rule.
+
+        Matchers of several regions over one text may share `verdicts`: a
+        candidate in international format ("+1 212 ...", with a known
+        country code) parses the same whatever the default region, so it is
+        parsed and verified once for all of them.
         """
 
-        def __init__(self, text: str, region: str, leniency: Any, min_digits: int, may_be_valid: Any):
+        def __init__(self, text: str, region: str, leniency: Any, min_digits: int, may_be_valid: Any,
+                     verdicts: dict | None = None):
             super().__init__(text, region, leniency=leniency)
             self._min_digits = min_digits
             self._may_be_valid = may_be_valid
+            self._verdicts = verdicts
 
         def _parse_and_verify(self, candidate: str, offset: int):
             count, digits = _candidate_facts(candidate)
@@ -536,6 +571,35 @@ def phone_matcher_class() -> type:
             if self._may_be_valid is not None and digits is not None and not digits.startswith("0") \
                     and not self._may_be_valid(digits):
                 return None
-            return super()._parse_and_verify(candidate, offset)
+            if self._verdicts is None or digits is not None or not _region_free(candidate):
+                return super()._parse_and_verify(candidate, offset)
+            key = (candidate, offset)
+            if key not in self._verdicts:
+                self._verdicts[key] = super()._parse_and_verify(candidate, offset)
+            return self._verdicts[key]
 
     return Matcher
+
+
+@lru_cache(maxsize=8192)
+def _region_free(candidate: str) -> bool:
+    """Whether parse(candidate, region) is the same for every region: the
+    number starts with a plus, and what follows it begins with a known
+    country code and is long enough to be a number (otherwise parse() would
+    retry with the region's own rules)."""
+    from phonenumbers.phonenumberutil import (
+        _MIN_LENGTH_FOR_NSN,
+        _PLUS_CHARS_PATTERN,
+        _build_national_number_for_parsing,
+        _extract_country_code,
+        _maybe_strip_extension,
+        _normalize,
+    )
+
+    number = _build_national_number_for_parsing(candidate)
+    _ext, number = _maybe_strip_extension(number)
+    m = _PLUS_CHARS_PATTERN.match(number)
+    if m is None:
+        return False
+    full = _normalize(number[m.end():])
+    return len(full) > _MIN_LENGTH_FOR_NSN and _extract_country_code(full)[0] != 0
