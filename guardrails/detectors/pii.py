@@ -243,6 +243,9 @@ _MIRRORED = {
 # rule. Any change keeps phone numbers off the fast path.
 _MIRRORED_PHONE = {
     "phonenumbermatcher.PhoneNumberMatcher._parse_and_verify": "d8adb854f3266ed5",
+    "phonenumbermatcher.PhoneNumberMatcher._find": "a9e89d83733105cb",
+    "phonenumbermatcher.PhoneNumberMatcher._extract_match": "59b5958e65b0c9e5",
+    "phonenumbermatcher.PhoneNumberMatcher._extract_inner_match": "3f18c77cd6a26a92",
     "phonenumbermatcher._verify": "6c642c22d31b02d4",
     "phonenumbermatcher._is_national_prefix_present_if_required": "37d0807934e6c20e",
     "phonenumberutil.parse": "6e48c9961d117feb",
@@ -437,11 +440,13 @@ class _FastAnalyzer:
     def _phones(self, text: str) -> list:
         """PhoneRecognizer.analyze, with the matcher above and without the
         per-match parse that only names the region in the explanation."""
+        from guardrails.detectors import prefilter
+
         rec = self.phone
         results = []
-        verdicts: dict = {}  # shared by the regions' matchers over this text
+        scan = prefilter.PhoneScan()  # shared by the regions' matchers over this text
         for region, min_digits, may_be_valid in self._phone_regions:
-            for match in self._matcher(text, region, rec.leniency, min_digits, may_be_valid, verdicts):
+            for match in self._matcher(text, region, rec.leniency, min_digits, may_be_valid, scan):
                 results.append(rec._get_recognizer_result(match, text, region, None))
         return self._dedupe(results)
 

@@ -437,43 +437,69 @@ def phone_validity_check(region: str) -> Any:
     test applies that rule only where parse() certainly reads the digits as
     written: they do not start with the country code, and neither the
     region's nor the country's national prefix pattern matches them.
+
+    Regions whose tests would be the same (the United States and Canada)
+    share one test and its memo.
     """
     from phonenumbers import PhoneMetadata
-    from phonenumbers.phonenumbermatcher import _formatting_rule_has_first_group_only
-    from phonenumbers.phonenumberutil import (
-        _choose_formatting_pattern_for_number,
-        region_code_for_country_code,
-        region_codes_for_country_code,
-    )
 
     md = PhoneMetadata.metadata_for_region(region)
     if md is None or not _starts_with_zero(md.international_prefix or ""):
         return None
-    cc = str(md.country_code)
-    regions = []
-    for r in region_codes_for_country_code(md.country_code):
+    return _validity_check(md.country_code, md.national_prefix_for_parsing or None,
+                           md.national_prefix_transform_rule or None)
+
+
+@lru_cache(maxsize=None)
+def _validity_check(country_code: int, national_prefix: str | None, transform: str | None) -> Any:
+    from phonenumbers import PhoneMetadata
+    from phonenumbers.phonenumberutil import (
+        _formatting_rule_has_first_group_only,
+        region_code_for_country_code,
+        region_codes_for_country_code,
+    )
+
+    cc = str(country_code)
+    # is_valid_number: for some region of the country code, the general
+    # description and at least one type (phonenumbers' _number_type_helper)
+    # match the national number. Per length: (general, any type) regexes of
+    # the regions where both allow that length.
+    by_length: dict[int, list[tuple[Any, Any]]] = {}
+    for r in region_codes_for_country_code(country_code):
         g = PhoneMetadata.metadata_for_region(r)
         if g is None or not g.general_desc.national_number_pattern:
             return None
-        # is_valid_number: the general description and at least one type
-        # (phonenumbers' _number_type_helper) match the national number.
+        general = _desc(g.general_desc)
         types = [_desc(d) for d in (g.premium_rate, g.toll_free, g.shared_cost, g.voip, g.personal_number, g.pager,
                                     g.uan, g.voicemail, g.fixed_line, g.mobile)]
-        regions.append((_desc(g.general_desc), [t for t in types if t is not None]))
-    prefix = re.compile(md.national_prefix_for_parsing) if md.national_prefix_for_parsing else None
-    transform = md.national_prefix_transform_rule or None
-    # The rule reads the metadata of the country's main region (US for CA).
-    main = PhoneMetadata.metadata_for_region(region_code_for_country_code(md.country_code))
+        assert general is not None
+        for n, any_type in _by_length([t for t in types if t is not None]).items():
+            if not general[0] or n in general[0]:
+                by_length.setdefault(n, []).append((general[1], any_type))
+    prefix = re.compile(national_prefix) if national_prefix else None
+    # The national-prefix rule reads the metadata of the country's main
+    # region (US for CA): its formats, in order, as
+    # _choose_formatting_pattern_for_number tries them, and whether each
+    # rejects a number written without the prefix.
+    main = PhoneMetadata.metadata_for_region(region_code_for_country_code(country_code))
     main_prefix = re.compile(main.national_prefix_for_parsing) if main and main.national_prefix_for_parsing else None
+    formats = [] if main is None else [
+        (re.compile(f.leading_digits_pattern[-1]) if f.leading_digits_pattern else None, re.compile(f.pattern),
+         bool(f.national_prefix_formatting_rule) and not f.national_prefix_optional_when_formatting
+         and not _formatting_rule_has_first_group_only(f.national_prefix_formatting_rule))
+        for f in main.number_format]
 
     def lacks_required_prefix(digits: str) -> bool:
         if main is None or digits.startswith(cc) or any(p is not None and p.match(digits)
                                                         for p in (prefix, main_prefix)):
             return False  # parse() may read these digits otherwise: no verdict
-        rule = _choose_formatting_pattern_for_number(main.number_format, digits)
-        return (rule is not None and bool(rule.national_prefix_formatting_rule)
-                and not rule.national_prefix_optional_when_formatting
-                and not _formatting_rule_has_first_group_only(rule.national_prefix_formatting_rule))
+        for leading, pattern, rejects in formats:
+            if (leading is None or leading.match(digits)) and pattern.fullmatch(digits):
+                return rejects
+        return False
+
+    def valid_somewhere(f: str) -> bool:
+        return any(general.fullmatch(f) and any_type.fullmatch(f) for general, any_type in by_length.get(len(f), ()))
 
     def may_be_valid(digits: str) -> bool:
         forms = {digits, digits[len(cc):]} if digits.startswith(cc) else {digits}
@@ -486,12 +512,26 @@ def phone_validity_check(region: str) -> Any:
                     forms.add(f[m.end():])
                     if transform is not None:
                         forms.add(prefix.sub(transform, f, count=1))
-        if not any(_matches(general, f) and any(_matches(t, f) for t in types)
-                   for f in forms for general, types in regions):
+        if not any(valid_somewhere(f) for f in forms):
             return False
         return not lacks_required_prefix(digits)
 
     return lru_cache(maxsize=4096)(may_be_valid)
+
+
+def _by_length(types: list[tuple[frozenset[int], Any]]) -> dict[int, Any]:
+    """For each length a national number can have: one regex matching what
+    any of `types` allowing that length matches (a type with no lengths
+    allows all). parse() refuses national numbers of more than 17 digits."""
+    lengths = set(range(1, 18))
+    for allowed, _rx in types:
+        lengths |= allowed
+    out = {}
+    for n in sorted(lengths):
+        pats = [rx.pattern for allowed, rx in types if not allowed or n in allowed]
+        if pats:
+            out[n] = re.compile("|".join(f"(?:{p})" for p in pats))
+    return out
 
 
 def _desc(d: Any) -> tuple[frozenset[int], Any] | None:
@@ -540,8 +580,33 @@ def _candidate_facts(candidate: str) -> tuple[int, str | None]:
     return sum(1 for ch in candidate if ch.isdigit() or ch.isalpha()), _plain_digits(candidate)
 
 
+class PhoneScan:
+    """What the phone matchers of several regions over one text share.
+
+    phonenumbers' matcher finds candidates and the inner groups to try in
+    them with regexes that do not depend on the region; only the parse and
+    the check of each group do. The first matcher records them, the others
+    replay them."""
+
+    __slots__ = ("searches", "plans", "verdicts")
+
+    def __init__(self) -> None:
+        self.searches: dict[int, tuple[int, str] | None] = {}
+        self.plans: dict[tuple[str, int], list | None] = {}
+        self.verdicts: dict[tuple[str, int], Any] = {}
+
+
 def phone_matcher_class() -> type:
     from phonenumbers import PhoneNumberMatcher
+    from phonenumbers.phonenumbermatcher import (
+        _INNER_MATCHES,
+        _PATTERN,
+        _SECOND_NUMBER_START_PATTERN,
+        _SLASH_SEPARATED_DATES,
+        _TIME_STAMPS,
+        _TIME_STAMPS_SUFFIX,
+        _UNWANTED_END_CHAR_PATTERN,
+    )
 
     class Matcher(PhoneNumberMatcher):
         """phonenumbers' matcher, skipping the parse of candidates that cannot be valid.
@@ -551,18 +616,88 @@ def phone_matcher_class() -> type:
         failed tries) are the same. Only for leniency VALID, whose check is
         phonenumbers.is_valid_number plus the national-prefix rule.
 
-        Matchers of several regions over one text may share `verdicts`: a
-        candidate in international format ("+1 212 ...", with a known
-        country code) parses the same whatever the default region, so it is
-        parsed and verified once for all of them.
+        Matchers of several regions over one text share a :class:`PhoneScan`:
+        the candidates and their inner groups are found once (`_find` and
+        `_extract_match` replay them in the original's order, counting
+        tries as it does), and a candidate in international format ("+1 212
+        ...", with a known country code) parses the same whatever the
+        default region, so it is parsed and verified once for all of them.
         """
 
         def __init__(self, text: str, region: str, leniency: Any, min_digits: int, may_be_valid: Any,
-                     verdicts: dict | None = None):
+                     scan: PhoneScan | None = None):
             super().__init__(text, region, leniency=leniency)
             self._min_digits = min_digits
             self._may_be_valid = may_be_valid
-            self._verdicts = verdicts
+            self._scan = scan if scan is not None else PhoneScan()
+
+        def _search(self, index: int) -> tuple[int, str] | None:
+            searches = self._scan.searches
+            if index not in searches:
+                m = _PATTERN.search(self.text, index)
+                searches[index] = None if m is None else (
+                    m.start(), self._trim_after_first_match(_SECOND_NUMBER_START_PATTERN, self.text[m.start():m.end()]))
+            return searches[index]
+
+        def _find(self, index):
+            found = self._search(index)
+            while self._max_tries > 0 and found is not None:
+                start, candidate = found
+                if len(candidate) >= self._min_candidate_length:
+                    match = self._extract_match(candidate, start)
+                    if match is not None:
+                        return match
+                    self._max_tries -= 1
+                found = self._search(start + len(candidate))
+            return None
+
+        def _plan(self, candidate: str, offset: int) -> list | None:
+            """None for a date or a time stamp; else, per inner pattern, its
+            tries: (the group before the first match or None, the group)."""
+            key = (candidate, offset)
+            plans = self._scan.plans
+            if key in plans:
+                return plans[key]
+            plan: list | None = None
+            if not _SLASH_SEPARATED_DATES.search(candidate) and not (
+                    _TIME_STAMPS.search(candidate)
+                    and _TIME_STAMPS_SUFFIX.match(self.text[offset + len(candidate):])):
+                plan = []
+                trim = self._trim_after_first_match
+                for pattern in _INNER_MATCHES:
+                    tries = []
+                    m = pattern.search(candidate)
+                    first = True
+                    while m:
+                        before = (trim(_UNWANTED_END_CHAR_PATTERN, candidate[:m.start()]), offset) if first else None
+                        first = False
+                        tries.append((before, (trim(_UNWANTED_END_CHAR_PATTERN, m.group(1)), offset + m.start(1))))
+                        m = pattern.search(candidate, m.start() + 1)
+                    plan.append(tries)
+            plans[key] = plan
+            return plan
+
+        def _extract_match(self, candidate, offset):
+            plan = self._plan(candidate, offset)
+            if plan is None:
+                return None
+            match = self._parse_and_verify(candidate, offset)
+            if match is not None:
+                return match
+            for tries in plan:  # _extract_inner_match
+                for before, group in tries:
+                    if self._max_tries <= 0:
+                        break
+                    if before is not None:
+                        match = self._parse_and_verify(*before)
+                        if match is not None:
+                            return match
+                        self._max_tries -= 1
+                    match = self._parse_and_verify(*group)
+                    if match is not None:
+                        return match
+                    self._max_tries -= 1
+            return None
 
         def _parse_and_verify(self, candidate: str, offset: int):
             count, digits = _candidate_facts(candidate)
@@ -571,12 +706,13 @@ def phone_matcher_class() -> type:
             if self._may_be_valid is not None and digits is not None and not digits.startswith("0") \
                     and not self._may_be_valid(digits):
                 return None
-            if self._verdicts is None or digits is not None or not _region_free(candidate):
+            if digits is not None or not _region_free(candidate):
                 return super()._parse_and_verify(candidate, offset)
             key = (candidate, offset)
-            if key not in self._verdicts:
-                self._verdicts[key] = super()._parse_and_verify(candidate, offset)
-            return self._verdicts[key]
+            verdicts = self._scan.verdicts
+            if key not in verdicts:
+                verdicts[key] = super()._parse_and_verify(candidate, offset)
+            return verdicts[key]
 
     return Matcher
 
