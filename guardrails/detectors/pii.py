@@ -235,6 +235,9 @@ _MIRRORED = {
     "LemmaContextAwareEnhancer._find_supportive_word_in_context": "4f741bcb4cb90860",
     "LemmaContextAwareEnhancer._find_index_of_match_token": "37ce924de8995481",
     "PhoneRecognizer.analyze": "dc228ae284c3d101",
+    "NlpArtifacts.set_keywords": "01a88b11983f4142",
+    "SpacyNlpEngine.is_stopword": "5c6e7d5a28fe2299",
+    "SpacyNlpEngine.is_punct": "8310c61d7d4f3db9",
 }
 
 
@@ -280,9 +283,11 @@ def _source_digest(fn: Any) -> str:
 
 def _mirrors_unchanged() -> bool:
     from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+    from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-    owners = {"LemmaContextAwareEnhancer": LemmaContextAwareEnhancer, "PhoneRecognizer": PhoneRecognizer}
+    owners = {"LemmaContextAwareEnhancer": LemmaContextAwareEnhancer, "PhoneRecognizer": PhoneRecognizer,
+              "NlpArtifacts": NlpArtifacts, "SpacyNlpEngine": SpacyNlpEngine}
     try:
         for qualname, digest in _MIRRORED.items():
             owner, name = qualname.split(".")
@@ -291,6 +296,41 @@ def _mirrors_unchanged() -> bool:
     except (OSError, TypeError):  # no source to compare: do not guess
         return False
     return True
+
+
+class _WindowTokenizer:
+    """The pipeline's tokenizer rules over a vocabulary of their own.
+
+    Splitting a text into tokens reads only the rules (special cases,
+    prefixes, suffixes, infixes, token and URL matches), never the
+    vocabulary, so the tokens are the pipeline's. What differs is the cost
+    of a word not seen before, and most PII values are such words: the
+    pipeline's vocabulary computes some twenty lexical attributes for each,
+    this one only the lower-case form the context walk reads. And it is
+    bounded: past `limit` entries it starts afresh.
+    """
+
+    def __init__(self, source: Any, limit: int = 200_000):
+        self.source, self.limit = source, limit
+        self._tokenizer = self._fresh()
+
+    def _fresh(self) -> Any:
+        from spacy.attrs import LOWER
+        from spacy.tokenizer import Tokenizer
+        from spacy.vocab import Vocab
+
+        src = self.source
+        tok = Tokenizer(Vocab(lex_attr_getters={LOWER: str.lower}), rules=src.rules, prefix_search=src.prefix_search,
+                        suffix_search=src.suffix_search, infix_finditer=src.infix_finditer,
+                        token_match=src.token_match, url_match=src.url_match)
+        tok.faster_heuristics = src.faster_heuristics
+        return tok
+
+    def __call__(self, text: str) -> Any:
+        tok = self._tokenizer
+        if len(tok.vocab) > self.limit:
+            tok = self._tokenizer = self._fresh()  # a swap: calls under way keep the old one
+        return tok(text)
 
 
 class _FastAnalyzer:
@@ -332,7 +372,13 @@ class _FastAnalyzer:
         self.language = language
         self.covered = covered
         self.max_length = max_length
-        self.tokenizer = tokenizer
+        from spacy.attrs import IS_PUNCT, IS_STOP
+
+        self._source_tokenizer = tokenizer
+        self.tokenizer = _WindowTokenizer(tokenizer)
+        self._vocab = tokenizer.vocab  # the pipeline's, which set_keywords reads
+        getters = self._vocab.lex_attr_getters or {}
+        self._is_stop, self._is_punct = getters.get(IS_STOP), getters.get(IS_PUNCT)
         # entity -> [(recognizer, its patterns compiled as Presidio compiles them)]
         self.pattern_recs = {
             e: [(r, [regex.compile(p.regex, flags=r.global_regex_flags) for p in r.patterns]) for r in recs]
@@ -353,6 +399,7 @@ class _FastAnalyzer:
         if phone is not None:
             self.by_id[phone.id] = phone
         self._pieces: dict[str, list[str]] = {}
+        self._colon_memo: dict[str, list[str]] = {}  # a word holding a colon -> its keyword pieces
         self._dedupe = EntityRecognizer.remove_duplicates
         self._max_score = EntityRecognizer.MAX_SCORE
         self._id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
@@ -454,14 +501,17 @@ class _FastAnalyzer:
     def _enhance(self, text: str, raw: list) -> None:
         from guardrails.detectors import prefilter
 
+        # A result already at the maximum score keeps it whatever the context
+        # (the boost is capped there), and the explanation, the only other
+        # thing the boost changes, never reaches a Finding: skip it.
         todo = [r for r in raw if self.by_id[r.recognition_metadata[self._id_key]].context
-                and not r.recognition_metadata.get(self._boosted_key)]
+                and not r.recognition_metadata.get(self._boosted_key) and r.score < self._max_score]
         if not todo:
             return
         n = len(text)
         extra = self._colon_pieces(text) if ":" in text else set()
         regions = prefilter.merge(
-            (prefilter.word_start(text, max(0, r.start - 64)), prefilter.word_end(text, r.end + 16)) for r in todo
+            (prefilter.word_start(text, max(0, r.start - 64)), prefilter.word_end(text, r.start + 1)) for r in todo
         )
         while True:
             c = prefilter.compact(text, regions)
@@ -524,20 +574,31 @@ class _FastAnalyzer:
 
     def _supports(self, context: set[str], words: list[str]) -> bool:
         """LemmaContextAwareEnhancer._find_supportive_word_in_context != ""."""
+        lowered = [k.lower() for k in context]
         for w in words:
             w = w.lower()
             if self.whole_word:
-                if any(w == k.lower() for k in context):
+                if w in lowered:
                     return True
-            elif any(w in k.lower() for k in context):
+            elif any(w in k for k in lowered):
                 return True
         return False
 
     def _keyword_pieces(self, lemma: str) -> list[str]:
-        """What Presidio's NlpArtifacts.set_keywords makes of one lemma (memoised)."""
+        """What Presidio's NlpArtifacts.set_keywords makes of one lemma (memoised).
+
+        set_keywords asks the pipeline's vocabulary whether the lemma is a
+        stop word or punctuation, and a word the vocabulary has not seen is
+        added to it, with every lexical attribute computed. For such a word
+        the two flags come from the same functions the vocabulary would
+        run, and nothing is added."""
         pieces = self._pieces.get(lemma)
         if pieces is None:
-            pieces = self._set_keywords(self.analyzer.nlp_engine, [lemma], self.language)
+            if lemma and lemma not in self._vocab and self._is_stop is not None and self._is_punct is not None:
+                keep = not self._is_stop(lemma) and not self._is_punct(lemma) and lemma not in ("-PRON-", "be")
+                pieces = lemma.lower().split(":") if keep else []
+            else:
+                pieces = self._set_keywords(self.analyzer.nlp_engine, [lemma], self.language)
             if len(self._pieces) >= 100_000:
                 self._pieces.clear()  # bounded; entries are cheap to recompute
             self._pieces[lemma] = pieces
@@ -563,7 +624,13 @@ class _FastAnalyzer:
             words.add(text[a:b])
             i = text.find(":", b)
         out: set[str] = set()
-        for t in self.tokenizer(" ".join(sorted(words))):
-            if ":" in t.lower_:
-                out.update(self._keyword_pieces(t.lower_))
+        memo = self._colon_memo
+        for w in words:
+            pieces = memo.get(w)
+            if pieces is None:
+                pieces = [p for t in self.tokenizer(w) if ":" in t.lower_ for p in self._keyword_pieces(t.lower_)]
+                if len(memo) >= 100_000:
+                    memo.clear()  # bounded; entries are cheap to recompute
+                memo[w] = pieces
+            out.update(pieces)
         return out
