@@ -493,7 +493,10 @@ class _FastAnalyzer:
         results = []
         scan = prefilter.PhoneScan()  # shared by the regions' matchers over this text
         for region, min_digits, may_be_valid in self._phone_regions:
-            for match in self._matcher(text, region, rec.leniency, min_digits, may_be_valid, scan):
+            matcher = self._matcher(text, region, rec.leniency, min_digits, may_be_valid, scan)
+            if not prefilter.phone_region_may_match(scan, matcher, min_digits, may_be_valid):
+                continue
+            for match in matcher:
                 results.append(rec._get_recognizer_result(match, text, region, None))
         return self._dedupe(results)
 

@@ -44,6 +44,7 @@ __all__ = [
     "merge",
     "pattern_digest",
     "phone_matcher_class",
+    "phone_region_may_match",
     "phone_min_digits",
     "phone_regions",
     "phone_validity_check",
@@ -423,8 +424,9 @@ def phone_validity_check(region: str) -> Any:
     that cannot parse to a number the matcher accepts at leniency VALID (or
     None when there is no such test).
 
-    Without a plus or an international prefix (all of these start with 0), a
-    number keeps the region's country code, so it is valid only if its
+    Digits that may begin with the region's international prefix get no
+    verdict (true). Without a plus or that prefix, a number keeps the
+    region's country code, so it is valid only if its
     national number, read as parse() may read it (as written, without the
     country code, without or with a transformed national prefix, or both),
     matches the general pattern and a possible length of some region with
@@ -446,12 +448,13 @@ def phone_validity_check(region: str) -> Any:
     md = PhoneMetadata.metadata_for_region(region)
     if md is None or not _starts_with_zero(md.international_prefix or ""):
         return None
-    return _validity_check(md.country_code, md.national_prefix_for_parsing or None,
+    return _validity_check(md.country_code, md.international_prefix, md.national_prefix_for_parsing or None,
                            md.national_prefix_transform_rule or None)
 
 
 @lru_cache(maxsize=None)
-def _validity_check(country_code: int, national_prefix: str | None, transform: str | None) -> Any:
+def _validity_check(country_code: int, international_prefix: str, national_prefix: str | None,
+                    transform: str | None) -> Any:
     from phonenumbers import PhoneMetadata
     from phonenumbers.phonenumberutil import (
         _formatting_rule_has_first_group_only,
@@ -476,6 +479,7 @@ def _validity_check(country_code: int, national_prefix: str | None, transform: s
         for n, any_type in _by_length([t for t in types if t is not None]).items():
             if not general[0] or n in general[0]:
                 by_length.setdefault(n, []).append((general[1], any_type))
+    idd = re.compile(international_prefix)
     prefix = re.compile(national_prefix) if national_prefix else None
     # The national-prefix rule reads the metadata of the country's main
     # region (US for CA): its formats, in order, as
@@ -502,6 +506,8 @@ def _validity_check(country_code: int, national_prefix: str | None, transform: s
         return any(general.fullmatch(f) and any_type.fullmatch(f) for general, any_type in by_length.get(len(f), ()))
 
     def may_be_valid(digits: str) -> bool:
+        if idd.match(digits):
+            return True  # parse() may read an international prefix here: no verdict
         forms = {digits, digits[len(cc):]} if digits.startswith(cc) else {digits}
         for _ in range(2):  # parse() may strip a national prefix twice after a country code
             for f in list(forms):
@@ -588,12 +594,45 @@ class PhoneScan:
     the check of each group do. The first matcher records them, the others
     replay them."""
 
-    __slots__ = ("searches", "plans", "verdicts")
+    __slots__ = ("searches", "plans", "verdicts", "_tries")
 
     def __init__(self) -> None:
         self.searches: dict[int, tuple[int, str] | None] = {}
         self.plans: dict[tuple[str, int], list | None] = {}
         self.verdicts: dict[tuple[str, int], Any] = {}
+        self._tries: list[str] | None = None
+
+    def tries(self, matcher: Any) -> list[str]:
+        """Every string a matcher over this text parses while it finds no
+        match: the candidates one after the other, each whole and then its
+        inner groups. (A matcher that finds a match tries a prefix of this
+        list first; max_tries can only shorten it.)"""
+        if self._tries is None:
+            out: list[str] = []
+            found = matcher._search(0)
+            while found is not None:
+                start, candidate = found
+                plan = matcher._plan(candidate, start)
+                if plan is not None:
+                    out.append(candidate)
+                    out.extend(g[0] for tries in plan for before, group in tries
+                               for g in ((before, group) if before is not None else (group,)))
+                found = matcher._search(start + len(candidate))
+            self._tries = out
+        return self._tries
+
+
+def phone_region_may_match(scan: PhoneScan, matcher: Any, min_digits: int, may_be_valid: Any) -> bool:
+    """False when the region's matcher over the scanned text cannot find a
+    number: each string it would parse is one its own checks skip."""
+    for candidate in scan.tries(matcher):
+        count, digits = _candidate_facts(candidate)
+        if count < min_digits:
+            continue
+        if may_be_valid is not None and digits is not None and not may_be_valid(digits):
+            continue
+        return True
+    return False
 
 
 def phone_matcher_class() -> type:
@@ -703,8 +742,7 @@ def phone_matcher_class() -> type:
             count, digits = _candidate_facts(candidate)
             if count < self._min_digits:
                 return None
-            if self._may_be_valid is not None and digits is not None and not digits.startswith("0") \
-                    and not self._may_be_valid(digits):
+            if self._may_be_valid is not None and digits is not None and not self._may_be_valid(digits):
                 return None
             if digits is not None or not _region_free(candidate):
                 return super()._parse_and_verify(candidate, offset)
