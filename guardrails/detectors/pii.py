@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import importlib.util
+import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ __all__ = [
 # The entities only a named-entity model provides.
 NER_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION"})
 
+
+log = logging.getLogger("guardrails.detectors")
 
 @dataclass(frozen=True, slots=True)
 class PiiConfig:
@@ -236,6 +239,8 @@ _MIRRORED = {
     "LemmaContextAwareEnhancer._find_index_of_match_token": "37ce924de8995481",
     "PhoneRecognizer.analyze": "dc228ae284c3d101",
     "NlpArtifacts.set_keywords": "01a88b11983f4142",
+    "PatternRecognizer.analyze": "12ba3f7e6cdb75f1",
+    "PatternRecognizer._PatternRecognizer__analyze_patterns": "a9f12c77810d2f1a",
     "SpacyNlpEngine.is_stopword": "5c6e7d5a28fe2299",
     "SpacyNlpEngine.is_punct": "8310c61d7d4f3db9",
 }
@@ -283,11 +288,12 @@ def _source_digest(fn: Any) -> str:
 
 def _mirrors_unchanged() -> bool:
     from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+    from presidio_analyzer import PatternRecognizer
     from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
     owners = {"LemmaContextAwareEnhancer": LemmaContextAwareEnhancer, "PhoneRecognizer": PhoneRecognizer,
-              "NlpArtifacts": NlpArtifacts, "SpacyNlpEngine": SpacyNlpEngine}
+              "NlpArtifacts": NlpArtifacts, "SpacyNlpEngine": SpacyNlpEngine, "PatternRecognizer": PatternRecognizer}
     try:
         for qualname, digest in _MIRRORED.items():
             owner, name = qualname.split(".")
@@ -363,8 +369,9 @@ class _FastAnalyzer:
     def __init__(self, analyzer: Any, language: str, covered: frozenset[str], pattern_recs: dict,
                  phone: Any, tokenizer: Any, max_length: int):
         import regex
-        from presidio_analyzer import EntityRecognizer, RecognizerResult
+        from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
         from presidio_analyzer.nlp_engine import NlpArtifacts
+        from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
 
         from guardrails.detectors import prefilter
 
@@ -400,8 +407,13 @@ class _FastAnalyzer:
             self.by_id[phone.id] = phone
         self._pieces: dict[str, list[str]] = {}
         self._colon_memo: dict[str, list[str]] = {}  # a word holding a colon -> its keyword pieces
+        self._context_words: dict[str, tuple[str, ...] | None] = {}  # recognizer id -> lower-cased context
         self._dedupe = EntityRecognizer.remove_duplicates
         self._max_score = EntityRecognizer.MAX_SCORE
+        self._min_score = EntityRecognizer.MIN_SCORE
+        self._plain_analyze = PatternRecognizer.analyze
+        self._regex_timeout = REGEX_TIMEOUT_SECONDS
+        self._result = RecognizerResult
         self._id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
         self._name_key = RecognizerResult.RECOGNIZER_NAME_KEY
         self._boosted_key = RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY
@@ -461,7 +473,7 @@ class _FastAnalyzer:
                 c = prefilter.compact(text, regions)
                 for rec, patterns in recs:
                     if any(p.search(c.text) for p in patterns):
-                        self._collect(rec, rec.analyze(text=c.text, entities=entities, nlp_artifacts=None), c, raw)
+                        self._collect(rec, self._run_recognizer(rec, patterns, c.text, entities), c, raw)
         if self.phone is not None and "PHONE_NUMBER" in entities and runs:
             regions = prefilter.phone_regions(text, runs)
             if regions:
@@ -471,6 +483,39 @@ class _FastAnalyzer:
             return []
         self._enhance(text, raw)
         return self._dedupe([r for r in raw if r.score >= 0])
+
+    def _run_recognizer(self, rec: Any, compiled: list, text: str, entities: list) -> list:
+        """``rec.analyze(text)``. For a plain PatternRecognizer, its loop
+        (``analyze`` and ``__analyze_patterns``, pinned by digest) run here
+        without what never reaches a Finding: the explanation objects, the
+        clock readings and the debug log calls, which cost more than the
+        matching on a window."""
+        if type(rec).analyze is not self._plain_analyze or not rec.patterns:
+            return rec.analyze(text=text, entities=entities, nlp_artifacts=None)
+        results = []
+        entity = rec.supported_entities[0]
+        meta = {self._name_key: rec.name, self._id_key: rec.id}
+        validate, invalidate = rec.validate_result, rec.invalidate_result
+        for pattern, rx in zip(rec.patterns, compiled):
+            try:
+                for m in rx.finditer(text, timeout=self._regex_timeout):
+                    start, end = m.span()
+                    current = text[start:end]
+                    if current == "":
+                        continue
+                    score = pattern.score
+                    valid = validate(current)
+                    if valid is not None:
+                        score = self._max_score if valid else self._min_score
+                    invalid = invalidate(current)
+                    if invalid is not None and invalid:
+                        score = self._min_score
+                    if score > self._min_score:
+                        results.append(self._result(entity, start, end, score, recognition_metadata=dict(meta)))
+            except TimeoutError:
+                log.warning("Presidio pattern %r timed out after %s seconds; skipped, as Presidio does",
+                            pattern.name, self._regex_timeout)
+        return self._dedupe(results)
 
     def _collect(self, rec: Any, results: list, c: Any, out: list) -> None:
         for r in results:
@@ -509,6 +554,14 @@ class _FastAnalyzer:
         # thing the boost changes, never reaches a Finding: skip it.
         todo = [r for r in raw if self.by_id[r.recognition_metadata[self._id_key]].context
                 and not r.recognition_metadata.get(self._boosted_key) and r.score < self._max_score]
+        if not todo:
+            return
+        # A context word supports a result only as part of a keyword, and
+        # every keyword is a piece of the lower-cased text. A result none of
+        # whose (ASCII) context words occurs in it keeps its score: no
+        # tokens needed.
+        lowered = text.lower()
+        todo = [r for r in todo if self._context_may_occur(r.recognition_metadata[self._id_key], lowered)]
         if not todo:
             return
         n = len(text)
@@ -560,6 +613,18 @@ class _FastAnalyzer:
                 r.score += self.factor
                 r.score = max(r.score, self.min_with_context)
                 r.score = min(r.score, self._max_score)
+
+    def _context_may_occur(self, rec_id: str, lowered: str) -> bool:
+        words = self._context_words.get(rec_id)
+        if words is None:
+            ctx = [w.lower() for w in self.by_id[rec_id].context]
+            # Only ASCII words: lower() maps a text piece by piece, except
+            # for sigma, so an ASCII word in a lower-cased token is in the
+            # lower-cased text. Otherwise: no shortcut.
+            words = self._context_words[rec_id] = tuple(ctx) if all(w.isascii() for w in ctx) else None
+            if words is None:
+                return True
+        return any(w in lowered for w in words)
 
     @staticmethod
     def _walk(k: int, step: int, stop: int, want: int, lemmas: list[str], keywords: set[str]):

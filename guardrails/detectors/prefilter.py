@@ -658,9 +658,11 @@ def phone_matcher_class() -> type:
         Matchers of several regions over one text share a :class:`PhoneScan`:
         the candidates and their inner groups are found once (`_find` and
         `_extract_match` replay them in the original's order, counting
-        tries as it does), and a candidate in international format ("+1 212
+        tries as it does). A candidate in international format ("+1 212
         ...", with a known country code) parses the same whatever the
-        default region, so it is parsed and verified once for all of them.
+        default region, so it is parsed and verified once for all of them;
+        so does plain national digits for regions sharing a country code
+        (see `_plain_reading`).
         """
 
         def __init__(self, text: str, region: str, leniency: Any, min_digits: int, may_be_valid: Any,
@@ -744,15 +746,47 @@ def phone_matcher_class() -> type:
                 return None
             if self._may_be_valid is not None and digits is not None and not self._may_be_valid(digits):
                 return None
-            if digits is not None or not _region_free(candidate):
-                return super()._parse_and_verify(candidate, offset)
-            key = (candidate, offset)
+            if digits is None:
+                if not _region_free(candidate):
+                    return super()._parse_and_verify(candidate, offset)
+                key: tuple = (candidate, offset)
+            else:
+                code = _plain_reading(self.preferred_region)(digits)
+                if code is None:
+                    return super()._parse_and_verify(candidate, offset)
+                key = (candidate, offset, code)
             verdicts = self._scan.verdicts
             if key not in verdicts:
                 verdicts[key] = super()._parse_and_verify(candidate, offset)
             return verdicts[key]
 
     return Matcher
+
+
+@lru_cache(maxsize=None)
+def _plain_reading(region: str) -> Any:
+    """For default `region`: the country code parse() gives plain `digits`
+    when it reads them exactly as written (the region's international
+    prefix, its country code and its national prefix pattern all fail to
+    match at the start), else None. Two regions with one country code (the
+    US and Canada) then parse them to the same number, so one verdict
+    serves both."""
+    from phonenumbers import PhoneMetadata
+
+    md = PhoneMetadata.metadata_for_region(region)
+    if md is None:
+        return lambda digits: None
+    idd = re.compile(md.international_prefix) if md.international_prefix else None
+    prefix = re.compile(md.national_prefix_for_parsing) if md.national_prefix_for_parsing else None
+    cc, code = str(md.country_code), md.country_code
+
+    def reading(digits: str) -> int | None:
+        if digits.startswith(cc) or (idd is not None and idd.match(digits)) \
+                or (prefix is not None and prefix.match(digits)):
+            return None
+        return code
+
+    return reading
 
 
 @lru_cache(maxsize=8192)
