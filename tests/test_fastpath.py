@@ -315,3 +315,34 @@ def test_a_prefix_less_national_number_is_skipped_only_where_the_prefix_is_requi
     assert not phonenumbers.PhoneNumberMatcher("call 30 1234567 now", "DE").has_next()
     # ... while with the prefix it is a candidate, as a US number is in the US.
     assert de("0301234567") and us("2125550123")
+
+
+_TOKEN_SAMPLES = [
+    "don't U.S. e.g. ssn:078-05-1120 (555) 123-4567 :) <3 $5.00 10km 'quoted' \u201csmart\u201d",
+    "mail jane.doe+x@example.co.uk or https://example.com/a?b=1#c, ok?",
+    "tabs\tand\nnewlines  double  spaces \u00a0nbsp \u2013 dash \u2014 em",
+    "C++ -- ... !!! ??? #tag @user 3:30pm 12/31/2024 1,000.50",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fragments)
+def test_window_tokenizer_splits_as_the_pipeline(detector, parts) -> None:
+    # The context walk tokenizes with the pipeline's rules over a private
+    # vocabulary: the tokens and their lower-case forms must be the pipeline's.
+    fast = detector._fast
+    for text in [_assemble(parts), *_TOKEN_SAMPLES]:
+        ours = [(t.idx, t.text, t.lower_) for t in fast.tokenizer(text)]
+        theirs = [(t.idx, t.text, t.lower_) for t in fast._source_tokenizer(text)]
+        assert ours == theirs
+
+
+def test_window_tokenizer_vocabulary_is_bounded(detector) -> None:
+    fast = detector._fast
+    small = type(fast.tokenizer)(fast._source_tokenizer, limit=50)
+    first = small._tokenizer
+    small(" ".join(f"word{i}" for i in range(100)))
+    assert small.learned >= 100
+    small("again")  # past the limit: a fresh vocabulary
+    assert small._tokenizer is not first and small.learned <= 1
+    assert [t.text for t in small("the same split")] == ["the", "same", "split"]

@@ -76,6 +76,9 @@ def run(ctx: Context, res: SectionResult) -> None:
     res.check("detector cache bounded (size <= maxsize)", stats["size"] <= stats["maxsize"])
     fast = get_pii_detector(PiiConfig())._fast
     res.check("fast-path keyword memo bounded", fast is None or len(fast._pieces) <= 100_000)
+    res.check("fast-path colon-word memo and window vocabulary bounded",
+              fast is None or (len(fast._colon_memo) <= 100_000
+                               and fast.tokenizer.learned <= fast.tokenizer.limit + 1000))
     res.check("shared decision parts bounded",
               len(evaluate._bare) <= 65536 and len(evaluate._defaults) <= 4096 and len(evaluate._policy_refs) <= 4096)
     res.extra["detector_cache"] = stats

@@ -319,6 +319,12 @@ class _WindowTokenizer:
     def __init__(self, source: Any, limit: int = 200_000):
         self.source, self.limit = source, limit
         self._tokenizer = self._fresh()
+        self._base = len(self._tokenizer.vocab)  # the special cases' own entries
+
+    @property
+    def learned(self) -> int:
+        """Words added to the vocabulary since it was last started afresh."""
+        return len(self._tokenizer.vocab) - self._base
 
     def _fresh(self) -> Any:
         from spacy.attrs import LOWER
@@ -334,7 +340,7 @@ class _WindowTokenizer:
 
     def __call__(self, text: str) -> Any:
         tok = self._tokenizer
-        if len(tok.vocab) > self.limit:
+        if len(tok.vocab) - self._base > self.limit:
             tok = self._tokenizer = self._fresh()  # a swap: calls under way keep the old one
         return tok(text)
 
