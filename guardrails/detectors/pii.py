@@ -567,7 +567,12 @@ class _FastAnalyzer:
         # whose (ASCII) context words occurs in it keeps its score: no
         # tokens needed.
         lowered = text.lower()
-        todo = [r for r in todo if self._context_may_occur(r.recognition_metadata[self._id_key], lowered)]
+        occurs: dict[str, bool] = {}  # per recognizer, not per result: one scan of the text each
+        for r in todo:
+            rid = r.recognition_metadata[self._id_key]
+            if rid not in occurs:
+                occurs[rid] = self._context_may_occur(rid, lowered)
+        todo = [r for r in todo if occurs[r.recognition_metadata[self._id_key]]]
         if not todo:
             return
         n = len(text)
