@@ -354,6 +354,20 @@ def _measure(ctx: Context, res: SectionResult, sidecar: _Sidecar, pport: int, h2
         p_channel.close()
 
 
+def _rate_rows(ctx: Context, res: SectionResult, tool_at, health_at, how: str) -> Timing:
+    """Rows for the fixed request rates (latencies from `tool_at(rate,
+    seconds)` and `health_at(...)`); returns the tool timing at 1,000/s."""
+    secs = ctx.pick(0.5, 3.0, 10.0)
+    at_1000 = Timing([])
+    for rate in (100, 1000):
+        t, h = Timing(tool_at(rate, secs)), Timing(health_at(rate, secs))
+        res.rows.append(Row(f"tool decision at {rate:,}/s", t, f"plain health at {rate:,}/s", h, kind="relative",
+                            note=f"{len(t.samples)} requests, {how}"))
+        if rate == 1000:
+            at_1000 = t
+    return at_1000
+
+
 def _budget_rows(res: SectionResult, t: Timing, tput: float, tput_floor: float, client: str) -> None:
     res.rows.append(Row("p50 at 1,000/s vs 0.5 ms budget", Timing([t.median]), "0.5 ms budget",
                         Timing([0.0005]), kind="relative", goal=1.0, note=client))
@@ -377,17 +391,15 @@ def _rates_h2load(ctx: Context, res: SectionResult, sidecar: _Sidecar, pport: in
     tool_bytes = body.SerializeToString()
     health_bytes = health_pb2.HealthCheckRequest(service="").SerializeToString()
     before = sidecar.counters()
-    sent = 0
-    secs = ctx.pick(0.5, 3.0, 10.0)
-    for rate in (100, 1000):
-        tool_lat = h2.paced(sidecar.port, TOOL_PATH, tool_bytes, rate, secs)
-        health_lat = h2.paced(pport, HEALTH_PATH, health_bytes, rate, secs)
-        sent += len(tool_lat)
-        t, h = Timing(tool_lat), Timing(health_lat)
-        res.rows.append(Row(f"tool decision at {rate:,}/s", t, f"plain health at {rate:,}/s", h, kind="relative",
-                            note=f"{len(tool_lat)} requests, h2load, one connection"))
-        if rate == 1000:
-            paced_1000 = t
+    sent = [0]
+
+    def tool_at(rate: int, secs: float) -> list[float]:
+        lat = h2.paced(sidecar.port, TOOL_PATH, tool_bytes, rate, secs)
+        sent[0] += len(lat)
+        return lat
+
+    paced_1000 = _rate_rows(ctx, res, tool_at, lambda rate, secs: h2.paced(pport, HEALTH_PATH, health_bytes, rate, secs),
+                            "h2load, one connection")
     load_secs = ctx.pick(1, 4, 10)
     after_paced = sidecar.counters()
     tput = h2.saturate(sidecar.port, TOOL_PATH, tool_bytes, load_secs)
@@ -395,7 +407,7 @@ def _rates_h2load(ctx: Context, res: SectionResult, sidecar: _Sidecar, pport: in
     after = sidecar.counters()
     decided, refused = after_paced[0] - before[0], after[1] - before[1]
     res.check("every h2load request got a decision, none refused",
-              decided == sent and refused == 0 and after[0] - after_paced[0] >= tput * load_secs * 0.9)
+              decided == sent[0] and refused == 0 and after[0] - after_paced[0] >= tput * load_secs * 0.9)
     _budget_rows(res, paced_1000, tput, tput_floor, "h2load")
     res.notes.append("rates and throughput: h2load (nghttp2's HTTP/2 load generator, in C) repeating one "
                      "CheckToolCall; throughput with 4 connections x 4 streams; sequential rows: Python stubs")
@@ -411,15 +423,9 @@ def _decides(port: int, msg) -> int:
 
 
 def _rates_python(ctx: Context, res: SectionResult, sport: int, pport: int, stub, p_health, hreq, reqs) -> None:
-    secs = ctx.pick(0.5, 3.0, 10.0)
-    for rate in (100, 1000):
-        tool_lat = paced(stub.CheckToolCall.future, reqs, rate, secs)
-        health_lat = paced(lambda r: p_health.Check.future(hreq), [None], rate, secs)
-        t, h = Timing(tool_lat), Timing(health_lat)
-        res.rows.append(Row(f"tool decision at {rate:,}/s", t, f"plain health at {rate:,}/s", h, kind="relative",
-                            note=f"{len(tool_lat)} requests, Python client, open loop"))
-        if rate == 1000:
-            paced_1000 = t
+    paced_1000 = _rate_rows(ctx, res, lambda rate, secs: paced(stub.CheckToolCall.future, reqs, rate, secs),
+                            lambda rate, secs: paced(lambda r: p_health.Check.future(hreq), [None], rate, secs),
+                            "Python client, open loop")
     load_secs = ctx.pick(1.0, 4.0, 10.0)
     tput = throughput(sport, "tool", load_secs)
     tput_floor = throughput(pport, "health", load_secs)
