@@ -130,3 +130,42 @@ def test_stream_guard_accepts_the_client(client, engine):
     remote, d_remote = in_process(client, chunks)
     local, d_local = in_process(engine, chunks)
     assert remote == local and plain(d_remote) == plain(d_local)
+
+
+def test_a_cancelled_stream_gives_its_slot_back(tmp_path):
+    # One slot: an open stream holds it, so a check is refused; once the
+    # client cancels the stream, the slot comes back.
+    import threading
+    import time
+
+    from guardrails.client import OverloadedError
+
+    with SidecarServer(ServerConfig(policies=POLICIES, listen="127.0.0.1:0", hash_salt=TEST_HASH_SALT,
+                                    watch=False, max_concurrency=1)) as s, \
+            GuardrailsClient(f"127.0.0.1:{s.port}") as c:
+        channel = grpc.insecure_channel(f"127.0.0.1:{s.port}")
+        stub = pb_grpc.GuardrailsStub(channel)
+        opened = threading.Event()
+
+        def requests():
+            yield pb.GuardStreamRequest(start=pb.StreamStart(policy="support-bot"))
+            yield pb.GuardStreamRequest(chunk="Hello, ")
+            opened.set()
+            time.sleep(30)  # never finishes on its own
+
+        call = stub.GuardStream(requests())
+        assert opened.wait(10)
+        time.sleep(0.3)
+        with pytest.raises(OverloadedError):
+            c.check_tool_call("lookup_order", {"order_id": "ORD-12345678"}, policy="support-bot")
+        call.cancel()
+        deadline = time.time() + 10
+        while True:
+            try:
+                d = c.check_tool_call("lookup_order", {"order_id": "ORD-12345678"}, policy="support-bot")
+                break
+            except OverloadedError:
+                assert time.time() < deadline, "the cancelled stream kept its slot"
+                time.sleep(0.05)
+        assert d.policy.name == "support-bot"
+        channel.close()

@@ -66,10 +66,26 @@ def guard_stream_handler(service: "GuardrailsService"):
         except (ConversionError, TypeError, ValueError) as exc:
             raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"GuardStream: {exc}", "invalid") from None
 
-    async def on_worker(fn: Callable, *args: Any) -> Any:
-        return await asyncio.wrap_future(service.pool.submit(fn, *args))
+    class _Worker:
+        """Runs one stream's checks on the worker threads, one at a time,
+        and gives the stream's slot back once the last of them is done (a
+        cancelled stream's check still runs to its end)."""
 
-    async def chunks(sg: StreamGuard, requests: AsyncIterator[bytes], context) -> AsyncIterator[Any]:
+        def __init__(self) -> None:
+            self.last: Any = None
+
+        async def __call__(self, fn: Callable, *args: Any) -> Any:
+            self.last = service.pool.submit(fn, *args)
+            return await asyncio.wrap_future(self.last)
+
+        def release_slot(self) -> None:
+            if self.last is not None and not self.last.done():
+                self.last.add_done_callback(lambda _job: service.release_slot())
+            else:
+                service.release_slot()
+
+    async def chunks(sg: StreamGuard, requests: AsyncIterator[bytes], context,
+                     on_worker: _Worker) -> AsyncIterator[Any]:
         async for raw in requests:
             check_deadline(context)
             msg = parse(pb.GuardStreamRequest, raw)
@@ -93,6 +109,7 @@ def guard_stream_handler(service: "GuardrailsService"):
         except _Refuse as r:
             refusal = r
         else:
+            on_worker = _Worker()
             try:
                 first = await anext(aiter(requests), None)
                 if first is None:
@@ -100,7 +117,7 @@ def guard_stream_handler(service: "GuardrailsService"):
                                   "GuardStream: the stream ended before its `start` message", "invalid")
                 sg, track = await on_worker(open_stream, first)
                 try:
-                    async for out in chunks(sg, requests, context):
+                    async for out in chunks(sg, requests, context, on_worker):
                         yield out
                     decision = sg.decision
                 except PolicyViolation as stop:  # deny or escalate: the stream ends here
@@ -117,7 +134,7 @@ def guard_stream_handler(service: "GuardrailsService"):
                 log_internal_error(exc)
                 refusal = _Refuse(grpc.StatusCode.INTERNAL, "internal error in the sidecar (see its log)", "")
             finally:
-                service.release_slot()
+                on_worker.release_slot()
         if refusal is not None:
             if refusal.reason:
                 service.metrics.rejected.labels(refusal.reason).inc()
