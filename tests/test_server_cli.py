@@ -203,3 +203,19 @@ def test_every_serve_option_is_documented():
     options = [o for a in serve_parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"]
     missing = [o for o in options if f"`{o}" not in doc]
     assert missing == []
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path):
+    import socket
+
+    (tmp_path / "p.policy").write_text(SLOW.format(version="1.0.0"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "guardrails.cli", "serve", "--policies", str(tmp_path),
+                            "--listen", f"127.0.0.1:{port}", "--no-watch"],
+                           capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port} (in use" in r.stderr
+    assert "Traceback" not in r.stderr and "GRPC_VERBOSITY" not in r.stderr

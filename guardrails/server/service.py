@@ -544,7 +544,10 @@ class SidecarServer:
             else:
                 self.port = server.add_insecure_port(cfg.listen)
         except RuntimeError as exc:
-            raise GuardrailsError(f"cannot listen on {cfg.listen}: {exc}") from None
+            # gRPC's message ends with advice about its own debug logging.
+            why = str(exc).split("; set GRPC_VERBOSITY", 1)[0]
+            raise GuardrailsError(f"cannot listen on {cfg.listen} (in use, or not an address of this machine): "
+                                  f"{why}") from None
         if not self.port:
             raise GuardrailsError(f"cannot listen on {cfg.listen} (in use, or not an address of this machine)")
         if not _is_loopback(host) and not cfg.tls_cert:
@@ -622,7 +625,8 @@ class SidecarServer:
             self._metrics_http.server_close()
         if self._log is not None:
             self._log.close(timeout=10)
-        log.info("stopped")
+        if self._server is not None:
+            log.info("stopped")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until `stop()` has been called (or `timeout`)."""
