@@ -72,10 +72,21 @@ def fill_struct(out: struct_pb2.Struct, value: Any, where: str) -> None:
     if not isinstance(value, dict):
         raise ConversionError(f"{where} must be a JSON object, not {type(value).__name__}")
     out.SetInParent()
+    fields = out.fields
     for k, v in value.items():
         if not isinstance(k, str):
             raise ConversionError(f"{where}: object keys must be strings, not {type(k).__name__}")
-        fill_value(out.fields[k], v, f"{where}.{k}")
+        # Plain values inline (the common case); the rest, and every error
+        # with its path, through fill_value.
+        t = type(v)
+        if t is str:
+            fields[k].string_value = v
+        elif t is bool:
+            fields[k].bool_value = v
+        elif (t is int and -MAX_SAFE_INT <= v <= MAX_SAFE_INT) or t is float:
+            fields[k].number_value = v
+        else:
+            fill_value(fields[k], v, f"{where}.{k}")
 
 
 def to_struct(value: dict, where: str = "value") -> struct_pb2.Struct:
@@ -228,6 +239,20 @@ def _opt(msg: Any, field: str) -> Any:
     return getattr(msg, field) if msg.HasField(field) else None
 
 
+_policy_refs: dict[tuple[str, str, str], PolicyRef] = {}
+
+
+def _policy_ref(name: str, version: str, digest: str) -> PolicyRef:
+    """One frozen PolicyRef per policy version (a sidecar serves a few)."""
+    key = (name, version, digest)
+    ref = _policy_refs.get(key)
+    if ref is None:
+        if len(_policy_refs) >= 256:
+            _policy_refs.clear()  # bounded; entries are cheap to rebuild
+        ref = _policy_refs[key] = PolicyRef(name=name, version=version, digest=digest)
+    return ref
+
+
 def decision_from_proto(m: pb.Decision) -> Decision:
     if m.stage not in _STAGE_FROM or m.outcome not in _OUTCOME_FROM:
         raise ConversionError("the decision names no known stage or outcome (is the server newer?)")
@@ -259,7 +284,7 @@ def decision_from_proto(m: pb.Decision) -> Decision:
     return Decision(
         decision_id=m.decision_id, stage=stage, outcome=_OUTCOME_FROM[m.outcome], text=text,
         violations=violations,
-        policy=PolicyRef(name=m.policy.name, version=m.policy.version, digest=m.policy.digest),
+        policy=_policy_ref(m.policy.name, m.policy.version, m.policy.digest),
         errors=[EvalError(rule=_opt(e, "rule"), code=e.code, message=e.message) for e in m.errors],
         elapsed_us=m.elapsed_us, route=_opt(m, "route"), chunks=chunks, trace=trace,
     )
