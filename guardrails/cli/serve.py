@@ -33,7 +33,8 @@ def register(sub) -> None:
     s.add_argument("--key", metavar="KEYFILE", help="key that verifies a signed bundle")
     s.add_argument("--decision-log", metavar="FILE", help="append a hash-chained record of every decision to FILE")
     s.add_argument("--max-concurrency", type=int, default=32, metavar="N",
-                   help="requests served at once; more get RESOURCE_EXHAUSTED at once (default: 32)")
+                   help="requests served at once, and the worker threads that run text checks; more get "
+                        "RESOURCE_EXHAUSTED at once (default: 32)")
     s.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024, metavar="N",
                    help="largest request or response message (default: 4 MiB)")
     s.add_argument("--tls-cert", metavar="PEM", help="server certificate chain (enables TLS)")
