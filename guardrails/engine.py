@@ -260,6 +260,8 @@ class Engine:
                         context: dict | None = None, policy: str | None = None, **options: Any) -> Decision:
         """Check a tool call an agent wants to make."""
         d = evaluate_tool_call(self.get_policy(policy), tool, args, principal, context, self._runtime, **options)
+        if self._decision_log is None:  # the hot path: no request dict to build
+            return d
         return self._emit(d, {"tool": tool, "args": args, "principal": principal, "context": context})
 
     def check(self, stage: str, request: dict, *, policy: str | None = None, **options: Any) -> Decision:

@@ -100,10 +100,9 @@ def run_rules(tiers: tuple[tuple[RuleNode, ...], ...], ctx: Ctx, fail_closed: bo
                 value = True if cond is None else cond(ctx)
                 if value is not True and value is not False:
                     raise RuleError("type-error", f"the condition gave a {type(value).__name__}, not true or false")
-                findings: list[Finding] = []
                 if value and rule.redact is not None:
                     spec = rule.redact
-                    findings = [f for f in spec.collect(ctx) if f.score >= spec.min_score]
+                    findings: list[Finding] = [f for f in spec.collect(ctx) if f.score >= spec.min_score]
                     out.redactions.extend(
                         Redaction(f.start, f.end, f.entity, f.score, spec.operator, spec.params) for f in findings
                     )
