@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from guardrails import Engine
 from guardrails.detectors import PiiConfig, get_pii_detector
-from guardrails.detectors import prefilter
+from guardrails.detectors import phones, prefilter
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +267,7 @@ def test_phone_digit_bound_matches_metadata() -> None:
     from phonenumbers import PhoneMetadata
     from phonenumbers.phonenumberutil import SUPPORTED_REGIONS
 
-    from guardrails.detectors.prefilter import MIN_INTERNATIONAL_DIGITS
+    from guardrails.detectors.phones import MIN_INTERNATIONAL_DIGITS
 
     shortest = min(min(PhoneMetadata.metadata_for_region(r).general_desc.possible_length) for r in SUPPORTED_REGIONS)
     assert prefilter.MIN_PHONE_DIGITS <= shortest
@@ -295,20 +295,20 @@ def test_phone_fast_path_needs_the_phonenumbers_functions_it_mirrors(monkeypatch
 
 def test_international_numbers_are_parsed_once_for_every_region() -> None:
     # A plus and a known country code: parse() ignores the default region.
-    assert prefilter._region_free("+1 212 555 0123")
-    assert prefilter._region_free("+49 30 123456 ext 12")
+    assert phones._region_free("+1 212 555 0123")
+    assert phones._region_free("+49 30 123456 ext 12")
     # Without a plus, or with an unknown country code, the region matters
     # (parse() retries with the region's own rules), so nothing is shared.
-    assert not prefilter._region_free("212 555 0123")
-    assert not prefilter._region_free("+999 1234 5678")
-    assert not prefilter._region_free("+1")
+    assert not phones._region_free("212 555 0123")
+    assert not phones._region_free("+999 1234 5678")
+    assert not phones._region_free("+1")
 
 
 def test_a_prefix_less_national_number_is_skipped_only_where_the_prefix_is_required() -> None:
     import phonenumbers
 
-    de = prefilter.phone_validity_check("DE")
-    us = prefilter.phone_validity_check("US")
+    de = phones.phone_validity_check("DE")
+    us = phones.phone_validity_check("US")
     # "30 1234567" is Berlin's number without its "0": phonenumbers parses it
     # for DE and then rejects it, so the check may skip it ...
     assert not de("301234567")

@@ -69,7 +69,7 @@ def configure_logging(level: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..server.service import ServerConfig, SidecarServer
+    from ..server.sidecar import ServerConfig, SidecarServer
 
     configure_logging(args.log_level)
     config = ServerConfig(

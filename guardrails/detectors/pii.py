@@ -379,7 +379,7 @@ class _FastAnalyzer:
         from presidio_analyzer.nlp_engine import NlpArtifacts
         from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
 
-        from guardrails.detectors import prefilter
+        from guardrails.detectors import phones
 
         self.analyzer = analyzer
         self.language = language
@@ -399,8 +399,8 @@ class _FastAnalyzer:
         }
         self.phone = phone
         if phone is not None:
-            self._matcher = prefilter.phone_matcher_class()
-            self._phone_regions = [(r, prefilter.phone_min_digits(r), prefilter.phone_validity_check(r))
+            self._matcher = phones.phone_matcher_class()
+            self._phone_regions = [(r, phones.phone_min_digits(r), phones.phone_validity_check(r))
                                   for r in phone.supported_regions]
         enhancer = analyzer.context_aware_enhancer
         self.prefix = enhancer.context_prefix_count
@@ -538,14 +538,14 @@ class _FastAnalyzer:
     def _phones(self, text: str) -> list:
         """PhoneRecognizer.analyze, with the matcher above and without the
         per-match parse that only names the region in the explanation."""
-        from guardrails.detectors import prefilter
+        from guardrails.detectors import phones
 
         rec = self.phone
         results = []
-        scan = prefilter.PhoneScan()  # shared by the regions' matchers over this text
+        scan = phones.PhoneScan()  # shared by the regions' matchers over this text
         for region, min_digits, may_be_valid in self._phone_regions:
             matcher = self._matcher(text, region, rec.leniency, min_digits, may_be_valid, scan)
-            if not prefilter.phone_region_may_match(scan, matcher, min_digits, may_be_valid):
+            if not phones.phone_region_may_match(scan, matcher, min_digits, may_be_valid):
                 continue
             for match in matcher:
                 results.append(rec._get_recognizer_result(match, text, region, None))
