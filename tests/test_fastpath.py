@@ -286,11 +286,11 @@ def test_keyword_memo_is_bounded(detector) -> None:
 
 
 def test_phone_fast_path_needs_the_phonenumbers_functions_it_mirrors(monkeypatch) -> None:
-    from guardrails.detectors import pii
+    from guardrails.detectors import fastpath
 
-    assert pii._phone_mirrors_unchanged()
-    monkeypatch.setitem(pii._MIRRORED_PHONE, "phonenumberutil.parse", "0000000000000000")
-    assert not pii._phone_mirrors_unchanged()
+    assert fastpath._phone_mirrors_unchanged()
+    monkeypatch.setitem(fastpath._MIRRORED_PHONE, "phonenumberutil.parse", "0000000000000000")
+    assert not fastpath._phone_mirrors_unchanged()
 
 
 def test_international_numbers_are_parsed_once_for_every_region() -> None:
