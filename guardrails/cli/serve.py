@@ -28,7 +28,10 @@ def register(sub) -> None:
     )
     s.add_argument("--policies", required=True, metavar="DIR|BUNDLE", help="policy directory, file or bundle")
     s.add_argument("--listen", default="127.0.0.1:50051", metavar="HOST:PORT",
-                   help="address to serve on (default: 127.0.0.1:50051, loopback only)")
+                   help="address to serve on (default: 127.0.0.1:50051, loopback only), or unix:PATH for a Unix "
+                        "domain socket, which only processes that can open the file reach")
+    s.add_argument("--socket-mode", type=_octal_mode, metavar="OCTAL",
+                   help="permissions of the unix: socket file, such as 660 (default: as the umask leaves them)")
     s.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on http://HOST:PORT/metrics")
     s.add_argument("--key", metavar="KEYFILE", help="key that verifies a signed bundle")
     s.add_argument("--decision-log", metavar="FILE", help="append a hash-chained record of every decision to FILE")
@@ -68,12 +71,23 @@ def configure_logging(level: str) -> None:
     logging.getLogger("presidio-anonymizer").setLevel(logging.ERROR)
 
 
+def _octal_mode(value: str) -> int:
+    try:
+        mode = int(value, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an octal file mode, such as 660") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a file mode (0 to 777)")
+    return mode
+
+
 def run(args: argparse.Namespace) -> int:
     from ..server.sidecar import ServerConfig, SidecarServer
 
     configure_logging(args.log_level)
     config = ServerConfig(
-        policies=args.policies, listen=args.listen, metrics=args.metrics, bundle_key=args.key,
+        policies=args.policies, listen=args.listen, socket_mode=args.socket_mode, metrics=args.metrics,
+        bundle_key=args.key,
         decision_log=args.decision_log, max_concurrency=args.max_concurrency,
         max_message_bytes=args.max_message_bytes, tls_cert=args.tls_cert, tls_key=args.tls_key,
         tls_client_ca=args.tls_client_ca, token_file=args.token_file, shadow=args.shadow,

@@ -15,7 +15,8 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m guardrails.server.probe", description=__doc__.splitlines()[0])
-    p.add_argument("--addr", default="127.0.0.1:50051", help="HOST:PORT of the sidecar (default: 127.0.0.1:50051)")
+    p.add_argument("--addr", default="127.0.0.1:50051",
+                   help="HOST:PORT of the sidecar, or unix:PATH for its socket (default: 127.0.0.1:50051)")
     p.add_argument("--service", default="guardrails.v1.Guardrails",
                    help="service to ask about; '' for the server as a whole")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds (default: 2)")

@@ -51,7 +51,8 @@ class ServerConfig:
     """Everything `guardrails serve` can set. Only `policies` is required."""
 
     policies: str | os.PathLike
-    listen: str = DEFAULT_LISTEN
+    listen: str = DEFAULT_LISTEN  # HOST:PORT, or unix:PATH for a Unix domain socket
+    socket_mode: int | None = None  # permissions of the unix: socket file, such as 0o660
     metrics: str | None = None  # host:port for the Prometheus endpoint
     bundle_key: str | bytes | None = None
     decision_log: str | os.PathLike | None = None
@@ -72,6 +73,15 @@ class ServerConfig:
     engine_options: dict[str, Any] = field(default_factory=dict)  # passed to every Engine
 
     def validate(self) -> None:
+        path = unix_socket_path(self.listen)
+        if path is None:
+            split_listen(self.listen)
+        else:
+            check_socket_path(path)
+        if self.socket_mode is not None and path is None:
+            raise GuardrailsError("--socket-mode applies only to --listen unix:PATH")
+        if self.socket_mode is not None and not 0 <= self.socket_mode <= 0o777:
+            raise GuardrailsError(f"--socket-mode {self.socket_mode:o} is not a file mode (0 to 777, octal)")
         if self.max_concurrency < 1:
             raise GuardrailsError("--max-concurrency must be at least 1")
         if self.max_message_bytes < 1024:
@@ -109,6 +119,46 @@ def split_listen(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def unix_socket_path(address: str) -> str | None:
+    """The socket path of a ``unix:PATH`` (or ``unix://PATH``) address, else None."""
+    if not address.startswith("unix:"):
+        return None
+    path = address[len("unix:"):]
+    return path[2:] if path.startswith("//") else path
+
+
+def check_socket_path(path: str, *, remove_stale: bool = False) -> None:
+    """A clear error, before anything starts, for a socket path that cannot
+    be served on. A socket file left by a sidecar that died (nothing answers
+    on it) is fine, and removed with `remove_stale`; one that a live server
+    answers on is an error, as a TCP port in use is."""
+    import socket
+    import stat
+
+    if not path:
+        raise GuardrailsError("cannot listen on unix: with no path; use unix:/run/guardrails/sidecar.sock")
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise GuardrailsError(f"cannot listen on unix:{path}: the directory {parent} does not exist")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise GuardrailsError(f"cannot listen on unix:{path}: {exc.strerror or exc}") from None
+    if not stat.S_ISSOCK(st.st_mode):
+        raise GuardrailsError(f"cannot listen on unix:{path}: the path exists and is not a socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            if remove_stale:
+                os.unlink(path)  # nothing answers: a stale socket
+            return
+    raise GuardrailsError(f"cannot listen on unix:{path}: a server is already listening there")
+
+
 def quiet_third_party_loggers() -> None:
     """Presidio's debug output quotes the text it analyses; the sidecar's
     logs must never hold a detected value, whatever the root level is."""
@@ -131,7 +181,9 @@ class SidecarServer:
         config.validate()
         self.config = config
         self.metrics = Metrics()
-        self.port: int | None = None
+        self.port: int | None = None  # the TCP port bound (None on a Unix socket)
+        self.address: str | None = None  # what a client dials: HOST:PORT or unix:PATH
+        self._socket_path: str | None = None
         self.metrics_port: int | None = None
         self._salt = self._hash_salt()
         self._log = None
@@ -220,8 +272,7 @@ class SidecarServer:
             self._watcher = Watcher(sets, interval=cfg.poll_interval, extra=extra)
             self._watcher.start()
         policies = ", ".join(f"{p.name}@{p.version}" for p in self.active.snapshot.engine.policies)
-        log.info("serving %s on %s%s (%s)", SERVICE, cfg.listen.rsplit(":", 1)[0] + f":{self.port}",
-                 " with TLS" if cfg.tls_cert else "", policies)
+        log.info("serving %s on %s%s (%s)", SERVICE, self.address, " with TLS" if cfg.tls_cert else "", policies)
         return self
 
     # -- the gRPC server, on an asyncio event loop of its own
@@ -253,15 +304,19 @@ class SidecarServer:
         reflection.enable_server_reflection(
             (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
 
-        host, _ = split_listen(cfg.listen)
+        path = unix_socket_path(cfg.listen)
+        host = "localhost" if path is not None else split_listen(cfg.listen)[0]
+        bind = f"unix:{path}" if path is not None else cfg.listen
+        if path is not None:
+            check_socket_path(path, remove_stale=True)
         try:
             if cfg.tls_cert:
                 from .auth import server_credentials
 
                 creds = server_credentials(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca)
-                self.port = server.add_secure_port(cfg.listen, creds)
+                self.port = server.add_secure_port(bind, creds)
             else:
-                self.port = server.add_insecure_port(cfg.listen)
+                self.port = server.add_insecure_port(bind)
         except RuntimeError as exc:
             # gRPC's message ends with advice about its own debug logging.
             why = str(exc).split("; set GRPC_VERBOSITY", 1)[0]
@@ -269,6 +324,14 @@ class SidecarServer:
                                   f"{why}") from None
         if not self.port:
             raise GuardrailsError(f"cannot listen on {cfg.listen} (in use, or not an address of this machine)")
+        if path is not None:
+            self.port = None  # a socket has no port
+            self.address = f"unix:{path}"
+            self._socket_path = path
+            if cfg.socket_mode is not None:
+                os.chmod(path, cfg.socket_mode)
+        else:
+            self.address = f"{host}:{self.port}"
         if not _is_loopback(host) and not cfg.tls_cert:
             log.warning("listening on %s without TLS: anyone who can reach it can query the policies; "
                         "use --tls-cert/--tls-key, or listen on 127.0.0.1", cfg.listen)
@@ -344,6 +407,11 @@ class SidecarServer:
             self._metrics_http.server_close()
         if self._log is not None:
             self._log.close(timeout=10)
+        if self._socket_path is not None:
+            try:
+                os.unlink(self._socket_path)
+            except FileNotFoundError:
+                pass  # gRPC removed it
         if self._server is not None:
             log.info("stopped")
 
