@@ -225,8 +225,26 @@ def meta(mode: str) -> dict:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
             pass
+    h2load = _tool_version("h2load")
+    if h2load:
+        versions["h2load"] = h2load
     return {"mode": mode, "python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions}
+
+
+def _tool_version(exe: str) -> str | None:
+    """`exe --version`'s last word ("h2load nghttp2/1.52.0" -> "nghttp2/1.52.0"), or None."""
+    import shutil
+    import subprocess
+
+    path = shutil.which(exe)
+    if path is None:
+        return None
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out[-1] if out else None
 
 
 def fmt_time(seconds: float) -> str:
