@@ -242,7 +242,7 @@ class PhoneScan:
     def __init__(self) -> None:
         self.searches: dict[int, tuple[int, str] | None] = {}
         self.plans: dict[tuple[str, int], list | None] = {}
-        self.verdicts: dict[tuple[str, int], Any] = {}
+        self.verdicts: dict[tuple, Any] = {}  # (candidate, offset[, country code]) -> match or None
         self._tries: list[str] | None = None
 
     def tries(self, matcher: Any) -> list[str]:
