@@ -427,3 +427,46 @@ def test_any_json_tool_call_gets_a_decision(support_engines, policy, tool, args,
     else:
         assert isinstance(d.text, dict) and set(d.text) == set(args)
     Decision.model_validate_json(d.model_dump_json())  # serialisable and re-readable
+
+
+@pytest.fixture(scope="module")
+def trimmed_and_full() -> list[tuple[Engine, Engine]]:
+    # The fast build leaves out a rule's tool tests when the tool index
+    # already guarantees them; the coverage build keeps every test (it
+    # reports each branch). Both must decide alike.
+    import sys
+
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from benchmarks.sections.tools import POLICY as BENCH_TOOLS
+
+    return [(Engine.from_path(POLICIES, hash_salt=b"det"), Engine.from_path(POLICIES, hash_salt=b"det", coverage=True)),
+            (Engine.from_source(BENCH_TOOLS), Engine.from_source(BENCH_TOOLS, coverage=True))]
+
+
+_BENCH_TOOLS = ["issue_refund", "void_charge", "transfer_funds", "lookup_order", "track_shipment", "search_docs",
+                "delete_user", "reset_password", "change_role", "unknown_tool"]
+
+
+@PROPS
+@given(
+    which=st.integers(0, 1),
+    tool=st.sampled_from(sorted(set(TOOLS + _BENCH_TOOLS))),
+    args=st.one_of(arg_dicts, st.fixed_dictionaries({"amount": st.integers(-10, 20000)},
+                                                    optional={"target": st.sampled_from(["u1", "u2"])})),
+    principal=st.one_of(st.none(), st.fixed_dictionaries(
+        {"role": st.sampled_from(["admin", "support", "finance", "manager", "viewer", "engineer", "x"]),
+         "suspended": st.booleans(), "mfa": st.booleans(), "id": st.sampled_from(["u1", "u2"])})),
+    context=st.one_of(st.none(), st.dictionaries(st.sampled_from(["ticket", "sandboxed", "sandbox", "mfa"]),
+                                                 json_values)),
+)
+def test_the_trimmed_tool_graph_decides_as_the_full_one(trimmed_and_full, which, tool, args, principal, context):
+    fast, full = trimmed_and_full[which]
+    for name in sorted(fast.policy_names()):
+        if "tool_call" not in fast.get_policy(name).stages:
+            continue
+        a = fast.check_tool_call(tool, args, principal=principal, context=context, policy=name)
+        b = full.check_tool_call(tool, args, principal=principal, context=context, policy=name)
+        assert (a.outcome, a.rule_ids, a.text, [e.code for e in a.errors]) == \
+            (b.outcome, b.rule_ids, b.text, [e.code for e in b.errors])
