@@ -121,8 +121,13 @@ class GuardrailsService:
             try:
                 check_deadline(context)
                 if inline_below is None or len(raw) < inline_below:
-                    with self.slot(enabled=slot):
+                    if not slot:
                         return fn(raw, context)
+                    self.take_slot()
+                    try:
+                        return fn(raw, context)
+                    finally:
+                        self.release_slot()
                 return await self.offload(fn, raw, context)
             except _Refuse as r:
                 self.metrics.rejected.labels(r.reason).inc()
@@ -147,9 +152,6 @@ class GuardrailsService:
         return await asyncio.wrap_future(job)
 
     # -- the pieces every rpc uses
-    def slot(self, *, enabled: bool = True) -> "_Slot":
-        return _Slot(self, enabled)
-
     def take_slot(self) -> None:
         """A concurrency slot, taken without waiting, or RESOURCE_EXHAUSTED."""
         with self._busy_lock:
@@ -226,21 +228,6 @@ class GuardrailsService:
         if self.candidate is not None:
             _fill_status(resp.candidate, self.candidate)
         return resp
-
-
-class _Slot:
-    """A concurrency slot, taken without waiting."""
-
-    def __init__(self, service: GuardrailsService, enabled: bool):
-        self.service, self.enabled = service, enabled
-
-    def __enter__(self) -> None:
-        if self.enabled:
-            self.service.take_slot()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
-            self.service.release_slot()
 
 
 def _serialize(message: Any) -> bytes:
