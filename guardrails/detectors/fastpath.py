@@ -78,8 +78,8 @@ def _source_digest(fn: Any) -> str:
 
 
 def _mirrors_unchanged() -> bool:
-    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
     from presidio_analyzer import PatternRecognizer
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
     from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 

@@ -102,7 +102,7 @@ def _refusal(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
 
     async def deny(_request, context):
         await context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                      "missing or wrong bearer token (send metadata 'authorization: Bearer <token>')")
+                            "missing or wrong bearer token (send metadata 'authorization: Bearer <token>')")
 
     if handler.request_streaming and handler.response_streaming:
         return grpc.stream_stream_rpc_method_handler(deny)

@@ -22,8 +22,8 @@ the worker threads, never on the event loop.
 
 from __future__ import annotations
 
-import time
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 import grpc
