@@ -333,13 +333,13 @@ def test_window_tokenizer_splits_as_the_pipeline(detector, parts) -> None:
     fast = detector._fast
     for text in [_assemble(parts), *_TOKEN_SAMPLES]:
         ours = [(t.idx, t.text, t.lower_) for t in fast.tokenizer(text)]
-        theirs = [(t.idx, t.text, t.lower_) for t in fast._source_tokenizer(text)]
+        theirs = [(t.idx, t.text, t.lower_) for t in fast.tokenizer.source(text)]
         assert ours == theirs
 
 
 def test_window_tokenizer_vocabulary_is_bounded(detector) -> None:
     fast = detector._fast
-    small = type(fast.tokenizer)(fast._source_tokenizer, limit=50)
+    small = type(fast.tokenizer)(fast.tokenizer.source, limit=50)
     first = small._tokenizer
     small(" ".join(f"word{i}" for i in range(100)))
     assert small.learned >= 100

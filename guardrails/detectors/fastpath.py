@@ -178,7 +178,6 @@ class FastAnalyzer:
         self.max_length = max_length
         from spacy.attrs import IS_PUNCT, IS_STOP
 
-        self._source_tokenizer = tokenizer
         self.tokenizer = _WindowTokenizer(tokenizer)
         self._vocab = tokenizer.vocab  # the pipeline's, which set_keywords reads
         getters = self._vocab.lex_attr_getters or {}

@@ -190,14 +190,6 @@ def _desc(d: Any) -> tuple[frozenset[int], Any] | None:
     return frozenset(d.possible_length), re.compile(d.national_number_pattern)
 
 
-def _matches(desc: tuple[frozenset[int], Any] | None, number: str) -> bool:
-    """phonenumbers' _is_number_matching_desc."""
-    if desc is None:
-        return False
-    lengths, rx = desc
-    return (not lengths or len(number) in lengths) and rx.fullmatch(number) is not None
-
-
 def _starts_with_zero(pattern: str) -> bool:
     """Whether every match of `pattern` starts with "0": it begins with a
     literal 0 and has no alternative outside parentheses."""
