@@ -16,6 +16,8 @@ import bisect
 import logging
 from typing import Any
 
+from guardrails.detectors import phones, prefilter
+
 __all__ = ["FastAnalyzer"]
 
 log = logging.getLogger("guardrails.detectors")
@@ -170,8 +172,6 @@ class FastAnalyzer:
         from presidio_analyzer.nlp_engine import NlpArtifacts
         from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
 
-        from guardrails.detectors import phones
-
         self.analyzer = analyzer
         self.language = language
         self.covered = covered
@@ -221,7 +221,6 @@ class FastAnalyzer:
         from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
         from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-        from guardrails.detectors import prefilter
         from guardrails.detectors._presidio import OfflineSpacyNlpEngine
 
         engine = analyzer.nlp_engine
@@ -255,8 +254,6 @@ class FastAnalyzer:
         return cls(analyzer, language, frozenset(covered), pattern_recs, phone, nlp.tokenizer, nlp.max_length)
 
     def analyze(self, text: str, entities: list[str]) -> list:
-        from guardrails.detectors import prefilter
-
         runs = prefilter.digit_runs(text)
         raw: list = []
         recs = [rr for e in entities for rr in self.pattern_recs.get(e, ())]
@@ -328,8 +325,6 @@ class FastAnalyzer:
     def _phones(self, text: str) -> list:
         """PhoneRecognizer.analyze, with the matcher above and without the
         per-match parse that only names the region in the explanation."""
-        from guardrails.detectors import phones
-
         rec = self.phone
         results = []
         scan = phones.PhoneScan()  # shared by the regions' matchers over this text
@@ -343,8 +338,6 @@ class FastAnalyzer:
 
     # -- context words
     def _enhance(self, text: str, raw: list) -> None:
-        from guardrails.detectors import prefilter
-
         # A result already at the maximum score keeps it whatever the context
         # (the boost is capped there), and the explanation, the only other
         # thing the boost changes, never reaches a Finding: skip it.
