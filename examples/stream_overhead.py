@@ -18,7 +18,7 @@ from pathlib import Path
 
 from guardrails import Engine
 from guardrails.guard import guard
-from guardrails.streaming import StreamGuard
+from guardrails.guard.stream_guard import StreamGuard
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 WORDS = ("the parcel left our warehouse on monday and the courier usually delivers within two working days "

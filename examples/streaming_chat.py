@@ -15,7 +15,7 @@ from pathlib import Path
 
 from guardrails import Engine
 from guardrails.guard import PolicyViolation, guard
-from guardrails.streaming import StreamGuard
+from guardrails.guard.stream_guard import StreamGuard
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 engine = Engine.from_path(POLICIES)

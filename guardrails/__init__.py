@@ -1,7 +1,7 @@
 """Policy-as-code guardrails for LLM applications.
 
 The pipeline, one module per stage: :mod:`~guardrails.parser` (source ->
-AST), :mod:`~guardrails.checker` and :mod:`~guardrails.analysis` (static
+AST), :mod:`~guardrails.checker` and :mod:`~guardrails.logic` (static
 checks), :mod:`~guardrails.compiler` (AST -> rule graph),
 :mod:`~guardrails.evaluate` (graph + request -> :class:`Decision`). The front
 doors are :class:`Engine` (in-process) and the ``guardrails`` CLI.
@@ -11,9 +11,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .decision import Decision, Outcome, Violation  # noqa: E402
-from .diagnostics import Diagnostic, GuardrailsError, PolicyError  # noqa: E402
-from .engine import Engine, UnknownPolicyError  # noqa: E402
+from guardrails import _moved  # noqa: E402
+
+_moved.install()
+
+from guardrails.decision import Decision, Outcome, Violation  # noqa: E402
+from guardrails.diagnostics import Diagnostic, GuardrailsError, PolicyError  # noqa: E402
+from guardrails.engine import Engine, UnknownPolicyError  # noqa: E402
 
 __all__ = [
     "Decision",

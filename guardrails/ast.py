@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
-from .diagnostics import UNKNOWN_SPAN, Span
+from guardrails.diagnostics import UNKNOWN_SPAN, Span
 
 STAGES = ("input", "output", "retrieval", "tool_call")
 

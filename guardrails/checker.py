@@ -2,7 +2,7 @@
 
 Every problem is collected into the `Diagnostics` bag: names, entity types,
 regexes, types, stage rules, settings.  Logical checks (conditions that are
-never true, rules shadowed by a deny) live in :mod:`guardrails.analysis`.
+never true, rules shadowed by a deny) live in :mod:`guardrails.logic`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from . import ast
-from .detectors import (
+from guardrails import ast
+from guardrails.detectors import (
     NER_ENTITIES,
     SECRET_KINDS,
     PiiConfig,
@@ -22,9 +22,9 @@ from .detectors import (
     normalize,
     validate_template,
 )
-from .diagnostics import Diagnostics, Span
-from .loader import Defined, SourceFile, Unit, build_scope, suggest
-from .rulegraph import _type_name
+from guardrails.diagnostics import Diagnostics, Span
+from guardrails.resolve import Defined, SourceFile, Unit, build_scope, suggest
+from guardrails.rulegraph import _type_name
 
 # ---- the language's fixed vocabulary ---------------------------------------
 
@@ -82,7 +82,7 @@ class _EntityRegistry:
 
     def known(self) -> frozenset[str]:
         if self._known is None:
-            from .detectors import PiiConfig, supported_entities
+            from guardrails.detectors import PiiConfig, supported_entities
 
             self._known = supported_entities(PiiConfig(ner_model=self.config.ner_model))
         return self._known
@@ -519,7 +519,7 @@ def _kind_name(d: ast.Definition) -> str:
 def check_sources(sources: list[SourceFile], units: list[Unit], config: CheckConfig,
                   diags: Diagnostics) -> None:
     """Check each file once, in its own scope, then each unit as a whole."""
-    from .analysis import check_unit_logic
+    from guardrails.logic import check_unit_logic
 
     registry = _EntityRegistry(config)
     by_file: dict[int, Unit] = {id(u.source): u for u in units}

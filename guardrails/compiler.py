@@ -17,9 +17,9 @@ from __future__ import annotations
 import operator
 from typing import Any, Callable
 
-from . import ast
-from .analysis import merged_settings
-from .detectors import (
+from guardrails import ast
+from guardrails.logic import merged_settings
+from guardrails.detectors import (
     NER_ENTITIES,
     DetectorError,
     Finding,
@@ -29,8 +29,8 @@ from .detectors import (
     TopicScorer,
     normalize,
 )
-from .loader import Unit
-from .rulegraph import (  # noqa: F401  (re-exported: the compiled form lives in rulegraph)
+from guardrails.resolve import Unit
+from guardrails.rulegraph import (  # noqa: F401  (re-exported: the compiled form lives in rulegraph)
     DEFAULT_MAX_TEXT,
     DEFAULT_MIN_SCORE,
     DEFAULT_REGEX_TIMEOUT_MS,
@@ -698,7 +698,7 @@ def _fingerprint(*parts: str) -> str:
 
 def source_of(e: ast.Expr | None) -> str:
     """Readable source for an expression (used in messages, traces, graphs)."""
-    from .formatter import format_expr
+    from guardrails.unparse import format_expr
 
     return format_expr(e) if e is not None else ""
 

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .checker import CheckConfig, check_sources
-from .compiler import CompiledPolicy, compile_unit
-from .decision import Decision
-from .detectors import NER_ENTITIES, DetectorError, PiiConfig, get_pii_detector
-from .diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, Span
-from .evaluate import Runtime, evaluate_retrieval, evaluate_text, evaluate_tool_call
-from .loader import SourceFile, build_units, discover, parse_source, read_sources, version_key
+from guardrails.checker import CheckConfig, check_sources
+from guardrails.compiler import CompiledPolicy, compile_unit
+from guardrails.decision import Decision
+from guardrails.detectors import NER_ENTITIES, DetectorError, PiiConfig, get_pii_detector
+from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, Span
+from guardrails.evaluate import Runtime, evaluate_retrieval, evaluate_text, evaluate_tool_call
+from guardrails.resolve import SourceFile, build_units, discover, parse_source, read_sources, version_key
 
 HASH_SALT_ENV = "GUARDRAILS_HASH_SALT"
 NER_MODEL_ENV = "GUARDRAILS_NER_MODEL"
@@ -53,7 +53,7 @@ class LoadResult:
 def _default_pii(config: PiiConfig) -> frozenset[str]:
     """Entities for a bare `pii()`: everything the analyzer has, minus NER
     entities when no model is configured."""
-    from .detectors import supported_entities
+    from guardrails.detectors import supported_entities
 
     known = supported_entities(config)
     return known if config.ner_model else known - NER_ENTITIES
@@ -61,7 +61,7 @@ def _default_pii(config: PiiConfig) -> frozenset[str]:
 
 def _uses_bare_pii(unit) -> bool:
     """Whether a unit calls `pii()` with no entity names anywhere."""
-    from . import ast as A
+    from guardrails import ast as A
 
     for r in unit.rules:
         if r.rule.condition is None:
@@ -108,7 +108,7 @@ def load_paths(paths: Iterable[str | Path], *, ner_model: str | None = None, cov
     plain: list[str | Path] = []
     for path in paths:
         if _is_bundle(path):
-            from .bundle import read_bundle_sources  # only bundles need it
+            from guardrails.bundle import read_bundle_sources  # only bundles need it
 
             sources.extend(read_bundle_sources(path, key=bundle_key, diags=diags))
         else:

@@ -30,8 +30,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .rulegraph import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
-from .decision import (
+from guardrails.rulegraph import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
+from guardrails.decision import (
     ChunkDecision,
     Decision,
     EvalError,
@@ -41,7 +41,7 @@ from .decision import (
     TraceStep,
     Violation,
 )
-from .detectors import (
+from guardrails.detectors import (
     DetectorCache,
     DetectorError,
     Finding,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .detectors import Finding
+from guardrails.detectors import Finding
 
 # Cost tiers: evaluated in this order; a certain deny stops before the next.
 TIER_PLAIN, TIER_CHEAP, TIER_PII = 0, 1, 2

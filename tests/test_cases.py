@@ -10,7 +10,7 @@ import yaml
 from guardrails import Engine, PolicyError
 from guardrails.diagnostics import Diagnostics
 from guardrails.engine import load_sources
-from guardrails.loader import parse_source
+from guardrails.resolve import parse_source
 
 CASES = Path(__file__).parent / "cases"
 

@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from guardrails import Engine, GuardrailsError, UnknownPolicyError
-from guardrails.client import (
+from guardrails.sidecar.client import (
     AsyncGuardrailsClient,
     AuthenticationError,
     GuardrailsClient,

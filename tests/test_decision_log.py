@@ -25,7 +25,7 @@ from guardrails.decision_log import (
     verify_log,
 )
 from guardrails.engine import load_sources
-from guardrails.loader import parse_source
+from guardrails.resolve import parse_source
 
 KEEP_ALL = '["text", "chunks", "tool", "args", "principal", "context"]'
 ENTITIES = "EMAIL_ADDRESS, CREDIT_CARD, US_SSN, PHONE_NUMBER"

@@ -14,7 +14,7 @@ import pytest
 from guardrails import Engine
 from guardrails.cli import main
 from guardrails.decision_log import DecisionLog
-from guardrails.impact import Case, compare, unmask
+from guardrails.authoring.impact import Case, compare, unmask
 
 ROOT = Path(__file__).parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "impact"

@@ -26,7 +26,7 @@ import pytest
 
 from guardrails.diagnostics import CODES, Diagnostics
 from guardrails.engine import LoadResult, load_sources
-from guardrails.loader import parse_source
+from guardrails.resolve import parse_source
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
 FRAGMENT_HEADER = 'policy "doc" version "1.0.0"\n'

@@ -267,7 +267,7 @@ def test_phone_digit_bound_matches_metadata() -> None:
     from phonenumbers import PhoneMetadata
     from phonenumbers.phonenumberutil import SUPPORTED_REGIONS
 
-    from guardrails.detectors.phones import MIN_INTERNATIONAL_DIGITS
+    from guardrails.detectors.pii.phones import MIN_INTERNATIONAL_DIGITS
 
     shortest = min(min(PhoneMetadata.metadata_for_region(r).general_desc.possible_length) for r in SUPPORTED_REGIONS)
     assert prefilter.MIN_PHONE_DIGITS <= shortest
@@ -286,7 +286,7 @@ def test_keyword_memo_is_bounded(detector) -> None:
 
 
 def test_phone_fast_path_needs_the_phonenumbers_functions_it_mirrors(monkeypatch) -> None:
-    from guardrails.detectors import fastpath
+    from guardrails.detectors.pii import fastpath
 
     assert fastpath._phone_mirrors_unchanged()
     monkeypatch.setitem(fastpath._MIRRORED_PHONE, "phonenumberutil.parse", "0000000000000000")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guardrails.fmt import WIDTH, FormatError, format_source, format_text
+from guardrails.authoring.format import WIDTH, FormatError, format_source, format_text
 from guardrails.parser import parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,13 +74,13 @@ def test_conditions(cond, expected):
 
 def test_fmt_refuses_rather_than_corrupts(monkeypatch):
     # Were a rendering bug to change the meaning, verification stops it before anything is written.
-    import guardrails.fmt
+    import guardrails.authoring.format
 
     src = HEAD + "input { rule r: allow when x < 1 }"
-    monkeypatch.setattr(guardrails.fmt, "format_expr", lambda e: "y")
+    monkeypatch.setattr(guardrails.authoring.format, "format_expr", lambda e: "y")
     with pytest.raises(FormatError, match="would change the policy"):
         format_source(src)
-    monkeypatch.setattr(guardrails.fmt, "format_expr", lambda e: "(")
+    monkeypatch.setattr(guardrails.authoring.format, "format_expr", lambda e: "(")
     with pytest.raises(FormatError, match="does not parse"):
         format_source(src)
 
@@ -769,13 +769,13 @@ def test_cli_keeps_file_mode(tree):
 
 
 def test_cli_internal_error_is_reported_without_traceback(tree, monkeypatch, capsys):
-    import guardrails.fmt
+    import guardrails.authoring.format
     from guardrails.cli import main
 
     def boom(text, file):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(guardrails.fmt, "format_source", boom)
+    monkeypatch.setattr(guardrails.authoring.format, "format_source", boom)
     assert main(["fmt", str(tree / "ugly.policy")]) == 1
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: kaboom" in err and "Traceback" not in err

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from guardrails import Engine
-from guardrails.graph import to_dot, to_mermaid
+from guardrails.authoring.export import to_dot, to_mermaid
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 NAMES = ["support-bot", "coding-assistant", "rag-search"]

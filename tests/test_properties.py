@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from guardrails import Decision, Engine, Outcome
 from guardrails.diagnostics import CODES, Diagnostics
 from guardrails.engine import load_sources
-from guardrails.loader import parse_source
+from guardrails.resolve import parse_source
 from guardrails.parser import parse
 
 HEADER = 'policy "t" version "1.0.0"\n'

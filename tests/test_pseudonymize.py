@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from guardrails import Engine
 from guardrails.guard import guard
-from guardrails.pseudonymize import Pseudonymizer, merge_spans
+from guardrails.guard.pseudonymize import Pseudonymizer, merge_spans
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "guard"))
 import shapes  # noqa: E402
@@ -93,7 +93,7 @@ def test_nonces_are_unique_while_alive_and_freed_on_close():
     assert len({p.nonce for p in live}) == 300
     for p in live:
         p.close()
-    from guardrails import pseudonymize
+    from guardrails.guard import pseudonymize
 
     assert not {p.nonce for p in live} & pseudonymize._live
 

@@ -17,17 +17,17 @@ import grpc
 import pytest
 
 from guardrails import Engine, Outcome
-from guardrails._proto import guardrails_pb2 as pb
-from guardrails._proto import guardrails_pb2_grpc as pb_grpc
-from guardrails.client import (
+from guardrails.sidecar._proto import guardrails_pb2 as pb
+from guardrails.sidecar._proto import guardrails_pb2_grpc as pb_grpc
+from guardrails.sidecar.client import (
     AsyncGuardrailsClient,
     GuardrailsClient,
     InvalidRequestError,
     OverloadedError,
     PolicyNotFoundError,
 )
-from guardrails.server import ServerConfig, SidecarServer
-from guardrails.server.convert import to_struct
+from guardrails.sidecar import ServerConfig, SidecarServer
+from guardrails.sidecar.convert import to_struct
 from guardrails.testing import TEST_HASH_SALT, compare, load_tests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,7 +302,7 @@ def test_concurrency_limit_refuses_at_once(tmp_path):
 
 
 def test_expired_deadline_is_not_evaluated(tmp_path):
-    from guardrails.client import SidecarUnavailableError
+    from guardrails.sidecar.client import SidecarUnavailableError
 
     with small_server(tmp_path, SLOW_POLICY) as s, GuardrailsClient(f"127.0.0.1:{s.port}") as c:
         with pytest.raises(SidecarUnavailableError) as err:
@@ -330,7 +330,7 @@ def test_a_detector_that_raises_fails_closed_with_the_error(tmp_path, caplog):
 
 def test_connection_failure_is_a_clear_error():
     from guardrails import GuardrailsError
-    from guardrails.client import SidecarUnavailableError
+    from guardrails.sidecar.client import SidecarUnavailableError
 
     with GuardrailsClient("127.0.0.1:1", timeout=2) as c:
         with pytest.raises(SidecarUnavailableError) as err:

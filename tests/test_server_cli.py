@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from guardrails import Outcome
-from guardrails.client import GuardrailsClient, SidecarUnavailableError
+from guardrails.sidecar.client import GuardrailsClient, SidecarUnavailableError
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVING = re.compile(r"serving guardrails\.v1\.Guardrails on 127\.0\.0\.1:(\d+)")
@@ -162,7 +162,7 @@ def test_health_probe_module(serve, tmp_path):
     (tmp_path / "p.policy").write_text(SLOW.format(version="1.0.0"))
     s = serve("--policies", str(tmp_path))
     port = s.wait_ready()
-    probe = [sys.executable, "-m", "guardrails.server.probe", "--addr", f"127.0.0.1:{port}"]
+    probe = [sys.executable, "-m", "guardrails.sidecar.probe", "--addr", f"127.0.0.1:{port}"]
     assert subprocess.run(probe, capture_output=True, timeout=60).returncode == 0
     assert subprocess.run([*probe, "--service", ""], capture_output=True, timeout=60).returncode == 0
     unknown = subprocess.run([*probe, "--service", "nope"], capture_output=True, text=True, timeout=60)
@@ -189,7 +189,7 @@ def test_kubernetes_examples_use_real_options():
             if path:
                 assert any(path == m or path.startswith(m + "/") for m in mounts), (name, path)
         probe = sidecar["readinessProbe"]["exec"]["command"]
-        assert probe[:3] == ["python", "-m", "guardrails.server.probe"]
+        assert probe[:3] == ["python", "-m", "guardrails.sidecar.probe"]
         volumes = {v["name"] for v in pod["spec"]["volumes"]}
         assert {m["name"] for m in sidecar["volumeMounts"]} <= volumes
 

@@ -15,7 +15,7 @@ import pytest
 
 from guardrails import Engine
 from guardrails.decision import Decision
-from guardrails.server import ServerConfig, SidecarServer
+from guardrails.sidecar import ServerConfig, SidecarServer
 from guardrails.testing import TEST_HASH_SALT, load_tests
 
 ROOT = Path(__file__).resolve().parent.parent

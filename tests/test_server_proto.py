@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardrails import Engine
-from guardrails.server.convert import (
+from guardrails.sidecar.convert import (
     ConversionError,
     decision_from_proto,
     decision_to_proto,
@@ -140,9 +140,9 @@ def test_decisions_round_trip_exactly():
 
 
 def test_stub_module_imports_cleanly():
-    # The service stub imports the messages from guardrails._proto, not from a
+    # The service stub imports the messages from guardrails.sidecar._proto, not from a
     # top-level `guardrails.v1` package that would shadow this one.
-    from guardrails._proto import guardrails_pb2_grpc
+    from guardrails.sidecar._proto import guardrails_pb2_grpc
 
-    assert "guardrails._proto.guardrails_pb2" in sys.modules
+    assert "guardrails.sidecar._proto.guardrails_pb2" in sys.modules
     assert hasattr(guardrails_pb2_grpc, "GuardrailsStub")

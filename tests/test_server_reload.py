@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from guardrails import Outcome
-from guardrails.client import GuardrailsClient
-from guardrails.server import ServerConfig, SidecarServer
+from guardrails.sidecar.client import GuardrailsClient
+from guardrails.sidecar import ServerConfig, SidecarServer
 
 
 def good(version: str) -> str:

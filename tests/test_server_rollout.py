@@ -8,9 +8,9 @@ import urllib.request
 import pytest
 
 from guardrails import Outcome
-from guardrails.client import GuardrailsClient
-from guardrails.server import ServerConfig, SidecarServer
-from guardrails.server.rollout import bucket
+from guardrails.sidecar.client import GuardrailsClient
+from guardrails.sidecar import ServerConfig, SidecarServer
+from guardrails.sidecar.rollout import bucket
 
 ACTIVE = ('policy "pay" version "1.0.0"\n'
           'tool_call {\n  rule small: allow when tool == "pay" and args.amount <= 100\n}\n')
@@ -35,7 +35,7 @@ def metrics(server) -> str:
 
 def test_shadow_returns_the_active_decision_and_counts_differences(sets, caplog):
     active, candidate = sets
-    caplog.set_level(logging.INFO, logger="guardrails.server")
+    caplog.set_level(logging.INFO, logger="guardrails.sidecar")
     with SidecarServer(ServerConfig(policies=active, shadow=candidate, listen="127.0.0.1:0",
                                     metrics="127.0.0.1:0", watch=False)) as s, \
             GuardrailsClient(f"127.0.0.1:{s.port}") as c:

@@ -11,8 +11,8 @@ import grpc
 import pytest
 
 from guardrails import Outcome
-from guardrails.client import AuthenticationError, GuardrailsClient, SidecarUnavailableError, TlsConfig
-from guardrails.server import ServerConfig, SidecarServer
+from guardrails.sidecar.client import AuthenticationError, GuardrailsClient, SidecarUnavailableError, TlsConfig
+from guardrails.sidecar import ServerConfig, SidecarServer
 
 x509 = pytest.importorskip("cryptography.x509", reason="the TLS tests make certificates with `cryptography`")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402

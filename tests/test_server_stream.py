@@ -10,12 +10,12 @@ import grpc
 import pytest
 
 from guardrails import Engine, Outcome
-from guardrails._proto import guardrails_pb2 as pb
-from guardrails._proto import guardrails_pb2_grpc as pb_grpc
-from guardrails.client import GuardrailsClient, InvalidRequestError, PolicyNotFoundError
-from guardrails.guard_core import PolicyViolation
-from guardrails.server import ServerConfig, SidecarServer
-from guardrails.streaming import StreamGuard
+from guardrails.sidecar._proto import guardrails_pb2 as pb
+from guardrails.sidecar._proto import guardrails_pb2_grpc as pb_grpc
+from guardrails.sidecar.client import GuardrailsClient, InvalidRequestError, PolicyNotFoundError
+from guardrails.guard.backend import PolicyViolation
+from guardrails.sidecar import ServerConfig, SidecarServer
+from guardrails.guard.stream_guard import StreamGuard
 from guardrails.testing import TEST_HASH_SALT
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
@@ -138,7 +138,7 @@ def test_a_cancelled_stream_gives_its_slot_back(tmp_path):
     import threading
     import time
 
-    from guardrails.client import OverloadedError
+    from guardrails.sidecar.client import OverloadedError
 
     with SidecarServer(ServerConfig(policies=POLICIES, listen="127.0.0.1:0", hash_salt=TEST_HASH_SALT,
                                     watch=False, max_concurrency=1)) as s, \

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from guardrails import GuardrailsError, Outcome
-from guardrails.client import GuardrailsClient
-from guardrails.server import ServerConfig, SidecarServer
+from guardrails.sidecar.client import GuardrailsClient
+from guardrails.sidecar import ServerConfig, SidecarServer
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = 'policy "p" version "1.0.0"\ntool_call { rule ping: allow when tool == "ping" }\n'
@@ -89,7 +89,7 @@ def test_the_command_line_and_the_probe(policies, sock):
         else:
             pytest.fail("the sidecar did not start")
         assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
-        probe = subprocess.run([sys.executable, "-m", "guardrails.server.probe", "--addr", f"unix:{sock}"],
+        probe = subprocess.run([sys.executable, "-m", "guardrails.sidecar.probe", "--addr", f"unix:{sock}"],
                                capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert probe.returncode == 0, probe.stdout + probe.stderr
     finally:

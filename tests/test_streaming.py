@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from guardrails import Engine
 from guardrails.decision import Outcome
-from guardrails.guard_core import EscalationRequired, PolicyViolation
-from guardrails.pseudonymize import Pseudonymizer
-from guardrails.streaming import (
+from guardrails.guard.backend import EscalationRequired, PolicyViolation
+from guardrails.guard.pseudonymize import Pseudonymizer
+from guardrails.guard.stream_guard import (
     DEFAULT_HOLDBACK,
     StreamGuard,
     _replacements,

@@ -39,7 +39,7 @@ class Presidio:
         from presidio_anonymizer.entities import OperatorConfig
 
         from guardrails.detectors import NER_ENTITIES
-        from guardrails.detectors._presidio import build_analyzer
+        from guardrails.detectors.pii.presidio import build_analyzer
 
         self.analyzer = build_analyzer("en", None, NER_ENTITIES)
         self.anonymizer = AnonymizerEngine()

@@ -119,7 +119,7 @@ def _stubs(port: int):
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    from guardrails._proto import guardrails_pb2_grpc as pb_grpc
+    from guardrails.sidecar._proto import guardrails_pb2_grpc as pb_grpc
 
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     grpc.channel_ready_future(channel).result(timeout=30)
@@ -129,8 +129,8 @@ def _stubs(port: int):
 def _tool_requests(n: int):
     import random
 
-    from guardrails._proto import guardrails_pb2 as pb
-    from guardrails.server.convert import to_struct
+    from guardrails.sidecar._proto import guardrails_pb2 as pb
+    from guardrails.sidecar.convert import to_struct
 
     rnd = random.Random(7)
     out = []
@@ -298,7 +298,7 @@ def _measure(ctx: Context, res: SectionResult, sidecar: _Sidecar, pport: int, h2
     import random
 
     from guardrails import Engine
-    from guardrails.client import GuardrailsClient
+    from guardrails.sidecar.client import GuardrailsClient
 
     sport = sidecar.port
     s_channel, _s_health, stub, health_pb2 = _stubs(sport)
@@ -383,7 +383,7 @@ def _budget_rows(res: SectionResult, t: Timing, tput: float, tput_floor: float, 
 
 def _rates_h2load(ctx: Context, res: SectionResult, sidecar: _Sidecar, pport: int, h2: H2Load, reqs,
                   health_pb2) -> None:
-    from guardrails._proto import guardrails_pb2 as pb
+    from guardrails.sidecar._proto import guardrails_pb2 as pb
 
     # h2load repeats one body: an allowed refund, which runs the policy's
     # role, amount and flag conditions (the costliest kind of request).

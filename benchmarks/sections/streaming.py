@@ -41,7 +41,7 @@ def chunks_of(text: str, rnd: random.Random) -> list[str]:
 @section("streaming", "Streaming: StreamGuard per-chunk cost", needs=())
 def run(ctx: Context, res: SectionResult) -> None:
     from guardrails import Engine
-    from guardrails.streaming import StreamGuard
+    from guardrails.guard.stream_guard import StreamGuard
 
     engine = Engine.from_source(OUTPUT_POLICY, cache_size=1)
     rnd = random.Random(ctx.seed)

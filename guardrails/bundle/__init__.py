@@ -58,14 +58,14 @@ The modules: :mod:`.layout` (member names, format, limits), :mod:`.keys`,
 from __future__ import annotations
 
 # Every public name stays importable from here (the package has no __all__, as the module had none).
-from .archive import _pack, member_name_problem  # noqa: F401  (_pack: the tests build tampered bundles)
-from .build import BuildResult, build_bundle  # noqa: F401
-from .keys import MIN_HMAC_SECRET, BundleKey, KeyFileError, generate_key, load_key, parse_key  # noqa: F401
-from .layout import (  # noqa: F401  (_canonical_json: the tests build tampered bundles)
+from guardrails.bundle.archive import _pack, member_name_problem  # noqa: F401  (_pack: the tests build tampered bundles)
+from guardrails.bundle.build import BuildResult, build_bundle  # noqa: F401
+from guardrails.bundle.keys import MIN_HMAC_SECRET, BundleKey, KeyFileError, generate_key, load_key, parse_key  # noqa: F401
+from guardrails.bundle.layout import (  # noqa: F401  (_canonical_json: the tests build tampered bundles)
     ALGS, BUNDLE_CODES, FORMAT, FORMAT_VERSION, MANIFEST, MAX_ARCHIVE_BYTES, MAX_MEMBERS, MAX_UNPACKED_BYTES,
     POLICY_DIR, SIGNATURE, SIGNING_CONTEXT, TESTS_SUFFIX, _canonical_json,
 )
-from .manifest import build_time, content_revision  # noqa: F401
-from .sources import read_bundle_sources  # noqa: F401
-from .verify import Bundle, BundleError, read_bundle, verify_bundle, verify_bytes  # noqa: F401
-from .versions import check_against  # noqa: F401
+from guardrails.bundle.manifest import build_time, content_revision  # noqa: F401
+from guardrails.bundle.sources import read_bundle_sources  # noqa: F401
+from guardrails.bundle.verify import Bundle, BundleError, read_bundle, verify_bundle, verify_bytes  # noqa: F401
+from guardrails.bundle.versions import check_against  # noqa: F401

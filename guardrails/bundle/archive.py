@@ -8,8 +8,8 @@ import tarfile
 import zlib
 from typing import Iterable
 
-from ..diagnostics import Diagnostics
-from .layout import MANIFEST, MAX_MEMBERS, MAX_UNPACKED_BYTES, POLICY_DIR, SIGNATURE, _span
+from guardrails.diagnostics import Diagnostics
+from guardrails.bundle.layout import MANIFEST, MAX_MEMBERS, MAX_UNPACKED_BYTES, POLICY_DIR, SIGNATURE, _span
 
 # Written by `_pack` and required by `_gunzip`: no name, no mtime, XFL=2
 # (best compression), OS=255 (unknown). A fixed header is what makes every

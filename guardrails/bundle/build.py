@@ -6,15 +6,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..diagnostics import Diagnostic, Diagnostics
-from ..loader import POLICY_SUFFIX, SourceFile, discover, parse_source, version_key
-from .archive import _pack, member_name_problem
-from .keys import BundleKey, KeyFileError, load_key
-from .layout import (
+from guardrails.diagnostics import Diagnostic, Diagnostics
+from guardrails.resolve import POLICY_SUFFIX, SourceFile, discover, parse_source, version_key
+from guardrails.bundle.archive import _pack, member_name_problem
+from guardrails.bundle.keys import BundleKey, KeyFileError, load_key
+from guardrails.bundle.layout import (
     FORMAT, FORMAT_VERSION, MANIFEST, POLICY_DIR, SIGNATURE, SIGNING_CONTEXT, TESTS_SUFFIX, _canonical_json,
     _policy_text, _sha256, _span,
 )
-from .manifest import _check_revision, build_time, content_revision
+from guardrails.bundle.manifest import _check_revision, build_time, content_revision
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +41,8 @@ def build_bundle(directory: str | os.PathLike[str], output: str | os.PathLike[st
     is read once. Raises :class:`KeyFileError` for an unusable key and
     ``ValueError`` for a bad revision or SOURCE_DATE_EPOCH.
     """
-    from .. import __version__
-    from ..engine import load_sources
+    from guardrails import __version__
+    from guardrails.engine import load_sources
 
     root = Path(directory)
     if not root.is_dir():

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..diagnostics import GuardrailsError
+from guardrails.diagnostics import GuardrailsError
 
 MIN_HMAC_SECRET = 16
 _HMAC_ARMOR = ("-----BEGIN GUARDLANG HMAC-SHA256 KEY-----", "-----END GUARDLANG HMAC-SHA256 KEY-----")

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from ..diagnostics import CODES, Span
+from guardrails.diagnostics import CODES, Span
 
 FORMAT = "guardlang-bundle"
 FORMAT_VERSION = 1

@@ -9,9 +9,9 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from ..diagnostics import Diagnostics, Span
-from .archive import member_name_problem
-from .layout import ALGS, FORMAT, FORMAT_VERSION, MANIFEST, SIGNATURE, _canonical_json, _span
+from guardrails.diagnostics import Diagnostics, Span
+from guardrails.bundle.archive import member_name_problem
+from guardrails.bundle.layout import ALGS, FORMAT, FORMAT_VERSION, MANIFEST, SIGNATURE, _canonical_json, _span
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{16}")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-from ..diagnostics import Diagnostics
-from ..loader import SourceFile, parse_source
-from .keys import BundleKey
-from .layout import _policy_text, _span
-from .verify import read_bundle
+from guardrails.diagnostics import Diagnostics
+from guardrails.resolve import SourceFile, parse_source
+from guardrails.bundle.keys import BundleKey
+from guardrails.bundle.layout import _policy_text, _span
+from guardrails.bundle.verify import read_bundle
 
 
 def read_bundle_sources(path: str | os.PathLike[str], *,

@@ -7,12 +7,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..diagnostics import Diagnostic, Diagnostics, PolicyError
-from ..loader import POLICY_SUFFIX
-from .archive import _unpack
-from .keys import BundleKey, KeyFileError, load_key
-from .layout import MANIFEST, MAX_ARCHIVE_BYTES, SIGNATURE, SIGNING_CONTEXT, TESTS_SUFFIX, _sha256, _span
-from .manifest import _manifest_problem, _parse_json, _parse_seal
+from guardrails.diagnostics import Diagnostic, Diagnostics, PolicyError
+from guardrails.resolve import POLICY_SUFFIX
+from guardrails.bundle.archive import _unpack
+from guardrails.bundle.keys import BundleKey, KeyFileError, load_key
+from guardrails.bundle.layout import MANIFEST, MAX_ARCHIVE_BYTES, SIGNATURE, SIGNING_CONTEXT, TESTS_SUFFIX, _sha256, _span
+from guardrails.bundle.manifest import _manifest_problem, _parse_json, _parse_seal
 
 
 class BundleError(PolicyError):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import re
 
-from ..diagnostics import Diagnostic, Diagnostics
-from ..loader import parse_source
-from .keys import BundleKey
-from .layout import _policy_text, _sha256
-from .verify import read_bundle
+from guardrails.diagnostics import Diagnostic, Diagnostics
+from guardrails.resolve import parse_source
+from guardrails.bundle.keys import BundleKey
+from guardrails.bundle.layout import _policy_text, _sha256
+from guardrails.bundle.verify import read_bundle
 
 
 def _next_patch(version: str) -> str | None:

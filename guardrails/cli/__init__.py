@@ -12,10 +12,10 @@ import os
 import sys
 from typing import Sequence
 
-from .. import __version__
-from ..diagnostics import GuardrailsError
-from . import check, eval as eval_, fmt, graph, log, diff, test, bundle, serve
-from ._common import UsageError
+from guardrails import __version__
+from guardrails.diagnostics import GuardrailsError
+from guardrails.cli import check, eval as eval_, fmt, graph, log, diff, test, bundle, serve
+from guardrails.cli.common import UsageError
 
 COMMANDS = [check, eval_, graph, log, diff, test, bundle, fmt, serve]
 

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..diagnostics import render_all
-from ._common import UsageError, add_ner_option
+from guardrails.diagnostics import render_all
+from guardrails.cli.common import UsageError, add_ner_option
 
 NAME = "bundle"
 HELP = "build, sign, verify and inspect policy bundles"
@@ -62,7 +62,7 @@ def register(sub) -> None:
 
 
 def _load_key(path: str | None):
-    from ..bundle import KeyFileError, load_key
+    from guardrails.bundle import KeyFileError, load_key
 
     if path is None:
         return None
@@ -80,7 +80,7 @@ def _signing_text(b) -> str:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from ..bundle import KeyFileError, build_bundle
+    from guardrails.bundle import KeyFileError, build_bundle
 
     if not Path(args.directory).is_dir():
         raise UsageError(f"{args.directory} is not a directory")
@@ -114,7 +114,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from ..bundle import verify_bundle
+    from guardrails.bundle import verify_bundle
 
     b = verify_bundle(args.file, key=_load_key(args.key))
     if not b.ok:
@@ -127,7 +127,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from ..bundle import verify_bundle
+    from guardrails.bundle import verify_bundle
 
     b = verify_bundle(args.file, key=_load_key(args.key), require_signature=False)
     m = b.manifest
@@ -161,7 +161,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from ..bundle import KeyFileError, generate_key
+    from guardrails.bundle import KeyFileError, generate_key
 
     try:
         key, paths = generate_key(args.type, args.output, force=args.force)

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..diagnostics import diagnostics_json, render_all
-from ._common import UsageError, add_ner_option
+from guardrails.diagnostics import diagnostics_json, render_all
+from guardrails.cli.common import UsageError, add_ner_option
 
 NAME = "check"
 HELP = "run the static checks on policy files"
@@ -44,8 +44,8 @@ def _bundle_failed(err, fmt: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bundle import BundleError, check_against
-    from ..engine import load_paths
+    from guardrails.bundle import BundleError, check_against
+    from guardrails.engine import load_paths
 
     if args.against is not None and not Path(args.against).is_file():
         raise UsageError(f"--against {args.against}: no such bundle")

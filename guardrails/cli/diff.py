@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..diagnostics import GuardrailsError, PolicyError
-from ._common import UsageError, add_ner_option
+from guardrails.diagnostics import GuardrailsError, PolicyError
+from guardrails.cli.common import UsageError, add_ner_option
 
 NAME = "diff"
 HELP = "show which decisions a policy change would alter"
@@ -42,7 +42,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..impact import compare
+    from guardrails.authoring.impact import compare
 
     cases = _read_cases(args)
     # One salt for both sides, so hash() redactions compare equal.
@@ -61,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_cases(args: argparse.Namespace) -> list:
-    from ..impact import cases_from_batch, cases_from_log
+    from guardrails.authoring.impact import cases_from_batch, cases_from_log
 
     if args.log is not None:
-        from ..decision_log import LogFormatError
+        from guardrails.decision_log import LogFormatError
 
         try:
             cases = cases_from_log(args.log)
@@ -75,7 +75,7 @@ def _read_cases(args: argparse.Namespace) -> list:
         if not cases:
             raise UsageError(f"{args.log}: the log holds no decision records")
         return cases
-    from .eval import read_batch
+    from guardrails.cli.eval import read_batch
 
     cases = []
     for path in args.cases:
@@ -88,9 +88,9 @@ def _read_cases(args: argparse.Namespace) -> list:
 
 def _test_file_cases(path: str) -> list:
     """The requests of a policy test file (guardrails.testing), with their `with:` fixtures."""
-    from ..diagnostics import Diagnostics, render_all
-    from ..impact import Case
-    from ..testing import load_tests, overrides_for
+    from guardrails.diagnostics import Diagnostics, render_all
+    from guardrails.authoring.impact import Case
+    from guardrails.testing import load_tests, overrides_for
 
     tests = load_tests(path)
     if not tests.ok:
@@ -116,7 +116,7 @@ def _test_file_cases(path: str) -> list:
 
 
 def _engine(path: str, side: str, args: argparse.Namespace, salt: bytes):
-    from ..engine import Engine
+    from guardrails.engine import Engine
 
     if not Path(path).exists():
         raise UsageError(f"{side} {path}: no such file or directory")
@@ -150,7 +150,7 @@ def _describe(engine) -> list[dict]:
 
 
 def _print_text(report, old, new) -> None:
-    from ..impact import show_value
+    from guardrails.authoring.impact import show_value
 
     def names(engine) -> str:
         return ", ".join(f"{p['name']} {p['version']}" for p in _describe(engine))

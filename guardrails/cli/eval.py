@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..decision import Decision
-from ..diagnostics import PolicyError
-from ._common import STAGES, UsageError, add_ner_option, read_json
+from guardrails.decision import Decision
+from guardrails.diagnostics import PolicyError
+from guardrails.cli.common import STAGES, UsageError, add_ner_option, read_json
 
 NAME = "eval"
 HELP = "evaluate one request (or a batch) and print the decision"
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     request = _request_for(args) if batch is None else None
     log = None
     if args.log is not None:
-        from ..decision_log import DecisionLog
+        from guardrails.decision_log import DecisionLog
 
         # Room for the whole batch: the CLI should log every decision, not shed load.
         log = DecisionLog(args.log, queue_size=max(10_000, len(batch or ()) + 1))
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace, batch, request, log) -> int:
-    from ..engine import Engine, UnknownPolicyError
+    from guardrails.engine import Engine, UnknownPolicyError
 
     try:
         engine = Engine.from_path(args.path, ner_model=args.ner_model, bundle_key=args.key, decision_log=log)

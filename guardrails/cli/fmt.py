@@ -10,8 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..diagnostics import Diagnostics, render_all
-from ._common import UsageError
+from guardrails.diagnostics import Diagnostics, render_all
+from guardrails.cli.common import UsageError
 
 NAME = "fmt"
 HELP = "format policy files in the canonical layout"
@@ -97,7 +97,7 @@ def _run_stdin(args: argparse.Namespace) -> int:
 
 
 def _discover(paths: list[str]) -> list[Path]:
-    from ..loader import discover
+    from guardrails.resolve import discover
 
     diags = Diagnostics()
     files = discover(paths, diags)
@@ -108,7 +108,7 @@ def _discover(paths: list[str]) -> list[Path]:
 
 def _format(text: str, label: str) -> str | None:
     """The formatted text, or None after printing why there is none."""
-    from ..fmt import FormatError, format_source
+    from guardrails.authoring.format import FormatError, format_source
 
     try:
         result = format_source(text, label)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..diagnostics import PolicyError
-from ._common import UsageError, add_ner_option
+from guardrails.diagnostics import PolicyError
+from guardrails.cli.common import UsageError, add_ner_option
 
 NAME = "graph"
 HELP = "print the compiled rule graph as DOT or Mermaid"
@@ -27,8 +27,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine import Engine, UnknownPolicyError
-    from ..graph import to_dot, to_mermaid
+    from guardrails.engine import Engine, UnknownPolicyError
+    from guardrails.authoring.export import to_dot, to_mermaid
 
     try:
         engine = Engine.from_path(args.path, ner_model=args.ner_model, bundle_key=args.key)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ._common import UsageError
+from guardrails.cli.common import UsageError
 
 NAME = "log"
 HELP = "verify or show a decision log"
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from ..decision_log import verify_log
+    from guardrails.decision_log import verify_log
 
     try:
         result = verify_log(args.file, strict=args.strict, expect_head=args.head)
@@ -83,7 +83,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from ..decision_log import LogFormatError, read_log, verify_log
+    from guardrails.decision_log import LogFormatError, read_log, verify_log
 
     if args.last is not None and args.last < 0:
         raise UsageError("--last takes a number of records (0 or more)")

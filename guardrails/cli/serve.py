@@ -9,8 +9,8 @@ import signal
 import sys
 import threading
 
-from ..diagnostics import GuardrailsError, PolicyError
-from ._common import UsageError, add_ner_option
+from guardrails.diagnostics import GuardrailsError, PolicyError
+from guardrails.cli.common import UsageError, add_ner_option
 
 NAME = "serve"
 HELP = "serve decisions over gRPC (the sidecar), with hot reload, health, metrics and auth"
@@ -82,7 +82,7 @@ def _octal_mode(value: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..server.sidecar import ServerConfig, SidecarServer
+    from guardrails.sidecar.server import ServerConfig, SidecarServer
 
     configure_logging(args.log_level)
     config = ServerConfig(

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ._common import UsageError, add_ner_option
+from guardrails.cli.common import UsageError, add_ner_option
 
 NAME = "test"
 HELP = "run policy tests (*.tests.yaml) and report rule and branch coverage"
@@ -50,7 +50,7 @@ def _percent(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..testing import Runner, find_test_files, format_failure
+    from guardrails.testing import Runner, find_test_files, format_failure
 
     files, roots, missing = find_test_files(args.paths)
     if missing:

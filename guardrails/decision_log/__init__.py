@@ -76,11 +76,11 @@ The modules: :mod:`.records` builds a record (with :mod:`.keep` for
 
 from __future__ import annotations
 
-from .chain import FORMAT, FORMAT_VERSION, GENESIS, canonical, record_hash  # noqa: F401  (all public names stay here)
-from .keep import KeepSpec  # noqa: F401
-from .records import MASK_KEY, build_record, is_masked  # noqa: F401
-from .verify import LogFormatError, LogProblem, VerifyResult, read_log, verify_log
-from .writer import LOG_KEY_ENV, DecisionLog, LogStats  # noqa: F401
+from guardrails.decision_log.chain import FORMAT, FORMAT_VERSION, GENESIS, canonical, record_hash  # noqa: F401  (all public names stay here)
+from guardrails.decision_log.keep import KeepSpec  # noqa: F401
+from guardrails.decision_log.records import MASK_KEY, build_record, is_masked  # noqa: F401
+from guardrails.decision_log.verify import LogFormatError, LogProblem, VerifyResult, read_log, verify_log
+from guardrails.decision_log.writer import LOG_KEY_ENV, DecisionLog, LogStats  # noqa: F401
 
 __all__ = [
     "GENESIS",

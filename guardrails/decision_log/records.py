@@ -8,8 +8,8 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
-from .chain import _now, canonical
-from .keep import _element_tree, _keep_tree
+from guardrails.decision_log.chain import _now, canonical
+from guardrails.decision_log.keep import _element_tree, _keep_tree
 
 MASK_KEY = "$masked"
 

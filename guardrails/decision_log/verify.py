@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .chain import GENESIS, record_hash
+from guardrails.decision_log.chain import GENESIS, record_hash
 
 
 class LogFormatError(Exception):

@@ -18,9 +18,9 @@ try:
 except ImportError:  # Windows has no flock: one writer per file is then the caller's job
     fcntl = None  # type: ignore[assignment]
 
-from .chain import FORMAT, FORMAT_VERSION, GENESIS, _now, canonical, record_hash
-from .keep import KeepSpec, _KeepResolver
-from .records import build_record
+from guardrails.decision_log.chain import FORMAT, FORMAT_VERSION, GENESIS, _now, canonical, record_hash
+from guardrails.decision_log.keep import KeepSpec, _KeepResolver
+from guardrails.decision_log.records import build_record
 
 LOG_KEY_ENV = "GUARDRAILS_LOG_KEY"
 

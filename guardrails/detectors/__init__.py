@@ -19,7 +19,7 @@ from __future__ import annotations
 from guardrails.detectors.base import DetectorError, Finding
 from guardrails.detectors.cache import DetectorCache
 from guardrails.detectors.normalize import NormalizedText, normalize
-from guardrails.detectors.pii import (
+from guardrails.detectors.pii.detector import (
     NER_ENTITIES,
     PiiConfig,
     PiiDetector,

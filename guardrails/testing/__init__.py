@@ -3,7 +3,7 @@
 Policy tests live in YAML files next to the policies, named
 ``NAME.tests.yaml``, separate from the policy source. ``guardrails test``
 runs them (with rule and branch coverage), and so does ``pytest`` through
-:mod:`guardrails.pytest_plugin`. A file looks like this::
+:mod:`guardrails.testing.pytest_plugin`. A file looks like this::
 
     policy: support-bot          # the policy under test (required)
     version: "1.3.0"             # optional pin: fail unless this version is loaded
@@ -88,16 +88,16 @@ against the loaded policies; ``with:`` -> engine overrides),
 
 from __future__ import annotations
 
-from .binding import Bound, bind  # noqa: F401  (every public name stays importable from here)
-from .coverage import BranchCoverage, PolicyCoverage, RuleCoverage, policy_coverage  # noqa: F401
-from .fixtures import overrides_for
-from .located import Node  # noqa: F401
-from .model import (  # noqa: F401
+from guardrails.testing.binding import Bound, bind  # noqa: F401  (every public name stays importable from here)
+from guardrails.testing.coverage import BranchCoverage, PolicyCoverage, RuleCoverage, policy_coverage  # noqa: F401
+from guardrails.testing.fixtures import overrides_for
+from guardrails.testing.located import Node  # noqa: F401
+from guardrails.testing.model import (  # noqa: F401
     OUTCOMES, STAGES, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, PolicyTests,
 )
-from .results import CaseResult, Mismatch, compare, format_failure
-from .runner import TEST_HASH_SALT, TEST_SUFFIX, FileResult, Prepared, Runner, find_test_files  # noqa: F401
-from .schema import CODES, load_tests, parse_tests
+from guardrails.testing.results import CaseResult, Mismatch, compare, format_failure
+from guardrails.testing.runner import TEST_HASH_SALT, TEST_SUFFIX, FileResult, Prepared, Runner, find_test_files  # noqa: F401
+from guardrails.testing.schema import CODES, load_tests, parse_tests
 
 __all__ = [
     "TEST_SUFFIX", "TEST_HASH_SALT", "CODES", "Case", "Expect", "Fixed", "FixedFinding", "PolicyTests",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..diagnostics import Diagnostic, Diagnostics, Span
-from .fixtures import overrides_for
-from .model import STAGES, Case, PolicyTests
-from .schema import _close
+from guardrails.diagnostics import Diagnostic, Diagnostics, Span
+from guardrails.testing.fixtures import overrides_for
+from guardrails.testing.model import STAGES, Case, PolicyTests
+from guardrails.testing.schema import _close
 
 # Rule ids the engine itself puts in decisions.
 _ENGINE_RULES = {"request": STAGES, "default-deny": ("tool_call",)}
@@ -26,7 +26,7 @@ class Bound:
 def bind(tests: PolicyTests, engine: Any) -> tuple[Any, list[Bound], list[Diagnostic]]:
     """Check a test file against loaded policies: the policy, version, rule
     ids, routes and fixtures must exist. Returns (policy, bound cases, errors)."""
-    from ..engine import UnknownPolicyError
+    from guardrails.engine import UnknownPolicyError
 
     diags = Diagnostics()
     at = tests.policy_span or Span(tests.path, 1, 1, 1, 2, 0, 1)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..diagnostics import Diagnostics
-from .model import Case, Fixed
-from .schema import _close
+from guardrails.diagnostics import Diagnostics
+from guardrails.testing.model import Case, Fixed
+from guardrails.testing.schema import _close
 
 
 def _subject(case: Case) -> str | None:
@@ -14,7 +14,7 @@ def _subject(case: Case) -> str | None:
     if case.stage in ("input", "output"):
         return case.request.get("text")
     if case.stage == "tool_call":
-        from .. import evaluate  # the engine's own order and separator, so offsets agree
+        from guardrails import evaluate  # the engine's own order and separator, so offsets agree
 
         leaves: list = []
         evaluate._flatten(case.request.get("args") or {}, "args", leaves, [])
@@ -25,7 +25,7 @@ def _subject(case: Case) -> str | None:
 def overrides_for(case: Case, graph: Any, diags: Diagnostics | None = None) -> dict[str, Any]:
     """Translate a case's ``with:`` into the engine's ``overrides`` (detector
     node id -> result) for one stage graph. Problems go to ``diags``."""
-    from ..detectors import Finding, TopicResult
+    from guardrails.detectors import Finding, TopicResult
 
     diags = diags if diags is not None else Diagnostics()
     subject = _subject(case)

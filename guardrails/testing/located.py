@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from ..diagnostics import Diagnostics, Span
+from guardrails.diagnostics import Diagnostics, Span
 
 
 @dataclass(frozen=True, slots=True, eq=False)

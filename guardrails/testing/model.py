@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..diagnostics import Diagnostic, Span
+from guardrails.diagnostics import Diagnostic, Span
 
 STAGES = ("input", "output", "retrieval", "tool_call")
 OUTCOMES = ("allow", "redact", "deny", "escalate")

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .model import UNSET, Case
+from guardrails.testing.model import UNSET, Case
 
 
 @dataclass(frozen=True, slots=True)

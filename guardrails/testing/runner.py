@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..diagnostics import Diagnostic, GuardrailsError, PolicyError, Span
-from .binding import Bound, bind
-from .coverage import PolicyCoverage, policy_coverage
-from .model import PolicyTests
-from .results import CaseResult, compare
-from .schema import load_tests
+from guardrails.diagnostics import Diagnostic, GuardrailsError, PolicyError, Span
+from guardrails.testing.binding import Bound, bind
+from guardrails.testing.coverage import PolicyCoverage, policy_coverage
+from guardrails.testing.model import PolicyTests
+from guardrails.testing.results import CaseResult, compare
+from guardrails.testing.schema import load_tests
 
 TEST_SUFFIX = ".tests.yaml"
 TEST_HASH_SALT = b"guardrails-test"
@@ -57,7 +57,7 @@ class Prepared:
         return f"{self.policy.name} {self.policy.version}" if self.policy is not None else (self.tests.policy or "?")
 
     def render_errors(self) -> str:
-        from ..diagnostics import render_all
+        from guardrails.diagnostics import render_all
 
         return render_all(self.errors, self.sources)
 
@@ -95,7 +95,7 @@ class Runner:
     def engine_for(self, test_path: str | Path) -> Any:
         """The engine for a test file: the policies under its directory and
         the runner's roots. Raises PolicyError or GuardrailsError."""
-        from ..engine import Engine
+        from guardrails.engine import Engine
 
         roots = [Path(test_path).parent, *self.roots]
         key = tuple(sorted({str(r.resolve()) for r in roots}))

@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..diagnostics import Diagnostic, Diagnostics, Span
-from .located import Node, _compose
-from .model import OUTCOMES, STAGES, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, PolicyTests
+from guardrails.diagnostics import Diagnostic, Diagnostics, Span
+from guardrails.testing.located import Node, _compose
+from guardrails.testing.model import OUTCOMES, STAGES, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, PolicyTests
 
 CODES: dict[str, str] = {
     "T001": "invalid YAML",
@@ -326,7 +326,7 @@ class _Schema:
         return out
 
     def secret_kinds(self, findings: list[FixedFinding]) -> list[FixedFinding]:
-        from ..detectors import SECRET_KINDS
+        from guardrails.detectors import SECRET_KINDS
 
         out = []
         for f in findings:

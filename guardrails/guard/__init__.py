@@ -1,0 +1,25 @@
+"""The decorator front door: ``@guard`` for LLM calls, ``@guard_tool`` for tools.
+
+One module per job:
+
+- :mod:`.decorator` - ``@guard``: check the prompt, call, check the answer;
+- :mod:`.tool` - ``@guard_tool``: check a tool's arguments before its body runs;
+- :mod:`.steps` - the guard logic written once as steps, driven sync or async;
+- :mod:`.backend` - what the guard checks with (an engine or a sidecar client),
+  and the errors it raises;
+- :mod:`.shapes` - the provider message shapes (OpenAI, Anthropic, plain text);
+- :mod:`.pseudonymize` - reversible placeholders for redacted values;
+- :mod:`.stream_guard` - :class:`StreamGuard`, the incremental output check
+  shared with the sidecar's GuardStream;
+- :mod:`.stream_adapter` - provider stream items in, released items out.
+
+See docs/guard.md.
+"""
+
+from __future__ import annotations
+
+from guardrails.guard.backend import CONTINUE, EscalationRequired, PolicyViolation
+from guardrails.guard.decorator import ToolCall, guard
+from guardrails.guard.tool import guard_tool
+
+__all__ = ["CONTINUE", "EscalationRequired", "PolicyViolation", "ToolCall", "guard", "guard_tool"]

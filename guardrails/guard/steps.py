@@ -1,0 +1,128 @@
+"""One guard logic for sync and async code: steps that yield requests.
+
+The decorator's work (check the prompt, call handlers, check the answer,
+feed a stream) is written once, as generators that *yield* what they need
+done and receive the result. Two small drivers serve those requests, one
+with the checker's sync methods and one awaiting its async twins, so sync
+and async functions follow the same code path. An exception raised while
+serving a request is thrown back into the generator at the ``yield``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+from guardrails.guard.backend import Checker
+
+
+@dataclass(frozen=True, slots=True)
+class Checks:
+    """Run checks (concurrently when async); the result is a list of decisions.
+
+    Each item is ``("input", text, context)``, ``("output", text, context)``
+    or ``("tool", name, args, principal, context)``.
+    """
+
+    items: list[tuple]
+
+
+@dataclass(frozen=True, slots=True)
+class Invoke:
+    """Call a user handler; the result is its return value (awaited if async)."""
+
+    fn: Any
+    args: tuple
+    name: str = "handler"
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """Feed a StreamGuard (``text=None``: finish it); the result is its return value."""
+
+    sg: Any
+    text: str | None
+
+
+Steps = Generator[Any, Any, Any]
+
+
+def _sync_check(checker: Checker, item: tuple):
+    kind = item[0]
+    if kind == "input":
+        return checker.input(item[1], item[2])
+    if kind == "output":
+        return checker.output(item[1], item[2])
+    return checker.tool(item[1], item[2], item[3], item[4])
+
+
+def _async_check(checker: Checker, item: tuple):
+    kind = item[0]
+    if kind == "input":
+        return checker.ainput(item[1], item[2])
+    if kind == "output":
+        return checker.aoutput(item[1], item[2])
+    return checker.atool(item[1], item[2], item[3], item[4])
+
+
+def run(steps: Steps, checker: Checker) -> Any:
+    """Drive ``steps`` with sync calls; return what the generator returns."""
+    send: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            request = steps.throw(error) if error is not None else steps.send(send)
+        except StopIteration as stop:
+            return stop.value
+        send, error = None, None
+        try:
+            if isinstance(request, Checks):
+                send = [_sync_check(checker, item) for item in request.items]
+            elif isinstance(request, Feed):
+                send = request.sg.feed(request.text) if request.text is not None else request.sg.finish()
+            elif isinstance(request, Invoke):
+                send = request.fn(*request.args)
+                if inspect.isawaitable(send):
+                    if hasattr(send, "close"):
+                        send.close()
+                    raise TypeError(f"{request.name} returned an awaitable, but the guarded function is "
+                                    "synchronous; use a plain function as the handler")
+            else:  # pragma: no cover - a programming error in the steps
+                raise AssertionError(f"unknown request {request!r}")
+        except Exception as exc:
+            error = exc
+
+
+async def arun(steps: Steps, checker: Checker) -> Any:
+    """Drive ``steps``, awaiting the checker's async methods and async handlers."""
+    send: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            request = steps.throw(error) if error is not None else steps.send(send)
+        except StopIteration as stop:
+            return stop.value
+        send, error = None, None
+        try:
+            if isinstance(request, Checks):
+                items = request.items
+                if len(items) == 1:
+                    send = [await _async_check(checker, items[0])]
+                else:
+                    send = list(await asyncio.gather(*(_async_check(checker, i) for i in items)))
+            elif isinstance(request, Feed):
+                send = await (request.sg.afeed(request.text) if request.text is not None else request.sg.afinish())
+            elif isinstance(request, Invoke):
+                send = request.fn(*request.args)
+                if inspect.isawaitable(send):
+                    send = await send
+            else:  # pragma: no cover
+                raise AssertionError(f"unknown request {request!r}")
+        except Exception as exc:
+            error = exc
+
+
+__all__ = ["Checks", "Feed", "Invoke", "arun", "run"]

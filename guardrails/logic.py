@@ -1,0 +1,339 @@
+"""Logical checks over conditions: never-true conditions (E501), rules that a
+deny always overrides (E502), and settings that an import makes stricter.
+
+The reasoning is deliberately simple and sound in one direction: it only
+reports what it can prove from the conjuncts of a condition (equalities,
+memberships and numeric bounds on the same expression).  It never guesses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from guardrails import ast
+from guardrails.diagnostics import Diagnostics
+from guardrails.resolve import ScopedRule, Unit
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+# Known ranges of numeric built-ins.
+_RANGES = {"topic": (0.0, 1.0), "length": (0.0, math.inf)}
+
+
+def _conjuncts(e: ast.Expr | None) -> list[ast.Expr]:
+    if e is None:
+        return []
+    if isinstance(e, ast.And):
+        return [c for o in e.operands for c in _conjuncts(o)]
+    return [e]
+
+
+def _key(e: ast.Expr) -> str:
+    # Canonical source text: structural (spans play no part) and readable in messages.
+    from guardrails.unparse import format_expr
+
+    return format_expr(e)
+
+
+@dataclass(slots=True)
+class _Facts:
+    """What a conjunction says about one expression."""
+
+    eq: set = field(default_factory=set)
+    ne: set = field(default_factory=set)
+    within: list[frozenset] = field(default_factory=list)
+    outside: set = field(default_factory=set)
+    lo: float = -math.inf
+    lo_incl: bool = True
+    hi: float = math.inf
+    hi_incl: bool = True
+
+    def bound(self, op: str, v: float) -> None:
+        if op in (">", ">="):
+            incl = op == ">="
+            if v > self.lo or (v == self.lo and not incl):
+                self.lo, self.lo_incl = v, incl
+        elif op in ("<", "<="):
+            incl = op == "<="
+            if v < self.hi or (v == self.hi and not incl):
+                self.hi, self.hi_incl = v, incl
+
+    def in_bounds(self, v) -> bool:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return True
+        if v < self.lo or (v == self.lo and not self.lo_incl):
+            return False
+        if v > self.hi or (v == self.hi and not self.hi_incl):
+            return False
+        return True
+
+    def contradiction(self) -> str | None:
+        if len(self.eq) > 1:
+            return f"it must equal {_show(sorted(self.eq, key=repr))} at once"
+        if self.eq & self.ne:
+            return f"it must equal and not equal {_show(self.eq & self.ne)}"
+        allowed = None
+        for s in self.within:
+            allowed = s if allowed is None else allowed & s
+        if allowed is not None:
+            allowed = allowed - self.outside - self.ne
+            if self.eq:
+                if not self.eq <= allowed:
+                    return f"{_show(self.eq)} is not among the allowed values"
+            elif not allowed:
+                return "no value is in every list it must be in"
+        for v in self.eq:
+            if not self.in_bounds(v):
+                return f"{v!r} is outside the bounds it must lie in"
+        if self.lo > self.hi or (self.lo == self.hi and not (self.lo_incl and self.hi_incl)):
+            return "its lower bound is above its upper bound"
+        return None
+
+
+def _show(values) -> str:
+    return " and ".join(repr(v) for v in values)
+
+
+class _Logic:
+    """Resolves list names (tool groups, terms) to value sets."""
+
+    def __init__(self, unit: Unit):
+        self.lists: dict[str, frozenset] = {}
+        for name, d in unit.scope.items():
+            if isinstance(d.node, ast.ToolsDef):
+                self.lists[name] = frozenset(lit.value for lit in d.node.tools)
+            elif isinstance(d.node, ast.TermsDef):
+                self.lists[name] = frozenset(lit.value for lit in d.node.terms)
+
+    def value_set(self, e: ast.Expr) -> frozenset | None:
+        if isinstance(e, ast.ListLit):
+            return frozenset(i.value for i in e.items)
+        if isinstance(e, ast.Var) and e.name in self.lists:
+            return self.lists[e.name]
+        return None
+
+    # -- atoms as (key, kind, value)
+    def atom(self, e: ast.Expr):
+        if isinstance(e, ast.Compare):
+            left, right, op = e.left, e.right, e.op
+            if isinstance(left, ast.Literal) and not isinstance(right, ast.Literal):
+                left, right, op = right, left, _FLIP[op]
+            if isinstance(right, ast.Literal) and not isinstance(left, ast.Literal):
+                return _key(left), op, right.value, left
+        if isinstance(e, ast.In):
+            vs = self.value_set(e.container)
+            if vs is not None:
+                return _key(e.item), ("notin" if e.negated else "in"), vs, e.item
+        return None
+
+    def facts(self, conj: list[ast.Expr]) -> dict[str, _Facts]:
+        out: dict[str, _Facts] = {}
+        for c in conj:
+            a = self.atom(c)
+            if a is None:
+                continue
+            key, kind, value, subject = a
+            f = out.get(key)
+            if f is None:
+                f = out[key] = _Facts()
+                if isinstance(subject, ast.Call) and subject.func in _RANGES:
+                    lo, hi = _RANGES[subject.func]
+                    f.lo, f.hi = lo, hi
+            if kind == "==":
+                f.eq.add(value)
+            elif kind == "!=":
+                f.ne.add(value)
+            elif kind == "in":
+                f.within.append(value)
+            elif kind == "notin":
+                f.outside |= value
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                f.bound(kind, float(value))
+        return out
+
+    def never_true(self, e: ast.Expr | None) -> str | None:
+        if e is None:
+            return None
+        if isinstance(e, ast.Literal) and e.value is False:
+            return "it is the constant false"
+        if isinstance(e, ast.Compare) and isinstance(e.left, ast.Literal) and isinstance(e.right, ast.Literal):
+            if not _const_compare(e.op, e.left.value, e.right.value):
+                return f"{e.left.value!r} {e.op} {e.right.value!r} is always false"
+            return None
+        if isinstance(e, ast.Or):
+            reasons = [self.never_true(o) for o in e.operands]
+            return reasons[0] if all(reasons) else None
+        if isinstance(e, ast.And):
+            for o in e.operands:
+                r = self.never_true(o)
+                if r:
+                    return r
+        conj = _conjuncts(e)
+        for key, f in self.facts(conj).items():
+            why = f.contradiction()
+            if why:
+                return f"for {_pretty(key)}, {why}"
+        return None
+
+    # -- implication: does `a` (a conjunction) guarantee atom `b`?
+    def implies_atom(self, conj: list[ast.Expr], b: ast.Expr) -> bool:
+        if any(c == b for c in conj):
+            return True
+        bat = self.atom(b)
+        if bat is None:
+            return False
+        key, kind, value, _ = bat
+        f = self.facts(conj).get(key)
+        if f is None:
+            return False
+        if kind == "in":
+            if f.eq and f.eq <= value:
+                return True
+            return any(s <= value for s in f.within)
+        if kind == "==":
+            return f.eq == {value}
+        if kind == "!=":
+            return value in f.ne or (bool(f.eq) and value not in f.eq)
+        if kind == "notin":
+            return value <= f.outside or (bool(f.eq) and not (f.eq & value))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            lo, hi = f.lo, f.hi
+            if f.eq and all(isinstance(v, (int, float)) for v in f.eq):
+                lo = hi = min(f.eq) if kind in (">", ">=") else max(f.eq)
+                lo_incl = hi_incl = True
+            else:
+                lo_incl, hi_incl = f.lo_incl, f.hi_incl
+            if kind == ">":
+                return lo > value or (lo == value and not lo_incl)
+            if kind == ">=":
+                return lo >= value
+            if kind == "<":
+                return hi < value or (hi == value and not hi_incl)
+            if kind == "<=":
+                return hi <= value
+        return False
+
+    def implies(self, a: ast.Expr | None, b: ast.Expr | None) -> bool:
+        """Whenever `a` holds, `b` holds (None means always true)."""
+        if b is None:
+            return True
+        if isinstance(b, ast.Or):
+            return any(self.implies(a, o) for o in b.operands)
+        conj = _conjuncts(a)
+        return all(self.implies_atom(conj, bb) for bb in _conjuncts(b))
+
+
+def _const_compare(op: str, a, b) -> bool:
+    """What the evaluator would answer (strict equality; ordering only
+    between two numbers or two strings, anything else being an error)."""
+    from guardrails.rulegraph import strict_eq
+
+    if op == "==":
+        return strict_eq(a, b)
+    if op == "!=":
+        return not strict_eq(a, b)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+    if not (numbers or (isinstance(a, str) and isinstance(b, str))):
+        return True  # a runtime type error, not a constant false: leave it to the type checker
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
+
+def _pretty(key: str) -> str:
+    return f"`{key}`"
+
+
+def check_unit_logic(unit: Unit, diags: Diagnostics) -> None:
+    from guardrails.compiler import tools_of
+
+    logic = _Logic(unit)
+    own = [r for r in unit.rules if r.file is unit.source]
+    for r in own:
+        why = logic.never_true(r.rule.condition)
+        if why:
+            diags.error("E501", f"the condition of rule {r.qid!r} can never be true: {why}",
+                        r.rule.condition.span)
+    # A deny can only shadow a rule in its own stage, and for tool calls only
+    # if it covers every tool the rule can apply to: index denies that way so
+    # large policies do not compare every pair.
+    live_denies: dict[str, list[tuple[ScopedRule, frozenset | None]]] = {}
+    for d in unit.rules:
+        if isinstance(d.rule.effect, ast.Deny) and not logic.never_true(d.rule.condition):
+            tools = tools_of(d.rule.condition, unit) if d.stage == "tool_call" else None
+            live_denies.setdefault(d.stage, []).append((d, tools))
+    by_tool: dict[str, list[tuple[ScopedRule, frozenset | None]]] = {}
+    for d, tools in live_denies.get("tool_call", []):
+        for t in tools or ():
+            by_tool.setdefault(t, []).append((d, tools))
+    wildcard = [(d, t) for d, t in live_denies.get("tool_call", []) if t is None]
+    for r in own:
+        if not isinstance(r.rule.effect, (ast.Allow, ast.Redact)):
+            continue
+        candidates = live_denies.get(r.stage, [])
+        if r.stage == "tool_call":
+            mine = tools_of(r.rule.condition, unit)
+            if mine:
+                first = min(mine)
+                candidates = wildcard + [(d, t) for d, t in by_tool.get(first, []) if mine <= t]
+        for d, _tools in sorted(candidates, key=lambda x: x[0].qid):
+            if d is r:
+                continue
+            if logic.implies(r.rule.condition, d.rule.condition):
+                kind = ast.effect_name(r.rule.effect)
+                diags.error(
+                    "E502",
+                    f"{kind} rule {r.qid!r} can never take effect: deny rule {d.qid!r} "
+                    f"always fires with it",
+                    r.rule.id_span,
+                    hint="deny overrides every other effect; narrow the deny or remove this rule",
+                )
+                break
+    _check_settings(unit, diags)
+
+
+# Stricter values per setting; used when a policy and its imports disagree.
+STRICTER = {
+    "on_error": lambda a, b: "fail_closed" if "fail_closed" in (a, b) else a,
+    "tool_default": lambda a, b: "deny" if "deny" in (a, b) else a,
+    "max_text_length": min,
+    "regex_timeout_ms": min,
+    # A module's list bounds what an importer may keep in the decision log.
+    "log_keep": lambda a, b: tuple(x for x in a if x in set(b)),
+}
+
+
+def _check_settings(unit: Unit, diags: Diagnostics) -> None:
+    from_modules: dict[str, tuple[object, str]] = {}
+    for m in unit.modules:
+        for s in m.policy.settings:
+            if s.key in STRICTER:
+                prev = from_modules.get(s.key)
+                value = s.python_value if prev is None else STRICTER[s.key](prev[0], s.python_value)
+                from_modules[s.key] = (value, m.policy.name)
+    for s in unit.policy.settings:
+        if s.key in from_modules and s.key in STRICTER:
+            theirs, origin = from_modules[s.key]
+            try:
+                merged = STRICTER[s.key](s.python_value, theirs)
+            except TypeError:
+                continue
+            if merged != s.python_value:
+                diags.warning(
+                    "W102",
+                    f"setting {s.key}={s.python_value!r} becomes {merged!r} because of import {origin!r}",
+                    s.span,
+                    hint="imported modules cannot be weakened; the stricter value applies",
+                )
+
+
+def merged_settings(unit: Unit) -> dict[str, object]:
+    """Settings in force for a unit: explicit values, stricter one winning."""
+    out: dict[str, object] = {}
+    for f in [*unit.modules, unit.source]:
+        for s in f.policy.settings:
+            if s.key not in STRICTER:
+                continue
+            out[s.key] = s.python_value if s.key not in out else STRICTER[s.key](out[s.key], s.python_value)
+    return out
+
+
+__all__ = ["check_unit_logic", "merged_settings", "ScopedRule"]

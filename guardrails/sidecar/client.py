@@ -1,0 +1,455 @@
+"""A client for the guardrails sidecar with the engine's method names.
+
+    from guardrails.sidecar.client import GuardrailsClient
+
+    client = GuardrailsClient("127.0.0.1:50051")
+    d = client.check_input("mail me at jo@example.com", policy="support-bot")
+    d.outcome, d.text        # (Outcome.REDACT, 'mail me at <EMAIL_ADDRESS>')
+
+The methods mirror :class:`~guardrails.engine.Engine`: ``check_input``,
+``check_output``, ``check_retrieval``, ``check_tool_call``, ``check`` and
+their ``acheck_*`` twins, all returning the same
+:class:`~guardrails.decision.Decision` the engine returns for the request, so
+code written against an engine (such as a decorator) can take a client
+instead. :class:`AsyncGuardrailsClient` does the same on ``grpc.aio`` for
+asyncio applications.
+
+Failures raise subclasses of :class:`SidecarError` (a
+:class:`~guardrails.GuardrailsError`):
+
+* :class:`SidecarUnavailableError` (also a ``ConnectionError``): the sidecar
+  cannot be reached, is shutting down, or did not answer before the
+  timeout. What to do then (fail closed or open) is the caller's choice;
+* :class:`PolicyNotFoundError` (also the engine's ``UnknownPolicyError``);
+* :class:`InvalidRequestError` (also a ``ValueError``): the request is
+  malformed. The in-process engine answers some of these with a ``deny``
+  decision carrying the error ``invalid-request`` instead;
+* :class:`AuthenticationError`, :class:`OverloadedError` (the concurrency
+  or message size limit).
+
+Numbers travel as doubles (``google.protobuf.Struct``): a whole number comes
+back as an ``int``, so ``50.0`` in a request's args is returned as ``50``,
+and integers beyond 2**53 are refused (send them as strings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import grpc
+
+from guardrails.sidecar._proto import guardrails_pb2 as pb
+from guardrails.sidecar._proto import guardrails_pb2_grpc as pb_grpc
+from guardrails.decision import Decision
+from guardrails.diagnostics import GuardrailsError
+from guardrails.engine import UnknownPolicyError
+from guardrails.sidecar.convert import ConversionError, decision_from_proto, fill_struct, request_from_engine
+
+__all__ = [
+    "GuardrailsClient", "AsyncGuardrailsClient", "TlsConfig", "SidecarError", "SidecarUnavailableError",
+    "PolicyNotFoundError", "InvalidRequestError", "AuthenticationError", "OverloadedError", "PolicyInfo",
+    "PolicySetInfo", "ReloadInfo", "PolicyListing", "GuardedStream",
+]
+
+DEFAULT_TIMEOUT = 5.0
+
+
+# ---- errors -------------------------------------------------------------------
+
+
+class SidecarError(GuardrailsError):
+    """The sidecar did not return a decision. ``code`` is the gRPC status."""
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class SidecarUnavailableError(SidecarError, ConnectionError):
+    """Cannot reach the sidecar, it is shutting down, or the deadline passed."""
+
+
+class PolicyNotFoundError(SidecarError, UnknownPolicyError):
+    """The request named a policy (or version) the sidecar has not loaded."""
+
+
+class InvalidRequestError(SidecarError, ValueError):
+    """The request is malformed (the client refused it, or the sidecar did)."""
+
+
+class AuthenticationError(SidecarError, PermissionError):
+    """Missing or wrong bearer token."""
+
+
+class OverloadedError(SidecarError):
+    """The sidecar is at its concurrency limit, or a message is too large."""
+
+
+_ERRORS = {
+    grpc.StatusCode.UNAVAILABLE: SidecarUnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: SidecarUnavailableError,
+    grpc.StatusCode.CANCELLED: SidecarUnavailableError,
+    grpc.StatusCode.NOT_FOUND: PolicyNotFoundError,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequestError,
+    grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
+    grpc.StatusCode.PERMISSION_DENIED: AuthenticationError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: OverloadedError,
+}
+
+
+def _error(exc: grpc.RpcError, target: str) -> SidecarError:
+    code = exc.code() if hasattr(exc, "code") else None
+    details = (exc.details() if hasattr(exc, "details") else None) or str(code)
+    cls = _ERRORS.get(code, SidecarError)
+    if cls is SidecarUnavailableError:
+        return cls(f"guardrails sidecar at {target}: {code.name.lower()}: {details}", code)
+    return cls(details, code)
+
+
+# ---- connection options --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """TLS settings. Paths or PEM bytes. ``root_certificates``: the CA that
+    signed the sidecar's certificate (default: the system's); ``cert_chain``
+    and ``private_key``: this client's certificate, for mutual TLS;
+    ``server_name``: the name to verify when it differs from the target host."""
+
+    root_certificates: str | bytes | None = None
+    cert_chain: str | bytes | None = None
+    private_key: str | bytes | None = None
+    server_name: str | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(_pem(self.root_certificates), _pem(self.private_key),
+                                            _pem(self.cert_chain))
+
+
+def _pem(value: str | bytes | os.PathLike | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    with open(value, "rb") as f:
+        return f.read()
+
+
+def _channel_args(tls: bool | TlsConfig | None, options: Iterable[tuple[str, Any]] | None):
+    opts = list(options or ())
+    if isinstance(tls, TlsConfig) and tls.server_name:
+        opts.append(("grpc.ssl_target_name_override", tls.server_name))
+    creds = None
+    if tls is True:
+        creds = grpc.ssl_channel_credentials()
+    elif isinstance(tls, TlsConfig):
+        creds = tls.credentials()
+    return creds, opts
+
+
+# ---- ListPolicies ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    name: str
+    version: str
+    digest: str
+    newest: bool
+
+
+@dataclass(frozen=True)
+class ReloadInfo:
+    ok: bool
+    attempted_at: _dt.datetime | None
+    error: str
+    successes: int
+    failures: int
+
+
+@dataclass(frozen=True)
+class PolicySetInfo:
+    source: str
+    generation: int
+    loaded_at: _dt.datetime | None
+    policies: list[PolicyInfo]
+    reload: ReloadInfo
+
+
+@dataclass(frozen=True)
+class PolicyListing:
+    """What ``ListPolicies`` says: the active set, the candidate (or None),
+    and the rollout mode (``None``, ``"shadow"`` or ``"canary"``)."""
+
+    active: PolicySetInfo
+    candidate: PolicySetInfo | None
+    rollout: str | None
+    canary_percent: float
+
+
+def _when(ts: Any) -> _dt.datetime | None:
+    if ts.seconds == 0 and ts.nanos == 0:
+        return None
+    return ts.ToDatetime(tzinfo=_dt.timezone.utc)
+
+
+def _set_info(m: pb.PolicySetStatus) -> PolicySetInfo:
+    r = m.reload
+    return PolicySetInfo(m.source, m.generation, _when(m.loaded_at),
+                         [PolicyInfo(p.name, p.version, p.digest, p.newest) for p in m.policies],
+                         ReloadInfo(r.ok, _when(r.attempted_at), r.error, r.successes, r.failures))
+
+
+def _listing(m: pb.ListPoliciesResponse) -> PolicyListing:
+    rollout = {pb.ROLLOUT_MODE_SHADOW: "shadow", pb.ROLLOUT_MODE_CANARY: "canary"}.get(m.rollout)
+    return PolicyListing(_set_info(m.active), _set_info(m.candidate) if m.HasField("candidate") else None,
+                         rollout, m.canary_percent)
+
+
+# ---- the clients ------------------------------------------------------------------
+
+_METHODS = {"input": "CheckInput", "output": "CheckOutput", "retrieval": "CheckRetrieval",
+            "tool_call": "CheckToolCall"}
+
+
+def _request(stage: str, request: dict, policy: str | None, request_key: str | None, explain: bool) -> Any:
+    try:
+        return request_from_engine(stage, request, policy=policy, request_key=request_key, explain=explain)
+    except ConversionError as exc:
+        raise InvalidRequestError(str(exc)) from None
+
+
+class _Base:
+    def __init__(self, target: str, *, token: str | None = None, tls: bool | TlsConfig | None = None,
+                 timeout: float | None = DEFAULT_TIMEOUT):
+        self.target = target
+        self.timeout = timeout
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+
+    def _timeout(self, timeout: float | None) -> float | None:
+        return self.timeout if timeout is None else timeout
+
+
+class GuardrailsClient(_Base):
+    """A blocking client; thread-safe (one HTTP/2 connection, shared).
+
+    * ``target``: ``host:port`` of the sidecar, e.g. ``127.0.0.1:50051``.
+    * ``token``: sent as ``authorization: Bearer <token>`` on every call.
+    * ``tls``: ``None`` for plaintext (loopback), ``True`` for TLS with the
+      system's roots, or a :class:`TlsConfig` (own CA, mutual TLS).
+    * ``timeout``: the deadline of each call in seconds (``None``: none).
+    """
+
+    def __init__(self, target: str, *, token: str | None = None, tls: bool | TlsConfig | None = None,
+                 timeout: float | None = DEFAULT_TIMEOUT, options: Iterable[tuple[str, Any]] | None = None):
+        super().__init__(target, token=token, tls=tls, timeout=timeout)
+        creds, opts = _channel_args(tls, options)
+        self._channel = (grpc.secure_channel(target, creds, options=opts) if creds is not None
+                         else grpc.insecure_channel(target, options=opts))
+        self._stub = pb_grpc.GuardrailsStub(self._channel)
+
+    def _call(self, method: str, message: Any, timeout: float | None) -> Any:
+        try:
+            return getattr(self._stub, method)(message, timeout=self._timeout(timeout), metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise _error(exc, self.target) from None
+
+    # -- the engine's methods
+    def check(self, stage: str, request: dict, *, policy: str | None = None, request_key: str | None = None,
+              explain: bool = False, timeout: float | None = None) -> Decision:
+        """Dispatch a JSON-shaped request, like :meth:`Engine.check`."""
+        if stage not in _METHODS:
+            raise InvalidRequestError(f"unknown stage {stage!r}; use input, output, retrieval or tool_call")
+        msg = _request(stage, request, policy, request_key, explain)
+        return decision_from_proto(self._call(_METHODS[stage], msg, timeout))
+
+    def check_input(self, text: str, *, policy: str | None = None, context: dict | None = None,
+                    request_key: str | None = None, explain: bool = False, timeout: float | None = None) -> Decision:
+        """Check a prompt before it reaches the model."""
+        return self.check("input", {"text": text, "context": context}, policy=policy, request_key=request_key,
+                          explain=explain, timeout=timeout)
+
+    def check_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
+                     request_key: str | None = None, explain: bool = False, timeout: float | None = None) -> Decision:
+        """Check a completion before it reaches the user."""
+        return self.check("output", {"text": text, "context": context}, policy=policy, request_key=request_key,
+                          explain=explain, timeout=timeout)
+
+    def check_retrieval(self, chunks: list[dict | str], *, policy: str | None = None, context: dict | None = None,
+                        request_key: str | None = None, explain: bool = False,
+                        timeout: float | None = None) -> Decision:
+        """Check retrieved chunks (``{"text", "metadata"}`` or strings)."""
+        return self.check("retrieval", {"chunks": chunks, "context": context}, policy=policy,
+                          request_key=request_key, explain=explain, timeout=timeout)
+
+    def check_tool_call(self, tool: str, args: dict | None = None, *, principal: dict | None = None,
+                        context: dict | None = None, policy: str | None = None, request_key: str | None = None,
+                        explain: bool = False, timeout: float | None = None) -> Decision:
+        """Check a tool call an agent wants to make."""
+        return self.check("tool_call", {"tool": tool, "args": args, "principal": principal, "context": context},
+                          policy=policy, request_key=request_key, explain=explain, timeout=timeout)
+
+    def list_policies(self, *, timeout: float | None = None) -> PolicyListing:
+        """The loaded policies and the state of reloads and of the rollout."""
+        return _listing(self._call("ListPolicies", pb.ListPoliciesRequest(), timeout))
+
+    def guard_stream(self, chunks: Iterable[str], *, policy: str | None = None, context: dict | None = None,
+                     request_key: str | None = None, holdback: int = 0,
+                     timeout: float | None = None) -> "GuardedStream":
+        """Guard a streamed completion: iterate the result for the text that
+        is safe to release; ``.decision`` is set once it is exhausted."""
+        start = pb.StreamStart(policy=policy or "", request_key=request_key or "", holdback=holdback)
+        if context is not None:
+            try:
+                fill_struct(start.context, context, "context")
+            except ConversionError as exc:
+                raise InvalidRequestError(str(exc)) from None
+        return GuardedStream(self, start, chunks, timeout)
+
+    def health(self, service: str = "", *, timeout: float | None = None) -> str:
+        """The standard health check: ``"SERVING"``, ``"NOT_SERVING"``, ..."""
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        stub = health_pb2_grpc.HealthStub(self._channel)
+        try:
+            resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=self._timeout(timeout))
+        except grpc.RpcError as exc:
+            raise _error(exc, self.target) from None
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+
+    # -- async twins: the blocking call runs in a thread, like the engine's
+    async def acheck(self, stage: str, request: dict, **kw: Any) -> Decision:
+        return await asyncio.to_thread(self.check, stage, request, **kw)
+
+    async def acheck_input(self, text: str, **kw: Any) -> Decision:
+        return await asyncio.to_thread(self.check_input, text, **kw)
+
+    async def acheck_output(self, text: str, **kw: Any) -> Decision:
+        return await asyncio.to_thread(self.check_output, text, **kw)
+
+    async def acheck_retrieval(self, chunks: list, **kw: Any) -> Decision:
+        return await asyncio.to_thread(self.check_retrieval, chunks, **kw)
+
+    async def acheck_tool_call(self, tool: str, args: dict | None = None, **kw: Any) -> Decision:
+        return await asyncio.to_thread(self.check_tool_call, tool, args, **kw)
+
+    # -- lifetime
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "GuardrailsClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class GuardedStream:
+    """The safe text of a guarded completion, chunk by chunk; then ``decision``."""
+
+    def __init__(self, client: GuardrailsClient, start: pb.StreamStart, chunks: Iterable[str],
+                 timeout: float | None):
+        self._client = client
+        self._start = start
+        self._chunks = chunks
+        self._timeout = timeout
+        self._source_error: Exception | None = None
+        self.decision: Decision | None = None
+
+    def _requests(self) -> Iterator[pb.GuardStreamRequest]:
+        # gRPC reads this on its own thread and turns an exception into a
+        # cancelled call: keep the exception to raise it in the caller.
+        yield pb.GuardStreamRequest(start=self._start)
+        try:
+            for chunk in self._chunks:
+                if not isinstance(chunk, str):
+                    raise InvalidRequestError(f"stream chunks must be strings, not {type(chunk).__name__}")
+                yield pb.GuardStreamRequest(chunk=chunk)
+        except Exception as exc:
+            self._source_error = exc
+            raise
+
+    def __iter__(self) -> Iterator[str]:
+        c = self._client
+        try:
+            for resp in c._stub.GuardStream(self._requests(), timeout=c._timeout(self._timeout),
+                                            metadata=c._metadata):
+                if resp.WhichOneof("kind") == "chunk":
+                    yield resp.chunk
+                elif resp.WhichOneof("kind") == "decision":
+                    self.decision = decision_from_proto(resp.decision)
+        except grpc.RpcError as exc:
+            if self._source_error is not None:
+                raise self._source_error from None
+            raise _error(exc, c.target) from None
+
+    def text(self) -> str:
+        """Consume the stream; the whole released text."""
+        return "".join(self)
+
+
+class AsyncGuardrailsClient(_Base):
+    """The asyncio client (``grpc.aio``); create it inside the running loop.
+
+    ``check_*`` are coroutines here; ``acheck_*`` are the same coroutines
+    under the engine's async names.
+    """
+
+    def __init__(self, target: str, *, token: str | None = None, tls: bool | TlsConfig | None = None,
+                 timeout: float | None = DEFAULT_TIMEOUT, options: Iterable[tuple[str, Any]] | None = None):
+        super().__init__(target, token=token, tls=tls, timeout=timeout)
+        creds, opts = _channel_args(tls, options)
+        self._channel = (grpc.aio.secure_channel(target, creds, options=opts) if creds is not None
+                         else grpc.aio.insecure_channel(target, options=opts))
+        self._stub = pb_grpc.GuardrailsStub(self._channel)
+
+    async def _call(self, method: str, message: Any, timeout: float | None) -> Any:
+        try:
+            return await getattr(self._stub, method)(message, timeout=self._timeout(timeout),
+                                                     metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise _error(exc, self.target) from None
+
+    async def check(self, stage: str, request: dict, *, policy: str | None = None, request_key: str | None = None,
+                    explain: bool = False, timeout: float | None = None) -> Decision:
+        if stage not in _METHODS:
+            raise InvalidRequestError(f"unknown stage {stage!r}; use input, output, retrieval or tool_call")
+        msg = _request(stage, request, policy, request_key, explain)
+        return decision_from_proto(await self._call(_METHODS[stage], msg, timeout))
+
+    async def check_input(self, text: str, *, policy: str | None = None, context: dict | None = None,
+                          **kw: Any) -> Decision:
+        return await self.check("input", {"text": text, "context": context}, policy=policy, **kw)
+
+    async def check_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
+                           **kw: Any) -> Decision:
+        return await self.check("output", {"text": text, "context": context}, policy=policy, **kw)
+
+    async def check_retrieval(self, chunks: list, *, policy: str | None = None, context: dict | None = None,
+                              **kw: Any) -> Decision:
+        return await self.check("retrieval", {"chunks": chunks, "context": context}, policy=policy, **kw)
+
+    async def check_tool_call(self, tool: str, args: dict | None = None, *, principal: dict | None = None,
+                              context: dict | None = None, policy: str | None = None, **kw: Any) -> Decision:
+        return await self.check("tool_call", {"tool": tool, "args": args, "principal": principal,
+                                              "context": context}, policy=policy, **kw)
+
+    async def list_policies(self, *, timeout: float | None = None) -> PolicyListing:
+        return _listing(await self._call("ListPolicies", pb.ListPoliciesRequest(), timeout))
+
+    acheck = check
+    acheck_input = check_input
+    acheck_output = check_output
+    acheck_retrieval = check_retrieval
+    acheck_tool_call = check_tool_call
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> "AsyncGuardrailsClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

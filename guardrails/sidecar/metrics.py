@@ -1,0 +1,135 @@
+"""Prometheus metrics for the sidecar (``--metrics 127.0.0.1:9464``).
+
+Each server has its own registry, so several servers in one process (tests)
+do not collide. Request metrics are updated as requests finish; the state of
+the policy sets (versions loaded, generation, reload counts) is read when
+the endpoint is scraped, so it can never drift from what is served.
+
+Labels never carry request content: stage, outcome, policy name and
+version, rule id, error code.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+
+from guardrails.decision import Decision
+
+# Tool calls decide in tens of microseconds; PII text checks in milliseconds.
+LATENCY_BUCKETS = (0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                   0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.latency = Histogram(
+            "guardrails_decision_latency_seconds",
+            "Time to answer a check, from the request's arrival to its decision, by stage.",
+            ["stage"], buckets=LATENCY_BUCKETS, registry=r)
+        self.streams = Histogram(
+            "guardrails_stream_duration_seconds", "GuardStream calls, from start to the final decision, by outcome.",
+            ["outcome"], buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300), registry=r)
+        self.decisions = Counter(
+            "guardrails_decisions", "Decisions returned, by stage, outcome and deciding policy.",
+            ["stage", "outcome", "policy", "version"], registry=r)
+        self.rule_hits = Counter(
+            "guardrails_rule_hits", "Rules in returned decisions, by policy, rule and effect.",
+            ["policy", "rule", "effect"], registry=r)
+        self.eval_errors = Counter(
+            "guardrails_evaluation_errors", "Evaluation errors inside returned decisions, by code.",
+            ["policy", "code"], registry=r)
+        self.rejected = Counter(
+            "guardrails_rpcs_rejected", "Requests refused before a decision, by reason.",
+            ["reason"], registry=r)
+        self.inflight = Gauge("guardrails_inflight_requests", "Checks and streams being served now.", registry=r)
+        self.shadow = Counter(
+            "guardrails_shadow_evaluations", "Requests also evaluated by the shadow candidate, by stage.",
+            ["stage"], registry=r)
+        self.shadow_diffs = Counter(
+            "guardrails_shadow_differences",
+            "Shadow decisions that differ from the active one, by stage and differing field.",
+            ["stage", "field"], registry=r)
+        self.shadow_dropped = Counter(
+            "guardrails_shadow_dropped", "Shadow evaluations skipped (queue full or candidate lacks the policy).",
+            ["reason"], registry=r)
+        self.routed = Counter(
+            "guardrails_rollout_routed", "Requests answered by each set (active or candidate).",
+            ["set"], registry=r)
+        self.decision_log: Any = None  # read at scrape time
+        self._sets: list[Any] = []
+        self._lock = threading.Lock()
+        self._children: dict[tuple, Any] = {}
+        r.register(_PolicySetCollector(self))
+
+    def watch(self, policy_sets: Iterable[Any]) -> None:
+        with self._lock:
+            self._sets = list(policy_sets)
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, memoised: the per-request path skips
+        prometheus_client's lock and label validation."""
+        key = (id(metric), labels)
+        c = self._children.get(key)
+        if c is None:
+            c = self._children.setdefault(key, metric.labels(*labels))
+        return c
+
+    def observe(self, decision: Decision, seconds: float | None) -> None:
+        """Count a returned decision; `seconds` is its latency (None for a stream's)."""
+        p = decision.policy
+        if seconds is not None:
+            self.child(self.latency, decision.stage).observe(seconds)
+        self.child(self.decisions, decision.stage, decision.outcome.value, p.name, p.version).inc()
+        for v in decision.violations:
+            self.child(self.rule_hits, p.name, v.rule, v.effect).inc()
+        for e in decision.errors:
+            self.child(self.eval_errors, p.name, e.code).inc()
+
+
+class _PolicySetCollector:
+    """Scrape-time view of the policy sets."""
+
+    def __init__(self, metrics: Metrics):
+        self.metrics = metrics
+
+    def describe(self):
+        return []  # values are only known at scrape time
+
+    def collect(self):
+        with self.metrics._lock:
+            sets = list(self.metrics._sets)
+        loaded = InfoMetricFamily("guardrails_policy", "Policy versions in service, by set.",
+                                  labels=["set", "name", "version", "digest"])
+        generation = GaugeMetricFamily("guardrails_policy_generation",
+                                       "Policy set generation in service (1 = first load).", labels=["set"])
+        loaded_at = GaugeMetricFamily("guardrails_policy_loaded_timestamp_seconds",
+                                      "When the set in service was loaded.", labels=["set"])
+        ok = GaugeMetricFamily("guardrails_reload_ok", "1 when the last reload attempt succeeded, else 0.",
+                               labels=["set"])
+        reloads = CounterMetricFamily("guardrails_reloads", "Reload attempts, by set and result.",
+                                      labels=["set", "result"])
+        for ps in sets:
+            snap, status = ps.snapshot, ps.status
+            if snap is not None:
+                for p in snap.engine.policies:
+                    loaded.add_metric([ps.name, p.name, p.version, p.digest], {})
+                generation.add_metric([ps.name], snap.generation)
+                loaded_at.add_metric([ps.name], snap.loaded_at)
+            ok.add_metric([ps.name], 1 if status.ok else 0)
+            # The first load counts as a success; failures only happen on reloads.
+            reloads.add_metric([ps.name, "success"], status.successes)
+            reloads.add_metric([ps.name, "failure"], status.failures)
+        yield from (loaded, generation, loaded_at, ok, reloads)
+        dlog = self.metrics.decision_log
+        if dlog is not None:
+            stats = dlog.stats()
+            written = CounterMetricFamily("guardrails_decision_log_records", "Decision records by result.",
+                                          labels=["result"])
+            written.add_metric(["written"], stats.written)
+            written.add_metric(["dropped"], stats.dropped)
+            yield written

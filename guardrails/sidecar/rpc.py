@@ -1,0 +1,297 @@
+"""The rpc handlers: the engine behind gRPC.
+
+:class:`GuardrailsService` answers the checks, ``ListPolicies`` and (with
+:mod:`.stream`) ``GuardStream``; :mod:`.sidecar` builds the server around
+it. Each check runs the same :class:`~guardrails.engine.Engine` the library
+uses, so a request gets the same decision either way.
+
+Request path, in order (each step can refuse the request):
+
+1. the bearer token, when configured (:mod:`.auth`; health checks exempt);
+2. a concurrency slot, taken without waiting: when all are busy the answer
+   is RESOURCE_EXHAUSTED at once, never a queue;
+3. the deadline: a request whose deadline has already passed is not
+   evaluated (DEADLINE_EXCEEDED);
+4. parsing (INVALID_ARGUMENT, naming the message and the field);
+5. choosing the engine snapshot: active, or the canary candidate. The
+   request uses that one snapshot to the end (:mod:`.reload`);
+6. the decision, its metrics, the decision log (inside the engine) and,
+   in shadow mode, a copy of the request for the candidate (:mod:`.rollout`).
+
+A small tool call is decided on the event loop; text checks run on worker
+threads (see :meth:`GuardrailsService._rpc`). Messages are parsed here
+rather than by gRPC, so a malformed message gets INVALID_ARGUMENT with a
+clear message instead of gRPC's generic error. Nothing logged contains
+request content: decisions are logged by id, outcome, rule ids and error
+codes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import traceback
+from concurrent import futures
+from typing import TYPE_CHECKING, Any, Callable
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from guardrails.sidecar._proto import guardrails_pb2 as pb
+from guardrails.decision import Decision
+from guardrails.engine import Engine, UnknownPolicyError
+from guardrails.sidecar.convert import ConversionError, decision_to_proto, request_to_engine
+from guardrails.sidecar.metrics import Metrics
+from guardrails.sidecar.reload import PolicySet, Snapshot
+from guardrails.sidecar.rollout import Canary, ShadowRunner, has_policy
+
+if TYPE_CHECKING:
+    from guardrails.sidecar.server import ServerConfig
+
+log = logging.getLogger("guardrails.sidecar")
+
+SERVICE = "guardrails.v1.Guardrails"
+# A CheckToolCall message smaller than this is decided on the event loop.
+INLINE_TOOL_CALL_BYTES = 16 * 1024
+
+
+class _Refuse(Exception):
+    """Answer the RPC with this status instead of a decision."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, reason: str):
+        super().__init__(message)
+        self.code, self.message, self.reason = code, message, reason
+
+
+class GuardrailsService:
+    """The rpc handlers. Holds no policy state of its own: it reads the
+    policy sets' snapshots, one per request."""
+
+    def __init__(self, active: PolicySet, candidate: PolicySet | None, config: ServerConfig, metrics: Metrics,
+                 shadow: ShadowRunner | None):
+        self.active = active
+        self.candidate = candidate
+        self.config = config
+        self.metrics = metrics
+        self.shadow = shadow
+        self.canary = Canary(config.canary) if config.canary is not None else None
+        self._busy = 0  # slots taken; read by the inflight gauge at scrape time
+        self._busy_lock = threading.Lock()
+        metrics.inflight.set_function(lambda: self._busy)
+        # Text checks run here; one thread per slot, so a slot never waits for a thread.
+        self.pool = futures.ThreadPoolExecutor(max_workers=config.max_concurrency,
+                                               thread_name_prefix="guardrails-rpc")
+
+    # -- registration
+    def handler(self) -> grpc.GenericRpcHandler:
+        def unary(fn: Callable) -> grpc.RpcMethodHandler:
+            # No deserializer: the handler gets the bytes and parses them itself.
+            return grpc.unary_unary_rpc_method_handler(fn, response_serializer=_serialize)
+
+        from guardrails.sidecar.rpc_stream import guard_stream_handler
+
+        def check(stage: str, cls: Any) -> Callable:
+            return lambda raw, ctx: self.check(stage, cls, raw, ctx)
+
+        return grpc.method_handlers_generic_handler(SERVICE, {
+            "CheckInput": unary(self._rpc(check("input", pb.CheckInputRequest))),
+            "CheckOutput": unary(self._rpc(check("output", pb.CheckOutputRequest))),
+            "CheckRetrieval": unary(self._rpc(check("retrieval", pb.CheckRetrievalRequest))),
+            "CheckToolCall": unary(self._rpc(check("tool_call", pb.CheckToolCallRequest),
+                                             inline_below=INLINE_TOOL_CALL_BYTES)),
+            "ListPolicies": unary(self._rpc(self.list_policies, slot=False, inline_below=None)),
+            "GuardStream": grpc.stream_stream_rpc_method_handler(
+                guard_stream_handler(self), response_serializer=_serialize),
+        })
+
+    def _rpc(self, fn: Callable, *, slot: bool = True, inline_below: int | None = 0) -> Callable:
+        """Wrap a handler: slot, deadline, where it runs, refusals as status
+        codes, and no unexpected exception text (which may quote a request)
+        in the answer.
+
+        A request smaller than `inline_below` bytes is answered on the event
+        loop (a tool call decides in microseconds: handing it to a thread
+        would cost more than deciding it); `None` means always inline. Any
+        other request runs on the worker threads, so a long text check never
+        holds up the loop, health checks included.
+        """
+
+        async def behaviour(raw: bytes, context: grpc.aio.ServicerContext):
+            try:
+                check_deadline(context)
+                if inline_below is None or len(raw) < inline_below:
+                    if not slot:
+                        return fn(raw, context)
+                    self.take_slot()
+                    try:
+                        return fn(raw, context)
+                    finally:
+                        self.release_slot()
+                return await self.offload(fn, raw, context)
+            except _Refuse as r:
+                self.metrics.rejected.labels(r.reason).inc()
+                await context.abort(r.code, r.message)
+            except Exception as exc:  # noqa: BLE001
+                log_internal_error(exc)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error in the sidecar (see its log)")
+
+        return behaviour
+
+    async def offload(self, fn: Callable, *args: Any) -> Any:
+        """Run `fn(*args)` on a worker thread, holding a concurrency slot
+        until it has finished, even when the caller stops waiting for it."""
+        self.take_slot()
+        try:
+            job = self.pool.submit(fn, *args)
+        except BaseException:
+            self.release_slot()
+            raise
+        # Called once, whether the job ran or was cancelled before it started.
+        job.add_done_callback(lambda _job: self.release_slot())
+        return await asyncio.wrap_future(job)
+
+    # -- the pieces every rpc uses
+    def take_slot(self) -> None:
+        """A concurrency slot, taken without waiting, or RESOURCE_EXHAUSTED."""
+        with self._busy_lock:
+            if self._busy < self.config.max_concurrency:
+                self._busy += 1
+                return
+        raise _Refuse(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                      f"the sidecar is serving its limit of {self.config.max_concurrency} concurrent "
+                      "requests; retry with backoff", "concurrency")
+
+    def release_slot(self) -> None:
+        with self._busy_lock:
+            self._busy -= 1
+
+    def choose(self, policy: str | None, key: Callable[[], bytes]) -> tuple[Engine, str, Engine | None]:
+        """(the engine that answers, which set it is, the engine that shadows)."""
+        active: Snapshot = self.active.snapshot  # type: ignore[assignment]
+        cand: Snapshot | None = self.candidate.snapshot if self.candidate is not None else None
+        if cand is None:
+            return active.engine, "active", None
+        if policy and "@" in policy:
+            # A pinned version is answered by whichever set has it.
+            if not has_policy(active.engine, policy) and has_policy(cand.engine, policy):
+                return cand.engine, "candidate", None
+            return active.engine, "active", None
+        if self.canary is not None:
+            if has_policy(cand.engine, policy) and self.canary.picks_candidate(key()):
+                return cand.engine, "candidate", None
+            return active.engine, "active", None
+        return active.engine, "active", cand.engine
+
+    def decide(self, engine: Engine, stage: str, request: dict, policy: str | None, **options: Any) -> Decision:
+        try:
+            d = engine.check(stage, request, policy=policy, **options)
+        except UnknownPolicyError as exc:
+            if policy is None:
+                raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"policy: {exc}", "invalid") from None
+            raise _Refuse(grpc.StatusCode.NOT_FOUND, str(exc), "not-found") from None
+        invalid = _invalid_request(d)
+        if invalid is not None:
+            raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, invalid, "invalid")
+        return d
+
+    # -- the rpcs
+    def check(self, stage: str, cls: Any, raw: bytes, context: grpc.ServicerContext) -> pb.Decision:
+        started = time.perf_counter()
+        msg = parse(cls, raw)
+        try:
+            request, policy = request_to_engine(stage, msg)
+        except ConversionError as exc:
+            raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"{cls.DESCRIPTOR.name}: {exc}", "invalid") from None
+
+        def key() -> bytes:
+            if msg.request_key:
+                return msg.request_key.encode()
+            return (policy or "").encode() + b"\0" + msg.SerializeToString(deterministic=True)
+
+        engine, track, shadow_engine = self.choose(policy, key)
+        d = self.decide(engine, stage, request, policy, explain=msg.explain)
+        out = decision_to_proto(d)
+        self.metrics.observe(d, time.perf_counter() - started)
+        self.metrics.child(self.metrics.routed, track).inc()
+        if shadow_engine is not None and self.shadow is not None:
+            self.shadow.submit(stage, request, policy, d, shadow_engine)
+        log_decision(d, track)
+        return out
+
+    def list_policies(self, raw: bytes, context: grpc.ServicerContext) -> pb.ListPoliciesResponse:
+        parse(pb.ListPoliciesRequest, raw)
+        resp = pb.ListPoliciesResponse(canary_percent=self.config.canary or 0.0)
+        resp.rollout = {"shadow": pb.ROLLOUT_MODE_SHADOW, "canary": pb.ROLLOUT_MODE_CANARY}.get(
+            self.config.rollout or "", pb.ROLLOUT_MODE_UNSPECIFIED)
+        _fill_status(resp.active, self.active)
+        if self.candidate is not None:
+            _fill_status(resp.candidate, self.candidate)
+        return resp
+
+
+def _serialize(message: Any) -> bytes:
+    return message.SerializeToString()
+
+
+def parse(cls: Any, raw: bytes) -> Any:
+    try:
+        return cls.FromString(raw)
+    except DecodeError:
+        raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT,
+                      f"malformed {cls.DESCRIPTOR.full_name}: the bytes do not parse as that message "
+                      "(or a string field is not valid UTF-8)", "invalid") from None
+    except RecursionError:
+        raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT,
+                      f"malformed {cls.DESCRIPTOR.full_name}: nested too deeply", "invalid") from None
+
+
+def check_deadline(context: grpc.ServicerContext) -> None:
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise _Refuse(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before evaluation started",
+                      "deadline")
+
+
+def _invalid_request(d: Decision) -> str | None:
+    """The engine answers a malformed request with a deny carrying the error
+    `invalid-request`; over gRPC that is INVALID_ARGUMENT."""
+    if d.violations and d.violations[0].rule == "request" and d.violations[0].error == "invalid-request":
+        return d.violations[0].message
+    return None
+
+
+def log_decision(d: Decision, track: str) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        p = d.policy
+        log.debug("decision %s %s %s@%s [%s] -> %s rules=%s errors=%s %dus", d.decision_id, d.stage, p.name,
+                  p.version, track, d.outcome.value, ",".join(d.rule_ids) or "-",
+                  ",".join(e.code for e in d.errors) or "-", d.elapsed_us)
+
+
+def log_internal_error(exc: BaseException) -> None:
+    # The type and the frames, not the message: a message may quote the request.
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("internal error (%s) while serving a request:\n%s", type(exc).__name__, frames)
+
+
+def _timestamp(ts: Any, seconds: float | None) -> None:
+    if seconds is not None:
+        ts.FromNanoseconds(int(seconds * 1e9))
+
+
+def _fill_status(out: pb.PolicySetStatus, ps: PolicySet) -> None:
+    snap, status = ps.snapshot, ps.status
+    out.source = str(ps.path)
+    if snap is not None:
+        out.generation = snap.generation
+        _timestamp(out.loaded_at, snap.loaded_at)
+        engine = snap.engine
+        for p in sorted(engine.policies, key=lambda p: (p.name, p.version)):
+            out.policies.add(name=p.name, version=p.version, digest=p.digest,
+                             newest=engine.get_policy(p.name) is p)
+    out.reload.ok = status.ok
+    _timestamp(out.reload.attempted_at, status.attempted_at)
+    out.reload.error = status.error
+    out.reload.successes = status.successes
+    out.reload.failures = status.failures

@@ -1,0 +1,426 @@
+"""The sidecar server: the rpc handlers on gRPC's asyncio server, with
+health, reflection, TLS, metrics and hot reload.
+
+    server = SidecarServer(ServerConfig(policies="policies/")).start()
+    ...                                  # serve until told to stop
+    server.stop()                        # in-flight requests finish first
+
+``guardrails serve`` is a thin command-line layer over :class:`SidecarServer`.
+The server runs on an event loop in a thread of its own, so the class keeps
+a plain synchronous API for the command line, tests and embedding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from guardrails.diagnostics import GuardrailsError
+from guardrails.engine import HASH_SALT_ENV, Engine
+from guardrails.sidecar.metrics import Metrics
+from guardrails.sidecar.reload import PolicySet, Snapshot, Watcher
+from guardrails.sidecar.rollout import ShadowRunner
+from guardrails.sidecar.rpc import SERVICE, GuardrailsService
+
+log = logging.getLogger("guardrails.sidecar")
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_MAX_CONCURRENCY = 32
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# gRPC's own limit on concurrent rpcs, beyond the concurrency slots: room for
+# health checks, reflection and for refusing requests quickly when every
+# slot is busy.
+SPARE_THREADS = 8
+# Policy versions the decision log keeps the log_keep of (the oldest go first).
+MAX_REMEMBERED_VERSIONS = 256
+
+
+@dataclass
+class ServerConfig:
+    """Everything `guardrails serve` can set. Only `policies` is required."""
+
+    policies: str | os.PathLike
+    listen: str = DEFAULT_LISTEN  # HOST:PORT, or unix:PATH for a Unix domain socket
+    socket_mode: int | None = None  # permissions of the unix: socket file, such as 0o660
+    metrics: str | None = None  # host:port for the Prometheus endpoint
+    bundle_key: str | bytes | None = None
+    decision_log: str | os.PathLike | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    token_file: str | None = None
+    shadow: str | os.PathLike | None = None  # candidate path, shadow mode
+    candidate: str | os.PathLike | None = None  # candidate path, canary mode
+    canary: float | None = None  # percent of requests the candidate answers
+    hash_salt: str | bytes | None = None  # default: $GUARDRAILS_HASH_SALT, else random per process
+    ner_model: str | None = None
+    watch: bool = True  # poll the sources and reload on change
+    poll_interval: float = 1.0
+    grace: float = 10.0  # seconds in-flight requests get at shutdown
+    engine_options: dict[str, Any] = field(default_factory=dict)  # passed to every Engine
+
+    def validate(self) -> None:
+        path = unix_socket_path(self.listen)
+        if path is None:
+            split_listen(self.listen)
+        else:
+            check_socket_path(path)
+        if self.socket_mode is not None and path is None:
+            raise GuardrailsError("--socket-mode applies only to --listen unix:PATH")
+        if self.socket_mode is not None and not 0 <= self.socket_mode <= 0o777:
+            raise GuardrailsError(f"--socket-mode {self.socket_mode:o} is not a file mode (0 to 777, octal)")
+        if self.max_concurrency < 1:
+            raise GuardrailsError("--max-concurrency must be at least 1")
+        if self.max_message_bytes < 1024:
+            raise GuardrailsError("--max-message-bytes must be at least 1024")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise GuardrailsError("TLS needs both --tls-cert and --tls-key")
+        if self.tls_client_ca and not self.tls_cert:
+            raise GuardrailsError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+        if self.shadow and (self.candidate or self.canary is not None):
+            raise GuardrailsError("choose one rollout: --shadow PATH, or --canary PCT --candidate PATH")
+        if (self.canary is None) != (self.candidate is None):
+            raise GuardrailsError("a canary needs both --canary PCT and --candidate PATH")
+        if self.canary is not None and not 0 <= self.canary <= 100:
+            raise GuardrailsError("--canary takes a percentage between 0 and 100")
+
+    @property
+    def rollout(self) -> str | None:
+        return "shadow" if self.shadow else ("canary" if self.candidate else None)
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def split_listen(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise GuardrailsError(f"cannot listen on {address!r}: use HOST:PORT, such as {DEFAULT_LISTEN}")
+    return host, int(port)
+
+
+def unix_socket_path(address: str) -> str | None:
+    """The socket path of a ``unix:PATH`` (or ``unix://PATH``) address, else None."""
+    if not address.startswith("unix:"):
+        return None
+    path = address[len("unix:"):]
+    return path[2:] if path.startswith("//") else path
+
+
+def check_socket_path(path: str, *, remove_stale: bool = False) -> None:
+    """A clear error, before anything starts, for a socket path that cannot
+    be served on. A socket file left by a sidecar that died (nothing answers
+    on it) is fine, and removed with `remove_stale`; one that a live server
+    answers on is an error, as a TCP port in use is."""
+    import socket
+    import stat
+
+    if not path:
+        raise GuardrailsError("cannot listen on unix: with no path; use unix:/run/guardrails/sidecar.sock")
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise GuardrailsError(f"cannot listen on unix:{path}: the directory {parent} does not exist")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise GuardrailsError(f"cannot listen on unix:{path}: {exc.strerror or exc}") from None
+    if not stat.S_ISSOCK(st.st_mode):
+        raise GuardrailsError(f"cannot listen on unix:{path}: the path exists and is not a socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            if remove_stale:
+                os.unlink(path)  # nothing answers: a stale socket
+            return
+    raise GuardrailsError(f"cannot listen on unix:{path}: a server is already listening there")
+
+
+def quiet_third_party_loggers() -> None:
+    """Presidio's debug output quotes the text it analyses; the sidecar's
+    logs must never hold a detected value, whatever the root level is."""
+    for name in ("presidio-analyzer", "presidio-anonymizer"):
+        lg = logging.getLogger(name)
+        if lg.getEffectiveLevel() < logging.WARNING:
+            lg.setLevel(logging.WARNING)
+
+
+
+class SidecarServer:
+    """Builds and runs the gRPC server for a :class:`ServerConfig`.
+
+    ``start()`` loads the policies (raising :class:`~guardrails.PolicyError`
+    if they do not compile: a sidecar never starts without a good set),
+    binds the port and starts the watcher and the metrics endpoint.
+    """
+
+    def __init__(self, config: ServerConfig):
+        config.validate()
+        self.config = config
+        self.metrics = Metrics()
+        self.port: int | None = None  # the TCP port bound (None on a Unix socket)
+        self.address: str | None = None  # what a client dials: HOST:PORT or unix:PATH
+        self._socket_path: str | None = None
+        self.metrics_port: int | None = None
+        self._salt = self._hash_salt()
+        self._log = None
+        self._seen_policies: dict[str, Any] = {}
+        self._seen_lock = threading.Lock()
+        self._server: grpc.aio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._health: Any = None  # grpc_health's asyncio HealthServicer
+        self.service: GuardrailsService | None = None
+        self._watcher: Watcher | None = None
+        self._metrics_http: Any = None
+        self._stopped = threading.Event()
+        self.active: PolicySet | None = None
+        self.candidate: PolicySet | None = None
+        self.shadow: ShadowRunner | None = None
+        self.auth = None
+
+    def _hash_salt(self) -> bytes:
+        # One salt for every engine this process builds, so hash() redactions
+        # agree across reloads and between the active set and the candidate.
+        salt = self.config.hash_salt if self.config.hash_salt is not None else os.environ.get(HASH_SALT_ENV)
+        if salt is None:
+            return secrets.token_bytes(32)
+        return salt.encode() if isinstance(salt, str) else salt
+
+    def _builder(self, with_log: bool) -> Callable[[str | Path], Engine]:
+        cfg = self.config
+
+        def build(path: str | Path) -> Engine:
+            return Engine.from_path(path, bundle_key=cfg.bundle_key, ner_model=cfg.ner_model,
+                                    hash_salt=self._salt, decision_log=self._log if with_log else None,
+                                    **cfg.engine_options)
+
+        return build
+
+    def _on_swap(self, ps: PolicySet, snap: Snapshot) -> None:
+        if self._log is None:
+            return
+        # The log learns every version ever served: a request still running
+        # on the previous snapshot keeps its policy's log_keep.
+        with self._seen_lock:
+            for p in snap.engine.policies:
+                self._seen_policies.pop(p.digest, None)
+                self._seen_policies[p.digest] = p
+            while len(self._seen_policies) > MAX_REMEMBERED_VERSIONS:
+                self._seen_policies.pop(next(iter(self._seen_policies)))
+            self._log.bind(list(self._seen_policies.values()))
+
+    def start(self) -> "SidecarServer":
+        cfg = self.config
+        quiet_third_party_loggers()
+        if cfg.decision_log is not None:
+            from guardrails.decision_log import DecisionLog
+
+            self._log = DecisionLog(cfg.decision_log)
+            self.metrics.decision_log = self._log
+        self.active = PolicySet("active", cfg.policies, self._builder(True), on_swap=self._on_swap)
+        self.active.load_initial()
+        candidate_path = cfg.shadow or cfg.candidate
+        if candidate_path is not None:
+            # Shadow decisions are not returned, so they are not logged either.
+            self.candidate = PolicySet("candidate", candidate_path, self._builder(cfg.rollout == "canary"),
+                                       on_swap=self._on_swap)
+            self.candidate.load_initial()
+            if cfg.rollout == "shadow":
+                self.shadow = ShadowRunner(self.metrics)
+        sets = [s for s in (self.active, self.candidate) if s is not None]
+        self.metrics.watch(sets)
+
+        if cfg.token_file:
+            from guardrails.sidecar.auth import TokenAuth
+
+            self.auth = TokenAuth(cfg.token_file, self.metrics)
+        self.service = GuardrailsService(self.active, self.candidate, cfg, self.metrics, self.shadow)
+        self._run_loop()
+        try:
+            self._on_loop(self._serve())
+        except BaseException:
+            self._stop_loop()
+            raise
+        if cfg.metrics:
+            self._start_metrics(cfg.metrics)
+        if cfg.watch:
+            extra = [self.auth] if self.auth is not None else []
+            self._watcher = Watcher(sets, interval=cfg.poll_interval, extra=extra)
+            self._watcher.start()
+        policies = ", ".join(f"{p.name}@{p.version}" for p in self.active.snapshot.engine.policies)
+        log.info("serving %s on %s%s (%s)", SERVICE, self.address, " with TLS" if cfg.tls_cert else "", policies)
+        return self
+
+    # -- the gRPC server, on an asyncio event loop of its own
+    def _run_loop(self) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=loop.run_forever, name="guardrails-grpc", daemon=True)
+        self._loop_thread.start()
+
+    def _on_loop(self, coro: Any, timeout: float | None = None) -> Any:
+        """Run a coroutine on the server's loop and wait for its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def _serve(self) -> None:
+        cfg = self.config
+        workers = cfg.max_concurrency + SPARE_THREADS
+        options = [
+            ("grpc.max_receive_message_length", cfg.max_message_bytes),
+            ("grpc.max_send_message_length", cfg.max_message_bytes),
+            ("grpc.so_reuseport", 0),  # a port already in use is an error, not a shared port
+        ]
+        server = grpc.aio.server(interceptors=[self.auth] if self.auth is not None else None, options=options,
+                                 # gRPC's own backstop; our slots refuse first, with a clearer message.
+                                 maximum_concurrent_rpcs=workers)
+        assert self.service is not None
+        server.add_generic_rpc_handlers((self.service.handler(),))
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
+
+        path = unix_socket_path(cfg.listen)
+        host = "localhost" if path is not None else split_listen(cfg.listen)[0]
+        bind = f"unix:{path}" if path is not None else cfg.listen
+        if path is not None:
+            check_socket_path(path, remove_stale=True)
+        try:
+            if cfg.tls_cert:
+                from guardrails.sidecar.auth import server_credentials
+
+                creds = server_credentials(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca)
+                self.port = server.add_secure_port(bind, creds)
+            else:
+                self.port = server.add_insecure_port(bind)
+        except RuntimeError as exc:
+            # gRPC's message ends with advice about its own debug logging.
+            why = str(exc).split("; set GRPC_VERBOSITY", 1)[0]
+            raise GuardrailsError(f"cannot listen on {cfg.listen} (in use, or not an address of this machine): "
+                                  f"{why}") from None
+        if not self.port:
+            raise GuardrailsError(f"cannot listen on {cfg.listen} (in use, or not an address of this machine)")
+        if path is not None:
+            self.port = None  # a socket has no port
+            self.address = f"unix:{path}"
+            self._socket_path = path
+            if cfg.socket_mode is not None:
+                os.chmod(path, cfg.socket_mode)
+        else:
+            self.address = f"{host}:{self.port}"
+        if not _is_loopback(host) and not cfg.tls_cert:
+            log.warning("listening on %s without TLS: anyone who can reach it can query the policies; "
+                        "use --tls-cert/--tls-key, or listen on 127.0.0.1", cfg.listen)
+        if not _is_loopback(host) and not cfg.token_file:
+            log.warning("listening on %s without --token-file: requests are not authenticated", cfg.listen)
+        await server.start()
+        self._server = server
+        for name in ("", SERVICE):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _shutdown(self, grace: float) -> None:
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()  # health answers NOT_SERVING from now on
+        if self._server is not None:
+            log.info("shutting down: refusing new requests, waiting up to %.0fs for in-flight ones", grace)
+            await self._server.stop(grace)
+
+    def _stop_loop(self) -> None:
+        loop, thread = self._loop, self._loop_thread
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        if not thread.is_alive():
+            loop.close()
+        self._loop = self._loop_thread = None
+
+    def _start_metrics(self, address: str) -> None:
+        from prometheus_client import start_http_server
+
+        host, port = split_listen(address)
+        try:
+            httpd, _thread = start_http_server(port, addr=host.strip("[]"), registry=self.metrics.registry)
+        except OSError as exc:
+            raise GuardrailsError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from None
+        self._metrics_http = httpd
+        self.metrics_port = httpd.server_address[1]
+        log.info("metrics on http://%s:%d/metrics", host, self.metrics_port)
+
+    # -- operations
+    def reload(self) -> bool:
+        """Reload every policy set now (what SIGHUP asks for). True when all
+        swapped in; a set that fails keeps serving its last good snapshot."""
+        return all([ps.reload(force=True) for ps in (self.active, self.candidate) if ps is not None])
+
+    def request_reload(self) -> None:
+        """Ask the watcher to reload soon; safe to call from a signal handler."""
+        if self._watcher is not None:
+            self._watcher.trigger()
+        else:
+            threading.Thread(target=self.reload, name="guardrails-reload", daemon=True).start()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop taking requests, let in-flight ones finish (up to `grace`
+        seconds), then stop the watcher, the metrics endpoint and the log."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        grace = self.config.grace if grace is None else grace
+        if self._loop is not None:
+            try:
+                self._on_loop(self._shutdown(grace), timeout=grace + 30)
+            finally:
+                self._stop_loop()
+        if self.service is not None:
+            self.service.pool.shutdown(wait=False, cancel_futures=True)
+        if self._watcher is not None:
+            self._watcher.stop()
+        if self.shadow is not None:
+            self.shadow.stop()
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+            self._metrics_http.server_close()
+        if self._log is not None:
+            self._log.close(timeout=10)
+        if self._socket_path is not None:
+            try:
+                os.unlink(self._socket_path)
+            except FileNotFoundError:
+                pass  # gRPC removed it
+        if self._server is not None:
+            log.info("stopped")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until `stop()` has been called (or `timeout`)."""
+        return self._stopped.wait(timeout)
+
+    def __enter__(self) -> "SidecarServer":
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop(grace=1.0)
