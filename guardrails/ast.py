@@ -12,7 +12,6 @@ from typing import Union
 
 from guardrails.diagnostics import UNKNOWN_SPAN, Span
 
-STAGES = ("input", "output", "retrieval", "tool_call")
 
 
 def _span() -> Span:

@@ -24,7 +24,7 @@ from guardrails.detectors import (
 )
 from guardrails.diagnostics import Diagnostics, Span
 from guardrails.resolve import Defined, SourceFile, Unit, build_scope, suggest
-from guardrails.rulegraph import _type_name
+from guardrails.values import kind_of
 
 # ---- the language's fixed vocabulary ---------------------------------------
 
@@ -310,7 +310,7 @@ class TypeChecker:
         return method(e)
 
     def t_Literal(self, e: ast.Literal) -> str:
-        return _type_name(e.value)  # the same names the evaluator uses in its errors
+        return kind_of(e.value)  # the same names the evaluator uses in its errors
 
     def t_ListLit(self, e: ast.ListLit) -> str:
         return "list"

@@ -30,7 +30,7 @@ from guardrails.detectors import (
     normalize,
 )
 from guardrails.resolve import Unit
-from guardrails.rulegraph import (  # noqa: F401  (re-exported: the compiled form lives in rulegraph)
+from guardrails.rulegraph import (
     DEFAULT_MAX_TEXT,
     DEFAULT_MIN_SCORE,
     DEFAULT_REGEX_TIMEOUT_MS,
@@ -45,11 +45,11 @@ from guardrails.rulegraph import (  # noqa: F401  (re-exported: the compiled for
     RuleNode,
     Settings,
     StageGraph,
-    _as_bool,
-    _is_num,
-    _type_name,
-    strict_eq,
+    as_bool,
 )
+from guardrails.diagnostics import RuntimeCode
+from guardrails.stages import STAGES
+from guardrails.values import is_number, kind_of, strict_eq
 
 
 
@@ -62,9 +62,9 @@ def _and_unrolled(parts):
             if v is not True:
                 if v is False:
                     return False
-                _as_bool(v, w1)
+                as_bool(v, w1)
             v = f2(c)
-            return v if v is True or v is False else _as_bool(v, w2)
+            return v if v is True or v is False else as_bool(v, w2)
 
         return and2
     f3, w3 = parts[2]
@@ -74,14 +74,14 @@ def _and_unrolled(parts):
         if v is not True:
             if v is False:
                 return False
-            _as_bool(v, w1)
+            as_bool(v, w1)
         v = f2(c)
         if v is not True:
             if v is False:
                 return False
-            _as_bool(v, w2)
+            as_bool(v, w2)
         v = f3(c)
-        return v if v is True or v is False else _as_bool(v, w3)
+        return v if v is True or v is False else as_bool(v, w3)
 
     return and3
 
@@ -224,7 +224,7 @@ class _StageCompiler:
             try:
                 return c.roots[name]
             except KeyError:
-                raise RuleError("missing-attribute", f"{name!r} is not part of this request") from None
+                raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"{name!r} is not part of this request") from None
 
         return root
 
@@ -245,13 +245,13 @@ class _StageCompiler:
                 try:
                     o = c.roots[root]
                 except KeyError:
-                    raise RuleError("missing-attribute", f"{root!r} is not part of this request") from None
+                    raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"{root!r} is not part of this request") from None
                 if type(o) is dict or isinstance(o, dict):
                     try:
                         return o[name]
                     except KeyError:
-                        raise RuleError("missing-attribute", f"{path} has no attribute {name!r}") from None
-                raise RuleError("type-error", f"{path} is a {_type_name(o)}; it has no attribute {name!r}")
+                        raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"{path} has no attribute {name!r}") from None
+                raise RuleError(RuntimeCode.TYPE_ERROR, f"{path} is a {kind_of(o)}; it has no attribute {name!r}")
 
             return root_attr
 
@@ -261,8 +261,8 @@ class _StageCompiler:
                 try:
                     return o[name]
                 except KeyError:
-                    raise RuleError("missing-attribute", f"{path} has no attribute {name!r}") from None
-            raise RuleError("type-error", f"{path} is a {_type_name(o)}; it has no attribute {name!r}")
+                    raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"{path} has no attribute {name!r}") from None
+            raise RuleError(RuntimeCode.TYPE_ERROR, f"{path} is a {kind_of(o)}; it has no attribute {name!r}")
 
         return attr
 
@@ -277,8 +277,8 @@ class _StageCompiler:
                 if isinstance(o, (list, tuple)) and isinstance(key, int):
                     return o[key]
             except (KeyError, IndexError):
-                raise RuleError("missing-attribute", f"{path} has no element {key!r}") from None
-            raise RuleError("type-error", f"{path} is a {_type_name(o)}; it cannot be indexed by {key!r}")
+                raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"{path} has no element {key!r}") from None
+            raise RuleError(RuntimeCode.TYPE_ERROR, f"{path} is a {kind_of(o)}; it cannot be indexed by {key!r}")
 
         return index
 
@@ -289,7 +289,7 @@ class _StageCompiler:
             try:
                 o = obj(c)
             except RuleError as err:
-                if err.code == "missing-attribute":
+                if err.code == RuntimeCode.MISSING_ATTRIBUTE:
                     return False
                 raise
             return isinstance(o, dict) and key in o
@@ -298,7 +298,7 @@ class _StageCompiler:
 
     def e_Not(self, e: ast.Not):
         f, where = self.expr(e.operand), source_of(e.operand)
-        return lambda c: not _as_bool(f(c), where)
+        return lambda c: not as_bool(f(c), where)
 
     def e_And(self, e: ast.And):
         parts = tuple((self.expr(o), source_of(o)) for o in e.operands)
@@ -307,7 +307,7 @@ class _StageCompiler:
 
         def and_(c: Ctx):
             for f, where in parts:
-                if not _as_bool(f(c), where):
+                if not as_bool(f(c), where):
                     return False
             return True
 
@@ -318,7 +318,7 @@ class _StageCompiler:
 
         def or_(c: Ctx):
             for f, where in parts:
-                if _as_bool(f(c), where):
+                if as_bool(f(c), where):
                     return True
             return False
 
@@ -338,23 +338,23 @@ class _StageCompiler:
         if op == "!=":
             return lambda c: not strict_eq(left(c), right(c))
         test = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
-        if _is_num(lit):
+        if is_number(lit):
             b = lit
 
             def ordered_num(c: Ctx):
                 a = left(c)
                 t = type(a)
-                if t is int or t is float or _is_num(a):
+                if t is int or t is float or is_number(a):
                     return test(a, b)
-                raise RuleError("type-error", f"cannot compare a {_type_name(a)} with a {_type_name(b)} in `{where}`")
+                raise RuleError(RuntimeCode.TYPE_ERROR, f"cannot compare a {kind_of(a)} with a {kind_of(b)} in `{where}`")
 
             return ordered_num
 
         def ordered(c: Ctx):
             a, b = left(c), right(c)
-            if (_is_num(a) and _is_num(b)) or (isinstance(a, str) and isinstance(b, str)):
+            if (is_number(a) and is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
                 return test(a, b)
-            raise RuleError("type-error", f"cannot compare a {_type_name(a)} with a {_type_name(b)} in `{where}`")
+            raise RuleError(RuntimeCode.TYPE_ERROR, f"cannot compare a {kind_of(a)} with a {kind_of(b)} in `{where}`")
 
         return ordered
 
@@ -374,7 +374,7 @@ class _StageCompiler:
                 try:
                     v = c.roots[root]
                 except KeyError:
-                    raise RuleError("missing-attribute", f"{root!r} is not part of this request") from None
+                    raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"{root!r} is not part of this request") from None
                 return (isinstance(v, str) and v in constant) != negated
 
             return root_in_set
@@ -391,14 +391,14 @@ class _StageCompiler:
             v, box = item(c), container(c)
             if isinstance(box, str):
                 if not isinstance(v, str):
-                    raise RuleError("type-error", f"cannot look for a {_type_name(v)} in the string {where}")
+                    raise RuleError(RuntimeCode.TYPE_ERROR, f"cannot look for a {kind_of(v)} in the string {where}")
                 found = v in box
             elif isinstance(box, dict):
                 found = isinstance(v, str) and v in box
             elif isinstance(box, (list, tuple)):
                 found = any(strict_eq(v, x) for x in box)
             else:
-                raise RuleError("type-error", f"{where} is a {_type_name(box)}, not a list, map or string")
+                raise RuleError(RuntimeCode.TYPE_ERROR, f"{where} is a {kind_of(box)}, not a list, map or string")
             return found != negated
 
         return in_
@@ -418,7 +418,7 @@ class _StageCompiler:
         def matches(c: Ctx):
             s = subject(c)
             if not isinstance(s, str):
-                raise RuleError("type-error", f"{where} is a {_type_name(s)}, not a string")
+                raise RuleError(RuntimeCode.TYPE_ERROR, f"{where} is a {kind_of(s)}, not a string")
             if on_text:
                 spans = rx.finditer_spans(s)
                 c.evidence.extend(Finding(a, b, label, 1.0) for a, b in spans)
@@ -435,7 +435,7 @@ class _StageCompiler:
             if op == "contains" and isinstance(a, (list, tuple)):
                 return any(strict_eq(b, x) for x in a)
             if not isinstance(a, str) or not isinstance(b, str):
-                raise RuleError("type-error", f"`{where}` needs strings, got a {_type_name(a)} and a {_type_name(b)}")
+                raise RuleError(RuntimeCode.TYPE_ERROR, f"`{where}` needs strings, got a {kind_of(a)} and a {kind_of(b)}")
             if op == "contains":
                 return b in a
             return a.startswith(b) if op == "starts_with" else a.endswith(b)
@@ -496,7 +496,7 @@ class _StageCompiler:
             v = arg(c)
             if isinstance(v, (str, list, tuple, dict)):
                 return len(v)
-            raise RuleError("type-error", f"length() of {where}, a {_type_name(v)}")
+            raise RuleError(RuntimeCode.TYPE_ERROR, f"length() of {where}, a {kind_of(v)}")
 
         return length
 
@@ -507,7 +507,7 @@ class _StageCompiler:
             v = arg(c)
             if isinstance(v, str):
                 return fn(v)
-            raise RuleError("type-error", f"{e.func}() of {where}, a {_type_name(v)}")
+            raise RuleError(RuntimeCode.TYPE_ERROR, f"{e.func}() of {where}, a {kind_of(v)}")
 
         return case
 
@@ -636,7 +636,7 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
         log_keep=tuple(raw.get("log_keep", ())),
     )
     stages: dict[str, StageGraph] = {}
-    for stage in ast.STAGES:
+    for stage in STAGES:
         sc = _StageCompiler(unit, stage, settings, pii_default, coverage)
         nodes = [sc.rule(r.qid, r.rule, r.origin) for r in unit.rules if r.stage == stage]
         pii_entities = frozenset(sc.pii_entities)

@@ -96,6 +96,39 @@ CODES: dict[str, str] = {
 }
 
 
+class RuntimeCode:
+    """The codes an evaluation reports in ``Decision.errors[].code``.
+
+    These are not diagnostics: a policy that loads can still meet a request
+    it cannot judge. Each one fails closed unless the policy set
+    ``on_error: fail_open`` (docs/language.md, "Errors at run time").
+    """
+
+    TYPE_ERROR = "type-error"
+    MISSING_ATTRIBUTE = "missing-attribute"
+    DETECTOR_FAILED = "detector-failed"
+    REGEX_TIMEOUT = "regex-timeout"
+    NER_UNAVAILABLE = "ner-unavailable"
+    UNKNOWN_ENTITY = "unknown-entity"
+    INVALID_REQUEST = "invalid-request"
+    INPUT_TOO_LARGE = "input-too-large"
+    GUARD_UNAVAILABLE = "guard-unavailable"
+
+
+# One table of every runtime code, beside CODES, so docs and tests can enumerate them.
+RUNTIME_CODES: dict[str, str] = {
+    RuntimeCode.TYPE_ERROR: "a value has the wrong kind for its operator or function",
+    RuntimeCode.MISSING_ATTRIBUTE: "the request has no such attribute or element",
+    RuntimeCode.DETECTOR_FAILED: "a detector raised while running",
+    RuntimeCode.REGEX_TIMEOUT: "a regular expression ran past its time limit",
+    RuntimeCode.NER_UNAVAILABLE: "an NER entity was asked for and no NER model is loaded",
+    RuntimeCode.UNKNOWN_ENTITY: "Presidio does not know an entity type",
+    RuntimeCode.INVALID_REQUEST: "the request is malformed (a field missing or of the wrong kind)",
+    RuntimeCode.INPUT_TOO_LARGE: "the request is over the policy's max_input_chars",
+    RuntimeCode.GUARD_UNAVAILABLE: "the guard's checker failed (an unreachable sidecar, say)",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     code: str

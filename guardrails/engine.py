@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from guardrails.checker import CheckConfig, check_sources
-from guardrails.compiler import CompiledPolicy, compile_unit
+from guardrails.compiler import compile_unit
+from guardrails.rulegraph import CompiledPolicy
 from guardrails.decision import Decision
 from guardrails.detectors import NER_ENTITIES, DetectorError, PiiConfig, get_pii_detector
 from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, Span

@@ -25,13 +25,15 @@ them):
 from __future__ import annotations
 
 import copy
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from guardrails.diagnostics import RuntimeCode
 from guardrails.rulegraph import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
 from guardrails.decision import (
+    REQUEST_RULE,
+    new_decision_id,
     ChunkDecision,
     Decision,
     EvalError,
@@ -99,7 +101,7 @@ def run_rules(tiers: tuple[tuple[RuleNode, ...], ...], ctx: Ctx, fail_closed: bo
                 cond = rule.cond
                 value = True if cond is None else cond(ctx)
                 if value is not True and value is not False:
-                    raise RuleError("type-error", f"the condition gave a {type(value).__name__}, not true or false")
+                    raise RuleError(RuntimeCode.TYPE_ERROR, f"the condition gave a {type(value).__name__}, not true or false")
                 if value and rule.redact is not None:
                     spec = rule.redact
                     findings: list[Finding] = [f for f in spec.collect(ctx) if f.score >= spec.min_score]
@@ -253,20 +255,11 @@ def _policy_ref(p: CompiledPolicy) -> PolicyRef:
 def _error_decision(p: CompiledPolicy, stage: str, code: str, message: str, started: float) -> Decision:
     """A request that cannot be evaluated at all is denied, whatever on_error says."""
     return Decision(
-        decision_id=_decision_id(), stage=stage, outcome=Outcome.DENY, text=None, policy=_policy_ref(p),
-        violations=[Violation(rule="request", effect="deny", message=message, error=code)],
+        decision_id=new_decision_id(), stage=stage, outcome=Outcome.DENY, text=None, policy=_policy_ref(p),
+        violations=[Violation(rule=REQUEST_RULE, effect="deny", message=message, error=code)],
         errors=[EvalError(rule=None, code=code, message=message)],
         elapsed_us=_elapsed(started),
     )
-
-
-def _decision_id() -> str:
-    """What ``uuid.uuid4().hex`` gives, without building a UUID object
-    (which cost a tenth of a tool-call decision)."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40  # version 4
-    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return b.hex()
 
 
 def _elapsed(started: float) -> int:
@@ -284,12 +277,12 @@ def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Ru
                   coverage: set | None = None) -> Decision:
     started = time.perf_counter()
     if not isinstance(text, str):
-        return _error_decision(p, stage, "invalid-request", f"text must be a string, not {type(text).__name__}", started)
+        return _error_decision(p, stage, RuntimeCode.INVALID_REQUEST, f"text must be a string, not {type(text).__name__}", started)
     if context is not None and not (isinstance(context, dict) and _json_like(context)):
-        return _error_decision(p, stage, "invalid-request", "context must be a JSON object", started)
+        return _error_decision(p, stage, RuntimeCode.INVALID_REQUEST, "context must be a JSON object", started)
     too_long = _text_too_long(p, len(text))
     if too_long:
-        return _error_decision(p, stage, "input-too-large", too_long, started)
+        return _error_decision(p, stage, RuntimeCode.INPUT_TOO_LARGE, too_long, started)
     graph = p.stages[stage]
     ctx = Ctx(text, {"text": text, "context": context or {}}, rt, overrides, coverage)
     run = run_rules(graph.tiers, ctx, p.settings.fail_closed, exhaustive=exhaustive, explain=explain)
@@ -297,7 +290,7 @@ def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Ru
     forwarded = None
     if c.outcome is not Outcome.DENY:
         forwarded = _apply(text, c.redactions, rt) if c.redactions else text
-    return Decision(decision_id=_decision_id(), stage=stage, outcome=c.outcome, text=forwarded, violations=c.violations,
+    return Decision(decision_id=new_decision_id(), stage=stage, outcome=c.outcome, text=forwarded, violations=c.violations,
                     policy=_policy_ref(p), errors=c.errors, route=c.route, trace=run.trace,
                     elapsed_us=_elapsed(started))
 
@@ -316,24 +309,24 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
     """
     started = time.perf_counter()
     if not isinstance(chunks, list):
-        return _error_decision(p, "retrieval", "invalid-request", "chunks must be a list", started)
+        return _error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, "chunks must be a list", started)
     if context is not None and not (isinstance(context, dict) and _json_like(context)):
-        return _error_decision(p, "retrieval", "invalid-request", "context must be a JSON object", started)
+        return _error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, "context must be a JSON object", started)
     normal: list[tuple[str, dict]] = []
     for i, ch in enumerate(chunks):
         if isinstance(ch, str):
             ch = {"text": ch}
         if not isinstance(ch, dict) or not isinstance(ch.get("text"), str):
-            return _error_decision(p, "retrieval", "invalid-request", f"chunks[{i}] needs a string 'text'", started)
+            return _error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, f"chunks[{i}] needs a string 'text'", started)
         meta = ch.get("metadata") or {}
         if not (isinstance(meta, dict) and _json_like(meta)):
-            return _error_decision(p, "retrieval", "invalid-request",
+            return _error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST,
                                    f"chunks[{i}].metadata must be a JSON object (string keys, JSON values, "
                                    f"at most {MAX_DEPTH} levels deep)", started)
         normal.append((ch["text"], meta))
     too_long = _text_too_long(p, sum(len(t) for t, _ in normal))
     if too_long:
-        return _error_decision(p, "retrieval", "input-too-large", too_long, started)
+        return _error_decision(p, "retrieval", RuntimeCode.INPUT_TOO_LARGE, too_long, started)
 
     graph = p.stages["retrieval"]
     violations: list[Violation] = []
@@ -371,7 +364,7 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
     forwarded_chunks = None if outcome is Outcome.DENY else [
         {"text": r.text, "metadata": r.metadata} for r in results if r.outcome is not Outcome.DENY
     ]
-    return Decision(decision_id=_decision_id(), stage="retrieval", outcome=outcome, text=forwarded_chunks, violations=violations,
+    return Decision(decision_id=new_decision_id(), stage="retrieval", outcome=outcome, text=forwarded_chunks, violations=violations,
                     policy=_policy_ref(p), errors=errors, route=routes[0] if routes else None,
                     chunks=results, trace=trace, elapsed_us=_elapsed(started))
 
@@ -419,12 +412,12 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
                        overrides: dict | None = None, coverage: set | None = None) -> Decision:
     started = time.perf_counter()
     if not isinstance(tool, str) or not tool:
-        return _error_decision(p, "tool_call", "invalid-request", "tool must be a non-empty string", started)
+        return _error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST, "tool must be a non-empty string", started)
     bad = ("args" if args is not None and not (isinstance(args, dict) and _json_like(args)) else
            "principal" if principal is not None and not (isinstance(principal, dict) and _json_like(principal)) else
            "context" if context is not None and not (isinstance(context, dict) and _json_like(context)) else None)
     if bad is not None:
-        return _error_decision(p, "tool_call", "invalid-request",
+        return _error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST,
                                f"{bad} must be a JSON object (string keys, JSON values, "
                                f"at most {MAX_DEPTH} levels deep)", started)
     args = args or {}
@@ -443,7 +436,7 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     subject = ARG_SEPARATOR.join(joined)
     too_long = _text_too_long(p, len(subject))
     if too_long:
-        return _error_decision(p, "tool_call", "input-too-large", too_long, started)
+        return _error_decision(p, "tool_call", RuntimeCode.INPUT_TOO_LARGE, too_long, started)
 
     graph = p.stages["tool_call"]
     settings = p.settings
@@ -465,7 +458,7 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     forwarded = None
     if c.outcome is not Outcome.DENY:
         forwarded = _redact_args(args, offsets, c.redactions, rt) if c.redactions else args
-    return Decision(decision_id=_decision_id(), stage="tool_call", outcome=c.outcome, text=forwarded, violations=c.violations,
+    return Decision(decision_id=new_decision_id(), stage="tool_call", outcome=c.outcome, text=forwarded, violations=c.violations,
                     policy=_policy_ref(p), errors=c.errors, route=c.route, trace=run.trace,
                     elapsed_us=_elapsed(started))
 

@@ -226,7 +226,7 @@ class _Logic:
 def _const_compare(op: str, a, b) -> bool:
     """What the evaluator would answer (strict equality; ordering only
     between two numbers or two strings, anything else being an error)."""
-    from guardrails.rulegraph import strict_eq
+    from guardrails.values import strict_eq
 
     if op == "==":
         return strict_eq(a, b)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from guardrails.detectors import Finding
+from guardrails.diagnostics import RuntimeCode
+from guardrails.values import kind_of
 
 # Cost tiers: evaluated in this order; a certain deny stops before the next.
 TIER_PLAIN, TIER_CHEAP, TIER_PII = 0, 1, 2
@@ -141,36 +143,7 @@ class Ctx:
 # ---- value helpers used by compiled closures -------------------------------
 
 
-def _type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, (list, tuple, frozenset)):
-        return "list"
-    if isinstance(v, dict):
-        return "map"
-    return type(v).__name__
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def strict_eq(a: Any, b: Any) -> bool:
-    """Equality without Python's `True == 1`."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a is b
-    if _is_num(a) and _is_num(b):
-        return a == b
-    return type(a) is type(b) and a == b if not (_is_num(a) or _is_num(b)) else False
-
-
-def _as_bool(v: Any, where: str) -> bool:
+def as_bool(v: Any, where: str) -> bool:
     if v is True or v is False:
         return v
-    raise RuleError("type-error", f"{where} is a {_type_name(v)}, not true or false")
+    raise RuleError(RuntimeCode.TYPE_ERROR, f"{where} is a {kind_of(v)}, not true or false")

@@ -143,18 +143,18 @@ def test_records_have_every_field(tmp_path, shop_policies):
     # input: "text" keeps the forwarded (redacted) text; context is masked.
     assert r1["stage"] == "input" and r1["rules"] == ["contact"]
     assert r1["spans"] == [{"rule": "contact", "entity": "EMAIL_ADDRESS", "start": 9, "end": 23}]
-    assert r1["request"] == {"text": "write to <EMAIL_ADDRESS> please", "context": {"$masked": "object", "len": 1}}
+    assert r1["request"] == {"text": "write to <EMAIL_ADDRESS> please", "context": {"$masked": "map", "len": 1}}
     # tool call: kept args are the forwarded ones; everything else is a marker.
     assert r2["request"] == {
         "tool": "refund",
-        "args": {"amount": 40, "note": {"$masked": "str", "len": 18}, "order": {"$masked": "str", "len": 5}},
-        "principal": {"role": "agent", "name": {"$masked": "str", "len": 3}},
+        "args": {"amount": 40, "note": {"$masked": "string", "len": 18}, "order": {"$masked": "string", "len": 5}},
+        "principal": {"role": "agent", "name": {"$masked": "string", "len": 3}},
         "context": None,
     }
     assert r2["spans"] == [{"rule": "note", "entity": "EMAIL_ADDRESS", "start": 4, "end": 18, "field": "args.note"}]
     # a deny forwards nothing: numbers survive, strings were never redacted so stay masked.
     assert r3["outcome"] == "deny" and r3["rules"] == ["default-deny"]
-    assert r3["request"]["args"] == {"amount": 400, "note": {"$masked": "str", "len": 14}}
+    assert r3["request"]["args"] == {"amount": 400, "note": {"$masked": "string", "len": 14}}
     assert [r["seq"] for r in (r1, r2, r3)] == [1, 2, 3]
     assert verify_log(path).ok
 
@@ -172,7 +172,7 @@ def test_denied_text_is_masked_even_when_kept(tmp_path, shop_policies):
         d = Engine(shop_policies, decision_log=log).check_input("darn it, jo@example.com")
     assert d.outcome is Outcome.DENY
     (rec,) = _records(tmp_path / "d.jsonl")
-    assert rec["request"]["text"] == {"$masked": "str", "len": 23}
+    assert rec["request"]["text"] == {"$masked": "string", "len": 23}
     assert rec["rules"] == ["rude"]
 
 
@@ -197,8 +197,8 @@ def test_without_keep_everything_is_masked_until_bound(tmp_path, shop_policies):
     e.check_tool_call("refund", {"amount": 5}, principal={"role": "agent"})
     log.close()
     before, after = _records(path)
-    assert before["request"]["tool"] == {"$masked": "str", "len": 6}
-    assert before["request"]["args"] == {"$masked": "object", "len": 1}
+    assert before["request"]["tool"] == {"$masked": "string", "len": 6}
+    assert before["request"]["args"] == {"$masked": "map", "len": 1}
     assert before["keep"] == []
     assert after["request"]["tool"] == "refund" and after["request"]["args"] == {"amount": 5}
 
@@ -211,7 +211,7 @@ def test_keep_as_mapping_or_callable(tmp_path, shop_policies):
             Engine(shop_policies, decision_log=log).check_tool_call(*e_args)
         (rec,) = _records(path)
         assert rec["request"]["args"] == {"amount": 5, "note": "x"}
-        assert rec["request"]["tool"] == {"$masked": "str", "len": 6}
+        assert rec["request"]["tool"] == {"$masked": "string", "len": 6}
 
 
 def test_markers_carry_an_hmac_only_with_a_key(tmp_path, shop_policies, monkeypatch):
@@ -338,10 +338,10 @@ def test_the_property_test_sees_detections(tmp_path):
     assert d.text.startswith("mail jo@example.com")  # forwarded unredacted
     text_rec, tool_rec = _records(tmp_path / "d.jsonl")
     assert text_rec["scrubbed"] is True
-    assert text_rec["request"]["text"] == {"$masked": "str", "len": len(d.text)}
-    assert text_rec["request"]["context"] == {"also": {"$masked": "str", "len": 14}, "fine": "ok"}
-    assert tool_rec["request"]["args"] == {"to": {"$masked": "str", "len": 14}, "n": 1}
-    assert tool_rec["request"]["principal"] == {"$masked": "object", "len": 1}  # a key held it
+    assert text_rec["request"]["text"] == {"$masked": "string", "len": len(d.text)}
+    assert text_rec["request"]["context"] == {"also": {"$masked": "string", "len": 14}, "fine": "ok"}
+    assert tool_rec["request"]["args"] == {"to": {"$masked": "string", "len": 14}, "n": 1}
+    assert tool_rec["request"]["principal"] == {"$masked": "map", "len": 1}  # a key held it
     assert "jo@example.com" not in (tmp_path / "d.jsonl").read_text()
 
 
@@ -731,7 +731,7 @@ def test_eval_log_writes_records(tmp_path):
     assert proc.returncode == 0, proc.stderr
     r1, r2 = _records(log)
     assert r1["request"]["text"] == "mail <EMAIL_ADDRESS>"  # log_keep from the policy, via bind
-    assert r2["request"]["args"] == {"amount": 5, "note": {"$masked": "str", "len": 2}}
+    assert r2["request"]["args"] == {"amount": 5, "note": {"$masked": "string", "len": 2}}
     assert "jo@example.com" not in log.read_text()
     assert _cli("log", "verify", str(log)).returncode == 0
     # A second run continues the same chain.

@@ -181,14 +181,14 @@ def test_log_replay(versions, capsys, tmp_path):
 
 
 def test_log_replay_needs_the_stage_input():
-    assert unmask("input", {"text": {"$masked": "str", "len": 3}, "context": None})[2] == \
+    assert unmask("input", {"text": {"$masked": "string", "len": 3}, "context": None})[2] == \
         "'text' was not kept (add it to the policy's log_keep to replay)"
-    assert unmask("tool_call", {"tool": "t", "args": {"a": 1, "b": {"$masked": "str", "len": 1}},
-                                "principal": {"$masked": "object", "len": 2}, "context": None}) == (
+    assert unmask("tool_call", {"tool": "t", "args": {"a": 1, "b": {"$masked": "string", "len": 1}},
+                                "principal": {"$masked": "map", "len": 2}, "context": None}) == (
         {"tool": "t", "args": {"a": 1}, "context": None}, ("args.b", "principal"), None)
-    assert unmask("retrieval", {"chunks": [{"text": "a"}, {"text": {"$masked": "str", "len": 2}}]})[2] == \
+    assert unmask("retrieval", {"chunks": [{"text": "a"}, {"text": {"$masked": "string", "len": 2}}]})[2] == \
         "the text of chunks[1] was not kept (dropped chunks are never logged)"
-    assert unmask("input", {"$masked": "object", "len": 2})[2] == "the whole request was masked"
+    assert unmask("input", {"$masked": "map", "len": 2})[2] == "the whole request was masked"
 
 
 def test_compare_is_usable_as_a_library(tmp_path):

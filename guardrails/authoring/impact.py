@@ -33,9 +33,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from guardrails.stages import STAGES
 from guardrails.decision import Decision
 
-STAGES = ("input", "output", "retrieval", "tool_call")
 KINDS = ("outcome", "rules", "text")
 COUNT_NAMES = ("outcome changed", "rules changed", "text changed", "unchanged", "not replayable")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+
 import json
 from typing import Any
 
-STAGES = ("input", "output", "retrieval", "tool_call")
 
 
 class UsageError(Exception):

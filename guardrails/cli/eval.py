@@ -9,7 +9,8 @@ from pathlib import Path
 
 from guardrails.decision import Decision
 from guardrails.diagnostics import PolicyError
-from guardrails.cli.common import STAGES, UsageError, add_ner_option, read_json
+from guardrails.stages import STAGES
+from guardrails.cli.common import UsageError, add_ner_option, read_json
 
 NAME = "eval"
 HELP = "evaluate one request (or a batch) and print the decision"

@@ -9,6 +9,7 @@ import re
 from typing import Any, Iterable, Mapping
 
 from guardrails.decision_log.chain import _now, canonical
+from guardrails.values import kind_of
 from guardrails.decision_log.keep import _element_tree, _keep_tree
 
 MASK_KEY = "$masked"
@@ -21,22 +22,8 @@ def is_masked(value: Any) -> bool:
 _HIDDEN = object()  # stands for a value the log may not show even where its path is kept
 
 
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "other"
-
-
 def _mask(value: Any, key: bytes | None) -> dict:
-    marker: dict[str, Any] = {MASK_KEY: _type_name(value)}
+    marker: dict[str, Any] = {MASK_KEY: kind_of(value)}
     if isinstance(value, (str, list, tuple, dict)):
         marker["len"] = len(value)
     if key is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from guardrails.diagnostics import RuntimeCode
+
 __all__ = ["DetectorError", "Finding"]
 
 
@@ -31,7 +33,7 @@ class DetectorError(Exception):
     ``"detector-failed"``.
     """
 
-    def __init__(self, message: str, *, code: str = "detector-failed") -> None:
+    def __init__(self, message: str, *, code: str = RuntimeCode.DETECTOR_FAILED) -> None:
         super().__init__(message)
         self.message = message
         self.code = code

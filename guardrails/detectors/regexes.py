@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import regex
 
+from guardrails.diagnostics import RuntimeCode
 from guardrails.detectors.base import DetectorError
 
 __all__ = ["DEFAULT_TIMEOUT_S", "RegexSyntaxError", "SafeRegex"]
@@ -128,4 +129,4 @@ class SafeRegex:
 
     def _timeout(self) -> DetectorError:
         ms = self.timeout_s * 1000
-        return DetectorError(f"regex timed out after {ms:g} ms", code="regex-timeout")
+        return DetectorError(f"regex timed out after {ms:g} ms", code=RuntimeCode.REGEX_TIMEOUT)

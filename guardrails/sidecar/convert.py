@@ -20,7 +20,6 @@ from guardrails.sidecar._proto import guardrails_pb2 as pb
 from guardrails.decision import ChunkDecision, Decision, EvalError, Outcome, PolicyRef, Span, TraceStep, Violation
 
 MAX_SAFE_INT = 2**53
-STAGES = ("input", "output", "retrieval", "tool_call")
 
 _STAGE_TO = {"input": pb.STAGE_INPUT, "output": pb.STAGE_OUTPUT, "retrieval": pb.STAGE_RETRIEVAL,
              "tool_call": pb.STAGE_TOOL_CALL}

@@ -40,6 +40,7 @@ from google.protobuf.message import DecodeError
 
 from guardrails.sidecar._proto import guardrails_pb2 as pb
 from guardrails.decision import Decision
+from guardrails.diagnostics import RuntimeCode
 from guardrails.engine import Engine, UnknownPolicyError
 from guardrails.sidecar.convert import ConversionError, decision_to_proto, request_to_engine
 from guardrails.sidecar.metrics import Metrics
@@ -256,9 +257,8 @@ def check_deadline(context: grpc.ServicerContext) -> None:
 def _invalid_request(d: Decision) -> str | None:
     """The engine answers a malformed request with a deny carrying the error
     `invalid-request`; over gRPC that is INVALID_ARGUMENT."""
-    if d.violations and d.violations[0].rule == "request" and d.violations[0].error == "invalid-request":
-        return d.violations[0].message
-    return None
+    err = d.request_error
+    return err.message if err is not None and err.code == RuntimeCode.INVALID_REQUEST else None
 
 
 def log_decision(d: Decision, track: str) -> None:

@@ -92,8 +92,9 @@ from guardrails.testing.binding import Bound, bind  # noqa: F401  (every public 
 from guardrails.testing.coverage import BranchCoverage, PolicyCoverage, RuleCoverage, policy_coverage  # noqa: F401
 from guardrails.testing.fixtures import overrides_for
 from guardrails.testing.located import Node  # noqa: F401
+from guardrails.stages import STAGES  # noqa: F401
 from guardrails.testing.model import (  # noqa: F401
-    OUTCOMES, STAGES, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, PolicyTests,
+    OUTCOMES, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, PolicyTests,
 )
 from guardrails.testing.results import CaseResult, Mismatch, compare, format_failure
 from guardrails.testing.runner import TEST_HASH_SALT, TEST_SUFFIX, FileResult, Prepared, Runner, find_test_files  # noqa: F401

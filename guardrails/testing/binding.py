@@ -7,7 +7,8 @@ from typing import Any
 
 from guardrails.diagnostics import Diagnostic, Diagnostics, Span
 from guardrails.testing.fixtures import overrides_for
-from guardrails.testing.model import STAGES, Case, PolicyTests
+from guardrails.stages import STAGES
+from guardrails.testing.model import Case, PolicyTests
 from guardrails.testing.schema import _close
 
 # Rule ids the engine itself puts in decisions.

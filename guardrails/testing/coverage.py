@@ -105,7 +105,7 @@ def _fixed_by_tool_index(rule: Any) -> frozenset[int]:
     are left out of branch coverage rather than reported as gaps forever."""
     if rule.tools is None or rule.cond is None:
         return frozenset()
-    from guardrails.compiler import Ctx
+    from guardrails.rulegraph import Ctx
 
     true_for: dict[int, int] = {}
     for tool in rule.tools:

@@ -7,7 +7,6 @@ from typing import Any
 
 from guardrails.diagnostics import Diagnostic, Span
 
-STAGES = ("input", "output", "retrieval", "tool_call")
 OUTCOMES = ("allow", "redact", "deny", "escalate")
 
 

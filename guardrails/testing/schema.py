@@ -9,7 +9,9 @@ from typing import Any, Callable, Iterable
 
 from guardrails.diagnostics import Diagnostic, Diagnostics, Span
 from guardrails.testing.located import Node, _compose
-from guardrails.testing.model import OUTCOMES, STAGES, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, PolicyTests
+from guardrails.stages import STAGES
+from guardrails.values import kind_of
+from guardrails.testing.model import OUTCOMES, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, PolicyTests
 
 CODES: dict[str, str] = {
     "T001": "invalid YAML",
@@ -34,22 +36,6 @@ _EXPECT_STAGE_KEYS = {"input": ("text",), "output": ("text",), "retrieval": ("ch
 _WITH_KEYS = ("topic", "pii", "secrets", "terms", "pattern")
 
 
-def _kind(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, dict):
-        return "mapping"
-    if isinstance(v, list):
-        return "list"
-    return type(v).__name__  # date, datetime, bytes
-
-
 def _close(word: str, choices: Iterable[str]) -> str | None:
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean {found[0]!r}?" if found else None
@@ -68,7 +54,7 @@ class _Schema:
         ok = isinstance(n.value, types) and not (isinstance(n.value, bool) and bool not in types)
         if not ok:
             hint = "quote the value to make it a string" if "string" in want and n.value is not None else None
-            self.err("T103", f"{what} must be {want}, not a {_kind(n.value)}", n.span, hint)
+            self.err("T103", f"{what} must be {want}, not a {kind_of(n.value)}", n.span, hint)
         return ok
 
     def mapping(self, n: Node, what: str) -> dict[str, Node] | None:
@@ -131,7 +117,7 @@ class _Schema:
             return [self.json(c, f"{what}[{i}]") for i, c in enumerate(v)]
         if v is None or isinstance(v, (str, bool, int, float)):
             return v
-        self.err("T103", f"{what} is a {_kind(v)}, which a JSON request cannot carry", n.span,
+        self.err("T103", f"{what} is a {kind_of(v)}, which a JSON request cannot carry", n.span,
                  "quote the value to make it a string")
         return None
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from guardrails.diagnostics import RuntimeCode
 from guardrails.detectors.base import DetectorError, Finding
 from guardrails.detectors.pii.fastpath import FastAnalyzer
 
@@ -120,10 +121,10 @@ class PiiDetector:
                 raise DetectorError(
                     f"entities {', '.join(ner)} need a named-entity model; "
                     "set a spaCy model package in the PII configuration",
-                    code="ner-unavailable",
+                    code=RuntimeCode.NER_UNAVAILABLE,
                 )
             raise DetectorError(
-                f"unknown PII entities: {', '.join(sorted(missing))}", code="unknown-entity"
+                f"unknown PII entities: {', '.join(sorted(missing))}", code=RuntimeCode.UNKNOWN_ENTITY
             )
         fast = self._fast
         try:
@@ -137,7 +138,7 @@ class PiiDetector:
         except Exception as exc:
             # `from None`: the original exception's message may quote the text.
             raise DetectorError(
-                f"PII analysis failed ({type(exc).__name__})", code="detector-failed"
+                f"PII analysis failed ({type(exc).__name__})", code=RuntimeCode.DETECTOR_FAILED
             ) from None
         return _findings(results)
 
@@ -202,7 +203,7 @@ def _build(config: PiiConfig) -> PiiDetector:
         raise DetectorError(
             f"spaCy model package {config.ner_model!r} is not installed; install it "
             "(models are never downloaded at run time) or remove it from the configuration",
-            code="ner-unavailable",
+            code=RuntimeCode.NER_UNAVAILABLE,
         )
     try:
         from guardrails.detectors.pii.presidio import build_analyzer
@@ -220,6 +221,6 @@ def _build(config: PiiConfig) -> PiiDetector:
     except Exception as exc:
         raise DetectorError(
             f"could not build the PII detector ({type(exc).__name__}: {exc})",
-            code="detector-failed",
+            code=RuntimeCode.DETECTOR_FAILED,
         ) from exc
     return detector
