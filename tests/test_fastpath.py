@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from guardrails import Engine
 from guardrails.detectors import PiiConfig, get_pii_detector
-from guardrails.detectors import phones, prefilter
+from guardrails.detectors.pii import phones, prefilter
 
 
 @pytest.fixture(scope="module")

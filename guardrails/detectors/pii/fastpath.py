@@ -16,7 +16,7 @@ import bisect
 import logging
 from typing import Any
 
-from guardrails.detectors import phones, prefilter
+from guardrails.detectors.pii import phones, prefilter
 
 __all__ = ["FastAnalyzer"]
 
