@@ -69,17 +69,18 @@ back with ``ftruncate`` so the file never holds half a record mid-chain.
 One writer per file: the file is locked (``flock``) while open.
 
 The modules: :mod:`.records` builds a record (with :mod:`.keep` for
-``log_keep``), :mod:`.writer` appends it (:class:`DecisionLog`),
-:mod:`.verify` reads the file back and checks the chain, and
-:mod:`.chain` holds the canonical form and hashing all three share.
+``log_keep``), :mod:`.writer` appends it (:class:`DecisionLog`), and
+:mod:`.chain` is the file itself: the canonical form and hashing the writer
+uses, and reading the file back and checking the chain.
 """
 
 from __future__ import annotations
 
-from guardrails.decision_log.chain import FORMAT, FORMAT_VERSION, GENESIS, canonical, record_hash  # noqa: F401  (all public names stay here)
+from guardrails.decision_log.chain import (  # noqa: F401  (all public names stay here)
+    FORMAT, FORMAT_VERSION, GENESIS, LogFormatError, LogProblem, VerifyResult, canonical, read_log, record_hash, verify_log,
+)
 from guardrails.decision_log.keep import KeepSpec  # noqa: F401
 from guardrails.decision_log.records import MASK_KEY, build_record, is_masked  # noqa: F401
-from guardrails.decision_log.verify import LogFormatError, LogProblem, VerifyResult, read_log, verify_log
 from guardrails.decision_log.writer import LOG_KEY_ENV, DecisionLog, LogStats  # noqa: F401
 
 __all__ = [

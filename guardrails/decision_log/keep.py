@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Mapping
 KeepSpec = Any  # None | Mapping[str, Iterable[str]] | Callable[[str, str], Iterable[str] | None] | policies
 
 
-class _KeepResolver:
+class KeepResolver:
     """Maps a decision's policy to its ``log_keep`` paths. Unknown: keep nothing."""
 
     def __init__(self, spec: KeepSpec = None):
@@ -61,7 +61,7 @@ def _parse_path(path: str) -> list[str | int] | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _keep_tree(paths: tuple[str, ...]) -> dict:
+def keep_tree(paths: tuple[str, ...]) -> dict:
     """``("args.amount", "tool")`` -> ``{"args": {"amount": True}, "tool": True}``."""
     tree: dict = {}
     for p in paths:
@@ -92,7 +92,7 @@ def _merge(a: Any, b: Any) -> Any:
     return out
 
 
-def _element_tree(tree: dict, index: int) -> Any:
-    # A name applied to a list reaches into every element: "chunks.metadata".
+def element_tree(tree: dict, index: int) -> Any:
+    """The keep tree for element ``index`` of a list: a name applied to a list reaches every element (``chunks.metadata``)."""
     by_name = {k: v for k, v in tree.items() if isinstance(k, str)}
     return _merge(tree.get(index), by_name or None)

@@ -8,9 +8,9 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
-from guardrails.decision_log.chain import _now, canonical
+from guardrails.decision_log.chain import canonical, timestamp
+from guardrails.decision_log.keep import element_tree, keep_tree
 from guardrails.values import kind_of
-from guardrails.decision_log.keep import _element_tree, _keep_tree
 
 MASK_KEY = "$masked"
 
@@ -92,7 +92,7 @@ def _project(raw: Any, view: Any, tree: Any, key: bytes | None) -> Any:
         }
     if isinstance(raw, (list, tuple)) and isinstance(view, (list, tuple)) and len(raw) == len(view):
         return [
-            _project(r, v, True if tree is True else _element_tree(tree, i), key)
+            _project(r, v, True if tree is True else element_tree(tree, i), key)
             for i, (r, v) in enumerate(zip(raw, view))
         ]
     if tree is True:
@@ -168,7 +168,7 @@ def _scrub_leaves(value: Any, values: set[str], key: bytes | None) -> Any:
 def _mask_request(raw: dict, decision: Any, keep: tuple[str, ...], key: bytes | None,
                   values: set[str] | None) -> tuple[Any, bool]:
     """The request as the log stores it, and whether the belt-and-braces check fired."""
-    view, tree = _view(decision.stage, raw, decision), _keep_tree(keep)
+    view, tree = _view(decision.stage, raw, decision), keep_tree(keep)
     # The top level is the engine's own shape (text, args, ...): always shown.
     masked = {str(k): _project(v, view.get(k, _HIDDEN), tree.get(k), key) for k, v in raw.items()}
     if values is None:  # a span we cannot place: we cannot prove the kept fields clean
@@ -206,7 +206,7 @@ def build_record(decision: Any, request: Mapping[str, Any], keep: Iterable[str] 
     record: dict[str, Any] = {
         "type": "decision",
         "decision_id": decision.decision_id,
-        "timestamp": _now(),
+        "timestamp": timestamp(),
         "stage": decision.stage,
         "policy": {"name": decision.policy.name, "version": decision.policy.version,
                    "digest": decision.policy.digest},

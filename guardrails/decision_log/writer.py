@@ -18,8 +18,8 @@ try:
 except ImportError:  # Windows has no flock: one writer per file is then the caller's job
     fcntl = None  # type: ignore[assignment]
 
-from guardrails.decision_log.chain import FORMAT, FORMAT_VERSION, GENESIS, _now, canonical, record_hash
-from guardrails.decision_log.keep import KeepSpec, _KeepResolver
+from guardrails.decision_log.chain import FORMAT, FORMAT_VERSION, GENESIS, canonical, record_hash, timestamp
+from guardrails.decision_log.keep import KeepResolver, KeepSpec
 from guardrails.decision_log.records import build_record
 
 LOG_KEY_ENV = "GUARDRAILS_LOG_KEY"
@@ -57,7 +57,7 @@ class DecisionLog:
     def __init__(self, path: str | os.PathLike, *, keep: KeepSpec = None, hmac_key: bytes | str | None = None,
                  queue_size: int = 10_000, fsync: bool = False):
         self.path = Path(path)
-        self._keep = _KeepResolver(keep)
+        self._keep = KeepResolver(keep)
         if hmac_key is None:
             hmac_key = os.environ.get(LOG_KEY_ENV) or None
         self._key = hmac_key.encode() if isinstance(hmac_key, str) else hmac_key
@@ -228,7 +228,7 @@ class DecisionLog:
             if end < size:
                 os.ftruncate(fd, end)  # a partial record left by a killed writer
             if last is None:
-                header = {"type": "header", "format": FORMAT, "v": FORMAT_VERSION, "created": _now(),
+                header = {"type": "header", "format": FORMAT, "v": FORMAT_VERSION, "created": timestamp(),
                           "seq": 0, "prev": GENESIS}
                 header["hash"] = record_hash(header)
                 data = canonical(header) + b"\n"
