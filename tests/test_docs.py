@@ -172,3 +172,15 @@ def test_every_diagnostic_code_is_documented():
     assert not stale, f"codes in docs/language.md that guardrails.diagnostics.CODES lacks: {stale}"
     for code in CODES:
         assert code in text
+
+
+def test_every_runtime_error_code_is_documented():
+    from guardrails.diagnostics import RUNTIME_CODES, RuntimeCode
+
+    text = DOC.read_text(encoding="utf-8")
+    section = text[text.index("## Runtime semantics and errors"):text.index("## Evasion-resistant matching")]
+    documented = set(re.findall(r"^\| `([a-z-]+)` \|", section, re.M)) | set(re.findall(r"`(guard-unavailable)`", section))
+    assert documented == set(RUNTIME_CODES)
+    # The constants and the table are the same vocabulary.
+    constants = {v for k, v in vars(RuntimeCode).items() if k.isupper()}
+    assert constants == set(RUNTIME_CODES)
