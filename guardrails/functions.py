@@ -1,0 +1,303 @@
+"""The language's builtin functions, defined once.
+
+Each :class:`Function` holds a builtin's signature beside its body: the
+arguments and options it takes, its return type and cost tier, a line of
+documentation, an optional extra static check, and the compile function that
+turns a call into a closure over the evaluation context. The checker
+(:mod:`guardrails.checker`), the compiler (:mod:`guardrails.conditions`) and
+the function table in ``docs/language.md`` (:func:`markdown_table`) all read
+:data:`FUNCTIONS`; nothing else lists the builtins.
+
+The registry is read at load time only: a compiled call is the closure its
+compile function returned, so evaluating a request looks nothing up here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from guardrails import ast
+from guardrails.detectors import SECRET_KINDS
+from guardrails.diagnostics import RuntimeCode, Span
+from guardrails.resolve import suggest
+from guardrails.rulegraph import (
+    DEFAULT_MIN_SCORE,
+    TIER_CHEAP,
+    TIER_PII,
+    TIER_PLAIN,
+    Ctx,
+    DetectorNode,
+    RuleError,
+)
+from guardrails.unparse import format_expr
+from guardrails.values import is_number, kind_of
+
+#: The kind of an argument that must be a bare name (a definition, an entity
+#: type, a secret kind), never an expression.
+NAME = "name"
+
+#: How the docs name each cost tier.
+TIER_NAMES = {TIER_PLAIN: "plain", TIER_CHEAP: "cheap detector", TIER_PII: "presidio"}
+
+Closure = Callable[[Ctx], Any]
+
+
+class CallChecker(Protocol):
+    """What an extra check may ask of the checker (:class:`checker.FileChecker`)."""
+
+    def err(self, code: str, msg: str, span: Span, hint: str | None = None) -> None: ...
+
+    def lookup(self, name: str, kind: type, what: str, span: Span) -> ast.Definition | None: ...
+
+    def check_entity_ref(self, name: str, span: Span) -> None: ...
+
+
+class CallCompiler(Protocol):
+    """What a compile function may ask of the stage's compiler (:class:`conditions.ConditionCompiler`)."""
+
+    pii_default: frozenset[str]
+    pii_entities: set[str]
+
+    def expr(self, e: ast.Expr) -> Closure: ...
+
+    def entity_set(self, names: tuple[str, ...]) -> frozenset[str]: ...
+
+    def pii_node(self) -> DetectorNode: ...
+
+    def topic_node(self, name: str) -> DetectorNode: ...
+
+    def secrets_node(self, kinds: tuple[str, ...]) -> DetectorNode: ...
+
+    def terms_node(self, name: str) -> DetectorNode: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """A positional argument: the kinds it accepts, or ``(NAME,)``."""
+
+    label: str  # its placeholder in the docs
+    kinds: tuple[str, ...]
+    what: str = "argument"  # how an arity error names it
+    variadic: bool = False  # zero or more of them
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A keyword argument: a number within `bounds`, `default` when absent."""
+
+    name: str
+    default: float
+    bounds: tuple[float, float]
+    label: str = "N"
+
+    def accepts(self, value: object) -> bool:
+        return is_number(value) and self.bounds[0] <= value <= self.bounds[1]
+
+    @property
+    def problem(self) -> str:
+        return f"{self.name} is a number between {self.bounds[0]:g} and {self.bounds[1]:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """One builtin: its signature, its checks and its compile function."""
+
+    name: str
+    args: tuple[Arg, ...]
+    returns: str
+    tier: int
+    doc: str
+    compile: Callable[[CallCompiler, ast.Call], Closure]
+    check: Callable[[CallChecker, ast.Call], None] | None = None  # after the declared checks pass
+    options: tuple[Option, ...] = ()
+    bounds: tuple[float, float] | None = None  # the range of a number result
+
+    @property
+    def takes_names(self) -> bool:
+        return any(NAME in a.kinds for a in self.args)
+
+    @property
+    def variadic(self) -> bool:
+        return any(a.variadic for a in self.args)
+
+    def option(self, name: str) -> Option | None:
+        return next((o for o in self.options if o.name == name), None)
+
+    def arity_problem(self, count: int) -> str | None:
+        """The E302 message when `count` arguments do not fit, else None."""
+        if self.variadic or count == len(self.args):
+            return None
+        n = len(self.args)
+        what = self.args[0].what if n == 1 else "arguments"
+        return f"{self.name}() takes exactly {_WORDS.get(n, str(n))} {what}"
+
+    def signature(self) -> str:
+        """How the docs write a call, e.g. ```pii()` / `pii(GROUP-or-TYPE, ..., min_score=N)```."""
+        parts = [a.label + (", ..." if a.variadic else "") for a in self.args]
+        parts += [f"{o.name}={o.label}" for o in self.options]
+        full = f"`{self.name}({', '.join(parts)})`"
+        return f"`{self.name}()` / {full}" if self.variadic else full
+
+
+_WORDS = {0: "no", 1: "one", 2: "two", 3: "three"}
+
+
+def _where(e: ast.Expr) -> str:
+    return format_expr(e)
+
+
+# ---- pii ---------------------------------------------------------------------
+
+_MIN_SCORE = Option("min_score", DEFAULT_MIN_SCORE, (0.0, 1.0))
+
+
+def _check_pii(fc: CallChecker, e: ast.Call) -> None:
+    for a in e.args:
+        fc.check_entity_ref(a.name, a.span)
+
+
+def _compile_pii(cc: CallCompiler, e: ast.Call) -> Closure:
+    names = tuple(a.name for a in e.args)
+    entities = cc.entity_set(names) if names else cc.pii_default
+    cc.pii_entities.update(entities)
+    min_score = next((float(k.value.value) for k in e.kwargs if k.name == "min_score"), _MIN_SCORE.default)
+    node = cc.pii_node()
+
+    def pii(c: Ctx):
+        hits = [f for f in c.detect(node) if f.entity in entities and f.score >= min_score]
+        c.evidence.extend(hits)
+        return bool(hits)
+
+    return pii
+
+
+# ---- topic -------------------------------------------------------------------
+
+
+def _check_topic(fc: CallChecker, e: ast.Call) -> None:
+    fc.lookup(e.args[0].name, ast.TopicDef, "topic", e.args[0].span)
+
+
+def _compile_topic(cc: CallCompiler, e: ast.Call) -> Closure:
+    node = cc.topic_node(e.args[0].name)
+
+    def topic(c: Ctx):
+        result = c.detect(node)
+        c.evidence.extend(result.findings)
+        return result.score
+
+    return topic
+
+
+# ---- secrets -----------------------------------------------------------------
+
+
+def _check_secrets(fc: CallChecker, e: ast.Call) -> None:
+    for n in e.args:
+        if n.name not in SECRET_KINDS:
+            fc.err("E102", f"unknown secret kind {n.name!r}", n.span,
+                   hint=suggest(n.name, sorted(SECRET_KINDS), "secret kinds"))
+
+
+def _compile_secrets(cc: CallCompiler, e: ast.Call) -> Closure:
+    node = cc.secrets_node(tuple(a.name for a in e.args))
+
+    def secrets(c: Ctx):
+        hits = c.detect(node)
+        c.evidence.extend(hits)
+        return bool(hits)
+
+    return secrets
+
+
+# ---- banned ------------------------------------------------------------------
+
+
+def _check_banned(fc: CallChecker, e: ast.Call) -> None:
+    fc.lookup(e.args[0].name, ast.TermsDef, "terms list", e.args[0].span)
+
+
+def _compile_banned(cc: CallCompiler, e: ast.Call) -> Closure:
+    node = cc.terms_node(e.args[0].name)
+
+    def banned(c: Ctx):
+        hits = c.detect(node)
+        c.evidence.extend(hits)
+        return bool(hits)
+
+    return banned
+
+
+# ---- length, lower, upper ----------------------------------------------------
+
+
+def _compile_length(cc: CallCompiler, e: ast.Call) -> Closure:
+    arg, where = cc.expr(e.args[0]), _where(e.args[0])
+
+    def length(c: Ctx):
+        v = arg(c)
+        if isinstance(v, (str, list, tuple, dict)):
+            return len(v)
+        raise RuleError(RuntimeCode.TYPE_ERROR, f"length() of {where}, a {kind_of(v)}")
+
+    return length
+
+
+def _case_compiler(fn: Callable[[str], str]) -> Callable[[CallCompiler, ast.Call], Closure]:
+    def compile_case(cc: CallCompiler, e: ast.Call) -> Closure:
+        arg, where = cc.expr(e.args[0]), _where(e.args[0])
+
+        def case(c: Ctx):
+            v = arg(c)
+            if isinstance(v, str):
+                return fn(v)
+            raise RuleError(RuntimeCode.TYPE_ERROR, f"{e.func}() of {where}, a {kind_of(v)}")
+
+        return case
+
+    return compile_case
+
+
+# ---- the table -----------------------------------------------------------------
+
+_ENTITY_NAMES = Arg("GROUP-or-TYPE", (NAME,), "entity group or type", variadic=True)
+_STRING = Arg("s", ("string",))
+
+#: Every builtin, by name, in the order the docs list them.
+FUNCTIONS: dict[str, Function] = {f.name: f for f in (
+    Function("pii", (_ENTITY_NAMES,), "bool", TIER_PII,
+             "the text holds any of these PII entities with a score of at least `N`",
+             _compile_pii, _check_pii, options=(_MIN_SCORE,)),
+    Function("topic", (Arg("NAME", (NAME,), "topic name"),), "number", TIER_CHEAP,
+             "the topic's score for the text",
+             _compile_topic, _check_topic, bounds=(0.0, 1.0)),
+    Function("secrets", (Arg("kind", (NAME,), "secret kind", variadic=True),), "bool", TIER_CHEAP,
+             "the text holds a credential (of these kinds)",
+             _compile_secrets, _check_secrets),
+    Function("banned", (Arg("NAME", (NAME,), "terms list"),), "bool", TIER_CHEAP,
+             "the text holds a term of this `terms` list",
+             _compile_banned, _check_banned),
+    Function("length", (Arg("x", ("string", "list", "map")),), "number", TIER_PLAIN,
+             "characters of a string, items of a list, keys of a map",
+             _compile_length, bounds=(0.0, math.inf)),
+    Function("lower", (_STRING,), "string", TIER_PLAIN,
+             "the string in lower case",
+             _case_compiler(str.lower)),
+    Function("upper", (_STRING,), "string", TIER_PLAIN,
+             "the string in upper case",
+             _case_compiler(str.upper)),
+)}
+
+
+def markdown_table() -> str:
+    """The function table of ``docs/language.md``, generated from :data:`FUNCTIONS`."""
+    rows = ["| function | returns | cost | meaning |", "| --- | --- | --- | --- |"]
+    for f in FUNCTIONS.values():
+        returns = f.returns
+        if f.bounds is not None and math.isfinite(f.bounds[1]):
+            returns += f" {f.bounds[0]:g}..{f.bounds[1]:g}"
+        meaning = f.doc + "".join(f" (default {o.default:g})" for o in f.options)
+        rows.append(f"| {f.signature()} | {returns} | {TIER_NAMES[f.tier]} | {meaning} |")
+    return "\n".join(rows) + "\n"
