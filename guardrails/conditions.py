@@ -1,0 +1,340 @@
+"""Compile conditions into closures over an evaluation context.
+
+Each expression becomes a nested closure, built once, so the per-request path
+never looks at the AST. A function call compiles through its entry in
+:data:`guardrails.functions.FUNCTIONS`; the registry is read here, at load
+time, and never per request. Coverage builds wrap each boolean node in a
+closure that records its outcomes.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable
+
+from guardrails import ast
+from guardrails.detector_nodes import StageNodes
+from guardrails.detectors import Finding, SafeRegex
+from guardrails.diagnostics import RuntimeCode
+from guardrails.functions import FUNCTIONS
+from guardrails.resolve import Unit
+from guardrails.rulegraph import Ctx, RuleError, Settings, as_bool
+from guardrails.unparse import format_expr
+from guardrails.values import is_number, kind_of, strict_eq
+
+
+def _and_unrolled(parts):
+    """`a and b (and c)` without a loop; the same values and errors as the loop."""
+    (f1, w1), (f2, w2) = parts[0], parts[1]
+    if len(parts) == 2:
+        def and2(c: Ctx):
+            v = f1(c)
+            if v is not True:
+                if v is False:
+                    return False
+                as_bool(v, w1)
+            v = f2(c)
+            return v if v is True or v is False else as_bool(v, w2)
+
+        return and2
+    f3, w3 = parts[2]
+
+    def and3(c: Ctx):
+        v = f1(c)
+        if v is not True:
+            if v is False:
+                return False
+            as_bool(v, w1)
+        v = f2(c)
+        if v is not True:
+            if v is False:
+                return False
+            as_bool(v, w2)
+        v = f3(c)
+        return v if v is True or v is False else as_bool(v, w3)
+
+    return and3
+
+
+class ConditionCompiler(StageNodes):
+    """Compiles the conditions of one stage's rules (see :class:`functions.CallCompiler`)."""
+
+    def __init__(self, unit: Unit, settings: Settings, pii_default: frozenset[str], coverage: bool = False):
+        super().__init__(unit, settings, pii_default)
+        self.coverage = coverage
+        # Coverage builds: the rule being compiled and its boolean nodes so far.
+        self.rule_qid = ""
+        self.branches: list[str] = []
+
+    # -- expressions
+    def expr(self, e: ast.Expr) -> Callable[[Ctx], Any]:
+        f = getattr(self, "e_" + type(e).__name__)(e)
+        if self.coverage and _is_branch(e):
+            f = self._instrument(f, e)
+        return f
+
+    def _instrument(self, f: Callable[[Ctx], Any], e: ast.Expr) -> Callable[[Ctx], Any]:
+        """Coverage builds only: record each boolean node's outcomes."""
+        key = (self.rule_qid, len(self.branches))
+        self.branches.append(source_of(e))
+
+        def counted(c: Ctx):
+            v = f(c)
+            if c.cov is not None and (v is True or v is False):
+                c.cov.add((*key, v))
+            return v
+
+        return counted
+
+    def e_Literal(self, e: ast.Literal):
+        v = e.value
+        return lambda c: v
+
+    def e_ListLit(self, e: ast.ListLit):
+        v = tuple(i.value for i in e.items)
+        return lambda c: v
+
+    def e_Var(self, e: ast.Var):
+        name = e.name
+        d = self.unit.scope.get(name)
+        if d is not None and isinstance(d.node, (ast.ToolsDef, ast.TermsDef)):
+            items = d.node.tools if isinstance(d.node, ast.ToolsDef) else d.node.terms
+            v = tuple(i.value for i in items)
+            return lambda c: v
+
+        def root(c: Ctx):
+            try:
+                return c.roots[name]
+            except KeyError:
+                raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"{name!r} is not part of this request") from None
+
+        return root
+
+    def _root_name(self, e: ast.Expr) -> str | None:
+        """The name when `e` reads a request root (`args`, `principal`, ...)."""
+        if isinstance(e, ast.Var):
+            d = self.unit.scope.get(e.name)
+            if d is None or not isinstance(d.node, (ast.ToolsDef, ast.TermsDef)):
+                return e.name
+        return None
+
+    def e_Attr(self, e: ast.Attr):
+        obj, name, path = self.expr(e.obj), e.name, source_of(e.obj)
+        root = self._root_name(e.obj)
+        if root is not None:
+            # `principal.role`: the hot path of tool rules, fused (same errors).
+            def root_attr(c: Ctx):
+                try:
+                    o = c.roots[root]
+                except KeyError:
+                    raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"{root!r} is not part of this request") from None
+                if type(o) is dict or isinstance(o, dict):
+                    try:
+                        return o[name]
+                    except KeyError:
+                        raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"{path} has no attribute {name!r}") from None
+                raise RuleError(RuntimeCode.TYPE_ERROR, f"{path} is a {kind_of(o)}; it has no attribute {name!r}")
+
+            return root_attr
+
+        def attr(c: Ctx):
+            o = obj(c)
+            if isinstance(o, dict):
+                try:
+                    return o[name]
+                except KeyError:
+                    raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"{path} has no attribute {name!r}") from None
+            raise RuleError(RuntimeCode.TYPE_ERROR, f"{path} is a {kind_of(o)}; it has no attribute {name!r}")
+
+        return attr
+
+    def e_Index(self, e: ast.Index):
+        obj, key, path = self.expr(e.obj), e.key, source_of(e.obj)
+
+        def index(c: Ctx):
+            o = obj(c)
+            try:
+                if isinstance(o, dict) and isinstance(key, str):
+                    return o[key]
+                if isinstance(o, (list, tuple)) and isinstance(key, int):
+                    return o[key]
+            except (KeyError, IndexError):
+                raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"{path} has no element {key!r}") from None
+            raise RuleError(RuntimeCode.TYPE_ERROR, f"{path} is a {kind_of(o)}; it cannot be indexed by {key!r}")
+
+        return index
+
+    def e_Has(self, e: ast.Has):
+        obj, key = self.expr(e.obj), e.key
+
+        def has(c: Ctx):
+            try:
+                o = obj(c)
+            except RuleError as err:
+                if err.code == RuntimeCode.MISSING_ATTRIBUTE:
+                    return False
+                raise
+            return isinstance(o, dict) and key in o
+
+        return has
+
+    def e_Not(self, e: ast.Not):
+        f, where = self.expr(e.operand), source_of(e.operand)
+        return lambda c: not as_bool(f(c), where)
+
+    def e_And(self, e: ast.And):
+        parts = tuple((self.expr(o), source_of(o)) for o in e.operands)
+        if len(parts) in (2, 3):
+            return _and_unrolled(parts)
+
+        def and_(c: Ctx):
+            for f, where in parts:
+                if not as_bool(f(c), where):
+                    return False
+            return True
+
+        return and_
+
+    def e_Or(self, e: ast.Or):
+        parts = tuple((self.expr(o), source_of(o)) for o in e.operands)
+
+        def or_(c: Ctx):
+            for f, where in parts:
+                if as_bool(f(c), where):
+                    return True
+            return False
+
+        return or_
+
+    def e_Compare(self, e: ast.Compare):
+        left, right, op = self.expr(e.left), self.expr(e.right), e.op
+        where = source_of(e)
+        lit = e.right.value if isinstance(e.right, ast.Literal) else None
+        if op in ("==", "!=") and type(lit) is str:
+            # strict_eq(a, "s") is exactly this; no closure for the constant.
+            if op == "==":
+                return lambda c: type(a := left(c)) is str and a == lit
+            return lambda c: not (type(a := left(c)) is str and a == lit)
+        if op == "==":
+            return lambda c: strict_eq(left(c), right(c))
+        if op == "!=":
+            return lambda c: not strict_eq(left(c), right(c))
+        test = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
+        if is_number(lit):
+            b = lit
+
+            def ordered_num(c: Ctx):
+                a = left(c)
+                t = type(a)
+                if t is int or t is float or is_number(a):
+                    return test(a, b)
+                raise RuleError(RuntimeCode.TYPE_ERROR, f"cannot compare a {kind_of(a)} with a {kind_of(b)} in `{where}`")
+
+            return ordered_num
+
+        def ordered(c: Ctx):
+            a, b = left(c), right(c)
+            if (is_number(a) and is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
+                return test(a, b)
+            raise RuleError(RuntimeCode.TYPE_ERROR, f"cannot compare a {kind_of(a)} with a {kind_of(b)} in `{where}`")
+
+        return ordered
+
+    def e_In(self, e: ast.In):
+        item, negated = self.expr(e.item), e.negated
+        constant = None
+        if isinstance(e.container, ast.ListLit) or (
+            isinstance(e.container, ast.Var) and e.container.name in self.unit.scope
+        ):
+            values = self.expr(e.container)(None)
+            if all(isinstance(v, str) for v in values):
+                constant = frozenset(values)
+        root = self._root_name(e.item)
+        if constant is not None and root is not None:
+            # The common case (`tool in refunds`): a set lookup on a request root.
+            def root_in_set(c: Ctx):
+                try:
+                    v = c.roots[root]
+                except KeyError:
+                    raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"{root!r} is not part of this request") from None
+                return (isinstance(v, str) and v in constant) != negated
+
+            return root_in_set
+        if constant is not None:
+            # The common case (`tool in refunds`): a set lookup.
+            def in_set(c: Ctx):
+                v = item(c)
+                return (isinstance(v, str) and v in constant) != negated
+
+            return in_set
+        container, where = self.expr(e.container), source_of(e.container)
+
+        def in_(c: Ctx):
+            v, box = item(c), container(c)
+            if isinstance(box, str):
+                if not isinstance(v, str):
+                    raise RuleError(RuntimeCode.TYPE_ERROR, f"cannot look for a {kind_of(v)} in the string {where}")
+                found = v in box
+            elif isinstance(box, dict):
+                found = isinstance(v, str) and v in box
+            elif isinstance(box, (list, tuple)):
+                found = any(strict_eq(v, x) for x in box)
+            else:
+                raise RuleError(RuntimeCode.TYPE_ERROR, f"{where} is a {kind_of(box)}, not a list, map or string")
+            return found != negated
+
+        return in_
+
+    def e_Matches(self, e: ast.Matches):
+        subject, where = self.expr(e.subject), source_of(e.subject)
+        if e.regex is not None:
+            rx = SafeRegex.compile(e.regex.pattern, e.regex.flags, self.regex_timeout)
+            label = "PATTERN"
+        else:
+            d = self.definition(e.pattern)
+            rx = SafeRegex.compile(d.regex.pattern, d.regex.flags, self.regex_timeout)
+            label = e.pattern.upper().replace("-", "_")
+        on_text = isinstance(e.subject, ast.Var) and e.subject.name == "text"
+        self.rule_detectors.add(f"regex:{label}")
+
+        def matches(c: Ctx):
+            s = subject(c)
+            if not isinstance(s, str):
+                raise RuleError(RuntimeCode.TYPE_ERROR, f"{where} is a {kind_of(s)}, not a string")
+            if on_text:
+                spans = rx.finditer_spans(s)
+                c.evidence.extend(Finding(a, b, label, 1.0) for a, b in spans)
+                return bool(spans)
+            return rx.search(s)
+
+        return matches
+
+    def e_StrTest(self, e: ast.StrTest):
+        left, right, op, where = self.expr(e.left), self.expr(e.right), e.op, source_of(e)
+
+        def strtest(c: Ctx):
+            a, b = left(c), right(c)
+            if op == "contains" and isinstance(a, (list, tuple)):
+                return any(strict_eq(b, x) for x in a)
+            if not isinstance(a, str) or not isinstance(b, str):
+                raise RuleError(RuntimeCode.TYPE_ERROR, f"`{where}` needs strings, got a {kind_of(a)} and a {kind_of(b)}")
+            if op == "contains":
+                return b in a
+            return a.startswith(b) if op == "starts_with" else a.endswith(b)
+
+        return strtest
+
+    def e_Call(self, e: ast.Call):
+        return FUNCTIONS[e.func].compile(self, e)
+
+
+def _is_branch(e: ast.Expr) -> bool:
+    """Boolean nodes whose two outcomes coverage tracks."""
+    if isinstance(e, (ast.And, ast.Or, ast.Not, ast.Compare, ast.In, ast.Matches, ast.StrTest, ast.Has)):
+        return True
+    return isinstance(e, ast.Call) and FUNCTIONS[e.func].returns == "bool"
+
+
+def source_of(e: ast.Expr | None) -> str:
+    """Readable source for an expression (used in messages, traces, graphs)."""
+    return format_expr(e) if e is not None else ""
