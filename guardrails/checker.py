@@ -14,7 +14,6 @@ from typing import Callable
 from guardrails import ast
 from guardrails.detectors import (
     NER_ENTITIES,
-    SECRET_KINDS,
     PiiConfig,
     RegexSyntaxError,
     SafeRegex,
@@ -23,6 +22,7 @@ from guardrails.detectors import (
     validate_template,
 )
 from guardrails.diagnostics import Diagnostics, Span
+from guardrails.functions import FUNCTIONS, Function
 from guardrails.resolve import Defined, SourceFile, Unit, build_scope, suggest
 from guardrails.values import kind_of
 
@@ -36,17 +36,6 @@ ROOTS: dict[str, dict[str, str]] = {
     "tool_call": {"tool": "string", "args": "map", "principal": "map", "context": "map"},
 }
 ALL_ROOTS = {name: stage for stage, roots in ROOTS.items() for name in roots}
-
-FUNCTIONS = {
-    "pii": "bool",  # pii(group-or-TYPE, ..., min_score=0.5)
-    "topic": "number",  # topic(name): 0..1
-    "secrets": "bool",  # secrets() or secrets(kind, ...)
-    "banned": "bool",  # banned(terms-name)
-    "length": "number",  # length(string | list | map)
-    "lower": "string",
-    "upper": "string",
-}
-DETECTOR_FUNCTIONS = {"pii", "topic", "secrets", "banned"}
 
 SETTINGS: dict[str, tuple[str, tuple | None]] = {
     "on_error": ("string", ("fail_closed", "fail_open")),
@@ -418,80 +407,38 @@ class TypeChecker:
         return "bool"
 
     def t_Call(self, e: ast.Call) -> str:
-        ret = FUNCTIONS.get(e.func)
-        if ret is None:
+        fn = FUNCTIONS.get(e.func)
+        if fn is None:
             self.fc.err("E106", f"unknown function {e.func!r}", e.span,
                         hint=suggest(e.func, sorted(FUNCTIONS), "functions"))
             return "error"
-        getattr(self, "call_" + e.func)(e)
-        return ret
+        self.check_call(fn, e)
+        return fn.returns
 
-    def _names_only(self, e: ast.Call) -> list[ast.Var] | None:
-        out = []
-        for a in e.args:
-            if not isinstance(a, ast.Var):
-                self.fc.err("E302", f"{e.func}() takes names, not expressions", a.span)
-                return None
-            out.append(a)
-        return out
-
-    def _no_kwargs(self, e: ast.Call, allowed: tuple[str, ...] = ()) -> None:
+    def check_call(self, fn: Function, e: ast.Call) -> None:
+        """The checks `fn`'s signature declares, then its own extra check."""
         for k in e.kwargs:
-            if k.name not in allowed:
+            option = fn.option(k.name)
+            if option is None:
                 self.fc.err("E302", f"{e.func}() has no option {k.name!r}", k.span)
-
-    def call_pii(self, e: ast.Call) -> None:
-        names = self._names_only(e)
-        self._no_kwargs(e, ("min_score",))
-        for k in e.kwargs:
-            v = k.value.value
-            if k.name == "min_score" and (not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1):
-                self.fc.err("E302", "min_score is a number between 0 and 1", k.value.span)
-        for n in names or ():
-            self.fc.check_entity_ref(n.name, n.span)
-
-    def call_topic(self, e: ast.Call) -> None:
-        names = self._names_only(e)
-        self._no_kwargs(e)
-        if names is not None and len(names) != 1:
-            self.fc.err("E302", "topic() takes exactly one topic name", e.span)
+            elif not option.accepts(k.value.value):
+                self.fc.err("E302", option.problem, k.value.span)
+        if fn.takes_names:
+            for a in e.args:
+                if not isinstance(a, ast.Var):
+                    self.fc.err("E302", f"{e.func}() takes names, not expressions", a.span)
+                    return
+        problem = fn.arity_problem(len(e.args))
+        if problem is not None:
+            self.fc.err("E302", problem, e.span)
             return
-        if names:
-            self.fc.lookup(names[0].name, ast.TopicDef, "topic", names[0].span)
-
-    def call_secrets(self, e: ast.Call) -> None:
-        names = self._names_only(e)
-        self._no_kwargs(e)
-        for n in names or ():
-            if n.name not in SECRET_KINDS:
-                self.fc.err("E102", f"unknown secret kind {n.name!r}", n.span,
-                            hint=suggest(n.name, sorted(SECRET_KINDS), "secret kinds"))
-
-    def call_banned(self, e: ast.Call) -> None:
-        names = self._names_only(e)
-        self._no_kwargs(e)
-        if names is not None and len(names) != 1:
-            self.fc.err("E302", "banned() takes exactly one terms list", e.span)
-            return
-        if names:
-            self.fc.lookup(names[0].name, ast.TermsDef, "terms list", names[0].span)
-
-    def _one_arg(self, e: ast.Call, accepted: tuple[str, ...]) -> None:
-        self._no_kwargs(e)
-        if len(e.args) != 1:
-            self.fc.err("E302", f"{e.func}() takes exactly one argument", e.span)
-            return
-        t = self.infer(e.args[0])
-        if t not in accepted + ("any", "error"):
-            self.fc.err("E301", f"{e.func}() cannot take a {t}", e.args[0].span)
-
-    def call_length(self, e: ast.Call) -> None:
-        self._one_arg(e, ("string", "list", "map"))
-
-    def call_lower(self, e: ast.Call) -> None:
-        self._one_arg(e, ("string",))
-
-    call_upper = call_lower
+        if not fn.takes_names:
+            for a, spec in zip(e.args, fn.args):
+                t = self.infer(a)
+                if t not in spec.kinds + ("any", "error"):
+                    self.fc.err("E301", f"{e.func}() cannot take a {t}", a.span)
+        if fn.check is not None:
+            fn.check(self.fc, e)
 
 
 def _article(noun: str) -> str:
