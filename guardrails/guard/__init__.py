@@ -2,7 +2,11 @@
 
 One module per job:
 
-- :mod:`.decorator` - ``@guard``: check the prompt, call, check the answer;
+- :mod:`.decorator` - ``@guard``: its arguments, and the wrapping of each kind
+  of function (sync, async, generators, returned streams);
+- :mod:`.call` - the checks around one ``@guard``-ed call: the prompt, the
+  handlers, the answer and its tool calls;
+- :mod:`.inputs` - where a call's prompt, principal and context come from;
 - :mod:`.tool` - ``@guard_tool``: check a tool's arguments before its body runs;
 - :mod:`.steps` - the guard logic written once as steps, driven sync or async;
 - :mod:`.backend` - what the guard checks with (an engine or a sidecar client),

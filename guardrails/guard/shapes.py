@@ -257,18 +257,20 @@ def _openai_message(message: Any, path: Path, texts: list[TextSlot], tools: list
         for j, call in enumerate(calls):
             fn = get(call, "function")
             raw = get(fn, "arguments")
-            args, problem = _parse_args(raw)
+            args, problem = parse_tool_args(raw)
             tools.append(ToolSlot(str(get(fn, "name") or ""), args, get(call, "id"),
                                   (*path, "tool_calls", j, "function", "arguments"), True,
                                   (*path, "tool_calls"), j, problem))
     fc = get(message, "function_call")
     if fc is not None:  # the legacy single function call
-        args, problem = _parse_args(get(fc, "arguments"))
+        args, problem = parse_tool_args(get(fc, "arguments"))
         tools.append(ToolSlot(str(get(fc, "name") or ""), args, None, (*path, "function_call", "arguments"),
                               True, (*path, "function_call"), -1, problem))
 
 
-def _parse_args(raw: Any) -> tuple[dict | None, str | None]:
+def parse_tool_args(raw: Any) -> tuple[dict | None, str | None]:
+    """A tool call's arguments as a dict (from a dict or a JSON object
+    string), or None and the reason they cannot be read."""
     if isinstance(raw, Mapping):
         return dict(raw), None
     if raw is None or raw == "":
@@ -293,7 +295,7 @@ def _anthropic(content: Any) -> Shape:
             texts.append(TextSlot(("content", j, "text"), get(block, "text")))
         elif kind == "tool_use":
             raw = get(block, "input")
-            args, problem = _parse_args(raw if raw is not None else {})
+            args, problem = parse_tool_args(raw if raw is not None else {})
             tools.append(ToolSlot(str(get(block, "name") or ""), args, get(block, "id"),
                                   ("content", j, "input"), False, ("content",), j, problem))
     return Shape("anthropic", texts, tools)
@@ -358,6 +360,7 @@ __all__ = [
     "get",
     "get_path",
     "message_slots",
+    "parse_tool_args",
     "read_output",
     "rebuild_output",
     "replace",

@@ -6,6 +6,8 @@ done and receive the result. Two small drivers serve those requests, one
 with the checker's sync methods and one awaiting its async twins, so sync
 and async functions follow the same code path. An exception raised while
 serving a request is thrown back into the generator at the ``yield``.
+The steps before a call end in :class:`Proceed` (call the function with
+these arguments) or :class:`Stop` (a handler's answer ends the call).
 """
 
 from __future__ import annotations
@@ -45,6 +47,22 @@ class Feed:
 
     sg: Any
     text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Proceed:
+    """How the steps before a call end when it may go on: call the function
+    with these (possibly redacted) arguments."""
+
+    args: tuple
+    kwargs: dict
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """How steps end when the call ends here with ``value`` (a handler's answer)."""
+
+    value: Any
 
 
 Steps = Generator[Any, Any, Any]
@@ -125,4 +143,4 @@ async def arun(steps: Steps, checker: Checker) -> Any:
             error = exc
 
 
-__all__ = ["Checks", "Feed", "Invoke", "arun", "run"]
+__all__ = ["Checks", "Feed", "Invoke", "Proceed", "Stop", "arun", "run"]

@@ -6,7 +6,7 @@ content block), and gives back the items to pass on in the same shape with
 the released text in place of the model's. Tool calls are held back until
 they are complete, checked like non-streamed ones, and then passed on whole
 or dropped (Anthropic block indexes are renumbered so the stream stays
-consistent). Like :mod:`guardrails.guard`, it is written as steps, so sync
+consistent). Like :mod:`guardrails.guard.call`, it is written as steps, so sync
 and async streams share it.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 
 from guardrails.guard import shapes as M
 from guardrails.guard.backend import CONTINUE, EscalationRequired, PolicyViolation
+from guardrails.guard.call import Call, CallSteps
 from guardrails.guard.steps import Feed, Invoke
 from guardrails.guard.stream_guard import StreamGuard
 
@@ -53,8 +54,8 @@ class StreamAdapter:
     that return the list of items to pass on; ``done`` is set once the
     stream was stopped by the policy and a handler gave the final item."""
 
-    def __init__(self, g: Any, call: Any):
-        self.g = g  # the _Guard: options, checker, review_tools, denied, escalated
+    def __init__(self, g: CallSteps, call: Call):
+        self.g = g  # the CallSteps: options, checker, name, review_tools
         self.call = call
         self.done = False
         self.count = 0
@@ -205,7 +206,7 @@ class StreamAdapter:
         slots = []
         for n, e in enumerate(entries):
             raw = "".join(e.args)
-            args, problem = M._parse_args(raw)
+            args, problem = M.parse_tool_args(raw)
             slots.append(M.ToolSlot(e.name, args, M.get(e.first, "id"), (), True, (), n, problem))
         verdicts = yield from self.g.review_tools(slots, self.call)
         kept = []
@@ -312,9 +313,9 @@ class StreamAdapter:
         t = b.tool
         block = M.get(t.first, "content_block")
         if t.args:
-            args, problem = M._parse_args("".join(t.args))
+            args, problem = M.parse_tool_args("".join(t.args))
         else:
-            args, problem = M._parse_args(M.get(block, "input") or {})
+            args, problem = M.parse_tool_args(M.get(block, "input") or {})
         slot = M.ToolSlot(t.name, args, M.get(block, "id"), (), False, (), 0, problem)
         (verdict,) = yield from self.g.review_tools([slot], self.call)
         if verdict is M.REMOVED:

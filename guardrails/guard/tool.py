@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from guardrails.decision import Outcome
-from guardrails.guard.decorator import CONTINUE, EscalationRequired, PolicyViolation, _Args, _json_like, _Source, _Stop
-from guardrails.guard.backend import Checker
-from guardrails.guard.steps import Checks, Invoke, arun, run
+from guardrails.guard.backend import CONTINUE, Checker, EscalationRequired, PolicyViolation
+from guardrails.guard.inputs import Source
+from guardrails.guard.steps import Checks, Invoke, Proceed, Stop, arun, run
+
 
 def guard_tool(engine_or_client: Any, policy: str | None = None, *, tool: str | None = None,
                principal: Any = None, context: Any = None, on_deny: Callable | None = None,
@@ -37,8 +38,8 @@ def guard_tool(engine_or_client: Any, policy: str | None = None, *, tool: str | 
     sync and async functions.
     """
     checker = Checker(engine_or_client, policy, on_error)
-    principal_src = _Source("principal", principal)
-    context_src = _Source("context", context)
+    principal_src = Source("principal", principal)
+    context_src = Source("context", context)
     if tool is not None and (not isinstance(tool, str) or not tool):
         raise TypeError(f"tool must be a non-empty str, not {tool!r}")
     excluded = frozenset(exclude)
@@ -66,9 +67,9 @@ def guard_tool(engine_or_client: Any, policy: str | None = None, *, tool: str | 
                 kind = sig.parameters[pname].kind
                 if kind is inspect.Parameter.VAR_KEYWORD:
                     for k, v in value.items():
-                        call_args[k] = _json_like(v, f"argument {k!r} of {name}()")
+                        call_args[k] = _as_json_argument(v, f"argument {k!r} of {name}()")
                 else:
-                    call_args[pname] = _json_like(value, f"argument {pname!r} of {name}()")
+                    call_args[pname] = _as_json_argument(value, f"argument {pname!r} of {name}()")
             arguments = bound.arguments
             who = principal_src.resolve(arguments)
             ctx = context_src.resolve(arguments)
@@ -77,13 +78,13 @@ def guard_tool(engine_or_client: Any, policy: str | None = None, *, tool: str | 
             if d.outcome is Outcome.DENY:
                 if on_deny is None:
                     raise PolicyViolation(d, subject)
-                return _Stop((yield Invoke(on_deny, (d,), "on_deny")))
+                return Stop((yield Invoke(on_deny, (d,), "on_deny")))
             if d.outcome is Outcome.ESCALATE:
                 if on_escalate is None:
                     raise EscalationRequired(d, subject)
                 value = yield Invoke(on_escalate, (d,), "on_escalate")
                 if value is not CONTINUE:
-                    return _Stop(value)
+                    return Stop(value)
             forwarded = d.text if isinstance(d.text, dict) else call_args
             if forwarded != call_args:
                 for pname in list(bound.arguments):
@@ -94,13 +95,13 @@ def guard_tool(engine_or_client: Any, policy: str | None = None, *, tool: str | 
                         bound.arguments[pname] = {k: forwarded.get(k, v) for k, v in bound.arguments[pname].items()}
                     elif pname in forwarded:
                         bound.arguments[pname] = _restore_shape(bound.arguments[pname], forwarded[pname])
-            return _Args(bound.args, bound.kwargs)
+            return Proceed(bound.args, bound.kwargs)
 
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def async_tool(*args: Any, **kwargs: Any):
                 pre = await arun(steps(args, kwargs), checker)
-                if isinstance(pre, _Stop):
+                if isinstance(pre, Stop):
                     return pre.value
                 return await fn(*pre.args, **pre.kwargs)
 
@@ -109,13 +110,30 @@ def guard_tool(engine_or_client: Any, policy: str | None = None, *, tool: str | 
         @functools.wraps(fn)
         def sync_tool(*args: Any, **kwargs: Any):
             pre = run(steps(args, kwargs), checker)
-            if isinstance(pre, _Stop):
+            if isinstance(pre, Stop):
                 return pre.value
             return fn(*pre.args, **pre.kwargs)
 
         return sync_tool
 
     return decorate
+
+
+def _as_json_argument(value: Any, where: str) -> Any:
+    """``value`` as a JSON tool argument (tuples become lists), or a TypeError naming ``where``."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_as_json_argument(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{where} has a key of type {type(k).__name__}; tool arguments need string keys")
+            out[k] = _as_json_argument(v, f"{where}[{k!r}]")
+        return out
+    raise TypeError(f"{where} has type {type(value).__name__}; tool arguments must be JSON-like "
+                    "(str, int, float, bool, None, lists, dicts with string keys)")
 
 
 def _restore_shape(original: Any, redacted: Any) -> Any:

@@ -1,0 +1,133 @@
+"""What a guarded call gives the guard besides its answer: the prompt, the
+principal and the context.
+
+:class:`Source` is a principal or context as given to ``@guard`` or
+``@guard_tool``: a dict, None, or a callable evaluated on every call.
+:class:`Prompt` is where a ``@guard``-ed function's prompt is (the parameter
+named by ``input_arg`` or ``messages_arg``), read from and written back to
+one call's bound arguments. Both refuse a wrong shape with a ``TypeError``
+naming it: the guard is never skipped silently.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from guardrails.guard import shapes as M
+
+
+def _accepts_one_arg(fn: Callable) -> bool:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    try:
+        sig.bind(object())
+        return True
+    except TypeError:
+        return False
+
+
+class Source:
+    """A principal or context: a dict, None, or a callable evaluated per call.
+
+    A callable may take no argument, or one: the call's arguments by name.
+    """
+
+    __slots__ = ("what", "value", "with_args")
+
+    def __init__(self, what: str, value: Any):
+        if value is not None and not isinstance(value, Mapping) and not callable(value):
+            raise TypeError(f"{what} must be a dict, a callable returning one, or None; not {type(value).__name__}")
+        self.what = what
+        self.value = value
+        self.with_args = callable(value) and not isinstance(value, Mapping) and _accepts_one_arg(value)
+
+    def resolve(self, arguments: Mapping[str, Any], override: Any = None) -> dict | None:
+        value = override if override is not None else self.value
+        if callable(value) and not isinstance(value, Mapping):
+            value = value(dict(arguments)) if (override is None and self.with_args) else value()
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{self.what} must be a dict (or a callable returning one), not {type(value).__name__}")
+        return dict(value)
+
+
+class Prompt:
+    """The parameter of a guarded function that holds its prompt: a ``str``
+    (``input_arg``) or a list of chat messages (``messages_arg``), of which
+    the turns whose role is in ``roles`` are checked."""
+
+    __slots__ = ("fn_name", "sig", "varkw", "param", "is_messages", "roles")
+
+    def __init__(self, fn_name: str, sig: inspect.Signature, varkw: str | None, param: str,
+                 is_messages: bool, roles: frozenset[str]):
+        self.fn_name = fn_name
+        self.sig = sig
+        self.varkw = varkw
+        self.param = param
+        self.is_messages = is_messages
+        self.roles = roles
+
+    @classmethod
+    def locate(cls, fn_name: str, sig: inspect.Signature, varkw: str | None, input_arg: str | None,
+               messages_arg: str | None, roles: frozenset[str]) -> Prompt | None:
+        """The prompt's parameter (``input_arg`` first), None when neither is
+        given, or a TypeError when the function has no such parameter."""
+        if input_arg is not None:
+            param, is_messages = input_arg, False
+        elif messages_arg is not None:
+            param, is_messages = messages_arg, True
+        else:
+            return None
+        if param not in sig.parameters and varkw is None:
+            which = "input_arg" if input_arg is not None else "messages_arg"
+            raise TypeError(
+                f"guard: {fn_name}() has no parameter {param!r} ({which}); name the prompt with "
+                "input_arg='...' or the messages with messages_arg='...', or pass input_arg=None, "
+                "messages_arg=None to check only the answer"
+            )
+        return cls(fn_name, sig, varkw, param, is_messages, roles)
+
+    def _is_named(self) -> bool:
+        """The parameter is in the signature (not only in ``**kwargs``)."""
+        params = self.sig.parameters
+        return self.param in params and params[self.param].kind is not inspect.Parameter.VAR_KEYWORD
+
+    def read(self, bound: inspect.BoundArguments) -> tuple[Any, list[M.TextSlot]]:
+        """The prompt's value in one call, and the texts in it to check."""
+        name = self.param
+        args = bound.arguments
+        if self._is_named():
+            value = args.get(name, self.sig.parameters[name].default)
+            if value is inspect.Parameter.empty:
+                raise TypeError(f"guard: {self.fn_name}() was called without {name!r}, which the guard checks")
+        else:
+            extra = args.get(self.varkw, {})
+            if name not in extra:
+                raise TypeError(f"guard: {self.fn_name}() was called without {name!r}, which the guard checks")
+            value = extra[name]
+        if self.is_messages:
+            return value, M.message_slots(value, name, self.roles)
+        if not isinstance(value, str):
+            hint = (f"; for a list of messages use messages_arg={name!r}" if isinstance(value, (list, tuple)) else "")
+            raise TypeError(f"argument {name!r} of {self.fn_name}() must be a str (the prompt), "
+                            f"not {type(value).__name__}{hint}")
+        return value, [M.TextSlot((), value)]
+
+    def write(self, bound: inspect.BoundArguments, value: Any) -> None:
+        """Put the (redacted) prompt back into one call's arguments."""
+        name = self.param
+        args = bound.arguments
+        if self._is_named():
+            args[name] = value
+        else:
+            extra = dict(args.get(self.varkw, {}))
+            extra[name] = value
+            args[self.varkw] = extra
+
+
+__all__ = ["Prompt", "Source"]
