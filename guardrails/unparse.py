@@ -11,15 +11,16 @@ import math
 
 from guardrails import ast
 
-# Binding strength: a child binding more loosely than its parent gets parens.
-_PREC = {ast.Or: 1, ast.And: 2, ast.Not: 3}
+#: Binding strength of the boolean operators: a child binding more loosely
+#: than its parent gets parentheses (see :func:`format_operand`).
+PRECEDENCE = {ast.Or: 1, ast.And: 2, ast.Not: 3}
 _TEST = 4
 _OPERAND = 5
 
 
 def _prec(e: ast.Expr) -> int:
-    if type(e) in _PREC:
-        return _PREC[type(e)]
+    if type(e) in PRECEDENCE:
+        return PRECEDENCE[type(e)]
     if isinstance(e, (ast.Compare, ast.In, ast.Matches, ast.StrTest, ast.Has)):
         return _TEST
     return _OPERAND
@@ -45,7 +46,9 @@ def format_regex(rx: ast.RegexLit) -> str:
     return "/" + rx.pattern.replace("/", "\\/") + "/" + rx.flags
 
 
-def _wrap(child: ast.Expr, parent_prec: int, strict: bool = False) -> str:
+def format_operand(child: ast.Expr, parent_prec: int, strict: bool = False) -> str:
+    """`child` as an operand of an operator binding `parent_prec`, in parentheses
+    when it binds more loosely (or, with `strict`, as loosely)."""
     text = format_expr(child)
     p = _prec(child)
     if p < parent_prec or (strict and p == parent_prec):
@@ -72,22 +75,22 @@ def format_expr(e: ast.Expr) -> str:
             # `not (a == 1)` reads better than the equivalent `not a == 1`.
             if _prec(o) == _TEST:
                 return f"not ({format_expr(o)})"
-            return f"not {_wrap(o, _PREC[ast.Not])}"
+            return f"not {format_operand(o, PRECEDENCE[ast.Not])}"
         case ast.And(operands=ops):
-            return " and ".join(_wrap(o, _PREC[ast.And], strict=isinstance(o, ast.And)) for o in ops)
+            return " and ".join(format_operand(o, PRECEDENCE[ast.And], strict=isinstance(o, ast.And)) for o in ops)
         case ast.Or(operands=ops):
-            return " or ".join(_wrap(o, _PREC[ast.Or], strict=isinstance(o, ast.Or)) for o in ops)
+            return " or ".join(format_operand(o, PRECEDENCE[ast.Or], strict=isinstance(o, ast.Or)) for o in ops)
         case ast.Compare(op=op, left=l, right=r):
-            return f"{_wrap(l, _OPERAND)} {op} {_wrap(r, _OPERAND)}"
+            return f"{format_operand(l, _OPERAND)} {op} {format_operand(r, _OPERAND)}"
         case ast.In(item=i, container=c, negated=neg):
-            return f"{_wrap(i, _OPERAND)} {'not in' if neg else 'in'} {_wrap(c, _OPERAND)}"
+            return f"{format_operand(i, _OPERAND)} {'not in' if neg else 'in'} {format_operand(c, _OPERAND)}"
         case ast.Matches(subject=s, regex=rx, pattern=pat):
-            return f"{_wrap(s, _OPERAND)} matches {format_regex(rx) if rx is not None else pat}"
+            return f"{format_operand(s, _OPERAND)} matches {format_regex(rx) if rx is not None else pat}"
         case ast.StrTest(op=op, left=l, right=r):
-            return f"{_wrap(l, _OPERAND)} {op} {_wrap(r, _OPERAND)}"
+            return f"{format_operand(l, _OPERAND)} {op} {format_operand(r, _OPERAND)}"
         case ast.Has(obj=o, key=k):
             key = k if _is_name(k) else json.dumps(k)
-            return f"{_wrap(o, _OPERAND)} has {key}"
+            return f"{format_operand(o, _OPERAND)} has {key}"
     raise TypeError(f"not an expression: {e!r}")
 
 
@@ -95,7 +98,7 @@ def _object(o: ast.Expr) -> str:
     """The object of `.name` or `[key]`."""
     if isinstance(o, ast.Literal) and _is_number(o.value):
         return f"({format_expr(o)})"  # `2.y` would lex as the number `2.` then a name
-    return _wrap(o, _OPERAND)
+    return format_operand(o, _OPERAND)
 
 
 def _is_number(v) -> bool:

@@ -3,8 +3,9 @@
 :func:`format_source` parses a policy, lays it out again from the AST and
 hands back the new text.  A source with syntax errors is never formatted: the
 result carries the parser's diagnostics instead.  Expressions are rendered by
-:mod:`guardrails.unparse`; this module adds the file layout, line breaking
-and comments.
+:mod:`guardrails.unparse`; :mod:`guardrails.authoring.comments` finds the item
+each comment belongs to; this module lays out the file, breaks long lines and
+writes the comments where their items put them.
 
 The canonical layout
 --------------------
@@ -56,23 +57,22 @@ policy that means something else.
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
 from guardrails import ast
+from guardrails.authoring.comments import Item, SourceItems
 from guardrails.diagnostics import Diagnostic, GuardrailsError
-# _wrap/_PREC: the operands of a broken and/or chain get exactly the parentheses format_expr gives them.
-from guardrails.unparse import _PREC, _wrap, format_expr, format_literal, format_regex
 from guardrails.parser import Comment, parse
+# format_operand/PRECEDENCE: the operands of a broken and/or chain get exactly the parentheses format_expr gives them.
+from guardrails.unparse import PRECEDENCE, format_expr, format_literal, format_operand, format_regex
 
 WIDTH = 100
 INDENT = "  "
 CONTINUATION = "    "
 
-_WS = " \t\f\r\n"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 # Words that mean something else right after `redact`.
 _TARGET_KEYWORDS = {"secrets", "pattern", "terms"}
@@ -111,7 +111,7 @@ def format_source(text: str, file: str = "<string>") -> FormatResult:
     result = parse(text, file)
     if result.policy is None or result.diagnostics.has_errors:
         return FormatResult(text, None, result.diagnostics.sorted())
-    out = _Layout(text, result.policy, result.comments).render()
+    out = _Layout(SourceItems(text, result.policy, result.comments)).render()
     _verify(result.policy, result.comments, out, file)
     return FormatResult(text, out, [])
 
@@ -142,17 +142,6 @@ def _verify(policy: ast.Policy, comments: list[Comment], out: str, file: str) ->
 
 def _is_name(s: str) -> bool:
     return _NAME.fullmatch(s) is not None
-
-
-def _union(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted, disjoint ranges covering the same offsets (comments nest in items)."""
-    out: list[tuple[int, int]] = []
-    for start, end in sorted(ranges):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
-        else:
-            out.append((start, end))
-    return out
 
 
 def _escape_surrogates(text: str) -> str:
@@ -214,7 +203,7 @@ def _break(first: str, cond: ast.Expr, cont: str) -> list[str]:
             # An `and` chain inside `or` needs no parentheses: break it deeper.
             lines += _break(prefix, operand, cont + CONTINUATION)
         else:
-            lines.append(prefix + _wrap(operand, _PREC[kind], strict=isinstance(operand, kind)))
+            lines.append(prefix + format_operand(operand, PRECEDENCE[kind], strict=isinstance(operand, kind)))
     return lines
 
 
@@ -236,193 +225,31 @@ def format_rule(rule: ast.Rule, indent: str = "") -> list[str]:
 # ---- layout -------------------------------------------------------------------
 
 
-@dataclass(eq=False)
-class _Item:
-    """Something laid out as a unit, with the comments attached to it."""
-
-    node: Any
-    start: int
-    end: int
-    blank: bool = False  # a blank line before it in the source
-    leading: list[tuple[Comment, bool]] = field(default_factory=list)  # (comment, blank before)
-    hoisted: list[Comment] = field(default_factory=list)  # from inside the unit
-    trailing: Comment | None = None
-    # Containers (blocks and bracketed lists) only:
-    interior: tuple[int, int] | None = None  # just after the opening bracket .. the closing one
-    open_line: int = 0
-    children: list["_Item"] = field(default_factory=list)
-    opening: Comment | None = None  # at the end of the line holding the opening bracket
-    dangling: list[tuple[Comment, bool]] = field(default_factory=list)  # after the last child
-
-    def has_inner_comments(self) -> bool:
-        return bool(self.opening or self.dangling) or any(
-            k.leading or k.hoisted or k.trailing for k in self.children
-        )
-
-
 class _Layout:
-    """One policy source: its items with comments attached, then rendered."""
+    """The canonical layout of one source, its comments already attached to items."""
 
-    def __init__(self, text: str, policy: ast.Policy, comments: list[Comment]):
-        self.text = text
-        self.policy = policy
-        self.comments = [Comment(c.line, c.col, c.text.rstrip(), c.offset) for c in comments]
-        self._comment_ranges = [(c.offset, c.offset + len(c.text)) for c in comments]
-        self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-        self.dangling: list[tuple[Comment, bool]] = []
+    def __init__(self, source: SourceItems):
+        self.source = source
 
-        p = policy
-        self.header = self._item("header", p.span.start, p.version_span.end)
-        self.imports = [self._node(i) for i in p.imports]
-        self.defs = [self._definition(d) for d in p.definitions]
-        self.stages = [self._container(b, b.span, "{", [self._node(r) for r in b.rules]) for b in p.stages]
-        self.configs = self._config_blocks()
-        top = sorted([self.header, *self.imports, *self.configs, *self.defs, *self.stages],
-                     key=lambda i: i.start)
-        self._assign(top, self.comments, None)
-
-    # -- source positions
-    def _line(self, offset: int) -> int:
-        return bisect.bisect_right(self._line_starts, offset)
-
-    def _own_line(self, c: Comment) -> bool:
-        start = self._line_starts[c.line - 1]
-        return self.text[start : c.offset].strip(_WS) == ""
-
-    def _blank_before(self, offset: int) -> bool:
-        i, newlines = offset, 0
-        while i > 0 and self.text[i - 1] in _WS:
-            newlines += self.text[i - 1] == "\n"
-            i -= 1
-        return i > 0 and newlines >= 2
-
-    @staticmethod
-    def _skip(pos: int, ranges: list[tuple[int, int]]) -> int:
-        """`pos`, moved past the range of `ranges` (sorted, disjoint) it falls in."""
-        i = bisect.bisect_right(ranges, (pos, float("inf"))) - 1
-        if i >= 0 and ranges[i][0] <= pos < ranges[i][1]:
-            return ranges[i][1]
-        return pos
-
-    def _find(self, char: str, start: int) -> int:
-        """The first `char` at or after `start` that is not inside a comment."""
-        pos = start
-        while True:
-            pos = self.text.index(char, pos)
-            moved = self._skip(pos, self._comment_ranges)
-            if moved == pos:
-                return pos
-            pos = moved
-
-    # -- items
-    def _item(self, node, start: int, end: int) -> _Item:
-        return _Item(node, start, end, blank=self._blank_before(start))
-
-    def _node(self, node) -> _Item:
-        return self._item(node, node.span.start, node.span.end)
-
-    def _container(self, node, span, bracket: str, children: list[_Item]) -> _Item:
-        item = self._item(node, span.start, span.end)
-        opening = self._find(bracket, span.start)
-        item.interior = (opening + 1, span.end - 1)
-        item.open_line = self._line(opening)
-        item.children = children
-        return item
-
-    def _definition(self, d: ast.Definition) -> _Item:
-        match d:
-            case ast.EntitiesDef():
-                return self._container(d, d.span, "[", [self._node(n) for n in d.entities])
-            case ast.TopicDef():
-                return self._container(d, d.span, "{", [self._node(t) for t in d.terms])
-            case ast.ToolsDef() | ast.TermsDef():
-                items = d.tools if isinstance(d, ast.ToolsDef) else d.terms
-                return self._container(d, d.span, "[", [self._node(s) for s in items])
-        return self._node(d)
-
-    def _config_blocks(self) -> list[_Item]:
-        """Config blocks have no AST node: after a clean parse, all that lies
-        outside the other items, the settings and the comments is their
-        `config`, `{` and `}`."""
-        settings = [self._node(s) for s in self.policy.settings]
-        known = [(i.start, i.end) for i in (self.header, *self.imports, *self.defs, *self.stages, *settings)]
-        ranges = _union(known + self._comment_ranges)
-        blocks: list[_Item] = []
-        start = opening = -1
-        pos = 0
-        while pos < len(self.text):
-            pos = self._skip(pos, ranges)
-            if pos >= len(self.text):
-                break
-            ch = self.text[pos]
-            if ch in _WS:
-                pos += 1
-            elif self.text.startswith("config", pos):
-                start, pos = pos, pos + len("config")
-            elif ch == "{":
-                opening, pos = pos, pos + 1
-            elif ch == "}":
-                item = self._item("config", start, pos + 1)
-                item.interior = (opening + 1, pos)
-                item.open_line = self._line(opening)
-                item.children = [s for s in settings if opening < s.start < pos]
-                blocks.append(item)
-                pos += 1
-            else:  # pragma: no cover - the parse succeeded, so this cannot happen
-                raise FormatError(f"unexpected text at offset {pos}: {self.text[pos:pos + 20]!r}")
-        return blocks
-
-    # -- comments
-    def _assign(self, children: list[_Item], comments: list[Comment], container: _Item | None) -> None:
-        """Attach each comment to the innermost item around or next to it."""
-        starts = [k.start for k in children]
-        inner: dict[int, list[Comment]] = {}
-        for c in comments:
-            i = bisect.bisect_right(starts, c.offset) - 1  # the last child starting before c
-            if i >= 0 and c.offset < children[i].end:
-                child = children[i]
-                if child.interior and child.interior[0] <= c.offset < child.interior[1]:
-                    inner.setdefault(i, []).append(c)
-                else:
-                    child.hoisted.append(c)
-                continue
-            if not self._own_line(c):
-                prev = children[i] if i >= 0 else None
-                if prev is not None and self._line(prev.end - 1) == c.line and prev.trailing is None:
-                    prev.trailing = c
-                    continue
-                if container is not None and container.opening is None and c.line == container.open_line:
-                    container.opening = c
-                    continue
-            entry = (c, self._blank_before(c.offset))
-            if i + 1 < len(children):
-                children[i + 1].leading.append(entry)
-            elif container is not None:
-                container.dangling.append(entry)
-            else:
-                self.dangling.append(entry)
-        for i, cs in inner.items():
-            self._assign(children[i].children, cs, children[i])
-
-    # -- rendering
     def render(self) -> str:
-        sections = [self._emit([self.header, *self.imports], "", self._unit)]
+        src = self.source
+        sections = [self._emit([src.header, *src.imports], "", self._unit)]
         config = self._merged_config()
         if config is not None:
             sections.append(self._emit([config], "", self._config))
-        if self.defs:
-            sections.append(self._emit(self.defs, "", self._definition_lines))
-        for block in self.stages:
+        if src.defs:
+            sections.append(self._emit(src.defs, "", self._definition_lines))
+        for block in src.stages:
             sections.append(self._emit([block], "", self._stage))
         lines: list[str] = []
         for section in sections:
             if lines:
                 lines.append("")
             lines += section
-        self._comment_lines(self.dangling, "", lines)
+        self._comment_lines(src.dangling, "", lines)
         return _escape_surrogates("\n".join(lines) + "\n")
 
-    def _emit(self, items: list[_Item], indent: str, render: Callable[[_Item, str], list[str]]) -> list[str]:
+    def _emit(self, items: list[Item], indent: str, render: Callable[[Item, str], list[str]]) -> list[str]:
         """Items with their comments; a blank line kept wherever the source had one."""
         out: list[str] = []
         for item in items:
@@ -446,10 +273,10 @@ class _Layout:
                 out.append("")
             out.append(indent + c.text)
 
-    def _unit(self, item: _Item, indent: str) -> list[str]:
+    def _unit(self, item: Item, indent: str) -> list[str]:
         match item.node:
             case "header":
-                p = self.policy
+                p = self.source.policy
                 return [f"{indent}{p.kind} {format_literal(p.name)} version {format_literal(p.version)}"]
             case ast.Import(name=name):
                 return [f"{indent}import {format_literal(name)}"]
@@ -463,32 +290,33 @@ class _Layout:
                 return [f"{indent}pattern {name} = {format_regex(rx)}"]
         raise TypeError(f"cannot lay out {item.node!r}")
 
-    def _block(self, item: _Item, indent: str, head: str, inner: list[str], close: str) -> list[str]:
+    def _block(self, item: Item, indent: str, head: str, inner: list[str], close: str) -> list[str]:
         opening = f"{indent}{head}" + (f"  {item.opening.text}" if item.opening else "")
         self._comment_lines(item.dangling, indent + INDENT, inner)
         return [opening, *inner, f"{indent}{close}"]
 
-    def _stage(self, item: _Item, indent: str) -> list[str]:
+    def _stage(self, item: Item, indent: str) -> list[str]:
         stage = item.node.stage
         if not item.children and not item.opening and not item.dangling:
             return [f"{indent}{stage} {{}}"]
         inner = self._emit(item.children, indent + INDENT, self._unit)
         return self._block(item, indent, f"{stage} {{", inner, "}")
 
-    def _config(self, item: _Item, indent: str) -> list[str]:
+    def _config(self, item: Item, indent: str) -> list[str]:
         inner = self._emit(item.children, indent + INDENT, self._unit)
         return self._block(item, indent, "config {", inner, "}")
 
-    def _merged_config(self) -> _Item | None:
+    def _merged_config(self) -> Item | None:
         """All config blocks as one, their comments in source order."""
-        if not self.configs:
+        configs = self.source.configs
+        if not configs:
             return None
-        first, last = self.configs[0], self.configs[-1]
-        merged = _Item("config", first.start, last.end, blank=first.blank,
+        first, last = configs[0], configs[-1]
+        merged = Item("config", first.start, last.end, blank=first.blank,
                        leading=list(first.leading), hoisted=list(first.hoisted),
                        trailing=last.trailing, opening=first.opening)
         pending: list[tuple[Comment, bool]] = []
-        for n, block in enumerate(self.configs):
+        for n, block in enumerate(configs):
             if n > 0:
                 pending += block.leading + [(c, False) for c in block.hoisted]
                 pending += [(block.opening, False)] if block.opening else []
@@ -505,7 +333,7 @@ class _Layout:
             return None  # an empty `config {}` means nothing
         return merged
 
-    def _definition_lines(self, item: _Item, indent: str) -> list[str]:
+    def _definition_lines(self, item: Item, indent: str) -> list[str]:
         d = item.node
         match d:
             case ast.EntitiesDef(name=name):
@@ -528,7 +356,7 @@ class _Layout:
         inner = self._elements(item.children, texts, indent + INDENT, fill)
         return self._block(item, indent, head, inner, close)
 
-    def _elements(self, children: list[_Item], texts: list[str], indent: str, fill: bool) -> list[str]:
+    def _elements(self, children: list[Item], texts: list[str], indent: str, fill: bool) -> list[str]:
         """An exploded list: a trailing comma after every element."""
         out: list[str] = []
         line = ""
