@@ -88,15 +88,14 @@ against the loaded policies; ``with:`` -> engine overrides),
 
 from __future__ import annotations
 
-from guardrails.testing.binding import Bound, bind  # noqa: F401  (every public name stays importable from here)
+from guardrails.stages import STAGES  # noqa: F401  (every public name stays importable from here)
+from guardrails.testing.binding import Bound, bind, bind_case, overrides_for  # noqa: F401
 from guardrails.testing.coverage import BranchCoverage, PolicyCoverage, RuleCoverage, policy_coverage  # noqa: F401
-from guardrails.testing.fixtures import overrides_for
 from guardrails.testing.located import Node  # noqa: F401
-from guardrails.stages import STAGES  # noqa: F401
 from guardrails.testing.model import (  # noqa: F401
-    OUTCOMES, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, PolicyTests,
+    OUTCOMES, STATIC, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, Inline, PolicyTests, StaticExpect,
 )
-from guardrails.testing.results import CaseResult, Mismatch, compare, format_failure
+from guardrails.testing.results import CaseResult, Mismatch, compare, compare_static, format_failure  # noqa: F401
 from guardrails.testing.runner import TEST_HASH_SALT, TEST_SUFFIX, FileResult, Prepared, Runner, find_test_files  # noqa: F401
 from guardrails.testing.schema import CODES, load_tests, parse_tests
 
@@ -104,4 +103,5 @@ __all__ = [
     "TEST_SUFFIX", "TEST_HASH_SALT", "CODES", "Case", "Expect", "Fixed", "FixedFinding", "PolicyTests",
     "Mismatch", "CaseResult", "FileResult", "PolicyCoverage", "Runner", "parse_tests", "load_tests",
     "overrides_for", "bind", "compare", "format_failure", "find_test_files", "policy_coverage",
+    "Inline", "StaticExpect", "compare_static",
 ]

@@ -30,7 +30,7 @@ def _span(start: Any, end: Any, path: str) -> Span:
                 start.index, end.index)
 
 
-def _compose(text: str, path: str, diags: Diagnostics) -> Node | None:
+def compose(text: str, path: str, diags: Diagnostics) -> Node | None:
     """Parse YAML keeping every value's line and column (yaml.compose)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -1,4 +1,4 @@
-"""The parsed form of a test file: cases, their expectations and their `with:` fixtures."""
+"""The parsed form of a test file: cases, their expectations, their `with:` fixtures and inline policies."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from guardrails.diagnostics import Diagnostic, Span
 
 OUTCOMES = ("allow", "redact", "deny", "escalate")
+STATIC = "static"  # the stage of a case that checks or formats its policy instead of running a request
 
 
 class _Unset:
@@ -61,14 +62,39 @@ class Expect:
 
 
 @dataclass(frozen=True, slots=True)
+class StaticExpect:
+    """What a static case expects of its inline policy: the checker's errors
+    and warnings, and the formatter's output. ``None``: not checked."""
+
+    errors: tuple[tuple[str, int, int], ...] | None = None  # every error, as (code, line, col)
+    warnings: tuple[str, ...] = ()  # warning codes that must be among the diagnostics
+    message: str | None = None  # text the rendered diagnostics contain
+    formatted: str | None = None  # what `guardrails fmt` makes of the source
+
+    @property
+    def checks(self) -> bool:
+        return self.errors is not None or bool(self.warnings) or self.message is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Inline:
+    """A policy written in the test file, with the modules it may import."""
+
+    source: str
+    modules: tuple[tuple[str, str], ...]  # (name, source)
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     name: str
-    stage: str
-    request: dict  # the JSON shape `Engine.check` takes
-    expect: Expect
+    stage: str  # one of STAGES, or STATIC
+    request: dict  # the JSON shape `Engine.check` takes; {} for a static case
+    expect: Expect | StaticExpect
     fixed: tuple[Fixed, ...] = ()
     todo: str | None = None
     span: Span | None = None
+    inline: Inline | None = None  # its own policy, or the file's `source`; None: the file's `policy`
 
     @property
     def line(self) -> int:
@@ -88,6 +114,7 @@ class PolicyTests:
     diagnostics: tuple[Diagnostic, ...]
     policy_span: Span | None = None
     version_span: Span | None = None
+    inline: Inline | None = None  # the file's `source:`, when it has one
 
     @property
     def ok(self) -> bool:

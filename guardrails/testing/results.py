@@ -7,12 +7,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from guardrails.testing.model import UNSET, Case
+from guardrails.testing.model import UNSET, Case, StaticExpect
 
 
 @dataclass(frozen=True, slots=True)
 class Mismatch:
-    field: str  # outcome, rules, messages, route, text, args, chunks[i], errors
+    field: str  # outcome, rules, messages, route, text, args, chunks[i], errors; warnings, message, formatted
     expected: Any
     actual: Any
 
@@ -47,6 +47,46 @@ def compare(case: Case, decision: Any) -> list[Mismatch]:
                             [f"{x.code}: {x.rule or '-'}: {x.message}" for x in d.errors] if e.errors is None
                             else got_errors))
     return out
+
+
+def compare_static(case: Case) -> tuple[list[Mismatch], str]:
+    """Check or format a static case's inline policy; (what differs, the
+    rendered diagnostics). Static checks run without an NER model."""
+    from guardrails.diagnostics import Diagnostics
+    from guardrails.engine import load_sources
+    from guardrails.resolve import parse_source
+
+    e: StaticExpect = case.expect
+    inline = case.inline
+    out: list[Mismatch] = []
+    rendered = ""
+    if e.checks:
+        diags = Diagnostics()
+        texts = {"<policy>": inline.source, **{f"<{name}>": text for name, text in inline.modules}}
+        sources = [parse_source(text, path, diags) for path, text in texts.items()]
+        result = load_sources(sources, diags=diags)
+        rendered = "\n".join(d.render(texts.get(d.span.file)) for d in result.diagnostics)
+        got = sorted([d.code, d.span.line, d.span.col] for d in result.diagnostics if d.is_error)
+        want = sorted(list(x) for x in e.errors or ())
+        if got != want:
+            out.append(Mismatch("errors", want, got))
+        warnings = {d.code for d in result.diagnostics if not d.is_error}
+        missing = sorted(set(e.warnings) - warnings)
+        if missing:
+            out.append(Mismatch("warnings", sorted(set(e.warnings)), sorted(warnings)))
+        if e.message is not None and e.message not in rendered:
+            out.append(Mismatch("message", e.message, rendered))
+    if e.formatted is not None:
+        from guardrails.authoring.format import format_source
+
+        res = format_source(inline.source, "<policy>")
+        if res.text is None:
+            rendered = "\n".join(d.render(inline.source) for d in res.diagnostics)
+        if res.text != e.formatted:
+            out.append(Mismatch("formatted", e.formatted, res.text))
+        elif (again := format_source(res.text, "<policy>").text) != res.text:  # formatting is idempotent
+            out.append(Mismatch("formatted", res.text, again))
+    return out, rendered
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -86,7 +126,14 @@ def _diff_lines(m: Mismatch) -> list[str]:
     exp, act = _show(m.expected, bare), _show(m.actual, bare)
     pad = " " * 13
     lines = [f"  {m.field + ':':<10} expected {exp}", f"{pad}got      {act}"]
-    if isinstance(m.expected, str) and isinstance(m.actual, str) and not bare:
+    if m.field == "formatted" and isinstance(m.expected, str) and isinstance(m.actual, str):
+        # Formatter output and rendered diagnostics: a line diff reads better than one escaped string.
+        a, b = m.expected.splitlines(), m.actual.splitlines()
+        lines = [f"  {m.field + ':':<10} (- expected, + got)"] + [
+            f"{pad}{x}" for x in difflib.unified_diff(a, b, lineterm="", n=2) if not x.startswith(("---", "+++"))]
+        if a == b:  # only the line ends differ
+            lines.append(f"{pad}(line ends differ: expected {exp[-12:]}, got {act[-12:]})")
+    elif isinstance(m.expected, str) and isinstance(m.actual, str) and not bare:
         i = next((k for k, (a, b) in enumerate(zip(m.expected, m.actual)) if a != b),
                  min(len(m.expected), len(m.actual)))
         col = len(json.dumps(m.expected[:i], ensure_ascii=False)) - 1

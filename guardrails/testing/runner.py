@@ -1,4 +1,4 @@
-"""Finding test files and running their cases against the policies they name."""
+"""Finding test files and running their cases against the policies they name or carry inline."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from guardrails.diagnostics import Diagnostic, GuardrailsError, PolicyError, Span
-from guardrails.testing.binding import Bound, bind
+from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, Span
+from guardrails.testing.binding import Bound, bind, bind_case
 from guardrails.testing.coverage import PolicyCoverage, policy_coverage
-from guardrails.testing.model import PolicyTests
-from guardrails.testing.results import CaseResult, compare
+from guardrails.testing.model import STATIC, Case, Inline, PolicyTests
+from guardrails.testing.results import CaseResult, compare, compare_static
 from guardrails.testing.schema import load_tests
 
 TEST_SUFFIX = ".tests.yaml"
@@ -54,7 +54,9 @@ class Prepared:
 
     @property
     def label(self) -> str:
-        return f"{self.policy.name} {self.policy.version}" if self.policy is not None else (self.tests.policy or "?")
+        if self.policy is not None:
+            return f"{self.policy.name} {self.policy.version}"
+        return self.tests.policy or ("inline policies" if self.tests.inline is None else "inline policy")
 
     def render_errors(self) -> str:
         from guardrails.diagnostics import render_all
@@ -89,6 +91,7 @@ class Runner:
         self.coverage = coverage
         self.ner_model = ner_model
         self._engines: dict[tuple[str, ...], Any] = {}
+        self._inline: dict[Inline, Any] = {}  # inline policies: no coverage, not in the report
         self.hits: dict[tuple[str, str], set[tuple]] = {}
         self.tested: set[tuple[str, str]] = set()
 
@@ -113,12 +116,62 @@ class Runner:
     def engines(self) -> list[Any]:
         return [e for e in self._engines.values() if not isinstance(e, Exception)]
 
+    def inline_engine(self, inline: Inline) -> Any:
+        """The engine of a policy written in a test file. Raises PolicyError."""
+        from guardrails.engine import Engine
+
+        if inline not in self._inline:
+            try:
+                self._inline[inline] = Engine.from_source(inline.source, modules=dict(inline.modules),
+                                                          ner_model=self.ner_model, hash_salt=TEST_HASH_SALT)
+            except GuardrailsError as exc:
+                self._inline[inline] = exc
+        got = self._inline[inline]
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    def _bind_inline(self, tests: PolicyTests, sources: dict[str, str]) -> tuple[list[Bound], list[Diagnostic]]:
+        """Bind the cases that carry their own policy (or use the file's `source`)."""
+        diags = Diagnostics()
+        bound: list[Bound] = []
+        failed: set[Inline] = set()
+        for case in tests.cases:
+            if case.inline is None:
+                continue
+            if case.stage == STATIC:
+                bound.append(Bound(case, "", {}))
+                continue
+            try:
+                engine = self.inline_engine(case.inline)
+            except GuardrailsError as exc:
+                if case.inline not in failed:  # once per source, not once per case
+                    failed.add(case.inline)
+                    errs = [d for d in getattr(exc, "diagnostics", ()) if d.is_error]
+                    sources.update(getattr(exc, "sources", {}))
+                    diags.error("T204", f"the inline policy does not load ({len(errs)} error(s))"
+                                if errs else f"the inline policy does not load: {exc}", case.inline.span)
+                    diags.items.extend(errs)
+                continue
+            policy = engine.get_policy()
+            b = bind_case(case, policy, diags, case.inline.span, engine)
+            if b is not None:
+                bound.append(b)
+        return bound, diags.items
+
     def prepare(self, path: str | Path) -> Prepared:
         tests = load_tests(path)
         sources = {tests.path: tests.text}
         errors = [d for d in tests.diagnostics if d.is_error]
+        inline_bound, inline_errors = self._bind_inline(tests, sources)
+        errors += inline_errors
         if tests.policy is None:
-            return Prepared(tests, [], errors, sources)
+            file_policy = None
+            if tests.inline is not None and tests.inline in self._inline:
+                got = self._inline[tests.inline]
+                file_policy = None if isinstance(got, Exception) else got.get_policy()
+            return Prepared(tests, [] if errors else inline_bound, sorted(errors, key=Diagnostic.sort_key),
+                            sources, None, file_policy)
         # Bind even when some cases are malformed, so one run shows every error.
         try:
             engine = self.engine_for(path)
@@ -134,15 +187,21 @@ class Runner:
             return Prepared(tests, [], [*errors, head], sources)
         policy, bound, errs = bind(tests, engine)
         errors = sorted([*errors, *errs], key=Diagnostic.sort_key)
+        bound = sorted([*bound, *inline_bound], key=lambda b: b.case.line)
         return Prepared(tests, [] if errors else bound, errors, sources, engine, policy)
 
     def run_case(self, prepared: Prepared, bound: Bound) -> CaseResult:
         case = bound.case
         label = prepared.label
-        cov: set | None = set() if self.coverage else None
+        if case.stage == STATIC:
+            return self._run_static(prepared, case, label)
+        inline = bound.engine is not None
+        if inline:
+            label = bound.policy.replace("@", " ")
+        cov: set | None = set() if self.coverage and not inline else None
         try:
-            d = prepared.engine.check(case.stage, case.request, policy=bound.policy,
-                                      overrides=bound.overrides or None, coverage=cov)
+            d = (bound.engine or prepared.engine).check(case.stage, case.request, policy=bound.policy,
+                                                        overrides=bound.overrides or None, coverage=cov)
         except Exception as exc:  # report, never crash the run: the other cases still count
             return CaseResult(prepared.tests.path, case, "failed", label,
                               reason=f"the engine raised {type(exc).__name__}: {exc}")
@@ -156,6 +215,19 @@ class Runner:
             self.tested.add(key)
         if mismatches:
             return CaseResult(prepared.tests.path, case, "failed", label, mismatches, explanation=d.explain())
+        return CaseResult(prepared.tests.path, case, "passed", label)
+
+    def _run_static(self, prepared: Prepared, case: Case, label: str) -> CaseResult:
+        try:
+            mismatches, rendered = compare_static(case)
+        except Exception as exc:  # the formatter's own FormatError too: a bug to report, not a crash
+            return CaseResult(prepared.tests.path, case, "failed", label,
+                              reason=f"checking the policy raised {type(exc).__name__}: {exc}")
+        if case.todo is not None:
+            note = "" if mismatches else " (it passes now: remove `todo`)"
+            return CaseResult(prepared.tests.path, case, "skipped", label, reason=f"todo: {case.todo}{note}")
+        if mismatches:
+            return CaseResult(prepared.tests.path, case, "failed", label, tuple(mismatches), explanation=rendered)
         return CaseResult(prepared.tests.path, case, "passed", label)
 
     def run_file(self, path: str | Path, select: str | None = None) -> FileResult:

@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from guardrails.diagnostics import Diagnostic, Diagnostics, Span
-from guardrails.testing.located import Node, _compose
+from guardrails.diagnostics import CODES as DIAGNOSTIC_CODES
 from guardrails.stages import STAGES
+from guardrails.testing.located import Node, compose
+from guardrails.testing.model import (
+    OUTCOMES, STATIC, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, Inline, PolicyTests, StaticExpect,
+)
 from guardrails.values import kind_of
-from guardrails.testing.model import OUTCOMES, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, PolicyTests
 
 CODES: dict[str, str] = {
     "T001": "invalid YAML",
@@ -26,8 +29,12 @@ CODES: dict[str, str] = {
     "T204": "the policies do not load",
 }
 
-_FILE_KEYS = ("policy", "version", "description", "cases")
-_CASE_KEYS = ("name", "stage", "description", "context", "with", "expect", "todo")
+_FILE_KEYS = ("policy", "version", "source", "modules", "description", "cases")
+_CASE_KEYS = ("name", "stage", "description", "source", "modules", "request", "context", "with", "expect", "todo")
+_STATIC_CASE_KEYS = ("name", "description", "source", "modules", "expect", "todo")
+_STATIC_EXPECT_KEYS = ("errors", "warnings", "message", "formatted")
+_NO_STAGE = ("a case without `stage` checks its inline policy statically (expect: errors, warnings, message, "
+             "formatted); give `stage` to run a request")
 _REQUEST_KEYS = {"input": ("text",), "output": ("text",), "retrieval": ("chunks",),
                  "tool_call": ("tool", "args", "principal")}
 _REQUIRED_REQUEST = {"input": "text", "output": "text", "retrieval": "chunks", "tool_call": "tool"}
@@ -36,7 +43,8 @@ _EXPECT_STAGE_KEYS = {"input": ("text",), "output": ("text",), "retrieval": ("ch
 _WITH_KEYS = ("topic", "pii", "secrets", "terms", "pattern")
 
 
-def _close(word: str, choices: Iterable[str]) -> str | None:
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """The hint for a misspelt name: the closest of ``choices``, if any is close."""
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean {found[0]!r}?" if found else None
 
@@ -99,7 +107,7 @@ class _Schema:
         allowed = tuple(allowed)
         for key, n in m.items():
             if key not in allowed:
-                hint = elsewhere(key) or _close(key, allowed) or f"{what} takes: {', '.join(allowed)}"
+                hint = elsewhere(key) or did_you_mean(key, allowed) or f"{what} takes: {', '.join(allowed)}"
                 self.err("T101", f"unknown key {key!r} in {what}", n.where, hint)
 
     def require(self, m: dict[str, Node], key: str, what: str, span: Span) -> Node | None:
@@ -133,21 +141,31 @@ class _Schema:
             return empty
         self.keys(m, _FILE_KEYS, "a test file")
         policy = version = None
-        pnode = self.require(m, "policy", "a test file", root.span)
+        pnode, vnode, has_source = m.get("policy"), m.get("version"), "source" in m
+        cnode = self.require(m, "cases", "a test file", root.span)
+        items = self.seq(cnode, "cases") if cnode is not None else None
+        if pnode is None and not has_source and not any(
+                isinstance(i.value, dict) and "source" in i.value for i in items or ()):
+            self.err("T102", "a test file needs 'policy'", root.span,
+                     "or `source`, a policy written in the file (see guardrails/testing/__init__.py)")
         if pnode is not None and (policy := self.string(pnode, "policy")) is not None and "@" in policy:
             self.err("T104", "write the policy name alone", pnode.span, "pin a version with `version:`")
             policy = None
-        vnode = m.get("version")
+        if pnode is not None and has_source:
+            self.err("T104", "give `policy` (a loaded policy) or `source` (one written here), not both",
+                     m["source"].where)
         if vnode is not None:
             version = self.string(vnode, "version")
+            if pnode is None and has_source:
+                self.err("T104", "`version` pins a loaded policy", vnode.where,
+                         "an inline `source` carries its own version in its header")
+        inline = self.inline(m, "a test file")
         if "description" in m:
             self.typed(m["description"], (str,), "description", "a string")
         cases: list[Case] = []
-        cnode = self.require(m, "cases", "a test file", root.span)
-        items = self.seq(cnode, "cases") if cnode is not None else None
         seen: dict[str, Span] = {}
         for i, item in enumerate(items or []):
-            case = self.case(item, f"cases[{i}]")
+            case = self.case(item, f"cases[{i}]", inline, named=pnode is not None, file_source=has_source)
             if case is None:
                 continue
             if case.name in seen:
@@ -157,10 +175,27 @@ class _Schema:
             seen[case.name] = case.span
             cases.append(case)
         return PolicyTests(path, text, policy, version, tuple(cases), (), pnode.span if pnode else None,
-                           vnode.span if vnode else None)
+                           vnode.span if vnode else None, inline)
+
+    def inline(self, m: dict[str, Node], what: str) -> Inline | None:
+        """A `source:` (and its `modules:`) in a file or a case."""
+        if "source" not in m:
+            if "modules" in m:
+                self.err("T104", f"`modules` in {what} goes with `source`", m["modules"].where,
+                         "modules are what a policy written in the test file imports")
+            return None
+        source = self.string(m["source"], "source")
+        modules: list[tuple[str, str]] = []
+        if "modules" in m and (named := self.mapping(m["modules"], "modules")) is not None:
+            for name, mn in named.items():
+                text = self.string(mn, f"module {name!r}")
+                if text is not None:
+                    modules.append((name, text))
+        return Inline(source, tuple(modules), m["source"].where) if source is not None else None
 
     # -- a case
-    def case(self, n: Node, where: str) -> Case | None:
+    def case(self, n: Node, where: str, file_inline: Inline | None = None, *, named: bool = True,
+             file_source: bool = False) -> Case | None:
         m = self.mapping(n, f"a case ({where})")
         if m is None:
             return None
@@ -168,11 +203,21 @@ class _Schema:
         name_node = self.require(m, "name", "a case", n.span)
         name = self.string(name_node, "name") if name_node else None
         what = f"case {name!r}" if name else f"a case ({where})"
-        stage_node = self.require(m, "stage", what, n.span)
+        own_source = "source" in m
+        inline = self.inline(m, what) if own_source or "modules" in m else file_inline
+        if "stage" not in m and (own_source or file_source):
+            return self.static_case(m, n, name, what, inline, before)
+        if not (own_source or file_source or named):
+            self.err("T102", f"{what} needs 'source'", n.span,
+                     "the file names no `policy`: give it `policy` or `source`, or give the case its own `source`")
+        stage_node = m.get("stage")
+        if stage_node is None:
+            self.err("T102", f"{what} needs 'stage'", n.span,
+                     None if named else "or `source`, to check a policy written in the case statically")
         stage = self.string(stage_node, "stage") if stage_node else None
         if stage is not None and stage not in STAGES:
             self.err("T104", f"unknown stage {stage!r}; use {', '.join(STAGES)}", stage_node.span,
-                     _close(stage, STAGES))
+                     did_you_mean(stage, STAGES) or (_NO_STAGE if stage == STATIC else None))
             stage = None
         request_keys = _REQUEST_KEYS[stage] if stage else sum(_REQUEST_KEYS.values(), ())
 
@@ -184,7 +229,16 @@ class _Schema:
 
         self.keys(m, _CASE_KEYS + request_keys, what, elsewhere)
         request: dict[str, Any] = {}
-        if stage is not None:
+        if "request" in m:
+            # The request exactly as Engine.check takes it: for requests the
+            # stage's fields cannot express (malformed ones).
+            given = [k for k in (*request_keys, "context") if k in m]
+            if given:
+                self.err("T104", f"give `request` or the request's fields ({', '.join(given)}), not both",
+                         m["request"].where)
+            if self.mapping(m["request"], "request") is not None:
+                request = self.json(m["request"], "request")
+        elif stage is not None:
             required = _REQUIRED_REQUEST[stage]
             self.require(m, required, what, n.span)
             for key in _REQUEST_KEYS[stage]:
@@ -201,7 +255,96 @@ class _Schema:
         expect = self.expect(enode, stage, request) if enode is not None and stage else None
         if len(self.diags.items) > before or name is None or stage is None or expect is None:
             return None
-        return Case(name, stage, request, expect, tuple(fixed), todo, n.span)
+        return Case(name, stage, request, expect, tuple(fixed), todo, n.span, inline if own_source or file_source
+                    else None)
+
+    def static_case(self, m: dict[str, Node], n: Node, name: str | None, what: str, inline: Inline | None,
+                    before: int) -> Case | None:
+        """A case without a stage: its inline policy checked (errors, warnings) or formatted."""
+        request_keys = {k for ks in _REQUEST_KEYS.values() for k in ks} | {"request", "context", "with"}
+        self.keys(m, _STATIC_CASE_KEYS, what, lambda k: _NO_STAGE if k in request_keys else None)
+        for key in ("description", "todo"):
+            if key in m:
+                self.string(m[key], key)
+        todo = m["todo"].value if "todo" in m and isinstance(m["todo"].value, str) else None
+        enode = self.require(m, "expect", what, n.span)
+        expect = self.static_expect(enode) if enode is not None else None
+        if len(self.diags.items) > before or name is None or expect is None or inline is None:
+            return None
+        return Case(name, STATIC, {}, expect, (), todo, n.span, inline)
+
+    def static_expect(self, n: Node) -> StaticExpect | None:
+        if not isinstance(n.value, dict):
+            self.err("T103", f"the expect of a case without `stage` must be a mapping, not a {kind_of(n.value)}",
+                     n.span, _NO_STAGE)
+            return None
+        m = n.value
+        request_expect = {k for ks in _EXPECT_STAGE_KEYS.values() for k in ks} | set(_EXPECT_KEYS)
+        self.keys(m, _STATIC_EXPECT_KEYS, "the expect of a static case",
+                  lambda k: _NO_STAGE if k in request_expect else None)
+        if not any(k in m for k in _STATIC_EXPECT_KEYS):
+            self.err("T102", "the expect of a static case needs errors, warnings, message or formatted", n.span,
+                     "errors: [[CODE, line, col], ...] for the checker; formatted: TEXT for `guardrails fmt`")
+            return None
+        before = len(self.diags.items)
+        errors = self.located_codes(m["errors"]) if "errors" in m else None
+        warnings: list[str] = []
+        if "warnings" in m:
+            for code, span in self.strings(m["warnings"], "expect.warnings") or ():
+                if self.diagnostic_code(code, span, "expect.warnings"):
+                    warnings.append(code)
+        message = self.string(m["message"], "expect.message") if "message" in m else None
+        formatted = None
+        if "formatted" in m and self.typed(m["formatted"], (str,), "expect.formatted", "a string"):
+            formatted = m["formatted"].value
+        if len(self.diags.items) > before:
+            return None
+        if errors is None and (warnings or message is not None):
+            errors = ()  # checked: the policy must have no errors
+        return StaticExpect(errors, tuple(warnings), message, formatted)
+
+    def located_codes(self, n: Node) -> tuple[tuple[str, int, int], ...] | None:
+        """expect.errors of a static case: [[CODE, line, col], ...]."""
+        items = self.seq(n, "expect.errors")
+        if items is None:
+            return None
+        out = []
+        for i, item in enumerate(items):
+            where = f"expect.errors[{i}]"
+            v = item.value
+            if not (isinstance(v, list) and len(v) == 3):
+                got = f"a list of {len(v)} items" if isinstance(v, list) else f"a {kind_of(v)}"
+                self.err("T103", f"{where} must be [CODE, line, col], not {got}", item.span,
+                         "for example [E001, 3, 30]: the code, then the line and column it points at")
+                continue
+            code = self.string(v[0], f"the code in {where}")
+            line, col = (self.position(p, f"the {w} in {where}") for p, w in ((v[1], "line"), (v[2], "column")))
+            if code is not None and self.diagnostic_code(code, v[0].span, "expect.errors", errors=True) \
+                    and line is not None and col is not None:
+                out.append((code, line, col))
+        return tuple(out) if len(out) == len(items) else None
+
+    def diagnostic_code(self, code: str, span: Span, what: str, *, errors: bool = False) -> bool:
+        if code not in DIAGNOSTIC_CODES:
+            self.err("T104", f"unknown diagnostic code {code!r} in {what}", span,
+                     did_you_mean(code, DIAGNOSTIC_CODES) or "codes are listed in guardrails.diagnostics.CODES")
+            return False
+        is_warning = code.startswith("W")
+        if errors and is_warning:
+            self.err("T104", f"{code} is a warning code", span, "list warnings in expect.warnings")
+            return False
+        if not errors and not is_warning:
+            self.err("T104", f"{code} is an error code", span, "list errors in expect.errors as [CODE, line, col]")
+            return False
+        return True
+
+    def position(self, n: Node, what: str) -> int | None:
+        if not self.typed(n, (int,), what, "a whole number"):
+            return None
+        if n.value < 1:
+            self.err("T104", f"{what} must be 1 or more", n.span, "lines and columns count from 1")
+            return None
+        return n.value
 
     def request_field(self, stage: str, key: str, n: Node) -> Any:
         if key == "tool":
@@ -318,7 +461,7 @@ class _Schema:
         for f in findings:
             if f.entity is not None and f.entity.lower() not in SECRET_KINDS:
                 self.err("T104", f"unknown secret kind {f.entity!r}", f.span,
-                         _close(f.entity.lower(), SECRET_KINDS) or f"kinds: {', '.join(sorted(SECRET_KINDS))}")
+                         did_you_mean(f.entity.lower(), SECRET_KINDS) or f"kinds: {', '.join(sorted(SECRET_KINDS))}")
                 continue
             out.append(FixedFinding(f.entity.upper() if f.entity else None, f.start, f.end, f.match, f.score, f.span))
         return out
@@ -334,6 +477,8 @@ class _Schema:
 
         def elsewhere(key: str) -> str | None:
             owners = [s for s, ks in _EXPECT_STAGE_KEYS.items() if key in ks]
+            if key in _STATIC_EXPECT_KEYS:
+                return f"`expect.{key}` is for cases without a stage (static checks of an inline policy)"
             return f"`expect.{key}` is for {' and '.join(owners)} cases" if owners else None
 
         self.keys(m, _EXPECT_KEYS + _EXPECT_STAGE_KEYS[stage], "expect", elsewhere)
@@ -366,7 +511,7 @@ class _Schema:
     def outcome(self, n: Node) -> str | None:
         v = self.string(n, "the expected outcome")
         if v is not None and v not in OUTCOMES:
-            self.err("T104", f"unknown outcome {v!r}; use {', '.join(OUTCOMES)}", n.span, _close(v, OUTCOMES))
+            self.err("T104", f"unknown outcome {v!r}; use {', '.join(OUTCOMES)}", n.span, did_you_mean(v, OUTCOMES))
             return None
         return v
 
@@ -400,7 +545,7 @@ class _Schema:
 def parse_tests(text: str, path: str) -> PolicyTests:
     """Parse and structurally validate the text of a test file."""
     diags = Diagnostics()
-    root = _compose(text, path, diags)
+    root = compose(text, path, diags)
     tests = _Schema(diags).file(root, path, text) if not diags.has_errors else PolicyTests(path, text, None, None,
                                                                                             (), ())
     return _with_diagnostics(tests, diags.sorted())
@@ -418,4 +563,5 @@ def load_tests(path: str | Path) -> PolicyTests:
 
 
 def _with_diagnostics(t: PolicyTests, diags: Iterable[Diagnostic]) -> PolicyTests:
-    return PolicyTests(t.path, t.text, t.policy, t.version, t.cases, tuple(diags), t.policy_span, t.version_span)
+    return PolicyTests(t.path, t.text, t.policy, t.version, t.cases, tuple(diags), t.policy_span, t.version_span,
+                       t.inline)
