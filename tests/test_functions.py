@@ -1,0 +1,89 @@
+"""The builtin-function table is the one definition: the docs, the checker and
+the compiler agree with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guardrails import Engine, checker, compiler, conditions
+from guardrails.diagnostics import PolicyError
+from guardrails.functions import FUNCTIONS, NAME, markdown_table
+from guardrails.rulegraph import TIER_PLAIN
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
+
+# One call per builtin, in a rule of the stage it suits.
+CALLS = {
+    "pii": ("input", "pii()"),
+    "topic": ("input", "topic(legal) > 0.5"),
+    "secrets": ("input", "secrets(jwt)"),
+    "banned": ("input", "banned(bad)"),
+    "length": ("tool_call", "tool == \"t\" and length(args.items) > 2"),
+    "lower": ("tool_call", "tool == \"t\" and lower(args.mode) == \"read\""),
+    "upper": ("tool_call", "tool == \"t\" and upper(args.mode) == \"READ\""),
+}
+
+
+def _docs_table() -> str:
+    text = DOC.read_text(encoding="utf-8")
+    section = text[text.index("\n## Functions\n"):]
+    start = section.index("\n| function |") + 1
+    return section[start:section.index("\n\n", start) + 1]
+
+
+def test_docs_table_is_generated_from_the_registry():
+    assert _docs_table() == markdown_table(), (
+        "docs/language.md's function table differs from guardrails.functions.markdown_table(); "
+        "paste the generated table into the doc")
+
+
+def test_every_builtin_is_exercised_here():
+    assert set(CALLS) == set(FUNCTIONS)
+
+
+def test_the_checker_and_compiler_keep_no_second_list():
+    assert checker.FUNCTIONS is FUNCTIONS and conditions.FUNCTIONS is FUNCTIONS
+    assert not hasattr(checker, "DETECTOR_FUNCTIONS")
+    assert not [m for m in dir(checker.TypeChecker) if m.startswith("call_")]
+    assert not [m for m in dir(compiler.StageCompiler) if m.startswith("f_")]
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_declared_tier_and_return_type_hold(name):
+    fn = FUNCTIONS[name]
+    stage, cond = CALLS[name]
+    source = f"""policy "p" version "1.0.0"
+topic legal {{ "lawsuit" 1.0 }}
+terms bad = ["xyzzy"]
+{stage} {{ rule r: {"allow" if stage == "tool_call" else 'warn "m"'} when {cond} }}
+"""
+    engine = Engine.from_source(source)
+    (rule,) = engine.get_policy().stages[stage].rules
+    assert rule.tier == fn.tier
+    assert fn.tier == TIER_PLAIN or rule.detectors
+
+
+def test_registry_entries_are_well_formed():
+    for fn in FUNCTIONS.values():
+        assert fn.returns in ("bool", "number", "string")
+        # name arguments are never mixed with value arguments
+        assert fn.takes_names == all(NAME in a.kinds for a in fn.args)
+        for o in fn.options:
+            assert o.accepts(o.default)
+
+
+@pytest.mark.parametrize("call, message", [
+    ("lower(text, text)", "lower() takes exactly one argument"),
+    ("topic()", "topic() takes exactly one topic name"),
+    ("banned(a, b)", "banned() takes exactly one terms list"),
+    ("pii(\"EMAIL\")", "pii() takes names, not expressions"),
+    ("pii(min_score=2)", "min_score is a number between 0 and 1"),
+    ("length(text, foo=1) > 1", "length() has no option 'foo'"),
+])
+def test_declared_checks_report_e302(call, message):
+    with pytest.raises(PolicyError) as info:
+        Engine.from_source(f'policy "p" version "1.0.0"\ninput {{ rule r: warn "m" when {call} }}\n')
+    found = [(d.code, d.message) for d in info.value.diagnostics if d.is_error]
+    assert ("E302", message) in found, found
