@@ -9,7 +9,7 @@ doors are :class:`Engine` (in-process) and the ``guardrails`` CLI.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from guardrails.version import __version__
 
 from guardrails import _moved  # noqa: E402
 

@@ -17,114 +17,23 @@ import asyncio
 import os
 import threading
 import secrets as _secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from guardrails.checker import CheckConfig, check_sources
-from guardrails.compiler import compile_unit
 from guardrails.rulegraph import CompiledPolicy
 from guardrails.decision import Decision
-from guardrails.detectors import NER_ENTITIES, DetectorError, PiiConfig, get_pii_detector
-from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, Span
+from guardrails.detectors import DetectorError, PiiConfig, get_pii_detector
+from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError
 from guardrails.evaluate import Runtime, evaluate_retrieval, evaluate_text, evaluate_tool_call
-from guardrails.resolve import SourceFile, build_units, discover, parse_source, read_sources, version_key
+from guardrails.pipeline import LoadResult, load_sources, resolve_ner_model  # noqa: F401  (LoadResult: documented here)
+from guardrails.resolve import parse_source, version_key
+from guardrails.sources import load_paths
 
 HASH_SALT_ENV = "GUARDRAILS_HASH_SALT"
-NER_MODEL_ENV = "GUARDRAILS_NER_MODEL"
 
 
 class UnknownPolicyError(GuardrailsError, LookupError):
     """The request named a policy (or version) that is not loaded."""
-
-
-@dataclass(frozen=True, slots=True)
-class LoadResult:
-    """Everything the pipeline produced for a set of policy sources."""
-
-    policies: list[CompiledPolicy]
-    diagnostics: list[Diagnostic]
-    sources: dict[str, str]
-
-    @property
-    def ok(self) -> bool:
-        return not any(d.is_error for d in self.diagnostics)
-
-
-def _default_pii(config: PiiConfig) -> frozenset[str]:
-    """Entities for a bare `pii()`: everything the analyzer has, minus NER
-    entities when no model is configured."""
-    from guardrails.detectors import supported_entities
-
-    known = supported_entities(config)
-    return known if config.ner_model else known - NER_ENTITIES
-
-
-def _uses_bare_pii(unit) -> bool:
-    """Whether a unit calls `pii()` with no entity names anywhere."""
-    from guardrails import ast as A
-
-    for r in unit.rules:
-        if r.rule.condition is None:
-            continue
-        for e in A.walk(r.rule.condition):
-            if isinstance(e, A.Call) and e.func == "pii" and not e.args:
-                return True
-    return False
-
-
-def resolve_ner_model(ner_model: str | None) -> str | None:
-    """The NER model in force: the argument, else $GUARDRAILS_NER_MODEL, else none."""
-    return ner_model if ner_model is not None else (os.environ.get(NER_MODEL_ENV) or None)
-
-
-def load_sources(sources: list[SourceFile], *, ner_model: str | None = None,
-                 diags: Diagnostics | None = None, coverage: bool = False) -> LoadResult:
-    """Check and compile parsed sources. Never raises for bad policies."""
-    diags = diags or Diagnostics()
-    ner_model = resolve_ner_model(ner_model)
-    text_by_path = {s.path: s.text for s in sources}
-    if not sources and not diags.has_errors:
-        diags.error("E702", "no policy files found", Span("<input>", 1, 1, 1, 1, 0, 0),
-                    hint="policy files end in .policy")
-    # Identical duplicates (an old bundle and a new directory sharing a module)
-    # are checked once, so their diagnostics are not reported twice.
-    units, sources = build_units(sources, diags)
-    check_sources(sources, units, CheckConfig(ner_model=ner_model), diags)
-    compiled: list[CompiledPolicy] = []
-    if not diags.has_errors:
-        pii_default: frozenset[str] | None = None
-        for u in units:
-            if _uses_bare_pii(u) and pii_default is None:
-                pii_default = _default_pii(PiiConfig(ner_model=ner_model))
-            compiled.append(compile_unit(u, pii_default or frozenset(), coverage=coverage))
-    return LoadResult(compiled, diags.sorted(), text_by_path)
-
-
-def load_paths(paths: Iterable[str | Path], *, ner_model: str | None = None, coverage: bool = False,
-               bundle_key: bytes | str | None = None) -> LoadResult:
-    """Load policy files, directories, or bundles (see guardrails.bundle)."""
-    diags = Diagnostics()
-    sources: list[SourceFile] = []
-    plain: list[str | Path] = []
-    for path in paths:
-        if _is_bundle(path):
-            from guardrails.bundle import read_bundle_sources  # only bundles need it
-
-            sources.extend(read_bundle_sources(path, key=bundle_key, diags=diags))
-        else:
-            plain.append(path)
-    if plain:
-        sources.extend(read_sources(discover(plain, diags), diags))
-    return load_sources(sources, ner_model=ner_model, diags=diags, coverage=coverage)
-
-
-BUNDLE_SUFFIXES = (".bundle", ".tar.gz", ".tgz")
-
-
-def _is_bundle(path: str | Path) -> bool:
-    p = Path(path)
-    return p.is_file() and p.name.endswith(BUNDLE_SUFFIXES)
 
 
 class Engine:

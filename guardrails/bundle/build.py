@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from guardrails.diagnostics import Diagnostic, Diagnostics
+from guardrails.pipeline import load_sources
 from guardrails.resolve import POLICY_SUFFIX, SourceFile, discover, parse_source, version_key
+from guardrails.version import __version__
 from guardrails.bundle.archive import _pack, member_name_problem
 from guardrails.bundle.keys import BundleKey, KeyFileError, load_key
 from guardrails.bundle.layout import (
@@ -41,9 +43,6 @@ def build_bundle(directory: str | os.PathLike[str], output: str | os.PathLike[st
     is read once. Raises :class:`KeyFileError` for an unusable key and
     ``ValueError`` for a bad revision or SOURCE_DATE_EPOCH.
     """
-    from guardrails import __version__
-    from guardrails.engine import load_sources
-
     root = Path(directory)
     if not root.is_dir():
         raise ValueError(f"{root} is not a directory")

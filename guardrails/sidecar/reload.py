@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from guardrails.diagnostics import Diagnostics, GuardrailsError, PolicyError
-from guardrails.engine import Engine, _is_bundle
+from guardrails.engine import Engine
 from guardrails.resolve import discover
+from guardrails.sources import is_bundle
 
 log = logging.getLogger("guardrails.sidecar")
 
@@ -57,7 +58,7 @@ def fingerprint(path: str | Path) -> str:
     """A hash of everything a load of `path` reads: names and contents."""
     h = hashlib.sha256()
     p = Path(path)
-    files = [p] if _is_bundle(p) else discover([p], Diagnostics())
+    files = [p] if is_bundle(p) else discover([p], Diagnostics())
     for f in files:
         h.update(str(f).encode("utf-8", "surrogateescape") + b"\0")
         try:
