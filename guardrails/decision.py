@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, Mapping, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from guardrails.stages import Stage
-
 
 
 class Outcome(str, Enum):
@@ -46,6 +45,10 @@ class Violation(BaseModel):
     spans: list[Span] = Field(default_factory=list)
     error: str | None = None
     chunk: int | None = None  # retrieval: the chunk this rule fired on
+    #: Where the rule is written, ``file:line:col`` (``policies/support-bot.policy:12:3``),
+    #: the file as the policy was loaded. None for the violations no rule
+    #: wrote: a refused request, a tool call's default deny, an unavailable guard.
+    location: str | None = None
 
 
 class PolicyRef(BaseModel):
@@ -155,6 +158,8 @@ class Decision(BaseModel):
         lines = [f"{self.stage} -> {self.outcome.value.upper()}  ({p.name} {p.version}, {p.digest[:12]})"]
         for v in self.violations:
             what = f"  {v.effect:<8} {v.rule}"
+            if v.location:
+                what += f" ({v.location})"
             if v.message:
                 what += f": {v.message}"
             if v.route:
@@ -177,3 +182,22 @@ class Decision(BaseModel):
                 detail = f" ({t.detail})" if t.detail else ""
                 lines.append(f"    tier {t.tier}{chunk}: {t.rule:<24} {t.status}{val}{detail}")
         return "\n".join(lines)
+
+
+@runtime_checkable
+class DecisionSink(Protocol):
+    """What an engine writes its decisions to: the decision log.
+
+    :class:`guardrails.decision_log.DecisionLog` is the shipped one; pass any
+    object with this method as ``Engine(..., decision_log=...)``. The engine
+    calls ``write`` after every check, on the thread that made the decision,
+    before returning it. ``request`` is the request as the check received
+    it (``text``, ``chunks``, or ``tool``/``args``/``principal``, and
+    ``context``), raw: masking what must not be stored is the sink's job.
+
+    ``write`` should return quickly and must not keep ``request`` (the caller
+    may mutate it afterwards). An exception it raises never fails the decision:
+    the engine counts it in ``Engine.log_failures`` and returns the decision.
+    """
+
+    def write(self, decision: Decision, request: Mapping[str, Any]) -> None: ...

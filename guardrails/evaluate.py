@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from guardrails.diagnostics import RuntimeCode
 from guardrails.rulegraph import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
@@ -49,19 +49,24 @@ from guardrails.detectors import (
     Finding,
     PiiConfig,
     Redaction,
+    TopicClassifier,
     apply_redactions,
     get_pii_detector,
     merge_redactions,
 )
 
 DEFAULT_DENY_RULE = "default-deny"
+
+#: A coverage sink: the evaluation adds ``(rule id, branch index, value)`` for
+#: each boolean node it evaluates (index -1: the rule as a whole).
+Coverage = set[tuple[str, int, bool]]
 ARG_SEPARATOR = "\n\x00\n"
 
 
 class Runtime:
     """Engine-wide, thread-safe services shared by every evaluation."""
 
-    def __init__(self, pii_config: PiiConfig, hash_key: bytes, topic_classifier=None,
+    def __init__(self, pii_config: PiiConfig, hash_key: bytes, topic_classifier: TopicClassifier | None = None,
                  cache_size: int = 4096):
         self.pii_config = pii_config
         self.hash_key = hash_key
@@ -165,7 +170,7 @@ def combine(run: _Run, *, stage: str, fail_closed: bool, tool_default: str = "de
     for rule, findings in _by_rule(run.fired, _first_qid):
         if findings:
             viol = Violation(rule=rule.qid, effect=rule.effect, message=rule.message, route=rule.route,
-                             spans=_spans(findings, mapper))
+                             spans=_spans(findings, mapper), location=rule.location)
         else:
             viol = _bare_violation(rule)
         by_effect.setdefault(rule.effect, []).append(viol)
@@ -177,7 +182,7 @@ def combine(run: _Run, *, stage: str, fail_closed: bool, tool_default: str = "de
         if fail_closed:
             error_denies = [
                 Violation(rule=r.qid, effect="deny", message="rule could not be evaluated (fail closed)",
-                          error=f"{code}: {msg}")
+                          error=f"{code}: {msg}", location=r.location)
                 for r, code, msg in failed
             ]
     none: list[Violation] = []
@@ -220,7 +225,8 @@ def _bare_violation(rule: RuleNode) -> Violation:
         return hit[1]
     if len(_bare) >= 65536:
         _bare.clear()
-    v = Violation(rule=rule.qid, effect=rule.effect, message=rule.message, route=rule.route, spans=[])
+    v = Violation(rule=rule.qid, effect=rule.effect, message=rule.message, route=rule.route, spans=[],
+                  location=rule.location)
     _bare[id(rule)] = (rule, v)
     return v
 
@@ -273,8 +279,8 @@ def _text_too_long(p: CompiledPolicy, n: int) -> str | None:
 
 
 def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Runtime, *,
-                  explain: bool = False, exhaustive: bool = False, overrides: dict | None = None,
-                  coverage: set | None = None) -> Decision:
+                  explain: bool = False, exhaustive: bool = False,
+                  overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
     started = time.perf_counter()
     if not isinstance(text, str):
         return _error_decision(p, stage, RuntimeCode.INVALID_REQUEST, f"text must be a string, not {type(text).__name__}", started)
@@ -300,8 +306,8 @@ def _apply(text: str, redactions: list[Redaction], rt: Runtime) -> str:
 
 
 def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime, *,
-                       explain: bool = False, exhaustive: bool = False, overrides: dict | None = None,
-                       coverage: set | None = None) -> Decision:
+                       explain: bool = False, exhaustive: bool = False,
+                       overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
     """Each chunk is judged on its own; denied chunks are dropped.
 
     The request is denied only when every chunk is; it escalates when any
@@ -409,7 +415,7 @@ def _json_like(value: Any, depth: int = 0) -> bool:
 
 def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, context: Any,
                        rt: Runtime, *, explain: bool = False, exhaustive: bool = False,
-                       overrides: dict | None = None, coverage: set | None = None) -> Decision:
+                       overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
     started = time.perf_counter()
     if not isinstance(tool, str) or not tool:
         return _error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST, "tool must be a non-empty string", started)
@@ -481,4 +487,4 @@ def _redact_args(args: dict, offsets, redactions: list[Redaction], rt: Runtime) 
     return out
 
 
-__all__ = ["Runtime", "evaluate_text", "evaluate_retrieval", "evaluate_tool_call", "combine", "TIER_PII"]
+__all__ = ["Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "evaluate_tool_call", "combine", "TIER_PII"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from guardrails.detectors import Finding
-from guardrails.diagnostics import RuntimeCode
+from guardrails.diagnostics import RuntimeCode, Span
 from guardrails.values import kind_of
 
 # Cost tiers: evaluated in this order; a certain deny stops before the next.
@@ -79,7 +79,8 @@ class RuleNode:
     origin: str
     source: str  # condition source text, for graphs and traces
     branches: tuple[str, ...] = ()  # coverage builds: the boolean nodes, in evaluation-index order
-    span: Any = None  # the rule's source span (file, line, col)
+    span: Span | None = None  # the rule's source span (file, line, col)
+    location: str | None = None  # str(span), "file:line:col": copied into each Violation
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from guardrails.sidecar.convert import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATED = ROOT / "guardrails" / "_proto"
+GENERATED = ROOT / "guardrails" / "sidecar" / "_proto"
 
 
 def _gen_proto():

@@ -203,7 +203,7 @@ def decision_to_proto(d: Decision) -> pb.Decision:
                 fill_struct(c.metadata, ch.get("metadata") or {}, "metadata")
     for v in d.violations:
         mv = m.violations.add(rule=v.rule, effect=_EFFECT_TO[v.effect])
-        for name in ("message", "route", "error", "chunk"):
+        for name in ("message", "route", "error", "chunk", "location"):
             if getattr(v, name) is not None:
                 setattr(mv, name, getattr(v, name))
         for s in v.spans:
@@ -267,6 +267,7 @@ def decision_from_proto(m: pb.Decision) -> Decision:
     violations = [
         Violation(rule=v.rule, effect=_EFFECT_FROM.get(v.effect, "deny"), message=_opt(v, "message"),
                   route=_opt(v, "route"), error=_opt(v, "error"), chunk=_opt(v, "chunk"),
+                  location=_opt(v, "location"),
                   spans=[Span(start=s.start, end=s.end, entity=s.entity, score=s.score, field=_opt(s, "field"))
                          for s in v.spans])
         for v in m.violations

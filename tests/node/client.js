@@ -111,6 +111,7 @@ function plainDecision(d) {
       })),
       error: opt(v, "error"),
       chunk: opt(v, "chunk"),
+      location: opt(v, "location"),
     })),
     policy: d.policy,
     errors: (d.errors || []).map((e) => ({ rule: opt(e, "rule"), code: e.code, message: e.message })),

@@ -28,23 +28,23 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eguardrails/v1/guardrails.proto\x12\rguardrails.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n\x11\x43heckInputRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12(\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0brequest_key\x18\x04 \x01(\t\x12\x0f\n\x07\x65xplain\x18\x05 \x01(\x08\"\x82\x01\n\x12\x43heckOutputRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12(\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0brequest_key\x18\x04 \x01(\t\x12\x0f\n\x07\x65xplain\x18\x05 \x01(\x08\"@\n\x05\x43hunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x9d\x01\n\x15\x43heckRetrievalRequest\x12$\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x14.guardrails.v1.Chunk\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12(\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0brequest_key\x18\x04 \x01(\t\x12\x0f\n\x07\x65xplain\x18\x05 \x01(\x08\"\xd7\x01\n\x14\x43heckToolCallRequest\x12\x0c\n\x04tool\x18\x01 \x01(\t\x12%\n\x04\x61rgs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\tprincipal\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06policy\x18\x04 \x01(\t\x12(\n\x07\x63ontext\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0brequest_key\x18\x06 \x01(\t\x12\x0f\n\x07\x65xplain\x18\x07 \x01(\x08\"_\n\x04Span\x12\r\n\x05start\x18\x01 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x05\x12\x0e\n\x06\x65ntity\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x12\n\x05\x66ield\x18\x05 \x01(\tH\x00\x88\x01\x01\x42\x08\n\x06_field\"\xe0\x01\n\tViolation\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12%\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x0e\x32\x15.guardrails.v1.Effect\x12\x14\n\x07message\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05route\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\"\n\x05spans\x18\x05 \x03(\x0b\x32\x13.guardrails.v1.Span\x12\x12\n\x05\x65rror\x18\x06 \x01(\tH\x02\x88\x01\x01\x12\x12\n\x05\x63hunk\x18\x07 \x01(\x05H\x03\x88\x01\x01\x42\n\n\x08_messageB\x08\n\x06_routeB\x08\n\x06_errorB\x08\n\x06_chunk\":\n\tPolicyRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\"F\n\tEvalError\x12\x11\n\x04rule\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\tB\x07\n\x05_rule\"\xb8\x01\n\tTraceStep\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\x05\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.guardrails.v1.TraceStatus\x12%\n\x05value\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x13\n\x06\x64\x65tail\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05\x63hunk\x18\x06 \x01(\x05H\x01\x88\x01\x01\x42\t\n\x07_detailB\x08\n\x06_chunk\"0\n\x05Trace\x12\'\n\x05steps\x18\x01 \x03(\x0b\x32\x18.guardrails.v1.TraceStep\"\x8e\x01\n\rChunkDecision\x12\r\n\x05index\x18\x01 \x01(\x05\x12\'\n\x07outcome\x18\x02 \x01(\x0e\x32\x16.guardrails.v1.Outcome\x12\x11\n\x04text\x18\x03 \x01(\tH\x00\x88\x01\x01\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructB\x07\n\x05_text\"7\n\x0f\x46orwardedChunks\x12$\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x14.guardrails.v1.Chunk\"\xf6\x03\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12#\n\x05stage\x18\x02 \x01(\x0e\x32\x14.guardrails.v1.Stage\x12\'\n\x07outcome\x18\x03 \x01(\x0e\x32\x16.guardrails.v1.Outcome\x12\x0e\n\x04text\x18\x04 \x01(\tH\x00\x12\'\n\x04\x61rgs\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12:\n\x10\x63hunks_forwarded\x18\x06 \x01(\x0b\x32\x1e.guardrails.v1.ForwardedChunksH\x00\x12,\n\nviolations\x18\x07 \x03(\x0b\x32\x18.guardrails.v1.Violation\x12(\n\x06policy\x18\x08 \x01(\x0b\x32\x18.guardrails.v1.PolicyRef\x12(\n\x06\x65rrors\x18\t \x03(\x0b\x32\x18.guardrails.v1.EvalError\x12\x12\n\nelapsed_us\x18\n \x01(\x03\x12\x12\n\x05route\x18\x0b \x01(\tH\x01\x88\x01\x01\x12,\n\x06\x63hunks\x18\x0c \x03(\x0b\x32\x1c.guardrails.v1.ChunkDecision\x12#\n\x05trace\x18\r \x01(\x0b\x32\x14.guardrails.v1.TraceB\x0b\n\tforwardedB\x08\n\x06_route\"\x15\n\x13ListPoliciesRequest\"K\n\nPolicyInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x0e\n\x06newest\x18\x04 \x01(\x08\"\x80\x01\n\x0cReloadStatus\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x30\n\x0c\x61ttempted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x11\n\tsuccesses\x18\x04 \x01(\x03\x12\x10\n\x08\x66\x61ilures\x18\x05 \x01(\x03\"\xbe\x01\n\x0fPolicySetStatus\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x03\x12-\n\tloaded_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08policies\x18\x04 \x03(\x0b\x32\x19.guardrails.v1.PolicyInfo\x12+\n\x06reload\x18\x05 \x01(\x0b\x32\x1b.guardrails.v1.ReloadStatus\"\xbe\x01\n\x14ListPoliciesResponse\x12.\n\x06\x61\x63tive\x18\x01 \x01(\x0b\x32\x1e.guardrails.v1.PolicySetStatus\x12\x31\n\tcandidate\x18\x02 \x01(\x0b\x32\x1e.guardrails.v1.PolicySetStatus\x12+\n\x07rollout\x18\x03 \x01(\x0e\x32\x1a.guardrails.v1.RolloutMode\x12\x16\n\x0e\x63\x61nary_percent\x18\x04 \x01(\x01\"n\n\x0bStreamStart\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12(\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0brequest_key\x18\x03 \x01(\t\x12\x10\n\x08holdback\x18\x04 \x01(\x05\"Z\n\x12GuardStreamRequest\x12+\n\x05start\x18\x01 \x01(\x0b\x32\x1a.guardrails.v1.StreamStartH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"[\n\x13GuardStreamResponse\x12\x0f\n\x05\x63hunk\x18\x01 \x01(\tH\x00\x12+\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x17.guardrails.v1.DecisionH\x00\x42\x06\n\x04kind*k\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSTAGE_INPUT\x10\x01\x12\x10\n\x0cSTAGE_OUTPUT\x10\x02\x12\x13\n\x0fSTAGE_RETRIEVAL\x10\x03\x12\x13\n\x0fSTAGE_TOOL_CALL\x10\x04*q\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x11\n\rOUTCOME_ALLOW\x10\x01\x12\x12\n\x0eOUTCOME_REDACT\x10\x02\x12\x10\n\x0cOUTCOME_DENY\x10\x03\x12\x14\n\x10OUTCOME_ESCALATE\x10\x04*|\n\x06\x45\x66\x66\x65\x63t\x12\x16\n\x12\x45\x46\x46\x45\x43T_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x45\x46\x46\x45\x43T_DENY\x10\x01\x12\x11\n\rEFFECT_REDACT\x10\x02\x12\x10\n\x0c\x45\x46\x46\x45\x43T_ALLOW\x10\x03\x12\x13\n\x0f\x45\x46\x46\x45\x43T_ESCALATE\x10\x04\x12\x0f\n\x0b\x45\x46\x46\x45\x43T_WARN\x10\x05*\x91\x01\n\x0bTraceStatus\x12\x1c\n\x18TRACE_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12TRACE_STATUS_FIRED\x10\x01\x12\x1a\n\x16TRACE_STATUS_NOT_FIRED\x10\x02\x12\x16\n\x12TRACE_STATUS_ERROR\x10\x03\x12\x18\n\x14TRACE_STATUS_SKIPPED\x10\x04*]\n\x0bRolloutMode\x12\x1c\n\x18ROLLOUT_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13ROLLOUT_MODE_SHADOW\x10\x01\x12\x17\n\x13ROLLOUT_MODE_CANARY\x10\x02\x32\xf3\x03\n\nGuardrails\x12G\n\nCheckInput\x12 .guardrails.v1.CheckInputRequest\x1a\x17.guardrails.v1.Decision\x12I\n\x0b\x43heckOutput\x12!.guardrails.v1.CheckOutputRequest\x1a\x17.guardrails.v1.Decision\x12O\n\x0e\x43heckRetrieval\x12$.guardrails.v1.CheckRetrievalRequest\x1a\x17.guardrails.v1.Decision\x12M\n\rCheckToolCall\x12#.guardrails.v1.CheckToolCallRequest\x1a\x17.guardrails.v1.Decision\x12W\n\x0cListPolicies\x12\".guardrails.v1.ListPoliciesRequest\x1a#.guardrails.v1.ListPoliciesResponse\x12X\n\x0bGuardStream\x12!.guardrails.v1.GuardStreamRequest\x1a\".guardrails.v1.GuardStreamResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eguardrails/v1/guardrails.proto\x12\rguardrails.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n\x11\x43heckInputRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12(\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0brequest_key\x18\x04 \x01(\t\x12\x0f\n\x07\x65xplain\x18\x05 \x01(\x08\"\x82\x01\n\x12\x43heckOutputRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12(\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0brequest_key\x18\x04 \x01(\t\x12\x0f\n\x07\x65xplain\x18\x05 \x01(\x08\"@\n\x05\x43hunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x9d\x01\n\x15\x43heckRetrievalRequest\x12$\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x14.guardrails.v1.Chunk\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12(\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0brequest_key\x18\x04 \x01(\t\x12\x0f\n\x07\x65xplain\x18\x05 \x01(\x08\"\xd7\x01\n\x14\x43heckToolCallRequest\x12\x0c\n\x04tool\x18\x01 \x01(\t\x12%\n\x04\x61rgs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\tprincipal\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06policy\x18\x04 \x01(\t\x12(\n\x07\x63ontext\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0brequest_key\x18\x06 \x01(\t\x12\x0f\n\x07\x65xplain\x18\x07 \x01(\x08\"_\n\x04Span\x12\r\n\x05start\x18\x01 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x05\x12\x0e\n\x06\x65ntity\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x12\n\x05\x66ield\x18\x05 \x01(\tH\x00\x88\x01\x01\x42\x08\n\x06_field\"\x84\x02\n\tViolation\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12%\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x0e\x32\x15.guardrails.v1.Effect\x12\x14\n\x07message\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05route\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\"\n\x05spans\x18\x05 \x03(\x0b\x32\x13.guardrails.v1.Span\x12\x12\n\x05\x65rror\x18\x06 \x01(\tH\x02\x88\x01\x01\x12\x12\n\x05\x63hunk\x18\x07 \x01(\x05H\x03\x88\x01\x01\x12\x15\n\x08location\x18\x08 \x01(\tH\x04\x88\x01\x01\x42\n\n\x08_messageB\x08\n\x06_routeB\x08\n\x06_errorB\x08\n\x06_chunkB\x0b\n\t_location\":\n\tPolicyRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\"F\n\tEvalError\x12\x11\n\x04rule\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\tB\x07\n\x05_rule\"\xb8\x01\n\tTraceStep\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\x05\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.guardrails.v1.TraceStatus\x12%\n\x05value\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x13\n\x06\x64\x65tail\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05\x63hunk\x18\x06 \x01(\x05H\x01\x88\x01\x01\x42\t\n\x07_detailB\x08\n\x06_chunk\"0\n\x05Trace\x12\'\n\x05steps\x18\x01 \x03(\x0b\x32\x18.guardrails.v1.TraceStep\"\x8e\x01\n\rChunkDecision\x12\r\n\x05index\x18\x01 \x01(\x05\x12\'\n\x07outcome\x18\x02 \x01(\x0e\x32\x16.guardrails.v1.Outcome\x12\x11\n\x04text\x18\x03 \x01(\tH\x00\x88\x01\x01\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructB\x07\n\x05_text\"7\n\x0f\x46orwardedChunks\x12$\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x14.guardrails.v1.Chunk\"\xf6\x03\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12#\n\x05stage\x18\x02 \x01(\x0e\x32\x14.guardrails.v1.Stage\x12\'\n\x07outcome\x18\x03 \x01(\x0e\x32\x16.guardrails.v1.Outcome\x12\x0e\n\x04text\x18\x04 \x01(\tH\x00\x12\'\n\x04\x61rgs\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12:\n\x10\x63hunks_forwarded\x18\x06 \x01(\x0b\x32\x1e.guardrails.v1.ForwardedChunksH\x00\x12,\n\nviolations\x18\x07 \x03(\x0b\x32\x18.guardrails.v1.Violation\x12(\n\x06policy\x18\x08 \x01(\x0b\x32\x18.guardrails.v1.PolicyRef\x12(\n\x06\x65rrors\x18\t \x03(\x0b\x32\x18.guardrails.v1.EvalError\x12\x12\n\nelapsed_us\x18\n \x01(\x03\x12\x12\n\x05route\x18\x0b \x01(\tH\x01\x88\x01\x01\x12,\n\x06\x63hunks\x18\x0c \x03(\x0b\x32\x1c.guardrails.v1.ChunkDecision\x12#\n\x05trace\x18\r \x01(\x0b\x32\x14.guardrails.v1.TraceB\x0b\n\tforwardedB\x08\n\x06_route\"\x15\n\x13ListPoliciesRequest\"K\n\nPolicyInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x0e\n\x06newest\x18\x04 \x01(\x08\"\x80\x01\n\x0cReloadStatus\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x30\n\x0c\x61ttempted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x11\n\tsuccesses\x18\x04 \x01(\x03\x12\x10\n\x08\x66\x61ilures\x18\x05 \x01(\x03\"\xbe\x01\n\x0fPolicySetStatus\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x03\x12-\n\tloaded_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08policies\x18\x04 \x03(\x0b\x32\x19.guardrails.v1.PolicyInfo\x12+\n\x06reload\x18\x05 \x01(\x0b\x32\x1b.guardrails.v1.ReloadStatus\"\xbe\x01\n\x14ListPoliciesResponse\x12.\n\x06\x61\x63tive\x18\x01 \x01(\x0b\x32\x1e.guardrails.v1.PolicySetStatus\x12\x31\n\tcandidate\x18\x02 \x01(\x0b\x32\x1e.guardrails.v1.PolicySetStatus\x12+\n\x07rollout\x18\x03 \x01(\x0e\x32\x1a.guardrails.v1.RolloutMode\x12\x16\n\x0e\x63\x61nary_percent\x18\x04 \x01(\x01\"n\n\x0bStreamStart\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12(\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0brequest_key\x18\x03 \x01(\t\x12\x10\n\x08holdback\x18\x04 \x01(\x05\"Z\n\x12GuardStreamRequest\x12+\n\x05start\x18\x01 \x01(\x0b\x32\x1a.guardrails.v1.StreamStartH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"[\n\x13GuardStreamResponse\x12\x0f\n\x05\x63hunk\x18\x01 \x01(\tH\x00\x12+\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x17.guardrails.v1.DecisionH\x00\x42\x06\n\x04kind*k\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSTAGE_INPUT\x10\x01\x12\x10\n\x0cSTAGE_OUTPUT\x10\x02\x12\x13\n\x0fSTAGE_RETRIEVAL\x10\x03\x12\x13\n\x0fSTAGE_TOOL_CALL\x10\x04*q\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x11\n\rOUTCOME_ALLOW\x10\x01\x12\x12\n\x0eOUTCOME_REDACT\x10\x02\x12\x10\n\x0cOUTCOME_DENY\x10\x03\x12\x14\n\x10OUTCOME_ESCALATE\x10\x04*|\n\x06\x45\x66\x66\x65\x63t\x12\x16\n\x12\x45\x46\x46\x45\x43T_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x45\x46\x46\x45\x43T_DENY\x10\x01\x12\x11\n\rEFFECT_REDACT\x10\x02\x12\x10\n\x0c\x45\x46\x46\x45\x43T_ALLOW\x10\x03\x12\x13\n\x0f\x45\x46\x46\x45\x43T_ESCALATE\x10\x04\x12\x0f\n\x0b\x45\x46\x46\x45\x43T_WARN\x10\x05*\x91\x01\n\x0bTraceStatus\x12\x1c\n\x18TRACE_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12TRACE_STATUS_FIRED\x10\x01\x12\x1a\n\x16TRACE_STATUS_NOT_FIRED\x10\x02\x12\x16\n\x12TRACE_STATUS_ERROR\x10\x03\x12\x18\n\x14TRACE_STATUS_SKIPPED\x10\x04*]\n\x0bRolloutMode\x12\x1c\n\x18ROLLOUT_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13ROLLOUT_MODE_SHADOW\x10\x01\x12\x17\n\x13ROLLOUT_MODE_CANARY\x10\x02\x32\xf3\x03\n\nGuardrails\x12G\n\nCheckInput\x12 .guardrails.v1.CheckInputRequest\x1a\x17.guardrails.v1.Decision\x12I\n\x0b\x43heckOutput\x12!.guardrails.v1.CheckOutputRequest\x1a\x17.guardrails.v1.Decision\x12O\n\x0e\x43heckRetrieval\x12$.guardrails.v1.CheckRetrievalRequest\x1a\x17.guardrails.v1.Decision\x12M\n\rCheckToolCall\x12#.guardrails.v1.CheckToolCallRequest\x1a\x17.guardrails.v1.Decision\x12W\n\x0cListPolicies\x12\".guardrails.v1.ListPoliciesRequest\x1a#.guardrails.v1.ListPoliciesResponse\x12X\n\x0bGuardStream\x12!.guardrails.v1.GuardStreamRequest\x1a\".guardrails.v1.GuardStreamResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'guardrails.v1.guardrails_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STAGE']._serialized_start=3135
-  _globals['_STAGE']._serialized_end=3242
-  _globals['_OUTCOME']._serialized_start=3244
-  _globals['_OUTCOME']._serialized_end=3357
-  _globals['_EFFECT']._serialized_start=3359
-  _globals['_EFFECT']._serialized_end=3483
-  _globals['_TRACESTATUS']._serialized_start=3486
-  _globals['_TRACESTATUS']._serialized_end=3631
-  _globals['_ROLLOUTMODE']._serialized_start=3633
-  _globals['_ROLLOUTMODE']._serialized_end=3726
+  _globals['_STAGE']._serialized_start=3171
+  _globals['_STAGE']._serialized_end=3278
+  _globals['_OUTCOME']._serialized_start=3280
+  _globals['_OUTCOME']._serialized_end=3393
+  _globals['_EFFECT']._serialized_start=3395
+  _globals['_EFFECT']._serialized_end=3519
+  _globals['_TRACESTATUS']._serialized_start=3522
+  _globals['_TRACESTATUS']._serialized_end=3667
+  _globals['_ROLLOUTMODE']._serialized_start=3669
+  _globals['_ROLLOUTMODE']._serialized_end=3762
   _globals['_CHECKINPUTREQUEST']._serialized_start=113
   _globals['_CHECKINPUTREQUEST']._serialized_end=242
   _globals['_CHECKOUTPUTREQUEST']._serialized_start=245
@@ -58,37 +58,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SPAN']._serialized_start=821
   _globals['_SPAN']._serialized_end=916
   _globals['_VIOLATION']._serialized_start=919
-  _globals['_VIOLATION']._serialized_end=1143
-  _globals['_POLICYREF']._serialized_start=1145
-  _globals['_POLICYREF']._serialized_end=1203
-  _globals['_EVALERROR']._serialized_start=1205
-  _globals['_EVALERROR']._serialized_end=1275
-  _globals['_TRACESTEP']._serialized_start=1278
-  _globals['_TRACESTEP']._serialized_end=1462
-  _globals['_TRACE']._serialized_start=1464
-  _globals['_TRACE']._serialized_end=1512
-  _globals['_CHUNKDECISION']._serialized_start=1515
-  _globals['_CHUNKDECISION']._serialized_end=1657
-  _globals['_FORWARDEDCHUNKS']._serialized_start=1659
-  _globals['_FORWARDEDCHUNKS']._serialized_end=1714
-  _globals['_DECISION']._serialized_start=1717
-  _globals['_DECISION']._serialized_end=2219
-  _globals['_LISTPOLICIESREQUEST']._serialized_start=2221
-  _globals['_LISTPOLICIESREQUEST']._serialized_end=2242
-  _globals['_POLICYINFO']._serialized_start=2244
-  _globals['_POLICYINFO']._serialized_end=2319
-  _globals['_RELOADSTATUS']._serialized_start=2322
-  _globals['_RELOADSTATUS']._serialized_end=2450
-  _globals['_POLICYSETSTATUS']._serialized_start=2453
-  _globals['_POLICYSETSTATUS']._serialized_end=2643
-  _globals['_LISTPOLICIESRESPONSE']._serialized_start=2646
-  _globals['_LISTPOLICIESRESPONSE']._serialized_end=2836
-  _globals['_STREAMSTART']._serialized_start=2838
-  _globals['_STREAMSTART']._serialized_end=2948
-  _globals['_GUARDSTREAMREQUEST']._serialized_start=2950
-  _globals['_GUARDSTREAMREQUEST']._serialized_end=3040
-  _globals['_GUARDSTREAMRESPONSE']._serialized_start=3042
-  _globals['_GUARDSTREAMRESPONSE']._serialized_end=3133
-  _globals['_GUARDRAILS']._serialized_start=3729
-  _globals['_GUARDRAILS']._serialized_end=4228
+  _globals['_VIOLATION']._serialized_end=1179
+  _globals['_POLICYREF']._serialized_start=1181
+  _globals['_POLICYREF']._serialized_end=1239
+  _globals['_EVALERROR']._serialized_start=1241
+  _globals['_EVALERROR']._serialized_end=1311
+  _globals['_TRACESTEP']._serialized_start=1314
+  _globals['_TRACESTEP']._serialized_end=1498
+  _globals['_TRACE']._serialized_start=1500
+  _globals['_TRACE']._serialized_end=1548
+  _globals['_CHUNKDECISION']._serialized_start=1551
+  _globals['_CHUNKDECISION']._serialized_end=1693
+  _globals['_FORWARDEDCHUNKS']._serialized_start=1695
+  _globals['_FORWARDEDCHUNKS']._serialized_end=1750
+  _globals['_DECISION']._serialized_start=1753
+  _globals['_DECISION']._serialized_end=2255
+  _globals['_LISTPOLICIESREQUEST']._serialized_start=2257
+  _globals['_LISTPOLICIESREQUEST']._serialized_end=2278
+  _globals['_POLICYINFO']._serialized_start=2280
+  _globals['_POLICYINFO']._serialized_end=2355
+  _globals['_RELOADSTATUS']._serialized_start=2358
+  _globals['_RELOADSTATUS']._serialized_end=2486
+  _globals['_POLICYSETSTATUS']._serialized_start=2489
+  _globals['_POLICYSETSTATUS']._serialized_end=2679
+  _globals['_LISTPOLICIESRESPONSE']._serialized_start=2682
+  _globals['_LISTPOLICIESRESPONSE']._serialized_end=2872
+  _globals['_STREAMSTART']._serialized_start=2874
+  _globals['_STREAMSTART']._serialized_end=2984
+  _globals['_GUARDSTREAMREQUEST']._serialized_start=2986
+  _globals['_GUARDSTREAMREQUEST']._serialized_end=3076
+  _globals['_GUARDSTREAMRESPONSE']._serialized_start=3078
+  _globals['_GUARDSTREAMRESPONSE']._serialized_end=3169
+  _globals['_GUARDRAILS']._serialized_start=3765
+  _globals['_GUARDRAILS']._serialized_end=4264
 # @@protoc_insertion_point(module_scope)

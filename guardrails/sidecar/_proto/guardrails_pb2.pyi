@@ -159,7 +159,7 @@ class Span(_message.Message):
     def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., entity: _Optional[str] = ..., score: _Optional[float] = ..., field: _Optional[str] = ...) -> None: ...
 
 class Violation(_message.Message):
-    __slots__ = ("rule", "effect", "message", "route", "spans", "error", "chunk")
+    __slots__ = ("rule", "effect", "message", "route", "spans", "error", "chunk", "location")
     RULE_FIELD_NUMBER: _ClassVar[int]
     EFFECT_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -167,6 +167,7 @@ class Violation(_message.Message):
     SPANS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
     rule: str
     effect: Effect
     message: str
@@ -174,7 +175,8 @@ class Violation(_message.Message):
     spans: _containers.RepeatedCompositeFieldContainer[Span]
     error: str
     chunk: int
-    def __init__(self, rule: _Optional[str] = ..., effect: _Optional[_Union[Effect, str]] = ..., message: _Optional[str] = ..., route: _Optional[str] = ..., spans: _Optional[_Iterable[_Union[Span, _Mapping]]] = ..., error: _Optional[str] = ..., chunk: _Optional[int] = ...) -> None: ...
+    location: str
+    def __init__(self, rule: _Optional[str] = ..., effect: _Optional[_Union[Effect, str]] = ..., message: _Optional[str] = ..., route: _Optional[str] = ..., spans: _Optional[_Iterable[_Union[Span, _Mapping]]] = ..., error: _Optional[str] = ..., chunk: _Optional[int] = ..., location: _Optional[str] = ...) -> None: ...
 
 class PolicyRef(_message.Message):
     __slots__ = ("name", "version", "digest")
