@@ -1,74 +1,68 @@
-"""The language as data: tests/cases/*.yaml, run by two parametrised tests."""
+"""Tests as data: every case file, run by one parametrised test through the
+guardrails.testing runner (the one `guardrails test` uses).
+
+The case files are tests/cases/*.tests.yaml (the language's semantics, its
+static errors, the formatter's golden output; each case carries its own
+policy) and policies/*.tests.yaml (the example policies). Both are in the
+user-facing format that guardrails/testing/__init__.py documents. The pytest
+plugin does not collect them as well: tests/cases/conftest.py ignores them,
+and policies/ is not among the test paths.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-import yaml
 
-from guardrails import Engine, PolicyError
-from guardrails.diagnostics import Diagnostics
-from guardrails.engine import load_sources
-from guardrails.resolve import parse_source
+from guardrails.testing import Runner, format_failure, load_tests
 
-CASES = Path(__file__).parent / "cases"
+ROOT = Path(__file__).resolve().parent.parent
+CASE_FILES = [*sorted((ROOT / "tests" / "cases").glob("*.tests.yaml")), *sorted((ROOT / "policies").glob("*.tests.yaml"))]
 
 
-def _load(name: str) -> list[dict]:
-    return yaml.safe_load((CASES / name).read_text(encoding="utf-8"))
+def _params() -> list:
+    out = []
+    for path in CASE_FILES:
+        tests = load_tests(path)  # parsing only: engines load when a case runs
+        rel = path.relative_to(ROOT).as_posix()
+        if not tests.ok or not tests.cases:
+            out.append(pytest.param(path, None, id=f"{rel}::<test file>"))
+        out.extend(pytest.param(path, c.name, id=f"{rel}::{c.name}") for c in tests.cases)
+    return out
 
 
-def _source(case: dict) -> str:
-    src = case["policy"]
-    if not src.lstrip().startswith(("policy", "module")):
-        src = 'policy "t" version "1.0.0"\n' + src
-    return src
+@pytest.fixture(scope="module")
+def runner() -> Runner:
+    return Runner()
 
 
-SEMANTICS = _load("semantics.yaml")
-ERRORS = _load("errors.yaml")
+_PREPARED: dict = {}
 
 
-@pytest.mark.parametrize("case", SEMANTICS, ids=[c["note"] for c in SEMANTICS])
-def test_semantics(case):
-    engine = Engine.from_source(_source(case), modules=case.get("modules"), hash_salt=b"test")
-    d = engine.check(case["stage"], case["request"], policy=None if not case.get("modules") else "team"
-                     if "team" in engine.policy_names() else None)
-    want = case["want"]
-    assert d.outcome.value == want["outcome"], d.explain()
-    if "rules" in want:
-        assert sorted(d.rule_ids) == sorted(want["rules"]), d.explain()
-    if "text" in want:
-        assert d.text == want["text"], d.explain()
-    if "messages" in want:
-        assert d.messages() == want["messages"]
-    if "route" in want:
-        assert d.route == want["route"]
-    if "errors" in want:
-        assert sorted(e.code for e in d.errors) == sorted(want["errors"]), d.explain()
-    else:
-        assert not d.errors, d.explain()
+def _prepared(runner: Runner, path: Path):
+    if path not in _PREPARED:
+        _PREPARED[path] = runner.prepare(path)
+    return _PREPARED[path]
 
 
-def _diagnostics(case: dict):
-    diags = Diagnostics()
-    sources = [parse_source(case["policy"], "t.policy", diags)]
-    for name, src in (case.get("modules") or {}).items():
-        sources.append(parse_source(src, f"{name}.policy", diags))
-    return load_sources(sources, diags=diags)
+@pytest.mark.parametrize("path, name", _params())
+def test_case(runner, path, name):
+    prepared = _prepared(runner, path)
+    if prepared.errors:
+        pytest.fail(prepared.render_errors(), pytrace=False)
+    assert prepared.cases, f"{path}: no cases"
+    if name is None:
+        return
+    (bound,) = [b for b in prepared.cases if b.case.name == name]
+    result = runner.run_case(prepared, bound)
+    if result.status == "skipped":
+        pytest.skip(result.reason)
+    if result.status == "failed":
+        pytest.fail(format_failure(result), pytrace=False)
 
 
-@pytest.mark.parametrize("case", ERRORS, ids=[c["note"] for c in ERRORS])
-def test_static_errors(case):
-    result = _diagnostics(case)
-    errors = sorted([d.code, d.span.line, d.span.col] for d in result.diagnostics if d.is_error)
-    rendered = "\n".join(d.render(case["policy"]) for d in result.diagnostics)
-    assert errors == sorted(case["errors"]), rendered
-    for code in case.get("warnings", []):
-        assert code in {d.code for d in result.diagnostics if not d.is_error}, rendered
-    if "message" in case:
-        assert case["message"] in rendered, rendered
-    if case["errors"]:
-        with pytest.raises(PolicyError):
-            Engine.from_source(case["policy"], modules=case.get("modules"))
+def test_every_case_file_is_run():
+    names = {p.name for p in CASE_FILES}
+    assert {"semantics.tests.yaml", "errors.tests.yaml", "format.tests.yaml"} <= names
+    assert {"support-bot.tests.yaml", "coding-assistant.tests.yaml", "rag-search.tests.yaml"} <= names

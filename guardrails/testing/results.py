@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from guardrails.testing.model import UNSET, Case, StaticExpect
+from guardrails.testing.model import STATIC, UNSET, Case, StaticExpect
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +163,6 @@ def format_failure(r: CaseResult) -> str:
     for m in r.mismatches:
         lines.extend(_diff_lines(m))
     if r.explanation:
-        lines.append("  decision:")
+        lines.append("  diagnostics:" if r.case.stage == STATIC else "  decision:")
         lines.extend("    " + x for x in r.explanation.splitlines())
     return "\n".join(lines)
