@@ -2,7 +2,8 @@
 
 Every problem is collected into the `Diagnostics` bag: names, entity types,
 regexes, types, stage rules, settings.  Logical checks (conditions that are
-never true, rules shadowed by a deny) live in :mod:`guardrails.logic`.
+never true, rules shadowed by a deny) live in :mod:`guardrails.logic`, which
+:mod:`guardrails.pipeline` runs after this.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from guardrails.detectors import (
     SafeRegex,
     ner_available,
     normalize,
+    supported_entities,
     validate_template,
 )
 from guardrails.diagnostics import Diagnostics, Span
@@ -71,8 +73,6 @@ class _EntityRegistry:
 
     def known(self) -> frozenset[str]:
         if self._known is None:
-            from guardrails.detectors import PiiConfig, supported_entities
-
             self._known = supported_entities(PiiConfig(ner_model=self.config.ner_model))
         return self._known
 
@@ -465,9 +465,7 @@ def _kind_name(d: ast.Definition) -> str:
 
 def check_sources(sources: list[SourceFile], units: list[Unit], config: CheckConfig,
                   diags: Diagnostics) -> None:
-    """Check each file once, in its own scope, then each unit as a whole."""
-    from guardrails.logic import check_unit_logic
-
+    """Check each file once, in its own scope (the pipeline's `check` stage)."""
     registry = _EntityRegistry(config)
     by_file: dict[int, Unit] = {id(u.source): u for u in units}
     checked: set[int] = set()
@@ -478,8 +476,6 @@ def check_sources(sources: list[SourceFile], units: list[Unit], config: CheckCon
         unit = by_file.get(id(f))
         scope = unit.scope if unit else build_scope(f, _module_closure(f, sources), diags)
         FileChecker(f, scope, registry, config, diags).run()
-    for u in units:
-        check_unit_logic(u, diags)
 
 
 def _module_closure(f: SourceFile, sources: list[SourceFile]) -> list[SourceFile]:

@@ -16,10 +16,9 @@ Everything that can be decided at load time is decided here:
 from __future__ import annotations
 
 from guardrails import ast
-from guardrails.logic import merged_settings
 from guardrails.conditions import ConditionCompiler, source_of
 from guardrails.detectors import NER_ENTITIES, Finding
-from guardrails.resolve import Unit
+from guardrails.resolve import Unit, merged_settings, tools_of
 from guardrails.rulegraph import (
     DEFAULT_MAX_TEXT,
     DEFAULT_MIN_SCORE,
@@ -178,37 +177,6 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
         unit.policy.name, unit.policy.version, unit.digest(), settings, stages,
         tuple([unit.source.path, *(m.path for m in unit.modules)]),
     )
-
-
-def tools_of(cond: ast.Expr | None, unit: Unit) -> frozenset[str] | None:
-    """The tool names a condition requires, or None when it may match any."""
-    if cond is None:
-        return None
-    if isinstance(cond, ast.Compare) and cond.op == "==":
-        for a, b in ((cond.left, cond.right), (cond.right, cond.left)):
-            if isinstance(a, ast.Var) and a.name == "tool" and isinstance(b, ast.Literal) and isinstance(b.value, str):
-                return frozenset((b.value,))
-        return None
-    if isinstance(cond, ast.In) and not cond.negated and isinstance(cond.item, ast.Var) and cond.item.name == "tool":
-        c = cond.container
-        if isinstance(c, ast.ListLit):
-            return frozenset(str(i.value) for i in c.items)
-        if isinstance(c, ast.Var) and c.name in unit.scope and isinstance(unit.scope[c.name].node, ast.ToolsDef):
-            return frozenset(str(i.value) for i in unit.scope[c.name].node.tools)
-        return None
-    if isinstance(cond, ast.And):
-        found = None
-        for o in cond.operands:
-            s = tools_of(o, unit)
-            if s is not None:
-                found = s if found is None else found & s
-        return found
-    if isinstance(cond, ast.Or):
-        sets = [tools_of(o, unit) for o in cond.operands]
-        if all(s is not None for s in sets):
-            return frozenset().union(*sets)
-        return None
-    return None
 
 
 def ner_entities_in(compiled: CompiledPolicy) -> frozenset[str]:

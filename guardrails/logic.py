@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 from guardrails import ast
 from guardrails.diagnostics import Diagnostics
-from guardrails.resolve import ScopedRule, Unit
+from guardrails.resolve import STRICTER, ScopedRule, Unit, tools_of
+from guardrails.unparse import format_expr
+from guardrails.values import strict_eq
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 # Known ranges of numeric built-ins.
@@ -30,8 +32,6 @@ def _conjuncts(e: ast.Expr | None) -> list[ast.Expr]:
 
 def _key(e: ast.Expr) -> str:
     # Canonical source text: structural (spans play no part) and readable in messages.
-    from guardrails.unparse import format_expr
-
     return format_expr(e)
 
 
@@ -226,8 +226,6 @@ class _Logic:
 def _const_compare(op: str, a, b) -> bool:
     """What the evaluator would answer (strict equality; ordering only
     between two numbers or two strings, anything else being an error)."""
-    from guardrails.values import strict_eq
-
     if op == "==":
         return strict_eq(a, b)
     if op == "!=":
@@ -243,8 +241,8 @@ def _pretty(key: str) -> str:
 
 
 def check_unit_logic(unit: Unit, diags: Diagnostics) -> None:
-    from guardrails.compiler import tools_of
-
+    """Report never-true conditions, rules a deny shadows, and weakened settings
+    of one unit (the pipeline's `logic` stage)."""
     logic = _Logic(unit)
     own = [r for r in unit.rules if r.file is unit.source]
     for r in own:
@@ -290,17 +288,6 @@ def check_unit_logic(unit: Unit, diags: Diagnostics) -> None:
     _check_settings(unit, diags)
 
 
-# Stricter values per setting; used when a policy and its imports disagree.
-STRICTER = {
-    "on_error": lambda a, b: "fail_closed" if "fail_closed" in (a, b) else a,
-    "tool_default": lambda a, b: "deny" if "deny" in (a, b) else a,
-    "max_text_length": min,
-    "regex_timeout_ms": min,
-    # A module's list bounds what an importer may keep in the decision log.
-    "log_keep": lambda a, b: tuple(x for x in a if x in set(b)),
-}
-
-
 def _check_settings(unit: Unit, diags: Diagnostics) -> None:
     from_modules: dict[str, tuple[object, str]] = {}
     for m in unit.modules:
@@ -325,15 +312,4 @@ def _check_settings(unit: Unit, diags: Diagnostics) -> None:
                 )
 
 
-def merged_settings(unit: Unit) -> dict[str, object]:
-    """Settings in force for a unit: explicit values, stricter one winning."""
-    out: dict[str, object] = {}
-    for f in [*unit.modules, unit.source]:
-        for s in f.policy.settings:
-            if s.key not in STRICTER:
-                continue
-            out[s.key] = s.python_value if s.key not in out else STRICTER[s.key](out[s.key], s.python_value)
-    return out
-
-
-__all__ = ["check_unit_logic", "merged_settings", "ScopedRule"]
+__all__ = ["check_unit_logic"]

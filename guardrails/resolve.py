@@ -232,6 +232,65 @@ def build_scope(f: SourceFile, modules: list[SourceFile], diags: Diagnostics | N
     return scope
 
 
+# ---- facts about a resolved unit, shared by the logic checks and the compiler
+
+# Stricter values per setting; used when a policy and its imports disagree.
+STRICTER = {
+    "on_error": lambda a, b: "fail_closed" if "fail_closed" in (a, b) else a,
+    "tool_default": lambda a, b: "deny" if "deny" in (a, b) else a,
+    "max_text_length": min,
+    "regex_timeout_ms": min,
+    # A module's list bounds what an importer may keep in the decision log.
+    "log_keep": lambda a, b: tuple(x for x in a if x in set(b)),
+}
+
+
+def merged_settings(unit: Unit) -> dict[str, object]:
+    """Settings in force for a unit: explicit values, stricter one winning."""
+    out: dict[str, object] = {}
+    for f in [*unit.modules, unit.source]:
+        for s in f.policy.settings:
+            if s.key not in STRICTER:
+                continue
+            out[s.key] = s.python_value if s.key not in out else STRICTER[s.key](out[s.key], s.python_value)
+    return out
+
+
+def tools_of(cond: ast.Expr | None, unit: Unit) -> frozenset[str] | None:
+    """The tool names a condition requires, or None when it may match any.
+
+    Tool groups are looked up in the unit's scope. The compiler indexes
+    tool-call rules by this set; the logic checks compare denies by it.
+    """
+    if cond is None:
+        return None
+    if isinstance(cond, ast.Compare) and cond.op == "==":
+        for a, b in ((cond.left, cond.right), (cond.right, cond.left)):
+            if isinstance(a, ast.Var) and a.name == "tool" and isinstance(b, ast.Literal) and isinstance(b.value, str):
+                return frozenset((b.value,))
+        return None
+    if isinstance(cond, ast.In) and not cond.negated and isinstance(cond.item, ast.Var) and cond.item.name == "tool":
+        c = cond.container
+        if isinstance(c, ast.ListLit):
+            return frozenset(str(i.value) for i in c.items)
+        if isinstance(c, ast.Var) and c.name in unit.scope and isinstance(unit.scope[c.name].node, ast.ToolsDef):
+            return frozenset(str(i.value) for i in unit.scope[c.name].node.tools)
+        return None
+    if isinstance(cond, ast.And):
+        found = None
+        for o in cond.operands:
+            s = tools_of(o, unit)
+            if s is not None:
+                found = s if found is None else found & s
+        return found
+    if isinstance(cond, ast.Or):
+        sets = [tools_of(o, unit) for o in cond.operands]
+        if all(s is not None for s in sets):
+            return frozenset().union(*sets)
+        return None
+    return None
+
+
 def version_key(version: str) -> tuple:
     """Semantic-version ordering (pre-releases sort before the release)."""
     core, _, pre = version.partition("+")[0].partition("-")
