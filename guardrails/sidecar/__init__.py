@@ -1,25 +1,45 @@
-"""The gRPC sidecar: ``guardrails serve``.
+"""The gRPC sidecar: ``guardrails serve``, and the client that calls it.
 
-One module per job: :mod:`.sidecar` (the server), :mod:`.service` (the
-rpcs), :mod:`.reload` (policy sets and hot reload), :mod:`.rollout` (shadow
-and canary), :mod:`.stream` (GuardStream), :mod:`.auth` (TLS and the bearer
-token), :mod:`.metrics` (Prometheus) and :mod:`.convert` (messages <->
-engine values, shared with :mod:`guardrails.sidecar.client`). The API is
-``proto/guardrails/v1/guardrails.proto``; see docs/sidecar.md.
+One module per job:
 
-Importing this package is cheap; the server's modules load on first use.
+- :mod:`.server` - :class:`SidecarServer`: the gRPC server, health,
+  reflection, TLS, metrics and hot reload; it assembles the rpcs;
+- :mod:`.config` - :class:`ServerConfig` and the listen addresses;
+- :mod:`.rpc` - the unary rpcs (the checks, ``ListPolicies``);
+- :mod:`.rpc_stream` - ``GuardStream``;
+- :mod:`.admission` - what every rpc shares: refusals, concurrency slots,
+  deadlines, parsing, logging without content;
+- :mod:`.reload` - policy sets and hot reload;
+- :mod:`.rollout` - shadow and canary;
+- :mod:`.auth` - TLS and the bearer token;
+- :mod:`.metrics` - Prometheus;
+- :mod:`.probe` - the health probe command;
+- :mod:`.convert` - messages <-> engine values, shared with the client;
+- :mod:`.client` - :class:`GuardrailsClient` and ``AsyncGuardrailsClient``.
+
+The API is ``proto/guardrails/v1/guardrails.proto``; see docs/sidecar.md.
+
+Importing this package is cheap; the server's and the client's modules load
+on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-__all__ = ["ServerConfig", "SidecarServer"]
+#: public name -> the module that defines it, imported on first use.
+_HOMES = {
+    "ServerConfig": "guardrails.sidecar.config",
+    "SidecarServer": "guardrails.sidecar.server",
+    "GuardrailsClient": "guardrails.sidecar.client",
+}
+
+__all__ = ["GuardrailsClient", "ServerConfig", "SidecarServer"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from guardrails.sidecar import server
-
-        return getattr(server, name)
-    raise AttributeError(name)
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(home), name)

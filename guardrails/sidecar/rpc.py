@@ -1,14 +1,14 @@
-"""The rpc handlers: the engine behind gRPC.
+"""The unary rpc handlers: the engine behind gRPC.
 
-:class:`GuardrailsService` answers the checks, ``ListPolicies`` and (with
-:mod:`.stream`) ``GuardStream``; :mod:`.sidecar` builds the server around
-it. Each check runs the same :class:`~guardrails.engine.Engine` the library
+:class:`GuardrailsService` answers the checks and ``ListPolicies``;
+:mod:`.rpc_stream` answers ``GuardStream`` with the same service, and
+:mod:`.server` assembles both into the gRPC server. Each check runs the same :class:`~guardrails.engine.Engine` the library
 uses, so a request gets the same decision either way.
 
 Request path, in order (each step can refuse the request):
 
 1. the bearer token, when configured (:mod:`.auth`; health checks exempt);
-2. a concurrency slot, taken without waiting: when all are busy the answer
+2. a concurrency slot (:mod:`.admission`), taken without waiting: when all are busy the answer
    is RESOURCE_EXHAUSTED at once, never a queue;
 3. the deadline: a request whose deadline has already passed is not
    evaluated (DEADLINE_EXCEEDED);
@@ -27,42 +27,33 @@ codes.
 """
 from __future__ import annotations
 
-import asyncio
-import logging
-import threading
 import time
-import traceback
-from concurrent import futures
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import grpc
-from google.protobuf.message import DecodeError
 
-from guardrails.sidecar._proto import guardrails_pb2 as pb
 from guardrails.decision import Decision
 from guardrails.diagnostics import RuntimeCode
 from guardrails.engine import Engine, UnknownPolicyError
+from guardrails.sidecar._proto import guardrails_pb2 as pb
+from guardrails.sidecar.admission import (
+    Refuse,
+    Slots,
+    check_deadline,
+    log_decision,
+    log_internal_error,
+    parse,
+    serialize,
+)
+from guardrails.sidecar.config import ServerConfig
 from guardrails.sidecar.convert import ConversionError, decision_to_proto, request_to_engine
 from guardrails.sidecar.metrics import Metrics
 from guardrails.sidecar.reload import PolicySet, Snapshot
 from guardrails.sidecar.rollout import Canary, ShadowRunner, has_policy
 
-if TYPE_CHECKING:
-    from guardrails.sidecar.server import ServerConfig
-
-log = logging.getLogger("guardrails.sidecar")
-
 SERVICE = "guardrails.v1.Guardrails"
 # A CheckToolCall message smaller than this is decided on the event loop.
 INLINE_TOOL_CALL_BYTES = 16 * 1024
-
-
-class _Refuse(Exception):
-    """Answer the RPC with this status instead of a decision."""
-
-    def __init__(self, code: grpc.StatusCode, message: str, reason: str):
-        super().__init__(message)
-        self.code, self.message, self.reason = code, message, reason
 
 
 class GuardrailsService:
@@ -77,34 +68,29 @@ class GuardrailsService:
         self.metrics = metrics
         self.shadow = shadow
         self.canary = Canary(config.canary) if config.canary is not None else None
-        self._busy = 0  # slots taken; read by the inflight gauge at scrape time
-        self._busy_lock = threading.Lock()
-        metrics.inflight.set_function(lambda: self._busy)
-        # Text checks run here; one thread per slot, so a slot never waits for a thread.
-        self.pool = futures.ThreadPoolExecutor(max_workers=config.max_concurrency,
-                                               thread_name_prefix="guardrails-rpc")
+        # Every request holds a slot; text checks run on the slots' threads.
+        slots = self.slots = Slots(config.max_concurrency)
+        metrics.inflight.set_function(lambda: slots.busy)
 
     # -- registration
-    def handler(self) -> grpc.GenericRpcHandler:
+    def unary_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        """The unary rpcs by method name (GuardStream is :mod:`.rpc_stream`'s)."""
+
         def unary(fn: Callable) -> grpc.RpcMethodHandler:
             # No deserializer: the handler gets the bytes and parses them itself.
-            return grpc.unary_unary_rpc_method_handler(fn, response_serializer=_serialize)
-
-        from guardrails.sidecar.rpc_stream import guard_stream_handler
+            return grpc.unary_unary_rpc_method_handler(fn, response_serializer=serialize)
 
         def check(stage: str, cls: Any) -> Callable:
             return lambda raw, ctx: self.check(stage, cls, raw, ctx)
 
-        return grpc.method_handlers_generic_handler(SERVICE, {
+        return {
             "CheckInput": unary(self._rpc(check("input", pb.CheckInputRequest))),
             "CheckOutput": unary(self._rpc(check("output", pb.CheckOutputRequest))),
             "CheckRetrieval": unary(self._rpc(check("retrieval", pb.CheckRetrievalRequest))),
             "CheckToolCall": unary(self._rpc(check("tool_call", pb.CheckToolCallRequest),
                                              inline_below=INLINE_TOOL_CALL_BYTES)),
             "ListPolicies": unary(self._rpc(self.list_policies, slot=False, inline_below=None)),
-            "GuardStream": grpc.stream_stream_rpc_method_handler(
-                guard_stream_handler(self), response_serializer=_serialize),
-        })
+        }
 
     def _rpc(self, fn: Callable, *, slot: bool = True, inline_below: int | None = 0) -> Callable:
         """Wrap a handler: slot, deadline, where it runs, refusals as status
@@ -117,6 +103,7 @@ class GuardrailsService:
         other request runs on the worker threads, so a long text check never
         holds up the loop, health checks included.
         """
+        take_slot, release_slot, offload = self.slots.take, self.slots.release, self.slots.offload
 
         async def behaviour(raw: bytes, context: grpc.aio.ServicerContext):
             try:
@@ -124,13 +111,13 @@ class GuardrailsService:
                 if inline_below is None or len(raw) < inline_below:
                     if not slot:
                         return fn(raw, context)
-                    self.take_slot()
+                    take_slot()
                     try:
                         return fn(raw, context)
                     finally:
-                        self.release_slot()
-                return await self.offload(fn, raw, context)
-            except _Refuse as r:
+                        release_slot()
+                return await offload(fn, raw, context)
+            except Refuse as r:
                 self.metrics.rejected.labels(r.reason).inc()
                 await context.abort(r.code, r.message)
             except Exception as exc:  # noqa: BLE001
@@ -139,34 +126,7 @@ class GuardrailsService:
 
         return behaviour
 
-    async def offload(self, fn: Callable, *args: Any) -> Any:
-        """Run `fn(*args)` on a worker thread, holding a concurrency slot
-        until it has finished, even when the caller stops waiting for it."""
-        self.take_slot()
-        try:
-            job = self.pool.submit(fn, *args)
-        except BaseException:
-            self.release_slot()
-            raise
-        # Called once, whether the job ran or was cancelled before it started.
-        job.add_done_callback(lambda _job: self.release_slot())
-        return await asyncio.wrap_future(job)
-
     # -- the pieces every rpc uses
-    def take_slot(self) -> None:
-        """A concurrency slot, taken without waiting, or RESOURCE_EXHAUSTED."""
-        with self._busy_lock:
-            if self._busy < self.config.max_concurrency:
-                self._busy += 1
-                return
-        raise _Refuse(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                      f"the sidecar is serving its limit of {self.config.max_concurrency} concurrent "
-                      "requests; retry with backoff", "concurrency")
-
-    def release_slot(self) -> None:
-        with self._busy_lock:
-            self._busy -= 1
-
     def choose(self, policy: str | None, key: Callable[[], bytes]) -> tuple[Engine, str, Engine | None]:
         """(the engine that answers, which set it is, the engine that shadows)."""
         active: Snapshot = self.active.snapshot  # type: ignore[assignment]
@@ -189,11 +149,11 @@ class GuardrailsService:
             d = engine.check(stage, request, policy=policy, **options)
         except UnknownPolicyError as exc:
             if policy is None:
-                raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"policy: {exc}", "invalid") from None
-            raise _Refuse(grpc.StatusCode.NOT_FOUND, str(exc), "not-found") from None
+                raise Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"policy: {exc}", "invalid") from None
+            raise Refuse(grpc.StatusCode.NOT_FOUND, str(exc), "not-found") from None
         invalid = _invalid_request(d)
         if invalid is not None:
-            raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, invalid, "invalid")
+            raise Refuse(grpc.StatusCode.INVALID_ARGUMENT, invalid, "invalid")
         return d
 
     # -- the rpcs
@@ -203,7 +163,7 @@ class GuardrailsService:
         try:
             request, policy = request_to_engine(stage, msg)
         except ConversionError as exc:
-            raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"{cls.DESCRIPTOR.name}: {exc}", "invalid") from None
+            raise Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"{cls.DESCRIPTOR.name}: {exc}", "invalid") from None
 
         def key() -> bytes:
             if msg.request_key:
@@ -231,48 +191,11 @@ class GuardrailsService:
         return resp
 
 
-def _serialize(message: Any) -> bytes:
-    return message.SerializeToString()
-
-
-def parse(cls: Any, raw: bytes) -> Any:
-    try:
-        return cls.FromString(raw)
-    except DecodeError:
-        raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT,
-                      f"malformed {cls.DESCRIPTOR.full_name}: the bytes do not parse as that message "
-                      "(or a string field is not valid UTF-8)", "invalid") from None
-    except RecursionError:
-        raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT,
-                      f"malformed {cls.DESCRIPTOR.full_name}: nested too deeply", "invalid") from None
-
-
-def check_deadline(context: grpc.ServicerContext) -> None:
-    remaining = context.time_remaining()
-    if remaining is not None and remaining <= 0:
-        raise _Refuse(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before evaluation started",
-                      "deadline")
-
-
 def _invalid_request(d: Decision) -> str | None:
     """The engine answers a malformed request with a deny carrying the error
     `invalid-request`; over gRPC that is INVALID_ARGUMENT."""
     err = d.request_error
     return err.message if err is not None and err.code == RuntimeCode.INVALID_REQUEST else None
-
-
-def log_decision(d: Decision, track: str) -> None:
-    if log.isEnabledFor(logging.DEBUG):
-        p = d.policy
-        log.debug("decision %s %s %s@%s [%s] -> %s rules=%s errors=%s %dus", d.decision_id, d.stage, p.name,
-                  p.version, track, d.outcome.value, ",".join(d.rule_ids) or "-",
-                  ",".join(e.code for e in d.errors) or "-", d.elapsed_us)
-
-
-def log_internal_error(exc: BaseException) -> None:
-    # The type and the frames, not the message: a message may quote the request.
-    frames = "".join(traceback.format_tb(exc.__traceback__))
-    log.error("internal error (%s) while serving a request:\n%s", type(exc).__name__, frames)
 
 
 def _timestamp(ts: Any, seconds: float | None) -> None:

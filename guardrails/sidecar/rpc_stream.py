@@ -24,33 +24,34 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 import grpc
 
-from guardrails.sidecar._proto import guardrails_pb2 as pb
 from guardrails.engine import UnknownPolicyError
 from guardrails.guard.backend import PolicyViolation
 from guardrails.guard.stream_guard import StreamGuard
+from guardrails.sidecar._proto import guardrails_pb2 as pb
+from guardrails.sidecar.admission import Refuse, check_deadline, log_decision, log_internal_error, parse
 from guardrails.sidecar.convert import ConversionError, decision_to_proto, from_struct
-
-if TYPE_CHECKING:
-    from guardrails.sidecar.rpc import GuardrailsService
+from guardrails.sidecar.rpc import GuardrailsService
 
 HOLD_EVERYTHING = -1  # StreamStart.holdback: release nothing before the final check
 
 
-def guard_stream_handler(service: "GuardrailsService"):
-    from guardrails.sidecar.rpc import _Refuse, check_deadline, log_decision, log_internal_error, parse
+def guard_stream_handler(service: GuardrailsService):
+    """The GuardStream behaviour, answering with `service`'s policy sets,
+    slots and metrics."""
+    slots = service.slots
 
     def open_stream(first: bytes) -> tuple[StreamGuard, str]:
         msg = parse(pb.GuardStreamRequest, first)
         if msg.WhichOneof("kind") != "start":
-            raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT,
+            raise Refuse(grpc.StatusCode.INVALID_ARGUMENT,
                           "GuardStream: the first message must be `start` (policy, context, holdback)", "invalid")
         start = msg.start
         if start.holdback < HOLD_EVERYTHING:
-            raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT,
+            raise Refuse(grpc.StatusCode.INVALID_ARGUMENT,
                           f"GuardStream: holdback must be >= -1, not {start.holdback}", "invalid")
         holdback: float | None = {0: None, HOLD_EVERYTHING: float("inf")}.get(start.holdback, start.holdback)
         policy = start.policy or None
@@ -61,10 +62,10 @@ def guard_stream_handler(service: "GuardrailsService"):
             return StreamGuard(engine, policy=policy, context=context, holdback=holdback), track
         except UnknownPolicyError as exc:
             if policy is None:
-                raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"policy: {exc}", "invalid") from None
-            raise _Refuse(grpc.StatusCode.NOT_FOUND, str(exc), "not-found") from None
+                raise Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"policy: {exc}", "invalid") from None
+            raise Refuse(grpc.StatusCode.NOT_FOUND, str(exc), "not-found") from None
         except (ConversionError, TypeError, ValueError) as exc:
-            raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"GuardStream: {exc}", "invalid") from None
+            raise Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"GuardStream: {exc}", "invalid") from None
 
     class _Worker:
         """Runs one stream's checks on the worker threads, one at a time,
@@ -75,14 +76,14 @@ def guard_stream_handler(service: "GuardrailsService"):
             self.last: Any = None
 
         async def __call__(self, fn: Callable, *args: Any) -> Any:
-            self.last = service.pool.submit(fn, *args)
+            self.last = slots.pool.submit(fn, *args)
             return await asyncio.wrap_future(self.last)
 
         def release_slot(self) -> None:
             if self.last is not None and not self.last.done():
-                self.last.add_done_callback(lambda _job: service.release_slot())
+                self.last.add_done_callback(lambda _job: slots.release())
             else:
-                service.release_slot()
+                slots.release()
 
     async def chunks(sg: StreamGuard, requests: AsyncIterator[bytes], context,
                      on_worker: _Worker) -> AsyncIterator[Any]:
@@ -90,7 +91,7 @@ def guard_stream_handler(service: "GuardrailsService"):
             check_deadline(context)
             msg = parse(pb.GuardStreamRequest, raw)
             if msg.WhichOneof("kind") != "chunk":
-                raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT,
+                raise Refuse(grpc.StatusCode.INVALID_ARGUMENT,
                               "GuardStream: after `start`, send only `chunk` messages", "invalid")
             safe = await on_worker(sg.feed, msg.chunk)
             if safe:
@@ -102,18 +103,18 @@ def guard_stream_handler(service: "GuardrailsService"):
 
     async def behaviour(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         started = time.perf_counter()
-        refusal: _Refuse | None = None
+        refusal: Refuse | None = None
         try:
             check_deadline(context)
-            service.take_slot()
-        except _Refuse as r:
+            slots.take()
+        except Refuse as r:
             refusal = r
         else:
             on_worker = _Worker()
             try:
                 first = await anext(aiter(requests), None)
                 if first is None:
-                    raise _Refuse(grpc.StatusCode.INVALID_ARGUMENT,
+                    raise Refuse(grpc.StatusCode.INVALID_ARGUMENT,
                                   "GuardStream: the stream ended before its `start` message", "invalid")
                 sg, track = await on_worker(open_stream, first)
                 try:
@@ -128,11 +129,11 @@ def guard_stream_handler(service: "GuardrailsService"):
                     service.metrics.streams.labels(decision.outcome.value).observe(time.perf_counter() - started)
                     service.metrics.routed.labels(track).inc()
                     log_decision(decision, track)
-            except _Refuse as r:
+            except Refuse as r:
                 refusal = r
             except Exception as exc:  # noqa: BLE001
                 log_internal_error(exc)
-                refusal = _Refuse(grpc.StatusCode.INTERNAL, "internal error in the sidecar (see its log)", "")
+                refusal = Refuse(grpc.StatusCode.INTERNAL, "internal error in the sidecar (see its log)", "")
             finally:
                 on_worker.release_slot()
         if refusal is not None:
@@ -141,3 +142,6 @@ def guard_stream_handler(service: "GuardrailsService"):
             await context.abort(refusal.code, refusal.message)
 
     return behaviour
+
+
+__all__ = ["HOLD_EVERYTHING", "guard_stream_handler"]

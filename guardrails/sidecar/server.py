@@ -13,150 +13,38 @@ a plain synchronous API for the command line, tests and embedding.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import secrets
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
 
+from guardrails.decision_log import DecisionLog
 from guardrails.diagnostics import GuardrailsError
 from guardrails.engine import HASH_SALT_ENV, Engine
+from guardrails.sidecar.admission import serialize
+from guardrails.sidecar.auth import TokenAuth, server_credentials
+from guardrails.sidecar.config import ServerConfig, check_socket_path, is_loopback, split_listen, unix_socket_path
 from guardrails.sidecar.metrics import Metrics
 from guardrails.sidecar.reload import PolicySet, Snapshot, Watcher
 from guardrails.sidecar.rollout import ShadowRunner
 from guardrails.sidecar.rpc import SERVICE, GuardrailsService
+from guardrails.sidecar.rpc_stream import guard_stream_handler
 
 log = logging.getLogger("guardrails.sidecar")
 
-DEFAULT_LISTEN = "127.0.0.1:50051"
-DEFAULT_MAX_CONCURRENCY = 32
-DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # gRPC's own limit on concurrent rpcs, beyond the concurrency slots: room for
 # health checks, reflection and for refusing requests quickly when every
 # slot is busy.
 SPARE_THREADS = 8
 # Policy versions the decision log keeps the log_keep of (the oldest go first).
 MAX_REMEMBERED_VERSIONS = 256
-
-
-@dataclass
-class ServerConfig:
-    """Everything `guardrails serve` can set. Only `policies` is required."""
-
-    policies: str | os.PathLike
-    listen: str = DEFAULT_LISTEN  # HOST:PORT, or unix:PATH for a Unix domain socket
-    socket_mode: int | None = None  # permissions of the unix: socket file, such as 0o660
-    metrics: str | None = None  # host:port for the Prometheus endpoint
-    bundle_key: str | bytes | None = None
-    decision_log: str | os.PathLike | None = None
-    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    tls_client_ca: str | None = None
-    token_file: str | None = None
-    shadow: str | os.PathLike | None = None  # candidate path, shadow mode
-    candidate: str | os.PathLike | None = None  # candidate path, canary mode
-    canary: float | None = None  # percent of requests the candidate answers
-    hash_salt: str | bytes | None = None  # default: $GUARDRAILS_HASH_SALT, else random per process
-    ner_model: str | None = None
-    watch: bool = True  # poll the sources and reload on change
-    poll_interval: float = 1.0
-    grace: float = 10.0  # seconds in-flight requests get at shutdown
-    engine_options: dict[str, Any] = field(default_factory=dict)  # passed to every Engine
-
-    def validate(self) -> None:
-        path = unix_socket_path(self.listen)
-        if path is None:
-            split_listen(self.listen)
-        else:
-            check_socket_path(path)
-        if self.socket_mode is not None and path is None:
-            raise GuardrailsError("--socket-mode applies only to --listen unix:PATH")
-        if self.socket_mode is not None and not 0 <= self.socket_mode <= 0o777:
-            raise GuardrailsError(f"--socket-mode {self.socket_mode:o} is not a file mode (0 to 777, octal)")
-        if self.max_concurrency < 1:
-            raise GuardrailsError("--max-concurrency must be at least 1")
-        if self.max_message_bytes < 1024:
-            raise GuardrailsError("--max-message-bytes must be at least 1024")
-        if bool(self.tls_cert) != bool(self.tls_key):
-            raise GuardrailsError("TLS needs both --tls-cert and --tls-key")
-        if self.tls_client_ca and not self.tls_cert:
-            raise GuardrailsError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
-        if self.shadow and (self.candidate or self.canary is not None):
-            raise GuardrailsError("choose one rollout: --shadow PATH, or --canary PCT --candidate PATH")
-        if (self.canary is None) != (self.candidate is None):
-            raise GuardrailsError("a canary needs both --canary PCT and --candidate PATH")
-        if self.canary is not None and not 0 <= self.canary <= 100:
-            raise GuardrailsError("--canary takes a percentage between 0 and 100")
-
-    @property
-    def rollout(self) -> str | None:
-        return "shadow" if self.shadow else ("canary" if self.candidate else None)
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def split_listen(address: str) -> tuple[str, int]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise GuardrailsError(f"cannot listen on {address!r}: use HOST:PORT, such as {DEFAULT_LISTEN}")
-    return host, int(port)
-
-
-def unix_socket_path(address: str) -> str | None:
-    """The socket path of a ``unix:PATH`` (or ``unix://PATH``) address, else None."""
-    if not address.startswith("unix:"):
-        return None
-    path = address[len("unix:"):]
-    return path[2:] if path.startswith("//") else path
-
-
-def check_socket_path(path: str, *, remove_stale: bool = False) -> None:
-    """A clear error, before anything starts, for a socket path that cannot
-    be served on. A socket file left by a sidecar that died (nothing answers
-    on it) is fine, and removed with `remove_stale`; one that a live server
-    answers on is an error, as a TCP port in use is."""
-    import socket
-    import stat
-
-    if not path:
-        raise GuardrailsError("cannot listen on unix: with no path; use unix:/run/guardrails/sidecar.sock")
-    parent = Path(path).parent
-    if not parent.is_dir():
-        raise GuardrailsError(f"cannot listen on unix:{path}: the directory {parent} does not exist")
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise GuardrailsError(f"cannot listen on unix:{path}: {exc.strerror or exc}") from None
-    if not stat.S_ISSOCK(st.st_mode):
-        raise GuardrailsError(f"cannot listen on unix:{path}: the path exists and is not a socket")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1.0)
-        try:
-            probe.connect(path)
-        except OSError:
-            if remove_stale:
-                os.unlink(path)  # nothing answers: a stale socket
-            return
-    raise GuardrailsError(f"cannot listen on unix:{path}: a server is already listening there")
 
 
 def quiet_third_party_loggers() -> None:
@@ -167,6 +55,13 @@ def quiet_third_party_loggers() -> None:
         if lg.getEffectiveLevel() < logging.WARNING:
             lg.setLevel(logging.WARNING)
 
+
+def rpc_handlers(service: GuardrailsService) -> grpc.GenericRpcHandler:
+    """The Guardrails service's rpcs: the unary checks and GuardStream."""
+    methods = service.unary_handlers()
+    methods["GuardStream"] = grpc.stream_stream_rpc_method_handler(guard_stream_handler(service),
+                                                                   response_serializer=serialize)
+    return grpc.method_handlers_generic_handler(SERVICE, methods)
 
 
 class SidecarServer:
@@ -237,8 +132,6 @@ class SidecarServer:
         cfg = self.config
         quiet_third_party_loggers()
         if cfg.decision_log is not None:
-            from guardrails.decision_log import DecisionLog
-
             self._log = DecisionLog(cfg.decision_log)
             self.metrics.decision_log = self._log
         self.active = PolicySet("active", cfg.policies, self._builder(True), on_swap=self._on_swap)
@@ -255,8 +148,6 @@ class SidecarServer:
         self.metrics.watch(sets)
 
         if cfg.token_file:
-            from guardrails.sidecar.auth import TokenAuth
-
             self.auth = TokenAuth(cfg.token_file, self.metrics)
         self.service = GuardrailsService(self.active, self.candidate, cfg, self.metrics, self.shadow)
         self._run_loop()
@@ -298,7 +189,7 @@ class SidecarServer:
                                  # gRPC's own backstop; our slots refuse first, with a clearer message.
                                  maximum_concurrent_rpcs=workers)
         assert self.service is not None
-        server.add_generic_rpc_handlers((self.service.handler(),))
+        server.add_generic_rpc_handlers((rpc_handlers(self.service),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
@@ -311,8 +202,6 @@ class SidecarServer:
             check_socket_path(path, remove_stale=True)
         try:
             if cfg.tls_cert:
-                from guardrails.sidecar.auth import server_credentials
-
                 creds = server_credentials(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca)
                 self.port = server.add_secure_port(bind, creds)
             else:
@@ -332,10 +221,10 @@ class SidecarServer:
                 os.chmod(path, cfg.socket_mode)
         else:
             self.address = f"{host}:{self.port}"
-        if not _is_loopback(host) and not cfg.tls_cert:
+        if not is_loopback(host) and not cfg.tls_cert:
             log.warning("listening on %s without TLS: anyone who can reach it can query the policies; "
                         "use --tls-cert/--tls-key, or listen on 127.0.0.1", cfg.listen)
-        if not _is_loopback(host) and not cfg.token_file:
+        if not is_loopback(host) and not cfg.token_file:
             log.warning("listening on %s without --token-file: requests are not authenticated", cfg.listen)
         await server.start()
         self._server = server
@@ -360,8 +249,6 @@ class SidecarServer:
         self._loop = self._loop_thread = None
 
     def _start_metrics(self, address: str) -> None:
-        from prometheus_client import start_http_server
-
         host, port = split_listen(address)
         try:
             httpd, _thread = start_http_server(port, addr=host.strip("[]"), registry=self.metrics.registry)
@@ -397,7 +284,7 @@ class SidecarServer:
             finally:
                 self._stop_loop()
         if self.service is not None:
-            self.service.pool.shutdown(wait=False, cancel_futures=True)
+            self.service.slots.pool.shutdown(wait=False, cancel_futures=True)
         if self._watcher is not None:
             self._watcher.stop()
         if self.shadow is not None:
@@ -424,3 +311,6 @@ class SidecarServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop(grace=1.0)
+
+
+__all__ = ["ServerConfig", "SidecarServer", "rpc_handlers"]

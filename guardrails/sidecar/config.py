@@ -1,0 +1,136 @@
+"""What ``guardrails serve`` can be told: :class:`ServerConfig`, and the
+listen addresses it accepts (``HOST:PORT`` or ``unix:PATH``).
+
+Checked before anything starts, so a bad flag is an error message, never a
+half-started server. Importing this module does not import gRPC.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from guardrails.diagnostics import GuardrailsError
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_MAX_CONCURRENCY = 32
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class ServerConfig:
+    """Everything `guardrails serve` can set. Only `policies` is required."""
+
+    policies: str | os.PathLike
+    listen: str = DEFAULT_LISTEN  # HOST:PORT, or unix:PATH for a Unix domain socket
+    socket_mode: int | None = None  # permissions of the unix: socket file, such as 0o660
+    metrics: str | None = None  # host:port for the Prometheus endpoint
+    bundle_key: str | bytes | None = None
+    decision_log: str | os.PathLike | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    token_file: str | None = None
+    shadow: str | os.PathLike | None = None  # candidate path, shadow mode
+    candidate: str | os.PathLike | None = None  # candidate path, canary mode
+    canary: float | None = None  # percent of requests the candidate answers
+    hash_salt: str | bytes | None = None  # default: $GUARDRAILS_HASH_SALT, else random per process
+    ner_model: str | None = None
+    watch: bool = True  # poll the sources and reload on change
+    poll_interval: float = 1.0
+    grace: float = 10.0  # seconds in-flight requests get at shutdown
+    engine_options: dict[str, Any] = field(default_factory=dict)  # passed to every Engine
+
+    def validate(self) -> None:
+        path = unix_socket_path(self.listen)
+        if path is None:
+            split_listen(self.listen)
+        else:
+            check_socket_path(path)
+        if self.socket_mode is not None and path is None:
+            raise GuardrailsError("--socket-mode applies only to --listen unix:PATH")
+        if self.socket_mode is not None and not 0 <= self.socket_mode <= 0o777:
+            raise GuardrailsError(f"--socket-mode {self.socket_mode:o} is not a file mode (0 to 777, octal)")
+        if self.max_concurrency < 1:
+            raise GuardrailsError("--max-concurrency must be at least 1")
+        if self.max_message_bytes < 1024:
+            raise GuardrailsError("--max-message-bytes must be at least 1024")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise GuardrailsError("TLS needs both --tls-cert and --tls-key")
+        if self.tls_client_ca and not self.tls_cert:
+            raise GuardrailsError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+        if self.shadow and (self.candidate or self.canary is not None):
+            raise GuardrailsError("choose one rollout: --shadow PATH, or --canary PCT --candidate PATH")
+        if (self.canary is None) != (self.candidate is None):
+            raise GuardrailsError("a canary needs both --canary PCT and --candidate PATH")
+        if self.canary is not None and not 0 <= self.canary <= 100:
+            raise GuardrailsError("--canary takes a percentage between 0 and 100")
+
+    @property
+    def rollout(self) -> str | None:
+        return "shadow" if self.shadow else ("canary" if self.candidate else None)
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def split_listen(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise GuardrailsError(f"cannot listen on {address!r}: use HOST:PORT, such as {DEFAULT_LISTEN}")
+    return host, int(port)
+
+
+def unix_socket_path(address: str) -> str | None:
+    """The socket path of a ``unix:PATH`` (or ``unix://PATH``) address, else None."""
+    if not address.startswith("unix:"):
+        return None
+    path = address[len("unix:"):]
+    return path[2:] if path.startswith("//") else path
+
+
+def check_socket_path(path: str, *, remove_stale: bool = False) -> None:
+    """A clear error, before anything starts, for a socket path that cannot
+    be served on. A socket file left by a sidecar that died (nothing answers
+    on it) is fine, and removed with `remove_stale`; one that a live server
+    answers on is an error, as a TCP port in use is."""
+    if not path:
+        raise GuardrailsError("cannot listen on unix: with no path; use unix:/run/guardrails/sidecar.sock")
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise GuardrailsError(f"cannot listen on unix:{path}: the directory {parent} does not exist")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise GuardrailsError(f"cannot listen on unix:{path}: {exc.strerror or exc}") from None
+    if not stat.S_ISSOCK(st.st_mode):
+        raise GuardrailsError(f"cannot listen on unix:{path}: the path exists and is not a socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            if remove_stale:
+                os.unlink(path)  # nothing answers: a stale socket
+            return
+    raise GuardrailsError(f"cannot listen on unix:{path}: a server is already listening there")
+
+
+__all__ = ["DEFAULT_LISTEN", "DEFAULT_MAX_CONCURRENCY", "DEFAULT_MAX_MESSAGE_BYTES", "ServerConfig",
+           "check_socket_path", "is_loopback", "split_listen", "unix_socket_path"]
