@@ -49,23 +49,24 @@ key pair as PEM (PKCS#8 private key, SubjectPublicKeyInfo public key), which
 needs the ``cryptography`` package (extra ``guardlang[signing]``). Verifying
 takes the public key or the private one.
 
-The modules: :mod:`.layout` (member names, format, limits), :mod:`.keys`,
-:mod:`.archive` (the .tar.gz), :mod:`.manifest` (manifest and seal),
-:mod:`.build`, :mod:`.verify`, :mod:`.sources` (what the engine loads) and
-:mod:`.versions` (``guardrails check --against``).
+The modules: :mod:`.archive` is the format on disk (member names and limits,
+canonical JSON and checksums, the manifest and seal, the .tar.gz itself),
+:mod:`.keys` the signing keys, :mod:`.build` writes a bundle, and
+:mod:`.read` verifies one and reads from it (the sources the engine loads,
+the versions ``guardrails check --against`` compares).
 """
 
 from __future__ import annotations
 
 # Every public name stays importable from here (the package has no __all__, as the module had none).
-from guardrails.bundle.archive import _pack, member_name_problem  # noqa: F401  (_pack: the tests build tampered bundles)
+from guardrails.bundle.archive import (  # noqa: F401
+    ALGS, BUNDLE_CODES, FORMAT, FORMAT_VERSION, MANIFEST, MAX_ARCHIVE_BYTES, MAX_MEMBERS, MAX_UNPACKED_BYTES,
+    POLICY_DIR, SIGNATURE, SIGNING_CONTEXT, TESTS_SUFFIX, build_time, content_revision, member_name_problem,
+)
+# The tests build tampered bundles with these, under their old names.
+from guardrails.bundle.archive import canonical_json as _canonical_json, pack as _pack  # noqa: F401
 from guardrails.bundle.build import BuildResult, build_bundle  # noqa: F401
 from guardrails.bundle.keys import MIN_HMAC_SECRET, BundleKey, KeyFileError, generate_key, load_key, parse_key  # noqa: F401
-from guardrails.bundle.layout import (  # noqa: F401  (_canonical_json: the tests build tampered bundles)
-    ALGS, BUNDLE_CODES, FORMAT, FORMAT_VERSION, MANIFEST, MAX_ARCHIVE_BYTES, MAX_MEMBERS, MAX_UNPACKED_BYTES,
-    POLICY_DIR, SIGNATURE, SIGNING_CONTEXT, TESTS_SUFFIX, _canonical_json,
+from guardrails.bundle.read import (  # noqa: F401
+    Bundle, BundleError, check_against, read_bundle, read_bundle_sources, verify_bundle, verify_bytes,
 )
-from guardrails.bundle.manifest import build_time, content_revision  # noqa: F401
-from guardrails.bundle.sources import read_bundle_sources  # noqa: F401
-from guardrails.bundle.verify import Bundle, BundleError, read_bundle, verify_bundle, verify_bytes  # noqa: F401
-from guardrails.bundle.versions import check_against  # noqa: F401

@@ -6,17 +6,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from guardrails.bundle.archive import (
+    FORMAT, FORMAT_VERSION, MANIFEST, POLICY_DIR, SIGNATURE, SIGNING_CONTEXT, TESTS_SUFFIX, build_time,
+    canonical_json, check_revision, content_revision, member_name_problem, member_span, pack, policy_text,
+    sha256_hex,
+)
+from guardrails.bundle.keys import BundleKey, KeyFileError, load_key
 from guardrails.diagnostics import Diagnostic, Diagnostics
 from guardrails.pipeline import load_sources
 from guardrails.resolve import POLICY_SUFFIX, SourceFile, discover, parse_source, version_key
 from guardrails.version import __version__
-from guardrails.bundle.archive import _pack, member_name_problem
-from guardrails.bundle.keys import BundleKey, KeyFileError, load_key
-from guardrails.bundle.layout import (
-    FORMAT, FORMAT_VERSION, MANIFEST, POLICY_DIR, SIGNATURE, SIGNING_CONTEXT, TESTS_SUFFIX, _canonical_json,
-    _policy_text, _sha256, _span,
-)
-from guardrails.bundle.manifest import _check_revision, build_time, content_revision
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +49,7 @@ def build_bundle(directory: str | os.PathLike[str], output: str | os.PathLike[st
     if signer is not None and not signer.can_sign:
         raise KeyFileError("this is an Ed25519 public key; signing needs the private key (PREFIX.key)")
     if revision is not None:
-        _check_revision(revision)
+        check_revision(revision)
     built_at = built_at or build_time()
 
     diags = Diagnostics()
@@ -63,20 +62,20 @@ def build_bundle(directory: str | os.PathLike[str], output: str | os.PathLike[st
         name = POLICY_DIR + path.relative_to(root).as_posix()
         problem = member_name_problem(name)
         if problem:
-            diags.error("E701", f"cannot bundle this file: its name {problem}", _span(str(path)))
+            diags.error("E701", f"cannot bundle this file: its name {problem}", member_span(str(path)))
             continue
         try:
             data = path.read_bytes()
         except OSError as exc:
-            diags.error("E701", f"cannot read file: {exc.strerror or exc}", _span(str(path)))
+            diags.error("E701", f"cannot read file: {exc.strerror or exc}", member_span(str(path)))
             continue
         members[name] = data
         if name.endswith(POLICY_SUFFIX):
             try:
-                text = _policy_text(data)
+                text = policy_text(data)
             except UnicodeDecodeError as exc:
                 diags.error("E701", f"cannot read policy file: not UTF-8 ({exc.reason} at byte {exc.start})",
-                            _span(str(path)))
+                            member_span(str(path)))
                 continue
             member_of[str(path)] = name
             sources.append(parse_source(text, str(path), diags))
@@ -88,12 +87,12 @@ def build_bundle(directory: str | os.PathLike[str], output: str | os.PathLike[st
     policies = []
     for s in sources:
         entry = {"name": s.policy.name, "kind": s.policy.kind, "version": s.policy.version,
-                 "file": member_of[s.path], "sha256": _sha256(members[member_of[s.path]])}
+                 "file": member_of[s.path], "sha256": sha256_hex(members[member_of[s.path]])}
         if s.policy.kind == "policy":
             entry["digest"] = digests[(s.policy.name, s.policy.version)]
         policies.append(entry)
     policies.sort(key=lambda e: (e["name"], version_key(e["version"])))
-    files = [{"path": n, "sha256": _sha256(d), "size": len(d)} for n, d in sorted(members.items())]
+    files = [{"path": n, "sha256": sha256_hex(d), "size": len(d)} for n, d in sorted(members.items())]
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -104,14 +103,14 @@ def build_bundle(directory: str | os.PathLike[str], output: str | os.PathLike[st
         "policies": policies,
         "files": files,
     }
-    manifest_bytes = _canonical_json(manifest)
-    seal: dict[str, str] = {"alg": "none", "manifest_sha256": _sha256(manifest_bytes)}
+    manifest_bytes = canonical_json(manifest)
+    seal: dict[str, str] = {"alg": "none", "manifest_sha256": sha256_hex(manifest_bytes)}
     if signer is not None:
         seal.update(alg=signer.alg, key_id=signer.key_id,
                     signature=signer.sign(SIGNING_CONTEXT + manifest_bytes).hex())
     members[MANIFEST] = manifest_bytes
-    members[SIGNATURE] = _canonical_json(seal)
-    _write_atomically(Path(output), _pack(members.items()))
+    members[SIGNATURE] = canonical_json(seal)
+    _write_atomically(Path(output), pack(members.items()))
     return BuildResult(manifest, result.diagnostics, result.sources)
 
 
