@@ -18,13 +18,13 @@ import os
 import threading
 import secrets as _secrets
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from guardrails.rulegraph import CompiledPolicy
-from guardrails.decision import Decision
-from guardrails.detectors import DetectorError, PiiConfig, get_pii_detector
+from guardrails.decision import Decision, DecisionSink
+from guardrails.detectors import DetectorError, PiiConfig, TopicClassifier, get_pii_detector
 from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError
-from guardrails.evaluate import Runtime, evaluate_retrieval, evaluate_text, evaluate_tool_call
+from guardrails.evaluate import Coverage, Runtime, evaluate_retrieval, evaluate_text, evaluate_tool_call
 from guardrails.pipeline import LoadResult, load_sources, resolve_ner_model  # noqa: F401  (LoadResult: documented here)
 from guardrails.resolve import parse_source, version_key
 from guardrails.sources import load_paths
@@ -37,12 +37,78 @@ class UnknownPolicyError(GuardrailsError, LookupError):
 
 
 class Engine:
-    """Evaluates requests against compiled policies. Build with `from_path`."""
+    """Evaluates requests against compiled policies. Build with `from_path`.
+
+    Every check takes the same keyword-only *evaluation options*, all off by
+    default; the ``acheck_*`` twins take them too:
+
+    ``explain`` (bool)
+        Fill :attr:`Decision.trace` with each rule's visit: its tier, whether
+        it fired, failed or was skipped, and the value its condition took.
+        ``Decision.explain()`` prints it.
+    ``exhaustive`` (bool)
+        Evaluate every rule even once a deny is certain. By default rules in
+        costlier tiers are skipped then (they cannot change the outcome), so
+        an exhaustive decision may list more violations, never another outcome.
+    ``overrides`` (mapping of detector node id to result)
+        Fix detector results instead of running the detectors, as policy
+        tests do with ``with:``. Ids: ``"pii"``, ``"secrets"``,
+        ``"topic:NAME"``, ``"terms:NAME"``, ``"pattern:NAME"``; values are
+        what the detector returns (see ``guardrails.testing.fixtures``).
+    ``coverage`` (set)
+        Add ``(rule id, branch index, value)`` to this set for every boolean
+        node evaluated (index -1: the rule as a whole). Branches are recorded
+        only by a coverage build (``from_path(..., coverage=True)``).
+
+    An unknown keyword is a ``TypeError``, as for any Python function.
+    """
 
     def __init__(self, policies: list[CompiledPolicy], *, ner_model: str | None = None,
-                 hash_salt: bytes | str | None = None, topic_classifier: Any = None,
+                 hash_salt: bytes | str | None = None, topic_classifier: TopicClassifier | None = None,
                  cache_size: int = 4096, warnings: list[Diagnostic] | None = None,
-                 warm_up: bool = True, decision_log: Any = None):
+                 warm_up: bool = True, decision_log: DecisionSink | None = None) -> None:
+        """Serve already compiled policies. Most callers want :meth:`from_path`
+        or :meth:`from_source`, which compile them and pass ``ner_model`` and
+        ``warnings`` on; the other parameters they forward here.
+
+        :param policies: the compiled policies to serve
+            (``load_paths(...).policies``), at least one. Several versions of
+            one name may be loaded: ``policy="name"`` picks the newest,
+            ``policy="name@1.2.0"`` that version.
+        :param ner_model: the spaCy model Presidio uses for its NER entities
+            (``PERSON``, ``LOCATION`` ...), e.g. ``"en_core_web_lg"``; it must
+            be installed, nothing is downloaded. Default ``None``: pattern
+            recognizers only. Use the model the policies were checked against
+            (the checker rejects NER entities without one). Unlike
+            ``from_path``, this does not read ``$GUARDRAILS_NER_MODEL``.
+        :param hash_salt: the key of the ``hash`` redaction operator (bytes,
+            or str encoded as UTF-8). Default: ``$GUARDRAILS_HASH_SALT``, else
+            32 random bytes drawn now, so hashes then match only within this
+            engine. Set it when hashed values must be correlated across
+            processes or restarts, and keep it secret.
+        :param topic_classifier: a semantic classifier that can raise a
+            topic's score (see :class:`~guardrails.detectors.TopicClassifier`):
+            a topic then scores ``max(terms, classifier)``. Default ``None``:
+            the weighted term lists alone. A classifier that raises makes the
+            rule fail (``detector-failed``), fail closed or open as the policy says.
+        :param cache_size: how many PII analyzer results the engine keeps
+            (least recently used first out), keyed by a hash of the text, never
+            the text. Default 4096; at least 1. Raise it when the same texts
+            recur (retries, a shared system prompt).
+        :param warnings: the loader's non-error diagnostics, kept as
+            :attr:`warnings` for the caller to show; ``from_path`` passes them.
+        :param warm_up: build the PII analyzer now when any policy needs it
+            (default ``True``), so the first request does not pay for it and a
+            missing NER model fails here rather than on a request. ``False``
+            suits a tool that builds an engine it may never run.
+        :param decision_log: where to write every decision (see
+            :class:`~guardrails.decision.DecisionSink`), usually a
+            :class:`guardrails.decision_log.DecisionLog`. Default ``None``: no
+            log, and the tool-call path builds no request dict for one. A
+            failing log never fails a decision; it counts in
+            :attr:`log_failures`.
+        :raises GuardrailsError: no policies, or the PII analyzer cannot start.
+        """
         if not policies:
             raise GuardrailsError("an engine needs at least one policy")
         self._by_name: dict[str, dict[str, CompiledPolicy]] = {}
@@ -63,7 +129,6 @@ class Engine:
             cache_size,
         )
         self.warnings = list(warnings or [])
-        # Any object with `write(decision, request)`; see guardrails.decision_log.
         self._decision_log = decision_log
         self._log_lock = threading.Lock()
         self.log_failures = 0
@@ -78,8 +143,16 @@ class Engine:
     # -- construction
     @classmethod
     def from_path(cls, path: str | Path | Iterable[str | Path], *, ner_model: str | None = None,
-                  coverage: bool = False, bundle_key: bytes | str | None = None, **options: Any) -> "Engine":
+                  coverage: bool = False, bundle_key: bytes | str | None = None,
+                  hash_salt: bytes | str | None = None, topic_classifier: TopicClassifier | None = None,
+                  cache_size: int = 4096, warm_up: bool = True,
+                  decision_log: DecisionSink | None = None) -> "Engine":
         """Load a policy file, every ``*.policy`` under a directory, or a bundle.
+
+        ``path`` may also be a list of those. ``ner_model`` defaults to
+        ``$GUARDRAILS_NER_MODEL``; ``coverage=True`` compiles instrumented
+        graphs for branch coverage (policy tests); ``bundle_key`` verifies a
+        signed bundle. The other parameters are :meth:`__init__`'s.
 
         Raises :class:`PolicyError` carrying every diagnostic when any policy
         fails its checks (``err.render()`` prints them with carets), and
@@ -94,13 +167,20 @@ class Engine:
             shown = ", ".join(str(p) for p in paths)
             raise GuardrailsError(f"no policy to evaluate in {shown}: only modules were found "
                                   "(a module is imported by policies, not evaluated on its own)")
-        return cls(result.policies, ner_model=ner_model,
-                   warnings=[d for d in result.diagnostics if not d.is_error], **options)
+        return cls(result.policies, ner_model=ner_model, warnings=[d for d in result.diagnostics if not d.is_error],
+                   hash_salt=hash_salt, topic_classifier=topic_classifier, cache_size=cache_size,
+                   warm_up=warm_up, decision_log=decision_log)
 
     @classmethod
     def from_source(cls, text: str, *, modules: dict[str, str] | None = None, ner_model: str | None = None,
-                    coverage: bool = False, **options: Any) -> "Engine":
-        """Compile policy source text (plus named module sources) directly."""
+                    coverage: bool = False, hash_salt: bytes | str | None = None,
+                    topic_classifier: TopicClassifier | None = None, cache_size: int = 4096,
+                    warm_up: bool = True, decision_log: DecisionSink | None = None) -> "Engine":
+        """Compile policy source text (plus named module sources) directly.
+
+        ``modules`` maps an import name to its source. The other parameters
+        are :meth:`from_path`'s; errors are a :class:`PolicyError` too.
+        """
         ner_model = resolve_ner_model(ner_model)
         diags = Diagnostics()
         sources = [parse_source(text, "<policy>", diags)]
@@ -109,8 +189,9 @@ class Engine:
         result = load_sources(sources, ner_model=ner_model, diags=diags, coverage=coverage)
         if not result.ok:
             raise PolicyError(result.diagnostics, result.sources)
-        return cls(result.policies, ner_model=ner_model,
-                   warnings=[d for d in result.diagnostics if not d.is_error], **options)
+        return cls(result.policies, ner_model=ner_model, warnings=[d for d in result.diagnostics if not d.is_error],
+                   hash_salt=hash_salt, topic_classifier=topic_classifier, cache_size=cache_size,
+                   warm_up=warm_up, decision_log=decision_log)
 
     # -- lookup
     @property
@@ -141,53 +222,86 @@ class Engine:
             raise UnknownPolicyError(f"policy {name!r} has no version {version}; loaded: {have}") from None
 
     # -- checks
-    # Every check takes the same evaluation options:
-    #   explain=True     fill Decision.trace with the path through the graph;
-    #   exhaustive=True  evaluate every rule even once a deny is certain;
-    #   overrides={...}  fix detector results by node id ("pii", "topic:NAME",
-    #                    "secrets", "terms:NAME", "pattern:NAME"), as policy tests do;
-    #   coverage=set()   collect branch coverage (needs a coverage build).
+    # Each takes `policy` (`name`, `name@version`, or None when one policy is
+    # loaded; an unknown one raises UnknownPolicyError) and the evaluation
+    # options of the class docstring. A malformed request is not an exception:
+    # it is denied, with Decision.request_error saying why.
 
     def check_input(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                    **options: Any) -> Decision:
-        """Check a prompt before it reaches the model."""
-        d = evaluate_text(self.get_policy(policy), "input", text, context, self._runtime, **options)
+                    explain: bool = False, exhaustive: bool = False,
+                    overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
+        """Check a prompt before it reaches the model.
+
+        ``context`` is a JSON object the policy reads as ``context.*``. The
+        decision's ``text`` is the prompt to forward (redacted when the
+        outcome is ``redact``), None when denied.
+        """
+        d = evaluate_text(self.get_policy(policy), "input", text, context, self._runtime, explain=explain,
+                          exhaustive=exhaustive, overrides=overrides, coverage=coverage)
         return self._emit(d, {"text": text, "context": context})
 
     def check_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                     **options: Any) -> Decision:
-        """Check a completion before it reaches the user."""
-        d = evaluate_text(self.get_policy(policy), "output", text, context, self._runtime, **options)
+                     explain: bool = False, exhaustive: bool = False,
+                     overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
+        """Check a completion before it reaches the user (as :meth:`check_input`)."""
+        d = evaluate_text(self.get_policy(policy), "output", text, context, self._runtime, explain=explain,
+                          exhaustive=exhaustive, overrides=overrides, coverage=coverage)
         return self._emit(d, {"text": text, "context": context})
 
     def check_retrieval(self, chunks: list[dict | str], *, policy: str | None = None,
-                        context: dict | None = None, **options: Any) -> Decision:
-        """Check retrieved chunks (``{"text", "metadata"}``) before they enter a prompt."""
-        d = evaluate_retrieval(self.get_policy(policy), chunks, context, self._runtime, **options)
+                        context: dict | None = None, explain: bool = False, exhaustive: bool = False,
+                        overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
+        """Check retrieved chunks (``{"text", "metadata"}``, or a bare string)
+        before they enter a prompt.
+
+        Each chunk is judged on its own and denied chunks are dropped:
+        ``Decision.chunks`` holds each one's outcome, ``text`` the chunks to
+        forward.
+        """
+        d = evaluate_retrieval(self.get_policy(policy), chunks, context, self._runtime, explain=explain,
+                               exhaustive=exhaustive, overrides=overrides, coverage=coverage)
         return self._emit(d, {"chunks": chunks, "context": context})
 
     def check_tool_call(self, tool: str, args: dict | None = None, *, principal: dict | None = None,
-                        context: dict | None = None, policy: str | None = None, **options: Any) -> Decision:
-        """Check a tool call an agent wants to make."""
-        d = evaluate_tool_call(self.get_policy(policy), tool, args, principal, context, self._runtime, **options)
+                        context: dict | None = None, policy: str | None = None, explain: bool = False,
+                        exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
+                        coverage: Coverage | None = None) -> Decision:
+        """Check a tool call an agent wants to make.
+
+        ``args`` are the call's arguments and ``principal`` who asks (both
+        JSON objects). Tool calls are denied unless a rule allows them; the
+        decision's ``text`` is the (possibly redacted) args to call with.
+        """
+        d = evaluate_tool_call(self.get_policy(policy), tool, args, principal, context, self._runtime,
+                               explain=explain, exhaustive=exhaustive, overrides=overrides, coverage=coverage)
         if self._decision_log is None:  # the hot path: no request dict to build
             return d
         return self._emit(d, {"tool": tool, "args": args, "principal": principal, "context": context})
 
-    def check(self, stage: str, request: dict, *, policy: str | None = None, **options: Any) -> Decision:
-        """Dispatch a JSON-shaped request (as the CLI and the sidecar receive it)."""
+    def check(self, stage: str, request: dict, *, policy: str | None = None, explain: bool = False,
+              exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
+              coverage: Coverage | None = None) -> Decision:
+        """Dispatch a JSON-shaped request (as the CLI and the sidecar receive it).
+
+        ``stage`` is ``input``, ``output``, ``retrieval`` or ``tool_call``;
+        ``request`` holds that check's arguments by name (``text``,
+        ``chunks``, ``tool``, ``args``, ``principal``, ``context``).
+        """
         if not isinstance(request, dict):
             raise TypeError("request must be a dict")
         if stage in ("input", "output"):
             method = self.check_input if stage == "input" else self.check_output
-            return method(request.get("text"), policy=policy, context=request.get("context"), **options)
+            return method(request.get("text"), policy=policy, context=request.get("context"), explain=explain,
+                          exhaustive=exhaustive, overrides=overrides, coverage=coverage)
         if stage == "retrieval":
             return self.check_retrieval(request.get("chunks"), policy=policy, context=request.get("context"),
-                                        **options)
+                                        explain=explain, exhaustive=exhaustive, overrides=overrides,
+                                        coverage=coverage)
         if stage == "tool_call":
             return self.check_tool_call(request.get("tool"), request.get("args"),
                                         principal=request.get("principal"), context=request.get("context"),
-                                        policy=policy, **options)
+                                        policy=policy, explain=explain, exhaustive=exhaustive,
+                                        overrides=overrides, coverage=coverage)
         raise ValueError(f"unknown stage {stage!r}; use input, output, retrieval or tool_call")
 
     # -- the decision log: written after the decision, never able to fail it
@@ -201,25 +315,52 @@ class Engine:
                     self.log_failures += 1
         return decision
 
-    # -- async twins: presidio work runs in a thread so the event loop stays free
+    # -- async twins: the same parameters; PII work runs in a thread so the
+    # event loop stays free, everything else runs inline (it is microseconds).
     async def _maybe_thread(self, stage: str, policy: str | None, fn, *args, **kwargs) -> Decision:
-        p = self.get_policy(policy)
-        if p.stages[stage].needs_pii:
+        graph = self.get_policy(policy).stages.get(stage)
+        if graph is not None and graph.needs_pii:
             return await asyncio.to_thread(fn, *args, policy=policy, **kwargs)
         return fn(*args, policy=policy, **kwargs)
 
-    async def acheck_input(self, text: str, *, policy: str | None = None, **kw: Any) -> Decision:
-        return await self._maybe_thread("input", policy, self.check_input, text, **kw)
+    async def acheck_input(self, text: str, *, policy: str | None = None, context: dict | None = None,
+                           explain: bool = False, exhaustive: bool = False,
+                           overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
+        """Async :meth:`check_input`."""
+        return await self._maybe_thread("input", policy, self.check_input, text, context=context, explain=explain,
+                                        exhaustive=exhaustive, overrides=overrides, coverage=coverage)
 
-    async def acheck_output(self, text: str, *, policy: str | None = None, **kw: Any) -> Decision:
-        return await self._maybe_thread("output", policy, self.check_output, text, **kw)
+    async def acheck_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
+                            explain: bool = False, exhaustive: bool = False,
+                            overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
+        """Async :meth:`check_output`."""
+        return await self._maybe_thread("output", policy, self.check_output, text, context=context, explain=explain,
+                                        exhaustive=exhaustive, overrides=overrides, coverage=coverage)
 
-    async def acheck_retrieval(self, chunks: list, *, policy: str | None = None, **kw: Any) -> Decision:
-        return await self._maybe_thread("retrieval", policy, self.check_retrieval, chunks, **kw)
+    async def acheck_retrieval(self, chunks: list[dict | str], *, policy: str | None = None,
+                               context: dict | None = None, explain: bool = False, exhaustive: bool = False,
+                               overrides: Mapping[str, Any] | None = None,
+                               coverage: Coverage | None = None) -> Decision:
+        """Async :meth:`check_retrieval`."""
+        return await self._maybe_thread("retrieval", policy, self.check_retrieval, chunks, context=context,
+                                        explain=explain, exhaustive=exhaustive, overrides=overrides,
+                                        coverage=coverage)
 
-    async def acheck_tool_call(self, tool: str, args: dict | None = None, *, policy: str | None = None,
-                               **kw: Any) -> Decision:
-        return await self._maybe_thread("tool_call", policy, self.check_tool_call, tool, args, **kw)
+    async def acheck_tool_call(self, tool: str, args: dict | None = None, *, principal: dict | None = None,
+                               context: dict | None = None, policy: str | None = None, explain: bool = False,
+                               exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
+                               coverage: Coverage | None = None) -> Decision:
+        """Async :meth:`check_tool_call`."""
+        return await self._maybe_thread("tool_call", policy, self.check_tool_call, tool, args, principal=principal,
+                                        context=context, explain=explain, exhaustive=exhaustive,
+                                        overrides=overrides, coverage=coverage)
+
+    async def acheck(self, stage: str, request: dict, *, policy: str | None = None, explain: bool = False,
+                     exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
+                     coverage: Coverage | None = None) -> Decision:
+        """Async :meth:`check`."""
+        return await self._maybe_thread(stage, policy, self.check, stage, request, explain=explain,
+                                        exhaustive=exhaustive, overrides=overrides, coverage=coverage)
 
     def cache_stats(self) -> dict:
         return self._runtime.cache.stats()
