@@ -107,6 +107,7 @@ class StageCompiler(ConditionCompiler):
             source=source_of(r.condition) if r.condition is not None else "always",
             branches=tuple(self.branches),
             span=r.span,
+            location=str(r.span) if r.span is not None else None,
         )
 
 
