@@ -1,4 +1,5 @@
-"""Parse policy source into the AST: Lark (LALR) parse tree, then a Transformer.
+"""Parse policy source into the AST: Lark's LALR parser builds a parse tree,
+then :class:`~guardrails.tree_to_ast.AstBuilder` turns it into the AST.
 
 Syntax errors become E001 diagnostics.  To report more than the first one,
 the statement holding an error is blanked out (keeping every offset) and the
@@ -7,21 +8,20 @@ text parsed again, so one mistake neither hides nor cascades into others.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from guardrails import ast
 from guardrails.diagnostics import Diagnostics, Span
+from guardrails.tree_to_ast import AstBuilder
 
 _MAX_RECOVERIES = 25
-_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 # Statement keywords at the start of a line: where recovery resynchronises.
 _STATEMENT = re.compile(
     r"^[ \t]*(rule|entities|topic|pattern|tools|terms|import|config|input|output|retrieval|tool_call)\b",
@@ -84,332 +84,6 @@ def _terminal_display() -> dict[str, str]:
 
 def _display(name: str) -> str:
     return _terminal_display().get(name, name)
-
-
-def _span_of(file: str, item) -> Span:
-    """Span from a Lark token or a tree's meta."""
-    return Span(
-        file,
-        item.line,
-        item.column,
-        item.end_line,
-        item.end_column,
-        item.start_pos,
-        item.end_pos,
-    )
-
-
-class _Builder(Transformer):
-    """Parse tree -> AST. Problems are recorded, never raised (VisitError)."""
-
-    def __init__(self, file: str, diags: Diagnostics):
-        super().__init__()
-        self.file = file
-        self.diags = diags
-
-    def sp(self, item) -> Span:
-        return _span_of(self.file, item)
-
-    # -- literals
-    def _string_value(self, tok: Token) -> str:
-        try:
-            return json.loads(tok)
-        except ValueError:
-            self.diags.error(
-                "E002",
-                f"invalid string literal {tok}",
-                self.sp(tok),
-                hint=r'use JSON escapes: \" \\ \n \t \uXXXX',
-            )
-            return tok[1:-1]
-
-    def _number_value(self, tok: Token) -> int | float:
-        text = str(tok)
-        if any(c in text for c in ".eE"):
-            return float(text)
-        if len(text.lstrip("-")) > 30:
-            # Python refuses very long int conversions; no policy needs them.
-            self.diags.error("E002", "number literal too long (at most 30 digits)", self.sp(tok))
-            return 0
-        return int(text)
-
-    @v_args(meta=True)
-    def string(self, meta, children):
-        return ast.Literal(self._string_value(children[0]), self.sp(meta))
-
-    @v_args(meta=True)
-    def number(self, meta, children):
-        return ast.Literal(self._number_value(children[0]), self.sp(meta))
-
-    @v_args(meta=True)
-    def true(self, meta, _):
-        return ast.Literal(True, self.sp(meta))
-
-    @v_args(meta=True)
-    def false(self, meta, _):
-        return ast.Literal(False, self.sp(meta))
-
-    @v_args(meta=True)
-    def null(self, meta, _):
-        return ast.Literal(None, self.sp(meta))
-
-    def _regex(self, tok: Token) -> ast.RegexLit:
-        text = str(tok)
-        close = text.rfind("/")
-        body = text[1:close].replace("\\/", "/")
-        return ast.RegexLit(body, text[close + 1 :], self.sp(tok))
-
-    # -- expressions
-    @v_args(meta=True)
-    def var(self, meta, children):
-        return ast.Var(str(children[0]), self.sp(meta))
-
-    @v_args(meta=True)
-    def attr(self, meta, children):
-        return ast.Attr(children[0], str(children[1]), self.sp(meta))
-
-    @v_args(meta=True)
-    def index(self, meta, children):
-        obj, key = children
-        value = self._string_value(key) if key.type == "STRING" else self._number_value(key)
-        if isinstance(value, float):
-            self.diags.error("E301", "list indexes must be whole numbers", self.sp(key))
-            value = int(value)
-        return ast.Index(obj, value, self.sp(meta))
-
-    @v_args(meta=True)
-    def kwarg(self, meta, children):
-        return ast.KwArg(str(children[0]), children[1], self.sp(meta))
-
-    @v_args(meta=True)
-    def call(self, meta, children):
-        name, *rest = children
-        args = tuple(a for a in rest if a is not None and not isinstance(a, ast.KwArg))
-        kwargs = tuple(a for a in rest if isinstance(a, ast.KwArg))
-        return ast.Call(str(name), args, kwargs, self.sp(meta))
-
-    @v_args(meta=True)
-    def list_lit(self, meta, children):
-        return ast.ListLit(tuple(c for c in children if c is not None), self.sp(meta))
-
-    @v_args(meta=True)
-    def not_(self, meta, children):
-        return ast.Not(children[0], self.sp(meta))
-
-    @v_args(meta=True)
-    def and_expr(self, meta, children):
-        return ast.And(tuple(children), self.sp(meta))
-
-    @v_args(meta=True)
-    def or_expr(self, meta, children):
-        return ast.Or(tuple(children), self.sp(meta))
-
-    @v_args(meta=True)
-    def compare(self, meta, children):
-        left, op, right = children
-        return ast.Compare(str(op), left, right, self.sp(meta))
-
-    @v_args(meta=True)
-    def in_(self, meta, children):
-        return ast.In(children[0], children[1], False, self.sp(meta))
-
-    @v_args(meta=True)
-    def not_in(self, meta, children):
-        return ast.In(children[0], children[1], True, self.sp(meta))
-
-    @v_args(meta=True)
-    def matches_regex(self, meta, children):
-        return ast.Matches(children[0], self._regex(children[1]), None, self.sp(meta))
-
-    @v_args(meta=True)
-    def matches_pattern(self, meta, children):
-        return ast.Matches(children[0], None, str(children[1]), self.sp(meta))
-
-    def _strtest(op):  # noqa: N805 - builds methods
-        @v_args(meta=True)
-        def method(self, meta, children):
-            return ast.StrTest(op, children[0], children[1], self.sp(meta))
-
-        return method
-
-    contains = _strtest("contains")
-    starts_with = _strtest("starts_with")
-    ends_with = _strtest("ends_with")
-
-    @v_args(meta=True)
-    def has(self, meta, children):
-        obj, key = children
-        name = self._string_value(key) if key.type == "STRING" else str(key)
-        return ast.Has(obj, name, self.sp(meta))
-
-    # -- effects
-    @v_args(meta=True)
-    def deny(self, meta, children):
-        return ast.Deny(self._string_value(children[0]), self.sp(meta))
-
-    @v_args(meta=True)
-    def warn(self, meta, children):
-        return ast.Warn(self._string_value(children[0]), self.sp(meta))
-
-    @v_args(meta=True)
-    def allow(self, meta, _):
-        return ast.Allow(self.sp(meta))
-
-    @v_args(meta=True)
-    def escalate(self, meta, children):
-        route, message = children
-        route_text = self._string_value(route) if route.type == "STRING" else str(route)
-        msg = self._string_value(message) if message is not None else None
-        return ast.Escalate(route_text, msg, self.sp(meta))
-
-    @v_args(meta=True)
-    def target_group(self, meta, children):
-        return ast.Target("entities", (str(children[0]),), self.sp(meta), (self.sp(children[0]),))
-
-    @v_args(meta=True)
-    def target_list(self, meta, children):
-        names = children[0]
-        return ast.Target(
-            "entities", tuple(n.value for n in names), self.sp(meta), tuple(n.span for n in names)
-        )
-
-    @v_args(meta=True)
-    def target_secrets(self, meta, _):
-        return ast.Target("secrets", (), self.sp(meta))
-
-    @v_args(meta=True)
-    def target_pattern(self, meta, children):
-        return ast.Target("pattern", (str(children[0]),), self.sp(meta), (self.sp(children[0]),))
-
-    @v_args(meta=True)
-    def target_terms(self, meta, children):
-        return ast.Target("terms", (str(children[0]),), self.sp(meta), (self.sp(children[0]),))
-
-    def min_score(self, children):
-        return ("min_score", float(self._number_value(children[0])))
-
-    @v_args(meta=True)
-    def using(self, meta, children):
-        name, *args = children
-        return ast.Operator(str(name), tuple(a for a in args if a is not None), self.sp(meta))
-
-    @v_args(meta=True)
-    def redact(self, meta, children):
-        target, min_score, operator = children
-        score = min_score[1] if min_score is not None else None
-        if operator is None:
-            operator = ast.Operator("replace", (ast.Literal("<{entity}>", target.span),), target.span)
-        return ast.Redact(target, score, operator, self.sp(meta))
-
-    # -- declarations
-    @v_args(meta=True)
-    def rule(self, meta, children):
-        rid, effect, condition = children
-        return ast.Rule(str(rid), effect, condition, self.sp(meta), self.sp(rid))
-
-    def stage_name(self, children):
-        return children[0]
-
-    @v_args(meta=True)
-    def stage_block(self, meta, children):
-        stage, *rules = children
-        return ast.StageBlock(str(stage), tuple(rules), self.sp(meta))
-
-    def name_list(self, children):
-        return tuple(ast.Name(str(c), self.sp(c)) for c in children if c is not None)
-
-    def string_list(self, children):
-        return tuple(ast.Literal(self._string_value(c), self.sp(c)) for c in children if c is not None)
-
-    @v_args(meta=True)
-    def entities_def(self, meta, children):
-        return ast.EntitiesDef(str(children[0]), children[1], self.sp(meta))
-
-    @v_args(meta=True)
-    def topic_term(self, meta, children):
-        text, weight = children
-        w = float(self._number_value(weight)) if weight is not None else 1.0
-        return ast.TopicTerm(self._string_value(text), w, self.sp(meta))
-
-    @v_args(meta=True)
-    def topic_def(self, meta, children):
-        name, *terms = children
-        return ast.TopicDef(str(name), tuple(t for t in terms if t is not None), self.sp(meta))
-
-    @v_args(meta=True)
-    def pattern_def(self, meta, children):
-        return ast.PatternDef(str(children[0]), self._regex(children[1]), self.sp(meta))
-
-    @v_args(meta=True)
-    def tools_def(self, meta, children):
-        return ast.ToolsDef(str(children[0]), children[1], self.sp(meta))
-
-    @v_args(meta=True)
-    def terms_def(self, meta, children):
-        return ast.TermsDef(str(children[0]), children[1], self.sp(meta))
-
-    @v_args(meta=True)
-    def import_decl(self, meta, children):
-        return ast.Import(self._string_value(children[0]), self.sp(meta))
-
-    @v_args(meta=True)
-    def setting_list(self, meta, children):
-        return ast.ListLit(tuple(c for c in children if c is not None), self.sp(meta))
-
-    @v_args(meta=True)
-    def setting(self, meta, children):
-        return ast.Setting(str(children[0]), children[1], self.sp(meta))
-
-    def config_block(self, children):
-        return ("config", tuple(children))
-
-    def header_kind(self, children):
-        return children[0]
-
-    def header(self, children):
-        return children
-
-    @v_args(meta=True)
-    def start(self, meta, children):
-        (kind, name_tok, version_tok), *items = children
-        name = self._string_value(name_tok)
-        version = self._string_value(version_tok)
-        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
-            self.diags.error(
-                "E003",
-                f"invalid policy name {name!r}",
-                self.sp(name_tok),
-                hint="use lower-case letters, digits, '.', '_' and '-'",
-            )
-        if not _SEMVER.match(version):
-            self.diags.error(
-                "E003",
-                f"version {version!r} is not a semantic version",
-                self.sp(version_tok),
-                hint='write MAJOR.MINOR.PATCH, e.g. "1.0.0"',
-            )
-        imports, settings, defs, stages = [], [], [], []
-        for item in items:
-            if isinstance(item, ast.Import):
-                imports.append(item)
-            elif isinstance(item, tuple) and item and item[0] == "config":
-                settings.extend(item[1])
-            elif isinstance(item, ast.StageBlock):
-                stages.append(item)
-            else:
-                defs.append(item)
-        return ast.Policy(
-            str(kind),
-            name,
-            version,
-            tuple(imports),
-            tuple(settings),
-            tuple(defs),
-            tuple(stages),
-            self.sp(meta),
-            self.sp(name_tok),
-            self.sp(version_tok),
-        )
 
 
 def _hint_for(err: UnexpectedInput, text: str) -> str | None:
@@ -539,7 +213,7 @@ def parse(text: str, file: str = "<string>") -> ParseResult:
         comments = [Comment(t.line, t.column, str(t), t.start_pos) for t in _comment_sink.items]
         _comment_sink.items = None
         try:
-            policy = _Builder(file, diags).transform(tree)
+            policy = AstBuilder(file, diags).transform(tree)
         except VisitError as exc:  # a bug of ours: report it, never raise from parse()
             diags.error("E002", f"cannot read this policy ({type(exc.orig_exc).__name__}: {exc.orig_exc})",
                         Span(file, 1, 1, 1, 2, 0, 1))
