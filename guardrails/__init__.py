@@ -3,8 +3,9 @@
 The pipeline, one module per stage: :mod:`~guardrails.parser` (source ->
 AST), :mod:`~guardrails.checker` and :mod:`~guardrails.logic` (static
 checks), :mod:`~guardrails.compiler` (AST -> rule graph),
-:mod:`~guardrails.evaluate` (graph + request -> :class:`Decision`). The front
-doors are :class:`Engine` (in-process) and the ``guardrails`` CLI.
+:mod:`~guardrails.evaluate` (graph + request -> :class:`Decision`).
+:mod:`~guardrails.pipeline` runs the load stages, in order, as one list. The
+front doors are :class:`Engine` (in-process) and the ``guardrails`` CLI.
 """
 
 from __future__ import annotations
