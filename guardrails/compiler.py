@@ -5,8 +5,7 @@ Everything that can be decided at load time is decided here:
 * conditions become nested closures over an evaluation context, so the
   per-request path never looks at the AST (:mod:`guardrails.conditions`);
 * detectors become nodes shared by every rule of a stage, each run at most
-  once per evaluated text (one analyzer call with the union of entity types;
-  :mod:`guardrails.detector_nodes`);
+  once per evaluated text (one analyzer call with the union of entity types);
 * rules are sorted into cost tiers (plain conditions, cheap detectors,
   presidio), so expensive detectors are skipped once a deny is certain;
 * tool-call rules are indexed by the tool names their conditions require, so
