@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 
 from guardrails import ast
 from guardrails.diagnostics import Diagnostics
+from guardrails.functions import FUNCTIONS
 from guardrails.resolve import STRICTER, ScopedRule, Unit, tools_of
 from guardrails.unparse import format_expr
 from guardrails.values import strict_eq
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 # Known ranges of numeric built-ins.
-_RANGES = {"topic": (0.0, 1.0), "length": (0.0, math.inf)}
+_RANGES = {f.name: f.bounds for f in FUNCTIONS.values() if f.bounds is not None}
 
 
 def _conjuncts(e: ast.Expr | None) -> list[ast.Expr]:
