@@ -21,6 +21,7 @@ from guardrails.testing import (
     bind,
     compare,
     format_failure,
+    load_tests,
     overrides_for,
     parse_tests,
     policy_coverage,
@@ -278,6 +279,39 @@ SCHEMA_ERRORS = [
      "{rude: [x]}}, expect: allow}\n", "T104", 3, "x]}", "a retrieval fixture applies to every chunk"),
     ("repeat too long", "policy: shop\ncases:\n  - {name: a, stage: input, text: {repeat: xx, times: 6000000},"
      " expect: allow}\n", "T104", 3, "{repeat", "limited to 10,000,000 characters"),
+    # inline policies, static cases and raw requests
+    ("policy and source", "policy: shop\nsource: x\ncases: []\n", "T104", 2, "source",
+     "give `policy` (a loaded policy) or `source`"),
+    ("version with source", "source: x\nversion: '1'\ncases: []\n", "T104", 2, "version",
+     "`version` pins a loaded policy"),
+    ("modules without source", "policy: shop\nmodules: {a: x}\ncases: []\n", "T104", 2, "modules",
+     "`modules` in a test file goes with `source`"),
+    ("module not a string", "source: x\nmodules: {a: 1}\ncases: []\n", "T103", 2, "1}",
+     "module 'a' must be a string"),
+    ("request case without a policy", "cases:\n  - {name: a, stage: input, text: x, expect: allow}\n"
+     "  - {name: b, source: x, expect: {formatted: x}}\n", "T102", 2, "{name", "case 'a' needs 'source'"),
+    ("static case with a request key", "cases:\n  - {name: a, source: x, text: y, expect: {formatted: x}}\n",
+     "T101", 2, "text", "unknown key 'text' in case 'a'"),
+    ("static expect is an outcome", "cases:\n  - {name: a, source: x, expect: deny}\n", "T103", 2, "deny",
+     "the expect of a case without `stage` must be a mapping, not a string"),
+    ("static expect is empty", "cases:\n  - {name: a, source: x, expect: {}}\n", "T102", 2, "{}",
+     "needs errors, warnings, message or formatted"),
+    ("static error not a triple", "cases:\n  - {name: a, source: x, expect: {errors: [E001]}}\n", "T103", 2,
+     "E001", "expect.errors[0] must be [CODE, line, col], not a string"),
+    ("static error of two items", "cases:\n  - {name: a, source: x, expect: {errors: [[E001, 1]]}}\n", "T103",
+     2, "[E001", "not a list of 2 items"),
+    ("unknown diagnostic code", "cases:\n  - {name: a, source: x, expect: {errors: [[E999, 1, 1]]}}\n", "T104",
+     2, "E999", "unknown diagnostic code 'E999'"),
+    ("warning among errors", "cases:\n  - {name: a, source: x, expect: {errors: [[W101, 1, 1]]}}\n", "T104", 2,
+     "W101", "W101 is a warning code"),
+    ("error among warnings", "cases:\n  - {name: a, source: x, expect: {warnings: [E001]}}\n", "T104", 2,
+     "E001", "E001 is an error code"),
+    ("line from zero", "cases:\n  - {name: a, source: x, expect: {errors: [[E001, 0, 1]]}}\n", "T104", 2, "0,",
+     "the line in expect.errors[0] must be 1 or more"),
+    ("formatted on a request case", "policy: shop\ncases:\n  - {name: a, stage: input, text: x, expect: "
+     "{outcome: allow, formatted: x}}\n", "T101", 3, "formatted", "unknown key 'formatted' in expect"),
+    ("request and its fields", "policy: shop\ncases:\n  - {name: a, stage: input, text: x, request: {text: 1}, "
+     "expect: allow}\n", "T104", 3, "request", "give `request` or the request's fields (text), not both"),
 ]
 
 
@@ -600,3 +634,80 @@ def test_any_text_parses_or_gives_located_errors(shop, text):
         _, bound, errors = bind(t, shop)
         for b in bound:
             shop.check(b.case.stage, b.case.request, policy=b.policy, overrides=b.overrides or None)
+
+
+# ---- inline policies and static cases ------------------------------------------
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("cases:\n  - {name: a, source: x, text: y, expect: {formatted: x}}\n", "give `stage` to run a request"),
+    ("cases:\n  - {name: a, source: x, expect: {formated: x}}\n", "did you mean 'formatted'?"),
+    ("cases:\n  - {name: a, source: x, expect: {errors: [[E0O1, 1, 1]]}}\n", "did you mean 'E001'?"),
+    ("cases:\n  - {name: a, source: x, expect: {errors: [[W101, 1, 1]]}}\n", "list warnings in expect.warnings"),
+    ("cases:\n  - {name: a, source: x, expect: {errors: [[E001, 1, 0]]}}\n", "lines and columns count from 1"),
+    ("policy: shop\ncases:\n  - {name: a, stage: input, text: x, expect: {outcome: allow, warnings: []}}\n",
+     "is for cases without a stage"),
+    ("cases: []\n", "or `source`, a policy written in the file"),
+])
+def test_errors_for_the_new_keys_carry_hints(text, hint):
+    t = parse_tests(text, "t.tests.yaml")
+    assert any(d.hint and hint in d.hint for d in t.diagnostics), [d.render(text) for d in t.diagnostics]
+
+
+def test_an_unreadable_test_file_is_T002(tmp_path):
+    (d,) = load_tests(tmp_path / "missing.tests.yaml").diagnostics
+    assert d.code == "T002" and "cannot read test file" in d.message
+
+
+INLINE = """\
+source: |
+  policy "inline" version "2.0.0"
+  input { rule no-x: deny "x" when text contains "x" }
+cases:
+  - name: a request against the file's inline policy
+    stage: input
+    text: "x marks the spot"
+    expect: {outcome: deny, rules: [no-x]}
+  - name: a raw request the fields cannot express
+    stage: input
+    request: {text: 42}
+    expect: {outcome: deny, rules: [request], errors: [invalid-request]}
+  - name: its static check, with a wrong column
+    expect: {errors: [], warnings: [W201]}
+  - name: its layout
+    expect:
+      formatted: |
+        policy "inline" version "2.0.0"
+
+        input {
+          rule no-x: deny "x" when text contains "y"
+        }
+"""
+
+
+def test_inline_policies_run_through_the_runner(tmp_path):
+    path = tmp_path / "inline.tests.yaml"
+    path.write_text(INLINE, encoding="utf-8")
+    fr = Runner().run_file(path)
+    assert not fr.error, fr.prepared.render_errors()
+    assert fr.prepared.label == "inline 2.0.0"
+    status = {r.case.name: r for r in fr.results}
+    assert [r.status for r in fr.results] == ["passed", "passed", "failed", "failed"]
+    assert status["its static check, with a wrong column"].mismatches[0].field == "warnings"
+    report = format_failure(status["its layout"])
+    assert "[inline 2.0.0, static]" in report and "formatted: (- expected, + got)" in report
+    assert '-  rule no-x: deny "x" when text contains "y"' in report
+    assert '+  rule no-x: deny "x" when text contains "x"' in report
+
+
+def test_an_inline_policy_that_does_not_load_is_one_located_error(tmp_path):
+    path = tmp_path / "broken.tests.yaml"
+    path.write_text('source: |\n  policy "b" version "1.0.0"\n  input { rule a: deny "x" when x = 1 }\ncases:\n'
+                    "  - {name: a, stage: input, text: x, expect: allow}\n"
+                    "  - {name: b, stage: input, text: y, expect: allow}\n", encoding="utf-8")
+    prepared = Runner().prepare(path)
+    codes = [(d.code, d.span.file, d.span.line) for d in prepared.errors]
+    assert codes == [("T204", str(path), 1), ("E001", "<policy>", 2)], prepared.render_errors()
+    assert not prepared.cases
+    p = guardrails("test", path)
+    assert p.returncode == 1 and "the inline policy does not load (1 error(s))" in p.stdout

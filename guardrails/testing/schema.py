@@ -326,8 +326,11 @@ class _Schema:
 
     def diagnostic_code(self, code: str, span: Span, what: str, *, errors: bool = False) -> bool:
         if code not in DIAGNOSTIC_CODES:
+            family = [c for c in DIAGNOSTIC_CODES if c.startswith("E" if errors else "W")]
+            near = code.strip().upper().replace("O", "0")  # e001, EOO1
+            hint = (f"did you mean {near!r}?" if near in family else did_you_mean(code, family))
             self.err("T104", f"unknown diagnostic code {code!r} in {what}", span,
-                     did_you_mean(code, DIAGNOSTIC_CODES) or "codes are listed in guardrails.diagnostics.CODES")
+                     hint or "codes are listed in guardrails.diagnostics.CODES")
             return False
         is_warning = code.startswith("W")
         if errors and is_warning:
