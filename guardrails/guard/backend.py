@@ -22,6 +22,7 @@ from typing import Any
 
 from guardrails.decision import Decision, EvalError, Outcome, PolicyRef, Violation
 from guardrails.diagnostics import GuardrailsError
+from guardrails.engine import Engine, UnknownPolicyError
 
 log = logging.getLogger("guardrails.guard")
 
@@ -116,8 +117,6 @@ class Checker:
         self._on_error = on_error
         self._has_async = all(callable(getattr(target, m, None))
                               for m in ("acheck_input", "acheck_output", "acheck_tool_call"))
-        from guardrails.engine import Engine
-
         if isinstance(target, Engine):
             # An in-process engine answers at once: a misspelt policy name
             # fails where the guard is declared, not on the first request.
@@ -195,8 +194,6 @@ class Checker:
             return self._failed("tool_call", exc, args)
 
     def _failed(self, stage: str, exc: Exception, forwarded: Any) -> Decision:
-        from guardrails.engine import UnknownPolicyError
-
         if isinstance(exc, UnknownPolicyError):
             raise exc  # a configuration mistake, not an outage: never fail open on it
         mode = self.on_error()

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from guardrails.sidecar._proto import guardrails_pb2 as pb
 from guardrails.sidecar._proto import guardrails_pb2_grpc as pb_grpc
@@ -310,8 +311,6 @@ class GuardrailsClient(_Base):
 
     def health(self, service: str = "", *, timeout: float | None = None) -> str:
         """The standard health check: ``"SERVING"``, ``"NOT_SERVING"``, ..."""
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
         stub = health_pb2_grpc.HealthStub(self._channel)
         try:
             resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=self._timeout(timeout))

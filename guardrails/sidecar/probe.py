@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m guardrails.sidecar.probe", description=__doc__.splitlines()[0])
@@ -23,9 +26,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tls-ca", metavar="PEM", help="connect with TLS, trusting this CA")
     p.add_argument("--server-name", help="TLS name to verify, when it differs from the host in --addr")
     args = p.parse_args(argv)
-
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     if args.tls_ca:
         with open(args.tls_ca, "rb") as f:
