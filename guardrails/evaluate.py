@@ -284,7 +284,7 @@ def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Ru
     started = time.perf_counter()
     if not isinstance(text, str):
         return _error_decision(p, stage, RuntimeCode.INVALID_REQUEST, f"text must be a string, not {type(text).__name__}", started)
-    if context is not None and not (isinstance(context, dict) and _json_like(context)):
+    if context is not None and not (isinstance(context, dict) and _is_json_like(context)):
         return _error_decision(p, stage, RuntimeCode.INVALID_REQUEST, "context must be a JSON object", started)
     too_long = _text_too_long(p, len(text))
     if too_long:
@@ -316,7 +316,7 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
     started = time.perf_counter()
     if not isinstance(chunks, list):
         return _error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, "chunks must be a list", started)
-    if context is not None and not (isinstance(context, dict) and _json_like(context)):
+    if context is not None and not (isinstance(context, dict) and _is_json_like(context)):
         return _error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, "context must be a JSON object", started)
     normal: list[tuple[str, dict]] = []
     for i, ch in enumerate(chunks):
@@ -325,7 +325,7 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
         if not isinstance(ch, dict) or not isinstance(ch.get("text"), str):
             return _error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, f"chunks[{i}] needs a string 'text'", started)
         meta = ch.get("metadata") or {}
-        if not (isinstance(meta, dict) and _json_like(meta)):
+        if not (isinstance(meta, dict) and _is_json_like(meta)):
             return _error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST,
                                    f"chunks[{i}].metadata must be a JSON object (string keys, JSON values, "
                                    f"at most {MAX_DEPTH} levels deep)", started)
@@ -390,7 +390,7 @@ def _flatten(value: Any, path: str, out: list[tuple[str, list, str]], trail: lis
 MAX_DEPTH = 64
 
 
-def _json_like(value: Any, depth: int = 0) -> bool:
+def _is_json_like(value: Any, depth: int = 0) -> bool:
     if depth > MAX_DEPTH:
         return False
     if type(value) is dict and depth < MAX_DEPTH:
@@ -401,15 +401,15 @@ def _json_like(value: Any, depth: int = 0) -> bool:
             t = type(v)
             if t is str or t is int or t is bool or t is float or v is None:
                 continue
-            if not _json_like(v, depth + 1):
+            if not _is_json_like(v, depth + 1):
                 return False
         return True
     if value is None or isinstance(value, (str, bool, int, float)):
         return True
     if isinstance(value, list):
-        return all(_json_like(v, depth + 1) for v in value)
+        return all(_is_json_like(v, depth + 1) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _json_like(v, depth + 1) for k, v in value.items())
+        return all(isinstance(k, str) and _is_json_like(v, depth + 1) for k, v in value.items())
     return False
 
 
@@ -419,9 +419,9 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     started = time.perf_counter()
     if not isinstance(tool, str) or not tool:
         return _error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST, "tool must be a non-empty string", started)
-    bad = ("args" if args is not None and not (isinstance(args, dict) and _json_like(args)) else
-           "principal" if principal is not None and not (isinstance(principal, dict) and _json_like(principal)) else
-           "context" if context is not None and not (isinstance(context, dict) and _json_like(context)) else None)
+    bad = ("args" if args is not None and not (isinstance(args, dict) and _is_json_like(args)) else
+           "principal" if principal is not None and not (isinstance(principal, dict) and _is_json_like(principal)) else
+           "context" if context is not None and not (isinstance(context, dict) and _is_json_like(context)) else None)
     if bad is not None:
         return _error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST,
                                f"{bad} must be a JSON object (string keys, JSON values, "
