@@ -2,14 +2,15 @@
 
 :class:`GuardrailsService` answers the checks and ``ListPolicies``;
 :mod:`.rpc_stream` answers ``GuardStream`` with the same service, and
-:mod:`.server` assembles both into the gRPC server. Each check runs the same :class:`~guardrails.engine.Engine` the library
-uses, so a request gets the same decision either way.
+:mod:`.server` assembles both into the gRPC server. Each check runs the
+same :class:`~guardrails.engine.Engine` the library uses, so a request gets
+the same decision either way.
 
 Request path, in order (each step can refuse the request):
 
 1. the bearer token, when configured (:mod:`.auth`; health checks exempt);
-2. a concurrency slot (:mod:`.admission`), taken without waiting: when all are busy the answer
-   is RESOURCE_EXHAUSTED at once, never a queue;
+2. a concurrency slot (:mod:`.admission`), taken without waiting: when
+   all are busy the answer is RESOURCE_EXHAUSTED at once, never a queue;
 3. the deadline: a request whose deadline has already passed is not
    evaluated (DEADLINE_EXCEEDED);
 4. parsing (INVALID_ARGUMENT, naming the message and the field);
@@ -19,8 +20,8 @@ Request path, in order (each step can refuse the request):
    in shadow mode, a copy of the request for the candidate (:mod:`.rollout`).
 
 A small tool call is decided on the event loop; text checks run on worker
-threads (see :meth:`GuardrailsService._rpc`). Messages are parsed here
-rather than by gRPC, so a malformed message gets INVALID_ARGUMENT with a
+threads (see :meth:`GuardrailsService._rpc`). Messages are parsed by the
+handlers rather than by gRPC, so a malformed message gets INVALID_ARGUMENT with a
 clear message instead of gRPC's generic error. Nothing logged contains
 request content: decisions are logged by id, outcome, rule ids and error
 codes.
