@@ -5,7 +5,7 @@ Policy tests live in YAML files next to the policies, named
 runs them (with rule and branch coverage), and so does ``pytest`` through
 :mod:`guardrails.testing.pytest_plugin`. A file looks like this::
 
-    policy: support-bot          # the policy under test (required)
+    policy: support-bot          # the policy under test (or `source`, below)
     version: "1.3.0"             # optional pin: fail unless this version is loaded
     description: ...             # optional, free text
     cases:
@@ -65,6 +65,41 @@ string, the matched text. In retrieval cases a fixed result applies to every
 chunk, so ``match`` is not available there. Only detectors that a rule of
 the case's stage uses can be fixed.
 
+A policy written in the test file (how the project's own language tests in
+``tests/cases/`` are written): instead of ``policy``, the file gives
+``source`` (policy source text) and optionally ``modules`` (``{NAME: source}``,
+the modules it imports); a case may carry its own ``source``/``modules``,
+which replace the file's for that case. Requests run against that policy
+like any other (hash key, fixtures and rule ids alike); inline policies take
+no part in coverage, and one that does not load is a ``T204`` error at its
+``source``. Any request case may also give ``request:``, the request mapping
+exactly as ``Engine.check`` takes it, instead of the stage's fields (for
+malformed requests, say)::
+
+    source: |
+      policy "t" version "1.0.0"
+      input { rule no-x: deny "x" when text contains "x" }
+    cases:
+      - {name: x is refused, stage: input, text: "x", expect: deny}
+      - {name: text must be a string, stage: input, request: {text: 42},
+         expect: {outcome: deny, errors: [invalid-request]}}
+
+A case with an inline policy and no ``stage`` is *static*: nothing is
+evaluated, the policy itself is checked or formatted. Its ``expect`` is a
+mapping with at least one of:
+
+* ``errors``: every error diagnostic, exactly, each ``[CODE, line, col]``
+  (positions inside ``source``, from 1); ``[]`` for none.
+* ``warnings``: warning codes that must be among the diagnostics.
+* ``message``: text the rendered diagnostics must contain.
+* ``formatted``: what ``guardrails fmt`` makes of ``source``, exactly
+  (formatting it again must change nothing).
+
+When ``warnings`` or ``message`` is given without ``errors``, the policy must
+have no errors. Codes are checked against :data:`guardrails.diagnostics.CODES`
+(an unknown code, a warning listed as an error and a line or column of 0 are
+located errors). Static checks run without an NER model.
+
 Files are validated strictly before anything runs: unknown keys, wrong
 types, an unknown stage, policy, version, rule id, route or detector are
 errors located at ``file:line:col`` (codes ``T...``), and a file with errors
@@ -79,10 +114,10 @@ only for the tools its condition names, so a test such as ``tool in
 refunds`` can never be false there: such branches are not counted.
 
 The modules, in the order a test file goes through them: :mod:`.located`
-(YAML that keeps positions), :mod:`.schema` (validation into the
-:mod:`.model` dataclasses), :mod:`.binding` and :mod:`.fixtures` (checked
-against the loaded policies; ``with:`` -> engine overrides),
-:mod:`.runner` (runs the cases), :mod:`.results` (mismatches and diffs) and
+(YAML that keeps positions, and typed reads of it), :mod:`.schema` (validation into the
+:mod:`.model` dataclasses), :mod:`.binding` (checked against the loaded
+policies; ``with:`` -> engine overrides), :mod:`.runner` (runs the cases),
+:mod:`.results` (mismatches and diffs, and static cases' checks) and
 :mod:`.coverage`.
 """
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from guardrails.diagnostics import Diagnostic, Diagnostics, Span
 from guardrails.stages import STAGES
+from guardrails.testing.located import did_you_mean
 from guardrails.testing.model import STATIC, Case, Fixed, PolicyTests
-from guardrails.testing.schema import did_you_mean
 
 # Rule ids the engine itself puts in decisions.
 _ENGINE_RULES = {"request": STAGES, "default-deny": ("tool_call",)}

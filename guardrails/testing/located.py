@@ -1,13 +1,17 @@
-"""The located YAML tree: parsed values that keep the line and column they were written at."""
+"""The located YAML tree: parsed values that keep the line and column they were
+written at, and typed reads of them that report located errors."""
 
 from __future__ import annotations
 
+import difflib
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import yaml
 
 from guardrails.diagnostics import Diagnostics, Span
+from guardrails.values import kind_of
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -97,3 +101,91 @@ class _Converter:
         if isinstance(node, yaml.SequenceNode):
             return Node([self.convert(v, None, depth + 1) for v in node.value], span, key_span)
         return Node(self.scalar(node, span), span, key_span)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """The hint for a misspelt name: the closest of ``choices``, if any is close."""
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {found[0]!r}?" if found else None
+
+
+class Reader:
+    """Typed reads of located values: each mismatch is a located error (T101-T104)
+    collected in ``diags``, never raised. The test-file schema builds on it."""
+
+    def __init__(self, diags: Diagnostics):
+        self.diags = diags
+
+    def err(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        self.diags.error(code, message, span, hint)
+
+    def typed(self, n: Node, types: tuple[type, ...], what: str, want: str) -> bool:
+        ok = isinstance(n.value, types) and not (isinstance(n.value, bool) and bool not in types)
+        if not ok:
+            hint = "quote the value to make it a string" if "string" in want and n.value is not None else None
+            self.err("T103", f"{what} must be {want}, not a {kind_of(n.value)}", n.span, hint)
+        return ok
+
+    def mapping(self, n: Node, what: str) -> dict[str, Node] | None:
+        return n.value if self.typed(n, (dict,), what, "a mapping") else None
+
+    def seq(self, n: Node, what: str) -> list[Node] | None:
+        return n.value if self.typed(n, (list,), what, "a list") else None
+
+    def string(self, n: Node, what: str) -> str | None:
+        if not self.typed(n, (str,), what, "a string"):
+            return None
+        if not n.value.strip():
+            self.err("T104", f"{what} must not be empty", n.span)
+            return None
+        return n.value
+
+    def number(self, n: Node, what: str, lo: float, hi: float) -> float | None:
+        if not self.typed(n, (int, float), what, "a number"):
+            return None
+        if not (math.isfinite(n.value) and lo <= n.value <= hi):
+            self.err("T104", f"{what} must be between {lo:g} and {hi:g}, not {n.value}", n.span)
+            return None
+        return float(n.value)
+
+    def integer(self, n: Node, what: str) -> int | None:
+        if not self.typed(n, (int,), what, "a whole number"):
+            return None
+        if n.value < 0:
+            self.err("T104", f"{what} must not be negative", n.span)
+            return None
+        return n.value
+
+    def strings(self, n: Node, what: str) -> list[tuple[str, Span]] | None:
+        items = self.seq(n, what)
+        if items is None:
+            return None
+        out = [(s, i.span) for i in items if (s := self.string(i, f"each item of {what}")) is not None]
+        return out if len(out) == len(items) else None
+
+    def keys(self, m: dict[str, Node], allowed: Iterable[str], what: str,
+             elsewhere: Callable[[str], str | None] = lambda k: None) -> None:
+        allowed = tuple(allowed)
+        for key, n in m.items():
+            if key not in allowed:
+                hint = elsewhere(key) or did_you_mean(key, allowed) or f"{what} takes: {', '.join(allowed)}"
+                self.err("T101", f"unknown key {key!r} in {what}", n.where, hint)
+
+    def require(self, m: dict[str, Node], key: str, what: str, span: Span) -> Node | None:
+        if key not in m:
+            self.err("T102", f"{what} needs {key!r}", span)
+            return None
+        return m[key]
+
+    def json(self, n: Node, what: str) -> Any:
+        """Plain JSON-like data (requests): reject dates and other YAML-only types."""
+        v = n.value
+        if isinstance(v, dict):
+            return {k: self.json(c, f"{what}.{k}") for k, c in v.items()}
+        if isinstance(v, list):
+            return [self.json(c, f"{what}[{i}]") for i, c in enumerate(v)]
+        if v is None or isinstance(v, (str, bool, int, float)):
+            return v
+        self.err("T103", f"{what} is a {kind_of(v)}, which a JSON request cannot carry", n.span,
+                 "quote the value to make it a string")
+        return None
