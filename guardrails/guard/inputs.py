@@ -61,7 +61,7 @@ class Prompt:
     (``input_arg``) or a list of chat messages (``messages_arg``), of which
     the turns whose role is in ``roles`` are checked."""
 
-    __slots__ = ("fn_name", "sig", "varkw", "param", "is_messages", "roles")
+    __slots__ = ("fn_name", "sig", "varkw", "param", "is_messages", "roles", "named")
 
     def __init__(self, fn_name: str, sig: inspect.Signature, varkw: str | None, param: str,
                  is_messages: bool, roles: frozenset[str]):
@@ -71,6 +71,9 @@ class Prompt:
         self.param = param
         self.is_messages = is_messages
         self.roles = roles
+        # In the signature by name, or only reachable through ``**kwargs``; decided once.
+        params = sig.parameters
+        self.named = param in params and params[param].kind is not inspect.Parameter.VAR_KEYWORD
 
     @classmethod
     def locate(cls, fn_name: str, sig: inspect.Signature, varkw: str | None, input_arg: str | None,
@@ -92,16 +95,11 @@ class Prompt:
             )
         return cls(fn_name, sig, varkw, param, is_messages, roles)
 
-    def _is_named(self) -> bool:
-        """The parameter is in the signature (not only in ``**kwargs``)."""
-        params = self.sig.parameters
-        return self.param in params and params[self.param].kind is not inspect.Parameter.VAR_KEYWORD
-
     def read(self, bound: inspect.BoundArguments) -> tuple[Any, list[M.TextSlot]]:
         """The prompt's value in one call, and the texts in it to check."""
         name = self.param
         args = bound.arguments
-        if self._is_named():
+        if self.named:
             value = args.get(name, self.sig.parameters[name].default)
             if value is inspect.Parameter.empty:
                 raise TypeError(f"guard: {self.fn_name}() was called without {name!r}, which the guard checks")
@@ -122,7 +120,7 @@ class Prompt:
         """Put the (redacted) prompt back into one call's arguments."""
         name = self.param
         args = bound.arguments
-        if self._is_named():
+        if self.named:
             args[name] = value
         else:
             extra = dict(args.get(self.varkw, {}))
