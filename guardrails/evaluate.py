@@ -281,6 +281,7 @@ def _text_too_long(p: CompiledPolicy, n: int) -> str | None:
 def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Runtime, *,
                   explain: bool = False, exhaustive: bool = False,
                   overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
+    """One prompt or completion. The options are the engine's (see :class:`guardrails.Engine`)."""
     started = time.perf_counter()
     if not isinstance(text, str):
         return _error_decision(p, stage, RuntimeCode.INVALID_REQUEST, f"text must be a string, not {type(text).__name__}", started)
@@ -416,6 +417,8 @@ def _is_json_like(value: Any, depth: int = 0) -> bool:
 def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, context: Any,
                        rt: Runtime, *, explain: bool = False, exhaustive: bool = False,
                        overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
+    """One tool call: every string argument is scanned in one pass (joined by
+    ARG_SEPARATOR), and spans are mapped back to their argument's path."""
     started = time.perf_counter()
     if not isinstance(tool, str) or not tool:
         return _error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST, "tool must be a non-empty string", started)
