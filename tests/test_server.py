@@ -277,11 +277,8 @@ EVIL = "a" * 40 + "!"
 
 def test_runaway_regex_is_bounded_and_the_server_keeps_serving(tmp_path):
     with small_server(tmp_path, SLOW_POLICY) as s, GuardrailsClient(f"127.0.0.1:{s.port}") as c:
-        started = time.perf_counter()
-        d = c.check_input(EVIL)
-        took = time.perf_counter() - started
+        d = c.check_input(EVIL)  # bounded: the regex-timeout error says it was cut off, not how fast
         assert d.outcome is Outcome.DENY and [e.code for e in d.errors] == ["regex-timeout"]
-        assert took < 3, took
         assert c.check_tool_call("ping").outcome is Outcome.ALLOW
 
 
@@ -290,12 +287,17 @@ def test_concurrency_limit_refuses_at_once(tmp_path):
             GuardrailsClient(f"127.0.0.1:{s.port}") as c:
         slow = threading.Thread(target=c.check_input, args=(EVIL,))
         slow.start()
-        time.sleep(0.2)  # the slow request holds the only slot for ~0.6 s
-        started = time.perf_counter()
-        with pytest.raises(OverloadedError) as err:
-            c.check_tool_call("ping")
-        assert time.perf_counter() - started < 0.3  # refused, not queued
-        assert err.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "limit of 1" in str(err.value)
+        # Poll until the slow request holds the only slot (~0.6 s). A queued ping would
+        # wait for the slot and then succeed, so only a refusal ends the loop.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                c.check_tool_call("ping")
+            except OverloadedError as exc:
+                err = exc
+                break
+            assert slow.is_alive() and time.monotonic() < deadline, "no ping was refused while the slot was held"
+        assert err.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "limit of 1" in str(err)
         assert c.health() == "SERVING"  # health checks need no slot
         slow.join()
         assert c.check_tool_call("ping").outcome is Outcome.ALLOW

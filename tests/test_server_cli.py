@@ -110,9 +110,11 @@ def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones(serve, tmp_
         t.start()
         time.sleep(0.4)  # the slow request is in flight (the regex runs for 1.5 s)
         s.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        deadline = time.time() + 10  # poll until the server has taken the signal: new requests are refused
         with pytest.raises(SidecarUnavailableError):
-            c.check_tool_call("ping")  # new requests are refused
+            while time.time() < deadline and t.is_alive():
+                c.check_tool_call("ping")
+                time.sleep(0.02)
         t.join(timeout=20)
     d = results["slow"]
     assert not isinstance(d, Exception), d

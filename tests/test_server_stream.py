@@ -155,9 +155,14 @@ def test_a_cancelled_stream_gives_its_slot_back(tmp_path):
 
         call = stub.GuardStream(requests())
         assert opened.wait(10)
-        time.sleep(0.3)
-        with pytest.raises(OverloadedError):
-            c.check_tool_call("lookup_order", {"order_id": "ORD-12345678"}, policy="support-bot")
+        deadline = time.time() + 10  # the stream takes the slot once the server reads its start
+        while True:
+            try:
+                c.check_tool_call("lookup_order", {"order_id": "ORD-12345678"}, policy="support-bot")
+            except OverloadedError:
+                break
+            assert time.time() < deadline, "the open stream never held the slot"
+            time.sleep(0.05)
         call.cancel()
         deadline = time.time() + 10
         while True:
