@@ -1,9 +1,9 @@
-"""What the guard front doors share: the checker adapter and the errors.
+"""What the guard front doors share: the backend that checks (an engine or a sidecar client) and the errors.
 
-:class:`Checker` wraps an :class:`~guardrails.engine.Engine`, a sidecar client,
+:class:`Backend` wraps an :class:`~guardrails.engine.Engine`, a sidecar client,
 or anything else with the engine's method names (``check_input``,
 ``check_output``, ``check_tool_call`` and, optionally, their ``acheck_*``
-twins). It is where a checker that *fails* (raises instead of returning a
+twins). It is where a backend that *fails* (raises instead of returning a
 decision: the sidecar is unreachable, say) is turned into a decision, following
 the policy's ``on_error`` choice:
 
@@ -89,7 +89,7 @@ def _policy_label(ref: PolicyRef) -> str:
     return f"{ref.name} {ref.version}".strip() if ref.version else ref.name
 
 
-class Checker:
+class Backend:
     """Calls an engine or client and turns its failures into decisions.
 
     ``on_error`` overrides the policy's choice; otherwise it is read from
@@ -123,8 +123,8 @@ class Checker:
             self._on_error = on_error or target.get_policy(policy).settings.on_error
 
     @classmethod
-    def of(cls, target: Any, policy: str | None = None, on_error: str | None = None) -> "Checker":
-        if isinstance(target, Checker):
+    def of(cls, target: Any, policy: str | None = None, on_error: str | None = None) -> "Backend":
+        if isinstance(target, Backend):
             return target
         return cls(target, policy, on_error)
 
@@ -224,7 +224,7 @@ def redaction_spans(decision: Decision) -> list[tuple[int, int, str]]:
 
 __all__ = [
     "CONTINUE",
-    "Checker",
+    "Backend",
     "EscalationRequired",
     "PolicyViolation",
     "UNAVAILABLE_RULE",

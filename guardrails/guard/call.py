@@ -17,7 +17,7 @@ from typing import Any
 
 from guardrails.decision import Decision, Outcome, PolicyRef, Violation
 from guardrails.guard import shapes as M
-from guardrails.guard.backend import CONTINUE, Checker, EscalationRequired, PolicyViolation, redaction_spans
+from guardrails.guard.backend import CONTINUE, Backend, EscalationRequired, PolicyViolation, redaction_spans
 from guardrails.guard.inputs import Prompt, Source
 from guardrails.guard.pseudonymize import Pseudonymizer
 from guardrails.guard.steps import Checks, Invoke, Proceed, Stop
@@ -38,7 +38,7 @@ class ToolCall:
 class Options:
     """What ``guard(...)`` was given, checked once when decorating."""
 
-    checker: Checker
+    backend: Backend
     input_arg: str | None
     messages_arg: str | None
     roles: frozenset[str]
@@ -83,7 +83,7 @@ class CallSteps:
 
     def __init__(self, o: Options, name: str, prompt: Prompt | None):
         self.o = o
-        self.checker = o.checker
+        self.backend = o.backend
         self.name = name  # the function's name, for error messages
         self.prompt = prompt
 
@@ -170,7 +170,7 @@ class CallSteps:
         for i, s in enumerate(slots):
             if s.problem is not None:
                 decisions[i] = synthetic_deny("tool_call", INVALID_ARGUMENTS_RULE,
-                                              f"tool {s.name!r}: {s.problem}", self.checker.policy)
+                                              f"tool {s.name!r}: {s.problem}", self.backend.policy)
         if pending:
             got = yield Checks([("tool", s.name, args[i], call.principal, call.context) for i, s in pending])
             for (i, _), d in zip(pending, got):

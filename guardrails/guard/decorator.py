@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from guardrails.guard import shapes as M
-from guardrails.guard.backend import CONTINUE, Checker, EscalationRequired, PolicyViolation
+from guardrails.guard.backend import CONTINUE, Backend, EscalationRequired, PolicyViolation
 from guardrails.guard.call import Call, CallSteps, Options, ToolCall
 from guardrails.guard.inputs import Prompt, Source
 from guardrails.guard.pseudonymize import Pseudonymizer
@@ -150,12 +150,12 @@ def guard(engine_or_client: Any, policy: str | None = None, *, input_arg: str | 
     also pass ``guard_principal=`` / ``guard_context=`` to the guarded
     function for one call; the guard consumes them.
 
-    **When the guard cannot run** (the checker raises: the sidecar is down),
+    **When the guard cannot run** (the backend raises: the sidecar is down),
     the policy's ``on_error`` decides: fail closed (deny, saying so) or fail
     open (pass unchecked, logging a warning). ``on_error=`` overrides it;
     objects whose policy cannot be read fail closed.
     """
-    checker = Checker(engine_or_client, policy, on_error)
+    backend = Backend(engine_or_client, policy, on_error)
     if tool_calls not in TOOL_CALL_MODES:
         raise ValueError(f"tool_calls must be 'remove' or 'raise', not {tool_calls!r}")
     if isinstance(roles, str) or not all(isinstance(r, str) for r in roles):
@@ -165,7 +165,7 @@ def guard(engine_or_client: Any, policy: str | None = None, *, input_arg: str | 
             raise TypeError(f"{name} must be callable, not {type(handler).__name__}")
     if pseudonymize and not check_output:
         raise ValueError("pseudonymize=True needs check_output=True: restored values must pass the output rules")
-    options = Options(checker, input_arg, messages_arg, frozenset(roles), Source("principal", principal),
+    options = Options(backend, input_arg, messages_arg, frozenset(roles), Source("principal", principal),
                       Source("context", context), on_deny, on_escalate, on_tool_denied, tool_calls,
                       bool(pseudonymize), stream_holdback, stream_step, check_output)
 
@@ -183,7 +183,7 @@ class _Guard:
             raise TypeError(f"guard(...) decorates a function, not {type(fn).__name__}")
         self.fn = fn
         self.o = o
-        self.checker = o.checker
+        self.backend = o.backend
         self.name = getattr(fn, "__qualname__", None) or repr(fn)
         self.sig = inspect.signature(fn)
         params = self.sig.parameters
@@ -201,7 +201,7 @@ class _Guard:
             async def agen_wrapper(*args: Any, **kwargs: Any):
                 call = self._begin(args, kwargs)
                 try:
-                    pre = await arun(before(call), self.checker)
+                    pre = await arun(before(call), self.backend)
                     if isinstance(pre, Stop):
                         if pre.value is not None:
                             yield pre.value
@@ -217,7 +217,7 @@ class _Guard:
             def gen_wrapper(*args: Any, **kwargs: Any):
                 call = self._begin(args, kwargs)
                 try:
-                    pre = run(before(call), self.checker)
+                    pre = run(before(call), self.backend)
                     if isinstance(pre, Stop):
                         if pre.value is not None:
                             yield pre.value
@@ -233,7 +233,7 @@ class _Guard:
                 call = self._begin(args, kwargs)
                 handed_off = False
                 try:
-                    pre = await arun(before(call), self.checker)
+                    pre = await arun(before(call), self.backend)
                     if isinstance(pre, Stop):
                         return pre.value
                     result = await fn(*pre.args, **pre.kwargs)
@@ -245,7 +245,7 @@ class _Guard:
                     if _is_stream(result):
                         handed_off = True
                         return self._iter(result, call)
-                    return await arun(after(result, call), self.checker)
+                    return await arun(after(result, call), self.backend)
                 finally:
                     if not handed_off:
                         call.close()
@@ -257,7 +257,7 @@ class _Guard:
             call = self._begin(args, kwargs)
             handed_off = False
             try:
-                pre = run(before(call), self.checker)
+                pre = run(before(call), self.backend)
                 if isinstance(pre, Stop):
                     return pre.value
                 result = fn(*pre.args, **pre.kwargs)
@@ -271,7 +271,7 @@ class _Guard:
                         _close(result)
                     raise TypeError(f"guard: {self.name}() returned {type(result).__name__} to a sync call; "
                                     "declare the function with 'async def' so the guard can await it")
-                return run(after(result, call), self.checker)
+                return run(after(result, call), self.backend)
             finally:
                 if not handed_off:
                     call.close()
@@ -297,10 +297,10 @@ class _Guard:
         adapter = StreamAdapter(self.steps, call)
         try:
             for item in source:
-                yield from run(adapter.item(item), self.checker)
+                yield from run(adapter.item(item), self.backend)
                 if adapter.done:
                     return
-            yield from run(adapter.end(), self.checker)
+            yield from run(adapter.end(), self.backend)
         finally:
             _close(source)
             call.close()
@@ -311,11 +311,11 @@ class _Guard:
             if not hasattr(source, "__aiter__"):
                 raise TypeError(f"guard: {self.name}() gave {type(source).__name__}, which is not an async stream")
             async for item in source:
-                for out in await arun(adapter.item(item), self.checker):
+                for out in await arun(adapter.item(item), self.backend):
                     yield out
                 if adapter.done:
                     return
-            for out in await arun(adapter.end(), self.checker):
+            for out in await arun(adapter.end(), self.backend):
                 yield out
         finally:
             await _aclose(source)

@@ -3,7 +3,7 @@
 The decorator's work (check the prompt, call handlers, check the answer,
 feed a stream) is written once, as generators that *yield* what they need
 done and receive the result. Two small drivers serve those requests, one
-with the checker's sync methods and one awaiting its async twins, so sync
+with the backend's sync methods and one awaiting its async twins, so sync
 and async functions follow the same code path. An exception raised while
 serving a request is thrown back into the generator at the ``yield``.
 The steps before a call end in :class:`Proceed` (call the function with
@@ -18,7 +18,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-from guardrails.guard.backend import Checker
+from guardrails.guard.backend import Backend
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,25 +68,25 @@ class Stop:
 Steps = Generator[Any, Any, Any]
 
 
-def _sync_check(checker: Checker, item: tuple):
+def _sync_check(backend: Backend, item: tuple):
     kind = item[0]
     if kind == "input":
-        return checker.input(item[1], item[2])
+        return backend.input(item[1], item[2])
     if kind == "output":
-        return checker.output(item[1], item[2])
-    return checker.tool(item[1], item[2], item[3], item[4])
+        return backend.output(item[1], item[2])
+    return backend.tool(item[1], item[2], item[3], item[4])
 
 
-def _async_check(checker: Checker, item: tuple):
+def _async_check(backend: Backend, item: tuple):
     kind = item[0]
     if kind == "input":
-        return checker.ainput(item[1], item[2])
+        return backend.ainput(item[1], item[2])
     if kind == "output":
-        return checker.aoutput(item[1], item[2])
-    return checker.atool(item[1], item[2], item[3], item[4])
+        return backend.aoutput(item[1], item[2])
+    return backend.atool(item[1], item[2], item[3], item[4])
 
 
-def run(steps: Steps, checker: Checker) -> Any:
+def run(steps: Steps, backend: Backend) -> Any:
     """Drive ``steps`` with sync calls; return what the generator returns."""
     send: Any = None
     error: BaseException | None = None
@@ -98,7 +98,7 @@ def run(steps: Steps, checker: Checker) -> Any:
         send, error = None, None
         try:
             if isinstance(request, Checks):
-                send = [_sync_check(checker, item) for item in request.items]
+                send = [_sync_check(backend, item) for item in request.items]
             elif isinstance(request, Feed):
                 send = request.sg.feed(request.text) if request.text is not None else request.sg.finish()
             elif isinstance(request, Invoke):
@@ -114,8 +114,8 @@ def run(steps: Steps, checker: Checker) -> Any:
             error = exc
 
 
-async def arun(steps: Steps, checker: Checker) -> Any:
-    """Drive ``steps``, awaiting the checker's async methods and async handlers."""
+async def arun(steps: Steps, backend: Backend) -> Any:
+    """Drive ``steps``, awaiting the backend's async methods and async handlers."""
     send: Any = None
     error: BaseException | None = None
     while True:
@@ -128,9 +128,9 @@ async def arun(steps: Steps, checker: Checker) -> Any:
             if isinstance(request, Checks):
                 items = request.items
                 if len(items) == 1:
-                    send = [await _async_check(checker, items[0])]
+                    send = [await _async_check(backend, items[0])]
                 else:
-                    send = list(await asyncio.gather(*(_async_check(checker, i) for i in items)))
+                    send = list(await asyncio.gather(*(_async_check(backend, i) for i in items)))
             elif isinstance(request, Feed):
                 send = await (request.sg.afeed(request.text) if request.text is not None else request.sg.afinish())
             elif isinstance(request, Invoke):

@@ -55,7 +55,7 @@ class StreamAdapter:
     stream was stopped by the policy and a handler gave the final item."""
 
     def __init__(self, g: CallSteps, call: Call):
-        self.g = g  # the CallSteps: options, checker, name, review_tools
+        self.g = g  # the CallSteps: options, backend, name, review_tools
         self.call = call
         self.done = False
         self.count = 0
@@ -75,7 +75,7 @@ class StreamAdapter:
         sg = self.guards.get(key)
         if sg is None:
             o = self.g.o
-            sg = self.guards[key] = StreamGuard(self.g.checker, context=self.call.context,
+            sg = self.guards[key] = StreamGuard(self.g.backend, context=self.call.context,
                                                 holdback=o.stream_holdback, step=o.stream_step,
                                                 restore=self.call.pseudo)
         return sg

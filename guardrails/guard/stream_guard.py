@@ -1,6 +1,6 @@
 """Guarding a token stream: release text only once the output rules have seen enough.
 
-:class:`StreamGuard` is the one incremental checker; the decorator
+:class:`StreamGuard` is the one incremental backend; the decorator
 (:mod:`guardrails.guard`) and the sidecar's streaming call both drive it.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guardrails.decision import Decision, Outcome
-from guardrails.guard.backend import Checker, EscalationRequired, PolicyViolation, redaction_spans
+from guardrails.guard.backend import Backend, EscalationRequired, PolicyViolation, redaction_spans
 
 #: Default holdback, in characters: longer than every term in the example
 #: policies (the longest is 29), a card number with separators (23), an IBAN
@@ -49,7 +49,7 @@ class StreamGuard:
       optionally ``acheck_output``). ``restore`` is a
       :class:`~guardrails.guard.pseudonymize.Pseudonymizer` whose placeholders are
       put back before the rules see the text. ``on_error`` overrides the
-      policy's fail-closed/fail-open choice for checker failures.
+      policy's fail-closed/fail-open choice for backend failures.
     * ``feed(chunk: str) -> str``: the text that is safe to release now,
       redacted as the policy says; often ``""``.
     * ``finish() -> (str, Decision)``: runs one final check over the whole
@@ -93,7 +93,7 @@ class StreamGuard:
     def __init__(self, engine_or_client: Any, *, policy: str | None = None, context: dict | None = None,
                  holdback: int | float | None = None, step: int | None = None, restore: Any = None,
                  on_error: str | None = None):
-        self._checker = Checker.of(engine_or_client, policy, on_error)
+        self._checker = Backend.of(engine_or_client, policy, on_error)
         if context is not None and not isinstance(context, dict):
             raise TypeError(f"StreamGuard(context=...) must be a dict, not {type(context).__name__}")
         self._context = context
@@ -135,14 +135,14 @@ class StreamGuard:
         return self._release(w, d), d
 
     async def afeed(self, chunk: str) -> str:
-        """:meth:`feed`, awaiting the checker's ``acheck_output``."""
+        """:meth:`feed`, awaiting the backend's ``acheck_output``."""
         w = self._accept(chunk)
         if w is None:
             return ""
         return self._release(w, await self._checker.aoutput(w.text, self._context))
 
     async def afinish(self) -> tuple[str, Decision]:
-        """:meth:`finish`, awaiting the checker's ``acheck_output``."""
+        """:meth:`finish`, awaiting the backend's ``acheck_output``."""
         w = self._final_window()
         d = await self._checker.aoutput(w.text, self._context)
         return self._release(w, d), d

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from guardrails.decision import Outcome
-from guardrails.guard.backend import CONTINUE, Checker, EscalationRequired, PolicyViolation
+from guardrails.guard.backend import CONTINUE, Backend, EscalationRequired, PolicyViolation
 from guardrails.guard.inputs import Source
 from guardrails.guard.steps import Checks, Invoke, Proceed, Stop, arun, run
 
@@ -37,7 +37,7 @@ def guard_tool(engine_or_client: Any, policy: str | None = None, *, tool: str | 
     redacts arguments, the function receives the redacted values. Works on
     sync and async functions.
     """
-    checker = Checker(engine_or_client, policy, on_error)
+    backend = Backend(engine_or_client, policy, on_error)
     principal_src = Source("principal", principal)
     context_src = Source("context", context)
     if tool is not None and (not isinstance(tool, str) or not tool):
@@ -100,7 +100,7 @@ def guard_tool(engine_or_client: Any, policy: str | None = None, *, tool: str | 
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def async_tool(*args: Any, **kwargs: Any):
-                pre = await arun(steps(args, kwargs), checker)
+                pre = await arun(steps(args, kwargs), backend)
                 if isinstance(pre, Stop):
                     return pre.value
                 return await fn(*pre.args, **pre.kwargs)
@@ -109,7 +109,7 @@ def guard_tool(engine_or_client: Any, policy: str | None = None, *, tool: str | 
 
         @functools.wraps(fn)
         def sync_tool(*args: Any, **kwargs: Any):
-            pre = run(steps(args, kwargs), checker)
+            pre = run(steps(args, kwargs), backend)
             if isinstance(pre, Stop):
                 return pre.value
             return fn(*pre.args, **pre.kwargs)
