@@ -93,7 +93,7 @@ class StreamGuard:
     def __init__(self, engine_or_client: Any, *, policy: str | None = None, context: dict | None = None,
                  holdback: int | float | None = None, step: int | None = None, restore: Any = None,
                  on_error: str | None = None):
-        self._checker = Backend.of(engine_or_client, policy, on_error)
+        self._backend = Backend.of(engine_or_client, policy, on_error)
         if context is not None and not isinstance(context, dict):
             raise TypeError(f"StreamGuard(context=...) must be a dict, not {type(context).__name__}")
         self._context = context
@@ -126,12 +126,12 @@ class StreamGuard:
         w = self._accept(chunk)
         if w is None:
             return ""
-        return self._release(w, self._checker.output(w.text, self._context))
+        return self._release(w, self._backend.output(w.text, self._context))
 
     def finish(self) -> tuple[str, Decision]:
         """Check the whole text once more; return the rest and that decision."""
         w = self._final_window()
-        d = self._checker.output(w.text, self._context)
+        d = self._backend.output(w.text, self._context)
         return self._release(w, d), d
 
     async def afeed(self, chunk: str) -> str:
@@ -139,12 +139,12 @@ class StreamGuard:
         w = self._accept(chunk)
         if w is None:
             return ""
-        return self._release(w, await self._checker.aoutput(w.text, self._context))
+        return self._release(w, await self._backend.aoutput(w.text, self._context))
 
     async def afinish(self) -> tuple[str, Decision]:
         """:meth:`finish`, awaiting the backend's ``acheck_output``."""
         w = self._final_window()
-        d = await self._checker.aoutput(w.text, self._context)
+        d = await self._backend.aoutput(w.text, self._context)
         return self._release(w, d), d
 
     @property
