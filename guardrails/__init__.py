@@ -1,11 +1,13 @@
 """Policy-as-code guardrails for LLM applications.
 
-The pipeline, one module per stage: :mod:`~guardrails.parser` (source ->
-AST), :mod:`~guardrails.checker` and :mod:`~guardrails.logic` (static
-checks), :mod:`~guardrails.compiler` (AST -> rule graph),
-:mod:`~guardrails.evaluate` (graph + request -> :class:`Decision`).
-:mod:`~guardrails.pipeline` runs the load stages, in order, as one list. The
-front doors are :class:`Engine` (in-process) and the ``guardrails`` CLI.
+The top level is the language pipeline: :mod:`~guardrails.parser` (source ->
+AST), then :mod:`~guardrails.pipeline`, which runs the load stages in order
+as one list (:mod:`~guardrails.resolve`, :mod:`~guardrails.checker`,
+:mod:`~guardrails.logic`, :mod:`~guardrails.compiler`), and
+:mod:`~guardrails.evaluate` (rule graph + request -> :class:`Decision`). The
+front doors are :class:`Engine` (in-process), :mod:`guardrails.guard` (the
+decorator), :mod:`guardrails.sidecar` (the gRPC server and client) and the
+``guardrails`` CLI. docs/architecture.md draws the whole tree.
 """
 
 from __future__ import annotations
