@@ -184,7 +184,7 @@ def test_eval_text_prints_a_human_decision():
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert re.fullmatch(r"input -> REDACT  \(support-bot 1\.3\.0, [0-9a-f]{12}\)", lines[0])
-    assert "  redact   redact-contact" in lines
+    assert "  redact   redact-contact (policies/support-bot.policy:16:3)" in lines
     assert "           EMAIL_ADDRESS at 5-19 (score 1.00)" in lines
     assert lines[-1] == "  forward: 'mail <EMAIL_ADDRESS>'"
 
@@ -193,7 +193,7 @@ def test_eval_explain_prints_the_path(tiny):
     p = run("eval", tiny, "--stage", "input", "--policy", "alpha", "--explain", "--text", "xyzzy T-1")
     assert p.returncode == 0  # a deny is not a failure without --fail-on-deny
     assert p.stdout.startswith("input -> DENY  (alpha 1.0.0, ")
-    assert "  deny     no-x: xyzzy is banned" in p.stdout
+    assert re.search(r"^  deny     no-x \(\S+alpha\.policy:\d+:3\): xyzzy is banned$", p.stdout, re.M)
     assert "  path:" in p.stdout
     assert re.search(r"tier 0: no-x\s+fired", p.stdout)
     assert re.search(r"tier 1: hide-ticket\s+skipped", p.stdout)

@@ -353,7 +353,12 @@ def test_decisions_do_not_depend_on_rule_order(canonical, rules, defs, requests)
         want = canonical.check("tool_call", req)
         got = shuffled.check("tool_call", req)
         assert _summary(got) == _summary(want)
-        assert got.violations == want.violations
+        # Everything but where each rule is written, which the shuffle moves.
+        assert _unlocated(got.violations) == _unlocated(want.violations)
+
+
+def _unlocated(violations: list) -> list:
+    return [v.model_copy(update={"location": None}) for v in violations]
 
 
 # ---- evaluation is deterministic --------------------------------------------
