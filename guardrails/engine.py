@@ -51,10 +51,10 @@ class Engine:
         costlier tiers are skipped then (they cannot change the outcome), so
         an exhaustive decision may list more violations, never another outcome.
     ``overrides`` (mapping of detector node id to result)
-        Fix detector results instead of running the detectors, as policy
-        tests do with ``with:``. Ids: ``"pii"``, ``"secrets"``,
+        Fix detector results instead of running the detectors, as a policy
+        test's ``with:`` does. Ids: ``"pii"``, ``"secrets"``,
         ``"topic:NAME"``, ``"terms:NAME"``, ``"pattern:NAME"``; values are
-        what the detector returns (see ``guardrails.testing.fixtures``).
+        what that detector returns (findings, a ``TopicResult`` ...).
     ``coverage`` (set)
         Add ``(rule id, branch index, value)`` to this set for every boolean
         node evaluated (index -1: the rule as a whole). Branches are recorded
