@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from guardrails.diagnostics import RuntimeCode
+from guardrails.values import ARG_SEPARATOR, string_leaves
 from guardrails.rulegraph import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
 from guardrails.decision import (
     REQUEST_RULE,
@@ -60,7 +61,6 @@ DEFAULT_DENY_RULE = "default-deny"
 #: A coverage sink: the evaluation adds ``(rule id, branch index, value)`` for
 #: each boolean node it evaluates (index -1: the rule as a whole).
 Coverage = set[tuple[str, int, bool]]
-ARG_SEPARATOR = "\n\x00\n"
 
 
 class Runtime:
@@ -376,18 +376,6 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
                     chunks=results, trace=trace, elapsed_us=_elapsed(started))
 
 
-def _flatten(value: Any, path: str, out: list[tuple[str, list, str]], trail: list) -> None:
-    """String leaves of a JSON-like value: (dotted path, key trail, text)."""
-    if isinstance(value, str):
-        out.append((path, list(trail), value))
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(v, f"{path}.{k}", out, trail + [k])
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _flatten(v, f"{path}[{i}]", out, trail + [i])
-
-
 MAX_DEPTH = 64
 
 
@@ -433,7 +421,7 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     leaves: list[tuple[str, list, str]] = []
     for v in args.values():
         if isinstance(v, (str, dict, list)):  # else there is no string to collect
-            _flatten(args, "args", leaves, [])
+            string_leaves(args, "args", leaves, [])
             break
     # Detectors see every string argument in one pass. The separator holds a
     # NUL so that no phrase or term can match across two arguments.

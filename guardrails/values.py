@@ -43,3 +43,24 @@ def strict_eq(a: Any, b: Any) -> bool:
     if is_number(a) and is_number(b):
         return a == b
     return type(a) is type(b) and a == b if not (is_number(a) or is_number(b)) else False
+
+
+#: Between a tool call's string arguments when detectors read them as one
+#: text: a line break and a NUL, so no term, regex or PII value spans two
+#: arguments, and offsets map back to the argument they fell in.
+ARG_SEPARATOR = "\n\x00\n"
+
+
+def string_leaves(value: Any, path: str, out: list[tuple[str, list, str]], trail: list) -> None:
+    """Append every string leaf of a JSON value to `out` as (dotted path, key
+    trail, text): ``args.to``, ``args.cc[0]``. The paths are the ``field`` of a
+    tool call's redaction spans; the decision log finds the same leaves by them.
+    """
+    if isinstance(value, str):
+        out.append((path, list(trail), value))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            string_leaves(v, f"{path}.{k}", out, trail + [k])
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            string_leaves(v, f"{path}[{i}]", out, trail + [i])

@@ -306,3 +306,27 @@ def test_the_code_and_tests_import_new_paths_only():
                 if new_name(full) is not None:
                     old.append(f"{path.relative_to(ROOT)}:{line}: {full}")
     assert old == [], "imports through a moved path:\n" + "\n".join(old)
+
+
+def test_no_private_name_is_read_through_another_module():
+    # `from guardrails import evaluate` then `evaluate._flatten(...)` is the
+    # same coupling as importing `_flatten`; the import check cannot see it.
+    bad = []
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        bound: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("guardrails"):
+                for a in node.names:
+                    if f"{node.module}.{a.name}" in MODULES:
+                        bound[a.asname or a.name] = f"{node.module}.{a.name}"
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.startswith("guardrails.") and a.asname:
+                        bound[a.asname] = a.name
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in bound and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and bound[node.value.id] != name):
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: {bound[node.value.id]}.{node.attr}")
+    assert bad == [], "private names read through another module:\n" + "\n".join(bad)

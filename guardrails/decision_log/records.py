@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping
 
 from guardrails.decision_log.chain import canonical, timestamp
 from guardrails.decision_log.keep import element_tree, keep_tree
-from guardrails.values import kind_of
+from guardrails.values import kind_of, string_leaves
 
 MASK_KEY = "$masked"
 
@@ -100,18 +100,6 @@ def _project(raw: Any, view: Any, tree: Any, key: bytes | None) -> Any:
     return _mask(raw, key)  # the policy keeps a field inside a value that has none
 
 
-def _flatten_strings(value: Any, path: str, out: dict[str, str]) -> None:
-    # Mirrors evaluate._flatten, so the paths match the spans' `field`.
-    if isinstance(value, str):
-        out[path] = value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _flatten_strings(v, f"{path}.{k}", out)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _flatten_strings(v, f"{path}[{i}]", out)
-
-
 _CHUNK_FIELD = re.compile(r"chunks\[(\d+)\]\Z")
 
 
@@ -132,8 +120,9 @@ def _detected_values(decision: Any, request: Mapping[str, Any]) -> set[str] | No
                     source = ch.get("text") if isinstance(ch, dict) else ch
             elif s.field.startswith("args"):
                 if args_strings is None:
-                    args_strings = {}
-                    _flatten_strings(request.get("args"), "args", args_strings)
+                    leaves: list = []
+                    string_leaves(request.get("args"), "args", leaves, [])
+                    args_strings = {path: text for path, _, text in leaves}
                 source = args_strings.get(s.field)
             if not isinstance(source, str):
                 return None

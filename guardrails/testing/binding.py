@@ -8,6 +8,7 @@ from typing import Any
 
 from guardrails.diagnostics import Diagnostic, Diagnostics, Span
 from guardrails.stages import STAGES
+from guardrails.values import ARG_SEPARATOR, string_leaves
 from guardrails.testing.located import did_you_mean
 from guardrails.testing.model import STATIC, Case, Fixed, PolicyTests
 
@@ -87,12 +88,11 @@ def _subject(case: Case) -> str | None:
         text = case.request.get("text")
         return text if isinstance(text, str) else None
     if case.stage == "tool_call":
-        from guardrails import evaluate  # the engine's own order and separator, so offsets agree
-
+        # The engine's own walk and separator, so offsets agree with its spans.
         leaves: list = []
         args = case.request.get("args")
-        evaluate._flatten(args if isinstance(args, dict) else {}, "args", leaves, [])
-        return getattr(evaluate, "ARG_SEPARATOR", "\n").join(text for _, _, text in leaves)
+        string_leaves(args if isinstance(args, dict) else {}, "args", leaves, [])
+        return ARG_SEPARATOR.join(text for _, _, text in leaves)
     return None
 
 
