@@ -5,7 +5,8 @@
     >>> d.outcome, d.text
     (<Outcome.REDACT: 'redact'>, 'mail me at <EMAIL_ADDRESS>')
 
-Loading runs the whole pipeline once (parse -> check -> compile); every
+Loading runs the whole pipeline once (parse, then :data:`guardrails.pipeline.PIPELINE`:
+resolve -> check -> logic -> defaults -> compile); every
 ``check_*`` call then evaluates the compiled rule graph.  An engine is
 immutable after loading and safe to share between threads; each method has
 an ``async`` twin (``acheck_input`` ...).

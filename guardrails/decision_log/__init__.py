@@ -1,6 +1,6 @@
 """An append-only, hash-chained decision log that never holds a raw detected value.
 
-    >>> from guardrails.engine import load_paths
+    >>> from guardrails.sources import load_paths
     >>> policies = load_paths(["policies/"]).policies
     >>> log = DecisionLog("decisions.jsonl", keep=policies)
     >>> engine = Engine(policies, decision_log=log)
