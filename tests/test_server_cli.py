@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -93,9 +95,17 @@ def test_serves_the_example_policies_as_healthy(serve):
 
 def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones(serve, tmp_path):
     (tmp_path / "p.policy").write_text(SLOW.format(version="1.0.0"))
-    s = serve("--policies", str(tmp_path), "--grace", "10")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        metrics_port = sock.getsockname()[1]
+    s = serve("--policies", str(tmp_path), "--grace", "10", "--metrics", f"127.0.0.1:{metrics_port}")
     port = s.wait_ready()
     results: dict[str, object] = {}
+
+    def in_flight() -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+            m = re.search(r"^guardrails_inflight_requests (\S+)$", r.read().decode(), re.M)
+        return float(m.group(1)) if m else 0.0
 
     def slow_call():
         with GuardrailsClient(f"127.0.0.1:{port}", timeout=20) as c:
@@ -108,7 +118,10 @@ def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones(serve, tmp_
         assert c.check_tool_call("ping").outcome is Outcome.ALLOW  # connected before the signal
         t = threading.Thread(target=slow_call)
         t.start()
-        time.sleep(0.4)  # the slow request is in flight (the regex runs for 1.5 s)
+        deadline = time.time() + 10  # the server itself says the slow request is in flight
+        while in_flight() < 1:
+            assert time.time() < deadline and t.is_alive(), s.log
+            time.sleep(0.01)
         s.proc.send_signal(signal.SIGTERM)
         deadline = time.time() + 10  # poll until the server has taken the signal: new requests are refused
         with pytest.raises(SidecarUnavailableError):
