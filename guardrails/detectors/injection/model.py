@@ -1,0 +1,266 @@
+"""The learned half of ``injection()``: a logistic regression over hashed n-grams.
+
+The model reads the evasion-normalised text (:func:`guardrails.detectors.normalize.normalize`)
+and turns it into hashed features, all computed with numpy in a few vectorised passes:
+
+- character 3-, 4- and 5-grams of the text padded with one space on each side;
+- word unigrams and bigrams. A word is a run of letters or digits; a CJK ideograph,
+  kana or hangul syllable is a word of its own, so Chinese gets unigrams and bigrams
+  of characters.
+
+Each n-gram is hashed with a position-independent polynomial hash modulo 2**64,
+salted by its kind, mixed (the splitmix64 finaliser) and reduced to ``2**BITS``
+buckets. A text's score is ``sigmoid(b + sum(w[bucket]) / sqrt(n))`` over its ``n``
+feature occurrences. A text longer than ``WINDOW`` characters is scored in windows
+of ``WINDOW`` characters every ``STRIDE`` and keeps the highest window, so an
+instruction buried in a long document is not diluted by the document around it.
+
+The featuriser here is the one ``scripts/train_injection.py`` trains with; it
+imports :func:`features` so training and scoring cannot drift apart.
+``FEATURE_VERSION`` is stored in the weights file and checked on load.
+
+Nothing here is imported by ``import guardrails``: :func:`load_model` is called
+the first time a policy evaluates ``injection()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import math
+import pathlib
+
+import numpy as np
+
+from guardrails.detectors.base import DetectorError
+from guardrails.detectors.normalize import normalize
+
+__all__ = [
+    "BITS",
+    "FEATURE_VERSION",
+    "MODEL_PATH",
+    "STRIDE",
+    "WINDOW",
+    "InjectionModel",
+    "feature_parts",
+    "features",
+    "load_model",
+]
+
+MODEL_PATH = pathlib.Path(__file__).with_name("weights.npz")
+
+BITS = 18
+FEATURE_VERSION = 1
+WINDOW = 512
+STRIDE = 128
+
+_SHIFT = 64 - BITS
+_P = 0x100000001B3  # FNV-64 prime: odd, so invertible modulo 2**64
+_P_INV = pow(_P, -1, 1 << 64)
+_Q = 0x9E3779B97F4A7C15  # combines two word hashes into a bigram's
+# Each feature kind reduces its 64-bit hash to a bucket with its own odd
+# multiplier (multiply-shift hashing: the top BITS bits of h * m), so a word
+# and a character n-gram with equal polynomial hashes land in different buckets.
+_M_CHAR = {3: 0x243F6A8885A308D3, 4: 0x13198A2E03707345, 5: 0xA4093822299F31D1}
+_M_WORD = 0x082EFA98EC4E6C89
+_M_BIGRAM = 0x452821E638D01377
+
+# Code points below 128 that belong to words: ASCII letters and digits. Above 127,
+# every character belongs to a word except the punctuation and space blocks below.
+_ASCII_WORD = np.zeros(128, dtype=bool)
+for _c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
+    _ASCII_WORD[ord(_c)] = True
+_NON_WORD_RANGES = (
+    (0x80, 0xBF),  # Latin-1 controls, symbols and punctuation
+    (0xD7, 0xD7),
+    (0xF7, 0xF7),
+    (0x2000, 0x2BFF),  # general punctuation, arrows, maths, boxes, shapes
+    (0x3000, 0x303F),  # CJK punctuation
+    (0xFE30, 0xFE4F),
+    (0xFF00, 0xFF20),
+    (0xFF3B, 0xFF40),
+    (0xFF5B, 0xFF65),
+)
+# Scripts written without spaces: each character is a word.
+_SINGLE_CHAR_RANGES = (
+    (0x3040, 0x30FF),  # kana
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xAC00, 0xD7AF),  # hangul syllables
+    (0xF900, 0xFAFF),
+)
+
+
+def _in_ranges(cp: np.ndarray, ranges: tuple[tuple[int, int], ...]) -> np.ndarray:
+    out = np.zeros(cp.shape, dtype=bool)
+    for lo, hi in ranges:
+        out |= (cp >= lo) & (cp <= hi)
+    return out
+
+
+class _Powers:
+    """P**j and P**-j modulo 2**64 for j < len, grown on demand (not per call)."""
+
+    def __init__(self) -> None:
+        self.forward = np.zeros(0, dtype=np.uint64)
+        self.inverse = np.zeros(0, dtype=np.uint64)
+
+    def get(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.forward.shape[0] < length:
+            size = max(length, 4096, 2 * self.forward.shape[0])
+            forward = np.full(size, _P, dtype=np.uint64)
+            forward[0] = 1
+            inverse = np.full(size, _P_INV, dtype=np.uint64)
+            inverse[0] = 1
+            self.forward = np.cumprod(forward, dtype=np.uint64)
+            self.inverse = np.cumprod(inverse, dtype=np.uint64)
+        return self.forward[:length], self.inverse[:length]
+
+
+_POWERS = _Powers()
+
+
+def feature_parts(folded: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """The hashed features of normalised text, by kind: ``[(buckets, anchors), ...]``.
+
+    ``buckets`` holds bucket numbers in ``[0, 2**BITS)``. ``anchors`` gives, for
+    each, the index in ``" " + folded + " "`` of the character where its n-gram
+    starts; ``None`` means ``0, 1, 2, ...`` (character n-grams). The text must
+    already be normalised: scoring and training both call :func:`normalize` first.
+    """
+    padded = " " + folded + " "
+    cp32 = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32)
+    cp = cp32.astype(np.uint64)
+    length = cp.shape[0]
+    parts: list[tuple[np.ndarray, np.ndarray | None]] = []
+
+    # Character n-grams: h_n[i] = h_{n-1}[i] * P + cp[i + n - 1].
+    h = cp
+    for n in range(2, 6):
+        if length < n:
+            break
+        h = h[:-1] * _P + cp[n - 1 :]
+        if n >= 3:
+            parts.append((((h * _M_CHAR[n]) >> _SHIFT).astype(np.intp), None))
+
+    # Words: maximal runs of word characters; a character of a script written
+    # without spaces is a word of its own.
+    if folded.isascii():
+        is_word = _ASCII_WORD[cp32]
+        edge = is_word[1:] != is_word[:-1]
+        starts = np.flatnonzero(edge & is_word[1:]) + 1
+        ends = np.flatnonzero(edge & is_word[:-1]) + 1
+    else:
+        ascii_mask = cp32 < 128
+        is_word = np.where(ascii_mask, _ASCII_WORD[np.minimum(cp32, 127)], True)
+        is_word &= ascii_mask | ~_in_ranges(cp32, _NON_WORD_RANGES)
+        single = ~ascii_mask & _in_ranges(cp32, _SINGLE_CHAR_RANGES)
+        cut = (is_word[1:] != is_word[:-1]) | single[1:] | single[:-1]
+        starts = np.flatnonzero(cut & is_word[1:]) + 1
+        ends = np.flatnonzero(cut & is_word[:-1]) + 1
+    if starts.shape[0]:
+        # Segment hashes from prefix sums: sum cp[j] * P**(j - s) for j in [s, e).
+        forward, inverse = _POWERS.get(length)
+        prefix = np.zeros(length + 1, dtype=np.uint64)
+        np.cumsum(cp * forward, dtype=np.uint64, out=prefix[1:])
+        words = (prefix[ends] - prefix[starts]) * inverse[starts]
+        parts.append((((words * _M_WORD) >> _SHIFT).astype(np.intp), starts))
+        if words.shape[0] > 1:
+            bigrams = words[:-1] * _Q + words[1:]
+            parts.append((((bigrams * _M_BIGRAM) >> _SHIFT).astype(np.intp), starts[:-1]))
+    return parts
+
+
+def features(folded: str) -> np.ndarray:
+    """Every feature occurrence's bucket, concatenated (what training reads)."""
+    parts = feature_parts(folded)
+    if not parts:
+        return np.zeros(0, dtype=np.intp)
+    return np.concatenate([buckets for buckets, _ in parts])
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+class InjectionModel:
+    """Weights loaded from a file, and the score they give a text.
+
+    ``digest`` is the sha256 (hex) of the weights file: the policy digest
+    includes it, so a decision names the model that scored it.
+    """
+
+    __slots__ = ("bias", "digest", "path", "weights")
+
+    def __init__(self, weights: np.ndarray, bias: float, digest: str, path: pathlib.Path) -> None:
+        self.weights = weights
+        self.bias = bias
+        self.digest = digest
+        self.path = path
+
+    @classmethod
+    def from_file(cls, path: pathlib.Path) -> InjectionModel:
+        """Load weights written by ``scripts/train_injection.py``; DetectorError if unusable."""
+        try:
+            data = path.read_bytes()
+
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                weights = npz["weights"].astype(np.float64)
+                bias = float(npz["bias"][0])
+                bits = int(npz["bits"][0])
+                version = int(npz["feature_version"][0])
+        except Exception as exc:  # any unreadable file fails closed
+            raise DetectorError(
+                f"injection model weights unreadable ({type(exc).__name__})"
+            ) from None
+        if bits != BITS or version != FEATURE_VERSION or weights.shape != (1 << BITS,):
+            raise DetectorError(
+                "injection model weights do not match this featuriser "
+                f"(bits {bits}, feature version {version})"
+            )
+        return cls(weights, bias, hashlib.sha256(data).hexdigest(), path)
+
+    def score(self, text: str) -> float:
+        """The probability, in [0, 1], that ``text`` carries a prompt injection."""
+        return self.score_normalized(normalize(text).text)
+
+    def score_normalized(self, folded: str) -> float:
+        """:meth:`score` for text that is already ``normalize(text).text``."""
+        parts = feature_parts(folded)
+        weights = self.weights
+        length = len(folded) + 2
+        if length <= WINDOW:
+            n = sum(buckets.shape[0] for buckets, _ in parts)
+            if n == 0:
+                return _sigmoid(self.bias)
+            total = sum(float(weights[buckets].sum()) for buckets, _ in parts)
+            return _sigmoid(self.bias + total / math.sqrt(n))
+        # Per-position weight and feature count, then every window's from prefix sums.
+        sums = np.zeros(length + 1)
+        counts = np.zeros(length + 1)
+        for buckets, anchors in parts:
+            if anchors is None:
+                sums[1 : buckets.shape[0] + 1] += weights[buckets]
+                counts[1 : buckets.shape[0] + 1] += 1.0
+            else:
+                sums[1:] += np.bincount(anchors, weights=weights[buckets], minlength=length)
+                counts[1:] += np.bincount(anchors, minlength=length)
+        np.cumsum(sums, out=sums)
+        np.cumsum(counts, out=counts)
+        starts = np.arange(0, length - WINDOW + 1, STRIDE)
+        if starts[-1] != length - WINDOW:
+            starts = np.append(starts, length - WINDOW)
+        window_n = counts[starts + WINDOW] - counts[starts]
+        window_sum = sums[starts + WINDOW] - sums[starts]
+        z = window_sum / np.sqrt(np.maximum(window_n, 1.0))
+        return _sigmoid(self.bias + float(z.max()))
+
+
+@functools.cache
+def load_model() -> InjectionModel:
+    """The shipped model, loaded once on first use."""
+    return InjectionModel.from_file(MODEL_PATH)
