@@ -14,6 +14,8 @@ Everything that can be decided at load time is decided here:
 
 from __future__ import annotations
 
+import hashlib
+
 from guardrails import ast
 from guardrails.conditions import ConditionCompiler, source_of
 from guardrails.detectors import NER_ENTITIES, Finding
@@ -156,9 +158,11 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
         log_keep=tuple(raw.get("log_keep", ())),
     )
     stages: dict[str, StageGraph] = {}
+    models: set[str] = set()
     for stage in STAGES:
         sc = StageCompiler(unit, stage, settings, pii_default, coverage)
         nodes = [sc.rule(r.qid, r.rule, r.origin) for r in unit.rules if r.stage == stage]
+        models |= sc.model_digests
         pii_entities = frozenset(sc.pii_entities)
         sc.pii_final[0] = pii_entities
         graph = StageGraph(stage, tuple(sorted(nodes, key=lambda n: n.qid)), _tiered(nodes),
@@ -174,9 +178,22 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
                                by_tool, _tiered(wildcard))
         stages[stage] = graph
     return CompiledPolicy(
-        unit.policy.name, unit.policy.version, unit.digest(), settings, stages,
+        unit.policy.name, unit.policy.version, policy_digest(unit, models), settings, stages,
         tuple([unit.source.path, *(m.path for m in unit.modules)]),
     )
+
+
+def policy_digest(unit: Unit, models: set[str]) -> str:
+    """The unit's source digest, and the digest of every model its detectors
+    load (``injection:<sha256 of the weights>``): a decision names the model
+    that scored it, and new weights make a new policy digest. A policy that
+    loads no model keeps its source digest."""
+    if not models:
+        return unit.digest()
+    h = hashlib.sha256(unit.digest().encode())
+    for m in sorted(models):
+        h.update(b"\0" + m.encode())
+    return h.hexdigest()
 
 
 def ner_entities_in(compiled: CompiledPolicy) -> frozenset[str]:

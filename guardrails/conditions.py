@@ -23,6 +23,7 @@ from guardrails import ast
 from guardrails.detectors import (
     DetectorError,
     Finding,
+    InjectionDetector,
     SafeRegex,
     SecretScanner,
     TermMatcher,
@@ -90,6 +91,9 @@ class ConditionCompiler:
         self.pii_entities: set[str] = set()
         self.pii_final: list[frozenset[str]] = [frozenset()]
         self.pii_default = pii_default
+        # The digests of the models the stage's detectors load (the policy
+        # digest names them, see compiler.compile_unit).
+        self.model_digests: set[str] = set()
         self.regex_timeout = settings.regex_timeout_ms / 1000.0
         # The rule being compiled: the ids of the nodes it reads, and (coverage
         # builds) its qualified id and boolean nodes so far. Reset per rule.
@@ -165,6 +169,16 @@ class ConditionCompiler:
         scanner = SecretScanner(kinds or None)
         key = "secrets" + (":" + ",".join(sorted(kinds)) if kinds else "")
         return self.node(DetectorNode(key, TIER_CHEAP, lambda c: scanner.find(c.text), key))
+
+    def injection_node(self) -> DetectorNode:
+        # Loads the model now, at compile time (once per process), so a
+        # missing or broken weights file fails the load, not a request.
+        if "injection" not in self.detectors:
+            detector = InjectionDetector()
+            key = f"injection:{detector.digest}"
+            self.model_digests.add(key)
+            self.detectors["injection"] = DetectorNode("injection", TIER_CHEAP, lambda c: detector.scan(c.text), key)
+        return self.node(self.detectors["injection"])
 
     def pattern_node(self, name: str) -> DetectorNode:
         d = self.definition(name)

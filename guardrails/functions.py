@@ -20,6 +20,7 @@ from typing import Any, Callable, Protocol
 
 from guardrails import ast
 from guardrails.detectors import SECRET_KINDS
+from guardrails.detectors.injection import LEVELS as INJECTION_LEVELS
 from guardrails.diagnostics import RuntimeCode, Span
 from guardrails.resolve import suggest
 from guardrails.rulegraph import (
@@ -71,6 +72,8 @@ class CallCompiler(Protocol):
     def secrets_node(self, kinds: tuple[str, ...]) -> DetectorNode: ...
 
     def terms_node(self, name: str) -> DetectorNode: ...
+
+    def injection_node(self) -> DetectorNode: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +233,41 @@ def _compile_banned(cc: CallCompiler, e: ast.Call) -> Closure:
     return banned
 
 
+# ---- injection, injected ------------------------------------------------------
+
+
+def _compile_injection(cc: CallCompiler, e: ast.Call) -> Closure:
+    node = cc.injection_node()
+
+    def injection(c: Ctx):
+        result = c.detect(node)
+        c.evidence.extend(result.findings)
+        return result.score
+
+    return injection
+
+
+def _check_injected(fc: CallChecker, e: ast.Call) -> None:
+    level = e.args[0]
+    if level.name not in INJECTION_LEVELS:
+        fc.err("E102", f"unknown injection level {level.name!r}", level.span,
+               hint=suggest(level.name, list(INJECTION_LEVELS), "injection levels"))
+
+
+def _compile_injected(cc: CallCompiler, e: ast.Call) -> Closure:
+    node = cc.injection_node()
+    threshold = INJECTION_LEVELS[e.args[0].name]
+
+    def injected(c: Ctx):
+        result = c.detect(node)
+        if result.score >= threshold:
+            c.evidence.extend(result.findings)
+            return True
+        return False
+
+    return injected
+
+
 # ---- length, lower, upper ----------------------------------------------------
 
 
@@ -279,6 +317,13 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
     Function("banned", (Arg("NAME", (NAME,), "terms list"),), "bool", TIER_CHEAP,
              "the text holds a term of this `terms` list",
              _compile_banned, _check_banned),
+    Function("injection", (), "number", TIER_CHEAP,
+             "the text's prompt-injection score: heuristic signals and a small model combined",
+             _compile_injection, bounds=(0.0, 1.0)),
+    Function("injected", (Arg("LEVEL", (NAME,), "injection level"),), "bool", TIER_CHEAP,
+             "`injection()` is at least the level's threshold: "
+             + ", ".join(f"`{k}` {v:g}" for k, v in INJECTION_LEVELS.items()),
+             _compile_injected, _check_injected),
     Function("length", (Arg("x", ("string", "list", "map")),), "number", TIER_PLAIN,
              "characters of a string, items of a list, keys of a map",
              _compile_length, bounds=(0.0, math.inf)),

@@ -20,6 +20,8 @@ CALLS = {
     "topic": ("input", "topic(legal) > 0.5"),
     "secrets": ("input", "secrets(jwt)"),
     "banned": ("input", "banned(bad)"),
+    "injection": ("input", "injection() >= 0.8"),
+    "injected": ("retrieval", "injected(likely)"),
     "length": ("tool_call", "tool == \"t\" and length(args.items) > 2"),
     "lower": ("tool_call", "tool == \"t\" and lower(args.mode) == \"read\""),
     "upper": ("tool_call", "tool == \"t\" and upper(args.mode) == \"READ\""),
@@ -81,6 +83,8 @@ def test_registry_entries_are_well_formed():
     ("pii(\"EMAIL\")", "pii() takes names, not expressions"),
     ("pii(min_score=2)", "min_score is a number between 0 and 1"),
     ("length(text, foo=1) > 1", "length() has no option 'foo'"),
+    ("injection(text) > 0.5", "injection() takes exactly no arguments"),
+    ("injected()", "injected() takes exactly one injection level"),
 ])
 def test_declared_checks_report_e302(call, message):
     with pytest.raises(PolicyError) as info:

@@ -9,6 +9,8 @@ PII detector or a redaction is first used.
 - :mod:`.terms`, :mod:`.topics` - policy term lists and weighted topics
 - :mod:`.regexes` - policy regexes with a time limit
 - :mod:`.secrets` - credentials and keys
+- :mod:`.injection` - prompt injection: heuristic signals and a small model
+  (the model and numpy load on first use)
 - :mod:`.pii` - Presidio PII entities
 - :mod:`.redact` - merging and applying redactions
 - :mod:`.cache` - a per-text memo of detector results
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from guardrails.detectors.base import DetectorError, Finding
 from guardrails.detectors.cache import DetectorCache
+from guardrails.detectors.injection import InjectionDetector, InjectionResult
 from guardrails.detectors.normalize import NormalizedText, normalize
 from guardrails.detectors.pii.detector import (
     NER_ENTITIES,
@@ -47,6 +50,8 @@ __all__ = [
     "DetectorCache",
     "DetectorError",
     "Finding",
+    "InjectionDetector",
+    "InjectionResult",
     "NormalizedText",
     "PiiConfig",
     "PiiDetector",

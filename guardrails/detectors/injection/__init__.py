@@ -1,0 +1,116 @@
+"""Prompt injection: heuristic signals and a small learned model, combined.
+
+:class:`InjectionDetector` scores a text in [0, 1] with two independent
+views of it:
+
+* the heuristic signals of :mod:`.signals` (instruction overrides, role-play
+  framings, spoofed structure, hidden carriers, encoded payloads, ...), each
+  with a span, folded into one score ``h`` by ``signals.heuristic_score``;
+* the learned model of :mod:`.model` (hashed word and character n-grams,
+  logistic regression, trained by ``scripts/train_injection.py``), whose
+  probability is ``m``.
+
+The combined score is a noisy OR, ``1 - (1 - h) * (1 - m)``: the text is an
+injection unless both views fail to see one. Either view alone can reach a
+threshold (a hidden HTML comment the model never learned; an override
+paraphrased past every pattern), and two moderate views reinforce each
+other. The noisy OR never scores below the stronger view, so adding the
+model can only raise the recall of the heuristics, and the false positives
+it adds are the model's own, which the held-back split measures.
+
+Each signal that fired becomes a :class:`~guardrails.detectors.base.Finding`
+named ``INJECTION_<SIGNAL>`` (``override`` -> ``INJECTION_OVERRIDE``) over its
+span of the original text, so a decision names which signals fired and
+where. When the model alone is confident (``m >= 0.5``) a finding
+``INJECTION_MODEL`` covers the whole text, so a decision the model made is
+named too.
+
+Named thresholds (:data:`LEVELS`) are what ``injected(possible)``,
+``injected(likely)`` and ``injected(certain)`` test in a policy.
+
+Importing this package is cheap: the signals and the model (numpy) load on
+first use, and the model at most once per process (``load_model`` caches it).
+A failure of either raises :class:`DetectorError`, so a policy that fails
+closed denies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from guardrails.detectors.base import DetectorError, Finding
+
+__all__ = [
+    "LEVELS",
+    "MODEL_ENTITY",
+    "MODEL_REPORTED_FROM",
+    "InjectionDetector",
+    "InjectionResult",
+    "combine_scores",
+    "entity_of",
+]
+
+#: Named thresholds on the combined score, loosest first. ``likely`` is the
+#: operating point the example policies use.
+LEVELS: dict[str, float] = {"possible": 0.5, "likely": 0.8, "certain": 0.95}
+
+#: The finding that names the model when it alone is confident.
+MODEL_ENTITY = "INJECTION_MODEL"
+MODEL_REPORTED_FROM = 0.5
+
+
+def entity_of(signal: str) -> str:
+    """A signal's finding name: ``spoofed-system`` -> ``INJECTION_SPOOFED_SYSTEM``."""
+    return "INJECTION_" + signal.upper().replace("-", "_")
+
+
+def combine_scores(heuristic: float, model: float) -> float:
+    """The noisy OR of the two views (see the module docstring)."""
+    return 1.0 - (1.0 - heuristic) * (1.0 - model)
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionResult:
+    """One text's score, its two parts, and the findings that explain it."""
+
+    score: float
+    heuristic: float
+    model: float
+    findings: tuple[Finding, ...]
+
+
+class InjectionDetector:
+    """Signals plus model. Built at policy compile time; `scan` per text."""
+
+    def __init__(self, model: Any = None):
+        # `model` is anything with `score(text) -> float` and `digest`;
+        # None loads the shipped one (once per process).
+        if model is None:
+            try:
+                from guardrails.detectors.injection.model import load_model
+
+                model = load_model()
+            except Exception as exc:
+                raise DetectorError(f"the injection model could not be loaded: {type(exc).__name__}: {exc}") from None
+        self.model = model
+        self.digest: str = str(model.digest)
+
+    def scan(self, text: str) -> InjectionResult:
+        try:
+            from guardrails.detectors.injection.signals import heuristic_score, scan
+
+            signals = scan(text)
+            h = float(heuristic_score(signals))
+            m = float(self.model.score(text))
+        except DetectorError:
+            raise
+        except Exception as exc:  # fail closed: any failure is a detector error
+            raise DetectorError(f"injection detector failed: {type(exc).__name__}") from None
+        if not (0.0 <= h <= 1.0 and 0.0 <= m <= 1.0) or math.isnan(h) or math.isnan(m):
+            raise DetectorError("injection detector returned a score outside [0, 1]")
+        findings = [Finding(s.start, s.end, entity_of(s.name), float(s.score)) for s in signals]
+        if m >= MODEL_REPORTED_FROM:
+            findings.append(Finding(0, len(text), MODEL_ENTITY, m))
+        return InjectionResult(combine_scores(h, m), h, m, tuple(findings))
