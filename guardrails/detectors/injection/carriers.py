@@ -1,0 +1,336 @@
+"""Hidden carriers, encoded payloads and payload splitting, read on the RAW text.
+
+Normalisation drops invisible characters and keeps markup, so these checks
+look at the text as sent. Most of them ask one question of a region: does the
+phrase scanner of :mod:`.signals` (passed in as ``phrase_hits``, so this module
+never imports it) find an instruction inside? An ordinary HTML comment, a
+hidden menu or a base64 image is not evidence; an instruction hidden in one is.
+
+``html-comment`` - hidden-carrier
+    A phrase signal inside ``<!-- ... -->``.
+``hidden-css`` - hidden-carrier
+    A phrase signal inside an element styled invisible: ``display:none``,
+    ``visibility:hidden``, ``font-size:0``, ``opacity:0``, white text
+    (``color:#fff``/``white``), or ``hidden``/``aria-hidden`` attributes.
+``invisible-text`` - hidden-carrier
+    Zero-width or invisible format characters between Latin letters (three or
+    more: a word split to dodge filters) or a long run of them (a binary
+    code); strong when a phrase signal overlaps them.
+``unicode-tags`` - hidden-carrier
+    Unicode tag characters (U+E0020-E007E), which render as nothing but spell
+    ASCII ("ASCII smuggling"). Four or more fire; strong when what they spell
+    holds an instruction. A lone flag emoji sequence (tags after U+1F3F4) does not.
+``exfil-url`` - hidden-carrier
+    A markdown image or link (or ``<img src>``) whose URL carries data: a query
+    with a placeholder (``{...}``, ``$VAR``, ``[DATA]``), a parameter named for
+    conversation data (``q``/``data``/``chat``/``secret``/...) filled by a
+    template, or a long opaque value (40+ base64/hex characters).
+``encoded-payload`` - encoded
+    Base64 (16+ characters), hex (16+ bytes, plain or ``\\x``-escaped) or
+    rot13 that decodes to text holding an instruction; or a request to decode
+    something and then follow it. At most 8 candidates of at most 4 KB are
+    decoded, each scanned once (decoded text is never decoded again).
+``split-payload`` - payload-splitting
+    Quoted fragments that form an instruction only when joined, in a text that
+    asks to join them (``a + b``, "concatenate", "combine", "join").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, Protocol
+
+import regex
+
+from guardrails.detectors.normalize import NormalizedText
+
+__all__ = ["CARRIER_FAMILIES", "CARRIER_SIGNALS", "Hit", "scan_carriers"]
+
+
+class Hit(NamedTuple):
+    """A signal before its family is attached: name, score, span."""
+
+    name: str
+    score: float
+    start: int
+    end: int
+
+
+class Located(Protocol):
+    start: int
+    end: int
+    score: float
+
+
+PhraseScanner = Callable[[str, "NormalizedText | None"], list[Hit]]
+
+CARRIER_SIGNALS: dict[str, str] = {
+    "html-comment": "an instruction hidden in an HTML comment",
+    "hidden-css": "an instruction in an element styled invisible (display:none, white text, size 0)",
+    "invisible-text": "zero-width or invisible characters splitting words or encoding data",
+    "unicode-tags": "Unicode tag characters: invisible text that spells ASCII",
+    "exfil-url": "a markdown image/link URL built to carry conversation data out",
+    "encoded-payload": "base64, hex or rot13 that decodes to an instruction, or 'decode and follow'",
+    "split-payload": "quoted fragments that form an instruction when joined",
+}
+CARRIER_FAMILIES: dict[str, str] = {
+    "html-comment": "hidden-carrier",
+    "hidden-css": "hidden-carrier",
+    "invisible-text": "hidden-carrier",
+    "unicode-tags": "hidden-carrier",
+    "exfil-url": "hidden-carrier",
+    "encoded-payload": "encoded",
+    "split-payload": "payload-splitting",
+}
+
+MAX_CANDIDATES = 8
+MAX_CANDIDATE_CHARS = 4096
+_MAX_REGIONS = 64
+_HIDDEN_SPAN = 2000
+_SCAN = regex.V0
+
+
+def _inside(found: Sequence[Located], start: int, end: int) -> float:
+    """The strongest phrase signal within ``[start, end)``, or 0."""
+    return max((f.score for f in found if start <= f.start and f.end <= end), default=0.0)
+
+
+# --- markup carriers -------------------------------------------------------------
+
+_COMMENT = regex.compile(r"<!--.{0,65536}?(?:-->|$)", _SCAN | regex.DOTALL)
+_HIDING_TAG = regex.compile(
+    r"<(?P<tag>[a-z][a-z0-9]{0,15})\b[^>]{0,512}?(?:style\s*=\s*[\"'][^\"'>]{0,512}?"
+    r"(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?![.\d]*[1-9])|"
+    r"opacity\s*:\s*0(?![.\d]*[1-9])|(?<![-\w])color\s*:\s*(?:#fff(?:fff)?\b|white\b|"
+    r"rgb\(\s*255\s*,\s*255\s*,\s*255\s*\)))|\shidden(?:\s|>|=)|aria-hidden\s*=\s*[\"']true)"
+    r"[^>]{0,512}>",
+    _SCAN | regex.IGNORECASE,
+)
+
+
+def _markup(text: str, found: Sequence[Located]) -> list[Hit]:
+    hits: list[Hit] = []
+    if "<!--" in text:
+        for i, m in enumerate(_COMMENT.finditer(text)):
+            if i >= _MAX_REGIONS:
+                break
+            score = _inside(found, m.start(), m.end())
+            if score > 0:
+                hits.append(Hit("html-comment", min(0.5 + score, 0.95), m.start(), m.end()))
+    if "<" in text and ("style" in text or "hidden" in text):
+        for i, m in enumerate(_HIDING_TAG.finditer(text)):
+            if i >= _MAX_REGIONS:
+                break
+            close = text.find(f"</{m.group('tag')}", m.end(), m.end() + _HIDDEN_SPAN)
+            end = close if close >= 0 else min(len(text), m.end() + _HIDDEN_SPAN)
+            score = _inside(found, m.end(), end)
+            if score > 0:
+                hits.append(Hit("hidden-css", min(0.5 + score, 0.95), m.start(), end))
+    return hits
+
+
+# --- invisible characters and tag characters --------------------------------------
+
+_INVISIBLE = "\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e"
+_SPLIT_WORD = regex.compile(rf"[A-Za-z][{_INVISIBLE}]+(?=[A-Za-z])")
+_INVISIBLE_RUN = regex.compile(rf"[{_INVISIBLE}]{{16,}}")
+_TAGS = regex.compile(r"[\U000e0000-\U000e007f]{4,}")
+
+
+def _invisible(text: str, found: Sequence[Located], phrase_hits: PhraseScanner) -> list[Hit]:
+    hits: list[Hit] = []
+    if any(c in text for c in _INVISIBLE):
+        splits = [m.span() for _, m in zip(range(256), _SPLIT_WORD.finditer(text))]
+        if len(splits) >= 3:
+            start, end = splits[0][0], splits[-1][1] + 1
+            score = _overlap(found, splits)
+            hits.append(Hit("invisible-text", 0.95 if score else 0.4, start, end))
+        for _, m in zip(range(_MAX_REGIONS), _INVISIBLE_RUN.finditer(text)):
+            hits.append(Hit("invisible-text", 0.6, *m.span()))
+    if max(text) >= "\U000e0000":
+        for _, m in zip(range(MAX_CANDIDATES), _TAGS.finditer(text)):
+            run = m.group()
+            if run[0] != "\U000e0001" and m.start() > 0 and text[m.start() - 1] == "\U0001f3f4":
+                continue  # a subdivision flag such as England's
+            spelled = "".join(chr(ord(c) - 0xE0000) for c in run[:MAX_CANDIDATE_CHARS])
+            inner = max((h.score for h in phrase_hits(spelled, None)), default=0.0)
+            hits.append(Hit("unicode-tags", 0.95 if inner >= 0.5 else 0.7, *m.span()))
+    return hits
+
+
+def _overlap(found: Sequence[Located], spans: list[tuple[int, int]]) -> float:
+    return max(
+        (f.score for f in found for s, e in spans if f.start < e and s < f.end),
+        default=0.0,
+    )
+
+
+# --- exfiltration by URL ------------------------------------------------------------
+
+_MD_URL = regex.compile(
+    r"!?\[[^\]\n]{0,256}\]\(\s*(?P<u>https?://[^\s)]{1,2048})|"
+    r"<img\b[^>]{0,512}?\ssrc\s*=\s*[\"'](?P<i>https?://[^\"'\s>]{1,2048})",
+    _SCAN | regex.IGNORECASE,
+)
+_PLACEHOLDER = regex.compile(
+    r"\{[^}]{0,64}\}|\$\{?[A-Za-z_]|\[[A-Z_ ]{3,40}\]|%7B|<[A-Za-z_ ]{3,40}>|\bINSERT\b|YOUR_",
+    _SCAN,
+)
+_DATA_PARAM = regex.compile(
+    r"[?&](?:q|d|data|chat|conversation|history|context|memory|secret|password|token|key|"
+    r"apikey|api_key|prompt|summary|msg|message|info|payload|email|user)=(?P<v>[^&#\s]*)",
+    _SCAN | regex.IGNORECASE,
+)
+_OPAQUE = regex.compile(r"[A-Za-z0-9+/_=%-]{40,}")
+
+
+def _exfil(text: str) -> list[Hit]:
+    if "http" not in text:
+        return []
+    hits: list[Hit] = []
+    for _, m in zip(range(_MAX_REGIONS), _MD_URL.finditer(text)):
+        url = m.group("u") or m.group("i")
+        if "?" not in url and "{" not in url and "$" not in url:
+            continue
+        image = m.group().startswith(("!", "<"))
+        if _PLACEHOLDER.search(url):
+            score = 0.9 if image else 0.75
+        elif any(_OPAQUE.fullmatch(p.group("v")) for p in _DATA_PARAM.finditer(url)):
+            score = 0.6 if image else 0.45
+        else:
+            continue
+        hits.append(Hit("exfil-url", score, *m.span()))
+    return hits
+
+
+# --- encoded payloads -----------------------------------------------------------------
+
+_BASE64 = regex.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}", _SCAN)
+_HEX = regex.compile(
+    r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])|(?:\\x[0-9A-Fa-f]{2}){8,}|"
+    r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :,]){8,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])",
+    _SCAN,
+)
+_ROT13_KEYS = ("vtaber", "qvfertneq", "sbetrg", "vafgehpgvbaf", "cerivbhf", "flfgrz", "cebzcg",
+               "eriryny", "bireevqr", "ehyrf")
+_DECODE_AND_FOLLOW = regex.compile(
+    r"\b(?:decode|base64|rot-?13|hex|decipher|dekodiere|decodifica|decode[zr]?)\b[^.\n]{0,60}?"
+    r"\b(?:and|then|puis|et|und|dann|y|luego)\b[^.\n]{0,20}?\b(?:follow|execute|run|obey|do|"
+    r"carry out|act on|apply|suis|suivez|execute[zr]?|befolge|fuhre|sigue|ejecuta)\b",
+    _SCAN | regex.IGNORECASE,
+)
+
+
+def _printable_text(data: bytes) -> str | None:
+    try:
+        s = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not s or sum(c.isprintable() or c in "\n\r\t" for c in s) < 0.9 * len(s):
+        return None
+    return s if sum(c.isalpha() for c in s) >= 0.5 * len(s.replace(" ", "")) else None
+
+
+def _decode_base64(s: str) -> bytes | None:
+    s = s.rstrip("=")
+    s += "=" * (-len(s) % 4)
+    try:
+        if "-" in s or "_" in s:
+            return base64.urlsafe_b64decode(s)
+        return base64.b64decode(s, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _decode_hex(s: str) -> bytes | None:
+    digits = regex.sub(r"\\x|[ :,]", "", s)
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        return None
+
+
+def _encoded(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
+    hits: list[Hit] = []
+    candidates: list[tuple[int, int, bytes | None]] = []
+    for m in _BASE64.finditer(text):
+        if len(candidates) >= MAX_CANDIDATES:
+            break
+        s = m.group()
+        # Words are not base64: a real payload mixes case and digits or symbols.
+        if len(s) > MAX_CANDIDATE_CHARS or s.isalpha() and (s.islower() or s.isupper()):
+            continue
+        if text[max(0, m.start() - 8) : m.start()].endswith("base64,"):
+            continue  # a data: URI (an image, a font); its own check is exfil-url
+        candidates.append((m.start(), m.end(), _decode_base64(s)))
+    if any(c in text for c in "0123456789"):
+        for m in _HEX.finditer(text):
+            if len(candidates) >= 2 * MAX_CANDIDATES:
+                break
+            if len(m.group()) <= MAX_CANDIDATE_CHARS:
+                candidates.append((m.start(), m.end(), _decode_hex(m.group())))
+    decoded = 0
+    for start, end, data in candidates:
+        if data is None or decoded >= MAX_CANDIDATES:
+            continue
+        decoded += 1
+        plain = _printable_text(data)
+        if plain is None:
+            continue
+        inner = max((h.score for h in phrase_hits(plain, None)), default=0.0)
+        if inner >= 0.5:
+            hits.append(Hit("encoded-payload", min(0.4 + inner, 0.95), start, end))
+    lowered = text.lower() if len(text) <= 8 * MAX_CANDIDATE_CHARS else ""
+    if lowered and any(k in lowered for k in _ROT13_KEYS):
+        inner = [h for h in phrase_hits(codecs.encode(text, "rot13"), None) if h.score >= 0.5]
+        if inner:
+            hits.append(Hit("encoded-payload", 0.85, 0, len(text)))
+    if any(k in text for k in ("ecod", "ase64", "ot13", "ot-13", "hex", "HEX", "ecipher", "ekodier")):
+        hits.extend(Hit("encoded-payload", 0.6, *m.span()) for m in _DECODE_AND_FOLLOW.finditer(text))
+    return hits
+
+
+# --- payload splitting ------------------------------------------------------------------
+
+_JOIN = regex.compile(
+    r"\b\w{1,16} ?\+ ?\w{1,16}\b|\b(?:concatenat\w*|combine|join|put together|merge|"
+    r"assemble|kombiniere|verbinde|concatene[rz]?|combina|une|junta)\b",
+    _SCAN | regex.IGNORECASE,
+)
+_QUOTED = regex.compile(r"[\"'“‘]([^\"'“”‘’\n]{1,200})[\"'”’]", _SCAN)
+_MAX_FRAGMENTS = 16
+
+
+def _split(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
+    if not ('"' in text or "'" in text or "“" in text) or not _JOIN.search(text):
+        return []
+    frags = [m for _, m in zip(range(_MAX_FRAGMENTS), _QUOTED.finditer(text))]
+    if len(frags) < 2:
+        return []
+    parts = [m.group(1).strip() for m in frags]
+    if any(h.score >= 0.5 for p in parts for h in phrase_hits(p, None)):
+        return []  # a fragment says it alone: the phrase signal already covers it
+    for sep in (" ", ""):
+        joined = sep.join(parts)
+        if any(h.score >= 0.5 and h.name in _SPLIT_NAMES for h in phrase_hits(joined, None)):
+            return [Hit("split-payload", 0.85, frags[0].start(), frags[-1].end())]
+    return []
+
+
+_SPLIT_NAMES = frozenset({"override", "roleplay", "prompt-leak", "spoofed-system", "exfil-request"})
+
+
+def scan_carriers(text: str, found: Sequence[Located], phrase_hits: PhraseScanner) -> list[Hit]:
+    """The carrier signals of ``text``, in original coordinates.
+
+    ``found`` are the phrase signals already found on the whole text (original
+    coordinates); ``phrase_hits(text, None)`` scans a decoded or joined string.
+    """
+    hits = _markup(text, found) + _exfil(text) + _encoded(text, phrase_hits)
+    hits += _split(text, phrase_hits)
+    if not text.isascii():
+        hits += _invisible(text, found, phrase_hits)
+    return hits

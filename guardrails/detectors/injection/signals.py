@@ -1,0 +1,556 @@
+"""Heuristic prompt-injection signals: explainable, each with a span and a score.
+
+:func:`scan` returns the :class:`Signal` s a text raises; :func:`heuristic_score`
+folds them into one score in [0, 1]. Phrase signals run on the evasion-normalised
+text (:func:`guardrails.detectors.normalize.normalize`: case, width, confusables,
+diacritics, leetspeak, whitespace), so ``"1GN0RE  prévious"`` reads as
+``"ignore previous"``; their spans are mapped back with
+:meth:`~guardrails.detectors.normalize.NormalizedText.to_original`. The hidden
+carriers and encoded payloads of :mod:`.carriers` read the RAW text, where
+normalisation would destroy the evidence (it drops invisible characters).
+
+The signals, one by one (``name`` - family - what fires it):
+
+``override`` - instruction-override
+    A verb of ignoring, forgetting, overriding or bypassing whose object is the
+    instructions ("disregard prior directions", "forget everything above",
+    "ignore the above", "oublie les consignes précédentes", "ignoriere alle
+    vorherigen Anweisungen", "olvida todo lo anterior", "忽略之前的所有指令").
+    The object decides: "ignore my previous email" and "forget the old address"
+    do not fire; "my instructions" scores low (a user revising their own
+    request). Weak verbs (skip, drop, clear, replace) need a qualified object.
+``roleplay`` - jailbreak
+    Persona and jailbreak framings: "you are now DAN", "do anything now",
+    developer/god/jailbreak mode, "you have no rules", "without any
+    restrictions" (stronger addressed to "you"), and hypothetical or fictional
+    wrappers followed by a demand to bypass the rules.
+``spoofed-system`` - spoofed-structure
+    A ``SYSTEM:`` / ``[admin]:`` header at the start of a line, or "new system
+    message", "updated system prompt", "system override": text pretending to
+    be the operator. A header followed by an instruction scores higher.
+``chat-template`` - spoofed-structure
+    Chat-template tokens: ``<|im_start|>``, ``<|eot_id|>``, ``[INST]``,
+    ``<<SYS>>``, ``<start_of_turn>``, ``### Instruction:`` and
+    ``Human:``/``Assistant:`` turn headers at the start of a line.
+``fake-tool-call`` - spoofed-structure
+    Tool-call JSON or tags inside text (``{"tool_calls": ...``,
+    ``{"name": "...", "arguments": ...}``, ``<tool_call>``).
+``prompt-leak`` - prompt-leak
+    Requests to reveal, print or repeat the system prompt, the initial or hidden
+    instructions, or "the words above".
+``addressed-to-ai`` - indirect
+    Content addressed to the model inside a document: "note to the AI",
+    "if you are an AI assistant", "AI reading this", "instead of summarizing".
+``exfil-request`` - indirect
+    A request to send conversation data, credentials or secrets to a URL,
+    address or endpoint, or the verb "exfiltrate".
+``html-comment``, ``hidden-css``, ``invisible-text``, ``unicode-tags``,
+``exfil-url``, ``encoded-payload``, ``split-payload``
+    Hidden carriers, encoded payloads and payload splitting: see
+    :mod:`.carriers`.
+
+A quoting or discussing frame lowers a phrase signal: a match opened by a
+quotation mark scores x0.6, and x0.3 when the text also discusses attacks
+("attackers write", "for example", "prompt injection", ...); a discussion
+marker in the 120 characters before an unquoted match scores x0.6. Hidden
+carriers are never lowered: a hidden instruction is not a discussion.
+
+Cost: every phrase signal first checks for one of its trigger words with a
+substring test, so clean prose skips almost all regexes. Regexes have bounded
+repetitions only, and decoding is bounded (see :mod:`.carriers`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import regex
+
+from guardrails.detectors.injection import carriers
+from guardrails.detectors.injection.carriers import Hit
+from guardrails.detectors.normalize import NormalizedText, normalize
+
+__all__ = ["FAMILIES", "SIGNALS", "Signal", "heuristic_score", "scan"]
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One heuristic signal: its stable ``name``, the issue's ``family``, a
+    ``score`` in [0, 1] and its span ``[start, end)`` in the original text."""
+
+    name: str
+    family: str
+    score: float
+    start: int
+    end: int
+
+
+#: name -> one-line description (the docs table reads it).
+SIGNALS: dict[str, str] = {
+    "override": "a verb of ignoring/forgetting/overriding whose object is the instructions, "
+    "in en, fr, de, es, zh",
+    "roleplay": "a jailbreak persona or framing: 'you are now DAN', developer mode, "
+    "'no restrictions', a hypothetical demanding a bypass",
+    "spoofed-system": "a SYSTEM:/admin: line header or 'new system message': text posing as the operator",
+    "chat-template": "chat-template tokens such as <|im_start|>, [INST], <<SYS>>, ### Instruction:",
+    "fake-tool-call": "tool-call JSON or tags inside text",
+    "prompt-leak": "a request to reveal or repeat the system prompt or hidden instructions",
+    "addressed-to-ai": "content addressed to 'the AI' or 'the assistant' inside a document",
+    "exfil-request": "a request to send conversation data or secrets to a URL or address",
+    **carriers.CARRIER_SIGNALS,
+}
+
+#: name -> the issue's family.
+FAMILIES: dict[str, str] = {
+    "override": "instruction-override",
+    "roleplay": "jailbreak",
+    "spoofed-system": "spoofed-structure",
+    "chat-template": "spoofed-structure",
+    "fake-tool-call": "spoofed-structure",
+    "prompt-leak": "prompt-leak",
+    "addressed-to-ai": "indirect",
+    "exfil-request": "indirect",
+    **carriers.CARRIER_FAMILIES,
+}
+
+
+def _c(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern, regex.V0)
+
+
+# --- instruction override ----------------------------------------------------
+
+_STRONG_VERB = (
+    r"(?:ignor(?:e|ing|ed|ez|es|er|a|en|ar|iere|ieren|iert)|disregard(?:ing|ed)?|"
+    r"forg(?:et|etting|ot)(?: about)?|overrid(?:e|ing)|overrule|bypass(?:ing)?|"
+    r"set aside|pay no (?:attention|heed|mind) to|do not (?:follow|obey|heed)|"
+    r"don['’]?t (?:follow|obey|heed)|stop (?:following|obeying)|no longer (?:follow|obey)|"
+    r"oubli(?:e|ez|es|er)|ne (?:tiens|tenez|tenir) (?:pas|plus) compte d['’]?(?:e|es|u)?|"
+    r"fai(?:s|tes) abstraction d['’]?(?:e|es|u)?|contourne[zs]?|outrepasse[zs]?|"
+    r"vergiss|vergessen(?: sie)?|vergesst|missachte[nt]?|ubergeh(?:e|en)|umgeh(?:e|en)|"
+    r"olvid(?:a|e|en|ar|ate de)|descart(?:a|e)|omit(?:e|a)|pasa por alto|"
+    r"haz caso omiso (?:a|de)|no (?:sigas|siga|obedezcas))"
+)
+_WEAK_VERB = r"(?:skip|drop|discard|abandon|dismiss|erase|delete|clear|cancel|void|nullify|replace|supersede|wipe|throw (?:out|away))"
+_FILLER = (
+    r"(?:all|any|every|each|of|the|your|these|those|this|that|my|our|its|their|prior|previous|"
+    r"preceding|earlier|above|foregoing|initial|original|old|existing|current|given|default|system|"
+    r"developer['’]?s?|safety|ethical|content|and|or|whatever|other|such|previously|provided|"
+    r"toutes?|tous|les|tes|vos|ces|ses|la|le|l['’]|de|des|d['’]|precedentes?|anterieures?|"
+    r"initiales?|alle|allen|die|deine|ihre|vorherigen?|bisherigen?|obigen?|fruheren?|"
+    r"ursprunglichen?|vorangegangenen?|samtliche|der|den|dem|todas?|todos|las|los|tus|sus|el|"
+    r"del|anteriores?|previas?|previos?|originales?|sistema)"
+)
+_OBJECT = (
+    r"(?:instructions?|directions?|directives?|guidelines?|guidance|rules?|polic(?:y|ies)|"
+    r"constraints?|restrictions?|limitations?|system prompt|system message|prompts?|programming|"
+    r"training|guardrails?|safeguards?|safety filters?|content filters?|commands|principles|"
+    r"protocols?|consignes?|regles?|indications?|contraintes?|programmation|anweisungen?|regeln|"
+    r"richtlinien|vorgaben|befehle|instruktionen|systemprompt|systemanweisungen?|"
+    r"einschrankungen|instrucciones|instruccion|reglas|directrices|indicaciones|normas|ordenes|"
+    r"restricciones|limitaciones|directivas|pautas)"
+)
+_QUALIFIER = _c(
+    r"\b(?:all|any|every|prior|previous|preceding|earlier|above|foregoing|initial|original|"
+    r"existing|your|system|developer|safety|toutes?|tous|tes|vos|precedentes?|anterieures?|"
+    r"initiales?|ci-dessus|alle|allen|deine|ihre|vorherigen?|bisherigen?|obigen?|fruheren?|"
+    r"ursprunglichen?|todas?|todos|tus|sus|anteriores?|previas?|previos?|originales?|sistema)\b"
+)
+_OWN = _c(r"\b(?:my|our|mes|meine|mis)\b")
+_OVERRIDE = _c(
+    rf"\b(?P<v>{_STRONG_VERB}|{_WEAK_VERB})\b(?: {_FILLER}\b){{0,6}} ?{_OBJECT}\b"
+    r"(?: (?:precedentes?|anterieures?|ci-dessus|anteriores?|previas?|above|before))?"
+)
+_WEAK_VERB_RE = _c(rf"^{_WEAK_VERB}\b")
+_OVERRIDE_POSITION = _c(
+    rf"\b{_STRONG_VERB}\b(?: (?:all|everything|anything|what(?:ever)?|the|of|that|this|"
+    r"(?:text|content|messages?|stuff|instructions)|(?:you|i) (?:were|was|have been|had been) "
+    r"(?:told|given|said)|was (?:said|written)|tout|ce|qui|que|alles|was|todo|lo|que))"
+    r"{0,4} (?:above|before(?: this)?|prior|previously|so far|earlier|until now|"
+    r"up to (?:now|here|this point)|precede|au-dessus|ci-dessus|davor|oben|bisher|vorher|"
+    r"anterior|de arriba|hasta ahora)\b"
+)
+_OVERRIDE_ZH = _c(
+    r"(?:忽略|忽视|无视|無視|不要理会|不要理會|别管|別管|忘记|忘記|忘掉|抛开|拋開|跳过|跳過|绕过|繞過|"
+    r"覆盖|不再遵守|不要遵守|不用遵守|停止遵守)(?:掉)?(?:你)?(?:的)?"
+    r"(?:(?:所有|全部|一切|之前|以前|先前|此前|前面|上面|以上|上述|原来|原有|最初|初始|系统|系統)的?){0,3}"
+    r"(?:指令|指示|规则|規則|说明|說明|提示词|提示詞|提示|设定|設定|要求|限制|约束|約束|命令"
+    r"|(?:(?:之前|以前|前面|上面|以上|上述)的?(?:所有|全部|一切)?(?:内容|內容|一切|所有|话|話|对话|對話)?"
+    r"(?=[，。,.!！？?\s]|$)))"
+)
+_OVERRIDE_KEYS = (
+    "ignor", "disregard", "forg", "overrid", "overrule", "bypass", "set aside", "pay no",
+    "follow", "obey", "oubli", "compte", "abstraction", "contourn", "outrepass", "vergiss",
+    "vergess", "missacht", "ubergeh", "umgeh", "olvid", "descart", "omit", "pasa por",
+    "caso omiso", "sigas", "siga", "skip", "drop", "discard", "abandon", "dismiss", "erase",
+    "delete", "clear", "cancel", "void", "nullify", "replace", "supersede", "wipe", "throw",
+)
+_ZH_KEYS = ("忽", "无视", "無視", "理会", "理會", "别管", "別管", "忘", "抛开", "拋開", "跳过", "跳過",
+            "绕过", "繞過", "覆盖", "遵守")
+
+
+def _override(t: str) -> list[Hit]:
+    hits: list[Hit] = []
+    if any(k in t for k in _OVERRIDE_KEYS):
+        for m in _OVERRIDE.finditer(t):
+            s = m.group()
+            qualified = bool(_QUALIFIER.search(s, m.end("v") - m.start()))
+            if _WEAK_VERB_RE.match(m.group("v")):
+                if not qualified:
+                    continue
+                score = 0.7
+            else:
+                score = 0.9 if qualified else 0.6
+            if _OWN.search(s):
+                score = 0.3
+            hits.append(Hit("override", score, m.start(), m.end()))
+        hits.extend(Hit("override", 0.85, *m.span()) for m in _OVERRIDE_POSITION.finditer(t))
+    if any(k in t for k in _ZH_KEYS):
+        hits.extend(Hit("override", 0.85, *m.span()) for m in _OVERRIDE_ZH.finditer(t))
+    return hits
+
+
+# --- role-play and jailbreak framings -----------------------------------------
+
+_ROLE_RULES = (
+    r"(?:rules|restrictions|limits|limitations|filters|guidelines|censorship|boundaries|constraints|"
+    r"ethics|morals|policies|programming|safeguards|guardrails|content polic(?:y|ies))"
+)
+_ROLEPLAY_STRONG = _c(
+    r"\b(?:you(?: are|['’]re| re)(?: now)?|act as|become|pretend to be|roleplay as|role-play as|"
+    r"play the role of|you will be) (?:dan|stan|dude|aim)\b(?! \w+ (?:street|road))|"
+    r"\bdo anything now\b|"
+    r"\b(?:god|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil|dan|chaos|opposite) mode\b|"
+    r"\byou(?: are|['’]re| re) (?:now|from now on|henceforth) (?:an? |the |in |my )?"
+    r"(?:evil|unrestricted|unfiltered|uncensored|jailbroken|rogue|liberated|unchained|unbound|"
+    r"amoral|free (?:from|of)|no longer (?:an? |bound|restricted|limited|chatgpt|claude|gpt|ai)|"
+    r"not (?:an? )?(?:ai|assistant|bound|restricted|chatgpt|claude))|"
+    rf"\byou(?: now)? (?:have|ve got|got|are under|are bound by|follow) (?:no|zero) (?:\w+ )?{_ROLE_RULES}\b|"
+    rf"\b(?:free(?:d)? (?:from|of)|not bound by|unbound by|released from|liberated from|"
+    rf"no longer bound by) (?:any |all |your |the |of |ethical |moral |safety |openai['’]?s? ){{0,3}}"
+    rf"{_ROLE_RULES}\b|"
+    r"\b(?:tu es|vous etes) (?:maintenant|desormais|a present) (?:une? )?(?:ia |assistant )?"
+    r"(?:sans|libre|libere|debride)|\bmode (?:developpeur|dieu|sans restriction)|"
+    r"\bdu bist (?:jetzt|nun|ab sofort) (?:eine? )?(?:ki |assistent )?(?:ohne|frei|unzensiert|uneingeschrankt)|"
+    r"\bentwicklermodus|\b(?:ahora|a partir de ahora) eres (?:una? )?(?:ia |asistente )?"
+    r"(?:sin|libre|sin censura)|\bmodo (?:de )?(?:desarrollador|dios|sin restricciones)|"
+    r"开发者模式|開發者模式|越狱|越獄|(?:你现在是|你現在是|从现在起你是|從現在起你是)[^。！？\n]{0,12}?"
+    r"(?:没有|沒有|不受|无限制|無限制|dan)"
+)
+_ROLEPLAY_MEDIUM = _c(
+    rf"\b(?:without|no) (?:any |all |your |the |ethical |moral |safety |content )?{_ROLE_RULES}\b|"
+    r"\bdeveloper mode\b|\bstay in character\b|"
+    r"\bsans (?:aucune? )?(?:restrictions?|regles?|limites?|filtres?|censure)\b|"
+    r"\bohne (?:jegliche |irgendwelche )?(?:einschrankungen|regeln|grenzen|filter|zensur)\b|"
+    r"\bsin (?:ninguna |ningun )?(?:restricciones|reglas|limites|filtros|censura)\b|"
+    r"(?:没有|沒有|不受)(?:任何)?(?:限制|规则|規則|约束|約束|过滤|過濾|审查|審查)"
+)
+_YOU = _c(r"\b(?:you|your|yourself|tu|vous|du|eres|你)\b|你")
+_FRAMING = _c(
+    r"\b(?:hypothetical(?:ly)?|imagine|pretend|fictional|imaginary|role-?play|"
+    r"for a (?:story|novel|screenplay|movie)|let['’]?s play a game|in a world where|"
+    r"hypothetisch|stell dir vor|imagina|supongamos|imagine que|假设|假設|想象)"
+)
+_BYPASS = _c(
+    rf"\b(?:no|without (?:any )?){_ROLE_RULES}\b|\bignore (?:your|all|the|any) |\bbypass|"
+    r"\bnot bound|\bunfiltered|\buncensored|\bunrestricted|\bno (?:ethical|moral)|"
+    r"\bwithout (?:ethic|moral)|\bsans (?:regles|restrictions)|\bohne (?:regeln|einschrankungen)|"
+    r"\bsin (?:reglas|restricciones)|没有(?:任何)?(?:限制|规则)"
+)
+_ROLEPLAY_KEYS = (
+    "you", "dan", "do anything", "mode", "free", "bound", "without", "no ", "character",
+    "sans", "ohne", "sin ", "eres", "modus", "tu es", "vous etes", "du bist",
+    "开发", "開發", "越", "你", "没有", "沒有", "不受",
+)
+_FRAMING_WINDOW = 200
+_MAX_FRAMINGS = 16
+
+
+def _roleplay(t: str) -> list[Hit]:
+    if not any(k in t for k in _ROLEPLAY_KEYS):
+        return []
+    hits = [Hit("roleplay", 0.85, *m.span()) for m in _ROLEPLAY_STRONG.finditer(t)]
+    for m in _ROLEPLAY_MEDIUM.finditer(t):
+        before = t[max(0, m.start() - 60) : m.start()]
+        hits.append(Hit("roleplay", 0.7 if _YOU.search(before) else 0.4, *m.span()))
+    for i, m in enumerate(_FRAMING.finditer(t)):
+        if i >= _MAX_FRAMINGS:
+            break
+        b = _BYPASS.search(t, m.end(), m.end() + _FRAMING_WINDOW)
+        if b:
+            hits.append(Hit("roleplay", 0.75, m.start(), b.end()))
+    return hits
+
+
+# --- spoofed structure --------------------------------------------------------
+
+_SYSTEM_HEADER = _c(
+    r"(?<![\w])[\[<(*]{0,2}(?:system|sys|admin(?:istrator)?|developer|root|operator|security|"
+    r"systeme|systemnachricht|sistema|系统|系統)(?: (?:message|prompt|note|notice|override|"
+    r"instructions?|update|alert|command))?[\]>)*]{0,2} ?[:：]"
+)
+_SYSTEM_CUE = _c(
+    r"\b(?:you|your|ignore|disregard|forget|must|new|from now|override|reveal|always|never|"
+    r"do not|don['’]?t|respond|reply|the assistant|the ai|tu|vous|du|ignoriere|eres|ignora)\b|你|忽略"
+)
+_SYSTEM_PHRASE = _c(
+    r"\b(?:new|updated|revised|real|actual|true|official) (?:system|admin|developer) "
+    r"(?:message|prompt|instructions?|directives?|rules|policy|override)\b|"
+    r"\b(?:system|admin|administrator|developer) override\b|"
+    r"\b(?:begin|start|end) (?:of )?(?:the )?(?:system|new) (?:prompt|instructions|message)\b|"
+    r"\bnouve(?:au|lles?) (?:message|prompt|instructions?|consignes?) (?:du )?systeme\b|"
+    r"\bneue (?:systemnachricht|systemanweisung(?:en)?|system-?prompt)\b|"
+    r"\bnuev(?:o|as) (?:mensaje|prompt|instrucciones) del sistema\b|"
+    r"新的?系统(?:消息|提示|指令)|新的?系統(?:消息|訊息|提示|指令)"
+)
+_NEW_INSTRUCTIONS = _c(
+    r"\b(?:new|updated) instructions ?:|\bnouvelles (?:instructions|consignes) ?:|"
+    r"\bneue anweisungen ?:|\bnuevas instrucciones ?:|新(?:的)?指令[:：]"
+)
+_SYSTEM_KEYS = ("system", "sys", "admin", "developer", "root", "operator", "security",
+                "sistema", "instruction", "anweisung", "consigne", "系统", "系統", "指令")
+
+
+def _at_line_start(raw: str, o: int) -> bool:
+    i = o - 1
+    while i >= 0 and o - i <= 8 and raw[i] in " \t>#*-":
+        i -= 1
+    return i < 0 or raw[i] in "\n\r"
+
+
+def _spoofed(t: str, norm: NormalizedText, raw: str) -> list[Hit]:
+    if not any(k in t for k in _SYSTEM_KEYS):
+        return []
+    hits = [Hit("spoofed-system", 0.85, *m.span()) for m in _SYSTEM_PHRASE.finditer(t)]
+    hits.extend(Hit("spoofed-system", 0.5, *m.span()) for m in _NEW_INSTRUCTIONS.finditer(t))
+    for m in _SYSTEM_HEADER.finditer(t):
+        cue = _SYSTEM_CUE.search(t, m.end(), m.end() + 80)
+        if _at_line_start(raw, norm.offsets[m.start()]):
+            hits.append(Hit("spoofed-system", 0.85 if cue else 0.45, *m.span()))
+        elif cue and m.start() >= 2 and t[m.start() - 2] in ".!?]>":
+            hits.append(Hit("spoofed-system", 0.6, *m.span()))
+    return hits
+
+
+_TEMPLATE = _c(
+    r"<\|(?:im_start|im_end|im_sep|system|user|assistant|endoftext|eot_id|start_header_id|"
+    r"end_header_id|begin_of_text|end_of_text|end|eom_id)\|>|\[/?inst\]|<</?sys>>|"
+    r"<(?:start|end)_of_turn>"
+)
+_TURN_HEADER = _c(r"(?<!\w)(?:#{2,4} ?(?:instruction|system|response|input)s?|human|assistant) ?:")
+_TOOL_JSON = _c(
+    r"\{ ?\"(?:tool_calls?|function_call|tool_use|tool_name)\" ?:|"
+    r"\"name\" ?: ?\"[\w.-]{1,64}\" ?, ?\"(?:arguments|parameters)\" ?:|"
+    r"<(?:tool_call|function_call|tool_use)>|<function=[\w.-]{1,64}>"
+)
+
+
+def _structure(t: str, norm: NormalizedText, raw: str) -> list[Hit]:
+    hits: list[Hit] = []
+    if "<" in t or "[" in t:
+        hits.extend(Hit("chat-template", 0.85, *m.span()) for m in _TEMPLATE.finditer(t))
+    if ":" in t and ("#" in t or "human" in t or "assistant" in t):
+        for m in _TURN_HEADER.finditer(t):
+            if _at_line_start(raw, norm.offsets[m.start()]):
+                hits.append(Hit("chat-template", 0.6 if m.group()[0] == "#" else 0.4, *m.span()))
+    if '"' in t or "<" in t:
+        hits.extend(Hit("fake-tool-call", 0.5, *m.span()) for m in _TOOL_JSON.finditer(t))
+    return hits
+
+
+# --- prompt leak ---------------------------------------------------------------
+
+_LEAK = _c(
+    r"\b(?:reveal|show|print|output|display|repeat|recite|tell|give|share|dump|leak|expose|"
+    r"disclose|paste|copy|write (?:out|down)|spell out|list|provide|return|what (?:is|are|was|were))"
+    r"(?: me| us)?(?: back)?(?: (?:all|exactly|verbatim|the|your|of|full|entire|complete|whole|"
+    r"original|initial|hidden|secret|internal|exact|current|first|underlying|confidential|actual)\b){0,4}"
+    r" (?P<o>system (?:prompt|message|instructions?)|(?:initial|original|hidden|secret|internal|"
+    r"underlying|confidential|developer|pre-?) ?(?:prompts?|instructions?|message)|prompt|"
+    r"instructions you (?:were|have been) given|rules you (?:were|have been) given)\b|"
+    r"\brepeat (?:everything|all|the (?:text|words|content|messages?))(?: \w+){0,3}? "
+    r"(?:above|before|preceding)\b|\b(?:words|text) above (?:starting|beginning) with\b|"
+    r"\bwhat (?:were|are) your (?:original |initial |first |exact )?instructions\b|"
+    r"\b(?:revele|montre|affiche|repete|donne|dis|ecris|imprime)(?:[- ]moi)?(?: \w+){0,3}? "
+    r"(?:prompt systeme|ton prompt|votre prompt|instructions initiales|tes instructions|vos instructions|"
+    r"tes consignes|vos consignes)\b|"
+    r"\b(?:zeig|zeige|gib|verrate|wiederhole|nenne|schreib|drucke)(?: mir)?(?: \w+){0,3}? "
+    r"(?:systemprompt|system-prompt|systemanweisungen?|deine (?:anweisungen|instruktionen|vorgaben)|"
+    r"ursprunglichen anweisungen)\b|"
+    r"\b(?:revela|muestra|muestrame|dime|repite|ensename|imprime|escribe)(?: me)?(?: \w+){0,3}? "
+    r"(?:prompt (?:del|de) sistema|mensaje del sistema|tus instrucciones|instrucciones "
+    r"(?:iniciales|originales|del sistema))\b|"
+    r"(?:显示|顯示|输出|輸出|告诉我|告訴我|重复|重複|泄露|洩露|打印|给我看|給我看|透露|展示|列出)"
+    r"[^。！？\n]{0,8}?(?:系统提示|系統提示|提示词|提示詞|系统指令|系統指令|初始指令|系统消息|系統消息|"
+    r"你的指令|原始指令|隐藏指令)"
+)
+_LEAK_STRONG = _c(r"system|initial|original|hidden|secret|internal|confidential|your|developer|pre")
+_LEAK_KEYS = ("prompt", "instruction", "above", "consigne", "anweisung", "instruktion", "vorgabe",
+              "instruccion", "提示", "指令", "系统消息", "系統消息")
+
+
+def _leak(t: str) -> list[Hit]:
+    if not any(k in t for k in _LEAK_KEYS):
+        return []
+    hits = []
+    for m in _LEAK.finditer(t):
+        weak = m.group("o") == "prompt" or (m.group("o") and not _LEAK_STRONG.search(m.group()))
+        hits.append(Hit("prompt-leak", 0.5 if weak else 0.85, *m.span()))
+    return hits
+
+
+# --- content addressed to the AI; exfiltration requests ----------------------
+
+_AI = (
+    r"(?:ai|a\.i\.|llm|language model|large language model|chatbot|assistant|ai assistant|ai model|"
+    r"ai agent|agent|bot|model|gpt|chatgpt|claude|copilot|gemini)s?"
+)
+_NOT_JOB = (
+    r"(?! (?:manager|director|professor|editor|coach|principal|teacher|secretary|coordinator|"
+    r"engineer|position|role|job|team|program|programme|train|release|number|name|year))"
+)
+_ADDRESSED = _c(
+    rf"\b(?:note|message|instructions?|attention|notice|reminder|request|directive|memo|p\.?s\.?) "
+    rf"(?:to|for) (?:the |any |all |an? )?{_AI}\b{_NOT_JOB}|"
+    rf"\b(?:dear|hey|hi|hello|attention|important|urgent)[,:!]? (?:the )?{_AI}\b{_NOT_JOB}|"
+    rf"\bif you are an? (?:ai|llm|large language model|language model|ai assistant|assistant|"
+    rf"chatbot|bot|ai model|automated (?:system|agent|assistant))\b|"
+    rf"\b(?:ai|llm|assistant|model|agent|chatbot|bot)s? (?:reading|processing|summari[sz]ing|"
+    rf"parsing|analy[sz]ing|scanning|crawling|browsing) (?:this|the following)\b|"
+    rf"\bwhen (?:the |an? )?(?:ai|assistant|llm|model|agent|chatbot) (?:reads|processes|"
+    rf"summari[sz]es|sees|parses) this\b|"
+    rf"\b(?:instead of summari[sz]ing|do not summari[sz]e|don['’]t summari[sz]e|rather than summari[sz]ing)\b|"
+    rf"\bsi (?:tu es|vous etes) une? (?:ia|intelligence artificielle|assistant|modele de langage|"
+    rf"llm|chatbot)\b|\b(?:note|message|consigne)s? (?:a|pour) (?:l['’] ?|les? |la )"
+    rf"(?:ia|assistant|intelligence artificielle|modele)\b|"
+    rf"\bwenn du (?:eine ki|ein (?:ki-?modell|sprachmodell|llm|assistent|chatbot)) bist\b|"
+    rf"\b(?:hinweis|nachricht|anweisung)(?:en)? (?:an|fur) (?:die ki|den assistenten|das "
+    rf"(?:sprachmodell|modell|llm)|jede ki)\b|"
+    rf"\bsi eres una? (?:ia|inteligencia artificial|asistente|modelo de lenguaje|llm|chatbot)\b|"
+    rf"\b(?:nota|mensaje|instrucciones?) (?:para|a) (?:la ia|el asistente|el modelo|"
+    rf"la inteligencia artificial|cualquier ia)\b|"
+    rf"(?:如果你是|若你是|假如你是)(?:一个|一個)?(?:ai|人工智能|语言模型|語言模型|助手|大模型|聊天机器人)|"
+    rf"(?:致|给|給)(?:ai|人工智能|ai助手|助手|模型|语言模型)[:：的]"
+)
+_ADDRESSED_KEYS = ("ai", "a.i.", "llm", "model", "bot", "assistant", "agent", "gpt", "claude",
+                   "copilot", "gemini", "summari", "ia", "ki", "assistent", "asistente",
+                   "人工智能", "助手", "模型")
+_SEND = _c(
+    r"\b(?:send|post|forward|upload|transmit|leak|e-?mail|append|include|encode|embed|attach|"
+    r"envoie|envoyez|sende|schicke|envia|envie|发送|發送)\b|exfiltrat\w*|发送|發送"
+)
+_SENSITIVE = _c(
+    r"\b(?:conversation|chat (?:history|log)|chat|user['’]?s? (?:data|information|messages?|details|"
+    r"credentials)|credentials|passwords?|api keys?|secrets?|tokens?|session (?:cookies?|tokens?)|"
+    r"previous messages|message history|personal (?:data|information)|system prompt|private data|"
+    r"historique|donnees|mots de passe|verlauf|passworter|daten|historial|datos|contrasenas)\b|"
+    r"对话|對話|密码|密碼|数据|數據"
+)
+_DEST = _c(r"https?:|www\.|\burl\b|\bendpoint\b|\bwebhook\b|\bserver\b|\S@\S|\baddress\b|\blink\b|\bimage\b")
+_MAX_SENDS = 16
+
+
+def _addressed(t: str) -> list[Hit]:
+    hits: list[Hit] = []
+    if any(k in t for k in _ADDRESSED_KEYS):
+        hits.extend(Hit("addressed-to-ai", 0.6, *m.span()) for m in _ADDRESSED.finditer(t))
+    if "exfiltrat" in t:
+        hits.extend(Hit("exfil-request", 0.6, m.start(), m.end())
+                    for m in regex.finditer(r"exfiltrat\w*", t))
+    for i, m in enumerate(_SEND.finditer(t)):
+        if i >= _MAX_SENDS:
+            break
+        if m.group().startswith("exfiltrat"):
+            continue
+        s = _SENSITIVE.search(t, m.end(), m.end() + 80)
+        if s and (d := _DEST.search(t, s.end(), s.end() + 100)):
+            hits.append(Hit("exfil-request", 0.65, m.start(), d.end()))
+    return hits
+
+
+# --- the quoting / discussing frame ------------------------------------------
+
+_QUOTES = "\"'“”‘’«»„「」『』`"
+_DISCUSSION = _c(
+    r"\b(?:attackers?|attacks?|attacked|prompt injections?|injection attacks?|jailbreak(?:s|ing)? "
+    r"(?:attempts?|prompts?|techniques?)|for example|for instance|such as|e\.g\.|phrases? (?:like|such as)|"
+    r"payloads?|researchers?|malicious|adversar\w+|red[- ]team\w*|classic|known as|example of|"
+    r"detect\w*|classifier|security|phishing|attaquants?|angreifer|atacantes?|攻击|攻擊|注入)\b"
+)
+_DISCUSSION_WINDOW = 120
+
+
+def _frame_factor(t: str, start: int, discussing: bool) -> float:
+    before = t[max(0, start - 3) : start]
+    if any(q in before for q in _QUOTES):
+        return 0.3 if discussing else 0.6
+    if discussing and _DISCUSSION.search(t, max(0, start - _DISCUSSION_WINDOW), start):
+        return 0.6
+    return 1.0
+
+
+# --- scan -----------------------------------------------------------------------
+
+
+def phrase_hits(text: str, norm: NormalizedText | None = None) -> list[Hit]:
+    """The phrase signals of ``text``, in normalised coordinates, frame applied.
+
+    :mod:`.carriers` calls this on decoded payloads, comment bodies and joined
+    fragments (one level: it never calls back into the carriers).
+    """
+    if norm is None:
+        norm = normalize(text)
+    t = norm.text
+    hits = _override(t) + _roleplay(t) + _spoofed(t, norm, text) + _structure(t, norm, text)
+    hits += _leak(t) + _addressed(t)
+    if not hits:
+        return hits
+    discussing = bool(_DISCUSSION.search(t))
+    return [h._replace(score=h.score * _frame_factor(t, h.start, discussing)) for h in hits]
+
+
+def _to_signal(h: Hit) -> Signal:
+    return Signal(h.name, FAMILIES[h.name], round(min(max(h.score, 0.0), 1.0), 4), h.start, h.end)
+
+
+def scan(text: str) -> list[Signal]:
+    """The signals ``text`` raises, sorted by ``(start, end, name)``.
+
+    Never raises on a ``str``; time is linear in the text with bounded extra
+    work (at most 8 decoded candidates of 4 KB each).
+    """
+    if not text:
+        return []
+    norm = normalize(text)
+    out: list[Signal] = []
+    phrases = phrase_hits(text, norm)
+    for h in phrases:
+        start, end = norm.to_original(h.start, h.end)
+        out.append(_to_signal(h._replace(start=start, end=end)))
+    for h in carriers.scan_carriers(text, out, phrase_hits):
+        out.append(_to_signal(h))
+    out.sort(key=lambda s: (s.start, s.end, s.name))
+    return out
+
+
+#: The most a single family contributes: structure and carriers on their own
+#: are evidence of an attempt, but cap them below certainty.
+FAMILY_CAPS: dict[str, float] = {"spoofed-structure": 0.9, "hidden-carrier": 0.95}
+
+
+def heuristic_score(signals: list[Signal]) -> float:
+    """Fold signals into one score in [0, 1].
+
+    Each family contributes its strongest signal (so ten overrides count as one),
+    capped by :data:`FAMILY_CAPS`; families combine by noisy OR,
+    ``1 - prod(1 - f)``: independent kinds of evidence reinforce each other.
+    """
+    best: dict[str, float] = {}
+    for s in signals:
+        if s.score > best.get(s.family, 0.0):
+            best[s.family] = s.score
+    miss = 1.0
+    for family, score in best.items():
+        miss *= 1.0 - min(score, FAMILY_CAPS.get(family, 1.0))
+    return min(max(1.0 - miss, 0.0), 1.0)
+
