@@ -50,6 +50,7 @@ __all__ = [
     "InjectionResult",
     "combine_scores",
     "entity_of",
+    "markdown_table",
 ]
 
 #: Named thresholds on the combined score, loosest first. ``likely`` is the
@@ -69,6 +70,16 @@ def entity_of(signal: str) -> str:
 def combine_scores(heuristic: float, model: float) -> float:
     """The noisy OR of the two views (see the module docstring)."""
     return 1.0 - (1.0 - heuristic) * (1.0 - model)
+
+
+def markdown_table() -> str:
+    """The signal table of ``docs/language.md``, generated from ``signals.SIGNALS``."""
+    from guardrails.detectors.injection.signals import SIGNALS
+
+    rows = ["| signal | span | what it detects |", "| --- | --- | --- |"]
+    for name, description in SIGNALS.items():
+        rows.append(f"| `{name}` | `{entity_of(name)}` | {description.replace('|', chr(92) + '|')} |")
+    return "\n".join(rows) + "\n"
 
 
 @dataclass(frozen=True, slots=True)
