@@ -40,14 +40,13 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, Protocol
-
-import regex
 
 from guardrails.detectors.normalize import NormalizedText
 
-__all__ = ["CARRIER_FAMILIES", "CARRIER_SIGNALS", "Hit", "scan_carriers"]
+__all__ = ["CARRIER_FAMILIES", "CARRIER_SIGNALS", "Hit", "finditer", "scan_carriers", "windows"]
 
 
 class Hit(NamedTuple):
@@ -57,6 +56,51 @@ class Hit(NamedTuple):
     score: float
     start: int
     end: int
+
+
+def windows(
+    t: str, triggers: Sequence[str], before: int = 150, after: int = 250
+) -> list[tuple[int, int]]:
+    """Merged spans ``[i - before, i + after)`` around each trigger in ``t``.
+
+    A trigger is a literal that every match of a pattern contains, so a pattern
+    only runs where it can match: ``str.find`` is far cheaper than a regex
+    trying an alternation at every position. A trigger starting with a letter
+    must start a word; one ending in ``$`` must also end one.
+    """
+    found: list[tuple[int, int]] = []
+    n = len(t)
+    for trig in triggers:
+        whole = trig.endswith("$")
+        lit = trig[:-1] if whole else trig
+        left = lit[0].isascii() and lit[0].isalpha()
+        i = t.find(lit)
+        while i >= 0:
+            j = i + len(lit)
+            if (not left or i == 0 or not t[i - 1].isalnum()) and (
+                not whole or j == n or not t[j].isalnum()
+            ):
+                found.append((max(0, i - before), min(n, j + after)))
+            i = t.find(lit, j)
+    if len(found) < 2:
+        return found
+    found.sort()
+    merged = [found[0]]
+    for s, e in found[1:]:
+        if s <= merged[-1][1]:
+            if e > merged[-1][1]:
+                merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def finditer(
+    pattern: re.Pattern[str], t: str, triggers: Sequence[str], before: int = 150, after: int = 250
+) -> Iterator[re.Match[str]]:
+    """``pattern.finditer`` over the :func:`windows` of ``triggers`` only."""
+    for s, e in windows(t, triggers, before, after):
+        yield from pattern.finditer(t, s, e)
 
 
 class Located(Protocol):
@@ -90,7 +134,7 @@ MAX_CANDIDATES = 8
 MAX_CANDIDATE_CHARS = 4096
 _MAX_REGIONS = 64
 _HIDDEN_SPAN = 2000
-_SCAN = regex.V0
+_SCAN = 0
 
 
 def _inside(found: Sequence[Located], start: int, end: int) -> float:
@@ -100,28 +144,34 @@ def _inside(found: Sequence[Located], start: int, end: int) -> float:
 
 # --- markup carriers -------------------------------------------------------------
 
-_COMMENT = regex.compile(r"<!--.{0,65536}?(?:-->|$)", _SCAN | regex.DOTALL)
-_HIDING_TAG = regex.compile(
+_HIDING_TAG = re.compile(
     r"<(?P<tag>[a-z][a-z0-9]{0,15})\b[^>]{0,512}?(?:style\s*=\s*[\"'][^\"'>]{0,512}?"
     r"(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?![.\d]*[1-9])|"
     r"opacity\s*:\s*0(?![.\d]*[1-9])|(?<![-\w])color\s*:\s*(?:#fff(?:fff)?\b|white\b|"
     r"rgb\(\s*255\s*,\s*255\s*,\s*255\s*\)))|\shidden(?:\s|>|=)|aria-hidden\s*=\s*[\"']true)"
     r"[^>]{0,512}>",
-    _SCAN | regex.IGNORECASE,
+    _SCAN | re.IGNORECASE,
 )
 
 
 def _markup(text: str, found: Sequence[Located]) -> list[Hit]:
     hits: list[Hit] = []
     if "<!--" in text:
-        for i, m in enumerate(_COMMENT.finditer(text)):
-            if i >= _MAX_REGIONS:
+        # str.find, not a lazy regex: an unclosed "<!--" repeated must stay linear.
+        i = text.find("<!--")
+        for _ in range(_MAX_REGIONS):
+            if i < 0:
                 break
-            score = _inside(found, m.start(), m.end())
+            close = text.find("-->", i + 4)
+            end = len(text) if close < 0 else close + 3
+            score = _inside(found, i, end)
             if score > 0:
-                hits.append(Hit("html-comment", min(0.5 + score, 0.95), m.start(), m.end()))
-    if "<" in text and ("style" in text or "hidden" in text):
-        for i, m in enumerate(_HIDING_TAG.finditer(text)):
+                hits.append(Hit("html-comment", min(0.5 + score, 0.95), i, end))
+            i = text.find("<!--", end)
+    low = text.lower() if "<" in text else ""
+    if "style" in low or "hidden" in low:
+        tags = finditer(_HIDING_TAG, low, ("style", "hidden"), before=600, after=600)
+        for i, m in enumerate(tags):
             if i >= _MAX_REGIONS:
                 break
             close = text.find(f"</{m.group('tag')}", m.end(), m.end() + _HIDDEN_SPAN)
@@ -135,9 +185,9 @@ def _markup(text: str, found: Sequence[Located]) -> list[Hit]:
 # --- invisible characters and tag characters --------------------------------------
 
 _INVISIBLE = "\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e"
-_SPLIT_WORD = regex.compile(rf"[A-Za-z][{_INVISIBLE}]+(?=[A-Za-z])")
-_INVISIBLE_RUN = regex.compile(rf"[{_INVISIBLE}]{{16,}}")
-_TAGS = regex.compile(r"[\U000e0000-\U000e007f]{4,}")
+_SPLIT_WORD = re.compile(rf"[A-Za-z][{_INVISIBLE}]+(?=[A-Za-z])")
+_INVISIBLE_RUN = re.compile(rf"[{_INVISIBLE}]{{16,}}")
+_TAGS = re.compile(r"[\U000e0000-\U000e007f]{4,}")
 
 
 def _invisible(text: str, found: Sequence[Located], phrase_hits: PhraseScanner) -> list[Hit]:
@@ -170,28 +220,29 @@ def _overlap(found: Sequence[Located], spans: list[tuple[int, int]]) -> float:
 
 # --- exfiltration by URL ------------------------------------------------------------
 
-_MD_URL = regex.compile(
+_MD_URL = re.compile(
     r"!?\[[^\]\n]{0,256}\]\(\s*(?P<u>https?://[^\s)]{1,2048})|"
     r"<img\b[^>]{0,512}?\ssrc\s*=\s*[\"'](?P<i>https?://[^\"'\s>]{1,2048})",
-    _SCAN | regex.IGNORECASE,
+    _SCAN | re.IGNORECASE,
 )
-_PLACEHOLDER = regex.compile(
+_PLACEHOLDER = re.compile(
     r"\{[^}]{0,64}\}|\$\{?[A-Za-z_]|\[[A-Z_ ]{3,40}\]|%7B|<[A-Za-z_ ]{3,40}>|\bINSERT\b|YOUR_",
     _SCAN,
 )
-_DATA_PARAM = regex.compile(
+_DATA_PARAM = re.compile(
     r"[?&](?:q|d|data|chat|conversation|history|context|memory|secret|password|token|key|"
     r"apikey|api_key|prompt|summary|msg|message|info|payload|email|user)=(?P<v>[^&#\s]*)",
-    _SCAN | regex.IGNORECASE,
+    _SCAN | re.IGNORECASE,
 )
-_OPAQUE = regex.compile(r"[A-Za-z0-9+/_=%-]{40,}")
+_OPAQUE = re.compile(r"[A-Za-z0-9+/_=%-]{40,}")
 
 
 def _exfil(text: str) -> list[Hit]:
     if "http" not in text:
         return []
     hits: list[Hit] = []
-    for _, m in zip(range(_MAX_REGIONS), _MD_URL.finditer(text)):
+    urls = finditer(_MD_URL, text, ("](", "<img", "<IMG"), before=300, after=2100)
+    for _, m in zip(range(_MAX_REGIONS), urls):
         url = m.group("u") or m.group("i")
         if "?" not in url and "{" not in url and "$" not in url:
             continue
@@ -208,19 +259,23 @@ def _exfil(text: str) -> list[Hit]:
 
 # --- encoded payloads -----------------------------------------------------------------
 
-_BASE64 = regex.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}", _SCAN)
-_HEX = regex.compile(
-    r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])|(?:\\x[0-9A-Fa-f]{2}){8,}|"
-    r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :,]){8,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])",
-    _SCAN,
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}", _SCAN)
+_HEX = re.compile(
+    r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])|"
+    r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[:,]){8,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])"
+)
+# Escaped or space-separated hex crosses whitespace: looked for only when the
+# text has "\\x" or mentions hex, so prose with numbers skips it.
+_SPACED_HEX = re.compile(
+    r"(?:\\x[0-9A-Fa-f]{2}){8,}|(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2} ){8,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])"
 )
 _ROT13_KEYS = ("vtaber", "qvfertneq", "sbetrg", "vafgehpgvbaf", "cerivbhf", "flfgrz", "cebzcg",
                "eriryny", "bireevqr", "ehyrf")
-_DECODE_AND_FOLLOW = regex.compile(
+_DECODE_AND_FOLLOW = re.compile(
     r"\b(?:decode|base64|rot-?13|hex|decipher|dekodiere|decodifica|decode[zr]?)\b[^.\n]{0,60}?"
     r"\b(?:and|then|puis|et|und|dann|y|luego)\b[^.\n]{0,20}?\b(?:follow|execute|run|obey|do|"
     r"carry out|act on|apply|suis|suivez|execute[zr]?|befolge|fuhre|sigue|ejecuta)\b",
-    _SCAN | regex.IGNORECASE,
+    _SCAN | re.IGNORECASE,
 )
 
 
@@ -246,7 +301,7 @@ def _decode_base64(s: str) -> bytes | None:
 
 
 def _decode_hex(s: str) -> bytes | None:
-    digits = regex.sub(r"\\x|[ :,]", "", s)
+    digits = re.sub(r"\\x|[ :,]", "", s)
     try:
         return bytes.fromhex(digits)
     except ValueError:
@@ -256,20 +311,29 @@ def _decode_hex(s: str) -> bytes | None:
 def _encoded(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
     hits: list[Hit] = []
     candidates: list[tuple[int, int, bytes | None]] = []
-    for m in _BASE64.finditer(text):
-        if len(candidates) >= MAX_CANDIDATES:
+    # Only whitespace-free tokens of 16+ characters can hold a candidate; finding
+    # them with str.split is much cheaper than running the regexes over prose.
+    # Finding each long token after the previous one is exact: a long token
+    # cannot hide inside the short ones between them.
+    pos = 0
+    for token in [w for w in text.split() if len(w) >= 16]:
+        if len(candidates) >= 2 * MAX_CANDIDATES:
             break
-        s = m.group()
-        # Words are not base64: a real payload mixes case and digits or symbols.
-        if len(s) > MAX_CANDIDATE_CHARS or s.isalpha() and (s.islower() or s.isupper()):
-            continue
-        if text[max(0, m.start() - 8) : m.start()].endswith("base64,"):
-            continue  # a data: URI (an image, a font); its own check is exfil-url
-        candidates.append((m.start(), m.end(), _decode_base64(s)))
-    if any(c in text for c in "0123456789"):
-        for m in _HEX.finditer(text):
-            if len(candidates) >= 2 * MAX_CANDIDATES:
-                break
+        at = text.find(token, pos)
+        pos = at + len(token)
+        for m in _BASE64.finditer(text, at, pos):
+            s = m.group()
+            # Words are not base64: a real payload mixes case and digits or symbols.
+            if len(s) > MAX_CANDIDATE_CHARS or s.isalpha() and (s.islower() or s.isupper()):
+                continue
+            if text[max(0, m.start() - 8) : m.start()].endswith("base64,"):
+                continue  # a data: URI (an image, a font)
+            candidates.append((m.start(), m.end(), _decode_base64(s)))
+        for m in _HEX.finditer(text, at, pos):
+            if len(m.group()) <= MAX_CANDIDATE_CHARS:
+                candidates.append((m.start(), m.end(), _decode_hex(m.group())))
+    if "\\x" in text or "hex" in text.lower():
+        for _, m in zip(range(MAX_CANDIDATES), _SPACED_HEX.finditer(text)):
             if len(m.group()) <= MAX_CANDIDATE_CHARS:
                 candidates.append((m.start(), m.end(), _decode_hex(m.group())))
     decoded = 0
@@ -295,12 +359,12 @@ def _encoded(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
 
 # --- payload splitting ------------------------------------------------------------------
 
-_JOIN = regex.compile(
+_JOIN = re.compile(
     r"\b\w{1,16} ?\+ ?\w{1,16}\b|\b(?:concatenat\w*|combine|join|put together|merge|"
     r"assemble|kombiniere|verbinde|concatene[rz]?|combina|une|junta)\b",
-    _SCAN | regex.IGNORECASE,
+    _SCAN | re.IGNORECASE,
 )
-_QUOTED = regex.compile(r"[\"'“‘]([^\"'“”‘’\n]{1,200})[\"'”’]", _SCAN)
+_QUOTED = re.compile(r"[\"'“‘]([^\"'“”‘’\n]{1,200})[\"'”’]", _SCAN)
 _MAX_FRAGMENTS = 16
 
 

@@ -64,10 +64,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import regex
+import re
 
 from guardrails.detectors.injection import carriers
-from guardrails.detectors.injection.carriers import Hit
+from guardrails.detectors.injection.carriers import Hit, finditer
 from guardrails.detectors.normalize import NormalizedText, normalize
 
 __all__ = ["FAMILIES", "SIGNALS", "Signal", "heuristic_score", "scan"]
@@ -114,8 +114,8 @@ FAMILIES: dict[str, str] = {
 }
 
 
-def _c(pattern: str) -> regex.Pattern[str]:
-    return regex.compile(pattern, regex.V0)
+def _c(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 # --- instruction override ----------------------------------------------------
@@ -178,35 +178,39 @@ _OVERRIDE_ZH = _c(
     r"|(?:(?:之前|以前|前面|上面|以上|上述)的?(?:所有|全部|一切)?(?:内容|內容|一切|所有|话|話|对话|對話)?"
     r"(?=[，。,.!！？?\s]|$)))"
 )
+_WEAK_KEYS = frozenset({"skip", "drop", "discard", "abandon", "dismiss", "erase", "delete", "clear",
+                        "cancel", "void", "nullify", "replace", "supersede", "wipe", "throw"})
 _OVERRIDE_KEYS = (
     "ignor", "disregard", "forg", "overrid", "overrule", "bypass", "set aside", "pay no",
-    "follow", "obey", "oubli", "compte", "abstraction", "contourn", "outrepass", "vergiss",
+    "not follow", "t follow", "stop follow", "longer follow", "not obey", "t obey", "stop obey",
+    "longer obey", "oubli", "compte", "abstraction", "contourn", "outrepass", "vergiss",
     "vergess", "missacht", "ubergeh", "umgeh", "olvid", "descart", "omit", "pasa por",
     "caso omiso", "sigas", "siga", "skip", "drop", "discard", "abandon", "dismiss", "erase",
     "delete", "clear", "cancel", "void", "nullify", "replace", "supersede", "wipe", "throw",
 )
+_POSITION_KEYS = tuple(k for k in _OVERRIDE_KEYS if k not in _WEAK_KEYS)
 _ZH_KEYS = ("忽", "无视", "無視", "理会", "理會", "别管", "別管", "忘", "抛开", "拋開", "跳过", "跳過",
             "绕过", "繞過", "覆盖", "遵守")
 
 
 def _override(t: str) -> list[Hit]:
     hits: list[Hit] = []
-    if any(k in t for k in _OVERRIDE_KEYS):
-        for m in _OVERRIDE.finditer(t):
-            s = m.group()
-            qualified = bool(_QUALIFIER.search(s, m.end("v") - m.start()))
-            if _WEAK_VERB_RE.match(m.group("v")):
-                if not qualified:
-                    continue
-                score = 0.7
-            else:
-                score = 0.9 if qualified else 0.6
-            if _OWN.search(s):
-                score = 0.3
-            hits.append(Hit("override", score, m.start(), m.end()))
-        hits.extend(Hit("override", 0.85, *m.span()) for m in _OVERRIDE_POSITION.finditer(t))
-    if any(k in t for k in _ZH_KEYS):
-        hits.extend(Hit("override", 0.85, *m.span()) for m in _OVERRIDE_ZH.finditer(t))
+    for m in finditer(_OVERRIDE, t, _OVERRIDE_KEYS):
+        s = m.group()
+        qualified = bool(_QUALIFIER.search(s, m.end("v") - m.start()))
+        if _WEAK_VERB_RE.match(m.group("v")):
+            if not qualified:
+                continue
+            score = 0.7
+        else:
+            score = 0.9 if qualified else 0.6
+        if _OWN.search(s):
+            score = 0.3
+        hits.append(Hit("override", score, m.start(), m.end()))
+    positions = finditer(_OVERRIDE_POSITION, t, _POSITION_KEYS)
+    hits.extend(Hit("override", 0.85, *m.span()) for m in positions)
+    if not t.isascii():
+        hits.extend(Hit("override", 0.85, *m.span()) for m in finditer(_OVERRIDE_ZH, t, _ZH_KEYS))
     return hits
 
 
@@ -252,28 +256,40 @@ _FRAMING = _c(
     r"hypothetisch|stell dir vor|imagina|supongamos|imagine que|假设|假設|想象)"
 )
 _BYPASS = _c(
-    rf"\b(?:no|without (?:any )?){_ROLE_RULES}\b|\bignore (?:your|all|the|any) |\bbypass|"
+    rf"\b(?:no |without (?:any )?){_ROLE_RULES}\b|\bignore (?:your|all|the|any) |\bbypass|"
     r"\bnot bound|\bunfiltered|\buncensored|\bunrestricted|\bno (?:ethical|moral)|"
     r"\bwithout (?:ethic|moral)|\bsans (?:regles|restrictions)|\bohne (?:regeln|einschrankungen)|"
     r"\bsin (?:reglas|restricciones)|没有(?:任何)?(?:限制|规则)"
 )
 _ROLEPLAY_KEYS = (
-    "you", "dan", "do anything", "mode", "free", "bound", "without", "no ", "character",
-    "sans", "ohne", "sin ", "eres", "modus", "tu es", "vous etes", "du bist",
-    "开发", "開發", "越", "你", "没有", "沒有", "不受",
+    "you are", "you're", "you’re", "you re", "act as", "become", "pretend to be", "roleplay as",
+    "role-play as", "play the role", "you will be", "do anything now", "mode", "you now", "you have",
+    "you ve got", "you got", "you follow", "free from", "free of", "freed from", "freed of",
+    "not bound", "unbound", "released from", "liberated from", "no longer bound", "tu es",
+    "vous etes", "du bist", "entwicklermodus", "eres", "modo", "开发者模式", "開發者模式", "越狱", "越獄",
+    "你现在是", "你現在是", "从现在起你是", "從現在起你是",
+)
+_RULE_KEYS = (
+    "rule", "restriction", "limit", "filter", "guideline", "censor", "boundar", "constraint",
+    "ethic", "moral", "polic", "programming", "safeguard", "guardrail", "developer mode",
+    "stay in character", "regle", "einschrankung", "regeln", "grenzen", "zensur", "reglas",
+    "restricci", "filtro", "限制", "规则", "規則", "约束", "約束", "过滤", "過濾", "审查", "審查",
+)
+_FRAMING_KEYS = (
+    "hypothetic", "imagin", "pretend", "fiction", "role-play", "roleplay", "for a story",
+    "for a novel", "for a screenplay", "for a movie", "play a game", "in a world where",
+    "stell dir", "supongamos", "假设", "假設", "想象",
 )
 _FRAMING_WINDOW = 200
 _MAX_FRAMINGS = 16
 
 
 def _roleplay(t: str) -> list[Hit]:
-    if not any(k in t for k in _ROLEPLAY_KEYS):
-        return []
-    hits = [Hit("roleplay", 0.85, *m.span()) for m in _ROLEPLAY_STRONG.finditer(t)]
-    for m in _ROLEPLAY_MEDIUM.finditer(t):
+    hits = [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, _ROLEPLAY_KEYS)]
+    for m in finditer(_ROLEPLAY_MEDIUM, t, _RULE_KEYS):
         before = t[max(0, m.start() - 60) : m.start()]
         hits.append(Hit("roleplay", 0.7 if _YOU.search(before) else 0.4, *m.span()))
-    for i, m in enumerate(_FRAMING.finditer(t)):
+    for i, m in enumerate(finditer(_FRAMING, t, _FRAMING_KEYS)):
         if i >= _MAX_FRAMINGS:
             break
         b = _BYPASS.search(t, m.end(), m.end() + _FRAMING_WINDOW)
@@ -307,8 +323,8 @@ _NEW_INSTRUCTIONS = _c(
     r"\b(?:new|updated) instructions ?:|\bnouvelles (?:instructions|consignes) ?:|"
     r"\bneue anweisungen ?:|\bnuevas instrucciones ?:|新(?:的)?指令[:：]"
 )
-_SYSTEM_KEYS = ("system", "sys", "admin", "developer", "root", "operator", "security",
-                "sistema", "instruction", "anweisung", "consigne", "系统", "系統", "指令")
+_SYSTEM_KEYS = ("sys", "admin", "developer", "root", "operator", "security", "sistema",
+                "instructions", "anweisungen", "consignes", "instrucciones", "系统", "系統", "指令")
 
 
 def _at_line_start(raw: str, o: int) -> bool:
@@ -319,11 +335,12 @@ def _at_line_start(raw: str, o: int) -> bool:
 
 
 def _spoofed(t: str, norm: NormalizedText, raw: str) -> list[Hit]:
-    if not any(k in t for k in _SYSTEM_KEYS):
-        return []
-    hits = [Hit("spoofed-system", 0.85, *m.span()) for m in _SYSTEM_PHRASE.finditer(t)]
-    hits.extend(Hit("spoofed-system", 0.5, *m.span()) for m in _NEW_INSTRUCTIONS.finditer(t))
-    for m in _SYSTEM_HEADER.finditer(t):
+    hits = [Hit("spoofed-system", 0.85, *m.span()) for m in finditer(_SYSTEM_PHRASE, t, _SYSTEM_KEYS)]
+    news = finditer(_NEW_INSTRUCTIONS, t, _SYSTEM_KEYS)
+    hits.extend(Hit("spoofed-system", 0.5, *m.span()) for m in news)
+    if ":" not in t and "：" not in t:
+        return hits
+    for m in finditer(_SYSTEM_HEADER, t, _SYSTEM_KEYS, before=8, after=40):
         cue = _SYSTEM_CUE.search(t, m.end(), m.end() + 80)
         if _at_line_start(raw, norm.offsets[m.start()]):
             hits.append(Hit("spoofed-system", 0.85 if cue else 0.45, *m.span()))
@@ -344,17 +361,20 @@ _TOOL_JSON = _c(
     r"<(?:tool_call|function_call|tool_use)>|<function=[\w.-]{1,64}>"
 )
 
+_TOOL_KEYS = ("tool_call", "function_call", "tool_use", "tool_name", '"arguments"', '"parameters"',
+              "<function=")
+
 
 def _structure(t: str, norm: NormalizedText, raw: str) -> list[Hit]:
     hits: list[Hit] = []
-    if "<" in t or "[" in t:
-        hits.extend(Hit("chat-template", 0.85, *m.span()) for m in _TEMPLATE.finditer(t))
-    if ":" in t and ("#" in t or "human" in t or "assistant" in t):
-        for m in _TURN_HEADER.finditer(t):
+    templates = finditer(_TEMPLATE, t, ("<|", "[inst", "[/inst", "<<sys", "<</sys", "_of_turn>"))
+    hits.extend(Hit("chat-template", 0.85, *m.span()) for m in templates)
+    if ":" in t:
+        for m in finditer(_TURN_HEADER, t, ("##", "human", "assistant"), before=4, after=24):
             if _at_line_start(raw, norm.offsets[m.start()]):
                 hits.append(Hit("chat-template", 0.6 if m.group()[0] == "#" else 0.4, *m.span()))
-    if '"' in t or "<" in t:
-        hits.extend(Hit("fake-tool-call", 0.5, *m.span()) for m in _TOOL_JSON.finditer(t))
+    tools = finditer(_TOOL_JSON, t, _TOOL_KEYS, before=80, after=120)
+    hits.extend(Hit("fake-tool-call", 0.5, *m.span()) for m in tools)
     return hits
 
 
@@ -385,15 +405,13 @@ _LEAK = _c(
     r"你的指令|原始指令|隐藏指令)"
 )
 _LEAK_STRONG = _c(r"system|initial|original|hidden|secret|internal|confidential|your|developer|pre")
-_LEAK_KEYS = ("prompt", "instruction", "above", "consigne", "anweisung", "instruktion", "vorgabe",
-              "instruccion", "提示", "指令", "系统消息", "系統消息")
+_LEAK_KEYS = ("prompt", "instruction", "above", "before", "preceding", "consigne", "anweisung",
+              "instruktion", "vorgabe", "instruccion", "提示", "指令", "系统消息", "系統消息")
 
 
 def _leak(t: str) -> list[Hit]:
-    if not any(k in t for k in _LEAK_KEYS):
-        return []
     hits = []
-    for m in _LEAK.finditer(t):
+    for m in finditer(_LEAK, t, _LEAK_KEYS):
         weak = m.group("o") == "prompt" or (m.group("o") and not _LEAK_STRONG.search(m.group()))
         hits.append(Hit("prompt-leak", 0.5 if weak else 0.85, *m.span()))
     return hits
@@ -432,12 +450,15 @@ _ADDRESSED = _c(
     rf"(?:如果你是|若你是|假如你是)(?:一个|一個)?(?:ai|人工智能|语言模型|語言模型|助手|大模型|聊天机器人)|"
     rf"(?:致|给|給)(?:ai|人工智能|ai助手|助手|模型|语言模型)[:：的]"
 )
-_ADDRESSED_KEYS = ("ai", "a.i.", "llm", "model", "bot", "assistant", "agent", "gpt", "claude",
-                   "copilot", "gemini", "summari", "ia", "ki", "assistent", "asistente",
-                   "人工智能", "助手", "模型")
+_ADDRESSED_KEYS = ("ai$", "a.i.", "ais$", "llm", "model", "bot$", "bots$", "chatbot", "assistant",
+                   "agent", "gpt", "chatgpt", "claude", "copilot", "gemini", "summari", "ia$",
+                   "ki$", "ki-", "sprachmodell", "assistent", "asistente", "人工智能", "助手", "模型")
+_SEND_KEYS = ("send", "post", "forward", "upload", "transmit", "leak", "email", "e-mail", "append",
+              "include", "encode", "embed", "attach", "envoie", "envoyez", "sende", "schicke",
+              "envia", "envie", "发送", "發送")
 _SEND = _c(
     r"\b(?:send|post|forward|upload|transmit|leak|e-?mail|append|include|encode|embed|attach|"
-    r"envoie|envoyez|sende|schicke|envia|envie|发送|發送)\b|exfiltrat\w*|发送|發送"
+    r"envoie|envoyez|sende|schicke|envia|envie)\b|发送|發送"
 )
 _SENSITIVE = _c(
     r"\b(?:conversation|chat (?:history|log)|chat|user['’]?s? (?:data|information|messages?|details|"
@@ -448,20 +469,17 @@ _SENSITIVE = _c(
 )
 _DEST = _c(r"https?:|www\.|\burl\b|\bendpoint\b|\bwebhook\b|\bserver\b|\S@\S|\baddress\b|\blink\b|\bimage\b")
 _MAX_SENDS = 16
+_EXFIL = _c(r"exfiltrat\w*")
 
 
 def _addressed(t: str) -> list[Hit]:
     hits: list[Hit] = []
-    if any(k in t for k in _ADDRESSED_KEYS):
-        hits.extend(Hit("addressed-to-ai", 0.6, *m.span()) for m in _ADDRESSED.finditer(t))
-    if "exfiltrat" in t:
-        hits.extend(Hit("exfil-request", 0.6, m.start(), m.end())
-                    for m in regex.finditer(r"exfiltrat\w*", t))
-    for i, m in enumerate(_SEND.finditer(t)):
+    addressed = finditer(_ADDRESSED, t, _ADDRESSED_KEYS, before=60, after=60)
+    hits.extend(Hit("addressed-to-ai", 0.6, *m.span()) for m in addressed)
+    hits.extend(Hit("exfil-request", 0.6, *m.span()) for m in finditer(_EXFIL, t, ("exfiltrat",), 0, 40))
+    for i, m in enumerate(finditer(_SEND, t, _SEND_KEYS, before=0, after=20)):
         if i >= _MAX_SENDS:
             break
-        if m.group().startswith("exfiltrat"):
-            continue
         s = _SENSITIVE.search(t, m.end(), m.end() + 80)
         if s and (d := _DEST.search(t, s.end(), s.end() + 100)):
             hits.append(Hit("exfil-request", 0.65, m.start(), d.end()))
@@ -529,8 +547,22 @@ def scan(text: str) -> list[Signal]:
         out.append(_to_signal(h._replace(start=start, end=end)))
     for h in carriers.scan_carriers(text, out, phrase_hits):
         out.append(_to_signal(h))
-    out.sort(key=lambda s: (s.start, s.end, s.name))
-    return out
+    return _dedupe(out)
+
+
+def _dedupe(signals: list[Signal]) -> list[Signal]:
+    """Drop a signal that another of the same name contains and scores at least as high."""
+    signals.sort(key=lambda s: (s.start, -s.end, -s.score, s.name))
+    kept: list[Signal] = []
+    last: dict[str, Signal] = {}
+    for s in signals:
+        prev = last.get(s.name)
+        if prev is not None and prev.start <= s.start and s.end <= prev.end and prev.score >= s.score:
+            continue
+        kept.append(s)
+        last[s.name] = s
+    kept.sort(key=lambda s: (s.start, s.end, s.name))
+    return kept
 
 
 #: The most a single family contributes: structure and carriers on their own
