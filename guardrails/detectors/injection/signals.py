@@ -58,6 +58,12 @@ carriers are never lowered: a hidden instruction is not a discussion.
 Cost: every phrase signal first checks for one of its trigger words with a
 substring test, so clean prose skips almost all regexes. Regexes have bounded
 repetitions only, and decoding is bounded (see :mod:`.carriers`).
+
+Why one module: most of its length is the phrase tables (verbs, objects and
+framings in five languages), one block per signal beside the few lines that
+score it; the raw-text carriers already live in :mod:`.carriers`, and
+splitting the phrase signals further would separate each table from its
+scoring and from the quoting frame they share.
 """
 
 from __future__ import annotations
