@@ -1,0 +1,235 @@
+"""Train the injection model: logistic regression over hashed n-grams, numpy only.
+
+Reads corpus/injection/train.jsonl (never heldout.jsonl), normalises each text
+with guardrails.detectors.normalize.normalize, hashes it with the featuriser
+in guardrails/detectors/injection/model.py (the one scoring uses), and fits a
+class-balanced, L2-regularised logistic regression by full-batch Adam for a
+fixed number of epochs from zero weights. Full-batch training visits the rows
+in file order, so the result depends on nothing but the corpus and the
+settings below: the same inputs give the same bytes.
+
+The weights are rounded to float16 and written to
+guardrails/detectors/injection/weights.npz as a zip with fixed timestamps
+(numpy's savez stamps the current time), so the file's sha256 - the model's
+digest - is reproducible. Then the model is loaded from that file, as the
+engine loads it, and scored on heldout.jsonl: recall per attack family and
+false positives per benign kind, at several thresholds.
+
+The threshold is tuned by template-grouped cross-validation on the training
+split (the lowest one whose CV false-positive rate is at most 1%) and baked
+into the bias, so the shipped model's 0.5 is that tuned point.
+
+    python scripts/train_injection.py             # train, write, report
+    python scripts/train_injection.py --check     # retrain; fail unless the digest matches
+    python scripts/train_injection.py --sample 400 --epochs 30 --out /tmp/w.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import sys
+import time
+import zipfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from guardrails.detectors.injection.model import (  # noqa: E402
+    BITS,
+    FEATURE_VERSION,
+    MODEL_PATH,
+    InjectionModel,
+    features,
+)
+from guardrails.detectors.normalize import normalize  # noqa: E402
+
+CORPUS = ROOT / "corpus" / "injection"
+EPOCHS = 300
+LEARNING_RATE = 0.1
+L2 = 1e-6
+FOLDS = 4
+MAX_FALSE_POSITIVES = 0.01  # the tuned threshold keeps CV false positives at or under this
+THRESHOLDS = [0.3, 0.5, 0.7, 0.9]  # the report's columns; 0.5 is the CV-tuned point
+
+
+def read_rows(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class Design:
+    """The training rows as a sparse matrix in coordinate form."""
+
+    def __init__(self, texts: list[str]) -> None:
+        rows, cols, vals = [], [], []
+        for i, text in enumerate(texts):
+            buckets = features(normalize(text).text)
+            n = buckets.shape[0]
+            if n == 0:
+                continue
+            rows.append(np.full(n, i, dtype=np.intp))
+            cols.append(buckets)
+            vals.append(np.full(n, 1.0 / np.sqrt(n)))
+        self.n_rows = len(texts)
+        self.rows = np.concatenate(rows)
+        self.cols = np.concatenate(cols)
+        self.vals = np.concatenate(vals)
+
+
+def fit(design: Design, labels: np.ndarray, epochs: int) -> tuple[np.ndarray, float]:
+    """Class-balanced L2 logistic regression by full-batch Adam from zero."""
+    size = 1 << BITS
+    w = np.zeros(size)
+    b = 0.0
+    positives = labels.sum()
+    class_weight = np.where(labels == 1, 0.5 / positives, 0.5 / (labels.shape[0] - positives))
+    m_w, v_w = np.zeros(size), np.zeros(size)
+    m_b = v_b = 0.0
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    for t in range(1, epochs + 1):
+        z = b + np.bincount(design.rows, weights=w[design.cols] * design.vals, minlength=design.n_rows)
+        p = 1.0 / (1.0 + np.exp(-z))
+        g = class_weight * (p - labels)
+        grad_w = np.bincount(design.cols, weights=g[design.rows] * design.vals, minlength=size) + L2 * w
+        grad_b = float(g.sum())
+        m_w = beta1 * m_w + (1 - beta1) * grad_w
+        v_w = beta2 * v_w + (1 - beta2) * grad_w * grad_w
+        m_b = beta1 * m_b + (1 - beta1) * grad_b
+        v_b = beta2 * v_b + (1 - beta2) * grad_b * grad_b
+        step = LEARNING_RATE * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+        w -= step * m_w / (np.sqrt(v_w) + eps)
+        b -= step * m_b / (np.sqrt(v_b) + eps)
+    return w, b
+
+
+def weights_file(w: np.ndarray, b: float) -> bytes:
+    """The .npz bytes, with fixed zip timestamps so equal weights give equal bytes."""
+    arrays = {
+        "weights": w.astype(np.float16),
+        "bias": np.array([b], dtype=np.float64),
+        "bits": np.array([BITS], dtype=np.int64),
+        "feature_version": np.array([FEATURE_VERSION], dtype=np.int64),
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, array in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, array, version=(1, 0), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue(), compresslevel=9)
+    return out.getvalue()
+
+
+def fit_rows(rows: list[dict], epochs: int) -> tuple[np.ndarray, float]:
+    labels = np.array([r["label"] == "attack" for r in rows], dtype=np.float64)
+    return fit(Design([r["text"] for r in rows]), labels, epochs)
+
+
+def cv_threshold(rows: list[dict], epochs: int) -> float:
+    """The lowest threshold whose template-grouped CV false-positive rate is <= MAX_FALSE_POSITIVES.
+
+    Each fold's model is fitted on the other folds' templates and scores the
+    rows of its own, so every training row gets a score from a model that never
+    saw its template: the condition the held-out split tests.
+    """
+    templates = sorted({r["template"] for r in rows})
+    fold_of = {t: i % FOLDS for i, t in enumerate(templates)}
+    scores = np.zeros(len(rows))
+    for k in range(FOLDS):
+        w, b = fit_rows([r for r in rows if fold_of[r["template"]] != k], epochs)
+        model = InjectionModel(w.astype(np.float16).astype(np.float64), b, "", Path())
+        for i, r in enumerate(rows):
+            if fold_of[r["template"]] == k:
+                scores[i] = model.score(r["text"])
+    attack = np.array([r["label"] == "attack" for r in rows])
+    # Just above the benign score that MAX_FALSE_POSITIVES of the benign rows may reach.
+    benign = np.sort(scores[~attack])
+    allowed = int(MAX_FALSE_POSITIVES * benign.shape[0])
+    threshold = float(min(max(np.nextafter(benign[-allowed - 1], 1.0), 0.05), 0.999))
+    print(f"{FOLDS}-fold CV by template on train: threshold {threshold:.4f} keeps false positives at "
+          f"{np.mean(scores[~attack] >= threshold):.1%} with recall {np.mean(scores[attack] >= threshold):.1%} "
+          f"(at 0.50: {np.mean(scores[~attack] >= 0.5):.1%} FP, {np.mean(scores[attack] >= 0.5):.1%} recall)")
+    return threshold
+
+
+def train(rows: list[dict], epochs: int, *, calibrate: bool = True) -> bytes:
+    """The weights file's bytes; with ``calibrate``, 0.5 is moved to the CV-tuned threshold."""
+    w, b = fit_rows(rows, epochs)
+    if calibrate:
+        # Shift the bias so that the shipped model's 0.5 is the threshold that
+        # cross-validation tuned: sigmoid(z - logit(t)) >= 0.5 iff sigmoid(z) >= t.
+        t = cv_threshold(rows, epochs)
+        b -= float(np.log(t / (1 - t)))
+    return weights_file(w, b)
+
+
+def report(model: InjectionModel, rows: list[dict], thresholds: list[float]) -> None:
+    start = time.perf_counter()
+    scores = [model.score(r["text"]) for r in rows]
+    elapsed = time.perf_counter() - start
+    kb = sum(len(r["text"].encode()) for r in rows) / 1024
+    by: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r, s in zip(rows, scores, strict=True):
+        by[(r["label"], r["family"])].append(s)
+    header = "".join(f"  @{t:.2f}" for t in thresholds)
+    print(f"\nheld-out split: {len(rows)} rows; scoring {elapsed / kb * 1e6:.0f} us per KB (normalise + score)")
+    for label, what in (("attack", "recall"), ("benign", "false positives")):
+        print(f"\n{label} family{'':<16}{'n':>5}{header}   ({what})")
+        group = [s for (lab, _), ss in by.items() if lab == label for s in ss]
+        for (lab, family), ss in sorted(by.items()):
+            if lab == label:
+                cells = "".join(f"  {np.mean(np.array(ss) >= t):5.1%}" for t in thresholds)
+                print(f"  {family:<22}{len(ss):>5}{cells}")
+        cells = "".join(f"  {np.mean(np.array(group) >= t):5.1%}" for t in thresholds)
+        print(f"  {'all':<22}{len(group):>5}{cells}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Train the prompt-injection model on corpus/injection/train.jsonl.",
+        epilog="Without --out the weights go to guardrails/detectors/injection/weights.npz.",
+    )
+    parser.add_argument("--check", action="store_true",
+                        help="retrain and exit 1 unless the result's sha256 equals the --out file's")
+    parser.add_argument("--out", type=Path, default=MODEL_PATH, help="the weights file (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="full-batch epochs (default: %(default)s)")
+    parser.add_argument("--sample", type=int, default=0,
+                        help="train on every k-th row so that about this many remain (a quick config for tests)")
+    parser.add_argument("--no-calibrate", action="store_true",
+                        help="skip the cross-validated threshold (the bias stays as fitted; 5x faster)")
+    parser.add_argument("--no-report", action="store_true", help="skip the held-out report")
+    args = parser.parse_args(argv)
+
+    rows = read_rows(CORPUS / "train.jsonl")
+    if args.sample:
+        rows = rows[:: max(1, len(rows) // args.sample)]
+    start = time.perf_counter()
+    data = train(rows, args.epochs, calibrate=not args.no_calibrate)
+    digest = hashlib.sha256(data).hexdigest()
+    print(f"trained on {len(rows)} rows in {time.perf_counter() - start:.1f} s: "
+          f"{len(data) / 1024:.0f} KiB, sha256 {digest}")
+    if args.check:
+        current = hashlib.sha256(args.out.read_bytes()).hexdigest() if args.out.exists() else "(missing)"
+        if current != digest:
+            print(f"MISMATCH: {args.out} has sha256 {current}", file=sys.stderr)
+            return 1
+        print(f"ok: {args.out} reproduces")
+        return 0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(data)
+    if not args.no_report:
+        report(InjectionModel.from_file(args.out), read_rows(CORPUS / "heldout.jsonl"), THRESHOLDS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
