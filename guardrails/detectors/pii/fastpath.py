@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from guardrails.detectors.pii import phones, prefilter
+from guardrails.detectors.pii.rescan import inside_rejected
 
 __all__ = ["FastAnalyzer"]
 
@@ -172,6 +173,8 @@ class FastAnalyzer:
         from presidio_analyzer.nlp_engine import NlpArtifacts
         from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
 
+        from guardrails.detectors.pii.presidio import RescanRejected
+
         self.analyzer = analyzer
         self.language = language
         self.covered = covered
@@ -208,6 +211,7 @@ class FastAnalyzer:
         self._max_score = EntityRecognizer.MAX_SCORE
         self._min_score = EntityRecognizer.MIN_SCORE
         self._plain_analyze = PatternRecognizer.analyze
+        self._rescanning = RescanRejected
         self._regex_timeout = REGEX_TIMEOUT_SECONDS
         self._result = RecognizerResult
         self._id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
@@ -282,10 +286,15 @@ class FastAnalyzer:
         (``analyze`` and ``__analyze_patterns``, pinned by digest) run here
         without what never reaches a Finding: the explanation objects, the
         clock readings and the debug log calls, which cost more than the
-        matching on a window."""
-        if type(rec).analyze is not self._plain_analyze or not rec.patterns:
+        matching on a window. For one with the rescan mixed in
+        (:class:`~guardrails.detectors.pii.presidio.RescanRejected`), also
+        what that adds: the candidates inside each rejected one."""
+        rescan = isinstance(rec, self._rescanning)
+        base = type(rec)._rescan_base if rescan else type(rec).analyze
+        if base is not self._plain_analyze or not rec.patterns:
             return rec.analyze(text=text, entities=entities, nlp_artifacts=None)
         results = []
+        hidden: list = []
         entity = rec.supported_entities[0]
         meta = {self._name_key: rec.name, self._id_key: rec.id}
         validate, invalidate = rec.validate_result, rec.invalidate_result
@@ -305,10 +314,34 @@ class FastAnalyzer:
                         score = self._min_score
                     if score > self._min_score:
                         results.append(self._result(entity, start, end, score, recognition_metadata=dict(meta)))
+                    elif rescan:
+                        hidden.extend(inside_rejected(rx, text, start, end, self._judge(rec, pattern, text, meta),
+                                                      self._regex_timeout))
             except TimeoutError:
                 log.warning("Presidio pattern %r timed out after %s seconds; skipped, as Presidio does",
                             pattern.name, self._regex_timeout)
-        return self._dedupe(results)
+        results = self._dedupe(results)
+        # As RescanRejected.analyze: Presidio's results, then the hidden ones.
+        return self._dedupe(results + hidden) if hidden else results
+
+    def _judge(self, rec: Any, pattern: Any, text: str, meta: dict) -> Any:
+        """The loop above for one candidate: its result, or None if rejected."""
+        entity = rec.supported_entities[0]
+
+        def judge(m: Any) -> Any:
+            start, end = m.span()
+            current = text[start:end]
+            score = pattern.score
+            valid = rec.validate_result(current)
+            if valid is not None:
+                score = self._max_score if valid else self._min_score
+            if rec.invalidate_result(current):
+                score = self._min_score
+            if score <= self._min_score:
+                return None
+            return self._result(entity, start, end, score, recognition_metadata=dict(meta))
+
+        return judge
 
     def _collect(self, rec: Any, results: list, c: Any, out: list) -> None:
         for r in results:

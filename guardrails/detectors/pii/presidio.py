@@ -4,20 +4,31 @@ Presidio's defaults reach for the network in two places: ``SpacyNlpEngine``
 downloads a missing spaCy model, and ``EmailRecognizer`` validates domains
 with ``tldextract.extract``, which fetches the public suffix list. Both are
 replaced here by versions that only ever use what is installed.
+
+The pattern recognizers with a check (Luhn, IBAN checksum, email domain,
+...) are also made to scan inside a candidate their check rejects, so that
+it cannot hide an overlapping candidate that passes (see :mod:`.rescan`).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from typing import Any
 
+import regex
 import spacy
 import tldextract
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, PatternRecognizer, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.nlp_engine import SpacyNlpEngine
-from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
+from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, IbanRecognizer, SpacyRecognizer
 from spacy.language import Language
+
+from guardrails.detectors.pii.rescan import inside_rejected
+
+log = logging.getLogger("guardrails.detectors")
 
 _LOWER_LEMMA = "guardlang_lower_lemma"
 
@@ -87,6 +98,7 @@ def build_analyzer(language: str, ner_model: str | None, ner_entities: frozenset
     registry = RecognizerRegistry(supported_languages=[language])
     registry.load_predefined_recognizers(languages=[language], nlp_engine=nlp_engine)
     _make_offline(registry)
+    _rescan_rejected(registry)
     registry.remove_recognizer("SpacyRecognizer")
     if ner_model is not None:
         # Only the entities nothing else detects: DATE_TIME and PHONE_NUMBER
@@ -123,3 +135,159 @@ def _make_offline(registry: RecognizerRegistry) -> None:
             registry.add_recognizer(offline)
     leftover = [r.name for r in registry.recognizers if type(r) is EmailRecognizer]
     assert not leftover, "online EmailRecognizer still registered"
+
+
+class RescanRejected:
+    """A pattern recognizer whose rejected candidates do not hide overlapping ones.
+
+    Mixed into a ``PatternRecognizer`` subclass that has a check
+    (``validate_result`` or ``invalidate_result``) and Presidio's own
+    ``analyze`` loop (see :func:`_rescanning_class`). ``analyze`` returns what
+    that loop returns, plus what
+    :func:`~guardrails.detectors.pii.rescan.inside_rejected` finds inside each
+    candidate the check rejected. The fast path runs the same loop and the
+    same rescan (``FastAnalyzer._run_recognizer``).
+    """
+
+    __slots__ = ()
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None,
+                regex_flags: int | None = None) -> list:
+        results = self._rescan_base(text, entities, nlp_artifacts, regex_flags)  # type: ignore[attr-defined]
+        flags = self._rescan_flags(regex_flags)
+        accepted = self._rescan_accepted(results)
+        hidden: list = []
+        for pattern in self.patterns:  # type: ignore[attr-defined]
+            rx = regex.compile(pattern.regex, flags=flags)
+
+            def judge(m: Any, pattern: Any = pattern) -> Any:
+                return self.judge_candidate(pattern, text, m, flags)
+
+            try:
+                # Presidio's scan again, to find the candidates it rejected.
+                for m in rx.finditer(text, timeout=REGEX_TIMEOUT_SECONDS):
+                    a, b = m.span()
+                    if a < b and self._rescan_key(m) not in accepted and judge(m) is None:
+                        hidden.extend(inside_rejected(rx, text, a, b, judge, REGEX_TIMEOUT_SECONDS))
+            except TimeoutError:
+                log.warning("Presidio pattern %r timed out after %s seconds; skipped, as Presidio does",
+                            pattern.name, REGEX_TIMEOUT_SECONDS)
+        return self._rescan_merge(results, hidden) if hidden else results
+
+    def judge_candidate(self, pattern: Any, text: str, m: Any, flags: int) -> Any:
+        """The result Presidio's loop makes of match ``m``, or None where it rejects it."""
+        start, end = m.span()
+        current = text[start:end]
+        score = pattern.score
+        valid = self.validate_result(current)  # type: ignore[attr-defined]
+        if valid is not None:
+            score = EntityRecognizer.MAX_SCORE if valid else EntityRecognizer.MIN_SCORE
+        if self.invalidate_result(current):  # type: ignore[attr-defined]
+            score = EntityRecognizer.MIN_SCORE
+        if score <= EntityRecognizer.MIN_SCORE:
+            return None
+        return self._rescan_result(pattern, start, end, score, valid, flags)
+
+    def _rescan_result(self, pattern: Any, start: int, end: int, score: float, valid: bool | None, flags: int) -> Any:
+        # With an explanation, as Presidio's loop makes it: the context
+        # enhancer writes to it.
+        explanation = PatternRecognizer.build_regex_explanation(
+            self.name, pattern.name, pattern.regex, score, valid, flags)  # type: ignore[attr-defined]
+        return RecognizerResult(
+            entity_type=self.supported_entities[0],  # type: ignore[attr-defined]
+            start=start, end=end, score=score, analysis_explanation=explanation,
+            recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,  # type: ignore[attr-defined]
+                                  RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})  # type: ignore[attr-defined]
+
+    def _rescan_flags(self, regex_flags: int | None) -> int:
+        return regex_flags if regex_flags else self.global_regex_flags  # type: ignore[attr-defined]
+
+    def _rescan_accepted(self, results: list) -> set:
+        # A check reads only the candidate's text, so a span some pattern
+        # accepted is one every pattern accepts, unless a pattern's own score
+        # is already the minimum: then judge every candidate.
+        if any(p.score <= EntityRecognizer.MIN_SCORE for p in self.patterns):  # type: ignore[attr-defined]
+            return set()
+        return {(r.start, r.end) for r in results}
+
+    @staticmethod
+    def _rescan_key(m: Any) -> Any:
+        return m.span()
+
+    @staticmethod
+    def _rescan_merge(results: list, hidden: list) -> list:
+        return EntityRecognizer.remove_duplicates(results + hidden)
+
+
+class RescanRejectedIban(RescanRejected):
+    """:class:`RescanRejected` for ``IbanRecognizer``, whose loop is its own.
+
+    For each candidate, IBAN's loop tries the match without its optional
+    trailing groups, longest first, and keeps the first that passes the
+    checksum; a candidate none of whose forms passes is rejected. It always
+    scans with the recognizer's own flags and does not remove duplicates.
+    """
+
+    __slots__ = ()
+
+    def judge_candidate(self, pattern: Any, text: str, m: Any, flags: int) -> Any:
+        start = m.start()
+        for group in reversed(range(1, len(m.groups()) + 1)):
+            end = m.span(group)[1] if m.span(group)[1] > 0 else m.end()
+            current = text[start:end]
+            if current == "":
+                continue
+            score = pattern.score
+            valid = self.validate_result(current)  # type: ignore[attr-defined]
+            if valid is not None:
+                score = EntityRecognizer.MAX_SCORE if valid else EntityRecognizer.MIN_SCORE
+            if score > EntityRecognizer.MIN_SCORE:
+                return self._rescan_result(pattern, start, end, score, valid, flags)
+        return None
+
+    def _rescan_flags(self, regex_flags: int | None) -> int:
+        return self.global_regex_flags  # type: ignore[attr-defined]
+
+    def _rescan_accepted(self, results: list) -> set:
+        if len(self.patterns) != 1:  # type: ignore[attr-defined]
+            return set()
+        return {r.start for r in results}  # one result at most per candidate, at its start
+
+    @staticmethod
+    def _rescan_key(m: Any) -> Any:
+        return m.start()
+
+    @staticmethod
+    def _rescan_merge(results: list, hidden: list) -> list:
+        return results + hidden
+
+
+_rescanning: dict[type, type] = {}
+
+
+def _rescanning_class(cls: type) -> type | None:
+    """``cls`` with :class:`RescanRejected` mixed in; None if it has no check or its own loop."""
+    if cls not in _rescanning:
+        if issubclass(cls, IbanRecognizer) and cls.analyze is IbanRecognizer.analyze:
+            mixin: type | None = RescanRejectedIban
+        elif issubclass(cls, PatternRecognizer) and cls.analyze is PatternRecognizer.analyze and (
+                cls.validate_result is not PatternRecognizer.validate_result
+                or cls.invalidate_result is not PatternRecognizer.invalidate_result):
+            mixin = RescanRejected
+        else:
+            mixin = None
+        # The class keeps its name (the prefilter's tables know recognizers by
+        # it) and comes first among the bases, so that an instance's class
+        # can be swapped for this one; `analyze` is the mixin's, over the
+        # class's own.
+        _rescanning[cls] = type(cls.__name__, (cls, mixin), {
+            "__module__": __name__, "__slots__": (), "analyze": mixin.analyze, "_rescan_base": cls.analyze,
+        }) if mixin else None
+    return _rescanning[cls]
+
+
+def _rescan_rejected(registry: RecognizerRegistry) -> None:
+    for rec in registry.recognizers:
+        cls = _rescanning_class(type(rec))
+        if cls is not None and rec.patterns:
+            rec.__class__ = cls
