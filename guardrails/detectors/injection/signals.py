@@ -199,9 +199,9 @@ _ZH_KEYS = ("忽", "无视", "無視", "理会", "理會", "别管", "別管", "
             "绕过", "繞過", "覆盖", "遵守")
 
 
-def _override(t: str) -> list[Hit]:
+def _override(t: str, g: frozenset[str]) -> list[Hit]:
     hits: list[Hit] = []
-    for m in finditer(_OVERRIDE, t, _OVERRIDE_KEYS):
+    for m in finditer(_OVERRIDE, t, _on(_OVERRIDE_KEYS, g)):
         s = m.group()
         qualified = bool(_QUALIFIER.search(s, m.end("v") - m.start()))
         if _WEAK_VERB_RE.match(m.group("v")):
@@ -213,10 +213,10 @@ def _override(t: str) -> list[Hit]:
         if _OWN.search(s):
             score = 0.3
         hits.append(Hit("override", score, m.start(), m.end()))
-    positions = finditer(_OVERRIDE_POSITION, t, _POSITION_KEYS)
+    positions = finditer(_OVERRIDE_POSITION, t, _on(_POSITION_KEYS, g))
     hits.extend(Hit("override", 0.85, *m.span()) for m in positions)
     if not t.isascii():
-        hits.extend(Hit("override", 0.85, *m.span()) for m in finditer(_OVERRIDE_ZH, t, _ZH_KEYS))
+        hits.extend(Hit("override", 0.85, *m.span()) for m in finditer(_OVERRIDE_ZH, t, _on(_ZH_KEYS, g)))
     return hits
 
 
@@ -290,12 +290,12 @@ _FRAMING_WINDOW = 200
 _MAX_FRAMINGS = 16
 
 
-def _roleplay(t: str) -> list[Hit]:
-    hits = [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, _ROLEPLAY_KEYS)]
-    for m in finditer(_ROLEPLAY_MEDIUM, t, _RULE_KEYS):
+def _roleplay(t: str, g: frozenset[str]) -> list[Hit]:
+    hits = [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, _on(_ROLEPLAY_KEYS, g))]
+    for m in finditer(_ROLEPLAY_MEDIUM, t, _on(_RULE_KEYS, g)):
         before = t[max(0, m.start() - 60) : m.start()]
         hits.append(Hit("roleplay", 0.7 if _YOU.search(before) else 0.4, *m.span()))
-    for i, m in enumerate(finditer(_FRAMING, t, _FRAMING_KEYS)):
+    for i, m in enumerate(finditer(_FRAMING, t, _on(_FRAMING_KEYS, g))):
         if i >= _MAX_FRAMINGS:
             break
         b = _BYPASS.search(t, m.end(), m.end() + _FRAMING_WINDOW)
@@ -340,13 +340,13 @@ def _at_line_start(raw: str, o: int) -> bool:
     return i < 0 or raw[i] in "\n\r"
 
 
-def _spoofed(t: str, norm: NormalizedText, raw: str) -> list[Hit]:
-    hits = [Hit("spoofed-system", 0.85, *m.span()) for m in finditer(_SYSTEM_PHRASE, t, _SYSTEM_KEYS)]
-    news = finditer(_NEW_INSTRUCTIONS, t, _SYSTEM_KEYS)
+def _spoofed(t: str, norm: NormalizedText, raw: str, g: frozenset[str]) -> list[Hit]:
+    hits = [Hit("spoofed-system", 0.85, *m.span()) for m in finditer(_SYSTEM_PHRASE, t, _on(_SYSTEM_KEYS, g))]
+    news = finditer(_NEW_INSTRUCTIONS, t, _on(_SYSTEM_KEYS, g))
     hits.extend(Hit("spoofed-system", 0.5, *m.span()) for m in news)
     if ":" not in t and "：" not in t:
         return hits
-    for m in finditer(_SYSTEM_HEADER, t, _SYSTEM_KEYS, before=8, after=40):
+    for m in finditer(_SYSTEM_HEADER, t, _on(_SYSTEM_KEYS, g), before=8, after=40):
         cue = _SYSTEM_CUE.search(t, m.end(), m.end() + 80)
         if _at_line_start(raw, norm.offsets[m.start()]):
             hits.append(Hit("spoofed-system", 0.85 if cue else 0.45, *m.span()))
@@ -367,19 +367,21 @@ _TOOL_JSON = _c(
     r"<(?:tool_call|function_call|tool_use)>|<function=[\w.-]{1,64}>"
 )
 
+_TEMPLATE_KEYS = ("<|", "[inst", "[/inst", "<<sys", "<</sys", "_of_turn>")
+_TURN_KEYS = ("##", "human", "assistant")
 _TOOL_KEYS = ("tool_call", "function_call", "tool_use", "tool_name", '"arguments"', '"parameters"',
               "<function=")
 
 
-def _structure(t: str, norm: NormalizedText, raw: str) -> list[Hit]:
+def _structure(t: str, norm: NormalizedText, raw: str, g: frozenset[str]) -> list[Hit]:
     hits: list[Hit] = []
-    templates = finditer(_TEMPLATE, t, ("<|", "[inst", "[/inst", "<<sys", "<</sys", "_of_turn>"))
+    templates = finditer(_TEMPLATE, t, _on(_TEMPLATE_KEYS, g))
     hits.extend(Hit("chat-template", 0.85, *m.span()) for m in templates)
     if ":" in t:
-        for m in finditer(_TURN_HEADER, t, ("##", "human", "assistant"), before=4, after=24):
+        for m in finditer(_TURN_HEADER, t, _on(_TURN_KEYS, g), before=4, after=24):
             if _at_line_start(raw, norm.offsets[m.start()]):
                 hits.append(Hit("chat-template", 0.6 if m.group()[0] == "#" else 0.4, *m.span()))
-    tools = finditer(_TOOL_JSON, t, _TOOL_KEYS, before=80, after=120)
+    tools = finditer(_TOOL_JSON, t, _on(_TOOL_KEYS, g), before=80, after=120)
     hits.extend(Hit("fake-tool-call", 0.5, *m.span()) for m in tools)
     return hits
 
@@ -415,9 +417,9 @@ _LEAK_KEYS = ("prompt", "instruction", "above", "before", "preceding", "consigne
               "instruktion", "vorgabe", "instruccion", "提示", "指令", "系统消息", "系統消息")
 
 
-def _leak(t: str) -> list[Hit]:
+def _leak(t: str, g: frozenset[str]) -> list[Hit]:
     hits = []
-    for m in finditer(_LEAK, t, _LEAK_KEYS):
+    for m in finditer(_LEAK, t, _on(_LEAK_KEYS, g)):
         weak = m.group("o") == "prompt" or (m.group("o") and not _LEAK_STRONG.search(m.group()))
         hits.append(Hit("prompt-leak", 0.5 if weak else 0.85, *m.span()))
     return hits
@@ -476,14 +478,15 @@ _SENSITIVE = _c(
 _DEST = _c(r"https?:|www\.|\burl\b|\bendpoint\b|\bwebhook\b|\bserver\b|\S@\S|\baddress\b|\blink\b|\bimage\b")
 _MAX_SENDS = 16
 _EXFIL = _c(r"exfiltrat\w*")
+_EXFIL_KEYS = ("exfiltrat",)
 
 
-def _addressed(t: str) -> list[Hit]:
+def _addressed(t: str, g: frozenset[str]) -> list[Hit]:
     hits: list[Hit] = []
-    addressed = finditer(_ADDRESSED, t, _ADDRESSED_KEYS, before=60, after=60)
+    addressed = finditer(_ADDRESSED, t, _on(_ADDRESSED_KEYS, g), before=60, after=60)
     hits.extend(Hit("addressed-to-ai", 0.6, *m.span()) for m in addressed)
-    hits.extend(Hit("exfil-request", 0.6, *m.span()) for m in finditer(_EXFIL, t, ("exfiltrat",), 0, 40))
-    for i, m in enumerate(finditer(_SEND, t, _SEND_KEYS, before=0, after=20)):
+    hits.extend(Hit("exfil-request", 0.6, *m.span()) for m in finditer(_EXFIL, t, _on(_EXFIL_KEYS, g), 0, 40))
+    for i, m in enumerate(finditer(_SEND, t, _on(_SEND_KEYS, g), before=0, after=20)):
         if i >= _MAX_SENDS:
             break
         s = _SENSITIVE.search(t, m.end(), m.end() + 80)
@@ -513,6 +516,60 @@ def _frame_factor(t: str, start: int, discussing: bool) -> float:
     return 1.0
 
 
+# --- the trigger gate -----------------------------------------------------------
+
+_ALL_KEYS = (
+    _OVERRIDE_KEYS + _ZH_KEYS + _ROLEPLAY_KEYS + _RULE_KEYS + _FRAMING_KEYS + _SYSTEM_KEYS
+    + _TEMPLATE_KEYS + _TURN_KEYS + _TOOL_KEYS + _LEAK_KEYS + _ADDRESSED_KEYS + _SEND_KEYS
+    + _EXFIL_KEYS
+)
+# literal -> the keys spelled with it (a key ending in "$" must end a word)
+_BY_LITERAL: dict[str, set[str]] = {}
+for _key in _ALL_KEYS:
+    _BY_LITERAL.setdefault(_key.rstrip("$"), set()).add(_key)
+
+
+# The gate: which keys can occur, from the set of the text's word heads (first
+# four and three characters of each word). A key starting with an ASCII letter occurs
+# only at a word start (see carriers.windows), so each of its words starts a
+# word of the text and the head of its longest word must be among them; other
+# keys (markup, CJK) are looked up as substrings. One
+# bytes.translate and split cost far less than a regex over clean prose.
+_HEAD = 4
+# Every byte but an ASCII letter or digit splits words: non-ASCII characters
+# too, so "«ignore" still shows the head "igno" (extra heads only cost time).
+_WORD_BYTES = bytes.maketrans(
+    bytes(range(256)), bytes(c if c < 128 and chr(c).isalnum() else 32 for c in range(256))
+)
+_HEADED: list[tuple[bytes, str]] = []
+_SUBSTRING: list[str] = []
+for _lit in sorted(_BY_LITERAL):
+    _word = max(re.findall(r"[a-z0-9]+", _lit) or [""], key=len)
+    if _lit[0].isascii() and _lit[0].isalpha():
+        _HEADED.append((_word[:_HEAD].encode(), _lit))
+    else:
+        _SUBSTRING.append(_lit)
+
+
+def _present(t: str) -> frozenset[str]:
+    """The keys whose literal may occur in ``t`` (a superset; windows() decides)."""
+    words = t.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split()
+    heads = {w[:_HEAD] for w in words}
+    heads.update([w[:3] for w in words])  # three-letter stems ("sys")
+    found: set[str] = set()
+    for head, lit in _HEADED:
+        if head in heads:
+            found.update(_BY_LITERAL[lit])
+    for lit in _SUBSTRING:
+        if lit in t:
+            found.update(_BY_LITERAL[lit])
+    return frozenset(found)
+
+
+def _on(keys: tuple[str, ...] | frozenset[str], g: frozenset[str]) -> list[str]:
+    return [k for k in keys if k in g]
+
+
 # --- scan -----------------------------------------------------------------------
 
 
@@ -525,8 +582,11 @@ def phrase_hits(text: str, norm: NormalizedText | None = None) -> list[Hit]:
     if norm is None:
         norm = normalize(text)
     t = norm.text
-    hits = _override(t) + _roleplay(t) + _spoofed(t, norm, text) + _structure(t, norm, text)
-    hits += _leak(t) + _addressed(t)
+    g = _present(t)
+    if not g:
+        return []
+    hits = _override(t, g) + _roleplay(t, g) + _spoofed(t, norm, text, g)
+    hits += _structure(t, norm, text, g) + _leak(t, g) + _addressed(t, g)
     if not hits:
         return hits
     discussing = bool(_DISCUSSION.search(t))
