@@ -71,7 +71,7 @@ def test_registry_entries_are_well_formed():
     for fn in FUNCTIONS.values():
         assert fn.returns in ("bool", "number", "string")
         # name arguments are never mixed with value arguments
-        assert fn.takes_names == all(NAME in a.kinds for a in fn.args)
+        assert fn.takes_names == (bool(fn.args) and all(NAME in a.kinds for a in fn.args))
         for o in fn.options:
             assert o.accepts(o.default)
 
