@@ -58,6 +58,23 @@ class Hit(NamedTuple):
     end: int
 
 
+def _occurrences(t: str, trig: str) -> Iterator[tuple[int, int]]:
+    """Spans of ``trig`` in ``t``; a trigger starting with an ASCII letter must
+    start a word, and one ending in ``$`` must also end one."""
+    whole = trig.endswith("$")
+    lit = trig[:-1] if whole else trig
+    left = lit[0].isascii() and lit[0].isalpha()
+    n = len(t)
+    i = t.find(lit)
+    while i >= 0:
+        j = i + len(lit)
+        if (not left or i == 0 or not t[i - 1].isalnum()) and (
+            not whole or j == n or not t[j].isalnum()
+        ):
+            yield i, j
+        i = t.find(lit, j)
+
+
 def windows(
     t: str, triggers: Sequence[str], before: int = 150, after: int = 250
 ) -> list[tuple[int, int]]:
@@ -65,23 +82,10 @@ def windows(
 
     A trigger is a literal that every match of a pattern contains, so a pattern
     only runs where it can match: ``str.find`` is far cheaper than a regex
-    trying an alternation at every position. A trigger starting with a letter
-    must start a word; one ending in ``$`` must also end one.
+    trying an alternation at every position.
     """
-    found: list[tuple[int, int]] = []
     n = len(t)
-    for trig in triggers:
-        whole = trig.endswith("$")
-        lit = trig[:-1] if whole else trig
-        left = lit[0].isascii() and lit[0].isalpha()
-        i = t.find(lit)
-        while i >= 0:
-            j = i + len(lit)
-            if (not left or i == 0 or not t[i - 1].isalnum()) and (
-                not whole or j == n or not t[j].isalnum()
-            ):
-                found.append((max(0, i - before), min(n, j + after)))
-            i = t.find(lit, j)
+    found = [(max(0, i - before), min(n, j + after)) for trig in triggers for i, j in _occurrences(t, trig)]
     if len(found) < 2:
         return found
     found.sort()
@@ -98,9 +102,38 @@ def windows(
 def finditer(
     pattern: re.Pattern[str], t: str, triggers: Sequence[str], before: int = 150, after: int = 250
 ) -> Iterator[re.Match[str]]:
-    """``pattern.finditer`` over the :func:`windows` of ``triggers`` only."""
-    for s, e in windows(t, triggers, before, after):
-        yield from pattern.finditer(t, s, e)
+    """Matches of ``pattern`` that contain one of ``triggers``, found cheaply.
+
+    For a trigger starting with an ASCII letter the pattern is tried anchored
+    (``pattern.match``) at the trigger and after each space up to ``before``
+    characters ahead of it (normalised text has single spaces): patterns of
+    words start at a word, so ``before`` is the longest lead-in to the trigger.
+    Other triggers (markup, CJK) run ``pattern.finditer`` over their
+    :func:`windows`. Each match is yielded once.
+    """
+    seen: set[tuple[int, int]] = set()
+    other = [trig for trig in triggers if not (trig[0].isascii() and trig[0].isalpha())]
+    for trig in triggers:
+        if trig in other:
+            continue
+        for i, j in _occurrences(t, trig):
+            # Word starts: after each space of the (normalised) text, and the trigger.
+            lo = max(0, i - before)
+            starts = [i] if lo else [i, 0]
+            k = t.rfind(" ", lo, i - 1) if i else -1
+            while k >= 0:
+                starts.append(k + 1)
+                k = t.rfind(" ", lo, k)
+            for p in starts:
+                m = pattern.match(t, p)
+                if m is not None and m.end() >= j and m.span() not in seen:
+                    seen.add(m.span())
+                    yield m
+    for s, e in windows(t, other, before, after):
+        for m in pattern.finditer(t, s, e):
+            if m.span() not in seen:
+                seen.add(m.span())
+                yield m
 
 
 class Located(Protocol):
@@ -170,7 +203,8 @@ def _markup(text: str, found: Sequence[Located]) -> list[Hit]:
             i = text.find("<!--", end)
     low = text.lower() if "<" in text else ""
     if "style" in low or "hidden" in low:
-        tags = finditer(_HIDING_TAG, low, ("style", "hidden"), before=600, after=600)
+        spans = windows(low, ("style", "hidden"), before=600, after=600)
+        tags = (m for s, e in spans for m in _HIDING_TAG.finditer(low, s, e))
         for i, m in enumerate(tags):
             if i >= _MAX_REGIONS:
                 break
@@ -316,7 +350,9 @@ def _encoded(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
     # Finding each long token after the previous one is exact: a long token
     # cannot hide inside the short ones between them.
     pos = 0
-    for token in [w for w in text.split() if len(w) >= 16]:
+    tokens = text.split()
+    long_tokens = [w for w in tokens if len(w) >= 16] if max(map(len, tokens), default=0) >= 16 else []
+    for token in long_tokens:
         if len(candidates) >= 2 * MAX_CANDIDATES:
             break
         at = text.find(token, pos)

@@ -70,6 +70,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import operator
 import re
 
 from guardrails.detectors.injection import carriers
@@ -201,7 +202,7 @@ _ZH_KEYS = ("忽", "无视", "無視", "理会", "理會", "别管", "別管", "
 
 def _override(t: str, g: frozenset[str]) -> list[Hit]:
     hits: list[Hit] = []
-    for m in finditer(_OVERRIDE, t, _on(_OVERRIDE_KEYS, g)):
+    for m in finditer(_OVERRIDE, t, _on(_OVERRIDE_KEYS, g), before=12):
         s = m.group()
         qualified = bool(_QUALIFIER.search(s, m.end("v") - m.start()))
         if _WEAK_VERB_RE.match(m.group("v")):
@@ -213,7 +214,7 @@ def _override(t: str, g: frozenset[str]) -> list[Hit]:
         if _OWN.search(s):
             score = 0.3
         hits.append(Hit("override", score, m.start(), m.end()))
-    positions = finditer(_OVERRIDE_POSITION, t, _on(_POSITION_KEYS, g))
+    positions = finditer(_OVERRIDE_POSITION, t, _on(_POSITION_KEYS, g), before=12)
     hits.extend(Hit("override", 0.85, *m.span()) for m in positions)
     if not t.isascii():
         hits.extend(Hit("override", 0.85, *m.span()) for m in finditer(_OVERRIDE_ZH, t, _on(_ZH_KEYS, g)))
@@ -291,11 +292,11 @@ _MAX_FRAMINGS = 16
 
 
 def _roleplay(t: str, g: frozenset[str]) -> list[Hit]:
-    hits = [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, _on(_ROLEPLAY_KEYS, g))]
-    for m in finditer(_ROLEPLAY_MEDIUM, t, _on(_RULE_KEYS, g)):
+    hits = [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, _on(_ROLEPLAY_KEYS, g), before=24)]
+    for m in finditer(_ROLEPLAY_MEDIUM, t, _on(_RULE_KEYS, g), before=24):
         before = t[max(0, m.start() - 60) : m.start()]
         hits.append(Hit("roleplay", 0.7 if _YOU.search(before) else 0.4, *m.span()))
-    for i, m in enumerate(finditer(_FRAMING, t, _on(_FRAMING_KEYS, g))):
+    for i, m in enumerate(finditer(_FRAMING, t, _on(_FRAMING_KEYS, g), before=4)):
         if i >= _MAX_FRAMINGS:
             break
         b = _BYPASS.search(t, m.end(), m.end() + _FRAMING_WINDOW)
@@ -341,8 +342,8 @@ def _at_line_start(raw: str, o: int) -> bool:
 
 
 def _spoofed(t: str, norm: NormalizedText, raw: str, g: frozenset[str]) -> list[Hit]:
-    hits = [Hit("spoofed-system", 0.85, *m.span()) for m in finditer(_SYSTEM_PHRASE, t, _on(_SYSTEM_KEYS, g))]
-    news = finditer(_NEW_INSTRUCTIONS, t, _on(_SYSTEM_KEYS, g))
+    hits = [Hit("spoofed-system", 0.85, *m.span()) for m in finditer(_SYSTEM_PHRASE, t, _on(_SYSTEM_KEYS, g), before=16)]
+    news = finditer(_NEW_INSTRUCTIONS, t, _on(_SYSTEM_KEYS, g), before=12)
     hits.extend(Hit("spoofed-system", 0.5, *m.span()) for m in news)
     if ":" not in t and "：" not in t:
         return hits
@@ -419,7 +420,7 @@ _LEAK_KEYS = ("prompt", "instruction", "above", "before", "preceding", "consigne
 
 def _leak(t: str, g: frozenset[str]) -> list[Hit]:
     hits = []
-    for m in finditer(_LEAK, t, _on(_LEAK_KEYS, g)):
+    for m in finditer(_LEAK, t, _on(_LEAK_KEYS, g), before=70):
         weak = m.group("o") == "prompt" or (m.group("o") and not _LEAK_STRONG.search(m.group()))
         hits.append(Hit("prompt-leak", 0.5 if weak else 0.85, *m.span()))
     return hits
@@ -483,7 +484,7 @@ _EXFIL_KEYS = ("exfiltrat",)
 
 def _addressed(t: str, g: frozenset[str]) -> list[Hit]:
     hits: list[Hit] = []
-    addressed = finditer(_ADDRESSED, t, _on(_ADDRESSED_KEYS, g), before=60, after=60)
+    addressed = finditer(_ADDRESSED, t, _on(_ADDRESSED_KEYS, g), before=24, after=60)
     hits.extend(Hit("addressed-to-ai", 0.6, *m.span()) for m in addressed)
     hits.extend(Hit("exfil-request", 0.6, *m.span()) for m in finditer(_EXFIL, t, _on(_EXFIL_KEYS, g), 0, 40))
     for i, m in enumerate(finditer(_SEND, t, _on(_SEND_KEYS, g), before=0, after=20)):
@@ -541,28 +542,32 @@ _HEAD = 4
 _WORD_BYTES = bytes.maketrans(
     bytes(range(256)), bytes(c if c < 128 and chr(c).isalnum() else 32 for c in range(256))
 )
-_HEADED: list[tuple[bytes, str]] = []
+_HEADED: dict[bytes, list[str]] = {}
 _SUBSTRING: list[str] = []
 for _lit in sorted(_BY_LITERAL):
     _word = max(re.findall(r"[a-z0-9]+", _lit) or [""], key=len)
     if _lit[0].isascii() and _lit[0].isalpha():
-        _HEADED.append((_word[:_HEAD].encode(), _lit))
+        _HEADED.setdefault(_word[:_HEAD].encode(), []).append(_lit)
     else:
         _SUBSTRING.append(_lit)
+_HEAD_KEYS = frozenset(_HEADED)
+_HEAD4 = operator.itemgetter(slice(None, _HEAD))
+_HEAD3 = operator.itemgetter(slice(None, 3))  # three-letter stems ("sys")
 
 
 def _present(t: str) -> frozenset[str]:
     """The keys whose literal may occur in ``t`` (a superset; windows() decides)."""
     words = t.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split()
-    heads = {w[:_HEAD] for w in words}
-    heads.update([w[:3] for w in words])  # three-letter stems ("sys")
+    heads = set(map(_HEAD4, words))
+    heads.update(map(_HEAD3, words))
     found: set[str] = set()
-    for head, lit in _HEADED:
-        if head in heads:
+    for head in _HEAD_KEYS.intersection(heads):
+        for lit in _HEADED[head]:
             found.update(_BY_LITERAL[lit])
-    for lit in _SUBSTRING:
-        if lit in t:
-            found.update(_BY_LITERAL[lit])
+    if not t.isascii() or "<" in t or "[" in t or "#" in t or '"' in t or "_" in t:
+        for lit in _SUBSTRING:
+            if lit in t:
+                found.update(_BY_LITERAL[lit])
     return frozenset(found)
 
 
