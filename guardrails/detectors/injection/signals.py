@@ -524,6 +524,15 @@ _ALL_KEYS = (
     + _TEMPLATE_KEYS + _TURN_KEYS + _TOOL_KEYS + _LEAK_KEYS + _ADDRESSED_KEYS + _SEND_KEYS
     + _EXFIL_KEYS
 )
+# which scanner each key can wake (a scanner whose keys are all absent is skipped)
+_GROUPS: dict[str, frozenset[str]] = {
+    "override": frozenset(_OVERRIDE_KEYS + _ZH_KEYS),
+    "roleplay": frozenset(_ROLEPLAY_KEYS + _RULE_KEYS + _FRAMING_KEYS),
+    "spoofed": frozenset(_SYSTEM_KEYS),
+    "structure": frozenset(_TEMPLATE_KEYS + _TURN_KEYS + _TOOL_KEYS),
+    "leak": frozenset(_LEAK_KEYS),
+    "addressed": frozenset(_ADDRESSED_KEYS + _SEND_KEYS + _EXFIL_KEYS),
+}
 # literal -> the keys spelled with it (a key ending in "$" must end a word)
 _BY_LITERAL: dict[str, set[str]] = {}
 for _key in _ALL_KEYS:
@@ -590,8 +599,19 @@ def phrase_hits(text: str, norm: NormalizedText | None = None) -> list[Hit]:
     g = _present(t)
     if not g:
         return []
-    hits = _override(t, g) + _roleplay(t, g) + _spoofed(t, norm, text, g)
-    hits += _structure(t, norm, text, g) + _leak(t, g) + _addressed(t, g)
+    hits: list[Hit] = []
+    if not g.isdisjoint(_GROUPS["override"]):
+        hits += _override(t, g)
+    if not g.isdisjoint(_GROUPS["roleplay"]):
+        hits += _roleplay(t, g)
+    if not g.isdisjoint(_GROUPS["spoofed"]):
+        hits += _spoofed(t, norm, text, g)
+    if not g.isdisjoint(_GROUPS["structure"]):
+        hits += _structure(t, norm, text, g)
+    if not g.isdisjoint(_GROUPS["leak"]):
+        hits += _leak(t, g)
+    if not g.isdisjoint(_GROUPS["addressed"]):
+        hits += _addressed(t, g)
     if not hits:
         return hits
     discussing = bool(_DISCUSSION.search(t))
