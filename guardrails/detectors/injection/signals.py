@@ -68,10 +68,9 @@ scoring and from the quoting frame they share.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import operator
 import re
+from dataclasses import dataclass
 
 from guardrails.detectors.injection import carriers
 from guardrails.detectors.injection.carriers import Hit, finditer
