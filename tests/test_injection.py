@@ -310,3 +310,31 @@ def test_the_docs_state_the_levels():
     text = DOC.read_text(encoding="utf-8")
     for level, value in LEVELS.items():
         assert f"`{level}` | {value:g}" in text
+
+
+# ---- the levels are calibrated on the training split ---------------------------------------
+
+
+def test_the_levels_meet_their_definition_on_the_training_split():
+    """`likely` and `certain` are the lowest scores, in steps of 0.05, that flag at
+    most 2% and none of the training split's benign texts (docs/language.md).
+    Retraining the model without recalibrating them fails here."""
+    import json
+
+    train = ROOT / "corpus" / "injection" / "train.jsonl"
+    det = InjectionDetector()
+    benign = [det.scan(json.loads(line)["text"]).score
+              for line in train.read_text(encoding="utf-8").splitlines()
+              if line.strip() and json.loads(line)["label"] == "benign"]
+
+    def lowest(max_rate: float) -> float:
+        for step in range(1, 21):
+            t = round(step * 0.05, 2)
+            if sum(s >= t for s in benign) <= max_rate * len(benign):
+                return t
+        return 1.0
+
+    want = {"likely": lowest(0.02), "certain": lowest(0.0)}
+    assert {k: LEVELS[k] for k in want} == want, (
+        f"the model changed: set LEVELS in guardrails/detectors/injection/__init__.py to {want} "
+        "and update the level table and figures in docs/language.md")
