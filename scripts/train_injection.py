@@ -4,7 +4,8 @@ Reads corpus/injection/train.jsonl (never heldout.jsonl), normalises each text
 with guardrails.detectors.normalize.normalize, hashes it with the featuriser
 in guardrails/detectors/injection/model.py (the one scoring uses), and fits a
 class-balanced, L2-regularised logistic regression by full-batch Adam for a
-fixed number of epochs from zero weights. Full-batch training visits the rows
+fixed number of epochs from zero weights (a long attack is trained on its
+highest-scoring window: see Design). Full-batch training visits the rows
 in file order, so the result depends on nothing but the corpus and the
 settings below: the same inputs give the same bytes.
 
@@ -45,8 +46,11 @@ from guardrails.detectors.injection.model import (  # noqa: E402
     BITS,
     FEATURE_VERSION,
     MODEL_PATH,
+    WINDOW,
     InjectionModel,
+    feature_parts,
     features,
+    window_starts,
 )
 from guardrails.detectors.normalize import normalize  # noqa: E402
 
@@ -54,6 +58,7 @@ CORPUS = ROOT / "corpus" / "injection"
 EPOCHS = 300
 LEARNING_RATE = 0.1
 L2 = 1e-6
+REFRESH = 10  # epochs between moves of each long attack to its best window
 FOLDS = 4
 MAX_FALSE_POSITIVES = 0.01  # the tuned threshold keeps CV false positives at or under this
 THRESHOLDS = [0.3, 0.5, 0.7, 0.9]  # the report's columns; 0.5 is the CV-tuned point
@@ -65,26 +70,80 @@ def read_rows(path: Path) -> list[dict]:
 
 
 class Design:
-    """The training rows as a sparse matrix in coordinate form."""
+    """The training rows as a sparse matrix in coordinate form.
 
-    def __init__(self, texts: list[str]) -> None:
-        rows, cols, vals = [], [], []
-        for i, text in enumerate(texts):
-            buckets = features(normalize(text).text)
-            n = buckets.shape[0]
-            if n == 0:
+    The model scores a text longer than WINDOW window by window and keeps the
+    highest, so training sees texts the same way:
+
+    - a long benign text is trained on as its windows, each one a benign row:
+      no window of an ordinary text may look like an injection;
+    - a long attack is a bag of windows of which at least one holds the
+      injection (multiple-instance learning): it is trained on its whole text
+      at first, then, every REFRESH epochs, on its highest-scoring window
+      under the current weights.
+    """
+
+    def __init__(self, texts: list[str], labels: np.ndarray) -> None:
+        fixed_rows, cols, vals, fixed_labels = [], [], [], []
+        self.bags: list[tuple[np.ndarray, np.ndarray, int]] = []
+        for text, label in zip(texts, labels, strict=True):
+            folded = normalize(text).text
+            long = len(folded) + 2 > WINDOW
+            if label == 1 and long:
+                parts = feature_parts(folded)
+                buckets = np.concatenate([b for b, _ in parts])
+                anchors = np.concatenate(
+                    [np.arange(b.shape[0]) if a is None else a for b, a in parts])
+                self.bags.append((buckets, anchors, len(folded) + 2))
                 continue
-            rows.append(np.full(n, i, dtype=np.intp))
-            cols.append(buckets)
-            vals.append(np.full(n, 1.0 / np.sqrt(n)))
-        self.n_rows = len(texts)
-        self.rows = np.concatenate(rows)
-        self.cols = np.concatenate(cols)
-        self.vals = np.concatenate(vals)
+            pieces = [folded]
+            if long:
+                pieces = [folded[i : i + WINDOW - 2] for i in range(0, len(folded) - WINDOW // 2, WINDOW // 2)]
+            for piece in pieces:
+                buckets = features(piece)
+                n = buckets.shape[0]
+                if n == 0:
+                    continue
+                fixed_rows.append(np.full(n, len(fixed_labels), dtype=np.intp))
+                cols.append(buckets)
+                vals.append(np.full(n, 1.0 / np.sqrt(n)))
+                fixed_labels.append(label)
+        self.n_fixed = len(fixed_labels)
+        self.labels = np.array(fixed_labels + [1.0] * len(self.bags), dtype=np.float64)
+        self.n_rows = self.labels.shape[0]
+        self.fixed = (np.concatenate(fixed_rows), np.concatenate(cols), np.concatenate(vals))
+        self.select([(b, None) for b, _, _ in self.bags])
+
+    def select(self, chosen: list[tuple[np.ndarray, np.ndarray | None]]) -> None:
+        """Use, for each bag, the features ``buckets[mask]`` (all when the mask is None)."""
+        rows, cols, vals = [self.fixed[0]], [self.fixed[1]], [self.fixed[2]]
+        for k, (buckets, mask) in enumerate(chosen):
+            picked = buckets if mask is None else buckets[mask]
+            n = max(picked.shape[0], 1)
+            rows.append(np.full(picked.shape[0], self.n_fixed + k, dtype=np.intp))
+            cols.append(picked)
+            vals.append(np.full(picked.shape[0], 1.0 / np.sqrt(n)))
+        self.rows, self.cols, self.vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+    def refresh(self, w: np.ndarray) -> None:
+        """Move each bag to its highest-scoring window under the weights ``w``."""
+        chosen = []
+        for buckets, anchors, length in self.bags:
+            sums = np.zeros(length + 1)
+            counts = np.zeros(length + 1)
+            np.cumsum(np.bincount(anchors, weights=w[buckets], minlength=length), out=sums[1:])
+            np.cumsum(np.bincount(anchors, minlength=length), out=counts[1:])
+            starts = window_starts(length)
+            z = (sums[starts + WINDOW] - sums[starts]) / np.sqrt(
+                np.maximum(counts[starts + WINDOW] - counts[starts], 1.0))
+            s = starts[int(np.argmax(z))]
+            chosen.append((buckets, (anchors >= s) & (anchors < s + WINDOW)))
+        self.select(chosen)
 
 
-def fit(design: Design, labels: np.ndarray, epochs: int) -> tuple[np.ndarray, float]:
+def fit(design: Design, epochs: int) -> tuple[np.ndarray, float]:
     """Class-balanced L2 logistic regression by full-batch Adam from zero."""
+    labels = design.labels
     size = 1 << BITS
     w = np.zeros(size)
     b = 0.0
@@ -94,6 +153,8 @@ def fit(design: Design, labels: np.ndarray, epochs: int) -> tuple[np.ndarray, fl
     m_b = v_b = 0.0
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     for t in range(1, epochs + 1):
+        if design.bags and t > REFRESH and t % REFRESH == 1:
+            design.refresh(w)
         z = b + np.bincount(design.rows, weights=w[design.cols] * design.vals, minlength=design.n_rows)
         p = 1.0 / (1.0 + np.exp(-z))
         g = class_weight * (p - labels)
@@ -131,7 +192,7 @@ def weights_file(w: np.ndarray, b: float) -> bytes:
 
 def fit_rows(rows: list[dict], epochs: int) -> tuple[np.ndarray, float]:
     labels = np.array([r["label"] == "attack" for r in rows], dtype=np.float64)
-    return fit(Design([r["text"] for r in rows]), labels, epochs)
+    return fit(Design([r["text"] for r in rows], labels), epochs)
 
 
 def cv_threshold(rows: list[dict], epochs: int) -> float:

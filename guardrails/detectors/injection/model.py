@@ -46,14 +46,15 @@ __all__ = [
     "feature_parts",
     "features",
     "load_model",
+    "window_starts",
 ]
 
 MODEL_PATH = pathlib.Path(__file__).with_name("weights.npz")
 
 BITS = 18
 FEATURE_VERSION = 1
-WINDOW = 512
-STRIDE = 128
+WINDOW = 128
+STRIDE = 32
 
 _SHIFT = 64 - BITS
 _P = 0x100000001B3  # FNV-64 prime: odd, so invertible modulo 2**64
@@ -180,6 +181,14 @@ def features(folded: str) -> np.ndarray:
     return np.concatenate([buckets for buckets, _ in parts])
 
 
+def window_starts(length: int) -> np.ndarray:
+    """Where the windows of a padded text of ``length > WINDOW`` characters start."""
+    starts = np.arange(0, length - WINDOW + 1, STRIDE)
+    if starts[-1] != length - WINDOW:
+        starts = np.append(starts, length - WINDOW)
+    return starts
+
+
 def _sigmoid(z: float) -> float:
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
@@ -251,9 +260,7 @@ class InjectionModel:
                 counts[1:] += np.bincount(anchors, minlength=length)
         np.cumsum(sums, out=sums)
         np.cumsum(counts, out=counts)
-        starts = np.arange(0, length - WINDOW + 1, STRIDE)
-        if starts[-1] != length - WINDOW:
-            starts = np.append(starts, length - WINDOW)
+        starts = window_starts(length)
         window_n = counts[starts + WINDOW] - counts[starts]
         window_sum = sums[starts + WINDOW] - sums[starts]
         z = window_sum / np.sqrt(np.maximum(window_n, 1.0))
