@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import pytest
 import regex
-from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, IbanRecognizer
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    IbanRecognizer,
+)
 
 from guardrails import Engine, Outcome
 from guardrails.detectors.pii import rescan
@@ -95,8 +98,7 @@ def test_each_retry_advances_and_stops_at_the_end() -> None:
     seen: list[tuple[int, int]] = []
 
     def reject(m):
-        seen.append(m.span())
-        return None
+        seen.append(m.span())  # and None: rejected
 
     # The rejected candidate is "1 2" (0-3): inside it only "2 3" starts.
     assert rescan.inside_rejected(rx, text, 0, 3, reject, None) == []

@@ -214,9 +214,9 @@ def recognizers_that_may_match(text: str, runs: list[tuple[int, int]]) -> set[st
             out.add("IpRecognizer")  # IPv4: \d{1,3}\.
         # Once known, not asked again: each ask walks the run's whole word,
         # and a text that is one long word ("1-1-1-...") has a run per step.
-        if "CryptoRecognizer" not in out and ("1" in text[a:b] or "3" in text[a:b]):
-            if word_end(text, b) - word_start(text, a) >= 26:
-                out.add("CryptoRecognizer")  # (bc1|[13])[a-zA-HJ-NP-Z0-9]{25,59}
+        if "CryptoRecognizer" not in out and ("1" in text[a:b] or "3" in text[a:b]) \
+                and word_end(text, b) - word_start(text, a) >= 26:
+            out.add("CryptoRecognizer")  # (bc1|[13])[a-zA-HJ-NP-Z0-9]{25,59}
     if "@" in text:
         out.add("OfflineEmailRecognizer")
     if "::" in text or text.count(":") >= 7:

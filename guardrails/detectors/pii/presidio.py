@@ -20,10 +20,20 @@ from typing import Any
 import regex
 import spacy
 import tldextract
-from presidio_analyzer import AnalyzerEngine, EntityRecognizer, PatternRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer import (
+    AnalyzerEngine,
+    EntityRecognizer,
+    PatternRecognizer,
+    RecognizerRegistry,
+    RecognizerResult,
+)
 from presidio_analyzer.nlp_engine import SpacyNlpEngine
 from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
-from presidio_analyzer.predefined_recognizers import EmailRecognizer, IbanRecognizer, SpacyRecognizer
+from presidio_analyzer.predefined_recognizers import (
+    EmailRecognizer,
+    IbanRecognizer,
+    SpacyRecognizer,
+)
 from spacy.language import Language
 
 from guardrails.detectors.pii.rescan import inside_rejected
@@ -262,7 +272,7 @@ class RescanRejectedIban(RescanRejected):
         return results + hidden
 
 
-_rescanning: dict[type, type] = {}
+_rescanning: dict[type, type | None] = {}
 
 
 def _rescanning_class(cls: type) -> type | None:
