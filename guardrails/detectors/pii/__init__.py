@@ -4,6 +4,8 @@
 - :mod:`.fastpath` - Presidio's pattern recognizers run over windows, skipping
   text that cannot hold an entity;
 - :mod:`.prefilter`, :mod:`.phones` - the cheap tests the fast path asks first;
+- :mod:`.rescan` - the scan inside a candidate that failed its check, which
+  both paths run so that it hides no overlapping value;
 - :mod:`.presidio` - building Presidio's analyzer offline (imported lazily).
 
 Importing this package does not import Presidio.

@@ -314,34 +314,17 @@ class FastAnalyzer:
                         score = self._min_score
                     if score > self._min_score:
                         results.append(self._result(entity, start, end, score, recognition_metadata=dict(meta)))
-                    elif rescan:
-                        hidden.extend(inside_rejected(rx, text, start, end, self._judge(rec, pattern, text, meta),
-                                                      self._regex_timeout))
+                    elif rescan:  # rare: judged as RescanRejected.analyze judges, explanation and all
+                        def judge(m: Any, pattern: Any = pattern) -> Any:
+                            return rec.judge_candidate(pattern, text, m, rec.global_regex_flags)
+
+                        hidden.extend(inside_rejected(rx, text, start, end, judge, self._regex_timeout))
             except TimeoutError:
                 log.warning("Presidio pattern %r timed out after %s seconds; skipped, as Presidio does",
                             pattern.name, self._regex_timeout)
         results = self._dedupe(results)
         # As RescanRejected.analyze: Presidio's results, then the hidden ones.
         return self._dedupe(results + hidden) if hidden else results
-
-    def _judge(self, rec: Any, pattern: Any, text: str, meta: dict) -> Any:
-        """The loop above for one candidate: its result, or None if rejected."""
-        entity = rec.supported_entities[0]
-
-        def judge(m: Any) -> Any:
-            start, end = m.span()
-            current = text[start:end]
-            score = pattern.score
-            valid = rec.validate_result(current)
-            if valid is not None:
-                score = self._max_score if valid else self._min_score
-            if rec.invalidate_result(current):
-                score = self._min_score
-            if score <= self._min_score:
-                return None
-            return self._result(entity, start, end, score, recognition_metadata=dict(meta))
-
-        return judge
 
     def _collect(self, rec: Any, results: list, c: Any, out: list) -> None:
         for r in results:
