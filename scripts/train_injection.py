@@ -22,7 +22,8 @@ into the bias, so the shipped model's 0.5 is that tuned point.
 
     python scripts/train_injection.py             # train, write, report
     python scripts/train_injection.py --check     # retrain; fail unless the digest matches
-    python scripts/train_injection.py --sample 400 --epochs 30 --out /tmp/w.npz
+    python scripts/train_injection.py --report-only   # the held-out figures of the shipped weights
+    python scripts/train_injection.py --sample 300 --epochs 20 --no-calibrate --out /tmp/w.npz
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from guardrails.detectors.injection.model import (  # noqa: E402
+from guardrails.detectors.injection.model import (
     BITS,
     FEATURE_VERSION,
     MODEL_PATH,
@@ -50,9 +51,10 @@ from guardrails.detectors.injection.model import (  # noqa: E402
     InjectionModel,
     feature_parts,
     features,
+    window_scores,
     window_starts,
 )
-from guardrails.detectors.normalize import normalize  # noqa: E402
+from guardrails.detectors.normalize import normalize
 
 CORPUS = ROOT / "corpus" / "injection"
 EPOCHS = 300
@@ -60,7 +62,9 @@ LEARNING_RATE = 0.1
 L2 = 1e-6
 REFRESH = 10  # epochs between moves of each long attack to its best window
 FOLDS = 4
-MAX_FALSE_POSITIVES = 0.01  # the tuned threshold keeps CV false positives at or under this
+MAX_FALSE_POSITIVES = (
+    0.01  # the tuned threshold keeps CV false positives at or under this
+)
 THRESHOLDS = [0.3, 0.5, 0.7, 0.9]  # the report's columns; 0.5 is the CV-tuned point
 
 
@@ -85,20 +89,19 @@ class Design:
 
     def __init__(self, texts: list[str], labels: np.ndarray) -> None:
         fixed_rows, cols, vals, fixed_labels = [], [], [], []
-        self.bags: list[tuple[np.ndarray, np.ndarray, int]] = []
+        self.bags: list[tuple[list[tuple[np.ndarray, np.ndarray | None]], int]] = []
         for text, label in zip(texts, labels, strict=True):
             folded = normalize(text).text
             long = len(folded) + 2 > WINDOW
             if label == 1 and long:
-                parts = feature_parts(folded)
-                buckets = np.concatenate([b for b, _ in parts])
-                anchors = np.concatenate(
-                    [np.arange(b.shape[0]) if a is None else a for b, a in parts])
-                self.bags.append((buckets, anchors, len(folded) + 2))
+                self.bags.append((feature_parts(folded), len(folded) + 2))
                 continue
             pieces = [folded]
             if long:
-                pieces = [folded[i : i + WINDOW - 2] for i in range(0, len(folded) - WINDOW // 2, WINDOW // 2)]
+                pieces = [
+                    folded[i : i + WINDOW - 2]
+                    for i in range(0, len(folded) - WINDOW // 2, WINDOW // 2)
+                ]
             for piece in pieces:
                 buckets = features(piece)
                 n = buckets.shape[0]
@@ -111,33 +114,44 @@ class Design:
         self.n_fixed = len(fixed_labels)
         self.labels = np.array(fixed_labels + [1.0] * len(self.bags), dtype=np.float64)
         self.n_rows = self.labels.shape[0]
-        self.fixed = (np.concatenate(fixed_rows), np.concatenate(cols), np.concatenate(vals))
-        self.select([(b, None) for b, _, _ in self.bags])
+        self.fixed = (
+            np.concatenate(fixed_rows),
+            np.concatenate(cols),
+            np.concatenate(vals),
+        )
+        self.select([None] * len(self.bags))
 
-    def select(self, chosen: list[tuple[np.ndarray, np.ndarray | None]]) -> None:
-        """Use, for each bag, the features ``buckets[mask]`` (all when the mask is None)."""
+    def select(self, chosen: list[int | None]) -> None:
+        """Use, for each bag, the features of the window starting at ``chosen[k]`` (all when None)."""
         rows, cols, vals = [self.fixed[0]], [self.fixed[1]], [self.fixed[2]]
-        for k, (buckets, mask) in enumerate(chosen):
-            picked = buckets if mask is None else buckets[mask]
+        for k, ((parts, _), start) in enumerate(zip(self.bags, chosen, strict=True)):
+            if start is None:
+                picked = np.concatenate([b for b, _ in parts])
+            else:
+                picked = np.concatenate(
+                    [
+                        b[start : start + WINDOW]
+                        if a is None
+                        else b[(a >= start) & (a < start + WINDOW)]
+                        for b, a in parts
+                    ]
+                )
             n = max(picked.shape[0], 1)
             rows.append(np.full(picked.shape[0], self.n_fixed + k, dtype=np.intp))
             cols.append(picked)
             vals.append(np.full(picked.shape[0], 1.0 / np.sqrt(n)))
-        self.rows, self.cols, self.vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        self.rows, self.cols, self.vals = (
+            np.concatenate(rows),
+            np.concatenate(cols),
+            np.concatenate(vals),
+        )
 
     def refresh(self, w: np.ndarray) -> None:
         """Move each bag to its highest-scoring window under the weights ``w``."""
         chosen = []
-        for buckets, anchors, length in self.bags:
-            sums = np.zeros(length + 1)
-            counts = np.zeros(length + 1)
-            np.cumsum(np.bincount(anchors, weights=w[buckets], minlength=length), out=sums[1:])
-            np.cumsum(np.bincount(anchors, minlength=length), out=counts[1:])
-            starts = window_starts(length)
-            z = (sums[starts + WINDOW] - sums[starts]) / np.sqrt(
-                np.maximum(counts[starts + WINDOW] - counts[starts], 1.0))
-            s = starts[int(np.argmax(z))]
-            chosen.append((buckets, (anchors >= s) & (anchors < s + WINDOW)))
+        for parts, length in self.bags:
+            z = window_scores(parts, w, length)  # the scoring code's own windows
+            chosen.append(int(window_starts(length)[int(np.argmax(z))]))
         self.select(chosen)
 
 
@@ -148,17 +162,26 @@ def fit(design: Design, epochs: int) -> tuple[np.ndarray, float]:
     w = np.zeros(size)
     b = 0.0
     positives = labels.sum()
-    class_weight = np.where(labels == 1, 0.5 / positives, 0.5 / (labels.shape[0] - positives))
+    class_weight = np.where(
+        labels == 1, 0.5 / positives, 0.5 / (labels.shape[0] - positives)
+    )
     m_w, v_w = np.zeros(size), np.zeros(size)
     m_b = v_b = 0.0
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     for t in range(1, epochs + 1):
         if design.bags and t > REFRESH and t % REFRESH == 1:
             design.refresh(w)
-        z = b + np.bincount(design.rows, weights=w[design.cols] * design.vals, minlength=design.n_rows)
+        z = b + np.bincount(
+            design.rows, weights=w[design.cols] * design.vals, minlength=design.n_rows
+        )
         p = 1.0 / (1.0 + np.exp(-z))
         g = class_weight * (p - labels)
-        grad_w = np.bincount(design.cols, weights=g[design.rows] * design.vals, minlength=size) + L2 * w
+        grad_w = (
+            np.bincount(
+                design.cols, weights=g[design.rows] * design.vals, minlength=size
+            )
+            + L2 * w
+        )
         grad_b = float(g.sum())
         m_w = beta1 * m_w + (1 - beta1) * grad_w
         v_w = beta2 * v_w + (1 - beta2) * grad_w * grad_w
@@ -216,9 +239,11 @@ def cv_threshold(rows: list[dict], epochs: int) -> float:
     benign = np.sort(scores[~attack])
     allowed = int(MAX_FALSE_POSITIVES * benign.shape[0])
     threshold = float(min(max(np.nextafter(benign[-allowed - 1], 1.0), 0.05), 0.999))
-    print(f"{FOLDS}-fold CV by template on train: threshold {threshold:.4f} keeps false positives at "
-          f"{np.mean(scores[~attack] >= threshold):.1%} with recall {np.mean(scores[attack] >= threshold):.1%} "
-          f"(at 0.50: {np.mean(scores[~attack] >= 0.5):.1%} FP, {np.mean(scores[attack] >= 0.5):.1%} recall)")
+    print(
+        f"{FOLDS}-fold CV by template on train: threshold {threshold:.4f} keeps false positives at "
+        f"{np.mean(scores[~attack] >= threshold):.1%} with recall {np.mean(scores[attack] >= threshold):.1%} "
+        f"(at 0.50: {np.mean(scores[~attack] >= 0.5):.1%} FP, {np.mean(scores[attack] >= 0.5):.1%} recall)"
+    )
     return threshold
 
 
@@ -234,21 +259,36 @@ def train(rows: list[dict], epochs: int, *, calibrate: bool = True) -> bytes:
 
 
 def report(model: InjectionModel, rows: list[dict], thresholds: list[float]) -> None:
-    start = time.perf_counter()
     scores = [model.score(r["text"]) for r in rows]
-    elapsed = time.perf_counter() - start
-    kb = sum(len(r["text"].encode()) for r in rows) / 1024
+    # Speed on one long text (the held-out texts joined, 64 KiB), so the fixed
+    # cost of a call does not dominate; normalise is shown apart, since the
+    # detector can share one normalisation between the model and the signals.
+    long_text = "\n".join(r["text"] for r in rows)[: 64 * 1024]
+    kb = len(long_text.encode()) / 1024
+    start = time.perf_counter()
+    for _ in range(5):
+        folded = normalize(long_text).text
+    normalise_kb = (time.perf_counter() - start) / 5 / kb * 1e6
+    start = time.perf_counter()
+    for _ in range(5):
+        model.score_normalized(folded)
+    score_kb = (time.perf_counter() - start) / 5 / kb * 1e6
     by: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r, s in zip(rows, scores, strict=True):
         by[(r["label"], r["family"])].append(s)
     header = "".join(f"  @{t:.2f}" for t in thresholds)
-    print(f"\nheld-out split: {len(rows)} rows; scoring {elapsed / kb * 1e6:.0f} us per KB (normalise + score)")
+    print(
+        f"\nheld-out split: {len(rows)} rows; on a 64 KiB text, the model takes "
+        f"{score_kb:.0f} us per KB after normalise's {normalise_kb:.0f}"
+    )
     for label, what in (("attack", "recall"), ("benign", "false positives")):
         print(f"\n{label} family{'':<16}{'n':>5}{header}   ({what})")
         group = [s for (lab, _), ss in by.items() if lab == label for s in ss]
         for (lab, family), ss in sorted(by.items()):
             if lab == label:
-                cells = "".join(f"  {np.mean(np.array(ss) >= t):5.1%}" for t in thresholds)
+                cells = "".join(
+                    f"  {np.mean(np.array(ss) >= t):5.1%}" for t in thresholds
+                )
                 print(f"  {family:<22}{len(ss):>5}{cells}")
         cells = "".join(f"  {np.mean(np.array(group) >= t):5.1%}" for t in thresholds)
         print(f"  {'all':<22}{len(group):>5}{cells}")
@@ -256,19 +296,52 @@ def report(model: InjectionModel, rows: list[dict], thresholds: list[float]) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Train the prompt-injection model on corpus/injection/train.jsonl.",
-        epilog="Without --out the weights go to guardrails/detectors/injection/weights.npz.",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--check", action="store_true",
-                        help="retrain and exit 1 unless the result's sha256 equals the --out file's")
-    parser.add_argument("--out", type=Path, default=MODEL_PATH, help="the weights file (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=EPOCHS, help="full-batch epochs (default: %(default)s)")
-    parser.add_argument("--sample", type=int, default=0,
-                        help="train on every k-th row so that about this many remain (a quick config for tests)")
-    parser.add_argument("--no-calibrate", action="store_true",
-                        help="skip the cross-validated threshold (the bias stays as fitted; 5x faster)")
-    parser.add_argument("--no-report", action="store_true", help="skip the held-out report")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="retrain and exit 1 unless the result's sha256 equals the --out file's",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=MODEL_PATH,
+        help="the weights file (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=EPOCHS,
+        help="full-batch epochs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=0,
+        help="train on every k-th row so that about this many remain (a quick config for tests)",
+    )
+    parser.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="skip the cross-validated threshold (the bias stays as fitted; 5x faster)",
+    )
+    parser.add_argument(
+        "--no-report", action="store_true", help="skip the held-out report"
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="do not train: report on heldout.jsonl with the --out file as it is",
+    )
     args = parser.parse_args(argv)
+    if args.report_only:
+        report(
+            InjectionModel.from_file(args.out),
+            read_rows(CORPUS / "heldout.jsonl"),
+            THRESHOLDS,
+        )
+        return 0
 
     rows = read_rows(CORPUS / "train.jsonl")
     if args.sample:
@@ -276,10 +349,16 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     data = train(rows, args.epochs, calibrate=not args.no_calibrate)
     digest = hashlib.sha256(data).hexdigest()
-    print(f"trained on {len(rows)} rows in {time.perf_counter() - start:.1f} s: "
-          f"{len(data) / 1024:.0f} KiB, sha256 {digest}")
+    print(
+        f"trained on {len(rows)} rows in {time.perf_counter() - start:.1f} s: "
+        f"{len(data) / 1024:.0f} KiB, sha256 {digest}"
+    )
     if args.check:
-        current = hashlib.sha256(args.out.read_bytes()).hexdigest() if args.out.exists() else "(missing)"
+        current = (
+            hashlib.sha256(args.out.read_bytes()).hexdigest()
+            if args.out.exists()
+            else "(missing)"
+        )
         if current != digest:
             print(f"MISMATCH: {args.out} has sha256 {current}", file=sys.stderr)
             return 1
@@ -288,7 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(data)
     if not args.no_report:
-        report(InjectionModel.from_file(args.out), read_rows(CORPUS / "heldout.jsonl"), THRESHOLDS)
+        report(
+            InjectionModel.from_file(args.out),
+            read_rows(CORPUS / "heldout.jsonl"),
+            THRESHOLDS,
+        )
     return 0
 
 

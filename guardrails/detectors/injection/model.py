@@ -30,6 +30,7 @@ import hashlib
 import io
 import math
 import pathlib
+import zipfile
 
 import numpy as np
 
@@ -46,6 +47,7 @@ __all__ = [
     "feature_parts",
     "features",
     "load_model",
+    "window_scores",
     "window_starts",
 ]
 
@@ -93,11 +95,16 @@ _SINGLE_CHAR_RANGES = (
 )
 
 
-def _in_ranges(cp: np.ndarray, ranges: tuple[tuple[int, int], ...]) -> np.ndarray:
-    out = np.zeros(cp.shape, dtype=bool)
-    for lo, hi in ranges:
-        out |= (cp >= lo) & (cp <= hi)
-    return out
+# The same two tests as lookup tables over the Basic Multilingual Plane; a code
+# point above it is a word character, never a single-character word.
+_BMP = 0x10000
+_WORD_TABLE = np.ones(_BMP, dtype=bool)
+_WORD_TABLE[:128] = _ASCII_WORD
+for _lo, _hi in _NON_WORD_RANGES:
+    _WORD_TABLE[_lo : _hi + 1] = False
+_SINGLE_TABLE = np.zeros(_BMP, dtype=bool)
+for _lo, _hi in _SINGLE_CHAR_RANGES:
+    _SINGLE_TABLE[_lo : _hi + 1] = True
 
 
 class _Powers:
@@ -153,10 +160,9 @@ def feature_parts(folded: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
         starts = np.flatnonzero(edge & is_word[1:]) + 1
         ends = np.flatnonzero(edge & is_word[:-1]) + 1
     else:
-        ascii_mask = cp32 < 128
-        is_word = np.where(ascii_mask, _ASCII_WORD[np.minimum(cp32, 127)], True)
-        is_word &= ascii_mask | ~_in_ranges(cp32, _NON_WORD_RANGES)
-        single = ~ascii_mask & _in_ranges(cp32, _SINGLE_CHAR_RANGES)
+        bmp = np.minimum(cp32, _BMP - 1)
+        is_word = _WORD_TABLE[bmp]
+        single = _SINGLE_TABLE[bmp]
         cut = (is_word[1:] != is_word[:-1]) | single[1:] | single[:-1]
         starts = np.flatnonzero(cut & is_word[1:]) + 1
         ends = np.flatnonzero(cut & is_word[:-1]) + 1
@@ -169,7 +175,9 @@ def feature_parts(folded: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
         parts.append((((words * _M_WORD) >> _SHIFT).astype(np.intp), starts))
         if words.shape[0] > 1:
             bigrams = words[:-1] * _Q + words[1:]
-            parts.append((((bigrams * _M_BIGRAM) >> _SHIFT).astype(np.intp), starts[:-1]))
+            parts.append(
+                (((bigrams * _M_BIGRAM) >> _SHIFT).astype(np.intp), starts[:-1])
+            )
     return parts
 
 
@@ -189,6 +197,33 @@ def window_starts(length: int) -> np.ndarray:
     return starts
 
 
+def window_scores(
+    parts: list[tuple[np.ndarray, np.ndarray | None]], weights: np.ndarray, length: int
+) -> np.ndarray:
+    """Each window's ``sum(w) / sqrt(n)`` over the features anchored in it (no bias).
+
+    ``parts`` is :func:`feature_parts` of a text whose padded length is
+    ``length > WINDOW``. Per part, a prefix sum of the weights and the anchors'
+    order (a character n-gram's anchor is its index; word anchors ascend) give
+    every window's sum and count without a per-position array.
+    """
+    starts = window_starts(length)
+    ends = starts + WINDOW
+    total = np.zeros(starts.shape[0])
+    count = np.zeros(starts.shape[0])
+    for buckets, anchors in parts:
+        n = buckets.shape[0]
+        prefix = np.zeros(n + 1)
+        np.cumsum(weights[buckets], dtype=np.float64, out=prefix[1:])
+        if anchors is None:
+            lo, hi = np.minimum(starts, n), np.minimum(ends, n)
+        else:
+            lo, hi = np.searchsorted(anchors, starts), np.searchsorted(anchors, ends)
+        total += prefix[hi] - prefix[lo]
+        count += hi - lo
+    return total / np.sqrt(np.maximum(count, 1.0))
+
+
 def _sigmoid(z: float) -> float:
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
@@ -205,7 +240,9 @@ class InjectionModel:
 
     __slots__ = ("bias", "digest", "path", "weights")
 
-    def __init__(self, weights: np.ndarray, bias: float, digest: str, path: pathlib.Path) -> None:
+    def __init__(
+        self, weights: np.ndarray, bias: float, digest: str, path: pathlib.Path
+    ) -> None:
         self.weights = weights
         self.bias = bias
         self.digest = digest
@@ -218,11 +255,12 @@ class InjectionModel:
             data = path.read_bytes()
 
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                weights = npz["weights"].astype(np.float64)
+                # float32 holds every float16 exactly, in half float64's cache footprint.
+                weights = npz["weights"].astype(np.float32)
                 bias = float(npz["bias"][0])
                 bits = int(npz["bits"][0])
                 version = int(npz["feature_version"][0])
-        except Exception as exc:  # any unreadable file fails closed
+        except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as exc:
             raise DetectorError(
                 f"injection model weights unreadable ({type(exc).__name__})"
             ) from None
@@ -246,24 +284,11 @@ class InjectionModel:
             n = sum(buckets.shape[0] for buckets, _ in parts)
             if n == 0:
                 return _sigmoid(self.bias)
-            total = sum(float(weights[buckets].sum()) for buckets, _ in parts)
+            total = sum(
+                float(weights[buckets].sum(dtype=np.float64)) for buckets, _ in parts
+            )
             return _sigmoid(self.bias + total / math.sqrt(n))
-        # Per-position weight and feature count, then every window's from prefix sums.
-        sums = np.zeros(length + 1)
-        counts = np.zeros(length + 1)
-        for buckets, anchors in parts:
-            if anchors is None:
-                sums[1 : buckets.shape[0] + 1] += weights[buckets]
-                counts[1 : buckets.shape[0] + 1] += 1.0
-            else:
-                sums[1:] += np.bincount(anchors, weights=weights[buckets], minlength=length)
-                counts[1:] += np.bincount(anchors, minlength=length)
-        np.cumsum(sums, out=sums)
-        np.cumsum(counts, out=counts)
-        starts = window_starts(length)
-        window_n = counts[starts + WINDOW] - counts[starts]
-        window_sum = sums[starts + WINDOW] - sums[starts]
-        z = window_sum / np.sqrt(np.maximum(window_n, 1.0))
+        z = window_scores(parts, weights, length)
         return _sigmoid(self.bias + float(z.max()))
 
 
