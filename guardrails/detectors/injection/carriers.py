@@ -75,6 +75,17 @@ def _occurrences(t: str, trig: str) -> Iterator[tuple[int, int]]:
         i = t.find(lit, j)
 
 
+def _word_starts(t: str, p: int, i: int) -> list[int]:
+    """Where a word may start in the token at ``p``: ``p`` itself, and after any
+    punctuation inside the token (a lead-in may follow punctuation rather than
+    a space: ``x."note to the AI``); never past the trigger at ``i``."""
+    e = t.find(" ", p, i)
+    e = i if e < 0 else e
+    if e - p <= 1 or t[p:e].isalnum():
+        return [p]
+    return [p] + [q for q in range(p + 1, e) if t[q].isalnum() and not t[q - 1].isalnum()]
+
+
 def windows(
     t: str, triggers: Sequence[str], before: int = 150, after: int = 250
 ) -> list[tuple[int, int]]:
@@ -125,10 +136,11 @@ def finditer(
                 starts.append(k + 1)
                 k = t.rfind(" ", lo, k)
             for p in starts:
-                m = pattern.match(t, p)
-                if m is not None and m.end() >= j and m.span() not in seen:
-                    seen.add(m.span())
-                    yield m
+                for q in _word_starts(t, p, i):
+                    m = pattern.match(t, q)
+                    if m is not None and m.end() >= j and m.span() not in seen:
+                        seen.add(m.span())
+                        yield m
     for s, e in windows(t, other, before, after):
         for m in pattern.finditer(t, s, e):
             if m.span() not in seen:
@@ -255,7 +267,7 @@ def _overlap(found: Sequence[Located], spans: list[tuple[int, int]]) -> float:
 # --- exfiltration by URL ------------------------------------------------------------
 
 _MD_URL = re.compile(
-    r"!?\[[^\]\n]{0,256}\]\(\s*(?P<u>https?://[^\s)]{1,2048})|"
+    r"!?\[[^\]\n]{0,256}\]\(\s*(?P<u>https?://(?:\{[^}\n]{0,64}\}|[^\s)]){1,2048})|"
     r"<img\b[^>]{0,512}?\ssrc\s*=\s*[\"'](?P<i>https?://[^\"'\s>]{1,2048})",
     _SCAN | re.IGNORECASE,
 )

@@ -163,6 +163,8 @@ _QUALIFIER = _c(
     r"ursprunglichen?|todas?|todos|tus|sus|anteriores?|previas?|previos?|originales?|sistema)\b"
 )
 _OWN = _c(r"\b(?:my|our|mes|meine|mis)\b")
+_OWN_AFTER = _c(r" (?:(?:that |which )?(?:i|we) (?:left|gave|sent|wrote|added|put|made|had)|for the "
+                r"(?:courier|driver|delivery|cleaner|team|staff|neighbou?r))\b")
 _OVERRIDE = _c(
     rf"\b(?P<v>{_STRONG_VERB}|{_WEAK_VERB})\b(?: {_FILLER}\b){{0,6}} ?{_OBJECT}\b"
     r"(?: (?:precedentes?|anterieures?|ci-dessus|anteriores?|previas?|above|before))?"
@@ -175,6 +177,9 @@ _OVERRIDE_POSITION = _c(
     r"{0,4} (?:above|before(?: this)?|prior|previously|so far|earlier|until now|"
     r"up to (?:now|here|this point)|precede|au-dessus|ci-dessus|davor|oben|bisher|vorher|"
     r"anterior|de arriba|hasta ahora)\b"
+    # a position word before a noun is an adjective ("forget the earlier order")
+    r"(?! (?!(?:and|then|or|but|now|please|instead|just|you|your|i|from|to|in|at|it|this|that|"
+    r"context|text|messages?|conversation|content|input|instructions?|y|et|und|und)\b)[a-z])"
 )
 _OVERRIDE_ZH = _c(
     r"(?:忽略|忽视|无视|無視|不要理会|不要理會|别管|別管|忘记|忘記|忘掉|抛开|拋開|跳过|跳過|绕过|繞過|"
@@ -210,7 +215,7 @@ def _override(t: str, g: frozenset[str]) -> list[Hit]:
             score = 0.7
         else:
             score = 0.9 if qualified else 0.6
-        if _OWN.search(s):
+        if _OWN.search(s) or _OWN_AFTER.match(t, m.end()):
             score = 0.3
         hits.append(Hit("override", score, m.start(), m.end()))
     positions = finditer(_OVERRIDE_POSITION, t, _on(_POSITION_KEYS, g), before=12)
@@ -294,7 +299,8 @@ def _roleplay(t: str, g: frozenset[str]) -> list[Hit]:
     hits = [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, _on(_ROLEPLAY_KEYS, g), before=24)]
     for m in finditer(_ROLEPLAY_MEDIUM, t, _on(_RULE_KEYS, g), before=24):
         before = t[max(0, m.start() - 60) : m.start()]
-        hits.append(Hit("roleplay", 0.7 if _YOU.search(before) else 0.4, *m.span()))
+        weak = m.group() == "stay in character" or not _YOU.search(before)
+        hits.append(Hit("roleplay", 0.4 if weak else 0.7, *m.span()))
     for i, m in enumerate(finditer(_FRAMING, t, _on(_FRAMING_KEYS, g), before=4)):
         if i >= _MAX_FRAMINGS:
             break
@@ -341,7 +347,10 @@ def _at_line_start(raw: str, o: int) -> bool:
 
 
 def _spoofed(t: str, norm: NormalizedText, raw: str, g: frozenset[str]) -> list[Hit]:
-    hits = [Hit("spoofed-system", 0.85, *m.span()) for m in finditer(_SYSTEM_PHRASE, t, _on(_SYSTEM_KEYS, g), before=16)]
+    hits = []
+    for m in finditer(_SYSTEM_PHRASE, t, _on(_SYSTEM_KEYS, g), before=16):
+        weak = m.group().endswith("override") and not _SYSTEM_CUE.search(t, m.end(), m.end() + 80)
+        hits.append(Hit("spoofed-system", 0.4 if weak else 0.85, *m.span()))
     news = finditer(_NEW_INSTRUCTIONS, t, _on(_SYSTEM_KEYS, g), before=12)
     hits.extend(Hit("spoofed-system", 0.5, *m.span()) for m in news)
     if ":" not in t and "：" not in t:
