@@ -14,6 +14,7 @@ Everything that can be decided at load time is decided here:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 from guardrails import ast
@@ -194,6 +195,24 @@ def policy_digest(unit: Unit, models: set[str]) -> str:
     for m in sorted(models):
         h.update(b"\0" + m.encode())
     return h.hexdigest()
+
+
+def uses_injection(policy: CompiledPolicy) -> bool:
+    """Whether any rule of the policy evaluates ``injection()``."""
+    return any("injection" in g.detectors for g in policy.stages.values())
+
+
+def with_injection_backend(policy: CompiledPolicy, label: str) -> CompiledPolicy:
+    """The policy as an engine with an opt-in injection backend serves it:
+    its digest also names the backend (``injection-backend:<label>``, see
+    :func:`~guardrails.detectors.injection.backends.backend_label`), so a
+    decision names the model that scored it. A policy without ``injection()``
+    is returned unchanged."""
+    if not uses_injection(policy):
+        return policy
+    h = hashlib.sha256(policy.digest.encode())
+    h.update(b"\0injection-backend:" + label.encode())
+    return dataclasses.replace(policy, digest=h.hexdigest())
 
 
 def ner_entities_in(compiled: CompiledPolicy) -> frozenset[str]:

@@ -177,7 +177,14 @@ class ConditionCompiler:
             detector = InjectionDetector()
             key = f"injection:{detector.digest}"
             self.model_digests.add(key)
-            self.detectors["injection"] = DetectorNode("injection", TIER_CHEAP, lambda c: detector.scan(c.text), key)
+
+            def run(c: Ctx):
+                # An engine's opt-in backend (Runtime.injection) replaces the
+                # shipped model; the engine folds its digest into the policy's.
+                chosen = c.rt.injection if c.rt is not None and c.rt.injection is not None else detector
+                return chosen.scan(c.text)
+
+            self.detectors["injection"] = DetectorNode("injection", TIER_CHEAP, run, key)
         return self.node(self.detectors["injection"])
 
     def pattern_node(self, name: str) -> DetectorNode:

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from guardrails.rulegraph import CompiledPolicy
+from guardrails.compiler import with_injection_backend
 from guardrails.decision import Decision, DecisionSink
 from guardrails.detectors import DetectorError, PiiConfig, TopicClassifier, get_pii_detector
+from guardrails.detectors.injection.backends import backend_label
 from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError
 from guardrails.evaluate import Coverage, Runtime, evaluate_retrieval, evaluate_text, evaluate_tool_call
 from guardrails.pipeline import LoadResult, load_sources, resolve_ner_model  # noqa: F401  (LoadResult: documented here)
@@ -31,6 +33,17 @@ from guardrails.resolve import parse_source, version_key
 from guardrails.sources import load_paths
 
 HASH_SALT_ENV = "GUARDRAILS_HASH_SALT"
+
+
+def _injection_detector(model: Any) -> Any:
+    """An InjectionDetector over a backend object or a ``module:factory`` spec."""
+    from guardrails.detectors.injection import InjectionDetector
+    from guardrails.detectors.injection.backends import load_backend
+
+    try:
+        return InjectionDetector(load_backend(model) if isinstance(model, str) else model)
+    except DetectorError as exc:
+        raise GuardrailsError(f"cannot use the injection model: {exc}") from None
 
 
 class UnknownPolicyError(GuardrailsError, LookupError):
@@ -67,7 +80,8 @@ class Engine:
     def __init__(self, policies: list[CompiledPolicy], *, ner_model: str | None = None,
                  hash_salt: bytes | str | None = None, topic_classifier: TopicClassifier | None = None,
                  cache_size: int = 4096, warnings: list[Diagnostic] | None = None,
-                 warm_up: bool = True, decision_log: DecisionSink | None = None) -> None:
+                 warm_up: bool = True, decision_log: DecisionSink | None = None,
+                 injection_model: Any = None) -> None:
         """Serve already compiled policies. Most callers want :meth:`from_path`
         or :meth:`from_source`, which compile them and pass ``ner_model`` and
         ``warnings`` on; the other parameters they forward here.
@@ -108,10 +122,25 @@ class Engine:
             log, and the tool-call path builds no request dict for one. A
             failing log never fails a decision; it counts in
             :attr:`log_failures`.
-        :raises GuardrailsError: no policies, or the PII analyzer cannot start.
+        :param injection_model: an opt-in model for ``injection()`` in place of
+            the shipped one: an object with ``score(text) -> float`` and
+            ``digest`` (see :class:`~guardrails.detectors.injection.backends.InjectionBackend`),
+            or a ``"module:factory"`` string naming a function that returns
+            one (imported and called now). The heuristic signals still run.
+            The digest of every policy that uses ``injection()`` then also
+            names the backend's digest. A backend that raises or scores
+            outside [0, 1] fails the rule (``detector-failed``). Default
+            ``None``: the shipped offline model.
+        :raises GuardrailsError: no policies, the PII analyzer cannot start,
+            or the injection model cannot be loaded.
         """
         if not policies:
             raise GuardrailsError("an engine needs at least one policy")
+        injection = None
+        if injection_model is not None:
+            injection = _injection_detector(injection_model)
+            label = backend_label(injection.model)
+            policies = [with_injection_backend(p, label) for p in policies]
         self._by_name: dict[str, dict[str, CompiledPolicy]] = {}
         for p in policies:
             self._by_name.setdefault(p.name, {})[p.version] = p
@@ -128,6 +157,7 @@ class Engine:
             salt.encode() if isinstance(salt, str) else salt,
             topic_classifier,
             cache_size,
+            injection,
         )
         self.warnings = list(warnings or [])
         self._decision_log = decision_log
@@ -147,7 +177,7 @@ class Engine:
                   coverage: bool = False, bundle_key: bytes | str | None = None,
                   hash_salt: bytes | str | None = None, topic_classifier: TopicClassifier | None = None,
                   cache_size: int = 4096, warm_up: bool = True,
-                  decision_log: DecisionSink | None = None) -> "Engine":
+                  decision_log: DecisionSink | None = None, injection_model: Any = None) -> "Engine":
         """Load a policy file, every ``*.policy`` under a directory, or a bundle.
 
         ``path`` may also be a list of those. ``ner_model`` defaults to
@@ -170,13 +200,14 @@ class Engine:
                                   "(a module is imported by policies, not evaluated on its own)")
         return cls(result.policies, ner_model=ner_model, warnings=[d for d in result.diagnostics if not d.is_error],
                    hash_salt=hash_salt, topic_classifier=topic_classifier, cache_size=cache_size,
-                   warm_up=warm_up, decision_log=decision_log)
+                   warm_up=warm_up, decision_log=decision_log, injection_model=injection_model)
 
     @classmethod
     def from_source(cls, text: str, *, modules: dict[str, str] | None = None, ner_model: str | None = None,
                     coverage: bool = False, hash_salt: bytes | str | None = None,
                     topic_classifier: TopicClassifier | None = None, cache_size: int = 4096,
-                    warm_up: bool = True, decision_log: DecisionSink | None = None) -> "Engine":
+                    warm_up: bool = True, decision_log: DecisionSink | None = None,
+                    injection_model: Any = None) -> "Engine":
         """Compile policy source text (plus named module sources) directly.
 
         ``modules`` maps an import name to its source. The other parameters
@@ -192,7 +223,7 @@ class Engine:
             raise PolicyError(result.diagnostics, result.sources)
         return cls(result.policies, ner_model=ner_model, warnings=[d for d in result.diagnostics if not d.is_error],
                    hash_salt=hash_salt, topic_classifier=topic_classifier, cache_size=cache_size,
-                   warm_up=warm_up, decision_log=decision_log)
+                   warm_up=warm_up, decision_log=decision_log, injection_model=injection_model)
 
     # -- lookup
     @property

@@ -67,10 +67,14 @@ class Runtime:
     """Engine-wide, thread-safe services shared by every evaluation."""
 
     def __init__(self, pii_config: PiiConfig, hash_key: bytes, topic_classifier: TopicClassifier | None = None,
-                 cache_size: int = 4096):
+                 cache_size: int = 4096, injection: Any = None):
         self.pii_config = pii_config
         self.hash_key = hash_key
         self.topic_classifier = topic_classifier
+        # An InjectionDetector over the engine's opt-in backend, or None: the
+        # compiled injection() node then uses the shipped model. The cache is
+        # per engine, so its injection entries all come from one model.
+        self.injection = injection
         self.cache = DetectorCache(cache_size)
         self._pii_keys: dict[frozenset[str], str] = {}
 

@@ -39,6 +39,8 @@ def register(sub) -> None:
                    help="append a hash-chained decision record per request to FILE (see `guardrails log`)")
     add_ner_option(e)
     e.add_argument("--key", metavar="KEYFILE", help="key that verifies a signed bundle given as PATH")
+    e.add_argument("--injection-model", metavar="MODULE:FACTORY",
+                   help="score injection() with this importable backend instead of the shipped model")
 
 
 def _request_for(args: argparse.Namespace) -> dict:
@@ -113,7 +115,8 @@ def _evaluate(args: argparse.Namespace, batch, request, log) -> int:
     from guardrails.engine import Engine, UnknownPolicyError
 
     try:
-        engine = Engine.from_path(args.path, ner_model=args.ner_model, bundle_key=args.key, decision_log=log)
+        engine = Engine.from_path(args.path, ner_model=args.ner_model, bundle_key=args.key, decision_log=log,
+                                  injection_model=args.injection_model)
     except PolicyError as err:
         print(err.render(), file=sys.stderr)
         print(f"cannot evaluate: {sum(d.is_error for d in err.diagnostics)} error(s) in the policies", file=sys.stderr)

@@ -57,6 +57,9 @@ def register(sub) -> None:
                    help="how long in-flight requests may take to finish at shutdown (default: 10)")
     s.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
                    help="debug logs every decision (ids, outcomes, rule ids; never content)")
+    s.add_argument("--injection-model", metavar="MODULE:FACTORY",
+                   help="score injection() with this importable backend instead of the shipped model: "
+                        "FACTORY() returns an object with score(text) -> float and digest (docs/language.md)")
     add_ner_option(s)
 
 
@@ -92,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         max_message_bytes=args.max_message_bytes, tls_cert=args.tls_cert, tls_key=args.tls_key,
         tls_client_ca=args.tls_client_ca, token_file=args.token_file, shadow=args.shadow,
         candidate=args.candidate, canary=args.canary, ner_model=args.ner_model, watch=not args.no_watch,
+        injection_model=args.injection_model,
         poll_interval=args.poll_interval, grace=args.grace,
     )
     try:

@@ -43,6 +43,7 @@ class ServerConfig:
     canary: float | None = None  # percent of requests the candidate answers
     hash_salt: str | bytes | None = None  # default: $GUARDRAILS_HASH_SALT, else random per process
     ner_model: str | None = None
+    injection_model: str | None = None  # module:factory of an opt-in injection() backend
     watch: bool = True  # poll the sources and reload on change
     poll_interval: float = 1.0
     grace: float = 10.0  # seconds in-flight requests get at shutdown
@@ -70,6 +71,8 @@ class ServerConfig:
             raise GuardrailsError("choose one rollout: --shadow PATH, or --canary PCT --candidate PATH")
         if (self.canary is None) != (self.candidate is None):
             raise GuardrailsError("a canary needs both --canary PCT and --candidate PATH")
+        if self.injection_model is not None and ":" not in self.injection_model:
+            raise GuardrailsError("--injection-model takes module:factory, such as mypkg.detect:load")
         if self.canary is not None and not 0 <= self.canary <= 100:
             raise GuardrailsError("--canary takes a percentage between 0 and 100")
 

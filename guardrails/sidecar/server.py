@@ -81,6 +81,7 @@ class SidecarServer:
         self._socket_path: str | None = None
         self.metrics_port: int | None = None
         self._salt = self._hash_salt()
+        self._injection_model = self._load_injection_model()
         self._log = None
         self._seen_policies: dict[str, Any] = {}
         self._seen_lock = threading.Lock()
@@ -105,12 +106,28 @@ class SidecarServer:
             return secrets.token_bytes(32)
         return salt.encode() if isinstance(salt, str) else salt
 
+    def _load_injection_model(self) -> Any:
+        # Imported and started once: every reload and the candidate share the
+        # backend, so a large model is not loaded again per policy change.
+        spec = self.config.injection_model
+        if spec is None:
+            return None
+        from guardrails.detectors import DetectorError
+        from guardrails.detectors.injection.backends import load_backend
+
+        try:
+            return load_backend(spec)
+        except DetectorError as exc:
+            raise GuardrailsError(f"cannot use the injection model: {exc}") from None
+
     def _builder(self, with_log: bool) -> Callable[[str | Path], Engine]:
         cfg = self.config
 
         def build(path: str | Path) -> Engine:
             return Engine.from_path(path, bundle_key=cfg.bundle_key, ner_model=cfg.ner_model,
                                     hash_salt=self._salt, decision_log=self._log if with_log else None,
+                                    **({"injection_model": self._injection_model}
+                                       if self._injection_model is not None else {}),
                                     **cfg.engine_options)
 
         return build

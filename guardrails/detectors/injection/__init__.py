@@ -103,9 +103,13 @@ class InjectionDetector:
     """Signals plus model. Built at policy compile time; `scan` per text."""
 
     def __init__(self, model: Any = None):
-        # `model` is anything with `score(text) -> float` and `digest`;
-        # None loads the shipped one (once per process).
-        if model is None:
+        # `model` is a backend (`backends.InjectionBackend`: `score(text) -> float`
+        # and `digest`); None loads the shipped one (once per process).
+        if model is not None:
+            from guardrails.detectors.injection.backends import check_backend
+
+            check_backend(model)
+        else:
             try:
                 from guardrails.detectors.injection.model import load_model
 
