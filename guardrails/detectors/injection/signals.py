@@ -349,7 +349,7 @@ def _at_line_start(raw: str, o: int) -> bool:
 def _spoofed(t: str, norm: NormalizedText, raw: str, g: frozenset[str]) -> list[Hit]:
     hits = []
     for m in finditer(_SYSTEM_PHRASE, t, _on(_SYSTEM_KEYS, g), before=16):
-        weak = m.group().endswith("override") and not _SYSTEM_CUE.search(t, m.end(), m.end() + 80)
+        weak = m.group().endswith("override") and not _SYSTEM_CUE.search(t, m.end(), m.end() + 30)
         hits.append(Hit("spoofed-system", 0.4 if weak else 0.85, *m.span()))
     news = finditer(_NEW_INSTRUCTIONS, t, _on(_SYSTEM_KEYS, g), before=12)
     hits.extend(Hit("spoofed-system", 0.5, *m.span()) for m in news)
@@ -487,6 +487,7 @@ _SENSITIVE = _c(
 _DEST = _c(r"https?:|www\.|\burl\b|\bendpoint\b|\bwebhook\b|\bserver\b|\S@\S|\baddress\b|\blink\b|\bimage\b")
 _MAX_SENDS = 16
 _EXFIL = _c(r"exfiltrat\w*")
+_EXFIL_NOUN = ("exfiltration", "exfiltrations")  # a topic, not a request
 _EXFIL_KEYS = ("exfiltrat",)
 
 
@@ -494,7 +495,8 @@ def _addressed(t: str, g: frozenset[str]) -> list[Hit]:
     hits: list[Hit] = []
     addressed = finditer(_ADDRESSED, t, _on(_ADDRESSED_KEYS, g), before=24, after=60)
     hits.extend(Hit("addressed-to-ai", 0.6, *m.span()) for m in addressed)
-    hits.extend(Hit("exfil-request", 0.6, *m.span()) for m in finditer(_EXFIL, t, _on(_EXFIL_KEYS, g), 0, 40))
+    for m in finditer(_EXFIL, t, _on(_EXFIL_KEYS, g), 0, 40):
+        hits.append(Hit("exfil-request", 0.3 if m.group() in _EXFIL_NOUN else 0.6, *m.span()))
     for i, m in enumerate(finditer(_SEND, t, _on(_SEND_KEYS, g), before=0, after=20)):
         if i >= _MAX_SENDS:
             break
@@ -511,14 +513,39 @@ _DISCUSSION = _c(
     r"\b(?:attackers?|attacks?|attacked|prompt injections?|injection attacks?|jailbreak(?:s|ing)? "
     r"(?:attempts?|prompts?|techniques?)|for example|for instance|such as|e\.g\.|phrases? (?:like|such as)|"
     r"payloads?|researchers?|malicious|adversar\w+|red[- ]team\w*|classic|known as|example of|"
-    r"detect\w*|classifier|security|phishing|attaquants?|angreifer|atacantes?|攻击|攻擊|注入)\b"
+    r"detect\w*|classifier|security|phishing|attaquants?|angreifer|atacantes?|injections?|"
+    r"jailbreaks|exfiltration|well-known|(?:strings?|inputs?|phrases?|prompts?|texts?) (?:like|such as)|"
+    r"filters?|flags?|defen[cs]es?|countermeasures?|mitigations?|benchmarks?|techniques?|history of|"
+    r"the model refused|injection de prompt|prompt-injection|ataques?|angriffe?)\b|攻击|攻擊|注入"
+)
+# A discussion marker right before a match introduces it like a quotation ("tokens such as <|im_start|>").
+_INTRO = _c(
+    r"(?:such as|like|e\.g\.|for example|for instance|called|named|string|phrase|tokens?|payloads?|"
+    r"comme|wie|como)[:,]? ?$"
 )
 _DISCUSSION_WINDOW = 120
 
 
+def _in_quote(t: str, start: int) -> bool:
+    """Whether ``start`` lies inside a quotation opened in the 80 characters before
+    it; not a JSON or attribute value (``"content": "...``, ``alt="...``): data, not a quotation."""
+    w = t[max(0, start - 80) : start]
+    if "\n" in w:
+        w = w[w.rfind("\n") + 1 :]
+    q = w.rfind('"')
+    return (
+        (w.count('"') % 2 == 1 and not w[max(0, q - 2) : q].rstrip().endswith((":", "=")))
+        or w.rfind("«") > w.rfind("»")
+        or w.rfind("“") > w.rfind("”")
+        or w.rfind("「") > w.rfind("」")
+    )
+
+
 def _frame_factor(t: str, start: int, discussing: bool) -> float:
     before = t[max(0, start - 3) : start]
-    if any(q in before for q in _QUOTES):
+    if any(q in before for q in _QUOTES) or _INTRO.search(t, max(0, start - 16), start) or (
+        discussing and _in_quote(t, start)
+    ):
         return 0.3 if discussing else 0.6
     if discussing and _DISCUSSION.search(t, max(0, start - _DISCUSSION_WINDOW), start):
         return 0.6
