@@ -426,12 +426,83 @@ _LEAK_KEYS = ("prompt", "instruction", "above", "before", "preceding", "consigne
               "instruktion", "vorgabe", "instruccion", "提示", "指令", "系统消息", "系統消息")
 
 
+# Paraphrases: the model's own set-up named as such ("your hidden guidelines",
+# "the rules you were given", "what you were told before this conversation",
+# "the text above this message"), asked for by a verb of showing or to be
+# given word for word.
+_SETUP_Q = (
+    r"(?:(?:full|entire|complete|exact|original|initial|hidden|secret|internal|system|developer|"
+    r"operating|starting|setup|first|underlying|confidential|private|pre-?) ?){1,3}"
+)
+_SETUP = _c(
+    rf"\b(?:your|the) {_SETUP_Q}(?:instructions?|rules|guidelines|directives|configuration|config|"
+    r"prompt|message|setup text|text)\b|"
+    r"\byour (?:full |entire |complete )?(?:configuration|setup|set-up|guidelines|directives)\b|"
+    r"\b(?:rules|instructions|guidelines|directives|prompt|text|setup text)(?: that)? you (?:were|have been|"
+    r"got) (?:given|told|set up with)\b|\b(?:instructions|rules|text|setup text) you (?:received|got)\b|"
+    r"\bwhat (?:were|was|have) you (?:been )?told\b|\bhow you were (?:set up|configured|instructed)\b|"
+    r"\b(?:text|words|content|everything)(?: that comes?| written| that appears?)? (?:above|before) "
+    r"(?:this|my|the (?:first|user['’]?s?)) (?:message|line|conversation|prompt|question)\b|"
+    r"\beverything (?:that comes )?before ['\"]?user ?:|"
+    r"\b(?:tes|vos|ta|votre) (?:consignes|instructions|regles|directives|configuration)\b|"
+    r"\b(?:instructions|consignes|regles) qu['’ ]?on t['’ ]?a (?:donnees|donne|fixees)\b|"
+    r"\bqu['’ ]?on t['’ ]?a dit\b|\btexte (?:au-dessus|avant|au dessus) de ce message\b|"
+    r"\b(?:deine[nrm]?|ihre[nr]?) (?:versteckten |geheimen |ursprunglichen |internen |genauen )?"
+    r"(?:anweisungen|richtlinien|vorgaben|konfiguration|regeln|instruktionen|systemprompt)\b|"
+    r"\bdie du (?:\w+ ){0,3}(?:bekommen|erhalten) hast\b|\btext uber dieser nachricht\b|"
+    r"\btus (?:instrucciones|directrices|reglas|configuracion|indicaciones|pautas)\b|"
+    r"\b(?:instrucciones|reglas|directrices) que te (?:dieron|han dado|dio)\b|"
+    r"\btexto (?:encima|antes) de este mensaje\b|"
+    r"(?:你的|您的)(?:隐藏|秘密|系统|初始|原始|内部)?(?:规则|指令|提示词|设定|配置|说明)|"
+    r"(?:隐藏|秘密|系统|初始|原始)(?:规则|指令|提示词|设定)|(?:这条|本条|第一条)消息(?:上面|之前|以前)的(?:文字|内容)"
+)
+_SETUP_KEYS = (
+    "instruction", "rule", "guideline", "directive", "configur", "config", "prompt", "message", "setup",
+    "set-up", "text", "told", "set up", "everything", "consigne", "regle", "dit", "texte", "anweisung",
+    "richtlin", "vorgab", "konfig", "regeln", "systemprompt", "hast", "nachricht", "instruccion",
+    "directric", "regla", "configuracion", "indicacion", "pauta", "mensaje", "规则", "指令", "提示词",
+    "设定", "配置", "说明", "消息",
+)
+_SHOW = _c(
+    r"\b(?:reveal|show|print|output|display|repeat|recite|tell|give|share|dump|leak|expose|disclose|"
+    r"paste|copy|write|spell|list|quote|type|read|what|start your (?:reply|answer|response) with|"
+    r"revele|montre|affiche|repete|donne|dis|ecris|imprime|recopie|copie|cite|qu['’ ]?est-ce|"
+    r"zeig|zeige|gib|verrate|wiederhole|nenne|schreib|schreibe|drucke|zitiere|was steht|kopiere|"
+    r"revela|muestra|muestrame|dime|repite|escribe|copia|dame|cita|citalas|cuales son|que dicen)\b|"
+    r"显示|输出|告诉|重复|复制|打印|给我|透露|展示|列出|引用"
+)
+_VERBATIM = _c(
+    r"\b(?:verbatim|word for word|word-for-word|exactly|exact wording|in full|raw text|code block|"
+    r"as written|without summari[sz]ing|mot pour mot|mot a mot|formulation exacte|sans resumer|"
+    r"pas un resume|wortlich|wortlaut|genau|keine zusammenfassung|textualmente|exactamente|"
+    r"palabra por palabra|redaccion exacta|no un resumen|sin resumir)\b|逐字|原样|原文|不要总结"
+)
+_CODE_AFTER = _c(r"[.(_=\[]")
+
+
 def _leak(t: str, g: frozenset[str]) -> list[Hit]:
     hits = []
     for m in finditer(_LEAK, t, _on(_LEAK_KEYS, g), before=70):
-        weak = m.group("o") == "prompt" or (m.group("o") and not _LEAK_STRONG.search(m.group()))
-        hits.append(Hit("prompt-leak", 0.5 if weak else 0.85, *m.span()))
+        o = m.group("o")
+        if o == "prompt" and _CODE_AFTER.match(t, m.end()):
+            continue  # code: "return prompt.filter(...)"
+        weak = o == "prompt" or (o and not _LEAK_STRONG.search(m.group()))
+        score = 0.5 if weak else 0.85
+        if _VERBATIM.search(t, max(0, m.start() - 80), m.end() + 80):
+            score += 0.07
+        hits.append(Hit("prompt-leak", score, *m.span()))
+    for i, m in enumerate(finditer(_SETUP, t, _on(_SETUP_KEYS, g), before=60, after=40)):
+        if i >= _MAX_SETUPS:
+            break
+        lo, hi = max(0, m.start() - 80), min(len(t), m.end() + 80)
+        if _VERBATIM.search(t, lo, hi):
+            hits.append(Hit("prompt-leak", 0.9, *m.span()))
+        elif _SHOW.search(t, lo, m.start() + 1) or _SHOW.search(t, m.end(), m.end() + 30):
+            hits.append(Hit("prompt-leak", 0.6, *m.span()))
     return hits
+
+
+_MAX_SETUPS = 16
 
 
 # --- content addressed to the AI; exfiltration requests ----------------------
@@ -556,7 +627,7 @@ def _frame_factor(t: str, start: int, discussing: bool) -> float:
 
 _ALL_KEYS = (
     _OVERRIDE_KEYS + _ZH_KEYS + _ROLEPLAY_KEYS + _RULE_KEYS + _FRAMING_KEYS + _SYSTEM_KEYS
-    + _TEMPLATE_KEYS + _TURN_KEYS + _TOOL_KEYS + _LEAK_KEYS + _ADDRESSED_KEYS + _SEND_KEYS
+    + _TEMPLATE_KEYS + _TURN_KEYS + _TOOL_KEYS + _LEAK_KEYS + _SETUP_KEYS + _ADDRESSED_KEYS + _SEND_KEYS
     + _EXFIL_KEYS
 )
 # which scanner each key can wake (a scanner whose keys are all absent is skipped)
@@ -565,7 +636,7 @@ _GROUPS: dict[str, frozenset[str]] = {
     "roleplay": frozenset(_ROLEPLAY_KEYS + _RULE_KEYS + _FRAMING_KEYS),
     "spoofed": frozenset(_SYSTEM_KEYS),
     "structure": frozenset(_TEMPLATE_KEYS + _TURN_KEYS + _TOOL_KEYS),
-    "leak": frozenset(_LEAK_KEYS),
+    "leak": frozenset(_LEAK_KEYS + _SETUP_KEYS),
     "addressed": frozenset(_ADDRESSED_KEYS + _SEND_KEYS + _EXFIL_KEYS),
 }
 # literal -> the keys spelled with it (a key ending in "$" must end a word)
