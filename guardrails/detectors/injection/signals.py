@@ -437,7 +437,11 @@ _SETUP_Q = (
 _SETUP = _c(
     rf"\b(?:your|the) {_SETUP_Q}(?:instructions?|rules|guidelines|directives|configuration|config|"
     r"prompt|message|setup text|text)\b|"
-    r"\byour (?:full |entire |complete )?(?:configuration|setup|set-up|guidelines|directives)\b|"
+    r"\byour (?:full |entire |complete )?(?:configuration|setup|set-up|guidelines|directives|prompt|"
+    r"developer['’]?s? message)\b|\b(?:rules|instructions) you (?:have to|must) follow\b|"
+    r"\beverything in your context\b|\b(?:ton|ta|tu) (?:prompt|configuration|configuracion|consigne)\b|"
+    r"\bmensaje del (?:desarrollador|sistema)\b|\bmessage du (?:developpeur|systeme)\b|"
+    r"(?:开发者|系统)消息|(?:收到|得到)的(?:指令|规则|设定)|"
     r"\b(?:rules|instructions|guidelines|directives|prompt|text|setup text)(?: that)? you (?:were|have been|"
     r"got) (?:given|told|set up with)\b|\b(?:instructions|rules|text|setup text) you (?:received|got)\b|"
     r"\bwhat (?:were|was|have) you (?:been )?told\b|\bhow you were (?:set up|configured|instructed)\b|"
@@ -465,7 +469,7 @@ _SETUP_KEYS = (
 )
 _SHOW = _c(
     r"\b(?:reveal|show|print|output|display|repeat|recite|tell|give|share|dump|leak|expose|disclose|"
-    r"paste|copy|write|spell|list|quote|type|read|what|start your (?:reply|answer|response) with|"
+    r"paste|copy|write|spell|list|quote|type|read|what|encode|start your (?:reply|answer|response) with|"
     r"revele|montre|affiche|repete|donne|dis|ecris|imprime|recopie|copie|cite|qu['’ ]?est-ce|"
     r"zeig|zeige|gib|verrate|wiederhole|nenne|schreib|schreibe|drucke|zitiere|was steht|kopiere|"
     r"revela|muestra|muestrame|dime|repite|escribe|copia|dame|cita|citalas|cuales son|que dicen)\b|"
@@ -475,7 +479,8 @@ _VERBATIM = _c(
     r"\b(?:verbatim|word for word|word-for-word|exactly|exact wording|in full|raw text|code block|"
     r"as written|without summari[sz]ing|mot pour mot|mot a mot|formulation exacte|sans resumer|"
     r"pas un resume|wortlich|wortlaut|genau|keine zusammenfassung|textualmente|exactamente|"
-    r"palabra por palabra|redaccion exacta|no un resumen|sin resumir)\b|逐字|原样|原文|不要总结"
+    r"palabra por palabra|redaccion exacta|no un resumen|sin resumir|tel quel|tal cual|exactamente)\b|"
+    r"逐字|原样|原文|不要总结|原封不动"
 )
 _CODE_AFTER = _c(r"[.(_=\[]")
 
