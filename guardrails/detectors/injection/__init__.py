@@ -31,6 +31,10 @@ named too.
 Named thresholds (:data:`LEVELS`) are what ``injected(possible)``,
 ``injected(likely)`` and ``injected(certain)`` test in a policy.
 
+The model view can be replaced by an opt-in backend the user has (see
+:mod:`.backends`): ``InjectionDetector(backend)``; the engine takes it as
+``injection_model`` and folds its digest into the policy digest.
+
 Importing this package is cheap: the signals and the model (numpy) load on
 first use, and the model at most once per process (``load_model`` caches it).
 A failure of either raises :class:`DetectorError`, so a policy that fails
