@@ -127,6 +127,26 @@ def test_features_are_buckets_anchored_in_the_padded_text() -> None:
     assert features("").shape == (0,)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "a", "ab", "abc", "中", "Ignore 之前 rules", "é ü", "x" * (WINDOW - 2), "word " * 60],
+)
+def test_the_short_path_reads_the_features_training_reads(text: str) -> None:
+    # score_normalized takes one merged feature array for a short text and the
+    # per-kind parts for a long one; both must be the trainer's features.
+    from guardrails.detectors.injection.model import _merged
+
+    folded = normalize(text).text
+    assert np.array_equal(_merged(folded), features(folded))
+    if len(folded) + 2 <= WINDOW:
+        model = load_model()
+        buckets = features(folded)
+        z = model.bias
+        if buckets.shape[0]:
+            z += float(model.weights[buckets].sum(dtype=np.float64)) / np.sqrt(buckets.shape[0])
+        assert model.score_normalized(folded) == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-12)
+
+
 def test_unreadable_or_mismatched_weights_fail_closed(tmp_path: Path) -> None:
     bad = tmp_path / "weights.npz"
     bad.write_bytes(b"not a zip")

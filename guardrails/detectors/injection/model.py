@@ -57,6 +57,7 @@ BITS = 18
 FEATURE_VERSION = 1
 WINDOW = 128
 STRIDE = 32
+SHORT = 2 * WINDOW  # padded lengths up to this take the few-calls feature path
 
 _SHIFT = 64 - BITS
 _P = 0x100000001B3  # FNV-64 prime: odd, so invertible modulo 2**64
@@ -129,6 +130,96 @@ class _Powers:
 _POWERS = _Powers()
 
 
+def _hashes(folded: str) -> tuple[list[np.ndarray], int, np.ndarray]:
+    """The 64-bit hashes of each feature kind present, in the order character 3-,
+    4- and 5-grams, words, word bigrams; how many are character kinds; and where
+    the words start."""
+    padded = " " + folded + " "
+    cp32 = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32)
+    cp = cp32.astype(np.uint64)
+    length = cp.shape[0]
+    pieces: list[np.ndarray] = []
+    forward, inverse = _POWERS.get(length)
+
+    # Character n-grams, h_n[i] = sum cp[i + k] * P**(n - 1 - k). A long text
+    # uses Horner's rule, h_n[i] = h_{n-1}[i] * P + cp[i + n - 1]; a short one,
+    # where each numpy call's overhead dominates, gets all three kinds at once
+    # from one prefix sum R of cp[j] * P**-j: h_n[i] = P**(i + n - 1) * (R[i + n] - R[i]).
+    if length > SHORT:
+        h = cp
+        for n in range(2, 6):
+            h = h[:-1] * _P + cp[n - 1 :]
+            if n >= 3:
+                pieces.append(h)
+    elif length >= 3:
+        lo, hi, power = _char_layout(length)
+        rprefix = np.zeros(length + 1, dtype=np.uint64)
+        np.cumsum(cp * inverse, dtype=np.uint64, out=rprefix[1:])
+        chars = forward[power] * (rprefix[hi] - rprefix[lo])
+        at = 0
+        for n in range(3, 6):
+            if length >= n:
+                pieces.append(chars[at : at + length - n + 1])
+                at += length - n + 1
+
+    # Words: maximal runs of word characters; a character of a script written
+    # without spaces is a word of its own.
+    if folded.isascii():
+        # The padding makes the edges alternate: start, end, start, end, ...
+        is_word = _ASCII_WORD[cp32]
+        edges = np.flatnonzero(is_word[1:] != is_word[:-1]) + 1
+        starts, ends = edges[0::2], edges[1::2]
+    else:
+        bmp = np.minimum(cp32, _BMP - 1)
+        is_word = _WORD_TABLE[bmp]
+        single = _SINGLE_TABLE[bmp]
+        cut = (is_word[1:] != is_word[:-1]) | single[1:] | single[:-1]
+        starts = np.flatnonzero(cut & is_word[1:]) + 1
+        ends = np.flatnonzero(cut & is_word[:-1]) + 1
+    n_chars = len(pieces)
+    if starts.shape[0]:
+        # Segment hashes from prefix sums: sum cp[j] * P**(j - s) for j in [s, e).
+        prefix = np.zeros(length + 1, dtype=np.uint64)
+        np.cumsum(cp * forward, dtype=np.uint64, out=prefix[1:])
+        words = (prefix[ends] - prefix[starts]) * inverse[starts]
+        pieces.append(words)
+        if words.shape[0] > 1:
+            pieces.append(words[:-1] * _Q + words[1:])
+    return pieces, n_chars, starts
+
+
+def _merged(folded: str) -> np.ndarray:
+    """Every feature's bucket, in :func:`features` order, for a short text: the
+    kinds are reduced to buckets together by one multiply-shift with a
+    per-position multiplier, so the cost is a fixed, small number of numpy calls."""
+    pieces, n_chars, _ = _hashes(folded)
+    if not pieces:
+        return np.zeros(0, dtype=np.intp)
+    sizes = [piece.shape[0] for piece in pieces]
+    multipliers = np.repeat(_MULTIPLIERS[n_chars][: len(pieces)], sizes)
+    return ((np.concatenate(pieces) * multipliers) >> _SHIFT).astype(np.intp)
+
+
+# The multiply-shift multipliers of the kinds present, in the merged array's
+# order, by the number of character kinds (fewer than three in a tiny text).
+_MULTIPLIERS = {
+    k: np.array(
+        [_M_CHAR[n] for n in range(3, 3 + k)] + [_M_WORD, _M_BIGRAM], dtype=np.uint64
+    )
+    for k in range(4)
+}
+
+
+@functools.lru_cache(maxsize=SHORT + 1)
+def _char_layout(length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start, end and power indices of every character n-gram of a padded text
+    of ``3 <= length <= SHORT`` characters (cached: a short text's only cost is the call)."""
+    ns = [n for n in range(3, 6) if length >= n]
+    lo = np.concatenate([np.arange(length - n + 1) for n in ns])
+    width = np.repeat(np.array(ns), [length - n + 1 for n in ns])
+    return lo, lo + width, lo + width - 1
+
+
 def feature_parts(folded: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """The hashed features of normalised text, by kind: ``[(buckets, anchors), ...]``.
 
@@ -137,47 +228,12 @@ def feature_parts(folded: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
     starts; ``None`` means ``0, 1, 2, ...`` (character n-grams). The text must
     already be normalised: scoring and training both call :func:`normalize` first.
     """
-    padded = " " + folded + " "
-    cp32 = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32)
-    cp = cp32.astype(np.uint64)
-    length = cp.shape[0]
+    pieces, n_chars, starts = _hashes(folded)
+    multipliers = _MULTIPLIERS[n_chars]
     parts: list[tuple[np.ndarray, np.ndarray | None]] = []
-
-    # Character n-grams: h_n[i] = h_{n-1}[i] * P + cp[i + n - 1].
-    h = cp
-    for n in range(2, 6):
-        if length < n:
-            break
-        h = h[:-1] * _P + cp[n - 1 :]
-        if n >= 3:
-            parts.append((((h * _M_CHAR[n]) >> _SHIFT).astype(np.intp), None))
-
-    # Words: maximal runs of word characters; a character of a script written
-    # without spaces is a word of its own.
-    if folded.isascii():
-        is_word = _ASCII_WORD[cp32]
-        edge = is_word[1:] != is_word[:-1]
-        starts = np.flatnonzero(edge & is_word[1:]) + 1
-        ends = np.flatnonzero(edge & is_word[:-1]) + 1
-    else:
-        bmp = np.minimum(cp32, _BMP - 1)
-        is_word = _WORD_TABLE[bmp]
-        single = _SINGLE_TABLE[bmp]
-        cut = (is_word[1:] != is_word[:-1]) | single[1:] | single[:-1]
-        starts = np.flatnonzero(cut & is_word[1:]) + 1
-        ends = np.flatnonzero(cut & is_word[:-1]) + 1
-    if starts.shape[0]:
-        # Segment hashes from prefix sums: sum cp[j] * P**(j - s) for j in [s, e).
-        forward, inverse = _POWERS.get(length)
-        prefix = np.zeros(length + 1, dtype=np.uint64)
-        np.cumsum(cp * forward, dtype=np.uint64, out=prefix[1:])
-        words = (prefix[ends] - prefix[starts]) * inverse[starts]
-        parts.append((((words * _M_WORD) >> _SHIFT).astype(np.intp), starts))
-        if words.shape[0] > 1:
-            bigrams = words[:-1] * _Q + words[1:]
-            parts.append(
-                (((bigrams * _M_BIGRAM) >> _SHIFT).astype(np.intp), starts[:-1])
-            )
+    for k, piece in enumerate(pieces):
+        anchors = None if k < n_chars else starts if k == n_chars else starts[:-1]
+        parts.append((((piece * multipliers[k]) >> _SHIFT).astype(np.intp), anchors))
     return parts
 
 
@@ -277,18 +333,15 @@ class InjectionModel:
 
     def score_normalized(self, folded: str) -> float:
         """:meth:`score` for text that is already ``normalize(text).text``."""
-        parts = feature_parts(folded)
-        weights = self.weights
         length = len(folded) + 2
         if length <= WINDOW:
-            n = sum(buckets.shape[0] for buckets, _ in parts)
+            buckets = _merged(folded)
+            n = buckets.shape[0]
             if n == 0:
                 return _sigmoid(self.bias)
-            total = sum(
-                float(weights[buckets].sum(dtype=np.float64)) for buckets, _ in parts
-            )
+            total = float(self.weights[buckets].sum(dtype=np.float64))
             return _sigmoid(self.bias + total / math.sqrt(n))
-        z = window_scores(parts, weights, length)
+        z = window_scores(feature_parts(folded), self.weights, length)
         return _sigmoid(self.bias + float(z.max()))
 
 
