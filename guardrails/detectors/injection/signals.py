@@ -524,8 +524,18 @@ _ADDRESSED = _c(
     rf"\b(?:note|message|instructions?|attention|notice|reminder|request|directive|memo|p\.?s\.?) "
     rf"(?:to|for) (?:the |any |all |an? )?{_AI}\b{_NOT_JOB}|"
     rf"\b(?:dear|hey|hi|hello|attention|important|urgent)[,:!]? (?:the )?{_AI}\b{_NOT_JOB}|"
-    rf"\bif you are an? (?:ai|llm|large language model|language model|ai assistant|assistant|"
-    rf"chatbot|bot|ai model|automated (?:system|agent|assistant))\b|"
+    rf"\bif you are (?:an?|the) (?:\w+ ){{0,2}}(?:ai|llm|large language model|language model|ai assistant|assistant|"
+    rf"chatbot|bot|ai model|agent|automated (?:system|agent|assistant))\b|"
+    rf"\bwhen you (?:summari[sz]e|read|process|analy[sz]e|translate|review|parse) this\b|"
+    rf"\b(?:next (?:action|step|task)|action|task) for (?:the |any |an? )?{_AI}\b{_NOT_JOB}|"
+    rf"\bthe (?:ai|assistant|agent|model|chatbot|bot|llm) (?:handling|reading|processing|summari[sz]ing|"
+    rf"screening|parsing) (?:this|the following|these)\b|"
+    rf"\b(?:au lieu de resumer|ne resume pas|en lugar de resumir|no resumas|nicht zusammen(?:fassen)?)\b|"
+    rf"\bsi (?:tu es|vous etes) (?:le|la|l['’] ?)(?:ia|assistant|chatbot|modele|agent)\b|"
+    rf"\bwenn du ein(?:e)? (?:ki|ki-agent|ki-modell|sprachmodell|llm|assistent|chatbot|agent)\b|"
+    rf"\bsi eres (?:el|la) (?:ia|asistente|modelo|chatbot|agente)\b|\basistente, |"
+    rf"(?:致|给|給)正在(?:阅读|閱讀|总结|總結)[^：:\n]{{0,12}}(?:助手|模型|智能体|ai)|(?:智能体|助手|ai助手)请注意|"
+    rf"(?:如果你是|若你是)正在|"
     rf"\b(?:ai|llm|assistant|model|agent|chatbot|bot)s? (?:reading|processing|summari[sz]ing|"
     rf"parsing|analy[sz]ing|scanning|crawling|browsing) (?:this|the following)\b|"
     rf"\bwhen (?:the |an? )?(?:ai|assistant|llm|model|agent|chatbot) (?:reads|processes|"
@@ -534,7 +544,7 @@ _ADDRESSED = _c(
     rf"\bsi (?:tu es|vous etes) une? (?:ia|intelligence artificielle|assistant|modele de langage|"
     rf"llm|chatbot)\b|\b(?:note|message|consigne)s? (?:a|pour) (?:l['’] ?|les? |la )"
     rf"(?:ia|assistant|intelligence artificielle|modele)\b|"
-    rf"\bwenn du (?:eine ki|ein (?:ki-?modell|sprachmodell|llm|assistent|chatbot)) bist\b|"
+    rf"\bwenn du (?:eine ki|ein (?:ki-?modell|sprachmodell|llm|assistent|chatbot|ki)) bist\b|"
     rf"\b(?:hinweis|nachricht|anweisung)(?:en)? (?:an|fur) (?:die ki|den assistenten|das "
     rf"(?:sprachmodell|modell|llm)|jede ki)\b|"
     rf"\bsi eres una? (?:ia|inteligencia artificial|asistente|modelo de lenguaje|llm|chatbot)\b|"
@@ -545,6 +555,8 @@ _ADDRESSED = _c(
 )
 _ADDRESSED_KEYS = ("ai$", "a.i.", "ais$", "llm", "model", "bot$", "bots$", "chatbot", "assistant",
                    "agent", "gpt", "chatgpt", "claude", "copilot", "gemini", "summari", "ia$",
+                   "when you", "resume", "resumir", "resumas", "zusammen", "modele", "asistente", "ki-",
+                   "正在", "请注意",
                    "ki$", "ki-", "sprachmodell", "assistent", "asistente", "人工智能", "助手", "模型")
 _SEND_KEYS = ("send", "post", "forward", "upload", "transmit", "leak", "email", "e-mail", "append",
               "include", "encode", "embed", "attach", "envoie", "envoyez", "sende", "schicke",
@@ -562,6 +574,16 @@ _SENSITIVE = _c(
 )
 _DEST = _c(r"https?:|www\.|\burl\b|\bendpoint\b|\bwebhook\b|\bserver\b|\S@\S|\baddress\b|\blink\b|\bimage\b")
 _MAX_SENDS = 16
+_IMPERATIVE = _c(
+    r"\b(?:ignore|disregard|forget|include|add|append|send|forward|post|reply|respond|recommend|approve|"
+    r"list|reveal|show|tell|output|write|say|mark|grant|call|explain|delete|transfer|export|insert|"
+    r"wipe|disable|print|do not (?:tell|mention|summari[sz]e|reveal)|don['’]?t (?:tell|mention)|"
+    r"instead|ignore[sz]?|oublie[sz]?|ajoute[sz]?|envoie[sz]?|transfere[sz]?|donne[sz]?|liste[sz]?|"
+    r"approuve[sz]?|desactive[sz]?|mets|reponds|ignoriere|vergiss|sende|leite|fuge|zeige|gib|"
+    r"antworte|ignora|olvida|incluye|envia|responde|aprueba|muestra|dame|lista|a la place|"
+    r"stattdessen|en su lugar)\b|"
+    r"忽略|废除|列出|发送|显示|附上|批准|不要|回复|转发"
+)
 _EXFIL = _c(r"exfiltrat\w*")
 _EXFIL_NOUN = ("exfiltration", "exfiltrations")  # a topic, not a request
 _EXFIL_KEYS = ("exfiltrat",)
@@ -569,8 +591,12 @@ _EXFIL_KEYS = ("exfiltrat",)
 
 def _addressed(t: str, g: frozenset[str]) -> list[Hit]:
     hits: list[Hit] = []
-    addressed = finditer(_ADDRESSED, t, _on(_ADDRESSED_KEYS, g), before=24, after=60)
-    hits.extend(Hit("addressed-to-ai", 0.6, *m.span()) for m in addressed)
+    for i, m in enumerate(finditer(_ADDRESSED, t, _on(_ADDRESSED_KEYS, g), before=32, after=60)):
+        if i >= _MAX_SENDS:
+            break
+        # addressed to the model AND telling it to do something: the indirect attack itself
+        act = _IMPERATIVE.search(t, m.end(), m.end() + 160)
+        hits.append(Hit("addressed-to-ai", 0.9 if act else 0.6, *m.span()))
     for m in finditer(_EXFIL, t, _on(_EXFIL_KEYS, g), 0, 40):
         hits.append(Hit("exfil-request", 0.3 if m.group() in _EXFIL_NOUN else 0.6, *m.span()))
     for i, m in enumerate(finditer(_SEND, t, _on(_SEND_KEYS, g), before=0, after=20)):
