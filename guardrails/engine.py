@@ -25,7 +25,6 @@ from guardrails.rulegraph import CompiledPolicy
 from guardrails.compiler import with_injection_backend
 from guardrails.decision import Decision, DecisionSink
 from guardrails.detectors import DetectorError, PiiConfig, TopicClassifier, get_pii_detector
-from guardrails.detectors.injection.backends import backend_label
 from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError
 from guardrails.evaluate import Coverage, Runtime, evaluate_retrieval, evaluate_text, evaluate_tool_call
 from guardrails.pipeline import LoadResult, load_sources, resolve_ner_model  # noqa: F401  (LoadResult: documented here)
@@ -35,13 +34,16 @@ from guardrails.sources import load_paths
 HASH_SALT_ENV = "GUARDRAILS_HASH_SALT"
 
 
-def _injection_detector(model: Any) -> Any:
-    """An InjectionDetector over a backend object or a ``module:factory`` spec."""
+def _injection_detector(model: Any) -> tuple[Any, str]:
+    """An InjectionDetector over a backend object or a ``module:factory`` spec,
+    and the label the policy digest names it by. Imported here: ``import
+    guardrails`` loads nothing of ``injection``."""
     from guardrails.detectors.injection import InjectionDetector
-    from guardrails.detectors.injection.backends import load_backend
+    from guardrails.detectors.injection.backends import backend_label, load_backend
 
     try:
-        return InjectionDetector(load_backend(model) if isinstance(model, str) else model)
+        detector = InjectionDetector(load_backend(model) if isinstance(model, str) else model)
+        return detector, backend_label(detector.model)
     except DetectorError as exc:
         raise GuardrailsError(f"cannot use the injection model: {exc}") from None
 
@@ -138,8 +140,7 @@ class Engine:
             raise GuardrailsError("an engine needs at least one policy")
         injection = None
         if injection_model is not None:
-            injection = _injection_detector(injection_model)
-            label = backend_label(injection.model)
+            injection, label = _injection_detector(injection_model)
             policies = [with_injection_backend(p, label) for p in policies]
         self._by_name: dict[str, dict[str, CompiledPolicy]] = {}
         for p in policies:
