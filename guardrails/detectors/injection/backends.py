@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from guardrails.detectors.base import DetectorError
 
-__all__ = ["InjectionBackend", "check_backend", "load_backend", "backend_label"]
+__all__ = ["InjectionBackend", "backend_label", "check_backend", "load_backend"]
 
 
 @runtime_checkable
@@ -60,13 +60,13 @@ def load_backend(spec: str) -> InjectionBackend:
         target: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             target = getattr(target, part)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - user code: any failure is a load error
         raise DetectorError(f"injection model {spec!r} cannot be imported: {type(exc).__name__}: {exc}") from None
     if not callable(target):
         raise DetectorError(f"injection model {spec!r} is not callable (a factory returning a backend)")
     try:
         backend = target()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - user code: any failure is a load error
         raise DetectorError(f"injection model {spec!r} failed to start: {type(exc).__name__}: {exc}") from None
     return check_backend(backend, f"injection model {spec!r}")
 
