@@ -162,7 +162,9 @@ _QUALIFIER = _c(
     r"initiales?|ci-dessus|alle|allen|deine|ihre|vorherigen?|bisherigen?|obigen?|fruheren?|"
     r"ursprunglichen?|todas?|todos|tus|sus|anteriores?|previas?|previos?|originales?|sistema)\b"
 )
-_OWN = _c(r"\b(?:my|our|mes|meine|mis)\b")
+# The writer's own instructions, or a third party's described ("telling a chatbot to ignore its
+# instructions"): an attack addresses the model's instructions, "your" or none.
+_OWN = _c(r"\b(?:my|our|mes|meine|mis|its|their|his|her)\b")
 _OWN_AFTER = _c(r" (?:(?:that |which )?(?:i|we) (?:left|gave|sent|wrote|added|put|made|had)|for the "
                 r"(?:courier|driver|delivery|cleaner|team|staff|neighbou?r))\b")
 _OVERRIDE = _c(
@@ -356,7 +358,7 @@ def _spoofed(t: str, norm: NormalizedText, raw: str, g: frozenset[str]) -> list[
     if ":" not in t and "：" not in t:
         return hits
     for m in finditer(_SYSTEM_HEADER, t, _on(_SYSTEM_KEYS, g), before=8, after=40):
-        cue = _SYSTEM_CUE.search(t, m.end(), m.end() + 80)
+        cue = _SYSTEM_CUE.search(t, m.end(), m.end() + 40)
         if _at_line_start(raw, norm.offsets[m.start()]):
             hits.append(Hit("spoofed-system", 0.85 if cue else 0.45, *m.span()))
         elif cue and m.start() >= 2 and t[m.start() - 2] in ".!?]>":
