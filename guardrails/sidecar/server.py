@@ -122,13 +122,14 @@ class SidecarServer:
 
     def _builder(self, with_log: bool) -> Callable[[str | Path], Engine]:
         cfg = self.config
+        options = dict(cfg.engine_options)
+        if self._injection_model is not None:
+            options.setdefault("injection_model", self._injection_model)
 
         def build(path: str | Path) -> Engine:
             return Engine.from_path(path, bundle_key=cfg.bundle_key, ner_model=cfg.ner_model,
                                     hash_salt=self._salt, decision_log=self._log if with_log else None,
-                                    **({"injection_model": self._injection_model}
-                                       if self._injection_model is not None else {}),
-                                    **cfg.engine_options)
+                                    **options)
 
         return build
 
