@@ -81,7 +81,7 @@ def run(ctx: Context, res: SectionResult) -> None:
     terms = Engine.from_source(TERMS_POLICY, cache_size=1)
     rnd = random.Random(ctx.seed)
     reps = ctx.pick(2, 3, 5)
-    counts = {100: ctx.pick(6, 200, 600), 1_000: ctx.pick(4, 80, 300), 10_000: ctx.pick(2, 16, 60)}
+    counts = {100: ctx.pick(6, 600, 2000), 1_000: ctx.pick(4, 200, 600), 10_000: ctx.pick(2, 40, 120)}
     errors = 0
     per_kb: dict[str, float] = {}
     for size, n in counts.items():
@@ -112,5 +112,7 @@ def run(ctx: Context, res: SectionResult) -> None:
     res.check("injection() ran without a detector error", errors == 0)
     res.notes.append("µs/KB: injection()'s median engine call per KB of text (issue 13's goal: 100 µs/KB); "
                      + ", ".join(f"{k}: {v:.0f}" for k, v in per_kb.items()))
+    res.notes.append("ratio (median) min-max over the repetitions: " + ", ".join(
+        f"{k}: {v['ratio_min']:.2f}x-{v['ratio_max']:.2f}x" for k, v in res.extra.items()))
     res.notes.append(f"terms list: {len(PHRASES)} attack phrases; half the texts carry an attack sentence")
     res.notes.append("sides alternate request by request (first side alternates); ratio = injection / terms")
