@@ -5,7 +5,8 @@ A backend is any object with ``score(text) -> float`` (the probability that
 the text is an injection, in [0, 1]) and ``digest`` (a string that changes
 whenever the model's behaviour does: a hash of its weights). It replaces the
 *model* view only; the heuristic signals still run and the two are combined
-as usual. ``name`` is optional and only shown in messages.
+as usual. ``name`` is optional; the policy digest names the backend as
+``name:digest``. ``score`` may be called from several threads at once.
 
 Configuration names a backend by a dotted path, ``module:factory``: the
 factory is imported and called with no arguments, once, when the engine (or
