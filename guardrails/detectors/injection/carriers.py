@@ -75,15 +75,7 @@ def _occurrences(t: str, trig: str) -> Iterator[tuple[int, int]]:
         i = t.find(lit, j)
 
 
-def _word_starts(t: str, p: int, i: int) -> list[int]:
-    """Where a word may start in the token at ``p``: ``p`` itself, and after any
-    punctuation inside the token (a lead-in may follow punctuation rather than
-    a space: ``x."note to the AI``); never past the trigger at ``i``."""
-    e = t.find(" ", p, i)
-    e = i if e < 0 else e
-    if e - p <= 1 or t[p:e].isalnum():
-        return [p]
-    return [p] + [q for q in range(p + 1, e) if t[q].isalnum() and not t[q - 1].isalnum()]
+_WORD_START = re.compile(r"\b\w")
 
 
 def windows(
@@ -128,19 +120,15 @@ def finditer(
         if trig in other:
             continue
         for i, j in _occurrences(t, trig):
-            # Word starts: after each space of the (normalised) text, and the trigger.
-            lo = max(0, i - before)
-            starts = [i] if lo else [i, 0]
-            k = t.rfind(" ", lo, i - 1) if i else -1
-            while k >= 0:
-                starts.append(k + 1)
-                k = t.rfind(" ", lo, k)
+            # Word starts in the lead-in, after a space or punctuation ('"note to the AI'),
+            # and the trigger itself.
+            starts = [m.start() for m in _WORD_START.finditer(t, max(0, i - before), i)] if before and i else []
+            starts.append(i)
             for p in starts:
-                for q in _word_starts(t, p, i):
-                    m = pattern.match(t, q)
-                    if m is not None and m.end() >= j and m.span() not in seen:
-                        seen.add(m.span())
-                        yield m
+                m = pattern.match(t, p)
+                if m is not None and m.end() >= j and m.span() not in seen:
+                    seen.add(m.span())
+                    yield m
     for s, e in windows(t, other, before, after):
         for m in pattern.finditer(t, s, e):
             if m.span() not in seen:

@@ -284,7 +284,7 @@ _ROLEPLAY_KEYS = (
 )
 _RULE_KEYS = (
     "rule", "restriction", "limit", "filter", "guideline", "censor", "boundar", "constraint",
-    "ethic", "moral", "polic", "programming", "safeguard", "guardrail", "developer mode",
+    "ethic", "moral", "policies", "content polic", "programming", "safeguard", "guardrail", "developer mode",
     "stay in character", "regle", "einschrankung", "regeln", "grenzen", "zensur", "reglas",
     "restricci", "filtro", "限制", "规则", "規則", "约束", "約束", "过滤", "過濾", "审查", "審查",
 )
@@ -298,7 +298,13 @@ _MAX_FRAMINGS = 16
 
 
 def _roleplay(t: str, g: frozenset[str]) -> list[Hit]:
-    hits = [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, _on(_ROLEPLAY_KEYS, g), before=24)]
+    # Only "<x> mode" has a lead-in before its trigger; "you are ..." starts at it,
+    # so business prose ("you are welcome") costs one anchored match.
+    keys = _on(_ROLEPLAY_KEYS, g)
+    led = [k for k in keys if k in ("mode", "modo")]
+    hits = [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, led, before=16)]
+    rest = [k for k in keys if k not in led]
+    hits += [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, rest, before=0)]
     for m in finditer(_ROLEPLAY_MEDIUM, t, _on(_RULE_KEYS, g), before=24):
         before = t[max(0, m.start() - 60) : m.start()]
         weak = m.group() == "stay in character" or not _YOU.search(before)
@@ -424,7 +430,7 @@ _LEAK = _c(
     r"你的指令|原始指令|隐藏指令)"
 )
 _LEAK_STRONG = _c(r"system|initial|original|hidden|secret|internal|confidential|your|developer|pre")
-_LEAK_KEYS = ("prompt", "instruction", "above", "before", "preceding", "consigne", "anweisung",
+_LEAK_KEYS = ("prompt", "instruction", "above", "repeat", "consigne", "anweisung",
               "instruktion", "vorgabe", "instruccion", "提示", "指令", "系统消息", "系統消息")
 
 
