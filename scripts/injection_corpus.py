@@ -1692,13 +1692,13 @@ def _canonical_rows(rng: random.Random, add: Callable[..., None]) -> None:
     for lang, frames in LEAK_PARAPHRASES.items():
         for i, frame in enumerate(frames):
             add(f"prompt-leak/{lang}/para{i}", "attack", "prompt-leak", lang, lambda f=frame: rng.choice(wrappers).format(x=f), 6)
-            twins = LEAK_TWINS[lang]
+            twin = LEAK_TWINS[lang][i % len(LEAK_TWINS[lang])]
             add(
                 f"prompt-leak/{lang}/para{i}/twin",
                 "benign",
                 "assistant-request",
                 lang,
-                lambda t=twins[i % len(twins)]: rng.choice(wrappers).format(x=t),
+                lambda t=twin: rng.choice(wrappers).format(x=t),
                 4,
             )
 
