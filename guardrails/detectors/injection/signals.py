@@ -347,6 +347,9 @@ _SYSTEM_KEYS = ("sys", "admin", "developer", "root", "operator", "security", "si
                 "instructions", "anweisungen", "consignes", "instrucciones", "系统", "系統", "指令")
 
 
+_SYSTEM_NAME = _c(r"sys|sistema|admin|系")
+
+
 def _at_line_start(raw: str, o: int) -> bool:
     i = o - 1
     while i >= 0 and o - i <= 8 and raw[i] in " \t>#*-":
@@ -366,7 +369,9 @@ def _spoofed(t: str, norm: NormalizedText, raw: str, g: frozenset[str]) -> list[
     for m in finditer(_SYSTEM_HEADER, t, _on(_SYSTEM_KEYS, g), before=8, after=40):
         cue = _SYSTEM_CUE.search(t, m.end(), m.end() + 40)
         if _at_line_start(raw, norm.offsets[m.start()]):
-            hits.append(Hit("spoofed-system", 0.85 if cue else 0.45, *m.span()))
+            # without an instruction after it, "Security note:" is a document's heading
+            bare = 0.45 if _SYSTEM_NAME.search(m.group()) else 0.3
+            hits.append(Hit("spoofed-system", 0.85 if cue else bare, *m.span()))
         elif cue and m.start() >= 2 and t[m.start() - 2] in ".!?]>":
             hits.append(Hit("spoofed-system", 0.6, *m.span()))
     return hits
@@ -510,7 +515,7 @@ def _leak(t: str, g: frozenset[str]) -> list[Hit]:
         lo, hi = max(0, m.start() - 80), min(len(t), m.end() + 80)
         if _VERBATIM.search(t, lo, hi):
             hits.append(Hit("prompt-leak", 0.9, *m.span()))
-        elif _SHOW.search(t, lo, m.start() + 1) or _SHOW.search(t, m.end(), m.end() + 30):
+        elif _SHOW.search(t, lo, m.end()) or _SHOW.search(t, m.end(), m.end() + 30):
             hits.append(Hit("prompt-leak", 0.6, *m.span()))
     return hits
 
@@ -626,7 +631,9 @@ _DISCUSSION = _c(
     r"detect\w*|classifier|security|phishing|attaquants?|angreifer|atacantes?|injections?|"
     r"jailbreaks|exfiltration|well-known|(?:strings?|inputs?|phrases?|prompts?|texts?) (?:like|such as)|"
     r"filters?|flags?|defen[cs]es?|countermeasures?|mitigations?|benchmarks?|techniques?|history of|"
-    r"the model refused|injection de prompt|prompt-injection|ataques?|angriffe?)\b|攻击|攻擊|注入"
+    r"the model refused|injection de prompt|prompt-injection|ataques?|angriffe?|the phrase|la frase|"
+    r"la phrase|ejemplo|exemple|beispiel|clasico|classique|klassische|inyeccion|untrusted|"
+    r"chatbots? (?:\w+ )?obey)\b|攻击|攻擊|注入"
 )
 # A discussion marker right before a match introduces it like a quotation ("tokens such as <|im_start|>").
 _INTRO = _c(
@@ -759,8 +766,28 @@ def phrase_hits(text: str, norm: NormalizedText | None = None) -> list[Hit]:
         hits += _addressed(t, g)
     if not hits:
         return hits
+    if len(hits) > MAX_PER_NAME:
+        hits = _cap(hits)
     discussing = bool(_DISCUSSION.search(t))
     return [h._replace(score=h.score * _frame_factor(t, h.start, discussing)) for h in hits]
+
+
+#: At most this many phrase signals of one name are kept (the strongest): the
+#: score takes each family's maximum, so 3,000 repeated overrides say no more
+#: than 32, and the decision stays small.
+MAX_PER_NAME = 32
+
+
+def _cap(hits: list[Hit]) -> list[Hit]:
+    by_name: dict[str, list[Hit]] = {}
+    for h in hits:
+        by_name.setdefault(h.name, []).append(h)
+    out: list[Hit] = []
+    for group in by_name.values():
+        if len(group) > MAX_PER_NAME:
+            group = sorted(group, key=lambda h: -h.score)[:MAX_PER_NAME]
+        out += group
+    return out
 
 
 def _to_signal(h: Hit) -> Signal:
