@@ -37,10 +37,16 @@ The signals, one by one (``name`` - family - what fires it):
     ``{"name": "...", "arguments": ...}``, ``<tool_call>``).
 ``prompt-leak`` - prompt-leak
     Requests to reveal, print or repeat the system prompt, the initial or hidden
-    instructions, or "the words above".
+    instructions, or "the words above"; and paraphrases that name the model's
+    set-up ("your hidden guidelines", "the rules you were given", "what were you
+    told before this conversation", "the text above this message") next to a verb
+    of showing, or asked for word for word (which scores higher).
 ``addressed-to-ai`` - indirect
     Content addressed to the model inside a document: "note to the AI",
-    "if you are an AI assistant", "AI reading this", "instead of summarizing".
+    "if you are an AI assistant", "AI reading this", "instead of summarizing",
+    "when you summarise this", "next action for the agent". Followed by an
+    instruction ("include", "send", "reply", ...) it scores 0.9: that is the
+    indirect attack itself.
 ``exfil-request`` - indirect
     A request to send conversation data, credentials or secrets to a URL,
     address or endpoint, or the verb "exfiltrate".
@@ -50,13 +56,19 @@ The signals, one by one (``name`` - family - what fires it):
     :mod:`.carriers`.
 
 A quoting or discussing frame lowers a phrase signal: a match opened by a
-quotation mark scores x0.6, and x0.3 when the text also discusses attacks
-("attackers write", "for example", "prompt injection", ...); a discussion
-marker in the 120 characters before an unquoted match scores x0.6. Hidden
-carriers are never lowered: a hidden instruction is not a discussion.
+quotation mark or introduced by "such as"/"like" scores x0.6, and x0.3 when
+the text also discusses attacks ("attackers write", "for example", "prompt
+injection", "the phrase", ...), as does a match inside a quotation opened
+earlier on its line in such a text (but not a JSON or attribute value); a
+discussion marker in the 120 characters before an unquoted match scores x0.6.
+Described instructions ("the instructions I left for the courier", "telling a
+chatbot to ignore its instructions") score low. Hidden carriers are never
+lowered: a hidden instruction is not a discussion.
 
 Cost: every phrase signal first checks for one of its trigger words with a
-substring test, so clean prose skips almost all regexes. Regexes have bounded
+substring test, so clean prose skips almost all regexes; words common in
+business prose ("before", "policy", "you are") wake little or nothing, and at
+most :data:`MAX_PER_NAME` signals of one name are kept. Regexes have bounded
 repetitions only, and decoding is bounded (see :mod:`.carriers`).
 
 Why one module: most of its length is the phrase tables (verbs, objects and
