@@ -243,7 +243,7 @@ def _override(t: str, g: frozenset[str]) -> list[Hit]:
 
 _ROLE_RULES = (
     r"(?:rules|restrictions|limits|limitations|filters|guidelines|censorship|boundaries|constraints|"
-    r"ethics|morals|policies|programming|safeguards|guardrails|content polic(?:y|ies))"
+    r"ethics|morals|policies|programming|training|safeguards|guardrails|content polic(?:y|ies))"
 )
 _ROLEPLAY_STRONG = _c(
     r"\b(?:you(?: are|['’]re| re)(?: now)?|act as|become|pretend to be|roleplay as|role-play as|"
@@ -263,6 +263,8 @@ _ROLEPLAY_STRONG = _c(
     r"\bdu bist (?:jetzt|nun|ab sofort) (?:eine? )?(?:ki |assistent )?(?:ohne|frei|unzensiert|uneingeschrankt)|"
     r"\bentwicklermodus|\b(?:ahora|a partir de ahora) eres (?:una? )?(?:ia |asistente )?"
     r"(?:sin|libre|sin censura)|\bmodo (?:de )?(?:desarrollador|dios|sin restricciones)|"
+    r"\byour (?:safety |content |ethical )?(?:filters?|guardrails|restrictions|rules|safeguards) "
+    r"(?:are|have been|were) (?:now )?(?:switched off|turned off|disabled|removed|lifted|suspended)\b|"
     r"开发者模式|開發者模式|越狱|越獄|(?:你现在是|你現在是|从现在起你是|從現在起你是)[^。！？\n]{0,12}?"
     r"(?:没有|沒有|不受|无限制|無限制|dan)"
 )
@@ -284,8 +286,10 @@ _BYPASS = _c(
     rf"\b(?:no |without (?:any )?){_ROLE_RULES}\b|\bignore (?:your|all|the|any) |\bbypass|"
     r"\bnot bound|\bunfiltered|\buncensored|\bunrestricted|\bno (?:ethical|moral)|"
     r"\bwithout (?:ethic|moral)|\bsans (?:regles|restrictions)|\bohne (?:regeln|einschrankungen)|"
-    r"\bsin (?:reglas|restricciones)|没有(?:任何)?(?:限制|规则)"
+    r"\bsin (?:reglas|restricciones)|\bno tienes (?:\w+ )?(?:reglas|restricciones)|"
+    r"没有(?:任何)?(?:安全)?(?:限制|规则)"
 )
+_OFF_KEYS = ("switched off", "turned off", "disabled", "removed", "lifted", "suspended")
 _ROLEPLAY_KEYS = (
     "you are", "you're", "you’re", "you re", "act as", "become", "pretend to be", "roleplay as",
     "role-play as", "play the role", "you will be", "do anything now", "mode", "you now", "you have",
@@ -293,7 +297,7 @@ _ROLEPLAY_KEYS = (
     "not bound", "unbound", "released from", "liberated from", "no longer bound", "tu es",
     "vous etes", "du bist", "entwicklermodus", "eres", "modo", "开发者模式", "開發者模式", "越狱", "越獄",
     "你现在是", "你現在是", "从现在起你是", "從現在起你是",
-)
+) + _OFF_KEYS
 _RULE_KEYS = (
     "rule", "restriction", "limit", "filter", "guideline", "censor", "boundar", "constraint",
     "ethic", "moral", "policies", "content polic", "programming", "safeguard", "guardrail", "developer mode",
@@ -315,6 +319,9 @@ def _roleplay(t: str, g: frozenset[str]) -> list[Hit]:
     keys = _on(_ROLEPLAY_KEYS, g)
     led = [k for k in keys if k in ("mode", "modo")]
     hits = [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, led, before=16)]
+    off = [k for k in keys if k in _OFF_KEYS]
+    hits += [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, off, before=48)]
+    led += off
     rest = [k for k in keys if k not in led]
     hits += [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, rest, before=0)]
     for m in finditer(_ROLEPLAY_MEDIUM, t, _on(_RULE_KEYS, g), before=24):
@@ -553,8 +560,13 @@ _ADDRESSED = _c(
     rf"chatbot|bot|ai model|agent|automated (?:system|agent|assistant))\b|"
     rf"\bwhen you (?:summari[sz]e|read|process|analy[sz]e|translate|review|parse) this\b|"
     rf"\b(?:next (?:action|step|task)|action|task) for (?:the |any |an? )?{_AI}\b{_NOT_JOB}|"
-    rf"\bthe (?:ai|assistant|agent|model|chatbot|bot|llm) (?:handling|reading|processing|summari[sz]ing|"
+    rf"\bthe {_AI} (?:handling|reading|processing|summari[sz]ing|"
     rf"screening|parsing) (?:this|the following|these)\b|"
+    rf"\bto (?:whichever|any|the|every) {_AI} (?:that )?(?:is )?(?:processing|reading|summari[sz]ing|handling|"
+    rf"parsing) (?:this|the following|these)\b|"
+    rf"\b(?:achtung|atencion|attention|instruccion para|instruction pour|anweisung fur) (?:la |le |l['’] ?|"
+    rf"el |die |den )?(?:ia|ki|assistent(?:en)?|asistente|modele(?: de langage)?|modelo|sprachmodell)\b|"
+    rf"(?:给|給|致)(?:ai|助手|模型|智能体)的|"
     rf"\b(?:au lieu de resumer|ne resume pas|en lugar de resumir|no resumas|nicht zusammen(?:fassen)?)\b|"
     rf"\bsi (?:tu es|vous etes) (?:le|la|l['’] ?)(?:ia|assistant|chatbot|modele|agent)\b|"
     rf"\bwenn du ein(?:e)? (?:ki|ki-agent|ki-modell|sprachmodell|llm|assistent|chatbot|agent)\b|"
@@ -578,7 +590,7 @@ _ADDRESSED = _c(
     rf"(?:如果你是|若你是|假如你是)(?:一个|一個)?(?:ai|人工智能|语言模型|語言模型|助手|大模型|聊天机器人)|"
     rf"(?:致|给|給)(?:ai|人工智能|ai助手|助手|模型|语言模型)[:：的]"
 )
-_ADDRESSED_KEYS = ("ai$", "a.i.", "ais$", "llm", "model", "bot$", "bots$", "chatbot", "assistant",
+_ADDRESSED_KEYS = ("ai$", "a.i.", "ais$", "modelo", "sprachmodell", "assistenten", "的", "llm", "model", "bot$", "bots$", "chatbot", "assistant",
                    "agent", "gpt", "chatgpt", "claude", "copilot", "gemini", "summari", "ia$",
                    "when you", "resume", "resumir", "resumas", "zusammen", "modele", "asistente", "ki-",
                    "正在", "请注意",
