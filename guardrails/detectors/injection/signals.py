@@ -590,7 +590,7 @@ _ADDRESSED = _c(
     rf"(?:如果你是|若你是|假如你是)(?:一个|一個)?(?:ai|人工智能|语言模型|語言模型|助手|大模型|聊天机器人)|"
     rf"(?:致|给|給)(?:ai|人工智能|ai助手|助手|模型|语言模型)[:：的]"
 )
-_ADDRESSED_KEYS = ("ai$", "a.i.", "ais$", "modelo", "sprachmodell", "assistenten", "的", "llm", "model", "bot$", "bots$", "chatbot", "assistant",
+_ADDRESSED_KEYS = ("ai$", "a.i.", "ais$", "modelo", "sprachmodell", "assistenten", "给ai", "給ai", "致ai", "智能体", "llm", "model", "bot$", "bots$", "chatbot", "assistant",
                    "agent", "gpt", "chatgpt", "claude", "copilot", "gemini", "summari", "ia$",
                    "when you", "resume", "resumir", "resumas", "zusammen", "modele", "asistente", "ki-",
                    "正在", "请注意",
