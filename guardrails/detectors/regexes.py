@@ -3,11 +3,24 @@
 Patterns come from policy authors, so a catastrophic-backtracking pattern must
 not be able to stall a request: every match call passes ``timeout=`` to the
 ``regex`` module and a timeout surfaces as ``DetectorError("regex-timeout")``.
+
+The limit is on the pattern's own work, not on the clock. The ``regex``
+module's timeout counts wall time, which includes time the thread spent
+waiting for the CPU (other threads, other processes); on a busy machine a
+50 ms limit then fires on a scan that needs a fraction of a millisecond, and
+the rule fails closed for no reason. So a timeout is checked against the
+thread's CPU time: when the scan used less CPU than the limit, it was
+waiting, not matching, and it runs again with four times the wall-clock
+room, at most :data:`MAX_ATTEMPTS` times in all. A pattern that really
+backtracks uses its CPU budget in the first attempt on an idle machine, and
+within the attempts on a busy one; the wall-clock bound of one call is the
+sum of the attempts' room (50 + 200 + 800 ms with the default limit).
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, field
 
 import regex
@@ -15,9 +28,14 @@ import regex
 from guardrails.diagnostics import RuntimeCode
 from guardrails.detectors.base import DetectorError
 
-__all__ = ["DEFAULT_TIMEOUT_S", "RegexSyntaxError", "SafeRegex"]
+__all__ = ["DEFAULT_TIMEOUT_S", "MAX_ATTEMPTS", "RegexSyntaxError", "SafeRegex"]
 
 DEFAULT_TIMEOUT_S = 0.05
+
+#: How many times one match call may run when its timeouts were waits for
+#: the CPU rather than matching (see the module doc).
+MAX_ATTEMPTS = 3
+_ROOM_GROWTH = 4.0
 
 # The regex module overflows on huge timeouts and then times out at once
 # (timeout=inf fails every call); beyond this bound, run without a limit.
@@ -104,10 +122,7 @@ class SafeRegex:
 
     def search(self, text: str) -> bool:
         """Whether the pattern matches anywhere in ``text``."""
-        try:
-            return self._compiled.search(text, timeout=self._limit()) is not None
-        except TimeoutError:
-            raise self._timeout() from None
+        return self._bounded(lambda room: self._compiled.search(text, timeout=room) is not None)
 
     def finditer_spans(self, text: str) -> list[tuple[int, int]]:
         """Non-overlapping match spans, left to right.
@@ -115,17 +130,25 @@ class SafeRegex:
         Empty matches are skipped: a zero-width span can be neither reported
         nor redacted meaningfully. The time limit covers the whole scan.
         """
-        try:
-            return [
-                m.span()
-                for m in self._compiled.finditer(text, timeout=self._limit())
-                if m.end() > m.start()
-            ]
-        except TimeoutError:
-            raise self._timeout() from None
+        return self._bounded(lambda room: [
+            m.span() for m in self._compiled.finditer(text, timeout=room) if m.end() > m.start()
+        ])
 
-    def _limit(self) -> float | None:
-        return None if self.timeout_s >= _UNBOUNDED_AFTER_S else self.timeout_s
+    def _bounded(self, scan):
+        """Run ``scan(room)`` until it finishes or has used ``timeout_s`` of CPU."""
+        if self.timeout_s >= _UNBOUNDED_AFTER_S:
+            return scan(None)
+        room, used = self.timeout_s, 0.0
+        for _ in range(MAX_ATTEMPTS):
+            started = time.thread_time()
+            try:
+                return scan(room)
+            except TimeoutError:
+                used += time.thread_time() - started
+                if used >= self.timeout_s:
+                    break  # the pattern's own work: a real timeout
+                room *= _ROOM_GROWTH  # it waited for the CPU; give the clock more room
+        raise self._timeout()
 
     def _timeout(self) -> DetectorError:
         ms = self.timeout_s * 1000

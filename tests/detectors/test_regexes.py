@@ -112,3 +112,77 @@ def test_compile_succeeds_or_raises_regex_syntax_error(pattern: str, flags: str)
         rx.finditer_spans("ab12 (x) a{1,2}")
     except DetectorError as exc:
         assert exc.code == "regex-timeout"
+
+
+# ---- the limit is on the pattern's CPU, not on time spent waiting ------------------
+
+
+class _Stalled:
+    """Stands in for the compiled pattern of a thread that waits for the CPU:
+    its first `stalls` scans time out having done no work, then it answers."""
+
+    def __init__(self, stalls: int) -> None:
+        self.stalls = stalls
+        self.rooms: list[float | None] = []
+
+    def search(self, text: str, timeout: float | None = None):
+        self.rooms.append(timeout)
+        if len(self.rooms) <= self.stalls:
+            raise TimeoutError("regex timed out")
+        return object()
+
+
+def _stalled(stalls: int) -> tuple[SafeRegex, _Stalled]:
+    fake = _Stalled(stalls)
+    return SafeRegex("x", "", 0.05, fake), fake  # type: ignore[arg-type]
+
+
+def test_a_timeout_spent_waiting_is_retried_with_more_room(monkeypatch) -> None:
+    monkeypatch.setattr("guardrails.detectors.regexes.time.thread_time", lambda: 1.0)  # no CPU used
+    rx, fake = _stalled(2)
+    assert rx.search("text") is True
+    assert fake.rooms == pytest.approx([0.05, 0.2, 0.8])
+
+
+def test_waiting_is_retried_a_bounded_number_of_times(monkeypatch) -> None:
+    from guardrails.detectors.regexes import MAX_ATTEMPTS
+
+    monkeypatch.setattr("guardrails.detectors.regexes.time.thread_time", lambda: 1.0)
+    rx, fake = _stalled(99)
+    with pytest.raises(DetectorError) as info:
+        rx.search("text")
+    assert info.value.code == "regex-timeout"
+    assert len(fake.rooms) == MAX_ATTEMPTS
+
+
+def test_a_timeout_that_used_its_cpu_is_not_retried(monkeypatch) -> None:
+    clock = iter([0.0, 0.06])  # the scan burned 60 ms of CPU against a 50 ms limit
+    monkeypatch.setattr("guardrails.detectors.regexes.time.thread_time", lambda: next(clock))
+    rx, fake = _stalled(99)
+    with pytest.raises(DetectorError):
+        rx.search("text")
+    assert fake.rooms == [0.05]
+
+
+def test_a_backtracking_pattern_still_times_out_beside_busy_threads() -> None:
+    import threading
+
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    threads = [threading.Thread(target=spin) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        rx = SafeRegex.compile(r"(a|aa)+$", timeout_s=0.02)
+        with pytest.raises(DetectorError):
+            rx.search("a" * 5000 + "!")
+        # ...while a pattern that needs almost no CPU still answers.
+        assert SafeRegex.compile(r"ignore (all|previous) instructions", "i").search("x" * 7000 + " Ignore all instructions")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
