@@ -244,7 +244,51 @@ def cv_threshold(rows: list[dict], epochs: int) -> float:
         f"{np.mean(scores[~attack] >= threshold):.1%} with recall {np.mean(scores[attack] >= threshold):.1%} "
         f"(at 0.50: {np.mean(scores[~attack] >= 0.5):.1%} FP, {np.mean(scores[attack] >= 0.5):.1%} recall)"
     )
+    cv_levels(rows, scores, threshold)
     return threshold
+
+
+def cv_levels(rows: list[dict], scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """The levels by their definition, printed for whoever recalibrates LEVELS.
+
+    ``possible`` is 0.5, the model's own CV-tuned boundary. ``likely`` and
+    ``certain`` are the lowest scores above it, in steps of 0.05, at which the
+    shipped combination rule (``combine_scores``) flags at most 1% and at most
+    0.2% of the training split's benign texts - scored with each row's
+    cross-validated model score (calibrated as shipped), because the final
+    model has seen every training row and scores them all near 0.
+    """
+    from guardrails.detectors.injection import combine_scores
+    from guardrails.detectors.injection.signals import heuristic_score, scan
+
+    shift = float(np.log(threshold / (1 - threshold)))
+    z = np.log(np.clip(scores, 1e-12, 1 - 1e-12) / np.clip(1 - scores, 1e-12, 1)) - shift
+    model = 1 / (1 + np.exp(-z))
+    combined = np.array(
+        [
+            combine_scores(float(heuristic_score(scan(r["text"]))), float(m))
+            for r, m in zip(rows, model, strict=True)
+        ]
+    )
+    attack = np.array([r["label"] == "attack" for r in rows])
+    benign = combined[~attack]
+
+    def lowest(rate: float, above: float) -> float:
+        for step in range(1, 21):
+            t = round(step * 0.05, 2)
+            if t > above and np.sum(benign >= t) <= rate * benign.shape[0]:
+                return t
+        return 1.0
+
+    likely = lowest(0.01, 0.5)
+    levels = {"possible": 0.5, "likely": likely, "certain": lowest(0.002, likely)}
+    print(f"levels by their definition on cross-validated training scores: {levels}")
+    for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
+        print(
+            f"  CV at {t:.2f}: recall {np.mean(combined[attack] >= t):.1%}, "
+            f"false positives {np.mean(benign >= t):.1%}"
+        )
+    return levels
 
 
 def train(rows: list[dict], epochs: int, *, calibrate: bool = True) -> bytes:
