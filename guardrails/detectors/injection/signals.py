@@ -609,6 +609,14 @@ _SENSITIVE = _c(
     r"historique|donnees|mots de passe|verlauf|passworter|daten|historial|datos|contrasenas)\b|"
     r"对话|對話|密码|密碼|数据|數據"
 )
+# A literal of every _SENSITIVE match: without one, "send"/"include" in business
+# prose is not looked at any further.
+_SENSITIVE_KEYS = (
+    "conversation", "chat", "user", "credential", "password", "api key", "secret", "token", "session",
+    "previous messages", "message history", "personal", "system prompt", "private data", "historique",
+    "donnees", "mots de passe", "verlauf", "passworter", "daten", "historial", "datos", "contrasenas",
+    "对话", "對話", "密码", "密碼", "数据", "數據",
+)
 _DEST = _c(r"https?:|www\.|\burl\b|\bendpoint\b|\bwebhook\b|\bserver\b|\S@\S|\baddress\b|\blink\b|\bimage\b")
 _MAX_SENDS = 16
 _IMPERATIVE = _c(
@@ -636,7 +644,10 @@ def _addressed(t: str, g: frozenset[str]) -> list[Hit]:
         hits.append(Hit("addressed-to-ai", 0.9 if act else 0.6, *m.span()))
     for m in finditer(_EXFIL, t, _on(_EXFIL_KEYS, g), 0, 40):
         hits.append(Hit("exfil-request", 0.3 if m.group() in _EXFIL_NOUN else 0.6, *m.span()))
-    for i, m in enumerate(finditer(_SEND, t, _on(_SEND_KEYS, g), before=0, after=20)):
+    # the gate is a superset by word heads ("contract" wakes "contrasenas"): check the literals
+    sensitive = any(k in t for k in _on(_SENSITIVE_KEYS, g))
+    sends = _on(_SEND_KEYS, g) if sensitive else []
+    for i, m in enumerate(finditer(_SEND, t, sends, before=0, after=20)):
         if i >= _MAX_SENDS:
             break
         s = _SENSITIVE.search(t, m.end(), m.end() + 80)
@@ -698,7 +709,7 @@ def _frame_factor(t: str, start: int, discussing: bool) -> float:
 _ALL_KEYS = (
     _OVERRIDE_KEYS + _ZH_KEYS + _ROLEPLAY_KEYS + _RULE_KEYS + _FRAMING_KEYS + _SYSTEM_KEYS
     + _TEMPLATE_KEYS + _TURN_KEYS + _TOOL_KEYS + _LEAK_KEYS + _SETUP_KEYS + _ADDRESSED_KEYS + _SEND_KEYS
-    + _EXFIL_KEYS
+    + _EXFIL_KEYS + _SENSITIVE_KEYS
 )
 # which scanner each key can wake (a scanner whose keys are all absent is skipped)
 _GROUPS: dict[str, frozenset[str]] = {
