@@ -759,7 +759,10 @@ def _present(t: str) -> frozenset[str]:
     found: set[str] = set()
     for head in _HEAD_KEYS.intersection(heads):
         for lit in _HEADED[head]:
-            found.update(_BY_LITERAL[lit])
+            # heads over-approximate ("contract" shows "cont"): one substring test
+            # here spares every scanner a search for a literal that is not there
+            if lit in t:
+                found.update(_BY_LITERAL[lit])
     if not t.isascii() or "<" in t or "[" in t or "#" in t or '"' in t or "_" in t:
         for lit in _SUBSTRING:
             if lit in t:
