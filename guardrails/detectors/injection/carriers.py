@@ -303,6 +303,7 @@ _HEX = re.compile(
 _SPACED_HEX = re.compile(
     r"(?:\\x[0-9A-Fa-f]{2}){8,}|(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2} ){8,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])"
 )
+_DECODE_KEYS = ("ecod", "ase64", "ot13", "ot-13", "hex", "HEX", "ecipher", "ekodier")
 _ROT13_KEYS = ("vtaber", "qvfertneq", "sbetrg", "vafgehpgvbaf", "cerivbhf", "flfgrz", "cebzcg",
                "eriryny", "bireevqr", "ehyrf")
 _DECODE_AND_FOLLOW = re.compile(
@@ -368,7 +369,8 @@ def _encoded(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
         for m in _HEX.finditer(text, at, pos):
             if len(m.group()) <= MAX_CANDIDATE_CHARS:
                 candidates.append((m.start(), m.end(), _decode_hex(m.group())))
-    if "\\x" in text or "hex" in text.lower():
+    low = text.lower()
+    if "\\x" in text or "hex" in low:
         for _, m in zip(range(MAX_CANDIDATES), _SPACED_HEX.finditer(text)):
             if len(m.group()) <= MAX_CANDIDATE_CHARS:
                 candidates.append((m.start(), m.end(), _decode_hex(m.group())))
@@ -383,12 +385,11 @@ def _encoded(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
         inner = max((h.score for h in phrase_hits(plain, None)), default=0.0)
         if inner >= 0.5:
             hits.append(Hit("encoded-payload", min(0.4 + inner, 0.95), start, end))
-    lowered = text.lower() if len(text) <= 8 * MAX_CANDIDATE_CHARS else ""
-    if lowered and any(k in lowered for k in _ROT13_KEYS):
+    if len(text) <= 8 * MAX_CANDIDATE_CHARS and any(k in low for k in _ROT13_KEYS):
         inner = [h for h in phrase_hits(codecs.encode(text, "rot13"), None) if h.score >= 0.5]
         if inner:
             hits.append(Hit("encoded-payload", 0.85, 0, len(text)))
-    if any(k in text for k in ("ecod", "ase64", "ot13", "ot-13", "hex", "HEX", "ecipher", "ekodier")):
+    if any(k in text for k in _DECODE_KEYS):
         hits.extend(Hit("encoded-payload", 0.6, *m.span()) for m in _DECODE_AND_FOLLOW.finditer(text))
     return hits
 
