@@ -468,7 +468,14 @@ _SETUP_Q = (
 )
 _SETUP = _c(
     rf"\b(?:your|the) {_SETUP_Q}(?:instructions?|rules|guidelines|directives|configuration|config|"
-    r"prompt|message|setup text|text)\b|"
+    r"prompt|message|setup text|text|preamble)\b|"
+    r"\b(?:your|my) (?:real|true|actual) (?:instructions|rules|prompt|system prompt)\b|"
+    r"\b(?:hidden|secret) preamble\b|\bpreambule cache\b|\b(?:entwicklernachricht|systemnachricht)\b|"
+    r"\b(?:before my first message|avant mon premier message|antes de mi primer mensaje|"
+    r"vor meiner ersten nachricht)\b|\btexto que te (?:dieron|han dado|dio)\b|"
+    r"\bwas (?:wurde|hat man) dir (?:\w+ )?(?:gesagt|aufgetragen)\b|"
+    r"\b(?:the company|the people|whoever|the team|the developers?) (?:that |who )?(?:deployed|built|"
+    r"configured|set up) you\b|"
     r"\byour (?:full |entire |complete )?(?:configuration|setup|set-up|guidelines|directives|prompt|"
     r"developer['’]?s? message)\b|\b(?:rules|instructions) you (?:have to|must) follow\b|"
     r"\beverything in your context\b|\b(?:ton|ta|tu) (?:prompt|configuration|configuracion|consigne)\b|"
@@ -483,29 +490,32 @@ _SETUP = _c(
     r"\b(?:tes|vos|ta|votre) (?:consignes|instructions|regles|directives|configuration)\b|"
     r"\b(?:instructions|consignes|regles) qu['’ ]?on t['’ ]?a (?:donnees|donne|fixees)\b|"
     r"\bqu['’ ]?on t['’ ]?a dit\b|\btexte (?:au-dessus|avant|au dessus) de ce message\b|"
-    r"\b(?:deine[nrm]?|ihre[nr]?) (?:versteckten |geheimen |ursprunglichen |internen |genauen )?"
+    r"\b(?:deine[nrm]?|ihre[nr]?) (?:\w+ )?"
     r"(?:anweisungen|richtlinien|vorgaben|konfiguration|regeln|instruktionen|systemprompt)\b|"
-    r"\bdie du (?:\w+ ){0,3}(?:bekommen|erhalten) hast\b|\btext uber dieser nachricht\b|"
+    r"\b(?:die|den|das) du (?:\w+ ){0,5}(?:bekommen|erhalten) hast\b|\btext uber dieser nachricht\b|"
     r"\btus (?:instrucciones|directrices|reglas|configuracion|indicaciones|pautas)\b|"
     r"\b(?:instrucciones|reglas|directrices) que te (?:dieron|han dado|dio)\b|"
     r"\btexto (?:encima|antes) de este mensaje\b|"
     r"(?:你的|您的)(?:隐藏|秘密|系统|初始|原始|内部)?(?:规则|指令|提示词|设定|配置|说明)|"
-    r"(?:隐藏|秘密|系统|初始|原始)(?:规则|指令|提示词|设定)|(?:这条|本条|第一条)消息(?:上面|之前|以前)的(?:文字|内容)"
+    r"(?:隐藏|秘密|系统|初始|原始)的?(?:规则|指令|提示词|设定|前言)|(?:会话|对话)开始(?:时|前)|(?:这条|本条|第一条)消息(?:上面|之前|以前)的(?:文字|内容)"
 )
 _SETUP_KEYS = (
     "instruction", "rule", "guideline", "directive", "configur", "config", "prompt", "message", "setup",
     "set-up", "text", "told", "set up", "everything", "consigne", "regle", "dit", "texte", "anweisung",
     "richtlin", "vorgab", "konfig", "regeln", "systemprompt", "hast", "nachricht", "instruccion",
     "directric", "regla", "configuracion", "indicacion", "pauta", "mensaje", "规则", "指令", "提示词",
-    "设定", "配置", "说明", "消息",
+    "设定", "配置", "说明", "消息", "preamble", "preambule", "entwicklernachricht", "systemnachricht",
+    "first message", "premier message", "primer mensaje", "ersten nachricht", "texto", "gesagt",
+    "aufgetragen", "deployed", "built", "configured", "前言", "开始",
 )
 _SHOW = _c(
     r"\b(?:reveal|show|print|output|display|repeat|recite|tell|give|share|dump|leak|expose|disclose|"
     r"paste|copy|write|spell|list|quote|type|read|what|encode|start your (?:reply|answer|response) with|"
     r"revele|montre|affiche|repete|donne|dis|ecris|imprime|recopie|copie|cite|qu['’ ]?est-ce|"
     r"zeig|zeige|gib|verrate|wiederhole|nenne|schreib|schreibe|drucke|zitiere|was steht|kopiere|"
-    r"revela|muestra|muestrame|dime|repite|escribe|copia|dame|cita|citalas|cuales son|que dicen)\b|"
-    r"显示|输出|告诉|重复|复制|打印|给我|透露|展示|列出|引用"
+    r"revela|muestra|muestrame|dime|repite|escribe|copia|dame|cita|citalas|cuales son|que dicen|"
+    r"translate|traduce|traduis|traduire|ubersetze|complete this sentence)\b|"
+    r"显示|输出|告诉|重复|复制|打印|给我|透露|展示|列出|引用|写出|翻译"
 )
 _VERBATIM = _c(
     r"\b(?:verbatim|word for word|word-for-word|exactly|exact wording|in full|raw text|code block|"
