@@ -326,7 +326,9 @@ def _roleplay(t: str, g: frozenset[str]) -> list[Hit]:
     hits += [Hit("roleplay", 0.85, *m.span()) for m in finditer(_ROLEPLAY_STRONG, t, rest, before=0)]
     for m in finditer(_ROLEPLAY_MEDIUM, t, _on(_RULE_KEYS, g), before=24):
         before = t[max(0, m.start() - 60) : m.start()]
-        weak = m.group() == "stay in character" or not _YOU.search(before)
+        # "stay in character" is ordinary role-play unless the text also asks to drop the rules
+        plain = m.group() == "stay in character" and not _BYPASS.search(t, max(0, m.start() - 300), m.end() + 300)
+        weak = plain or not _YOU.search(before)
         hits.append(Hit("roleplay", 0.4 if weak else 0.7, *m.span()))
     for i, m in enumerate(finditer(_FRAMING, t, _on(_FRAMING_KEYS, g), before=4)):
         if i >= _MAX_FRAMINGS:
