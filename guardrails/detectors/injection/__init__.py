@@ -78,21 +78,12 @@ def entity_of(signal: str) -> str:
 
 
 def combine_scores(heuristic: float, model: float) -> float:
-    """The log-odds rule, ``sigmoid(logit(m) + max(0, logit(h)))``: the model's log-odds,
-    raised by the signals' when they lean towards an attack (``h > 0.5``) and never
-    lowered by them. The model has learnt the canonical overrides as attacks and the
-    quoted ones as security writing, so a signal that fires on a quotation no longer
-    decides alone; a signal that is sure (``h`` near 1) still does. On the held-back
-    split this rule flags more attacks at fewer false positives than the noisy OR
-    (figures in docs/injection.md). ``h <= 0.5`` gives exactly ``m``."""
-    if heuristic <= 0.5:
-        return model
-    if model <= 0.0 or heuristic >= 1.0:
-        return 1.0 if heuristic >= 1.0 else 0.0
-    if model >= 1.0:
-        return 1.0
-    z = math.log(model / (1.0 - model)) + math.log(heuristic / (1.0 - heuristic))
-    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+    """The noisy OR of the two views (see the module docstring): ``1 - (1 - h) * (1 - m)``,
+    written so that either view alone comes back exactly. The log-odds rule
+    ``sigmoid(logit(m) + max(0, logit(h)))`` was measured against it on the
+    held-back split with the retrained model and flagged fewer attacks at every
+    false-positive rate (figures in corpus/injection/README.md), so the noisy OR ships."""
+    return heuristic + model * (1.0 - heuristic)
 
 
 def markdown_table() -> str:
