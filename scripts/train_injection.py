@@ -218,7 +218,7 @@ def fit_rows(rows: list[dict], epochs: int) -> tuple[np.ndarray, float]:
     return fit(Design([r["text"] for r in rows], labels), epochs)
 
 
-def cv_threshold(rows: list[dict], epochs: int) -> float:
+def cv_threshold(rows: list[dict], epochs: int) -> tuple[float, dict[str, float]]:
     """The lowest threshold whose template-grouped CV false-positive rate is <= MAX_FALSE_POSITIVES.
 
     Each fold's model is fitted on the other folds' templates and scores the
@@ -244,8 +244,7 @@ def cv_threshold(rows: list[dict], epochs: int) -> float:
         f"{np.mean(scores[~attack] >= threshold):.1%} with recall {np.mean(scores[attack] >= threshold):.1%} "
         f"(at 0.50: {np.mean(scores[~attack] >= 0.5):.1%} FP, {np.mean(scores[attack] >= 0.5):.1%} recall)"
     )
-    cv_levels(rows, scores, threshold)
-    return threshold
+    return threshold, cv_levels(rows, scores, threshold)
 
 
 def cv_levels(rows: list[dict], scores: np.ndarray, threshold: float) -> dict[str, float]:
@@ -297,7 +296,7 @@ def train(rows: list[dict], epochs: int, *, calibrate: bool = True) -> bytes:
     if calibrate:
         # Shift the bias so that the shipped model's 0.5 is the threshold that
         # cross-validation tuned: sigmoid(z - logit(t)) >= 0.5 iff sigmoid(z) >= t.
-        t = cv_threshold(rows, epochs)
+        t, _ = cv_threshold(rows, epochs)
         b -= float(np.log(t / (1 - t)))
     return weights_file(w, b)
 
@@ -374,11 +373,27 @@ def main(argv: list[str] | None = None) -> int:
         "--no-report", action="store_true", help="skip the held-out report"
     )
     parser.add_argument(
+        "--levels",
+        action="store_true",
+        help="do not train: compute the named levels by their definition (4-fold cross-validation on "
+        "train.jsonl, about a minute) and record them in levels.json with the weights' and the "
+        "signals' digests; then set LEVELS in guardrails/detectors/injection/__init__.py to match",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="do not train: report on heldout.jsonl with the --out file as it is",
     )
     args = parser.parse_args(argv)
+    if args.levels:
+        from guardrails.detectors.injection import LEVELS_PATH, calibration_digest
+
+        _, levels = cv_threshold(read_rows(CORPUS / "train.jsonl"), args.epochs)
+        record = {"levels": levels, "weights": InjectionModel.from_file(args.out).digest,
+                  "signals": calibration_digest()}
+        LEVELS_PATH.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"wrote {LEVELS_PATH}: {levels}")
+        return 0
     if args.report_only:
         report(
             InjectionModel.from_file(args.out),

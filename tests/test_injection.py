@@ -326,29 +326,22 @@ def test_the_docs_state_the_levels():
 # ---- the levels are calibrated on the training split ---------------------------------------
 
 
-def test_the_levels_meet_their_definition_on_the_training_split():
-    """`likely` and `certain` are the lowest scores, in steps of 0.05, that flag at
-    most 2% and none of the training split's benign texts (docs/language.md).
-    Retraining the model without recalibrating them fails here."""
+def test_the_levels_are_those_recorded_for_the_shipped_weights_and_signals():
+    """`scripts/train_injection.py --levels` computes the levels by their
+    definition (cross-validated, so a minute; too slow for a unit test) and
+    records them with what they were computed on. New weights, new signals or
+    a new combining rule without a recalibration fail here."""
     import json
 
-    train = ROOT / "corpus" / "injection" / "train.jsonl"
-    det = InjectionDetector()
-    benign = [det.scan(json.loads(line)["text"]).score
-              for line in train.read_text(encoding="utf-8").splitlines()
-              if line.strip() and json.loads(line)["label"] == "benign"]
+    from guardrails.detectors.injection import LEVELS_PATH, calibration_digest
+    from guardrails.detectors.injection.model import load_model
 
-    def lowest(max_rate: float) -> float:
-        for step in range(1, 21):
-            t = round(step * 0.05, 2)
-            if sum(s >= t for s in benign) <= max_rate * len(benign):
-                return t
-        return 1.0
-
-    want = {"likely": lowest(0.02), "certain": lowest(0.0)}
-    assert {k: LEVELS[k] for k in want} == want, (
-        f"the model changed: set LEVELS in guardrails/detectors/injection/__init__.py to {want} "
-        "and update the level table and figures in docs/language.md")
+    record = json.loads(LEVELS_PATH.read_text(encoding="utf-8"))
+    assert record["weights"] == load_model().digest, "weights changed: run scripts/train_injection.py --levels"
+    assert record["signals"] == calibration_digest(), "signals changed: run scripts/train_injection.py --levels"
+    assert record["levels"] == LEVELS, (
+        f"set LEVELS in guardrails/detectors/injection/__init__.py to {record['levels']} "
+        "and update the level table in docs/language.md")
 
 
 def test_the_held_back_report_is_current():
