@@ -26,6 +26,8 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from guardrails.decision_log import DecisionLog
+from guardrails.detectors import DetectorError
+from guardrails.detectors.injection.backends import load_backend
 from guardrails.diagnostics import GuardrailsError
 from guardrails.engine import HASH_SALT_ENV, Engine
 from guardrails.sidecar.admission import serialize
@@ -112,9 +114,6 @@ class SidecarServer:
         spec = self.config.injection_model
         if spec is None:
             return None
-        from guardrails.detectors import DetectorError
-        from guardrails.detectors.injection.backends import load_backend
-
         try:
             return load_backend(spec)
         except DetectorError as exc:
