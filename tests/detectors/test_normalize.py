@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -64,17 +63,6 @@ def test_to_original() -> None:
     assert norm.to_original(3, 3) == (norm.offsets[3], norm.offsets[3])
     with pytest.raises(ValueError):
         norm.to_original(0, len(norm.text) + 1)
-
-
-def test_ascii_fast_path_is_fast() -> None:
-    text = ("The quick brown fox jumps over the lazy dog, again and again. " * 170)[:10_000]
-    normalize(text)
-    n = 50
-    t = time.perf_counter()
-    for _ in range(n):
-        normalize(text)
-    per_call = (time.perf_counter() - t) / n
-    assert per_call < 0.005, f"normalize took {per_call * 1e3:.2f} ms on 10 KB"
 
 
 def _check_offsets(text: str, norm: NormalizedText) -> None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -157,19 +156,6 @@ def _prose(n: int) -> str:
         "passwords are never logged - only their kinds. "
     )
     return (para * (n // len(para) + 1))[:n]
-
-
-def test_clean_text_is_fast() -> None:
-    scanner = SecretScanner()
-    text = _prose(10_000)
-    assert scanner.find(text) == []
-    n = 200
-    t = time.perf_counter()
-    for _ in range(n):
-        scanner.find(text)
-    per_call = (time.perf_counter() - t) / n
-    # ~100-200 us here; the bound leaves room for slow CI machines.
-    assert per_call < 0.002, f"secret scan of 10 KB took {per_call * 1e6:.0f} us"
 
 
 def test_secret_in_large_text() -> None:
