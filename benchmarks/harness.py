@@ -176,6 +176,28 @@ def time_pair(ours: Callable[[Any], Any], peer: Callable[[Any], Any], args: list
     return Timing(a), Timing(b)
 
 
+def time_alternating(ours: Callable[[Any], Any], peer: Callable[[Any], Any],
+                     args: list[Any]) -> tuple[Timing, Timing]:
+    """Both sides on every argument, alternating call by call (which side goes
+    first alternates too), with the collector off: request by request, as a
+    service meets them, so neither side keeps its caches warm in a block."""
+    a: list[float] = []
+    b: list[float] = []
+    clock = time.perf_counter
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i, arg in enumerate(args):
+            for fn, out in ((ours, a), (peer, b)) if i % 2 == 0 else ((peer, b), (ours, a)):
+                t0 = clock()
+                fn(arg)
+                out.append(clock() - t0)
+    finally:
+        if enabled:
+            gc.enable()
+    return Timing(a), Timing(b)
+
+
 def rss_bytes() -> int:
     """Resident set size of this process (Linux /proc; 0 elsewhere)."""
     try:

@@ -14,36 +14,16 @@ alternates our call and its peer call by call on the same text:
 
 from __future__ import annotations
 
-import gc
 import random
 import re
 import string
-import time
 import unicodedata
 
 from ..data import prose
-from ..harness import Context, Row, SectionResult, Timing, section
+from ..harness import Context, Row, SectionResult, section, time_alternating
 
 #: The old unit-test bounds, kept as the figures to watch (seconds per 10 KB).
 BUDGETS = {"normalize": 0.005, "secrets": 0.002, "terms": 0.05}
-
-
-def _alternate(ours, peer, arg, n: int) -> tuple[Timing, Timing]:
-    a: list[float] = []
-    b: list[float] = []
-    clock = time.perf_counter
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for i in range(n):
-            for fn, out in ((ours, a), (peer, b)) if i % 2 == 0 else ((peer, b), (ours, a)):
-                t0 = clock()
-                fn(arg)
-                out.append(clock() - t0)
-    finally:
-        if enabled:
-            gc.enable()
-    return Timing(a), Timing(b)
 
 
 @section("detectors", "Detectors on 10 KB of clean text vs the standard library")
@@ -54,13 +34,13 @@ def run(ctx: Context, res: SectionResult) -> None:
     text = prose(rnd, 10_000)
     n = ctx.pick(5, 100, 300)
 
-    ours, peer = _alternate(normalize, lambda t: unicodedata.normalize("NFKC", t).casefold(), text, n)
+    ours, peer = time_alternating(normalize, lambda t: unicodedata.normalize("NFKC", t).casefold(), [text] * n)
     res.rows.append(Row("normalize, 10 KB", ours, "NFKC + casefold", peer, kind="relative",
                         note=f"{ours.median * 1e6:.0f} µs (watch: {BUDGETS['normalize'] * 1e3:g} ms)"))
 
     scanner = SecretScanner()
     aws = re.compile(r"\bAKIA[0-9A-Z]{16}\b")
-    ours, peer = _alternate(scanner.find, aws.search, text, n)
+    ours, peer = time_alternating(scanner.find, aws.search, [text] * n)
     res.rows.append(Row("secret scan, 10 KB clean", ours, "one re search (AWS key id)", peer, kind="relative",
                         note=f"{ours.median * 1e6:.0f} µs (watch: {BUDGETS['secrets'] * 1e3:g} ms)"))
     res.check("no secret found in clean prose", scanner.find(text) == [])
@@ -69,8 +49,8 @@ def run(ctx: Context, res: SectionResult) -> None:
     matcher = TermMatcher(terms)
     words = " ".join("".join(rnd.choices(string.ascii_lowercase, k=rnd.randint(2, 9))) for _ in range(2000))
     soup = words[:10_000]
-    ours, peer = _alternate(matcher.find, lambda t: any(term in t.lower() for term in terms), soup,
-                            ctx.pick(3, 20, 60))
+    ours, peer = time_alternating(matcher.find, lambda t: any(term in t.lower() for term in terms),
+                                  [soup] * ctx.pick(3, 20, 60))
     res.rows.append(Row("1,000 terms, 10 KB", ours, "substring test per term", peer, kind="relative",
                         note=f"{ours.median * 1e3:.1f} ms (watch: {BUDGETS['terms'] * 1e3:g} ms)"))
     res.notes.append("calls alternate with their peer call by call on the same text; the 'watch' figures "
