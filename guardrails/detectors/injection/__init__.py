@@ -137,6 +137,7 @@ class InjectionDetector:
             from guardrails.detectors.injection.backends import check_backend
 
             check_backend(model)
+            self._score_folded = None  # a backend reads the text as it is
         else:
             try:
                 from guardrails.detectors.injection.model import load_model
@@ -144,16 +145,21 @@ class InjectionDetector:
                 model = load_model()
             except Exception as exc:
                 raise DetectorError(f"the injection model could not be loaded: {type(exc).__name__}: {exc}") from None
+            # The shipped model reads the normalised text the signals read too.
+            self._score_folded = model.score_normalized
         self.model = model
         self.digest: str = str(model.digest)
 
     def scan(self, text: str) -> InjectionResult:
         try:
             from guardrails.detectors.injection.signals import heuristic_score, scan
+            from guardrails.detectors.normalize import normalize
 
-            signals = scan(text)
+            norm = normalize(text)  # once, for the signals and the shipped model alike
+            signals = scan(text, norm)
             h = float(heuristic_score(signals))
-            m = float(self.model.score(text))
+            folded = self._score_folded
+            m = float(folded(norm.text) if folded is not None else self.model.score(text))
         except DetectorError:
             raise
         except Exception as exc:  # fail closed: any failure is a detector error

@@ -844,15 +844,18 @@ def _to_signal(h: Hit) -> Signal:
     return Signal(h.name, FAMILIES[h.name], round(min(max(h.score, 0.0), 1.0), 4), h.start, h.end)
 
 
-def scan(text: str) -> list[Signal]:
+def scan(text: str, norm: NormalizedText | None = None) -> list[Signal]:
     """The signals ``text`` raises, sorted by ``(start, end, name)``.
 
-    Never raises on a ``str``; time is linear in the text with bounded extra
-    work (at most 8 decoded candidates of 4 KB each).
+    ``norm`` is ``normalize(text)`` when the caller has it already (the
+    detector shares one with the model). Never raises on a ``str``; time is
+    linear in the text with bounded extra work (at most 8 decoded candidates
+    of 4 KB each).
     """
     if not text:
         return []
-    norm = normalize(text)
+    if norm is None:
+        norm = normalize(text)
     out: list[Signal] = []
     phrases = phrase_hits(text, norm)
     for h in phrases:
