@@ -145,8 +145,9 @@ class InjectionDetector:
                 model = load_model()
             except Exception as exc:
                 raise DetectorError(f"the injection model could not be loaded: {type(exc).__name__}: {exc}") from None
-            # The shipped model reads the normalised text the signals read too.
-            self._score_folded = model.score_normalized
+            # The shipped model reads the normalised text the signals read too
+            # (a stand-in put in load_model's place may only have score()).
+            self._score_folded = getattr(model, "score_normalized", None)
         self.model = model
         self.digest: str = str(model.digest)
 
