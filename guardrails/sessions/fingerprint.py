@@ -1,0 +1,172 @@
+"""Keyed fingerprints: what a session stores instead of tool arguments and content.
+
+Every hash here is BLAKE2b keyed with the engine's secret, so a store's
+contents reveal nothing without it: a rare token such as an account number
+cannot be found by hashing guesses. Keep the secret out of the store.
+
+- :func:`call_fingerprint`: one tool call (tool + canonical JSON of the
+  arguments: sorted keys, ``1 == 1.0``), 16 bytes as hex. The same call gives
+  the same print; loop rules compare these.
+- :func:`content_prints`: a text's content prints, 64-bit integers whose top
+  two bits say the kind:
+
+  * *shingles*: every window of :data:`SHINGLE_WORDS` consecutive words;
+  * *rare tokens*: words of at least :data:`RARE_MIN_CHARS` characters with a
+    digit (an account number, an API key), except 8-digit dates such as
+    ``20240115`` (``2024-01-15``), which are too common to mean a copy;
+  * *whole*: a text of fewer than five words, when it has at least
+    :data:`WHOLE_MIN_CHARS` characters, gets one print of all of it.
+
+  Words come from :func:`guardrails.detectors.normalize.normalize` (NFKC,
+  casefold, look-alikes, zero-width characters, leetspeak) with punctuation
+  deleted, so case, spacing and punctuation do not defeat a match.
+
+- :func:`flows`: the rule a data-flow condition uses. Content flowed from a
+  source into an argument when they share at least **two shingles** (six or
+  more words copied in a row, or two separate 5-word runs), or at least **one
+  rare token**, or the **whole** of a short text.
+
+Bounds: only the first :data:`MAX_CHARS` characters of a text are read, and a
+text keeps at most :data:`MAX_PRINTS` prints (at most :data:`MAX_RARE` rare
+tokens, the rest shingles). When there are more, the ones with the smallest
+hash values are kept (a bottom-k sketch), not the first ones: the choice does
+not depend on where in the text a passage sits, so a passage copied from deep
+inside a long source still shares about MAX_PRINTS / (number of shingles) of
+its shingles with it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import re
+from functools import lru_cache
+from hashlib import blake2b
+from typing import Any
+from collections.abc import Iterable, Mapping
+
+from guardrails.detectors.normalize import normalize
+
+__all__ = ["MAX_CHARS", "MAX_PRINTS", "MAX_RARE", "RARE_MIN_CHARS", "SHINGLE_WORDS", "WHOLE_MIN_CHARS",
+           "call_fingerprint", "canonical_json", "content_prints", "flows", "limit_key", "print_kind"]
+
+SHINGLE_WORDS = 5
+RARE_MIN_CHARS = 8
+WHOLE_MIN_CHARS = 12
+MAX_CHARS = 131_072
+MAX_PRINTS = 4096
+MAX_RARE = 512
+
+#: The kinds, in a print's top two bits.
+SHINGLE, RARE, WHOLE = 0, 1, 2
+_KIND_SHIFT = 62
+_LOW = (1 << _KIND_SHIFT) - 1
+
+_PUNCT = re.compile(r"[^\w\s]|_")
+_DATE = re.compile(r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
+
+
+@lru_cache(maxsize=32)
+def _hasher(secret: bytes, person: bytes, size: int) -> blake2b:
+    """A keyed BLAKE2b to ``copy()``: keying once per secret, not once per hash."""
+    if not isinstance(secret, (bytes, bytearray)) or not secret:
+        raise ValueError("fingerprints need a non-empty bytes secret")
+    key = bytes(secret) if len(secret) <= 64 else blake2b(bytes(secret)).digest()
+    return blake2b(key=key, person=person, digest_size=size)
+
+
+def _keyed(secret: bytes, person: bytes, size: int, data: bytes) -> bytes:
+    h = _hasher(bytes(secret), person, size).copy()
+    h.update(data)
+    return h.digest()
+
+
+def _canonical(value: Any, where: str) -> Any:
+    """JSON-ready and order-free: sorted keys come from json.dumps; integral floats become ints."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value) and value == int(value):
+            return int(value)  # 1.0 -> 1, -0.0 -> 0
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise ValueError(f"{where} is a {type(value).__name__}, not a JSON value")
+
+
+def canonical_json(value: Any, where: str = "value") -> str:
+    """One text per JSON value: sorted keys, no spaces, ``1.0`` written as ``1``."""
+    return json.dumps(_canonical(value, where), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def call_fingerprint(tool: str, args: Mapping[str, Any], secret: bytes) -> str:
+    """The keyed fingerprint of one tool call: 32 hex characters, equal for equal calls."""
+    body = canonical_json(args, f"call_fingerprint: {tool}'s argument")
+    return _keyed(secret, b"gr-call-v1", 16, tool.encode() + b"\0" + body.encode()).hex()
+
+
+def limit_key(policy: str, name: str, values: Iterable[Any], secret: bytes) -> str:
+    """A rate limit's counter key: a keyed digest (32 hex) of the policy, the limit's name
+    and the values it counts per (a principal id, a tenant), none of them readable."""
+    body = canonical_json([policy, name, list(values)], f"limit {name!r}'s value")
+    return _keyed(secret, b"gr-limit-v1", 16, body.encode()).hex()
+
+
+def _print(secret: bytes, person: bytes, kind: int, data: str) -> int:
+    raw = int.from_bytes(_keyed(secret, person, 8, data.encode()), "big")
+    return (kind << _KIND_SHIFT) | (raw & _LOW)
+
+
+def print_kind(p: int) -> int:
+    """SHINGLE, RARE or WHOLE: what a content print was made from."""
+    return p >> _KIND_SHIFT
+
+
+def _is_rare(word: str) -> bool:
+    if len(word) < RARE_MIN_CHARS or not any(c.isdigit() for c in word):
+        return False
+    return not (len(word) == 8 and _DATE.fullmatch(word))
+
+
+def _smallest(prints: set[int], k: int) -> set[int]:
+    return prints if len(prints) <= k else set(heapq.nsmallest(k, prints, key=lambda p: p & _LOW))
+
+
+def content_prints(text: str, secret: bytes) -> frozenset[int]:
+    """The keyed content prints of ``text`` (see the module docstring for what and how many)."""
+    words = _PUNCT.sub("", normalize(text[:MAX_CHARS]).text).split()
+    base = _hasher(bytes(secret), b"gr-content-v1", 8)
+    rare = {_print(secret, b"gr-rare-v1", RARE, w) for w in set(words) if _is_rare(w)}
+    rare = _smallest(rare, MAX_RARE)
+    shingles: set[int] = set()
+    if len(words) < SHINGLE_WORDS:
+        whole = " ".join(words)
+        if len(whole) >= WHOLE_MIN_CHARS:
+            shingles.add(_print(secret, b"gr-whole-v1", WHOLE, whole))
+    else:
+        for i in range(len(words) - SHINGLE_WORDS + 1):
+            h = base.copy()
+            h.update(" ".join(words[i:i + SHINGLE_WORDS]).encode())
+            shingles.add(int.from_bytes(h.digest(), "big") & _LOW)  # kind SHINGLE is 0
+    return frozenset(rare | _smallest(shingles, MAX_PRINTS - len(rare)))
+
+
+def flows(arg_prints: frozenset[int], source_prints: frozenset[int]) -> bool:
+    """Did content flow from a source into an argument? Two shared shingles, one shared
+    rare token, or a shared whole short text."""
+    small, large = (arg_prints, source_prints) if len(arg_prints) <= len(source_prints) else \
+        (source_prints, arg_prints)
+    shingles = 0
+    for p in small:
+        if p in large:
+            if p >> _KIND_SHIFT != SHINGLE:
+                return True
+            shingles += 1
+            if shingles >= 2:
+                return True
+    return False

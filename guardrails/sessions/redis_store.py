@@ -1,0 +1,182 @@
+"""RedisStore: sessions and limits in one Redis, shared by every replica.
+
+Keys (``prefix`` defaults to ``guardrails:``; every name after it is a digest
+the engine computed, never an id or a value):
+
+- ``{prefix}s:{session}``: a list of :meth:`Step.to_json` texts, oldest first,
+  trimmed to ``max_steps`` and expiring ``session_ttl`` after its last write;
+- ``{prefix}l:{key}``: a sorted set, one member per slot taken, scored by the
+  ``now`` it was taken at; it expires one window after its last take.
+
+**One round trip per call.** :meth:`RedisStore.load` is one pipeline
+(``LRANGE`` and one ``ZCOUNT`` per limit). :meth:`RedisStore.commit` is one
+Lua script, run by ``EVALSHA``, so checking every limit, taking all or none
+and appending the step happen atomically on the server, whatever the number
+of replicas. After a Redis restart the script cache is empty; the first
+commit then gets ``NOSCRIPT`` and sends the script once with ``EVAL`` (a
+second round trip, counted). ``round_trips`` counts every request sent.
+
+**Failures.** Connect and read time-outs default to 0.5 s. Every Redis error
+becomes :class:`StoreError` naming ``redis at host:port/db`` and the reason.
+The client never retries by itself (a retried commit could take a slot
+twice); the next call reconnects, so a store outlives a Redis restart.
+
+Times are scores written from ``now`` as Python's shortest exact ``repr``, so
+the server compares the same floats the engine computed. Session and limit
+expiry (``PEXPIRE``) run on the server's clock: they only free memory, and
+the counting itself never depends on them. Redis Cluster is not supported
+(one script touches keys of several slots).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import threading
+from typing import Any
+from collections.abc import Sequence
+
+from guardrails.sessions.steps import DEFAULT_MAX_STEPS, DEFAULT_SESSION_TTL, LimitKey, Snapshot, Step, StoreError, \
+    distinct
+
+__all__ = ["COMMIT_SCRIPT", "RedisStore"]
+
+# KEYS: [session list if ARGV[7] == '1'], then one sorted set per limit.
+# ARGV: now, member, step, denied, max_steps, session ttl (ms), has session,
+#       then per limit: max, now - window, window (ms).
+# Returns the 0-based positions of the full limits (empty: all taken).
+COMMIT_SCRIPT = """
+local first = (ARGV[7] == '1') and 2 or 1
+local n = #KEYS - first + 1
+local full = {}
+for i = 0, n - 1 do
+  local key, a = KEYS[first + i], 8 + 3 * i
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[a + 1])
+  if redis.call('ZCOUNT', key, '(' .. ARGV[a + 1], ARGV[1]) >= tonumber(ARGV[a]) then
+    full[#full + 1] = i
+  end
+end
+local record = ARGV[3]
+if #full > 0 then
+  record = ARGV[4]
+else
+  for i = 0, n - 1 do
+    local key, a = KEYS[first + i], 8 + 3 * i
+    redis.call('ZADD', key, ARGV[1], ARGV[2])
+    redis.call('PEXPIRE', key, ARGV[a + 2])
+  end
+end
+if first == 2 and record ~= '' then
+  redis.call('RPUSH', KEYS[1], record)
+  redis.call('LTRIM', KEYS[1], -tonumber(ARGV[5]), -1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+end
+return full
+"""
+_SHA = hashlib.sha1(COMMIT_SCRIPT.encode()).hexdigest()
+
+
+def _ms(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds * 1000)))
+
+
+class RedisStore:
+    """The shared :class:`~guardrails.sessions.store.SessionStore` (see the module docstring)."""
+
+    def __init__(self, url: str, *, session_ttl: float = DEFAULT_SESSION_TTL, max_steps: int = DEFAULT_MAX_STEPS,
+                 prefix: str = "guardrails:", timeout: float = 0.5, connect_timeout: float | None = None) -> None:
+        import redis  # only here: `import guardrails` must not need the package
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        if max_steps < 1 or not session_ttl > 0 or not timeout > 0:
+            raise ValueError(f"RedisStore: max_steps ({max_steps}) must be >= 1, session_ttl ({session_ttl}) "
+                             f"and timeout ({timeout}) > 0")
+        self.session_ttl = float(session_ttl)
+        self.max_steps = max_steps
+        self.prefix = prefix
+        self.timeout = timeout
+        self._errors = redis.RedisError
+        self._timeout_error = redis.TimeoutError
+        self._noscript = redis.exceptions.NoScriptError
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=connect_timeout or timeout,
+            retry=Retry(NoBackoff(), 0), retry_on_timeout=False, health_check_interval=0)
+        kw = self._client.connection_pool.connection_kwargs
+        self._password = kw.get("password")
+        place = f"unix:{kw['path']}" if kw.get("path") else f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}"
+        self.where = f"redis at {place}/{kw.get('db', 0)}"
+        self._ttl_ms = _ms(self.session_ttl)
+        self._trips_lock = threading.Lock()
+        self.round_trips = 0
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self.where}, prefix={self.prefix!r}, round_trips={self.round_trips})"
+
+    def load(self, session: str | None, limits: Sequence[LimitKey], now: float) -> Snapshot:
+        limits = distinct(limits)
+        if session is None and not limits:
+            return Snapshot((), {})
+        pipe = self._client.pipeline(transaction=False)
+        if session is not None:
+            pipe.lrange(self.prefix + "s:" + session, 0, -1)
+        top = repr(float(now))
+        for lk in limits:
+            pipe.zcount(self.prefix + "l:" + lk.key, "(" + repr(now - lk.window), top)
+        replies = self._call(pipe.execute)
+        raw = replies[0] if session is not None else []
+        try:
+            steps = tuple(Step.from_json(r) for r in raw)
+        except ValueError as e:
+            raise StoreError(f"{self.where}: session {session[:12]}...: {e}") from None
+        counts = dict(zip((lk.key for lk in limits), (int(n) for n in replies[len(replies) - len(limits):])))
+        return Snapshot(steps, counts)
+
+    def commit(self, session: str | None, step: Step | None, takes: Sequence[LimitKey], now: float,
+               denied: Step | None = None) -> tuple[str, ...]:
+        takes = distinct(takes)
+        if (session is None or (step is None and denied is None)) and not takes:
+            return ()
+        keys = [self.prefix + "s:" + session] if session is not None else []
+        keys += [self.prefix + "l:" + lk.key for lk in takes]
+        args: list[Any] = [repr(float(now)), os.urandom(12).hex(), step.to_json() if step else "",
+                           denied.to_json() if denied else "", self.max_steps, self._ttl_ms,
+                           "1" if session is not None else "0"]
+        for lk in takes:
+            args += [lk.max, repr(now - lk.window), _ms(lk.window)]
+        try:
+            full = self._call(self._client.evalsha, _SHA, len(keys), *keys, *args)
+        except _NoScript:
+            full = self._call(self._client.eval, COMMIT_SCRIPT, len(keys), *keys, *args)
+        return tuple(takes[int(i)].key for i in full)
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except self._errors:
+            pass
+
+    def _call(self, fn, *args):
+        """One request to Redis; every Redis error becomes StoreError (NOSCRIPT excepted)."""
+        with self._trips_lock:
+            self.round_trips += 1
+        try:
+            return fn(*args)
+        except self._noscript:
+            raise _NoScript() from None
+        except self._timeout_error:
+            raise StoreError(f"{self.where}: no answer within {self.timeout} s") from None
+        except self._errors as e:
+            raise StoreError(f"{self.where}: {self._reason(e)}") from None
+
+    def _reason(self, e: Exception) -> str:
+        text = str(e) or type(e).__name__
+        if self._password:
+            text = text.replace(str(self._password), "***")
+        kind = type(e).__name__
+        return f"unreachable ({text})" if kind == "ConnectionError" else f"{kind}: {text}"
+
+
+class _NoScript(Exception):
+    """The server has not seen the commit script (it restarted or was flushed)."""
