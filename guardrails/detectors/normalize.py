@@ -8,12 +8,16 @@ through :meth:`NormalizedText.to_original`.
 
 The steps, in order:
 
-1. per original character: drop format characters (category ``Cf``: zero-width
-   spaces and joiners, BOM, soft hyphen, bidi controls, tag characters);
-   strip diacritics from Latin, Greek and Cyrillic letters (``é`` -> ``e``);
-   NFKC (fullwidth, ligatures, compatibility forms); casefold; map common
-   Cyrillic and Greek look-alikes to Latin. A stand-alone combining mark or
-   variation selector directly after an ASCII letter is dropped too.
+1. per original character: drop invisible characters (every
+   Default_Ignorable_Code_Point, such as zero-width spaces and joiners, BOM,
+   soft hyphen, bidi controls, tag characters, variation selectors and the
+   Hangul fillers, plus the other format characters); strip diacritics from
+   Latin, Greek and Cyrillic letters (``é`` -> ``e``); NFKC (fullwidth,
+   ligatures, compatibility forms); casefold; map look-alike letters to the
+   ASCII letter they imitate (Greek ``ϲ``, Cyrillic ``п``, Armenian ``օ``,
+   Cherokee ``Ꮯ``, Coptic ``ⲟ``, Latin small capitals ``ᴄᴏᴄᴀɪɴᴇ``: the table
+   comes from Unicode's confusables data, see :mod:`.lookalikes`). A
+   stand-alone combining mark directly after an ASCII letter is dropped too.
 2. leetspeak: ``0 1 3 4 5 7 @ $ !`` become ``o i e a s t a s i`` only inside
    words: a run of these characters is converted only if it touches a letter,
    so ``"h3ll0"`` -> ``"hello"`` while ``"2024"`` and ``"$5"`` stay. A ``!``
@@ -30,6 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import regex
+
+from guardrails.detectors.lookalikes import LOOKALIKES
 
 __all__ = ["NormalizedText", "normalize"]
 
@@ -71,36 +77,6 @@ class NormalizedText:
 
 # --- step 1: per-character folding -----------------------------------------
 
-# Capitals are mapped before casefolding because their look-alike differs
-# from their lower-case form's: Greek "Η" looks like "H" but "η" like "n".
-_UPPER_HOMOGLYPHS = str.maketrans(
-    {
-        # Greek
-        "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k",
-        "Μ": "m", "Ν": "n", "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x",
-        # Cyrillic
-        "А": "a", "В": "b", "Е": "e", "К": "k", "М": "m", "Н": "h", "О": "o",
-        "Р": "p", "С": "c", "Т": "t", "У": "y", "Х": "x", "Ѕ": "s", "І": "i",
-        "Ј": "j", "Ԁ": "d", "Һ": "h", "Ү": "y",
-    }
-)
-
-# Lower-case look-alikes, applied after casefolding.
-_HOMOGLYPHS = str.maketrans(
-    {
-        # Cyrillic
-        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h",
-        "о": "o", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s",
-        "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "һ": "h", "ԛ": "q", "ԝ": "w",
-        "ӏ": "l", "ү": "y", "ѵ": "v",
-        # Greek
-        "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k",
-        "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w",
-        # Latin oddities NFKC leaves alone
-        "ı": "i", "ɑ": "a", "ɡ": "g", "ɩ": "i",
-    }
-)
-
 _STRIP_MARKS_SCRIPTS = ("LATIN", "GREEK", "CYRILLIC")
 _MARK_CATEGORIES = frozenset({"Mn", "Me"})
 # Sentinel for "a stand-alone combining mark": whether it is dropped depends
@@ -115,10 +91,23 @@ def _is_alphabetic_script(ch: str) -> bool:
     return unicodedata.name(ch, "").startswith(_STRIP_MARKS_SCRIPTS)
 
 
+# Default_Ignorable_Code_Point: invisible by definition. Most are format
+# characters (Cf), but not the Hangul fillers (Lo: U+115F, U+1160, U+3164,
+# U+FFA0), the variation selectors and U+034F (Mn), or unassigned ones.
+_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+
+
+def _invisible(ch: str) -> bool:
+    return unicodedata.category(ch) == "Cf" or _IGNORABLE.match(ch) is not None
+
+
 def _fold_char_uncached(c: str) -> str:
-    cat = unicodedata.category(c)
-    if cat == "Cf":
+    if _invisible(c):
         return ""
+    lookalike = LOOKALIKES.get(ord(c))
+    if lookalike is not None:
+        return lookalike  # before NFKC, which may lose the look ("ϲ" -> "ς")
+    cat = unicodedata.category(c)
     if cat in _MARK_CATEGORIES:
         return _MARK
     s = c
@@ -127,10 +116,13 @@ def _fold_char_uncached(c: str) -> str:
         base = "".join(ch for ch in decomposed if unicodedata.category(ch) not in _MARK_CATEGORIES)
         if base and len(base) < len(decomposed) and all(map(_is_alphabetic_script, base)):
             s = base
-    s = unicodedata.normalize("NFKC", s).translate(_UPPER_HOMOGLYPHS)
+    # Look-alikes are mapped before casefolding and again after it: a capital's
+    # look-alike may differ from its lower-case form's (Greek "Η" looks like
+    # "H", "η" like "n"), and some are listed only in one case.
+    s = unicodedata.normalize("NFKC", s).translate(LOOKALIKES)
     s = unicodedata.normalize("NFKC", s.casefold())
-    s = "".join(ch for ch in s if unicodedata.category(ch) != "Cf")
-    return s.translate(_HOMOGLYPHS)
+    s = "".join(ch for ch in s if not _invisible(ch))
+    return s.translate(LOOKALIKES)
 
 
 def _fold_char(c: str) -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 
 import pytest
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -129,3 +130,76 @@ def test_long_text_offsets() -> None:
     norm = normalize(text)
     assert norm.text == ("x" * 99 + " ") * 2000
     assert norm.offsets == tuple(range(len(text) + 1))
+
+
+# --- issue 14: look-alikes from Unicode's confusables data, every invisible --
+
+LOOKALIKE_CASES = [
+    ("\u03f2ocaine", "cocaine"),  # Greek lunate sigma ϲ
+    ("\u1d04\u1d0f\u1d04\u1d00\u026a\u0274\u1d07", "cocaine"),  # Latin small capitals ᴄᴏᴄᴀɪɴᴇ
+    ("c\u0585caine", "cocaine"),  # Armenian oh օ
+    ("cocai\u0578e", "cocaine"),  # Armenian vo ո
+    ("\u13dfoc\u13aaine", "cocaine"),  # Cherokee Ꮯ and Ꭺ
+    ("cocai\u043fe", "cocaine"),  # Cyrillic pe п
+    ("c\u2c9fcaine", "cocaine"),  # Coptic o ⲟ
+    ("\u0399NDEX \u0406NDEX", "index index"),  # Greek and Cyrillic capital I read as i, not l
+    ("\u039d\u03bd", "nv"),  # Greek capital nu looks like N, small nu like v
+    ("\ua4d0\ua4ee\ua4e2\ua4f0", "base"),  # Lisu ꓐꓮꓢꓰ
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), LOOKALIKE_CASES)
+def test_lookalikes_from_the_confusables_data(text: str, expected: str) -> None:
+    norm = normalize(text)
+    assert norm.text == expected
+    _check_offsets(text, norm)
+
+
+def test_scripts_without_spaces_keep_their_characters() -> None:
+    # CJK and Myanmar characters that UTS #39 links to a Latin letter are words
+    # of their own, not disguises.
+    text = "\u4e28\u3007\u1040\u101d"
+    assert normalize(text).text == text.casefold()
+
+
+def _default_ignorables() -> list[str]:
+    everything = "".join(chr(cp) for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF)
+    return regex.findall(r"\p{Default_Ignorable_Code_Point}", everything)
+
+
+def test_every_default_ignorable_code_point_is_removed() -> None:
+    ignorables = _default_ignorables()
+    assert "\u3164" in ignorables and "\u115f" in ignorables and "\ufe0f" in ignorables
+    assert len(ignorables) > 4000  # the tag and variation-selector planes included
+    kept = [f"U+{ord(ch):04X}" for ch in ignorables if normalize(f"co{ch}caine").text != "cocaine"]
+    assert kept == []
+
+
+def test_hangul_filler_between_letters() -> None:
+    text = "c\u3164o\u3164c\u3164a\u3164i\u3164n\u3164e"
+    norm = normalize(text)
+    assert norm.text == "cocaine"
+    assert norm.to_original(0, 7) == (0, len(text))
+
+
+def test_the_lookalike_table_is_what_the_data_gives_without_network() -> None:
+    # Reloading reads the package's JSON again, under the detector tests'
+    # network block: the data ships with the package.
+    import importlib
+
+    from confusable_homoglyphs import confusables, utils
+
+    from guardrails.detectors import lookalikes
+
+    importlib.reload(utils)
+    importlib.reload(confusables)
+    built = lookalikes.build_table()
+    assert {ord(k): v for k, v in built.items()} == lookalikes.LOOKALIKES, (
+        "guardrails/detectors/lookalikes.json is stale: regenerate it with lookalikes.write_table()"
+    )
+    assert all(len(v) == 1 and v.isascii() and v.islower() for v in built.values())
+    # every entry of the short supplement is one the data really leaves out
+    data = confusables.confusables_data
+    for char in lookalikes.EXTRA:
+        linked = {e["c"] for e in data.get(char, [])}
+        assert not any(c.isascii() and c.isalpha() for c in linked), char
