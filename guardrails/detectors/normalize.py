@@ -241,9 +241,9 @@ def _leet_replacement(folded: str, start: int, end: int) -> str | None:
     if not (left_alpha or right_alpha):
         return None
     run = folded[start:end]
-    if not left_alpha and run.isdigit() and folded[end : end + 2] in _ORDINAL_SUFFIXES:
-        if not folded[end + 2 : end + 3].isalpha():
-            return None  # "4th", "1st"
+    if (not left_alpha and run.isdigit() and folded[end : end + 2] in _ORDINAL_SUFFIXES
+            and not folded[end + 2 : end + 3].isalpha()):
+        return None  # "4th", "1st"
     converted = _convert_leet_run(run, left_alpha, right_alpha)
     return None if converted == run else converted
 

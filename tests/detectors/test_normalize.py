@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 
 import pytest
 import regex
@@ -71,7 +72,7 @@ def _check_offsets(text: str, norm: NormalizedText) -> None:
     assert len(offs) == len(norm.text) + 1
     assert offs[-1] == len(text)
     assert all(0 <= o < len(text) for o in offs[:-1])
-    assert all(a <= b for a, b in zip(offs, offs[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(offs))
 
 
 EVASIVE_CHARS = st.sampled_from(
