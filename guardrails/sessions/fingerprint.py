@@ -13,7 +13,9 @@ cannot be found by hashing guesses. Keep the secret out of the store.
   * *shingles*: every window of :data:`SHINGLE_WORDS` consecutive words;
   * *rare tokens*: words of at least :data:`RARE_MIN_CHARS` characters with a
     digit (an account number, an API key), except 8-digit dates such as
-    ``20240115`` (``2024-01-15``), which are too common to mean a copy;
+    ``20240115`` (``2024-01-15``), which are too common to mean a copy.
+    Punctuation inside a word is deleted first, so ``4711-0815-2231`` is one
+    token; these words get NFKC and casefolding but not the leetspeak step;
   * *whole*: a text of fewer than five words, when it has at least
     :data:`WHOLE_MIN_CHARS` characters, gets one print of all of it.
 
@@ -41,7 +43,9 @@ import heapq
 import json
 import math
 import re
+import unicodedata
 from functools import lru_cache
+from itertools import accumulate
 from hashlib import blake2b
 from typing import Any
 from collections.abc import Iterable, Mapping
@@ -65,6 +69,7 @@ _LOW = (1 << _KIND_SHIFT) - 1
 
 _PUNCT = re.compile(r"[^\w\s]|_")
 _DATE = re.compile(r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
+_RARE = re.compile(rf"(?<!\S)(?=\S*\d)\S{{{RARE_MIN_CHARS},}}(?!\S)")
 
 
 @lru_cache(maxsize=32)
@@ -127,32 +132,35 @@ def print_kind(p: int) -> int:
     return p >> _KIND_SHIFT
 
 
-def _is_rare(word: str) -> bool:
-    if len(word) < RARE_MIN_CHARS or not any(c.isdigit() for c in word):
-        return False
-    return not (len(word) == 8 and _DATE.fullmatch(word))
-
-
 def _smallest(prints: set[int], k: int) -> set[int]:
     return prints if len(prints) <= k else set(heapq.nsmallest(k, prints, key=lambda p: p & _LOW))
 
 
 def content_prints(text: str, secret: bytes) -> frozenset[int]:
     """The keyed content prints of ``text`` (see the module docstring for what and how many)."""
-    words = _PUNCT.sub("", normalize(text[:MAX_CHARS]).text).split()
-    base = _hasher(bytes(secret), b"gr-content-v1", 8)
-    rare = {_print(secret, b"gr-rare-v1", RARE, w) for w in set(words) if _is_rare(w)}
+    base = _hasher(bytes(secret), b"gr-content-v1", 8)  # checks the secret first
+    text = text[:MAX_CHARS]
+    joined = " ".join(_PUNCT.sub("", normalize(text).text).split())
+    if not joined:
+        return frozenset()
+    # Rare tokens skip the leetspeak step: it would turn "hrq3x77z" into a word without digits.
+    plain = _PUNCT.sub("", unicodedata.normalize("NFKC", text).casefold())
+    rare = {_print(secret, b"gr-rare-v1", RARE, w) for w in set(_RARE.findall(plain)) if not _DATE.fullmatch(w)}
     rare = _smallest(rare, MAX_RARE)
-    shingles: set[int] = set()
+    buf = joined.encode()
+    words = buf.split(b" ")
     if len(words) < SHINGLE_WORDS:
-        whole = " ".join(words)
-        if len(whole) >= WHOLE_MIN_CHARS:
-            shingles.add(_print(secret, b"gr-whole-v1", WHOLE, whole))
-    else:
-        for i in range(len(words) - SHINGLE_WORDS + 1):
-            h = base.copy()
-            h.update(" ".join(words[i:i + SHINGLE_WORDS]).encode())
-            shingles.add(int.from_bytes(h.digest(), "big") & _LOW)  # kind SHINGLE is 0
+        whole = {_print(secret, b"gr-whole-v1", WHOLE, joined)} if len(joined) >= WHOLE_MIN_CHARS else set()
+        return frozenset(rare | whole)
+    # Shingle i is buf[start of word i : end of word i + 4]: slices of one buffer, no joins.
+    ends = list(accumulate(len(w) + 1 for w in words))  # one past each word's trailing space
+    starts = [0, *ends[:-SHINGLE_WORDS]]
+    copy, number = base.copy, int.from_bytes
+    shingles = set()
+    for a, b in zip(starts, ends[SHINGLE_WORDS - 1:]):
+        h = copy()
+        h.update(buf[a:b - 1])
+        shingles.add(number(h.digest(), "big") & _LOW)  # kind SHINGLE is 0
     return frozenset(rare | _smallest(shingles, MAX_PRINTS - len(rare)))
 
 

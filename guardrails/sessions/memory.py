@@ -14,7 +14,7 @@ Bounds (defaults in :mod:`guardrails.sessions.steps`):
   most its ``max``; a log with no live slot is dropped.
 
 Counting is the exact sliding window log of :mod:`guardrails.sessions.store`:
-a slot taken at ``t`` counts at ``now`` while ``now - window < t <= now``.
+a slot taken at ``t`` counts at ``now`` while ``now - window < t``.
 
 One lock guards everything; what runs under it is dictionary work and, at
 most, one tuple copy of a session's steps. Loading hands out the session's
@@ -52,7 +52,7 @@ class _Log:
         self.window = window
 
     def count(self, now: float, window: float) -> int:
-        return bisect_right(self.times, now) - bisect_right(self.times, now - window)
+        return len(self.times) - bisect_right(self.times, now - window)
 
 
 class MemoryStore:

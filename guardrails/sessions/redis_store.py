@@ -53,7 +53,7 @@ local full = {}
 for i = 0, n - 1 do
   local key, a = KEYS[first + i], 8 + 3 * i
   redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[a + 1])
-  if redis.call('ZCOUNT', key, '(' .. ARGV[a + 1], ARGV[1]) >= tonumber(ARGV[a]) then
+  if redis.call('ZCARD', key) >= tonumber(ARGV[a]) then
     full[#full + 1] = i
   end
 end
@@ -121,9 +121,8 @@ class RedisStore:
         pipe = self._client.pipeline(transaction=False)
         if session is not None:
             pipe.lrange(self.prefix + "s:" + session, 0, -1)
-        top = repr(float(now))
         for lk in limits:
-            pipe.zcount(self.prefix + "l:" + lk.key, "(" + repr(now - lk.window), top)
+            pipe.zcount(self.prefix + "l:" + lk.key, "(" + repr(now - lk.window), "+inf")
         replies = self._call(pipe.execute)
         raw = replies[0] if session is not None else []
         try:

@@ -140,7 +140,7 @@ class Snapshot:
     """What one :meth:`SessionStore.load` returns."""
 
     steps: tuple[Step, ...]  # the session's steps, oldest first (at most max_steps)
-    counts: Mapping[str, int]  # LimitKey.key -> slots taken in (now - window, now]
+    counts: Mapping[str, int]  # LimitKey.key -> slots taken after now - window
 
 
 def distinct(limits: Sequence[LimitKey]) -> tuple[LimitKey, ...]:

@@ -6,12 +6,15 @@ the request's time in unix seconds, from the engine; stores never read their
 own clock for counting, so tests give timestamps instead of sleeping.
 
 **Counting: an exact sliding window log.** Every slot taken is kept with its
-time ``t``. At time ``now`` a slot counts while ``now - window < t <= now``
+time ``t``. At time ``now`` a slot counts while ``now - window < t``
 (compared as floats, ``now - window`` computed once), so a slot taken at
 ``t`` still counts at ``t + window - ε`` and no longer at ``t + window``.
-Nothing is approximated: no buckets, no decay. The memory this takes is at
-most ``max`` times per limit key, because a slot is only taken while fewer
-than ``max`` count.
+Nothing is approximated: no buckets, no decay. A slot stamped later than
+``now`` counts too: concurrent requests carry slightly different times (two
+replicas, two threads), and one that commits late with an earlier ``now``
+must still see the slots the others took, or together they would pass
+``max``. The memory this takes is at most ``max`` times per limit key,
+because a slot is only taken while fewer than ``max`` count.
 
 **Commit is all or none.** When every limit in ``takes`` has room
 (count < max), one slot is taken in each and ``step`` is appended. When any is
@@ -41,7 +44,8 @@ class SessionStore(Protocol):
     """Where sessions and rate-limit counters live. Raises StoreError when it cannot answer."""
 
     def load(self, session: str | None, limits: Sequence[LimitKey], now: float) -> Snapshot:
-        """The session's steps (oldest first; none for session None) and each limit's count at ``now``."""
+        """The session's steps (oldest first; none for session None) and each limit's count at ``now``:
+        the slots taken with ``t > now - window``."""
         ...
 
     def commit(self, session: str | None, step: Step | None, takes: Sequence[LimitKey], now: float,
