@@ -190,7 +190,16 @@ class Redact:
     span: Span = _span()
 
 
-Effect = Union[Deny, Warn, Allow, Escalate, Redact]
+@node
+class Label:
+    """Attach labels to this request's step of its session (``label untrusted``)."""
+
+    names: tuple[str, ...]
+    name_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
+    span: Span = _span()
+
+
+Effect = Union[Deny, Warn, Allow, Escalate, Redact, Label]
 
 
 def effect_name(effect: Effect) -> str:
@@ -264,7 +273,27 @@ class TermsDef:
     span: Span = _span()
 
 
-Definition = Union[EntitiesDef, TopicDef, PatternDef, ToolsDef, TermsDef]
+@node
+class LabelDef:
+    """``label untrusted "what it means"``: a name rules may attach to a session step."""
+
+    name: str
+    doc: str | None
+    span: Span = _span()
+
+
+@node
+class LimitDef:
+    """``limit refunds = 20 per "1m" by principal.id``: a sliding-window quota."""
+
+    name: str
+    max: int
+    window: Literal
+    keys: tuple[Expr, ...]
+    span: Span = _span()
+
+
+Definition = Union[EntitiesDef, TopicDef, PatternDef, ToolsDef, TermsDef, LabelDef, LimitDef]
 
 
 @node

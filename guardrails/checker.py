@@ -24,20 +24,13 @@ from guardrails.detectors import (
     validate_template,
 )
 from guardrails.diagnostics import Diagnostics, Span
-from guardrails.functions import FUNCTIONS, Function
+from guardrails.functions import FUNCTIONS, NAME, Function
 from guardrails.resolve import Defined, SourceFile, Unit, build_scope, suggest
-from guardrails.values import kind_of
+from guardrails.stages import ALL_ROOTS, ROOTS, STAGE_EFFECTS
+from guardrails.values import WINDOW_PROBLEM, kind_of, parse_window
 
 # ---- the language's fixed vocabulary ---------------------------------------
 
-# Root names per stage and their types.
-ROOTS: dict[str, dict[str, str]] = {
-    "input": {"text": "string", "context": "map"},
-    "output": {"text": "string", "context": "map"},
-    "retrieval": {"text": "string", "metadata": "map", "context": "map"},
-    "tool_call": {"tool": "string", "args": "map", "principal": "map", "context": "map"},
-}
-ALL_ROOTS = {name: stage for stage, roots in ROOTS.items() for name in roots}
 
 SETTINGS: dict[str, tuple[str, tuple | None]] = {
     "on_error": ("string", ("fail_closed", "fail_open")),
@@ -51,12 +44,6 @@ MAX_SETTING = 10**9
 LOG_KEEP_ROOTS = ("text", "chunks", "tool", "args", "principal", "context")
 
 OPERATORS = {"mask": (0, 1), "replace": (0, 1), "hash": (0, 0), "remove": (0, 0)}
-STAGE_EFFECTS = {
-    "input": {"deny", "warn", "escalate", "redact"},
-    "output": {"deny", "warn", "escalate", "redact"},
-    "retrieval": {"deny", "warn", "escalate", "redact"},
-    "tool_call": {"deny", "warn", "escalate", "redact", "allow"},
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +187,19 @@ class FileChecker:
                                   "after normalisation", t.span)
             case ast.PatternDef(regex=rx):
                 self.check_regex(rx)
+            case ast.LimitDef(max=count, window=window):
+                if not _positive_whole(count) or count > MAX_SETTING:
+                    self.err("E301", f"limit {d.name!r} needs a positive whole number of slots "
+                             f"(at most {MAX_SETTING})", d.span)
+                if parse_window(window.value) is None:
+                    self.err("E204", f"invalid window {window.value!r}: {WINDOW_PROBLEM}", window.span)
+                for k in d.keys:
+                    root = k
+                    while isinstance(root, (ast.Attr, ast.Index)):
+                        root = root.obj
+                    if not isinstance(root, ast.Var) or root.name not in ALL_ROOTS:
+                        self.err("E301", "a limit counts by request values, such as principal.id or "
+                                 "context.tenant", k.span)
             case ast.ToolsDef(tools=items) | ast.TermsDef(terms=items):
                 if not items:
                     self.warn("W302", f"{_kind_name(d)} {d.name!r} is empty", d.span)
@@ -228,6 +228,9 @@ class FileChecker:
                      hint="allow rules belong in tool_call; other stages allow by default")
         if isinstance(rule.effect, ast.Redact):
             self.check_redact(stage, rule.effect)
+        if isinstance(rule.effect, ast.Label):
+            for name, span in zip(rule.effect.names, rule.effect.name_spans):
+                self.lookup(name, ast.LabelDef, "label", span)
         if isinstance(rule.effect, (ast.Deny, ast.Warn)) and not rule.effect.message.strip():
             self.err("E002", "the message must not be empty", rule.effect.span)
         if rule.condition is None:
@@ -422,23 +425,39 @@ class TypeChecker:
             if option is None:
                 self.fc.err("E302", f"{e.func}() has no option {k.name!r}", k.span)
             elif not option.accepts(k.value.value):
-                self.fc.err("E302", option.problem, k.value.span)
-        if fn.takes_names:
-            for a in e.args:
-                if not isinstance(a, ast.Var):
-                    self.fc.err("E302", f"{e.func}() takes names, not expressions", a.span)
-                    return
+                self.fc.err(option.code, option.problem, k.value.span)
+        specs = [*fn.args, *([fn.args[-1]] * max(0, len(e.args) - len(fn.args)))] if fn.variadic else list(fn.args)
+        for a, spec in zip(e.args, specs):
+            if spec.kinds == (NAME,) and not isinstance(a, ast.Var):
+                self.fc.err("E302", f"{e.func}() takes names, not expressions", a.span)
+                return
         problem = fn.arity_problem(len(e.args))
         if problem is not None:
             self.fc.err("E302", problem, e.span)
             return
-        if not fn.takes_names:
-            for a, spec in zip(e.args, fn.args):
-                t = self.infer(a)
-                if t not in spec.kinds + ("any", "error"):
-                    self.fc.err("E301", f"{e.func}() cannot take a {t}", a.span)
+        for a, spec in zip(e.args, specs):
+            if NAME in spec.kinds:
+                if isinstance(a, ast.Var) or spec.kinds == (NAME,):
+                    continue  # a name: the function's own check looks it up
+                kinds = tuple(k for k in spec.kinds if k != NAME)
+            else:
+                kinds = spec.kinds
+            t = self.infer(a)
+            if t not in kinds + ("any", "error"):
+                self.fc.err("E301", f"{e.func}() cannot take a {t}", a.span)
+                return
         if fn.check is not None:
-            fn.check(self.fc, e)
+            fn.check(self, e)
+
+    # -- what a function's own check may ask (functions.CallChecker)
+    def err(self, code: str, msg: str, span: Span, hint: str | None = None) -> None:
+        self.fc.err(code, msg, span, hint)
+
+    def lookup(self, name: str, kind: type, what: str, span: Span) -> ast.Definition | None:
+        return self.fc.lookup(name, kind, what, span)
+
+    def check_entity_ref(self, name: str, span: Span) -> None:
+        self.fc.check_entity_ref(name, span)
 
 
 def _article(noun: str) -> str:
@@ -460,6 +479,8 @@ def _kind_name(d: ast.Definition) -> str:
         ast.PatternDef: "pattern",
         ast.ToolsDef: "tool group",
         ast.TermsDef: "terms list",
+        ast.LabelDef: "label",
+        ast.LimitDef: "limit",
     }[type(d)]
 
 

@@ -35,7 +35,9 @@ from guardrails.rulegraph import (
     Settings,
     StageGraph,
 )
+from guardrails.history import NO_NEEDS, LimitSpec, StateNeeds
 from guardrails.stages import STAGES
+from guardrails.values import parse_window
 
 
 class StageCompiler(ConditionCompiler):
@@ -76,6 +78,21 @@ class StageCompiler(ConditionCompiler):
             DEFAULT_MIN_SCORE if t.kind == "entities" else 0.0)
         return RedactSpec(collect, min_score, op.name, params)
 
+    # -- sessions
+    def state_needs(self, nodes: list[RuleNode]) -> StateNeeds:
+        """What this stage's rules ask of the session store."""
+        by_qid = {n.qid: n for n in nodes}
+        limits = []
+        for name, (d, askers) in sorted(self.limits.items()):
+            first = by_qid[min(askers)]
+            keys = tuple(self.expr(k) for k in d.keys)
+            limits.append(LimitSpec(name, int(d.max), parse_window(d.window.value) or 0.0, keys,
+                                    first.qid, first.effect))
+        labels = any(n.labels for n in nodes)
+        if not (self.history or limits or labels):
+            return NO_NEEDS
+        return StateNeeds(self.history, tuple(limits), labels)
+
     # -- rules
     def rule(self, qid: str, r: ast.Rule, origin: str) -> RuleNode:
         self.rule_detectors = set()
@@ -110,6 +127,7 @@ class StageCompiler(ConditionCompiler):
             branches=tuple(self.branches),
             span=r.span,
             location=str(r.span) if r.span is not None else None,
+            labels=eff.names if isinstance(eff, ast.Label) else (),
         )
 
 
@@ -160,14 +178,17 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
     )
     stages: dict[str, StageGraph] = {}
     models: set[str] = set()
+    records = False
     for stage in STAGES:
         sc = StageCompiler(unit, stage, settings, pii_default, coverage)
         nodes = [sc.rule(r.qid, r.rule, r.origin) for r in unit.rules if r.stage == stage]
         models |= sc.model_digests
         pii_entities = frozenset(sc.pii_entities)
         sc.pii_final[0] = pii_entities
+        needs = sc.state_needs(nodes)
+        records = records or needs.history
         graph = StageGraph(stage, tuple(sorted(nodes, key=lambda n: n.qid)), _tiered(nodes),
-                           dict(sc.detectors), pii_entities)
+                           dict(sc.detectors), pii_entities, needs=needs)
         if stage == "tool_call":
             wildcard = [n for n in nodes if n.tools is None]
             named: dict[str, list[RuleNode]] = {}
@@ -176,11 +197,11 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
                     named.setdefault(t, []).append(n)
             by_tool = {t: _tiered(rs + wildcard) for t, rs in named.items()}
             graph = StageGraph(stage, graph.rules, graph.tiers, graph.detectors, pii_entities,
-                               by_tool, _tiered(wildcard))
+                               by_tool, _tiered(wildcard), needs)
         stages[stage] = graph
     return CompiledPolicy(
         unit.policy.name, unit.policy.version, policy_digest(unit, models), settings, stages,
-        tuple([unit.source.path, *(m.path for m in unit.modules)]),
+        tuple([unit.source.path, *(m.path for m in unit.modules)]), records,
     )
 
 

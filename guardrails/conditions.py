@@ -100,6 +100,17 @@ class ConditionCompiler:
         self.rule_detectors: set[str] = set()
         self.rule_qid = ""
         self.branches: list[str] = []
+        # Sessions: whether a rule reads the history, and the limits asked
+        # about, each with the ids of the rules that ask (compiler.StateNeeds).
+        self.history = False
+        self.limits: dict[str, tuple[ast.LimitDef, set[str]]] = {}
+
+    # -- sessions
+    def uses_history(self) -> None:
+        self.history = True
+
+    def uses_limit(self, d: ast.LimitDef) -> None:
+        self.limits.setdefault(d.name, (d, set()))[1].add(self.rule_qid)
 
     # -- definitions
     def definition(self, name: str) -> ast.Definition:

@@ -39,7 +39,7 @@ class Violation(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     rule: str
-    effect: Literal["deny", "redact", "allow", "escalate", "warn"]
+    effect: Literal["deny", "redact", "allow", "escalate", "warn", "label"]
     message: str | None = None
     route: str | None = None
     spans: list[Span] = Field(default_factory=list)
@@ -128,6 +128,8 @@ class Decision(BaseModel):
     route: str | None = None  # set when escalated
     chunks: list[ChunkDecision] | None = None  # retrieval only
     trace: list[TraceStep] | None = None  # filled when asked to explain
+    labels: list[str] = Field(default_factory=list)  # labels the rules attached to this step
+    session: str | None = None  # the session the request named
 
     @property
     def allowed(self) -> bool:

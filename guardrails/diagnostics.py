@@ -62,6 +62,7 @@ CODES: dict[str, str] = {
     "E201": "duplicate rule id",
     "E202": "effect not allowed in this stage",
     "E203": "invalid redaction operator",
+    "E204": "invalid time window",
     # types
     "E301": "type mismatch",
     "E302": "wrong arguments",
@@ -93,6 +94,7 @@ CODES: dict[str, str] = {
     "W301": "topic weight out of range",
     "W302": "empty list",
     "W303": "term can never match",
+    "W304": "label never attached",
 }
 
 
@@ -113,6 +115,8 @@ class RuntimeCode:
     INVALID_REQUEST = "invalid-request"
     INPUT_TOO_LARGE = "input-too-large"
     GUARD_UNAVAILABLE = "guard-unavailable"
+    NO_SESSION = "no-session"
+    STATE_UNAVAILABLE = "state-unavailable"
 
 
 # One table of every runtime code, beside CODES, so docs and tests can enumerate them.
@@ -126,6 +130,8 @@ RUNTIME_CODES: dict[str, str] = {
     RuntimeCode.INVALID_REQUEST: "the request is malformed (a field missing or of the wrong kind)",
     RuntimeCode.INPUT_TOO_LARGE: "the request is over the policy's max_input_chars",
     RuntimeCode.GUARD_UNAVAILABLE: "the guard's checker failed (an unreachable sidecar, say)",
+    RuntimeCode.NO_SESSION: "a rule reads the session's history and the request named no session",
+    RuntimeCode.STATE_UNAVAILABLE: "the session store could not be read or written (Redis unreachable, say)",
 }
 
 

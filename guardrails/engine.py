@@ -15,6 +15,8 @@ an ``async`` twin (``acheck_input`` ...).
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import os
 import threading
 import secrets as _secrets
@@ -26,9 +28,11 @@ from guardrails.compiler import with_injection_backend
 from guardrails.decision import Decision, DecisionSink
 from guardrails.detectors import DetectorError, PiiConfig, TopicClassifier, get_pii_detector
 from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError
-from guardrails.evaluate import Coverage, Runtime, evaluate_retrieval, evaluate_text, evaluate_tool_call
+from guardrails.evaluate import Coverage, Runtime, evaluate_retrieval, evaluate_text
+from guardrails.evaluate_tools import evaluate_tool_call, evaluate_tool_result
 from guardrails.pipeline import LoadResult, load_sources, resolve_ner_model  # noqa: F401  (LoadResult: documented here)
 from guardrails.resolve import parse_source, version_key
+from guardrails.sessions import MemoryStore, StoreError, open_store
 from guardrails.sources import load_paths
 
 HASH_SALT_ENV = "GUARDRAILS_HASH_SALT"
@@ -46,6 +50,41 @@ def _injection_detector(model: Any) -> tuple[Any, str]:
         return detector, backend_label(detector.model)
     except DetectorError as exc:
         raise GuardrailsError(f"cannot use the injection model: {exc}") from None
+
+
+def _open_state(state: Any, *, salt_given: bool) -> Any:
+    """The session store an engine keeps state in (see ``Engine(state=...)``)."""
+    if state is not None and not isinstance(state, str):
+        return state  # a store object
+    try:
+        store = open_store(state)
+    except (ValueError, StoreError) as exc:
+        raise GuardrailsError(f"cannot use the state store: {exc}") from None
+    if not isinstance(store, MemoryStore) and not salt_given:
+        store.close()
+        raise GuardrailsError(
+            f"a shared state store needs a shared key: set {HASH_SALT_ENV} (or hash_salt=...) to the same "
+            "secret on every replica; session keys and fingerprints are keyed with it")
+    return store
+
+
+def _async_twin(name: str, stage: str | None) -> Any:
+    """``a<name>``: the check `name` awaited, with the same signature."""
+    sync = getattr(Engine, name)
+    sig = inspect.signature(sync)
+
+    async def twin(self: "Engine", *args: Any, **kw: Any) -> Decision:
+        bound = sig.bind(self, *args, **kw)  # a wrong call fails here, as it would on the sync method
+        a = bound.arguments
+        request = a.get("request") if isinstance(a.get("request"), dict) else {}
+        session = a.get("session", request.get("session"))
+        call = functools.partial(getattr(self, name), *args, **kw)
+        return await self._maybe_thread(stage or a.get("stage"), a.get("policy"), session, call)
+
+    twin.__name__ = twin.__qualname__ = "a" + name
+    twin.__signature__ = sig  # type: ignore[attr-defined]
+    twin.__doc__ = f"Async :meth:`{name}`: the same arguments."
+    return twin
 
 
 class UnknownPolicyError(GuardrailsError, LookupError):
@@ -83,7 +122,7 @@ class Engine:
                  hash_salt: bytes | str | None = None, topic_classifier: TopicClassifier | None = None,
                  cache_size: int = 4096, warnings: list[Diagnostic] | None = None,
                  warm_up: bool = True, decision_log: DecisionSink | None = None,
-                 injection_model: Any = None) -> None:
+                 injection_model: Any = None, state: Any = None) -> None:
         """Serve already compiled policies. Most callers want :meth:`from_path`
         or :meth:`from_source`, which compile them and pass ``ner_model`` and
         ``warnings`` on; the other parameters they forward here.
@@ -133,8 +172,17 @@ class Engine:
             names the backend's digest. A backend that raises or scores
             outside [0, 1] fails the rule (``detector-failed``). Default
             ``None``: the shipped offline model.
+        :param state: where session state lives, for policies that use
+            sessions, labels or limits (docs/sessions.md): ``None`` or
+            ``"memory"`` (the default: in this process, bounded, thread-safe),
+            ``"redis://HOST:PORT/DB"`` (shared by every engine and sidecar
+            that points there), or a store object
+            (:class:`~guardrails.sessions.SessionStore`). Redis needs a
+            ``hash_salt`` (or ``$GUARDRAILS_HASH_SALT``) shared by the
+            replicas: session keys and fingerprints are keyed with it.
         :raises GuardrailsError: no policies, the PII analyzer cannot start,
-            or the injection model cannot be loaded.
+            the injection model cannot be loaded, or the state store is
+            misconfigured.
         """
         if not policies:
             raise GuardrailsError("an engine needs at least one policy")
@@ -149,16 +197,22 @@ class Engine:
             name: versions[max(versions, key=version_key)] for name, versions in self._by_name.items()
         }
         salt = hash_salt if hash_salt is not None else os.environ.get(HASH_SALT_ENV)
+        salt_given = salt is not None
         if salt is None:
             # Without a configured salt, hashes are stable only within this
             # engine: safer than a guessable default (documented).
             salt = _secrets.token_bytes(32)
+        stateful = any(p.records or any(g.needs is not None and g.needs.any for g in p.stages.values())
+                       for p in policies)
+        store = _open_state(state, salt_given=salt_given) if stateful or state is not None else None
+        self._remote_state = store is not None and not isinstance(store, MemoryStore)
         self._runtime = Runtime(
             PiiConfig(ner_model=ner_model),
             salt.encode() if isinstance(salt, str) else salt,
             topic_classifier,
             cache_size,
             injection,
+            store,
         )
         self.warnings = list(warnings or [])
         self._decision_log = decision_log
@@ -178,7 +232,8 @@ class Engine:
                   coverage: bool = False, bundle_key: bytes | str | None = None,
                   hash_salt: bytes | str | None = None, topic_classifier: TopicClassifier | None = None,
                   cache_size: int = 4096, warm_up: bool = True,
-                  decision_log: DecisionSink | None = None, injection_model: Any = None) -> "Engine":
+                  decision_log: DecisionSink | None = None, injection_model: Any = None,
+                  state: Any = None) -> "Engine":
         """Load a policy file, every ``*.policy`` under a directory, or a bundle.
 
         ``path`` may also be a list of those. ``ner_model`` defaults to
@@ -201,14 +256,14 @@ class Engine:
                                   "(a module is imported by policies, not evaluated on its own)")
         return cls(result.policies, ner_model=ner_model, warnings=[d for d in result.diagnostics if not d.is_error],
                    hash_salt=hash_salt, topic_classifier=topic_classifier, cache_size=cache_size,
-                   warm_up=warm_up, decision_log=decision_log, injection_model=injection_model)
+                   warm_up=warm_up, decision_log=decision_log, injection_model=injection_model, state=state)
 
     @classmethod
     def from_source(cls, text: str, *, modules: dict[str, str] | None = None, ner_model: str | None = None,
                     coverage: bool = False, hash_salt: bytes | str | None = None,
                     topic_classifier: TopicClassifier | None = None, cache_size: int = 4096,
                     warm_up: bool = True, decision_log: DecisionSink | None = None,
-                    injection_model: Any = None) -> "Engine":
+                    injection_model: Any = None, state: Any = None) -> "Engine":
         """Compile policy source text (plus named module sources) directly.
 
         ``modules`` maps an import name to its source. The other parameters
@@ -224,7 +279,7 @@ class Engine:
             raise PolicyError(result.diagnostics, result.sources)
         return cls(result.policies, ner_model=ner_model, warnings=[d for d in result.diagnostics if not d.is_error],
                    hash_salt=hash_salt, topic_classifier=topic_classifier, cache_size=cache_size,
-                   warm_up=warm_up, decision_log=decision_log, injection_model=injection_model)
+                   warm_up=warm_up, decision_log=decision_log, injection_model=injection_model, state=state)
 
     # -- lookup
     @property
@@ -256,13 +311,20 @@ class Engine:
 
     # -- checks
     # Each takes `policy` (`name`, `name@version`, or None when one policy is
-    # loaded; an unknown one raises UnknownPolicyError) and the evaluation
-    # options of the class docstring. A malformed request is not an exception:
-    # it is denied, with Decision.request_error saying why.
+    # loaded; an unknown one raises UnknownPolicyError), the evaluation
+    # options of the class docstring, and the session options:
+    #   session: the agent run this request belongs to (any non-empty string
+    #     up to 256 characters); the session builtins read its earlier steps,
+    #     and the request leaves a step (docs/sessions.md).
+    #   at: the request's time in unix seconds (default: now), which windows
+    #     and limits count by; tests pass it to replay a timeline.
+    # A malformed request is not an exception: it is denied, with
+    # Decision.request_error saying why.
 
     def check_input(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                    explain: bool = False, exhaustive: bool = False,
-                    overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
+                    session: str | None = None, at: float | None = None, explain: bool = False,
+                    exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
+                    coverage: Coverage | None = None) -> Decision:
         """Check a prompt before it reaches the model.
 
         ``context`` is a JSON object the policy reads as ``context.*``. The
@@ -270,19 +332,21 @@ class Engine:
         outcome is ``redact``), None when denied.
         """
         d = evaluate_text(self.get_policy(policy), "input", text, context, self._runtime, explain=explain,
-                          exhaustive=exhaustive, overrides=overrides, coverage=coverage)
-        return self._emit(d, {"text": text, "context": context})
+                          exhaustive=exhaustive, overrides=overrides, coverage=coverage, session=session, at=at)
+        return self._emit(d, {"text": text, "context": context}, session)
 
     def check_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                     explain: bool = False, exhaustive: bool = False,
-                     overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
+                     session: str | None = None, at: float | None = None, explain: bool = False,
+                     exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
+                     coverage: Coverage | None = None) -> Decision:
         """Check a completion before it reaches the user (as :meth:`check_input`)."""
         d = evaluate_text(self.get_policy(policy), "output", text, context, self._runtime, explain=explain,
-                          exhaustive=exhaustive, overrides=overrides, coverage=coverage)
-        return self._emit(d, {"text": text, "context": context})
+                          exhaustive=exhaustive, overrides=overrides, coverage=coverage, session=session, at=at)
+        return self._emit(d, {"text": text, "context": context}, session)
 
     def check_retrieval(self, chunks: list[dict | str], *, policy: str | None = None,
-                        context: dict | None = None, explain: bool = False, exhaustive: bool = False,
+                        context: dict | None = None, session: str | None = None, at: float | None = None,
+                        explain: bool = False, exhaustive: bool = False,
                         overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
         """Check retrieved chunks (``{"text", "metadata"}``, or a bare string)
         before they enter a prompt.
@@ -292,13 +356,13 @@ class Engine:
         forward.
         """
         d = evaluate_retrieval(self.get_policy(policy), chunks, context, self._runtime, explain=explain,
-                               exhaustive=exhaustive, overrides=overrides, coverage=coverage)
-        return self._emit(d, {"chunks": chunks, "context": context})
+                               exhaustive=exhaustive, overrides=overrides, coverage=coverage, session=session, at=at)
+        return self._emit(d, {"chunks": chunks, "context": context}, session)
 
     def check_tool_call(self, tool: str, args: dict | None = None, *, principal: dict | None = None,
-                        context: dict | None = None, policy: str | None = None, explain: bool = False,
-                        exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
-                        coverage: Coverage | None = None) -> Decision:
+                        context: dict | None = None, policy: str | None = None, session: str | None = None,
+                        at: float | None = None, explain: bool = False, exhaustive: bool = False,
+                        overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
         """Check a tool call an agent wants to make.
 
         ``args`` are the call's arguments and ``principal`` who asks (both
@@ -306,41 +370,64 @@ class Engine:
         decision's ``text`` is the (possibly redacted) args to call with.
         """
         d = evaluate_tool_call(self.get_policy(policy), tool, args, principal, context, self._runtime,
-                               explain=explain, exhaustive=exhaustive, overrides=overrides, coverage=coverage)
+                               explain=explain, exhaustive=exhaustive, overrides=overrides, coverage=coverage,
+                               session=session, at=at)
         if self._decision_log is None:  # the hot path: no request dict to build
             return d
-        return self._emit(d, {"tool": tool, "args": args, "principal": principal, "context": context})
+        return self._emit(d, {"tool": tool, "args": args, "principal": principal, "context": context}, session)
+
+    def check_tool_result(self, tool: str, result: Any, *, args: dict | None = None,
+                          principal: dict | None = None, context: dict | None = None, policy: str | None = None,
+                          session: str | None = None, at: float | None = None, explain: bool = False,
+                          exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
+                          coverage: Coverage | None = None) -> Decision:
+        """Check what a tool returned before the model sees it.
+
+        ``result`` is the tool's output: a string, or a JSON value whose
+        strings are all scanned; ``args`` the call's arguments. Results are
+        allowed unless a rule says otherwise; the decision's ``text`` is the
+        (possibly redacted) result, same shape, None when denied (drop it).
+        """
+        d = evaluate_tool_result(self.get_policy(policy), tool, result, args, principal, context, self._runtime,
+                                 explain=explain, exhaustive=exhaustive, overrides=overrides, coverage=coverage,
+                                 session=session, at=at)
+        return self._emit(d, {"tool": tool, "result": result, "args": args, "principal": principal,
+                              "context": context}, session)
 
     def check(self, stage: str, request: dict, *, policy: str | None = None, explain: bool = False,
               exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
               coverage: Coverage | None = None) -> Decision:
         """Dispatch a JSON-shaped request (as the CLI and the sidecar receive it).
 
-        ``stage`` is ``input``, ``output``, ``retrieval`` or ``tool_call``;
-        ``request`` holds that check's arguments by name (``text``,
-        ``chunks``, ``tool``, ``args``, ``principal``, ``context``).
+        ``stage`` is ``input``, ``output``, ``retrieval``, ``tool_call`` or
+        ``tool_result``; ``request`` holds that check's arguments by name
+        (``text``, ``chunks``, ``tool``, ``args``, ``result``, ``principal``,
+        ``context``, ``session``, ``at``).
         """
         if not isinstance(request, dict):
             raise TypeError("request must be a dict")
+        opts = dict(policy=policy, explain=explain, exhaustive=exhaustive, overrides=overrides, coverage=coverage,
+                    session=request.get("session"), at=request.get("at"))
         if stage in ("input", "output"):
             method = self.check_input if stage == "input" else self.check_output
-            return method(request.get("text"), policy=policy, context=request.get("context"), explain=explain,
-                          exhaustive=exhaustive, overrides=overrides, coverage=coverage)
+            return method(request.get("text"), context=request.get("context"), **opts)
         if stage == "retrieval":
-            return self.check_retrieval(request.get("chunks"), policy=policy, context=request.get("context"),
-                                        explain=explain, exhaustive=exhaustive, overrides=overrides,
-                                        coverage=coverage)
+            return self.check_retrieval(request.get("chunks"), context=request.get("context"), **opts)
         if stage == "tool_call":
-            return self.check_tool_call(request.get("tool"), request.get("args"),
-                                        principal=request.get("principal"), context=request.get("context"),
-                                        policy=policy, explain=explain, exhaustive=exhaustive,
-                                        overrides=overrides, coverage=coverage)
-        raise ValueError(f"unknown stage {stage!r}; use input, output, retrieval or tool_call")
+            return self.check_tool_call(request.get("tool"), request.get("args"), principal=request.get("principal"),
+                                        context=request.get("context"), **opts)
+        if stage == "tool_result":
+            return self.check_tool_result(request.get("tool"), request.get("result"), args=request.get("args"),
+                                          principal=request.get("principal"), context=request.get("context"),
+                                          **opts)
+        raise ValueError(f"unknown stage {stage!r}; use input, output, retrieval, tool_call or tool_result")
 
     # -- the decision log: written after the decision, never able to fail it
-    def _emit(self, decision: Decision, request: dict) -> Decision:
+    def _emit(self, decision: Decision, request: dict, session: str | None = None) -> Decision:
         sink = self._decision_log
         if sink is not None:
+            if session is not None:
+                request["session"] = session
             try:
                 sink.write(decision, request)
             except Exception:  # a log failure must never fail or block a decision
@@ -348,52 +435,44 @@ class Engine:
                     self.log_failures += 1
         return decision
 
-    # -- async twins: the same parameters; PII work runs in a thread so the
-    # event loop stays free, everything else runs inline (it is microseconds).
-    async def _maybe_thread(self, stage: str, policy: str | None, fn, *args, **kwargs) -> Decision:
+    # -- the async twins (made at the end of the module) run here
+    async def _maybe_thread(self, stage: str, policy: str | None, session: Any, call: Any) -> Decision:
         graph = self.get_policy(policy).stages.get(stage)
-        if graph is not None and graph.needs_pii:
-            return await asyncio.to_thread(fn, *args, policy=policy, **kwargs)
-        return fn(*args, policy=policy, **kwargs)
+        if graph is not None and (graph.needs_pii or (self._remote_state and (
+                session is not None or (graph.needs is not None and graph.needs.any)))):
+            return await asyncio.to_thread(call)
+        return call()
 
-    async def acheck_input(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                           explain: bool = False, exhaustive: bool = False,
-                           overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
-        """Async :meth:`check_input`."""
-        return await self._maybe_thread("input", policy, self.check_input, text, context=context, explain=explain,
-                                        exhaustive=exhaustive, overrides=overrides, coverage=coverage)
+    # -- session state
+    @property
+    def state(self) -> Any:
+        """The session store (``None`` when no loaded policy keeps state)."""
+        return self._runtime.store
 
-    async def acheck_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                            explain: bool = False, exhaustive: bool = False,
-                            overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
-        """Async :meth:`check_output`."""
-        return await self._maybe_thread("output", policy, self.check_output, text, context=context, explain=explain,
-                                        exhaustive=exhaustive, overrides=overrides, coverage=coverage)
+    def reset_state(self) -> None:
+        """Forget every session and limit count: what a policy-test runner
+        does between cases. Only for the in-memory store; a shared store is
+        never wiped from here."""
+        store = self._runtime.store
+        if store is None:
+            return
+        if not isinstance(store, MemoryStore):
+            raise GuardrailsError(f"reset_state() clears the in-memory store only, not {store!r}")
+        self._runtime.store = MemoryStore()
 
-    async def acheck_retrieval(self, chunks: list[dict | str], *, policy: str | None = None,
-                               context: dict | None = None, explain: bool = False, exhaustive: bool = False,
-                               overrides: Mapping[str, Any] | None = None,
-                               coverage: Coverage | None = None) -> Decision:
-        """Async :meth:`check_retrieval`."""
-        return await self._maybe_thread("retrieval", policy, self.check_retrieval, chunks, context=context,
-                                        explain=explain, exhaustive=exhaustive, overrides=overrides,
-                                        coverage=coverage)
-
-    async def acheck_tool_call(self, tool: str, args: dict | None = None, *, principal: dict | None = None,
-                               context: dict | None = None, policy: str | None = None, explain: bool = False,
-                               exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
-                               coverage: Coverage | None = None) -> Decision:
-        """Async :meth:`check_tool_call`."""
-        return await self._maybe_thread("tool_call", policy, self.check_tool_call, tool, args, principal=principal,
-                                        context=context, explain=explain, exhaustive=exhaustive,
-                                        overrides=overrides, coverage=coverage)
-
-    async def acheck(self, stage: str, request: dict, *, policy: str | None = None, explain: bool = False,
-                     exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
-                     coverage: Coverage | None = None) -> Decision:
-        """Async :meth:`check`."""
-        return await self._maybe_thread(stage, policy, self.check, stage, request, explain=explain,
-                                        exhaustive=exhaustive, overrides=overrides, coverage=coverage)
+    def close(self) -> None:
+        """Release the state store's connections (a Redis store); the engine
+        still evaluates stateless requests afterwards."""
+        if self._runtime.store is not None:
+            self._runtime.store.close()
 
     def cache_stats(self) -> dict:
         return self._runtime.cache.stats()
+
+
+# The async twins, generated from the sync checks so their signatures cannot
+# drift: PII work (and a remote state store's round trip) runs in a thread so
+# the event loop stays free; everything else runs inline (microseconds).
+for _name, _stage in (("check_input", "input"), ("check_output", "output"), ("check_retrieval", "retrieval"),
+                      ("check_tool_call", "tool_call"), ("check_tool_result", "tool_result"), ("check", None)):
+    setattr(Engine, "a" + _name, _async_twin(_name, _stage))

@@ -24,13 +24,13 @@ them):
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from guardrails.diagnostics import RuntimeCode
-from guardrails.values import ARG_SEPARATOR, string_leaves
+from guardrails.history import History, check_session_id, open_history
+from guardrails.values import ARG_SEPARATOR
 from guardrails.rulegraph import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
 from guardrails.decision import (
     REQUEST_RULE,
@@ -67,8 +67,11 @@ class Runtime:
     """Engine-wide, thread-safe services shared by every evaluation."""
 
     def __init__(self, pii_config: PiiConfig, hash_key: bytes, topic_classifier: TopicClassifier | None = None,
-                 cache_size: int = 4096, injection: Any = None):
+                 cache_size: int = 4096, injection: Any = None, store: Any = None):
         self.pii_config = pii_config
+        # The session store (guardrails.sessions), or None when no policy
+        # keeps session state. Its keys and fingerprints are keyed by hash_key.
+        self.store = store
         self.hash_key = hash_key
         self.topic_classifier = topic_classifier
         # An InjectionDetector over the engine's opt-in backend, or None: the
@@ -190,7 +193,8 @@ def combine(run: _Run, *, stage: str, fail_closed: bool, tool_default: str = "de
                 for r, code, msg in failed
             ]
     none: list[Violation] = []
-    warns = by_effect.get("warn", none)
+    # Labels, like warnings, are reported and never change the outcome.
+    warns = by_effect.get("warn", none) + by_effect.get("label", none)
     denies = by_effect.get("deny", none) + error_denies
     if denies:
         return _Combined(Outcome.DENY, _by_rule(denies + warns), errors, None, [])
@@ -251,7 +255,7 @@ def _default_deny(tool: Any) -> Violation:
 _policy_refs: dict[tuple[str, str, str], PolicyRef] = {}
 
 
-def _policy_ref(p: CompiledPolicy) -> PolicyRef:
+def policy_ref(p: CompiledPolicy) -> PolicyRef:
     # PolicyRef is frozen, so one instance per policy serves every decision.
     key = (p.name, p.version, p.digest)
     ref = _policy_refs.get(key)
@@ -262,21 +266,21 @@ def _policy_ref(p: CompiledPolicy) -> PolicyRef:
     return ref
 
 
-def _error_decision(p: CompiledPolicy, stage: str, code: str, message: str, started: float) -> Decision:
+def error_decision(p: CompiledPolicy, stage: str, code: str, message: str, started: float) -> Decision:
     """A request that cannot be evaluated at all is denied, whatever on_error says."""
     return Decision(
-        decision_id=new_decision_id(), stage=stage, outcome=Outcome.DENY, text=None, policy=_policy_ref(p),
+        decision_id=new_decision_id(), stage=stage, outcome=Outcome.DENY, text=None, policy=policy_ref(p),
         violations=[Violation(rule=REQUEST_RULE, effect="deny", message=message, error=code)],
         errors=[EvalError(rule=None, code=code, message=message)],
-        elapsed_us=_elapsed(started),
+        elapsed_us=micros_since(started),
     )
 
 
-def _elapsed(started: float) -> int:
+def micros_since(started: float) -> int:
     return int((time.perf_counter() - started) * 1_000_000)
 
 
-def _text_too_long(p: CompiledPolicy, n: int) -> str | None:
+def text_too_long(p: CompiledPolicy, n: int) -> str | None:
     if n > p.settings.max_text_length:
         return f"input of {n} characters exceeds max_text_length {p.settings.max_text_length}"
     return None
@@ -284,60 +288,72 @@ def _text_too_long(p: CompiledPolicy, n: int) -> str | None:
 
 def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Runtime, *,
                   explain: bool = False, exhaustive: bool = False,
-                  overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
+                  overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None,
+                  session: str | None = None, at: float | None = None) -> Decision:
     """One prompt or completion. The options are the engine's (see :class:`guardrails.Engine`)."""
     started = time.perf_counter()
+    bad_session = check_session_id(session, at)
+    if bad_session:
+        return error_decision(p, stage, RuntimeCode.INVALID_REQUEST, bad_session, started)
     if not isinstance(text, str):
-        return _error_decision(p, stage, RuntimeCode.INVALID_REQUEST, f"text must be a string, not {type(text).__name__}", started)
-    if context is not None and not (isinstance(context, dict) and _is_json_like(context)):
-        return _error_decision(p, stage, RuntimeCode.INVALID_REQUEST, "context must be a JSON object", started)
-    too_long = _text_too_long(p, len(text))
+        return error_decision(p, stage, RuntimeCode.INVALID_REQUEST, f"text must be a string, not {type(text).__name__}", started)
+    if context is not None and not (isinstance(context, dict) and is_json_like(context)):
+        return error_decision(p, stage, RuntimeCode.INVALID_REQUEST, "context must be a JSON object", started)
+    too_long = text_too_long(p, len(text))
     if too_long:
-        return _error_decision(p, stage, RuntimeCode.INPUT_TOO_LARGE, too_long, started)
+        return error_decision(p, stage, RuntimeCode.INPUT_TOO_LARGE, too_long, started)
     graph = p.stages[stage]
     ctx = Ctx(text, {"text": text, "context": context or {}}, rt, overrides, coverage)
+    h = open_state(p, graph, rt, session, at, ctx, lambda: text)
     run = run_rules(graph.tiers, ctx, p.settings.fail_closed, exhaustive=exhaustive, explain=explain)
     c = combine(run, stage=stage, fail_closed=p.settings.fail_closed)
+    labels = labels_of(run.fired)
+    if h is not None:
+        c = settle(p, graph, h, c, stage, None, labels)
     forwarded = None
     if c.outcome is not Outcome.DENY:
-        forwarded = _apply(text, c.redactions, rt) if c.redactions else text
+        forwarded = apply_text(text, c.redactions, rt) if c.redactions else text
     return Decision(decision_id=new_decision_id(), stage=stage, outcome=c.outcome, text=forwarded, violations=c.violations,
-                    policy=_policy_ref(p), errors=c.errors, route=c.route, trace=run.trace,
-                    elapsed_us=_elapsed(started))
+                    policy=policy_ref(p), errors=c.errors, route=c.route, trace=run.trace,
+                    elapsed_us=micros_since(started), labels=sorted(labels), session=session)
 
 
-def _apply(text: str, redactions: list[Redaction], rt: Runtime) -> str:
+def apply_text(text: str, redactions: list[Redaction], rt: Runtime) -> str:
     return apply_redactions(text, merge_redactions(redactions), hash_key=rt.hash_key)
 
 
 def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime, *,
                        explain: bool = False, exhaustive: bool = False,
-                       overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
+                       overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None,
+                       session: str | None = None, at: float | None = None) -> Decision:
     """Each chunk is judged on its own; denied chunks are dropped.
 
     The request is denied only when every chunk is; it escalates when any
     chunk does; it is a redaction when any chunk was dropped or redacted.
     """
     started = time.perf_counter()
+    bad_session = check_session_id(session, at)
+    if bad_session:
+        return error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, bad_session, started)
     if not isinstance(chunks, list):
-        return _error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, "chunks must be a list", started)
-    if context is not None and not (isinstance(context, dict) and _is_json_like(context)):
-        return _error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, "context must be a JSON object", started)
+        return error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, "chunks must be a list", started)
+    if context is not None and not (isinstance(context, dict) and is_json_like(context)):
+        return error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, "context must be a JSON object", started)
     normal: list[tuple[str, dict]] = []
     for i, ch in enumerate(chunks):
         if isinstance(ch, str):
             ch = {"text": ch}
         if not isinstance(ch, dict) or not isinstance(ch.get("text"), str):
-            return _error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, f"chunks[{i}] needs a string 'text'", started)
+            return error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, f"chunks[{i}] needs a string 'text'", started)
         meta = ch.get("metadata") or {}
-        if not (isinstance(meta, dict) and _is_json_like(meta)):
-            return _error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST,
+        if not (isinstance(meta, dict) and is_json_like(meta)):
+            return error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST,
                                    f"chunks[{i}].metadata must be a JSON object (string keys, JSON values, "
                                    f"at most {MAX_DEPTH} levels deep)", started)
         normal.append((ch["text"], meta))
-    too_long = _text_too_long(p, sum(len(t) for t, _ in normal))
+    too_long = text_too_long(p, sum(len(t) for t, _ in normal))
     if too_long:
-        return _error_decision(p, "retrieval", RuntimeCode.INPUT_TOO_LARGE, too_long, started)
+        return error_decision(p, "retrieval", RuntimeCode.INPUT_TOO_LARGE, too_long, started)
 
     graph = p.stages["retrieval"]
     violations: list[Violation] = []
@@ -345,8 +361,14 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
     trace: list[TraceStep] | None = [] if explain else None
     results: list[ChunkDecision] = []
     routes: list[str] = []
+    labels: set[str] = set()
+    labelled_texts: list[str] = []
+    h = None
     for i, (text, meta) in enumerate(normal):
         ctx = Ctx(text, {"text": text, "metadata": meta, "context": context or {}}, rt, overrides, coverage)
+        if i == 0:  # one History for the whole request, read once
+            h = open_state(p, graph, rt, session, at, ctx, lambda: ARG_SEPARATOR.join(labelled_texts))
+        ctx.state = h
         run = run_rules(graph.tiers, ctx, p.settings.fail_closed, exhaustive=exhaustive, explain=explain, chunk=i)
         field_name = f"chunks[{i}]"
 
@@ -360,7 +382,11 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
             trace.extend(run.trace)
         if c.route:
             routes.append(c.route)
-        forwarded = None if c.outcome is Outcome.DENY else (_apply(text, c.redactions, rt) if c.redactions else text)
+        forwarded = None if c.outcome is Outcome.DENY else (apply_text(text, c.redactions, rt) if c.redactions else text)
+        chunk_labels = labels_of(run.fired)
+        if chunk_labels and forwarded is not None:  # a dropped chunk never reaches the model
+            labels |= chunk_labels
+            labelled_texts.append(text)
         results.append(ChunkDecision(index=i, outcome=c.outcome, text=forwarded, metadata=meta))
 
     outcomes = {r.outcome for r in results}
@@ -372,18 +398,75 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
         outcome = Outcome.REDACT
     else:
         outcome = Outcome.ALLOW
+    if h is not None:
+        c = settle(p, graph, h, _Combined(outcome, violations, errors, routes[0] if routes else None, []),
+                   "retrieval", None, frozenset(labels))
+        if c.outcome is not outcome:  # the store failed (fail closed): every chunk is dropped
+            outcome, violations, errors = c.outcome, c.violations, c.errors
+            results = [r.model_copy(update={"outcome": Outcome.DENY, "text": None}) for r in results]
+        else:
+            errors = c.errors
     forwarded_chunks = None if outcome is Outcome.DENY else [
         {"text": r.text, "metadata": r.metadata} for r in results if r.outcome is not Outcome.DENY
     ]
     return Decision(decision_id=new_decision_id(), stage="retrieval", outcome=outcome, text=forwarded_chunks, violations=violations,
-                    policy=_policy_ref(p), errors=errors, route=routes[0] if routes else None,
-                    chunks=results, trace=trace, elapsed_us=_elapsed(started))
+                    policy=policy_ref(p), errors=errors, route=routes[0] if routes else None,
+                    chunks=results, trace=trace, elapsed_us=micros_since(started), labels=sorted(labels),
+                    session=session)
 
 
 MAX_DEPTH = 64
 
 
-def _is_json_like(value: Any, depth: int = 0) -> bool:
+# ---- sessions: open the History before the rules, settle after them ---------
+
+STATE_RULE = "session-state"
+
+
+def labels_of(fired: list[tuple[RuleNode, list[Finding]]]) -> frozenset[str]:
+    return frozenset(n for rule, _ in fired for n in rule.labels) if fired else frozenset()
+
+
+def open_state(p: CompiledPolicy, graph: Any, rt: Runtime, session: str | None, at: float | None,
+               ctx: Ctx, content, call: tuple[str, dict] | None = None) -> History | None:
+    """The decision's session History (None: the stateless fast path), set on `ctx`."""
+    needs = graph.needs
+    if rt.store is None or needs is None or (not needs.any and not (session is not None and p.records)):
+        return None
+    h = open_history(rt.store, rt.hash_key, p.name, needs, p.records, session, at, ctx, content, call)
+    ctx.state = h
+    return h
+
+
+def settle(p: CompiledPolicy, graph: Any, h: History, c: _Combined, stage: str, tool: str | None,
+           labels: frozenset[str]) -> _Combined:
+    """Write the step and take the limits' slots; a limit found full at this
+    point (another replica took the last slot) turns the decision into its
+    rule's deny (or escalation); a store that fails fails the decision closed
+    unless the policy fails open."""
+    full, error = h.commit(stage, tool, c.outcome.value, labels, p.records)
+    if full:
+        limit = next(lim for lim in graph.needs.limits if lim.name == full[0])
+        rule = next(r for r in graph.rules if r.qid == limit.rule)
+        escalate = limit.effect == "escalate"
+        viol = Violation(rule=rule.qid, effect="escalate" if escalate else "deny",
+                         message=rule.message or f"limit {limit.name} has no slot left", route=rule.route,
+                         location=rule.location)
+        if escalate:
+            return _Combined(Outcome.ESCALATE, [viol, *c.violations], c.errors, rule.route, c.redactions)
+        return _Combined(Outcome.DENY, [viol, *(v for v in c.violations if v.effect in ("warn", "label"))],
+                         c.errors, None, [])
+    if error is None or any(e.code == RuntimeCode.STATE_UNAVAILABLE for e in c.errors):
+        return c  # (a rule that read the store reported its failure already)
+    errors = [*c.errors, EvalError(rule=None, code=RuntimeCode.STATE_UNAVAILABLE, message=error)]
+    if p.settings.fail_closed and c.outcome is not Outcome.DENY:
+        viol = Violation(rule=STATE_RULE, effect="deny", message="the session store failed (fail closed)",
+                         error=f"{RuntimeCode.STATE_UNAVAILABLE}: {error}")
+        return _Combined(Outcome.DENY, [viol], errors, None, [])
+    return _Combined(c.outcome, c.violations, errors, c.route, c.redactions)
+
+
+def is_json_like(value: Any, depth: int = 0) -> bool:
     if depth > MAX_DEPTH:
         return False
     if type(value) is dict and depth < MAX_DEPTH:
@@ -394,92 +477,16 @@ def _is_json_like(value: Any, depth: int = 0) -> bool:
             t = type(v)
             if t is str or t is int or t is bool or t is float or v is None:
                 continue
-            if not _is_json_like(v, depth + 1):
+            if not is_json_like(v, depth + 1):
                 return False
         return True
     if value is None or isinstance(value, (str, bool, int, float)):
         return True
     if isinstance(value, list):
-        return all(_is_json_like(v, depth + 1) for v in value)
+        return all(is_json_like(v, depth + 1) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_json_like(v, depth + 1) for k, v in value.items())
+        return all(isinstance(k, str) and is_json_like(v, depth + 1) for k, v in value.items())
     return False
 
 
-def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, context: Any,
-                       rt: Runtime, *, explain: bool = False, exhaustive: bool = False,
-                       overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None) -> Decision:
-    """One tool call: every string argument is scanned in one pass (joined by
-    ARG_SEPARATOR), and spans are mapped back to their argument's path."""
-    started = time.perf_counter()
-    if not isinstance(tool, str) or not tool:
-        return _error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST, "tool must be a non-empty string", started)
-    bad = ("args" if args is not None and not (isinstance(args, dict) and _is_json_like(args)) else
-           "principal" if principal is not None and not (isinstance(principal, dict) and _is_json_like(principal)) else
-           "context" if context is not None and not (isinstance(context, dict) and _is_json_like(context)) else None)
-    if bad is not None:
-        return _error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST,
-                               f"{bad} must be a JSON object (string keys, JSON values, "
-                               f"at most {MAX_DEPTH} levels deep)", started)
-    args = args or {}
-    leaves: list[tuple[str, list, str]] = []
-    for v in args.values():
-        if isinstance(v, (str, dict, list)):  # else there is no string to collect
-            string_leaves(args, "args", leaves, [])
-            break
-    # Detectors see every string argument in one pass. The separator holds a
-    # NUL so that no phrase or term can match across two arguments.
-    joined, offsets, pos = [], [], 0
-    for path, trail, text in leaves:
-        offsets.append((pos, pos + len(text), path, trail))
-        joined.append(text)
-        pos += len(text) + len(ARG_SEPARATOR)
-    subject = ARG_SEPARATOR.join(joined)
-    too_long = _text_too_long(p, len(subject))
-    if too_long:
-        return _error_decision(p, "tool_call", RuntimeCode.INPUT_TOO_LARGE, too_long, started)
-
-    graph = p.stages["tool_call"]
-    settings = p.settings
-    fail_closed = settings.fail_closed
-    ctx = Ctx(subject, {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}, rt,
-              overrides, coverage)
-    run = run_rules(graph.tiers_for_tool(tool), ctx, fail_closed, exhaustive=exhaustive, explain=explain)
-
-    def mapper(f: Finding) -> list[Span]:
-        out = []
-        for a, b, path, _ in offsets:
-            s, e = max(f.start, a), min(f.end, b)
-            if s < e:
-                out.append(Span(start=s - a, end=e - a, entity=f.entity, score=round(f.score, 4), field=path))
-        return out
-
-    c = combine(run, stage="tool_call", fail_closed=fail_closed,
-                tool_default=settings.tool_default, tool=tool, mapper=mapper)
-    forwarded = None
-    if c.outcome is not Outcome.DENY:
-        forwarded = _redact_args(args, offsets, c.redactions, rt) if c.redactions else args
-    return Decision(decision_id=new_decision_id(), stage="tool_call", outcome=c.outcome, text=forwarded, violations=c.violations,
-                    policy=_policy_ref(p), errors=c.errors, route=c.route, trace=run.trace,
-                    elapsed_us=_elapsed(started))
-
-
-def _redact_args(args: dict, offsets, redactions: list[Redaction], rt: Runtime) -> dict:
-    merged = merge_redactions(redactions)
-    out = copy.deepcopy(args)
-    for a, b, _path, trail in offsets:
-        local = [
-            Redaction(max(r.start, a) - a, min(r.end, b) - a, r.entity, r.score, r.operator, r.params)
-            for r in merged if max(r.start, a) < min(r.end, b)
-        ]
-        if not local:
-            continue
-        target = out
-        for k in trail[:-1]:
-            target = target[k]
-        if trail:
-            target[trail[-1]] = apply_redactions(target[trail[-1]], local, hash_key=rt.hash_key)
-    return out
-
-
-__all__ = ["Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "evaluate_tool_call", "combine", "TIER_PII"]
+__all__ = ["Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "open_state", "settle", "TIER_PII"]

@@ -33,7 +33,7 @@ from guardrails.rulegraph import (
     RuleError,
 )
 from guardrails.unparse import format_expr
-from guardrails.values import is_number, kind_of
+from guardrails.values import WINDOW_PROBLEM, is_number, kind_of, parse_window
 
 #: The kind of an argument that must be a bare name (a definition, an entity
 #: type, a secret kind), never an expression.
@@ -53,6 +53,8 @@ class CallChecker(Protocol):
     def lookup(self, name: str, kind: type, what: str, span: Span) -> ast.Definition | None: ...
 
     def check_entity_ref(self, name: str, span: Span) -> None: ...
+
+    def infer(self, e: ast.Expr) -> str: ...
 
 
 class CallCompiler(Protocol):
@@ -75,6 +77,10 @@ class CallCompiler(Protocol):
 
     def injection_node(self) -> DetectorNode: ...
 
+    def uses_history(self) -> None: ...
+
+    def uses_limit(self, d: ast.LimitDef) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Arg:
@@ -88,19 +94,34 @@ class Arg:
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    """A keyword argument: a number within `bounds`, `default` when absent."""
+    """A keyword argument: a number within `bounds`, `default` when absent;
+    or, with ``window=True``, a time window (``within="10m"``, no default:
+    the whole session)."""
 
     name: str
     default: float
     bounds: tuple[float, float]
     label: str = "N"
+    window: bool = False
 
     def accepts(self, value: object) -> bool:
+        if self.window:
+            return parse_window(value) is not None
         return is_number(value) and self.bounds[0] <= value <= self.bounds[1]
 
     @property
+    def code(self) -> str:
+        return "E204" if self.window else "E302"
+
+    @property
     def problem(self) -> str:
+        if self.window:
+            return f"{self.name}: {WINDOW_PROBLEM}"
         return f"{self.name} is a number between {self.bounds[0]:g} and {self.bounds[1]:g}"
+
+    @property
+    def shown_default(self) -> str:
+        return "the whole session" if self.window else f"{self.default:g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +319,90 @@ def _case_compiler(fn: Callable[[str], str]) -> Callable[[CallCompiler, ast.Call
     return compile_case
 
 
+# ---- sessions: labelled, calls, occurred_since, repeats, flows_from, over ------
+# Each asks the decision's History (guardrails.history), opened before the
+# rules run; a request without a session makes them fail (no-session).
+
+_WITHIN = Option("within", math.inf, (0.0, math.inf), label='"10m"', window=True)
+
+
+def _within(e: ast.Call) -> float | None:
+    return next((parse_window(k.value.value) for k in e.kwargs if k.name == "within"), None)
+
+
+def _check_label(fc: CallChecker, e: ast.Call) -> None:
+    a = e.args[0]
+    if isinstance(a, ast.Var):
+        fc.lookup(a.name, ast.LabelDef, "label", a.span)
+
+
+def _compile_labelled(cc: CallCompiler, e: ast.Call) -> Closure:
+    label, within = e.args[0].name, _within(e)
+    cc.uses_history()
+    return lambda c: c.state.labelled(label, within)
+
+
+def _check_calls(fc: CallChecker, e: ast.Call) -> None:
+    for a in e.args:
+        if not isinstance(a, ast.Literal):
+            fc.err("E302", "calls() takes tool names written as strings", a.span)
+
+
+def _compile_calls(cc: CallCompiler, e: ast.Call) -> Closure:
+    tools = frozenset(a.value for a in e.args)
+    within = _within(e)
+    cc.uses_history()
+    if not tools:
+        return lambda c: c.state.calls(None, within)
+    if len(tools) == 1:
+        (tool,) = tools
+        return lambda c: c.state.calls(tool, within)
+    return lambda c: sum(c.state.calls(t, within) for t in tools)
+
+
+def _check_occurred_since(fc: CallChecker, e: ast.Call) -> None:
+    _check_label(fc, e)
+    if not isinstance(e.args[1], ast.Literal):
+        fc.err("E302", "occurred_since() takes the tool's name written as a string", e.args[1].span)
+
+
+def _compile_occurred_since(cc: CallCompiler, e: ast.Call) -> Closure:
+    what, tool = e.args[0], e.args[1].value
+    is_label = isinstance(what, ast.Var)
+    name = what.name if is_label else what.value
+    cc.uses_history()
+    return lambda c: c.state.occurred_since(name, is_label, tool)
+
+
+def _compile_repeats(cc: CallCompiler, e: ast.Call) -> Closure:
+    cc.uses_history()
+    return lambda c: c.state.repeats()
+
+
+def _compile_flows_from(cc: CallCompiler, e: ast.Call) -> Closure:
+    label = e.args[0].name
+    cc.uses_history()
+    return lambda c: c.state.flows_from(label)
+
+
+def _check_over(fc: CallChecker, e: ast.Call) -> None:
+    d = fc.lookup(e.args[0].name, ast.LimitDef, "limit", e.args[0].span)
+    if isinstance(d, ast.LimitDef):
+        for k in d.keys:  # the `by` values are read in the stage that asks
+            fc.infer(k)
+
+
+def _compile_over(cc: CallCompiler, e: ast.Call) -> Closure:
+    d = cc.definition(e.args[0].name)
+    assert isinstance(d, ast.LimitDef)
+    cc.uses_limit(d)
+    name = d.name
+    return lambda c: c.state.over(name)
+
+
+_LABEL = Arg("LABEL", (NAME,), "label")
+
+
 # ---- the table -----------------------------------------------------------------
 
 _ENTITY_NAMES = Arg("GROUP-or-TYPE", (NAME,), "entity group or type", variadic=True)
@@ -324,6 +429,29 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
              "`injection()` is at least the level's threshold: "
              + ", ".join(f"`{k}` {v:g}" for k, v in INJECTION_LEVELS.items()),
              _compile_injected, _check_injected),
+    Function("labelled", (_LABEL,), "bool", TIER_PLAIN,
+             "an earlier step of this session carries the label (within the window)",
+             _compile_labelled, _check_label, options=(_WITHIN,)),
+    Function("calls", (Arg('"tool"', ("string",), "tool name", variadic=True),), "number", TIER_PLAIN,
+             "earlier calls of these tools (of any tool when none is named) this session made and "
+             "the policy let through (within the window)",
+             _compile_calls, _check_calls, options=(_WITHIN,), bounds=(0.0, math.inf)),
+    Function("occurred_since", (Arg("LABEL-or-\"tool\"", (NAME, "string"), "label or tool"),
+                                Arg('"tool"', ("string",), "tool name")), "bool", TIER_PLAIN,
+             "a step with the label (or of the named tool, not denied) came after the last call of the "
+             "second tool that was let through (or at all, when there was none)",
+             _compile_occurred_since, _check_occurred_since),
+    Function("repeats", (), "number", TIER_PLAIN,
+             "how many tool calls just before this one, in a row, were this same call (tool and args)",
+             _compile_repeats, bounds=(0.0, math.inf)),
+    Function("flows_from", (_LABEL,), "bool", TIER_PLAIN,
+             "this request's text (a tool call: its string args) holds content of an earlier step "
+             "with the label, matched on fingerprints (docs/sessions.md)",
+             _compile_flows_from, _check_label),
+    Function("over", (Arg("LIMIT", (NAME,), "limit name"),), "bool", TIER_PLAIN,
+             "the limit has no slot left for this request's key; when it has one, and the request "
+             "goes through, the request takes it",
+             _compile_over, _check_over),
     Function("length", (Arg("x", ("string", "list", "map")),), "number", TIER_PLAIN,
              "characters of a string, items of a list, keys of a map",
              _compile_length, bounds=(0.0, math.inf)),
@@ -343,6 +471,6 @@ def markdown_table() -> str:
         returns = f.returns
         if f.bounds is not None and math.isfinite(f.bounds[1]):
             returns += f" {f.bounds[0]:g}..{f.bounds[1]:g}"
-        meaning = f.doc + "".join(f" (default {o.default:g})" for o in f.options)
+        meaning = f.doc + "".join(f" (default {o.shown_default})" for o in f.options)
         rows.append(f"| {f.signature()} | {returns} | {TIER_NAMES[f.tier]} | {meaning} |")
     return "\n".join(rows) + "\n"

@@ -286,7 +286,37 @@ def check_unit_logic(unit: Unit, diags: Diagnostics) -> None:
                     hint="deny overrides every other effect; narrow the deny or remove this rule",
                 )
                 break
+    _check_labels(unit, own, diags)
     _check_settings(unit, diags)
+
+
+#: Session builtins whose first argument, a label, must be attached by some rule.
+_LABEL_READERS = ("labelled", "flows_from", "occurred_since")
+
+
+def _check_labels(unit: Unit, own: list[ScopedRule], diags: Diagnostics) -> None:
+    """A label no rule of the unit attaches makes its readers constant: in a
+    conjunct, the condition can never be true (E501); elsewhere it is a
+    warning (W304)."""
+    attached = {n for r in unit.rules if isinstance(r.rule.effect, ast.Label) for n in r.rule.effect.names}
+    for r in own:
+        cond = r.rule.condition
+        if cond is None:
+            continue
+        top = {id(c) for c in _conjuncts(cond)}
+        for e in ast.walk(cond):
+            if not (isinstance(e, ast.Call) and e.func in _LABEL_READERS and e.args
+                    and isinstance(e.args[0], ast.Var)):
+                continue
+            label = e.args[0].name
+            if label in attached or label not in unit.scope:
+                continue
+            why = f"no rule of this policy attaches label {label!r}"
+            if id(e) in top:
+                diags.error("E501", f"the condition of rule {r.qid!r} can never be true: {why}", e.span,
+                            hint=f"add a rule such as `rule mark: label {label} when ...`")
+            else:
+                diags.warning("W304", f"{e.func}({label}) is always false: {why}", e.span)
 
 
 def _check_settings(unit: Unit, diags: Diagnostics) -> None:

@@ -24,10 +24,10 @@ from guardrails.tree_to_ast import AstBuilder
 _MAX_RECOVERIES = 25
 # Statement keywords at the start of a line: where recovery resynchronises.
 _STATEMENT = re.compile(
-    r"^[ \t]*(rule|entities|topic|pattern|tools|terms|import|config|input|output|retrieval|tool_call)\b",
+    r"^[ \t]*(rule|entities|topic|pattern|tools|terms|label|limit|import|config|input|output|retrieval|tool_call|tool_result)\b",
     re.M,
 )
-_TOP_LEVEL = {"entities", "topic", "pattern", "tools", "terms", "import", "config"}
+_TOP_LEVEL = {"entities", "topic", "pattern", "tools", "terms", "label", "limit", "import", "config"}
 
 
 def grammar_path() -> Path:
@@ -142,7 +142,7 @@ def _blank_statement(text: str, offset: int) -> tuple[str, str | None] | None:
         return None
     head = starts[-1]
     keyword = head.group(1)
-    if keyword in {"input", "output", "retrieval", "tool_call"}:
+    if keyword in {"input", "output", "retrieval", "tool_call", "tool_result"}:
         return None  # a broken stage header: nothing sensible to resync on
     begin = head.start(1)
     nxt = _STATEMENT.search(text, max(offset, head.end()) + 0)
@@ -155,7 +155,7 @@ def _blank_statement(text: str, offset: int) -> tuple[str, str | None] | None:
     if end <= begin:
         return None
     name = None
-    if keyword in {"entities", "topic", "pattern", "tools", "terms"}:
+    if keyword in {"entities", "topic", "pattern", "tools", "terms", "label", "limit"}:
         m = re.match(r"\s*([A-Za-z_][A-Za-z0-9_\-]*)", text[head.end(1) : end])
         name = m.group(1) if m else None
     blanked = text[:begin] + re.sub(r"[^\n]", " ", text[begin:end]) + text[end:]

@@ -81,6 +81,7 @@ class RuleNode:
     branches: tuple[str, ...] = ()  # coverage builds: the boolean nodes, in evaluation-index order
     span: Span | None = None  # the rule's source span (file, line, col)
     location: str | None = None  # str(span), "file:line:col": copied into each Violation
+    labels: tuple[str, ...] = ()  # a label rule: the labels it attaches
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ class StageGraph:
     pii_entities: frozenset[str]
     by_tool: dict[str, tuple[tuple[RuleNode, ...], ...]] = field(default_factory=dict)
     any_tool: tuple[tuple[RuleNode, ...], ...] = ()  # rules for tools not in the index
+    needs: Any = None  # a history.StateNeeds: what the rules ask of the session store
 
     def tiers_for_tool(self, tool: str) -> tuple[tuple[RuleNode, ...], ...]:
         return self.by_tool.get(tool, self.any_tool)
@@ -109,6 +111,9 @@ class CompiledPolicy:
     settings: Settings
     stages: dict[str, StageGraph]
     sources: tuple[str, ...]  # file paths that went into it
+    # Some rule reads session history: a request that names a session leaves
+    # a step in the store at every stage (guardrails.history).
+    records: bool = False
 
     def stage(self, name: str) -> StageGraph:
         return self.stages[name]
@@ -117,7 +122,7 @@ class CompiledPolicy:
 class Ctx:
     """Per-evaluation state. Created per text (per chunk for retrieval)."""
 
-    __slots__ = ("text", "roots", "memo", "evidence", "rt", "cov")
+    __slots__ = ("text", "roots", "memo", "evidence", "rt", "cov", "state")
 
     def __init__(self, text: str, roots: dict[str, Any], rt: Any,
                  overrides: dict[str, Any] | None = None, cov: set | None = None):
@@ -128,6 +133,7 @@ class Ctx:
         self.evidence: list[Finding] = []
         self.rt = rt
         self.cov = cov  # coverage sink: {(rule, branch index, bool)}; None outside tests
+        self.state: Any = None  # the session's History (guardrails.history), when the stage needs one
 
     def detect(self, node: DetectorNode) -> Any:
         memo = self.memo

@@ -198,6 +198,10 @@ class AstBuilder(Transformer):
         return ast.Escalate(route_text, msg, self.sp(meta))
 
     @v_args(meta=True)
+    def label(self, meta, children):
+        return ast.Label(tuple(str(c) for c in children), tuple(self.sp(c) for c in children), self.sp(meta))
+
+    @v_args(meta=True)
     def target_group(self, meta, children):
         return ast.Target("entities", (str(children[0]),), self.sp(meta), (self.sp(children[0]),))
 
@@ -282,6 +286,18 @@ class AstBuilder(Transformer):
     @v_args(meta=True)
     def terms_def(self, meta, children):
         return ast.TermsDef(str(children[0]), children[1], self.sp(meta))
+
+    @v_args(meta=True)
+    def label_def(self, meta, children):
+        name, doc = children
+        return ast.LabelDef(str(name), self._string_value(doc) if doc is not None else None, self.sp(meta))
+
+    @v_args(meta=True)
+    def limit_def(self, meta, children):
+        name, count, window, *keys = children
+        window_lit = ast.Literal(self._string_value(window), self.sp(window))
+        value = self._number_value(count)
+        return ast.LimitDef(str(name), value, window_lit, tuple(keys), self.sp(meta))
 
     @v_args(meta=True)
     def import_decl(self, meta, children):

@@ -8,6 +8,7 @@ user meets one vocabulary: ``null``, ``bool``, ``number``, ``string``,
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 #: Every kind :func:`kind_of` names for a JSON value.
@@ -64,3 +65,26 @@ def string_leaves(value: Any, path: str, out: list[tuple[str, list, str]], trail
     elif isinstance(value, list):
         for i, v in enumerate(value):
             string_leaves(v, f"{path}[{i}]", out, trail + [i])
+
+
+# ---- time windows ("30s", "10m", "1h", "7d"): limits and history functions --
+
+WINDOW_UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_WINDOW = 366 * 86400.0  # a year and a day: past that, a window is a typo
+_WINDOW = re.compile(r"(\d{1,9}(?:\.\d{1,6})?)(ms|s|m|h|d)")
+
+
+def parse_window(text: object) -> float | None:
+    """Seconds in a window such as ``"90s"``, ``"10m"``, ``"1.5h"``, ``"7d"``;
+    None when it is not one (no unit, an unknown unit, zero, over a year)."""
+    if not isinstance(text, str):
+        return None
+    m = _WINDOW.fullmatch(text.strip())
+    if m is None:
+        return None
+    seconds = float(m.group(1)) * WINDOW_UNITS[m.group(2)]
+    return seconds if 0 < seconds <= MAX_WINDOW else None
+
+
+WINDOW_PROBLEM = ('a window is a positive number and a unit: ms, s, m, h or d ("30s", "10m", "1h", "7d"), '
+                  "at most 366 days")

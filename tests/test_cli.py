@@ -68,7 +68,7 @@ def run(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.Co
 def test_check_valid_policies():
     p = run("check", "policies/")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.startswith("ok: 3 policies (coding-assistant 2.0.1, rag-search 1.0.0, support-bot 1.3.0)")
+    assert p.stdout.startswith("ok: 4 policies (agent-assistant 1.0.0, coding-assistant 2.0.1, rag-search 1.0.0, support-bot 1.3.0)")
     assert p.stderr == ""
 
 
@@ -123,7 +123,7 @@ def test_check_json_format(broken):
 def test_check_json_format_on_valid_policies():
     report = json.loads(run("check", "--format", "json", "policies/").stdout)
     assert report["ok"] is True and report["errors"] == 0
-    assert sorted(p["name"] for p in report["policies"]) == ["coding-assistant", "rag-search", "support-bot"]
+    assert sorted(p["name"] for p in report["policies"]) == ["agent-assistant", "coding-assistant", "rag-search", "support-bot"]
     assert all(re.fullmatch(r"[0-9a-f]{64}", p["digest"]) for p in report["policies"])
 
 

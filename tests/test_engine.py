@@ -50,7 +50,7 @@ def test_from_path_on_a_file(tmp_path):
 
 
 def test_from_path_on_a_directory_loads_policies_not_modules(engine):
-    assert engine.policy_names() == ["coding-assistant", "rag-search", "support-bot"]
+    assert engine.policy_names() == ["agent-assistant", "coding-assistant", "rag-search", "support-bot"]
     assert {p.version for p in engine.policies} == {"2.0.1", "1.0.0", "1.3.0"}
 
 
@@ -73,7 +73,7 @@ def test_several_policies_require_a_name(engine):
     with pytest.raises(UnknownPolicyError) as info:
         engine.check_input("hello")
     assert str(info.value) == (
-        "several policies are loaded (coding-assistant, rag-search, support-bot); "
+        "several policies are loaded (agent-assistant, coding-assistant, rag-search, support-bot); "
         "name one (policy=NAME, or --policy NAME on the command line)"
     )
 
@@ -81,7 +81,7 @@ def test_several_policies_require_a_name(engine):
 def test_unknown_policy_names_what_is_loaded(engine):
     with pytest.raises(UnknownPolicyError) as info:
         engine.check_input("hello", policy="suport-bot")
-    assert str(info.value) == "unknown policy 'suport-bot'; loaded: coding-assistant, rag-search, support-bot"
+    assert str(info.value) == "unknown policy 'suport-bot'; loaded: agent-assistant, coding-assistant, rag-search, support-bot"
     assert isinstance(info.value, LookupError) and isinstance(info.value, GuardrailsError)
 
 

@@ -25,6 +25,12 @@ CALLS = {
     "length": ("tool_call", "tool == \"t\" and length(args.items) > 2"),
     "lower": ("tool_call", "tool == \"t\" and lower(args.mode) == \"read\""),
     "upper": ("tool_call", "tool == \"t\" and upper(args.mode) == \"READ\""),
+    "labelled": ("tool_call", "tool == \"t\" and labelled(seen, within=\"10m\")"),
+    "calls": ("tool_call", "tool == \"t\" and calls(\"t\", within=\"1h\") < 5"),
+    "occurred_since": ("tool_call", "tool == \"t\" and occurred_since(seen, \"t\")"),
+    "repeats": ("tool_call", "tool == \"t\" and repeats() < 3"),
+    "flows_from": ("output", "flows_from(seen)"),
+    "over": ("tool_call", "tool == \"t\" and not over(lim)"),
 }
 
 
@@ -59,6 +65,9 @@ def test_declared_tier_and_return_type_hold(name):
     source = f"""policy "p" version "1.0.0"
 topic legal {{ "lawsuit" 1.0 }}
 terms bad = ["xyzzy"]
+label seen
+limit lim = 5 per "1m" by principal.id
+tool_result {{ rule mark: label seen }}
 {stage} {{ rule r: {"allow" if stage == "tool_call" else 'warn "m"'} when {cond} }}
 """
     engine = Engine.from_source(source)
@@ -70,10 +79,11 @@ terms bad = ["xyzzy"]
 def test_registry_entries_are_well_formed():
     for fn in FUNCTIONS.values():
         assert fn.returns in ("bool", "number", "string")
-        # name arguments are never mixed with value arguments
-        assert fn.takes_names == (bool(fn.args) and all(NAME in a.kinds for a in fn.args))
+        # an argument is a name, a value, or (a label or a tool) a name or a string
+        for a in fn.args:
+            assert a.kinds == (NAME,) or NAME not in a.kinds or a.kinds == (NAME, "string"), (fn.name, a)
         for o in fn.options:
-            assert o.accepts(o.default)
+            assert o.window or o.accepts(o.default)  # a window's default is "no window"
 
 
 @pytest.mark.parametrize("call, message", [
@@ -85,6 +95,11 @@ def test_registry_entries_are_well_formed():
     ("length(text, foo=1) > 1", "length() has no option 'foo'"),
     ("injection(text) > 0.5", "injection() takes exactly no arguments"),
     ("injected()", "injected() takes exactly one injection level"),
+    ("labelled(x, y)", "labelled() takes exactly one label"),
+    ("labelled(\"x\")", "labelled() takes names, not expressions"),
+    ("calls(args.tool) > 1", "calls() takes tool names written as strings"),
+    ("occurred_since(x, text)", "occurred_since() takes the tool's name written as a string"),
+    ("repeats(1) > 1", "repeats() takes exactly no arguments"),
 ])
 def test_declared_checks_report_e302(call, message):
     with pytest.raises(PolicyError) as info:

@@ -125,7 +125,7 @@ def test_load_paths_loads_a_directory():
 
     result = load_paths([ROOT / "policies"])
     assert result.ok
-    assert {p.name for p in result.policies} == {"support-bot", "coding-assistant", "rag-search"}
+    assert {p.name for p in result.policies} == {"support-bot", "coding-assistant", "rag-search", "agent-assistant"}
 
 
 # An earlier stage's module never imports a later one's: the driver alone

@@ -186,6 +186,8 @@ def format_effect(e: ast.Effect) -> str:
             if score is not None:
                 text += f" above {format_literal(score)}"
             return text + f" using {_operator(op)}"
+        case ast.Label(names=names):
+            return "label " + ", ".join(names)
     raise TypeError(f"not an effect: {e!r}")
 
 
@@ -288,6 +290,11 @@ class _Layout:
                 return format_rule(rule, indent)
             case ast.PatternDef(name=name, regex=rx):
                 return [f"{indent}pattern {name} = {format_regex(rx)}"]
+            case ast.LabelDef(name=name, doc=doc):
+                return [f"{indent}label {name}" + (f" {format_literal(doc)}" if doc is not None else "")]
+            case ast.LimitDef(name=name, max=count, window=window, keys=keys):
+                by = ", ".join(format_expr(k) for k in keys)
+                return [f"{indent}limit {name} = {format_literal(count)} per {format_literal(window.value)} by {by}"]
         raise TypeError(f"cannot lay out {item.node!r}")
 
     def _block(self, item: Item, indent: str, head: str, inner: list[str], close: str) -> list[str]:

@@ -1,0 +1,199 @@
+"""Evaluate the two tool stages: a call an agent wants to make (``tool_call``)
+and what a tool returned before the model sees it (``tool_result``).
+
+Both scan every string in a JSON value in one pass: the strings are joined by
+:data:`~guardrails.values.ARG_SEPARATOR` (which holds a NUL, so no phrase or
+term matches across two of them), and each finding's span is mapped back to
+its string's path (``args.note``, ``result.items[2].body``). Redactions are
+applied per string, so the forwarded value keeps its shape. The combining
+rules are :mod:`guardrails.evaluate`'s.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Mapping
+
+from guardrails.decision import Decision, Outcome, Span, new_decision_id
+from guardrails.detectors import Finding, Redaction, apply_redactions, merge_redactions
+from guardrails.diagnostics import RuntimeCode
+from guardrails.evaluate import (
+    MAX_DEPTH,
+    Coverage,
+    Runtime,
+    check_session_id,
+    combine,
+    error_decision,
+    is_json_like,
+    labels_of,
+    micros_since,
+    open_state,
+    policy_ref,
+    run_rules,
+    settle,
+    text_too_long,
+)
+from guardrails.rulegraph import CompiledPolicy, Ctx
+from guardrails.values import ARG_SEPARATOR, string_leaves
+
+#: One string of a JSON value: (start, end) in the joined text, its path, its trail of keys.
+Offsets = list[tuple[int, int, str, list]]
+
+
+def _joined(value: Any, root: str) -> tuple[str, Offsets]:
+    """Every string leaf of `value`, joined, with where each one lies."""
+    leaves: list[tuple[str, list, str]] = []
+    if isinstance(value, str):
+        leaves.append((root, [], value))
+    elif isinstance(value, dict):
+        for v in value.values():
+            if isinstance(v, (str, dict, list)):  # else there is no string to collect
+                string_leaves(value, root, leaves, [])
+                break
+    elif isinstance(value, list):
+        string_leaves(value, root, leaves, [])
+    joined, offsets, pos = [], [], 0
+    for path, trail, text in leaves:
+        offsets.append((pos, pos + len(text), path, trail))
+        joined.append(text)
+        pos += len(text) + len(ARG_SEPARATOR)
+    return ARG_SEPARATOR.join(joined), offsets
+
+
+def _mapper(offsets: Offsets):
+    def mapper(f: Finding) -> list[Span]:
+        out = []
+        for a, b, path, _ in offsets:
+            s, e = max(f.start, a), min(f.end, b)
+            if s < e:
+                out.append(Span(start=s - a, end=e - a, entity=f.entity, score=round(f.score, 4), field=path))
+        return out
+
+    return mapper
+
+
+def _bad_maps(**maps: Any) -> str | None:
+    for name, value in maps.items():
+        if value is not None and not (isinstance(value, dict) and is_json_like(value)):
+            return name
+    return None
+
+
+def _not_a_map(p: CompiledPolicy, stage: str, name: str, started: float) -> Decision:
+    return error_decision(p, stage, RuntimeCode.INVALID_REQUEST,
+                          f"{name} must be a JSON object (string keys, JSON values, "
+                          f"at most {MAX_DEPTH} levels deep)", started)
+
+
+def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, context: Any,
+                       rt: Runtime, *, explain: bool = False, exhaustive: bool = False,
+                       overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None,
+                       session: str | None = None, at: float | None = None) -> Decision:
+    """One tool call: deny by default, rules indexed by tool name."""
+    started = time.perf_counter()
+    if not isinstance(tool, str) or not tool:
+        return error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST, "tool must be a non-empty string", started)
+    bad = _bad_maps(args=args, principal=principal, context=context)
+    if bad is not None:
+        return _not_a_map(p, "tool_call", bad, started)
+    bad_session = check_session_id(session, at) if session is not None or at is not None else None
+    if bad_session:
+        return error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST, bad_session, started)
+    args = args or {}
+    subject, offsets = _joined(args, "args")
+    too_long = text_too_long(p, len(subject))
+    if too_long:
+        return error_decision(p, "tool_call", RuntimeCode.INPUT_TOO_LARGE, too_long, started)
+
+    graph = p.stages["tool_call"]
+    settings = p.settings
+    fail_closed = settings.fail_closed
+    ctx = Ctx(subject, {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}, rt,
+              overrides, coverage)
+    h = open_state(p, graph, rt, session, at, ctx, lambda: subject, (tool, args))
+    run = run_rules(graph.tiers_for_tool(tool), ctx, fail_closed, exhaustive=exhaustive, explain=explain)
+    c = combine(run, stage="tool_call", fail_closed=fail_closed,
+                tool_default=settings.tool_default, tool=tool, mapper=_mapper(offsets))
+    labels = labels_of(run.fired)
+    if h is not None:
+        c = settle(p, graph, h, c, "tool_call", tool, labels)
+    forwarded = None
+    if c.outcome is not Outcome.DENY:
+        forwarded = redact_value(args, offsets, c.redactions, rt) if c.redactions else args
+    return Decision(decision_id=new_decision_id(), stage="tool_call", outcome=c.outcome, text=forwarded,
+                    violations=c.violations, policy=policy_ref(p), errors=c.errors, route=c.route,
+                    trace=run.trace, elapsed_us=micros_since(started), labels=sorted(labels) if labels else [],
+                    session=session)
+
+
+def evaluate_tool_result(p: CompiledPolicy, tool: Any, result: Any, args: Any, principal: Any, context: Any,
+                         rt: Runtime, *, explain: bool = False, exhaustive: bool = False,
+                         overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None,
+                         session: str | None = None, at: float | None = None) -> Decision:
+    """What a tool returned: a string, or any JSON value whose strings are
+    scanned. Allowed by default, like the text stages; a denied result is
+    dropped (``text`` is None), a redacted one keeps its shape."""
+    started = time.perf_counter()
+    stage = "tool_result"
+    if not isinstance(tool, str) or not tool:
+        return error_decision(p, stage, RuntimeCode.INVALID_REQUEST, "tool must be a non-empty string", started)
+    if not (isinstance(result, str) or is_json_like(result)) or result is None:
+        return error_decision(p, stage, RuntimeCode.INVALID_REQUEST,
+                              "result must be a string or a JSON value (object, array, number, boolean), "
+                              f"at most {MAX_DEPTH} levels deep", started)
+    bad = _bad_maps(args=args, principal=principal, context=context)
+    if bad is not None:
+        return _not_a_map(p, stage, bad, started)
+    bad_session = check_session_id(session, at)
+    if bad_session:
+        return error_decision(p, stage, RuntimeCode.INVALID_REQUEST, bad_session, started)
+    text, offsets = _joined(result, "result")
+    too_long = text_too_long(p, len(text))
+    if too_long:
+        return error_decision(p, stage, RuntimeCode.INPUT_TOO_LARGE, too_long, started)
+
+    graph = p.stages[stage]
+    fail_closed = p.settings.fail_closed
+    ctx = Ctx(text, {"text": text, "tool": tool, "result": result, "args": args or {}, "principal": principal or {},
+                     "context": context or {}}, rt, overrides, coverage)
+    h = open_state(p, graph, rt, session, at, ctx, lambda: text)
+    run = run_rules(graph.tiers, ctx, fail_closed, exhaustive=exhaustive, explain=explain)
+    c = combine(run, stage=stage, fail_closed=fail_closed, mapper=_mapper(offsets))
+    labels = labels_of(run.fired)
+    if h is not None:
+        c = settle(p, graph, h, c, stage, tool, labels)
+    forwarded = None
+    if c.outcome is not Outcome.DENY:
+        if not c.redactions:
+            forwarded = result
+        elif isinstance(result, str):
+            forwarded = apply_redactions(result, merge_redactions(c.redactions), hash_key=rt.hash_key)
+        else:
+            forwarded = redact_value(result, offsets, c.redactions, rt)
+    return Decision(decision_id=new_decision_id(), stage=stage, outcome=c.outcome, text=forwarded,
+                    violations=c.violations, policy=policy_ref(p), errors=c.errors, route=c.route,
+                    trace=run.trace, elapsed_us=micros_since(started), labels=sorted(labels) if labels else [],
+                    session=session)
+
+
+def redact_value(value: Any, offsets: Offsets, redactions: list[Redaction], rt: Runtime) -> Any:
+    """A copy of `value` with each string leaf's redactions applied."""
+    merged = merge_redactions(redactions)
+    out = copy.deepcopy(value)
+    for a, b, _path, trail in offsets:
+        local = [
+            Redaction(max(r.start, a) - a, min(r.end, b) - a, r.entity, r.score, r.operator, r.params)
+            for r in merged if max(r.start, a) < min(r.end, b)
+        ]
+        if not local:
+            continue
+        target = out
+        for k in trail[:-1]:
+            target = target[k]
+        if trail:
+            target[trail[-1]] = apply_redactions(target[trail[-1]], local, hash_key=rt.hash_key)
+    return out
+
+
+__all__ = ["evaluate_tool_call", "evaluate_tool_result", "redact_value"]
