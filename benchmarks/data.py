@@ -101,3 +101,49 @@ def pii_text(rnd: random.Random, size: int, count: int) -> str:
         at = rnd.randrange(len(words) + 1)
         words[at:at] = [CONTEXT[kind], pii_value(rnd, kind)]
     return " ".join(words)
+
+
+def everyday_number(rnd: random.Random) -> str:
+    """A year, price, date, time or order number, as people write them in prose."""
+    year = rnd.randint(1990, 2027)
+    month, day = rnd.randint(1, 12), rnd.randint(1, 28)
+    kind = rnd.randrange(5)
+    if kind == 0:
+        return rnd.choice(["in {}", "since {}", "({})", "{}"]).format(year)
+    if kind == 1:
+        whole, cents = rnd.randint(1, 2500), rnd.randint(0, 99)
+        return rnd.choice([f"${whole}.{cents:02d}", f"€{whole}", f"£{whole}.{cents:02d}", f"{whole:,}.00 USD",
+                           f"${whole}"])
+    if kind == 2:
+        name = MONTHS[month - 1]
+        return rnd.choice([f"{month:02d}/{day:02d}/{year}", f"{year}-{month:02d}-{day:02d}", f"{day} {name} {year}",
+                           f"{name} {day}", f"{day:02d}.{month:02d}.{year}"])
+    if kind == 3:
+        return rnd.choice([f"{rnd.randint(7, 18)}:{rnd.choice(['00', '15', '30', '45'])}",
+                           f"{rnd.randint(1, 12)}:{rnd.randint(0, 59):02d} {rnd.choice(['am', 'pm'])}"])
+    digits = lambda n: "".join(rnd.choice(string.digits) for _ in range(n))  # noqa: E731
+    return rnd.choice([f"order #{digits(rnd.randint(5, 7))}", f"ref A-{digits(5)}", f"INV-{year}-{digits(4)}",
+                       f"ticket {digits(5)}", f"SKU {digits(4)}-{digits(2)}", f"{rnd.randint(2, 40)} items",
+                       f"{rnd.randint(5, 80)}%"])
+
+
+MONTHS = ("January February March April May June July August September October November December").split()
+
+
+def numbers_text(rnd: random.Random, size: int) -> str:
+    """Everyday prose with about one everyday number (year, price, date, time,
+    order number) per 50 characters, and no PII value."""
+    words = prose(rnd, size * 4 // 5).split(" ")
+    for _ in range(max(1, size // 50)):
+        at = rnd.randrange(len(words) + 1)
+        words[at:at] = [everyday_number(rnd)]
+    return " ".join(words)
+
+
+def novel_prose(rnd: random.Random, size: int) -> str:
+    """Prose in which about one word in three is new: letters drawn at random,
+    so a tokenizer's vocabulary meets words it has never seen."""
+    out = prose(rnd, size).split(" ")
+    for i in range(0, len(out), 3):
+        out[i] = "".join(rnd.choice(string.ascii_lowercase) for _ in range(rnd.randint(4, 10)))
+    return " ".join(out)

@@ -16,6 +16,7 @@ import gc
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -27,9 +28,9 @@ from typing import Any, Callable
 MODES = ("tiny", "quick", "full")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Timing:
-    """Per-call samples, in seconds."""
+    """Per-call samples, in seconds (bytes for memory rows)."""
 
     samples: list[float]
 
@@ -43,12 +44,21 @@ class Timing:
         return s[min(len(s) - 1, int(round(0.99 * (len(s) - 1))))]
 
 
-@dataclass
+def _ratio(ours: float, peer: float, kind: str) -> float:
+    if kind == "speedup":
+        return peer / ours if ours > 0 else float("inf")
+    return ours / peer if peer > 0 else float("inf")
+
+
+@dataclass(frozen=True)
 class Row:
     """One comparison. `kind` says which way the ratio reads:
 
     * ``speedup``: peer time / our time ("8.1x faster"); the goal is a minimum.
     * ``relative``: our time / peer time ("1.05x of 10 rules"); the goal is a maximum.
+
+    `ratios` holds the median ratio of each repetition, so a reader sees how
+    far one run's figure can move; the row's ratio is their median.
     """
 
     case: str
@@ -60,14 +70,16 @@ class Row:
     note: str = ""
     value: str = ""  # for rows that are a measured quantity, not a timing pair
     unit: str = "s"  # "s" (timings) or "MB" (memory)
+    ratios: list[float] = field(default_factory=list)
 
     def ratio(self, which: str) -> float | None:
+        """The median ratio is the median of the repetitions' ratios (so it
+        lies within their min-max); the p99 ratio compares pooled p99s."""
+        if which == "median" and self.ratios:
+            return statistics.median(self.ratios)
         if self.ours is None or self.peer is None:
             return None
-        a, b = getattr(self.ours, which), getattr(self.peer, which)
-        if self.kind == "speedup":
-            return b / a if a > 0 else float("inf")
-        return a / b if b > 0 else float("inf")
+        return _ratio(getattr(self.ours, which), getattr(self.peer, which), self.kind)
 
     @property
     def met(self) -> bool | None:
@@ -85,6 +97,10 @@ class Row:
                 out[name] = {f"median_{key}": t.median, f"p99_{key}": t.p99, "samples": len(t.samples)}
         out["ratio_median"] = self.ratio("median")
         out["ratio_p99"] = self.ratio("p99")
+        out["repetitions"] = len(self.ratios)
+        out["ratio_min"] = min(self.ratios) if self.ratios else None
+        out["ratio_max"] = max(self.ratios) if self.ratios else None
+        out["ratios"] = list(self.ratios)
         if self.value:
             out["value"] = self.value
         return out
@@ -143,59 +159,99 @@ def section(name: str, title: str, needs: tuple[str, ...] = ()):
 # ---- timing -------------------------------------------------------------------------
 
 
-def time_calls(fn: Callable[[Any], Any], args: list[Any]) -> Timing:
-    """Time `fn(a)` once per item, with the collector off (it is turned back on after)."""
-    samples = []
-    clock = time.perf_counter
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for a in args:
-            t0 = clock()
-            fn(a)
-            samples.append(clock() - t0)
-    finally:
-        if enabled:
-            gc.enable()
-    return Timing(samples)
+@dataclass
+class Measured:
+    """Per-call samples of several sides over several repetitions.
 
-
-def time_pair(ours: Callable[[Any], Any], peer: Callable[[Any], Any], args: list[Any],
-              rounds: int = 1, peer_args: list[Any] | None = None, chunk: int = 50) -> tuple[Timing, Timing]:
-    """Alternate the two sides in chunks of `chunk` calls so both see the same noise.
-
-    `peer_args` gives the peer its own form of each input (same order).
+    ``samples[rep][side]`` holds one repetition's samples of one side;
+    ``results[rep][side]`` what each call returned, when asked to keep them.
     """
-    peer_args = args if peer_args is None else peer_args
-    a: list[float] = []
-    b: list[float] = []
-    for _ in range(rounds):
-        for i in range(0, len(args), chunk):
-            a.extend(time_calls(ours, args[i:i + chunk]).samples)
-            b.extend(time_calls(peer, peer_args[i:i + chunk]).samples)
-    return Timing(a), Timing(b)
+
+    samples: list[list[list[float]]]
+    results: list[list[list[Any]]] = field(default_factory=list)
+
+    def timing(self, side: int) -> Timing:
+        """All repetitions' samples of one side, pooled."""
+        return Timing([s for rep in self.samples for s in rep[side]])
+
+    def ratios(self, ours: int, peer: int, kind: str = "speedup") -> list[float]:
+        """The median ratio of each repetition, read as `kind` reads (see :class:`Row`)."""
+        out = []
+        for rep in self.samples:
+            a, b = statistics.median(rep[ours]), statistics.median(rep[peer])
+            out.append(_ratio(a, b, kind))
+        return out
+
+    def row(self, case: str, peer_name: str, ours: int = 0, peer: int = 1, **kw: Any) -> Row:
+        """A row comparing two sides, with the ratio's spread over the repetitions."""
+        kind = kw.get("kind", "speedup")
+        return Row(case, self.timing(ours), peer_name, self.timing(peer), ratios=self.ratios(ours, peer, kind), **kw)
+
+    def results_of(self, side: int) -> list[Any]:
+        return [r for rep in self.results for r in rep[side]]
 
 
-def time_alternating(ours: Callable[[Any], Any], peer: Callable[[Any], Any],
-                     args: list[Any]) -> tuple[Timing, Timing]:
-    """Both sides on every argument, alternating call by call (which side goes
-    first alternates too), with the collector off: request by request, as a
-    service meets them, so neither side keeps its caches warm in a block."""
-    a: list[float] = []
-    b: list[float] = []
+def interleave(fns: list[Callable[[Any], Any]], inputs: list[list[Any]], rnd: random.Random,
+               keep: bool = False) -> tuple[list[list[float]], list[list[Any]]]:
+    """Call every side on its own form of each input, request by request.
+
+    Request ``i`` calls side ``k`` on ``inputs[k][i]``, every side once, in an
+    order shuffled for that request: as a service meets them, so no side runs
+    a block of calls with caches only it filled, and the order never favours
+    one. Sides with fewer inputs drop out when theirs run out. The collector
+    is off while a call is timed and runs between requests now and then,
+    untimed, so neither side pays for the other's garbage.
+    """
+    n = len(fns)
+    samples: list[list[float]] = [[] for _ in range(n)]
+    results: list[list[Any]] = [[] for _ in range(n)]
     clock = time.perf_counter
     enabled = gc.isenabled()
     gc.disable()
     try:
-        for i, arg in enumerate(args):
-            for fn, out in ((ours, a), (peer, b)) if i % 2 == 0 else ((peer, b), (ours, a)):
+        for i in range(max(len(x) for x in inputs)):
+            order = [k for k in range(n) if i < len(inputs[k])]
+            rnd.shuffle(order)
+            for k in order:
+                fn, arg = fns[k], inputs[k][i]
                 t0 = clock()
-                fn(arg)
-                out.append(clock() - t0)
+                out = fn(arg)
+                samples[k].append(clock() - t0)
+                if keep:
+                    results[k].append(out)
+            if i % 256 == 255:
+                gc.collect()
     finally:
         if enabled:
             gc.enable()
-    return Timing(a), Timing(b)
+    return samples, results
+
+
+def measure(fns: list[Callable[[Any], Any]], inputs: Callable[[int], list[list[Any]]], reps: int,
+            rnd: random.Random, keep: bool = False) -> Measured:
+    """:func:`interleave` over `reps` repetitions; ``inputs(rep)`` gives each
+    side's inputs for one repetition (new ones each time, so no cache answers)."""
+    out = Measured([], [])
+    for rep in range(reps):
+        gc.collect()
+        s, r = interleave(fns, inputs(rep), rnd, keep)
+        out.samples.append(s)
+        if keep:
+            out.results.append(r)
+    return out
+
+
+def once(fn: Callable[[], Any]) -> float:
+    """The wall time of one call, for work done once per repetition (compiling)."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def budget_row(case: str, per_rep: list[float], budget: float, budget_name: str, **kw: Any) -> Row:
+    """A row against a fixed budget: one figure per repetition, each read against the budget."""
+    return Row(case, Timing(per_rep), budget_name, Timing([budget]), kind="relative",
+               ratios=[x / budget for x in per_rep], **kw)
 
 
 def rss_bytes() -> int:
@@ -251,7 +307,31 @@ def meta(mode: str) -> dict:
     if h2load:
         versions["h2load"] = h2load
     return {"mode": mode, "python": platform.python_version(), "platform": platform.platform(),
-            "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions}
+            "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions,
+            **source_commit()}
+
+
+def source_commit() -> dict:
+    """The commit of the code measured, and whether its engine or benchmarks
+    differ from it ({} outside a git checkout, as in an unpacked sdist)."""
+    import subprocess
+
+    import guardrails
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(guardrails.__file__)))
+
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {}
+    changed = git("status", "--porcelain", "--", "guardrails", "grammar", "benchmarks") or ""
+    return {"commit": commit, "uncommitted_changes": [line[3:] for line in changed.splitlines()]}
 
 
 def _tool_version(exe: str) -> str | None:
@@ -289,12 +369,26 @@ def fmt_ratio(row: Row, which: str) -> str:
     r = row.ratio(which)
     if r is None:
         return "-"
+    return _fmt_x(r)
+
+
+def _fmt_x(r: float) -> str:
     return f"{r:.1f}x" if r >= 10 else f"{r:.2f}x"
 
 
+def fmt_range(row: Row) -> str:
+    """The per-repetition ratios' min-max and their count: "5.31-5.92x (5)"."""
+    if not row.ratios:
+        return "-"
+    lo, hi = min(row.ratios), max(row.ratios)
+    return f"{_fmt_x(lo)[:-1]}-{_fmt_x(hi)} ({len(row.ratios)})"
+
+
 def render(results: list[SectionResult], mode: str) -> str:
-    head = ["case", "ours median / p99", "peer", "peer median / p99", "ratio med", "ratio p99", "goal", "met"]
-    lines = [f"guardlang benchmarks ({mode} mode; ratios: 'speedup' = peer/ours, 'relative' = ours/peer)", ""]
+    head = ["case", "ours median / p99", "peer", "peer median / p99", "ratio med", "min-max (reps)", "ratio p99",
+            "goal", "met"]
+    lines = [f"guardlang benchmarks ({mode} mode; ratios: 'speedup' = peer/ours, 'relative' = ours/peer; "
+             "ratio med: the median over repetitions of each repetition's median ratio, min-max: their range)", ""]
     for res in results:
         lines.append(f"== {res.title} [{res.name}]" + (f"  (skipped: {res.skipped})" if res.skipped else ""))
         if res.skipped:
@@ -306,7 +400,8 @@ def render(results: list[SectionResult], mode: str) -> str:
             peer = _fmt_pair(r.peer, r.unit) if r.peer else "-"
             goal = "-" if r.goal is None else (f">= {r.goal:g}x" if r.kind == "speedup" else f"<= {r.goal:g}x")
             met = {True: "yes", False: "NO", None: "-"}[r.met]
-            table.append([r.case, ours, r.peer_name, peer, fmt_ratio(r, "median"), fmt_ratio(r, "p99"), goal, met])
+            table.append([r.case, ours, r.peer_name, peer, fmt_ratio(r, "median"), fmt_range(r), fmt_ratio(r, "p99"),
+                          goal, met])
         widths = [max(len(row[i]) for row in table) for i in range(len(head))]
         for i, row in enumerate(table):
             lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

@@ -24,9 +24,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import sections  # noqa: E402,F401  (registers the sections)
-from benchmarks.harness import SECTIONS, run, write_json  # noqa: E402
+from benchmarks.harness import SECTIONS, Measured, Row, Timing, interleave, measure, run, write_json  # noqa: E402
 
-EXPECTED = ["pii", "injection", "detectors", "tools", "scaling", "startup", "sidecar", "streaming", "soak"]
+EXPECTED = ["pii", "injection", "detectors", "tools", "rules", "scaling", "startup", "sidecar", "streaming", "soak"]
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,76 @@ def test_rows_are_ratios_against_a_peer(report) -> None:
             assert row["met"] in (True, False, None)
             if row["goal"] is None:
                 assert row["met"] is None
+
+
+def test_every_row_reports_the_ratio_over_repetitions(report) -> None:
+    for name, sec in report["sections"].items():
+        for row in sec["rows"]:
+            where = (name, row["case"])
+            assert row["repetitions"] >= 2, where
+            assert len(row["ratios"]) == row["repetitions"], where
+            assert row["ratio_min"] <= row["ratio_median"] <= row["ratio_max"], where
+            assert row["ours"]["median_" + ("bytes" if row["unit"] == "MB" else "s")] > 0, where
+
+
+def test_the_new_cases_ran(report) -> None:
+    secs = report["sections"]
+    pii = {r["case"] for r in secs["pii"]["rows"]}
+    assert pii == {f"{size} {label} text" for size in ("100 B", "1 KB", "10 KB") for label in ("clean", "numbers", "PII")}
+    if not secs["rules"]["skipped"]:
+        rules = {r["case"] for r in secs["rules"]["rows"]}
+        assert {"no-tool decision, 10 rules", "no-tool decision, 100 rules", "no-tool decision, 100 rules vs 10",
+                "compile 100 rules"} <= rules
+        assert secs["rules"]["checks"] == {"identical decisions to cedarpy's at every size": True}
+    assert any("fresh process" in n for n in secs["soak"]["notes"])
+    assert "new words" in " ".join(r["case"] for r in secs["soak"]["rows"])
+
+
+def test_the_report_names_the_commit_measured(report) -> None:
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    assert len(report["meta"]["commit"]) == 40
+    assert isinstance(report["meta"]["uncommitted_changes"], list)
+
+
+def test_interleave_calls_every_side_on_every_request_in_a_random_order() -> None:
+    import random
+
+    calls: list[tuple[str, int]] = []
+    fns = [lambda x: calls.append(("a", x)), lambda x: calls.append(("b", x)), lambda x: calls.append(("c", x))]
+    samples, _ = interleave(fns, [list(range(40)), list(range(40)), list(range(3))], random.Random(1))
+    assert [len(s) for s in samples] == [40, 40, 3]
+    # Request by request: each request's calls come together, one per side still holding inputs.
+    i = 0
+    firsts = set()
+    for req in range(40):
+        width = 3 if req < 3 else 2
+        group = calls[i:i + width]
+        i += width
+        assert sorted(side for side, _ in group) == ["a", "b", "c"][:width]
+        assert {x for _, x in group} == {req}
+        firsts.add(group[0][0])
+    assert firsts == {"a", "b", "c"}  # the order is drawn per request, so every side sometimes goes first
+
+
+def test_measure_keeps_results_and_a_ratio_per_repetition() -> None:
+    import random
+
+    m = measure([lambda x: x * 2, lambda x: x + 1], lambda rep: [[rep, rep + 10], [rep, rep + 10]], 5,
+                random.Random(2), keep=True)
+    assert len(m.samples) == 5 and m.results_of(0) == [2 * x for r in range(5) for x in (r, r + 10)]
+    assert m.results_of(1) == [x + 1 for r in range(5) for x in (r, r + 10)]
+    row = m.row("case", "peer")
+    assert len(row.ratios) == 5 and row.to_json()["repetitions"] == 5
+
+
+def test_a_row_reads_its_ratio_from_the_repetitions() -> None:
+    row = Row("c", Timing([1.0, 1.0]), "p", Timing([3.0, 3.0]), ratios=[2.0, 9.0, 4.0])
+    data = row.to_json()
+    assert (data["ratio_median"], data["ratio_min"], data["ratio_max"]) == (4.0, 2.0, 9.0)
+    assert data["ratio_p99"] == 3.0  # pooled p99s, peer / ours
+    slower = Measured([[[2.0], [1.0]], [[4.0], [1.0]]]).row("c", "p", kind="relative", goal=3.0)
+    assert slower.ratios == [2.0, 4.0] and slower.ratio("median") == 3.0 and slower.met
 
 
 def test_correctness_checks_pass(report) -> None:
@@ -103,13 +173,17 @@ def test_the_command(tmp_path) -> None:
     assert set(data["sections"]) == {"streaming", "soak"}
 
 
-def _sidecar_report(loadgen: str) -> dict:
+def _sidecar_report(report: dict, loadgen: str) -> dict:
+    """The tiny run's sidecar section if it used this load generator, else a run with it."""
+    sec = report["sections"]["sidecar"]
+    if sec["extra"].get("load_generator") == {"python": "Python clients", "h2load": "h2load"}[loadgen]:
+        return sec
     rep = run("tiny", only=["sidecar"], out=io.StringIO(), loadgen=loadgen)
     return rep["sections"]["sidecar"]
 
 
-def test_sidecar_with_python_clients_reports_the_budgets() -> None:
-    sec = _sidecar_report("python")
+def test_sidecar_with_python_clients_reports_the_budgets(report) -> None:
+    sec = _sidecar_report(report, "python")
     assert not [c for c, ok in sec["checks"].items() if not ok]
     cases = {r["case"]: r for r in sec["rows"]}
     assert {"p50 at 1,000/s vs 0.5 ms budget", "max decisions/s vs 3,000/s budget"} <= set(cases)
@@ -120,8 +194,8 @@ def test_sidecar_with_python_clients_reports_the_budgets() -> None:
 @pytest.mark.skipif(shutil.which("h2load") is None,
                     reason="h2load (Debian package nghttp2-client) is not installed; the Python-client path "
                            "is tested above")
-def test_sidecar_with_h2load_checks_every_request_was_decided() -> None:
-    sec = _sidecar_report("h2load")
+def test_sidecar_with_h2load_checks_every_request_was_decided(report) -> None:
+    sec = _sidecar_report(report, "h2load")
     assert sec["checks"]["every h2load request got a decision, none refused"]
     assert not [c for c, ok in sec["checks"].items() if not ok]
     assert sec["extra"]["load_generator"] == "h2load"

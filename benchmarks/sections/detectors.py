@@ -3,7 +3,8 @@
 These were wall-clock asserts in the unit tests (normalize under 5 ms, the
 secret scan under 2 ms, 1,000 terms under 50 ms per 10 KB); timings belong
 here, where a noisy machine costs a figure, not a failed build. Each row
-alternates our call and its peer call by call on the same text:
+alternates our call and its peer call by call on the same texts, in an
+order drawn at random for each text:
 
 * ``normalize`` (NFKC, case, confusables, separators, with an offset map)
   against ``unicodedata.normalize("NFKC", text).casefold()``;
@@ -20,7 +21,7 @@ import string
 import unicodedata
 
 from ..data import prose
-from ..harness import Context, Row, SectionResult, section, time_alternating
+from ..harness import Context, SectionResult, measure, section
 
 #: The old unit-test bounds, kept as the figures to watch (seconds per 10 KB).
 BUDGETS = {"normalize": 0.005, "secrets": 0.002, "terms": 0.05}
@@ -31,27 +32,34 @@ def run(ctx: Context, res: SectionResult) -> None:
     from guardrails.detectors import SecretScanner, TermMatcher, normalize
 
     rnd = random.Random(ctx.seed)
-    text = prose(rnd, 10_000)
-    n = ctx.pick(5, 100, 300)
+    reps = ctx.pick(2, 5, 5)
+    n = ctx.pick(3, 20, 60)
+    texts = [[prose(rnd, 10_000) for _ in range(n)] for _ in range(reps)]
 
-    ours, peer = time_alternating(normalize, lambda t: unicodedata.normalize("NFKC", t).casefold(), [text] * n)
-    res.rows.append(Row("normalize, 10 KB", ours, "NFKC + casefold", peer, kind="relative",
-                        note=f"{ours.median * 1e6:.0f} µs (watch: {BUDGETS['normalize'] * 1e3:g} ms)"))
+    def same(rep: int) -> list[list[str]]:
+        return [texts[rep], texts[rep]]
+
+    m = measure([normalize, lambda t: unicodedata.normalize("NFKC", t).casefold()], same, reps, rnd)
+    res.rows.append(m.row("normalize, 10 KB", "NFKC + casefold", kind="relative",
+                          note=f"{m.timing(0).median * 1e6:.0f} µs (watch: {BUDGETS['normalize'] * 1e3:g} ms)"))
 
     scanner = SecretScanner()
     aws = re.compile(r"\bAKIA[0-9A-Z]{16}\b")
-    ours, peer = time_alternating(scanner.find, aws.search, [text] * n)
-    res.rows.append(Row("secret scan, 10 KB clean", ours, "one re search (AWS key id)", peer, kind="relative",
-                        note=f"{ours.median * 1e6:.0f} µs (watch: {BUDGETS['secrets'] * 1e3:g} ms)"))
-    res.check("no secret found in clean prose", scanner.find(text) == [])
+    m = measure([scanner.find, aws.search], same, reps, rnd, keep=True)
+    res.rows.append(m.row("secret scan, 10 KB clean", "one re search (AWS key id)", kind="relative",
+                          note=f"{m.timing(0).median * 1e6:.0f} µs (watch: {BUDGETS['secrets'] * 1e3:g} ms)"))
+    res.check("no secret found in clean prose", not any(m.results_of(0)))
 
     terms = sorted({"".join(rnd.choices(string.ascii_lowercase, k=rnd.randint(4, 12))) for _ in range(1000)})
     matcher = TermMatcher(terms)
-    words = " ".join("".join(rnd.choices(string.ascii_lowercase, k=rnd.randint(2, 9))) for _ in range(2000))
-    soup = words[:10_000]
-    ours, peer = time_alternating(matcher.find, lambda t: any(term in t.lower() for term in terms),
-                                  [soup] * ctx.pick(3, 20, 60))
-    res.rows.append(Row("1,000 terms, 10 KB", ours, "substring test per term", peer, kind="relative",
-                        note=f"{ours.median * 1e3:.1f} ms (watch: {BUDGETS['terms'] * 1e3:g} ms)"))
-    res.notes.append("calls alternate with their peer call by call on the same text; the 'watch' figures "
-                     "are the bounds the unit tests used to assert")
+
+    def soup() -> str:
+        return " ".join("".join(rnd.choices(string.ascii_lowercase, k=rnd.randint(2, 9))) for _ in range(2000))[:10_000]
+
+    soups = [[soup() for _ in range(ctx.pick(2, 5, 12))] for _ in range(reps)]
+    m = measure([matcher.find, lambda t: any(term in t.lower() for term in terms)],
+                lambda rep: [soups[rep], soups[rep]], reps, rnd)
+    res.rows.append(m.row("1,000 terms, 10 KB", "substring test per term", kind="relative",
+                          note=f"{m.timing(0).median * 1e3:.1f} ms (watch: {BUDGETS['terms'] * 1e3:g} ms)"))
+    res.notes.append("calls alternate with their peer text by text, in an order drawn at random for each text; "
+                     "the 'watch' figures are the bounds the unit tests used to assert")

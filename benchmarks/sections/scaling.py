@@ -1,19 +1,18 @@
-"""Scaling: decision time and compile time as rules grow, input checks as text grows.
+"""Scaling: decision time as rules about other tools grow, input checks as text grows.
 
 The policies are the ten rules of the tool-call section plus rules about
 other tools (`other_tool_K`), so the same requests meet more and more rules
-that do not concern them; the tool index should keep decisions flat. The
-Cedar policy gains the same rules, for the compile-time comparison.
+that do not concern them; the tool index should keep decisions flat. Rules
+that name no tool are the `rules` section's.
 """
 
 from __future__ import annotations
 
 import random
-import time
 
 from ..data import pii_text
-from ..harness import Context, Row, SectionResult, Timing, section, time_calls
-from .tools import CEDAR, POLICY, requests, users
+from ..harness import Context, Measured, SectionResult, fmt_time, measure, section
+from .tools import POLICY, requests, users
 
 
 def tool_policy(n: int) -> str:
@@ -22,14 +21,6 @@ def tool_policy(n: int) -> str:
         for k in range(n - 10)
     )
     return POLICY.rstrip().rstrip("}") + extra + "\n}\n"
-
-
-def cedar_policy(n: int) -> str:
-    extra = "\n".join(
-        f'permit(principal, action == Action::"other_tool_{k}", resource) when {{ context.amount <= {k % 997} }};'
-        for k in range(n - 10)
-    )
-    return CEDAR + extra + "\n"
 
 
 INPUT_POLICY = """
@@ -50,92 +41,59 @@ input {
 """
 
 
-@section("scaling", "Scaling: rules, compile time, text size")
+@section("scaling", "Scaling: rules about other tools, text size")
 def run(ctx: Context, res: SectionResult) -> None:
     from guardrails import Engine
 
     rnd = random.Random(ctx.seed)
     people = users(rnd)
-    reqs = [a for a, _ in requests(rnd, people, ctx.pick(200, 1000, 1000))]
     sizes = ctx.pick([10, 100, 1000], [10, 100, 1000, 10000], [10, 100, 1000, 10000])
-    rounds = ctx.pick(1, 3, 10)
+    reps = ctx.pick(2, 5, 5)
+    per_rep = ctx.pick(50, 200, 400)
 
     def decide(engine):
         return lambda r: engine.check_tool_call(r["tool"], r["args"], principal=r["principal"], context=r["context"])
 
-    engines = {}
-    compile_ours: dict[int, Timing] = {}
-    compile_cedar: dict[int, Timing] = {}
-    for n in sizes:
-        src, ced = tool_policy(n), cedar_policy(n)
-        reps = ctx.pick(1, 3 if n < 10000 else 1, 5 if n < 10000 else 2)
-        compile_ours[n] = Timing(_timed(lambda: Engine.from_source(src), reps))
-        compile_cedar[n] = Timing(_timed(lambda: _cedar_parse(ced), reps))
-        engines[n] = Engine.from_source(src)
-    # Decision time: every size on the same requests, interleaved round by round.
-    samples: dict[int, list[float]] = {n: [] for n in sizes}
-    for _ in range(rounds):
-        for i in range(0, len(reqs), 50):
-            for n in sizes:
-                samples[n].extend(time_calls(decide(engines[n]), reqs[i:i + 50]).samples)
-    base = Timing(samples[10])
-    for n in sizes[1:]:
-        res.rows.append(Row(f"tool decision, {n:,} rules", Timing(samples[n]), "same, 10 rules", base,
-                            kind="relative", goal=1.2))
-    for n in sizes:
-        res.rows.append(Row(f"compile {n:,} rules", compile_ours[n], "cedarpy PolicySet.from_str", compile_cedar[n],
-                            note="parse, check and compile (Engine.from_source)"))
-    if 1000 in compile_ours:
-        res.rows.append(Row("compile 1,000 rules vs a 1 s budget", compile_ours[1000], "1 s budget", Timing([1.0]),
-                            kind="relative", goal=1.0))
+    fns = [decide(Engine.from_source(tool_policy(n))) for n in sizes]
+    for r in [a for a, _ in requests(rnd, people, 50)]:  # warm-up, not timed
+        for f in fns:
+            f(r)
+    # Every size decides every request, in an order drawn at random for each request.
+    sets = [[a for a, _ in requests(rnd, people, per_rep)] for _ in range(reps)]
+    m = measure(fns, lambda rep: [sets[rep]] * len(fns), reps, rnd)
+    for i, n in enumerate(sizes[1:], 1):
+        res.rows.append(m.row(f"tool decision, {n:,} rules", "same, 10 rules", ours=i, peer=0, kind="relative",
+                              goal=1.2, note=f"{per_rep} requests x {reps} repetitions"))
     res.notes.append("extra rules allow other tools (`tool == \"other_tool_K\" and args.amount <= K`); "
                      "the requests are those of the tool-call section")
 
     # Input checks as text grows: the same density of PII (one value per 2 KB).
+    # Each round checks one text of every size still to do, in a random order.
     engine = Engine.from_source(INPUT_POLICY, cache_size=1)
     text_sizes = ctx.pick([100, 1_000, 10_000, 100_000], [100, 1_000, 10_000, 100_000, 1_000_000],
                           [100, 1_000, 10_000, 100_000, 1_000_000])
-    counts = {100: ctx.pick(3, 30, 100), 1_000: ctx.pick(2, 15, 50), 10_000: ctx.pick(1, 6, 20),
-              100_000: ctx.pick(1, 2, 5), 1_000_000: ctx.pick(1, 1, 2)}
-    per_kb: dict[int, Timing] = {}
-    for size in text_sizes:
-        texts = [pii_text(rnd, size, max(1, size // 2000))[:size] for _ in range(counts[size])]
-        engine.check_input(pii_text(rnd, min(size, 10_000), 1))  # warm
-        t = time_calls(engine.check_input, texts)
-        per_kb[size] = Timing([s / (size / 1000) for s in t.samples])
-        res.extra.setdefault("input_check_seconds", {})[str(size)] = t.median
-    ref = per_kb[10_000]
-    for size in text_sizes:
-        if size == 10_000:
+    counts = {100: ctx.pick(3, 20, 40), 1_000: ctx.pick(2, 10, 20), 10_000: ctx.pick(1, 4, 8),
+              100_000: ctx.pick(1, 1, 2), 1_000_000: ctx.pick(1, 1, 1)}
+    engine.check_input(pii_text(rnd, 10_000, 1))  # warm-up, not timed
+    texts = [[[pii_text(rnd, size, max(1, size // 2000))[:size] for _ in range(counts[size])] for size in text_sizes]
+             for _ in range(reps)]
+    m = measure([engine.check_input] * len(text_sizes), lambda rep: texts[rep], reps, rnd)
+    # Per KB: each side's samples divided by its text size.
+    per_kb = Measured([[[t / (size / 1000) for t in side] for side, size in zip(rep, text_sizes)]
+                       for rep in m.samples])
+    ref = text_sizes.index(10_000)
+    for i, size in enumerate(text_sizes):
+        res.extra.setdefault("input_check_seconds", {})[str(size)] = m.timing(i).median
+        if i == ref:
             continue
-        res.rows.append(Row(f"input check per KB, {_size(size)}", per_kb[size], "per KB at 10 KB", ref,
-                            kind="relative", goal=1.5 if size > 10_000 else None,
-                            note=f"{counts[size]} distinct texts; median {_fmt(res.extra['input_check_seconds'][str(size)])}"))
+        res.rows.append(per_kb.row(f"input check per KB, {_size(size)}", "per KB at 10 KB", ours=i, peer=ref,
+                                   kind="relative", goal=1.5 if size > 10_000 else None,
+                                   note=f"{counts[size]} distinct texts x {reps} repetitions; "
+                                        f"median {fmt_time(m.timing(i).median)}"))
     res.notes.append("input checks: secrets, banned terms, a regex and three PII redactions; "
                      "linear means the cost per KB does not grow with the text (goal for 100 KB and 1 MB)")
     res.notes.append("small texts cost more per KB: a fixed few tens of microseconds per request")
 
 
-def _timed(fn, reps: int) -> list[float]:
-    out = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-def _cedar_parse(src: str):
-    import cedarpy
-
-    return cedarpy.PolicySet.from_str(src)
-
-
 def _size(n: int) -> str:
     return f"{n // 1_000_000} MB" if n >= 1_000_000 else f"{n // 1000} KB" if n >= 1000 else f"{n} B"
-
-
-def _fmt(seconds: float) -> str:
-    from ..harness import fmt_time
-
-    return fmt_time(seconds)

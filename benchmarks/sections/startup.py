@@ -2,20 +2,22 @@
 
 A tool-only policy should never import Presidio or spaCy (they take over a
 second to import); a PII policy needs them. Each is timed as the wall time
-of a subprocess, against a bare interpreter start in the same run.
+of a subprocess, against a bare interpreter start in the same run; each
+repetition starts one process of each kind, in an order drawn at random.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from ..harness import Context, Row, SectionResult, Timing, section
+from ..harness import Context, SectionResult, budget_row, measure, section
 from .tools import POLICY as TOOL_POLICY
 
 PII_POLICY = """
@@ -52,7 +54,7 @@ def imported_heavy(cmd: list[str], stdin: str | None) -> list[str]:
 
 @section("startup", "Start-up: guardrails eval cold start")
 def run(ctx: Context, res: SectionResult) -> None:
-    reps = ctx.pick(1, 3, 7)
+    reps = ctx.pick(2, 5, 7)
     with tempfile.TemporaryDirectory() as tmp:
         tool_path = Path(tmp, "tools.policy")
         tool_path.write_text(TOOL_POLICY)
@@ -66,23 +68,17 @@ def run(ctx: Context, res: SectionResult) -> None:
         pii_cmd = [py, "-m", "guardrails.cli", "eval", str(pii_path), "--stage", "input", "--format", "json",
                    "--text", "mail jane@example.com"]
         bare = [py, "-c", "pass"]
-        times: dict[str, list[float]] = {"bare": [], "tool": [], "pii": []}
-        outputs = {}
-        for _ in range(reps):
-            for name, cmd, stdin in (("bare", bare, None), ("tool", tool_cmd, tool_req), ("pii", pii_cmd, None)):
-                t, proc = _run(cmd, stdin)
-                times[name].append(t)
-                outputs[name] = proc
-        bare_t = Timing(times["bare"])
-        tool_t = Timing(times["tool"])
-        pii_t = Timing(times["pii"])
-        res.rows.append(Row("eval, tool-only policy", tool_t, "python -c pass", bare_t, kind="relative"))
-        res.rows.append(Row("eval, tool-only policy vs 0.5 s budget", tool_t, "0.5 s budget", Timing([0.5]),
-                            kind="relative", goal=1.0))
-        res.rows.append(Row("eval, PII policy", pii_t, "python -c pass", bare_t, kind="relative",
-                            note="builds Presidio and warms it up at load"))
-        ok_tool = outputs["tool"].returncode == 0 and '"outcome":"allow"' in outputs["tool"].stdout
-        ok_pii = outputs["pii"].returncode == 0 and "<EMAIL_ADDRESS>" in outputs["pii"].stdout
+        runs = [(bare, None), (tool_cmd, tool_req), (pii_cmd, None)]
+        # One process of each kind per repetition, in an order drawn at random.
+        m = measure([lambda job: _run(*job)[1]] * 3, lambda rep: [[job] for job in runs], reps,
+                    random.Random(ctx.seed), keep=True)
+        res.rows.append(m.row("eval, tool-only policy", "python -c pass", ours=1, peer=0, kind="relative"))
+        res.rows.append(budget_row("eval, tool-only policy vs 0.5 s budget", m.timing(1).samples, 0.5,
+                                   "0.5 s budget", goal=1.0))
+        res.rows.append(m.row("eval, PII policy", "python -c pass", ours=2, peer=0, kind="relative",
+                              note="builds Presidio and warms it up at load"))
+        ok_tool = all(p.returncode == 0 and '"outcome":"allow"' in p.stdout for p in m.results_of(1))
+        ok_pii = all(p.returncode == 0 and "<EMAIL_ADDRESS>" in p.stdout for p in m.results_of(2))
         res.check("both commands decide correctly", ok_tool and ok_pii)
         heavy_tool = imported_heavy(tool_cmd, tool_req)
         heavy_pii = imported_heavy(pii_cmd, None)
