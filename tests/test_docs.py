@@ -29,6 +29,8 @@ from guardrails.engine import LoadResult, load_sources
 from guardrails.resolve import parse_source
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
+# Every document whose ```policy blocks are checked here, the language reference first.
+CHECKED_DOCS = (DOC, DOC.parent / "sessions.md")
 FRAGMENT_HEADER = 'policy "doc" version "1.0.0"\n'
 OPTIONS = {"error", "warning", "ner-model"}
 
@@ -42,6 +44,7 @@ class Block:
     line: int  # 1-based line of the opening fence
     options: dict[str, str]
     body: str
+    doc: str = "language.md"
 
     @property
     def whole_file(self) -> bool:
@@ -57,7 +60,7 @@ class Block:
 
     @property
     def path(self) -> str:
-        return f"language.md:{self.line}"
+        return f"{self.doc}:{self.line}"
 
 
 def _fenced_blocks(text: str) -> list[tuple[int, str, str]]:
@@ -81,13 +84,14 @@ def _fenced_blocks(text: str) -> list[tuple[int, str, str]]:
 
 def _policy_blocks() -> list[Block]:
     blocks = []
-    for line, info, body in _fenced_blocks(DOC.read_text(encoding="utf-8")):
-        words = info.split()
-        if not words or words[0] != "policy":
-            continue
-        words = words[1:]
-        options = dict(w.split("=", 1) if "=" in w else (w, "") for w in words)
-        blocks.append(Block(line, options, body))
+    for doc in CHECKED_DOCS:
+        for line, info, body in _fenced_blocks(doc.read_text(encoding="utf-8")):
+            words = info.split()
+            if not words or words[0] != "policy":
+                continue
+            words = words[1:]
+            options = dict(w.split("=", 1) if "=" in w else (w, "") for w in words)
+            blocks.append(Block(line, options, body, doc.name))
     return blocks
 
 
@@ -133,7 +137,7 @@ def test_the_document_has_policy_blocks():
     assert "doc-baseline" in LIBRARY
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"line-{b.line}" for b in BLOCKS])
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"{b.doc}-line-{b.line}" for b in BLOCKS])
 def test_policy_block(block: Block):
     unknown = set(block.options) - OPTIONS
     assert not unknown, f"{block.path}: unknown option(s) {sorted(unknown)} in the info string"
