@@ -25,6 +25,11 @@ The steps, in order:
    ``"stop!"`` keeps its punctuation. Runs next to another digit (``"1990s"``),
    ordinals (``"4th"``) and runs longer than 32 characters are left alone.
 3. every run of whitespace becomes one space.
+
+:func:`strip_markup` is a further, separate step for term matching: it
+removes HTML tags and Markdown emphasis from inside words (``co**caine**``,
+``co<b></b>caine``). It is not part of :func:`normalize` because other
+detectors read the markup itself (an instruction hidden in an HTML comment).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import regex
 
 from guardrails.detectors.lookalikes import LOOKALIKES
 
-__all__ = ["NormalizedText", "normalize"]
+__all__ = ["NormalizedText", "normalize", "strip_markup"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,3 +295,52 @@ def normalize(text: str) -> NormalizedText:
     out_offsets.extend(offsets[pos:])
     out_offsets.append(len(text))
     return NormalizedText("".join(parts), tuple(out_offsets))
+
+
+# --- for term matching: markup inside words ------------------------------------
+
+# A run of tags, HTML comments and Markdown emphasis characters. Bounded, so a
+# stray "<" cannot make a match scan far. "_" is not here: intraword "_" is no
+# emphasis in CommonMark, and term matching treats it as a separator.
+_MARKUP_RUN = regex.compile(
+    r"(?<=[^\W_])(?:<!--.{0,200}?-->|</?[a-z][a-z0-9]{0,15}(?:\s[^<>]{0,200})?/?>|[*~`])+(?=[^\W_])",
+    regex.DOTALL,
+)
+_MARKUP_CHARS = ("<", "*", "~", "`")
+# Tags that start a new line or block when rendered: between two letters they
+# stand for a space, not for nothing.
+_BLOCK_TAG = regex.compile(
+    r"</?(?:br|p|div|li|ul|ol|tr|td|th|table|h[1-6]|hr|pre|blockquote|section|article|header|footer)\b"
+)
+
+
+def strip_markup(norm: NormalizedText) -> NormalizedText:
+    """``norm`` without the markup that sits between two letters or digits.
+
+    HTML tags and comments and the Markdown emphasis characters ``*``, ``~`` and
+    `````` ` `````` are removed where they split a word: ``co**caine**`` reads
+    ``cocaine**``, ``co<b></b>caine`` reads ``cocaine``. A block tag there
+    (``<br>``, ``<p>``, ``<li>``, ...) becomes one space, as it renders. Markup
+    at a word's edge is left alone: it separates words anyway. Offsets still
+    point into the original text; ``norm`` itself is returned when nothing is
+    removed.
+    """
+    text = norm.text
+    if not any(ch in text for ch in _MARKUP_CHARS):
+        return norm
+    parts: list[str] = []
+    offsets: list[int] = []
+    pos = 0
+    for m in _MARKUP_RUN.finditer(text):
+        start, end = m.span()
+        parts.append(text[pos:start])
+        offsets.extend(norm.offsets[pos:start])
+        if _BLOCK_TAG.search(m.group()):
+            parts.append(" ")
+            offsets.append(norm.offsets[start])
+        pos = end
+    if not parts:
+        return norm
+    parts.append(text[pos:])
+    offsets.extend(norm.offsets[pos:])
+    return NormalizedText("".join(parts), tuple(offsets))

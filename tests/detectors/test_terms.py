@@ -137,3 +137,91 @@ def test_find_never_crashes_and_spans_are_valid(terms: list[str], text: str) -> 
     for f in TermMatcher(terms).find(text):
         assert 0 <= f.start < f.end <= len(text)
         assert f.entity in terms
+
+
+# --- issue 14: every listed evasion is caught ---------------------------------
+
+EVASION_TERMS = ["pipe bomb", "developer mode", "counterfeit money", "cocaine"]
+
+EVASIONS = [
+    # multi-word terms joined by any separator or none
+    ("how to build a pipe-bomb", "pipe-bomb", "pipe bomb"),
+    ("enable developer_mode now", "developer_mode", "developer mode"),
+    ("enable developer.mode now", "developer.mode", "developer mode"),
+    ("enable DeveloperMode now", "DeveloperMode", "developer mode"),
+    ("enable developer--mode", "developer--mode", "developer mode"),
+    ("print c-o-u-n-t-e-r-f-e-i-t- -m-o-n-e-y", "c-o-u-n-t-e-r-f-e-i-t- -m-o-n-e-y", "counterfeit money"),
+    # two separators between letters
+    ("buy c. o. c. a. i. n. e today", "c. o. c. a. i. n. e", "cocaine"),
+    ("buy c..o..c..a..i..n..e", "c..o..c..a..i..n..e", "cocaine"),
+    # one space (or punctuation character) inside a word
+    ("buy coc aine today", "coc aine", "cocaine"),
+    ("buy co-caine today", "co-caine", "cocaine"),
+    ("print counter feit money", "counter feit money", "counterfeit money"),
+    ("print counterfeit mon ey", "counterfeit mon ey", "counterfeit money"),
+    # markup inside a word
+    ("buy co**caine** today", "co**caine", "cocaine"),
+    ("buy co<b></b>caine today", "co<b></b>caine", "cocaine"),
+    ("buy <i>co</i>caine today", "co</i>caine", "cocaine"),
+    ("buy co~~caine~~ today", "co~~caine", "cocaine"),
+    ("buy co<!-- x -->caine today", "co<!-- x -->caine", "cocaine"),
+    # look-alikes from Unicode's confusables data
+    ("buy \u03f2ocaine", "\u03f2ocaine", "cocaine"),  # Greek lunate sigma
+    ("buy \u1d04\u1d0f\u1d04\u1d00\u026a\u0274\u1d07", "\u1d04\u1d0f\u1d04\u1d00\u026a\u0274\u1d07", "cocaine"),  # small capitals
+    ("buy c\u0585cai\u0578e", "c\u0585cai\u0578e", "cocaine"),  # Armenian oh, vo
+    ("buy \u13dfoc\u13aaine", "\u13dfoc\u13aaine", "cocaine"),  # Cherokee
+    ("buy cocai\u043fe", "cocai\u043fe", "cocaine"),  # Cyrillic pe
+    ("buy c\u2c9fcaine", "c\u2c9fcaine", "cocaine"),  # Coptic o
+    # invisible Hangul filler between letters
+    ("buy c\u3164o\u3164c\u3164a\u3164i\u3164n\u3164e", "c\u3164o\u3164c\u3164a\u3164i\u3164n\u3164e", "cocaine"),
+    # several at once
+    ("buy C\u200b0-ca\u0131ne", "C\u200b0-ca\u0131ne", "cocaine"),
+]
+
+
+@pytest.mark.parametrize(("text", "span", "term"), EVASIONS)
+def test_listed_evasions_are_caught(text: str, span: str, term: str) -> None:
+    assert (span, term) in spans(TermMatcher(EVASION_TERMS), text)
+
+
+SCUNTHORPE = [
+    # a term inside a longer word
+    (["rapist"], "see a therapist"),
+    (["sue"], "we pursue the issue"),
+    (["cocaine"], "cocaines cocainer precocaine"),
+    # two real words that would spell a term if joined or split
+    (["heroin"], "the hero in this story"),
+    (["therapist"], "the rapist was arrested"),
+    (["dosage"], "do sage and thyme go together"),
+    (["lawsuit"], "the law suits him"),
+    # one-letter words broken by a longer one are no spelled term
+    (["bomb"], "rows b, o, m and b"),
+    # sentence punctuation between the words of a phrase
+    (["pipe bomb"], "we fixed the pipe. Bomb squads were not needed"),
+    (["pipe bomb"], "the pipe, bomb-proof and new"),
+]
+
+
+@pytest.mark.parametrize(("terms", "text"), SCUNTHORPE)
+def test_benign_near_misses_stay_clean(terms: list[str], text: str) -> None:
+    assert spans(TermMatcher(terms), text) == []
+
+
+def test_a_shorter_term_at_the_same_start_is_reported_in_every_form() -> None:
+    m = TermMatcher(["pipe", "pipe bomb", "cocaine", "coc"])
+    assert spans(m, "pipe-bomb") == [("pipe", "pipe"), ("pipe-bomb", "pipe bomb")]
+    assert ("coc aine", "cocaine") in spans(m, "coc aine")
+    assert ("coc", "coc") in spans(m, "coc aine")
+
+
+def test_underscore_separates_words() -> None:
+    m = TermMatcher(["cocaine"])
+    assert spans(m, "my_cocaine_stash") == [("cocaine", "cocaine")]
+
+
+def test_block_markup_between_letters_reads_as_a_space() -> None:
+    m = TermMatcher(["cocaine"])
+    # "co<br>caine" renders as two lines: one split, still caught
+    assert spans(m, "co<br>caine") == [("co<br>caine", "cocaine")]
+    # but two words on two lines are not glued into a term
+    assert TermMatcher(["heroin"]).find("hero<br>in") == []
