@@ -35,16 +35,23 @@ POLICIES = ROOT / "policies"
 TEST_FILES = sorted(POLICIES.glob("*.tests.yaml"))
 
 
-def _cases():
+def _cases(steps: bool):
+    """The example cases with one request each, or the step cases (agent runs)."""
     out = []
     for f in TEST_FILES:
         t = load_tests(f)
         for case in t.cases:
-            out.append(pytest.param(t.policy, case, id=f"{f.name.split('.')[0]}:{case.name}"))
+            if bool(getattr(case, "steps", None)) == steps:
+                out.append(pytest.param(t.policy, case, id=f"{f.name.split('.')[0]}:{case.name}"))
     return out
 
 
-CASES = _cases()
+CASES = _cases(steps=False)
+STEP_CASES = _cases(steps=True)
+# The module's sidecar keeps one in-memory store for every test: each step case
+# is replayed this much later than the one before, so no window or rate-limit
+# count of an earlier case reaches it (the engine resets its state instead).
+STEP_CASE_SPACING = 30 * 86400.0
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +117,20 @@ def test_example_case_decides_the_same_through_the_sidecar(policy, case, engine,
         assert compare(case, remote) == []
 
 
+@pytest.mark.parametrize("index,policy,case", [pytest.param(i, *p.values, id=p.id) for i, p in enumerate(STEP_CASES)])
+def test_step_case_decides_the_same_through_the_sidecar(index, policy, case, engine, client):
+    engine.reset_state()
+    shift = (index + 1) * STEP_CASE_SPACING
+    for step in case.steps:
+        local = engine.check(step.stage, step.request, policy=policy)
+        request = dict(step.request, at=step.request["at"] + shift) if step.request.get("at") else step.request
+        remote = client.check(step.stage, request, policy=policy)
+        a, b = same(local, remote)
+        # Labels, session, outcome, every field; whether they match the case's
+        # expectations is the policy tests' job (`guardrails test`).
+        assert canonical(a) == canonical(b), f"steps[{step.index}]"
+
+
 def test_explain_trace_survives_the_wire(engine, client):
     local = engine.check_input("Email me at jo@example.com", policy="support-bot", explain=True)
     remote = client.check_input("Email me at jo@example.com", policy="support-bot", explain=True)
@@ -141,7 +162,8 @@ def test_async_clients(server, engine):
     assert d1.outcome is Outcome.DENY and d1.messages() == ["Refunds above 5000 need a ticket"]
     assert d2.text == "mail <EMAIL_ADDRESS>"
     assert d3.outcome is Outcome.ALLOW
-    assert {p.name for p in listing.active.policies} == {"support-bot", "rag-search", "coding-assistant"}
+    assert {p.name for p in listing.active.policies} == {p.name for p in engine.policies}
+    assert {"support-bot", "rag-search", "coding-assistant"} <= {p.name for p in listing.active.policies}
 
 
 # ---- generic gRPC tooling ---------------------------------------------------------

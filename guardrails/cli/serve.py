@@ -35,6 +35,11 @@ def register(sub) -> None:
     s.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on http://HOST:PORT/metrics")
     s.add_argument("--key", metavar="KEYFILE", help="key that verifies a signed bundle")
     s.add_argument("--decision-log", metavar="FILE", help="append a hash-chained record of every decision to FILE")
+    s.add_argument("--state", metavar="URL", default=None,
+                   help="where session state (histories, labels, rate-limit counts) lives: 'memory' (the default; "
+                        "this process only) or redis://HOST:PORT/DB, shared by every replica, which then need the "
+                        "same $GUARDRAILS_HASH_SALT. When the store cannot be reached, decisions that need it fail "
+                        "closed (state-unavailable) and resume once it answers")
     s.add_argument("--max-concurrency", type=int, default=32, metavar="N",
                    help="requests served at once, and the worker threads that run text checks; more get "
                         "RESOURCE_EXHAUSTED at once (default: 32)")
@@ -90,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     config = ServerConfig(
         policies=args.policies, listen=args.listen, socket_mode=args.socket_mode, metrics=args.metrics,
-        bundle_key=args.key,
+        bundle_key=args.key, state=args.state,
         decision_log=args.decision_log, max_concurrency=args.max_concurrency,
         max_message_bytes=args.max_message_bytes, tls_cert=args.tls_cert, tls_key=args.tls_key,
         tls_client_ca=args.tls_client_ca, token_file=args.token_file, shadow=args.shadow,

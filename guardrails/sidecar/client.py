@@ -7,8 +7,9 @@
     d.outcome, d.text        # (Outcome.REDACT, 'mail me at <EMAIL_ADDRESS>')
 
 The methods mirror :class:`~guardrails.engine.Engine`: ``check_input``,
-``check_output``, ``check_retrieval``, ``check_tool_call``, ``check`` and
-their ``acheck_*`` twins, all returning the same
+``check_output``, ``check_retrieval``, ``check_tool_call``,
+``check_tool_result``, ``check`` and their ``acheck_*`` twins, with the
+engine's ``session=`` and ``at=`` (docs/sessions.md), all returning the same
 :class:`~guardrails.decision.Decision` the engine returns for the request, so
 code written against an engine (such as a decorator) can take a client
 instead. :class:`AsyncGuardrailsClient` does the same on ``grpc.aio`` for
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
@@ -53,7 +55,7 @@ from guardrails.sidecar.convert import ConversionError, decision_from_proto, fil
 __all__ = [
     "GuardrailsClient", "AsyncGuardrailsClient", "TlsConfig", "SidecarError", "SidecarUnavailableError",
     "PolicyNotFoundError", "InvalidRequestError", "AuthenticationError", "OverloadedError", "PolicyInfo",
-    "PolicySetInfo", "ReloadInfo", "PolicyListing", "GuardedStream",
+    "PolicySetInfo", "ReloadInfo", "StateInfo", "PolicyListing", "GuardedStream",
 ]
 
 DEFAULT_TIMEOUT = 5.0
@@ -180,14 +182,28 @@ class PolicySetInfo:
 
 
 @dataclass(frozen=True)
+class StateInfo:
+    """The sidecar's session store: ``kind`` ``"memory"`` or ``"redis"``, its
+    ``address`` (never a password), and the decisions that failed on it."""
+
+    kind: str
+    address: str
+    errors: int
+    last_error: str
+    last_error_at: _dt.datetime | None
+
+
+@dataclass(frozen=True)
 class PolicyListing:
     """What ``ListPolicies`` says: the active set, the candidate (or None),
-    and the rollout mode (``None``, ``"shadow"`` or ``"canary"``)."""
+    the rollout mode (``None``, ``"shadow"`` or ``"canary"``) and the
+    session store (None from a sidecar older than sessions)."""
 
     active: PolicySetInfo
     candidate: PolicySetInfo | None
     rollout: str | None
     canary_percent: float
+    state: StateInfo | None = None
 
 
 def _when(ts: Any) -> _dt.datetime | None:
@@ -205,21 +221,31 @@ def _set_info(m: pb.PolicySetStatus) -> PolicySetInfo:
 
 def _listing(m: pb.ListPoliciesResponse) -> PolicyListing:
     rollout = {pb.ROLLOUT_MODE_SHADOW: "shadow", pb.ROLLOUT_MODE_CANARY: "canary"}.get(m.rollout)
+    st = m.state
+    state = StateInfo(st.kind, st.address, st.errors, st.last_error, _when(st.last_error_at)) \
+        if m.HasField("state") else None
     return PolicyListing(_set_info(m.active), _set_info(m.candidate) if m.HasField("candidate") else None,
-                         rollout, m.canary_percent)
+                         rollout, m.canary_percent, state)
 
 
 # ---- the clients ------------------------------------------------------------------
 
 _METHODS = {"input": "CheckInput", "output": "CheckOutput", "retrieval": "CheckRetrieval",
-            "tool_call": "CheckToolCall"}
+            "tool_call": "CheckToolCall", "tool_result": "CheckToolResult"}
 
 
 def _request(stage: str, request: dict, policy: str | None, request_key: str | None, explain: bool) -> Any:
+    if stage not in _METHODS:
+        raise InvalidRequestError(f"unknown stage {stage!r}; use {', '.join(_METHODS)}")
     try:
         return request_from_engine(stage, request, policy=policy, request_key=request_key, explain=explain)
     except ConversionError as exc:
         raise InvalidRequestError(str(exc)) from None
+
+
+# Every check takes, besides its request: policy, session, at (the engine's
+# session options: the agent run, and the request's time in unix seconds,
+# None for now), request_key (the canary bucket), explain and timeout.
 
 
 class _Base:
@@ -260,36 +286,49 @@ class GuardrailsClient(_Base):
     # -- the engine's methods
     def check(self, stage: str, request: dict, *, policy: str | None = None, request_key: str | None = None,
               explain: bool = False, timeout: float | None = None) -> Decision:
-        """Dispatch a JSON-shaped request, like :meth:`Engine.check`."""
-        if stage not in _METHODS:
-            raise InvalidRequestError(f"unknown stage {stage!r}; use input, output, retrieval or tool_call")
+        """Dispatch a JSON-shaped request, like :meth:`Engine.check` (``session``
+        and ``at`` travel in ``request``)."""
         msg = _request(stage, request, policy, request_key, explain)
         return decision_from_proto(self._call(_METHODS[stage], msg, timeout))
 
     def check_input(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                    request_key: str | None = None, explain: bool = False, timeout: float | None = None) -> Decision:
+                    session: str | None = None, at: float | None = None, request_key: str | None = None,
+                    explain: bool = False, timeout: float | None = None) -> Decision:
         """Check a prompt before it reaches the model."""
-        return self.check("input", {"text": text, "context": context}, policy=policy, request_key=request_key,
-                          explain=explain, timeout=timeout)
-
-    def check_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                     request_key: str | None = None, explain: bool = False, timeout: float | None = None) -> Decision:
-        """Check a completion before it reaches the user."""
-        return self.check("output", {"text": text, "context": context}, policy=policy, request_key=request_key,
-                          explain=explain, timeout=timeout)
-
-    def check_retrieval(self, chunks: list[dict | str], *, policy: str | None = None, context: dict | None = None,
-                        request_key: str | None = None, explain: bool = False,
-                        timeout: float | None = None) -> Decision:
-        """Check retrieved chunks (``{"text", "metadata"}`` or strings)."""
-        return self.check("retrieval", {"chunks": chunks, "context": context}, policy=policy,
+        return self.check("input", {"text": text, "context": context, "session": session, "at": at}, policy=policy,
                           request_key=request_key, explain=explain, timeout=timeout)
 
-    def check_tool_call(self, tool: str, args: dict | None = None, *, principal: dict | None = None,
-                        context: dict | None = None, policy: str | None = None, request_key: str | None = None,
+    def check_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
+                     session: str | None = None, at: float | None = None, request_key: str | None = None,
+                     explain: bool = False, timeout: float | None = None) -> Decision:
+        """Check a completion before it reaches the user."""
+        return self.check("output", {"text": text, "context": context, "session": session, "at": at},
+                          policy=policy, request_key=request_key, explain=explain, timeout=timeout)
+
+    def check_retrieval(self, chunks: list[dict | str], *, policy: str | None = None, context: dict | None = None,
+                        session: str | None = None, at: float | None = None, request_key: str | None = None,
                         explain: bool = False, timeout: float | None = None) -> Decision:
+        """Check retrieved chunks (``{"text", "metadata"}`` or strings)."""
+        return self.check("retrieval", {"chunks": chunks, "context": context, "session": session, "at": at},
+                          policy=policy, request_key=request_key, explain=explain, timeout=timeout)
+
+    def check_tool_call(self, tool: str, args: dict | None = None, *, principal: dict | None = None,
+                        context: dict | None = None, policy: str | None = None, session: str | None = None,
+                        at: float | None = None, request_key: str | None = None, explain: bool = False,
+                        timeout: float | None = None) -> Decision:
         """Check a tool call an agent wants to make."""
-        return self.check("tool_call", {"tool": tool, "args": args, "principal": principal, "context": context},
+        return self.check("tool_call", {"tool": tool, "args": args, "principal": principal, "context": context,
+                                        "session": session, "at": at},
+                          policy=policy, request_key=request_key, explain=explain, timeout=timeout)
+
+    def check_tool_result(self, tool: str, result: Any, *, args: dict | None = None, principal: dict | None = None,
+                          context: dict | None = None, policy: str | None = None, session: str | None = None,
+                          at: float | None = None, request_key: str | None = None, explain: bool = False,
+                          timeout: float | None = None) -> Decision:
+        """Check what a tool returned (a string or any JSON value) before the
+        model sees it; the decision's ``text`` is the result to forward."""
+        return self.check("tool_result", {"tool": tool, "result": result, "args": args, "principal": principal,
+                                          "context": context, "session": session, "at": at},
                           policy=policy, request_key=request_key, explain=explain, timeout=timeout)
 
     def list_policies(self, *, timeout: float | None = None) -> PolicyListing:
@@ -318,22 +357,6 @@ class GuardrailsClient(_Base):
             raise _error(exc, self.target) from None
         return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
 
-    # -- async twins: the blocking call runs in a thread, like the engine's
-    async def acheck(self, stage: str, request: dict, **kw: Any) -> Decision:
-        return await asyncio.to_thread(self.check, stage, request, **kw)
-
-    async def acheck_input(self, text: str, **kw: Any) -> Decision:
-        return await asyncio.to_thread(self.check_input, text, **kw)
-
-    async def acheck_output(self, text: str, **kw: Any) -> Decision:
-        return await asyncio.to_thread(self.check_output, text, **kw)
-
-    async def acheck_retrieval(self, chunks: list, **kw: Any) -> Decision:
-        return await asyncio.to_thread(self.check_retrieval, chunks, **kw)
-
-    async def acheck_tool_call(self, tool: str, args: dict | None = None, **kw: Any) -> Decision:
-        return await asyncio.to_thread(self.check_tool_call, tool, args, **kw)
-
     # -- lifetime
     def close(self) -> None:
         self._channel.close()
@@ -343,6 +366,26 @@ class GuardrailsClient(_Base):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _thread_twin(name: str) -> Any:
+    """``a<name>``: the blocking ``name`` run in a thread, with its signature
+    (so a wrong argument fails in the caller, as on the blocking method)."""
+    sig = inspect.signature(getattr(GuardrailsClient, name))
+
+    async def twin(self: GuardrailsClient, *args: Any, **kw: Any) -> Decision:
+        sig.bind(self, *args, **kw)
+        return await asyncio.to_thread(getattr(self, name), *args, **kw)
+
+    twin.__name__ = twin.__qualname__ = "a" + name
+    twin.__signature__ = sig  # type: ignore[attr-defined]
+    twin.__doc__ = f"Async :meth:`{name}`: the same arguments; the call runs in a thread."
+    return twin
+
+
+# The async twins of the blocking client, like the engine's.
+for _name in ("check", "check_input", "check_output", "check_retrieval", "check_tool_call", "check_tool_result"):
+    setattr(GuardrailsClient, "a" + _name, _thread_twin(_name))
 
 
 class GuardedStream:
@@ -413,27 +456,45 @@ class AsyncGuardrailsClient(_Base):
 
     async def check(self, stage: str, request: dict, *, policy: str | None = None, request_key: str | None = None,
                     explain: bool = False, timeout: float | None = None) -> Decision:
-        if stage not in _METHODS:
-            raise InvalidRequestError(f"unknown stage {stage!r}; use input, output, retrieval or tool_call")
         msg = _request(stage, request, policy, request_key, explain)
         return decision_from_proto(await self._call(_METHODS[stage], msg, timeout))
 
     async def check_input(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                          **kw: Any) -> Decision:
-        return await self.check("input", {"text": text, "context": context}, policy=policy, **kw)
+                          session: str | None = None, at: float | None = None, request_key: str | None = None,
+                          explain: bool = False, timeout: float | None = None) -> Decision:
+        return await self.check("input", {"text": text, "context": context, "session": session, "at": at},
+                                policy=policy, request_key=request_key, explain=explain, timeout=timeout)
 
     async def check_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                           **kw: Any) -> Decision:
-        return await self.check("output", {"text": text, "context": context}, policy=policy, **kw)
+                           session: str | None = None, at: float | None = None, request_key: str | None = None,
+                           explain: bool = False, timeout: float | None = None) -> Decision:
+        return await self.check("output", {"text": text, "context": context, "session": session, "at": at},
+                                policy=policy, request_key=request_key, explain=explain, timeout=timeout)
 
-    async def check_retrieval(self, chunks: list, *, policy: str | None = None, context: dict | None = None,
-                              **kw: Any) -> Decision:
-        return await self.check("retrieval", {"chunks": chunks, "context": context}, policy=policy, **kw)
+    async def check_retrieval(self, chunks: list[dict | str], *, policy: str | None = None,
+                              context: dict | None = None, session: str | None = None, at: float | None = None,
+                              request_key: str | None = None, explain: bool = False,
+                              timeout: float | None = None) -> Decision:
+        return await self.check("retrieval", {"chunks": chunks, "context": context, "session": session, "at": at},
+                                policy=policy, request_key=request_key, explain=explain, timeout=timeout)
 
     async def check_tool_call(self, tool: str, args: dict | None = None, *, principal: dict | None = None,
-                              context: dict | None = None, policy: str | None = None, **kw: Any) -> Decision:
+                              context: dict | None = None, policy: str | None = None, session: str | None = None,
+                              at: float | None = None, request_key: str | None = None, explain: bool = False,
+                              timeout: float | None = None) -> Decision:
         return await self.check("tool_call", {"tool": tool, "args": args, "principal": principal,
-                                              "context": context}, policy=policy, **kw)
+                                              "context": context, "session": session, "at": at},
+                                policy=policy, request_key=request_key, explain=explain, timeout=timeout)
+
+    async def check_tool_result(self, tool: str, result: Any, *, args: dict | None = None,
+                                principal: dict | None = None, context: dict | None = None,
+                                policy: str | None = None, session: str | None = None, at: float | None = None,
+                                request_key: str | None = None, explain: bool = False,
+                                timeout: float | None = None) -> Decision:
+        return await self.check("tool_result", {"tool": tool, "result": result, "args": args,
+                                                "principal": principal, "context": context, "session": session,
+                                                "at": at},
+                                policy=policy, request_key=request_key, explain=explain, timeout=timeout)
 
     async def list_policies(self, *, timeout: float | None = None) -> PolicyListing:
         return _listing(await self._call("ListPolicies", pb.ListPoliciesRequest(), timeout))
@@ -443,6 +504,7 @@ class AsyncGuardrailsClient(_Base):
     acheck_output = check_output
     acheck_retrieval = check_retrieval
     acheck_tool_call = check_tool_call
+    acheck_tool_result = check_tool_result
 
     async def close(self) -> None:
         await self._channel.close()

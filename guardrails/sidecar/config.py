@@ -42,6 +42,7 @@ class ServerConfig:
     candidate: str | os.PathLike | None = None  # candidate path, canary mode
     canary: float | None = None  # percent of requests the candidate answers
     hash_salt: str | bytes | None = None  # default: $GUARDRAILS_HASH_SALT, else random per process
+    state: str | None = None  # session store: None/"memory", or redis://HOST:PORT/DB shared by replicas
     ner_model: str | None = None
     injection_model: str | None = None  # module:factory of an opt-in injection() backend
     watch: bool = True  # poll the sources and reload on change

@@ -8,6 +8,10 @@ a whole number within +-2**53 becomes an ``int`` (``amount: 50`` stays 50,
 not 50.0), so the engine and the caller see what a JSON decoder would give
 them. Writing, an ``int`` beyond 2**53 is refused: it would come back as a
 different number.
+
+Every check request carries ``session`` and ``at``. On the wire an empty
+``session`` and ``at == 0`` mean "none" and "now", since proto3 has no unset
+scalars; here they become ``None``, which is what the engine takes.
 """
 
 from __future__ import annotations
@@ -22,13 +26,13 @@ from guardrails.decision import ChunkDecision, Decision, EvalError, Outcome, Pol
 MAX_SAFE_INT = 2**53
 
 _STAGE_TO = {"input": pb.STAGE_INPUT, "output": pb.STAGE_OUTPUT, "retrieval": pb.STAGE_RETRIEVAL,
-             "tool_call": pb.STAGE_TOOL_CALL}
+             "tool_call": pb.STAGE_TOOL_CALL, "tool_result": pb.STAGE_TOOL_RESULT}
 _STAGE_FROM = {v: k for k, v in _STAGE_TO.items()}
 _OUTCOME_TO = {Outcome.ALLOW: pb.OUTCOME_ALLOW, Outcome.REDACT: pb.OUTCOME_REDACT,
                Outcome.DENY: pb.OUTCOME_DENY, Outcome.ESCALATE: pb.OUTCOME_ESCALATE}
 _OUTCOME_FROM = {v: k for k, v in _OUTCOME_TO.items()}
 _EFFECT_TO = {"deny": pb.EFFECT_DENY, "redact": pb.EFFECT_REDACT, "allow": pb.EFFECT_ALLOW,
-              "escalate": pb.EFFECT_ESCALATE, "warn": pb.EFFECT_WARN}
+              "escalate": pb.EFFECT_ESCALATE, "warn": pb.EFFECT_WARN, "label": pb.EFFECT_LABEL}
 _EFFECT_FROM = {v: k for k, v in _EFFECT_TO.items()}
 _TRACE_TO = {"fired": pb.TRACE_STATUS_FIRED, "not_fired": pb.TRACE_STATUS_NOT_FIRED,
              "error": pb.TRACE_STATUS_ERROR, "skipped": pb.TRACE_STATUS_SKIPPED}
@@ -133,13 +137,21 @@ def request_to_engine(stage: str, msg: Any) -> tuple[dict, str | None]:
     elif stage == "retrieval":
         req = {"chunks": [{"text": c.text, "metadata": _opt_struct(c, "metadata")} for c in msg.chunks],
                "context": ctx}
-    elif stage == "tool_call":
+    elif stage in ("tool_call", "tool_result"):
         if not msg.tool:
             raise ConversionError("tool must be a non-empty string")
         req = {"tool": msg.tool, "args": _opt_struct(msg, "args"), "principal": _opt_struct(msg, "principal"),
                "context": ctx}
-    else:  # pragma: no cover - the service only passes the four stages
+        if stage == "tool_result":
+            # Unset is None, which the engine refuses as a result (INVALID_ARGUMENT).
+            req["result"] = from_value(msg.result) if msg.HasField("result") else None
+    else:  # pragma: no cover - the service only passes the five stages
         raise ConversionError(f"unknown stage {stage!r}")
+    # The engine checks both (a too-long session, a negative time: INVALID_ARGUMENT).
+    if msg.session:
+        req["session"] = msg.session
+    if msg.at:
+        req["at"] = msg.at
     return req, (msg.policy or None)
 
 
@@ -148,7 +160,8 @@ def request_from_engine(stage: str, request: dict, *, policy: str | None = None,
     """The message for `Engine.check`'s request shape (what the client sends)."""
     if not isinstance(request, dict):
         raise ConversionError("request must be a dict")
-    common = {"policy": policy or "", "request_key": request_key or "", "explain": bool(explain)}
+    common = {"policy": policy or "", "request_key": request_key or "", "explain": bool(explain),
+              "session": _session(request.get("session")), "at": _at(request.get("at"))}
     if stage in ("input", "output"):
         text = request.get("text")
         if not isinstance(text, str):
@@ -168,19 +181,44 @@ def request_from_engine(stage: str, request: dict, *, policy: str | None = None,
             c = msg.chunks.add(text=ch["text"])
             if ch.get("metadata") is not None:
                 fill_struct(c.metadata, ch["metadata"], f"chunks[{i}].metadata")
-    elif stage == "tool_call":
+    elif stage in ("tool_call", "tool_result"):
         tool = request.get("tool")
         if not isinstance(tool, str) or not tool:
             raise ConversionError("tool must be a non-empty string")
-        msg = pb.CheckToolCallRequest(tool=tool, **common)
+        if stage == "tool_call":
+            msg = pb.CheckToolCallRequest(tool=tool, **common)
+        else:
+            msg = pb.CheckToolResultRequest(tool=tool, **common)
+            if request.get("result") is None:
+                raise ConversionError("result must be a string or a JSON value (the tool's output), not None")
+            fill_value(msg.result, request["result"], "result")
         for name in ("args", "principal"):
             if request.get(name) is not None:
                 fill_struct(getattr(msg, name), request[name], name)
     else:
-        raise ConversionError(f"unknown stage {stage!r}; use input, output, retrieval or tool_call")
+        raise ConversionError(f"unknown stage {stage!r}; use {', '.join(_STAGE_TO)}")
     if request.get("context") is not None:
         fill_struct(msg.context, request["context"], "context")
     return msg
+
+
+def _session(session: Any) -> str:
+    if session is None:
+        return ""
+    if not isinstance(session, str) or not session:
+        raise ConversionError("session must be a non-empty string (or None)")
+    return session
+
+
+def _at(at: Any) -> float:
+    if at is None:
+        return 0.0
+    if isinstance(at, bool) or not isinstance(at, (int, float)):
+        raise ConversionError(f"at must be the request's time in unix seconds, not {type(at).__name__}")
+    if at == 0:
+        # 0 is "now" on the wire: sending it would not give the time asked for.
+        raise ConversionError("at=0 cannot travel (the wire reads 0 as now); pass None for now")
+    return float(at)
 
 
 # ---- decisions -------------------------------------------------------------------
@@ -195,6 +233,8 @@ def decision_to_proto(d: Decision) -> pb.Decision:
             m.text = d.text
         elif d.stage == "tool_call":
             fill_struct(m.args, d.text, "args")
+        elif d.stage == "tool_result":
+            fill_value(m.result, d.text, "result")
         else:
             fwd = m.chunks_forwarded
             fwd.SetInParent()
@@ -221,6 +261,9 @@ def decision_to_proto(d: Decision) -> pb.Decision:
         if c.text is not None:
             mc.text = c.text
         fill_struct(mc.metadata, c.metadata, "metadata")
+    m.labels.extend(d.labels)
+    if d.session is not None:
+        m.session = d.session
     if d.trace is not None:
         m.trace.SetInParent()
         for t in d.trace:
@@ -264,6 +307,8 @@ def decision_from_proto(m: pb.Decision) -> Decision:
         text = from_struct(m.args)
     elif which == "chunks_forwarded":
         text = [{"text": c.text, "metadata": from_struct(c.metadata)} for c in m.chunks_forwarded.chunks]
+    elif which == "result":
+        text = from_value(m.result)
     violations = [
         Violation(rule=v.rule, effect=_EFFECT_FROM.get(v.effect, "deny"), message=_opt(v, "message"),
                   route=_opt(v, "route"), error=_opt(v, "error"), chunk=_opt(v, "chunk"),
@@ -286,7 +331,8 @@ def decision_from_proto(m: pb.Decision) -> Decision:
         violations=violations,
         policy=_policy_ref(m.policy.name, m.policy.version, m.policy.digest),
         errors=[EvalError(rule=_opt(e, "rule"), code=e.code, message=e.message) for e in m.errors],
-        elapsed_us=m.elapsed_us, route=_opt(m, "route"), chunks=chunks, trace=trace,
+        elapsed_us=m.elapsed_us, route=_opt(m, "route"), chunks=chunks, trace=trace, labels=list(m.labels),
+        session=_opt(m, "session"),
     )
 
 

@@ -6,26 +6,56 @@ the policy sets (versions loaded, generation, reload counts) is read when
 the endpoint is scraped, so it can never drift from what is served.
 
 Labels never carry request content: stage, outcome, policy name and
-version, rule id, error code.
+version, rule id, error code. :class:`StoreStatus` follows the session
+store: decisions that failed on it, and the last reason (which names the
+store's address, never its password), for the metrics and ``ListPolicies``.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from guardrails.decision import Decision
+from guardrails.diagnostics import RuntimeCode
 
 # Tool calls decide in tens of microseconds; PII text checks in milliseconds.
 LATENCY_BUCKETS = (0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                    0.1, 0.25, 0.5, 1.0, 2.5)
 
 
+class StoreStatus:
+    """The sidecar's session store, and the decisions that failed on it."""
+
+    def __init__(self, store: Any = None):
+        kind = type(store).__name__
+        self.kind = {"NoneType": "memory", "MemoryStore": "memory", "RedisStore": "redis"}.get(kind, kind)
+        # RedisStore.where is "redis at HOST:PORT/DB": built without the password.
+        self.address = getattr(store, "where", None) or self.kind
+        self.remote = self.kind != "memory"
+        self.store = store
+        self._lock = threading.Lock()
+        self._errors = 0
+        self._last_error = ""
+        self._last_at: float | None = None
+
+    def failed(self, message: str) -> None:
+        with self._lock:
+            self._errors += 1
+            self._last_error, self._last_at = message, time.time()
+
+    def errors(self) -> tuple[int, str, float | None]:
+        """(decisions that failed on the store, the last reason, when)."""
+        with self._lock:
+            return self._errors, self._last_error, self._last_at
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, state: StoreStatus | None = None) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.latency = Histogram(
             "guardrails_decision_latency_seconds",
@@ -60,6 +90,11 @@ class Metrics:
         self.routed = Counter(
             "guardrails_rollout_routed", "Requests answered by each set (active or candidate).",
             ["set"], registry=r)
+        self.state_errors = Counter(
+            "guardrails_state_store_errors",
+            "Decisions that could not read or write the session store (error state-unavailable).",
+            registry=r)
+        self.state = state or StoreStatus()
         self.decision_log: Any = None  # read at scrape time
         self._sets: list[Any] = []
         self._lock = threading.Lock()
@@ -89,6 +124,11 @@ class Metrics:
             self.child(self.rule_hits, p.name, v.rule, v.effect).inc()
         for e in decision.errors:
             self.child(self.eval_errors, p.name, e.code).inc()
+        if decision.errors:
+            failed = next((e for e in decision.errors if e.code == RuntimeCode.STATE_UNAVAILABLE), None)
+            if failed is not None:  # once per decision, however many rules read the store
+                self.state_errors.inc()
+                self.state.failed(failed.message)
 
 
 class _PolicySetCollector:
@@ -125,6 +165,15 @@ class _PolicySetCollector:
             reloads.add_metric([ps.name, "success"], status.successes)
             reloads.add_metric([ps.name, "failure"], status.failures)
         yield from (loaded, generation, loaded_at, ok, reloads)
+        state = self.metrics.state
+        info = InfoMetricFamily("guardrails_state_store", "Where session state is kept.",
+                                labels=["kind", "address"])
+        info.add_metric([state.kind, state.address], {})
+        yield info
+        trips = getattr(state.store, "round_trips", None)
+        if trips is not None:
+            yield CounterMetricFamily("guardrails_state_store_round_trips",
+                                      "Requests sent to the session store (Redis).", value=trips)
         dlog = self.metrics.decision_log
         if dlog is not None:
             stats = dlog.stats()

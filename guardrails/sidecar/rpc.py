@@ -19,7 +19,8 @@ Request path, in order (each step can refuse the request):
 6. the decision, its metrics, the decision log (inside the engine) and,
    in shadow mode, a copy of the request for the candidate (:mod:`.rollout`).
 
-A small tool call is decided on the event loop; text checks run on worker
+A small tool call is decided on the event loop; text checks, tool results
+and tool calls that wait on a shared (Redis) session store run on worker
 threads (see :meth:`GuardrailsService._rpc`). Messages are parsed by the
 handlers rather than by gRPC, so a malformed message gets INVALID_ARGUMENT with a
 clear message instead of gRPC's generic error. Nothing logged contains
@@ -28,6 +29,7 @@ codes.
 """
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, Callable
 
@@ -69,6 +71,8 @@ class GuardrailsService:
         self.metrics = metrics
         self.shadow = shadow
         self.canary = Canary(config.canary) if config.canary is not None else None
+        # A shared store answers over the network: tool calls that use it leave the event loop.
+        self.remote_state = metrics.state.remote
         # Every request holds a slot; text checks run on the slots' threads.
         slots = self.slots = Slots(config.max_concurrency)
         metrics.inflight.set_function(lambda: slots.busy)
@@ -90,6 +94,7 @@ class GuardrailsService:
             "CheckRetrieval": unary(self._rpc(check("retrieval", pb.CheckRetrievalRequest))),
             "CheckToolCall": unary(self._rpc(check("tool_call", pb.CheckToolCallRequest),
                                              inline_below=INLINE_TOOL_CALL_BYTES)),
+            "CheckToolResult": unary(self._rpc(check("tool_result", pb.CheckToolResultRequest))),
             "ListPolicies": unary(self._rpc(self.list_policies, slot=False, inline_below=None)),
         }
 
@@ -102,9 +107,15 @@ class GuardrailsService:
         loop (a tool call decides in microseconds: handing it to a thread
         would cost more than deciding it); `None` means always inline. Any
         other request runs on the worker threads, so a long text check never
-        holds up the loop, health checks included.
+        holds up the loop, health checks included. An inline handler may
+        answer :class:`Later` instead: the rest of its work waits on the
+        network (a Redis round trip), so it goes to a worker thread too.
         """
         take_slot, release_slot, offload = self.slots.take, self.slots.release, self.slots.offload
+
+        def to_the_end(raw: bytes, context: grpc.ServicerContext) -> Any:
+            out = fn(raw, context)
+            return out() if isinstance(out, Later) else out
 
         async def behaviour(raw: bytes, context: grpc.aio.ServicerContext):
             try:
@@ -114,10 +125,11 @@ class GuardrailsService:
                         return fn(raw, context)
                     take_slot()
                     try:
-                        return fn(raw, context)
+                        out = fn(raw, context)
                     finally:
                         release_slot()
-                return await offload(fn, raw, context)
+                    return await offload(out) if isinstance(out, Later) else out
+                return await offload(to_the_end, raw, context)
             except Refuse as r:
                 self.metrics.rejected.labels(r.reason).inc()
                 await context.abort(r.code, r.message)
@@ -172,6 +184,13 @@ class GuardrailsService:
             return (policy or "").encode() + b"\0" + msg.SerializeToString(deterministic=True)
 
         engine, track, shadow_engine = self.choose(policy, key)
+        finish = Later(self._finish, stage, msg, request, policy, engine, track, shadow_engine, started)
+        if self.remote_state and waits_on_store(engine, stage, policy, request):
+            return finish
+        return finish()
+
+    def _finish(self, stage: str, msg: Any, request: dict, policy: str | None, engine: Engine, track: str,
+                shadow_engine: Engine | None, started: float) -> pb.Decision:
         d = self.decide(engine, stage, request, policy, explain=msg.explain)
         out = decision_to_proto(d)
         self.metrics.observe(d, time.perf_counter() - started)
@@ -189,7 +208,30 @@ class GuardrailsService:
         _fill_status(resp.active, self.active)
         if self.candidate is not None:
             _fill_status(resp.candidate, self.candidate)
+        state = self.metrics.state
+        resp.state.kind, resp.state.address = state.kind, state.address
+        errors, last_error, last_at = state.errors()
+        resp.state.errors, resp.state.last_error = errors, last_error
+        _timestamp(resp.state.last_error_at, last_at)
         return resp
+
+
+class Later(functools.partial):
+    """The rest of a check, to run on a worker thread: it waits on a shared
+    session store, and a round trip (or a time-out while Redis is away) must
+    not hold up the event loop."""
+
+
+def waits_on_store(engine: Engine, stage: str, policy: str | None, request: dict) -> bool:
+    """Whether deciding `request` may touch the session store: the stage's
+    rules read or write state, or the request names a session. (A slight
+    over-estimate is harmless: the request only runs on a thread.)"""
+    try:
+        graph = engine.get_policy(policy).stages.get(stage)
+    except UnknownPolicyError:
+        return False  # refused by decide(), at once
+    needs = getattr(graph, "needs", None)
+    return needs is not None and (needs.any or request.get("session") is not None)
 
 
 def _invalid_request(d: Decision) -> str | None:

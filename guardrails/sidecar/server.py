@@ -6,6 +6,10 @@ health, reflection, TLS, metrics and hot reload.
     server.stop()                        # in-flight requests finish first
 
 ``guardrails serve`` is a thin command-line layer over :class:`SidecarServer`.
+The session store (``--state``) is opened once and handed to every engine
+the active set and a canary build, so hot reloads keep every session and
+rate-limit count; a shadow candidate gets a private in-memory store, so its
+decisions never take a slot of a shared limit.
 The server runs on an event loop in a thread of its own, so the class keeps
 a plain synchronous API for the command line, tests and embedding.
 """
@@ -17,6 +21,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,10 +35,11 @@ from guardrails.detectors import DetectorError
 from guardrails.detectors.injection.backends import load_backend
 from guardrails.diagnostics import GuardrailsError
 from guardrails.engine import HASH_SALT_ENV, Engine
+from guardrails.sessions import MemoryStore, StoreError, open_store
 from guardrails.sidecar.admission import serialize
 from guardrails.sidecar.auth import TokenAuth, server_credentials
 from guardrails.sidecar.config import ServerConfig, check_socket_path, is_loopback, split_listen, unix_socket_path
-from guardrails.sidecar.metrics import Metrics
+from guardrails.sidecar.metrics import Metrics, StoreStatus
 from guardrails.sidecar.reload import PolicySet, Snapshot, Watcher
 from guardrails.sidecar.rollout import ShadowRunner
 from guardrails.sidecar.rpc import SERVICE, GuardrailsService
@@ -77,7 +83,8 @@ class SidecarServer:
     def __init__(self, config: ServerConfig):
         config.validate()
         self.config = config
-        self.metrics = Metrics()
+        self.store = self._open_store()
+        self.metrics = Metrics(StoreStatus(self.store))
         self.port: int | None = None  # the TCP port bound (None on a Unix socket)
         self.address: str | None = None  # what a client dials: HOST:PORT or unix:PATH
         self._socket_path: str | None = None
@@ -108,6 +115,23 @@ class SidecarServer:
             return secrets.token_bytes(32)
         return salt.encode() if isinstance(salt, str) else salt
 
+    def _open_store(self) -> Any:
+        """The session store every serving engine shares (see the module docstring)."""
+        url = self.config.state
+        try:
+            store = open_store(url)
+        except (ValueError, StoreError) as exc:
+            raise GuardrailsError(f"--state: {exc}") from None
+        if not isinstance(store, MemoryStore) and self.config.hash_salt is None \
+                and os.environ.get(HASH_SALT_ENV) is None:
+            store.close()
+            # A random salt per replica would give each its own session keys
+            # and fingerprints: they would never see each other's state.
+            raise GuardrailsError(
+                f"--state {getattr(store, 'where', 'a shared store')} needs ${HASH_SALT_ENV}: set it to the "
+                "same secret on every replica (session keys and content fingerprints are keyed with it)")
+        return store
+
     def _load_injection_model(self) -> Any:
         # Imported and started once: every reload and the candidate share the
         # backend, so a large model is not loaded again per policy change.
@@ -119,16 +143,18 @@ class SidecarServer:
         except DetectorError as exc:
             raise GuardrailsError(f"cannot use the injection model: {exc}") from None
 
-    def _builder(self, with_log: bool) -> Callable[[str | Path], Engine]:
+    def _builder(self, with_log: bool, shared_state: bool = True) -> Callable[[str | Path], Engine]:
         cfg = self.config
         options = dict(cfg.engine_options)
         if self._injection_model is not None:
             options.setdefault("injection_model", self._injection_model)
+        # A shadow's private store lives as long as the server, across its reloads too.
+        state = self.store if shared_state else MemoryStore()
 
         def build(path: str | Path) -> Engine:
             return Engine.from_path(path, bundle_key=cfg.bundle_key, ner_model=cfg.ner_model,
                                     hash_salt=self._salt, decision_log=self._log if with_log else None,
-                                    **options)
+                                    state=state, **options)
 
         return build
 
@@ -156,7 +182,8 @@ class SidecarServer:
         candidate_path = cfg.shadow or cfg.candidate
         if candidate_path is not None:
             # Shadow decisions are not returned, so they are not logged either.
-            self.candidate = PolicySet("candidate", candidate_path, self._builder(cfg.rollout == "canary"),
+            canary = cfg.rollout == "canary"
+            self.candidate = PolicySet("candidate", candidate_path, self._builder(canary, shared_state=canary),
                                        on_swap=self._on_swap)
             self.candidate.load_initial()
             if cfg.rollout == "shadow":
@@ -180,8 +207,23 @@ class SidecarServer:
             self._watcher = Watcher(sets, interval=cfg.poll_interval, extra=extra)
             self._watcher.start()
         policies = ", ".join(f"{p.name}@{p.version}" for p in self.active.snapshot.engine.policies)
-        log.info("serving %s on %s%s (%s)", SERVICE, self.address, " with TLS" if cfg.tls_cert else "", policies)
+        log.info("serving %s on %s%s (%s; state: %s)", SERVICE, self.address, " with TLS" if cfg.tls_cert else "",
+                 policies, self.metrics.state.address)
+        self._probe_store()
         return self
+
+    def _probe_store(self) -> None:
+        """Say at start when a shared store does not answer. The sidecar serves
+        anyway: decisions that need the store fail closed (state-unavailable)
+        until it answers, and then resume without a restart."""
+        if isinstance(self.store, MemoryStore):
+            return
+        try:
+            # A read of a key nothing writes (session keys are digests): one round trip.
+            self.store.load("startup-probe", (), time.time())
+        except StoreError as exc:
+            log.warning("the session store does not answer (%s); decisions that need it fail closed until "
+                        "it does", exc)
 
     # -- the gRPC server, on an asyncio event loop of its own
     def _run_loop(self) -> None:
@@ -311,6 +353,7 @@ class SidecarServer:
             self._metrics_http.server_close()
         if self._log is not None:
             self._log.close(timeout=10)
+        self.store.close()
         if self._socket_path is not None:
             try:
                 os.unlink(self._socket_path)

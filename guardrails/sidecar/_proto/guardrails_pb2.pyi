@@ -20,6 +20,7 @@ class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STAGE_OUTPUT: _ClassVar[Stage]
     STAGE_RETRIEVAL: _ClassVar[Stage]
     STAGE_TOOL_CALL: _ClassVar[Stage]
+    STAGE_TOOL_RESULT: _ClassVar[Stage]
 
 class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -37,6 +38,7 @@ class Effect(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EFFECT_ALLOW: _ClassVar[Effect]
     EFFECT_ESCALATE: _ClassVar[Effect]
     EFFECT_WARN: _ClassVar[Effect]
+    EFFECT_LABEL: _ClassVar[Effect]
 
 class TraceStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -56,6 +58,7 @@ STAGE_INPUT: Stage
 STAGE_OUTPUT: Stage
 STAGE_RETRIEVAL: Stage
 STAGE_TOOL_CALL: Stage
+STAGE_TOOL_RESULT: Stage
 OUTCOME_UNSPECIFIED: Outcome
 OUTCOME_ALLOW: Outcome
 OUTCOME_REDACT: Outcome
@@ -67,6 +70,7 @@ EFFECT_REDACT: Effect
 EFFECT_ALLOW: Effect
 EFFECT_ESCALATE: Effect
 EFFECT_WARN: Effect
+EFFECT_LABEL: Effect
 TRACE_STATUS_UNSPECIFIED: TraceStatus
 TRACE_STATUS_FIRED: TraceStatus
 TRACE_STATUS_NOT_FIRED: TraceStatus
@@ -77,32 +81,40 @@ ROLLOUT_MODE_SHADOW: RolloutMode
 ROLLOUT_MODE_CANARY: RolloutMode
 
 class CheckInputRequest(_message.Message):
-    __slots__ = ("text", "policy", "context", "request_key", "explain")
+    __slots__ = ("text", "policy", "context", "request_key", "explain", "session", "at")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
     text: str
     policy: str
     context: _struct_pb2.Struct
     request_key: str
     explain: bool
-    def __init__(self, text: _Optional[str] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ...) -> None: ...
+    session: str
+    at: float
+    def __init__(self, text: _Optional[str] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ..., session: _Optional[str] = ..., at: _Optional[float] = ...) -> None: ...
 
 class CheckOutputRequest(_message.Message):
-    __slots__ = ("text", "policy", "context", "request_key", "explain")
+    __slots__ = ("text", "policy", "context", "request_key", "explain", "session", "at")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
     text: str
     policy: str
     context: _struct_pb2.Struct
     request_key: str
     explain: bool
-    def __init__(self, text: _Optional[str] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ...) -> None: ...
+    session: str
+    at: float
+    def __init__(self, text: _Optional[str] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ..., session: _Optional[str] = ..., at: _Optional[float] = ...) -> None: ...
 
 class Chunk(_message.Message):
     __slots__ = ("text", "metadata")
@@ -113,21 +125,25 @@ class Chunk(_message.Message):
     def __init__(self, text: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class CheckRetrievalRequest(_message.Message):
-    __slots__ = ("chunks", "policy", "context", "request_key", "explain")
+    __slots__ = ("chunks", "policy", "context", "request_key", "explain", "session", "at")
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
     chunks: _containers.RepeatedCompositeFieldContainer[Chunk]
     policy: str
     context: _struct_pb2.Struct
     request_key: str
     explain: bool
-    def __init__(self, chunks: _Optional[_Iterable[_Union[Chunk, _Mapping]]] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ...) -> None: ...
+    session: str
+    at: float
+    def __init__(self, chunks: _Optional[_Iterable[_Union[Chunk, _Mapping]]] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ..., session: _Optional[str] = ..., at: _Optional[float] = ...) -> None: ...
 
 class CheckToolCallRequest(_message.Message):
-    __slots__ = ("tool", "args", "principal", "policy", "context", "request_key", "explain")
+    __slots__ = ("tool", "args", "principal", "policy", "context", "request_key", "explain", "session", "at")
     TOOL_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +151,8 @@ class CheckToolCallRequest(_message.Message):
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
     tool: str
     args: _struct_pb2.Struct
     principal: _struct_pb2.Struct
@@ -142,7 +160,33 @@ class CheckToolCallRequest(_message.Message):
     context: _struct_pb2.Struct
     request_key: str
     explain: bool
-    def __init__(self, tool: _Optional[str] = ..., args: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., principal: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ...) -> None: ...
+    session: str
+    at: float
+    def __init__(self, tool: _Optional[str] = ..., args: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., principal: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ..., session: _Optional[str] = ..., at: _Optional[float] = ...) -> None: ...
+
+class CheckToolResultRequest(_message.Message):
+    __slots__ = ("tool", "result", "args", "principal", "policy", "context", "request_key", "explain", "session", "at")
+    TOOL_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    tool: str
+    result: _struct_pb2.Value
+    args: _struct_pb2.Struct
+    principal: _struct_pb2.Struct
+    policy: str
+    context: _struct_pb2.Struct
+    request_key: str
+    explain: bool
+    session: str
+    at: float
+    def __init__(self, tool: _Optional[str] = ..., result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., args: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., principal: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ..., session: _Optional[str] = ..., at: _Optional[float] = ...) -> None: ...
 
 class Span(_message.Message):
     __slots__ = ("start", "end", "entity", "score", "field")
@@ -239,13 +283,14 @@ class ForwardedChunks(_message.Message):
     def __init__(self, chunks: _Optional[_Iterable[_Union[Chunk, _Mapping]]] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("decision_id", "stage", "outcome", "text", "args", "chunks_forwarded", "violations", "policy", "errors", "elapsed_us", "route", "chunks", "trace")
+    __slots__ = ("decision_id", "stage", "outcome", "text", "args", "chunks_forwarded", "result", "violations", "policy", "errors", "elapsed_us", "route", "chunks", "trace", "labels", "session")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_FORWARDED_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
     VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
@@ -253,12 +298,15 @@ class Decision(_message.Message):
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
     TRACE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     stage: Stage
     outcome: Outcome
     text: str
     args: _struct_pb2.Struct
     chunks_forwarded: ForwardedChunks
+    result: _struct_pb2.Value
     violations: _containers.RepeatedCompositeFieldContainer[Violation]
     policy: PolicyRef
     errors: _containers.RepeatedCompositeFieldContainer[EvalError]
@@ -266,7 +314,9 @@ class Decision(_message.Message):
     route: str
     chunks: _containers.RepeatedCompositeFieldContainer[ChunkDecision]
     trace: Trace
-    def __init__(self, decision_id: _Optional[str] = ..., stage: _Optional[_Union[Stage, str]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., text: _Optional[str] = ..., args: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., chunks_forwarded: _Optional[_Union[ForwardedChunks, _Mapping]] = ..., violations: _Optional[_Iterable[_Union[Violation, _Mapping]]] = ..., policy: _Optional[_Union[PolicyRef, _Mapping]] = ..., errors: _Optional[_Iterable[_Union[EvalError, _Mapping]]] = ..., elapsed_us: _Optional[int] = ..., route: _Optional[str] = ..., chunks: _Optional[_Iterable[_Union[ChunkDecision, _Mapping]]] = ..., trace: _Optional[_Union[Trace, _Mapping]] = ...) -> None: ...
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    session: str
+    def __init__(self, decision_id: _Optional[str] = ..., stage: _Optional[_Union[Stage, str]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., text: _Optional[str] = ..., args: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., chunks_forwarded: _Optional[_Union[ForwardedChunks, _Mapping]] = ..., result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., violations: _Optional[_Iterable[_Union[Violation, _Mapping]]] = ..., policy: _Optional[_Union[PolicyRef, _Mapping]] = ..., errors: _Optional[_Iterable[_Union[EvalError, _Mapping]]] = ..., elapsed_us: _Optional[int] = ..., route: _Optional[str] = ..., chunks: _Optional[_Iterable[_Union[ChunkDecision, _Mapping]]] = ..., trace: _Optional[_Union[Trace, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., session: _Optional[str] = ...) -> None: ...
 
 class ListPoliciesRequest(_message.Message):
     __slots__ = ()
@@ -312,17 +362,33 @@ class PolicySetStatus(_message.Message):
     reload: ReloadStatus
     def __init__(self, source: _Optional[str] = ..., generation: _Optional[int] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policies: _Optional[_Iterable[_Union[PolicyInfo, _Mapping]]] = ..., reload: _Optional[_Union[ReloadStatus, _Mapping]] = ...) -> None: ...
 
+class StateStatus(_message.Message):
+    __slots__ = ("kind", "address", "errors", "last_error", "last_error_at")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_AT_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    address: str
+    errors: int
+    last_error: str
+    last_error_at: _timestamp_pb2.Timestamp
+    def __init__(self, kind: _Optional[str] = ..., address: _Optional[str] = ..., errors: _Optional[int] = ..., last_error: _Optional[str] = ..., last_error_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class ListPoliciesResponse(_message.Message):
-    __slots__ = ("active", "candidate", "rollout", "canary_percent")
+    __slots__ = ("active", "candidate", "rollout", "canary_percent", "state")
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_FIELD_NUMBER: _ClassVar[int]
     ROLLOUT_FIELD_NUMBER: _ClassVar[int]
     CANARY_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     active: PolicySetStatus
     candidate: PolicySetStatus
     rollout: RolloutMode
     canary_percent: float
-    def __init__(self, active: _Optional[_Union[PolicySetStatus, _Mapping]] = ..., candidate: _Optional[_Union[PolicySetStatus, _Mapping]] = ..., rollout: _Optional[_Union[RolloutMode, str]] = ..., canary_percent: _Optional[float] = ...) -> None: ...
+    state: StateStatus
+    def __init__(self, active: _Optional[_Union[PolicySetStatus, _Mapping]] = ..., candidate: _Optional[_Union[PolicySetStatus, _Mapping]] = ..., rollout: _Optional[_Union[RolloutMode, str]] = ..., canary_percent: _Optional[float] = ..., state: _Optional[_Union[StateStatus, _Mapping]] = ...) -> None: ...
 
 class StreamStart(_message.Message):
     __slots__ = ("policy", "context", "request_key", "holdback")

@@ -57,6 +57,11 @@ class GuardrailsStub:
                 request_serializer=guardrails_dot_v1_dot_guardrails__pb2.CheckToolCallRequest.SerializeToString,
                 response_deserializer=guardrails_dot_v1_dot_guardrails__pb2.Decision.FromString,
                 _registered_method=True)
+        self.CheckToolResult = channel.unary_unary(
+                '/guardrails.v1.Guardrails/CheckToolResult',
+                request_serializer=guardrails_dot_v1_dot_guardrails__pb2.CheckToolResultRequest.SerializeToString,
+                response_deserializer=guardrails_dot_v1_dot_guardrails__pb2.Decision.FromString,
+                _registered_method=True)
         self.ListPolicies = channel.unary_unary(
                 '/guardrails.v1.Guardrails/ListPolicies',
                 request_serializer=guardrails_dot_v1_dot_guardrails__pb2.ListPoliciesRequest.SerializeToString,
@@ -96,6 +101,13 @@ class GuardrailsServicer:
 
     def CheckToolCall(self, request, context):
         """Check a tool call an agent wants to make.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckToolResult(self, request, context):
+        """Check what a tool returned before the model sees it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -141,6 +153,11 @@ def add_GuardrailsServicer_to_server(servicer, server):
             'CheckToolCall': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckToolCall,
                     request_deserializer=guardrails_dot_v1_dot_guardrails__pb2.CheckToolCallRequest.FromString,
+                    response_serializer=guardrails_dot_v1_dot_guardrails__pb2.Decision.SerializeToString,
+            ),
+            'CheckToolResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckToolResult,
+                    request_deserializer=guardrails_dot_v1_dot_guardrails__pb2.CheckToolResultRequest.FromString,
                     response_serializer=guardrails_dot_v1_dot_guardrails__pb2.Decision.SerializeToString,
             ),
             'ListPolicies': grpc.unary_unary_rpc_method_handler(
@@ -262,6 +279,33 @@ class Guardrails:
             target,
             '/guardrails.v1.Guardrails/CheckToolCall',
             guardrails_dot_v1_dot_guardrails__pb2.CheckToolCallRequest.SerializeToString,
+            guardrails_dot_v1_dot_guardrails__pb2.Decision.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckToolResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guardrails.v1.Guardrails/CheckToolResult',
+            guardrails_dot_v1_dot_guardrails__pb2.CheckToolResultRequest.SerializeToString,
             guardrails_dot_v1_dot_guardrails__pb2.Decision.FromString,
             options,
             channel_credentials,
