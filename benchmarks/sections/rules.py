@@ -109,7 +109,7 @@ def run(ctx: Context, res: SectionResult) -> None:
     # `budget` seconds in all, so a slow compile costs one sample, not five.
     largest = sizes[-1]
     reps = ctx.pick(2, 5, 5)
-    budget = ctx.pick(10.0, 30.0, 120.0)
+    budget = ctx.pick(10.0, 30.0, 150.0)
     t_ours: list[float] = []
     t_cedar: list[float] = []
     built: dict[str, object] = {}
