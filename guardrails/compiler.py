@@ -80,18 +80,29 @@ class StageCompiler(ConditionCompiler):
 
     # -- sessions
     def state_needs(self, nodes: list[RuleNode]) -> StateNeeds:
-        """What this stage's rules ask of the session store."""
+        """What this stage's rules ask of the session store, and (tool_call)
+        for which tools: a call of another tool reads nothing it need not."""
         by_qid = {n.qid: n for n in nodes}
+
+        def tools_of_rules(qids) -> frozenset[str] | None:
+            tools: set[str] = set()
+            for q in qids:
+                if by_qid[q].tools is None:
+                    return None
+                tools |= by_qid[q].tools
+            return frozenset(tools)
+
         limits = []
         for name, (d, askers) in sorted(self.limits.items()):
             first = by_qid[min(askers)]
             keys = tuple(self.expr(k) for k in d.keys)
             limits.append(LimitSpec(name, int(d.max), parse_window(d.window.value) or 0.0, keys,
-                                    first.qid, first.effect))
+                                    first.qid, first.effect, tools_of_rules(askers)))
         labels = any(n.labels for n in nodes)
         if not (self.history or limits or labels):
             return NO_NEEDS
-        return StateNeeds(self.history, tuple(limits), labels)
+        history_tools = tools_of_rules(self.history) if self.history else frozenset()
+        return StateNeeds(bool(self.history), tuple(limits), labels, history_tools)
 
     # -- rules
     def rule(self, qid: str, r: ast.Rule, origin: str) -> RuleNode:

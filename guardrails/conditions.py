@@ -102,12 +102,12 @@ class ConditionCompiler:
         self.branches: list[str] = []
         # Sessions: whether a rule reads the history, and the limits asked
         # about, each with the ids of the rules that ask (compiler.StateNeeds).
-        self.history = False
+        self.history: set[str] = set()  # the rules that read history
         self.limits: dict[str, tuple[ast.LimitDef, set[str]]] = {}
 
     # -- sessions
     def uses_history(self) -> None:
-        self.history = True
+        self.history.add(self.rule_qid)
 
     def uses_limit(self, d: ast.LimitDef) -> None:
         self.limits.setdefault(d.name, (d, set()))[1].add(self.rule_qid)

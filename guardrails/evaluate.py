@@ -304,12 +304,8 @@ def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Ru
         return error_decision(p, stage, RuntimeCode.INPUT_TOO_LARGE, too_long, started)
     graph = p.stages[stage]
     ctx = Ctx(text, {"text": text, "context": context or {}}, rt, overrides, coverage)
-    h = open_state(p, graph, rt, session, at, ctx, lambda: text)
-    run = run_rules(graph.tiers, ctx, p.settings.fail_closed, exhaustive=exhaustive, explain=explain)
-    c = combine(run, stage=stage, fail_closed=p.settings.fail_closed)
-    labels = labels_of(run.fired)
-    if h is not None:
-        c = settle(p, graph, h, c, stage, None, labels)
+    h = open_state(p, graph, rt, session, at, ctx, lambda: text, optimistic=True)
+    run, c, labels = decide(p, graph, h, graph.tiers, ctx, stage, None, explain=explain, exhaustive=exhaustive)
     forwarded = None
     if c.outcome is not Outcome.DENY:
         forwarded = apply_text(text, c.redactions, rt) if c.redactions else text
@@ -428,23 +424,56 @@ def labels_of(fired: list[tuple[RuleNode, list[Finding]]]) -> frozenset[str]:
 
 
 def open_state(p: CompiledPolicy, graph: Any, rt: Runtime, session: str | None, at: float | None,
-               ctx: Ctx, content, call: tuple[str, dict] | None = None) -> History | None:
-    """The decision's session History (None: the stateless fast path), set on `ctx`."""
+               ctx: Ctx, content, call: tuple[str, dict] | None = None, optimistic: bool = False) -> History | None:
+    """The decision's session History (None: the stateless fast path), set on
+    `ctx`. `optimistic`: the caller decides through :func:`decide`, which can
+    decide again, so a shared store may answer from its cache."""
     needs = graph.needs
     if rt.store is None or needs is None or (not needs.any and not (session is not None and p.records)):
         return None
-    h = open_history(rt.store, rt.hash_key, p.name, needs, p.records, session, at, ctx, content, call)
+    h = open_history(rt.store, rt.hash_key, p.name, needs, p.records, session, at, ctx, content, call,
+                     optimistic)
     ctx.state = h
     return h
 
 
+#: How many times one request is decided again because its session changed
+#: under an optimistic read, before it fails as state-unavailable.
+MAX_STALE = 3
+
+
+def decide(p: CompiledPolicy, graph: Any, h: History | None, tiers: tuple, ctx: Ctx, stage: str,
+           step_tool: str | None, *, explain: bool, exhaustive: bool, **combine_kw: Any
+           ) -> tuple[_Run, _Combined, frozenset[str]]:
+    """Run the rules and combine them; with a History, settle the decision in
+    the store, and decide again when another replica wrote the session since
+    it was read (an optimistic read from the store's cache; see
+    guardrails.sessions.redis_store)."""
+    fail_closed = p.settings.fail_closed
+    for _ in range(MAX_STALE):
+        run = run_rules(tiers, ctx, fail_closed, exhaustive=exhaustive, explain=explain)
+        c = combine(run, stage=stage, fail_closed=fail_closed, **combine_kw)
+        labels = labels_of(run.fired)
+        if h is None:
+            return run, c, labels
+        settled = settle(p, graph, h, c, stage, step_tool, labels)
+        if settled is not None:
+            return run, settled, labels
+    h.error = f"the session kept changing under this decision (other replicas writing); gave up after {MAX_STALE} tries"
+    return run, settle(p, graph, h, c, stage, step_tool, labels), labels
+
+
 def settle(p: CompiledPolicy, graph: Any, h: History, c: _Combined, stage: str, tool: str | None,
-           labels: frozenset[str]) -> _Combined:
+           labels: frozenset[str]) -> _Combined | None:
     """Write the step and take the limits' slots; a limit found full at this
     point (another replica took the last slot) turns the decision into its
     rule's deny (or escalation); a store that fails fails the decision closed
-    unless the policy fails open."""
-    full, error = h.commit(stage, tool, c.outcome.value, labels, p.records)
+    unless the policy fails open. None: the session changed since an
+    optimistic read, nothing was written, decide again."""
+    result = h.commit(stage, tool, c.outcome.value, labels, p.records)
+    if result is None:
+        return None
+    full, error = result
     if full:
         limit = next(lim for lim in graph.needs.limits if lim.name == full[0])
         rule = next(r for r in graph.rules if r.qid == limit.rule)
@@ -489,4 +518,4 @@ def is_json_like(value: Any, depth: int = 0) -> bool:
     return False
 
 
-__all__ = ["Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "open_state", "settle", "TIER_PII"]
+__all__ = ["Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "decide", "open_state", "settle", "TIER_PII"]

@@ -23,15 +23,12 @@ from guardrails.evaluate import (
     Coverage,
     Runtime,
     check_session_id,
-    combine,
+    decide,
     error_decision,
     is_json_like,
-    labels_of,
     micros_since,
     open_state,
     policy_ref,
-    run_rules,
-    settle,
     text_too_long,
 )
 from guardrails.rulegraph import CompiledPolicy, Ctx
@@ -108,16 +105,12 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
 
     graph = p.stages["tool_call"]
     settings = p.settings
-    fail_closed = settings.fail_closed
     ctx = Ctx(subject, {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}, rt,
               overrides, coverage)
-    h = open_state(p, graph, rt, session, at, ctx, lambda: subject, (tool, args))
-    run = run_rules(graph.tiers_for_tool(tool), ctx, fail_closed, exhaustive=exhaustive, explain=explain)
-    c = combine(run, stage="tool_call", fail_closed=fail_closed,
-                tool_default=settings.tool_default, tool=tool, mapper=_mapper(offsets))
-    labels = labels_of(run.fired)
-    if h is not None:
-        c = settle(p, graph, h, c, "tool_call", tool, labels)
+    h = open_state(p, graph, rt, session, at, ctx, lambda: subject, (tool, args), optimistic=True)
+    run, c, labels = decide(p, graph, h, graph.tiers_for_tool(tool), ctx, "tool_call", tool, explain=explain,
+                            exhaustive=exhaustive, tool_default=settings.tool_default, tool=tool,
+                            mapper=_mapper(offsets))
     forwarded = None
     if c.outcome is not Outcome.DENY:
         forwarded = redact_value(args, offsets, c.redactions, rt) if c.redactions else args
@@ -154,15 +147,11 @@ def evaluate_tool_result(p: CompiledPolicy, tool: Any, result: Any, args: Any, p
         return error_decision(p, stage, RuntimeCode.INPUT_TOO_LARGE, too_long, started)
 
     graph = p.stages[stage]
-    fail_closed = p.settings.fail_closed
     ctx = Ctx(text, {"text": text, "tool": tool, "result": result, "args": args or {}, "principal": principal or {},
                      "context": context or {}}, rt, overrides, coverage)
-    h = open_state(p, graph, rt, session, at, ctx, lambda: text)
-    run = run_rules(graph.tiers, ctx, fail_closed, exhaustive=exhaustive, explain=explain)
-    c = combine(run, stage=stage, fail_closed=fail_closed, mapper=_mapper(offsets))
-    labels = labels_of(run.fired)
-    if h is not None:
-        c = settle(p, graph, h, c, stage, tool, labels)
+    h = open_state(p, graph, rt, session, at, ctx, lambda: text, optimistic=True)
+    run, c, labels = decide(p, graph, h, graph.tiers, ctx, stage, tool, explain=explain, exhaustive=exhaustive,
+                            mapper=_mapper(offsets))
     forwarded = None
     if c.outcome is not Outcome.DENY:
         if not c.redactions:

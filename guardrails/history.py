@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+from functools import lru_cache
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from guardrails.diagnostics import RuntimeCode
 from guardrails.rulegraph import RuleError
-from guardrails.sessions import LimitKey, Snapshot, Step, StoreError, call_fingerprint, content_prints, flows, limit_key
+from guardrails.sessions import LimitKey, Snapshot, StaleSession, Step, StoreError, call_fingerprint, content_prints, flows, limit_key
 
 #: Outcomes that let a step happen: the call runs, the text is forwarded.
 FORWARDED = frozenset({"allow", "redact"})
@@ -43,6 +44,7 @@ class LimitSpec:
     keys: tuple[Callable[[Any], Any], ...]  # closures over the Ctx: the `by` values
     rule: str  # the qid of the first rule (by id) of the stage that asks over(name)
     effect: str  # that rule's effect: what a limit found full at commit becomes
+    tools: frozenset[str] | None = None  # tool_call: the only tools whose rules ask (None: any)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,12 @@ class StateNeeds:
     history: bool = False  # some rule reads the session's past
     limits: tuple[LimitSpec, ...] = ()
     labels: bool = False  # some rule attaches labels
+    history_tools: frozenset[str] | None = None  # tool_call: the tools whose rules read it (None: any)
+
+    def reads_history(self, tool: str | None) -> bool:
+        if not self.history:
+            return False
+        return tool is None or self.history_tools is None or tool in self.history_tools
 
     @property
     def any(self) -> bool:
@@ -61,6 +69,7 @@ class StateNeeds:
 NO_NEEDS = StateNeeds()
 
 
+@lru_cache(maxsize=16384)
 def session_key(secret: bytes, policy: str, session: str) -> str:
     """The store's key for a session: keyed, so the store never holds the id."""
     h = hashlib.blake2b(b"session\0" + policy.encode() + b"\0" + session.encode(), key=secret[:64], digest_size=16)
@@ -85,7 +94,7 @@ class History:
     """One decision's view of its session (``Ctx.state``)."""
 
     __slots__ = ("store", "session", "now", "steps", "counts", "limit_keys", "key_errors", "takes",
-                 "error", "secret", "_prints", "content", "call")
+                 "error", "secret", "_prints", "content", "call", "version", "read_session", "optimistic")
 
     def __init__(self, store: Any, session: str | None, now: float, secret: bytes):
         self.store = store
@@ -101,6 +110,23 @@ class History:
         self._prints: frozenset[int] | None = None
         self.content: Callable[[], str] = lambda: ""  # this request's text, for flows_from
         self.call: str | None = None  # this tool call's fingerprint
+        self.version: int | None = None  # the session's version as read (a shared store)
+        self.read_session: str | None = None  # the session key read (None: no rule reads history)
+        self.optimistic = False  # read from the store's cache: the commit checks the version
+
+    def load(self, cached: bool) -> None:
+        """Read the session and the limits (from the store's cache when `cached`)."""
+        self.takes = {}
+        self.optimistic = cached
+        try:
+            snap: Snapshot = self.store.load(self.read_session, list(self.limit_keys.values()), self.now,
+                                             cached=cached)
+        except StoreError as exc:
+            self.error = str(exc)
+            return
+        self.steps = snap.steps
+        self.counts = dict(snap.counts)
+        self.version = snap.version
 
     # -- what rules ask
     def _past(self, what: str) -> tuple[Step, ...]:
@@ -174,9 +200,11 @@ class History:
 
     # -- after the decision
     def commit(self, stage: str, tool: str | None, outcome: str, labels: frozenset[str],
-               records: bool) -> tuple[tuple[str, ...], str | None]:
+               records: bool) -> tuple[tuple[str, ...], str | None] | None:
         """Write this step and take the slots; returns (the names of limits
-        found full, the store's error or None)."""
+        found full, the store's error or None), or None when the session
+        changed since it was read from the store's cache: then nothing was
+        written, the session has been read again, and the caller decides again."""
         if self.error is not None:
             return (), self.error
         takes = list(self.takes.values()) if outcome in FORWARDED else []
@@ -188,8 +216,12 @@ class History:
         if step is None and not takes:
             return (), None
         denied = replace(step, outcome="deny", labels=frozenset(), prints=frozenset()) if step and takes else None
+        version = self.version if self.optimistic and step is not None else None
         try:
-            full = self.store.commit(self.session if step else None, step, takes, self.now, denied)
+            full = self.store.commit(self.session if step else None, step, takes, self.now, denied, version=version)
+        except StaleSession:
+            self.load(cached=False)
+            return None
         except StoreError as exc:
             return (), str(exc)
         by_key = {k.key: name for name, k in self.takes.items()}
@@ -198,35 +230,37 @@ class History:
 
 def open_history(store: Any, secret: bytes, policy: str, needs: StateNeeds, records: bool,
                  session: str | None, at: float | None, ctx: Any, content: Callable[[], str],
-                 call: tuple[str, dict] | None = None) -> History | None:
+                 call: tuple[str, dict] | None = None, optimistic: bool = False) -> History | None:
     """The decision's History, read from the store in one call; None when the
-    stage needs no state (the stateless fast path). `content` gives the
+    request needs no state (the stateless fast path). `content` gives the
     request's text (for flows_from and a labelled step's prints), `call` a
-    tool call's name and args (for repeats)."""
-    if not needs.history and not needs.limits and not (session is not None and records):
+    tool call's name and args (for repeats). A tool call reads only what the
+    rules indexed under its tool ask: the session's steps when one of them
+    reads history, the limits they ask about. `optimistic`: a shared store
+    may answer from its cache, and the commit then checks that nobody wrote
+    the session since (the caller must be able to decide again)."""
+    tool = call[0] if call is not None else None
+    reads = needs.reads_history(tool)
+    limits = [lim for lim in needs.limits if tool is None or lim.tools is None or tool in lim.tools]
+    if not reads and not limits and not (session is not None and records):
         return None
     now = time.time() if at is None else float(at)
     skey = session_key(secret, policy, session) if session is not None and records else None
     h = History(store, skey, now, secret)
     h.content = content
-    if call is not None:
+    if call is not None and skey is not None:
         h.call = call_fingerprint(call[0], call[1], secret)
-    for limit in needs.limits:
+    for limit in limits:
         try:
             values = [k(ctx) for k in limit.keys]
         except RuleError as exc:
             h.key_errors[limit.name] = RuleError(exc.code, f"limit {limit.name}: {exc.message}")
             continue
         h.limit_keys[limit.name] = LimitKey(limit_key(policy, limit.name, values, secret), limit.max, limit.window)
-    if skey is None and not h.limit_keys:
-        return h  # nothing to read: only errors to report (no session, a missing key)
-    try:
-        snap: Snapshot = store.load(skey, list(h.limit_keys.values()), now)
-    except StoreError as exc:
-        h.error = str(exc)
-        return h
-    h.steps = snap.steps
-    h.counts = dict(snap.counts)
+    h.read_session = skey if reads else None
+    if h.read_session is None and not h.limit_keys:
+        return h  # nothing to read: the commit writes the step (and errors are reported on use)
+    h.load(cached=optimistic)
     return h
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from guardrails.sessions.fingerprint import call_fingerprint, content_prints, flows, limit_key
 from guardrails.sessions.memory import MemoryStore
-from guardrails.sessions.steps import LimitKey, Snapshot, Step, StoreError
+from guardrails.sessions.steps import LimitKey, Snapshot, StaleSession, Step, StoreError
 from guardrails.sessions.store import SessionStore, open_store
 
-__all__ = ["LimitKey", "MemoryStore", "SessionStore", "Snapshot", "Step", "StoreError", "call_fingerprint",
+__all__ = ["LimitKey", "MemoryStore", "SessionStore", "Snapshot", "StaleSession", "Step", "StoreError", "call_fingerprint",
            "content_prints", "flows", "limit_key", "open_store"]

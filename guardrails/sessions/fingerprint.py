@@ -88,26 +88,60 @@ def _keyed(secret: bytes, person: bytes, size: int, data: bytes) -> bytes:
     return h.digest()
 
 
-def _canonical(value: Any, where: str) -> Any:
+# One encoder, made once: json.dumps builds a new one per call with these options.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class _NotJson(Exception):
+    """A value with no JSON form; :func:`canonical_json` finds where it is."""
+
+
+def _canonical(value: Any) -> Any:
     """JSON-ready and order-free: sorted keys come from json.dumps; integral floats become ints."""
-    if value is None or isinstance(value, (bool, str)):
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
         return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
+    if t is float:
         if math.isfinite(value) and value == int(value):
             return int(value)  # 1.0 -> 1, -0.0 -> 0
         return value
+    if isinstance(value, (bool, str, int)):  # subclasses
+        return value
+    if isinstance(value, float):
+        return _canonical(float(value))
     if isinstance(value, Mapping):
-        return {str(k): _canonical(v, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): _canonical(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    raise ValueError(f"{where} is a {type(value).__name__}, not a JSON value")
+        return [_canonical(v) for v in value]
+    raise _NotJson
+
+
+def _where_not_json(value: Any, where: str) -> str:
+    """The path of the first value in `value` that has no JSON form."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            found = _where_not_json(v, f"{where}.{k}")
+            if found:
+                return found
+        return ""
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = _where_not_json(v, f"{where}[{i}]")
+            if found:
+                return found
+        return ""
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return ""
+    return f"{where} is a {type(value).__name__}, not a JSON value"
 
 
 def canonical_json(value: Any, where: str = "value") -> str:
     """One text per JSON value: sorted keys, no spaces, ``1.0`` written as ``1``."""
-    return json.dumps(_canonical(value, where), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        ready = _canonical(value)
+    except _NotJson:
+        raise ValueError(_where_not_json(value, where)) from None
+    return _ENCODER.encode(ready)
 
 
 def call_fingerprint(tool: str, args: Mapping[str, Any], secret: bytes) -> str:
@@ -119,8 +153,22 @@ def call_fingerprint(tool: str, args: Mapping[str, Any], secret: bytes) -> str:
 def limit_key(policy: str, name: str, values: Iterable[Any], secret: bytes) -> str:
     """A rate limit's counter key: a keyed digest (32 hex) of the policy, the limit's name
     and the values it counts per (a principal id, a tenant), none of them readable."""
+    values = tuple(values)
+    if all(type(v) in (str, int, bool) or v is None for v in values):
+        # The usual case, cached. The types go in the cache key: True == 1 and
+        # hash alike, and their keys must differ.
+        return _scalar_limit_key(policy, name, values, tuple(type(v) for v in values), bytes(secret))
+    return _limit_key(policy, name, values, secret)
+
+
+def _limit_key(policy: str, name: str, values: tuple, secret: bytes) -> str:
     body = canonical_json([policy, name, list(values)], f"limit {name!r}'s value")
     return _keyed(secret, b"gr-limit-v1", 16, body.encode()).hex()
+
+
+@lru_cache(maxsize=16384)
+def _scalar_limit_key(policy: str, name: str, values: tuple, _types: tuple, secret: bytes) -> str:
+    return _limit_key(policy, name, values, secret)
 
 
 def _print(secret: bytes, person: bytes, kind: int, data: str) -> int:

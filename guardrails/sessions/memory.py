@@ -74,7 +74,10 @@ class MemoryStore:
         return (f"MemoryStore(sessions={len(self._sessions)}, limits={len(self._logs)}, "
                 f"max_sessions={self.max_sessions}, session_ttl={self.session_ttl}, max_steps={self.max_steps})")
 
-    def load(self, session: str | None, limits: Sequence[LimitKey], now: float) -> Snapshot:
+    def load(self, session: str | None, limits: Sequence[LimitKey], now: float, *,
+             cached: bool = False) -> Snapshot:
+        # One process, one lock: every read is current, so `cached` changes nothing
+        # and snapshots carry no version.
         limits = distinct(limits)
         counts: dict[str, int] = {}
         steps: tuple[Step, ...] = ()
@@ -93,7 +96,7 @@ class MemoryStore:
         return Snapshot(steps, counts)
 
     def commit(self, session: str | None, step: Step | None, takes: Sequence[LimitKey], now: float,
-               denied: Step | None = None) -> tuple[str, ...]:
+               denied: Step | None = None, *, version: int | None = None) -> tuple[str, ...]:
         takes = distinct(takes)
         with self._lock:
             full = tuple(lk.key for lk in takes if self._count(lk, now) >= lk.max)

@@ -37,6 +37,12 @@ DEFAULT_SESSION_TTL = 3600.0  # seconds after its last step that a session is fo
 DEFAULT_MAX_STEPS = 256  # steps kept per session (oldest dropped)
 
 
+class StaleSession(Exception):
+    """A commit given the version it read found the session changed since
+    (another replica wrote a step): nothing was written. Load it again
+    (``cached=False``), decide again, and commit with the new version."""
+
+
 class StoreError(GuardrailsError):
     """A session store could not answer: unreachable, timed out, or held bad data.
 
@@ -141,6 +147,10 @@ class Snapshot:
 
     steps: tuple[Step, ...]  # the session's steps, oldest first (at most max_steps)
     counts: Mapping[str, int]  # LimitKey.key -> slots taken after now - window
+    # The session's version as read (a shared store counts the steps ever
+    # appended); hand it back to commit() to write only if nobody wrote since.
+    # None: the store does not need it (in memory, one process).
+    version: int | None = None
 
 
 def distinct(limits: Sequence[LimitKey]) -> tuple[LimitKey, ...]:

@@ -43,16 +43,21 @@ URL_FORMS = "'memory' (the default), redis://HOST:PORT/DB, rediss://HOST:PORT/DB
 class SessionStore(Protocol):
     """Where sessions and rate-limit counters live. Raises StoreError when it cannot answer."""
 
-    def load(self, session: str | None, limits: Sequence[LimitKey], now: float) -> Snapshot:
+    def load(self, session: str | None, limits: Sequence[LimitKey], now: float, *,
+             cached: bool = False) -> Snapshot:
         """The session's steps (oldest first; none for session None) and each limit's count at ``now``:
-        the slots taken with ``t > now - window``."""
+        the slots taken with ``t > now - window``. ``cached=True`` lets a shared store answer
+        from what it last read and wrote itself (no round trip); its answer may then miss
+        other replicas' writes, which the commit given ``version`` detects."""
         ...
 
     def commit(self, session: str | None, step: Step | None, takes: Sequence[LimitKey], now: float,
-               denied: Step | None = None) -> tuple[str, ...]:
+               denied: Step | None = None, *, version: int | None = None) -> tuple[str, ...]:
         """Atomically: if every take's window has room, take one slot in each and append
         ``step``; otherwise take nothing, append ``denied`` when given, and return the keys
-        of the full limits. Returns () on success. Session None: no step is appended."""
+        of the full limits. Returns () on success. Session None: no step is appended.
+        With ``version`` (a Snapshot's), raise StaleSession and write nothing when the
+        session changed since that snapshot."""
         ...
 
     def close(self) -> None:
