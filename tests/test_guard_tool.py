@@ -106,7 +106,7 @@ def test_excluded_parameters_are_not_sent(engine):
             seen.append(args)
             return engine.check_tool_call(tool, args, **kw)
 
-    @guard_tool(Spy(), policy="support-bot", tool="lookup_order", exclude=("db",))
+    @guard_tool(Spy(), policy="support-bot", tool="lookup_order", exclude=("db",), check_result=False)
     def lookup(order_id, db=None):
         return "ok"
 
@@ -143,7 +143,7 @@ def test_a_failing_checker_fails_closed(engine):
         def check_input(self, *a, **k):
             raise ConnectionError("no route to sidecar")
 
-        check_output = check_tool_call = check_input
+        check_output = check_tool_call = check_tool_result = check_input
 
     ran = []
     fn = guard_tool(Down(), policy="support-bot", tool="issue_refund")(lambda amount: ran.append(amount))

@@ -2,8 +2,10 @@
 
 :class:`Backend` wraps an :class:`~guardrails.engine.Engine`, a sidecar client,
 or anything else with the engine's method names (``check_input``,
-``check_output``, ``check_tool_call`` and, optionally, their ``acheck_*``
-twins). It is where a backend that *fails* (raises instead of returning a
+``check_output``, ``check_tool_call``, optionally ``check_tool_result``, and
+optionally their ``acheck_*`` twins). Every check passes ``session=`` when the
+call has one (a target whose method takes no ``session`` is refused then, never
+skipped). It is where a backend that *fails* (raises instead of returning a
 decision: the sidecar is unreachable, say) is turned into a decision, following
 the policy's ``on_error`` choice:
 
@@ -17,6 +19,7 @@ the policy's ``on_error`` choice:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from typing import Any
 
@@ -67,11 +70,14 @@ class EscalationRequired(PolicyViolation):
     """
 
 
+_SUBJECTS = {"tool_call": "the tool call", "tool_result": "the tool result"}
+
+
 def describe(decision: Decision, subject: str | None = None) -> str:
     """One line naming what a policy decided and which rules decided it."""
     outcome = decision.outcome
     verb = {Outcome.DENY: "denied", Outcome.ESCALATE: "escalated"}.get(outcome, outcome.value)
-    what = subject or {"tool_call": "the tool call"}.get(decision.stage, f"the {decision.stage}")
+    what = subject or _SUBJECTS.get(decision.stage, f"the {decision.stage}")
     head = f"{_policy_label(decision.policy)} {verb} {what}"
     if outcome is Outcome.ESCALATE and decision.route:
         head += f" to {decision.route}"
@@ -97,7 +103,7 @@ class Backend:
     method, and is ``fail_closed`` when it cannot be read.
     """
 
-    __slots__ = ("target", "policy", "_on_error", "_has_async")
+    __slots__ = ("target", "policy", "_on_error", "_has_async", "checks_results", "_takes_session")
 
     def __init__(self, target: Any, policy: str | None = None, on_error: str | None = None):
         missing = [m for m in ("check_input", "check_output", "check_tool_call")
@@ -117,6 +123,9 @@ class Backend:
         self._on_error = on_error
         self._has_async = all(callable(getattr(target, m, None))
                               for m in ("acheck_input", "acheck_output", "acheck_tool_call"))
+        #: Whether the target has the tool_result stage (``check_tool_result``).
+        self.checks_results = callable(getattr(target, "check_tool_result", None))
+        self._takes_session: dict[str, bool] = {}
         if isinstance(target, Engine):
             # An in-process engine answers at once: a misspelt policy name
             # fails where the guard is declared, not on the first request.
@@ -147,45 +156,79 @@ class Backend:
             self._on_error = mode
         return self._on_error
 
+    def _session_kw(self, method: str, session: str | None) -> dict:
+        """``{"session": session}``, or ``{}`` without one. A target whose
+        method cannot take a session is a configuration mistake: the check
+        would silently lose the session's history, so it raises instead."""
+        if session is None:
+            return {}
+        takes = self._takes_session.get(method)
+        if takes is None:
+            takes = self._takes_session[method] = _accepts_keyword(getattr(self.target, method), "session")
+        if not takes:
+            raise TypeError(f"guard: {type(self.target).__name__}.{method}() takes no session=, and this call has "
+                            f"session {session!r}; use an engine or client that supports sessions, or call "
+                            "without one")
+        return {"session": session}
+
     # -- sync
-    def input(self, text: str, context: dict | None) -> Decision:
+    def input(self, text: str, context: dict | None, session: str | None = None) -> Decision:
+        kw = self._session_kw("check_input", session)
         try:
-            return self.target.check_input(text, policy=self.policy, context=context)
+            return self.target.check_input(text, policy=self.policy, context=context, **kw)
         except Exception as exc:
             return self._failed("input", exc, text)
 
-    def output(self, text: str, context: dict | None) -> Decision:
+    def output(self, text: str, context: dict | None, session: str | None = None) -> Decision:
+        kw = self._session_kw("check_output", session)
         try:
-            return self.target.check_output(text, policy=self.policy, context=context)
+            return self.target.check_output(text, policy=self.policy, context=context, **kw)
         except Exception as exc:
             return self._failed("output", exc, text)
 
-    def tool(self, tool: str, args: dict, principal: dict | None, context: dict | None) -> Decision:
+    def tool(self, tool: str, args: dict, principal: dict | None, context: dict | None,
+             session: str | None = None) -> Decision:
+        kw = self._session_kw("check_tool_call", session)
         try:
             return self.target.check_tool_call(tool, args, principal=principal, context=context,
-                                               policy=self.policy)
+                                               policy=self.policy, **kw)
         except Exception as exc:
             return self._failed("tool_call", exc, args)
 
+    def result(self, tool: str, result: Any, args: dict | None, principal: dict | None, context: dict | None,
+               session: str | None = None) -> Decision:
+        """The tool_result check (only for targets with ``check_tool_result``)."""
+        kw = self._session_kw("check_tool_result", session)
+        try:
+            return self.target.check_tool_result(tool, result, args=args, principal=principal, context=context,
+                                                 policy=self.policy, **kw)
+        except Exception as exc:
+            return self._failed("tool_result", exc, result)
+
     # -- async: the target's twins when it has them, else its sync methods in a thread
-    async def ainput(self, text: str, context: dict | None) -> Decision:
+    async def ainput(self, text: str, context: dict | None, session: str | None = None) -> Decision:
+        kw = self._session_kw("check_input", session)
         try:
             if self._has_async:
-                return await self.target.acheck_input(text, policy=self.policy, context=context)
-            return await asyncio.to_thread(self.target.check_input, text, policy=self.policy, context=context)
+                return await self.target.acheck_input(text, policy=self.policy, context=context, **kw)
+            return await asyncio.to_thread(self.target.check_input, text, policy=self.policy, context=context, **kw)
         except Exception as exc:
             return self._failed("input", exc, text)
 
-    async def aoutput(self, text: str, context: dict | None) -> Decision:
+    async def aoutput(self, text: str, context: dict | None, session: str | None = None) -> Decision:
+        kw = self._session_kw("check_output", session)
         try:
             if self._has_async:
-                return await self.target.acheck_output(text, policy=self.policy, context=context)
-            return await asyncio.to_thread(self.target.check_output, text, policy=self.policy, context=context)
+                return await self.target.acheck_output(text, policy=self.policy, context=context, **kw)
+            return await asyncio.to_thread(self.target.check_output, text, policy=self.policy, context=context,
+                                           **kw)
         except Exception as exc:
             return self._failed("output", exc, text)
 
-    async def atool(self, tool: str, args: dict, principal: dict | None, context: dict | None) -> Decision:
-        kw = {"principal": principal, "context": context, "policy": self.policy}
+    async def atool(self, tool: str, args: dict, principal: dict | None, context: dict | None,
+                    session: str | None = None) -> Decision:
+        kw = {"principal": principal, "context": context, "policy": self.policy,
+              **self._session_kw("check_tool_call", session)}
         try:
             if self._has_async:
                 return await self.target.acheck_tool_call(tool, args, **kw)
@@ -193,9 +236,24 @@ class Backend:
         except Exception as exc:
             return self._failed("tool_call", exc, args)
 
+    async def aresult(self, tool: str, result: Any, args: dict | None, principal: dict | None,
+                      context: dict | None, session: str | None = None) -> Decision:
+        kw = {"args": args, "principal": principal, "context": context, "policy": self.policy,
+              **self._session_kw("check_tool_result", session)}
+        try:
+            twin = getattr(self.target, "acheck_tool_result", None)
+            if callable(twin):
+                return await twin(tool, result, **kw)
+            return await asyncio.to_thread(self.target.check_tool_result, tool, result, **kw)
+        except Exception as exc:
+            return self._failed("tool_result", exc, result)
+
     def _failed(self, stage: str, exc: Exception, forwarded: Any) -> Decision:
         if isinstance(exc, UnknownPolicyError):
             raise exc  # a configuration mistake, not an outage: never fail open on it
+        if isinstance(exc, TypeError) and "unexpected keyword argument 'session'" in str(exc):
+            # A client that takes **kwargs but not a session: as in _session_kw.
+            raise TypeError(f"guard: {type(self.target).__name__} cannot check with a session ({exc})") from None
         mode = self.on_error()
         cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         ref = PolicyRef(name=self.policy or "unknown", version="", digest="")
@@ -210,6 +268,14 @@ class Backend:
                               message=f"the guard could not run ({cause}); the policy fails closed")
         return Decision(stage=stage, outcome=Outcome.DENY, text=None, policy=ref, violations=[violation],
                         errors=[error])
+
+
+def _accepts_keyword(fn: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True  # cannot tell (a C callable): let the call say
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def redaction_spans(decision: Decision) -> list[tuple[int, int, str]]:

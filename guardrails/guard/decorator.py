@@ -18,11 +18,14 @@
 
 :func:`guard` checks and redacts the prompt, calls the function, checks and
 redacts the answer, and removes (or raises on) the tool calls the policy
-does not allow. It works on sync and async functions and on sync and async
+does not allow; the tool results in the messages go through the tool_result
+rules. It works on sync and async functions and on sync and async
 generators, and on functions that return a stream (the ``openai`` SDK's
 ``stream=True``). :func:`guard_tool` checks a tool's arguments before its
 body runs. Both accept an :class:`~guardrails.engine.Engine`, the sidecar's
-``GuardrailsClient``, or any object with the same method names.
+``GuardrailsClient``, or any object with the same method names. Inside
+``with session("run-42"):`` (or with ``session=``) every check names the
+agent's session, so the policy's session rules see its history.
 
 docs/guard.md has the full guide; the shapes read are listed in
 :mod:`guardrails.guard.shapes`, streams are checked by
@@ -44,7 +47,7 @@ from typing import Any
 from guardrails.guard import shapes as M
 from guardrails.guard.backend import CONTINUE, Backend, EscalationRequired, PolicyViolation
 from guardrails.guard.call import Call, CallSteps, Options, ToolCall
-from guardrails.guard.inputs import Prompt, Source
+from guardrails.guard.inputs import Prompt, SessionSource, Source
 from guardrails.guard.pseudonymize import Pseudonymizer
 from guardrails.guard.steps import Stop, arun, run
 from guardrails.guard.stream_adapter import StreamAdapter
@@ -62,6 +65,8 @@ TOOL_CALL_MODES = ("remove", "raise")
 #: principal and context of that one call; the guard consumes them.
 CALL_PRINCIPAL = "guard_principal"
 CALL_CONTEXT = "guard_context"
+CALL_SESSION = "guard_session"
+CALL_KWARGS = (CALL_PRINCIPAL, CALL_CONTEXT, CALL_SESSION)
 
 
 def _is_stream(value: Any) -> bool:
@@ -103,7 +108,8 @@ def guard(engine_or_client: Any, policy: str | None = None, *, input_arg: str | 
           on_escalate: Callable | None = None, on_tool_denied: Callable | None = None,
           tool_calls: str = "remove", pseudonymize: bool = False, stream_holdback: int | float | None = None,
           stream_step: int | None = None, check_output: bool = True,
-          on_error: str | None = None) -> Callable[[Callable], Callable]:
+          on_error: str | None = None, session: Any = None,
+          tool_results: bool = True) -> Callable[[Callable], Callable]:
     """Guard calls to an LLM: prompt in, answer and tool calls out.
 
     **Where the prompt is.** ``input_arg="prompt"`` names a ``str``
@@ -122,6 +128,26 @@ def guard(engine_or_client: Any, policy: str | None = None, *, input_arg: str | 
     replaced by placeholders such as ``<EMAIL_ADDRESS_1_k3f9>`` instead, and
     the real values are put back in the answer before the output rules run
     (see :mod:`guardrails.guard.pseudonymize`).
+
+    **Tool results.** The tool results in the messages (OpenAI
+    ``role="tool"`` messages, Anthropic ``tool_result`` blocks) go through
+    the tool_result rules, with the tool name and arguments of the call they
+    answer (found in the history), ``principal`` and ``context``. JSON text
+    is read as JSON. A redacted result replaces the text in the copy the
+    function receives; a result not let through (denied; escalated and
+    ``on_escalate`` did not return :data:`CONTINUE`) is replaced by a short
+    notice naming the rules, and ``on_tool_denied(ToolCall, decision)`` is
+    told, or :class:`PolicyViolation` is raised with ``tool_calls="raise"``.
+    ``tool_results=False`` turns this off. A checker without
+    ``check_tool_result`` checks them with the input rules instead.
+
+    **Sessions.** ``session`` is a session id, or a callable evaluated on
+    every call (no argument, or the call's arguments by name); when it is
+    None (or returns None) the session of the innermost ``with
+    session(...)`` block applies. Every check passes it. With a session, a
+    text or result the messages re-send is not checked again (its decision
+    is reused), and a tool call kept here is not checked again by the
+    ``@guard_tool`` it runs through: each event is one step of the session.
 
     **The answer.** A ``str``, an OpenAI chat completion (dict or SDK
     object), an OpenAI-style assistant message, or an Anthropic message (dict
@@ -147,8 +173,8 @@ def guard(engine_or_client: Any, policy: str | None = None, *, input_arg: str | 
 
     **Principal and context** are dicts, or callables evaluated on every call
     (with no argument, or with the call's arguments by name). A caller can
-    also pass ``guard_principal=`` / ``guard_context=`` to the guarded
-    function for one call; the guard consumes them.
+    also pass ``guard_principal=`` / ``guard_context=`` / ``guard_session=``
+    to the guarded function for one call; the guard consumes them.
 
     **When the guard cannot run** (the backend raises: the sidecar is down),
     the policy's ``on_error`` decides: fail closed (deny, saying so) or fail
@@ -165,9 +191,16 @@ def guard(engine_or_client: Any, policy: str | None = None, *, input_arg: str | 
             raise TypeError(f"{name} must be callable, not {type(handler).__name__}")
     if pseudonymize and not check_output:
         raise ValueError("pseudonymize=True needs check_output=True: restored values must pass the output rules")
-    options = Options(backend, input_arg, messages_arg, frozenset(roles), Source("principal", principal),
+    if not isinstance(tool_results, bool):
+        raise TypeError(f"tool_results must be True or False, not {tool_results!r}")
+    checked_roles = frozenset(roles)
+    if tool_results and not backend.checks_results:
+        # A checker without the tool_result stage: the input rules read them.
+        checked_roles |= {"tool"}
+    options = Options(backend, input_arg, messages_arg, checked_roles, Source("principal", principal),
                       Source("context", context), on_deny, on_escalate, on_tool_denied, tool_calls,
-                      bool(pseudonymize), stream_holdback, stream_step, check_output)
+                      bool(pseudonymize), stream_holdback, stream_step, check_output, SessionSource(session),
+                      tool_results and backend.checks_results)
 
     def decorate(fn: Callable) -> Callable:
         return _Guard(fn, options).wrapper()
@@ -188,7 +221,7 @@ class _Guard:
         self.sig = inspect.signature(fn)
         params = self.sig.parameters
         varkw = next((p.name for p in params.values() if p.kind is p.VAR_KEYWORD), None)
-        self.takes_call_kwargs = {n for n in (CALL_PRINCIPAL, CALL_CONTEXT) if n in params}
+        self.takes_call_kwargs = {n for n in CALL_KWARGS if n in params}
         prompt = Prompt.locate(self.name, self.sig, varkw, o.input_arg, o.messages_arg, o.roles)
         self.steps = CallSteps(o, self.name, prompt)
 
@@ -281,7 +314,7 @@ class _Guard:
     # -- one call
     def _begin(self, args: tuple, kwargs: dict) -> Call:
         overrides = {}
-        for key in (CALL_PRINCIPAL, CALL_CONTEXT):
+        for key in CALL_KWARGS:
             if key in kwargs and key not in self.takes_call_kwargs:
                 kwargs = dict(kwargs)
                 overrides[key] = kwargs.pop(key)
@@ -289,8 +322,9 @@ class _Guard:
         arguments = bound.arguments
         principal = self.o.principal.resolve(arguments, overrides.get(CALL_PRINCIPAL))
         context = self.o.context.resolve(arguments, overrides.get(CALL_CONTEXT))
+        session = self.o.session.resolve(arguments, overrides.get(CALL_SESSION))
         pseudo = Pseudonymizer() if self.o.pseudonymize else None
-        return Call(bound, principal, context, pseudo)
+        return Call(bound, principal, context, pseudo, session)
 
     # -- streams
     def _iter(self, source: Any, call: Call):

@@ -1,8 +1,11 @@
 """What a guarded call gives the guard besides its answer: the prompt, the
-principal and the context.
+principal, the context and the session.
 
 :class:`Source` is a principal or context as given to ``@guard`` or
 ``@guard_tool``: a dict, None, or a callable evaluated on every call.
+:class:`SessionSource` is the session: the decorator's ``session=`` (a
+string, or a callable evaluated on every call), else the one named by the
+innermost ``with session("run-42"):`` block around the call.
 :class:`Prompt` is where a ``@guard``-ed function's prompt is (the parameter
 named by ``input_arg`` or ``messages_arg``), read from and written back to
 one call's bound arguments. Both refuse a wrong shape with a ``TypeError``
@@ -12,10 +15,18 @@ naming it: the guard is never skipped silently.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from guardrails.guard import shapes as M
+from guardrails.history import check_session_id
+
+# The session of the guarded calls made in this context. A ContextVar, not a
+# thread-local, so it follows the code across ``await`` and into the tasks it
+# starts, and concurrent agent runs on one event loop each keep their own.
+_SESSION: ContextVar[str | None] = ContextVar("guardrails_guard_session", default=None)
 
 
 def _accepts_one_arg(fn: Callable) -> bool:
@@ -54,6 +65,66 @@ class Source:
         if not isinstance(value, Mapping):
             raise TypeError(f"{self.what} must be a dict (or a callable returning one), not {type(value).__name__}")
         return dict(value)
+
+
+def _valid_session(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{where} must be a session id (str), not {type(value).__name__}")
+    problem = check_session_id(value)
+    if problem:
+        raise ValueError(f"{where}: {problem}")
+    return value
+
+
+@contextmanager
+def session(session_id: str | None) -> Iterator[str | None]:
+    """Name the session of every guarded call made inside the block.
+
+    ::
+
+        with guardrails.guard.session("run-42"):
+            run_agent(task)          # each @guard / @guard_tool check passes session="run-42"
+
+    The session is held in a context variable, so it follows the code across
+    ``await`` and into the asyncio tasks started inside the block, and
+    concurrent runs (threads, tasks) each see their own. Blocks nest (the
+    innermost wins); ``session(None)`` turns the session off inside a block.
+    A decorator's own ``session=`` takes precedence over the block.
+    """
+    if session_id is not None:
+        _valid_session(session_id, "session(...)")
+    token = _SESSION.set(session_id)
+    try:
+        yield session_id
+    finally:
+        _SESSION.reset(token)
+
+
+def current_session() -> str | None:
+    """The session named by the innermost ``with session(...)`` block, or None."""
+    return _SESSION.get()
+
+
+class SessionSource:
+    """The session of a guarded call: ``session=`` as given to the decorator
+    (None, a str, or a callable evaluated per call with no argument or with
+    the call's arguments by name), falling back to :func:`current_session`."""
+
+    __slots__ = ("value", "with_args")
+
+    def __init__(self, value: Any):
+        if value is not None and not callable(value):
+            _valid_session(value, "session=")
+        self.value = value
+        self.with_args = callable(value) and _accepts_one_arg(value)
+
+    def resolve(self, arguments: Mapping[str, Any], override: Any = None) -> str | None:
+        value = override if override is not None else self.value
+        if callable(value):
+            value = value(dict(arguments)) if (override is None and self.with_args) else value()
+        if value is None:
+            return _SESSION.get()
+        return _valid_session(value, "session")
 
 
 class Prompt:
@@ -128,4 +199,4 @@ class Prompt:
             args[self.varkw] = extra
 
 
-__all__ = ["Prompt", "Source"]
+__all__ = ["Prompt", "SessionSource", "Source", "current_session", "session"]

@@ -14,6 +14,9 @@ Shapes:
   list of parts such as ``{"type": "text", "text": ...}``) and
   Anthropic-style (content blocks; ``tool_result`` blocks count as role
   ``"tool"``);
+* tool results in the messages: OpenAI ``role="tool"`` (and legacy
+  ``"function"``) messages and Anthropic ``tool_result`` blocks, each with
+  the tool and arguments of the call it answers;
 * answers: a ``str``; an OpenAI chat completion (``choices[i].message``
   with ``content`` and ``tool_calls``, or a legacy ``choices[i].text``); a
   single OpenAI-style assistant message; an Anthropic message (``content``
@@ -197,6 +200,75 @@ def _content_slots(content: Any, path: Path, where: str, role: str, roles, out: 
         # Images, audio, files, tool_use blocks: no text for the rules to read.
 
 
+@dataclass(frozen=True, slots=True)
+class ResultSlot:
+    """A tool's result in the messages: an OpenAI ``role="tool"`` (or legacy
+    ``"function"``) message, or an Anthropic ``tool_result`` block.
+
+    ``tool`` and ``args`` are those of the call it answers, found by its id
+    among the assistant turns (``tool`` falls back to the message's ``name``,
+    then to ``"unknown"``; ``args`` to None). ``content`` is the path of the
+    result's content, ``texts`` its text parts (one for string content).
+    """
+
+    tool: str
+    args: dict | None
+    id: str | None
+    content: Path
+    texts: tuple[TextSlot, ...]
+
+
+UNKNOWN_TOOL = "unknown"
+
+
+def result_slots(messages: Any) -> list[ResultSlot]:
+    """The tool results in a list of messages already read by :func:`message_slots`."""
+    calls: dict[str, tuple[str, dict | None]] = {}
+    out: list[ResultSlot] = []
+    for i, m in enumerate(messages):
+        role = get(m, "role")
+        content = get(m, "content")
+        proposed = get(m, "tool_calls")
+        for call in proposed if _is_sequence(proposed) else ():
+            fn = get(call, "function")
+            cid = get(call, "id")
+            if isinstance(cid, str):
+                calls[cid] = (str(get(fn, "name") or ""), parse_tool_args(get(fn, "arguments"))[0])
+        if role in ("tool", "function"):
+            cid = get(m, "tool_call_id")
+            texts = _text_parts(content, (i, "content"))
+            if texts:
+                name, args = calls.get(cid, ("", None)) if isinstance(cid, str) else ("", None)
+                out.append(ResultSlot(name or str(get(m, "name") or "") or UNKNOWN_TOOL, args,
+                                      cid if isinstance(cid, str) else None, (i, "content"), texts))
+            continue
+        if not _is_sequence(content):
+            continue
+        for j, block in enumerate(content):
+            kind = get(block, "type", None) if not isinstance(block, (str, bytes)) else None
+            if kind == "tool_use" and isinstance(get(block, "id"), str):
+                raw = get(block, "input")
+                calls[get(block, "id")] = (str(get(block, "name") or ""), parse_tool_args(raw if raw is not None
+                                                                                          else {})[0])
+            elif kind == "tool_result":
+                cid = get(block, "tool_use_id")
+                texts = _text_parts(get(block, "content"), (i, "content", j, "content"))
+                if texts:
+                    name, args = calls.get(cid, ("", None)) if isinstance(cid, str) else ("", None)
+                    out.append(ResultSlot(name or UNKNOWN_TOOL, args, cid if isinstance(cid, str) else None,
+                                          (i, "content", j, "content"), texts))
+    return out
+
+
+def _text_parts(content: Any, path: Path) -> tuple[TextSlot, ...]:
+    if isinstance(content, str):
+        return (TextSlot(path, content, "tool"),)
+    if not _is_sequence(content):
+        return ()
+    return tuple(TextSlot((*path, k, "text"), get(part, "text"), "tool") for k, part in enumerate(content)
+                 if get(part, "type", None) in TEXT_PART_TYPES and isinstance(get(part, "text"), str))
+
+
 def apply_texts(root: Any, updates: dict[Path, str], base: Path = ()) -> Any:
     """``root`` with the texts at the given paths (relative to ``base``) replaced."""
     for path, text in updates.items():
@@ -353,6 +425,7 @@ def _fix_reason(out: Any, shape: Shape, message_path: Path, reason: str) -> Any:
 
 __all__ = [
     "REMOVED",
+    "ResultSlot",
     "Shape",
     "TextSlot",
     "ToolSlot",
@@ -364,5 +437,6 @@ __all__ = [
     "read_output",
     "rebuild_output",
     "replace",
+    "result_slots",
     "set_path",
 ]

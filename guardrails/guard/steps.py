@@ -25,8 +25,9 @@ from guardrails.guard.backend import Backend
 class Checks:
     """Run checks (concurrently when async); the result is a list of decisions.
 
-    Each item is ``("input", text, context)``, ``("output", text, context)``
-    or ``("tool", name, args, principal, context)``.
+    Each item is ``("input", text, context, session)``, ``("output", text,
+    context, session)``, ``("tool", name, args, principal, context, session)``
+    or ``("result", tool, result, args, principal, context, session)``.
     """
 
     items: list[tuple]
@@ -71,19 +72,23 @@ Steps = Generator[Any, Any, Any]
 def _sync_check(backend: Backend, item: tuple):
     kind = item[0]
     if kind == "input":
-        return backend.input(item[1], item[2])
+        return backend.input(*item[1:])
     if kind == "output":
-        return backend.output(item[1], item[2])
-    return backend.tool(item[1], item[2], item[3], item[4])
+        return backend.output(*item[1:])
+    if kind == "result":
+        return backend.result(*item[1:])
+    return backend.tool(*item[1:])
 
 
 def _async_check(backend: Backend, item: tuple):
     kind = item[0]
     if kind == "input":
-        return backend.ainput(item[1], item[2])
+        return backend.ainput(*item[1:])
     if kind == "output":
-        return backend.aoutput(item[1], item[2])
-    return backend.atool(item[1], item[2], item[3], item[4])
+        return backend.aoutput(*item[1:])
+    if kind == "result":
+        return backend.aresult(*item[1:])
+    return backend.atool(*item[1:])
 
 
 def run(steps: Steps, backend: Backend) -> Any:

@@ -77,7 +77,7 @@ class StreamAdapter:
             o = self.g.o
             sg = self.guards[key] = StreamGuard(self.g.backend, context=self.call.context,
                                                 holdback=o.stream_holdback, step=o.stream_step,
-                                                restore=self.call.pseudo)
+                                                restore=self.call.pseudo, session=self.call.session)
         return sg
 
     def _feed(self, key: Any, text: str | None):

@@ -43,13 +43,15 @@ class StreamGuard:
     **API** (stable; the sidecar's streaming call relies on it):
 
     * ``StreamGuard(engine_or_client, *, policy=None, context=None,
-      holdback=None, step=None, restore=None, on_error=None)``.
+      holdback=None, step=None, restore=None, on_error=None, session=None)``.
       ``engine_or_client`` is an :class:`~guardrails.engine.Engine`, a
       ``GuardrailsClient`` or any object with ``check_output`` (and
       optionally ``acheck_output``). ``restore`` is a
       :class:`~guardrails.guard.pseudonymize.Pseudonymizer` whose placeholders are
       put back before the rules see the text. ``on_error`` overrides the
       policy's fail-closed/fail-open choice for backend failures.
+      ``session`` is passed to every check (each window checked is a step
+      of the session, as in docs/sessions.md).
     * ``feed(chunk: str) -> str``: the text that is safe to release now,
       redacted as the policy says; often ``""``.
     * ``finish() -> (str, Decision)``: runs one final check over the whole
@@ -92,8 +94,9 @@ class StreamGuard:
 
     def __init__(self, engine_or_client: Any, *, policy: str | None = None, context: dict | None = None,
                  holdback: int | float | None = None, step: int | None = None, restore: Any = None,
-                 on_error: str | None = None):
+                 on_error: str | None = None, session: str | None = None):
         self._backend = Backend.of(engine_or_client, policy, on_error)
+        self._session = session
         if context is not None and not isinstance(context, dict):
             raise TypeError(f"StreamGuard(context=...) must be a dict, not {type(context).__name__}")
         self._context = context
@@ -126,12 +129,12 @@ class StreamGuard:
         w = self._accept(chunk)
         if w is None:
             return ""
-        return self._release(w, self._backend.output(w.text, self._context))
+        return self._release(w, self._backend.output(w.text, self._context, self._session))
 
     def finish(self) -> tuple[str, Decision]:
         """Check the whole text once more; return the rest and that decision."""
         w = self._final_window()
-        d = self._backend.output(w.text, self._context)
+        d = self._backend.output(w.text, self._context, self._session)
         return self._release(w, d), d
 
     async def afeed(self, chunk: str) -> str:
@@ -139,12 +142,12 @@ class StreamGuard:
         w = self._accept(chunk)
         if w is None:
             return ""
-        return self._release(w, await self._backend.aoutput(w.text, self._context))
+        return self._release(w, await self._backend.aoutput(w.text, self._context, self._session))
 
     async def afinish(self) -> tuple[str, Decision]:
         """:meth:`finish`, awaiting the backend's ``acheck_output``."""
         w = self._final_window()
-        d = await self._backend.aoutput(w.text, self._context)
+        d = await self._backend.aoutput(w.text, self._context, self._session)
         return self._release(w, d), d
 
     @property
