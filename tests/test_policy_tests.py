@@ -333,7 +333,7 @@ def test_a_located_error_renders_with_a_caret():
     text = "policy: shop\ncases:\n  - {name: a, stage: inputs, text: x, expect: allow}\n"
     (d,) = parse_tests(text, "t.tests.yaml").diagnostics
     assert d.render(text).splitlines() == [
-        "t.tests.yaml:3:22: error[T104]: unknown stage 'inputs'; use input, output, retrieval, tool_call",
+        "t.tests.yaml:3:22: error[T104]: unknown stage 'inputs'; use input, output, retrieval, tool_call, tool_result",
         "   3 |   - {name: a, stage: inputs, text: x, expect: allow}",
         "                            ^^^^^^",
         "     = hint: did you mean 'input'?",

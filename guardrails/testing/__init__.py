@@ -10,7 +10,7 @@ runs them (with rule and branch coverage), and so does ``pytest`` through
     description: ...             # optional, free text
     cases:
       - name: contact details are redacted    # unique within the file
-        stage: input                          # input | output | retrieval | tool_call
+        stage: input                          # input | output | retrieval | tool_call | tool_result
         text: "Mail me at jo@example.com"     # the request (see below)
         context: {user_id: "u-1"}             # optional, every stage
         with:                                 # optional: fixed detector results
@@ -28,6 +28,13 @@ The request, by stage:
 * ``retrieval``: ``chunks``, a list whose items are a string or
   ``{text, metadata}``.
 * ``tool_call``: ``tool`` (a string), ``args`` and ``principal`` (mappings).
+* ``tool_result``: ``tool`` (a string), ``result`` (what the tool returned:
+  a string or any JSON value), ``args`` and ``principal`` (mappings).
+
+Any request case may also give ``session`` (the session id, a string of at
+most 256 characters; without it the request names none) and ``at`` (seconds
+after :data:`~guardrails.testing.model.BASE_TIME`, a fixed unix time; without
+it the engine uses the clock).
 
 ``expect`` is an outcome (``expect: deny``) or a mapping; every key but
 ``outcome`` is optional and checked only when given:
@@ -38,8 +45,13 @@ The request, by stage:
   allowed), in any order. Imported rules are written ``module/rule``.
 * ``messages``: the messages of those rules, in any order.
 * ``route``: where an escalation goes (``null`` for none).
+* ``labels``: the labels the decision attached (its own step's, not the
+  session's), in any order; ``[]`` for none. Each must be attached by some
+  rule of the case's stage.
 * ``text`` (input, output): the forwarded text, exactly; ``null`` when denied.
 * ``args`` (tool_call): the forwarded, possibly redacted, arguments.
+* ``result`` (tool_result): the forwarded result, exactly, in its own shape
+  (redacted strings in place); ``null`` when denied.
 * ``chunks`` (retrieval): one entry per request chunk: the forwarded text,
   ``null`` for a dropped (denied) chunk, or ``{outcome, text}``.
 * ``errors``: the codes of evaluation errors (``type-error``,
@@ -64,6 +76,39 @@ to 1.0; terms and patterns take no ``entity`` and may be written as a plain
 string, the matched text. In retrieval cases a fixed result applies to every
 chunk, so ``match`` is not available there. Only detectors that a rule of
 the case's stage uses can be fixed.
+
+Step cases: an agent run, tested as data. A case with ``steps:`` instead of
+one request sends a session's requests in order, each with the decision it
+must get; session rules (labels, history, data flow, limits) are tested this
+way::
+
+    - name: web content then an outside email is refused
+      session: run-1            # optional; default: an id of the case's own
+      principal: {id: u1}       # optional; default for every tool step's principal
+      context: {tenant: acme}   # optional; default for every step's context
+      steps:
+        - {stage: tool_call, tool: web_fetch, args: {url: "https://x"}, expect: allow}
+        - {stage: tool_result, tool: web_fetch, result: "...",
+           expect: {outcome: allow, labels: [untrusted]}}
+        - {stage: tool_call, tool: send_email, args: {to: "a@ext.com"}, after: "30s", expect: deny}
+        - {stage: tool_call, tool: send_email, args: {to: "a@ext.com"}, at: 700, expect: allow}
+
+A step is a request case without ``name``: its ``stage``, the stage's
+fields (or ``request:``), optional ``context``, ``session`` (another session
+than the case's), ``with`` and ``expect`` (the same keys as a single case).
+Its time is ``at`` (seconds since the case started, never less than the step
+before) or ``after`` (a window such as ``"30s"`` or ``"2m"`` since the step
+before); the first step is at 0 and each later one ``after: "1s"`` unless it
+says otherwise. Times are :data:`~guardrails.testing.model.BASE_TIME` plus
+these offsets, so windows and limits are tested without sleeping. A step
+with ``request:`` gets the case's session and time (unless the request gives
+its own) but not its principal or context.
+
+Every request case runs on fresh session state (``Engine.reset_state()``):
+no case sees another's sessions or limit counts. A step case stops at its
+first step that does not get the expected decision, and the failure names
+that step (``steps[2]``) and its line. ``todo`` and coverage apply to step
+cases as to single ones: every step's rules and branches count.
 
 A policy written in the test file (how the project's own language tests in
 ``tests/cases/`` are written): instead of ``policy``, the file gives
@@ -106,7 +151,7 @@ errors located at ``file:line:col`` (codes ``T...``), and a file with errors
 runs none of its cases. Hash redactions use the fixed key ``guardrails-test``
 (:data:`TEST_HASH_SALT`) so hashed text can be written exactly.
 
-Coverage: a rule is covered when it fired in at least one case; a branch
+Coverage: a rule is covered when it fired in at least one case or step; a branch
 (each boolean node of a condition: comparisons, ``and``/``or``/``not``,
 ``in``, ``matches``, ``has``, detector tests) is covered when cases saw it
 both true and false. Skipped cases count for neither. A tool-call rule runs
@@ -115,7 +160,8 @@ refunds`` can never be false there: such branches are not counted.
 
 The modules, in the order a test file goes through them: :mod:`.located`
 (YAML that keeps positions, and typed reads of it), :mod:`.schema` (validation into the
-:mod:`.model` dataclasses), :mod:`.binding` (checked against the loaded
+:mod:`.model` dataclasses; a request and its ``expect`` by stage in :mod:`.stage_schema`,
+step cases in :mod:`.steps`), :mod:`.binding` (checked against the loaded
 policies; ``with:`` -> engine overrides), :mod:`.runner` (runs the cases),
 :mod:`.results` (mismatches and diffs, and static cases' checks) and
 :mod:`.coverage`.
@@ -128,7 +174,8 @@ from guardrails.testing.binding import Bound, bind, bind_case, overrides_for  # 
 from guardrails.testing.coverage import BranchCoverage, PolicyCoverage, RuleCoverage, policy_coverage  # noqa: F401
 from guardrails.testing.located import Node  # noqa: F401
 from guardrails.testing.model import (  # noqa: F401
-    OUTCOMES, STATIC, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, Inline, PolicyTests, StaticExpect,
+    BASE_TIME, OUTCOMES, SEQUENCE, STATIC, UNSET, Case, ChunkExpect, Expect, Fixed, FixedFinding, Inline, PolicyTests,
+    StaticExpect, Step,
 )
 from guardrails.testing.results import CaseResult, Mismatch, compare, compare_static, format_failure  # noqa: F401
 from guardrails.testing.runner import TEST_HASH_SALT, TEST_SUFFIX, FileResult, Prepared, Runner, find_test_files  # noqa: F401
@@ -138,5 +185,5 @@ __all__ = [
     "TEST_SUFFIX", "TEST_HASH_SALT", "CODES", "Case", "Expect", "Fixed", "FixedFinding", "PolicyTests",
     "Mismatch", "CaseResult", "FileResult", "PolicyCoverage", "Runner", "parse_tests", "load_tests",
     "overrides_for", "bind", "compare", "format_failure", "find_test_files", "policy_coverage",
-    "Inline", "StaticExpect", "compare_static",
+    "Inline", "StaticExpect", "compare_static", "Step", "SEQUENCE", "BASE_TIME",
 ]

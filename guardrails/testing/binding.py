@@ -10,7 +10,7 @@ from guardrails.diagnostics import Diagnostic, Diagnostics, Span
 from guardrails.stages import STAGES
 from guardrails.values import ARG_SEPARATOR, string_leaves
 from guardrails.testing.located import did_you_mean
-from guardrails.testing.model import STATIC, Case, Fixed, PolicyTests
+from guardrails.testing.model import SEQUENCE, STATIC, Case, Fixed, PolicyTests, Step
 
 # Rule ids the engine itself puts in decisions.
 _ENGINE_RULES = {"request": STAGES, "default-deny": ("tool_call",)}
@@ -24,6 +24,7 @@ class Bound:
     policy: str  # name@version; "" for a static case
     overrides: dict
     engine: Any = None  # the engine of an inline policy; None: the file's
+    step_overrides: tuple[dict, ...] = ()  # a step case: each step's overrides, in order
 
 
 def bind(tests: PolicyTests, engine: Any) -> tuple[Any, list[Bound], list[Diagnostic]]:
@@ -55,6 +56,20 @@ def bind_case(case: Case, policy: Any, diags: Diagnostics, at: Span, engine: Any
     if case.stage == STATIC:
         return Bound(case, "", {}, engine)
     before = len(diags.items)
+    if case.stage == SEQUENCE:
+        step_overrides = tuple(_bind_request(step, policy, diags, at) for step in case.steps)
+        if len(diags.items) > before:
+            return None
+        return Bound(case, f"{policy.name}@{policy.version}", {}, engine, step_overrides)
+    overrides = _bind_request(case, policy, diags, at)
+    if len(diags.items) > before:
+        return None
+    return Bound(case, f"{policy.name}@{policy.version}", overrides, engine)
+
+
+def _bind_request(case: Case | Step, policy: Any, diags: Diagnostics, at: Span) -> dict:
+    """One request (a case or a step): its rule ids, routes and labels must
+    exist in its stage; its fixtures become overrides."""
     graph = policy.stages[case.stage]
     rules = {r.qid for r in graph.rules} | {k for k, st in _ENGINE_RULES.items() if case.stage in st}
     for rid, span in zip(case.expect.rules or (), case.expect.rule_spans):
@@ -66,10 +81,17 @@ def bind_case(case: Case, policy: Any, diags: Diagnostics, at: Span, engine: Any
         diags.error("T202", f"no rule of the {case.stage} stage escalates to {case.expect.route!r}",
                     case.expect.route_span or at,
                     f"routes: {', '.join(sorted(routes))}" if routes else "no rule of this stage escalates")
-    overrides = overrides_for(case, graph, diags)
-    if len(diags.items) > before:
-        return None
-    return Bound(case, f"{policy.name}@{policy.version}", overrides, engine)
+    attached = {label for r in graph.rules for label in r.labels}
+    for label, span in zip(case.expect.labels or (), case.expect.label_spans):
+        if label not in attached:
+            # A decision lists the labels its own step attached, not the session's.
+            where = [st for st, g in policy.stages.items() if any(label in r.labels for r in g.rules)]
+            diags.error("T202", f"no rule of the {case.stage} stage attaches label {label!r}", span,
+                        f"{label!r} is attached by rules of the {' and '.join(where)} stage" if where else
+                        did_you_mean(label, attached) or (
+                            f"rules of this stage attach: {', '.join(sorted(attached))}" if attached else
+                            "no rule of this stage attaches a label"))
+    return overrides_for(case, graph, diags)
 
 
 def _rule_hint(rid: str, policy: Any, stage: str, rules: set[str]) -> str | None:
@@ -82,23 +104,28 @@ def _rule_hint(rid: str, policy: Any, stage: str, rules: set[str]) -> str | None
     return did_you_mean(rid, rules)
 
 
-def _subject(case: Case) -> str | None:
-    """The text detectors see for a case; None for retrieval (one per chunk)."""
+def _subject(case: Case | Step) -> str | None:
+    """The text detectors see for a request; None for retrieval (one per chunk)."""
     if case.stage in ("input", "output"):
         text = case.request.get("text")
         return text if isinstance(text, str) else None
-    if case.stage == "tool_call":
+    if case.stage in ("tool_call", "tool_result"):
         # The engine's own walk and separator, so offsets agree with its spans.
+        root = "args" if case.stage == "tool_call" else "result"
+        value = case.request.get(root)
+        if root == "result" and isinstance(value, str):
+            return value
         leaves: list = []
-        args = case.request.get("args")
-        string_leaves(args if isinstance(args, dict) else {}, "args", leaves, [])
+        string_leaves(value if isinstance(value, dict) or (root == "result" and isinstance(value, list)) else {},
+                      root, leaves, [])
         return ARG_SEPARATOR.join(text for _, _, text in leaves)
     return None
 
 
-def overrides_for(case: Case, graph: Any, diags: Diagnostics | None = None) -> dict[str, Any]:
-    """Translate a case's ``with:`` into the engine's ``overrides`` (detector
-    node id -> result) for one stage graph. Problems go to ``diags``."""
+def overrides_for(case: Case | Step, graph: Any, diags: Diagnostics | None = None) -> dict[str, Any]:
+    """Translate a case's (or a step's) ``with:`` into the engine's
+    ``overrides`` (detector node id -> result) for one stage graph. Problems
+    go to ``diags``."""
     from guardrails.detectors import Finding, TopicResult
 
     diags = diags if diags is not None else Diagnostics()

@@ -9,6 +9,10 @@ from guardrails.diagnostics import Diagnostic, Span
 
 OUTCOMES = ("allow", "redact", "deny", "escalate")
 STATIC = "static"  # the stage of a case that checks or formats its policy instead of running a request
+SEQUENCE = "steps"  # the stage of a case made of steps: one session's requests, in order
+#: Where a case's clock starts (unix seconds): a step's `at` counts from here,
+#: so windows and limits are tested on a fixed timeline, without sleeping.
+BASE_TIME = 1_700_000_000.0
 
 
 class _Unset:
@@ -54,11 +58,13 @@ class Expect:
     rules: tuple[str, ...] | None = None
     messages: tuple[str, ...] | None = None
     route: Any = UNSET
-    text: Any = UNSET  # forwarded text (input, output) or args (tool_call)
+    text: Any = UNSET  # forwarded text (input, output), args (tool_call) or result (tool_result)
     chunks: tuple[ChunkExpect, ...] | None = None
     errors: tuple[str, ...] | None = None
     rule_spans: tuple[Span, ...] = ()
     route_span: Span | None = None
+    labels: tuple[str, ...] | None = None  # the labels the decision attached, in any order
+    label_spans: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,19 +92,47 @@ class Inline:
 
 
 @dataclass(frozen=True, slots=True)
-class Case:
-    name: str
-    stage: str  # one of STAGES, or STATIC
-    request: dict  # the JSON shape `Engine.check` takes; {} for a static case
-    expect: Expect | StaticExpect
+class Step:
+    """One request of a step case. It has a single case's ``stage``,
+    ``request``, ``expect`` and ``fixed``, so the same binding and comparison
+    serve both; its request already holds the session, the principal and
+    context defaults, and ``at`` as unix seconds."""
+
+    index: int  # from 0, as in steps[i]
+    stage: str  # one of STAGES
+    request: dict
+    expect: Expect
     fixed: tuple[Fixed, ...] = ()
-    todo: str | None = None
+    offset: float = 0.0  # seconds since the case started
     span: Span | None = None
-    inline: Inline | None = None  # its own policy, or the file's `source`; None: the file's `policy`
 
     @property
     def line(self) -> int:
         return self.span.line if self.span else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    name: str
+    stage: str  # one of STAGES, STATIC, or SEQUENCE (then `steps` holds the requests)
+    request: dict  # the JSON shape `Engine.check` takes; {} for a static or step case
+    expect: Expect | StaticExpect | None  # None for a step case: each step has its own
+    fixed: tuple[Fixed, ...] = ()
+    todo: str | None = None
+    span: Span | None = None
+    inline: Inline | None = None  # its own policy, or the file's `source`; None: the file's `policy`
+    steps: tuple[Step, ...] = ()
+
+    @property
+    def line(self) -> int:
+        return self.span.line if self.span else 0
+
+    @property
+    def requests(self) -> tuple[tuple[str, dict], ...]:
+        """Every (stage, request) the case sends, in order: one, or one per step."""
+        if self.stage == SEQUENCE:
+            return tuple((s.stage, s.request) for s in self.steps)
+        return () if self.stage == STATIC else ((self.stage, self.request),)
 
 
 @dataclass(frozen=True, slots=True)

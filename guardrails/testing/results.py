@@ -7,18 +7,22 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from guardrails.testing.model import STATIC, UNSET, Case, StaticExpect
+from guardrails.testing.model import SEQUENCE, STATIC, UNSET, Case, StaticExpect, Step
 
 
 @dataclass(frozen=True, slots=True)
 class Mismatch:
-    field: str  # outcome, rules, messages, route, text, args, chunks[i], errors; warnings, message, formatted
+    field: str  # outcome, rules, messages, route, text, args, result, chunks[i], errors, labels;
+    # static cases: errors, warnings, message, formatted
     expected: Any
     actual: Any
 
 
-def compare(case: Case, decision: Any) -> list[Mismatch]:
-    """What differs between a case's expectations and a decision."""
+_FORWARDED = {"tool_call": "args", "tool_result": "result"}  # what `text` is called, by stage
+
+
+def compare(case: Case | Step, decision: Any) -> list[Mismatch]:
+    """What differs between a case's (or a step's) expectations and a decision."""
     e, d = case.expect, decision
     out: list[Mismatch] = []
     if d.outcome.value != e.outcome:
@@ -28,8 +32,10 @@ def compare(case: Case, decision: Any) -> list[Mismatch]:
             out.append(Mismatch(key, sorted(set(want)), sorted(set(got))))
     if e.route is not UNSET and e.route != d.route:
         out.append(Mismatch("route", e.route, d.route))
+    if e.labels is not None and sorted(set(e.labels)) != sorted(set(d.labels)):
+        out.append(Mismatch("labels", sorted(set(e.labels)), sorted(set(d.labels))))
     if e.text is not UNSET and not _same(e.text, d.text):
-        out.append(Mismatch("args" if case.stage == "tool_call" else "text", e.text, d.text))
+        out.append(Mismatch(_FORWARDED.get(case.stage, "text"), e.text, d.text))
     for i, want in enumerate(e.chunks or ()):
         got = d.chunks[i] if d.chunks is not None and i < len(d.chunks) else None
         got_outcome = got.outcome.value if got else None
@@ -103,14 +109,20 @@ class CaseResult:
     mismatches: tuple[Mismatch, ...] = ()
     reason: str | None = None  # skipped: the todo; failed: an internal error
     explanation: str | None = None  # the decision, explained (failures only)
+    step: Step | None = None  # a step case: the step that failed
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "file": self.path, "line": self.case.line, "name": self.case.name, "policy": self.policy,
             "stage": self.case.stage, "status": self.status, "reason": self.reason,
             "mismatches": [{"field": m.field, "expected": m.expected, "actual": m.actual} for m in self.mismatches],
             "diff": format_failure(self) if self.status == "failed" else None,
         }
+        if self.case.stage == SEQUENCE:
+            out["steps"] = len(self.case.steps)
+            out["step"] = None if self.step is None else {
+                "index": self.step.index, "line": self.step.line, "stage": self.step.stage, "at": self.step.offset}
+        return out
 
 
 def _show(v: Any, bare: bool = False) -> str:
@@ -154,10 +166,20 @@ def _diff_lines(m: Mismatch) -> list[str]:
     return lines
 
 
+def _step_subject(s: Step) -> str:
+    tool = s.request.get("tool")
+    return f" {tool}" if isinstance(tool, str) and s.stage in ("tool_call", "tool_result") else ""
+
+
 def format_failure(r: CaseResult) -> str:
     """The diff shown for a failed case, by the CLI and by pytest."""
     head = f"FAILED {r.path}:{r.case.line}: {r.case.name}  [{r.policy}, {r.case.stage}]"
     lines = [head]
+    if r.step is not None:
+        s = r.step
+        rest = len(r.case.steps) - s.index - 1
+        lines.append(f"  steps[{s.index}] at {r.path}:{s.line}: {s.stage}{_step_subject(s)} at {s.offset:g}s"
+                     + (f" ({rest} later step(s) not run)" if rest else ""))
     if r.reason:
         lines.append(f"  error: {r.reason}")
     for m in r.mismatches:

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, Span
 from guardrails.testing.binding import Bound, bind, bind_case
 from guardrails.testing.coverage import PolicyCoverage, policy_coverage
-from guardrails.testing.model import STATIC, Case, Inline, PolicyTests
+from guardrails.testing.model import SEQUENCE, STATIC, Case, Inline, PolicyTests
 from guardrails.testing.results import CaseResult, compare, compare_static
 from guardrails.testing.schema import load_tests
 
@@ -198,23 +198,42 @@ class Runner:
         inline = bound.engine is not None
         if inline:
             label = bound.policy.replace("@", " ")
+        engine = bound.engine or prepared.engine
         cov: set | None = set() if self.coverage and not inline else None
+        hits: list[tuple] = []
+        if case.stage == SEQUENCE:
+            requests = [(s, s.stage, s.request, o) for s, o in zip(case.steps, bound.step_overrides)]
+        else:
+            requests = [(None, case.stage, case.request, bound.overrides)]
+        failed: tuple[Any, Any, tuple] | None = None
+        step = None
         try:
-            d = (bound.engine or prepared.engine).check(case.stage, case.request, policy=bound.policy,
-                                                        overrides=bound.overrides or None, coverage=cov)
+            engine.reset_state()  # no case sees another's sessions or limit counts
+            for step, stage, request, overrides in requests:
+                d = engine.check(stage, request, policy=bound.policy, overrides=overrides or None, coverage=cov)
+                if cov is not None:
+                    hits.extend((stage, *hit) for hit in cov)
+                    cov.clear()
+                mismatches = tuple(compare(step or case, d))
+                if mismatches:
+                    failed = (step, d, mismatches)
+                    break  # later steps would run on a history the case did not expect
         except Exception as exc:  # report, never crash the run: the other cases still count
-            return CaseResult(prepared.tests.path, case, "failed", label,
-                              reason=f"the engine raised {type(exc).__name__}: {exc}")
-        mismatches = tuple(compare(case, d))
+            at = f" at steps[{step.index}]" if step is not None else ""
+            return CaseResult(prepared.tests.path, case, "failed", label, step=step,
+                              reason=f"the engine raised {type(exc).__name__}{at}: {exc}")
         if case.todo is not None:
-            note = "" if mismatches else " (it passes now: remove `todo`)"
+            note = "" if failed else " (it passes now: remove `todo`)"
             return CaseResult(prepared.tests.path, case, "skipped", label, reason=f"todo: {case.todo}{note}")
         if cov is not None:
             key = (prepared.policy.name, prepared.policy.version)
-            self.hits.setdefault(key, set()).update((case.stage, *hit) for hit in cov)
+            self.hits.setdefault(key, set()).update(hits)
             self.tested.add(key)
-        if mismatches:
-            return CaseResult(prepared.tests.path, case, "failed", label, mismatches, explanation=d.explain())
+        if failed is not None:
+            step, d, mismatches = failed
+            explanation = d.explain() + (f"\n  labels   {', '.join(d.labels)}" if d.labels else "")
+            return CaseResult(prepared.tests.path, case, "failed", label, mismatches, explanation=explanation,
+                              step=step)
         return CaseResult(prepared.tests.path, case, "passed", label)
 
     def _run_static(self, prepared: Prepared, case: Case, label: str) -> CaseResult:
