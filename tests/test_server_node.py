@@ -30,13 +30,31 @@ pytestmark = [
 ]
 
 
+# The sidecar keeps one in-memory store for the whole run: each step case
+# (an agent run) is replayed this much later than the one before, so no window
+# or rate-limit count of an earlier case reaches it; in process, the engine
+# resets its state before each case instead.
+STEP_CASE_SPACING = 30 * 86400.0
+
+
 def requests() -> list[dict]:
     out = []
+    runs = 0
     for f in sorted(POLICIES.glob("*.tests.yaml")):
         t = load_tests(f)
         for case in t.cases:
-            out.append({"label": f"{t.policy}: {case.name}", "stage": case.stage, "policy": t.policy,
-                        "request": case.request})
+            if not getattr(case, "steps", None):
+                out.append({"label": f"{t.policy}: {case.name}", "stage": case.stage, "policy": t.policy,
+                            "request": case.request})
+                continue
+            runs += 1
+            for step in case.steps:
+                shifted = dict(step.request)
+                if shifted.get("at"):
+                    shifted["at"] += runs * STEP_CASE_SPACING
+                out.append({"label": f"{t.policy}: {case.name}: steps[{step.index}]", "stage": step.stage,
+                            "policy": t.policy, "request": shifted, "local": step.request,
+                            "first_step": step.index == 0})
     # and what only a sidecar can refuse
     out.append({"label": "unknown policy", "stage": "input", "policy": "nope", "request": {"text": "hi"}})
     out.append({"label": "no tool", "stage": "tool_call", "policy": "support-bot", "request": {"tool": ""}})
@@ -68,7 +86,9 @@ def test_node_client_gets_the_engines_decisions():
             continue
         assert "decision" in line, line
         from_node = Decision.model_validate({**line["decision"], "elapsed_us": 0})
-        local = engine.check(item["stage"], item["request"], policy=item["policy"])
+        if item.get("first_step"):
+            engine.reset_state()
+        local = engine.check(item["stage"], item.get("local", item["request"]), policy=item["policy"])
         assert canonical(from_node) == canonical(local), item["label"]
         compared += 1
     assert compared >= 90

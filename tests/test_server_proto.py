@@ -91,15 +91,24 @@ def test_struct_numbers():
                    "context": {"clearance": "hr"}}),
     ("tool_call", {"tool": "pay", "args": {"amount": 5, "to": ["x", None]}, "principal": {"role": "m"},
                    "context": None}),
+    ("tool_call", {"tool": "pay", "args": None, "principal": None, "context": None, "session": "run-1",
+                   "at": 1700000000.25}),
+    ("tool_result", {"tool": "web", "result": {"rows": [1, "a", None], "ok": True}, "args": {"url": "u"},
+                     "principal": {"id": "p"}, "context": {"t": 1}, "session": "s" * 256, "at": 5.5}),
+    ("tool_result", {"tool": "web", "result": "plain text", "args": None, "principal": None, "context": None}),
+    ("tool_result", {"tool": "calc", "result": 42, "args": None, "principal": None, "context": None}),
+    ("input", {"text": "hi", "context": None, "session": "run-2", "at": 1.0}),
+    ("retrieval", {"chunks": [{"text": "a", "metadata": None}], "context": None, "session": "run-3"}),
 ])
 def test_requests_round_trip(stage, request_):
     msg = request_from_engine(stage, request_, policy="p@1.0.0", request_key="k", explain=True)
     back, policy = request_to_engine(stage, type(msg).FromString(msg.SerializeToString()))
     assert policy == "p@1.0.0" and msg.request_key == "k" and msg.explain
     expected = dict(request_)
-    if stage == "tool_call":
+    if stage in ("tool_call", "tool_result"):
         expected.setdefault("principal", None)
     assert back == expected
+    assert type(back.get("result")) is type(request_.get("result"))  # 42 stays an int
 
 
 @pytest.mark.parametrize("stage,request_,message", [
@@ -108,6 +117,11 @@ def test_requests_round_trip(stage, request_):
     ("retrieval", {"chunks": [{"metadata": {}}]}, "chunks[0] needs a string 'text'"),
     ("tool_call", {"tool": ""}, "tool must be a non-empty string"),
     ("tool_call", {"tool": "t", "args": [1]}, "args must be a JSON object, not list"),
+    ("tool_result", {"tool": "t"}, "result must be a string or a JSON value"),
+    ("tool_result", {"tool": "t", "result": {1, 2}}, "result: a set is not a JSON value"),
+    ("tool_call", {"tool": "t", "session": ""}, "session must be a non-empty string"),
+    ("tool_call", {"tool": "t", "at": "now"}, "at must be the request's time in unix seconds, not str"),
+    ("input", {"text": "x", "at": 0}, "at=0 cannot travel"),
     ("nope", {}, "unknown stage"),
 ])
 def test_bad_requests_are_refused_by_the_client(stage, request_, message):
@@ -137,6 +151,39 @@ def test_decisions_round_trip_exactly():
         # Objects are protobuf maps: key order is not kept, everything else is.
         assert json.dumps(back.model_dump(mode="json"), sort_keys=True) == \
             json.dumps(d.model_dump(mode="json"), sort_keys=True)
+
+
+SESSION_POLICY = r"""policy "s" version "1.0.0"
+label untrusted
+pattern account = /ACCT-\d+/
+tool_result {
+  rule web: label untrusted when tool == "web"
+  rule accounts: redact pattern account
+}
+tool_call {
+  rule ok: allow when tool == "post"
+  rule out: deny "x" when tool == "post" and labelled(untrusted)
+}
+"""
+
+
+def test_session_decisions_round_trip_exactly():
+    engine = Engine.from_source(SESSION_POLICY)
+    decisions = [
+        engine.check_tool_result("web", {"a": ["ACCT-1", 2], "b": None}, session="s1", at=10.0, explain=True),
+        engine.check_tool_result("web", "ACCT-99 and more", session="s1", at=11.0),
+        engine.check_tool_result("other", 3.5),
+        engine.check_tool_call("post", {"x": 1}, session="s1", at=12.0),
+        engine.check_tool_call("post", {"x": 1}, session="s2", at=12.0),
+    ]
+    assert decisions[0].labels == ["untrusted"] and decisions[3].outcome.value == "deny"
+    for d in decisions:
+        back = decision_from_proto(type(decision_to_proto(d)).FromString(decision_to_proto(d).SerializeToString()))
+        assert json.dumps(back.model_dump(mode="json"), sort_keys=True) == \
+            json.dumps(d.model_dump(mode="json"), sort_keys=True)
+    assert decision_to_proto(decisions[0]).WhichOneof("forwarded") == "result"
+    assert decision_to_proto(decisions[4]).session == "s2"
+    assert not decision_to_proto(decisions[2]).HasField("session")
 
 
 def test_stub_module_imports_cleanly():

@@ -4,7 +4,8 @@
 //
 // stdin: a JSON array of {"label", "stage", "policy", "request"}, the request
 // in the shape Engine.check takes (input/output {text, context}; retrieval
-// {chunks, context}; tool_call {tool, args, principal, context}).
+// {chunks, context}; tool_call {tool, args, principal, context}; tool_result
+// {tool, result, args, principal, context}; any of them with session and at).
 // stdout: one JSON line per request, in order: {"label", "decision"} with the
 // decision in the Python Decision's JSON shape, or {"label", "error": {code,
 // details}}. Then one line {"label": "ListPolicies", "policies": [...]}.
@@ -64,11 +65,16 @@ function fromStruct(s) {
 
 // ---- requests and decisions -------------------------------------------------
 
-const METHODS = { input: "CheckInput", output: "CheckOutput", retrieval: "CheckRetrieval", tool_call: "CheckToolCall" };
+const METHODS = {
+  input: "CheckInput", output: "CheckOutput", retrieval: "CheckRetrieval", tool_call: "CheckToolCall",
+  tool_result: "CheckToolResult",
+};
 
 function buildRequest(stage, policy, r) {
   const msg = { policy: policy || "" };
   if (r.context) msg.context = toStruct(r.context);
+  if (r.session) msg.session = r.session;
+  if (r.at) msg.at = r.at;
   if (stage === "input" || stage === "output") msg.text = r.text;
   if (stage === "retrieval") {
     msg.chunks = r.chunks.map((c) => {
@@ -78,7 +84,8 @@ function buildRequest(stage, policy, r) {
       return out;
     });
   }
-  if (stage === "tool_call") {
+  if (stage === "tool_result") msg.result = toValue(r.result);
+  if (stage === "tool_call" || stage === "tool_result") {
     msg.tool = r.tool;
     if (r.args) msg.args = toStruct(r.args);
     if (r.principal) msg.principal = toStruct(r.principal);
@@ -94,6 +101,7 @@ function plainDecision(d) {
   let text = null;
   if (d.forwarded === "text") text = d.text;
   else if (d.forwarded === "args") text = fromStruct(d.args);
+  else if (d.forwarded === "result") text = fromValue(d.result);
   else if (d.forwarded === "chunks_forwarded") {
     text = (d.chunks_forwarded.chunks || []).map((c) => ({ text: c.text, metadata: fromStruct(c.metadata) }));
   }
@@ -122,6 +130,8 @@ function plainDecision(d) {
         metadata: fromStruct(c.metadata),
       }))
       : null,
+    labels: d.labels || [],
+    session: opt(d, "session"),
   };
 }
 
