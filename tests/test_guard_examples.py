@@ -63,3 +63,28 @@ def test_openai_sdk(tmp_path):
     assert "allowed tool calls: ['lookup_order']" in out
     assert "stopped: ['issue_refund: Refunds above 5000 need a ticket']" in out
     assert "STOPPED: support-bot 1.3.0 denied the stream: no-medical" in out
+
+
+def test_agent_session(tmp_path):
+    out = run_example("agent_session.py", tmp_path)
+    runs = {n: part for n, part in enumerate(out.split("\n\n"), 1)}
+    trifecta, web, private, gate, refunds, loop, outside = (runs[n] for n in range(1, 8))
+    assert ("DENIED   post_message: lethal-trifecta (This run read private data and outside content: nothing may "
+            "leave it)") in trifecta
+    assert trifecta.split("twin")[1].count("allowed  post_message(") == 1  # two of the three parts pass
+    assert ("WITHHELD the result of web_fetch: org-baseline/injected-tool-result (A tool result carries an "
+            "injection)") in web
+    assert ("DENIED   send_email: exfiltration-after-untrusted (After reading outside content, mail goes to "
+            "company addresses only)") in web
+    assert "allowed  send_email(to='team@example.com'" in web
+    assert "DENIED   http_post: private-content-out (Private content may not leave the company)" in private
+    assert "allowed  http_post(url='https://status.example.net/api', body='Deploy of build 4411" in private
+    gate_lines = [line.split(":")[0].split("(")[0].strip() for line in gate.splitlines()[1:]]
+    assert gate_lines == ["DENIED   delete_repo", "allowed  human_approval", "allowed  delete_repo",
+                          "DENIED   delete_repo"]
+    assert "approval-gate (Deleting a repository needs a person's approval first)" in gate
+    assert refunds.count("DENIED   refund: refund-limit (At most 20 refunds a minute per person)") == 2
+    assert "refunds that ran: 20 of 22" in refunds
+    assert loop.count("allowed  web_search(query='market news')") == 5
+    assert loop.count("DENIED   web_search: runaway-loop (The same call was made five times in a row)") == 2
+    assert "DENIED   send_email, called directly:" in outside and "no-session" in outside

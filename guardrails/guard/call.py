@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from guardrails.decision import Decision, Outcome, PolicyRef, Violation
-from guardrails.guard import shapes as M
 from guardrails.guard import results as R
+from guardrails.guard import shapes as M
 from guardrails.guard.backend import CONTINUE, Backend, EscalationRequired, PolicyViolation, redaction_spans
 from guardrails.guard.inputs import Prompt, SessionSource, Source
 from guardrails.guard.once import CHECKED, digest, handed_key, scope

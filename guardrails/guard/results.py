@@ -8,7 +8,8 @@ JSON-like is refused naming where it is), put a redacted value back into the
 caller's shapes (:func:`restore`), and read a result message's content
 (:func:`content_value`: JSON text is parsed, so ``result.status`` means the
 same whether a tool's dict arrives directly or as ``json.dumps`` of it) and
-write the forwarded value back as text (:func:`rewritten`).
+write the forwarded value back as text, JSON again where it was JSON
+(:func:`rewritten`).
 """
 
 from __future__ import annotations
@@ -57,10 +58,12 @@ def restore(original: Any, checked: Any, forwarded: Any) -> Any:
 
 
 def parsed(text: str) -> Any:
-    """A result text as the rules should read it: JSON objects and arrays
-    parsed, anything else the string itself."""
+    """A result text as the rules should read it: a JSON object, array or
+    string parsed, anything else the string itself (the same object). Bare
+    JSON numbers stay text: every string of a result is scanned, and digits
+    read as a number would not be."""
     head = text.lstrip()[:1]
-    if head in ("{", "["):
+    if head in ("{", "[", '"'):
         try:
             return json.loads(text)
         except ValueError:
@@ -92,7 +95,10 @@ def rewritten(slot: ResultSlot, checked: Any, forwarded: Any) -> dict[Path, str]
     for text, before, after in zip(slot.texts, checked, forwarded):
         if after == before:
             continue
-        out[text.path] = after if isinstance(after, str) else json.dumps(after, ensure_ascii=False)
+        was_json = parsed(text.text) is not text.text
+        if not was_json and not isinstance(after, str):
+            raise TypeError(f"the checker returned a result of another shape for the result of {slot.tool!r}")
+        out[text.path] = json.dumps(after, ensure_ascii=False) if was_json else after
     return out
 
 
