@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import urllib.parse
 
 import pytest
 from hypothesis import given, settings
@@ -8,33 +12,35 @@ from hypothesis import strategies as st
 from guardrails.detectors import SECRET_KINDS, SecretScanner
 
 GH = "ghp_" + "A1b2C3d4E5" * 3 + "f6G7h8"
-AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+AWS_KEY_ID = "AKIA4HNP2X7QW9LRZT3M"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYq8Zt3LmN2p"
 
 POSITIVE = [
     # (text, entity, the exact value that must be the span)
-    ("key AKIAIOSFODNN7EXAMPLE here", "AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+    (f"key {AWS_KEY_ID} here", "AWS_ACCESS_KEY_ID", AWS_KEY_ID),
     ("ASIAY34FZKBOKMUTVV7A", "AWS_ACCESS_KEY_ID", "ASIAY34FZKBOKMUTVV7A"),
     (f'aws_secret_access_key = "{AWS_SECRET}"', "AWS_SECRET_ACCESS_KEY", AWS_SECRET),
     (f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}", "AWS_SECRET_ACCESS_KEY", AWS_SECRET),
     (f'{{"SecretAccessKey": "{AWS_SECRET}"}}', "AWS_SECRET_ACCESS_KEY", AWS_SECRET),
     (f"token {GH} end", "GITHUB_TOKEN", GH),
-    ("gho_" + "x" * 36, "GITHUB_TOKEN", "gho_" + "x" * 36),
+    ("gho_" + "aB3dE6gH9j" * 3 + "kL2mN5", "GITHUB_TOKEN", "gho_" + "aB3dE6gH9j" * 3 + "kL2mN5"),
     ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVW", "GITHUB_TOKEN",
      "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVW"),
     ("use glpat-abcdefghij0123456789 now", "GITLAB_TOKEN", "glpat-abcdefghij0123456789"),
     ("xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "SLACK_TOKEN", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"),
-    ("post to https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX please", "SLACK_WEBHOOK",
-     "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"),
+    ("post to https://hooks.slack.com/services/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 please", "SLACK_WEBHOOK",
+     "https://hooks.slack.com/services/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"),
     ("sk_live_4eC39HqLyjWDarjtT1zdp7dc", "STRIPE_KEY", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
     ("rk_live_4eC39HqLyjWDarjtT1zdp7dc", "STRIPE_KEY", "rk_live_4eC39HqLyjWDarjtT1zdp7dc"),
     ("sk_test_4eC39HqLyjWDarjtT1zdp7dc", "STRIPE_KEY", "sk_test_4eC39HqLyjWDarjtT1zdp7dc"),
     ("AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe", "GOOGLE_API_KEY", "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe"),
     ("sk-" + "A1b2C3d4" * 6, "OPENAI_API_KEY", "sk-" + "A1b2C3d4" * 6),
     ("OPENAI_API_KEY=sk-proj-abc_DEF-ghi0123456789abcdefghij", "OPENAI_API_KEY", "sk-proj-abc_DEF-ghi0123456789abcdefghij"),
-    ("sk-ant-api03-" + "x" * 90 + "AA", "ANTHROPIC_API_KEY", "sk-ant-api03-" + "x" * 90 + "AA"),
+    ("sk-ant-api03-" + "q8Zt3LmN2p" * 9 + "AA", "ANTHROPIC_API_KEY", "sk-ant-api03-" + "q8Zt3LmN2p" * 9 + "AA"),
     ("hf_" + "AbCd" * 9, "HUGGINGFACE_TOKEN", "hf_" + "AbCd" * 9),
     ("//registry.npmjs.org/:_authToken=npm_" + "a1" * 18, "NPM_TOKEN", "npm_" + "a1" * 18),
-    ("SG." + "a" * 22 + "." + "b" * 43, "SENDGRID_API_KEY", "SG." + "a" * 22 + "." + "b" * 43),
+    ("SG." + "q8Zt3LmN2p" * 2 + "Rs" + "." + "Vw4yKj6HdF" * 4 + "abc", "SENDGRID_API_KEY",
+     "SG." + "q8Zt3LmN2p" * 2 + "Rs" + "." + "Vw4yKj6HdF" * 4 + "abc"),
     ("SK" + "0123456789abcdef" * 2, "TWILIO_API_KEY", "SK" + "0123456789abcdef" * 2),
     ("AccountName=x;AccountKey=" + "Ab+/" * 21 + "AB==;EndpointSuffix=core.windows.net", "AZURE_STORAGE_KEY", "Ab+/" * 21 + "AB=="),
     (
@@ -118,14 +124,14 @@ def test_specific_kind_beats_generic_assignment() -> None:
 
 
 def test_multiple_findings_sorted() -> None:
-    text = f"a AKIAIOSFODNN7EXAMPLE b {GH} c AKIAIOSFODNN7EXAMPLF"
+    text = f"a {AWS_KEY_ID} b {GH} c AKIA4HNP2X7QW9LRZT3N"
     found = SecretScanner().find(text)
     assert [f.entity for f in found] == ["AWS_ACCESS_KEY_ID", "GITHUB_TOKEN", "AWS_ACCESS_KEY_ID"]
     assert [f.start for f in found] == sorted(f.start for f in found)
 
 
 def test_kind_selection() -> None:
-    text = f"AKIAIOSFODNN7EXAMPLE {GH}"
+    text = f"{AWS_KEY_ID} {GH}"
     assert [f.entity for f in SecretScanner(["github_token"]).find(text)] == ["GITHUB_TOKEN"]
     assert SecretScanner([]).find(text) == []
     assert set(SecretScanner().kinds) == set(SECRET_KINDS)
@@ -178,3 +184,98 @@ def test_find_never_crashes_and_spans_are_valid(text: str) -> None:
     for f in found:
         assert 0 <= f.start < f.end <= len(text)
         assert f.entity.lower() in SECRET_KINDS
+
+
+# --- issue 14: the formats that slipped through, and placeholders -------------
+
+SAS_SIG = base64.b64encode(hmac.new(b"account-key", b"string-to-sign", hashlib.sha256).digest()).decode()
+SAS_URL = urllib.parse.quote(SAS_SIG, safe="")
+BASIC = base64.b64encode(b"svc-deploy:Tr0ub4dor&3").decode()
+PYPI = "pypi-AgEIcHlwaS5vcmcCJDU1ZDk0ZmY0LWE3YjQtNGYyOS04NGE3LTBiNzQ3ZjM0NmY5OQACKlszLCJlM2I0ZTE5"
+
+NEW_FORMATS = [
+    ("DATABASE_URL=postgres://app:pw@db/prod", "URI_PASSWORD", "pw"),
+    ("connect to mongodb+srv://admin:S3cr3tPass@cluster0.mongodb.net/test", "URI_PASSWORD", "S3cr3tPass"),
+    ("REDIS_URL=redis://:hunter22@cache:6379/0", "URI_PASSWORD", "hunter22"),
+    ("jdbc:mysql://root:rootpw1@10.0.0.5:3306/app", "URI_PASSWORD", "rootpw1"),
+    (f"curl -H 'Authorization: Basic {BASIC}' https://api.internal", "BASIC_AUTH", BASIC),
+    (f'headers = {{"Authorization": "Basic {BASIC}"}}', "BASIC_AUTH", BASIC),
+    (f"Proxy-Authorization: basic {BASIC}", "BASIC_AUTH", BASIC),
+    (f"https://acct.blob.core.windows.net/c/b.txt?sv=2022-11-02&sp=r&se=2030-01-01&sig={SAS_URL}",
+     "AZURE_SAS_SIGNATURE", SAS_URL),
+    (f"SharedAccessSignature=sv=2022-11-02&sr=c&sig={SAS_SIG}&se=2030", "AZURE_SAS_SIGNATURE", SAS_SIG),
+    ("DB_PASSWORD=correcthorsebatterystaple", "GENERIC_PASSWORD_ASSIGNMENT", "correcthorsebatterystaple"),
+    ("export ADMIN_PASSWORD=tangerinewhistle", "GENERIC_PASSWORD_ASSIGNMENT", "tangerinewhistle"),
+    ("shpat_" + "4f3a9c1e7b2d6f80" * 2, "SHOPIFY_TOKEN", "shpat_" + "4f3a9c1e7b2d6f80" * 2),
+    ("shpss_" + "0a1b2c3d4e5f6789" * 2, "SHOPIFY_TOKEN", "shpss_" + "0a1b2c3d4e5f6789" * 2),
+    ("dop_v1_" + "4f3a9c1e7b2d6f80" * 4, "DIGITALOCEAN_TOKEN", "dop_v1_" + "4f3a9c1e7b2d6f80" * 4),
+    ("host=adb-1.azuredatabricks.net token=dapi" + "4f3a9c1e7b2d6f80" * 2, "DATABRICKS_TOKEN",
+     "dapi" + "4f3a9c1e7b2d6f80" * 2),
+    ("Bearer ya29.a0AfH6SMBx-k3yQz7pLmN0qRsTuVwXyZ_12ab", "GOOGLE_OAUTH_TOKEN", "ya29.a0AfH6SMBx-k3yQz7pLmN0qRsTuVwXyZ_12ab"),
+    ("mailgun: key-" + "4f3a9c1e7b2d6f80" * 2, "MAILGUN_API_KEY", "key-" + "4f3a9c1e7b2d6f80" * 2),
+    ("my app token is xapp-1-A0123456789-1234567890123-" + "4f3a9c1e7b2d6f80" * 4 + " ok", "SLACK_TOKEN",
+     "xapp-1-A0123456789-1234567890123-" + "4f3a9c1e7b2d6f80" * 4),
+    ("the endpoint secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw was rotated", "WEBHOOK_SIGNING_SECRET",
+     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+    (f"upload with {PYPI} please", "PYPI_TOKEN", PYPI),
+]
+
+
+@pytest.mark.parametrize(("text", "entity", "value"), NEW_FORMATS)
+def test_issue_14_formats(text: str, entity: str, value: str) -> None:
+    found = SecretScanner().find(text)
+    assert [(text[f.start : f.end], f.entity) for f in found] == [(value, entity)]
+
+
+def test_aws_credentials_csv_secret_column() -> None:
+    for header in ("Access key ID,Secret access key", "User name,Password,Access key ID,Secret access key,Console login link"):
+        row = f"{AWS_KEY_ID},{AWS_SECRET}" if header.startswith("Access") else (
+            f"deploy,,{AWS_KEY_ID},{AWS_SECRET},https://console.aws.amazon.com/")
+        text = f"{header}\n{row}\n"
+        found = SecretScanner().find(text)
+        assert [(text[f.start : f.end], f.entity) for f in found] == [
+            (AWS_KEY_ID, "AWS_ACCESS_KEY_ID"), (AWS_SECRET, "AWS_SECRET_ACCESS_KEY")]
+    # only this kind selected, the row still gives up its secret
+    found = SecretScanner(["aws_secret_access_key"]).find(f"{AWS_KEY_ID},{AWS_SECRET}")
+    assert [f.entity for f in found] == ["AWS_SECRET_ACCESS_KEY"]
+
+
+PLACEHOLDERS = [
+    # runs of x, templates, documentation words
+    "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "export OPENAI_API_KEY=sk-proj-xxxxxxxxxxxxxxxxxxxxxxxx",
+    "sk-YOUR-KEY-HERE-aaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "shpat_00000000000000000000000000000000",
+    "api_key = '<your-key>'",
+    "password = 'xxxxxxxx'",
+    "DB_PASSWORD=changeme",
+    "DB_PASSWORD=DEFAULT_PASSWORD",
+    "postgres://user:password@localhost:5432/db",
+    "postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+    "mysql://app:${DB_PASSWORD}@db/app",
+    "Authorization: Basic <base64-credentials>",
+    "Authorization: Basic aGVsbG8gd29ybGQ=",  # base64 of "hello world": no user:password
+    "sig=tooShort&sv=2022",
+    "see https://example.com/path?a=1&b=2 and ssh://git@github.com/org/repo",
+]
+
+
+@pytest.mark.parametrize("text", PLACEHOLDERS)
+def test_placeholders_are_not_flagged(text: str) -> None:
+    assert SecretScanner().find(text) == []
+
+
+def test_new_kinds_are_policy_vocabulary() -> None:
+    from guardrails import Engine
+
+    engine = Engine.from_source(
+        'policy "p" version "1.0.0"\n'
+        "input {\n"
+        '  rule uri: deny "uri" when secrets(uri_password, basic_auth)\n'
+        '  rule vendors: deny "vendor" when secrets(shopify_token, pypi_token, azure_sas_signature)\n'
+        "}\n"
+    )
+    assert engine.check_input("DATABASE_URL=postgres://app:pw@db/prod").outcome.value == "deny"
+    assert engine.check_input("shpat_" + "4f3a9c1e7b2d6f80" * 2).outcome.value == "deny"
+    assert engine.check_input("postgres://user:password@localhost/db").outcome.value == "allow"
