@@ -547,3 +547,18 @@ def test_without_a_session_every_check_runs(engine):
     plan(history)
     assert [c for c, _ in rec.calls].count("check_tool_result") == 2
     assert all(s is None for _, s in rec.calls)
+
+
+def test_the_memory_is_bounded_and_a_hand_over_is_taken_once_and_expires():
+    from guardrails.guard.once import Checked
+
+    memory = Checked(max_entries=2, ttl=-1.0)
+    for k in ("a", "b", "c"):
+        memory.remember((k,), k)
+    assert [memory.recall((k,)) for k in ("a", "b", "c")] == [None, "b", "c"]
+    memory.hand_over(("h",), "d1")
+    assert memory.take(("h",)) is None  # already expired (ttl < 0)
+    memory = Checked(ttl=60.0)
+    memory.hand_over(("h",), "d1")
+    memory.hand_over(("h",), "d2")
+    assert [memory.take(("h",)), memory.take(("h",)), memory.take(("h",))] == ["d1", "d2", None]

@@ -23,7 +23,7 @@ from guardrails.guard import results as R
 from guardrails.guard import shapes as M
 from guardrails.guard.backend import CONTINUE, Backend, EscalationRequired, PolicyViolation, redaction_spans
 from guardrails.guard.inputs import Prompt, SessionSource, Source
-from guardrails.guard.once import CHECKED, digest, handed_key, scope
+from guardrails.guard.once import CHECKED, digest, handed_key, scope, who
 from guardrails.guard.pseudonymize import Pseudonymizer
 from guardrails.guard.steps import Checks, Invoke, Proceed, Stop
 
@@ -161,13 +161,13 @@ class CallSteps:
         fresh: list[Decision | None] = [None] * len(slots)
         if call.session is not None:
             where = scope(self.backend.target, self.backend.policy, call.session)
-            who = (digest(call.principal), digest(call.context))
+            whom = who(call.principal, call.context)
             for i, (s, v) in enumerate(zip(slots, values)):
-                keys[i] = (*where, "seen", "tool_result", s.id or s.content, s.tool, digest(v), *who)
+                keys[i] = (*where, "seen", "tool_result", s.id or s.content, s.tool, digest(v), whom)
                 known[i] = CHECKED.recall(keys[i])
                 if known[i] is None:
                     handed = CHECKED.take(handed_key(self.backend.target, self.backend.policy, call.session,
-                                                     "tool_result", s.tool, v, call.principal, call.context))
+                                                     "tool_result", s.tool, v, whom))
                     if handed is not None:  # @guard_tool checked it when the tool returned it
                         known[i] = (handed, True)
                         CHECKED.remember(keys[i], known[i])
@@ -297,7 +297,7 @@ class CallSteps:
             forwarded = d.text if isinstance(d.text, dict) else a
             if call.session is not None and not d.errors:
                 CHECKED.hand_over(handed_key(self.backend.target, self.backend.policy, call.session, "tool_call",
-                                             slot.name, forwarded, call.principal, call.context), d)
+                                             slot.name, forwarded, who(call.principal, call.context)), d)
             verdicts.append(forwarded if forwarded != slot.args else None)
         return verdicts
 

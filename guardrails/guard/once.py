@@ -19,8 +19,11 @@ guard to reuse instead of asking again:
 Keys hold the checker and policy, the session, and digests of everything
 the rules read (tool, arguments or result, principal, context), so only an
 identical request in the same session is answered from memory; a miss just
-checks again. Without a session nothing is remembered: stateless checks are
-repeatable. The memory is bounded (least recently used out).
+checks again. A hand-over waits at most :data:`HAND_OVER_TTL` seconds (the
+tool runs right after the model proposed it; a late one is checked afresh,
+against the history as it is by then). Without a session nothing is
+remembered: stateless checks are repeatable. The memory is bounded (least
+recently used out).
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
 from guardrails.decision import Decision
 
 MAX_ENTRIES = 4096
+HAND_OVER_TTL = 300.0
 
 
 def digest(value: Any) -> str:
@@ -45,20 +50,23 @@ def digest(value: Any) -> str:
 class Checked:
     """Decisions already made, by key; thread-safe and bounded."""
 
-    def __init__(self, max_entries: int = MAX_ENTRIES):
+    def __init__(self, max_entries: int = MAX_ENTRIES, ttl: float = HAND_OVER_TTL):
         self.max_entries = max_entries
-        self._seen: OrderedDict[tuple, Decision] = OrderedDict()
-        self._handed: OrderedDict[tuple, list[Decision]] = OrderedDict()
+        self.ttl = ttl
+        self._seen: OrderedDict[tuple, Any] = OrderedDict()
+        self._handed: OrderedDict[tuple, list[tuple[float, Decision]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def remember(self, key: tuple, decision: Decision) -> None:
+    def remember(self, key: tuple, decision: Any) -> None:
+        """Keep what was decided for ``key`` (a decision, or a decision and
+        what the guard did with it)."""
         with self._lock:
             self._seen[key] = decision
             self._seen.move_to_end(key)
             while len(self._seen) > self.max_entries:
                 self._seen.popitem(last=False)
 
-    def recall(self, key: tuple) -> Decision | None:
+    def recall(self, key: tuple) -> Any:
         with self._lock:
             d = self._seen.get(key)
             if d is not None:
@@ -68,7 +76,7 @@ class Checked:
     def hand_over(self, key: tuple, decision: Decision) -> None:
         """Leave a decision for one later :meth:`take` of the same key."""
         with self._lock:
-            self._handed.setdefault(key, []).append(decision)
+            self._handed.setdefault(key, []).append((time.monotonic() + self.ttl, decision))
             self._handed.move_to_end(key)
             while len(self._handed) > self.max_entries:
                 self._handed.popitem(last=False)
@@ -78,7 +86,10 @@ class Checked:
             waiting = self._handed.get(key)
             if not waiting:
                 return None
-            d = waiting.pop(0)
+            now = time.monotonic()
+            while waiting and waiting[0][0] < now:
+                waiting.pop(0)
+            d = waiting.pop(0)[1] if waiting else None
             if not waiting:
                 del self._handed[key]
             return d
@@ -93,12 +104,17 @@ def scope(target: Any, policy: str | None, session: str) -> tuple:
     return (id(target), policy, session)
 
 
+def who(principal: Any, context: Any) -> str:
+    """The digest of a request's principal and context, computed once per call."""
+    return digest([principal, context])
+
+
 def handed_key(target: Any, policy: str | None, session: str, stage: str, tool: str, value: Any,
-               principal: Any, context: Any) -> tuple:
+               whom: str) -> tuple:
     """The key under which an event one decorator let through waits for the
-    other: a ``tool_call`` with its arguments, a ``tool_result`` with its value."""
-    return (*scope(target, policy, session), "handed", stage, tool, digest(value), digest(principal),
-            digest(context))
+    other: a ``tool_call`` with its arguments, a ``tool_result`` with its
+    value; ``whom`` is :func:`who` of the request."""
+    return (*scope(target, policy, session), "handed", stage, tool, digest(value), whom)
 
 
-__all__ = ["CHECKED", "MAX_ENTRIES", "Checked", "digest", "handed_key", "scope"]
+__all__ = ["CHECKED", "HAND_OVER_TTL", "MAX_ENTRIES", "Checked", "digest", "handed_key", "scope", "who"]

@@ -15,7 +15,7 @@ from guardrails.decision import Decision, Outcome
 from guardrails.guard import results as R
 from guardrails.guard.backend import CONTINUE, Backend, EscalationRequired, PolicyViolation
 from guardrails.guard.inputs import SessionSource, Source
-from guardrails.guard.once import CHECKED, handed_key
+from guardrails.guard.once import CHECKED, handed_key, who
 from guardrails.guard.steps import Checks, Invoke, Proceed, Stop, arun, run
 
 ARGUMENTS = "tool arguments"
@@ -129,7 +129,7 @@ def guard_tool(engine_or_client: Any, policy: str | None = None, *, tool: str | 
 class _Call:
     """One tool call: its bound arguments, the ``args`` checked, who, where, which session."""
 
-    __slots__ = ("bound", "args", "passed", "principal", "context", "session")
+    __slots__ = ("bound", "args", "passed", "principal", "context", "session", "whom")
 
     def __init__(self, bound: inspect.BoundArguments, args: dict, passed: dict, principal: dict | None,
                  context: dict | None, session: str | None):
@@ -139,6 +139,7 @@ class _Call:
         self.principal = principal
         self.context = context
         self.session = session
+        self.whom = who(principal, context) if session is not None else ""
 
 
 class _ToolSteps:
@@ -196,8 +197,7 @@ class _ToolSteps:
         b = self.backend
         if call.session is not None:
             # @guard kept this very call in this session: it is one event, checked once.
-            key = handed_key(b.target, b.policy, call.session, "tool_call", self.name, call.passed,
-                             call.principal, call.context)
+            key = handed_key(b.target, b.policy, call.session, "tool_call", self.name, call.passed, call.whom)
             if CHECKED.take(key) is not None:
                 return Proceed(call.bound.args, call.bound.kwargs)
         (d,) = yield Checks([("tool", self.name, call.args, call.principal, call.context, call.session)])
@@ -229,7 +229,7 @@ class _ToolSteps:
         if call.session is not None and not d.errors:
             b = self.backend
             CHECKED.hand_over(handed_key(b.target, b.policy, call.session, "tool_result", self.name,
-                                         R.canonical(forwarded), call.principal, call.context), d)
+                                         R.canonical(forwarded), call.whom), d)
         return R.restore(value, checked, forwarded)
 
 
