@@ -253,7 +253,7 @@ def test_a_wrong_argument_fails_in_the_caller(agent):
 
 
 @pytest.fixture
-def pair(redis_server, tmp_path):
+def pair(redis_server, tmp_path):  # noqa: F811  (the fixture)
     """Two sidecars on the same policies and the same Redis, as two replicas."""
     d = policy_dir(tmp_path)
     # 100 concurrent calls each: every one waits on Redis on a worker thread.

@@ -170,7 +170,7 @@ class GuardrailsService:
         return d
 
     # -- the rpcs
-    def check(self, stage: str, cls: Any, raw: bytes, context: grpc.ServicerContext) -> pb.Decision:
+    def check(self, stage: str, cls: Any, raw: bytes, context: grpc.ServicerContext) -> "pb.Decision | Later":
         started = time.perf_counter()
         msg = parse(cls, raw)
         try:
