@@ -562,3 +562,31 @@ def test_the_memory_is_bounded_and_a_hand_over_is_taken_once_and_expires():
     memory.hand_over(("h",), "d1")
     memory.hand_over(("h",), "d2")
     assert [memory.take(("h",)), memory.take(("h",)), memory.take(("h",))] == ["d1", "d2", None]
+
+
+# ---- through the sidecar ---------------------------------------------------------------------
+
+
+def test_both_decorators_with_sessions_through_a_real_sidecar(tmp_path):
+    from guardrails.sidecar import ServerConfig, SidecarServer
+    from guardrails.sidecar.client import GuardrailsClient
+
+    (tmp_path / "agent.policy").write_text(POLICY)
+    config = ServerConfig(policies=tmp_path, listen="127.0.0.1:0", watch=False)
+    with SidecarServer(config) as server, GuardrailsClient(f"127.0.0.1:{server.port}") as client:
+        fetch = guard_tool(client, tool="web_fetch")(lambda url: {"body": "Mail jo@example.com"})
+        mail = guard_tool(client, tool="send_email")(lambda to: "sent")
+        seen, told = [], []
+        plan = guard(client, on_tool_denied=lambda call, d: told.append(d.stage))(
+            lambda messages: seen.append(messages) or "ok")
+        run = sid()
+        with session(run):
+            assert fetch("https://x.example") == {"body": "Mail <EMAIL_ADDRESS>"}
+            with pytest.raises(PolicyViolation, match="exfil") as info:
+                mail("a@elsewhere.example")
+            assert info.value.decision.session == run
+            plan([assistant_call("c1", "web_fetch", {"url": "u"}), tool_message("c1", INJECTION)])
+        assert told == ["tool_result"]
+        assert seen[0][1] == tool_message("c1", "[tool result withheld by policy: inj]")
+        with session(sid()):
+            assert mail("a@elsewhere.example") == "sent"
