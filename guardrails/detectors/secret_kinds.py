@@ -384,9 +384,10 @@ def generic_value(m: regex.Match[str]) -> tuple[int, int] | None:
 
 # Placeholders in a provider format's value, matched case by case so that a
 # random token rarely trips them: "sk-xxxxxxxx", "ghp_YOUR_TOKEN", a run of
-# eight equal characters.
+# eight equal characters, and the example keys of providers' docs (AWS's are
+# AKIAIOSFODNN7EXAMPLE and wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY).
 _FORMAT_PLACEHOLDER = regex.compile(
-    r".*(?:xxxx|XXXX|\*\*\*\*|(.)\1{7}"
+    r".*(?:xxxx|XXXX|\*\*\*\*|EXAMPLE|[Ee]xample|(.)\1{7}"
     r"|(?<![A-Za-z0-9])(?:your|YOUR|Your|placeholder|PLACEHOLDER|changeme|CHANGEME|redacted|REDACTED)).*"
 )
 

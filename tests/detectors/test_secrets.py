@@ -241,6 +241,10 @@ def test_aws_credentials_csv_secret_column() -> None:
 
 
 PLACEHOLDERS = [
+    # AWS's documented example pair, in the layouts above
+    "key AKIAIOSFODNN7EXAMPLE here",
+    "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "Access key ID,Secret access key\nAKIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     # runs of x, templates, documentation words
     "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
     "export OPENAI_API_KEY=sk-proj-xxxxxxxxxxxxxxxxxxxxxxxx",
