@@ -30,7 +30,7 @@ from typing import Any, Mapping
 
 from guardrails.diagnostics import RuntimeCode
 from guardrails.history import History, check_session_id, open_history
-from guardrails.values import ARG_SEPARATOR
+from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, is_json_like
 from guardrails.rulegraph import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
 from guardrails.decision import (
     REQUEST_RULE,
@@ -311,7 +311,7 @@ def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Ru
         forwarded = apply_text(text, c.redactions, rt) if c.redactions else text
     return Decision(decision_id=new_decision_id(), stage=stage, outcome=c.outcome, text=forwarded, violations=c.violations,
                     policy=policy_ref(p), errors=c.errors, route=c.route, trace=run.trace,
-                    elapsed_us=micros_since(started), labels=sorted(labels), session=session)
+                    elapsed_us=micros_since(started), labels=kept_labels(c.outcome, labels), session=session)
 
 
 def apply_text(text: str, redactions: list[Redaction], rt: Runtime) -> str:
@@ -407,11 +407,10 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
     ]
     return Decision(decision_id=new_decision_id(), stage="retrieval", outcome=outcome, text=forwarded_chunks, violations=violations,
                     policy=policy_ref(p), errors=errors, route=routes[0] if routes else None,
-                    chunks=results, trace=trace, elapsed_us=micros_since(started), labels=sorted(labels),
+                    chunks=results, trace=trace, elapsed_us=micros_since(started), labels=kept_labels(outcome, labels),
                     session=session)
 
 
-MAX_DEPTH = 64
 
 
 # ---- sessions: open the History before the rules, settle after them ---------
@@ -421,6 +420,12 @@ STATE_RULE = "session-state"
 
 def labels_of(fired: list[tuple[RuleNode, list[Finding]]]) -> frozenset[str]:
     return frozenset(n for rule, _ in fired for n in rule.labels) if fired else frozenset()
+
+
+def kept_labels(outcome: Outcome, labels: frozenset[str]) -> list[str]:
+    """Decision.labels: what the step keeps. A denied step never reached the
+    model, so it keeps none (its label rules still show among the violations)."""
+    return sorted(labels) if labels and outcome is not Outcome.DENY else []
 
 
 def open_state(p: CompiledPolicy, graph: Any, rt: Runtime, session: str | None, at: float | None,
@@ -495,27 +500,4 @@ def settle(p: CompiledPolicy, graph: Any, h: History, c: _Combined, stage: str, 
     return _Combined(c.outcome, c.violations, errors, c.route, c.redactions)
 
 
-def is_json_like(value: Any, depth: int = 0) -> bool:
-    if depth > MAX_DEPTH:
-        return False
-    if type(value) is dict and depth < MAX_DEPTH:
-        # The common shape (a flat map of plain values) without a call per value.
-        for k, v in value.items():
-            if type(k) is not str and not isinstance(k, str):
-                return False
-            t = type(v)
-            if t is str or t is int or t is bool or t is float or v is None:
-                continue
-            if not is_json_like(v, depth + 1):
-                return False
-        return True
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return True
-    if isinstance(value, list):
-        return all(is_json_like(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and is_json_like(v, depth + 1) for k, v in value.items())
-    return False
-
-
-__all__ = ["Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "decide", "open_state", "settle", "TIER_PII"]
+__all__ = ["Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "decide", "kept_labels", "open_state", "settle", "TIER_PII"]

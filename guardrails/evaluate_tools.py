@@ -19,20 +19,19 @@ from guardrails.decision import Decision, Outcome, Span, new_decision_id
 from guardrails.detectors import Finding, Redaction, apply_redactions, merge_redactions
 from guardrails.diagnostics import RuntimeCode
 from guardrails.evaluate import (
-    MAX_DEPTH,
     Coverage,
     Runtime,
     check_session_id,
     decide,
     error_decision,
-    is_json_like,
+    kept_labels,
     micros_since,
     open_state,
     policy_ref,
     text_too_long,
 )
 from guardrails.rulegraph import CompiledPolicy, Ctx
-from guardrails.values import ARG_SEPARATOR, string_leaves
+from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, is_json_like, string_leaves
 
 #: One string of a JSON value: (start, end) in the joined text, its path, its trail of keys.
 Offsets = list[tuple[int, int, str, list]]
@@ -116,7 +115,7 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
         forwarded = redact_value(args, offsets, c.redactions, rt) if c.redactions else args
     return Decision(decision_id=new_decision_id(), stage="tool_call", outcome=c.outcome, text=forwarded,
                     violations=c.violations, policy=policy_ref(p), errors=c.errors, route=c.route,
-                    trace=run.trace, elapsed_us=micros_since(started), labels=sorted(labels) if labels else [],
+                    trace=run.trace, elapsed_us=micros_since(started), labels=kept_labels(c.outcome, labels),
                     session=session)
 
 
@@ -162,7 +161,7 @@ def evaluate_tool_result(p: CompiledPolicy, tool: Any, result: Any, args: Any, p
             forwarded = redact_value(result, offsets, c.redactions, rt)
     return Decision(decision_id=new_decision_id(), stage=stage, outcome=c.outcome, text=forwarded,
                     violations=c.violations, policy=policy_ref(p), errors=c.errors, route=c.route,
-                    trace=run.trace, elapsed_us=micros_since(started), labels=sorted(labels) if labels else [],
+                    trace=run.trace, elapsed_us=micros_since(started), labels=kept_labels(c.outcome, labels),
                     session=session)
 
 

@@ -210,6 +210,8 @@ class History:
         takes = list(self.takes.values()) if outcome in FORWARDED else []
         step = None
         if self.session is not None and records:
+            if outcome == "deny":
+                labels = frozenset()  # a step the policy stopped never reached the model: it taints nothing
             step = Step(at=self.now, stage=stage, tool=tool, outcome=outcome, labels=labels,
                         call=self.call if stage == "tool_call" else None,
                         prints=self.prints() if labels else frozenset())

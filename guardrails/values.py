@@ -88,3 +88,33 @@ def parse_window(text: object) -> float | None:
 
 WINDOW_PROBLEM = ('a window is a positive number and a unit: ms, s, m, h or d ("30s", "10m", "1h", "7d"), '
                   "at most 366 days")
+
+
+# ---- JSON values in requests --------------------------------------------------
+
+#: How deeply a request's JSON may nest.
+MAX_DEPTH = 64
+
+
+def is_json_like(value: Any, depth: int = 0) -> bool:
+    """Whether `value` is what JSON can carry (string keys, at most MAX_DEPTH deep)."""
+    if depth > MAX_DEPTH:
+        return False
+    if type(value) is dict and depth < MAX_DEPTH:
+        # The common shape (a flat map of plain values) without a call per value.
+        for k, v in value.items():
+            if type(k) is not str and not isinstance(k, str):
+                return False
+            t = type(v)
+            if t is str or t is int or t is bool or t is float or v is None:
+                continue
+            if not is_json_like(v, depth + 1):
+                return False
+        return True
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return True
+    if isinstance(value, list):
+        return all(is_json_like(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_json_like(v, depth + 1) for k, v in value.items())
+    return False

@@ -188,3 +188,14 @@ def test_every_runtime_error_code_is_documented():
     # The constants and the table are the same vocabulary.
     constants = {v for k, v in vars(RuntimeCode).items() if k.isupper()}
     assert constants == set(RUNTIME_CODES)
+
+
+def test_the_readme_agent_policy_is_an_excerpt_of_the_real_one():
+    """The README shows policies/agent-assistant.policy: every line it shows is in the file."""
+    root = DOC.parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Guard an agent's whole run"):readme.index("## Run it as a sidecar")]
+    (block,) = [body for _line, info, body in _fenced_blocks(section) if info == "policy"]
+    policy = {line.rstrip() for line in (root / "policies" / "agent-assistant.policy").read_text().splitlines()}
+    missing = [line for line in block.splitlines() if line.strip() and line.rstrip() not in policy]
+    assert not missing, f"README lines not in policies/agent-assistant.policy: {missing}"

@@ -461,7 +461,7 @@ def test_tool_index_holds_only_the_relevant_rules(big):
         ("deploy", {"env": "staging"}, {"role": "ops"}, "allow", ["deploy-ok", "ship"]),
         ("deploy", {"env": "prod"}, {"role": "ops"}, "deny", ["deploy-prod"]),
         ("deploy", {"env": "staging", "reason": "fix"}, {"role": "dev"}, "allow", ["audit", "ship"]),
-        ("deploy", {"key": "AKIAIOSFODNN7EXAMPLE"}, {"role": "ops"}, "deny", ["no-secrets"]),
+        ("deploy", {"key": "AKIA4HNP2X7QW9LRZT3M"}, {"role": "ops"}, "deny", ["no-secrets"]),
         ("tool_1500", {}, {"role": "r1500"}, "allow", ["other-1500"]),
         ("tool_1500", {}, {"role": "r3"}, "deny", ["default-deny"]),
         ("tool_1501", {"force": True}, {}, "escalate", ["other-1501", "other-1502"]),

@@ -94,5 +94,5 @@ def test_the_guard_package_exports_its_documented_names():
     from guardrails.guard.tool import guard_tool
 
     assert g.ToolCall is ToolCall and g.guard_tool is guard_tool
-    assert sorted(g.__all__) == ["CONTINUE", "EscalationRequired", "PolicyViolation", "ToolCall", "guard",
-                                 "guard_tool"]
+    assert sorted(g.__all__) == ["CONTINUE", "EscalationRequired", "PolicyViolation", "ToolCall",
+                                 "current_session", "guard", "guard_tool", "session"]

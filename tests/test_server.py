@@ -380,7 +380,7 @@ def test_metrics_show_latency_histograms(server, client):
 
 
 RAW_VALUES = ["jane.doe@example.com", "212-555-0134", "4111 1111 1111 1111", "536-22-8726",
-              "AKIAIOSFODNN7EXAMPLE"]
+              "AKIA4HNP2X7QW9LRZT3M"]
 
 
 def test_logs_and_decision_log_hold_no_raw_value(tmp_path, caplog):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +99,10 @@ def policy_coverage(policy: Any, hits: set[tuple]) -> PolicyCoverage:
     return PolicyCoverage(policy.name, policy.version, tuple(rules))
 
 
+_TOOL_TEST = r'tool (?:in [A-Za-z_][\w-]*|in \[[^\]]*\]|== "(?:[^"\\]|\\.)*")'
+_TOOL_ONLY = re.compile(rf"{_TOOL_TEST}(?: or {_TOOL_TEST})*")
+
+
 def _fixed_by_tool_index(rule: Any) -> frozenset[int]:
     """Branches that can never be false: a tool-call rule runs only for the
     tools its condition requires (the compiler's tool index), so in
@@ -107,7 +113,8 @@ def _fixed_by_tool_index(rule: Any) -> frozenset[int]:
         return frozenset()
     from guardrails.rulegraph import Ctx
 
-    true_for: dict[int, int] = {}
+    seen_true: set[int] = set()
+    seen_false: set[int] = set()
     for tool in rule.tools:
         cov: set = set()
         ctx = Ctx("", {"tool": tool, "args": {}, "principal": {}, "context": {}}, None, None, cov)
@@ -115,12 +122,12 @@ def _fixed_by_tool_index(rule: Any) -> frozenset[int]:
             rule.cond(ctx)
         except Exception:  # later parts may need data the probe lacks; the tool tests ran first
             pass
-        seen = {(i, v) for _, i, v in cov}
-        for i in {i for i, _ in seen}:
-            if (i, False) not in seen:
-                true_for[i] = true_for.get(i, 0) + 1
+        for _, i, v in cov:
+            (seen_true if v else seen_false).add(i)
+    # A test of the tool alone (`tool in g`, `tool == "t"`, or several joined
+    # by `or`) that no indexed tool makes false: under the index it cannot be.
+    # The last of `tool in a or tool in b` is only reached for b's tools.
     return frozenset(
         i for i, src in enumerate(rule.branches)
-        if src.startswith(("tool in ", "tool == ")) and " and " not in src and " or " not in src
-        and true_for.get(i) == len(rule.tools)
+        if _TOOL_ONLY.fullmatch(src) and i in seen_true and i not in seen_false
     )
