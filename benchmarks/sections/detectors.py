@@ -7,7 +7,8 @@ alternates our call and its peer call by call on the same texts, in an
 order drawn at random for each text:
 
 * ``normalize`` (NFKC, case, confusables, separators, with an offset map)
-  against ``unicodedata.normalize("NFKC", text).casefold()``;
+  against ``unicodedata.normalize("NFKC", text).casefold()``, on prose and
+  on text where a quarter of the words are in other scripts or disguised;
 * the secret scanner against one ``re`` search for an AWS key id;
 * 1,000 terms (one trie-shaped regex) against ``any(t in text for t in terms)``
   over the lower-cased text.
@@ -22,6 +23,17 @@ import unicodedata
 
 from ..data import prose
 from ..harness import Context, SectionResult, measure, section
+
+#: Words a quarter of the mixed text is made of: accents, Cyrillic, Greek,
+#: CJK, emoji, compatibility forms, invisibles and look-alikes.
+MIXED = ("café", "naïve", "Straße", "привет", "спасибо", "καλημέρα", "日本語", "中文文本", "😀", "👍🏽",
+         "ﬁle", "ｆｕｌｌ", "d\u200biagnosis", "co\u3164caine", "ᴄᴏᴄᴀɪɴᴇ", "ϲode", "օk", "Zürich", "İstanbul")
+
+
+def _mixed(rnd: random.Random, size: int) -> str:
+    words = prose(rnd, size).split(" ")
+    return " ".join(rnd.choice(MIXED) if rnd.random() < 0.25 else w for w in words)[:size]
+
 
 #: The old unit-test bounds, kept as the figures to watch (seconds per 10 KB).
 BUDGETS = {"normalize": 0.005, "secrets": 0.002, "terms": 0.05}
@@ -42,6 +54,14 @@ def run(ctx: Context, res: SectionResult) -> None:
     m = measure([normalize, lambda t: unicodedata.normalize("NFKC", t).casefold()], same, reps, rnd)
     res.rows.append(m.row("normalize, 10 KB", "NFKC + casefold", kind="relative",
                           note=f"{m.timing(0).median * 1e6:.0f} µs (watch: {BUDGETS['normalize'] * 1e3:g} ms)"))
+
+    # The per-character path (look-alikes, invisibles, diacritics) only runs
+    # on non-ASCII text, which the prose above never has.
+    mixed = [[_mixed(rnd, 10_000) for _ in range(n)] for _ in range(reps)]
+    m = measure([normalize, lambda t: unicodedata.normalize("NFKC", t).casefold()],
+                lambda rep: [mixed[rep], mixed[rep]], reps, rnd)
+    res.rows.append(m.row("normalize, 10 KB mixed scripts", "NFKC + casefold", kind="relative",
+                          note=f"{m.timing(0).median * 1e6:.0f} µs"))
 
     scanner = SecretScanner()
     aws = re.compile(r"\bAKIA[0-9A-Z]{16}\b")
