@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardrails.detectors import Finding, TermMatcher, normalize
+from guardrails.detectors.terms import COMMON_WORDS
 
 
 def spans(matcher: TermMatcher, text: str) -> list[tuple[str, str]]:
@@ -225,3 +226,49 @@ def test_block_markup_between_letters_reads_as_a_space() -> None:
     assert spans(m, "co<br>caine") == [("co<br>caine", "cocaine")]
     # but two words on two lines are not glued into a term
     assert TermMatcher(["heroin"]).find("hero<br>in") == []
+
+
+# --- properties of the new forms ------------------------------------------------
+
+WORD = st.text(alphabet=string.ascii_lowercase, min_size=5, max_size=10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(WORD, st.data(), FILLER, FILLER)
+def test_a_word_split_once_is_found(term: str, data: st.DataObject, before: str, after: str) -> None:
+    i = data.draw(st.integers(1, len(term) - 1))
+    left, right = term[:i], term[i:]
+    if left in COMMON_WORDS or right in COMMON_WORDS:
+        return  # read as two words on purpose
+    split = left + data.draw(st.sampled_from([" ", "-", ".", "_", "/"])) + right
+    text = f"{before} {split} {after}"
+    start = len(before) + 1
+    assert Finding(start, start + len(split), term, 1.0) in TermMatcher([term]).find(text), text
+
+
+@settings(max_examples=200, deadline=None)
+@given(WORD, st.lists(st.sampled_from([" ", "-", ".", "_", ". ", "- -", " . "]), min_size=9, max_size=9), FILLER)
+def test_letters_one_to_three_separators_apart_are_found(term: str, gaps: list[str], before: str) -> None:
+    spelled = "".join(ch + (gaps[k] if k < len(term) - 1 else "") for k, ch in enumerate(term))
+    text = f"{before} {spelled} end"
+    start = len(before) + 1
+    assert Finding(start, start + len(spelled), term, 1.0) in TermMatcher([term]).find(text), text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(WORD, min_size=2, max_size=3), st.sampled_from(["", "-", "_", ".", "--", "::"]), FILLER)
+def test_phrase_words_joined_are_found(words: list[str], sep: str, before: str) -> None:
+    term = " ".join(words)
+    joined = sep.join(words)
+    text = f"{before} {joined} end"
+    start = len(before) + 1
+    assert Finding(start, start + len(joined), term, 1.0) in TermMatcher([term]).find(text), text
+
+
+@settings(max_examples=200, deadline=None)
+@given(WORD, st.data(), st.sampled_from(["**", "<b></b>", "</i>", "~~", "`", "<!-- x -->", "<span class='a'>"]))
+def test_markup_inside_a_word_is_ignored(term: str, data: st.DataObject, markup: str) -> None:
+    i = data.draw(st.integers(1, len(term) - 1))
+    written = term[:i] + markup + term[i:]
+    text = f"say {written} now"
+    assert Finding(4, 4 + len(written), term, 1.0) in TermMatcher([term]).find(text), text
