@@ -23,15 +23,25 @@ def register(sub) -> None:
         description="Evaluate a request against a policy. The request is JSON on stdin unless --text "
         "or --batch is given. Shapes: input/output {\"text\", \"context\"}; retrieval "
         "{\"chunks\": [{\"text\", \"metadata\"}], \"context\"}; tool_call "
-        "{\"tool\", \"args\", \"principal\", \"context\"}. Exit codes: 0 decided, 1 policy errors "
-        "(or a deny with --fail-on-deny), 2 bad usage or request.",
+        "{\"tool\", \"args\", \"principal\", \"context\"}; tool_result {\"tool\", \"result\" (a string or "
+        "any JSON value), \"args\", \"principal\", \"context\"}. Any request may carry \"session\" (the "
+        "agent run it belongs to) and \"at\" (its time in unix seconds; default now). A --batch file is "
+        "replayed in order on one engine, so its lines are the steps of sessions: labels, history and "
+        "limits carry from line to line. Exit codes: 0 decided, 1 policy errors (or a deny with "
+        "--fail-on-deny), 2 bad usage or request.",
+        epilog="Session state lives in memory for the run unless --state names a shared store; "
+        "redis:// needs $GUARDRAILS_HASH_SALT, the key the replicas share.",
     )
     e.add_argument("path", metavar="PATH", help="a policy file or a directory of policies")
     e.add_argument("--stage", choices=STAGES, help="which rules to run (required unless --batch)")
     e.add_argument("--policy", metavar="NAME[@VERSION]", help="which policy, when PATH holds several")
     e.add_argument("--text", help="the text to check (input/output stages) instead of stdin")
     e.add_argument("--batch", metavar="FILE",
-                   help="JSON lines, each {\"stage\", \"policy\"?, \"label\"?, \"request\"}; one decision per line")
+                   help="JSON lines, each {\"stage\", \"policy\"?, \"label\"?, \"request\"}, replayed in order "
+                   "(each request's \"session\" and \"at\" honoured); one decision per line")
+    e.add_argument("--state", metavar="URL",
+                   help="where session state lives: memory (the default: this run only) or "
+                   "redis://HOST:PORT/DB, shared with the sidecars that use it")
     e.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     e.add_argument("--explain", action="store_true", help="show the path through the rule graph")
     e.add_argument("--fail-on-deny", action="store_true", help="exit 1 when any request is denied")
@@ -63,6 +73,8 @@ def print_decision(d: Decision, fmt: str, label: str | None = None) -> None:
     if label:
         print(f"== {label}")
     print(d.explain())
+    if d.labels:
+        print(f"  labels:  {', '.join(d.labels)}")
     if d.text is not None and d.stage in ("input", "output"):
         print(f"  forward: {d.text!r}")
     elif d.text is not None:
@@ -91,7 +103,9 @@ def read_batch(path: str) -> list[tuple[str, str, str | None, dict]]:
 
 def run(args: argparse.Namespace) -> int:
     if args.batch is None and args.stage is None:
-        raise UsageError("--stage is required (input, output, retrieval or tool_call)")
+        raise UsageError(f"--stage is required ({', '.join(STAGES[:-1])} or {STAGES[-1]})")
+    if args.state is not None:
+        _check_state(args.state)
     batch = read_batch(args.batch) if args.batch is not None else None
     request = _request_for(args) if batch is None else None
     log = None
@@ -111,16 +125,35 @@ def run(args: argparse.Namespace) -> int:
                       f"{stats.last_error or 'the log queue was full'}", file=sys.stderr)
 
 
+def _check_state(url: str) -> None:
+    """A bad --state is bad usage (exit 2), found before the policies load."""
+    from guardrails.sessions import open_store
+
+    try:
+        open_store(url).close()  # parses the URL; connects nowhere
+    except ValueError as exc:
+        raise UsageError(f"--state: {exc}") from None
+
+
 def _evaluate(args: argparse.Namespace, batch, request, log) -> int:
-    from guardrails.engine import Engine, UnknownPolicyError
+    from guardrails.engine import Engine
 
     try:
         engine = Engine.from_path(args.path, ner_model=args.ner_model, bundle_key=args.key, decision_log=log,
-                                  injection_model=args.injection_model)
+                                  injection_model=args.injection_model, state=args.state)
     except PolicyError as err:
         print(err.render(), file=sys.stderr)
         print(f"cannot evaluate: {sum(d.is_error for d in err.diagnostics)} error(s) in the policies", file=sys.stderr)
         return 1
+    try:
+        return _decide(args, engine, batch, request, log)
+    finally:
+        engine.close()
+
+
+def _decide(args: argparse.Namespace, engine, batch, request, log) -> int:
+    from guardrails.engine import UnknownPolicyError
+
     if log is not None:
         log.bind(engine)  # each policy's log_keep decides what its records keep
     denied = False
