@@ -42,6 +42,7 @@ tool_call {{
   rule any: allow when tool == "send"
   rule see-args: warn "pii" when pii({ENTITIES})
 }}
+tool_result {{ rule see-result: warn "pii" when pii({ENTITIES}) }}
 """
 REDACTING = f"""policy "redacting" version "1.0.0"
 config {{ log_keep = {KEEP_ALL} }}
@@ -56,7 +57,11 @@ tool_call {{
   rule any: allow when tool == "send"
   rule args: redact [{ENTITIES}]
 }}
+tool_result {{ rule result: redact [{ENTITIES}] using replace("<{{entity}}>") }}
 """
+# log_keep cannot name the tool_result and session fields in a policy yet
+# (guardrails/checker.py's LOG_KEEP_ROOTS): tests that keep them pass a mapping.
+KEEP_EVERY = ["text", "chunks", "tool", "args", "result", "principal", "context", "session"]
 SHOP = """policy "shop" version "1.0.0"
 config { log_keep = ["tool", "args.amount", "principal.role", "text"] }
 input {
@@ -262,7 +267,7 @@ pieces = st.lists(st.one_of(emails, cards, ssns, words), min_size=1, max_size=8)
 
 @st.composite
 def requests(draw):
-    stage = draw(st.sampled_from(["input", "output", "retrieval", "tool_call"]))
+    stage = draw(st.sampled_from(["input", "output", "retrieval", "tool_call", "tool_result"]))
     text = " ".join(draw(pieces))
     pii = draw(st.one_of(emails, cards, ssns))
     text = f"{text} {pii}"
@@ -271,6 +276,11 @@ def requests(draw):
     if stage == "retrieval":
         more = " ".join(draw(pieces))
         return stage, {"chunks": [{"text": text, "metadata": {"owner": pii}}, more], "context": {"who": pii}}
+    if stage == "tool_result":
+        result = draw(st.sampled_from([
+            text, {"body": text, "n": 3}, [text, {"from": pii, "ok": True}], {"rows": [{"x": text}], "who": pii}]))
+        return stage, {"tool": "search", "result": result, "args": {"q": pii}, "session": pii,
+                       "principal": {"email": pii}}
     return stage, {"tool": "send",
                    "args": {"note": text, "to": pii, "n": draw(st.integers(0, 10**6)),
                             "items": [{"x": " ".join(draw(pieces))}]},
@@ -303,7 +313,7 @@ def test_no_raw_detected_value_ever_reaches_the_log(reqs, policy):
     pols = _engine_policies("pii", LEAKY, REDACTING)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "d.jsonl"
-        with DecisionLog(path, keep=pols, hmac_key=b"k") as log:
+        with DecisionLog(path, keep={"leaky": KEEP_EVERY, "redacting": KEEP_EVERY}, hmac_key=b"k") as log:
             tee = Tee(log)
             e = Engine(pols, hash_salt=b"s", decision_log=tee, warm_up=False)
             for stage, req in reqs:
@@ -343,6 +353,121 @@ def test_the_property_test_sees_detections(tmp_path):
     assert tool_rec["request"]["args"] == {"to": {"$masked": "string", "len": 14}, "n": 1}
     assert tool_rec["request"]["principal"] == {"$masked": "map", "len": 1}  # a key held it
     assert "jo@example.com" not in (tmp_path / "d.jsonl").read_text()
+
+
+# ---- tool results, sessions and labels -----------------------------------------
+
+AGENT = """policy "agent" version "1.0.0"
+label untrusted "content from the web"
+tool_result {
+  rule web: label untrusted when tool == "web_fetch"
+  rule mail: redact [EMAIL_ADDRESS] using replace("<{entity}>")
+  rule drop: deny "dropped" when text contains "DROP"
+}
+tool_call {
+  rule any: allow when tool == "send"
+  rule after-web: deny "not after the web" when tool == "send" and labelled(untrusted)
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def agent_policies():
+    return _engine_policies("agent", AGENT)
+
+
+def _log_agent(path, policies, keep, calls, hmac_key=None) -> list[dict]:
+    with DecisionLog(path, keep=keep, hmac_key=hmac_key) as log:
+        e = Engine(policies, decision_log=log)
+        for method, args, kw in calls:
+            getattr(e, method)(*args, **kw)
+    return _records(path)
+
+
+def test_a_tool_result_is_content_masked_unless_kept_and_its_labels_are_recorded(tmp_path, agent_policies):
+    result = {"items": ["write to jo@example.com", 42], "ok": True}
+    (rec,) = _log_agent(tmp_path / "d.jsonl", agent_policies, agent_policies, [
+        ("check_tool_result", ("web_fetch", result), {"args": {"url": "https://x"}, "session": "run-1", "at": 100.0})])
+    assert rec["stage"] == "tool_result" and rec["outcome"] == "redact"
+    assert rec["rules"] == ["mail", "web"] and rec["labels"] == ["untrusted"]
+    assert rec["spans"] == [{"rule": "mail", "entity": "EMAIL_ADDRESS", "start": 9, "end": 23,
+                             "field": "result.items[0]"}]
+    assert rec["request"] == {
+        "tool": {"$masked": "string", "len": 9}, "result": {"$masked": "map", "len": 2},
+        "args": {"$masked": "map", "len": 1}, "principal": None, "context": None,
+        "session": {"$masked": "string", "len": 5},
+    }
+    assert "jo@example.com" not in (tmp_path / "d.jsonl").read_text()
+
+
+def test_a_kept_result_is_its_forwarded_form_and_a_denied_one_keeps_no_string(tmp_path, agent_policies):
+    keep = {"agent": ["tool", "result", "session"]}
+    allowed, as_string, denied, other = _log_agent(tmp_path / "d.jsonl", agent_policies, keep, [
+        ("check_tool_result", ("web_fetch", {"items": ["write to jo@example.com", 42], "ok": True}),
+         {"session": "run-1"}),
+        ("check_tool_result", ("files", "mail jo@example.com"), {"session": "run-1"}),
+        ("check_tool_result", ("files", {"note": "DROP jo@example.com", "n": 7}), {"session": "run-1"}),
+        ("check_tool_call", ("send", {"to": "x"}), {"session": "run-2"}),
+    ])
+    assert allowed["request"]["result"] == {"items": ["write to <EMAIL_ADDRESS>", 42], "ok": True}
+    assert as_string["request"]["result"] == "mail <EMAIL_ADDRESS>" and "labels" not in as_string
+    assert denied["outcome"] == "deny"
+    assert denied["request"]["result"] == {"note": {"$masked": "string", "len": 19}, "n": 7}
+    assert [r["request"]["session"] for r in (allowed, as_string, denied, other)] == ["run-1"] * 3 + ["run-2"]
+    assert "jo@example.com" not in (tmp_path / "d.jsonl").read_text()
+    assert verify_log(tmp_path / "d.jsonl").ok
+
+
+def test_a_masked_session_carries_one_hmac_for_all_its_records(tmp_path, agent_policies, monkeypatch):
+    monkeypatch.delenv("GUARDRAILS_LOG_KEY", raising=False)
+    calls = [("check_tool_call", ("send", {}), {"session": s}) for s in ("run-1", "run-1", "run-2")]
+    calls.append(("check_tool_call", ("send", {}), {}))
+    a, b, c, none = _log_agent(tmp_path / "d.jsonl", agent_policies, agent_policies, calls, hmac_key="k1")
+    sessions = [r["request"]["session"] for r in (a, b, c)]
+    assert sessions[0]["hmac"] == sessions[1]["hmac"] != sessions[2]["hmac"]
+    assert "session" not in none["request"]  # a request without a session records none
+    from guardrails.decision_log import value_hmac
+
+    assert sessions[0]["hmac"] == value_hmac("run-1", b"k1")
+    plain = _log_agent(tmp_path / "e.jsonl", agent_policies, agent_policies, calls[:1])
+    assert plain[0]["request"]["session"] == {"$masked": "string", "len": 5}  # no key: no hmac
+
+
+def test_a_kept_field_holding_a_value_detected_in_the_result_is_scrubbed(tmp_path):
+    pols = _engine_policies("pii", LEAKY, REDACTING)
+    keep = {"leaky": KEEP_EVERY}
+    (rec,) = _log_agent(tmp_path / "d.jsonl", pols, keep, [
+        ("check_tool_result", ("search", {"hits": ["mail jo@example.com"], "n": 2}),
+         {"policy": "leaky", "session": "jo@example.com", "args": {"q": "jo@example.com"}})])
+    assert rec["rules"] == ["see-result"] and rec["scrubbed"] is True
+    assert rec["request"]["result"] == {"hits": [{"$masked": "string", "len": 19}], "n": 2}
+    assert rec["request"]["session"] == {"$masked": "string", "len": 14}
+    assert rec["request"]["args"] == {"q": {"$masked": "string", "len": 14}}
+    assert "jo@example.com" not in (tmp_path / "d.jsonl").read_text()
+
+
+def test_log_show_prints_labels_and_sessions_and_follows_one_session(tmp_path, agent_policies, monkeypatch, capsys):
+    monkeypatch.setenv("GUARDRAILS_LOG_KEY", "k1")
+    calls = [("check_tool_result", ("web_fetch", "page"), {"session": "run-1"}),
+             ("check_tool_call", ("send", {}), {"session": "run-1"}),
+             ("check_tool_call", ("send", {}), {"session": "run-2"})]
+    _log_agent(tmp_path / "d.jsonl", agent_policies, agent_policies, calls)
+    assert main(["log", "show", str(tmp_path / "d.jsonl")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "tool_result  ALLOW" in lines[0] and "labels=untrusted" in lines[0] and "session=#" in lines[0]
+    assert "DENY" in lines[1] and "rules=after-web" in lines[1]
+    assert main(["log", "show", str(tmp_path / "d.jsonl"), "--session", "run-1", "--format", "json"]) == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["seq"] for r in shown] == [1, 2]
+    monkeypatch.delenv("GUARDRAILS_LOG_KEY")
+    assert main(["log", "show", str(tmp_path / "d.jsonl"), "--session", "run-1"]) == 0
+    out = capsys.readouterr()
+    assert out.out == "" and "set $GUARDRAILS_LOG_KEY to the key the log was written with" in out.err
+    kept = tmp_path / "kept.jsonl"
+    _log_agent(kept, agent_policies, {"agent": ["session"]}, calls)
+    assert main(["log", "show", str(kept), "--session", "run-2"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "session=run-2" in line
 
 
 # ---- the hash chain --------------------------------------------------------

@@ -39,6 +39,9 @@ def register(sub) -> None:
     )
     s.add_argument("file", metavar="FILE")
     s.add_argument("--last", type=int, metavar="N", help="only the last N records")
+    s.add_argument("--session", metavar="ID",
+                   help="only the records of this session: its id where log_keep kept it, or else its masked "
+                   "marker's hmac under $GUARDRAILS_LOG_KEY (the key the log was written with)")
     s.add_argument("--format", choices=("text", "json"), default="text",
                    help="text: one line per decision; json: the records as stored (default: text)")
 
@@ -96,11 +99,39 @@ def _show(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if truncated is not None:
         print(f"{args.file}:{truncated}: warning: truncated record (no final newline) not shown", file=sys.stderr)
+    if args.session is not None:
+        records = _of_session(records, args.session, args.file)
     if args.last is not None:
         records = records[-args.last:] if args.last else []
     for rec in records:
         print(json.dumps(rec, sort_keys=True) if args.format == "json" else _line(rec))
     return 0
+
+
+def _of_session(records: list[dict], session: str, path: str) -> list[dict]:
+    """The records of one session: kept ids compared as they are, masked ones by their keyed hmac."""
+    import os
+
+    from guardrails.decision_log import LOG_KEY_ENV, is_masked, value_hmac
+
+    key = os.environ.get(LOG_KEY_ENV)
+    want = value_hmac(session, key.encode()) if key else None
+    out, unkeyed, keyed = [], 0, 0
+    for rec in records:
+        got = (rec.get("request") or {}).get("session") if isinstance(rec.get("request"), dict) else None
+        if got == session or (is_masked(got) and want is not None and got.get("hmac") == want):
+            out.append(rec)
+        elif is_masked(got):
+            keyed, unkeyed = keyed + ("hmac" in got), unkeyed + ("hmac" not in got)
+    if out:
+        return out
+    if keyed and want is None:
+        print(f"{path}: warning: {keyed} record(s) name a masked session; set ${LOG_KEY_ENV} to the key the log "
+              "was written with to find this session among them", file=sys.stderr)
+    elif unkeyed:
+        print(f"{path}: warning: {unkeyed} record(s) name a session that is masked without an hmac; write the "
+              f"log with ${LOG_KEY_ENV} set (or keep \"session\" in log_keep) to follow sessions", file=sys.stderr)
+    return out
 
 
 def _line(rec: dict) -> str:
@@ -109,7 +140,7 @@ def _line(rec: dict) -> str:
     parts = [
         str(rec.get("timestamp", "?")),
         f"#{rec.get('seq', '?')}",
-        f"{rec.get('stage', '?'):<9}",
+        f"{rec.get('stage', '?'):<11}",
         f"{str(rec.get('outcome', '?')).upper():<8}",
         f"{policy.get('name', '?')}@{policy.get('version', '?')}",
         f"rules={rules}",
@@ -121,6 +152,13 @@ def _line(rec: dict) -> str:
         parts.append("spans=" + ",".join(sorted({s.get("entity", "?") for s in spans})))
     if rec.get("errors"):
         parts.append("errors=" + ",".join(e.get("code", "?") for e in rec["errors"]))
+    if rec.get("labels"):
+        parts.append("labels=" + ",".join(map(str, rec["labels"])))
+    session = (rec.get("request") or {}).get("session") if isinstance(rec.get("request"), dict) else None
+    if isinstance(session, str):
+        parts.append(f"session={session}")
+    elif isinstance(session, dict) and session.get("hmac"):
+        parts.append(f"session=#{session['hmac'][:12]}")
     parts.append(f"{rec.get('elapsed_us', '?')}us")
     parts.append(str(rec.get("decision_id", "")))
     return "  ".join(parts)

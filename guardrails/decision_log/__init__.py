@@ -29,7 +29,11 @@ spaces, ASCII). Line 1 is a header (``"type": "header"``, ``seq`` 0, ``prev``
      "spans": [{"rule", "entity", "start", "end", "field"?}],
      "errors": [{"rule", "code"}], "elapsed_us": 412,
      "keep": ["tool", "args.amount"], "request": {...}, "scrubbed"?: true,
-     "chunks"?: ["allow", "deny"]}
+     "chunks"?: ["allow", "deny"], "labels"?: ["untrusted"]}
+
+``labels`` (present when the decision attached any) are the label names the
+rules attached: the policy's own vocabulary, never request content, so they
+are always shown.
 
 ``hash`` is the SHA-256 of the canonical JSON of the record without ``hash``;
 ``prev`` is the previous line's ``hash``. :func:`verify_log` (``guardrails log
@@ -46,8 +50,18 @@ policy's ``log_keep`` lists its path (``"tool"``, ``"args.amount"``,
 element, so ``"chunks.metadata"`` keeps every chunk's metadata). Content the
 engine redacts is kept only in its *forwarded* form: ``"text"`` keeps the
 redacted text, ``"args.note"`` the redacted argument, ``"chunks"`` the
-forwarded chunk texts; where nothing was forwarded (a deny, a dropped chunk)
-strings stay masked. Markers carry no hash by default: an unsalted hash of a
+forwarded chunk texts, ``"result"`` (a ``tool_result`` request: what the tool
+returned) the forwarded result, in its own shape; where nothing was forwarded
+(a deny, a dropped chunk) strings stay masked.
+
+**Sessions.** A request that names a session has ``"session"`` in its
+``request``, masked like ``principal`` and ``context`` unless ``log_keep``
+lists ``"session"``. The id is an identifier rather than content, but callers
+choose it, and one built from a user's name or address would leak it; and
+``principal.id``, the same kind of value, is masked by default too. With an
+HMAC key (below) the masked session carries the same ``hmac`` in every record
+of that session, so the key holder can follow a session
+(``guardrails log show --session ID``) without the log holding the id. Markers carry no hash by default: an unsalted hash of a
 short value (an SSN, a card number) is reversed by brute force. Pass
 ``hmac_key=`` (or set ``GUARDRAILS_LOG_KEY``) to add ``"hmac"``, a keyed
 HMAC-SHA256 that lets equal values be correlated across records by whoever
@@ -80,7 +94,7 @@ from guardrails.decision_log.chain import (  # noqa: F401  (all public names sta
     FORMAT, FORMAT_VERSION, GENESIS, LogFormatError, LogProblem, VerifyResult, canonical, read_log, record_hash, verify_log,
 )
 from guardrails.decision_log.keep import KeepSpec  # noqa: F401
-from guardrails.decision_log.records import MASK_KEY, build_record, is_masked  # noqa: F401
+from guardrails.decision_log.records import MASK_KEY, build_record, is_masked, value_hmac  # noqa: F401
 from guardrails.decision_log.writer import LOG_KEY_ENV, DecisionLog, LogStats  # noqa: F401
 
 __all__ = [
@@ -95,5 +109,6 @@ __all__ = [
     "is_masked",
     "read_log",
     "record_hash",
+    "value_hmac",
     "verify_log",
 ]

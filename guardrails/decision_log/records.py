@@ -22,16 +22,23 @@ def is_masked(value: Any) -> bool:
 _HIDDEN = object()  # stands for a value the log may not show even where its path is kept
 
 
+def value_hmac(value: Any, key: bytes) -> str:
+    """The ``hmac`` a masked marker of ``value`` carries under ``key``: equal
+    values give equal markers, so whoever holds the key can find a value's
+    records (``guardrails log show --session``) and nobody else can."""
+    try:
+        data = json.dumps(value, sort_keys=True, default=repr, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    except (TypeError, ValueError):
+        data = repr(value).encode("utf-8", "surrogatepass")
+    return hmac.new(key, b"guardrails-log\x00" + data, hashlib.sha256).hexdigest()[:32]
+
+
 def _mask(value: Any, key: bytes | None) -> dict:
     marker: dict[str, Any] = {MASK_KEY: kind_of(value)}
     if isinstance(value, (str, list, tuple, dict)):
         marker["len"] = len(value)
     if key is not None:
-        try:
-            data = json.dumps(value, sort_keys=True, default=repr, ensure_ascii=False).encode("utf-8", "surrogatepass")
-        except (TypeError, ValueError):
-            data = repr(value).encode("utf-8", "surrogatepass")
-        marker["hmac"] = hmac.new(key, b"guardrails-log\x00" + data, hashlib.sha256).hexdigest()[:32]
+        marker["hmac"] = value_hmac(value, key)
     return marker
 
 
@@ -69,6 +76,11 @@ def _view(stage: str, request: Mapping[str, Any], decision: Any) -> dict:
         # Forwarded args are the redacted copy; on a deny nothing was redacted,
         # so only the non-string values (which no detector reads) may show.
         view["args"] = decision.text if isinstance(decision.text, dict) else _hide_strings(request.get("args"))
+    elif stage == "tool_result":
+        # The result is content, like args: its forwarded (redacted) form, and
+        # on a deny (nothing forwarded) no string of it.
+        result = request.get("result")
+        view["result"] = _hide_strings(result) if decision.text is None else decision.text
     return view
 
 
@@ -106,10 +118,11 @@ _CHUNK_FIELD = re.compile(r"chunks\[(\d+)\]\Z")
 def _detected_values(decision: Any, request: Mapping[str, Any]) -> set[str] | None:
     """The original text of every span, from the raw request; None if a span cannot be placed."""
     values: set[str] = set()
-    args_strings: dict[str, str] | None = None
+    strings: dict[str, dict[str, str]] = {}  # "args" / "result": each string leaf by its path
     for v in decision.violations:
         for s in v.spans:
             source: Any = None
+            root = s.field.partition(".")[0].partition("[")[0] if s.field is not None else None
             if s.field is None:
                 source = request.get("text")
             elif (m := _CHUNK_FIELD.match(s.field)) is not None:
@@ -118,12 +131,12 @@ def _detected_values(decision: Any, request: Mapping[str, Any]) -> set[str] | No
                 if isinstance(chunks, list) and i < len(chunks):
                     ch = chunks[i]
                     source = ch.get("text") if isinstance(ch, dict) else ch
-            elif s.field.startswith("args"):
-                if args_strings is None:
+            elif root in ("args", "result"):
+                if root not in strings:
                     leaves: list = []
-                    string_leaves(request.get("args"), "args", leaves, [])
-                    args_strings = {path: text for path, _, text in leaves}
-                source = args_strings.get(s.field)
+                    string_leaves(request.get(root), root, leaves, [])
+                    strings[root] = {path: text for path, _, text in leaves}
+                source = strings[root].get(s.field)
             if not isinstance(source, str):
                 return None
             value = source[s.start:s.end]
@@ -210,6 +223,9 @@ def build_record(decision: Any, request: Mapping[str, Any], keep: Iterable[str] 
     }
     if decision.chunks is not None:
         record["chunks"] = [c.outcome.value for c in decision.chunks]
+    labels = getattr(decision, "labels", None)
+    if labels:  # label names are the policy's vocabulary, not request content
+        record["labels"] = list(labels)
     if scrubbed:
         record["scrubbed"] = True
     return record
