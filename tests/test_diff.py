@@ -349,3 +349,115 @@ def test_policy_test_files_as_cases(tmp_path, capsys):
     bad.write_text("policy: support-bot\ncases:\n  - name: x\n    stage: sideways\n    expect: allow\n")
     code, _, err = _run(capsys, "diff", old, new, "--cases", bad)
     assert code == 2 and f"{bad}:4:12: error[T104]" in err and "1 error(s) in the test file" in err
+
+
+# ---- agents: tool results, step cases, sessions replayed from a log -------------
+
+AGENT_OLD = """policy "agent" version "1.0.0"
+label untrusted "content from the web"
+limit refunds = 1 per "1m" by principal.id
+tool_result {
+  rule web: label untrusted when tool == "web_fetch"
+  rule drop: deny "dropped" when text contains "DROP"
+}
+tool_call {
+  rule known: allow when tool in ["web_fetch", "send_email", "refund"]
+  rule exfil: deny "mail after the web" when tool == "send_email" and labelled(untrusted, within="10m")
+  rule quota: deny "refund limit" when tool == "refund" and over(refunds)
+}
+"""
+# NEW: the web window shrinks to 1m, a result that says DROP is only
+# escalated, and two refunds a minute are allowed.
+AGENT_NEW = (AGENT_OLD.replace('"1.0.0"', '"1.1.0"').replace('within="10m"', 'within="1m"')
+             .replace('rule drop: deny "dropped"', 'rule drop: escalate to review "dropped"')
+             .replace("limit refunds = 1", "limit refunds = 2"))
+AGENT_TESTS = """\
+policy: agent
+cases:
+  - name: mail two minutes after the web
+    principal: {id: u1}
+    steps:
+      - {stage: tool_result, tool: web_fetch, result: "a page", expect: {outcome: allow, labels: [untrusted]}}
+      - {stage: tool_call, tool: send_email, after: "2m", expect: deny}
+      - {stage: tool_call, tool: refund, expect: allow}
+  - name: a refund, the principal's first in this case
+    principal: {id: u1}
+    steps:
+      - {stage: tool_call, tool: refund, at: 121, expect: allow}
+  - name: a result that says DROP
+    stage: tool_result
+    tool: files
+    result: {rows: ["DROP table"]}
+    expect: {outcome: deny, result: null}
+  - name: the policy itself has no errors
+    source: |
+      policy "t" version "1.0.0"
+      input { rule a: deny "x" when text contains "x" }
+    expect: {errors: []}
+"""
+
+
+@pytest.fixture()
+def agent_versions(tmp_path):
+    old, new = tmp_path / "old" / "agent.policy", tmp_path / "new" / "agent.policy"
+    for path, text in ((old, AGENT_OLD), (new, AGENT_NEW)):
+        path.parent.mkdir()
+        path.write_text(text)
+    return old, new
+
+
+def test_step_cases_and_tool_results_of_a_test_file_are_replayed_step_by_step(agent_versions, tmp_path, capsys):
+    old, new = agent_versions
+    tests = tmp_path / "agent.tests.yaml"
+    tests.write_text(AGENT_TESTS)
+    code, out, err = _run(capsys, "diff", old, new, "--cases", tests, "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["requests"] == 5  # three steps, a step, a single case; the static case is no request
+    changes = {c["label"]: (c["old"]["outcome"], c["new"]["outcome"]) for c in report["changes"]}
+    # The second refund case starts on fresh state: were the first case's refund still counted, OLD
+    # (one a minute) would deny it and NEW (two) allow it.
+    assert changes == {
+        f"{tests}:7 mail two minutes after the web steps[1]": ("deny", "allow"),  # out of NEW's 1m window
+        f"{tests}:13 a result that says DROP": ("deny", "escalate"),
+    }
+    # (the DROP rule keeps its id, so only the outcome and the forwarded result change there)
+    assert report["counts"] == {"outcome changed": 2, "rules changed": 1, "text changed": 2, "unchanged": 3,
+                                "not replayable": 0}
+
+
+def test_a_logged_tool_result_replays_when_kept_and_its_session_at_its_time(agent_versions, tmp_path):
+    from guardrails.authoring.impact import cases_from_log
+
+    old, new = agent_versions
+    log = tmp_path / "d.jsonl"
+    import time
+
+    before = time.time()
+    with DecisionLog(log, keep={"agent": ["tool", "result", "args", "principal", "session"]}) as sink:
+        engine = Engine.from_path(old, decision_log=sink)
+        engine.check_tool_result("web_fetch", {"body": "a page"}, session="run-1")
+        engine.check_tool_call("send_email", {"to": "x"}, session="run-1")
+        engine.check_tool_result("files", "keep it", session="run-1")
+        engine.check_tool_result("files", "DROP it", session="run-1")  # denied: nothing forwarded, nothing kept
+    after = time.time()
+    cases = cases_from_log(str(log))
+    replayable, dropped = cases[:3], cases[3]
+    assert [c.request["session"] for c in replayable] == ["run-1"] * 3
+    assert all(before <= c.request["at"] <= after for c in replayable)
+    assert replayable[0].request["result"] == {"body": "a page"} and replayable[2].request["result"] == "keep it"
+    assert dropped.problem == ("'result' was not kept (add it to the policy's log_keep to replay; "
+                               "a denied result is never logged)")
+    report = compare(Engine.from_path(old), Engine.from_path(new), cases)
+    # Replayed in order on each side, at the logged times: the send follows the page on both.
+    assert [(r.old.outcome, r.new.outcome) for r in report.results[:3]] == [
+        ("allow", "allow"), ("deny", "deny"), ("allow", "allow")]
+    assert report.results[3].problem == dropped.problem
+
+
+def test_unmask_needs_a_tool_results_tool_and_result():
+    assert unmask("tool_result", {"tool": "t", "result": {"$masked": "map", "len": 1}})[2] == \
+        "'result' was not kept (add it to the policy's log_keep to replay; a denied result is never logged)"
+    assert unmask("tool_result", {"tool": "t", "result": {"a": 1, "b": {"$masked": "string", "len": 2}},
+                                  "session": {"$masked": "string", "len": 5}}) == (
+        {"tool": "t", "result": {"a": 1}}, ("result.b", "session"), None)

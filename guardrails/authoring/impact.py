@@ -17,10 +17,17 @@ format), from policy test files (``guardrails diff`` reads them through
 or from a decision log (:func:`cases_from_log`). A log holds only what
 each policy's ``log_keep`` allowed, so a logged request is replayable only when
 the stage's own input survived: ``text`` for input/output, every chunk's text
-for retrieval, ``tool`` for tool calls. Other masked values (an argument, a
-context key) are left out of the replay and listed on the case as
-``missing``: rules that read them see them absent on both sides. Logged text
-is the *forwarded* text, already redacted by the policy that decided.
+for retrieval, ``tool`` for tool calls, ``tool`` and ``result`` for tool
+results. Other masked values (an argument, a context key, the session) are
+left out of the replay and listed on the case as ``missing``: rules that read
+them see them absent on both sides. Logged text (and a logged result) is the
+*forwarded* form, already redacted by the policy that decided.
+
+Sessions: cases replay in order on one engine per side, so a session's steps
+see the steps before them on both sides alike, and a logged request replays
+at its record's ``timestamp`` (its ``at``), so windows and limits count as
+they did. A policy test file's cases each start on fresh session state, as
+``guardrails test`` runs them; a step case replays step by step.
 
 A version pin in a case (``support-bot@1.3.0``) is reduced to the name: the
 point is to compare whatever OLD and NEW hold under that name. Both engines
@@ -52,6 +59,7 @@ class Case:
     request: dict | None
     problem: str | None = None
     missing: tuple[str, ...] = ()  # masked fields left out of the replay
+    fresh_state: bool = False  # forget every session and limit count on both sides first
     # (compiled policy) -> detector overrides for it, as policy tests' `with:`
     # fixes them; raises ValueError when they do not apply to that policy.
     overrides: Callable[[Any], dict] | None = field(default=None, compare=False)
@@ -167,6 +175,9 @@ def compare(old: Any, new: Any, cases: Iterable[Case], *, policy: str | None = N
         elif case.problem is not None:
             report.results.append(Result(case, problem=case.problem))
         else:
+            if case.fresh_state:
+                old.reset_state()
+                new.reset_state()
             a, err_a = _evaluate(old, case, name, "OLD")
             b, err_b = _evaluate(new, case, name, "NEW")
             if err_a or err_b:
@@ -221,10 +232,12 @@ def unmask(stage: str, request: Any) -> tuple[dict | None, tuple[str, ...], str 
         return None, (), "the whole request was masked"
     if not isinstance(request, dict):
         return None, (), "the record holds no request"
-    required = {"input": ("text",), "output": ("text",), "retrieval": ("chunks",), "tool_call": ("tool",)}[stage]
+    required = {"input": ("text",), "output": ("text",), "retrieval": ("chunks",), "tool_call": ("tool",),
+                "tool_result": ("tool", "result")}[stage]
     for name in required:
         if request.get(name) is None or _is_masked(request.get(name)):
-            return None, (), f"{name!r} was not kept (add it to the policy's log_keep to replay)"
+            why = "; a denied result is never logged" if name == "result" else ""
+            return None, (), f"{name!r} was not kept (add it to the policy's log_keep to replay{why})"
     if stage == "retrieval":
         chunks = request["chunks"]
         if not isinstance(chunks, list):
@@ -259,8 +272,22 @@ def cases_from_log(path: str) -> list[Case]:
             cases.append(Case(label, None, name, None, problem=f"unknown stage {stage!r}"))
             continue
         request, missing, problem = unmask(stage, rec.get("request"))
+        if request is not None and "at" not in request and (at := _epoch(rec.get("timestamp"))) is not None:
+            request["at"] = at  # decided then: windows and limits replay as they counted
         cases.append(Case(label, stage, name, request, problem=problem, missing=missing))
     return cases
+
+
+def _epoch(stamp: Any) -> float | None:
+    """A record's ``timestamp`` (``2026-03-01T12:00:00.000001Z``) in unix seconds."""
+    from datetime import datetime
+
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def show_value(value: Any, limit: int = 200) -> str:

@@ -23,7 +23,9 @@ def register(sub) -> None:
         description="Evaluate the same requests under two versions of the policies and print every request "
         "whose outcome, fired rules or forwarded text would change, then the counts. Requests come from "
         "JSON-lines files in the `guardrails eval --batch` format or policy test files *.tests.yaml "
-        "(--cases), or the requests kept in a decision log (--log). "
+        "(--cases), or the requests kept in a decision log (--log). Requests replay in order on one engine "
+        "per side, so session steps (labels, history, limits) carry over as they did; each test case starts "
+        "on fresh session state, and a logged request replays at its record's time. "
         "Exit codes: 0 done, 1 something changed and --fail-on-change was given, 2 bad usage, unreadable "
         "input or policies with errors.",
     )
@@ -90,7 +92,7 @@ def _test_file_cases(path: str) -> list:
     """The requests of a policy test file (guardrails.testing), with their `with:` fixtures."""
     from guardrails.diagnostics import Diagnostics, render_all
     from guardrails.authoring.impact import Case
-    from guardrails.testing import load_tests, overrides_for
+    from guardrails.testing import SEQUENCE, STATIC, load_tests, overrides_for
 
     tests = load_tests(path)
     if not tests.ok:
@@ -99,8 +101,8 @@ def _test_file_cases(path: str) -> list:
         raise UsageError(f"{path}: {len(errors)} error(s) in the test file")
 
     def fixtures(case):
-        # A case's `with:` fixes detector results; the detector node ids come
-        # from each side's own graph, so translate once per side.
+        # A case's (or a step's) `with:` fixes detector results; the detector
+        # node ids come from each side's own graph, so translate once per side.
         def build(policy) -> dict:
             diags = Diagnostics()
             found = overrides_for(case, policy.stages[case.stage], diags)
@@ -111,8 +113,17 @@ def _test_file_cases(path: str) -> list:
 
         return build if case.fixed else None
 
-    return [Case(f"{path}:{c.line} {c.name}", c.stage, tests.policy, c.request, overrides=fixtures(c))
-            for c in tests.cases]
+    out = []
+    for c in tests.cases:
+        if c.stage == STATIC:  # checks of the policy text: no request to replay
+            continue
+        # Every case starts on fresh session state, as `guardrails test` runs it;
+        # a step case replays step by step on the state its steps build.
+        for i, (label, req) in enumerate([(f"{path}:{c.line} {c.name}", c)] if c.stage != SEQUENCE else
+                                         [(f"{path}:{s.line} {c.name} steps[{s.index}]", s) for s in c.steps]):
+            out.append(Case(label, req.stage, tests.policy, req.request, overrides=fixtures(req),
+                            fresh_state=i == 0))
+    return out
 
 
 def _engine(path: str, side: str, args: argparse.Namespace, salt: bytes):
