@@ -172,3 +172,12 @@ def test_an_unreachable_redis_fails_closed_with_a_clear_error(tmp_path, policy):
     assert p.returncode == 0, p.stderr
     (d,) = [json.loads(line) for line in p.stdout.splitlines()]
     assert d["outcome"] == "deny" and "state-unavailable" in [e["code"] for e in d["errors"]]
+
+
+def test_graph_draws_tool_result_and_label_rules(policy):
+    for fmt in ("dot", "mermaid"):
+        p = guardrails("graph", policy, "--format", fmt)
+        assert p.returncode == 0, p.stderr
+        assert "tool_result request" in p.stdout and "label" in p.stdout
+    dot = guardrails("graph", policy).stdout
+    assert 'tool_result_rule_web [label="web\\nlabel' in dot and 'fillcolor="#e0f2f1"' in dot

@@ -470,3 +470,8 @@ def test_a_fixture_in_a_tool_result_step_matches_in_the_results_strings(agent_di
         """)
     _, fr = run(path)
     assert [r.status for r in fr.results] == ["passed"], [r.mismatches for r in fr.results]
+
+
+def test_guardrails_test_help_describes_step_cases():
+    out = guardrails("test", "--help").stdout
+    assert "steps:" in out and "tool_result" in out and "fresh session state" in out

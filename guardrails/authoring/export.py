@@ -37,7 +37,8 @@ def _stages(p: CompiledPolicy):
             yield name, g
 
 
-_COLORS = {"deny": "#fde2e1", "allow": "#e1f5e4", "redact": "#fff4d6", "escalate": "#efe1fd", "warn": "#f1f1f1"}
+_COLORS = {"deny": "#fde2e1", "allow": "#e1f5e4", "redact": "#fff4d6", "escalate": "#efe1fd", "warn": "#f1f1f1",
+           "label": "#e0f2f1"}
 _COMBINE = ["combine", "deny > escalate > redact/allow"]
 
 

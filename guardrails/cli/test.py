@@ -12,7 +12,7 @@ NAME = "test"
 HELP = "run policy tests (*.tests.yaml) and report rule and branch coverage"
 
 COVERAGE_NOTE = (
-    "rule coverage: rules that fired in at least one case; branch coverage: boolean conditions seen "
+    "rule coverage: rules that fired in at least one case (or step); branch coverage: boolean conditions seen "
     "both true and false. --min-coverage applies to rule coverage, --min-branch-coverage to branch "
     "coverage, each policy on its own."
 )
@@ -22,7 +22,11 @@ def register(sub) -> None:
     t = sub.add_parser(
         NAME,
         help=HELP,
-        description="Run the cases of policy test files against the policies they name. A directory is "
+        description="Run the cases of policy test files against the policies they name. A case is one "
+        "request of any stage (tool_result included), or `steps:`, a session's requests in order on a fixed "
+        "timeline (`at`, `after`), each with its expected decision; every case starts on fresh session state, "
+        "and a failing step is named by its index and line. The format is documented in "
+        "guardrails/testing/__init__.py. A directory is "
         "searched for *.tests.yaml files; policies load from each test file's directory and from the "
         "directories (and .policy files) given. Exit codes: 0 every case passed, 1 a case failed, a test "
         "file is malformed, no case was found or coverage is below a minimum, 2 bad usage.",
