@@ -475,3 +475,62 @@ def test_a_fixture_in_a_tool_result_step_matches_in_the_results_strings(agent_di
 def test_guardrails_test_help_describes_step_cases():
     out = guardrails("test", "--help").stdout
     assert "steps:" in out and "tool_result" in out and "fresh session state" in out
+
+
+# ---- property: any step-case text is either runnable or located errors ----------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+STEPS_VALID = textwrap.dedent("""\
+    policy: agent
+    cases:
+      - name: run
+        session: s
+        principal: {id: u1}
+        steps:
+          - {stage: tool_call, tool: web_fetch, args: {url: "https://x"}, expect: allow}
+          - {stage: tool_result, tool: web_fetch, result: {a: [1, "x"]}, expect: {outcome: allow, labels: [untrusted]}}
+          - {stage: tool_call, tool: send_email, after: "30s", expect: {outcome: deny, rules: [exfil]}}
+          - {stage: tool_call, tool: refund, at: 100, with: {}, expect: allow}
+    """)
+
+
+@st.composite
+def mutated_steps(draw) -> str:
+    text = STEPS_VALID
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(text)))
+        piece = draw(st.sampled_from(["", ":", "-", " ", "\n", "[", "{", "}", "'", "1", "x", "at: 5, ", "after: 2m, ",
+                                      "at: -1, ", "session: 7, ", "request: {}, ", "result: null, "]))
+        text = text[:i] + piece + text[i + draw(st.integers(0, 3)):]
+    return text
+
+
+@pytest.fixture(scope="module")
+def agent_engine():
+    from guardrails import Engine
+    from guardrails.testing import TEST_HASH_SALT
+
+    return Engine.from_source(AGENT, hash_salt=TEST_HASH_SALT)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mutated_steps())
+def test_any_step_case_text_runs_or_gives_located_errors(agent_engine, text):
+    from guardrails.testing import bind
+
+    t = parse_tests(text, "t.tests.yaml")
+    for d in t.diagnostics:
+        assert d.code.startswith("T") and d.span.line >= 1 and d.span.col >= 1
+        d.render(text)
+    if t.ok and t.policy == "agent":
+        _, bound, _ = bind(t, agent_engine)
+        for b in bound:
+            agent_engine.reset_state()
+            overrides = b.step_overrides or (b.overrides,)
+            for (stage, request), fixed in zip(b.case.requests, overrides, strict=True):
+                agent_engine.check(stage, request, policy=b.policy, overrides=fixed or None)  # decided, never raised
+            if b.case.stage == SEQUENCE:
+                offsets = [s.offset for s in b.case.steps]
+                assert offsets == sorted(offsets) and offsets[0] >= 0
