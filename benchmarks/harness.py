@@ -322,7 +322,8 @@ def source_commit() -> dict:
 
     def git(*args: str) -> str | None:
         try:
-            proc = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=30)
+            proc = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=30,
+                                  check=False)
         except (OSError, subprocess.SubprocessError):
             return None
         return proc.stdout.strip() if proc.returncode == 0 else None
@@ -387,8 +388,9 @@ def fmt_range(row: Row) -> str:
 def render(results: list[SectionResult], mode: str) -> str:
     head = ["case", "ours median / p99", "peer", "peer median / p99", "ratio med", "min-max (reps)", "ratio p99",
             "goal", "met"]
-    lines = [f"guardlang benchmarks ({mode} mode; ratios: 'speedup' = peer/ours, 'relative' = ours/peer; "
-             "ratio med: the median over repetitions of each repetition's median ratio, min-max: their range)", ""]
+    title = (f"guardlang benchmarks ({mode} mode; ratios: 'speedup' = peer/ours, 'relative' = ours/peer; "
+             "ratio med: the median over repetitions of each repetition's median ratio, min-max: their range)")
+    lines = [title, ""]
     for res in results:
         lines.append(f"== {res.title} [{res.name}]" + (f"  (skipped: {res.skipped})" if res.skipped else ""))
         if res.skipped:

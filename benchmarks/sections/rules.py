@@ -44,9 +44,9 @@ def rule_line(k: int, variant: int = 0) -> tuple[str, str]:
     """Rule `k` in this engine's language and in Cedar's."""
     if k % 3 == 0:
         limit = 100 + k % 900 + variant
-        return (f'  rule role-{k}: allow when principal.role == "role_{k}" and args.amount <= {limit}',
-                f'permit(principal, action, resource) when {{ principal.role == "role_{k}" '
-                f'&& context.amount <= {limit} }};')
+        cedar = (f'permit(principal, action, resource) when {{ principal.role == "role_{k}" '
+                 f'&& context.amount <= {limit} }};')
+        return f'  rule role-{k}: allow when principal.role == "role_{k}" and args.amount <= {limit}', cedar
     if k % 3 == 1:
         return (f'  rule team-{k}: deny "team {k} is frozen" when context.team == "team_{k}" and context.frozen',
                 f'forbid(principal, action, resource) when {{ context.team == "team_{k}" && context.frozen }};')
