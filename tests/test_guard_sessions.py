@@ -234,8 +234,8 @@ def test_a_denied_tool_message_is_withheld_and_reported(engine):
     chat([{"role": "user", "content": "read it"}, assistant_call("c1", "web_fetch", {"url": "https://evil.example"}),
           tool_message("c1", INJECTION)])
     assert seen[0][2]["content"] == "[tool result withheld by policy: inj]"
-    assert told == [(ToolCall("web_fetch", {"url": "https://evil.example"}, "c1"), "tool_result", "deny",
-                     ["untrusted"])]
+    # A step the policy stopped keeps no labels (the engine's rule since the agent policy's work).
+    assert told == [(ToolCall("web_fetch", {"url": "https://evil.example"}, "c1"), "tool_result", "deny", [])]
 
 
 def test_the_tool_and_arguments_come_from_the_call_in_the_history(engine):

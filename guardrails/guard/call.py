@@ -248,7 +248,8 @@ class CallSteps:
         if shape is None:
             raise TypeError(
                 f"guard: {self.name}() returned {type(result).__name__}; expected a str, an OpenAI-style chat "
-                "completion or message, an Anthropic-style message, or a stream of those "
+                "completion or message, an OpenAI Responses API response, an Anthropic-style message, "
+                "or a stream of those "
                 "(check_output=False guards the prompt only)"
             )
         p = call.pseudo

@@ -39,6 +39,7 @@ around each call are :class:`~guardrails.guard.call.CallSteps`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Mapping
@@ -70,7 +71,15 @@ CALL_KWARGS = (CALL_PRINCIPAL, CALL_CONTEXT, CALL_SESSION)
 
 
 def _is_stream(value: Any) -> bool:
+    """Whether a returned value is a stream of items to guard one by one.
+
+    Iterable is not enough: pydantic models (every SDK's response objects,
+    LangChain's messages) iterate over their fields, and dataclasses may
+    too. Those are answers, read by :func:`~guardrails.guard.shapes.read_output`,
+    which names the shapes it knows when it knows none."""
     if isinstance(value, (str, bytes, bytearray, Mapping, list, tuple)) or value is None:
+        return False
+    if callable(getattr(value, "model_dump", None)) or dataclasses.is_dataclass(value):
         return False
     return hasattr(value, "__next__") or (hasattr(value, "__iter__") and M.read_output(value) is None)
 

@@ -11,16 +11,20 @@ Shapes:
 
 * prompt: a ``str`` argument;
 * messages: OpenAI-style (``{"role", "content"}``, content a string or a
-  list of parts such as ``{"type": "text", "text": ...}``) and
+  list of parts such as ``{"type": "text", "text": ...}``),
   Anthropic-style (content blocks; ``tool_result`` blocks count as role
-  ``"tool"``);
+  ``"tool"``) and Responses API input items (messages, and ``function_call``
+  / ``function_call_output`` items without a role); a plain ``str`` is one
+  user message, as the Responses API and LangChain read it;
 * tool results in the messages: OpenAI ``role="tool"`` (and legacy
-  ``"function"``) messages and Anthropic ``tool_result`` blocks, each with
-  the tool and arguments of the call it answers;
+  ``"function"``) messages, Anthropic ``tool_result`` blocks and Responses
+  ``function_call_output`` items, each with the tool and arguments of the
+  call it answers;
 * answers: a ``str``; an OpenAI chat completion (``choices[i].message``
   with ``content`` and ``tool_calls``, or a legacy ``choices[i].text``); a
   single OpenAI-style assistant message; an Anthropic message (``content``
-  blocks of ``text`` and ``tool_use``).
+  blocks of ``text`` and ``tool_use``); a Responses API response
+  (``output`` items: ``message`` with ``output_text`` parts, ``function_call``).
 """
 
 from __future__ import annotations
@@ -137,7 +141,7 @@ class ToolSlot:
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """An answer's texts and tool calls. ``kind``: text | openai | message | anthropic."""
+    """An answer's texts and tool calls. ``kind``: text | openai | message | anthropic | responses."""
 
     kind: str
     texts: list[TextSlot]
@@ -146,23 +150,42 @@ class Shape:
 
 # ---- prompts ---------------------------------------------------------------
 
-TEXT_PART_TYPES = frozenset({"text", "input_text"})
+TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
+#: Responses API input items that carry no role (and no text for the input rules).
+ROLELESS_ITEMS = frozenset({"function_call", "function_call_output", "reasoning", "item_reference",
+                            "web_search_call", "file_search_call", "computer_call", "computer_call_output",
+                            "code_interpreter_call", "image_generation_call", "local_shell_call",
+                            "local_shell_call_output", "mcp_call", "mcp_list_tools", "mcp_approval_request",
+                            "mcp_approval_response", "custom_tool_call", "custom_tool_call_output"})
 
 
 def message_slots(messages: Any, param: str, roles: frozenset[str] | tuple[str, ...]) -> list[TextSlot]:
     """The texts of the messages whose role is in ``roles``.
 
     Raises TypeError, naming ``param`` and the offending element, for any
-    shape that is not a list of OpenAI- or Anthropic-style messages.
+    shape that is not a list of OpenAI- or Anthropic-style messages or
+    Responses API input items. A ``str`` is one user message.
     """
+    if isinstance(messages, str):
+        return [TextSlot((), messages, "user")] if "user" in roles else []
     if not _is_sequence(messages):
         raise TypeError(
             f"argument {param!r} must be a list of messages (dicts or objects with 'role' and "
-            f"'content', OpenAI or Anthropic style), not {_kind(messages)}"
+            f"'content', OpenAI or Anthropic style, or Responses API input items) or a str (one user "
+            f"message), not {_kind(messages)}"
         )
     slots: list[TextSlot] = []
     for i, m in enumerate(messages):
         where = f"{param}[{i}]"
+        item = get(m, "type", None) if not isinstance(m, (str, bytes)) else None
+        if item in ROLELESS_ITEMS and get(m, "role", None) is None:
+            if item == "function_call_output":  # a tool's result: read as role "tool"
+                _content_slots(get(m, "output"), (i, "output"), f"{where}.output", "tool", roles, slots)
+            continue
+        if isinstance(item, str) and get(m, "role", None) is None:
+            raise TypeError(f"{where} is an input item of type {item!r} that the guard does not read; "
+                            "expected a message with 'role' and 'content', or a Responses API item such as "
+                            "'function_call_output'")
         if isinstance(m, (str, bytes)) or m is None or get(m, "role", _MISSING) is _MISSING:
             raise TypeError(f"{where} must be a message with 'role' and 'content', not {_kind(m)}")
         role = get(m, "role")
@@ -225,7 +248,7 @@ def result_slots(messages: Any) -> list[ResultSlot]:
     """The tool results in a list of messages already read by :func:`message_slots`."""
     calls: dict[str, tuple[str, dict | None]] = {}
     out: list[ResultSlot] = []
-    for i, m in enumerate(messages):
+    for i, m in enumerate(messages if _is_sequence(messages) else ()):
         role = get(m, "role")
         content = get(m, "content")
         proposed = get(m, "tool_calls")
@@ -234,6 +257,20 @@ def result_slots(messages: Any) -> list[ResultSlot]:
             cid = get(call, "id")
             if isinstance(cid, str):
                 calls[cid] = (str(get(fn, "name") or ""), parse_tool_args(get(fn, "arguments"))[0])
+        item = get(m, "type", None) if role is None else None
+        if item == "function_call":  # Responses API: a call in the history
+            cid = get(m, "call_id")
+            if isinstance(cid, str):
+                calls[cid] = (str(get(m, "name") or ""), parse_tool_args(get(m, "arguments"))[0])
+            continue
+        if item == "function_call_output":
+            cid = get(m, "call_id")
+            texts = _text_parts(get(m, "output"), (i, "output"))
+            if texts:
+                name, args = calls.get(cid, ("", None)) if isinstance(cid, str) else ("", None)
+                out.append(ResultSlot(name or UNKNOWN_TOOL, args, cid if isinstance(cid, str) else None,
+                                      (i, "output"), texts))
+            continue
         if role in ("tool", "function"):
             cid = get(m, "tool_call_id")
             texts = _text_parts(content, (i, "content"))
@@ -298,6 +335,10 @@ def read_output(result: Any) -> Shape | None:
                 continue
             _openai_message(message, ("choices", i, "message"), texts, tools)
         return Shape("openai", texts, tools)
+    output = get(result, "output", _MISSING)
+    if _is_sequence(output) and (get(result, "object") == "response" or (
+            output and all(isinstance(get(i, "type", None), str) for i in output))):
+        return _responses(output)
     content = get(result, "content", _MISSING)
     anthropic_like = get(result, "type") == "message" or (
         get(result, "role") == "assistant" and get(result, "tool_calls") is None)
@@ -373,6 +414,23 @@ def _anthropic(content: Any) -> Shape:
     return Shape("anthropic", texts, tools)
 
 
+def _responses(output: Any) -> Shape:
+    texts: list[TextSlot] = []
+    tools: list[ToolSlot] = []
+    for i, item in enumerate(output):
+        kind = get(item, "type")
+        if kind == "message":
+            content = get(item, "content")
+            for j, part in enumerate(content if _is_sequence(content) else ()):
+                if get(part, "type") in TEXT_PART_TYPES and isinstance(get(part, "text"), str):
+                    texts.append(TextSlot(("output", i, "content", j, "text"), get(part, "text")))
+        elif kind == "function_call":
+            args, problem = parse_tool_args(get(item, "arguments"))
+            tools.append(ToolSlot(str(get(item, "name") or ""), args, get(item, "call_id"),
+                                  ("output", i, "arguments"), True, ("output",), i, problem))
+    return Shape("responses", texts, tools)
+
+
 REMOVED = object()
 
 
@@ -404,7 +462,9 @@ def rebuild_output(result: Any, shape: Shape, texts: dict[Path, str],
             continue
         current = get_path(out, container)
         kept = [item for j, item in enumerate(current) if j not in indexes]
-        if shape.kind == "anthropic":
+        if shape.kind == "responses":  # output items: a removed call is simply gone
+            out = set_path(out, container, kept)
+        elif shape.kind == "anthropic":
             out = set_path(out, container, kept)
             if not any(get(b, "type") == "tool_use" for b in kept) and get(out, "stop_reason") == "tool_use":
                 out = set_path(out, ("stop_reason",), "end_turn")

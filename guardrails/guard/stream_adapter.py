@@ -21,6 +21,7 @@ from guardrails.guard.backend import CONTINUE, EscalationRequired, PolicyViolati
 from guardrails.guard.call import Call, CallSteps
 from guardrails.guard.steps import Feed, Invoke
 from guardrails.guard.stream_guard import StreamGuard
+from guardrails.guard.stream_responses import ResponsesStream
 
 ANTHROPIC_EVENTS = frozenset({
     "message_start", "message_delta", "message_stop", "content_block_start", "content_block_delta",
@@ -70,6 +71,11 @@ class StreamAdapter:
         self.next_index = 0
         self.tools_kept = 0
         self.tools_removed = 0
+        self.responses: ResponsesStream | None = None  # made at the first Responses API event
+
+    @property
+    def call_steps(self) -> CallSteps:
+        return self.g
 
     def _guard(self, key: Any) -> StreamGuard:
         sg = self.guards.get(key)
@@ -80,8 +86,9 @@ class StreamAdapter:
                                                 restore=self.call.pseudo, session=self.call.session)
         return sg
 
-    def _feed(self, key: Any, text: str | None):
-        """Steps: feed (or finish, text=None) one guard; a stop becomes _Stopped."""
+    def feed(self, key: Any, text: str | None):
+        """Steps: feed (or finish, text=None) one guard; the released text,
+        or a :class:`Stopped` when the policy stopped the stream."""
         try:
             result = yield Feed(self._guard(key), text)
         except PolicyViolation as exc:
@@ -102,14 +109,14 @@ class StreamAdapter:
         value = yield Invoke(handler, (d,), name)
         self.done = True
         # A stream cannot resume once stopped: CONTINUE just ends it quietly.
-        return _Stopped(None if value is CONTINUE else value)
+        return Stopped(None if value is CONTINUE else value)
 
     # -- items
     def item(self, item: Any):
         self.count += 1
         if isinstance(item, str):
-            out = yield from self._feed(0, item)
-            if isinstance(out, _Stopped):
+            out = yield from self.feed(0, item)
+            if isinstance(out, Stopped):
                 return out.items()
             return [out] if out else []
         if M.get(item, "choices") is not None and isinstance(M.get(item, "choices"), (list, tuple)):
@@ -117,9 +124,13 @@ class StreamAdapter:
         kind = M.get(item, "type")
         if isinstance(kind, str) and kind in ANTHROPIC_EVENTS:
             return (yield from self._anthropic(item, kind))
+        if isinstance(kind, str) and kind.startswith("response."):
+            if self.responses is None:
+                self.responses = ResponsesStream(self)
+            return (yield from self.responses.event(item, kind))
         raise TypeError(
             f"guard: item {self.count} of the stream from {self.g.name}() is {type(item).__name__}; expected "
-            "str chunks, OpenAI chat completion chunks, or Anthropic stream events"
+            "str chunks, OpenAI chat completion chunks, OpenAI Responses API events, or Anthropic stream events"
         )
 
     def end(self):
@@ -128,20 +139,22 @@ class StreamAdapter:
         for key in list(self.guards):
             if key in self.finished:
                 continue
-            tail = yield from self._feed(key, None)
-            if isinstance(tail, _Stopped):
+            tail = yield from self.feed(key, None)
+            if isinstance(tail, Stopped):
                 return out + tail.items()
             if not tail:
                 continue
             if key == 0 and self.last_chunk is None and not self.blocks:
                 out.append(tail)
+            elif isinstance(key, tuple) and key[0] == "response":
+                out.append(self.responses.tail_event(key[1:], tail))
             elif isinstance(key, tuple) and key[0] == "block":
                 out.append(self._text_delta(key[1], tail))
             else:
                 out.append(self._openai_tail(key, tail))
         for choice in list(self.fragments):
             kept = yield from self._openai_tools(choice)
-            if isinstance(kept, _Stopped):
+            if isinstance(kept, Stopped):
                 return out + kept.items()
             if kept:
                 out.append(self._openai_tail(choice, None, kept))
@@ -164,8 +177,8 @@ class StreamAdapter:
                                 f"not {type(content).__name__}")
             released = None
             if content:
-                released = yield from self._feed(idx, content)
-                if isinstance(released, _Stopped):
+                released = yield from self.feed(idx, content)
+                if isinstance(released, Stopped):
                     return released.items()
                 new = M.set_path(new, ("choices", pos, "delta", "content"), released)
             frags = M.get(delta, "tool_calls")
@@ -183,13 +196,13 @@ class StreamAdapter:
             reason = M.get(choice, "finish_reason")
             if reason:
                 if idx in self.guards and idx not in self.finished:
-                    tail = yield from self._feed(idx, None)
-                    if isinstance(tail, _Stopped):
+                    tail = yield from self.feed(idx, None)
+                    if isinstance(tail, Stopped):
                         return tail.items()
                     if tail:
                         new = M.set_path(new, ("choices", pos, "delta", "content"), (released or "") + tail)
                 kept = yield from self._openai_tools(idx)
-                if isinstance(kept, _Stopped):
+                if isinstance(kept, Stopped):
                     return kept.items()
                 if kept:
                     new = M.set_path(new, ("choices", pos, "delta", "tool_calls"), kept)
@@ -247,8 +260,8 @@ class StreamAdapter:
                 text = M.get(block, "text") or ""
                 released = ""
                 if text:
-                    released = yield from self._feed(("block", src), text)
-                    if isinstance(released, _Stopped):
+                    released = yield from self.feed(("block", src), text)
+                    if isinstance(released, Stopped):
                         return released.items()
                 else:
                     self._guard(("block", src))
@@ -270,8 +283,8 @@ class StreamAdapter:
             out = M.set_path(event, ("index",), b.out_index)
             if dtype == "text_delta":
                 b.last_delta = event
-                released = yield from self._feed(("block", src), M.get(delta, "text") or "")
-                if isinstance(released, _Stopped):
+                released = yield from self.feed(("block", src), M.get(delta, "text") or "")
+                if isinstance(released, Stopped):
                     return released.items()
                 out = M.set_path(out, ("delta", "text"), released)
             return [out]
@@ -285,8 +298,8 @@ class StreamAdapter:
             out: list[Any] = []
             key = ("block", src)
             if key in self.guards and key not in self.finished:
-                tail = yield from self._feed(key, None)
-                if isinstance(tail, _Stopped):
+                tail = yield from self.feed(key, None)
+                if isinstance(tail, Stopped):
                     return tail.items()
                 if tail:
                     out.append(self._text_delta(src, tail))
@@ -335,7 +348,7 @@ class StreamAdapter:
 
 
 @dataclass(frozen=True, slots=True)
-class _Stopped:
+class Stopped:
     """The stream was stopped; ``value`` is the handler's last item, if any."""
 
     value: Any
@@ -344,4 +357,4 @@ class _Stopped:
         return [] if self.value is None else [self.value]
 
 
-__all__ = ["ANTHROPIC_EVENTS", "StreamAdapter"]
+__all__ = ["ANTHROPIC_EVENTS", "StreamAdapter", "Stopped"]
