@@ -20,6 +20,7 @@ from typing import Any
 
 from guardrails.decision import Decision, Outcome, PolicyRef, Violation
 from guardrails.guard import results as R
+from guardrails.guard import answers as A
 from guardrails.guard import shapes as M
 from guardrails.guard.backend import CONTINUE, Backend, EscalationRequired, PolicyViolation, redaction_spans
 from guardrails.guard.inputs import Prompt, SessionSource, Source
@@ -244,7 +245,7 @@ class CallSteps:
 
     def after(self, result: Any, call: Call):
         """Steps: check the answer; return the (copied, redacted) answer."""
-        shape = M.read_output(result)
+        shape = A.read_output(result)
         if shape is None:
             raise TypeError(
                 f"guard: {self.name}() returned {type(result).__name__}; expected a str, an OpenAI-style chat "
@@ -270,7 +271,7 @@ class CallSteps:
             for slot, verdict in zip(shape.tools, verdicts):
                 if verdict is not None:
                     tool_args[(slot.container, slot.index)] = verdict
-        return M.rebuild_output(result, shape, new_texts, tool_args)
+        return A.rebuild_output(result, shape, new_texts, tool_args)
 
     def review_tools(self, slots: list[M.ToolSlot], call: Call):
         """Steps: check proposed tool calls; per call, None (keep as is), new
@@ -293,7 +294,7 @@ class CallSteps:
         for slot, a, d in zip(slots, args, decisions):
             keep = yield from self.let_through(d, f"the tool call {slot.name!r}", ToolCall(slot.name, a, slot.id))
             if not keep:
-                verdicts.append(M.REMOVED)
+                verdicts.append(A.REMOVED)
                 continue
             forwarded = d.text if isinstance(d.text, dict) else a
             if call.session is not None and not d.errors:

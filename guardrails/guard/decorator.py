@@ -45,7 +45,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from guardrails.guard import shapes as M
+from guardrails.guard import answers as A
 from guardrails.guard.backend import CONTINUE, Backend, EscalationRequired, PolicyViolation
 from guardrails.guard.call import Call, CallSteps, Options, ToolCall
 from guardrails.guard.inputs import Prompt, SessionSource, Source
@@ -81,7 +81,7 @@ def _is_stream(value: Any) -> bool:
         return False
     if callable(getattr(value, "model_dump", None)) or dataclasses.is_dataclass(value):
         return False
-    return hasattr(value, "__next__") or (hasattr(value, "__iter__") and M.read_output(value) is None)
+    return hasattr(value, "__next__") or (hasattr(value, "__iter__") and A.read_output(value) is None)
 
 
 def _is_async_stream(value: Any) -> bool:

@@ -15,16 +15,16 @@ Shapes:
   Anthropic-style (content blocks; ``tool_result`` blocks count as role
   ``"tool"``) and Responses API input items (messages, and ``function_call``
   / ``function_call_output`` items without a role); a plain ``str`` is one
-  user message, as the Responses API and LangChain read it;
+  user message, as the Responses API and LangChain read it; LangChain
+  messages (``HumanMessage``, ``AIMessage``, ``ToolMessage`` ...: the role
+  is read from ``type``, and content lists may hold plain strings);
 * tool results in the messages: OpenAI ``role="tool"`` (and legacy
   ``"function"``) messages, Anthropic ``tool_result`` blocks and Responses
   ``function_call_output`` items, each with the tool and arguments of the
   call it answers;
-* answers: a ``str``; an OpenAI chat completion (``choices[i].message``
-  with ``content`` and ``tool_calls``, or a legacy ``choices[i].text``); a
-  single OpenAI-style assistant message; an Anthropic message (``content``
-  blocks of ``text`` and ``tool_use``); a Responses API response
-  (``output`` items: ``message`` with ``output_text`` parts, ``function_call``).
+* tool calls' arguments: a JSON object, or its JSON text.
+
+What a guarded function returns is read by :mod:`guardrails.guard.answers`.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _kind(value: Any) -> str:
     return "None" if value is None else type(value).__name__
 
 
-def _is_sequence(value: Any) -> bool:
+def is_sequence(value: Any) -> bool:
     return isinstance(value, (list, tuple))
 
 
@@ -159,6 +159,32 @@ ROLELESS_ITEMS = frozenset({"function_call", "function_call_output", "reasoning"
                             "mcp_approval_response", "custom_tool_call", "custom_tool_call_output"})
 
 
+#: LangChain message types (``BaseMessage.type``) and the role each stands for.
+LANGCHAIN_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "function",
+                   "developer": "developer", "HumanMessageChunk": "user", "AIMessageChunk": "assistant",
+                   "SystemMessageChunk": "system", "ToolMessageChunk": "tool", "FunctionMessageChunk": "function"}
+
+
+def role_of(message: Any) -> Any:
+    """A message's role: its ``role``, or the role a LangChain message's
+    ``type`` stands for (``"human"`` is ``"user"``); ``_MISSING`` when it
+    has neither."""
+    if isinstance(message, (str, bytes)) or message is None:
+        return _MISSING
+    role = get(message, "role", _MISSING)
+    if role is _MISSING and not isinstance(message, Mapping):
+        kind = get(message, "type", None)
+        if kind in ("chat", "ChatMessageChunk"):
+            return get(message, "role", _MISSING)
+        role = LANGCHAIN_ROLES.get(kind, _MISSING) if isinstance(kind, str) else _MISSING
+    return role
+
+
+def is_langchain(message: Any) -> bool:
+    return not isinstance(message, Mapping) and get(message, "role", None) is None and (
+        isinstance(get(message, "type", None), str) and get(message, "type") in LANGCHAIN_ROLES)
+
+
 def message_slots(messages: Any, param: str, roles: frozenset[str] | tuple[str, ...]) -> list[TextSlot]:
     """The texts of the messages whose role is in ``roles``.
 
@@ -168,7 +194,7 @@ def message_slots(messages: Any, param: str, roles: frozenset[str] | tuple[str, 
     """
     if isinstance(messages, str):
         return [TextSlot((), messages, "user")] if "user" in roles else []
-    if not _is_sequence(messages):
+    if not is_sequence(messages):
         raise TypeError(
             f"argument {param!r} must be a list of messages (dicts or objects with 'role' and "
             f"'content', OpenAI or Anthropic style, or Responses API input items) or a str (one user "
@@ -177,35 +203,40 @@ def message_slots(messages: Any, param: str, roles: frozenset[str] | tuple[str, 
     slots: list[TextSlot] = []
     for i, m in enumerate(messages):
         where = f"{param}[{i}]"
+        role = role_of(m)
         item = get(m, "type", None) if not isinstance(m, (str, bytes)) else None
-        if item in ROLELESS_ITEMS and get(m, "role", None) is None:
+        if item in ROLELESS_ITEMS and role is _MISSING:
             if item == "function_call_output":  # a tool's result: read as role "tool"
                 _content_slots(get(m, "output"), (i, "output"), f"{where}.output", "tool", roles, slots)
             continue
-        if isinstance(item, str) and get(m, "role", None) is None:
+        if isinstance(item, str) and role is _MISSING:
             raise TypeError(f"{where} is an input item of type {item!r} that the guard does not read; "
                             "expected a message with 'role' and 'content', or a Responses API item such as "
                             "'function_call_output'")
-        if isinstance(m, (str, bytes)) or m is None or get(m, "role", _MISSING) is _MISSING:
+        if role is _MISSING:
             raise TypeError(f"{where} must be a message with 'role' and 'content', not {_kind(m)}")
-        role = get(m, "role")
         if not isinstance(role, str):
             raise TypeError(f"{where}.role must be a str, not {_kind(role)}")
-        _content_slots(get(m, "content"), (i, "content"), f"{where}.content", role, roles, slots)
+        _content_slots(get(m, "content"), (i, "content"), f"{where}.content", role, roles, slots, is_langchain(m))
     return slots
 
 
-def _content_slots(content: Any, path: Path, where: str, role: str, roles, out: list[TextSlot]) -> None:
+def _content_slots(content: Any, path: Path, where: str, role: str, roles, out: list[TextSlot],
+                   bare_strings: bool = False) -> None:
     if content is None:
         return
     if isinstance(content, str):
         if role in roles:
             out.append(TextSlot(path, content, role))
         return
-    if not _is_sequence(content):
+    if not is_sequence(content):
         raise TypeError(f"{where} must be a str, a list of content parts, or None; not {_kind(content)}")
     for j, part in enumerate(content):
         here = f"{where}[{j}]"
+        if bare_strings and isinstance(part, str):  # LangChain content lists may hold plain strings
+            if role in roles:
+                out.append(TextSlot((*path, j), part, role))
+            continue
         kind = get(part, "type", None) if not isinstance(part, (str, bytes)) else None
         if not isinstance(kind, str):
             raise TypeError(f"{here} must be a content part with a 'type', such as "
@@ -248,15 +279,19 @@ def result_slots(messages: Any) -> list[ResultSlot]:
     """The tool results in a list of messages already read by :func:`message_slots`."""
     calls: dict[str, tuple[str, dict | None]] = {}
     out: list[ResultSlot] = []
-    for i, m in enumerate(messages if _is_sequence(messages) else ()):
-        role = get(m, "role")
+    for i, m in enumerate(messages if is_sequence(messages) else ()):
+        role = role_of(m)
+        role = None if role is _MISSING else role
         content = get(m, "content")
         proposed = get(m, "tool_calls")
-        for call in proposed if _is_sequence(proposed) else ():
+        for call in proposed if is_sequence(proposed) else ():
             fn = get(call, "function")
             cid = get(call, "id")
             if isinstance(cid, str):
-                calls[cid] = (str(get(fn, "name") or ""), parse_tool_args(get(fn, "arguments"))[0])
+                if fn is None:  # LangChain: {"name", "args", "id"}
+                    calls[cid] = (str(get(call, "name") or ""), parse_tool_args(get(call, "args"))[0])
+                else:
+                    calls[cid] = (str(get(fn, "name") or ""), parse_tool_args(get(fn, "arguments"))[0])
         item = get(m, "type", None) if role is None else None
         if item == "function_call":  # Responses API: a call in the history
             cid = get(m, "call_id")
@@ -279,7 +314,7 @@ def result_slots(messages: Any) -> list[ResultSlot]:
                 out.append(ResultSlot(name or str(get(m, "name") or "") or UNKNOWN_TOOL, args,
                                       cid if isinstance(cid, str) else None, (i, "content"), texts))
             continue
-        if not _is_sequence(content):
+        if not is_sequence(content):
             continue
         for j, block in enumerate(content):
             kind = get(block, "type", None) if not isinstance(block, (str, bytes)) else None
@@ -300,10 +335,12 @@ def result_slots(messages: Any) -> list[ResultSlot]:
 def _text_parts(content: Any, path: Path) -> tuple[TextSlot, ...]:
     if isinstance(content, str):
         return (TextSlot(path, content, "tool"),)
-    if not _is_sequence(content):
+    if not is_sequence(content):
         return ()
-    return tuple(TextSlot((*path, k, "text"), get(part, "text"), "tool") for k, part in enumerate(content)
-                 if get(part, "type", None) in TEXT_PART_TYPES and isinstance(get(part, "text"), str))
+    return tuple(TextSlot((*path, k), part, "tool") if isinstance(part, str)
+                 else TextSlot((*path, k, "text"), get(part, "text"), "tool") for k, part in enumerate(content)
+                 if isinstance(part, str) or (get(part, "type", None) in TEXT_PART_TYPES
+                                              and isinstance(get(part, "text"), str)))
 
 
 def apply_texts(root: Any, updates: dict[Path, str], base: Path = ()) -> Any:
@@ -311,74 +348,6 @@ def apply_texts(root: Any, updates: dict[Path, str], base: Path = ()) -> Any:
     for path, text in updates.items():
         root = set_path(root, path[len(base):], text)
     return root
-
-
-# ---- answers ---------------------------------------------------------------
-
-
-def read_output(result: Any) -> Shape | None:
-    """The texts and tool calls of an answer, or None for an unknown shape."""
-    if isinstance(result, str):
-        return Shape("text", [TextSlot((), result)], [])
-    if result is None or isinstance(result, (bytes, int, float, bool)):
-        return None
-    choices = get(result, "choices", _MISSING)
-    if choices is not _MISSING and _is_sequence(choices):
-        texts: list[TextSlot] = []
-        tools: list[ToolSlot] = []
-        for i, choice in enumerate(choices):
-            message = get(choice, "message")
-            if message is None:
-                text = get(choice, "text")
-                if isinstance(text, str):  # a legacy completion
-                    texts.append(TextSlot(("choices", i, "text"), text))
-                continue
-            _openai_message(message, ("choices", i, "message"), texts, tools)
-        return Shape("openai", texts, tools)
-    output = get(result, "output", _MISSING)
-    if _is_sequence(output) and (get(result, "object") == "response" or (
-            output and all(isinstance(get(i, "type", None), str) for i in output))):
-        return _responses(output)
-    content = get(result, "content", _MISSING)
-    anthropic_like = get(result, "type") == "message" or (
-        get(result, "role") == "assistant" and get(result, "tool_calls") is None)
-    if _is_sequence(content) and anthropic_like:
-        if all(isinstance(get(b, "type", None), str) for b in content) and not _looks_openai_parts(content):
-            return _anthropic(content)
-    role = get(result, "role", _MISSING)
-    if role is not _MISSING and (content is not _MISSING or get(result, "tool_calls") is not None):
-        texts, tools = [], []
-        _openai_message(result, (), texts, tools)
-        return Shape("message", texts, tools)
-    return None
-
-
-def _looks_openai_parts(content: Any) -> bool:
-    return any(get(b, "type") in ("image_url", "input_audio", "refusal") for b in content)
-
-
-def _openai_message(message: Any, path: Path, texts: list[TextSlot], tools: list[ToolSlot]) -> None:
-    content = get(message, "content")
-    if isinstance(content, str):
-        texts.append(TextSlot((*path, "content"), content))
-    elif _is_sequence(content):
-        for j, part in enumerate(content):
-            if get(part, "type") in TEXT_PART_TYPES and isinstance(get(part, "text"), str):
-                texts.append(TextSlot((*path, "content", j, "text"), get(part, "text")))
-    calls = get(message, "tool_calls")
-    if _is_sequence(calls):
-        for j, call in enumerate(calls):
-            fn = get(call, "function")
-            raw = get(fn, "arguments")
-            args, problem = parse_tool_args(raw)
-            tools.append(ToolSlot(str(get(fn, "name") or ""), args, get(call, "id"),
-                                  (*path, "tool_calls", j, "function", "arguments"), True,
-                                  (*path, "tool_calls"), j, problem))
-    fc = get(message, "function_call")
-    if fc is not None:  # the legacy single function call
-        args, problem = parse_tool_args(get(fc, "arguments"))
-        tools.append(ToolSlot(str(get(fc, "name") or ""), args, None, (*path, "function_call", "arguments"),
-                              True, (*path, "function_call"), -1, problem))
 
 
 def parse_tool_args(raw: Any) -> tuple[dict | None, str | None]:
@@ -399,104 +368,23 @@ def parse_tool_args(raw: Any) -> tuple[dict | None, str | None]:
     return value, None
 
 
-def _anthropic(content: Any) -> Shape:
-    texts: list[TextSlot] = []
-    tools: list[ToolSlot] = []
-    for j, block in enumerate(content):
-        kind = get(block, "type")
-        if kind == "text" and isinstance(get(block, "text"), str):
-            texts.append(TextSlot(("content", j, "text"), get(block, "text")))
-        elif kind == "tool_use":
-            raw = get(block, "input")
-            args, problem = parse_tool_args(raw if raw is not None else {})
-            tools.append(ToolSlot(str(get(block, "name") or ""), args, get(block, "id"),
-                                  ("content", j, "input"), False, ("content",), j, problem))
-    return Shape("anthropic", texts, tools)
-
-
-def _responses(output: Any) -> Shape:
-    texts: list[TextSlot] = []
-    tools: list[ToolSlot] = []
-    for i, item in enumerate(output):
-        kind = get(item, "type")
-        if kind == "message":
-            content = get(item, "content")
-            for j, part in enumerate(content if _is_sequence(content) else ()):
-                if get(part, "type") in TEXT_PART_TYPES and isinstance(get(part, "text"), str):
-                    texts.append(TextSlot(("output", i, "content", j, "text"), get(part, "text")))
-        elif kind == "function_call":
-            args, problem = parse_tool_args(get(item, "arguments"))
-            tools.append(ToolSlot(str(get(item, "name") or ""), args, get(item, "call_id"),
-                                  ("output", i, "arguments"), True, ("output",), i, problem))
-    return Shape("responses", texts, tools)
-
-
-REMOVED = object()
-
-
-def rebuild_output(result: Any, shape: Shape, texts: dict[Path, str],
-                   tool_args: dict[tuple[Path, int], dict | object]) -> Any:
-    """``result`` with new texts, new tool arguments, and denied tool calls removed.
-
-    ``tool_args`` maps a tool slot's ``(container, index)`` to its new
-    argument object, or to :data:`REMOVED`. When every call of a message is
-    removed, its ``finish_reason``/``stop_reason`` no longer claims tool use.
-    """
-    if shape.kind == "text":
-        return texts.get((), result)
-    out = apply_texts(result, texts)
-    removed: dict[Path, set[int]] = {}
-    for slot in shape.tools:
-        new = tool_args.get((slot.container, slot.index))
-        if new is None:
-            continue
-        if new is REMOVED:
-            removed.setdefault(slot.container, set()).add(slot.index)
-        else:
-            value = json.dumps(new, ensure_ascii=False) if slot.encoded else new
-            out = set_path(out, slot.args_path, value)
-    for container, indexes in removed.items():
-        if -1 in indexes:  # the legacy function_call
-            out = set_path(out, container, None)
-            out = _fix_reason(out, shape, container[:-1], "function_call")
-            continue
-        current = get_path(out, container)
-        kept = [item for j, item in enumerate(current) if j not in indexes]
-        if shape.kind == "responses":  # output items: a removed call is simply gone
-            out = set_path(out, container, kept)
-        elif shape.kind == "anthropic":
-            out = set_path(out, container, kept)
-            if not any(get(b, "type") == "tool_use" for b in kept) and get(out, "stop_reason") == "tool_use":
-                out = set_path(out, ("stop_reason",), "end_turn")
-        else:
-            out = set_path(out, container, kept or None)
-            if not kept:
-                out = _fix_reason(out, shape, container[:-1], "tool_calls")
-    return out
-
-
-def _fix_reason(out: Any, shape: Shape, message_path: Path, reason: str) -> Any:
-    if shape.kind == "openai" and len(message_path) >= 2:
-        choice = message_path[:-1]
-        if get(get_path(out, choice), "finish_reason") == reason:
-            out = set_path(out, (*choice, "finish_reason"), "stop")
-    return out
-
-
 __all__ = [
-    "REMOVED",
+    "LANGCHAIN_ROLES",
+    "ROLELESS_ITEMS",
     "ResultSlot",
     "Shape",
+    "TEXT_PART_TYPES",
     "TextSlot",
     "ToolSlot",
     "apply_texts",
     "get",
     "get_path",
+    "is_langchain",
+    "is_sequence",
     "message_slots",
     "parse_tool_args",
-    "read_output",
-    "rebuild_output",
     "replace",
     "result_slots",
+    "role_of",
     "set_path",
 ]

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from guardrails.guard import answers as A
 from guardrails.guard import shapes as M
 from guardrails.guard.backend import CONTINUE, EscalationRequired, PolicyViolation
 from guardrails.guard.call import Call, CallSteps
@@ -72,6 +73,9 @@ class StreamAdapter:
         self.tools_kept = 0
         self.tools_removed = 0
         self.responses: ResponsesStream | None = None  # made at the first Responses API event
+        # LangChain: the last chunk (a template), tool-call chunks per index
+        self.lc_last: Any = None
+        self.lc_calls: dict[Any, _ToolParts] = {}
 
     @property
     def call_steps(self) -> CallSteps:
@@ -124,13 +128,16 @@ class StreamAdapter:
         kind = M.get(item, "type")
         if isinstance(kind, str) and kind in ANTHROPIC_EVENTS:
             return (yield from self._anthropic(item, kind))
+        if kind == "AIMessageChunk":
+            return (yield from self._langchain(item))
         if isinstance(kind, str) and kind.startswith("response."):
             if self.responses is None:
                 self.responses = ResponsesStream(self)
             return (yield from self.responses.event(item, kind))
         raise TypeError(
             f"guard: item {self.count} of the stream from {self.g.name}() is {type(item).__name__}; expected "
-            "str chunks, OpenAI chat completion chunks, OpenAI Responses API events, or Anthropic stream events"
+            "str chunks, OpenAI chat completion chunks, OpenAI Responses API events, Anthropic stream events, "
+            "or LangChain AIMessageChunks"
         )
 
     def end(self):
@@ -146,12 +153,20 @@ class StreamAdapter:
                 continue
             if key == 0 and self.last_chunk is None and not self.blocks:
                 out.append(tail)
+            elif isinstance(key, tuple) and key[0] == "lc":
+                out.append(self._lc_chunk(key[1], tail))
             elif isinstance(key, tuple) and key[0] == "response":
                 out.append(self.responses.tail_event(key[1:], tail))
             elif isinstance(key, tuple) and key[0] == "block":
                 out.append(self._text_delta(key[1], tail))
             else:
                 out.append(self._openai_tail(key, tail))
+        if self.lc_calls:
+            kept = yield from self._lc_tools()
+            if isinstance(kept, Stopped):
+                return out + kept.items()
+            if kept is not None:
+                out.append(kept)
         for choice in list(self.fragments):
             kept = yield from self._openai_tools(choice)
             if isinstance(kept, Stopped):
@@ -224,7 +239,7 @@ class StreamAdapter:
         verdicts = yield from self.g.review_tools(slots, self.call)
         kept = []
         for e, slot, verdict in zip(entries, slots, verdicts):
-            if verdict is M.REMOVED:
+            if verdict is A.REMOVED:
                 self.removed_choices.add(idx)
                 continue
             raw = "".join(e.args) if verdict is None else json.dumps(verdict, ensure_ascii=False)
@@ -244,6 +259,87 @@ class StreamAdapter:
         choice = M.set_path(M.set_path(choice, ("delta",), delta), ("index",), idx)
         choice = M.set_path(choice, ("finish_reason",), None)
         return M.set_path(base, ("choices",), [choice])
+
+    # -- LangChain chunks (llm.stream / llm.astream)
+    def _langchain(self, chunk: Any):
+        """Steps: one AIMessageChunk; its text released, its tool-call chunks
+        held until the last chunk (``chunk_position="last"``) or the end."""
+        self.lc_last = chunk
+        new = chunk
+        content = M.get(chunk, "content")
+        if isinstance(content, str) and content:
+            released = yield from self.feed(("lc", 0), content)
+            if isinstance(released, Stopped):
+                return released.items()
+            new = M.set_path(new, ("content",), released)
+        elif M.is_sequence(content):
+            for j, part in enumerate(content):
+                text = part if isinstance(part, str) else M.get(part, "text")
+                if not isinstance(text, str) or (not isinstance(part, str) and M.get(part, "type") != "text"):
+                    continue
+                released = yield from self.feed(("lc", M.get(part, "index", 0) if not isinstance(part, str) else 0),
+                                                text)
+                if isinstance(released, Stopped):
+                    return released.items()
+                new = M.set_path(new, ("content", j) if isinstance(part, str) else ("content", j, "text"), released)
+        frags = M.get(chunk, "tool_call_chunks")
+        if frags:
+            for k, frag in enumerate(frags):
+                fi = M.get(frag, "index", k)
+                entry = self.lc_calls.get(fi)
+                if entry is None:
+                    entry = self.lc_calls[fi] = _ToolParts(frag)
+                entry.name = entry.name or (M.get(frag, "name") or "")
+                entry.args.append(M.get(frag, "args") or "")
+            new = M.replace(M.replace(M.replace(new, "tool_call_chunks", []), "tool_calls", []),
+                            "invalid_tool_calls", [])
+        if M.get(chunk, "chunk_position") != "last":
+            return [new]
+        out = [new]
+        for key in [k for k in self.guards if isinstance(k, tuple) and k[0] == "lc" and k not in self.finished]:
+            tail = yield from self.feed(key, None)
+            if isinstance(tail, Stopped):
+                return tail.items()
+            if tail:
+                out.insert(len(out) - 1, self._lc_chunk(key[1], tail, last=False))
+        kept = yield from self._lc_tools()
+        if isinstance(kept, Stopped):
+            return kept.items()
+        if kept is not None:
+            out.insert(len(out) - 1, M.replace(kept, "chunk_position", None))
+        return out
+
+    def _lc_chunk(self, index: Any, text: str, last: bool | None = None) -> Any:
+        base = M.replace(M.replace(self.lc_last, "tool_call_chunks", []), "tool_calls", [])
+        if last is False:
+            base = M.replace(base, "chunk_position", None)
+        if M.is_sequence(M.get(self.lc_last, "content")) and M.get(self.lc_last, "content"):
+            return M.replace(base, "content", [{"type": "text", "text": text, "index": index}])
+        return M.replace(base, "content", text)
+
+    def _lc_tools(self):
+        """Steps: check the held LangChain tool calls; a chunk carrying the
+        kept ones whole (None when there are none)."""
+        entries = [self.lc_calls[k] for k in sorted(self.lc_calls, key=str)]
+        self.lc_calls = {}
+        slots = []
+        for n, e in enumerate(entries):
+            args, problem = M.parse_tool_args("".join(e.args))
+            slots.append(M.ToolSlot(e.name, args, M.get(e.first, "id"), (), False, (), n, problem))
+        verdicts = yield from self.g.review_tools(slots, self.call)
+        chunks, calls = [], []
+        for slot, verdict in zip(slots, verdicts):
+            if verdict is A.REMOVED:
+                continue
+            final = slot.args if verdict is None else verdict
+            chunks.append({"type": "tool_call_chunk", "name": slot.name, "id": slot.id, "index": len(chunks),
+                           "args": json.dumps(final, ensure_ascii=False)})
+            calls.append({"type": "tool_call", "name": slot.name, "id": slot.id, "args": final})
+        if not chunks:
+            return None
+        base = M.replace(self.lc_last, "content", "" if isinstance(M.get(self.lc_last, "content"), str) else [])
+        return M.replace(M.replace(M.replace(base, "tool_call_chunks", chunks), "tool_calls", calls),
+                         "invalid_tool_calls", [])
 
     # -- Anthropic events
     def _anthropic(self, event: Any, kind: str):
@@ -331,7 +427,7 @@ class StreamAdapter:
             args, problem = M.parse_tool_args(M.get(block, "input") or {})
         slot = M.ToolSlot(t.name, args, M.get(block, "id"), (), False, (), 0, problem)
         (verdict,) = yield from self.g.review_tools([slot], self.call)
-        if verdict is M.REMOVED:
+        if verdict is A.REMOVED:
             self.tools_removed += 1
             return []
         self.tools_kept += 1

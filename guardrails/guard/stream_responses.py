@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from guardrails.guard import answers as A
 from guardrails.guard import shapes as M
 
 #: Events that carry a whole response to rewrite.
@@ -185,7 +186,7 @@ class ResponsesStream:
         args, problem = M.parse_tool_args(raw)
         slot = M.ToolSlot(str(M.get(item, "name") or ""), args, M.get(item, "call_id"), (), True, (), 0, problem)
         (verdict,) = yield from self.a.call_steps.review_tools([slot], self.a.call)
-        if verdict is M.REMOVED:
+        if verdict is A.REMOVED:
             self.removed.append(oi)
             return []
         final = raw if verdict is None else json.dumps(verdict, ensure_ascii=False)
