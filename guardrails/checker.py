@@ -41,7 +41,7 @@ SETTINGS: dict[str, tuple[str, tuple | None]] = {
     "log_keep": ("list", None),
 }
 MAX_SETTING = 10**9
-LOG_KEEP_ROOTS = ("text", "chunks", "tool", "args", "principal", "context")
+LOG_KEEP_ROOTS = ("text", "chunks", "tool", "args", "result", "principal", "context", "session")
 
 OPERATORS = {"mask": (0, 1), "replace": (0, 1), "hash": (0, 0), "remove": (0, 0)}
 

@@ -156,7 +156,7 @@ def test_example_policies_round_trip(path):
 
 KEYWORDS = sorted("""policy module version import config entities topic pattern tools terms input output
 retrieval tool_call rule deny warn allow escalate to redact secrets above using when and or not in
-matches contains starts_with ends_with has true false null""".split())
+matches contains starts_with ends_with has true false null tool_result label limit per by""".split())
 
 # Names that cannot be read as a keyword anywhere; keywords are fine as names
 # only where the parser expects nothing but a name (after `rule`, `.`, `has`...).

@@ -74,8 +74,8 @@ def test_agent_session(tmp_path):
     assert trifecta.split("twin")[1].count("allowed  post_message(") == 1  # two of the three parts pass
     assert ("WITHHELD the result of web_fetch: org-baseline/injected-tool-result (A tool result carries an "
             "injection)") in web
-    assert ("DENIED   send_email: exfiltration-after-untrusted (After reading outside content, mail goes to "
-            "company addresses only)") in web
+    assert ("DENIED   send_email: exfiltration-after-untrusted (After outside content, mail goes to "
+            "company addresses)") in web
     assert "allowed  send_email(to='team@example.com'" in web
     assert "DENIED   http_post: private-content-out (Private content may not leave the company)" in private
     assert "allowed  http_post(url='https://status.example.net/api', body='Deploy of build 4411" in private
