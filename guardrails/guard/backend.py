@@ -126,7 +126,7 @@ class Backend:
         #: Whether the target has the tool_result stage (``check_tool_result``).
         self.checks_results = callable(getattr(target, "check_tool_result", None))
         self._takes_session: dict[str, bool] = {}
-        if isinstance(target, Engine):
+        if isinstance(target, Engine) or isinstance(getattr(target, "wrapped", None), Engine):  # traced(engine)
             # An in-process engine answers at once: a misspelt policy name
             # fails where the guard is declared, not on the first request.
             self._on_error = on_error or target.get_policy(policy).settings.on_error
