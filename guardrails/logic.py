@@ -241,6 +241,49 @@ def _pretty(key: str) -> str:
     return f"`{key}`"
 
 
+class _DenyIndex:
+    """Deny rules (that name no tool) filed under one equality test each."""
+
+    def __init__(self, logic: _Logic, denies: list[tuple[ScopedRule, frozenset | None]]):
+        self.logic = logic
+        self.unfiled: list[tuple[ScopedRule, frozenset | None]] = []
+        self.by_eq: dict[tuple[str, object], list[tuple[ScopedRule, frozenset | None]]] = {}
+        for d, tools in denies:
+            key = self._equality(d.rule.condition)
+            if key is None:
+                self.unfiled.append((d, tools))
+            else:
+                self.by_eq.setdefault(key, []).append((d, tools))
+
+    def _equality(self, cond: ast.Expr | None) -> tuple[str, object] | None:
+        if cond is None or isinstance(cond, ast.Or):
+            return None
+        for c in _conjuncts(cond):
+            a = self.logic.atom(c)
+            if a is not None and a[1] == "==" and _hashable(a[2]):
+                return a[0], a[2]
+        return None
+
+    def candidates(self, cond: ast.Expr | None) -> list[tuple[ScopedRule, frozenset | None]]:
+        """The denies `cond` could imply: the unfiled ones, and those filed
+        under an equality `cond` itself fixes (implies_atom needs it)."""
+        out = list(self.unfiled)
+        if self.by_eq:
+            for key, f in self.logic.facts(_conjuncts(cond)).items():
+                for value in f.eq:
+                    if _hashable(value):
+                        out += self.by_eq.get((key, value), [])
+        return out
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def check_unit_logic(unit: Unit, diags: Diagnostics) -> None:
     """Report never-true conditions, rules a deny shadows, and weakened settings
     of one unit (the pipeline's `logic` stage)."""
@@ -253,7 +296,10 @@ def check_unit_logic(unit: Unit, diags: Diagnostics) -> None:
                         r.rule.condition.span)
     # A deny can only shadow a rule in its own stage, and for tool calls only
     # if it covers every tool the rule can apply to: index denies that way so
-    # large policies do not compare every pair.
+    # large policies do not compare every pair. A deny with an equality test
+    # (`principal.role == "x"`) is also filed under it: only a rule that
+    # fixes the same value can imply it, so each rule looks at the denies
+    # filed under its own equalities and at the unfiled ones.
     live_denies: dict[str, list[tuple[ScopedRule, frozenset | None]]] = {}
     for d in unit.rules:
         if isinstance(d.rule.effect, ast.Deny) and not logic.never_true(d.rule.condition):
@@ -263,16 +309,20 @@ def check_unit_logic(unit: Unit, diags: Diagnostics) -> None:
     for d, tools in live_denies.get("tool_call", []):
         for t in tools or ():
             by_tool.setdefault(t, []).append((d, tools))
-    wildcard = [(d, t) for d, t in live_denies.get("tool_call", []) if t is None]
+    filed = {stage: _DenyIndex(logic, [(d, t) for d, t in denies if t is None])
+             for stage, denies in live_denies.items()}
     for r in own:
         if not isinstance(r.rule.effect, (ast.Allow, ast.Redact)):
             continue
-        candidates = live_denies.get(r.stage, [])
+        index = filed.get(r.stage)
+        if index is None:
+            continue
+        candidates = index.candidates(r.rule.condition)
         if r.stage == "tool_call":
             mine = tools_of(r.rule.condition, unit)
             if mine:
                 first = min(mine)
-                candidates = wildcard + [(d, t) for d, t in by_tool.get(first, []) if mine <= t]
+                candidates = candidates + [(d, t) for d, t in by_tool.get(first, []) if mine <= t]
         for d, _tools in sorted(candidates, key=lambda x: x[0].qid):
             if d is r:
                 continue
