@@ -11,6 +11,15 @@ import threading
 
 from guardrails.diagnostics import GuardrailsError, PolicyError
 from guardrails.cli.common import UsageError, add_ner_option
+from guardrails.sidecar.config import (
+    DEFAULT_HEALTH_BUDGET,
+    DEFAULT_STREAM_IDLE_TIMEOUT,
+    DEFAULT_STREAM_MAX_LIFETIME,
+    ListenError,
+)
+
+#: `guardrails serve` exits with this when it cannot listen (TCP or Unix socket alike).
+EXIT_CANNOT_LISTEN = 3
 
 NAME = "serve"
 HELP = "serve decisions over gRPC (the sidecar), with hot reload, health, metrics and auth"
@@ -23,7 +32,8 @@ def register(sub) -> None:
         description="Serve the policies over gRPC (proto/guardrails/v1/guardrails.proto), with the standard "
         "health service and server reflection. The policies are reloaded when their files change or on "
         "SIGHUP; a set that does not compile is never swapped in. SIGTERM stops taking requests and lets "
-        "in-flight ones finish. Exit codes: 0 stopped cleanly, 1 the policies do not load, 2 bad usage. "
+        "in-flight ones finish. Exit codes: 0 stopped cleanly, 1 the policies do not load, 2 bad usage, "
+        "3 cannot listen (the address or socket is in use or not available, whatever the transport). "
         "See docs/sidecar.md.",
     )
     s.add_argument("--policies", required=True, metavar="DIR|BUNDLE", help="policy directory, file or bundle")
@@ -60,6 +70,19 @@ def register(sub) -> None:
     s.add_argument("--no-watch", action="store_true", help="reload only on SIGHUP")
     s.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
                    help="how long in-flight requests may take to finish at shutdown (default: 10)")
+    s.add_argument("--stream-idle-timeout", type=float, default=DEFAULT_STREAM_IDLE_TIMEOUT, metavar="SECONDS",
+                   help="end a GuardStream (or reflection stream) that sends nothing for this long, giving its "
+                        f"slot back (DEADLINE_EXCEEDED; default: {DEFAULT_STREAM_IDLE_TIMEOUT:g})")
+    s.add_argument("--stream-max-lifetime", type=float, default=DEFAULT_STREAM_MAX_LIFETIME, metavar="SECONDS",
+                   help="end any stream (GuardStream, health Watch, reflection) older than this "
+                        f"(DEADLINE_EXCEEDED; default: {DEFAULT_STREAM_MAX_LIFETIME:g})")
+    s.add_argument("--health-budget", type=int, default=DEFAULT_HEALTH_BUDGET, metavar="N",
+                   help="health and reflection calls served at once, apart from the checks' slots; streams take "
+                        "all but 4, Watch streams without the token half (default: "
+                        f"{DEFAULT_HEALTH_BUDGET})")
+    s.add_argument("--allow-policy-removal", action="store_true",
+                   help="let a reload drop a policy that is being served (by default such a reload is refused "
+                        "and the last good set keeps serving)")
     s.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
                    help="debug logs every decision (ids, outcomes, rule ids; never content)")
     s.add_argument("--injection-model", metavar="MODULE:FACTORY",
@@ -101,10 +124,14 @@ def run(args: argparse.Namespace) -> int:
         tls_client_ca=args.tls_client_ca, token_file=args.token_file, shadow=args.shadow,
         candidate=args.candidate, canary=args.canary, ner_model=args.ner_model, watch=not args.no_watch,
         injection_model=args.injection_model,
-        poll_interval=args.poll_interval, grace=args.grace,
+        poll_interval=args.poll_interval, grace=args.grace, stream_idle_timeout=args.stream_idle_timeout,
+        stream_max_lifetime=args.stream_max_lifetime, health_budget=args.health_budget,
+        allow_policy_removal=args.allow_policy_removal,
     )
     try:
         server = SidecarServer(config)
+    except ListenError as err:
+        return _cannot_listen(err)
     except GuardrailsError as err:
         raise UsageError(str(err)) from None
     # Handlers first: a signal that arrives while the policies load must not
@@ -121,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
         print("guardrails serve: the policies do not load; not starting", file=sys.stderr)
         server.stop(grace=0)
         return 1
+    except ListenError as err:
+        server.stop(grace=0)
+        return _cannot_listen(err)
     except BaseException:
         server.stop(grace=0)
         raise
@@ -132,3 +162,8 @@ def run(args: argparse.Namespace) -> int:
         pass
     server.stop()
     return 0
+
+
+def _cannot_listen(err: ListenError) -> int:
+    print(f"guardrails serve: error: {err}", file=sys.stderr)
+    return EXIT_CANNOT_LISTEN

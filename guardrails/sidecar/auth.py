@@ -3,8 +3,13 @@
 The token is read from a file (``--token-file``), so it can come from a
 mounted secret and be rotated: the file is re-read when it changes. Every
 RPC except the standard health checks must carry ``authorization: Bearer
-<token>`` in its metadata; anything else gets UNAUTHENTICATED. Comparison
-is constant-time, and the token is never logged.
+<token>`` in its metadata; anything else gets UNAUTHENTICATED. The scheme
+is case-insensitive (RFC 7235: ``bearer``, ``BEARER``), the token is not.
+Comparison is constant-time, and the token is never logged.
+
+A call without the token gets UNAUTHENTICATED whatever method it names, so
+the method names cannot be probed without it: UNIMPLEMENTED comes only
+after authentication.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 import grpc
 
 from guardrails.diagnostics import GuardrailsError
+from guardrails.sidecar.admission import Refuse, abort
 
 log = logging.getLogger("guardrails.sidecar")
 
@@ -48,13 +54,18 @@ def read_token(path: str | os.PathLike) -> str:
 
 
 class TokenAuth(grpc.aio.ServerInterceptor):
-    """Requires the bearer token on every RPC but health checks."""
+    """Requires the bearer token on every RPC but health checks.
 
-    def __init__(self, path: str | os.PathLike, metrics=None):
+    `label(method)` gives the (service, method, type) a refusal is counted
+    under; the server passes one that says ``unknown`` for methods it does
+    not serve, so callers cannot add labels."""
+
+    def __init__(self, path: str | os.PathLike, metrics=None, label=None):
         self.path = Path(path)
         self.metrics = metrics
+        self.label = label
         self._stamp = self._stat()
-        self._expected = f"Bearer {read_token(self.path)}".encode()
+        self._expected = read_token(self.path).encode()
 
     def _stat(self) -> tuple[int, int] | None:
         try:
@@ -73,7 +84,7 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         except GuardrailsError as exc:
             log.error("token file changed but cannot be used; keeping the previous token: %s", exc)
         else:
-            self._expected = f"Bearer {token}".encode()
+            self._expected = token.encode()
             log.info("token file %s changed: new token in use", self.path)
         self._stamp = stamp
 
@@ -81,33 +92,37 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         for key, value in metadata or ():
             if key == "authorization":
                 given = value.encode() if isinstance(value, str) else value
-                return hmac.compare_digest(given, self._expected)
+                scheme, _, token = given.partition(b" ")
+                ok = hmac.compare_digest(token.lstrip(b" "), self._expected)
+                return ok and scheme.lower() == b"bearer"
         return False
 
     async def intercept_service(self, continuation, handler_call_details):
-        if handler_call_details.method.startswith(HEALTH_PREFIX):
-            return await continuation(handler_call_details)
-        if self.allows(handler_call_details.invocation_metadata):
+        method = handler_call_details.method
+        if method.startswith(HEALTH_PREFIX) or self.allows(handler_call_details.invocation_metadata):
             return await continuation(handler_call_details)
         handler = await continuation(handler_call_details)
-        if handler is None:
-            return None  # UNIMPLEMENTED, as without a token
         if self.metrics is not None:
             self.metrics.rejected.labels("unauthenticated").inc()
+            if self.label is not None:
+                counter = self.metrics.rpc(*self.label(method))
+                counter.started()
+                counter.handled("UNAUTHENTICATED")
         return _refusal(handler)
 
 
-def _refusal(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """A handler of the same shape that answers UNAUTHENTICATED at once."""
+async def _deny(_request, context) -> None:
+    await abort(context, Refuse("unauthenticated", "missing or wrong bearer token (send metadata "
+                                "'authorization: Bearer <token>')"))
 
-    async def deny(_request, context):
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                            "missing or wrong bearer token (send metadata 'authorization: Bearer <token>')")
 
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(deny)
+def _refusal(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler:
+    """A handler of the same shape that answers UNAUTHENTICATED at once
+    (stream-to-stream when there is no handler: every call fits it)."""
+    if handler is None or (handler.request_streaming and handler.response_streaming):
+        return grpc.stream_stream_rpc_method_handler(_deny)
     if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(deny)
+        return grpc.stream_unary_rpc_method_handler(_deny)
     if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(deny)
-    return grpc.unary_unary_rpc_method_handler(deny)
+        return grpc.unary_stream_rpc_method_handler(_deny)
+    return grpc.unary_unary_rpc_method_handler(_deny)

@@ -16,7 +16,9 @@ instead. :class:`AsyncGuardrailsClient` does the same on ``grpc.aio`` for
 asyncio applications.
 
 Failures raise subclasses of :class:`SidecarError` (a
-:class:`~guardrails.GuardrailsError`):
+:class:`~guardrails.GuardrailsError`, defined in :mod:`.errors`), each with
+the status ``code`` and the sidecar's ErrorInfo ``reason`` (and
+``retry_after`` where a retry helps):
 
 * :class:`SidecarUnavailableError` (also a ``ConnectionError``): the sidecar
   cannot be reached, is shutting down, or did not answer before the
@@ -45,12 +47,21 @@ from typing import Any, Iterable, Iterator
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from google.protobuf.message import DecodeError
+
 from guardrails.sidecar._proto import guardrails_pb2 as pb
-from guardrails.sidecar._proto import guardrails_pb2_grpc as pb_grpc
 from guardrails.decision import Decision
-from guardrails.diagnostics import GuardrailsError
-from guardrails.engine import UnknownPolicyError
 from guardrails.sidecar.convert import ConversionError, decision_from_proto, fill_struct, request_from_engine
+from guardrails.sidecar.deep import parse_deep
+from guardrails.sidecar.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    OverloadedError,
+    PolicyNotFoundError,
+    SidecarError,
+    SidecarUnavailableError,
+    error_from_rpc,
+)
 
 __all__ = [
     "GuardrailsClient", "AsyncGuardrailsClient", "TlsConfig", "SidecarError", "SidecarUnavailableError",
@@ -61,56 +72,41 @@ __all__ = [
 DEFAULT_TIMEOUT = 5.0
 
 
-# ---- errors -------------------------------------------------------------------
-
-
-class SidecarError(GuardrailsError):
-    """The sidecar did not return a decision. ``code`` is the gRPC status."""
-
-    def __init__(self, message: str, code: grpc.StatusCode | None = None):
-        super().__init__(message)
-        self.code = code
-
-
-class SidecarUnavailableError(SidecarError, ConnectionError):
-    """Cannot reach the sidecar, it is shutting down, or the deadline passed."""
-
-
-class PolicyNotFoundError(SidecarError, UnknownPolicyError):
-    """The request named a policy (or version) the sidecar has not loaded."""
-
-
-class InvalidRequestError(SidecarError, ValueError):
-    """The request is malformed (the client refused it, or the sidecar did)."""
-
-
-class AuthenticationError(SidecarError, PermissionError):
-    """Missing or wrong bearer token."""
-
-
-class OverloadedError(SidecarError):
-    """The sidecar is at its concurrency limit, or a message is too large."""
-
-
-_ERRORS = {
-    grpc.StatusCode.UNAVAILABLE: SidecarUnavailableError,
-    grpc.StatusCode.DEADLINE_EXCEEDED: SidecarUnavailableError,
-    grpc.StatusCode.CANCELLED: SidecarUnavailableError,
-    grpc.StatusCode.NOT_FOUND: PolicyNotFoundError,
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequestError,
-    grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
-    grpc.StatusCode.PERMISSION_DENIED: AuthenticationError,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: OverloadedError,
-}
-
-
 def _error(exc: grpc.RpcError, target: str) -> SidecarError:
-    code = exc.code() if hasattr(exc, "code") else None
-    details = (exc.details() if hasattr(exc, "details") else None) or str(code)
-    cls = _ERRORS.get(code, SidecarError)
-    if cls is SidecarUnavailableError:
-        return cls(f"guardrails sidecar at {target}: {code.name.lower()}: {details}", code)
-    return cls(details, code)
+    return error_from_rpc(exc, target)
+
+
+def _read_deep(cls: Any):
+    """A response deserializer that also reads values nested past protobuf's
+    own parser limit (a decision forwards arguments up to 64 levels deep)."""
+
+    def read(raw: bytes) -> Any:
+        try:
+            return cls.FromString(raw)
+        except DecodeError:
+            return parse_deep(cls, raw)
+
+    return read
+
+
+class _Stub:
+    """The Guardrails methods on a channel (sync or asyncio), their answers
+    read with :func:`_read_deep`."""
+
+    def __init__(self, channel: Any):
+        path = "/guardrails.v1.Guardrails/"
+        for name, request, response in (
+                ("CheckInput", pb.CheckInputRequest, pb.Decision),
+                ("CheckOutput", pb.CheckOutputRequest, pb.Decision),
+                ("CheckRetrieval", pb.CheckRetrievalRequest, pb.Decision),
+                ("CheckToolCall", pb.CheckToolCallRequest, pb.Decision),
+                ("CheckToolResult", pb.CheckToolResultRequest, pb.Decision),
+                ("ListPolicies", pb.ListPoliciesRequest, pb.ListPoliciesResponse)):
+            setattr(self, name, channel.unary_unary(path + name, request_serializer=request.SerializeToString,
+                                                    response_deserializer=_read_deep(response)))
+        self.GuardStream = channel.stream_stream(path + "GuardStream",
+                                                 request_serializer=pb.GuardStreamRequest.SerializeToString,
+                                                 response_deserializer=_read_deep(pb.GuardStreamResponse))
 
 
 # ---- connection options --------------------------------------------------------
@@ -275,7 +271,7 @@ class GuardrailsClient(_Base):
         creds, opts = _channel_args(tls, options)
         self._channel = (grpc.secure_channel(target, creds, options=opts) if creds is not None
                          else grpc.insecure_channel(target, options=opts))
-        self._stub = pb_grpc.GuardrailsStub(self._channel)
+        self._stub = _Stub(self._channel)
 
     def _call(self, method: str, message: Any, timeout: float | None) -> Any:
         try:
@@ -445,7 +441,7 @@ class AsyncGuardrailsClient(_Base):
         creds, opts = _channel_args(tls, options)
         self._channel = (grpc.aio.secure_channel(target, creds, options=opts) if creds is not None
                          else grpc.aio.insecure_channel(target, options=opts))
-        self._stub = pb_grpc.GuardrailsStub(self._channel)
+        self._stub = _Stub(self._channel)
 
     async def _call(self, method: str, message: Any, timeout: float | None) -> Any:
         try:

@@ -20,6 +20,16 @@ from guardrails.diagnostics import GuardrailsError
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_MAX_CONCURRENCY = 32
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+DEFAULT_STREAM_IDLE_TIMEOUT = 30.0
+DEFAULT_STREAM_MAX_LIFETIME = 600.0
+DEFAULT_HEALTH_BUDGET = 16
+CHECK_RESERVE = 4  # health budget units streams can never take: room for health Checks
+
+
+class ListenError(GuardrailsError):
+    """The sidecar cannot listen where it was told to: the address is in use
+    or not this machine's, or the socket path cannot be used. One failure
+    kind whatever the transport (``guardrails serve`` exits 3)."""
 
 
 @dataclass
@@ -48,6 +58,10 @@ class ServerConfig:
     watch: bool = True  # poll the sources and reload on change
     poll_interval: float = 1.0
     grace: float = 10.0  # seconds in-flight requests get at shutdown
+    stream_idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT  # a stream silent this long is ended
+    stream_max_lifetime: float = DEFAULT_STREAM_MAX_LIFETIME  # no stream lasts longer (GuardStream, Watch, reflection)
+    health_budget: int = DEFAULT_HEALTH_BUDGET  # health and reflection calls at once
+    allow_policy_removal: bool = False  # a reload may drop a policy that is being served
     engine_options: dict[str, Any] = field(default_factory=dict)  # passed to every Engine
 
     def validate(self) -> None:
@@ -64,6 +78,12 @@ class ServerConfig:
             raise GuardrailsError("--max-concurrency must be at least 1")
         if self.max_message_bytes < 1024:
             raise GuardrailsError("--max-message-bytes must be at least 1024")
+        if not self.stream_idle_timeout > 0:
+            raise GuardrailsError("--stream-idle-timeout must be a positive number of seconds")
+        if not self.stream_max_lifetime > 0:
+            raise GuardrailsError("--stream-max-lifetime must be a positive number of seconds")
+        if self.health_budget < 2 * CHECK_RESERVE:
+            raise GuardrailsError(f"--health-budget must be at least {2 * CHECK_RESERVE}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise GuardrailsError("TLS needs both --tls-cert and --tls-key")
         if self.tls_client_ca and not self.tls_cert:
@@ -116,15 +136,15 @@ def check_socket_path(path: str, *, remove_stale: bool = False) -> None:
         raise GuardrailsError("cannot listen on unix: with no path; use unix:/run/guardrails/sidecar.sock")
     parent = Path(path).parent
     if not parent.is_dir():
-        raise GuardrailsError(f"cannot listen on unix:{path}: the directory {parent} does not exist")
+        raise ListenError(f"cannot listen on unix:{path}: the directory {parent} does not exist")
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise GuardrailsError(f"cannot listen on unix:{path}: {exc.strerror or exc}") from None
+        raise ListenError(f"cannot listen on unix:{path}: {exc.strerror or exc}") from None
     if not stat.S_ISSOCK(st.st_mode):
-        raise GuardrailsError(f"cannot listen on unix:{path}: the path exists and is not a socket")
+        raise ListenError(f"cannot listen on unix:{path}: the path exists and is not a socket")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         probe.settimeout(1.0)
         try:
@@ -133,8 +153,8 @@ def check_socket_path(path: str, *, remove_stale: bool = False) -> None:
             if remove_stale:
                 os.unlink(path)  # nothing answers: a stale socket
             return
-    raise GuardrailsError(f"cannot listen on unix:{path}: a server is already listening there")
+    raise ListenError(f"cannot listen on unix:{path}: a server is already listening there")
 
 
-__all__ = ["DEFAULT_LISTEN", "DEFAULT_MAX_CONCURRENCY", "DEFAULT_MAX_MESSAGE_BYTES", "ServerConfig",
+__all__ = ["CHECK_RESERVE", "DEFAULT_LISTEN", "DEFAULT_MAX_CONCURRENCY", "DEFAULT_MAX_MESSAGE_BYTES", "ListenError", "ServerConfig",
            "check_socket_path", "is_loopback", "split_listen", "unix_socket_path"]

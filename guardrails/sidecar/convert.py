@@ -9,6 +9,11 @@ not 50.0), so the engine and the caller see what a JSON decoder would give
 them. Writing, an ``int`` beyond 2**53 is refused: it would come back as a
 different number.
 
+Span offsets count code points (Python's str indices). On the wire each
+span also carries them in UTF-8 bytes and UTF-16 code units
+(:func:`span_texts` finds the string a span lies in), so Go, Java and
+JavaScript callers can index their own strings without converting.
+
 Every check request carries ``session`` and ``at``. On the wire an empty
 ``session`` and ``at == 0`` mean "none" and "now", since proto3 has no unset
 scalars; here they become ``None``, which is what the engine takes.
@@ -22,6 +27,7 @@ from google.protobuf import struct_pb2
 
 from guardrails.sidecar._proto import guardrails_pb2 as pb
 from guardrails.decision import ChunkDecision, Decision, EvalError, Outcome, PolicyRef, Span, TraceStep, Violation
+from guardrails.values import string_leaves
 
 MAX_SAFE_INT = 2**53
 
@@ -221,10 +227,59 @@ def _at(at: Any) -> float:
     return float(at)
 
 
+# ---- span offsets in other units ----------------------------------------------------
+
+
+def span_texts(stage: str, request: dict) -> dict[str | None, str]:
+    """The strings a decision's spans can lie in, by the spans' ``field``
+    (None: the request's ``text``)."""
+    if stage in ("input", "output"):
+        text = request.get("text")
+        return {None: text} if isinstance(text, str) else {}
+    out: dict[str | None, str] = {}
+    if stage == "retrieval":
+        for i, ch in enumerate(request.get("chunks") or ()):
+            text = ch.get("text") if isinstance(ch, dict) else ch
+            if isinstance(text, str):
+                out[f"chunks[{i}]"] = text
+        return out
+    leaves: list[tuple[str, list, str]] = []
+    if stage == "tool_result":
+        string_leaves(request.get("result"), "result", leaves, [])
+    string_leaves(request.get("args"), "args", leaves, [])
+    return {path: text for path, _trail, text in leaves}
+
+
+class UnitOffsets:
+    """Code-point offsets into one string as (UTF-8 bytes, UTF-16 code units).
+    Offsets asked in ascending order cost one pass over the string in all."""
+
+    __slots__ = ("text", "ascii", "_at")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.ascii = text.isascii()
+        self._at = (0, 0, 0)  # (code points, bytes, code units) of the last answer
+
+    def __call__(self, offset: int) -> tuple[int, int]:
+        if self.ascii:
+            return offset, offset
+        cp, b8, b16 = self._at if offset >= self._at[0] else (0, 0, 0)
+        piece = self.text[cp:offset]
+        b8 += len(piece.encode("utf-8", "surrogatepass"))
+        b16 += len(piece) + sum(1 for c in piece if c > "\uffff")
+        self._at = (offset, b8, b16)
+        return b8, b16
+
+
 # ---- decisions -------------------------------------------------------------------
 
 
-def decision_to_proto(d: Decision) -> pb.Decision:
+def decision_to_proto(d: Decision, request: dict | None = None) -> pb.Decision:
+    """The wire form of `d`; given the `request` it decides, each span also
+    carries its offsets in UTF-8 bytes and UTF-16 code units."""
+    texts: dict[str | None, str] | None = None
+    measured: dict[str | None, UnitOffsets] = {}
     m = pb.Decision(decision_id=d.decision_id, stage=_STAGE_TO[d.stage], outcome=_OUTCOME_TO[d.outcome],
                     elapsed_us=d.elapsed_us,
                     policy=pb.PolicyRef(name=d.policy.name, version=d.policy.version, digest=d.policy.digest))
@@ -250,6 +305,15 @@ def decision_to_proto(d: Decision) -> pb.Decision:
             ms = mv.spans.add(start=s.start, end=s.end, entity=s.entity, score=s.score)
             if s.field is not None:
                 ms.field = s.field
+            if texts is None:
+                texts = span_texts(d.stage, request) if request is not None else {}
+            text = texts.get(s.field)
+            if text is not None and 0 <= s.start <= s.end <= len(text):
+                units = measured.get(s.field)
+                if units is None:
+                    units = measured[s.field] = UnitOffsets(text)
+                ms.start_utf8, ms.start_utf16 = units(s.start)
+                ms.end_utf8, ms.end_utf16 = units(s.end)
     for e in d.errors:
         me = m.errors.add(code=e.code, message=e.message)
         if e.rule is not None:

@@ -6,7 +6,11 @@ the policy sets (versions loaded, generation, reload counts) is read when
 the endpoint is scraped, so it can never drift from what is served.
 
 Labels never carry request content: stage, outcome, policy name and
-version, rule id, error code. :class:`StoreStatus` follows the session
+version, rule id, error code. Every rpc is counted as it starts and ends,
+by service, method, type and status code, under the names go-grpc-prometheus
+made common (``grpc_server_started_total``, ``grpc_server_handled_total``);
+a method the sidecar does not serve is counted as ``unknown``, so a caller
+cannot grow the label set. :class:`StoreStatus` follows the session
 store: decisions that failed on it, and the last reason (which names the
 store's address, never its password), for the metrics and ``ListPolicies``.
 """
@@ -94,6 +98,18 @@ class Metrics:
             "guardrails_state_store_errors",
             "Decisions that could not read or write the session store (error state-unavailable).",
             registry=r)
+        self.rpcs_started = Counter(
+            "grpc_server_started", "RPCs started on the server, by service, method and type.",
+            ["grpc_service", "grpc_method", "grpc_type"], registry=r)
+        self.rpcs_handled = Counter(
+            "grpc_server_handled", "RPCs completed on the server, by service, method, type and status code.",
+            ["grpc_service", "grpc_method", "grpc_type", "grpc_code"], registry=r)
+        self.shadow_unlogged = Counter(
+            "guardrails_shadow_differences_unlogged",
+            "Shadow differences counted but not logged (the log is rate-limited).", registry=r)
+        self.health_in_use = Gauge("guardrails_health_budget_in_use",
+                                   "Health and reflection calls being served now (Watch streams included).",
+                                   registry=r)
         self.state = state or StoreStatus()
         self.decision_log: Any = None  # read at scrape time
         self._sets: list[Any] = []
@@ -114,6 +130,10 @@ class Metrics:
             c = self._children.setdefault(key, metric.labels(*labels))
         return c
 
+    def rpc(self, service: str, method: str, kind: str) -> "RpcCounter":
+        """The started/handled counters of one method (`kind`: unary, server_stream, bidi_stream...)."""
+        return RpcCounter(self, service, method, kind)
+
     def observe(self, decision: Decision, seconds: float | None) -> None:
         """Count a returned decision; `seconds` is its latency (None for a stream's)."""
         p = decision.policy
@@ -129,6 +149,24 @@ class Metrics:
             if failed is not None:  # once per decision, however many rules read the store
                 self.state_errors.inc()
                 self.state.failed(failed.message)
+
+
+class RpcCounter:
+    """``grpc_server_started_total`` and ``grpc_server_handled_total`` for one method."""
+
+    __slots__ = ("_metrics", "_labels", "_started")
+
+    def __init__(self, metrics: Metrics, service: str, method: str, kind: str):
+        self._metrics = metrics
+        self._labels = (service, method, kind)
+        self._started = metrics.rpcs_started.labels(*self._labels)
+
+    def started(self) -> None:
+        self._started.inc()
+
+    def handled(self, code: str) -> None:
+        """`code`: the status code's name, such as ``OK`` or ``RESOURCE_EXHAUSTED``."""
+        self._metrics.child(self._metrics.rpcs_handled, *self._labels, code).inc()
 
 
 class _PolicySetCollector:
@@ -182,3 +220,9 @@ class _PolicySetCollector:
             written.add_metric(["written"], stats.written)
             written.add_metric(["dropped"], stats.dropped)
             yield written
+            # A full disk or an unwritable file: decisions are still answered, and these say what was lost.
+            yield CounterMetricFamily("guardrails_decision_log_errors",
+                                      "Failures to open or write the decision log (each may drop records).",
+                                      value=stats.errors)
+            yield GaugeMetricFamily("guardrails_decision_log_pending", "Decision records queued, not yet written.",
+                                    value=stats.pending)

@@ -4,7 +4,14 @@
 
 For Kubernetes exec probes when the sidecar listens on loopback (a native
 ``grpc:`` probe connects to the pod IP instead). Uses the standard
-grpc.health.v1 service, so it needs no token.
+grpc.health.v1 service, so it needs no token. Against a sidecar with
+mutual TLS (``--tls-client-ca``), give it a client certificate:
+
+    python -m guardrails.sidecar.probe --addr localhost:50051 --tls-ca ca.pem \
+        --tls-cert probe.pem --tls-key probe.key
+
+Exit codes: 0 serving; 1 not serving, unreachable or refused; 2 bad usage
+(a certificate file that cannot be read, a key without a certificate).
 """
 
 from __future__ import annotations
@@ -24,12 +31,22 @@ def main(argv: list[str] | None = None) -> int:
                    help="service to ask about; '' for the server as a whole")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds (default: 2)")
     p.add_argument("--tls-ca", metavar="PEM", help="connect with TLS, trusting this CA")
+    p.add_argument("--tls-cert", metavar="PEM", help="this probe's certificate chain, for a sidecar that "
+                   "requires client certificates (mutual TLS); needs --tls-key")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("--server-name", help="TLS name to verify, when it differs from the host in --addr")
     args = p.parse_args(argv)
 
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("a client certificate needs both --tls-cert and --tls-key")
+    if args.tls_cert and not args.tls_ca:
+        p.error("--tls-cert and --tls-key need --tls-ca (the CA that signed the sidecar's certificate)")
     if args.tls_ca:
-        with open(args.tls_ca, "rb") as f:
-            creds = grpc.ssl_channel_credentials(f.read())
+        try:
+            ca, key, cert = (_read(path) for path in (args.tls_ca, args.tls_key, args.tls_cert))
+        except OSError as exc:
+            p.error(f"cannot read {exc.filename}: {exc.strerror}")
+        creds = grpc.ssl_channel_credentials(ca, key, cert)
         options = [("grpc.ssl_target_name_override", args.server_name)] if args.server_name else []
         channel = grpc.secure_channel(args.addr, creds, options=options)
     else:
@@ -46,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"not serving: {status}", file=sys.stderr)
         return 1
     return 0
+
+
+def _read(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,13 @@ and swaps it in with one assignment, only when every policy compiles.
 Otherwise the last good snapshot stays, and the failure is kept in
 :class:`ReloadStatus` for logs, metrics and ``ListPolicies``.
 
+A new set that compiles but no longer has a policy the served set has (its
+file was deleted, or a push left it out) is refused the same way: that
+policy's callers would get NOT_FOUND. A set built with
+``allow_removal=True`` (``--allow-policy-removal``) takes such a reload.
+Versions are not guarded: a new version of a file replaces the old one, and
+callers pinned to the old version (``name@1.0.0``) then get NOT_FOUND.
+
 :class:`Watcher` polls the sources' contents about once a second and
 reloads a source whose fingerprint changed and then held still for one
 more poll: a half-written file, or a Kubernetes ConfigMap in the middle of
@@ -86,6 +93,16 @@ def describe_failure(exc: BaseException) -> tuple[str, str]:
     return f"{type(exc).__name__}: {exc}", f"{type(exc).__name__}: {exc}"
 
 
+def refuse_removal(served: Engine, new: Engine) -> None:
+    """Raise when `new` lacks a policy name that `served` has."""
+    gone = sorted({p.name for p in served.policies} - {p.name for p in new.policies})
+    if gone:
+        raise GuardrailsError(
+            f"the new set no longer has {', '.join(gone)}, which {'is' if len(gone) == 1 else 'are'} being "
+            "served: callers would get NOT_FOUND. Restore the file, or restart the sidecar with "
+            "--allow-policy-removal to let a reload drop policies")
+
+
 class PolicySet:
     """A source of policies and the last good engine built from it.
 
@@ -96,9 +113,10 @@ class PolicySet:
     """
 
     def __init__(self, name: str, path: str | Path, build: Callable[[str | Path], Engine], *,
-                 on_swap: Callable[["PolicySet", Snapshot], None] | None = None):
+                 on_swap: Callable[["PolicySet", Snapshot], None] | None = None, allow_removal: bool = False):
         self.name = name  # "active" or "candidate"
         self.path = Path(path)
+        self.allow_removal = allow_removal
         self._build = build
         self._on_swap = on_swap
         self._lock = threading.Lock()  # one load at a time; readers never take it
@@ -136,6 +154,8 @@ class PolicySet:
             attempted = time.time()
             try:
                 engine = self._build(self.path)
+                if current is not None and not self.allow_removal:
+                    refuse_removal(current.engine, engine)
             except Exception as exc:  # noqa: BLE001 - keep the last good set whatever happened
                 short, full = describe_failure(exc)
                 self.failed_fingerprint = fp

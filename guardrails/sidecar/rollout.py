@@ -3,9 +3,12 @@
 * **Shadow** (``--shadow PATH``): every request is answered by the active
   set, then evaluated again under the candidate on a background thread. The
   two decisions are compared (outcome, rules, forwarded text, route, error
-  codes); differences are logged, by field and without content, and counted
-  in ``guardrails_shadow_differences_total``. The caller never waits for,
-  or sees, the candidate.
+  codes); differences are counted in ``guardrails_shadow_differences_total``
+  and logged, by field and without content, at most
+  :data:`SHADOW_LOG_BURST` lines a minute (:class:`LogBudget`): real
+  traffic can differ on every request, and the counter has them all. A
+  logged line says how many were left out before it. The caller never
+  waits for, or sees, the candidate.
 * **Canary** (``--canary PCT --candidate PATH``): a request whose key falls
   in the first PCT percent of the key space is answered by the candidate.
   The key is the request's ``request_key`` (say a user or conversation id,
@@ -23,6 +26,7 @@ import hashlib
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +36,30 @@ from guardrails.engine import Engine, UnknownPolicyError
 log = logging.getLogger("guardrails.sidecar")
 
 SHADOW_QUEUE = 1000
+#: Shadow differences logged per minute at most (they are all counted).
+SHADOW_LOG_BURST = 10
+SHADOW_LOG_WINDOW = 60.0
+
+
+class LogBudget:
+    """At most `burst` log lines per `window` seconds (a token bucket, by
+    the monotonic clock); counts the lines it held back."""
+
+    def __init__(self, burst: int = SHADOW_LOG_BURST, window: float = SHADOW_LOG_WINDOW):
+        self.burst, self.rate = burst, burst / window
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+        self.held_back = 0  # since the last line let through
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        self.held_back += 1
+        return False
 
 
 def bucket(key: bytes) -> float:
@@ -85,6 +113,7 @@ class ShadowRunner:
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.compared = 0
         self.differed = 0
+        self.log_budget = LogBudget()  # used by the shadow thread only
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="guardrails-shadow", daemon=True)
         self._thread.start()
@@ -133,6 +162,10 @@ class ShadowRunner:
             self.metrics.shadow.labels(job.stage).inc()
             for f in diff:
                 self.metrics.shadow_diffs.labels(job.stage, f).inc()
+        if diff and not self.log_budget.allow():
+            if self.metrics is not None:
+                self.metrics.shadow_unlogged.inc()
+            return
         if diff:
             a, s = job.active, d
             # Outcomes, rule ids and codes only: never the request or the forwarded text.
@@ -147,9 +180,10 @@ class ShadowRunner:
                 details.append(f"errors {sorted(e.code for e in a.errors)} -> {sorted(e.code for e in s.errors)}")
             if "text" in diff:
                 details.append("forwarded text differs")
-            log.info("shadow difference: %s %s: %s@%s -> %s@%s: %s (decision %s)", job.stage, a.policy.name,
+            held, self.log_budget.held_back = self.log_budget.held_back, 0
+            log.info("shadow difference: %s %s: %s@%s -> %s@%s: %s (decision %s)%s", job.stage, a.policy.name,
                      a.policy.name, a.policy.version, s.policy.name, s.policy.version, "; ".join(details),
-                     a.decision_id)
+                     a.decision_id, f" [{held} more not logged since the last line]" if held else "")
 
 
 class Canary:

@@ -6,18 +6,24 @@
 same :class:`~guardrails.engine.Engine` the library uses, so a request gets
 the same decision either way.
 
-Request path, in order (each step can refuse the request):
+Request path, in order (each step can refuse the request; every refusal
+is one kind of :data:`~.admission.REFUSALS`, with its status code and
+ErrorInfo reason):
 
 1. the bearer token, when configured (:mod:`.auth`; health checks exempt);
-2. a concurrency slot (:mod:`.admission`), taken without waiting: when
+2. the size: a request over ``--max-message-bytes`` is refused and counted
+   (gRPC itself cuts off one over twice that, while it arrives);
+3. a concurrency slot (:mod:`.admission`), taken without waiting: when
    all are busy the answer is RESOURCE_EXHAUSTED at once, never a queue;
-3. the deadline: a request whose deadline has already passed is not
+4. the deadline: a request whose deadline has already passed is not
    evaluated (DEADLINE_EXCEEDED);
-4. parsing (INVALID_ARGUMENT, naming the message and the field);
-5. choosing the engine snapshot: active, or the canary candidate. The
+5. parsing (INVALID_ARGUMENT, naming the message and the field);
+6. choosing the engine snapshot: active, or the canary candidate. The
    request uses that one snapshot to the end (:mod:`.reload`);
-6. the decision, its metrics, the decision log (inside the engine) and,
-   in shadow mode, a copy of the request for the candidate (:mod:`.rollout`).
+7. the decision; an answer over the size limit is refused rather than
+   sent, and is then not counted as a decision;
+8. its metrics, the decision log (inside the engine) and, in shadow mode,
+   a copy of the request for the candidate (:mod:`.rollout`).
 
 A small tool call is decided on the event loop; text checks, tool results
 and tool calls that wait on a shared (Redis) session store run on worker
@@ -29,6 +35,7 @@ codes.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from typing import Any, Callable
@@ -42,7 +49,9 @@ from guardrails.sidecar._proto import guardrails_pb2 as pb
 from guardrails.sidecar.admission import (
     Refuse,
     Slots,
+    abort,
     check_deadline,
+    check_size,
     log_decision,
     log_internal_error,
     parse,
@@ -81,27 +90,28 @@ class GuardrailsService:
     def unary_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         """The unary rpcs by method name (GuardStream is :mod:`.rpc_stream`'s)."""
 
-        def unary(fn: Callable) -> grpc.RpcMethodHandler:
+        def unary(name: str, fn: Callable, **how: Any) -> grpc.RpcMethodHandler:
             # No deserializer: the handler gets the bytes and parses them itself.
-            return grpc.unary_unary_rpc_method_handler(fn, response_serializer=serialize)
+            counter = self.metrics.rpc(SERVICE, name, "unary")
+            return grpc.unary_unary_rpc_method_handler(self._rpc(fn, counter, **how), response_serializer=serialize)
 
         def check(stage: str, cls: Any) -> Callable:
             return lambda raw, ctx: self.check(stage, cls, raw, ctx)
 
         return {
-            "CheckInput": unary(self._rpc(check("input", pb.CheckInputRequest))),
-            "CheckOutput": unary(self._rpc(check("output", pb.CheckOutputRequest))),
-            "CheckRetrieval": unary(self._rpc(check("retrieval", pb.CheckRetrievalRequest))),
-            "CheckToolCall": unary(self._rpc(check("tool_call", pb.CheckToolCallRequest),
-                                             inline_below=INLINE_TOOL_CALL_BYTES)),
-            "CheckToolResult": unary(self._rpc(check("tool_result", pb.CheckToolResultRequest))),
-            "ListPolicies": unary(self._rpc(self.list_policies, slot=False, inline_below=None)),
+            "CheckInput": unary("CheckInput", check("input", pb.CheckInputRequest)),
+            "CheckOutput": unary("CheckOutput", check("output", pb.CheckOutputRequest)),
+            "CheckRetrieval": unary("CheckRetrieval", check("retrieval", pb.CheckRetrievalRequest)),
+            "CheckToolCall": unary("CheckToolCall", check("tool_call", pb.CheckToolCallRequest),
+                                   inline_below=INLINE_TOOL_CALL_BYTES),
+            "CheckToolResult": unary("CheckToolResult", check("tool_result", pb.CheckToolResultRequest)),
+            "ListPolicies": unary("ListPolicies", self.list_policies, slot=False, inline_below=None),
         }
 
-    def _rpc(self, fn: Callable, *, slot: bool = True, inline_below: int | None = 0) -> Callable:
-        """Wrap a handler: slot, deadline, where it runs, refusals as status
-        codes, and no unexpected exception text (which may quote a request)
-        in the answer.
+    def _rpc(self, fn: Callable, counter: Any, *, slot: bool = True, inline_below: int | None = 0) -> Callable:
+        """Wrap a handler: size, slot, deadline, where it runs, refusals as
+        status codes, the per-rpc counters, and no unexpected exception text
+        (which may quote a request) in the answer.
 
         A request smaller than `inline_below` bytes is answered on the event
         loop (a tool call decides in microseconds: handing it to a thread
@@ -112,30 +122,47 @@ class GuardrailsService:
         network (a Redis round trip), so it goes to a worker thread too.
         """
         take_slot, release_slot, offload = self.slots.take, self.slots.release, self.slots.offload
+        limit = self.config.max_message_bytes
+        rejected = self.metrics.rejected
 
         def to_the_end(raw: bytes, context: grpc.ServicerContext) -> Any:
             out = fn(raw, context)
             return out() if isinstance(out, Later) else out
 
         async def behaviour(raw: bytes, context: grpc.aio.ServicerContext):
+            counter.started()
             try:
+                if len(raw) > limit:
+                    raise Refuse("request-too-large", f"the request is {len(raw)} bytes, over the sidecar's "
+                                 f"--max-message-bytes {limit}", limit=str(limit))
                 check_deadline(context)
                 if inline_below is None or len(raw) < inline_below:
                     if not slot:
-                        return fn(raw, context)
-                    take_slot()
-                    try:
                         out = fn(raw, context)
-                    finally:
-                        release_slot()
-                    return await offload(out) if isinstance(out, Later) else out
-                return await offload(to_the_end, raw, context)
+                    else:
+                        take_slot()
+                        try:
+                            out = fn(raw, context)
+                        finally:
+                            release_slot()
+                        if isinstance(out, Later):
+                            out = await offload(out)
+                else:
+                    out = await offload(to_the_end, raw, context)
             except Refuse as r:
-                self.metrics.rejected.labels(r.reason).inc()
-                await context.abort(r.code, r.message)
+                refusal = r
+            except asyncio.CancelledError:  # the caller left (cancelled, or its deadline passed)
+                counter.handled("CANCELLED")
+                raise
             except Exception as exc:  # noqa: BLE001
                 log_internal_error(exc)
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error in the sidecar (see its log)")
+                refusal = Refuse("internal", "internal error in the sidecar (see its log)")
+            else:
+                counter.handled("OK")
+                return out
+            rejected.labels(refusal.kind).inc()
+            counter.handled(refusal.code.name)
+            await abort(context, refusal)
 
         return behaviour
 
@@ -161,12 +188,10 @@ class GuardrailsService:
         try:
             d = engine.check(stage, request, policy=policy, **options)
         except UnknownPolicyError as exc:
-            if policy is None:
-                raise Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"policy: {exc}", "invalid") from None
-            raise Refuse(grpc.StatusCode.NOT_FOUND, str(exc), "not-found") from None
+            raise unknown_policy(engine, policy, exc) from None
         invalid = _invalid_request(d)
         if invalid is not None:
-            raise Refuse(grpc.StatusCode.INVALID_ARGUMENT, invalid, "invalid")
+            raise Refuse("invalid", invalid, field=_field_named(invalid))
         return d
 
     # -- the rpcs
@@ -176,7 +201,7 @@ class GuardrailsService:
         try:
             request, policy = request_to_engine(stage, msg)
         except ConversionError as exc:
-            raise Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"{cls.DESCRIPTOR.name}: {exc}", "invalid") from None
+            raise Refuse("invalid", f"{cls.DESCRIPTOR.name}: {exc}", field=_field_named(str(exc))) from None
 
         def key() -> bytes:
             if msg.request_key:
@@ -192,7 +217,8 @@ class GuardrailsService:
     def _finish(self, stage: str, msg: Any, request: dict, policy: str | None, engine: Engine, track: str,
                 shadow_engine: Engine | None, started: float) -> pb.Decision:
         d = self.decide(engine, stage, request, policy, explain=msg.explain)
-        out = decision_to_proto(d)
+        out = decision_to_proto(d, request)
+        check_size(out, self.config.max_message_bytes)  # before counting: an answer not sent is no decision
         self.metrics.observe(d, time.perf_counter() - started)
         self.metrics.child(self.metrics.routed, track).inc()
         if shadow_engine is not None and self.shadow is not None:
@@ -232,6 +258,24 @@ def waits_on_store(engine: Engine, stage: str, policy: str | None, request: dict
         return False  # refused by decide(), at once
     needs = getattr(graph, "needs", None)
     return needs is not None and (needs.any or request.get("session") is not None)
+
+
+def unknown_policy(engine: Engine, policy: str | None, exc: Exception) -> Refuse:
+    """The refusal for a policy the engine does not have: none named while
+    several are loaded, no such name, or no such version of a loaded one."""
+    if policy is None:
+        return Refuse("policy-required", f"policy: {exc}", field="policy")
+    name, at, _version = policy.partition("@")
+    if at and has_policy(engine, name):
+        return Refuse("version-not-found", str(exc), policy=name)
+    return Refuse("policy-not-found", str(exc), policy=name)
+
+
+def _field_named(message: str) -> str:
+    """The request field a refusal's message starts with ("args must be...",
+    "chunks[2].metadata: ..."), for ErrorInfo's `field`."""
+    head = message.split(" ", 1)[0].rstrip(":,")
+    return head if head and all(c.isalnum() or c in "_.[]" for c in head) else ""
 
 
 def _invalid_request(d: Decision) -> str | None:

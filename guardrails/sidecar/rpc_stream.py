@@ -16,8 +16,11 @@ the sidecar releases exactly what it would release in process:
    the last message is the deciding decision. The status is OK: the policy
    answered, the rpc did not fail.
 
-A stream holds one concurrency slot from start to end. The checks run on
-the worker threads, never on the event loop.
+A stream holds one concurrency slot from start to end, so it may not hold
+it forever: a client that sends nothing for ``--stream-idle-timeout``
+seconds, or a stream older than ``--stream-max-lifetime``, is ended with
+DEADLINE_EXCEEDED (STREAM_IDLE_TIMEOUT, STREAM_MAX_LIFETIME) and the slot
+comes back. The checks run on the worker threads, never on the event loop.
 """
 
 from __future__ import annotations
@@ -32,9 +35,18 @@ from guardrails.engine import UnknownPolicyError
 from guardrails.guard.backend import PolicyViolation
 from guardrails.guard.stream_guard import StreamGuard
 from guardrails.sidecar._proto import guardrails_pb2 as pb
-from guardrails.sidecar.admission import Refuse, check_deadline, log_decision, log_internal_error, parse
+from guardrails.sidecar.admission import (
+    Refuse,
+    abort,
+    check_deadline,
+    check_size,
+    limited,
+    log_decision,
+    log_internal_error,
+    parse,
+)
 from guardrails.sidecar.convert import ConversionError, decision_to_proto, from_struct
-from guardrails.sidecar.rpc import GuardrailsService
+from guardrails.sidecar.rpc import SERVICE, GuardrailsService, unknown_policy
 
 HOLD_EVERYTHING = -1  # StreamStart.holdback: release nothing before the final check
 
@@ -43,16 +55,17 @@ def guard_stream_handler(service: GuardrailsService):
     """The GuardStream behaviour, answering with `service`'s policy sets,
     slots and metrics."""
     slots = service.slots
+    config = service.config
+    counter = service.metrics.rpc(SERVICE, "GuardStream", "bidi_stream")
 
     def open_stream(first: bytes) -> tuple[StreamGuard, str]:
         msg = parse(pb.GuardStreamRequest, first)
         if msg.WhichOneof("kind") != "start":
-            raise Refuse(grpc.StatusCode.INVALID_ARGUMENT,
-                          "GuardStream: the first message must be `start` (policy, context, holdback)", "invalid")
+            raise Refuse("stream-protocol", "GuardStream: the first message must be `start` (policy, context, "
+                         "holdback)")
         start = msg.start
         if start.holdback < HOLD_EVERYTHING:
-            raise Refuse(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"GuardStream: holdback must be >= -1, not {start.holdback}", "invalid")
+            raise Refuse("invalid", f"GuardStream: holdback must be >= -1, not {start.holdback}", field="holdback")
         holdback: float | None = {0: None, HOLD_EVERYTHING: float("inf")}.get(start.holdback, start.holdback)
         policy = start.policy or None
         context = from_struct(start.context) if start.HasField("context") else None
@@ -61,11 +74,9 @@ def guard_stream_handler(service: GuardrailsService):
         try:
             return StreamGuard(engine, policy=policy, context=context, holdback=holdback), track
         except UnknownPolicyError as exc:
-            if policy is None:
-                raise Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"policy: {exc}", "invalid") from None
-            raise Refuse(grpc.StatusCode.NOT_FOUND, str(exc), "not-found") from None
+            raise unknown_policy(engine, policy, exc) from None
         except (ConversionError, TypeError, ValueError) as exc:
-            raise Refuse(grpc.StatusCode.INVALID_ARGUMENT, f"GuardStream: {exc}", "invalid") from None
+            raise Refuse("invalid", f"GuardStream: {exc}") from None
 
     class _Worker:
         """Runs one stream's checks on the worker threads, one at a time,
@@ -85,23 +96,29 @@ def guard_stream_handler(service: GuardrailsService):
             else:
                 slots.release()
 
-    async def chunks(sg: StreamGuard, requests: AsyncIterator[bytes], context,
-                     on_worker: _Worker) -> AsyncIterator[Any]:
+    def answer(message: Any) -> Any:
+        check_size(message, config.max_message_bytes)
+        return message
+
+    async def chunks(sg: StreamGuard, requests: AsyncIterator[bytes], context, on_worker: _Worker,
+                     seen: list[str]) -> AsyncIterator[Any]:
         async for raw in requests:
             check_deadline(context)
             msg = parse(pb.GuardStreamRequest, raw)
             if msg.WhichOneof("kind") != "chunk":
-                raise Refuse(grpc.StatusCode.INVALID_ARGUMENT,
-                              "GuardStream: after `start`, send only `chunk` messages", "invalid")
+                raise Refuse("stream-protocol", "GuardStream: after `start`, send only `chunk` messages")
+            seen.append(msg.chunk)
             safe = await on_worker(sg.feed, msg.chunk)
             if safe:
-                yield pb.GuardStreamResponse(chunk=safe)
+                yield answer(pb.GuardStreamResponse(chunk=safe))
         rest, decision = await on_worker(sg.finish)
         if rest:
-            yield pb.GuardStreamResponse(chunk=rest)
-        yield pb.GuardStreamResponse(decision=decision_to_proto(decision))
+            yield answer(pb.GuardStreamResponse(chunk=rest))
+        # The final decision's spans count from the start of the whole text.
+        yield answer(pb.GuardStreamResponse(decision=decision_to_proto(decision, {"text": "".join(seen)})))
 
     async def behaviour(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        counter.started()
         started = time.perf_counter()
         refusal: Refuse | None = None
         try:
@@ -111,19 +128,19 @@ def guard_stream_handler(service: GuardrailsService):
             refusal = r
         else:
             on_worker = _Worker()
+            messages = limited(requests, config.stream_idle_timeout, time.monotonic() + config.stream_max_lifetime)
             try:
-                first = await anext(aiter(requests), None)
+                first = await anext(messages, None)
                 if first is None:
-                    raise Refuse(grpc.StatusCode.INVALID_ARGUMENT,
-                                  "GuardStream: the stream ended before its `start` message", "invalid")
+                    raise Refuse("stream-protocol", "GuardStream: the stream ended before its `start` message")
                 sg, track = await on_worker(open_stream, first)
                 try:
-                    async for out in chunks(sg, requests, context, on_worker):
+                    async for out in chunks(sg, messages, context, on_worker, []):
                         yield out
                     decision = sg.decision
                 except PolicyViolation as stop:  # deny or escalate: the stream ends here
                     decision = stop.decision
-                    yield pb.GuardStreamResponse(decision=decision_to_proto(decision))
+                    yield answer(pb.GuardStreamResponse(decision=decision_to_proto(decision)))
                 if decision is not None:
                     service.metrics.observe(decision, None)
                     service.metrics.streams.labels(decision.outcome.value).observe(time.perf_counter() - started)
@@ -131,15 +148,20 @@ def guard_stream_handler(service: GuardrailsService):
                     log_decision(decision, track)
             except Refuse as r:
                 refusal = r
+            except asyncio.CancelledError:
+                counter.handled("CANCELLED")
+                raise
             except Exception as exc:  # noqa: BLE001
                 log_internal_error(exc)
-                refusal = Refuse(grpc.StatusCode.INTERNAL, "internal error in the sidecar (see its log)", "")
+                refusal = Refuse("internal", "internal error in the sidecar (see its log)")
             finally:
                 on_worker.release_slot()
-        if refusal is not None:
-            if refusal.reason:
-                service.metrics.rejected.labels(refusal.reason).inc()
-            await context.abort(refusal.code, refusal.message)
+        if refusal is None:
+            counter.handled("OK")
+            return
+        service.metrics.rejected.labels(refusal.kind).inc()
+        counter.handled(refusal.code.name)
+        await abort(context, refusal)
 
     return behaviour
 

@@ -12,6 +12,16 @@ rate-limit count; a shadow candidate gets a private in-memory store, so its
 decisions never take a slot of a shared limit.
 The server runs on an event loop in a thread of its own, so the class keeps
 a plain synchronous API for the command line, tests and embedding.
+
+gRPC's own limit on concurrent rpcs is not set: it counted health Watch
+streams (which need no token) with everything else, so a few dozen of them
+locked every caller out, and it answered callers that had already gone with
+an ERROR traceback in the log. The sidecar's own budgets bound every call
+instead: the concurrency slots the checks and streams (:mod:`.admission`),
+the health budget health and reflection (:mod:`.health`). gRPC's queue of
+calls not yet handed to the server is raised (:data:`MAX_PENDING_CALLS`),
+so a burst of calls reaches those budgets and gets their one documented
+refusal, rather than a stream reset the client reads as CANCELLED.
 """
 
 from __future__ import annotations
@@ -26,8 +36,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from guardrails.decision_log import DecisionLog
@@ -38,7 +46,15 @@ from guardrails.engine import HASH_SALT_ENV, Engine
 from guardrails.sessions import MemoryStore, StoreError, open_store
 from guardrails.sidecar.admission import serialize
 from guardrails.sidecar.auth import TokenAuth, server_credentials
-from guardrails.sidecar.config import ServerConfig, check_socket_path, is_loopback, split_listen, unix_socket_path
+from guardrails.sidecar.config import (
+    ListenError,
+    ServerConfig,
+    check_socket_path,
+    is_loopback,
+    split_listen,
+    unix_socket_path,
+)
+from guardrails.sidecar.health import HEALTH_SERVICE, REFLECTION_V1, REFLECTION_V1ALPHA, HealthAndReflection
 from guardrails.sidecar.metrics import Metrics, StoreStatus
 from guardrails.sidecar.reload import PolicySet, Snapshot, Watcher
 from guardrails.sidecar.rollout import ShadowRunner
@@ -47,10 +63,14 @@ from guardrails.sidecar.rpc_stream import guard_stream_handler
 
 log = logging.getLogger("guardrails.sidecar")
 
-# gRPC's own limit on concurrent rpcs, beyond the concurrency slots: room for
-# health checks, reflection and for refusing requests quickly when every
-# slot is busy.
-SPARE_THREADS = 8
+# Calls gRPC may hold before the server takes them (its defaults, 1,000 and
+# 3,000, reset the streams of a larger burst before the sidecar sees them).
+MAX_PENDING_CALLS = 20_000
+# A connection must finish its handshake (TLS, HTTP/2 preface) within this.
+HANDSHAKE_TIMEOUT_MS = 20_000
+# The Guardrails methods and their rpc types, for the per-rpc counters.
+METHODS = {"CheckInput": "unary", "CheckOutput": "unary", "CheckRetrieval": "unary", "CheckToolCall": "unary",
+           "CheckToolResult": "unary", "ListPolicies": "unary", "GuardStream": "bidi_stream"}
 # Policy versions the decision log keeps the log_keep of (the oldest go first).
 MAX_REMEMBERED_VERSIONS = 256
 
@@ -62,6 +82,19 @@ def quiet_third_party_loggers() -> None:
         lg = logging.getLogger(name)
         if lg.getEffectiveLevel() < logging.WARNING:
             lg.setLevel(logging.WARNING)
+
+
+def method_label(method: str) -> tuple[str, str, str]:
+    """(service, method, type) of a full method name, for the per-rpc
+    counters; ``unknown`` for anything the sidecar does not serve."""
+    service, _, name = method.lstrip("/").rpartition("/")
+    if service == SERVICE and name in METHODS:
+        return service, name, METHODS[name]
+    if service == HEALTH_SERVICE and name in ("Check", "Watch"):
+        return service, name, "unary" if name == "Check" else "server_stream"
+    if service in (REFLECTION_V1, REFLECTION_V1ALPHA) and name == "ServerReflectionInfo":
+        return service, name, "bidi_stream"
+    return "unknown", "unknown", "unknown"
 
 
 def rpc_handlers(service: GuardrailsService) -> grpc.GenericRpcHandler:
@@ -97,7 +130,7 @@ class SidecarServer:
         self._server: grpc.aio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
-        self._health: Any = None  # grpc_health's asyncio HealthServicer
+        self._health: HealthAndReflection | None = None
         self.service: GuardrailsService | None = None
         self._watcher: Watcher | None = None
         self._metrics_http: Any = None
@@ -177,14 +210,15 @@ class SidecarServer:
         if cfg.decision_log is not None:
             self._log = DecisionLog(cfg.decision_log)
             self.metrics.decision_log = self._log
-        self.active = PolicySet("active", cfg.policies, self._builder(True), on_swap=self._on_swap)
+        self.active = PolicySet("active", cfg.policies, self._builder(True), on_swap=self._on_swap,
+                                allow_removal=cfg.allow_policy_removal)
         self.active.load_initial()
         candidate_path = cfg.shadow or cfg.candidate
         if candidate_path is not None:
             # Shadow decisions are not returned, so they are not logged either.
             canary = cfg.rollout == "canary"
             self.candidate = PolicySet("candidate", candidate_path, self._builder(canary, shared_state=canary),
-                                       on_swap=self._on_swap)
+                                       on_swap=self._on_swap, allow_removal=cfg.allow_policy_removal)
             self.candidate.load_initial()
             if cfg.rollout == "shadow":
                 self.shadow = ShadowRunner(self.metrics)
@@ -192,7 +226,7 @@ class SidecarServer:
         self.metrics.watch(sets)
 
         if cfg.token_file:
-            self.auth = TokenAuth(cfg.token_file, self.metrics)
+            self.auth = TokenAuth(cfg.token_file, self.metrics, label=method_label)
         self.service = GuardrailsService(self.active, self.candidate, cfg, self.metrics, self.shadow)
         self._run_loop()
         try:
@@ -238,21 +272,20 @@ class SidecarServer:
 
     async def _serve(self) -> None:
         cfg = self.config
-        workers = cfg.max_concurrency + SPARE_THREADS
         options = [
-            ("grpc.max_receive_message_length", cfg.max_message_bytes),
+            # Up to twice the limit is read, so the handlers refuse (and count) what is over it.
+            ("grpc.max_receive_message_length", min(2 * cfg.max_message_bytes, 2**31 - 1)),
             ("grpc.max_send_message_length", cfg.max_message_bytes),
+            ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
+            ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
+            ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
             ("grpc.so_reuseport", 0),  # a port already in use is an error, not a shared port
         ]
-        server = grpc.aio.server(interceptors=[self.auth] if self.auth is not None else None, options=options,
-                                 # gRPC's own backstop; our slots refuse first, with a clearer message.
-                                 maximum_concurrent_rpcs=workers)
+        # No maximum_concurrent_rpcs: see the module docstring.
+        server = grpc.aio.server(interceptors=[self.auth] if self.auth is not None else None, options=options)
         assert self.service is not None
-        server.add_generic_rpc_handlers((rpc_handlers(self.service),))
-        self._health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
+        self._health = HealthAndReflection(cfg, self.metrics, self.auth, (SERVICE,))
+        server.add_generic_rpc_handlers((rpc_handlers(self.service), *self._health.handlers()))
 
         path = unix_socket_path(cfg.listen)
         host = "localhost" if path is not None else split_listen(cfg.listen)[0]
@@ -268,10 +301,10 @@ class SidecarServer:
         except RuntimeError as exc:
             # gRPC's message ends with advice about its own debug logging.
             why = str(exc).split("; set GRPC_VERBOSITY", 1)[0]
-            raise GuardrailsError(f"cannot listen on {cfg.listen} (in use, or not an address of this machine): "
-                                  f"{why}") from None
+            raise ListenError(f"cannot listen on {cfg.listen} (in use, or not an address of this machine): "
+                              f"{why}") from None
         if not self.port:
-            raise GuardrailsError(f"cannot listen on {cfg.listen} (in use, or not an address of this machine)")
+            raise ListenError(f"cannot listen on {cfg.listen} (in use, or not an address of this machine)")
         if path is not None:
             self.port = None  # a socket has no port
             self.address = f"unix:{path}"
@@ -287,12 +320,11 @@ class SidecarServer:
             log.warning("listening on %s without --token-file: requests are not authenticated", cfg.listen)
         await server.start()
         self._server = server
-        for name in ("", SERVICE):
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self._health.set_serving(("", SERVICE))
 
     async def _shutdown(self, grace: float) -> None:
         if self._health is not None:
-            await self._health.enter_graceful_shutdown()  # health answers NOT_SERVING from now on
+            await self._health.shutting_down()  # health answers NOT_SERVING from now on
         if self._server is not None:
             log.info("shutting down: refusing new requests, waiting up to %.0fs for in-flight ones", grace)
             await self._server.stop(grace)
@@ -312,7 +344,7 @@ class SidecarServer:
         try:
             httpd, _thread = start_http_server(port, addr=host.strip("[]"), registry=self.metrics.registry)
         except OSError as exc:
-            raise GuardrailsError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from None
+            raise ListenError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from None
         self._metrics_http = httpd
         self.metrics_port = httpd.server_address[1]
         log.info("metrics on http://%s:%d/metrics", host, self.metrics_port)

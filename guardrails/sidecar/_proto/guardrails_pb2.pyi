@@ -189,18 +189,26 @@ class CheckToolResultRequest(_message.Message):
     def __init__(self, tool: _Optional[str] = ..., result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., args: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., principal: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ..., session: _Optional[str] = ..., at: _Optional[float] = ...) -> None: ...
 
 class Span(_message.Message):
-    __slots__ = ("start", "end", "entity", "score", "field")
+    __slots__ = ("start", "end", "entity", "score", "field", "start_utf8", "end_utf8", "start_utf16", "end_utf16")
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     ENTITY_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     FIELD_FIELD_NUMBER: _ClassVar[int]
+    START_UTF8_FIELD_NUMBER: _ClassVar[int]
+    END_UTF8_FIELD_NUMBER: _ClassVar[int]
+    START_UTF16_FIELD_NUMBER: _ClassVar[int]
+    END_UTF16_FIELD_NUMBER: _ClassVar[int]
     start: int
     end: int
     entity: str
     score: float
     field: str
-    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., entity: _Optional[str] = ..., score: _Optional[float] = ..., field: _Optional[str] = ...) -> None: ...
+    start_utf8: int
+    end_utf8: int
+    start_utf16: int
+    end_utf16: int
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., entity: _Optional[str] = ..., score: _Optional[float] = ..., field: _Optional[str] = ..., start_utf8: _Optional[int] = ..., end_utf8: _Optional[int] = ..., start_utf16: _Optional[int] = ..., end_utf16: _Optional[int] = ...) -> None: ...
 
 class Violation(_message.Message):
     __slots__ = ("rule", "effect", "message", "route", "spans", "error", "chunk", "location")
