@@ -118,13 +118,6 @@ class GuardrailsRunnable(Runnable[Any, Any]):
             yield chunk
 
 
-def notice(decision: Decision, what: str) -> str:
-    """What the model reads in place of a tool call or result not let through."""
-    deciding = [v.rule for v in decision.violations if v.effect == decision.outcome.value] or decision.rule_ids
-    verb = "escalated for review" if decision.outcome is Outcome.ESCALATE else "denied by policy"
-    return f"[{what} {verb}: {', '.join(deciding) or decision.outcome.value}]"
-
-
 class ToolGuard:
     """LangGraph's ``ToolNode`` hook (``wrap_tool_call`` / ``awrap_tool_call``).
 
@@ -190,7 +183,7 @@ class ToolGuard:
             (d,) = yield Checks([("tool", name, args, principal, context, session)])
             keep = yield from self._let_through(d, ToolCall(name, args, cid))
             if not keep:
-                return ToolMessage(content=notice(d, f"tool call {name!r}"), tool_call_id=cid, name=name,
+                return ToolMessage(content=R.refused_notice(d, f"tool call {name!r}"), tool_call_id=cid, name=name,
                                    status="error")
             if isinstance(d.text, dict) and d.text != args:
                 args = d.text
@@ -217,4 +210,4 @@ class ToolGuard:
         return result
 
 
-__all__ = ["GuardrailsRunnable", "ToolGuard", "notice"]
+__all__ = ["GuardrailsRunnable", "ToolGuard"]

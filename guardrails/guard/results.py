@@ -109,4 +109,13 @@ def withheld_notice(d: Decision) -> str:
     return f"[tool result {what}: {', '.join(deciding) or d.outcome.value}]"
 
 
-__all__ = ["canonical", "content_value", "json_value", "parsed", "restore", "rewritten", "withheld_notice"]
+def refused_notice(d: Decision, what: str) -> str:
+    """What a model reads in place of a tool call's result when the call was
+    not let through and so never ran (``what``: "tool call 'NAME'")."""
+    deciding = [v.rule for v in d.violations if v.effect == d.outcome.value] or d.rule_ids
+    verb = "escalated for review" if d.outcome is Outcome.ESCALATE else "denied by policy"
+    return f"[{what} {verb}: {', '.join(deciding) or d.outcome.value}]"
+
+
+__all__ = ["canonical", "content_value", "json_value", "parsed", "refused_notice", "restore", "rewritten",
+           "withheld_notice"]
