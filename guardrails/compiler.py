@@ -9,7 +9,9 @@ Everything that can be decided at load time is decided here:
 * rules are sorted into cost tiers (plain conditions, cheap detectors,
   presidio), so expensive detectors are skipped once a deny is certain;
 * tool-call rules are indexed by the tool names their conditions require, so
-  a decision costs the same however many rules concern other tools.
+  a decision costs the same however many rules concern other tools; and
+  rules whose first test requires a string of a request attribute are
+  indexed by it (:mod:`guardrails.rule_index`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from guardrails.rulegraph import (
     DEFAULT_MIN_SCORE,
     DEFAULT_REGEX_TIMEOUT_MS,
     TIER_CHEAP,
-    TIER_PII,
     TIER_PLAIN,
     CompiledPolicy,
     Ctx,
@@ -36,6 +37,7 @@ from guardrails.rulegraph import (
     StageGraph,
 )
 from guardrails.history import NO_NEEDS, LimitSpec, StateNeeds
+from guardrails.rule_index import Guard, build_index, first_test_guard, tiered
 from guardrails.stages import STAGES
 from guardrails.values import parse_window
 
@@ -47,6 +49,7 @@ class StageCompiler(ConditionCompiler):
                  coverage: bool = False):
         super().__init__(unit, settings, pii_default, coverage)
         self.stage = stage
+        self.guards: dict[str, Guard] = {}  # rule qid -> its attribute-index filing
 
     # -- redact targets
     def redact_spec(self, eff: ast.Redact) -> RedactSpec:
@@ -116,6 +119,10 @@ class StageCompiler(ConditionCompiler):
             # builds keep them, to report their branches.)
             condition = _without_tool_tests(condition, self.unit)
         cond = self.expr(condition) if condition is not None else None
+        if not self.coverage:
+            guard = first_test_guard(condition, self.unit.scope)
+            if guard is not None:
+                self.guards[qid] = guard
         redact = self.redact_spec(r.effect) if isinstance(r.effect, ast.Redact) else None
         used = tuple(sorted(self.rule_detectors))
         tier = TIER_PLAIN
@@ -169,10 +176,7 @@ def _is_tool_test(e: ast.Expr, unit: Unit) -> bool:
     return False
 
 
-def _tiered(rules: list[RuleNode]) -> tuple[tuple[RuleNode, ...], ...]:
-    ordered = sorted(rules, key=lambda r: (r.tier, r.qid))
-    return tuple(tuple(r for r in ordered if r.tier == t) for t in (TIER_PLAIN, TIER_CHEAP, TIER_PII)
-                 if any(r.tier == t for r in ordered))
+_tiered = tiered
 
 
 def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
@@ -199,7 +203,7 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
         needs = sc.state_needs(nodes)
         records = records or needs.history
         graph = StageGraph(stage, tuple(sorted(nodes, key=lambda n: n.qid)), _tiered(nodes),
-                           dict(sc.detectors), pii_entities, needs=needs)
+                           dict(sc.detectors), pii_entities, needs=needs, index=build_index(nodes, sc.guards))
         if stage == "tool_call":
             wildcard = [n for n in nodes if n.tools is None]
             named: dict[str, list[RuleNode]] = {}
@@ -207,8 +211,9 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
                 for t in n.tools or ():
                     named.setdefault(t, []).append(n)
             by_tool = {t: _tiered(rs + wildcard) for t, rs in named.items()}
+            tool_index = {t: ix for t, rs in named.items() if (ix := build_index(rs + wildcard, sc.guards))}
             graph = StageGraph(stage, graph.rules, graph.tiers, graph.detectors, pii_entities,
-                               by_tool, _tiered(wildcard), needs)
+                               by_tool, _tiered(wildcard), needs, build_index(wildcard, sc.guards), tool_index)
         stages[stage] = graph
     return CompiledPolicy(
         unit.policy.name, unit.policy.version, policy_digest(unit, models), settings, stages,

@@ -305,7 +305,8 @@ def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Ru
     graph = p.stages[stage]
     ctx = Ctx(text, {"text": text, "context": context or {}}, rt, overrides, coverage)
     h = open_state(p, graph, rt, session, at, ctx, lambda: text, optimistic=True)
-    run, c, labels = decide(p, graph, h, graph.tiers, ctx, stage, None, explain=explain, exhaustive=exhaustive)
+    run, c, labels = decide(p, graph, h, graph.rules_for(ctx.roots), ctx, stage, None, explain=explain,
+                            exhaustive=exhaustive)
     forwarded = None
     if c.outcome is not Outcome.DENY:
         forwarded = apply_text(text, c.redactions, rt) if c.redactions else text
@@ -365,7 +366,8 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
         if i == 0:  # one History for the whole request, read once
             h = open_state(p, graph, rt, session, at, ctx, lambda: ARG_SEPARATOR.join(labelled_texts))
         ctx.state = h
-        run = run_rules(graph.tiers, ctx, p.settings.fail_closed, exhaustive=exhaustive, explain=explain, chunk=i)
+        run = run_rules(graph.rules_for(ctx.roots), ctx, p.settings.fail_closed, exhaustive=exhaustive,
+                        explain=explain, chunk=i)
         field_name = f"chunks[{i}]"
 
         def mapper(f: Finding, field_name=field_name):
@@ -418,8 +420,15 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
 STATE_RULE = "session-state"
 
 
+_NO_LABELS: frozenset[str] = frozenset()
+
+
 def labels_of(fired: list[tuple[RuleNode, list[Finding]]]) -> frozenset[str]:
-    return frozenset(n for rule, _ in fired for n in rule.labels) if fired else frozenset()
+    out: set[str] | None = None
+    for rule, _ in fired:
+        if rule.labels:  # most rules attach none: no set is built for them
+            out = set(rule.labels) if out is None else out | set(rule.labels)
+    return _NO_LABELS if out is None else frozenset(out)
 
 
 def kept_labels(outcome: Outcome, labels: frozenset[str]) -> list[str]:

@@ -107,7 +107,7 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     ctx = Ctx(subject, {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}, rt,
               overrides, coverage)
     h = open_state(p, graph, rt, session, at, ctx, lambda: subject, (tool, args), optimistic=True)
-    run, c, labels = decide(p, graph, h, graph.tiers_for_tool(tool), ctx, "tool_call", tool, explain=explain,
+    run, c, labels = decide(p, graph, h, graph.rules_for(ctx.roots, tool), ctx, "tool_call", tool, explain=explain,
                             exhaustive=exhaustive, tool_default=settings.tool_default, tool=tool,
                             mapper=_mapper(offsets))
     forwarded = None
@@ -149,7 +149,8 @@ def evaluate_tool_result(p: CompiledPolicy, tool: Any, result: Any, args: Any, p
     ctx = Ctx(text, {"text": text, "tool": tool, "result": result, "args": args or {}, "principal": principal or {},
                      "context": context or {}}, rt, overrides, coverage)
     h = open_state(p, graph, rt, session, at, ctx, lambda: text, optimistic=True)
-    run, c, labels = decide(p, graph, h, graph.tiers, ctx, stage, tool, explain=explain, exhaustive=exhaustive,
+    run, c, labels = decide(p, graph, h, graph.rules_for(ctx.roots), ctx, stage, tool, explain=explain,
+                            exhaustive=exhaustive,
                             mapper=_mapper(offsets))
     forwarded = None
     if c.outcome is not Outcome.DENY:

@@ -94,9 +94,24 @@ class StageGraph:
     by_tool: dict[str, tuple[tuple[RuleNode, ...], ...]] = field(default_factory=dict)
     any_tool: tuple[tuple[RuleNode, ...], ...] = ()  # rules for tools not in the index
     needs: Any = None  # a history.StateNeeds: what the rules ask of the session store
+    # The attribute index (guardrails.rule_index.AttrIndex) of `tiers` (for
+    # tool_call: of `any_tool`), and of each tool's rules; None: not indexed.
+    index: Any = None
+    tool_index: dict[str, Any] = field(default_factory=dict)
 
     def tiers_for_tool(self, tool: str) -> tuple[tuple[RuleNode, ...], ...]:
         return self.by_tool.get(tool, self.any_tool)
+
+    def rules_for(self, roots: dict, tool: str | None = None) -> tuple[tuple[RuleNode, ...], ...]:
+        """The rules a request can fire, in tiers: through the tool index
+        (tool_call) and the attribute index, where the stage has them."""
+        if tool is None:
+            return self.tiers if self.index is None else self.index.select(roots)
+        tiers = self.by_tool.get(tool)
+        if tiers is None:
+            return self.any_tool if self.index is None else self.index.select(roots)
+        ix = self.tool_index.get(tool)
+        return tiers if ix is None else ix.select(roots)
 
     @property
     def needs_pii(self) -> bool:
