@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from guardrails.detectors.injection import LEVELS, InjectionDetector, combine_scores  # noqa: E402
+from guardrails.detectors.injection import LEVELS, InjectionDetector, combine_scores
 
 HELDOUT = ROOT / "corpus" / "injection" / "heldout.jsonl"
 PAGE = ROOT / "docs" / "injection.md"

@@ -87,7 +87,7 @@ def calibration_digest() -> str:
 
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for name in ("signals.py", "carriers.py"):
+    for name in ("signals.py", "phrases.py", "triggers.py", "carriers.py"):
         h.update((here / name).read_bytes())
     h.update(inspect.getsource(combine_scores).encode())
     return h.hexdigest()
@@ -143,7 +143,7 @@ class InjectionDetector:
                 from guardrails.detectors.injection.model import load_model
 
                 model = load_model()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure to load is a load error
                 raise DetectorError(f"the injection model could not be loaded: {type(exc).__name__}: {exc}") from None
             # The shipped model reads the normalised text the signals read too
             # (a stand-in put in load_model's place may only have score()).
@@ -163,7 +163,7 @@ class InjectionDetector:
             m = float(folded(norm.text) if folded is not None else self.model.score(text))
         except DetectorError:
             raise
-        except Exception as exc:  # fail closed: any failure is a detector error
+        except Exception as exc:  # noqa: BLE001 - fail closed: any failure is a detector error
             raise DetectorError(f"injection detector failed: {type(exc).__name__}") from None
         if not (0.0 <= h <= 1.0 and 0.0 <= m <= 1.0) or math.isnan(h) or math.isnan(m):
             raise DetectorError("injection detector returned a score outside [0, 1]")

@@ -41,12 +41,13 @@ import base64
 import binascii
 import codecs
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
+from guardrails.detectors.injection.triggers import finditer, windows
 from guardrails.detectors.normalize import NormalizedText
 
-__all__ = ["CARRIER_FAMILIES", "CARRIER_SIGNALS", "Hit", "finditer", "scan_carriers", "windows"]
+__all__ = ["CARRIER_FAMILIES", "CARRIER_SIGNALS", "Hit", "scan_carriers"]
 
 
 class Hit(NamedTuple):
@@ -56,84 +57,6 @@ class Hit(NamedTuple):
     score: float
     start: int
     end: int
-
-
-def _occurrences(t: str, trig: str) -> Iterator[tuple[int, int]]:
-    """Spans of ``trig`` in ``t``; a trigger starting with an ASCII letter must
-    start a word, and one ending in ``$`` must also end one."""
-    whole = trig.endswith("$")
-    lit = trig[:-1] if whole else trig
-    left = lit[0].isascii() and lit[0].isalpha()
-    n = len(t)
-    i = t.find(lit)
-    while i >= 0:
-        j = i + len(lit)
-        if (not left or i == 0 or not t[i - 1].isalnum()) and (
-            not whole or j == n or not t[j].isalnum()
-        ):
-            yield i, j
-        i = t.find(lit, j)
-
-
-_WORD_START = re.compile(r"\b\w")
-
-
-def windows(
-    t: str, triggers: Sequence[str], before: int = 150, after: int = 250
-) -> list[tuple[int, int]]:
-    """Merged spans ``[i - before, i + after)`` around each trigger in ``t``.
-
-    A trigger is a literal that every match of a pattern contains, so a pattern
-    only runs where it can match: ``str.find`` is far cheaper than a regex
-    trying an alternation at every position.
-    """
-    n = len(t)
-    found = [(max(0, i - before), min(n, j + after)) for trig in triggers for i, j in _occurrences(t, trig)]
-    if len(found) < 2:
-        return found
-    found.sort()
-    merged = [found[0]]
-    for s, e in found[1:]:
-        if s <= merged[-1][1]:
-            if e > merged[-1][1]:
-                merged[-1] = (merged[-1][0], e)
-        else:
-            merged.append((s, e))
-    return merged
-
-
-def finditer(
-    pattern: re.Pattern[str], t: str, triggers: Sequence[str], before: int = 150, after: int = 250
-) -> Iterator[re.Match[str]]:
-    """Matches of ``pattern`` that contain one of ``triggers``, found cheaply.
-
-    For a trigger starting with an ASCII letter the pattern is tried anchored
-    (``pattern.match``) at the trigger and after each space up to ``before``
-    characters ahead of it (normalised text has single spaces): patterns of
-    words start at a word, so ``before`` is the longest lead-in to the trigger.
-    Other triggers (markup, CJK) run ``pattern.finditer`` over their
-    :func:`windows`. Each match is yielded once.
-    """
-    seen: set[tuple[int, int]] = set()
-    other = [trig for trig in triggers if not (trig[0].isascii() and trig[0].isalpha())]
-    for trig in triggers:
-        if trig in other:
-            continue
-        for i, j in _occurrences(t, trig):
-            # Word starts in the lead-in, after a space or punctuation ('"note to the AI'),
-            # and the trigger itself.
-            starts = [m.start() for m in _WORD_START.finditer(t, max(0, i - before), i)] if before and i else []
-            starts.append(i)
-            for p in starts:
-                m = pattern.match(t, p)
-                if m is not None and m.end() >= j and m.span() not in seen:
-                    seen.add(m.span())
-                    yield m
-    for s, e in windows(t, other, before, after):
-        for m in pattern.finditer(t, s, e):
-            if m.span() not in seen:
-                seen.add(m.span())
-                yield m
 
 
 class Located(Protocol):
@@ -314,6 +237,14 @@ _DECODE_AND_FOLLOW = re.compile(
 )
 
 
+# Base64 and hex characters (and hex's separators) -> "x", every other byte -> " ".
+_ENCODED_BYTES = bytes.maketrans(
+    bytes(range(256)),
+    bytes(120 if c < 128 and (chr(c).isalnum() or chr(c) in "+/_-:,") else 32 for c in range(256)),
+)
+_RUN_OF_16 = b"x" * 16
+
+
 def _printable_text(data: bytes) -> str | None:
     try:
         s = data.decode("utf-8")
@@ -349,10 +280,14 @@ def _encoded(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
     # Only whitespace-free tokens of 16+ characters can hold a candidate; finding
     # them with str.split is much cheaper than running the regexes over prose.
     # Finding each long token after the previous one is exact: a long token
-    # cannot hide inside the short ones between them.
+    # cannot hide inside the short ones between them. Before that, one translate
+    # tells whether the text has 16 characters of the two alphabets in a row at
+    # all (prose and most URLs do not), without splitting it.
     pos = 0
-    tokens = text.split()
-    long_tokens = [w for w in tokens if len(w) >= 16] if max(map(len, tokens), default=0) >= 16 else []
+    long_tokens: list[str] = []
+    if _RUN_OF_16 in text.encode("utf-8", "surrogatepass").translate(_ENCODED_BYTES):
+        tokens = text.split()
+        long_tokens = [w for w in tokens if len(w) >= 16]
     for token in long_tokens:
         if len(candidates) >= 2 * MAX_CANDIDATES:
             break

@@ -47,6 +47,7 @@ __all__ = [
     "feature_parts",
     "features",
     "load_model",
+    "window_max",
     "window_scores",
     "window_starts",
 ]
@@ -280,6 +281,116 @@ def window_scores(
     return total / np.sqrt(np.maximum(count, 1.0))
 
 
+# --- the scoring path for long texts --------------------------------------------------
+#
+# window_scores (what training reads) builds a prefix sum per feature kind; a
+# long text is scored instead from block sums. Every window starts at a multiple
+# of STRIDE (the last one perhaps not) and spans WINDOW // STRIDE blocks, so the
+# sum of a window is the sum of its blocks; the three character kinds share one
+# 2-D array, padded with a bucket whose weight is 0, and are gathered and summed
+# together. Counts are known from the layout for characters and from the word
+# starts for words. About 40 numpy calls, whatever the length.
+
+assert WINDOW % STRIDE == 0
+_BLOCKS = WINDOW // STRIDE
+_PAD = 1 << BITS  # the bucket past the table, weight 0
+_M_CHARS = np.array([[_M_CHAR[n]] for n in (3, 4, 5)], dtype=np.uint64)
+
+
+@functools.lru_cache(maxsize=1024)
+def _layout(length: int) -> tuple[int, int, np.ndarray, int, float]:
+    """For a padded text of ``length > WINDOW``: the number of windows starting at
+    a multiple of STRIDE, the number of blocks, those windows' counts of character
+    n-grams, and the start of a last window off that grid (-1 if none) and its count."""
+    starts = window_starts(length)
+    ends = starts + WINDOW
+    chars = sum(np.minimum(ends, length - n + 1) - np.minimum(starts, length - n + 1) for n in (3, 4, 5))
+    aligned = (length - WINDOW) // STRIDE + 1
+    last = int(starts[-1]) if starts.shape[0] > aligned else -1
+    return aligned, -(-length // STRIDE), chars[:aligned].astype(np.float64), last, float(chars[-1])
+
+
+def _word_edges(cp32: np.ndarray, cp: np.ndarray, folded: str) -> tuple[np.ndarray, np.ndarray]:
+    """Where the words of the padded text start, and their starts and ends
+    interleaved; ``cp`` is ``cp32`` as uint64 (an index numpy need not convert)."""
+    if folded.isascii():
+        is_word = _ASCII_WORD[cp.view(np.int64)]
+        edges = np.flatnonzero(is_word[1:] != is_word[:-1])
+        edges += 1
+        return edges[0::2], edges
+    bmp = np.minimum(cp32, _BMP - 1)
+    is_word = _WORD_TABLE[bmp]
+    single = _SINGLE_TABLE[bmp]
+    cut = (is_word[1:] != is_word[:-1]) | single[1:] | single[:-1]
+    starts = np.flatnonzero(cut & is_word[1:]) + 1
+    edges = np.empty(2 * starts.shape[0], dtype=np.intp)
+    edges[0::2] = starts
+    edges[1::2] = np.flatnonzero(cut & is_word[:-1]) + 1
+    return starts, edges
+
+
+def window_max(folded: str, table: np.ndarray) -> float:
+    """``max(window_scores(feature_parts(folded), weights, len(folded) + 2))``,
+    computed from block sums. ``table`` is the weights with a 0 appended (the
+    padding bucket); ``len(folded) + 2`` must exceed WINDOW."""
+    cp32 = np.frombuffer((" " + folded + " ").encode("utf-32-le"), dtype=np.uint32)
+    length = cp32.shape[0]
+    aligned, blocks_n, chars, last, last_chars = _layout(length)
+    cp = cp32.astype(np.uint64)
+    # Character 3-, 4- and 5-grams by Horner's rule, one row each, anchored at their start.
+    grams = np.empty((3, blocks_n * STRIDE), dtype=np.uint64)
+    h3, h4, h5 = grams[0, : length - 2], grams[1, : length - 3], grams[2, : length - 4]
+    np.multiply(cp[:-2], _P, out=h3)
+    h3 += cp[1:-1]
+    h3 *= _P
+    h3 += cp[2:]
+    np.multiply(h3[:-1], _P, out=h4)
+    h4 += cp[3:]
+    np.multiply(h4[:-1], _P, out=h5)
+    h5 += cp[4:]
+    grams *= _M_CHARS
+    grams >>= _SHIFT
+    grams[0, length - 2 :] = _PAD
+    grams[1, length - 3 :] = _PAD
+    grams[2, length - 4 :] = _PAD
+    gathered = table[grams.view(np.int64)]
+    # Per block (after a leading zero column): the weight anchored in it, and the
+    # number of word features anchored in it (character n-grams are counted by _layout).
+    blocks = np.zeros((2, blocks_n + 1))
+    gathered.reshape(3, blocks_n, STRIDE).sum(axis=(0, 2), dtype=np.float64, out=blocks[0, 1:])
+    starts, edges = _word_edges(cp32, cp, folded)
+    n_words = starts.shape[0]
+    last_weight = float(gathered[:, last:length].sum(dtype=np.float64)) if last >= 0 else 0.0
+    if n_words:
+        # Word hashes: sum cp[j] * P**(j - s) over each word [s, e), as _hashes computes them.
+        forward, inverse = _POWERS.get(length)
+        words = np.add.reduceat(cp * forward, edges)[0::2]
+        words *= inverse[starts]
+        unigrams = words * _M_WORD
+        unigrams >>= _SHIFT
+        # a word's weight plus that of the bigram it starts, at the word's start
+        weight = table[unigrams.view(np.int64)].astype(np.float64)
+        if n_words > 1:
+            bigrams = words[:-1] * _Q
+            bigrams += words[1:]
+            bigrams *= _M_BIGRAM
+            bigrams >>= _SHIFT
+            weight[:-1] += table[bigrams.view(np.int64)]
+        block = starts // STRIDE
+        blocks[0, 1:] += np.bincount(block, weights=weight, minlength=blocks_n)
+        blocks[1, 1:] = np.bincount(block, minlength=blocks_n)
+        blocks[1, 1:] *= 2
+        blocks[1, block[-1] + 1] -= 1  # the final word starts no bigram
+        if last >= 0:
+            first = int(np.searchsorted(starts, last))
+            last_weight += float(weight[first:].sum(dtype=np.float64))
+            last_chars += 2 * (n_words - first) - (first < n_words)
+    prefix = blocks.cumsum(axis=1)
+    sums = prefix[:, _BLOCKS : _BLOCKS + aligned] - prefix[:, :aligned]
+    best = float((sums[0] / np.sqrt(sums[1] + chars)).max())
+    return max(best, last_weight / math.sqrt(last_chars)) if last >= 0 else best
+
+
 def _sigmoid(z: float) -> float:
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
@@ -294,12 +405,13 @@ class InjectionModel:
     includes it, so a decision names the model that scored it.
     """
 
-    __slots__ = ("bias", "digest", "path", "weights")
+    __slots__ = ("bias", "digest", "path", "table", "weights")
 
     def __init__(
         self, weights: np.ndarray, bias: float, digest: str, path: pathlib.Path
     ) -> None:
         self.weights = weights
+        self.table = np.append(weights, weights.dtype.type(0))  # with window_max's padding bucket
         self.bias = bias
         self.digest = digest
         self.path = path
@@ -341,8 +453,7 @@ class InjectionModel:
                 return _sigmoid(self.bias)
             total = float(self.weights[buckets].sum(dtype=np.float64))
             return _sigmoid(self.bias + total / math.sqrt(n))
-        z = window_scores(feature_parts(folded), self.weights, length)
-        return _sigmoid(self.bias + float(z.max()))
+        return _sigmoid(self.bias + window_max(folded, self.table))
 
 
 @functools.cache

@@ -1,0 +1,348 @@
+"""Where a phrase pattern can match: the trigger gate and anchored matching.
+
+A phrase signal's regex is an alternation of hundreds of words in five
+languages; run over a whole text it would cost more than everything else in
+``injection()``. So a pattern only runs where it can match, found in three
+exact steps (none of them drops a match the regex would find):
+
+1. :class:`Gate` - which trigger keys can occur in a text. A key is a literal
+   that every match of its pattern contains. Keys starting with an ASCII
+   letter occur only at a word start, so the head (first three or four
+   characters) of the key's longest word is the head of a word of the text:
+   one ``bytes.translate`` and ``split`` give the text's words, and a word
+   seen before is looked up, not examined again. Other keys (markup, CJK) are
+   looked up as substrings.
+2. :func:`finditer` - at each occurrence of a key, the pattern is tried
+   anchored (``pattern.match``) at the word starts in the lead-in before it
+   (patterns of words start at a word), not searched for.
+3. :func:`first_literals` - the strings a pattern's matches can start with,
+   read once from its parsed form. A word start that begins with none of them
+   is skipped without running the regex.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+
+__all__ = ["Gate", "Prefilter", "finditer", "first_literals", "occurrences", "text_words", "windows"]
+
+
+def occurrences(t: str, trig: str) -> Iterator[tuple[int, int]]:
+    """Spans of ``trig`` in ``t``; a trigger starting with an ASCII letter must
+    start a word, and one ending in ``$`` must also end one."""
+    whole = trig.endswith("$")
+    lit = trig[:-1] if whole else trig
+    left = lit[0].isascii() and lit[0].isalpha()
+    n = len(t)
+    i = t.find(lit)
+    while i >= 0:
+        j = i + len(lit)
+        if (not left or i == 0 or not t[i - 1].isalnum()) and (
+            not whole or j == n or not t[j].isalnum()
+        ):
+            yield i, j
+        i = t.find(lit, j)
+
+
+def windows(
+    t: str, triggers: Sequence[str], before: int = 150, after: int = 250
+) -> list[tuple[int, int]]:
+    """Merged spans ``[i - before, i + after)`` around each trigger in ``t``.
+
+    A trigger is a literal that every match of a pattern contains, so a pattern
+    only runs where it can match: ``str.find`` is far cheaper than a regex
+    trying an alternation at every position.
+    """
+    n = len(t)
+    found = [(max(0, i - before), min(n, j + after)) for trig in triggers for i, j in occurrences(t, trig)]
+    if len(found) < 2:
+        return found
+    found.sort()
+    merged = [found[0]]
+    for s, e in found[1:]:
+        if s <= merged[-1][1]:
+            if e > merged[-1][1]:
+                merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    return merged
+
+
+# --- first literals ------------------------------------------------------------------
+
+#: How many characters of a match's start :func:`first_literals` reads.
+PREFIX = 3
+_MAX_PREFIXES = 600
+_MAX_CLASS = 12  # a character class of more characters stops the walk
+
+try:  # the stdlib's regex parser; without it no pattern is prefiltered (slower, same results)
+    from re import _constants as _sre
+    from re import _parser as _sre_parse
+except ImportError:  # pragma: no cover - Python < 3.11
+    try:
+        import sre_constants as _sre  # type: ignore[no-redef]
+        import sre_parse as _sre_parse  # type: ignore[no-redef]
+    except ImportError:
+        _sre = _sre_parse = None  # type: ignore[assignment]
+
+
+class _Unbounded(Exception):
+    """The walk cannot bound a pattern's first characters."""
+
+
+class Prefilter:
+    """The strings (at most :data:`PREFIX` characters) a pattern's matches start
+    with, by length: ``accepts(t, p)`` is false only where no match can start."""
+
+    __slots__ = ("by_length",)
+
+    def __init__(self, prefixes: Iterable[str]) -> None:
+        by: dict[int, set[str]] = {}
+        for p in prefixes:
+            by.setdefault(len(p), set()).add(p)
+        self.by_length = tuple((n, frozenset(s)) for n, s in sorted(by.items()))
+
+    def accepts(self, t: str, p: int) -> bool:
+        for n, allowed in self.by_length:
+            if t[p : p + n] in allowed:
+                return True
+        return False
+
+
+def _charset(items: list) -> list[str] | None:
+    chars: list[str] = []
+    for op, av in items:
+        if op is _sre.LITERAL:
+            chars.append(chr(av))
+        elif op is _sre.RANGE and av[1] - av[0] < _MAX_CLASS:
+            chars.extend(chr(c) for c in range(av[0], av[1] + 1))
+        else:
+            return None  # NEGATE, CATEGORY, a wide range
+        if len(chars) > _MAX_CLASS:
+            return None
+    return chars
+
+
+def _walk(items: list, opened: set[str], k: int) -> tuple[set[str], set[str]]:
+    """Follow a parsed sequence from the prefixes ``opened``: the prefixes still
+    open after it (a next item may extend them) and those it closed (complete
+    or cut at ``k`` characters, or followed by what the walk cannot bound)."""
+    closed: set[str] = set()
+    for op, av in items:
+        if not opened:
+            break
+        if op in (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT):
+            continue  # zero width: it narrows matches, never widens their start
+        if op is _sre.LITERAL:
+            opened = {p + chr(av) for p in opened}
+        elif op is _sre.IN:
+            chars = _charset(av)
+            if chars is None:
+                closed |= opened
+                opened = set()
+            else:
+                opened = {p + c for p in opened for c in chars}
+        elif op is _sre.SUBPATTERN:
+            if av[1] & re.IGNORECASE:
+                raise _Unbounded
+            opened, more = _walk(list(av[-1]), opened, k)
+            closed |= more
+        elif op is _sre.BRANCH:
+            out: set[str] = set()
+            for alternative in av[1]:
+                o, c = _walk(list(alternative), opened, k)
+                out |= o
+                closed |= c
+            opened = out
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) or op is getattr(_sre, "POSSESSIVE_REPEAT", None):
+            low, high, sub = av
+            o, c = _walk(list(sub), opened, k)
+            if low == 0:  # skipped: the prefixes go on; entered: cut after one round
+                closed |= o | c
+            elif high == 1:
+                opened = o
+                closed |= c
+            else:
+                closed |= o | c
+                opened = set()
+        else:  # any other item (., a category, a back-reference): stop here
+            closed |= opened
+            opened = set()
+        full = {p for p in opened if len(p) >= k}
+        if full:
+            closed |= {p[:k] for p in full}
+            opened -= full
+        if len(opened) + len(closed) > _MAX_PREFIXES:
+            raise _Unbounded
+    return opened, closed
+
+
+# By id: a Pattern hashes its whole compiled program on every lookup. The
+# pattern is kept beside its prefilter, so its id is never reused.
+_PREFILTERS: dict[int, tuple[re.Pattern[str], Prefilter | None]] = {}
+
+
+def first_literals(pattern: re.Pattern[str], k: int = PREFIX) -> Prefilter | None:
+    """What every match of ``pattern`` starts with, or None when that cannot be
+    bounded (a case-insensitive pattern, one that may match the empty string
+    or start with ``.``). Zero-width items are passed over, so this is a
+    superset of the true starts: a skip is always safe. Cached per pattern."""
+    known = _PREFILTERS.get(id(pattern))
+    if known is not None:
+        return known[1]
+    result = None
+    if _sre_parse is not None and isinstance(pattern.pattern, str) and not pattern.flags & re.IGNORECASE:
+        try:
+            opened, closed = _walk(list(_sre_parse.parse(pattern.pattern, pattern.flags)), {""}, k)
+            prefixes = opened | closed
+            if prefixes and "" not in prefixes:
+                result = Prefilter(prefixes)
+        except (_Unbounded, AttributeError, TypeError, ValueError):
+            result = None
+    _PREFILTERS[id(pattern)] = (pattern, result)
+    return result
+
+
+# --- anchored matching -------------------------------------------------------------------
+
+_WORD_START = re.compile(r"\b\w")
+
+
+def finditer(
+    pattern: re.Pattern[str], t: str, triggers: Sequence[str], before: int = 150, after: int = 250
+) -> Iterator[re.Match[str]]:
+    """Matches of ``pattern`` that contain one of ``triggers``, found cheaply.
+
+    For a trigger starting with an ASCII letter the pattern is tried anchored
+    (``pattern.match``) at the trigger and after each space up to ``before``
+    characters ahead of it (normalised text has single spaces): patterns of
+    words start at a word, so ``before`` is the longest lead-in to the trigger.
+    A start no match can begin with (:func:`first_literals`) is skipped.
+    Other triggers (markup, CJK) run ``pattern.finditer`` over their
+    :func:`windows`. Each match is yielded once.
+    """
+    if not triggers:
+        return
+    seen: set[tuple[int, int]] = set()
+    first = first_literals(pattern)
+    other = [trig for trig in triggers if not (trig[0].isascii() and trig[0].isalpha())]
+    for trig in triggers:
+        if trig in other:
+            continue
+        for i, j in occurrences(t, trig):
+            # Word starts in the lead-in, after a space or punctuation ('"note to the AI'),
+            # and the trigger itself.
+            starts = [m.start() for m in _WORD_START.finditer(t, max(0, i - before), i)] if before and i else []
+            starts.append(i)
+            for p in starts:
+                if first is not None and not first.accepts(t, p):
+                    continue
+                m = pattern.match(t, p)
+                if m is not None and m.end() >= j and m.span() not in seen:
+                    seen.add(m.span())
+                    yield m
+    for s, e in windows(t, other, before, after):
+        for m in pattern.finditer(t, s, e):
+            if m.span() not in seen:
+                seen.add(m.span())
+                yield m
+
+
+# --- the gate ----------------------------------------------------------------------------
+
+_HEAD = 4
+# Every byte but an ASCII letter or digit splits words: non-ASCII characters
+# too, so "«ignore" still shows the head "igno" (extra heads only cost time).
+_WORD_BYTES = bytes.maketrans(
+    bytes(range(256)), bytes(c if c < 128 and chr(c).isalnum() else 32 for c in range(256))
+)
+_MEMO = 1 << 16  # words remembered per gate: a bound on memory, not on correctness
+
+
+def text_words(t: str) -> set[bytes]:
+    """The distinct ASCII words of ``t`` (runs of letters and digits), what
+    :meth:`Gate.present` reads; computed once per text for every gate."""
+    return set(t.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split())
+
+
+class Gate:
+    """Which of a fixed set of keys may occur in a text (a superset: the
+    patterns' anchored matching decides). Built once per key set.
+
+    A key ending in ``$`` must end a word (it is looked up without the ``$``).
+    """
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.by_literal: dict[str, frozenset[str]] = {}
+        spelled: dict[str, set[str]] = {}
+        for key in keys:
+            spelled.setdefault(key.rstrip("$"), set()).add(key)
+        headed: dict[bytes, list[str]] = {}
+        substring_ascii: list[str] = []
+        substring_other: list[str] = []
+        for lit in sorted(spelled):
+            self.by_literal[lit] = frozenset(spelled[lit])
+            word = max(re.findall(r"[a-z0-9]+", lit) or [""], key=len)
+            if lit[0].isascii() and lit[0].isalpha():
+                headed.setdefault(word[:_HEAD].encode(), []).append(lit)
+            elif lit.isascii():
+                substring_ascii.append(lit)
+            else:
+                substring_other.append(lit)
+        self.headed = {head: tuple(lits) for head, lits in headed.items()}
+        self.substring_ascii = tuple(substring_ascii)
+        self.substring_all = tuple(substring_ascii + substring_other)
+        # What each word seen before contributes: the keys it starts (a literal of
+        # one run of letters and digits occurs at a word start only as the start of
+        # a word), and the longer literals a substring test must confirm.
+        self._plain: set[bytes] = set()
+        self._memo: dict[bytes, tuple[frozenset[str], tuple[str, ...]]] = {}
+
+    def _learn(self, word: bytes) -> tuple[frozenset[str], tuple[str, ...]]:
+        starts: set[str] = set()
+        longer: list[str] = []
+        for head in {word[:_HEAD], word[:3]}:
+            for lit in self.headed.get(head, ()):
+                if lit.isascii() and lit.isalnum():
+                    if word.startswith(lit.encode()):
+                        starts |= self.by_literal[lit]
+                else:
+                    longer.append(lit)
+        if not starts and not longer:
+            if len(self._plain) < _MEMO:
+                self._plain.add(word)
+            return frozenset(), ()
+        found = (frozenset(starts), tuple(longer))
+        if len(self._memo) < _MEMO:
+            self._memo[word] = found
+        return found
+
+    def present(self, t: str, words: set[bytes] | None = None) -> frozenset[str]:
+        """The keys whose literal may occur in ``t``; ``words`` is ``text_words(t)``."""
+        if words is None:
+            words = text_words(t)
+        keys: set[str] = set()
+        longer: set[str] = set()
+        memo = self._memo
+        # words seen before that start no key drop out in one set operation
+        # (which iterates over the text's words, not the memory)
+        for word in words.difference(self._plain):
+            found = memo.get(word) or self._learn(word)
+            keys |= found[0]
+            longer.update(found[1])
+        for lit in longer:
+            # heads over-approximate ("contract" shows "cont"): one substring test
+            # here spares every scanner a search for a literal that is not there
+            if lit in t:
+                keys |= self.by_literal[lit]
+        if not t.isascii():
+            substrings: tuple[str, ...] = self.substring_all
+        elif "<" in t or "[" in t or "#" in t or '"' in t or "_" in t:
+            substrings = self.substring_ascii
+        else:
+            substrings = ()
+        for lit in substrings:
+            if lit in t:
+                keys |= self.by_literal[lit]
+        return frozenset(keys)
