@@ -50,6 +50,7 @@ CODES: dict[str, str] = {
     "E001": "syntax error",
     "E002": "invalid literal",
     "E003": "invalid header (name or version)",
+    "E004": "nested too deeply",
     # names
     "E101": "unknown entity type",
     "E102": "unknown name",

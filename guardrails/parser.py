@@ -4,6 +4,14 @@ then :class:`~guardrails.tree_to_ast.AstBuilder` turns it into the AST.
 Syntax errors become E001 diagnostics.  To report more than the first one,
 the statement holding an error is blanked out (keeping every offset) and the
 text parsed again, so one mistake neither hides nor cascades into others.
+
+Two checks run before the tree is built, because every later pass (the
+AST builder, checker, logic, compiler, formatter) walks expressions
+recursively: an expression nested deeper than :data:`MAX_NESTING` levels is
+E004, and so are parentheses nested deeper than that; the statement is then
+blanked like a syntax error. A lone surrogate (text that is not valid
+Unicode, possible only in a Python ``str``) is E001 at its position, since
+digests and fingerprints encode the text as UTF-8.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token
+from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from guardrails import ast
@@ -22,6 +30,13 @@ from guardrails.diagnostics import Diagnostics, Span
 from guardrails.tree_to_ast import AstBuilder
 
 _MAX_RECOVERIES = 25
+#: The deepest an expression may nest: each `not`, call, attribute, index,
+#: test or and/or inside another counts one level, and so does each pair of
+#: parentheses. Real conditions stay under ten; the passes that recurse over
+#: an expression use a few Python frames per level, so 64 levels stay far
+#: below Python's recursion limit even when the caller is itself deep.
+MAX_NESTING = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Statement keywords at the start of a line: where recovery resynchronises.
 _STATEMENT = re.compile(
     r"^[ \t]*(rule|entities|topic|pattern|tools|terms|label|limit|import|config|input|output|retrieval|tool_call|tool_result)\b",
@@ -50,6 +65,24 @@ def _collect_comment(tok: Token) -> None:
         sink.append(tok)
 
 
+# Parentheses leave no node in the tree, so their depth is counted as the
+# lexer meets them: [current depth, the first '(' past MAX_NESTING or None].
+def _open_paren(tok: Token) -> Token:
+    depth = getattr(_comment_sink, "parens", None)
+    if depth is not None:
+        depth[0] += 1
+        if depth[0] > MAX_NESTING and depth[1] is None:
+            depth[1] = tok
+    return tok
+
+
+def _close_paren(tok: Token) -> Token:
+    depth = getattr(_comment_sink, "parens", None)
+    if depth is not None:
+        depth[0] -= 1
+    return tok
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     return Lark(
@@ -57,7 +90,7 @@ def _lark() -> Lark:
         parser="lalr",
         propagate_positions=True,
         maybe_placeholders=True,
-        lexer_callbacks={"COMMENT": _collect_comment},
+        lexer_callbacks={"COMMENT": _collect_comment, "LPAR": _open_paren, "RPAR": _close_paren},
     )
 
 
@@ -181,14 +214,45 @@ class ParseResult:
         self.comments = comments or []
 
 
+def _too_deep(tree: Tree) -> Tree | None:
+    """The first node nested more than MAX_NESTING levels below its rule or
+    limit, found without recursion (the point is to refuse what would
+    exhaust the stack)."""
+    stack: list[tuple[Tree, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return node
+        inner = 1 if node.data in ("rule", "limit_def") else (depth + 1 if depth else 0)
+        stack.extend((c, inner) for c in reversed(node.children) if isinstance(c, Tree))
+    return None
+
+
+def _surrogates(text: str, file: str, diags: Diagnostics) -> str:
+    """Report each lone surrogate (a str that is not valid Unicode, which a
+    file read as UTF-8 never holds) and blank it, keeping every offset."""
+    found = list(_SURROGATE.finditer(text))
+    for m in found[:10]:
+        diags.error("E001", f"lone surrogate U+{ord(m.group()):04X} in the policy text: it is not valid Unicode",
+                    Span.point(file, text, m.start()),
+                    hint="a policy is UTF-8 text; check how this text was decoded")
+    return _SURROGATE.sub(" ", text) if found else text
+
+
+def _nesting_error(file: str, text: str, start: int, what: str, diags: Diagnostics) -> None:
+    diags.error("E004", f"{what} nested more than {MAX_NESTING} levels deep", Span.point(file, text, start),
+                hint="flatten it: a pair of `not`s cancels, and a long condition can be split across rules")
+
+
 def parse(text: str, file: str = "<string>") -> ParseResult:
     """Parse one policy source. Never raises for bad input: see `.diagnostics`."""
     diags = Diagnostics()
     blanked: set[str] = set()
-    current = text
+    current = _surrogates(text, file, diags)
     last_error: int | None = None
     for _ in range(_MAX_RECOVERIES):
         _comment_sink.items = []
+        _comment_sink.parens = parens = [0, None]
         try:
             tree = _lark().parse(current)
         except UnexpectedInput as err:
@@ -204,6 +268,20 @@ def parse(text: str, file: str = "<string>") -> ParseResult:
             if at_end:
                 break  # nothing follows to resynchronise on
             recovered = _blank_statement(current, min(start, max(0, len(current) - 1)))
+            if recovered is None or recovered[0] == current:
+                return ParseResult(None, diags, blanked)
+            current, name = recovered
+            if name:
+                blanked.add(name)
+            continue
+        finally:
+            _comment_sink.parens = None
+        deep = _too_deep(tree)
+        if deep is not None or parens[1] is not None:
+            # Parentheses first: the deepest '(' is met before the node inside it.
+            start = parens[1].start_pos if parens[1] is not None else deep.meta.start_pos
+            _nesting_error(file, text, start, "parentheses" if parens[1] is not None else "expression", diags)
+            recovered = _blank_statement(current, start)
             if recovered is None or recovered[0] == current:
                 return ParseResult(None, diags, blanked)
             current, name = recovered

@@ -292,13 +292,23 @@ def tools_of(cond: ast.Expr | None, unit: Unit) -> frozenset[str] | None:
 
 
 def version_key(version: str) -> tuple:
-    """Semantic-version ordering (pre-releases sort before the release)."""
+    """Semantic-version ordering (pre-releases sort before the release).
+
+    Total over any string, because it also orders versions the parser has
+    already refused (E003), such as ``1.0`` beside ``1.0.0``: each part is a
+    fixed-shape tuple, and digits compare by length then text, so a
+    5,000-digit part needs no int conversion (which Python refuses).
+    """
     core, _, pre = version.partition("+")[0].partition("-")
-    parts = []
-    for p in core.split("."):
-        parts.append(int(p) if p.isdigit() else 0)
-    pre_key: tuple = (1,) if not pre else (0, *((0, int(x)) if x.isdigit() else (1, x) for x in pre.split(".")))
-    return (*parts, pre_key)
+    release = tuple(_number_key(p) if p.isdigit() else (-1, p) for p in core.split("."))
+    pre_key = (1,) if not pre else (0, *(((0, _number_key(x)) if x.isdigit() else (1, (0, x))) for x in pre.split(".")))
+    return (release, pre_key)
+
+
+def _number_key(digits: str) -> tuple[int, str]:
+    """A numeral's order without converting it: shorter is smaller, then text."""
+    digits = digits.lstrip("0") or "0"
+    return (len(digits), digits)
 
 
 def _suggest(name: str, candidates: list[str], what: str) -> str | None:

@@ -18,6 +18,7 @@ from lark import Token, Transformer, v_args
 from guardrails import ast
 from guardrails.diagnostics import Diagnostics, Span
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 
 
@@ -48,7 +49,7 @@ class AstBuilder(Transformer):
     # -- literals
     def _string_value(self, tok: Token) -> str:
         try:
-            return json.loads(tok)
+            value = json.loads(tok)
         except ValueError:
             self.diags.error(
                 "E002",
@@ -57,6 +58,13 @@ class AstBuilder(Transformer):
                 hint=r'use JSON escapes: \" \\ \n \t \uXXXX',
             )
             return tok[1:-1]
+        if _SURROGATE.search(value):
+            # JSON lets `\ud800` stand alone; Python's str keeps it, and UTF-8
+            # (digests, fingerprints, the wire) cannot encode it.
+            self.diags.error("E002", f"string literal {tok} holds a lone surrogate: it is not valid Unicode",
+                             self.sp(tok), hint="a \\uD800-\\uDBFF escape must be followed by a \\uDC00-\\uDFFF one")
+            return _SURROGATE.sub("\ufffd", value)
+        return value
 
     def _number_value(self, tok: Token) -> int | float:
         text = str(tok)

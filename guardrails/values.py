@@ -8,6 +8,7 @@ user meets one vocabulary: ``null``, ``bool``, ``number``, ``string``,
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -94,10 +95,17 @@ WINDOW_PROBLEM = ('a window is a positive number and a unit: ms, s, m, h or d ("
 
 #: How deeply a request's JSON may nest.
 MAX_DEPTH = 64
+#: Integers must be smaller than this in magnitude (4,000 digits): Python
+#: refuses to print an int of over 4,300 digits, so a bigger one would fail
+#: in the decision log or on the wire after being judged.
+MAX_INT = 10**4000
 
 
 def is_json_like(value: Any, depth: int = 0) -> bool:
-    """Whether `value` is what JSON can carry (string keys, at most MAX_DEPTH deep)."""
+    """Whether `value` is what JSON can carry: string keys, at most MAX_DEPTH
+    deep, finite numbers (NaN and Infinity are not JSON, and compare false
+    with everything, so ``args.amount > 5000`` would let NaN through), and
+    integers under MAX_INT."""
     if depth > MAX_DEPTH:
         return False
     if type(value) is dict and depth < MAX_DEPTH:
@@ -106,13 +114,25 @@ def is_json_like(value: Any, depth: int = 0) -> bool:
             if type(k) is not str and not isinstance(k, str):
                 return False
             t = type(v)
-            if t is str or t is int or t is bool or t is float or v is None:
+            if t is str or t is bool or v is None:
                 continue
+            if t is int:
+                if -MAX_INT < v < MAX_INT:
+                    continue
+                return False
+            if t is float:
+                if v - v == 0.0:  # false for NaN and the infinities
+                    continue
+                return False
             if not is_json_like(v, depth + 1):
                 return False
         return True
-    if value is None or isinstance(value, (str, bool, int, float)):
+    if value is None or isinstance(value, (str, bool)):
         return True
+    if isinstance(value, int):
+        return -MAX_INT < value < MAX_INT
+    if isinstance(value, float):
+        return math.isfinite(value)
     if isinstance(value, list):
         return all(is_json_like(v, depth + 1) for v in value)
     if isinstance(value, dict):

@@ -24,7 +24,15 @@ The steps, in order:
    converts only when a letter follows it (``"k!ll"``) so that
    ``"stop!"`` keeps its punctuation. Runs next to another digit (``"1990s"``),
    ordinals (``"4th"``) and runs longer than 32 characters are left alone.
-3. every run of whitespace becomes one space.
+3. every control character (``\x00``-``\x1f``, ``\x7f``-``\x9f`` that are not
+   already whitespace: NUL, backspace, escape, delete, ...) becomes a space,
+   as a tokenizer reads it: a break between words, so ``"previous\x00
+   instructions"`` is ``"previous instructions"``. The one exception is a NUL
+   between two line breaks, the separator the engine puts between a tool
+   call's arguments (:data:`guardrails.values.ARG_SEPARATOR`): it stays, and a
+   phrase never matches across it (nor across the same three characters in
+   one string, as it does not across ``" - "``). Then every run of whitespace
+   becomes one space.
 
 :func:`strip_markup` is a further, separate step for term matching: it
 removes HTML tags and Markdown emphasis from inside words (``co**caine**``,
@@ -207,6 +215,10 @@ _WS_CHARS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace() and chr(c)
 _WS_TABLE = str.maketrans(_WS_CHARS, " " * len(_WS_CHARS))
 _ASCII_WS = tuple(ch for ch in _WS_CHARS if ch.isascii())
 _SPACE_RUN = regex.compile(r" {2,}")
+# Control characters that are not whitespace (those are in _WS_CHARS); a NUL
+# between two line breaks is the argument separator and is kept.
+_CONTROL = regex.compile(r"[\x01-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]|(?<!\n)\x00|\x00(?!\n)")
+_CONTROL_CHARS = regex.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 
 
 def _convert_leet_run(run: str, left_alpha: bool, right_alpha: bool) -> str:
@@ -276,6 +288,8 @@ def normalize(text: str) -> NormalizedText:
     """Normalise ``text`` for evasion-resistant matching (see the module doc)."""
     folded, offsets = _fold(text)
     folded = _apply_leet(folded)
+    if _CONTROL_CHARS.search(folded):
+        folded = _CONTROL.sub(" ", folded)  # one for one: offsets are unchanged
     if not folded.isascii() or any(ch in folded for ch in _ASCII_WS):
         folded = folded.translate(_WS_TABLE)
     if "  " not in folded:

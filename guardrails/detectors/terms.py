@@ -84,12 +84,14 @@ _P = r"[^\w\s]|_"
 _JOIN_ATOM = "\x00join"
 _JOIN = rf"(?:[ ]|(?:{_P})(?:{_P})(?:{_P})|(?:{_P})(?:{_P})|{_P}|)"
 # A run of one-letter words, one to three separators apart: where a spelled
-# term can be.
+# term can be. A NUL is never one of those separators: after normalisation it
+# is only left between a tool call's arguments, which no match spans.
+_SPELLED_SEP = r"(?:[^\w\x00]|_)"
 _SPELLED_RUN = regex.compile(
-    r"(?<![^\W_])[^\W_](?:[\W_]{1,3}[^\W_](?![^\W_])){" + str(_SPACED_MIN_LETTERS - 1) + ",}"
+    r"(?<![^\W_])[^\W_](?:" + _SPELLED_SEP + r"{1,3}[^\W_](?![^\W_])){" + str(_SPACED_MIN_LETTERS - 1) + ",}"
 )
 # Two one-letter words in a row, after a separator: where such a run can start.
-_SPELLED_HINT = regex.compile(r"[\W_][^\W_][\W_]{1,3}[^\W_](?![^\W_])")
+_SPELLED_HINT = regex.compile(r"[\W_][^\W_]" + _SPELLED_SEP + r"{1,3}[^\W_](?![^\W_])")
 
 
 def _needs_boundary(ch: str) -> bool:
