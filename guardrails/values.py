@@ -95,6 +95,10 @@ WINDOW_PROBLEM = ('a window is a positive number and a unit: ms, s, m, h or d ("
 
 #: How deeply a request's JSON may nest.
 MAX_DEPTH = 64
+#: How many chunks one retrieval request may carry: each is judged on its
+#: own, so the cost grows with the count (100,000 chunks took 25 s), and a
+#: retriever hands a model tens, not thousands.
+MAX_CHUNKS = 1000
 #: Integers must be smaller than this in magnitude (4,000 digits): Python
 #: refuses to print an int of over 4,300 digits, so a bigger one would fail
 #: in the decision log or on the wire after being judged.
