@@ -193,6 +193,33 @@ def test_reflection_lists_the_services(server):
     assert responses[1].file_descriptor_response.file_descriptor_proto  # enough for grpcurl to build requests
 
 
+UNICODE = "Ünïcödé ✓ 😀 write to émilie@example.fr"
+
+
+def _in_each_unit(text: str, span) -> tuple[str, str, str]:
+    """The span's value cut out by code points, by UTF-8 bytes and by UTF-16 code units."""
+    utf16 = text.encode("utf-16-le")
+    return (text[span.start:span.end], text.encode()[span.start_utf8:span.end_utf8].decode(),
+            utf16[2 * span.start_utf16:2 * span.end_utf16].decode("utf-16-le"))
+
+
+def test_span_offsets_come_in_code_points_utf8_and_utf16(stub):
+    d = stub.CheckInput(pb.CheckInputRequest(text=UNICODE, policy="support-bot"), timeout=30)
+    spans = [sp for v in d.violations for sp in v.spans if sp.entity == "EMAIL_ADDRESS"]
+    assert spans and _in_each_unit(UNICODE, spans[0]) == ("émilie@example.fr",) * 3
+    assert (spans[0].start, spans[0].start_utf8, spans[0].start_utf16) == (21, 30, 22)
+    # In a tool call, the offsets count within the string at `field`.
+    note = "📦 refund, then mail émilie@example.fr"
+    msg = pb.CheckToolCallRequest(tool="issue_refund", policy="support-bot",
+                                  args=to_struct({"amount": 10, "note": note}))
+    spans = [sp for v in stub.CheckToolCall(msg, timeout=30).violations for sp in v.spans]
+    assert spans and spans[0].field == "args.note"
+    assert _in_each_unit(note, spans[0]) == ("émilie@example.fr",) * 3
+    ascii_ = stub.CheckInput(pb.CheckInputRequest(text="mail jo@example.com", policy="support-bot"), timeout=30)
+    sp = ascii_.violations[0].spans[0]
+    assert (sp.start, sp.end) == (sp.start_utf8, sp.end_utf8) == (sp.start_utf16, sp.end_utf16)
+
+
 def test_list_policies(client, engine):
     listing = client.list_policies()
     got = {(p.name, p.version, p.digest) for p in listing.active.policies}

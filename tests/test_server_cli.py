@@ -231,6 +231,19 @@ def test_a_port_in_use_is_a_clear_error(tmp_path):
         r = subprocess.run([sys.executable, "-m", "guardrails.cli", "serve", "--policies", str(tmp_path),
                             "--listen", f"127.0.0.1:{port}", "--no-watch"],
                            capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert r.returncode != 0
+    assert r.returncode == 3  # cannot listen: not 1, which says the policies do not load
     assert f"cannot listen on 127.0.0.1:{port} (in use" in r.stderr
     assert "Traceback" not in r.stderr and "GRPC_VERBOSITY" not in r.stderr
+
+
+def test_a_metrics_port_in_use_is_the_same_failure(tmp_path):
+    (tmp_path / "p.policy").write_text(SLOW.format(version="1.0.0"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "guardrails.cli", "serve", "--policies", str(tmp_path),
+                            "--listen", "127.0.0.1:0", "--metrics", f"127.0.0.1:{port}", "--no-watch"],
+                           capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 3 and f"cannot serve metrics on 127.0.0.1:{port}" in r.stderr
+    assert "Traceback" not in r.stderr

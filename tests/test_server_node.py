@@ -55,10 +55,28 @@ def requests() -> list[dict]:
                 out.append({"label": f"{t.policy}: {case.name}: steps[{step.index}]", "stage": step.stage,
                             "policy": t.policy, "request": shifted, "local": step.request,
                             "first_step": step.index == 0})
+    # text where code points, UTF-16 code units and UTF-8 bytes all differ
+    out.append({"label": "unicode", "stage": "input", "policy": "support-bot", "request": {"text": UNICODE}})
+    # arguments 64 levels deep, the engine's limit (past protobuf's own parser limit of about 33)
+    deep: object = "x"
+    for _ in range(63):
+        deep = {"a": deep}
+    out.append({"label": "deep args", "stage": "tool_call", "policy": "support-bot",
+                "request": {"tool": "lookup_order", "args": {"order_id": "ORD-12345678", "extra": deep}}})
     # and what only a sidecar can refuse
     out.append({"label": "unknown policy", "stage": "input", "policy": "nope", "request": {"text": "hi"}})
+    out.append({"label": "unknown version", "stage": "input", "policy": "support-bot@9.9.9",
+                "request": {"text": "hi"}})
     out.append({"label": "no tool", "stage": "tool_call", "policy": "support-bot", "request": {"tool": ""}})
     return out
+
+
+UNICODE = "Ünïcödé ✓ 😀 write to émilie@example.fr"
+REFUSED = {  # label -> (code, ErrorInfo reason, ErrorInfo metadata)
+    "unknown policy": ("NOT_FOUND", "POLICY_NOT_FOUND", {"policy": "nope"}),
+    "unknown version": ("NOT_FOUND", "VERSION_NOT_FOUND", {"policy": "support-bot"}),
+    "no tool": ("INVALID_ARGUMENT", "INVALID_REQUEST", {"field": "tool"}),
+}
 
 
 def canonical(d: Decision) -> str:
@@ -75,21 +93,29 @@ def test_node_client_gets_the_engines_decisions():
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     assert len(lines) == len(reqs) + 1
-    compared = 0
+    compared = sliced = 0
     for item, line in zip(reqs, lines):
         assert line["label"] == item["label"]
-        if item["label"] == "unknown policy":
-            assert line["error"]["code"] == "NOT_FOUND" and "unknown policy 'nope'" in line["error"]["details"]
-            continue
-        if item["label"] == "no tool":
-            assert line["error"]["code"] == "INVALID_ARGUMENT"
+        if item["label"] in REFUSED:
+            err = line["error"]
+            assert (err["code"], err["reason"], err["metadata"]) == REFUSED[item["label"]], err
+            assert err["retry_after"] is None  # none of these is worth retrying
             continue
         assert "decision" in line, line
+        text = item["request"].get("text")
+        if isinstance(text, str):  # JavaScript's slice() with the UTF-16 offsets cuts what Python's indices do
+            expected = [text[sp.start:sp.end] for v in engine.check(item["stage"], item["request"],
+                                                                     policy=item["policy"]).violations
+                        for sp in v.spans if sp.field is None]
+            assert line["slices"] == expected, item["label"]
+            sliced += len(expected)
         from_node = Decision.model_validate({**line["decision"], "elapsed_us": 0})
         if item.get("first_step"):
             engine.reset_state()
         local = engine.check(item["stage"], item.get("local", item["request"]), policy=item["policy"])
         assert canonical(from_node) == canonical(local), item["label"]
         compared += 1
-    assert compared >= 90
+    assert compared >= 90 and sliced >= 5
+    unicode = next(line for line in lines if line["label"] == "unicode")
+    assert "émilie@example.fr" in unicode["slices"]
     assert sorted(lines[-1]["policies"]) == sorted(f"{p.name}@{p.version}" for p in engine.policies)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from guardrails import Outcome
-from guardrails.sidecar.client import GuardrailsClient
+from guardrails.sidecar.client import GuardrailsClient, PolicyNotFoundError
 from guardrails.sidecar import ServerConfig, SidecarServer
 
 
@@ -131,6 +131,39 @@ def test_failed_reload_shows_in_list_policies_metrics_and_logs(policy_dir, caplo
         listing = c.list_policies()
         assert listing.active.reload.ok and listing.active.generation == 2
         assert c.check_tool_call("ping").policy.version == "1.0.2"
+
+
+def test_a_push_that_deletes_a_served_policy_is_refused(policy_dir):
+    write(policy_dir, "1.0.0")
+    (policy_dir / "other.policy").write_text('policy "other" version "1.0.0"\n'
+                                             'tool_call { rule ping: allow when tool == "ping" }\n')
+    with SidecarServer(ServerConfig(policies=policy_dir, listen="127.0.0.1:0", watch=False)) as s, \
+            GuardrailsClient(f"127.0.0.1:{s.port}") as c:
+        (policy_dir / "other.policy").unlink()
+        assert s.reload() is False  # compiles, but "other" would vanish from under its callers
+        assert c.check_tool_call("ping", policy="other").outcome is Outcome.ALLOW
+        listing = c.list_policies()
+        assert listing.active.reload.ok is False and "no longer has other" in listing.active.reload.error
+        assert "--allow-policy-removal" in listing.active.reload.error
+        # Other edits in the same push wait with it; restoring the file lets them through.
+        write(policy_dir, "1.0.1")
+        assert s.reload() is False and c.check_tool_call("ping", policy="svc").policy.version == "1.0.0"
+        (policy_dir / "other.policy").write_text('policy "other" version "1.0.0"\n'
+                                                 'tool_call { rule ping: allow when tool == "ping" }\n')
+        assert s.reload() is True and c.check_tool_call("ping", policy="svc").policy.version == "1.0.1"
+
+
+def test_policy_removal_can_be_allowed(policy_dir):
+    write(policy_dir, "1.0.0")
+    (policy_dir / "other.policy").write_text('policy "other" version "1.0.0"\n'
+                                             'tool_call { rule ping: allow when tool == "ping" }\n')
+    with SidecarServer(ServerConfig(policies=policy_dir, listen="127.0.0.1:0", watch=False,
+                                    allow_policy_removal=True)) as s, GuardrailsClient(f"127.0.0.1:{s.port}") as c:
+        (policy_dir / "other.policy").unlink()
+        assert s.reload() is True
+        with pytest.raises(PolicyNotFoundError) as err:
+            c.check_tool_call("ping", policy="other")
+        assert err.value.reason == "POLICY_NOT_FOUND"
 
 
 def test_the_watcher_picks_up_changes(policy_dir):

@@ -10,7 +10,7 @@ import pytest
 from guardrails import Outcome
 from guardrails.sidecar.client import GuardrailsClient
 from guardrails.sidecar import ServerConfig, SidecarServer
-from guardrails.sidecar.rollout import bucket
+from guardrails.sidecar.rollout import SHADOW_LOG_BURST, LogBudget, bucket
 
 ACTIVE = ('policy "pay" version "1.0.0"\n'
           'tool_call {\n  rule small: allow when tool == "pay" and args.amount <= 100\n}\n')
@@ -55,6 +55,34 @@ def test_shadow_returns_the_active_decision_and_counts_differences(sets, caplog)
     assert len(lines) == 1
     assert "pay@1.0.0 -> pay@1.1.0" in lines[0] and "outcome allow -> deny" in lines[0]
     assert "flat 4b" not in caplog.text and "amount" not in caplog.text
+
+
+def test_shadow_differences_are_all_counted_but_logged_at_a_bounded_rate(sets, caplog):
+    active, candidate = sets
+    caplog.set_level(logging.INFO, logger="guardrails.sidecar")
+    with SidecarServer(ServerConfig(policies=active, shadow=candidate, listen="127.0.0.1:0",
+                                    metrics="127.0.0.1:0", watch=False)) as s, \
+            GuardrailsClient(f"127.0.0.1:{s.port}") as c:
+        for _ in range(60):
+            c.check_tool_call("pay", {"amount": 80})
+        s.shadow.join()
+        assert s.shadow.differed == 60
+        body = metrics(s)
+        assert 'guardrails_shadow_differences_total{field="outcome",stage="tool_call"} 60.0' in body
+        assert "guardrails_shadow_differences_unlogged_total 50.0" in body
+    lines = [r.getMessage() for r in caplog.records if "shadow difference" in r.getMessage()]
+    assert len(lines) == SHADOW_LOG_BURST == 10
+
+
+def test_the_log_budget_refills_and_says_what_it_held_back():
+    now = [0.0]
+    budget = LogBudget(burst=3, window=60.0, clock=lambda: now[0])
+    assert [budget.allow() for _ in range(5)] == [True, True, True, False, False]
+    assert budget.held_back == 2
+    now[0] += 20.0  # a third of the window: one line's worth
+    assert budget.allow() is True and budget.allow() is False
+    now[0] += 3600.0  # never more than the burst, however long it was quiet
+    assert [budget.allow() for _ in range(4)] == [True, True, True, False]
 
 
 def test_canary_routes_a_deterministic_share(sets):

@@ -12,7 +12,9 @@ import pytest
 
 from guardrails import Outcome
 from guardrails.sidecar.client import AuthenticationError, GuardrailsClient, SidecarUnavailableError, TlsConfig
-from guardrails.sidecar import ServerConfig, SidecarServer
+from guardrails.sidecar import ServerConfig, SidecarServer, probe
+from guardrails.sidecar._proto import guardrails_pb2 as pb
+from guardrails.sidecar._proto import guardrails_pb2_grpc as pb_grpc
 
 x509 = pytest.importorskip("cryptography.x509", reason="the TLS tests make certificates with `cryptography`")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
@@ -99,6 +101,52 @@ def test_mutual_tls(policies, pki):
             with GuardrailsClient(f"localhost:{s.port}", tls=bad, timeout=3) as c:
                 with pytest.raises(SidecarUnavailableError):
                     c.check_tool_call("ping")
+
+
+def test_the_probe_checks_a_mutual_tls_sidecar(policies, pki):
+    cfg = ServerConfig(policies=policies, listen="127.0.0.1:0", watch=False, tls_cert=str(pki["server"]),
+                       tls_key=str(pki["server_key"]), tls_client_ca=str(pki["ca"]))
+    with SidecarServer(cfg) as s:
+        base = ["--addr", f"localhost:{s.port}", "--tls-ca", str(pki["ca"]), "--timeout", "5"]
+        assert probe.main([*base, "--tls-cert", str(pki["client"]), "--tls-key", str(pki["client_key"])]) == 0
+        assert probe.main(base) == 1  # no client certificate: the handshake fails
+        assert probe.main([*base, "--tls-cert", str(pki["stranger"]), "--tls-key", str(pki["stranger_key"])]) == 1
+        with pytest.raises(SystemExit) as usage:
+            probe.main([*base, "--tls-cert", str(pki["client"])])  # a certificate without its key
+        assert usage.value.code == 2
+
+
+def test_the_bearer_scheme_is_case_insensitive_the_token_is_not(policies, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("s3cr3t-token\n")
+    with SidecarServer(ServerConfig(policies=policies, listen="127.0.0.1:0", watch=False,
+                                    token_file=str(token))) as s, grpc.insecure_channel(f"127.0.0.1:{s.port}") as ch:
+        stub = pb_grpc.GuardrailsStub(ch)
+        for header in ("Bearer s3cr3t-token", "bearer s3cr3t-token", "BEARER s3cr3t-token", "Bearer   s3cr3t-token"):
+            d = stub.CheckToolCall(pb.CheckToolCallRequest(tool="ping"), metadata=(("authorization", header),),
+                                   timeout=5)
+            assert d.outcome == pb.OUTCOME_ALLOW, header
+        for header in ("Bearer S3CR3T-TOKEN", "Basic s3cr3t-token", "s3cr3t-token", "Bearer", "Bearers3cr3t-token"):
+            with pytest.raises(grpc.RpcError) as err:
+                stub.CheckToolCall(pb.CheckToolCallRequest(tool="ping"), metadata=(("authorization", header),),
+                                   timeout=5)
+            assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED, header
+
+
+def test_method_names_cannot_be_probed_without_the_token(policies, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("s3cr3t-token\n")
+    with SidecarServer(ServerConfig(policies=policies, listen="127.0.0.1:0", watch=False,
+                                    token_file=str(token))) as s, grpc.insecure_channel(f"127.0.0.1:{s.port}") as ch:
+        for method in ("/guardrails.v1.Guardrails/CheckToolCall", "/guardrails.v1.Guardrails/DeleteEverything",
+                       "/other.Service/Method"):
+            with pytest.raises(grpc.RpcError) as err:
+                ch.unary_unary(method)(b"", timeout=5)
+            assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED, method
+        with pytest.raises(grpc.RpcError) as err:
+            ch.unary_unary("/guardrails.v1.Guardrails/DeleteEverything")(
+                b"", metadata=(("authorization", "Bearer s3cr3t-token"),), timeout=5)
+        assert err.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_bearer_token(policies, tmp_path):

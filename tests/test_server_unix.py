@@ -76,6 +76,15 @@ def test_a_live_socket_or_a_bad_path_is_a_clear_error(policies, sock, tmp_path):
         ServerConfig(policies=policies, listen="localhost").validate()
 
 
+def test_a_socket_in_use_exits_like_a_port_in_use(policies, sock):
+    with SidecarServer(ServerConfig(policies=policies, listen=f"unix:{sock}", watch=False)):
+        r = subprocess.run([sys.executable, "-m", "guardrails.cli", "serve", "--policies", str(policies),
+                            "--listen", f"unix:{sock}", "--no-watch"],
+                           capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 3  # as for a TCP port in use (tests/test_server_cli.py)
+    assert "a server is already listening there" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_the_command_line_and_the_probe(policies, sock):
     proc = subprocess.Popen([sys.executable, "-m", "guardrails.cli", "serve", "--policies", str(policies),
                              "--listen", f"unix:{sock}", "--socket-mode", "600", "--no-watch"],

@@ -41,12 +41,15 @@ _DOUBLE = struct.Struct("<d")
 
 
 class TooDeep(ValueError):
-    """A JSON value nested deeper than :data:`MAX_JSON_DEPTH`; `field` names it."""
+    """A JSON value nested deeper than :data:`MAX_JSON_DEPTH`: `field` names
+    the request field (``args``), `at` the path where the reading stopped."""
 
-    def __init__(self, field: str):
-        super().__init__(f"{field}: nested deeper than {MAX_DEPTH} levels (JSON values may nest at most "
-                         f"{MAX_DEPTH} levels)")
-        self.field = field
+    def __init__(self, field: str, at: str = ""):
+        at = at or field
+        shown = at if len(at) <= 60 else at[:57] + "..."
+        super().__init__(f"{field} is nested deeper than {MAX_DEPTH} levels (at {shown}; JSON values may nest "
+                         f"at most {MAX_DEPTH} levels)")
+        self.field, self.at = field, at
 
 
 class _Reader:
@@ -95,6 +98,7 @@ class _Reader:
             if stop > end:
                 raise DecodeError("truncated field")
             yield number, wire, start, pos, stop
+            pos = stop
 
 
 def _varint_bytes(n: int) -> bytes:
@@ -172,14 +176,18 @@ def _split(r: _Reader, desc: Descriptor, a: int, b: int, path: tuple, found: lis
             continue
         index = seen.get(number, 0)
         seen[number] = index + 1
-        repeated = field.label == FieldDescriptor.LABEL_REPEATED
+        repeated = field.is_repeated
         step = (field.name, index if repeated else None)
         name = f"{where}.{field.name}" if where else field.name
         if repeated:
             name += f"[{index}]"
         sub = field.message_type
         if sub.full_name in _JSON_TYPES:
-            found.append((path + (step,), sub.full_name, _json(r, sub.full_name, p, q, name)))
+            try:
+                value = _json(r, sub.full_name, p, q, name)
+            except TooDeep as exc:
+                raise TooDeep(name, exc.at) from None
+            found.append((path + (step,), sub.full_name, value))
             continue
         inner = _split(r, sub, p, q, path + (step,), found, name)
         out += _varint_bytes((number << 3) | 2) + _varint_bytes(len(inner)) + inner

@@ -28,7 +28,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from guardrails.decision import Decision
 from guardrails.engine import Engine, UnknownPolicyError
@@ -45,14 +45,16 @@ class LogBudget:
     """At most `burst` log lines per `window` seconds (a token bucket, by
     the monotonic clock); counts the lines it held back."""
 
-    def __init__(self, burst: int = SHADOW_LOG_BURST, window: float = SHADOW_LOG_WINDOW):
+    def __init__(self, burst: int = SHADOW_LOG_BURST, window: float = SHADOW_LOG_WINDOW,
+                 clock: Callable[[], float] = time.monotonic):
         self.burst, self.rate = burst, burst / window
+        self._clock = clock
         self._tokens = float(burst)
-        self._at = time.monotonic()
+        self._at = clock()
         self.held_back = 0  # since the last line let through
 
     def allow(self) -> bool:
-        now = time.monotonic()
+        now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
         if self._tokens >= 1:

@@ -6,16 +6,26 @@
 // in the shape Engine.check takes (input/output {text, context}; retrieval
 // {chunks, context}; tool_call {tool, args, principal, context}; tool_result
 // {tool, result, args, principal, context}; any of them with session and at).
-// stdout: one JSON line per request, in order: {"label", "decision"} with the
-// decision in the Python Decision's JSON shape, or {"label", "error": {code,
-// details}}. Then one line {"label": "ListPolicies", "policies": [...]}.
+// stdout: one JSON line per request, in order: {"label", "decision", "slices"}
+// with the decision in the Python Decision's JSON shape and, for text checks,
+// each span's value cut out of the text with JavaScript's own string indices
+// (the UTF-16 offsets), or {"label", "error": {code, details, reason,
+// metadata, retry_after}} with the ErrorInfo and RetryInfo the sidecar sent.
+// Then one line {"label": "ListPolicies", "policies": [...]}.
 "use strict";
 
 const path = require("path");
 const grpc = require("@grpc/grpc-js");
 const protoLoader = require("@grpc/proto-loader");
+const protobuf = require("protobufjs");
 
 const PROTO = path.resolve(__dirname, "../../proto/guardrails/v1/guardrails.proto");
+
+// protobufjs, like protoc, stops at 100 nested messages: a JSON value in a
+// Struct costs three per level, so about 33 levels. The engine takes 64, so
+// raise the limit to 3 * 64 plus the messages around the value.
+protobuf.util.recursionLimit = 256;
+protobuf.Reader.recursionLimit = 256;
 
 const definition = protoLoader.loadSync(PROTO, {
   keepCase: true, // field names as written in the .proto (snake_case)
@@ -25,6 +35,40 @@ const definition = protoLoader.loadSync(PROTO, {
   oneofs: true, // a virtual field names the member of each oneof that is set
 });
 const v1 = grpc.loadPackageDefinition(definition).guardrails.v1;
+
+// ---- google.rpc.Status in the grpc-status-details-bin trailer --------------
+// The three messages a refusal's details need, declared here from their
+// published field numbers (google/rpc/status.proto, error_details.proto).
+
+const rpc = protobuf.parse(`
+  syntax = "proto3";
+  package google.rpc;
+  message Any { string type_url = 1; bytes value = 2; }
+  message Status { int32 code = 1; string message = 2; repeated Any details = 3; }
+  message ErrorInfo { string reason = 1; string domain = 2; map<string, string> metadata = 3; }
+  message Duration { int64 seconds = 1; int32 nanos = 2; }
+  message RetryInfo { Duration retry_delay = 1; }
+`, { keepCase: true }).root;
+const Status = rpc.lookupType("google.rpc.Status");
+const ErrorInfo = rpc.lookupType("google.rpc.ErrorInfo");
+const RetryInfo = rpc.lookupType("google.rpc.RetryInfo");
+
+function errorDetails(err) {
+  const out = { reason: "", metadata: {}, retry_after: null };
+  const raw = err.metadata && err.metadata.get("grpc-status-details-bin")[0];
+  if (!raw) return out;
+  for (const any of Status.decode(raw).details || []) {
+    if (any.type_url.endsWith("/google.rpc.ErrorInfo")) {
+      const info = ErrorInfo.decode(any.value);
+      out.reason = info.reason;
+      out.metadata = info.metadata || {};
+    } else if (any.type_url.endsWith("/google.rpc.RetryInfo")) {
+      const d = RetryInfo.decode(any.value).retry_delay || {};
+      out.retry_after = Number(d.seconds || 0) + (d.nanos || 0) / 1e9;
+    }
+  }
+  return out;
+}
 
 // ---- google.protobuf.Struct <-> plain JSON values --------------------------
 // proto-loader takes the well-known types from protobufjs, whose field names
@@ -135,6 +179,19 @@ function plainDecision(d) {
   };
 }
 
+// Each span of a text check, cut out of the request's text by its UTF-16
+// offsets: String.prototype.slice counts UTF-16 code units.
+function slices(request, d) {
+  if (typeof request.text !== "string") return [];
+  const out = [];
+  for (const v of d.violations || []) {
+    for (const s of v.spans || []) {
+      if (s.field === undefined && s.start_utf16 !== undefined) out.push(request.text.slice(s.start_utf16, s.end_utf16));
+    }
+  }
+  return out;
+}
+
 function call(client, method, msg) {
   return new Promise((resolve) => {
     const deadline = new Date(Date.now() + 10000);
@@ -153,8 +210,8 @@ async function main() {
   for (const item of requests) {
     const { err, resp } = await call(client, METHODS[item.stage], buildRequest(item.stage, item.policy, item.request));
     const line = err
-      ? { label: item.label, error: { code: grpc.status[err.code], details: err.details } }
-      : { label: item.label, decision: plainDecision(resp) };
+      ? { label: item.label, error: { code: grpc.status[err.code], details: err.details, ...errorDetails(err) } }
+      : { label: item.label, decision: plainDecision(resp), slices: slices(item.request, resp) };
     process.stdout.write(JSON.stringify(line) + "\n");
   }
   const { err, resp } = await call(client, "ListPolicies", {});
