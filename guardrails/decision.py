@@ -8,10 +8,12 @@ carries content, and it is the redacted content.
 from __future__ import annotations
 
 import os
+import re
 from enum import Enum
 from typing import Any, Literal, Mapping, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticSerializationError
 
 from guardrails.stages import Stage
 
@@ -131,6 +133,24 @@ class Decision(BaseModel):
     labels: list[str] = Field(default_factory=list)  # labels the rules attached to this step
     session: str | None = None  # the session the request named
 
+    def model_dump_json(self, **kwargs: Any) -> str:
+        """The decision as JSON text, as pydantic writes it, with one change:
+        it never raises on a lone surrogate.
+
+        A library caller may pass a ``str`` that is not valid Unicode (JSON's
+        ``"\\ud800"`` escape decodes to one), and the decision can carry it
+        back in ``text``, a span's ``field`` or ``session``. No UTF-8 text
+        can hold it, so here each lone surrogate is written as U+FFFD, the
+        replacement character; ``model_dump()`` keeps the values as they are.
+        """
+        try:
+            return super().model_dump_json(**kwargs)
+        except PydanticSerializationError:
+            clean = _without_surrogates(self)
+            if clean is self:
+                raise  # not a surrogate: a bug of ours, not the caller's text
+            return BaseModel.model_dump_json(clean, **kwargs)
+
     @property
     def allowed(self) -> bool:
         return self.outcome in (Outcome.ALLOW, Outcome.REDACT)
@@ -184,6 +204,32 @@ class Decision(BaseModel):
                 detail = f" ({t.detail})" if t.detail else ""
                 lines.append(f"    tier {t.tier}{chunk}: {t.rule:<24} {t.status}{val}{detail}")
         return "\n".join(lines)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate replaced by U+FFFD; the same object
+    when there was none (a model is copied only where a field changes)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, BaseModel):
+        update = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = _without_surrogates(old)
+            if new is not old:
+                update[name] = new
+        return value.model_copy(update=update) if update else value
+    if isinstance(value, dict):
+        items = [(_without_surrogates(k), _without_surrogates(v)) for k, v in value.items()]
+        changed = any(nk is not k or nv is not v for (nk, nv), (k, v) in zip(items, value.items()))
+        return dict(items) if changed else value
+    if isinstance(value, (list, tuple)):
+        items = [_without_surrogates(v) for v in value]
+        return type(value)(items) if any(n is not o for n, o in zip(items, value)) else value
+    return value
 
 
 @runtime_checkable

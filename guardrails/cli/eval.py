@@ -10,7 +10,7 @@ from pathlib import Path
 from guardrails.decision import Decision
 from guardrails.diagnostics import PolicyError
 from guardrails.stages import STAGES
-from guardrails.cli.common import UsageError, add_ner_option, read_json
+from guardrails.cli.common import UsageError, add_ner_option, printable, read_json
 
 NAME = "eval"
 HELP = "evaluate one request (or a batch) and print the decision"
@@ -60,25 +60,33 @@ def _request_for(args: argparse.Namespace) -> dict:
         return {"text": args.text}
     if sys.stdin is None or sys.stdin.isatty():
         raise UsageError("no request: pass --text, --batch FILE, or JSON on stdin")
-    data = read_json(sys.stdin.read(), "<stdin>")
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"<stdin>: the request is not UTF-8 (byte {exc.start}: {exc.reason})") from None
+    data = read_json(text, "<stdin>")
     if not isinstance(data, dict):
         raise UsageError("<stdin>: the request must be a JSON object")
     return data
 
 
 def print_decision(d: Decision, fmt: str, label: str | None = None) -> None:
+    """One decision on stdout. A lone surrogate the request carried (JSON's
+    ``"\\ud800"``) is U+FFFD in the JSON format (see Decision.model_dump_json)
+    and its escape in the text format: never a failed write."""
     if fmt == "json":
         print(d.model_dump_json(exclude_none=True))
         return
-    if label:
-        print(f"== {label}")
-    print(d.explain())
+    lines = [f"== {label}"] if label else []
+    lines.append(d.explain())
     if d.labels:
-        print(f"  labels:  {', '.join(d.labels)}")
+        lines.append(f"  labels:  {', '.join(d.labels)}")
     if d.text is not None and d.stage in ("input", "output"):
-        print(f"  forward: {d.text!r}")
+        lines.append(f"  forward: {d.text!r}")
     elif d.text is not None:
-        print(f"  forward: {json.dumps(d.text, ensure_ascii=False)}")
+        lines.append(f"  forward: {json.dumps(d.text, ensure_ascii=False)}")
+    print(printable("\n".join(lines)))
 
 
 def read_batch(path: str) -> list[tuple[str, str, str | None, dict]]:

@@ -17,7 +17,8 @@ The steps, in order:
    ASCII letter they imitate (Greek ``ϲ``, Cyrillic ``п``, Armenian ``օ``,
    Cherokee ``Ꮯ``, Coptic ``ⲟ``, Latin small capitals ``ᴄᴏᴄᴀɪɴᴇ``: the table
    comes from Unicode's confusables data, see :mod:`.lookalikes`). A
-   stand-alone combining mark directly after an ASCII letter is dropped too.
+   stand-alone combining mark directly after an ASCII letter is dropped too,
+   and a lone surrogate becomes U+FFFD, the replacement character.
 2. leetspeak: ``0 1 3 4 5 7 @ $ !`` become ``o i e a s t a s i`` only inside
    words: a run of these characters is converted only if it touches a letter,
    so ``"h3ll0"`` -> ``"hello"`` while ``"2024"`` and ``"$5"`` stay. A ``!``
@@ -115,6 +116,11 @@ def _invisible(ch: str) -> bool:
 
 
 def _fold_char_uncached(c: str) -> str:
+    if "\ud800" <= c <= "\udfff":
+        # A lone surrogate is no character (a str that is not valid Unicode):
+        # the replacement character stands for it, so no detector downstream
+        # meets text that UTF-8 cannot encode.
+        return "\ufffd"
     if _invisible(c):
         return ""
     lookalike = LOOKALIKES.get(ord(c))
