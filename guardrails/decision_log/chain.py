@@ -60,6 +60,50 @@ class VerifyResult:
         return not self.problems and not (self.strict and self.truncated_line is not None)
 
 
+class _NotCanonical(ValueError):
+    """A line that parses, but not as the writer wrote it."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        # Readers disagree on which of two values to keep (Python keeps the
+        # last, others the first), so such a line can say two things at once.
+        raise _NotCanonical(f"duplicate key {dup!r}")
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotCanonical(f"{name} is not a JSON value")
+
+
+def parse_line(raw: bytes) -> dict:
+    """One log line as the writer wrote it, or ValueError saying why not.
+
+    A line is accepted only if it is exactly :func:`canonical` of the object
+    it holds: a JSON object without duplicate keys, NaN or Infinity, and
+    byte for byte what the writer hashed (sorted keys, no spaces, ASCII, no
+    CR). Anything else was rewritten after the fact, even when it parses
+    to a record whose hash still matches.
+    """
+    if raw.endswith(b"\r"):
+        raise _NotCanonical("the line ends in CR LF (the log writes LF only): it was rewritten")
+    try:
+        rec = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _NotCanonical:
+        raise
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"not JSON ({type(exc).__name__})") from None
+    if not isinstance(rec, dict):
+        raise ValueError("not a JSON object")
+    if canonical(rec) != raw:
+        raise _NotCanonical("not in the canonical form the log writes (sorted keys, no spaces, ASCII): "
+                            "the line was re-serialised, so these are not the bytes that were hashed")
+    return rec
+
+
 def _split_lines(data: bytes) -> tuple[list[bytes], bytes]:
     """Complete lines, and the partial tail (b"" when the file ends in a newline)."""
     lines = data.split(b"\n")
@@ -70,17 +114,18 @@ def read_log(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yield ``(line number, record)`` for each complete line, header included.
 
     Raises OSError when unreadable and :class:`LogFormatError` for a complete
-    line that is not a JSON object. A partial last line is skipped (see
+    line that is not a JSON object, or not one as the writer wrote it (a
+    duplicate key, CR LF, re-serialised: :func:`parse_line`). A partial last line is skipped (see
     :func:`verify_log` to find out about it).
     """
     lines, _tail = _split_lines(Path(path).read_bytes())
     for n, line in enumerate(lines, 1):
         try:
-            rec = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as exc:
+            rec = parse_line(line)
+        except _NotCanonical as exc:
+            raise LogFormatError(f"{path}:{n}: not a record as the log writes it: {exc}") from None
+        except ValueError as exc:
             raise LogFormatError(f"{path}:{n}: not a JSON record ({exc})") from None
-        if not isinstance(rec, dict):
-            raise LogFormatError(f"{path}:{n}: not a JSON object")
         yield n, rec
 
 
@@ -89,9 +134,10 @@ def verify_log(path: str | os.PathLike, *, strict: bool = False, expect_head: st
     """Recompute the hash chain of a decision log.
 
     Every problem names its line: a record whose content no longer matches its
-    hash (edited), whose ``prev`` does not match the line before (a record
-    deleted, inserted or moved; the ``seq`` numbers say which), or that is not
-    JSON. After a break the check re-anchors on the line's own hash, so one
+    hash (edited), whose bytes are not exactly what was hashed (re-serialised,
+    CR LF line ends, a duplicate key: see :func:`parse_line`), whose ``prev``
+    does not match the line before (a record deleted, inserted or moved; the
+    ``seq`` numbers say which), or that is not JSON. After a break the check re-anchors on the line's own hash, so one
     tampered record is reported once. ``expect_head`` (a hash kept elsewhere)
     catches records removed from the end. Raises OSError when unreadable.
     """
@@ -110,10 +156,17 @@ def verify_log(path: str | os.PathLike, *, strict: bool = False, expect_head: st
     prev_hash, prev_seq = GENESIS, -1
     for n, raw in enumerate(lines, 1):
         try:
-            rec = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            rec = parse_line(raw)
+        except _NotCanonical as exc:
+            problem(n, f"record was modified: {exc}")
+            rec = _loose(raw)
+            if rec is not None and isinstance(rec.get("hash"), str):
+                prev_hash = rec["hash"]  # re-anchor, so the next line is judged on its own
+                prev_seq = rec["seq"] if isinstance(rec.get("seq"), int) else prev_seq + 1
+            continue
+        except ValueError:
             rec = None
-        if not isinstance(rec, dict) or not isinstance(rec.get("hash"), str):
+        if rec is None or not isinstance(rec.get("hash"), str):
             problem(n, "not a log record (a line was inserted or corrupted)")
             continue
         seq = rec.get("seq")
@@ -137,6 +190,15 @@ def verify_log(path: str | os.PathLike, *, strict: bool = False, expect_head: st
         problem(len(lines), f"the last record's hash is {prev_hash[:16]}..., expected {expect_head[:16]}... "
                 "(records were removed from the end, or the log was replaced)")
     return result
+
+
+def _loose(raw: bytes) -> dict | None:
+    """A rejected line read as Python would, only to re-anchor the chain on it."""
+    try:
+        rec = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return rec if isinstance(rec, dict) else None
 
 
 def _seq_hint(prev_seq: int, seq: Any) -> str:
