@@ -37,6 +37,8 @@ _MAX_RECOVERIES = 25
 #: below Python's recursion limit even when the caller is itself deep.
 MAX_NESTING = 64
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# The grammar rules whose children are expressions: nesting counts from them.
+_EXPRESSION_HOLDERS = frozenset({"rule", "limit_def"})
 # Statement keywords at the start of a line: where recovery resynchronises.
 _STATEMENT = re.compile(
     r"^[ \t]*(rule|entities|topic|pattern|tools|terms|label|limit|import|config|input|output|retrieval|tool_call|tool_result)\b",
@@ -219,12 +221,18 @@ def _too_deep(tree: Tree) -> Tree | None:
     limit, found without recursion (the point is to refuse what would
     exhaust the stack)."""
     stack: list[tuple[Tree, int]] = [(tree, 0)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, depth = stack.pop()
-        if depth > MAX_NESTING:
-            return node
-        inner = 1 if node.data in ("rule", "limit_def") else (depth + 1 if depth else 0)
-        stack.extend((c, inner) for c in reversed(node.children) if isinstance(c, Tree))
+        node, depth = pop()
+        if depth:
+            if depth > MAX_NESTING:
+                return node
+            inner = depth + 1
+        else:
+            inner = 1 if node.data in _EXPRESSION_HOLDERS else 0
+        for c in reversed(node.children):  # first child on top: the first deep node in the source wins
+            if isinstance(c, Tree):
+                push((c, inner))
     return None
 
 
@@ -240,8 +248,9 @@ def _surrogates(text: str, file: str, diags: Diagnostics) -> str:
 
 
 def _nesting_error(file: str, text: str, start: int, what: str, diags: Diagnostics) -> None:
-    diags.error("E004", f"{what} nested more than {MAX_NESTING} levels deep", Span.point(file, text, start),
-                hint="flatten it: a pair of `not`s cancels, and a long condition can be split across rules")
+    hint = ("parentheses around a single test can go" if what == "parentheses"
+            else "split the condition across several rules (`not not x` is `x`)")
+    diags.error("E004", f"{what} nested more than {MAX_NESTING} levels deep", Span.point(file, text, start), hint=hint)
 
 
 def parse(text: str, file: str = "<string>") -> ParseResult:
