@@ -40,7 +40,7 @@ are always shown.
 verify``) recomputes the chain, so any edit, deletion, insertion or
 reordering breaks it at a named line. It checks each line's exact bytes: a
 line must be the canonical JSON of its record, so one re-serialised (spaces,
-key order, ``\u`` escapes), ending in CR LF, or holding a key twice (readers
+key order, ``\\u`` escapes), ending in CR LF, or holding a key twice (readers
 disagree on which value wins) fails even when its hash matches. Removing records *from the end* leaves
 a shorter chain that still verifies: anchor it by keeping the head hash
 (``stats().head``, printed by ``verify``) somewhere else and passing
