@@ -9,6 +9,7 @@ door when a policy set cannot be loaded.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterable, Iterator
@@ -35,6 +36,8 @@ class Span:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 UNKNOWN_SPAN = Span("<unknown>", 1, 1, 1, 1, 0, 0)
 
@@ -158,7 +161,9 @@ class Diagnostic:
         if source is not None:
             src_lines = source.split("\n")  # Span lines count "\n" only, unlike str.splitlines()
             if 1 <= self.span.line <= len(src_lines):
-                text = src_lines[self.span.line - 1].replace("\t", " ")
+                # A lone surrogate (E001) would fail the write to a terminal:
+                # U+FFFD takes its one column.
+                text = _SURROGATE.sub("\ufffd", src_lines[self.span.line - 1].replace("\t", " "))
                 width = 1
                 if self.span.end_line == self.span.line:
                     width = max(1, self.span.end_col - self.span.col)

@@ -238,13 +238,14 @@ def _too_deep(tree: Tree) -> Tree | None:
 
 def _surrogates(text: str, file: str, diags: Diagnostics) -> str:
     """Report each lone surrogate (a str that is not valid Unicode, which a
-    file read as UTF-8 never holds) and blank it, keeping every offset."""
+    file read as UTF-8 never holds) and replace it by U+FFFD, keeping every
+    offset: in a string or a comment that raises no second error."""
     found = list(_SURROGATE.finditer(text))
     for m in found[:10]:
         diags.error("E001", f"lone surrogate U+{ord(m.group()):04X} in the policy text: it is not valid Unicode",
                     Span.point(file, text, m.start()),
                     hint="a policy is UTF-8 text; check how this text was decoded")
-    return _SURROGATE.sub(" ", text) if found else text
+    return _SURROGATE.sub("\ufffd", text) if found else text
 
 
 def _nesting_error(file: str, text: str, start: int, what: str, diags: Diagnostics) -> None:
