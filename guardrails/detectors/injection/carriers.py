@@ -227,8 +227,22 @@ _SPACED_HEX = re.compile(
     r"(?:\\x[0-9A-Fa-f]{2}){8,}|(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2} ){8,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])"
 )
 _DECODE_KEYS = ("ecod", "ase64", "ot13", "ot-13", "hex", "HEX", "ecipher", "ekodier")
+# The letters of _DECODE_KEYS' letters-only keys, and the keys that are not.
+_DECODE_LETTERS = (b"ecod", b"hex", b"ecipher", b"ekodier")
+_DECODE_OTHER = ("ase64", "ot13", "ot-13")
 _ROT13_KEYS = ("vtaber", "qvfertneq", "sbetrg", "vafgehpgvbaf", "cerivbhf", "flfgrz", "cebzcg",
                "eriryny", "bireevqr", "ehyrf")
+_ROT13_LETTERS = tuple(k.encode() for k in _ROT13_KEYS)
+_SHORT = 2048  # a text this long is scanned directly: its words would cost more
+
+
+def _may_hold(words: bytes | None, letters: tuple[bytes, ...]) -> bool:
+    """Whether an ASCII text may hold one of ``letters`` (lower-case letters only)
+    in its lower case, asked of its words first. ``words`` are the words of the
+    normalised text joined (see :func:`scan_carriers`), None for a non-ASCII
+    text: normalising an ASCII text lower-cases it and changes no letter, so a
+    run of letters of the text lies inside one of its normalised words."""
+    return words is None or any(k in words for k in letters)
 _DECODE_AND_FOLLOW = re.compile(
     r"\b(?:decode|base64|rot-?13|hex|decipher|dekodiere|decodifica|decode[zr]?)\b[^.\n]{0,60}?"
     r"\b(?:and|then|puis|et|und|dann|y|luego)\b[^.\n]{0,20}?\b(?:follow|execute|run|obey|do|"
@@ -274,7 +288,7 @@ def _decode_hex(s: str) -> bytes | None:
         return None
 
 
-def _encoded(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
+def _encoded(text: str, phrase_hits: PhraseScanner, words: bytes | None) -> list[Hit]:
     hits: list[Hit] = []
     candidates: list[tuple[int, int, bytes | None]] = []
     # Only whitespace-free tokens of 16+ characters can hold a candidate; finding
@@ -305,7 +319,7 @@ def _encoded(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
             if len(m.group()) <= MAX_CANDIDATE_CHARS:
                 candidates.append((m.start(), m.end(), _decode_hex(m.group())))
     low = text.lower()
-    if "\\x" in text or "hex" in low:
+    if "\\x" in text or (_may_hold(words, (b"hex",)) and "hex" in low):
         for _, m in zip(range(MAX_CANDIDATES), _SPACED_HEX.finditer(text)):
             if len(m.group()) <= MAX_CANDIDATE_CHARS:
                 candidates.append((m.start(), m.end(), _decode_hex(m.group())))
@@ -320,11 +334,14 @@ def _encoded(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
         inner = max((h.score for h in phrase_hits(plain, None)), default=0.0)
         if inner >= 0.5:
             hits.append(Hit("encoded-payload", min(0.4 + inner, 0.95), start, end))
-    if len(text) <= 8 * MAX_CANDIDATE_CHARS and any(k in low for k in _ROT13_KEYS):
+    rot13 = len(text) <= 8 * MAX_CANDIDATE_CHARS and _may_hold(words, _ROT13_LETTERS)
+    if rot13 and any(k in low for k in _ROT13_KEYS):
         inner = [h for h in phrase_hits(codecs.encode(text, "rot13"), None) if h.score >= 0.5]
         if inner:
             hits.append(Hit("encoded-payload", 0.85, 0, len(text)))
-    if any(k in text for k in _DECODE_KEYS):
+    if (_may_hold(words, _DECODE_LETTERS) and any(k in text for k in _DECODE_KEYS)) or any(
+        k in text for k in _DECODE_OTHER
+    ):
         hits.extend(Hit("encoded-payload", 0.6, *m.span()) for m in _DECODE_AND_FOLLOW.finditer(text))
     return hits
 
@@ -336,12 +353,17 @@ _JOIN = re.compile(
     r"assemble|kombiniere|verbinde|concatene[rz]?|combina|une|junta)\b",
     _SCAN | re.IGNORECASE,
 )
+# A letters-only part of each word _JOIN names (a sum needs "+").
+_JOIN_LETTERS = (b"concaten", b"combin", b"join", b"together", b"merge", b"assemble", b"kombiniere",
+                 b"verbinde", b"une", b"junta")
 _QUOTED = re.compile(r"[\"'“‘]([^\"'“”‘’\n]{1,200})[\"'”’]", _SCAN)
 _MAX_FRAGMENTS = 16
 
 
-def _split(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
-    if not ('"' in text or "'" in text or "“" in text) or not _JOIN.search(text):
+def _split(text: str, phrase_hits: PhraseScanner, words: bytes | None) -> list[Hit]:
+    if not ('"' in text or "'" in text or "“" in text):
+        return []
+    if ("+" not in text and not _may_hold(words, _JOIN_LETTERS)) or not _JOIN.search(text):
         return []
     frags = [m for _, m in zip(range(_MAX_FRAGMENTS), _QUOTED.finditer(text))]
     if len(frags) < 2:
@@ -359,14 +381,21 @@ def _split(text: str, phrase_hits: PhraseScanner) -> list[Hit]:
 _SPLIT_NAMES = frozenset({"override", "roleplay", "prompt-leak", "spoofed-system", "exfil-request"})
 
 
-def scan_carriers(text: str, found: Sequence[Located], phrase_hits: PhraseScanner) -> list[Hit]:
+def scan_carriers(
+    text: str, found: Sequence[Located], phrase_hits: PhraseScanner, words: set[bytes] | None = None
+) -> list[Hit]:
     """The carrier signals of ``text``, in original coordinates.
 
     ``found`` are the phrase signals already found on the whole text (original
     coordinates); ``phrase_hits(text, None)`` scans a decoded or joined string.
+    ``words`` are the words of ``normalize(text).text`` (``triggers.text_words``),
+    when the caller has them: a long ASCII text's substring tests for letters
+    are then asked of its distinct words first, a fraction of its length.
     """
-    hits = _markup(text, found) + _exfil(text) + _encoded(text, phrase_hits)
-    hits += _split(text, phrase_hits)
+    long = words is not None and len(text) > _SHORT and text.isascii()
+    joined = b" ".join(words) if long else None  # type: ignore[arg-type]
+    hits = _markup(text, found) + _exfil(text) + _encoded(text, phrase_hits, joined)
+    hits += _split(text, phrase_hits, joined)
     if not text.isascii():
         hits += _invisible(text, found, phrase_hits)
     return hits

@@ -324,6 +324,24 @@ VERBATIM = _c(
     r"palabra por palabra|redaccion exacta|no un resumen|sin resumir|tel quel|tal cual|exactamente)\b|"
     r"逐字|原样|原文|不要总结|原封不动"
 )
+# Literals of every SHOW and VERBATIM match: without one of them in the text,
+# neither is searched for around a prompt-leak match. ("ce$" stands for
+# "qu'est-ce": a key shorter than three letters must be a whole word.)
+SHOW_KEYS = (
+    "reveal", "revel", "show", "print", "output", "display", "repe", "repi", "recite", "tell", "give",
+    "share", "dump", "leak", "expose", "dis", "paste", "cop", "write", "spell", "list", "quote",
+    "type", "read", "what", "encode", "start your", "montre", "affiche", "donne", "ecris", "imprime",
+    "recopie", "cit", "ce$", "zeig", "gib", "verrate", "wiederhole", "nenne", "schreib", "drucke",
+    "zitiere", "was steht", "kopiere", "muestra", "dime", "escribe", "dame", "cuales son", "que dicen",
+    "translate", "tradu", "ubersetze", "complete this", "显示", "输出", "告诉", "重复", "复制", "打印",
+    "给我", "透露", "展示", "列出", "引用", "写出", "翻译",
+)
+VERBATIM_KEYS = (
+    "verbatim", "word", "exact", "in full", "raw text", "code block", "as written", "without summari",
+    "mot", "formulation", "sans resumer", "pas un resume", "wortl", "genau", "keine zusammenfassung",
+    "textualmente", "palabra", "redaccion", "no un resumen", "sin resumir", "tel quel", "tal cual",
+    "逐字", "原样", "原文", "不要总结", "原封不动",
+)
 CODE_AFTER = _c(r"[.(_=\[]")
 
 

@@ -242,24 +242,35 @@ def _structure(t: str, norm: NormalizedText, raw: str, g: frozenset[str]) -> lis
 
 
 
-def _leak(t: str, g: frozenset[str]) -> list[Hit]:
+def _leak(t: str, g: frozenset[str], words: set[bytes]) -> list[Hit]:
     hits = []
+    # Whether VERBATIM / SHOW can match anywhere in the text: asked once, when a
+    # match first needs it, of the text's words (a search of its windows costs more).
+    verbatim: bool | None = None
+    show: bool | None = None
     for m in finditer(P.LEAK, t, _on(P.LEAK_KEYS, g), before=70):
         o = m.group("o")
         if o == "prompt" and P.CODE_AFTER.match(t, m.end()):
             continue  # code: "return prompt.filter(...)"
         weak = o == "prompt" or (o and not P.LEAK_STRONG.search(m.group()))
         score = 0.5 if weak else 0.85
-        if P.VERBATIM.search(t, max(0, m.start() - 80), m.end() + 80):
+        if verbatim is None:
+            verbatim = bool(_VERBATIM_GATE.present(t, words))
+        if verbatim and P.VERBATIM.search(t, max(0, m.start() - 80), m.end() + 80):
             score += 0.07
         hits.append(Hit("prompt-leak", score, *m.span()))
     for i, m in enumerate(finditer(P.SETUP, t, _on(P.SETUP_KEYS, g), before=60, after=40)):
         if i >= _MAX_SETUPS:
             break
         lo, hi = max(0, m.start() - 80), min(len(t), m.end() + 80)
-        if P.VERBATIM.search(t, lo, hi):
+        if verbatim is None:
+            verbatim = bool(_VERBATIM_GATE.present(t, words))
+        if verbatim and P.VERBATIM.search(t, lo, hi):
             hits.append(Hit("prompt-leak", 0.9, *m.span()))
-        elif P.SHOW.search(t, lo, m.end()) or P.SHOW.search(t, m.end(), m.end() + 30):
+            continue
+        if show is None:
+            show = bool(_SHOW_GATE.present(t, words))
+        if show and (P.SHOW.search(t, lo, m.end()) or P.SHOW.search(t, m.end(), m.end() + 30)):
             hits.append(Hit("prompt-leak", 0.6, *m.span()))
     return hits
 
@@ -342,6 +353,8 @@ _GROUPS: dict[str, frozenset[str]] = {
     "addressed": frozenset(P.ADDRESSED_KEYS + P.SEND_KEYS + P.EXFIL_KEYS),
 }
 _GATE = Gate(_ALL_KEYS)
+_VERBATIM_GATE = Gate(P.VERBATIM_KEYS)
+_SHOW_GATE = Gate(P.SHOW_KEYS)
 # Whether a text discusses attacks, asked only of a text with phrase signals:
 # without one of these literals it cannot (a superset: the regex decides).
 _DISCUSSION_GATE = Gate(P.DISCUSSION_KEYS)
@@ -354,16 +367,18 @@ def _on(keys: tuple[str, ...] | frozenset[str], g: frozenset[str]) -> list[str]:
 # --- scan -----------------------------------------------------------------------
 
 
-def phrase_hits(text: str, norm: NormalizedText | None = None) -> list[Hit]:
+def phrase_hits(text: str, norm: NormalizedText | None = None, words: set[bytes] | None = None) -> list[Hit]:
     """The phrase signals of ``text``, in normalised coordinates, frame applied.
 
     :mod:`.carriers` calls this on decoded payloads, comment bodies and joined
-    fragments (one level: it never calls back into the carriers).
+    fragments (one level: it never calls back into the carriers). ``words`` is
+    ``text_words(norm.text)`` when the caller has it.
     """
     if norm is None:
         norm = normalize(text)
     t = norm.text
-    words = text_words(t)
+    if words is None:
+        words = text_words(t)
     g = _GATE.present(t, words)
     if not g:
         return []
@@ -377,7 +392,7 @@ def phrase_hits(text: str, norm: NormalizedText | None = None) -> list[Hit]:
     if not g.isdisjoint(_GROUPS["structure"]):
         hits += _structure(t, norm, text, g)
     if not g.isdisjoint(_GROUPS["leak"]):
-        hits += _leak(t, g)
+        hits += _leak(t, g, words)
     if not g.isdisjoint(_GROUPS["addressed"]):
         hits += _addressed(t, g)
     if not hits:
@@ -423,11 +438,12 @@ def scan(text: str, norm: NormalizedText | None = None) -> list[Signal]:
     if norm is None:
         norm = normalize(text)
     out: list[Signal] = []
-    phrases = phrase_hits(text, norm)
+    words = text_words(norm.text)  # read by the gates of both the phrases and the carriers
+    phrases = phrase_hits(text, norm, words)
     for h in phrases:
         start, end = norm.to_original(h.start, h.end)
         out.append(_to_signal(h._replace(start=start, end=end)))
-    for h in carriers.scan_carriers(text, out, phrase_hits):
+    for h in carriers.scan_carriers(text, out, phrase_hits, words):
         out.append(_to_signal(h))
     return _dedupe(out)
 

@@ -87,21 +87,29 @@ except ImportError:  # pragma: no cover - Python < 3.11
         _sre = _sre_parse = None  # type: ignore[assignment]
 
 
+_WORD_CHAR = re.compile(r"\w")
+
+
 class _Unbounded(Exception):
     """The walk cannot bound a pattern's first characters."""
 
 
 class Prefilter:
     """The strings (at most :data:`PREFIX` characters) a pattern's matches start
-    with, by length: ``accepts(t, p)`` is false only where no match can start."""
+    with, by length: ``accepts(t, p)`` is false only where no match can start.
+    ``word_starts`` finds, in one regex pass, the word starts where one of them
+    begins (a prefix that does not begin with a word character never starts a word)."""
 
-    __slots__ = ("by_length",)
+    __slots__ = ("by_length", "word_starts")
 
     def __init__(self, prefixes: Iterable[str]) -> None:
         by: dict[int, set[str]] = {}
         for p in prefixes:
             by.setdefault(len(p), set()).add(p)
         self.by_length = tuple((n, frozenset(s)) for n, s in sorted(by.items()))
+        wordy = sorted((p for p in set().union(*by.values()) if _WORD_CHAR.match(p)), key=lambda p: (-len(p), p))
+        # zero width, so that a prefix spanning two words ("a p") hides no start inside it
+        self.word_starts = re.compile(r"\b(?=" + "|".join(map(re.escape, wordy)) + ")") if wordy else None
 
     def accepts(self, t: str, p: int) -> bool:
         for n, allowed in self.by_length:
@@ -158,13 +166,13 @@ def _walk(items: list, opened: set[str], k: int) -> tuple[set[str], set[str]]:
         elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) or op is getattr(_sre, "POSSESSIVE_REPEAT", None):
             low, high, sub = av
             o, c = _walk(list(sub), opened, k)
-            if low == 0:  # skipped: the prefixes go on; entered: cut after one round
-                closed |= o | c
-            elif high == 1:
-                opened = o
-                closed |= c
+            closed |= c
+            if high == 1:  # once, or at most once: both ways go on
+                opened = opened | o if low == 0 else o
+            elif low == 0:  # skipped: the prefixes go on; entered: cut after one round
+                closed |= o
             else:
-                closed |= o | c
+                closed |= o
                 opened = set()
         else:  # any other item (., a category, a back-reference): stop here
             closed |= opened
@@ -226,6 +234,7 @@ def finditer(
         return
     seen: set[tuple[int, int]] = set()
     first = first_literals(pattern)
+    leads = first.word_starts if first is not None else None
     other = [trig for trig in triggers if not (trig[0].isascii() and trig[0].isalpha())]
     for trig in triggers:
         if trig in other:
@@ -233,11 +242,18 @@ def finditer(
         for i, j in occurrences(t, trig):
             # Word starts in the lead-in, after a space or punctuation ('"note to the AI'),
             # and the trigger itself.
-            starts = [m.start() for m in _WORD_START.finditer(t, max(0, i - before), i)] if before and i else []
-            starts.append(i)
+            if not before or not i:
+                starts = []
+            elif leads is not None:  # only those a match can start at, found in one pass
+                lo = max(0, i - before)
+                starts = [m.start() for m in leads.finditer(t, lo, i + PREFIX) if m.start() < i]
+            elif first is None:
+                starts = [m.start() for m in _WORD_START.finditer(t, max(0, i - before), i)]
+            else:  # no match starts at a word start
+                starts = []
+            if first is None or first.accepts(t, i):
+                starts.append(i)
             for p in starts:
-                if first is not None and not first.accepts(t, p):
-                    continue
                 m = pattern.match(t, p)
                 if m is not None and m.end() >= j and m.span() not in seen:
                     seen.add(m.span())
@@ -285,6 +301,9 @@ class Gate:
             self.by_literal[lit] = frozenset(spelled[lit])
             word = max(re.findall(r"[a-z0-9]+", lit) or [""], key=len)
             if lit[0].isascii() and lit[0].isalpha():
+                if len(word) < 3 and lit.endswith(word) and not all(k.endswith("$") for k in spelled[lit]):
+                    # "ce" also starts "cette", whose heads are "cet" and "cett"
+                    raise ValueError(f"trigger key {lit!r}: a word under 3 letters must end the key with '$'")
                 headed.setdefault(word[:_HEAD].encode(), []).append(lit)
             elif lit.isascii():
                 substring_ascii.append(lit)
