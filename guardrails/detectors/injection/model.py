@@ -297,17 +297,24 @@ _PAD = 1 << BITS  # the bucket past the table, weight 0
 _M_CHARS = np.array([[_M_CHAR[n]] for n in (3, 4, 5)], dtype=np.uint64)
 
 
-@functools.lru_cache(maxsize=1024)
 def _layout(length: int) -> tuple[int, int, np.ndarray, int, float]:
     """For a padded text of ``length > WINDOW``: the number of windows starting at
     a multiple of STRIDE, the number of blocks, those windows' counts of character
-    n-grams, and the start of a last window off that grid (-1 if none) and its count."""
+    n-grams, and the start of a last window off that grid (-1 if none) and its count.
+    Remembered for lengths up to 16K (a few KB each), where computing it would show."""
+    return _layout_cached(length) if length <= 1 << 14 else _layout_of(length)
+
+
+def _layout_of(length: int) -> tuple[int, int, np.ndarray, int, float]:
     starts = window_starts(length)
     ends = starts + WINDOW
     chars = sum(np.minimum(ends, length - n + 1) - np.minimum(starts, length - n + 1) for n in (3, 4, 5))
     aligned = (length - WINDOW) // STRIDE + 1
     last = int(starts[-1]) if starts.shape[0] > aligned else -1
     return aligned, -(-length // STRIDE), chars[:aligned].astype(np.float64), last, float(chars[-1])
+
+
+_layout_cached = functools.lru_cache(maxsize=1024)(_layout_of)
 
 
 def _word_edges(cp32: np.ndarray, cp: np.ndarray, folded: str) -> tuple[np.ndarray, np.ndarray]:

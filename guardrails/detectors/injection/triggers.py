@@ -273,7 +273,7 @@ _HEAD = 4
 _WORD_BYTES = bytes.maketrans(
     bytes(range(256)), bytes(c if c < 128 and chr(c).isalnum() else 32 for c in range(256))
 )
-_MEMO = 1 << 16  # words remembered per gate: a bound on memory, not on correctness
+_MEMO = 1 << 14  # words remembered per gate (about 1 MB): a bound on memory, not on correctness
 
 
 def text_words(t: str) -> set[bytes]:
