@@ -34,6 +34,12 @@ The model view can be replaced by an opt-in backend the user has (see
 :mod:`.backends`): ``InjectionDetector(backend)``; the engine takes it as
 ``injection_model`` and folds its digest into the policy digest.
 
+Cost: the text is normalised once, for both views; the signals run only where
+their trigger words occur (:mod:`.triggers`), and the model is a fixed number of
+numpy calls whatever the length (``model.window_max``). Both always run, so a
+decision names every view that fired: the score could stop at a certain
+heuristic verdict, but the model's finding and the held-back report need ``m``.
+
 Importing this package is cheap: the signals and the model (numpy) load on
 first use, and the model at most once per process (``load_model`` caches it).
 A failure of either raises :class:`DetectorError`, so a policy that fails

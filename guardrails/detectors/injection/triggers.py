@@ -287,6 +287,9 @@ class Gate:
     patterns' anchored matching decides). Built once per key set.
 
     A key ending in ``$`` must end a word (it is looked up without the ``$``).
+    A key whose longest word has fewer than three letters must end with that
+    word and a ``$``: heads are three or four letters, so "ce" could not be seen
+    starting "cette" (the constructor refuses such a key).
     """
 
     def __init__(self, keys: Iterable[str]) -> None:
