@@ -33,7 +33,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from guardrails.sidecar.admission import Refuse, abort, limited, parse, serialize
+from guardrails.sidecar.admission import Refuse, abort, drain, limited, parse, serialize
 from guardrails.sidecar.config import CHECK_RESERVE, ServerConfig
 
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
@@ -187,6 +187,7 @@ class HealthAndReflection:
                 budget.take(stream=True)
             except Refuse as r:
                 refusal = r
+                await drain(requests)
             else:
                 ends_at = time.monotonic() + cfg.stream_max_lifetime
                 try:

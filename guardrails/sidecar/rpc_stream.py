@@ -40,6 +40,7 @@ from guardrails.sidecar.admission import (
     abort,
     check_deadline,
     check_size,
+    drain,
     limited,
     log_decision,
     log_internal_error,
@@ -126,6 +127,7 @@ def guard_stream_handler(service: GuardrailsService):
             slots.take()
         except Refuse as r:
             refusal = r
+            await drain(requests)
         else:
             on_worker = _Worker()
             messages = limited(requests, config.stream_idle_timeout, time.monotonic() + config.stream_max_lifetime)
