@@ -291,6 +291,9 @@ class Engine:
 
     def get_policy(self, policy: str | None = None) -> CompiledPolicy:
         """`name`, `name@version`, or None when exactly one policy is loaded."""
+        if policy is not None and not isinstance(policy, str):
+            raise UnknownPolicyError(f"policy must be a name such as 'support-bot' or 'support-bot@1.3.0', "
+                                     f"not {type(policy).__name__} {policy!r}")
         if policy is None:
             if len(self._newest) == 1:
                 return next(iter(self._newest.values()))
