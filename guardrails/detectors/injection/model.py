@@ -301,20 +301,19 @@ def _layout(length: int) -> tuple[int, int, np.ndarray, int, float]:
     """For a padded text of ``length > WINDOW``: the number of windows starting at
     a multiple of STRIDE, the number of blocks, those windows' counts of character
     n-grams, and the start of a last window off that grid (-1 if none) and its count.
-    Remembered for lengths up to 16K (a few KB each), where computing it would show."""
-    return _layout_cached(length) if length <= 1 << 14 else _layout_of(length)
 
-
-def _layout_of(length: int) -> tuple[int, int, np.ndarray, int, float]:
-    starts = window_starts(length)
-    ends = starts + WINDOW
-    chars = sum(np.minimum(ends, length - n + 1) - np.minimum(starts, length - n + 1) for n in (3, 4, 5))
+    A window ``[s, s + WINDOW)`` holds ``min(WINDOW, length - n + 1 - s)`` n-grams
+    of each size n: WINDOW of each but in the last window or two of the grid.
+    """
     aligned = (length - WINDOW) // STRIDE + 1
-    last = int(starts[-1]) if starts.shape[0] > aligned else -1
-    return aligned, -(-length // STRIDE), chars[:aligned].astype(np.float64), last, float(chars[-1])
-
-
-_layout_cached = functools.lru_cache(maxsize=1024)(_layout_of)
+    chars = np.full(aligned, 3.0 * WINDOW)
+    for k in range(aligned - 1, -1, -1):
+        count = sum(min(WINDOW, length - n + 1 - k * STRIDE) for n in (3, 4, 5))
+        if count == 3 * WINDOW:
+            break
+        chars[k] = count
+    last = length - WINDOW if (length - WINDOW) % STRIDE else -1
+    return aligned, -(-length // STRIDE), chars, last, float(sum(WINDOW + 1 - n for n in (3, 4, 5)))
 
 
 def _word_edges(cp32: np.ndarray, cp: np.ndarray, folded: str) -> tuple[np.ndarray, np.ndarray]:
