@@ -105,11 +105,23 @@ MAX_CHUNKS = 1000
 MAX_INT = 10**4000
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def is_unicode(text: str) -> bool:
+    """Whether `text` is valid Unicode: no lone surrogate, which a Python
+    ``str`` can hold (JSON's ``"\\ud800"`` escape decodes to one) and
+    UTF-8 cannot encode. The sidecar never receives one (protobuf strings are
+    UTF-8), so the engine refuses them too, and hashes and fingerprints never
+    meet one."""
+    return text.isascii() or _SURROGATE.search(text) is None
+
+
 def is_json_like(value: Any, depth: int = 0) -> bool:
     """Whether `value` is what JSON can carry: string keys, at most MAX_DEPTH
     deep, finite numbers (NaN and Infinity are not JSON, and compare false
-    with everything, so ``args.amount > 5000`` would let NaN through), and
-    integers under MAX_INT."""
+    with everything, so ``args.amount > 5000`` would let NaN through),
+    integers under MAX_INT, and strings (keys too) that are valid Unicode."""
     if depth > MAX_DEPTH:
         return False
     if type(value) is dict and depth < MAX_DEPTH:
@@ -117,8 +129,14 @@ def is_json_like(value: Any, depth: int = 0) -> bool:
         for k, v in value.items():
             if type(k) is not str and not isinstance(k, str):
                 return False
+            if not (k.isascii() or is_unicode(k)):
+                return False
             t = type(v)
-            if t is str or t is bool or v is None:
+            if t is str:
+                if v.isascii() or is_unicode(v):
+                    continue
+                return False
+            if t is bool or v is None:
                 continue
             if t is int:
                 if -MAX_INT < v < MAX_INT:
@@ -131,7 +149,9 @@ def is_json_like(value: Any, depth: int = 0) -> bool:
             if not is_json_like(v, depth + 1):
                 return False
         return True
-    if value is None or isinstance(value, (str, bool)):
+    if isinstance(value, str):
+        return is_unicode(value)
+    if value is None or isinstance(value, bool):
         return True
     if isinstance(value, int):
         return -MAX_INT < value < MAX_INT
@@ -140,5 +160,5 @@ def is_json_like(value: Any, depth: int = 0) -> bool:
     if isinstance(value, list):
         return all(is_json_like(v, depth + 1) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and is_json_like(v, depth + 1) for k, v in value.items())
+        return all(isinstance(k, str) and is_unicode(k) and is_json_like(v, depth + 1) for k, v in value.items())
     return False
