@@ -123,7 +123,36 @@ def render(rows: list[dict], detector: InjectionDetector) -> str:
         b = [s for s in languages[lang] if not s[0]]
         out.append(f"| {lang} | {_pct(sum(1 for s in a if s[3]['combined'] >= thr), len(a))} "
                    f"| {_pct(sum(1 for s in b if s[3]['combined'] >= thr), len(b))} |")
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n" + COST
+
+
+# Timings are not reproducible, so the page says where the time goes and where
+# it is measured; the figures are in the benchmark report.
+COST = """
+## Cost
+
+`python -m benchmarks --only injection` times `injection()` per KB of text against the terms
+detector, request by request in random order, at 100 B, 1 KB and 10 KB, and the detector alone
+beside the engine call. Where the time goes, and what keeps it down:
+
+- **Normalisation**, once per text, shared by the signals and the model: the largest single
+  part on long text.
+- **The model**: hashed n-grams and a window maximum in a fixed number of numpy calls whatever
+  the length; a long text is scored from sums over blocks of `STRIDE` characters, which give
+  every window's score exactly (the training script's per-window sums are the reference a test
+  compares them with).
+- **The signals**: one split of the text into its distinct words decides which patterns can
+  match at all (a word seen before is remembered); a pattern then runs anchored at the few word
+  starts before an occurrence of its trigger whose first letters it can start with, never over
+  the whole text. Whether a text discusses attacks, quotes an instruction word for word or asks
+  to show something is asked only when one of the words that can say so occurs.
+- **The carriers**: a long ASCII text's substring tests for letters are asked of its distinct
+  words first; encoded payloads are decoded only where 16 base64 or hex characters occur in a
+  row, at most 8 of at most 4 KB.
+
+None of these shortcuts changes a score: `tests/detectors/test_injection_triggers.py` runs each
+against the slow way it replaces, on this corpus and on generated text.
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
