@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.data import everyday_number, numbers_text
 from guardrails import Engine
 from guardrails.detectors import PiiConfig, get_pii_detector
-from guardrails.detectors.pii import phones, prefilter
+from guardrails.detectors.pii import phone_validity, phones, prefilter
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def _luhn_complete(prefix: str, length: int, rnd: random.Random) -> str:
 
 def _pii(rnd: random.Random) -> str:
     d = lambda n: "".join(rnd.choice(string.digits) for _ in range(n))  # noqa: E731
-    kind = rnd.randrange(22)
+    kind = rnd.randrange(24)
     if kind == 0:
         return f"{rnd.choice(['jane', 'j.doe', 'x_y+z'])}@{rnd.choice(['example.com', 'mail.co.uk', 'a-b.io'])}"
     if kind == 1:
@@ -83,13 +84,15 @@ def _pii(rnd: random.Random) -> str:
                            "\u212a\u017f.\u212a\u017f", "ex.\u017fh"])
     if kind == 15:
         return rnd.choice(["+44 20 7946 0958", "+49 30 123456", "030 1234567", "+972-3-1234567", "(0)20 7946 0958"])
+    if kind in (16, 17):
+        return everyday_number(rnd)  # years, prices, dates, times, order numbers
     return rnd.choice(_WORDS)
 
 
 _WORDS = ("the order was shipped to our warehouse and a customer asked about refund for item "
           "phone number call card credit visa ssn social security email iban bank ip address "
           "date birthday passport license driver medical wallet btc uuid mac url link is be "
-          "x ext int anexo at on in of to a").split()
+          "x ext int anexo at on in of to a update policy public cannot").split()
 _SEPS = [" ", " ", " ", "  ", "\n", "\t", "\xa0", "\x1c", ": ", ", ", ". ", " (", ") ", "-", "/", ".", "", ";", "\u3000"]
 
 fragments = st.lists(st.tuples(st.integers(0, 2**32), st.sampled_from(_SEPS)), min_size=0, max_size=40)
@@ -223,6 +226,60 @@ def test_long_texts(detector) -> None:
         assert detector.analyze(text, detector.supported) == detector.analyze_presidio(text, detector.supported)
 
 
+EVERYDAY = ["in 2014", "since 1999", "(2021)", "$49.99", "\u20ac120", "\u00a31,299.00", "1,299.00 USD", "$2500",
+            "12/03/2024", "03/12/24", "2024-03-12", "3 March 2024", "March 5", "12.03.2024", "10:30", "9:15 am",
+            "order #541921", "ref A-12345", "ticket 12345", "SKU 4410-22", "12 items", "45%", "12/03/2024 10:30",
+            "2024-03-12 10:30", "page 12 of 40", "$1,234,567.89", "in 2011 in 2017", "12 May 2023 at 9:30"]
+
+
+@pytest.mark.parametrize("number", EVERYDAY)
+def test_everyday_numbers_reach_neither_the_phone_matcher_nor_the_tokenizer(detector, monkeypatch, number) -> None:
+    # Years, prices, dates, times and short ids that no region's phone
+    # matcher could accept are dropped before any matcher runs, and a date
+    # with no context word near it is scored without tokens.
+    fast = detector._fast
+    calls = []
+    monkeypatch.setattr(fast, "_phones", lambda text: calls.append(("phones", text)) or [])
+    monkeypatch.setattr(fast.context, "_boost", lambda *a: calls.append(("tokens", a)))
+    text = f"Please send the report about the {number} before the meeting with our customer."
+    found = detector.analyze(text, detector.supported)
+    monkeypatch.undo()
+    assert found == detector.analyze_presidio(text, detector.supported)
+    assert calls == []
+
+
+def test_a_phone_number_or_a_context_word_still_reaches_them(detector, monkeypatch) -> None:
+    fast = detector._fast
+    calls = []
+    phones_, boost = fast._phones, fast.context._boost
+    monkeypatch.setattr(fast, "_phones", lambda text: calls.append("phones") or phones_(text))
+    monkeypatch.setattr(fast.context, "_boost", lambda *a: calls.append("tokens") or boost(*a))
+    for text in ("call 212-555-0123 today", "the date is 12/03/2024", "an update on 12/03/2024",
+                 "license 541921 here", "our policy 541921"):
+        calls.clear()
+        assert detector.analyze(text, detector.supported) == detector.analyze_presidio(text, detector.supported)
+        assert calls, text
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 2**32), st.sampled_from([100, 1_000]))
+def test_fast_path_on_the_benchmarks_everyday_numbers(detector, seed, size) -> None:
+    text = numbers_text(random.Random(seed), size)
+    assert detector.analyze(text, detector.supported) == detector.analyze_presidio(text, detector.supported)
+
+
+def test_phone_extension_labels_match_as_phonenumbers_folds_case(detector) -> None:
+    # phonenumbers reads its labels ignoring case, where "\u0131" (dotless i)
+    # and "\u0130" are an "i" and "\u017f" (long s) an "s": "\u0131nt 45" is an
+    # extension, and " in " between two numbers is not.
+    for text in ("call 212 555 0123 \u0131nt 45 now", "call 212 555 0123 \u0130NT 45 now",
+                 "call 212 555 0123 exten\u017fi\u00f3n 45 now", "call 212 555 0123 in 45 now",
+                 "call 030 1234567 in 2011 in 2017"):
+        assert detector.analyze(text, {"PHONE_NUMBER"}) == detector.analyze_presidio(text, {"PHONE_NUMBER"}), text
+    assert prefilter.phone_regions("in 2011 in 2017", prefilter.digit_runs("in 2011 in 2017"),
+                                   detector._fast._may_hold) == []
+
+
 def test_clean_text_never_reaches_presidio(detector, monkeypatch) -> None:
     calls = []
     for rec in detector._analyzer.registry.recognizers:
@@ -291,7 +348,7 @@ def test_phone_digit_bound_matches_metadata() -> None:
     from phonenumbers import PhoneMetadata
     from phonenumbers.phonenumberutil import SUPPORTED_REGIONS
 
-    from guardrails.detectors.pii.phones import MIN_INTERNATIONAL_DIGITS
+    from guardrails.detectors.pii.phone_validity import MIN_INTERNATIONAL_DIGITS
 
     shortest = min(min(PhoneMetadata.metadata_for_region(r).general_desc.possible_length) for r in SUPPORTED_REGIONS)
     assert prefilter.MIN_PHONE_DIGITS <= shortest
@@ -303,10 +360,13 @@ def test_phone_digit_bound_matches_metadata() -> None:
 
 
 def test_keyword_memo_is_bounded(detector) -> None:
-    fast = detector._fast
+    boost = detector._fast.context
     for i in range(100_050):
-        fast._keyword_pieces(f"w{i}")
-    assert len(fast._pieces) <= 100_000
+        boost.keyword_pieces(f"w{i}")
+    assert len(boost.pieces) <= 100_000
+    for i in range(100_050):
+        boost.quiet(f"w{i} 2024-01-01", len(f"w{i} "), ("date",))
+    assert 0 < len(boost.certain) <= 100_000
 
 
 def test_phone_fast_path_needs_the_phonenumbers_functions_it_mirrors(monkeypatch) -> None:
@@ -331,8 +391,8 @@ def test_international_numbers_are_parsed_once_for_every_region() -> None:
 def test_a_prefix_less_national_number_is_skipped_only_where_the_prefix_is_required() -> None:
     import phonenumbers
 
-    de = phones.phone_validity_check("DE")
-    us = phones.phone_validity_check("US")
+    de = phone_validity.phone_validity_check("DE")
+    us = phone_validity.phone_validity_check("US")
     # "30 1234567" is Berlin's number without its "0": phonenumbers parses it
     # for DE and then rejects it, so the check may skip it ...
     assert not de("301234567")

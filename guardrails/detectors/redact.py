@@ -1,9 +1,10 @@
-"""Composing overlapping redactions and applying them with presidio-anonymizer.
+"""Composing overlapping redactions and applying them as presidio-anonymizer does.
 
 Several rules may redact overlapping spans with different operators. They are
 combined by :func:`merge_redactions` into disjoint spans, each taking the
 strongest operator that touched it, so the result never depends on the order
-in which rules fired; :func:`apply_redactions` then rewrites the text once.
+in which rules fired; :func:`apply_redactions` then rewrites the text once,
+with the output presidio-anonymizer gives for those spans.
 """
 
 from __future__ import annotations
@@ -150,18 +151,60 @@ def apply_redactions(text: str, merged: Sequence[Redaction], *, hash_key: bytes)
     deletes the span, and ``hash`` writes ``<ENTITY:h>`` where ``h`` is the
     first 16 hex digits of HMAC-SHA256(``hash_key``, original value), so equal
     values stay correlatable without being revealed.
+
+    The output is what presidio-anonymizer's ``AnonymizerEngine`` makes of
+    the spans. For sorted, disjoint, non-empty spans that is each span's
+    replacement between the untouched text, which is written here directly;
+    the anonymizer is called only where it would differ: an empty span, or a
+    ``replace`` whose template renders to "" (the anonymizer writes
+    ``<TYPE>`` for an empty value, with our synthetic type).
     """
     if not merged:
         return text
+    parts: list[str] = []
+    previous_end = 0
+    direct = True
+    for r in merged:
+        if r.start < previous_end or r.end > len(text):
+            raise ValueError("redactions must be sorted, disjoint and inside the text")
+        value = _replacement(r, text[r.start:r.end], hash_key)
+        if r.start == r.end or (not value and r.operator == "replace"):
+            direct = False
+        parts.append(text[previous_end:r.start])
+        parts.append(value)
+        previous_end = r.end
+    if direct:
+        parts.append(text[previous_end:])
+        return "".join(parts)
+    return _anonymize(text, merged, hash_key)
+
+
+def _replacement(r: Redaction, value: str, hash_key: bytes) -> str:
+    """What the anonymizer's operator writes for ``value``, the text of ``r``."""
+    params = dict(r.params)
+    if r.operator == "replace":
+        template = params.get("template", DEFAULT_TEMPLATE)
+        problem = validate_template(template)
+        if problem is not None:
+            raise ValueError(problem)
+        return template.format(entity=r.entity)
+    if r.operator == "mask":
+        char = params.get("char", DEFAULT_MASK_CHAR)
+        if len(char) != 1:
+            raise ValueError("mask character must be exactly one character")
+        return char * len(value)
+    if r.operator == "remove":
+        return ""
+    return _hash_operator(r.entity, hash_key)(value)
+
+
+def _anonymize(text: str, merged: Sequence[Redaction], hash_key: bytes) -> str:
+    """The same rewrite through presidio-anonymizer (the reference)."""
     from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
     results = []
     operators = {}
-    previous_end = 0
     for i, r in enumerate(merged):
-        if r.start < previous_end or r.end > len(text):
-            raise ValueError("redactions must be sorted, disjoint and inside the text")
-        previous_end = r.end
         params = dict(r.params)
         # A synthetic entity type per span: presidio merges same-type results
         # and picks operators by type, and we want exactly one operator per span.
@@ -169,17 +212,12 @@ def apply_redactions(text: str, merged: Sequence[Redaction], *, hash_key: bytes)
         results.append(RecognizerResult(synthetic, r.start, r.end, r.score))
         if r.operator == "replace":
             template = params.get("template", DEFAULT_TEMPLATE)
-            problem = validate_template(template)
-            if problem is not None:
-                raise ValueError(problem)
             config = OperatorConfig("replace", {"new_value": template.format(entity=r.entity)})
         elif r.operator == "mask":
-            char = params.get("char", DEFAULT_MASK_CHAR)
-            if len(char) != 1:
-                raise ValueError("mask character must be exactly one character")
             config = OperatorConfig(
                 "mask",
-                {"masking_char": char, "chars_to_mask": r.end - r.start, "from_end": False},
+                {"masking_char": params.get("char", DEFAULT_MASK_CHAR), "chars_to_mask": r.end - r.start,
+                 "from_end": False},
             )
         elif r.operator == "remove":
             config = OperatorConfig("redact", {})

@@ -1,12 +1,12 @@
-"""Which phone candidates cannot be valid, and the matcher that skips them.
+"""phonenumbers' matcher, skipping the candidates that cannot be valid.
 
 Presidio's PhoneRecognizer runs phonenumbers' ``PhoneNumberMatcher`` once per
 default region, and the matcher parses every candidate it finds. Most
 candidates in real text (dates, amounts, IP addresses, other regions'
-numbers) are ones phonenumbers parses only to reject. The checks here say,
-without parsing, that a candidate cannot be valid for a region; the
-:class:`Matcher` skips those and shares the rest of its work between the
-regions. A skipped candidate is one the original would have parsed and
+numbers) are ones phonenumbers parses only to reject. The checks in
+:mod:`.phone_validity` say, without parsing, that a candidate cannot be
+valid for a region; the :class:`Matcher` skips those and shares the rest of
+its work between the regions. A skipped candidate is one the original would have parsed and
 rejected, so the matches are the same; ``fastpath._MIRRORED_PHONE`` pins the
 phonenumbers functions this reasoning reads, and the fast path is off if
 they change. The windows the matcher runs on come from :mod:`.prefilter`.
@@ -15,210 +15,22 @@ they change. The windows the matcher runs on come from :mod:`.prefilter`.
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 from typing import Any
 
+from guardrails.detectors.pii.phone_validity import plain_digits
+
 __all__ = [
-    "MIN_INTERNATIONAL_DIGITS",
     "PhoneScan",
     "phone_matcher_class",
-    "phone_min_digits",
     "phone_region_may_match",
-    "phone_validity_check",
 ]
-
-# The fewest digits of a valid number written with a country code: the
-# shortest country code plus national number (Austria, Germany, Iran: 2 + 4).
-MIN_INTERNATIONAL_DIGITS = 6
-
-
-def phone_min_digits(region: str) -> int:
-    """Digits (or letters, for vanity numbers) a candidate needs to be valid
-    when parsed with default `region`: its shortest national number, or a
-    number with a country code."""
-    from phonenumbers import PhoneMetadata
-
-    md = PhoneMetadata.metadata_for_region(region)
-    if md is None or md.national_prefix_transform_rule or not md.general_desc.possible_length:
-        return 0  # a transform may add digits: no bound
-    return min(min(md.general_desc.possible_length), MIN_INTERNATIONAL_DIGITS)
-
-
-# Characters that may make phonenumbers read a candidate as something other
-# than its digits: a plus (a country code follows), extension marks.
-_NOT_PLAIN = frozenset("+\uff0b#\uff03;,~\uff5e")
-
-
-def _plain_digits(candidate: str) -> str | None:
-    """The digits phonenumbers parses from `candidate`, or None when it may
-    read more than digits (a plus, letters, an extension mark)."""
-    out = []
-    for ch in candidate:
-        if ch.isdecimal():
-            out.append(str(unicodedata.decimal(ch)))
-        elif ch.isalpha() or ch in _NOT_PLAIN or unicodedata.digit(ch, None) is not None:
-            return None
-    return "".join(out)
-
-
-def phone_validity_check(region: str) -> Any:
-    """For default `region`: a test that is false only for digit strings
-    that cannot parse to a number the matcher accepts at leniency VALID (or
-    None when there is no such test).
-
-    Digits that may begin with the region's international prefix get no
-    verdict (true). Without a plus or that prefix, a number keeps the
-    region's country code, so it is valid only if its
-    national number, read as parse() may read it (as written, without the
-    country code, without or with a transformed national prefix, or both),
-    matches the general pattern and a possible length of some region with
-    that country code.
-
-    It must also pass the matcher's national-prefix rule
-    (``_is_national_prefix_present_if_required``): a number in national
-    format whose formatting rule writes a national prefix ("0" in Germany,
-    France and Britain) is rejected when it was written without one. The
-    test applies that rule only where parse() certainly reads the digits as
-    written: they do not start with the country code, and neither the
-    region's nor the country's national prefix pattern matches them.
-
-    Regions whose tests would be the same (the United States and Canada)
-    share one test and its memo.
-    """
-    from phonenumbers import PhoneMetadata
-
-    md = PhoneMetadata.metadata_for_region(region)
-    if md is None or not _starts_with_zero(md.international_prefix or ""):
-        return None
-    return _validity_check(md.country_code, md.international_prefix, md.national_prefix_for_parsing or None,
-                           md.national_prefix_transform_rule or None)
-
-
-@lru_cache(maxsize=None)
-def _validity_check(country_code: int, international_prefix: str, national_prefix: str | None,
-                    transform: str | None) -> Any:
-    from phonenumbers import PhoneMetadata
-    from phonenumbers.phonenumberutil import (
-        _formatting_rule_has_first_group_only,
-        region_code_for_country_code,
-        region_codes_for_country_code,
-    )
-
-    cc = str(country_code)
-    # is_valid_number: for some region of the country code, the general
-    # description and at least one type (phonenumbers' _number_type_helper)
-    # match the national number. Per length: (general, any type) regexes of
-    # the regions where both allow that length.
-    by_length: dict[int, list[tuple[Any, Any]]] = {}
-    for r in region_codes_for_country_code(country_code):
-        g = PhoneMetadata.metadata_for_region(r)
-        if g is None or not g.general_desc.national_number_pattern:
-            return None
-        general = _desc(g.general_desc)
-        types = [_desc(d) for d in (g.premium_rate, g.toll_free, g.shared_cost, g.voip, g.personal_number, g.pager,
-                                    g.uan, g.voicemail, g.fixed_line, g.mobile)]
-        assert general is not None
-        for n, any_type in _by_length([t for t in types if t is not None]).items():
-            if not general[0] or n in general[0]:
-                by_length.setdefault(n, []).append((general[1], any_type))
-    idd = re.compile(international_prefix)
-    prefix = re.compile(national_prefix) if national_prefix else None
-    # The national-prefix rule reads the metadata of the country's main
-    # region (US for CA): its formats, in order, as
-    # _choose_formatting_pattern_for_number tries them, and whether each
-    # rejects a number written without the prefix.
-    main = PhoneMetadata.metadata_for_region(region_code_for_country_code(country_code))
-    main_prefix = re.compile(main.national_prefix_for_parsing) if main and main.national_prefix_for_parsing else None
-    formats = [] if main is None else [
-        (re.compile(f.leading_digits_pattern[-1]) if f.leading_digits_pattern else None, re.compile(f.pattern),
-         bool(f.national_prefix_formatting_rule) and not f.national_prefix_optional_when_formatting
-         and not _formatting_rule_has_first_group_only(f.national_prefix_formatting_rule))
-        for f in main.number_format]
-
-    def lacks_required_prefix(digits: str) -> bool:
-        if main is None or digits.startswith(cc) or any(p is not None and p.match(digits)
-                                                        for p in (prefix, main_prefix)):
-            return False  # parse() may read these digits otherwise: no verdict
-        for leading, pattern, rejects in formats:
-            if (leading is None or leading.match(digits)) and pattern.fullmatch(digits):
-                return rejects
-        return False
-
-    def valid_somewhere(f: str) -> bool:
-        return any(general.fullmatch(f) and any_type.fullmatch(f) for general, any_type in by_length.get(len(f), ()))
-
-    def may_be_valid(digits: str) -> bool:
-        if idd.match(digits):
-            return True  # parse() may read an international prefix here: no verdict
-        forms = {digits, digits[len(cc):]} if digits.startswith(cc) else {digits}
-        for _ in range(2):  # parse() may strip a national prefix twice after a country code
-            for f in list(forms):
-                m = prefix.match(f) if prefix is not None and f else None
-                if m:
-                    # As _maybe_strip_national_prefix_carrier_code: strip the
-                    # prefix, or rewrite it by the region's transform rule.
-                    forms.add(f[m.end():])
-                    if transform is not None:
-                        forms.add(prefix.sub(transform, f, count=1))
-        if not any(valid_somewhere(f) for f in forms):
-            return False
-        return not lacks_required_prefix(digits)
-
-    return lru_cache(maxsize=4096)(may_be_valid)
-
-
-def _by_length(types: list[tuple[frozenset[int], Any]]) -> dict[int, Any]:
-    """For each length a national number can have: one regex matching what
-    any of `types` allowing that length matches (a type with no lengths
-    allows all). parse() refuses national numbers of more than 17 digits."""
-    lengths = set(range(1, 18))
-    for allowed, _rx in types:
-        lengths |= allowed
-    out = {}
-    for n in sorted(lengths):
-        pats = [rx.pattern for allowed, rx in types if not allowed or n in allowed]
-        if pats:
-            out[n] = re.compile("|".join(f"(?:{p})" for p in pats))
-    return out
-
-
-def _desc(d: Any) -> tuple[frozenset[int], Any] | None:
-    """A phone number description's lengths and pattern (None: matches nothing)."""
-    if d is None or not d.national_number_pattern:
-        return None
-    return frozenset(d.possible_length), re.compile(d.national_number_pattern)
-
-
-def _starts_with_zero(pattern: str) -> bool:
-    """Whether every match of `pattern` starts with "0": it begins with a
-    literal 0 and has no alternative outside parentheses."""
-    if not pattern.startswith("0"):
-        return False
-    depth, escaped, in_class = 0, False, False
-    for ch in pattern:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            return False
-    return True
-
 
 @lru_cache(maxsize=8192)
 def _candidate_facts(candidate: str) -> tuple[int, str | None]:
     """Digits and letters in a phone candidate, and its plain digits (memoised:
     the eight regions' matchers see the same candidates)."""
-    return sum(1 for ch in candidate if ch.isdigit() or ch.isalpha()), _plain_digits(candidate)
+    return sum(1 for ch in candidate if ch.isdigit() or ch.isalpha()), plain_digits(candidate)
 
 
 class PhoneScan:

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Callable, Iterable
 
 __all__ = [
     "ASCII_WS",
@@ -40,8 +41,8 @@ __all__ = [
     "merge",
     "pattern_digest",
     "phone_regions",
-    "recognizers_that_may_match",
-    "regex_regions",
+    "plain_groups",
+    "recognizer_regions",
     "word_end",
     "word_start",
 ]
@@ -176,63 +177,97 @@ def _find_all(text: str, needle: str) -> list[tuple[int, int]]:
     return out
 
 
-def _alphaish(ch: str) -> bool:
-    # What `[A-Z]` matches under IGNORECASE: ASCII letters, plus letters that
-    # fold to them (the Kelvin sign, the long s); isalpha covers them all.
-    return ch.isalpha()
+# Recognizers whose matches may cross a space: a card, SSN, NHS number or
+# ITIN written in groups, an IBAN in groups of four. Their windows reach
+# DIGIT_REACH past the digit run a match starts in; every other pattern
+# stays inside one word.
+SPACED_RECOGNIZERS = frozenset({
+    "CreditCardRecognizer", "UsSsnRecognizer", "NhsRecognizer", "UsItinRecognizer", "IbanRecognizer",
+})
 
 
-def recognizers_that_may_match(text: str, runs: list[tuple[int, int]]) -> set[str]:
-    """Names of the recognizers in RECOGNIZER_PATTERNS that could match `text`.
+def _chains(text: str, runs: list[tuple[int, int]]) -> tuple[list[int], list[int], list[int], list[int]]:
+    """For each digit run, what follows it through one-character gaps.
 
-    A recognizer left out has no match anywhere in the text, so it need not
-    run; one that is kept is asked anyway (its own regexes decide).
+    ``spaced[i]``: digits in run i and the runs after it, each joined to the
+    previous one by a single "-" or " "; ``ssn[i]``: the same with "." as well;
+    ``dotted[i]``: how many runs from i on are joined by single dots;
+    ``octets[i]``: the same, counting only runs of at most 3 digits.
+    Computed from the last run back, so a long chain costs one pass.
     """
-    out: set[str] = set()
+    n = len(runs)
+    spaced, ssn, dotted, octets = [0] * n, [0] * n, [0] * n, [0] * n
+    for i in range(n - 1, -1, -1):
+        a, b = runs[i]
+        length = b - a
+        sep = text[b] if i + 1 < n and runs[i + 1][0] == b + 1 else ""
+        spaced[i] = length + (spaced[i + 1] if sep == "-" or sep == " " else 0)
+        ssn[i] = length + (ssn[i + 1] if sep == "-" or sep == " " or sep == "." else 0)
+        dotted[i] = 1 + (dotted[i + 1] if sep == "." else 0)
+        octets[i] = 0 if length > 3 else 1 + (octets[i + 1] if sep == "." else 0)
+    return spaced, ssn, dotted, octets
+
+
+def _digit_starts(text: str, runs: list[tuple[int, int]], names: frozenset[str] | set[str]) -> dict[str, list[int]]:
+    """For each recognizer in `names` matching digits: the runs one of its
+    matches could start in (or, for patterns inside one word, share a word
+    with). A recognizer without such a run cannot match a digit anywhere.
+
+    Each test is a necessary condition read off the recognizer's regexes;
+    a match starting at a ``\\b`` before a digit starts at the start of a
+    run. Everyday numbers fail them: a year, a price, a time or a short
+    order number is not 13 digits in groups (a card), nor 9 or 10 (SSN,
+    ITIN, NHS), nor four short groups joined by dots (IPv4), nor three runs
+    joined by dots (a dd.mm.yyyy date).
+    """
+    out: dict[str, list[int]] = {name: [] for name in names}
+    card, bank, lic, itin, passport, ssn_, nhs, crypto, date, iban, ip, medical = (
+        out.get(name) for name in (
+            "CreditCardRecognizer", "UsBankRecognizer", "UsLicenseRecognizer", "UsItinRecognizer",
+            "UsPassportRecognizer", "UsSsnRecognizer", "NhsRecognizer", "CryptoRecognizer", "DateRecognizer",
+            "IbanRecognizer", "IpRecognizer", "MedicalLicenseRecognizer"))
+    spaced, ssn, dotted, octets = _chains(text, runs)
     n = len(text)
-    for a, b in runs:
+    word_bounds = (0, 0)  # the word of the last run a crypto address could start in
+    for i, (a, b) in enumerate(runs):
         length = b - a
         before = text[a - 1] if a > 0 else ""
         after = text[b] if b < n else ""
-        if length >= 4:
-            out.add("CreditCardRecognizer")  # (4|5|6|1|3)\d{3} then groups
+        alpha_before = before.isalpha()
+        if card is not None and length >= 4 and spaced[i] >= 13:
+            card.append(i)  # (4|5|6|1|3)\d{3}, then three groups of 3-5 after an optional "-" or " "
         if length >= 3:
-            out.update(("UsSsnRecognizer", "NhsRecognizer"))  # every SSN and NHS form has a 3-digit group
-            if text[a] == "9":
-                out.add("UsItinRecognizer")  # \b9\d{2}...
-        if length >= 7:
-            out.add("MedicalLicenseRecognizer")  # [A-Z][A-Z]\d{7} | [A-Z]9\d{7}
-        if length >= 8:
-            out.update(("UsBankRecognizer", "UsPassportRecognizer"))  # [0-9]{8,17}; [0-9]{9} | [A-Z][0-9]{8}
-        if length >= 6 or before == "]" or _alphaish(before) or (length >= 2 and _alphaish(after)):
-            out.add("UsLicenseRecognizer")  # letter-digit forms, digits-then-letters forms, 6+ digits
-        if (before and before in "/-.") or (after and after in "/-."):
-            out.add("DateRecognizer")  # every date form puts / - or . next to a digit
-        if length >= 2 and _alphaish(before):
-            out.add("IbanRecognizer")  # [A-Z]{2}[0-9]{2}
-        if after == "." or before == ".":
-            out.add("IpRecognizer")  # IPv4: \d{1,3}\.
-        # Once known, not asked again: each ask walks the run's whole word,
-        # and a text that is one long word ("1-1-1-...") has a run per step.
-        if "CryptoRecognizer" not in out and ("1" in text[a:b] or "3" in text[a:b]) \
-                and word_end(text, b) - word_start(text, a) >= 26:
-            out.add("CryptoRecognizer")  # (bc1|[13])[a-zA-HJ-NP-Z0-9]{25,59}
-    if "@" in text:
-        out.add("OfflineEmailRecognizer")
-    if "::" in text or text.count(":") >= 7:
-        out.add("IpRecognizer")
-    if "." in text and _TLD_START.search(text):
-        out.add("UrlRecognizer")
-    if (text.count(":") >= 5 or text.count("-") >= 5) and _MAC_SEP.search(text) or \
-            text.count(".") >= 2 and _MAC_DOT.search(text):
-        out.add("MacAddressRecognizer")
-    if text.count("-") >= 4 and _UUID.search(text):
-        out.add("UuidRecognizer")
+            if ssn_ is not None and ssn[i] >= 9:
+                ssn_.append(i)  # 9 digits: 3-2-4, 5-4, 3-6 or 9, joined by "-", " " or "."
+            if nhs is not None and spaced[i] >= 10:
+                nhs.append(i)  # 3-3-4, joined by an optional "-" or " "
+            if itin is not None and text[a] == "9" and spaced[i] >= 9:
+                itin.append(i)  # \b9\d{2}, 9 digits joined by "-" or " "
+        if medical is not None and alpha_before and length >= 7:
+            medical.append(i)  # [A-Z][A-Z]\d{7} | [A-Z]9\d{7}
+        if bank is not None and 8 <= length <= 17:
+            bank.append(i)  # \b[0-9]{8,17}\b
+        if passport is not None and (length == 9 or (length == 8 and alpha_before)):
+            passport.append(i)  # \b[0-9]{9}\b | \b[A-Z][0-9]{8}\b
+        if lic is not None and (length >= 6 or before == "]" or alpha_before or (length >= 2 and after.isalpha())):
+            lic.append(i)  # letter-digit forms, digits-then-letters forms, 6+ digits, and "A-Z]]" + digits
+        if date is not None and (before == "/" or before == "-" or after == "/" or after == "-" or dotted[i] >= 3):
+            date.append(i)  # a "/" or "-" next to a digit, or dd.mm.yy(yy)
+        if iban is not None and length >= 2 and alpha_before:
+            iban.append(i)  # [A-Z]{2}[0-9]{2}
+        if ip is not None and octets[i] >= 4:
+            ip.append(i)  # IPv4, also inside the IPv6 forms that embed one
+        if crypto is not None and ("1" in text[a:b] or "3" in text[a:b]):
+            # A word is measured once, however many runs it holds: a text
+            # that is one long word ("1-1-1-...") has a run per step.
+            if a >= word_bounds[1]:
+                word_bounds = (word_start(text, a), word_end(text, b))
+            if word_bounds[1] - word_bounds[0] >= 26:
+                crypto.append(i)  # (bc1|[13])[a-zA-HJ-NP-Z0-9]{25,59}, in one word
     return out
 
 
-# Recognizers whose matches contain a digit, and those of them whose matches
-# may cross a space (card, SSN, NHS, ITIN, IBAN).
+# Recognizers whose matches hold a digit; the others are found by seeds.
 DIGIT_RECOGNIZERS = frozenset({
     "CreditCardRecognizer", "UsBankRecognizer", "UsLicenseRecognizer", "UsItinRecognizer", "UsPassportRecognizer",
     "UsSsnRecognizer", "NhsRecognizer", "CryptoRecognizer", "DateRecognizer", "IbanRecognizer", "IpRecognizer",
@@ -240,33 +275,48 @@ DIGIT_RECOGNIZERS = frozenset({
 })
 
 
-def regex_regions(text: str, runs: list[tuple[int, int]], names: set[str]) -> list[tuple[int, int]]:
-    """Word-aligned regions that hold every match of the recognizers `names`.
+def recognizer_regions(text: str, runs: list[tuple[int, int]],
+                       names: frozenset[str] | set[str]) -> dict[str, list[tuple[int, int]]]:
+    """For each recognizer in `names` that could match `text`: word-aligned
+    regions that hold every one of its matches. A recognizer left out has no
+    match anywhere in the text, so it need not run.
 
-    `runs` are the text's digit runs.
+    `runs` are the text's digit runs (`digit_runs`). Each recognizer gets
+    windows of its own, so a date's regexes scan the words around dates
+    only, not those around every number.
     """
-    seeds: list[tuple[int, int]] = []
-    regions: list[tuple[int, int]] = []
-    if names & DIGIT_RECOGNIZERS:
-        # Every match of these holds a digit and starts in the word of its
-        # first digit run; card, SSN, NHS, ITIN and IBAN matches may continue
-        # across single spaces, so the region reaches DIGIT_REACH further.
-        regions = _words(text, runs, DIGIT_REACH)
-    if "OfflineEmailRecognizer" in names:
-        seeds.extend(_find_all(text, "@"))  # a match never spans whitespace
-    if "UrlRecognizer" in names:
-        seeds.extend(m.span() for m in _TLD_START.finditer(text))
+    out: dict[str, list[tuple[int, int]]] = {}
+    digit_names = names & DIGIT_RECOGNIZERS
+    if digit_names and runs:
+        for name, starts in _digit_starts(text, runs, digit_names).items():
+            if starts:
+                reach = DIGIT_REACH if name in SPACED_RECOGNIZERS else 0
+                out[name] = _words(text, [runs[i] for i in starts], reach)
+    if "OfflineEmailRecognizer" in names and "@" in text:
+        out["OfflineEmailRecognizer"] = _words(text, _find_all(text, "@"))  # a match never spans whitespace
+    if "UrlRecognizer" in names and "." in text:
+        seeds = [m.span() for m in _TLD_START.finditer(text)]
+        if seeds:
+            out["UrlRecognizer"] = _words(text, seeds)
     if "IpRecognizer" in names:  # IPv6: "::" or seven colons, no whitespace
-        seeds.extend(_find_all(text, "::"))
+        seeds = _find_all(text, "::")
         if text.count(":") >= 7:
             seeds.extend(_find_all(text, ":"))
+        if seeds:
+            out["IpRecognizer"] = merge(out.get("IpRecognizer", []) + _words(text, seeds))
     if "MacAddressRecognizer" in names:
-        seeds.extend(m.span() for m in _MAC_SEP.finditer(text))
-        seeds.extend(m.span() for m in _MAC_DOT.finditer(text))
-    if "UuidRecognizer" in names:
-        seeds.extend(m.span() for m in _UUID.finditer(text))
-    regions.extend(_words(text, seeds))
-    return merge(regions)
+        seeds = []
+        if text.count(":") >= 5 or text.count("-") >= 5:
+            seeds.extend(m.span() for m in _MAC_SEP.finditer(text))
+        if text.count(".") >= 2:
+            seeds.extend(m.span() for m in _MAC_DOT.finditer(text))
+        if seeds:
+            out["MacAddressRecognizer"] = _words(text, seeds)
+    if "UuidRecognizer" in names and text.count("-") >= 4:
+        seeds = [m.span() for m in _UUID.finditer(text)]
+        if seeds:
+            out["UuidRecognizer"] = _words(text, seeds)
+    return {name: merge(regions) for name, regions in out.items()}
 
 
 # Characters phonenumbers' candidate pattern allows between digits: its
@@ -278,14 +328,33 @@ _PHONE_PUNCT = frozenset(
     " ()+-./X[]x~\xa0\xad\u200b\u2010\u2011\u2012\u2013\u2014\u2015\u2053\u2060\u2212\u223c\u3000\u30fc"
     "\uff08\uff09\uff0b\uff0d\uff0e\uff0f\uff3b\uff3d\uff5e"
 )
-_PHONE_LABEL = frozenset("extnsioaEXTNSIOA\u00f3\u00d3\u0301\u0434\u043e\u0431\u0414\u041e\u0411"
+_PHONE_LABEL = frozenset("extnsioaEXTNSIOA\u0131\u0130\u017f\u00f3\u00d3\u0301\u0434\u043e\u0431\u0414\u041e\u0411"
                          "\uff45\uff58\uff54\uff4e\uff49\uff25\uff38\uff34\uff2e\uff29#\uff03~\uff5e;=")
 _PHONE_BRIDGE = _PHONE_PUNCT | _PHONE_LABEL | frozenset(" \xa0\t,:.\uff0e-")
 
 
+# A gap holding a letter is crossed only by an extension ("ext", "x",
+# "int", "anexo", "доб", full-width forms), or by "x" as punctuation: so
+# only if it holds one of these, in any case. " in " or " a " between two
+# numbers ends a candidate. phonenumbers matches its labels ignoring case,
+# where "ı" and "İ" are an "i" and "ſ" an "s"; _FOLD reads them so.
+_LETTER_GAP_LABELS = ("x", "\uff58", "int", "\uff49\uff4e\uff54", "\u0434\u043e\u0431")
+_FOLD = str.maketrans({"\u0131": "i", "\u0130": "i", "\u017f": "s"})
+
+
 def _bridges(gap: str) -> bool:
-    return len(gap) - sum(gap.count(c) for c in _PHONE_GAP_FREE) <= PHONE_GAP and all(
-        ch in _PHONE_BRIDGE for ch in gap)
+    if len(gap) - sum(gap.count(c) for c in _PHONE_GAP_FREE) > PHONE_GAP or not all(
+            ch in _PHONE_BRIDGE for ch in gap):
+        return False
+    if not any(ch.isalpha() and ch not in _PHONE_PUNCT for ch in gap):  # "x" and "ー" are punctuation
+        return True
+    folded = gap.translate(_FOLD).lower()
+    return any(label in folded for label in _LETTER_GAP_LABELS)
+
+
+# The one-character gaps that bridge (most gaps are one character: "12/03",
+# "10:30", "4410-22"), told by one set lookup.
+_ONE_CHAR_BRIDGE = frozenset(ch for ch in _PHONE_BRIDGE if _bridges(ch))
 
 
 def _phone_weight(text: str, cluster: list[tuple[int, int]]) -> int:
@@ -293,6 +362,8 @@ def _phone_weight(text: str, cluster: list[tuple[int, int]]) -> int:
     letters it could hold (three letters make phonenumbers read a vanity
     number, letters as digits)."""
     digits = sum(b - a for a, b in cluster)
+    if digits >= MIN_PHONE_DIGITS:
+        return digits  # enough already; letters only add
     # Before the first digit a candidate holds only lead characters and
     # punctuation, whose one letter is x.
     lead = text[max(0, cluster[0][0] - PHONE_LEAD):cluster[0][0]]
@@ -302,27 +373,93 @@ def _phone_weight(text: str, cluster: list[tuple[int, int]]) -> int:
     return digits + letters
 
 
-def phone_regions(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+# What makes phonenumbers read a candidate as more than its digits (see
+# phone_validity.plain_digits): in a gap between runs, a letter (an extension
+# label, "x"), a plus, or an extension mark ("#", "~"; a comma or semicolon
+# is part of a candidate only beside a label or mark); among the lead
+# characters, a plus or "x" (only after an opening bracket or a plus can a
+# candidate start before its first digit); right after the last run, the "#"
+# that may end an extension.
+_NOT_PLAIN_GAP = frozenset("+\uff0b#\uff03~\uff5e")
+_PLAIN_ONE_CHAR_GAP = frozenset(ch for ch in _ONE_CHAR_BRIDGE if not ch.isalpha() and ch not in _NOT_PLAIN_GAP)
+_PHONE_OPENER = re.compile("[(\\[\uff08\uff3b+\uff0b]")
+_NOT_PLAIN_LEAD = re.compile("[+\uff0bxX]")
+# A group of more runs gets no verdict (the strings to check grow with the
+# square of the runs); nor does a run longer than the matcher's digit block.
+_PLAIN_RUNS = 8
+_PHONE_BLOCK = 20
+
+
+def plain_groups(text: str, cluster: list[tuple[int, int]]) -> tuple[str, ...] | None:
+    """A phone `cluster` as its runs and the gaps between them, alternating
+    (run, gap, run, ..., run), when every string phonenumbers' matcher could
+    parse in it is plain digits; else None.
+
+    Then each string the matcher parses is a few consecutive runs with the
+    punctuation between them: a candidate and the groups it tries inside
+    one begin and end at punctuation, never inside a run of at most
+    _PHONE_BLOCK digits (see phone_validity.cluster_check).
+    """
+    a0 = cluster[0][0]
+    if len(cluster) > _PLAIN_RUNS:
+        return None
+    lead = text[max(0, a0 - PHONE_LEAD):a0]
+    opener = _PHONE_OPENER.search(lead)
+    if opener is not None and _NOT_PLAIN_LEAD.search(lead, opener.start()):
+        return None
+    end = cluster[-1][1]
+    if end < len(text) and text[end] in "#\uff03":
+        return None
+    parts = []
+    previous = -1
+    for a, b in cluster:
+        if b - a > _PHONE_BLOCK:
+            return None
+        if previous >= 0:
+            gap = text[previous:a]
+            if not (a - previous == 1 and gap in _PLAIN_ONE_CHAR_GAP) and any(
+                    ch.isalpha() or ch in _NOT_PLAIN_GAP for ch in gap):
+                return None
+            parts.append(gap)
+        parts.append(text[a:b])
+        previous = b
+    return tuple(parts)
+
+
+def phone_regions(text: str, runs: list[tuple[int, int]],
+                  may_hold: Callable[[tuple[str, ...]], bool] | None = None) -> list[tuple[int, int]]:
     """Regions that hold every candidate phonenumbers' matcher could accept.
 
     Digit runs that one candidate could join are grouped; a group gets the
     lead characters before it, one character of context before that (the
     matcher looks at the character before a candidate) and three after (it
     looks for a ":mm" time suffix). Groups with fewer than MIN_PHONE_DIGITS
-    digits cannot hold a valid number and are dropped. Regions need not be
-    word-aligned: the phone recognizer does not tokenize.
+    digits cannot hold a valid number and are dropped, and so is a group of
+    plain digits (`plain_groups`) for which `may_hold` says that no region
+    accepts any string of consecutive runs: years, prices, dates and times
+    mostly. Regions need not be word-aligned: the phone recognizer does not
+    tokenize.
     """
-    clusters: list[list[tuple[int, int]]] = []
-    for a, b in runs:
-        if clusters and _bridges(text[clusters[-1][-1][1]:a]):
-            clusters[-1].append((a, b))
-        else:
-            clusters.append([(a, b)])
     n = len(text)
-    return merge(
-        (max(0, c[0][0] - PHONE_LEAD - 1), min(n, c[-1][1] + 4))
-        for c in clusters if _phone_weight(text, c) >= MIN_PHONE_DIGITS
-    )
+    regions = []
+    i, count = 0, len(runs)
+    while i < count:
+        j = i
+        while j + 1 < count:
+            b, a = runs[j][1], runs[j + 1][0]
+            if not (text[b] in _ONE_CHAR_BRIDGE if a - b == 1 else _bridges(text[b:a])):
+                break
+            j += 1
+        cluster = runs[i:j + 1]
+        i = j + 1
+        if _phone_weight(text, cluster) < MIN_PHONE_DIGITS:
+            continue
+        if may_hold is not None:
+            groups = plain_groups(text, cluster)
+            if groups is not None and not may_hold(groups):
+                continue
+        regions.append((max(0, cluster[0][0] - PHONE_LEAD - 1), min(n, cluster[-1][1] + 4)))
+    return merge(regions)
 
 
 def digit_runs(text: str) -> list[tuple[int, int]]:
