@@ -131,7 +131,14 @@ def status_details(r: Refuse) -> bytes:
 
 
 async def abort(context: grpc.aio.ServicerContext, r: Refuse) -> NoReturn:
-    await context.abort(r.code, r.message, trailing_metadata=(("grpc-status-details-bin", status_details(r)),))
+    """End the call with the refusal `r`. When the caller has already gone
+    (its deadline passed, or it cancelled), there is no one to tell: the
+    call ends as cancelled, quietly, where gRPC would log the failed send
+    as an ERROR with a traceback."""
+    try:
+        await context.abort(r.code, r.message, trailing_metadata=(("grpc-status-details-bin", status_details(r)),))
+    except grpc.aio.InternalError:  # ExecuteBatchError: the status could not be sent
+        raise asyncio.CancelledError from None
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
