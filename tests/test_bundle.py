@@ -113,7 +113,7 @@ def test_build_verify_inspect_round_trip(src, tmp_path):
     out = tmp_path / "p.bundle"
     built = cli("bundle", "build", src, "-o", out)
     assert built.returncode == 0, built.stderr
-    assert re.fullmatch(r"built .*p\.bundle: revision [0-9a-f]{12}, 1 policies, 1 modules, 1 test files; "
+    assert re.fullmatch(r"built .*p\.bundle: revision [0-9a-f]{12}, 1 policy, 1 module, 1 test file; "
                         r"unsigned\n", built.stdout)
 
     ok = cli("bundle", "verify", out)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from guardrails.diagnostics import render_all
-from guardrails.cli.common import UsageError, add_ner_option
+from guardrails.cli.common import plural, UsageError, add_ner_option
 
 NAME = "bundle"
 HELP = "build, sign, verify and inspect policy bundles"
@@ -108,8 +108,8 @@ def _build(args: argparse.Namespace) -> int:
     kinds = [p["kind"] for p in m["policies"]]
     tests = sum(f["path"].endswith(".tests.yaml") for f in m["files"])
     signed = f"signed with {m['signing']['alg']}, key id {m['signing']['key_id']}" if m["signing"] else "unsigned"
-    print(f"built {out}: revision {m['revision']}, {kinds.count('policy')} policies, "
-          f"{kinds.count('module')} modules, {tests} test files; {signed}")
+    print(f"built {out}: revision {m['revision']}, {plural(kinds.count('policy'), 'policy', 'policies')}, "
+          f"{plural(kinds.count('module'), 'module')}, {plural(tests, 'test file')}; {signed}")
     return 0
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from guardrails.diagnostics import diagnostics_json, render_all
-from guardrails.cli.common import UsageError, add_ner_option
+from guardrails.cli.common import plural, UsageError, add_ner_option
 
 NAME = "check"
 HELP = "run the static checks on policy files"
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
         else:
             names = ", ".join(f"{p.name} {p.version}" for p in sorted(result.policies, key=lambda p: p.name))
-            print(f"ok: {len(result.policies)} policies ({names}); {warnings} warning(s)")
+            print(f"ok: {plural(len(result.policies), 'policy', 'policies')} ({names}); {warnings} warning(s)")
             if args.against:
                 print(f"ok: no policy changed without a version bump since {args.against}")
     return 1 if failed else 0

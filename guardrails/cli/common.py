@@ -70,3 +70,8 @@ def printable(text: str) -> str:
 def add_ner_option(p) -> None:
     p.add_argument("--ner-model", metavar="NAME",
                    help="installed spaCy model package enabling PERSON, LOCATION, ... (never downloaded)")
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 policy``, ``2 policies``: a count and its noun, agreeing."""
+    return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
