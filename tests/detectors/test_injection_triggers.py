@@ -47,7 +47,9 @@ _PIECES = st.sampled_from(
     ["ignore ", "all ", "previous ", "instructions", " you are now ", "dan", "system", ": ", "\n", "<|im_start|>",
      "reveal ", "your ", "prompt", "verbatim", "word for word", "a partir de ahora eres ", "qu'est-ce", "quest-ce ",
      "attackers ", "e.g. ", "such as ", "\"", "'", " + ", "concatenate ", "base64 ", "vtaber ", "QUJD" * 5,
-     "忽略", "指令", "ü", "\u200b", "x", " ", ".", "-", "_", "summarise ", "note to the ai: ", "send ", "chat history "]
+     "忽略", "指令", "ü", "\u200b", "x", " ", ".", "-", "_", "summarise ", "note to the ai: ", "send ", "chat history ",
+     "exactly ", "in full", "wortlaut ", "tal cual ", "逐字", "show me ", "tell ", "traduis ", "what ", "显示", "red-team ",
+     "well-known ", "prompt-injection ", "inputs like ", "classifier ", "攻击"]
 )
 TEXTS = st.lists(_PIECES, max_size=40).map("".join) | st.text(max_size=120)
 
@@ -90,6 +92,15 @@ def test_a_search_the_gate_rules_out_finds_nothing(pattern: str, gate: str) -> N
     for t in FOLDED:
         if rx.search(t):
             assert GATES[gate][0].present(t, text_words(t)), (pattern, rx.search(t).group())
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(TEXTS)
+def test_a_search_the_gate_rules_out_finds_nothing_in_any_text(text: str) -> None:
+    t = normalize(text).text
+    for pattern, gate in (("DISCUSSION", "discussion"), ("VERBATIM", "verbatim"), ("SHOW", "show")):
+        if getattr(phrases, pattern).search(t):
+            assert GATES[gate][0].present(t, text_words(t)), pattern
 
 
 def test_the_gate_remembers_words_without_changing_its_answer() -> None:
