@@ -318,7 +318,7 @@ def test_a_burst_of_streams_past_every_slot_gets_one_code(tmp_path):
         ends = asyncio.run(burst())
     tally.sent, tally.decided = 1500, ends.pop("OK", 0)
     for how, n in ends.items():
-        code, reason = how.split("/")
+        reason = how.split("/")[1]
         if reason:
             tally.refused[reason] += n
         else:
@@ -596,7 +596,8 @@ def test_a_policy_directory_deleted_file_by_file_keeps_serving(tmp_path):
             for name in ("c.policy", "base.policy", "b.policy", "a.policy"):
                 failures = s.active.status.failures
                 (d / name).unlink()
-                wait_until(lambda: s.active.status.failures > failures, what=f"the reload without {name} to fail")
+                wait_until(lambda failures=failures: s.active.status.failures > failures,
+                           what=f"the reload without {name} to fail")
                 errors.append(c.list_policies().active.reload.error)
             d.rmdir()  # the directory itself vanishes: nothing new to load, the first load keeps serving
             served_before = tally.decided
@@ -672,7 +673,8 @@ def test_kill_9_while_logging_leaves_a_log_that_verifies(tmp_path, children):
         stop = threading.Event()
         workers = load(tally, f"127.0.0.1:{child.port}", stop, threads=3)
         size = log.stat().st_size if log.exists() else 0
-        wait_until(lambda: log.exists() and log.stat().st_size > size + 20_000, what="records to be written")
+        wait_until(lambda size=size: log.exists() and log.stat().st_size > size + 20_000,
+                   what="records to be written")
         child.proc.send_signal(signal.SIGKILL)  # mid-run: the writer thread is appending
         child.proc.wait(timeout=30)
         stop.set()
@@ -696,7 +698,7 @@ def test_kill_9_while_logging_leaves_a_log_that_verifies(tmp_path, children):
     records = sum(1 for line in log.read_bytes().splitlines() if b'"type":"decision"' in line)
     # Calls in flight at a kill, and those the load threads made before they stopped, found no sidecar
     # (UNAVAILABLE): the kill is the fault, not a lost answer. Records still queued at a kill are lost.
-    unavailable = [f for f in tally.failed if f.startswith("UNAVAILABLE") or f.startswith("CANCELLED")]
+    unavailable = [f for f in tally.failed if f.startswith(("UNAVAILABLE", "CANCELLED"))]
     assert len(unavailable) == len(tally.failed) and tally.refused == {}
     tally.failed.clear()
     tally.sent -= len(unavailable)

@@ -37,7 +37,7 @@ from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
 from guardrails.decision import Decision
-from guardrails.sidecar.deep import TooDeep, parse_deep
+from guardrails.sidecar.deep import TooDeep, TooManyFields, parse_deep
 
 log = logging.getLogger("guardrails.sidecar")
 
@@ -198,6 +198,8 @@ def parse(cls: Any, raw: bytes) -> Any:
         return parse_deep(cls, raw)
     except TooDeep as exc:
         raise Refuse("invalid", f"{cls.DESCRIPTOR.name}: {exc}", field=exc.field) from None
+    except TooManyFields as exc:
+        raise Refuse("malformed", f"{cls.DESCRIPTOR.name}: {exc}") from None
     except (DecodeError, ValueError, RecursionError):
         raise Refuse("malformed", f"malformed {cls.DESCRIPTOR.full_name}: the bytes do not parse as that "
                      "message (or a string field is not valid UTF-8)") from None

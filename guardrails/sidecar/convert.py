@@ -254,7 +254,7 @@ class UnitOffsets:
     """Code-point offsets into one string as (UTF-8 bytes, UTF-16 code units).
     Offsets asked in ascending order cost one pass over the string in all."""
 
-    __slots__ = ("text", "ascii", "_at")
+    __slots__ = ("_at", "ascii", "text")
 
     def __init__(self, text: str):
         self.text = text

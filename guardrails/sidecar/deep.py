@@ -33,7 +33,7 @@ from guardrails.values import MAX_DEPTH
 MAX_JSON_DEPTH = MAX_DEPTH + 8
 #: Field records the slow path reads in one message before giving up (a
 #: malformed message could otherwise keep a thread busy for long).
-MAX_RECORDS = 2_000_000
+MAX_RECORDS = 100_000
 
 _STRUCT, _VALUE, _LIST = "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"
 _JSON_TYPES = {_STRUCT, _VALUE, _LIST}
@@ -50,6 +50,10 @@ class TooDeep(ValueError):
         super().__init__(f"{field} is nested deeper than {MAX_DEPTH} levels (at {shown}; JSON values may nest "
                          f"at most {MAX_DEPTH} levels)")
         self.field, self.at = field, at
+
+
+class TooManyFields(DecodeError):
+    """The slow path gave up: more than :data:`MAX_RECORDS` fields."""
 
 
 class _Reader:
@@ -78,7 +82,8 @@ class _Reader:
         while pos < end:
             self.records += 1
             if self.records > MAX_RECORDS:
-                raise DecodeError("too many fields")
+                raise TooManyFields(f"a message with values nested past protobuf's parser limit may have at most "
+                                    f"{MAX_RECORDS:,} fields in all")
             start = pos
             key, pos = self.varint(pos, end)
             number, wire = key >> 3, key & 7
@@ -224,4 +229,4 @@ def parse_deep(cls: Any, raw: bytes) -> Any:
     return msg
 
 
-__all__ = ["MAX_JSON_DEPTH", "TooDeep", "parse_deep"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_RECORDS", "TooDeep", "TooManyFields", "parse_deep"]

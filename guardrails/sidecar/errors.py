@@ -110,5 +110,14 @@ def error_from_rpc(exc: grpc.RpcError, target: str) -> SidecarError:
     return cls(details, code, reason=reason, metadata=metadata, retry_after=retry)
 
 
-__all__ = ["AuthenticationError", "ERRORS", "InvalidRequestError", "OverloadedError", "PolicyNotFoundError",
-           "SidecarError", "SidecarUnavailableError", "error_from_rpc", "status_details"]
+__all__ = [
+    "ERRORS",
+    "AuthenticationError",
+    "InvalidRequestError",
+    "OverloadedError",
+    "PolicyNotFoundError",
+    "SidecarError",
+    "SidecarUnavailableError",
+    "error_from_rpc",
+    "status_details",
+]

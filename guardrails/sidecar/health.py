@@ -257,5 +257,11 @@ def _register_reflection_v1() -> None:
     pool.AddSerializedFile(fdp.SerializeToString())
 
 
-__all__ = ["HEALTH_SERVICE", "HealthAndReflection", "HealthBudget", "REFLECTION_V1",
-           "REFLECTION_V1ALPHA", "UnknownMethods"]
+__all__ = [
+    "HEALTH_SERVICE",
+    "REFLECTION_V1",
+    "REFLECTION_V1ALPHA",
+    "HealthAndReflection",
+    "HealthBudget",
+    "UnknownMethods",
+]

@@ -154,7 +154,7 @@ class Metrics:
 class RpcCounter:
     """``grpc_server_started_total`` and ``grpc_server_handled_total`` for one method."""
 
-    __slots__ = ("_metrics", "_labels", "_started")
+    __slots__ = ("_labels", "_metrics", "_started")
 
     def __init__(self, metrics: Metrics, service: str, method: str, kind: str):
         self._metrics = metrics
