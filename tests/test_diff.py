@@ -230,12 +230,12 @@ def test_bad_cases_file_is_located(versions, capsys, tmp_path):
     assert code == 2 and "cannot read" in err
 
 
-def test_bad_policies_exit_2_with_located_errors(versions, capsys, tmp_path):
+def test_bad_policies_exit_1_with_located_errors(versions, capsys, tmp_path):
     old, _, cases = versions
     broken = tmp_path / "broken.policy"
     broken.write_text('policy "shop" version "1.1.0"\ninput { rule r: deny when }\n')
     code, _, err = _run(capsys, "diff", old, broken, "--cases", cases)
-    assert code == 2
+    assert code == 1
     assert f"{broken}:2:" in err and "NEW" in err and "error(s) in the policies" in err
     code, _, err = _run(capsys, "diff", tmp_path / "nowhere", old, "--cases", cases)
     assert code == 2 and "OLD" in err and "no such file or directory" in err
@@ -244,10 +244,10 @@ def test_bad_policies_exit_2_with_located_errors(versions, capsys, tmp_path):
 def test_bad_log_is_located(versions, capsys, tmp_path):
     old, new, _ = versions
     log = tmp_path / "d.jsonl"
-    log.write_text('{"type": "header"}\n[1, 2]\n')
+    log.write_text('{"type":"header"}\n[1,2]\n')
     code, _, err = _run(capsys, "diff", old, new, "--log", log)
-    assert code == 2 and f"{log}:2: not a JSON object" in err
-    log.write_text('{"type": "header"}\n')
+    assert code == 2 and f"{log}:2: not a JSON record (not a JSON object)" in err
+    log.write_text('{"type":"header"}\n')
     code, _, err = _run(capsys, "diff", old, new, "--log", log)
     assert code == 2 and "no decision records" in err
 
@@ -261,6 +261,16 @@ def test_subprocess_usage_and_no_traceback(versions):
     proc = run("diff", old, new, "--cases", cases, "--fail-on-change")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert sorted(_listed(proc.stdout)) == sorted(CHANGED)
+
+
+def test_policies_with_errors_exit_1_as_eval_does(versions, tmp_path):
+    old, _new, cases = versions
+    (tmp_path / "bad.policy").write_text('policy "p" version "1.0.0"\ninput { rule a: deny "x" when text = "a" }\n')
+    for cmd in (["diff", old, tmp_path, "--cases", cases], ["eval", tmp_path, "--stage", "input"]):
+        proc = subprocess.run([sys.executable, "-m", "guardrails.cli", *map(str, cmd)], capture_output=True,
+                              text=True, input='{"text": "a"}')
+        assert proc.returncode == 1, (cmd, proc.stderr)
+        assert "error(s) in the policies" in proc.stderr and "Traceback" not in proc.stderr
 
 
 # ---- the example policy -----------------------------------------------------

@@ -26,8 +26,8 @@ def register(sub) -> None:
         "(--cases), or the requests kept in a decision log (--log). Requests replay in order on one engine "
         "per side, so session steps (labels, history, limits) carry over as they did; each test case starts "
         "on fresh session state, and a logged request replays at its record's time. "
-        "Exit codes: 0 done, 1 something changed and --fail-on-change was given, 2 bad usage, unreadable "
-        "input or policies with errors.",
+        "Exit codes: 0 done; 1 the policies have errors (as `guardrails eval` and `check`), or something "
+        "changed and --fail-on-change was given; 2 bad usage or unreadable input.",
     )
     d.add_argument("old", metavar="OLD", help="the current policies: a file, a directory or a bundle")
     d.add_argument("new", metavar="NEW", help="the proposed policies: a file, a directory or a bundle")
@@ -136,7 +136,8 @@ def _engine(path: str, side: str, args: argparse.Namespace, salt: bytes):
     except PolicyError as err:
         print(err.render(), file=sys.stderr)
         errors = sum(d.is_error for d in err.diagnostics)
-        raise UsageError(f"{side} {path}: {errors} error(s) in the policies") from None
+        # exit 1 (main's GuardrailsError), as eval and check exit on policies with errors
+        raise GuardrailsError(f"{side} {path}: {errors} error(s) in the policies") from None
     except GuardrailsError as err:
         raise UsageError(f"{side} {path}: {err}") from None
 
