@@ -218,13 +218,13 @@ _LEET_RUN = regex.compile(r"[013457@$!]+")
 # so offsets are unchanged), then runs of spaces collapse. Most text has only
 # single spaces and newlines, so the offset-rebuilding second move is rare.
 _WS_CHARS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace() and chr(c) != " ")
-_WS_TABLE = str.maketrans(_WS_CHARS, " " * len(_WS_CHARS))
-_ASCII_WS = tuple(ch for ch in _WS_CHARS if ch.isascii())
+# Control characters that are not whitespace become a space in the same move
+# (a NUL only where the separator does not hold it: see _LONE_NUL).
+_CONTROLS = "".join(chr(c) for c in (*range(0x01, 0x20), *range(0x7F, 0xA0)) if not chr(c).isspace())
+_WS_TABLE = str.maketrans(_WS_CHARS + _CONTROLS, " " * (len(_WS_CHARS) + len(_CONTROLS)))
 _SPACE_RUN = regex.compile(r" {2,}")
-# Control characters that are not whitespace (those are in _WS_CHARS); a NUL
-# between two line breaks is the argument separator and is kept.
-_CONTROL = regex.compile(r"[\x01-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]|(?<!\n)\x00|\x00(?!\n)")
-_CONTROL_CHARS = regex.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+# A NUL that is not the middle of the argument separator "\n\x00\n".
+_LONE_NUL = regex.compile(r"(?<!\n)\x00|\x00(?!\n)")
 
 
 def _convert_leet_run(run: str, left_alpha: bool, right_alpha: bool) -> str:
@@ -294,9 +294,11 @@ def normalize(text: str) -> NormalizedText:
     """Normalise ``text`` for evasion-resistant matching (see the module doc)."""
     folded, offsets = _fold(text)
     folded = _apply_leet(folded)
-    if _CONTROL_CHARS.search(folded):
-        folded = _CONTROL.sub(" ", folded)  # one for one: offsets are unchanged
-    if not folded.isascii() or any(ch in folded for ch in _ASCII_WS):
+    if "\x00" in folded:
+        folded = _LONE_NUL.sub(" ", folded)  # one for one: offsets are unchanged
+    # isprintable() is false for ASCII text holding any whitespace but " " or
+    # any control character: one fast pass decides whether to translate.
+    if not folded.isascii() or not folded.isprintable():
         folded = folded.translate(_WS_TABLE)
     if "  " not in folded:
         if text.isascii():  # offsets are the identity
