@@ -1,0 +1,142 @@
+"""Run the cases through the engine and judge each decision.
+
+A case is *caught* when the rule it attacks did its job on it: a deny, warn
+or escalate rule fired; a redact rule fired and the planted value is gone
+from what would be forwarded; an allow rule's exception kept it from
+allowing the call. It is *stopped* when the policy as a whole kept it out:
+caught, or another rule denied or escalated it (or, for a redact rule,
+removed the value), or a tool call fell to the default deny. What is not
+stopped *passed*, and the report lists it with its exact text.
+
+The benign corpus runs through every text stage the policy has targets in;
+a line is a false positive when any rule other than an allow or a label
+fires on it in any of those stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from guardrails.decision import Decision, Outcome
+from guardrails.redteam.attacks import Case, build_cases
+from guardrails.redteam.corpus import Corpus
+from guardrails.redteam.report import BenignResult, PolicyReport, RuleReport, Tally
+from guardrails.redteam.targets import Target, find_targets
+
+__all__ = ["Progress", "RunOptions", "judge", "run_policy"]
+
+#: ``progress(policy, done, total)``: called as cases are checked.
+Progress = Callable[[str, int, int], None]
+_TEXT_STAGES = ("input", "output", "retrieval", "tool_result")
+_FIRING = ("deny", "escalate", "warn", "redact")
+# Benign lines flagged in a policy: how many the report quotes.
+_FLAGGED_SHOWN = 50
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    seed: int = 0
+    sample: int | None = None  # at most this many variants per rule and family
+    families: frozenset[str] | None = None  # only these families
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _forwarded(d: Decision) -> list[str]:
+    """The strings the application would pass on after this decision."""
+    if d.outcome is Outcome.DENY:
+        return []
+    if d.chunks is not None:
+        return [c.text for c in d.chunks if c.outcome is not Outcome.DENY and c.text is not None]
+    return list(_strings(d.text))
+
+
+def judge(target: Target, case: Case, d: Decision) -> tuple[bool, bool]:
+    """``(caught, stopped)`` for one case's decision (see the module doc)."""
+    fired = {v.rule for v in d.violations if v.effect in _FIRING}
+    if target.effect == "allow":
+        allowed = {v.rule for v in d.violations if v.effect == "allow"}
+        return target.rule not in allowed, d.outcome in (Outcome.DENY, Outcome.ESCALATE)
+    if target.effect == "redact":
+        planted = case.planted or case.text
+        survived = any(planted in s for s in _forwarded(d))
+        return target.rule in fired and not survived, not survived
+    caught = target.rule in fired
+    return caught, caught or d.outcome in (Outcome.DENY, Outcome.ESCALATE)
+
+
+def _stateful(policy: Any) -> bool:
+    return bool(policy.records or any(g.needs is not None and g.needs.any for g in policy.stages.values()))
+
+
+def run_policy(engine: Any, unit: Any, corpus: Corpus, options: RunOptions,
+               progress: Progress | None = None) -> PolicyReport:
+    """Attack one policy (``unit`` is its :class:`guardrails.resolve.Unit`)."""
+    name = unit.policy.name
+    compiled = engine.get_policy(name)
+    targets, skipped = find_targets(unit, options.seed)
+    planned = [(t, build_cases(t, corpus, options.seed, families=options.families, sample=options.sample))
+               for t in targets]
+    stages = sorted({t.stage for t in targets} & set(_TEXT_STAGES), key=_TEXT_STAGES.index)
+    total = sum(len(cases) for _, cases in planned) + len(corpus.benign) * len(stages)
+    session = iter(range(1, 1 << 62)) if _stateful(compiled) else None
+    done = 0
+
+    def check(stage: str, request: dict[str, Any]) -> Decision:
+        nonlocal done
+        if session is not None:  # a fresh session: no case sees another's history
+            request = {**request, "session": f"redteam-{next(session)}"}
+        done += 1
+        if progress is not None and (done % 200 == 0 or done == total):
+            progress(name, done, total)
+        return engine.check(stage, request, policy=name, exhaustive=True)
+
+    rules = []
+    for target, cases in planned:
+        tally, families = Tally(), {}
+        passed, listed = [], {}
+        for case in cases:
+            caught, stopped = judge(target, case, check(target.stage, case.request))
+            tally.add(caught, stopped)
+            families.setdefault(case.family, Tally()).add(caught, stopped)
+            if not stopped:
+                passed.append((case.family, case.how, case.hidden, case.text))
+            if case.listed:
+                listed[case.how] = caught
+        rules.append(RuleReport(target, tally, families, passed, listed))
+    benign = _benign(corpus, stages, check)
+    if progress is not None and done != total:
+        progress(name, total, total)
+    return PolicyReport(name, compiled.version, compiled.digest, rules, skipped, benign)
+
+
+def _benign(corpus: Corpus, stages: list[str], check) -> BenignResult:
+    result = BenignResult(lines=len(corpus.benign), stages=tuple(stages))
+    for section, text in corpus.benign:
+        hits: set[str] = set()
+        where: list[str] = []
+        for stage in stages:
+            if stage == "retrieval":
+                request: dict[str, Any] = {"chunks": [{"text": text, "metadata": {}}]}
+            elif stage == "tool_result":
+                request = {"tool": "web_fetch", "result": text}
+            else:
+                request = {"text": text}
+            d = check(stage, request)
+            fired = {v.rule for v in d.violations if v.effect in _FIRING}
+            if fired:
+                hits |= fired
+                where.append(stage)
+        result.add(section, text, sorted(hits), where, shown=_FLAGGED_SHOWN)
+    return result
