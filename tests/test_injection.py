@@ -355,3 +355,11 @@ def test_the_held_back_report_is_current():
     r = subprocess.run([sys.executable, str(root / "scripts" / "injection_report.py"), "--check"],
                        check=False, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_caller_may_pass_the_normalisation_it_has():
+    from guardrails.detectors.normalize import normalize
+
+    detector = InjectionDetector()
+    for text in [*ISSUE_PROMPTS, *BENIGN_CHUNKS]:
+        assert detector.scan(text, normalize(text)) == detector.scan(text)

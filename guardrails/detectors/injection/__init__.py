@@ -51,9 +51,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guardrails.detectors.base import DetectorError, Finding
+
+if TYPE_CHECKING:
+    from guardrails.detectors.normalize import NormalizedText
 
 __all__ = [
     "LEVELS",
@@ -157,12 +160,15 @@ class InjectionDetector:
         self.model = model
         self.digest: str = str(model.digest)
 
-    def scan(self, text: str) -> InjectionResult:
+    def scan(self, text: str, norm: NormalizedText | None = None) -> InjectionResult:
+        """Score ``text``. ``norm`` is ``normalize(text)`` when the caller has it
+        already (an engine that normalises once for every detector of a request)."""
         try:
             from guardrails.detectors.injection.signals import heuristic_score, scan
             from guardrails.detectors.normalize import normalize
 
-            norm = normalize(text)  # once, for the signals and the shipped model alike
+            if norm is None:
+                norm = normalize(text)  # once, for the signals and the shipped model alike
             signals = scan(text, norm)
             h = float(heuristic_score(signals))
             folded = self._score_folded
