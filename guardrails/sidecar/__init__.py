@@ -7,15 +7,20 @@ One module per job:
 - :mod:`.config` - :class:`ServerConfig` and the listen addresses;
 - :mod:`.rpc` - the unary rpcs (the checks, ``ListPolicies``);
 - :mod:`.rpc_stream` - ``GuardStream``;
-- :mod:`.admission` - what every rpc shares: refusals, concurrency slots,
-  deadlines, parsing, logging without content;
+- :mod:`.admission` - what every rpc shares: the refusals (each one status
+  code and ErrorInfo reason), concurrency slots, deadlines, parsing, stream
+  time limits, logging without content;
+- :mod:`.health` - health and reflection (v1 and v1alpha) on a budget of
+  their own, and the answer to unknown methods;
+- :mod:`.deep` - reading values nested past protobuf's parser limit;
 - :mod:`.reload` - policy sets and hot reload;
 - :mod:`.rollout` - shadow and canary;
 - :mod:`.auth` - TLS and the bearer token;
 - :mod:`.metrics` - Prometheus;
 - :mod:`.probe` - the health probe command;
 - :mod:`.convert` - messages <-> engine values, shared with the client;
-- :mod:`.client` - :class:`GuardrailsClient` and ``AsyncGuardrailsClient``.
+- :mod:`.client` - :class:`GuardrailsClient` and ``AsyncGuardrailsClient``;
+- :mod:`.errors` - the client's exceptions, with the refusal's reason.
 
 The API is ``proto/guardrails/v1/guardrails.proto``; see docs/sidecar.md.
 
