@@ -338,6 +338,22 @@ def test_each_refusal_names_its_reason(tmp_path):
         assert (e.value.code(), reason(e.value)) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
 
 
+def test_the_async_client_reads_the_reason_too(tmp_path):
+    import asyncio
+
+    from guardrails.sidecar.client import AsyncGuardrailsClient
+
+    async def ask(port: int):
+        async with AsyncGuardrailsClient(f"127.0.0.1:{port}") as c:
+            with pytest.raises(PolicyNotFoundError) as err:
+                await c.check_tool_call("ping", policy="p@9.9.9")
+            return err.value
+
+    with sidecar(tmp_path) as s:
+        err = asyncio.run(ask(s.port))
+    assert (err.reason, err.metadata, err.retry_after) == ("VERSION_NOT_FOUND", {"policy": "p"}, None)
+
+
 def test_the_refusal_table_in_the_docs_is_the_registry():
     doc = (ROOT / "docs" / "sidecar.md").read_text()
     section = doc[doc.index("### Status codes"):doc.index("### Deadlines")]
