@@ -399,6 +399,28 @@ def test_log_verify_names_the_duplicate_key(tmp_path, log_lines: list[bytes]) ->
     assert "duplicate key 'outcome'" in result.problems[0].message
 
 
+def test_refused_requests_are_still_logged(tmp_path) -> None:
+    # A huge integer failed the record's serialisation and a deep value its
+    # masking (RecursionError): the attempt vanished from the log.
+    import functools
+
+    src = HEADER + ('config { log_keep = ["args", "text", "context"] }\n'
+                    'tool_call { rule a: allow when tool == "t" }\ninput { rule b: deny "x" when text contains "zz" }\n')
+    path = tmp_path / "d.jsonl"
+    with DecisionLog(path, hmac_key=b"k" * 32) as log:
+        engine = Engine.from_source(src, warm_up=False, decision_log=log)
+        log.bind(engine)
+        assert engine.check_tool_call("t", {"n": math.nan, "big": 10**5000, "in": [10**5000]}).denied
+        assert engine.check_tool_call("t", {"deep": functools.reduce(lambda a, _: [a], range(3000), 1)}).denied
+        assert engine.check_input("hi", context=functools.reduce(lambda a, _: {"a": a}, range(20000), 1)).denied
+        assert log.stats().dropped == 0
+    assert verify_log(path).records == 3
+    records = [rec for _, rec in read_log(path) if rec.get("type") == "decision"]
+    assert records[0]["request"]["args"]["big"]["$masked"] == "number"
+    assert records[1]["request"]["args"] == {"$masked": "map", "len": 1, "deeper_than": 64}
+    assert records[2]["request"]["context"]["deeper_than"] == 64
+
+
 # ---- 9. the number of retrieval chunks -----------------------------------------------
 
 

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping
 
 from guardrails.decision_log.chain import canonical, timestamp
 from guardrails.decision_log.keep import element_tree, keep_tree
-from guardrails.values import kind_of, string_leaves
+from guardrails.values import MAX_DEPTH, MAX_INT, kind_of, string_leaves
 
 MASK_KEY = "$masked"
 
@@ -29,8 +29,22 @@ def value_hmac(value: Any, key: bytes) -> str:
     try:
         data = json.dumps(value, sort_keys=True, default=repr, ensure_ascii=False).encode("utf-8", "surrogatepass")
     except (TypeError, ValueError):
-        data = repr(value).encode("utf-8", "surrogatepass")
+        try:
+            data = repr(value).encode("utf-8", "surrogatepass")
+        except ValueError:  # an int Python will not print in decimal (over 4,300 digits)
+            data = _hex_ints(value).encode("utf-8", "surrogatepass")
     return hmac.new(key, b"guardrails-log\x00" + data, hashlib.sha256).hexdigest()[:32]
+
+
+def _hex_ints(value: Any) -> str:
+    """repr() with every int in hex, which has no digit limit."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return hex(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_hex_ints(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_hex_ints(v) for v in value) + "]"
+    return repr(value)
 
 
 def _mask(value: Any, key: bytes | None) -> dict:
@@ -85,8 +99,11 @@ def _view(stage: str, request: Mapping[str, Any], decision: Any) -> dict:
 
 
 def _leaf(value: Any, key: bytes | None) -> Any:
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, (str, bool)):
         return value
+    if isinstance(value, int):
+        # One the engine refused (values.MAX_INT) would not serialise at all.
+        return value if -MAX_INT < value < MAX_INT else _mask(value, key)
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else _mask(value, key)
     return _mask(value, key)  # not JSON: never stringified into the log
@@ -183,13 +200,39 @@ def _mask_request(raw: dict, decision: Any, keep: tuple[str, ...], key: bytes | 
     return cleaned, cleaned != masked
 
 
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and maps nest in `value` more than `limit` levels, found
+    without recursion."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            children = v.values()
+        elif isinstance(v, (list, tuple)):
+            children = v
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list, tuple)))
+    return False
+
+
 def build_record(decision: Any, request: Mapping[str, Any], keep: Iterable[str] = (),
                  key: bytes | None = None) -> dict:
     """A decision record without its chain fields (``seq``, ``prev``, ``hash``)."""
     keep = tuple(keep)
     raw = dict(request) if isinstance(request, Mapping) else {}
+    # A field nested deeper than a request may be (the engine refused it) is
+    # logged as its kind only: walking it would exhaust the stack, and the
+    # attempt must still be on record.
+    too_deep = {k: v for k, v in raw.items() if _deeper_than(v, MAX_DEPTH + 1)}
+    for k in too_deep:
+        raw[k] = None
     values = _detected_values(decision, raw)
     req, scrubbed = _mask_request(raw, decision, keep, key, values)
+    for k, v in too_deep.items():
+        req[k] = {MASK_KEY: kind_of(v), "len": len(v), "deeper_than": MAX_DEPTH}
     spans = []
     for v in decision.violations:
         for s in v.spans:
