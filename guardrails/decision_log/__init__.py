@@ -55,7 +55,10 @@ engine redacts is kept only in its *forwarded* form: ``"text"`` keeps the
 redacted text, ``"args.note"`` the redacted argument, ``"chunks"`` the
 forwarded chunk texts, ``"result"`` (a ``tool_result`` request: what the tool
 returned) the forwarded result, in its own shape; where nothing was forwarded
-(a deny, a dropped chunk) strings stay masked.
+(a deny, a dropped chunk) strings stay masked. A request the engine refused
+is logged too: a value JSON cannot hold (NaN, an infinity, an integer of
+4,000 digits or more) is always masked, and a field nested deeper than 64
+levels is ``{"$masked": KIND, "len": N, "deeper_than": 64}``.
 
 **Sessions.** A request that names a session has ``"session"`` in its
 ``request``, masked like ``principal`` and ``context`` unless ``log_keep``
