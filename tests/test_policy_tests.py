@@ -4,6 +4,7 @@ command run as a subprocess, and the pytest plugin run inside pytest."""
 from __future__ import annotations
 
 import json
+import shutil
 import re
 import subprocess
 import sys
@@ -713,3 +714,18 @@ def test_an_inline_policy_that_does_not_load_is_one_located_error(tmp_path):
     assert not prepared.cases
     p = guardrails("test", path)
     assert p.returncode == 1 and "the inline policy does not load (1 error(s))" in p.stdout
+
+
+def test_a_test_file_loads_only_the_policy_it_names_and_its_imports(tmp_path):
+    """Issue 17 §8: a stray broken policy beside the tested one no longer breaks the run."""
+    for name in ("support-bot.policy", "support-bot.tests.yaml", "org-baseline.policy"):
+        shutil.copy(ROOT / "policies" / name, tmp_path)
+    (tmp_path / "stray.policy").write_text('policy "stray" version "1.0.0"\ninput { rule a: deny "x" when text = "a" }\n')
+    ok = guardrails("test", tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert summary(ok)[1] == 0 and "stray" not in ok.stdout + ok.stderr
+    # an error in the tested policy's own import is still reported, located
+    (tmp_path / "org-baseline.policy").write_text(
+        (ROOT / "policies" / "org-baseline.policy").read_text().replace("when secrets()", "when secrets() =", 1))
+    bad = guardrails("test", tmp_path)
+    assert bad.returncode == 1 and "org-baseline.policy:" in bad.stdout + bad.stderr

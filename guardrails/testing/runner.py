@@ -95,23 +95,45 @@ class Runner:
         self.hits: dict[tuple[str, str], set[tuple]] = {}
         self.tested: set[tuple[str, str]] = set()
 
-    def engine_for(self, test_path: str | Path) -> Any:
-        """The engine for a test file: the policies under its directory and
-        the runner's roots. Raises PolicyError or GuardrailsError."""
-        from guardrails.engine import Engine
-
+    def engine_for(self, test_path: str | Path, policy: str | None = None) -> Any:
+        """The engine for a test file: the policy it names (`policy`) and the
+        modules that policy imports, found under its directory and the
+        runner's roots. Other policy files there are not loaded, so a stray
+        file elsewhere cannot break the run; when no file declares the name,
+        everything is loaded and the binding reports the unknown policy.
+        Raises PolicyError or GuardrailsError."""
         roots = [Path(test_path).parent, *self.roots]
-        key = tuple(sorted({str(r.resolve()) for r in roots}))
+        key = (tuple(sorted({str(r.resolve()) for r in roots})), policy)
         if key not in self._engines:
             try:
-                self._engines[key] = Engine.from_path(roots, coverage=self.coverage, ner_model=self.ner_model,
-                                                      hash_salt=TEST_HASH_SALT)
+                self._engines[key] = self._load(roots, policy)
             except GuardrailsError as exc:
                 self._engines[key] = exc
         got = self._engines[key]
         if isinstance(got, Exception):
             raise got
         return got
+
+    def _load(self, roots: list[Path], policy: str | None) -> Any:
+        from guardrails.engine import Engine
+        from guardrails.pipeline import load_sources, resolve_ner_model
+        from guardrails.sources import read_paths
+
+        diags = Diagnostics()
+        sources = read_paths(roots, diags)
+        chosen = _named_closure(sources, policy) if policy else []
+        if not chosen:
+            return Engine.from_path(roots, coverage=self.coverage, ner_model=self.ner_model,
+                                    hash_salt=TEST_HASH_SALT)
+        files = {s.path for s in chosen}
+        kept = Diagnostics()
+        kept.extend(d for d in diags.items if d.span.file in files)
+        ner_model = resolve_ner_model(self.ner_model)
+        result = load_sources(chosen, ner_model=ner_model, diags=kept, coverage=self.coverage)
+        if not result.ok:
+            raise PolicyError(result.diagnostics, result.sources)
+        return Engine(result.policies, ner_model=ner_model, hash_salt=TEST_HASH_SALT,
+                      warnings=[d for d in result.diagnostics if not d.is_error])
 
     def engines(self) -> list[Any]:
         return [e for e in self._engines.values() if not isinstance(e, Exception)]
@@ -174,7 +196,7 @@ class Runner:
                             sources, None, file_policy)
         # Bind even when some cases are malformed, so one run shows every error.
         try:
-            engine = self.engine_for(path)
+            engine = self.engine_for(path, tests.policy)
         except PolicyError as exc:
             errs = [d for d in exc.diagnostics if d.is_error]
             sources.update(exc.sources)
@@ -266,3 +288,23 @@ class Runner:
                 if (p.name, p.version) in self.tested or engine.get_policy(p.name) is p:
                     seen.setdefault((p.name, p.version), p)
         return [policy_coverage(p, self.hits.get(k, set())) for k, p in sorted(seen.items())]
+
+
+def _named_closure(sources: list[Any], name: str) -> list[Any]:
+    """The source files declaring policy `name` and, transitively, the modules they import."""
+    by_name: dict[str, list[Any]] = {}
+    for s in sources:
+        if s.policy is not None:
+            by_name.setdefault(s.policy.name, []).append(s)
+    chosen: list[Any] = []
+    todo = [name]
+    seen: set[str] = set()
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        for s in by_name.get(n, []):
+            chosen.append(s)
+            todo.extend(i.name for i in s.policy.imports)
+    return chosen
