@@ -280,6 +280,9 @@ def test_batch_json_lines(tiny, batch_file):
     assert decisions[0].text == "about <TICKET>"
     assert decisions[1].rule_ids == ["lookup"]
     assert decisions[2].rule_ids == ["no-y"]
+    # each line leads with its label (the file's, or FILE:LINE STAGE), as the text format does
+    assert [json.loads(line)["label"] for line in p.stdout.splitlines()] == [
+        "ticket", f"{batch_file}:4 tool_call", f"{batch_file}:5 output"]
 
 
 def test_batch_text_labels_each_decision(tiny, batch_file):

@@ -76,7 +76,9 @@ def print_decision(d: Decision, fmt: str, label: str | None = None) -> None:
     ``"\\ud800"``) is U+FFFD in the JSON format (see Decision.model_dump_json)
     and its escape in the text format: never a failed write."""
     if fmt == "json":
-        print(d.model_dump_json(exclude_none=True))
+        body = d.model_dump_json(exclude_none=True)
+        # A batch line's label leads its decision, so a reader can match them up.
+        print(body if label is None else '{"label":' + json.dumps(label) + "," + body[1:])
         return
     lines = [f"== {label}"] if label else []
     lines.append(d.explain())
