@@ -21,7 +21,7 @@ from guardrails.redteam.families import FAMILIES
 from guardrails.redteam.formats import pii_value, render
 from guardrails.redteam.obfuscate import GENERATORS, invisible_sweep, lookalike_table
 from guardrails.redteam.solve import ABSENT, PRESENT, Path
-from guardrails.redteam.targets import Target, path_text
+from guardrails.redteam.targets import TOPIC_JOIN, Target, path_text
 
 __all__ = ["Case", "build_cases", "materialise", "request_for"]
 
@@ -106,7 +106,22 @@ def _text_cases(target: Target, phrases: tuple[str, ...], rng_for, corpus: Corpu
             out += [case(family, how, phrases[i], v, rng) for i, how, v in invisible_sweep(phrases, rng)]
             continue
         for p in phrases:
-            out += [case(family, how, p, v, rng) for how, v in generate(p, rng)]
+            out += [case(family, how, p, v, rng) for how, v in _variants(target, generate, p, rng)]
+    return out
+
+
+def _variants(target: Target, generate, phrase: str, rng: random.Random) -> list[tuple[str, str]]:
+    """A family's variants of a phrase; a topic's phrase is disguised term by
+    term (joining two topic words into one is no disguise of either)."""
+    if target.kind != "topic":
+        return generate(phrase, rng)
+    terms = phrase.split(TOPIC_JOIN)
+    per_term = [generate(t, rng) for t in terms]
+    out = []
+    for i in range(max(map(len, per_term))):
+        picked = [v[i] if i < len(v) else ("", t) for t, v in zip(terms, per_term)]
+        how = next(h for h, _ in picked if h)
+        out.append((how, TOPIC_JOIN.join(text for _, text in picked)))
     return out
 
 

@@ -39,9 +39,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            "width and compatibility forms that NFKC folds: fullwidth, the 13 mathematical alphabets, "
            "circled and squared letters, modifier letters, ligatures"),
     Family("separators", TEXT_KINDS,
-           "separators between letters (one, several, mixed), between the words of a phrase, and one "
-           "space or hyphen inside a word"),
-    Family("joined", TEXT_KINDS, "the words of a phrase run together: plain, CamelCase, camelCase, upper case"),
+           "separators between the letters and digits of a word (one, several, mixed), between the words "
+           "of a phrase of plain words, and one space or hyphen inside a word of five or more letters"),
+    Family("joined", TEXT_KINDS,
+           "the words of a phrase of plain words run together: plain, CamelCase, camelCase, upper case"),
     Family("markup", TEXT_KINDS,
            "HTML and Markdown inside a word: bold, empty tags, comments, spans, inline code, strikethrough"),
     Family("leetspeak", TEXT_KINDS,

@@ -227,39 +227,52 @@ def width(text: str, rng: random.Random) -> Variants:
 # ---- separators and joined words ------------------------------------------------
 
 
-def _spread(word: str, sep: Callable[[], str]) -> str:
-    return sep().join(word) if len(word) > 1 else word
+_ALNUM_RUN = regex.compile(r"[^\W_]{2,}")
+_ALNUM_WORD = regex.compile(r"[^\W_]+")
+#: Words shorter than this are not split in two: "mk fs" reads as two tokens.
+SPLIT_MIN = 5
+
+
+def _spread(text: str, sep: Callable[[], str]) -> str:
+    """A separator between the letters and digits of every run of them;
+    punctuation stays as it is (``rm -rf /`` -> ``r.m -r.f /``)."""
+    return _ALNUM_RUN.sub(lambda m: m.group()[0] + "".join(sep() + ch for ch in m.group()[1:]), text)
+
+
+def _plain_words(text: str) -> list[str] | None:
+    """The words of a phrase made only of letters and digits, else None:
+    joining ``rm``, ``-rf`` and ``/`` is not joining words."""
+    words = text.split(" ")
+    return words if len(words) > 1 and all(_ALNUM_WORD.fullmatch(w) for w in words) else None
 
 
 def separators(text: str, rng: random.Random) -> Variants:
-    words = text.split(" ")
-    if not any(len(w) > 1 for w in words):
+    if not _ALNUM_RUN.search(text):
         return []
     out: Variants = []
     for sep in rng.sample(_SEPARATORS, 3):
-        out.append((f"one between letters: {sep!r}", " ".join(_spread(w, lambda s=sep: s) for w in words)))
+        out.append((f"one between letters: {sep!r}", _spread(text, lambda s=sep: s)))
     for sep in rng.sample(_SEVERAL, 2):
-        out.append((f"several between letters: {sep!r}", " ".join(_spread(w, lambda s=sep: s) for w in words)))
+        out.append((f"several between letters: {sep!r}", _spread(text, lambda s=sep: s)))
     for _ in range(2):
-        out.append(("mixed between letters", " ".join(
-            _spread(w, lambda: "".join(rng.choice(_SEPARATORS) for _ in range(rng.randint(1, 2)))) for w in words)))
-    if len(words) > 1:
+        out.append(("mixed between letters",
+                    _spread(text, lambda: "".join(rng.choice(_SEPARATORS) for _ in range(rng.randint(1, 2))))))
+    words = _plain_words(text)
+    if words:
         for sep in rng.sample(_BETWEEN_WORDS, 4):
             out.append((f"between words: {sep!r}", sep.join(words)))
-    long_words = [k for k, w in enumerate(words) if len(w) >= 4]
+    long_words = [m for m in _ALNUM_WORD.finditer(text) if len(m.group()) >= SPLIT_MIN]
     if long_words:
-        k = rng.choice(long_words)
-        cut = rng.randint(2, len(words[k]) - 2)
+        m = rng.choice(long_words)
+        cut = m.start() + rng.randint(2, len(m.group()) - 2)
         for sep in (" ", "-"):
-            split = words.copy()
-            split[k] = words[k][:cut] + sep + words[k][cut:]
-            out.append((f"one {sep!r} inside a word", " ".join(split)))
+            out.append((f"one {sep!r} inside a word", text[:cut] + sep + text[cut:]))
     return _distinct(text, out)
 
 
 def joined(text: str, rng: random.Random) -> Variants:
-    words = [w for w in text.split(" ") if w]
-    if len(words) < 2:
+    words = _plain_words(text)
+    if not words:
         return []
     return _distinct(text, [
         ("run together", "".join(words)),

@@ -14,6 +14,7 @@ session history to fire, and conditions the solver does not model.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -32,12 +33,15 @@ from guardrails.redteam.solve import (
     merge_solutions,
 )
 
-__all__ = ["ATTACKER_ROOTS", "Skipped", "Target", "find_targets", "path_text"]
+__all__ = ["ATTACKER_ROOTS", "TOPIC_JOIN", "Skipped", "Target", "find_targets", "path_text"]
 
 #: Request fields an attacker can shape: the model picks tools and
 #: arguments, documents carry metadata. Principal and context are the
 #: application's, so their values are never disguised.
 ATTACKER_ROOTS = frozenset({"tool", "args", "metadata", "result"})
+
+#: How a topic's phrase joins the terms it needs to reach the threshold.
+TOPIC_JOIN = " and "
 
 #: Which demand a rule is attacked through, when its condition has several.
 _DEMAND_ORDER = ("terms", "topic", "injection", "secrets", "pii", "pattern", "contains")
@@ -114,16 +118,27 @@ def _phrases(demand: Demand | None, scope: dict[str, Any], rng: random.Random) -
     if demand.kind == "topic":
         threshold, strict = demand.detail
         weights = {t.text: min(1.0, t.weight) for t in scope[demand.name].node.terms if t.weight > 0}
+
+        def enough(terms: list[str]) -> bool:
+            total = math.fsum(weights[t] for t in terms)
+            return total > threshold if strict else total >= threshold
+
         out = []
-        for term, weight in weights.items():
-            chosen, total = [term], weight
+        for term in weights:
+            # A minimal set: every member is needed to reach the threshold,
+            # so the rule fires only if the disguised member is still found.
+            chosen = [term]
             others = [t for t in weights if t != term]
             rng.shuffle(others)
-            while others and not (total > threshold if strict else total >= threshold):
+            while others and not enough(chosen):
                 chosen.append(others.pop())
-                total += weights[chosen[-1]]
-            if total > threshold if strict else total >= threshold:
-                out.append(" and ".join(chosen))
+            if not enough(chosen):
+                continue
+            for t in list(chosen[1:]):
+                if enough([c for c in chosen if c != t]):
+                    chosen.remove(t)
+            if all(not enough([c for c in chosen if c != t]) for t in chosen):
+                out.append(TOPIC_JOIN.join(chosen))
         return tuple(dict.fromkeys(out))
     if demand.kind == "pattern":
         pattern, flags = demand.detail
