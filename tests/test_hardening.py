@@ -9,6 +9,7 @@ line that verified, or an unbounded retrieval request.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import sys
@@ -143,7 +144,7 @@ def test_version_key_orders_any_strings(versions: list[str]) -> None:
         for b in keys:
             assert (a < b) + (a == b) + (a > b) == 1
     ordered = sorted(keys)
-    assert all(x <= y for x, y in zip(ordered, ordered[1:]))
+    assert all(x <= y for x, y in itertools.pairwise(ordered))
 
 
 def test_version_key_is_semver_order_and_needs_no_int_conversion() -> None:

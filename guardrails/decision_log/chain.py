@@ -64,6 +64,10 @@ class _NotCanonical(ValueError):
     """A line that parses, but not as the writer wrote it."""
 
 
+class _NotARecord(ValueError):
+    """A line that is JSON, but not an object."""
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     obj = dict(pairs)
     if len(obj) != len(pairs):
@@ -97,7 +101,7 @@ def parse_line(raw: bytes) -> dict:
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(f"not JSON ({type(exc).__name__})") from None
     if not isinstance(rec, dict):
-        raise ValueError("not a JSON object")
+        raise _NotARecord("not a JSON object")
     if canonical(rec) != raw:
         raise _NotCanonical("not in the canonical form the log writes (sorted keys, no spaces, ASCII): "
                             "the line was re-serialised, so these are not the bytes that were hashed")
