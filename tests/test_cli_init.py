@@ -54,3 +54,16 @@ def test_a_bad_name_or_directory_is_a_usage_error(tmp_path):
     notdir = cli("init", "x", "--dir", tmp_path / "file")
     assert notdir.returncode == 2 and "is not a directory" in notdir.stderr
     assert "scaffold a policy" in cli("--help").stdout
+
+
+def test_completion_scripts_name_every_command():
+    from guardrails.cli import COMMANDS
+
+    for shell in ("bash", "zsh"):
+        proc = cli("completion", shell)
+        assert proc.returncode == 0, proc.stderr
+        for cmd in COMMANDS:
+            assert cmd.NAME in proc.stdout, (shell, cmd.NAME)
+    assert "--min-coverage" in cli("completion", "bash").stdout  # options too, not only commands
+    bad = cli("completion", "fish")
+    assert bad.returncode == 2 and "invalid choice: 'fish'" in bad.stderr
