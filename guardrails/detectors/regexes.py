@@ -9,12 +9,14 @@ module's timeout counts wall time, which includes time the thread spent
 waiting for the CPU (other threads, other processes); on a busy machine a
 50 ms limit then fires on a scan that needs a fraction of a millisecond, and
 the rule fails closed for no reason. So a timeout is checked against the
-thread's CPU time: when the scan used less CPU than the limit, it was
-waiting, not matching, and it runs again with four times the wall-clock
-room, at most :data:`MAX_ATTEMPTS` times in all. A pattern that really
-backtracks uses its CPU budget in the first attempt on an idle machine, and
-within the attempts on a busy one; the wall-clock bound of one call is the
-sum of the attempts' room (50 + 200 + 800 ms with the default limit).
+thread's CPU time: when the scans so far used less CPU than the limit, they
+were waiting, not matching, and the scan runs again, at most
+:data:`MAX_ATTEMPTS` times in all, with the wall-clock room of
+:data:`ROOMS` (the limit, the limit again, then twice it). A pattern that
+really backtracks uses its CPU budget in the first attempt on an idle
+machine, and within the attempts on a busy one. One call never takes more
+than four times the limit of wall time (50 + 50 + 100 ms with the default
+limit): a sidecar's caller waits a bounded time, whatever the load.
 """
 
 from __future__ import annotations
@@ -28,14 +30,15 @@ import regex
 from guardrails.diagnostics import RuntimeCode
 from guardrails.detectors.base import DetectorError
 
-__all__ = ["DEFAULT_TIMEOUT_S", "MAX_ATTEMPTS", "RegexSyntaxError", "SafeRegex"]
+__all__ = ["DEFAULT_TIMEOUT_S", "MAX_ATTEMPTS", "ROOMS", "RegexSyntaxError", "SafeRegex"]
 
 DEFAULT_TIMEOUT_S = 0.05
 
 #: How many times one match call may run when its timeouts were waits for
 #: the CPU rather than matching (see the module doc).
-MAX_ATTEMPTS = 3
-_ROOM_GROWTH = 4.0
+#: Each attempt's wall-clock room, in multiples of the limit (their sum bounds one call).
+ROOMS = (1.0, 1.0, 2.0)
+MAX_ATTEMPTS = len(ROOMS)
 
 # The regex module overflows on huge timeouts and then times out at once
 # (timeout=inf fails every call); beyond this bound, run without a limit.
@@ -138,16 +141,16 @@ class SafeRegex:
         """Run ``scan(room)`` until it finishes or has used ``timeout_s`` of CPU."""
         if self.timeout_s >= _UNBOUNDED_AFTER_S:
             return scan(None)
-        room, used = self.timeout_s, 0.0
-        for _ in range(MAX_ATTEMPTS):
+        used = 0.0
+        for share in ROOMS:
             started = time.thread_time()
             try:
-                return scan(room)
+                return scan(self.timeout_s * share)
             except TimeoutError:
                 used += time.thread_time() - started
                 if used >= self.timeout_s:
                     break  # the pattern's own work: a real timeout
-                room *= _ROOM_GROWTH  # it waited for the CPU; give the clock more room
+                # it waited for the CPU: run again, within the call's wall-clock bound
         raise self._timeout()
 
     def _timeout(self) -> DetectorError:
