@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in COMMANDS:
         cmd.register(sub)
+    p.set_defaults(root_parser=p)  # `completion` describes the whole command line
     return p
 
 

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import shtab  # only here: every other command starts without it
 
-    from guardrails.cli import build_parser
-
-    print(shtab.complete(build_parser(), shell=args.shell))
+    # The whole command line's parser, which build_parser() hands down as a
+    # default (importing guardrails.cli here would be an import cycle).
+    print(shtab.complete(args.root_parser, shell=args.shell))
     return 0
