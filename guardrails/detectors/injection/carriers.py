@@ -42,9 +42,10 @@ import binascii
 import codecs
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from guardrails.detectors.injection.triggers import finditer, windows
+from guardrails.detectors.injection.triggers import Words, finditer, windows
 from guardrails.detectors.normalize import NormalizedText
 
 __all__ = ["CARRIER_FAMILIES", "CARRIER_SIGNALS", "Hit", "scan_carriers"]
@@ -66,6 +67,46 @@ class Located(Protocol):
 
 
 PhraseScanner = Callable[[str, "NormalizedText | None"], list[Hit]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    """The text as the carriers search it: the ``str`` (for spans and regexes),
+    its lower case, both as UTF-8 too (for substring tests: on a text with any
+    non-Latin-1 character a ``str`` search is several times slower than a
+    ``bytes`` one, and UTF-8 keeps every occurrence of a literal), its
+    normalised words joined or None (see :func:`_may_hold`), and whether
+    ``caseless`` holds: the text has none of the four characters (İ ı ſ K) that
+    Python's ``re`` matches to an ASCII letter case-insensitively, so
+    ``lower`` keeps every position and a case-insensitive pattern of lower-case
+    ASCII finds the same spans in ``lower`` without the flag, much faster."""
+
+    text: str
+    utf8: bytes
+    lower: str
+    lower_utf8: bytes
+    words: bytes | None
+    caseless: bool
+
+    @classmethod
+    def of(cls, text: str, words: bytes | None) -> _Raw:
+        utf8 = text.encode("utf-8", "surrogatepass")
+        lower = text.lower()
+        if text.isascii():
+            return cls(text, utf8, lower, utf8.lower(), words, True)
+        caseless = not any(c in utf8 for c in _CASE_SPECIAL)
+        return cls(text, utf8, lower, lower.encode("utf-8", "surrogatepass"), words, caseless)
+
+
+_CASE_SPECIAL = tuple(c.encode() for c in "\u0130\u0131\u017f\u212a")
+
+
+def _without_case(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """``pattern`` without IGNORECASE, for :attr:`_Raw.lower` (its letters must be lower case)."""
+    if any(c.isupper() for c in pattern.pattern):
+        raise ValueError(f"{pattern.pattern[:40]!r}: a pattern run over the lower case must be lower case")
+    return re.compile(pattern.pattern, pattern.flags & ~re.IGNORECASE)
+
 
 CARRIER_SIGNALS: dict[str, str] = {
     "html-comment": "an instruction hidden in an HTML comment",
@@ -110,9 +151,12 @@ _HIDING_TAG = re.compile(
 )
 
 
-def _markup(text: str, found: Sequence[Located]) -> list[Hit]:
+def _markup(raw: _Raw, found: Sequence[Located]) -> list[Hit]:
+    text = raw.text
     hits: list[Hit] = []
-    if "<!--" in text:
+    if b"<" not in raw.utf8:
+        return hits
+    if b"<!--" in raw.utf8:
         # str.find, not a lazy regex: an unclosed "<!--" repeated must stay linear.
         i = text.find("<!--")
         for _ in range(_MAX_REGIONS):
@@ -124,8 +168,8 @@ def _markup(text: str, found: Sequence[Located]) -> list[Hit]:
             if score > 0:
                 hits.append(Hit("html-comment", min(0.5 + score, 0.95), i, end))
             i = text.find("<!--", end)
-    low = text.lower() if "<" in text else ""
-    if "style" in low or "hidden" in low:
+    low, low8 = raw.lower, raw.lower_utf8
+    if b"style" in low8 or b"hidden" in low8:
         spans = windows(low, ("style", "hidden"), before=600, after=600)
         tags = (m for s, e in spans for m in _HIDING_TAG.finditer(low, s, e))
         for i, m in enumerate(tags):
@@ -145,11 +189,14 @@ _INVISIBLE = "\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e"
 _SPLIT_WORD = re.compile(rf"[A-Za-z][{_INVISIBLE}]+(?=[A-Za-z])")
 _INVISIBLE_RUN = re.compile(rf"[{_INVISIBLE}]{{16,}}")
 _TAGS = re.compile(r"[\U000e0000-\U000e007f]{4,}")
+_INVISIBLE_UTF8 = tuple(c.encode() for c in _INVISIBLE)
+_TAGS_UTF8 = b"\xf3\xa0"  # how U+E0000-U+E0FFF, tag characters included, start in UTF-8
 
 
-def _invisible(text: str, found: Sequence[Located], phrase_hits: PhraseScanner) -> list[Hit]:
+def _invisible(raw: _Raw, found: Sequence[Located], phrase_hits: PhraseScanner) -> list[Hit]:
+    text = raw.text
     hits: list[Hit] = []
-    if any(c in text for c in _INVISIBLE):
+    if any(c in raw.utf8 for c in _INVISIBLE_UTF8):
         splits = [m.span() for _, m in zip(range(256), _SPLIT_WORD.finditer(text))]
         if len(splits) >= 3:
             start, end = splits[0][0], splits[-1][1] + 1
@@ -157,7 +204,7 @@ def _invisible(text: str, found: Sequence[Located], phrase_hits: PhraseScanner) 
             hits.append(Hit("invisible-text", 0.95 if score else 0.4, start, end))
         for _, m in zip(range(_MAX_REGIONS), _INVISIBLE_RUN.finditer(text)):
             hits.append(Hit("invisible-text", 0.6, *m.span()))
-    if max(text) >= "\U000e0000":
+    if _TAGS_UTF8 in raw.utf8:
         for _, m in zip(range(MAX_CANDIDATES), _TAGS.finditer(text)):
             run = m.group()
             if run[0] != "\U000e0001" and m.start() > 0 and text[m.start() - 1] == "\U0001f3f4":
@@ -194,8 +241,9 @@ _DATA_PARAM = re.compile(
 _OPAQUE = re.compile(r"[A-Za-z0-9+/_=%-]{40,}")
 
 
-def _exfil(text: str) -> list[Hit]:
-    if "http" not in text:
+def _exfil(raw: _Raw) -> list[Hit]:
+    text = raw.text
+    if b"http" not in raw.utf8:
         return []
     hits: list[Hit] = []
     urls = finditer(_MD_URL, text, ("](", "<img", "<IMG"), before=300, after=2100)
@@ -229,7 +277,8 @@ _SPACED_HEX = re.compile(
 _DECODE_KEYS = ("ecod", "ase64", "ot13", "ot-13", "hex", "HEX", "ecipher", "ekodier")
 # The letters of _DECODE_KEYS' letters-only keys, and the keys that are not.
 _DECODE_LETTERS = (b"ecod", b"hex", b"ecipher", b"ekodier")
-_DECODE_OTHER = ("ase64", "ot13", "ot-13")
+_DECODE_KEYS_UTF8 = tuple(k.encode() for k in _DECODE_KEYS)
+_DECODE_OTHER_UTF8 = (b"ase64", b"ot13", b"ot-13")
 _ROT13_KEYS = ("vtaber", "qvfertneq", "sbetrg", "vafgehpgvbaf", "cerivbhf", "flfgrz", "cebzcg",
                "eriryny", "bireevqr", "ehyrf")
 _ROT13_LETTERS = tuple(k.encode() for k in _ROT13_KEYS)
@@ -249,7 +298,7 @@ _DECODE_AND_FOLLOW = re.compile(
     r"carry out|act on|apply|suis|suivez|execute[zr]?|befolge|fuhre|sigue|ejecuta)\b",
     _SCAN | re.IGNORECASE,
 )
-
+_DECODE_AND_FOLLOW_LOWER = _without_case(_DECODE_AND_FOLLOW)
 
 # Base64 and hex characters (and hex's separators) -> "x", every other byte -> " ".
 _ENCODED_BYTES = bytes.maketrans(
@@ -288,7 +337,8 @@ def _decode_hex(s: str) -> bytes | None:
         return None
 
 
-def _encoded(text: str, phrase_hits: PhraseScanner, words: bytes | None) -> list[Hit]:
+def _encoded(raw: _Raw, phrase_hits: PhraseScanner) -> list[Hit]:
+    text, words = raw.text, raw.words
     hits: list[Hit] = []
     candidates: list[tuple[int, int, bytes | None]] = []
     # Only whitespace-free tokens of 16+ characters can hold a candidate; finding
@@ -299,7 +349,7 @@ def _encoded(text: str, phrase_hits: PhraseScanner, words: bytes | None) -> list
     # all (prose and most URLs do not), without splitting it.
     pos = 0
     long_tokens: list[str] = []
-    if _RUN_OF_16 in text.encode("utf-8", "surrogatepass").translate(_ENCODED_BYTES):
+    if _RUN_OF_16 in raw.utf8.translate(_ENCODED_BYTES):
         tokens = text.split()
         long_tokens = [w for w in tokens if len(w) >= 16]
     for token in long_tokens:
@@ -318,8 +368,8 @@ def _encoded(text: str, phrase_hits: PhraseScanner, words: bytes | None) -> list
         for m in _HEX.finditer(text, at, pos):
             if len(m.group()) <= MAX_CANDIDATE_CHARS:
                 candidates.append((m.start(), m.end(), _decode_hex(m.group())))
-    low = text.lower()
-    if "\\x" in text or (_may_hold(words, (b"hex",)) and "hex" in low):
+    low8 = raw.lower_utf8
+    if b"\\x" in raw.utf8 or (_may_hold(words, (b"hex",)) and b"hex" in low8):
         for _, m in zip(range(MAX_CANDIDATES), _SPACED_HEX.finditer(text)):
             if len(m.group()) <= MAX_CANDIDATE_CHARS:
                 candidates.append((m.start(), m.end(), _decode_hex(m.group())))
@@ -335,35 +385,69 @@ def _encoded(text: str, phrase_hits: PhraseScanner, words: bytes | None) -> list
         if inner >= 0.5:
             hits.append(Hit("encoded-payload", min(0.4 + inner, 0.95), start, end))
     rot13 = len(text) <= 8 * MAX_CANDIDATE_CHARS and _may_hold(words, _ROT13_LETTERS)
-    if rot13 and any(k in low for k in _ROT13_KEYS):
+    if rot13 and any(k in low8 for k in _ROT13_LETTERS):
         inner = [h for h in phrase_hits(codecs.encode(text, "rot13"), None) if h.score >= 0.5]
         if inner:
             hits.append(Hit("encoded-payload", 0.85, 0, len(text)))
-    if (_may_hold(words, _DECODE_LETTERS) and any(k in text for k in _DECODE_KEYS)) or any(
-        k in text for k in _DECODE_OTHER
+    if (_may_hold(words, _DECODE_LETTERS) and any(k in raw.utf8 for k in _DECODE_KEYS_UTF8)) or any(
+        k in raw.utf8 for k in _DECODE_OTHER_UTF8
     ):
-        hits.extend(Hit("encoded-payload", 0.6, *m.span()) for m in _DECODE_AND_FOLLOW.finditer(text))
+        hits.extend(Hit("encoded-payload", 0.6, start, end) for start, end in _decode_and_follow(raw))
     return hits
+
+
+def _decode_and_follow(raw: _Raw) -> list[tuple[int, int]]:
+    """The spans of ``_DECODE_AND_FOLLOW.finditer(text)`` (over the lower case
+    when :attr:`_Raw.caseless`: the flag makes the search several times slower)."""
+    if raw.caseless:
+        return [m.span() for m in _DECODE_AND_FOLLOW_LOWER.finditer(raw.lower)]
+    return [m.span() for m in _DECODE_AND_FOLLOW.finditer(raw.text)]
 
 
 # --- payload splitting ------------------------------------------------------------------
 
-_JOIN = re.compile(
-    r"\b\w{1,16} ?\+ ?\w{1,16}\b|\b(?:concatenat\w*|combine|join|put together|merge|"
-    r"assemble|kombiniere|verbinde|concatene[rz]?|combina|une|junta)\b",
+# A request to join fragments: a sum of two words, or a verb of joining. Two
+# patterns, so that the sum is looked for only around each "+" (searched for
+# across a long text, it tries 16 word characters at every word).
+_JOIN_SUM = re.compile(r"\b\w{1,16} ?\+ ?\w{1,16}\b")
+_JOIN_WORD = re.compile(
+    r"\b(?:concatenat\w*|combine|join|put together|merge|assemble|kombiniere|verbinde|concatene[rz]?|"
+    r"combina|une|junta)\b",
     _SCAN | re.IGNORECASE,
 )
-# A letters-only part of each word _JOIN names (a sum needs "+").
+_JOIN_WORD_LOWER = _without_case(_JOIN_WORD)
+_SUM_REACH = 16 + 1  # a sum's match holds at most this many characters on each side of its "+"
+# A letters-only part of each word _JOIN_WORD names.
 _JOIN_LETTERS = (b"concaten", b"combin", b"join", b"together", b"merge", b"assemble", b"kombiniere",
                  b"verbinde", b"une", b"junta")
 _QUOTED = re.compile(r"[\"'“‘]([^\"'“”‘’\n]{1,200})[\"'”’]", _SCAN)
 _MAX_FRAGMENTS = 16
 
 
-def _split(text: str, phrase_hits: PhraseScanner, words: bytes | None) -> list[Hit]:
-    if not ('"' in text or "'" in text or "“" in text):
+def _joins(raw: _Raw) -> bool:
+    """Whether the text asks to join fragments: a _JOIN_SUM match (looked for
+    around each "+", with room for the boundary after it) or a _JOIN_WORD one."""
+    text = raw.text
+    i = text.find("+")
+    while i >= 0:
+        # A match found here that starts after this "+" could end at the window's
+        # edge, a boundary the text does not have: only one starting before counts.
+        m = _JOIN_SUM.search(text, max(0, i - _SUM_REACH), i + _SUM_REACH + 2)
+        if m is not None and m.start() < i:
+            return True
+        i = text.find("+", i + 1)
+    if not _may_hold(raw.words, _JOIN_LETTERS):
+        return False
+    if raw.caseless:
+        return _JOIN_WORD_LOWER.search(raw.lower) is not None
+    return _JOIN_WORD.search(text) is not None
+
+
+def _split(raw: _Raw, phrase_hits: PhraseScanner) -> list[Hit]:
+    text, utf8 = raw.text, raw.utf8
+    if not (b'"' in utf8 or b"'" in utf8 or "“".encode() in utf8):
         return []
-    if ("+" not in text and not _may_hold(words, _JOIN_LETTERS)) or not _JOIN.search(text):
+    if not _joins(raw):
         return []
     frags = [m for _, m in zip(range(_MAX_FRAGMENTS), _QUOTED.finditer(text))]
     if len(frags) < 2:
@@ -382,7 +466,7 @@ _SPLIT_NAMES = frozenset({"override", "roleplay", "prompt-leak", "spoofed-system
 
 
 def scan_carriers(
-    text: str, found: Sequence[Located], phrase_hits: PhraseScanner, words: set[bytes] | None = None
+    text: str, found: Sequence[Located], phrase_hits: PhraseScanner, words: Words | None = None
 ) -> list[Hit]:
     """The carrier signals of ``text``, in original coordinates.
 
@@ -393,9 +477,10 @@ def scan_carriers(
     are then asked of its distinct words first, a fraction of its length.
     """
     long = words is not None and len(text) > _SHORT and text.isascii()
-    joined = b" ".join(words) if long else None  # type: ignore[arg-type]
-    hits = _markup(text, found) + _exfil(text) + _encoded(text, phrase_hits, joined)
-    hits += _split(text, phrase_hits, joined)
+    joined = b" ".join(words.words) if long else None  # type: ignore[union-attr]
+    raw = _Raw.of(text, joined)
+    hits = _markup(raw, found) + _exfil(raw) + _encoded(raw, phrase_hits)
+    hits += _split(raw, phrase_hits)
     if not text.isascii():
-        hits += _invisible(text, found, phrase_hits)
+        hits += _invisible(raw, found, phrase_hits)
     return hits

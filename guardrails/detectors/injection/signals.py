@@ -83,7 +83,7 @@ from dataclasses import dataclass
 from guardrails.detectors.injection import carriers
 from guardrails.detectors.injection import phrases as P
 from guardrails.detectors.injection.carriers import Hit
-from guardrails.detectors.injection.triggers import Gate, finditer, text_words
+from guardrails.detectors.injection.triggers import Gate, Words, finditer, text_words
 from guardrails.detectors.normalize import NormalizedText, normalize
 
 __all__ = ["FAMILIES", "SIGNALS", "Signal", "heuristic_score", "scan"]
@@ -242,7 +242,7 @@ def _structure(t: str, norm: NormalizedText, raw: str, g: frozenset[str]) -> lis
 
 
 
-def _leak(t: str, g: frozenset[str], words: set[bytes]) -> list[Hit]:
+def _leak(t: str, g: frozenset[str], words: Words) -> list[Hit]:
     hits = []
     # Whether VERBATIM / SHOW can match anywhere in the text: asked once, when a
     # match first needs it, of the text's words (a search of its windows costs more).
@@ -283,7 +283,7 @@ _MAX_SETUPS = 16
 _MAX_SENDS = 16
 
 
-def _addressed(t: str, g: frozenset[str]) -> list[Hit]:
+def _addressed(t: str, g: frozenset[str], words: Words) -> list[Hit]:
     hits: list[Hit] = []
     for i, m in enumerate(finditer(P.ADDRESSED, t, _on(P.ADDRESSED_KEYS, g), before=32, after=60)):
         if i >= _MAX_SENDS:
@@ -294,7 +294,7 @@ def _addressed(t: str, g: frozenset[str]) -> list[Hit]:
     for m in finditer(P.EXFIL, t, _on(P.EXFIL_KEYS, g), 0, 40):
         hits.append(Hit("exfil-request", 0.3 if m.group() in P.EXFIL_NOUN else 0.6, *m.span()))
     # the gate is a superset by word heads ("contract" wakes "contrasenas"): check the literals
-    sensitive = any(k in t for k in _on(P.SENSITIVE_KEYS, g))
+    sensitive = any(k.encode() in words.utf8 for k in _on(P.SENSITIVE_KEYS, g))
     sends = _on(P.SEND_KEYS, g) if sensitive else []
     for i, m in enumerate(finditer(P.SEND, t, sends, before=0, after=20)):
         if i >= _MAX_SENDS:
@@ -367,7 +367,7 @@ def _on(keys: tuple[str, ...] | frozenset[str], g: frozenset[str]) -> list[str]:
 # --- scan -----------------------------------------------------------------------
 
 
-def phrase_hits(text: str, norm: NormalizedText | None = None, words: set[bytes] | None = None) -> list[Hit]:
+def phrase_hits(text: str, norm: NormalizedText | None = None, words: Words | None = None) -> list[Hit]:
     """The phrase signals of ``text``, in normalised coordinates, frame applied.
 
     :mod:`.carriers` calls this on decoded payloads, comment bodies and joined
@@ -394,7 +394,7 @@ def phrase_hits(text: str, norm: NormalizedText | None = None, words: set[bytes]
     if not g.isdisjoint(_GROUPS["leak"]):
         hits += _leak(t, g, words)
     if not g.isdisjoint(_GROUPS["addressed"]):
-        hits += _addressed(t, g)
+        hits += _addressed(t, g, words)
     if not hits:
         return hits
     if len(hits) > MAX_PER_NAME:

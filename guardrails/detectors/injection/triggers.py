@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
-__all__ = ["Gate", "Prefilter", "finditer", "first_literals", "occurrences", "text_words", "windows"]
+__all__ = ["Gate", "Prefilter", "Words", "finditer", "first_literals", "occurrences", "text_words", "windows"]
 
 
 def occurrences(t: str, trig: str) -> Iterator[tuple[int, int]]:
@@ -276,10 +277,28 @@ _WORD_BYTES = bytes.maketrans(
 _MEMO = 1 << 14  # words remembered per gate (about 1 MB): a bound on memory, not on correctness
 
 
-def text_words(t: str) -> set[bytes]:
-    """The distinct ASCII words of ``t`` (runs of letters and digits), what
-    :meth:`Gate.present` reads; computed once per text for every gate."""
-    return set(t.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split())
+@dataclass(frozen=True, slots=True)
+class Words:
+    """What the gates read of a text, computed once per text: its UTF-8 bytes
+    (where substring tests run: on a text with any non-Latin-1 character, a
+    ``str`` search is several times slower than a ``bytes`` one, and UTF-8 keeps
+    every literal's occurrences) and its distinct ASCII words (runs of letters
+    and digits; any other byte splits)."""
+
+    utf8: bytes
+    words: frozenset[bytes]
+
+
+def text_words(t: str) -> Words:
+    """The :class:`Words` of ``t``."""
+    utf8 = t.encode("utf-8", "surrogatepass")
+    return Words(utf8, frozenset(utf8.translate(_WORD_BYTES).split()))
+
+
+def _whole_words(lit: str) -> list[bytes]:
+    """The runs of ASCII letters and digits of ``lit`` that end before it does."""
+    runs = [(m.group().encode(), m.end()) for m in re.finditer(r"[a-z0-9]+", lit)]
+    return [run for run, end in runs if end < len(lit)]
 
 
 class Gate:
@@ -313,24 +332,33 @@ class Gate:
             else:
                 substring_other.append(lit)
         self.headed = {head: tuple(lits) for head, lits in headed.items()}
-        self.substring_ascii = tuple(substring_ascii)
-        self.substring_all = tuple(substring_ascii + substring_other)
+        # A longer literal's words that its own spelling ends (all but a last one
+        # it may share with a longer word): each is a word of any text it occurs in.
+        self.whole_words = {lit: frozenset(_whole_words(lit)) for lits in headed.values() for lit in lits}
+        self.substring_ascii = tuple((lit, lit.encode()) for lit in substring_ascii)
+        # Literals of other scripts, by first character: one character-class scan
+        # tells which first characters occur, and only their literals are looked for.
+        by_first: dict[str, list[tuple[str, bytes]]] = {}
+        for lit in substring_other:
+            by_first.setdefault(lit[0], []).append((lit, lit.encode()))
+        self.other_by_first = {ch: tuple(lits) for ch, lits in by_first.items()}
+        self.other_firsts = re.compile("[" + "".join(map(re.escape, sorted(by_first))) + "]") if by_first else None
         # What each word seen before contributes: the keys it starts (a literal of
         # one run of letters and digits occurs at a word start only as the start of
         # a word), and the longer literals a substring test must confirm.
         self._plain: set[bytes] = set()
-        self._memo: dict[bytes, tuple[frozenset[str], tuple[str, ...]]] = {}
+        self._memo: dict[bytes, tuple[frozenset[str], tuple[tuple[str, bytes, frozenset[bytes]], ...]]] = {}
 
-    def _learn(self, word: bytes) -> tuple[frozenset[str], tuple[str, ...]]:
+    def _learn(self, word: bytes) -> tuple[frozenset[str], tuple[tuple[str, bytes, frozenset[bytes]], ...]]:
         starts: set[str] = set()
-        longer: list[str] = []
+        longer: list[tuple[str, bytes, frozenset[bytes]]] = []
         for head in {word[:_HEAD], word[:3]}:
             for lit in self.headed.get(head, ()):
                 if lit.isascii() and lit.isalnum():
                     if word.startswith(lit.encode()):
                         starts |= self.by_literal[lit]
                 else:
-                    longer.append(lit)
+                    longer.append((lit, lit.encode(), self.whole_words[lit]))
         if not starts and not longer:
             if len(self._plain) < _MEMO:
                 self._plain.add(word)
@@ -340,31 +368,33 @@ class Gate:
             self._memo[word] = found
         return found
 
-    def present(self, t: str, words: set[bytes] | None = None) -> frozenset[str]:
+    def present(self, t: str, words: Words | None = None) -> frozenset[str]:
         """The keys whose literal may occur in ``t``; ``words`` is ``text_words(t)``."""
         if words is None:
             words = text_words(t)
         keys: set[str] = set()
-        longer: set[str] = set()
+        longer: set[tuple[str, bytes, frozenset[bytes]]] = set()
         memo = self._memo
+        text_words_ = words.words
         # words seen before that start no key drop out in one set operation
         # (which iterates over the text's words, not the memory)
-        for word in words.difference(self._plain):
+        for word in text_words_.difference(self._plain):
             found = memo.get(word) or self._learn(word)
             keys |= found[0]
             longer.update(found[1])
-        for lit in longer:
-            # heads over-approximate ("contract" shows "cont"): one substring test
-            # here spares every scanner a search for a literal that is not there
-            if lit in t:
+        utf8 = words.utf8
+        for lit, encoded, whole in longer:
+            # heads over-approximate ("contract" shows "cont"): the literal's whole
+            # words, then one substring test, spare every scanner a search for it
+            if whole <= text_words_ and encoded in utf8:
                 keys |= self.by_literal[lit]
-        if not t.isascii():
-            substrings: tuple[str, ...] = self.substring_all
-        elif "<" in t or "[" in t or "#" in t or '"' in t or "_" in t:
-            substrings = self.substring_ascii
-        else:
-            substrings = ()
-        for lit in substrings:
-            if lit in t:
-                keys |= self.by_literal[lit]
+        if not t.isascii() or "<" in t or "[" in t or "#" in t or '"' in t or "_" in t:
+            for lit, encoded in self.substring_ascii:
+                if encoded in utf8:
+                    keys |= self.by_literal[lit]
+        if not t.isascii() and self.other_firsts is not None:
+            for first in set(self.other_firsts.findall(t)):
+                for lit, encoded in self.other_by_first[first]:
+                    if encoded in utf8:
+                        keys |= self.by_literal[lit]
         return frozenset(keys)
