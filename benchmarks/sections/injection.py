@@ -11,6 +11,11 @@ noise. A run is repeated with new texts; the ratio's min-max over the
 repetitions says how stable it is.
 
 Half the texts carry an attack sentence at a random place, half are plain prose.
+The prose has few of the words the signals wake on, so two more sizes read
+the held-back corpus (corpus/injection/heldout.jsonl): its texts joined, half
+from attacks and half from hard benign texts (security articles, HTML, code,
+five languages), cut to 1 KB and 10 KB. That is what documents and tool
+results look like, and it costs several times more per KB.
 
 A third side, timed in the same alternation, is the detector alone
 (``InjectionDetector.scan``: normalisation, signals and model, without the
@@ -20,7 +25,9 @@ engine's fixed cost per call, which is most of a 100-byte request.
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 from ..data import prose
 from ..harness import Context, SectionResult, measure, section
@@ -56,6 +63,19 @@ def _text(rnd: random.Random, size: int, attack: bool) -> str:
     return (text[:cut] + a + " " + text[cut:])[:max(size, len(a) + 1)]
 
 
+HELDOUT = Path(__file__).resolve().parents[2] / "corpus" / "injection" / "heldout.jsonl"
+
+
+def _corpus_text(rnd: random.Random, rows: dict[str, list[str]], size: int, attack: bool) -> str:
+    pool = rows["attack" if attack else "benign"]
+    start = rnd.randrange(len(pool))
+    out, length = [], 0
+    while length < size:
+        out.append(pool[(start + len(out)) % len(pool)])
+        length += len(out[-1]) + 1
+    return "\n".join(out)[:size]
+
+
 @section("injection", "injection() vs the terms detector (banned) on the same texts")
 def run(ctx: Context, res: SectionResult) -> None:
     from guardrails import Engine
@@ -66,21 +86,33 @@ def run(ctx: Context, res: SectionResult) -> None:
     terms = Engine.from_source(TERMS_POLICY, cache_size=1)
     rnd = random.Random(ctx.seed)
     reps = ctx.pick(2, 5, 5)
+    rows: dict[str, list[str]] = {"attack": [], "benign": []}
+    with HELDOUT.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                rows[row["label"]].append(row["text"])
     counts = {100: ctx.pick(6, 100, 400), 1_000: ctx.pick(4, 40, 120), 10_000: ctx.pick(2, 8, 24)}
+    cases = [(size, n, False) for size, n in counts.items()]
+    cases += [(1_000, ctx.pick(4, 40, 120), True), (10_000, ctx.pick(2, 8, 24), True)]
     errors = 0
     per_kb: dict[str, float] = {}
     alone_kb: dict[str, float] = {}
-    for size, n in counts.items():
-        for w in [_text(rnd, size, i % 2 == 1) for i in range(ctx.pick(2, 20, 20))]:  # warm-up, not timed
+    for size, n, corpus in cases:
+        def make(i: int, size: int = size, corpus: bool = corpus) -> str:
+            return _corpus_text(rnd, rows, size, i % 2 == 1) if corpus else _text(rnd, size, i % 2 == 1)
+
+        for w in [make(i) for i in range(ctx.pick(2, 20, 20))]:  # warm-up, not timed
             inj.check_input(w)
             terms.check_input(w)
-        texts = [[_text(rnd, size, i % 2 == 1) for i in range(n)] for _ in range(reps)]
+            detector.scan(w)
+        texts = [[make(i) for i in range(n)] for _ in range(reps)]
         m = measure([inj.check_input, terms.check_input, detector.scan],
                     lambda rep, t=texts: [t[rep], t[rep], t[rep]], reps, rnd, keep=True)
         errors += sum(bool(d.errors) for d in m.results_of(0))
         mean_kb = sum(len(t.encode()) for rep in texts for t in rep) / (reps * n) / 1024
         us_per_kb = m.timing(0).median / mean_kb * 1e6
-        label = f"{size // 1000} KB" if size >= 1000 else f"{size} B"
+        label = (f"{size // 1000} KB" if size >= 1000 else f"{size} B") + (" corpus" if corpus else "")
         per_kb[label] = us_per_kb
         alone_kb[label] = m.timing(2).median / mean_kb * 1e6
         res.rows.append(m.row(f"{label} text", "terms (banned)", kind="relative",
@@ -90,6 +122,7 @@ def run(ctx: Context, res: SectionResult) -> None:
                      + ", ".join(f"{k}: {v:.0f}{'' if v <= 100 else ' (over)'}" for k, v in per_kb.items()))
     res.notes.append("µs/KB of the detector alone (InjectionDetector.scan, no engine), same alternation: "
                      + ", ".join(f"{k}: {v:.0f}" for k, v in alone_kb.items()))
-    res.notes.append(f"terms list: {len(PHRASES)} attack phrases; half the texts carry an attack sentence")
+    res.notes.append(f"terms list: {len(PHRASES)} attack phrases; half the texts carry an attack sentence; "
+                     "'corpus' rows: held-back corpus texts joined, half attacks, half hard benign texts")
     res.notes.append("ratio = injection / terms; the sides alternate text by text, in an order drawn at random "
                      "for each text")
