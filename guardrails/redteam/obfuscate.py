@@ -251,22 +251,22 @@ def separators(text: str, rng: random.Random) -> Variants:
         return []
     out: Variants = []
     for sep in rng.sample(_SEPARATORS, 3):
-        out.append((f"one between letters: {sep!r}", _spread(text, lambda s=sep: s)))
+        out.append((f"one between letters: '{sep}'", _spread(text, lambda s=sep: s)))
     for sep in rng.sample(_SEVERAL, 2):
-        out.append((f"several between letters: {sep!r}", _spread(text, lambda s=sep: s)))
+        out.append((f"several between letters: '{sep}'", _spread(text, lambda s=sep: s)))
     for _ in range(2):
         out.append(("mixed between letters",
                     _spread(text, lambda: "".join(rng.choice(_SEPARATORS) for _ in range(rng.randint(1, 2))))))
     words = _plain_words(text)
     if words:
         for sep in rng.sample(_BETWEEN_WORDS, 4):
-            out.append((f"between words: {sep!r}", sep.join(words)))
+            out.append((f"between words: '{sep}'", sep.join(words)))
     long_words = [m for m in _ALNUM_WORD.finditer(text) if len(m.group()) >= SPLIT_MIN]
     if long_words:
         m = rng.choice(long_words)
         cut = m.start() + rng.randint(2, len(m.group()) - 2)
         for sep in (" ", "-"):
-            out.append((f"one {sep!r} inside a word", text[:cut] + sep + text[cut:]))
+            out.append((f"one '{sep}' inside a word", text[:cut] + sep + text[cut:]))
     return _distinct(text, out)
 
 
