@@ -31,7 +31,7 @@ from guardrails.evaluate import (
     text_too_long,
 )
 from guardrails.rulegraph import CompiledPolicy, Ctx
-from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, is_json_like, string_leaves
+from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, is_json_like, is_unicode, string_leaves
 
 #: One string of a JSON value: (start, end) in the joined text, its path, its trail of keys.
 Offsets = list[tuple[int, int, str, list]]
@@ -88,8 +88,9 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
                        session: str | None = None, at: float | None = None) -> Decision:
     """One tool call: deny by default, rules indexed by tool name."""
     started = time.perf_counter()
-    if not isinstance(tool, str) or not tool:
-        return error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST, "tool must be a non-empty string", started)
+    if not isinstance(tool, str) or not tool or not is_unicode(tool):
+        return error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST,
+                              "tool must be a non-empty string of valid Unicode", started)
     bad = _bad_maps(args=args, principal=principal, context=context)
     if bad is not None:
         return _not_a_map(p, "tool_call", bad, started)
@@ -128,8 +129,9 @@ def evaluate_tool_result(p: CompiledPolicy, tool: Any, result: Any, args: Any, p
     dropped (``text`` is None), a redacted one keeps its shape."""
     started = time.perf_counter()
     stage = "tool_result"
-    if not isinstance(tool, str) or not tool:
-        return error_decision(p, stage, RuntimeCode.INVALID_REQUEST, "tool must be a non-empty string", started)
+    if not isinstance(tool, str) or not tool or not is_unicode(tool):
+        return error_decision(p, stage, RuntimeCode.INVALID_REQUEST,
+                              "tool must be a non-empty string of valid Unicode", started)
     if not (isinstance(result, str) or is_json_like(result)) or result is None:
         return error_decision(p, stage, RuntimeCode.INVALID_REQUEST,
                               "result must be a string or a JSON value (object, array, number, boolean), "

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from guardrails.diagnostics import RuntimeCode
 from guardrails.rulegraph import RuleError
+from guardrails.values import is_unicode
 from guardrails.sessions import LimitKey, Snapshot, StaleSession, Step, StoreError, call_fingerprint, content_prints, flows, limit_key
 
 #: Outcomes that let a step happen: the call runs, the text is forwarded.
@@ -85,6 +86,8 @@ def check_session_id(session: Any, at: Any = None) -> str | None:
         return None
     if not isinstance(session, str) or not session.strip():
         return "session must be a non-empty string"
+    if not is_unicode(session):
+        return "session holds a lone surrogate: it is not valid Unicode"
     if len(session) > MAX_SESSION_ID:
         return f"session ids are at most {MAX_SESSION_ID} characters, not {len(session)}"
     return None

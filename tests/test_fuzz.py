@@ -250,8 +250,6 @@ def test_fuzz_test_file_loader(text: str) -> None:
         d.render(text).encode("utf-8")
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="guardrails/testing/located.py: compose() lets PyYAML's RecursionError out (fix: T001)")
 def test_a_deeply_nested_test_file_is_an_error() -> None:
     from guardrails.testing.schema import parse_tests
 

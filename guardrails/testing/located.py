@@ -50,6 +50,10 @@ def compose(text: str, path: str, diags: Diagnostics) -> Node | None:
     except yaml.YAMLError as exc:
         diags.error("T001", f"invalid YAML: {exc}", Span(path, 1, 1, 1, 2, 0, 1))
         return None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        diags.error("T001", "invalid YAML: nested too deeply (a test file needs a few levels, not hundreds)",
+                    Span(path, 1, 1, 1, 2, 0, 1))
+        return None
     if root is None:
         return None
     return _Converter(path, diags).convert(root, None, 0)
