@@ -175,6 +175,31 @@ def test_phone_matcher_skips_only_invalid_numbers(detector, numbers) -> None:
     assert ours == theirs
 
 
+_NUMBER_SEP = st.sampled_from(["", " ", "/", ".", "-", ":", ",", "(", ")", " - ", "\u2013", ". ", ": ", "/ ", " #",
+                               "\uff0d", "\u2012", "  ", "\xa0", "[", "]", "~", "x", " ext ", "+"])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["", "(", "[", "( ", "in ", "x", "+", "#", "\uff08", "(/", "+1 ", "+49 "]),
+                          st.lists(st.tuples(st.text("0123456789", min_size=1, max_size=7), _NUMBER_SEP),
+                                   min_size=1, max_size=6)),
+                min_size=1, max_size=4),
+       st.sampled_from([" and ", " in ", ": ", "; ", " 1:", " a ", "\n", "ab"]))
+def test_digit_groups_the_prefilter_drops_hold_no_phone_number(detector, numbers, joint) -> None:
+    # Dates, times, prices and numbers written every way, with leads and
+    # gaps that start, end or split a candidate: whatever group of digit runs
+    # the prefilter drops unparsed, Presidio finds no phone number in.
+    text = joint.join(lead + "".join(d + sep for d, sep in groups) for lead, groups in numbers)
+    assert detector.analyze(text, {"PHONE_NUMBER"}) == detector.analyze_presidio(text, {"PHONE_NUMBER"})
+
+
+def test_a_window_never_starts_inside_a_dropped_run(detector) -> None:
+    # "116400" is dropped (no region accepts it); the next group's window
+    # must not start inside it, or the matcher would read "16400".
+    for text in ("116400  in (0000", "021000\u20130", "1164005 and (030) 1234567"):
+        assert detector.analyze(text, {"PHONE_NUMBER"}) == detector.analyze_presidio(text, {"PHONE_NUMBER"}), text
+
+
 def test_phone_numbers_of_every_default_region(detector) -> None:
     import phonenumbers
 

@@ -28,9 +28,10 @@ from guardrails.detectors.pii import prefilter
 
 __all__ = ["ContextBoost", "WindowTokenizer"]
 
-# How many characters each side of a finding the quiet test reads before it
-# gives up and leaves the finding to the tokenizer.
+# How far each side of a finding the quiet test reads, in characters and in
+# words, before it gives up and leaves the finding to the tokenizer.
 QUIET_REACH = 240
+QUIET_WORDS = 16
 
 
 class WindowTokenizer:
@@ -206,8 +207,8 @@ class ContextBoost:
         finding's own word if certain. More keywords (other tokens, the
         pieces of colon words) only end it sooner. If no word in that
         stretch holds a context word, no keyword the walk finds does.
-        Bounded by QUIET_REACH characters each side: further than that, the
-        answer is no.
+        Bounded by QUIET_REACH characters and QUIET_WORDS words each side:
+        further than that, the answer is no.
         """
         n = len(text)
         if context is None or start >= n or text[start].isspace():
@@ -222,14 +223,18 @@ class ContextBoost:
             return False
         own_certain = self._certain(own)
         lo, hi = max(0, a - QUIET_REACH), min(n, b + QUIET_REACH)
-        before, after = text[lo:a].split(), text[b:hi].split()
-        # A word at a slice's inner edge may be cut: never read it.
-        if lo > 0 and before:
+        # The nearest QUIET_WORDS words each side; a word at a slice's inner
+        # edge may be cut, and the rest of a split is not read: drop them.
+        before = text[lo:a].rsplit(None, QUIET_WORDS)
+        after = text[b:hi].split(None, QUIET_WORDS)
+        edge_before = lo == 0 and len(before) <= QUIET_WORDS
+        edge_after = hi == n and len(after) <= QUIET_WORDS
+        if before and not edge_before:
             before.pop(0)
-        if hi < n and after:
+        if after and not edge_after:
             after.pop()
-        for words, want, edge in ((reversed(before), self.prefix + 1, lo == 0),
-                                  (after, self.suffix + 1, hi == n)):
+        for words, want, edge in ((reversed(before), self.prefix + 1, edge_before),
+                                  (after, self.suffix + 1, edge_after)):
             want -= own_certain
             if want <= 0:
                 continue

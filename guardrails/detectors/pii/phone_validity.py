@@ -43,6 +43,8 @@ def phone_min_digits(region: str) -> int:
     return min(min(md.general_desc.possible_length), MIN_INTERNATIONAL_DIGITS)
 
 
+_NOT_DIGIT = re.compile(r"[^0-9]")
+
 # Characters that may make phonenumbers read a candidate as something other
 # than its digits: a plus (a country code follows), extension marks.
 _NOT_PLAIN = frozenset("+\uff0b#\uff03;,~\uff5e")
@@ -143,8 +145,16 @@ def _validity_check(country_code: int, international_prefix: str, national_prefi
                 return rejects
         return False
 
+    # Per length, the regions' general patterns as one regex: most digits
+    # match none (a country code like +1 has some twenty regions).
+    any_general = {n: re.compile("|".join(f"(?:{general.pattern})" for general, _ in pairs))
+                   for n, pairs in by_length.items()}
+
     def valid_somewhere(f: str) -> bool:
-        return any(general.fullmatch(f) and any_type.fullmatch(f) for general, any_type in by_length.get(len(f), ()))
+        first = any_general.get(len(f))
+        if first is None or first.fullmatch(f) is None:
+            return False
+        return any(general.fullmatch(f) and any_type.fullmatch(f) for general, any_type in by_length[len(f)])
 
     # Every form is the digits or a part of them (a transform rule that is
     # one group reference, like Brazil's "\\2", keeps a part too), so digits
@@ -237,30 +247,39 @@ def cluster_check(regions: list[tuple[str, int, Any]]) -> Any:
     `phone_validity_check`): a test of a group of digit runs that is false
     only when no region's matcher can accept any string in it.
 
-    It is asked about groups of plain digits, as runs and the gaps between
-    them (``prefilter.plain_groups``): every string the matchers parse
-    there is read as its digits, so each is skipped by the same tests the
-    matchers apply (`phone_region_may_match`, ``Matcher._parse_and_verify``),
-    and dropping the group changes no match. Which strings those are:
+    It is asked about groups of plain digits, as the gaps and runs of
+    ``prefilter.plain_groups``: every string the matchers parse there is
+    read as its digits, so each is skipped by the same tests the matchers
+    apply (``phones.phone_region_may_match``,
+    ``Matcher._parse_and_verify``), and dropping the group changes no
+    match. Which strings those are, as phonenumbers' matcher finds them:
 
-    - the matcher's candidates run across gaps of at most four of its
-      punctuation characters (a plain group has no extension), so a gap
-      with a colon or a comma ("10:30", "1,299") ends one;
+    - a candidate runs across gaps of at most four of its punctuation
+      characters (a plain group has no extension), so a gap with a colon or
+      a comma ("10:30", "1,299") ends one;
     - a candidate holding a slash-separated date ("12/03/2024"), or a time
       stamp followed by ":mm", is not parsed at all (``_extract_match``);
-    - otherwise the candidate and the groups tried inside it are runs of
-      consecutive digit runs of the candidate.
+    - otherwise the candidate is parsed, then the groups
+      ``_extract_inner_match`` cuts from it at "/", "(", " - ", dots and
+      spaces; with an opening bracket before the first digit the candidate
+      starts there, which adds no digits but may add any run of leading
+      runs.
 
     Memoised: years, times and prices recur.
     """
     from phonenumbers.phonenumbermatcher import (
+        _INNER_MATCHES,
         _SLASH_SEPARATED_DATES,
         _TIME_STAMPS,
         _TIME_STAMPS_SUFFIX,
+        _UNWANTED_END_CHAR_PATTERN,
     )
     from phonenumbers.phonenumberutil import _VALID_PUNCTUATION
 
-    punctuation = frozenset(_VALID_PUNCTUATION)
+    # A gap a candidate runs across: phonenumbers' own punctuation class (a
+    # regex class, with ranges), at most four of them.
+    crossed = re.compile(f"[{_VALID_PUNCTUATION}]{{1,4}}", re.UNICODE | re.IGNORECASE)
+    openers = frozenset("([\uff08\uff3b")
     # Regions sharing a test (the United States and Canada) are asked once.
     # Each as: the fewest digits, and the test with what it tells first
     # (every international prefix it checks starts with "0").
@@ -281,31 +300,47 @@ def cluster_check(regions: list[tuple[str, int, Any]]) -> Any:
                 return True
         return False
 
-    def candidate_may_hold(parts: tuple[str, ...], following: str | None) -> bool:
-        text = "".join(parts)
-        if _SLASH_SEPARATED_DATES.search(text) or (
-                following is not None and _TIME_STAMPS.search(text) and _TIME_STAMPS_SUFFIX.match(following)):
+    def trim(group: str) -> str:  # the matcher's _trim_after_first_match(_UNWANTED_END_CHAR_PATTERN, ...)
+        m = _UNWANTED_END_CHAR_PATTERN.search(group)
+        return group[:m.start()] if m else group
+
+    def tried(candidate: str) -> list[str]:
+        """What _extract_match parses: the candidate, then _extract_inner_match's groups."""
+        out = [candidate]
+        for pattern in _INNER_MATCHES:
+            m = pattern.search(candidate)
+            if m is not None:
+                out.append(trim(candidate[:m.start()]))
+            while m is not None:
+                out.append(trim(m.group(1)))
+                m = pattern.search(candidate, m.start() + 1)
+        return out
+
+    def candidate_may_hold(parts: tuple[str, ...], lead: bool, following: str | None) -> bool:
+        candidate = "".join(parts)
+        if _SLASH_SEPARATED_DATES.search(candidate) or (
+                following is not None and _TIME_STAMPS.search(candidate) and _TIME_STAMPS_SUFFIX.match(following)):
             return False
-        runs = [r if r.isascii() else "".join(str(unicodedata.decimal(ch)) for ch in r) for r in parts[::2]]
-        for i in range(len(runs)):
-            digits = ""
-            for run in runs[i:]:
-                digits += run
-                if some_region_may_accept(digits):
-                    return True
-        return False
+        strings = tried(candidate) if len(parts) > 1 else [candidate]
+        if lead:
+            strings.extend("".join(parts[:i]) for i in range(1, len(parts), 2))
+        # The strings are plain: their digits are what is left without the
+        # punctuation (plain_digits reads other scripts' digits too).
+        return any(some_region_may_accept(_NOT_DIGIT.sub("", s) if s.isascii() else plain_digits(s) or "")
+                   for s in strings)
 
     @lru_cache(maxsize=8192)
     def may_hold(parts: tuple[str, ...]) -> bool:
-        start = 0
-        for i in range(1, len(parts), 2):
+        start, lead = 1, parts[0] != ""
+        for i in range(2, len(parts), 2):
             gap = parts[i]
-            if len(gap) > 4 or not all(ch in punctuation for ch in gap):
+            if crossed.fullmatch(gap) is None:
                 # The candidate ends before this gap; what follows it is the
-                # gap and the next run.
-                if candidate_may_hold(parts[start:i], gap + parts[i + 1]):
+                # gap and the next run, and the next one may start at a
+                # bracket in the gap.
+                if candidate_may_hold(parts[start:i], lead, gap + parts[i + 1]):
                     return True
-                start = i + 1
-        return candidate_may_hold(parts[start:], None)
+                start, lead = i + 1, any(ch in openers for ch in gap)
+        return candidate_may_hold(parts[start:], lead, None)
 
     return may_hold

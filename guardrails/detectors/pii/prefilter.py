@@ -342,9 +342,19 @@ _LETTER_GAP_LABELS = ("x", "\uff58", "int", "\uff49\uff4e\uff54", "\u0434\u043e\
 _FOLD = str.maketrans({"\u0131": "i", "\u0130": "i", "\u017f": "s"})
 
 
+def _char_class(chars: Iterable[str]) -> str:
+    return "[" + "".join(re.escape(ch) for ch in sorted(chars)) + "]"
+
+
+# Bridge characters only, and at most PHONE_GAP of them outside
+# _PHONE_GAP_FREE: one regex, which stops at the first other character
+# (most gaps are words of prose).
+_BRIDGE_GAP = re.compile("{free}*(?:{other}{free}*){{0,{n}}}".format(
+    free=_char_class(_PHONE_GAP_FREE), other=_char_class(_PHONE_BRIDGE - frozenset(_PHONE_GAP_FREE)), n=PHONE_GAP))
+
+
 def _bridges(gap: str) -> bool:
-    if len(gap) - sum(gap.count(c) for c in _PHONE_GAP_FREE) > PHONE_GAP or not all(
-            ch in _PHONE_BRIDGE for ch in gap):
+    if _BRIDGE_GAP.fullmatch(gap) is None:
         return False
     if not any(ch.isalpha() and ch not in _PHONE_PUNCT for ch in gap):  # "x" and "ー" are punctuation
         return True
@@ -391,9 +401,11 @@ _PHONE_BLOCK = 20
 
 
 def plain_groups(text: str, cluster: list[tuple[int, int]]) -> tuple[str, ...] | None:
-    """A phone `cluster` as its runs and the gaps between them, alternating
-    (run, gap, run, ..., run), when every string phonenumbers' matcher could
-    parse in it is plain digits; else None.
+    """A phone `cluster` as the gaps before its runs and its runs,
+    alternating (lead, run, gap, run, ..., run), when every string
+    phonenumbers' matcher could parse in it is plain digits; else None. The
+    lead is "(" when a candidate may start before the first digit (an
+    opening bracket among the lead characters), else "".
 
     Then each string the matcher parses is a few consecutive runs with the
     punctuation between them: a candidate and the groups it tries inside
@@ -410,7 +422,7 @@ def plain_groups(text: str, cluster: list[tuple[int, int]]) -> tuple[str, ...] |
     end = cluster[-1][1]
     if end < len(text) and text[end] in "#\uff03":
         return None
-    parts = []
+    parts = ["(" if opener is not None else ""]
     previous = -1
     for a, b in cluster:
         if b - a > _PHONE_BLOCK:
@@ -443,6 +455,7 @@ def phone_regions(text: str, runs: list[tuple[int, int]],
     n = len(text)
     regions = []
     i, count = 0, len(runs)
+    previous_end = 0  # where the run before the group ends: a region never starts inside it
     while i < count:
         j = i
         while j + 1 < count:
@@ -452,13 +465,16 @@ def phone_regions(text: str, runs: list[tuple[int, int]],
             j += 1
         cluster = runs[i:j + 1]
         i = j + 1
+        # Not before the run ahead: a window cut into a dropped group's run
+        # would show the matcher a number that is not in the text.
+        start, previous_end = max(previous_end, cluster[0][0] - PHONE_LEAD - 1), cluster[-1][1]
         if _phone_weight(text, cluster) < MIN_PHONE_DIGITS:
             continue
         if may_hold is not None:
             groups = plain_groups(text, cluster)
             if groups is not None and not may_hold(groups):
                 continue
-        regions.append((max(0, cluster[0][0] - PHONE_LEAD - 1), min(n, cluster[-1][1] + 4)))
+        regions.append((start, min(n, cluster[-1][1] + 4)))
     return merge(regions)
 
 
