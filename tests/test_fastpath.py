@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from benchmarks.data import everyday_number, numbers_text
 from guardrails import Engine
 from guardrails.detectors import PiiConfig, get_pii_detector
-from guardrails.detectors.pii import phone_validity, phones, prefilter
+from guardrails.detectors.pii import phone_validity, phone_windows, phones, prefilter
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +301,7 @@ def test_phone_extension_labels_match_as_phonenumbers_folds_case(detector) -> No
                  "call 212 555 0123 exten\u017fi\u00f3n 45 now", "call 212 555 0123 in 45 now",
                  "call 030 1234567 in 2011 in 2017"):
         assert detector.analyze(text, {"PHONE_NUMBER"}) == detector.analyze_presidio(text, {"PHONE_NUMBER"}), text
-    assert prefilter.phone_regions("in 2011 in 2017", prefilter.digit_runs("in 2011 in 2017"),
+    assert phone_windows.phone_regions("in 2011 in 2017", prefilter.digit_runs("in 2011 in 2017"),
                                    detector._fast._may_hold) == []
 
 
@@ -376,7 +376,7 @@ def test_phone_digit_bound_matches_metadata() -> None:
     from guardrails.detectors.pii.phone_validity import MIN_INTERNATIONAL_DIGITS
 
     shortest = min(min(PhoneMetadata.metadata_for_region(r).general_desc.possible_length) for r in SUPPORTED_REGIONS)
-    assert prefilter.MIN_PHONE_DIGITS <= shortest
+    assert phone_windows.MIN_PHONE_DIGITS <= shortest
     with_code = min(
         len(str(md.country_code)) + min(md.general_desc.possible_length) - (2 if md.national_prefix_transform_rule else 0)
         for md in (PhoneMetadata.metadata_for_region(r) for r in SUPPORTED_REGIONS)

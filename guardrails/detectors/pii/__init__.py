@@ -3,9 +3,9 @@
 - :mod:`.detector` - :class:`PiiDetector` and how one is built;
 - :mod:`.fastpath` - Presidio's pattern recognizers run over windows, skipping
   text that cannot hold an entity;
-- :mod:`.prefilter`, :mod:`.phone_validity` - the cheap tests the fast path asks
-  first: which windows can hold an entity, which digit groups no phone region
-  accepts;
+- :mod:`.prefilter`, :mod:`.phone_windows`, :mod:`.phone_validity` - the cheap
+  tests the fast path asks first: which windows can hold an entity or a phone
+  number, which digit groups no phone region accepts;
 - :mod:`.phones` - phonenumbers' matcher, skipping candidates that cannot be valid;
 - :mod:`.context` - Presidio's context-word boost, on tokens near the findings;
 - :mod:`.rescan` - the scan inside a candidate that failed its check, which

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from guardrails.detectors.pii import phone_validity, phones, prefilter
+from guardrails.detectors.pii import phone_validity, phone_windows, phones, prefilter
 from guardrails.detectors.pii.context import ContextBoost
 from guardrails.detectors.pii.rescan import inside_rejected
 
@@ -228,7 +228,7 @@ class FastAnalyzer:
                 if any(p.search(c.text) for p in patterns):
                     self._collect(rec, self._run_recognizer(rec, patterns, c.text, entities), c, raw)
         if self.phone is not None and "PHONE_NUMBER" in entities and runs:
-            regions = prefilter.phone_regions(text, runs, self._may_hold)
+            regions = phone_windows.phone_regions(text, runs, self._may_hold)
             if regions:
                 c = prefilter.compact(text, regions)
                 self._collect(self.phone, self._phones(c.text), c, raw)

@@ -5,7 +5,7 @@ default region, and the matcher parses every candidate it finds, mostly to
 reject it. This module holds the tests that tell, from the digits alone,
 that phonenumbers would reject a candidate for a region
 (`phone_validity_check`, `phone_min_digits`), and the test of a whole group
-of digit runs built on them (`cluster_check`), which lets the prefilter drop
+of digit runs built on them (`cluster_check`), which lets the phone windows drop
 years, prices, dates and times before any matcher runs. :mod:`.phones`
 holds the matcher that skips what these tests reject; the phonenumbers
 functions the reasoning reads are pinned by ``fastpath._MIRRORED_PHONE``.
@@ -248,7 +248,7 @@ def cluster_check(regions: list[tuple[str, int, Any]]) -> Any:
     only when no region's matcher can accept any string in it.
 
     It is asked about groups of plain digits, as the gaps and runs of
-    ``prefilter.plain_groups``: every string the matchers parse there is
+    ``phone_windows.plain_groups``: every string the matchers parse there is
     read as its digits, so each is skipped by the same tests the matchers
     apply (``phones.phone_region_may_match``,
     ``Matcher._parse_and_verify``), and dropping the group changes no

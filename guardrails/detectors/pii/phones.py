@@ -9,7 +9,7 @@ valid for a region; the :class:`Matcher` skips those and shares the rest of
 its work between the regions. A skipped candidate is one the original would have parsed and
 rejected, so the matches are the same; ``fastpath._MIRRORED_PHONE`` pins the
 phonenumbers functions this reasoning reads, and the fast path is off if
-they change. The windows the matcher runs on come from :mod:`.prefilter`.
+they change. The windows the matcher runs on come from :mod:`.phone_windows`.
 """
 
 from __future__ import annotations
