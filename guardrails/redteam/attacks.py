@@ -36,7 +36,7 @@ class Case:
     family: str
     how: str  # what this variant did, exactly
     hidden: str  # what it hides: the term, the secret kind, the field and its value
-    text: str  # the disguised text (fields: the disguised value, as JSON)
+    text: str  # the disguised text (fields: the disguised value; JSON unless a string)
     request: dict[str, Any]  # what the engine is sent (the runner adds a session)
     planted: str | None = None  # redact rules: the part that must not survive
     listed: bool = False  # a format issue 14 lists
@@ -267,7 +267,8 @@ def _field_cases(target: Target, rng_for, wanted) -> list[Case]:
                 shown = json.dumps({new[0]: value}, ensure_ascii=False)
             else:
                 changed[path] = new
-                shown = json.dumps(new, ensure_ascii=False)
+                # a string as it is (the report escapes what cannot be seen), anything else as JSON
+                shown = new if isinstance(new, str) else json.dumps(new, ensure_ascii=False)
             out.append(Case(family, f"{path_text(path)}: {how}", hidden, shown,
                             request_for(target, tuple(changed.items()), None)))
     return out

@@ -90,15 +90,18 @@ class BenignResult:
     flagged: int = 0
     sections: dict[str, list[int]] = field(default_factory=dict)  # section -> [lines, flagged]
     by_rule: Counter = field(default_factory=Counter)
+    by_kind: Counter = field(default_factory=Counter)  # lines flagged by rules of each target kind
     examples: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, section: str, text: str, rules: list[str], stages: list[str], *, shown: int) -> None:
+    def add(self, section: str, text: str, rules: list[str], stages: list[str], kinds: set[str], *,
+            shown: int) -> None:
         counts = self.sections.setdefault(section, [0, 0])
         counts[0] += 1
         if rules:
             self.flagged += 1
             counts[1] += 1
             self.by_rule.update(rules)
+            self.by_kind.update(kinds)
             if len(self.examples) < shown:
                 self.examples.append({"section": section, "text": text, "rules": rules, "stages": stages})
 
@@ -110,7 +113,8 @@ class BenignResult:
         return {"lines": self.lines, "stages": list(self.stages), "flagged": self.flagged,
                 "rate": round(self.rate, 4),
                 "sections": {s: {"lines": n, "flagged": f} for s, (n, f) in self.sections.items()},
-                "by_rule": dict(sorted(self.by_rule.items())), "flagged_lines": self.examples}
+                "by_rule": dict(sorted(self.by_rule.items())), "by_kind": dict(sorted(self.by_kind.items())),
+                "flagged_lines": self.examples}
 
 
 @dataclass(slots=True)
@@ -185,7 +189,9 @@ class Report:
                                       "missed": sorted(k for k, v in listed.items() if not v)},
             "pii_formats": _kind_tally(self.policies, "pii").as_dict(),
             "fields": _kind_tally(self.policies, "fields").as_dict(),
-            "benign": {"checked": lines, "flagged": flagged, "rate": round(flagged / lines, 4) if lines else 0.0},
+            "benign": {"checked": lines, "flagged": flagged, "rate": round(flagged / lines, 4) if lines else 0.0,
+                       "by_kind": {k: {"flagged": n, "rate": round(n / lines, 4)} for k, n in sorted(
+                           sum((p.benign.by_kind for p in self.policies), Counter()).items())}},
         }
 
     def failures(self) -> list[str]:
@@ -296,7 +302,9 @@ def render_text(report: Report) -> str:
         lines.append(f"  secret formats issue 14 lists: {ls['caught']}/{ls['formats']} caught by every secrets rule"
                      + (f"; missed: {', '.join(ls['missed'])}" if ls["missed"] else ""))
     bf = f["benign"]
-    lines.append(f"  benign false positives: {bf['flagged']}/{bf['checked']} ({bf['rate']:.1%})")
+    lines.append(f"  benign false positives: {bf['flagged']}/{bf['checked']} ({bf['rate']:.1%})" + (
+        "; by the kind of rule: " + ", ".join(f"{k} {v['flagged']} ({v['rate']:.1%})" for k, v in bf["by_kind"].items())
+        if bf["by_kind"] else ""))
     failures = report.failures()
     if report.fail_under is not None or report.max_false_positives is not None:
         lines.append("")

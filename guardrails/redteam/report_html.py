@@ -133,6 +133,7 @@ def render_html(report: Report) -> str:
                 else '<div class="gate pass">Gate passed.</div>')
     listed = f["listed_secret_formats"]
     benign = f["benign"]
+    by_kind = ", ".join(f"{kind} {v['flagged']}" for kind, v in benign["by_kind"].items())
     cards = [
         _card("obfuscated banned-term variants caught", f["obfuscated_terms"]),
         _card("obfuscated topic-word variants caught", f["obfuscated_topic_words"]),
@@ -145,7 +146,9 @@ def render_html(report: Report) -> str:
          f'{listed["formats"]}</b><span>caught by every secrets rule</span></div>'),
         (f'<div class="card"><span>benign false positives</span><b class="'
          f'{"ok" if benign["rate"] <= 0.01 else "bad"}">{benign["rate"]:.1%}</b>'
-         f'<span>{benign["flagged"]} of {benign["checked"]} lines</span></div>'),
+         f'<span>{benign["flagged"]} of {benign["checked"]} lines; by kind of rule: '
+         f'{escape(by_kind or "none")}'
+         f'</span></div>'),
     ]
     nav = " &middot; ".join(f'<a href="#{escape(p.name)}">{escape(p.name)}</a>' for p in report.policies)
     sample = f", at most {report.sample} variants per rule and family" if report.sample else ""

@@ -115,13 +115,13 @@ def run_policy(engine: Any, unit: Any, corpus: Corpus, options: RunOptions,
             if case.listed:
                 listed[case.how] = caught
         rules.append(RuleReport(target, tally, families, passed, listed))
-    benign = _benign(corpus, stages, check)
+    benign = _benign(corpus, stages, {t.rule: t.kind for t in targets}, check)
     if progress is not None and done != total:
         progress(name, total, total)
     return PolicyReport(name, compiled.version, compiled.digest, rules, skipped, benign)
 
 
-def _benign(corpus: Corpus, stages: list[str], check) -> BenignResult:
+def _benign(corpus: Corpus, stages: list[str], kinds: dict[str, str], check) -> BenignResult:
     result = BenignResult(lines=len(corpus.benign), stages=tuple(stages))
     for section, text in corpus.benign:
         hits: set[str] = set()
@@ -138,5 +138,5 @@ def _benign(corpus: Corpus, stages: list[str], check) -> BenignResult:
             if fired:
                 hits |= fired
                 where.append(stage)
-        result.add(section, text, sorted(hits), where, shown=_FLAGGED_SHOWN)
+        result.add(section, text, sorted(hits), where, {kinds.get(r, "other") for r in hits}, shown=_FLAGGED_SHOWN)
     return result
