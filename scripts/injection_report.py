@@ -132,22 +132,27 @@ COST = """
 ## Cost
 
 `python -m benchmarks --only injection` times `injection()` per KB of text against the terms
-detector, request by request in random order, at 100 B, 1 KB and 10 KB, and the detector alone
-beside the engine call. Where the time goes, and what keeps it down:
+detector, request by request in random order: on generated prose at 100 B, 1 KB and 10 KB, and on
+this corpus's held-back texts joined to 1 KB and 10 KB (half attacks, half hard benign texts),
+which wake many more signals and cost several times more per KB; and the detector alone beside
+the engine call. Where the time goes, and what keeps it down:
 
-- **Normalisation**, once per text, shared by the signals and the model: the largest single
-  part on long text.
+- **Normalisation**, once per text, shared by the signals and the model (and by the engine's
+  other detectors when it passes its own: `InjectionDetector.scan(text, norm)`).
 - **The model**: hashed n-grams and a window maximum in a fixed number of numpy calls whatever
   the length; a long text is scored from sums over blocks of `STRIDE` characters, which give
   every window's score exactly (the training script's per-window sums are the reference a test
   compares them with).
 - **The signals**: one split of the text into its distinct words decides which patterns can
-  match at all (a word seen before is remembered); a pattern then runs anchored at the few word
-  starts before an occurrence of its trigger whose first letters it can start with, never over
-  the whole text. Whether a text discusses attacks, quotes an instruction word for word or asks
-  to show something is asked only when one of the words that can say so occurs.
-- **The carriers**: a long ASCII text's substring tests for letters are asked of its distinct
-  words first; encoded payloads are decoded only where 16 base64 or hex characters occur in a
+  match at all (a word seen before is remembered; a longer literal is looked for only when its
+  whole words are among them); a pattern then runs anchored at the few word starts before an
+  occurrence of its trigger whose first letters it can start with, never over the whole text.
+  Whether a text discusses attacks, quotes an instruction word for word or asks to show
+  something is asked only when one of the words that can say so occurs.
+- **The carriers**: substring tests run on the text's UTF-8 (a search of a `str` holding any
+  non-Latin-1 character is several times slower), a long ASCII text's on its distinct words
+  first; case-insensitive patterns run without the flag over the lower case when that finds the
+  same spans; encoded payloads are decoded only where 16 base64 or hex characters occur in a
   row, at most 8 of at most 4 KB.
 
 None of these shortcuts changes a score: `tests/detectors/test_injection_triggers.py` runs each
