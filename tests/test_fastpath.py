@@ -235,6 +235,25 @@ def test_context_far_from_the_match(detector) -> None:
         assert any(f.score > 0.4 for f in detector.analyze(text, ents))
 
 
+_CONTEXT_WORDS = st.sampled_from(["the", "a", "is", "of", ",", ".", "(", "update", "date", "dated", "birthday",
+                                   "license", "policy", "public", "report", "meeting", "order", "x", "the:date",
+                                   "cannot", "U.S.", "e.g.", "12/03/2024", "2024-03-12", "541921", "Date:", "-",
+                                   "w" * 30, "supercalifragilistic"])
+_CONTEXT_SEPS = st.sampled_from([" ", " ", " ", "  ", "\n", "\t", "\xa0", ", ", "\u3000"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(_CONTEXT_WORDS, _CONTEXT_SEPS), max_size=120))
+def test_context_words_near_and_far_score_as_presidio(detector, parts) -> None:
+    # Dates and short ids among stop words, punctuation, odd spaces and
+    # context words ("update" holds "date", "policy" holds "lic") at every
+    # distance, past the quiet test's reach too: the scores are Presidio's,
+    # whether a finding was found quiet or tokenized.
+    text = "".join(w + s for w, s in parts)
+    entities = {"DATE_TIME", "US_DRIVER_LICENSE"}
+    assert detector.analyze(text, entities) == detector.analyze_presidio(text, entities)
+
+
 def test_colon_tokens_anywhere_change_keywords(detector) -> None:
     # "the:x" makes every "the" a keyword for Presidio, even far away.
     text = "ssn the 078-05-1120 " + "word " * 300 + "the:ssn"

@@ -213,20 +213,23 @@ class ContextBoost:
         n = len(text)
         if context is None or start >= n or text[start].isspace():
             return False
-        a, b = start, start
-        while a > 0 and not text[a - 1].isspace():
-            a -= 1
-        while b < n and not text[b].isspace():
-            b += 1
-        own = text[a:b]
+        lo, hi = max(0, start - QUIET_REACH), min(n, start + QUIET_REACH)
+        # The finding's own word and the nearest QUIET_WORDS words each
+        # side, from splits at whitespace; a word at a slice's inner edge may
+        # be cut, and the rest of a split is not read: both are dropped.
+        left, right = text[lo:start], text[start:hi]
+        before = left.rsplit(None, QUIET_WORDS + 1)
+        after = right.split(None, QUIET_WORDS + 1)
+        own = after.pop(0)
+        if left and not left[-1].isspace():
+            if len(before) == 1 and lo > 0:
+                return False  # the own word may begin before the slice
+            own = before.pop() + own
+        if right and not right[-1].isspace() and not after and hi < n:
+            return False  # the own word may go on after the slice
         if self._holds(own, context):
             return False
         own_certain = self._certain(own)
-        lo, hi = max(0, a - QUIET_REACH), min(n, b + QUIET_REACH)
-        # The nearest QUIET_WORDS words each side; a word at a slice's inner
-        # edge may be cut, and the rest of a split is not read: drop them.
-        before = text[lo:a].rsplit(None, QUIET_WORDS)
-        after = text[b:hi].split(None, QUIET_WORDS)
         edge_before = lo == 0 and len(before) <= QUIET_WORDS
         edge_after = hi == n and len(after) <= QUIET_WORDS
         if before and not edge_before:

@@ -89,6 +89,7 @@ _TLD_START = re.compile("\\.[A-Za-z\u212a\u017f]")
 _MAC_SEP = re.compile(r"[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}")
 _MAC_DOT = re.compile(r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
 _UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+_LONG_WORD = re.compile(r"\S{26,}")
 
 
 def word_start(text: str, pos: int) -> int:
@@ -210,7 +211,6 @@ def _digit_starts(text: str, runs: list[tuple[int, int]], names: frozenset[str] 
             "IbanRecognizer", "IpRecognizer", "MedicalLicenseRecognizer"))
     spaced, ssn, dotted, octets = _chains(text, runs)
     n = len(text)
-    word_bounds = (0, 0)  # the word of the last run a crypto address could start in
     for i, (a, b) in enumerate(runs):
         length = b - a
         before = text[a - 1] if a > 0 else ""
@@ -239,13 +239,18 @@ def _digit_starts(text: str, runs: list[tuple[int, int]], names: frozenset[str] 
             iban.append(i)  # [A-Z]{2}[0-9]{2}
         if ip is not None and octets[i] >= 4:
             ip.append(i)  # IPv4, also inside the IPv6 forms that embed one
-        if crypto is not None and ("1" in text[a:b] or "3" in text[a:b]):
-            # A word is measured once, however many runs it holds: a text
-            # that is one long word ("1-1-1-...") has a run per step.
-            if a >= word_bounds[1]:
-                word_bounds = (word_start(text, a), word_end(text, b))
-            if word_bounds[1] - word_bounds[0] >= 26:
-                crypto.append(i)  # (bc1|[13])[a-zA-HJ-NP-Z0-9]{25,59}, in one word
+    if crypto is not None:
+        # (bc1|[13])[a-zA-HJ-NP-Z0-9]{25,59}: a 1 or a 3 in a run of 26 or
+        # more characters that are not whitespace; prose has few.
+        k = 0
+        for lo, hi in (m.span() for m in _LONG_WORD.finditer(text)):
+            while k < len(runs) and runs[k][1] <= lo:
+                k += 1
+            while k < len(runs) and runs[k][0] < hi:
+                a, b = runs[k]
+                if "1" in text[a:b] or "3" in text[a:b]:
+                    crypto.append(k)
+                k += 1
     return out
 
 
