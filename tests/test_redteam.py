@@ -244,6 +244,13 @@ def test_a_missing_policy_dir_and_a_broken_policy(tmp_path: Path) -> None:
     broken = redteam(tmp_path)
     assert broken.returncode == 1
     assert "bad.policy:3:" in broken.stderr and "error[" in broken.stderr
+    modules = redteam(POLICIES / "org-baseline.policy")
+    assert modules.returncode == 1 and "only modules were found" in modules.stderr
+
+
+def test_docs_describe_every_family() -> None:
+    page = (ROOT / "docs" / "redteam.md").read_text(encoding="utf-8")
+    assert [name for name in FAMILIES if f"| `{name}` |" not in page] == []
 
 
 def test_help_lists_the_families_and_exit_codes() -> None:

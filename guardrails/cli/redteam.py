@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -13,6 +14,11 @@ NAME = "redteam"
 HELP = "attack a policy with disguised variants of what it forbids; report what slips through"
 
 _EPILOG = """\
+examples:
+  guardrails redteam policies/ --policy support-bot
+  guardrails redteam policies/ --format html --out redteam.html
+  guardrails redteam policies/ --policy support-bot --seed 1 --fail-under 0.95 -q
+
 families (--family, repeatable; default: all):
 {families}
 
@@ -59,16 +65,18 @@ def _seed(text: str) -> int:
 def register(sub) -> None:
     from guardrails.redteam.families import FAMILIES
 
-    families = "\n".join(f"  {f.name:<16} {f.doc}" for f in FAMILIES.values())
+    families = "\n".join(textwrap.fill(f.doc, 79, initial_indent=f"  {f.name:<16} ", subsequent_indent=" " * 19)
+                         for f in FAMILIES.values())
     r = sub.add_parser(
         NAME,
         help=HELP,
-        description="Read a policy's terms, topics, patterns, entity types, secret and injection rules and "
-        "tool-call conditions; generate disguised variants of what each rule forbids (case, invisible "
-        "characters, look-alikes, separators, markup, leetspeak, encodings, paraphrases, secret layouts, PII "
-        "formats, tool-argument tricks, ...); send every variant through the engine; report per rule the "
-        "variants caught and tried, the exact text of each one that passed, and the false-positive rate on "
-        "a benign corpus.",
+        description=textwrap.fill(
+            "Read a policy's terms, topics, patterns, entity types, secret and injection rules and tool-call "
+            "conditions; generate disguised variants of what each rule forbids (case, invisible characters, "
+            "look-alikes, separators, markup, leetspeak, encodings, paraphrases, secret layouts, PII formats, "
+            "tool-argument tricks, ...); send every variant through the engine; report per rule the variants "
+            "caught and tried, the exact text of each one that passed, and the false-positive rate on a benign "
+            "corpus.", 79),
         epilog=_EPILOG.format(families=families),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -40,11 +40,12 @@ def run_redteam(path: str | Path | Iterable[str | Path], *, policies: Sequence[s
     """Attack the named policies (default: every policy under ``path``).
 
     :raises PolicyError: the policies do not load (every diagnostic in it).
+    :raises GuardrailsError: ``path`` holds modules only.
     :raises UnknownPolicyError: a name that is not loaded.
     :raises CorpusError: the corpus is missing or malformed.
     :raises ValueError: an unknown family name.
     """
-    from guardrails.diagnostics import Diagnostics, PolicyError
+    from guardrails.diagnostics import Diagnostics, GuardrailsError, PolicyError
     from guardrails.engine import Engine
     from guardrails.pipeline import load_sources
     from guardrails.resolve import build_units
@@ -60,9 +61,12 @@ def run_redteam(path: str | Path | Iterable[str | Path], *, policies: Sequence[s
     result = load_sources(sources, diags=diags)
     if not result.ok:
         raise PolicyError(result.diagnostics, result.sources)
+    units = {u.policy.name: u for u in build_units(sources, Diagnostics())[0]}
+    if not units:
+        raise GuardrailsError(f"no policy to attack in {path}: only modules were found (a module is "
+                              "attacked through the policies that import it)")
     engine = Engine(result.policies, cache_size=CACHE_SIZE,
                     warnings=[d for d in result.diagnostics if not d.is_error])
-    units = {u.policy.name: u for u in build_units(sources, Diagnostics())[0]}
     names = list(dict.fromkeys(policies)) if policies else sorted(units)
     for name in names:
         engine.get_policy(name)  # an unknown name fails here, before any work

@@ -55,7 +55,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("encoding", ("injection",), "an attack in base64 or rot13, with a hint to decode and follow it"),
     Family("carrier", ("injection",),
            "an attack hidden where a reader does not look: HTML comments, hidden elements, alt text, "
-           "code comments, JSON fields, quoted mail, a retrieved chunk's footer"),
+           "code comments, JSON fields, quoted mail, Markdown comments, a note inside a document"),
     Family("pii-format", ("pii",),
            "PII written the ways people write it: spacing, dots and dashes, country formats, context words"),
     Family("secret-layout", ("secrets",),
@@ -66,5 +66,6 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("args-unicode", ("fields",),
            "a look-alike letter, fullwidth forms, a zero-width space or a decomposed accent in a value"),
     Family("args-type", ("fields",),
-           "type confusion: \"100\" for 100, 100.0, \"1e2\", [100], {\"value\": 100}, \"true\" for true"),
+           "type confusion: \"100\" for 100, 100.0, exponent and thousands-separator strings, [100], "
+           "{\"value\": 100}, \"true\" for true"),
 )}
