@@ -142,7 +142,7 @@ class FastAnalyzer:
             e: [(r, [regex.compile(p.regex, flags=r.global_regex_flags) for p in r.patterns]) for r in recs]
             for e, recs in pattern_recs.items()
         }
-        self._recs_for: dict[tuple[str, ...], dict[str, tuple]] = {}  # entities -> {recognizer name: (rec, patterns)}
+        self._recs_for: dict[tuple[str, ...], dict[str, list]] = {}  # entities -> {recognizer name: [(rec, patterns)]}
         self.phone = phone
         self._may_hold = None
         if phone is not None:
@@ -213,20 +213,23 @@ class FastAnalyzer:
         key = tuple(entities)
         recs = self._recs_for.get(key)
         if recs is None:
-            recs = {type(rr[0]).__name__: rr for e in entities for rr in self.pattern_recs.get(e, ())}
+            recs = {}
+            for e in entities:
+                for rr in self.pattern_recs.get(e, ()):
+                    recs.setdefault(type(rr[0]).__name__, []).append(rr)
             if len(self._recs_for) >= 256:
                 self._recs_for.clear()  # bounded; policies ask for a few sets
             self._recs_for[key] = recs
         if recs:
             compacts: dict[tuple, Any] = {}  # recognizers with the same windows share one compact text
             for name, regions in prefilter.recognizer_regions(text, runs, recs.keys()).items():
-                rec, patterns = recs[name]
                 key = tuple(regions)
                 c = compacts.get(key)
                 if c is None:
                     c = compacts[key] = prefilter.compact(text, regions)
-                if any(p.search(c.text) for p in patterns):
-                    self._collect(rec, self._run_recognizer(rec, patterns, c.text, entities), c, raw)
+                for rec, patterns in recs[name]:
+                    if any(p.search(c.text) for p in patterns):
+                        self._collect(rec, self._run_recognizer(rec, patterns, c.text, entities), c, raw)
         if self.phone is not None and "PHONE_NUMBER" in entities and runs:
             regions = phone_windows.phone_regions(text, runs, self._may_hold)
             if regions:
