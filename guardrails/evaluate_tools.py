@@ -64,6 +64,11 @@ def _mapper(offsets: Offsets):
             s, e = max(f.start, a), min(f.end, b)
             if s < e:
                 out.append(Span(start=s - a, end=e - a, entity=f.entity, score=round(f.score, 4), field=path))
+        if len(out) > 1:
+            # A finding across several strings (the model's score of a whole
+            # result): by path, so the order does not depend on the order of
+            # the JSON object's keys, which a wire format need not keep.
+            out.sort(key=lambda sp: sp.field)
         return out
 
     return mapper

@@ -61,8 +61,11 @@ def string_leaves(value: Any, path: str, out: list[tuple[str, list, str]], trail
     if isinstance(value, str):
         out.append((path, list(trail), value))
     elif isinstance(value, dict):
-        for k, v in value.items():
-            string_leaves(v, f"{path}.{k}", out, trail + [k])
+        # By key: a JSON object has no order, and a wire format (the sidecar's
+        # Struct) need not keep the caller's, so the joined text, and what a
+        # detector scores on it, must not depend on it.
+        for k in sorted(value):
+            string_leaves(value[k], f"{path}.{k}", out, trail + [k])
     elif isinstance(value, list):
         for i, v in enumerate(value):
             string_leaves(v, f"{path}[{i}]", out, trail + [i])
