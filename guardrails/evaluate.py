@@ -15,11 +15,16 @@ them):
    call is denied, unless the policy set ``tool_default = "allow"``. An
    ``escalate`` still escalates a call no rule allows: escalation hands the
    decision to its route, which is stricter than denying it outright.
-6. ``warn`` is recorded and never changes the outcome.
+6. ``warn`` and ``label`` are recorded and never change the outcome; a
+   denied step keeps no labels (it never reached the model).
 7. A rule that fails to evaluate (detector failure, regex timeout, wrong
    data type, missing attribute) counts as a deny when the policy fails
    closed (the default) and as not firing when it fails open. Either way the
    error is reported in the decision.
+8. Sessions (see :func:`settle`): a limit found full when the step is
+   written turns the decision into the deny (or escalation) of the rule that
+   asked ``over()``; a session store that cannot be written fails the
+   decision closed unless the policy fails open.
 """
 
 from __future__ import annotations
