@@ -17,9 +17,7 @@ rule: :func:`open_history` returns None and the request is stateless.
 
 from __future__ import annotations
 
-import hashlib
 import math
-from functools import lru_cache
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -27,7 +25,18 @@ from typing import Any, Callable
 from guardrails.diagnostics import RuntimeCode
 from guardrails.rulegraph import RuleError
 from guardrails.values import is_unicode
-from guardrails.sessions import LimitKey, Snapshot, StaleSession, Step, StoreError, call_fingerprint, content_prints, flows, limit_key
+from guardrails.sessions import (
+    LimitKey,
+    Snapshot,
+    StaleSession,
+    Step,
+    StoreError,
+    call_fingerprint,
+    content_prints,
+    flows,
+    limit_key,
+    session_key,
+)
 
 #: Outcomes that let a step happen: the call runs, the text is forwarded.
 FORWARDED = frozenset({"allow", "redact"})
@@ -68,13 +77,6 @@ class StateNeeds:
 
 
 NO_NEEDS = StateNeeds()
-
-
-@lru_cache(maxsize=16384)
-def session_key(secret: bytes, policy: str, session: str) -> str:
-    """The store's key for a session: keyed, so the store never holds the id."""
-    h = hashlib.blake2b(b"session\0" + policy.encode() + b"\0" + session.encode(), key=secret[:64], digest_size=16)
-    return h.hexdigest()
 
 
 def check_session_id(session: Any, at: Any = None) -> str | None:
@@ -250,7 +252,7 @@ def open_history(store: Any, secret: bytes, policy: str, needs: StateNeeds, reco
     if not reads and not limits and not (session is not None and records):
         return None
     now = time.time() if at is None else float(at)
-    skey = session_key(secret, policy, session) if session is not None and records else None
+    skey = session_key(policy, session, secret) if session is not None and records else None
     h = History(store, skey, now, secret)
     h.content = content
     if call is not None and skey is not None:
@@ -269,5 +271,4 @@ def open_history(store: Any, secret: bytes, policy: str, needs: StateNeeds, reco
     return h
 
 
-__all__ = ["FORWARDED", "History", "LimitSpec", "NO_NEEDS", "StateNeeds", "check_session_id",
-           "open_history", "session_key"]
+__all__ = ["FORWARDED", "History", "LimitSpec", "NO_NEEDS", "StateNeeds", "check_session_id", "open_history"]

@@ -14,10 +14,10 @@
 
 from __future__ import annotations
 
-from guardrails.sessions.fingerprint import call_fingerprint, content_prints, flows, limit_key
+from guardrails.sessions.fingerprint import call_fingerprint, content_prints, flows, limit_key, session_key
 from guardrails.sessions.memory import MemoryStore
 from guardrails.sessions.steps import LimitKey, Snapshot, StaleSession, Step, StoreError
 from guardrails.sessions.store import SessionStore, open_store
 
 __all__ = ["LimitKey", "MemoryStore", "SessionStore", "Snapshot", "StaleSession", "Step", "StoreError", "call_fingerprint",
-           "content_prints", "flows", "limit_key", "open_store"]
+           "content_prints", "flows", "limit_key", "open_store", "session_key"]

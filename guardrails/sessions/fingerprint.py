@@ -54,7 +54,8 @@ from typing import Any
 from guardrails.detectors.normalize import normalize
 
 __all__ = ["MAX_CHARS", "MAX_PRINTS", "MAX_RARE", "RARE_MIN_CHARS", "SHINGLE_WORDS", "WHOLE_MIN_CHARS",
-           "call_fingerprint", "canonical_json", "content_prints", "flows", "limit_key", "print_kind"]
+           "call_fingerprint", "canonical_json", "content_prints", "flows", "limit_key", "print_kind",
+           "session_key"]
 
 SHINGLE_WORDS = 5
 RARE_MIN_CHARS = 8
@@ -148,6 +149,13 @@ def call_fingerprint(tool: str, args: Mapping[str, Any], secret: bytes) -> str:
     """The keyed fingerprint of one tool call: 32 hex characters, equal for equal calls."""
     body = canonical_json(args, f"call_fingerprint: {tool}'s argument")
     return _keyed(secret, b"gr-call-v1", 16, tool.encode() + b"\0" + body.encode()).hex()
+
+
+@lru_cache(maxsize=16384)
+def session_key(policy: str, session: str, secret: bytes) -> str:
+    """A session's store key: a keyed digest (32 hex) of the policy and the
+    session id, so the store never holds the id (sessions are kept per policy)."""
+    return _keyed(secret, b"gr-session-v1", 16, policy.encode() + b"\0" + session.encode()).hex()
 
 
 def limit_key(policy: str, name: str, values: Iterable[Any], secret: bytes) -> str:
