@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,20 +12,14 @@ pytest.importorskip("httpx")
 
 from starlette.testclient import TestClient  # noqa: E402
 
+from example_modules import load_example  # noqa: E402
 from guardrails import Engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = "/v1/chat/completions"
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("asgi_app_example", ROOT / "examples" / "asgi_app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_example("asgi_app.py")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ examples/langchain_agent.py, no network."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Sys
 from langchain_core.output_parsers import StrOutputParser  # noqa: E402
 from langchain_core.prompts import ChatPromptTemplate  # noqa: E402
 
+from example_modules import load_example  # noqa: E402
 from guardrails import Engine  # noqa: E402
 from guardrails.guard import PolicyViolation, guard, session  # noqa: E402
 from guardrails.guard.langchain import GuardrailsRunnable, ToolGuard  # noqa: E402
@@ -26,14 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = "help@shop.example.com"
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("langchain_agent_example", ROOT / "examples" / "langchain_agent.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_example("langchain_agent.py")
 
 
 class Log:

@@ -4,7 +4,6 @@ MCPServer (examples/mcp_tools.py), every call and result checked."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,6 +13,7 @@ pytest.importorskip("mcp")
 
 from mcp import Client  # noqa: E402
 
+from example_modules import load_example  # noqa: E402
 from guardrails import Engine  # noqa: E402
 from guardrails.guard import PolicyViolation  # noqa: E402
 from guardrails.guard.mcp import GuardedClient  # noqa: E402
@@ -21,14 +21,7 @@ from guardrails.guard.mcp import GuardedClient  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("mcp_tools_example", ROOT / "examples" / "mcp_tools.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_example("mcp_tools.py")
 
 
 @pytest.fixture(scope="module")

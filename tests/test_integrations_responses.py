@@ -4,7 +4,6 @@ the local stub of examples/openai_responses.py (127.0.0.1, no network)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
+from example_modules import load_example  # noqa: E402
 from guardrails import Engine  # noqa: E402
 from guardrails.guard import PolicyViolation, guard  # noqa: E402
 
@@ -20,14 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = "help@shop.example.com"
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("openai_responses_example", ROOT / "examples" / "openai_responses.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_example("openai_responses.py")
 
 
 @pytest.fixture(scope="module")

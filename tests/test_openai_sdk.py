@@ -4,7 +4,6 @@ examples/openai_sdk.py (127.0.0.1, a random port; no network, no key)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,20 +11,14 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
+from example_modules import load_example  # noqa: E402
 from guardrails import Engine  # noqa: E402
 from guardrails.guard import PolicyViolation, guard  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("openai_sdk_example", ROOT / "examples" / "openai_sdk.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_example("openai_sdk.py")
 
 
 @pytest.fixture(scope="module")
