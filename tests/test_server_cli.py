@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -17,9 +16,9 @@ import pytest
 
 from guardrails import Outcome
 from guardrails.sidecar.client import GuardrailsClient, SidecarUnavailableError
+from serve_process import Serve
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVING = re.compile(r"serving guardrails\.v1\.Guardrails on 127\.0\.0\.1:(\d+)")
 
 SLOW = """policy "p" version "{version}"
 config {{ regex_timeout_ms = 1500 }}
@@ -27,43 +26,6 @@ pattern slow = /(a|aa)+b/
 input {{ rule runaway: deny "slow" when text matches slow }}
 tool_call {{ rule ping: allow when tool == "ping" }}
 """
-
-
-class Serve:
-    """`guardrails serve ...` in a subprocess; reads its log on a thread."""
-
-    def __init__(self, *args: str):
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "guardrails.cli", "serve", "--listen", "127.0.0.1:0",
-                                      *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=env, cwd=ROOT)
-        self.lines: list[str] = []
-        self.port: int | None = None
-        self._ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            m = SERVING.search(line)
-            if m:
-                self.port = int(m.group(1))
-                self._ready.set()
-        self._ready.set()
-
-    def wait_ready(self, timeout: float = 60) -> int:
-        assert self._ready.wait(timeout), "the server did not start:\n" + self.log
-        assert self.port is not None, "the server did not start:\n" + self.log
-        return self.port
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
 
 
 @pytest.fixture

@@ -46,9 +46,9 @@ from guardrails.sidecar import ServerConfig, SidecarServer
 from guardrails.sidecar._proto import guardrails_pb2 as pb
 from guardrails.sidecar.client import GuardrailsClient, SidecarError
 from guardrails.sidecar.errors import status_details
+from serve_process import Serve
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVING = re.compile(r"serving guardrails\.v1\.Guardrails on 127\.0\.0\.1:(\d+)")
 FIGURES: dict[str, dict] = {}
 
 POLICY = """policy "p" version "{version}"
@@ -473,49 +473,12 @@ def test_clients_cancelling_mid_check_leave_no_slot_taken(tmp_path, caplog):
 # ---- guardrails serve as a child process ---------------------------------------------------------
 
 
-class Child:
-    """`guardrails serve` in a child process, its log read on a thread."""
+class Child(Serve):
+    """`guardrails serve` in a child process, started and ready (see tests/serve_process.py)."""
 
     def __init__(self, *args: str, max_file_bytes: int | None = None):
-        command = [sys.executable, "-m", "guardrails.cli", "serve", "--listen", "127.0.0.1:0", *args]
-        if max_file_bytes is not None:
-            # The limit is set by the child itself (no preexec_fn: forking a process that runs gRPC threads
-            # is unsafe); files it writes cannot pass it, and a write that would gets EFBIG (Python ignores
-            # SIGXFSZ).
-            command[1:3] = ["-c", "import resource, runpy, sys; "
-                            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({max_file_bytes}, {max_file_bytes})); "
-                            "sys.argv[0] = 'guardrails'; runpy.run_module('guardrails.cli', run_name='__main__')"]
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1"), cwd=ROOT)
-        self.lines: list[str] = []
-        self.port: int | None = None
-        self._ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        assert self._ready.wait(60) and self.port is not None, "the sidecar did not start:\n" + self.log
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            m = SERVING.search(line)
-            if m:
-                self.port = int(m.group(1))
-                self._ready.set()
-        self._ready.set()
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=30)
+        super().__init__(*args, max_file_bytes=max_file_bytes)
+        self.wait_ready()
 
 
 @pytest.fixture
