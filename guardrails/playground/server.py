@@ -149,6 +149,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._asset("index.html")
         if path.startswith("/static/"):
             return self._asset(path[len("/static/"):])
+        if path == "/favicon.ico":
+            return self._send(204, b"", "image/x-icon", cache=True)
         if path == "/api/files":
             return self._json(200, self._files())
         if path == "/api/language":
