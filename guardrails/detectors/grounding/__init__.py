@@ -1,0 +1,41 @@
+"""Grounding: is an answer supported by the sources it was generated from?
+
+Offline and model-free by default. The answer is split into claims
+(:mod:`.claims`: sentences, then clauses; framing skipped); each claim is
+checked against the sources (:mod:`.check`): numbers, quantities and dates
+normalised (:mod:`.quantities`), names and key terms, negation, citations
+and quotations, and the share of its content words (:mod:`.words`). The
+result is the share of claims supported and, for each claim that is not,
+its span in the answer, a reason code (:data:`REASONS`) and the closest
+source passage. An NLI model can be plugged in (:mod:`.backends`) for what
+words alone cannot judge. docs/grounding.md describes each check.
+
+>>> from guardrails.detectors.grounding import Source, check_grounding
+>>> r = check_grounding("The refund window is 90 days.", [Source("1", "Refunds within 30 days.")])
+>>> r.score, r.unsupported[0].reason
+(0.0, 'number_mismatch')
+"""
+
+from __future__ import annotations
+
+from guardrails.detectors.base import Finding
+from guardrails.detectors.grounding.check import (
+    REASONS,
+    GroundingResult,
+    Unsupported,
+    check_grounding,
+)
+from guardrails.detectors.grounding.claims import Claim, extract_claims
+from guardrails.detectors.grounding.quantities import Quantity, find_quantities
+from guardrails.detectors.grounding.sources import SessionSources, Source, read_sources
+
+
+def findings(result: GroundingResult, reasons: frozenset[str] | None = None) -> list[Finding]:
+    """The unsupported claims as findings (entity: the reason, upper case),
+    those of `reasons` only when given: what a rule's violation shows."""
+    return [Finding(u.start, u.end, u.reason.upper(), 1.0) for u in result.unsupported
+            if reasons is None or u.reason in reasons]
+
+
+__all__ = ["REASONS", "Claim", "GroundingResult", "Quantity", "SessionSources", "Source", "Unsupported",
+           "check_grounding", "extract_claims", "find_quantities", "findings", "read_sources"]

@@ -1,0 +1,137 @@
+"""From an answer to the claims it makes: sentences, then clauses, with
+framing skipped and citations and quotes set aside.
+
+A sentence that only frames the answer ("Hi there!", "I hope this helps",
+"Let me know if ...") or says the sources are silent ("The documents do not
+say ...") makes no claim about the sources and is skipped. A lead-in such
+as "According to the documents," is dropped from the claim it introduces.
+A sentence joining two statements ("..., and shipping is free") is checked
+clause by clause, so two facts from two chunks each find their own support.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# A sentence ends at . ! ? (or a line break) followed by space; not inside
+# "e.g.", "i.e.", a decimal, or an initial.
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bMr)(?<!\bDr)(?<!\bMs)(?<!\bNo)(?<!\b[A-Z])"
+                           r"[.!?]+[\"”’')\]]*(?=\s|$)|\n\s*\n?")
+
+_FRAMING = re.compile(r"""^\W*(?:
+      (?:hi|hello|hey|dear|greetings|good\s(?:morning|afternoon|evening))\b[^.!?]{0,40}
+    | (?:thanks|thank\syou|many\sthanks)\b[^.!?]{0,60}
+    | (?:sure|certainly|of\scourse|absolutely|great|good|excellent)(?:\s(?:question|point))?\W*
+    | (?:happy|glad)\sto\shelp\b.*
+    | i\shope\s(?:this|that)\s(?:helps|answers).*
+    | (?:please\s)?(?:let\sme\sknow|feel\sfree|do\snot\shesitate|don't\shesitate)\b.*
+    | (?:is\sthere\s)?anything\selse\b.*
+    | (?:have\sa\s(?:great|good|nice|lovely)\s(?:day|week|weekend|evening)).*
+    | if\syou\shave\s(?:any\s)?(?:more|other|further|additional)?\s?questions\b.*
+    | (?:please\s)?(?:check|consult|speak|talk|confirm)\s(?:with\s)?(?:a|your|the)\s
+        (?:doctor|pharmacist|physician|lawyer|manager|advisor|adviser|professional|specialist|support\steam)\b.*
+)\W*$""", re.IGNORECASE | re.VERBOSE)
+
+_ABSTAIN = re.compile(r"""(?:
+      \b(?:the\s)?(?:documents?|sources?|docs|context|provided\s(?:information|documents|text)|knowledge\sbase|
+        articles?|policy|policies|materials?|passages?|excerpts?)\s
+        (?:do\snot|don't|does\snot|doesn't|did\snot|didn't)\s
+        (?:say|mention|cover|specify|state|include|contain|address|discuss|explain|tell)\b
+    | \bi\s(?:could\snot|couldn't|can't|cannot|did\snot|didn't|was\snot\sable\sto|wasn't\sable\sto)\s
+        (?:find|see|locate)\b
+    | \bi\s(?:do\snot|don't)\s(?:know|have\s(?:any\s)?information)\b
+    | \bthere\s(?:is|was)\sno\s(?:information|mention|detail)\b
+    | \bnot\s(?:mentioned|covered|specified|stated)\sin\sthe\s(?:documents?|sources?|context)\b
+)""", re.IGNORECASE | re.VERBOSE)
+
+_LEAD_IN = re.compile(r"""^\W*(?:
+      (?:according\sto|based\son|per|as\sper|from)\s(?:the\s|our\s|your\s)?
+        (?:documents?|sources?|docs|context|policy|policies|information|guide|article|knowledge\sbase)
+        (?:\s(?:provided|given|above|you\sshared))?\s?,\s
+    | (?:the\s)?(?:documents?|sources?)\s(?:say|state|show|indicate|confirm)s?\s(?:that\s)?
+)""", re.IGNORECASE | re.VERBOSE)
+
+# A clause boundary: ";", or ", and"/", but"/"and" when a verb follows.
+_CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|\s+(?:and|but)\s+(?=(?:[\w'-]+\s+){0,3}"
+                     r"(?:is|are|was|were|can|may|must|will|shall|should|has|have|does|do|cannot|can't)\b)",
+                     re.IGNORECASE)
+
+CITATION = re.compile(r"\[\s*((?:source|doc|document|ref)?\s?[\w.\-]{1,40}(?:\s*[,;]\s*[\w.\-]{1,40})*)\s*\](?!\()",
+                      re.IGNORECASE)
+QUOTE = re.compile(r"[\"“]([^\"“”]{3,}?)[\"”]")
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """A stretch of a claim checked on its own: offsets into the answer."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One sentence that says something about the sources."""
+
+    start: int
+    end: int
+    text: str
+    clauses: tuple[Clause, ...]
+    citations: tuple[str, ...]  # the keys inside [..], as written
+    quotes: tuple[str, ...]
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of each sentence, trimmed of surrounding space."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        out.append((start, m.end()))
+        start = m.end()
+    out.append((start, len(text)))
+    trimmed = []
+    for s, e in out:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s < e:
+            trimmed.append((s, e))
+    return trimmed
+
+
+def is_framing(sentence: str) -> bool:
+    """A sentence that makes no claim about the sources (module docstring)."""
+    bare = CITATION.sub("", sentence).strip()
+    if not re.search(r"[^\W\d_]", bare):
+        return True
+    return bool(_FRAMING.match(bare) or _ABSTAIN.search(bare))
+
+
+def extract_claims(answer: str) -> list[Claim]:
+    claims: list[Claim] = []
+    for s, e in sentences(answer):
+        text = answer[s:e]
+        if is_framing(text):
+            continue
+        lead = _LEAD_IN.match(text)
+        body_start = s + (lead.end() if lead else 0)
+        cites = tuple(m.group(1) for m in CITATION.finditer(text))
+        quotes = tuple(m.group(1) for m in QUOTE.finditer(text))
+        claims.append(Claim(s, e, text, tuple(_clauses(answer, body_start, e)), cites, quotes))
+    return claims
+
+
+def _clauses(answer: str, start: int, end: int) -> list[Clause]:
+    out: list[Clause] = []
+    body = answer[start:end]
+    at = 0
+    for m in _CLAUSE.finditer(body):
+        if m.start() > at:
+            out.append(Clause(start + at, start + m.start(), body[at:m.start()]))
+        at = m.end()
+    out.append(Clause(start + at, end, body[at:]))
+    return [c for c in out if re.search(r"[^\W\d_]{2}", c.text)]
+

@@ -1,0 +1,227 @@
+"""Numbers, quantities and dates, normalised so that one value written two
+ways compares equal: "thirty days" and "30 days", "$1,200" and "1200
+dollars", "2 weeks" and "14 days", "4 grams" and "4,000 mg", "14 March 2024"
+and "2024-03-14".
+
+A :class:`Quantity` is a value in a base unit of its dimension (days for
+durations under a month, months for months and years, grams, bytes, a
+currency code, percent, a temperature scale) plus, for a rate, the period it
+is per ("19.9% a year"). Two quantities are the same fact when their units
+are equal and their values are; a bare number (no unit) matches any
+quantity of that value. Dates keep every reading a numeric date allows
+("02/03/2024" is 2 March or 3 February) and match when the readings meet.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SMALL = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
+    "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+}
+_SCALE = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
+_NUMBER_WORD = "|".join(sorted([*_SMALL, *_SCALE, "a", "and"], key=len, reverse=True))
+
+MONTHS = {m: i + 1 for i, m in enumerate(
+    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"])}
+MONTHS.update({m[:3]: i for m, i in list(MONTHS.items())})
+MONTHS["sept"] = 9
+
+# unit word -> (dimension, factor to the dimension's base unit)
+_UNITS: dict[str, tuple[str, float]] = {}
+
+
+def _unit(dim: str, factor: float, *names: str) -> None:
+    for n in names:
+        _UNITS[n] = (dim, factor)
+
+
+_unit("time", 1 / 1440, "minute", "minutes", "min", "mins")
+_unit("time", 1 / 86400, "second", "seconds", "sec", "secs")
+_unit("time", 1 / 24, "hour", "hours", "hr", "hrs", "h")
+_unit("time", 1, "day", "days", "night", "nights", "business day", "business days", "working day",
+      "working days", "calendar day", "calendar days")
+_unit("time", 7, "week", "weeks", "wk", "wks")
+_unit("months", 1, "month", "months")
+_unit("months", 12, "year", "years", "yr", "yrs")
+_unit("mass", 0.001, "mg", "milligram", "milligrams")
+_unit("mass", 1, "g", "gram", "grams")
+_unit("mass", 1000, "kg", "kilo", "kilos", "kilogram", "kilograms")
+_unit("mass", 453.59237, "lb", "lbs")
+_unit("mass", 28.349523125, "oz", "ounce", "ounces")
+_unit("length", 0.001, "mm", "millimetre", "millimetres", "millimeter", "millimeters")
+_unit("length", 0.01, "cm", "centimetre", "centimetres", "centimeter", "centimeters")
+_unit("length", 1, "m", "metre", "metres", "meter", "meters")
+_unit("length", 1000, "km", "kilometre", "kilometres", "kilometer", "kilometers")
+_unit("length", 0.0254, "inch", "inches", "in.")
+_unit("length", 1609.344, "mile", "miles")
+_unit("data", 1e3, "kb")
+_unit("data", 1e6, "mb")
+_unit("data", 1e9, "gb")
+_unit("data", 1e12, "tb")
+_unit("volume", 0.001, "ml", "millilitre", "millilitres", "milliliter", "milliliters")
+_unit("volume", 1, "l", "litre", "litres", "liter", "liters")
+_unit("percent", 1, "%", "percent", "per cent")
+_unit("USD", 1, "$", "usd", "dollar", "dollars", "us$")
+_unit("EUR", 1, "€", "eur", "euro", "euros")
+_unit("GBP", 1, "£", "gbp", "pound", "pounds")
+_unit("CHF", 1, "chf", "franc", "francs")
+_unit("JPY", 1, "¥", "jpy", "yen")
+_unit("celsius", 1, "°c", "° c", "degrees celsius", "degree celsius", "celsius", "ºc")
+_unit("fahrenheit", 1, "°f", "° f", "degrees fahrenheit", "fahrenheit", "ºf")
+
+_PREFIX = r"(?P<pre>us\$|\$|€|£|¥)\s?"
+_NUM = r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+_WORDS_NUM = rf"(?P<words>(?:(?:{_NUMBER_WORD})[\s-]+)*(?:{'|'.join(sorted(_SMALL, key=len, reverse=True))}|hundred|thousand))"
+_UNIT_NAMES = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True) if u not in ("$", "€", "£", "¥", "us$"))
+_SUFFIX = rf"(?:\s?(?P<unit>{_UNIT_NAMES})(?![\w]))?(?P<apos>')?"
+_RATE = r"(?:\s+(?:a|an|per|each|every)\s+(?P<per>second|minute|hour|day|night|week|month|year))?"
+QUANTITY = re.compile(
+    rf"(?<![\w.,])(?:{_PREFIX})?(?:{_NUM}|{_WORDS_NUM})(?:[\s-](?P<scale>thousand|million|billion|k\b|m\b|bn\b))?"
+    rf"(?:-(?=[a-z]))?{_SUFFIX}{_RATE}",
+    re.IGNORECASE,
+)
+# "3 to 5 days", "between 2 and 8 °C", "4-6 hours": the first number takes the second's unit.
+_RANGE_JOIN = re.compile(r"^\s*(?:to|-|–|and|or)\s*$", re.IGNORECASE)
+
+_MONTH = r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+DATES = [
+    re.compile(rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?(?:,?\s+(?P<y>\d{{4}}))?\b", re.IGNORECASE),
+    re.compile(rf"\b{_MONTH}\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>\d{{4}}))?\b", re.IGNORECASE),
+    re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b"),
+    re.compile(r"\b(?P<a>\d{1,2})[/.](?P<b>\d{1,2})[/.](?P<y>\d{4})\b"),
+    re.compile(rf"\b{_MONTH}\s+(?P<y>\d{{4}})\b", re.IGNORECASE),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    """One number as a fact: its value in the base unit of `unit` (None: a
+    bare number), the period of a rate, and where it was written."""
+
+    value: float | tuple[tuple[int | None, int, int | None], ...]  # a date: its readings (y, m, d)
+    unit: str | None
+    per: str | None
+    start: int
+    end: int
+
+    @property
+    def is_date(self) -> bool:
+        return self.unit == "date"
+
+    def same(self, other: Quantity) -> bool:
+        """The same fact, once normalised (module docstring)."""
+        if self.is_date or other.is_date:
+            return self.is_date and other.is_date and _dates_meet(self.value, other.value)
+        if self.unit is not None and other.unit is not None and self.unit != other.unit:
+            return False
+        if self.per is not None and other.per is not None and self.per != other.per:
+            return False
+        a, b = self.value, other.value
+        return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def _dates_meet(a, b) -> bool:
+    for ya, ma, da in a:
+        for yb, mb, db in b:
+            if ma == mb and (ya is None or yb is None or ya == yb) and (da is None or db is None or da == db):
+                if da is None and db is None and (ya is None) != (yb is None):
+                    continue
+                return True
+    return False
+
+
+def words_value(text: str) -> float | None:
+    """ "twenty-five" -> 25, "one hundred and fifty" -> 150; None when not a number."""
+    total, current, seen = 0, 0, False
+    for w in re.split(r"[\s-]+", text.lower()):
+        if w in ("and", ""):
+            continue
+        if w == "a":
+            current = current or 1
+        elif w in _SMALL:
+            current += _SMALL[w]
+            seen = True
+        elif w in _SCALE:
+            current = (current or 1) * _SCALE[w]
+            if _SCALE[w] >= 1000:
+                total, current = total + current, 0
+            seen = True
+        else:
+            return None
+    return float(total + current) if seen else None
+
+
+def find_dates(text: str) -> list[Quantity]:
+    out: list[Quantity] = []
+    taken: list[tuple[int, int]] = []
+    for rx in DATES:
+        for m in rx.finditer(text):
+            if any(s < m.end() and m.start() < e for s, e in taken):
+                continue
+            g = m.groupdict()
+            y = int(g["y"]) if g.get("y") else None
+            if g.get("mon"):
+                mon = MONTHS[g["mon"].lower().rstrip(".")[:4] if g["mon"].lower().startswith("sept") else g["mon"].lower()[:3]]
+                d = int(g["d"]) if g.get("d") else None
+                if d is not None and not 1 <= d <= 31:
+                    continue
+                readings = ((y, mon, d),)
+            elif g.get("m"):
+                readings = ((y, int(g["m"]), int(g["d"])),)
+            else:
+                a, b = int(g["a"]), int(g["b"])
+                readings = tuple({(y, mm, dd) for dd, mm in ((a, b), (b, a)) if 1 <= mm <= 12 and 1 <= dd <= 31})
+                if not readings:
+                    continue
+            if g.get("mon") and y is None and g.get("d") is None:
+                continue
+            taken.append((m.start(), m.end()))
+            out.append(Quantity(readings, "date", None, m.start(), m.end()))
+    return out
+
+
+def find_quantities(text: str) -> list[Quantity]:
+    """Every date, number and quantity in `text`, in order. Ordinals ("first",
+    "3rd") and the "a" of "a day" are not numbers; a year inside a date is the
+    date's."""
+    dates = find_dates(text)
+    out: list[Quantity] = list(dates)
+    pending: list[Quantity] = []  # bare numbers that a range's unit may reach
+    last_end = -1
+    for m in QUANTITY.finditer(text):
+        if any(d.start <= m.start() < d.end for d in dates):
+            continue
+        g = m.groupdict()
+        if g["num"] is not None:
+            if text[m.end("num"):m.end("num") + 2].lower() in ("st", "nd", "rd", "th"):
+                continue
+            value = float(g["num"].replace(",", ""))
+        else:
+            value = words_value(g["words"])
+            if value is None:
+                continue
+        scale = (g["scale"] or "").lower()
+        value *= {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9}.get(scale, 1)
+        unit_name = (g["pre"] or g["unit"] or "").lower()
+        unit = None
+        if unit_name:
+            dim, factor = _UNITS[unit_name]
+            value, unit = value * factor, dim
+        q = Quantity(value, unit, (g["per"] or "").lower() or None, m.start(), m.end())
+        if unit is None:
+            pending = pending if _RANGE_JOIN.match(text[last_end:m.start()] or "x") else []
+            pending.append(q)
+        else:
+            if pending and _RANGE_JOIN.match(text[last_end:m.start()] or "x"):
+                dim, factor = _UNITS[unit_name]
+                out.extend(Quantity(p.value * factor, unit, q.per, p.start, p.end) for p in pending)
+                out = [x for x in out if x not in pending]
+            pending = []
+        out.append(q)
+        last_end = m.end()
+    return sorted(out, key=lambda q: q.start)

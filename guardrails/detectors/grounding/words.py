@@ -1,0 +1,183 @@
+"""Words as the grounding check compares them: tokens, light stems, the
+function words that carry no claim, and the everyday words a paraphrase may
+bring in without inventing a fact.
+
+A claim's content words are compared with the sources' as stems, so
+"refunds", "refunded" and "refund" are one word, and through a short table of
+equivalents ("buy" is "purchase", "staff" is "employee"). The table is small
+on purpose: each entry is a pair a support answer commonly swaps, not a
+thesaurus; a paraphrase beyond it is what the NLI backend is for.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+
+def _set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# A word: letters, inner apostrophes and hyphens; a number; or a code such as
+# X2 or AES-256 (letters and digits together).
+WORD = re.compile(r"[^\W\d_](?:[\w'’\-]*\w)?|\d+(?:[.,]\d+)*(?:[^\W\d_]\w*)?", re.UNICODE)
+
+#: Words that carry no content of their own (articles, pronouns, auxiliaries,
+#: prepositions). Negations are not here: polarity.py reads them.
+STOPWORDS = _set("""
+a an the and or but if then than that this these those there here it its it's they them their theirs we us
+our ours you your yours i me my mine he him his she her hers who whom whose which what when where why how is
+are was were be been being am do does did done doing have has had having can could may might must shall
+should will would of in on at to for from by with about as into onto over under up down out off so too very
+also just only still even both each either any all some such same other another more most less least much
+many few per via within until till upon after before during while between among through against across along
+around behind beyond near since toward towards whether because although though below above shorter longer
+fewer greater well yes ok okay let lets let's get gets got getting make makes made making use used using
+uses one's oneself itself themselves yourself yourselves ourselves myself thing things way ways
+""")
+
+#: Everyday words: a paraphrase may use them where the sources do not, so a
+#: claim missing only such words is not flagged for them alone. A missing word
+#: outside this list (a product feature, a place, a service) is a new fact.
+COMMON = _set("""
+able ahead anything anyone anybody anywhere back bring brings bought buy buying choose chooses choice come
+comes coming every everyone everything everybody give gives giving go goes going good great help item items
+keep kind know last lasts long look money need needs new next note old own part pay people person place put
+really right say says see set show start starts stay sure take takes taking tell tells time times today try
+want wants way whole work works working write writing year years day days month months week weeks hour hours
+minute minutes yours ask asks asking call calls end ends find free full case point side fine once twice
+always never often usually least least able ready available
+""")
+
+# Irregular forms, and the pairs answers commonly swap for source words. Each
+# maps to one canonical stem; the table is read after stemming both sides.
+_EQUIVALENT = {
+    "buy": "purchas", "bought": "purchas", "purchas": "purchas",
+    "staff": "employe", "employe": "employe",
+    "terminat": "end",
+    "given": "giv", "gave": "giv",
+    "taken": "tak", "took": "tak",
+    "written": "writ", "wrote": "writ", "writ": "writ",
+    "paid": "pay",
+    "kept": "keep",
+    "sent": "send",
+    "request": "call",
+    "reimburs": "cover",
+    "notify": "tell",
+}
+
+# Double letters an -ed or -ing ending leaves behind: "cancelled" -> "cancel".
+_DOUBLE = re.compile(r"([bdfglmnprt])\1$")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A light stem: lower case, no possessive, no common inflection, no
+    final e; then the table of equivalents. Numbers stay as they are."""
+    w = word.lower().replace("’", "'")
+    w = w.removesuffix("'s")
+    w = w.rstrip("'")
+    if w in _EQUIVALENT:
+        return _EQUIVALENT[w]
+    if len(w) > 4 and w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif len(w) > 5 and w.endswith("ing"):
+        w = _DOUBLE.sub(r"\1", w[:-3])
+    elif len(w) > 4 and w.endswith("ed"):
+        w = _DOUBLE.sub(r"\1", w[:-2])
+    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    if len(w) > 3 and w.endswith("e"):
+        w = w[:-1]
+    return _EQUIVALENT.get(w, w)
+
+
+def words(text: str) -> list[re.Match]:
+    return list(WORD.finditer(text))
+
+
+def is_content(word: str) -> bool:
+    """A word that can carry a claim's content (not a function word, not a
+    bare number: numbers are compared as quantities)."""
+    lw = word.lower()
+    return lw not in STOPWORDS and not lw[0].isdigit() and len(lw) > 1
+
+
+def content_stems(text: str) -> list[str]:
+    """The content words' stems, in order; a hyphenated word also gives its parts."""
+    out: list[str] = []
+    for m in WORD.finditer(text):
+        w = m.group()
+        if not is_content(w):
+            continue
+        if "-" in w:
+            parts = [p for p in w.split("-") if p]
+            if parts and parts[0].lower() == "non":
+                parts = parts[1:]
+            out.extend(stem(p) for p in parts if is_content(p))
+        else:
+            out.append(stem(w))
+    return out
+
+
+def plain(text: str) -> str:
+    """Text for substring tests: lower case, hyphens and punctuation as
+    spaces, curly quotes straight, runs of space as one."""
+    t = text.lower().replace("’", "'").replace("‘", "'")
+    t = re.sub(r"[^\w'%$€£.]+|(?<!\d)\.|\.(?!\d)", " ", t)
+    return " " + " ".join(t.split()) + " "
+
+
+# ---- polarity ----------------------------------------------------------------
+
+_NEGATIONS = _set("""
+not no never cannot none neither nor nothing nobody nowhere without
+""")
+# Words that state the negative of a plain predicate: "prohibited" is "not
+# allowed", "non-refundable" is "not refundable".
+_NEGATIVE = _set("""
+prohibited forbidden excluded banned disallowed unsupported unavailable ineligible refused denied
+""")
+
+
+# "no" and "without" negate the noun phrase that follows; "not", "never" and
+# "-n't" negate the rest of the clause. A clause ends at punctuation or a
+# conjunction; a noun phrase also at a preposition or a verb.
+_CLAUSE_END = frozenset(["and", "but", "or", "while", "whereas", "because", "which", "that", "so"])
+_PHRASE_END = _set("""
+on in at for of to from by with about into over under after before during is are was were be been has have
+had can may must will shall should does do did
+""")
+_BREAK = re.compile(r"[,;:.!?()]")
+
+
+def negated_stems(text: str) -> frozenset[str]:
+    """The stems of the content words `text` says are not so: inside a
+    negation's scope (an odd number of them), or negative in themselves
+    ("prohibited", "non-refundable")."""
+    out: set[str] = set()
+    depth, phrase = 0, 0  # open clause negations; open noun-phrase negations
+    last = 0
+    for m in WORD.finditer(text):
+        if _BREAK.search(text, last, m.start()):
+            depth = phrase = 0
+        last = m.end()
+        w = m.group().lower().replace("’", "'")
+        if w in _CLAUSE_END:
+            depth = phrase = 0
+            continue
+        if w in _PHRASE_END:
+            phrase = 0
+        if w in ("no", "without", "none"):
+            phrase += 1
+            continue
+        if w in _NEGATIONS or w.endswith("n't"):
+            depth += 1
+            continue
+        if not is_content(w):
+            continue
+        negative = w in _NEGATIVE or w.startswith("non-")
+        if (depth + phrase + negative) % 2 == 1:
+            out.update(content_stems(w))
+    return frozenset(out)
