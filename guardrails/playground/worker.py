@@ -21,6 +21,10 @@ import time
 from typing import Any
 
 
+#: How long a new worker may take to import and warm up, in seconds.
+STARTUP_TIMEOUT = 60.0
+
+
 class WorkerError(Exception):
     """The job was not answered: it overran the time limit, the worker died, or it was busy."""
 
@@ -51,6 +55,16 @@ class Worker:
             lines.put(None)  # the child is gone
 
         threading.Thread(target=pump, name="playground-worker-reader", daemon=True).start()
+        # The child says it is ready once it has imported and warmed the
+        # pipeline, so starting it never counts against a job's time limit.
+        try:
+            first = lines.get(timeout=STARTUP_TIMEOUT)
+        except queue.Empty:
+            first = None
+        if first is None or json.loads(first) != ["ready", None]:
+            proc.kill()
+            proc.wait()
+            raise WorkerError("the evaluation process did not start", 500)
         self._proc, self._lines = proc, lines
         return proc
 
@@ -111,6 +125,9 @@ def serve(stdin: Any = None, stdout: Any = None) -> None:
 
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
+    OPERATIONS["check"]({"files": {"warm-up.policy": WARM_UP}})  # the grammar and the checker, loaded once
+    stdout.write(json.dumps(["ready", None]) + "\n")
+    stdout.flush()
     for line in stdin:
         try:
             job = json.loads(line)
@@ -126,6 +143,9 @@ def serve(stdin: Any = None, stdout: Any = None) -> None:
             answer = ["fail", f"{type(exc).__name__}: {exc}"]
         stdout.write(json.dumps(answer) + "\n")
         stdout.flush()
+
+
+WARM_UP = 'policy "warm-up" version "0.1.0"\ninput { rule r: deny "x" when text contains "x" }\n'
 
 
 if __name__ == "__main__":
