@@ -225,7 +225,7 @@ def test_context_decides_what_a_word_is(tok):
     assert _scope_of(tok, text, "# b") == "string.quoted.double.guardrails-policy"
     assert _scope_of(tok, text, "# why") == "comment.line.number-sign.guardrails-policy"
     text = 'policy "p" version "1.0.0"\ninput {\n  rule r: deny "a" when pii(EMAIL_ADDRESS) and args.to == 1\n}\n'
-    assert _scope_of(tok, text, "pii") == "support.function.builtin.guardrails-policy"
+    assert _scope_of(tok, text, "pii") == "support.function.guardrails-policy"
     assert _scope_of(tok, text, "EMAIL_ADDRESS") == "constant.other.entity.guardrails-policy"
     assert _scope_of(tok, text, "to ==") == "variable.other.property.guardrails-policy"
 

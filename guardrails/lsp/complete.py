@@ -22,7 +22,12 @@ from guardrails.detectors import SECRET_KINDS
 from guardrails.detectors.injection import LEVELS as INJECTION_LEVELS
 from guardrails.functions import FUNCTIONS
 from guardrails.lsp.lexicon import Token, before, dotted_before, keywords, tokens
-from guardrails.lsp.names import KIND_NAMES, ROOTS_BY_NAME, describe_function, entity_types
+from guardrails.lsp.names import (
+    KIND_NAMES,
+    ROOTS_BY_NAME,
+    describe_function,
+    entity_types,
+)
 from guardrails.lsp.workspace import Snapshot
 from guardrails.stages import STAGE_EFFECTS, STAGES
 

@@ -28,7 +28,7 @@ _TOKEN = re.compile(
   | (?P<space>\s+)
   | (?P<other>.)
     """,
-    re.X | re.S,
+    re.VERBOSE | re.DOTALL,
 )
 
 #: What a name may be made of (the grammar's NAME terminal).

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from guardrails import ast
-from guardrails.detectors import NER_ENTITIES, SECRET_KINDS, PiiConfig, supported_entities
+from guardrails.detectors import (
+    NER_ENTITIES,
+    SECRET_KINDS,
+    PiiConfig,
+    supported_entities,
+)
 from guardrails.detectors.injection import LEVELS as INJECTION_LEVELS
 from guardrails.diagnostics import Span
 from guardrails.functions import FUNCTIONS, TIER_NAMES, Function
@@ -123,8 +128,8 @@ def describe_function(f: Function) -> str:
     returns = f.returns
     if f.bounds is not None and math.isfinite(f.bounds[1]):
         returns += f" {f.bounds[0]:g}..{f.bounds[1]:g}"
-    lines = [f"```\n{f.signature().replace('`', '')}\n```", f"**builtin** returning {returns}; "
-             f"cost: {TIER_NAMES[f.tier]}", "", f.doc[0].upper() + f.doc[1:] + "."]
+    head = f"**builtin** returning {returns}; cost: {TIER_NAMES[f.tier]}"
+    lines = [f"```\n{f.signature().replace('`', '')}\n```", head, "", f.doc[0].upper() + f.doc[1:] + "."]
     for o in f.options:
         lines.append(f"\n`{o.name}`: default {o.shown_default}")
     return "\n".join(lines)
@@ -167,5 +172,15 @@ ROOTS_BY_NAME: dict[str, tuple[str, ...]] = {
 }
 
 
-__all__ = ["Hover", "KIND_NAMES", "ROOTS_BY_NAME", "definition", "describe_definition", "describe_entity",
-           "describe_function", "describe_root", "entity_types", "hover"]
+__all__ = [
+    "KIND_NAMES",
+    "ROOTS_BY_NAME",
+    "Hover",
+    "definition",
+    "describe_definition",
+    "describe_entity",
+    "describe_function",
+    "describe_root",
+    "entity_types",
+    "hover",
+]

@@ -28,7 +28,7 @@ class Symbol:
     end: int
     name_start: int  # offsets of its name
     name_end: int
-    children: tuple["Symbol", ...] = ()
+    children: tuple[Symbol, ...] = ()
 
 
 def outline(source: SourceFile) -> list[Symbol]:

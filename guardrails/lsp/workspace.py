@@ -23,7 +23,15 @@ from pathlib import Path
 
 from guardrails.diagnostics import Diagnostic, Diagnostics, Span
 from guardrails.pipeline import LoadResult, load_sources
-from guardrails.resolve import POLICY_SUFFIX, Defined, SourceFile, Unit, build_units, discover, parse_source
+from guardrails.resolve import (
+    POLICY_SUFFIX,
+    Defined,
+    SourceFile,
+    Unit,
+    build_units,
+    discover,
+    parse_source,
+)
 
 #: The most files one load reads from disk. A document opened in a large
 #: directory that is not a policy directory (a home directory, say) is then
