@@ -19,6 +19,7 @@ import functools
 import inspect
 import os
 import threading
+import time
 import secrets as _secrets
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -27,8 +28,10 @@ from guardrails.rulegraph import CompiledPolicy
 from guardrails.compiler import with_injection_backend
 from guardrails.decision import Decision, DecisionSink
 from guardrails.detectors import DetectorError, PiiConfig, TopicClassifier, get_pii_detector
-from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError
-from guardrails.evaluate import Coverage, Runtime, evaluate_retrieval, evaluate_text
+from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, PolicyError, RuntimeCode
+from guardrails.evaluate import Coverage, Runtime, error_decision, evaluate_retrieval, evaluate_text
+from guardrails.detectors.grounding.backends import load_grounding_backend
+from guardrails.detectors.grounding.sources import REQUEST_SOURCES, SessionSources, read_sources
 from guardrails.evaluate_tools import evaluate_tool_call, evaluate_tool_result
 from guardrails.pipeline import LoadResult, load_sources, resolve_ner_model  # noqa: F401  (LoadResult: documented here)
 from guardrails.resolve import parse_source, version_key
@@ -122,7 +125,7 @@ class Engine:
                  hash_salt: bytes | str | None = None, topic_classifier: TopicClassifier | None = None,
                  cache_size: int = 4096, warnings: list[Diagnostic] | None = None,
                  warm_up: bool = True, decision_log: DecisionSink | None = None,
-                 injection_model: Any = None, state: Any = None) -> None:
+                 injection_model: Any = None, state: Any = None, grounding_model: Any = None) -> None:
         """Serve already compiled policies. Most callers want :meth:`from_path`
         or :meth:`from_source`, which compile them and pass ``ner_model`` and
         ``warnings`` on; the other parameters they forward here.
@@ -180,6 +183,13 @@ class Engine:
             (:class:`~guardrails.sessions.SessionStore`). Redis needs a
             ``hash_salt`` (or ``$GUARDRAILS_HASH_SALT``) shared by the
             replicas: session keys and fingerprints are keyed with it.
+        :param grounding_model: an opt-in NLI model for ``grounded()`` and its
+            relatives: an object with ``entails(premise, hypothesis) -> float``
+            and ``digest`` (see
+            :class:`~guardrails.detectors.grounding.backends.GroundingBackend`),
+            or a ``"module:factory"`` string naming a function that returns
+            one. It is asked only about claims the deterministic checks find
+            no shared words for. Default ``None``: offline and model-free.
         :raises GuardrailsError: no policies, the PII analyzer cannot start,
             the injection model cannot be loaded, or the state store is
             misconfigured.
@@ -214,6 +224,11 @@ class Engine:
             injection,
             store,
         )
+        try:  # a bad grounding_model fails the load, not a request
+            self._runtime.grounding = None if grounding_model is None else load_grounding_backend(grounding_model)
+        except DetectorError as exc:
+            raise GuardrailsError(str(exc)) from None
+        self._session_sources = SessionSources()  # each session's retrieved chunks (in process only)
         self.warnings = list(warnings or [])
         self._decision_log = decision_log
         self._log_lock = threading.Lock()
@@ -233,7 +248,7 @@ class Engine:
                   hash_salt: bytes | str | None = None, topic_classifier: TopicClassifier | None = None,
                   cache_size: int = 4096, warm_up: bool = True,
                   decision_log: DecisionSink | None = None, injection_model: Any = None,
-                  state: Any = None) -> "Engine":
+                  state: Any = None, grounding_model: Any = None) -> "Engine":
         """Load a policy file, every ``*.policy`` under a directory, or a bundle.
 
         ``path`` may also be a list of those. ``ner_model`` defaults to
@@ -256,14 +271,15 @@ class Engine:
                                   "(a module is imported by policies, not evaluated on its own)")
         return cls(result.policies, ner_model=ner_model, warnings=[d for d in result.diagnostics if not d.is_error],
                    hash_salt=hash_salt, topic_classifier=topic_classifier, cache_size=cache_size,
-                   warm_up=warm_up, decision_log=decision_log, injection_model=injection_model, state=state)
+                   warm_up=warm_up, decision_log=decision_log, injection_model=injection_model, state=state,
+                   grounding_model=grounding_model)
 
     @classmethod
     def from_source(cls, text: str, *, modules: dict[str, str] | None = None, ner_model: str | None = None,
                     coverage: bool = False, hash_salt: bytes | str | None = None,
                     topic_classifier: TopicClassifier | None = None, cache_size: int = 4096,
                     warm_up: bool = True, decision_log: DecisionSink | None = None,
-                    injection_model: Any = None, state: Any = None) -> "Engine":
+                    injection_model: Any = None, state: Any = None, grounding_model: Any = None) -> "Engine":
         """Compile policy source text (plus named module sources) directly.
 
         ``modules`` maps an import name to its source. The other parameters
@@ -279,7 +295,8 @@ class Engine:
             raise PolicyError(result.diagnostics, result.sources)
         return cls(result.policies, ner_model=ner_model, warnings=[d for d in result.diagnostics if not d.is_error],
                    hash_salt=hash_salt, topic_classifier=topic_classifier, cache_size=cache_size,
-                   warm_up=warm_up, decision_log=decision_log, injection_model=injection_model, state=state)
+                   warm_up=warm_up, decision_log=decision_log, injection_model=injection_model, state=state,
+                   grounding_model=grounding_model)
 
     # -- lookup
     @property
@@ -339,12 +356,28 @@ class Engine:
         return self._emit(d, {"text": text, "context": context}, session)
 
     def check_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
-                     session: str | None = None, at: float | None = None, explain: bool = False,
-                     exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
+                     sources: list | None = None, session: str | None = None, at: float | None = None,
+                     explain: bool = False, exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
                      coverage: Coverage | None = None) -> Decision:
-        """Check a completion before it reaches the user (as :meth:`check_input`)."""
-        d = evaluate_text(self.get_policy(policy), "output", text, context, self._runtime, explain=explain,
-                          exhaustive=exhaustive, overrides=overrides, coverage=coverage, session=session, at=at)
+        """Check a completion before it reaches the user (as :meth:`check_input`).
+
+        ``sources``: the chunks the answer rests on, for ``grounded()``
+        (docs/grounding.md): strings or ``{"text", "id", "metadata"}``; ``id``
+        defaults to the position from 1 (a citation ``[2]``). Without them, a
+        ``session``'s output is checked against the chunks its retrieval
+        checks on this engine forwarded.
+        """
+        p = self.get_policy(policy)
+        found, bad = read_sources(sources)
+        if found is None and isinstance(session, str):
+            found = self._session_sources.recall(session)
+        token = REQUEST_SOURCES.set(found)
+        try:
+            d = error_decision(p, "output", RuntimeCode.INVALID_REQUEST, bad, time.perf_counter()) if bad else \
+                evaluate_text(p, "output", text, context, self._runtime, explain=explain, exhaustive=exhaustive,
+                              overrides=overrides, coverage=coverage, session=session, at=at)
+        finally:
+            REQUEST_SOURCES.reset(token)
         return self._emit(d, {"text": text, "context": context}, session)
 
     def check_retrieval(self, chunks: list[dict | str], *, policy: str | None = None,
@@ -358,8 +391,12 @@ class Engine:
         ``Decision.chunks`` holds each one's outcome, ``text`` the chunks to
         forward.
         """
-        d = evaluate_retrieval(self.get_policy(policy), chunks, context, self._runtime, explain=explain,
+        p = self.get_policy(policy)
+        d = evaluate_retrieval(p, chunks, context, self._runtime, explain=explain,
                                exhaustive=exhaustive, overrides=overrides, coverage=coverage, session=session, at=at)
+        output = p.stages.get("output")
+        if isinstance(session, str) and d.text and output is not None and "grounding" in output.detectors:
+            self._session_sources.remember(session, d.text)  # what the answer may rest on
         return self._emit(d, {"chunks": chunks, "context": context}, session)
 
     def check_tool_call(self, tool: str, args: dict | None = None, *, principal: dict | None = None,
@@ -405,15 +442,16 @@ class Engine:
         ``stage`` is ``input``, ``output``, ``retrieval``, ``tool_call`` or
         ``tool_result``; ``request`` holds that check's arguments by name
         (``text``, ``chunks``, ``tool``, ``args``, ``result``, ``principal``,
-        ``context``, ``session``, ``at``).
+        ``context``, ``sources``, ``session``, ``at``).
         """
         if not isinstance(request, dict):
             raise TypeError("request must be a dict")
         opts = dict(policy=policy, explain=explain, exhaustive=exhaustive, overrides=overrides, coverage=coverage,
                     session=request.get("session"), at=request.get("at"))
-        if stage in ("input", "output"):
-            method = self.check_input if stage == "input" else self.check_output
-            return method(request.get("text"), context=request.get("context"), **opts)
+        if stage == "input":
+            return self.check_input(request.get("text"), context=request.get("context"), **opts)
+        if stage == "output":
+            return self.check_output(request.get("text"), context=request.get("context"), sources=request.get("sources"), **opts)
         if stage == "retrieval":
             return self.check_retrieval(request.get("chunks"), context=request.get("context"), **opts)
         if stage == "tool_call":
@@ -457,6 +495,7 @@ class Engine:
         does between cases. Only for the in-memory store; a shared store is
         never wiped from here."""
         store = self._runtime.store
+        self._session_sources.forget()
         if store is None:
             return
         if not isinstance(store, MemoryStore):

@@ -20,8 +20,16 @@ from typing import Any, Callable, Protocol
 
 from guardrails import ast
 from guardrails.detectors import SECRET_KINDS
+from guardrails.detectors.grounding import REASONS as GROUNDING_REASONS
 from guardrails.detectors.injection import LEVELS as INJECTION_LEVELS
 from guardrails.diagnostics import RuntimeCode, Span
+from guardrails.functions_grounding import (
+    check_output_stage,
+    check_ungrounded,
+    compile_grounded,
+    compile_grounding,
+    compile_ungrounded,
+)
 from guardrails.resolve import suggest
 from guardrails.rulegraph import (
     DEFAULT_MIN_SCORE,
@@ -80,6 +88,8 @@ class CallCompiler(Protocol):
     def uses_history(self) -> None: ...
 
     def uses_limit(self, d: ast.LimitDef) -> None: ...
+
+    def node(self, node: DetectorNode) -> DetectorNode: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,6 +439,16 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
              "`injection()` is at least the level's threshold: "
              + ", ".join(f"`{k}` {v:g}" for k, v in INJECTION_LEVELS.items()),
              _compile_injected, _check_injected),
+    Function("grounding", (), "number", TIER_CHEAP,
+             "the share of the answer's claims its sources support (1 when it makes none); output only",
+             compile_grounding, check_output_stage, bounds=(0.0, 1.0)),
+    Function("grounded", (), "bool", TIER_CHEAP,
+             "`grounding()` is at least `N`: the sources support the answer (docs/grounding.md)",
+             compile_grounded, check_output_stage, options=(Option("min_share", 1.0, (0.0, 1.0)),)),
+    Function("ungrounded", (Arg("REASON", (NAME,), "grounding reason", variadic=True),), "bool", TIER_CHEAP,
+             "a claim of the answer is unsupported (for one of these reasons: "
+             + ", ".join(f"`{r}`" for r in GROUNDING_REASONS) + ")",
+             compile_ungrounded, check_ungrounded),
     Function("labelled", (_LABEL,), "bool", TIER_PLAIN,
              "an earlier step of this session carries the label (within the window)",
              _compile_labelled, _check_label, options=(_WITHIN,)),

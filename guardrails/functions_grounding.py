@@ -1,0 +1,90 @@
+"""The bodies of the grounding builtins, ``grounding()``, ``grounded()`` and
+``ungrounded()``: their checks and compile functions, kept beside the
+detector they call. Their signatures are in :data:`guardrails.functions.FUNCTIONS`
+with every other builtin's; this module holds only what they do.
+
+All three read one detector node per stage, which checks the answer
+(``text``) against the request's sources once per decision
+(:func:`guardrails.detectors.grounding.check_grounding`). A request that
+carries no sources makes them fail with ``missing-attribute`` (fail closed or open
+as the policy says): a missing list must not read as a grounded answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from guardrails import ast
+from guardrails.detectors.grounding import REASONS, check_grounding, findings
+from guardrails.detectors.grounding.sources import REQUEST_SOURCES
+from guardrails.diagnostics import RuntimeCode
+from guardrails.resolve import suggest
+from guardrails.rulegraph import TIER_CHEAP, Ctx, DetectorNode, RuleError
+
+#: The node id; a policy test's ``with: {grounding: ...}`` is not offered:
+#: the sources in a case decide.
+NODE_ID = "grounding"
+
+
+def _run(c: Ctx) -> Any:
+    sources = REQUEST_SOURCES.get()
+    if sources is None:
+        raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, "grounding reads the answer's sources, and the request carries none "
+                        "(pass sources=[...], or check retrieval earlier in the same session)")
+    return check_grounding(c.text, sources, getattr(c.rt, "grounding", None))
+
+
+def _node(cc: Any) -> DetectorNode:
+    return cc.node(DetectorNode(NODE_ID, TIER_CHEAP, _run))
+
+
+def check_output_stage(fc: Any, e: ast.Call) -> None:
+    """The sources exist in the output stage only."""
+    stage = getattr(fc, "stage", "output")
+    if stage != "output":
+        fc.err("E303", f"{e.func}() checks an answer against its sources: it is available in the output stage, "
+               f"not in {stage}", e.span, hint="move the rule into the output block")
+
+
+def check_ungrounded(fc: Any, e: ast.Call) -> None:
+    check_output_stage(fc, e)
+    for a in e.args:
+        if a.name not in REASONS:
+            fc.err("E102", f"unknown grounding reason {a.name!r}", a.span,
+                   hint=suggest(a.name, list(REASONS), "grounding reasons"))
+
+
+def compile_grounding(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
+    node = _node(cc)
+
+    def grounding(c: Ctx):
+        result = c.detect(node)
+        c.evidence.extend(findings(result))
+        return result.score
+
+    return grounding
+
+
+def compile_grounded(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
+    node = _node(cc)
+    min_share = next((float(k.value.value) for k in e.kwargs if k.name == "min_share"), 1.0)
+
+    def grounded(c: Ctx):
+        result = c.detect(node)
+        c.evidence.extend(findings(result))
+        return result.score >= min_share
+
+    return grounded
+
+
+def compile_ungrounded(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
+    node = _node(cc)
+    reasons = frozenset(a.name for a in e.args) or None
+
+    def ungrounded(c: Ctx):
+        hits = findings(c.detect(node), reasons)
+        c.evidence.extend(hits)
+        return bool(hits)
+
+    return ungrounded
