@@ -335,3 +335,19 @@ def test_without_pygls_the_command_names_the_extra():
     assert proc.returncode == 2
     assert "guardlang[lsp]" in proc.stderr and "pygls" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_module_changed_on_disk_is_read_again(tmp_path):
+    (tmp_path / "base.policy").write_text(BASE, encoding="utf-8")
+    client = Client(tmp_path)
+    try:
+        client.request("initialize", {"processId": None, "rootUri": _uri(tmp_path), "capabilities": {}})
+        client.notify("initialized", {})
+        app = _open(client, tmp_path / "app.policy", APP_OK.replace("redact contact", "redact postal"))
+        assert [d["code"] for d in client.diagnostics(app)] == ["E102"]
+        (tmp_path / "base.policy").write_text(BASE + "entities postal = [EMAIL_ADDRESS]\n", encoding="utf-8")
+        client.notify("workspace/didChangeWatchedFiles",
+                      {"changes": [{"uri": _uri(tmp_path / "base.policy"), "type": 2}]})
+        assert client.diagnostics(app) == []
+    finally:
+        assert client.close() == 0

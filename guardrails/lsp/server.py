@@ -158,6 +158,20 @@ def build_server(ner_model: str | None = None) -> LanguageServer:
         else:
             state.snapshots.pop(root_of(uri), None)
 
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_files(params: lsp.DidChangeWatchedFilesParams) -> None:
+        # A file changed on disk (a module edited elsewhere, a checkout):
+        # load again each directory with an open document at or above it.
+        changed = {root_of(c.uri) for c in params.changes}
+        done: set[str | None] = set()
+        for uri in list(server.workspace.text_documents):
+            root = root_of(uri)
+            if root in done or root is None:
+                continue
+            if any(c is not None and (c == root or c.startswith(root + os.sep)) for c in changed):
+                done.add(root)
+                refresh(uri)
+
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     def on_hover(params: lsp.HoverParams) -> lsp.Hover | None:
         snap, path, text = snapshot(params.text_document.uri)
