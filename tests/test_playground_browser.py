@@ -120,7 +120,10 @@ def test_break_fix_evaluate_and_test_a_policy(page, policy_dir):
     assert "redact-contact" in page.inner_text("table.trace")
     if os.environ.get("GUARDRAILS_SCREENSHOT"):
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=False)
+        page.set_viewport_size({"width": 1400, "height": 1250})
+        fired.scroll_into_view_if_needed()  # the graph scrolls to the lit rule ...
+        page.evaluate("window.scrollTo(0, 0)")  # ... and the page back to its top
+        page.screenshot(path=str(SCREENSHOT))
 
     # The tests of the policy, with coverage.
     page.click("#tabs button[data-tab='tests']")
