@@ -147,13 +147,15 @@ def _has_key(index_plain: str, stems: frozenset[str], key: str) -> bool:
     return all(stem(p) in stems for p in parts)
 
 
-def _weighted_best(passages, cstems: set[str], names: set[str]) -> tuple[Passage | None, float]:
+def _weighted_best(passages, cstems: set[str], names: set[str], quantities=()) -> tuple[Passage | None, float]:
+    """The passage sharing most with the claim: its words, names twice, and
+    (a tie-breaker that is often decisive) the claim's quantities."""
     best, best_w = None, 0.0
     for p in passages:
         common = cstems & p.stems
         if not common:
             continue
-        w = len(common) + len(common & names)
+        w = len(common) + len(common & names) + sum(1 for q in quantities if any(q.same(x) for x in p.quantities))
         if w > best_w:
             best, best_w = p, w
     return best, best_w
@@ -186,7 +188,7 @@ def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
     cstems = set(content_stems(bare))
     names, keys = _names(bare)
     name_stems = {stem(n) for n in names}
-    best, _ = _weighted_best(passages, cstems, name_stems)
+    best, _ = _weighted_best(passages, cstems, name_stems, quantities)
 
     # 2. numbers, quantities, dates
     near = [p for p in passages if p.stems & cstems] or list(passages)
@@ -220,10 +222,12 @@ def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
         cands = [p for p in passages if pred in p.stems]
     if not cands and name_stems:
         cands = [p for p in passages if name_stems <= p.stems]
-    polar, _ = _weighted_best(cands or passages, cstems, name_stems)
+    polar, _ = _weighted_best(cands or passages, cstems, name_stems, quantities)
     if polar is not None and cstems and len(cstems & polar.stems) / len(cstems) >= POLARITY_OVERLAP:
+        # Compare what is negated: the predicate when both have it, else anything shared.
         shared = cstems & polar.stems
-        if negated_stems(bare) & shared != polar.negated & shared:
+        key = {pred} if pred in shared else shared
+        if bool(negated_stems(bare) & key) != bool(polar.negated & key):
             return "negation", "the closest passage says the opposite", polar
 
     # 5. content

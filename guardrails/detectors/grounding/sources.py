@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,12 @@ class Source:
 
     def to_json(self) -> dict:
         return {"id": self.id, "text": self.text, "metadata": self.metadata}
+
+
+#: The sources of the output request being decided, set by the engine around
+#: one evaluation (a context variable: each thread and each asyncio task sees
+#: its own), read by the grounding builtins. None: the request carries none.
+REQUEST_SOURCES: ContextVar[tuple[Source, ...] | None] = ContextVar("guardrails_request_sources", default=None)
 
 
 def read_sources(value: Any, where: str = "sources") -> tuple[tuple[Source, ...] | None, str | None]:

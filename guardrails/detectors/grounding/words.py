@@ -41,7 +41,7 @@ uses one's oneself itself themselves yourself yourselves ourselves myself thing 
 #: claim missing only such words is not flagged for them alone. A missing word
 #: outside this list (a product feature, a place, a service) is a new fact.
 COMMON = _set("""
-able ahead anything anyone anybody anywhere back bring brings bought buy buying choose chooses choice come
+able ahead anything anyone anybody anywhere back bring brings choose chooses choice come
 comes coming every everyone everything everybody give gives giving go goes going good great help item items
 keep kind know last lasts long look money need needs new next note old own part pay people person place put
 really right say says see set show start starts stay sure take takes taking tell tells time times today try
@@ -101,7 +101,7 @@ def is_content(word: str) -> bool:
     """A word that can carry a claim's content (not a function word, not a
     bare number: numbers are compared as quantities)."""
     lw = word.lower()
-    return lw not in STOPWORDS and not lw[0].isdigit() and len(lw) > 1
+    return lw not in STOPWORDS and lw not in _NEGATIONS and not lw[0].isdigit() and len(lw) > 1
 
 
 def content_stems(text: str) -> list[str]:
