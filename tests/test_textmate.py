@@ -14,11 +14,18 @@ grammar uses of Oniguruma's (lookarounds, classes, anchors). With it:
 - words that are keywords elsewhere stay names inside a rule id
   (``redact-contact``), and ``label`` is a declaration at the top level but
   an effect inside a stage.
+
+Where node and the packages of editors/textmate/check/ are installed, VS
+Code's own engine (vscode-textmate on Oniguruma) tokenises the same texts
+and must give every character the same scopes as the tokenizer here, so the
+checks above hold for the engine editors run too.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +36,9 @@ from guardrails.lsp.lexicon import keywords
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAMMAR_PATH = ROOT / "editors" / "textmate" / "guardrails-policy.tmLanguage.json"
+#: VS Code's own TextMate engine (vscode-textmate on Oniguruma), installed by
+#: the CI command with `npm ci` in this folder.
+VSCODE_ENGINE = ROOT / "editors" / "textmate" / "check"
 VSCODE = ROOT / "editors" / "vscode"
 EXAMPLES = sorted([*ROOT.glob("policies/*.policy"), *ROOT.glob("examples/**/*.policy")])
 BASE = "source.guardrails-policy"
@@ -254,3 +264,66 @@ def test_the_vscode_extension_is_complete(grammar):
     assert '"lsp"' in source and "vscode-languageclient" in source
     config = json.loads((VSCODE / language["configuration"]).read_text(encoding="utf-8"))
     assert config["comments"]["lineComment"] == "#"
+
+
+#: Texts beyond the example policies that both engines must agree on: the
+#: schema declarations, `unless`, a stray character, an unclosed string.
+EXTRA_TEXTS = {
+    "schemas.policy": (
+        'policy "p" version "1.0.0"\n'
+        'tool refund(order_id: string, amount: number, note?: string, tags: list[string], '
+        'meta: {a: integer, ...}) with owner = "finance", risk = ["high"]\n'
+        'tool "web.fetch"(url: string)\n'
+        'principal { id: string, role: "employee" | "admin", ... }\n'
+        'context { ticket?: string }\n'
+        'tools analyst = [readonly, "payments"]\n'
+        'tool_call {\n'
+        '  rule r: deny "x" when tool.owner == "finance" unless principal.role == "admin"\n'
+        '  rule s: warn "a \\"b\\" {entity}" when text ~ "open\n'
+        '}\n'),
+    "keywords.policy": 'policy "p" version "1.0.0"\n' + "\n".join(keywords()) + "\ninput {\n"
+    + "".join(f'  rule r{i}: deny "x" when {w}\n' for i, w in enumerate(keywords())) + "}\n",
+}
+
+
+def _vscode_scopes(paths: list[Path]) -> dict[str, list[list[tuple[str, ...]]]]:
+    """Per file and line, each character's scopes from vscode-textmate."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: VS Code's TextMate engine cannot run")
+    if not (VSCODE_ENGINE / "node_modules" / "vscode-textmate").is_dir():
+        pytest.skip("vscode-textmate is not installed: run `npm ci` in editors/textmate/check")
+    proc = subprocess.run([node, str(VSCODE_ENGINE / "tokenize.js"), *map(str, paths)], check=False,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = {}
+    for file, lines in json.loads(proc.stdout).items():
+        text_lines = Path(file).read_text(encoding="utf-8").split("\n")
+        per_line = []
+        for line, toks in zip(text_lines, lines):
+            scopes: list[tuple[str, ...]] = [()] * len(line)
+            for start, end, names in toks:
+                for i in range(start, min(end, len(line))):
+                    scopes[i] = tuple(names)
+            per_line.append(scopes)
+        out[file] = per_line
+    return out
+
+
+def test_vscode_textmate_gives_the_same_scopes(tok, tmp_path):
+    paths = list(EXAMPLES)
+    for name, text in EXTRA_TEXTS.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        paths.append(tmp_path / name)
+    theirs = _vscode_scopes(paths)
+    differences = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        ours = tok.tokenize(text)
+        for n, (line, mine, vs) in enumerate(zip(text.split("\n"), ours, theirs[str(path)]), 1):
+            for col, (ch, a, b) in enumerate(zip(line, mine, vs), 1):
+                if not ch.isspace() and a != b:
+                    differences.append(f"{path.name}:{n}:{col} {ch!r}: here {a[-1:]}, vscode-textmate {b[-1:]}")
+    assert differences == []
+    # The engines agree on the texts above, so the gap check holds for VS Code too.
+    assert _gaps(tok, EXTRA_TEXTS["keywords.policy"], "keywords.policy") == []
