@@ -211,11 +211,32 @@ def effect_name(effect: Effect) -> str:
 
 @node
 class Rule:
+    """``rule ID: EFFECT [when A] [unless B]``.
+
+    ``condition`` is what the rule tests, the only field the later passes
+    read: ``A``, or ``A and not (B)`` when the rule has ``unless B`` (Cedar's
+    meaning), with the ``not`` placed at ``B``'s span. ``unless`` keeps ``B``
+    as written so the formatter can print the rule as it was.
+    """
+
     id: str
     effect: Effect
     condition: Expr | None
     span: Span = _span()
     id_span: Span = _span()
+    unless: Expr | None = None
+
+    @property
+    def when(self) -> Expr | None:
+        """The ``when`` part as written (``condition`` without ``unless``)."""
+        if self.unless is None:
+            return self.condition
+        c = self.condition
+        if isinstance(c, Not):
+            return None
+        assert isinstance(c, And)
+        rest = c.operands[:-1]
+        return rest[0] if len(rest) == 1 else And(rest, c.span)
 
 
 @node
@@ -261,8 +282,10 @@ class PatternDef:
 
 @node
 class ToolsDef:
+    """``tools NAME = ["a", "b", other_group]``: tool names and the groups it includes."""
+
     name: str
-    tools: tuple[Literal, ...]
+    tools: tuple[Literal | Var, ...]
     span: Span = _span()
 
 
@@ -296,6 +319,75 @@ class LimitDef:
 Definition = Union[EntitiesDef, TopicDef, PatternDef, ToolsDef, TermsDef, LabelDef, LimitDef]
 
 
+# ---- schemas (docs/schema.md) ----------------------------------------------
+
+
+@node
+class TypeName:
+    """``string``, ``number``, ``integer``, ``boolean`` or ``any``."""
+
+    name: str
+    span: Span = _span()
+
+
+@node
+class ListType:
+    elem: "TypeExpr"
+    span: Span = _span()
+
+
+@node
+class EnumType:
+    """``"p0" | "p1" | "p2"``: one of these literals."""
+
+    values: tuple[Literal, ...]
+    span: Span = _span()
+
+
+@node
+class FieldDecl:
+    name: str
+    type: "TypeExpr"
+    optional: bool
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@node
+class RecordType:
+    """``{ a: string, b?: number, ... }``; ``open`` when ``...`` allows other fields."""
+
+    fields: tuple[FieldDecl, ...]
+    open: bool
+    span: Span = _span()
+
+
+TypeExpr = Union[TypeName, ListType, EnumType, RecordType]
+
+
+@node
+class ToolDecl:
+    """``tool refund(order_id: string, amount: number) with owner = "finance"``."""
+
+    name: str
+    args: RecordType
+    attributes: tuple[Setting, ...]
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@node
+class ShapeDecl:
+    """``principal { ... }``, ``context { ... }`` or ``metadata { ... }``."""
+
+    root: str
+    record: RecordType
+    span: Span = _span()
+
+
+SchemaDecl = Union[ToolDecl, ShapeDecl]
+
+
 @node
 class Import:
     name: str
@@ -327,6 +419,7 @@ class Policy:
     span: Span = _span()
     name_span: Span = _span()
     version_span: Span = _span()
+    schemas: tuple[SchemaDecl, ...] = ()
 
     def rules(self, stage: str) -> tuple[Rule, ...]:
         return tuple(r for block in self.stages if block.stage == stage for r in block.rules)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
 
 from guardrails import ast
 from guardrails.detectors import (
@@ -24,10 +23,11 @@ from guardrails.detectors import (
     validate_template,
 )
 from guardrails.diagnostics import Diagnostics, Span
-from guardrails.functions import FUNCTIONS, NAME, Function
 from guardrails.resolve import Defined, SourceFile, Unit, build_scope, suggest
-from guardrails.stages import ALL_ROOTS, ROOTS, STAGE_EFFECTS
-from guardrails.values import WINDOW_PROBLEM, kind_of, parse_window
+from guardrails.schema import EMPTY, Schema, build_schema
+from guardrails.stages import ALL_ROOTS, STAGE_EFFECTS
+from guardrails.typecheck import check_condition, strict_problems
+from guardrails.values import WINDOW_PROBLEM, parse_window
 
 # ---- the language's fixed vocabulary ---------------------------------------
 
@@ -49,6 +49,9 @@ OPERATORS = {"mask": (0, 1), "replace": (0, 1), "hash": (0, 0), "remove": (0, 0)
 @dataclass(frozen=True, slots=True)
 class CheckConfig:
     ner_model: str | None = None
+    #: `check --strict`: every tool a policy names, and every principal,
+    #: context and metadata it reads, has a schema (E111).
+    strict: bool = False
 
 
 class _EntityRegistry:
@@ -72,9 +75,10 @@ class FileChecker:
     """Checks one source file against its own scope (own + imported names)."""
 
     def __init__(self, f: SourceFile, scope: dict[str, Defined], registry: _EntityRegistry,
-                 config: CheckConfig, diags: Diagnostics):
+                 config: CheckConfig, diags: Diagnostics, schema: Schema = EMPTY):
         self.f = f
         self.scope = scope
+        self.schema = schema
         self.registry = registry
         self.config = config
         self.diags = diags
@@ -200,7 +204,20 @@ class FileChecker:
                     if not isinstance(root, ast.Var) or root.name not in ALL_ROOTS:
                         self.err("E301", "a limit counts by request values, such as principal.id or "
                                  "context.tenant", k.span)
-            case ast.ToolsDef(tools=items) | ast.TermsDef(terms=items):
+            case ast.ToolsDef(tools=items):
+                if not items:
+                    self.warn("W302", f"tool group {d.name!r} is empty", d.span)
+                for item in items:
+                    if isinstance(item, ast.Var):
+                        if self.lookup(item.name, ast.ToolsDef, "tool group", item.span) is not None:
+                            self.check_group_cycle(d, item)
+                    elif not str(item.value).strip():
+                        self.err("E002", "empty string in list", item.span)
+                    elif self.config.strict and item.value not in self.schema.tools:
+                        self.err("E111", f"tool {item.value!r} has no schema", item.span,
+                                 hint=suggest(str(item.value), sorted(self.schema.tools), "declared tools")
+                                 or 'declare it: tool NAME(arg: string, ...)')
+            case ast.TermsDef(terms=items):
                 if not items:
                     self.warn("W302", f"{_kind_name(d)} {d.name!r} is empty", d.span)
                 for lit in items:
@@ -209,6 +226,25 @@ class FileChecker:
                     elif isinstance(d, ast.TermsDef) and not normalize(str(lit.value)).text.strip():
                         self.warn("W303", f"term {lit.value!r} can never match: nothing is left "
                                   "after normalisation", lit.span)
+
+    def check_group_cycle(self, group: ast.ToolsDef, ref: ast.Var) -> None:
+        """E110 when the group `ref` names includes `group` again."""
+        path = [group.name, ref.name]
+        stack = [(ref.name, path)]
+        seen = set()
+        while stack:
+            name, trail = stack.pop()
+            d = self.scope.get(name)
+            if d is None or not isinstance(d.node, ast.ToolsDef) or name in seen:
+                continue
+            seen.add(name)
+            for item in d.node.tools:
+                if isinstance(item, ast.Var):
+                    if item.name == group.name:
+                        self.err("E110", "tool groups include each other: " + " -> ".join([*trail, item.name]),
+                                 ref.span, hint="a group may include other groups, but not itself")
+                        return
+                    stack.append((item.name, [*trail, item.name]))
 
     def check_regex(self, rx: ast.RegexLit) -> None:
         try:
@@ -241,7 +277,10 @@ class FileChecker:
                 self.warn("W201", f"rule {rule.id!r} allows every tool call", rule.id_span,
                           hint="narrow it with `when tool == ...` or `when tool in GROUP`")
             return
-        typ = TypeChecker(self, stage).infer(rule.condition)
+        typ = check_condition(self, stage, rule, self.schema)
+        if self.config.strict:
+            for msg, span, hint in strict_problems(self, stage, rule, self.schema):
+                self.err("E111", msg, span, hint)
         if typ not in ("bool", "any", "error"):
             self.err("E301", f"a condition must be true or false, not a {typ}", rule.condition.span)
 
@@ -288,178 +327,6 @@ class FileChecker:
         self.lookup(name, ast.EntitiesDef, "entity group", span)
 
 
-class TypeChecker:
-    """Infers the type of an expression; reports mismatches. 'error' absorbs
-    follow-on errors so one mistake is reported once."""
-
-    def __init__(self, fc: FileChecker, stage: str):
-        self.fc = fc
-        self.stage = stage
-        self.roots = ROOTS[stage]
-
-    def infer(self, e: ast.Expr) -> str:
-        method: Callable[[ast.Expr], str] = getattr(self, "t_" + type(e).__name__)
-        return method(e)
-
-    def t_Literal(self, e: ast.Literal) -> str:
-        return kind_of(e.value)  # the same names the evaluator uses in its errors
-
-    def t_ListLit(self, e: ast.ListLit) -> str:
-        return "list"
-
-    def t_Var(self, e: ast.Var) -> str:
-        if e.name in self.roots:
-            return self.roots[e.name]
-        if e.name in ALL_ROOTS:
-            where = [s for s, r in ROOTS.items() if e.name in r]
-            self.fc.err("E303", f"{e.name!r} is not available in the {self.stage} stage", e.span,
-                        hint=f"it exists in: {', '.join(where)}")
-            return "error"
-        d = self.fc.scope.get(e.name)
-        if d is not None:
-            if isinstance(d.node, (ast.ToolsDef, ast.TermsDef)):
-                self.fc.used.add(e.name)
-                return "list"
-            self.fc.used.add(e.name)
-            usage = {ast.EntitiesDef: "inside pii(...)", ast.TopicDef: "inside topic(...)",
-                     ast.PatternDef: "after `matches`"}[type(d.node)]
-            self.fc.err("E301", f"{_kind_name(d.node)} {e.name!r} can only be used {usage}", e.span)
-            return "error"
-        if e.name in self.fc.f.blanked:
-            return "error"
-        names = list(self.roots) + [n for n, dd in self.fc.scope.items()
-                                    if isinstance(dd.node, (ast.ToolsDef, ast.TermsDef))]
-        self.fc.err("E102", f"unknown name {e.name!r}", e.span, hint=suggest(e.name, names, "names in scope"))
-        return "error"
-
-    def _container(self, e: ast.Expr, what: str) -> str:
-        t = self.infer(e)
-        if t in ("map", "any", "error"):
-            return "error" if t == "error" else "any"
-        if t == "list" and what == "index":
-            return "any"
-        self.fc.err("E301", f"cannot {'read attributes of' if what == 'attr' else 'index'} a {t}", e.span)
-        return "error"
-
-    def t_Attr(self, e: ast.Attr) -> str:
-        return self._container(e.obj, "attr")
-
-    def t_Index(self, e: ast.Index) -> str:
-        return self._container(e.obj, "index")
-
-    def t_Has(self, e: ast.Has) -> str:
-        t = self.infer(e.obj)
-        if t not in ("map", "any", "error"):
-            self.fc.err("E301", f"`has` tests the attributes of a map, not of a {t}", e.obj.span)
-        return "bool"
-
-    def _bool_operand(self, e: ast.Expr) -> None:
-        t = self.infer(e)
-        if t not in ("bool", "any", "error"):
-            self.fc.err("E301", f"expected true or false, found a {t}", e.span)
-
-    def t_Not(self, e: ast.Not) -> str:
-        self._bool_operand(e.operand)
-        return "bool"
-
-    def t_And(self, e: ast.And) -> str:
-        for o in e.operands:
-            self._bool_operand(o)
-        return "bool"
-
-    t_Or = t_And
-
-    def t_Compare(self, e: ast.Compare) -> str:
-        lt, rt = self.infer(e.left), self.infer(e.right)
-        if "error" in (lt, rt) or "any" in (lt, rt):
-            return "bool"
-        if e.op in ("==", "!="):
-            if lt != rt and "null" not in (lt, rt):
-                self.fc.err("E301", f"comparing a {lt} with a {rt} is never equal", e.span,
-                            hint="both sides of == must have the same type")
-            return "bool"
-        if lt != rt or lt not in ("number", "string"):
-            self.fc.err("E301", f"cannot order a {lt} against a {rt} with {e.op}", e.span,
-                        hint="<, <=, >, >= compare two numbers or two strings")
-        return "bool"
-
-    def t_In(self, e: ast.In) -> str:
-        self.infer(e.item)
-        ct = self.infer(e.container)
-        if ct not in ("list", "map", "string", "any", "error"):
-            self.fc.err("E301", f"`in` needs a list, map or string on its right, found a {ct}", e.container.span)
-        return "bool"
-
-    def t_Matches(self, e: ast.Matches) -> str:
-        st = self.infer(e.subject)
-        if st not in ("string", "any", "error"):
-            self.fc.err("E301", f"`matches` needs a string on its left, found a {st}", e.subject.span)
-        if e.regex is not None:
-            self.fc.check_regex(e.regex)
-        else:
-            self.fc.lookup(e.pattern, ast.PatternDef, "pattern", e.span)
-        return "bool"
-
-    def t_StrTest(self, e: ast.StrTest) -> str:
-        lt, rt = self.infer(e.left), self.infer(e.right)
-        allowed_left = ("string", "list", "any", "error") if e.op == "contains" else ("string", "any", "error")
-        if lt not in allowed_left:
-            self.fc.err("E301", f"`{e.op}` cannot test a {lt}", e.left.span)
-        if e.op != "contains" and rt not in ("string", "any", "error"):
-            self.fc.err("E301", f"`{e.op}` needs a string on its right, found a {rt}", e.right.span)
-        return "bool"
-
-    def t_Call(self, e: ast.Call) -> str:
-        fn = FUNCTIONS.get(e.func)
-        if fn is None:
-            self.fc.err("E106", f"unknown function {e.func!r}", e.span,
-                        hint=suggest(e.func, sorted(FUNCTIONS), "functions"))
-            return "error"
-        self.check_call(fn, e)
-        return fn.returns
-
-    def check_call(self, fn: Function, e: ast.Call) -> None:
-        """The checks `fn`'s signature declares, then its own extra check."""
-        for k in e.kwargs:
-            option = fn.option(k.name)
-            if option is None:
-                self.fc.err("E302", f"{e.func}() has no option {k.name!r}", k.span)
-            elif not option.accepts(k.value.value):
-                self.fc.err(option.code, option.problem, k.value.span)
-        specs = [*fn.args, *([fn.args[-1]] * max(0, len(e.args) - len(fn.args)))] if fn.variadic else list(fn.args)
-        for a, spec in zip(e.args, specs):
-            if spec.kinds == (NAME,) and not isinstance(a, ast.Var):
-                self.fc.err("E302", f"{e.func}() takes names, not expressions", a.span)
-                return
-        problem = fn.arity_problem(len(e.args))
-        if problem is not None:
-            self.fc.err("E302", problem, e.span)
-            return
-        for a, spec in zip(e.args, specs):
-            if NAME in spec.kinds:
-                if isinstance(a, ast.Var) or spec.kinds == (NAME,):
-                    continue  # a name: the function's own check looks it up
-                kinds = tuple(k for k in spec.kinds if k != NAME)
-            else:
-                kinds = spec.kinds
-            t = self.infer(a)
-            if t not in kinds + ("any", "error"):
-                self.fc.err("E301", f"{e.func}() cannot take a {t}", a.span)
-                return
-        if fn.check is not None:
-            fn.check(self, e)
-
-    # -- what a function's own check may ask (functions.CallChecker)
-    def err(self, code: str, msg: str, span: Span, hint: str | None = None) -> None:
-        self.fc.err(code, msg, span, hint)
-
-    def lookup(self, name: str, kind: type, what: str, span: Span) -> ast.Definition | None:
-        return self.fc.lookup(name, kind, what, span)
-
-    def check_entity_ref(self, name: str, span: Span) -> None:
-        self.fc.check_entity_ref(name, span)
-
-
 def _article(noun: str) -> str:
     return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
@@ -495,8 +362,21 @@ def check_sources(sources: list[SourceFile], units: list[Unit], config: CheckCon
             continue
         checked.add(id(f))
         unit = by_file.get(id(f))
-        scope = unit.scope if unit else build_scope(f, _module_closure(f, sources), diags)
-        FileChecker(f, scope, registry, config, diags).run()
+        closure = unit.modules if unit else _module_closure(f, sources)
+        scope = unit.scope if unit else build_scope(f, closure, diags)
+        schema = file_schema(f, closure, diags)
+        if unit is not None:
+            unit.schema = schema
+        FileChecker(f, scope, registry, config, diags, schema).run()
+
+
+def file_schema(f: SourceFile, closure: list[SourceFile], diags: Diagnostics) -> Schema:
+    """The schema `f` sees: its imports' declarations and its own. Each
+    problem is reported by the file that holds it, once."""
+    found = Diagnostics()
+    schema = build_schema([m.policy for m in closure if m.policy] + [f.policy], found)
+    diags.extend(d for d in found.items if d.span.file == f.path)
+    return schema
 
 
 def _module_closure(f: SourceFile, sources: list[SourceFile]) -> list[SourceFile]:

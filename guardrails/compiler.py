@@ -218,6 +218,7 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
     return CompiledPolicy(
         unit.policy.name, unit.policy.version, policy_digest(unit, models), settings, stages,
         tuple([unit.source.path, *(m.path for m in unit.modules)]), records,
+        unit.schema if unit.schema is not None and not unit.schema.empty else None,
     )
 
 

@@ -32,7 +32,7 @@ from guardrails.detectors import (
 )
 from guardrails.diagnostics import RuntimeCode
 from guardrails.functions import FUNCTIONS
-from guardrails.resolve import Unit
+from guardrails.resolve import Unit, group_members
 from guardrails.rulegraph import (
     TIER_CHEAP,
     TIER_PII,
@@ -241,9 +241,11 @@ class ConditionCompiler:
     def e_Var(self, e: ast.Var):
         name = e.name
         d = self.unit.scope.get(name)
-        if d is not None and isinstance(d.node, (ast.ToolsDef, ast.TermsDef)):
-            items = d.node.tools if isinstance(d.node, ast.ToolsDef) else d.node.terms
-            v = tuple(i.value for i in items)
+        if d is not None and isinstance(d.node, ast.ToolsDef):
+            v = group_members(d.node, self.unit.scope)
+            return lambda c: v
+        if d is not None and isinstance(d.node, ast.TermsDef):
+            v = tuple(i.value for i in d.node.terms)
             return lambda c: v
 
         def root(c: Ctx):
@@ -262,9 +264,29 @@ class ConditionCompiler:
                 return e.name
         return None
 
+    def tool_attributes(self) -> dict[str, dict]:
+        """Each declared tool's attributes (``tool.owner``), from the unit's schema."""
+        schema = self.unit.schema
+        return {t.name: t.attributes for t in schema.tools.values()} if schema is not None else {}
+
     def e_Attr(self, e: ast.Attr):
         obj, name, path = self.expr(e.obj), e.name, source_of(e.obj)
         root = self._root_name(e.obj)
+        if root == "tool" and self.tool_attributes():
+            table = self.tool_attributes()
+
+            def tool_attr(c: Ctx):
+                tool = c.roots.get("tool")
+                attrs = table.get(tool) if type(tool) is str else None
+                if attrs is None:
+                    raise RuleError(RuntimeCode.MISSING_ATTRIBUTE,
+                                    f"tool {tool!r} is not declared, so it has no attribute {name!r}")
+                try:
+                    return attrs[name]
+                except KeyError:
+                    raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, f"tool {tool!r} has no attribute {name!r}") from None
+
+            return tool_attr
         if root is not None:
             # `principal.role`: the hot path of tool rules, fused (same errors).
             def root_attr(c: Ctx):
@@ -309,6 +331,9 @@ class ConditionCompiler:
         return index
 
     def e_Has(self, e: ast.Has):
+        if self._root_name(e.obj) == "tool" and self.tool_attributes():
+            table, key = self.tool_attributes(), e.key
+            return lambda c: key in table.get(c.roots.get("tool"), ())
         obj, key = self.expr(e.obj), e.key
 
         def has(c: Ctx):

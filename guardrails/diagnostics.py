@@ -62,6 +62,10 @@ CODES: dict[str, str] = {
     "E105": "import cycle",
     "E106": "unknown function",
     "E107": "unknown setting",
+    "E108": "unknown attribute",
+    "E109": "invalid type",
+    "E110": "tool groups include each other",
+    "E111": "tool without a schema",
     # rules
     "E201": "duplicate rule id",
     "E202": "effect not allowed in this stage",
@@ -71,6 +75,8 @@ CODES: dict[str, str] = {
     "E301": "type mismatch",
     "E302": "wrong arguments",
     "E303": "attribute not available in this stage",
+    "E304": "optional attribute read without `has`",
+    "E305": "value outside the enum",
     # regex
     "E401": "invalid regular expression",
     # logic
@@ -99,6 +105,7 @@ CODES: dict[str, str] = {
     "W302": "empty list",
     "W303": "term can never match",
     "W304": "label never attached",
+    "W305": "case-sensitive comparison with a free string",
 }
 
 
@@ -121,6 +128,7 @@ class RuntimeCode:
     GUARD_UNAVAILABLE = "guard-unavailable"
     NO_SESSION = "no-session"
     STATE_UNAVAILABLE = "state-unavailable"
+    SCHEMA_VIOLATION = "schema-violation"
 
 
 # One table of every runtime code, beside CODES, so docs and tests can enumerate them.
@@ -136,6 +144,8 @@ RUNTIME_CODES: dict[str, str] = {
     RuntimeCode.GUARD_UNAVAILABLE: "the guard's checker failed (an unreachable sidecar, say)",
     RuntimeCode.NO_SESSION: "a rule reads the session's history and the request named no session",
     RuntimeCode.STATE_UNAVAILABLE: "the session store could not be read or written (Redis unreachable, say)",
+    RuntimeCode.SCHEMA_VIOLATION: "the request does not match the policy's schema (an unknown, missing or "
+                                  "mistyped argument)",
 }
 
 

@@ -37,29 +37,11 @@ from guardrails.diagnostics import RuntimeCode
 from guardrails.history import History, check_session_id, open_history
 from guardrails.values import ARG_SEPARATOR, MAX_CHUNKS, MAX_DEPTH, is_json_like
 from guardrails.rulegraph import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
-from guardrails.decision import (
-    REQUEST_RULE,
-    new_decision_id,
-    ChunkDecision,
-    Decision,
-    EvalError,
-    Outcome,
-    PolicyRef,
-    Span,
-    TraceStep,
-    Violation,
-)
-from guardrails.detectors import (
-    DetectorCache,
-    DetectorError,
-    Finding,
-    PiiConfig,
-    Redaction,
-    TopicClassifier,
-    apply_redactions,
-    get_pii_detector,
-    merge_redactions,
-)
+from guardrails.schema import request_problem
+from guardrails.decision import (REQUEST_RULE, ChunkDecision, Decision, EvalError, Outcome, PolicyRef, Span,
+                                 TraceStep, Violation, new_decision_id)
+from guardrails.detectors import (DetectorCache, DetectorError, Finding, PiiConfig, Redaction, TopicClassifier,
+                                  apply_redactions, get_pii_detector, merge_redactions)
 
 DEFAULT_DENY_RULE = "default-deny"
 
@@ -307,6 +289,8 @@ def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Ru
     too_long = text_too_long(p, len(text))
     if too_long:
         return error_decision(p, stage, RuntimeCode.INPUT_TOO_LARGE, too_long, started)
+    if p.schema is not None and (bad := request_problem(p.schema, context=context)):
+        return error_decision(p, stage, RuntimeCode.SCHEMA_VIOLATION, bad, started)
     graph = p.stages[stage]
     ctx = Ctx(text, {"text": text, "context": context or {}}, rt, overrides, coverage)
     h = open_state(p, graph, rt, session, at, ctx, lambda: text, optimistic=True)
@@ -356,6 +340,8 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
                                    f"chunks[{i}].metadata must be a JSON object (string keys, JSON values, "
                                    f"at most {MAX_DEPTH} levels deep)", started)
         normal.append((ch["text"], meta))
+    if p.schema is not None and (bad := request_problem(p.schema, context=context, metadata=[m for _, m in normal])):
+        return error_decision(p, "retrieval", RuntimeCode.SCHEMA_VIOLATION, bad, started)
     too_long = text_too_long(p, sum(len(t) for t, _ in normal))
     if too_long:
         return error_decision(p, "retrieval", RuntimeCode.INPUT_TOO_LARGE, too_long, started)

@@ -31,6 +31,7 @@ from guardrails.evaluate import (
     text_too_long,
 )
 from guardrails.rulegraph import CompiledPolicy, Ctx
+from guardrails.schema import request_problem
 from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, is_json_like, is_unicode, string_leaves
 
 #: One string of a JSON value: (start, end) in the joined text, its path, its trail of keys.
@@ -103,6 +104,8 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     if bad_session:
         return error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST, bad_session, started)
     args = args or {}
+    if p.schema is not None and (bad := request_problem(p.schema, tool, args, principal, context)):
+        return error_decision(p, "tool_call", RuntimeCode.SCHEMA_VIOLATION, bad, started)
     subject, offsets = _joined(args, "args")
     too_long = text_too_long(p, len(subject))
     if too_long:
@@ -147,6 +150,8 @@ def evaluate_tool_result(p: CompiledPolicy, tool: Any, result: Any, args: Any, p
     bad_session = check_session_id(session, at)
     if bad_session:
         return error_decision(p, stage, RuntimeCode.INVALID_REQUEST, bad_session, started)
+    if p.schema is not None and (bad := request_problem(p.schema, tool, args, principal, context)):
+        return error_decision(p, stage, RuntimeCode.SCHEMA_VIOLATION, bad, started)
     text, offsets = _joined(result, "result")
     too_long = text_too_long(p, len(text))
     if too_long:

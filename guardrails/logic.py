@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from guardrails import ast
 from guardrails.diagnostics import Diagnostics
 from guardrails.functions import FUNCTIONS
-from guardrails.resolve import STRICTER, ScopedRule, Unit, tools_of
+from guardrails.resolve import STRICTER, ScopedRule, Unit, group_members, tools_of
 from guardrails.unparse import format_expr
 from guardrails.values import strict_eq
 
@@ -102,7 +102,7 @@ class _Logic:
         self.lists: dict[str, frozenset] = {}
         for name, d in unit.scope.items():
             if isinstance(d.node, ast.ToolsDef):
-                self.lists[name] = frozenset(lit.value for lit in d.node.tools)
+                self.lists[name] = frozenset(group_members(d.node, unit.scope))
             elif isinstance(d.node, ast.TermsDef):
                 self.lists[name] = frozenset(lit.value for lit in d.node.terms)
 

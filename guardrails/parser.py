@@ -40,11 +40,16 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # The grammar rules whose children are expressions: nesting counts from them.
 _EXPRESSION_HOLDERS = frozenset({"rule", "limit_def"})
 # Statement keywords at the start of a line: where recovery resynchronises.
+# `tool`, `principal`, `context` and `metadata` also begin conditions (`tool ==
+# "x"` on a rule's second line), so they count only as a schema's head:
+# `tool NAME(` and `principal {`.
 _STATEMENT = re.compile(
-    r"^[ \t]*(rule|entities|topic|pattern|tools|terms|label|limit|import|config|input|output|retrieval|tool_call|tool_result)\b",
+    r"^[ \t]*(rule|entities|topic|pattern|tools|terms|label|limit|import|config|input|output|retrieval|tool_call"
+    r"|tool_result|tool(?=[ \t]+(?:\"[^\"\n]*\"|[A-Za-z_][\w-]*)[ \t]*\()|(?:principal|context|metadata)(?=[ \t]*\{))\b",
     re.M,
 )
-_TOP_LEVEL = {"entities", "topic", "pattern", "tools", "terms", "label", "limit", "import", "config"}
+_TOP_LEVEL = {"entities", "topic", "pattern", "tools", "terms", "label", "limit", "import", "config", "tool",
+              "principal", "context", "metadata"}
 
 
 def grammar_path() -> Path:

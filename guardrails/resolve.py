@@ -56,6 +56,7 @@ class Unit:
     modules: list[SourceFile]  # transitive imports, in dependency order
     scope: dict[str, Defined]
     rules: list[ScopedRule]
+    schema: object = None  # guardrails.schema.Schema, set by the check stage
 
     @property
     def policy(self) -> ast.Policy:
@@ -274,7 +275,7 @@ def tools_of(cond: ast.Expr | None, unit: Unit) -> frozenset[str] | None:
         if isinstance(c, ast.ListLit):
             return frozenset(str(i.value) for i in c.items)
         if isinstance(c, ast.Var) and c.name in unit.scope and isinstance(unit.scope[c.name].node, ast.ToolsDef):
-            return frozenset(str(i.value) for i in unit.scope[c.name].node.tools)
+            return frozenset(group_members(unit.scope[c.name].node, unit.scope))
         return None
     if isinstance(cond, ast.And):
         found = None
@@ -289,6 +290,28 @@ def tools_of(cond: ast.Expr | None, unit: Unit) -> frozenset[str] | None:
             return frozenset().union(*sets)
         return None
     return None
+
+
+def group_members(group: ast.ToolsDef, scope: dict[str, Defined]) -> tuple[str, ...]:
+    """The tool names of a group, the groups it includes expanded, in order
+    and once each. A cycle or an unknown name adds nothing here: the checker
+    reports both (E110, E102)."""
+    out: dict[str, None] = {}
+    stack: list[str] = [group.name]
+
+    def walk(g: ast.ToolsDef) -> None:
+        for item in g.tools:
+            if isinstance(item, ast.Literal):
+                out.setdefault(str(item.value))
+                continue
+            d = scope.get(item.name)
+            if d is not None and isinstance(d.node, ast.ToolsDef) and item.name not in stack:
+                stack.append(item.name)
+                walk(d.node)
+                stack.pop()
+
+    walk(group)
+    return tuple(out)
 
 
 def version_key(version: str) -> tuple:

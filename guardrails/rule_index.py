@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guardrails import ast
+from guardrails.resolve import group_members
 from guardrails.rulegraph import TIER_CHEAP, TIER_PII, TIER_PLAIN, RuleNode
 
 #: Index a rule set only when at least this many of its rules can be filed.
@@ -79,7 +80,7 @@ def _strings(e: ast.Expr, scope: dict[str, Any]) -> frozenset[str] | None:
         items = [i.value for i in e.items]
     elif isinstance(e, ast.Var) and e.name in scope and isinstance(scope[e.name].node, (ast.ToolsDef, ast.TermsDef)):
         node = scope[e.name].node
-        items = [i.value for i in (node.tools if isinstance(node, ast.ToolsDef) else node.terms)]
+        items = list(group_members(node, scope)) if isinstance(node, ast.ToolsDef) else [i.value for i in node.terms]
     else:
         return None
     return frozenset(items) if items and all(type(v) is str for v in items) else None

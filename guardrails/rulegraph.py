@@ -129,6 +129,9 @@ class CompiledPolicy:
     # Some rule reads session history: a request that names a session leaves
     # a step in the store at every stage (guardrails.history).
     records: bool = False
+    # The declared tools and shapes (guardrails.schema.Schema): a request
+    # that does not match them is refused before any rule runs. None: no schema.
+    schema: Any = None
 
     def stage(self, name: str) -> StageGraph:
         return self.stages[name]

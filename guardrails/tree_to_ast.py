@@ -251,8 +251,20 @@ class AstBuilder(Transformer):
     # -- declarations
     @v_args(meta=True)
     def rule(self, meta, children):
-        rid, effect, condition = children
-        return ast.Rule(str(rid), effect, condition, self.sp(meta), self.sp(rid))
+        rid, effect, when, unless = children
+        if unless is None:
+            return ast.Rule(str(rid), effect, when, self.sp(meta), self.sp(rid))
+        # `when A unless B` is `A and not (B)`: the later passes see one condition.
+        negated = ast.Not(unless, unless.span)
+        if when is None:
+            condition = negated
+        else:
+            operands = when.operands if isinstance(when, ast.And) else (when,)
+            condition = ast.And((*operands, negated), _joined(when.span, unless.span))
+        return ast.Rule(str(rid), effect, condition, self.sp(meta), self.sp(rid), unless)
+
+    def unless(self, children):
+        return children[0]
 
     def stage_name(self, children):
         return children[0]
@@ -290,6 +302,77 @@ class AstBuilder(Transformer):
     @v_args(meta=True)
     def tools_def(self, meta, children):
         return ast.ToolsDef(str(children[0]), children[1], self.sp(meta))
+
+    def tool_items(self, children):
+        return tuple(c for c in children if c is not None)
+
+    def tool_string(self, children):
+        return ast.Literal(self._string_value(children[0]), self.sp(children[0]))
+
+    def tool_group_ref(self, children):
+        return ast.Var(str(children[0]), self.sp(children[0]))
+
+    # -- schemas
+    @v_args(meta=True)
+    def tool_decl(self, meta, children):
+        name_tok, fields, *attrs = children
+        name = self._string_value(name_tok) if name_tok.type == "STRING" else str(name_tok)
+        return ast.ToolDecl(name, fields, tuple(a for a in attrs if a is not None), self.sp(meta),
+                            self.sp(name_tok))
+
+    @v_args(meta=True)
+    def tool_attr(self, meta, children):
+        return ast.Setting(str(children[0]), children[1], self.sp(meta))
+
+    def shape_root(self, children):
+        return children[0]
+
+    @v_args(meta=True)
+    def shape_decl(self, meta, children):
+        return ast.ShapeDecl(str(children[0]), children[1], self.sp(meta))
+
+    @v_args(meta=True)
+    def field_list(self, meta, children):
+        items = [c for c in children if c is not None]
+        fields = tuple(c for c in items if isinstance(c, ast.FieldDecl))
+        span = self.sp(meta) if items else ast.UNKNOWN_SPAN
+        return ast.RecordType(fields, any(c == "open" for c in items), span)
+
+    def open_record(self, _):
+        return "open"
+
+    @v_args(meta=True)
+    def field(self, meta, children):
+        name, optional, typ = children
+        return ast.FieldDecl(str(name), typ, optional is not None, self.sp(meta), self.sp(name))
+
+    @v_args(meta=True)
+    def type(self, meta, children):
+        if len(children) == 1 and not isinstance(children[0], ast.Literal):
+            return children[0]
+        # A union: only of literals (an enum); the checker reports anything else.
+        values = tuple(c if isinstance(c, ast.Literal) else ast.Literal(None, c.span) for c in children)
+        bad = [c for c in children if not isinstance(c, ast.Literal)]
+        for c in bad:
+            self.diags.error("E109", "a union lists literal values (an enum), such as \"p0\" | \"p1\"",
+                             c.span, hint="write one type, or only literals joined by |")
+        return ast.EnumType(values, self.sp(meta))
+
+    @v_args(meta=True)
+    def type_name(self, meta, children):
+        return ast.TypeName(str(children[0]), self.sp(meta))
+
+    @v_args(meta=True)
+    def list_type(self, meta, children):
+        return ast.ListType(children[0], self.sp(meta))
+
+    @v_args(meta=True)
+    def record_type(self, meta, children):
+        rec = children[0]
+        return ast.RecordType(rec.fields, rec.open, self.sp(meta))
+
+    def enum_value(self, children):
+        return children[0]
 
     @v_args(meta=True)
     def terms_def(self, meta, children):
@@ -347,7 +430,7 @@ class AstBuilder(Transformer):
                 self.sp(version_tok),
                 hint='write MAJOR.MINOR.PATCH, e.g. "1.0.0"',
             )
-        imports, settings, defs, stages = [], [], [], []
+        imports, settings, defs, stages, schemas = [], [], [], [], []
         for item in items:
             if isinstance(item, ast.Import):
                 imports.append(item)
@@ -355,6 +438,8 @@ class AstBuilder(Transformer):
                 settings.extend(item[1])
             elif isinstance(item, ast.StageBlock):
                 stages.append(item)
+            elif isinstance(item, (ast.ToolDecl, ast.ShapeDecl)):
+                schemas.append(item)
             else:
                 defs.append(item)
         return ast.Policy(
@@ -368,7 +453,13 @@ class AstBuilder(Transformer):
             self.sp(meta),
             self.sp(name_tok),
             self.sp(version_tok),
+            tuple(schemas),
         )
+
+
+def _joined(a: Span, b: Span) -> Span:
+    """The span from the start of `a` to the end of `b`."""
+    return Span(a.file, a.line, a.col, b.end_line, b.end_col, a.start, b.end)
 
 
 __all__ = ["AstBuilder", "span_of"]

@@ -109,3 +109,49 @@ def _is_name(s: str) -> bool:
     import re
 
     return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", s) is not None
+
+
+# ---- schemas ------------------------------------------------------------------
+
+
+def format_type(t: ast.TypeExpr) -> str:
+    match t:
+        case ast.TypeName(name=name):
+            return name
+        case ast.ListType(elem=elem):
+            return f"list[{format_type(elem)}]"
+        case ast.EnumType(values=values):
+            return " | ".join(format_literal(v.value) for v in values)
+        case ast.RecordType():
+            inner = ", ".join(_fields(t))
+            return "{" + (f" {inner} " if inner else "") + "}"
+    raise TypeError(f"not a type: {t!r}")
+
+
+def _fields(r: ast.RecordType) -> list[str]:
+    out = [f"{f.name}{'?' if f.optional else ''}: {format_type(f.type)}" for f in r.fields]
+    return out + (["..."] if r.open else [])
+
+
+def _setting_value(s: ast.Setting) -> str:
+    if isinstance(s.value, ast.ListLit):
+        return "[" + ", ".join(format_literal(i.value) for i in s.value.items) + "]"
+    return format_literal(s.value.value)
+
+
+def format_schema(d: "ast.SchemaDecl", width: int = 100) -> list[str]:
+    """A tool or shape declaration: on one line when it fits in `width`,
+    else one field per line."""
+    fields = _fields(d.args if isinstance(d, ast.ToolDecl) else d.record)
+    if isinstance(d, ast.ToolDecl):
+        name = d.name if _is_name(d.name) else format_literal(d.name)
+        attrs = ", ".join(f"{a.key} = {_setting_value(a)}" for a in d.attributes)
+        tail = ")" + (f" with {attrs}" if attrs else "")
+        one = f"tool {name}(" + ", ".join(fields) + tail
+        if len(one) <= width or not fields:
+            return [one]
+        return [f"tool {name}(", *(f"    {f}," for f in fields), tail]
+    one = f"{d.root} {{" + (" " + ", ".join(fields) + " " if fields else "") + "}"
+    if len(one) <= width or not fields:
+        return [one]
+    return [f"{d.root} {{", *(f"    {f}," for f in fields), "}"]

@@ -30,7 +30,7 @@ from guardrails.resolve import parse_source
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
 # Every document whose ```policy blocks are checked here, the language reference first.
-CHECKED_DOCS = (DOC, DOC.parent / "sessions.md")
+CHECKED_DOCS = (DOC, DOC.parent / "sessions.md", DOC.parent / "schema.md")
 FRAGMENT_HEADER = 'policy "doc" version "1.0.0"\n'
 OPTIONS = {"error", "warning", "ner-model"}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from guardrails import Engine, checker, compiler, conditions
+from guardrails import Engine, checker, compiler, conditions, typecheck
 from guardrails.diagnostics import PolicyError
 from guardrails.functions import FUNCTIONS, NAME, markdown_table
 from guardrails.rulegraph import TIER_PLAIN
@@ -52,9 +52,9 @@ def test_every_builtin_is_exercised_here():
 
 
 def test_the_checker_and_compiler_keep_no_second_list():
-    assert checker.FUNCTIONS is FUNCTIONS and conditions.FUNCTIONS is FUNCTIONS
-    assert not hasattr(checker, "DETECTOR_FUNCTIONS")
-    assert not [m for m in dir(checker.TypeChecker) if m.startswith("call_")]
+    assert typecheck.FUNCTIONS is FUNCTIONS and conditions.FUNCTIONS is FUNCTIONS
+    assert not hasattr(checker, "DETECTOR_FUNCTIONS") and not hasattr(typecheck, "DETECTOR_FUNCTIONS")
+    assert not [m for m in dir(typecheck.TypeChecker) if m.startswith("call_")]
     assert not [m for m in dir(compiler.StageCompiler) if m.startswith("f_")]
 
 

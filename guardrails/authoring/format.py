@@ -67,7 +67,14 @@ from guardrails.authoring.comments import Item, SourceItems
 from guardrails.diagnostics import Diagnostic, GuardrailsError
 from guardrails.parser import Comment, parse
 # format_operand/PRECEDENCE: the operands of a broken and/or chain get exactly the parentheses format_expr gives them.
-from guardrails.unparse import PRECEDENCE, format_expr, format_literal, format_operand, format_regex
+from guardrails.unparse import (
+    PRECEDENCE,
+    format_expr,
+    format_literal,
+    format_operand,
+    format_regex,
+    format_schema,
+)
 
 WIDTH = 100
 INDENT = "  "
@@ -212,16 +219,25 @@ def _break(first: str, cond: ast.Expr, cont: str) -> list[str]:
 def format_rule(rule: ast.Rule, indent: str = "") -> list[str]:
     """The lines of one rule, wrapped at :data:`WIDTH` columns."""
     head = f"{indent}rule {rule.id}: {format_effect(rule.effect)}"
-    if rule.condition is None:
+    lines = _when_lines(head, rule.when, indent + CONTINUATION)
+    if rule.unless is None:
+        return lines
+    # `unless` ends the last line when it fits, else starts a line of its own.
+    if len(one := f"{lines[-1]} unless {format_expr(rule.unless)}") <= WIDTH and len(lines) == 1:
+        return [one]
+    return [*lines, *_break(indent + CONTINUATION + "unless ", rule.unless, indent + CONTINUATION)]
+
+
+def _when_lines(head: str, when: ast.Expr | None, cont: str) -> list[str]:
+    if when is None:
         return [head]
-    cont = indent + CONTINUATION
-    if isinstance(rule.condition, (ast.And, ast.Or)):
-        lines = _break(head + " when ", rule.condition, cont)
+    if isinstance(when, (ast.And, ast.Or)):
+        lines = _break(head + " when ", when, cont)
         if len(lines[0]) <= WIDTH:
             return lines
-    elif len(one := f"{head} when {format_expr(rule.condition)}") <= WIDTH:
+    elif len(one := f"{head} when {format_expr(when)}") <= WIDTH:
         return [one]
-    return [head, *_break(cont + "when ", rule.condition, cont)]
+    return [head, *_break(cont + "when ", when, cont)]
 
 
 # ---- layout -------------------------------------------------------------------
@@ -239,6 +255,8 @@ class _Layout:
         config = self._merged_config()
         if config is not None:
             sections.append(self._emit([config], "", self._config))
+        if src.schemas:
+            sections.append(self._emit(src.schemas, "", lambda item, indent: format_schema(item.node, WIDTH)))
         if src.defs:
             sections.append(self._emit(src.defs, "", self._definition_lines))
         for block in src.stages:
@@ -353,7 +371,7 @@ class _Layout:
                 kind = "tools" if isinstance(d, ast.ToolsDef) else "terms"
                 head, close, fill = f"{kind} {name} = [", "]", False
                 items = d.tools if isinstance(d, ast.ToolsDef) else d.terms
-                texts = [format_literal(s.value) for s in items]
+                texts = [s.name if isinstance(s, ast.Var) else format_literal(s.value) for s in items]
             case _:
                 return self._unit(item, indent)
         pad = " " if close == "}" else ""

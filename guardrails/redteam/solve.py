@@ -27,6 +27,7 @@ from typing import Any
 import regex
 
 from guardrails import ast
+from guardrails.resolve import group_members
 from guardrails.redteam.examples import Unsupported, example
 
 __all__ = ["ABSENT", "PRESENT", "Demand", "Solution", "Solver", "merge_solutions", "path_of"]
@@ -277,7 +278,7 @@ class Solver:
         if isinstance(e, ast.Var) and e.name in self.scope:
             node = self.scope[e.name].node
             if isinstance(node, ast.ToolsDef):
-                return [t.value for t in node.tools]
+                return list(group_members(node, self.scope))
             if isinstance(node, ast.TermsDef):
                 return [t.value for t in node.terms]
         return None
