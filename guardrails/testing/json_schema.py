@@ -41,7 +41,7 @@ _TYPES: dict[str, Any] = {
     "stage": {"enum": list(STAGES)}, "session": _STRING, "at": {"type": "number", "minimum": 0},
     "after": _WINDOW, "context": _MAP, "principal": _MAP, "request": _MAP, "args": _MAP,
     "tool": _STRING, "text": {"oneOf": [_STRING, {"type": "object", "required": ["repeat", "times"]}]},
-    "chunks": {"type": "array"}, "result": _ANY,
+    "chunks": {"type": "array"}, "sources": {"type": "array"}, "result": _ANY,
     "with": {"type": "object", "properties": {k: _ANY for k in WITH_KEYS}, "additionalProperties": False},
 }
 

@@ -13,8 +13,8 @@ from guardrails.testing.model import BASE_TIME, OUTCOMES, UNSET, ChunkExpect, Ex
 
 #: The request fields each stage's cases may give.
 REQUEST_KEYS: dict[str, tuple[str, ...]] = {
-    "input": ("text",), "output": ("text",), "retrieval": ("chunks",), "tool_call": ("tool", "args", "principal"),
-    "tool_result": ("tool", "result", "args", "principal"),
+    "input": ("text",), "output": ("text", "sources"), "retrieval": ("chunks",),
+    "tool_call": ("tool", "args", "principal"), "tool_result": ("tool", "result", "args", "principal"),
 }
 #: The fields a request of each stage cannot do without.
 REQUIRED_REQUEST: dict[str, tuple[str, ...]] = {
@@ -104,6 +104,8 @@ class StageReader(Reader):
             return n.value if self.typed(n, (str,), key, "a string (or {repeat, times})") else None
         if key in ("args", "principal"):
             return self.json(n, key) if self.mapping(n, key) is not None else None
+        if key == "sources":  # what the answer rests on: strings or {text, id, metadata}
+            return self.json(n, key) if self.typed(n, (list,), key, "a list of chunks") else None
         if key == "result":  # what a tool returned: a string or any JSON value
             if n.value is None:
                 self.err("T104", "result must be a string or a JSON value, not null", n.span,
