@@ -67,6 +67,7 @@ class LoadState:
     diags: Diagnostics
     ner_model: str | None = None
     coverage: bool = False
+    strict: bool = False  # `check --strict`: schemas required (E111)
     units: list[Unit] = field(default_factory=list)
     pii_default: frozenset[str] = frozenset()
     policies: list[CompiledPolicy] = field(default_factory=list)
@@ -93,7 +94,7 @@ def resolve_stage(state: LoadState) -> None:
 
 def check_stage(state: LoadState) -> None:
     """Static checks, each file once in its own scope."""
-    check_sources(state.sources, state.units, CheckConfig(ner_model=state.ner_model), state.diags)
+    check_sources(state.sources, state.units, CheckConfig(ner_model=state.ner_model, strict=state.strict), state.diags)
 
 
 def logic_stage(state: LoadState) -> None:
@@ -151,11 +152,12 @@ def resolve_ner_model(ner_model: str | None) -> str | None:
 
 
 def load_sources(sources: list[SourceFile], *, ner_model: str | None = None,
-                 diags: Diagnostics | None = None, coverage: bool = False) -> LoadResult:
-    """Check and compile parsed sources. Never raises for bad policies."""
+                 diags: Diagnostics | None = None, coverage: bool = False, strict: bool = False) -> LoadResult:
+    """Check and compile parsed sources. Never raises for bad policies.
+    `strict` asks for a schema for every tool named and value read (E111)."""
     diags = diags or Diagnostics()
     text_by_path = {s.path: s.text for s in sources}
-    state = run_pipeline(LoadState(sources, diags, resolve_ner_model(ner_model), coverage))
+    state = run_pipeline(LoadState(sources, diags, resolve_ner_model(ner_model), coverage, strict))
     return LoadResult(state.policies, diags.sorted(), text_by_path)
 
 

@@ -44,11 +44,11 @@ def read_paths(paths: Iterable[str | Path], diags: Diagnostics, *,
 
 
 def load_paths(paths: Iterable[str | Path], *, ner_model: str | None = None, coverage: bool = False,
-               bundle_key: bytes | str | None = None) -> LoadResult:
+               bundle_key: bytes | str | None = None, strict: bool = False) -> LoadResult:
     """Load policy files, directories, or bundles (see guardrails.bundle)."""
     diags = Diagnostics()
     sources = read_paths(paths, diags, bundle_key=bundle_key)
-    return load_sources(sources, ner_model=ner_model, diags=diags, coverage=coverage)
+    return load_sources(sources, ner_model=ner_model, diags=diags, coverage=coverage, strict=strict)
 
 
 __all__ = ["BUNDLE_SUFFIXES", "is_bundle", "load_paths", "read_paths"]

@@ -24,7 +24,9 @@ def register(sub) -> None:
     c.add_argument("paths", nargs="+", metavar="PATH", help="policy files or directories of *.policy files")
     c.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     add_ner_option(c)
-    c.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    c.add_argument("--strict", action="store_true",
+                   help="treat warnings as errors, and require a schema for every tool a policy names and "
+                        "every principal, context and metadata it reads (E111; docs/schema.md)")
     c.add_argument("-q", "--quiet", action="store_true", help="print errors only, no warnings or summary")
     c.add_argument("--against", metavar="OLD_BUNDLE",
                    help="also fail when a policy's source differs from the same version in this older bundle "
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.against is not None and not Path(args.against).is_file():
         raise UsageError(f"--against {args.against}: no such bundle")
     try:
-        result = load_paths(args.paths, ner_model=args.ner_model, bundle_key=args.key)
+        result = load_paths(args.paths, ner_model=args.ner_model, bundle_key=args.key, strict=args.strict)
         # Versions are compared even when the policies have other errors.
         against = check_against(result.sources, args.against, key=args.key) if args.against else []
     except BundleError as err:
