@@ -294,3 +294,24 @@ def test_a_backend_that_fails_fails_the_rule():
     e = Engine.from_source(POLICY, grounding_model=Boom())
     d = e.check_output("Purchases can be returned for a refund within 30 days.", sources=[SOURCES[0].text])
     assert d.outcome is Outcome.DENY and {x.code for x in d.errors} == {"detector-failed"}
+
+
+# ---- the CLI -------------------------------------------------------------------------
+
+def test_guardrails_eval_takes_the_answer_s_sources_from_a_file(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    src = tmp_path / "sources.json"
+    src.write_text('[{"id": "kb-1", "text": "Refunds are accepted within 30 days of purchase."}]', encoding="utf-8")
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "guardrails", "eval", str(root / "policies"), "--policy",
+                               "rag-search", "--format", "json", *extra], capture_output=True, text=True,
+                              timeout=120)
+
+    denied = run("--stage", "output", "--text", "The refund window is 90 days.", "--sources", str(src))
+    assert '"outcome":"deny"' in denied.stdout and "NUMBER_MISMATCH" in denied.stdout, denied.stderr
+    wrong_stage = run("--stage", "input", "--text", "x", "--sources", str(src))
+    assert wrong_stage.returncode == 2 and "--sources works with --stage output" in wrong_stage.stderr

@@ -51,6 +51,9 @@ def register(sub) -> None:
     e.add_argument("--key", metavar="KEYFILE", help="key that verifies a signed bundle given as PATH")
     e.add_argument("--injection-model", metavar="MODULE:FACTORY",
                    help="score injection() with this importable backend instead of the shipped model")
+    e.add_argument("--sources", metavar="FILE",
+                   help="output stage: a JSON list of the chunks the answer rests on, for grounded() "
+                        "(strings or {text, id, metadata})")
 
 
 def _request_for(args: argparse.Namespace) -> dict:
@@ -111,13 +114,25 @@ def read_batch(path: str) -> list[tuple[str, str, str | None, dict]]:
     return entries
 
 
+def _with_sources(args: argparse.Namespace, request: dict) -> dict:
+    if args.sources is None:
+        return request
+    if args.stage != "output":
+        raise UsageError("--sources works with --stage output (the answer's sources)")
+    try:
+        text = Path(args.sources).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {args.sources}: {getattr(exc, 'strerror', None) or exc}") from None
+    return {**request, "sources": read_json(text, args.sources)}
+
+
 def run(args: argparse.Namespace) -> int:
     if args.batch is None and args.stage is None:
         raise UsageError(f"--stage is required ({', '.join(STAGES[:-1])} or {STAGES[-1]})")
     if args.state is not None:
         _check_state(args.state)
     batch = read_batch(args.batch) if args.batch is not None else None
-    request = _request_for(args) if batch is None else None
+    request = _with_sources(args, _request_for(args)) if batch is None else None
     log = None
     if args.log is not None:
         from guardrails.decision_log import DecisionLog
