@@ -351,3 +351,63 @@ def test_a_module_changed_on_disk_is_read_again(tmp_path):
         assert client.diagnostics(app) == []
     finally:
         assert client.close() == 0
+
+
+SCHEMA_BASE = '''module "shapes" version "1.0.0"
+
+tool issue_refund(order_id: string, amount: number, note?: string) with owner = "finance"
+tool lookup_order(order_id: string, fields: {status: boolean, ...})
+principal { id: string, role: "employee" | "admin" }
+'''
+
+SCHEMA_APP = '''policy "shop" version "1.0.0"
+import "shapes"
+
+tool_call {
+  rule managers: allow when tool == "issue_refund" and principal.role == "admin"
+}
+'''
+
+
+def test_attribute_paths_come_from_the_schema(tmp_path):
+    (tmp_path / "shapes.policy").write_text(SCHEMA_BASE, encoding="utf-8")
+    (tmp_path / "shop.policy").write_text(SCHEMA_APP, encoding="utf-8")
+    client = Client(tmp_path)
+    try:
+        client.request("initialize", {"processId": None, "rootUri": _uri(tmp_path), "capabilities": {}})
+        client.notify("initialized", {})
+        uri = _open(client, tmp_path / "shop.policy", SCHEMA_APP)
+        assert client.diagnostics(uri) == []
+
+        def items(text: str) -> dict[str, str]:
+            _change(client, uri, text, 2)
+            client.diagnostics(uri)
+            end = {"line": text.count("\n"), "character": len(text.rsplit("\n", 1)[-1])}
+            result = client.request("textDocument/completion", {"textDocument": {"uri": uri}, "position": end})
+            return {i["label"]: i.get("detail") for i in result["items"]}
+
+        body = SCHEMA_APP.rstrip("}\n") + "\n  rule r: deny \"x\" when "
+        args = items(body + "args.")
+        assert args == {"amount": "number (issue_refund())", "fields": "{status: boolean, ...} (lookup_order())",
+                        "note": "string, optional (issue_refund())", "order_id": "string (issue_refund())"}
+        assert items(body + "args.fields.") == {"status": "boolean (lookup_order())"}
+        assert items(body + "principal.") == {"id": "string", "role": '"employee" | "admin"'}
+        assert items(body + "tool.") == {"owner": 'tool attribute (issue_refund: "finance")'}
+
+        _change(client, uri, SCHEMA_APP, 3)
+        client.diagnostics(uri)
+        role = _hover(client, uri, _pos(SCHEMA_APP, "role ==", 1))
+        assert role == '**attribute** `principal.role`: "employee" | "admin"'
+        tool = _hover(client, uri, _pos(SCHEMA_APP, '"issue_refund"', 3))
+        assert tool.startswith('```guardrails\ntool issue_refund(order_id: string, amount: number, note?: string) '
+                               'with owner = "finance"\n```')
+        loc = client.request("textDocument/definition",
+                             {"textDocument": {"uri": uri}, "position": _pos(SCHEMA_APP, '"issue_refund"', 3)})
+        assert loc["uri"] == _uri(tmp_path / "shapes.policy")
+        assert loc["range"]["start"] == _pos(SCHEMA_BASE, "issue_refund")
+        symbols = client.request("textDocument/documentSymbol",
+                                 {"textDocument": {"uri": _uri(tmp_path / "shapes.policy")}})
+        assert [(c["name"], c["detail"]) for c in symbols[0]["children"]] == [
+            ("issue_refund", "tool schema"), ("lookup_order", "tool schema"), ("principal", "schema")]
+    finally:
+        assert client.close() == 0

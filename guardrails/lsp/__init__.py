@@ -8,6 +8,7 @@ Python over the engine's own load pipeline, so the editor sees exactly what
 - :mod:`.workspace` - a directory loaded with the editor's unsaved buffers over the disk
 - :mod:`.names` - what a name under the cursor is: hover text and where it is defined
 - :mod:`.complete` - completion items for the place the cursor is at
+- :mod:`.paths` - attribute paths: what the schema declares, what the policies read
 - :mod:`.outline` - document symbols: the policy, its declarations, stages and rules
 - :mod:`.server` - the pygls server: LSP messages in, these answers out
 """

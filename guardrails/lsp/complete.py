@@ -8,9 +8,9 @@ could start there is offered (keywords, definitions in scope, imported ones
 included, builtins, entity types, request attributes) and the editor filters
 by what is typed.
 
-Attribute paths (``args.amount``, ``principal.role``) come from the
-attributes the loaded policies already read, and from a declared schema
-when the policy has one (:func:`attribute_names`).
+Attribute paths (``args.amount``, ``tool.owner``, ``principal.role``) come
+from the file's schema when it declares them, and from what the loaded
+policies already read (:mod:`guardrails.lsp.paths`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from guardrails.lsp.names import (
     describe_function,
     entity_types,
 )
+from guardrails.lsp.paths import declared_after, read_after, schema_of
 from guardrails.lsp.workspace import Snapshot
 from guardrails.stages import STAGE_EFFECTS, STAGES
 
@@ -202,45 +203,14 @@ def everything(snap: Snapshot, path: str, *, keywords_too: bool = True) -> list[
 
 
 def attribute_items(snap: Snapshot, path: str, parts: list[str]) -> list[Item]:
-    """The attributes after ``a.b.`` (`parts` = ["a", "b"])."""
+    """The attributes after ``a.b.`` (`parts` = ["a", "b"]): the schema's
+    first, then what the loaded policies read there."""
     if parts[0] not in ROOTS_BY_NAME:
         return []
-    return [Item(name, FIELD, detail) for name, detail in attribute_names(snap, path, tuple(parts))]
+    found = declared_after(schema_of(snap, path), tuple(parts))
+    for name, where in read_after(snap, tuple(parts)).items():
+        found.setdefault(name, where)
+    return [Item(name, FIELD, detail) for name, detail in sorted(found.items())]
 
 
-def attribute_names(snap: Snapshot, path: str, parts: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(name, detail) of what may follow the path `parts`: what the loaded
-    policies read there (``args.amount``, ``args has order_id``)."""
-    seen: dict[str, str] = {}
-    for f in snap.parsed_files():
-        for expr in _conditions(f.policy):
-            for e in ast.walk(expr):
-                if isinstance(e, ast.Attr) and _path(e.obj) == parts:
-                    seen.setdefault(e.name, f"read in {f.policy.name}")
-                elif isinstance(e, ast.Has) and _path(e.obj) == parts:
-                    seen.setdefault(e.key, f"read in {f.policy.name}")
-    return sorted(seen.items())
-
-
-def _conditions(policy: ast.Policy):
-    for block in policy.stages:
-        for r in block.rules:
-            if r.condition is not None:
-                yield r.condition
-    for d in policy.definitions:
-        if isinstance(d, ast.LimitDef):
-            yield from d.keys
-
-
-def _path(e: ast.Expr) -> tuple[str, ...] | None:
-    """``args.a.b`` as ("args", "a", "b"); None for anything else."""
-    names: list[str] = []
-    while isinstance(e, ast.Attr):
-        names.append(e.name)
-        e = e.obj
-    if not isinstance(e, ast.Var):
-        return None
-    return (e.name, *reversed(names))
-
-
-__all__ = ["ARG_KINDS", "Item", "attribute_items", "attribute_names", "complete", "defined", "everything"]
+__all__ = ["ARG_KINDS", "Item", "attribute_items", "complete", "defined", "everything"]

@@ -23,7 +23,13 @@ from guardrails.detectors import (
 from guardrails.detectors.injection import LEVELS as INJECTION_LEVELS
 from guardrails.diagnostics import Span
 from guardrails.functions import FUNCTIONS, TIER_NAMES, Function
-from guardrails.lsp.lexicon import Token, token_at, tokens
+from guardrails.lsp.lexicon import Token, dotted_before, token_at, tokens
+from guardrails.lsp.paths import (
+    declared_type,
+    describe_tool,
+    schema_of,
+    tool_declaration,
+)
 from guardrails.lsp.workspace import Snapshot
 from guardrails.resolve import Defined
 from guardrails.stages import ROOTS, STAGES
@@ -72,6 +78,12 @@ def hover(snap: Snapshot, path: str, text: str, offset: int) -> Hover | None:
             return None
         p = module.policy
         return Hover(f"**{p.kind}** `{p.name}` version {p.version}\n\n{module.path}", tok.start, tok.end)
+    if tok.kind == "string":
+        decl = tool_declaration(snap, path, tok.text.strip('"'))
+        shown = describe_tool(schema_of(snap, path), decl.name) if decl is not None else None
+        if shown is None:
+            return None
+        return Hover(f"```guardrails\n{shown}\n```\n\n{decl.span.file}:{decl.span.line}", tok.start, tok.end)
     if tok.kind != "name":
         return None
     md = _describe_name(snap, path, toks, i)
@@ -88,6 +100,9 @@ def definition(snap: Snapshot, path: str, text: str, offset: int) -> Span | None
     if tok.kind == "string" and i > 0 and toks[i - 1].text == "import":
         module = snap.imported(path, tok.text.strip('"'))
         return module.policy.name_span if module is not None and module.policy is not None else None
+    if tok.kind == "string":  # a tool's name: its declaration
+        decl = tool_declaration(snap, path, tok.text.strip('"'))
+        return decl.name_span if decl is not None else None
     if tok.kind != "name" or _is_attribute(toks, i) or _is_call(toks, i):
         return None
     found = snap.scope(path).get(tok.text)
@@ -105,7 +120,7 @@ def _is_call(toks: list[Token], i: int) -> bool:
 def _describe_name(snap: Snapshot, path: str, toks: list[Token], i: int) -> str | None:
     name = toks[i].text
     if _is_attribute(toks, i):
-        return None  # request attributes are described by the schema, when there is one
+        return describe_path(snap, path, toks, i)
     if _is_call(toks, i) and name in FUNCTIONS:
         return describe_function(FUNCTIONS[name])
     found = snap.scope(path).get(name)
@@ -122,6 +137,20 @@ def _describe_name(snap: Snapshot, path: str, toks: list[Token], i: int) -> str 
     if name in FUNCTIONS:
         return describe_function(FUNCTIONS[name])
     return None
+
+
+def describe_path(snap: Snapshot, path: str, toks: list[Token], i: int) -> str | None:
+    """An attribute path (``args.amount``) as the file's schema types it."""
+    parts = dotted_before(toks, i)
+    if not parts or parts[0] not in ROOTS_BY_NAME:
+        return None
+    lines = declared_type(schema_of(snap, path), tuple(parts))
+    if not lines:
+        return None
+    head = f"**attribute** `{'.'.join(parts)}`"
+    if len(lines) == 1 and not lines[0].startswith("`"):
+        return f"{head}: {lines[0]}"
+    return head + "\n\n" + "\n".join(f"- {line}" for line in lines)
 
 
 def describe_function(f: Function) -> str:
@@ -180,6 +209,7 @@ __all__ = [
     "describe_definition",
     "describe_entity",
     "describe_function",
+    "describe_path",
     "describe_root",
     "entity_types",
     "hover",

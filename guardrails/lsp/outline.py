@@ -1,4 +1,4 @@
-"""Document symbols: the policy, its declarations, its stages and their rules.
+"""Document symbols: the policy, its declarations and schemas, its stages and their rules.
 
 Read from the file's AST, so a file with a syntax error still shows every
 statement the parser kept (a broken statement is blanked, the rest parses).
@@ -15,8 +15,8 @@ from guardrails.lsp.names import KIND_NAMES
 from guardrails.resolve import SourceFile
 
 # Symbol kinds, named as LSP names them (the server maps them to numbers).
-MODULE, NAMESPACE, CONSTANT, EVENT, PROPERTY, FUNCTION = (
-    "module", "namespace", "constant", "event", "property", "function")
+MODULE, NAMESPACE, CONSTANT, EVENT, PROPERTY, FUNCTION, STRUCT = (
+    "module", "namespace", "constant", "event", "property", "function", "struct")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,11 @@ def outline(source: SourceFile) -> list[Symbol]:
     for d in p.definitions:
         children.append(_symbol(d.name, CONSTANT, KIND_NAMES[type(d)], d.span,
                                 _name_span(source.text, d.span, d.name)))
+    for decl in p.schemas:
+        if isinstance(decl, ast.ToolDecl):
+            children.append(_symbol(decl.name, FUNCTION, "tool schema", decl.span, decl.name_span))
+        else:
+            children.append(_symbol(decl.root, STRUCT, "schema", decl.span, _head(decl.span, decl.root)))
     for block in p.stages:
         rules = tuple(_symbol(r.id, FUNCTION if isinstance(r.effect, ast.Allow) else EVENT,
                               ast.effect_name(r.effect), r.span, r.id_span) for r in block.rules)

@@ -39,6 +39,7 @@ COMPLETION_KINDS = {
 SYMBOL_KINDS = {
     "module": lsp.SymbolKind.Module, "namespace": lsp.SymbolKind.Namespace, "constant": lsp.SymbolKind.Constant,
     "event": lsp.SymbolKind.Event, "property": lsp.SymbolKind.Property, "function": lsp.SymbolKind.Function,
+    "struct": lsp.SymbolKind.Struct,
 }
 
 
