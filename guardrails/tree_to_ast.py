@@ -350,13 +350,12 @@ class AstBuilder(Transformer):
     def type(self, meta, children):
         if len(children) == 1 and not isinstance(children[0], ast.Literal):
             return children[0]
-        # A union: only of literals (an enum); the checker reports anything else.
-        values = tuple(c if isinstance(c, ast.Literal) else ast.Literal(None, c.span) for c in children)
+        # A union: only of literals (an enum). Anything else is reported once.
         bad = [c for c in children if not isinstance(c, ast.Literal)]
-        for c in bad:
+        if bad:
             self.diags.error("E109", "a union lists literal values (an enum), such as \"p0\" | \"p1\"",
-                             c.span, hint="write one type, or only literals joined by |")
-        return ast.EnumType(values, self.sp(meta))
+                             bad[0].span, hint="write one type, or only literals joined by |")
+        return ast.EnumType(tuple(c for c in children if isinstance(c, ast.Literal)), self.sp(meta))
 
     @v_args(meta=True)
     def type_name(self, meta, children):
