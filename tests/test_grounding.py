@@ -307,7 +307,7 @@ def test_guardrails_eval_takes_the_answer_s_sources_from_a_file(tmp_path):
     src.write_text('[{"id": "kb-1", "text": "Refunds are accepted within 30 days of purchase."}]', encoding="utf-8")
 
     def run(*extra):
-        return subprocess.run([sys.executable, "-m", "guardrails", "eval", str(root / "policies"), "--policy",
+        return subprocess.run([sys.executable, "-m", "guardrails.cli", "eval", str(root / "policies"), "--policy",
                                "rag-search", "--format", "json", *extra], capture_output=True, text=True,
                               timeout=120)
 
