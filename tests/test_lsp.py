@@ -411,3 +411,55 @@ def test_attribute_paths_come_from_the_schema(tmp_path):
             ("issue_refund", "tool schema"), ("lookup_order", "tool schema"), ("principal", "schema")]
     finally:
         assert client.close() == 0
+
+
+def test_every_file_gets_what_check_prints(tmp_path):
+    """A directory with errors and warnings in a module and a policy: each
+    open document's diagnostics are `guardrails check --format json`'s for
+    that file (code, severity, message and hint, line and column)."""
+    for p in Path(__file__).resolve().parent.parent.glob("policies/*.policy"):
+        (tmp_path / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
+    base = tmp_path / "org-baseline.policy"
+    base.write_text(base.read_text(encoding="utf-8").replace("[EMAIL_ADDRESS,", "[EMAIL_ADRESS,")
+                    + "terms unused = [\"x\"]\n", encoding="utf-8")
+    bot = tmp_path / "support-bot.policy"
+    # An emoji (two UTF-16 units) before the error on its line: LSP columns count UTF-16 units.
+    bot.write_text(bot.read_text(encoding="utf-8").replace(
+        'deny "Prompt injection attempt"\n      when', 'deny "Prompt injection \U0001F642" when topic(legl) > 0.5 or', 1)
+        .replace("rule cap:", "rule lookup:"), encoding="utf-8")  # E201: a duplicate rule id
+    proc = subprocess.run([sys.executable, "-m", "guardrails.cli", "check", "--format", "json", str(tmp_path)],
+                          check=False, capture_output=True, text=True, timeout=WAIT)
+    assert proc.returncode == 1, proc.stderr
+    expected: dict[str, list] = {}
+    for d in json.loads(proc.stdout)["diagnostics"]:
+        expected.setdefault(Path(d["file"]).resolve().as_uri(), []).append(d)
+    assert len(expected) >= 2 and sum(map(len, expected.values())) >= 3
+
+    client = Client(tmp_path)
+    try:
+        client.request("initialize", {"processId": None, "rootUri": _uri(tmp_path), "capabilities": {}})
+        client.notify("initialized", {})
+        uris = [_open(client, p, p.read_text(encoding="utf-8")) for p in sorted(tmp_path.glob("*.policy"))]
+        got = {}
+        for uri in uris:
+            got[uri] = client.diagnostics(uri)
+        for uri in uris:  # opening later files publishes again for the earlier ones: take the last
+            while any(m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri
+                      for m in client.notifications):
+                got[uri] = client.diagnostics(uri)
+    finally:
+        assert client.close() == 0
+    for uri in uris:
+        text = Path(uri.removeprefix("file://")).read_text(encoding="utf-8").split("\n")
+        want = []
+        for d in expected.get(uri, []):
+            line = text[d["line"] - 1]
+            utf16_col = len(line[: d["col"] - 1].encode("utf-16-le")) // 2
+            message = d["message"] + (f"\nhint: {d['hint']}" if d["hint"] else "")
+            want.append((d["code"], 1 if d["severity"] == "error" else 2, message, d["line"] - 1, utf16_col))
+        have = [(d["code"], d["severity"], d["message"], d["range"]["start"]["line"],
+                 d["range"]["start"]["character"]) for d in got[uri]]
+        assert have == want, uri
+    [unknown] = [d for d in got[_uri(bot)] if d["code"] == "E102"]
+    line = bot.read_text(encoding="utf-8").split("\n")[unknown["range"]["start"]["line"]]
+    assert unknown["range"]["start"]["character"] == line.index("legl") + 1  # the emoji is two UTF-16 units

@@ -116,7 +116,7 @@ def _open_call(toks: list[Token]) -> str | None:
             if depth == 0:
                 return toks[i - 1].text if i > 0 and toks[i - 1].text in FUNCTIONS else None
             depth -= 1
-        elif t in ("{", "}", "rule", "when"):
+        elif t in ("{", "}", "rule", "when", "unless"):
             return None
     return None
 
@@ -138,7 +138,7 @@ def _stage_of(toks: list[Token]) -> str | None:
 def _in_rule(toks: list[Token]) -> bool:
     """Whether the cursor is in a rule's effect (after `rule ID:`)."""
     for i in range(len(toks) - 1, -1, -1):
-        if toks[i].text in ("when", "{", "}"):
+        if toks[i].text in ("when", "unless", "{", "}"):
             return False
         if toks[i].text == "rule":
             return True
