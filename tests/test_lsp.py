@@ -463,3 +463,30 @@ def test_every_file_gets_what_check_prints(tmp_path):
     [unknown] = [d for d in got[_uri(bot)] if d["code"] == "E102"]
     line = bot.read_text(encoding="utf-8").split("\n")[unknown["range"]["start"]["line"]]
     assert unknown["range"]["start"]["character"] == line.index("legl") + 1  # the emoji is two UTF-16 units
+
+
+def test_every_position_of_every_example_answers(tmp_path):
+    """Hover, definition, completion and the outline never raise: at points
+    all through the example policies, and on their prefixes as if typed."""
+    from guardrails.lsp.complete import complete
+    from guardrails.lsp.names import definition, hover
+    from guardrails.lsp.outline import outline
+    from guardrails.lsp.workspace import load
+
+    root = Path(__file__).resolve().parent.parent / "policies"
+    for p in sorted(root.glob("*.policy")):
+        text = p.read_text(encoding="utf-8")
+        snap = load(str(root), {str(p): text})
+        assert outline(snap.source(str(p)))
+        answered = 0
+        for offset in range(0, len(text) + 1, 17):
+            answered += hover(snap, str(p), text, offset) is not None
+            definition(snap, str(p), text, offset)
+            complete(snap, str(p), text, offset)
+        assert answered > 10, p.name
+        for cut in range(0, len(text) + 1, len(text) // 6 + 1):
+            typed = text[:cut]
+            partial = load(str(root), {str(p): typed}, previous=snap)
+            complete(partial, str(p), typed, len(typed))
+            hover(partial, str(p), typed, max(0, len(typed) - 1))
+            outline(partial.source(str(p)))
