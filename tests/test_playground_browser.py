@@ -3,7 +3,8 @@
 One browser for the module. The test types a broken policy and sees the
 diagnostic underlined and listed, fixes it, evaluates a request and sees the
 redaction highlighted and the fired rule lit in the graph, runs the tests,
-and makes a share link that restores the state. It waits on selectors, never
+compares the edit against a pinned baseline, and makes a share link that
+restores the state. It waits on selectors, never
 on fixed sleeps, and writes the docs' screenshot (docs/img/playground.png)
 when GUARDRAILS_SCREENSHOT is set (scripts/playground_screenshot.py sets it).
 
@@ -87,7 +88,10 @@ def type_into_editor(page, old: str, new: str) -> None:
     start = box.input_value().index(old)
     box.focus()
     box.evaluate("(el, [a, b]) => el.setSelectionRange(a, b)", [start, start + len(old)])
-    page.keyboard.type(new)
+    if new:
+        page.keyboard.type(new)
+    else:
+        page.keyboard.press("Delete")
 
 
 def test_break_fix_evaluate_and_test_a_policy(page, policy_dir):
@@ -134,6 +138,14 @@ def test_break_fix_evaluate_and_test_a_policy(page, policy_dir):
     assert page.locator("tr.case .status-passed").count() > 10
     assert "rules" in page.inner_text(".coverage") and "100%" in page.inner_text(".coverage")
 
+    # Compare: the editor against the pinned baseline, on the default pasted cases.
+    page.click("#tabs button[data-tab='compare']")
+    page.click("#pin")
+    type_into_editor(page, 'rule redact-contact: redact contact using replace("<{entity}>")', "")
+    page.click("#compare")
+    assert page.wait_for_selector("#compare-summary").inner_text().startswith("3 request(s), 1 changed")
+    assert page.inner_text("#compare-results .card").startswith("a contact address")
+
     assert (policy_dir / "support-bot.policy").read_text() == on_disk  # nothing saved without Save
 
 
@@ -157,5 +169,6 @@ def test_a_share_link_restores_the_edited_state_and_save_writes_the_file(page, b
     other.context.close()
 
     page.click("#save")
-    page.wait_for_function("document.querySelector('#status').textContent.startsWith('saved rag-search.policy')")
+    page.wait_for_selector("#status:text-matches('saved')")
+    assert page.inner_text("#status") == "saved rag-search.policy"
     assert "# shared edit\npolicy" in (policy_dir / "rag-search.policy").read_text()

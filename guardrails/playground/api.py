@@ -89,13 +89,15 @@ _ENGINES: OrderedDict[str, Any] = OrderedDict()
 _KEEP = 4
 
 
-def engine_for(files: dict[str, str]) -> Any:
+def engine_for(files: dict[str, str], *, cached: bool = True) -> Any:
     """An engine over the files, or ApiError carrying the rendered diagnostics.
-    Kept per content, so typing a request does not recompile the policies."""
+    Kept per content, so typing a request does not recompile the policies;
+    ``cached=False`` builds one of its own (a diff's two sides must not share
+    one engine's session state, even when their files are the same)."""
     from guardrails.engine import Engine
 
     key = hashlib.sha256(json.dumps(sorted(files.items())).encode("utf-8", "surrogatepass")).hexdigest()
-    if key in _ENGINES:
+    if cached and key in _ENGINES:
         _ENGINES.move_to_end(key)
         return _ENGINES[key]
     result = load(files)
@@ -109,6 +111,8 @@ def engine_for(files: dict[str, str]) -> Any:
         engine = Engine(result.policies, hash_salt=_SALT, warnings=[d for d in result.diagnostics if not d.is_error])
     except GuardrailsError as exc:
         raise ApiError(str(exc)) from None
+    if not cached:
+        return engine
     _ENGINES[key] = engine
     while len(_ENGINES) > _KEEP:
         _ENGINES.popitem(last=False)[1].close()
@@ -301,15 +305,20 @@ def diff(payload: dict) -> dict:
 
     cases = cases_from_batch(parse_cases(payload.get("cases")))
     try:
-        old = engine_for(_files(payload, "old"))
+        old = engine_for(_files(payload, "old"), cached=False)
     except ApiError as exc:
         raise ApiError(f"OLD (the baseline): {exc}") from None
     try:
-        new = engine_for(_files(payload))
+        new = engine_for(_files(payload), cached=False)
     except ApiError as exc:
+        old.close()
         raise ApiError(f"NEW (the editor): {exc}") from None
     name = payload.get("policy") or None
-    report = compare(old, new, cases, policy=name if isinstance(name, str) else None)
+    try:
+        report = compare(old, new, cases, policy=name if isinstance(name, str) else None)
+    finally:
+        old.close()
+        new.close()
     return json.loads(json.dumps(report.as_dict(), ensure_ascii=False, default=str))
 
 
