@@ -16,6 +16,7 @@ client's position encoding (UTF-16 unless it asks for another).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 from lsprotocol import types as lsp
@@ -245,8 +246,14 @@ def _document_symbol(s: Symbol, text: str, encoding: str) -> lsp.DocumentSymbol:
 
 
 def serve_stdio(ner_model: str | None = None) -> None:
-    """Serve one client over stdin and stdout until it exits."""
-    build_server(ner_model).start_io()
+    """Serve one client over stdin and stdout until it exits.
+
+    Stdout belongs to the protocol: anything else printed (a library's
+    stray output) goes to stderr instead of breaking the client's framing.
+    """
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr
+    build_server(ner_model).start_io(stdin, stdout)
 
 
 __all__ = ["build_server", "serve_stdio", "to_offset", "to_position"]
