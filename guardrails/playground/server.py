@@ -95,6 +95,13 @@ class PlaygroundServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the page went away mid-answer (a closed tab): nothing to report
+        super().handle_error(request, client_address)
+
     def server_close(self) -> None:
         super().server_close()
         self.worker.close()

@@ -20,7 +20,6 @@ import threading
 import time
 from typing import Any
 
-
 #: How long a new worker may take to import and warm up, in seconds.
 STARTUP_TIMEOUT = 60.0
 
