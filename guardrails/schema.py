@@ -29,13 +29,16 @@ SHAPE_ROOTS = ("principal", "context", "metadata")
 @dataclass(frozen=True, slots=True)
 class Ty:
     """A declared type. ``kind`` is one of string, number, integer, boolean,
-    any, list (``elem``), record (``fields``, ``open``) or enum (``values``)."""
+    any, list (``elem``), record (``fields``, ``open``) or enum (``values``);
+    or ``mixed`` (``alts``): an argument several tools declare with different
+    types, which a rule naming none of them may only test for equality."""
 
     kind: str
     elem: "Ty | None" = None
     fields: tuple["FieldTy", ...] = ()
     open: bool = False
     values: tuple[Any, ...] = ()
+    alts: tuple["Ty", ...] = ()
 
     def field(self, name: str) -> "FieldTy | None":
         for f in self.fields:
@@ -50,7 +53,7 @@ class Ty:
             kinds = {kind_of(v) for v in self.values}
             return kinds.pop() if len(kinds) == 1 else "any"
         return {"string": "string", "number": "number", "integer": "number", "boolean": "bool", "any": "any",
-                "list": "list", "record": "map"}[self.kind]
+                "list": "list", "record": "map", "mixed": MIXED}[self.kind]
 
     def describe(self) -> str:
         match self.kind:
@@ -61,6 +64,8 @@ class Ty:
                 return "{" + inner + (", ..." if self.open else "") + "}"
             case "enum":
                 return " | ".join(_literal(v) for v in self.values)
+            case "mixed":
+                return " or ".join(a.describe() for a in self.alts)
         return self.kind
 
 
@@ -72,6 +77,8 @@ class FieldTy:
 
 
 ANY = Ty("any")
+#: The checker's kind for a `mixed` value: no operator but == and != takes it.
+MIXED = "value whose type differs between the rule's tools"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from guardrails import ast
 from guardrails.diagnostics import Span
 from guardrails.functions import FUNCTIONS, NAME, Function
 from guardrails.resolve import suggest, tools_of
-from guardrails.schema import ANY, EMPTY, FieldTy, Schema, Ty
+from guardrails.schema import ANY, EMPTY, MIXED, FieldTy, Schema, Ty
 from guardrails.stages import ALL_ROOTS, ROOTS
 from guardrails.values import kind_of
 
@@ -258,8 +258,8 @@ class TypeChecker:
         self._enum_literals(e.right, (e.left,), e)
         if e.op in ("==", "!=") and isinstance(e.right, ast.Literal):
             self._case_warning(e.left, e.right)
-        if "any" in (lt, rt):
-            return "bool"
+        if "any" in (lt, rt) or (MIXED in (lt, rt) and e.op in ("==", "!=")):
+            return "bool"  # strict equality holds or fails; it never errs
         if e.op in ("==", "!="):
             if lt != rt and "null" not in (lt, rt):
                 self.fc.err("E301", f"comparing a {lt} with a {rt} is never equal", e.span,
@@ -299,10 +299,12 @@ class TypeChecker:
                      lit.span, hint=f"compare lower({path}) with a lower-case literal, or declare an enum")
 
     def t_In(self, e: ast.In) -> str:
-        self.infer(e.item)
+        it = self.infer(e.item)
         ct = self.infer(e.container)
         if ct not in ("list", "map", "string", "any", "error"):
             self.fc.err("E301", f"`in` needs a list, map or string on its right, found a {ct}", e.container.span)
+        elif ct == "string" and it not in ("string", "any", "error"):
+            self.fc.err("E301", f"`in` a string looks for a string, not a {it}", e.item.span)
         self._enum_literals(e.item, (e.container,), e)
         return "bool"
 
@@ -433,7 +435,8 @@ def _union(records: list[Ty]) -> Ty:
     for n in names:
         found = [r.field(n) for r in records]
         present = [f for f in found if f is not None]
-        ty = present[0].ty if all(f.ty == present[0].ty for f in present) else ANY
+        ty = present[0].ty if all(f.ty == present[0].ty for f in present) else Ty(
+            "mixed", alts=tuple(dict.fromkeys(f.ty for f in present)))
         fields.append(FieldTy(n, ty, any(f is None or f.optional for f in found)))
     return Ty("record", fields=tuple(fields), open=any(r.open for r in records))
 

@@ -31,6 +31,9 @@ CALLS = {
     "repeats": ("tool_call", "tool == \"t\" and repeats() < 3"),
     "flows_from": ("output", "flows_from(seen)"),
     "over": ("tool_call", "tool == \"t\" and not over(lim)"),
+    "grounding": ("output", "grounding() < 0.5"),
+    "grounded": ("output", "not grounded(min_share=0.8)"),
+    "ungrounded": ("output", "ungrounded(number_mismatch)"),
 }
 
 
