@@ -296,9 +296,13 @@ class GuardrailsClient(_Base):
 
     def check_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
                      session: str | None = None, at: float | None = None, request_key: str | None = None,
-                     explain: bool = False, timeout: float | None = None) -> Decision:
-        """Check a completion before it reaches the user."""
-        return self.check("output", {"text": text, "context": context, "session": session, "at": at},
+                     explain: bool = False, timeout: float | None = None,
+                     sources: list[dict | str] | None = None) -> Decision:
+        """Check a completion before it reaches the user; `sources` are the
+        passages it was generated from, for ``grounded()`` (strings or
+        ``{"text", "id", "metadata"}``)."""
+        return self.check("output", {"text": text, "context": context, "session": session, "at": at,
+                                     "sources": sources},
                           policy=policy, request_key=request_key, explain=explain, timeout=timeout)
 
     def check_retrieval(self, chunks: list[dict | str], *, policy: str | None = None, context: dict | None = None,
@@ -463,8 +467,10 @@ class AsyncGuardrailsClient(_Base):
 
     async def check_output(self, text: str, *, policy: str | None = None, context: dict | None = None,
                            session: str | None = None, at: float | None = None, request_key: str | None = None,
-                           explain: bool = False, timeout: float | None = None) -> Decision:
-        return await self.check("output", {"text": text, "context": context, "session": session, "at": at},
+                           explain: bool = False, timeout: float | None = None,
+                           sources: list[dict | str] | None = None) -> Decision:
+        return await self.check("output", {"text": text, "context": context, "session": session, "at": at,
+                                           "sources": sources},
                                 policy=policy, request_key=request_key, explain=explain, timeout=timeout)
 
     async def check_retrieval(self, chunks: list[dict | str], *, policy: str | None = None,

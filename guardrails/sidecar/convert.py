@@ -140,6 +140,10 @@ def request_to_engine(stage: str, msg: Any) -> tuple[dict, str | None]:
     ctx = _opt_struct(msg, "context")
     if stage in ("input", "output"):
         req = {"text": msg.text, "context": ctx}
+        if stage == "output" and msg.sources:
+            # An empty id is the source's position, as in the library (sources.py).
+            req["sources"] = [{"id": s.id or i + 1, "text": s.text, "metadata": _opt_struct(s, "metadata")}
+                              for i, s in enumerate(msg.sources)]
     elif stage == "retrieval":
         req = {"chunks": [{"text": c.text, "metadata": _opt_struct(c, "metadata")} for c in msg.chunks],
                "context": ctx}
@@ -174,6 +178,8 @@ def request_from_engine(stage: str, request: dict, *, policy: str | None = None,
             raise ConversionError(f"text must be a string, not {type(text).__name__}")
         cls = pb.CheckInputRequest if stage == "input" else pb.CheckOutputRequest
         msg = cls(text=text, **common)
+        if stage == "output" and request.get("sources") is not None:
+            _fill_sources(msg, request["sources"])
     elif stage == "retrieval":
         chunks = request.get("chunks")
         if not isinstance(chunks, (list, tuple)):
@@ -206,6 +212,25 @@ def request_from_engine(stage: str, request: dict, *, policy: str | None = None,
     if request.get("context") is not None:
         fill_struct(msg.context, request["context"], "context")
     return msg
+
+
+def _fill_sources(msg: Any, sources: Any) -> None:
+    """An output request's sources: strings or ``{"text", "id", "metadata"}``
+    objects (guardrails.detectors.grounding.sources); the sidecar's engine
+    checks the rest (unique ids, sizes)."""
+    if isinstance(sources, (str, bytes)) or not isinstance(sources, (list, tuple)):
+        raise ConversionError("sources must be a list of strings or {text, id, metadata} objects")
+    for i, src in enumerate(sources):
+        if isinstance(src, str):
+            src = {"text": src}
+        if not isinstance(src, dict) or not isinstance(src.get("text"), str):
+            raise ConversionError(f"sources[{i}] needs a string 'text'")
+        sid = src.get("id")
+        if sid is not None and (isinstance(sid, bool) or not isinstance(sid, (str, int))):
+            raise ConversionError(f"sources[{i}].id must be a string or a whole number")
+        m = msg.sources.add(text=src["text"], id="" if sid is None else str(sid))
+        if src.get("metadata") is not None:
+            fill_struct(m.metadata, src["metadata"], f"sources[{i}].metadata")
 
 
 def _session(session: Any) -> str:

@@ -120,6 +120,15 @@ function buildRequest(stage, policy, r) {
   if (r.session) msg.session = r.session;
   if (r.at) msg.at = r.at;
   if (stage === "input" || stage === "output") msg.text = r.text;
+  if (stage === "output" && r.sources) {
+    // a string or {text, id, metadata}; an empty id is the position, from 1
+    msg.sources = r.sources.map((s) => {
+      const src = typeof s === "string" ? { text: s } : s;
+      const out = { text: src.text, id: src.id === undefined || src.id === null ? "" : String(src.id) };
+      if (src.metadata) out.metadata = toStruct(src.metadata);
+      return out;
+    });
+  }
   if (stage === "retrieval") {
     msg.chunks = r.chunks.map((c) => {
       const chunk = typeof c === "string" ? { text: c } : c;

@@ -99,7 +99,7 @@ class CheckInputRequest(_message.Message):
     def __init__(self, text: _Optional[str] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ..., session: _Optional[str] = ..., at: _Optional[float] = ...) -> None: ...
 
 class CheckOutputRequest(_message.Message):
-    __slots__ = ("text", "policy", "context", "request_key", "explain", "session", "at")
+    __slots__ = ("text", "policy", "context", "request_key", "explain", "session", "at", "sources")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,7 @@ class CheckOutputRequest(_message.Message):
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
     text: str
     policy: str
     context: _struct_pb2.Struct
@@ -114,7 +115,18 @@ class CheckOutputRequest(_message.Message):
     explain: bool
     session: str
     at: float
-    def __init__(self, text: _Optional[str] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ..., session: _Optional[str] = ..., at: _Optional[float] = ...) -> None: ...
+    sources: _containers.RepeatedCompositeFieldContainer[Source]
+    def __init__(self, text: _Optional[str] = ..., policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., explain: _Optional[bool] = ..., session: _Optional[str] = ..., at: _Optional[float] = ..., sources: _Optional[_Iterable[_Union[Source, _Mapping]]] = ...) -> None: ...
+
+class Source(_message.Message):
+    __slots__ = ("id", "text", "metadata")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    text: str
+    metadata: _struct_pb2.Struct
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class Chunk(_message.Message):
     __slots__ = ("text", "metadata")
