@@ -68,7 +68,7 @@ def run(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.Co
 def test_check_valid_policies():
     p = run("check", "policies/")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.startswith("ok: 4 policies (agent-assistant 1.0.0, coding-assistant 2.0.1, rag-search 1.0.0, support-bot 1.3.0)")
+    assert p.stdout.startswith("ok: 4 policies (agent-assistant 1.1.0, coding-assistant 2.1.0, rag-search 1.0.0, support-bot 1.4.0)")
     assert p.stderr == ""
 
 
@@ -183,8 +183,8 @@ def test_eval_text_prints_a_human_decision():
     p = run("eval", "policies/", "--stage", "input", "--policy", "support-bot", "--text", "mail jo@example.com")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert re.fullmatch(r"input -> REDACT  \(support-bot 1\.3\.0, [0-9a-f]{12}\)", lines[0])
-    assert "  redact   redact-contact (policies/support-bot.policy:16:3)" in lines
+    assert re.fullmatch(r"input -> REDACT  \(support-bot 1\.4\.0, [0-9a-f]{12}\)", lines[0])
+    assert "  redact   redact-contact (policies/support-bot.policy:27:3)" in lines
     assert "           EMAIL_ADDRESS at 5-19 (score 1.00)" in lines
     assert lines[-1] == "  forward: 'mail <EMAIL_ADDRESS>'"
 

@@ -281,9 +281,9 @@ def test_support_bot_refund_limit_change(tmp_path, capsys):
     shutil.copytree(ROOT / "policies", old)
     shutil.copytree(ROOT / "policies", new)
     src = (new / "support-bot.policy").read_text()
-    assert "args.amount <= 100" in src and 'version "1.3.0"' in src
+    assert "args.amount <= 100" in src and 'version "1.4.0"' in src
     (new / "support-bot.policy").write_text(
-        src.replace("args.amount <= 100", "args.amount <= 200").replace('version "1.3.0"', 'version "1.4.0"'))
+        src.replace("args.amount <= 100", "args.amount <= 200").replace('version "1.4.0"', 'version "1.5.0"'))
     cases = FIXTURES / "support-bot-refunds.jsonl"
     code, out, err = _run(capsys, "diff", old, new, "--cases", ROOT / "examples" / "requests.jsonl", cases,
                           "--format", "json", "--fail-on-change")
@@ -312,7 +312,7 @@ def test_support_bot_refund_limit_change(tmp_path, capsys):
 
 SUPPORT_TESTS = """\
 policy: support-bot
-version: "1.3.0"   # a pin in a test file is ignored by diff: NEW holds 1.4.0
+version: "1.4.0"   # a pin in a test file is ignored by diff: NEW holds 1.5.0
 cases:
   - name: a legal threat escalates
     stage: input
@@ -342,7 +342,7 @@ def test_policy_test_files_as_cases(tmp_path, capsys):
     assert "topic(legal) >= 0.7" in src
     (new / "support-bot.policy").write_text(
         src.replace("args.amount <= 100", "args.amount <= 200").replace("topic(legal) >= 0.7", "topic(legal) >= 0.95")
-        .replace('version "1.3.0"', 'version "1.4.0"'))
+        .replace('version "1.4.0"', 'version "1.5.0"'))
     tests = tmp_path / "support.tests.yaml"
     tests.write_text(SUPPORT_TESTS)
     code, out, err = _run(capsys, "diff", old, new, "--cases", tests, "--format", "json")

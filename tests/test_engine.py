@@ -51,7 +51,7 @@ def test_from_path_on_a_file(tmp_path):
 
 def test_from_path_on_a_directory_loads_policies_not_modules(engine):
     assert engine.policy_names() == ["agent-assistant", "coding-assistant", "rag-search", "support-bot"]
-    assert {p.version for p in engine.policies} == {"2.0.1", "1.0.0", "1.3.0"}
+    assert {p.version for p in engine.policies} == {"2.1.0", "1.1.0", "1.0.0", "1.4.0"}
 
 
 def test_from_path_on_a_list_of_files():
@@ -88,7 +88,7 @@ def test_unknown_policy_names_what_is_loaded(engine):
 def test_unknown_version_names_the_loaded_versions(engine):
     with pytest.raises(UnknownPolicyError) as info:
         engine.check_input("hello", policy="support-bot@9.9.9")
-    assert str(info.value) == "policy 'support-bot' has no version 9.9.9; loaded: 1.3.0"
+    assert str(info.value) == "policy 'support-bot' has no version 9.9.9; loaded: 1.4.0"
 
 
 def test_unknown_policy_from_check_and_async(engine):
@@ -291,7 +291,7 @@ def test_explain_fills_the_trace(engine):
     assert by_rule["org-baseline/prompt-injection"].status == "fired"
     assert by_rule["legal-threat"].status in ("not_fired", "skipped")
     text = d.explain()
-    assert text.startswith("input -> DENY  (support-bot 1.3.0, ")
+    assert text.startswith("input -> DENY  (support-bot 1.4.0, ")
     for rule in ("override-attempt", "org-baseline/prompt-injection", "legal-threat", "redact-contact"):
         assert rule in text
     assert "path:" in text

@@ -24,9 +24,9 @@ def test_support_bot(tmp_path):
     out = run_example("support_bot.py", tmp_path)
     assert "model received: 'My email is <EMAIL_ADDRESS> and my card ******************* was charged twice'" in out
     assert "jo@example.com and my card" not in out.split("1. Redaction")[1].split("caller's message")[0]
-    assert "BLOCKED: support-bot 1.3.0 denied the input: org-baseline/prompt-injection (Prompt injection attempt)" in out
+    assert "BLOCKED: support-bot 1.4.0 denied the input: org-baseline/prompt-injection (Prompt injection attempt)" in out
     assert "user sees:      'Sorry, I can only help with orders.'" in out
-    assert "BLOCKED: support-bot 1.3.0 denied the output: no-medical (Medical advice is out of scope)" in out
+    assert "BLOCKED: support-bot 1.4.0 denied the output: no-medical (Medical advice is out of scope)" in out
     assert "escalated to human_review: ['Customer mentions legal action']" in out
     assert "model received: 'Please email <EMAIL_ADDRESS_1_" in out
     assert "I will send the confirmation to jo@example.com about *******************." in out
@@ -37,7 +37,7 @@ def test_streaming_chat(tmp_path):
     assert ("the card ******************* within five days; the receipt is sent to <EMAIL_ADDRESS>. "
             "Anything else?'") in out
     assert "released before the stop: 'Your parcel left our warehouse" in out
-    assert "STOPPED: support-bot 1.3.0 denied the stream: no-medical (Medical advice is out of scope)" in out
+    assert "STOPPED: support-bot 1.4.0 denied the stream: no-medical (Medical advice is out of scope)" in out
     assert "| [The rest of this answer was withheld.]'" in out
     assert "model received: 'Please call me back on <PHONE_NUMBER_1_" in out
     assert "we will call you at 212-555-0123 tomorrow" not in out  # released in pieces, joined with |
@@ -50,9 +50,9 @@ def test_agent_tools(tmp_path):
     assert "STOPPED tool call issue_refund (amount 240): default-deny" in out
     assert ">>> issue_refund RAN: 40 for ORD-12345678, note='Goodwill, mail <EMAIL_ADDRESS>'" in out
     assert ">>> issue_refund RAN: 9000" not in out
-    assert "BLOCKED: support-bot 1.3.0 denied the tool call 'issue_refund': cap (Refunds above 5000 need a ticket)" in out
+    assert "BLOCKED: support-bot 1.4.0 denied the tool call 'issue_refund': cap (Refunds above 5000 need a ticket)" in out
     assert ">>> issue_refund RAN: 240 for ORD-12345678" in out
-    assert "BLOCKED: support-bot 1.3.0 denied the tool call 'lookup_order': default-deny" in out
+    assert "BLOCKED: support-bot 1.4.0 denied the tool call 'lookup_order': default-deny" in out
 
 
 def test_openai_sdk(tmp_path):
@@ -62,7 +62,7 @@ def test_openai_sdk(tmp_path):
     assert "user sees (ChatCompletion):" in out and "write to <EMAIL_ADDRESS>." in out
     assert "allowed tool calls: ['lookup_order']" in out
     assert "stopped: ['issue_refund: Refunds above 5000 need a ticket']" in out
-    assert "STOPPED: support-bot 1.3.0 denied the stream: no-medical" in out
+    assert "STOPPED: support-bot 1.4.0 denied the stream: no-medical" in out
 
 
 def test_agent_session(tmp_path):

@@ -41,7 +41,7 @@ def test_a_denied_call_never_runs(engine):
     with pytest.raises(PolicyViolation) as info:
         refund("ORD-12345678", amount=9000)
     assert ran == []
-    assert str(info.value) == ("support-bot 1.3.0 denied the tool call 'issue_refund': "
+    assert str(info.value) == ("support-bot 1.4.0 denied the tool call 'issue_refund': "
                                "cap (Refunds above 5000 need a ticket)")
     assert info.value.decision.stage == "tool_call"
 

@@ -64,7 +64,7 @@ def test_one_span_per_check_with_what_was_decided(engine, otel):
     assert inp.name == "guardrails.check input" and tool.name == "guardrails.check tool_call"
     a = dict(inp.attributes)
     assert a["guardrails.stage"] == "input" and a["guardrails.outcome"] == "redact"
-    assert a["guardrails.policy.name"] == "support-bot" and a["guardrails.policy.version"] == "1.3.0"
+    assert a["guardrails.policy.name"] == "support-bot" and a["guardrails.policy.version"] == "1.4.0"
     assert a["guardrails.policy.digest"] == d.policy.digest and len(d.policy.digest) == 64
     assert a["guardrails.rule_ids"] == ("redact-contact",)
     assert a["guardrails.session"] == "s-1" and a["guardrails.decision_id"] == d.decision_id
@@ -164,7 +164,7 @@ def test_metrics_otel_and_prometheus(engine, otel):
     assert points[("guardrails.decision.duration", (("guardrails.stage", "tool_call"),))].count == 3
     assert prom.registry.get_sample_value(
         "guardrails_decisions_total", {"stage": "tool_call", "outcome": "allow", "policy": "support-bot",
-                                       "version": "1.3.0"}) == 3
+                                       "version": "1.4.0"}) == 3
     assert prom.registry.get_sample_value("guardrails_decision_latency_seconds_count", {"stage": "input"}) == 1
 
 

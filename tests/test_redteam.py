@@ -126,7 +126,7 @@ def test_the_text_report_agrees_with_the_json_of_another_process(shipped_json: d
     text = proc.stdout
     support = next(p for p in shipped_json["policies"] if p["name"] == "support-bot")
     assert text.startswith("guardrails redteam: 1 policy, seed 7, at most 2 variants per rule and family")
-    assert f"support-bot 1.3.0: {support['stopped']}/{support['tried']} stopped" in text
+    assert f"support-bot 1.4.0: {support['stopped']}/{support['tried']} stopped" in text
     for r in support["rules"]:
         assert f"{r['rule']} ({r['what']}): {len(r['passed'])} passed" in text or not r["passed"]
         for v in r["passed"][:25]:

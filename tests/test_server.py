@@ -399,7 +399,7 @@ def test_metrics_show_latency_histograms(server, client):
     body = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5).read().decode()
     assert 'guardrails_decision_latency_seconds_bucket{le="0.001",stage="tool_call"}' in body
     assert 'guardrails_decision_latency_seconds_count{stage="input"}' in body
-    assert 'guardrails_decisions_total{outcome="deny",policy="support-bot",stage="tool_call",version="1.3.0"}' in body
+    assert 'guardrails_decisions_total{outcome="deny",policy="support-bot",stage="tool_call",version="1.4.0"}' in body
     assert 'guardrails_rule_hits_total{effect="deny",policy="support-bot",rule="cap"}' in body
     assert 'guardrails_policy_info{' in body and 'name="support-bot"' in body
     assert 'guardrails_reloads_total{result="success",set="active"} 1.0' in body
