@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from guardrails import ast
 from guardrails.diagnostics import Diagnostics
@@ -94,6 +94,8 @@ class Schema:
 
     tools: dict[str, ToolSchema] = field(default_factory=dict)
     shapes: dict[str, Ty] = field(default_factory=dict)  # principal / context / metadata -> record
+    # Compiled request checks: ("tool", name) -> its arguments' check; a shape's root -> its check.
+    checks: dict[Any, Check] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def empty(self) -> bool:
@@ -174,10 +176,90 @@ def build_schema(policies: Iterable[ast.Policy], diags: Diagnostics) -> Schema:
                     else:
                         fields.append(f)
                 shapes[d.root] = (fields, is_open or rec.open)
-    return Schema(tools, {root: Ty("record", fields=tuple(fs), open=o) for root, (fs, o) in shapes.items()})
+    records = {root: Ty("record", fields=tuple(fs), open=o) for root, (fs, o) in shapes.items()}
+    checks: dict[Any, Check] = {("tool", name): _record_check(t.args, "argument") for name, t in tools.items()}
+    checks.update((root, _record_check(ty, "field")) for root, ty in records.items())
+    return Schema(tools, records, checks)
 
 
 # ---- requests against the schema --------------------------------------------
+
+#: A compiled check of one value: None when it matches, else (where below the
+#: value, what is wrong), so the path is only built for a request refused.
+Check = Callable[[Any], "tuple[str, str] | None"]
+
+
+def compile_check(ty: Ty, what: str = "field") -> Check | None:
+    """The check of a value against `ty`, decided once at load (None: any
+    value matches). Messages name the kind of a wrong value, never the value:
+    they reach the decision log, which must not hold the data it protects."""
+    kind, expected = ty.kind, ty.describe()
+    if kind in ("any", "mixed"):
+        return None
+    if kind in ("string", "boolean", "number", "integer"):
+        test = _SCALARS[kind]
+        return lambda v: None if test(v) else ("", f"is a {kind_of(v)}; expected {expected}")
+    if kind == "enum":
+        allowed = frozenset((kind_of(v), v) for v in ty.values)
+
+        def enum(v: Any):
+            if isinstance(v, (str, int, float)) and (kind_of(v), v) in allowed:
+                return None
+            return ("", f"is a {kind_of(v)} outside its enum; expected one of {expected}")
+
+        return enum
+    if kind == "list":
+        elem = compile_check(ty.elem) if ty.elem is not None else None
+
+        def each(v: Any):
+            if type(v) is not list:
+                return ("", f"is a {kind_of(v)}; expected {expected}")
+            if elem is not None:
+                for i, item in enumerate(v):
+                    bad = elem(item)
+                    if bad:
+                        return (f"[{i}]{bad[0]}", bad[1])
+            return None
+
+        return each
+    return _record_check(ty, what)
+
+
+def _record_check(ty: Ty, what: str) -> Check:
+    names = frozenset(f.name for f in ty.fields)
+    required = tuple(f.name for f in ty.fields if not f.optional)
+    checked = tuple((f.name, c) for f in ty.fields if (c := compile_check(f.ty)) is not None)
+    closed = not ty.open
+
+    def record(v: Any):
+        if type(v) is not dict:
+            return ("", f"is a {kind_of(v)}; expected an object")
+        # An unknown name first: a misspelt argument is also a missing one,
+        # and "did you mean" says more than "lacks". Sorted: a JSON object
+        # has no order, and the message must not depend on the wire's.
+        if closed and not v.keys() <= names:
+            key = sorted(set(v) - names)[0]
+            hint = suggest(key, sorted(names), f"{what}s")
+            return ("", f"has an unknown {what} {key!r}" + (f" ({hint})" if hint else ""))
+        for name in required:
+            if name not in v:
+                return ("", f"lacks the required {what} {name!r}")
+        for name, check in checked:
+            if name in v:
+                bad = check(v[name])
+                if bad:
+                    return (f".{name}{bad[0]}", bad[1])
+        return None
+
+    return record
+
+
+_SCALARS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: type(v) is str or isinstance(v, str),
+    "boolean": lambda v: v is True or v is False,
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
+}
 
 
 def request_problem(schema: Schema, tool: str | None = None, args: Any = None, principal: Any = None,
@@ -187,81 +269,21 @@ def request_problem(schema: Schema, tool: str | None = None, args: Any = None, p
     of the wrong type. A tool the schema does not declare is not checked
     here (``tool_default`` decides calls of unknown tools). `metadata` are
     the retrieved chunks' metadata, in order."""
-    if tool is not None:
-        decl = schema.tools.get(tool)
-        if decl is not None:
-            bad = record_problem(args or {}, decl.args, "args", what="argument")
-            if bad:
-                return f"tool {tool!r}: {bad}"
+    checks = schema.checks
+    if tool is not None and (check := checks.get(("tool", tool))) is not None:
+        bad = check(args or {})
+        if bad:
+            return f"tool {tool!r}: args{bad[0]} {bad[1]}"
     for root, value in (("principal", principal), ("context", context)):
-        shape = schema.shapes.get(root)
-        if shape is not None and value is not None:
-            bad = record_problem(value, shape, root)
+        if value is not None and (check := checks.get(root)) is not None:
+            bad = check(value)
             if bad:
-                return bad
-    shape = schema.shapes.get("metadata")
-    for i, meta in enumerate(metadata if shape is not None else ()):
-        bad = record_problem(meta, shape, f"chunks[{i}].metadata")
+                return f"{root}{bad[0]} {bad[1]}"
+    check = checks.get("metadata")
+    for i, meta in enumerate(metadata if check is not None else ()):
+        bad = check(meta)
         if bad:
-            return bad
-    return None
-
-
-def problem(value: Any, ty: Ty, path: str) -> str | None:
-    """Why `value` does not match `ty` (naming the field), or None."""
-    match ty.kind:
-        case "any":
-            return None
-        case "string":
-            ok = isinstance(value, str)
-        case "boolean":
-            ok = isinstance(value, bool)
-        case "number":
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        case "integer":
-            ok = (isinstance(value, int) and not isinstance(value, bool)) or (
-                isinstance(value, float) and value.is_integer())
-        case "enum":
-            if any(value == v and kind_of(value) == kind_of(v) for v in ty.values):
-                return None
-            return f"{path} is a {kind_of(value)} outside its enum; expected one of {ty.describe()}"
-        case "list":
-            if not isinstance(value, list):
-                return f"{path} is a {kind_of(value)}; expected {ty.describe()}"
-            for i, item in enumerate(value):
-                bad = problem(item, ty.elem, f"{path}[{i}]")
-                if bad:
-                    return bad
-            return None
-        case "record":
-            if not isinstance(value, dict):
-                return f"{path} is a {kind_of(value)}; expected an object"
-            return record_problem(value, ty, path)
-        case _:
-            raise AssertionError(ty.kind)
-    if ok:
-        return None
-    # Never the value itself: the message reaches the decision log, which
-    # must not hold the personal data the request may carry.
-    return f"{path} is a {kind_of(value)}; expected {ty.describe()}"
-
-
-def record_problem(value: dict, ty: Ty, path: str, *, what: str = "field") -> str | None:
-    # An unknown name first: a misspelt argument is also a missing one, and
-    # "did you mean" says more than "lacks".
-    if not ty.open:
-        for key in value:
-            if ty.field(key) is None:
-                hint = suggest(key, [f.name for f in ty.fields], f"{what}s")
-                return f"{path} has an unknown {what} {key!r}" + (f" ({hint})" if hint else "")
-    for f in ty.fields:
-        if f.name not in value:
-            if not f.optional:
-                return f"{path} lacks the required {what} {f.name!r}"
-            continue
-        bad = problem(value[f.name], f.ty, f"{path}.{f.name}")
-        if bad:
-            return bad
+            return f"chunks[{i}].metadata{bad[0]} {bad[1]}"
     return None
 
 
