@@ -68,7 +68,7 @@ def run(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.Co
 def test_check_valid_policies():
     p = run("check", "policies/")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.startswith("ok: 4 policies (agent-assistant 1.1.0, coding-assistant 2.1.0, rag-search 1.0.0, support-bot 1.4.0)")
+    assert p.stdout.startswith("ok: 4 policies (agent-assistant 1.1.0, coding-assistant 2.1.0, rag-search 1.1.0, support-bot 1.4.0)")
     assert p.stderr == ""
 
 

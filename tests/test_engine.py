@@ -51,7 +51,7 @@ def test_from_path_on_a_file(tmp_path):
 
 def test_from_path_on_a_directory_loads_policies_not_modules(engine):
     assert engine.policy_names() == ["agent-assistant", "coding-assistant", "rag-search", "support-bot"]
-    assert {p.version for p in engine.policies} == {"2.1.0", "1.1.0", "1.0.0", "1.4.0"}
+    assert {p.version for p in engine.policies} == {"2.1.0", "1.1.0", "1.4.0"}
 
 
 def test_from_path_on_a_list_of_files():

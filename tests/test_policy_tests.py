@@ -133,7 +133,7 @@ def test_policies_that_do_not_load_are_reported_against_the_test_file(tmp_path):
 def test_coverage_of_the_example_policies_is_complete():
     p = guardrails("test", "policies/", "--coverage", "--min-coverage", "100", "--min-branch-coverage", "100")
     assert p.returncode == 0, p.stdout + p.stderr
-    for name in ("coding-assistant 2.1.0", "rag-search 1.0.0", "support-bot 1.4.0"):
+    for name in ("coding-assistant 2.1.0", "rag-search 1.1.0", "support-bot 1.4.0"):
         line = next(x for x in p.stdout.splitlines() if x.startswith(f"  {name}: "))
         assert re.match(rf"  {name}: rules covered (\d+)/\1 \(100%\), branches covered (\d+)/\2 \(100%\)", line), line
     passed, failed, skipped = summary(p)
