@@ -14,10 +14,10 @@ from typing import Sequence
 
 from guardrails import __version__
 from guardrails.diagnostics import GuardrailsError
-from guardrails.cli import check, completion, eval as eval_, fmt, graph, init, log, diff, test, bundle, serve, redteam, playground, lsp
+from guardrails.cli import check, completion, eval as eval_, fmt, graph, init, log, diff, test, bundle, serve, redteam, playground, lsp, prove
 from guardrails.cli.common import UsageError
 
-COMMANDS = [init, check, eval_, graph, log, diff, test, bundle, fmt, serve, redteam, playground, lsp, completion]
+COMMANDS = [init, check, eval_, graph, log, diff, test, bundle, fmt, serve, redteam, playground, lsp, prove, completion]
 
 
 def build_parser() -> argparse.ArgumentParser:
