@@ -23,7 +23,7 @@ from guardrails.detectors import SECRET_KINDS
 from guardrails.detectors.injection import LEVELS as INJECTION_LEVELS
 from guardrails.prove.regex import MAX_CHAR, Untranslatable, search_regex
 from guardrails.prove.symbolic import Free, Outside, Space
-from guardrails.resolve import Unit
+from guardrails.resolve import Unit, group_members
 from guardrails.rulegraph import DEFAULT_MIN_SCORE
 from guardrails.unparse import format_expr
 
@@ -127,7 +127,7 @@ class Encoder:
     def e_Var(self, e: ast.Var) -> Sym:
         d = self.definition(e.name)
         if isinstance(d, ast.ToolsDef):
-            return self.ok(self.J.null, consts=tuple(i.value for i in d.tools))
+            return self.ok(self.J.null, consts=group_members(d, self.unit.scope))
         if isinstance(d, ast.TermsDef):
             return self.ok(self.J.null, consts=tuple(i.value for i in d.terms))
         if e.name == "tool" and self.s.tool is not None:
@@ -157,7 +157,16 @@ class Encoder:
         wrong = z3.Or(obj.wrong, z3.And(ok, z3.Not(shape)))
         return Sym(v, missing, wrong, path=name)
 
+    def schema(self) -> Any:
+        sch = getattr(self.unit, "schema", None)
+        return sch if sch is not None and sch.tools else None
+
     def e_Attr(self, e: ast.Attr) -> Sym:
+        if isinstance(e.obj, ast.Var) and e.obj.name == "tool" and self.s.tool is not None and self.schema():
+            from guardrails.prove.shapes import tool_attribute
+
+            value, missing = tool_attribute(self, self.schema(), e.name)
+            return Sym(value, missing, self.F)
         return self._child(self.expr(e.obj), e.name, format_expr(e.obj))
 
     def e_Index(self, e: ast.Index) -> Sym:
@@ -169,6 +178,10 @@ class Encoder:
 
     def e_Has(self, e: ast.Has) -> Sym:
         z3, J = self.z3, self.J
+        if isinstance(e.obj, ast.Var) and e.obj.name == "tool" and self.s.tool is not None and self.schema():
+            from guardrails.prove.shapes import tool_has
+
+            return self.boolean(tool_has(self, self.schema(), e.key))
         obj = self.expr(e.obj)
         if obj.path is None:
             raise Outside(f"`has` on `{format_expr(e.obj)}`, which is not an attribute path")

@@ -96,7 +96,14 @@ def encode_stage(space: Space, unit: Unit, settings: Settings, stage: str,
         if rt.effect in fired:
             fired[rt.effect].append(rt.fires)
         failed.append(rt.fails)
-    denied = z3.Or(*fired["deny"], *(failed if settings.fail_closed else []))
+    refused = z3.BoolVal(False)
+    schema = getattr(unit, "schema", None)
+    if schema is not None and not schema.empty and stage in ("tool_call", "tool_result", "retrieval", "input",
+                                                              "output"):
+        from guardrails.prove.shapes import valid
+
+        refused = z3.Not(valid(enc, schema))  # refused before any rule runs (schema-violation)
+    denied = z3.Or(refused, *fired["deny"], *(failed if settings.fail_closed else []))
     escalated = z3.And(z3.Not(denied), z3.Or(*fired["escalate"]))
     passed = z3.And(z3.Not(denied), z3.Not(escalated))
     if stage == "tool_call" and settings.tool_default != "allow":

@@ -78,6 +78,7 @@ class Space:
         self.facts: list[Any] = []
         self.free: dict[str, Free] = {}
         self.members: dict[str, dict[str, tuple[Any, Any]]] = {}  # list path -> literal key -> (value, Bool)
+        self.fillers: dict[str, Any] = {}  # "path[]" -> a value for list elements no rule reads
         self.text = z3.String("text") if stage != "tool_call" else None
         self.tool = z3.String("tool") if stage in ("tool_call", "tool_result") else None
         if self.tool is not None:

@@ -102,14 +102,18 @@ def _same(a: Any, b: Any) -> bool:
 def build(space: Space, model: Any, graphs: dict[str, Any]) -> Witness:
     """The request of `model`, and its detector results per policy (`graphs`: ref -> StageGraph)."""
     z3 = space.z3
-    b = _Builder(space, model)
+    b = _Builder(space, model, space.fillers)
     request: dict[str, Any] = {}
     if space.tool is not None:
         request["tool"] = _string(z3, model, space.tool)
     from guardrails.prove.symbolic import ROOTS
 
     for root in ROOTS[space.stage]:
-        request[root] = b.value(root)
+        omitted = space.free.get(f"omitted:{root}")
+        if omitted is not None and z3.is_true(model.eval(omitted.var, model_completion=True)):
+            request[root] = None  # left out: the rules read {} and the schema does not check it
+        else:
+            request[root] = b.value(root)
     if space.text is not None and space.stage != "tool_result":
         request["text"] = _string(z3, model, space.text)
     values = {k: model.eval(f.var, model_completion=True) for k, f in space.free.items()}
