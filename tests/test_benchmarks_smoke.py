@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 from benchmarks import sections  # noqa: E402,F401  (registers the sections)
 from benchmarks.harness import SECTIONS, Measured, Row, Timing, interleave, measure, run, write_json  # noqa: E402
 
-EXPECTED = ["pii", "injection", "detectors", "tools", "sessions", "rules", "scaling", "startup", "sidecar", "streaming", "soak"]
+EXPECTED = ["pii", "injection", "detectors", "tools", "sessions", "rules", "schema", "scaling", "startup", "sidecar", "streaming", "soak"]
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,9 @@ def test_the_new_cases_ran(report) -> None:
         assert {"no-tool decision, 10 rules", "no-tool decision, 100 rules", "no-tool decision, 100 rules vs 10",
                 "compile 100 rules"} <= rules
         assert secs["rules"]["checks"] == {"identical decisions to cedarpy's at every size": True}
+    assert secs["schema"]["checks"] == {"identical decisions with and without the schema on matching requests": True,
+                                        "no request refused by the schema": True}
+    assert [r["case"] for r in secs["schema"]["rows"]] == ["tool decision with the schema check"]
     assert any("fresh process" in n for n in secs["soak"]["notes"])
     assert "new words" in " ".join(r["case"] for r in secs["soak"]["rows"])
 
