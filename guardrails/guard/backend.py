@@ -171,6 +171,22 @@ class Backend:
                             "without one")
         return {"session": session}
 
+    def _sources_kw(self, session: str | None, sources: list | None) -> dict:
+        """``check_output``'s session and ``sources`` (the passages the answer
+        rests on, for ``grounded()``); a target whose ``check_output`` takes no
+        sources would check the answer against nothing, so that raises."""
+        kw = self._session_kw("check_output", session)
+        if sources is None:
+            return kw
+        takes = self._takes_session.get("check_output:sources")
+        if takes is None:
+            takes = self._takes_session["check_output:sources"] = _accepts_keyword(self.target.check_output,
+                                                                                   "sources")
+        if not takes:
+            raise TypeError(f"guard: {type(self.target).__name__}.check_output() takes no sources=, and this call "
+                            "has sources to check the answer against; use an Engine or a GuardrailsClient")
+        return {**kw, "sources": sources}
+
     # -- sync
     def input(self, text: str, context: dict | None, session: str | None = None) -> Decision:
         kw = self._session_kw("check_input", session)
@@ -179,12 +195,21 @@ class Backend:
         except Exception as exc:
             return self._failed("input", exc, text)
 
-    def output(self, text: str, context: dict | None, session: str | None = None) -> Decision:
-        kw = self._session_kw("check_output", session)
+    def output(self, text: str, context: dict | None, session: str | None = None,
+               sources: list | None = None) -> Decision:
+        kw = self._sources_kw(session, sources)
         try:
             return self.target.check_output(text, policy=self.policy, context=context, **kw)
         except Exception as exc:
             return self._failed("output", exc, text)
+
+    def retrieval(self, chunks: list[dict], context: dict | None, session: str | None = None) -> Decision:
+        """The retrieval check (only for targets with ``check_retrieval``)."""
+        kw = self._session_kw("check_retrieval", session)
+        try:
+            return self.target.check_retrieval(chunks, policy=self.policy, context=context, **kw)
+        except Exception as exc:
+            return self._failed("retrieval", exc, chunks)
 
     def tool(self, tool: str, args: dict, principal: dict | None, context: dict | None,
              session: str | None = None) -> Decision:
@@ -215,8 +240,9 @@ class Backend:
         except Exception as exc:
             return self._failed("input", exc, text)
 
-    async def aoutput(self, text: str, context: dict | None, session: str | None = None) -> Decision:
-        kw = self._session_kw("check_output", session)
+    async def aoutput(self, text: str, context: dict | None, session: str | None = None,
+                      sources: list | None = None) -> Decision:
+        kw = self._sources_kw(session, sources)
         try:
             if self._has_async:
                 return await self.target.acheck_output(text, policy=self.policy, context=context, **kw)
@@ -224,6 +250,16 @@ class Backend:
                                            **kw)
         except Exception as exc:
             return self._failed("output", exc, text)
+
+    async def aretrieval(self, chunks: list[dict], context: dict | None, session: str | None = None) -> Decision:
+        kw = {"policy": self.policy, "context": context, **self._session_kw("check_retrieval", session)}
+        try:
+            twin = getattr(self.target, "acheck_retrieval", None)
+            if callable(twin):
+                return await twin(chunks, **kw)
+            return await asyncio.to_thread(self.target.check_retrieval, chunks, **kw)
+        except Exception as exc:
+            return self._failed("retrieval", exc, chunks)
 
     async def atool(self, tool: str, args: dict, principal: dict | None, context: dict | None,
                     session: str | None = None) -> Decision:

@@ -21,6 +21,7 @@ from typing import Any
 from guardrails.decision import Decision, Outcome, PolicyRef, Violation
 from guardrails.guard import results as R
 from guardrails.guard import answers as A
+from guardrails.guard import retrieved as RT
 from guardrails.guard import shapes as M
 from guardrails.guard.backend import CONTINUE, Backend, EscalationRequired, PolicyViolation, redaction_spans
 from guardrails.guard.inputs import Prompt, SessionSource, Source
@@ -60,20 +61,25 @@ class Options:
     check_output: bool
     session: SessionSource
     tool_results: bool  # check tool-role messages with the tool_result stage
+    sources_arg: str | None = None  # the parameter holding the retrieved chunks
+    check_retrieval: bool = True  # check those chunks with the retrieval rules first
 
 
 class Call:
-    """One call's state: its bound arguments, principal, context, session, placeholders."""
+    """One call's state: its bound arguments, principal, context, session,
+    placeholders, and the sources its answer is checked against (None: the
+    engine's own, a session's retrieved chunks)."""
 
-    __slots__ = ("bound", "principal", "context", "pseudo", "session")
+    __slots__ = ("bound", "principal", "context", "pseudo", "session", "sources")
 
     def __init__(self, bound: inspect.BoundArguments, principal: dict | None, context: dict | None,
-                 pseudo: Pseudonymizer | None, session: str | None = None):
+                 pseudo: Pseudonymizer | None, session: str | None = None, sources: list | None = None):
         self.bound = bound
         self.principal = principal
         self.context = context
         self.pseudo = pseudo
         self.session = session
+        self.sources = sources
 
     def close(self) -> None:
         if self.pseudo is not None:
@@ -99,6 +105,8 @@ class CallSteps:
     def before(self, call: Call):
         """Steps: check the tool results and the prompt; return the call's
         arguments (Proceed) or a Stop."""
+        if self.o.sources_arg is not None:
+            yield from self.retrieved(call)
         prompt = self.prompt
         if prompt is not None:
             value, slots = prompt.read(call.bound)
@@ -126,6 +134,25 @@ class CallSteps:
             if updates:
                 prompt.write(call.bound, M.apply_texts(value, updates))
         return Proceed(call.bound.args, call.bound.kwargs)
+
+    def retrieved(self, call: Call):
+        """Steps: check the chunks in the ``sources_arg`` argument with the
+        retrieval rules, give the function the kept ones, and keep them as the
+        answer's sources (:mod:`.retrieved`). A per-call ``guard_sources``
+        stays the answer's sources."""
+        name = self.o.sources_arg
+        value = call.bound.arguments.get(name)
+        if value is None:
+            return
+        chunks = RT.read_chunks(value, f"{self.name}({name}=...)")
+        if self.o.check_retrieval and callable(getattr(self.backend.target, "check_retrieval", None)):
+            (d,) = yield Checks([("retrieval", RT.retrieval_request(chunks), call.context, call.session)])
+            kept = RT.kept_chunks(chunks, d)
+            if len(kept) != len(chunks) or kept != chunks:
+                call.bound.arguments[name] = type(value)(kept) if isinstance(value, tuple) else kept
+            chunks = kept
+        if call.sources is None:
+            call.sources = RT.as_sources(chunks)
 
     def checked(self, items: list[tuple], call: Call):
         """Steps: decisions for ``(stage, place, text, context)`` items, each
@@ -257,7 +284,7 @@ class CallSteps:
         texts = [p.restore(s.text) if p is not None else s.text for s in shape.texts]
         new_texts: dict = {}
         if texts:
-            decisions = yield Checks([("output", t, call.context, call.session) for t in texts])
+            decisions = yield Checks([("output", t, call.context, call.session, call.sources) for t in texts])
             stop = yield from self.verdict(decisions, "output")
             if stop is not None:
                 return stop.value

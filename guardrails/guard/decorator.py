@@ -50,6 +50,7 @@ from guardrails.guard.backend import CONTINUE, Backend, EscalationRequired, Poli
 from guardrails.guard.call import Call, CallSteps, Options, ToolCall
 from guardrails.guard.inputs import Prompt, SessionSource, Source
 from guardrails.guard.pseudonymize import Pseudonymizer
+from guardrails.guard.retrieved import as_sources, read_chunks
 from guardrails.guard.steps import Stop, arun, run
 from guardrails.guard.stream_adapter import StreamAdapter
 
@@ -67,7 +68,8 @@ TOOL_CALL_MODES = ("remove", "raise")
 CALL_PRINCIPAL = "guard_principal"
 CALL_CONTEXT = "guard_context"
 CALL_SESSION = "guard_session"
-CALL_KWARGS = (CALL_PRINCIPAL, CALL_CONTEXT, CALL_SESSION)
+CALL_SOURCES = "guard_sources"
+CALL_KWARGS = (CALL_PRINCIPAL, CALL_CONTEXT, CALL_SESSION, CALL_SOURCES)
 
 
 def _is_stream(value: Any) -> bool:
@@ -118,7 +120,8 @@ def guard(engine_or_client: Any, policy: str | None = None, *, input_arg: str | 
           tool_calls: str = "remove", pseudonymize: bool = False, stream_holdback: int | float | None = None,
           stream_step: int | None = None, check_output: bool = True,
           on_error: str | None = None, session: Any = None,
-          tool_results: bool = True) -> Callable[[Callable], Callable]:
+          tool_results: bool = True, sources_arg: str | None = None,
+          check_retrieval: bool = True) -> Callable[[Callable], Callable]:
     """Guard calls to an LLM: prompt in, answer and tool calls out.
 
     **Where the prompt is.** ``input_arg="prompt"`` names a ``str``
@@ -172,6 +175,17 @@ def guard(engine_or_client: Any, policy: str | None = None, *, input_arg: str | 
     :class:`~guardrails.guard.stream_guard.StreamGuard`); tool calls in a stream are
     held until complete, then checked.
 
+    **Grounding.** The output rules' ``grounded()`` and its relatives check
+    the answer against its sources (docs/grounding.md). ``sources_arg``
+    names the parameter holding the retrieved chunks (strings, or dicts with
+    ``text`` and optionally ``id`` and ``metadata``): they are first checked
+    with the retrieval rules (``check_retrieval=False`` skips that), the
+    function receives the kept ones (redacted; denied or escalated chunks
+    dropped), and the answer is checked against what it received. A caller
+    can instead pass ``guard_sources=[...]`` for one call. With neither, an
+    answer inside a session is checked against the chunks that session's
+    retrieval checks forwarded (an engine in process, or the sidecar).
+
     **Deny and escalate.** A deny raises :class:`PolicyViolation` (carrying
     the decision; its message names the rules), or calls ``on_deny(decision)``
     whose return value becomes the result (in a stream: the last item, when
@@ -182,8 +196,9 @@ def guard(engine_or_client: Any, policy: str | None = None, *, input_arg: str | 
 
     **Principal and context** are dicts, or callables evaluated on every call
     (with no argument, or with the call's arguments by name). A caller can
-    also pass ``guard_principal=`` / ``guard_context=`` / ``guard_session=``
-    to the guarded function for one call; the guard consumes them.
+    also pass ``guard_principal=`` / ``guard_context=`` / ``guard_session=`` /
+    ``guard_sources=`` to the guarded function for one call; the guard
+    consumes them.
 
     **When the guard cannot run** (the backend raises: the sidecar is down),
     the policy's ``on_error`` decides: fail closed (deny, saying so) or fail
@@ -202,6 +217,12 @@ def guard(engine_or_client: Any, policy: str | None = None, *, input_arg: str | 
         raise ValueError("pseudonymize=True needs check_output=True: restored values must pass the output rules")
     if not isinstance(tool_results, bool):
         raise TypeError(f"tool_results must be True or False, not {tool_results!r}")
+    if sources_arg is not None and not isinstance(sources_arg, str):
+        raise TypeError(f"sources_arg must be a parameter name (str), not {type(sources_arg).__name__}")
+    if sources_arg is not None and check_retrieval and not callable(getattr(engine_or_client, "check_retrieval",
+                                                                               None)):
+        raise TypeError(f"guard(sources_arg=...): {type(engine_or_client).__name__} has no check_retrieval to check "
+                        "the retrieved chunks with; pass check_retrieval=False to use them unchecked")
     checked_roles = frozenset(roles)
     if tool_results and not backend.checks_results:
         # A checker without the tool_result stage: the input rules read them.
@@ -209,7 +230,7 @@ def guard(engine_or_client: Any, policy: str | None = None, *, input_arg: str | 
     options = Options(backend, input_arg, messages_arg, checked_roles, Source("principal", principal),
                       Source("context", context), on_deny, on_escalate, on_tool_denied, tool_calls,
                       bool(pseudonymize), stream_holdback, stream_step, check_output, SessionSource(session),
-                      tool_results and backend.checks_results)
+                      tool_results and backend.checks_results, sources_arg, bool(check_retrieval))
 
     def decorate(fn: Callable) -> Callable:
         return _Guard(fn, options).wrapper()
@@ -232,6 +253,9 @@ class _Guard:
         varkw = next((p.name for p in params.values() if p.kind is p.VAR_KEYWORD), None)
         self.takes_call_kwargs = {n for n in CALL_KWARGS if n in params}
         prompt = Prompt.locate(self.name, self.sig, varkw, o.input_arg, o.messages_arg, o.roles)
+        if o.sources_arg is not None and o.sources_arg not in params and varkw is None:
+            raise TypeError(f"guard: {self.name}() has no parameter {o.sources_arg!r} (sources_arg) holding the "
+                            "retrieved chunks")
         self.steps = CallSteps(o, self.name, prompt)
 
     # -- wrapping, per kind of function
@@ -333,7 +357,10 @@ class _Guard:
         context = self.o.context.resolve(arguments, overrides.get(CALL_CONTEXT))
         session = self.o.session.resolve(arguments, overrides.get(CALL_SESSION))
         pseudo = Pseudonymizer() if self.o.pseudonymize else None
-        return Call(bound, principal, context, pseudo, session)
+        sources = overrides.get(CALL_SOURCES)
+        if sources is not None:
+            sources = as_sources(read_chunks(sources, CALL_SOURCES))
+        return Call(bound, principal, context, pseudo, session, sources)
 
     # -- streams
     def _iter(self, source: Any, call: Call):

@@ -26,8 +26,9 @@ class Checks:
     """Run checks (concurrently when async); the result is a list of decisions.
 
     Each item is ``("input", text, context, session)``, ``("output", text,
-    context, session)``, ``("tool", name, args, principal, context, session)``
-    or ``("result", tool, result, args, principal, context, session)``.
+    context, session, sources)``, ``("retrieval", chunks, context, session)``,
+    ``("tool", name, args, principal, context, session)`` or ``("result",
+    tool, result, args, principal, context, session)``.
     """
 
     items: list[tuple]
@@ -75,6 +76,8 @@ def _sync_check(backend: Backend, item: tuple):
         return backend.input(*item[1:])
     if kind == "output":
         return backend.output(*item[1:])
+    if kind == "retrieval":
+        return backend.retrieval(*item[1:])
     if kind == "result":
         return backend.result(*item[1:])
     return backend.tool(*item[1:])
@@ -86,6 +89,8 @@ def _async_check(backend: Backend, item: tuple):
         return backend.ainput(*item[1:])
     if kind == "output":
         return backend.aoutput(*item[1:])
+    if kind == "retrieval":
+        return backend.aretrieval(*item[1:])
     if kind == "result":
         return backend.aresult(*item[1:])
     return backend.atool(*item[1:])

@@ -87,7 +87,8 @@ class StreamAdapter:
             o = self.g.o
             sg = self.guards[key] = StreamGuard(self.g.backend, context=self.call.context,
                                                 holdback=o.stream_holdback, step=o.stream_step,
-                                                restore=self.call.pseudo, session=self.call.session)
+                                                restore=self.call.pseudo, session=self.call.session,
+                                                sources=self.call.sources)
         return sg
 
     def feed(self, key: Any, text: str | None):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guardrails.decision import Decision, Outcome
+from guardrails.detectors.grounding.claims import complete_until
 from guardrails.guard.backend import Backend, EscalationRequired, PolicyViolation, redaction_spans
 
 #: Default holdback, in characters: longer than every term in the example
@@ -43,7 +44,8 @@ class StreamGuard:
     **API** (stable; the sidecar's streaming call relies on it):
 
     * ``StreamGuard(engine_or_client, *, policy=None, context=None,
-      holdback=None, step=None, restore=None, on_error=None, session=None)``.
+      holdback=None, step=None, restore=None, on_error=None, session=None,
+      sources=None, sentences=None)``.
       ``engine_or_client`` is an :class:`~guardrails.engine.Engine`, a
       ``GuardrailsClient`` or any object with ``check_output`` (and
       optionally ``acheck_output``). ``restore`` is a
@@ -51,7 +53,11 @@ class StreamGuard:
       put back before the rules see the text. ``on_error`` overrides the
       policy's fail-closed/fail-open choice for backend failures.
       ``session`` is passed to every check (each window checked is a step
-      of the session, as in docs/sessions.md).
+      of the session, as in docs/sessions.md). ``sources`` are the passages
+      the answer rests on, passed to every check for ``grounded()``
+      (docs/grounding.md); with them the stream is checked and released
+      sentence by sentence (``sentences`` defaults to ``sources is not
+      None``).
     * ``feed(chunk: str) -> str``: the text that is safe to release now,
       redacted as the policy says; often ``""``.
     * ``finish() -> (str, Decision)``: runs one final check over the whole
@@ -88,15 +94,33 @@ class StreamGuard:
     linear) and by the final check; a deny found there stops the stream, but
     cannot recall text already released.
 
+    **Sentence by sentence** (``sentences=True``, the default with
+    ``sources``). Grounding judges whole claims: "is 9" of "is 90 days" is a
+    missing number, and "0 days" of "30 days" a wrong one. So every window
+    starts at the start of a sentence and ends after the last complete one
+    (a sentence end followed by space; a line break), the text after it
+    waits for the next window, and a sentence is released once it has been
+    checked whole. An unsupported figure is therefore never released when
+    the policy denies or escalates it. The holdback still sets how much
+    earlier text each window looks back at and how much must be pending
+    before a look; a stream without a sentence end is held until
+    ``finish``. ``grounded(min_share=N)`` is judged on each window's
+    sentences as well as on the whole answer at the end.
+
     A guard serves one stream and is not meant to be fed from several
     threads at once.
     """
 
     def __init__(self, engine_or_client: Any, *, policy: str | None = None, context: dict | None = None,
                  holdback: int | float | None = None, step: int | None = None, restore: Any = None,
-                 on_error: str | None = None, session: str | None = None):
+                 on_error: str | None = None, session: str | None = None, sources: list | None = None,
+                 sentences: bool | None = None):
         self._backend = Backend.of(engine_or_client, policy, on_error)
         self._session = session
+        if sources is not None and (isinstance(sources, (str, bytes)) or not isinstance(sources, (list, tuple))):
+            raise TypeError(f"StreamGuard(sources=...) must be a list of passages, not {type(sources).__name__}")
+        self._sources = sources
+        self._sentences = (sources is not None) if sentences is None else bool(sentences)
         if context is not None and not isinstance(context, dict):
             raise TypeError(f"StreamGuard(context=...) must be a dict, not {type(context).__name__}")
         self._context = context
@@ -129,12 +153,12 @@ class StreamGuard:
         w = self._accept(chunk)
         if w is None:
             return ""
-        return self._release(w, self._backend.output(w.text, self._context, self._session))
+        return self._release(w, self._backend.output(w.text, self._context, self._session, self._sources))
 
     def finish(self) -> tuple[str, Decision]:
         """Check the whole text once more; return the rest and that decision."""
         w = self._final_window()
-        d = self._backend.output(w.text, self._context, self._session)
+        d = self._backend.output(w.text, self._context, self._session, self._sources)
         return self._release(w, d), d
 
     async def afeed(self, chunk: str) -> str:
@@ -142,12 +166,12 @@ class StreamGuard:
         w = self._accept(chunk)
         if w is None:
             return ""
-        return self._release(w, await self._backend.aoutput(w.text, self._context, self._session))
+        return self._release(w, await self._backend.aoutput(w.text, self._context, self._session, self._sources))
 
     async def afinish(self) -> tuple[str, Decision]:
         """:meth:`finish`, awaiting the backend's ``acheck_output``."""
         w = self._final_window()
-        d = await self._backend.aoutput(w.text, self._context, self._session)
+        d = await self._backend.aoutput(w.text, self._context, self._session, self._sources)
         return self._release(w, d), d
 
     @property
@@ -180,9 +204,24 @@ class StreamGuard:
         if self._n >= self._next_full:
             # A checkpoint: the whole text so far, for rules about all of it.
             self._next_full = 2 * self._n
-            return _Window(0, self._joined(), True)
-        start = max(self._tail_start, self.released - int(self.holdback))
-        return _Window(start, self._tail[start - self._tail_start:], False)
+            w = _Window(0, self._joined(), True)
+        else:
+            start = max(self._tail_start, self.released - int(self.holdback))
+            w = _Window(start, self._tail[start - self._tail_start:], False)
+        return self._whole_sentences(w) if self._sentences else w
+
+    def _whole_sentences(self, w: _Window) -> _Window | None:
+        """`w` from a sentence start to the end of its last complete sentence;
+        None when that adds nothing to what was released. The tail always
+        starts at a sentence start in this mode (see _release)."""
+        start = w.start
+        if 0 < start and start > self._tail_start:
+            start = self._tail_start + complete_until(self._tail[:start - self._tail_start])
+        text = w.text if start == w.start else self._tail[start - self._tail_start:]
+        end = complete_until(text)
+        if start + end <= self.released:
+            return None
+        return _Window(start, text[:end], w.full)
 
     def _final_window(self) -> _Window:
         self._check_open()
@@ -208,7 +247,8 @@ class StreamGuard:
             raise (PolicyViolation if d.outcome is Outcome.DENY else EscalationRequired)(d, "the stream")
         end = w.start + len(w.text)
         final = self._finished
-        cut = end if final else end - int(self.holdback)
+        # By sentence, the window ends where its last whole sentence does.
+        cut = end if final or self._sentences else end - int(self.holdback)
         spans = _groups(redaction_spans(d))
         for s, e, _ in spans:
             if w.start + s < cut < w.start + e:
@@ -221,6 +261,8 @@ class StreamGuard:
         self.released = cut
         if not final:
             keep = max(0, cut - int(self.holdback))
+            if self._sentences and keep > self._tail_start:  # keep the tail starting at a sentence start
+                keep = self._tail_start + complete_until(self._tail[:keep - self._tail_start])
             if keep > self._tail_start:
                 self._tail = self._tail[keep - self._tail_start:]
                 self._tail_start = keep

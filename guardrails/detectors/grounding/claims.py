@@ -102,6 +102,23 @@ def sentences(text: str) -> list[tuple[int, int]]:
     return trimmed
 
 
+def complete_until(text: str) -> int:
+    """Where the last complete sentence of `text` ends, the space after it
+    included (so the next one starts there); 0 when none is complete. A
+    sentence end is complete once something follows it: at the very end,
+    "costs $12." may still become "costs $12.50"."""
+    last = 0
+    n = len(text)
+    for m in _SENTENCE_END.finditer(text):
+        e = m.end()
+        if e == n and not m.group().isspace():
+            continue
+        while e < n and text[e].isspace():
+            e += 1
+        last = e
+    return last
+
+
 def is_framing(sentence: str) -> bool:
     """A sentence that makes no claim about the sources (module docstring)."""
     bare = CITATION.sub("", sentence).strip()
