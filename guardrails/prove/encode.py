@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from guardrails import ast
@@ -80,7 +81,7 @@ class Encoder:
         if isinstance(v, bool):
             return J.boolean(z3.BoolVal(v))
         if isinstance(v, (int, float)):
-            return J.number(z3.RealVal(repr(v) if isinstance(v, float) else str(v)))
+            return J.number(real(z3, v))
         if isinstance(v, str):
             if any(ord(ch) > MAX_CHAR for ch in v):
                 raise Outside(f"the string {v!r} has characters beyond U+{MAX_CHAR:X}, which the solver cannot represent")
@@ -355,7 +356,7 @@ class Encoder:
         z3 = self.z3
         if not entities:
             return self.F
-        return z3.Or(*[self.pii_score(x) >= z3.RealVal(repr(float(min_score))) for x in sorted(entities)])
+        return z3.Or(*[self.pii_score(x) >= real(z3, float(min_score)) for x in sorted(entities)])
 
     def entity_set(self, names: tuple[str, ...]) -> frozenset[str]:
         out: set[str] = set()
@@ -405,7 +406,7 @@ class Encoder:
 
     def f_injected(self, e: ast.Call) -> Sym:
         level = INJECTION_LEVELS[e.args[0].name]
-        return self.boolean(self.injection_score() >= self.z3.RealVal(repr(float(level))))
+        return self.boolean(self.injection_score() >= real(self.z3, float(level)))
 
     def f_length(self, e: ast.Call) -> Sym:
         z3, J = self.z3, self.J
@@ -442,6 +443,11 @@ class Encoder:
 
     def f_upper(self, e: ast.Call) -> Sym:
         return self._case(e, upper=True)
+
+
+def real(z3: Any, v: float) -> Any:
+    """A number as the engine holds it: a float is its exact binary value (0.1 is not 1/10)."""
+    return z3.RealVal(str(Fraction(v)))
 
 
 def _literal_of(term: Any, z3: Any) -> Any:

@@ -229,4 +229,53 @@ def as_test_case(w: Witness, stage: str, name: str, expect: str, notes: list[str
     return "\n".join(lines + [text.rstrip()])
 
 
-__all__ = ["Witness", "as_json", "as_test_case", "build", "decide"]
+
+
+
+def pin(space: Space, request: dict) -> list[Any]:
+    """Facts fixing every variable of `space` to a concrete request (no free
+    input is fixed): the encoding's outcome on it can then be read off."""
+    from guardrails.prove.symbolic import ROOTS
+
+    z3, J = space.z3, space.J
+    out = []
+    if space.tool is not None:
+        out.append(space.tool == z3.StringVal(request["tool"]))
+    if space.text is not None and "text" in request:
+        out.append(space.text == z3.StringVal(request["text"]))
+    values: dict[str, Any] = {root: request.get(root) or {} for root in ROOTS[space.stage]}
+    for name in sorted(space.paths, key=len):
+        if name not in values:
+            parent, key = space.parents[name]
+            box = values.get(parent, _ABSENT)
+            if isinstance(key, int):
+                ok = isinstance(box, list) and key < len(box)
+            else:
+                ok = isinstance(box, dict) and key in box
+            values[name] = box[key] if ok else _ABSENT
+        out.append(space.paths[name] == _term(z3, J, values[name]))
+    for path, box in space.members.items():
+        for lit, b in box.values():
+            v = values.get(path)
+            out.append(b == z3.BoolVal(isinstance(v, list) and any(_same(x, lit) for x in v)))
+    for key in space.free:
+        if key.startswith("omitted:"):
+            out.append(space.free[key].var == z3.BoolVal(request.get(key.split(":", 1)[1]) is None))
+    return out
+
+
+def _term(z3: Any, J: Any, v: Any) -> Any:
+    if v is _ABSENT:
+        return J.absent
+    if v is None:
+        return J.null
+    if isinstance(v, bool):
+        return J.boolean(z3.BoolVal(v))
+    if isinstance(v, (int, float)):
+        return J.number(z3.RealVal(str(Fraction(v))))
+    if isinstance(v, str):
+        return J.string(z3.StringVal(v))
+    if isinstance(v, dict):
+        return J.map(len(v))
+    return J.list(len(v))
+__all__ = ["Witness", "as_json", "as_test_case", "build", "decide", "pin"]
