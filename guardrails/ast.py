@@ -318,6 +318,17 @@ class LimitDef:
 
 Definition = Union[EntitiesDef, TopicDef, PatternDef, ToolsDef, TermsDef, LabelDef, LimitDef]
 
+#: How each kind of definition is named to an author (messages, hovers, outlines).
+KIND_NAMES: dict[type, str] = {
+    EntitiesDef: "entity group",
+    TopicDef: "topic",
+    PatternDef: "pattern",
+    ToolsDef: "tool group",
+    TermsDef: "terms list",
+    LabelDef: "label",
+    LimitDef: "limit",
+}
+
 
 # ---- schemas (docs/schema.md) ----------------------------------------------
 

@@ -340,15 +340,7 @@ def _positive_whole(value: object) -> bool:
 
 
 def _kind_name(d: ast.Definition) -> str:
-    return {
-        ast.EntitiesDef: "entity group",
-        ast.TopicDef: "topic",
-        ast.PatternDef: "pattern",
-        ast.ToolsDef: "tool group",
-        ast.TermsDef: "terms list",
-        ast.LabelDef: "label",
-        ast.LimitDef: "limit",
-    }[type(d)]
+    return ast.KIND_NAMES[type(d)]
 
 
 def check_sources(sources: list[SourceFile], units: list[Unit], config: CheckConfig,

@@ -32,8 +32,7 @@ from guardrails.values import kind_of
 
 #: Roots a shape declaration types, by stage availability.
 SHAPED = ("principal", "context", "metadata")
-_KIND_NAMES = {ast.EntitiesDef: "entity group", ast.TopicDef: "topic", ast.PatternDef: "pattern",
-               ast.LabelDef: "label", ast.LimitDef: "limit"}
+
 
 
 def path_of(e: ast.Expr) -> str | None:
@@ -136,7 +135,7 @@ class TypeChecker:
             usage = {ast.EntitiesDef: "inside pii(...)", ast.TopicDef: "inside topic(...)",
                      ast.PatternDef: "after `matches`", ast.LabelDef: "inside labelled(...) or a label effect",
                      ast.LimitDef: "inside over(...)"}[type(d.node)]
-            self.fc.err("E301", f"{_KIND_NAMES[type(d.node)]} {e.name!r} can only be used {usage}", e.span)
+            self.fc.err("E301", f"{ast.KIND_NAMES[type(d.node)]} {e.name!r} can only be used {usage}", e.span)
             return "error"
         if e.name in self.fc.f.blanked:
             return "error"

@@ -35,15 +35,7 @@ from guardrails.resolve import Defined
 from guardrails.stages import ROOTS, STAGES
 
 #: How a definition's kind is named to an author (the checker's words).
-KIND_NAMES: dict[type, str] = {
-    ast.EntitiesDef: "entity group",
-    ast.TopicDef: "topic",
-    ast.PatternDef: "pattern",
-    ast.ToolsDef: "tool group",
-    ast.TermsDef: "terms list",
-    ast.LabelDef: "label",
-    ast.LimitDef: "limit",
-}
+KIND_NAMES = ast.KIND_NAMES
 
 #: The most lines of a definition a hover shows.
 MAX_HOVER_LINES = 12
