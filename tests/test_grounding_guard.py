@@ -175,7 +175,7 @@ def test_a_guarded_generator_streams_against_the_call_s_chunks(engine):
     out = []
     with pytest.raises(PolicyViolation):
         for piece in stream(SOURCES, GOOD.replace("$12.99", "$14.99")):
-            out.append(piece)
+            out.append(piece)  # noqa: PERF402 - what went out before a stop
     assert "14.99" not in "".join(out)
 
 
@@ -197,3 +197,22 @@ def test_guard_text_stream_with_sources(engine):
     sg = StreamGuard(engine, sources=SOURCES)
     assert "".join(guard_text_stream(_pieces(GOOD, 4), sg)) == GOOD
     assert sg.decision.outcome is Outcome.ALLOW
+
+
+def test_the_grounded_rag_example_runs_alone(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "grounded_rag.py"
+    proc = subprocess.run([sys.executable, str(example)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "the model was given ['kb-1', 'kb-2', 'kb-3']; kb-4 (HR collection) was dropped" in out
+    assert "'Refund requests are reviewed by the returns team at <EMAIL_ADDRESS>.'" in out
+    assert "escalated to fact_check: ['figure-not-in-sources'] ['NUMBER_MISMATCH']" in out
+    assert "Standard delivery is free on orders over $50 <CITATION>." in out
+    assert "UNSUPPORTED: 'Express delivery includes a free gift.'" in out
+    assert "user sees: 'The documents do not say whether gift cards" in out
+    assert "released before the stop: 'Refunds are accepted within 30 days of purchase. '" in out
