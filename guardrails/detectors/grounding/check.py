@@ -73,6 +73,7 @@ class Passage:
     stems: frozenset[str]
     quantities: tuple[Quantity, ...]
     negated: frozenset[str]  # the stems it says are not so (words.negated_stems)
+    values: frozenset[float]  # _value_key of each quantity that is not a date: a cheap first test
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,24 +103,34 @@ class _Index:
     plain: str
 
 
+def _value_key(q: Quantity) -> float:
+    return round(q.value, 6)
+
+
 @lru_cache(maxsize=4096)
-def _passages(text: str) -> tuple[tuple[int, int, str, frozenset[str], tuple[Quantity, ...], tuple], ...]:
+def _passages(text: str) -> tuple[tuple, ...]:
+    """A source's sentences, analysed once per text (the cache is keyed by
+    the text itself, so an edited chunk is analysed again)."""
     out = []
     for s, e in sentences(text):
         sent = text[s:e]
-        out.append((s, e, sent, frozenset(content_stems(sent)), tuple(find_quantities(sent)),
-                    negated_stems(sent)))
+        qs = tuple(find_quantities(sent))
+        out.append((s, e, sent, frozenset(content_stems(sent)), qs, negated_stems(sent),
+                    frozenset(_value_key(q) for q in qs if not q.is_date)))
     return tuple(out)
+
+
+_plain_source = lru_cache(maxsize=4096)(plain)
 
 
 def build_index(sources: tuple[Source, ...]) -> _Index:
     passages: list[Passage] = []
     stems: set[str] = set()
     for i, src in enumerate(sources):
-        for s, e, sent, st, qs, neg in _passages(src.text):
-            passages.append(Passage(i, s, e, sent, st, qs, neg))
+        for s, e, sent, st, qs, neg, vals in _passages(src.text):
+            passages.append(Passage(i, s, e, sent, st, qs, neg, vals))
             stems |= st
-    return _Index(sources, tuple(passages), frozenset(stems), " ".join(plain(s.text) for s in sources))
+    return _Index(sources, tuple(passages), frozenset(stems), " ".join(_plain_source(s.text) for s in sources))
 
 
 def _names(clause: str) -> tuple[list[str], list[str]]:
@@ -151,11 +162,14 @@ def _weighted_best(passages, cstems: set[str], names: set[str], quantities=()) -
     """The passage sharing most with the claim: its words, names twice, and
     (a tie-breaker that is often decisive) the claim's quantities."""
     best, best_w = None, 0.0
+    values = frozenset(_value_key(q) for q in quantities if not q.is_date)
     for p in passages:
         common = cstems & p.stems
         if not common:
             continue
-        w = len(common) + len(common & names) + sum(1 for q in quantities if any(q.same(x) for x in p.quantities))
+        w = len(common) + len(common & names)
+        if values and p.values:
+            w += len(values & p.values)
         if w > best_w:
             best, best_w = p, w
     return best, best_w
@@ -193,7 +207,8 @@ def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
     # 2. numbers, quantities, dates
     near = [p for p in passages if p.stems & cstems] or list(passages)
     for q in quantities:
-        if any(q.same(sq) for p in near for sq in p.quantities):
+        key = None if q.is_date else _value_key(q)
+        if any(q.same(sq) for p in near if key is None or key in p.values for sq in p.quantities):
             continue
         kin = next((p for p in near for sq in p.quantities if _same_kind(q, sq)), None)
         shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)

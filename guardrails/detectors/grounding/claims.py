@@ -15,9 +15,20 @@ import re
 from dataclasses import dataclass
 
 # A sentence ends at . ! ? (or a line break) followed by space; not inside
-# "e.g.", "i.e.", a decimal, or an initial.
-_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bMr)(?<!\bDr)(?<!\bMs)(?<!\bNo)(?<!\b[A-Z])"
-                           r"[.!?]+[\"”’')\]]*(?=\s|$)|\n\s*\n?")
+# "e.g.", "i.e.", a decimal, or an initial. The candidates are found first
+# and the abbreviations tested on them alone: lookbehinds tried at every
+# character made this the costliest regex of the check.
+_CANDIDATE_END = re.compile(r"[.!?]+[\"”’')\]]*(?=\s|$)|\n\s*\n?")
+_ABBREVIATION = re.compile(r"(?:^|\W)(?:e\.g|i\.e|vs|Mr|Dr|Ms|No|[A-Z])$")
+
+
+def _sentence_ends(text: str):
+    """The matches that end a sentence (module comment above)."""
+    for m in _CANDIDATE_END.finditer(text):
+        s = m.start()
+        if text[s] != "\n" and _ABBREVIATION.search(text, max(0, s - 6), s) is not None:
+            continue
+        yield m
 
 _FRAMING = re.compile(r"""^\W*(?:
       (?:hi|hello|hey|dear|greetings|good\s(?:morning|afternoon|evening))\b[^.!?]{0,40}
@@ -87,7 +98,7 @@ def sentences(text: str) -> list[tuple[int, int]]:
     """The (start, end) of each sentence, trimmed of surrounding space."""
     out: list[tuple[int, int]] = []
     start = 0
-    for m in _SENTENCE_END.finditer(text):
+    for m in _sentence_ends(text):
         out.append((start, m.end()))
         start = m.end()
     out.append((start, len(text)))
@@ -109,7 +120,7 @@ def complete_until(text: str) -> int:
     "costs $12." may still become "costs $12.50"."""
     last = 0
     n = len(text)
-    for m in _SENTENCE_END.finditer(text):
+    for m in _sentence_ends(text):
         e = m.end()
         if e == n and not m.group().isspace():
             continue

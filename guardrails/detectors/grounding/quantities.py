@@ -85,6 +85,41 @@ QUANTITY = re.compile(
     rf"(?:-(?=[a-z]))?{_SUFFIX}{_RATE}",
     re.IGNORECASE,
 )
+# Where a quantity can start: a currency sign, a digit, or a number word.
+# QUANTITY is tried only there (Python's re has no prefix scan for an
+# alternation this size, and trying it at every character was most of the
+# check's cost).
+_START = re.compile(r"(?:us\$|\$|€|£|¥)|(?<![\w.,])\d|\b(?:a\b(?=\s+(?:hundred|thousand)\b)|"
+                    + "|".join(sorted([*_SMALL, *_SCALE], key=len, reverse=True)) + r")\b", re.IGNORECASE)
+
+
+_DIGIT_START = re.compile(r"[$€£¥]|(?<![\w.,])\d")  # a character class first: scanned fast
+_ALPHA = re.compile(r"[^\W\d_]+")
+_NUMBER_WORDS = frozenset([*_SMALL, *_SCALE])
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(_ALPHA.findall(text.lower()))
+
+
+def _quantity_matches(text: str, number_words: bool):
+    start = _START if number_words else _DIGIT_START  # the case-blind word list is slow: only when needed
+    pos = 0
+    while True:
+        c = start.search(text, pos)
+        if c is None:
+            return
+        at = c.start()
+        if text[at] == "$" and text[max(0, at - 2):at].lower() == "us":
+            at -= 2
+        m = QUANTITY.match(text, at)
+        if m is None:
+            pos = c.end()
+            continue
+        yield m
+        pos = max(m.end(), c.end())
+
+
 # "3 to 5 days", "between 2 and 8 °C", "4-6 hours": the first number takes the second's unit.
 _RANGE_JOIN = re.compile(r"^\s*(?:to|-|–|and|or)\s*$", re.IGNORECASE)
 
@@ -156,10 +191,18 @@ def words_value(text: str) -> float | None:
     return float(total + current) if seen else None
 
 
-def find_dates(text: str) -> list[Quantity]:
+_NUMERIC_DATE = re.compile(r"\d[-/.]\d")
+_MONTH_WORDS = frozenset([*MONTHS, "sept"])
+
+
+def find_dates(text: str, words: frozenset[str] | None = None) -> list[Quantity]:
     out: list[Quantity] = []
     taken: list[tuple[int, int]] = []
-    for rx in DATES:
+    named = not _MONTH_WORDS.isdisjoint(_words(text) if words is None else words)
+    numeric = _NUMERIC_DATE.search(text) is not None
+    for i, rx in enumerate(DATES):
+        if not (numeric if i in (2, 3) else named):
+            continue  # this form needs a month's name, or digits joined by - / .
         for m in rx.finditer(text):
             if any(s < m.end() and m.start() < e for s, e in taken):
                 continue
@@ -189,11 +232,16 @@ def find_quantities(text: str) -> list[Quantity]:
     """Every date, number and quantity in `text`, in order. Ordinals ("first",
     "3rd") and the "a" of "a day" are not numbers; a year inside a date is the
     date's."""
-    dates = find_dates(text)
+    digit = _DIGIT_START.search(text) is not None
+    words = _words(text)
+    number_words = not _NUMBER_WORDS.isdisjoint(words)
+    if not (digit or number_words):
+        return []
+    dates = find_dates(text, words) if digit else []
     out: list[Quantity] = list(dates)
     pending: list[Quantity] = []  # bare numbers that a range's unit may reach
     last_end = -1
-    for m in QUANTITY.finditer(text):
+    for m in _quantity_matches(text, number_words):
         if any(d.start <= m.start() < d.end for d in dates):
             continue
         g = m.groupdict()

@@ -104,20 +104,34 @@ def is_content(word: str) -> bool:
     return lw not in STOPWORDS and lw not in _NEGATIONS and not lw[0].isdigit() and len(lw) > 1
 
 
+def _word_stems(w: str) -> tuple[str, ...]:
+    if not is_content(w):
+        return ()
+    if "-" in w:
+        parts = [p for p in w.split("-") if p]
+        if parts and parts[0].lower() == "non":
+            parts = parts[1:]
+        return tuple(stem(p) for p in parts if is_content(p))
+    return (stem(w),)
+
+
+# word as written -> its content stems; bounded (cleared when full), since
+# words come from requests. A dict lookup per word is most of the speed.
+_STEMS_OF: dict[str, tuple[str, ...]] = {}
+_STEMS_OF_MAX = 200_000
+
+
 def content_stems(text: str) -> list[str]:
     """The content words' stems, in order; a hyphenated word also gives its parts."""
+    cache = _STEMS_OF
     out: list[str] = []
-    for m in WORD.finditer(text):
-        w = m.group()
-        if not is_content(w):
-            continue
-        if "-" in w:
-            parts = [p for p in w.split("-") if p]
-            if parts and parts[0].lower() == "non":
-                parts = parts[1:]
-            out.extend(stem(p) for p in parts if is_content(p))
-        else:
-            out.append(stem(w))
+    for w in WORD.findall(text):
+        got = cache.get(w)
+        if got is None:
+            if len(cache) >= _STEMS_OF_MAX:
+                cache.clear()
+            got = cache[w] = _word_stems(w)
+        out.extend(got)
     return out
 
 
@@ -152,10 +166,16 @@ had can may must will shall should does do did
 _BREAK = re.compile(r"[,;:.!?()]")
 
 
+_ANY_NEGATION = re.compile(r"\b(?:" + "|".join(sorted(_NEGATIONS | _NEGATIVE)) + r")\b|n[’']t\b|\bnon-",
+                           re.IGNORECASE)
+
+
 def negated_stems(text: str) -> frozenset[str]:
     """The stems of the content words `text` says are not so: inside a
     negation's scope (an odd number of them), or negative in themselves
     ("prohibited", "non-refundable")."""
+    if _ANY_NEGATION.search(text) is None:  # most sentences: one scan in C
+        return frozenset()
     out: set[str] = set()
     depth, phrase = 0, 0  # open clause negations; open noun-phrase negations
     last = 0
