@@ -105,7 +105,7 @@ def run(ctx: Context, res: SectionResult) -> None:
     for answer_kb, sources_kb in ((1, 4), (2, 8)):
         pairs = [[_pair(rnd, answer_kb * 1024, sources_kb * 1024) for _ in range(n)] for _ in range(reps)]
         items = [[(good, srcs) for good, srcs, _ in rep] for rep in pairs]
-        m = measure([grounding, terms_on], lambda rep: [items[rep], items[rep]], reps, rnd, keep=True)
+        m = measure([grounding, terms_on], lambda rep, items=items: [items[rep], items[rep]], reps, rnd, keep=True)
         per_kb = m.timing(0).median / (answer_kb + sources_kb) * 1e3
         res.rows.append(m.row(f"grounding, {answer_kb} KB answer + {sources_kb} KB new sources",
                               "terms detector (100 terms) on the same text", kind="relative",
@@ -117,7 +117,7 @@ def run(ctx: Context, res: SectionResult) -> None:
             res.rows.append(budget_row("grounding, 1 KB + 4 KB new sources", per_rep, 1e-3,
                                        "the issue's goal, 1 ms", goal=1.0))
             # The same sources again: each is analysed once and then cached by its text.
-            m = measure([grounding, terms_on], lambda rep: [items[rep], items[rep]], reps, rnd)
+            m = measure([grounding, terms_on], lambda rep, items=items: [items[rep], items[rep]], reps, rnd)
             res.rows.append(m.row("grounding, 1 KB + 4 KB sources seen before (cached)",
                                   "terms detector (100 terms) on the same text", kind="relative",
                                   note=f"{m.timing(0).median * 1e3:.2f} ms"))
