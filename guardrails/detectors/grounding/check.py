@@ -133,6 +133,12 @@ def build_index(sources: tuple[Source, ...]) -> _Index:
     return _Index(sources, tuple(passages), frozenset(stems), " ".join(_plain_source(s.text) for s in sources))
 
 
+def _function_contraction(lw: str) -> bool:
+    """"there's", "it's", "that's": a function word and "is", not a name."""
+    lw = lw.replace("’", "'")
+    return lw.endswith("'s") and lw[:-2] in STOPWORDS
+
+
 def _names(clause: str) -> tuple[list[str], list[str]]:
     """(names, key terms): names are capitalised words after the first, codes
     and acronyms; key terms add a capitalised first word and hyphenated words."""
@@ -140,7 +146,7 @@ def _names(clause: str) -> tuple[list[str], list[str]]:
     for i, m in enumerate(WORD.finditer(clause)):
         w = m.group()
         lw = w.lower()
-        if lw in STOPWORDS or lw in _NOT_NAMES or lw[0].isdigit():
+        if lw in STOPWORDS or lw in _NOT_NAMES or lw[0].isdigit() or _function_contraction(lw):
             continue
         code = any(ch.isdigit() for ch in w)
         if (w[0].isupper() and i > 0) or code or (len(w) > 1 and w.isupper()):

@@ -63,6 +63,10 @@ _EQUIVALENT = {
     "kept": "keep",
     "sent": "send",
     "request": "call",
+    "begin": "start", "began": "start", "begun": "start", "commenc": "start",
+    "finish": "end", "conclud": "end",
+    "pupil": "student",
+    "charg": "fee",
     "reimburs": "cover",
     "notify": "tell",
 }
@@ -100,7 +104,9 @@ def words(text: str) -> list[re.Match]:
 def is_content(word: str) -> bool:
     """A word that can carry a claim's content (not a function word, not a
     bare number: numbers are compared as quantities)."""
-    lw = word.lower()
+    lw = word.lower().replace("’", "'")
+    if lw.endswith("'s") and lw[:-2] in STOPWORDS:  # "there's", "it's", "that's": function words
+        return False
     return lw not in STOPWORDS and lw not in _NEGATIONS and not lw[0].isdigit() and len(lw) > 1
 
 
