@@ -118,7 +118,7 @@ def test_the_score_is_the_share_of_claims_supported():
     assert check_grounding("Thanks!", SOURCES).score == 1.0  # no claim, nothing unsupported
 
 
-# ---- the corpus: the Done-when, on the held-out split ------------------------
+# ---- the corpus: the Done-when, on the held-out split -----------------------
 
 def _run(split: str):
     data = yaml.safe_load((CORPUS / f"{split}.yaml").read_text(encoding="utf-8"))
@@ -137,8 +137,14 @@ def _rates(rows):
     return sum(unsupported) / len(unsupported), sum(supported) / len(supported)
 
 
+#: The fresh held-out split, written after the first one (now dev-2) was seen,
+#: and run once after tuning on the dev splits (docs/grounding.md).
+HELDOUT = "heldout-2"
+DEV = ("dev", "dev-2")
+
+
 def test_the_corpus_is_labelled_and_covers_every_kind():
-    for split in ("dev", "heldout"):
+    for split in (*DEV, HELDOUT):
         kinds = Counter(c["kind"] for c, _ in _run(split))
         assert set(kinds) >= {"paraphrase", "number_format", "combined", "does_not_say", "framing", "wrong_figure",
                               "wrong_unit", "wrong_entity", "negation_flip", "fabricated_claim",
@@ -146,19 +152,19 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
 
 
 def test_dev_split_figures():
-    caught, flagged = _rates(_run("dev"))
+    caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
 def test_heldout_catches_at_least_90_percent_of_unsupported_answers():
-    caught, _ = _rates(_run("heldout"))
+    caught, _ = _rates(_run(HELDOUT))
     assert caught >= 0.9, caught
 
 
-@pytest.mark.xfail(strict=True, reason="held-out supported answers flagged: 4 of 23 (17%), over the 5% target; "
-                   "docs/grounding.md lists the four and why")
+@pytest.mark.xfail(strict=True, reason="fresh held-out split: 17 of 34 supported answers flagged (50%), far over "
+                   "the 5% target; docs/grounding.md lists them and why")
 def test_heldout_flags_at_most_5_percent_of_supported_answers():
-    _, flagged = _rates(_run("heldout"))
+    _, flagged = _rates(_run(HELDOUT))
     assert flagged <= 0.05, flagged
 
 
