@@ -63,6 +63,7 @@ class ServerConfig:
     health_budget: int = DEFAULT_HEALTH_BUDGET  # health and reflection calls at once
     allow_policy_removal: bool = False  # a reload may drop a policy that is being served
     engine_options: dict[str, Any] = field(default_factory=dict)  # passed to every Engine
+    tracer_provider: Any = None  # OpenTelemetry spans for decisions (sidecar/tracing.py); default: the global one
 
     def validate(self) -> None:
         path = unix_socket_path(self.listen)

@@ -62,6 +62,7 @@ from guardrails.sidecar.convert import ConversionError, decision_to_proto, reque
 from guardrails.sidecar.metrics import Metrics
 from guardrails.sidecar.reload import PolicySet, Snapshot
 from guardrails.sidecar.rollout import Canary, ShadowRunner, has_policy
+from guardrails.sidecar.tracing import RpcTracing
 
 SERVICE = "guardrails.v1.Guardrails"
 # A CheckToolCall message smaller than this is decided on the event loop.
@@ -85,6 +86,7 @@ class GuardrailsService:
         # Every request holds a slot; text checks run on the slots' threads.
         slots = self.slots = Slots(config.max_concurrency)
         metrics.inflight.set_function(lambda: slots.busy)
+        self.tracing = RpcTracing(config.tracer_provider)
 
     # -- registration
     def unary_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
@@ -96,7 +98,7 @@ class GuardrailsService:
             return grpc.unary_unary_rpc_method_handler(self._rpc(fn, counter, **how), response_serializer=serialize)
 
         def check(stage: str, cls: Any) -> Callable:
-            return lambda raw, ctx: self.check(stage, cls, raw, ctx)
+            return self.tracing.wrap(stage, lambda raw, ctx: self.check(stage, cls, raw, ctx), Later)
 
         return {
             "CheckInput": unary("CheckInput", check("input", pb.CheckInputRequest)),

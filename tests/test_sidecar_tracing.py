@@ -1,0 +1,151 @@
+"""The sidecar's spans (guardrails/sidecar/tracing.py): a real sidecar on
+loopback with the OpenTelemetry SDK's in-memory exporter, and a gRPC client
+with its own tracer that sends W3C trace context in the request's metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from guardrails.sidecar import ServerConfig, SidecarServer
+from guardrails.sidecar._proto import guardrails_pb2 as pb
+from guardrails.sidecar._proto import guardrails_pb2_grpc as pb_grpc
+from guardrails.sidecar.rpc import Later
+from guardrails.sidecar.tracing import RpcTracing, TraceContextInterceptor, inject
+
+ROOT = Path(__file__).resolve().parent.parent
+EMAIL = "jo@example.com"
+
+
+def _provider() -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+@pytest.fixture(scope="module")
+def sidecar():
+    provider, exporter = _provider()
+    cfg = ServerConfig(policies=ROOT / "policies", listen="127.0.0.1:0", hash_salt=b"k", watch=False,
+                       tracer_provider=provider)
+    with SidecarServer(cfg) as s:
+        yield s, exporter
+
+
+@pytest.fixture()
+def spans(sidecar):
+    _, exporter = sidecar
+    exporter.clear()
+    return exporter
+
+
+@pytest.fixture(scope="module")
+def stub(sidecar):
+    server, _ = sidecar
+    channel = grpc.intercept_channel(grpc.insecure_channel(f"127.0.0.1:{server.port}"), TraceContextInterceptor())
+    with channel:
+        yield pb_grpc.GuardrailsStub(channel)
+
+
+def _values(span) -> str:
+    return json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in span.attributes.items()})
+
+
+def test_a_traced_request_continues_the_clients_trace(stub, spans):
+    client_provider, client_spans = _provider()
+    tracer = client_provider.get_tracer("the-app")
+    with tracer.start_as_current_span("handle chat", kind=SpanKind.CLIENT) as parent:
+        answer = stub.CheckInput(pb.CheckInputRequest(text=f"mail me at {EMAIL}", policy="support-bot"),
+                                 timeout=30)
+    assert answer.outcome == pb.OUTCOME_REDACT
+    (app_span,) = client_spans.get_finished_spans()
+    (server_span,) = spans.get_finished_spans()
+    assert server_span.name == "guardrails.check input" and server_span.kind is SpanKind.SERVER
+    assert server_span.context.trace_id == app_span.context.trace_id == parent.get_span_context().trace_id
+    assert server_span.parent is not None and server_span.parent.span_id == app_span.context.span_id
+    assert server_span.parent.is_remote
+    a = server_span.attributes
+    assert a["guardrails.stage"] == "input" and a["guardrails.outcome"] == "redact"
+    assert a["guardrails.policy.name"] == "support-bot" and a["guardrails.policy.version"] == answer.policy.version
+    assert a["guardrails.policy.digest"] == answer.policy.digest
+    assert list(a["guardrails.rule_ids"]) == [v.rule for v in answer.violations]
+    assert a["guardrails.decision_id"] == answer.decision_id and a["guardrails.elapsed_us"] == answer.elapsed_us
+    assert EMAIL not in _values(server_span) and "mail me" not in _values(server_span)
+
+
+def test_every_stage_is_a_span_with_its_session_and_no_values(stub, spans):
+    args = {"order_id": "ORD-12345678", "amount": 9000, "note": f"for {EMAIL}"}
+    req = pb.CheckToolCallRequest(tool="issue_refund", policy="support-bot", session="run-42")
+    req.args.update(args)
+    d = stub.CheckToolCall(req, timeout=30)
+    res = pb.CheckToolResultRequest(tool="lookup_order", policy="support-bot")
+    res.result.string_value = "customer SSN 536-22-8472"
+    r = stub.CheckToolResult(res, timeout=30)
+    stub.CheckOutput(pb.CheckOutputRequest(text="the usual dosage is two tablets; prescription and diagnosis",
+                                           policy="support-bot"), timeout=30)
+    tool, result, output = sorted(spans.get_finished_spans(), key=lambda s: s.start_time)
+    assert tool.parent is None  # no trace context sent: a trace of its own
+    assert tool.attributes["guardrails.outcome"] == "deny" and list(tool.attributes["guardrails.rule_ids"]) == \
+        [v.rule for v in d.violations]
+    assert tool.attributes["guardrails.session"] == "run-42"
+    assert result.attributes["guardrails.stage"] == "tool_result"
+    assert list(result.attributes["guardrails.rule_ids"]) == [v.rule for v in r.violations] != []
+    assert output.attributes["guardrails.outcome"] == "deny"
+    everything = " ".join(_values(s) for s in (tool, result, output))
+    for raw in (EMAIL, "536-22-8472", "9000", "ORD-12345678", "dosage"):
+        assert raw not in everything
+
+
+def test_a_refused_request_is_an_error_span_without_its_message(stub, spans):
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.CheckInput(pb.CheckInputRequest(text=EMAIL, policy="no-such-policy"), timeout=30)
+    assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+    (span,) = spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["guardrails.refusal"] == "policy-not-found"
+    assert "no-such-policy" not in _values(span) and EMAIL not in _values(span) and not span.events
+
+
+def test_no_tracer_configured_opens_no_span_and_reads_no_metadata():
+    tracing = RpcTracing()
+    assert tracing.tracer() is None  # no provider given and no global one set
+
+    class Context:
+        def invocation_metadata(self):
+            raise AssertionError("metadata read without a tracer")
+
+    handler = lambda raw, ctx: ("answer", raw)
+    assert tracing.wrap("input", handler, Later)(b"x", Context()) == ("answer", b"x")
+
+
+def test_a_deferred_answer_ends_its_span_when_it_finishes():
+    provider, exporter = _provider()
+    tracing = RpcTracing(provider)
+    decision = pb.Decision(decision_id="d1", outcome=pb.OUTCOME_ALLOW, policy=pb.PolicyRef(name="p", version="1"))
+
+    class Context:
+        def invocation_metadata(self):
+            return ()
+
+    later = tracing.wrap("tool_call", lambda raw, ctx: Later(lambda: decision), Later)(b"", Context())
+    assert isinstance(later, Later) and exporter.get_finished_spans() == ()
+    assert later() is decision
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes["guardrails.outcome"] == "allow" and span.attributes["guardrails.decision_id"] == "d1"
+
+
+def test_inject_adds_trace_context_only_inside_a_span():
+    assert inject((("authorization", "Bearer t"),)) == (("authorization", "Bearer t"),)
+    provider, _ = _provider()
+    with provider.get_tracer("t").start_as_current_span("s") as s:
+        pairs = dict(inject())
+    trace_id = format(s.get_span_context().trace_id, "032x")
+    assert pairs["traceparent"].split("-")[1] == trace_id
