@@ -60,7 +60,8 @@ def test_redacted_arguments_are_passed_on(engine):
 def test_principal_and_context_per_call(engine):
     user = {"role": "agent"}
 
-    @guard_tool(engine, policy="support-bot", tool="issue_refund", principal=lambda: dict(user),
+    # The ticket goes in the context, where the policy reads it; it is not a refund argument.
+    @guard_tool(engine, policy="support-bot", tool="issue_refund", principal=lambda: dict(user), exclude=("ticket",),
                 context=lambda args: {"ticket": args["ticket"]} if args.get("ticket") else None)
     def refund(order_id, amount, ticket=None):
         return "ran"
