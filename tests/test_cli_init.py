@@ -26,8 +26,25 @@ def test_the_scaffold_checks_and_tests_green_with_full_coverage(tmp_path):
     assert check.returncode == 0 and check.stdout.startswith("ok: 1 policy (billing-bot 0.1.0)"), check.stdout
     tested = cli("test", tmp_path, "--coverage", "--min-coverage", "100", "--min-branch-coverage", "100")
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert tested.stdout.rstrip().endswith("5 passed, 0 failed")
+    assert tested.stdout.rstrip().endswith("6 passed, 0 failed")
     assert not (tmp_path / "billing-bot.policy").read_text().count("import")
+
+
+def test_the_scaffold_has_a_schema_stub_that_passes_strict_and_refuses_a_bad_call(tmp_path):
+    assert cli("init", "billing-bot", "--dir", tmp_path).returncode == 0
+    text = (tmp_path / "billing-bot.policy").read_text()
+    # every tool the rules name is declared, and the principal and context too
+    for declared in ("tool search_docs(q: string)", "tool lookup_order(order_id: string)", "principal {",
+                     "context {"):
+        assert declared in text
+    strict = cli("check", "--strict", tmp_path)
+    assert strict.returncode == 0 and "0 warning(s)" in strict.stdout, strict.stdout + strict.stderr
+    # without the tool declarations, --strict refuses the same policy: the stub is what makes it pass
+    (tmp_path / "billing-bot.policy").write_text(text.replace("tool search_docs(q: string)\n", ""))
+    assert cli("check", "--strict", tmp_path).returncode == 1
+    # the scaffold's own tests include a call the schema refuses before any rule runs
+    cases = (tmp_path / "billing-bot.tests.yaml").read_text()
+    assert "errors: [schema-violation]" in cases and "orderid" in cases
 
 
 def test_beside_an_org_baseline_the_scaffold_imports_it_and_still_passes(tmp_path):
@@ -36,6 +53,8 @@ def test_beside_an_org_baseline_the_scaffold_imports_it_and_still_passes(tmp_pat
     assert 'import "org-baseline"' in (tmp_path / "team-bot.policy").read_text()
     tested = cli("test", tmp_path / "team-bot.tests.yaml")
     assert tested.returncode == 0, tested.stdout + tested.stderr
+    strict = cli("check", "--strict", tmp_path)
+    assert strict.returncode == 0, strict.stdout + strict.stderr
 
 
 def test_existing_files_are_never_overwritten(tmp_path):

@@ -1,8 +1,10 @@
 """`guardrails init NAME`: scaffold a policy and its tests, ready to run.
 
-Writes ``NAME.policy`` (importing the org baseline when one sits beside it)
-and ``NAME.tests.yaml`` with one passing case per stage, so that
-``guardrails check`` and ``guardrails test`` pass before the first edit.
+Writes ``NAME.policy`` (importing the org baseline when one sits beside it),
+with a schema stub declaring its tools, principal and context, and
+``NAME.tests.yaml`` with one passing case per stage and one refused by the
+schema, so that ``guardrails check --strict`` and ``guardrails test`` pass
+before the first edit.
 Existing files are never overwritten.
 """
 
@@ -25,6 +27,14 @@ POLICY = """\
 # test it with `guardrails test {dir}`.
 policy "{name}" version "0.1.0"
 {imports}
+# The schema (docs/schema.md): what each tool takes, who calls, from where.
+# A request that does not match is refused before any rule runs, and
+# `guardrails check --strict` asks for a declaration of every tool a rule names.
+tool search_docs(q: string)
+tool lookup_order(order_id: string)
+principal {{ role?: string }}
+context {{ user_id?: string, ... }}
+
 entities contact_details = [EMAIL_ADDRESS, PHONE_NUMBER]
 tools read_only = ["search_docs", "lookup_order"]
 
@@ -72,6 +82,12 @@ cases:
     tool: search_docs
     args: {{q: "returns"}}
     expect: {{outcome: allow, rules: [read-only]}}
+
+  - name: a call that does not match its tool's declaration is refused
+    stage: tool_call
+    tool: lookup_order
+    args: {{orderid: "A-1"}}
+    expect: {{outcome: deny, rules: [request], errors: [schema-violation]}}
 
   - name: any other tool is denied by default
     stage: tool_call
