@@ -1,5 +1,11 @@
 """Tool calls: this engine's decisions against cedarpy on the same policy and requests.
 
+Also the cost of tracing a decision (issue 17): the same engine untraced,
+wrapped by ``traced()`` with no tracer provider, and wrapped with the
+OpenTelemetry SDK and an in-memory exporter; and the sidecar's handler
+wrapper (sidecar/tracing.py) with no tracer configured, against the bare
+handler. All sides alternate call by call.
+
 The policy has ten permit/forbid rules over roles, amounts, tool groups and
 flags, written in both languages. Cedar gets pre-parsed ``PolicySet`` and
 ``Entities`` handles: users carry their role, id and suspended flag as
@@ -136,3 +142,61 @@ def run(ctx: Context, res: SectionResult) -> None:
                           note=f"{per_rep} requests x {reps} repetitions"))
     res.notes.append("cedarpy.is_authorized with pre-parsed PolicySet and Entities handles, one request per call; "
                      "the two sides alternate request by request, in an order drawn at random for each request")
+    tracing_rows(ctx, res, engine, sets, reps, rnd)
+
+
+def tracing_rows(ctx: Context, res: SectionResult, engine, sets: list, reps: int, rnd: random.Random) -> None:
+    """What a span per decision costs, and what wrapping costs with no tracer configured."""
+    from importlib.util import find_spec
+
+    from guardrails.guard.otel import traced
+    from guardrails.sidecar.rpc import Later
+    from guardrails.sidecar.tracing import RpcTracing
+
+    def decide(target, req):
+        return target.check_tool_call(req["tool"], req["args"], principal=req["principal"], context=req["context"])
+
+    class Metadata:  # the gRPC context's one method the wrapper may read
+        def invocation_metadata(self):
+            return ()
+
+    meta = Metadata()
+    handler = lambda req, _ctx: decide(engine, req)
+    wrapped = RpcTracing().wrap("tool_call", handler, Later)  # no provider given, none set globally
+    bare = traced(engine)
+    fns = [lambda req: decide(engine, req), lambda req: decide(bare, req), lambda req: handler(req, meta),
+           lambda req: wrapped(req, meta)]
+    exporter = None
+    if find_spec("opentelemetry.sdk") is not None:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter,
+        )
+
+        provider, exporter = TracerProvider(), InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        spans = traced(engine, tracer_provider=provider)
+        fns.append(lambda req: decide(spans, req))
+
+    def inputs(rep: int) -> list[list]:
+        if exporter is not None:
+            exporter.clear()  # spans of earlier repetitions are not kept around
+        return [[a for a, _ in sets[rep]]] * len(fns)
+
+    for a, _ in sets[0][:200]:  # warm-up, not timed
+        for fn in fns:
+            fn(a)
+    m = measure(fns, inputs, reps, rnd)
+    n = len(sets[0])
+    res.rows.append(m.row("traced(engine), no tracer provider", "the engine untraced", ours=1, peer=0,
+                          kind="relative", note=f"{n} tool decisions x {reps} repetitions; the OpenTelemetry API "
+                          "installed, no provider set: no span, the no-op metric instruments"))
+    res.rows.append(m.row("sidecar check handler, no tracer configured", "the bare handler", ours=3, peer=2,
+                          kind="relative", goal=1.1, note="sidecar/tracing.py's wrapper: one provider check, "
+                          "no span, no metadata read"))
+    if exporter is not None:
+        res.rows.append(m.row("traced(engine), SDK tracer + in-memory exporter", "the engine untraced", ours=4,
+                              peer=0, kind="relative", note="a recorded span per decision (SimpleSpanProcessor)"))
+    else:
+        res.notes.append("opentelemetry-sdk not installed: no row for a recorded span")

@@ -48,6 +48,8 @@ _propagate = _optional("opentelemetry.propagate")
 INSTRUMENTATION = "guardrails.sidecar"
 #: The metadata keys of W3C trace context (gRPC metadata keys are lower case).
 TRACE_KEYS = ("traceparent", "tracestate")
+#: Seconds between looks for a global tracer provider while none is set.
+LOOK_EVERY = 1.0
 
 
 def _enum_names(enum: Any, prefix: str) -> dict[int, str]:
@@ -83,6 +85,7 @@ class RpcTracing:
 
     def __init__(self, tracer_provider: Any = None):
         self._tracer = None
+        self._next_look = 0.0
         if tracer_provider is not None:
             if _trace is None:
                 raise TypeError("tracer_provider needs opentelemetry-api (pip install 'guardlang[otel]')")
@@ -90,9 +93,15 @@ class RpcTracing:
 
     def tracer(self) -> Any:
         """The tracer, or None while no tracer provider is configured."""
-        if self._tracer is None and _trace is not None and not isinstance(_trace.get_tracer_provider(),
-                                                                           _trace.ProxyTracerProvider):
-            self._tracer = _trace.get_tracer(INSTRUMENTATION, __version__)
+        if self._tracer is None and _trace is not None:
+            # Asking the API for the global provider reads the environment
+            # (about 1 us); a provider set later is noticed within a second.
+            now = time.monotonic()
+            if now < self._next_look:
+                return None
+            self._next_look = now + LOOK_EVERY
+            if not isinstance(_trace.get_tracer_provider(), _trace.ProxyTracerProvider):
+                self._tracer = _trace.get_tracer(INSTRUMENTATION, __version__)
         return self._tracer
 
     def wrap(self, stage: str, handler: Callable, later: type) -> Callable:
