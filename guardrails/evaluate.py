@@ -254,12 +254,14 @@ def policy_ref(p: CompiledPolicy) -> PolicyRef:
 
 
 def error_decision(p: CompiledPolicy, stage: str, code: str, message: str, started: float) -> Decision:
-    """A request that cannot be evaluated at all is denied, whatever on_error says."""
+    """A request that cannot be evaluated at all is denied, whatever on_error
+    says. A refused retrieval forwards no chunk (``chunks == []``, as the
+    sidecar's wire form has it)."""
     return Decision(
         decision_id=new_decision_id(), stage=stage, outcome=Outcome.DENY, text=None, policy=policy_ref(p),
         violations=[Violation(rule=REQUEST_RULE, effect="deny", message=message, error=code)],
         errors=[EvalError(rule=None, code=code, message=message)],
-        elapsed_us=micros_since(started),
+        elapsed_us=micros_since(started), chunks=[] if stage == "retrieval" else None,
     )
 
 

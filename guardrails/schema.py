@@ -270,8 +270,10 @@ def request_problem(schema: Schema, tool: str | None = None, args: Any = None, p
     here (``tool_default`` decides calls of unknown tools). `metadata` are
     the retrieved chunks' metadata, in order."""
     checks = schema.checks
-    if tool is not None and (check := checks.get(("tool", tool))) is not None:
-        bad = check(args or {})
+    # `args` None: a tool result sent without its call's arguments; there is
+    # nothing to check, and a rule that reads them fails closed.
+    if tool is not None and args is not None and (check := checks.get(("tool", tool))) is not None:
+        bad = check(args)
         if bad:
             return f"tool {tool!r}: args{bad[0]} {bad[1]}"
     for root, value in (("principal", principal), ("context", context)):

@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 from benchmarks import sections  # noqa: E402,F401  (registers the sections)
 from benchmarks.harness import SECTIONS, Measured, Row, Timing, interleave, measure, run, write_json  # noqa: E402
 
-EXPECTED = ["pii", "injection", "detectors", "tools", "sessions", "rules", "schema", "scaling", "startup", "sidecar", "streaming", "soak"]
+EXPECTED = ["pii", "injection", "detectors", "grounding", "tools", "sessions", "rules", "schema", "prove", "scaling", "startup", "sidecar", "streaming", "soak"]
 
 
 @pytest.fixture(scope="module")
