@@ -26,7 +26,8 @@ Metrics: an OpenTelemetry counter ``guardrails.decisions`` (stage, outcome,
 policy) and histogram ``guardrails.decision.duration`` (seconds, by stage);
 and, with ``metrics=``, the sidecar's Prometheus metrics
 (:class:`guardrails.sidecar.metrics.Metrics`: ``guardrails_decisions_total``,
-``guardrails_decision_latency_seconds`` ...) in that object's registry.
+``guardrails_decision_latency_seconds`` ...) in that object's registry, or
+in an application's own ``CollectorRegistry`` given as ``metrics=``.
 
 The ``opentelemetry-api`` package is optional (``pip install
 'guardlang[otel]'``): without it the wrapper still counts Prometheus metrics
@@ -41,6 +42,8 @@ import importlib
 import time
 from collections.abc import Callable
 from typing import Any
+
+from prometheus_client import CollectorRegistry
 
 from guardrails.decision import Decision
 from guardrails.sidecar.metrics import Metrics
@@ -105,14 +108,17 @@ class Traced:
     """
 
     def __init__(self, target: Any, *, tracer_provider: Any = None, meter_provider: Any = None,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | CollectorRegistry | None = None):
         if isinstance(target, Traced):
             raise TypeError("traced(): this object is traced already")
         if not any(callable(getattr(target, m, None)) for m in METHODS):
             raise TypeError(f"traced() wraps an Engine, a GuardrailsClient or an object with their check methods; "
                             f"{type(target).__name__} has none")
+        if isinstance(metrics, CollectorRegistry):  # an application's registry: the metrics join it
+            metrics = Metrics(registry=metrics)
         if metrics is not None and not isinstance(metrics, Metrics):
-            raise TypeError(f"metrics must be a guardrails.sidecar.metrics.Metrics, not {type(metrics).__name__}")
+            raise TypeError(f"metrics must be a guardrails.sidecar.metrics.Metrics or a prometheus_client "
+                            f"CollectorRegistry, not {type(metrics).__name__}")
         self.wrapped = target
         self.prometheus = metrics
         # Without a provider given, spans wait for a global one: until one is
@@ -235,13 +241,14 @@ class Traced:
 
 
 def traced(engine_or_client: Any, *, tracer_provider: Any = None, meter_provider: Any = None,
-           metrics: Metrics | None = None) -> Traced:
+           metrics: Metrics | CollectorRegistry | None = None) -> Traced:
     """``engine_or_client`` with every check traced and counted (see the module).
 
     ``tracer_provider`` / ``meter_provider``: OpenTelemetry providers to use
     instead of the global ones. ``metrics``: a
     :class:`~guardrails.sidecar.metrics.Metrics` to count decisions in
-    (scrape its ``registry``). Pass the result wherever the engine went:
+    (scrape its ``registry``), or a ``prometheus_client.CollectorRegistry``
+    to add those metrics to (an application's, already scraped). Pass the result wherever the engine went:
     ``@guard``, ``@guard_tool``, ``StreamGuard``, the integrations.
     """
     return Traced(engine_or_client, tracer_provider=tracer_provider, meter_provider=meter_provider,

@@ -59,8 +59,12 @@ class StoreStatus:
 
 
 class Metrics:
-    def __init__(self, state: StoreStatus | None = None) -> None:
-        r = self.registry = CollectorRegistry(auto_describe=True)
+    """The decision metrics, in their own registry or in ``registry`` (an
+    application's, such as ``prometheus_client.REGISTRY``: one Metrics per
+    registry, since the names can be registered once)."""
+
+    def __init__(self, state: StoreStatus | None = None, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.latency = Histogram(
             "guardrails_decision_latency_seconds",
             "Time to answer a check, from the request's arrival to its decision, by stage.",
