@@ -119,6 +119,42 @@ def test_the_issue_listed_secret_formats_are_always_tried(shipped_json: dict) ->
     assert listed["formats"] == 13  # even with --sample 2
 
 
+def test_the_issue_listed_secret_formats_are_caught_by_every_secrets_rule(shipped_json: dict) -> None:
+    # tool arguments included: the payload goes in an argument the tool's schema declares
+    listed = shipped_json["figures"]["listed_secret_formats"]
+    assert listed["caught"] == 13, listed["missed"]
+
+
+def test_tool_call_cases_fit_the_policy_schema() -> None:
+    # A call the schema refuses never reaches the rule under attack: the
+    # payload goes in a declared string argument, required ones get a value.
+    from guardrails import Engine
+    from guardrails.diagnostics import Diagnostics
+    from guardrails.redteam.attacks import build_cases
+    from guardrails.redteam.runner import fit_schema, judge
+    from guardrails.redteam.targets import find_targets
+    from guardrails.resolve import build_units
+    from guardrails.schema import request_problem
+    from guardrails.sources import read_paths
+
+    diags = Diagnostics()
+    units, _ = build_units(read_paths([POLICIES], diags), diags)
+    engine = Engine.from_path(POLICIES)
+    for name, rule in (("coding-assistant", "shell-destructive"), ("support-bot", "org-baseline/no-secrets-in-tool-args"),
+                       ("coding-assistant", "org-baseline/no-secrets-in-tool-args")):
+        schema = engine.get_policy(name).schema
+        unit = next(u for u in units if u.policy.name == name)
+        target = next(t for t in find_targets(unit, 0)[0] if t.rule == rule and t.stage == "tool_call")
+        cases = build_cases(target, load_corpus(), 0, families=frozenset({"plain", "secret-layout"}))
+        assert cases, rule
+        for case in cases:
+            request = fit_schema(case.request, target, schema)
+            assert request_problem(schema, request["tool"], request["args"]) is None, (rule, request)
+            d = engine.check("tool_call", request, policy=name, exhaustive=True)
+            if case.listed or case.family == "plain":
+                assert judge(target, case, d)[0], (rule, request, d.violations)
+
+
 def test_the_text_report_agrees_with_the_json_of_another_process(shipped_json: dict) -> None:
     # Same seed and sample, another process (another hash seed): the same variants pass.
     proc = redteam(POLICIES, "--policy", "support-bot", "--seed", "7", "--sample", "2", "-q")
@@ -342,5 +378,7 @@ def test_the_carriers_trip_no_rule_of_the_example_policies() -> None:
         for carrier in corpus.carriers:
             text = carrier.replace("{}", "the new parking rules")
             for stage in ("input", "output"):
-                d = engine.check(stage, {"text": text, "session": "carriers"}, policy=name, exhaustive=True)
+                # an answer comes with its sources, as the harness sends it (rag-search's grounding rules)
+                request = {"text": text, "session": "carriers", **({"sources": [text]} if stage == "output" else {})}
+                d = engine.check(stage, request, policy=name, exhaustive=True)
                 assert [v.rule for v in d.violations if v.effect != "label"] == [], (name, stage, text)

@@ -23,9 +23,10 @@ from guardrails.decision import Decision, Outcome
 from guardrails.redteam.attacks import Case, build_cases
 from guardrails.redteam.corpus import Corpus
 from guardrails.redteam.report import BenignResult, PolicyReport, RuleReport, Tally
+from guardrails.redteam.solve import ABSENT
 from guardrails.redteam.targets import Target, find_targets
 
-__all__ = ["Progress", "RunOptions", "judge", "run_policy"]
+__all__ = ["Progress", "RunOptions", "fit_schema", "judge", "run_policy"]
 
 #: ``progress(policy, done, total)``: called as cases are checked.
 Progress = Callable[[str, int, int], None]
@@ -76,6 +77,72 @@ def judge(target: Target, case: Case, d: Decision) -> tuple[bool, bool]:
     return caught, caught or d.outcome in (Outcome.DENY, Outcome.ESCALATE)
 
 
+def _filler(ty: Any) -> Any:
+    """A value of a declared type, for a required argument the attack leaves out."""
+    if ty.kind == "record":
+        return {f.name: _filler(f.ty) for f in ty.fields if not f.optional}
+    if ty.kind == "mixed":
+        return _filler(ty.alts[0])
+    return {"enum": lambda: ty.values[0], "list": list, "integer": lambda: 1, "number": lambda: 1,
+            "boolean": lambda: False}.get(ty.kind, lambda: "redteam")()
+
+
+def _string_field(record: Any, skip: set[str] = frozenset()) -> str | None:
+    """Where a text payload goes in a declared tool's arguments: its first
+    required string argument, else its first string argument."""
+    strings = [f for f in record.fields if f.ty.kind in ("string", "any") and f.name not in skip]
+    required = [f for f in strings if not f.optional]
+    return (required or strings)[0].name if strings else None
+
+
+def fit_schema(request: dict[str, Any], target: Target, schema: Any) -> dict[str, Any]:
+    """The case's request shaped to the policy's schema (docs/schema.md).
+
+    A request the schema refuses never reaches the rule under attack, so a
+    text payload goes in a string argument the tool declares (not the
+    generic ``input``), a call whose tool the solver left open names a
+    declared tool that takes a string, and required arguments the attack
+    does not touch get a value of their type. Values the rule's condition
+    binds and the fields the tricks disguise are left as they are: type
+    confusion is an attack, and its refusal counts as stopped.
+    """
+    if schema is None or not schema.tools or target.stage != "tool_call":
+        return request
+    # An argument the solver wants absent but the schema requires is
+    # sent anyway: the schema decides what a call can be.
+    bound = {p for p, v in target.bindings if v is not ABSENT}
+    tool, args = request.get("tool"), request.get("args") or {}
+    if not isinstance(tool, str) or not isinstance(args, dict):  # a type-confusion trick: sent as it is
+        return request
+    args = dict(args)
+    if tool not in schema.tools and ("tool",) not in bound:
+        tool = next((t.name for t in schema.tools.values() if _string_field(t.args)), tool)
+    decl = schema.tools.get(tool)
+    if decl is None:
+        return request
+    if "input" in args and decl.args.field("input") is None:
+        # a string argument the condition leaves free, else any: a payload
+        # that overwrites a bound value still reaches the rule under attack
+        free = _string_field(decl.args, skip={p[1] for p in bound if len(p) == 2 and p[0] == "args"})
+        where = free or _string_field(decl.args)
+        if where is not None:
+            args[where] = args.pop("input")
+    for f in decl.args.fields:
+        if not f.optional and f.name not in args:
+            args[f.name] = _filler(f.ty)
+    return {**request, "tool": tool, "args": args}
+
+
+def _with_sources(stage: str, request: dict[str, Any]) -> dict[str, Any]:
+    """An answer is sent with itself as its source, so a policy's grounding
+    rules (``grounded()``) find it supported and judge nothing here: the
+    harness attacks the other rules of the output stage, and grounding has
+    its own evaluation (docs/grounding.md)."""
+    if stage != "output" or not isinstance(request.get("text"), str) or "sources" in request:
+        return request
+    return {**request, "sources": [request["text"]]}
+
+
 def _stateful(policy: Any) -> bool:
     return bool(policy.records or any(g.needs is not None and g.needs.any for g in policy.stages.values()))
 
@@ -85,6 +152,7 @@ def run_policy(engine: Any, unit: Any, corpus: Corpus, options: RunOptions,
     """Attack one policy (``unit`` is its :class:`guardrails.resolve.Unit`)."""
     name = unit.policy.name
     compiled = engine.get_policy(name)
+    schema = compiled.schema
     targets, skipped = find_targets(unit, options.seed)
     planned = [(t, build_cases(t, corpus, options.seed, families=options.families, sample=options.sample))
                for t in targets]
@@ -97,6 +165,7 @@ def run_policy(engine: Any, unit: Any, corpus: Corpus, options: RunOptions,
         nonlocal done
         if session is not None:  # a fresh session: no case sees another's history
             request = {**request, "session": f"redteam-{next(session)}"}
+        request = _with_sources(stage, request)
         done += 1
         if progress is not None and (done % 200 == 0 or done == total):
             progress(name, done, total)
@@ -107,7 +176,7 @@ def run_policy(engine: Any, unit: Any, corpus: Corpus, options: RunOptions,
         tally, families = Tally(), {}
         passed, listed = [], {}
         for case in cases:
-            caught, stopped = judge(target, case, check(target.stage, case.request))
+            caught, stopped = judge(target, case, check(target.stage, fit_schema(case.request, target, schema)))
             tally.add(caught, stopped)
             families.setdefault(case.family, Tally()).add(caught, stopped)
             if not stopped:
