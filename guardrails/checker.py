@@ -22,6 +22,7 @@ from guardrails.detectors import (
     supported_entities,
     validate_template,
 )
+from guardrails.detectors.pii import optional_entities
 from guardrails.diagnostics import Diagnostics, Span
 from guardrails.resolve import Defined, SourceFile, Unit, build_scope, suggest
 from guardrails.schema import EMPTY, Schema, build_schema
@@ -62,9 +63,47 @@ class _EntityRegistry:
         self._known: frozenset[str] | None = None
 
     def known(self) -> frozenset[str]:
+        """Every entity type a policy may name: the default recognizers',
+        the NER entities and Presidio's optional (country) recognizers'."""
         if self._known is None:
-            self._known = supported_entities(PiiConfig(ner_model=self.config.ner_model))
+            config = PiiConfig(ner_model=self.config.ner_model)
+            self._known = supported_entities(config) | optional_entities(config)
         return self._known
+
+
+def entity_hint(name: str, known: frozenset[str]) -> str | None:
+    """A hint for an unknown entity type: a near miss of the whole name, a
+    type of the same country sharing a word with it (``UK_NHS_NUMBER``), the
+    types sharing a word (``PASSPORT``), or the country's types. Never a
+    guess that only shares ``_CODE`` or ``_NUMBER``: it would mislead."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=2, cutoff=0.9)
+    ratio = [difflib.SequenceMatcher(None, name, c).ratio() for c in close]
+    if close and (len(close) == 1 or ratio[0] > ratio[1]):  # a tie is no near miss
+        return f"did you mean {close[0]!r}?"
+    words = {w for w in name.split("_") if w and w not in _GENERIC_WORDS}
+    head = name.split("_", 1)[0]
+    country = sorted(k for k in known if "_" in name and len(head) == 2 and k.startswith(head + "_"))
+    pool = country or sorted(known)
+    if country:
+        words.discard(head)
+    sharing = [k for k in pool if words & set(k.split("_")[1 if country else 0:])]
+    near = difflib.get_close_matches(name, sharing if country and sharing else pool if len(sharing) < 2 else [],
+                                     n=1, cutoff=0.7 if country else 0.8)
+    if near:
+        return f"did you mean {near[0]!r}?"
+    if len(sharing) == 1:
+        return f"did you mean {sharing[0]!r}?"
+    if sharing:
+        return f"entity types with {' or '.join(sorted(words))}: {', '.join(sharing[:12])}"
+    if country:
+        return f"entity types for {head}: {', '.join(country)}"
+    return "the entity types are listed in docs/language.md, 'PII detection and NER models'"
+
+
+# Words too common in entity names to suggest one by (`FOO_CODE` is no `IBAN_CODE`).
+_GENERIC_WORDS = frozenset({"CODE", "NUMBER", "ID", "NO", "NUM"})
 
 
 def is_entity_type(name: str) -> bool:
@@ -108,8 +147,7 @@ class FileChecker:
     def check_entity_type(self, name: str, span: Span) -> None:
         known = self.registry.known()
         if name not in known:
-            self.err("E101", f"unknown entity type {name!r}", span,
-                     hint=suggest(name, sorted(known), "entity types the analyzer supports"))
+            self.err("E101", f"unknown entity type {name!r}", span, hint=entity_hint(name, known))
         elif name in NER_ENTITIES and not self.config.ner_model:
             self.err("E601", f"entity type {name!r} needs an NER model, and none is configured", span,
                      hint="configure a spaCy model (--ner-model / Engine(ner_model=...)) or drop this entity")

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from guardrails.diagnostics import RuntimeCode
 from guardrails.detectors.base import DetectorError, Finding
+from guardrails.detectors.pii.allow import DEFAULT_OPTIONS, PiiOptions
 from guardrails.detectors.pii.fastpath import FastAnalyzer
+from guardrails.diagnostics import RuntimeCode
 
 __all__ = [
     "NER_ENTITIES",
@@ -35,6 +36,7 @@ __all__ = [
     "PiiDetector",
     "get_pii_detector",
     "ner_available",
+    "optional_entities",
     "supported_entities",
 ]
 
@@ -73,6 +75,21 @@ def _pattern_entities(language: str) -> frozenset[str]:
     return pattern_entities(language)
 
 
+@lru_cache(maxsize=8)
+def _optional_entities(language: str) -> frozenset[str]:
+    from guardrails.detectors.pii.presidio import optional_recognizers
+
+    return frozenset(optional_recognizers(language))
+
+
+def optional_entities(config: PiiConfig = PiiConfig()) -> frozenset[str]:
+    """Entity names of Presidio's other predefined recognizers (other
+    countries' ids, recognizers Presidio ships disabled): a policy may name
+    them, and only a policy that names one loads its recognizer. A bare
+    ``pii()`` does not include them."""
+    return _optional_entities(config.language)
+
+
 def supported_entities(config: PiiConfig = PiiConfig()) -> frozenset[str]:
     """Entity names a policy may ask for under ``config``.
 
@@ -99,22 +116,32 @@ class PiiDetector:
         self._analyzer = analyzer
         self.supported: frozenset[str] = frozenset(analyzer.get_supported_entities(config.language))
         self._fast = None
+        self._optional: dict[frozenset[str], Any] = {}  # entities -> an analyzer of their recognizers
+        self._optional_lock = threading.Lock()
         if fast_path and config.ner_model is None:
             self._fast = FastAnalyzer.build(analyzer, config.language)
 
-    def analyze(self, text: str, entities: Iterable[str]) -> list[Finding]:
+    def analyze(self, text: str, entities: Iterable[str], options: PiiOptions = DEFAULT_OPTIONS) -> list[Finding]:
         """Findings for ``entities`` in ``text``, sorted by ``(start, end, entity)``.
 
-        One Presidio call for the whole set, with no score threshold (policies
-        apply their own). Raises :class:`DetectorError` (``"ner-unavailable"``
-        or ``"unknown-entity"``) for entities this detector cannot find and
+        What one Presidio call for the whole set finds, with no score
+        threshold (policies apply their own); with ``options``, adjusted by
+        the strict mode (:mod:`.strict`) and without allow-listed values.
+        Entities of optional recognizers (:func:`optional_entities`) are
+        found by an analyzer of their own recognizers, built on first use.
+        Raises :class:`DetectorError` (``"ner-unavailable"`` or
+        ``"unknown-entity"``) for entities this detector cannot find and
         (``"detector-failed"``) for any failure inside Presidio; messages
         never include the text.
         """
         entities = frozenset(entities)
         if not entities:
             return []
-        missing = entities - self.supported
+        optional = missing = entities - self.supported
+        if missing:
+            optional = (missing - NER_ENTITIES) & _optional_entities(self.config.language)
+            missing -= optional
+            entities -= optional
         if missing:
             ner = sorted(missing & NER_ENTITIES)
             if ner:
@@ -127,20 +154,48 @@ class PiiDetector:
                 f"unknown PII entities: {', '.join(sorted(missing))}", code=RuntimeCode.UNKNOWN_ENTITY
             )
         fast = self._fast
+        results: list = []
         try:
             # An analyzer whose `analyze` was replaced on the instance (a wrapper,
             # a test double) is always called: the fast path would bypass it.
-            if fast is not None and entities <= fast.covered and len(text) <= fast.max_length \
+            if entities and fast is not None and entities <= fast.covered and len(text) <= fast.max_length \
                     and "analyze" not in vars(self._analyzer):
                 results = fast.analyze(text, sorted(entities))
-            else:
+            elif entities:
                 results = self._presidio(text, entities)
+            if optional:
+                results = results + self._optional_analyzer(optional).analyze(
+                    text=text, language=self.config.language, entities=sorted(optional), score_threshold=0)
+            findings = _findings(results)
+            if options.strict:
+                findings = self._strict(text, entities | optional, findings)
         except Exception as exc:
             # `from None`: the original exception's message may quote the text.
             raise DetectorError(
                 f"PII analysis failed ({type(exc).__name__})", code=RuntimeCode.DETECTOR_FAILED
             ) from None
-        return _findings(results)
+        return options.allow.keep(text, findings)
+
+    def _optional_analyzer(self, entities: frozenset[str]) -> Any:
+        analyzer = self._optional.get(entities)
+        if analyzer is None:
+            from guardrails.detectors.pii.presidio import build_optional_analyzer
+
+            with self._optional_lock:
+                analyzer = self._optional.get(entities)
+                if analyzer is None:
+                    if len(self._optional) >= 64:
+                        self._optional.clear()  # bounded; each policy names one set
+                    analyzer = build_optional_analyzer(self._analyzer, self.config.language, entities)
+                    self._optional[entities] = analyzer
+        return analyzer
+
+    @staticmethod
+    def _strict(text: str, entities: frozenset[str], findings: list[Finding]) -> list[Finding]:
+        from guardrails.detectors.pii.presidio import public_suffix
+        from guardrails.detectors.pii.strict import strict_findings
+
+        return strict_findings(text, entities, findings, public_suffix)
 
     def analyze_presidio(self, text: str, entities: Iterable[str]) -> list[Finding]:
         """Like :meth:`analyze`, but always one call to Presidio on the whole text.
@@ -150,7 +205,12 @@ class PiiDetector:
         entities = frozenset(entities)
         if not entities:
             return []
-        return _findings(self._presidio(text, entities))
+        optional = entities - self.supported - NER_ENTITIES
+        results = self._presidio(text, entities - optional) if entities - optional else []
+        if optional:
+            results = results + self._optional_analyzer(optional).analyze(
+                text=text, language=self.config.language, entities=sorted(optional), score_threshold=0)
+        return _findings(results)
 
     def _presidio(self, text: str, entities: frozenset[str]) -> list:
         return self._analyzer.analyze(

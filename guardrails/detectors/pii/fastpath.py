@@ -128,7 +128,11 @@ class FastAnalyzer:
     def __init__(self, analyzer: Any, language: str, covered: frozenset[str], pattern_recs: dict,
                  phone: Any, tokenizer: Any, max_length: int):
         import regex
-        from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
+        from presidio_analyzer import (
+            EntityRecognizer,
+            PatternRecognizer,
+            RecognizerResult,
+        )
         from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
 
         from guardrails.detectors.pii.presidio import RescanRejected
@@ -170,7 +174,7 @@ class FastAnalyzer:
         self._name_key = RecognizerResult.RECOGNIZER_NAME_KEY
 
     @classmethod
-    def build(cls, analyzer: Any, language: str) -> "FastAnalyzer | None":
+    def build(cls, analyzer: Any, language: str) -> FastAnalyzer | None:
         from presidio_analyzer import EntityRecognizer
         from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
         from presidio_analyzer.predefined_recognizers import PhoneRecognizer

@@ -15,7 +15,7 @@ they change. The windows the matcher runs on come from :mod:`.phone_windows`.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from guardrails.detectors.pii.phone_validity import plain_digits
@@ -41,7 +41,7 @@ class PhoneScan:
     the check of each group do. The first matcher records them, the others
     replay them."""
 
-    __slots__ = ("searches", "plans", "verdicts", "_tries")
+    __slots__ = ("_tries", "plans", "searches", "verdicts")
 
     def __init__(self) -> None:
         self.searches: dict[int, tuple[int, str] | None] = {}
@@ -210,7 +210,7 @@ def phone_matcher_class() -> type:
     return Matcher
 
 
-@lru_cache(maxsize=None)
+@cache
 def _plain_reading(region: str) -> Any:
     """For default `region`: the country code parse() gives plain `digits`
     when it reads them exactly as written (the region's international

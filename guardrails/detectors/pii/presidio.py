@@ -71,6 +71,11 @@ def _offline_tld() -> tldextract.TLDExtract:
     return _tld
 
 
+def public_suffix(host: str) -> str:
+    """``host``'s public suffix from the bundled list, or "" when it has none."""
+    return _offline_tld()(host).suffix
+
+
 class OfflineEmailRecognizer(EmailRecognizer):
     """Presidio's email recognizer, validating domains against the bundled suffix list."""
 
@@ -117,6 +122,45 @@ def build_analyzer(language: str, ner_model: str | None, ner_entities: frozenset
             SpacyRecognizer(supported_language=language, supported_entities=sorted(ner_entities))
         )
     return AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=[language])
+
+
+def optional_recognizers(language: str) -> dict[str, type]:
+    """Presidio's predefined pattern recognizers that its default registry
+    leaves out for ``language`` (other countries' ids, disabled ones), by the
+    one entity each finds. A policy loads one only by naming its entity.
+
+    Recognizers of an entity the default registry already has are left out
+    (South Africa's phone numbers: ``PHONE_NUMBER`` stays one recognizer).
+    """
+    from presidio_analyzer import predefined_recognizers as predefined
+
+    default = pattern_entities(language) | {"PHONE_NUMBER"}
+    found: dict[str, type] = {}
+    for name in sorted(predefined.__all__):
+        cls = getattr(predefined, name)
+        if not (isinstance(cls, type) and issubclass(cls, PatternRecognizer)) or cls is PatternRecognizer:
+            continue
+        try:
+            rec = cls(supported_language=language)
+        except Exception:  # noqa: BLE001, S112 - a recognizer that cannot be built is not offered
+            continue
+        entities = rec.supported_entities
+        if len(entities) == 1 and entities[0] not in default and rec.patterns:
+            found.setdefault(entities[0], cls)
+    return found
+
+
+def build_optional_analyzer(base: AnalyzerEngine, language: str, entities: frozenset[str]) -> AnalyzerEngine:
+    """An analyzer over the optional recognizers of ``entities`` alone,
+    sharing ``base``'s NLP engine. Its results are exactly those a registry
+    holding them beside the defaults would give for these entities: Presidio
+    removes duplicates and boosts context one entity type at a time."""
+    classes = optional_recognizers(language)
+    registry = RecognizerRegistry(supported_languages=[language])
+    for entity in sorted(entities):
+        registry.add_recognizer(classes[entity](supported_language=language))
+    _rescan_rejected(registry)
+    return AnalyzerEngine(nlp_engine=base.nlp_engine, registry=registry, supported_languages=[language])
 
 
 def pattern_entities(language: str) -> frozenset[str]:
