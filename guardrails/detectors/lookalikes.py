@@ -17,7 +17,9 @@ characters it is linked to, directly or through a chain:
 * a capital (``Lu``) takes the ASCII capital of its group, lower-cased: UTS
   #39 draws ``I`` and ``l`` as one prototype ``l``, but after case folding a
   Cyrillic ``І`` must read as ``i``; a capital with no ASCII capital in its
-  group is left to its lower-case form, which is looked up after casefolding;
+  group is left to its lower-case form, which is looked up after casefolding,
+  unless casefolding keeps it a capital (Cherokee folds to its capitals:
+  ``Ꮷ``, ``Ꮒ``), when it is read like a lower-case letter below;
 * any other letter or symbol takes the lower-case ASCII letters it is linked to
   directly, else those of its group, else its group's capitals, lower-cased;
 * Latin small capitals (``ᴀ``, ``ɴ``, ``ᴇ``), which UTS #39 keeps as their own
@@ -119,7 +121,7 @@ def build_table() -> dict[str, str]:
         for char in group:
             if char.isascii() or not _is_source(char):
                 continue
-            if unicodedata.category(char) == "Lu":
+            if unicodedata.category(char) == "Lu" and (upper or char.casefold() != char):
                 choice = upper
             else:
                 direct = {c for c in _ascii_letters(links[char]) if c.islower()}

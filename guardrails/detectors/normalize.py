@@ -324,8 +324,11 @@ def normalize(text: str) -> NormalizedText:
 # A run of tags, HTML comments and Markdown emphasis characters. Bounded, so a
 # stray "<" cannot make a match scan far. "_" is not here: intraword "_" is no
 # emphasis in CommonMark, and term matching treats it as a separator.
+_MARKUP = r"(?:<!--.{0,200}?-->|</?[a-z][a-z0-9]{0,15}(?:\s[^<>]{0,200})?/?>|[*~`])+"
+# Inside a word, or at a word's edge next to a space or the text's edge
+# (``chmo**d** -R``, ``INTERNAL <b>ONL</b>Y``): a phrase matches across it.
 _MARKUP_RUN = regex.compile(
-    r"(?<=[^\W_])(?:<!--.{0,200}?-->|</?[a-z][a-z0-9]{0,15}(?:\s[^<>]{0,200})?/?>|[*~`])+(?=[^\W_])",
+    rf"(?<=[^\W_]){_MARKUP}(?=[^\W_]|\s|$)|(?<=\s|^){_MARKUP}(?=[^\W_])",
     regex.DOTALL,
 )
 _MARKUP_CHARS = ("<", "*", "~", "`")
@@ -341,9 +344,11 @@ def strip_markup(norm: NormalizedText) -> NormalizedText:
 
     HTML tags and comments and the Markdown emphasis characters ``*``, ``~`` and
     `````` ` `````` are removed where they split a word: ``co**caine**`` reads
-    ``cocaine**``, ``co<b></b>caine`` reads ``cocaine``. A block tag there
+    ``cocaine``, ``co<b></b>caine`` reads ``cocaine``. A block tag there
     (``<br>``, ``<p>``, ``<li>``, ...) becomes one space, as it renders. Markup
-    at a word's edge is left alone: it separates words anyway. Offsets still
+    at a word's edge is dropped where a space or the text's edge is on its
+    other side, so a phrase reads across it: ``chmo**d** -R`` reads ``chmod
+    -r``, ``INTERNAL <b>ONL</b>Y`` reads ``internal only``. Offsets still
     point into the original text; ``norm`` itself is returned when nothing is
     removed.
     """

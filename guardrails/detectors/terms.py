@@ -8,9 +8,10 @@ Then a term is found in any of these forms:
 as written
     the folded term, whole words only; ``"rm -rf /"`` or ``"c++"`` too.
 joined (multi-word terms of letters and digits)
-    the words joined by up to three punctuation characters, or by nothing:
-    ``pipe-bomb``, ``developer_mode``, ``developer.mode``, ``DeveloperMode``.
-split (words of five or more letters and digits)
+    the words joined by up to three punctuation characters, one or two
+    between spaces, or by nothing: ``pipe-bomb``, ``developer_mode``,
+    ``developer.mode``, ``DeveloperMode``, ``performance - review``.
+split (words of five or more letters and digits, in any term)
     a word broken once by one space or punctuation character: ``coc aine``,
     ``co-caine``. Not where a piece is a common English word
     (:data:`COMMON_WORDS`): ``"hero in"`` is no ``heroin`` and ``"the
@@ -18,6 +19,8 @@ split (words of five or more letters and digits)
 spelled (terms of four or more letters)
     every letter apart, by one to three spaces or punctuation characters:
     ``d i a g``, ``c. o. c. a. i. n. e``, ``c-o-u-n-t-e-r-f-e-i-t- -m-o-n-e-y``.
+    A term with punctuation is spelled by its letters and digits, wherever its
+    punctuation is: ``r.m -r.f /`` and ``d-d i-f=/d-e-v/z-e-r-o``.
 
 A match starts and ends at a word's edge, where a word is a run of letters and
 digits (``_`` separates words), except in scripts written without spaces. So a
@@ -82,7 +85,10 @@ _END = r"(?![^\W_])"
 # costs something at every position tried.
 _P = r"[^\w\s]|_"
 _JOIN_ATOM = "\x00join"
-_JOIN = rf"(?:[ ]|(?:{_P})(?:{_P})(?:{_P})|(?:{_P})(?:{_P})|{_P}|)"
+# Or one or two between spaces (``performance - review``), never a NUL: the
+# normaliser leaves one only inside the separator of a tool call's arguments.
+_PS = r"[^\w\s\x00]|_"
+_JOIN = rf"(?:[ ]|(?:{_P})(?:{_P})(?:{_P})|(?:{_P})(?:{_P})|{_P}|[ ](?:{_PS})[ ]|[ ](?:{_PS})(?:{_PS})[ ]|)"
 # A run of one-letter words, one to three separators apart: where a spelled
 # term can be. A NUL is never one of those separators: after normalisation it
 # is only left between a tool call's arguments, which no match spans.
@@ -207,11 +213,18 @@ class TermMatcher:
             else:
                 free.add(norm, end)
             words = norm.split(" ")
-            if not all(_ALNUM_WORD.fullmatch(w) and all(map(_needs_boundary, w)) for w in words):
-                continue
+            plain = all(_ALNUM_WORD.fullmatch(w) and all(map(_needs_boundary, w)) for w in words)
+            if not plain:
+                # A term with punctuation ("rm -rf /", "dd if=/dev/zero") is
+                # spelled and split by its letters and digits; the punctuation
+                # between them is left where it is, so it is not required.
+                words = _ALNUM_WORD.findall(norm)
+                if not all(all(map(_needs_boundary, w)) for w in words):
+                    continue
             letters = "".join(words)
-            self._by_letters.setdefault(letters, norm)
-            if len(words) > 1:
+            if plain:
+                self._by_letters.setdefault(letters, norm)
+            if plain and len(words) > 1:
                 atoms = [atom for k, w in enumerate(words) for atom in ([_JOIN_ATOM, *w] if k else w)]
                 joined.add(atoms, _END)
                 bounded.add(atoms, _END)
@@ -277,6 +290,10 @@ class TermMatcher:
             self._find_written(mended, found)
         if self._spelled:
             self._find_spelled(view, found)
+            if view is not norm:
+                # "*" and "~" between one-letter words are separators, not
+                # markup to drop: "s*a.l~a+r+y" spells "salary"
+                self._find_spelled(norm, found)
         results = [Finding(start, end, term, 1.0) for start, end, term in found]
         results.sort(key=lambda f: (f.start, f.end, f.entity))
         return results

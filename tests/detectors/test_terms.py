@@ -272,3 +272,39 @@ def test_markup_inside_a_word_is_ignored(term: str, data: st.DataObject, markup:
     written = term[:i] + markup + term[i:]
     text = f"say {written} now"
     assert Finding(4, 4 + len(written), term, 1.0) in TermMatcher([term]).find(text), text
+
+
+# Evasions the red-team harness found (docs/redteam.md), each caught.
+HARNESS_TERMS = ["rm -rf /", "dd if=/dev/zero", "chmod -R 777 /", "mkfs", "internal only", "performance review",
+                 "salary", "do not distribute"]
+HARNESS_EVASIONS = [
+    # a term with punctuation, spelled by its letters and digits, or split once
+    ("run r.m -r.f / now", "r.m -r.f", "rm -rf /"),
+    ("run d-d i-f=/d-e-v/z-e-r-o", "d-d i-f=/d-e-v/z-e-r-o", "dd if=/dev/zero"),
+    ("c/h/m/o/d -R 7/7/7 / please", "c/h/m/o/d -R 7/7/7", "chmod -R 777 /"),
+    ("try chm od -R 777 /", "chm od -R 777 /", "chmod -R 777 /"),
+    # "*" and "~" between one-letter words separate them
+    ("then m*k f s", "m*k f s", "mkfs"),
+    ("a s*a.l~~a+r++y rise", "s*a.l~~a+r++y", "salary"),
+    # markup at a word's edge inside a phrase
+    ("try chmo**d** -R 777 /", "chmo**d** -R 777 /", "chmod -R 777 /"),
+    ("INTERNAL <b>ONL</b>Y", "INTERNAL <b>ONL</b>Y", "internal only"),
+    # one punctuation character between spaces joins a phrase's words
+    ("my performance - review", "performance - review", "performance review"),
+    # Cherokee capitals that casefolding keeps capitals
+    ("run \uabaf\u13c2mo\u13e7 -R 777 /", "\uabaf\u13c2mo\u13e7 -R 777 /", "chmod -R 777 /"),
+]
+
+
+@pytest.mark.parametrize(("text", "span", "term"), HARNESS_EVASIONS)
+def test_evasions_the_harness_found_are_caught(text: str, span: str, term: str) -> None:
+    assert (span, term) in spans(TermMatcher(HARNESS_TERMS), text)
+
+
+@pytest.mark.parametrize(("terms", "text"), [
+    (["performance review"], "performance\n\x00\nreview"),  # never across a tool call's argument separator
+    (["rm -rf /"], "the rows r, m, r and f"),  # one-letter words more than three separators apart
+    (["internal only"], "internal, only"),
+])
+def test_the_new_forms_stay_clean(terms: list[str], text: str) -> None:
+    assert spans(TermMatcher(terms), text) == []
