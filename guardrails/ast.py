@@ -318,6 +318,27 @@ class LimitDef:
 
 Definition = Union[EntitiesDef, TopicDef, PatternDef, ToolsDef, TermsDef, LabelDef, LimitDef]
 
+
+@node
+class AllowItem:
+    """One allow-list entry: ``kind`` is ``"value"`` (a literal), ``"domain"``
+    or ``"regex"`` (``value`` is then the pattern, ``flags`` its letters)."""
+
+    kind: str
+    value: str
+    flags: str = ""
+    span: Span = _span()
+
+
+@node
+class AllowDecl:
+    """``allow TYPE-or-GROUP [items]``: values that are not PII for this policy.
+    It names nothing, so it is not a definition (docs/language.md)."""
+
+    target: Name
+    items: tuple[AllowItem, ...]
+    span: Span = _span()
+
 #: How each kind of definition is named to an author (messages, hovers, outlines).
 KIND_NAMES: dict[type, str] = {
     EntitiesDef: "entity group",
@@ -431,6 +452,7 @@ class Policy:
     name_span: Span = _span()
     version_span: Span = _span()
     schemas: tuple[SchemaDecl, ...] = ()
+    allows: tuple[AllowDecl, ...] = ()
 
     def rules(self, stage: str) -> tuple[Rule, ...]:
         return tuple(r for block in self.stages if block.stage == stage for r in block.rules)

@@ -22,7 +22,7 @@ from guardrails.detectors import (
     supported_entities,
     validate_template,
 )
-from guardrails.detectors.pii import optional_entities
+from guardrails.detectors.pii import DOMAIN_ENTITIES, MODES, optional_entities, valid_domain
 from guardrails.diagnostics import Diagnostics, Span
 from guardrails.resolve import Defined, SourceFile, Unit, build_scope, suggest
 from guardrails.schema import EMPTY, Schema, build_schema
@@ -40,6 +40,8 @@ SETTINGS: dict[str, tuple[str, tuple | None]] = {
     "regex_timeout_ms": ("number", None),
     # Request fields the decision log may keep (everything else is masked).
     "log_keep": ("list", None),
+    # "strict": Presidio's findings with its known misses fixed (detectors/pii/strict.py).
+    "pii_mode": ("string", MODES),
 }
 MAX_SETTING = 10**9
 LOG_KEEP_ROOTS = ("text", "chunks", "tool", "args", "result", "principal", "context", "session")
@@ -163,6 +165,8 @@ class FileChecker:
         self.check_settings(p)
         for d in p.definitions:
             self.check_definition(d)
+        for a in p.allows:
+            self.check_allow(a)
         seen: dict[str, ast.Rule] = {}
         for block in p.stages:
             for rule in block.rules:
@@ -283,6 +287,29 @@ class FileChecker:
                                  ref.span, hint="a group may include other groups, but not itself")
                         return
                     stack.append((item.name, [*trail, item.name]))
+
+    def check_allow(self, a: ast.AllowDecl) -> None:
+        """An allow-list: its entity type or group, and each entry (E112)."""
+        name = a.target.value
+        self.check_entity_ref(name, a.target.span)
+        d = self.scope.get(name)
+        if d is not None and isinstance(d.node, ast.EntitiesDef):
+            entities = {n.value for n in d.node.entities}
+        else:
+            entities = {name} if is_entity_type(name) else set()
+        if not a.items:
+            self.warn("W302", f"allow-list for {name!r} is empty", a.span)
+        for item in a.items:
+            if not item.value.strip():
+                self.err("E002", "empty string in allow-list", item.span)
+            elif item.kind == "regex":
+                self.check_regex(ast.RegexLit(item.value, item.flags, item.span))
+            elif item.kind == "domain" and not valid_domain(item.value.strip(".")):
+                self.err("E112", f"{item.value!r} is not a domain name", item.span,
+                         hint='write a host name such as "acme.test": no scheme, "@", port or path')
+            elif item.kind == "domain" and entities and not entities & DOMAIN_ENTITIES:
+                self.err("E112", f"a domain allows email addresses and URLs, and {name!r} holds neither",
+                         item.span, hint="list the value itself, or a regex")
 
     def check_regex(self, rx: ast.RegexLit) -> None:
         try:

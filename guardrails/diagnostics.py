@@ -66,6 +66,7 @@ CODES: dict[str, str] = {
     "E109": "invalid type",
     "E110": "tool groups include each other",
     "E111": "tool without a schema",
+    "E112": "invalid allow-list entry",
     # rules
     "E201": "duplicate rule id",
     "E202": "effect not allowed in this stage",

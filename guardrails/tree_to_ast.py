@@ -373,6 +373,28 @@ class AstBuilder(Transformer):
     def enum_value(self, children):
         return children[0]
 
+    # -- PII allow-lists
+    @v_args(meta=True)
+    def allow_decl(self, meta, children):
+        name, items = children
+        return ast.AllowDecl(ast.Name(str(name), self.sp(name)), items, self.sp(meta))
+
+    def allow_items(self, children):
+        return tuple(c for c in children if c is not None)
+
+    @v_args(meta=True)
+    def allow_value(self, meta, children):
+        return ast.AllowItem("value", self._string_value(children[0]), "", self.sp(meta))
+
+    @v_args(meta=True)
+    def allow_domain(self, meta, children):
+        return ast.AllowItem("domain", self._string_value(children[0]), "", self.sp(meta))
+
+    @v_args(meta=True)
+    def allow_regex(self, meta, children):
+        rx = self._regex(children[0])
+        return ast.AllowItem("regex", rx.pattern, rx.flags, self.sp(meta))
+
     @v_args(meta=True)
     def terms_def(self, meta, children):
         return ast.TermsDef(str(children[0]), children[1], self.sp(meta))
@@ -429,7 +451,7 @@ class AstBuilder(Transformer):
                 self.sp(version_tok),
                 hint='write MAJOR.MINOR.PATCH, e.g. "1.0.0"',
             )
-        imports, settings, defs, stages, schemas = [], [], [], [], []
+        imports, settings, defs, stages, schemas, allows = [], [], [], [], [], []
         for item in items:
             if isinstance(item, ast.Import):
                 imports.append(item)
@@ -439,6 +461,8 @@ class AstBuilder(Transformer):
                 stages.append(item)
             elif isinstance(item, (ast.ToolDecl, ast.ShapeDecl)):
                 schemas.append(item)
+            elif isinstance(item, ast.AllowDecl):
+                allows.append(item)
             else:
                 defs.append(item)
         return ast.Policy(
@@ -453,6 +477,7 @@ class AstBuilder(Transformer):
             self.sp(name_tok),
             self.sp(version_tok),
             tuple(schemas),
+            tuple(allows),
         )
 
 

@@ -139,6 +139,13 @@ def _setting_value(s: ast.Setting) -> str:
     return format_literal(s.value.value)
 
 
+def format_allow_item(item: "ast.AllowItem") -> str:
+    """One allow-list entry as written: ``"value"``, ``domain "d"``, ``/regex/flags``."""
+    if item.kind == "regex":
+        return format_regex(ast.RegexLit(item.value, item.flags))
+    return ("domain " if item.kind == "domain" else "") + format_literal(item.value)
+
+
 def format_schema(d: "ast.SchemaDecl", width: int = 100) -> list[str]:
     """A tool or shape declaration: on one line when it fits in `width`,
     else one field per line."""

@@ -64,9 +64,11 @@ class SourceItems:
         self.imports = [self._node(i) for i in p.imports]
         self.schemas = [self._node(d) for d in p.schemas]
         self.defs = [self._definition(d) for d in p.definitions]
+        self.allows = [self._container(a, a.span, "[", [self._node(i) for i in a.items]) for a in p.allows]
         self.stages = [self._container(b, b.span, "{", [self._node(r) for r in b.rules]) for b in p.stages]
         self.configs = self._config_blocks()
-        top = sorted([self.header, *self.imports, *self.configs, *self.schemas, *self.defs, *self.stages],
+        top = sorted([self.header, *self.imports, *self.configs, *self.schemas, *self.defs, *self.allows,
+                      *self.stages],
                      key=lambda i: i.start)
         self._assign(top, self.comments, None)
 
@@ -134,8 +136,8 @@ class SourceItems:
         outside the other items, the settings and the comments is their
         `config`, `{` and `}`."""
         settings = [self._node(s) for s in self.policy.settings]
-        known = [(i.start, i.end) for i in (self.header, *self.imports, *self.schemas, *self.defs, *self.stages,
-                                            *settings)]
+        known = [(i.start, i.end) for i in (self.header, *self.imports, *self.schemas, *self.defs, *self.allows,
+                                            *self.stages, *settings)]
         ranges = _union(known + self._comment_ranges)
         blocks: list[Item] = []
         start = opening = -1

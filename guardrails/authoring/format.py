@@ -69,6 +69,7 @@ from guardrails.parser import Comment, parse
 # format_operand/PRECEDENCE: the operands of a broken and/or chain get exactly the parentheses format_expr gives them.
 from guardrails.unparse import (
     PRECEDENCE,
+    format_allow_item,
     format_expr,
     format_literal,
     format_operand,
@@ -259,6 +260,8 @@ class _Layout:
             sections.append(self._emit(src.schemas, "", lambda item, indent: format_schema(item.node, WIDTH)))
         if src.defs:
             sections.append(self._emit(src.defs, "", self._definition_lines))
+        if src.allows:
+            sections.append(self._emit(src.allows, "", self._definition_lines))
         for block in src.stages:
             sections.append(self._emit([block], "", self._stage))
         lines: list[str] = []
@@ -367,6 +370,9 @@ class _Layout:
             case ast.TopicDef(name=name):
                 head, close, fill = f"topic {name} {{", "}", True
                 texts = [f"{format_literal(t.text)} {format_literal(t.weight)}" for t in d.terms]
+            case ast.AllowDecl(target=target):
+                head, close, fill = f"allow {target.value} [", "]", True
+                texts = [format_allow_item(i) for i in d.items]
             case ast.ToolsDef(name=name) | ast.TermsDef(name=name):
                 kind = "tools" if isinstance(d, ast.ToolsDef) else "terms"
                 head, close, fill = f"{kind} {name} = [", "]", False
