@@ -30,6 +30,7 @@ from guardrails.detectors import (
     TopicScorer,
     normalize,
 )
+from guardrails.detectors.pii import AllowEntry, AllowList, PiiOptions
 from guardrails.diagnostics import RuntimeCode
 from guardrails.functions import FUNCTIONS
 from guardrails.resolve import Unit, group_members
@@ -140,8 +141,10 @@ class ConditionCompiler:
         # is compiled, so the node reads the final set from `self.pii_final`,
         # filled in by compile_unit. The runtime caches analyzer results.
         holder = self.pii_final
-        self.node(DetectorNode("pii", TIER_PII, lambda c: c.rt.pii(c.text, holder[0])))
-        return self.detectors["pii"]
+        if "pii" not in self.detectors:
+            options = pii_options(self.unit, self.regex_timeout)  # the allow-lists and pii_mode
+            self.node(DetectorNode("pii", TIER_PII, lambda c: c.rt.pii(c.text, holder[0], options)))
+        return self.node(self.detectors["pii"])
 
     def topic_node(self, name: str) -> DetectorNode:
         d = self.definition(name)
@@ -512,3 +515,18 @@ def source_of(e: ast.Expr | None) -> str:
 def _fingerprint(*parts: str) -> str:
     return parts[0] + ":" + hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
 
+
+def pii_options(unit: Unit, timeout_s: float) -> PiiOptions:
+    """The unit's PII options: every allow-list of the policy and its imports
+    (a group's for each of its types), and the strict mode when any of them
+    sets ``pii_mode = "strict"`` (the stricter value wins, as for settings)."""
+    files = [*unit.modules, unit.source]
+    pairs = []
+    for f in files:
+        for a in f.policy.allows:
+            d = unit.scope.get(a.target.value)
+            group = d is not None and isinstance(d.node, ast.EntitiesDef)
+            types = [n.value for n in d.node.entities] if group else [a.target.value]
+            pairs += [(t, AllowEntry(i.kind, i.value, i.flags)) for t in types for i in a.items]
+    strict = any(s.key == "pii_mode" and s.python_value == "strict" for f in files for s in f.policy.settings)
+    return PiiOptions("strict" if strict else "default", AllowList.build(pairs, timeout_s))

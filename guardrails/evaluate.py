@@ -42,6 +42,7 @@ from guardrails.decision import (REQUEST_RULE, ChunkDecision, Decision, EvalErro
                                  TraceStep, Violation, new_decision_id)
 from guardrails.detectors import (DetectorCache, DetectorError, Finding, PiiConfig, Redaction, TopicClassifier,
                                   apply_redactions, get_pii_detector, merge_redactions)
+from guardrails.detectors.pii.allow import DEFAULT_OPTIONS, PiiOptions
 
 DEFAULT_DENY_RULE = "default-deny"
 
@@ -66,16 +67,19 @@ class Runtime:
         # per engine, so its injection entries all come from one model.
         self.injection = injection
         self.cache = DetectorCache(cache_size)
-        self._pii_keys: dict[frozenset[str], str] = {}
+        self._pii_keys: dict[tuple[frozenset[str], PiiOptions], str] = {}
 
-    def pii(self, text: str, entities: frozenset[str]) -> list[Finding]:
+    def pii(self, text: str, entities: frozenset[str], options: PiiOptions = DEFAULT_OPTIONS) -> list[Finding]:
+        """Findings for ``entities``; ``options`` are the policy's allow-lists
+        and mode, so policies with different ones never share a cache entry."""
         if not entities or not text:
             return []
-        key = self._pii_keys.get(entities)
+        key = self._pii_keys.get((entities, options))
         if key is None:
-            key = self._pii_keys.setdefault(entities, "pii:" + ",".join(sorted(entities)))
+            key = self._pii_keys.setdefault(
+                (entities, options), "pii:" + ",".join(sorted(entities)) + (f"|{options.key}" if options.key else ""))
         config = self.pii_config
-        return self.cache.get_or_compute(key, text, lambda: get_pii_detector(config).analyze(text, entities))
+        return self.cache.get_or_compute(key, text, lambda: get_pii_detector(config).analyze(text, entities, options))
 
 
 @dataclass(slots=True)

@@ -73,9 +73,11 @@ class AllowList:
     _compiled: dict[str, _Compiled] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def build(cls, pairs: Iterable[tuple[str, AllowEntry]]) -> AllowList:
+    def build(cls, pairs: Iterable[tuple[str, AllowEntry]], timeout_s: float | None = None) -> AllowList:
         """From ``(entity, entry)`` pairs, in any order. Regexes must have been
-        checked (the policy checker reports bad ones as ``E401``)."""
+        checked (the policy checker reports bad ones as ``E401``); each search
+        is bounded by ``timeout_s`` (the regexes' default when None)."""
+        bound = {} if timeout_s is None else {"timeout_s": timeout_s}
         by_entity: dict[str, list[AllowEntry]] = {}
         for entity, entry in pairs:
             if entry not in by_entity.setdefault(entity, []):
@@ -85,7 +87,7 @@ class AllowList:
             e: _Compiled(
                 frozenset(_loose(e, x.value) for x in xs if x.kind == "value"),
                 tuple(x.value.casefold().strip(".") for x in xs if x.kind == "domain"),
-                tuple(SafeRegex.compile(x.value, x.flags) for x in xs if x.kind == "regex"),
+                tuple(SafeRegex.compile(x.value, x.flags, **bound) for x in xs if x.kind == "regex"),
             )
             for e, xs in entries
         }
