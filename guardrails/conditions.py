@@ -20,6 +20,7 @@ import operator
 from typing import Any, Callable
 
 from guardrails import ast
+from guardrails.checker import pii_options
 from guardrails.detectors import (
     DetectorError,
     Finding,
@@ -30,7 +31,6 @@ from guardrails.detectors import (
     TopicScorer,
     normalize,
 )
-from guardrails.detectors.pii import AllowEntry, AllowList, PiiOptions
 from guardrails.diagnostics import RuntimeCode
 from guardrails.functions import FUNCTIONS
 from guardrails.resolve import Unit, group_members
@@ -140,11 +140,9 @@ class ConditionCompiler:
         # One node per stage. The entity union is known only once every rule
         # is compiled, so the node reads the final set from `self.pii_final`,
         # filled in by compile_unit. The runtime caches analyzer results.
-        holder = self.pii_final
-        if "pii" not in self.detectors:
-            options = pii_options(self.unit, self.regex_timeout)  # the allow-lists and pii_mode
-            self.node(DetectorNode("pii", TIER_PII, lambda c: c.rt.pii(c.text, holder[0], options)))
-        return self.node(self.detectors["pii"])
+        holder, options = self.pii_final, pii_options(self.unit, self.regex_timeout)  # allow-lists, pii_mode
+        self.node(DetectorNode("pii", TIER_PII, lambda c: c.rt.pii(c.text, holder[0], options)))
+        return self.detectors["pii"]
 
     def topic_node(self, name: str) -> DetectorNode:
         d = self.definition(name)
@@ -191,12 +189,13 @@ class ConditionCompiler:
             detector = InjectionDetector()
             key = f"injection:{detector.digest}"
             self.model_digests.add(key)
+            norm = self.norm_node()  # the stage's normalised text, shared with banned() and topic()
 
             def run(c: Ctx):
                 # An engine's opt-in backend (Runtime.injection) replaces the
                 # shipped model; the engine folds its digest into the policy's.
                 chosen = c.rt.injection if c.rt is not None and c.rt.injection is not None else detector
-                return chosen.scan(c.text)
+                return chosen.scan(c.text, c.detect(norm))
 
             self.detectors["injection"] = DetectorNode("injection", TIER_CHEAP, run, key)
         return self.node(self.detectors["injection"])
@@ -515,18 +514,3 @@ def source_of(e: ast.Expr | None) -> str:
 def _fingerprint(*parts: str) -> str:
     return parts[0] + ":" + hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
 
-
-def pii_options(unit: Unit, timeout_s: float) -> PiiOptions:
-    """The unit's PII options: every allow-list of the policy and its imports
-    (a group's for each of its types), and the strict mode when any of them
-    sets ``pii_mode = "strict"`` (the stricter value wins, as for settings)."""
-    files = [*unit.modules, unit.source]
-    pairs = []
-    for f in files:
-        for a in f.policy.allows:
-            d = unit.scope.get(a.target.value)
-            group = d is not None and isinstance(d.node, ast.EntitiesDef)
-            types = [n.value for n in d.node.entities] if group else [a.target.value]
-            pairs += [(t, AllowEntry(i.kind, i.value, i.flags)) for t in types for i in a.items]
-    strict = any(s.key == "pii_mode" and s.python_value == "strict" for f in files for s in f.policy.settings)
-    return PiiOptions("strict" if strict else "default", AllowList.build(pairs, timeout_s))
