@@ -22,7 +22,8 @@ from guardrails.detectors import (
     supported_entities,
     validate_template,
 )
-from guardrails.detectors.pii import DOMAIN_ENTITIES, MODES, optional_entities, valid_domain
+from guardrails.detectors.pii import (DOMAIN_ENTITIES, MODES, AllowEntry, AllowList, PiiOptions, optional_entities,
+                                      valid_domain)
 from guardrails.diagnostics import Diagnostics, Span
 from guardrails.resolve import Defined, SourceFile, Unit, build_scope, suggest
 from guardrails.schema import EMPTY, Schema, build_schema
@@ -448,3 +449,20 @@ def _module_closure(f: SourceFile, sources: list[SourceFile]) -> list[SourceFile
                 out.append(dep)
                 stack.append(dep)
     return out
+
+
+def pii_options(unit: Unit, timeout_s: float) -> PiiOptions:
+    """The PII options a checked unit compiles to (here beside the checks of
+    `allow` and `pii_mode`): every allow-list of the policy and its imports
+    (a group's for each of its types), and the strict mode when any of them
+    sets ``pii_mode = "strict"`` (the stricter value wins, as for settings)."""
+    files = [*unit.modules, unit.source]
+    pairs = []
+    for f in files:
+        for a in f.policy.allows:
+            d = unit.scope.get(a.target.value)
+            group = d is not None and isinstance(d.node, ast.EntitiesDef)
+            types = [n.value for n in d.node.entities] if group else [a.target.value]
+            pairs += [(t, AllowEntry(i.kind, i.value, i.flags)) for t in types for i in a.items]
+    strict = any(s.key == "pii_mode" and s.python_value == "strict" for f in files for s in f.policy.settings)
+    return PiiOptions("strict" if strict else "default", AllowList.build(pairs, timeout_s))

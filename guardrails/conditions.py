@@ -513,4 +513,3 @@ def source_of(e: ast.Expr | None) -> str:
 
 def _fingerprint(*parts: str) -> str:
     return parts[0] + ":" + hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
-
