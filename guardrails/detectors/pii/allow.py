@@ -122,10 +122,15 @@ class AllowList:
         return False
 
     def keep(self, text: str, findings: list[Finding]) -> list[Finding]:
-        """``findings`` without the allowed ones."""
+        """``findings`` without the allowed ones, nor any finding inside an
+        allowed one (the URL Presidio finds in an allowed address's domain):
+        an allowed value is left alone whole."""
         if not self._compiled:
             return findings
-        return [f for f in findings if not self.allows(f.entity, text[f.start:f.end])]
+        allowed = [(f.start, f.end) for f in findings if self.allows(f.entity, text[f.start:f.end])]
+        if not allowed:
+            return findings
+        return [f for f in findings if not any(a <= f.start and f.end <= b for a, b in allowed)]
 
 
 @dataclass(frozen=True, slots=True)
