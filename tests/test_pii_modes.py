@@ -15,7 +15,12 @@ import pytest
 from benchmarks.data import _luhn, numbers_text, pii_value, prose
 from guardrails import Engine
 from guardrails.detectors import PiiConfig, get_pii_detector
-from guardrails.detectors.pii import AllowEntry, AllowList, PiiOptions, optional_entities
+from guardrails.detectors.pii import (
+    AllowEntry,
+    AllowList,
+    PiiOptions,
+    optional_entities,
+)
 
 MIN_SCORE = 0.3
 STRICT = PiiOptions("strict")
@@ -48,7 +53,11 @@ def test_optional_entities_are_what_one_registry_with_them_all_finds(detector):
     one Presidio analyzer holding every recognizer finds the same."""
     from presidio_analyzer import AnalyzerEngine
 
-    from guardrails.detectors.pii.presidio import _rescan_rejected, build_analyzer, optional_recognizers
+    from guardrails.detectors.pii.presidio import (
+        _rescan_rejected,
+        build_analyzer,
+        optional_recognizers,
+    )
 
     full = build_analyzer("en", None, frozenset())
     for cls in optional_recognizers("en").values():
