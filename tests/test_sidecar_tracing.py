@@ -149,3 +149,21 @@ def test_inject_adds_trace_context_only_inside_a_span():
         pairs = dict(inject())
     trace_id = format(s.get_span_context().trace_id, "032x")
     assert pairs["traceparent"].split("-")[1] == trace_id
+
+
+def test_the_python_client_sends_the_current_trace_context(sidecar, spans):
+    from guardrails.sidecar.client import GuardrailsClient
+
+    server, _ = sidecar
+    client_provider, client_spans = _provider()
+    tracer = client_provider.get_tracer("the-app")
+    with GuardrailsClient(f"127.0.0.1:{server.port}") as client:
+        with tracer.start_as_current_span("agent step") as parent:
+            d = client.check_output("Your order ships Monday.", policy="support-bot")
+        untraced = client.check_input("hello", policy="support-bot")
+    assert d.outcome.value == "allow" and untraced.outcome.value == "allow"
+    traced, alone = sorted(spans.get_finished_spans(), key=lambda s: s.start_time)
+    assert traced.context.trace_id == parent.get_span_context().trace_id
+    assert traced.parent is not None and traced.parent.span_id == parent.get_span_context().span_id
+    # Outside any span the client sends no trace context: the sidecar starts a new trace.
+    assert alone.parent is None and alone.context.trace_id != traced.context.trace_id

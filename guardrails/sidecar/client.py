@@ -53,6 +53,7 @@ from guardrails.sidecar._proto import guardrails_pb2 as pb
 from guardrails.decision import Decision
 from guardrails.sidecar.convert import ConversionError, decision_from_proto, fill_struct, request_from_engine
 from guardrails.sidecar.deep import parse_deep
+from guardrails.sidecar.tracing import inject
 from guardrails.sidecar.errors import (
     AuthenticationError,
     InvalidRequestError,
@@ -275,7 +276,7 @@ class GuardrailsClient(_Base):
 
     def _call(self, method: str, message: Any, timeout: float | None) -> Any:
         try:
-            return getattr(self._stub, method)(message, timeout=self._timeout(timeout), metadata=self._metadata)
+            return getattr(self._stub, method)(message, timeout=self._timeout(timeout), metadata=inject(self._metadata))
         except grpc.RpcError as exc:
             raise _error(exc, self.target) from None
 
@@ -417,7 +418,7 @@ class GuardedStream:
         c = self._client
         try:
             for resp in c._stub.GuardStream(self._requests(), timeout=c._timeout(self._timeout),
-                                            metadata=c._metadata):
+                                            metadata=inject(c._metadata)):
                 if resp.WhichOneof("kind") == "chunk":
                     yield resp.chunk
                 elif resp.WhichOneof("kind") == "decision":
@@ -450,7 +451,7 @@ class AsyncGuardrailsClient(_Base):
     async def _call(self, method: str, message: Any, timeout: float | None) -> Any:
         try:
             return await getattr(self._stub, method)(message, timeout=self._timeout(timeout),
-                                                     metadata=self._metadata)
+                                                     metadata=inject(self._metadata))
         except grpc.RpcError as exc:
             raise _error(exc, self.target) from None
 
