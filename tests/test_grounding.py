@@ -321,3 +321,20 @@ def test_guardrails_eval_takes_the_answer_s_sources_from_a_file(tmp_path):
     assert '"outcome":"deny"' in denied.stdout and "NUMBER_MISMATCH" in denied.stdout, denied.stderr
     wrong_stage = run("--stage", "input", "--text", "x", "--sources", str(src))
     assert wrong_stage.returncode == 2 and "--sources works with --stage output" in wrong_stage.stderr
+
+
+def test_every_answer_is_grounded_in_itself():
+    """An answer checked against itself as its only source is supported
+    (its citations removed: they name sources by id). The red team sends
+    answers so; "The 3D printer ..." once failed, its "3" read as a
+    quantity and the "D" left over as a name no source had."""
+    import re
+
+    answers = ["The 3D printer needs a new nozzle.", "Use the h264 codec at T5 speed, bay B12."]
+    for split in ("dev", "dev-2", "heldout-2"):
+        data = yaml.safe_load((CORPUS / f"{split}.yaml").read_text(encoding="utf-8"))
+        answers += [re.sub(r"\s*\[[\w.-]{1,40}\]", "", c["answer"]) for c in data["cases"]]
+    assert len(answers) > 150
+    for a in answers:
+        sources, _ = read_sources([a])
+        assert not check_grounding(a, sources).unsupported, a

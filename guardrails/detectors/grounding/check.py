@@ -123,6 +123,11 @@ def _passages(text: str) -> tuple[tuple, ...]:
 _plain_source = lru_cache(maxsize=4096)(plain)
 
 
+def _glued(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is part of a word with letters on either side."""
+    return (start > 0 and text[start - 1].isalpha()) or (end < len(text) and text[end].isalpha())
+
+
 def build_index(sources: tuple[Source, ...]) -> _Index:
     passages: list[Passage] = []
     stems: set[str] = set()
@@ -204,6 +209,8 @@ def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
     quantities = find_quantities(text)
     bare = text
     for q in reversed(quantities):  # a quantity's words are compared as the quantity
+        if _glued(text, q.start, q.end):
+            continue  # "3D", "h264": one word with letters, kept whole for the name checks
         bare = bare[:q.start] + " " * (q.end - q.start) + bare[q.end:]
     cstems = set(content_stems(bare))
     names, keys = _names(bare)
