@@ -61,33 +61,26 @@ from agents.run_config import CallModelData, ModelInputData
 from guardrails.decision import Decision, Outcome
 from guardrails.guard import results as R
 from guardrails.guard import shapes as M
-from guardrails.guard.backend import CONTINUE, Backend, PolicyViolation
+from guardrails.guard.backend import CONTINUE, PolicyViolation
 from guardrails.guard.call import ToolCall
-from guardrails.guard.inputs import SessionSource, Source
+from guardrails.guard.hooks import ToolHooks
 
 #: Redacted user texts the input hook decided, reused by the model input
 #: filter so a message is checked once however many model calls repeat it.
 MEMO_SIZE = 256
 
 
-class AgentGuardrails:
+class AgentGuardrails(ToolHooks):
     """The engine as the Agents SDK's input, output and tool guardrails (see the module)."""
 
     def __init__(self, engine_or_client: Any, policy: str | None = None, *, principal: Any = None,
                  context: Any = None, session: Any = None, on_escalate: Callable | None = None,
                  on_tool_denied: Callable | None = None, raise_on_deny: bool = False,
                  on_error: str | None = None, check_results: bool = True):
-        self.backend = Backend(engine_or_client, policy, on_error)
-        if check_results and not self.backend.checks_results:
-            raise TypeError(f"AgentGuardrails: {type(engine_or_client).__name__} has no check_tool_result; pass "
-                            "check_results=False to check the calls only")
-        self.principal = Source("principal", principal)
-        self.context = Source("context", context)
-        self.session = SessionSource(session)
-        self.on_escalate = on_escalate
-        self.on_tool_denied = on_tool_denied
+        super().__init__("AgentGuardrails", engine_or_client, policy, principal=principal,
+                           context=context, session=session, on_escalate=on_escalate,
+                           on_tool_denied=on_tool_denied, on_error=on_error, check_results=check_results)
         self.raise_on_deny = raise_on_deny
-        self.check_results = check_results
         self.filtering = False  # set by run_config(): redaction of the input is the filter's job
         self._memo: OrderedDict[str, Decision] = OrderedDict()
         self.input_guardrail = InputGuardrail(self._input, name="guardrails input", run_in_parallel=False)

@@ -42,9 +42,9 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from guardrails.decision import Decision, Outcome
 from guardrails.guard import results as R
 from guardrails.guard import shapes as M
-from guardrails.guard.backend import CONTINUE, Backend
+from guardrails.guard.backend import CONTINUE
 from guardrails.guard.decorator import ToolCall, guard
-from guardrails.guard.inputs import SessionSource, Source
+from guardrails.guard.hooks import ToolHooks
 from guardrails.guard.once import CHECKED, handed_key, who
 from guardrails.guard.steps import Checks, Invoke, arun, run
 
@@ -118,7 +118,7 @@ class GuardrailsRunnable(Runnable[Any, Any]):
             yield chunk
 
 
-class ToolGuard:
+class ToolGuard(ToolHooks):
     """LangGraph's ``ToolNode`` hook (``wrap_tool_call`` / ``awrap_tool_call``).
 
     Before a tool runs, its call is checked by the tool_call rules with
@@ -137,19 +137,9 @@ class ToolGuard:
     def __init__(self, engine_or_client: Any, policy: str | None = None, *, principal: Any = None,
                  context: Any = None, session: Any = None, on_escalate: Callable | None = None,
                  on_tool_denied: Callable | None = None, on_error: str | None = None, check_results: bool = True):
-        self.backend = Backend(engine_or_client, policy, on_error)
-        self.principal = Source("principal", principal)
-        self.context = Source("context", context)
-        self.session = SessionSource(session)
-        for name, handler in (("on_escalate", on_escalate), ("on_tool_denied", on_tool_denied)):
-            if handler is not None and not callable(handler):
-                raise TypeError(f"{name} must be callable, not {type(handler).__name__}")
-        self.on_escalate = on_escalate
-        self.on_tool_denied = on_tool_denied
-        if check_results and not self.backend.checks_results:
-            raise TypeError(f"ToolGuard: {type(engine_or_client).__name__} has no check_tool_result; pass "
-                            "check_results=False to check the calls only")
-        self.check_results = check_results
+        super().__init__("ToolGuard", engine_or_client, policy, principal=principal, context=context,
+                           session=session, on_escalate=on_escalate, on_tool_denied=on_tool_denied,
+                           on_error=on_error, check_results=check_results)
 
     def wrap_tool_call(self, request: Any, execute: Callable) -> Any:
         return run(self._steps(request, execute), self.backend)

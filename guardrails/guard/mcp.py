@@ -37,16 +37,20 @@ from mcp.types import CallToolResult, TextContent
 from guardrails.decision import Decision, Outcome
 from guardrails.guard import results as R
 from guardrails.guard import shapes as M
-from guardrails.guard.backend import CONTINUE, Backend, EscalationRequired, PolicyViolation
+from guardrails.guard.backend import (
+    CONTINUE,
+    EscalationRequired,
+    PolicyViolation,
+)
 from guardrails.guard.call import ToolCall
-from guardrails.guard.inputs import SessionSource, Source
+from guardrails.guard.hooks import ToolHooks
 
 
 def _refused(text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
-class GuardedClient:
+class GuardedClient(ToolHooks):
     """An MCP client whose ``call_tool`` is checked (see the module)."""
 
     def __init__(self, client: Any, engine_or_client: Any, policy: str | None = None, *, principal: Any = None,
@@ -56,17 +60,10 @@ class GuardedClient:
         if not callable(getattr(client, "call_tool", None)):
             raise TypeError(f"GuardedClient wraps an MCP client with call_tool(), not {type(client).__name__}")
         self.client = client
-        self.backend = Backend(engine_or_client, policy, on_error)
-        if check_results and not self.backend.checks_results:
-            raise TypeError(f"GuardedClient: {type(engine_or_client).__name__} has no check_tool_result; pass "
-                            "check_results=False to check the calls only")
-        self.principal = Source("principal", principal)
-        self.context = Source("context", context)
-        self.session = SessionSource(session)
-        self.on_escalate = on_escalate
-        self.on_tool_denied = on_tool_denied
+        super().__init__("GuardedClient", engine_or_client, policy, principal=principal, context=context,
+                           session=session, on_escalate=on_escalate, on_tool_denied=on_tool_denied,
+                           on_error=on_error, check_results=check_results)
         self.raise_on_deny = raise_on_deny
-        self.check_results = check_results
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)

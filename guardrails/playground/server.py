@@ -21,7 +21,6 @@ Safety, in the order a request meets it:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import socket
@@ -33,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from guardrails.playground.files import ConflictError, PathError, PolicyDir, digest
+from guardrails.sidecar.config import is_loopback
 from guardrails.playground.worker import Worker, WorkerError
 
 STATIC = Path(__file__).with_name("static")
@@ -69,15 +69,6 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not 0 <= port <= 65535:
         raise ValueError(f"port {port} is out of range (0-65535; 0 picks a free port)")
     return host, port
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class PlaygroundServer(ThreadingHTTPServer):
