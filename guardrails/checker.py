@@ -466,3 +466,16 @@ def pii_options(unit: Unit, timeout_s: float) -> PiiOptions:
             pairs += [(t, AllowEntry(i.kind, i.value, i.flags)) for t in types for i in a.items]
     strict = any(s.key == "pii_mode" and s.python_value == "strict" for f in files for s in f.policy.settings)
     return PiiOptions("strict" if strict else "default", AllowList.build(pairs, timeout_s))
+
+
+def check_query(expr: ast.Expr, stage: str, unit: Unit, config: CheckConfig = CheckConfig()) -> Diagnostics:
+    """Check a condition written outside any policy (a ``guardrails prove``
+    query) as a rule of `unit` in `stage` would be: its scope, its schema."""
+    diags = Diagnostics()
+    fc = FileChecker(SourceFile("<query>", "", None), unit.scope, _EntityRegistry(config), config, diags,
+                     unit.schema if unit.schema is not None else EMPTY)
+    typ = check_condition(fc, stage, ast.Rule("query", ast.Deny("query"), expr), fc.schema)
+    if typ not in ("bool", "any", "error"):
+        diags.error("E301", f"a condition must be true or false, not a {typ}", expr.span)
+    return diags
+

@@ -107,6 +107,20 @@ def test_the_command_exit_codes_proved_and_parse_error(tmp_path, capsys):
     assert "--never-allows:1:9: error[E001]" in err and "   tool == \n           ^" in err
 
 
+def test_a_misspelt_attribute_in_the_query_is_an_error_not_a_vacuous_proof(tmp_path, capsys):
+    old = _support_bot(tmp_path, "old")
+    code = main(["prove", str(old), "--policy", "support-bot", "--never-allows",
+                 'tool == "issue_refund" and args.amout > 5'])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "error[E108]: tool 'issue_refund' has no argument 'amout'" in err and "did you mean 'amount'?" in err
+    assert "^^^^^" in err
+    # An optional attribute needs no `has` in a query: where it is absent the query does not hold.
+    code = main(["prove", str(old), "--policy", "support-bot", "--always-denies",
+                 'tool == "issue_refund" and args.amount > 1000000 and principal.role == "agent"'])
+    assert code in (0, 1), capsys.readouterr().err
+
+
 def test_never_allows_and_always_denies_both_ways(tmp_path):
     ld = load(_support_bot(tmp_path, "p"), "support-bot")
     big = 'tool == "issue_refund" and args.amount > 5000 and not (context has ticket)'

@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         source = args.never_allows if args.never_allows is not None else args.always_denies
         flag = "--never-allows" if args.never_allows is not None else "--always-denies"
         expr = parse_expression(source, flag)
+        _check_expression(expr, source, flag, loaded[0])
         run_query = queries.never_allows if args.never_allows is not None else queries.always_denies
         progress(f"proving {flag} on {loaded[0].ref}")
         result = run_query(loaded[0], expr, source, timeout_ms, progress)
@@ -112,14 +113,37 @@ def parse_expression(source: str, flag: str):
     result = parse(wrapper + source + "\n}\n", "<query>")
     errors = [d for d in result.diagnostics.items if d.is_error]
     if errors or result.policy is None or not result.policy.stages:
-        lines = []
-        for d in errors:
-            col = d.span.col if d.span.line == 3 else len(source) + 1
-            lines.append(f"{flag}:1:{col}: error[{d.code}]: {d.message}\n   {source}\n   {' ' * (col - 1)}^")
-            if d.hint:
-                lines.append(f"     = hint: {d.hint}")
-        raise UsageError("the expression does not parse:\n" + "\n".join(lines or ["(empty)"]))
+        raise UsageError("the expression does not parse:\n" + _render(errors, source, flag))
     return result.policy.stages[0].rules[0].condition
+
+
+def _check_expression(expr, source: str, flag: str, loaded) -> None:
+    """The expression checked as a rule of the policy would be: a misspelt
+    attribute (E108) would otherwise make a vacuous proof. An optional
+    attribute needs no `has` here (E304): the query holds only where it is
+    true without an evaluation error."""
+    from guardrails.checker import check_query
+
+    errors = [d for d in check_query(expr, "tool_call", loaded.unit).items if d.is_error and d.code != "E304"]
+    if errors:
+        raise UsageError(f"the expression does not check against {loaded.ref}:\n" + _render(errors, source, flag))
+
+
+def _render(errors, source: str, flag: str) -> str:
+    """Diagnostics on the query's own line (line 3 of the policy it was parsed in)."""
+    lines = []
+    for d in errors:
+        on_line = d.span.line == 3 and d.span.end_line == 3
+        col = d.span.col if on_line else len(source) + 1
+        width = max(1, d.span.end_col - d.span.col) if on_line else 1
+        message = d.message
+        if not on_line and message.startswith("unexpected '}'"):
+            # The `}` closing the policy the query was parsed in: the query ended too soon.
+            message = "unexpected end of the expression" + message[len("unexpected '}'"):]
+        lines.append(f"{flag}:1:{col}: error[{d.code}]: {message}\n   {source}\n   {' ' * (col - 1)}{'^' * width}")
+        if d.hint:
+            lines.append(f"     = hint: {d.hint}")
+    return "\n".join(lines or ["(empty)"])
 
 
 def _report(result, args, expect_side: str | None) -> int:
