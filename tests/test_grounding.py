@@ -33,6 +33,9 @@ SOURCES = (
     ("2024-03-14", "14/03/2024"),
     ("twenty-five days", "25 days"),
     ("a 2-year warranty", "two years"),
+    ("renewed twice", "two times"),
+    ("$0.20", "20 cents"),
+    ("45p", "£0.45"),
 ])
 def test_one_value_written_two_ways_is_one_fact(a, b):
     (qa,), (qb,) = find_quantities(a), find_quantities(b)
@@ -51,6 +54,15 @@ def test_one_value_written_two_ways_is_one_fact(a, b):
 def test_units_currencies_and_dates_must_match(a, b):
     (qa,), (qb,) = find_quantities(a), find_quantities(b)
     assert not qa.same(qb)
+
+
+def test_a_value_inside_a_stated_range_is_that_fact_and_one_outside_is_not():
+    (inside,) = find_quantities("a 28 kg bag")
+    low, high = find_quantities("bags between 23 kg and 32 kg")
+    assert inside.same(high) and inside.same(low)
+    (outside,) = find_quantities("a 33 kg bag")
+    assert not outside.same(high)
+    assert [q.within for q in find_quantities("2 or 3 days")] == [None, None]  # a choice, not a range
 
 
 def test_a_range_gives_its_unit_to_both_ends_and_ordinals_are_not_numbers():
@@ -85,6 +97,8 @@ def test_a_sentence_joining_two_statements_is_checked_clause_by_clause():
     ('The policy says refunds are "granted without question".', "bad_citation", "granted without question"),
     ("Refunds are accepted within 30 days for helicopter purchases.", "unsupported", "helicopter"),
     ("The Aurora X2 was released on 14 May 2024.", "number_mismatch", "14 May 2024"),
+    ("The dental care is permitted by the Basic plan.", "negation", None),
+    ("Bookings are refunded within 30 days of purchase.", "unsupported", "book"),  # a first word: not a name
 ])
 def test_each_check_names_its_reason_span_and_closest_passage(answer, reason, shown):
     result = check_grounding(answer, SOURCES)
@@ -105,6 +119,7 @@ def test_each_check_names_its_reason_span_and_closest_passage(answer, reason, sh
     "The deductible is 1200 dollars per person a year, and refunds are accepted within 30 days.",
     "The Aurora X2 was released on March 14, 2024.",
     "Sure! The documents don't mention eye exams. Refunds are accepted within 30 days.",
+    "Refunds are accepted within 30 days, and feel free to ask if anything else comes up.",
 ])
 def test_supported_answers_pass(answer):
     result = check_grounding(answer, SOURCES)

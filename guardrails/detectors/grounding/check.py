@@ -35,9 +35,15 @@ from guardrails.detectors.grounding.claims import (
     extract_claims,
     sentences,
 )
-from guardrails.detectors.grounding.quantities import MONTHS, Quantity, find_quantities
+from guardrails.detectors.grounding.quantities import (
+    CURRENCIES,
+    MONTHS,
+    Quantity,
+    find_quantities,
+)
 from guardrails.detectors.grounding.sources import Source
 from guardrails.detectors.grounding.words import (
+    BROADER,
     COMMON,
     STOPWORDS,
     WORD,
@@ -74,6 +80,7 @@ class Passage:
     quantities: tuple[Quantity, ...]
     negated: frozenset[str]  # the stems it says are not so (words.negated_stems)
     values: frozenset[float]  # _value_key of each quantity that is not a date: a cheap first test
+    ranged: bool  # states a range, which a value inside it matches without being in `values`
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +140,7 @@ def build_index(sources: tuple[Source, ...]) -> _Index:
     stems: set[str] = set()
     for i, src in enumerate(sources):
         for s, e, sent, st, qs, neg, vals in _passages(src.text):
-            passages.append(Passage(i, s, e, sent, st, qs, neg, vals))
+            passages.append(Passage(i, s, e, sent, st, qs, neg, vals, any(q.within for q in qs)))
             stems |= st
     return _Index(sources, tuple(passages), frozenset(stems), " ".join(_plain_source(s.text) for s in sources))
 
@@ -146,7 +153,9 @@ def _function_contraction(lw: str) -> bool:
 
 def _names(clause: str) -> tuple[list[str], list[str]]:
     """(names, key terms): names are capitalised words after the first, codes
-    and acronyms; key terms add a capitalised first word and hyphenated words."""
+    and acronyms; key terms add hyphenated words. A capitalised first word is
+    only a sentence's first word ("Bookings for ...", "No student ..."): it
+    is compared as a content word."""
     names, keys = [], []
     for i, m in enumerate(WORD.finditer(clause)):
         w = m.group()
@@ -157,7 +166,7 @@ def _names(clause: str) -> tuple[list[str], list[str]]:
         if (w[0].isupper() and i > 0) or code or (len(w) > 1 and w.isupper()):
             names.append(w)
             keys.append(w)
-        elif w[0].isupper() and lw not in COMMON or "-" in w and not lw.startswith("non-"):
+        elif "-" in w and not lw.startswith("non-"):
             keys.append(w)
     return names, keys
 
@@ -186,13 +195,14 @@ def _weighted_best(passages, cstems: set[str], names: set[str], quantities=()) -
     return best, best_w
 
 
-def _predicate(clause: str) -> str | None:
-    """The first content word after the clause's first auxiliary verb."""
+def _predicate(clause: str) -> tuple[str | None, frozenset[str]]:
+    """(the first content word after the clause's first auxiliary verb, the
+    content words before it: the subject)."""
     m = _AUX.search(clause)
     if m is None:
-        return None
+        return None, frozenset()
     rest = content_stems(clause[m.end():])
-    return rest[0] if rest else None
+    return (rest[0] if rest else None), frozenset(content_stems(clause[:m.start()]))
 
 
 def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
@@ -221,7 +231,7 @@ def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
     near = [p for p in passages if p.stems & cstems] or list(passages)
     for q in quantities:
         key = None if q.is_date else _value_key(q)
-        if any(q.same(sq) for p in near if key is None or key in p.values for sq in p.quantities):
+        if any(q.same(sq) for p in near if key is None or key in p.values or p.ranged for sq in p.quantities):
             continue
         kin = next((p for p in near for sq in p.quantities if _same_kind(q, sq)), None)
         shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
@@ -244,8 +254,13 @@ def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
                                           f"{others[0]!r}"), best
 
     # 4. polarity
-    pred = _predicate(bare)
-    cands = [p for p in passages if (pred is None or pred in p.stems) and name_stems <= p.stems]
+    pred, subject = _predicate(bare)
+    # The passages saying something of the same subject with the same predicate
+    # ("Linux is not supported" for "Linux is supported by the VPN client"),
+    # else those naming what the claim names.
+    cands = [p for p in passages if pred in p.stems and subject <= p.stems] if pred and subject else []
+    if not cands:
+        cands = [p for p in passages if (pred is None or pred in p.stems) and name_stems <= p.stems]
     if not cands and pred is not None:
         cands = [p for p in passages if pred in p.stems]
     if not cands and name_stems:
@@ -260,7 +275,7 @@ def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
 
     # 5. content
     # Everyday words count only in a claim made of nothing else.
-    missing_terms = cstems - stems
+    missing_terms = {s for s in cstems - stems if BROADER.get(s) not in stems}
     specific = sorted(missing_terms - _COMMON_STEMS)
     weighed = (cstems - _COMMON_STEMS) or cstems
     if cstems and (specific or len(missing_terms & weighed) / len(weighed) > 1 - MIN_COVERAGE):
@@ -276,7 +291,7 @@ def i_not_in(word: str, text: str) -> bool:
 def _same_kind(a: Quantity, b: Quantity) -> bool:
     if a.is_date or b.is_date:
         return a.is_date and b.is_date
-    return a.unit == b.unit or a.unit is None or b.unit is None
+    return a.unit == b.unit or a.unit is None or b.unit is None or {a.unit, b.unit} <= CURRENCIES | {"cent"}
 
 
 def _resolve(key: str, sources: tuple[Source, ...]) -> int | None:

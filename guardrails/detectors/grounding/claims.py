@@ -35,7 +35,7 @@ _FRAMING = re.compile(r"""^\W*(?:
     | (?:thanks|thank\syou|many\sthanks)\b[^.!?]{0,60}
     | (?:sure|certainly|of\scourse|absolutely|great|good|excellent)(?:\s(?:question|point))?\W*
     | (?:happy|glad)\sto\shelp\b.*
-    | i\shope\s(?:this|that)\s(?:helps|answers).*
+    | (?:i\s)?hope\s(?:this|that|it)\s(?:helps|answers|clears|makes\ssense).*
     | (?:please\s)?(?:let\sme\sknow|feel\sfree|do\snot\shesitate|don't\shesitate)\b.*
     | (?:is\sthere\s)?anything\selse\b.*
     | (?:have\sa\s(?:great|good|nice|lovely)\s(?:day|week|weekend|evening)).*
@@ -49,6 +49,7 @@ _ABSTAIN = re.compile(r"""(?:
         articles?|policy|policies|materials?|passages?|excerpts?)\s
         (?:do\snot|don't|does\snot|doesn't|did\snot|didn't)\s
         (?:say|mention|cover|specify|state|include|contain|address|discuss|explain|tell)\b
+    | \b(?:do|does|did)\s?(?:not|n't)\s(?:say|mention|specify|state|discuss|explain|address|tell\sus)\b
     | \bi\s(?:could\snot|couldn't|can't|cannot|did\snot|didn't|was\snot\sable\sto|wasn't\sable\sto)\s
         (?:find|see|locate)\b
     | \bi\s(?:do\snot|don't)\s(?:know|have\s(?:any\s)?information)\b
@@ -148,7 +149,9 @@ def extract_claims(answer: str) -> list[Claim]:
         body_start = s + (lead.end() if lead else 0)
         cites = tuple(m.group(1) for m in CITATION.finditer(text))
         quotes = tuple(m.group(1) for m in QUOTE.finditer(text))
-        claims.append(Claim(s, e, text, tuple(_clauses(answer, body_start, e)), cites, quotes))
+        clauses = tuple(_clauses(answer, body_start, e))
+        if clauses or cites or quotes:
+            claims.append(Claim(s, e, text, clauses or (Clause(body_start, e, answer[body_start:e]),), cites, quotes))
     return claims
 
 
@@ -161,5 +164,6 @@ def _clauses(answer: str, start: int, end: int) -> list[Clause]:
             out.append(Clause(start + at, start + m.start(), body[at:m.start()]))
         at = m.end()
     out.append(Clause(start + at, end, body[at:]))
-    return [c for c in out if re.search(r"[^\W\d_]{2}", c.text)]
+    # A clause that only frames ("..., and feel free to ask") makes no claim either.
+    return [c for c in out if re.search(r"[^\W\d_]{2}", c.text) and not is_framing(c.text)]
 

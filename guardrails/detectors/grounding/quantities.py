@@ -65,6 +65,9 @@ _unit("data", 1e9, "gb")
 _unit("data", 1e12, "tb")
 _unit("volume", 0.001, "ml", "millilitre", "millilitres", "milliliter", "milliliters")
 _unit("volume", 1, "l", "litre", "litres", "liter", "liters")
+_unit("times", 1, "times")
+_unit("cent", 0.01, "cent", "cents", "¢")  # of whichever currency: matches any (Quantity.same)
+_unit("GBP", 0.01, "pence", "p")
 _unit("percent", 1, "%", "percent", "per cent")
 _unit("USD", 1, "$", "usd", "dollar", "dollars", "us$")
 _unit("EUR", 1, "€", "eur", "euro", "euros")
@@ -74,6 +77,7 @@ _unit("JPY", 1, "¥", "jpy", "yen")
 _unit("celsius", 1, "°c", "° c", "degrees celsius", "degree celsius", "celsius", "ºc")
 _unit("fahrenheit", 1, "°f", "° f", "degrees fahrenheit", "fahrenheit", "ºf")
 
+CURRENCIES = frozenset(["USD", "EUR", "GBP", "CHF", "JPY"])
 _PREFIX = r"(?P<pre>us\$|\$|€|£|¥)\s?"
 _NUM = r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 _WORDS_NUM = rf"(?P<words>(?:(?:{_NUMBER_WORD})[\s-]+)*(?:{'|'.join(sorted(_SMALL, key=len, reverse=True))}|hundred|thousand))"
@@ -96,6 +100,9 @@ _START = re.compile(r"(?:us\$|\$|€|£|¥)|(?<![\w.,])\d|\b(?:a\b(?=\s+(?:hundr
 _DIGIT_START = re.compile(r"[$€£¥]|(?<![\w.,])\d")  # a character class first: scanned fast
 _ALPHA = re.compile(r"[^\W\d_]+")
 _NUMBER_WORDS = frozenset([*_SMALL, *_SCALE])
+# "twice" is "2 times", "thrice" "3 times" (as a source or an answer may write either).
+_TIMES = re.compile(r"\b(?P<w>twice|thrice)\b" + r"(?:\s+(?:a|an|per|each|every)\s+(?P<per>second|minute|hour|day|night|week|month|year))?",
+                    re.IGNORECASE)
 
 
 def _words(text: str) -> frozenset[str]:
@@ -143,6 +150,7 @@ class Quantity:
     per: str | None
     start: int
     end: int
+    within: tuple[float, float] | None = None  # one end of a stated range: the range ("between 23 and 32 kg")
 
     @property
     def is_date(self) -> bool:
@@ -152,12 +160,22 @@ class Quantity:
         """The same fact, once normalised (module docstring)."""
         if self.is_date or other.is_date:
             return self.is_date and other.is_date and _dates_meet(self.value, other.value)
-        if self.unit is not None and other.unit is not None and self.unit != other.unit:
+        if not _units_meet(self.unit, other.unit):
             return False
         if self.per is not None and other.per is not None and self.per != other.per:
             return False
         a, b = self.value, other.value
-        return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+        if abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b)):
+            return True
+        # A value inside a range the other states: "a 28 kg bag" of "bags between 23 kg and 32 kg".
+        return other.within is not None and other.within[0] <= a <= other.within[1]
+
+
+def _units_meet(a: str | None, b: str | None) -> bool:
+    """Equal units, a bare number against anything, or cents against any currency."""
+    if a is None or b is None or a == b:
+        return True
+    return (a == "cent" and b in CURRENCIES) or (b == "cent" and a in CURRENCIES)
 
 
 def _dates_meet(a, b) -> bool:
@@ -235,10 +253,14 @@ def find_quantities(text: str) -> list[Quantity]:
     digit = _DIGIT_START.search(text) is not None
     words = _words(text)
     number_words = not _NUMBER_WORDS.isdisjoint(words)
-    if not (digit or number_words):
+    times = "twice" in words or "thrice" in words
+    if not (digit or number_words or times):
         return []
     dates = find_dates(text, words) if digit else []
     out: list[Quantity] = list(dates)
+    if times:
+        out.extend(Quantity(2.0 if m.group("w").lower() == "twice" else 3.0, "times",
+                            (m.group("per") or "").lower() or None, m.start(), m.end()) for m in _TIMES.finditer(text))
     pending: list[Quantity] = []  # bare numbers that a range's unit may reach
     last_end = -1
     for m in _quantity_matches(text, number_words):
@@ -256,6 +278,8 @@ def find_quantities(text: str) -> list[Quantity]:
         scale = (g["scale"] or "").lower()
         value *= {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9}.get(scale, 1)
         unit_name = (g["pre"] or g["unit"] or "").lower()
+        if unit_name == "p" and text[m.end():m.end() + 2].lower() == ".m":
+            unit_name = ""  # "3 p.m." is a time, not pence
         unit = None
         if unit_name:
             dim, factor = _UNITS[unit_name]
@@ -272,4 +296,23 @@ def find_quantities(text: str) -> list[Quantity]:
             pending = []
         out.append(q)
         last_end = m.end()
-    return sorted(out, key=lambda q: q.start)
+    return _ranges(sorted(out, key=lambda q: q.start), text)
+
+
+_RANGE = re.compile(r"^\s*(?:to|-|–)\s*$", re.IGNORECASE)
+_BETWEEN = re.compile(r"\bbetween\s*$", re.IGNORECASE)
+
+
+def _ranges(qs: list[Quantity], text: str) -> list[Quantity]:
+    """Both ends of "3 to 5 days", "4-6 hours", "between 23 kg and 32 kg" carry the range."""
+    out = list(qs)
+    for i in range(len(out) - 1):
+        a, b = out[i], out[i + 1]
+        if a.is_date or b.is_date or a.unit != b.unit or a.value > b.value:
+            continue
+        gap = text[a.end:b.start]
+        if _RANGE.match(gap) or (gap.strip().lower() == "and" and _BETWEEN.search(text, 0, a.start)):
+            within = (a.value, b.value)
+            out[i] = Quantity(a.value, a.unit, a.per, a.start, a.end, within)
+            out[i + 1] = Quantity(b.value, b.unit, b.per, b.start, b.end, within)
+    return out

@@ -34,66 +34,141 @@ also just only still even both each either any all some such same other another 
 many few per via within until till upon after before during while between among through against across along
 around behind beyond near since toward towards whether because although though below above shorter longer
 fewer greater well yes ok okay let lets let's get gets got getting make makes made making use used using
-uses one's oneself itself themselves yourself yourselves ourselves myself thing things way ways
+uses older younger higher lower one's oneself itself themselves yourself yourselves ourselves myself thing things way ways
 """)
 
 #: Everyday words: a paraphrase may use them where the sources do not, so a
 #: claim missing only such words is not flagged for them alone. A missing word
 #: outside this list (a product feature, a place, a service) is a new fact.
-COMMON = _set("""
+_EVERYDAY = _set("""
 able ahead anything anyone anybody anywhere back bring brings choose chooses choice come
 comes coming every everyone everything everybody give gives giving go goes going good great help item items
 keep kind know last lasts long look money need needs new next note old own part pay people person place put
 really right say says see set show start starts stay sure take takes taking tell tells time times today try
 want wants way whole work works working write writing year years day days month months week weeks hour hours
 minute minutes yours ask asks asking call calls end ends find free full case point side fine once twice
-always never often usually least least able ready available
+always never often usually least least able ready available member members
 """)
 
-# Irregular forms, and the pairs answers commonly swap for source words. Each
-# maps to one canonical stem; the table is read after stemming both sides.
-_EQUIVALENT = {
-    "buy": "purchas", "bought": "purchas", "purchas": "purchas",
-    "staff": "employe", "employe": "employe",
-    "terminat": "end",
-    "given": "giv", "gave": "giv",
-    "taken": "tak", "took": "tak",
-    "written": "writ", "wrote": "writ", "writ": "writ",
-    "paid": "pay",
-    "kept": "keep",
-    "sent": "send",
-    "request": "call",
-    "begin": "start", "began": "start", "begun": "start", "commenc": "start",
-    "finish": "end", "conclud": "end",
-    "pupil": "student",
-    "charg": "fee",
-    "reimburs": "cover",
-    "notify": "tell",
+# Everyday verbs, adjectives and adverbs an answer uses to restate a source
+# in its own words: "spread over", "drops below", "arrives". A claim's facts
+# are its nouns, names and figures; a missing word from this list is not a
+# fact the sources lack (COMMON below holds them with the older entries).
+_PARAPHRASE = _set("""
+add adds added adding spread spreads move moves moved happen happens become becomes remain remains reach
+reaches hold holds handle handles mean means apply applies count counts qualify qualifies depend depends
+arrive arrives arrived drop drops dropped rise rises fall falls lose loses lost stop stops allow allows
+cost costs include includes included offer offers provide provides receive receives let lets like
+extra additional entire total overall main basic general normal usual regular standard typical simple
+approximately roughly around nearly almost exactly about usually normally typically generally simply
+actually currently later earlier soon immediately automatically directly fully entirely completely
+whenever wherever however therefore instead otherwise anyway rather
+""")
+COMMON = _EVERYDAY | _PARAPHRASE
+
+# Pairs an answer commonly swaps for a source's word, as groups: every
+# word's stem maps to the first one's. General English, not a thesaurus: a
+# paraphrase beyond this is what the NLI backend is for.
+_GROUPS = """
+purchase buy bought
+employee staff worker workers personnel
+end terminate finish conclude
+start begin began begun commence
+tell notify inform
+fee charge cost price
+pupil student
+cover reimburse
+call request
+give given gave
+take taken took
+write written wrote
+pay paid
+keep kept retain store stored
+send sent dispatch
+extra additional
+fall drop decline
+rise increase
+receive arrive
+allow permit let prohibited forbidden banned disallowed
+include excluded
+available unavailable
+eligible ineligible
+support unsupported
+ahead advance beforehand
+mandatory compulsory obligatory required require
+cancel cancellation cancelled
+big large
+little small
+fast quick rapid
+assist help
+choose select pick
+delete remove erase
+year annual yearly annually
+month monthly
+week weekly
+day daily
+child children kid kids
+person people individual
+lend lent borrow loan
+maximum cap capped limit
+minimum least
+car vehicle
+doctor physician
+medicine medication drug
+repair fix
+problem issue
+"""
+
+# A word negative in itself ("prohibited" is "not allowed") stems to the
+# positive word of its group above, and negated_stems reads it as negated,
+# so "Smoking is permitted" meets "Smoking is prohibited" as a contradiction.
+
+# A word a claim may use where the source states something broader that
+# includes it: "closed on weekends" supports "closed on Saturday".
+BROADER: dict[str, str] = {
+    "saturday": "weekend", "sunday": "weekend", "monday": "weekday", "tuesday": "weekday",
+    "wednesday": "weekday", "thursday": "weekday", "friday": "weekday",
 }
 
-# Double letters an -ed or -ing ending leaves behind: "cancelled" -> "cancel".
+# Double letters an -ed or -ing ending leaves behind: "cancelled" -> "cancel"
+# (not when what is left is three letters: "added" is "add").
 _DOUBLE = re.compile(r"([bdfglmnprt])\1$")
+
+
+def _raw_stem(word: str) -> str:
+    w = word.lower().replace("’", "'")
+    w = w.removesuffix("'s")
+    w = w.rstrip("'")
+    if len(w) > 4 and w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    if len(w) > 5 and w.endswith("ing"):  # "bookings" -> "booking" -> "book"
+        w = w[:-3]
+        w = _DOUBLE.sub(r"\1", w) if len(w) > 4 else w
+    elif len(w) > 4 and w.endswith("ed"):
+        w = w[:-2]
+        w = _DOUBLE.sub(r"\1", w) if len(w) > 4 else w
+    if len(w) > 3 and w.endswith("e"):
+        w = w[:-1]
+    return w
+
+
+_EQUIVALENT: dict[str, str] = {}
+for _line in _GROUPS.strip().splitlines():
+    _first, *_rest = _line.split()
+    for _w in (_first, *_rest):
+        _EQUIVALENT[_w] = _EQUIVALENT[_raw_stem(_w)] = _raw_stem(_first)
 
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light stem: lower case, no possessive, no common inflection, no
-    final e; then the table of equivalents. Numbers stay as they are."""
-    w = word.lower().replace("’", "'")
-    w = w.removesuffix("'s")
-    w = w.rstrip("'")
+    """A light stem: lower case, no possessive, no plural, no -ing or -ed,
+    no final e; then the table of equivalents. Numbers stay as they are."""
+    w = word.lower().replace("’", "'").removesuffix("'s").rstrip("'")
     if w in _EQUIVALENT:
         return _EQUIVALENT[w]
-    if len(w) > 4 and w.endswith("ies"):
-        w = w[:-3] + "y"
-    elif len(w) > 5 and w.endswith("ing"):
-        w = _DOUBLE.sub(r"\1", w[:-3])
-    elif len(w) > 4 and w.endswith("ed"):
-        w = _DOUBLE.sub(r"\1", w[:-2])
-    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    if len(w) > 3 and w.endswith("e"):
-        w = w[:-1]
+    w = _raw_stem(w)
     return _EQUIVALENT.get(w, w)
 
 
@@ -107,7 +182,8 @@ def is_content(word: str) -> bool:
     lw = word.lower().replace("’", "'")
     if lw.endswith("'s") and lw[:-2] in STOPWORDS:  # "there's", "it's", "that's": function words
         return False
-    return lw not in STOPWORDS and lw not in _NEGATIONS and not lw[0].isdigit() and len(lw) > 1
+    return (lw not in STOPWORDS and lw not in _NEGATIONS and not lw.endswith("n't") and not lw[0].isdigit()
+            and len(lw) > 1)
 
 
 def _word_stems(w: str) -> tuple[str, ...]:
