@@ -24,7 +24,7 @@ answers is split and normalised once.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -43,8 +43,10 @@ from guardrails.detectors.grounding.quantities import (
 )
 from guardrails.detectors.grounding.sources import Source
 from guardrails.detectors.grounding.words import (
+    ANY_NEGATION,
     BROADER,
     COMMON,
+    NEGATION_CS,
     STOPWORDS,
     WORD,
     content_stems,
@@ -108,6 +110,14 @@ class _Index:
     passages: tuple[Passage, ...]
     stems: frozenset[str]
     plain: str
+    by_stem: dict[str, list[int]]  # stem -> the passages holding it, in order: a claim reads only those
+
+    def sharing(self, stems: set[str]) -> tuple[Passage, ...]:
+        """The passages sharing a stem with `stems`, in source order."""
+        hits: set[int] = set()
+        for s in stems:
+            hits.update(self.by_stem.get(s, ()))
+        return tuple(self.passages[i] for i in sorted(hits))
 
 
 def _value_key(q: Quantity) -> float:
@@ -117,12 +127,29 @@ def _value_key(q: Quantity) -> float:
 @lru_cache(maxsize=4096)
 def _passages(text: str) -> tuple[tuple, ...]:
     """A source's sentences, analysed once per text (the cache is keyed by
-    the text itself, so an edited chunk is analysed again)."""
+    the text itself, so an edited chunk is analysed again). Quantities are
+    found in one pass over the whole text and handed to their sentences;
+    negation is scoped only in the sentences where a negation word occurs."""
+    spans = sentences(text)
+    quantities = find_quantities(text)
+    low = text.lower()
+    negations = [m.start() for m in (NEGATION_CS.finditer(low) if len(low) == len(text) else ANY_NEGATION.finditer(text))]
     out = []
-    for s, e in sentences(text):
+    qi = ni = 0
+    for s, e in spans:
+        qs = []
+        while qi < len(quantities) and quantities[qi].start < e:
+            q = quantities[qi]
+            if q.start >= s:
+                qs.append(replace(q, start=q.start - s, end=q.end - s))
+            qi += 1
+        negated = False
+        while ni < len(negations) and negations[ni] < e:
+            negated = negated or negations[ni] >= s
+            ni += 1
         sent = text[s:e]
-        qs = tuple(find_quantities(sent))
-        out.append((s, e, sent, frozenset(content_stems(sent)), qs, negated_stems(sent),
+        qs = tuple(qs)
+        out.append((s, e, sent, frozenset(content_stems(sent)), qs, negated_stems(sent) if negated else frozenset(),
                     frozenset(_value_key(q) for q in qs if not q.is_date)))
     return tuple(out)
 
@@ -137,12 +164,18 @@ def _glued(text: str, start: int, end: int) -> bool:
 
 def build_index(sources: tuple[Source, ...]) -> _Index:
     passages: list[Passage] = []
-    stems: set[str] = set()
+    by_stem: dict[str, list[int]] = {}
     for i, src in enumerate(sources):
         for s, e, sent, st, qs, neg, vals in _passages(src.text):
+            for x in st:
+                got = by_stem.get(x)
+                if got is None:
+                    by_stem[x] = [len(passages)]
+                else:
+                    got.append(len(passages))
             passages.append(Passage(i, s, e, sent, st, qs, neg, vals, any(q.within for q in qs)))
-            stems |= st
-    return _Index(sources, tuple(passages), frozenset(stems), " ".join(_plain_source(s.text) for s in sources))
+    return _Index(sources, tuple(passages), frozenset(by_stem), " ".join(_plain_source(s.text) for s in sources),
+                  by_stem)
 
 
 def _function_contraction(lw: str) -> bool:
@@ -225,10 +258,13 @@ def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
     cstems = set(content_stems(bare))
     names, keys = _names(bare)
     name_stems = {stem(n) for n in names}
-    best, _ = _weighted_best(passages, cstems, name_stems, quantities)
+    # Only passages sharing a word with the claim can support it, be the
+    # closest, or contradict it: the inverted index gives them without a scan.
+    sharing = ix.sharing(cstems) if allowed is None else tuple(p for p in passages if p.stems & cstems)
+    best, _ = _weighted_best(sharing, cstems, name_stems, quantities)
 
     # 2. numbers, quantities, dates
-    near = [p for p in passages if p.stems & cstems] or list(passages)
+    near = sharing or passages
     for q in quantities:
         key = None if q.is_date else _value_key(q)
         if any(q.same(sq) for p in near if key is None or key in p.values or p.ranged for sq in p.quantities):
@@ -258,14 +294,14 @@ def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
     # The passages saying something of the same subject with the same predicate
     # ("Linux is not supported" for "Linux is supported by the VPN client"),
     # else those naming what the claim names.
-    cands = [p for p in passages if pred in p.stems and subject <= p.stems] if pred and subject else []
+    cands = [p for p in sharing if pred in p.stems and subject <= p.stems] if pred and subject else []
     if not cands:
-        cands = [p for p in passages if (pred is None or pred in p.stems) and name_stems <= p.stems]
+        cands = [p for p in sharing if (pred is None or pred in p.stems) and name_stems <= p.stems]
     if not cands and pred is not None:
-        cands = [p for p in passages if pred in p.stems]
+        cands = [p for p in sharing if pred in p.stems]
     if not cands and name_stems:
-        cands = [p for p in passages if name_stems <= p.stems]
-    polar, _ = _weighted_best(cands or passages, cstems, name_stems, quantities)
+        cands = [p for p in sharing if name_stems <= p.stems]
+    polar, _ = _weighted_best(cands or sharing, cstems, name_stems, quantities)
     if polar is not None and cstems and len(cstems & polar.stems) / len(cstems) >= POLARITY_OVERLAP:
         # Compare what is negated: the predicate when both have it, else anything shared.
         shared = cstems & polar.stems

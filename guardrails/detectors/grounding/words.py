@@ -248,15 +248,17 @@ had can may must will shall should does do did
 _BREAK = re.compile(r"[,;:.!?()]")
 
 
-_ANY_NEGATION = re.compile(r"\b(?:" + "|".join(sorted(_NEGATIONS | _NEGATIVE)) + r")\b|n[’']t\b|\bnon-",
+ANY_NEGATION = re.compile(r"\b(?:" + "|".join(sorted(_NEGATIONS | _NEGATIVE)) + r")\b|n[’']t\b|\bnon-",
                            re.IGNORECASE)
+#: ANY_NEGATION without IGNORECASE, for lower-cased text (three times faster).
+NEGATION_CS = re.compile(ANY_NEGATION.pattern)
 
 
 def negated_stems(text: str) -> frozenset[str]:
     """The stems of the content words `text` says are not so: inside a
     negation's scope (an odd number of them), or negative in themselves
     ("prohibited", "non-refundable")."""
-    if _ANY_NEGATION.search(text) is None:  # most sentences: one scan in C
+    if ANY_NEGATION.search(text) is None:  # most sentences: one scan in C
         return frozenset()
     out: set[str] = set()
     depth, phrase = 0, 0  # open clause negations; open noun-phrase negations
