@@ -171,16 +171,28 @@ def test_dev_split_figures():
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
+@pytest.mark.xfail(strict=True, reason="heldout-3, run once: 34 of 40 unsupported answers caught (85.0%), under "
+                   "the 90% target; docs/grounding.md lists the 6 missed and why")
 def test_heldout_catches_at_least_90_percent_of_unsupported_answers():
     caught, _ = _rates(_run(HELDOUT))
     assert caught >= 0.9, caught
 
 
-@pytest.mark.xfail(strict=True, reason="fresh held-out split: 17 of 34 supported answers flagged (50%), far over "
+@pytest.mark.xfail(strict=True, reason="heldout-3, run once: 18 of 38 supported answers flagged (47.4%), far over "
                    "the 5% target; docs/grounding.md lists them and why")
 def test_heldout_flags_at_most_5_percent_of_supported_answers():
     _, flagged = _rates(_run(HELDOUT))
     assert flagged <= 0.05, flagged
+
+
+def test_heldout_figures_are_the_ones_reported():
+    """The figures docs/grounding.md reports for heldout-3: a change to the
+    detector that moves them must update the report (and is then tuning on
+    the held-out split, which the report must say)."""
+    rows = _run(HELDOUT)
+    caught = sum(f for c, f in rows if c["label"] == "unsupported")
+    flagged = sum(f for c, f in rows if c["label"] == "supported")
+    assert (caught, flagged) == (34, 18), (caught, flagged)
 
 
 # ---- the language --------------------------------------------------------------------
