@@ -205,3 +205,40 @@ def test_without_the_api_nothing_is_emitted_and_checks_still_work():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_global_providers_set_later_are_found_and_none_costs_no_instrument_call():
+    # A process of its own: the API lets a process set its global providers once.
+    code = (
+        "from opentelemetry import metrics, trace\n"
+        "from opentelemetry.sdk.metrics import MeterProvider\n"
+        "from opentelemetry.sdk.metrics.export import InMemoryMetricReader\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "from guardrails import Engine\n"
+        "import guardrails.guard.otel as otel\n"
+        "e = otel.traced(Engine.from_source('policy \"p\" version \"1.0.0\"\\ninput { rule r: deny \"no\" when text contains \"x\" }\\n'))\n"
+        "class Boom:\n"
+        "    def add(self, *a, **k): raise AssertionError('an instrument was called with no meter provider')\n"
+        "    record = add\n"
+        "real = (e._count, e._duration)\n"
+        "e._count = e._duration = Boom()\n"
+        "assert e.check_input('x', policy='p').outcome.value == 'deny'\n"
+        "e._count, e._duration = real\n"
+        "exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()\n"
+        "tp = TracerProvider(); tp.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "trace.set_tracer_provider(tp); metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))\n"
+        "assert e.check_input('x', policy='p').outcome.value == 'deny'\n"
+        "assert exporter.get_finished_spans() == ()  # looked less than LOOK_EVERY ago\n"
+        "e._next_look = e._quiet_until = 0.0  # as if a second had passed\n"
+        "assert e.check_input('y', policy='p').outcome.value == 'allow'\n"
+        "(span,) = exporter.get_finished_spans()\n"
+        "assert span.attributes['guardrails.outcome'] == 'allow'\n"
+        "names = [m.name for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics for m in sm.metrics]\n"
+        "assert 'guardrails.decisions' in names, names\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -32,8 +32,12 @@ in an application's own ``CollectorRegistry`` given as ``metrics=``.
 The ``opentelemetry-api`` package is optional (``pip install
 'guardlang[otel]'``): without it the wrapper still counts Prometheus metrics
 and opens no spans. With the API but no tracer provider configured (none
-given, no global one set), no span is opened at all; once one is, spans
-start. The attributes are only built for a span that records.
+given, no global one set), no span is opened at all, and with no meter
+provider no OpenTelemetry instrument is called (the API's no-op instruments
+cost a third of a 15 us tool decision). A global provider set later is
+looked for at most once a second (:data:`LOOK_EVERY`), since asking the API
+reads the environment; spans and metrics start within that second. The
+attributes are only built for a span that records.
 """
 
 from __future__ import annotations
@@ -66,6 +70,18 @@ INSTRUMENTATION = "guardrails"
 METHODS = {"check_input": "input", "check_output": "output", "check_retrieval": "retrieval",
            "check_tool_call": "tool_call", "check_tool_result": "tool_result"}
 TOOL_STAGES = frozenset({"tool_call", "tool_result"})
+#: Seconds between looks for a global tracer or meter provider while none is set.
+LOOK_EVERY = 1.0
+
+
+def _unset_meter_provider() -> Any:
+    # The API's stand-in until a global meter provider is set; it has no public
+    # name, so a version without it counts every provider as a real one.
+    internal = _optional("opentelemetry.metrics._internal")
+    return getattr(internal, "_ProxyMeterProvider", None) if internal is not None else None
+
+
+_PROXY_METER_PROVIDER_TYPE = _unset_meter_provider() if _metrics is not None else None
 
 
 def available() -> bool:
@@ -126,6 +142,10 @@ class Traced:
         self._tracer = _trace.get_tracer(INSTRUMENTATION, __version__, tracer_provider=tracer_provider) \
             if _trace is not None and tracer_provider is not None else None
         self._count = self._duration = None
+        # Whether the instruments reach a real meter provider: one given, or a
+        # global one found by _look(). Until then they are not called at all.
+        self._metering = meter_provider is not None
+        self._next_look = self._quiet_until = 0.0
         if _metrics is not None:
             meter = _metrics.get_meter(INSTRUMENTATION, __version__, meter_provider=meter_provider)
             self._count = meter.create_counter("guardrails.decisions", unit="{decision}",
@@ -156,19 +176,45 @@ class Traced:
     # -- one check
     def _tracer_now(self) -> Any:
         """The tracer, or None while no tracer provider is configured."""
+        if self._tracer is None or not self._metering:
+            now = time.monotonic()
+            if now >= self._next_look:
+                self._next_look = now + LOOK_EVERY
+                self._look()
+        return self._tracer
+
+    def _look(self) -> None:
+        """Notice global providers set since the last look (the API allows one of each, set once)."""
         if self._tracer is None and _trace is not None and not isinstance(_trace.get_tracer_provider(),
                                                                            _trace.ProxyTracerProvider):
-            self._tracer = _trace.get_tracer(INSTRUMENTATION, __version__)  # set once: the API allows one
-        return self._tracer
+            self._tracer = _trace.get_tracer(INSTRUMENTATION, __version__)
+        if not self._metering and self._count is not None:
+            unset = _PROXY_METER_PROVIDER_TYPE
+            self._metering = unset is None or not isinstance(_metrics.get_meter_provider(), unset)
+
+    def _idle(self) -> bool:
+        """Nothing to record: no tracer, no meter provider, no Prometheus metrics.
+        Once found idle, it stays so without asking until the next look
+        (``_quiet_until``), so a check pays one clock read and a comparison."""
+        if self.prometheus is not None:
+            return False
+        if self._tracer_now() is None and not self._metering:
+            self._quiet_until = self._next_look
+            return True
+        return False
 
     def _sync(self, stage: str, fn: Callable) -> Callable:
         def check(*args: Any, **kwargs: Any) -> Decision:
+            if time.monotonic() < self._quiet_until or self._idle():  # no OpenTelemetry set up: the call alone
+                return fn(*args, **kwargs)
             return self._observe(stage, fn, args, kwargs, _about(args, kwargs))
 
         return check
 
     def _async(self, stage: str, fn: Callable) -> Callable:
         async def acheck(*args: Any, **kwargs: Any) -> Decision:
+            if time.monotonic() < self._quiet_until or self._idle():
+                return await fn(*args, **kwargs)
             started = time.perf_counter()
             tracer = self._tracer_now()
             if tracer is None:
@@ -232,7 +278,7 @@ class Traced:
 
     def _record(self, stage: str, d: Decision, started: float) -> None:
         seconds = time.perf_counter() - started
-        if self._count is not None:
+        if self._metering and self._count is not None:
             self._count.add(1, {"guardrails.stage": stage, "guardrails.outcome": d.outcome.value,
                                 "guardrails.policy.name": d.policy.name})
             self._duration.record(seconds, {"guardrails.stage": stage})
@@ -255,4 +301,4 @@ def traced(engine_or_client: Any, *, tracer_provider: Any = None, meter_provider
                   metrics=metrics)
 
 
-__all__ = ["INSTRUMENTATION", "METHODS", "Traced", "attributes", "available", "traced"]
+__all__ = ["INSTRUMENTATION", "LOOK_EVERY", "METHODS", "Traced", "attributes", "available", "traced"]
