@@ -280,11 +280,13 @@ def find_quantities(text: str) -> list[Quantity]:
     out: list[Quantity] = list(dates)
     if times:
         out.extend(Quantity(2.0 if m.group("w").lower() == "twice" else 3.0, "times",
-                            (m.group("per") or "").lower() or None, m.start(), m.end()) for m in (_TIMES_CS if lowered else _TIMES).finditer(text))
+                            (m.group("per") or "").lower() or None, m.start(), m.end()) for m in (_TIMES_CS if lowered else _TIMES).finditer(text)
+                   )
     pending: list[Quantity] = []  # bare numbers that a range's unit may reach
     last_end = -1
+    in_date = {i for d in dates for i in range(d.start, d.end)}  # a set: a whole text may hold many dates
     for m in _quantity_matches(text, number_words, lowered):
-        if any(d.start <= m.start() < d.end for d in dates):
+        if m.start() in in_date:
             continue
         g = m.groupdict()
         if g["num"] is not None:
