@@ -167,3 +167,79 @@ def test_the_python_client_sends_the_current_trace_context(sidecar, spans):
     assert traced.parent is not None and traced.parent.span_id == parent.get_span_context().span_id
     # Outside any span the client sends no trace context: the sidecar starts a new trace.
     assert alone.parent is None and alone.context.trace_id != traced.context.trace_id
+
+
+def _stream_spans(spans) -> tuple:
+    """The finished spans, once the stream's has ended: the server may end it
+    just after the client has its answer."""
+    import threading
+
+    for _ in range(400):
+        if spans.get_finished_spans():
+            break
+        threading.Event().wait(0.05)
+    return spans.get_finished_spans()
+
+
+def test_a_guarded_stream_is_one_span_in_the_callers_trace(sidecar, spans):
+    from guardrails.sidecar.client import GuardrailsClient
+    from guardrails.sidecar.tracing import STREAM_SPAN
+
+    server, _ = sidecar
+    client_provider, client_spans = _provider()
+    pieces = ["Your order ", "ships Monday; write to ", EMAIL, " with questions."]
+    with GuardrailsClient(f"127.0.0.1:{server.port}") as client:
+        with client_provider.get_tracer("the-app").start_as_current_span("stream reply") as parent:
+            stream = client.guard_stream(iter(pieces), policy="support-bot")
+            released = stream.text()
+    assert EMAIL not in released and stream.decision is not None
+    (span,) = _stream_spans(spans)
+    assert span.name == STREAM_SPAN and span.kind is SpanKind.SERVER
+    assert span.context.trace_id == parent.get_span_context().trace_id
+    assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
+    a = span.attributes
+    assert a["guardrails.stage"] == "output" and a["guardrails.stream.chunks"] == len(pieces)
+    assert a["guardrails.outcome"] == stream.decision.outcome.value
+    assert a["guardrails.decision_id"] == stream.decision.decision_id
+    assert a["guardrails.policy.name"] == "support-bot"
+    assert list(a["guardrails.rule_ids"]) == [v.rule for v in stream.decision.violations]
+    assert span.status.status_code is not StatusCode.ERROR
+    assert EMAIL not in _values(span) and "Monday" not in _values(span)
+
+
+def test_a_refused_stream_is_an_error_span_with_its_refusal_kind(sidecar, spans):
+    from guardrails.sidecar.client import GuardrailsClient, PolicyNotFoundError
+    from guardrails.sidecar.tracing import STREAM_SPAN
+
+    server, _ = sidecar
+    with GuardrailsClient(f"127.0.0.1:{server.port}") as client:
+        with pytest.raises(PolicyNotFoundError):
+            client.guard_stream(iter(["hello ", EMAIL]), policy="no-such-policy").text()
+    (span,) = _stream_spans(spans)
+    assert span.name == STREAM_SPAN and span.status.status_code is StatusCode.ERROR
+    assert span.attributes["guardrails.refusal"] == "policy-not-found"
+    assert "guardrails.outcome" not in span.attributes
+    assert "no-such-policy" not in _values(span) and EMAIL not in _values(span)
+
+
+def test_a_stream_its_client_cancels_ends_its_span_as_an_error(sidecar, spans):
+    import threading
+
+    from guardrails.sidecar.tracing import STREAM_SPAN
+
+    server, _ = sidecar
+    hold = threading.Event()
+
+    def requests():
+        yield pb.GuardStreamRequest(start=pb.StreamStart(policy="support-bot"))
+        yield pb.GuardStreamRequest(chunk="the first words of a reply that ")
+        hold.wait(30)  # the client leaves before sending more
+
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        call = pb_grpc.GuardrailsStub(channel).GuardStream(requests(), timeout=30)
+        call.cancel()
+        hold.set()
+    (span,) = _stream_spans(spans)  # the server notices the cancellation on its own loop
+    assert span.name == STREAM_SPAN and span.status.status_code is StatusCode.ERROR
+    assert "guardrails.outcome" not in span.attributes
+    assert span.attributes["error.type"] == "CancelledError", dict(span.attributes)

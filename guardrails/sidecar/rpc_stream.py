@@ -48,8 +48,21 @@ from guardrails.sidecar.admission import (
 )
 from guardrails.sidecar.convert import ConversionError, decision_to_proto, from_struct
 from guardrails.sidecar.rpc import SERVICE, GuardrailsService, unknown_policy
+from guardrails.sidecar.tracing import stream_ended
 
 HOLD_EVERYTHING = -1  # StreamStart.holdback: release nothing before the final check
+
+
+class _Ends:
+    """How one stream ended, for its span: the text received, the last
+    decision sent, or the refusal it was answered with."""
+
+    __slots__ = ("decision", "refusal", "seen")
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.decision: Any = None
+        self.refusal: Refuse | None = None
 
 
 def guard_stream_handler(service: GuardrailsService):
@@ -119,6 +132,20 @@ def guard_stream_handler(service: GuardrailsService):
         yield answer(pb.GuardStreamResponse(decision=decision_to_proto(decision, {"text": "".join(seen)})))
 
     async def behaviour(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        span = service.tracing.stream(context)  # None without a tracer
+        ends = _Ends()
+        failure: BaseException | None = None
+        try:
+            async for out in served(requests, context, ends):
+                yield out
+        except BaseException as exc:  # a refusal, or a client that left
+            failure = ends.refusal or exc
+            raise
+        finally:
+            stream_ended(span, ends.decision, failure or ends.refusal, len(ends.seen))
+
+    async def served(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext,
+                     ends: _Ends) -> AsyncIterator[Any]:
         counter.started()
         started = time.perf_counter()
         refusal: Refuse | None = None
@@ -137,12 +164,15 @@ def guard_stream_handler(service: GuardrailsService):
                     raise Refuse("stream-protocol", "GuardStream: the stream ended before its `start` message")
                 sg, track = await on_worker(open_stream, first)
                 try:
-                    async for out in chunks(sg, messages, context, on_worker, []):
+                    async for out in chunks(sg, messages, context, on_worker, ends.seen):
+                        if out.WhichOneof("kind") == "decision":
+                            ends.decision = out.decision
                         yield out
                     decision = sg.decision
                 except PolicyViolation as stop:  # deny or escalate: the stream ends here
                     decision = stop.decision
-                    yield answer(pb.GuardStreamResponse(decision=decision_to_proto(decision)))
+                    ends.decision = decision_to_proto(decision)
+                    yield answer(pb.GuardStreamResponse(decision=ends.decision))
                 if decision is not None:
                     service.metrics.observe(decision, None)
                     service.metrics.streams.labels(decision.outcome.value).observe(time.perf_counter() - started)
@@ -163,6 +193,7 @@ def guard_stream_handler(service: GuardrailsService):
             return
         service.metrics.rejected.labels(refusal.kind).inc()
         counter.handled(refusal.code.name)
+        ends.refusal = refusal  # the span records the refusal's kind, not the abort's exception
         await abort(context, refusal)
 
     return behaviour

@@ -12,6 +12,14 @@ a client's trace continues through the sidecar. The attributes are those of
 request records only its refusal kind (``guardrails.refusal``, such as
 ``invalid``), never the refusal's message.
 
+A ``GuardStream`` is one span too, ``guardrails.stream output`` (SERVER,
+continuing the caller's trace the same way), from the stream's opening to
+its last message: the final (or the deciding) decision's attributes, plus
+``guardrails.stream.chunks``, the number of chunks received. A stream
+refused, cut off at its idle or lifetime limit, or cancelled by its client
+ends the span with an error status and its refusal kind (``error.type``
+``CancelledError`` for a client that left).
+
 Configured by ``ServerConfig.tracer_provider`` or, without one, by the global
 provider once one is set (``opentelemetry-instrument guardrails serve``).
 Until then, and without ``opentelemetry-api`` installed, a request opens no
@@ -80,6 +88,9 @@ def decision_attributes(stage: str, d: Any) -> dict[str, Any]:
     return out
 
 
+STREAM_SPAN = "guardrails.stream output"
+
+
 class RpcTracing:
     """Wraps the check handlers so each answer is a span (see the module)."""
 
@@ -127,6 +138,29 @@ class RpcTracing:
             return out
 
         return traced
+
+    def stream(self, context: Any) -> Any:
+        """The span of one GuardStream (None while no tracer is configured);
+        :func:`stream_ended` ends it."""
+        tracer = self.tracer()
+        if tracer is None:
+            return None
+        return tracer.start_span(STREAM_SPAN, context=_incoming(context), kind=_trace.SpanKind.SERVER,
+                                 start_time=time.time_ns(), record_exception=False, set_status_on_exception=False)
+
+
+def stream_ended(span: Any, decision: Any, failure: BaseException | None, chunks: int) -> None:
+    """End a GuardStream's span: with its last decision (a ``pb.Decision``),
+    or with the refusal or exception that ended the stream."""
+    if span is None:
+        return
+    if span.is_recording():
+        span.set_attribute("guardrails.stream.chunks", chunks)
+    if decision is None and failure is None:
+        span.set_attribute("guardrails.stage", "output")
+        span.end()
+        return
+    _ended(span, "output", decision if failure is None else None, failure)
 
 
 def _finishing(span: Any, stage: str, rest: Callable) -> Any:
@@ -196,4 +230,5 @@ class _CallDetails(grpc.ClientCallDetails):
 
 
 
-__all__ = ["INSTRUMENTATION", "OUTCOMES", "RpcTracing", "TraceContextInterceptor", "decision_attributes", "inject"]
+__all__ = ["INSTRUMENTATION", "OUTCOMES", "STREAM_SPAN", "RpcTracing", "TraceContextInterceptor", "decision_attributes",
+           "inject", "stream_ended"]
