@@ -246,7 +246,7 @@ async def limited(messages: AsyncIterator[Any], idle: float, ends_at: float) -> 
 
 #: A stream refused before it is read is first read to its end, for at most
 #: this long (and this many messages), so the client sees the refusal.
-DRAIN_SECONDS = 1.0
+DRAIN_SECONDS = 5.0
 DRAIN_MESSAGES = 64
 
 
