@@ -27,6 +27,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from guardrails import ast
 from guardrails.diagnostics import Diagnostics, Span
+from guardrails.fastparse import fast_parse
 from guardrails.tree_to_ast import AstBuilder
 
 _MAX_RECOVERIES = 25
@@ -259,11 +260,34 @@ def _nesting_error(file: str, text: str, start: int, what: str, diags: Diagnosti
     diags.error("E004", f"{what} nested more than {MAX_NESTING} levels deep", Span.point(file, text, start), hint=hint)
 
 
+class _LarkOnly(threading.local):
+    flag = False
+
+
+# Set by lark_only(): the tests compare the fast path with Lark's own reading.
+_lark_only = _LarkOnly()
+
+
+class lark_only:
+    """Within this block, parse() on this thread always uses Lark (the reference)."""
+
+    def __enter__(self) -> None:
+        self.before, _lark_only.flag = _lark_only.flag, True
+
+    def __exit__(self, *exc) -> None:
+        _lark_only.flag = self.before
+
+
 def parse(text: str, file: str = "<string>") -> ParseResult:
     """Parse one policy source. Never raises for bad input: see `.diagnostics`."""
     diags = Diagnostics()
     blanked: set[str] = set()
     current = _surrogates(text, file, diags)
+    if not diags.items and not _lark_only.flag:
+        fast = fast_parse(text, file)
+        if fast is not None:  # clean text read by the hand-written parser, exactly as Lark would
+            policy, comments = fast
+            return ParseResult(policy, diags, blanked, [Comment(*c) for c in comments])
     last_error: int | None = None
     for _ in range(_MAX_RECOVERIES):
         _comment_sink.items = []

@@ -1,0 +1,599 @@
+"""A hand-written parser for clean policy text: the fast path of :func:`guardrails.parser.parse`.
+
+Lark's LALR parser with ``propagate_positions`` and the tree-to-AST pass cost
+about 0.6 ms a rule, so a 10,000-rule policy took seconds to read. This
+module tokenises with one regex and builds the AST directly by recursive
+descent, in one pass. It gives up (returns ``None``) on anything it is not
+sure to read exactly as Lark would: a syntax error, any text that would
+raise a diagnostic (a bad escape, an invalid header, a float index), deep
+nesting, a keyword used as a name where Lark's contextual lexer would take
+it as a name, and the constructs it does not cover (topics, schemas,
+allow-lists). Lark then parses the text as before, so every diagnostic and
+recovery stays Lark's.
+
+Spans follow Lark's ``propagate_positions`` rule: a node runs from the first
+to the last token of its subtree, counting keywords and punctuation, and a
+parenthesised expression keeps its own span while its parent's span reaches
+out to the parentheses. tests/test_fastparse.py compares every node's span
+with Lark's on the repository's policies and on generated ones.
+
+Why one module: it is one recursive-descent parser, a method per grammar
+rule calling the others; split, the grammar it mirrors would be in pieces.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from guardrails import ast
+from guardrails.diagnostics import Span
+
+_TOKEN = re.compile(
+    r"(?P<ws>[ \t\f\r\n]+)"
+    r"|(?P<comment>#[^\n]*)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)"
+    r'|(?P<string>"(?:[^"\\\n]|\\.)*")'
+    r"|(?P<number>-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<regex>/(?:[^/\\\n]|\\.)+/[A-Za-z]*)"
+    r"|(?P<op>==|!=|<=|>=|\.\.\.|[<>=\[\](){},:.|?])"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+_POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_CMP = frozenset({"==", "!=", "<", "<=", ">", ">="})
+_STR_TESTS = frozenset({"contains", "starts_with", "ends_with"})
+# Words that are keywords in some parser state next to an operand: where one
+# of them stands as a name, Lark's contextual lexer decides by its state,
+# which this parser does not model, so it hands the text back.
+_RESERVED = frozenset({
+    "and", "or", "not", "in", "matches", "contains", "starts_with", "ends_with", "has", "when", "unless",
+    "rule", "true", "false", "null",
+})
+_STAGES = frozenset({"input", "output", "retrieval", "tool_call", "tool_result"})
+#: Deeper expressions go to Lark, whose driver reports E004 past MAX_NESTING
+#: (64). The count here is an upper bound of Lark's tree depth below a rule:
+#: three levels for each `or`/`and`/test, one for each `not`, call, attribute,
+#: index and leaf, leaving room for the rule's own trees.
+_MAX_DEPTH = 48
+
+
+class _GiveUp(Exception):
+    """The text is not one this parser reads with certainty."""
+
+
+#: A token: (kind, text, start offset, end offset, line, column). Kinds are
+#: name, string, number, regex, op and end; a plain tuple is cheapest to build.
+Tok = tuple
+
+def tokenize(text: str) -> tuple[list[Tok], list[tuple[int, int, str, int]]]:
+    """Tokens and comments (line, col, text, offset); raises _GiveUp on a character no token starts with."""
+    toks: list[Tok] = []
+    comments: list[tuple[int, int, str, int]] = []
+    append = toks.append
+    line, line_start, pos, n = 1, 0, 0, len(text)
+    match = _TOKEN.match
+    while pos < n:
+        m = match(text, pos)
+        if m is None:
+            raise _GiveUp
+        kind = m.lastgroup
+        end = m.end()
+        if kind == "ws":
+            newlines = text.count("\n", pos, end)
+            if newlines:
+                line += newlines
+                line_start = text.rfind("\n", pos, end) + 1
+        elif kind == "comment":
+            comments.append((line, pos - line_start + 1, m.group(), pos))
+        else:
+            append((kind, m.group(), pos, end, line, pos - line_start + 1))
+        pos = end
+    append(("end", "", n, n, line, n - line_start + 1))
+    return toks, comments
+
+
+def _span(file: str, first: Tok, last: Tok) -> Span:
+    return Span(file, first[4], first[5], last[4], last[5] + last[3] - last[2], first[2], last[3])
+
+
+def _joined(a: Span, b: Span) -> Span:
+    return Span(a.file, a.line, a.col, b.end_line, b.end_col, a.start, b.end)
+
+
+def _string(tok: Tok) -> str:
+    try:
+        value = json.loads(tok[1])
+    except ValueError:
+        raise _GiveUp from None
+    if _SURROGATE.search(value):
+        raise _GiveUp
+    return value
+
+
+def _number(tok: Tok) -> int | float:
+    text = tok[1]
+    if "." in text or "e" in text or "E" in text:
+        return float(text)
+    if len(text.lstrip("-")) > 30:
+        raise _GiveUp
+    return int(text)
+
+
+class _Parser:
+    __slots__ = ("depth", "file", "i", "toks")
+
+    def __init__(self, toks: list[Tok], file: str):
+        self.toks = toks
+        self.i = 0
+        self.file = file
+        self.depth = 0
+
+    # -- token helpers
+    def peek(self) -> Tok:
+        return self.toks[self.i]
+
+    def take(self) -> Tok:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def op(self, text: str) -> Tok:
+        tok = self.toks[self.i]
+        if tok[0] != "op" or tok[1] != text:
+            raise _GiveUp
+        self.i += 1
+        return tok
+
+    def word(self, text: str) -> Tok:
+        tok = self.toks[self.i]
+        if tok[0] != "name" or tok[1] != text:
+            raise _GiveUp
+        self.i += 1
+        return tok
+
+    def expect(self, kind: str) -> Tok:
+        tok = self.toks[self.i]
+        if tok[0] != kind:
+            raise _GiveUp
+        self.i += 1
+        return tok
+
+    def at_op(self, text: str) -> bool:
+        tok = self.toks[self.i]
+        return tok[0] == "op" and tok[1] == text
+
+    def at_word(self, text: str) -> bool:
+        tok = self.toks[self.i]
+        return tok[0] == "name" and tok[1] == text
+
+    def sp(self, first: Tok, last: Tok) -> Span:
+        return _span(self.file, first, last)
+
+    # -- literals
+    def literal(self) -> ast.Literal:
+        tok = self.take()
+        if tok[0] == "string":
+            value = _string(tok)
+        elif tok[0] == "number":
+            value = _number(tok)
+        elif tok[0] == "name" and tok[1] in ("true", "false", "null"):
+            value = {"true": True, "false": False, "null": None}[tok[1]]
+        else:
+            raise _GiveUp
+        return ast.Literal(value, self.sp(tok, tok))
+
+    def literal_list(self) -> tuple[tuple[ast.Literal, ...], Tok, Tok]:
+        """`[` [literal (`,` literal)*] `]`, no trailing comma."""
+        first = self.op("[")
+        items = []
+        if not self.at_op("]"):
+            items.append(self.literal())
+            while self.at_op(","):
+                self.i += 1
+                items.append(self.literal())
+        return tuple(items), first, self.op("]")
+
+    def regex(self, tok: Tok) -> ast.RegexLit:
+        text = tok[1]
+        close = text.rfind("/")
+        return ast.RegexLit(text[1:close].replace("\\/", "/"), text[close + 1:], self.sp(tok, tok))
+
+    # -- expressions: each returns (node, first token, last token) of its container
+    def expr(self):
+        self.depth += 3
+        if self.depth > _MAX_DEPTH:
+            raise _GiveUp
+        node, first, last = self.and_expr()
+        if self.at_word("or"):
+            operands = [node]
+            while self.at_word("or"):
+                self.i += 1
+                node, _, last = self.and_expr()
+                operands.append(node)
+            node = ast.Or(tuple(operands), self.sp(first, last))
+        self.depth -= 3
+        return node, first, last
+
+    def and_expr(self):
+        node, first, last = self.not_expr()
+        if self.at_word("and"):
+            operands = [node]
+            while self.at_word("and"):
+                self.i += 1
+                node, _, last = self.not_expr()
+                operands.append(node)
+            node = ast.And(tuple(operands), self.sp(first, last))
+        return node, first, last
+
+    def not_expr(self):
+        if self.at_word("not"):
+            first = self.take()
+            self.depth += 1
+            if self.depth > _MAX_DEPTH:
+                raise _GiveUp
+            inner, _, last = self.not_expr()
+            self.depth -= 1
+            return ast.Not(inner, self.sp(first, last)), first, last
+        return self.test()
+
+    def test(self):
+        left, first, last = self.operand()
+        tok = self.peek()
+        if tok[0] == "op":
+            if tok[1] not in _CMP:
+                return left, first, last
+            self.i += 1
+            right, _, last = self.operand()
+            return ast.Compare(tok[1], left, right, self.sp(first, last)), first, last
+        if tok[0] != "name":
+            return left, first, last
+        word = tok[1]
+        if word == "in" or word == "not":
+            self.i += 1
+            if word == "not":
+                self.word("in")
+            right, _, last = self.operand()
+            return ast.In(left, right, word == "not", self.sp(first, last)), first, last
+        if word == "matches":
+            self.i += 1
+            tok = self.take()
+            if tok[0] == "regex":
+                node = ast.Matches(left, self.regex(tok), None, self.sp(first, tok))
+            elif tok[0] == "name":
+                node = ast.Matches(left, None, tok[1], self.sp(first, tok))
+            else:
+                raise _GiveUp
+            return node, first, tok
+        if word in _STR_TESTS:
+            self.i += 1
+            right, _, last = self.operand()
+            return ast.StrTest(word, left, right, self.sp(first, last)), first, last
+        if word == "has":
+            self.i += 1
+            tok = self.take()
+            if tok[0] == "string":
+                key = _string(tok)
+            elif tok[0] == "name":
+                key = tok[1]
+            else:
+                raise _GiveUp
+            return ast.Has(left, key, self.sp(first, tok)), first, tok
+        return left, first, last
+
+    def operand(self):
+        node, first, last = self.atom()
+        chain = self.depth + 1
+        while True:
+            tok = self.peek()
+            if tok[0] != "op":
+                return node, first, last
+            chain += 1
+            if chain > _MAX_DEPTH:
+                raise _GiveUp
+            if tok[1] == ".":
+                self.i += 1
+                last = self.expect("name")
+                node = ast.Attr(node, last[1], self.sp(first, last))
+            elif tok[1] == "[":
+                self.i += 1
+                key = self.take()
+                if key[0] == "string":
+                    value = _string(key)
+                elif key[0] == "number":
+                    value = _number(key)
+                    if isinstance(value, float):
+                        raise _GiveUp  # E301: Lark's pass reports it
+                else:
+                    raise _GiveUp
+                last = self.op("]")
+                node = ast.Index(node, value, self.sp(first, last))
+            else:
+                return node, first, last
+
+    def atom(self):
+        tok = self.peek()
+        kind = tok[0]
+        if kind == "name":
+            word = tok[1]
+            if word in _RESERVED:
+                if word in ("true", "false", "null"):
+                    lit = self.literal()
+                    return lit, tok, tok
+                raise _GiveUp
+            self.i += 1
+            if self.at_op("("):
+                return self.call(tok)
+            return ast.Var(word, self.sp(tok, tok)), tok, tok
+        if kind == "string" or kind == "number":
+            lit = self.literal()
+            return lit, tok, tok
+        if kind == "op":
+            if tok[1] == "(":
+                self.i += 1
+                node, _, _ = self.expr()
+                return node, tok, self.op(")")
+            if tok[1] == "[":
+                items, first, last = self.literal_list()
+                return ast.ListLit(items, self.sp(first, last)), first, last
+        raise _GiveUp
+
+    def call(self, name: Tok):
+        self.op("(")
+        self.depth += 1
+        args, kwargs = [], []
+        if not self.at_op(")"):
+            while True:
+                tok = self.peek()
+                nxt = self.toks[self.i + 1]
+                if tok[0] == "name" and nxt[0] == "op" and nxt[1] == "=":
+                    if tok[1] in _RESERVED:
+                        raise _GiveUp
+                    self.i += 2
+                    value = self.literal()
+                    kwargs.append(ast.KwArg(tok[1], value, _span(self.file, tok, self.toks[self.i - 1])))
+                else:
+                    args.append(self.expr()[0])
+                if not self.at_op(","):
+                    break
+                self.i += 1
+        last = self.op(")")
+        self.depth -= 1
+        return ast.Call(name[1], tuple(args), tuple(kwargs), self.sp(name, last)), name, last
+
+    # -- effects
+    def effect(self):
+        tok = self.take()
+        word = tok[1] if tok[0] == "name" else ""
+        if word in ("deny", "warn"):
+            msg = self.expect("string")
+            cls = ast.Deny if word == "deny" else ast.Warn
+            return cls(_string(msg), self.sp(tok, msg))
+        if word == "allow":
+            return ast.Allow(self.sp(tok, tok))
+        if word == "escalate":
+            self.word("to")
+            route = self.take()
+            if route[0] == "string":
+                route_text = _string(route)
+            elif route[0] == "name":
+                route_text = route[1]
+            else:
+                raise _GiveUp
+            last, message = route, None
+            if self.peek()[0] == "string":
+                last = self.take()
+                message = _string(last)
+            return ast.Escalate(route_text, message, self.sp(tok, last))
+        if word == "redact":
+            return self.redact(tok)
+        if word == "label":
+            names = [self.expect("name")]
+            while self.at_op(","):
+                self.i += 1
+                names.append(self.expect("name"))
+            return ast.Label(tuple(n[1] for n in names), tuple(self.sp(n, n) for n in names),
+                             self.sp(tok, names[-1]))
+        raise _GiveUp
+
+    def redact(self, first: Tok) -> ast.Redact:
+        tok = self.take()
+        if tok[0] == "op" and tok[1] == "[":
+            names, _ = self.name_list()
+            last = self.op("]")
+            target = ast.Target("entities", tuple(n.value for n in names), self.sp(tok, last),
+                                tuple(n.span for n in names))
+        elif tok[0] != "name":
+            raise _GiveUp
+        elif tok[1] == "secrets":
+            last = tok
+            target = ast.Target("secrets", (), self.sp(tok, tok))
+        elif tok[1] in ("pattern", "terms"):
+            last = self.expect("name")
+            target = ast.Target(tok[1], (last[1],), self.sp(tok, last), (self.sp(last, last),))
+        else:
+            last = tok
+            target = ast.Target("entities", (tok[1],), self.sp(tok, tok), (self.sp(tok, tok),))
+        score = None
+        if self.at_word("above"):
+            self.i += 1
+            last = self.expect("number")
+            score = float(_number(last))
+        if self.at_word("using"):
+            head = self.take()
+            name = last = self.expect("name")
+            args: tuple[ast.Literal, ...] = ()
+            if self.at_op("("):
+                self.i += 1
+                items = []
+                if not self.at_op(")"):
+                    items.append(self.literal())
+                    while self.at_op(","):
+                        self.i += 1
+                        items.append(self.literal())
+                last = self.op(")")
+                args = tuple(items)
+            operator = ast.Operator(name[1], args, self.sp(head, last))
+        else:
+            operator = ast.Operator("replace", (ast.Literal("<{entity}>", target.span),), target.span)
+        return ast.Redact(target, score, operator, self.sp(first, last))
+
+    # -- declarations
+    def rule(self) -> ast.Rule:
+        first = self.word("rule")
+        rid = self.expect("name")
+        self.op(":")
+        effect = self.effect()
+        last = self.toks[self.i - 1]
+        when = unless = None
+        if self.at_word("when"):
+            self.i += 1
+            when, _, last = self.expr()
+        if self.at_word("unless"):
+            self.i += 1
+            unless, _, last = self.expr()
+        span = self.sp(first, last)
+        if unless is None:
+            return ast.Rule(rid[1], effect, when, span, self.sp(rid, rid))
+        negated = ast.Not(unless, unless.span)
+        if when is None:
+            condition = negated
+        else:
+            operands = when.operands if isinstance(when, ast.And) else (when,)
+            a, b = when.span, unless.span
+            condition = ast.And((*operands, negated), _joined(a, b))
+        return ast.Rule(rid[1], effect, condition, span, self.sp(rid, rid), unless)
+
+    def name_list(self) -> tuple[tuple[ast.Name, ...], Tok]:
+        """NAME (`,` NAME)* `,`? — the names and the last token read."""
+        tok = self.expect("name")
+        names = [ast.Name(tok[1], self.sp(tok, tok))]
+        last = tok
+        while self.at_op(","):
+            last = self.take()
+            if self.peek()[0] != "name":
+                break
+            tok = last = self.take()
+            names.append(ast.Name(tok[1], self.sp(tok, tok)))
+        return tuple(names), last
+
+    def setting(self) -> ast.Setting:
+        key = self.expect("name")
+        self.op("=")
+        if self.at_op("["):
+            items, first, last = self.literal_list()
+            value = ast.ListLit(items, self.sp(first, last))
+        else:
+            value = self.literal()
+            last = self.toks[self.i - 1]
+        return ast.Setting(key[1], value, self.sp(key, last))
+
+    def item(self):
+        head = self.take()
+        if head[0] != "name":
+            raise _GiveUp
+        word = head[1]
+        if word in _STAGES:
+            self.op("{")
+            rules = []
+            while self.at_word("rule"):
+                rules.append(self.rule())
+            last = self.op("}")
+            return ast.StageBlock(word, tuple(rules), self.sp(head, last))
+        if word == "import":
+            tok = self.expect("string")
+            return ast.Import(_string(tok), self.sp(head, tok))
+        if word == "config":
+            self.op("{")
+            settings = []
+            while self.peek()[0] == "name":
+                settings.append(self.setting())
+            self.op("}")
+            return ("config", tuple(settings))
+        if word == "label":
+            name = self.expect("name")
+            last, doc = name, None
+            if self.peek()[0] == "string":
+                last = self.take()
+                doc = _string(last)
+            return ast.LabelDef(name[1], doc, self.sp(head, last))
+        if word not in ("entities", "pattern", "tools", "terms", "limit"):
+            raise _GiveUp  # topics, schemas, allow-lists: Lark reads them
+        name = self.expect("name")
+        self.op("=")
+        if word == "pattern":
+            tok = self.expect("regex")
+            return ast.PatternDef(name[1], self.regex(tok), self.sp(head, tok))
+        if word == "limit":
+            count = _number(self.expect("number"))
+            self.word("per")
+            window = self.expect("string")
+            window_lit = ast.Literal(_string(window), self.sp(window, window))
+            self.word("by")
+            self.depth = 0
+            keys = [self.operand()]
+            while self.at_op(","):
+                self.i += 1
+                keys.append(self.operand())
+            return ast.LimitDef(name[1], count, window_lit, tuple(k[0] for k in keys), self.sp(head, keys[-1][2]))
+        self.op("[")
+        if word == "entities":
+            names, _ = self.name_list()
+            last = self.op("]")
+            return ast.EntitiesDef(name[1], names, self.sp(head, last))
+        items = []
+        while True:
+            tok = self.take()
+            if tok[0] == "string":
+                items.append(ast.Literal(_string(tok), self.sp(tok, tok)))
+            elif tok[0] == "name" and word == "tools":
+                items.append(ast.Var(tok[1], self.sp(tok, tok)))
+            else:
+                raise _GiveUp
+            if not self.at_op(","):
+                break
+            self.i += 1
+            if self.at_op("]"):
+                break
+        last = self.op("]")
+        if word == "tools":
+            return ast.ToolsDef(name[1], tuple(items), self.sp(head, last))
+        return ast.TermsDef(name[1], tuple(items), self.sp(head, last))
+
+    def policy(self) -> ast.Policy:
+        first = self.take()
+        if first[0] != "name" or first[1] not in ("policy", "module"):
+            raise _GiveUp
+        name_tok = self.expect("string")
+        self.word("version")
+        version_tok = self.expect("string")
+        name, version = _string(name_tok), _string(version_tok)
+        if not _POLICY_NAME.fullmatch(name) or not _SEMVER.fullmatch(version):
+            raise _GiveUp  # E003: Lark's pass reports it
+        imports, settings, defs, stages = [], [], [], []
+        while self.peek()[0] != "end":
+            self.depth = 0
+            item = self.item()
+            if isinstance(item, ast.Import):
+                imports.append(item)
+            elif isinstance(item, tuple):
+                settings.extend(item[1])
+            elif isinstance(item, ast.StageBlock):
+                stages.append(item)
+            else:
+                defs.append(item)
+        last = self.toks[self.i - 1]
+        return ast.Policy(first[1], name, version, tuple(imports), tuple(settings), tuple(defs), tuple(stages),
+                          self.sp(first, last), self.sp(name_tok, name_tok), self.sp(version_tok, version_tok))
+
+
+def fast_parse(text: str, file: str) -> tuple[ast.Policy, list[tuple[int, int, str, int]]] | None:
+    """The policy and its comments (line, col, text, offset), or None when Lark must read the text."""
+    try:
+        toks, comments = tokenize(text)
+        return _Parser(toks, file).policy(), comments
+    except (_GiveUp, IndexError, RecursionError):
+        return None
+
+
+__all__ = ["fast_parse", "tokenize"]
