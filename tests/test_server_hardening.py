@@ -221,6 +221,37 @@ def test_an_oversize_answer_is_refused_and_not_counted_as_a_decision(tmp_path):
         assert c.check_input("still serving", policy="p").outcome is Outcome.ALLOW
 
 
+def test_a_request_over_twice_the_limit_is_cut_off_by_grpc_and_still_counted(tmp_path):
+    with sidecar(tmp_path, max_message_bytes=64 * 1024) as s, GuardrailsClient(f"127.0.0.1:{s.port}") as c:
+        for tool in ("ping", "deep"):  # a tool call, decided on the event loop, and another
+            with pytest.raises(OverloadedError) as err:
+                c.check_tool_call(tool, {"blob": "a" * 200_000}, policy="p")  # over 128 KB: gRPC cuts it off
+            assert err.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        with pytest.raises(OverloadedError):
+            c.check_input("b" * 300_000, policy="p")
+        wait_until(lambda: sample(s, "guardrails_rpcs_rejected_total", reason="request-too-large") == 3,
+                   what="three refusals counted")
+        assert sample(s, "grpc_server_handled_total", grpc_service="guardrails.v1.Guardrails",
+                      grpc_method="CheckToolCall", grpc_type="unary", grpc_code="RESOURCE_EXHAUSTED") == 2
+        assert sample(s, "grpc_server_started_total", grpc_service="guardrails.v1.Guardrails",
+                      grpc_method="CheckInput", grpc_type="unary") == 1
+        assert sample(s, "grpc_server_handled_total", grpc_service="guardrails.v1.Guardrails",
+                      grpc_method="CheckInput", grpc_type="unary", grpc_code="RESOURCE_EXHAUSTED") == 1
+        assert c.check_tool_call("ping", {}, policy="p").outcome is Outcome.ALLOW  # still serving
+        assert sample(s, "grpc_server_handled_total", grpc_service="guardrails.v1.Guardrails",
+                      grpc_method="CheckToolCall", grpc_type="unary", grpc_code="OK") == 1
+
+
+def test_a_call_that_sends_no_request_is_refused_as_too_large(tmp_path):
+    with sidecar(tmp_path) as s, grpc.insecure_channel(f"127.0.0.1:{s.port}") as channel:
+        send_none = channel.stream_unary("/guardrails.v1.Guardrails/CheckToolCall",
+                                         response_deserializer=pb.Decision.FromString)
+        with pytest.raises(grpc.RpcError) as err:
+            send_none(iter(()), timeout=5)
+        assert err.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and reason(err.value) == "REQUEST_TOO_LARGE"
+        assert sample(s, "guardrails_rpcs_rejected_total", reason="request-too-large") == 1
+
+
 # ---- 5. values nest as deeply on the wire as in process -----------------------------------
 
 

@@ -11,8 +11,11 @@ is one kind of :data:`~.admission.REFUSALS`, with its status code and
 ErrorInfo reason):
 
 1. the bearer token, when configured (:mod:`.auth`; health checks exempt);
-2. the size: a request over ``--max-message-bytes`` is refused and counted
-   (gRPC itself cuts off one over twice that, while it arrives);
+2. the size: a request over ``--max-message-bytes`` is refused and counted.
+   gRPC itself cuts off one over twice that while it arrives, and answers
+   RESOURCE_EXHAUSTED; the handler still counts that refusal (reason
+   ``request-too-large``), as it reads the request itself (see
+   :meth:`GuardrailsService.unary_handlers`);
 3. a concurrency slot (:mod:`.admission`), taken without waiting: when
    all are busy the answer is RESOURCE_EXHAUSTED at once, never a queue;
 4. the deadline: a request whose deadline has already passed is not
@@ -47,6 +50,7 @@ from guardrails.diagnostics import RuntimeCode
 from guardrails.engine import Engine, UnknownPolicyError
 from guardrails.sidecar._proto import guardrails_pb2 as pb
 from guardrails.sidecar.admission import (
+    REFUSALS,
     Refuse,
     Slots,
     abort,
@@ -94,8 +98,12 @@ class GuardrailsService:
 
         def unary(name: str, fn: Callable, **how: Any) -> grpc.RpcMethodHandler:
             # No deserializer: the handler gets the bytes and parses them itself.
+            # Registered as taking a stream of requests (the wire is the same
+            # for a caller), so the handler runs even when gRPC cut the one
+            # message off for being over twice the limit, and counts that.
             counter = self.metrics.rpc(SERVICE, name, "unary")
-            return grpc.unary_unary_rpc_method_handler(self._rpc(fn, counter, **how), response_serializer=serialize)
+            return grpc.stream_unary_rpc_method_handler(self._read_one(self._rpc(fn, counter, **how), counter),
+                                                        response_serializer=serialize)
 
         def check(stage: str, cls: Any) -> Callable:
             return self.tracing.wrap(stage, lambda raw, ctx: self.check(stage, cls, raw, ctx), Later)
@@ -109,6 +117,30 @@ class GuardrailsService:
             "CheckToolResult": unary("CheckToolResult", check("tool_result", pb.CheckToolResultRequest)),
             "ListPolicies": unary("ListPolicies", self.list_policies, slot=False, inline_below=None),
         }
+
+    def _read_one(self, behaviour: Callable, counter: Any) -> Callable:
+        """``behaviour(raw, context)`` given the call's one request message.
+
+        A unary call with no message is one gRPC cut off while it arrived
+        (over twice ``--max-message-bytes``: gRPC has answered
+        RESOURCE_EXHAUSTED already) or, from a hand-made client, one that
+        sent none. Either is a ``request-too-large`` refusal, counted before
+        anything is awaited, since gRPC may end the call at the next await.
+        """
+        limit = self.config.max_message_bytes
+        rejected = self.metrics.rejected
+
+        async def read(_requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            raw = await context.read()
+            if raw is grpc.aio.EOF:
+                counter.started()
+                rejected.labels("request-too-large").inc()
+                counter.handled(REFUSALS["request-too-large"].code.name)
+                await abort(context, Refuse("request-too-large", f"no request arrived: over twice the sidecar's "
+                                            f"--max-message-bytes {limit}, or none was sent", limit=str(limit)))
+            return await behaviour(raw, context)
+
+        return read
 
     def _rpc(self, fn: Callable, counter: Any, *, slot: bool = True, inline_below: int | None = 0) -> Callable:
         """Wrap a handler: size, slot, deadline, where it runs, refusals as
