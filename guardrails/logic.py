@@ -99,6 +99,10 @@ class _Logic:
     """Resolves list names (tool groups, terms) to value sets."""
 
     def __init__(self, unit: Unit):
+        # atom() per node, keyed by id with the node kept: the shadowing pass
+        # asks for each rule's atoms many times, and each asks for the
+        # canonical text of a subject.
+        self._atoms: dict[int, tuple] = {}
         self.lists: dict[str, frozenset] = {}
         for name, d in unit.scope.items():
             if isinstance(d.node, ast.ToolsDef):
@@ -115,6 +119,14 @@ class _Logic:
 
     # -- atoms as (key, kind, value)
     def atom(self, e: ast.Expr):
+        known = self._atoms.get(id(e))
+        if known is not None and known[0] is e:
+            return known[1]
+        found = self._atom(e)
+        self._atoms[id(e)] = (e, found)
+        return found
+
+    def _atom(self, e: ast.Expr):
         if isinstance(e, ast.Compare):
             left, right, op = e.left, e.right, e.op
             if isinstance(left, ast.Literal) and not isinstance(right, ast.Literal):
@@ -289,8 +301,9 @@ def check_unit_logic(unit: Unit, diags: Diagnostics) -> None:
     of one unit (the pipeline's `logic` stage)."""
     logic = _Logic(unit)
     own = [r for r in unit.rules if r.file is unit.source]
+    never = {id(r): logic.never_true(r.rule.condition) for r in own}
     for r in own:
-        why = logic.never_true(r.rule.condition)
+        why = never[id(r)]
         if why:
             diags.error("E501", f"the condition of rule {r.qid!r} can never be true: {why}",
                         r.rule.condition.span)
@@ -302,7 +315,8 @@ def check_unit_logic(unit: Unit, diags: Diagnostics) -> None:
     # filed under its own equalities and at the unfiled ones.
     live_denies: dict[str, list[tuple[ScopedRule, frozenset | None]]] = {}
     for d in unit.rules:
-        if isinstance(d.rule.effect, ast.Deny) and not logic.never_true(d.rule.condition):
+        if isinstance(d.rule.effect, ast.Deny) and not (
+                never[id(d)] if id(d) in never else logic.never_true(d.rule.condition)):
             tools = tools_of(d.rule.condition, unit) if d.stage == "tool_call" else None
             live_denies.setdefault(d.stage, []).append((d, tools))
     by_tool: dict[str, list[tuple[ScopedRule, frozenset | None]]] = {}

@@ -16,8 +16,10 @@ digests and fingerprints encode the text as UTF-8.
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -278,8 +280,34 @@ class lark_only:
         _lark_only.flag = self.before
 
 
+@contextmanager
+def paused_gc():
+    """Hold the cyclic garbage collector off while a load builds its trees.
+
+    A load allocates hundreds of thousands of long-lived objects and almost
+    no cyclic garbage, yet every 700 allocations start a collection that
+    walks them: on 10,000 rules that was half the load (1.5 s of ~2.7 s).
+    Reference counting still frees what dies; the collector resumes at the
+    end. It is one switch for the process: a load that finds collections off
+    (another thread's load, or the caller's choice) leaves them as it found them.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def parse(text: str, file: str = "<string>") -> ParseResult:
     """Parse one policy source. Never raises for bad input: see `.diagnostics`."""
+    with paused_gc():
+        return _parse(text, file)
+
+
+def _parse(text: str, file: str) -> ParseResult:
     diags = Diagnostics()
     blanked: set[str] = set()
     current = _surrogates(text, file, diags)

@@ -40,6 +40,7 @@ from guardrails.compiler import compile_unit
 from guardrails.detectors import NER_ENTITIES, PiiConfig, supported_entities
 from guardrails.diagnostics import Diagnostic, Diagnostics, Span
 from guardrails.logic import check_unit_logic
+from guardrails.parser import paused_gc
 from guardrails.resolve import SourceFile, Unit, build_units
 from guardrails.rulegraph import CompiledPolicy
 
@@ -157,7 +158,8 @@ def load_sources(sources: list[SourceFile], *, ner_model: str | None = None,
     `strict` asks for a schema for every tool named and value read (E111)."""
     diags = diags or Diagnostics()
     text_by_path = {s.path: s.text for s in sources}
-    state = run_pipeline(LoadState(sources, diags, resolve_ner_model(ner_model), coverage, strict))
+    with paused_gc():
+        state = run_pipeline(LoadState(sources, diags, resolve_ner_model(ner_model), coverage, strict))
     return LoadResult(state.policies, diags.sorted(), text_by_path)
 
 
