@@ -288,7 +288,8 @@ def paused_gc():
     no cyclic garbage, yet every 700 allocations start a collection that
     walks them: on 10,000 rules that was half the load (1.5 s of ~2.7 s).
     Reference counting still frees what dies; the collector resumes at the
-    end. It is one switch for the process: a load that finds collections off
+    end, and the full collections, which are rare, still examine what the
+    load built. It is one switch for the process: a load that finds collections off
     (another thread's load, or the caller's choice) leaves them as it found them.
     """
     if not gc.isenabled():
@@ -298,6 +299,12 @@ def paused_gc():
     try:
         yield
     finally:
+        # What the load built joins the oldest generation at once (freeze then
+        # unfreeze moves every tracked object there, in constant time): left
+        # in the youngest, the first collection after the pause would walk it
+        # all (0.2 s on 10,000 rules) only to promote it.
+        gc.freeze()
+        gc.unfreeze()
         gc.enable()
 
 
