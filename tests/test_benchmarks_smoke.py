@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 from benchmarks import sections  # noqa: E402,F401  (registers the sections)
 from benchmarks.harness import SECTIONS, Measured, Row, Timing, interleave, measure, run, write_json  # noqa: E402
 
-EXPECTED = ["pii", "injection", "detectors", "grounding", "tools", "sessions", "rules", "schema", "prove", "scaling", "startup", "sidecar", "streaming", "soak"]
+EXPECTED = ["pii", "injection", "detectors", "grounding", "tools", "sessions", "rules", "schema", "prove", "scaling", "startup", "sidecar", "streaming", "soak", "hostile"]
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +151,17 @@ def test_the_checks_that_matter_were_made(report) -> None:
     assert "detector cache bounded (size <= maxsize)" in secs["soak"]["checks"]
     if not secs["sidecar"]["skipped"]:
         assert secs["sidecar"]["checks"]["sidecar decisions equal the engine's"]
+    assert secs["hostile"]["checks"]["no regex-timeout with a busy thread in the process"]
+    assert secs["hostile"]["extra"]["regex_timeouts"]["decisions"] > 0
+
+
+def test_the_worst_case_inputs_are_measured_for_linearity(report) -> None:
+    rows = {r["case"]: r for r in report["sections"]["hostile"]["rows"]}
+    for shape in ("'1-'", "'1a'", "'3,'"):
+        for what in ("text", "tool-call note"):
+            linear = rows[f"{shape} x N as {what}: cost per KB at 32 KB"]
+            assert linear["peer"] == "per KB at 8 KB" and linear["goal"] == 1.5
+            assert rows[f"{shape} x N as {what}, 32 KB"]["peer"] == "prose of 32 KB"
 
 
 def test_table_names_every_section(report) -> None:
