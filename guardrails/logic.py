@@ -363,6 +363,8 @@ def _check_labels(unit: Unit, own: list[ScopedRule], diags: Diagnostics) -> None
     conjunct, the condition can never be true (E501); elsewhere it is a
     warning (W304)."""
     attached = {n for r in unit.rules if isinstance(r.rule.effect, ast.Label) for n in r.rule.effect.names}
+    if not set(unit.scope) - attached:
+        return  # every reader's label is attached or unknown (checker's E101): no walk needed
     for r in own:
         cond = r.rule.condition
         if cond is None:
