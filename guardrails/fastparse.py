@@ -29,15 +29,18 @@ import re
 from guardrails import ast
 from guardrails.diagnostics import Span
 
+# Each match is a token with the blanks before it. No token spans a line
+# (strings, regexes and comments stop at a newline), so lines are read one
+# at a time and a position is (line, column) without counting.
 _TOKEN = re.compile(
-    r"(?P<ws>[ \t\f\r\n]+)"
-    r"|(?P<comment>#[^\n]*)"
+    r"[ \t\f\r]*(?:(?P<comment>#[^\n]*)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)"
     r'|(?P<string>"(?:[^"\\\n]|\\.)*")'
     r"|(?P<number>-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)"
     r"|(?P<regex>/(?:[^/\\\n]|\\.)+/[A-Za-z]*)"
-    r"|(?P<op>==|!=|<=|>=|\.\.\.|[<>=\[\](){},:.|?])"
+    r"|(?P<op>==|!=|<=|>=|\.\.\.|[<>=\[\](){},:.|?]))"
 )
+_BLANKS = re.compile(r"[ \t\f\r]*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 _POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -71,25 +74,24 @@ def tokenize(text: str) -> tuple[list[Tok], list[tuple[int, int, str, int]]]:
     toks: list[Tok] = []
     comments: list[tuple[int, int, str, int]] = []
     append = toks.append
-    line, line_start, pos, n = 1, 0, 0, len(text)
-    match = _TOKEN.match
-    while pos < n:
-        m = match(text, pos)
-        if m is None:
+    finditer = _TOKEN.finditer
+    offset = lineno = 0
+    line = ""
+    for lineno, line in enumerate(text.split("\n"), 1):
+        pos = 0
+        for m in finditer(line):
+            if m.start() != pos:
+                raise _GiveUp  # finditer skipped a character that starts no token
+            kind = m.lastgroup
+            start, pos = m.span(kind)
+            if kind == "comment":
+                comments.append((lineno, start + 1, line[start:pos], offset + start))
+            else:
+                append((kind, line[start:pos], offset + start, offset + pos, lineno, start + 1))
+        if pos != len(line) and _BLANKS.fullmatch(line, pos) is None:
             raise _GiveUp
-        kind = m.lastgroup
-        end = m.end()
-        if kind == "ws":
-            newlines = text.count("\n", pos, end)
-            if newlines:
-                line += newlines
-                line_start = text.rfind("\n", pos, end) + 1
-        elif kind == "comment":
-            comments.append((line, pos - line_start + 1, m.group(), pos))
-        else:
-            append((kind, m.group(), pos, end, line, pos - line_start + 1))
-        pos = end
-    append(("end", "", n, n, line, n - line_start + 1))
+        offset += len(line) + 1
+    append(("end", "", len(text), len(text), lineno, len(line) + 1))
     return toks, comments
 
 
@@ -160,15 +162,13 @@ class _Parser:
         return tok
 
     def at_op(self, text: str) -> bool:
-        tok = self.toks[self.i]
-        return tok[0] == "op" and tok[1] == text
+        return self.toks[self.i][1] == text and self.toks[self.i][0] == "op"
 
     def at_word(self, text: str) -> bool:
-        tok = self.toks[self.i]
-        return tok[0] == "name" and tok[1] == text
+        return self.toks[self.i][1] == text and self.toks[self.i][0] == "name"
 
     def sp(self, first: Tok, last: Tok) -> Span:
-        return _span(self.file, first, last)
+        return Span(self.file, first[4], first[5], last[4], last[5] + last[3] - last[2], first[2], last[3])
 
     # -- literals
     def literal(self) -> ast.Literal:

@@ -171,7 +171,7 @@ def _policies(draw) -> str:
     return head + f"{stage} {{{draw(_SP)}" + draw(_SP).join(rules) + "\n}\n"
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=300)
 @given(st.one_of(_policies(), st.sampled_from([t for _, t in SOURCES]).flatmap(
     lambda t: st.tuples(st.integers(0, len(t)), st.integers(0, 12), st.sampled_from(
         ["", " ", "(", ")", "not ", ".a", '"', "#", "\n", "rule", "and", "[", "]", ",", "==", "=", "é", "\\"]))
