@@ -29,7 +29,7 @@ from guardrails.resolve import Defined, SourceFile, Unit, build_scope, suggest
 from guardrails.schema import EMPTY, Schema, build_schema
 from guardrails.stages import ALL_ROOTS, STAGE_EFFECTS
 from guardrails.typecheck import check_condition, strict_problems
-from guardrails.values import WINDOW_PROBLEM, parse_window
+from guardrails.values import MAX_CHUNKS_SETTING, WINDOW_PROBLEM, parse_window
 
 # ---- the language's fixed vocabulary ---------------------------------------
 
@@ -39,12 +39,16 @@ SETTINGS: dict[str, tuple[str, tuple | None]] = {
     "tool_default": ("string", ("deny", "allow")),
     "max_text_length": ("number", None),
     "regex_timeout_ms": ("number", None),
+    # Chunks one retrieval request may carry (values.MAX_CHUNKS by default).
+    "max_chunks": ("number", None),
     # Request fields the decision log may keep (everything else is masked).
     "log_keep": ("list", None),
     # "strict": Presidio's findings with its known misses fixed (detectors/pii/strict.py).
     "pii_mode": ("string", MODES),
 }
 MAX_SETTING = 10**9
+#: Settings with a lower ceiling than MAX_SETTING: each chunk is judged on its own.
+SETTING_CEILINGS = {"max_chunks": MAX_CHUNKS_SETTING}
 LOG_KEEP_ROOTS = ("text", "chunks", "tool", "args", "result", "principal", "context", "session")
 
 OPERATORS = {"mask": (0, 1), "replace": (0, 1), "hash": (0, 0), "remove": (0, 0)}
@@ -210,8 +214,9 @@ class FileChecker:
             if typ == "number":
                 if not _positive_whole(value):
                     self.err("E301", f"setting {s.key!r} takes a positive whole number", s.value.span)
-                elif value > MAX_SETTING:
-                    self.err("E301", f"setting {s.key!r} is too large (at most {MAX_SETTING})", s.value.span)
+                elif value > SETTING_CEILINGS.get(s.key, MAX_SETTING):
+                    self.err("E301", f"setting {s.key!r} is too large (at most "
+                             f"{SETTING_CEILINGS.get(s.key, MAX_SETTING)})", s.value.span)
             elif choices and value not in choices:
                 self.err("E301", f"setting {s.key!r} must be one of {', '.join(map(repr, choices))}", s.value.span)
 

@@ -39,7 +39,7 @@ from guardrails.rulegraph import (
 from guardrails.history import NO_NEEDS, LimitSpec, StateNeeds
 from guardrails.rule_index import Guard, build_index, first_test_guard, tiered
 from guardrails.stages import STAGES
-from guardrails.values import parse_window
+from guardrails.values import MAX_CHUNKS, parse_window
 
 
 class StageCompiler(ConditionCompiler):
@@ -189,6 +189,7 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
         tool_default=str(raw.get("tool_default", "deny")),
         max_text_length=int(raw.get("max_text_length", DEFAULT_MAX_TEXT)),
         regex_timeout_ms=int(raw.get("regex_timeout_ms", DEFAULT_REGEX_TIMEOUT_MS)),
+        max_chunks=int(raw.get("max_chunks", MAX_CHUNKS)),
         log_keep=tuple(raw.get("log_keep", ())),
     )
     stages: dict[str, StageGraph] = {}

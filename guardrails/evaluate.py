@@ -35,7 +35,7 @@ from typing import Any, Mapping
 
 from guardrails.diagnostics import RuntimeCode
 from guardrails.history import History, check_session_id, open_history
-from guardrails.values import ARG_SEPARATOR, MAX_CHUNKS, MAX_DEPTH, is_json_like
+from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, is_json_like
 from guardrails.rulegraph import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
 from guardrails.schema import request_problem
 from guardrails.decision import (REQUEST_RULE, ChunkDecision, Decision, EvalError, Outcome, PolicyRef, Span,
@@ -329,9 +329,9 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
         return error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, bad_session, started)
     if not isinstance(chunks, list):
         return error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, "chunks must be a list", started)
-    if len(chunks) > MAX_CHUNKS:
-        return error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST,
-                              f"{len(chunks)} chunks is more than the {MAX_CHUNKS} one request may carry", started)
+    if len(chunks) > p.settings.max_chunks:  # the policy's max_chunks, values.MAX_CHUNKS by default
+        return error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, f"{len(chunks)} chunks is more than "
+                              f"the {p.settings.max_chunks} one request may carry (max_chunks)", started)
     if context is not None and not (isinstance(context, dict) and is_json_like(context)):
         return error_decision(p, "retrieval", RuntimeCode.INVALID_REQUEST, "context must be a JSON object", started)
     normal: list[tuple[str, dict]] = []

@@ -241,6 +241,7 @@ STRICTER = {
     "tool_default": lambda a, b: "deny" if "deny" in (a, b) else a,
     "max_text_length": min,
     "regex_timeout_ms": min,
+    "max_chunks": min,
     "pii_mode": lambda a, b: "strict" if "strict" in (a, b) else a,
     # A module's list bounds what an importer may keep in the decision log.
     "log_keep": lambda a, b: tuple(x for x in a if x in set(b)),

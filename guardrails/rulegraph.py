@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from guardrails.detectors import Finding
 from guardrails.diagnostics import RuntimeCode, Span
-from guardrails.values import kind_of
+from guardrails.values import MAX_CHUNKS, kind_of
 
 # Cost tiers: evaluated in this order; a certain deny stops before the next.
 TIER_PLAIN, TIER_CHEAP, TIER_PII = 0, 1, 2
@@ -40,6 +40,7 @@ class Settings:
     tool_default: str = "deny"
     max_text_length: int = DEFAULT_MAX_TEXT
     regex_timeout_ms: int = DEFAULT_REGEX_TIMEOUT_MS
+    max_chunks: int = MAX_CHUNKS  # chunks one retrieval request may carry
     log_keep: tuple[str, ...] = ()  # request fields the decision log may keep
 
     @property

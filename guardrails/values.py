@@ -102,6 +102,8 @@ MAX_DEPTH = 64
 #: own, so the cost grows with the count (100,000 chunks took 25 s), and a
 #: retriever hands a model tens, not thousands.
 MAX_CHUNKS = 1000
+#: The most a policy's ``max_chunks`` setting may allow (it defaults to MAX_CHUNKS).
+MAX_CHUNKS_SETTING = 10_000
 #: Integers must be smaller than this in magnitude (4,000 digits): Python
 #: refuses to print an int of over 4,300 digits, so a bigger one would fail
 #: in the decision log or on the wire after being judged.
