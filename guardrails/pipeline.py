@@ -115,7 +115,9 @@ def defaults_stage(state: LoadState) -> None:
     Asking the analyzer what it supports can cost an entity registry, so this
     runs only when some unit uses a bare ``pii()``, and only on clean units.
     """
-    if any(_uses_bare_pii(u) for u in state.units):
+    # `pii(` must appear in some source's text for a unit to call it: most
+    # policies are settled without walking every condition.
+    if any("pii" in s.text for s in state.sources) and any(_uses_bare_pii(u) for u in state.units):
         state.pii_default = _default_pii(PiiConfig(ner_model=state.ner_model))
 
 
