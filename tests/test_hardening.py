@@ -429,3 +429,14 @@ def test_retrieval_chunks_are_limited() -> None:
     over = engine.check_retrieval(["a chunk"] * (MAX_CHUNKS + 1))
     assert over.denied and over.request_error.code == "invalid-request"
     assert f"more than the {MAX_CHUNKS}" in over.request_error.message
+
+
+def test_a_policy_sets_its_own_max_chunks_and_an_import_bounds_it() -> None:
+    rule = 'retrieval { rule r: deny "x" when text contains "zz" }\n'
+    more = Engine.from_source(HEADER + "config { max_chunks = 1500 }\n" + rule, warm_up=False)
+    assert more.check_retrieval(["a chunk"] * 1200).allowed  # over the default, under the policy's
+    over = more.check_retrieval(["a chunk"] * 1501)
+    assert over.denied and "more than the 1500" in over.request_error.message
+    fewer = Engine.from_source(HEADER + "config { max_chunks = 3 }\n" + rule, warm_up=False)
+    assert fewer.check_retrieval(["a", "b", "c"]).allowed
+    assert fewer.check_retrieval(["a", "b", "c", "d"]).request_error.code == "invalid-request"
