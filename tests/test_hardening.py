@@ -431,7 +431,7 @@ def test_retrieval_chunks_are_limited() -> None:
     assert f"more than the {MAX_CHUNKS}" in over.request_error.message
 
 
-def test_a_policy_sets_its_own_max_chunks_and_an_import_bounds_it() -> None:
+def test_a_policy_sets_its_own_max_chunks_above_or_below_the_default() -> None:
     rule = 'retrieval { rule r: deny "x" when text contains "zz" }\n'
     more = Engine.from_source(HEADER + "config { max_chunks = 1500 }\n" + rule, warm_up=False)
     assert more.check_retrieval(["a chunk"] * 1200).allowed  # over the default, under the policy's
