@@ -186,7 +186,7 @@ def test_a_guarded_stream_is_one_span_in_the_callers_trace(sidecar, spans):
     from guardrails.sidecar.tracing import STREAM_SPAN
 
     server, _ = sidecar
-    client_provider, client_spans = _provider()
+    client_provider, _ = _provider()
     pieces = ["Your order ", "ships Monday; write to ", EMAIL, " with questions."]
     with GuardrailsClient(f"127.0.0.1:{server.port}") as client:
         with client_provider.get_tracer("the-app").start_as_current_span("stream reply") as parent:
