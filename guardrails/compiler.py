@@ -11,7 +11,9 @@ Everything that can be decided at load time is decided here:
 * tool-call rules are indexed by the tool names their conditions require, so
   a decision costs the same however many rules concern other tools; and
   rules whose first test requires a string of a request attribute are
-  indexed by it (:mod:`guardrails.rule_index`).
+  indexed by it (:mod:`guardrails.rule_index`);
+* each rule set of plain rules also becomes one generated Python function
+  (:mod:`guardrails.codegen`); the closures stay the reference.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import dataclasses
 import hashlib
 
 from guardrails import ast
+from guardrails.codegen import Generator
 from guardrails.conditions import ConditionCompiler, source_of
 from guardrails.detectors import NER_ENTITIES, Finding
 from guardrails.resolve import Unit, merged_settings, tools_of
@@ -50,6 +53,7 @@ class StageCompiler(ConditionCompiler):
         super().__init__(unit, settings, pii_default, coverage)
         self.stage = stage
         self.guards: dict[str, Guard] = {}  # rule qid -> its attribute-index filing
+        self.conditions: dict[str, ast.Expr | None] = {}  # rule qid -> the condition as evaluated (codegen)
 
     # -- redact targets
     def redact_spec(self, eff: ast.Redact) -> RedactSpec:
@@ -119,6 +123,7 @@ class StageCompiler(ConditionCompiler):
             # builds keep them, to report their branches.)
             condition = _without_tool_tests(condition, self.unit)
         cond = self.expr(condition) if condition is not None else None
+        self.conditions[qid] = condition
         if not self.coverage:
             guard = first_test_guard(condition, self.unit.scope)
             if guard is not None:
@@ -180,9 +185,11 @@ _tiered = tiered
 
 
 def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
-                 coverage: bool = False) -> CompiledPolicy:
+                 coverage: bool = False, codegen: bool = True) -> CompiledPolicy:
     """Compile a checked unit. `coverage=True` builds an instrumented graph
-    (slower) that records which branches of each condition were taken."""
+    (slower) that records which branches of each condition were taken.
+    `codegen=False` leaves out the generated functions (guardrails.codegen),
+    so every decision is the interpreter's."""
     raw = merged_settings(unit)
     settings = Settings(
         on_error=str(raw.get("on_error", "fail_closed")),
@@ -215,12 +222,24 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
             tool_index = {t: ix for t, rs in named.items() if (ix := build_index(rs + wildcard, sc.guards))}
             graph = StageGraph(stage, graph.rules, graph.tiers, graph.detectors, pii_entities,
                                by_tool, _tiered(wildcard), needs, build_index(wildcard, sc.guards), tool_index)
+        if codegen and not coverage:
+            graph = dataclasses.replace(graph, code=Generator(sc, sc.conditions).stage(
+                graph, _rule_sets(graph), f"policy {unit.policy.name} {unit.policy.version}, stage {stage}"))
         stages[stage] = graph
     return CompiledPolicy(
         unit.policy.name, unit.policy.version, policy_digest(unit, models), settings, stages,
         tuple([unit.source.path, *(m.path for m in unit.modules)]), records,
         unit.schema if unit.schema is not None and not unit.schema.empty else None,
     )
+
+
+def _rule_sets(graph: StageGraph) -> dict:
+    """The rule sets a decision of this stage can run, by tool (None: any other
+    tool, or the stage's only set), less those an attribute index selects from."""
+    sets: dict = {t: tiers for t, tiers in graph.by_tool.items() if t not in graph.tool_index}
+    if graph.index is None:
+        sets[None] = graph.any_tool if graph.stage == "tool_call" else graph.tiers
+    return sets
 
 
 def policy_digest(unit: Unit, models: set[str]) -> str:

@@ -266,6 +266,8 @@ class ConditionCompiler:
                 return e.name
         return None
 
+    root_name = _root_name  # public: guardrails.codegen asks it too
+
     def tool_attributes(self) -> dict[str, dict]:
         """Each declared tool's attributes (``tool.owner``), from the unit's schema."""
         schema = self.unit.schema

@@ -108,15 +108,12 @@ def new_decision_id() -> str:
     return b.hex()
 
 
-class Decision(BaseModel):
-    """What a policy decided about one request.
+class DecisionModel(BaseModel):
+    """A :class:`Decision` as pydantic validates and serialises it (JSON, ``model_dump``).
 
-    * ``outcome``: allow | redact | deny | escalate
-    * ``text``: what to forward. The original or redacted text for the text
-      stages, the (possibly redacted) args for tool calls, the forwarded
-      chunks for retrieval; ``None`` when denied.
-    * ``violations``: the rules that fired, sorted by rule id.
-    * ``policy``: name, version and sha256 digest of the sources that decided.
+    The hot path never builds one: a Decision builds it only when asked to
+    dump, copy or compare itself with one.
+
     """
 
     decision_id: str = Field(default_factory=new_decision_id)
@@ -150,6 +147,122 @@ class Decision(BaseModel):
             if clean is self:
                 raise  # not a surrogate: a bug of ours, not the caller's text
             return BaseModel.model_dump_json(clean, **kwargs)
+
+_new = object.__new__
+
+#: The fields of a decision, in the order pydantic writes them.
+DECISION_FIELDS: tuple[str, ...] = tuple(DecisionModel.model_fields)
+
+
+class Decision:
+    """What a policy decided about one request.
+
+    * ``outcome``: allow | redact | deny | escalate
+    * ``text``: what to forward. The original or redacted text for the text
+      stages, the (possibly redacted) args for tool calls, the forwarded
+      chunks for retrieval; ``None`` when denied.
+    * ``violations``: the rules that fired, sorted by rule id.
+    * ``policy``: name, version and sha256 digest of the sources that decided.
+
+    A plain slotted object, because building a pydantic model cost a third
+    of a tool-call decision. ``Decision(**fields)`` validates its fields as
+    :class:`DecisionModel` does; the evaluator builds one with
+    :meth:`lean`, which does not, and the id is drawn when first read. The
+    pydantic side (``model_dump``, ``model_dump_json``, ``model_copy``,
+    ``model_validate``) goes through a DecisionModel built on demand.
+    """
+
+    __slots__ = ("_id", "stage", "outcome", "text", "violations", "policy", "errors", "elapsed_us", "route",
+                 "chunks", "trace", "labels", "session")
+
+    model_fields = DecisionModel.model_fields
+
+    def __init__(self, **fields: Any):
+        self._set(DecisionModel(**fields))
+
+    def _set(self, m: DecisionModel) -> None:
+        self._id = m.decision_id
+        for name in DECISION_FIELDS[1:]:
+            setattr(self, name, getattr(m, name))
+
+    @classmethod
+    def lean(cls, stage: str, outcome: Outcome, text: Any, violations: list[Violation], policy: PolicyRef,
+             errors: list[EvalError], elapsed_us: int, route: str | None = None,
+             trace: list[TraceStep] | None = None, labels: list[str] | None = None, session: str | None = None,
+             chunks: list[ChunkDecision] | None = None) -> Decision:
+        """The evaluator's constructor: its values are already of the right
+        types, so nothing is validated; the id is drawn when first read."""
+        d = _new(cls)
+        d._id = None
+        d.stage = stage
+        d.outcome = outcome
+        d.text = text
+        d.violations = violations
+        d.policy = policy
+        d.errors = errors
+        d.elapsed_us = elapsed_us
+        d.route = route
+        d.chunks = chunks
+        d.trace = trace
+        d.labels = [] if labels is None else labels
+        d.session = session
+        return d
+
+    @property
+    def decision_id(self) -> str:
+        if self._id is None:
+            self._id = new_decision_id()
+        return self._id
+
+    @decision_id.setter
+    def decision_id(self, value: str) -> None:
+        self._id = value
+
+    # -- the pydantic side
+    def model(self) -> DecisionModel:
+        """This decision as a DecisionModel (not validated again)."""
+        return DecisionModel.model_construct(**{name: getattr(self, name) for name in DECISION_FIELDS})
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        return self.model().model_dump(**kwargs)
+
+    def model_dump_json(self, **kwargs: Any) -> str:
+        """The decision as JSON text (see :meth:`DecisionModel.model_dump_json`:
+        a lone surrogate is written as U+FFFD)."""
+        return self.model().model_dump_json(**kwargs)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Decision:
+        return Decision.of(self.model().model_copy(update=update, deep=deep))
+
+    @classmethod
+    def of(cls, m: DecisionModel) -> Decision:
+        d = _new(cls)
+        d._set(m)
+        return d
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Decision:
+        return cls.of(DecisionModel.model_validate(obj, **kwargs))
+
+    @classmethod
+    def model_validate_json(cls, data: str | bytes, **kwargs: Any) -> Decision:
+        return cls.of(DecisionModel.model_validate_json(data, **kwargs))
+
+    @classmethod
+    def model_json_schema(cls, **kwargs: Any) -> dict[str, Any]:
+        return DecisionModel.model_json_schema(**kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DecisionModel):
+            return self.model() == other
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in DECISION_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the pydantic model was
+
+    def __repr__(self) -> str:
+        return "Decision(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in DECISION_FIELDS) + ")"
 
     @property
     def allowed(self) -> bool:
@@ -232,6 +345,39 @@ def _without_surrogates(value: Any) -> Any:
     return value
 
 
+#: The rule id of a tool call's default deny (no rule allowed the call).
+DEFAULT_DENY_RULE = "default-deny"
+
+# Violations are frozen, so a rule that fired without spans, or the default
+# deny of one tool, can share one instance between decisions. Bounded.
+_bare: dict[int, tuple[Any, Violation]] = {}
+_defaults: dict[Any, Violation] = {}
+
+
+def shared_violation(rule: Any) -> Violation:
+    """The violation of a rule (a rulegraph.RuleNode) that fired without spans."""
+    hit = _bare.get(id(rule))
+    if hit is not None and hit[0] is rule:
+        return hit[1]
+    if len(_bare) >= 65536:
+        _bare.clear()
+    v = Violation(rule=rule.qid, effect=rule.effect, message=rule.message, route=rule.route, spans=[],
+                  location=rule.location)
+    _bare[id(rule)] = (rule, v)
+    return v
+
+
+def default_deny(tool: Any) -> Violation:
+    """The violation of a tool call no rule allowed."""
+    v = _defaults.get(tool)
+    if v is None:
+        if len(_defaults) >= 4096:
+            _defaults.clear()
+        v = _defaults[tool] = Violation(rule=DEFAULT_DENY_RULE, effect="deny",
+                                        message=f"no rule allows tool {tool!r} (tool calls are denied by default)")
+    return v
+
+
 @runtime_checkable
 class DecisionSink(Protocol):
     """What an engine writes its decisions to: the decision log.
@@ -249,3 +395,4 @@ class DecisionSink(Protocol):
     """
 
     def write(self, decision: Decision, request: Mapping[str, Any]) -> None: ...
+

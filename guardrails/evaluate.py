@@ -38,13 +38,12 @@ from guardrails.history import History, check_session_id, open_history
 from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, is_json_like
 from guardrails.rulegraph import TIER_PII, CompiledPolicy, Ctx, RuleError, RuleNode
 from guardrails.schema import request_problem
-from guardrails.decision import (REQUEST_RULE, ChunkDecision, Decision, EvalError, Outcome, PolicyRef, Span,
-                                 TraceStep, Violation, new_decision_id)
+from guardrails.decision import (DEFAULT_DENY_RULE, REQUEST_RULE, ChunkDecision, Decision, EvalError, Outcome, PolicyRef, Span,
+                                 TraceStep, Violation, default_deny, shared_violation)
 from guardrails.detectors import (DetectorCache, DetectorError, Finding, PiiConfig, Redaction, TopicClassifier,
                                   apply_redactions, get_pii_detector, merge_redactions)
 from guardrails.detectors.pii.allow import DEFAULT_OPTIONS, PiiOptions
 
-DEFAULT_DENY_RULE = "default-deny"
 
 #: A coverage sink: the evaluation adds ``(rule id, branch index, value)`` for
 #: each boolean node it evaluates (index -1: the rule as a whole).
@@ -163,6 +162,23 @@ class _Combined:
 def combine(run: _Run, *, stage: str, fail_closed: bool, tool_default: str = "deny",
             tool: str | None = None, mapper=None) -> _Combined:
     """Apply the combining rules (module docstring) to one text's results."""
+    fired = run.fired
+    if not run.failed and len(fired) < 2 and (not fired or not fired[0][1]):
+        # The common shapes, taken before the general code below, which gives
+        # the same: nothing fired, or one rule without spans that decides alone.
+        if not fired:
+            if stage == "tool_call" and tool_default != "allow":
+                return _Combined(Outcome.DENY, [default_deny(tool)], [], None, [])
+            return _Combined(Outcome.REDACT if run.redactions else Outcome.ALLOW, [], [], None, run.redactions)
+        rule = fired[0][0]
+        effect = rule.effect
+        if effect == "deny":
+            return _Combined(Outcome.DENY, [shared_violation(rule)], [], None, [])
+        if effect == "escalate":
+            return _Combined(Outcome.ESCALATE, [shared_violation(rule)], [], rule.route, run.redactions)
+        if effect == "allow" and stage == "tool_call":
+            return _Combined(Outcome.REDACT if run.redactions else Outcome.ALLOW, [shared_violation(rule)], [], None,
+                             run.redactions)
     # One violation per fired rule, grouped by effect, each group in rule-id order.
     by_effect: dict[str, list[Violation]] = {}
     for rule, findings in _by_rule(run.fired, _first_qid):
@@ -170,7 +186,7 @@ def combine(run: _Run, *, stage: str, fail_closed: bool, tool_default: str = "de
             viol = Violation(rule=rule.qid, effect=rule.effect, message=rule.message, route=rule.route,
                              spans=_spans(findings, mapper), location=rule.location)
         else:
-            viol = _bare_violation(rule)
+            viol = shared_violation(rule)
         by_effect.setdefault(rule.effect, []).append(viol)
     errors: list[EvalError] = []
     error_denies: list[Violation] = []
@@ -198,7 +214,7 @@ def combine(run: _Run, *, stage: str, fail_closed: bool, tool_default: str = "de
     if stage == "tool_call":
         allows = by_effect.get("allow", none)
         if not allows and tool_default != "allow":
-            return _Combined(Outcome.DENY, _by_rule([_default_deny(tool)] + warns), errors, None, [])
+            return _Combined(Outcome.DENY, _by_rule([default_deny(tool)] + warns), errors, None, [])
     outcome = Outcome.REDACT if run.redactions else Outcome.ALLOW
     return _Combined(outcome, _by_rule(allows + redacts + warns), errors, None, run.redactions)
 
@@ -210,34 +226,6 @@ def _first_qid(item: tuple) -> str:
 def _by_rule(items: list, key=lambda x: x.rule) -> list:
     """Sorted by rule id (most decisions have one item: skip the sort)."""
     return sorted(items, key=key) if len(items) > 1 else list(items)
-
-
-# Violations are frozen, so a rule that fired without spans, or the default
-# deny of one tool, can share one instance between decisions. Bounded.
-_bare: dict[int, tuple[RuleNode, Violation]] = {}
-_defaults: dict[Any, Violation] = {}
-
-
-def _bare_violation(rule: RuleNode) -> Violation:
-    hit = _bare.get(id(rule))
-    if hit is not None and hit[0] is rule:
-        return hit[1]
-    if len(_bare) >= 65536:
-        _bare.clear()
-    v = Violation(rule=rule.qid, effect=rule.effect, message=rule.message, route=rule.route, spans=[],
-                  location=rule.location)
-    _bare[id(rule)] = (rule, v)
-    return v
-
-
-def _default_deny(tool: Any) -> Violation:
-    v = _defaults.get(tool)
-    if v is None:
-        if len(_defaults) >= 4096:
-            _defaults.clear()
-        v = _defaults[tool] = Violation(rule=DEFAULT_DENY_RULE, effect="deny",
-                                        message=f"no rule allows tool {tool!r} (tool calls are denied by default)")
-    return v
 
 
 # ---- the stages ------------------------------------------------------------
@@ -261,11 +249,10 @@ def error_decision(p: CompiledPolicy, stage: str, code: str, message: str, start
     """A request that cannot be evaluated at all is denied, whatever on_error
     says. A refused retrieval forwards no chunk (``chunks == []``, as the
     sidecar's wire form has it)."""
-    return Decision(
-        decision_id=new_decision_id(), stage=stage, outcome=Outcome.DENY, text=None, policy=policy_ref(p),
-        violations=[Violation(rule=REQUEST_RULE, effect="deny", message=message, error=code)],
-        errors=[EvalError(rule=None, code=code, message=message)],
-        elapsed_us=micros_since(started), chunks=[] if stage == "retrieval" else None,
+    return Decision.lean(
+        stage, Outcome.DENY, None, [Violation(rule=REQUEST_RULE, effect="deny", message=message, error=code)],
+        policy_ref(p), [EvalError(rule=None, code=code, message=message)], micros_since(started),
+        chunks=[] if stage == "retrieval" else None,
     )
 
 
@@ -301,13 +288,12 @@ def evaluate_text(p: CompiledPolicy, stage: str, text: Any, context: Any, rt: Ru
     ctx = Ctx(text, {"text": text, "context": context or {}}, rt, overrides, coverage)
     h = open_state(p, graph, rt, session, at, ctx, lambda: text, optimistic=True)
     run, c, labels = decide(p, graph, h, graph.rules_for(ctx.roots), ctx, stage, None, explain=explain,
-                            exhaustive=exhaustive)
+                            exhaustive=exhaustive, compiled=graph.compiled_for())
     forwarded = None
     if c.outcome is not Outcome.DENY:
         forwarded = apply_text(text, c.redactions, rt) if c.redactions else text
-    return Decision(decision_id=new_decision_id(), stage=stage, outcome=c.outcome, text=forwarded, violations=c.violations,
-                    policy=policy_ref(p), errors=c.errors, route=c.route, trace=run.trace,
-                    elapsed_us=micros_since(started), labels=kept_labels(c.outcome, labels), session=session)
+    return Decision.lean(stage, c.outcome, forwarded, c.violations, policy_ref(p), c.errors, micros_since(started),
+                         c.route, run.trace, kept_labels(c.outcome, labels), session)
 
 
 def apply_text(text: str, redactions: list[Redaction], rt: Runtime) -> str:
@@ -361,13 +347,17 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
     labels: set[str] = set()
     labelled_texts: list[str] = []
     h = None
+    compiled = graph.compiled_for() if not explain and coverage is None else None
     for i, (text, meta) in enumerate(normal):
         ctx = Ctx(text, {"text": text, "metadata": meta, "context": context or {}}, rt, overrides, coverage)
         if i == 0:  # one History for the whole request, read once
             h = open_state(p, graph, rt, session, at, ctx, lambda: ARG_SEPARATOR.join(labelled_texts))
         ctx.state = h
-        run = run_rules(graph.rules_for(ctx.roots), ctx, p.settings.fail_closed, exhaustive=exhaustive,
-                        explain=explain, chunk=i)
+        if compiled is not None:
+            run = _Run(*compiled(ctx))
+        else:
+            run = run_rules(graph.rules_for(ctx.roots), ctx, p.settings.fail_closed, exhaustive=exhaustive,
+                            explain=explain, chunk=i)
         field_name = f"chunks[{i}]"
 
         def mapper(f: Finding, field_name=field_name):
@@ -407,10 +397,9 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
     forwarded_chunks = None if outcome is Outcome.DENY else [
         {"text": r.text, "metadata": r.metadata} for r in results if r.outcome is not Outcome.DENY
     ]
-    return Decision(decision_id=new_decision_id(), stage="retrieval", outcome=outcome, text=forwarded_chunks, violations=violations,
-                    policy=policy_ref(p), errors=errors, route=routes[0] if routes else None,
-                    chunks=results, trace=trace, elapsed_us=micros_since(started), labels=kept_labels(outcome, labels),
-                    session=session)
+    return Decision.lean("retrieval", outcome, forwarded_chunks, violations, policy_ref(p), errors,
+                         micros_since(started), routes[0] if routes else None, trace, kept_labels(outcome, labels),
+                         session, chunks=results)
 
 
 
@@ -457,15 +446,23 @@ MAX_STALE = 3
 
 
 def decide(p: CompiledPolicy, graph: Any, h: History | None, tiers: tuple, ctx: Ctx, stage: str,
-           step_tool: str | None, *, explain: bool, exhaustive: bool, **combine_kw: Any
+           step_tool: str | None, *, explain: bool, exhaustive: bool, compiled: Any = None, **combine_kw: Any
            ) -> tuple[_Run, _Combined, frozenset[str]]:
     """Run the rules and combine them; with a History, settle the decision in
     the store, and decide again when another replica wrote the session since
     it was read (an optimistic read from the store's cache; see
-    guardrails.sessions.redis_store)."""
+    guardrails.sessions.redis_store). `compiled`: the rule set's generated
+    function (graph.compiled_for), which decides what run_rules would;
+    explain and coverage take the interpreter, which records them."""
     fail_closed = p.settings.fail_closed
+    if explain or ctx.cov is not None:
+        compiled = None
     for _ in range(MAX_STALE):
-        run = run_rules(tiers, ctx, fail_closed, exhaustive=exhaustive, explain=explain)
+        if compiled is not None:
+            fired, failed = compiled(ctx)
+            run = _Run(fired, failed)
+        else:
+            run = run_rules(tiers, ctx, fail_closed, exhaustive=exhaustive, explain=explain)
         c = combine(run, stage=stage, fail_closed=fail_closed, **combine_kw)
         labels = labels_of(run.fired)
         if h is None:
@@ -509,4 +506,4 @@ def settle(p: CompiledPolicy, graph: Any, h: History, c: _Combined, stage: str, 
     return _Combined(c.outcome, c.violations, errors, c.route, c.redactions)
 
 
-__all__ = ["Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "decide", "kept_labels", "open_state", "settle", "TIER_PII"]
+__all__ = ["DEFAULT_DENY_RULE", "Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "decide", "kept_labels", "open_state", "settle", "TIER_PII"]

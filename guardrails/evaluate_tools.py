@@ -15,7 +15,7 @@ import copy
 import time
 from typing import Any, Mapping
 
-from guardrails.decision import Decision, Outcome, Span, new_decision_id
+from guardrails.decision import Decision, Outcome, Span
 from guardrails.detectors import Finding, Redaction, apply_redactions, merge_redactions
 from guardrails.diagnostics import RuntimeCode
 from guardrails.evaluate import (
@@ -117,15 +117,14 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
               overrides, coverage)
     h = open_state(p, graph, rt, session, at, ctx, lambda: subject, (tool, args), optimistic=True)
     run, c, labels = decide(p, graph, h, graph.rules_for(ctx.roots, tool), ctx, "tool_call", tool, explain=explain,
-                            exhaustive=exhaustive, tool_default=settings.tool_default, tool=tool,
+                            exhaustive=exhaustive, compiled=graph.compiled_for(tool),
+                            tool_default=settings.tool_default, tool=tool,
                             mapper=_mapper(offsets))
     forwarded = None
     if c.outcome is not Outcome.DENY:
         forwarded = redact_value(args, offsets, c.redactions, rt) if c.redactions else args
-    return Decision(decision_id=new_decision_id(), stage="tool_call", outcome=c.outcome, text=forwarded,
-                    violations=c.violations, policy=policy_ref(p), errors=c.errors, route=c.route,
-                    trace=run.trace, elapsed_us=micros_since(started), labels=kept_labels(c.outcome, labels),
-                    session=session)
+    return Decision.lean("tool_call", c.outcome, forwarded, c.violations, policy_ref(p), c.errors,
+                         micros_since(started), c.route, run.trace, kept_labels(c.outcome, labels), session)
 
 
 def evaluate_tool_result(p: CompiledPolicy, tool: Any, result: Any, args: Any, principal: Any, context: Any,
@@ -162,7 +161,7 @@ def evaluate_tool_result(p: CompiledPolicy, tool: Any, result: Any, args: Any, p
                      "context": context or {}}, rt, overrides, coverage)
     h = open_state(p, graph, rt, session, at, ctx, lambda: text, optimistic=True)
     run, c, labels = decide(p, graph, h, graph.rules_for(ctx.roots), ctx, stage, tool, explain=explain,
-                            exhaustive=exhaustive,
+                            exhaustive=exhaustive, compiled=graph.compiled_for(),
                             mapper=_mapper(offsets))
     forwarded = None
     if c.outcome is not Outcome.DENY:
@@ -172,10 +171,8 @@ def evaluate_tool_result(p: CompiledPolicy, tool: Any, result: Any, args: Any, p
             forwarded = apply_redactions(result, merge_redactions(c.redactions), hash_key=rt.hash_key)
         else:
             forwarded = redact_value(result, offsets, c.redactions, rt)
-    return Decision(decision_id=new_decision_id(), stage=stage, outcome=c.outcome, text=forwarded,
-                    violations=c.violations, policy=policy_ref(p), errors=c.errors, route=c.route,
-                    trace=run.trace, elapsed_us=micros_since(started), labels=kept_labels(c.outcome, labels),
-                    session=session)
+    return Decision.lean(stage, c.outcome, forwarded, c.violations, policy_ref(p), c.errors,
+                         micros_since(started), c.route, run.trace, kept_labels(c.outcome, labels), session)
 
 
 def redact_value(value: Any, offsets: Offsets, redactions: list[Redaction], rt: Runtime) -> Any:

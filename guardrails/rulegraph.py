@@ -99,6 +99,20 @@ class StageGraph:
     # tool_call: of `any_tool`), and of each tool's rules; None: not indexed.
     index: Any = None
     tool_index: dict[str, Any] = field(default_factory=dict)
+    # The generated functions of the rule sets above (guardrails.codegen.StageCode),
+    # or None: the stage is evaluated by the interpreter only.
+    code: Any = None
+
+    def compiled_for(self, tool: str | None = None) -> Callable[["Ctx"], tuple[list, list]] | None:
+        """The generated function that decides what :meth:`rules_for` would
+        select for this tool, or None when the interpreter must (an indexed or
+        tiered rule set)."""
+        code = self.code
+        if code is None:
+            return None
+        if tool is not None and tool in self.by_tool:
+            return None if tool in self.tool_index else code.functions.get(tool)
+        return None if self.index is not None else code.functions.get(None)
 
     def tiers_for_tool(self, tool: str) -> tuple[tuple[RuleNode, ...], ...]:
         return self.by_tool.get(tool, self.any_tool)

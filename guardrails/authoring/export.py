@@ -119,3 +119,15 @@ def to_mermaid(p: CompiledPolicy) -> str:
             out.append(f"    {src} --> {dst}")
         out.append("  end")
     return "\n".join(out) + "\n"
+
+
+def to_python(p: CompiledPolicy) -> str:
+    """The generated source of each stage (guardrails.codegen), with a note
+    for each stage that has rules but is left to the interpreter."""
+    out = [f"# {p.name} {p.version}: the generated decision functions, per stage"]
+    for stage, g in _stages(p):
+        if g.code is None:
+            out.append(f"\n# stage {stage}: interpreted (rules with detectors, redactions or an attribute index)")
+        else:
+            out.append("\n" + g.code.source.rstrip("\n"))
+    return "\n".join(out) + "\n"

@@ -1,0 +1,309 @@
+"""Compile a stage's rules to one generated Python function (Jinja's way with templates).
+
+The closures of :mod:`guardrails.conditions` stay the reference: the
+interpreter (:func:`guardrails.evaluate.run_rules`) walks them, and a
+property test (tests/test_codegen.py) checks that the generated function
+decides what they decide. The generated function does what ``run_rules``
+does for one tier of plain rules, without the calls between closures:
+
+* conditions are inlined as statements, attribute reads are direct
+  (``roots.get`` and ``dict.get``), string tests are set lookups;
+* errors carry the closures' codes and messages, built from the same text;
+* what the generator does not inline (function calls, regexes, indexing,
+  declared tool attributes) calls that sub-expression's closure, so its
+  semantics cannot drift.
+
+Only rule sets of one tier of plain rules (no detector, no redaction) are
+compiled: costlier tiers depend on early stopping and on detector memos,
+which the interpreter already handles. ``explain``, coverage and indexed
+rule sets use the interpreter too. The source is kept on the stage graph,
+so ``guardrails graph --format python`` prints it. It is generated, never
+edited by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from guardrails import ast
+from guardrails.conditions import source_of
+from guardrails.detectors import DetectorError
+from guardrails.diagnostics import RuntimeCode
+from guardrails.rulegraph import TIER_PLAIN, RuleError, RuleNode, as_bool
+from guardrails.values import is_number, kind_of, strict_eq
+
+#: A compiled rule set: ctx -> (fired [(rule, findings)], failed [(rule, code, message)]).
+Compiled = Callable[[Any], tuple[list, list]]
+
+_MISSING = object()
+#: The forms whose value is always a bool when they do not fail.
+_BOOLEAN = (ast.Not, ast.And, ast.Or, ast.Compare, ast.In, ast.Has)
+_ORDER = {"<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def failure(exc: Exception) -> tuple[str, str]:
+    """(code, message) of a rule that failed, as run_rules reports it."""
+    return getattr(exc, "code", "error"), getattr(exc, "message", None) or str(exc)
+
+
+def not_a_bool(v: Any) -> RuleError:
+    return RuleError(RuntimeCode.TYPE_ERROR, f"the condition gave a {type(v).__name__}, not true or false")
+
+
+_BASE_NAMES: dict[str, Any] = {
+    "RuleError": RuleError, "DetectorError": DetectorError, "MISSING": _MISSING, "as_bool": as_bool,
+    "kind_of": kind_of, "is_number": is_number, "strict_eq": strict_eq, "failure": failure,
+    "not_a_bool": not_a_bool, "MA": RuntimeCode.MISSING_ATTRIBUTE, "TE": RuntimeCode.TYPE_ERROR,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StageCode:
+    """A stage's generated functions: by tool (None: the rules for any other tool,
+    or the stage's rules when it has no tool index), and their source."""
+
+    functions: dict[str | None, Compiled]
+    source: str
+
+
+class _Fn:
+    """The text and names of one generated function."""
+
+    def __init__(self, names: dict[str, Any]):
+        self.lines: list[str] = []
+        self.names = names
+        self.temps = 0
+        self.uses_ctx = False
+
+    def temp(self) -> str:
+        self.temps += 1
+        return f"t{self.temps}"
+
+    def const(self, value: Any) -> str:
+        if type(value) in (str, int, bool) or value is None:
+            return repr(value)
+        name = f"K{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+
+class Generator:
+    """Generates a stage's functions from the conditions its compiler compiled.
+
+    ``cc`` is the stage's :class:`guardrails.compiler.StageCompiler`: its
+    scope says what a name is, and its closures are what the generated code
+    calls where it does not inline."""
+
+    def __init__(self, cc: Any, conditions: dict[str, ast.Expr | None]):
+        self.cc = cc
+        self.conditions = conditions
+
+    @staticmethod
+    def compilable(tiers: tuple[tuple[RuleNode, ...], ...]) -> bool:
+        return len(tiers) <= 1 and all(r.tier == TIER_PLAIN and r.redact is None for t in tiers for r in t)
+
+    def stage(self, graph: Any, sets: dict[str | None, tuple[tuple[RuleNode, ...], ...]], header: str) -> StageCode | None:
+        names: dict[str, Any] = dict(_BASE_NAMES)
+        chunks: list[str] = []
+        fn_names: dict[str | None, str] = {}
+        for key, tiers in sets.items():
+            if not self.compilable(tiers):
+                continue
+            fn_name = f"decide_{graph.stage}" + ("" if key is None else "__" + _ident(key))
+            while fn_name in names:
+                fn_name += "_"
+            fn_names[key] = fn_name
+            names[fn_name] = None
+            chunks.append(self.function(fn_name, tiers[0] if tiers else (), names, key))
+        if not fn_names:
+            return None
+        source = f"# {header}\n# Generated by guardrails.codegen; do not edit.\n\n" + "\n\n".join(chunks)
+        namespace = dict(names)
+        exec(compile(source, f"<guardrails:{graph.stage}>", "exec"), namespace)  # noqa: S102 - our own source
+        return StageCode({k: namespace[n] for k, n in fn_names.items()}, source)
+
+    def function(self, name: str, rules: tuple[RuleNode, ...], names: dict[str, Any], tool: str | None) -> str:
+        fn = _Fn(names)
+        body: list[str] = []
+        for rule in rules:
+            fn.lines, fn.uses_ctx = [], False
+            rname = fn.const(rule)
+            cond = self.conditions.get(rule.qid)
+            if rule.cond is None:
+                fn.emit(1, f"fired.append(({rname}, NONE))")
+                body += [f"    # rule {rule.qid}: always", *fn.lines]
+                continue
+            fn.emit(1, "try:")
+            if cond is None:  # no AST kept for it: call its closure
+                v = self.closure(fn, rule.cond, 2)
+            else:
+                v = self.expr(fn, cond, 2)
+            evidence = "ctx.evidence" if fn.uses_ctx else "NONE"
+            fn.emit(2, f"if {v} is True:")
+            fn.emit(3, f"fired.append(({rname}, {evidence}))")
+            fn.emit(2, f"elif {v} is not False:")
+            fn.emit(3, f"raise not_a_bool({v})")
+            fn.emit(1, "except (RuleError, DetectorError) as exc:")
+            fn.emit(2, f"failed.append(({rname}, *failure(exc)))")
+            lines = fn.lines
+            if fn.uses_ctx:
+                lines = ["    ctx.evidence = []", *lines]
+            shown = source_of(cond) if cond is not None else rule.source  # less the tool tests the index holds
+            body += [f"    # rule {rule.qid}: {shown}".replace("\n", " "), *lines]
+        names["NONE"] = ()
+        what = "any tool the index does not name" if tool is None and self.cc.stage == "tool_call" else (
+            f"tool {tool!r}" if tool is not None else f"stage {self.cc.stage}")
+        head = [f"def {name}(ctx):", f'    """The rules for {what}."""', "    roots = ctx.roots",
+                "    fired = []", "    failed = []"]
+        return "\n".join([*head, *body, "    return fired, failed"]) + "\n"
+
+    # -- expressions: each emits statements and returns the name (or literal) holding the value
+    def closure(self, fn: _Fn, f: Callable, depth: int) -> str:
+        fn.uses_ctx = True
+        t = fn.temp()
+        fn.emit(depth, f"{t} = {fn.const(f)}(ctx)")
+        return t
+
+    def fallback(self, fn: _Fn, e: ast.Expr, depth: int) -> str:
+        return self.closure(fn, self.cc.expr(e), depth)
+
+    def expr(self, fn: _Fn, e: ast.Expr, depth: int) -> str:
+        method = getattr(self, "g_" + type(e).__name__, None)
+        return self.fallback(fn, e, depth) if method is None else method(fn, e, depth)
+
+    def g_Literal(self, fn: _Fn, e: ast.Literal, depth: int) -> str:
+        return fn.const(e.value)
+
+    def g_ListLit(self, fn: _Fn, e: ast.ListLit, depth: int) -> str:
+        return fn.const(tuple(i.value for i in e.items))
+
+    def root(self, fn: _Fn, name: str, depth: int) -> str:
+        t = fn.temp()
+        fn.emit(depth, f"{t} = roots.get({name!r}, MISSING)")
+        fn.emit(depth, f"if {t} is MISSING:")
+        fn.emit(depth + 1, f"raise RuleError(MA, {f'{name!r} is not part of this request'!r})")
+        return t
+
+    def g_Var(self, fn: _Fn, e: ast.Var, depth: int) -> str:
+        if self.cc.root_name(e) is None:
+            return fn.const(self.cc.expr(e)(None))  # a group: a constant
+        return self.root(fn, e.name, depth)
+
+    def g_Attr(self, fn: _Fn, e: ast.Attr, depth: int) -> str:
+        root = self.cc.root_name(e.obj)
+        if root == "tool" and self.cc.tool_attributes():
+            return self.fallback(fn, e, depth)
+        path, name = source_of(e.obj), e.name
+        o = self.root(fn, root, depth) if root is not None else self.expr(fn, e.obj, depth)
+        t = fn.temp()
+        fn.emit(depth, f"if isinstance({o}, dict):")
+        fn.emit(depth + 1, f"{t} = {o}.get({name!r}, MISSING)")
+        fn.emit(depth + 1, f"if {t} is MISSING:")
+        fn.emit(depth + 2, f"raise RuleError(MA, {f'{path} has no attribute {name!r}'!r})")
+        fn.emit(depth, "else:")
+        fn.emit(depth + 1, f"raise RuleError(TE, {path + ' is a '!r} + kind_of({o}) + {f'; it has no attribute {name!r}'!r})")
+        return t
+
+    def g_Has(self, fn: _Fn, e: ast.Has, depth: int) -> str:
+        if self.cc.root_name(e.obj) == "tool" and self.cc.tool_attributes():
+            return self.fallback(fn, e, depth)
+        t = fn.temp()
+        fn.emit(depth, "try:")
+        o = self.expr(fn, e.obj, depth + 1)
+        fn.emit(depth, "except RuleError as err:")
+        fn.emit(depth + 1, "if err.code != MA:")
+        fn.emit(depth + 2, "raise")
+        fn.emit(depth + 1, f"{t} = False")
+        fn.emit(depth, "else:")
+        fn.emit(depth + 1, f"{t} = isinstance({o}, dict) and {e.key!r} in {o}")
+        return t
+
+    def boolean(self, fn: _Fn, v: str, e: ast.Expr, depth: int) -> None:
+        """Check that `v`, the value of `e`, is a bool, as as_bool does; these
+        forms always give one, so they need no check."""
+        if isinstance(e, _BOOLEAN):
+            return
+        where = source_of(e)
+        fn.emit(depth, f"if {v} is not True and {v} is not False:")
+        fn.emit(depth + 1, f"as_bool({v}, {where!r})")
+
+    def g_Not(self, fn: _Fn, e: ast.Not, depth: int) -> str:
+        v = self.expr(fn, e.operand, depth)
+        self.boolean(fn, v, e.operand, depth)
+        t = fn.temp()
+        fn.emit(depth, f"{t} = not {v}")
+        return t
+
+    def g_And(self, fn: _Fn, e: ast.And, depth: int) -> str:
+        return self.chain(fn, e.operands, depth, stop=False)
+
+    def g_Or(self, fn: _Fn, e: ast.Or, depth: int) -> str:
+        return self.chain(fn, e.operands, depth, stop=True)
+
+    def chain(self, fn: _Fn, operands: tuple[ast.Expr, ...], depth: int, stop: bool) -> str:
+        """`and` (stop on False) or `or` (stop on True): nested ifs, each operand checked to be a bool."""
+        t = fn.temp()
+        fn.emit(depth, f"{t} = {stop}")
+        d = depth
+        for i, o in enumerate(operands):
+            v = self.expr(fn, o, d)
+            self.boolean(fn, v, o, d)
+            if i == len(operands) - 1:
+                fn.emit(d, f"{t} = {v}")
+            else:
+                fn.emit(d, f"if {v} is {not stop}:")
+                d += 1
+        return t
+
+    def g_Compare(self, fn: _Fn, e: ast.Compare, depth: int) -> str:
+        op, where = e.op, source_of(e)
+        lit = e.right.value if isinstance(e.right, ast.Literal) else None
+        a = self.expr(fn, e.left, depth)
+        t = fn.temp()
+        if op in ("==", "!=") and type(lit) is str:
+            test = f"(type({a}) is str and {a} == {lit!r})"
+            fn.emit(depth, f"{t} = {test if op == '==' else 'not ' + test}")
+            return t
+        if op in ("==", "!="):
+            b = self.expr(fn, e.right, depth)
+            fn.emit(depth, f"{t} = {'' if op == '==' else 'not '}strict_eq({a}, {b})")
+            return t
+        if is_number(lit):
+            b = fn.const(lit)
+            fn.emit(depth, f"if type({a}) is int or type({a}) is float or is_number({a}):")
+            fn.emit(depth + 1, f"{t} = {a} {_ORDER[op]} {b}")
+        else:
+            b = self.expr(fn, e.right, depth)
+            fn.emit(depth, f"if (is_number({a}) and is_number({b})) or (isinstance({a}, str) and isinstance({b}, str)):")
+            fn.emit(depth + 1, f"{t} = {a} {_ORDER[op]} {b}")
+        fn.emit(depth, "else:")
+        fn.emit(depth + 1, f"raise RuleError(TE, 'cannot compare a ' + kind_of({a}) + ' with a ' + kind_of({b}) + "
+                           f"{' in `' + where + '`'!r})")
+        return t
+
+    def g_In(self, fn: _Fn, e: ast.In, depth: int) -> str:
+        constant = None
+        if isinstance(e.container, ast.ListLit) or (
+            isinstance(e.container, ast.Var) and e.container.name in self.cc.unit.scope
+        ):
+            values = self.cc.expr(e.container)(None)
+            if all(isinstance(v, str) for v in values):
+                constant = frozenset(values)
+        if constant is None:
+            return self.fallback(fn, e, depth)
+        root = self.cc.root_name(e.item)
+        v = self.root(fn, root, depth) if root is not None else self.expr(fn, e.item, depth)
+        t = fn.temp()
+        fn.emit(depth, f"{t} = (isinstance({v}, str) and {v} in {fn.const(constant)}) != {e.negated}")
+        return t
+
+
+def _ident(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+__all__ = ["Compiled", "Generator", "StageCode", "failure", "not_a_bool"]
