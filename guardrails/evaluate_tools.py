@@ -97,9 +97,9 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     if not isinstance(tool, str) or not tool or not is_unicode(tool):
         return error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST,
                               "tool must be a non-empty string of valid Unicode", started)
-    bad = _bad_maps(args=args, principal=principal, context=context)
-    if bad is not None:
-        return _not_a_map(p, "tool_call", bad, started)
+    for name, value in (("args", args), ("principal", principal), ("context", context)):
+        if value is not None and not (isinstance(value, dict) and is_json_like(value)):
+            return _not_a_map(p, "tool_call", name, started)
     bad_session = check_session_id(session, at) if session is not None or at is not None else None
     if bad_session:
         return error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST, bad_session, started)
@@ -116,8 +116,11 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     ctx = Ctx(subject, {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}, rt,
               overrides, coverage)
     h = open_state(p, graph, rt, session, at, ctx, lambda: subject, (tool, args), optimistic=True)
-    run, c, labels = decide(p, graph, h, graph.rules_for(ctx.roots, tool), ctx, "tool_call", tool, explain=explain,
-                            exhaustive=exhaustive, compiled=graph.compiled_for(tool),
+    # The generated function, when it decides (not for explain or coverage): no tiers to select.
+    compiled = None if explain or coverage is not None else graph.compiled_for(tool)
+    tiers = () if compiled is not None else graph.rules_for(ctx.roots, tool)
+    run, c, labels = decide(p, graph, h, tiers, ctx, "tool_call", tool, explain=explain,
+                            exhaustive=exhaustive, compiled=compiled,
                             tool_default=settings.tool_default, tool=tool,
                             mapper=_mapper(offsets))
     forwarded = None
