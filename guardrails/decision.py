@@ -261,6 +261,15 @@ class Decision:
 
     __hash__ = None  # type: ignore[assignment]  # mutable, as the pydantic model was
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The id is drawn first, so a copy or a pickle is the same decision.
+        self.decision_id  # noqa: B018
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
     def __repr__(self) -> str:
         return "Decision(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in DECISION_FIELDS) + ")"
 

@@ -188,3 +188,22 @@ def test_graph_prints_the_generated_python(tmp_path: Path) -> None:
     assert "def decide_output(ctx):" in p.stdout and "# rule flag: context.flagged" in p.stdout
     assert "# stage tool_call: interpreted" in p.stdout
     compile(p.stdout, "graph.py", "exec")  # the printed source is valid Python
+
+
+# ---- the lean decision ------------------------------------------------------
+
+def test_the_lean_decision_keeps_the_pydantic_surface(bench) -> None:
+    import copy
+    import pickle
+
+    d = bench.check_output("hello", context={"flagged": True})
+    twin = pickle.loads(pickle.dumps(d))  # the id is drawn before the copy: the same decision
+    assert twin == d and twin.decision_id == d.decision_id and len(d.decision_id) == 32
+    assert copy.deepcopy(d) == d
+    again = Decision.model_validate_json(d.model_dump_json())
+    assert again == d and again.model_dump() == d.model_dump()
+    assert d.model_copy(update={"route": "x"}).route == "x" and d.route is None
+    other = bench.check_output("hello", context={"flagged": True})
+    assert other.decision_id != d.decision_id and other != d
+    with pytest.raises(ValueError):
+        Decision(stage="nope", outcome="deny", policy={"name": "p", "version": "1", "digest": "d"})
