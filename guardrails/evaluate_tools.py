@@ -115,7 +115,8 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     settings = p.settings
     ctx = Ctx(subject, {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}, rt,
               overrides, coverage)
-    h = open_state(p, graph, rt, session, at, ctx, lambda: subject, (tool, args), optimistic=True)
+    h = None if rt.store is None else open_state(p, graph, rt, session, at, ctx, lambda: subject, (tool, args),
+                                                 optimistic=True)
     # The generated function, when it decides (not for explain or coverage): no tiers to select.
     compiled = None if explain or coverage is not None else graph.compiled_for(tool)
     tiers = () if compiled is not None else graph.rules_for(ctx.roots, tool)
