@@ -354,7 +354,7 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
             h = open_state(p, graph, rt, session, at, ctx, lambda: ARG_SEPARATOR.join(labelled_texts))
         ctx.state = h
         if compiled is not None:
-            run = _Run(*compiled(ctx))
+            run = _Run(*compiled(ctx)[:2])
         else:
             run = run_rules(graph.rules_for(ctx.roots), ctx, p.settings.fail_closed, exhaustive=exhaustive,
                             explain=explain, chunk=i)
@@ -459,12 +459,22 @@ def decide(p: CompiledPolicy, graph: Any, h: History | None, tiers: tuple, ctx: 
         compiled = None
     for _ in range(MAX_STALE):
         if compiled is not None:
-            fired, failed = compiled(ctx)
+            fired, failed, mask = compiled(ctx)
             run = _Run(fired, failed)
+            if not failed and mask >= 0:
+                # No spans, no failure: the result depends only on which rules fired
+                # (and the tool), so combine() runs once per such set; the copy is the caller's.
+                hit = compiled.memo.get(key := (mask, combine_kw.get("tool")))
+                if hit is None:
+                    hit = (combine(run, stage=stage, fail_closed=fail_closed, **combine_kw), labels_of(fired))
+                    if len(compiled.memo) < 4096:
+                        compiled.memo[key] = hit
+                c, labels = _Combined(hit[0].outcome, list(hit[0].violations), [], hit[0].route, []), hit[1]
+            else:
+                c, labels = combine(run, stage=stage, fail_closed=fail_closed, **combine_kw), labels_of(fired)
         else:
             run = run_rules(tiers, ctx, fail_closed, exhaustive=exhaustive, explain=explain)
-        c = combine(run, stage=stage, fail_closed=fail_closed, **combine_kw)
-        labels = labels_of(run.fired)
+            c, labels = combine(run, stage=stage, fail_closed=fail_closed, **combine_kw), labels_of(run.fired)
         if h is None:
             return run, c, labels
         settled = settle(p, graph, h, c, stage, step_tool, labels)
