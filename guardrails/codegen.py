@@ -15,10 +15,10 @@ does for one tier of plain rules, without the calls between closures:
 
 Only rule sets of one tier of plain rules (no detector, no redaction) are
 compiled: costlier tiers depend on early stopping and on detector memos,
-which the interpreter already handles. ``explain``, coverage and indexed
-rule sets use the interpreter too. The source is kept on the stage graph,
-so ``guardrails graph --format python`` prints it. It is generated, never
-edited by hand.
+which the interpreter already handles. ``explain``, coverage, indexed
+rule sets and rule sets past :data:`MAX_RULES` use the interpreter too.
+The source is kept on the stage graph, so ``guardrails graph --format
+python`` prints it. It is generated, never edited by hand.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ from guardrails.values import is_number, kind_of, strict_eq
 #: A compiled rule set: ctx -> (fired [(rule, findings)], failed [(rule, code, message)], mask):
 #: mask has bit i set when the set's i-th rule fired, or is -1 when a rule fired with evidence.
 Compiled = Callable[[Any], tuple[list, list]]
+
+#: At most this many rules are generated per stage (a tool's set counts its
+#: wildcard rules again). Python compiles generated source at about 0.5 ms
+#: a rule, so a large unindexed rule set stays with the interpreter rather
+#: than slow the load; the sets past the budget are interpreted.
+MAX_RULES = 256
 
 _MISSING = object()
 #: The forms whose value is always a bool when they do not fail.
@@ -111,9 +117,12 @@ class Generator:
         names: dict[str, Any] = dict(_BASE_NAMES)
         chunks: list[str] = []
         fn_names: dict[str | None, str] = {}
+        budget = MAX_RULES
         for key, tiers in sets.items():
-            if not self.compilable(tiers):
+            size = sum(map(len, tiers))
+            if not self.compilable(tiers) or size > budget:
                 continue
+            budget -= size
             fn_name = f"decide_{graph.stage}" + ("" if key is None else "__" + _ident(key))
             while fn_name in names:
                 fn_name += "_"
@@ -314,4 +323,4 @@ def _ident(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name)
 
 
-__all__ = ["Compiled", "Generator", "StageCode", "failure", "not_a_bool"]
+__all__ = ["MAX_RULES", "Compiled", "Generator", "StageCode", "failure", "not_a_bool"]

@@ -207,3 +207,18 @@ def test_the_lean_decision_keeps_the_pydantic_surface(bench) -> None:
     assert other.decision_id != d.decision_id and other != d
     with pytest.raises(ValueError):
         Decision(stage="nope", outcome="deny", policy={"name": "p", "version": "1", "digest": "d"})
+
+
+def test_a_rule_set_past_the_budget_is_interpreted() -> None:
+    from guardrails.codegen import MAX_RULES
+
+    many = "\n".join(f'  rule r{i}: deny "over {i}" when principal.level > {i} and context.flag'
+                     for i in range(MAX_RULES + 1))
+    small = 'tools reads = ["read"]\n'
+    engine = Engine.from_source(f'{HEADER}{small}tool_call {{\n  rule ok: allow when principal.ok\n{many}\n}}\n'
+                                'output {\n  rule flag: deny "flagged" when context.flagged\n}\n')
+    graph = engine.get_policy().stages["tool_call"]
+    assert graph.compiled_for("anything") is None  # 258 rules: interpreted, not generated
+    assert engine.get_policy().stages["output"].compiled_for() is not None  # each stage has its own budget
+    d = engine.check_tool_call("x", {}, principal={"ok": True, "level": 3}, context={"flag": True})
+    assert d.denied and d.rule_ids == ["r0", "r1", "r2"]
