@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from enum import Enum
 from typing import Any, Literal, Mapping, Protocol, runtime_checkable
 
@@ -93,6 +94,9 @@ class ChunkDecision(BaseModel):
 #: evaluate at all (malformed, or over the size limit); see
 #: :attr:`Decision.request_error`.
 REQUEST_RULE = "request"
+
+
+_ID_LOCK = threading.Lock()
 
 
 def new_decision_id() -> str:
@@ -211,7 +215,11 @@ class Decision:
     @property
     def decision_id(self) -> str:
         if self._id is None:
-            self._id = new_decision_id()
+            # Drawn on first read. Under the lock, so two threads reading a
+            # fresh decision at once (the caller and a log writer) see one id.
+            with _ID_LOCK:
+                if self._id is None:
+                    self._id = new_decision_id()
         return self._id
 
     @decision_id.setter
