@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import Any
 
 from guardrails.diagnostics import RuntimeCode
 
-__all__ = ["DetectorError", "Finding"]
+__all__ = ["DetectorError", "Finding", "call_factory"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +46,24 @@ class DetectorError(Exception):
 
 def _rebuild_detector_error(cls: type[DetectorError], message: str, code: str) -> DetectorError:
     return cls(message, code=code)
+
+
+def call_factory(spec: str, what: str, example: str) -> Any:
+    """Import ``module:factory`` and call the factory with no arguments: how
+    an opt-in model backend is named (``what`` is "injection model", say).
+    Any failure is a :class:`DetectorError` naming the spec."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise DetectorError(f"{what} {spec!r}: use module:factory, such as {example}")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except Exception as exc:  # noqa: BLE001 - user code: any failure is a load error
+        raise DetectorError(f"{what} {spec!r} cannot be imported: {type(exc).__name__}: {exc}") from None
+    if not callable(target):
+        raise DetectorError(f"{what} {spec!r} is not callable (a factory returning a backend)")
+    try:
+        return target()
+    except Exception as exc:  # noqa: BLE001 - user code: any failure is a load error
+        raise DetectorError(f"{what} {spec!r} failed to start: {type(exc).__name__}: {exc}") from None

@@ -21,11 +21,10 @@ backend, offline and model-free.
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Any, Protocol, runtime_checkable
 
-from guardrails.detectors.base import DetectorError
+from guardrails.detectors.base import DetectorError, call_factory
 
 __all__ = ["GroundingBackend", "checked_backend", "load_grounding_backend"]
 
@@ -73,19 +72,5 @@ def load_grounding_backend(spec: Any) -> Guarded:
     """A backend object, or ``module:factory`` imported and called now."""
     if not isinstance(spec, str):
         return Guarded(checked_backend(spec))
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise DetectorError(f"grounding model {spec!r}: use module:factory, such as mypkg.nli:load")
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            target = getattr(target, part)
-    except Exception as exc:  # noqa: BLE001 - user code: any failure is a load error
-        raise DetectorError(f"grounding model {spec!r} cannot be imported: {type(exc).__name__}: {exc}") from None
-    if not callable(target):
-        raise DetectorError(f"grounding model {spec!r} is not callable (a factory returning a backend)")
-    try:
-        backend = target()
-    except Exception as exc:  # noqa: BLE001 - user code: any failure is a load error
-        raise DetectorError(f"grounding model {spec!r} failed to start: {type(exc).__name__}: {exc}") from None
+    backend = call_factory(spec, "grounding model", "mypkg.nli:load")
     return Guarded(checked_backend(backend, f"grounding model {spec!r}"))

@@ -16,10 +16,9 @@ into a class or namespace. Nothing here is imported by ``import guardrails``.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Protocol, runtime_checkable
 
-from guardrails.detectors.base import DetectorError
+from guardrails.detectors.base import DetectorError, call_factory
 
 __all__ = ["InjectionBackend", "backend_label", "check_backend", "load_backend"]
 
@@ -54,20 +53,6 @@ def backend_label(backend: Any) -> str:
 def load_backend(spec: str) -> InjectionBackend:
     """Import ``module:factory``, call the factory with no arguments and check
     what it returns. Any failure is a :class:`DetectorError` naming the spec."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise DetectorError(f"injection model {spec!r}: use module:factory, such as mypkg.detect:load")
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            target = getattr(target, part)
-    except Exception as exc:  # noqa: BLE001 - user code: any failure is a load error
-        raise DetectorError(f"injection model {spec!r} cannot be imported: {type(exc).__name__}: {exc}") from None
-    if not callable(target):
-        raise DetectorError(f"injection model {spec!r} is not callable (a factory returning a backend)")
-    try:
-        backend = target()
-    except Exception as exc:  # noqa: BLE001 - user code: any failure is a load error
-        raise DetectorError(f"injection model {spec!r} failed to start: {type(exc).__name__}: {exc}") from None
+    backend = call_factory(spec, "injection model", "mypkg.detect:load")
     return check_backend(backend, f"injection model {spec!r}")
 
