@@ -222,3 +222,24 @@ def test_a_rule_set_past_the_budget_is_interpreted() -> None:
     assert engine.get_policy().stages["output"].compiled_for() is not None  # each stage has its own budget
     d = engine.check_tool_call("x", {}, principal={"ok": True, "level": 3}, context={"flag": True})
     assert d.denied and d.rule_ids == ["r0", "r1", "r2"]
+
+
+def test_policy_text_never_becomes_code() -> None:
+    """Tool names and regexes reach the generated source only as literals
+    and one-line comments: a name that would end a docstring, a carriage
+    return in a regex, a character no identifier may hold."""
+    name = 'x""" ; raise SystemExit(3) ; """'
+    source = (
+        'policy "inj" version "1.0.0"\n'
+        "tool_call {\n"
+        f'  rule a: allow when tool == {json.dumps(name)} and args.note == "a\\r raise SystemExit(4)"\n'
+        '  rule b: allow when tool == "t²" and args.n > 1\n'
+        "}\n")
+    engine = Engine.from_source(source, warm_up=False)
+    graph = engine.get_policy().stages["tool_call"]
+    assert graph.code is not None and graph.compiled_for(name) is not None
+    for tool, args in ((name, {"note": "a\r raise SystemExit(4)"}), (name, {"note": "b"}), ("t²", {"n": 2})):
+        compiled = engine.check_tool_call(tool, args)
+        _same(compiled, engine.check_tool_call(tool, args, explain=True))
+    assert engine.check_tool_call("t²", {"n": 2}).outcome.value == "allow"
+    assert all(line.startswith("#") or "\r" not in line for line in graph.code.source.split("\n"))
