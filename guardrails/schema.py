@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 from guardrails import ast
 from guardrails.diagnostics import Diagnostics
 from guardrails.resolve import suggest
+from guardrails.unparse import format_literal
 from guardrails.values import kind_of
 
 #: The type names a declaration may use.
@@ -63,7 +64,7 @@ class Ty:
                 inner = ", ".join(f"{f.name}{'?' if f.optional else ''}: {f.ty.describe()}" for f in self.fields)
                 return "{" + inner + (", ..." if self.open else "") + "}"
             case "enum":
-                return " | ".join(_literal(v) for v in self.values)
+                return " | ".join(format_literal(v) for v in self.values)
             case "mixed":
                 return " or ".join(a.describe() for a in self.alts)
         return self.kind
@@ -126,7 +127,7 @@ def type_of(t: ast.TypeExpr, diags: Diagnostics) -> Ty:
                 if lit.value is None or isinstance(lit.value, float) and not math.isfinite(lit.value):
                     diags.error("E109", "an enum lists strings, numbers or booleans", lit.span)
                 elif any(lit.value == v and type(lit.value) is type(v) for v in seen):
-                    diags.error("E104", f"{_literal(lit.value)} is listed twice", lit.span)
+                    diags.error("E104", f"{format_literal(lit.value)} is listed twice", lit.span)
                 else:
                     seen.append(lit.value)
             return Ty("enum", values=tuple(seen))
@@ -320,11 +321,3 @@ def request_problem(schema: Schema, tool: str | None = None, args: Any = None, p
         if bad:
             return f"chunks[{i}].metadata{bad[0]} {bad[1]}"
     return None
-
-
-def _literal(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(v)

@@ -26,12 +26,10 @@ from guardrails import ast
 from guardrails.diagnostics import Span
 from guardrails.functions import FUNCTIONS, NAME, Function
 from guardrails.resolve import suggest, tools_of
-from guardrails.schema import ANY, EMPTY, MIXED, FieldTy, Schema, Ty
+from guardrails.schema import ANY, EMPTY, MIXED, SHAPE_ROOTS, FieldTy, Schema, Ty
 from guardrails.stages import ALL_ROOTS, ROOTS
 from guardrails.values import kind_of
 
-#: Roots a shape declaration types, by stage availability.
-SHAPED = ("principal", "context", "metadata")
 
 
 
@@ -48,8 +46,11 @@ def path_of(e: ast.Expr) -> str | None:
 
 def name_span(e: ast.Attr) -> Span:
     """Where the attribute's name is written: the end of the path."""
-    s = e.span
-    n = len(e.name)
+    return _tail(e.span, len(e.name))
+
+
+def _tail(s: Span, n: int) -> Span:
+    """The last `n` characters of `s` (on its last line)."""
     return Span(s.file, s.end_line, max(1, s.end_col - n), s.end_line, s.end_col, s.end - n, s.end)
 
 
@@ -89,7 +90,7 @@ class TypeChecker:
     def root_type(self, name: str) -> Ty | None:
         if name == "args" and self.tools is not None:
             return _union([self.schema.tools[t].args for t in self.tools])
-        if name in SHAPED:
+        if name in SHAPE_ROOTS:
             return self.schema.shapes.get(name)
         return None
 
@@ -400,7 +401,7 @@ def strict_problems(fc: Any, stage: str, rule: ast.Rule, schema: Schema):
         elif isinstance(e, ast.In) and isinstance(e.item, ast.Var) and e.item.name == "tool" and isinstance(
                 e.container, ast.ListLit):
             names.extend((str(i.value), i.span) for i in e.container.items)
-        elif isinstance(e, ast.Var) and e.name in SHAPED and e.name in ROOTS[stage] and e.name not in schema.shapes:
+        elif isinstance(e, ast.Var) and e.name in SHAPE_ROOTS and e.name in ROOTS[stage] and e.name not in schema.shapes:
             yield (f"{e.name} has no schema", e.span, f"declare it: {e.name} {{ name: string, ... }}")
         for name, span in names:
             if name not in schema.tools:
@@ -454,9 +455,7 @@ def _known_what(owner: ast.Expr) -> str:
 
 
 def _key_span(e: ast.Has) -> Span:
-    s = e.span
-    n = len(e.key)
-    return Span(s.file, s.end_line, max(1, s.end_col - n), s.end_line, s.end_col, s.end - n, s.end)
+    return _tail(e.span, len(e.key))
 
 
 def _shown(v: Any) -> str:
