@@ -64,6 +64,18 @@ BACKEND_SOURCE = textwrap.dedent('''
 
     def no_digest():
         return object()
+
+
+    class AlwaysEntails:
+        """A stand-in NLI model for grounded(): every premise entails every claim."""
+        digest = "nli-1"
+
+        def entails(self, premise, hypothesis):
+            return 1.0
+
+
+    def nli():
+        return AlwaysEntails()
 ''')
 
 POLICY = 'policy "p" version "1.0.0"\ninput { rule inj: deny "Prompt injection" when injection() >= 0.9 }\n'
@@ -203,3 +215,53 @@ def test_the_sidecar_config_checks_the_spec(tmp_path):
 
     with pytest.raises(GuardrailsError, match="module:factory"):
         ServerConfig(policies=tmp_path, injection_model="nocolon").validate()
+
+
+# `guardrails test` builds its engines with the backends named on the command
+# line: the cases below pass only when both are used. The paraphrase shares no
+# word with its source, so without an NLI model grounded() cannot support it.
+TESTED_POLICY = """policy "p" version "1.0.0"
+input { rule inj: deny "Prompt injection" when injection() >= 0.9 }
+output { rule ungrounded: deny "Not supported" when not grounded() }
+"""
+TESTS_YAML = """policy: p
+cases:
+  - name: the stand-in model flags its keyword
+    stage: input
+    text: "zorblax zorblax, what a lovely day"
+    expect: {outcome: deny, rules: [inj]}
+  - name: the stand-in NLI model supports a paraphrase
+    stage: output
+    text: "Bought goods may be sent back for cash."
+    sources: ["Refunds are accepted within 30 days of purchase."]
+    expect: {outcome: allow}
+"""
+
+
+def test_guardrails_test_takes_the_backends(tmp_path, backend_module):
+    (tmp_path / "p.policy").write_text(TESTED_POLICY)
+    (tmp_path / "p.tests.yaml").write_text(TESTS_YAML)
+    flags = ["--injection-model", f"{backend_module}:load", "--grounding-model", f"{backend_module}:nli"]
+    with_backends = _cli(tmp_path, "test", str(tmp_path), *flags)
+    assert with_backends.returncode == 0, with_backends.stdout + with_backends.stderr
+    assert "2 passed, 0 failed" in with_backends.stdout
+    without = _cli(tmp_path, "test", str(tmp_path))
+    assert without.returncode == 1 and "0 passed, 2 failed" in without.stdout
+
+
+@pytest.mark.parametrize(("flag", "spec", "message"), [
+    ("--injection-model", "{m}:missing", "cannot use the injection model: injection model '{m}:missing' "
+                                         "cannot be imported"),
+    ("--injection-model", "nocolon", "use module:factory"),
+    ("--injection-model", "{m}:no_digest", "has no score(text) method"),
+    ("--grounding-model", "{m}:load", "cannot use the grounding model: grounding model '{m}:load' has no "
+                                      "entails(premise, hypothesis) method"),
+    ("--grounding-model", "no_such_module_xyz:load", "cannot be imported: ModuleNotFoundError"),
+])
+def test_guardrails_test_refuses_a_bad_backend(tmp_path, backend_module, flag, spec, message):
+    (tmp_path / "p.policy").write_text(TESTED_POLICY)
+    (tmp_path / "p.tests.yaml").write_text(TESTS_YAML)
+    r = _cli(tmp_path, "test", str(tmp_path), flag, spec.format(m=backend_module))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert message.format(m=backend_module) in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.startswith("guardrails test: error: ") and r.stdout == ""

@@ -41,6 +41,10 @@ def register(sub) -> None:
                    help="fail when a policy's branch coverage is below PCT (implies --coverage)")
     t.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     add_ner_option(t)
+    t.add_argument("--injection-model", metavar="MODULE:FACTORY",
+                   help="score injection() with this importable backend instead of the shipped model")
+    t.add_argument("--grounding-model", metavar="MODULE:FACTORY",
+                   help="judge grounded() paraphrases with this importable NLI backend (default: none)")
 
 
 def _percent(text: str) -> float:
@@ -53,6 +57,30 @@ def _percent(text: str) -> float:
     return value
 
 
+def _backends(args: argparse.Namespace) -> tuple[object | None, object | None]:
+    """The opt-in backends named by --injection-model and --grounding-model,
+    each imported and started once, before any test file is read, and shared
+    by every engine the run builds. One that cannot be loaded is bad usage."""
+    from guardrails.detectors.base import DetectorError
+
+    injection = grounding = None
+    try:
+        if args.injection_model is not None:
+            from guardrails.detectors.injection.backends import load_backend
+
+            injection = load_backend(args.injection_model)
+    except DetectorError as exc:
+        raise UsageError(f"cannot use the injection model: {exc}") from None
+    try:
+        if args.grounding_model is not None:
+            from guardrails.detectors.grounding.backends import load_grounding_backend
+
+            grounding = load_grounding_backend(args.grounding_model).backend  # the engine guards it
+    except DetectorError as exc:
+        raise UsageError(f"cannot use the grounding model: {exc}") from None
+    return injection, grounding
+
+
 def run(args: argparse.Namespace) -> int:
     from guardrails.testing import Runner, find_test_files, format_failure
 
@@ -60,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
     want_coverage = args.coverage or args.min_coverage is not None or args.min_branch_coverage is not None
-    runner = Runner(roots=roots, coverage=want_coverage, ner_model=args.ner_model)
+    injection, grounding = _backends(args)
+    runner = Runner(roots=roots, coverage=want_coverage, ner_model=args.ner_model,
+                    injection_model=injection, grounding_model=grounding)
     text = args.format == "text"
 
     results = []

@@ -86,10 +86,14 @@ class Runner:
     runs their cases. ``coverage=True`` builds instrumented rule graphs and
     records which rules and branches the cases exercised."""
 
-    def __init__(self, *, roots: Iterable[str | Path] = (), coverage: bool = False, ner_model: str | None = None):
+    def __init__(self, *, roots: Iterable[str | Path] = (), coverage: bool = False, ner_model: str | None = None,
+                 injection_model: Any = None, grounding_model: Any = None):
         self.roots = [Path(r) for r in roots]
         self.coverage = coverage
         self.ner_model = ner_model
+        # Opt-in backends (objects or ``module:factory``), given to every engine the
+        # runner builds: an object is shared, so a model loads once per run.
+        self.backends = {"injection_model": injection_model, "grounding_model": grounding_model}
         self._engines: dict[tuple[str, ...], Any] = {}
         self._inline: dict[Inline, Any] = {}  # inline policies: no coverage, not in the report
         self.hits: dict[tuple[str, str], set[tuple]] = {}
@@ -124,7 +128,7 @@ class Runner:
         chosen = _named_closure(sources, policy) if policy else []
         if not chosen:
             return Engine.from_path(roots, coverage=self.coverage, ner_model=self.ner_model,
-                                    hash_salt=TEST_HASH_SALT)
+                                    hash_salt=TEST_HASH_SALT, **self.backends)
         files = {s.path for s in chosen}
         kept = Diagnostics()
         kept.extend(d for d in diags.items if d.span.file in files)
@@ -133,7 +137,7 @@ class Runner:
         if not result.ok:
             raise PolicyError(result.diagnostics, result.sources)
         return Engine(result.policies, ner_model=ner_model, hash_salt=TEST_HASH_SALT,
-                      warnings=[d for d in result.diagnostics if not d.is_error])
+                      warnings=[d for d in result.diagnostics if not d.is_error], **self.backends)
 
     def engines(self) -> list[Any]:
         return [e for e in self._engines.values() if not isinstance(e, Exception)]
@@ -145,7 +149,8 @@ class Runner:
         if inline not in self._inline:
             try:
                 self._inline[inline] = Engine.from_source(inline.source, modules=dict(inline.modules),
-                                                          ner_model=self.ner_model, hash_salt=TEST_HASH_SALT)
+                                                          ner_model=self.ner_model, hash_salt=TEST_HASH_SALT,
+                                                          **self.backends)
             except GuardrailsError as exc:
                 self._inline[inline] = exc
         got = self._inline[inline]
