@@ -24,7 +24,9 @@ spelled (terms of four or more letters)
 
 A match starts and ends at a word's edge, where a word is a run of letters and
 digits (``_`` separates words), except in scripts written without spaces. So a
-term inside a longer word (``rapist`` in ``therapist``) never matches.
+term inside a longer word (``rapist`` in ``therapist``) never matches. A term
+that ends in a path separator (``rm -rf /``) is not followed by a letter or
+digit either: ``rm -rf /tmp/cache`` names a longer path.
 
 Speed: the first two forms are one trie-shaped regex, scanned once. The other
 two are looked for only where they can be: a split where one word is the start
@@ -53,6 +55,8 @@ __all__ = ["COMMON_WORDS", "TermMatcher"]
 _SPACED_MIN_LETTERS = 4
 # Words of at least this many letters are also matched split once.
 _SPLIT_MIN_LETTERS = 5
+# A term's last character after which a letter or digit continues a path.
+_PATH_ENDS = "/\\"
 # Scripts written without spaces: a term in them has no word boundary to check.
 _UNSPACED_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR")
 
@@ -205,7 +209,10 @@ class TermMatcher:
         bounded, free = _Trie(), _Trie()
         direct_start: dict[str, str] = {}
         for norm in self._by_norm:
-            end = _END if _needs_boundary(norm[-1]) else ""
+            # A term ending in a letter or digit ends at a word's edge; so does
+            # one ending in a path's "/": "rm -rf /" is the root, and "rm -rf
+            # /tmp/cache" a longer path that is not the term.
+            end = _END if _needs_boundary(norm[-1]) or norm[-1] in _PATH_ENDS else ""
             direct.add(norm, end)
             if _needs_boundary(norm[0]):
                 direct_start[norm[0]] = _START

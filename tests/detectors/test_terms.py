@@ -305,6 +305,13 @@ def test_evasions_the_harness_found_are_caught(text: str, span: str, term: str) 
     (["performance review"], "performance\n\x00\nreview"),  # never across a tool call's argument separator
     (["rm -rf /"], "the rows r, m, r and f"),  # one-letter words more than three separators apart
     (["internal only"], "internal, only"),
+    (["rm -rf /"], "Clear the cache with rm -rf /tmp/app-cache and restart."),  # a longer path
+    (["chmod -R 777 /"], "chmod -R 777 /srv/www"),
 ])
 def test_the_new_forms_stay_clean(terms: list[str], text: str) -> None:
     assert spans(TermMatcher(terms), text) == []
+
+
+@pytest.mark.parametrize("text", ["rm -rf /", "sudo rm -rf /*", "rm -rf / --no-preserve-root", "run rm -rf /."])
+def test_a_term_ending_in_a_path_separator_still_matches_the_path_itself(text: str) -> None:
+    assert [f.entity for f in TermMatcher(["rm -rf /"]).find(text)] == ["rm -rf /"]
