@@ -43,7 +43,7 @@ from guardrails.rulegraph import (
     Settings,
     as_bool,
 )
-from guardrails.unparse import format_expr
+from guardrails.unparse import LazySource, format_expr
 from guardrails.values import is_number, kind_of, strict_eq
 
 
@@ -274,7 +274,7 @@ class ConditionCompiler:
         return {t.name: t.attributes for t in schema.tools.values()} if schema is not None else {}
 
     def e_Attr(self, e: ast.Attr):
-        obj, name, path = self.expr(e.obj), e.name, source_of(e.obj)
+        obj, name, path = self.expr(e.obj), e.name, LazySource(e.obj)
         root = self._root_name(e.obj)
         if root == "tool" and self.tool_attributes():
             table = self.tool_attributes()
@@ -319,7 +319,7 @@ class ConditionCompiler:
         return attr
 
     def e_Index(self, e: ast.Index):
-        obj, key, path = self.expr(e.obj), e.key, source_of(e.obj)
+        obj, key, path = self.expr(e.obj), e.key, LazySource(e.obj)
 
         def index(c: Ctx):
             o = obj(c)
@@ -352,11 +352,11 @@ class ConditionCompiler:
         return has
 
     def e_Not(self, e: ast.Not):
-        f, where = self.expr(e.operand), source_of(e.operand)
+        f, where = self.expr(e.operand), LazySource(e.operand)
         return lambda c: not as_bool(f(c), where)
 
     def e_And(self, e: ast.And):
-        parts = tuple((self.expr(o), source_of(o)) for o in e.operands)
+        parts = tuple((self.expr(o), LazySource(o)) for o in e.operands)
         if len(parts) in (2, 3):
             return _and_unrolled(parts)
 
@@ -369,7 +369,7 @@ class ConditionCompiler:
         return and_
 
     def e_Or(self, e: ast.Or):
-        parts = tuple((self.expr(o), source_of(o)) for o in e.operands)
+        parts = tuple((self.expr(o), LazySource(o)) for o in e.operands)
 
         def or_(c: Ctx):
             for f, where in parts:
@@ -381,7 +381,7 @@ class ConditionCompiler:
 
     def e_Compare(self, e: ast.Compare):
         left, right, op = self.expr(e.left), self.expr(e.right), e.op
-        where = source_of(e)
+        where = LazySource(e)
         lit = e.right.value if isinstance(e.right, ast.Literal) else None
         if op in ("==", "!=") and type(lit) is str:
             # strict_eq(a, "s") is exactly this; no closure for the constant.
@@ -440,7 +440,7 @@ class ConditionCompiler:
                 return (isinstance(v, str) and v in constant) != negated
 
             return in_set
-        container, where = self.expr(e.container), source_of(e.container)
+        container, where = self.expr(e.container), LazySource(e.container)
 
         def in_(c: Ctx):
             v, box = item(c), container(c)
@@ -459,7 +459,7 @@ class ConditionCompiler:
         return in_
 
     def e_Matches(self, e: ast.Matches):
-        subject, where = self.expr(e.subject), source_of(e.subject)
+        subject, where = self.expr(e.subject), LazySource(e.subject)
         if e.regex is not None:
             rx = SafeRegex.compile(e.regex.pattern, e.regex.flags, self.regex_timeout)
             label = "PATTERN"
@@ -483,7 +483,7 @@ class ConditionCompiler:
         return matches
 
     def e_StrTest(self, e: ast.StrTest):
-        left, right, op, where = self.expr(e.left), self.expr(e.right), e.op, source_of(e)
+        left, right, op, where = self.expr(e.left), self.expr(e.right), e.op, LazySource(e)
 
         def strtest(c: Ctx):
             a, b = left(c), right(c)
@@ -511,6 +511,7 @@ def _is_branch(e: ast.Expr) -> bool:
 def source_of(e: ast.Expr | None) -> str:
     """Readable source for an expression (used in messages, traces, graphs)."""
     return format_expr(e) if e is not None else ""
+
 
 
 def _fingerprint(*parts: str) -> str:

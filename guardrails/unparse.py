@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from json.encoder import encode_basestring
 
 from guardrails import ast
 
@@ -19,8 +20,9 @@ _OPERAND = 5
 
 
 def _prec(e: ast.Expr) -> int:
-    if type(e) in PRECEDENCE:
-        return PRECEDENCE[type(e)]
+    p = _PREC.get(type(e))
+    if p is not None:
+        return p
     if isinstance(e, (ast.Compare, ast.In, ast.Matches, ast.StrTest, ast.Has)):
         return _TEST
     return _OPERAND
@@ -34,7 +36,7 @@ def format_literal(v) -> str:
     if v is False:
         return "false"
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
+        return encode_basestring(v)  # what json.dumps(v, ensure_ascii=False) returns, without its encoder
     if isinstance(v, float) and math.isinf(v):
         return "1e999" if v > 0 else "-1e999"  # what the parser reads back as infinity
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
@@ -57,48 +59,106 @@ def format_operand(child: ast.Expr, parent_prec: int, strict: bool = False) -> s
 
 
 def format_expr(e: ast.Expr) -> str:
-    match e:
-        case ast.Literal(value=v):
-            return format_literal(v)
-        case ast.ListLit(items=items):
-            return "[" + ", ".join(format_literal(i.value) for i in items) + "]"
-        case ast.Var(name=n):
-            return n
-        case ast.Attr(obj=o, name=n):
-            return f"{_object(o)}.{n}"
-        case ast.Index(obj=o, key=k):
-            return f"{_object(o)}[{format_literal(k)}]"
-        case ast.Call(func=f, args=args, kwargs=kwargs):
-            parts = [format_expr(a) for a in args] + [f"{k.name}={format_literal(k.value.value)}" for k in kwargs]
-            return f"{f}({', '.join(parts)})"
-        case ast.Not(operand=o):
-            # `not (a == 1)` reads better than the equivalent `not a == 1`.
-            if _prec(o) == _TEST:
-                return f"not ({format_expr(o)})"
-            return f"not {format_operand(o, PRECEDENCE[ast.Not])}"
-        case ast.And(operands=ops):
-            return " and ".join(format_operand(o, PRECEDENCE[ast.And], strict=isinstance(o, ast.And)) for o in ops)
-        case ast.Or(operands=ops):
-            return " or ".join(format_operand(o, PRECEDENCE[ast.Or], strict=isinstance(o, ast.Or)) for o in ops)
-        case ast.Compare(op=op, left=l, right=r):
-            return f"{format_operand(l, _OPERAND)} {op} {format_operand(r, _OPERAND)}"
-        case ast.In(item=i, container=c, negated=neg):
-            return f"{format_operand(i, _OPERAND)} {'not in' if neg else 'in'} {format_operand(c, _OPERAND)}"
-        case ast.Matches(subject=s, regex=rx, pattern=pat):
-            return f"{format_operand(s, _OPERAND)} matches {format_regex(rx) if rx is not None else pat}"
-        case ast.StrTest(op=op, left=l, right=r):
-            return f"{format_operand(l, _OPERAND)} {op} {format_operand(r, _OPERAND)}"
-        case ast.Has(obj=o, key=k):
-            key = k if _is_name(k) else json.dumps(k)
-            return f"{format_operand(o, _OPERAND)} has {key}"
-    raise TypeError(f"not an expression: {e!r}")
+    # One table lookup by the node's type: a load formats tens of thousands
+    # of expressions (messages, traces and the logic pass's keys).
+    f = _FORMAT.get(type(e))
+    if f is None:
+        f = next((g for t, g in _FORMAT.items() if isinstance(e, t)), None)
+        if f is None:
+            raise TypeError(f"not an expression: {e!r}")
+    return f(e)
+
+
+def _operand(e: ast.Expr) -> str:
+    """`format_operand(e, _OPERAND)`: parentheses unless `e` is an operand itself."""
+    text = format_expr(e)
+    return text if _prec(e) == _OPERAND else f"({text})"
+
+
+def _f_call(e: ast.Call) -> str:
+    parts = [format_expr(a) for a in e.args] + [f"{k.name}={format_literal(k.value.value)}" for k in e.kwargs]
+    return f"{e.func}({', '.join(parts)})"
+
+
+def _f_not(e: ast.Not) -> str:
+    o = e.operand
+    # `not (a == 1)` reads better than the equivalent `not a == 1`.
+    if _prec(o) == _TEST:
+        return f"not ({format_expr(o)})"
+    return f"not {format_operand(o, PRECEDENCE[ast.Not])}"
+
+
+def _f_and(e: ast.And) -> str:
+    return " and ".join(format_operand(o, 2, strict=isinstance(o, ast.And)) for o in e.operands)
+
+
+def _f_or(e: ast.Or) -> str:
+    return " or ".join(format_operand(o, 1, strict=isinstance(o, ast.Or)) for o in e.operands)
+
+
+def _f_matches(e: ast.Matches) -> str:
+    return f"{_operand(e.subject)} matches {format_regex(e.regex) if e.regex is not None else e.pattern}"
+
+
+def _f_has(e: ast.Has) -> str:
+    key = e.key if _is_name(e.key) else json.dumps(e.key)
+    return f"{_operand(e.obj)} has {key}"
+
+
+_FORMAT = {
+    ast.Literal: lambda e: format_literal(e.value),
+    ast.ListLit: lambda e: "[" + ", ".join(format_literal(i.value) for i in e.items) + "]",
+    ast.Var: lambda e: e.name,
+    ast.Attr: lambda e: f"{_object(e.obj)}.{e.name}",
+    ast.Index: lambda e: f"{_object(e.obj)}[{format_literal(e.key)}]",
+    ast.Call: _f_call,
+    ast.Not: _f_not,
+    ast.And: _f_and,
+    ast.Or: _f_or,
+    ast.Compare: lambda e: f"{_operand(e.left)} {e.op} {_operand(e.right)}",
+    ast.In: lambda e: f"{_operand(e.item)} {'not in' if e.negated else 'in'} {_operand(e.container)}",
+    ast.Matches: _f_matches,
+    ast.StrTest: lambda e: f"{_operand(e.left)} {e.op} {_operand(e.right)}",
+    ast.Has: _f_has,
+}
+_PREC = {**PRECEDENCE,
+         **dict.fromkeys((ast.Compare, ast.In, ast.Matches, ast.StrTest, ast.Has), _TEST),
+         **dict.fromkeys((ast.Literal, ast.ListLit, ast.Var, ast.Attr, ast.Index, ast.Call), _OPERAND)}
 
 
 def _object(o: ast.Expr) -> str:
     """The object of `.name` or `[key]`."""
+    if type(o) is ast.Var:
+        return o.name
     if isinstance(o, ast.Literal) and _is_number(o.value):
         return f"({format_expr(o)})"  # `2.y` would lex as the number `2.` then a name
-    return format_operand(o, _OPERAND)
+    return _operand(o)
+
+
+class LazySource:
+    """An expression's :func:`format_expr` text, made the first time it is printed.
+
+    The closures name their operands in runtime messages (``args.x is a
+    string, not true or false``), but almost none ever raises: formatting every
+    operand at load time cost about half the compile of 10,000 rules. An
+    f-string or ``str()`` gives the same text as ``format_expr`` would have, and
+    the text is kept once made. The expression is kept until then.
+    """
+
+    __slots__ = ("expr", "text")
+
+    def __init__(self, expr: ast.Expr):
+        self.expr = expr
+        self.text: str | None = None
+
+    def __str__(self) -> str:
+        text = self.text
+        if text is None:
+            text = self.text = format_expr(self.expr)
+        return text
+
+    def __repr__(self) -> str:
+        return repr(str(self))
 
 
 def _is_number(v) -> bool:

@@ -1,0 +1,66 @@
+"""What the load path's shortcuts must not change.
+
+The compiler names an expression in a runtime message only when the message
+is raised (``conditions.LazySource``), and ``unparse.format_expr`` dispatches
+on the node's type: the messages, word for word, and the formatted text must
+be what formatting at load time gave.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from guardrails import Engine, ast
+from guardrails.conditions import source_of
+from guardrails.parser import parse
+from guardrails.unparse import LazySource
+
+HEADER = 'policy "lp" version "1.0.0"\n'
+
+
+def _conditions(text: str) -> list[ast.Expr]:
+    policy = parse(HEADER + text, "t.policy").policy
+    assert policy is not None
+    return [r.condition for s in policy.stages for r in s.rules if r.condition is not None]
+
+
+SOURCE = """tool_call {
+  rule a: deny "a" when args.n > 3 and not (context.flag) or args.s contains "x"
+  rule b: allow when (args.m).k[0] == "y" and principal.role in ["r", "s"] unless context.off
+  rule c: warn "c" when args.t matches /a\\/b/i and args.u has "k-1" and length(args.v) >= 2
+}
+"""
+
+
+def test_a_lazy_source_prints_what_source_of_gives() -> None:
+    for cond in _conditions(SOURCE):
+        for e in ast.walk(cond):
+            lazy = LazySource(e)
+            assert lazy.text is None  # nothing formatted until printed
+            assert f"{lazy}" == str(lazy) == source_of(e)
+            assert repr(lazy) == repr(source_of(e))
+            assert lazy.text == source_of(e)
+
+
+POLICY = HEADER + """tool_call {
+  rule flag: deny "flagged" when args.n > 3 and not context.flag
+  rule pick: deny "picked" when args.box.inner[0] == "x"
+  rule part: deny "part" when args.word in args.list
+  rule ends: deny "ends" when args.word ends_with args.tail
+}
+"""
+
+
+@pytest.mark.parametrize(("args", "context", "messages"), [
+    ({"n": "four", "box": {"inner": ["y"]}, "word": "a", "list": ["b"], "tail": "z"}, {"flag": False},
+     ["cannot compare a string with a number in `args.n > 3`"]),
+    ({"n": 4, "box": {"inner": ["y"]}, "word": "a", "list": ["b"], "tail": "z"}, {"flag": "no"},
+     ["context.flag is a string, not true or false"]),
+    ({"n": 1, "box": {"inner": 5}, "word": "a", "list": 7, "tail": 2}, {"flag": False},
+     ["args.box.inner is a number; it cannot be indexed by 0", "args.list is a number, not a list, map or string",
+      "`args.word ends_with args.tail` needs strings, got a string and a number"]),
+])
+@pytest.mark.parametrize("explain", [False, True])
+def test_runtime_messages_name_the_expression_as_before(args, context, messages, explain) -> None:
+    d = Engine.from_source(POLICY).check_tool_call("t", args, context=context, explain=explain)
+    assert sorted(e.message for e in d.errors) == sorted(messages)
