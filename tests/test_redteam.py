@@ -382,3 +382,42 @@ def test_the_carriers_trip_no_rule_of_the_example_policies() -> None:
                 request = {"text": text, "session": "carriers", **({"sources": [text]} if stage == "output" else {})}
                 d = engine.check(stage, request, policy=name, exhaustive=True)
                 assert [v.rule for v in d.violations if v.effect != "label"] == [], (name, stage, text)
+
+
+# A shell rule reads the command, another reviews every shell call, and an
+# output rule no variant attacks (a length check): the benign corpus goes
+# through the output stage and the shell call, and only the line's own doing
+# counts.
+BENIGN_REACH = """\
+policy "reach" version "1.0.0"
+terms destructive = ["rm -rf /"]
+tool run_shell(cmd: string)
+input {
+  rule words: deny "no" when banned(destructive)
+}
+output {
+  rule long-answer: warn "long" when length(text) > 40
+}
+tool_call {
+  rule review: escalate to human_review "every shell call" when tool == "run_shell"
+  rule shell: deny "no" when tool == "run_shell" and banned(destructive)
+}
+"""
+
+
+def test_the_benign_corpus_reaches_every_stage_a_rule_can_fire_in(tmp_path: Path) -> None:
+    import dataclasses
+
+    from guardrails.redteam import run_redteam
+
+    (tmp_path / "reach.policy").write_text(BENIGN_REACH)
+    lines = (("general", "Clear the cache with rm -rf /tmp/app-cache and restart."),
+             ("general", "ok"), ("terms", "Never type rm -rf / on a server."))
+    corpus = dataclasses.replace(load_corpus(), benign=lines)
+    b = run_redteam(tmp_path, corpus=corpus, families=["plain"]).policies[0].benign.as_dict()
+    assert b["stages"] == ["input", "output", "tool_call"]
+    flagged = {f["text"]: (f["rules"], f["stages"]) for f in b["flagged_lines"]}
+    # the long line trips the output rule no target covers; `review` fires on
+    # the neutral call too, so it is not the line's doing
+    assert flagged == {lines[0][1]: (["long-answer"], ["output"]),
+                       lines[2][1]: (["shell", "words"], ["input", "tool_call"])}

@@ -8,9 +8,14 @@ caught, or another rule denied or escalated it (or, for a redact rule,
 removed the value), or a tool call fell to the default deny. What is not
 stopped *passed*, and the report lists it with its exact text.
 
-The benign corpus runs through every text stage the policy has targets in;
-a line is a false positive when any rule other than an allow or a label
-fires on it in any of those stages.
+The benign corpus runs through every text stage in which a rule of the
+policy can deny, escalate, warn or redact, attacked or not, and through
+each tool call whose rules read text (a secret, a term, PII in the
+arguments), the line set where an attack's payload would go. A line is a
+false positive when any rule other than an allow or a label fires on it in
+any of those stages; in a tool call, when it fires with the line and not
+with a neutral sentence in its place, so a rule that fires on every call of
+a tool (a review of every shell command) flags nothing here.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guardrails.decision import Decision, Outcome
-from guardrails.redteam.attacks import Case, build_cases
+from guardrails.redteam.attacks import NEUTRAL_TEXT, Case, build_cases, request_for
 from guardrails.redteam.corpus import Corpus
 from guardrails.redteam.report import BenignResult, PolicyReport, RuleReport, Tally
 from guardrails.redteam.solve import ABSENT
@@ -156,8 +161,9 @@ def run_policy(engine: Any, unit: Any, corpus: Corpus, options: RunOptions,
     targets, skipped = find_targets(unit, options.seed)
     planned = [(t, build_cases(t, corpus, options.seed, families=options.families, sample=options.sample))
                for t in targets]
-    stages = sorted({t.stage for t in targets} & set(_TEXT_STAGES), key=_TEXT_STAGES.index)
-    total = sum(len(cases) for _, cases in planned) + len(corpus.benign) * len(stages)
+    stages = _benign_stages(compiled, targets)
+    probes = _tool_probes(targets, schema)
+    total = sum(len(cases) for _, cases in planned) + len(corpus.benign) * (len(stages) + len(probes)) + len(probes)
     session = iter(range(1, 1 << 62)) if _stateful(compiled) else None
     done = 0
 
@@ -184,14 +190,49 @@ def run_policy(engine: Any, unit: Any, corpus: Corpus, options: RunOptions,
             if case.listed:
                 listed[case.how] = caught
         rules.append(RuleReport(target, tally, families, passed, listed))
-    benign = _benign(corpus, stages, {t.rule: t.kind for t in targets}, check)
+    benign = _benign(corpus, stages, probes, {t.rule: t.kind for t in targets}, check)
     if progress is not None and done != total:
         progress(name, total, total)
     return PolicyReport(name, compiled.version, compiled.digest, rules, skipped, benign)
 
 
-def _benign(corpus: Corpus, stages: list[str], kinds: dict[str, str], check) -> BenignResult:
-    result = BenignResult(lines=len(corpus.benign), stages=tuple(stages))
+def _benign_stages(compiled: Any, targets: list[Target]) -> list[str]:
+    """The text stages a benign line goes through: each one with a target,
+    or with any rule that denies, escalates, warns or redacts."""
+    firing = {name for name, graph in compiled.stages.items() if any(r.effect in _FIRING for r in graph.rules)}
+    return sorted(({t.stage for t in targets} | firing) & set(_TEXT_STAGES), key=_TEXT_STAGES.index)
+
+
+def _tool_probes(targets: list[Target], schema: Any) -> list[tuple[Target, dict[str, Any]]]:
+    """One tool call per distinct request shape of the tool-call rules that
+    read text, each with the neutral sentence where the payload goes."""
+    probes: dict[str, tuple[Target, dict[str, Any]]] = {}
+    for t in targets:
+        if t.stage == "tool_call" and t.kind != "fields":
+            neutral = fit_schema(request_for(t, t.bindings, NEUTRAL_TEXT), t, schema)
+            probes.setdefault(repr(sorted(neutral.items(), key=lambda kv: kv[0])), (t, neutral))
+    return list(probes.values())
+
+
+def _swap(value: Any, new: str) -> Any:
+    """``value`` with the neutral sentence replaced by ``new`` wherever it is."""
+    if value == NEUTRAL_TEXT:
+        return new
+    if isinstance(value, dict):
+        return {k: _swap(v, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_swap(v, new) for v in value]
+    return value
+
+
+def _benign(corpus: Corpus, stages: list[str], probes: list[tuple[Target, dict[str, Any]]],
+            kinds: dict[str, str], check) -> BenignResult:
+    def fired(d: Decision) -> set[str]:
+        return {v.rule for v in d.violations if v.effect in _FIRING}
+
+    result = BenignResult(lines=len(corpus.benign), stages=tuple(stages) + (("tool_call",) if probes else ()))
+    # What each probe's call fires with the neutral sentence: not the line's doing.
+    always = [fired(check("tool_call", neutral)) for _, neutral in probes]
     for section, text in corpus.benign:
         hits: set[str] = set()
         where: list[str] = []
@@ -202,10 +243,15 @@ def _benign(corpus: Corpus, stages: list[str], kinds: dict[str, str], check) -> 
                 request = {"tool": "web_fetch", "result": text}
             else:
                 request = {"text": text}
-            d = check(stage, request)
-            fired = {v.rule for v in d.violations if v.effect in _FIRING}
-            if fired:
-                hits |= fired
+            rules = fired(check(stage, request))
+            if rules:
+                hits |= rules
                 where.append(stage)
+        for (_, neutral), base in zip(probes, always, strict=True):
+            rules = fired(check("tool_call", _swap(neutral, text))) - base
+            if rules:
+                hits |= rules
+                if "tool_call" not in where:
+                    where.append("tool_call")
         result.add(section, text, sorted(hits), where, {kinds.get(r, "other") for r in hits}, shown=_FLAGGED_SHOWN)
     return result
