@@ -25,6 +25,11 @@ them):
    written turns the decision into the deny (or escalation) of the rule that
    asked ``over()``; a session store that cannot be written fails the
    decision closed unless the policy fails open.
+
+Why one module: the combining rules, the text and retrieval stages and the
+decide/settle loop share the two private records a combination passes
+through (``_Run``, ``_Combined``); split, they would be public types that
+no caller outside the evaluator should build.
 """
 
 from __future__ import annotations
@@ -402,8 +407,6 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
                          session, chunks=results)
 
 
-
-
 # ---- sessions: open the History before the rules, settle after them ---------
 
 STATE_RULE = "session-state"
@@ -440,14 +443,42 @@ def open_state(p: CompiledPolicy, graph: Any, rt: Runtime, session: str | None, 
     return h
 
 
+def _memo_hit(compiled: Any, fired: list, mask: int, stage: str, fail_closed: bool, combine_kw: dict) -> tuple:
+    """What a generated rule set decides when the rules in `mask` fired with
+    no spans and none failed: the result then depends only on that set (and
+    the tool), so combine() runs once per set. (outcome, violations, route,
+    kept labels, labels), the sequences as tuples: each caller copies them."""
+    hit = compiled.memo.get(key := (mask, combine_kw.get("tool")))
+    if hit is None:
+        c = combine(_Run(fired, []), stage=stage, fail_closed=fail_closed, **combine_kw)
+        labels = labels_of(fired)
+        hit = (c.outcome, tuple(c.violations), c.route, tuple(kept_labels(c.outcome, labels)), labels)
+        if len(compiled.memo) < 4096:
+            compiled.memo[key] = hit
+    return hit
+
+
+def memo_outcome(compiled: Any, ctx: Ctx, stage: str, fail_closed: bool, **combine_kw: Any) -> tuple[tuple | None,
+                                                                                                      tuple]:
+    """The stateless path of :func:`decide` for a generated rule set, for a
+    caller that builds its decision itself: (the memo's entry, see
+    _memo_hit, or None when a rule fired with spans or failed; the
+    function's own result, to hand to decide(first=...) in that case)."""
+    first = compiled(ctx)
+    fired, failed, mask = first
+    if failed or mask < 0:
+        return None, first
+    return _memo_hit(compiled, fired, mask, stage, fail_closed, combine_kw), first
+
+
 #: How many times one request is decided again because its session changed
 #: under an optimistic read, before it fails as state-unavailable.
 MAX_STALE = 3
 
 
 def decide(p: CompiledPolicy, graph: Any, h: History | None, tiers: tuple, ctx: Ctx, stage: str,
-           step_tool: str | None, *, explain: bool, exhaustive: bool, compiled: Any = None, **combine_kw: Any
-           ) -> tuple[_Run, _Combined, frozenset[str]]:
+           step_tool: str | None, *, explain: bool, exhaustive: bool, compiled: Any = None,
+           first: tuple | None = None, **combine_kw: Any) -> tuple[_Run, _Combined, frozenset[str]]:
     """Run the rules and combine them; with a History, settle the decision in
     the store, and decide again when another replica wrote the session since
     it was read (an optimistic read from the store's cache; see
@@ -459,17 +490,15 @@ def decide(p: CompiledPolicy, graph: Any, h: History | None, tiers: tuple, ctx: 
         compiled = None
     for _ in range(MAX_STALE):
         if compiled is not None:
-            fired, failed, mask = compiled(ctx)
+            if first is not None:  # the caller ran the function already (see memo_outcome)
+                fired, failed, mask = first
+                first = None
+            else:
+                fired, failed, mask = compiled(ctx)
             run = _Run(fired, failed)
             if not failed and mask >= 0:
-                # No spans, no failure: the result depends only on which rules fired
-                # (and the tool), so combine() runs once per such set; the copy is the caller's.
-                hit = compiled.memo.get(key := (mask, combine_kw.get("tool")))
-                if hit is None:
-                    hit = (combine(run, stage=stage, fail_closed=fail_closed, **combine_kw), labels_of(fired))
-                    if len(compiled.memo) < 4096:
-                        compiled.memo[key] = hit
-                c, labels = _Combined(hit[0].outcome, list(hit[0].violations), [], hit[0].route, []), hit[1]
+                hit = _memo_hit(compiled, fired, mask, stage, fail_closed, combine_kw)
+                c, labels = _Combined(hit[0], list(hit[1]), [], hit[2], []), hit[4]
             else:
                 c, labels = combine(run, stage=stage, fail_closed=fail_closed, **combine_kw), labels_of(fired)
         else:
@@ -516,4 +545,5 @@ def settle(p: CompiledPolicy, graph: Any, h: History, c: _Combined, stage: str, 
     return _Combined(c.outcome, c.violations, errors, c.route, c.redactions)
 
 
-__all__ = ["DEFAULT_DENY_RULE", "Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "decide", "kept_labels", "open_state", "settle", "TIER_PII"]
+__all__ = ["DEFAULT_DENY_RULE", "Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "decide", "kept_labels",
+           "memo_outcome", "open_state", "settle", "TIER_PII"]

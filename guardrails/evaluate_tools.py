@@ -25,6 +25,7 @@ from guardrails.evaluate import (
     decide,
     error_decision,
     kept_labels,
+    memo_outcome,
     micros_since,
     open_state,
     policy_ref,
@@ -56,6 +57,22 @@ def _joined(value: Any, root: str) -> tuple[str, Offsets]:
         joined.append(text)
         pos += len(text) + len(ARG_SEPARATOR)
     return ARG_SEPARATOR.join(joined), offsets
+
+
+def _joined_length(value: Any) -> int:
+    """len(_joined(value, ...)[0]), without building it."""
+    if type(value) is dict:
+        n = count = 0
+        for v in value.values():
+            t = type(v)
+            if t is str:
+                n += len(v)
+                count += 1
+            elif t is dict or t is list or isinstance(v, (str, dict, list)):
+                break  # nested (or a str subclass): count the long way
+        else:
+            return n + len(ARG_SEPARATOR) * (count - 1) if count else 0
+    return len(_joined(value, "args")[0])
 
 
 def _mapper(offsets: Offsets):
@@ -106,12 +123,16 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     args = args or {}
     if p.schema is not None and (bad := request_problem(p.schema, tool, args, principal, context)):
         return error_decision(p, "tool_call", RuntimeCode.SCHEMA_VIOLATION, bad, started)
-    subject, offsets = _joined(args, "args")
-    too_long = text_too_long(p, len(subject))
+    graph = p.stages["tool_call"]
+    if graph.detectors or rt.store is not None:
+        subject, offsets = _joined(args, "args")
+        size = len(subject)
+    else:  # no rule reads the arguments' text: only its length is judged
+        subject, offsets, size = "", None, _joined_length(args)
+    too_long = text_too_long(p, size)
     if too_long:
         return error_decision(p, "tool_call", RuntimeCode.INPUT_TOO_LARGE, too_long, started)
 
-    graph = p.stages["tool_call"]
     settings = p.settings
     ctx = Ctx(subject, {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}, rt,
               overrides, coverage)
@@ -119,9 +140,21 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
                                                  optimistic=True)
     # The generated function, when it decides (not for explain or coverage): no tiers to select.
     compiled = None if explain or coverage is not None else graph.compiled_for(tool)
+    first = None
+    if compiled is not None and h is None:
+        # The common case, built here: no session, and a set of rules that fired without spans.
+        hit, first = memo_outcome(compiled, ctx, "tool_call", settings.fail_closed,
+                                  tool_default=settings.tool_default, tool=tool)
+        if hit is not None:
+            outcome = hit[0]
+            return Decision.lean("tool_call", outcome, None if outcome is Outcome.DENY else args, list(hit[1]),
+                                 policy_ref(p), [], micros_since(started), hit[2], None, list(hit[3]), session)
+    if offsets is None:
+        subject, offsets = _joined(args, "args")
+        ctx.text = subject
     tiers = () if compiled is not None else graph.rules_for(ctx.roots, tool)
     run, c, labels = decide(p, graph, h, tiers, ctx, "tool_call", tool, explain=explain,
-                            exhaustive=exhaustive, compiled=compiled,
+                            exhaustive=exhaustive, compiled=compiled, first=first,
                             tool_default=settings.tool_default, tool=tool,
                             mapper=_mapper(offsets))
     forwarded = None

@@ -243,3 +243,25 @@ def test_policy_text_never_becomes_code() -> None:
         _same(compiled, engine.check_tool_call(tool, args, explain=True))
     assert engine.check_tool_call("t²", {"n": 2}).outcome.value == "allow"
     assert all(line.startswith("#") or "\r" not in line for line in graph.code.source.split("\n"))
+
+
+@PROPS
+@given(args=maps, with_detector=st.booleans())
+def test_the_arguments_length_limit_counts_alike_with_and_without_text_rules(args, with_detector) -> None:
+    """A tool_call stage without text detectors judges only the length of the
+    joined arguments (evaluate_tools counts it without joining): a request
+    exactly at max_text_length passes, one character less of limit refuses
+    it, with or without a rule that reads the text."""
+    from guardrails.values import ARG_SEPARATOR, string_leaves
+
+    leaves: list = []
+    string_leaves(args, "args", leaves, [])
+    size = sum(len(text) for _, _, text in leaves) + len(ARG_SEPARATOR) * max(len(leaves) - 1, 0)
+    extra = '  rule mail: redact [EMAIL_ADDRESS]\n' if with_detector else ""
+    for limit, refused in ((max(size, 1), False), (size - 1, True)):
+        if limit < 1:
+            continue
+        engine = Engine.from_source(HEADER + f"config {{ max_text_length = {limit} }}\n"
+                                    f"tool_call {{\n  rule ok: allow\n{extra}}}\n")
+        d = engine.check_tool_call("pay", args)
+        assert (d.errors[0].code == "input-too-large" if d.errors else False) is refused, (size, limit, d.errors)
