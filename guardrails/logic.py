@@ -27,6 +27,8 @@ def _conjuncts(e: ast.Expr | None) -> list[ast.Expr]:
     if e is None:
         return []
     if isinstance(e, ast.And):
+        if not any(isinstance(o, ast.And) for o in e.operands):
+            return list(e.operands)
         return [c for o in e.operands for c in _conjuncts(o)]
     return [e]
 
@@ -181,7 +183,17 @@ class _Logic:
                 r = self.never_true(o)
                 if r:
                     return r
-        conj = _conjuncts(e)
+            # Each conjunct has passed on its own, so only two atoms about the
+            # same expression can contradict each other.
+            conj = _conjuncts(e)
+            keys = [a[0] for c in conj if (a := self.atom(c)) is not None]
+            if len(set(keys)) == len(keys):
+                return None
+        else:
+            a = self.atom(e)
+            if a is None or not _may_contradict(a):
+                return None
+            conj = [e]
         for key, f in self.facts(conj).items():
             why = f.contradiction()
             if why:
@@ -236,6 +248,23 @@ class _Logic:
         return all(self.implies_atom(conj, bb) for bb in _conjuncts(b))
 
 
+def _may_contradict(atom: tuple) -> bool:
+    """Whether an atom alone can be never true (see _Facts.contradiction).
+
+    One equality, inequality or exclusion cannot; a membership can (an empty
+    list), and so can a bound on a built-in with a known range or a bound at
+    infinity (`x > 1e999`). The others are settled without building facts.
+    """
+    _key_text, kind, value, subject = atom
+    if isinstance(subject, ast.Call) and subject.func in _RANGES:
+        return True
+    if kind == "in":
+        return True
+    if kind in ("==", "!=", "notin"):
+        return False
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def _const_compare(op: str, a, b) -> bool:
     """What the evaluator would answer (strict equality; ordering only
     between two numbers or two strings, anything else being an error)."""
@@ -281,10 +310,16 @@ class _DenyIndex:
         under an equality `cond` itself fixes (implies_atom needs it)."""
         out = list(self.unfiled)
         if self.by_eq:
-            for key, f in self.logic.facts(_conjuncts(cond)).items():
-                for value in f.eq:
-                    if _hashable(value):
-                        out += self.by_eq.get((key, value), [])
+            # The equalities of `cond`'s conjuncts, each (subject, value) once:
+            # what facts() would gather as `eq`, without building the facts.
+            seen: set = set()
+            for c in _conjuncts(cond):
+                a = self.logic.atom(c)
+                if a is not None and a[1] == "==" and _hashable(a[2]):
+                    pair = (a[0], a[2])
+                    if pair not in seen:
+                        seen.add(pair)
+                        out += self.by_eq.get(pair, [])
         return out
 
 

@@ -12,7 +12,10 @@ import pytest
 
 from guardrails import Engine, ast
 from guardrails.conditions import source_of
+from guardrails.diagnostics import Diagnostics
+from guardrails.logic import check_unit_logic
 from guardrails.parser import parse
+from guardrails.resolve import build_units, parse_source
 from guardrails.unparse import LazySource
 
 HEADER = 'policy "lp" version "1.0.0"\n'
@@ -64,3 +67,20 @@ POLICY = HEADER + """tool_call {
 def test_runtime_messages_name_the_expression_as_before(args, context, messages, explain) -> None:
     d = Engine.from_source(POLICY).check_tool_call("t", args, context=context, explain=explain)
     assert sorted(e.message for e in d.errors) == sorted(messages)
+
+
+@pytest.mark.parametrize(("condition", "why"), [
+    ('args.x == 1 and args.y == 2 and args.x == 3', "for `args.x`, it must equal 1 and 3 at once"),
+    ("args.x > 1e999", "for `args.x`, its lower bound is above its upper bound"),
+    ("args.x in [] and args.y == 1", "for `args.x`, no value is in every list it must be in"),
+    ("length(args.s) < 0", "for `length(args.s)`, its lower bound is above its upper bound"),
+    ('args.x == "a" and (args.y == 1 and args.x != "a")', "for `args.x`, it must equal and not equal 'a'"),
+    ('args.x != 1 and args.y < 1e999 and args.z not in ["a"]', None),
+])
+def test_never_true_conditions_are_found_with_their_reason(condition, why) -> None:
+    diags = Diagnostics()
+    source = parse_source(HEADER + f"tool_call {{\n  rule r: deny \"x\" when {condition}\n}}\n", "t.policy", diags)
+    units, _ = build_units([source], diags)
+    check_unit_logic(units[0], diags)
+    found = [d.message for d in diags.items if d.code == "E501"]
+    assert found == ([f"the condition of rule 'r' can never be true: {why}"] if why else [])
