@@ -174,7 +174,6 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
                               "fabricated_citation"}
 
 
-@pytest.mark.xfail(strict=False, reason="dev-4 (heldout-3) just joined the dev pool; tuning on it follows")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
@@ -277,7 +276,7 @@ class OverlapNli:
     premise. It counts its calls."""
 
     digest = "stand-in-1"
-    SYNONYMS = {"returned": "refunds", "purchases": "purchase"}
+    SYNONYMS = {"customers": "purchase"}
 
     def __init__(self):
         self.calls = []
@@ -290,14 +289,14 @@ class OverlapNli:
 
 
 def test_a_backend_judges_a_paraphrase_the_words_miss_and_never_a_number():
-    paraphrase = "Purchases can be returned for a refund within 30 days."
+    paraphrase = "Customers can get a refund within 30 days."
     without = check_grounding(paraphrase, SOURCES[:1])
     assert [u.reason for u in without.unsupported] == ["unsupported"]
     nli = OverlapNli()
     assert check_grounding(paraphrase, SOURCES[:1], nli).unsupported == ()
     assert nli.calls and nli.calls[0][0] == SOURCES[0].text
     nli.calls.clear()
-    wrong = check_grounding("Purchases can be returned for a refund within 90 days.", SOURCES[:1], nli)
+    wrong = check_grounding("Customers can get a refund within 90 days.", SOURCES[:1], nli)
     assert [u.reason for u in wrong.unsupported] == ["number_mismatch"] and nli.calls == []
 
 
@@ -322,7 +321,7 @@ def test_a_backend_that_fails_fails_the_rule():
             raise RuntimeError("model crashed")
 
     e = Engine.from_source(POLICY, grounding_model=Boom())
-    d = e.check_output("Purchases can be returned for a refund within 30 days.", sources=[SOURCES[0].text])
+    d = e.check_output("Customers can get a refund within 30 days.", sources=[SOURCES[0].text])
     assert d.outcome is Outcome.DENY and {x.code for x in d.errors} == {"detector-failed"}
 
 

@@ -24,8 +24,7 @@ answers is split and normalised once.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import Any
 
 from guardrails.detectors.grounding.claims import (
@@ -33,7 +32,13 @@ from guardrails.detectors.grounding.claims import (
     QUOTE,
     Clause,
     extract_claims,
-    sentences,
+)
+from guardrails.detectors.grounding.passages import (
+    Passage,
+    SourceIndex,
+    build_index,
+    by_prefix,
+    value_key,
 )
 from guardrails.detectors.grounding.quantities import (
     CURRENCIES,
@@ -43,16 +48,15 @@ from guardrails.detectors.grounding.quantities import (
 )
 from guardrails.detectors.grounding.sources import Source
 from guardrails.detectors.grounding.words import (
-    ANY_NEGATION,
     BROADER,
     COMMON,
-    NEGATION_CS,
     STOPWORDS,
     WORD,
     content_stems,
-    negated_stems,
     plain,
+    polarity,
     stem,
+    verb_like,
 )
 
 REASONS: tuple[str, ...] = ("missing_number", "number_mismatch", "entity_missing", "negation", "bad_citation",
@@ -62,27 +66,16 @@ _COMMON_STEMS = frozenset(stem(w) for w in COMMON)
 _NOT_NAMES = frozenset([*MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])
 _AUX = re.compile(r"\b(?:is|are|was|were|be|been|can|may|must|will|shall|should|has|have|had|does|do|did|"
                   r"cannot|can't|isn't|aren't|won't|doesn't|don't)\b", re.IGNORECASE)
+_NEGATED_BOUND = re.compile(r"\b(?:no|not|never|cannot|\w+n't)\b[^,;]*\b(?:more|longer|later|over|exceed\w*|above)\b",
+                            re.IGNORECASE)
+# "does not need to be approved": the predicate is "approved".
+_MODAL_LIKE = re.compile(r"\b(?:need|needs|able|going|want|wants|required|supposed|allowed)\s+to\b", re.IGNORECASE)
 #: The share of a claim's content words the passage compared for polarity must hold.
 POLARITY_OVERLAP = 0.5
 #: Below this share of its content words found in the sources, a claim is unsupported.
 MIN_COVERAGE = 0.5
 #: An NLI backend's entailment probability at or above which it supports a claim.
 ENTAILED = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class Passage:
-    """One sentence of a source, analysed."""
-
-    source: int  # index into the sources
-    start: int
-    end: int
-    text: str
-    stems: frozenset[str]
-    quantities: tuple[Quantity, ...]
-    negated: frozenset[str]  # the stems it says are not so (words.negated_stems)
-    values: frozenset[float]  # _value_key of each quantity that is not a date: a cheap first test
-    ranged: bool  # states a range, which a value inside it matches without being in `values`
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,80 +95,9 @@ class Unsupported:
                 "detail": self.detail, "source_id": self.source_id, "passage": self.passage}
 
 
-@dataclass(frozen=True, slots=True)
-class _Index:
-    """Every passage of the request's sources, and what all of them hold."""
-
-    sources: tuple[Source, ...]
-    passages: tuple[Passage, ...]
-    stems: frozenset[str]
-    plain: str
-    by_stem: dict[str, list[int]]  # stem -> the passages holding it, in order: a claim reads only those
-
-    def sharing(self, stems: set[str]) -> tuple[Passage, ...]:
-        """The passages sharing a stem with `stems`, in source order."""
-        hits: set[int] = set()
-        for s in stems:
-            hits.update(self.by_stem.get(s, ()))
-        return tuple(self.passages[i] for i in sorted(hits))
-
-
-def _value_key(q: Quantity) -> float:
-    return round(q.value, 6)
-
-
-@lru_cache(maxsize=4096)
-def _passages(text: str) -> tuple[tuple, ...]:
-    """A source's sentences, analysed once per text (the cache is keyed by
-    the text itself, so an edited chunk is analysed again). Quantities are
-    found in one pass over the whole text and handed to their sentences;
-    negation is scoped only in the sentences where a negation word occurs."""
-    spans = sentences(text)
-    quantities = find_quantities(text)
-    low = text.lower()
-    negations = [m.start() for m in (NEGATION_CS.finditer(low) if len(low) == len(text) else ANY_NEGATION.finditer(text))]
-    out = []
-    qi = ni = 0
-    for s, e in spans:
-        qs = []
-        while qi < len(quantities) and quantities[qi].start < e:
-            q = quantities[qi]
-            if q.start >= s:
-                qs.append(replace(q, start=q.start - s, end=q.end - s))
-            qi += 1
-        negated = False
-        while ni < len(negations) and negations[ni] < e:
-            negated = negated or negations[ni] >= s
-            ni += 1
-        sent = text[s:e]
-        qs = tuple(qs)
-        out.append((s, e, sent, frozenset(content_stems(sent)), qs, negated_stems(sent) if negated else frozenset(),
-                    frozenset(_value_key(q) for q in qs if not q.is_date)))
-    return tuple(out)
-
-
-_plain_source = lru_cache(maxsize=4096)(plain)
-
-
 def _glued(text: str, start: int, end: int) -> bool:
     """Whether text[start:end] is part of a word with letters on either side."""
     return (start > 0 and text[start - 1].isalpha()) or (end < len(text) and text[end].isalpha())
-
-
-def build_index(sources: tuple[Source, ...]) -> _Index:
-    passages: list[Passage] = []
-    by_stem: dict[str, list[int]] = {}
-    for i, src in enumerate(sources):
-        for s, e, sent, st, qs, neg, vals in _passages(src.text):
-            for x in st:
-                got = by_stem.get(x)
-                if got is None:
-                    by_stem[x] = [len(passages)]
-                else:
-                    got.append(len(passages))
-            passages.append(Passage(i, s, e, sent, st, qs, neg, vals, any(q.within for q in qs)))
-    return _Index(sources, tuple(passages), frozenset(by_stem), " ".join(_plain_source(s.text) for s in sources),
-                  by_stem)
 
 
 def _function_contraction(lw: str) -> bool:
@@ -215,7 +137,7 @@ def _weighted_best(passages, cstems: set[str], names: set[str], quantities=()) -
     """The passage sharing most with the claim: its words, names twice, and
     (a tie-breaker that is often decisive) the claim's quantities."""
     best, best_w = None, 0.0
-    values = frozenset(_value_key(q) for q in quantities if not q.is_date)
+    values = frozenset(value_key(q) for q in quantities if not q.is_date)
     for p in passages:
         common = cstems & p.stems
         if not common:
@@ -228,17 +150,46 @@ def _weighted_best(passages, cstems: set[str], names: set[str], quantities=()) -
     return best, best_w
 
 
+def _most_shared(passages, cstems: set[str], quantities=()) -> list[Passage]:
+    """The passages sharing most words with the claim (its quantities break
+    ties), in source order."""
+    values = frozenset(value_key(q) for q in quantities if not q.is_date)
+    best: list[Passage] = []
+    best_w = 0.0
+    for p in passages:
+        n = len(cstems & p.stems)
+        if not n:
+            continue
+        w = n + (0.5 * len(values & p.values) if values else 0)
+        if w > best_w:
+            best, best_w = [p], w
+        elif w == best_w:
+            best.append(p)
+    return best
+
+
+def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase) -> bool:
+    """Whether passage `p` says the opposite of the claim (step 4)."""
+    shared = cstems & p.stems
+    if pred is not None and pred in p.stems:
+        flipped = (pred in c_clause or pred in c_phrase) != (pred in p.negated)
+    else:  # the predicate put another way: the clause's polarity, on what is said of the subject
+        rest = shared - subject
+        flipped = bool(rest) and bool(c_clause & rest) != bool(p.clause_negated & rest)
+    return flipped or bool((shared - subject - {pred}) & (c_phrase ^ p.phrase_negated))
+
+
 def _predicate(clause: str) -> tuple[str | None, frozenset[str]]:
     """(the first content word after the clause's first auxiliary verb, the
     content words before it: the subject)."""
     m = _AUX.search(clause)
     if m is None:
         return None, frozenset()
-    rest = content_stems(clause[m.end():])
+    rest = content_stems(_MODAL_LIKE.sub(" ", clause[m.end():]))
     return (rest[0] if rest else None), frozenset(content_stems(clause[:m.start()]))
 
 
-def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
+def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = None
                  ) -> tuple[str | None, str, Passage | None]:
     """(reason or None, detail, closest passage) for one clause. `allowed`:
     the indices of the only sources to consider (a citation's)."""
@@ -247,8 +198,9 @@ def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
     if allowed is not None:
         stems = frozenset().union(*(p.stems for p in passages))
         index_plain = " ".join(plain(ix.sources[i].text) for i in sorted(allowed))
+        ordered = tuple(sorted(stems))
     else:
-        stems, index_plain = ix.stems, ix.plain
+        stems, index_plain, ordered = ix.stems, ix.plain, ix.ordered
     quantities = find_quantities(text)
     bare = text
     for q in reversed(quantities):  # a quantity's words are compared as the quantity
@@ -266,8 +218,12 @@ def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
     # 2. numbers, quantities, dates
     near = sharing or passages
     for q in quantities:
-        key = None if q.is_date else _value_key(q)
-        if any(q.same(sq) for p in near if key is None or key in p.values or p.ranged for sq in p.quantities):
+        if q.unit is None and text[q.start:q.end].lower() == "one":
+            continue  # "one licence", "from one user to another": an article or a pronoun more than a count
+        key = None if q.is_date else value_key(q)
+        if any(_supports(sq, q) for p in near if key is None or key in p.values or p.ranged for sq in p.quantities):
+            continue
+        if key is not None and _in_same_chunk(q, key, near, ix, allowed):
             continue
         kin = next((p for p in near for sq in p.quantities if _same_kind(q, sq)), None)
         shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
@@ -289,34 +245,42 @@ def check_clause(clause: Clause, ix: _Index, allowed: set[int] | None = None
                 return "entity_missing", (f"{missing[0]!r}: the passage that supports the claim names "
                                           f"{others[0]!r}"), best
 
-    # 4. polarity
+    # 4. polarity, against the passage that best matches the claim and holds
+    # its predicate (the first content word after its first auxiliary).
+    # Positive evidence only: the predicate denied on one side and not the
+    # other ("is covered" / "is not covered"); a thing the claim speaks of
+    # under a phrase negation on one side only ("without an exit fee",
+    # "outside the morning peak", "but not in temporary exhibitions"); for a
+    # claim without an auxiliary, a clause negation on one side only. The
+    # subject is not compared: "No student can take more than six" denies
+    # nothing of students that "Students may take at most 6" asserts.
     pred, subject = _predicate(bare)
-    # The passages saying something of the same subject with the same predicate
-    # ("Linux is not supported" for "Linux is supported by the VPN client"),
-    # else those naming what the claim names.
-    cands = [p for p in sharing if pred in p.stems and subject <= p.stems] if pred and subject else []
-    if not cands:
-        cands = [p for p in sharing if (pred is None or pred in p.stems) and name_stems <= p.stems]
-    if not cands and pred is not None:
-        cands = [p for p in sharing if pred in p.stems]
-    if not cands and name_stems:
-        cands = [p for p in sharing if name_stems <= p.stems]
-    polar, _ = _weighted_best(cands or sharing, cstems, name_stems, quantities)
-    if polar is not None and cstems and len(cstems & polar.stems) / len(cstems) >= POLARITY_OVERLAP:
-        # Compare what is negated: the predicate when both have it, else anything shared.
-        shared = cstems & polar.stems
-        key = {pred} if pred in shared else shared
-        if bool(negated_stems(bare) & key) != bool(polar.negated & key):
-            return "negation", "the closest passage says the opposite", polar
+    # "No student can take more than six" is a bound the number check judges, not a denial.
+    bound = _NEGATED_BOUND.search(bare) is not None
+    cands = [p for p in sharing if pred in p.stems] if pred is not None else []
+    if subject and cands:
+        cands = [p for p in cands if subject <= p.stems] or cands
+    closest = _most_shared(cands or sharing, cstems, quantities)
+    if closest and not bound and len(cstems & closest[0].stems) >= POLARITY_OVERLAP * len(cstems):
+        c_clause, c_phrase = polarity(bare)
+        # A contradiction needs every passage as close as the closest to say
+        # the opposite: one that agrees is support.
+        if all(_flips(p, cstems, pred, subject, c_clause, c_phrase) for p in closest):
+            return "negation", "the closest passage says the opposite", closest[0]
 
     # 5. content
-    # Everyday words count only in a claim made of nothing else.
-    missing_terms = {s for s in cstems - stems if BROADER.get(s) not in stems}
-    specific = sorted(missing_terms - _COMMON_STEMS)
-    weighed = (cstems - _COMMON_STEMS) or cstems
-    if cstems and (specific or len(missing_terms & weighed) / len(weighed) > 1 - MIN_COVERAGE):
-        what = ", ".join(specific) if specific else ", ".join(sorted(missing_terms))
-        return "unsupported", f"no source mentions: {what}", best
+    # A word no source has is evidence of a new fact only when it names a
+    # thing: everyday words and words that read as verbs (words.verb_like)
+    # are the answer's own phrasing, and count only when the claim shares
+    # under half of its words with the sources.
+    missing_terms = {s for s in cstems - stems if BROADER.get(s) not in stems and not by_prefix(s, stems, ordered)}
+    if missing_terms:
+        weak = _COMMON_STEMS | verb_like(bare)
+        specific = sorted(missing_terms - weak)
+        weighed = (cstems - _COMMON_STEMS) or cstems
+        if specific or len(missing_terms & weighed) / len(weighed) > 1 - MIN_COVERAGE:
+            what = ", ".join(specific) if specific else ", ".join(sorted(missing_terms))
+            return "unsupported", f"no source mentions: {what}", best
     return None, "", best
 
 
@@ -324,9 +288,33 @@ def i_not_in(word: str, text: str) -> bool:
     return plain(word) not in plain(text)
 
 
+#: Units whose figure a bare number of the sources does not support: "$18"
+#: is not the "18" of "visitors under 18".
+_UNIT_NEEDED = CURRENCIES | {"percent", "cent"}
+
+
+def _supports(source_q: Quantity, claim_q: Quantity) -> bool:
+    """Whether a source's quantity supports a claim's: the same fact, and a
+    price or a percentage only by a figure written as one."""
+    if source_q.unit is None and claim_q.unit in _UNIT_NEEDED:
+        return False
+    return claim_q.same(source_q)
+
+
+def _in_same_chunk(q: Quantity, key: float, near, ix: SourceIndex, allowed: set[int] | None) -> bool:
+    """The figure in another sentence of a chunk the claim draws on, with
+    the same unit ("under 25", "25%"): the chunk is its context, though that
+    sentence shares no word with the claim ("25% off" for "a discount of
+    25%"). A unit must be written the same there: a bare number does not
+    stand for a price, nor a price for a bare number."""
+    chunks = {p.source for p in near}
+    return any(p.source in chunks and key in p.values and (allowed is None or p.source in allowed)
+               and any(sq.unit == q.unit and sq.same(q) for sq in p.quantities) for p in ix.passages)
+
+
 def _same_kind(a: Quantity, b: Quantity) -> bool:
     if a.is_date or b.is_date:
-        return a.is_date and b.is_date
+        return a.unit == b.unit
     return a.unit == b.unit or a.unit is None or b.unit is None or {a.unit, b.unit} <= CURRENCIES | {"cent"}
 
 
@@ -344,7 +332,7 @@ def _resolve(key: str, sources: tuple[Source, ...]) -> int | None:
     return None
 
 
-def _quote_found(quote: str, ix: _Index) -> bool:
+def _quote_found(quote: str, ix: SourceIndex) -> bool:
     return plain(quote) in ix.plain
 
 
@@ -384,12 +372,12 @@ def check_grounding(answer: str, sources: tuple[Source, ...] | list[Source], bac
     return GroundingResult(len(claims), len(claims) - len(bad), tuple(bad))
 
 
-def _unsupported(c: Clause, reason: str, detail: str, p: Passage | None, ix: _Index) -> Unsupported:
+def _unsupported(c: Clause, reason: str, detail: str, p: Passage | None, ix: SourceIndex) -> Unsupported:
     return Unsupported(c.start, c.end, c.text.strip(), reason, detail,
                        ix.sources[p.source].id if p is not None else None, p.text if p is not None else None)
 
 
-def _check_claim(claim, ix: _Index, backend: Any) -> Unsupported | None:
+def _check_claim(claim, ix: SourceIndex, backend: Any) -> Unsupported | None:
     cited: set[int] = set()
     for raw in claim.citations:
         for key in re.split(r"\s*[,;]\s*", raw):
@@ -420,7 +408,7 @@ def _check_claim(claim, ix: _Index, backend: Any) -> Unsupported | None:
     return None
 
 
-def _entailed(backend: Any, ix: _Index, best: Passage, hypothesis: str) -> bool:
+def _entailed(backend: Any, ix: SourceIndex, best: Passage, hypothesis: str) -> bool:
     src = ix.sources[best.source].text
     premise = src if len(src) <= 2000 else best.text
     return float(backend.entails(premise, QUOTE.sub(r"\1", hypothesis))) >= ENTAILED

@@ -39,6 +39,8 @@ _FRAMING = re.compile(r"""^\W*(?:
     | (?:please\s)?(?:let\sme\sknow|feel\sfree|do\snot\shesitate|don't\shesitate)\b.*
     | (?:is\sthere\s)?anything\selse\b.*
     | (?:have\sa\s(?:great|good|nice|lovely)\s(?:day|week|weekend|evening)).*
+    | (?:take\scare|all\sthe\sbest|best\s(?:wishes|regards)|kind\sregards|cheers|good\sluck|safe\stravels
+        |enjoy\syour\s\w+)\b[^.!?]{0,30}
     | if\syou\shave\s(?:any\s)?(?:more|other|further|additional)?\s?questions\b.*
     | (?:please\s)?(?:check|consult|speak|talk|confirm)\s(?:with\s)?(?:a|your|the)\s
         (?:doctor|pharmacist|physician|lawyer|manager|advisor|adviser|professional|specialist|support\steam)\b.*
@@ -46,7 +48,8 @@ _FRAMING = re.compile(r"""^\W*(?:
 
 _ABSTAIN = re.compile(r"""(?:
       \b(?:the\s)?(?:documents?|sources?|docs|context|provided\s(?:information|documents|text)|knowledge\sbase|
-        articles?|policy|policies|materials?|passages?|excerpts?)\s
+        articles?|policy|policies|materials?|passages?|excerpts?|
+        (?:information|text|documents?|details?)\s(?:provided|given|available|above|you\sshared))\s
         (?:do\snot|don't|does\snot|doesn't|did\snot|didn't)\s
         (?:say|mention|cover|specify|state|include|contain|address|discuss|explain|tell)\b
     | \b(?:do|does|did)\s?(?:not|n't)\s(?:say|mention|specify|state|discuss|explain|address|tell\sus)\b

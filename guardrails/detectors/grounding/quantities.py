@@ -78,11 +78,13 @@ _unit("celsius", 1, "°c", "° c", "degrees celsius", "degree celsius", "celsius
 _unit("fahrenheit", 1, "°f", "° f", "degrees fahrenheit", "fahrenheit", "ºf")
 
 CURRENCIES = frozenset(["USD", "EUR", "GBP", "CHF", "JPY"])
-_PREFIX = r"(?P<pre>us\$|\$|€|£|¥)\s?"
+_PREFIX = r"(?P<pre>us\$|\$|€|£|¥|(?:chf|usd|eur|gbp|jpy)\s)\s?"
 _NUM = r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 _WORDS_NUM = rf"(?P<words>(?:(?:{_NUMBER_WORD})[\s-]+)*(?:{'|'.join(sorted(_SMALL, key=len, reverse=True))}|hundred|thousand))"
 _UNIT_NAMES = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True) if u not in ("$", "€", "£", "¥", "us$"))
-_SUFFIX = rf"(?:\s?(?P<unit>{_UNIT_NAMES})(?![\w]))?(?P<apos>')?"
+# A unit may follow one of these words: "30 consecutive days", "5 working days".
+_BETWEEN_WORDS = r"(?:(?:consecutive|calendar|full|whole|straight|successive|additional|extra|more|further)\s)?"
+_SUFFIX = rf"(?:\s?{_BETWEEN_WORDS}(?P<unit>{_UNIT_NAMES})(?![\w]))?(?P<apos>')?"
 _RATE = r"(?:\s+(?:a|an|per|each|every)\s+(?P<per>second|minute|hour|day|night|week|month|year))?"
 QUANTITY = re.compile(
     rf"(?<![\w.,])(?:{_PREFIX})?(?:{_NUM}|{_WORDS_NUM})(?:[\s-](?P<scale>thousand|million|billion|k\b|m\b|bn\b))?"
@@ -93,11 +95,11 @@ QUANTITY = re.compile(
 # QUANTITY is tried only there (Python's re has no prefix scan for an
 # alternation this size, and trying it at every character was most of the
 # check's cost).
-_START = re.compile(r"(?:us\$|\$|€|£|¥)|(?<![\w.,])\d|\b(?:a\b(?=\s+(?:hundred|thousand)\b)|"
+_START = re.compile(r"(?:us\$|\$|€|£|¥)|\b(?:chf|usd|eur|gbp|jpy)\s(?=\d)|(?<![\w.,])\d|\b(?:a\b(?=\s+(?:hundred|thousand)\b)|"
                     + "|".join(sorted([*_SMALL, *_SCALE], key=len, reverse=True)) + r")\b", re.IGNORECASE)
 
 
-_DIGIT_START = re.compile(r"[$€£¥]|(?<![\w.,])\d")  # a character class first: scanned fast
+_DIGIT_START = re.compile(r"[$€£¥]|(?<![\w.,])\d|\b(?:chf|usd|eur|gbp|jpy)\s(?=\d)")  # a character class first: scanned fast
 _ALPHA = re.compile(r"[^\W\d_]+")
 _NUMBER_WORDS = frozenset([*_SMALL, *_SCALE])
 # "twice" is "2 times", "thrice" "3 times" (as a source or an answer may write either).
@@ -172,12 +174,15 @@ class Quantity:
 
     @property
     def is_date(self) -> bool:
-        return self.unit == "date"
+        """A date or a time of day: a value held as readings."""
+        return self.unit == "date" or self.unit == "clock"
 
     def same(self, other: Quantity) -> bool:
         """The same fact, once normalised (module docstring)."""
         if self.is_date or other.is_date:
-            return self.is_date and other.is_date and _dates_meet(self.value, other.value)
+            if self.unit != other.unit:
+                return False
+            return _dates_meet(self.value, other.value) if self.unit == "date" else not set(self.value).isdisjoint(other.value)
         if not _units_meet(self.unit, other.unit):
             return False
         if self.per is not None and other.per is not None and self.per != other.per:
@@ -265,6 +270,34 @@ def find_dates(text: str, words: frozenset[str] | None = None) -> list[Quantity]
     return out
 
 
+# A time of day: "9 pm", "9:30 a.m.", "21:00", "noon". Its value is its
+# readings in minutes after midnight: "9:00" may be 9 am or 9 pm, as a
+# numeric date may be read two ways; "21:00" and "9 pm" meet.
+_CLOCK = re.compile(r"\b(?P<h>1[0-2]|0?\d)(?:[:.](?P<m>[0-5]\d))?\s?(?P<ap>a\.m\.|p\.m\.|am|pm)(?![a-z])"
+                    r"|\b(?P<h2>[01]?\d|2[0-3]):(?P<m2>[0-5]\d)(?![\d:])(?!\s?(?:a\.m|p\.m|am|pm)\b)"
+                    r"|\b(?P<w>noon|midday|midnight)\b")
+_CLOCK_HINT = re.compile(r"\d:\d\d|\d\s?[ap]\.?m\b|noon|midday|midnight")
+
+
+def find_clocks(text: str) -> list[Quantity]:
+    """Every time of day in `text` (lower case), as readings in minutes."""
+    if _CLOCK_HINT.search(text) is None:
+        return []
+    out = []
+    for m in _CLOCK.finditer(text):
+        g = m.groupdict()
+        if g["w"]:
+            readings = (0,) if g["w"] == "midnight" else (720,)
+        elif g["ap"]:
+            h = int(g["h"]) % 12 + (12 if g["ap"][0] == "p" else 0)
+            readings = (h * 60 + int(g["m"] or 0),)
+        else:
+            h, mm = int(g["h2"]), int(g["m2"])
+            readings = tuple(sorted({h * 60 + mm, (h % 12 + 12) * 60 + mm})) if 1 <= h <= 11 else (h * 60 + mm,)
+        out.append(Quantity(readings, "clock", None, m.start(), m.end()))
+    return out
+
+
 def find_quantities(text: str) -> list[Quantity]:
     """Every date, number and quantity in `text`, in order. Ordinals ("first",
     "3rd") and the "a" of "a day" are not numbers; a year inside a date is the
@@ -273,10 +306,13 @@ def find_quantities(text: str) -> list[Quantity]:
     digit = _DIGIT_START.search(text) is not None
     words = _words(text)
     number_words = not _NUMBER_WORDS.isdisjoint(words)
+    clock_word = not {"noon", "midnight", "midday"}.isdisjoint(words)
     times = "twice" in words or "thrice" in words
-    if not (digit or number_words or times):
+    if not (digit or number_words or times or clock_word):
         return []
     dates = find_dates(text, words) if digit else []
+    if digit or clock_word:
+        dates += find_clocks(text if lowered else text.lower())
     out: list[Quantity] = list(dates)
     if times:
         out.extend(Quantity(2.0 if m.group("w").lower() == "twice" else 3.0, "times",
@@ -299,7 +335,7 @@ def find_quantities(text: str) -> list[Quantity]:
                 continue
         scale = (g["scale"] or "").lower()
         value *= {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9}.get(scale, 1)
-        unit_name = (g["pre"] or g["unit"] or "").lower()
+        unit_name = (g["pre"] or g["unit"] or "").lower().strip()
         if unit_name == "p" and text[m.end():m.end() + 2].lower() == ".m":
             unit_name = ""  # "3 p.m." is a time, not pence
         unit = None

@@ -34,7 +34,7 @@ also just only still even both each either any all some such same other another 
 many few per via within until till upon after before during while between among through against across along
 around behind beyond near since toward towards whether because although though below above shorter longer
 fewer greater well yes ok okay let lets let's get gets got getting make makes made making use used using
-uses older younger higher lower one's oneself itself themselves yourself yourselves ourselves myself thing things way ways
+uses older younger higher lower plus one's oneself itself themselves yourself yourselves ourselves myself thing things way ways
 """)
 
 #: Everyday words: a paraphrase may use them where the sources do not, so a
@@ -117,6 +117,9 @@ doctor physician
 medicine medication drug
 repair fix
 problem issue
+ticket admission fare registration
+vet veterinary veterinarian
+photo photograph photography picture
 """
 
 # A word negative in itself ("prohibited" is "not allowed") stems to the
@@ -225,6 +228,50 @@ def plain(text: str) -> str:
     return " " + " ".join(t.split()) + " "
 
 
+# ---- verb-like words ------------------------------------------------------------
+
+# A claim's new facts are mostly things: a service, a place, a feature. A
+# verb the sources do not use ("covers", "carried over", "owe") is usually
+# the answer's own way of saying what the source says, so a missing word
+# that reads as a verb is weak evidence (check.py). Without a tagger, a word
+# reads as a verb by its neighbours: after a subject pronoun, a modal or
+# "to"; an -ed/-en/-ing form after "is"/"be"; an -ed form not after an
+# article ("carried over", not "a dedicated manager"); or before an article,
+# an object pronoun or "back"/"away".
+_VERB_BEFORE = _set("""
+you we they i he she it can could may might must will would shall should do does did to don't doesn't didn't
+can't cannot won't wouldn't shouldn't couldn't not never also still only just then usually always often
+""")
+_BE = _set("is are was were be been being get gets got")
+_VERB_AFTER = _set("""
+a an the your their its our my his her any every each this these those them us him back away
+""")
+_DETERMINERS = _set("a an the your their its our my his her any every each this these those some no all")
+_SKIP = _set("also still only just usually always often then not never really automatically")
+
+
+def verb_like(text: str) -> frozenset[str]:
+    """The stems of the content words of `text` that read as verbs (above)."""
+    toks = [m.group() for m in WORD.finditer(text)]
+    low = [t.lower().replace("’", "'") for t in toks]
+    out: set[str] = set()
+    for i, w in enumerate(low):
+        if not is_content(w) or "-" in w:
+            continue
+        j = i - 1
+        while j >= 0 and low[j] in _SKIP:
+            j -= 1
+        prev = low[j] if j >= 0 else ""
+        nxt = low[i + 1] if i + 1 < len(low) else ""
+        if nxt == "up" and i + 2 < len(low) and low[i + 2] == "to":
+            nxt = "a"  # "covers up to three": a verb before its object's bound
+        if (prev in _VERB_BEFORE or prev.endswith("n't") or nxt in _VERB_AFTER
+                or (prev in _BE and w.endswith(("ed", "en", "ing")))
+                or (w.endswith("ed") and not w.endswith("eed") and len(w) > 3 and prev not in _DETERMINERS)):
+            out.add(stem(w))
+    return frozenset(out)
+
+
 # ---- polarity ----------------------------------------------------------------
 
 _NEGATIONS = _set("""
@@ -237,51 +284,96 @@ prohibited forbidden excluded banned disallowed unsupported unavailable ineligib
 """)
 
 
-# "no" and "without" negate the noun phrase that follows; "not", "never" and
-# "-n't" negate the rest of the clause. A clause ends at punctuation or a
-# conjunction; a noun phrase also at a preposition or a verb.
+# "no", "without", "outside", "except" and "not" before a preposition ("but
+# not in temporary exhibitions") negate the phrase that follows; "not",
+# "never", "-n't" and a clause's leading "no" ("No refunds are given",
+# "There is no fee") negate the rest of the clause. A clause ends at
+# punctuation or a conjunction; a phrase also at a preposition or a verb.
+# "free" is "no fee", and "X-free" is "no X".
 _CLAUSE_END = frozenset(["and", "but", "or", "while", "whereas", "because", "which", "that", "so"])
 _PHRASE_END = _set("""
 on in at for of to from by with about into over under after before during is are was were be been has have
 had can may must will shall should does do did
 """)
+_PHRASE_NEGATIONS = _set("no without none outside except excluding")
+_PREPOSITIONS = _set("on in at for of from by with about into over under after before during within between a an the")
+_ARTICLES = _set("a an the")
 _BREAK = re.compile(r"[,;:.!?()]")
 
 
-ANY_NEGATION = re.compile(r"\b(?:" + "|".join(sorted(_NEGATIONS | _NEGATIVE)) + r")\b|n[’']t\b|\bnon-",
-                           re.IGNORECASE)
+ANY_NEGATION = re.compile(r"\b(?:" + "|".join(sorted(_NEGATIONS | _NEGATIVE | _PHRASE_NEGATIONS | {"free"}))
+                          + r")\b|n[’']t\b|\bnon-", re.IGNORECASE)
 #: ANY_NEGATION without IGNORECASE, for lower-cased text (three times faster).
 NEGATION_CS = re.compile(ANY_NEGATION.pattern)
+_FEE = "fee"  # the stem "free" denies
 
 
 def negated_stems(text: str) -> frozenset[str]:
     """The stems of the content words `text` says are not so: inside a
     negation's scope (an odd number of them), or negative in themselves
     ("prohibited", "non-refundable")."""
+    clause, phrase = polarity(text)
+    return clause | phrase
+
+
+_NONE = (frozenset(), frozenset())
+
+
+def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(the stems a clause-level negation or a negative word denies, the
+    stems a phrase-level negation denies): comment above."""
     if ANY_NEGATION.search(text) is None:  # most sentences: one scan in C
-        return frozenset()
+        return _NONE
     out: set[str] = set()
-    depth, phrase = 0, 0  # open clause negations; open noun-phrase negations
+    out_phrase: set[str] = set()
+    asserted: set[str] = set()
+    depth, phrase = 0, 0  # open clause negations; open phrase negations
     last = 0
-    for m in WORD.finditer(text):
+    first = True  # at a clause's first word
+    just_opened = False  # the word before opened a phrase negation
+    in_phrase = 0  # content words in the open phrase negation
+    toks = list(WORD.finditer(text))
+    for k, m in enumerate(toks):
         if _BREAK.search(text, last, m.start()):
             depth = phrase = 0
+            first = True
         last = m.end()
         w = m.group().lower().replace("’", "'")
+        lead, first = first, False
+        opened, just_opened = just_opened, False
         if w in _CLAUSE_END:
             depth = phrase = 0
+            first = True
             continue
-        if w in _PHRASE_END:
+        if w in _PHRASE_END and not opened:  # "except on Sundays": the phrase starts after its preposition
             phrase = 0
-        if w in ("no", "without", "none"):
+        if w == "no" and (lead or (k >= 2 and toks[k - 2].group().lower() == "there")):
+            depth += 1
+            continue
+        if w in _PHRASE_NEGATIONS or (w == "not" and k + 1 < len(toks)
+                                       and toks[k + 1].group().lower() in _PREPOSITIONS):
             phrase += 1
+            just_opened = True
+            in_phrase = 0
             continue
         if w in _NEGATIONS or w.endswith("n't"):
             depth += 1
             continue
+        if w == "free" or w.endswith("-free"):
+            out_phrase.add(_FEE) if w == "free" else out_phrase.update(content_stems(w[:-5]))
+            continue
         if not is_content(w):
             continue
+        if phrase and (in_phrase >= 3 or (k + 1 < len(toks) and toks[k + 1].group().lower() in _ARTICLES)):
+            phrase = 0  # a phrase is a few words, and ends at a verb ("without a badge carries a penalty")
         negative = w in _NEGATIVE or w.startswith("non-")
-        if (depth + phrase + negative) % 2 == 1:
+        if (depth + negative) % 2 == 1:
             out.update(content_stems(w))
-    return frozenset(out)
+        elif phrase % 2 == 1:
+            in_phrase += 1
+            out_phrase.update(content_stems(w))
+        else:
+            asserted.update(content_stems(w))
+    # A phrase negation denies a thing the text does not also assert: "a fee
+    # of €50, and strollers travel free" still has a fee.
+    return frozenset(out), frozenset(out_phrase - asserted)

@@ -1,0 +1,146 @@
+"""A source's sentences analysed once per text, and the index over one
+request's sources that the claims are checked against.
+
+A source is split into sentences (passages); each gets its content stems,
+quantities (with a figure derived from "reduced by half"), and the stems it
+denies (words.polarity). The analysis is cached by the text itself, so a
+chunk checked against many answers is analysed once. The index maps each
+stem to the passages holding it, so a claim reads only the passages sharing
+a word with it.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from guardrails.detectors.grounding.claims import sentences
+from guardrails.detectors.grounding.quantities import Quantity, find_quantities
+from guardrails.detectors.grounding.sources import Source
+from guardrails.detectors.grounding.words import (
+    ANY_NEGATION,
+    NEGATION_CS,
+    content_stems,
+    plain,
+    polarity,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One sentence of a source, analysed."""
+
+    source: int  # index into the sources
+    start: int
+    end: int
+    text: str
+    stems: frozenset[str]
+    quantities: tuple[Quantity, ...]
+    negated: frozenset[str]  # the stems it says are not so (words.negated_stems)
+    clause_negated: frozenset[str]  # of those, the ones a clause-level negation denies (words.polarity)
+    phrase_negated: frozenset[str]  # and the ones a phrase-level negation denies ("without an exit fee")
+    values: frozenset[float]  # value_key of each quantity that is not a date: a cheap first test
+    ranged: bool  # states a range, which a value inside it matches without being in `values`
+
+
+@dataclass(frozen=True, slots=True)
+class SourceIndex:
+    """Every passage of the request's sources, and what all of them hold."""
+
+    sources: tuple[Source, ...]
+    passages: tuple[Passage, ...]
+    stems: frozenset[str]
+    plain: str
+    by_stem: dict[str, list[int]]  # stem -> the passages holding it, in order: a claim reads only those
+    ordered: tuple[str, ...]  # the stems, sorted: a prefix is found by bisection
+
+    def sharing(self, stems: set[str]) -> tuple[Passage, ...]:
+        """The passages sharing a stem with `stems`, in source order."""
+        hits: set[int] = set()
+        for s in stems:
+            hits.update(self.by_stem.get(s, ()))
+        return tuple(self.passages[i] for i in sorted(hits))
+
+
+def value_key(q: Quantity) -> float:
+    return round(q.value, 6)
+
+
+@lru_cache(maxsize=4096)
+def analyse(text: str) -> tuple[tuple, ...]:
+    """A source's sentences, analysed once per text (the cache is keyed by
+    the text itself, so an edited chunk is analysed again). Quantities are
+    found in one pass over the whole text and handed to their sentences;
+    negation is scoped only in the sentences where a negation word occurs."""
+    spans = sentences(text)
+    quantities = find_quantities(text)
+    low = text.lower()
+    negations = [m.start() for m in (NEGATION_CS.finditer(low) if len(low) == len(text) else ANY_NEGATION.finditer(text))]
+    out = []
+    qi = ni = 0
+    for s, e in spans:
+        qs = []
+        while qi < len(quantities) and quantities[qi].start < e:
+            q = quantities[qi]
+            if q.start >= s:
+                qs.append(replace(q, start=q.start - s, end=q.end - s))
+            qi += 1
+        negated = False
+        while ni < len(negations) and negations[ni] < e:
+            negated = negated or negations[ni] >= s
+            ni += 1
+        sent = text[s:e]
+        if qs and _HALF.search(sent):
+            qs += _derived(qs, sent)
+        qs = tuple(qs)
+        out.append((s, e, sent, frozenset(content_stems(sent)), qs, polarity(sent) if negated else _NO_POLARITY,
+                    frozenset(value_key(q) for q in qs if not q.is_date)))
+    return tuple(out)
+
+
+_NO_POLARITY = (frozenset(), frozenset())
+_HALF = re.compile(r"\b(?:half|halved|double|doubled)\b", re.IGNORECASE)
+
+
+def _derived(qs: list[Quantity], sentence: str) -> list[Quantity]:
+    """A figure a sentence derives from one it gives: "a penalty of £70,
+    reduced by half" gives £35 too; "doubled" twice the figure."""
+    words = {w.lower() for w in _HALF.findall(sentence)}
+    factors = ([0.5] if words & {"half", "halved"} else []) + ([2.0] if words & {"double", "doubled"} else [])
+    return [replace(q, value=q.value * f) for q in qs if q.unit is not None and not q.is_date for f in factors]
+_plain_source = lru_cache(maxsize=4096)(plain)
+
+
+def build_index(sources: tuple[Source, ...]) -> SourceIndex:
+    passages: list[Passage] = []
+    by_stem: dict[str, list[int]] = {}
+    for i, src in enumerate(sources):
+        for s, e, sent, st, qs, (neg_clause, neg_phrase), vals in analyse(src.text):
+            for x in st:
+                got = by_stem.get(x)
+                if got is None:
+                    by_stem[x] = [len(passages)]
+                else:
+                    got.append(len(passages))
+            passages.append(Passage(i, s, e, sent, st, qs, neg_clause | neg_phrase, neg_clause, neg_phrase, vals,
+                                    any(q.within for q in qs)))
+    return SourceIndex(sources, tuple(passages), frozenset(by_stem), " ".join(_plain_source(s.text) for s in sources),
+                  by_stem, tuple(sorted(by_stem)))
+
+
+#: The shortest stem a longer word may be matched by as its prefix.
+PREFIX = 4
+
+
+def by_prefix(word: str, stems: frozenset[str], ordered: tuple[str, ...]) -> bool:
+    """Whether the sources hold a word that `word` begins ("refundable" and
+    "refund") or that begins with `word` ("photo" and "photography",
+    "overpay" and "overpayments"): one family of words, which the light
+    stemmer does not join."""
+    if len(word) >= PREFIX:
+        i = bisect_left(ordered, word)
+        if i < len(ordered) and ordered[i].startswith(word):
+            return True
+    return any(word[:n] in stems for n in range(PREFIX + 1, len(word)))
