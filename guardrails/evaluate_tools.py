@@ -114,9 +114,12 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     if not isinstance(tool, str) or not tool or not is_unicode(tool):
         return error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST,
                               "tool must be a non-empty string of valid Unicode", started)
-    for name, value in (("args", args), ("principal", principal), ("context", context)):
-        if value is not None and not (isinstance(value, dict) and is_json_like(value)):
-            return _not_a_map(p, "tool_call", name, started)
+    if not ((args is None or type(args) is dict and is_json_like(args))
+            and (principal is None or type(principal) is dict and is_json_like(principal))
+            and (context is None or type(context) is dict and is_json_like(context))):
+        bad = _bad_maps(args=args, principal=principal, context=context)
+        if bad is not None:  # (a dict subclass takes this way, and is let through when it is JSON)
+            return _not_a_map(p, "tool_call", bad, started)
     bad_session = check_session_id(session, at) if session is not None or at is not None else None
     if bad_session:
         return error_decision(p, "tool_call", RuntimeCode.INVALID_REQUEST, bad_session, started)
