@@ -50,6 +50,7 @@ from guardrails.detectors.grounding.sources import Source
 from guardrails.detectors.grounding.words import (
     BROADER,
     COMMON,
+    FEE,
     STOPWORDS,
     WORD,
     content_stems,
@@ -66,7 +67,7 @@ _COMMON_STEMS = frozenset(stem(w) for w in COMMON)
 _NOT_NAMES = frozenset([*MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])
 _AUX = re.compile(r"\b(?:is|are|was|were|be|been|can|may|must|will|shall|should|has|have|had|does|do|did|"
                   r"cannot|can't|isn't|aren't|won't|doesn't|don't)\b", re.IGNORECASE)
-_NEGATED_BOUND = re.compile(r"\b(?:no|not|never|cannot|\w+n't)\b[^,;]*\b(?:more|longer|later|over|exceed\w*|above)\b",
+_NEGATED_BOUND = re.compile(r"\b(?:no|not|never|cannot|\w+n't)\b[^,;]*\b(?:(?:more|longer|later)\s+than|exceed\w*)\b",
                             re.IGNORECASE)
 # "does not need to be approved": the predicate is "approved".
 _MODAL_LIKE = re.compile(r"\b(?:need|needs|able|going|want|wants|required|supposed|allowed)\s+to\b", re.IGNORECASE)
@@ -168,7 +169,7 @@ def _most_shared(passages, cstems: set[str], quantities=()) -> list[Passage]:
     return best
 
 
-def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase) -> bool:
+def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed) -> bool:
     """Whether passage `p` says the opposite of the claim (step 4)."""
     shared = cstems & p.stems
     if pred is not None and pred in p.stems:
@@ -176,7 +177,7 @@ def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase) -> bool:
     else:  # the predicate put another way: the clause's polarity, on what is said of the subject
         rest = shared - subject
         flipped = bool(rest) and bool(c_clause & rest) != bool(p.clause_negated & rest)
-    return flipped or bool((shared - subject - {pred}) & (c_phrase ^ p.phrase_negated))
+    return flipped or bool((shared - subject - {pred} - c_mixed - p.mixed) & (c_phrase ^ p.phrase_negated))
 
 
 def _predicate(clause: str) -> tuple[str | None, frozenset[str]]:
@@ -223,7 +224,8 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
         key = None if q.is_date else value_key(q)
         if any(_supports(sq, q) for p in near if key is None or key in p.values or p.ranged for sq in p.quantities):
             continue
-        if key is not None and _in_same_chunk(q, key, near, ix, allowed):
+        if key is not None and not any(sq.unit == q.unit for p in near for sq in p.quantities) \
+                and _in_same_chunk(q, key, near, ix, allowed):
             continue
         kin = next((p for p in near for sq in p.quantities if _same_kind(q, sq)), None)
         shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
@@ -260,13 +262,14 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
     cands = [p for p in sharing if pred in p.stems] if pred is not None else []
     if subject and cands:
         cands = [p for p in cands if subject <= p.stems] or cands
-    closest = _most_shared(cands or sharing, cstems, quantities)
-    if closest and not bound and len(cstems & closest[0].stems) >= POLARITY_OVERLAP * len(cstems):
-        c_clause, c_phrase = polarity(bare)
-        # A contradiction needs every passage as close as the closest to say
-        # the opposite: one that agrees is support.
-        if all(_flips(p, cstems, pred, subject, c_clause, c_phrase) for p in closest):
-            return "negation", "the closest passage says the opposite", closest[0]
+    c_clause, c_phrase, c_mixed = polarity(bare)
+    pstems = cstems | {FEE} if FEE in c_phrase else cstems  # "free" speaks of a fee (passages.analyse)
+    closest = _most_shared(cands or sharing, pstems, quantities)
+    # A contradiction needs every passage as close as the closest to say the
+    # opposite: one that agrees is support.
+    if closest and not bound and len(pstems & closest[0].stems) >= POLARITY_OVERLAP * len(pstems) \
+            and all(_flips(p, pstems, pred, subject, c_clause, c_phrase, c_mixed) for p in closest):
+        return "negation", "the closest passage says the opposite", closest[0]
 
     # 5. content
     # A word no source has is evidence of a new fact only when it names a
@@ -305,8 +308,10 @@ def _in_same_chunk(q: Quantity, key: float, near, ix: SourceIndex, allowed: set[
     """The figure in another sentence of a chunk the claim draws on, with
     the same unit ("under 25", "25%"): the chunk is its context, though that
     sentence shares no word with the claim ("25% off" for "a discount of
-    25%"). A unit must be written the same there: a bare number does not
-    stand for a price, nor a price for a bare number."""
+    25%"). Asked only when no passage sharing words with the claim gives a
+    figure in that unit (which would be evidence of a mismatch). A unit must
+    be written the same there: a bare number does not stand for a price, nor
+    a price for a bare number."""
     chunks = {p.source for p in near}
     return any(p.source in chunks and key in p.values and (allowed is None or p.source in allowed)
                and any(sq.unit == q.unit and sq.same(q) for sq in p.quantities) for p in ix.passages)

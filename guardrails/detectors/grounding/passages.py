@@ -17,10 +17,15 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from guardrails.detectors.grounding.claims import sentences
-from guardrails.detectors.grounding.quantities import Quantity, find_quantities
+from guardrails.detectors.grounding.quantities import (
+    CURRENCIES,
+    Quantity,
+    find_quantities,
+)
 from guardrails.detectors.grounding.sources import Source
 from guardrails.detectors.grounding.words import (
     ANY_NEGATION,
+    FEE,
     NEGATION_CS,
     content_stems,
     plain,
@@ -38,9 +43,10 @@ class Passage:
     text: str
     stems: frozenset[str]
     quantities: tuple[Quantity, ...]
-    negated: frozenset[str]  # the stems it says are not so (words.negated_stems)
+    negated: frozenset[str]  # the stems it says are not so (clause_negated | phrase_negated)
     clause_negated: frozenset[str]  # of those, the ones a clause-level negation denies (words.polarity)
     phrase_negated: frozenset[str]  # and the ones a phrase-level negation denies ("without an exit fee")
+    mixed: frozenset[str]  # denied in one phrase, asserted in another: not compared
     values: frozenset[float]  # value_key of each quantity that is not a date: a cheap first test
     ranged: bool  # states a range, which a value inside it matches without being in `values`
 
@@ -95,12 +101,17 @@ def analyse(text: str) -> tuple[tuple, ...]:
         if qs and _HALF.search(sent):
             qs += _derived(qs, sent)
         qs = tuple(qs)
-        out.append((s, e, sent, frozenset(content_stems(sent)), qs, polarity(sent) if negated else _NO_POLARITY,
-                    frozenset(value_key(q) for q in qs if not q.is_date)))
+        priced = any(q.unit in CURRENCIES for q in qs)
+        pol = polarity(sent, _PRICED if priced else frozenset()) if negated else _NO_POLARITY
+        stems = set(content_stems(sent))
+        if priced or FEE in pol[1] or FEE in pol[2]:
+            stems.add(FEE)  # a price, or "free": what the sentence says of a fee
+        out.append((s, e, sent, frozenset(stems), qs, pol, _values(qs)))
     return tuple(out)
 
 
-_NO_POLARITY = (frozenset(), frozenset())
+_NO_POLARITY = (frozenset(), frozenset(), frozenset())
+_PRICED = frozenset([FEE])
 _HALF = re.compile(r"\b(?:half|halved|double|doubled)\b", re.IGNORECASE)
 
 
@@ -113,25 +124,36 @@ def _derived(qs: list[Quantity], sentence: str) -> list[Quantity]:
 _plain_source = lru_cache(maxsize=4096)(plain)
 
 
+def _values(qs: tuple[Quantity, ...]) -> frozenset[float]:
+    """The value keys of a passage's quantities, and the hours of its times
+    of day ("6 am" holds 6 for "opens at 6")."""
+    out = {value_key(q) for q in qs if not q.is_date}
+    for q in qs:
+        if q.unit == "clock":
+            out.update(float(h) for r in q.value if r % 60 == 0 for h in (r // 60, (r // 60) % 12 or 12))
+    return frozenset(out)
+
+
 def build_index(sources: tuple[Source, ...]) -> SourceIndex:
     passages: list[Passage] = []
     by_stem: dict[str, list[int]] = {}
     for i, src in enumerate(sources):
-        for s, e, sent, st, qs, (neg_clause, neg_phrase), vals in analyse(src.text):
+        for s, e, sent, st, qs, (neg_clause, neg_phrase, mixed), vals in analyse(src.text):
             for x in st:
                 got = by_stem.get(x)
                 if got is None:
                     by_stem[x] = [len(passages)]
                 else:
                     got.append(len(passages))
-            passages.append(Passage(i, s, e, sent, st, qs, neg_clause | neg_phrase, neg_clause, neg_phrase, vals,
+            passages.append(Passage(i, s, e, sent, st, qs, neg_clause | neg_phrase, neg_clause, neg_phrase,
+                                    mixed, vals,
                                     any(q.within for q in qs)))
     return SourceIndex(sources, tuple(passages), frozenset(by_stem), " ".join(_plain_source(s.text) for s in sources),
                   by_stem, tuple(sorted(by_stem)))
 
 
 #: The shortest stem a longer word may be matched by as its prefix.
-PREFIX = 4
+PREFIX = 5
 
 
 def by_prefix(word: str, stems: frozenset[str], ordered: tuple[str, ...]) -> bool:
@@ -143,4 +165,4 @@ def by_prefix(word: str, stems: frozenset[str], ordered: tuple[str, ...]) -> boo
         i = bisect_left(ordered, word)
         if i < len(ordered) and ordered[i].startswith(word):
             return True
-    return any(word[:n] in stems for n in range(PREFIX + 1, len(word)))
+    return any(word[:n] in stems for n in range(PREFIX, len(word)))

@@ -181,7 +181,7 @@ class Quantity:
         """The same fact, once normalised (module docstring)."""
         if self.is_date or other.is_date:
             if self.unit != other.unit:
-                return False
+                return _hour_meets(self, other) or _hour_meets(other, self)
             return _dates_meet(self.value, other.value) if self.unit == "date" else not set(self.value).isdisjoint(other.value)
         if not _units_meet(self.unit, other.unit):
             return False
@@ -192,6 +192,13 @@ class Quantity:
             return True
         # A value inside a range the other states: "a 28 kg bag" of "bags between 23 kg and 32 kg".
         return other.within is not None and other.within[0] <= a <= other.within[1]
+
+
+def _hour_meets(bare: Quantity, clock: Quantity) -> bool:
+    """A bare number as the hour of a time of day: "opens at 6" and "6 am"."""
+    if bare.unit is not None or clock.unit != "clock" or bare.value != int(bare.value):
+        return False
+    return any(r % 60 == 0 and (r // 60) % 12 == int(bare.value) % 12 for r in clock.value)
 
 
 def _units_meet(a: str | None, b: str | None) -> bool:

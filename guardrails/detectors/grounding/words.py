@@ -34,7 +34,7 @@ also just only still even both each either any all some such same other another 
 many few per via within until till upon after before during while between among through against across along
 around behind beyond near since toward towards whether because although though below above shorter longer
 fewer greater well yes ok okay let lets let's get gets got getting make makes made making use used using
-uses older younger higher lower plus one's oneself itself themselves yourself yourselves ourselves myself thing things way ways
+uses older younger higher lower plus someone somebody something somewhere else one's oneself itself themselves yourself yourselves ourselves myself thing things way ways
 """)
 
 #: Everyday words: a paraphrase may use them where the sources do not, so a
@@ -47,7 +47,8 @@ keep kind know last lasts long look money need needs new next note old own part 
 really right say says see set show start starts stay sure take takes taking tell tells time times today try
 want wants way whole work works working write writing year years day days month months week weeks hour hours
 minute minutes yours ask asks asking call calls end ends find free full case point side fine once twice
-always never often usually least least able ready available member members
+always never often usually least least able ready available member members maximum minimum max min
+morning afternoon evening tonight tomorrow
 """)
 
 # Everyday verbs, adjectives and adverbs an answer uses to restate a source
@@ -95,7 +96,8 @@ available unavailable
 eligible ineligible
 support unsupported
 ahead advance beforehand
-mandatory compulsory obligatory required require
+mandatory compulsory obligatory required require optional
+open closed
 cancel cancellation cancelled
 big large
 little small
@@ -117,6 +119,7 @@ doctor physician
 medicine medication drug
 repair fix
 problem issue
+overdue late
 ticket admission fare registration
 vet veterinary veterinarian
 photo photograph photography picture
@@ -280,7 +283,7 @@ not no never cannot none neither nor nothing nobody nowhere without
 # Words that state the negative of a plain predicate: "prohibited" is "not
 # allowed", "non-refundable" is "not refundable".
 _NEGATIVE = _set("""
-prohibited forbidden excluded banned disallowed unsupported unavailable ineligible refused denied
+prohibited forbidden excluded banned disallowed unsupported unavailable ineligible refused denied optional closed
 """)
 
 
@@ -305,33 +308,37 @@ ANY_NEGATION = re.compile(r"\b(?:" + "|".join(sorted(_NEGATIONS | _NEGATIVE | _P
                           + r")\b|n[’']t\b|\bnon-", re.IGNORECASE)
 #: ANY_NEGATION without IGNORECASE, for lower-cased text (three times faster).
 NEGATION_CS = re.compile(ANY_NEGATION.pattern)
-_FEE = "fee"  # the stem "free" denies
+FEE = "fee"  # the stem "free" denies
 
 
 def negated_stems(text: str) -> frozenset[str]:
     """The stems of the content words `text` says are not so: inside a
     negation's scope (an odd number of them), or negative in themselves
     ("prohibited", "non-refundable")."""
-    clause, phrase = polarity(text)
-    return clause | phrase
+    clause, phrase, mixed = polarity(text)
+    return clause | phrase | mixed
 
 
-_NONE = (frozenset(), frozenset())
+_NONE = (frozenset(), frozenset(), frozenset())
 
 
-def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
+def polarity(text: str, asserts: frozenset[str] = frozenset()
+             ) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     """(the stems a clause-level negation or a negative word denies, the
-    stems a phrase-level negation denies): comment above."""
+    stems a phrase-level negation denies and the text asserts nowhere, the
+    stems it denies in one phrase and asserts elsewhere): comment above.
+    `asserts`: stems the text asserts in another way (a price asserts a fee)."""
     if ANY_NEGATION.search(text) is None:  # most sentences: one scan in C
         return _NONE
     out: set[str] = set()
     out_phrase: set[str] = set()
-    asserted: set[str] = set()
+    asserted: set[str] = set(asserts)
     depth, phrase = 0, 0  # open clause negations; open phrase negations
     last = 0
     first = True  # at a clause's first word
     just_opened = False  # the word before opened a phrase negation
     in_phrase = 0  # content words in the open phrase negation
+    skip = -1
     toks = list(WORD.finditer(text))
     for k, m in enumerate(toks):
         if _BREAK.search(text, last, m.start()):
@@ -360,7 +367,11 @@ def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
             depth += 1
             continue
         if w == "free" or w.endswith("-free"):
-            out_phrase.add(_FEE) if w == "free" else out_phrase.update(content_stems(w[:-5]))
+            out_phrase.add(FEE) if w == "free" else out_phrase.update(content_stems(w[:-5]))
+            if k + 2 < len(toks) and toks[k + 1].group().lower() == "of":
+                skip = k + 2  # "free of charge": the charge is what is denied
+            continue
+        if k == skip:
             continue
         if not is_content(w):
             continue
@@ -375,5 +386,5 @@ def polarity(text: str) -> tuple[frozenset[str], frozenset[str]]:
         else:
             asserted.update(content_stems(w))
     # A phrase negation denies a thing the text does not also assert: "a fee
-    # of €50, and strollers travel free" still has a fee.
-    return frozenset(out), frozenset(out_phrase - asserted)
+    # of €50, and strollers travel free" says both, and is not compared on it.
+    return frozenset(out), frozenset(out_phrase - asserted), frozenset(out_phrase & asserted)
