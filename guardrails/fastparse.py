@@ -23,28 +23,34 @@ rule calling the others; split, the grammar it mirrors would be in pieces.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
 from guardrails import ast
 from guardrails.diagnostics import Span
 
-# Each match is a token with the blanks before it. No token spans a line
-# (strings, regexes and comments stop at a newline), so lines are read one
-# at a time and a position is (line, column) without counting.
+# Each match is a token with the blanks before it, or a newline. No token
+# spans a line (strings, regexes and comments stop at a newline), so a
+# position is (line, column) from the start of the current line. The groups
+# are numbered in the order of _KINDS.
 _TOKEN = re.compile(
-    r"[ \t\f\r]*(?:(?P<comment>#[^\n]*)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)"
-    r'|(?P<string>"(?:[^"\\\n]|\\.)*")'
-    r"|(?P<number>-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)"
-    r"|(?P<regex>/(?:[^/\\\n]|\\.)+/[A-Za-z]*)"
-    r"|(?P<op>==|!=|<=|>=|\.\.\.|[<>=\[\](){},:.|?]))"
+    r"[ \t\f\r]*(?:(#[^\n]*)"
+    r"|([A-Za-z_][A-Za-z0-9_\-]*)"
+    r'|("(?:[^"\\\n]|\\.)*")'
+    r"|(-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)"
+    r"|(/(?:[^/\\\n]|\\.)+/[A-Za-z]*)"
+    r"|(==|!=|<=|>=|\.\.\.|[<>=\[\](){},:.|?])"
+    r"|(\n))"
 )
+_KINDS = (None, "comment", "name", "string", "number", "regex", "op", "newline")
 _BLANKS = re.compile(r"[ \t\f\r]*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_PLAIN_STRING = re.compile(r'"[^"\\\x00-\x1f\ud800-\udfff]*"')  # needs no json.loads
 _SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 _POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _CMP = frozenset({"==", "!=", "<", "<=", ">", ">="})
+_CONSTANTS = {"true": True, "false": False, "null": None}
 _STR_TESTS = frozenset({"contains", "starts_with", "ends_with"})
 # Words that are keywords in some parser state next to an operand: where one
 # of them stands as a name, Lark's contextual lexer decides by its state,
@@ -65,38 +71,68 @@ class _GiveUp(Exception):
     """The text is not one this parser reads with certainty."""
 
 
-#: A token: (kind, text, start offset, end offset, line, column). Kinds are
-#: name, string, number, regex, op and end; a plain tuple is cheapest to build.
+#: A token: (kind, text, start offset, end offset, line, column, end column).
+#: Kinds are name, string, number, regex, op and end; a plain tuple is
+#: cheapest to build.
 Tok = tuple
+
 
 def tokenize(text: str) -> tuple[list[Tok], list[tuple[int, int, str, int]]]:
     """Tokens and comments (line, col, text, offset); raises _GiveUp on a character no token starts with."""
     toks: list[Tok] = []
     comments: list[tuple[int, int, str, int]] = []
     append = toks.append
-    finditer = _TOKEN.finditer
-    offset = lineno = 0
-    line = ""
-    for lineno, line in enumerate(text.split("\n"), 1):
-        pos = 0
-        for m in finditer(line):
-            if m.start() != pos:
-                raise _GiveUp  # finditer skipped a character that starts no token
-            kind = m.lastgroup
-            start, pos = m.span(kind)
-            if kind == "comment":
-                comments.append((lineno, start + 1, line[start:pos], offset + start))
-            else:
-                append((kind, line[start:pos], offset + start, offset + pos, lineno, start + 1))
-        if pos != len(line) and _BLANKS.fullmatch(line, pos) is None:
-            raise _GiveUp
-        offset += len(line) + 1
-    append(("end", "", len(text), len(text), lineno, len(line) + 1))
+    kinds = _KINDS
+    lineno, bol, pos = 1, 0, 0  # bol: the offset where the current line begins
+    for m in _TOKEN.finditer(text):
+        k = m.lastindex
+        start, end = m.span(k)
+        if m.start() != pos:
+            raise _GiveUp  # finditer skipped a character that starts no token
+        pos = end
+        if k == 7:
+            lineno, bol = lineno + 1, end
+        elif k == 1:
+            comments.append((lineno, start - bol + 1, m.group(k), start))
+        else:
+            append((kinds[k], m.group(k), start, end, lineno, start - bol + 1, end - bol + 1))
+    if pos != len(text) and _BLANKS.fullmatch(text, pos) is None:
+        raise _GiveUp
+    col = len(text) - bol + 1
+    append(("end", "", len(text), len(text), lineno, col, col))
     return toks, comments
 
 
-def _span(file: str, first: Tok, last: Tok) -> Span:
-    return Span(file, first[4], first[5], last[4], last[5] + last[3] - last[2], first[2], last[3])
+_SPAN_FIELDS = ("file", "line", "col", "end_line", "end_col", "start", "end")
+
+
+def _span_maker():
+    """Span(file, first's line and column, last's end, offsets), built without
+    the frozen dataclass's __init__, which sets each field through
+    object.__setattr__: a 10,000-rule policy has 110,000 spans, and setting the
+    slots directly halves their cost. Falls back to the constructor if Span's
+    fields ever change."""
+    if tuple(f.name for f in dataclasses.fields(Span)) != _SPAN_FIELDS:
+        return lambda file, first, last: Span(file, first[4], first[5], last[4], last[6], first[2], last[3])
+    new = object.__new__
+    set_file, set_line, set_col, set_end_line, set_end_col, set_start, set_end = (
+        getattr(Span, name).__set__ for name in _SPAN_FIELDS)
+
+    def span(file: str, first: Tok, last: Tok) -> Span:
+        s = new(Span)
+        set_file(s, file)
+        set_line(s, first[4])
+        set_col(s, first[5])
+        set_end_line(s, last[4])
+        set_end_col(s, last[6])
+        set_start(s, first[2])
+        set_end(s, last[3])
+        return s
+
+    return span
+
+
+_span = _span_maker()
 
 
 def _joined(a: Span, b: Span) -> Span:
@@ -104,6 +140,9 @@ def _joined(a: Span, b: Span) -> Span:
 
 
 def _string(tok: Tok) -> str:
+    text = tok[1]
+    if _PLAIN_STRING.fullmatch(text):
+        return text[1:-1]  # no escape, control character or surrogate: json.loads would return the inside
     try:
         value = json.loads(tok[1])
     except ValueError:
@@ -168,20 +207,22 @@ class _Parser:
         return self.toks[self.i][1] == text and self.toks[self.i][0] == "name"
 
     def sp(self, first: Tok, last: Tok) -> Span:
-        return Span(self.file, first[4], first[5], last[4], last[5] + last[3] - last[2], first[2], last[3])
+        return _span(self.file, first, last)
 
     # -- literals
     def literal(self) -> ast.Literal:
-        tok = self.take()
-        if tok[0] == "string":
+        tok = self.toks[self.i]
+        self.i += 1
+        kind = tok[0]
+        if kind == "string":
             value = _string(tok)
-        elif tok[0] == "number":
+        elif kind == "number":
             value = _number(tok)
-        elif tok[0] == "name" and tok[1] in ("true", "false", "null"):
-            value = {"true": True, "false": False, "null": None}[tok[1]]
+        elif kind == "name" and tok[1] in _CONSTANTS:
+            value = _CONSTANTS[tok[1]]
         else:
             raise _GiveUp
-        return ast.Literal(value, self.sp(tok, tok))
+        return ast.Literal(value, _span(self.file, tok, tok))
 
     def literal_list(self) -> tuple[tuple[ast.Literal, ...], Tok, Tok]:
         """`[` [literal (`,` literal)*] `]`, no trailing comma."""
@@ -217,18 +258,22 @@ class _Parser:
 
     def and_expr(self):
         node, first, last = self.not_expr()
-        if self.at_word("and"):
+        toks = self.toks
+        tok = toks[self.i]
+        if tok[1] == "and" and tok[0] == "name":
             operands = [node]
-            while self.at_word("and"):
+            while tok[1] == "and" and tok[0] == "name":
                 self.i += 1
                 node, _, last = self.not_expr()
                 operands.append(node)
-            node = ast.And(tuple(operands), self.sp(first, last))
+                tok = toks[self.i]
+            node = ast.And(tuple(operands), _span(self.file, first, last))
         return node, first, last
 
     def not_expr(self):
-        if self.at_word("not"):
-            first = self.take()
+        first = self.toks[self.i]
+        if first[1] == "not" and first[0] == "name":
+            self.i += 1
             self.depth += 1
             if self.depth > _MAX_DEPTH:
                 raise _GiveUp
@@ -239,13 +284,13 @@ class _Parser:
 
     def test(self):
         left, first, last = self.operand()
-        tok = self.peek()
+        tok = self.toks[self.i]
         if tok[0] == "op":
             if tok[1] not in _CMP:
                 return left, first, last
             self.i += 1
             right, _, last = self.operand()
-            return ast.Compare(tok[1], left, right, self.sp(first, last)), first, last
+            return ast.Compare(tok[1], left, right, _span(self.file, first, last)), first, last
         if tok[0] != "name":
             return left, first, last
         word = tok[1]
@@ -284,17 +329,20 @@ class _Parser:
     def operand(self):
         node, first, last = self.atom()
         chain = self.depth + 1
+        toks = self.toks
         while True:
-            tok = self.peek()
+            tok = toks[self.i]
             if tok[0] != "op":
                 return node, first, last
             chain += 1
             if chain > _MAX_DEPTH:
                 raise _GiveUp
             if tok[1] == ".":
-                self.i += 1
-                last = self.expect("name")
-                node = ast.Attr(node, last[1], self.sp(first, last))
+                last = toks[self.i + 1]
+                if last[0] != "name":
+                    raise _GiveUp
+                self.i += 2
+                node = ast.Attr(node, last[1], _span(self.file, first, last))
             elif tok[1] == "[":
                 self.i += 1
                 key = self.take()
@@ -312,7 +360,7 @@ class _Parser:
                 return node, first, last
 
     def atom(self):
-        tok = self.peek()
+        tok = self.toks[self.i]
         kind = tok[0]
         if kind == "name":
             word = tok[1]
@@ -322,9 +370,10 @@ class _Parser:
                     return lit, tok, tok
                 raise _GiveUp
             self.i += 1
-            if self.at_op("("):
+            nxt = self.toks[self.i]
+            if nxt[1] == "(" and nxt[0] == "op":
                 return self.call(tok)
-            return ast.Var(word, self.sp(tok, tok)), tok, tok
+            return ast.Var(word, _span(self.file, tok, tok)), tok, tok
         if kind == "string" or kind == "number":
             lit = self.literal()
             return lit, tok, tok
