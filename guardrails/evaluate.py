@@ -443,32 +443,23 @@ def open_state(p: CompiledPolicy, graph: Any, rt: Runtime, session: str | None, 
     return h
 
 
-def _memo_hit(compiled: Any, fired: list, mask: int, stage: str, fail_closed: bool, combine_kw: dict) -> tuple:
+def memo_entry(p: CompiledPolicy, compiled: Any, fired: list, mask: int, stage: str, tool_default: str = "deny",
+               tool: str | None = None) -> tuple:
     """What a generated rule set decides when the rules in `mask` fired with
     no spans and none failed: the result then depends only on that set (and
-    the tool), so combine() runs once per set. (outcome, violations, route,
-    kept labels, labels), the sequences as tuples: each caller copies them."""
-    hit = compiled.memo.get(key := (mask, combine_kw.get("tool")))
+    the tool), so combine() runs once per set and the memo on the function
+    (``compiled.memo``, keyed by ``(mask, tool)``) holds it. (outcome,
+    violations, route, kept labels, labels, the policy's PolicyRef), the
+    sequences as tuples: each caller copies them."""
+    hit = compiled.memo.get(key := (mask, tool))
     if hit is None:
-        c = combine(_Run(fired, []), stage=stage, fail_closed=fail_closed, **combine_kw)
+        c = combine(_Run(fired, []), stage=stage, fail_closed=p.settings.fail_closed, tool_default=tool_default,
+                    tool=tool)
         labels = labels_of(fired)
-        hit = (c.outcome, tuple(c.violations), c.route, tuple(kept_labels(c.outcome, labels)), labels)
+        hit = (c.outcome, tuple(c.violations), c.route, tuple(kept_labels(c.outcome, labels)), labels, policy_ref(p))
         if len(compiled.memo) < 4096:
             compiled.memo[key] = hit
     return hit
-
-
-def memo_outcome(compiled: Any, ctx: Ctx, stage: str, fail_closed: bool, **combine_kw: Any) -> tuple[tuple | None,
-                                                                                                      tuple]:
-    """The stateless path of :func:`decide` for a generated rule set, for a
-    caller that builds its decision itself: (the memo's entry, see
-    _memo_hit, or None when a rule fired with spans or failed; the
-    function's own result, to hand to decide(first=...) in that case)."""
-    first = compiled(ctx)
-    fired, failed, mask = first
-    if failed or mask < 0:
-        return None, first
-    return _memo_hit(compiled, fired, mask, stage, fail_closed, combine_kw), first
 
 
 #: How many times one request is decided again because its session changed
@@ -490,14 +481,15 @@ def decide(p: CompiledPolicy, graph: Any, h: History | None, tiers: tuple, ctx: 
         compiled = None
     for _ in range(MAX_STALE):
         if compiled is not None:
-            if first is not None:  # the caller ran the function already (see memo_outcome)
+            if first is not None:  # the caller ran the function already
                 fired, failed, mask = first
                 first = None
             else:
                 fired, failed, mask = compiled(ctx)
             run = _Run(fired, failed)
             if not failed and mask >= 0:
-                hit = _memo_hit(compiled, fired, mask, stage, fail_closed, combine_kw)
+                hit = memo_entry(p, compiled, fired, mask, stage, combine_kw.get("tool_default", "deny"),
+                                 combine_kw.get("tool"))
                 c, labels = _Combined(hit[0], list(hit[1]), [], hit[2], []), hit[4]
             else:
                 c, labels = combine(run, stage=stage, fail_closed=fail_closed, **combine_kw), labels_of(fired)
@@ -546,4 +538,4 @@ def settle(p: CompiledPolicy, graph: Any, h: History, c: _Combined, stage: str, 
 
 
 __all__ = ["DEFAULT_DENY_RULE", "Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "decide", "kept_labels",
-           "memo_outcome", "open_state", "settle", "TIER_PII"]
+           "memo_entry", "open_state", "settle", "TIER_PII"]

@@ -25,7 +25,7 @@ from guardrails.evaluate import (
     decide,
     error_decision,
     kept_labels,
-    memo_outcome,
+    memo_entry,
     micros_since,
     open_state,
     policy_ref,
@@ -146,12 +146,13 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     first = None
     if compiled is not None and h is None:
         # The common case, built here: no session, and a set of rules that fired without spans.
-        hit, first = memo_outcome(compiled, ctx, "tool_call", settings.fail_closed,
-                                  tool_default=settings.tool_default, tool=tool)
-        if hit is not None:
+        first = compiled(ctx)
+        if not first[1] and first[2] >= 0:
+            hit = compiled.memo.get((first[2], tool)) or memo_entry(p, compiled, first[0], first[2], "tool_call",
+                                                                    settings.tool_default, tool)
             outcome = hit[0]
             return Decision.lean("tool_call", outcome, None if outcome is Outcome.DENY else args, list(hit[1]),
-                                 policy_ref(p), [], micros_since(started), hit[2], None, list(hit[3]), session)
+                                 hit[5], [], micros_since(started), hit[2], None, list(hit[3]), session)
     if offsets is None:
         subject, offsets = _joined(args, "args")
         ctx.text = subject
