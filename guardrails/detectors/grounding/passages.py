@@ -121,6 +121,8 @@ def _derived(qs: list[Quantity], sentence: str) -> list[Quantity]:
     words = {w.lower() for w in _HALF.findall(sentence)}
     factors = ([0.5] if words & {"half", "halved"} else []) + ([2.0] if words & {"double", "doubled"} else [])
     return [replace(q, value=q.value * f) for q in qs if q.unit is not None and not q.is_date for f in factors]
+
+
 _plain_source = lru_cache(maxsize=4096)(plain)
 
 

@@ -91,15 +91,12 @@ QUANTITY = re.compile(
     rf"(?:-(?=[a-z]))?{_SUFFIX}{_RATE}",
     re.IGNORECASE,
 )
-# Where a quantity can start: a currency sign, a digit, or a number word.
-# QUANTITY is tried only there (Python's re has no prefix scan for an
-# alternation this size, and trying it at every character was most of the
-# check's cost).
-_START = re.compile(r"(?:us\$|\$|€|£|¥)|\b(?:chf|usd|eur|gbp|jpy)\s(?=\d)|(?<![\w.,])\d|\b(?:a\b(?=\s+(?:hundred|thousand)\b)|"
-                    + "|".join(sorted([*_SMALL, *_SCALE], key=len, reverse=True)) + r")\b", re.IGNORECASE)
-
-
-_DIGIT_START = re.compile(r"[$€£¥]|(?<![\w.,])\d|\b(?:chf|usd|eur|gbp|jpy)\s(?=\d)")  # a character class first: scanned fast
+# Where a quantity can start: a currency sign or a digit (a character class
+# first, which Python's re scans fast), or a number word (_number_word_starts).
+# QUANTITY is tried only there: trying it at every character was most of
+# the check's cost.
+_DIGIT_START = re.compile(r"[$€£¥]|(?<![\w.,])\d")  # a character class first: scanned fast
+_CODES = ("chf ", "usd ", "eur ", "gbp ", "jpy ")  # a currency code before a figure, found looking back from it
 _ALPHA = re.compile(r"[^\W\d_]+")
 _NUMBER_WORDS = frozenset([*_SMALL, *_SCALE])
 # "twice" is "2 times", "thrice" "3 times" (as a source or an answer may write either).
@@ -111,23 +108,53 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(_ALPHA.findall(text.lower()))
 
 
-def _quantity_matches(text: str, number_words: bool, lowered: bool = False):
+def _number_word_starts(text: str, present: frozenset[str]):
+    """Where each number word of `present` starts, in order: a literal
+    regex per word present is scanned fast, where one alternation of every
+    number word was the costliest scan of a source."""
+    hits = []
+    for w in present:
+        rx = _WORD_RX.get(w)
+        if rx is None:
+            rx = _WORD_RX[w] = re.compile(r"\b" + w + r"\b", re.IGNORECASE)
+        hits.extend(m.start() for m in rx.finditer(text))
+    if "a" in present or "hundred" in present or "thousand" in present:  # "a hundred", "a thousand"
+        hits.extend(m.start() for m in _A_SCALE.finditer(text))
+    return sorted(hits)
+
+
+_WORD_RX: dict[str, re.Pattern] = {}
+_A_SCALE = re.compile(r"\ba\s+(?=hundred\b|thousand\b)", re.IGNORECASE)
+
+
+def _quantity_matches(text: str, number_words: frozenset[str], lowered: bool = False):
+    """QUANTITY matched where a figure, a currency sign or a number word starts."""
     quantity = _QUANTITY_CS if lowered else QUANTITY
-    start = (_START_CS if lowered else _START) if number_words else _DIGIT_START
+    words_at = _number_word_starts(text, number_words) if number_words else []
+    wi = 0
     pos = 0
+    n = len(text)
     while True:
-        c = start.search(text, pos)
-        if c is None:
+        c = _DIGIT_START.search(text, pos)
+        at = c.start() if c is not None else n
+        while wi < len(words_at) and words_at[wi] < pos:
+            wi += 1
+        if wi < len(words_at) and words_at[wi] < at:
+            at, end = words_at[wi], words_at[wi] + 1
+        elif c is None:
             return
-        at = c.start()
-        if text[at] == "$" and text[max(0, at - 2):at].lower() == "us":
-            at -= 2
+        else:
+            end = c.end()
+            if text[at] == "$" and text[max(0, at - 2):at].lower() == "us":
+                at -= 2
+            elif at >= 4 and text[at - 4:at].lower() in _CODES:
+                at -= 4
         m = quantity.match(text, at)
         if m is None:
-            pos = c.end()
+            pos = end
             continue
         yield m
-        pos = max(m.end(), c.end())
+        pos = max(m.end(), end)
 
 
 # "3 to 5 days", "between 2 and 8 °C", "4-6 hours": the first number takes the second's unit.
@@ -151,7 +178,7 @@ def _case_sensitive(rx: re.Pattern) -> re.Pattern:
 # lower-casing keeps every offset): Python's case-blind matching of a word
 # alternation is several times slower, and dates and quantities are most of
 # the cost of analysing a source.
-_QUANTITY_CS, _START_CS, _TIMES_CS = (_case_sensitive(rx) for rx in (QUANTITY, _START, _TIMES))
+_QUANTITY_CS, _TIMES_CS = (_case_sensitive(rx) for rx in (QUANTITY, _TIMES))
 _DATES_CS = [_case_sensitive(rx) for rx in DATES]
 
 
@@ -286,6 +313,9 @@ _CLOCK = re.compile(r"\b(?P<h>1[0-2]|0?\d)(?:[:.](?P<m>[0-5]\d))?\s?(?P<ap>a\.m\
 _CLOCK_HINT = re.compile(r"\d:\d\d|\d\s?[ap]\.?m\b|noon|midday|midnight")
 
 
+_CLOCK_WORDS = frozenset(["am", "pm", "m", "noon", "midday", "midnight"])  # "m" of "a.m."
+
+
 def find_clocks(text: str) -> list[Quantity]:
     """Every time of day in `text` (lower case), as readings in minutes."""
     if _CLOCK_HINT.search(text) is None:
@@ -312,13 +342,13 @@ def find_quantities(text: str) -> list[Quantity]:
     text, lowered = _lowered(text)
     digit = _DIGIT_START.search(text) is not None
     words = _words(text)
-    number_words = not _NUMBER_WORDS.isdisjoint(words)
+    number_words = _NUMBER_WORDS & words
     clock_word = not {"noon", "midnight", "midday"}.isdisjoint(words)
     times = "twice" in words or "thrice" in words
     if not (digit or number_words or times or clock_word):
         return []
     dates = find_dates(text, words) if digit else []
-    if digit or clock_word:
+    if clock_word or (digit and (":" in text or not _CLOCK_WORDS.isdisjoint(words))):
         dates += find_clocks(text if lowered else text.lower())
     out: list[Quantity] = list(dates)
     if times:
