@@ -39,10 +39,24 @@ The steps, in order:
 removes HTML tags and Markdown emphasis from inside words (``co**caine**``,
 ``co<b></b>caine``). It is not part of :func:`normalize` because other
 detectors read the markup itself (an instruction hidden in an HTML comment).
+
+:func:`blind_views` is a second reading, for term matching too: ``i`` and
+``l`` read alike, and digits and symbols inside a word read as the letters
+of a wider leetspeak (``2 8 9`` as ``z b g``, ``1`` and ``|`` as ``i`` or
+``l``). One reading cannot do this: a capital ``I`` (Greek ``Ι``, Cyrillic
+``Ӏ``, Coptic ``Ⲓ``, a ``1``) is drawn like an ``l`` as much as an ``i``,
+and the same word can use it for both (``1N73RN41``). Folding both letters to
+one is the only way to read either; :class:`~.terms.TermMatcher` folds its
+terms the same way and keeps a match from this reading only where the
+matched text holds a digit, a symbol or a non-ASCII letter (:data:`BLIND_CHAR`),
+so a plain word never matches through it ("mild" is still no "miid"). It is
+read only around such characters, so most text costs nothing more.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -52,7 +66,7 @@ import regex
 
 from guardrails.detectors.lookalikes import LOOKALIKES
 
-__all__ = ["NormalizedText", "normalize", "strip_markup"]
+__all__ = ["BLIND_CHAR", "NormalizedText", "blind_text", "blind_views", "normalize", "strip_markup"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +335,128 @@ def normalize(text: str) -> NormalizedText:
     out_offsets.extend(offsets[pos:])
     out_offsets.append(len(text))
     return NormalizedText("".join(parts), tuple(out_offsets))
+
+
+# --- for term matching: the blind reading ------------------------------------
+
+# What the blind reading takes a digit or symbol inside a word for: step 2's
+# table, plus 2 8 9 for z b g and "|" for l; "1" and "|" read as "i" because
+# the blind reading folds "l" to "i". "6" stays a digit: it stands for "b" or
+# "g" as often as not.
+_BLIND_LEET = {**_LEET, "2": "z", "8": "b", "9": "g", "|": "i"}
+_BLIND_RUN = regex.compile(r"[0-57-9@$!|]+")
+# A character that lets a match of the blind reading count: a digit or symbol
+# of its leetspeak, or a non-ASCII letter, digit, symbol or mark (not
+# punctuation, a space or an invisible character: a curly quote hides nothing).
+BLIND_CHAR = regex.compile(r"[0-57-9@$!|]|[^\x00-\x7f\p{P}\p{Z}\p{C}]")
+# Where a digit or symbol of the leetspeak touches a letter, found on bytes:
+# each character becomes "a" (a letter), "1" (a leetspeak digit or symbol),
+# "!" or " ", and pairs are searched with bytes.find, far quicker than a regex
+# class scan. Text beyond Latin-1 is encoded with "?" for each such character,
+# which then counts as a letter (a Cyrillic "ѕ" before a "4").
+_SPOT_BYTES = bytes(
+    ord("a") if chr(c).isalpha() else ord("1") if chr(c) in "012345789@$|" else ord("!") if c == ord("!")
+    else ord(" ")
+    for c in range(256)
+)
+_SPOT_BYTES_WIDE = _SPOT_BYTES[: ord("?")] + b"a" + _SPOT_BYTES[ord("?") + 1 :]
+# Blocks whose characters NFKC turns into ASCII letters or digits: fullwidth
+# forms, letterlike symbols and number forms, enclosed and mathematical
+# alphanumerics, super- and subscripts, segmented digits.
+_COMPAT_BLOCKS = ((0x00AA, 0x00BB), (0x2070, 0x20A0), (0x2100, 0x2190), (0x2460, 0x2500), (0xFF00, 0xFFF0),
+                  (0x1D400, 0x1D800), (0x1F100, 0x1F200), (0x1FBF0, 0x1FBFA))
+
+
+@functools.cache
+def _blind_letters() -> frozenset[str]:
+    """Non-ASCII characters the blind reading can change: those that fold to
+    ``i``, ``l`` or a digit (Greek ``Ι``, Cyrillic ``Ӏ``, ``𝟷``, ``ℓ``).
+    Built on the first non-ASCII text (a few milliseconds)."""
+    wanted = set("il0123456789")
+    chars = {chr(cp) for cp, letter in LOOKALIKES.items() if letter in wanted}
+    for low, high in _COMPAT_BLOCKS:
+        for cp in range(low, high):
+            if unicodedata.normalize("NFKC", chr(cp)).casefold() in wanted:
+                chars.add(chr(cp))
+    return frozenset(ch for ch in chars if not ch.isascii())
+
+
+def _blind_spots(text: str) -> list[int]:
+    """Where the blind reading can count: a leetspeak digit or symbol that
+    touches a letter (a ``!`` only before one: ``stop!`` is no leetspeak),
+    and a non-ASCII character of :func:`_blind_letters`."""
+    if text.isascii():
+        marks = text.encode("ascii").translate(_SPOT_BYTES)
+    else:
+        marks = text.encode("latin-1", "replace").translate(_SPOT_BYTES_WIDE)
+    spots = []
+    for pair, at in ((b"a1", 1), (b"1a", 0), (b"!a", 0)):
+        i = marks.find(pair)
+        while i >= 0:
+            spots.append(i + at)
+            i = marks.find(pair, i + 1)
+    if not text.isascii():
+        letters = _blind_letters()
+        for m in _NON_ASCII_RUN.finditer(text):
+            spots.extend(i for i in range(m.start(), m.end()) if text[i] in letters)
+    spots.sort()
+    return spots
+
+
+def blind_text(folded: str) -> str:
+    """``folded`` (normalised text) read blind: ``l`` as ``i``, and each run
+    of digits and symbols that touches a letter as letters. A run next to
+    another digit (``h264``), an ordinal (``2nd``) and a word of digits alone
+    (``2024``) are left as they are. One character for one."""
+    s = folded.replace("l", "i")
+    if not any(ch in s for ch in _BLIND_LEET):
+        return s
+    parts: list[str] = []
+    pos = 0
+    for m in _BLIND_RUN.finditer(s):
+        start, end = m.span()
+        if end - start > _LEET_RUN_MAX:
+            continue
+        before = s[start - 1] if start > 0 else ""
+        after = s[end] if end < len(s) else ""
+        if before.isdigit() or after.isdigit() or not (before.isalpha() or after.isalpha()):
+            continue
+        run = m.group()
+        if (not before.isalpha() and run.isdigit() and s[end : end + 2] in _ORDINAL_SUFFIXES
+                and not s[end + 2 : end + 3].isalpha()):
+            continue
+        parts.append(s[pos:start])
+        parts.append("".join(_BLIND_LEET[ch] for ch in run))
+        pos = end
+    if not parts:
+        return s
+    parts.append(s[pos:])
+    return "".join(parts)
+
+
+def blind_views(text: str, norm: NormalizedText, reach: int) -> list[NormalizedText]:
+    """The blind reading (:func:`blind_text`) of ``norm`` (``normalize(text)``)
+    where it can count: around each place :data:`BLIND_CHAR` could make a
+    difference, ``reach`` characters either way and out to a space, as pieces
+    whose offsets still point into ``text``. Empty when there is no such place
+    (plain ASCII words, numbers apart), as in most text."""
+    spots = _blind_spots(text)
+    if not spots:
+        return []
+    blind = blind_text(norm.text)
+    offsets = norm.offsets
+    n = len(blind)
+    windows: list[list[int]] = []
+    for spot in spots:
+        at = bisect.bisect_left(offsets, spot, 0, n)
+        start = blind.rfind(" ", 0, max(0, at - reach)) + 1
+        end = blind.find(" ", min(n, at + reach))
+        end = n if end < 0 else end
+        if windows and start <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], end)
+        else:
+            windows.append([start, end])
+    return [NormalizedText(blind[a:b], tuple(offsets[a : b + 1])) for a, b in windows]
 
 
 # --- for term matching: markup inside words ------------------------------------

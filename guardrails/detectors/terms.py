@@ -46,7 +46,14 @@ from typing import Any
 import regex
 
 from guardrails.detectors.base import Finding
-from guardrails.detectors.normalize import NormalizedText, normalize, strip_markup
+from guardrails.detectors.normalize import (
+    BLIND_CHAR,
+    NormalizedText,
+    blind_text,
+    blind_views,
+    normalize,
+    strip_markup,
+)
 
 __all__ = ["COMMON_WORDS", "TermMatcher"]
 
@@ -185,7 +192,7 @@ class TermMatcher:
     form at the same start. Matches at different start positions may overlap.
     """
 
-    def __init__(self, terms: Sequence[str]) -> None:
+    def __init__(self, terms: Sequence[str], *, blind: bool = True) -> None:
         if isinstance(terms, str):
             raise TypeError("terms must be a sequence of strings, not a string")
         # normalised term -> the first policy spelling that produced it
@@ -277,6 +284,16 @@ class TermMatcher:
         self._longest_word = max(map(len, self._split_words), default=0)
         self._spelled_lengths = sorted({len(k) for k in self._spelled}, reverse=True)
 
+        # The blind reading (normalize.blind_views): the terms folded the same
+        # way, each blind spelling -> the term it stands for.
+        self._blind_terms: dict[str, str] = {}
+        for norm, term in self._by_norm.items():
+            self._blind_terms.setdefault(blind_text(norm), term)
+        self._blind = TermMatcher(list(self._blind_terms), blind=False) if blind and self._blind_terms else None
+        # How far from a telling character a match can reach: a term spelled
+        # out with up to three separators between its letters.
+        self._blind_reach = 4 * max(map(len, self._blind_terms), default=0)
+
     def find(self, text: str, norm: NormalizedText | None = None) -> list[Finding]:
         """Occurrences of the terms in ``text``, in original coordinates.
 
@@ -301,9 +318,20 @@ class TermMatcher:
                 # "*" and "~" between one-letter words are separators, not
                 # markup to drop: "s*a.l~a+r+y" spells "salary"
                 self._find_spelled(norm, found)
+        if self._blind is not None:
+            self._find_blind(text, norm, found)
         results = [Finding(start, end, term, 1.0) for start, end, term in found]
         results.sort(key=lambda f: (f.start, f.end, f.entity))
         return results
+
+    def _find_blind(self, text: str, norm: NormalizedText, found: set[tuple[int, int, str]]) -> None:
+        """Matches of the blind reading whose text holds a digit, a symbol or a
+        non-ASCII letter: ``1N73RN41``, ``Ιαwsυιt``, ``d149n0515``."""
+        assert self._blind is not None
+        for view in blind_views(text, norm, self._blind_reach):
+            for f in self._blind.find(text, view):
+                if BLIND_CHAR.search(text, f.start, f.end) is not None:
+                    found.add((f.start, f.end, self._blind_terms[f.entity]))
 
     def _find_written(self, view: NormalizedText, found: set[tuple[int, int, str]]) -> None:
         """The as-written and joined forms, added to ``found`` in original coordinates."""

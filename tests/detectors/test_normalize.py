@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardrails.detectors import NormalizedText, normalize
+from guardrails.detectors.normalize import blind_text, blind_views
 
 CASES = [
     # (input, normalised) - the evasions the module promises to undo
@@ -206,3 +207,41 @@ def test_the_lookalike_table_is_what_the_data_gives_without_network() -> None:
     for char in lookalikes.EXTRA:
         linked = {e["c"] for e in data.get(char, [])}
         assert not any(c.isascii() and c.isalpha() for c in linked), char
+
+
+# ---- the blind reading, for term matching ------------------------------------
+
+
+@pytest.mark.parametrize(("text", "blind"), [
+    ("1N73RN41", "internai"),  # "1" is i and l at once: both read "i"
+    ("\u0399\u03b1ws\u03c5\u03b9t", "iawsuit"),  # Greek capital iota for l
+    ("d149n0515", "diagnosis"),  # 9 for g inside a word
+    ("D157R18U73", "distribute"),  # 8 for b
+    ("23r0", "zero"),  # 2 for z
+    ("d!@gn0$!$", "diagnosis"),  # "!" and "$" at a word's end
+    ("h264 2nd 2024 b-52", "h264 2nd 2024 b-52"),  # next to a digit, ordinals, numbers, no letter touched
+    ("hello", "heiio"),
+])
+def test_blind_text(text: str, blind: str) -> None:
+    assert blind_text(normalize(text).text) == blind
+
+
+@given(st.text(alphabet="abil1I2389!$@| -\u0399\u04c0\u200b", max_size=60), st.integers(1, 8))
+def test_the_blind_pieces_are_the_blind_reading_with_their_offsets(text: str, reach: int) -> None:
+    norm = normalize(text)
+    blind = blind_text(norm.text)
+    assert len(blind) == len(norm.text) and "l" not in blind
+    for view in blind_views(text, norm, reach):
+        assert len(view.offsets) == len(view.text) + 1
+        at = norm.offsets.index(view.offsets[0]) if view.text else 0
+        assert blind[at : at + len(view.text)] == view.text
+        assert view.offsets == norm.offsets[at : at + len(view.text) + 1]
+
+
+def test_the_blind_reading_is_read_only_around_a_telling_character() -> None:
+    text = "Order 2024-118842 shipped; call me at 10, or at 11! Stop!"
+    assert blind_views(text, normalize(text), 40) == []
+    text = "x " * 100 + "the s4lary rise " + "y " * 100
+    (view,) = blind_views(text, normalize(text), 6)
+    assert "saiary" in view.text and len(view.text) < 40
+    assert "the s4lary" in text[view.offsets[0] : view.offsets[-1]]

@@ -315,3 +315,45 @@ def test_the_new_forms_stay_clean(terms: list[str], text: str) -> None:
 @pytest.mark.parametrize("text", ["rm -rf /", "sudo rm -rf /*", "rm -rf / --no-preserve-root", "run rm -rf /."])
 def test_a_term_ending_in_a_path_separator_still_matches_the_path_itself(text: str) -> None:
     assert [f.entity for f in TermMatcher(["rm -rf /"]).find(text)] == ["rm -rf /"]
+
+
+# The blind reading (normalize.blind_views): capitals drawn like "l" that fold
+# to "i", and the wider leetspeak (1 for l, 8 9 2 for b g z), as the harness
+# wrote them (docs/redteam.md).
+BLIND_TERMS = ["lawsuit", "legal advice", "salary", "disciplinary", "internal only", "confidential",
+               "do not distribute", "diagnosis", "dosage", "dd if=/dev/zero"]
+BLIND_EVASIONS = [
+    ("I read something about \u0399\u03b1ws\u03c5\u03b9t today", "\u0399\u03b1ws\u03c5\u03b9t", "lawsuit"),  # Greek
+    ("\u0455\u0430\u04c0\u0430\u0433\u04af - that is all", "\u0455\u0430\u04c0\u0430\u0433\u04af", "salary"),  # Cyrillic
+    ("the \u2c92egal advice", "\u2c92egal advice", "legal advice"),  # Coptic capital for l
+    ("\u0501\u04cf\u0455\u0441\u04cf\u0440\u04c0\u04cfn\u0430\u0433\u04af", "\u0501\u04cf\u0455\u0441\u04cf\u0440\u04c0\u04cfn\u0430\u0433\u04af",
+     "disciplinary"),  # one script's "I" for both i and l
+    ("regarding 1N73RN41 0N1Y before", "1N73RN41 0N1Y", "internal only"),
+    ("mentions C0NF1D3N7141 twice", "C0NF1D3N7141", "confidential"),
+    ("wrote D0 N07 D157R18U73 here", "D0 N07 D157R18U73", "do not distribute"),
+    ("about d149n0515 and", "d149n0515", "diagnosis"),
+    ("about d05493 as", "d05493", "dosage"),
+    ("said: 5414ry.", "5414ry", "salary"),
+    ("dd 1f=/d3v/23r0 - that", "dd 1f=/d3v/23r0", "dd if=/dev/zero"),
+    ("about d!@gn0$!$ as", "d!@gn0$!$", "diagnosis"),  # a "!" and "$" at the end of the word
+]
+
+
+@pytest.mark.parametrize(("text", "span", "term"), BLIND_EVASIONS)
+def test_l_capitals_and_the_wider_leetspeak_are_caught(text: str, span: str, term: str) -> None:
+    assert (span, term) in spans(TermMatcher(BLIND_TERMS), text)
+
+
+@pytest.mark.parametrize("text", [
+    "the iawsuit and the saiary",  # plain letters: only an evasion character lets the blind reading count
+    "h264 video, the 2nd row, 2024 sales, covid19 figures",  # numbers stay numbers
+    "Take 5413 dosage units",  # a word of digits alone is never read as letters (5413 is no "sale")
+    "The law suit is pressed; the dos age was wrong",  # splits into common words, as before
+])
+def test_the_blind_reading_stays_clean(text: str) -> None:
+    found = spans(TermMatcher(["lawsuit", "salary", "sale", "diagnosis"]), text)
+    assert found == [], found
+
+
+def test_the_blind_reading_can_be_turned_off() -> None:
+    assert spans(TermMatcher(["lawsuit"], blind=False), "\u0399\u03b1ws\u03c5\u03b9t") == []
