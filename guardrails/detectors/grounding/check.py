@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from guardrails.detectors.grounding.claims import (
@@ -107,61 +108,82 @@ def _function_contraction(lw: str) -> bool:
     return lw.endswith("'s") and lw[:-2] in STOPWORDS
 
 
+# What a word is to _names, by the word as written: 0 nothing, 1 a name,
+# 2 a key term, 3 a name unless it is the first word. Bounded like
+# words.content_stems' cache: words come from requests.
+_KIND: dict[str, int] = {}
+
+
+def _kind(w: str) -> int:
+    lw = w.lower()
+    if lw in STOPWORDS or lw in _NOT_NAMES or lw[0].isdigit() or _function_contraction(lw):
+        return 0
+    if any(ch.isdigit() for ch in w) or (len(w) > 1 and w.isupper()):
+        return 1  # a code (letters with digits) or an acronym
+    if w[0].isupper():
+        return 3
+    return 2 if "-" in w and not lw.startswith("non-") else 0
+
+
 def _names(clause: str) -> tuple[list[str], list[str]]:
     """(names, key terms): names are capitalised words after the first, codes
     and acronyms; key terms add hyphenated words. A capitalised first word is
     only a sentence's first word ("Bookings for ...", "No student ..."): it
     is compared as a content word."""
     names, keys = [], []
-    for i, m in enumerate(WORD.finditer(clause)):
-        w = m.group()
-        lw = w.lower()
-        if lw in STOPWORDS or lw in _NOT_NAMES or lw[0].isdigit() or _function_contraction(lw):
-            continue
-        code = any(ch.isdigit() for ch in w)
-        if (w[0].isupper() and i > 0) or code or (len(w) > 1 and w.isupper()):
+    kinds = _KIND
+    for i, w in enumerate(WORD.findall(clause)):
+        k = kinds.get(w)
+        if k is None:
+            if len(kinds) >= 100_000:
+                kinds.clear()
+            k = kinds[w] = _kind(w)
+        if k == 1 or (k == 3 and i > 0):
             names.append(w)
             keys.append(w)
-        elif "-" in w and not lw.startswith("non-"):
+        elif k == 2 or k == 3 and "-" in w and not w.lower().startswith("non-"):
             keys.append(w)
     return names, keys
 
 
-def _has_key(index_plain: str, stems: frozenset[str], key: str) -> bool:
-    if plain(key) in index_plain:
+def _has_key(ix: SourceIndex, allowed: set[int] | None, stems: frozenset[str], key: str) -> bool:
+    """Whether the sources hold a name or key term: each of its words, or
+    the term itself in their plain text (built only when the words fail)."""
+    if all(stem(p) in stems for p in re.split(r"[-\s]+", key) if p):
         return True
-    parts = [p for p in re.split(r"[-\s]+", key) if p]
-    return all(stem(p) in stems for p in parts)
+    if allowed is None:
+        return plain(key) in ix.plain
+    return plain(key) in " ".join(_plain_text(ix.sources[i].text) for i in sorted(allowed))
 
 
-def _weighted_best(passages, cstems: set[str], names: set[str], quantities=()) -> tuple[Passage | None, float]:
-    """The passage sharing most with the claim: its words, names twice, and
-    (a tie-breaker that is often decisive) the claim's quantities."""
-    best, best_w = None, 0.0
+def _weighted_best(overlap: dict[Passage, int], names: set[str], quantities=()) -> Passage | None:
+    """The passage sharing most with the claim: its words (`overlap`: the
+    count per passage), names twice, and (a tie-breaker that is often
+    decisive) the claim's quantities."""
+    best, best_w = None, 0
     values = frozenset(value_key(q) for q in quantities if not q.is_date)
-    for p in passages:
-        common = cstems & p.stems
-        if not common:
-            continue
-        w = len(common) + len(common & names)
+    for p, w in overlap.items():
+        if names:
+            w += len(names & p.stems)
         if values and p.values:
             w += len(values & p.values)
         if w > best_w:
             best, best_w = p, w
-    return best, best_w
+    return best
 
 
-def _most_shared(passages, cstems: set[str], quantities=()) -> list[Passage]:
-    """The passages sharing most words with the claim (its quantities break
-    ties), in source order."""
+def _most_shared(passages, overlap: dict[Passage, int], extra: str | None, quantities=()) -> list[Passage]:
+    """The passages sharing most words with the claim (`overlap`, plus one
+    for `extra` when a passage holds it; its quantities break ties), in
+    source order."""
     values = frozenset(value_key(q) for q in quantities if not q.is_date)
     best: list[Passage] = []
     best_w = 0.0
     for p in passages:
-        n = len(cstems & p.stems)
+        n = overlap.get(p, 0) + (extra is not None and extra in p.stems)
         if not n:
             continue
-        w = n + (0.5 * len(values & p.values) if values else 0)
+        w = n + (0.5 * len(values & p.values) if values and p.values else 0)
         if w > best_w:
             best, best_w = [p], w
         elif w == best_w:
@@ -198,10 +220,9 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
     passages = ix.passages if allowed is None else tuple(p for p in ix.passages if p.source in allowed)
     if allowed is not None:
         stems = frozenset().union(*(p.stems for p in passages))
-        index_plain = " ".join(plain(ix.sources[i].text) for i in sorted(allowed))
-        ordered = tuple(sorted(stems))
+        ordered = None
     else:
-        stems, index_plain, ordered = ix.stems, ix.plain, ix.ordered
+        stems, ordered = ix.stems, None
     quantities = find_quantities(text)
     bare = text
     for q in reversed(quantities):  # a quantity's words are compared as the quantity
@@ -213,8 +234,12 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
     name_stems = {stem(n) for n in names}
     # Only passages sharing a word with the claim can support it, be the
     # closest, or contradict it: the inverted index gives them without a scan.
-    sharing = ix.sharing(cstems) if allowed is None else tuple(p for p in passages if p.stems & cstems)
-    best, _ = _weighted_best(sharing, cstems, name_stems, quantities)
+    if allowed is None:
+        overlap = ix.overlaps(cstems)
+    else:
+        overlap = {p: n for p in passages if (n := len(p.stems & cstems))}
+    sharing = tuple(overlap)
+    best = _weighted_best(overlap, name_stems, quantities)
 
     # 2. numbers, quantities, dates
     near = sharing or passages
@@ -235,11 +260,10 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
 
     # 3. names and key terms
     for k in keys:
-        if not _has_key(index_plain, stems, k):
+        if not _has_key(ix, allowed, stems, k):
             return "entity_missing", f"{k!r} is in no source", best
     if best is not None:
-        best_plain = plain(best.text)
-        missing = [n for n in names if plain(n) not in best_plain and stem(n) not in best.stems]
+        missing = [n for n in names if stem(n) not in best.stems and plain(n) not in _plain_text(best.text)]
         if missing:
             _, other = _names(best.text)
             others = [o for o in other if o[0].isupper() and i_not_in(o, bare)]
@@ -263,8 +287,9 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
     if subject and cands:
         cands = [p for p in cands if subject <= p.stems] or cands
     c_clause, c_phrase, c_mixed = polarity(bare)
-    pstems = cstems | {FEE} if FEE in c_phrase else cstems  # "free" speaks of a fee (passages.analyse)
-    closest = _most_shared(cands or sharing, pstems, quantities)
+    extra = FEE if FEE in c_phrase and FEE not in cstems else None  # "free" speaks of a fee (passages.analyse)
+    pstems = cstems | {FEE} if extra else cstems
+    closest = _most_shared(cands or sharing, overlap, extra, quantities)
     # A contradiction needs every passage as close as the closest to say the
     # opposite: one that agrees is support.
     if closest and not bound and len(pstems & closest[0].stems) >= POLARITY_OVERLAP * len(pstems) \
@@ -276,7 +301,11 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
     # thing: everyday words and words that read as verbs (words.verb_like)
     # are the answer's own phrasing, and count only when the claim shares
     # under half of its words with the sources.
-    missing_terms = {s for s in cstems - stems if BROADER.get(s) not in stems and not by_prefix(s, stems, ordered)}
+    missing_terms = {s for s in cstems - stems if BROADER.get(s) not in stems}
+    if missing_terms:
+        if ordered is None:
+            ordered = ix.ordered if allowed is None else tuple(sorted(stems))
+        missing_terms = {s for s in missing_terms if not by_prefix(s, stems, ordered)}
     if missing_terms:
         weak = _COMMON_STEMS | verb_like(bare)
         specific = sorted(missing_terms - weak)
@@ -289,6 +318,9 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
 
 def i_not_in(word: str, text: str) -> bool:
     return plain(word) not in plain(text)
+
+
+_plain_text = lru_cache(maxsize=4096)(plain)
 
 
 #: Units whose figure a bare number of the sources does not support: "$18"

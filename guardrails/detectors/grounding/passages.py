@@ -33,16 +33,17 @@ from guardrails.detectors.grounding.words import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Passage:
-    """One sentence of a source, analysed."""
+    """One sentence of a source, analysed (compared by identity: each is
+    analysed once, and a claim's checks key dicts by it)."""
 
     source: int  # index into the sources
     start: int
     end: int
     text: str
     stems: frozenset[str]
-    quantities: tuple[Quantity, ...]
+    quantities: tuple[Quantity, ...]  # offsets into the source
     negated: frozenset[str]  # the stems it says are not so (clause_negated | phrase_negated)
     clause_negated: frozenset[str]  # of those, the ones a clause-level negation denies (words.polarity)
     phrase_negated: frozenset[str]  # and the ones a phrase-level negation denies ("without an exit fee")
@@ -51,23 +52,71 @@ class Passage:
     ranged: bool  # states a range, which a value inside it matches without being in `values`
 
 
-@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One source text analysed: its passages and which hold each stem."""
+
+    __slots__ = ("by_stem", "passages", "stems")
+
+    def __init__(self, passages: tuple[Passage, ...]) -> None:
+        self.passages = passages
+        by_stem: dict[str, list[int]] = {}
+        for j, p in enumerate(passages):
+            for x in p.stems:
+                got = by_stem.get(x)
+                if got is None:
+                    by_stem[x] = [j]
+                else:
+                    got.append(j)
+        self.by_stem = by_stem
+        self.stems = frozenset(by_stem)
+
+
 class SourceIndex:
-    """Every passage of the request's sources, and what all of them hold."""
+    """Every passage of the request's sources, and what all of them hold.
+    The sources' plain text and sorted stems are built when first asked for:
+    most claims need neither."""
 
-    sources: tuple[Source, ...]
-    passages: tuple[Passage, ...]
-    stems: frozenset[str]
-    plain: str
-    by_stem: dict[str, list[int]]  # stem -> the passages holding it, in order: a claim reads only those
-    ordered: tuple[str, ...]  # the stems, sorted: a prefix is found by bisection
+    __slots__ = ("_ordered", "_plain", "chunks", "passages", "sources", "stems")
 
-    def sharing(self, stems: set[str]) -> tuple[Passage, ...]:
+    def __init__(self, sources: tuple[Source, ...], chunks: tuple[Chunk, ...]) -> None:
+        self.sources = sources
+        self.chunks = chunks
+        self.passages = tuple(p for c in chunks for p in c.passages)
+        self.stems = frozenset().union(*(c.stems for c in chunks))
+        self._plain: str | None = None
+        self._ordered: tuple[str, ...] | None = None
+
+    @property
+    def plain(self) -> str:
+        """The sources' text for substring tests (words.plain), joined."""
+        if self._plain is None:
+            self._plain = " ".join(_plain_source(s.text) for s in self.sources)
+        return self._plain
+
+    @property
+    def ordered(self) -> tuple[str, ...]:
+        """The stems, sorted: a prefix is found by bisection."""
+        if self._ordered is None:
+            self._ordered = tuple(sorted(self.stems))
+        return self._ordered
+
+    def overlaps(self, stems) -> dict[Passage, int]:
+        """The passages sharing a stem with `stems`, in source order, each
+        with how many it shares: a claim reads only those."""
+        out: dict[Passage, int] = {}
+        for c in self.chunks:
+            hits: dict[int, int] = {}
+            for x in stems:
+                for j in c.by_stem.get(x, ()):
+                    hits[j] = hits.get(j, 0) + 1
+            ps = c.passages
+            for j in sorted(hits):
+                out[ps[j]] = hits[j]
+        return out
+
+    def sharing(self, stems) -> tuple[Passage, ...]:
         """The passages sharing a stem with `stems`, in source order."""
-        hits: set[int] = set()
-        for s in stems:
-            hits.update(self.by_stem.get(s, ()))
-        return tuple(self.passages[i] for i in sorted(hits))
+        return tuple(self.overlaps(stems))
 
 
 def value_key(q: Quantity) -> float:
@@ -75,26 +124,27 @@ def value_key(q: Quantity) -> float:
 
 
 @lru_cache(maxsize=4096)
-def analyse(text: str) -> tuple[tuple, ...]:
-    """A source's sentences, analysed once per text (the cache is keyed by
-    the text itself, so an edited chunk is analysed again). Quantities are
-    found in one pass over the whole text and handed to their sentences;
-    negation is scoped only in the sentences where a negation word occurs."""
+def analyse(text: str, source: int = 0) -> Chunk:
+    """A source's sentences, analysed once per text and position (the cache
+    is keyed by the text itself, so an edited chunk is analysed again).
+    Quantities are found in one pass over the whole text and handed to their
+    sentences (their offsets stay the source's); negation is scoped only in
+    the sentences where a negation word occurs."""
     spans = sentences(text)
     quantities = find_quantities(text)
     low = text.lower()
     negations = [m.start() for m in (NEGATION_CS.finditer(low) if len(low) == len(text) else ANY_NEGATION.finditer(text))]
     out = []
     qi = ni = 0
+    nq, nn = len(quantities), len(negations)
     for s, e in spans:
         qs = []
-        while qi < len(quantities) and quantities[qi].start < e:
-            q = quantities[qi]
-            if q.start >= s:
-                qs.append(replace(q, start=q.start - s, end=q.end - s))
+        while qi < nq and quantities[qi].start < e:
+            if quantities[qi].start >= s:
+                qs.append(quantities[qi])
             qi += 1
         negated = False
-        while ni < len(negations) and negations[ni] < e:
+        while ni < nn and negations[ni] < e:
             negated = negated or negations[ni] >= s
             ni += 1
         sent = text[s:e]
@@ -102,12 +152,13 @@ def analyse(text: str) -> tuple[tuple, ...]:
             qs += _derived(qs, sent)
         qs = tuple(qs)
         priced = any(q.unit in CURRENCIES for q in qs)
-        pol = polarity(sent, _PRICED if priced else frozenset()) if negated else _NO_POLARITY
+        clause, phrase, mixed = polarity(sent, _PRICED if priced else frozenset()) if negated else _NO_POLARITY
         stems = set(content_stems(sent))
-        if priced or FEE in pol[1] or FEE in pol[2]:
+        if priced or FEE in phrase or FEE in mixed:
             stems.add(FEE)  # a price, or "free": what the sentence says of a fee
-        out.append((s, e, sent, frozenset(stems), qs, pol, _values(qs)))
-    return tuple(out)
+        out.append(Passage(source, s, e, sent, frozenset(stems), qs, clause | phrase, clause, phrase, mixed,
+                           _values(qs), any(q.within for q in qs)))
+    return Chunk(tuple(out))
 
 
 _NO_POLARITY = (frozenset(), frozenset(), frozenset())
@@ -137,21 +188,7 @@ def _values(qs: tuple[Quantity, ...]) -> frozenset[float]:
 
 
 def build_index(sources: tuple[Source, ...]) -> SourceIndex:
-    passages: list[Passage] = []
-    by_stem: dict[str, list[int]] = {}
-    for i, src in enumerate(sources):
-        for s, e, sent, st, qs, (neg_clause, neg_phrase, mixed), vals in analyse(src.text):
-            for x in st:
-                got = by_stem.get(x)
-                if got is None:
-                    by_stem[x] = [len(passages)]
-                else:
-                    got.append(len(passages))
-            passages.append(Passage(i, s, e, sent, st, qs, neg_clause | neg_phrase, neg_clause, neg_phrase,
-                                    mixed, vals,
-                                    any(q.within for q in qs)))
-    return SourceIndex(sources, tuple(passages), frozenset(by_stem), " ".join(_plain_source(s.text) for s in sources),
-                  by_stem, tuple(sorted(by_stem)))
+    return SourceIndex(sources, tuple(analyse(src.text, i) for i, src in enumerate(sources)))
 
 
 #: The shortest stem a longer word may be matched by as its prefix.

@@ -114,10 +114,7 @@ def _number_word_starts(text: str, present: frozenset[str]):
     number word was the costliest scan of a source."""
     hits = []
     for w in present:
-        rx = _WORD_RX.get(w)
-        if rx is None:
-            rx = _WORD_RX[w] = re.compile(r"\b" + w + r"\b", re.IGNORECASE)
-        hits.extend(m.start() for m in rx.finditer(text))
+        hits.extend(m.start() for m in _word_rx(w).finditer(text))
     if "a" in present or "hundred" in present or "thousand" in present:  # "a hundred", "a thousand"
         hits.extend(m.start() for m in _A_SCALE.finditer(text))
     return sorted(hits)
@@ -270,37 +267,65 @@ _NUMERIC_DATE = re.compile(r"\d[-/.]\d")
 _MONTH_WORDS = frozenset([*MONTHS, "sept"])
 
 
+def _word_rx(w: str) -> re.Pattern:
+    rx = _WORD_RX.get(w)
+    if rx is None:
+        rx = _WORD_RX[w] = re.compile(r"\b" + re.escape(w) + r"\b", re.IGNORECASE)
+    return rx
+
+
+def _windows(text: str, anchors, before: int, after: int) -> list[tuple[int, int]]:
+    """Merged spans from `before` characters ahead of each anchor to `after`
+    past it, widened to whole words."""
+    out: list[list[int]] = []
+    n = len(text)
+    for a in sorted(anchors):
+        ws, we = max(0, a - before), min(n, a + after)
+        while ws > 0 and not text[ws - 1].isspace():
+            ws -= 1
+        while we < n and not text[we].isspace():
+            we += 1
+        if out and ws <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], we)
+        else:
+            out.append([ws, we])
+    return [(a, b) for a, b in out]
+
+
 def find_dates(text: str, words: frozenset[str] | None = None) -> list[Quantity]:
     text, lowered = _lowered(text)
     out: list[Quantity] = []
     taken: list[tuple[int, int]] = []
-    named = not _MONTH_WORDS.isdisjoint(_words(text) if words is None else words)
-    numeric = _NUMERIC_DATE.search(text) is not None
+    months = _MONTH_WORDS & (_words(text) if words is None else words)
+    # Each form is tried only in windows around where a date can be: a month's
+    # name, or digits joined by - / . (a scan of the whole text per form was
+    # most of the cost of finding a source's quantities).
+    named = _windows(text, (m.start() for w in months for m in _word_rx(w).finditer(text)), 16, 40)
+    numeric = _windows(text, (m.start() for m in _NUMERIC_DATE.finditer(text)), 6, 14)
     for i, rx in enumerate(_DATES_CS if lowered else DATES):
-        if not (numeric if i in (2, 3) else named):
-            continue  # this form needs a month's name, or digits joined by - / .
-        for m in rx.finditer(text):
-            if any(s < m.end() and m.start() < e for s, e in taken):
-                continue
-            g = m.groupdict()
-            y = int(g["y"]) if g.get("y") else None
-            if g.get("mon"):
-                mon = MONTHS[g["mon"].lower().rstrip(".")[:4] if g["mon"].lower().startswith("sept") else g["mon"].lower()[:3]]
-                d = int(g["d"]) if g.get("d") else None
-                if d is not None and not 1 <= d <= 31:
+        for ws, we in (numeric if i in (2, 3) else named):
+            for m in rx.finditer(text, ws, we):
+                if any(s < m.end() and m.start() < e for s, e in taken):
                     continue
-                readings = ((y, mon, d),)
-            elif g.get("m"):
-                readings = ((y, int(g["m"]), int(g["d"])),)
-            else:
-                a, b = int(g["a"]), int(g["b"])
-                readings = tuple({(y, mm, dd) for dd, mm in ((a, b), (b, a)) if 1 <= mm <= 12 and 1 <= dd <= 31})
-                if not readings:
+                g = m.groupdict()
+                y = int(g["y"]) if g.get("y") else None
+                if g.get("mon"):
+                    mon = MONTHS[g["mon"].lower().rstrip(".")[:4] if g["mon"].lower().startswith("sept") else g["mon"].lower()[:3]]
+                    d = int(g["d"]) if g.get("d") else None
+                    if d is not None and not 1 <= d <= 31:
+                        continue
+                    readings = ((y, mon, d),)
+                elif g.get("m"):
+                    readings = ((y, int(g["m"]), int(g["d"])),)
+                else:
+                    a, b = int(g["a"]), int(g["b"])
+                    readings = tuple({(y, mm, dd) for dd, mm in ((a, b), (b, a)) if 1 <= mm <= 12 and 1 <= dd <= 31})
+                    if not readings:
+                        continue
+                if g.get("mon") and y is None and g.get("d") is None:
                     continue
-            if g.get("mon") and y is None and g.get("d") is None:
-                continue
-            taken.append((m.start(), m.end()))
-            out.append(Quantity(readings, "date", None, m.start(), m.end()))
+                taken.append((m.start(), m.end()))
+                out.append(Quantity(readings, "date", None, m.start(), m.end()))
     return out
 
 
