@@ -68,6 +68,7 @@ _COMMON_STEMS = frozenset(stem(w) for w in COMMON)
 _NOT_NAMES = frozenset([*MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])
 _AUX = re.compile(r"\b(?:is|are|was|were|be|been|can|may|must|will|shall|should|has|have|had|does|do|did|"
                   r"cannot|can't|isn't|aren't|won't|doesn't|don't)\b", re.IGNORECASE)
+_AUX_CS = re.compile(_AUX.pattern)  # on lower-cased text: several times faster than IGNORECASE
 _NEGATED_BOUND = re.compile(r"\b(?:no|not|never|cannot|\w+n't)\b[^,;]*\b(?:(?:more|longer|later)\s+than|exceed\w*)\b",
                             re.IGNORECASE)
 # "does not need to be approved": the predicate is "approved".
@@ -205,10 +206,12 @@ def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed) -> bo
 def _predicate(clause: str) -> tuple[str | None, frozenset[str]]:
     """(the first content word after the clause's first auxiliary verb, the
     content words before it: the subject)."""
-    m = _AUX.search(clause)
+    low = clause.lower()
+    m = (_AUX_CS if len(low) == len(clause) else _AUX).search(low)
     if m is None:
         return None, frozenset()
-    rest = content_stems(_MODAL_LIKE.sub(" ", clause[m.end():]))
+    tail = clause[m.end():]
+    rest = content_stems(_MODAL_LIKE.sub(" ", tail) if " to " in tail else tail)
     return (rest[0] if rest else None), frozenset(content_stems(clause[:m.start()]))
 
 

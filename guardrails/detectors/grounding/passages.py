@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from operator import attrgetter
 
 from guardrails.detectors.grounding.claims import sentences
 from guardrails.detectors.grounding.quantities import (
@@ -59,16 +61,19 @@ class Chunk:
 
     def __init__(self, passages: tuple[Passage, ...]) -> None:
         self.passages = passages
-        by_stem: dict[str, list[int]] = {}
-        for j, p in enumerate(passages):
+        by_stem: dict[str, list[Passage]] = {}
+        for p in passages:
             for x in p.stems:
                 got = by_stem.get(x)
                 if got is None:
-                    by_stem[x] = [j]
+                    by_stem[x] = [p]
                 else:
-                    got.append(j)
+                    got.append(p)
         self.by_stem = by_stem
         self.stems = frozenset(by_stem)
+
+
+_ORDER = attrgetter("source", "start")
 
 
 class SourceIndex:
@@ -103,16 +108,15 @@ class SourceIndex:
     def overlaps(self, stems) -> dict[Passage, int]:
         """The passages sharing a stem with `stems`, in source order, each
         with how many it shares: a claim reads only those."""
-        out: dict[Passage, int] = {}
+        hits: list[Passage] = []
         for c in self.chunks:
-            hits: dict[int, int] = {}
+            by_stem = c.by_stem
             for x in stems:
-                for j in c.by_stem.get(x, ()):
-                    hits[j] = hits.get(j, 0) + 1
-            ps = c.passages
-            for j in sorted(hits):
-                out[ps[j]] = hits[j]
-        return out
+                got = by_stem.get(x)
+                if got is not None:
+                    hits += got
+        counts = Counter(hits)  # counted in C
+        return {p: counts[p] for p in sorted(counts, key=_ORDER)}
 
     def sharing(self, stems) -> tuple[Passage, ...]:
         """The passages sharing a stem with `stems`, in source order."""

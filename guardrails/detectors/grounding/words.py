@@ -328,7 +328,8 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
     stems a phrase-level negation denies and the text asserts nowhere, the
     stems it denies in one phrase and asserts elsewhere): comment above.
     `asserts`: stems the text asserts in another way (a price asserts a fee)."""
-    if ANY_NEGATION.search(text) is None:  # most sentences: one scan in C
+    low = text.lower()
+    if (NEGATION_CS if len(low) == len(text) else ANY_NEGATION).search(low) is None:  # most sentences: one scan in C
         return _NONE
     out: set[str] = set()
     out_phrase: set[str] = set()
