@@ -130,6 +130,15 @@ _PATTERNS: tuple[Kind, ...] = (
     ),
     _kind(
         "aws_secret_access_key",
+        # Named in prose: "my AWS secret access key: ..." or "... key is ...".
+        r"(?i:aws[ \t]+secret(?:[ \t]+access)?[ \t]+key)[ \t]*(?::|=|[ \t]is)[ \t]*[\"'`]?"
+        r"(?P<value>" + _B64 + r"{40})(?![A-Za-z0-9+/=])",
+        ("aws",),
+        lower=True,
+        near=("secret",),
+    ),
+    _kind(
+        "aws_secret_access_key",
         # The IAM console's credentials.csv ("Access key ID,Secret access
         # key", or with User name and Password columns first): the secret is
         # the column after the key id, so it is found from the key id.
@@ -341,6 +350,31 @@ _PATTERNS: tuple[Kind, ...] = (
     ),
 )
 
+# A password, secret or token column of a CSV table: the header names it, and
+# the first row's cell in the same column is the value (whatever it looks
+# like: the header says what it is). A branch per column position, up to 8.
+_CSV_KEY = r"(?i:pass(?:word|wd|phrase)?|pwd|secret|token|api[ _-]?key)"
+_CSV_COLUMN = "|".join(
+    rf"(?<=(?:^|\n)(?:[^,\n]*,){{{k}}}[ \t\"']*){_CSV_KEY}[\"' \t]*(?:,[^\n]*)?\r?\n"
+    rf"(?:[^,\n]*,){{{k}}}[ \t\"']*(?P<csv>[^,\n\"']{{6,}}?)[ \t\"']*(?=,|\r?\n|$)"
+    for k in range(8)
+)
+_PATTERNS = (
+    *_PATTERNS,
+    _kind(GENERIC, _CSV_COLUMN, ("pass", "pwd", "secret", "token", "api"), gates=("\n",), lower=True,
+          near=("\n",)),
+    # Said in prose: "the database password is X6bGc8BZUYiX!72". Only a value
+    # with both letters and digits: "the password is incorrect" is no secret.
+    _kind(
+        GENERIC,
+        r"(?i:pass(?:word|phrase)?)[ \t]+is[ \t]+[\"'`]?"
+        r"(?P<prose>(?=[^\s\"'`]*[A-Za-z])(?=[^\s\"'`]*[0-9])[^\s\"'`]{8,}?)[\"'`]?(?=[\s,;)]|[.!?](?:\s|$)|$)",
+        ("pass",),
+        lower=True,
+        near=(" is ",),
+    ),
+)
+
 KINDS: dict[str, tuple[Kind, ...]] = {
     name: tuple(k for k in _PATTERNS if k.name == name) for name in dict.fromkeys(k.name for k in _PATTERNS)
 }
@@ -369,6 +403,10 @@ _PLACEHOLDER = regex.compile(
 
 def generic_value(m: regex.Match[str]) -> tuple[int, int] | None:
     """Span of the assigned value, or None when it is not plausibly a secret."""
+    for group in ("csv", "prose"):  # a CSV column or a sentence: the name says it is a secret
+        if group in m.re.groupindex:
+            span = m.span(group)
+            return None if _PLACEHOLDER.fullmatch(m.string, *span) else span
     if m.start("bare") >= 0:
         value = m.group("bare")
         env = _ENV_ASSIGNMENT.fullmatch(m.string, m.start(), m.start("bare"))

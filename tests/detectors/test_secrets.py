@@ -283,3 +283,41 @@ def test_new_kinds_are_policy_vocabulary() -> None:
     assert engine.check_input("DATABASE_URL=postgres://app:pw@db/prod").outcome.value == "deny"
     assert engine.check_input("shpat_" + "4f3a9c1e7b2d6f80" * 2).outcome.value == "deny"
     assert engine.check_input("postgres://user:password@localhost/db").outcome.value == "allow"
+
+
+# --- what the red-team harness found: a password column, a password in prose, an
+# AWS secret named in prose ------------------------------------------------------
+
+HARNESS_FORMATS = [
+    ("username,password\nsvc_billing,DovbLAOlGNQO!78", "DovbLAOlGNQO!78"),
+    ("username,password\nsvc_billing,marblecandlefalconwalnut", "marblecandlefalconwalnut"),  # the header says so
+    ('id,name,"Password",email\n7,ann,"hunter2345",a@b.c\n', "hunter2345"),  # third column, quoted
+    ("service,token\r\nbilling,q8Zr2LmN4pXw\r\n", "q8Zr2LmN4pXw"),
+    ("The database password is X6bGc8BZUYiX!72, same as last quarter.", "X6bGc8BZUYiX!72"),
+    ("My password is Tr0ub4dor3.", "Tr0ub4dor3"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), HARNESS_FORMATS)
+def test_a_password_column_or_sentence_is_found(text: str, value: str) -> None:
+    assert [(text[f.start : f.end], f.entity) for f in SecretScanner().find(text)] == [
+        (value, "GENERIC_PASSWORD_ASSIGNMENT")]
+
+
+def test_an_aws_secret_named_in_prose_is_found() -> None:
+    text = f"My AWS secret access key: {AWS_SECRET} (do not share)."
+    assert [(text[f.start : f.end], f.entity) for f in SecretScanner().find(text)] == [
+        (AWS_SECRET, "AWS_SECRET_ACCESS_KEY")]
+
+
+@pytest.mark.parametrize("text", [
+    "The password is incorrect.",
+    "the password is 12 characters long",
+    "Your password is stored hashed, never in plain text.",
+    "user,password\nann,********",
+    "username,password_hash\nann,abcdefgh12",  # another column's name
+    "name,password\n",  # a header and no row
+    "The AWS secret access key is shown only once, when you create it.",
+])
+def test_password_words_without_a_secret_stay_clean(text: str) -> None:
+    assert SecretScanner().find(text) == []
