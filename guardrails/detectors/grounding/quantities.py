@@ -15,7 +15,7 @@ quantity of that value. Dates keep every reading a numeric date allows
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _SMALL = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -184,10 +184,11 @@ def _lowered(text: str) -> tuple[str, bool]:
     return (low, True) if len(low) == len(text) else (text, False)
 
 
-@dataclass(frozen=True, slots=True)
-class Quantity:
+class Quantity(NamedTuple):
     """One number as a fact: its value in the base unit of `unit` (None: a
-    bare number), the period of a rate, and where it was written."""
+    bare number), the period of a rate, and where it was written. A named
+    tuple: a source holds many, and a frozen dataclass cost several times
+    as much to build."""
 
     value: float | tuple[tuple[int | None, int, int | None], ...]  # a date: its readings (y, m, d)
     unit: str | None
