@@ -130,12 +130,14 @@ _PATTERNS: tuple[Kind, ...] = (
     ),
     _kind(
         "aws_secret_access_key",
-        # Named in prose: "my AWS secret access key: ..." or "... key is ...".
-        r"(?i:aws[ \t]+secret(?:[ \t]+access)?[ \t]+key)[ \t]*(?::|=|[ \t]is)[ \t]*[\"'`]?"
+        # Named in prose: "my AWS secret access key: ...". Anchored on
+        # "secret", whose positions the other keyword patterns find anyway.
+        r"(?i:(?<=aws[ \t]+)secret(?:[ \t]+access)?[ \t]+key)[ \t]*[:=][ \t]*[\"'`]?"
         r"(?P<value>" + _B64 + r"{40})(?![A-Za-z0-9+/=])",
-        ("aws",),
+        ("secret",),
+        gates=_ASSIGN_GATES,
         lower=True,
-        near=("secret",),
+        near=_ASSIGN_GATES,
     ),
     _kind(
         "aws_secret_access_key",
@@ -367,9 +369,10 @@ _PATTERNS = (
     # with both letters and digits: "the password is incorrect" is no secret.
     _kind(
         GENERIC,
-        r"(?i:pass(?:word|phrase)?)[ \t]+is[ \t]+[\"'`]?"
+        r"(?i:pass(?:word|phrase))[ \t]+is[ \t]+[\"'`]?"
         r"(?P<prose>(?=[^\s\"'`]*[A-Za-z])(?=[^\s\"'`]*[0-9])[^\s\"'`]{8,}?)[\"'`]?(?=[\s,;)]|[.!?](?:\s|$)|$)",
         ("pass",),
+        gates=tuple("0123456789"),  # the value has a digit (one memchr per digit)
         lower=True,
         near=(" is ",),
     ),
