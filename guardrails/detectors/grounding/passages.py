@@ -21,16 +21,19 @@ from guardrails.detectors.grounding.claims import sentences
 from guardrails.detectors.grounding.quantities import (
     CURRENCIES,
     Quantity,
+    alpha_words,
     find_quantities,
 )
 from guardrails.detectors.grounding.sources import Source
 from guardrails.detectors.grounding.words import (
     ANY_NEGATION,
     FEE,
-    NEGATION_CS,
+    WORD,
     content_stems,
+    may_negate,
     plain,
     polarity,
+    stems_of,
 )
 
 
@@ -144,34 +147,48 @@ def analyse(text: str, source: int = 0) -> Chunk:
     sentences (their offsets stay the source's); negation is scoped only in
     the sentences where a negation word occurs."""
     spans = sentences(text)
-    quantities = find_quantities(text)
     low = text.lower()
-    negations = [m.start() for m in (NEGATION_CS.finditer(low) if len(low) == len(text) else ANY_NEGATION.finditer(text))]
+    if len(low) != len(text):  # lower-casing moved offsets (rare letters): the plain path
+        return _analyse_slow(text, source, spans)
+    toks = [WORD.findall(low, s, e) for s, e in spans]  # one split per sentence serves stems, negation, numbers
+    quantities = find_quantities(text, alpha_words({t for ts in toks for t in ts}))
     out = []
-    qi = ni = 0
-    nq, nn = len(quantities), len(negations)
-    for s, e in spans:
+    qi = 0
+    nq = len(quantities)
+    for (s, e), ts in zip(spans, toks):
         qs = []
         while qi < nq and quantities[qi].start < e:
             if quantities[qi].start >= s:
                 qs.append(quantities[qi])
             qi += 1
-        negated = False
-        while ni < nn and negations[ni] < e:
-            negated = negated or negations[ni] >= s
-            ni += 1
-        sent = text[s:e]
-        if qs and _HALF.search(sent):
-            qs += _derived(qs, sent)
-        qs = tuple(qs)
-        priced = any(q.unit in CURRENCIES for q in qs)
-        clause, phrase, mixed = polarity(sent, _PRICED if priced else frozenset()) if negated else _NO_POLARITY
-        stems = set(content_stems(sent))
-        if priced or FEE in phrase or FEE in mixed:
-            stems.add(FEE)  # a price, or "free": what the sentence says of a fee
-        out.append(Passage(source, s, e, sent, frozenset(stems), qs, clause, phrase, mixed, _values(qs),
-                           any(q.within for q in qs)))
+        out.append(_passage(text[s:e], source, s, e, qs, may_negate(ts, low[s:e]), stems_of(ts)))
     return Chunk(tuple(out))
+
+
+def _analyse_slow(text: str, source: int, spans) -> Chunk:
+    """analyse() for a text whose lower-casing changes its length."""
+    quantities = find_quantities(text)
+    negations = [m.start() for m in ANY_NEGATION.finditer(text)]
+    out = []
+    for s, e in spans:
+        qs = [q for q in quantities if s <= q.start < e]
+        negated = any(s <= n < e for n in negations)
+        out.append(_passage(text[s:e], source, s, e, qs, negated, content_stems(text[s:e])))
+    return Chunk(tuple(out))
+
+
+def _passage(sent: str, source: int, s: int, e: int, qs: list[Quantity], negated: bool, stems: list[str]
+             ) -> Passage:
+    """One sentence's Passage: `negated` when a negation word may occur in it."""
+    if qs and _HALF.search(sent):
+        qs += _derived(qs, sent)
+    qs = tuple(qs)
+    priced = any(q.unit in CURRENCIES for q in qs)
+    clause, phrase, mixed = polarity(sent, _PRICED if priced else frozenset()) if negated else _NO_POLARITY
+    if priced or FEE in phrase or FEE in mixed:
+        stems = [*stems, FEE]  # a price, or "free": what the sentence says of a fee
+    return Passage(source, s, e, sent, frozenset(stems), qs, clause, phrase, mixed, _values(qs),
+                   any(q.within for q in qs))
 
 
 _NO_POLARITY = (frozenset(), frozenset(), frozenset())

@@ -361,13 +361,27 @@ def find_clocks(text: str) -> list[Quantity]:
     return out
 
 
-def find_quantities(text: str) -> list[Quantity]:
+def alpha_words(tokens) -> frozenset[str]:
+    """The runs of letters of a lower-case text split by words.WORD (each
+    run lies inside one token): what find_quantities would find itself."""
+    out = set()
+    for t in tokens:
+        if t.isalpha():
+            out.add(t)
+        else:
+            out.update(_ALPHA.findall(t))
+    return frozenset(out)
+
+
+def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quantity]:
     """Every date, number and quantity in `text`, in order. Ordinals ("first",
     "3rd") and the "a" of "a day" are not numbers; a year inside a date is the
-    date's."""
+    date's. `words`: the text's runs of letters, lower case, when known
+    (alpha_words)."""
     text, lowered = _lowered(text)
     digit = _DIGIT_START.search(text) is not None
-    words = _words(text)
+    if words is None:
+        words = _words(text)
     number_words = _NUMBER_WORDS & words
     clock_word = not {"noon", "midnight", "midday"}.isdisjoint(words)
     times = "twice" in words or "thrice" in words

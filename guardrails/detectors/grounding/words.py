@@ -211,9 +211,14 @@ _STEMS_OF_MAX = 200_000
 
 def content_stems(text: str) -> list[str]:
     """The content words' stems, in order; a hyphenated word also gives its parts."""
+    return stems_of(WORD.findall(text))
+
+
+def stems_of(tokens: list[str]) -> list[str]:
+    """content_stems of a text already split by WORD."""
     cache = _STEMS_OF
     out: list[str] = []
-    for w in WORD.findall(text):
+    for w in tokens:
         got = cache.get(w)
         if got is None:
             if len(cache) >= _STEMS_OF_MAX:
@@ -304,11 +309,27 @@ _ARTICLES = _set("a an the")
 _BREAK = re.compile(r"[,;:.!?()]")
 
 
-ANY_NEGATION = re.compile(r"\b(?:" + "|".join(sorted(_NEGATIONS | _NEGATIVE | _PHRASE_NEGATIONS | {"free"}))
+#: The words ANY_NEGATION finds (besides "-n't" and "non-").
+NEGATION_WORDS = _NEGATIONS | _NEGATIVE | _PHRASE_NEGATIONS | {"free"}
+ANY_NEGATION = re.compile(r"\b(?:" + "|".join(sorted(NEGATION_WORDS))
                           + r")\b|n[’']t\b|\bnon-", re.IGNORECASE)
 #: ANY_NEGATION without IGNORECASE, for lower-cased text (three times faster).
 NEGATION_CS = re.compile(ANY_NEGATION.pattern)
 FEE = "fee"  # the stem "free" denies
+
+
+def may_negate(tokens: list[str], text: str) -> bool:
+    """Whether ANY_NEGATION may find something in `text` (lower case), split
+    into `tokens` by WORD: never false when it would, so a text it denies
+    needs no scan."""
+    if not NEGATION_WORDS.isdisjoint(tokens) or "n't" in text or "n’t" in text or "non-" in text:
+        return True
+    if "-" in text or "'" in text or "’" in text:  # "gluten-free": a negation word inside a token
+        return any(not NEGATION_WORDS.isdisjoint(_JOINED.split(t)) for t in tokens if not t.isalnum())
+    return False
+
+
+_JOINED = re.compile(r"[-'’]")
 
 
 def negated_stems(text: str) -> frozenset[str]:
