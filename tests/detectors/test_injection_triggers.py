@@ -143,6 +143,84 @@ def test_word_starts_are_zero_width_so_no_start_hides_inside_another() -> None:
     assert [m.start() for m in prefilter.word_starts.finditer("a part")] == [0, 2]
 
 
+PATTERNS = {name: value for name, value in vars(phrases).items() if isinstance(value, re.Pattern)}
+
+
+def _plain_starts(prefilter: triggers.Prefilter, boundary: bool, wordy_only: bool) -> re.Pattern[str]:
+    """The reference for the trie: one alternative per prefix, longest first."""
+    every = {p for _, group in prefilter.by_length for p in group}
+    chosen = sorted((p for p in every if not wordy_only or re.match(r"\w", p)), key=lambda p: (-len(p), p))
+    return re.compile((r"\b" if boundary else "") + "(?=" + "|".join(map(re.escape, chosen)) + ")")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, pattern in PATTERNS.items() if first_literals(pattern)))
+def test_the_trie_finds_the_starts_a_plain_alternation_finds(name: str) -> None:
+    prefilter = first_literals(PATTERNS[name])
+    word_ref = _plain_starts(prefilter, True, True)
+    led = prefilter.starts.pattern.startswith(r"\b")
+    every_ref = _plain_starts(prefilter, led, False)
+    for t in FOLDED[::4]:
+        if prefilter.word_starts is not None:
+            assert [m.start() for m in prefilter.word_starts.finditer(t)] == [m.start() for m in word_ref.finditer(t)]
+        assert [m.start() for m in prefilter.starts.finditer(t)] == [m.start() for m in every_ref.finditer(t)]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "word_led", "indexed"),
+    [
+        (r"\b(?:ab|cd)", True, False),
+        (r"\bab|\bcd", True, False),
+        (r"(?:\bab|cd)", False, False),
+        (r"\bab|中文", False, False),
+        (r"(?<!\w)ab", False, False),
+        (r"abc|abd", False, True),
+        (r"[ab]c", False, True),
+        (r"(?:x|y)z\b", False, True),
+    ],
+)
+def test_word_led_and_indexed_read_how_a_pattern_opens(pattern: str, word_led: bool, indexed: bool) -> None:
+    prefilter = first_literals(re.compile(pattern))
+    assert prefilter is not None
+    assert prefilter.starts.pattern.startswith(r"\b") is word_led
+    assert prefilter.indexed is indexed
+
+
+def _windows_of(t: str) -> list[tuple[int, int]]:
+    n = len(t)
+    return [(0, n), (0, min(n, 40))] + [(a, a + w) for w in (30, 160, 600) for a in range(0, n, max(1, n // 7))]
+
+
+@pytest.mark.parametrize("name", sorted(PATTERNS))
+def test_a_prefiltered_search_finds_what_the_search_finds(name: str) -> None:
+    pattern = PATTERNS[name]
+    for t in FOLDED[::5]:
+        for lo, hi in _windows_of(t):
+            fast, slow = triggers.search(pattern, t, lo, hi), pattern.search(t, lo, hi)
+            assert (fast and fast.span()) == (slow and slow.span()), (name, lo, hi)
+            found = [m.span() for m in triggers._window_matches(pattern, t, lo, hi)]
+            assert found == [m.span() for m in pattern.finditer(t, lo, hi)], (name, lo, hi)
+
+
+@settings(derandomize=True, deadline=None, max_examples=200)
+@given(TEXTS, st.integers(0, 60), st.integers(0, 200))
+def test_a_prefiltered_search_finds_what_the_search_finds_in_any_text(text: str, lo: int, width: int) -> None:
+    t = normalize(text).text
+    for pattern in PATTERNS.values():
+        fast, slow = triggers.search(pattern, t, lo, lo + width), pattern.search(t, lo, lo + width)
+        assert (fast and fast.span()) == (slow and slow.span())
+        found = [m.span() for m in triggers._window_matches(pattern, t, lo, lo + width)]
+        assert found == [m.span() for m in pattern.finditer(t, lo, lo + width)]
+
+
+def test_occurrences_are_the_same_from_the_cache() -> None:
+    t = "ignore the rules; ignore them all. re-ignore " * 50
+    first = list(occurrences(t, "ignor"))
+    assert first == list(occurrences(t, "ignor"))
+    assert first == [(m.start(), m.start() + 5) for m in re.finditer(r"\bignor", t)]
+    other = t.replace("ignore the", "heed the")  # another text of the same length: not confused
+    assert list(occurrences(other, "ignor")) == [(m.start(), m.start() + 5) for m in re.finditer(r"\bignor", other)]
+
+
 def _phrase_hits_unfiltered(monkeypatch: pytest.MonkeyPatch, texts: list[str]) -> list:
     monkeypatch.setattr(triggers, "first_literals", lambda pattern, k=3: None)
     return [signals.phrase_hits(t) for t in texts]

@@ -297,6 +297,7 @@ _PAD = 1 << BITS  # the bucket past the table, weight 0
 _M_CHARS = np.array([[_M_CHAR[n]] for n in (3, 4, 5)], dtype=np.uint64)
 
 
+@functools.lru_cache(maxsize=4096)
 def _layout(length: int) -> tuple[int, int, np.ndarray, int, float]:
     """For a padded text of ``length > WINDOW``: the number of windows starting at
     a multiple of STRIDE, the number of blocks, those windows' counts of character
@@ -313,6 +314,7 @@ def _layout(length: int) -> tuple[int, int, np.ndarray, int, float]:
             break
         chars[k] = count
     last = length - WINDOW if (length - WINDOW) % STRIDE else -1
+    chars.flags.writeable = False  # cached: shared by every text of this length
     return aligned, -(-length // STRIDE), chars, last, float(sum(WINDOW + 1 - n for n in (3, 4, 5)))
 
 
@@ -338,7 +340,12 @@ def _word_edges(cp32: np.ndarray, cp: np.ndarray, folded: str) -> tuple[np.ndarr
 def window_max(folded: str, table: np.ndarray) -> float:
     """``max(window_scores(feature_parts(folded), weights, len(folded) + 2))``,
     computed from block sums. ``table`` is the weights with a 0 appended (the
-    padding bucket); ``len(folded) + 2`` must exceed WINDOW."""
+    padding bucket); ``len(folded) + 2`` must exceed WINDOW.
+
+    Every weight is a float16, a multiple of 2**-24 (the shipped ones below 32
+    in magnitude), so float64 sums of up to 2**24 of them are exact in any
+    order: the blocks may be summed row by row, and the result is the training
+    script's to the last bit."""
     cp32 = np.frombuffer((" " + folded + " ").encode("utf-32-le"), dtype=np.uint32)
     length = cp32.shape[0]
     aligned, blocks_n, chars, last, last_chars = _layout(length)
@@ -359,11 +366,14 @@ def window_max(folded: str, table: np.ndarray) -> float:
     grams[0, length - 2 :] = _PAD
     grams[1, length - 3 :] = _PAD
     grams[2, length - 4 :] = _PAD
-    gathered = table[grams.view(np.int64)]
+    gathered = table.take(grams.view(np.int64))
     # Per block (after a leading zero column): the weight anchored in it, and the
     # number of word features anchored in it (character n-grams are counted by _layout).
     blocks = np.zeros((2, blocks_n + 1))
-    gathered.reshape(3, blocks_n, STRIDE).sum(axis=(0, 2), dtype=np.float64, out=blocks[0, 1:])
+    by_position = gathered[0].astype(np.float64)
+    by_position += gathered[1]
+    by_position += gathered[2]
+    by_position.reshape(blocks_n, STRIDE).sum(axis=1, out=blocks[0, 1:])
     starts, edges = _word_edges(cp32, cp, folded)
     n_words = starts.shape[0]
     last_weight = float(gathered[:, last:length].sum(dtype=np.float64)) if last >= 0 else 0.0
@@ -375,13 +385,13 @@ def window_max(folded: str, table: np.ndarray) -> float:
         unigrams = words * _M_WORD
         unigrams >>= _SHIFT
         # a word's weight plus that of the bigram it starts, at the word's start
-        weight = table[unigrams.view(np.int64)].astype(np.float64)
+        weight = table.take(unigrams.view(np.int64)).astype(np.float64)
         if n_words > 1:
             bigrams = words[:-1] * _Q
             bigrams += words[1:]
             bigrams *= _M_BIGRAM
             bigrams >>= _SHIFT
-            weight[:-1] += table[bigrams.view(np.int64)]
+            weight[:-1] += table.take(bigrams.view(np.int64))
         block = starts // STRIDE
         blocks[0, 1:] += np.bincount(block, weights=weight, minlength=blocks_n)
         blocks[1, 1:] = np.bincount(block, minlength=blocks_n)

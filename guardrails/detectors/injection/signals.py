@@ -83,7 +83,13 @@ from dataclasses import dataclass
 from guardrails.detectors.injection import carriers
 from guardrails.detectors.injection import phrases as P
 from guardrails.detectors.injection.carriers import Hit
-from guardrails.detectors.injection.triggers import Gate, Words, finditer, text_words
+from guardrails.detectors.injection.triggers import (
+    Gate,
+    Words,
+    finditer,
+    search,
+    text_words,
+)
 from guardrails.detectors.normalize import NormalizedText, normalize
 
 __all__ = ["FAMILIES", "SIGNALS", "Signal", "heuristic_score", "scan"]
@@ -175,13 +181,13 @@ def _roleplay(t: str, g: frozenset[str]) -> list[Hit]:
     for m in finditer(P.ROLEPLAY_MEDIUM, t, _on(P.RULE_KEYS, g), before=24):
         before = t[max(0, m.start() - 60) : m.start()]
         # "stay in character" is ordinary role-play unless the text also asks to drop the rules
-        plain = m.group() == "stay in character" and not P.BYPASS.search(t, max(0, m.start() - 300), m.end() + 300)
+        plain = m.group() == "stay in character" and not search(P.BYPASS, t, max(0, m.start() - 300), m.end() + 300)
         weak = plain or not P.YOU.search(before)
         hits.append(Hit("roleplay", 0.4 if weak else 0.7, *m.span()))
     for i, m in enumerate(finditer(P.FRAMING, t, _on(P.FRAMING_KEYS, g), before=4)):
         if i >= _MAX_FRAMINGS:
             break
-        b = P.BYPASS.search(t, m.end(), m.end() + _FRAMING_WINDOW)
+        b = search(P.BYPASS, t, m.end(), m.end() + _FRAMING_WINDOW)
         if b:
             hits.append(Hit("roleplay", 0.75, m.start(), b.end()))
     return hits

@@ -23,15 +23,50 @@ exact steps (none of them drops a match the regex would find):
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Gate", "Prefilter", "Words", "finditer", "first_literals", "occurrences", "text_words", "windows"]
+__all__ = [
+    "Gate", "Prefilter", "Words", "finditer", "first_literals", "occurrences", "search", "text_words", "windows",
+]
+
+
+class _Found(threading.local):
+    """The spans of each trigger already found in the last few texts (per thread):
+    the phrase patterns share many triggers ("sys" wakes three of them), and a
+    long text is scanned for each trigger once, not once per pattern. A text is
+    known by identity and held here, so its id cannot be reused meanwhile."""
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[str, dict[str, list[tuple[int, int]]]]] = []
+
+
+_FOUND = _Found()
+_FOUND_TEXTS = 4  # a scan alternates between the normalised text, the raw one and decoded payloads
+_FOUND_FROM = 1024  # a shorter text is scanned again: remembering costs about what it saves
 
 
 def occurrences(t: str, trig: str) -> Iterator[tuple[int, int]]:
     """Spans of ``trig`` in ``t``; a trigger starting with an ASCII letter must
     start a word, and one ending in ``$`` must also end one."""
+    if len(t) < _FOUND_FROM:
+        return _occurrences(t, trig)
+    texts = _FOUND.texts
+    for known, spans in texts:
+        if known is t:
+            break
+    else:
+        spans = {}
+        texts.insert(0, (t, spans))
+        del texts[_FOUND_TEXTS:]
+    found = spans.get(trig)
+    if found is None:
+        found = spans[trig] = list(_occurrences(t, trig))
+    return iter(found)
+
+
+def _occurrences(t: str, trig: str) -> Iterator[tuple[int, int]]:
     whole = trig.endswith("$")
     lit = trig[:-1] if whole else trig
     left = lit[0].isascii() and lit[0].isalpha()
@@ -95,22 +130,62 @@ class _Unbounded(Exception):
     """The walk cannot bound a pattern's first characters."""
 
 
+def _trie(words: Iterable[str]) -> str:
+    """A regex matching exactly where one of ``words`` begins, its alternatives
+    shared by prefix (``ign|igr`` -> ``ig[nr]``): ``re`` tries an alternation one
+    branch at a time, so a lookahead over hundreds of prefixes costs that many
+    tests at every position, and a trie a few. Only for a lookahead: it asks
+    whether some word begins here, not which (a word that is a prefix of
+    another ends its branch)."""
+    root: dict[str, dict] = {}
+    for w in words:
+        node = root
+        for c in w:
+            node = node.setdefault(c, {})
+        node[""] = {}
+
+    def emit(node: dict[str, dict]) -> str:
+        if "" in node:
+            return ""
+        leaves = sorted(c for c, sub in node.items() if "" in sub)
+        alts = ["[" + "".join(map(re.escape, leaves)) + "]"] if leaves else []
+        alts += [re.escape(c) + emit(sub) for c, sub in sorted(node.items()) if "" not in sub]
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    return emit(root)
+
+
+def _starts_regex(prefixes: Iterable[str], boundary: bool) -> re.Pattern[str]:
+    """Zero width at each position where one of ``prefixes`` begins (after a word
+    boundary when ``boundary``): the first characters as a set, then the trie."""
+    ordered = sorted(set(prefixes))
+    firsts = "".join(map(re.escape, sorted({p[0] for p in ordered})))
+    return re.compile((r"\b" if boundary else "") + f"(?=[{firsts}])(?={_trie(ordered)})")
+
+
 class Prefilter:
     """The strings (at most :data:`PREFIX` characters) a pattern's matches start
     with, by length: ``accepts(t, p)`` is false only where no match can start.
     ``word_starts`` finds, in one regex pass, the word starts where one of them
-    begins (a prefix that does not begin with a word character never starts a word)."""
+    begins (a prefix that does not begin with a word character never starts a word).
+    ``starts`` finds every position where a match can begin: at a word start too
+    when ``word_led`` (each alternative of the pattern opens with ``\\b``).
+    ``indexed``: ``re`` skips to such positions by itself (the pattern opens with
+    a literal or a set of them), so :func:`search` leaves the search to it."""
 
-    __slots__ = ("by_length", "word_starts")
+    __slots__ = ("by_length", "indexed", "starts", "word_starts")
 
-    def __init__(self, prefixes: Iterable[str]) -> None:
+    def __init__(self, prefixes: Iterable[str], word_led: bool = False, indexed: bool = False) -> None:
+        self.indexed = indexed
         by: dict[int, set[str]] = {}
         for p in prefixes:
             by.setdefault(len(p), set()).add(p)
         self.by_length = tuple((n, frozenset(s)) for n, s in sorted(by.items()))
-        wordy = sorted((p for p in set().union(*by.values()) if _WORD_CHAR.match(p)), key=lambda p: (-len(p), p))
+        every = set().union(*by.values())
+        wordy = [p for p in every if _WORD_CHAR.match(p)]
         # zero width, so that a prefix spanning two words ("a p") hides no start inside it
-        self.word_starts = re.compile(r"\b(?=" + "|".join(map(re.escape, wordy)) + ")") if wordy else None
+        self.word_starts = _starts_regex(wordy, True) if wordy else None
+        self.starts = _starts_regex(every, word_led and len(wordy) == len(every))
 
     def accepts(self, t: str, p: int) -> bool:
         for n, allowed in self.by_length:
@@ -187,6 +262,38 @@ def _walk(items: list, opened: set[str], k: int) -> tuple[set[str], set[str]]:
     return opened, closed
 
 
+def _word_led(items: list) -> bool:
+    """Whether every match of a parsed sequence starts at a ``\\b``: it opens with
+    one, or with a group or an alternation each of whose branches does."""
+    if not items:
+        return False
+    op, av = items[0]
+    if op is _sre.AT:
+        return av is _sre.AT_BOUNDARY
+    if op is _sre.SUBPATTERN:
+        return _word_led(list(av[-1]))
+    if op is _sre.BRANCH:
+        return all(_word_led(list(alternative)) for alternative in av[1])
+    return False
+
+
+def _indexed(items: list) -> bool:
+    """Whether ``re`` finds where a parsed pattern can match without trying every
+    position: it opens with a literal or a set, or with an alternation each of
+    whose branches opens with a literal (as ``re._compiler`` reads its prefix)."""
+    while items:
+        op, av = items[0]
+        if op is _sre.SUBPATTERN:
+            items = list(av[-1])
+            continue
+        if op is _sre.LITERAL or op is _sre.IN:
+            return True
+        if op is _sre.BRANCH:
+            return all(len(alternative) and alternative[0][0] is _sre.LITERAL for alternative in av[1])
+        return False
+    return False
+
+
 # By id: a Pattern hashes its whole compiled program on every lookup. The
 # pattern is kept beside its prefilter, so its id is never reused.
 _PREFILTERS: dict[int, tuple[re.Pattern[str], Prefilter | None]] = {}
@@ -203,10 +310,11 @@ def first_literals(pattern: re.Pattern[str], k: int = PREFIX) -> Prefilter | Non
     result = None
     if _sre_parse is not None and isinstance(pattern.pattern, str) and not pattern.flags & re.IGNORECASE:
         try:
-            opened, closed = _walk(list(_sre_parse.parse(pattern.pattern, pattern.flags)), {""}, k)
+            parsed = list(_sre_parse.parse(pattern.pattern, pattern.flags))
+            opened, closed = _walk(parsed, {""}, k)
             prefixes = opened | closed
             if prefixes and "" not in prefixes:
-                result = Prefilter(prefixes)
+                result = Prefilter(prefixes, _word_led(parsed), _indexed(parsed))
         except (_Unbounded, AttributeError, TypeError, ValueError):
             result = None
     _PREFILTERS[id(pattern)] = (pattern, result)
@@ -234,6 +342,7 @@ def finditer(
     if not triggers:
         return
     seen: set[tuple[int, int]] = set()
+    tried: dict[int, re.Match[str] | None] = {}
     first = first_literals(pattern)
     leads = first.word_starts if first is not None else None
     other = [trig for trig in triggers if not (trig[0].isascii() and trig[0].isalpha())]
@@ -255,15 +364,53 @@ def finditer(
             if first is None or first.accepts(t, i):
                 starts.append(i)
             for p in starts:
-                m = pattern.match(t, p)
+                # another trigger's lead-in may have tried this start already
+                m = tried[p] if p in tried else tried.setdefault(p, pattern.match(t, p))
                 if m is not None and m.end() >= j and m.span() not in seen:
                     seen.add(m.span())
                     yield m
     for s, e in windows(t, other, before, after):
-        for m in pattern.finditer(t, s, e):
+        for m in _window_matches(pattern, t, s, e):
             if m.span() not in seen:
                 seen.add(m.span())
                 yield m
+
+
+def search(pattern: re.Pattern[str], t: str, lo: int = 0, hi: int | None = None) -> re.Match[str] | None:
+    """``pattern.search(t, lo, hi)``, tried only where a match can start.
+
+    A search is the first position from ``lo`` on where ``pattern.match(t, p, hi)``
+    succeeds; :func:`first_literals` finds, in one zero-width pass, the positions
+    where a match can begin (its prefixes), and only those are tried. A pattern
+    of a wide alternation such as "a verb of showing" costs a few tests per word
+    instead of one per alternative at every position."""
+    n = len(t)
+    hi = n if hi is None or hi > n else hi
+    first = first_literals(pattern)
+    if first is None or first.indexed:
+        return pattern.search(t, lo, hi)
+    for c in first.starts.finditer(t, lo, hi):
+        m = pattern.match(t, c.start(), hi)
+        if m is not None:
+            return m
+    return None
+
+
+def _window_matches(pattern: re.Pattern[str], t: str, s: int, e: int) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(t, s, e)``, tried only where a match can start (see :func:`search`)."""
+    first = first_literals(pattern)
+    if first is None or first.indexed:
+        yield from pattern.finditer(t, s, e)
+        return
+    pos = s
+    for c in first.starts.finditer(t, s, e):
+        p = c.start()
+        if p < pos:
+            continue  # inside the previous match: finditer resumes at its end
+        m = pattern.match(t, p, e)
+        if m is not None:
+            yield m
+            pos = m.end()  # a match is never empty (first_literals has no empty prefix)
 
 
 # --- the gate ----------------------------------------------------------------------------
