@@ -127,6 +127,11 @@ def test_supported_answers_pass(answer):
     assert result.score == 1.0
 
 
+def test_a_figure_after_a_citation_is_shown_as_written():
+    (u,) = check_grounding("Per the policy [1], refunds are accepted within 90 days.", SOURCES).unsupported
+    assert u.detail.startswith("'90 days'"), u.detail  # the citation once shifted it: 'n 90 da'
+
+
 def test_the_score_is_the_share_of_claims_supported():
     result = check_grounding("Refunds are accepted within 30 days. Refunds are accepted within 60 days.", SOURCES)
     assert (result.claims, result.supported, result.score) == (2, 1, 0.5)

@@ -215,11 +215,15 @@ def _predicate(clause: str) -> tuple[str | None, frozenset[str]]:
     return (rest[0] if rest else None), frozenset(content_stems(clause[:m.start()]))
 
 
+def _blank(m: re.Match) -> str:
+    return " " * len(m.group())
+
+
 def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = None
                  ) -> tuple[str | None, str, Passage | None]:
     """(reason or None, detail, closest passage) for one clause. `allowed`:
     the indices of the only sources to consider (a citation's)."""
-    text = CITATION.sub(" ", clause.text)
+    text = CITATION.sub(_blank, clause.text)  # blanked in place: offsets stay the clause's
     passages = ix.passages if allowed is None else tuple(p for p in ix.passages if p.source in allowed)
     if allowed is not None:
         stems = frozenset().union(*(p.stems for p in passages))
