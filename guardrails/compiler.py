@@ -23,7 +23,7 @@ import hashlib
 
 from guardrails import ast
 from guardrails.codegen import Generator
-from guardrails.conditions import ConditionCompiler, source_of
+from guardrails.conditions import ConditionCompiler
 from guardrails.detectors import NER_ENTITIES, Finding
 from guardrails.resolve import Unit, merged_settings, tools_of
 from guardrails.rulegraph import (
@@ -42,6 +42,7 @@ from guardrails.rulegraph import (
 from guardrails.history import NO_NEEDS, LimitSpec, StateNeeds
 from guardrails.rule_index import Guard, build_index, first_test_guard, tiered
 from guardrails.stages import STAGES
+from guardrails.unparse import LazySource
 from guardrails.values import MAX_CHUNKS, parse_window
 
 
@@ -146,7 +147,7 @@ class StageCompiler(ConditionCompiler):
             redact=redact,
             tools=tools,
             origin=origin,
-            source=source_of(r.condition) if r.condition is not None else "always",
+            source_text=LazySource(r.condition) if r.condition is not None else "always",
             branches=tuple(self.branches),
             span=r.span,
             location=str(r.span) if r.span is not None else None,

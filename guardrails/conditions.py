@@ -105,6 +105,7 @@ class ConditionCompiler:
         # about, each with the ids of the rules that ask (compiler.StateNeeds).
         self.history: set[str] = set()  # the rules that read history
         self.limits: dict[str, tuple[ast.LimitDef, set[str]]] = {}
+        self._methods: dict[type, Callable[[Any], Callable[[Ctx], Any]]] = {}
 
     # -- sessions
     def uses_history(self) -> None:
@@ -214,7 +215,9 @@ class ConditionCompiler:
 
     # -- expressions
     def expr(self, e: ast.Expr) -> Callable[[Ctx], Any]:
-        f = getattr(self, "e_" + type(e).__name__)(e)
+        if (method := self._methods.get(type(e))) is None:  # each node type's e_ method, looked up once
+            method = self._methods[type(e)] = getattr(self, "e_" + type(e).__name__)
+        f = method(e)
         if self.coverage and _is_branch(e):
             f = self._instrument(f, e)
         return f
@@ -433,8 +436,7 @@ class ConditionCompiler:
                 return (isinstance(v, str) and v in constant) != negated
 
             return root_in_set
-        if constant is not None:
-            # The common case (`tool in refunds`): a set lookup.
+        if constant is not None:  # a set lookup on any other item
             def in_set(c: Ctx):
                 v = item(c)
                 return (isinstance(v, str) and v in constant) != negated

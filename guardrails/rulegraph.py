@@ -78,11 +78,18 @@ class RuleNode:
     redact: RedactSpec | None
     tools: frozenset[str] | None  # tool_call: the tools it can apply to; None = any
     origin: str
-    source: str  # condition source text, for graphs and traces
+    # The condition's source text, or what prints it when first asked
+    # (unparse.LazySource: a load formats no condition that nobody reads).
+    source_text: Any
     branches: tuple[str, ...] = ()  # coverage builds: the boolean nodes, in evaluation-index order
     span: Span | None = None  # the rule's source span (file, line, col)
     location: str | None = None  # str(span), "file:line:col": copied into each Violation
     labels: tuple[str, ...] = ()  # a label rule: the labels it attaches
+
+    @property
+    def source(self) -> str:
+        """The condition's source text ("always" without one), for graphs and traces."""
+        return str(self.source_text)
 
 
 @dataclass(frozen=True, slots=True)
