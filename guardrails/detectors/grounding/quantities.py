@@ -95,7 +95,9 @@ QUANTITY = re.compile(
 # first, which Python's re scans fast), or a number word (_number_word_starts).
 # QUANTITY is tried only there: trying it at every character was most of
 # the check's cost.
-_DIGIT_START = re.compile(r"[$€£¥]|(?<![\w.,])\d")  # a character class first: scanned fast
+# A character class alone is scanned fast; the start of a figure (no letter,
+# digit, "_", "." or "," before it) is checked on what it finds.
+_DIGIT_START = re.compile(r"[$€£¥\d]")
 _CODES = ("chf ", "usd ", "eur ", "gbp ", "jpy ")  # a currency code before a figure, found looking back from it
 _ALPHA = re.compile(r"[^\W\d_]+")
 _NUMBER_WORDS = frozenset([*_SMALL, *_SCALE])
@@ -114,12 +116,17 @@ def _number_word_starts(text: str, present: frozenset[str]):
     number word was the costliest scan of a source."""
     hits = []
     for w in present:
-        hits.extend(m.start() for m in _word_rx(w).finditer(text))
+        hits.extend(word_starts(text, w))
     if "a" in present or "hundred" in present or "thousand" in present:  # "a hundred", "a thousand"
         hits.extend(m.start() for m in _A_SCALE.finditer(text))
     return sorted(hits)
 
 
+def _inside(ch: str) -> bool:
+    return ch.isalnum() or ch in "_.,"
+
+
+_INSIDE = _inside
 _WORD_RX: dict[str, re.Pattern] = {}
 _A_SCALE = re.compile(r"\ba\s+(?=hundred\b|thousand\b)", re.IGNORECASE)
 
@@ -133,6 +140,8 @@ def _quantity_matches(text: str, number_words: frozenset[str], lowered: bool = F
     n = len(text)
     while True:
         c = _DIGIT_START.search(text, pos)
+        while c is not None and c.start() > 0 and text[c.start()].isdigit() and _INSIDE(text[c.start() - 1]):
+            c = _DIGIT_START.search(text, c.start() + 1)  # a digit inside a word or a figure
         at = c.start() if c is not None else n
         while wi < len(words_at) and words_at[wi] < pos:
             wi += 1
@@ -268,6 +277,27 @@ _NUMERIC_DATE = re.compile(r"\d[-/.]\d")
 _MONTH_WORDS = frozenset([*MONTHS, "sept"])
 
 
+def word_starts(text: str, w: str) -> list[int]:
+    """Where the word `w` (lower case) starts in `text` as a whole word: by
+    str.find when `text` is lower case (a regex with \\b or IGNORECASE has
+    no fast literal scan), else by a regex."""
+    if not text.islower():
+        return [m.start() for m in _word_rx(w).finditer(text)]
+    out = []
+    n, k = len(text), len(w)
+    at = text.find(w)
+    while at >= 0:
+        end = at + k
+        if (at == 0 or not _word_char(text[at - 1])) and (end == n or not _word_char(text[end])):
+            out.append(at)
+        at = text.find(w, at + 1)
+    return out
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
 def _word_rx(w: str) -> re.Pattern:
     rx = _WORD_RX.get(w)
     if rx is None:
@@ -301,7 +331,7 @@ def find_dates(text: str, words: frozenset[str] | None = None) -> list[Quantity]
     # Each form is tried only in windows around where a date can be: a month's
     # name, or digits joined by - / . (a scan of the whole text per form was
     # most of the cost of finding a source's quantities).
-    named = _windows(text, (m.start() for w in months for m in _word_rx(w).finditer(text)), 16, 40)
+    named = _windows(text, (a for w in months for a in word_starts(text, w)), 16, 40)
     numeric = _windows(text, (m.start() for m in _NUMERIC_DATE.finditer(text)), 6, 14)
     for i, rx in enumerate(_DATES_CS if lowered else DATES):
         for ws, we in (numeric if i in (2, 3) else named):
