@@ -214,6 +214,16 @@ def content_stems(text: str) -> list[str]:
     return stems_of(WORD.findall(text))
 
 
+def _stems_of_word(w: str) -> tuple[str, ...]:
+    """content_stems of one WORD token (cached as content_stems caches it)."""
+    got = _STEMS_OF.get(w)
+    if got is None:
+        if len(_STEMS_OF) >= _STEMS_OF_MAX:
+            _STEMS_OF.clear()
+        got = _STEMS_OF[w] = _word_stems(w)
+    return got
+
+
 def stems_of(tokens: list[str]) -> list[str]:
     """content_stems of a text already split by WORD."""
     cache = _STEMS_OF
@@ -401,12 +411,12 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
             phrase = 0  # a phrase is a few words, and ends at a verb ("without a badge carries a penalty")
         negative = w in _NEGATIVE or w.startswith("non-")
         if (depth + negative) % 2 == 1:
-            out.update(content_stems(w))
+            out.update(_stems_of_word(w))
         elif phrase % 2 == 1:
             in_phrase += 1
-            out_phrase.update(content_stems(w))
+            out_phrase.update(_stems_of_word(w))
         else:
-            asserted.update(content_stems(w))
+            asserted.update(_stems_of_word(w))
     # A phrase negation denies a thing the text does not also assert: "a fee
     # of €50, and strollers travel free" says both, and is not compared on it.
     return frozenset(out), frozenset(out_phrase - asserted), frozenset(out_phrase & asserted)
