@@ -34,6 +34,12 @@ A character that NFKC changes is listed only when NFKC would lose its look
 punctuation and modifier symbols are not sources (a digit is
 read as a letter only by the leetspeak step, inside words), and neither are
 scripts written without spaces, whose characters are words of their own.
+
+A second, smaller table, :data:`BLIND`, holds those digits and spacing marks
+of other scripts that the data pairs with one ASCII letter (Thai ``๐`` and
+Oriya ``୦`` with ``o``, Warang Citi ``𑣩`` with ``c``, Malayalam ``ം`` with
+``o``). Only the blind reading of term matching uses it
+(:func:`guardrails.detectors.normalize.blind_views`), and only inside words.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from typing import Any
 
 import regex
 
-__all__ = ["EXTRA", "LOOKALIKES", "TABLE_PATH", "build_table", "write_table"]
+__all__ = ["BLIND", "EXTRA", "LOOKALIKES", "TABLE_PATH", "build_blind_table", "build_table", "write_table"]
 
 #: The generated table: ``{"source": ..., "table": {char: letter}}``.
 TABLE_PATH = Path(__file__).with_name("lookalikes.json")
@@ -143,6 +149,25 @@ def build_table() -> dict[str, str]:
     return dict(sorted(table.items()))
 
 
+def build_blind_table() -> dict[str, str]:
+    """Digits and spacing marks of other scripts that the installed
+    confusables data pairs with exactly one ASCII letter (see the module doc)."""
+    from confusable_homoglyphs import confusables
+
+    table: dict[str, str] = {}
+    for char, entries in confusables.confusables_data.items():
+        if (len(char) != 1 or char.isascii() or unicodedata.category(char) not in _BLIND_CATEGORIES
+                or unicodedata.normalize("NFKC", char) != char):
+            continue
+        letters = {e["c"].lower() for e in entries if len(e["c"]) == 1 and e["c"].isascii() and e["c"].isalpha()}
+        if len(letters) == 1:
+            table[char] = letters.pop()
+    return dict(sorted(table.items()))
+
+
+_BLIND_CATEGORIES = frozenset({"Nd", "Nl", "No", "Mc"})
+
+
 def _is_source(char: str) -> bool:
     return (unicodedata.category(char) in _SOURCE_CATEGORIES
             and not unicodedata.name(char, "").startswith(_UNSPACED))
@@ -154,15 +179,19 @@ def write_table(path: Path = TABLE_PATH) -> dict[str, Any]:
         "generated": "by guardrails.detectors.lookalikes.write_table(); do not edit",
         "source": f"confusable-homoglyphs {metadata.version('confusable-homoglyphs')}",
         "table": build_table(),
+        "blind": build_blind_table(),
     }
     path.write_text(json.dumps(doc, ensure_ascii=False, indent=0, sort_keys=True) + "\n", encoding="utf-8")
     return doc
 
 
-def _load(path: Path = TABLE_PATH) -> dict[int, str]:
-    table: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))["table"]
+def _load(path: Path = TABLE_PATH, key: str = "table") -> dict[int, str]:
+    table: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))[key]
     return {ord(char): letter for char, letter in table.items()}
 
 
 #: ``str.translate`` table: code point -> the lower-case ASCII letter it imitates.
 LOOKALIKES: dict[int, str] = _load()
+#: The blind reading's table: a digit or spacing mark of another script -> the
+#: ASCII letter it imitates.
+BLIND: dict[int, str] = _load(key="blind")

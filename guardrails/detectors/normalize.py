@@ -64,7 +64,7 @@ from dataclasses import dataclass
 
 import regex
 
-from guardrails.detectors.lookalikes import LOOKALIKES
+from guardrails.detectors.lookalikes import BLIND, LOOKALIKES
 
 __all__ = ["BLIND_CHAR", "NormalizedText", "blind_text", "blind_views", "normalize", "strip_markup"]
 
@@ -349,11 +349,9 @@ _BLIND_RUN = regex.compile(r"[0-57-9@$!|]+")
 # of its leetspeak, or a non-ASCII letter, digit, symbol or mark (not
 # punctuation, a space or an invisible character: a curly quote hides nothing).
 BLIND_CHAR = regex.compile(r"[0-57-9@$!|]|[^\x00-\x7f\p{P}\p{Z}\p{C}]")
-# Where a digit or symbol of the leetspeak touches a letter, found on bytes:
-# each character becomes "a" (a letter), "1" (a leetspeak digit or symbol),
-# "!" or " ", and pairs are searched with bytes.find, far quicker than a regex
-# class scan. Text beyond Latin-1 is encoded with "?" for each such character,
-# which then counts as a letter (a Cyrillic "ѕ" before a "4").
+# Where a leetspeak digit or symbol touches a letter, found on bytes (far quicker
+# than a regex class scan): a letter becomes "a", a digit or symbol "1"; beyond
+# Latin-1, encoding gives "?", then read as a letter (a Cyrillic "ѕ" before "4").
 _SPOT_BYTES = bytes(
     ord("a") if chr(c).isalpha() else ord("1") if chr(c) in "012345789@$|" else ord("!") if c == ord("!")
     else ord(" ")
@@ -370,7 +368,8 @@ _COMPAT_BLOCKS = ((0x00AA, 0x00BB), (0x2070, 0x20A0), (0x2100, 0x2190), (0x2460,
 @functools.cache
 def _blind_letters() -> frozenset[str]:
     """Non-ASCII characters the blind reading can change: those that fold to
-    ``i``, ``l`` or a digit (Greek ``Ι``, Cyrillic ``Ӏ``, ``𝟷``, ``ℓ``).
+    ``i``, ``l`` or a digit (Greek ``Ι``, Cyrillic ``Ӏ``, ``𝟷``, ``ℓ``), and
+    those of :data:`~.lookalikes.BLIND`.
     Built on the first non-ASCII text (a few milliseconds)."""
     wanted = set("il0123456789")
     chars = {chr(cp) for cp, letter in LOOKALIKES.items() if letter in wanted}
@@ -378,6 +377,7 @@ def _blind_letters() -> frozenset[str]:
         for cp in range(low, high):
             if unicodedata.normalize("NFKC", chr(cp)).casefold() in wanted:
                 chars.add(chr(cp))
+    chars.update(map(chr, BLIND))
     return frozenset(ch for ch in chars if not ch.isascii())
 
 
@@ -404,11 +404,15 @@ def _blind_spots(text: str) -> list[int]:
 
 
 def blind_text(folded: str) -> str:
-    """``folded`` (normalised text) read blind: ``l`` as ``i``, and each run
-    of digits and symbols that touches a letter as letters. A run next to
+    """``folded`` (normalised text) read blind: ``l`` as ``i``, a digit or
+    spacing mark of another script as the letter it imitates
+    (:data:`~.lookalikes.BLIND`), and each run of digits and symbols that
+    touches a letter as letters. A run next to
     another digit (``h264``), an ordinal (``2nd``) and a word of digits alone
     (``2024``) are left as they are. One character for one."""
     s = folded.replace("l", "i")
+    if not s.isascii():
+        s = s.translate(BLIND)  # Thai "๐" for o, Oriya "୦", Warang Citi "𑣩" for c
     if not any(ch in s for ch in _BLIND_LEET):
         return s
     parts: list[str] = []
@@ -443,20 +447,22 @@ def blind_views(text: str, norm: NormalizedText, reach: int) -> list[NormalizedT
     spots = _blind_spots(text)
     if not spots:
         return []
-    blind = blind_text(norm.text)
+    folded = norm.text
     offsets = norm.offsets
-    n = len(blind)
+    n = len(folded)
     windows: list[list[int]] = []
     for spot in spots:
         at = bisect.bisect_left(offsets, spot, 0, n)
-        start = blind.rfind(" ", 0, max(0, at - reach)) + 1
-        end = blind.find(" ", min(n, at + reach))
+        start = folded.rfind(" ", 0, max(0, at - reach)) + 1
+        end = folded.find(" ", min(n, at + reach))
         end = n if end < 0 else end
         if windows and start <= windows[-1][1]:
             windows[-1][1] = max(windows[-1][1], end)
         else:
             windows.append([start, end])
-    return [NormalizedText(blind[a:b], tuple(offsets[a : b + 1])) for a, b in windows]
+    # A window starts and ends at a space, so the blind reading of each is the
+    # blind reading of the whole text there.
+    return [NormalizedText(blind_text(folded[a:b]), tuple(offsets[a : b + 1])) for a, b in windows]
 
 
 # --- for term matching: markup inside words ------------------------------------

@@ -202,6 +202,11 @@ def test_the_lookalike_table_is_what_the_data_gives_without_network() -> None:
         "guardrails/detectors/lookalikes.json is stale: regenerate it with lookalikes.write_table()"
     )
     assert all(len(v) == 1 and v.isascii() and v.islower() for v in built.values())
+    blind = lookalikes.build_blind_table()
+    assert {ord(k): v for k, v in blind.items()} == lookalikes.BLIND, (
+        "guardrails/detectors/lookalikes.json is stale: regenerate it with lookalikes.write_table()"
+    )
+    assert {"\u0e50", "\u0b66", "\U000118e9"} <= set(blind)  # Thai and Oriya zero, Warang Citi nine
     # every entry of the short supplement is one the data really leaves out
     data = confusables.confusables_data
     for char in lookalikes.EXTRA:

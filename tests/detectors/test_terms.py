@@ -336,6 +336,11 @@ BLIND_EVASIONS = [
     ("said: 5414ry.", "5414ry", "salary"),
     ("dd 1f=/d3v/23r0 - that", "dd 1f=/d3v/23r0", "dd if=/dev/zero"),
     ("about d!@gn0$!$ as", "d!@gn0$!$", "diagnosis"),  # a "!" and "$" at the end of the word
+    # digits and spacing marks of other scripts that the confusables data pairs with a letter
+    ("know about DO N\u0b66T DISTRIBUTE as", "DO N\u0b66T DISTRIBUTE", "do not distribute"),  # Oriya zero
+    ("a diagn\u0e50sis", "diagn\u0e50sis", "diagnosis"),  # Thai zero
+    ("\U000118e9onfidential", "\U000118e9onfidential", "confidential"),  # Warang Citi nine
+    ("the \u0501\u0d02sage", "\u0501\u0d02sage", "dosage"),  # Malayalam anusvara, with a Cyrillic d
 ]
 
 
