@@ -135,6 +135,68 @@ def _span_maker():
 _span = _span_maker()
 
 
+def _builder(cls, *names: str):
+    """`cls(*values)` for a node whose fields are exactly `names`, built as
+    _span_maker builds spans: the syntax nodes are frozen dataclasses too,
+    about eleven of them a rule. A class whose fields differ, or with a
+    __post_init__, keeps its constructor."""
+    if hasattr(cls, "__post_init__") or tuple(f.name for f in dataclasses.fields(cls)) != names:
+        return cls
+    new = object.__new__
+    setters = tuple(getattr(cls, name).__set__ for name in names)
+    if len(setters) == 2:
+        set_a, set_b = setters
+
+        def build2(a, b):
+            node = new(cls)
+            set_a(node, a)
+            set_b(node, b)
+            return node
+
+        return build2
+    if len(setters) == 3:
+        set_a, set_b, set_c = setters
+
+        def build3(a, b, c):
+            node = new(cls)
+            set_a(node, a)
+            set_b(node, b)
+            set_c(node, c)
+            return node
+
+        return build3
+    if len(setters) == 4:
+        set_a, set_b, set_c, set_d = setters
+
+        def build4(a, b, c, d):
+            node = new(cls)
+            set_a(node, a)
+            set_b(node, b)
+            set_c(node, c)
+            set_d(node, d)
+            return node
+
+        return build4
+    return cls
+
+
+_Var = _builder(ast.Var, "name", "span")
+_Attr = _builder(ast.Attr, "obj", "name", "span")
+_Index = _builder(ast.Index, "obj", "key", "span")
+_Literal = _builder(ast.Literal, "value", "span")
+_ListLit = _builder(ast.ListLit, "items", "span")
+_Call = _builder(ast.Call, "func", "args", "kwargs", "span")
+_Compare = _builder(ast.Compare, "op", "left", "right", "span")
+_In = _builder(ast.In, "item", "container", "negated", "span")
+_Has = _builder(ast.Has, "obj", "key", "span")
+_StrTest = _builder(ast.StrTest, "op", "left", "right", "span")
+_And = _builder(ast.And, "operands", "span")
+_Or = _builder(ast.Or, "operands", "span")
+_Not = _builder(ast.Not, "operand", "span")
+_Deny = _builder(ast.Deny, "message", "span")
+_Warn = _builder(ast.Warn, "message", "span")
+
+
 def _joined(a: Span, b: Span) -> Span:
     return Span(a.file, a.line, a.col, b.end_line, b.end_col, a.start, b.end)
 
@@ -222,7 +284,7 @@ class _Parser:
             value = _CONSTANTS[tok[1]]
         else:
             raise _GiveUp
-        return ast.Literal(value, _span(self.file, tok, tok))
+        return _Literal(value, _span(self.file, tok, tok))
 
     def literal_list(self) -> tuple[tuple[ast.Literal, ...], Tok, Tok]:
         """`[` [literal (`,` literal)*] `]`, no trailing comma."""
@@ -252,7 +314,7 @@ class _Parser:
                 self.i += 1
                 node, _, last = self.and_expr()
                 operands.append(node)
-            node = ast.Or(tuple(operands), self.sp(first, last))
+            node = _Or(tuple(operands), self.sp(first, last))
         self.depth -= 3
         return node, first, last
 
@@ -267,7 +329,7 @@ class _Parser:
                 node, _, last = self.not_expr()
                 operands.append(node)
                 tok = toks[self.i]
-            node = ast.And(tuple(operands), _span(self.file, first, last))
+            node = _And(tuple(operands), _span(self.file, first, last))
         return node, first, last
 
     def not_expr(self):
@@ -279,7 +341,7 @@ class _Parser:
                 raise _GiveUp
             inner, _, last = self.not_expr()
             self.depth -= 1
-            return ast.Not(inner, self.sp(first, last)), first, last
+            return _Not(inner, self.sp(first, last)), first, last
         return self.test()
 
     def test(self):
@@ -290,7 +352,7 @@ class _Parser:
                 return left, first, last
             self.i += 1
             right, _, last = self.operand()
-            return ast.Compare(tok[1], left, right, _span(self.file, first, last)), first, last
+            return _Compare(tok[1], left, right, _span(self.file, first, last)), first, last
         if tok[0] != "name":
             return left, first, last
         word = tok[1]
@@ -299,7 +361,7 @@ class _Parser:
             if word == "not":
                 self.word("in")
             right, _, last = self.operand()
-            return ast.In(left, right, word == "not", self.sp(first, last)), first, last
+            return _In(left, right, word == "not", self.sp(first, last)), first, last
         if word == "matches":
             self.i += 1
             tok = self.take()
@@ -313,7 +375,7 @@ class _Parser:
         if word in _STR_TESTS:
             self.i += 1
             right, _, last = self.operand()
-            return ast.StrTest(word, left, right, self.sp(first, last)), first, last
+            return _StrTest(word, left, right, self.sp(first, last)), first, last
         if word == "has":
             self.i += 1
             tok = self.take()
@@ -323,7 +385,7 @@ class _Parser:
                 key = tok[1]
             else:
                 raise _GiveUp
-            return ast.Has(left, key, self.sp(first, tok)), first, tok
+            return _Has(left, key, self.sp(first, tok)), first, tok
         return left, first, last
 
     def operand(self):
@@ -342,7 +404,7 @@ class _Parser:
                 if last[0] != "name":
                     raise _GiveUp
                 self.i += 2
-                node = ast.Attr(node, last[1], _span(self.file, first, last))
+                node = _Attr(node, last[1], _span(self.file, first, last))
             elif tok[1] == "[":
                 self.i += 1
                 key = self.take()
@@ -355,7 +417,7 @@ class _Parser:
                 else:
                     raise _GiveUp
                 last = self.op("]")
-                node = ast.Index(node, value, self.sp(first, last))
+                node = _Index(node, value, self.sp(first, last))
             else:
                 return node, first, last
 
@@ -373,7 +435,7 @@ class _Parser:
             nxt = self.toks[self.i]
             if nxt[1] == "(" and nxt[0] == "op":
                 return self.call(tok)
-            return ast.Var(word, _span(self.file, tok, tok)), tok, tok
+            return _Var(word, _span(self.file, tok, tok)), tok, tok
         if kind == "string" or kind == "number":
             lit = self.literal()
             return lit, tok, tok
@@ -384,7 +446,7 @@ class _Parser:
                 return node, tok, self.op(")")
             if tok[1] == "[":
                 items, first, last = self.literal_list()
-                return ast.ListLit(items, self.sp(first, last)), first, last
+                return _ListLit(items, self.sp(first, last)), first, last
         raise _GiveUp
 
     def call(self, name: Tok):
@@ -408,7 +470,7 @@ class _Parser:
                 self.i += 1
         last = self.op(")")
         self.depth -= 1
-        return ast.Call(name[1], tuple(args), tuple(kwargs), self.sp(name, last)), name, last
+        return _Call(name[1], tuple(args), tuple(kwargs), self.sp(name, last)), name, last
 
     # -- effects
     def effect(self):
@@ -416,7 +478,7 @@ class _Parser:
         word = tok[1] if tok[0] == "name" else ""
         if word in ("deny", "warn"):
             msg = self.expect("string")
-            cls = ast.Deny if word == "deny" else ast.Warn
+            cls = _Deny if word == "deny" else _Warn
             return cls(_string(msg), self.sp(tok, msg))
         if word == "allow":
             return ast.Allow(self.sp(tok, tok))
@@ -484,7 +546,7 @@ class _Parser:
                 args = tuple(items)
             operator = ast.Operator(name[1], args, self.sp(head, last))
         else:
-            operator = ast.Operator("replace", (ast.Literal("<{entity}>", target.span),), target.span)
+            operator = ast.Operator("replace", (_Literal("<{entity}>", target.span),), target.span)
         return ast.Redact(target, score, operator, self.sp(first, last))
 
     # -- declarations
@@ -504,13 +566,13 @@ class _Parser:
         span = self.sp(first, last)
         if unless is None:
             return ast.Rule(rid[1], effect, when, span, self.sp(rid, rid))
-        negated = ast.Not(unless, unless.span)
+        negated = _Not(unless, unless.span)
         if when is None:
             condition = negated
         else:
             operands = when.operands if isinstance(when, ast.And) else (when,)
             a, b = when.span, unless.span
-            condition = ast.And((*operands, negated), _joined(a, b))
+            condition = _And((*operands, negated), _joined(a, b))
         return ast.Rule(rid[1], effect, condition, span, self.sp(rid, rid), unless)
 
     def name_list(self) -> tuple[tuple[ast.Name, ...], Tok]:
@@ -531,7 +593,7 @@ class _Parser:
         self.op("=")
         if self.at_op("["):
             items, first, last = self.literal_list()
-            value = ast.ListLit(items, self.sp(first, last))
+            value = _ListLit(items, self.sp(first, last))
         else:
             value = self.literal()
             last = self.toks[self.i - 1]
@@ -577,7 +639,7 @@ class _Parser:
             count = _number(self.expect("number"))
             self.word("per")
             window = self.expect("string")
-            window_lit = ast.Literal(_string(window), self.sp(window, window))
+            window_lit = _Literal(_string(window), self.sp(window, window))
             self.word("by")
             self.depth = 0
             keys = [self.operand()]
@@ -594,9 +656,9 @@ class _Parser:
         while True:
             tok = self.take()
             if tok[0] == "string":
-                items.append(ast.Literal(_string(tok), self.sp(tok, tok)))
+                items.append(_Literal(_string(tok), self.sp(tok, tok)))
             elif tok[0] == "name" and word == "tools":
-                items.append(ast.Var(tok[1], self.sp(tok, tok)))
+                items.append(_Var(tok[1], self.sp(tok, tok)))
             else:
                 raise _GiveUp
             if not self.at_op(","):
