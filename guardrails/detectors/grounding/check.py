@@ -55,6 +55,7 @@ from guardrails.detectors.grounding.words import (
     STOPWORDS,
     WORD,
     content_stems,
+    function_contraction,
     plain,
     polarity,
     stem,
@@ -68,6 +69,8 @@ _COMMON_STEMS = frozenset(stem(w) for w in COMMON)
 _NOT_NAMES = frozenset([*MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])
 _AUX = re.compile(r"\b(?:is|are|was|were|be|been|can|may|must|will|shall|should|has|have|had|does|do|did|"
                   r"cannot|can't|isn't|aren't|won't|doesn't|don't)\b", re.IGNORECASE)
+_NAME_BEFORE = re.compile(r"\b([A-Z][A-Za-z-]*)\s+$")
+_NOT_A_MODEL = STOPWORDS | _NOT_NAMES
 _AUX_CS = re.compile(_AUX.pattern)  # on lower-cased text: several times faster than IGNORECASE
 _NEGATED_BOUND = re.compile(r"\b(?:no|not|never|cannot|\w+n't)\b[^,;]*\b(?:(?:more|longer|later)\s+than|exceed\w*)\b",
                             re.IGNORECASE)
@@ -103,12 +106,6 @@ def _glued(text: str, start: int, end: int) -> bool:
     return (start > 0 and text[start - 1].isalpha()) or (end < len(text) and text[end].isalpha())
 
 
-def _function_contraction(lw: str) -> bool:
-    """"there's", "it's", "that's": a function word and "is", not a name."""
-    lw = lw.replace("’", "'")
-    return lw.endswith("'s") and lw[:-2] in STOPWORDS
-
-
 # What a word is to _names, by the word as written: 0 nothing, 1 a name,
 # 2 a key term, 3 a name unless it is the first word. Bounded like
 # words.content_stems' cache: words come from requests.
@@ -117,7 +114,7 @@ _KIND: dict[str, int] = {}
 
 def _kind(w: str) -> int:
     lw = w.lower()
-    if lw in STOPWORDS or lw in _NOT_NAMES or lw[0].isdigit() or _function_contraction(lw):
+    if lw in STOPWORDS or lw in _NOT_NAMES or lw[0].isdigit() or function_contraction(lw.replace("’", "'")):
         return 0
     if any(ch.isdigit() for ch in w) or (len(w) > 1 and w.isupper()):
         return 1  # a code (letters with digits) or an acronym
@@ -265,7 +262,13 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
             return "number_mismatch", f"{shown!r}: the sources give another value", kin
         return "missing_number", f"{shown!r} is in no source", best
 
-    # 3. names and key terms
+    # 3. names and key terms; a name with its number ("Nimbus 6", "Terminal 2")
+    # is one name, which the sources must write the same way
+    for q in quantities:
+        if q.unit is None and text[q.start].isdigit():
+            m = _NAME_BEFORE.search(text, max(0, q.start - 40), q.start)
+            if m is not None and m.group(1).lower() not in _NOT_A_MODEL:
+                keys = [*keys, f"{m.group(1)} {text[q.start:q.end]}"]
     for k in keys:
         if not _has_key(ix, allowed, stems, k):
             return "entity_missing", f"{k!r} is in no source", best
@@ -291,8 +294,8 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
     # "No student can take more than six" is a bound the number check judges, not a denial.
     bound = _NEGATED_BOUND.search(bare) is not None
     cands = [p for p in sharing if pred in p.stems] if pred is not None else []
-    if subject and cands:
-        cands = [p for p in cands if subject <= p.stems] or cands
+    if subject and cands:  # about the same subject: all of it, else some of it, else another passage
+        cands = [p for p in cands if subject <= p.stems] or [p for p in cands if subject & p.stems]
     c_clause, c_phrase, c_mixed = polarity(bare)
     extra = FEE if FEE in c_phrase and FEE not in cstems else None  # "free" speaks of a fee (passages.analyse)
     pstems = cstems | {FEE} if extra else cstems

@@ -183,7 +183,7 @@ def _passage(sent: str, source: int, s: int, e: int, qs: list[Quantity], negated
     if qs and _HALF.search(sent):
         qs += _derived(qs, sent)
     qs = tuple(qs)
-    priced = any(q.unit in CURRENCIES for q in qs)
+    priced = any(q.unit in CURRENCIES or q.unit == "cent" for q in qs)
     clause, phrase, mixed = polarity(sent, _PRICED if priced else frozenset()) if negated else _NO_POLARITY
     if priced or FEE in phrase or FEE in mixed:
         stems = [*stems, FEE]  # a price, or "free": what the sentence says of a fee

@@ -64,6 +64,7 @@ extra additional entire total overall main basic general normal usual regular st
 approximately roughly around nearly almost exactly about usually normally typically generally simply
 actually currently later earlier soon immediately automatically directly fully entirely completely
 whenever wherever however therefore instead otherwise anyway rather
+suitable ideal designed meant intended appropriate
 """)
 COMMON = _EVERYDAY | _PARAPHRASE
 
@@ -119,6 +120,7 @@ doctor physician
 medicine medication drug
 repair fix
 problem issue
+ship delivery deliver postage
 overdue late
 ticket admission fare registration
 vet veterinary veterinarian
@@ -182,11 +184,23 @@ def words(text: str) -> list[re.Match]:
     return list(WORD.finditer(text))
 
 
+_CONTRACTED = ("'s", "'ve", "'ll", "'re", "'d", "'m")
+
+
+def function_contraction(lw: str) -> bool:
+    """"there's", "you've", "we'll", "I'm": a function word and an auxiliary
+    (lower case, straight apostrophe)."""
+    if "'" not in lw:
+        return False
+    base, _, tail = lw.rpartition("'")
+    return "'" + tail in _CONTRACTED and base in STOPWORDS
+
+
 def is_content(word: str) -> bool:
     """A word that can carry a claim's content (not a function word, not a
     bare number: numbers are compared as quantities)."""
     lw = word.lower().replace("’", "'")
-    if lw.endswith("'s") and lw[:-2] in STOPWORDS:  # "there's", "it's", "that's": function words
+    if function_contraction(lw):
         return False
     return (lw not in STOPWORDS and lw not in _NEGATIONS and not lw.endswith("n't") and not lw[0].isdigit()
             and len(lw) > 1)
