@@ -165,6 +165,14 @@ def test_strict_drops_phone_findings_on_labelled_numbers_and_dates(detector):
     assert [real[f.start:f.end] for f in detector.analyze(real, ["PHONE_NUMBER"], STRICT)] == ["212-555-0199"]
 
 
+def test_strict_finds_cards_with_dots_and_emails_spaced_around_the_at(detector):
+    text = "card 4946.3960.2402.4623, version 1.2.3.4, 4946.3960.2402.4624 and tomasz @ example.net or me @ home.invalidtld"
+    strict = [(text[f.start:f.end], f.entity) for f in detector.analyze(text, ["CREDIT_CARD", "EMAIL_ADDRESS"], STRICT)]
+    default = [f for f in detector.analyze(text, ["CREDIT_CARD", "EMAIL_ADDRESS"]) if f.score >= MIN_SCORE]
+    assert strict == [("4946.3960.2402.4623", "CREDIT_CARD"), ("tomasz @ example.net", "EMAIL_ADDRESS")]
+    assert default == []  # the second card fails the Luhn check; the last suffix is unknown
+
+
 def test_strict_mode_from_the_policy_setting():
     engine = Engine.from_source('policy "t" version "1.0.0"\nconfig { pii_mode = "strict" }\n'
                                 "input { rule r: redact [CREDIT_CARD, PHONE_NUMBER] }\n")

@@ -15,6 +15,11 @@ after the analyzer has run, for the entities it asked for:
   at all are added. (Presidio's email pattern already takes any suffix and
   checks it against the same list; a URL inside an address is fixed as any
   other.)
+- ``CREDIT_CARD`` written with dots (``4946.3960.2402.4623``), which
+  Presidio's pattern does not admit either: found when the 16 digits pass
+  the Luhn check;
+- ``EMAIL_ADDRESS`` with spaces around the ``@`` (``tomasz @ example.net``),
+  kept when the bundled public suffix list knows the domain's suffix;
 - ``PHONE_NUMBER``: a finding right after an order, invoice, ticket or
   other reference label (``order #382704``, ``INV-1999-9869``,
   ``ref A-06857``), or one that is a calendar date (``05.06.2014``), is
@@ -32,10 +37,15 @@ from guardrails.detectors.base import Finding
 
 __all__ = ["MASTERCARD_2_SCORE", "strict_findings"]
 
-#: The score of a 2-series Mastercard: Presidio gives a Luhn-valid card 1.0.
+#: The score of a 2-series Mastercard or a card written with dots: Presidio
+#: gives a Luhn-valid card 1.0.
 MASTERCARD_2_SCORE = 1.0
 
 _MC2 = re.compile(r"\b(2[2-7]\d\d)[- ]?(\d{4})[- ]?(\d{4})[- ]?(\d{4})\b")
+_DOTTED_CARD = re.compile(r"(?<![\d.])(\d{4})\.(\d{4})\.(\d{4})\.(\d{4})(?![\d]|\.\d)")
+# A local part, spaces, "@", spaces, a domain: the spaces are the disguise.
+_SPACED_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}[ \t]+@[ \t]+([a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})+)\b",
+                           re.IGNORECASE)
 
 # The rest of a host label and an optional path, after a URL that was cut.
 _HOST_REST = re.compile(r"[a-z0-9\-]*(?:\.[a-z0-9\-]+)*(?:/[^\s()<>\"']*)?", re.IGNORECASE)
@@ -66,6 +76,11 @@ def strict_findings(text: str, entities: frozenset[str], findings: list[Finding]
         out = _urls(text, out, suffix_of)
     if "CREDIT_CARD" in entities:
         out.extend(_mastercard_2(text, out))
+        if "." in text:
+            out.extend(Finding(m.start(), m.end(), "CREDIT_CARD", MASTERCARD_2_SCORE)
+                       for m in _DOTTED_CARD.finditer(text) if _luhn("".join(m.groups())))
+    if "EMAIL_ADDRESS" in entities and ("@ " in text or "@\t" in text):
+        out.extend(_spaced_emails(text, out, suffix_of))
     return sorted(set(out), key=lambda f: (f.start, f.end, f.entity, f.score))
 
 
@@ -95,6 +110,12 @@ def _mastercard_2(text: str, findings: list[Finding]) -> list[Finding]:
         if 2221 <= int(m[1]) <= 2720 and _luhn(digits) and (m.start(), m.end()) not in cards:
             found.append(Finding(m.start(), m.end(), "CREDIT_CARD", MASTERCARD_2_SCORE))
     return found
+
+
+def _spaced_emails(text: str, findings: list[Finding], suffix_of: Callable[[str], str]) -> list[Finding]:
+    taken = [(f.start, f.end) for f in findings if f.entity == "EMAIL_ADDRESS"]
+    return [Finding(m.start(), m.end(), "EMAIL_ADDRESS", 1.0) for m in _SPACED_EMAIL.finditer(text)
+            if suffix_of(m[1].lower()) and not any(a < m.end() and m.start() < b for a, b in taken)]
 
 
 def _host(url: str) -> str:
