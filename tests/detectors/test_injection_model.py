@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guardrails.detectors.base import DetectorError
 from guardrails.detectors.injection.model import (
@@ -129,22 +131,34 @@ def test_features_are_buckets_anchored_in_the_padded_text() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", " ", "a", "ab", "abc", "中", "Ignore 之前 rules", "é ü", "x" * (WINDOW - 2), "word " * 60],
+    ["", " ", "a", "ab", "abc", "中", "Ignore 之前 rules", "é ü", "x" * (WINDOW - 2), "word " * 25],
 )
 def test_the_short_path_reads_the_features_training_reads(text: str) -> None:
-    # score_normalized takes one merged feature array for a short text and the
-    # per-kind parts for a long one; both must be the trainer's features.
-    from guardrails.detectors.injection.model import _merged
+    # score_normalized sums a short text's features in one pass (short_sum) and
+    # scores a long one by windows; both must read the trainer's features.
+    from guardrails.detectors.injection.model import short_sum
 
     folded = normalize(text).text
-    assert np.array_equal(_merged(folded), features(folded))
-    if len(folded) + 2 <= WINDOW:
-        model = load_model()
-        buckets = features(folded)
-        z = model.bias
-        if buckets.shape[0]:
-            z += float(model.weights[buckets].sum(dtype=np.float64)) / np.sqrt(buckets.shape[0])
-        assert model.score_normalized(folded) == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-12)
+    assert len(folded) + 2 <= WINDOW
+    model = load_model()
+    buckets = features(folded)
+    assert short_sum(folded, model.weights) == (float(model.weights[buckets].sum(dtype=np.float64)),
+                                                buckets.shape[0])
+    z = model.bias
+    if buckets.shape[0]:
+        z += float(model.weights[buckets].sum(dtype=np.float64)) / np.sqrt(buckets.shape[0])
+    assert model.score_normalized(folded) == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-12)
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(st.text(alphabet=st.sampled_from(list("ab cd.,'1") + ["中", "文", "ü", "é", "\u3000", "ア", "한"]), max_size=WINDOW - 2))
+def test_the_short_sum_is_the_trainers_at_every_length(text: str) -> None:
+    from guardrails.detectors.injection.model import short_sum
+
+    folded = normalize(text).text
+    weights = load_model().weights
+    buckets = features(folded)
+    assert short_sum(folded, weights) == (float(weights[buckets].sum(dtype=np.float64)), buckets.shape[0])
 
 
 def test_unreadable_or_mismatched_weights_fail_closed(tmp_path: Path) -> None:

@@ -159,18 +159,23 @@ class InjectionDetector:
             self._score_folded = getattr(model, "score_normalized", None)
         self.model = model
         self.digest: str = str(model.digest)
+        # The signals load with the detector (at policy compile time), not per scan:
+        # an import statement costs a lookup even when the module is loaded.
+        # (the module, not the function: a test may replace normalize there)
+        from importlib import import_module
+
+        from guardrails.detectors.injection import signals
+
+        self._signals, self._normalize = signals, import_module("guardrails.detectors.normalize")
 
     def scan(self, text: str, norm: NormalizedText | None = None) -> InjectionResult:
         """Score ``text``. ``norm`` is ``normalize(text)`` when the caller has it
         already (an engine that normalises once for every detector of a request)."""
         try:
-            from guardrails.detectors.injection.signals import heuristic_score, scan
-            from guardrails.detectors.normalize import normalize
-
             if norm is None:
-                norm = normalize(text)  # once, for the signals and the shipped model alike
-            signals = scan(text, norm)
-            h = float(heuristic_score(signals))
+                norm = self._normalize.normalize(text)  # once, for the signals and the shipped model alike
+            signals = self._signals.scan(text, norm)
+            h = float(self._signals.heuristic_score(signals))
             folded = self._score_folded
             m = float(folded(norm.text) if folded is not None else self.model.score(text))
         except DetectorError:

@@ -47,6 +47,7 @@ __all__ = [
     "feature_parts",
     "features",
     "load_model",
+    "short_sum",
     "window_max",
     "window_scores",
     "window_starts",
@@ -115,6 +116,7 @@ class _Powers:
     def __init__(self) -> None:
         self.forward = np.zeros(0, dtype=np.uint64)
         self.inverse = np.zeros(0, dtype=np.uint64)
+        self.both = np.zeros((2, 0), dtype=np.uint64)
 
     def get(self, length: int) -> tuple[np.ndarray, np.ndarray]:
         if self.forward.shape[0] < length:
@@ -125,7 +127,13 @@ class _Powers:
             inverse[0] = 1
             self.forward = np.cumprod(forward, dtype=np.uint64)
             self.inverse = np.cumprod(inverse, dtype=np.uint64)
+            self.both = np.stack([self.inverse, self.forward])
         return self.forward[:length], self.inverse[:length]
+
+    def stacked(self, length: int) -> np.ndarray:
+        """``[P**-j, P**j]`` for j < length, as two rows."""
+        self.get(length)
+        return self.both[:, :length]
 
 
 _POWERS = _Powers()
@@ -189,16 +197,79 @@ def _hashes(folded: str) -> tuple[list[np.ndarray], int, np.ndarray]:
     return pieces, n_chars, starts
 
 
-def _merged(folded: str) -> np.ndarray:
-    """Every feature's bucket, in :func:`features` order, for a short text: the
-    kinds are reduced to buckets together by one multiply-shift with a
-    per-position multiplier, so the cost is a fixed, small number of numpy calls."""
-    pieces, n_chars, _ = _hashes(folded)
-    if not pieces:
-        return np.zeros(0, dtype=np.intp)
-    sizes = [piece.shape[0] for piece in pieces]
-    multipliers = np.repeat(_MULTIPLIERS[n_chars][: len(pieces)], sizes)
-    return ((np.concatenate(pieces) * multipliers) >> _SHIFT).astype(np.intp)
+# --- the scoring path for short texts -------------------------------------------------
+#
+# A text of at most WINDOW padded characters is one window, scored from the sum
+# of all its features' weights. _hashes (what training reads) builds the kinds
+# one by one; here both prefix sums take one call, the character n-grams of all
+# three sizes one gather and one multiply into buckets (the length decides their
+# indices, and their powers times their kind's multiplier: cached), so a short
+# text costs about 30 numpy calls whatever it says. Multiplication modulo 2**64
+# is associative, so the buckets are the trainer's; float64 sums of the float16
+# weights are exact, so the total is too.
+
+
+@functools.lru_cache(maxsize=WINDOW + 1)
+def _short_layout(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """For a padded text of ``3 <= length <= WINDOW`` characters: the rows ``[hi, lo]``
+    of every character n-gram's indices into the prefix sum R of ``cp[j] * P**-j``,
+    and ``P**(i + n - 1) * M_n`` for each, which turns ``R[hi] - R[lo]`` into the
+    n-gram's hash times its kind's multiplier (its bucket before the shift)."""
+    lo, hi, power = _char_layout(length)
+    forward, _ = _POWERS.get(length)
+    kinds = np.array([_M_CHAR[n] for n in (3, 4, 5)], dtype=np.uint64)
+    scale = forward[power] * kinds[hi - lo - 3]
+    index = np.stack([hi, lo])
+    index.flags.writeable = scale.flags.writeable = False
+    return index, scale
+
+
+def short_sum(folded: str, weights: np.ndarray) -> tuple[float, int]:
+    """``(sum(weights[features(folded)]), len(features(folded)))`` for normalised
+    text whose padded length is at most WINDOW, in float64."""
+    cp32 = np.frombuffer((" " + folded + " ").encode("utf-32-le"), dtype=np.uint32)
+    length = cp32.shape[0]
+    cp = cp32.astype(np.uint64)
+    # Row 0: the prefix sum of cp[j] * P**-j (character n-grams); row 1: of cp[j] * P**j (words).
+    prefix = np.zeros((2, length + 1), dtype=np.uint64)
+    np.multiply(cp, _POWERS.stacked(length)).cumsum(axis=1, dtype=np.uint64, out=prefix[:, 1:])
+    buckets: list[np.ndarray] = []
+    if length >= 3:
+        index, scale = _short_layout(length)
+        ends = prefix[0].take(index)
+        chars = ends[0] - ends[1]
+        chars *= scale
+        chars >>= _SHIFT
+        buckets.append(chars)
+    if folded.isascii():
+        is_word = _ASCII_WORD[cp32]
+        edges = (is_word[1:] != is_word[:-1]).nonzero()[0]
+        edges += 1
+        starts, ends_ = edges[0::2], edges[1::2]
+    else:
+        bmp = np.minimum(cp32, _BMP - 1)
+        is_word = _WORD_TABLE[bmp]
+        single = _SINGLE_TABLE[bmp]
+        cut = (is_word[1:] != is_word[:-1]) | single[1:] | single[:-1]
+        starts = (cut & is_word[1:]).nonzero()[0] + 1
+        ends_ = (cut & is_word[:-1]).nonzero()[0] + 1
+    n_words = starts.shape[0]
+    if n_words:
+        words = prefix[1].take(ends_) - prefix[1].take(starts)
+        words *= _POWERS.inverse.take(starts)
+        unigrams = words * _M_WORD
+        unigrams >>= _SHIFT
+        buckets.append(unigrams)
+        if n_words > 1:
+            bigrams = words[:-1] * _Q
+            bigrams += words[1:]
+            bigrams *= _M_BIGRAM
+            bigrams >>= _SHIFT
+            buckets.append(bigrams)
+    if not buckets:
+        return 0.0, 0
+    every = np.concatenate(buckets) if len(buckets) > 1 else buckets[0]
+    return float(weights.take(every.view(np.int64)).sum(dtype=np.float64)), every.shape[0]
 
 
 # The multiply-shift multipliers of the kinds present, in the merged array's
@@ -461,14 +532,9 @@ class InjectionModel:
 
     def score_normalized(self, folded: str) -> float:
         """:meth:`score` for text that is already ``normalize(text).text``."""
-        length = len(folded) + 2
-        if length <= WINDOW:
-            buckets = _merged(folded)
-            n = buckets.shape[0]
-            if n == 0:
-                return _sigmoid(self.bias)
-            total = float(self.weights[buckets].sum(dtype=np.float64))
-            return _sigmoid(self.bias + total / math.sqrt(n))
+        if len(folded) + 2 <= WINDOW:
+            total, n = short_sum(folded, self.weights)
+            return _sigmoid(self.bias + total / math.sqrt(n)) if n else _sigmoid(self.bias)
         return _sigmoid(self.bias + window_max(folded, self.table))
 
 
