@@ -245,10 +245,8 @@ def stems_of(tokens: list[str]) -> list[str]:
     for w in tokens:
         got = cache.get(w)
         if got is None:
-            if len(cache) >= _STEMS_OF_MAX:
-                cache.clear()
-            got = cache[w] = _word_stems(w)
-        out.extend(got)
+            got = _stems_of_word(w)
+        out += got
     return out
 
 
@@ -380,18 +378,23 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
     out_phrase: set[str] = set()
     asserted: set[str] = set(asserts)
     depth, phrase = 0, 0  # open clause negations; open phrase negations
-    last = 0
     first = True  # at a clause's first word
     just_opened = False  # the word before opened a phrase negation
     in_phrase = 0  # content words in the open phrase negation
     skip = -1
-    toks = list(WORD.finditer(text))
-    for k, m in enumerate(toks):
-        if _BREAK.search(text, last, m.start()):
+    src = low if len(low) == len(text) else text
+    ws, breaks = [], []  # the words, lower case; whether punctuation comes before each
+    last = 0
+    for m in WORD.finditer(src):
+        gap = src[last:m.start()]
+        breaks.append(gap != " " and _BREAK.search(gap) is not None)
+        ws.append(m.group().lower().replace("’", "'"))
+        last = m.end()
+    n = len(ws)
+    for k, w in enumerate(ws):
+        if breaks[k]:
             depth = phrase = 0
             first = True
-        last = m.end()
-        w = m.group().lower().replace("’", "'")
         lead, first = first, False
         opened, just_opened = just_opened, False
         if w in _CLAUSE_END:
@@ -400,11 +403,10 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
             continue
         if w in _PHRASE_END and not opened:  # "except on Sundays": the phrase starts after its preposition
             phrase = 0
-        if w == "no" and (lead or (k >= 2 and toks[k - 2].group().lower() == "there")):
+        if w == "no" and (lead or (k >= 2 and ws[k - 2] == "there")):
             depth += 1
             continue
-        if w in _PHRASE_NEGATIONS or (w == "not" and k + 1 < len(toks)
-                                       and toks[k + 1].group().lower() in _PREPOSITIONS):
+        if w in _PHRASE_NEGATIONS or (w == "not" and k + 1 < n and ws[k + 1] in _PREPOSITIONS):
             phrase += 1
             just_opened = True
             in_phrase = 0
@@ -414,14 +416,14 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
             continue
         if w == "free" or w.endswith("-free"):
             out_phrase.add(FEE) if w == "free" else out_phrase.update(content_stems(w[:-5]))
-            if k + 2 < len(toks) and toks[k + 1].group().lower() == "of":
+            if k + 2 < n and ws[k + 1] == "of":
                 skip = k + 2  # "free of charge": the charge is what is denied
             continue
         if k == skip:
             continue
         if not is_content(w):
             continue
-        if phrase and (in_phrase >= 3 or (k + 1 < len(toks) and toks[k + 1].group().lower() in _ARTICLES)):
+        if phrase and (in_phrase >= 3 or (k + 1 < n and ws[k + 1] in _ARTICLES)):
             phrase = 0  # a phrase is a few words, and ends at a verb ("without a badge carries a penalty")
         negative = w in _NEGATIVE or w.startswith("non-")
         if (depth + negative) % 2 == 1:
