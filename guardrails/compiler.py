@@ -211,8 +211,10 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
         sc.pii_final[0] = pii_entities
         needs = sc.state_needs(nodes)
         records = records or needs.history
+        # tool_call indexes its rule sets below, not this whole set: no index for it here.
+        index = build_index(nodes, sc.guards) if stage != "tool_call" else None
         graph = StageGraph(stage, tuple(sorted(nodes, key=lambda n: n.qid)), _tiered(nodes),
-                           dict(sc.detectors), pii_entities, needs=needs, index=build_index(nodes, sc.guards))
+                           dict(sc.detectors), pii_entities, needs=needs, index=index)
         if stage == "tool_call":
             wildcard = [n for n in nodes if n.tools is None]
             named: dict[str, list[RuleNode]] = {}
@@ -221,8 +223,9 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
                     named.setdefault(t, []).append(n)
             by_tool = {t: _tiered(rs + wildcard) for t, rs in named.items()}
             tool_index = {t: ix for t, rs in named.items() if (ix := build_index(rs + wildcard, sc.guards))}
+            any_tool = graph.tiers if len(wildcard) == len(nodes) else _tiered(wildcard)  # no rule names a tool
             graph = StageGraph(stage, graph.rules, graph.tiers, graph.detectors, pii_entities,
-                               by_tool, _tiered(wildcard), needs, build_index(wildcard, sc.guards), tool_index)
+                               by_tool, any_tool, needs, build_index(wildcard, sc.guards), tool_index)
         if codegen and not coverage:
             graph = dataclasses.replace(graph, code=Generator(sc, sc.conditions).stage(
                 graph, _rule_sets(graph), f"policy {unit.policy.name} {unit.policy.version}, stage {stage}"))

@@ -277,8 +277,8 @@ class ConditionCompiler:
         return {t.name: t.attributes for t in schema.tools.values()} if schema is not None else {}
 
     def e_Attr(self, e: ast.Attr):
-        obj, name, path = self.expr(e.obj), e.name, LazySource(e.obj)
-        root = self._root_name(e.obj)
+        name, path = e.name, LazySource(e.obj)
+        root = self._root_name(e.obj)  # a request root: its closure is never called, so not built
         if root == "tool" and self.tool_attributes():
             table = self.tool_attributes()
 
@@ -309,6 +309,7 @@ class ConditionCompiler:
                 raise RuleError(RuntimeCode.TYPE_ERROR, f"{path} is a {kind_of(o)}; it has no attribute {name!r}")
 
             return root_attr
+        obj = self.expr(e.obj)
 
         def attr(c: Ctx):
             o = obj(c)
@@ -383,14 +384,14 @@ class ConditionCompiler:
         return or_
 
     def e_Compare(self, e: ast.Compare):
-        left, right, op = self.expr(e.left), self.expr(e.right), e.op
-        where = LazySource(e)
+        left, op, where = self.expr(e.left), e.op, LazySource(e)
         lit = e.right.value if isinstance(e.right, ast.Literal) else None
         if op in ("==", "!=") and type(lit) is str:
             # strict_eq(a, "s") is exactly this; no closure for the constant.
             if op == "==":
                 return lambda c: type(a := left(c)) is str and a == lit
             return lambda c: not (type(a := left(c)) is str and a == lit)
+        right = self.expr(e.right) if not is_number(lit) or op in ("==", "!=") else None  # built where called
         if op == "==":
             return lambda c: strict_eq(left(c), right(c))
         if op == "!=":
@@ -505,9 +506,8 @@ class ConditionCompiler:
 
 def _is_branch(e: ast.Expr) -> bool:
     """Boolean nodes whose two outcomes coverage tracks."""
-    if isinstance(e, (ast.And, ast.Or, ast.Not, ast.Compare, ast.In, ast.Matches, ast.StrTest, ast.Has)):
-        return True
-    return isinstance(e, ast.Call) and FUNCTIONS[e.func].returns == "bool"
+    return isinstance(e, (ast.And, ast.Or, ast.Not, ast.Compare, ast.In, ast.Matches, ast.StrTest, ast.Has)) or (
+        isinstance(e, ast.Call) and FUNCTIONS[e.func].returns == "bool")
 
 
 def source_of(e: ast.Expr | None) -> str:
