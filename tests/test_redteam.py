@@ -421,3 +421,16 @@ def test_the_benign_corpus_reaches_every_stage_a_rule_can_fire_in(tmp_path: Path
     # the neutral call too, so it is not the line's doing
     assert flagged == {lines[0][1]: (["long-answer"], ["output"]),
                        lines[2][1]: (["shell", "words"], ["input", "tool_call"])}
+
+
+def test_no_term_topic_secret_or_pii_rule_of_the_example_policies_flags_a_benign_line() -> None:
+    # What is left of the benign flags comes from injection and grounding
+    # (docs/redteam.md); the rules of the other kinds keep the corpus clean:
+    # no phone number in "Invoice 40021873", no "rm -rf /" in "rm -rf /tmp/app-cache".
+    from guardrails.redteam import run_redteam
+
+    report = run_redteam(POLICIES, families=["plain"], sample=1)
+    for p in report.policies:
+        b = p.benign.as_dict()
+        assert not {"terms", "topic", "secrets", "pii"} & set(b["by_kind"]), (p.name, b["flagged_lines"])
+        assert "tool_call" in b["stages"], p.name
