@@ -180,7 +180,8 @@ class Slots:
 
 
 def serialize(message: Any) -> bytes:
-    return message.SerializeToString()
+    """A response's bytes; an answer already serialized (:mod:`.wire`) passes as is."""
+    return message if type(message) is bytes else message.SerializeToString()
 
 
 def parse(cls: Any, raw: bytes) -> Any:
@@ -208,7 +209,7 @@ def parse(cls: Any, raw: bytes) -> Any:
 def check_size(message: Any, limit: int) -> None:
     """Refuse an answer gRPC would refuse to send (RESOURCE_EXHAUSTED either
     way; this one is counted, and the decision is not counted as delivered)."""
-    size = message.ByteSize()
+    size = len(message) if type(message) is bytes else message.ByteSize()
     if size > limit:
         raise Refuse("response-too-large", f"the answer is {size} bytes, over the sidecar's --max-message-bytes "
                      f"{limit}; ask for less (explain off, fewer chunks) or raise the limit", limit=str(limit))

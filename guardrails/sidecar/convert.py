@@ -43,6 +43,8 @@ _EFFECT_FROM = {v: k for k, v in _EFFECT_TO.items()}
 _TRACE_TO = {"fired": pb.TRACE_STATUS_FIRED, "not_fired": pb.TRACE_STATUS_NOT_FIRED,
              "error": pb.TRACE_STATUS_ERROR, "skipped": pb.TRACE_STATUS_SKIPPED}
 _TRACE_FROM = {v: k for k, v in _TRACE_TO.items()}
+#: The wire's enum numbers by the engine's names (the stage, the Outcome, a violation's effect).
+STAGE_WIRE, OUTCOME_WIRE, EFFECT_WIRE = _STAGE_TO, _OUTCOME_TO, _EFFECT_TO
 
 
 class ConversionError(ValueError):
@@ -123,9 +125,23 @@ def from_value(v: struct_pb2.Value) -> Any:
 
 
 def from_struct(s: struct_pb2.Struct) -> dict:
-    # Keys, then lookups: cheaper than the map's items() view.
+    # Keys, then lookups: cheaper than the map's items() view. Strings,
+    # booleans and numbers inline (the common case); the rest through from_value.
     fields = s.fields
-    return {k: from_value(fields[k]) for k in fields}
+    out = {}
+    for k in fields:
+        v = fields[k]
+        kind = v.WhichOneof("kind")
+        if kind == "string_value":
+            out[k] = v.string_value
+        elif kind == "number_value":
+            n = v.number_value
+            out[k] = int(n) if n.is_integer() and -MAX_SAFE_INT <= n <= MAX_SAFE_INT else n
+        elif kind == "bool_value":
+            out[k] = v.bool_value
+        else:
+            out[k] = from_value(v)
+    return out
 
 
 def _opt_struct(msg: Any, field: str) -> dict | None:

@@ -119,6 +119,11 @@ class Metrics:
         self._sets: list[Any] = []
         self._lock = threading.Lock()
         self._children: dict[tuple, Any] = {}
+        # A decision's children by (the policy reference's id, stage, outcome)
+        # and a rule hit's by (the reference's id, rule, effect); each entry
+        # keeps its reference, so an id is never read for another one.
+        self._decided: dict[tuple, tuple] = {}
+        self._hits: dict[tuple, tuple] = {}
         r.register(_PolicySetCollector(self))
 
     def watch(self, policy_sets: Iterable[Any]) -> None:
@@ -140,12 +145,23 @@ class Metrics:
 
     def observe(self, decision: Decision, seconds: float | None) -> None:
         """Count a returned decision; `seconds` is its latency (None for a stream's)."""
-        p = decision.policy
+        p, stage = decision.policy, decision.stage
+        key = (id(p), stage, decision.outcome)
+        decided = self._decided.get(key)
+        if decided is None or decided[0] is not p:
+            decided = (p, self.child(self.latency, stage),
+                       self.child(self.decisions, stage, decision.outcome.value, p.name, p.version))
+            _bounded_put(self._decided, key, decided)
         if seconds is not None:
-            self.child(self.latency, decision.stage).observe(seconds)
-        self.child(self.decisions, decision.stage, decision.outcome.value, p.name, p.version).inc()
+            decided[1].observe(seconds)
+        decided[2].inc()
         for v in decision.violations:
-            self.child(self.rule_hits, p.name, v.rule, v.effect).inc()
+            key = (id(p), v.rule, v.effect)
+            hit = self._hits.get(key)
+            if hit is None or hit[0] is not p:
+                hit = (p, self.child(self.rule_hits, p.name, v.rule, v.effect))
+                _bounded_put(self._hits, key, hit)
+            hit[1].inc()
         for e in decision.errors:
             self.child(self.eval_errors, p.name, e.code).inc()
         if decision.errors:
@@ -155,22 +171,36 @@ class Metrics:
                 self.state.failed(failed.message)
 
 
+#: Entries of Metrics' per-decision caches at most (they start afresh past this).
+MAX_CACHED = 4096
+
+
+def _bounded_put(cache: dict, key: Any, value: Any) -> None:
+    if len(cache) >= MAX_CACHED:
+        cache.clear()
+    cache[key] = value
+
+
 class RpcCounter:
     """``grpc_server_started_total`` and ``grpc_server_handled_total`` for one method."""
 
-    __slots__ = ("_labels", "_metrics", "_started")
+    __slots__ = ("_handled", "_labels", "_metrics", "_started")
 
     def __init__(self, metrics: Metrics, service: str, method: str, kind: str):
         self._metrics = metrics
         self._labels = (service, method, kind)
         self._started = metrics.rpcs_started.labels(*self._labels)
+        self._handled: dict[str, Any] = {}  # by status code name (a few)
 
     def started(self) -> None:
         self._started.inc()
 
     def handled(self, code: str) -> None:
         """`code`: the status code's name, such as ``OK`` or ``RESOURCE_EXHAUSTED``."""
-        self._metrics.child(self._metrics.rpcs_handled, *self._labels, code).inc()
+        child = self._handled.get(code)
+        if child is None:
+            child = self._handled[code] = self._metrics.child(self._metrics.rpcs_handled, *self._labels, code)
+        child.inc()
 
 
 class _PolicySetCollector:

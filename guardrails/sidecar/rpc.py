@@ -62,11 +62,12 @@ from guardrails.sidecar.admission import (
     serialize,
 )
 from guardrails.sidecar.config import ServerConfig
-from guardrails.sidecar.convert import ConversionError, decision_to_proto, request_to_engine
+from guardrails.sidecar.convert import ConversionError, request_to_engine
 from guardrails.sidecar.metrics import Metrics
 from guardrails.sidecar.reload import PolicySet, Snapshot
 from guardrails.sidecar.rollout import Canary, ShadowRunner, has_policy
 from guardrails.sidecar.tracing import RpcTracing
+from guardrails.sidecar.wire import decision_bytes
 
 SERVICE = "guardrails.v1.Guardrails"
 # A CheckToolCall message smaller than this is decided on the event loop.
@@ -102,11 +103,11 @@ class GuardrailsService:
             # for a caller), so the handler runs even when gRPC cut the one
             # message off for being over twice the limit, and counts that.
             counter = self.metrics.rpc(SERVICE, name, "unary")
-            return grpc.stream_unary_rpc_method_handler(self._read_one(self._rpc(fn, counter, **how), counter),
+            return grpc.stream_unary_rpc_method_handler(self._rpc(fn, counter, **how),
                                                         response_serializer=serialize)
 
         def check(stage: str, cls: Any) -> Callable:
-            return self.tracing.wrap(stage, lambda raw, ctx: self.check(stage, cls, raw, ctx), Later)
+            return self.tracing.wrap(stage, functools.partial(self.check, stage, cls), Later)
 
         return {
             "CheckInput": unary("CheckInput", check("input", pb.CheckInputRequest)),
@@ -118,34 +119,17 @@ class GuardrailsService:
             "ListPolicies": unary("ListPolicies", self.list_policies, slot=False, inline_below=None),
         }
 
-    def _read_one(self, behaviour: Callable, counter: Any) -> Callable:
-        """``behaviour(raw, context)`` given the call's one request message.
+    def _rpc(self, fn: Callable, counter: Any, *, slot: bool = True, inline_below: int | None = 0) -> Callable:
+        """Wrap a handler ``fn(raw, context)``: reading the call's one
+        message, size, slot, deadline, where it runs, refusals as status
+        codes, the per-rpc counters, and no unexpected exception text (which
+        may quote a request) in the answer.
 
         A unary call with no message is one gRPC cut off while it arrived
         (over twice ``--max-message-bytes``: gRPC has answered
         RESOURCE_EXHAUSTED already) or, from a hand-made client, one that
         sent none. Either is a ``request-too-large`` refusal, counted before
         anything is awaited, since gRPC may end the call at the next await.
-        """
-        limit = self.config.max_message_bytes
-        rejected = self.metrics.rejected
-
-        async def read(_requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            raw = await context.read()
-            if raw is grpc.aio.EOF:
-                counter.started()
-                rejected.labels("request-too-large").inc()
-                counter.handled(REFUSALS["request-too-large"].code.name)
-                await abort(context, Refuse("request-too-large", f"no request arrived: over twice the sidecar's "
-                                            f"--max-message-bytes {limit}, or none was sent", limit=str(limit)))
-            return await behaviour(raw, context)
-
-        return read
-
-    def _rpc(self, fn: Callable, counter: Any, *, slot: bool = True, inline_below: int | None = 0) -> Callable:
-        """Wrap a handler: size, slot, deadline, where it runs, refusals as
-        status codes, the per-rpc counters, and no unexpected exception text
-        (which may quote a request) in the answer.
 
         A request smaller than `inline_below` bytes is answered on the event
         loop (a tool call decides in microseconds: handing it to a thread
@@ -163,8 +147,14 @@ class GuardrailsService:
             out = fn(raw, context)
             return out() if isinstance(out, Later) else out
 
-        async def behaviour(raw: bytes, context: grpc.aio.ServicerContext):
+        async def behaviour(_requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            raw = await context.read()
             counter.started()
+            if raw is grpc.aio.EOF:
+                rejected.labels("request-too-large").inc()
+                counter.handled(REFUSALS["request-too-large"].code.name)
+                await abort(context, Refuse("request-too-large", f"no request arrived: over twice the sidecar's "
+                                            f"--max-message-bytes {limit}, or none was sent", limit=str(limit)))
             try:
                 if len(raw) > limit:
                     raise Refuse("request-too-large", f"the request is {len(raw)} bytes, over the sidecar's "
@@ -220,7 +210,12 @@ class GuardrailsService:
 
     def decide(self, engine: Engine, stage: str, request: dict, policy: str | None, **options: Any) -> Decision:
         try:
-            d = engine.check(stage, request, policy=policy, **options)
+            if stage == "tool_call":  # what Engine.check does for it, without the dispatch
+                d = engine.check_tool_call(request["tool"], request["args"], principal=request["principal"],
+                                           context=request["context"], policy=policy, session=request.get("session"),
+                                           at=request.get("at"), **options)
+            else:
+                d = engine.check(stage, request, policy=policy, **options)
         except UnknownPolicyError as exc:
             raise unknown_policy(engine, policy, exc) from None
         invalid = _invalid_request(d)
@@ -229,7 +224,7 @@ class GuardrailsService:
         return d
 
     # -- the rpcs
-    def check(self, stage: str, cls: Any, raw: bytes, context: grpc.ServicerContext) -> "pb.Decision | Later":
+    def check(self, stage: str, cls: Any, raw: bytes, context: grpc.ServicerContext) -> "bytes | Later":
         started = time.perf_counter()
         msg = parse(cls, raw)
         try:
@@ -243,18 +238,19 @@ class GuardrailsService:
             return (policy or "").encode() + b"\0" + msg.SerializeToString(deterministic=True)
 
         engine, track, shadow_engine = self.choose(policy, key)
-        finish = Later(self._finish, stage, msg, request, policy, engine, track, shadow_engine, started)
         if self.remote_state and waits_on_store(engine, stage, policy, request):
-            return finish
-        return finish()
+            return Later(self._finish, stage, msg, request, policy, engine, track, shadow_engine, started)
+        return self._finish(stage, msg, request, policy, engine, track, shadow_engine, started)
 
     def _finish(self, stage: str, msg: Any, request: dict, policy: str | None, engine: Engine, track: str,
-                shadow_engine: Engine | None, started: float) -> pb.Decision:
+                shadow_engine: Engine | None, started: float) -> bytes:
+        """The decision, counted and logged, as the serialized answer."""
         d = self.decide(engine, stage, request, policy, explain=msg.explain)
-        out = decision_to_proto(d, request)
+        out = decision_bytes(d, request)
         check_size(out, self.config.max_message_bytes)  # before counting: an answer not sent is no decision
-        self.metrics.observe(d, time.perf_counter() - started)
-        self.metrics.child(self.metrics.routed, track).inc()
+        metrics = self.metrics
+        metrics.observe(d, time.perf_counter() - started)
+        metrics.child(metrics.routed, track).inc()
         if shadow_engine is not None and self.shadow is not None:
             self.shadow.submit(stage, request, policy, d, shadow_engine)
         log_decision(d, track)

@@ -176,6 +176,8 @@ def _finishing(span: Any, stage: str, rest: Callable) -> Any:
 def _ended(span: Any, stage: str, out: Any, exc: BaseException | None) -> None:
     if span.is_recording():
         if exc is None:
+            if type(out) is bytes:  # the answer already serialized (sidecar/wire.py)
+                out = pb.Decision.FromString(out)
             span.set_attributes(decision_attributes(stage, out))
         else:
             span.set_attribute("guardrails.stage", stage)
