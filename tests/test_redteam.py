@@ -434,3 +434,15 @@ def test_no_term_topic_secret_or_pii_rule_of_the_example_policies_flags_a_benign
         b = p.benign.as_dict()
         assert not {"terms", "topic", "secrets", "pii"} & set(b["by_kind"]), (p.name, b["flagged_lines"])
         assert "tool_call" in b["stages"], p.name
+
+
+def test_the_example_policies_catch_at_least_98_percent_of_obfuscated_banned_terms() -> None:
+    # Issue 14's goal, on the text families in full (no sample), as the
+    # README's full run counts it; the other families are left out (about 10 s).
+    from guardrails.redteam import run_redteam
+
+    text_families = ["plain", "case", "invisible", "lookalikes", "width", "separators", "joined", "markup",
+                     "leetspeak", "diacritics"]
+    figures = run_redteam(POLICIES, families=text_families).figures()
+    terms = figures["obfuscated_terms"]
+    assert terms["tried"] >= 1000 and terms["caught_rate"] >= 0.98, terms
