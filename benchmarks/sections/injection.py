@@ -20,7 +20,11 @@ results look like, and it costs several times more per KB.
 A third side, timed in the same alternation, is the detector alone
 (``InjectionDetector.scan``: normalisation, signals and model, without the
 engine around it), so the notes can tell the detector's cost per KB from the
-engine's fixed cost per call, which is most of a 100-byte request.
+engine's fixed cost per call, which is most of a 100-byte request. Three more
+sides split the detector into its parts, each given what the detector gives
+it: normalisation (``normalize``), the signals (``signals.scan`` on the text
+and its normalised form) and the shipped model (``score_normalized`` on the
+normalised text); the notes give each part's µs/KB, the profile of a row.
 """
 
 from __future__ import annotations
@@ -80,6 +84,9 @@ def _corpus_text(rnd: random.Random, rows: dict[str, list[str]], size: int, atta
 def run(ctx: Context, res: SectionResult) -> None:
     from guardrails import Engine
     from guardrails.detectors.injection import InjectionDetector
+    from guardrails.detectors.injection.model import load_model
+    from guardrails.detectors.injection.signals import scan as signals_scan
+    from guardrails.detectors.normalize import normalize
 
     inj = Engine.from_source(INJECTION_POLICY, cache_size=1)
     detector = InjectionDetector()
@@ -95,9 +102,13 @@ def run(ctx: Context, res: SectionResult) -> None:
     counts = {100: ctx.pick(6, 100, 400), 1_000: ctx.pick(4, 40, 120), 10_000: ctx.pick(2, 8, 24)}
     cases = [(size, n, False) for size, n in counts.items()]
     cases += [(1_000, ctx.pick(4, 40, 120), True), (10_000, ctx.pick(2, 8, 24), True)]
+    model = load_model()
+    parts = {"normalise": normalize, "signals": lambda pair: signals_scan(*pair),
+             "model": lambda norm: model.score_normalized(norm.text)}
     errors = 0
     per_kb: dict[str, float] = {}
     alone_kb: dict[str, float] = {}
+    part_kb: dict[str, dict[str, float]] = {name: {} for name in parts}
     for size, n, corpus in cases:
         def make(i: int, size: int = size, corpus: bool = corpus) -> str:
             return _corpus_text(rnd, rows, size, i % 2 == 1) if corpus else _text(rnd, size, i % 2 == 1)
@@ -107,14 +118,18 @@ def run(ctx: Context, res: SectionResult) -> None:
             terms.check_input(w)
             detector.scan(w)
         texts = [[make(i) for i in range(n)] for _ in range(reps)]
-        m = measure([inj.check_input, terms.check_input, detector.scan],
-                    lambda rep, t=texts: [t[rep], t[rep], t[rep]], reps, rnd, keep=True)
+        norms = [[normalize(x) for x in rep] for rep in texts]  # the parts' inputs, made before timing
+        m = measure([inj.check_input, terms.check_input, detector.scan, *parts.values()],
+                    lambda rep, t=texts, f=norms: [t[rep], t[rep], t[rep], t[rep], list(zip(t[rep], f[rep])), f[rep]],
+                    reps, rnd, keep=True)
         errors += sum(bool(d.errors) for d in m.results_of(0))
         mean_kb = sum(len(t.encode()) for rep in texts for t in rep) / (reps * n) / 1024
         us_per_kb = m.timing(0).median / mean_kb * 1e6
         label = (f"{size // 1000} KB" if size >= 1000 else f"{size} B") + (" corpus" if corpus else "")
         per_kb[label] = us_per_kb
         alone_kb[label] = m.timing(2).median / mean_kb * 1e6
+        for k, name in enumerate(parts, start=3):
+            part_kb[name][label] = m.timing(k).median / mean_kb * 1e6
         res.rows.append(m.row(f"{label} text", "terms (banned)", kind="relative",
                               note=f"{us_per_kb:.0f} µs/KB; {n} distinct texts x {reps} repetitions"))
     res.check("injection() ran without a detector error", errors == 0)
@@ -122,6 +137,8 @@ def run(ctx: Context, res: SectionResult) -> None:
                      + ", ".join(f"{k}: {v:.0f}{'' if v <= 100 else ' (over)'}" for k, v in per_kb.items()))
     res.notes.append("µs/KB of the detector alone (InjectionDetector.scan, no engine), same alternation: "
                      + ", ".join(f"{k}: {v:.0f}" for k, v in alone_kb.items()))
+    res.notes.append("µs/KB of its parts, same alternation (normalise / signals / model): " + ", ".join(
+        f"{k}: {' / '.join(f'{part_kb[name][k]:.0f}' for name in parts)}" for k in per_kb))
     res.notes.append(f"terms list: {len(PHRASES)} attack phrases; half the texts carry an attack sentence; "
                      "'corpus' rows: held-back corpus texts joined, half attacks, half hard benign texts")
     res.notes.append("ratio = injection / terms; the sides alternate text by text, in an order drawn at random "
