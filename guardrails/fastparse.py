@@ -30,7 +30,8 @@ import re
 from guardrails import ast
 from guardrails.diagnostics import Span
 
-# Each match is a token with the blanks before it, or a newline. No token
+# Each match is a token with the blanks before it, a newline, or a character
+# that starts no token; only blanks at the very end go unmatched. No token
 # spans a line (strings, regexes and comments stop at a newline), so a
 # position is (line, column) from the start of the current line. The groups
 # are numbered in the order of _KINDS.
@@ -41,9 +42,9 @@ _TOKEN = re.compile(
     r"|(-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)"
     r"|(/(?:[^/\\\n]|\\.)+/[A-Za-z]*)"
     r"|(==|!=|<=|>=|\.\.\.|[<>=\[\](){},:.|?])"
-    r"|(\n))"
+    r"|(\n)|([^ \t\f\r\n]))"  # a newline; any other character starts no token
 )
-_KINDS = (None, "comment", "name", "string", "number", "regex", "op", "newline")
+_KINDS = (None, "comment", "name", "string", "number", "regex", "op", "newline", "bad")
 _BLANKS = re.compile(r"[ \t\f\r]*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _PLAIN_STRING = re.compile(r'"[^"\\\x00-\x1f\ud800-\udfff]*"')  # needs no json.loads
@@ -83,20 +84,21 @@ def tokenize(text: str) -> tuple[list[Tok], list[tuple[int, int, str, int]]]:
     comments: list[tuple[int, int, str, int]] = []
     append = toks.append
     kinds = _KINDS
-    lineno, bol, pos = 1, 0, 0  # bol: the offset where the current line begins
+    lineno, bol, end = 1, 0, 0  # bol: the offset where the current line begins
     for m in _TOKEN.finditer(text):
         k = m.lastindex
-        start, end = m.span(k)
-        if m.start() != pos:
-            raise _GiveUp  # finditer skipped a character that starts no token
-        pos = end
-        if k == 7:
+        if 1 < k < 7:
+            start, end = m.span(k)
+            append((kinds[k], text[start:end], start, end, lineno, start - bol + 1, end - bol + 1))
+        elif k == 7:
+            end = m.end()
             lineno, bol = lineno + 1, end
         elif k == 1:
+            start, end = m.span(k)
             comments.append((lineno, start - bol + 1, m.group(k), start))
         else:
-            append((kinds[k], m.group(k), start, end, lineno, start - bol + 1, end - bol + 1))
-    if pos != len(text) and _BLANKS.fullmatch(text, pos) is None:
+            raise _GiveUp  # a character that starts no token
+    if end != len(text) and _BLANKS.fullmatch(text, end) is None:
         raise _GiveUp
     col = len(text) - bol + 1
     append(("end", "", len(text), len(text), lineno, col, col))
