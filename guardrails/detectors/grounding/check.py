@@ -189,14 +189,16 @@ def _most_shared(passages, overlap: dict[Passage, int], extra: str | None, quant
     return best
 
 
-def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed) -> bool:
+def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) -> bool:
     """Whether passage `p` says the opposite of the claim (step 4)."""
     shared = cstems & p.stems
     if pred is not None and pred in p.stems:
         flipped = (pred in c_clause or pred in c_phrase) != (pred in p.negated)
     else:  # the predicate put another way: the clause's polarity, on what is said of the subject
         rest = shared - subject
-        flipped = bool(rest) and bool(c_clause & rest) != bool(p.clause_negated & rest)
+        # (a stem one clause denies and another asserts cannot be told apart here: not compared)
+        flipped = bool(rest) and bool((c_clause - c_clause_mixed) & rest) != bool((p.clause_negated - p.clause_mixed)
+                                                                                  & rest)
     return flipped or bool((shared - subject - {pred} - c_mixed - p.mixed) & (c_phrase ^ p.phrase_negated))
 
 
@@ -296,14 +298,14 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
     cands = [p for p in sharing if pred in p.stems] if pred is not None else []
     if subject and cands:  # about the same subject: all of it, else some of it, else another passage
         cands = [p for p in cands if subject <= p.stems] or [p for p in cands if subject & p.stems]
-    c_clause, c_phrase, c_mixed = polarity(bare)
+    c_clause, c_phrase, c_mixed, c_clause_mixed = polarity(bare)
     extra = FEE if FEE in c_phrase and FEE not in cstems else None  # "free" speaks of a fee (passages.analyse)
     pstems = cstems | {FEE} if extra else cstems
     closest = _most_shared(cands or sharing, overlap, extra, quantities)
     # A contradiction needs every passage as close as the closest to say the
     # opposite: one that agrees is support.
     if closest and not bound and len(pstems & closest[0].stems) >= POLARITY_OVERLAP * len(pstems) \
-            and all(_flips(p, pstems, pred, subject, c_clause, c_phrase, c_mixed) for p in closest):
+            and all(_flips(p, pstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) for p in closest):
         return "negation", "the closest passage says the opposite", closest[0]
 
     # 5. content

@@ -43,12 +43,13 @@ class Passage:
     by it, and a plain slotted class is built several times faster than a
     frozen dataclass (a 4 KB source has about 80)."""
 
-    __slots__ = ("clause_negated", "end", "mixed", "negated", "phrase_negated", "quantities", "ranged", "source",
+    __slots__ = ("clause_mixed", "clause_negated", "end", "mixed", "negated", "phrase_negated", "quantities", "ranged", "source",
                  "start", "stems", "text", "values")
 
     def __init__(self, source: int, start: int, end: int, text: str, stems: frozenset[str],
                  quantities: tuple[Quantity, ...], clause_negated: frozenset[str], phrase_negated: frozenset[str],
-                 mixed: frozenset[str], values: frozenset[float], ranged: bool) -> None:
+                 mixed: frozenset[str], clause_mixed: frozenset[str], values: frozenset[float], ranged: bool
+                 ) -> None:
         self.source = source  # index into the sources
         self.start = start
         self.end = end
@@ -58,6 +59,7 @@ class Passage:
         self.clause_negated = clause_negated  # the stems a clause-level negation denies (words.polarity)
         self.phrase_negated = phrase_negated  # the stems a phrase-level negation denies ("without an exit fee")
         self.mixed = mixed  # denied in one phrase, asserted in another: not compared
+        self.clause_mixed = clause_mixed  # of clause_negated, the ones asserted in another clause
         self.negated = clause_negated | phrase_negated if clause_negated or phrase_negated else clause_negated
         self.values = values  # value_key of each quantity that is not a date: a cheap first test
         self.ranged = ranged  # states a range, which a value inside it matches without being in `values`
@@ -184,14 +186,15 @@ def _passage(sent: str, source: int, s: int, e: int, qs: list[Quantity], negated
         qs += _derived(qs, sent)
     qs = tuple(qs)
     priced = any(q.unit in CURRENCIES or q.unit == "cent" for q in qs)
-    clause, phrase, mixed = polarity(sent, _PRICED if priced else frozenset()) if negated else _NO_POLARITY
+    clause, phrase, mixed, clause_mixed = polarity(sent, _PRICED if priced else frozenset()) if negated \
+        else _NO_POLARITY
     if priced or FEE in phrase or FEE in mixed:
         stems = [*stems, FEE]  # a price, or "free": what the sentence says of a fee
-    return Passage(source, s, e, sent, frozenset(stems), qs, clause, phrase, mixed, _values(qs),
+    return Passage(source, s, e, sent, frozenset(stems), qs, clause, phrase, mixed, clause_mixed, _values(qs),
                    any(q.within for q in qs))
 
 
-_NO_POLARITY = (frozenset(), frozenset(), frozenset())
+_NO_POLARITY = (frozenset(), frozenset(), frozenset(), frozenset())
 _PRICED = frozenset([FEE])
 _HALF = re.compile(r"\b(?:half|halved|double|doubled)\b", re.IGNORECASE)
 

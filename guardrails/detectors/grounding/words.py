@@ -358,18 +358,19 @@ def negated_stems(text: str) -> frozenset[str]:
     """The stems of the content words `text` says are not so: inside a
     negation's scope (an odd number of them), or negative in themselves
     ("prohibited", "non-refundable")."""
-    clause, phrase, mixed = polarity(text)
+    clause, phrase, mixed, _ = polarity(text)
     return clause | phrase | mixed
 
 
-_NONE = (frozenset(), frozenset(), frozenset())
+_NONE = (frozenset(), frozenset(), frozenset(), frozenset())
 
 
 def polarity(text: str, asserts: frozenset[str] = frozenset()
-             ) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+             ) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
     """(the stems a clause-level negation or a negative word denies, the
     stems a phrase-level negation denies and the text asserts nowhere, the
-    stems it denies in one phrase and asserts elsewhere): comment above.
+    stems it denies in one phrase and asserts elsewhere, the stems of the
+    first set it also asserts elsewhere): comment above.
     `asserts`: stems the text asserts in another way (a price asserts a fee)."""
     low = text.lower()
     if (NEGATION_CS if len(low) == len(text) else ANY_NEGATION).search(low) is None:  # most sentences: one scan in C
@@ -435,4 +436,8 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
             asserted.update(_stems_of_word(w))
     # A phrase negation denies a thing the text does not also assert: "a fee
     # of €50, and strollers travel free" says both, and is not compared on it.
-    return frozenset(out), frozenset(out_phrase - asserted), frozenset(out_phrase & asserted)
+    # A clause negation of a thing the text also asserts ("you only pay the
+    # unlock fee; the per-minute charge doesn't apply") is kept, and also
+    # reported: a comparison that cannot tell the clauses apart skips it.
+    return (frozenset(out), frozenset(out_phrase - asserted), frozenset(out_phrase & asserted),
+            frozenset(out & asserted))
