@@ -248,6 +248,8 @@ def _surrogates(text: str, file: str, diags: Diagnostics) -> str:
     """Report each lone surrogate (a str that is not valid Unicode, which a
     file read as UTF-8 never holds) and replace it by U+FFFD, keeping every
     offset: in a string or a comment that raises no second error."""
+    if text.isascii():
+        return text  # no surrogate, and no scan of a large policy's text
     found = list(_SURROGATE.finditer(text))
     for m in found[:10]:
         diags.error("E001", f"lone surrogate U+{ord(m.group()):04X} in the policy text: it is not valid Unicode",
