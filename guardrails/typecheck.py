@@ -72,8 +72,10 @@ class TypeChecker:
         self.tools = self._declared(tools)
 
     def infer(self, e: ast.Expr) -> str:
-        method: Callable[[ast.Expr], str] = getattr(self, "t_" + type(e).__name__)
-        return method(e)
+        method = _METHODS.get(type(e))
+        if method is None:  # each node type's t_ method, looked up once for every checker
+            method = _METHODS[type(e)] = getattr(TypeChecker, "t_" + type(e).__name__)
+        return method(self, e)
 
     # -- the schema's view of the request
     def _declared(self, tools: frozenset[str] | None) -> tuple[str, ...] | None:
@@ -290,8 +292,10 @@ class TypeChecker:
     def _case_warning(self, side: ast.Expr, lit: ast.Literal) -> None:
         """A declared free-form string compared with a literal that has letters."""
         ty = self.typed.get(id(side))
+        if ty is None:
+            return  # no declared type: nothing to warn about (most comparisons)
         path = path_of(side)
-        if (ty is None or ty.kind != "string" or not isinstance(lit.value, str) or path is None
+        if (ty.kind != "string" or not isinstance(lit.value, str) or path is None
                 or path.startswith("tool.") or not any(ch.isalpha() for ch in lit.value)):
             return
         self.fc.warn("W305", f"{path} is a free string: == {_shown(lit.value)} misses other spellings "
@@ -379,6 +383,9 @@ class TypeChecker:
 
     def check_entity_ref(self, name: str, span: Span) -> None:
         self.fc.check_entity_ref(name, span)
+
+
+_METHODS: dict[type, Callable[[TypeChecker, Any], str]] = {}
 
 
 def check_condition(fc: Any, stage: str, rule: ast.Rule, schema: Schema) -> str:
