@@ -1,26 +1,29 @@
 """Judge each claim of an answer against the sources, one check at a time.
 
-The checks run in this order, and the first that fails names the reason:
+A claim is flagged only on positive evidence that something is wrong. The
+checks run in this order, and the first that fails names the reason:
 
 1. ``bad_citation``: a citation ``[2]`` / ``[doc-3]`` names no source, or a
    quoted passage is in no source.
-2. ``number_mismatch`` / ``missing_number``: a number, quantity or date of the
-   claim is in no source passage about the same thing; a mismatch when such a
-   passage holds a value of the same kind (30 days where the claim says 90).
-3. ``entity_missing``: a name, code or key term is in no source, or the
-   passage that best supports the claim names another one instead (the Basic
-   plan where the claim says the Premium plan).
-4. ``negation``: the passage that best matches the claim's subject and
-   predicate says the opposite ("is not covered" against "is covered").
-5. ``unsupported``: the claim brings content words no source has (a feature,
-   a place, a service); an NLI backend, when configured, may still find the
-   claim entailed.
+2. ``number_mismatch`` / ``missing_number``: a number, quantity, date or time
+   of day of the claim is in no source passage about the same thing; a
+   mismatch when such a passage holds a value of the same kind (30 days where
+   the claim says 90).
+3. ``entity_missing``: a name, code, name with its number or key term is in
+   no source, or the passage that best supports the claim names another one
+   instead (the Basic plan where the claim says the Premium plan).
+4. ``negation``: the closest passages holding the claim's predicate deny it,
+   or deny under a phrase negation what the claim asserts ("without an exit
+   fee"), and none of them agrees.
+5. ``unsupported``: the claim brings a word no source has that names a thing
+   (not an everyday word, not one that reads as a verb), or shares under half
+   its words with the sources; an NLI backend, when configured, may still
+   find the claim entailed.
 6. ``bad_citation`` again: a cited source exists but does not hold the claim.
 
-Sources are analysed once per text (cached) so a chunk checked against many
-answers is split and normalised once.
+Sources are analysed once per text (passages.analyse, cached) so a chunk
+checked against many answers is split and normalised once.
 """
-
 from __future__ import annotations
 
 import re
