@@ -33,7 +33,8 @@ from guardrails.diagnostics import RuntimeCode
 from guardrails.rulegraph import TIER_PLAIN, RuleError, RuleNode, as_bool
 from guardrails.values import is_number, kind_of, strict_eq
 
-#: A compiled rule set: ctx -> (fired [(rule, findings)], failed [(rule, code, message)], mask):
+#: A compiled rule set: ctx -> (fired [(rule, findings)], failed [(rule, code, message)], mask), or
+#: ctx.roots -> the same when its ``on_roots`` is true:
 #: mask has bit i set when the set's i-th rule fired, or is -1 when a rule fired with evidence.
 Compiled = Callable[[Any], tuple[list, list]]
 
@@ -108,6 +109,7 @@ class Generator:
     def __init__(self, cc: Any, conditions: dict[str, ast.Expr | None]):
         self.cc = cc
         self.conditions = conditions
+        self.on_roots: set[str] = set()  # the functions that take ctx.roots, not ctx
 
     @staticmethod
     def compilable(tiers: tuple[tuple[RuleNode, ...], ...]) -> bool:
@@ -135,14 +137,17 @@ class Generator:
         namespace = dict(names)
         exec(compile(source, f"<guardrails:{graph.stage}>", "exec"), namespace)  # noqa: S102 - our own source
         functions = {k: namespace[n] for k, n in fn_names.items()}
-        for f in functions.values():
+        for k, f in functions.items():
             f.memo = {}  # the evaluator's: combined results by the set of rules that fired (see evaluate.decide)
+            f.on_roots = fn_names[k] in self.on_roots  # call it with ctx.roots (see function())
         return StageCode(functions, source)
 
     def function(self, name: str, rules: tuple[RuleNode, ...], names: dict[str, Any], tool: str | None) -> str:
         fn = _Fn(names)
         body: list[str] = []
+        any_ctx = False
         for i, rule in enumerate(rules):
+            any_ctx = any_ctx or fn.uses_ctx
             bit = 1 << i
             fn.lines, fn.uses_ctx = [], False
             rname = fn.const(rule)
@@ -171,13 +176,19 @@ class Generator:
                 lines = ["    ctx.evidence = []", *lines]
             shown = source_of(cond) if cond is not None else rule.source  # less the tool tests the index holds
             body += [_comment(f"    # rule {rule.qid}: {shown}"), *lines]
+        any_ctx = any_ctx or fn.uses_ctx
         names["NONE"] = ()
         what = "any tool the index does not name" if tool is None and self.cc.stage == "tool_call" else (
             f"tool {tool!r}" if tool is not None else f"stage {self.cc.stage}")
         # Policy text reaches the source only as repr() literals and comments
         # without line breaks: a tool named 'x""" ...' must not end a docstring.
-        head = [f"def {name}(ctx):", f"    {'The rules for ' + what + '.'!r}", "    roots = ctx.roots",
-                "    fired = []", "    failed = []", "    mask = 0"]
+        # A set whose rules only read the request's values takes them alone
+        # (the function's on_roots): the caller need not build a Ctx for it.
+        head = [f"def {name}(ctx):", f"    {'The rules for ' + what + '.'!r}", "    roots = ctx.roots"]
+        if not any_ctx:
+            head = [f"def {name}(roots):", head[1]]
+            self.on_roots.add(name)
+        head += ["    fired = []", "    failed = []", "    mask = 0"]
         return "\n".join([*head, *body, "    return fired, failed, mask"]) + "\n"
 
     # -- expressions: each emits statements and returns the name (or literal) holding the value

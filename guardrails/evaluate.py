@@ -359,7 +359,7 @@ def evaluate_retrieval(p: CompiledPolicy, chunks: Any, context: Any, rt: Runtime
             h = open_state(p, graph, rt, session, at, ctx, lambda: ARG_SEPARATOR.join(labelled_texts))
         ctx.state = h
         if compiled is not None:
-            run = _Run(*compiled(ctx)[:2])
+            run = _Run(*(compiled(ctx.roots) if compiled.on_roots else compiled(ctx))[:2])
         else:
             run = run_rules(graph.rules_for(ctx.roots), ctx, p.settings.fail_closed, exhaustive=exhaustive,
                             explain=explain, chunk=i)
@@ -485,7 +485,7 @@ def decide(p: CompiledPolicy, graph: Any, h: History | None, tiers: tuple, ctx: 
                 fired, failed, mask = first
                 first = None
             else:
-                fired, failed, mask = compiled(ctx)
+                fired, failed, mask = compiled(ctx.roots) if compiled.on_roots else compiled(ctx)
             run = _Run(fired, failed)
             if not failed and mask >= 0:
                 hit = memo_entry(p, compiled, fired, mask, stage, combine_kw.get("tool_default", "deny"),

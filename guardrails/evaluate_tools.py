@@ -105,6 +105,20 @@ def _not_a_map(p: CompiledPolicy, stage: str, name: str, started: float) -> Deci
                           f"at most {MAX_DEPTH} levels deep)", started)
 
 
+def _memo_decision(p: CompiledPolicy, compiled: Any, first: tuple, tool: str, args: dict, started: float,
+                   session: str | None) -> Decision | None:
+    """The decision from the generated function's memo, when its rules fired
+    without spans and none failed (else None: decide() takes `first`)."""
+    fired, failed, mask = first
+    if failed or mask < 0:
+        return None
+    hit = compiled.memo.get((mask, tool)) or memo_entry(p, compiled, fired, mask, "tool_call",
+                                                        p.settings.tool_default, tool)
+    outcome = hit[0]
+    return Decision.lean("tool_call", outcome, None if outcome is Outcome.DENY else args, list(hit[1]), hit[5], [],
+                         micros_since(started), hit[2], None, list(hit[3]), session)
+
+
 def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, context: Any,
                        rt: Runtime, *, explain: bool = False, exhaustive: bool = False,
                        overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None,
@@ -137,22 +151,22 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
         return error_decision(p, "tool_call", RuntimeCode.INPUT_TOO_LARGE, too_long, started)
 
     settings = p.settings
-    ctx = Ctx(subject, {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}, rt,
-              overrides, coverage)
-    h = None if rt.store is None else open_state(p, graph, rt, session, at, ctx, lambda: subject, (tool, args),
-                                                 optimistic=True)
+    roots = {"tool": tool, "args": args, "principal": principal or {}, "context": context or {}}
     # The generated function, when it decides (not for explain or coverage): no tiers to select.
     compiled = None if explain or coverage is not None else graph.compiled_for(tool)
     first = None
-    if compiled is not None and h is None:
-        # The common case, built here: no session, and a set of rules that fired without spans.
-        first = compiled(ctx)
-        if not first[1] and first[2] >= 0:
-            hit = compiled.memo.get((first[2], tool)) or memo_entry(p, compiled, first[0], first[2], "tool_call",
-                                                                    settings.tool_default, tool)
-            outcome = hit[0]
-            return Decision.lean("tool_call", outcome, None if outcome is Outcome.DENY else args, list(hit[1]),
-                                 hit[5], [], micros_since(started), hit[2], None, list(hit[3]), session)
+    if compiled is not None and rt.store is None and compiled.on_roots:
+        # The common case: no session, and rules that read only the request's values (no Ctx to build).
+        first = compiled(roots)
+        if (d := _memo_decision(p, compiled, first, tool, args, started, session)) is not None:
+            return d
+    ctx = Ctx(subject, roots, rt, overrides, coverage)
+    h = None if rt.store is None else open_state(p, graph, rt, session, at, ctx, lambda: subject, (tool, args),
+                                                 optimistic=True)
+    if compiled is not None and h is None and first is None:
+        first = compiled(roots) if compiled.on_roots else compiled(ctx)
+        if (d := _memo_decision(p, compiled, first, tool, args, started, session)) is not None:
+            return d
     if offsets is None:
         subject, offsets = _joined(args, "args")
         ctx.text = subject
