@@ -92,6 +92,7 @@ class GuardrailsService:
         slots = self.slots = Slots(config.max_concurrency)
         metrics.inflight.set_function(lambda: slots.busy)
         self.tracing = RpcTracing(config.tracer_provider)
+        self._routed: dict[str, Any] = {}  # guardrails_rollout_routed_total's children, made on first use
 
     # -- registration
     def unary_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
@@ -248,9 +249,11 @@ class GuardrailsService:
         d = self.decide(engine, stage, request, policy, explain=msg.explain)
         out = decision_bytes(d, request)
         check_size(out, self.config.max_message_bytes)  # before counting: an answer not sent is no decision
-        metrics = self.metrics
-        metrics.observe(d, time.perf_counter() - started)
-        metrics.child(metrics.routed, track).inc()
+        self.metrics.observe(d, time.perf_counter() - started)
+        routed = self._routed.get(track)
+        if routed is None:
+            routed = self._routed[track] = self.metrics.child(self.metrics.routed, track)
+        routed.inc()
         if shadow_engine is not None and self.shadow is not None:
             self.shadow.submit(stage, request, policy, d, shadow_engine)
         log_decision(d, track)

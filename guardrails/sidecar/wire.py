@@ -70,7 +70,7 @@ def _value(v: Any) -> bytes:
     if t is bool:
         return _TRUE if v else _FALSE
     if (t is int and -MAX_SAFE_INT <= v <= MAX_SAFE_INT) or t is float:
-        return _NUMBER + _double(v)
+        return _NUMBER + _double(v)  # an int within 2**53 is exactly a double
     if v is None:
         return _NULL
     if t is dict:
@@ -85,7 +85,11 @@ def _struct(d: dict) -> bytes:
     for k, v in d.items():
         if type(k) is not str:
             raise _NotPlain
-        parts.append(_field(_ENTRY, _text(_KEY, k) + _field(_VALUE, _value(v))))
+        key = k.encode()
+        value = _value(v)
+        # An entry: its key (field 1) and its value (field 2), each length-prefixed.
+        entry = _KEY + varint(len(key)) + key + _VALUE + varint(len(value)) + value
+        parts.append(_ENTRY + varint(len(entry)) + entry)
     return b"".join(parts)
 
 
