@@ -188,8 +188,8 @@ def test_heldout_catches_at_least_90_percent_of_unsupported_answers():
     assert caught >= 0.9, caught
 
 
-@pytest.mark.xfail(strict=True, reason="heldout-4: 48 of 97 supported answers flagged (49.5%) on the one run, 47 (48.5%) "
-                   "after the one fix made since (docs/grounding.md), far over the 5% target")
+@pytest.mark.xfail(strict=True, reason="heldout-4: 48 of 97 supported answers flagged (49.5%) on the one run, "
+                   "47 (48.5%) after the one fix made since (docs/grounding.md), far over the 5% target")
 def test_heldout_flags_at_most_5_percent_of_supported_answers():
     _, flagged = _rates(_run(HELDOUT))
     assert flagged <= 0.05, flagged

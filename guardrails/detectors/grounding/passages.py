@@ -3,8 +3,9 @@ request's sources that the claims are checked against.
 
 A source is split into sentences (passages); each gets its content stems,
 quantities (with a figure derived from "reduced by half"), and the stems it
-denies (words.polarity). The analysis is cached by the text itself, so a
-chunk checked against many answers is analysed once. The index maps each
+denies (words.polarity). The analysis is cached by the text itself (and
+its position among the request's sources), so a chunk checked against many
+answers is analysed once. The index maps each
 stem to the passages holding it, so a claim reads only the passages sharing
 a word with it.
 """
@@ -43,8 +44,8 @@ class Passage:
     by it, and a plain slotted class is built several times faster than a
     frozen dataclass (a 4 KB source has about 80)."""
 
-    __slots__ = ("clause_mixed", "clause_negated", "end", "mixed", "negated", "phrase_negated", "quantities", "ranged", "source",
-                 "start", "stems", "text", "values")
+    __slots__ = ("clause_mixed", "clause_negated", "end", "mixed", "negated", "phrase_negated", "quantities",
+                 "ranged", "source", "start", "stems", "text", "values")
 
     def __init__(self, source: int, start: int, end: int, text: str, stems: frozenset[str],
                  quantities: tuple[Quantity, ...], clause_negated: frozenset[str], phrase_negated: frozenset[str],

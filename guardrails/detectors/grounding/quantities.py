@@ -218,7 +218,9 @@ class Quantity(NamedTuple):
         if self.is_date or other.is_date:
             if self.unit != other.unit:
                 return _hour_meets(self, other) or _hour_meets(other, self)
-            return _dates_meet(self.value, other.value) if self.unit == "date" else not set(self.value).isdisjoint(other.value)
+            if self.unit == "date":
+                return _dates_meet(self.value, other.value)
+            return not set(self.value).isdisjoint(other.value)  # times of day: a reading in common
         if not _units_meet(self.unit, other.unit):
             return False
         if self.per is not None and other.per is not None and self.per != other.per:
