@@ -250,12 +250,12 @@ def test_guardrails_test_takes_the_backends(tmp_path, backend_module):
 
 
 @pytest.mark.parametrize(("flag", "spec", "message"), [
-    ("--injection-model", "{m}:missing", "cannot use the injection model: injection model '{m}:missing' "
-                                         "cannot be imported"),
+    ("--injection-model", "{m}:missing", ("cannot use the injection model: injection model '{m}:missing' "
+                                          "cannot be imported")),
     ("--injection-model", "nocolon", "use module:factory"),
     ("--injection-model", "{m}:no_digest", "has no score(text) method"),
-    ("--grounding-model", "{m}:load", "cannot use the grounding model: grounding model '{m}:load' has no "
-                                      "entails(premise, hypothesis) method"),
+    ("--grounding-model", "{m}:load", ("cannot use the grounding model: grounding model '{m}:load' has no "
+                                       "entails(premise, hypothesis) method")),
     ("--grounding-model", "no_such_module_xyz:load", "cannot be imported: ModuleNotFoundError"),
 ])
 def test_guardrails_test_refuses_a_bad_backend(tmp_path, backend_module, flag, spec, message):
@@ -265,3 +265,26 @@ def test_guardrails_test_refuses_a_bad_backend(tmp_path, backend_module, flag, s
     assert r.returncode == 2, r.stdout + r.stderr
     assert message.format(m=backend_module) in r.stderr and "Traceback" not in r.stderr
     assert r.stderr.startswith("guardrails test: error: ") and r.stdout == ""
+
+
+def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", *args,
+                           str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def test_the_pytest_plugin_takes_the_backends(tmp_path, backend_module):
+    (tmp_path / "p.policy").write_text(TESTED_POLICY)
+    (tmp_path / "p.tests.yaml").write_text(TESTS_YAML)
+    flags = ["--guardrails-injection-model", f"{backend_module}:load",
+             "--guardrails-grounding-model", f"{backend_module}:nli"]
+    with_backends = _pytest(tmp_path, *flags)
+    assert with_backends.returncode == 0, with_backends.stdout + with_backends.stderr
+    assert "2 passed" in with_backends.stdout
+    without = _pytest(tmp_path)
+    assert without.returncode == 1 and "2 failed" in without.stdout
+    bad = _pytest(tmp_path, "--guardrails-injection-model", f"{backend_module}:missing")
+    assert bad.returncode == 4, bad.stdout + bad.stderr  # pytest's usage error
+    assert f"cannot use the injection model: injection model '{backend_module}:missing' cannot be imported" in bad.stderr
+    assert "Traceback" not in bad.stderr + bad.stdout

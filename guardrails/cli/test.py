@@ -7,6 +7,7 @@ import json
 import sys
 
 from guardrails.cli.common import UsageError, add_ner_option
+from guardrails.diagnostics import GuardrailsError
 
 NAME = "test"
 HELP = "run policy tests (*.tests.yaml) and report rule and branch coverage"
@@ -58,27 +59,14 @@ def _percent(text: str) -> float:
 
 
 def _backends(args: argparse.Namespace) -> tuple[object | None, object | None]:
-    """The opt-in backends named by --injection-model and --grounding-model,
-    each imported and started once, before any test file is read, and shared
-    by every engine the run builds. One that cannot be loaded is bad usage."""
-    from guardrails.detectors.base import DetectorError
+    """The backends named by --injection-model and --grounding-model, loaded
+    before any test file is read; one that cannot be loaded is bad usage."""
+    from guardrails.testing.runner import load_backends
 
-    injection = grounding = None
     try:
-        if args.injection_model is not None:
-            from guardrails.detectors.injection.backends import load_backend
-
-            injection = load_backend(args.injection_model)
-    except DetectorError as exc:
-        raise UsageError(f"cannot use the injection model: {exc}") from None
-    try:
-        if args.grounding_model is not None:
-            from guardrails.detectors.grounding.backends import load_grounding_backend
-
-            grounding = load_grounding_backend(args.grounding_model).backend  # the engine guards it
-    except DetectorError as exc:
-        raise UsageError(f"cannot use the grounding model: {exc}") from None
-    return injection, grounding
+        return load_backends(args.injection_model, args.grounding_model)
+    except GuardrailsError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

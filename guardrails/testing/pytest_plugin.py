@@ -7,6 +7,12 @@ diff as ``guardrails test``; a ``todo`` case is skipped with its reason; a
 malformed test file (or policies that do not load) is one failing item,
 ``<test file>``, showing the located errors. Policies load from the test
 file's directory. Disable with ``-p no:guardrails``.
+
+``--guardrails-injection-model MODULE:FACTORY`` and
+``--guardrails-grounding-model MODULE:FACTORY`` run the cases with opt-in
+backends, as ``guardrails test --injection-model/--grounding-model`` do: each
+is loaded once, when pytest starts, and one that cannot be loaded is a usage
+error.
 """
 
 from __future__ import annotations
@@ -17,6 +23,29 @@ import pytest
 
 _RUNNER = pytest.StashKey[Any]()
 SUFFIX = ".tests.yaml"  # kept here so importing the plugin stays cheap
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("guardrails", "policy tests (*.tests.yaml)")
+    group.addoption("--guardrails-injection-model", metavar="MODULE:FACTORY", default=None,
+                    help="score injection() in policy tests with this importable backend")
+    group.addoption("--guardrails-grounding-model", metavar="MODULE:FACTORY", default=None,
+                    help="judge grounded() paraphrases in policy tests with this importable NLI backend")
+
+
+def pytest_configure(config) -> None:
+    injection = config.getoption("guardrails_injection_model", None)
+    grounding = config.getoption("guardrails_grounding_model", None)
+    if injection is None and grounding is None:
+        return  # the runner is made when a test file is collected
+    from guardrails.diagnostics import GuardrailsError
+    from guardrails.testing.runner import Runner, load_backends
+
+    try:
+        injection, grounding = load_backends(injection, grounding)
+    except GuardrailsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_RUNNER] = Runner(injection_model=injection, grounding_model=grounding)
 
 
 def pytest_collect_file(file_path, parent):

@@ -81,6 +81,32 @@ class FileResult:
         return sum(r.status == status for r in self.results)
 
 
+def load_backends(injection_model: str | None, grounding_model: str | None) -> tuple[Any, Any]:
+    """The opt-in backends named ``module:factory`` for ``injection()`` and for
+    ``grounded()`` (None where not named), each imported and started once, to
+    be shared by every engine a run builds. A spec that cannot be loaded raises
+    GuardrailsError saying which (``guardrails test`` and the pytest plugin
+    report it as bad usage)."""
+    from guardrails.detectors.base import DetectorError
+
+    injection = grounding = None
+    try:
+        if injection_model is not None:
+            from guardrails.detectors.injection.backends import load_backend
+
+            injection = load_backend(injection_model)
+    except DetectorError as exc:
+        raise GuardrailsError(f"cannot use the injection model: {exc}") from None
+    try:
+        if grounding_model is not None:
+            from guardrails.detectors.grounding.backends import load_grounding_backend
+
+            grounding = load_grounding_backend(grounding_model).backend  # the engine guards it
+    except DetectorError as exc:
+        raise GuardrailsError(f"cannot use the grounding model: {exc}") from None
+    return injection, grounding
+
+
 class Runner:
     """Loads the policies for test files (once per set of directories) and
     runs their cases. ``coverage=True`` builds instrumented rule graphs and
