@@ -195,12 +195,26 @@ class H2Load:
                           timeout=seconds * 3 + 60)
         return lat
 
+    def count(self, port: int, path: str, body: bytes, n: int) -> None:
+        # `n` requests as fast as they are answered, on four connections with four streams each.
+        self.run(port, path, body, ["-n", str(n), "-c", "4", "-m", "4"], timeout=n / 100 + 60)
+
     def saturate(self, port: int, path: str, body: bytes, seconds: float) -> float:
         # Four connections with four streams each, for a fixed time after a warm-up.
         secs = max(1, round(seconds))  # h2load takes whole seconds
         _, rps = self.run(port, path, body, ["-c", "4", "-m", "4", "-D", str(secs), "--warm-up-time", "1"],
                           timeout=seconds + 90)
         return rps
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user and system, all threads) a process has used so far,
+    from /proc (Linux); None where that is not readable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pick_loadgen(ctx: Context) -> str | None:
@@ -291,7 +305,7 @@ def run(ctx: Context, res: SectionResult) -> None:
         sidecar = _start_sidecar(tmp)
         plain, pport = _start_plain()
         try:
-            _measure(ctx, res, sidecar, pport, H2Load(h2exe, tmp) if h2exe else None)
+            _measure(ctx, res, sidecar, pport, H2Load(h2exe, tmp) if h2exe else None, plain.pid)
         finally:
             sidecar.proc.send_signal(signal.SIGTERM)
             try:
@@ -306,7 +320,8 @@ def run(ctx: Context, res: SectionResult) -> None:
                 plain.kill()
 
 
-def _measure(ctx: Context, res: SectionResult, sidecar: _Sidecar, pport: int, h2: H2Load | None) -> None:
+def _measure(ctx: Context, res: SectionResult, sidecar: _Sidecar, pport: int, h2: H2Load | None,
+             plain_pid: int) -> None:
     from guardrails import Engine
     from guardrails.sidecar.client import GuardrailsClient
 
@@ -344,7 +359,7 @@ def _measure(ctx: Context, res: SectionResult, sidecar: _Sidecar, pport: int, h2
                               kind="relative", note="adds Struct conversion and building the Decision"))
 
         if h2 is not None:
-            _rates_h2load(ctx, res, sidecar, pport, h2, reqs, health_pb2, rnd)
+            _rates_h2load(ctx, res, sidecar, pport, h2, reqs, health_pb2, rnd, plain_pid)
         else:
             _rates_python(ctx, res, sport, pport, stub, p_health, hreq, reqs, rnd)
     finally:
@@ -401,7 +416,7 @@ def _budget_rows(res: SectionResult, at_1000: Measured, tput: Measured, client: 
 
 
 def _rates_h2load(ctx: Context, res: SectionResult, sidecar: _Sidecar, pport: int, h2: H2Load, reqs,
-                  health_pb2, rnd: random.Random) -> None:
+                  health_pb2, rnd: random.Random, plain_pid: int) -> None:
     from guardrails.sidecar._proto import guardrails_pb2 as pb
 
     # h2load repeats one body: an allowed refund, which runs the policy's
@@ -424,16 +439,43 @@ def _rates_h2load(ctx: Context, res: SectionResult, sidecar: _Sidecar, pport: in
     tput = runs(ctx, rnd, lambda secs: [1 / h2.saturate(sidecar.port, TOOL_PATH, tool_bytes, secs)],
                 lambda secs: [1 / h2.saturate(pport, HEALTH_PATH, health_bytes, secs)], load_secs)
     after = sidecar.counters()
-    decided, refused = after_paced[0] - before[0], after[1] - before[1]
+    cpu_rows = _cpu_rows(ctx, res, rnd, sidecar, pport, h2, plain_pid, tool_bytes, health_bytes)
+    after_cpu = sidecar.counters()
+    decided, refused = after_paced[0] - before[0], after_cpu[1] - before[1]
     at_load = sum(load_secs / rep[0][0] for rep in tput.samples)
     res.check("every h2load request got a decision, none refused",
-              decided == sent[0] and refused == 0 and after[0] - after_paced[0] >= at_load * 0.9)
+              decided == sent[0] and refused == 0 and after[0] - after_paced[0] >= at_load * 0.9
+              and after_cpu[0] - after[0] == cpu_rows)
     _budget_rows(res, paced_1000, tput, "h2load")
     res.notes.append("rates and throughput: h2load (nghttp2's HTTP/2 load generator, in C) repeating one "
                      f"CheckToolCall; throughput with 4 connections x 4 streams, {load_secs} s per run after "
                      "1 s of warm-up; sequential rows: Python stubs")
     res.notes.append("2 cores shared by the sidecar, the floor server and the clients; under load the two "
                      "servers' runs alternate, one of each per repetition in an order drawn at random")
+
+
+def _cpu_rows(ctx: Context, res: SectionResult, rnd: random.Random, sidecar: _Sidecar, pport: int, h2: H2Load,
+              plain_pid: int, tool_bytes: bytes, health_bytes: bytes) -> int:
+    """The row of each server's CPU time per request, flat out (the steadier
+    figure where other work shares the cores: the throughput follows it);
+    returns the tool calls sent."""
+    n = ctx.pick(300, 4000, 10000)
+    if cpu_seconds(sidecar.proc.pid) is None or cpu_seconds(plain_pid) is None:
+        res.notes.append("server CPU per request: not measured (no /proc on this system)")
+        return 0
+
+    def cpu_per_request(pid: int, port: int, path: str, body: bytes) -> list[float]:
+        t0 = cpu_seconds(pid)
+        h2.count(port, path, body, n)
+        return [(cpu_seconds(pid) - t0) / n]  # type: ignore[operator]
+
+    m = runs(ctx, rnd, lambda _: cpu_per_request(sidecar.proc.pid, sidecar.port, TOOL_PATH, tool_bytes),
+             lambda _: cpu_per_request(plain_pid, pport, HEALTH_PATH, health_bytes), None)
+    res.rows.append(m.row("server CPU per decision, flat out", "per health check, same load", kind="relative",
+                          note=f"user + system time of each server process (all its threads) over {n:,} "
+                               f"requests on 4 connections x 4 streams (/proc, in clock ticks of "
+                               f"{1000 / os.sysconf('SC_CLK_TCK'):g} ms)"))
+    return n * len(m.samples)
 
 
 def _decides(port: int, msg) -> int:
