@@ -141,15 +141,21 @@ the engine call. Where the time goes, and what keeps it down:
 - **Normalisation**, once per text, shared by the signals and the model (and by the engine's
   other detectors when it passes its own: `InjectionDetector.scan(text, norm)`).
 - **The model**: hashed n-grams and a window maximum in a fixed number of numpy calls whatever
-  the length; a long text is scored from sums over blocks of `STRIDE` characters, which give
-  every window's score exactly (the training script's per-window sums are the reference a test
-  compares them with).
+  the length; a text of one window is summed in one pass (all character n-grams gathered and
+  bucketed at once, with what depends on the length alone cached); a long text is scored from
+  sums over blocks of `STRIDE` characters, which give every window's score exactly (the training
+  script's per-window sums are the reference a test compares them with; float64 sums of the
+  float16 weights are exact in any order).
 - **The signals**: one split of the text into its distinct words decides which patterns can
   match at all (a word seen before is remembered; a longer literal is looked for only when its
   whole words are among them); a pattern then runs anchored at the few word starts before an
   occurrence of its trigger whose first letters it can start with, never over the whole text.
-  Whether a text discusses attacks, quotes an instruction word for word or asks to show
-  something is asked only when one of the words that can say so occurs.
+  Those first letters are looked for as one trie behind a set of first characters (`re` tries an
+  alternation one branch at a time); windows around non-ASCII triggers, and the searches of wide
+  alternations such as the bypass phrases, try the pattern only where its first letters occur
+  unless `re` can skip ahead by itself; a trigger's occurrences in a long text are found once
+  for every pattern that shares it. Whether a text discusses attacks, quotes an instruction word
+  for word or asks to show something is asked only when one of the words that can say so occurs.
 - **The carriers**: substring tests run on the text's UTF-8 (a search of a `str` holding any
   non-Latin-1 character is several times slower), a long ASCII text's on its distinct words
   first; case-insensitive patterns run without the flag over the lower case when that finds the
