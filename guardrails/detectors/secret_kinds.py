@@ -392,6 +392,12 @@ _CODE_LIKE = regex.compile(r"[A-Za-z_][A-Za-z_.]*|.*[()\[\]{}<>].*|[$%].*")
 # though a value with "_" or "." still reads as a name (`=DEFAULT_PASSWORD`).
 _ENV_ASSIGNMENT = regex.compile(r"[A-Z_]+=")
 _ENV_CODE_LIKE = regex.compile(r"[A-Za-z]*[_.][A-Za-z_.]*|.*[()\[\]{}<>].*|[$%].*")
+# A passphrase: sixteen or more lower-case letters, four words or so run
+# together. Code names that long are snake_case or camelCase, so such a value
+# is a literal wherever it is assigned (YAML, a header, a URL query).
+_PASSPHRASE = regex.compile(r"[a-z]{16,}")
+# A URL query parameter's value (`?user=ops&password=...`) ends at "&" or "#".
+_QUERY_END = regex.compile(r"[&#]")
 # Obvious placeholders, in any kind's value: one character repeated
 # ("********"), a template ("<your-key>", "${API_KEY}", "{{token}}"), a run
 # of x ("sk-xxxxxxxx"), documentation words ("your", "example": AWS's own
@@ -404,6 +410,15 @@ _PLACEHOLDER = regex.compile(
 )
 
 
+def _in_query(text: str, at: int) -> bool:
+    """Whether the key name around ``at`` (where its keyword starts) is a URL
+    query parameter: the name's first character follows a "?" or "&"."""
+    start = at
+    while start > 0 and at - start < 32 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+        start -= 1
+    return start > 0 and text[start - 1] in "?&"
+
+
 def generic_value(m: regex.Match[str]) -> tuple[int, int] | None:
     """Span of the assigned value, or None when it is not plausibly a secret."""
     for group in ("csv", "prose"):  # a CSV column or a sentence: the name says it is a secret
@@ -411,11 +426,16 @@ def generic_value(m: regex.Match[str]) -> tuple[int, int] | None:
             span = m.span(group)
             return None if _PLACEHOLDER.fullmatch(m.string, *span) else span
     if m.start("bare") >= 0:
-        value = m.group("bare")
-        env = _ENV_ASSIGNMENT.fullmatch(m.string, m.start(), m.start("bare"))
-        if (_ENV_CODE_LIKE if env else _CODE_LIKE).fullmatch(value):
+        start, end = m.span("bare")
+        if _in_query(m.string, m.start()):
+            end = start + len(_QUERY_END.split(m.string[start:end], maxsplit=1)[0])
+            if end - start < 8:
+                return None
+        value = m.string[start:end]
+        env = _ENV_ASSIGNMENT.fullmatch(m.string, m.start(), start)
+        if (_ENV_CODE_LIKE if env else _CODE_LIKE).fullmatch(value) and not _PASSPHRASE.fullmatch(value):
             return None
-        span = m.span("bare")
+        span = (start, end)
     else:
         span = m.span("value")
     if _PLACEHOLDER.fullmatch(m.string, *span):

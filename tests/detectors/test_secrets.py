@@ -295,6 +295,11 @@ HARNESS_FORMATS = [
     ("service,token\r\nbilling,q8Zr2LmN4pXw\r\n", "q8Zr2LmN4pXw"),
     ("The database password is X6bGc8BZUYiX!72, same as last quarter.", "X6bGc8BZUYiX!72"),
     ("My password is Tr0ub4dor3.", "Tr0ub4dor3"),
+    # a passphrase (sixteen or more lower-case letters) assigned anywhere
+    ("deploy:\n  region: eu-west-1\n  db_password: quartzlemontunnelfalcon", "quartzlemontunnelfalcon"),
+    ("X-Auth-Token: zephyrbramblegingerpylon", "zephyrbramblegingerpylon"),
+    ("https://x.example.net/login?user=ops&password=pepperquartzjigsawzephyr&format=csv",
+     "pepperquartzjigsawzephyr"),  # a query value ends at "&"
 ]
 
 
@@ -318,6 +323,9 @@ def test_an_aws_secret_named_in_prose_is_found() -> None:
     "username,password_hash\nann,abcdefgh12",  # another column's name
     "name,password\n",  # a header and no row
     "The AWS secret access key is shown only once, when you create it.",
+    "token: Tokenizer",  # a type, not a passphrase
+    "secret = settings.secret_key",
+    "https://x.example.net/a?pwd=abc&x=1",  # seven characters before the "&"
 ])
 def test_password_words_without_a_secret_stay_clean(text: str) -> None:
     assert SecretScanner().find(text) == []
