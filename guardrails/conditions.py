@@ -43,7 +43,7 @@ from guardrails.rulegraph import (
     Settings,
     as_bool,
 )
-from guardrails.unparse import LazySource, format_expr
+from guardrails.unparse import format_expr, lazy_source
 from guardrails.values import is_number, kind_of, strict_eq
 
 
@@ -277,7 +277,7 @@ class ConditionCompiler:
         return {t.name: t.attributes for t in schema.tools.values()} if schema is not None else {}
 
     def e_Attr(self, e: ast.Attr):
-        name, path = e.name, LazySource(e.obj)
+        name, path = e.name, lazy_source(e.obj)
         root = self._root_name(e.obj)  # a request root: its closure is never called, so not built
         if root == "tool" and self.tool_attributes():
             table = self.tool_attributes()
@@ -323,7 +323,7 @@ class ConditionCompiler:
         return attr
 
     def e_Index(self, e: ast.Index):
-        obj, key, path = self.expr(e.obj), e.key, LazySource(e.obj)
+        obj, key, path = self.expr(e.obj), e.key, lazy_source(e.obj)
 
         def index(c: Ctx):
             o = obj(c)
@@ -356,11 +356,11 @@ class ConditionCompiler:
         return has
 
     def e_Not(self, e: ast.Not):
-        f, where = self.expr(e.operand), LazySource(e.operand)
+        f, where = self.expr(e.operand), lazy_source(e.operand)
         return lambda c: not as_bool(f(c), where)
 
     def e_And(self, e: ast.And):
-        parts = tuple((self.expr(o), LazySource(o)) for o in e.operands)
+        parts = tuple((self.expr(o), lazy_source(o)) for o in e.operands)
         if len(parts) in (2, 3):
             return _and_unrolled(parts)
 
@@ -373,7 +373,7 @@ class ConditionCompiler:
         return and_
 
     def e_Or(self, e: ast.Or):
-        parts = tuple((self.expr(o), LazySource(o)) for o in e.operands)
+        parts = tuple((self.expr(o), lazy_source(o)) for o in e.operands)
 
         def or_(c: Ctx):
             for f, where in parts:
@@ -384,7 +384,7 @@ class ConditionCompiler:
         return or_
 
     def e_Compare(self, e: ast.Compare):
-        left, op, where = self.expr(e.left), e.op, LazySource(e)
+        left, op, where = self.expr(e.left), e.op, lazy_source(e)
         lit = e.right.value if isinstance(e.right, ast.Literal) else None
         if op in ("==", "!=") and type(lit) is str:
             # strict_eq(a, "s") is exactly this; no closure for the constant.
@@ -443,7 +443,7 @@ class ConditionCompiler:
                 return (isinstance(v, str) and v in constant) != negated
 
             return in_set
-        container, where = self.expr(e.container), LazySource(e.container)
+        container, where = self.expr(e.container), lazy_source(e.container)
 
         def in_(c: Ctx):
             v, box = item(c), container(c)
@@ -462,7 +462,7 @@ class ConditionCompiler:
         return in_
 
     def e_Matches(self, e: ast.Matches):
-        subject, where = self.expr(e.subject), LazySource(e.subject)
+        subject, where = self.expr(e.subject), lazy_source(e.subject)
         if e.regex is not None:
             rx = SafeRegex.compile(e.regex.pattern, e.regex.flags, self.regex_timeout)
             label = "PATTERN"
@@ -486,7 +486,7 @@ class ConditionCompiler:
         return matches
 
     def e_StrTest(self, e: ast.StrTest):
-        left, right, op, where = self.expr(e.left), self.expr(e.right), e.op, LazySource(e)
+        left, right, op, where = self.expr(e.left), self.expr(e.right), e.op, lazy_source(e)
 
         def strtest(c: Ctx):
             a, b = left(c), right(c)

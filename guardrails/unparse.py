@@ -161,6 +161,12 @@ class LazySource:
         return repr(str(self))
 
 
+def lazy_source(e: ast.Expr) -> str | LazySource:
+    """What prints as ``format_expr(e)``: a name as it is (nothing to format),
+    anything else as a :class:`LazySource`."""
+    return e.name if type(e) is ast.Var else LazySource(e)
+
+
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 

@@ -19,7 +19,7 @@ from guardrails.fastparse import fast_parse
 from guardrails.logic import check_unit_logic
 from guardrails.parser import lark_only, parse
 from guardrails.resolve import build_units, parse_source
-from guardrails.unparse import LazySource
+from guardrails.unparse import LazySource, lazy_source
 
 HEADER = 'policy "lp" version "1.0.0"\n'
 
@@ -46,6 +46,8 @@ def test_a_lazy_source_prints_what_source_of_gives() -> None:
             assert f"{lazy}" == str(lazy) == source_of(e)
             assert repr(lazy) == repr(source_of(e))
             assert lazy.text == source_of(e)
+            assert str(lazy_source(e)) == source_of(e)
+            assert isinstance(lazy_source(e), str) == isinstance(e, ast.Var)  # a name needs no formatting
 
 
 POLICY = HEADER + """tool_call {
