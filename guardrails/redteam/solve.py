@@ -27,8 +27,8 @@ from typing import Any
 import regex
 
 from guardrails import ast
-from guardrails.resolve import group_members
 from guardrails.redteam.examples import Unsupported, example
+from guardrails.resolve import group_members
 
 __all__ = ["ABSENT", "PRESENT", "Demand", "Solution", "Solver", "merge_solutions", "path_of"]
 
