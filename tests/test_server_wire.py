@@ -99,6 +99,8 @@ def test_every_optional_field():
                    errors=[], elapsed_us=3, labels=[]))
     _same(Decision(decision_id="x", stage="output", outcome=Outcome.ALLOW, text="🙂 é" * 50, violations=[],
                    policy=ref, errors=[], elapsed_us=3, labels=[]))
+    _same(Decision(decision_id="x", stage="input", outcome=Outcome.ALLOW, text="", violations=[], policy=ref,
+                   errors=[], elapsed_us=3, labels=[]))  # an empty text is still set (a oneof member)
     lone = Decision(decision_id="x", stage="output", outcome=Outcome.ALLOW, text="a\ud800", violations=[],
                     policy=ref, errors=[], elapsed_us=3, labels=[])
     for encode in (decision_to_proto, decision_bytes):  # no wire form either way
