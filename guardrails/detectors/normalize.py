@@ -66,7 +66,7 @@ import regex
 
 from guardrails.detectors.lookalikes import BLIND, LOOKALIKES
 
-__all__ = ["BLIND_CHAR", "NormalizedText", "blind_text", "blind_views", "normalize", "strip_markup"]
+__all__ = ["BLIND_CHAR", "NormalizedText", "blind_letters", "blind_text", "blind_views", "normalize", "strip_markup"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,11 +366,11 @@ _COMPAT_BLOCKS = ((0x00AA, 0x00BB), (0x2070, 0x20A0), (0x2100, 0x2190), (0x2460,
 
 
 @functools.cache
-def _blind_letters() -> frozenset[str]:
+def blind_letters() -> frozenset[str]:
     """Non-ASCII characters the blind reading can change: those that fold to
     ``i``, ``l`` or a digit (Greek ``Ι``, Cyrillic ``Ӏ``, ``𝟷``, ``ℓ``), and
     those of :data:`~.lookalikes.BLIND`.
-    Built on the first non-ASCII text (a few milliseconds)."""
+    Built once, a few milliseconds: a term matcher builds it at load time."""
     wanted = set("il0123456789")
     chars = {chr(cp) for cp, letter in LOOKALIKES.items() if letter in wanted}
     for low, high in _COMPAT_BLOCKS:
@@ -384,7 +384,7 @@ def _blind_letters() -> frozenset[str]:
 def _blind_spots(text: str) -> list[int]:
     """Where the blind reading can count: a leetspeak digit or symbol that
     touches a letter (a ``!`` only before one: ``stop!`` is no leetspeak),
-    and a non-ASCII character of :func:`_blind_letters`."""
+    and a non-ASCII character of :func:`blind_letters`."""
     if text.isascii():
         marks = text.encode("ascii").translate(_SPOT_BYTES)
     else:
@@ -396,7 +396,7 @@ def _blind_spots(text: str) -> list[int]:
             spots.append(i + at)
             i = marks.find(pair, i + 1)
     if not text.isascii():
-        letters = _blind_letters()
+        letters = blind_letters()
         for m in _NON_ASCII_RUN.finditer(text):
             spots.extend(i for i in range(m.start(), m.end()) if text[i] in letters)
     spots.sort()

@@ -49,6 +49,7 @@ from guardrails.detectors.base import Finding
 from guardrails.detectors.normalize import (
     BLIND_CHAR,
     NormalizedText,
+    blind_letters,
     blind_text,
     blind_views,
     normalize,
@@ -290,6 +291,8 @@ class TermMatcher:
         for norm, term in self._by_norm.items():
             self._blind_terms.setdefault(blind_text(norm), term)
         self._blind = TermMatcher(list(self._blind_terms), blind=False) if blind and self._blind_terms else None
+        if self._blind is not None:
+            blind_letters()  # built at load time, not on the first request that needs it
         # How far from a telling character a match can reach: a term spelled
         # out with up to three separators between its letters.
         self._blind_reach = 4 * max(map(len, self._blind_terms), default=0)
