@@ -369,10 +369,14 @@ def test_every_answer_is_grounded_in_itself():
     quantity and the "D" left over as a name no source had."""
     import re
 
-    answers = ["The 3D printer needs a new nozzle.", "Use the h264 codec at T5 speed, bay B12."]
+    answers = ["The 3D printer needs a new nozzle.", "Use the h264 codec at T5 speed, bay B12.",
+               # benign red-team lines (a name before a code's figure was read as "Commit 9"; brackets
+               # after a word read as a citation)
+               "password = Optional[str]", "Commit 9f2c4e1 fixed the token refresh bug.",
+               "Version 3.12.1 fixed the crash on start-up.", "Enable 2FA on every admin account."]
     for split in _splits():
         data = yaml.safe_load((CORPUS / f"{split}.yaml").read_text(encoding="utf-8"))
-        answers += [re.sub(r"\s*\[[\w.-]{1,40}\]", "", c["answer"]) for c in data["cases"]]
+        answers += [re.sub(r"\s*(?<!\w)\[[\w.-]{1,40}\]", "", c["answer"]) for c in data["cases"]]
     assert len(answers) > 150
     for a in answers:
         sources, _ = read_sources([a])

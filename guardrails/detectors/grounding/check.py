@@ -74,6 +74,7 @@ _AUX = re.compile(r"\b(?:is|are|was|were|be|been|can|may|must|will|shall|should|
                   r"cannot|can't|isn't|aren't|won't|doesn't|don't)\b", re.IGNORECASE)
 _NAME_BEFORE = re.compile(r"\b([A-Z][A-Za-z-]*)\s+$")
 _NOT_A_MODEL = STOPWORDS | _NOT_NAMES
+_TOKEN = re.compile(r"\w(?:[\w.-]*\w)?")
 _AUX_CS = re.compile(_AUX.pattern)  # on lower-cased text: several times faster than IGNORECASE
 _NEGATED_BOUND = re.compile(r"\b(?:no|not|never|cannot|\w+n't)\b[^,;]*\b(?:(?:more|longer|later)\s+than|exceed\w*)\b",
                             re.IGNORECASE)
@@ -273,7 +274,8 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
         if q.unit is None and text[q.start].isdigit():
             m = _NAME_BEFORE.search(text, max(0, q.start - 40), q.start)
             if m is not None and m.group(1).lower() not in _NOT_A_MODEL:
-                keys = [*keys, f"{m.group(1)} {text[q.start:q.end]}"]
+                # the whole token the figure starts ("9f2c4e1", "3.12.1", "2FA"), not the figure alone
+                keys = [*keys, f"{m.group(1)} {_TOKEN.match(text, q.start).group()}"]
     for k in keys:
         if not _has_key(ix, allowed, stems, k):
             return "entity_missing", f"{k!r} is in no source", best

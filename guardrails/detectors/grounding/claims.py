@@ -74,7 +74,9 @@ _CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|\s+(?:and|but)\s+(?
 
 _CLAUSE_CS = re.compile(_CLAUSE.pattern)  # on lower-cased text: faster than IGNORECASE
 
-CITATION = re.compile(r"\[\s*((?:source|doc|document|ref)?\s?[\w.\-]{1,40}(?:\s*[,;]\s*[\w.\-]{1,40})*)\s*\](?!\()",
+# Right after a word ("Optional[str]", "items[0].id") brackets are code, unless they
+# hold only numbers ("30 days[1]").
+CITATION = re.compile(r"(?:(?<!\w)|(?=\[\s*\d[\d\s,;]*\]))\[\s*((?:source|doc|document|ref)?\s?[\w.\-]{1,40}(?:\s*[,;]\s*[\w.\-]{1,40})*)\s*\](?!\()",
                       re.IGNORECASE)
 QUOTE = re.compile(r"[\"“]([^\"“”]{3,}?)[\"”]")
 
