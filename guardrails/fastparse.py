@@ -113,8 +113,8 @@ def _span_maker():
     the frozen dataclass's __init__, which sets each field through
     object.__setattr__: a 10,000-rule policy has 110,000 spans, and setting the
     slots directly halves their cost. Falls back to the constructor if Span's
-    fields ever change."""
-    if tuple(f.name for f in dataclasses.fields(Span)) != _SPAN_FIELDS:
+    fields ever change or it gains a __post_init__."""
+    if hasattr(Span, "__post_init__") or tuple(f.name for f in dataclasses.fields(Span)) != _SPAN_FIELDS:
         return lambda file, first, last: Span(file, first[4], first[5], last[4], last[6], first[2], last[3])
     new = object.__new__
     set_file, set_line, set_col, set_end_line, set_end_col, set_start, set_end = (
