@@ -280,3 +280,36 @@ def test_the_arguments_length_limit_counts_alike_with_and_without_text_rules(arg
                                     f"tool_call {{\n  rule ok: allow\n{extra}}}\n")
         d = engine.check_tool_call("pay", args)
         assert (d.errors[0].code == "input-too-large" if d.errors else False) is refused, (size, limit, d.errors)
+
+
+def test_decision_ids_are_random_uuids_distinct_across_threads_and_a_fork() -> None:
+    """Ids come from a pool of OS random bytes: each is a version 4 UUID, no
+    two threads get the same, and a forked child does not repeat the ids its
+    parent goes on to draw (the pool is emptied in the child)."""
+    import os
+    import threading
+    import uuid
+
+    from guardrails.decision import new_decision_id
+
+    new_decision_id()  # the pool holds bytes the child would inherit
+    seen: list[str] = []
+    threads = [threading.Thread(target=lambda: seen.extend(new_decision_id() for _ in range(2000))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(seen)) == 8000
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).hex == i for i in seen[:100])
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.close(read)
+        os.write(write, ",".join(new_decision_id() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    mine = {new_decision_id() for _ in range(50)}
+    with os.fdopen(read) as f:
+        child = set(f.read().split(","))
+    os.waitpid(pid, 0)
+    assert len(child) == 50 and not (child & mine)
