@@ -19,6 +19,13 @@ The featuriser here is the one ``scripts/train_injection.py`` trains with; it
 imports :func:`features` so training and scoring cannot drift apart.
 ``FEATURE_VERSION`` is stored in the weights file and checked on load.
 
+Why one module: the featuriser training reads and the two scoring paths that
+must reproduce it to the last bit (:func:`short_sum` for a text of one window,
+:func:`window_max` for a longer one) share the hash constants, the power and
+word tables and the layouts; apart, the scoring paths would reach into the
+featuriser's private tables or copy them, and the tests that compare them
+would compare two modules' copies.
+
 Nothing here is imported by ``import guardrails``: :func:`load_model` is called
 the first time a policy evaluates ``injection()``.
 """

@@ -17,7 +17,15 @@ exact steps (none of them drops a match the regex would find):
    (patterns of words start at a word), not searched for.
 3. :func:`first_literals` - the strings a pattern's matches can start with,
    read once from its parsed form. A word start that begins with none of them
-   is skipped without running the regex.
+   is skipped without running the regex; :func:`search` and the windows of
+   non-ASCII triggers try a pattern only where they begin.
+
+Why one module: the three steps are one argument that no match is lost (each
+skips only what the next could never match), checked together by
+``tests/detectors/test_injection_triggers.py`` against ``re``'s own searches;
+they share the prefilter cache and the occurrence cache, and the signals and
+carriers see five names of it (:class:`Gate`, :class:`Words`,
+:func:`finditer`, :func:`search`, :func:`text_words`).
 """
 
 from __future__ import annotations
