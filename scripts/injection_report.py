@@ -169,41 +169,43 @@ by a digest.
 
 ### Against the goal of 100 µs per KB
 
-Measured on 2 December 2026 at `8493c06` on the benchmark's texts: CPU time per call
-divided by the text's KB, the better of 3 runs alternating the code before this round of cost
-work (`c2ba353`) with the code after it, 5 passes each, on a shared 2-core machine under load (wall-clock medians
-from `python -m benchmarks --quick --only injection` were 1-2.5x these and too noisy to compare).
-*Engine call* is `check_input` with one `injected(likely)` rule, normalisation included; *alone*
-is `InjectionDetector.scan`; the last three columns split *alone* into its parts (`normalize`,
-`signals.scan`, `score_normalized`, each timed by itself, after); *terms* is the same engine call with a
-`banned()` rule instead, for scale.
+Measured on 2 December 2026 at `a013bcd` on the benchmark's texts: CPU time per call divided by
+the text's KB, the better of 6 runs alternating the code before this round of cost work
+(`c2ba353`) with the code after it, 5 passes each, on a shared 2-core machine (run-to-run spread
+is about 10%; wall-clock medians from `python -m benchmarks --quick --only injection` were
+noisier still). *Engine call* is `check_input` with one `injected(likely)` rule, normalisation
+included; *alone* is `InjectionDetector.scan`; the next three columns split *alone* into its
+parts (`normalize`, `signals.scan`, `score_normalized`, each timed by itself, after); *terms* is
+the same engine call with a `banned()` rule instead, for scale (the engine around both changed
+in the same period).
 
 | text | engine call, µs/KB | alone, µs/KB | normalise | signals | model | terms engine call |
 | --- | --- | --- | --- | --- | --- | --- |
-| 100 B prose | 1,768 -> 1,714 | 1,299 -> 1,285 | 30 | 596 | 260 | 400 |
-| 1 KB prose | 373 -> 379 | 302 -> 312 | 22 | 113 | 74 | 176 |
-| 10 KB prose | 132 -> 125 | 119 -> 106 | 21 | 44 | 22 | 141 |
-| 1 KB corpus | 814 -> 709 | 768 -> 691 | 52 | 433 | 71 | 299 |
-| 10 KB corpus | 592 -> 531 | 590 -> 514 | 49 | 376 | 24 | 273 |
+| 100 B prose | 1,634 -> 1,542 | 1,278 -> 1,130 | 30 | 530 | 236 | 355 -> 367 |
+| 1 KB prose | 347 -> 312 | 290 -> 261 | 22 | 108 | 66 | 158 -> 163 |
+| 10 KB prose | 111 -> 102 | 103 -> 97 | 21 | 41 | 20 | 130 -> 138 |
+| 1 KB corpus | 785 -> 695 | 725 -> 630 | 52 | 408 | 68 | 208 -> 307 |
+| 10 KB corpus | 530 -> 515 | 535 -> 486 | 48 | 348 | 23 | 181 -> 264 |
 
-The goal is not met on any row; 10 KB of prose comes closest (125 µs/KB, less than the `banned()`
-call on the same texts). Why, row by row, from the split above and a sampling profile (py-spy):
+The engine call meets the goal on no row. 10 KB of prose comes closest: 102 µs/KB, less than the
+`banned()` call on the same texts, with the detector alone under the goal (97). Why, row by row,
+from the split above and a sampling profile (py-spy):
 
 - **100 B**: a fixed cost per call. 100 µs per KB is 10 µs for 100 bytes, a quarter of what the
-  engine call with a `banned()` rule instead costs (about 40 µs); the signals' fixed work (the gates over
-  the text's words, then the patterns the attack sentence in half the texts wakes) is about 60 µs
-  and the model about 25 µs (some 30 numpy calls, whatever the length).
-- **1 KB prose**: the model's window pass is about 50 numpy calls (about 70 µs, most of it call
+  engine call with a `banned()` rule instead costs (about 36 µs); the signals' fixed work (the
+  gates over the text's words, then the patterns the attack sentence in half the texts wakes) is
+  about 52 µs and the model about 23 µs (some 30 numpy calls, whatever the length).
+- **1 KB prose**: the model's window pass is about 50 numpy calls (about 65 µs, most of it call
   overhead, not arithmetic); the signals wake on everyday words too ("summarise", "you have",
   "rule", "assistant") and on the attack sentence.
 - **10 KB prose**: per KB, normalisation (21 µs, owned by `detectors/normalize.py`), the model
-  (22: the gather of 30,000 weights from a 1 MB table is the largest step), the signals (44, a
+  (20: the gather of 30,000 weights from a 1 MB table is the largest step), the signals (41, a
   fifth of it splitting the text into its distinct words for the gates) and glue.
 - **Corpus rows**: the held-back texts are dense with what the signals look for: half of them are
   attacks and half security articles quoting attacks, so a 10 KB sample holds about 350
   occurrences of trigger words, about 60 pattern matches, decoded payloads and a rot13 re-scan. The
   time is the anchored matching itself, a few µs of Python `re` per occurrence, and
-  normalisation alone is half the budget on this text (49-52 µs/KB: non-ASCII, leetspeak runs).
+  normalisation alone is half the budget on this text (48-52 µs/KB: non-ASCII, leetspeak runs).
   Meeting 100 µs/KB on such text needs a different matcher (one automaton over all patterns, in C)
   rather than more skipping; ordinary documents and tool results sit between the two kinds of row.
 """
