@@ -17,7 +17,7 @@ from pathlib import Path
 from guardrails.detectors.injection import InjectionDetector
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "injection"
-DIGEST = "27f0825b2a20a14b8787f2e2ee77985c280619680f4f49db9e52394c4e2b978b"
+DIGEST = "4809e9e20129a1bc6169c5dd65aa67b457ad5c9528cb475e5ad13b4cf599d3e7"
 
 
 def test_the_injection_corpora_are_scored_exactly_as_before() -> None:

@@ -100,6 +100,10 @@ OVERRIDE_KEYS = (
     "caso omiso", "sigas", "siga", "skip", "drop", "discard", "abandon", "dismiss", "erase",
     "delete", "clear", "cancel", "void", "nullify", "replace", "supersede", "wipe", "throw",
 )
+# A narrated override: the past tense of a strong verb after a subject (see signals._narrated).
+PAST_VERB = _c(r"(?:ignored|disregarded|forgot|overrode|overruled|bypassed)\b")
+CLAUSE_START = _c(r"[.!?;:\n]")
+SECOND_PERSON = frozenset({"you", "u", "ya", "vous", "tu", "du"})
 POSITION_KEYS = tuple(k for k in OVERRIDE_KEYS if k not in WEAK_KEYS)
 ZH_KEYS = ("忽", "无视", "無視", "理会", "理會", "别管", "別管", "忘", "抛开", "拋開", "跳过", "跳過",
             "绕过", "繞過", "覆盖", "遵守")
@@ -142,6 +146,8 @@ ROLEPLAY_MEDIUM = _c(
     r"\bsin (?:ninguna |ningun )?(?:restricciones|reglas|limites|filtros|censura)\b|"
     r"(?:没有|沒有|不受)(?:任何)?(?:限制|规则|規則|约束|約束|过滤|過濾|审查|審查)"
 )
+# The rest of a clause that ends in a question mark ("you have no rules for the playground?").
+ASKED = _c(r"[^.!?\n,;]{0,60}\?")
 YOU = _c(r"\b(?:you|your|yourself|tu|vous|du|eres|你)\b|你")
 FRAMING = _c(
     r"\b(?:hypothetical(?:ly)?|imagine|pretend|fictional|imaginary|role-?play|"
@@ -188,6 +194,10 @@ SYSTEM_CUE = _c(
     r"\b(?:you|your|ignore|disregard|forget|must|new|from now|override|reveal|always|never|"
     r"do not|don['’]?t|respond|reply|the assistant|the ai|tu|vous|du|ignoriere|eres|ignora)\b|你|忽略"
 )
+# What closes a header: a colon, a closing bracket, a dash or the end of the text (the end
+# of a line is read in the raw text: normalisation folds a newline into a space).
+HEADER_END = _c(r" ?(?:[:：\]>)|\-—–]|$)")
+LINE_END = _c(r"[ \t]*(?:\r?\n|$)")
 SYSTEM_PHRASE = _c(
     r"\b(?:new|updated|revised|real|actual|true|official) (?:system|admin|developer) "
     r"(?:message|prompt|instructions?|directives?|rules|policy|override)\b|"
