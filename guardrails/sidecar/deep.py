@@ -27,6 +27,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
 
 from guardrails.sidecar.convert import fill_struct, fill_value
+from guardrails.sidecar.wire import varint
 from guardrails.values import MAX_DEPTH
 
 #: Deeper than this, a value is refused here; up to it, the engine decides (its limit is MAX_DEPTH).
@@ -104,15 +105,6 @@ class _Reader:
                 raise DecodeError("truncated field")
             yield number, wire, start, pos, stop
             pos = stop
-
-
-def _varint_bytes(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _text(r: _Reader, a: int, b: int) -> str:
@@ -195,7 +187,7 @@ def _split(r: _Reader, desc: Descriptor, a: int, b: int, path: tuple, found: lis
             found.append((path + (step,), sub.full_name, value))
             continue
         inner = _split(r, sub, p, q, path + (step,), found, name)
-        out += _varint_bytes((number << 3) | 2) + _varint_bytes(len(inner)) + inner
+        out += varint((number << 3) | 2) + varint(len(inner)) + inner
     return bytes(out)
 
 
