@@ -112,8 +112,7 @@ def _memo_decision(p: CompiledPolicy, compiled: Any, first: tuple, tool: str, ar
     fired, failed, mask = first
     if failed or mask < 0:
         return None
-    hit = compiled.memo.get((mask, tool)) or memo_entry(p, compiled, fired, mask, "tool_call",
-                                                        p.settings.tool_default, tool)
+    hit = memo_entry(p, compiled, fired, mask, "tool_call", p.settings.tool_default, tool)
     outcome = hit[0]
     return Decision.lean("tool_call", outcome, None if outcome is Outcome.DENY else args, list(hit[1]), hit[5], [],
                          micros_since(started), hit[2], None, list(hit[3]), session)
