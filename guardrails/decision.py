@@ -113,7 +113,8 @@ def _empty_pool() -> None:
     _pool, _pool_at = b"", 0
 
 
-os.register_at_fork(after_in_child=_empty_pool)
+if hasattr(os, "register_at_fork"):  # POSIX only; where there is no fork there is nothing to empty
+    os.register_at_fork(after_in_child=_empty_pool)
 
 
 def new_decision_id() -> str:
