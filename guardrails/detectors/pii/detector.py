@@ -118,6 +118,8 @@ class PiiDetector:
         self._fast = None
         self._optional: dict[frozenset[str], Any] = {}  # entities -> an analyzer of their recognizers
         self._optional_lock = threading.Lock()
+        # entity set -> what analyze does for it (see _plan)
+        self._plans: dict[frozenset[str], tuple] = {}
         if fast_path and config.ner_model is None:
             self._fast = FastAnalyzer.build(analyzer, config.language)
 
@@ -137,6 +139,38 @@ class PiiDetector:
         entities = frozenset(entities)
         if not entities:
             return []
+        fast = self._fast
+        plan = self._plans.get(entities)
+        if plan is None or plan[3] is not fast:
+            plan = self._plan(entities, fast)
+        entities, optional, fast_entities, _ = plan
+        results: list = []
+        try:
+            # An analyzer whose `analyze` was replaced on the instance (a wrapper,
+            # a test double) is always called: the fast path would bypass it.
+            if fast_entities is not None and len(text) <= fast.max_length and "analyze" not in vars(self._analyzer):
+                results = fast.analyze(text, fast_entities)
+            elif entities:
+                results = self._presidio(text, entities)
+            if optional:
+                results = results + self._optional_analyzer(optional).analyze(
+                    text=text, language=self.config.language, entities=sorted(optional), score_threshold=0)
+            findings = _findings(results) if results else []
+            if options.strict:
+                findings = self._strict(text, entities | optional, findings)
+        except Exception as exc:  # noqa: BLE001 - any failure inside Presidio fails closed
+            # `from None`: the original exception's message may quote the text.
+            raise DetectorError(
+                f"PII analysis failed ({type(exc).__name__})", code=RuntimeCode.DETECTOR_FAILED
+            ) from None
+        return options.allow.keep(text, findings)
+
+    def _plan(self, entities: frozenset[str], fast: FastAnalyzer | None) -> tuple:
+        """What `analyze` does for one entity set, decided once: the entities
+        this detector's analyzer finds, those an optional recognizer finds,
+        the sorted list for the fast path `fast` (None: it does not cover
+        them), and `fast`. Raises DetectorError for entities no recognizer
+        finds."""
         optional = missing = entities - self.supported
         if missing:
             optional = (missing - NER_ENTITIES) & _optional_entities(self.config.language)
@@ -153,28 +187,12 @@ class PiiDetector:
             raise DetectorError(
                 f"unknown PII entities: {', '.join(sorted(missing))}", code=RuntimeCode.UNKNOWN_ENTITY
             )
-        fast = self._fast
-        results: list = []
-        try:
-            # An analyzer whose `analyze` was replaced on the instance (a wrapper,
-            # a test double) is always called: the fast path would bypass it.
-            if entities and fast is not None and entities <= fast.covered and len(text) <= fast.max_length \
-                    and "analyze" not in vars(self._analyzer):
-                results = fast.analyze(text, sorted(entities))
-            elif entities:
-                results = self._presidio(text, entities)
-            if optional:
-                results = results + self._optional_analyzer(optional).analyze(
-                    text=text, language=self.config.language, entities=sorted(optional), score_threshold=0)
-            findings = _findings(results)
-            if options.strict:
-                findings = self._strict(text, entities | optional, findings)
-        except Exception as exc:
-            # `from None`: the original exception's message may quote the text.
-            raise DetectorError(
-                f"PII analysis failed ({type(exc).__name__})", code=RuntimeCode.DETECTOR_FAILED
-            ) from None
-        return options.allow.keep(text, findings)
+        fast_entities = sorted(entities) if entities and fast is not None and entities <= fast.covered else None
+        plan = (entities, frozenset(optional), fast_entities, fast)
+        if len(self._plans) >= 256:
+            self._plans.clear()  # bounded; policies ask for a few sets
+        self._plans[entities | optional] = plan
+        return plan
 
     def _optional_analyzer(self, entities: frozenset[str]) -> Any:
         analyzer = self._optional.get(entities)

@@ -146,7 +146,8 @@ class FastAnalyzer:
             e: [(r, [regex.compile(p.regex, flags=r.global_regex_flags) for p in r.patterns]) for r in recs]
             for e, recs in pattern_recs.items()
         }
-        self._recs_for: dict[tuple[str, ...], dict[str, list]] = {}  # entities -> {recognizer name: [(rec, patterns)]}
+        # entities -> ({recognizer name: [(rec, patterns)]}, the names, whether phone numbers are asked for)
+        self._recs_for: dict[tuple[str, ...], tuple[dict[str, list], frozenset[str], bool]] = {}
         self.phone = phone
         self._may_hold = None
         if phone is not None:
@@ -215,18 +216,19 @@ class FastAnalyzer:
         runs = prefilter.digit_runs(text)
         raw: list = []
         key = tuple(entities)
-        recs = self._recs_for.get(key)
-        if recs is None:
-            recs = {}
+        plan = self._recs_for.get(key)
+        if plan is None:
+            recs: dict[str, list] = {}
             for e in entities:
                 for rr in self.pattern_recs.get(e, ()):
                     recs.setdefault(type(rr[0]).__name__, []).append(rr)
             if len(self._recs_for) >= 256:
                 self._recs_for.clear()  # bounded; policies ask for a few sets
-            self._recs_for[key] = recs
+            plan = self._recs_for[key] = (recs, frozenset(recs), self.phone is not None and "PHONE_NUMBER" in entities)
+        recs, names, phone = plan
         if recs:
             compacts: dict[tuple, Any] = {}  # recognizers with the same windows share one compact text
-            for name, regions in prefilter.recognizer_regions(text, runs, recs.keys()).items():
+            for name, regions in prefilter.recognizer_regions(text, runs, names).items():
                 key = tuple(regions)
                 c = compacts.get(key)
                 if c is None:
@@ -234,7 +236,7 @@ class FastAnalyzer:
                 for rec, patterns in recs[name]:
                     if any(p.search(c.text) for p in patterns):
                         self._collect(rec, self._run_recognizer(rec, patterns, c.text, entities), c, raw)
-        if self.phone is not None and "PHONE_NUMBER" in entities and runs:
+        if phone and runs:
             regions = phone_windows.phone_regions(text, runs, self._may_hold)
             if regions:
                 c = prefilter.compact(text, regions)

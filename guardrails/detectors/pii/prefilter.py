@@ -38,6 +38,7 @@ __all__ = [
     "Compact",
     "compact",
     "digit_runs",
+    "inert_runs",
     "merge",
     "pattern_digest",
     "recognizer_regions",
@@ -88,6 +89,7 @@ _DIGIT_RUN = re.compile(r"\d+")
 _TLD_START = re.compile("\\.[A-Za-z\u212a\u017f]")
 _MAC_SEP = re.compile(r"[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}")
 _MAC_DOT = re.compile(r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
+_MAC_DOT_INNER = re.compile(r"\.[0-9A-Fa-f]{4}\.")
 _UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 _LONG_WORD = re.compile(r"\S{26,}")
 
@@ -274,19 +276,17 @@ def recognizer_regions(text: str, runs: list[tuple[int, int]],
     """
     out: dict[str, list[tuple[int, int]]] = {}
     digit_names = names & DIGIT_RECOGNIZERS
-    if digit_names and runs:
+    if digit_names and runs and not inert_runs(text, runs):
         for name, starts in _digit_starts(text, runs, digit_names).items():
             if starts:
                 reach = DIGIT_REACH if name in SPACED_RECOGNIZERS else 0
                 out[name] = _words(text, [runs[i] for i in starts], reach)
     if "OfflineEmailRecognizer" in names and "@" in text:
         out["OfflineEmailRecognizer"] = _words(text, _find_all(text, "@"))  # a match never spans whitespace
-    if "UrlRecognizer" in names and "." in text:
-        seeds = [m.span() for m in _TLD_START.finditer(text)]
-        if seeds:
-            out["UrlRecognizer"] = _words(text, seeds)
+    if "UrlRecognizer" in names and "." in text and _TLD_START.search(text) is not None:
+        out["UrlRecognizer"] = _words(text, [m.span() for m in _TLD_START.finditer(text)])
     if "IpRecognizer" in names:  # IPv6: "::" or seven colons, no whitespace
-        seeds = _find_all(text, "::")
+        seeds = _find_all(text, "::") if "::" in text else []
         if text.count(":") >= 7:
             seeds.extend(_find_all(text, ":"))
         if seeds:
@@ -295,7 +295,9 @@ def recognizer_regions(text: str, runs: list[tuple[int, int]],
         seeds = []
         if text.count(":") >= 5 or text.count("-") >= 5:
             seeds.extend(m.span() for m in _MAC_SEP.finditer(text))
-        if text.count(".") >= 2:
+        # The dotted form holds ".hhhh." (h a hex digit): most text has no
+        # such piece, and a search for it starts at a dot, not at every letter.
+        if text.count(".") >= 2 and _MAC_DOT_INNER.search(text) is not None:
             seeds.extend(m.span() for m in _MAC_DOT.finditer(text))
         if seeds:
             out["MacAddressRecognizer"] = _words(text, seeds)
@@ -303,7 +305,54 @@ def recognizer_regions(text: str, runs: list[tuple[int, int]],
         seeds = [m.span() for m in _UUID.finditer(text)]
         if seeds:
             out["UuidRecognizer"] = _words(text, seeds)
-    return {name: merge(regions) for name, regions in out.items()}
+    return {name: merge(regions) for name, regions in out.items()} if out else out
+
+
+# Characters beside a digit run of one or two digits that start no digit
+# recognizer's match there (see `inert_runs`): not a letter, "]", "/", "-"
+# or "."; the dot after a run is allowed when no digit follows it.
+_INERT_BEFORE = frozenset(ASCII_WS + "([{\"'$\u20ac\u00a3,;")
+_INERT_AFTER = frozenset(ASCII_WS + ")]}\"',;:!?%")
+# Shorter than the crypto address's run of 26 characters without a space.
+_SHORT_WORD = 26
+
+
+def inert_runs(text: str, runs: list[tuple[int, int]]) -> bool:
+    """Whether no digit run of `text` can hold or start a match of any
+    digit recognizer (`_digit_starts` finds none), told without its tests:
+    every run has one or two digits, with whitespace, an edge or harmless
+    punctuation on each side. Prose with a number now and then ("50 books",
+    "(14)", "item 7.") is like that.
+
+    Why: the tests need three digits or more (cards, SSNs, ITINs, NHS,
+    bank and passport numbers, medical licences), a letter or "]" beside
+    the run (licences, IBANs), a "/" or "-" beside it or dots joining runs
+    (dates, IPv4), or a word of 26 characters without a space around a 1
+    or a 3 (crypto), which a run with whitespace on both sides is not in.
+    """
+    n = len(text)
+    for a, b in runs:
+        if b - a > 2:
+            return False
+        before = text[a - 1] if a > 0 else " "
+        after = text[b] if b < n else " "
+        if before not in _INERT_BEFORE:
+            return False
+        if after == ".":
+            if b + 1 < n and not text[b + 1].isspace():
+                return False
+        elif after not in _INERT_AFTER:
+            return False
+        if (before not in ASCII_WS or after not in ASCII_WS) and ("1" in text[a:b] or "3" in text[a:b]):
+            # A crypto address could hold the run only inside a long word.
+            lo, hi = a, b
+            while lo > 0 and not text[lo - 1].isspace() and b - lo < _SHORT_WORD:
+                lo -= 1
+            while hi < n and not text[hi].isspace() and hi - lo < _SHORT_WORD:
+                hi += 1
+            if hi - lo >= _SHORT_WORD:
+                return False
+    return True
 
 
 def digit_runs(text: str) -> list[tuple[int, int]]:

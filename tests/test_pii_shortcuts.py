@@ -1,0 +1,83 @@
+"""The PII fast path's shortcuts give what the path without them gives.
+
+Each shortcut skips work when a cheap test shows the work would find
+nothing. These properties run the shortcut and the long way on generated
+texts with numbers and compare the results exactly; tests/test_fastpath.py
+compares the whole fast path with Presidio.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benchmarks.data import everyday_number, numbers_text, prose
+from guardrails.detectors import PiiConfig, get_pii_detector
+from guardrails.detectors.pii import prefilter
+
+# Characters that decide the digit tests: letters (licences, IBANs), "]",
+# the date and IP joiners, harmless punctuation, whitespace of every kind.
+_NEAR_DIGITS = list("0123456789013 ab1Z]/-.,;:!?()[]{}'\"$%\u20ac\u00a3\t\n\xa0\x1c\u3000") + ["\u0661", "x"]
+_short_texts = st.text(st.sampled_from(_NEAR_DIGITS), max_size=60)
+
+
+def _words_and_numbers() -> st.SearchStrategy[str]:
+    word = st.sampled_from(["order", "a", "Book", "x", "card", "(", ")", ".", ",", "-", "'s", "]"])
+    number = st.text(st.sampled_from(list("0123456789")), min_size=1, max_size=3)
+    sep = st.sampled_from([" ", "", ".", ". ", ", ", "/", "-", "\n", "(", ")", "$", "%"])
+    piece = st.tuples(st.one_of(word, number), sep).map("".join)
+    return st.lists(piece, max_size=30).map("".join)
+
+
+_long_word = st.builds(lambda n, d, tail: "a" * n + d + tail, st.integers(0, 30), st.sampled_from(["1", "3", "7", "13"]),
+                       st.sampled_from(["", ",", ".", ")", "b" * 25]))
+
+
+def _all_starts(text: str) -> dict[str, list[int]]:
+    runs = prefilter.digit_runs(text)
+    return prefilter._digit_starts(text, runs, prefilter.DIGIT_RECOGNIZERS) if runs else {}
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(_short_texts, _words_and_numbers(), _long_word,
+                 st.tuples(_words_and_numbers(), _long_word).map(" ".join)))
+def test_inert_runs_start_no_digit_recognizer(text) -> None:
+    runs = prefilter.digit_runs(text)
+    if runs and prefilter.inert_runs(text, runs):
+        assert not any(_all_starts(text).values())
+
+
+def _regions_the_long_way(text: str, names: frozenset[str], monkeypatch) -> dict:
+    with monkeypatch.context() as m:
+        m.setattr(prefilter, "inert_runs", lambda text, runs: False)
+        m.setattr(prefilter, "_MAC_DOT_INNER", type("Any", (), {"search": staticmethod(lambda text: True)}))
+        return prefilter.recognizer_regions(text, prefilter.digit_runs(text), names)
+
+
+@pytest.fixture(scope="module")
+def names():
+    detector = get_pii_detector(PiiConfig())
+    return frozenset(prefilter.RECOGNIZER_PATTERNS) & frozenset(
+        type(r).__name__ for r in detector._analyzer.registry.recognizers)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(_short_texts, _words_and_numbers(),
+                 st.integers(0, 2**32).map(lambda s: numbers_text(random.Random(s), 300)),
+                 st.integers(0, 2**32).map(lambda s: prose(random.Random(s), 200)),
+                 st.lists(st.integers(0, 2**32).map(lambda s: everyday_number(random.Random(s))), max_size=8).map(
+                     " x ".join),
+                 st.sampled_from(["0a1b.2c3d.4e5f", "ab.cdef.0123.4567 x", "a.b.c", "fe80::1", "mail me@x.io"])))
+def test_recognizer_regions_are_those_of_the_long_way(names, monkeypatch, text) -> None:
+    assert prefilter.recognizer_regions(text, prefilter.digit_runs(text), names) == \
+        _regions_the_long_way(text, names, monkeypatch)
+
+
+def test_prose_with_small_numbers_is_inert() -> None:
+    for text in ("travel 50 book, today", "Movie has 18 with booking", "(14) items.", "item 7. Next", "20% off"):
+        assert prefilter.inert_runs(text, prefilter.digit_runs(text)), text
+    for text in ("2024", "a5", "5a", "1/2", "1-2", "1.2", "x]5", "1.2.3.4", "a" * 25 + ",1"):
+        assert not prefilter.inert_runs(text, prefilter.digit_runs(text)), text
