@@ -81,3 +81,56 @@ def test_prose_with_small_numbers_is_inert() -> None:
         assert prefilter.inert_runs(text, prefilter.digit_runs(text)), text
     for text in ("2024", "a5", "5a", "1/2", "1-2", "1.2", "x]5", "1.2.3.4", "a" * 25 + ",1"):
         assert not prefilter.inert_runs(text, prefilter.digit_runs(text)), text
+
+
+# ---- phone windows -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fast():
+    return get_pii_detector(PiiConfig())._fast
+
+
+def test_no_region_accepts_fewer_digits_than_the_floor(fast) -> None:
+    floor = fast._may_hold.floor
+    assert floor >= 4  # the figure the shortcut is worth something at
+    import itertools
+
+    for n in range(1, floor):
+        for digits in map("".join, itertools.product("0123456789", repeat=n)):
+            for _region, min_digits, may_be_valid in fast._phone_regions:
+                assert n < min_digits or (may_be_valid is not None and not may_be_valid(digits)), (digits, _region)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(st.sampled_from(list("0123456789") + ["\u0661", "\uff11"]), min_size=1, max_size=22))
+def test_one_run_is_may_hold_of_a_group_of_one_run(fast, run) -> None:
+    may_hold = fast._may_hold
+    assert may_hold.one_run(run) == may_hold(("", run)) == may_hold(("(", run))
+
+
+class _LongWay:
+    """The group test without its shortcut for groups of one run."""
+
+    def __init__(self, may_hold):
+        self.may_hold = may_hold
+
+    def __call__(self, parts):
+        return self.may_hold(parts)
+
+
+_PHONEY = st.sampled_from(["(", "+", "x", "#", " ", "-", ".", ":", "/", ", ", "(0)", "+1 ", "ext ", " in ", "$", "]"])
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(
+    st.lists(st.tuples(_PHONEY, st.text(st.sampled_from(list("0123456789")), min_size=1, max_size=12)), max_size=8)
+    .map(lambda ps: "".join(a + b for a, b in ps)),
+    st.integers(0, 2**32).map(lambda s: numbers_text(random.Random(s), 400)),
+    st.lists(st.integers(0, 2**32).map(lambda s: everyday_number(random.Random(s))), max_size=8).map(" ".join)))
+def test_phone_regions_are_those_of_the_long_way(fast, text) -> None:
+    from guardrails.detectors.pii import phone_windows
+
+    runs = prefilter.digit_runs(text)
+    assert phone_windows.phone_regions(text, runs, fast._may_hold) == \
+        phone_windows.phone_regions(text, runs, _LongWay(fast._may_hold))

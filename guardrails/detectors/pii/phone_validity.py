@@ -13,6 +13,7 @@ functions the reasoning reads are pinned by ``fastpath._MIRRORED_PHONE``.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from functools import cache, lru_cache
@@ -316,7 +317,11 @@ def cluster_check(regions: list[tuple[str, int, Any]]) -> Any:
                 m = pattern.search(candidate, m.start() + 1)
         return out
 
+    floor = min((_fewest_accepted(*check) for check in checks), default=0)
+
     def candidate_may_hold(parts: tuple[str, ...], lead: bool, following: str | None) -> bool:
+        if sum(len(run) for run in parts[::2]) < floor:
+            return False  # every string tried in it is shorter than any region accepts
         candidate = "".join(parts)
         if _SLASH_SEPARATED_DATES.search(candidate) or (
                 following is not None and _TIME_STAMPS.search(candidate) and _TIME_STAMPS_SUFFIX.match(following)):
@@ -343,4 +348,23 @@ def cluster_check(regions: list[tuple[str, int, Any]]) -> Any:
                 start, lead = i + 1, any(ch in openers for ch in gap)
         return candidate_may_hold(parts[start:], lead, None)
 
+    def one_run(run: str) -> bool:
+        """may_hold(("", run)) or may_hold(("(", run)) for a group of one run:
+        the run is the one string tried."""
+        return len(run) >= floor and some_region_may_accept(_NOT_DIGIT.sub("", run) if run.isascii()
+                                                            else plain_digits(run) or "")
+
+    may_hold.one_run = one_run  # type: ignore[attr-defined]
+    may_hold.floor = floor  # type: ignore[attr-defined]
     return may_hold
+
+
+def _fewest_accepted(min_digits: int, international: Any, shortest: int, may_be_valid: Any) -> int:
+    """A lower bound on the digits of a string some_region_may_accept takes
+    for this region: its own count, and the test's shortest number or the
+    shortest string starting with "0" its international prefix matches."""
+    if may_be_valid is None:
+        return min_digits
+    idd = next((k for k in range(1, 6) if any(international.match("0" + "".join(rest))
+                                               for rest in itertools.product("0123456789", repeat=k - 1))), 6)
+    return max(min_digits, min(shortest, idd))

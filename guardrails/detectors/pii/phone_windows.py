@@ -172,6 +172,7 @@ def phone_regions(text: str, runs: list[tuple[int, int]],
     """
     n = len(text)
     regions = []
+    one_run = getattr(may_hold, "one_run", None)
     i, count = 0, len(runs)
     previous_end = 0  # where the run before the group ends: a region never starts inside it
     while i < count:
@@ -188,7 +189,17 @@ def phone_regions(text: str, runs: list[tuple[int, int]],
         start, previous_end = max(previous_end, cluster[0][0] - PHONE_LEAD - 1), cluster[-1][1]
         if _phone_weight(text, cluster) < MIN_PHONE_DIGITS:
             continue
-        if may_hold is not None:
+        if one_run is not None and len(cluster) == 1:
+            # A group of one run, told as plain_groups and may_hold tell it
+            # without building its parts: one candidate, its digits.
+            a, b = cluster[0]
+            if b - a <= _PHONE_BLOCK and (b == n or text[b] not in "#\uff03"):
+                lead = text[max(0, a - PHONE_LEAD):a]
+                opener = _PHONE_OPENER.search(lead)
+                if (opener is None or _NOT_PLAIN_LEAD.search(lead, opener.start()) is None) \
+                        and not one_run(text[a:b]):
+                    continue
+        elif may_hold is not None:
             groups = plain_groups(text, cluster)
             if groups is not None and not may_hold(groups):
                 continue
