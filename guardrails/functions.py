@@ -334,6 +334,8 @@ def _case_compiler(fn: Callable[[str], str]) -> Callable[[CallCompiler, ast.Call
 # rules run; a request without a session makes them fail (no-session).
 
 _WITHIN = Option("within", math.inf, (0.0, math.inf), label='"10m"', window=True)
+#: grounding(), grounded(): 1 adds the content check to the hard evidence (docs/grounding.md).
+_STRICT = Option("strict", 0.0, (0.0, 1.0))
 
 
 def _within(e: ast.Call) -> float | None:
@@ -440,14 +442,16 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
              + ", ".join(f"`{k}` {v:g}" for k, v in INJECTION_LEVELS.items()),
              _compile_injected, _check_injected),
     Function("grounding", (), "number", TIER_CHEAP,
-             "the share of the answer's claims its sources support (1 when it makes none); output only",
-             compile_grounding, check_output_stage, bounds=(0.0, 1.0)),
+             "the share of the answer's claims its sources support (1 when it makes none); output only; "
+             "`strict=1` compares the claims' content words too",
+             compile_grounding, check_output_stage, bounds=(0.0, 1.0), options=(_STRICT,)),
     Function("grounded", (), "bool", TIER_CHEAP,
              "`grounding()` is at least `N`: the sources support the answer (docs/grounding.md)",
-             compile_grounded, check_output_stage, options=(Option("min_share", 1.0, (0.0, 1.0)),)),
+             compile_grounded, check_output_stage, options=(Option("min_share", 1.0, (0.0, 1.0)), _STRICT)),
     Function("ungrounded", (Arg("REASON", (NAME,), "grounding reason", variadic=True),), "bool", TIER_CHEAP,
              "a claim of the answer is unsupported (for one of these reasons: "
-             + ", ".join(f"`{r}`" for r in GROUNDING_REASONS) + ")",
+             + ", ".join(f"`{r}`" for r in GROUNDING_REASONS) + "; naming `unsupported` turns the content "
+             "check on)",
              compile_ungrounded, check_ungrounded),
     Function("labelled", (_LABEL,), "bool", TIER_PLAIN,
              "an earlier step of this session carries the label (within the window)",

@@ -5,7 +5,9 @@ with every other builtin's; this module holds only what they do.
 
 All three read one detector node per stage, which checks the answer
 (``text``) against the request's sources once per decision
-(:func:`guardrails.detectors.grounding.check_grounding`). A request that
+(:func:`guardrails.detectors.grounding.check_grounding`): on hard evidence
+only by default, with the content check too for ``strict=1`` and
+``ungrounded(unsupported)`` (a second node, computed only when asked). A request that
 carries no sources makes them fail with ``missing-attribute`` (fail closed or open
 as the policy says): a missing list must not read as a grounded answer.
 """
@@ -23,20 +25,36 @@ from guardrails.resolve import suggest
 from guardrails.rulegraph import TIER_CHEAP, Ctx, DetectorNode, RuleError
 
 #: The node id; a policy test's ``with: {grounding: ...}`` is not offered:
-#: the sources in a case decide.
+#: the sources in a case decide. The strict check (the content words
+#: compared too: ``strict=1``, or ``ungrounded(unsupported)``) is a node of
+#: its own, computed only when a rule asks for it.
 NODE_ID = "grounding"
+STRICT_NODE_ID = "grounding-strict"
 
 
-def _run(c: Ctx) -> Any:
+def _sources() -> Any:
     sources = REQUEST_SOURCES.get()
     if sources is None:
         raise RuleError(RuntimeCode.MISSING_ATTRIBUTE, "grounding reads the answer's sources, and the request carries none "
                         "(pass sources=[...], or check retrieval earlier in the same session)")
-    return check_grounding(c.text, sources, getattr(c.rt, "grounding", None))
+    return sources
 
 
-def _node(cc: Any) -> DetectorNode:
-    return cc.node(DetectorNode(NODE_ID, TIER_CHEAP, _run))
+def _run(c: Ctx) -> Any:
+    return check_grounding(c.text, _sources(), getattr(c.rt, "grounding", None))
+
+
+def _run_strict(c: Ctx) -> Any:
+    return check_grounding(c.text, _sources(), getattr(c.rt, "grounding", None), strict=True)
+
+
+def _node(cc: Any, strict: bool = False) -> DetectorNode:
+    default = cc.node(DetectorNode(NODE_ID, TIER_CHEAP, _run))  # always there: the engine keys sessions' sources on it
+    return cc.node(DetectorNode(STRICT_NODE_ID, TIER_CHEAP, _run_strict)) if strict else default
+
+
+def _strict(e: ast.Call) -> bool:
+    return any(k.name == "strict" and float(k.value.value) > 0 for k in e.kwargs)
 
 
 def check_output_stage(fc: Any, e: ast.Call) -> None:
@@ -56,7 +74,7 @@ def check_ungrounded(fc: Any, e: ast.Call) -> None:
 
 
 def compile_grounding(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
-    node = _node(cc)
+    node = _node(cc, _strict(e))
 
     def grounding(c: Ctx):
         result = c.detect(node)
@@ -67,7 +85,7 @@ def compile_grounding(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
 
 
 def compile_grounded(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
-    node = _node(cc)
+    node = _node(cc, _strict(e))
     min_share = next((float(k.value.value) for k in e.kwargs if k.name == "min_share"), 1.0)
 
     def grounded(c: Ctx):
@@ -79,8 +97,8 @@ def compile_grounded(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
 
 
 def compile_ungrounded(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
-    node = _node(cc)
     reasons = frozenset(a.name for a in e.args) or None
+    node = _node(cc, reasons is not None and "unsupported" in reasons)  # naming the content check turns it on
 
     def ungrounded(c: Ctx):
         hits = findings(c.detect(node), reasons)

@@ -99,9 +99,12 @@ def test_a_sentence_joining_two_statements_is_checked_clause_by_clause():
     ("The Aurora X2 was released on 14 May 2024.", "number_mismatch", "14 May 2024"),
     ("The dental care is permitted by the Basic plan.", "negation", None),
     ("Bookings are refunded within 30 days of purchase.", "unsupported", "book"),  # a first word: not a name
+    ("The Basic plan includes a heat pump.", "entity_missing", "heat pump"),  # a term none of whose words is there
+    ("Dental care comes with free parking.", "missing_number", "free"),  # a price of nothing no source gives
+    ("The Basic plan covers red dental care.", "entity_missing", "red dental"),
 ])
 def test_each_check_names_its_reason_span_and_closest_passage(answer, reason, shown):
-    result = check_grounding(answer, SOURCES)
+    result = check_grounding(answer, SOURCES, strict=reason == "unsupported")  # the content check is opt-in
     assert result.score == 0.0
     (u,) = result.unsupported
     assert u.reason == reason
@@ -125,6 +128,26 @@ def test_supported_answers_pass(answer):
     result = check_grounding(answer, SOURCES)
     assert result.unsupported == (), result.unsupported
     assert result.score == 1.0
+
+
+def test_by_default_only_hard_evidence_flags_and_a_claim_with_none_is_unverified():
+    """Precision first: a word no source has is the answer's own phrasing
+    as often as a new fact, so it flags only with the content check on; a
+    claim with nothing hard to check passes, listed as unverified."""
+    answer = "Refunds are accepted within 30 days for helicopter purchases. The staff are friendly and helpful."
+    default = check_grounding(answer, SOURCES)
+    assert default.unsupported == () and default.score == 1.0
+    assert [c.text for c in default.unverified] == ["The staff are friendly and helpful."]
+    assert default.to_json()["unverified"][0]["start"] == answer.index("The staff")
+    strict = check_grounding(answer, SOURCES, strict=True)
+    assert [u.reason for u in strict.unsupported] == ["unsupported", "unsupported"] and strict.unverified == ()
+
+
+def test_a_citation_to_a_source_that_barely_holds_the_claim_is_bad():
+    answer = "Dental care is not covered [kb-2]."  # kb-1 says so; kb-2 is about deductibles; nothing hard in it
+    (u,) = check_grounding(answer, SOURCES).unsupported
+    assert u.reason == "bad_citation" and "kb-1 holds it" in u.detail
+    assert check_grounding("Dental care is not covered [kb-1].", SOURCES).unsupported == ()
 
 
 def test_a_figure_after_a_citation_is_shown_as_written():
@@ -178,8 +201,6 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
                               "fabricated_citation"}
 
 
-@pytest.mark.xfail(strict=False, reason="dev-5 (was heldout-4) joined the pool: 47 of 97 supported answers flagged "
-                   "before the precision-first redesign (issue 19), which this mark waits for")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
@@ -215,8 +236,32 @@ def test_a_number_mismatch_escalates_with_its_span(engine):
 
 
 def test_not_grounded_at_the_threshold_denies(engine):
-    d = engine.check_output("Refunds take 90 days. Dental care is covered.", sources=["Refunds take 30 days."])
+    d = engine.check_output("Refunds take 90 days. Dental care costs $40.", sources=["Refunds take 30 days."])
     assert d.outcome is Outcome.DENY and [v.rule for v in d.violations if v.effect == "deny"] == ["not-grounded"]
+    # nothing hard to check in the second claim: unverified, counted as supported (1 of 2, at the threshold)
+    d = engine.check_output("Refunds take 90 days. Dental care is covered.", sources=["Refunds take 30 days."])
+    assert d.outcome is Outcome.ESCALATE and "not-grounded" not in {v.rule for v in d.violations}
+
+
+STRICT_POLICY = """policy "s" version "1.0.0"
+output {
+  rule strict-share: deny "Not supported" when not grounded(min_share=0.6, strict=1)
+  rule new-words: warn "Words the sources do not use" when ungrounded(unsupported)
+  rule share: warn "Share" when grounding(strict=1) < 1
+  rule default-share: warn "Hard evidence" when not grounded()
+}
+"""
+
+
+def test_the_content_check_is_opt_in_by_strict_or_by_naming_unsupported():
+    strict = Engine.from_source(STRICT_POLICY)
+    d = strict.check_output("Refunds take 30 days. Dental care is covered.", sources=["Refunds take 30 days."])
+    assert d.outcome is Outcome.DENY
+    assert {v.rule for v in d.violations} == {"strict-share", "new-words", "share"}  # the default check passes it
+    (span,) = next(v for v in d.violations if v.rule == "new-words").spans
+    assert span.entity == "UNSUPPORTED"
+    with pytest.raises(PolicyError):
+        Engine.from_source('policy "p" version "1.0.0"\noutput { rule r: deny "x" when grounded(strict=2) }\n')
 
 
 def test_a_fabricated_citation_is_redacted(engine):
@@ -272,11 +317,14 @@ class OverlapNli:
     digest = "stand-in-1"
     SYNONYMS = {"customers": "purchase"}
 
-    def __init__(self):
+    def __init__(self, fixed=None):
         self.calls = []
+        self.fixed = fixed  # a function giving every answer, for a model that never entails
 
     def entails(self, premise: str, hypothesis: str) -> float:
         self.calls.append((premise, hypothesis))
+        if self.fixed is not None:
+            return self.fixed()
         words = [w.strip(".,").lower() for w in hypothesis.split() if len(w.strip(".,")) > 3]
         p = premise.lower()
         return 1.0 if all(w in p or self.SYNONYMS.get(w, "\0") in p for w in words) else 0.0
@@ -284,8 +332,11 @@ class OverlapNli:
 
 def test_a_backend_judges_a_paraphrase_the_words_miss_and_never_a_number():
     paraphrase = "Customers can get a refund within 30 days."
-    without = check_grounding(paraphrase, SOURCES[:1])
+    assert check_grounding(paraphrase, SOURCES[:1]).unsupported == ()  # no hard evidence against it
+    without = check_grounding(paraphrase, SOURCES[:1], strict=True)
     assert [u.reason for u in without.unsupported] == ["unsupported"]
+    assert [u.reason for u in check_grounding(paraphrase, SOURCES[:1], OverlapNli(lambda: 0.0)).unsupported] \
+        == ["unsupported"]  # a backend turns the content check on, and judges what it flags
     nli = OverlapNli()
     assert check_grounding(paraphrase, SOURCES[:1], nli).unsupported == ()
     assert nli.calls and nli.calls[0][0] == SOURCES[0].text

@@ -28,7 +28,7 @@ output {
 '''
 CHUNKS = [
     {"id": "kb-1", "text": "Refunds are accepted within 30 days of purchase.", "metadata": {"collection": "faq"}},
-    {"id": "kb-2", "text": "Salaries are reviewed every March.", "metadata": {"collection": "hr"}},
+    {"id": "kb-2", "text": "Salaries are reviewed on 1 March.", "metadata": {"collection": "hr"}},
     {"id": "kb-3", "text": "Express delivery costs $12.99 under PROJECT NIGHTJAR.", "metadata": {}},
 ]
 
@@ -56,7 +56,7 @@ def test_the_retrieved_chunks_are_checked_and_the_answer_is_checked_against_the_
         answer("How long do I have?", CHUNKS)
     assert info.value.decision.violations[0].spans[0].entity == "NUMBER_MISMATCH"
     # A fact only the dropped chunk holds is not supported by what the model was given.
-    seen["reply"] = "Salaries are reviewed every March."
+    seen["reply"] = "Salaries are reviewed on 1 March."
     with pytest.raises(PolicyViolation):
         answer("When are salaries reviewed?", CHUNKS)
 
@@ -94,7 +94,7 @@ def test_inside_a_session_the_answer_is_checked_against_that_session_s_retrieval
         engine.check_retrieval(CHUNKS, session="rag-run-7")
         assert reply("Refunds are accepted within 30 days.") == "Refunds are accepted within 30 days."
         with pytest.raises(PolicyViolation):
-            reply("Salaries are reviewed every March.")  # the HR chunk was not forwarded
+            reply("Salaries are reviewed on 1 March.")  # the HR chunk was not forwarded
     with session("rag-run-8"), pytest.raises(PolicyViolation):
         reply("Refunds are accepted within 30 days.")  # this session retrieved nothing
 
@@ -213,6 +213,6 @@ def test_the_grounded_rag_example_runs_alone(tmp_path):
     assert "'Refund requests are reviewed by the returns team at <EMAIL_ADDRESS>.'" in out
     assert "escalated to fact_check: ['figure-not-in-sources'] ['NUMBER_MISMATCH']" in out
     assert "Standard delivery is free on orders over $50 <CITATION>." in out
-    assert "UNSUPPORTED: 'Express delivery includes a free gift.'" in out
+    assert "MISSING_NUMBER: 'Express delivery includes a free gift.'" in out  # a price of nothing
     assert "user sees: 'The documents do not say whether gift cards" in out
     assert "released before the stop: 'Refunds are accepted within 30 days of purchase. '" in out

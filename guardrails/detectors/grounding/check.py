@@ -1,7 +1,9 @@
 """Judge each claim of an answer against the sources, one check at a time.
 
-A claim is flagged only on positive evidence that something is wrong. The
-checks run in this order, and the first that fails names the reason:
+Precision first: by default a claim is flagged only on hard evidence that
+something is wrong, since a supported answer flagged is a false alarm an
+operator learns to ignore. The checks run in this order, and the first that
+fails names the reason:
 
 1. ``bad_citation``: a citation ``[2]`` / ``[doc-3]`` names no source, or a
    quoted passage is in no source.
@@ -9,20 +11,25 @@ checks run in this order, and the first that fails names the reason:
    of day of the claim is in no source passage about the same thing; a
    mismatch when such a passage holds a value of the same kind (30 days where
    the claim says 90).
-3. ``entity_missing``: a name, code, name with its number or key term is in
-   no source, or the passage that best supports the claim names another one
-   instead (the Basic plan where the claim says the Premium plan).
-4. ``negation``: the closest passages holding the claim's predicate deny it,
-   or deny under a phrase negation what the claim asserts ("without an exit
-   fee"), and none of them agrees.
-5. ``unsupported``: the claim brings a word no source has that names a thing
-   (not an everyday word, not one that reads as a verb), or shares under half
-   its words with the sources; an NLI backend, when configured, may still
-   find the claim entailed.
-6. ``bad_citation`` again: a cited source exists but does not hold the claim.
+3. ``entity_missing``: a name, code, or name with its number is in no
+   source, or the passage that best supports the claim names another one
+   instead (the Basic plan where the claim says the Premium plan); or a
+   term of two words or more none of which any source has (terms.py).
+   ``missing_number`` again: a claim that something is free that no
+   passage says is free.
+4. ``negation``: the closest passage clearly about the claim says the
+   opposite (contradiction.py).
+5. ``unsupported``, only with ``strict`` or an NLI backend: the claim brings
+   a word no source has that names a thing (not an everyday word, not one
+   that reads as a verb), or shares under half its words with the sources;
+   the backend, when configured, judges those claims.
+6. ``bad_citation`` again: a cited source exists but does not hold the
+   claim's hard facts, or holds under half its words while another source
+   holds it.
 
-Sources are analysed once per text (passages.analyse, cached) so a chunk
-checked against many answers is split and normalised once.
+A claim with nothing hard to check passes as unverified (listed in the
+result). Sources are analysed once per text (passages.analyse, cached) so
+a chunk checked against many answers is split and normalised once.
 """
 from __future__ import annotations
 
@@ -37,6 +44,7 @@ from guardrails.detectors.grounding.claims import (
     Clause,
     extract_claims,
 )
+from guardrails.detectors.grounding.contradiction import contradiction
 from guardrails.detectors.grounding.passages import (
     Passage,
     SourceIndex,
@@ -51,16 +59,18 @@ from guardrails.detectors.grounding.quantities import (
     find_quantities,
 )
 from guardrails.detectors.grounding.sources import Source
+from guardrails.detectors.grounding.terms import (
+    COMMON_STEMS,
+    free_unsupported,
+    new_term,
+)
 from guardrails.detectors.grounding.words import (
     BROADER,
-    COMMON,
-    FEE,
     STOPWORDS,
     WORD,
     content_stems,
     function_contraction,
     plain,
-    polarity,
     stem,
     verb_like,
 )
@@ -68,20 +78,11 @@ from guardrails.detectors.grounding.words import (
 REASONS: tuple[str, ...] = ("missing_number", "number_mismatch", "entity_missing", "negation", "bad_citation",
                             "unsupported")
 
-_COMMON_STEMS = frozenset(stem(w) for w in COMMON)
 _NOT_NAMES = frozenset([*MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])
-_AUX = re.compile(r"\b(?:is|are|was|were|be|been|can|may|must|will|shall|should|has|have|had|does|do|did|"
-                  r"cannot|can't|isn't|aren't|won't|doesn't|don't)\b", re.IGNORECASE)
 _NAME_BEFORE = re.compile(r"\b([A-Z][A-Za-z-]*)\s+$")
 _NOT_A_MODEL = STOPWORDS | _NOT_NAMES
+_DEMONYM = re.compile(r"\b([A-Z][a-z]+)\s+(?:francs?|dollars?|pounds?|euros?|yen|kron[aeor]r?|rupees?|pesos?)\b")
 _TOKEN = re.compile(r"\w(?:[\w.-]*\w)?")
-_AUX_CS = re.compile(_AUX.pattern)  # on lower-cased text: several times faster than IGNORECASE
-_NEGATED_BOUND = re.compile(r"\b(?:no|not|never|cannot|\w+n't)\b[^,;]*\b(?:(?:more|longer|later)\s+than|exceed\w*)\b",
-                            re.IGNORECASE)
-# "does not need to be approved": the predicate is "approved".
-_MODAL_LIKE = re.compile(r"\b(?:need|needs|able|going|want|wants|required|supposed|allowed)\s+to\b", re.IGNORECASE)
-#: The share of a claim's content words the passage compared for polarity must hold.
-POLARITY_OVERLAP = 0.5
 #: Below this share of its content words found in the sources, a claim is unsupported.
 MIN_COVERAGE = 0.5
 #: An NLI backend's entailment probability at or above which it supports a claim.
@@ -174,58 +175,18 @@ def _weighted_best(overlap: dict[Passage, int], names: set[str], quantities=()) 
     return best
 
 
-def _most_shared(passages, overlap: dict[Passage, int], extra: str | None, quantities=()) -> list[Passage]:
-    """The passages sharing most words with the claim (`overlap`, plus one
-    for `extra` when a passage holds it; its quantities break ties), in
-    source order."""
-    values = frozenset(value_key(q) for q in quantities if not q.is_date)
-    best: list[Passage] = []
-    best_w = 0.0
-    for p in passages:
-        n = overlap.get(p, 0) + (extra is not None and extra in p.stems)
-        if not n:
-            continue
-        w = n + (0.5 * len(values & p.values) if values and p.values else 0)
-        if w > best_w:
-            best, best_w = [p], w
-        elif w == best_w:
-            best.append(p)
-    return best
-
-
-def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) -> bool:
-    """Whether passage `p` says the opposite of the claim (step 4)."""
-    shared = cstems & p.stems
-    if pred is not None and pred in p.stems:
-        flipped = (pred in c_clause or pred in c_phrase) != (pred in p.negated)
-    else:  # the predicate put another way: the clause's polarity, on what is said of the subject
-        rest = shared - subject
-        # (a stem one clause denies and another asserts cannot be told apart here: not compared)
-        flipped = bool(rest) and bool((c_clause - c_clause_mixed) & rest) != bool((p.clause_negated - p.clause_mixed)
-                                                                                  & rest)
-    return flipped or bool((shared - subject - {pred} - c_mixed - p.mixed) & (c_phrase ^ p.phrase_negated))
-
-
-def _predicate(clause: str) -> tuple[str | None, frozenset[str]]:
-    """(the first content word after the clause's first auxiliary verb, the
-    content words before it: the subject)."""
-    low = clause.lower()
-    m = (_AUX_CS if len(low) == len(clause) else _AUX).search(low)
-    if m is None:
-        return None, frozenset()
-    tail = clause[m.end():]
-    rest = content_stems(_MODAL_LIKE.sub(" ", tail) if " to " in tail else tail)
-    return (rest[0] if rest else None), frozenset(content_stems(clause[:m.start()]))
-
-
 def _blank(m: re.Match) -> str:
     return " " * len(m.group())
 
 
-def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = None
-                 ) -> tuple[str | None, str, Passage | None]:
-    """(reason or None, detail, closest passage) for one clause. `allowed`:
-    the indices of the only sources to consider (a citation's)."""
+def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = None, strict: bool = False,
+                 content: bool = False) -> tuple[str | None, str, Passage | None, bool]:
+    """(reason or None, detail, closest passage, judged) for one clause.
+    `allowed`: the indices of the only sources to consider (a citation's).
+    `strict`: hyphenated terms are key terms too; `content`: the clause's
+    words are compared (step 5). `judged`: the clause held a hard fact to
+    check (a figure, a name, a price of nothing) or a passage clearly about
+    it was compared for polarity, or its words were compared."""
     text = CITATION.sub(_blank, clause.text)  # blanked in place: offsets stay the clause's
     passages = ix.passages if allowed is None else tuple(p for p in ix.passages if p.source in allowed)
     if allowed is not None:
@@ -241,6 +202,12 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
         bare = bare[:q.start] + " " * (q.end - q.start) + bare[q.end:]
     cstems = set(content_stems(bare))
     names, keys = _names(bare)
+    if names and _DEMONYM.search(bare):  # "354 Swiss francs": the currency's name
+        demonyms = {m.group(1) for m in _DEMONYM.finditer(bare)}
+        names = [n for n in names if n not in demonyms]
+        keys = [k for k in keys if k not in demonyms]
+    if not strict:
+        keys = names  # a hyphenated term ("check-up", "half-hour") is a word, not hard evidence: strict only
     name_stems = {stem(n) for n in names}
     # Only passages sharing a word with the claim can support it, be the
     # closest, or contradict it: the inverted index gives them without a scan.
@@ -253,9 +220,11 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
 
     # 2. numbers, quantities, dates
     near = sharing or passages
+    judged = bool(keys)
     for q in quantities:
         if q.unit is None and text[q.start:q.end].lower() == "one":
             continue  # "one licence", "from one user to another": an article or a pronoun more than a count
+        judged = True
         key = None if q.is_date else value_key(q)
         if any(_supports(sq, q) for p in near if key is None or key in p.values or p.ranged for sq in p.quantities):
             continue
@@ -265,8 +234,8 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
         kin = next((p for p in near for sq in p.quantities if _same_kind(q, sq)), None)
         shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
         if kin is not None:
-            return "number_mismatch", f"{shown!r}: the sources give another value", kin
-        return "missing_number", f"{shown!r} is in no source", best
+            return "number_mismatch", f"{shown!r}: the sources give another value", kin, True
+        return "missing_number", f"{shown!r} is in no source", best, True
 
     # 3. names and key terms; a name with its number ("Nimbus 6", "Terminal 2")
     # is one name, which the sources must write the same way
@@ -278,7 +247,10 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
                 keys = [*keys, f"{m.group(1)} {_TOKEN.match(text, q.start).group()}"]
     for k in keys:
         if not _has_key(ix, allowed, stems, k):
-            return "entity_missing", f"{k!r} is in no source", best
+            return "entity_missing", f"{k!r} is in no source", best, True
+    term = new_term(bare, stems, ix, allowed)
+    if term is not None:
+        return "entity_missing", f"{term!r}: no source has any of its words", best, True
     if best is not None:
         missing = [n for n in names if stem(n) not in best.stems and plain(n) not in _plain_text(best.text)]
         if missing:
@@ -286,34 +258,23 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
             others = [o for o in other if o[0].isupper() and i_not_in(o, bare)]
             if others:
                 return "entity_missing", (f"{missing[0]!r}: the passage that supports the claim names "
-                                          f"{others[0]!r}"), best
+                                          f"{others[0]!r}"), best, True
 
-    # 4. polarity, against the passage that best matches the claim and holds
-    # its predicate (the first content word after its first auxiliary).
-    # Positive evidence only: the predicate denied on one side and not the
-    # other ("is covered" / "is not covered"); a thing the claim speaks of
-    # under a phrase negation on one side only ("without an exit fee",
-    # "outside the morning peak", "but not in temporary exhibitions"); for a
-    # claim without an auxiliary, a clause negation on one side only. The
-    # subject is not compared: "No student can take more than six" denies
-    # nothing of students that "Students may take at most 6" asserts.
-    pred, subject = _predicate(bare)
-    # "No student can take more than six" is a bound the number check judges, not a denial.
-    bound = _NEGATED_BOUND.search(bare) is not None
-    cands = [p for p in sharing if pred in p.stems] if pred is not None else []
-    if subject and cands:  # about the same subject: all of it, else some of it, else another passage
-        cands = [p for p in cands if subject <= p.stems] or [p for p in cands if subject & p.stems]
-    c_clause, c_phrase, c_mixed, c_clause_mixed = polarity(bare)
-    extra = FEE if FEE in c_phrase and FEE not in cstems else None  # "free" speaks of a fee (passages.analyse)
-    pstems = cstems | {FEE} if extra else cstems
-    closest = _most_shared(cands or sharing, overlap, extra, quantities)
-    # A contradiction needs every passage as close as the closest to say the
-    # opposite: one that agrees is support.
-    if closest and not bound and len(pstems & closest[0].stems) >= POLARITY_OVERLAP * len(pstems) \
-            and all(_flips(p, pstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) for p in closest):
-        return "negation", "the closest passage says the opposite", closest[0]
+    # A price of nothing is a price: "free parking", "park for free", "at no extra cost".
+    free = free_unsupported(bare, cstems, sharing)
+    if free:
+        return "missing_number", "'free': no source says this is free of charge", best, True
+    judged = judged or free is not None
+
+    # 4. polarity (contradiction.py)
+    against, compared = contradiction(bare, cstems, sharing, overlap, quantities)
+    if against is not None:
+        return "negation", "the closest passage says the opposite", against, True
+    judged = judged or compared
 
     # 5. content
+    if not content:
+        return None, "", best, judged
     # A word no source has is evidence of a new fact only when it names a
     # thing: everyday words and words that read as verbs (words.verb_like)
     # are the answer's own phrasing, and count only when the claim shares
@@ -324,13 +285,13 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
             ordered = ix.ordered if allowed is None else tuple(sorted(stems))
         missing_terms = {s for s in missing_terms if not by_prefix(s, stems, ordered)}
     if missing_terms:
-        weak = _COMMON_STEMS | verb_like(bare)
+        weak = COMMON_STEMS | verb_like(bare)
         specific = sorted(missing_terms - weak)
-        weighed = (cstems - _COMMON_STEMS) or cstems
+        weighed = (cstems - COMMON_STEMS) or cstems
         if specific or len(missing_terms & weighed) / len(weighed) > 1 - MIN_COVERAGE:
             what = ", ".join(specific) if specific else ", ".join(sorted(missing_terms))
-            return "unsupported", f"no source mentions: {what}", best
-    return None, "", best
+            return "unsupported", f"no source mentions: {what}", best, True
+    return None, "", best, True
 
 
 def i_not_in(word: str, text: str) -> bool:
@@ -350,6 +311,8 @@ def _supports(source_q: Quantity, claim_q: Quantity) -> bool:
     price or a percentage only by a figure written as one."""
     if source_q.unit is None and claim_q.unit in _UNIT_NEEDED:
         return False
+    if claim_q.unit is None and source_q.written is not None and claim_q.value == source_q.written:
+        return True  # "at least 16 to ride" of "at least 16 years old" (held as 192 months)
     return claim_q.same(source_q)
 
 
@@ -392,11 +355,16 @@ def _quote_found(quote: str, ix: SourceIndex) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class GroundingResult:
-    """The answer's claims, the share the sources support, and the rest."""
+    """The answer's claims, the share the sources support, and the rest.
+    `unverified`: the claims counted as supported because nothing in them
+    could be checked (no figure, name, citation, quotation or price, and no
+    passage clearly about them to compare polarity with), when the content
+    check is off: docs/grounding.md."""
 
     claims: int
     supported: int
     unsupported: tuple[Unsupported, ...]
+    unverified: tuple[Clause, ...] = ()
 
     @property
     def score(self) -> float:
@@ -407,23 +375,33 @@ class GroundingResult:
 
     def to_json(self) -> dict:
         return {"score": round(self.score, 4), "claims": self.claims, "supported": self.supported,
-                "unsupported": [u.to_json() for u in self.unsupported]}
+                "unsupported": [u.to_json() for u in self.unsupported],
+                "unverified": [{"start": c.start, "end": c.end, "text": c.text} for c in self.unverified]}
 
 
-def check_grounding(answer: str, sources: tuple[Source, ...] | list[Source], backend: Any = None
-                    ) -> GroundingResult:
+def check_grounding(answer: str, sources: tuple[Source, ...] | list[Source], backend: Any = None,
+                    strict: bool = False) -> GroundingResult:
     """Check every claim of `answer` against `sources` (module docstring).
 
-    `backend` is an optional NLI model (:class:`~.backends.GroundingBackend`)
-    asked about claims that fail only for want of shared words."""
+    By default a claim is flagged only on hard evidence (a figure, a name or
+    code, a term, a price of nothing, a polarity, a citation or a quotation
+    that does not hold); a claim with nothing hard to check is listed as
+    unverified and counts as supported. `strict` adds the content check: a
+    claim bringing a word no source has that names a thing is `unsupported`,
+    and a hyphenated term must be in a source. `backend`, an optional NLI
+    model (:class:`~.backends.GroundingBackend`), turns the content check on
+    too and judges the claims it flags: entailed ones are supported."""
     ix = build_index(tuple(sources))
     claims = extract_claims(answer)
     bad: list[Unsupported] = []
+    unverified: list[Clause] = []
     for claim in claims:
-        found = _check_claim(claim, ix, backend)
+        found, judged = _check_claim(claim, ix, backend, strict)
         if found is not None:
             bad.append(found)
-    return GroundingResult(len(claims), len(claims) - len(bad), tuple(bad))
+        elif not judged:
+            unverified.append(Clause(claim.start, claim.end, claim.text))
+    return GroundingResult(len(claims), len(claims) - len(bad), tuple(bad), tuple(unverified))
 
 
 def _unsupported(c: Clause, reason: str, detail: str, p: Passage | None, ix: SourceIndex) -> Unsupported:
@@ -431,35 +409,54 @@ def _unsupported(c: Clause, reason: str, detail: str, p: Passage | None, ix: Sou
                        ix.sources[p.source].id if p is not None else None, p.text if p is not None else None)
 
 
-def _check_claim(claim, ix: SourceIndex, backend: Any) -> Unsupported | None:
+def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False) -> tuple[Unsupported | None, bool]:
+    """(the claim's first unsupported clause or None, whether anything in it was checked)."""
     cited: set[int] = set()
     for raw in claim.citations:
         for key in re.split(r"\s*[,;]\s*", raw):
             i = _resolve(key, ix.sources)
             if i is None:
                 span = next((c for c in claim.clauses if key in c.text), claim.clauses[-1])
-                return _unsupported(span, "bad_citation", f"[{key}] names no source", None, ix)
+                return _unsupported(span, "bad_citation", f"[{key}] names no source", None, ix), True
             cited.add(i)
     for q in claim.quotes:
         if not _quote_found(q, ix):
             span = next((c for c in claim.clauses if q in c.text), claim.clauses[-1])
-            return _unsupported(span, "bad_citation", f"the quotation {q!r} is in no source", None, ix)
+            return _unsupported(span, "bad_citation", f"the quotation {q!r} is in no source", None, ix), True
+    content = strict or backend is not None
+    judged = bool(cited or claim.quotes)
     for clause in claim.clauses:
         if claim.quotes and any(q in clause.text for q in claim.quotes):
             continue  # a quotation found verbatim is its own support
-        reason, detail, best = check_clause(clause, ix)
+        reason, detail, best, hard = check_clause(clause, ix, None, strict, content)
+        judged = judged or hard
         if reason == "unsupported" and backend is not None and best is not None \
                 and _entailed(backend, ix, best, clause.text):
             reason = None
         if reason is not None:
-            return _unsupported(clause, reason, detail, best, ix)
+            return _unsupported(clause, reason, detail, best, ix), True
         if cited:
-            reason, detail, _best_cited = check_clause(clause, ix, cited)
+            reason, detail, _best_cited, _ = check_clause(clause, ix, cited, strict, content)
             if reason is not None:
                 ids = ", ".join(ix.sources[i].id for i in sorted(cited))
                 return _unsupported(clause, "bad_citation", f"the cited source ({ids}) does not hold this: "
-                                    f"{detail}", best, ix)
-    return None
+                                    f"{detail}", best, ix), True
+            if best is not None and best.source not in cited and not _cited_covers(clause, ix, cited):
+                ids = ", ".join(ix.sources[i].id for i in sorted(cited))
+                return _unsupported(clause, "bad_citation", f"the cited source ({ids}) shares under half of the "
+                                    f"claim's words; source {ix.sources[best.source].id} holds it", best, ix), True
+    return None, judged
+
+
+def _cited_covers(clause: Clause, ix: SourceIndex, cited: set[int]) -> bool:
+    """Whether the cited sources hold at least half of the clause's content
+    words: a citation says where the claim is, and a claim another source
+    holds while the cited one barely mentions it is cited wrongly."""
+    words = set(content_stems(CITATION.sub(" ", clause.text)))
+    if not words:
+        return True
+    held = frozenset().union(*(ix.chunks[i].stems for i in cited))
+    return len(words & held) >= MIN_COVERAGE * len(words)
 
 
 def _entailed(backend: Any, ix: SourceIndex, best: Passage, hypothesis: str) -> bool:

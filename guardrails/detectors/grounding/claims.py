@@ -58,6 +58,8 @@ _ABSTAIN = re.compile(r"""(?:
     | \bi\s(?:do\snot|don't)\s(?:know|have\s(?:any\s)?information)\b
     | \bthere\s(?:is|was)\sno\s(?:information|mention|detail)\b
     | \bnot\s(?:mentioned|covered|specified|stated)\sin\sthe\s(?:documents?|sources?|context)\b
+    | ^\W*(?:neither|nothing)\b.{0,80}\b(?:say|says|mention|mentions|state|states|specify|specifies)\s
+        (?:whether|if|how|when|what)\b
 )""", re.IGNORECASE | re.VERBOSE)
 
 _LEAD_IN = re.compile(r"""^\W*(?:
@@ -65,10 +67,12 @@ _LEAD_IN = re.compile(r"""^\W*(?:
         (?:documents?|sources?|docs|context|policy|policies|information|guide|article|knowledge\sbase)
         (?:\s(?:provided|given|above|you\sshared))?\s?,\s
     | (?:the\s)?(?:documents?|sources?)\s(?:say|state|show|indicate|confirm)s?\s(?:that\s)?
+    | (?:good|great|bad|quick)\snews\s?[:,!-]\s
+    | (?:yes|no|yep|nope|sure|okay|ok),\s
 )""", re.IGNORECASE | re.VERBOSE)
 
 # A clause boundary: ";", or ", and"/", but"/"and" when a verb follows.
-_CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|\s+(?:and|but)\s+(?=(?:[\w'-]+\s+){0,3}"
+_CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas|so)\s+|\s+(?:and|but)\s+(?=(?:[\w'-]+\s+){0,3}"
                      r"(?:is|are|was|were|can|may|must|will|shall|should|has|have|does|do|cannot|can't)\b)",
                      re.IGNORECASE)
 
@@ -149,7 +153,7 @@ def is_framing(sentence: str) -> bool:
 
 
 _LETTER = re.compile(r"[^\W\d_]")
-_DENIES = re.compile(r"n['’]?t\b|\bno|\bcannot\b")
+_DENIES = re.compile(r"n['’]?t\b|\bno|\bcannot\b|\bneither\b")
 
 
 def extract_claims(answer: str) -> list[Claim]:

@@ -215,6 +215,7 @@ def _values(qs: tuple[Quantity, ...]) -> frozenset[float]:
     """The value keys of a passage's quantities, and the hours of its times
     of day ("6 am" holds 6 for "opens at 6")."""
     out = {value_key(q) for q in qs if not q.is_date}
+    out.update(q.written for q in qs if q.written is not None)
     for q in qs:
         if q.unit == "clock":
             out.update(float(h) for r in q.value if r % 60 == 0 for h in (r // 60, (r // 60) % 12 or 12))

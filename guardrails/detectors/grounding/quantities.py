@@ -60,7 +60,14 @@ _unit("length", 1000, "km", "kilometre", "kilometres", "kilometer", "kilometers"
 _unit("length", 0.0254, "inch", "inches", "in.")
 _unit("length", 1609.344, "mile", "miles")
 _unit("area", 1, "m2", "m²", "sq m", "square metre", "square metres", "square meter", "square meters")
-_unit("area", 0.09290304, "sq ft", "square foot", "square feet", "ft2", "ft²")
+_unit("area", 0.09290304, "sq ft", "square foot", "square feet", "ft2", "ft²", "square-foot", "square-feet",
+      "sq-ft")
+_unit("area", 1, "square-metre", "square-meter")
+_unit("energy", 1, "kwh")
+_unit("energy", 1000, "mwh")
+_unit("power", 1, "kw", "kilowatt", "kilowatts")
+_unit("power", 0.001, "watt", "watts")
+_unit("peak power", 1, "kwp")
 _unit("data", 1e3, "kb")
 _unit("data", 1e6, "mb")
 _unit("data", 1e9, "gb")
@@ -207,6 +214,7 @@ class Quantity(NamedTuple):
     start: int
     end: int
     within: tuple[float, float] | None = None  # one end of a stated range: the range ("between 23 and 32 kg")
+    written: float | None = None  # the figure as written, before its unit's conversion ("16" of "16 years")
 
     @property
     def is_date(self) -> bool:
@@ -450,22 +458,47 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
         if unit_name == "p" and text[m.end():m.end() + 2].lower() == ".m":
             unit_name = ""  # "3 p.m." is a time, not pence
         unit = None
+        written = value
         if unit_name:
             dim, factor = _UNITS[unit_name]
             value, unit = value * factor, dim
-        q = Quantity(value, unit, (g["per"] or "").lower() or None, m.start(), m.end())
+        q = Quantity(value, unit, (g["per"] or "").lower() or None, m.start(), m.end(), None,
+                     written if unit is not None and factor != 1 else None)
         if unit is None:
             pending = pending if _RANGE_JOIN.match(text[last_end:m.start()] or "x") else []
             pending.append(q)
         else:
             if pending and _RANGE_JOIN.match(text[last_end:m.start()] or "x"):
                 dim, factor = _UNITS[unit_name]
-                out.extend(Quantity(p.value * factor, unit, q.per, p.start, p.end) for p in pending)
+                out.extend(Quantity(p.value * factor, unit, q.per, p.start, p.end, None,
+                                    p.value if factor != 1 else None) for p in pending)
                 out = [x for x in out if x not in pending]
             pending = []
         out.append(q)
         last_end = m.end()
-    return _ranges(sorted(out, key=lambda q: q.start), text)
+    out = _ranges(sorted(out, key=lambda q: q.start), text)
+    return _adjective_rates(out, text) if not _RATE_WORDS.isdisjoint(words) else out
+
+
+_RATE_WORDS = frozenset(["annual", "annually", "yearly", "monthly", "weekly", "daily", "nightly"])
+_RATE_PER = {"annual": "year", "annually": "year", "yearly": "year", "monthly": "month", "weekly": "week",
+             "daily": "day", "nightly": "night"}
+_RATE_BEFORE = re.compile(r"\b(annual|yearly|monthly|weekly|daily|nightly)\b[^,;.\d]{0,30}$", re.IGNORECASE)
+_RATE_AFTER = re.compile(r"\s*(annually|yearly|monthly|weekly|daily|nightly)\b", re.IGNORECASE)
+
+
+def _adjective_rates(qs: list[Quantity], text: str) -> list[Quantity]:
+    """A price or a percentage a rate adjective qualifies is that rate: "an
+    annual management charge of 0.35%" is 0.35% a year, "$35 monthly" $35
+    a month."""
+    out = []
+    for q in qs:
+        if q.per is None and (q.unit in CURRENCIES or q.unit in ("percent", "cent")):
+            m = _RATE_AFTER.match(text, q.end) or _RATE_BEFORE.search(text, max(0, q.start - 40), q.start)
+            if m is not None:
+                q = q._replace(per=_RATE_PER[m.group(1).lower()])
+        out.append(q)
+    return out
 
 
 _RANGE = re.compile(r"^\s*(?:to|-|–)\s*$", re.IGNORECASE)
@@ -482,6 +515,6 @@ def _ranges(qs: list[Quantity], text: str) -> list[Quantity]:
         gap = text[a.end:b.start]
         if _RANGE.match(gap) or (gap.strip().lower() == "and" and _BETWEEN.search(text, 0, a.start)):
             within = (a.value, b.value)
-            out[i] = Quantity(a.value, a.unit, a.per, a.start, a.end, within)
-            out[i + 1] = Quantity(b.value, b.unit, b.per, b.start, b.end, within)
+            out[i] = a._replace(within=within)
+            out[i + 1] = b._replace(within=within)
     return out

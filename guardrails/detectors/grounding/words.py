@@ -65,6 +65,7 @@ approximately roughly around nearly almost exactly about usually normally typica
 actually currently later earlier soon immediately automatically directly fully entirely completely
 whenever wherever however therefore instead otherwise anyway rather
 suitable ideal designed meant intended appropriate
+already half quarter past
 """)
 COMMON = _EVERYDAY | _PARAPHRASE
 
@@ -125,6 +126,7 @@ overdue late
 ticket admission fare registration
 vet veterinary veterinarian
 photo photograph photography picture
+freeze frozen froze
 """
 
 # A word negative in itself ("prohibited" is "not allowed") stems to the

@@ -1,0 +1,136 @@
+"""Polarity: does the passage closest to a claim say the opposite?
+
+A contradiction is flagged only on positive evidence, against a passage
+clearly about the same claim: it holds most of the claim's words, or the
+claim holds nearly all of a short passage's and the passage names the
+claim's subject. Against the passages that share most words with the claim
+and hold its predicate (the first content word after its first auxiliary,
+in the main clause: "If you can't use your pass, you can transfer it" is
+about transferring), preferring those that also hold its subject:
+
+- the predicate is denied on one side only ("is covered" / "is not
+  covered", "allowed" / "prohibited");
+- a thing the claim speaks of is under a phrase negation on one side and
+  under no negation on the other ("without an exit fee", "outside the
+  morning peak", "free" against a price);
+- for a claim without an auxiliary ("Unused data rolls over"), the clause is
+  denied on one side only, against a passage that denies nothing else.
+
+Every passage as close as the closest must disagree: one that agrees is
+support. The subject is not compared, and a negated bound ("No student can
+take more than six") is left to the number check.
+"""
+
+from __future__ import annotations
+
+import re
+
+from guardrails.detectors.grounding.passages import Passage, value_key
+from guardrails.detectors.grounding.words import FEE, content_stems, polarity
+
+_AUX = re.compile(r"\b(?:is|are|was|were|be|been|can|may|must|will|shall|should|has|have|had|does|do|did|"
+                  r"cannot|can't|isn't|aren't|won't|doesn't|don't)\b", re.IGNORECASE)
+_AUX_CS = re.compile(_AUX.pattern)  # on lower-cased text: several times faster than IGNORECASE
+_NEGATED_BOUND = re.compile(r"\b(?:no|not|never|cannot|\w+n't)\b[^,;]*\b(?:(?:more|longer|later)\s+than|exceed\w*)\b",
+                            re.IGNORECASE)
+# "does not need to be approved": the predicate is "approved".
+_MODAL_LIKE = re.compile(r"\b(?:need|needs|able|going|want|wants|required|supposed|allowed)\s+to\b", re.IGNORECASE)
+_CONDITION = re.compile(r"\W*(?:if|when|whenever|once|unless|even\sif|as\slong\sas)\b[^,;]{1,80},\s*", re.IGNORECASE)
+#: The share of a claim's content words the passage compared for polarity must hold.
+POLARITY_OVERLAP = 2 / 3
+#: Or the share of the passage's content words the claim must hold (with its subject).
+PASSAGE_OVERLAP = 0.75
+
+
+def _most_shared(passages, overlap: dict[Passage, int], extra: str | None, quantities=()) -> list[Passage]:
+    """The passages sharing most words with the claim (`overlap`, plus one
+    for `extra` when a passage holds it; its quantities break ties), in
+    source order."""
+    values = frozenset(value_key(q) for q in quantities if not q.is_date)
+    best: list[Passage] = []
+    best_w = 0.0
+    for p in passages:
+        n = overlap.get(p, 0) + (extra is not None and extra in p.stems)
+        if not n:
+            continue
+        w = n + (0.5 * len(values & p.values) if values and p.values else 0)
+        if w > best_w:
+            best, best_w = [p], w
+        elif w == best_w:
+            best.append(p)
+    return best
+
+
+def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) -> bool:
+    """Whether passage `p` says the opposite of the claim (step 4)."""
+    shared = cstems & p.stems
+    if pred is not None and pred in p.stems:
+        flipped = (pred in c_clause or pred in c_phrase) != (pred in p.negated)
+    else:  # the predicate put another way: the clause's polarity, on what is said of the subject
+        rest = shared - subject
+        # (a stem one clause denies and another asserts cannot be told apart here: not compared)
+        # A claim that denies, against a passage that denies something else ("No glasses in the photo"
+        # / "Glasses must not be worn"), is two ways of saying one thing: flagged only against a passage
+        # that denies nothing.
+        c_neg = bool((c_clause - c_clause_mixed) & rest)
+        p_neg = bool((p.clause_negated - p.clause_mixed) & rest) or bool(c_neg and p.phrase_negated & rest)
+        flipped = bool(rest) and c_neg != p_neg and (p_neg or not p.clause_negated)
+    # A thing under a phrase negation on one side and under no negation on the other ("without an exit
+    # fee" / "an exit fee of 2%"); "No glasses" against "without glasses" agree.
+    phrased = (c_phrase ^ p.phrase_negated) - (c_clause & p.phrase_negated) - (c_phrase & p.clause_negated)
+    return flipped or bool((shared - subject - {pred} - c_mixed - p.mixed) & phrased)
+
+
+def _same_claim(cstems: set[str], p: Passage, subject: frozenset[str]) -> bool:
+    """Whether passage `p` is clearly about the claim, so a polarity the two
+    disagree on is a contradiction: it holds most of the claim's words
+    (POLARITY_OVERLAP), or the claim holds nearly all of a short passage's
+    and the passage names the claim's subject ("Linux is not supported" for
+    "Linux is supported by the VPN client")."""
+    shared = len(cstems & p.stems)
+    if shared >= POLARITY_OVERLAP * len(cstems):
+        return True
+    return shared >= 2 and bool(subject) and subject <= p.stems and shared >= PASSAGE_OVERLAP * len(p.stems)
+
+
+def _predicate(clause: str) -> tuple[str | None, frozenset[str]]:
+    """(the first content word after the clause's first auxiliary verb, the
+    content words before it: the subject)."""
+    cond = _CONDITION.match(clause)
+    if cond is not None:  # "If you can't use your pass, you can transfer it": the claim is the main clause
+        clause = clause[cond.end():]
+    low = clause.lower()
+    m = (_AUX_CS if len(low) == len(clause) else _AUX).search(low)
+    if m is None:
+        return None, frozenset()
+    tail = clause[m.end():]
+    rest = content_stems(_MODAL_LIKE.sub(" ", tail) if " to " in tail else tail)
+    return (rest[0] if rest else None), frozenset(content_stems(clause[:m.start()]))
+
+
+def contradiction(bare: str, cstems: set[str], sharing, overlap: dict[Passage, int], quantities=()
+                  ) -> tuple[Passage | None, bool]:
+    """(the passage that says the opposite of the claim `bare`, or None;
+    whether a passage clearly about the claim was compared at all). `bare`:
+    the claim with its quantities blanked; `cstems` its content stems;
+    `sharing` the passages sharing a word with it, `overlap` how many each."""
+    pred, subject = _predicate(bare)
+    # "No student can take more than six" is a bound the number check judges, not a denial.
+    bound = _NEGATED_BOUND.search(bare) is not None
+    cands = [p for p in sharing if pred in p.stems] if pred is not None else []
+    if subject and cands:  # about the same subject: all of it, else some of it, else another passage
+        cands = [p for p in cands if subject <= p.stems] or [p for p in cands if subject & p.stems]
+    if not cands and subject:  # the predicate put another way: the passages about the subject
+        cands = [p for p in sharing if subject <= p.stems]
+    c_clause, c_phrase, c_mixed, c_clause_mixed = polarity(bare)
+    extra = FEE if FEE in c_phrase and FEE not in cstems else None  # "free" speaks of a fee (passages.analyse)
+    pstems = cstems | {FEE} if extra else cstems
+    closest = _most_shared(cands or sharing, overlap, extra, quantities)
+    # A contradiction needs every passage as close as the closest to say the
+    # opposite: one that agrees is support.
+    if not closest or bound or not _same_claim(pstems, closest[0], subject):
+        return None, False
+    if all(_flips(p, pstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) for p in closest):
+        return closest[0], True
+    return None, True
+

@@ -1,0 +1,153 @@
+"""Terms and prices the sources never state: hard evidence of a claim the
+answer made up, short of a number or a name.
+
+A word of the answer's own that no source uses is weak evidence: answers
+paraphrase. Two things here are stronger, and the default check flags them:
+
+- a term of two or more words none of which any source has ("heat pump",
+  "water and electricity", "bird-proofing"), or another kind of a thing the
+  sources name ("part-time" where they have only "full-time", "the brown
+  caddy" where they name other colours);
+- a claim that something is free ("free parking", "park for free", "at no
+  extra cost") with no passage saying that thing costs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from guardrails.detectors.grounding.passages import Passage, SourceIndex, by_prefix
+from guardrails.detectors.grounding.words import (
+    BROADER,
+    COMMON,
+    FEE,
+    WORD,
+    content_stems,
+    is_content,
+    negated_stems,
+    stem,
+    verb_like,
+)
+
+COMMON_STEMS = frozenset(stem(w) for w in COMMON)
+
+
+_FREE = re.compile(r"(?<![\w-])free\b(?!\s+to\b)|\bno\s+(?:extra\s+|additional\s+)?(?:charge|cost|fee)\b",
+                   re.IGNORECASE)
+_FREE_NOUN = re.compile(r"\bfree\s+([a-z][\w-]*)", re.IGNORECASE)
+_FREE_STEMS = frozenset(stem(w) for w in ("free", "charge", "cost", "fee", "extra", "additional", "price"))
+
+
+def _free_of_what(bare: str, cstems: set[str]) -> frozenset[str]:
+    """What a claim says is free: the word after "free" ("free parking"),
+    else the claim's own words (not the everyday ones)."""
+    m = _FREE_NOUN.search(bare)
+    if m is not None and is_content(m.group(1)) and m.group(1).lower() not in ("of", "for", "entry"):
+        got = frozenset(content_stems(m.group(1))) - COMMON_STEMS - _FREE_STEMS
+        if got:
+            return got
+    return frozenset(cstems - COMMON_STEMS - _FREE_STEMS)
+
+
+def _says_free(p: Passage) -> bool:
+    """A passage stating that something costs nothing: "free", "no fee",
+    "free of charge", "at no extra cost", "included"."""
+    return FEE in p.phrase_negated or FEE in p.mixed or FEE in p.negated or _INCLUDED in p.stems
+
+
+_INCLUDED = stem("included")
+
+
+def free_unsupported(bare: str, cstems: set[str], sharing) -> bool | None:
+    """Whether the claim says something is free and no passage sharing its
+    words says that thing costs nothing (most of what the claim names, or
+    the word after "free"); None when it says nothing is free."""
+    if _FREE.search(bare) is None:
+        return None
+    what = _free_of_what(bare, cstems)
+    return bool(what) and not any(_says_free(p) and len(what & p.stems) * 2 >= len(what) for p in sharing)
+
+
+def _absent(s: str, stems: frozenset[str], ordered) -> bool:
+    return s not in stems and BROADER.get(s) not in stems and not by_prefix(s, stems, ordered)
+
+
+_COLOURS = frozenset(stem(w) for w in ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black",
+                                        "white", "grey", "gray"))
+
+
+def _other_compound(word: str, head: str, ix: SourceIndex) -> bool:
+    """Whether the sources write another compound of the same head and
+    never this one: "full-time" where the claim says "part-time"."""
+    text = " ".join(src.text.lower() for src in ix.sources)
+    return word not in text and re.search(rf"\w-{re.escape(head)}\b", text) is not None
+
+
+# Words that describe rather than name ("friendly and helpful", "a quick, easy
+# process"), and the pair right after a copula ("are friendly and helpful"):
+# a description of the answer's own, not a new thing.
+_DESCRIBES = re.compile(r"(?:ful|ous|ive|able|ible|ly|less|ish)$", re.IGNORECASE)
+_AFTER_BE = re.compile(r"\b(?:is|are|was|were|be|been|being|seems?|looks?|feels?|very|so|quite|really)\s+$",
+                       re.IGNORECASE)
+_JOINED_BY = re.compile(r"\s+(?:and|or|&)\s+", re.IGNORECASE)
+
+
+def new_term(bare: str, stems: frozenset[str], ix: SourceIndex, allowed) -> str | None:
+    """A term of two or more words, none of which any source has: a
+    hyphenated word ("bird-proofing", "e-readers") or two content words in
+    a row that do not read as verbs ("heat pump", "account manager"). One
+    new word is the answer's own phrasing as often as a new fact; a new
+    thing named in two words the sources never use is a new fact. A term
+    the claim denies ("contains no animal products") asserts nothing."""
+    ordered = None
+    weak = None
+    denied = None
+    prev: str | None = None
+    prev_w, prev_start, prev_end = "", 0, -1
+    for m in WORD.finditer(bare):
+        w = m.group()
+        lw = w.lower()
+        gap = bare[prev_end:m.start()] if prev is not None else ""
+        adjacent = prev is not None and (gap.isspace() or _JOINED_BY.fullmatch(gap) is not None)
+        if "-" in lw:
+            parts = [p for p in lw.split("-") if p and is_content(p)]
+            prev = None
+            if len(parts) >= 2:
+                if ordered is None:
+                    ordered = ix.ordered if allowed is None else tuple(sorted(stems))
+                absent = [_absent(stem(p), stems, ordered) for p in parts]
+                if all(absent) or (absent[0] and not any(absent[1:]) and _other_compound(lw, parts[-1], ix)):
+                    # none of its words, or another kind of the same thing ("part-time" where the
+                    # sources have only "full-time")
+                    if denied is None:
+                        denied = negated_stems(bare)
+                    if not any(stem(p) in denied for p in parts):
+                        return w
+            continue
+        if lw in ("and", "or") and prev is not None and gap.isspace():
+            continue  # "water and electricity": two things named together
+        if not is_content(lw) or lw[0].isdigit() or w[0].isupper():
+            prev = None
+            continue
+        s = stem(lw)
+        if s in COMMON_STEMS:
+            prev = None
+            continue
+        if adjacent and prev in _COLOURS and s in stems:
+            if ordered is None:
+                ordered = ix.ordered if allowed is None else tuple(sorted(stems))
+            if _absent(prev, stems, ordered):  # "the brown caddy" where the sources have a green one
+                return f"{prev_w} {w}"
+        if adjacent and not (_DESCRIBES.search(prev_w) or _DESCRIBES.search(w)) \
+                and _AFTER_BE.search(bare, 0, prev_start) is None:
+            if ordered is None:
+                ordered = ix.ordered if allowed is None else tuple(sorted(stems))
+            if weak is None:
+                weak = verb_like(bare)
+            if prev not in weak and s not in weak and _absent(prev, stems, ordered) and _absent(s, stems, ordered):
+                if denied is None:
+                    denied = negated_stems(bare)
+                if prev not in denied and s not in denied:
+                    return f"{prev_w} {w}"
+        prev, prev_w, prev_start, prev_end = s, w, m.start(), m.end()
+    return None
