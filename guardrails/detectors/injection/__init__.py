@@ -164,9 +164,12 @@ class InjectionDetector:
         # (the module, not the function: a test may replace normalize there)
         from importlib import import_module
 
-        from guardrails.detectors.injection import signals
+        from guardrails.detectors.injection import accel, signals
 
         self._signals, self._normalize = signals, import_module("guardrails.detectors.normalize")
+        # The optional compiled matcher (the `fast` extra) is compiled here, with the
+        # policy, not on the first request: about a second, once per process.
+        accel.prepare()
 
     def scan(self, text: str, norm: NormalizedText | None = None) -> InjectionResult:
         """Score ``text``. ``norm`` is ``normalize(text)`` when the caller has it

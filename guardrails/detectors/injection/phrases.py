@@ -477,3 +477,11 @@ DISCUSSION_KEYS = (
     "beispiel", "clasico", "classique", "klassische", "inyeccion", "untrusted", "chatbot",
     "攻击", "攻擊", "注入",
 )
+
+
+# Every pattern the signals run through triggers.finditer: the optional compiled
+# matcher (accel) compiles them into one database.
+ANCHORED = (
+    OVERRIDE, OVERRIDE_POSITION, OVERRIDE_ZH, ROLEPLAY_STRONG, ROLEPLAY_MEDIUM, FRAMING, SYSTEM_PHRASE,
+    NEW_INSTRUCTIONS, SYSTEM_HEADER, TEMPLATE, TURN_HEADER, TOOL_JSON, LEAK, SETUP, ADDRESSED, EXFIL, SEND,
+)

@@ -87,7 +87,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from guardrails.detectors.injection import carriers
+from guardrails.detectors.injection import accel, carriers
 from guardrails.detectors.injection import phrases as P
 from guardrails.detectors.injection.carriers import Hit
 from guardrails.detectors.injection.triggers import (
@@ -385,6 +385,7 @@ _GROUPS: dict[str, frozenset[str]] = {
     "addressed": frozenset(P.ADDRESSED_KEYS + P.SEND_KEYS + P.EXFIL_KEYS),
 }
 _GATE = Gate(_ALL_KEYS)
+accel.register(P.ANCHORED)  # for the optional compiled matcher (a no-op without it)
 _VERBATIM_GATE = Gate(P.VERBATIM_KEYS)
 _SHOW_GATE = Gate(P.SHOW_KEYS)
 # Whether a text discusses attacks, asked only of a text with phrase signals:

@@ -35,6 +35,8 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from guardrails.detectors.injection import accel
+
 __all__ = [
     "Gate", "Prefilter", "Words", "finditer", "first_literals", "occurrences", "search", "text_words", "windows",
 ]
@@ -354,6 +356,10 @@ def finditer(
     first = first_literals(pattern)
     leads = first.word_starts if first is not None else None
     other = [trig for trig in triggers if not (trig[0].isascii() and trig[0].isalpha())]
+    known = accel.starts(pattern, t)
+    if known is not None:  # the compiled matcher knows where matches can start
+        yield from _finditer_known(pattern, t, triggers, before, known, first, seen, tried)
+        triggers = ()
     for trig in triggers:
         if trig in other:
             continue
@@ -382,6 +388,90 @@ def finditer(
             if m.span() not in seen:
                 seen.add(m.span())
                 yield m
+
+
+def _finditer_known(
+    pattern: re.Pattern[str], t: str, triggers: Sequence[str], before: int, known: list[int],
+    first: Prefilter | None, seen: set[tuple[int, int]], tried: dict[int, re.Match[str] | None],
+) -> Iterator[re.Match[str]]:
+    """The word-led part of :func:`finditer` given ``known``, a sorted superset of
+    the positions where ``pattern`` matches (:func:`.accel.starts`).
+
+    The loop of :func:`finditer` turned inside out: instead of trying the starts
+    around every occurrence of every trigger, each possible start ``p`` is tried
+    once, and its match ``m`` is kept when :func:`finditer` would have tried ``p``
+    for some occurrence ``[i, j)`` of a trigger that ``m`` covers (``p <= i <=
+    p + before`` and ``j <= m.end()``; at ``p < i`` only a lead-in start, at ``p ==
+    i`` only an accepted one). The matches come out in :func:`finditer`'s order:
+    by the first trigger, then the first occurrence, that tries them."""
+    if not known:
+        return
+    leads = first.word_starts if first is not None else None
+    ordered: list[tuple[tuple[int, int, int], re.Match[str]]] = []
+    for p in known:
+        m = tried[p] if p in tried else tried.setdefault(p, pattern.match(t, p))
+        if m is None:
+            continue
+        q = m.end()
+        if before:  # may p lead in to a later occurrence? (the same test for every i > p)
+            if leads is not None:
+                lead = leads.match(t, p) is not None
+            else:
+                lead = first is None and _WORD_START.match(t, p) is not None
+        else:
+            lead = False
+        at = first is None or first.accepts(t, p)
+        if not lead and not at:
+            continue
+        for k, trig in enumerate(triggers):
+            if not (trig[0].isascii() and trig[0].isalpha()):
+                continue
+            i = _first_occurrence(t, trig, p if at else p + 1, p + before if lead else p, q)
+            if i >= 0:
+                ordered.append(((k, i, p), m))
+                break
+    ordered.sort(key=lambda km: km[0])
+    for _, m in ordered:
+        if m.span() not in seen:
+            seen.add(m.span())
+            yield m
+
+
+def _bordered(lit: str) -> bool:
+    """Whether ``lit`` can overlap itself ("##" in "###"): then a search from inside
+    the text may find an occurrence that the scan from its start steps over."""
+    return any(lit[:k] == lit[-k:] for k in range(1, len(lit)))
+
+
+_BORDERED: dict[str, bool] = {}
+
+
+def _first_occurrence(t: str, trig: str, lo: int, hi: int, end: int) -> int:
+    """The first ``i`` in ``[lo, hi]`` where :func:`occurrences` finds ``trig`` ending
+    at or before ``end``, or -1."""
+    whole = trig.endswith("$")
+    lit = trig[:-1] if whole else trig
+    hi = min(hi, end - len(lit))
+    if hi < lo:
+        return -1
+    bordered = _BORDERED.get(lit)
+    if bordered is None:
+        bordered = _BORDERED[lit] = _bordered(lit)
+    if bordered:  # as the scan from the start finds them
+        for i, _ in occurrences(t, trig):
+            if i > hi:
+                return -1
+            if i >= lo:
+                return i
+        return -1
+    n = len(t)
+    i = t.find(lit, lo, hi + len(lit))
+    while i >= 0:
+        j = i + len(lit)
+        if (i == 0 or not t[i - 1].isalnum()) and (not whole or j == n or not t[j].isalnum()):
+            return i
+        i = t.find(lit, i + 1, hi + len(lit))
+    return -1
 
 
 def search(pattern: re.Pattern[str], t: str, lo: int = 0, hi: int | None = None) -> re.Match[str] | None:
