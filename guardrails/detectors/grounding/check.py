@@ -66,6 +66,7 @@ from guardrails.detectors.grounding.terms import (
 )
 from guardrails.detectors.grounding.words import (
     BROADER,
+    NEGATION_WORDS,
     STOPWORDS,
     WORD,
     content_stems,
@@ -248,7 +249,7 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
     for k in keys:
         if not _has_key(ix, allowed, stems, k):
             return "entity_missing", f"{k!r} is in no source", best, True
-    term = new_term(bare, stems, ix, allowed)
+    term = new_term(bare, cstems, stems, ix, allowed)
     if term is not None:
         return "entity_missing", f"{term!r}: no source has any of its words", best, True
     if best is not None:
@@ -428,6 +429,9 @@ def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False) -> 
     for clause in claim.clauses:
         if claim.quotes and any(q in clause.text for q in claim.quotes):
             continue  # a quotation found verbatim is its own support
+        if _copied(clause.text, ix, cited):
+            judged = True  # a source (a cited one, when it cites) says it word for word
+            continue
         reason, detail, best, hard = check_clause(clause, ix, None, strict, content)
         judged = judged or hard
         if reason == "unsupported" and backend is not None and best is not None \
@@ -446,6 +450,30 @@ def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False) -> 
                 return _unsupported(clause, "bad_citation", f"the cited source ({ids}) shares under half of the "
                                     f"claim's words; source {ix.sources[best.source].id} holds it", best, ix), True
     return None, judged
+
+
+#: The fewest words a clause copied from a source must have to pass as copied.
+COPIED_WORDS = 4
+
+
+def _copied(text: str, ix: SourceIndex, cited: set[int]) -> bool:
+    """Whether a source (one of `cited`, when given) holds the clause word
+    for word, not right after a negation ("no dental care is covered" does
+    not support "dental care is covered"): support without analysing it."""
+    t = plain(CITATION.sub(" ", text))
+    if t.count(" ") <= COPIED_WORDS:
+        return False
+    for i, sp in enumerate(ix.plains):
+        if cited and i not in cited:
+            continue
+        at = sp.find(t)
+        while at >= 0:
+            before = sp.rfind(" ", 0, at)
+            word = sp[before + 1:at]
+            if word not in NEGATION_WORDS and not word.endswith("n't"):
+                return True
+            at = sp.find(t, at + 1)
+    return False
 
 
 def _cited_covers(clause: Clause, ix: SourceIndex, cited: set[int]) -> bool:

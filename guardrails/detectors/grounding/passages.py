@@ -93,24 +93,53 @@ _ORDER = attrgetter("source", "start")
 
 class SourceIndex:
     """Every passage of the request's sources, and what all of them hold.
-    The sources' plain text and sorted stems are built when first asked for:
-    most claims need neither."""
+    Built when first asked for: a claim copied from a source needs only the
+    sources' plain text (check.py), and an answer made only of such claims
+    never has its sources analysed. The sorted stems too: most claims do
+    not need them."""
 
-    __slots__ = ("_ordered", "_plain", "chunks", "passages", "sources", "stems")
+    __slots__ = ("_chunks", "_ordered", "_passages", "_plain", "_plains", "_stems", "sources")
 
-    def __init__(self, sources: tuple[Source, ...], chunks: tuple[Chunk, ...]) -> None:
+    def __init__(self, sources: tuple[Source, ...]) -> None:
         self.sources = sources
-        self.chunks = chunks
-        self.passages = tuple(p for c in chunks for p in c.passages)
-        self.stems = frozenset().union(*(c.stems for c in chunks))
+        self._chunks: tuple[Chunk, ...] | None = None
+        self._passages: tuple[Passage, ...] | None = None
+        self._stems: frozenset[str] | None = None
         self._plain: str | None = None
+        self._plains: tuple[str, ...] | None = None
         self._ordered: tuple[str, ...] | None = None
+
+    @property
+    def chunks(self) -> tuple[Chunk, ...]:
+        """Each source analysed (analyse(), cached by text and position)."""
+        if self._chunks is None:
+            self._chunks = tuple(analyse(src.text, i) for i, src in enumerate(self.sources))
+        return self._chunks
+
+    @property
+    def passages(self) -> tuple[Passage, ...]:
+        if self._passages is None:
+            self._passages = tuple(p for c in self.chunks for p in c.passages)
+        return self._passages
+
+    @property
+    def stems(self) -> frozenset[str]:
+        if self._stems is None:
+            self._stems = frozenset().union(*(c.stems for c in self.chunks))
+        return self._stems
+
+    @property
+    def plains(self) -> tuple[str, ...]:
+        """Each source's text for substring tests (words.plain)."""
+        if self._plains is None:
+            self._plains = tuple(_plain_source(s.text) for s in self.sources)
+        return self._plains
 
     @property
     def plain(self) -> str:
         """The sources' text for substring tests (words.plain), joined."""
         if self._plain is None:
-            self._plain = " ".join(_plain_source(s.text) for s in self.sources)
+            self._plain = " ".join(self.plains)
         return self._plain
 
     @property
@@ -223,7 +252,8 @@ def _values(qs: tuple[Quantity, ...]) -> frozenset[float]:
 
 
 def build_index(sources: tuple[Source, ...]) -> SourceIndex:
-    return SourceIndex(sources, tuple(analyse(src.text, i) for i, src in enumerate(sources)))
+    """The index over `sources`; each is analysed when a claim first needs it."""
+    return SourceIndex(sources)
 
 
 #: The shortest stem a longer word may be matched by as its prefix.
