@@ -134,3 +134,75 @@ def test_phone_regions_are_those_of_the_long_way(fast, text) -> None:
     runs = prefilter.digit_runs(text)
     assert phone_windows.phone_regions(text, runs, fast._may_hold) == \
         phone_windows.phone_regions(text, runs, _LongWay(fast._may_hold))
+
+
+# ---- context words -------------------------------------------------------------------
+
+_VALUES = ["078-05-1120", "212-555-0123", "(212) 555-0123", "4111 1111 1111 1111", "10.0.0.1", "2024-03-12",
+           "DE89 3704 0044 0532 0130 00", "jane@example.com", "A1234567", "912-70-1234", "12/03/2024"]
+_CONTEXT = ["ssn", "social", "phone", "call", "card", "credit", "ip", "date", "birthday", "iban", "bank", "email",
+            "license", "the", "a", "is", "and", "order", "update", "policy", "ssn:", "card,", "Phone", "SSN", "x:y",
+            "-", "(", "call-me", "telephone", "creditcard"]
+_GAPS = [" ", " ", " ", "  ", "\n", "\t", ", ", ": ", " - "]
+_context_texts = st.lists(st.tuples(st.sampled_from(_CONTEXT + _VALUES), st.sampled_from(_GAPS)), max_size=24).map(
+    lambda parts: "".join(a + b for a, b in parts))
+
+
+_FILLER = ["order", "customer", "account", "refund", "warehouse", "Order", "the", "x"]
+# A context word, then up to eight words, each after one space, then a value:
+# the walk's reach is decided word by word.
+_reach_texts = st.builds(
+    lambda head, ctx, fill, value, tail: head + ctx + "".join(" " + w for w in fill) + " " + value + tail,
+    st.sampled_from(["", "a ", "ssn ", "\n", "1 "]), st.sampled_from(["phone", "call", "ssn", "card", "date", "ip"]),
+    st.lists(st.sampled_from(_FILLER), min_size=3, max_size=7),
+    st.sampled_from(["212-555-0123", "(212) 555-0123", "2024-03-12", "10.0.0.1", "536-22-1234"]),
+    st.sampled_from(["", ".", " ok", ":x"]))
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(_context_texts, _reach_texts))
+def test_loud_findings_score_as_the_tokens_say(monkeypatch, text) -> None:
+    from guardrails.detectors.pii.context import ContextBoost
+
+    detector = get_pii_detector(PiiConfig())
+    entities = detector.supported
+    short = detector.analyze(text, entities)
+    with monkeypatch.context() as m:
+        m.setattr(ContextBoost, "loud", lambda self, text, start, context: False)
+        assert detector.analyze(text, entities) == short
+
+
+def test_a_value_after_its_context_word_is_loud() -> None:
+    boost = get_pii_detector(PiiConfig())._fast.context
+    assert boost.loud("my ssn 078-05-1120", 7, ("ssn",))
+    assert boost.loud("ssn customer account 078-05-1120", 21, ("ssn",))
+    assert not boost.loud("ssn of the customer 078-05-1120", 20, ("ssn",))  # stop words: left to the tokens
+    assert not boost.loud("ssn:  078-05-1120", 6, ("ssn",))
+    assert not boost.loud("ssn\n078-05-1120", 4, ("ssn",))
+
+
+@pytest.mark.parametrize("words", range(9))
+def test_the_walks_reach_word_by_word(monkeypatch, words) -> None:
+    from guardrails.detectors.pii.context import ContextBoost
+
+    detector = get_pii_detector(PiiConfig())
+    for ctx in ("phone", "call", "ssn", "date", "ip", "card"):
+        for value in ("212-555-0123", "(212) 555-0123", "2024-03-12", "10.0.0.1", "536-22-1234"):
+            for filler in ("order", "the"):
+                text = " ".join([ctx] + [filler] * words + [value])
+                short = detector.analyze(text, detector.supported)
+                with monkeypatch.context() as m:
+                    m.setattr(ContextBoost, "loud", lambda self, text, start, context: False)
+                    assert detector.analyze(text, detector.supported) == short, text
+
+
+def test_a_loud_value_needs_no_tokens(monkeypatch) -> None:
+    detector = get_pii_detector(PiiConfig())
+    boost = detector._fast.context
+    calls = []
+    monkeypatch.setattr(boost, "_boost", lambda *a: calls.append(a))
+    found = detector.analyze("my license 541921 here", detector.supported)
+    monkeypatch.undo()
+    assert calls == []
+    assert found == detector.analyze_presidio("my license 541921 here", detector.supported)
+    assert [f.score for f in found if f.entity == "US_DRIVER_LICENSE"] == [0.4]  # 0.01 raised by "license"

@@ -32,6 +32,8 @@ __all__ = ["ContextBoost", "WindowTokenizer"]
 # words, before it gives up and leaves the finding to the tokenizer.
 QUIET_REACH = 240
 QUIET_WORDS = 16
+# The longest word the loud test reads; a longer one is left to the tokenizer.
+LOUD_WORD = 40
 
 
 class WindowTokenizer:
@@ -128,7 +130,22 @@ class ContextBoost:
         if todo:
             todo = [r for r in todo if not self.quiet(text, r.start, words[r.recognition_metadata[self._id_key]])]
         if todo:
+            # A loud one gains for certain: no tokens needed either.
+            rest = []
+            for r in todo:
+                if self.loud(text, r.start, words[r.recognition_metadata[self._id_key]]):
+                    self._raise(r)
+                else:
+                    rest.append(r)
+            todo = rest
+        if todo:
             self._boost(text, todo, self._colon_pieces(text) if ":" in text else set())
+
+    def _raise(self, r: Any) -> None:
+        # LemmaContextAwareEnhancer.enhance_using_context, in its order.
+        r.score += self.factor
+        r.score = max(r.score, self.min_with_context)
+        r.score = min(r.score, self._max_score)
 
     def _boost(self, text: str, todo: list, extra: set[str]) -> None:
         n = len(text)
@@ -175,10 +192,7 @@ class ContextBoost:
         for r, context in zip(todo, words):
             rec = self.by_id[r.recognition_metadata[self._id_key]]
             if self._supports(set(context), rec.context):
-                # LemmaContextAwareEnhancer.enhance_using_context, in its order.
-                r.score += self.factor
-                r.score = max(r.score, self.min_with_context)
-                r.score = min(r.score, self._max_score)
+                self._raise(r)
 
     def _context_in(self, rec_id: str, lowered: str) -> tuple[str, ...] | None:
         """The recognizer's context words that occur in the lower-cased text
@@ -252,6 +266,41 @@ class ContextBoost:
                 if not edge:  # the walk may go on past what was read
                     return False
         return True
+
+    def loud(self, text: str, start: int, context: tuple[str, ...] | None) -> bool:
+        """Whether the walk back from a finding at `start` certainly collects
+        a keyword holding one of the (ASCII, lower-cased) `context` words, as
+        in "ssn 078-05-1120": the finding starts a word, and within
+        ``prefix`` words back, each *certain* (see `quiet`) and each after a
+        single space, one holds a context word.
+
+        Why that is certain: a single space makes no token, so the tokens
+        the walk meets after the finding's own are those words, one keyword
+        each. The finding's own token may be a keyword too, which leaves
+        ``prefix`` of the walk's ``prefix + 1`` for them, and so the
+        ``prefix``-th word back is collected. Keywords from colon words
+        elsewhere change nothing here: these words are keywords already.
+        Substring matching only (Presidio's default).
+        """
+        if context is None or self.whole_word or not 2 <= start < len(text) or text[start].isspace() \
+                or text[start - 1] != " " or text[start - 2].isspace():
+            return False
+        end = start - 1  # the space before the finding's word
+        for _ in range(self.prefix):
+            a = end
+            while a > 0 and not text[a - 1].isspace():
+                a -= 1
+                if end - a > LOUD_WORD:
+                    return False
+            word = text[a:end]
+            if not self._certain(word):
+                return False
+            if self._holds(word, context):
+                return True
+            if a < 2 or text[a - 1] != " " or text[a - 2].isspace():
+                return False
+            end = a - 1
+        return False
 
     @staticmethod
     def _holds(word: str, context: tuple[str, ...]) -> bool:
