@@ -36,7 +36,12 @@ from guardrails.values import is_number, kind_of, strict_eq
 #: A compiled rule set: ctx -> (fired [(rule, findings)], failed [(rule, code, message)], mask), or
 #: ctx.roots -> the same when its ``on_roots`` is true:
 #: mask has bit i set when the set's i-th rule fired, or is -1 when a rule fired with evidence.
-Compiled = Callable[[Any], tuple[list, list]]
+#: A tool_call set whose rules read only the request's values has the mask form instead
+#: (its ``mask_form``): (tool, args, principal, context) -> mask, or -1 when a rule failed.
+Compiled = Callable[..., Any]
+
+#: The mask form's parameters: the tool_call request's values, as its rules name them.
+MASK_PARAMS = ("tool", "args", "principal", "context")
 
 #: At most this many rules are generated per stage (a tool's set counts its
 #: wildcard rules again). Python compiles generated source at about 0.5 ms
@@ -83,6 +88,7 @@ class _Fn:
         self.names = names
         self.temps = 0
         self.uses_ctx = False
+        self.params: tuple[str, ...] = ()  # mask form: the roots that are the function's parameters
 
     def temp(self) -> str:
         self.temps += 1
@@ -110,6 +116,7 @@ class Generator:
         self.cc = cc
         self.conditions = conditions
         self.on_roots: set[str] = set()  # the functions that take ctx.roots, not ctx
+        self.mask_form: set[str] = set()  # tool_call functions of the request's values, giving the mask alone
 
     @staticmethod
     def compilable(tiers: tuple[tuple[RuleNode, ...], ...]) -> bool:
@@ -140,12 +147,34 @@ class Generator:
         for k, f in functions.items():
             f.memo = {}  # the evaluator's: combined results by the set of rules that fired (see evaluate.decide)
             f.on_roots = fn_names[k] in self.on_roots  # call it with ctx.roots (see function())
+            # The mask form: f(tool, args, principal, context) -> mask, or -1 when a rule failed;
+            # its rules, in bit order, say which fired.
+            f.mask_form = fn_names[k] in self.mask_form
+            f.rules = sets[k][0] if sets[k] else ()
         return StageCode(functions, source)
 
     def function(self, name: str, rules: tuple[RuleNode, ...], names: dict[str, Any], tool: str | None) -> str:
+        source, any_ctx = self.body(name, rules, names, tool, ())
+        if any_ctx:
+            return source
+        if self.cc.stage == "tool_call":
+            # Its rules read only the request's values: the mask form takes them as parameters.
+            self.mask_form.add(name)
+            return self.body(name, rules, names, tool, MASK_PARAMS)[0]
+        self.on_roots.add(name)
+        return source
+
+    def body(self, name: str, rules: tuple[RuleNode, ...], names: dict[str, Any], tool: str | None,
+             params: tuple[str, ...]) -> tuple[str, bool]:
+        """The function's source, and whether a rule reads the Ctx. `params`
+        (the mask form): the request's values are its parameters, the result
+        is the mask alone, and a rule that fails makes it -1 (the caller then
+        asks the interpreter, which reports the failure)."""
         fn = _Fn(names)
+        fn.params = params
         body: list[str] = []
         any_ctx = False
+        pad = 1 if params else 0  # the mask form's rules sit in one try
         for i, rule in enumerate(rules):
             any_ctx = any_ctx or fn.uses_ctx
             bit = 1 << i
@@ -153,43 +182,55 @@ class Generator:
             rname = fn.const(rule)
             cond = self.conditions.get(rule.qid)
             if rule.cond is None:
-                fn.emit(1, f"fired.append(({rname}, NONE))")
-                fn.emit(1, f"mask |= {bit}")
-                body += [f"    # rule {rule.qid}: always", *fn.lines]
+                fn.emit(1 + pad, f"mask |= {bit}" if params else f"fired.append(({rname}, NONE))")
+                if not params:
+                    fn.emit(1, f"mask |= {bit}")
+                body += [f"{'    ' * pad}    # rule {rule.qid}: always", *fn.lines]
                 continue
-            fn.emit(1, "try:")
+            if not params:
+                fn.emit(1, "try:")
             if cond is None:  # no AST kept for it: call its closure
                 v = self.closure(fn, rule.cond, 2)
             else:
                 v = self.expr(fn, cond, 2)
             evidence = "ctx.evidence" if fn.uses_ctx else "NONE"
             fn.emit(2, f"if {v} is True:")
-            fn.emit(3, f"fired.append(({rname}, {evidence}))")
-            # A rule that fired with evidence (spans) makes the set unfit for the memo: -1.
-            fn.emit(3, f"mask = -1 if ctx.evidence else mask | {bit}" if fn.uses_ctx else f"mask |= {bit}")
-            fn.emit(2, f"elif {v} is not False:")
-            fn.emit(3, f"raise not_a_bool({v})")
-            fn.emit(1, "except (RuleError, DetectorError) as exc:")
-            fn.emit(2, f"failed.append(({rname}, *failure(exc)))")
+            if params:
+                fn.emit(3, f"mask |= {bit}")
+                fn.emit(2, f"elif {v} is not False:")
+                fn.emit(3, "return -1")
+            else:
+                fn.emit(3, f"fired.append(({rname}, {evidence}))")
+                # A rule that fired with evidence (spans) makes the set unfit for the memo: -1.
+                fn.emit(3, f"mask = -1 if ctx.evidence else mask | {bit}" if fn.uses_ctx else f"mask |= {bit}")
+                fn.emit(2, f"elif {v} is not False:")
+                fn.emit(3, f"raise not_a_bool({v})")
+                fn.emit(1, "except (RuleError, DetectorError) as exc:")
+                fn.emit(2, f"failed.append(({rname}, *failure(exc)))")
             lines = fn.lines
             if fn.uses_ctx:
                 lines = ["    ctx.evidence = []", *lines]
             shown = source_of(cond) if cond is not None else rule.source  # less the tool tests the index holds
-            body += [_comment(f"    # rule {rule.qid}: {shown}"), *lines]
+            body += [_comment(f"{'    ' * pad}    # rule {rule.qid}: {shown}"), *lines]
         any_ctx = any_ctx or fn.uses_ctx
         names["NONE"] = ()
         what = "any tool the index does not name" if tool is None and self.cc.stage == "tool_call" else (
             f"tool {tool!r}" if tool is not None else f"stage {self.cc.stage}")
         # Policy text reaches the source only as repr() literals and comments
         # without line breaks: a tool named 'x""" ...' must not end a docstring.
-        # A set whose rules only read the request's values takes them alone
-        # (the function's on_roots): the caller need not build a Ctx for it.
-        head = [f"def {name}(ctx):", f"    {'The rules for ' + what + '.'!r}", "    roots = ctx.roots"]
-        if not any_ctx:
-            head = [f"def {name}(roots):", head[1]]
-            self.on_roots.add(name)
-        head += ["    fired = []", "    failed = []", "    mask = 0"]
-        return "\n".join([*head, *body, "    return fired, failed, mask"]) + "\n"
+        doc = f"    {'The rules for ' + what + '.'!r}"
+        if params:
+            head = [f"def {name}({', '.join(params)}):", doc, "    mask = 0", "    try:"]
+            tail = ["    except (RuleError, DetectorError):", "        return -1", "    return mask"]
+            if not rules:
+                head, tail = head[:-1], tail[-1:]
+        else:
+            # A set whose rules only read the request's values takes them alone
+            # (the function's on_roots): the caller need not build a Ctx for it.
+            head = [f"def {name}(ctx):", doc, "    roots = ctx.roots"] if any_ctx else [f"def {name}(roots):", doc]
+            head += ["    fired = []", "    failed = []", "    mask = 0"]
+            tail = ["    return fired, failed, mask"]
+        return "\n".join([*head, *body, *tail]) + "\n", any_ctx
 
     # -- expressions: each emits statements and returns the name (or literal) holding the value
     def closure(self, fn: _Fn, f: Callable, depth: int) -> str:
@@ -212,6 +253,11 @@ class Generator:
         return fn.const(tuple(i.value for i in e.items))
 
     def root(self, fn: _Fn, name: str, depth: int) -> str:
+        if fn.params:  # the mask form: the request's values are its parameters
+            if name in fn.params:
+                return name
+            fn.emit(depth, f"raise RuleError(MA, {f'{name!r} is not part of this request'!r})")
+            return "MISSING"
         t = fn.temp()
         fn.emit(depth, f"{t} = roots.get({name!r}, MISSING)")
         fn.emit(depth, f"if {t} is MISSING:")
@@ -243,7 +289,10 @@ class Generator:
             return self.fallback(fn, e, depth)
         t = fn.temp()
         fn.emit(depth, "try:")
+        before = len(fn.lines)
         o = self.expr(fn, e.obj, depth + 1)
+        if len(fn.lines) == before:  # a parameter of the mask form: nothing to read
+            fn.emit(depth + 1, "pass")
         fn.emit(depth, "except RuleError as err:")
         fn.emit(depth + 1, "if err.code != MA:")
         fn.emit(depth + 2, "raise")
@@ -343,4 +392,4 @@ def _comment(line: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in line)
 
 
-__all__ = ["MAX_RULES", "Compiled", "Generator", "StageCode", "failure", "not_a_bool"]
+__all__ = ["MASK_PARAMS", "MAX_RULES", "Compiled", "Generator", "StageCode", "failure", "not_a_bool"]

@@ -32,7 +32,7 @@ from guardrails.diagnostics import Diagnostic, Diagnostics, GuardrailsError, Pol
 from guardrails.evaluate import Coverage, Runtime, error_decision, evaluate_retrieval, evaluate_text
 from guardrails.detectors.grounding.backends import load_grounding_backend
 from guardrails.detectors.grounding.sources import REQUEST_SOURCES, SessionSources, read_sources
-from guardrails.evaluate_tools import evaluate_tool_call, evaluate_tool_result
+from guardrails.evaluate_tools import evaluate_tool_call, evaluate_tool_result, tool_call_fast_path
 from guardrails.pipeline import LoadResult, load_sources, resolve_ner_model  # noqa: F401  (LoadResult: documented here)
 from guardrails.resolve import parse_source, version_key
 from guardrails.sessions import MemoryStore, StoreError, open_store
@@ -231,6 +231,7 @@ class Engine:
         self._session_sources = SessionSources()  # each session's retrieved chunks (in process only)
         self.warnings = list(warnings or [])
         self._decision_log = decision_log
+        self._fast_tool_call = tool_call_fast_path(self._newest, self._runtime) if decision_log is None else None
         self._log_lock = threading.Lock()
         self.log_failures = 0
         if warm_up and any(g.needs_pii for p in policies for g in p.stages.values()):
@@ -330,16 +331,14 @@ class Engine:
             raise UnknownPolicyError(f"policy {name!r} has no version {version}; loaded: {have}") from None
 
     # -- checks
-    # Each takes `policy` (`name`, `name@version`, or None when one policy is
-    # loaded; an unknown one raises UnknownPolicyError), the evaluation
-    # options of the class docstring, and the session options:
-    #   session: the agent run this request belongs to (any non-empty string
-    #     up to 256 characters); the session builtins read its earlier steps,
-    #     and the request leaves a step (docs/sessions.md).
-    #   at: the request's time in unix seconds (default: now), which windows
-    #     and limits count by; tests pass it to replay a timeline.
-    # A malformed request is not an exception: it is denied, with
-    # Decision.request_error saying why.
+    # Each takes `policy` (`name`, `name@version`, or None when one policy is loaded; an unknown
+    # one raises UnknownPolicyError), the evaluation options of the class docstring, and the session options:
+    #   session: the agent run this request belongs to (any non-empty string up to 256
+    #     characters); the session builtins read its earlier steps, and the request leaves a
+    #     step (docs/sessions.md).
+    #   at: the request's time in unix seconds (default: now), which windows and limits count
+    #     by; tests pass it to replay a timeline.
+    # A malformed request is not an exception: it is denied, with Decision.request_error saying why.
 
     def check_input(self, text: str, *, policy: str | None = None, context: dict | None = None,
                     session: str | None = None, at: float | None = None, explain: bool = False,
@@ -409,12 +408,14 @@ class Engine:
         JSON objects). Tool calls are denied unless a rule allows them; the
         decision's ``text`` is the (possibly redacted) args to call with.
         """
+        if (fast := self._fast_tool_call) is not None and policy is session is at is overrides is coverage is None \
+                and not explain and (d := fast(tool, args, principal, context)) is not None:
+            return d  # the common call, decided in one function (evaluate_tools.tool_call_fast_path)
         d = evaluate_tool_call(self.get_policy(policy), tool, args, principal, context, self._runtime,
                                explain=explain, exhaustive=exhaustive, overrides=overrides, coverage=coverage,
                                session=session, at=at)
-        if self._decision_log is None:  # the hot path: no request dict to build
-            return d
-        return self._emit(d, {"tool": tool, "args": args, "principal": principal, "context": context}, session)
+        return d if self._decision_log is None else self._emit(  # (a request dict only for the log)
+            d, {"tool": tool, "args": args, "principal": principal, "context": context}, session)
 
     def check_tool_result(self, tool: str, result: Any, *, args: dict | None = None,
                           principal: dict | None = None, context: dict | None = None, policy: str | None = None,
@@ -431,8 +432,8 @@ class Engine:
         d = evaluate_tool_result(self.get_policy(policy), tool, result, args, principal, context, self._runtime,
                                  explain=explain, exhaustive=exhaustive, overrides=overrides, coverage=coverage,
                                  session=session, at=at)
-        return self._emit(d, {"tool": tool, "result": result, "args": args, "principal": principal,
-                              "context": context}, session)
+        return self._emit(d, {"tool": tool, "result": result, "args": args, "principal": principal, "context": context},
+                          session)
 
     def check(self, stage: str, request: dict, *, policy: str | None = None, explain: bool = False,
               exhaustive: bool = False, overrides: Mapping[str, Any] | None = None,
@@ -459,8 +460,7 @@ class Engine:
                                         context=request.get("context"), **opts)
         if stage == "tool_result":
             return self.check_tool_result(request.get("tool"), request.get("result"), args=request.get("args"),
-                                          principal=request.get("principal"), context=request.get("context"),
-                                          **opts)
+                                          principal=request.get("principal"), context=request.get("context"), **opts)
         raise ValueError(f"unknown stage {stage!r}; use input, output, retrieval, tool_call or tool_result")
 
     # -- the decision log: written after the decision, never able to fail it

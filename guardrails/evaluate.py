@@ -443,6 +443,21 @@ def open_state(p: CompiledPolicy, graph: Any, rt: Runtime, session: str | None, 
     return h
 
 
+def run_compiled(compiled: Any, roots: dict, ctx: Ctx | None = None) -> tuple | None:
+    """(fired, failed, mask) from a rule set's generated function, or None
+    when a mask-form function (codegen's ``mask_form``: the tool_call sets
+    that read only the request's values) saw a rule fail: the interpreter
+    then decides, and reports the failure. A mask-form rule fires with no
+    evidence, so its mask says all that fired. `ctx` is needed only by a
+    function that is neither mask-form nor ``on_roots``."""
+    if compiled.mask_form:
+        mask = compiled(roots["tool"], roots["args"], roots["principal"], roots["context"])
+        if mask < 0:
+            return None
+        return [(r, ()) for i, r in enumerate(compiled.rules) if mask >> i & 1], [], mask
+    return compiled(roots) if compiled.on_roots else compiled(ctx)
+
+
 def memo_entry(p: CompiledPolicy, compiled: Any, fired: list, mask: int, stage: str, tool_default: str = "deny",
                tool: str | None = None) -> tuple:
     """What a generated rule set decides when the rules in `mask` fired with
@@ -480,12 +495,11 @@ def decide(p: CompiledPolicy, graph: Any, h: History | None, tiers: tuple, ctx: 
     if explain or ctx.cov is not None:
         compiled = None
     for _ in range(MAX_STALE):
+        out = None
         if compiled is not None:
-            if first is not None:  # the caller ran the function already
-                fired, failed, mask = first
-                first = None
-            else:
-                fired, failed, mask = compiled(ctx.roots) if compiled.on_roots else compiled(ctx)
+            out, first = (first, None) if first is not None else (run_compiled(compiled, ctx.roots, ctx), None)
+        if out is not None:  # (None: a mask-form function saw a rule fail; `tiers` are the same rules)
+            fired, failed, mask = out
             run = _Run(fired, failed)
             if not failed and mask >= 0:
                 hit = memo_entry(p, compiled, fired, mask, stage, combine_kw.get("tool_default", "deny"),
@@ -538,4 +552,4 @@ def settle(p: CompiledPolicy, graph: Any, h: History, c: _Combined, stage: str, 
 
 
 __all__ = ["DEFAULT_DENY_RULE", "Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "decide", "kept_labels",
-           "memo_entry", "open_state", "settle", "TIER_PII"]
+           "memo_entry", "open_state", "run_compiled", "settle", "TIER_PII"]

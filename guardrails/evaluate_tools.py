@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from guardrails.decision import Decision, Outcome, Span
 from guardrails.detectors import Finding, Redaction, apply_redactions, merge_redactions
@@ -29,11 +29,12 @@ from guardrails.evaluate import (
     micros_since,
     open_state,
     policy_ref,
+    run_compiled,
     text_too_long,
 )
 from guardrails.rulegraph import CompiledPolicy, Ctx
 from guardrails.schema import request_problem
-from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, is_json_like, is_unicode, string_leaves
+from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, MAX_INT, is_json_like, is_unicode, string_leaves
 
 #: One string of a JSON value: (start, end) in the joined text, its path, its trail of keys.
 Offsets = list[tuple[int, int, str, list]]
@@ -118,6 +119,122 @@ def _memo_decision(p: CompiledPolicy, compiled: Any, first: tuple, tool: str, ar
                          micros_since(started), hit[2], None, list(hit[3]), session)
 
 
+_MIN_INT = -MAX_INT  # (negating MAX_INT per value would build a 4,000-digit number each time)
+
+
+def _plain_length(args: Any, principal: Any, context: Any) -> int:
+    """len(_joined(args)[0]) when args, principal and context are each None
+    or a flat JSON object of plain values (ASCII strings and keys, booleans,
+    nulls, integers under MAX_INT, finite floats): one walk that both
+    validates them and counts. -1 for anything else, which the full checks
+    of evaluate_tool_call then judge (is_json_like accepts more)."""
+    n = count = 0
+    if args is not None:
+        if type(args) is not dict:
+            return -1
+        for k, v in args.items():
+            if type(k) is not str or not k.isascii():
+                return -1
+            t = type(v)
+            if t is str:
+                if not v.isascii():
+                    return -1
+                n += len(v)
+                count += 1
+            elif t is int:
+                if not _MIN_INT < v < MAX_INT:
+                    return -1
+            elif t is bool or v is None:
+                pass
+            elif t is not float or v - v != 0.0:  # (false for NaN and the infinities)
+                return -1
+    for m in (principal, context):
+        if m is None:
+            continue
+        if type(m) is not dict:
+            return -1
+        for k, v in m.items():
+            if type(k) is not str or not k.isascii():
+                return -1
+            t = type(v)
+            if t is str:
+                if not v.isascii():
+                    return -1
+            elif t is bool or v is None:
+                pass
+            elif t is int:
+                if not _MIN_INT < v < MAX_INT:
+                    return -1
+            elif t is not float or v - v != 0.0:
+                return -1
+    return n + len(ARG_SEPARATOR) * (count - 1) if count else 0
+
+
+def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
+                        rt: Runtime) -> Callable[[Any, Any, Any, Any], Decision | None] | None:
+    """The common tool call, decided in one function: ``fast(tool, args,
+    principal, context)`` gives the Decision evaluate_tool_call would give
+    on the one policy loaded (`newest`: the engine's policies by name; None
+    unless there is one), or None where that function must decide (then it
+    does, from the start).
+
+    It decides only what needs none of evaluate_tool_call's other steps: an
+    ASCII tool name whose rule set has the mask form (codegen: rules that
+    read only the request's values), flat maps of plain values (one walk
+    validates them and counts the arguments' length), no rule that fails,
+    and a combination the memo holds (by mask, and tool for the wildcard
+    set). None for a policy with a schema, a text detector in the stage, or
+    a session store; the engine calls it only without session, ``at``,
+    explain, overrides or coverage. Decisions stay identical: the memo's
+    entry comes from :func:`~guardrails.evaluate.memo_entry`, which runs
+    ``combine``."""
+    if len(newest) != 1:
+        return None
+    p = next(iter(newest.values()))
+    graph = p.stages.get("tool_call")
+    if graph is None or graph.code is None or graph.detectors or rt.store is not None or p.schema is not None:
+        return None
+
+    def mask_form(f: Any) -> tuple | None:
+        # The function, and its memo of decisions' parts: by mask (a tool's set), or (mask, tool).
+        return (f, {}) if f is not None and f.mask_form else None
+
+    by_tool = {t: mask_form(graph.compiled_for(t)) for t in graph.by_tool}  # None: evaluate_tool_call decides
+    wildcard = mask_form(graph.compiled_for(None))
+    max_len, tool_default = p.settings.max_text_length, p.settings.tool_default
+    clock, lean, deny = time.perf_counter, Decision.lean, Outcome.DENY
+    empty: dict = {}  # a missing principal or context, as the generated function reads it (it never writes)
+
+    def fast(tool: Any, args: Any, principal: Any, context: Any) -> Decision | None:
+        started = clock()
+        if type(tool) is not str:
+            return None
+        entry = by_tool.get(tool, wildcard)
+        if entry is None or not tool or not tool.isascii():
+            return None
+        n = _plain_length(args, principal, context)
+        if n < 0 or n > max_len:
+            return None
+        if not args:
+            args = {}
+        f, memo = entry
+        mask = f(tool, args, principal or empty, context or empty)
+        if mask < 0:
+            return None
+        hit = memo.get(key := mask if entry is not wildcard else (mask, tool))
+        if hit is None:
+            fired = [(r, ()) for i, r in enumerate(f.rules) if mask >> i & 1]
+            e = memo_entry(p, f, fired, mask, "tool_call", tool_default, tool)
+            hit = (e[0], e[1], e[2], e[3], e[5], e[0] is not deny)
+            if len(memo) < 4096:
+                memo[key] = hit
+        outcome, violations, route, labels, ref, forwards = hit
+        return lean("tool_call", outcome, args if forwards else None, list(violations), ref, [],
+                    int((clock() - started) * 1_000_000), route, None, list(labels), None)
+
+    return fast
+
+
 def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, context: Any,
                        rt: Runtime, *, explain: bool = False, exhaustive: bool = False,
                        overrides: Mapping[str, Any] | None = None, coverage: Coverage | None = None,
@@ -154,22 +271,26 @@ def evaluate_tool_call(p: CompiledPolicy, tool: Any, args: Any, principal: Any, 
     # The generated function, when it decides (not for explain or coverage): no tiers to select.
     compiled = None if explain or coverage is not None else graph.compiled_for(tool)
     first = None
-    if compiled is not None and rt.store is None and compiled.on_roots:
+    if compiled is not None and rt.store is None and (compiled.mask_form or compiled.on_roots):
         # The common case: no session, and rules that read only the request's values (no Ctx to build).
-        first = compiled(roots)
-        if (d := _memo_decision(p, compiled, first, tool, args, started, session)) is not None:
+        first = run_compiled(compiled, roots)
+        if first is None:  # a rule failed: the interpreter reports it
+            compiled = None
+        elif (d := _memo_decision(p, compiled, first, tool, args, started, session)) is not None:
             return d
     ctx = Ctx(subject, roots, rt, overrides, coverage)
     h = None if rt.store is None else open_state(p, graph, rt, session, at, ctx, lambda: subject, (tool, args),
                                                  optimistic=True)
     if compiled is not None and h is None and first is None:
-        first = compiled(roots) if compiled.on_roots else compiled(ctx)
-        if (d := _memo_decision(p, compiled, first, tool, args, started, session)) is not None:
+        first = run_compiled(compiled, roots, ctx)
+        if first is None:
+            compiled = None
+        elif (d := _memo_decision(p, compiled, first, tool, args, started, session)) is not None:
             return d
     if offsets is None:
         subject, offsets = _joined(args, "args")
         ctx.text = subject
-    tiers = () if compiled is not None else graph.rules_for(ctx.roots, tool)
+    tiers = graph.rules_for(ctx.roots, tool)  # (a mask-form function that sees a rule fail defers to them)
     run, c, labels = decide(p, graph, h, tiers, ctx, "tool_call", tool, explain=explain,
                             exhaustive=exhaustive, compiled=compiled, first=first,
                             tool_default=settings.tool_default, tool=tool,
@@ -248,4 +369,4 @@ def redact_value(value: Any, offsets: Offsets, redactions: list[Redaction], rt: 
     return out
 
 
-__all__ = ["evaluate_tool_call", "evaluate_tool_result", "redact_value"]
+__all__ = ["evaluate_tool_call", "evaluate_tool_result", "redact_value", "tool_call_fast_path"]

@@ -111,6 +111,24 @@ def _same(compiled: Decision, interpreted: Decision) -> None:
     assert (compiled.route, compiled.labels) == (interpreted.route, interpreted.labels)
 
 
+def _mask_matches_trace(f, r: dict, interpreted: Decision) -> None:
+    """A mask-form function (tool_call rules that read only the request's
+    values) fails exactly when the interpreter saw a rule fail, and else sets
+    the bits of exactly the rules that fired: evaluate_tool_call trusts its
+    mask, and defers to the interpreter on -1."""
+    if not f.mask_form:
+        return
+    mask = f(r["tool"], r["args"] or {}, r["principal"] or {}, r["context"] or {})
+    statuses = {s.rule: s.status for s in interpreted.trace}
+    if mask < 0:
+        assert "error" in statuses.values()
+        return
+    assert "error" not in statuses.values()
+    assert {rule.qid for i, rule in enumerate(f.rules) if mask >> i & 1} == {
+        q for q, status in statuses.items() if status == "fired"}
+    assert {rule.qid for rule in f.rules} == set(statuses)
+
+
 @PROPS
 @given(tool_rules=rules, input_rules=rules, on_error=st.sampled_from(["fail_closed", "fail_open"]),
        tool_default=st.sampled_from(["deny", "allow"]), reqs=st.lists(requests, min_size=1, max_size=5))
@@ -125,6 +143,7 @@ def test_compiled_and_interpreted_decide_alike(tool_rules, input_rules, on_error
         interpreted = engine.check_tool_call(r["tool"], r["args"], principal=r["principal"], context=r["context"],
                                              explain=True)
         _same(compiled, interpreted)
+        _mask_matches_trace(graph.compiled_for(r["tool"]), r, interpreted)
         context = r["context"]
         compiled = engine.check_input("some text", context=context)
         interpreted = engine.check_input("some text", context=context, explain=True)
@@ -169,8 +188,10 @@ def test_a_set_that_calls_a_closure_takes_the_ctx_and_decides_alike() -> None:
     engine = Engine.from_source(HEADER + 'tool_call {\n  rule a: allow when tool == "pay" and length(args.note) > 2\n'
                                 '  rule b: allow when tool == "read" and principal.role == "admin"\n}\n')
     graph = engine.get_policy().stages["tool_call"]
-    assert graph.compiled_for("pay").on_roots is False and graph.compiled_for("read").on_roots is True
+    pay, read = graph.compiled_for("pay"), graph.compiled_for("read")
+    assert (pay.on_roots, pay.mask_form) == (False, False) and read.mask_form is True
     assert "def decide_tool_call__pay(ctx):" in graph.code.source
+    assert "def decide_tool_call__read(tool, args, principal, context):" in graph.code.source
     for tool, args, principal in (("pay", {"note": "abcd"}, None), ("pay", {"note": 5}, None),
                                   ("read", {}, {"role": "admin"}), ("read", {}, {"role": 3})):
         _same(engine.check_tool_call(tool, args, principal=principal),
