@@ -25,6 +25,10 @@ sides split the detector into its parts, each given what the detector gives
 it: normalisation (``normalize``), the signals (``signals.scan`` on the text
 and its normalised form) and the shipped model (``score_normalized`` on the
 normalised text); the notes give each part's µs/KB, the profile of a row.
+
+With the optional compiled matcher installed (the ``fast`` extra: Hyperscan),
+one more side is the detector alone with it switched off for that call, the
+pure-Python path, so the notes give what the matcher saves in the same run.
 """
 
 from __future__ import annotations
@@ -83,7 +87,7 @@ def _corpus_text(rnd: random.Random, rows: dict[str, list[str]], size: int, atta
 @section("injection", "injection() vs the terms detector (banned) on the same texts")
 def run(ctx: Context, res: SectionResult) -> None:
     from guardrails import Engine
-    from guardrails.detectors.injection import InjectionDetector
+    from guardrails.detectors.injection import InjectionDetector, accel
     from guardrails.detectors.injection.model import load_model
     from guardrails.detectors.injection.signals import scan as signals_scan
     from guardrails.detectors.normalize import normalize
@@ -105,6 +109,17 @@ def run(ctx: Context, res: SectionResult) -> None:
     model = load_model()
     parts = {"normalise": normalize, "signals": lambda pair: signals_scan(*pair),
              "model": lambda norm: model.score_normalized(norm.text)}
+    fast = accel.available()
+
+    def pure(text: str) -> object:  # the detector alone, without the compiled matcher
+        accel.set_enabled(False)
+        try:
+            return detector.scan(text)
+        finally:
+            accel.set_enabled(fast)
+
+    if fast:
+        parts["pure Python"] = pure
     errors = 0
     per_kb: dict[str, float] = {}
     alone_kb: dict[str, float] = {}
@@ -120,7 +135,8 @@ def run(ctx: Context, res: SectionResult) -> None:
         texts = [[make(i) for i in range(n)] for _ in range(reps)]
         norms = [[normalize(x) for x in rep] for rep in texts]  # the parts' inputs, made before timing
         m = measure([inj.check_input, terms.check_input, detector.scan, *parts.values()],
-                    lambda rep, t=texts, f=norms: [t[rep], t[rep], t[rep], t[rep], list(zip(t[rep], f[rep])), f[rep]],
+                    lambda rep, t=texts, f=norms: [t[rep], t[rep], t[rep], t[rep], list(zip(t[rep], f[rep])), f[rep],
+                                                   *([t[rep]] if fast else [])],
                     reps, rnd, keep=True)
         errors += sum(bool(d.errors) for d in m.results_of(0))
         mean_kb = sum(len(t.encode()) for rep in texts for t in rep) / (reps * n) / 1024
@@ -137,8 +153,14 @@ def run(ctx: Context, res: SectionResult) -> None:
                      + ", ".join(f"{k}: {v:.0f}{'' if v <= 100 else ' (over)'}" for k, v in per_kb.items()))
     res.notes.append("µs/KB of the detector alone (InjectionDetector.scan, no engine), same alternation: "
                      + ", ".join(f"{k}: {v:.0f}" for k, v in alone_kb.items()))
+    split = [name for name in parts if name != "pure Python"]
     res.notes.append("µs/KB of its parts, same alternation (normalise / signals / model): " + ", ".join(
-        f"{k}: {' / '.join(f'{part_kb[name][k]:.0f}' for name in parts)}" for k in per_kb))
+        f"{k}: {' / '.join(f'{part_kb[name][k]:.0f}' for name in split)}" for k in per_kb))
+    if fast:
+        res.notes.append("µs/KB of the detector alone without the compiled matcher (Hyperscan off), same "
+                         "alternation: " + ", ".join(f"{k}: {v:.0f}" for k, v in part_kb["pure Python"].items()))
+    else:
+        res.notes.append("compiled matcher: not installed (pip install guardlang[fast]); the pure-Python path ran")
     res.notes.append(f"terms list: {len(PHRASES)} attack phrases; half the texts carry an attack sentence; "
                      "'corpus' rows: held-back corpus texts joined, half attacks, half hard benign texts")
     res.notes.append("ratio = injection / terms; the sides alternate text by text, in an order drawn at random "

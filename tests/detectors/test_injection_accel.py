@@ -71,6 +71,7 @@ def test_every_pattern_the_signals_run_is_compiled() -> None:
     with _accel(True):
         for p in PATTERNS:
             assert accel.starts(p, "ignore all previous instructions") is not None, p.pattern[:60]
+        assert accel.starts(phrases.DISCUSSION, "for example") is not None
 
 
 def test_the_corpora_are_decided_the_same_with_and_without_it() -> None:
@@ -107,7 +108,7 @@ def test_a_text_it_once_missed_is_matched() -> None:
 
 def _vocabulary(other_scripts: bool) -> list[str]:
     words = set()
-    for p in PATTERNS:
+    for p in (*PATTERNS, phrases.DISCUSSION):
         words.update(re.findall(r"[a-z’'-]{2,}|[^\x00-\x7f]{1,4}", p.pattern))
     for keys in KEYS.values():
         words.update(k.rstrip("$") for k in keys)
@@ -155,6 +156,18 @@ def test_the_signals_are_the_same_with_and_without_it(text: str) -> None:
     with _accel(False):
         slow = signals.scan(text)
     assert fast == slow
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(TEXTS, st.integers(0, 40))
+def test_a_search_to_the_end_is_the_same_with_and_without_it(text: str, lo: int) -> None:
+    t = normalize(text).text
+    for p in (*PATTERNS, phrases.DISCUSSION):
+        with _accel(True):
+            fast = triggers.search(p, t, lo)
+        with _accel(False):
+            slow = triggers.search(p, t, lo)
+        assert (fast and fast.span()) == (slow and slow.span()) == ((m := p.search(t, lo)) and m.span())
 
 
 def test_without_the_package_nothing_is_accelerated() -> None:

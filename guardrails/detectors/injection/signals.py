@@ -385,7 +385,7 @@ _GROUPS: dict[str, frozenset[str]] = {
     "addressed": frozenset(P.ADDRESSED_KEYS + P.SEND_KEYS + P.EXFIL_KEYS),
 }
 _GATE = Gate(_ALL_KEYS)
-accel.register(P.ANCHORED)  # for the optional compiled matcher (a no-op without it)
+accel.register(P.ANCHORED + (P.DISCUSSION,))  # for the optional compiled matcher (a no-op without it)
 _VERBATIM_GATE = Gate(P.VERBATIM_KEYS)
 _SHOW_GATE = Gate(P.SHOW_KEYS)
 # Whether a text discusses attacks, asked only of a text with phrase signals:
@@ -432,7 +432,7 @@ def phrase_hits(text: str, norm: NormalizedText | None = None, words: Words | No
         return hits
     if len(hits) > MAX_PER_NAME:
         hits = _cap(hits)
-    discussing = bool(_DISCUSSION_GATE.present(t, words)) and bool(P.DISCUSSION.search(t))
+    discussing = bool(_DISCUSSION_GATE.present(t, words)) and bool(search(P.DISCUSSION, t))
     return [h._replace(score=h.score * _frame_factor(t, h.start, discussing)) for h in hits]
 
 

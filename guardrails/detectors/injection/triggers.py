@@ -423,8 +423,9 @@ def _finditer_known(
         at = first is None or first.accepts(t, p)
         if not lead and not at:
             continue
+        covered = t[p:q]  # an occurrence it covers lies inside the match
         for k, trig in enumerate(triggers):
-            if not (trig[0].isascii() and trig[0].isalpha()):
+            if not (trig[0].isascii() and trig[0].isalpha()) or trig.rstrip("$") not in covered:
                 continue
             i = _first_occurrence(t, trig, p if at else p + 1, p + before if lead else p, q)
             if i >= 0:
@@ -484,6 +485,13 @@ def search(pattern: re.Pattern[str], t: str, lo: int = 0, hi: int | None = None)
     instead of one per alternative at every position."""
     n = len(t)
     hi = n if hi is None or hi > n else hi
+    if hi == n:  # no shorter string to see: the compiled matcher's starts are exact enough
+        known = accel.starts(pattern, t)
+        if known is not None:
+            for p in known:
+                if p >= lo and (m := pattern.match(t, p)) is not None:
+                    return m
+            return None
     first = first_literals(pattern)
     if first is None or first.indexed:
         return pattern.search(t, lo, hi)
