@@ -5,18 +5,16 @@ A source is split into sentences (passages); each gets its content stems,
 quantities (with a figure derived from "reduced by half"), and the stems it
 denies (words.polarity). The analysis is cached by the text itself (and
 its position among the request's sources), so a chunk checked against many
-answers is analysed once. The index maps each
-stem to the passages holding it, so a claim reads only the passages sharing
-a word with it.
+answers is analysed once. The index over a request's sources is built
+lazily: a claim copied from a source needs only the sources' plain text,
+and a claim otherwise reads only the passages sharing a word with it.
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections import Counter
 from functools import lru_cache
-from operator import attrgetter
 
 from guardrails.detectors.grounding.claims import sentences
 from guardrails.detectors.grounding.quantities import (
@@ -29,9 +27,9 @@ from guardrails.detectors.grounding.sources import Source
 from guardrails.detectors.grounding.words import (
     ANY_NEGATION,
     FEE,
+    NEGATION_CS,
     WORD,
     content_stems,
-    may_negate,
     plain,
     polarity,
     stems_of,
@@ -70,25 +68,13 @@ class Passage:
 
 
 class Chunk:
-    """One source text analysed: its passages and which hold each stem."""
+    """One source text analysed: its passages and the stems they hold."""
 
-    __slots__ = ("by_stem", "passages", "stems")
+    __slots__ = ("passages", "stems")
 
     def __init__(self, passages: tuple[Passage, ...]) -> None:
         self.passages = passages
-        by_stem: dict[str, list[Passage]] = {}
-        for p in passages:
-            for x in p.stems:
-                got = by_stem.get(x)
-                if got is None:
-                    by_stem[x] = [p]
-                else:
-                    got.append(p)
-        self.by_stem = by_stem
-        self.stems = frozenset(by_stem)
-
-
-_ORDER = attrgetter("source", "start")
+        self.stems = frozenset().union(*(p.stems for p in passages))
 
 
 class SourceIndex:
@@ -149,22 +135,13 @@ class SourceIndex:
             self._ordered = tuple(sorted(self.stems))
         return self._ordered
 
-    def overlaps(self, stems) -> dict[Passage, int]:
+    def overlaps(self, stems: set[str] | frozenset[str]) -> dict[Passage, int]:
         """The passages sharing a stem with `stems`, in source order, each
-        with how many it shares: a claim reads only those."""
-        hits: list[Passage] = []
-        for c in self.chunks:
-            by_stem = c.by_stem
-            for x in stems:
-                got = by_stem.get(x)
-                if got is not None:
-                    hits += got
-        counts = Counter(hits)  # counted in C
-        return {p: counts[p] for p in sorted(counts, key=_ORDER)}
-
-    def sharing(self, stems) -> tuple[Passage, ...]:
-        """The passages sharing a stem with `stems`, in source order."""
-        return tuple(self.overlaps(stems))
+        with how many it shares: a claim reads only those. One set
+        intersection per passage, in C: an inverted index per chunk,
+        built for every source, measured no faster in a call (a claim
+        copied from a source is not compared at all)."""
+        return {p: n for p in self.passages if (n := len(p.stems & stems))}
 
 
 def value_key(q: Quantity) -> float:
@@ -182,18 +159,23 @@ def analyse(text: str, source: int = 0) -> Chunk:
     low = text.lower()
     if len(low) != len(text):  # lower-casing moved offsets (rare letters): the plain path
         return _analyse_slow(text, source, spans)
-    toks = [WORD.findall(low, s, e) for s, e in spans]  # one split per sentence serves stems, negation, numbers
+    toks = [WORD.findall(low, s, e) for s, e in spans]  # one split per sentence serves stems and numbers
     quantities = find_quantities(text, alpha_words({t for ts in toks for t in ts}))
+    negations = [m.start() for m in NEGATION_CS.finditer(low)]  # one scan of the chunk, in C
     out = []
-    qi = 0
-    nq = len(quantities)
+    qi = ni = 0
+    nq, nn = len(quantities), len(negations)
     for (s, e), ts in zip(spans, toks):
         qs = []
         while qi < nq and quantities[qi].start < e:
             if quantities[qi].start >= s:
                 qs.append(quantities[qi])
             qi += 1
-        out.append(_passage(text[s:e], source, s, e, qs, may_negate(ts, low[s:e]), stems_of(ts)))
+        negated = False
+        while ni < nn and negations[ni] < e:
+            negated = negated or negations[ni] >= s
+            ni += 1
+        out.append(_passage(text[s:e], source, s, e, qs, negated, stems_of(ts)))
     return Chunk(tuple(out))
 
 
@@ -212,19 +194,23 @@ def _analyse_slow(text: str, source: int, spans) -> Chunk:
 def _passage(sent: str, source: int, s: int, e: int, qs: list[Quantity], negated: bool, stems: list[str]
              ) -> Passage:
     """One sentence's Passage: `negated` when a negation word may occur in it."""
-    if qs and _HALF.search(sent):
-        qs += _derived(qs, sent)
-    qs = tuple(qs)
-    priced = any(q.unit in CURRENCIES or q.unit == "cent" for q in qs)
+    if qs:
+        if _HALF.search(sent):
+            qs += _derived(qs, sent)
+        qs = tuple(qs)
+        priced = any(q.unit in _PRICE_UNITS for q in qs)
+    else:
+        qs, priced = (), False
     clause, phrase, mixed, clause_mixed = polarity(sent, _PRICED if priced else frozenset()) if negated \
         else _NO_POLARITY
     if priced or FEE in phrase or FEE in mixed:
         stems = [*stems, FEE]  # a price, or "free": what the sentence says of a fee
     return Passage(source, s, e, sent, frozenset(stems), qs, clause, phrase, mixed, clause_mixed, _values(qs),
-                   any(q.within for q in qs))
+                   bool(qs) and any(q.within for q in qs))
 
 
 _NO_POLARITY = (frozenset(), frozenset(), frozenset(), frozenset())
+_PRICE_UNITS = CURRENCIES | {"cent"}
 _PRICED = frozenset([FEE])
 _HALF = re.compile(r"\b(?:half|halved|double|doubled)\b", re.IGNORECASE)
 
@@ -243,12 +229,21 @@ _plain_source = lru_cache(maxsize=4096)(plain)
 def _values(qs: tuple[Quantity, ...]) -> frozenset[float]:
     """The value keys of a passage's quantities, and the hours of its times
     of day ("6 am" holds 6 for "opens at 6")."""
-    out = {value_key(q) for q in qs if not q.is_date}
-    out.update(q.written for q in qs if q.written is not None)
+    if not qs:
+        return _NO_VALUES  # most sentences: nothing to build
+    out = set()
     for q in qs:
-        if q.unit == "clock":
+        unit = q.unit
+        if unit == "clock":
             out.update(float(h) for r in q.value if r % 60 == 0 for h in (r // 60, (r // 60) % 12 or 12))
+        elif unit != "date":
+            out.add(round(q.value, 6))  # value_key
+            if q.written is not None:
+                out.add(q.written)
     return frozenset(out)
+
+
+_NO_VALUES: frozenset[float] = frozenset()
 
 
 def build_index(sources: tuple[Source, ...]) -> SourceIndex:

@@ -342,20 +342,6 @@ NEGATION_CS = re.compile(ANY_NEGATION.pattern)
 FEE = "fee"  # the stem "free" denies
 
 
-def may_negate(tokens: list[str], text: str) -> bool:
-    """Whether ANY_NEGATION may find something in `text` (lower case), split
-    into `tokens` by WORD: never false when it would, so a text it denies
-    needs no scan."""
-    if not NEGATION_WORDS.isdisjoint(tokens) or "n't" in text or "n’t" in text or "non-" in text:
-        return True
-    if "-" in text or "'" in text or "’" in text:  # "gluten-free": a negation word inside a token
-        return any(not NEGATION_WORDS.isdisjoint(_JOINED.split(t)) for t in tokens if not t.isalnum())
-    return False
-
-
-_JOINED = re.compile(r"[-'’]")
-
-
 def negated_stems(text: str) -> frozenset[str]:
     """The stems of the content words `text` says are not so: inside a
     negation's scope (an odd number of them), or negative in themselves
