@@ -1,14 +1,18 @@
 """Grounding: is an answer supported by the sources it was generated from?
 
-Offline and model-free by default. The answer is split into claims
-(:mod:`.claims`: sentences, then clauses; framing skipped); each claim is
-checked against the sources (:mod:`.check`): numbers, quantities and dates
-normalised (:mod:`.quantities`), names and key terms, negation, citations
-and quotations, and the share of its content words (:mod:`.words`). The
-result is the share of claims supported and, for each claim that is not,
-its span in the answer, a reason code (:data:`REASONS`) and the closest
-source passage. An NLI model can be plugged in (:mod:`.backends`) for what
-words alone cannot judge. docs/grounding.md describes each check.
+Offline and model-free by default, and precision first: a claim is flagged
+only on hard evidence. The answer is split into claims (:mod:`.claims`:
+sentences, then clauses; framing skipped); each claim is checked against
+the sources (:mod:`.check`, over :mod:`.passages`): numbers, quantities and
+dates normalised (:mod:`.quantities`), names and codes, terms and prices no
+source gives (:mod:`.terms`), polarity (:mod:`.contradiction`), citations
+and quotations; with ``strict`` (or an NLI backend), the share of its
+content words too (:mod:`.words`). The result is the share of claims
+supported and, for each claim that is not, its span in the answer, a
+reason code (:data:`REASONS`) and the closest source passage; claims with
+nothing hard to check are listed as unverified. An NLI model can be plugged
+in (:mod:`.backends`) for what words alone cannot judge. docs/grounding.md
+describes each check.
 
 >>> from guardrails.detectors.grounding import Source, check_grounding
 >>> r = check_grounding("The refund window is 90 days.", [Source("1", "Refunds within 30 days.")])
