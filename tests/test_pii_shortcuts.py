@@ -206,3 +206,15 @@ def test_a_loud_value_needs_no_tokens(monkeypatch) -> None:
     assert calls == []
     assert found == detector.analyze_presidio("my license 541921 here", detector.supported)
     assert [f.score for f in found if f.entity == "US_DRIVER_LICENSE"] == [0.4]  # 0.01 raised by "license"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["PHONE_NUMBER", "US_SSN"]), st.integers(0, 20), st.integers(1, 5),
+                          st.sampled_from([0.0, 0.01, 0.4, 1.0])), max_size=3))
+def test_unique_is_presidios_remove_duplicates(fast, items) -> None:
+    from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+    def results():
+        return [RecognizerResult(e, a, a + n, s) for e, a, n, s in items]
+
+    assert sorted(map(str, fast._unique(results()))) == sorted(map(str, EntityRecognizer.remove_duplicates(results())))

@@ -234,8 +234,9 @@ class FastAnalyzer:
                 if c is None:
                     c = compacts[key] = prefilter.compact(text, regions)
                 for rec, patterns in recs[name]:
-                    if any(p.search(c.text) for p in patterns):
-                        self._collect(rec, self._run_recognizer(rec, patterns, c.text, entities), c, raw)
+                    results = self._run_recognizer(rec, patterns, c.text, entities)
+                    if results:
+                        self._collect(rec, results, c, raw)
         if phone and runs:
             regions = phone_windows.phone_regions(text, runs, self._may_hold)
             if regions:
@@ -244,7 +245,7 @@ class FastAnalyzer:
         if not raw:
             return []
         self.context.enhance(text, raw)
-        return self._dedupe([r for r in raw if r.score >= 0])
+        return self._unique([r for r in raw if r.score >= 0])
 
     def _run_recognizer(self, rec: Any, compiled: list, text: str, entities: list) -> list:
         """``rec.analyze(text)``. For a plain PatternRecognizer, its loop
@@ -257,6 +258,10 @@ class FastAnalyzer:
         rescan = isinstance(rec, self._rescanning)
         base = type(rec)._rescan_base if rescan else type(rec).analyze
         if base is not self._plain_analyze or not rec.patterns:
+            # Called only where one of its regexes matches: its analyze costs
+            # more than the search. (The loop below finds nothing without.)
+            if not any(p.search(text) for p in compiled):
+                return []
             return rec.analyze(text=text, entities=entities, nlp_artifacts=None)
         results = []
         hidden: list = []
@@ -287,9 +292,16 @@ class FastAnalyzer:
             except TimeoutError:
                 log.warning("Presidio pattern %r timed out after %s seconds; skipped, as Presidio does",
                             pattern.name, self._regex_timeout)
-        results = self._dedupe(results)
+        results = self._unique(results)
         # As RescanRejected.analyze: Presidio's results, then the hidden ones.
         return self._dedupe(results + hidden) if hidden else results
+
+    def _unique(self, results: list) -> list:
+        """EntityRecognizer.remove_duplicates, which for one result only drops
+        it if its score is 0 (most lists here hold one result or none)."""
+        if len(results) > 1:
+            return self._dedupe(results)
+        return [r for r in results if r.score != 0]
 
     def _collect(self, rec: Any, results: list, c: Any, out: list) -> None:
         for r in results:
@@ -315,4 +327,4 @@ class FastAnalyzer:
                 continue
             for match in matcher:
                 results.append(rec._get_recognizer_result(match, text, region, None))
-        return self._dedupe(results)
+        return self._unique(results)
