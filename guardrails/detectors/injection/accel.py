@@ -182,8 +182,11 @@ def translate(pattern: re.Pattern[str], reverse: bool = True) -> str:
     if not isinstance(pattern.pattern, str) or pattern.flags & (re.IGNORECASE | re.MULTILINE | re.DOTALL
                                                                | re.VERBOSE | re.ASCII):
         raise ValueError("only str patterns without flags are translated")
+    parsed = _sre_parse.parse(pattern.pattern, pattern.flags)
+    if parsed.getwidth()[0] == 0:  # (the callers count on a match never being empty)
+        raise ValueError("a pattern that can match the empty string")
     try:
-        return _emit(_sre_parse.parse(pattern.pattern, pattern.flags), reverse)
+        return _emit(parsed, reverse)
     except _Unsupported as exc:
         raise ValueError(f"unsupported: {exc}") from None
 

@@ -485,3 +485,6 @@ ANCHORED = (
     OVERRIDE, OVERRIDE_POSITION, OVERRIDE_ZH, ROLEPLAY_STRONG, ROLEPLAY_MEDIUM, FRAMING, SYSTEM_PHRASE,
     NEW_INSTRUCTIONS, SYSTEM_HEADER, TEMPLATE, TURN_HEADER, TOOL_JSON, LEAK, SETUP, ADDRESSED, EXFIL, SEND,
 )
+# ... and the rarer ones it searches for through triggers.search (common words such as
+# SHOW's "what" would cost the matcher more in reported matches than they save).
+SEARCHED = (DISCUSSION, BYPASS, VERBATIM)

@@ -288,7 +288,7 @@ def _leak(t: str, g: frozenset[str], words: Words) -> list[Hit]:
         score = 0.5 if weak else 0.85
         if verbatim is None:
             verbatim = bool(_VERBATIM_GATE.present(t, words))
-        if verbatim and P.VERBATIM.search(t, max(0, m.start() - 80), m.end() + 80):
+        if verbatim and search(P.VERBATIM, t, max(0, m.start() - 80), m.end() + 80):
             score += 0.07
         hits.append(Hit("prompt-leak", score, *m.span()))
     for i, m in enumerate(finditer(P.SETUP, t, _on(P.SETUP_KEYS, g), before=60, after=40)):
@@ -297,7 +297,7 @@ def _leak(t: str, g: frozenset[str], words: Words) -> list[Hit]:
         lo, hi = max(0, m.start() - 80), min(len(t), m.end() + 80)
         if verbatim is None:
             verbatim = bool(_VERBATIM_GATE.present(t, words))
-        if verbatim and P.VERBATIM.search(t, lo, hi):
+        if verbatim and search(P.VERBATIM, t, lo, hi):
             hits.append(Hit("prompt-leak", 0.9, *m.span()))
             continue
         if show is None:
@@ -363,7 +363,7 @@ def _frame_factor(t: str, start: int, discussing: bool) -> float:
         discussing and _in_quote(t, start)
     ):
         return 0.3 if discussing else 0.6
-    if discussing and P.DISCUSSION.search(t, max(0, start - _DISCUSSION_WINDOW), start):
+    if discussing and search(P.DISCUSSION, t, max(0, start - _DISCUSSION_WINDOW), start):
         return 0.6
     return 1.0
 
@@ -385,7 +385,7 @@ _GROUPS: dict[str, frozenset[str]] = {
     "addressed": frozenset(P.ADDRESSED_KEYS + P.SEND_KEYS + P.EXFIL_KEYS),
 }
 _GATE = Gate(_ALL_KEYS)
-accel.register(P.ANCHORED + (P.DISCUSSION,))  # for the optional compiled matcher (a no-op without it)
+accel.register(P.ANCHORED + P.SEARCHED)  # for the optional compiled matcher (a no-op without it)
 _VERBATIM_GATE = Gate(P.VERBATIM_KEYS)
 _SHOW_GATE = Gate(P.SHOW_KEYS)
 # Whether a text discusses attacks, asked only of a text with phrase signals:

@@ -32,8 +32,11 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+
+import regex
 
 from guardrails.detectors.injection import accel
 
@@ -485,13 +488,17 @@ def search(pattern: re.Pattern[str], t: str, lo: int = 0, hi: int | None = None)
     instead of one per alternative at every position."""
     n = len(t)
     hi = n if hi is None or hi > n else hi
-    if hi == n:  # no shorter string to see: the compiled matcher's starts are exact enough
-        known = accel.starts(pattern, t)
-        if known is not None:
-            for p in known:
-                if p >= lo and (m := pattern.match(t, p)) is not None:
-                    return m
-            return None
+    known = accel.starts(pattern, t)
+    if known is not None:
+        # Its starts hold those of a search bounded by ``hi`` too: the database's
+        # patterns have no assertions, so a match of the shorter string is one of theirs.
+        k = bisect_left(known, lo)
+        while k < len(known) and known[k] < hi:
+            m = pattern.match(t, known[k], hi)
+            if m is not None:
+                return m
+            k += 1
+        return None
     first = first_literals(pattern)
     if first is None or first.indexed:
         return pattern.search(t, lo, hi)
@@ -504,6 +511,16 @@ def search(pattern: re.Pattern[str], t: str, lo: int = 0, hi: int | None = None)
 
 def _window_matches(pattern: re.Pattern[str], t: str, s: int, e: int) -> Iterator[re.Match[str]]:
     """``pattern.finditer(t, s, e)``, tried only where a match can start (see :func:`search`)."""
+    known = accel.starts(pattern, t)
+    if known is not None:
+        pos, k = s, bisect_left(known, s)
+        while k < len(known) and known[k] < e:
+            p = known[k]
+            k += 1
+            if p >= pos and (m := pattern.match(t, p, e)) is not None:
+                yield m
+                pos = m.end()  # finditer resumes at the end of a (never empty) match
+        return
     first = first_literals(pattern)
     if first is None or first.indexed:
         yield from pattern.finditer(t, s, e)
@@ -527,6 +544,7 @@ _HEAD = 4
 _WORD_BYTES = bytes.maketrans(
     bytes(range(256)), bytes(c if c < 128 and chr(c).isalnum() else 32 for c in range(256))
 )
+_NON_ASCII = regex.compile(r"[^\x00-\x7f]+")
 _MEMO = 1 << 14  # words remembered per gate (about 1 MB): a bound on memory, not on correctness
 
 
@@ -540,12 +558,15 @@ class Words:
 
     utf8: bytes
     words: frozenset[bytes]
+    wide: frozenset[str] = frozenset()  # its distinct non-ASCII characters
 
 
 def text_words(t: str) -> Words:
     """The :class:`Words` of ``t``."""
     utf8 = t.encode("utf-8", "surrogatepass")
-    return Words(utf8, frozenset(utf8.translate(_WORD_BYTES).split()))
+    # (`regex` scans a class over a str beyond Latin-1 several times faster than `re`)
+    wide = frozenset() if t.isascii() else frozenset("".join(_NON_ASCII.findall(t)))
+    return Words(utf8, frozenset(utf8.translate(_WORD_BYTES).split()), wide)
 
 
 def _whole_words(lit: str) -> list[bytes]:
@@ -646,7 +667,10 @@ class Gate:
                 if encoded in utf8:
                     keys |= self.by_literal[lit]
         if not t.isascii() and self.other_firsts is not None:
-            for first in set(self.other_firsts.findall(t)):
+            wide = words.wide
+            for first in self.other_by_first:
+                if not (first in wide if not first.isascii() else first.encode() in utf8):
+                    continue
                 for lit, encoded in self.other_by_first[first]:
                     if encoded in utf8:
                         keys |= self.by_literal[lit]
