@@ -218,3 +218,19 @@ def test_unique_is_presidios_remove_duplicates(fast, items) -> None:
         return [RecognizerResult(e, a, a + n, s) for e, a, n, s in items]
 
     assert sorted(map(str, fast._unique(results()))) == sorted(map(str, EntityRecognizer.remove_duplicates(results())))
+
+
+_digit_strings = st.one_of(
+    st.text(st.sampled_from(list("0123456789")), min_size=1, max_size=18),
+    st.builds(lambda lead, rest: lead + rest, st.sampled_from(["", "0", "00", "011", "1", "44", "49", "33", "55", "91",
+                                                               "972", "2", "3", "4", "5", "6", "7", "8", "9"]),
+              st.text(st.sampled_from(list("0123456789")), min_size=3, max_size=12)),
+    st.integers(0, 2**32).map(lambda s: "".join(ch for ch in everyday_number(random.Random(s)) if ch.isdigit())))
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_digit_strings)
+def test_digits_the_quick_test_rejects_every_region_rejects(fast, digits) -> None:
+    may_hold = fast._may_hold
+    if may_hold.quick_reject(digits):
+        assert not may_hold.every_region_asked(digits)

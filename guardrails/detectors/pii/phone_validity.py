@@ -190,6 +190,8 @@ def _validity_check(country_code: int, international_prefix: str, national_prefi
     # For callers that test many strings: the two answers told without a
     # call (see cluster_check).
     check.shortest, check.international = shortest, idd
+    # What the direct reading (the digits as written) needs: see cluster_check.
+    check.direct = (cc, prefix, by_length)
     return check
 
 
@@ -288,8 +290,15 @@ def cluster_check(regions: list[tuple[str, int, Any]]) -> Any:
               (min_digits, may_be_valid.international, may_be_valid.shortest, may_be_valid)
               for min_digits, may_be_valid in dict.fromkeys((m, v) for _region, m, v in regions)]
 
+    quick_reject = _direct_rejection([may_be_valid for _m, _i, _s, may_be_valid in checks])
+
     @lru_cache(maxsize=16384)
     def some_region_may_accept(digits: str) -> bool:
+        if quick_reject is not None and quick_reject(digits):
+            return False
+        return every_region_asked(digits)
+
+    def every_region_asked(digits: str) -> bool:
         n = len(digits)
         zero = digits[:1] == "0"
         for min_digits, international, shortest, may_be_valid in checks:
@@ -355,8 +364,43 @@ def cluster_check(regions: list[tuple[str, int, Any]]) -> Any:
                                                             else plain_digits(run) or "")
 
     may_hold.one_run = one_run  # type: ignore[attr-defined]
+    may_hold.quick_reject, may_hold.every_region_asked = quick_reject, every_region_asked  # type: ignore[attr-defined]
     may_hold.floor = floor  # type: ignore[attr-defined]
     return may_hold
+
+
+def _direct_rejection(tests: list[Any]) -> Any:
+    """A test that is true only for digits no region's `phone_validity_check`
+    accepts, told by two regexes instead of a call per region (or None when
+    some region has no test).
+
+    A region's test reads the digits as written when they begin with none
+    of its international prefix, country code and national prefix; then it
+    accepts them only if, for some region of its country code allowing
+    their length, the general pattern and the pattern of some number type
+    both match them whole (`valid_somewhere`). So digits that begin with
+    none of those of any region, and that no such pair matches, are
+    rejected by every test: most years, prices and dates.
+    """
+    if not tests or any(t is None for t in tests):
+        return None
+    leads, by_length = [], {}
+    for t in tests:
+        cc, prefix, pairs_by_length = t.direct
+        leads.extend(p for p in (t.international.pattern, re.escape(cc), prefix.pattern if prefix else None) if p)
+        for n, pairs in pairs_by_length.items():
+            # Both whole: the general pattern as a lookahead up to the end.
+            by_length.setdefault(n, []).extend(f"(?=(?:{g.pattern})\\Z)(?:{t.pattern})" for g, t in pairs)
+    lead = re.compile("|".join(f"(?:{p})" for p in dict.fromkeys(leads)))
+    general = {n: re.compile("|".join(f"(?:{p})" for p in dict.fromkeys(pats))) for n, pats in by_length.items()}
+
+    def rejected(digits: str) -> bool:
+        if lead.match(digits):
+            return False
+        rx = general.get(len(digits))
+        return rx is None or rx.fullmatch(digits) is None
+
+    return rejected
 
 
 def _fewest_accepted(min_digits: int, international: Any, shortest: int, may_be_valid: Any) -> int:
