@@ -234,3 +234,58 @@ def test_digits_the_quick_test_rejects_every_region_rejects(fast, digits) -> Non
     may_hold = fast._may_hold
     if may_hold.quick_reject(digits):
         assert not may_hold.every_region_asked(digits)
+
+
+def _quiet_word_by_word(boost, text: str, start: int, context) -> bool:
+    """ContextBoost.quiet as it was written before its words were tested at once."""
+    from guardrails.detectors.pii.context import QUIET_REACH, QUIET_WORDS
+
+    n = len(text)
+    if context is None or start >= n or text[start].isspace():
+        return False
+    lo, hi = max(0, start - QUIET_REACH), min(n, start + QUIET_REACH)
+    left, right = text[lo:start], text[start:hi]
+    before = left.rsplit(None, QUIET_WORDS + 1)
+    after = right.split(None, QUIET_WORDS + 1)
+    own = after.pop(0)
+    if left and not left[-1].isspace():
+        if len(before) == 1 and lo > 0:
+            return False
+        own = before.pop() + own
+    if right and not right[-1].isspace() and not after and hi < n:
+        return False
+    if boost._holds(own, context):
+        return False
+    own_certain = boost._certain(own)
+    edge_before = lo == 0 and len(before) <= QUIET_WORDS
+    edge_after = hi == n and len(after) <= QUIET_WORDS
+    if before and not edge_before:
+        before.pop(0)
+    if after and not edge_after:
+        after.pop()
+    for words, want, edge in ((reversed(before), boost.prefix + 1, edge_before), (after, boost.suffix + 1, edge_after)):
+        want -= own_certain
+        if want <= 0:
+            continue
+        for w in words:
+            if boost._holds(w, context):
+                return False
+            if boost._certain(w):
+                want -= 1
+                if want == 0:
+                    break
+        else:
+            if not edge:
+                return False
+    return True
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(_context_texts, _reach_texts, st.integers(0, 2**32).map(lambda s: numbers_text(random.Random(s), 300))),
+       st.data())
+def test_quiet_is_the_word_by_word_walk(fast, text, data) -> None:
+    if not text:
+        return
+    start = data.draw(st.integers(0, len(text) - 1))
+    for context in (("date", "birthday"), ("ssn",), ("phone", "call"), ("card",), None):
+        assert fast.context.quiet(text, start, context) == _quiet_word_by_word(fast.context, text, start, context)

@@ -241,8 +241,6 @@ class ContextBoost:
             own = before.pop() + own
         if right and not right[-1].isspace() and not after and hi < n:
             return False  # the own word may go on after the slice
-        if self._holds(own, context):
-            return False
         own_certain = self._certain(own)
         edge_before = lo == 0 and len(before) <= QUIET_WORDS
         edge_after = hi == n and len(after) <= QUIET_WORDS
@@ -250,22 +248,29 @@ class ContextBoost:
             before.pop(0)
         if after and not edge_after:
             after.pop()
+        # The words the walks reach, then one test of them all: a context
+        # word holds no space, so it is in one of them exactly when it is in
+        # them joined by spaces.
+        reached = [own]
+        memo = self.certain
         for words, want, edge in ((reversed(before), self.prefix + 1, edge_before),
                                   (after, self.suffix + 1, edge_after)):
             want -= own_certain
             if want <= 0:
                 continue
             for w in words:
-                if self._holds(w, context):
-                    return False
-                if self._certain(w):
+                reached.append(w)
+                known = memo.get(w)
+                if known is None:
+                    known = self._certain(w)
+                if known:
                     want -= 1
                     if want == 0:
                         break
             else:
                 if not edge:  # the walk may go on past what was read
                     return False
-        return True
+        return not self._holds(" ".join(reached), context)
 
     def loud(self, text: str, start: int, context: tuple[str, ...] | None) -> bool:
         """Whether the walk back from a finding at `start` certainly collects
