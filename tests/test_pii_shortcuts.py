@@ -289,3 +289,15 @@ def test_quiet_is_the_word_by_word_walk(fast, text, data) -> None:
     start = data.draw(st.integers(0, len(text) - 1))
     for context in (("date", "birthday"), ("ssn",), ("phone", "call"), ("card",), None):
         assert fast.context.quiet(text, start, context) == _quiet_word_by_word(fast.context, text, start, context)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(_context_texts, _short_texts, _words_and_numbers(),
+                 st.integers(0, 2**32).map(lambda s: numbers_text(random.Random(s), 200))))
+def test_a_recognizers_gate_matches_where_one_of_its_patterns_does(fast, text) -> None:
+    assert len(fast._gates) >= 4
+    for recs in fast.pattern_recs.values():
+        for rec, compiled in recs:
+            gate = fast._gates.get(rec.id)
+            if gate is not None:
+                assert (gate.search(text) is None) == all(rx.search(text) is None for rx in compiled), rec.name
