@@ -59,6 +59,7 @@ PATTERNS = list(phrases.ANCHORED)
 def _accel(on: bool) -> Iterator[None]:
     was = accel.available()
     accel.set_enabled(on)
+    accel.prepare(wait=True)
     try:
         yield
     finally:
@@ -176,6 +177,16 @@ def test_a_search_is_the_same_with_and_without_it(text: str, lo: int, width: int
         assert (fast and fast.span()) == (slow and slow.span()) == (m and m.span())
         every = p.finditer(t, lo) if hi is None else p.finditer(t, lo, hi)
         assert fast_all == [m.span() for m in every]
+
+
+def test_a_child_forked_during_a_compile_compiles_again() -> None:
+    registry = accel._Registry()
+    registry.thread = object()  # type: ignore[assignment]  # a compile under way in the parent
+    registry.forked()
+    assert registry.thread is None  # so prepare() in the child starts its own
+    registry.thread, registry.compiled = object(), True  # type: ignore[assignment]
+    registry.forked()
+    assert registry.thread is not None  # a compiled database came along: nothing to do
 
 
 def test_without_the_package_nothing_is_accelerated() -> None:

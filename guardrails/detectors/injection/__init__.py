@@ -167,8 +167,8 @@ class InjectionDetector:
         from guardrails.detectors.injection import accel, signals
 
         self._signals, self._normalize = signals, import_module("guardrails.detectors.normalize")
-        # The optional compiled matcher (the `fast` extra) is compiled here, with the
-        # policy, not on the first request: about a second, once per process.
+        # The optional compiled matcher (the `fast` extra) starts compiling with the
+        # policy, in the background: about a second, once per process.
         accel.prepare()
 
     def scan(self, text: str, norm: NormalizedText | None = None) -> InjectionResult:

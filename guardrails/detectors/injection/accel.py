@@ -33,6 +33,7 @@ sees a shorter string and is not accelerated (:mod:`.triggers` keeps those).
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterable
@@ -201,10 +202,18 @@ class _Registry:
         self.scratch = None
         self.compiled = False
         self.enabled = _hs is not None
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # guards thread
+        self.compile_lock = threading.Lock()  # guards compiling
+        self.thread: threading.Thread | None = None
+
+    def forked(self) -> None:
+        """In a child process: a compile under way in the parent did not come along."""
+        self.lock, self.compile_lock = threading.Lock(), threading.Lock()
+        if not self.compiled:
+            self.thread = None
 
     def compile(self) -> None:
-        with self.lock:
+        with self.compile_lock:
             if self.compiled:
                 return
             kept: list[tuple[re.Pattern[str], bytes]] = []
@@ -239,6 +248,8 @@ def _compiles(expression: bytes) -> bool:
 
 _FLAGS = _hs.HS_FLAG_ALLOWEMPTY if _hs is not None else 0
 _REG = _Registry()
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_REG.forked)
 
 
 def available() -> bool:
@@ -246,11 +257,22 @@ def available() -> bool:
     return _hs is not None and _REG.enabled
 
 
-def prepare() -> None:
-    """Compile the database now (about a second, once per process) rather than
-    on the first scan: the detector calls it when a policy is loaded."""
-    if _REG.enabled and not _REG.compiled:
-        _REG.compile()
+def prepare(wait: bool = False) -> None:
+    """Start compiling the database (about a second of CPU, once per process)
+    in a background thread; ``wait`` blocks until it is ready. The detector
+    calls it when a policy is loaded: a CLI run or a request meanwhile takes
+    the pure-Python path, with the same results (Hyperscan's compiler
+    releases the GIL, so the thread does not stall the interpreter)."""
+    reg = _REG
+    if not reg.enabled or reg.compiled:
+        return
+    with reg.lock:
+        if reg.thread is None:
+            reg.thread = threading.Thread(target=reg.compile, name="guardrails-injection-accel", daemon=True)
+            reg.thread.start()
+        thread = reg.thread
+    if wait:
+        thread.join()
 
 
 def set_enabled(on: bool) -> None:
@@ -260,8 +282,8 @@ def set_enabled(on: bool) -> None:
 
 
 def register(patterns: Iterable[re.Pattern[str]]) -> None:
-    """Patterns :func:`starts` is to answer for; call before the first scan
-    (the database is compiled once, on first use, with what is registered)."""
+    """Patterns :func:`starts` is to answer for; call before :func:`prepare`
+    (the database is compiled once, with what is registered then)."""
     for p in patterns:
         if p not in _REG.patterns:
             if _REG.compiled:
@@ -282,8 +304,6 @@ _FOUND_TEXTS = 4
 
 def _scan(t: str) -> dict[int, list[int]] | None:
     reg = _REG
-    if not reg.compiled:
-        reg.compile()
     if reg.db is None:
         return None
     data = _bytes_of(t[::-1])
@@ -324,10 +344,8 @@ def starts(pattern: re.Pattern[str], t: str) -> list[int] | None:
     superset of those where ``pattern.match(t, p)`` succeeds), or None when the
     compiled matcher cannot answer for this pattern or text."""
     reg = _REG
-    if not reg.enabled:
+    if not reg.enabled or not reg.compiled:  # (not yet: see prepare)
         return None
-    if not reg.compiled:
-        reg.compile()
     k = reg.ids.get(id(pattern))
     if k is None:
         return None
