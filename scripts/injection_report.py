@@ -156,6 +156,18 @@ the engine call. Where the time goes, and what keeps it down:
   unless `re` can skip ahead by itself; a trigger's occurrences in a long text are found once
   for every pattern that shares it. Whether a text discusses attacks, quotes an instruction word
   for word or asks to show something is asked only when one of the words that can say so occurs.
+- **The compiled matcher** (optional: `pip install guardlang[fast]`, Hyperscan, x86-64 Linux):
+  every pattern the signals run anchored, and the rarer ones they search for, compiled into one
+  database when a policy is loaded (about a second, in a background thread; until it is ready
+  the pure-Python path answers). One pass over the text then says where each pattern can start:
+  each pattern is compiled reversed and run over the reversed text, so the ends it reports are
+  starts. A pattern with no start is skipped at once; otherwise only its starts are tried, once
+  each, and a match is kept when the pure-Python path would have tried it for an occurrence of a
+  trigger it covers, in that path's order. What Hyperscan cannot express or reads otherwise is
+  widened, never narrowed (look-arounds, `\\b`, `^`, `$` dropped; `\\w`, `\\s`, `\\d` widened to
+  every non-ASCII character; one byte per character, a non-ASCII one folded to 0x80 plus its low
+  seven bits: its UTF-8 mode missed a match of one pattern here), so the starts are a superset and
+  the decisions are the same bit for bit with or without it.
 - **The carriers**: substring tests run on the text's UTF-8 (a search of a `str` holding any
   non-Latin-1 character is several times slower), a long ASCII text's on its distinct words
   first; case-insensitive patterns run without the flag over the lower case when that finds the
@@ -163,51 +175,55 @@ the engine call. Where the time goes, and what keeps it down:
   row, at most 8 of at most 4 KB.
 
 None of these shortcuts changes a score: `tests/detectors/test_injection_triggers.py` runs each
-against the slow way it replaces, on this corpus and on generated text, and
-`tests/detectors/test_injection_decisions.py` pins every score and finding of both corpus files
-by a digest.
+against the slow way it replaces, on this corpus and on generated text;
+`tests/detectors/test_injection_accel.py` runs the detector with and without the compiled
+matcher on both corpus files and on generated text (and checks that every match starts where the
+matcher says one may); `tests/detectors/test_injection_decisions.py` pins every score and finding
+of both corpus files by a digest. The `test` extra installs Hyperscan, so CI runs both paths.
 
 ### Against the goal of 100 µs per KB
 
-Measured on 2 December 2026 at `a013bcd` on the benchmark's texts: CPU time per call divided by
-the text's KB, the better of 6 runs alternating the code before this round of cost work
-(`c2ba353`) with the code after it, 5 passes each, on a shared 2-core machine (run-to-run spread
-is about 10%; wall-clock medians from `python -m benchmarks --quick --only injection` were
-noisier still). *Engine call* is `check_input` with one `injected(likely)` rule, normalisation
-included; *alone* is `InjectionDetector.scan`; the next three columns split *alone* into its
-parts (`normalize`, `signals.scan`, `score_normalized`, each timed by itself, after); *terms* is
-the same engine call with a `banned()` rule instead, for scale (the engine around both changed
-in the same period).
+Measured on 2 December 2026 at `2484823` on the benchmark's texts (seed 11): CPU time per call
+divided by the text's KB, the best of 10 rounds, each running the code before the compiled matcher
+(`2fc7170`), then the code after it with the matcher, then the same code with the matcher switched
+off, 3 passes each, on a shared 2-core machine at load 1-3 (the three columns of unchanged code,
+normalise, model and terms, agree within 2%). *Engine call* is `check_input` with one
+`injected(likely)` rule, normalisation included; *alone* is `InjectionDetector.scan`; the next
+three columns split *alone* into its parts (`normalize`, `signals.scan`, `score_normalized`, each
+timed by itself); *terms* is the same engine call with a `banned()` rule instead, for scale.
+Figures are before -> with the matcher; *pure Python* is the code after with it off.
 
-| text | engine call, µs/KB | alone, µs/KB | normalise | signals | model | terms engine call |
-| --- | --- | --- | --- | --- | --- | --- |
-| 100 B prose | 1,634 -> 1,542 | 1,278 -> 1,130 | 30 | 530 | 236 | 355 -> 367 |
-| 1 KB prose | 347 -> 312 | 290 -> 261 | 22 | 108 | 66 | 158 -> 163 |
-| 10 KB prose | 111 -> 102 | 103 -> 97 | 21 | 41 | 20 | 130 -> 138 |
-| 1 KB corpus | 785 -> 695 | 725 -> 630 | 52 | 408 | 68 | 208 -> 307 |
-| 10 KB corpus | 530 -> 515 | 535 -> 486 | 48 | 348 | 23 | 181 -> 264 |
+| text | engine call, µs/KB | alone, µs/KB | pure Python, alone | normalise | signals | model | terms engine call |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+| 100 B prose | 1,507 -> 1,514 | 1,084 -> 1,084 | 1,105 | 32 | 522 -> 466 | 250 | 385 |
+| 1 KB prose | 314 -> 309 | 263 -> 261 | 264 | 23 | 112 -> 99 | 70 | 170 |
+| 10 KB prose | 101 -> 97 | 90 -> 87 | 90 | 21 | 40 -> 37 | 22 | 136 |
+| 1 KB corpus | 663 -> 552 | 604 -> 494 | 606 | 53 | 388 -> 281 | 75 | 292 |
+| 10 KB corpus | 427 -> 302 | 401 -> 280 | 388 | 45 | 312 -> 194 | 29 | 244 |
 
-The engine call meets the goal on no row. 10 KB of prose comes closest: 102 µs/KB, less than the
-`banned()` call on the same texts, with the detector alone under the goal (97). Why, row by row,
-from the split above and a sampling profile (py-spy):
+With the matcher, the engine call meets the goal on one row, 10 KB of prose (97 µs/KB, less than
+the `banned()` call on the same texts); without it, 102. The matcher takes 29% off the engine call
+on 10 KB of attack-dense text and 17% on 1 KB of it (the signals 38% and 28%), and little on prose,
+where few patterns wake at all. Why the other rows still miss, from the split above and profiles:
 
 - **100 B**: a fixed cost per call. 100 µs per KB is 10 µs for 100 bytes, a quarter of what the
-  engine call with a `banned()` rule instead costs (about 36 µs); the signals' fixed work (the
+  engine call with a `banned()` rule instead costs (about 38 µs); the signals' fixed work (the
   gates over the text's words, then the patterns the attack sentence in half the texts wakes) is
-  about 52 µs and the model about 23 µs (some 30 numpy calls, whatever the length).
-- **1 KB prose**: the model's window pass is about 50 numpy calls (about 65 µs, most of it call
+  about 46 µs and the model about 25 µs (some 30 numpy calls, whatever the length).
+- **1 KB prose**: the model's window pass is about 50 numpy calls (about 70 µs, most of it call
   overhead, not arithmetic); the signals wake on everyday words too ("summarise", "you have",
   "rule", "assistant") and on the attack sentence.
-- **10 KB prose**: per KB, normalisation (21 µs, owned by `detectors/normalize.py`), the model
-  (20: the gather of 30,000 weights from a 1 MB table is the largest step), the signals (41, a
-  fifth of it splitting the text into its distinct words for the gates) and glue.
 - **Corpus rows**: the held-back texts are dense with what the signals look for: half of them are
   attacks and half security articles quoting attacks, so a 10 KB sample holds about 350
-  occurrences of trigger words, about 60 pattern matches, decoded payloads and a rot13 re-scan. The
-  time is the anchored matching itself, a few µs of Python `re` per occurrence, and
-  normalisation alone is half the budget on this text (48-52 µs/KB: non-ASCII, leetspeak runs).
-  Meeting 100 µs/KB on such text needs a different matcher (one automaton over all patterns, in C)
-  rather than more skipping; ordinary documents and tool results sit between the two kinds of row.
+  occurrences of trigger words and about 60 pattern matches, decoded payloads and a rot13
+  re-scan. With the matcher the pattern matching is no longer the largest part; what is left is
+  spread out (per 10 KB text, from an instrumented run: the trigger gates over the text's words
+  and their substring tests, a sixth of the signals; the carriers' decoded payloads, each scanned
+  again; the quoting frame around each match; splitting the text into its words; the Hyperscan
+  pass itself, about 9 µs per KB plus its reported matches), and normalisation alone is 45 µs/KB
+  (non-ASCII, leetspeak runs, whitespace: a class scan over a `str` beyond Latin-1 costs about
+  10 µs per KB in `re`). Reaching 100 µs/KB here would need the gates and the carriers' scans on
+  the same one-pass footing, and a normaliser that does not scan the text several times.
 """
 
 
