@@ -336,8 +336,7 @@ class Engine:
     #   session: the agent run this request belongs to (any non-empty string up to 256
     #     characters); the session builtins read its earlier steps, and the request leaves a
     #     step (docs/sessions.md).
-    #   at: the request's time in unix seconds (default: now), which windows and limits count
-    #     by; tests pass it to replay a timeline.
+    #   at: the request's time in unix seconds (default: now), which windows and limits count by (tests replay)
     # A malformed request is not an exception: it is denied, with Decision.request_error saying why.
 
     def check_input(self, text: str, *, policy: str | None = None, context: dict | None = None,
@@ -408,8 +407,9 @@ class Engine:
         JSON objects). Tool calls are denied unless a rule allows them; the
         decision's ``text`` is the (possibly redacted) args to call with.
         """
-        if (fast := self._fast_tool_call) is not None and policy is session is at is overrides is coverage is None \
-                and not explain and (d := fast(tool, args, principal, context)) is not None:
+        if (fast := self._fast_tool_call) is not None and session is at is overrides is coverage is None \
+                and (policy is None or policy == fast.policy_name) and not explain \
+                and (d := fast(tool, args, principal, context)) is not None:
             return d  # the common call, decided in one function (evaluate_tools.tool_call_fast_path)
         d = evaluate_tool_call(self.get_policy(policy), tool, args, principal, context, self._runtime,
                                explain=explain, exhaustive=exhaustive, overrides=overrides, coverage=coverage,

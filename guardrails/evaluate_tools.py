@@ -185,7 +185,8 @@ def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
     and a combination the memo holds (by mask, and tool for the wildcard
     set). None for a policy with a schema, a text detector in the stage, or
     a session store; the engine calls it only without session, ``at``,
-    explain, overrides or coverage. Decisions stay identical: the memo's
+    explain, overrides or coverage, and with no policy named but this one
+    (``fast.policy_name``). Decisions stay identical: the memo's
     entry comes from :func:`~guardrails.evaluate.memo_entry`, which runs
     ``combine``."""
     if len(newest) != 1:
@@ -232,6 +233,7 @@ def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
         return lean("tool_call", outcome, args if forwards else None, list(violations), ref, [],
                     int((clock() - started) * 1_000_000), route, None, list(labels), None)
 
+    fast.policy_name = p.name  # type: ignore[attr-defined]  # a request may name it (not a version)
     return fast
 
 

@@ -1,9 +1,10 @@
 """The common tool call's one-function path (evaluate_tools.tool_call_fast_path)
 decides what evaluate_tool_call decides, and leaves every other request to it.
 
-The engine takes the fast path only when no policy, session, ``at``,
-explain, overrides or coverage is given; naming the policy takes the full
-path, so the two can be compared on the same engine. Requests are generated
+The engine takes the fast path only when no session, ``at``, explain,
+overrides or coverage is given, and no policy or the loaded one by name;
+naming it with its version takes the full path, so the two can be compared
+on one engine. Requests are generated
 with the values the fast path's one walk must refuse (non-ASCII and
 unpaired-surrogate strings, NaN and infinities, integers past MAX_INT,
 nesting, a dict subclass, a non-string key) as well as plain ones.
@@ -89,7 +90,7 @@ FAST = tool_call_fast_path({"fast": ENGINE.get_policy()}, _Rt(None))
 def test_the_fast_path_decides_as_the_full_path(req) -> None:
     tool, args, principal, context = req
     fast = ENGINE.check_tool_call(tool, args, principal=principal, context=context)
-    full = ENGINE.check_tool_call(tool, args, principal=principal, context=context, policy="fast")
+    full = ENGINE.check_tool_call(tool, args, principal=principal, context=context, policy="fast@1.0.0")
     _same(fast, full)
     direct = FAST(tool, args, principal, context)
     if direct is not None:
@@ -110,7 +111,7 @@ def test_it_decides_the_plain_requests_and_leaves_the_rest() -> None:
             ("other", {"amount": 1.5, "note": None}, {"suspended": False}, {})):
         d = fast(tool, args, principal, context)
         assert d is not None, (tool, args, principal, context)
-        _same(d, ENGINE.check_tool_call(tool, args, principal=principal, context=context, policy="fast"))
+        _same(d, ENGINE.check_tool_call(tool, args, principal=principal, context=context, policy="fast@1.0.0"))
     # What the full checks must judge: None, and the engine's full path answers.
     for tool, args, principal, context in (
             ("", {}, None, None), (3, {}, None, None), ("pay\u00e9", {}, None, None),
@@ -122,6 +123,9 @@ def test_it_decides_the_plain_requests_and_leaves_the_rest() -> None:
             ("open", {}, None, {"env": 3})):
         assert fast(tool, args, principal, context) is None, (tool, args, principal, context)
     assert ENGINE.check_tool_call("pay", {}).errors[0].code == "missing-attribute"
+    assert FAST.policy_name == "fast"  # the engine takes the fast path for policy="fast" too
+    plain = ("read", {"note": ""}, {"suspended": False}, {"env": "dev"})
+    _same(ENGINE.check_tool_call(*plain[:2], principal=plain[2], context=plain[3], policy="fast"), FAST(*plain))
     assert ENGINE.check_tool_call("pay", {"note": "a" * 41}).errors[0].code == "input-too-large"
 
 
