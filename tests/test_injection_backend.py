@@ -219,10 +219,11 @@ def test_the_sidecar_config_checks_the_spec(tmp_path):
 
 # `guardrails test` builds its engines with the backends named on the command
 # line: the cases below pass only when both are used. The paraphrase shares no
-# word with its source, so without an NLI model grounded() cannot support it.
+# word with its source, so without an NLI model grounded(strict=1) cannot support
+# it (the default passes a claim with no hard facts as unverified).
 TESTED_POLICY = """policy "p" version "1.0.0"
 input { rule inj: deny "Prompt injection" when injection() >= 0.9 }
-output { rule ungrounded: deny "Not supported" when not grounded() }
+output { rule ungrounded: deny "Not supported" when not grounded(strict=1) }
 """
 TESTS_YAML = """policy: p
 cases:
