@@ -133,9 +133,12 @@ def _gunzip(data: bytes, where: str, diags: Diagnostics) -> bytes | None:
 
 def _padding_is_zero(body: bytes, expected: bytes) -> bool:
     """Whether the unused bits after deflate's final block are zero, as zlib
-    writes them. The decoder ignores them, so they are the one place where a
-    changed byte would otherwise leave the content, and the CRC, unchanged. A
-    set bit is padding when clearing it decodes to the same archive."""
+    writes them. The decoder ignores them, so a changed bit there would leave
+    the content, and the CRC, unchanged. A set bit is padding when clearing it
+    decodes to the same archive. (Deflate has other redundant encodings, such
+    as a match copied from a different run of the same bytes: a change there
+    also decodes to the same content, which is all the digests and the
+    signature protect.)"""
     last = body[-1]
     for bit in range(8):
         if not last & (1 << bit):
