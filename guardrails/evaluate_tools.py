@@ -34,7 +34,7 @@ from guardrails.evaluate import (
 )
 from guardrails.rulegraph import CompiledPolicy, Ctx
 from guardrails.schema import request_problem
-from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, MAX_INT, is_json_like, is_unicode, string_leaves
+from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, MAX_INT, MIN_INT, is_json_like, is_unicode, string_leaves
 
 #: One string of a JSON value: (start, end) in the joined text, its path, its trail of keys.
 Offsets = list[tuple[int, int, str, list]]
@@ -119,9 +119,6 @@ def _memo_decision(p: CompiledPolicy, compiled: Any, first: tuple, tool: str, ar
                          micros_since(started), hit[2], None, list(hit[3]), session)
 
 
-_MIN_INT = -MAX_INT  # (negating MAX_INT per value would build a 4,000-digit number each time)
-
-
 def _plain_length(args: Any, principal: Any, context: Any) -> int:
     """len(_joined(args)[0]) when args, principal and context are each None
     or a flat JSON object of plain values (ASCII strings and keys, booleans,
@@ -142,7 +139,7 @@ def _plain_length(args: Any, principal: Any, context: Any) -> int:
                 n += len(v)
                 count += 1
             elif t is int:
-                if not _MIN_INT < v < MAX_INT:
+                if not MIN_INT < v < MAX_INT:
                     return -1
             elif t is bool or v is None:
                 pass
@@ -163,7 +160,7 @@ def _plain_length(args: Any, principal: Any, context: Any) -> int:
             elif t is bool or v is None:
                 pass
             elif t is int:
-                if not _MIN_INT < v < MAX_INT:
+                if not MIN_INT < v < MAX_INT:
                     return -1
             elif t is not float or v - v != 0.0:
                 return -1

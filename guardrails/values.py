@@ -108,6 +108,7 @@ MAX_CHUNKS_SETTING = 10_000
 #: refuses to print an int of over 4,300 digits, so a bigger one would fail
 #: in the decision log or on the wire after being judged.
 MAX_INT = 10**4000
+MIN_INT = -MAX_INT  # negating MAX_INT per value would build a 4,000-digit number each time
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -144,7 +145,7 @@ def is_json_like(value: Any, depth: int = 0) -> bool:
             if t is bool or v is None:
                 continue
             if t is int:
-                if -MAX_INT < v < MAX_INT:
+                if MIN_INT < v < MAX_INT:
                     continue
                 return False
             if t is float:
@@ -159,7 +160,7 @@ def is_json_like(value: Any, depth: int = 0) -> bool:
     if value is None or isinstance(value, bool):
         return True
     if isinstance(value, int):
-        return -MAX_INT < value < MAX_INT
+        return MIN_INT < value < MAX_INT
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, list):
