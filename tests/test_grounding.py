@@ -180,16 +180,17 @@ def _rates(rows):
     return sum(unsupported) / len(unsupported), sum(supported) / len(supported)
 
 
-#: The held-out split: 200 answers in 20 domains no other split uses,
-#: written by another engineer without reading the detector, never read nor
-#: run while the precision-first redesign was tuned on the dev pool, and run
-#: once after it was committed (docs/grounding.md). heldout-4, seen, is dev-5.
-HELDOUT = "heldout-5"
-DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5")
+#: The held-out split: written by another engineer without reading the
+#: detector, never read nor run while the detector was tuned; run once at the
+#: end of a round (docs/grounding.md). None between rounds: the last one
+#: (heldout-5) has been seen and is dev-6 now, and heldout-6 is not run until
+#: this round's changes (issue 19, next round) are committed.
+HELDOUT: str | None = None
+DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6")
 
 
 def _splits():
-    return (*DEV, HELDOUT)
+    return (*DEV, HELDOUT) if HELDOUT else DEV
 
 
 def test_the_corpus_is_labelled_and_covers_every_kind():
@@ -200,34 +201,30 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
                               "fabricated_citation"}
 
 
+@pytest.mark.xfail(strict=False, reason="dev-6 (was heldout-5) joined the pool: 18 of its 100 supported answers "
+                   "flagged and 23 of 100 unsupported missed by the detector of commit 2fc7170; this mark waits "
+                   "for the next round of issue 19, measured once on heldout-6 after it is committed")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
-@pytest.mark.xfail(strict=True, reason="heldout-5, run once: 77 of 100 unsupported answers caught (77.0%), under "
-                   "the 90% target; docs/grounding.md lists the 23 missed and why")
+WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-5 is dev-6 now, and heldout-6 is run "
+                            "once, in both modes, after this round's detector changes are committed")
+
+
+@WAITING
 def test_heldout_catches_at_least_90_percent_of_unsupported_answers():
+    assert HELDOUT is not None
     caught, _ = _rates(_run(HELDOUT))
     assert caught >= 0.9, caught
 
 
-@pytest.mark.xfail(strict=True, reason="heldout-5, run once: 18 of 100 supported answers flagged (18.0%), over "
-                   "the 5% target (48.5% on heldout-4 before the redesign); docs/grounding.md lists them")
+@WAITING
 def test_heldout_flags_at_most_5_percent_of_supported_answers():
+    assert HELDOUT is not None
     _, flagged = _rates(_run(HELDOUT))
     assert flagged <= 0.05, flagged
-
-
-def test_heldout_figures_are_the_ones_reported():
-    """The figures docs/grounding.md reports for heldout-5's one run: 77
-    caught and 18 flagged. A change to the detector that moves them must
-    update the report (and is then tuning on the held-out split, which the
-    report must say)."""
-    rows = _run(HELDOUT)
-    caught = sum(f for c, f in rows if c["label"] == "unsupported")
-    flagged = sum(f for c, f in rows if c["label"] == "supported")
-    assert (caught, flagged) == (77, 18), (caught, flagged)
 
 
 # ---- the language --------------------------------------------------------------------
