@@ -66,6 +66,9 @@ _LEAD_IN = re.compile(r"""^\W*(?:
       (?:according\sto|based\son|per|as\sper|from)\s(?:the\s|our\s|your\s)?
         (?:documents?|sources?|docs|context|policy|policies|information|guide|article|knowledge\sbase)
         (?:\s(?:provided|given|above|you\sshared))?\s?,\s
+    | (?:according\sto|going\sby|based\son|as\sper|per|under)\s(?:the\s|our\s|your\s)?(?:[\w-]+\s){0,3}
+        (?:rules|terms|conditions|regulations|guidelines|polic(?:y|ies)|handbook|guide|documentation|website|faq)
+        \s?,\s
     | (?:the\s)?(?:documents?|sources?)\s(?:say|state|show|indicate|confirm)s?\s(?:that\s)?
     | (?:good|great|bad|quick)\snews\s?[:,!-]\s
     | (?:yes|no|yep|nope|sure|okay|ok),\s

@@ -31,8 +31,13 @@ from guardrails.detectors.grounding.words import FEE, content_stems, polarity
 _AUX = re.compile(r"\b(?:is|are|was|were|be|been|can|may|must|will|shall|should|has|have|had|does|do|did|"
                   r"cannot|can't|isn't|aren't|won't|doesn't|don't)\b", re.IGNORECASE)
 _AUX_CS = re.compile(_AUX.pattern)  # on lower-cased text: several times faster than IGNORECASE
-_NEGATED_BOUND = re.compile(r"\b(?:no|not|never|cannot|\w+n't)\b[^,;]*\b(?:(?:more|longer|later)\s+than|exceed\w*)\b",
-                            re.IGNORECASE)
+_NEGATED_BOUND = re.compile(r"\b(?:no|not|never|cannot|\w+n't)\b[^,;]*\b(?:(?:more|longer|later|less|fewer|earlier|"
+                            r"shorter)\s+than|exceed\w*|below|under|over|above)\b", re.IGNORECASE)
+# A negation with nothing after it in its clause denies what the clause before
+# said ("Donations can be deducted, but gifts to individuals cannot"): the
+# words it denies are not after it, and the passage is not compared.
+_ELLIPSIS = re.compile(r"\b(?:cannot|can't|isn't|aren't|won't|don't|doesn't|mustn't|shouldn't|wasn't|weren't|"
+                       r"didn't|haven't|hasn't|not)\s*(?:[.;,!?]|$)", re.IGNORECASE)
 # "does not need to be approved": the predicate is "approved".
 _MODAL_LIKE = re.compile(r"\b(?:need|needs|able|going|want|wants|required|supposed|allowed)\s+to\b", re.IGNORECASE)
 _CONDITION = re.compile(r"\W*(?:if|when|whenever|once|unless|even\sif|as\slong\sas)\b[^,;]{1,80},\s*", re.IGNORECASE)
@@ -64,16 +69,22 @@ def _most_shared(passages, overlap: dict[Passage, int], extra: str | None, quant
 def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) -> bool:
     """Whether passage `p` says the opposite of the claim (step 4)."""
     shared = cstems & p.stems
+    if _ELLIPSIS.search(p.text) is not None:
+        return False  # ", but gifts to individuals cannot": what it denies is in the clause before
     if pred is not None and pred in p.stems:
-        flipped = (pred in c_clause or pred in c_phrase) != (pred in p.negated)
+        # a predicate a passage both denies and asserts ("at no cost to you" beside a price) is not compared
+        flipped = (pred in c_clause or pred in c_phrase) != (pred in p.negated) and pred not in p.mixed
     else:  # the predicate put another way: the clause's polarity, on what is said of the subject
         rest = shared - subject
         # (a stem one clause denies and another asserts cannot be told apart here: not compared)
         # A claim that denies, against a passage that denies something else ("No glasses in the photo"
         # / "Glasses must not be worn"), is two ways of saying one thing: flagged only against a passage
-        # that denies nothing.
-        c_neg = bool((c_clause - c_clause_mixed) & rest)
-        p_neg = bool((p.clause_negated - p.clause_mixed) & rest) or bool(c_neg and p.phrase_negated & rest)
+        # that denies nothing. A phrase negation on one side meets a clause negation on the other
+        # ("is free" / "There is no charge"), either way round.
+        c_neg_clause = (c_clause - c_clause_mixed) & rest
+        p_neg_clause = (p.clause_negated - p.clause_mixed) & rest
+        c_neg = bool(c_neg_clause) or bool(p_neg_clause and c_phrase & rest)
+        p_neg = bool(p_neg_clause) or bool(c_neg_clause and p.phrase_negated & rest)
         flipped = bool(rest) and c_neg != p_neg and (p_neg or not p.clause_negated)
     # A thing under a phrase negation on one side and under no negation on the other ("without an exit
     # fee" / "an exit fee of 2%"); "No glasses" against "without glasses" agree.
@@ -118,8 +129,11 @@ def contradiction(bare: str, cstems: set[str], sharing, overlap: dict[Passage, i
     # "No student can take more than six" is a bound the number check judges, not a denial.
     bound = _NEGATED_BOUND.search(bare) is not None
     cands = [p for p in sharing if pred in p.stems] if pred is not None else []
+    partial = False
     if subject and cands:  # about the same subject: all of it, else some of it, else another passage
-        cands = [p for p in cands if subject <= p.stems] or [p for p in cands if subject & p.stems]
+        whole = [p for p in cands if subject <= p.stems]
+        partial = not whole
+        cands = whole or [p for p in cands if subject & p.stems]
     if not cands and subject:  # the predicate put another way: the passages about the subject
         cands = [p for p in sharing if subject <= p.stems]
     c_clause, c_phrase, c_mixed, c_clause_mixed = polarity(bare)
@@ -130,7 +144,13 @@ def contradiction(bare: str, cstems: set[str], sharing, overlap: dict[Passage, i
     # opposite: one that agrees is support.
     if not closest or bound or not _same_claim(pstems, closest[0], subject):
         return None, False
-    if all(_flips(p, pstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) for p in closest):
+    if partial and len(pstems & closest[0].stems - {pred}) < 2:
+        # a passage holding the predicate and one word of the subject ("Pets under 40 pounds are allowed,
+        # ... per unit" for "Renting out your unit ... isn't allowed") is about something else
+        return None, False
+    # A passage bounding a figure by a negation ("with no component below 6.0") is the number check's too.
+    if all(_flips(p, pstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) for p in closest) \
+            and not any(p.quantities and _NEGATED_BOUND.search(p.text) for p in closest):
         return closest[0], True
     return None, True
 

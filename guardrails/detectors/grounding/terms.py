@@ -90,6 +90,31 @@ _DESCRIBES = re.compile(r"(?:ful|ous|ive|able|ible|ly|less|ish)$", re.IGNORECASE
 _AFTER_BE = re.compile(r"\b(?:is|are|was|were|be|been|being|seems?|looks?|feels?|very|so|quite|really)\s+$",
                        re.IGNORECASE)
 _JOINED_BY = re.compile(r"\s+(?:and|or|&)\s+", re.IGNORECASE)
+# Adjectives of size and degree describe a thing the sources may name another
+# way ("a deep keel", "a long queue"); like _DESCRIBES, not a new thing.
+_DEGREE = frozenset(stem(w) for w in ("deep", "shallow", "tall", "wide", "narrow", "thick", "thin", "heavy", "light",
+                                       "long", "short", "high", "low", "big", "small", "large", "tiny", "huge",
+                                       "broad", "steep", "flat", "bit", "lot"))
+# Adverbs of place after a noun: "your trip home", "the way back".
+_PLACE = frozenset(stem(w) for w in ("home", "back", "abroad", "away", "overseas", "online", "offline", "upstairs",
+                                      "downstairs", "indoors", "outdoors", "ahead", "there", "here"))
+# A term naming the rules or documents the answer rests on ("the tenancy rules",
+# "the licensing terms"): where the facts are, not a fact.
+_DOCUMENT = frozenset(stem(w) for w in ("rules", "terms", "conditions", "regulations", "guidelines", "policy",
+                                         "handbook", "guide", "documentation", "documents", "wording"))
+# After a clause's opening noun phrase ("The day boat leaves at 08:30"), a word
+# in -s followed by a preposition, an article or a figure is its verb.
+_OPENING = re.compile(r"^\W*(?:(?:the|a|an|your|our|their|its|this|that|each|every)\s+)?(?:[a-z][\w-]*\s+){0,2}$",
+                      re.IGNORECASE)
+_VERB_NEXT = re.compile(r"\s+(?:at|on|in|to|from|into|by|with|every|each|after|before|a|an|the|\d)", re.IGNORECASE)
+
+
+def _reads_as_verb(bare: str, w: str, start: int, end: int, prev_start: int) -> bool:
+    """Whether `w` (at bare[start:end]) is the verb after the clause's
+    opening noun phrase rather than the second noun of a term."""
+    lw = w.lower()
+    return (lw.endswith("s") and not lw.endswith("ss") and _OPENING.match(bare[:prev_start]) is not None
+            and _VERB_NEXT.match(bare, end) is not None)
 
 
 def new_term(bare: str, cstems: set[str], stems: frozenset[str], ix: SourceIndex, allowed) -> str | None:
@@ -143,7 +168,9 @@ def new_term(bare: str, cstems: set[str], stems: frozenset[str], ix: SourceIndex
             if _absent(prev, stems, ordered):  # "the brown caddy" where the sources have a green one
                 return f"{prev_w} {w}"
         if adjacent and not (_DESCRIBES.search(prev_w) or _DESCRIBES.search(w)) \
-                and _AFTER_BE.search(bare, 0, prev_start) is None:
+                and _AFTER_BE.search(bare, 0, prev_start) is None and prev not in _DEGREE \
+                and s not in _PLACE and s not in _DOCUMENT and not _reads_as_verb(bare, w, m.start(), m.end(),
+                                                                                 prev_start):
             if ordered is None:
                 ordered = ix.ordered if allowed is None else tuple(sorted(stems))
             if weak is None:

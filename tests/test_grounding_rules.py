@@ -1,0 +1,88 @@
+"""The grounding rules added after heldout-5 (now dev-6) was seen, one focused
+case each: what the rule lets through, and the nearest case it must still
+flag, so a rule that widens too far fails here."""
+
+from __future__ import annotations
+
+import pytest
+
+from guardrails.detectors.grounding import Source, check_grounding, extract_claims
+
+
+def _reasons(answer: str, *texts: str, strict: bool = False) -> list[str]:
+    sources = tuple(Source(str(i + 1), t) for i, t in enumerate(texts))
+    return [u.reason for u in check_grounding(answer, sources, strict=strict).unsupported]
+
+
+# ---- the two-word-term rule, narrowed --------------------------------------------------
+
+FERRY = "The day ferry departs at 08:30 and the crossing takes 3 hours. Bicycles cost an extra £10."
+
+
+@pytest.mark.parametrize("answer, source", [
+    # the verb after a clause's opening noun phrase, not a term
+    ("The day boat leaves at 08:30.", FERRY),
+    # an adjective of size describes; it does not name a new thing
+    ("If your boat has a deep keel, note that the maximum draught at low water is 2.5 metres.",
+     "Visitors pay £3.20 per metre per night. Maximum draught at low water is 2.5 metres."),
+    # an adverb of place after a noun
+    ("You mustn't fly within 18 hours of a dive, so plan your trip home.",
+     "Divers must not fly within 18 hours of their last dive."),
+    # the rules the answer rests on
+    ("Bonfires are allowed in winter under the tenancy rules.", "Bonfires are allowed on plots in winter."),
+])
+def test_phrasing_of_the_answer_s_own_is_not_a_new_term(answer, source):
+    assert _reasons(answer, source) == []
+
+
+@pytest.mark.parametrize("answer, source, term", [
+    ("The day boat includes a heat pump.", FERRY, "heat pump"),
+    ("The marina also has deep water moorings.", "The marina has 40 berths.", "water moorings"),
+    ("Each berth comes with a dedicated account manager.", "The marina has 40 berths.", "dedicated account"),
+])
+def test_a_made_up_thing_in_two_new_words_is_still_flagged(answer, source, term):
+    sources = (Source("1", source),)
+    (u,) = check_grounding(answer, sources).unsupported
+    assert u.reason == "entity_missing" and term in u.detail
+
+
+def test_a_lead_in_naming_the_rules_is_dropped_from_the_claim():
+    (claim,) = extract_claims("According to the licensing rules, children under 13 fish for free.")
+    assert [c.text for c in claim.clauses] == ["children under 13 fish for free."]
+    (kept,) = extract_claims("According to the Basic plan, dental care is covered.")  # a name: kept, and checked
+    assert kept.clauses[0].text.startswith("According to the Basic plan")
+
+
+# ---- polarity ------------------------------------------------------------------------
+
+def test_free_meets_no_charge_either_way_round():
+    source = "There is no charge to hold funds or ETFs in a General Investment Account."
+    assert _reasons("Holding funds in a General Investment Account is free.", source) == []
+    assert _reasons("Holding funds in a General Investment Account costs 0.25% a year.", source) != []
+
+
+def test_a_predicate_denied_beside_a_price_is_not_compared():
+    source = "Gift Aid lets the charity claim an extra 25p for every £1 you donate, at no cost to you."
+    assert _reasons("Through Gift Aid, the charity can reclaim 25p on each pound you give, and it doesn't cost "
+                    "you anything extra.", source) == []
+
+
+def test_a_negation_with_nothing_after_it_is_not_read_as_denying_nothing():
+    source = "Donations to registered charities can be deducted, but gifts to individuals cannot."
+    assert _reasons("You can deduct donations to registered charities, but not gifts to individuals.", source) == []
+
+
+def test_a_bound_the_source_states_by_a_negation_is_left_to_the_number_check():
+    source = ("The application fee is £75 and is not refundable. International applicants must also submit an "
+              "IELTS score of at least 6.5, with no component below 6.0.")
+    answer = "As an international applicant you'll need an IELTS score of {} or higher, with every component at 6.0 or above."
+    assert _reasons(answer.format("6.5"), source) == []
+    assert _reasons(answer.format("7.5"), source) == ["number_mismatch"]
+
+
+def test_a_passage_sharing_one_word_of_the_subject_is_about_something_else():
+    sources = ("Short-term rentals of less than 30 days are prohibited.",
+               "Pets under 40 pounds are allowed, with a limit of two per unit.")
+    assert _reasons("Renting out your unit for under 30 days isn't allowed.", *sources) == []
+    # the same subject in full still flips
+    assert _reasons("Pets under 40 pounds are not allowed in a unit.", *sources) == ["negation"]
