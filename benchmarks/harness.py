@@ -326,13 +326,14 @@ def source_commit() -> dict:
                                   check=False)
         except (OSError, subprocess.SubprocessError):
             return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
+        return proc.stdout if proc.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
     if commit is None:
         return {}
+    # (porcelain lines are "XY path": not stripped, or " M a/b" would lose the path's first letter)
     changed = git("status", "--porcelain", "--", "guardrails", "grammar", "benchmarks") or ""
-    return {"commit": commit, "uncommitted_changes": [line[3:] for line in changed.splitlines()]}
+    return {"commit": commit.strip(), "uncommitted_changes": [line[3:] for line in changed.splitlines() if line]}
 
 
 def _tool_version(exe: str) -> str | None:
