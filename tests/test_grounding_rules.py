@@ -86,3 +86,42 @@ def test_a_passage_sharing_one_word_of_the_subject_is_about_something_else():
     assert _reasons("Renting out your unit for under 30 days isn't allowed.", *sources) == []
     # the same subject in full still flips
     assert _reasons("Pets under 40 pounds are not allowed in a unit.", *sources) == ["negation"]
+
+
+# ---- figures -------------------------------------------------------------------------
+
+def _q(text):
+    from guardrails.detectors.grounding import find_quantities
+    return find_quantities(text)
+
+
+@pytest.mark.parametrize("a, b", [
+    ("£1.87 per litre", "£1.87 per cubic metre"),
+    ("$0.08 per kilogram", "$0.08 per gram"),
+    ("32p per kW", "32p per kWh"),
+])
+def test_a_price_per_unit_of_a_measure_is_compared_by_that_unit(a, b):
+    (qa,), (qb,) = _q(a), _q(b)
+    assert not qa.same(qb)
+    (again,) = _q(a.replace("per", "a"))
+    assert qa.same(again)  # "£1.87 a litre" is "£1.87 per litre"
+
+
+def test_a_price_per_unit_meets_the_same_price_without_one():
+    (per,), (bare,) = _q("2.14 pounds per m³"), _q("£2.14")
+    assert per.same(bare)
+
+
+def test_every_figure_of_a_dimension_takes_its_unit():
+    assert [(q.value, q.unit) for q in _q("25 × 25 × 30 cm")] == [(0.25, "length"), (0.25, "length"),
+                                                                    (0.3, "length")]
+    assert [q.unit for q in _q("2.4 by 1.8 metres")] == ["length", "length"]
+    assert _reasons("The largest part we can print is 25 × 25 × 30 cm.",
+                    "Our printers build parts up to 250 mm by 250 mm by 300 mm.") == []
+
+
+def test_feet_are_a_length():
+    (q,) = _q("18 feet")
+    assert q.unit == "length" and not q.same(_q("18 metres")[0])
+    assert _reasons("Boats up to 18 feet can use the slipway.", "Boats up to 12 metres can use the slipway.") \
+        == ["number_mismatch"]

@@ -10,6 +10,12 @@ is per ("19.9% a year"). Two quantities are the same fact when their units
 are equal and their values are; a bare number (no unit) matches any
 quantity of that value. Dates keep every reading a numeric date allows
 ("02/03/2024" is 2 March or 3 February) and match when the readings meet.
+A price per unit of a measure carries that unit as its rate ("£1.87 per
+cubic metre" is not "£1.87 per litre").
+
+Why one module: the unit table, the figure and date finders and the
+comparison rules are one vocabulary; every finder feeds Quantity.same, and
+splitting them would only move the table away from the rules that read it.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ _unit("length", 1, "m", "metre", "metres", "meter", "meters")
 _unit("length", 1000, "km", "kilometre", "kilometres", "kilometer", "kilometers")
 _unit("length", 0.0254, "inch", "inches", "in.")
 _unit("length", 1609.344, "mile", "miles")
+_unit("length", 0.3048, "foot", "feet", "ft")
+_unit("volume", 1000, "m³", "m3", "cubic metre", "cubic metres", "cubic meter", "cubic meters")
 _unit("area", 1, "m2", "m²", "sq m", "square metre", "square metres", "square meter", "square meters")
 _unit("area", 0.09290304, "sq ft", "square foot", "square feet", "ft2", "ft²", "square-foot", "square-feet",
       "sq-ft")
@@ -173,7 +181,9 @@ def _quantity_matches(text: str, number_words: frozenset[str], lowered: bool = F
 
 
 # "3 to 5 days", "between 2 and 8 °C", "4-6 hours": the first number takes the second's unit.
-_RANGE_JOIN = re.compile(r"^\s*(?:to|-|–|and|or)\s*$", re.IGNORECASE)
+# A bare figure before one with a unit takes its unit across these: a range
+# ("3 to 5 days"), a choice, or a dimension ("25 × 25 × 30 cm", "2.4 by 1.8 metres").
+_RANGE_JOIN = re.compile(r"^\s*(?:to|-|–|and|or|x|×|by)\s*$", re.IGNORECASE)
 
 _MONTH = r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 DATES = [
@@ -477,7 +487,30 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
         out.append(q)
         last_end = m.end()
     out = _ranges(sorted(out, key=lambda q: q.start), text)
-    return _adjective_rates(out, text) if not _RATE_WORDS.isdisjoint(words) else out
+    if not _RATE_WORDS.isdisjoint(words):
+        out = _adjective_rates(out, text)
+    return _unit_rates(out, text)
+
+
+_MEASURES = frozenset(["mass", "length", "area", "volume", "energy", "power", "data"])
+_PER_UNIT = re.compile(r"\s*(?:per|a|an|each|/)\s*(" + "|".join(
+    re.escape(u) for u in sorted(_UNITS, key=len, reverse=True) if _UNITS[u][0] in _MEASURES) + r")(?![\w²³])",
+    re.IGNORECASE)
+
+
+def _unit_rates(qs: list[Quantity], text: str) -> list[Quantity]:
+    """A price per unit of a measure is that rate: "£1.87 per cubic metre"
+    is not "£1.87 per litre", "32p per kWh" not "32p per kW". Its period,
+    if any, gives way: the measure is what a reader compares first."""
+    out = []
+    for q in qs:
+        if q.unit in CURRENCIES or q.unit == "cent":
+            m = _PER_UNIT.match(text, q.end)
+            if m is not None:
+                dim, factor = _UNITS[m.group(1).lower()]
+                q = q._replace(per=f"{dim}/{factor:g}")
+        out.append(q)
+    return out
 
 
 _RATE_WORDS = frozenset(["annual", "annually", "yearly", "monthly", "weekly", "daily", "nightly"])
