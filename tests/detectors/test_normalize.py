@@ -250,3 +250,48 @@ def test_the_blind_reading_is_read_only_around_a_telling_character() -> None:
     (view,) = blind_views(text, normalize(text), 6)
     assert "saiary" in view.text and len(view.text) < 40
     assert "the s4lary" in text[view.offsets[0] : view.offsets[-1]]
+
+
+# --- the fast paths of steps 2 and 3 against the class scans they replace -------------
+
+_NORM = __import__("importlib").import_module("guardrails.detectors.normalize")
+# Characters that wake the fast paths and their slow ones: leet characters, digits,
+# letters, every ASCII whitespace and control character, a few non-ASCII spaces,
+# controls and letters, and a private-use character (not printable, in no class).
+_STEP_CHARS = "013457@$!29aZk .,\n\t\r\x0b\x0c\x1c\x1f\x01\x1b\x7f\x85\xa0\u2028\u3000\u200aé中\ue000"
+
+
+def _reference_normalize(text: str) -> NormalizedText:
+    """normalize() as it was before its fast paths: leet runs found by the class
+    regex, and the whitespace class scan run over every text that is not
+    printable ASCII."""
+    folded, offsets = _NORM._fold(text)
+    parts, pos = [], 0
+    for m in _NORM._LEET_RUN.finditer(folded):
+        replacement = _NORM._leet_replacement(folded, *m.span())
+        if replacement is not None:
+            parts += [folded[pos : m.start()], replacement]
+            pos = m.end()
+    folded = "".join(parts) + folded[pos:]
+    folded = _NORM._WS_CLASS.sub(" ", _NORM._LONE_NUL.sub(" ", folded))
+    offsets = list(offsets) + [len(text)]
+    keep = [i for i in range(len(folded)) if not (folded[i] == " " and i > 0 and folded[i - 1] == " ")]
+    return NormalizedText("".join(folded[i] for i in keep), tuple(offsets[i] for i in keep) + (len(text),))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_STEP_CHARS), max_size=60) | st.text(max_size=60))
+def test_the_fast_paths_equal_the_class_scans(text: str) -> None:
+    assert _NORM._leet_runs(text) == [m.span() for m in _NORM._LEET_RUN.finditer(text)]
+    assert normalize(text) == _reference_normalize(text)
+
+
+def test_every_character_the_space_class_replaces_is_unprintable() -> None:
+    # what lets normalize() skip the scan of a printable text
+    assert [c for c in range(0x110000) if _NORM._WS_CLASS.match(chr(c)) and chr(c).isprintable()] == []
+
+
+def test_the_fast_paths_on_long_and_dense_text() -> None:
+    for text in ("4" * 5000, "a1" * 3000, ("line 42\n\tcol 7\r\n" * 400), "h3ll0 w0rld! 2024 $5 " * 300 + "7", "é 1n\n" * 500):
+        assert _NORM._leet_runs(text) == [m.span() for m in _NORM._LEET_RUN.finditer(text)]
+        assert normalize(text) == _reference_normalize(text)
