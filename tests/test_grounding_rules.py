@@ -125,3 +125,38 @@ def test_feet_are_a_length():
     assert q.unit == "length" and not q.same(_q("18 metres")[0])
     assert _reasons("Boats up to 18 feet can use the slipway.", "Boats up to 12 metres can use the slipway.") \
         == ["number_mismatch"]
+
+
+def test_a_metre_after_a_figure_is_a_metre_and_a_million_needs_a_currency():
+    assert [(q.value, q.unit) for q in _q("Sheds may be up to 2.4 m by 1.8 m.")] == [(2.4, "length"), (1.8, "length")]
+    assert [(q.value, q.unit) for q in _q("cover of £3m, or $2 m")] == [(3e6, "GBP"), (2e6, "USD")]
+    assert _reasons("A shed can't be bigger than 2.4 by 1.8 metres.", "Sheds may be up to 2.4 m by 1.8 m.") == []
+
+
+def test_how_often_is_compared_as_times_a_year():
+    (twice,) = _q("read twice a year")
+    every = _q("read every six months")
+    assert any(twice.same(q) for q in every)
+    assert not any(twice.same(q) for q in _q("read every three months"))
+    assert _reasons("Your meter gets read twice a year.", "Meters are read every six months.") == []
+    assert _reasons("Your meter gets read four times a year.", "Meters are read every six months.") != []
+
+
+def test_an_nth_birthday_is_an_age():
+    source = "Regular donors may continue until their 75th birthday."
+    assert _reasons("Regular donors can carry on until they turn 75.", source) == []
+    assert _reasons("Regular donors can carry on until they turn 80.", source) == ["number_mismatch"]
+
+
+def test_a_time_of_day_does_not_end_a_source_s_sentence():
+    from guardrails.detectors.grounding.claims import sentences
+    text = "Quiet hours are 10 p.m. to 7 a.m. Each unit has one space."
+    assert [text[a:b] for a, b in sentences(text)] == ["Quiet hours are 10 p.m. to 7 a.m.", "Each unit has one space."]
+    assert _reasons("Quiet hours run from 22:00 to 07:00.", text) == []
+    assert _reasons("Quiet hours run from 22:00 to 08:00.", text) == ["number_mismatch"]
+
+
+def test_a_sign_off_naming_a_team_is_framing():
+    assert extract_claims("Warm wishes, the Supporter Care team") == []
+    assert _reasons("We send a statement each May. Warm regards, the Supporter Care team",
+                    "We send an annual donation statement each May.") == []

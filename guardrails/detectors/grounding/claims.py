@@ -28,7 +28,14 @@ def _sentence_ends(text: str):
         s = m.start()
         if text[s] != "\n" and _ABBREVIATION.search(text, max(0, s - 6), s) is not None:
             continue
+        if text[s] == "." and _CLOCK_ABBREVIATION.search(text, max(0, s - 4), s) is not None \
+                and _GOES_ON.match(text, m.end()) is not None:
+            continue  # "from 10 p.m. to 7 a.m.": a time of day, and the sentence goes on
         yield m
+
+
+_CLOCK_ABBREVIATION = re.compile(r"\b[ap]\.m$", re.IGNORECASE)
+_GOES_ON = re.compile(r"\s+(?:[a-z]|\d)")
 
 _FRAMING = re.compile(r"""^\W*(?:
       (?:hi|hello|hey|dear|greetings|good\s(?:morning|afternoon|evening))\b[^.!?]{0,40}
@@ -39,8 +46,8 @@ _FRAMING = re.compile(r"""^\W*(?:
     | (?:please\s)?(?:let\sme\sknow|feel\sfree|do\snot\shesitate|don't\shesitate)\b.*
     | (?:is\sthere\s)?anything\selse\b.*
     | (?:have\sa\s(?:great|good|nice|lovely)\s(?:day|week|weekend|evening)).*
-    | (?:take\scare|all\sthe\sbest|best\s(?:wishes|regards)|kind\sregards|cheers|good\sluck|safe\stravels
-        |enjoy\syour\s\w+)\b[^.!?]{0,30}
+    | (?:take\scare|all\sthe\sbest|(?:best|warm|warmest|kind|kindest)\s(?:wishes|regards)|regards|sincerely
+        |yours\s(?:sincerely|truly)|cheers|good\sluck|safe\stravels|enjoy\syour\s\w+)\b[^.!?]{0,40}
     | if\syou\shave\s(?:any\s)?(?:more|other|further|additional)?\s?questions\b.*
     | (?:please\s)?(?:check|consult|speak|talk|confirm)\s(?:with\s)?(?:a|your|the)\s
         (?:doctor|pharmacist|physician|lawyer|manager|advisor|adviser|professional|specialist|support\steam)\b.*

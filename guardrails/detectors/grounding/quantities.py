@@ -463,8 +463,12 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
             if value is None:
                 continue
         scale = (g["scale"] or "").lower()
-        value *= {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9}.get(scale, 1)
         unit_name = (g["pre"] or g["unit"] or "").lower().strip()
+        if scale == "m" and not g["pre"] and not unit_name:
+            scale, unit_name = "", "m"  # "2.4 m by 1.8 m": metres; "£3m" is a million
+        elif g["pre"] and not scale and (g["unit"] or "").lower() in ("m", "k", "bn"):
+            scale = g["unit"].lower()  # "£3m", "$40k"
+        value *= {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9}.get(scale, 1)
         if unit_name == "p" and text[m.end():m.end() + 2].lower() == ".m":
             unit_name = ""  # "3 p.m." is a time, not pence
         unit = None
@@ -489,7 +493,44 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
     out = _ranges(sorted(out, key=lambda q: q.start), text)
     if not _RATE_WORDS.isdisjoint(words):
         out = _adjective_rates(out, text)
-    return _unit_rates(out, text)
+    out = _unit_rates(out, text)
+    if "every" in words or "twice" in words or "thrice" in words or "times" in words:
+        out = _frequencies(out, text)
+    if "birthday" in words:
+        out = _birthdays(out, text)
+    return out
+
+
+_PER_YEAR = {"day": 365.0, "night": 365.0, "week": 52.0, "month": 12.0, "year": 1.0}
+_EVERY = re.compile(r"\bevery\s+$", re.IGNORECASE)
+
+
+def _frequencies(qs: list[Quantity], text: str) -> list[Quantity]:
+    """How often, as times a year: "twice a year" and "every six months"
+    are one fact (2), as are "every 12 months" and "once a year". A count
+    with a period becomes the frequency; "every N <period>" adds one."""
+    out = []
+    for q in qs:
+        if q.unit == "times" and q.per in _PER_YEAR:
+            q = Quantity(q.value * _PER_YEAR[q.per], "frequency", None, q.start, q.end, None, q.value)
+        elif q.unit in ("time", "months") and q.per is None and q.value and _EVERY.search(text, 0, q.start):
+            days = q.value * (30.4375 if q.unit == "months" else 1)
+            out.append(Quantity(round(365.25 / days, 3), "frequency", None, q.start, q.end))
+        out.append(q)
+    return out
+
+
+_BIRTHDAY = re.compile(r"(\d{1,3})(?:st|nd|rd|th)\s+birthday\b", re.IGNORECASE)
+
+
+def _birthdays(qs: list[Quantity], text: str) -> list[Quantity]:
+    """An "Nth birthday" is the age N: "until their 75th birthday" gives the
+    75 of "until you turn 75" (an ordinal is otherwise not a number)."""
+    out = list(qs)
+    for m in _BIRTHDAY.finditer(text):
+        n = float(m.group(1))
+        out.append(Quantity(n * 12, "months", None, m.start(), m.end(), None, n))
+    return sorted(out, key=lambda q: q.start)
 
 
 _MEASURES = frozenset(["mass", "length", "area", "volume", "energy", "power", "data"])
@@ -508,7 +549,7 @@ def _unit_rates(qs: list[Quantity], text: str) -> list[Quantity]:
             m = _PER_UNIT.match(text, q.end)
             if m is not None:
                 dim, factor = _UNITS[m.group(1).lower()]
-                q = q._replace(per=f"{dim}/{factor:g}")
+                q = q._replace(per=f"{dim}/{factor:g}", end=m.end())  # the unit is the rate's, not a name
         out.append(q)
     return out
 
