@@ -160,3 +160,30 @@ def test_a_sign_off_naming_a_team_is_framing():
     assert extract_claims("Warm wishes, the Supporter Care team") == []
     assert _reasons("We send a statement each May. Warm regards, the Supporter Care team",
                     "We send an annual donation statement each May.") == []
+
+
+# ---- polarity, second part -------------------------------------------------------------
+
+def test_an_elided_negation_denies_the_predicate_before_it_of_its_own_subject():
+    source = "Donations to registered charities can be deducted, but gifts to individuals cannot."
+    assert _reasons("Gifts to individuals can be deducted.", source) == ["negation"]
+    assert _reasons("Donations to registered charities can be deducted.", source) == []
+
+
+def test_a_predicate_meets_its_able_adjective():
+    source = "Bib numbers are not transferable. Entry fees are non-refundable."
+    assert _reasons("If you can't run, your bib number can be transferred to another runner.", source) == ["negation"]
+    assert _reasons("Your bib number cannot be transferred to another runner.", source) == []
+
+
+def test_the_passage_clearly_about_the_claim_is_compared_when_those_with_its_predicate_are_not():
+    source = ("Anyone answering yes to a medical question needs a doctor's signature before entering the water. "
+              "You must not fly within 18 hours after your last dive.")
+    assert _reasons("If you answer yes to a medical question, you can dive without a doctor's signature.",
+                    source) == ["negation"]
+    assert _reasons("If you answer yes to a medical question, you need a doctor's signature to dive.", source) == []
+
+
+def test_not_paying_is_being_free():
+    source = "Installation is free for new customers; a £60 engineer fee applies to home moves."
+    assert _reasons("You won't pay for installation if you're a new customer.", source) == []

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 
 from guardrails.detectors.grounding.passages import Passage, value_key
-from guardrails.detectors.grounding.words import FEE, content_stems, polarity
+from guardrails.detectors.grounding.words import FEE, content_stems, polarity, stem
 
 _AUX = re.compile(r"\b(?:is|are|was|were|be|been|can|may|must|will|shall|should|has|have|had|does|do|did|"
                   r"cannot|can't|isn't|aren't|won't|doesn't|don't)\b", re.IGNORECASE)
@@ -41,6 +41,7 @@ _ELLIPSIS = re.compile(r"\b(?:cannot|can't|isn't|aren't|won't|don't|doesn't|must
 # "does not need to be approved": the predicate is "approved".
 _MODAL_LIKE = re.compile(r"\b(?:need|needs|able|going|want|wants|required|supposed|allowed)\s+to\b", re.IGNORECASE)
 _CONDITION = re.compile(r"\W*(?:if|when|whenever|once|unless|even\sif|as\slong\sas)\b[^,;]{1,80},\s*", re.IGNORECASE)
+_PAY = frozenset(stem(w) for w in ("pay", "paid", "charge", "cost", "fee"))
 #: The share of a claim's content words the passage compared for polarity must hold.
 POLARITY_OVERLAP = 2 / 3
 #: Or the share of the passage's content words the claim must hold (with its subject).
@@ -69,8 +70,18 @@ def _most_shared(passages, overlap: dict[Passage, int], extra: str | None, quant
 def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) -> bool:
     """Whether passage `p` says the opposite of the claim (step 4)."""
     shared = cstems & p.stems
-    if _ELLIPSIS.search(p.text) is not None:
-        return False  # ", but gifts to individuals cannot": what it denies is in the clause before
+    if pred in _PAY and (pred in c_clause or pred in c_phrase) and FEE in (p.negated | p.mixed):
+        return False  # "you won't pay for installation" / "Installation is free": one fact
+    ellipsis = _ELLIPSIS.search(p.text)
+    if ellipsis is not None:
+        # "Donations can be deducted, but gifts to individuals cannot": the negation denies the
+        # predicate before it, of the subject of its own clause. Compared only for a claim whose
+        # predicate the passage holds and whose subject is that clause's.
+        at = max(p.text.rfind(",", 0, ellipsis.start()), p.text.rfind(";", 0, ellipsis.start())) + 1
+        denied_of = set(content_stems(p.text[at:ellipsis.start()]))
+        if pred is None or pred not in p.stems or not subject or not subject & denied_of:
+            return False
+        return not (pred in c_clause or pred in c_phrase)
     if pred is not None and pred in p.stems:
         # a predicate a passage both denies and asserts ("at no cost to you" beside a price) is not compared
         flipped = (pred in c_clause or pred in c_phrase) != (pred in p.negated) and pred not in p.mixed
@@ -126,6 +137,15 @@ def contradiction(bare: str, cstems: set[str], sharing, overlap: dict[Passage, i
     the claim with its quantities blanked; `cstems` its content stems;
     `sharing` the passages sharing a word with it, `overlap` how many each."""
     pred, subject = _predicate(bare)
+    c_clause, c_phrase, c_mixed, c_clause_mixed = polarity(bare)
+    if pred is not None and not any(pred in p.stems for p in sharing):
+        # "can be transferred" against "are not transferable": the predicate as an -able adjective
+        alt = next((a for a in (pred + "abl", pred + "ibl") if any(a in p.stems for p in sharing)), None)
+        if alt is not None:
+            cstems = cstems - {pred} | {alt}
+            c_clause = c_clause | {alt} if pred in c_clause else c_clause
+            c_phrase = c_phrase | {alt} if pred in c_phrase else c_phrase
+            pred = alt
     # "No student can take more than six" is a bound the number check judges, not a denial.
     bound = _NEGATED_BOUND.search(bare) is not None
     cands = [p for p in sharing if pred in p.stems] if pred is not None else []
@@ -136,10 +156,13 @@ def contradiction(bare: str, cstems: set[str], sharing, overlap: dict[Passage, i
         cands = whole or [p for p in cands if subject & p.stems]
     if not cands and subject:  # the predicate put another way: the passages about the subject
         cands = [p for p in sharing if subject <= p.stems]
-    c_clause, c_phrase, c_mixed, c_clause_mixed = polarity(bare)
     extra = FEE if FEE in c_phrase and FEE not in cstems else None  # "free" speaks of a fee (passages.analyse)
     pstems = cstems | {FEE} if extra else cstems
     closest = _most_shared(cands or sharing, overlap, extra, quantities)
+    if cands and closest and not _same_claim(pstems, closest[0], subject):
+        # the passages holding the predicate are about something else ("you must not fly after your
+        # last dive"): the passage clearly about the claim may put its predicate another way
+        closest, partial = _most_shared(sharing, overlap, extra, quantities), False
     # A contradiction needs every passage as close as the closest to say the
     # opposite: one that agrees is support.
     if not closest or bound or not _same_claim(pstems, closest[0], subject):
