@@ -98,7 +98,7 @@ available unavailable
 eligible ineligible
 support unsupported
 ahead advance beforehand
-mandatory compulsory obligatory required require optional
+mandatory compulsory obligatory required require need needed optional
 open closed
 cancel cancellation cancelled
 big large
@@ -411,6 +411,9 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
         if k == skip:
             continue
         if not is_content(w):
+            continue
+        if phrase and opened and w.endswith("ing") and k + 1 < n and ws[k + 1] in _ARTICLES:
+            just_opened = True  # "without paying an early termination charge": the charge is what is denied
             continue
         if phrase and (in_phrase >= 3 or (k + 1 < n and ws[k + 1] in _ARTICLES)):
             phrase = 0  # a phrase is a few words, and ends at a verb ("without a badge carries a penalty")
