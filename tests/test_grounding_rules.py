@@ -187,3 +187,26 @@ def test_the_passage_clearly_about_the_claim_is_compared_when_those_with_its_pre
 def test_not_paying_is_being_free():
     source = "Installation is free for new customers; a £60 engineer fee applies to home moves."
     assert _reasons("You won't pay for installation if you're a new customer.", source) == []
+
+
+def test_a_gerund_after_without_passes_the_negation_to_its_object():
+    from guardrails.detectors.grounding.words import polarity
+    _, phrase, _, _ = polarity("you may leave without paying an early termination charge.")
+    assert {"termination", "fee"} <= phrase
+    source = "If your line drops below 250 Mbps for 30 consecutive days, you may leave without paying an early termination charge."
+    assert _reasons("If your speed stays below 250 Mbps for 30 days, you can leave without an early termination "
+                    "charge.", source) == []
+
+
+def test_need_is_required():
+    source = "A rod fishing licence is required for anyone aged 13 or over fishing for freshwater fish. " \
+             "Licences are not needed for sea fishing from the shore."
+    assert _reasons("You do need a licence for freshwater fishing if you're 13 or over.", source) == []
+    assert _reasons("You don't need a licence for freshwater fishing if you're 13 or over.", source) == ["negation"]
+
+
+def test_a_bare_figure_a_source_writes_anywhere_is_not_a_mismatch():
+    sources = ("Day passes cost $15 and include unlimited rides of up to 45 minutes each.",
+               "Riders must be at least 16 years old.")
+    assert _reasons("You have to be at least 16 to ride.", *sources) == []
+    assert _reasons("You have to be at least 18 to ride.", *sources) == ["number_mismatch"]

@@ -232,6 +232,8 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
         if key is not None and not any(sq.unit == q.unit for p in near for sq in p.quantities) \
                 and _in_same_chunk(q, key, near, ix, allowed):
             continue
+        if q.unit is None and _written_anywhere(q, ix, allowed):
+            continue  # a bare figure is weak evidence: "at least 16 to ride" of "Riders must be at least 16 years old"
         kin = next((p for p in near for sq in p.quantities if _same_kind(q, sq)), None)
         shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
         if kin is not None:
@@ -328,6 +330,14 @@ def _in_same_chunk(q: Quantity, key: float, near, ix: SourceIndex, allowed: set[
     chunks = {p.source for p in near}
     return any(p.source in chunks and key in p.values and (allowed is None or p.source in allowed)
                and any(sq.unit == q.unit and sq.same(q) for sq in p.quantities) for p in ix.passages)
+
+
+def _written_anywhere(q: Quantity, ix: SourceIndex, allowed: set[int] | None) -> bool:
+    """Whether some source writes the bare figure `q` (as it is, or before
+    its unit's conversion), in any passage."""
+    return any((allowed is None or p.source in allowed) and any(
+        sq.written == q.value or (sq.value == q.value and not sq.is_date) for sq in p.quantities)
+        for p in ix.passages)
 
 
 def _same_kind(a: Quantity, b: Quantity) -> bool:

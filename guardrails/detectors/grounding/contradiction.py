@@ -32,7 +32,7 @@ _AUX = re.compile(r"\b(?:is|are|was|were|be|been|can|may|must|will|shall|should|
                   r"cannot|can't|isn't|aren't|won't|doesn't|don't)\b", re.IGNORECASE)
 _AUX_CS = re.compile(_AUX.pattern)  # on lower-cased text: several times faster than IGNORECASE
 _NEGATED_BOUND = re.compile(r"\b(?:no|not|never|cannot|\w+n't)\b[^,;]*\b(?:(?:more|longer|later|less|fewer|earlier|"
-                            r"shorter)\s+than|exceed\w*|below|under|over|above)\b", re.IGNORECASE)
+                            r"shorter)\s+than|exceed\w*|(?:below|under|over|above)(?=\s+[$£€\d]))", re.IGNORECASE)
 # A negation with nothing after it in its clause denies what the clause before
 # said ("Donations can be deducted, but gifts to individuals cannot"): the
 # words it denies are not after it, and the passage is not compared.
