@@ -301,3 +301,87 @@ def test_a_recognizers_gate_matches_where_one_of_its_patterns_does(fast, text) -
             gate = fast._gates.get(rec.id)
             if gate is not None:
                 assert (gate.search(text) is None) == all(rx.search(text) is None for rx in compiled), rec.name
+
+
+# ---- ASCII twins -------------------------------------------------------------------------
+
+# Plain ASCII near what the recognizers look for: digits, their joiners, letters
+# of month names, IBANs and licences, the characters of e-mails, URLs and IPv6.
+_ASCII_NEAR = list("0123456789012345 -/.:T+Zz@_%abcdefxJANFEBDECGBDE#()\t\n,;") + ["SEP", "dec", "www.", "http://",
+                                                                                     "::", "-0", "/2024", ".co", "http://a.com/x"]
+_ascii_texts = st.lists(st.sampled_from(_ASCII_NEAR), max_size=40).map("".join)
+
+
+def _generated(seed: int) -> str:
+    from benchmarks.data import pii_text
+
+    rnd = random.Random(seed)
+    return rnd.choice([numbers_text(rnd, 300), pii_text(rnd, 200, 2)])
+
+
+# Characters where `re` and `regex` may read a pattern differently: \x1c-\x1f
+# (whitespace to `re` only), other whitespace, other scripts' digits and letters.
+_ODD = ["\x1c", "\x1f", "\x0b", "\x0c", "\xa0", "\u2028", "\u0661", "\uff11", "\u017f", "\u212a", "\u00e9", "\u0130"]
+_odd_texts = st.lists(st.sampled_from(_ASCII_NEAR + _ODD), max_size=40).map("".join)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(_ascii_texts, _odd_texts, _words_and_numbers(), st.integers(0, 2**32).map(_generated),
+                 st.tuples(_ascii_texts, st.integers(0, 2**32).map(_generated)).map(" ".join)))
+def test_ascii_twins_match_where_the_patterns_do(fast, text) -> None:
+    """On a window the twins are used for, each twin finds exactly the
+    pattern's matches, and the joined twin finds one where some pattern does."""
+    from guardrails.detectors.pii.fastpath import _NOT_PLAIN_ASCII
+
+    assert sum(t is not None for t in fast._twins.values()) >= 12
+    if _NOT_PLAIN_ASCII.search(text) is not None:
+        return
+    for recs in fast.pattern_recs.values():
+        for rec, compiled in recs:
+            twins = fast._twins[rec.id]
+            if twins is None:
+                continue
+            joined, each = twins
+            for rx, twin in zip(compiled, each):
+                assert [m.span() for m in twin.finditer(text)] == [m.span() for m in rx.finditer(text)], rec.name
+            if joined is not None:
+                assert (joined.search(text) is None) == all(rx.search(text) is None for rx in compiled), rec.name
+
+
+def test_the_twins_differ_on_characters_the_plain_test_excludes(fast) -> None:
+    """Why the twins are kept to plain ASCII: `re` reads \\s (in the URL
+    patterns) otherwise than `regex` does."""
+    import re
+
+    import regex
+
+    from guardrails.detectors.pii.fastpath import _NOT_PLAIN_ASCII
+
+    assert re.search(r"a\sb", "a\x1cb") is not None and regex.search(r"a\sb", "a\x1cb") is None
+    rec, compiled = fast.pattern_recs["URL"][0]
+    text = "see http://a.com/x\x1c"
+    assert [m.span() for m in fast._twins[rec.id][1][0].finditer(text)] != [m.span() for m in compiled[0].finditer(text)]
+    assert _NOT_PLAIN_ASCII.search(text) is not None
+
+
+def test_a_window_with_other_characters_has_no_twins(fast) -> None:
+    from guardrails.detectors.pii.fastpath import _NOT_PLAIN_ASCII
+
+    # re's \s takes \x1c-\x1f, regex's does not; non-ASCII digits and letters differ too.
+    for text in ("12\x1c03", "\u0661\u0662/03/2024", "caf\u00e9 2024-01-01", "a\x0b1"):
+        assert _NOT_PLAIN_ASCII.search(text) is not None
+    assert _NOT_PLAIN_ASCII.search("call 212-555-0123\n\tssn 078-05-1120") is None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(_ascii_texts, st.integers(0, 2**32).map(_generated)))
+def test_the_fast_path_with_twins_finds_what_it_finds_without(fast, monkeypatch, text) -> None:
+    entities = sorted(fast.covered)
+
+    def found() -> list:
+        return sorted((r.start, r.end, r.entity_type, r.score) for r in fast.analyze(text, entities))
+
+    with_twins = found()
+    with monkeypatch.context() as m:
+        m.setattr(fast, "_twins", {})
+        assert found() == with_twins
