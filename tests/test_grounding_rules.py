@@ -210,3 +210,15 @@ def test_a_bare_figure_a_source_writes_anywhere_is_not_a_mismatch():
                "Riders must be at least 16 years old.")
     assert _reasons("You have to be at least 16 to ride.", *sources) == []
     assert _reasons("You have to be at least 18 to ride.", *sources) == ["number_mismatch"]
+
+
+def test_a_figure_the_sources_give_for_something_else_is_a_mismatch():
+    sources = ("Eye tests cost £25 for adults and are free for children under 16.",
+               "Contact lens check-ups cost £20 and are required every 12 months to keep ordering lenses.")
+    (u,) = check_grounding("Contact lens check-ups cost £25 and you need one every 12 months to keep ordering "
+                           "lenses.", tuple(Source(str(i), t) for i, t in enumerate(sources))).unsupported
+    assert u.reason == "number_mismatch" and "something else" in u.detail and u.passage == sources[1]
+    assert _reasons("Contact lens check-ups cost £20 and you need one every 12 months to keep ordering lenses.",
+                    *sources) == []
+    # two facts from two passages in one claim: each figure's own passage is as close as any
+    assert _reasons("Eye tests cost £25 and contact lens check-ups cost £20.", *sources) == []

@@ -30,6 +30,11 @@ fails names the reason:
 A claim with nothing hard to check passes as unverified (listed in the
 result). Sources are analysed once per text (passages.analyse, cached) so
 a chunk checked against many answers is split and normalised once.
+
+Why one module: the checks share one clause's state (its blanked text,
+stems, names, quantities, the passages sharing its words and the closest
+one) and their order is the reason a claim gets; the checks with a
+vocabulary of their own live beside it (terms.py, contradiction.py).
 """
 from __future__ import annotations
 
@@ -227,7 +232,14 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
             continue  # "one licence", "from one user to another": an article or a pronoun more than a count
         judged = True
         key = None if q.is_date else value_key(q)
-        if any(_supports(sq, q) for p in near if key is None or key in p.values or p.ranged for sq in p.quantities):
+        holding = [p for p in near if (key is None or key in p.values or p.ranged)
+                   and any(_supports(sq, q) for sq in p.quantities)]
+        if holding:
+            other = None if q.is_date else _said_of_something_else(q, holding, overlap, cstems)
+            if other is not None:
+                shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
+                return ("number_mismatch", f"{shown!r}: the passage about this gives another value; the sources "
+                        "give this one for something else", other, True)
             continue
         if key is not None and not any(sq.unit == q.unit for p in near for sq in p.quantities) \
                 and _in_same_chunk(q, key, near, ix, allowed):
@@ -330,6 +342,30 @@ def _in_same_chunk(q: Quantity, key: float, near, ix: SourceIndex, allowed: set[
     chunks = {p.source for p in near}
     return any(p.source in chunks and key in p.values and (allowed is None or p.source in allowed)
                and any(sq.unit == q.unit and sq.same(q) for sq in p.quantities) for p in ix.passages)
+
+
+#: How much more of the claim the passage about it must share than any
+#: passage holding the claim's figure, for that figure to be another thing's.
+ELSEWHERE = 2
+
+
+def _said_of_something_else(q: Quantity, holding, overlap: dict[Passage, int], cstems: set[str]) -> Passage | None:
+    """The passage clearly about the claim (the one sharing most of its
+    words, two thirds of them at least, alone) when it gives another value
+    of the same kind while the claim's figure is only in passages sharing
+    at most half as much: "check-ups cost £25" where the check-up passage
+    says £20 and £25 is the eye test's."""
+    if not overlap:
+        return None
+    top = max(overlap.values())
+    best = [p for p, n in overlap.items() if n == top]
+    if len(best) != 1 or best[0] in holding or top * 3 < 2 * len(cstems):
+        return None
+    if max(overlap.get(p, 0) for p in holding) * ELSEWHERE > top:
+        return None
+    if any(sq.unit == q.unit and not sq.is_date and not _supports(sq, q) for sq in best[0].quantities):
+        return best[0]
+    return None
 
 
 def _written_anywhere(q: Quantity, ix: SourceIndex, allowed: set[int] | None) -> bool:
