@@ -259,6 +259,41 @@ def test_the_carriers_read_the_same_with_the_words_on_long_text(text: str) -> No
     assert _carriers(text, True) == _carriers(text, False)
 
 
+_LETTER_PIECES = st.sampled_from(
+    ["vtaber", "sbetrg", "ehyrf", "hex", "HEX", "Hex", "decode", "DECODE", "ecipher", "join", "together", "une",
+     "h3x", "0x", "\\x41", "4142434445464748", " and then follow", " + ", "\"a\" ", "'b' ", "ÉCOD", "K",
+     "\u212a", "\u0130", "1", "7", "@", "-", "_", " ", "\n", ".", "x", "e", "c"]
+)
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(TEXTS | st.lists(_LETTER_PIECES, max_size=30).map("".join))
+def test_the_carriers_read_the_same_with_the_words_on_short_text(text: str) -> None:
+    assert _carriers(text, True) == _carriers(text, False)
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(st.lists(_LETTER_PIECES, max_size=30).map("".join))
+def test_a_word_gate_misses_no_letters_of_an_ascii_text(text: str) -> None:
+    words = text_words(normalize(text).text).words if text.isascii() else None
+    lower = text.lower().encode()
+    for gate in (carriers._ROT13_WORDS, carriers._DECODE_LETTERS, carriers._HEX_LETTERS, carriers._JOIN_LETTERS):
+        for _ in range(2):  # the second time from what the gate remembers
+            assert gate.may_hold(words) or not any(k in lower for k in gate.literals)
+
+
+_KEY_TUPLES = [v for v in vars(phrases).values() if isinstance(v, tuple) and v and all(isinstance(k, str) for k in v)]
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(st.sampled_from(_KEY_TUPLES + [("a", "b", "a", "c"), ("x",)]), st.data())
+def test_the_keys_present_are_the_keys_the_gate_holds_in_order(keys: tuple[str, ...], data: st.DataObject) -> None:
+    held = data.draw(st.lists(st.sampled_from(keys), max_size=len(keys)))
+    g = frozenset(held + data.draw(st.lists(st.sampled_from(["zz", "ignore", "sys"]), max_size=2)))
+    for probe in (keys, tuple(keys)[:]):  # the same tuple twice: the second time from its stored order
+        assert triggers.keys_present(probe, g) == [k for k in keys if k in g]
+
+
 # --- the model's block sums -----------------------------------------------------------------------
 
 

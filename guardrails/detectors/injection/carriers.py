@@ -75,7 +75,7 @@ class _Raw:
     its lower case, both as UTF-8 too (for substring tests: on a text with any
     non-Latin-1 character a ``str`` search is several times slower than a
     ``bytes`` one, and UTF-8 keeps every occurrence of a literal), its
-    normalised words joined or None (see :func:`_may_hold`), and whether
+    normalised words (distinct) or None (see :class:`_Letters`), and whether
     ``caseless`` holds: the text has none of the four characters (İ ı ſ K) that
     Python's ``re`` matches to an ASCII letter case-insensitively, so
     ``lower`` keeps every position and a case-insensitive pattern of lower-case
@@ -85,11 +85,11 @@ class _Raw:
     utf8: bytes
     lower: str
     lower_utf8: bytes
-    words: bytes | None
+    words: frozenset[bytes] | None
     caseless: bool
 
     @classmethod
-    def of(cls, text: str, words: bytes | None) -> _Raw:
+    def of(cls, text: str, words: frozenset[bytes] | None) -> _Raw:
         utf8 = text.encode("utf-8", "surrogatepass")
         lower = text.lower()
         if text.isascii():
@@ -275,23 +275,51 @@ _SPACED_HEX = re.compile(
     r"(?:\\x[0-9A-Fa-f]{2}){8,}|(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2} ){8,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])"
 )
 _DECODE_KEYS = ("ecod", "ase64", "ot13", "ot-13", "hex", "HEX", "ecipher", "ekodier")
-# The letters of _DECODE_KEYS' letters-only keys, and the keys that are not.
-_DECODE_LETTERS = (b"ecod", b"hex", b"ecipher", b"ekodier")
 _DECODE_KEYS_UTF8 = tuple(k.encode() for k in _DECODE_KEYS)
 _DECODE_OTHER_UTF8 = (b"ase64", b"ot13", b"ot-13")
 _ROT13_KEYS = ("vtaber", "qvfertneq", "sbetrg", "vafgehpgvbaf", "cerivbhf", "flfgrz", "cebzcg",
                "eriryny", "bireevqr", "ehyrf")
+_MEMO = 1 << 14  # words remembered per gate: a bound on memory, not on correctness
+
+
+class _Letters:
+    """Whether an ASCII text may hold one of some lower-case letter literals in
+    its lower case, asked of the distinct words of its normalised text
+    (:attr:`_Raw.words`): normalising an ASCII text lower-cases it and changes
+    no letter, so a run of letters of the text lies inside one of those words.
+    A superset: the caller's substring test or regex decides. Words seen before
+    that hold none of the literals are remembered, so the common case is one set
+    difference over the text's words (cheaper than a substring test per literal
+    over the text, which each gate ran before, from 100 bytes up). A non-ASCII
+    text (``words`` None) may hold any."""
+
+    __slots__ = ("_plain", "literals")
+
+    def __init__(self, *literals: bytes) -> None:
+        if not all(k.isalpha() and k.islower() for k in literals):
+            raise ValueError("a word gate's literals are lower-case letters only")
+        self.literals = literals
+        self._plain: set[bytes] = set()
+
+    def may_hold(self, words: frozenset[bytes] | None) -> bool:
+        if words is None:
+            return True
+        plain = self._plain
+        for word in words.difference(plain):
+            if any(k in word for k in self.literals):
+                return True
+            if len(plain) < _MEMO:
+                plain.add(word)
+        return False
+
+
+# The letters of _DECODE_KEYS' letters-only keys (the others are tested as they are).
+_DECODE_LETTERS = _Letters(b"ecod", b"hex", b"ecipher", b"ekodier")
+_HEX_LETTERS = _Letters(b"hex")
 _ROT13_LETTERS = tuple(k.encode() for k in _ROT13_KEYS)
-_SHORT = 2048  # a text this long is scanned directly: its words would cost more
+_ROT13_WORDS = _Letters(*_ROT13_LETTERS)
 
 
-def _may_hold(words: bytes | None, letters: tuple[bytes, ...]) -> bool:
-    """Whether an ASCII text may hold one of ``letters`` (lower-case letters only)
-    in its lower case, asked of its words first. ``words`` are the words of the
-    normalised text joined (see :func:`scan_carriers`), None for a non-ASCII
-    text: normalising an ASCII text lower-cases it and changes no letter, so a
-    run of letters of the text lies inside one of its normalised words."""
-    return words is None or any(k in words for k in letters)
 _DECODE_AND_FOLLOW = re.compile(
     r"\b(?:decode|base64|rot-?13|hex|decipher|dekodiere|decodifica|decode[zr]?)\b[^.\n]{0,60}?"
     r"\b(?:and|then|puis|et|und|dann|y|luego)\b[^.\n]{0,20}?\b(?:follow|execute|run|obey|do|"
@@ -369,7 +397,7 @@ def _encoded(raw: _Raw, phrase_hits: PhraseScanner) -> list[Hit]:
             if len(m.group()) <= MAX_CANDIDATE_CHARS:
                 candidates.append((m.start(), m.end(), _decode_hex(m.group())))
     low8 = raw.lower_utf8
-    if b"\\x" in raw.utf8 or (_may_hold(words, (b"hex",)) and b"hex" in low8):
+    if b"\\x" in raw.utf8 or (_HEX_LETTERS.may_hold(words) and b"hex" in low8):
         for _, m in zip(range(MAX_CANDIDATES), _SPACED_HEX.finditer(text)):
             if len(m.group()) <= MAX_CANDIDATE_CHARS:
                 candidates.append((m.start(), m.end(), _decode_hex(m.group())))
@@ -384,12 +412,12 @@ def _encoded(raw: _Raw, phrase_hits: PhraseScanner) -> list[Hit]:
         inner = max((h.score for h in phrase_hits(plain, None)), default=0.0)
         if inner >= 0.5:
             hits.append(Hit("encoded-payload", min(0.4 + inner, 0.95), start, end))
-    rot13 = len(text) <= 8 * MAX_CANDIDATE_CHARS and _may_hold(words, _ROT13_LETTERS)
+    rot13 = len(text) <= 8 * MAX_CANDIDATE_CHARS and _ROT13_WORDS.may_hold(words)
     if rot13 and any(k in low8 for k in _ROT13_LETTERS):
         inner = [h for h in phrase_hits(codecs.encode(text, "rot13"), None) if h.score >= 0.5]
         if inner:
             hits.append(Hit("encoded-payload", 0.85, 0, len(text)))
-    if (_may_hold(words, _DECODE_LETTERS) and any(k in raw.utf8 for k in _DECODE_KEYS_UTF8)) or any(
+    if (_DECODE_LETTERS.may_hold(words) and any(k in raw.utf8 for k in _DECODE_KEYS_UTF8)) or any(
         k in raw.utf8 for k in _DECODE_OTHER_UTF8
     ):
         hits.extend(Hit("encoded-payload", 0.6, start, end) for start, end in _decode_and_follow(raw))
@@ -418,8 +446,8 @@ _JOIN_WORD = re.compile(
 _JOIN_WORD_LOWER = _without_case(_JOIN_WORD)
 _SUM_REACH = 16 + 1  # a sum's match holds at most this many characters on each side of its "+"
 # A letters-only part of each word _JOIN_WORD names.
-_JOIN_LETTERS = (b"concaten", b"combin", b"join", b"together", b"merge", b"assemble", b"kombiniere",
-                 b"verbinde", b"une", b"junta")
+_JOIN_LETTERS = _Letters(b"concaten", b"combin", b"join", b"together", b"merge", b"assemble",
+                         b"kombiniere", b"verbinde", b"une", b"junta")
 _QUOTED = re.compile(r"[\"'“‘]([^\"'“”‘’\n]{1,200})[\"'”’]", _SCAN)
 _MAX_FRAGMENTS = 16
 
@@ -436,7 +464,7 @@ def _joins(raw: _Raw) -> bool:
         if m is not None and m.start() < i:
             return True
         i = text.find("+", i + 1)
-    if not _may_hold(raw.words, _JOIN_LETTERS):
+    if not _JOIN_LETTERS.may_hold(raw.words):
         return False
     if raw.caseless:
         return _JOIN_WORD_LOWER.search(raw.lower) is not None
@@ -473,12 +501,10 @@ def scan_carriers(
     ``found`` are the phrase signals already found on the whole text (original
     coordinates); ``phrase_hits(text, None)`` scans a decoded or joined string.
     ``words`` are the words of ``normalize(text).text`` (``triggers.text_words``),
-    when the caller has them: a long ASCII text's substring tests for letters
-    are then asked of its distinct words first, a fraction of its length.
+    when the caller has them: an ASCII text's substring tests for letters are
+    then asked of its distinct words first (:class:`_Letters`).
     """
-    long = words is not None and len(text) > _SHORT and text.isascii()
-    joined = b" ".join(words.words) if long else None  # type: ignore[union-attr]
-    raw = _Raw.of(text, joined)
+    raw = _Raw.of(text, words.words if words is not None and text.isascii() else None)
     hits = _markup(raw, found) + _exfil(raw) + _encoded(raw, phrase_hits)
     hits += _split(raw, phrase_hits)
     if not text.isascii():

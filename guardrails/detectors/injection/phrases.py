@@ -449,6 +449,7 @@ EXFIL_KEYS = ("exfiltrat",)
 # --- the quoting / discussing frame ------------------------------------------
 
 QUOTES = "\"'“”‘’«»„「」『』`"
+QUOTE_CHARS = frozenset(QUOTES)
 DISCUSSION = _c(
     r"\b(?:attackers?|attacks?|attacked|prompt injections?|injection attacks?|jailbreak(?:s|ing)? "
     r"(?:attempts?|prompts?|techniques?)|for example|for instance|such as|e\.g\.|phrases? (?:like|such as)|"

@@ -94,6 +94,7 @@ from guardrails.detectors.injection.triggers import (
     Gate,
     Words,
     finditer,
+    keys_present,
     search,
     text_words,
 )
@@ -359,7 +360,7 @@ def _in_quote(t: str, start: int) -> bool:
 
 def _frame_factor(t: str, start: int, discussing: bool) -> float:
     before = t[max(0, start - 3) : start]
-    if any(q in before for q in P.QUOTES) or P.INTRO.search(t, max(0, start - 16), start) or (
+    if not P.QUOTE_CHARS.isdisjoint(before) or P.INTRO.search(t, max(0, start - 16), start) or (
         discussing and _in_quote(t, start)
     ):
         return 0.3 if discussing else 0.6
@@ -393,8 +394,7 @@ _SHOW_GATE = Gate(P.SHOW_KEYS)
 _DISCUSSION_GATE = Gate(P.DISCUSSION_KEYS)
 
 
-def _on(keys: tuple[str, ...] | frozenset[str], g: frozenset[str]) -> list[str]:
-    return [k for k in keys if k in g]
+_on = keys_present
 
 
 # --- scan -----------------------------------------------------------------------

@@ -41,7 +41,8 @@ import regex
 from guardrails.detectors.injection import accel
 
 __all__ = [
-    "Gate", "Prefilter", "Words", "finditer", "first_literals", "occurrences", "search", "text_words", "windows",
+    "Gate", "Prefilter", "Words", "finditer", "first_literals", "keys_present", "occurrences", "search", "text_words",
+    "windows",
 ]
 
 
@@ -675,3 +676,24 @@ class Gate:
                     if encoded in utf8:
                         keys |= self.by_literal[lit]
         return frozenset(keys)
+
+
+# Each key tuple's order, by id, with the tuple (so that a reused id is noticed);
+# None for a tuple that repeats a key. Bounded: the scanners have a few dozen tuples.
+_KEY_ORDER: dict[int, tuple[tuple[str, ...], dict[str, int] | None]] = {}
+
+
+def keys_present(keys: tuple[str, ...], g: frozenset[str]) -> list[str]:
+    """``[k for k in keys if k in g]``: the keys a gate's answer ``g`` holds, in
+    ``keys``' order, read from ``g`` when it is the smaller (it usually holds a
+    handful of keys, where a scanner has dozens)."""
+    entry = _KEY_ORDER.get(id(keys))
+    if entry is None or entry[0] is not keys:
+        unique = len(set(keys)) == len(keys)
+        entry = (keys, {k: i for i, k in enumerate(keys)} if unique else None)
+        if len(_KEY_ORDER) < 256:
+            _KEY_ORDER[id(keys)] = entry
+    order = entry[1]
+    if order is None or 2 * len(g) > len(keys):
+        return [k for k in keys if k in g]
+    return sorted([k for k in g if k in order], key=order.__getitem__)
