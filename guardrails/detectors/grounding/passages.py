@@ -28,6 +28,7 @@ from guardrails.detectors.grounding.words import (
     ANY_NEGATION,
     FEE,
     NEGATION_CS,
+    NEGATION_WORDS,
     WORD,
     content_stems,
     plain,
@@ -161,22 +162,32 @@ def analyse(text: str, source: int = 0) -> Chunk:
         return _analyse_slow(text, source, spans)
     toks = [WORD.findall(low, s, e) for s, e in spans]  # one split per sentence serves stems and numbers
     quantities = find_quantities(text, alpha_words({t for ts in toks for t in ts}))
-    negations = [m.start() for m in NEGATION_CS.finditer(low)]  # one scan of the chunk, in C
     out = []
-    qi = ni = 0
-    nq, nn = len(quantities), len(negations)
+    qi = 0
+    nq = len(quantities)
     for (s, e), ts in zip(spans, toks):
         qs = []
         while qi < nq and quantities[qi].start < e:
             if quantities[qi].start >= s:
                 qs.append(quantities[qi])
             qi += 1
-        negated = False
-        while ni < nn and negations[ni] < e:
-            negated = negated or negations[ni] >= s
-            ni += 1
-        out.append(_passage(text[s:e], source, s, e, qs, negated, stems_of(ts)))
+        out.append(_passage(text[s:e], source, s, e, qs, may_negate(low, s, e, ts), stems_of(ts)))
     return Chunk(tuple(out))
+
+
+def may_negate(low: str, s: int, e: int, tokens: list[str]) -> bool:
+    """Whether a negation word (words.NEGATION_CS) may occur in low[s:e],
+    split by words.WORD into `tokens`: the sentence's words as a set, which
+    is exact when no hyphen or apostrophe can join a negation to another
+    word ("non-", "n't", "no-fee"), and the scan otherwise. A scan of every
+    chunk cost more than finding its figures. True where the scan would not
+    find one ("_no") only lets polarity() scan the sentence itself, as it
+    does: the result is the same."""
+    if not NEGATION_WORDS.isdisjoint(tokens):
+        return True
+    if low.find("-", s, e) < 0 and low.find("'", s, e) < 0 and low.find("’", s, e) < 0:
+        return False
+    return NEGATION_CS.search(low, s, e) is not None
 
 
 def _analyse_slow(text: str, source: int, spans) -> Chunk:
@@ -194,19 +205,25 @@ def _analyse_slow(text: str, source: int, spans) -> Chunk:
 def _passage(sent: str, source: int, s: int, e: int, qs: list[Quantity], negated: bool, stems: list[str]
              ) -> Passage:
     """One sentence's Passage: `negated` when a negation word may occur in it."""
+    priced = ranged = False
     if qs:
-        if _HALF.search(sent):
+        low = sent.lower()  # "half" or "doubl" in it first: _HALF's scan of every figure's sentence cost more
+        if ("half" in low or "doubl" in low) and _HALF.search(sent):
             qs += _derived(qs, sent)
+        for q in qs:  # one pass: a price, a range
+            if q.unit in _PRICE_UNITS:
+                priced = True
+            if q.within is not None:
+                ranged = True
         qs = tuple(qs)
-        priced = any(q.unit in _PRICE_UNITS for q in qs)
     else:
-        qs, priced = (), False
+        qs = ()
     clause, phrase, mixed, clause_mixed = polarity(sent, _PRICED if priced else frozenset()) if negated \
         else _NO_POLARITY
     if priced or FEE in phrase or FEE in mixed:
         stems = [*stems, FEE]  # a price, or "free": what the sentence says of a fee
     return Passage(source, s, e, sent, frozenset(stems), qs, clause, phrase, mixed, clause_mixed, _values(qs),
-                   bool(qs) and any(q.within for q in qs))
+                   ranged)
 
 
 _NO_POLARITY = (frozenset(), frozenset(), frozenset(), frozenset())

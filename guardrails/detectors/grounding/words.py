@@ -254,10 +254,41 @@ def stems_of(tokens: list[str]) -> list[str]:
 
 def plain(text: str) -> str:
     """Text for substring tests: lower case, hyphens and punctuation as
-    spaces, curly quotes straight, runs of space as one."""
-    t = text.lower().replace("’", "'").replace("‘", "'")
-    t = re.sub(r"[^\w'%$€£.]+|(?<!\d)\.|\.(?!\d)", " ", t)
+    spaces, curly quotes straight, runs of space as one: every character
+    but a word character, ' % $ € £ and a dot between two digits is a space
+    (plain_by_regex). The punctuation is mapped to spaces by one table and
+    the dots are judged one by one, which is exact when no character is
+    left that the table does not know; the regex was most of the cost of
+    a source's plain text."""
+    t = text.lower().replace("’", "'").replace("‘", "'").translate(_PLAIN_SPACES)
+    if not t.isascii() and _PLAIN_OTHER.search(t):
+        return plain_by_regex(t)
+    if "." in t:
+        parts = t.split(".")
+        out = [parts[0]]
+        for a, b in zip(parts, parts[1:]):  # the characters either side of each dot
+            out.append("." if a and b and a[-1].isdecimal() and b[0].isdecimal() else " ")
+            out.append(b)
+        t = "".join(out)
     return " " + " ".join(t.split()) + " "
+
+
+def plain_by_regex(text: str) -> str:
+    """plain() by one regex: the reference that plain() is tested against."""
+    t = text.lower().replace("’", "'").replace("‘", "'")
+    t = _PLAIN_RX.sub(" ", t)
+    return " " + " ".join(t.split()) + " "
+
+
+_PLAIN_RX = re.compile(r"[^\w'%$€£.]+|(?<!\d)\.|\.(?!\d)")
+# Every ASCII character but a letter, a digit and _ ' % $ . (and the
+# commonest other punctuation) as a space: what _PLAIN_RX replaces.
+_PLAIN_SPACES = str.maketrans(
+    {c: " " for c in [chr(i) for i in range(128) if not (chr(i).isalnum() or chr(i) in "_'%$.")] + list(
+        "“”„«»–—‑…•·\u00a0\u2009\u202f")})
+# A character left that is no word character, space, ' % $ € £ or dot:
+# plain() falls back to the regex.
+_PLAIN_OTHER = re.compile(r"[^\w'%$€£.\s]")
 
 
 # ---- verb-like words ------------------------------------------------------------
@@ -330,7 +361,8 @@ had can may must will shall should does do did
 _PHRASE_NEGATIONS = _set("no without none outside except excluding")
 _PREPOSITIONS = _set("on in at for of from by with about into over under after before during within between a an the")
 _ARTICLES = _set("a an the")
-_BREAK = re.compile(r"[,;:.!?()]")
+_BREAK_CHARS = frozenset(",;:.!?()")  # punctuation that ends a clause and a phrase
+_WORD_SPLIT = re.compile(f"({WORD.pattern})")  # WORD has no group of its own: the split keeps the words
 
 
 #: The words ANY_NEGATION finds (besides "-n't" and "non-").
@@ -353,6 +385,21 @@ def negated_stems(text: str) -> frozenset[str]:
 _NONE = (frozenset(), frozenset(), frozenset(), frozenset())
 
 
+def clause_words(text: str, low: str) -> tuple[list[str], list[bool]]:
+    """The WORD tokens of `text` (`low`: text.lower()), lower case with
+    straight apostrophes, and for each whether punctuation that ends a
+    clause (,;:.!?()) comes between it and the word before. One split in C
+    gives the gaps and the words in turn, where a match object per word
+    cost most of polarity()."""
+    if len(low) == len(text):
+        parts = _WORD_SPLIT.split(low.replace("’", "'") if "’" in low else low)
+        ws = parts[1::2]
+    else:
+        parts = _WORD_SPLIT.split(text)
+        ws = [w.lower().replace("’", "'") for w in parts[1::2]]
+    return ws, [gap != " " and not _BREAK_CHARS.isdisjoint(gap) for gap in parts[0:-1:2]]
+
+
 def polarity(text: str, asserts: frozenset[str] = frozenset()
              ) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
     """(the stems a clause-level negation or a negative word denies, the
@@ -371,14 +418,7 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
     just_opened = False  # the word before opened a phrase negation
     in_phrase = 0  # content words in the open phrase negation
     skip = -1
-    src = low if len(low) == len(text) else text
-    ws, breaks = [], []  # the words, lower case; whether punctuation comes before each
-    last = 0
-    for m in WORD.finditer(src):
-        gap = src[last:m.start()]
-        breaks.append(gap != " " and _BREAK.search(gap) is not None)
-        ws.append(m.group().lower().replace("’", "'"))
-        last = m.end()
+    ws, breaks = clause_words(text, low)
     n = len(ws)
     for k, w in enumerate(ws):
         if breaks[k]:

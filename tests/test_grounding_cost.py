@@ -1,0 +1,134 @@
+"""The grounding check's fast paths (issue 19's cost goal), each compared
+with the long way it replaces: the same answer for every input.
+
+The speed itself is measured by the benchmark (benchmarks/sections/
+grounding.py) and docs/grounding.md's Cost section, not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guardrails.detectors.grounding.claims import sentences
+from guardrails.detectors.grounding.passages import analyse, may_negate
+from guardrails.detectors.grounding.words import (
+    NEGATION_CS,
+    WORD,
+    clause_words,
+    plain,
+    plain_by_regex,
+    polarity,
+)
+
+CORPUS = Path(__file__).parent / "grounding"
+
+# Pieces that meet the fast paths' edges: dots between digits and not,
+# hyphens and apostrophes joining negations to words, curly quotes, currency
+# signs, letters whose lower case is longer, punctuation the table does not
+# map, and spaces of every kind.
+PIECES = ["no", "not", "non-", "n't", "n’t", "don't", "can’t", "free", "-free", "without", "no-fee", "_no",
+          "3no", "x-no", "NOT", "Non-refundable", "3.5", "1,200.00", "e.g.", "approx.", "5.", ".5", "..", "$",
+          "€", "£", "%", "'", "’", "‘", "“", "”", "«", "»", "—", "–", "…", "•", "†", "©", "\u00a0", "\u2009",
+          "\t", "\n", " ", "  ", ",", ";", ":", "!", "?", "(", ")", "[", "]", "-", "_", "İ", "ß", "é", "٣",
+          "half", "doubled", "fee", "is", "covered", "refund", "Plan", "30", "days"]
+TEXTS = st.lists(st.sampled_from(PIECES), max_size=30).map("".join) | st.text(max_size=60)
+
+
+def _corpus_texts() -> list[str]:
+    texts = []
+    for path in sorted(CORPUS.glob("dev*.yaml")):  # a held-out split is never read
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        texts += [c["answer"] for c in data["cases"]]
+        texts += [s["text"] for group in data["sources"].values() for s in group]
+    return texts
+
+
+def _clause_words_long(text: str, low: str) -> tuple[list[str], list[bool]]:
+    """clause_words() the long way: a match object per word, as polarity()
+    read them before."""
+    src = low if len(low) == len(text) else text
+    ws, breaks, last = [], [], 0
+    for m in WORD.finditer(src):
+        gap = src[last:m.start()]
+        breaks.append(gap != " " and any(ch in ",;:.!?()" for ch in gap))
+        ws.append(m.group().lower().replace("’", "'"))
+        last = m.end()
+    return ws, breaks
+
+
+def test_plain_is_the_regex_on_the_corpus():
+    for text in _corpus_texts():
+        assert plain(text) == plain_by_regex(text), text
+        for s, e in sentences(text):
+            assert plain(text[s:e]) == plain_by_regex(text[s:e]), text[s:e]
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+def test_plain_is_the_regex(text):
+    assert plain(text) == plain_by_regex(text)
+
+
+def test_plain_keeps_a_dot_only_between_digits():
+    assert plain("Costs $1,200.50 (approx.), e.g. 3.5 kg… or “5.”") == " costs $1 200.50 approx e g 3.5 kg or 5 "
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+def test_clause_words_is_a_match_per_word(text):
+    assert clause_words(text, text.lower()) == _clause_words_long(text, text.lower())
+
+
+def _negation_flags_long(text: str) -> list[bool]:
+    """analyse()'s negation test the long way: one scan of the chunk, each
+    sentence flagged where a match starts inside it."""
+    low = text.lower()
+    starts = [m.start() for m in NEGATION_CS.finditer(low)]
+    return [any(s <= n < e for n in starts) for s, e in sentences(text)]
+
+
+def _check_may_negate(text: str) -> None:
+    low = text.lower()
+    if len(low) != len(text):
+        return  # analyse() takes its plain path there
+    for (s, e), long in zip(sentences(text), _negation_flags_long(text)):
+        fast = may_negate(low, s, e, WORD.findall(low, s, e))
+        if long:
+            assert fast, text[s:e]  # never misses a negation the scan finds
+        elif fast:  # a sentence flagged that the scan does not: polarity finds nothing there either
+            assert polarity(text[s:e]) == (frozenset(),) * 4, text[s:e]
+
+
+def test_may_negate_finds_what_the_scan_finds_on_the_corpus():
+    for text in _corpus_texts():
+        _check_may_negate(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+def test_may_negate_finds_what_the_scan_finds(text):
+    _check_may_negate(text)
+
+
+def test_may_negate_reads_joined_negations():
+    for sentence in ("It is non-refundable.", "You can't pay.", "You can’t pay.", "A no-fee account.",
+                     "It is not covered.", "Travel free."):
+        low = sentence.lower()
+        assert may_negate(low, 0, len(low), WORD.findall(low)), sentence
+    low = "refunds are paid within 5 days."
+    assert not may_negate(low, 0, len(low), WORD.findall(low))
+
+
+def test_a_sources_passages_are_the_same_read_whole_or_alone():
+    """analyse() on a text gives each sentence the polarity that sentence
+    has alone (the negation test is only a filter)."""
+    for text in _corpus_texts():
+        for p in analyse(text, 0).passages:
+            priced = any(q.unit in {"USD", "EUR", "GBP", "CHF", "JPY", "cent"} for q in p.quantities)
+            clause, phrase, mixed, clause_mixed = polarity(p.text, frozenset(["fee"]) if priced else frozenset())
+            assert (p.clause_negated, p.phrase_negated, p.mixed, p.clause_mixed) == (clause, phrase, mixed,
+                                                                                     clause_mixed), p.text
