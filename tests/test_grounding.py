@@ -201,9 +201,6 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
                               "fabricated_citation"}
 
 
-@pytest.mark.xfail(strict=False, reason="dev-6 (was heldout-5) joined the pool: 18 of its 100 supported answers "
-                   "flagged and 23 of 100 unsupported missed by the detector of commit 2fc7170; this mark waits "
-                   "for the next round of issue 19, measured once on heldout-6 after it is committed")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)

@@ -222,3 +222,27 @@ def test_a_figure_the_sources_give_for_something_else_is_a_mismatch():
                     *sources) == []
     # two facts from two passages in one claim: each figure's own passage is as close as any
     assert _reasons("Eye tests cost £25 and contact lens check-ups cost £20.", *sources) == []
+
+
+def test_a_word_the_sources_give_to_another_thing_in_the_passage_s_frame_is_a_wrong_entity():
+    sources = ("The coarse fishing close season on rivers runs from 15 March to 15 June inclusive. "
+               "Fishing in most still waters and canals is allowed all year.",)
+    (u,) = check_grounding("The coarse fishing close season on canals runs from 15 March to 15 June.",
+                           (Source("1", sources[0]),)).unsupported
+    assert u.reason == "entity_missing" and "'rivers'" in u.detail
+    # a word of the answer's own in that place is a paraphrase, not another thing the sources name
+    assert _reasons("The coarse fishing close season on streams runs from 15 March to 15 June.", *sources) == []
+
+
+def test_a_duration_given_for_something_else_is_a_mismatch_across_weeks_and_months():
+    sources = ("Standard processing takes up to 6 weeks.",
+               "Photos must be in colour, taken within the last 6 months, and without glasses.")
+    assert _reasons("Your photo must be in colour and taken within the last 6 weeks.", *sources) \
+        == ["number_mismatch"]
+
+
+def test_per_pound_is_a_weight():
+    (q,) = _q("$9 per pound")
+    assert q.unit == "USD" and q.per.startswith("mass")
+    assert _reasons("Service washes are charged at $9 per pound.", "Service washes cost $9 per kilogram.") \
+        == ["number_mismatch"]

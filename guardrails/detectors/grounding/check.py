@@ -68,6 +68,7 @@ from guardrails.detectors.grounding.terms import (
     COMMON_STEMS,
     free_unsupported,
     new_term,
+    swapped,
 )
 from guardrails.detectors.grounding.words import (
     BROADER,
@@ -266,6 +267,9 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
     term = new_term(bare, cstems, stems, ix, allowed)
     if term is not None:
         return "entity_missing", f"{term!r}: no source has any of its words", best, True
+    swap = swapped(bare, cstems, best)
+    if swap is not None and stem(swap[0]) in stems:  # a word the sources give to something else
+        return "entity_missing", f"{swap[0]!r}: the passage about this has {swap[1]!r} in its place", best, True
     if best is not None:
         missing = [n for n in names if stem(n) not in best.stems and plain(n) not in _plain_text(best.text)]
         if missing:
@@ -363,9 +367,14 @@ def _said_of_something_else(q: Quantity, holding, overlap: dict[Passage, int], c
         return None
     if max(overlap.get(p, 0) for p in holding) * ELSEWHERE > top:
         return None
-    if any(sq.unit == q.unit and not sq.is_date and not _supports(sq, q) for sq in best[0].quantities):
+    if any(_one_measure(sq.unit, q.unit) and not sq.is_date and not _supports(sq, q) for sq in best[0].quantities):
         return best[0]
     return None
+
+
+def _one_measure(a: str | None, b: str | None) -> bool:
+    """The same unit, or two durations ("6 weeks" against "6 months")."""
+    return a == b or {a, b} == {"time", "months"}
 
 
 def _written_anywhere(q: Quantity, ix: SourceIndex, allowed: set[int] | None) -> bool:

@@ -535,7 +535,8 @@ def _birthdays(qs: list[Quantity], text: str) -> list[Quantity]:
 
 _MEASURES = frozenset(["mass", "length", "area", "volume", "energy", "power", "data"])
 _PER_UNIT = re.compile(r"\s*(?:per|a|an|each|/)\s*(" + "|".join(
-    re.escape(u) for u in sorted(_UNITS, key=len, reverse=True) if _UNITS[u][0] in _MEASURES) + r")(?![\w²³])",
+    re.escape(u) for u in sorted(_UNITS, key=len, reverse=True) if _UNITS[u][0] in _MEASURES)
+    + r")(?![\w²³])|\s*per\s+pound\b(?!s)",  # "$9 per pound": after "per", a pound is a weight
     re.IGNORECASE)
 
 
@@ -548,7 +549,7 @@ def _unit_rates(qs: list[Quantity], text: str) -> list[Quantity]:
         if q.unit in CURRENCIES or q.unit == "cent":
             m = _PER_UNIT.match(text, q.end)
             if m is not None:
-                dim, factor = _UNITS[m.group(1).lower()]
+                dim, factor = _UNITS[m.group(1).lower()] if m.group(1) else _UNITS["lb"]
                 q = q._replace(per=f"{dim}/{factor:g}", end=m.end())  # the unit is the rate's, not a name
         out.append(q)
     return out

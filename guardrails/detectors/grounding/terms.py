@@ -182,3 +182,32 @@ def new_term(bare: str, cstems: set[str], stems: frozenset[str], ix: SourceIndex
                     return f"{prev_w} {w}"
         prev, prev_w, prev_start, prev_end = s, w, m.start(), m.end()
     return None
+
+
+def swapped(bare: str, cstems: set[str], best: Passage | None) -> tuple[str, str] | None:
+    """A word the sources use for another thing, standing where the passage
+    closest to the claim has a different word between the same two words:
+    "on canals runs" where it says "on rivers runs" and canals are named
+    elsewhere, "on half plots with" where it says "on full plots with". A
+    paraphrase brings a word of its own; a word the sources give to
+    something else, in the passage's own frame, is a different thing.
+    Returns (the claim's word, the passage's), or None."""
+    if best is None:
+        return None
+    toks = [w.lower() for w in WORD.findall(bare)]
+    ptoks = [w.lower() for w in WORD.findall(best.text)]
+    frames: dict[tuple[str, str], str] = {}
+    for i in range(1, len(ptoks) - 1):
+        frames.setdefault((ptoks[i - 1], ptoks[i + 1]), ptoks[i])
+    for i in range(1, len(toks) - 1):
+        w = toks[i]
+        if not is_content(w) or w[0].isdigit():
+            continue
+        s = stem(w)
+        if s in best.stems or s in COMMON_STEMS:
+            continue
+        v = frames.get((toks[i - 1], toks[i + 1]))
+        if v is None or not is_content(v) or v[0].isdigit() or stem(v) in cstems or stem(v) in COMMON_STEMS:
+            continue
+        return w, v
+    return None
