@@ -10,11 +10,14 @@ fails names the reason:
 2. ``number_mismatch`` / ``missing_number``: a number, quantity, date or time
    of day of the claim is in no source passage about the same thing; a
    mismatch when such a passage holds a value of the same kind (30 days where
-   the claim says 90).
+   the claim says 90), or when the passage clearly about the claim gives
+   another value and the claim's figure is only in passages about
+   something else.
 3. ``entity_missing``: a name, code, or name with its number is in no
    source, or the passage that best supports the claim names another one
    instead (the Basic plan where the claim says the Premium plan); or a
-   term of two words or more none of which any source has (terms.py).
+   term of two words or more none of which any source has, or a word the
+   sources give to another thing in the closest passage's frame (terms.py).
    ``missing_number`` again: a claim that something is free that no
    passage says is free.
 4. ``negation``: the closest passage clearly about the claim says the
