@@ -19,6 +19,7 @@ from guardrails.detectors.grounding.words import (
     NEGATION_CS,
     WORD,
     clause_words,
+    content_stems,
     plain,
     plain_by_regex,
     polarity,
@@ -132,3 +133,19 @@ def test_a_sources_passages_are_the_same_read_whole_or_alone():
             clause, phrase, mixed, clause_mixed = polarity(p.text, frozenset(["fee"]) if priced else frozenset())
             assert (p.clause_negated, p.phrase_negated, p.mixed, p.clause_mixed) == (clause, phrase, mixed,
                                                                                      clause_mixed), p.text
+            assert p.negated == clause | phrase
+            # the fee stem as the eager analysis gave it: a price, or a fee under a phrase negation ("free")
+            fee = priced or "fee" in phrase or "fee" in mixed
+            assert ("fee" in p.stems) == (fee or "fee" in content_stems(p.text)), p.text
+
+
+def test_polarity_read_late_is_the_polarity():
+    """A passage's polarity, worked out when first read, is the sentence's;
+    "free" is in its stems at once."""
+    chunk = analyse("Dental care is not covered. Parking is free. There is no exit fee. Rooms cost $90.", 0)
+    covered, parking, exit_fee, rooms = chunk.passages
+    assert covered._polarity is None  # not worked out until read
+    assert "cover" in covered.clause_negated and covered._polarity is not None
+    assert "fee" in parking.stems and "fee" in parking.phrase_negated
+    assert "fee" in exit_fee.stems and "fee" in exit_fee.negated
+    assert "fee" in rooms.stems and not rooms.negated

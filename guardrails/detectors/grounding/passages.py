@@ -41,31 +41,66 @@ class Passage:
     """One sentence of a source, analysed. Read-only by convention, and
     compared by identity: each is analysed once, a claim's checks key dicts
     by it, and a plain slotted class is built several times faster than a
-    frozen dataclass (a 4 KB source has about 80)."""
+    frozen dataclass (a 4 KB source has about 80).
 
-    __slots__ = ("clause_mixed", "clause_negated", "end", "mixed", "negated", "phrase_negated", "quantities",
-                 "ranged", "source", "start", "stems", "text", "values")
+    The polarity of a sentence with a negation word is worked out when a
+    check first reads it (most such sentences are never compared for
+    polarity), unless its stems depend on it: "free", or a fee under a
+    negation, adds the fee stem."""
+
+    __slots__ = ("_asserts", "_polarity", "end", "quantities", "ranged", "source", "start", "stems", "text", "values")
 
     def __init__(self, source: int, start: int, end: int, text: str, stems: frozenset[str],
-                 quantities: tuple[Quantity, ...], clause_negated: frozenset[str], phrase_negated: frozenset[str],
-                 mixed: frozenset[str], clause_mixed: frozenset[str], values: frozenset[float], ranged: bool
-                 ) -> None:
+                 quantities: tuple[Quantity, ...], polarity: tuple[frozenset[str], ...] | None,
+                 asserts: frozenset[str], values: frozenset[float], ranged: bool) -> None:
         self.source = source  # index into the sources
         self.start = start
         self.end = end
         self.text = text
         self.stems = stems
         self.quantities = quantities  # offsets into the source
-        self.clause_negated = clause_negated  # the stems a clause-level negation denies (words.polarity)
-        self.phrase_negated = phrase_negated  # the stems a phrase-level negation denies ("without an exit fee")
-        self.mixed = mixed  # denied in one phrase, asserted in another: not compared
-        self.clause_mixed = clause_mixed  # of clause_negated, the ones asserted in another clause
-        self.negated = clause_negated | phrase_negated if clause_negated or phrase_negated else clause_negated
+        self._polarity = polarity  # _with_negated(words.polarity(text, asserts)); None: not read yet
+        self._asserts = asserts
         self.values = values  # value_key of each quantity that is not a date: a cheap first test
         self.ranged = ranged  # states a range, which a value inside it matches without being in `values`
 
+    def _read_polarity(self) -> tuple[frozenset[str], ...]:
+        got = self._polarity = _with_negated(polarity(self.text, self._asserts))
+        return got
+
+    @property
+    def clause_negated(self) -> frozenset[str]:
+        """The stems a clause-level negation denies (words.polarity)."""
+        return (self._polarity or self._read_polarity())[0]
+
+    @property
+    def phrase_negated(self) -> frozenset[str]:
+        """The stems a phrase-level negation denies ("without an exit fee")."""
+        return (self._polarity or self._read_polarity())[1]
+
+    @property
+    def mixed(self) -> frozenset[str]:
+        """Denied in one phrase, asserted in another: not compared."""
+        return (self._polarity or self._read_polarity())[2]
+
+    @property
+    def clause_mixed(self) -> frozenset[str]:
+        """Of clause_negated, the ones asserted in another clause."""
+        return (self._polarity or self._read_polarity())[3]
+
+    @property
+    def negated(self) -> frozenset[str]:
+        """clause_negated and phrase_negated together."""
+        return (self._polarity or self._read_polarity())[4]
+
     def __repr__(self) -> str:
         return f"Passage(source={self.source}, start={self.start}, text={self.text!r})"
+
+
+def _with_negated(pol: tuple[frozenset[str], ...]) -> tuple[frozenset[str], ...]:
+    """words.polarity()'s four sets, and the first two joined (Passage.negated)."""
+    clause, phrase = pol[0], pol[1]
+    return (*pol, clause | phrase if clause or phrase else clause)
 
 
 class Chunk:
@@ -218,15 +253,22 @@ def _passage(sent: str, source: int, s: int, e: int, qs: list[Quantity], negated
         qs = tuple(qs)
     else:
         qs = ()
-    clause, phrase, mixed, clause_mixed = polarity(sent, _PRICED if priced else frozenset()) if negated \
-        else _NO_POLARITY
-    if priced or FEE in phrase or FEE in mixed:
+    asserts = _PRICED if priced else _NOTHING
+    if not negated:
+        pol = _NO_POLARITY
+    elif priced or not (FEE in stems or "free" in sent.lower()):
+        # The fee stem cannot come from polarity (a price gives it anyway, or
+        # neither "free" nor a word for a fee is there): read when first asked.
+        pol = None
+    else:
+        pol = _with_negated(polarity(sent, asserts))
+    if priced or (pol is not None and (FEE in pol[1] or FEE in pol[2])):
         stems = [*stems, FEE]  # a price, or "free": what the sentence says of a fee
-    return Passage(source, s, e, sent, frozenset(stems), qs, clause, phrase, mixed, clause_mixed, _values(qs),
-                   ranged)
+    return Passage(source, s, e, sent, frozenset(stems), qs, pol, asserts, _values(qs), ranged)
 
 
-_NO_POLARITY = (frozenset(), frozenset(), frozenset(), frozenset())
+_NOTHING: frozenset[str] = frozenset()
+_NO_POLARITY = (_NOTHING,) * 5
 _PRICE_UNITS = CURRENCIES | {"cent"}
 _PRICED = frozenset([FEE])
 _HALF = re.compile(r"\b(?:half|halved|double|doubled)\b", re.IGNORECASE)
