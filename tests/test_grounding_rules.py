@@ -246,3 +246,8 @@ def test_per_pound_is_a_weight():
     assert q.unit == "USD" and q.per.startswith("mass")
     assert _reasons("Service washes are charged at $9 per pound.", "Service washes cost $9 per kilogram.") \
         == ["number_mismatch"]
+
+
+def test_a_frame_of_two_function_words_is_no_frame():
+    sources = ("Track the progress of your order in the app.", "The status page lists outages.")
+    assert _reasons("Track the status of your order in the app.", *sources) == []

@@ -206,6 +206,8 @@ def swapped(bare: str, cstems: set[str], best: Passage | None) -> tuple[str, str
         s = stem(w)
         if s in best.stems or s in COMMON_STEMS:
             continue
+        if not (is_content(toks[i - 1]) or is_content(toks[i + 1])):
+            continue  # a frame of two function words ("the ... of") holds anything
         v = frames.get((toks[i - 1], toks[i + 1]))
         if v is None or not is_content(v) or v[0].isdigit() or stem(v) in cstems or stem(v) in COMMON_STEMS:
             continue
