@@ -249,11 +249,10 @@ class GuardrailsService:
         d = self.decide(engine, stage, request, policy, explain=msg.explain)
         out = decision_bytes(d, request)
         check_size(out, self.config.max_message_bytes)  # before counting: an answer not sent is no decision
-        self.metrics.observe(d, time.perf_counter() - started)
         routed = self._routed.get(track)
         if routed is None:
-            routed = self._routed[track] = self.metrics.child(self.metrics.routed, track)
-        routed.inc()
+            routed = self._routed[track] = self.metrics.routed.labels(track)
+        self.metrics.observe(d, time.perf_counter() - started, routed)
         if shadow_engine is not None and self.shadow is not None:
             self.shadow.submit(stage, request, policy, d, shadow_engine)
         log_decision(d, track)
