@@ -38,6 +38,7 @@ _MIRRORED = {
     "PatternRecognizer._PatternRecognizer__analyze_patterns": "a9f12c77810d2f1a",
     "SpacyNlpEngine.is_stopword": "5c6e7d5a28fe2299",
     "SpacyNlpEngine.is_punct": "8310c61d7d4f3db9",
+    "EntityRecognizer.remove_duplicates": "44965f43e3005d67",
 }
 
 
@@ -82,13 +83,14 @@ def _source_digest(fn: Any) -> str:
 
 
 def _mirrors_unchanged() -> bool:
-    from presidio_analyzer import PatternRecognizer
+    from presidio_analyzer import EntityRecognizer, PatternRecognizer
     from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
     from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
     owners = {"LemmaContextAwareEnhancer": LemmaContextAwareEnhancer, "PhoneRecognizer": PhoneRecognizer,
-              "NlpArtifacts": NlpArtifacts, "SpacyNlpEngine": SpacyNlpEngine, "PatternRecognizer": PatternRecognizer}
+              "NlpArtifacts": NlpArtifacts, "SpacyNlpEngine": SpacyNlpEngine, "PatternRecognizer": PatternRecognizer,
+              "EntityRecognizer": EntityRecognizer}
     try:
         for qualname, digest in _MIRRORED.items():
             owner, name = qualname.split(".")
@@ -142,6 +144,14 @@ def _twins(patterns: list, flags: int) -> tuple[Any, list] | None:
     except (re.error, ValueError, TypeError):
         return None
     return joined, each
+
+
+def _DUPLICATES_ORDER(r: Any) -> tuple:  # noqa: N802 - remove_duplicates' sort key
+    return str(r.entity_type), r.start, r.start - r.end, -r.score
+
+
+def _SCORE_ORDER(r: Any) -> tuple:  # noqa: N802 - remove_duplicates' final order
+    return -r.score, r.start, r.start - r.end
 
 
 class FastAnalyzer:
@@ -374,12 +384,35 @@ class FastAnalyzer:
         # As RescanRejected.analyze: Presidio's results, then the hidden ones.
         return self._dedupe(results + hidden) if hidden else results
 
-    def _unique(self, results: list) -> list:
-        """EntityRecognizer.remove_duplicates, which for one result only drops
-        it if its score is 0 (most lists here hold one result or none)."""
-        if len(results) > 1:
-            return self._dedupe(results)
-        return [r for r in results if r.score != 0]
+    @staticmethod
+    def _unique(results: list) -> list:
+        """EntityRecognizer.remove_duplicates (pinned by digest), which for one
+        result only drops it if its score is 0 (most lists here hold one
+        result or none). For more, its walk without its first step, the
+        set of the results: hashing a result formats a string, and the walk
+        drops a duplicate anyway (an equal result is contained in the one
+        kept first, with no higher score). Which of two equal results is
+        kept may differ; they differ in nothing a Finding reads."""
+        if len(results) < 2:
+            return [r for r in results if r.score != 0]
+        kept: list = []
+        active: list = []
+        entity = None
+        for r in sorted(results, key=_DUPLICATES_ORDER):
+            if r.score == 0:
+                continue
+            if r.entity_type != entity:
+                entity, active = r.entity_type, []
+            start, end, score = r.start, r.end, r.score
+            active = [f for f in active if f.end >= start]
+            for f in active:
+                if start >= f.start and end <= f.end and score <= f.score:
+                    break
+            else:
+                kept.append(r)
+                active.append(r)
+        kept.sort(key=_SCORE_ORDER)
+        return kept
 
     def _collect(self, rec: Any, results: list, c: Any, out: list) -> None:
         for r in results:
