@@ -139,7 +139,11 @@ which wake many more signals and cost several times more per KB; and the detecto
 the engine call. Where the time goes, and what keeps it down:
 
 - **Normalisation**, once per text, shared by the signals and the model (and by the engine's
-  other detectors when it passes its own: `InjectionDetector.scan(text, norm)`).
+  other detectors when it passes its own: `InjectionDetector.scan(text, norm)`). Leetspeak runs
+  are found with `bytes.find` over a copy of the UTF-8 in which each leet character is one byte
+  value and every other byte another (a class scan in `re` or `regex` tests every character),
+  and the whitespace class scan runs only when replacing newlines, tabs and carriage returns
+  leaves an unprintable text (every character of the class is unprintable).
 - **The model**: hashed n-grams and a window maximum in a fixed number of numpy calls whatever
   the length; a text of one window is summed in one pass (all character n-grams gathered and
   bucketed at once, with what depends on the length alone cached); a long text is scored from
@@ -169,8 +173,10 @@ the engine call. Where the time goes, and what keeps it down:
   seven bits: its UTF-8 mode missed a match of one pattern here), so the starts are a superset and
   the decisions are the same bit for bit with or without it.
 - **The carriers**: substring tests run on the text's UTF-8 (a search of a `str` holding any
-  non-Latin-1 character is several times slower), a long ASCII text's on its distinct words
-  first; case-insensitive patterns run without the flag over the lower case when that finds the
+  non-Latin-1 character is several times slower); an ASCII text's tests for letters (rot13 words,
+  "decode", "hex", verbs of joining) are asked of its distinct normalised words first, and a word
+  seen before that holds none of them is remembered, so most texts pay one set difference per
+  test; case-insensitive patterns run without the flag over the lower case when that finds the
   same spans; encoded payloads are decoded only where 16 base64 or hex characters occur in a
   row, at most 8 of at most 4 KB.
 
@@ -201,29 +207,65 @@ Figures are before -> with the matcher; *pure Python* is the code after with it 
 | 1 KB corpus | 663 -> 552 | 604 -> 494 | 606 | 53 | 388 -> 281 | 75 | 292 |
 | 10 KB corpus | 427 -> 302 | 401 -> 280 | 388 | 45 | 312 -> 194 | 29 | 244 |
 
-With the matcher, the engine call meets the goal on one row, 10 KB of prose (97 µs/KB, less than
-the `banned()` call on the same texts); without it, 102. The matcher takes 29% off the engine call
+### 3 December: the normaliser's fast paths and the carriers' word gates
+
+Against `dd4f577` (the tree before them), on the same kinds of text (seed 11, 10 texts a row, 4
+of 10 KB), in one process per tree, every function first run once over every text (the steady
+state: the gates' memories filled). The machine was at load 6-8 throughout, where CPU time per
+call varied by 2x from round to round and a 30-round alternated A/B could not resolve a change
+under 10% (best of 30 rounds, engine call, old -> new µs/KB: 100 B 3,797 -> 4,126, 1 KB 650
+-> 692, 10 KB 166 -> 172, 1 KB corpus 1,135 -> 1,100, 10 KB corpus 456 -> 445; unchanged code
+such as the model moved as much), so the figures of record are instructions, counted by callgrind
+(pure-Python path: the compiled matcher's compile takes minutes under valgrind; every part of
+this round runs the same on both paths). Thousands of instructions per KB, old -> new:
+
+| text | engine call | alone | normalise | signals | model | engine call, µs/KB (estimate) |
+| --- | --- | --- | --- | --- | --- | --- |
+| 100 B prose | 9,351 -> 8,704 (-6.9%) | 8,156 -> 7,502 | 392 -> 345 | 5,325 -> 4,721 | 2,174 -> 2,170 | 1,514 -> ~1,410 |
+| 1 KB prose | 1,851 -> 1,719 (-7.1%) | 1,729 -> 1,597 | 277 -> 184 | 842 -> 803 | 588 -> 587 | 309 -> ~287 |
+| 10 KB prose | 818 -> 723 (-11.6%) | 791 -> 696 | 245 -> 151 | 319 -> 318 | 224 -> 224 | 97 -> ~86 |
+| 1 KB corpus | 5,214 -> 4,931 (-5.4%) | 5,009 -> 4,733 | 505 -> 390 | 3,836 -> 3,675 | 605 -> 604 | 552 -> ~522 |
+| 10 KB corpus | 4,006 -> 3,867 (-3.5%) | 3,902 -> 3,763 | 579 -> 475 | 3,021 -> 2,989 | 265 -> 265 | 302 -> ~291 |
+
+The last column scales the 2 December figures above (with the matcher, load 1-3) by the engine
+call's instruction ratio: an estimate, not a measurement. Normalisation takes 12-38% fewer
+instructions (leetspeak runs and the whitespace scan); the signals 1-11%, most on short texts,
+where the carriers' rot13, decode, hex and join tests were a substring test per literal over the
+text and are now one set difference over its words; the model is unchanged. A word the gates
+have not seen costs a join and the substring tests over the new words only, once; a text that
+wakes a test is not remembered. Decisions are unchanged (the decisions digest, both paths on
+both corpus files, a differential test of the normaliser against the previous one, and the
+figures above this section, which did not move).
+
+With the matcher, the engine call met the goal on one row on 2 December, 10 KB of prose (97 µs/KB,
+less than the `banned()` call on the same texts; without it, 102), and this round takes about
+a tenth off that row. The matcher takes 29% off the engine call
 on 10 KB of attack-dense text and 17% on 1 KB of it (the signals 38% and 28%), and little on prose,
 where few patterns wake at all. Why the other rows still miss, from the split above and profiles:
 
-- **100 B**: a fixed cost per call. 100 µs per KB is 10 µs for 100 bytes, a quarter of what the
-  engine call with a `banned()` rule instead costs (about 38 µs); the signals' fixed work (the
-  gates over the text's words, then the patterns the attack sentence in half the texts wakes) is
-  about 46 µs and the model about 25 µs (some 30 numpy calls, whatever the length).
-- **1 KB prose**: the model's window pass is about 50 numpy calls (about 70 µs, most of it call
-  overhead, not arithmetic); the signals wake on everyday words too ("summarise", "you have",
+- **100 B** (about 1,400 µs/KB): a fixed cost per call. 100 µs per KB is 10 µs for 100 bytes, a
+  quarter of what the engine call with a `banned()` rule instead costs (about 38 µs); the model
+  is about 25 µs (some 25 numpy calls whatever the length: a pure-Python scorer would hash about
+  300 character n-grams in the interpreter, more than the calls cost); the signals are about 26
+  µs on plain prose (splitting it into words, the gates, the carriers' tests, about 8 µs of which
+  were the carriers' substring tests before this round) and about 150 µs on the half of the
+  texts with an attack sentence, whose patterns then run (the gates, anchored matches, the
+  quoting frame: spread over many small steps, none over a sixth).
+- **1 KB prose** (about 290 µs/KB): the model's window pass is about 50 numpy calls (about 70
+  µs, most of it call overhead, not arithmetic; each of its passes over the text's three
+  n-gram rows costs about as much as any other); the signals wake on everyday words too ("summarise", "you have",
   "rule", "assistant") and on the attack sentence.
-- **Corpus rows**: the held-back texts are dense with what the signals look for: half of them are
+- **Corpus rows** (about 520 and 290 µs/KB): the held-back texts are dense with what the signals look for: half of them are
   attacks and half security articles quoting attacks, so a 10 KB sample holds about 350
   occurrences of trigger words and about 60 pattern matches, decoded payloads and a rot13
   re-scan. With the matcher the pattern matching is no longer the largest part; what is left is
   spread out (per 10 KB text, from an instrumented run: the trigger gates over the text's words
   and their substring tests, a sixth of the signals; the carriers' decoded payloads, each scanned
   again; the quoting frame around each match; splitting the text into its words; the Hyperscan
-  pass itself, about 9 µs per KB plus its reported matches), and normalisation alone is 45 µs/KB
-  (non-ASCII, leetspeak runs, whitespace: a class scan over a `str` beyond Latin-1 costs about
-  10 µs per KB in `re`). Reaching 100 µs/KB here would need the gates and the carriers' scans on
-  the same one-pass footing, and a normaliser that does not scan the text several times.
+  pass itself, about 9 µs per KB plus its reported matches), and normalisation is still about 35-40
+  µs/KB (folding each non-ASCII character through a memo, in the interpreter). Reaching 100
+  µs/KB here would need the gates and the carriers' literal tests answered by the one Hyperscan
+  pass too, and non-ASCII folding outside the interpreter.
 """
 
 

@@ -287,11 +287,11 @@ class _Letters:
     its lower case, asked of the distinct words of its normalised text
     (:attr:`_Raw.words`): normalising an ASCII text lower-cases it and changes
     no letter, so a run of letters of the text lies inside one of those words.
-    A superset: the caller's substring test or regex decides. Words seen before
-    that hold none of the literals are remembered, so the common case is one set
+    A superset: the caller's substring test or regex decides. The words of a text
+    that holds none of the literals are remembered, so the common case is one set
     difference over the text's words (cheaper than a substring test per literal
-    over the text, which each gate ran before, from 100 bytes up). A non-ASCII
-    text (``words`` None) may hold any."""
+    over the text); only the words not seen before are joined and tested. A
+    non-ASCII text (``words`` None) may hold any."""
 
     __slots__ = ("_plain", "literals")
 
@@ -304,12 +304,15 @@ class _Letters:
     def may_hold(self, words: frozenset[bytes] | None) -> bool:
         if words is None:
             return True
-        plain = self._plain
-        for word in words.difference(plain):
-            if any(k in word for k in self.literals):
-                return True
-            if len(plain) < _MEMO:
-                plain.add(word)
+        unseen = words.difference(self._plain)
+        if not unseen:
+            return False
+        # new words joined, so that a text of many (ids, hashes) costs C-speed tests
+        joined = b" ".join(unseen)
+        if any(k in joined for k in self.literals):
+            return True
+        if len(self._plain) < _MEMO:
+            self._plain.update(unseen)
         return False
 
 
