@@ -13,8 +13,15 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guardrails.detectors.grounding.claims import sentences
+from guardrails.detectors.grounding.claims import (
+    _ABBREVIATION,
+    _CANDIDATE_END,
+    _CLOCK_ABBREVIATION,
+    _GOES_ON,
+    sentences,
+)
 from guardrails.detectors.grounding.passages import analyse, may_negate
+from guardrails.detectors.grounding.quantities import _EVERY, every_before
 from guardrails.detectors.grounding.words import (
     NEGATION_CS,
     WORD,
@@ -149,3 +156,65 @@ def test_polarity_read_late_is_the_polarity():
     assert "fee" in parking.stems and "fee" in parking.phrase_negated
     assert "fee" in exit_fee.stems and "fee" in exit_fee.negated
     assert "fee" in rooms.stems and not rooms.negated
+
+
+# Round 2: "every" read backwards, the abbreviation tests skipped by the
+# character before a sentence end.
+EVERY_PIECES = ["every", "Every", "EVERY", "everyone", "xevery", "_every", "3every", " ", "  ", "\n", "\t",
+                "\u00a0", "\u2009", "6", "six", "months", "days", "a", "é", "-", "."]
+
+
+def _every_long(text: str, at: int) -> bool:
+    return _EVERY.search(text, 0, at) is not None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(EVERY_PIECES), max_size=12).map("".join) | st.text(max_size=30))
+def test_every_before_is_the_search(text):
+    for at in range(len(text) + 1):
+        assert every_before(text, at) == _every_long(text, at), (text, at)
+
+
+def test_every_before_reads_every_with_space_only():
+    assert every_before("billed every  6 months", 14)
+    assert not every_before("billed everyone 6 months", 16)
+    assert not every_before("billed every6 months", 12)
+
+
+def _sentence_ends_long(text: str) -> list[tuple[int, int]]:
+    """claims.sentences() with both abbreviation regexes tried at every end."""
+    out, start = [], 0
+    for m in _CANDIDATE_END.finditer(text):
+        s = m.start()
+        if text[s] != "\n" and _ABBREVIATION.search(text, max(0, s - 6), s) is not None:
+            continue
+        if text[s] == "." and _CLOCK_ABBREVIATION.search(text, max(0, s - 4), s) is not None \
+                and _GOES_ON.match(text, m.end()) is not None:
+            continue
+        out.append((start, m.end()))
+        start = m.end()
+    out.append((start, len(text)))
+    trimmed = []
+    for s, e in out:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s < e:
+            trimmed.append((s, e))
+    return trimmed
+
+
+END_PIECES = ["e.g", "i.e", "vs", "Mr", "Dr", "Ms", "No", "A", "Z", "a.m", "P.M", "pm", "x", ".", "!", "?", ")",
+              "”", " ", "\n", "\n\n", "10", "to", "be", "é", "."]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(END_PIECES), max_size=25).map("".join) | st.text(max_size=60))
+def test_sentences_skip_no_abbreviation(text):
+    assert sentences(text) == _sentence_ends_long(text)
+
+
+def test_sentences_skip_no_abbreviation_on_the_corpus():
+    for text in _corpus_texts():
+        assert sentences(text) == _sentence_ends_long(text)

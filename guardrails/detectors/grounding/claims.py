@@ -26,14 +26,19 @@ def _sentence_ends(text: str):
     """The matches that end a sentence (module comment above)."""
     for m in _CANDIDATE_END.finditer(text):
         s = m.start()
-        if text[s] != "\n" and _ABBREVIATION.search(text, max(0, s - 6), s) is not None:
+        if text[s] != "\n" and s and text[s - 1] in _ABBREVIATION_LAST \
+                and _ABBREVIATION.search(text, max(0, s - 6), s) is not None:
             continue
-        if text[s] == "." and _CLOCK_ABBREVIATION.search(text, max(0, s - 4), s) is not None \
+        if text[s] == "." and text[s - 1] in "mM\n" and _CLOCK_ABBREVIATION.search(text, max(0, s - 4), s) is not None \
                 and _GOES_ON.match(text, m.end()) is not None:
             continue  # "from 10 p.m. to 7 a.m.": a time of day, and the sentence goes on
         yield m
 
 
+# The last character of every _ABBREVIATION ("\n": its "$" matches before a
+# final line break): a sentence end after any other is no abbreviation, and
+# the regex is not tried; likewise "m" (or "\n") for _CLOCK_ABBREVIATION.
+_ABBREVIATION_LAST = frozenset("gesro\nABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CLOCK_ABBREVIATION = re.compile(r"\b[ap]\.m$", re.IGNORECASE)
 _GOES_ON = re.compile(r"\s+(?:[a-z]|\d)")
 

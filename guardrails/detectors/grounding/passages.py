@@ -196,7 +196,7 @@ def analyse(text: str, source: int = 0) -> Chunk:
     if len(low) != len(text):  # lower-casing moved offsets (rare letters): the plain path
         return _analyse_slow(text, source, spans)
     toks = [WORD.findall(low, s, e) for s, e in spans]  # one split per sentence serves stems and numbers
-    quantities = find_quantities(text, alpha_words({t for ts in toks for t in ts}))
+    quantities = find_quantities(text, alpha_words(set().union(*toks)))
     out = []
     qi = 0
     nq = len(quantities)

@@ -513,11 +513,23 @@ def _frequencies(qs: list[Quantity], text: str) -> list[Quantity]:
     for q in qs:
         if q.unit == "times" and q.per in _PER_YEAR:
             q = Quantity(q.value * _PER_YEAR[q.per], "frequency", None, q.start, q.end, None, q.value)
-        elif q.unit in ("time", "months") and q.per is None and q.value and _EVERY.search(text, 0, q.start):
+        elif q.unit in ("time", "months") and q.per is None and q.value and every_before(text, q.start):
             days = q.value * (30.4375 if q.unit == "months" else 1)
             out.append(Quantity(round(365.25 / days, 3), "frequency", None, q.start, q.end))
         out.append(q)
     return out
+
+
+def every_before(text: str, at: int) -> bool:
+    """Whether "every" and some space end at `at`: _EVERY.search(text, 0, at)
+    read backwards from `at`, where the search scanned the whole text before
+    each figure."""
+    j = at
+    while j > 0 and text[j - 1].isspace():
+        j -= 1
+    if j == at or j < 5 or text[j - 5:j].lower() != "every":
+        return False
+    return j == 5 or not _word_char(text[j - 6])
 
 
 _BIRTHDAY = re.compile(r"(\d{1,3})(?:st|nd|rd|th)\s+birthday\b", re.IGNORECASE)
