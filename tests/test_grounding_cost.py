@@ -18,7 +18,11 @@ from guardrails.detectors.grounding.claims import (
     _CANDIDATE_END,
     _CLOCK_ABBREVIATION,
     _GOES_ON,
+    CITATION,
+    QUOTE,
+    extract_claims,
     sentences,
+    without_citations,
 )
 from guardrails.detectors.grounding.passages import analyse, may_negate
 from guardrails.detectors.grounding.quantities import _EVERY, every_before
@@ -218,3 +222,31 @@ def test_sentences_skip_no_abbreviation(text):
 def test_sentences_skip_no_abbreviation_on_the_corpus():
     for text in _corpus_texts():
         assert sentences(text) == _sentence_ends_long(text)
+
+
+# A text without "[" holds no citation, one without a double quote no quote:
+# both regexes are skipped there.
+CITE_PIECES = ["[", "]", "[1]", "[2, 3]", "[doc-3]", "[source 2]", "(", ")", "x", "Optional", "items", "\"",
+               "“", "”", "quoted text", " ", "30 days", ".", "é"]
+CITE_TEXTS = st.lists(st.sampled_from(CITE_PIECES), max_size=20).map("".join) | st.text(max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(CITE_TEXTS)
+def test_without_citations_is_the_substitution(text):
+    assert without_citations(text) == CITATION.sub(" ", text)
+    assert without_citations(text, "") == CITATION.sub("", text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters='["“'), max_size=80))
+def test_no_citation_or_quote_without_its_character(text):
+    assert CITATION.search(text) is None
+    assert QUOTE.search(text) is None
+
+
+def test_claims_citations_and_quotes_on_the_corpus():
+    for text in _corpus_texts():
+        for claim in extract_claims(text):
+            assert claim.citations == tuple(m.group(1) for m in CITATION.finditer(claim.text))
+            assert claim.quotes == tuple(m.group(1) for m in QUOTE.finditer(claim.text))

@@ -47,10 +47,10 @@ from functools import lru_cache
 from typing import Any
 
 from guardrails.detectors.grounding.claims import (
-    CITATION,
     QUOTE,
     Clause,
     extract_claims,
+    without_citations,
 )
 from guardrails.detectors.grounding.contradiction import contradiction
 from guardrails.detectors.grounding.passages import (
@@ -197,7 +197,7 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
     words are compared (step 5). `judged`: the clause held a hard fact to
     check (a figure, a name, a price of nothing) or a passage clearly about
     it was compared for polarity, or its words were compared."""
-    text = CITATION.sub(_blank, clause.text)  # blanked in place: offsets stay the clause's
+    text = without_citations(clause.text, _blank)  # blanked in place: offsets stay the clause's
     passages = ix.passages if allowed is None else tuple(p for p in ix.passages if p.source in allowed)
     if allowed is not None:
         stems = frozenset().union(*(p.stems for p in passages))
@@ -518,7 +518,7 @@ def _copied(text: str, ix: SourceIndex, cited: set[int]) -> bool:
     """Whether a source (one of `cited`, when given) holds the clause word
     for word, not right after a negation ("no dental care is covered" does
     not support "dental care is covered"): support without analysing it."""
-    t = plain(CITATION.sub(" ", text))
+    t = plain(without_citations(text))
     if t.count(" ") <= COPIED_WORDS:
         return False
     for i, sp in enumerate(ix.plains):
@@ -538,7 +538,7 @@ def _cited_covers(clause: Clause, ix: SourceIndex, cited: set[int]) -> bool:
     """Whether the cited sources hold at least half of the clause's content
     words: a citation says where the claim is, and a claim another source
     holds while the cited one barely mentions it is cited wrongly."""
-    words = set(content_stems(CITATION.sub(" ", clause.text)))
+    words = set(content_stems(without_citations(clause.text)))
     if not words:
         return True
     held = frozenset().union(*(ix.chunks[i].stems for i in cited))
