@@ -96,3 +96,11 @@ def test_a_readme_without_markers_is_refused(tmp_path):
     readme.write_text("no table\n")
     proc = cli(report, "--write", readme)
     assert proc.returncode == 2 and "markers" in proc.stderr and readme.read_text() == "no table\n"
+
+
+def test_the_readme_table_is_the_reference_run():
+    proc = cli(ROOT / "benchmarks" / "reference-run.json", "--check", ROOT / "README.md")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((ROOT / "benchmarks" / "reference-run.json").read_text(encoding="utf-8"))
+    assert report["meta"]["mode"] == "full" and not report["meta"]["uncommitted_changes"]
+    assert f"commit `{report['meta']['commit'][:7]}`" in (ROOT / "README.md").read_text(encoding="utf-8")
