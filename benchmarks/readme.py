@@ -26,6 +26,8 @@ import json
 import sys
 from pathlib import Path
 
+from .harness import fmt_time
+
 BEGIN, END = "<!-- benchmarks:table begin -->", "<!-- benchmarks:table end -->"
 DEFAULT_REPORT = Path(__file__).resolve().parent / "reference-run.json"
 
@@ -43,18 +45,10 @@ class ReportError(Exception):
     """A report that is not what `python -m benchmarks` writes."""
 
 
-def _time(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} µs"
-
-
 def _amount(t: dict | None, unit: str) -> str:
     if not t:
         return "–"
-    return f"{t['median_bytes'] / 2**20:.1f} MB" if unit == "MB" else _time(t["median_s"])
+    return f"{t['median_bytes'] / 2**20:.1f} MB" if unit == "MB" else fmt_time(t["median_s"])
 
 
 def _x(r: float) -> str:
