@@ -123,7 +123,11 @@ def splice(document: str, table: str, where: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.readme", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.readme",
+        description="Render a benchmark report (python -m benchmarks --json FILE) as the README's table of goals: "
+                    "print it, write it between the README's markers, or check that the README holds it.",
+        epilog=f"markers: {BEGIN} ... {END}")
     p.add_argument("report", nargs="?", default=str(DEFAULT_REPORT),
                    help="the JSON report (default: benchmarks/reference-run.json)")
     what = p.add_mutually_exclusive_group()
