@@ -37,6 +37,11 @@ from guardrails.detectors.grounding.words import (
 )
 
 
+def _polarity_field(i: int, doc: str) -> property:
+    """Passage's i-th polarity set, worked out when first read."""
+    return property(lambda p: (p._polarity or p._read_polarity())[i], doc=doc)
+
+
 class Passage:
     """One sentence of a source, analysed. Read-only by convention, and
     compared by identity: each is analysed once, a claim's checks key dicts
@@ -68,30 +73,11 @@ class Passage:
         got = self._polarity = _with_negated(polarity(self.text, self._asserts))
         return got
 
-    @property
-    def clause_negated(self) -> frozenset[str]:
-        """The stems a clause-level negation denies (words.polarity)."""
-        return (self._polarity or self._read_polarity())[0]
-
-    @property
-    def phrase_negated(self) -> frozenset[str]:
-        """The stems a phrase-level negation denies ("without an exit fee")."""
-        return (self._polarity or self._read_polarity())[1]
-
-    @property
-    def mixed(self) -> frozenset[str]:
-        """Denied in one phrase, asserted in another: not compared."""
-        return (self._polarity or self._read_polarity())[2]
-
-    @property
-    def clause_mixed(self) -> frozenset[str]:
-        """Of clause_negated, the ones asserted in another clause."""
-        return (self._polarity or self._read_polarity())[3]
-
-    @property
-    def negated(self) -> frozenset[str]:
-        """clause_negated and phrase_negated together."""
-        return (self._polarity or self._read_polarity())[4]
+    clause_negated = _polarity_field(0, "The stems a clause-level negation denies (words.polarity).")
+    phrase_negated = _polarity_field(1, 'The stems a phrase-level negation denies ("without an exit fee").')
+    mixed = _polarity_field(2, "Denied in one phrase, asserted in another: not compared.")
+    clause_mixed = _polarity_field(3, "Of clause_negated, the ones asserted in another clause.")
+    negated = _polarity_field(4, "clause_negated and phrase_negated together.")
 
     def __repr__(self) -> str:
         return f"Passage(source={self.source}, start={self.start}, text={self.text!r})"
