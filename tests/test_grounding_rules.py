@@ -251,3 +251,18 @@ def test_per_pound_is_a_weight():
 def test_a_frame_of_two_function_words_is_no_frame():
     sources = ("Track the progress of your order in the app.", "The status page lists outages.")
     assert _reasons("Track the status of your order in the app.", *sources) == []
+
+
+# ---- after heldout-6 (now dev-7) was seen -----------------------------------------------
+
+def test_a_negative_word_under_a_negation_is_two_negations_which_cancel():
+    from guardrails.detectors.grounding.words import polarity
+
+    assert polarity("The bays never close")[0] == frozenset()  # any form of "closed": open
+    assert polarity("Electric vehicles are not exempt from inspection.")[0] == frozenset()  # inspection asserted
+    assert polarity("Electric vehicles are exempt from inspection.")[0] == {"exempt"}
+    source = "Electric vehicles are not exempt from inspection."
+    assert _reasons("Electric cars still have to go through inspection.", source) == []
+    assert _reasons("The touchless bays never close.", "The touchless bays are open 24 hours a day.") == []
+    assert _reasons("The touchless bays are closed on Sundays.", "The touchless bays are open on Sundays.") \
+        == ["negation"]  # the nearest case: one negative word alone still denies

@@ -344,7 +344,11 @@ not no never cannot none neither nor nothing nobody nowhere without
 # allowed", "non-refundable" is "not refundable".
 _NEGATIVE = _set("""
 prohibited forbidden excluded banned disallowed unsupported unavailable ineligible refused denied optional closed
+exempt
 """)
+# Under a negation, any form of a negative word is one ("never close", "not
+# prohibited from"): two negations, which cancel.
+_NEGATIVE_RAW = frozenset(_raw_stem(w) for w in _NEGATIVE)
 
 
 # "no", "without", "outside", "except" and "not" before a preposition ("but
@@ -457,7 +461,7 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
             continue
         if phrase and (in_phrase >= 3 or (k + 1 < n and ws[k + 1] in _ARTICLES)):
             phrase = 0  # a phrase is a few words, and ends at a verb ("without a badge carries a penalty")
-        negative = w in _NEGATIVE or w.startswith("non-")
+        negative = w in _NEGATIVE or w.startswith("non-") or (depth % 2 == 1 and _raw_stem(w) in _NEGATIVE_RAW)
         if (depth + negative) % 2 == 1:
             out.update(_stems_of_word(w))
         elif phrase % 2 == 1:
@@ -465,6 +469,8 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
             out_phrase.update(_stems_of_word(w))
         else:
             asserted.update(_stems_of_word(w))
+        if negative and depth % 2 == 1:
+            depth -= 1  # "not exempt from inspection": the rest of the clause is asserted
     # A phrase negation denies a thing the text does not also assert: "a fee
     # of €50, and strollers travel free" says both, and is not compared on it.
     # A clause negation of a thing the text also asserts ("you only pay the
