@@ -266,3 +266,76 @@ def test_a_negative_word_under_a_negation_is_two_negations_which_cancel():
     assert _reasons("The touchless bays never close.", "The touchless bays are open 24 hours a day.") == []
     assert _reasons("The touchless bays are closed on Sundays.", "The touchless bays are open on Sundays.") \
         == ["negation"]  # the nearest case: one negative word alone still denies
+
+
+def test_a_passage_naming_the_predicate_only_in_its_subject_says_nothing_of_it():
+    source = "Cover does not include radiators, underfloor heating or limescale damage."
+    assert _reasons("Radiators and underfloor heating aren't covered.", source) == []
+    # the nearest case: a passage holding the predicate after its verb is compared
+    assert _reasons("Radiators and underfloor heating are covered.",
+                    "Radiators and underfloor heating are not covered.") == ["negation"]
+
+
+def test_a_clause_of_the_passage_clearly_about_the_claim_is_what_polarity_compares():
+    source = ("Patients do not need a referral from a GP to book, but those claiming through private health "
+              "insurance should check whether their insurer requires one.")
+    assert _reasons("If you're claiming on private health insurance it's worth checking whether your insurer "
+                    "asks for a referral.", source) == []
+    # a claim drawing on both clauses still meets the negation ("We accept card; we do not accept cash")
+    assert _reasons("You can pay the technician in cash, by card or by bank transfer.",
+                    "We accept card and bank transfer; we do not accept cash.") == ["negation"]
+
+
+def test_though_starts_a_clause_and_a_verbless_pair_before_and_is_one_subject():
+    (claim,) = extract_claims("The package is $6,750 and includes embalming, though plot fees aren't included.")
+    assert [c.text for c in claim.clauses] == ["The package is $6,750 and includes embalming",
+                                                "plot fees aren't included."]
+    (claim,) = extract_claims("Cemetery plot fees and a headstone are included in the package.")
+    assert len(claim.clauses) == 1
+    (claim,) = extract_claims("Refunds take 5 days and shipping is free.")  # a figure: a clause of its own
+    assert [c.text for c in claim.clauses] == ["Refunds take 5 days", "shipping is free."]
+    source = "The package includes embalming. Cemetery plot fees and headstones are not included."
+    assert _reasons("Cemetery plot fees and a headstone are included in the package.", source) == ["negation"]
+
+
+def test_a_lead_in_naming_a_document_in_lower_case_is_dropped():
+    for answer in ("According to the information sheet, the study is sponsored by Halvern.",
+                   "The information sheet says the study is sponsored by Halvern."):
+        (claim,) = extract_claims(answer)
+        assert claim.clauses[0].text == "the study is sponsored by Halvern.", answer
+    (kept,) = extract_claims("According to the Gold plan, the study is sponsored by Halvern.")  # a name: kept
+    assert kept.clauses[0].text.startswith("According to the Gold plan")
+
+
+def test_may_in_lower_case_after_a_figure_is_the_modal_not_the_month():
+    assert [q.unit for q in _q("children under 18 may apply")] == [None]
+    assert [q.unit for q in _q("from 18 May")] == ["date"]
+    assert [q.unit for q in _q("by 18 may 2024")] == ["date"]  # with a year it is a date however written
+    assert _reasons("Children under 18 can apply as dependants.", "Children under 18 may apply as dependants.") == []
+
+
+def test_how_often_without_a_figure_is_a_frequency():
+    assert [(q.value, q.unit) for q in _q("inspected every year")] == [(1.0, "frequency")]
+    assert [(q.value, q.unit) for q in _q("once a month")] == [(12.0, "frequency")]
+    assert [(q.value, q.unit) for q in _q("Food waste is collected weekly.")] == [(52.0, "frequency")]
+    assert [q.per for q in _q("a monthly fee of $5")] == ["month"]  # a price's period, not how often
+    source = "Vehicles older than 10 years must be inspected every year."
+    assert _reasons("Cars older than ten years need to be inspected every 12 months.", source) == []
+    assert _reasons("Cars older than ten years need to be inspected every 6 months.", source) != []
+    lifts = "Goods lifts get a preventive maintenance visit once every three months."
+    assert _reasons("Goods lifts get a preventive maintenance visit once a month.", lifts) == ["number_mismatch"]
+    # with no figure of how often near it, a frequency without a figure is not a claim to check
+    assert _reasons("Goods lifts are serviced every year.", "Goods lifts are serviced by the Contractor.") == []
+
+
+def test_a_duration_as_long_as_its_period_is_all_the_time():
+    (day,) = _q("24 hours a day")
+    assert day.always and not _q("within 1 day")[0].always
+    assert not day.same(_q("within 1 day")[0])  # all day is not a duration of one day
+    source = "For entrapments, the Contractor shall attend within 1 hour, 24 hours a day."
+    assert _reasons("For entrapments, the contractor has to attend within 1 day, at any time.", source) \
+        == ["number_mismatch"]
+    assert _reasons("The bays are open 24 hours a day, seven days a week.",
+                    "The bays are open 24 hours a day, every day of the week.") == []
+    assert _reasons("The bays are open five days a week.", "The bays are open seven days a week.") \
+        == ["number_mismatch"]

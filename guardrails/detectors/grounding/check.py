@@ -61,6 +61,7 @@ from guardrails.detectors.grounding.passages import (
     value_key,
 )
 from guardrails.detectors.grounding.quantities import (
+    BARE_FREQUENCY,
     CURRENCIES,
     MONTHS,
     Quantity,
@@ -245,6 +246,15 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
                 return ("number_mismatch", f"{shown!r}: the passage about this gives another value; the sources "
                         "give this one for something else", other, True)
             continue
+        if q.unit in _DURATIONS and _twin_held(q, quantities, near):
+            continue  # "every 12 months" where a source says "every year": how often, which is held
+        if q.always or (q.unit == "frequency" and BARE_FREQUENCY.fullmatch(text, q.start, q.end)):
+            # "seven days a week", "once a month": a figure only against the same kind of figure
+            kin = next((p for p in near for sq in p.quantities if sq.unit == q.unit and sq.per == q.per
+                        and not sq.always), None)
+            if kin is None:
+                continue
+            return "number_mismatch", f"{clause.text[q.start:q.end]!r}: the sources give another value", kin, True
         if key is not None and not any(sq.unit == q.unit for p in near for sq in p.quantities) \
                 and _in_same_chunk(q, key, near, ix, allowed):
             continue
@@ -373,6 +383,17 @@ def _said_of_something_else(q: Quantity, holding, overlap: dict[Passage, int], c
     if any(_one_measure(sq.unit, q.unit) and not sq.is_date and not _supports(sq, q) for sq in best[0].quantities):
         return best[0]
     return None
+
+
+_DURATIONS = frozenset(["time", "months"])
+
+
+def _twin_held(q: Quantity, quantities, near) -> bool:
+    """Whether the frequency read from the duration `q` ("every 12 months":
+    once a year) is in a passage about the claim."""
+    return any(f.unit == "frequency" and f.start == q.start and f is not q
+               and any(sq.unit == "frequency" and sq.same(f) for p in near for sq in p.quantities)
+               for f in quantities)
 
 
 def _one_measure(a: str | None, b: str | None) -> bool:

@@ -82,12 +82,15 @@ _LEAD_IN = re.compile(r"""^\W*(?:
         (?:rules|terms|conditions|regulations|guidelines|polic(?:y|ies)|handbook|guide|documentation|website|faq)
         \s?,\s
     | (?:the\s)?(?:documents?|sources?)\s(?:say|state|show|indicate|confirm)s?\s(?:that\s)?
+    | (?:according\sto|going\sby|based\son|as\sper|per)\s(?:the|our|your)\s(?-i:(?:[a-z][\w-]*\s){0,2}[a-z][\w-]*)
+        \s?,\s
+    | the\s(?-i:(?:[a-z][\w-]*\s){0,2})(?:says|states|shows|explains|notes|mentions|confirms)\s(?:that\s)?
     | (?:good|great|bad|quick)\snews\s?[:,!-]\s
     | (?:yes|no|yep|nope|sure|okay|ok),\s
 )""", re.IGNORECASE | re.VERBOSE)
 
-# A clause boundary: ";", or ", and"/", but"/"and" when a verb follows.
-_CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas|so)\s+|\s+(?:and|but)\s+(?=(?:[\w'-]+\s+){0,3}"
+# A clause boundary: ";", or ", and"/", but"/", though"/"and" when a verb follows.
+_CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas|so|though|although)\s+|\s+(?:and|but)\s+(?=(?:[\w'-]+\s+){0,3}"
                      r"(?:is|are|was|were|can|may|must|will|shall|should|has|have|does|do|cannot|can't)\b)",
                      re.IGNORECASE)
 
@@ -202,6 +205,8 @@ def _clauses(answer: str, start: int, end: int, whole_checked: bool = False) -> 
     at = 0
     low = body.lower()
     for m in (_CLAUSE_CS if len(low) == len(body) else _CLAUSE).finditer(low):
+        if low[m.start()] not in ",;" and _NOUN_PHRASE.fullmatch(low, at, m.start()) is not None:
+            continue  # "Cemetery plot fees and a headstone are included": one subject of two nouns
         if m.start() > at:
             out.append(Clause(start + at, start + m.start(), body[at:m.start()]))
         at = m.end()
@@ -213,4 +218,8 @@ def _clauses(answer: str, start: int, end: int, whole_checked: bool = False) -> 
 
 
 _TWO_LETTERS = re.compile(r"[^\W\d_]{2}")
+# Up to four words, no figure and no auxiliary verb: what comes before "and"
+# is then the first half of a subject, not a clause (lower-cased text).
+_NOUN_PHRASE = re.compile(r"\W*(?:(?!(?:is|are|was|were|be|can|may|must|will|shall|should|has|have|had|does|do|"
+                          r"did|cannot|can't|won't|isn't|aren't)\b)[^\W\d][\w'-]*\W*){1,4}")
 

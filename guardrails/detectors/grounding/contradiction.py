@@ -82,7 +82,7 @@ def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed, c_cla
         if pred is None or pred not in p.stems or not subject or not subject & denied_of:
             return False
         return not (pred in c_clause or pred in c_phrase)
-    if pred is not None and pred in p.stems:
+    if pred is not None and pred in p.stems and not _named_before_verb(p.text, pred):
         # a predicate a passage both denies and asserts ("at no cost to you" beside a price) is not compared
         flipped = (pred in c_clause or pred in c_phrase) != (pred in p.negated) and pred not in p.mixed
     else:  # the predicate put another way: the clause's polarity, on what is said of the subject
@@ -94,6 +94,12 @@ def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed, c_cla
         # ("is free" / "There is no charge"), either way round.
         c_neg_clause = (c_clause - c_clause_mixed) & rest
         p_neg_clause = (p.clause_negated - p.clause_mixed) & rest
+        if p_neg_clause:
+            # a clause of the passage clearly about the claim on its own is what is compared ("Patients do
+            # not need a referral ..., but those claiming through private health insurance should check")
+            about = _clause_about(p.text, cstems)
+            if len(about & cstems) >= POLARITY_OVERLAP * len(cstems):
+                p_neg_clause &= about
         c_neg = bool(c_neg_clause) or bool(p_neg_clause and c_phrase & rest)
         p_neg = bool(p_neg_clause) or bool(c_neg_clause and p.phrase_negated & rest)
         flipped = bool(rest) and c_neg != p_neg and (p_neg or not p.clause_negated)
@@ -101,6 +107,33 @@ def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed, c_cla
     # fee" / "an exit fee of 2%"); "No glasses" against "without glasses" agree.
     phrased = (c_phrase ^ p.phrase_negated) - (c_clause & p.phrase_negated) - (c_phrase & p.clause_negated)
     return flipped or bool((shared - subject - {pred} - c_mixed - p.mixed) & phrased)
+
+
+_CLAUSES = re.compile(r"[,;:]\s+|\s+(?:but|while|whereas|though|although|because)\s+", re.IGNORECASE)
+
+
+def _clause_about(text: str, cstems) -> frozenset[str]:
+    """The content stems of the clause of `text` sharing most words with the
+    claim (`cstems`); of all its clauses as close as that one."""
+    best: set[str] = set()
+    best_n = -1
+    for piece in _CLAUSES.split(text):
+        got = set(content_stems(piece))
+        n = len(got & cstems)
+        if n > best_n:
+            best, best_n = got, n
+        elif n == best_n:
+            best |= got
+    return frozenset(best)
+
+
+def _named_before_verb(text: str, pred: str) -> bool:
+    """Whether `pred` is in the passage only before its first auxiliary, as
+    the subject's word ("Cover does not include radiators" holds no
+    predicate "covered"): then it says nothing of that predicate."""
+    low = text.lower()
+    m = (_AUX_CS if len(low) == len(text) else _AUX).search(low)
+    return m is not None and pred in content_stems(text[:m.start()]) and pred not in content_stems(text[m.end():])
 
 
 def _same_claim(cstems: set[str], p: Passage, subject: frozenset[str]) -> bool:

@@ -212,6 +212,9 @@ def _lowered(text: str) -> tuple[str, bool]:
     return (low, True) if len(low) == len(text) else (text, False)
 
 
+_PERIOD_DAYS = {"day": 1.0, "night": 1.0, "week": 7.0, "year": 365.0}
+
+
 class Quantity(NamedTuple):
     """One number as a fact: its value in the base unit of `unit` (None: a
     bare number), the period of a rate, and where it was written. A named
@@ -231,6 +234,12 @@ class Quantity(NamedTuple):
         """A date or a time of day: a value held as readings."""
         return self.unit == "date" or self.unit == "clock"
 
+    @property
+    def always(self) -> bool:
+        """A duration per period as long as the period: "24 hours a day",
+        "seven days a week" say all the time, not how long something takes."""
+        return self.unit == "time" and self.per in _PERIOD_DAYS and abs(self.value - _PERIOD_DAYS[self.per]) < 1e-9
+
     def same(self, other: Quantity) -> bool:
         """The same fact, once normalised (module docstring)."""
         if self.is_date or other.is_date:
@@ -243,6 +252,8 @@ class Quantity(NamedTuple):
             return False
         if self.per is not None and other.per is not None and self.per != other.per:
             return False
+        if (self.per is not None or other.per is not None) and self.always != other.always:
+            return False  # "24 hours a day" is all day, not a duration of one day
         a, b = self.value, other.value
         if abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b)):
             return True
@@ -382,6 +393,16 @@ def find_dates(text: str, words: frozenset[str] | None = None) -> list[Quantity]
     return out
 
 
+_MAY = re.compile(r"\bmay\b")
+
+
+def _modal_may(text: str, d: Quantity) -> bool:
+    """A date without a year whose month is "may" in lower case: the modal
+    verb after a figure ("children under 18 may apply"), not 18 May. A
+    month's name is written with a capital."""
+    return all(y is None for y, _, _ in d.value) and _MAY.search(text, d.start, d.end) is not None
+
+
 # A time of day: "9 pm", "9:30 a.m.", "21:00", "noon". Its value is its
 # readings in minutes after midnight: "9:00" may be 9 am or 9 pm, as a
 # numeric date may be read two ways; "21:00" and "9 pm" meet.
@@ -430,6 +451,7 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
     "3rd") and the "a" of "a day" are not numbers; a year inside a date is the
     date's. `words`: the text's runs of letters, lower case, when known
     (alpha_words)."""
+    original = text
     text, lowered = _lowered(text)
     digit = _DIGIT_START.search(text) is not None
     if words is None:
@@ -437,9 +459,12 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
     number_words = _NUMBER_WORDS & words
     clock_word = not {"noon", "midnight", "midday"}.isdisjoint(words)
     times = "twice" in words or "thrice" in words
-    if not (digit or number_words or times or clock_word):
+    often = "every" in words or "once" in words or not _RATE_WORDS.isdisjoint(words)
+    if not (digit or number_words or times or clock_word or often):
         return []
     dates = find_dates(text, words) if digit else []
+    if dates and "may" in words:
+        dates = [d for d in dates if not _modal_may(original, d)]
     if clock_word or (digit and (":" in text or not _CLOCK_WORDS.isdisjoint(words))):
         dates += find_clocks(text if lowered else text.lower())
     out: list[Quantity] = list(dates)
@@ -494,7 +519,7 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
     if not _RATE_WORDS.isdisjoint(words):
         out = _adjective_rates(out, text)
     out = _unit_rates(out, text)
-    if "every" in words or "twice" in words or "thrice" in words or "times" in words:
+    if often or times or "times" in words or not _RATE_WORDS.isdisjoint(words):
         out = _frequencies(out, text)
     if "birthday" in words:
         out = _birthdays(out, text)
@@ -517,7 +542,24 @@ def _frequencies(qs: list[Quantity], text: str) -> list[Quantity]:
             days = q.value * (30.4375 if q.unit == "months" else 1)
             out.append(Quantity(round(365.25 / days, 3), "frequency", None, q.start, q.end))
         out.append(q)
+    taken = [(q.start, q.end) for q in out]
+    for m in (BARE_FREQUENCY_CS if text.islower() else BARE_FREQUENCY).finditer(text):
+        if not any(s < m.end() and m.start() < e for s, e in taken):
+            period = (m.group(1) or _ADVERB_PERIOD[m.group(2).lower()]).lower()
+            out.append(Quantity(_PER_YEAR[period], "frequency", None, m.start(), m.end()))
+    out.sort(key=lambda q: q.start)
     return out
+
+
+_ADVERB_PERIOD = {"daily": "day", "nightly": "night", "weekly": "week", "monthly": "month", "yearly": "year",
+                  "annually": "year"}
+#: How often without a figure: "every year" is once a year, "once a month" 12
+#: times, "collected weekly" 52 (an adverb of frequency after its verb; "a
+#: monthly fee" is a price's period, which _adjective_rates reads).
+BARE_FREQUENCY = re.compile(r"\b(?:every|once\s+(?:a|an|per|each|every))\s+(day|night|week|month|year)\b(?!s)"
+                            r"|(?<=[a-z] )(daily|nightly|weekly|monthly|yearly|annually)(?=\s*(?:[.,;:!?)]|$|\s(?:on|in|at|by|from|and|or|until|for)\b))",
+                            re.IGNORECASE)
+BARE_FREQUENCY_CS = re.compile(BARE_FREQUENCY.pattern)
 
 
 def every_before(text: str, at: int) -> bool:
