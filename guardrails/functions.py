@@ -20,9 +20,9 @@ from typing import Any, Callable, Protocol
 
 from guardrails import ast
 from guardrails.detectors import SECRET_KINDS
-from guardrails.detectors.grounding import REASONS as GROUNDING_REASONS
 from guardrails.detectors.injection import LEVELS as INJECTION_LEVELS
 from guardrails.diagnostics import RuntimeCode, Span
+from guardrails.functions_grounding import REASONS as GROUNDING_REASONS
 from guardrails.functions_grounding import (
     check_output_stage,
     check_ungrounded,

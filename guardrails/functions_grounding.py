@@ -10,6 +10,11 @@ only by default, with the content check too for ``strict=1`` and
 ``ungrounded(unsupported)`` (a second node, computed only when asked). A request that
 carries no sources makes them fail with ``missing-attribute`` (fail closed or open
 as the policy says): a missing list must not read as a grounded answer.
+
+The detector is imported when a policy first compiles one of the three, not
+with this module: :mod:`guardrails.functions` imports this at every start,
+and the checks' modules were about 40 ms of a cold start. :data:`REASONS`
+is therefore written out here; a test keeps it equal to the detector's.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 from guardrails import ast
-from guardrails.detectors.grounding import REASONS, check_grounding, findings
 from guardrails.detectors.grounding.sources import REQUEST_SOURCES
 from guardrails.diagnostics import RuntimeCode
 from guardrails.resolve import suggest
@@ -31,6 +35,11 @@ from guardrails.rulegraph import TIER_CHEAP, Ctx, DetectorNode, RuleError
 NODE_ID = "grounding"
 STRICT_NODE_ID = "grounding-strict"
 
+#: The reason codes, as :data:`guardrails.detectors.grounding.check.REASONS`
+#: orders them (tests/test_grounding_cost.py keeps the two equal).
+REASONS: tuple[str, ...] = ("missing_number", "number_mismatch", "entity_missing", "negation", "bad_citation",
+                            "unsupported")
+
 
 def _sources() -> Any:
     sources = REQUEST_SOURCES.get()
@@ -40,17 +49,19 @@ def _sources() -> Any:
     return sources
 
 
-def _run(c: Ctx) -> Any:
-    return check_grounding(c.text, _sources(), getattr(c.rt, "grounding", None))
-
-
-def _run_strict(c: Ctx) -> Any:
-    return check_grounding(c.text, _sources(), getattr(c.rt, "grounding", None), strict=True)
-
-
 def _node(cc: Any, strict: bool = False) -> DetectorNode:
-    default = cc.node(DetectorNode(NODE_ID, TIER_CHEAP, _run))  # always there: the engine keys sessions' sources on it
-    return cc.node(DetectorNode(STRICT_NODE_ID, TIER_CHEAP, _run_strict)) if strict else default
+    from guardrails.detectors.grounding.check import (
+        check_grounding,  # the first policy that uses it
+    )
+
+    def run(c: Ctx) -> Any:
+        return check_grounding(c.text, _sources(), getattr(c.rt, "grounding", None))
+
+    def run_strict(c: Ctx) -> Any:
+        return check_grounding(c.text, _sources(), getattr(c.rt, "grounding", None), strict=True)
+
+    default = cc.node(DetectorNode(NODE_ID, TIER_CHEAP, run))  # always there: the engine keys sessions' sources on it
+    return cc.node(DetectorNode(STRICT_NODE_ID, TIER_CHEAP, run_strict)) if strict else default
 
 
 def _strict(e: ast.Call) -> bool:
@@ -74,6 +85,8 @@ def check_ungrounded(fc: Any, e: ast.Call) -> None:
 
 
 def compile_grounding(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
+    from guardrails.detectors.grounding import findings
+
     node = _node(cc, _strict(e))
 
     def grounding(c: Ctx):
@@ -85,6 +98,8 @@ def compile_grounding(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
 
 
 def compile_grounded(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
+    from guardrails.detectors.grounding import findings
+
     node = _node(cc, _strict(e))
     min_share = next((float(k.value.value) for k in e.kwargs if k.name == "min_share"), 1.0)
 
@@ -97,6 +112,8 @@ def compile_grounded(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
 
 
 def compile_ungrounded(cc: Any, e: ast.Call) -> Callable[[Ctx], Any]:
+    from guardrails.detectors.grounding import findings
+
     reasons = frozenset(a.name for a in e.args) or None
     node = _node(cc, reasons is not None and "unsupported" in reasons)  # naming the content check turns it on
 

@@ -250,3 +250,57 @@ def test_claims_citations_and_quotes_on_the_corpus():
         for claim in extract_claims(text):
             assert claim.citations == tuple(m.group(1) for m in CITATION.finditer(claim.text))
             assert claim.quotes == tuple(m.group(1) for m in QUOTE.finditer(claim.text))
+
+
+# Round 3: the cold start. The grounding checks are imported when a policy
+# first uses them, not with guardrails.functions or the package.
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_builtins_reasons_are_the_detectors():
+    from guardrails.detectors.grounding.check import REASONS
+    from guardrails.functions_grounding import REASONS as WRITTEN
+
+    assert WRITTEN == REASONS
+
+
+def test_importing_guardrails_imports_no_grounding_check():
+    import subprocess
+    import sys
+
+    code = ("import sys, guardrails, guardrails.cli, guardrails.functions, guardrails.engine; "
+            "print(sorted(m for m in sys.modules if m.startswith('guardrails.detectors.grounding.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    # the request's sources and the backend loader only: what the engine reads at start
+    assert out.stdout.strip() == "['guardrails.detectors.grounding.backends', 'guardrails.detectors.grounding.sources']"
+
+
+def test_a_policy_using_grounded_imports_the_check_and_decides():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from guardrails import Engine\n"
+            "from guardrails.detectors import grounding\n"
+            "assert 'guardrails.detectors.grounding.check' not in sys.modules\n"
+            "e = Engine.from_source('policy \"p\" version \"1.0.0\"\\noutput { rule r: deny \"x\" when not grounded() }\\n')\n"
+            "assert 'guardrails.detectors.grounding.check' in sys.modules\n"
+            "d = e.check_output('The refund window is 90 days.', sources=['Refunds within 30 days.'])\n"
+            "print(d.outcome.value, grounding.REASONS is sys.modules['guardrails.detectors.grounding.check'].REASONS)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["deny", "True"]
+
+
+def test_the_package_names_every_export_and_no_other():
+    from guardrails.detectors import grounding
+
+    for name in grounding.__all__:
+        assert getattr(grounding, name) is not None, name
+    try:
+        grounding.no_such_name  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("an unknown name was found")

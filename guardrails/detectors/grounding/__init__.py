@@ -22,16 +22,37 @@ describes each check.
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from guardrails.detectors.base import Finding
-from guardrails.detectors.grounding.check import (
-    REASONS,
-    GroundingResult,
-    Unsupported,
-    check_grounding,
-)
-from guardrails.detectors.grounding.claims import Claim, extract_claims
-from guardrails.detectors.grounding.quantities import Quantity, find_quantities
 from guardrails.detectors.grounding.sources import SessionSources, Source, read_sources
+
+if TYPE_CHECKING:
+    from guardrails.detectors.grounding.check import (
+        REASONS,
+        GroundingResult,
+        Unsupported,
+        check_grounding,
+    )
+    from guardrails.detectors.grounding.claims import Claim, extract_claims
+    from guardrails.detectors.grounding.quantities import Quantity, find_quantities
+
+# The checks are imported when first named, not with the package: the
+# engine imports .sources and .backends at start-up, which runs this file,
+# and the checks' modules and regexes were about 40 ms of every cold start
+# (a policy without grounding never needs them).
+_LAZY = {"REASONS": "check", "GroundingResult": "check", "Unsupported": "check", "check_grounding": "check",
+         "Claim": "claims", "extract_claims": "claims", "Quantity": "quantities", "find_quantities": "quantities"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # once: later reads are plain attribute lookups
+    return value
 
 
 def findings(result: GroundingResult, reasons: frozenset[str] | None = None) -> list[Finding]:
