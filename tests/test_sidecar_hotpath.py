@@ -234,3 +234,189 @@ def test_tallied_refuses_what_prometheus_client_refuses():
     Metrics(registry=registry)
     with pytest.raises(ValueError):  # the names are taken: one Metrics per registry
         Metrics(registry=registry)
+
+
+# ---- a tool call read straight from its bytes (wire.read_tool_call) ----------------------
+
+def _general(raw: bytes):
+    """What the handler gets the general way: upb's parse and request_to_engine, or the refusal's kind."""
+    from guardrails.sidecar._proto import guardrails_pb2 as pb
+    from guardrails.sidecar.admission import Refuse, parse
+    from guardrails.sidecar.convert import ConversionError, request_to_engine
+
+    try:
+        msg = parse(pb.CheckToolCallRequest, raw)
+        request, policy = request_to_engine("tool_call", msg)
+    except Refuse as r:
+        return ("refused", r.kind)
+    except ConversionError:
+        return ("refused", "invalid")
+    return request, policy, msg.explain, msg.request_key
+
+
+def _json_values(leaf):
+    from hypothesis import strategies as st
+
+    return st.recursive(leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                           max_size=3), max_leaves=8)
+
+
+def _leaves():
+    from hypothesis import strategies as st
+
+    return (st.none() | st.booleans() | st.text(max_size=140)
+            | st.integers(-2**53, 2**53) | st.floats(allow_nan=False, allow_infinity=False)
+            | st.sampled_from([0.5, -0.0, 1e300, 2.0**60, float("inf")]))
+
+
+def _requests_strategy():
+    from hypothesis import strategies as st
+
+    structs = st.none() | st.dictionaries(st.text(max_size=140), _json_values(_leaves()), max_size=5)
+    return st.fixed_dictionaries({
+        "tool": st.text(max_size=3), "args": structs, "principal": structs, "context": structs,
+        "policy": st.sampled_from(["", "shop", "shop@1.0.0"]), "request_key": st.sampled_from(["", "k1"]),
+        "explain": st.booleans(), "session": st.sampled_from(["", "run-1"]),
+        "at": st.sampled_from([0.0, 1.5e9, -1.0, float("nan")]),
+    })
+
+
+def _message(r: dict):
+    from guardrails.sidecar._proto import guardrails_pb2 as pb
+    from guardrails.sidecar.convert import fill_struct
+
+    msg = pb.CheckToolCallRequest(tool=r["tool"], policy=r["policy"], request_key=r["request_key"],
+                                  explain=r["explain"], session=r["session"], at=r["at"])
+    for name in ("args", "principal", "context"):
+        if r[name] is not None:
+            fill_struct(getattr(msg, name), r[name], name)
+    return msg
+
+
+def _typed(v):
+    if isinstance(v, dict):
+        return sorted((k, _typed(x)) for k, x in v.items())
+    if isinstance(v, list):
+        return [_typed(x) for x in v]
+    return type(v).__name__, repr(v)
+
+
+def _same_reading(raw: bytes) -> None:
+    import math
+
+    from guardrails.sidecar.wire import read_tool_call
+
+    fast, general = read_tool_call(raw), _general(raw)
+    if fast is None:
+        return  # the general way reads it (or refuses it)
+    assert general[0] != "refused", (raw, general)
+    request, policy, explain, key, args_bytes = fast
+    want_request, want_policy, want_explain, want_key = general
+    at, want_at = request.pop("at", None), want_request.pop("at", None)
+    assert (at is None) == (want_at is None) and (at is None or at == want_at or math.isnan(at) and math.isnan(want_at))
+    assert (request, policy, explain, key) == (want_request, want_policy, want_explain, want_key)
+    # The values' types too: a whole number is an int, as the general way gives it. (The keys come in
+    # the order they arrived; protobuf's map gives them in its own.)
+    assert _typed(request) == _typed(want_request)
+    assert (args_bytes is None) == (request["args"] is None)
+
+
+def test_the_plain_reading_equals_protobufs():
+    from hypothesis import given, settings
+
+    @settings(max_examples=400, deadline=None)
+    @given(_requests_strategy())
+    def check(r):
+        raw = _message(r).SerializeToString()
+        _same_reading(raw)
+
+    check()
+
+
+def test_every_plain_request_is_read_without_protobuf():
+    from guardrails.sidecar.wire import read_tool_call
+
+    # The benchmark's requests, and the test's own: all in the plain form.
+    for r in _requests(200):
+        raw = _message({"tool": r["tool"], "args": r["args"], "principal": r["principal"], "context": r["context"],
+                        "policy": "shop", "request_key": "", "explain": False, "session": r["session"] or "",
+                        "at": 0.0}).SerializeToString()
+        assert read_tool_call(raw) is not None
+        _same_reading(raw)
+
+
+def test_what_is_not_plain_goes_the_general_way():
+    """Malformed bytes, bad UTF-8, repeated or unknown fields, deep values,
+    odd encodings: never read here differently from protobuf, and a message
+    protobuf refuses is never read here."""
+    import random as _random
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from guardrails.sidecar.wire import READ_DEPTH, read_tool_call
+
+    base = _message({"tool": "refund", "args": {"amount": 5, "note": "é", "l": [1, {"a": None}]},
+                     "principal": {"role": "staff"}, "context": {"flagged": True}, "policy": "shop",
+                     "request_key": "", "explain": False, "session": "", "at": 0.0}).SerializeToString()
+    assert read_tool_call(base) is not None
+    cases = [
+        b"\x0a\x02\xff\xfe",  # the tool is not UTF-8
+        base + b"\x0a\x01x",  # tool repeated (protobuf keeps the last)
+        base + b"\x12\x00",  # args repeated (protobuf merges)
+        base + b"\x50\x01",  # an unknown field
+        base[:-1],  # cut short
+        b"\x0a\x00",  # an empty tool: refused
+        b"",
+        # a Struct entry whose key is not UTF-8
+        b"\x0a\x01t\x12\x07\x0a\x05\x0a\x01\xff\x12\x00",
+        # a Value with two members (protobuf keeps the last)
+        b"\x0a\x01t\x12\x0e\x0a\x0c\x0a\x01k\x12\x07\x1a\x01x\x20\x01\x08\x00",
+        # a boolean written as a wide varint
+        b"\x0a\x01t\x12\x0a\x0a\x08\x0a\x01k\x12\x03\x20\x81\x00",
+    ]
+    deep: dict = {"x": 1}
+    for _ in range(READ_DEPTH + 2):
+        deep = {"d": deep}
+    cases.append(_message({"tool": "t", "args": deep, "principal": None, "context": None, "policy": "",
+                           "request_key": "", "explain": False, "session": "", "at": 0.0}).SerializeToString())
+    assert read_tool_call(cases[-1]) is None  # deeper than READ_DEPTH: the general way
+    for raw in cases:
+        _same_reading(raw)
+    rnd = _random.Random(6)
+    for _ in range(3000):  # random damage to a plain message
+        b = bytearray(base)
+        for _k in range(rnd.randint(1, 3)):
+            b[rnd.randrange(len(b))] = rnd.randrange(256)
+        _same_reading(bytes(b))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(max_size=60))
+    def noise(raw):
+        _same_reading(raw)
+
+    noise()
+
+
+def test_forwarded_args_travel_back_as_they_came():
+    """The answer reuses the request's args bytes only when the decision
+    forwards that very dict; it decodes to decision_to_proto's message."""
+    from guardrails.sidecar._proto import guardrails_pb2 as pb
+    from guardrails.sidecar.convert import decision_to_proto
+    from guardrails.sidecar.wire import decision_bytes, read_tool_call
+
+    engine = Engine.from_source(STATELESS.format(version="1.0.0"), hash_salt=SALT)
+    reused = 0
+    for r in _requests(300):
+        raw = _message({"tool": r["tool"], "args": r["args"], "principal": r["principal"], "context": r["context"],
+                        "policy": "", "request_key": "", "explain": False, "session": "", "at": 0.0}
+                       ).SerializeToString()
+        request, _policy, _explain, _key, args_bytes = read_tool_call(raw)
+        d = engine.check_tool_call(request["tool"], request["args"], principal=request["principal"],
+                                   context=request["context"])
+        out = decision_bytes(d, request, args_bytes)
+        assert pb.Decision.FromString(out) == decision_to_proto(d, request)
+        reused += d.text is request["args"] and args_bytes is not None
+        if d.text is not None and d.text is not request["args"]:  # another dict: encoded, not the request's bytes
+            assert pb.Decision.FromString(out).args == decision_to_proto(d).args
+    assert reused > 50

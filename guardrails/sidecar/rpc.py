@@ -67,7 +67,7 @@ from guardrails.sidecar.metrics import Metrics
 from guardrails.sidecar.reload import PolicySet, Snapshot
 from guardrails.sidecar.rollout import Canary, ShadowRunner, has_policy
 from guardrails.sidecar.tracing import RpcTracing
-from guardrails.sidecar.wire import decision_bytes
+from guardrails.sidecar.wire import decision_bytes, read_tool_call
 
 SERVICE = "guardrails.v1.Guardrails"
 # A CheckToolCall message smaller than this is decided on the event loop.
@@ -227,27 +227,38 @@ class GuardrailsService:
     # -- the rpcs
     def check(self, stage: str, cls: Any, raw: bytes, context: grpc.ServicerContext) -> "bytes | Later":
         started = time.perf_counter()
-        msg = parse(cls, raw)
-        try:
-            request, policy = request_to_engine(stage, msg)
-        except ConversionError as exc:
-            raise Refuse("invalid", f"{cls.DESCRIPTOR.name}: {exc}", field=_field_named(str(exc))) from None
+        # A tool call in the plain form is read straight from its bytes
+        # (wire.read_tool_call); anything else, malformed messages included,
+        # is parsed by protobuf and converted.
+        read = read_tool_call(raw) if stage == "tool_call" else None
+        if read is not None:
+            request, policy, explain, request_key, args_bytes = read
+            msg = None
+        else:
+            msg = parse(cls, raw)
+            try:
+                request, policy = request_to_engine(stage, msg)
+            except ConversionError as exc:
+                raise Refuse("invalid", f"{cls.DESCRIPTOR.name}: {exc}", field=_field_named(str(exc))) from None
+            explain, request_key, args_bytes = msg.explain, msg.request_key, None
 
-        def key() -> bytes:
-            if msg.request_key:
-                return msg.request_key.encode()
-            return (policy or "").encode() + b"\0" + msg.SerializeToString(deterministic=True)
+        def key() -> bytes:  # the canary's routing key
+            if request_key:
+                return request_key.encode()
+            whole = msg if msg is not None else parse(cls, raw)
+            return (policy or "").encode() + b"\0" + whole.SerializeToString(deterministic=True)
 
         engine, track, shadow_engine = self.choose(policy, key)
         if self.remote_state and waits_on_store(engine, stage, policy, request):
-            return Later(self._finish, stage, msg, request, policy, engine, track, shadow_engine, started)
-        return self._finish(stage, msg, request, policy, engine, track, shadow_engine, started)
+            return Later(self._finish, stage, explain, request, args_bytes, policy, engine, track, shadow_engine,
+                         started)
+        return self._finish(stage, explain, request, args_bytes, policy, engine, track, shadow_engine, started)
 
-    def _finish(self, stage: str, msg: Any, request: dict, policy: str | None, engine: Engine, track: str,
-                shadow_engine: Engine | None, started: float) -> bytes:
+    def _finish(self, stage: str, explain: bool, request: dict, args_bytes: bytes | None, policy: str | None,
+                engine: Engine, track: str, shadow_engine: Engine | None, started: float) -> bytes:
         """The decision, counted and logged, as the serialized answer."""
-        d = self.decide(engine, stage, request, policy, explain=msg.explain)
-        out = decision_bytes(d, request)
+        d = self.decide(engine, stage, request, policy, explain=explain)
+        out = decision_bytes(d, request, args_bytes)
         check_size(out, self.config.max_message_bytes)  # before counting: an answer not sent is no decision
         routed = self._routed.get(track)
         if routed is None:
