@@ -339,3 +339,20 @@ def test_a_duration_as_long_as_its_period_is_all_the_time():
                     "The bays are open 24 hours a day, every day of the week.") == []
     assert _reasons("The bays are open five days a week.", "The bays are open seven days a week.") \
         == ["number_mismatch"]
+
+
+def test_days_of_the_week_and_months_are_compared_as_values():
+    games = "Games are played on Saturday mornings at Riverside Park."
+    assert _reasons("Games are played on Sunday mornings at Riverside Park.", games) == ["entity_missing"]
+    assert _reasons("Games are played on Saturday mornings at Riverside Park.", games) == []
+    hours = "Appointments are available Monday to Saturday, 9 a.m. to 5 p.m."
+    assert _reasons("Appointments are available Monday to Friday, 9 a.m. to 5 p.m.", hours) == ["entity_missing"]
+    assert _reasons("Appointments are available on Fridays.", hours) == []  # a day inside the range
+    assert _reasons("The office is closed on Saturdays.", "The office is closed on weekends.") == []
+    # a claim with a negation may name the days the source leaves out: another time, neither compared
+    # as days nor for polarity; the same day with the opposite polarity is still a contradiction
+    assert _reasons("Appointments are not available on Sundays.", hours) == []
+    assert _reasons("The office is closed on Sundays.", "The office is open on Sundays.") == ["negation"]
+    season = "The pool is open from May to September."
+    assert _reasons("The pool is open from June to September.", season) == ["entity_missing"]
+    assert _reasons("The pool is open in July.", season) == []

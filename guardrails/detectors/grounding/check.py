@@ -70,6 +70,7 @@ from guardrails.detectors.grounding.quantities import (
 from guardrails.detectors.grounding.sources import Source
 from guardrails.detectors.grounding.terms import (
     COMMON_STEMS,
+    cycle_mismatch,
     free_unsupported,
     new_term,
     swapped,
@@ -89,7 +90,9 @@ from guardrails.detectors.grounding.words import (
 REASONS: tuple[str, ...] = ("missing_number", "number_mismatch", "entity_missing", "negation", "bad_citation",
                             "unsupported")
 
-_NOT_NAMES = frozenset([*MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# Days and months are compared as values (terms.cycle_mismatch), not as names.
+_NOT_NAMES = frozenset([*MONTHS, *_WEEKDAYS, *(d + "s" for d in _WEEKDAYS)])
 _NAME_BEFORE = re.compile(r"\b([A-Z][A-Za-z-]*)\s+$")
 _NOT_A_MODEL = STOPWORDS | _NOT_NAMES
 _DEMONYM = re.compile(r"\b([A-Z][a-z]+)\s+(?:francs?|dollars?|pounds?|euros?|yen|kron[aeor]r?|rupees?|pesos?)\b")
@@ -277,6 +280,11 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
     for k in keys:
         if not _has_key(ix, allowed, stems, k):
             return "entity_missing", f"{k!r} is in no source", best, True
+    if overlap:
+        other_days = cycle_mismatch(bare, overlap, cstems)
+        if other_days is not None:
+            return ("entity_missing", f"{other_days[0]!r}: the passage about this names other days or months",
+                    other_days[1], True)
     term = new_term(bare, cstems, stems, ix, allowed)
     if term is not None:
         return "entity_missing", f"{term!r}: no source has any of its words", best, True

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 
 from guardrails.detectors.grounding.passages import Passage, value_key
+from guardrails.detectors.grounding.terms import cycle_values
 from guardrails.detectors.grounding.words import FEE, content_stems, polarity, stem
 
 _AUX = re.compile(r"\b(?:is|are|was|were|be|been|can|may|must|will|shall|should|has|have|had|does|do|did|"
@@ -136,6 +137,25 @@ def _named_before_verb(text: str, pred: str) -> bool:
     return m is not None and pred in content_stems(text[:m.start()]) and pred not in content_stems(text[m.end():])
 
 
+def _other_days(bare: str, closest) -> bool:
+    """Whether the claim names days of the week or months that the closest
+    passage's own days or months leave out entirely: it is then about
+    another time, and its polarity is not the claim's."""
+    if not any(ch.isupper() for ch in bare) and "week" not in bare and "daily" not in bare:
+        return False  # no day or month can be named (a cheap test first)
+    mine = cycle_values(bare)
+    if not mine:
+        return False
+    for p in closest:
+        theirs = cycle_values(p.text)
+        for kind in {v[2] for v in mine}:
+            a = frozenset().union(*(v[3] for v in mine if v[2] == kind))
+            b = [v[3] for v in theirs if v[2] == kind]
+            if b and a.isdisjoint(frozenset().union(*b)):
+                return True
+    return False
+
+
 def _same_claim(cstems: set[str], p: Passage, subject: frozenset[str]) -> bool:
     """Whether passage `p` is clearly about the claim, so a polarity the two
     disagree on is a contradiction: it holds most of the claim's words
@@ -204,6 +224,8 @@ def contradiction(bare: str, cstems: set[str], sharing, overlap: dict[Passage, i
         # a passage holding the predicate and one word of the subject ("Pets under 40 pounds are allowed,
         # ... per unit" for "Renting out your unit ... isn't allowed") is about something else
         return None, False
+    if _other_days(bare, closest):
+        return None, True  # "closed on Sundays" / "open Monday to Saturday": two times, one fact each
     # A passage bounding a figure by a negation ("with no component below 6.0") is the number check's too.
     if all(_flips(p, pstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) for p in closest) \
             and not any(p.quantities and _NEGATED_BOUND.search(p.text) for p in closest):

@@ -18,6 +18,7 @@ import re
 
 from guardrails.detectors.grounding.passages import Passage, SourceIndex, by_prefix
 from guardrails.detectors.grounding.words import (
+    ANY_NEGATION,
     BROADER,
     COMMON,
     FEE,
@@ -212,4 +213,96 @@ def swapped(bare: str, cstems: set[str], best: Passage | None) -> tuple[str, str
         if v is None or not is_content(v) or v[0].isdigit() or stem(v) in cstems or stem(v) in COMMON_STEMS:
             continue
         return w, v
+    return None
+
+
+# ---- days of the week and months, named without a date ----------------------------
+
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+                "november", "december")
+_ONE = (r"(?P<{g}>(?:mon|tues|wednes|thurs|fri|satur|sun)day|january|february|march|april|May|june|july|august|"
+        r"september|october|november|december)s?")
+# A day or a month, or a range of them ("Monday to Saturday", "from April to
+# September", "Monday-Friday"); "weekends", "weekdays", "every day".
+_SPAN = re.compile(r"(?<![\w-])(?:" + _ONE.format(g="a") + r"(?:\s*(?:to|through|thru|until|till|-|–)\s*"
+                   + _ONE.format(g="b") + r")?|(?P<w>weekends?|weekdays?|every\s+day|daily|7\s+days\s+a\s+week|"
+                   r"seven\s+days\s+a\s+week))(?![\w-])",
+                   re.IGNORECASE)
+_NAMED = {"weekend": ("day", frozenset({5, 6})), "weekday": ("day", frozenset(range(5)))}
+_EVERY_DAY = ("day", frozenset(range(7)))
+
+
+def _index(word: str) -> tuple[str, int] | None:
+    w = word.lower().rstrip("s") if not word.lower().endswith("ss") else word.lower()
+    if w in _DAYS:
+        return "day", _DAYS.index(w)
+    if w in _MONTH_NAMES:
+        return "month", _MONTH_NAMES.index(w)
+    return None
+
+
+def cycle_values(text: str) -> list[tuple[int, int, str, frozenset[int], bool]]:
+    """The days of the week and months `text` names outside a date: (start,
+    end, "day" or "month", the days or months, whether a range names them).
+    "May" is a month only with its capital (else the modal verb); a month
+    beside a figure is a date's, which the number check reads."""
+    out = []
+    for m in _SPAN.finditer(text):
+        if m.group("w"):
+            w = m.group("w").lower()
+            kind, got = _NAMED.get(w.rstrip("s"), _EVERY_DAY)
+            out.append((m.start(), m.end(), kind, got, True))
+            continue
+        a = _index(m.group("a"))
+        if a is None or (m.group("a").lower() == "may" and m.group("a") != "May"):
+            continue
+        if a[0] == "month" and (_DIGIT_NEAR.search(text, max(0, m.start() - 4), m.start())
+                                or _DIGIT_NEAR.match(text, m.end())):
+            continue  # "14 March", "March 14": a date
+        b = _index(m.group("b")) if m.group("b") else None
+        if b is not None and b[0] == a[0]:
+            n = 7 if a[0] == "day" else 12
+            got = frozenset((a[1] + i) % n for i in range((b[1] - a[1]) % n + 1))
+            out.append((m.start(), m.end(), a[0], got, True))
+        else:
+            out.append((m.start(), m.start() + len(m.group("a")), a[0], frozenset({a[1]}), False))
+    return out
+
+
+_DIGIT_NEAR = re.compile(r"\s?\d")
+
+
+def cycle_mismatch(bare: str, overlap: dict[Passage, int], cstems: set[str]) -> tuple[str, Passage] | None:
+    """A day of the week or a month (or a range of them) the claim names
+    where the passages about it name others: "on Sunday mornings" where the
+    passage says Saturday, "Monday to Friday" where it says Monday to
+    Saturday. Returns (what the claim says, the passage), or None. A single
+    day is supported by a passage naming it or a range or group holding it
+    ("closed on Saturday" of "closed on weekends"); a range only by the same
+    days. Judged only against passages sharing half of the claim's words,
+    and not for a claim with a negation ("closed on Sundays" against "open
+    Monday to Saturday" is the same fact)."""
+    claimed = cycle_values(bare)
+    if not claimed or ANY_NEGATION.search(bare) is not None:
+        return None
+    need = max(2, (len(cstems) + 1) // 2)
+    about = [(p, n) for p, n in overlap.items() if n >= need]
+    for start, end, kind, got, ranged in claimed:
+        told = []
+        for p, n in about:
+            vals = [v for v in cycle_values(p.text) if v[2] == kind]
+            if vals:
+                told.append((n, p, vals))
+        if not told:
+            continue
+        ok = False
+        for _, p, vals in told:
+            union = frozenset().union(*(v[3] for v in vals))
+            if (got == union or any(v[3] == got for v in vals)) if ranged else got <= union:
+                ok = True
+                break
+        if not ok:
+            told.sort(key=lambda t: -t[0])
+            return bare[start:end], told[0][1]
     return None
