@@ -356,3 +356,16 @@ def test_days_of_the_week_and_months_are_compared_as_values():
     season = "The pool is open from May to September."
     assert _reasons("The pool is open from June to September.", season) == ["entity_missing"]
     assert _reasons("The pool is open in July.", season) == []
+
+
+def test_a_price_the_sources_give_per_or_for_another_thing_is_a_mismatch():
+    coffee = "The subscription delivers a bag every 2 weeks for $16 per bag, shipping included."
+    assert _reasons("The subscription costs $16 per month, shipping included.", coffee) == ["number_mismatch"]
+    assert _reasons("The subscription costs $16 a bag, shipping included.", coffee) == []
+    fees = "The inspection fee is €48.60 for cars and €29 for motorcycles."
+    assert _reasons("The inspection fee is €48.60 for cars and €29 for vans.", fees) == ["number_mismatch"]
+    assert _reasons("The inspection fee is €29 for motorcycles.", fees) == []
+    # a price with nothing named after it, or a word the passage also has, is not compared this way
+    assert _reasons("The inspection is €29.", fees) == []
+    assert _reasons("Inspecting motorcycles costs €29 per vehicle.", "Motorcycles: €29 per inspection, any vehicle.") \
+        == []

@@ -248,6 +248,12 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
                 shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
                 return ("number_mismatch", f"{shown!r}: the passage about this gives another value; the sources "
                         "give this one for something else", other, True)
+            if q.unit in _PRICE_UNITS:
+                wrong = _priced_for_another(q, text, holding, ix)
+                if wrong is not None:
+                    shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
+                    return ("number_mismatch", f"{shown!r}: the sources give this price per or for "
+                            f"{wrong[0]!r}, not {wrong[1]!r}", wrong[2], True)
             continue
         if q.unit in _DURATIONS and _twin_held(q, quantities, near):
             continue  # "every 12 months" where a source says "every year": how often, which is held
@@ -394,6 +400,50 @@ def _said_of_something_else(q: Quantity, holding, overlap: dict[Passage, int], c
 
 
 _DURATIONS = frozenset(["time", "months"])
+_PRICE_UNITS = CURRENCIES | {"cent"}
+# What a price is for, right after it: "per bag", "a month", "for each adult" (a
+# rate), "for vans"; one to three words, ending where the phrase does.
+_OBJECT = re.compile(r"\s*(?:(?P<rate>per|a|an|each|every|/|for\s+(?:each|every|a|an|per))|(?P<for>for))\s+"
+                     r"(?P<words>(?:[^\W\d_][\w-]*\s+){0,2}?[^\W\d_][\w-]*)"
+                     r"(?=\s*(?:[,.;:!?)]|$|\s(?:and|or|with|at|in|on|to|from|if|when|which|that|but|plus|is|are|"
+                     r"including|includ\w*)\b))", re.IGNORECASE)
+
+
+def _price_object(q: Quantity, text: str) -> tuple[str, str] | None:
+    """(the kind of link, the head word) of what the price `q` in `text` is
+    for: its period ("$16 per month": a rate, "month"), or the words after it
+    ("€29 for motorcycles"); None when nothing is named there or the price
+    is per a unit of a measure (compared as a unit)."""
+    if q.per is not None:
+        return None if "/" in q.per else ("rate", q.per)
+    m = _OBJECT.match(text, q.end)
+    if m is None:
+        return None
+    return ("rate" if m.group("rate") else "for"), m.group("words").split()[-1]
+
+
+def _priced_for_another(q: Quantity, text: str, holding, ix: SourceIndex) -> tuple[str, str, Passage] | None:
+    """A price the sources give for another thing: the claim says what it is
+    per or for ("$16 per month", "€29 for vans"), and every passage holding
+    that price says it is per or for something else ("$16 per bag", "€29
+    for motorcycles") and never names the claim's. Returns (the sources'
+    word, the claim's, the passage), or None."""
+    mine = _price_object(q, text)
+    if mine is None:
+        return None
+    head = stem(mine[1])
+    found = None
+    for p in holding:
+        src = ix.sources[p.source].text
+        for sq in p.quantities:
+            if not _supports(sq, q):
+                continue
+            theirs = _price_object(sq, src)
+            if theirs is None or theirs[0] != mine[0] or stem(theirs[1]) == head or head in p.stems \
+                    or BROADER.get(head) in p.stems:
+                return None
+            found = (theirs[1], mine[1], p)
+    return found
 
 
 def _twin_held(q: Quantity, quantities, near) -> bool:
