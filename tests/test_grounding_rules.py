@@ -369,3 +369,12 @@ def test_a_price_the_sources_give_per_or_for_another_thing_is_a_mismatch():
     assert _reasons("The inspection is €29.", fees) == []
     assert _reasons("Inspecting motorcycles costs €29 per vehicle.", "Motorcycles: €29 per inspection, any vehicle.") \
         == []
+
+
+def test_a_capitalised_function_word_after_a_name_is_part_of_the_name():
+    source = "The HomeHeat Cover plan costs £14 a month and includes one annual boiler service."
+    (u,) = check_grounding("The HomeHeat Plus plan costs £14 a month.", (Source("1", source),)).unsupported
+    assert u.reason == "entity_missing" and "HomeHeat Plus" in u.detail
+    assert _reasons("The HomeHeat Plus plan costs £14 a month.", source.replace("Cover", "Plus")) == []
+    assert _reasons("Press the Add To Cart button.", "Press the Add to Cart button to buy.") == []
+    assert _reasons("HomeHeat Cover costs £14 a month, plus VAT.", source + " Prices are plus VAT.") == []

@@ -149,7 +149,9 @@ def _names(clause: str) -> tuple[list[str], list[str]]:
     is compared as a content word."""
     names, keys = [], []
     kinds = _KIND
-    for i, w in enumerate(WORD.findall(clause)):
+    last = -1  # where the last name ended
+    for i, m in enumerate(WORD.finditer(clause)):
+        w = m.group()
         k = kinds.get(w)
         if k is None:
             if len(kinds) >= 100_000:
@@ -158,6 +160,11 @@ def _names(clause: str) -> tuple[list[str], list[str]]:
         if k == 1 or (k == 3 and i > 0):
             names.append(w)
             keys.append(w)
+            last = m.end()
+        elif k == 0 and last >= 0 and last == m.start() - 1 and w[0].isupper() and w.isalpha() and clause[last] == " ":
+            # a capitalised function word right after a name is part of it: "HomeHeat Plus"
+            names[-1] = keys[-1] = f"{names[-1]} {w}"
+            last = m.end()
         elif k == 2 or k == 3 and "-" in w and not w.lower().startswith("non-"):
             keys.append(w)
     return names, keys
