@@ -100,17 +100,25 @@ _ID_LOCK = threading.Lock()
 
 
 #: Random bytes for decision ids, read from the OS 4 KB at a time (a call
-#: per id cost 1-4 us) and used once each; emptied in a forked child, which
-#: must not give the ids its parent gives.
+#: per id cost 1-4 us) and used once each, kept as the ids' hex digits with
+#: the version and variant bits already set (an id is then one slice);
+#: emptied in a forked child, which must not give the ids its parent gives.
 _POOL_SIZE = 4096
-_pool = b""
+_pool = ""
 _pool_at = 0
 _POOL_LOCK = threading.Lock()
 
 
+def _fresh_pool() -> str:
+    raw = bytearray(os.urandom(_POOL_SIZE))
+    raw[6::16] = bytes((b & 0x0F) | 0x40 for b in raw[6::16])  # version 4
+    raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])  # RFC 4122 variant
+    return raw.hex()
+
+
 def _empty_pool() -> None:
     global _pool, _pool_at
-    _pool, _pool_at = b"", 0
+    _pool, _pool_at = "", 0
 
 
 if hasattr(os, "register_at_fork"):  # POSIX only; where there is no fork there is nothing to empty
@@ -127,13 +135,10 @@ def new_decision_id() -> str:
     global _pool, _pool_at
     with _POOL_LOCK:
         at = _pool_at
-        if at + 16 > len(_pool):
-            _pool, at = os.urandom(_POOL_SIZE), 0
-        _pool_at = at + 16
-        b = bytearray(_pool[at:at + 16])
-    b[6] = (b[6] & 0x0F) | 0x40  # version 4
-    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return b.hex()
+        if at + 32 > len(_pool):
+            _pool, at = _fresh_pool(), 0
+        _pool_at = at + 32
+        return _pool[at:at + 32]
 
 
 class DecisionModel(BaseModel):

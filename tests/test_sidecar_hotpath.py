@@ -420,3 +420,26 @@ def test_forwarded_args_travel_back_as_they_came():
         if d.text is not None and d.text is not request["args"]:  # another dict: encoded, not the request's bytes
             assert pb.Decision.FromString(out).args == decision_to_proto(d).args
     assert reused > 50
+
+
+def test_decision_ids_drawn_from_the_hex_pool_are_random_uuids():
+    """The pool keeps the ids' hex digits with the version and variant set:
+    every id across several refills is a distinct version 4, RFC 4122 UUID,
+    and the answer carries the decision's own id."""
+    import uuid
+
+    from guardrails.decision import new_decision_id
+    from guardrails.sidecar._proto import guardrails_pb2 as pb
+    from guardrails.sidecar.wire import decision_bytes
+
+    ids = [new_decision_id() for _ in range(1000)]  # 128 ids a pool
+    assert len(set(ids)) == 1000
+    for i in ids:
+        u = uuid.UUID(i)
+        assert u.hex == i and u.version == 4 and u.variant == uuid.RFC_4122
+    # The random digits vary at every position (the fixed ones are the version's and the variant's).
+    assert all(len({i[k] for i in ids}) > 4 for k in range(32) if k not in (12, 16))
+    assert {i[12] for i in ids} == {"4"} and {i[16] for i in ids} == set("89ab")
+    engine = Engine.from_source(STATELESS.format(version="1.0.0"))
+    d = engine.check_tool_call("lookup", {})
+    assert pb.Decision.FromString(decision_bytes(d)).decision_id == d.decision_id

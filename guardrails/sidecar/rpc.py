@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from typing import Any, Callable
 
@@ -48,6 +49,7 @@ import grpc
 from guardrails.decision import Decision
 from guardrails.diagnostics import RuntimeCode
 from guardrails.engine import Engine, UnknownPolicyError
+from guardrails.sidecar import admission
 from guardrails.sidecar._proto import guardrails_pb2 as pb
 from guardrails.sidecar.admission import (
     REFUSALS,
@@ -70,6 +72,8 @@ from guardrails.sidecar.tracing import RpcTracing
 from guardrails.sidecar.wire import decision_bytes, read_tool_call
 
 SERVICE = "guardrails.v1.Guardrails"
+# Whether decisions are logged (log_decision logs at DEBUG); asked before the call.
+debug_logged = functools.partial(admission.log.isEnabledFor, logging.DEBUG)
 # A CheckToolCall message smaller than this is decided on the event loop.
 INLINE_TOOL_CALL_BYTES = 16 * 1024
 
@@ -219,9 +223,10 @@ class GuardrailsService:
                 d = engine.check(stage, request, policy=policy, **options)
         except UnknownPolicyError as exc:
             raise unknown_policy(engine, policy, exc) from None
-        invalid = _invalid_request(d)
-        if invalid is not None:
-            raise Refuse("invalid", invalid, field=_field_named(invalid))
+        if d.errors:  # (a refused request carries its error)
+            invalid = _invalid_request(d)
+            if invalid is not None:
+                raise Refuse("invalid", invalid, field=_field_named(invalid))
         return d
 
     # -- the rpcs
@@ -259,14 +264,16 @@ class GuardrailsService:
         """The decision, counted and logged, as the serialized answer."""
         d = self.decide(engine, stage, request, policy, explain=explain)
         out = decision_bytes(d, request, args_bytes)
-        check_size(out, self.config.max_message_bytes)  # before counting: an answer not sent is no decision
+        if len(out) > self.config.max_message_bytes:
+            check_size(out, self.config.max_message_bytes)  # before counting: an answer not sent is no decision
         routed = self._routed.get(track)
         if routed is None:
             routed = self._routed[track] = self.metrics.routed.labels(track)
         self.metrics.observe(d, time.perf_counter() - started, routed)
         if shadow_engine is not None and self.shadow is not None:
             self.shadow.submit(stage, request, policy, d, shadow_engine)
-        log_decision(d, track)
+        if debug_logged():
+            log_decision(d, track)
         return out
 
     def list_policies(self, raw: bytes, context: grpc.ServicerContext) -> pb.ListPoliciesResponse:

@@ -114,25 +114,19 @@ def _text(tag: bytes, s: str) -> bytes:
     return _field(tag, s.encode())  # a lone surrogate raises, as protobuf does
 
 
-class _Pieces:
-    """Encoded pieces by the identity of the (frozen) object they encode; the
-    object is kept with its bytes, so an id is never read for another one."""
+#: Encoded pieces by the identity of the (frozen) object they encode: the
+#: policy references and the spanless violations the engine shares between
+#: decisions. The object is kept with its bytes, so an id is never read for
+#: another one.
+_pieces: dict[int, tuple[Any, bytes]] = {}
 
-    __slots__ = ("_by_id", "_encode")
 
-    def __init__(self, encode: Any):
-        self._by_id: dict[int, tuple[Any, bytes]] = {}
-        self._encode = encode
-
-    def __call__(self, obj: Any) -> bytes:
-        hit = self._by_id.get(id(obj))
-        if hit is not None and hit[0] is obj:
-            return hit[1]
-        data = self._encode(obj)
-        if len(self._by_id) >= MAX_PIECES:
-            self._by_id.clear()
-        self._by_id[id(obj)] = (obj, data)
-        return data
+def _piece(obj: Any, encode: Any) -> bytes:
+    data = encode(obj)
+    if len(_pieces) >= MAX_PIECES:
+        _pieces.clear()
+    _pieces[id(obj)] = (obj, data)
+    return data
 
 
 def _encode_policy(p: Any) -> bytes:
@@ -148,13 +142,12 @@ def _encode_violation(v: Any) -> bytes:
     return _field(_VIOLATION, mv.SerializeToString())
 
 
-_policy_bytes = _Pieces(_encode_policy)
-_violation_bytes = _Pieces(_encode_violation)
+_COVERED = frozenset(("tool_call", "input", "output"))
 
 
 def covers(d: Decision) -> bool:
     """Whether :func:`decision_bytes` encodes `d` itself (else it falls back)."""
-    if d.trace is not None or d.chunks or d.stage not in ("tool_call", "input", "output"):
+    if d.trace is not None or d.chunks or d.stage not in _COVERED:
         return False
     for v in d.violations:
         if v.spans:
@@ -171,20 +164,32 @@ def decision_bytes(d: Decision, request: dict | None = None, args_bytes: bytes |
     unchanged (the engine's ``text`` is that very dict, which it never
     changes in place) sends them back as they came. They read back as the
     same values: the args dict was read from these bytes."""
-    if not covers(d):
+    stage = d.stage
+    if d.trace is not None or d.chunks or stage not in _COVERED:
         return decision_to_proto(d, request).SerializeToString()
-    parts = [_text(_ID, d.decision_id), _HEAD[d.stage, d.outcome]]
+    # The violations first (what covers() checks), each a cached piece.
+    get = _pieces.get
+    violations = []
+    for v in d.violations:
+        if v.spans:
+            return decision_to_proto(d, request).SerializeToString()
+        hit = get(id(v))
+        violations.append(hit[1] if hit is not None and hit[0] is v else _piece(v, _encode_violation))
+    p = d.policy
+    hit = get(id(p))
+    policy = hit[1] if hit is not None and hit[0] is p else _piece(p, _encode_policy)
+    parts = [_text(_ID, d.decision_id), _HEAD[stage, d.outcome]]
     text = d.text
     if text is not None:
-        if d.stage == "tool_call":
+        if stage == "tool_call":
             if args_bytes is not None and request is not None and text is request["args"]:
                 parts.append(_ARGS + varint(len(args_bytes)) + args_bytes)
             else:
                 parts.append(_field(_ARGS, struct_bytes(text, "args")))
         else:
             parts.append(_text(_TEXT, text))
-    parts.extend(_violation_bytes(v) for v in d.violations)
-    parts.append(_policy_bytes(d.policy))
+    parts += violations
+    parts.append(policy)
     for e in d.errors:
         me = pb.EvalError(code=e.code, message=e.message)
         if e.rule is not None:
@@ -194,7 +199,8 @@ def decision_bytes(d: Decision, request: dict | None = None, args_bytes: bytes |
         parts.append(_ELAPSED + varint(d.elapsed_us))
     if d.route is not None:
         parts.append(_text(_ROUTE, d.route))
-    parts.extend(_text(_LABEL, label) for label in d.labels)
+    for label in d.labels:
+        parts.append(_text(_LABEL, label))
     if d.session is not None:
         parts.append(_text(_SESSION, d.session))
     return b"".join(parts)
