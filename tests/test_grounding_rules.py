@@ -378,3 +378,16 @@ def test_a_capitalised_function_word_after_a_name_is_part_of_the_name():
     assert _reasons("The HomeHeat Plus plan costs £14 a month.", source.replace("Cover", "Plus")) == []
     assert _reasons("Press the Add To Cart button.", "Press the Add to Cart button to buy.") == []
     assert _reasons("HomeHeat Cover costs £14 a month, plus VAT.", source + " Prices are plus VAT.") == []
+
+
+def test_a_new_word_between_two_content_words_where_the_passage_has_another_kind_is_a_wrong_entity():
+    source = "If your proceeds exceeded $1 million in the previous calendar year, the commission rises to 30%."
+    (u,) = check_grounding("If your proceeds exceeded $1 million in the previous fiscal year, the commission "
+                           "rises to 30%.", (Source("1", source),)).unsupported
+    assert u.reason == "entity_missing" and "'fiscal'" in u.detail and "'calendar'" in u.detail
+    # the nearest cases: a subject before its verb ("households pay a"), a comparative, and a word with a
+    # function word beside it are the answer's own phrasing
+    water = "Metered customers pay a standing charge of £38 a year."
+    assert _reasons("Metered households pay a standing charge of £38 a year.", water) == []
+    assert _reasons("Boats with a bigger keel pay more.", "Boats with a larger keel pay more.") == []
+    assert _reasons("Proceeds in the fiscal year are counted.", "Proceeds in the calendar year are counted.") == []

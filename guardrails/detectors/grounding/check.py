@@ -304,6 +304,13 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
     swap = swapped(bare, cstems, best)
     if swap is not None and stem(swap[0]) in stems:  # a word the sources give to something else
         return "entity_missing", f"{swap[0]!r}: the passage about this has {swap[1]!r} in its place", best, True
+    if swap is not None:
+        # a word no source has, between two content words where the passage has another kind of the
+        # same thing ("the previous fiscal year" where it says "the previous calendar year")
+        swap = swapped(bare, cstems, best, strong=True)
+        if swap is not None and stem(swap[0]) not in stems:
+            return ("entity_missing", f"{swap[0]!r}: the passage about this has {swap[1]!r} in its place", best,
+                    True)
     if best is not None:
         missing = [n for n in names if stem(n) not in best.stems and plain(n) not in _plain_text(best.text)]
         if missing:

@@ -185,7 +185,7 @@ def new_term(bare: str, cstems: set[str], stems: frozenset[str], ix: SourceIndex
     return None
 
 
-def swapped(bare: str, cstems: set[str], best: Passage | None) -> tuple[str, str] | None:
+def swapped(bare: str, cstems: set[str], best: Passage | None, strong: bool = False) -> tuple[str, str] | None:
     """A word the sources use for another thing, standing where the passage
     closest to the claim has a different word between the same two words:
     "on canals runs" where it says "on rivers runs" and canals are named
@@ -195,7 +195,8 @@ def swapped(bare: str, cstems: set[str], best: Passage | None) -> tuple[str, str
     Returns (the claim's word, the passage's), or None."""
     if best is None:
         return None
-    toks = [w.lower() for w in WORD.findall(bare)]
+    found = list(WORD.finditer(bare))
+    toks = [m.group().lower() for m in found]
     ptoks = [w.lower() for w in WORD.findall(best.text)]
     frames: dict[tuple[str, str], str] = {}
     for i in range(1, len(ptoks) - 1):
@@ -212,8 +213,30 @@ def swapped(bare: str, cstems: set[str], best: Passage | None) -> tuple[str, str
         v = frames.get((toks[i - 1], toks[i + 1]))
         if v is None or not is_content(v) or v[0].isdigit() or stem(v) in cstems or stem(v) in COMMON_STEMS:
             continue
+        if strong and not (is_content(toks[i - 1]) and is_content(toks[i + 1]) and _KIND_WORD.fullmatch(w)
+                           and _KIND_WORD.fullmatch(v) and not _verb_next(found, i + 1, bare)):
+            continue  # the word must modify the noun after it ("fiscal year"), not be a subject ("... pay")
+        if "-" in w and all(p in best.stems for p in content_stems(w)):
+            continue  # "hook-up": its parts are the passage's
         return w, v
     return None
+
+
+_OBJECT_START = frozenset("a an the your their its our my his her this these those any every each".split())
+
+
+def _verb_next(found: list[re.Match], j: int, bare: str) -> bool:
+    """Whether word j reads as a verb: an article or a determiner follows it
+    with no punctuation between ("households pay a ...")."""
+    if j + 1 >= len(found):
+        return False
+    gap = bare[found[j].end():found[j + 1].start()]
+    return gap.isspace() and found[j + 1].group().lower() in _OBJECT_START
+
+
+# A word that names a kind, not a degree or a manner: no comparative or
+# superlative, no adverb, no describing suffix ("bigger", "larger", "quickly").
+_KIND_WORD = re.compile(r"(?![\w-]*(?:er|est|ly|ful|ous|ive|able|ible|less|ish)$)[a-z][\w-]*")
 
 
 # ---- days of the week and months, named without a date ----------------------------
