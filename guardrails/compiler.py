@@ -22,7 +22,7 @@ import dataclasses
 import hashlib
 
 from guardrails import ast
-from guardrails.codegen import Generator
+from guardrails.codegen import Generator, ident
 from guardrails.conditions import ConditionCompiler
 from guardrails.detectors import NER_ENTITIES, Finding
 from guardrails.resolve import Unit, merged_settings, tools_of
@@ -40,7 +40,7 @@ from guardrails.rulegraph import (
     StageGraph,
 )
 from guardrails.history import NO_NEEDS, LimitSpec, StateNeeds
-from guardrails.rule_index import Guard, build_index, first_test_guard, tiered
+from guardrails.rule_index import Guard, Picker, build_index, first_test_guard, tiered
 from guardrails.stages import STAGES
 from guardrails.unparse import LazySource
 from guardrails.values import MAX_CHUNKS, parse_window
@@ -227,8 +227,12 @@ def compile_unit(unit: Unit, pii_default: frozenset[str] = frozenset(), *,
             graph = StageGraph(stage, graph.rules, graph.tiers, graph.detectors, pii_entities,
                                by_tool, any_tool, needs, build_index(wildcard, sc.guards), tool_index)
         if codegen and not coverage:
-            graph = dataclasses.replace(graph, code=Generator(sc, sc.conditions).stage(
-                graph, _rule_sets(graph), f"policy {unit.policy.name} {unit.policy.version}, stage {stage}"))
+            gen = Generator(sc, sc.conditions)
+            pickers = {key: Picker(gen, f"pick_{stage}" + ("" if key is None else "__" + ident(key)), index, key)
+                       for key, (tiers, index) in _indexed_sets(graph).items() if gen.compilable(tiers)}
+            graph = dataclasses.replace(graph, code=gen.stage(
+                graph, _rule_sets(graph), f"policy {unit.policy.name} {unit.policy.version}, stage {stage}",
+                pickers))
         stages[stage] = graph
     return CompiledPolicy(
         unit.policy.name, unit.policy.version, policy_digest(unit, models), settings, stages,
@@ -243,6 +247,18 @@ def _rule_sets(graph: StageGraph) -> dict:
     sets: dict = {t: tiers for t, tiers in graph.by_tool.items() if t not in graph.tool_index}
     if graph.index is None:
         sets[None] = graph.any_tool if graph.stage == "tool_call" else graph.tiers
+    return sets
+
+
+def _indexed_sets(graph: StageGraph) -> dict:
+    """The rule sets an attribute index selects from, by tool (None: any other
+    tool), with their index: each can be a generated dispatch (codegen.Picker).
+    None when a rule reads the session (its closures need the request's History)."""
+    if graph.stage != "tool_call" or graph.needs.history or graph.needs.limits:
+        return {}
+    sets: dict = {t: (graph.by_tool[t], ix) for t, ix in graph.tool_index.items()}
+    if graph.index is not None:
+        sets[None] = (graph.any_tool, graph.index)
     return sets
 
 

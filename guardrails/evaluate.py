@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from guardrails.codegen import fired_rules
 from guardrails.diagnostics import RuntimeCode
 from guardrails.history import History, check_session_id, open_history
 from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, is_json_like
@@ -452,9 +453,9 @@ def run_compiled(compiled: Any, roots: dict, ctx: Ctx | None = None) -> tuple | 
     function that is neither mask-form nor ``on_roots``."""
     if compiled.mask_form:
         mask = compiled(roots["tool"], roots["args"], roots["principal"], roots["context"])
-        if mask < 0:
+        if mask == -1:  # (a codegen.Picker's is a tuple)
             return None
-        return [(r, ()) for i, r in enumerate(compiled.rules) if mask >> i & 1], [], mask
+        return fired_rules(compiled, mask), [], mask
     return compiled(roots) if compiled.on_roots else compiled(ctx)
 
 
@@ -472,8 +473,9 @@ def memo_entry(p: CompiledPolicy, compiled: Any, fired: list, mask: int, stage: 
                     tool=tool)
         labels = labels_of(fired)
         hit = (c.outcome, tuple(c.violations), c.route, tuple(kept_labels(c.outcome, labels)), labels, policy_ref(p))
-        if len(compiled.memo) < 4096:
-            compiled.memo[key] = hit
+        if len(compiled.memo) >= 4096:  # (a large indexed set fires many different sets: keep the recent ones)
+            compiled.memo.clear()
+        compiled.memo[key] = hit
     return hit
 
 
@@ -501,7 +503,7 @@ def decide(p: CompiledPolicy, graph: Any, h: History | None, tiers: tuple, ctx: 
         if out is not None:  # (None: a mask-form function saw a rule fail; `tiers` are the same rules)
             fired, failed, mask = out
             run = _Run(fired, failed)
-            if not failed and mask >= 0:
+            if not failed and mask != -1:
                 hit = memo_entry(p, compiled, fired, mask, stage, combine_kw.get("tool_default", "deny"),
                                  combine_kw.get("tool"))
                 c, labels = _Combined(hit[0], list(hit[1]), [], hit[2], []), hit[4]

@@ -15,6 +15,7 @@ import copy
 import time
 from typing import Any, Callable, Mapping
 
+from guardrails.codegen import fired_rules
 from guardrails.decision import Decision, Outcome, Span
 from guardrails.detectors import Finding, Redaction, apply_redactions, merge_redactions
 from guardrails.diagnostics import RuntimeCode
@@ -111,7 +112,7 @@ def _memo_decision(p: CompiledPolicy, compiled: Any, first: tuple, tool: str, ar
     """The decision from the generated function's memo, when its rules fired
     without spans and none failed (else None: decide() takes `first`)."""
     fired, failed, mask = first
-    if failed or mask < 0:
+    if failed or mask == -1:
         return None
     hit = memo_entry(p, compiled, fired, mask, "tool_call", p.settings.tool_default, tool)
     outcome = hit[0]
@@ -217,15 +218,15 @@ def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
             args = {}
         f, memo = entry
         mask = f(tool, args, principal or empty, context or empty)
-        if mask < 0:
+        if mask == -1:  # (a codegen.Picker's mask is a tuple)
             return None
         hit = memo.get(key := mask if entry is not wildcard else (mask, tool))
         if hit is None:
-            fired = [(r, ()) for i, r in enumerate(f.rules) if mask >> i & 1]
-            e = memo_entry(p, f, fired, mask, "tool_call", tool_default, tool)
+            e = memo_entry(p, f, fired_rules(f, mask), mask, "tool_call", tool_default, tool)
             hit = (e[0], e[1], e[2], e[3], e[5], e[0] is not deny)
-            if len(memo) < 4096:
-                memo[key] = hit
+            if len(memo) >= 4096:
+                memo.clear()
+            memo[key] = hit
         outcome, violations, route, labels, ref, forwards = hit
         return lean("tool_call", outcome, args if forwards else None, list(violations), ref, [],
                     int((clock() - started) * 1_000_000), route, None, list(labels), None)

@@ -28,11 +28,13 @@ report every rule's branches.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from guardrails import ast
+from guardrails.codegen import BASE_NAMES, MASK_PARAMS, MISSING, comment_line
+from guardrails.detectors import DetectorError
 from guardrails.resolve import group_members
-from guardrails.rulegraph import TIER_CHEAP, TIER_PII, TIER_PLAIN, RuleNode
+from guardrails.rulegraph import TIER_CHEAP, TIER_PII, TIER_PLAIN, Ctx, RuleError, RuleNode
 
 #: Index a rule set only when at least this many of its rules can be filed.
 MIN_RULES = 16
@@ -155,4 +157,144 @@ def build_index(rules: list[RuleNode], guards: dict[str, Guard]) -> AttrIndex | 
         for path, table in sorted(by_path.items())))
 
 
-__all__ = ["MIN_RULES", "AttrIndex", "Guard", "build_index", "first_test_guard", "tiered"]
+#: A group of an indexed rule set runs its rules' closures until it has decided
+#: this many requests; then its function is generated and compiled. Most groups
+#: of a large set run rarely, and a compile costs about what a hundred runs do.
+HOT = 8
+
+
+class Picker:
+    """An indexed tool_call rule set (guardrails.rule_index) as one generated
+    dispatch function, OPA's rule index compiled: it reads each indexed
+    attribute once, looks its value up, and runs only the group of rules
+    filed under that value, and the rules no attribute files. What a
+    decision costs then depends on the rules that can fire, not on how many
+    there are.
+
+    ``function(tool, args, principal, context)`` has the mask form, with a
+    key for a mask: ``(group, mask, group, mask, ...)`` for the groups where
+    a rule fired (a group's mask has bit i set when its i-th rule did; a
+    rule filed under two values is in both groups), or -1 when a rule failed
+    or an indexed path is unknown (missing, or under a value that is not an
+    object): the interpreter then decides and reports it, exactly as
+    rule_index explains. Small ints, not one bit per rule of the set: a
+    mask over 10,000 rules would be a 1.3 KB int built and hashed each time.
+
+    Only the dispatch is generated at load, and its source grows with the
+    indexed attributes, not the rules: a group first runs its rules'
+    closures (the interpreter's own), and once it has run :data:`HOT`
+    times its function is generated. A group whose rules need the Ctx keeps
+    the closures."""
+
+    def __init__(self, gen: Any, name: str, index: Any, tool: str | None):
+        self.gen = gen
+        self.name = name
+        self.tool = tool
+        groups: list[tuple[RuleNode, ...]] = [index.unfiled] if index.unfiled else []
+        tables: list[dict[str, int]] = []
+        for filed in index.paths:
+            table: dict[str, int] = {}
+            for value, rules in filed.by_value.items():
+                table[value] = len(groups)
+                groups.append(rules)
+            tables.append(table)
+        self.groups = groups
+        self.run: list[Callable | None] = [None] * len(groups)
+        names: dict[str, Any] = {"MISSING": MISSING, "RUN": self.run, "MAKE": self.make}
+        lines = [f"def {name}(tool, args, principal, context):",
+                 f"    {'The rules for ' + self.what() + ', picked by the attributes they test.'!r}",
+                 "    key = ()"]
+        if index.unfiled:
+            lines.append(f"    # the {len(index.unfiled)} rules no attribute files")
+            lines += self.call("0", 1, first=True)
+        for i, (filed, table) in enumerate(zip(index.paths, tables)):
+            names[f"P{i}"] = table
+            lines.append(comment_line(f"    # {'.'.join(filed.path)}: {len(table)} values"))
+            root, *steps = filed.path
+            if root not in MASK_PARAMS:
+                lines.append("    return -1  # not part of this request: the interpreter reports it")
+                break
+            lines.append(f"    v = {root}")
+            lines += [f"    v = v.get({k!r}, MISSING) if type(v) is dict else MISSING" for k in steps]
+            lines += ["    if type(v) is str:", f"        g = P{i}.get(v)", "        if g is not None:"]
+            lines += self.call("g", 3)
+            lines += ["    elif v is MISSING:", "        return -1"]
+        lines.append("    return key")
+        self.source = "\n".join(lines) + "\n"
+        exec(compile(self.source, f"<guardrails:{name}>", "exec"), names)  # noqa: S102 - our own source
+        f = names[name]
+        f.memo = {}
+        f.on_roots = False
+        f.mask_form = True
+        f.rules = ()
+        f.groups = tuple(groups)
+        f.picks = True  # its result is a key, not a mask (see fired_rules)
+        self.function = f
+
+    def what(self) -> str:
+        return "any tool the index does not name" if self.tool is None else f"tool {self.tool!r}"
+
+    @staticmethod
+    def call(g: str, depth: int, first: bool = False) -> list[str]:
+        pad = "    " * depth
+        return [f"{pad}f = RUN[{g}]", f"{pad}if f is None:", f"{pad}    f = MAKE({g})",
+                f"{pad}m = f(tool, args, principal, context)", f"{pad}if m:", f"{pad}    if m < 0:",
+                f"{pad}        return -1", f"{pad}    key = ({g}, m)" if first else f"{pad}    key += ({g}, m)"]
+
+    def make(self, g: int) -> Callable:
+        """Group `g`'s first function: its rules' closures, in the mask form."""
+        conds = tuple(r.cond for r in self.groups[g])
+        hits = 0
+
+        def closures(tool: Any, args: Any, principal: Any, context: Any) -> int:
+            nonlocal hits
+            c = Ctx("", {"tool": tool, "args": args, "principal": principal, "context": context}, None)
+            m, bit = 0, 1
+            for cond in conds:
+                if cond is None:
+                    m |= bit
+                else:
+                    try:
+                        v = cond(c)
+                    except (RuleError, DetectorError):
+                        return -1
+                    if v is True:
+                        if c.evidence:  # (plain rules find no spans; a set that did is the interpreter's)
+                            return -1
+                        m |= bit
+                    elif v is not False:
+                        return -1
+                bit <<= 1
+            hits += 1
+            if hits == HOT:
+                self.promote(g)
+            return m
+
+        self.run[g] = closures
+        return closures
+
+    def group_source(self, g: int) -> tuple[str, str, dict[str, Any]] | None:
+        """Group `g`'s generated function: (name, source, names), or None when a rule needs the Ctx."""
+        name = f"{self.name}__g{g}"
+        names: dict[str, Any] = dict(BASE_NAMES)
+        source, any_ctx = self.gen.body(name, self.groups[g], names, self.tool, MASK_PARAMS)
+        return None if any_ctx else (name, source, names)
+
+    def promote(self, g: int) -> None:
+        made = self.group_source(g)
+        if made is None:
+            return
+        name, source, names = made
+        exec(compile(source, f"<guardrails:{name}>", "exec"), names)  # noqa: S102 - our own source
+        self.run[g] = names[name]
+
+    def groups_source(self) -> str:
+        """Every group's function, as it is (or would be) generated: for reading."""
+        out = [f"# {self.name}: the groups' functions, generated when a group turns hot"]
+        for g in range(len(self.groups)):
+            made = self.group_source(g)
+            out.append(made[1] if made is not None else f"# {self.name}__g{g}: runs its rules' closures\n")
+        return "\n\n".join(out)
+
+
+__all__ = ["HOT", "MIN_RULES", "AttrIndex", "Guard", "Picker", "build_index", "first_test_guard", "tiered"]

@@ -112,14 +112,12 @@ class StageGraph:
 
     def compiled_for(self, tool: str | None = None) -> Callable[["Ctx"], tuple[list, list]] | None:
         """The generated function that decides what :meth:`rules_for` would
-        select for this tool, or None when the interpreter must (an indexed or
-        tiered rule set)."""
+        select for this tool (for an indexed set, a rule_index.Picker's dispatch),
+        or None when the interpreter must (a tiered rule set, say)."""
         code = self.code
         if code is None:
             return None
-        if tool is not None and tool in self.by_tool:
-            return None if tool in self.tool_index else code.functions.get(tool)
-        return None if self.index is not None else code.functions.get(None)
+        return code.functions.get(tool if tool is not None and tool in self.by_tool else None)
 
     def tiers_for_tool(self, tool: str) -> tuple[tuple[RuleNode, ...], ...]:
         return self.by_tool.get(tool, self.any_tool)
