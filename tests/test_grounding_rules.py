@@ -391,3 +391,15 @@ def test_a_new_word_between_two_content_words_where_the_passage_has_another_kind
     assert _reasons("Metered households pay a standing charge of £38 a year.", water) == []
     assert _reasons("Boats with a bigger keel pay more.", "Boats with a larger keel pay more.") == []
     assert _reasons("Proceeds in the fiscal year are counted.", "Proceeds in the calendar year are counted.") == []
+
+
+def test_a_clause_ending_at_its_auxiliary_takes_the_predicate_before_it():
+    source = "Fireworks and sky lanterns are not allowed."
+    answer = "Fireworks aren't allowed at the barn, but sky lanterns are."
+    (u,) = check_grounding(answer, (Source("1", source),)).unsupported
+    assert u.reason == "negation" and u.text == "sky lanterns are."  # the span is the clause as written
+    assert _reasons("Sky lanterns aren't allowed at the barn, and fireworks aren't either.", source) == []
+    assert _reasons("Fireworks aren't allowed at the barn, and sky lanterns aren't.", source) == []
+    deductible = "Donations to charities can be deducted. Gifts to individuals cannot be deducted."
+    assert _reasons("Donations to charities can be deducted, but gifts to individuals cannot.", deductible) == []
+    assert _reasons("Gifts to individuals cannot be deducted, but donations to charities can.", deductible) == []

@@ -577,7 +577,10 @@ def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False) -> 
             return _unsupported(span, "bad_citation", f"the quotation {q!r} is in no source", None, ix), True
     content = strict or backend is not None
     judged = bool(cited or claim.quotes)
-    for clause in claim.clauses:
+    previous = None
+    for written in claim.clauses:
+        clause = _elided(written, previous)
+        previous = written
         if claim.quotes and any(q in clause.text for q in claim.quotes):
             continue  # a quotation found verbatim is its own support
         if _copied(clause.text, ix, cited):
@@ -589,18 +592,46 @@ def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False) -> 
                 and _entailed(backend, ix, best, clause.text):
             reason = None
         if reason is not None:
-            return _unsupported(clause, reason, detail, best, ix), True
+            return _unsupported(written, reason, detail, best, ix), True
         if cited:
             reason, detail, _best_cited, _ = check_clause(clause, ix, cited, strict, content)
             if reason is not None:
                 ids = ", ".join(ix.sources[i].id for i in sorted(cited))
-                return _unsupported(clause, "bad_citation", f"the cited source ({ids}) does not hold this: "
+                return _unsupported(written, "bad_citation", f"the cited source ({ids}) does not hold this: "
                                     f"{detail}", best, ix), True
             if best is not None and best.source not in cited and not _cited_covers(clause, ix, cited):
                 ids = ", ".join(ix.sources[i].id for i in sorted(cited))
-                return _unsupported(clause, "bad_citation", f"the cited source ({ids}) shares under half of the "
+                return _unsupported(written, "bad_citation", f"the cited source ({ids}) shares under half of the "
                                     f"claim's words; source {ix.sources[best.source].id} holds it", best, ix), True
     return None, judged
+
+
+_AUXILIARY = (r"(?:is|are|was|were|can|could|may|might|must|will|would|shall|should|does|do|did|has|have|"
+              r"cannot|can't|isn't|aren't|wasn't|weren't|won't|wouldn't|couldn't|shouldn't|doesn't|don't|didn't|"
+              r"hasn't|haven't)")
+# A clause that ends at its auxiliary: "but sky lanterns are", "but gifts cannot".
+_ENDS_AT_AUX = re.compile(rf"\W*(?P<subject>(?:[\w'’-]+\s+){{1,5}}?)(?P<aux>{_AUXILIARY}(?:\s+not)?)\s*[.!?]*\s*",
+                          re.IGNORECASE)
+_AUX_IN = re.compile(rf"\b{_AUXILIARY}(?:\s+not)?\b", re.IGNORECASE)
+
+
+def _elided(clause: Clause, previous: Clause | None) -> Clause:
+    """A clause that ends at its auxiliary takes the predicate of the clause
+    before it, with its own polarity: "Fireworks aren't allowed at the barn,
+    but sky lanterns are" says sky lanterns "are allowed at the barn". The
+    offsets stay the written clause's; the text is the one checked."""
+    if previous is None:
+        return clause
+    m = _ENDS_AT_AUX.fullmatch(clause.text)
+    if m is None:
+        return clause
+    aux = _AUX_IN.search(previous.text)
+    if aux is None:
+        return clause
+    rest = previous.text[aux.end():].strip()
+    if not rest:
+        return clause
+    return Clause(clause.start, clause.end, f"{m.group('subject')}{m.group('aux')} {rest}")
 
 
 #: The fewest words a clause copied from a source must have to pass as copied.
