@@ -10,6 +10,16 @@ everyday prose of the same size. Two readings per case: its cost per KB
 against the prose's (how much worse than normal), and its cost per KB at
 32 KB against at 8 KB (1.0 is linear; quadratic would read 4.0).
 
+Long runs of URL host characters (issue 16, part 5). Presidio's URL
+patterns read up to 253 characters ahead at every start position and walk
+back trying 675 domains at each dot, so ``"www." * N`` or ``"a." * N``
+under ``redact [URL, EMAIL_ADDRESS]`` cost about half a millisecond a
+character (6 KB: 3.6 s) and ended in an allow. Each shape in URL_SHAPES
+(and its siblings: ``"a1."``, ``".a"``, ``"www.a"``, an email's ``"a@a."``,
+a scheme's ``"https://a."``, ``"1."``, ``"a-"``, ``"a@"``) is checked at 8 KB
+and 32 KB under that rule in both PII modes, against prose of the same size,
+with the same two readings.
+
 Regex timeouts under a busy process. A ``fail_open`` policy whose only rule
 is ``deny when text matches /ignore (all|previous) instructions/i``
 checks a 6.9 KB prompt that ends with that phrase, so a correct decision is
@@ -36,6 +46,16 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The CPU-pinning shapes: a digit, then a non-space character, repeated.
 SHAPES = (("1-", "-"), ("1a", "a"), ("3,", ","))
 
+#: Runs of URL host characters, and their siblings (see the module docstring).
+URL_SHAPES = ("www.", "a.", "a1.", ".a", "www.a", "a.com.", "a@a.", "https://a.", "1.", "a-", "a@")
+
+URL_POLICY = """policy "bench-url-{mode}" version "1.0.0"
+config {{ pii_mode = "{mode}" }}
+input {{
+  rule r: redact [URL, EMAIL_ADDRESS] using replace("<{{entity}}>")
+}}
+"""
+
 TIMEOUT_POLICY = """policy "bench-regex-timeout" version "1.0.0"
 config { on_error = "fail_open" }
 input {
@@ -56,6 +76,7 @@ def _worst(shape: tuple[str, str], serial: int, size: int) -> str:
 @section("hostile", "Hostile inputs: worst-case cost per KB, regex timeouts under a busy process")
 def run(ctx: Context, res: SectionResult) -> None:
     worst_case_rows(ctx, res)
+    url_rows(ctx, res)
     regex_timeout_rows(ctx, res)
 
 
@@ -106,6 +127,47 @@ def worst_case_rows(ctx: Context, res: SectionResult) -> None:
                       (rep[index[(way, sizes[0], shape)]][0] / sizes[0]) for rep in m.samples]
             big = m.timing(index[(way, sizes[1], shape)])
             small = m.timing(index[(way, sizes[0], shape)])
+            res.rows.append(Row(f"{name}: cost per KB at 32 KB",
+                                Timing([t / sizes[1] * 1024 for t in big.samples]), "per KB at 8 KB",
+                                Timing([t / sizes[0] * 1024 for t in small.samples]), kind="relative", goal=1.5,
+                                note="linear is 1.0, quadratic 4.0", ratios=ratios))
+
+
+def url_rows(ctx: Context, res: SectionResult) -> None:
+    engines = {mode: Engine.from_source(URL_POLICY.format(mode=mode), cache_size=1) for mode in ("default", "strict")}
+    reps = ctx.pick(2, 3, 5)
+    sizes = (8 * 1024, 32 * 1024)
+    rnd = random.Random(ctx.seed + 2)
+    for engine in engines.values():
+        engine.check_input("warm up: see www.example.com or mail jo@example.com")
+    sides = [(mode, size, shape) for mode in engines for size in sizes for shape in (None, *URL_SHAPES)]
+    fns = [engines[mode].check_input for mode, _, _ in sides]
+    serial = iter(range(10**9))
+
+    def shaped(shape: str, size: int) -> str:
+        tag = f"{shape[-1]}{next(serial)}"  # no cache answers, and still no whitespace
+        return (shape * (size // len(shape) + 1))[:size - len(tag)] + tag
+
+    def inputs(rep: int) -> list[list[str]]:
+        return [[prose(rnd, size)[:size] if shape is None else shaped(shape, size)] for _mode, size, shape in sides]
+
+    m = measure(fns, inputs, reps, rnd, keep=True)
+    errors = sorted({e.code for rep in m.results for side in rep for d in side for e in d.errors})
+    res.check("every URL-shaped input decided without an error", not errors)
+    if errors:
+        res.notes.append(f"errors on URL-shaped inputs: {errors}")
+    index = {side: k for k, side in enumerate(sides)}
+    for mode in engines:
+        for shape in URL_SHAPES:
+            name = f"'{shape}' x N, redact [URL, EMAIL_ADDRESS], {mode} mode"
+            for size in sizes:
+                res.rows.append(m.row(f"{name}, {size // 1024} KB", f"prose of {size // 1024} KB",
+                                      ours=index[(mode, size, shape)], peer=index[(mode, size, None)],
+                                      kind="relative", note="the same size, so the ratio is that of the cost "
+                                      "per KB; alternated call by call"))
+            ratios = [(rep[index[(mode, sizes[1], shape)]][0] / sizes[1]) /
+                      (rep[index[(mode, sizes[0], shape)]][0] / sizes[0]) for rep in m.samples]
+            big, small = m.timing(index[(mode, sizes[1], shape)]), m.timing(index[(mode, sizes[0], shape)])
             res.rows.append(Row(f"{name}: cost per KB at 32 KB",
                                 Timing([t / sizes[1] * 1024 for t in big.samples]), "per KB at 8 KB",
                                 Timing([t / sizes[0] * 1024 for t in small.samples]), kind="relative", goal=1.5,

@@ -8,6 +8,7 @@
   number, which digit groups no phone region accepts;
 - :mod:`.phones` - phonenumbers' matcher, skipping candidates that cannot be valid;
 - :mod:`.context` - Presidio's context-word boost, on tokens near the findings;
+- :mod:`.urls` - Presidio's URL patterns tried only where a match can start;
 - :mod:`.rescan` - the scan inside a candidate that failed its check, which
   both paths run so that it hides no overlapping value;
 - :mod:`.presidio` - building Presidio's analyzer offline (imported lazily),

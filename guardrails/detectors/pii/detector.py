@@ -284,9 +284,10 @@ def _build(config: PiiConfig) -> PiiDetector:
             code=RuntimeCode.NER_UNAVAILABLE,
         )
     try:
-        from guardrails.detectors.pii.presidio import build_analyzer
+        from guardrails.detectors.pii.presidio import bound_url_scans, build_analyzer
 
         analyzer = build_analyzer(config.language, config.ner_model, NER_ENTITIES)
+        bound_url_scans(analyzer)  # the whole-text path scans URLs in linear time too
         detector = PiiDetector(config, analyzer)
         analyzer.analyze(
             text=_WARMUP_TEXT,

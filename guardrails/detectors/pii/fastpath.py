@@ -19,6 +19,7 @@ from typing import Any
 from guardrails.detectors.pii import phone_validity, phone_windows, phones, prefilter
 from guardrails.detectors.pii.context import ContextBoost
 from guardrails.detectors.pii.rescan import inside_rejected
+from guardrails.detectors.pii.urls import BoundedUrlPattern, UrlScan
 
 __all__ = ["FastAnalyzer"]
 
@@ -146,11 +147,11 @@ def _twins(patterns: list, flags: int) -> tuple[Any, list] | None:
     return joined, each
 
 
-def _DUPLICATES_ORDER(r: Any) -> tuple:  # noqa: N802 - remove_duplicates' sort key
+def _DUPLICATES_ORDER(r: Any) -> tuple:
     return str(r.entity_type), r.start, r.start - r.end, -r.score
 
 
-def _SCORE_ORDER(r: Any) -> tuple:  # noqa: N802 - remove_duplicates' final order
+def _SCORE_ORDER(r: Any) -> tuple:
     return -r.score, r.start, r.start - r.end
 
 
@@ -211,6 +212,12 @@ class FastAnalyzer:
         # recognizer id -> its ASCII twins (see _twins), or None
         self._twins = {r.id: _twins(r.patterns or [], r.global_regex_flags) for recs in self.pattern_recs.values()
                        for r, _ in recs}
+        # recognizer id -> the linear scan of Presidio's URL patterns (see .urls)
+        # (its patterns, each paired with its bounded finditer)
+        self._url_scans = {r.id: (scan, [(p, BoundedUrlPattern(scan, i)) for i, p in enumerate(r.patterns)])
+                           for recs in self.pattern_recs.values() for r, _ in recs
+                           if type(r).__name__ == "UrlRecognizer"
+                           and (scan := UrlScan.build(r.patterns or [], r.global_regex_flags)) is not None}
         self._recs_for: dict[tuple[str, ...], tuple[dict[str, list], frozenset[str], bool]] = {}
         self.phone = phone
         self._may_hold = None
@@ -321,6 +328,15 @@ class FastAnalyzer:
         what that adds: the candidates inside each rejected one."""
         rescan = isinstance(rec, self._rescanning)
         base = type(rec)._rescan_base if rescan else type(rec).analyze
+        url = self._url_scans.get(rec.id)
+        if url is not None and base is self._plain_analyze:
+            # URL patterns read up to 253 characters at every start: only
+            # the starts the scan allows, and none without a domain dot.
+            scan, pairs = url
+            plan = scan.candidates(text)
+            if plan is None:
+                return []
+            return self._pattern_loop(rec, [pair for pair, starts in zip(pairs, plan) if starts], text, rescan)
         twins = self._twins.get(rec.id)
         if twins is not None and _NOT_PLAIN_ASCII.search(text) is not None:
             twins = None

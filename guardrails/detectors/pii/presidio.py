@@ -124,6 +124,34 @@ def build_analyzer(language: str, ner_model: str | None, ner_entities: frozenset
     return AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=[language])
 
 
+def bound_url_scans(analyzer: AnalyzerEngine) -> None:
+    """Give ``analyzer``'s URL recognizers the linear scan of :mod:`.urls`.
+
+    Presidio's loop calls ``finditer`` on each pattern's compiled regex; the
+    recognizer gets copies of its patterns whose compiled regex is a
+    :class:`~guardrails.detectors.pii.urls.BoundedUrlPattern`, with the same
+    matches. Copies, because Presidio's recognizers share their class's
+    pattern objects with every other instance (a reference analyzer built
+    beside this one keeps the plain regexes). A recognizer whose patterns
+    are not of the URL shape is left as it is.
+    """
+    import copy
+
+    from guardrails.detectors.pii.urls import BoundedUrlPattern, UrlScan
+
+    for rec in analyzer.registry.recognizers:
+        if type(rec).__name__ != "UrlRecognizer" or not getattr(rec, "patterns", None):
+            continue
+        scan = UrlScan.build(rec.patterns, rec.global_regex_flags)
+        if scan is None:
+            continue
+        patterns = [copy.copy(p) for p in rec.patterns]
+        for i, p in enumerate(patterns):
+            p.compiled_regex = BoundedUrlPattern(scan, i)
+            p.compiled_with_flags = rec.global_regex_flags
+        rec.patterns = patterns
+
+
 def optional_recognizers(language: str) -> dict[str, type]:
     """Presidio's predefined pattern recognizers that its default registry
     leaves out for ``language`` (other countries' ids, disabled ones), by the

@@ -10,7 +10,8 @@ after the analyzer has run, for the entities it asked for:
   stops at the first that fits, so ``shop.biz`` is cut to ``shop.bi`` and
   ``acme.museum`` to ``acme.mu``. A URL cut inside a word is extended to the
   whole host (and path), and kept only if the public suffix list bundled
-  with tldextract knows its suffix; ``harbor.bizarre`` is then no URL.
+  with tldextract knows its suffix; ``harbor.bizarre`` is then no URL, nor
+  is a "host" longer than a host name can be (253 characters).
   Addresses with a scheme or ``www.`` whose suffix Presidio does not list
   at all are added. (Presidio's email pattern already takes any suffix and
   checks it against the same list; a URL inside an address is fixed as any
@@ -47,8 +48,16 @@ _DOTTED_CARD = re.compile(r"(?<![\d.])(\d{4})\.(\d{4})\.(\d{4})\.(\d{4})(?![\d]|
 _SPACED_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}[ \t]+@[ \t]+([a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})+)\b",
                            re.IGNORECASE)
 
-# The rest of a host label and an optional path, after a URL that was cut.
-_HOST_REST = re.compile(r"[a-z0-9\-]*(?:\.[a-z0-9\-]+)*(?:/[^\s()<>\"']*)?", re.IGNORECASE)
+# The rest of a host label, after a URL that was cut, and an optional path.
+_HOST_REST = re.compile(r"[a-z0-9\-]*(?:\.[a-z0-9\-]+)*", re.IGNORECASE)
+_PATH = re.compile(r"/[^\s()<>\"']*")
+# A host name has at most 253 characters; a longer one has no public suffix.
+# The bound also keeps each extension's work bounded: a long run of host
+# characters with many cut URLs in it was read to its end once per URL.
+_MAX_HOST = 253
+# How far past a cut URL's start its host is read: the longest host and a
+# scheme with a quote before it.
+_HOST_READ = _MAX_HOST + 16
 # Addresses Presidio's list of suffixes may miss entirely: with a scheme or www.
 _URL = re.compile(r"(?<![\w@.\-])(?:https?://|www\d{0,3}\.)[a-z0-9\-]+(?:\.[a-z0-9\-]+)+(?:/[^\s()<>\"']*)?",
                   re.IGNORECASE)
@@ -136,10 +145,14 @@ def _urls(text: str, findings: list[Finding], suffix_of: Callable[[str], str]) -
             out.append(f)
             continue
         # Cut inside a word: extend to the whole host, then its path.
-        m = _HOST_REST.match(text, f.end)
-        end = _trim(text, f.start, m.end() if m else f.end)
+        limit = min(len(text), f.start + _HOST_READ)
+        end = _HOST_REST.match(text, f.end, limit).end()
+        if end >= limit - 1 and limit < len(text):
+            continue  # a host longer than any host name (the match stopped at the limit, or next to it)
+        path = _PATH.match(text, end)
+        end = _trim(text, f.start, path.end() if path else end)
         host = _host(text[f.start:end])
-        if suffix_of(host):
+        if len(host) <= _MAX_HOST and suffix_of(host):
             out.append(Finding(f.start, end, "URL", f.score))
     urls = [(f.start, f.end) for f in out if f.entity == "URL"]
     for m in _URL.finditer(text):
@@ -147,7 +160,7 @@ def _urls(text: str, findings: list[Finding], suffix_of: Callable[[str], str]) -
         if any(a < end and start < b for a, b in urls):
             continue
         host = _host(text[start:end])
-        if "." in host and suffix_of(host):
+        if "." in host and len(host) <= _MAX_HOST and suffix_of(host):
             out.append(Finding(start, end, "URL", 0.6 if "://" in text[start:end] else 0.5))
     return out
 
