@@ -161,6 +161,53 @@ def test_the_short_sum_is_the_trainers_at_every_length(text: str) -> None:
     assert short_sum(folded, weights) == (float(weights[buckets].sum(dtype=np.float64)), buckets.shape[0])
 
 
+# Characters on both sides of every edge of the word tables (ASCII classes, the
+# punctuation blocks, the scripts written without spaces) and beyond the BMP.
+_EDGES = sorted({
+    chr(c)
+    for lo, hi in ((0x2F, 0x3A), (0x40, 0x5B), (0x60, 0x7B), (0x7F, 0x80), (0xBF, 0xC0), (0xD7, 0xD7), (0xF7, 0xF7),
+                   (0x2000, 0x2BFF), (0x3000, 0x303F), (0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
+                   (0xAC00, 0xD7AF), (0xF900, 0xFAFF), (0xFE30, 0xFE4F), (0xFF00, 0xFF20), (0xFF3B, 0xFF40),
+                   (0xFF5B, 0xFF65))
+    for c in (lo - 1, lo, hi, hi + 1)
+} | set("ab 1\u00e9") | {"\U0001f600", "\U00020000"})
+
+
+@settings(derandomize=True, deadline=None, max_examples=400)
+@given(st.text(alphabet=st.sampled_from(_EDGES), max_size=WINDOW - 2))
+def test_the_words_read_in_python_are_the_trainers(text: str) -> None:
+    # short_sum reads a short text's words with a regex (or a split, for ASCII) and
+    # hashes them in Python; the trainer finds them with numpy tables.
+    from guardrails.detectors.injection.model import short_sum, word_buckets
+
+    folded = normalize(text).text
+    parts = feature_parts(folded)
+    n_chars = sum(anchors is None for _, anchors in parts)
+    trainers = [int(b) for buckets, _ in parts[n_chars:] for b in buckets]
+    for _ in range(2):  # the second time from what the memory holds
+        assert word_buckets(folded) == trainers
+    if len(folded) + 2 <= WINDOW:
+        weights = load_model().weights
+        buckets = features(folded)
+        assert short_sum(folded, weights) == (float(weights[buckets].sum(dtype=np.float64)), buckets.shape[0])
+
+
+def test_the_short_sum_is_the_trainers_on_the_corpus() -> None:
+    from guardrails.detectors.injection.model import short_sum
+
+    weights = load_model().weights
+    seen = 0
+    for row in _rows("heldout.jsonl") + _rows("train.jsonl")[:2000]:
+        for piece in (row["text"], row["text"][:60], row["text"][-100:]):
+            folded = normalize(piece).text
+            if len(folded) + 2 <= WINDOW:
+                seen += 1
+                buckets = features(folded)
+                assert short_sum(folded, weights) == (float(weights[buckets].sum(dtype=np.float64)),
+                                                      buckets.shape[0])
+    assert seen > 2000
+
+
 def test_unreadable_or_mismatched_weights_fail_closed(tmp_path: Path) -> None:
     bad = tmp_path / "weights.npz"
     bad.write_bytes(b"not a zip")

@@ -37,7 +37,9 @@ import hashlib
 import io
 import math
 import pathlib
+import re
 import zipfile
+from itertools import pairwise
 
 import numpy as np
 
@@ -123,7 +125,6 @@ class _Powers:
     def __init__(self) -> None:
         self.forward = np.zeros(0, dtype=np.uint64)
         self.inverse = np.zeros(0, dtype=np.uint64)
-        self.both = np.zeros((2, 0), dtype=np.uint64)
 
     def get(self, length: int) -> tuple[np.ndarray, np.ndarray]:
         if self.forward.shape[0] < length:
@@ -134,13 +135,7 @@ class _Powers:
             inverse[0] = 1
             self.forward = np.cumprod(forward, dtype=np.uint64)
             self.inverse = np.cumprod(inverse, dtype=np.uint64)
-            self.both = np.stack([self.inverse, self.forward])
         return self.forward[:length], self.inverse[:length]
-
-    def stacked(self, length: int) -> np.ndarray:
-        """``[P**-j, P**j]`` for j < length, as two rows."""
-        self.get(length)
-        return self.both[:, :length]
 
 
 _POWERS = _Powers()
@@ -207,13 +202,77 @@ def _hashes(folded: str) -> tuple[list[np.ndarray], int, np.ndarray]:
 # --- the scoring path for short texts -------------------------------------------------
 #
 # A text of at most WINDOW padded characters is one window, scored from the sum
-# of all its features' weights. _hashes (what training reads) builds the kinds
-# one by one; here both prefix sums take one call, the character n-grams of all
-# three sizes one gather and one multiply into buckets (the length decides their
-# indices, and their powers times their kind's multiplier: cached), so a short
-# text costs about 30 numpy calls whatever it says. Multiplication modulo 2**64
-# is associative, so the buckets are the trainer's; float64 sums of the float16
-# weights are exact, so the total is too.
+# of all its features' weights, in about ten numpy calls whatever it says (each
+# costs about as much as a few dozen lines of Python, and dominates a short
+# text's cost). Its character n-grams: the text, padded to a fixed length, times
+# cached powers, one prefix sum, one gather of every n-gram's two ends (the
+# length decides their indices, and their powers times their kind's multiplier:
+# cached), a multiply into buckets. Its words are few (a dozen in 100 bytes) and
+# are read in Python (one split, for ASCII); a word's hash and the terms of its
+# buckets are remembered, and a bigram's bucket is then one addition away. All
+# the buckets are gathered and summed at once. Multiplication modulo 2**64
+# distributes over addition, so the buckets are the trainer's; float64 sums of
+# the float16 weights are exact in any order, so the total is too.
+
+_MASK = (1 << 64) - 1
+_SHIFT_U64 = np.uint64(_SHIFT)
+
+
+def _ranges_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    return "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges)
+
+
+# A word as _hashes finds one: a character of a script written without spaces,
+# or a run of other word characters (ASCII letters and digits, and every
+# character above 127 outside the punctuation blocks). An ASCII text's words are
+# split by bytes.translate instead (several times cheaper than the regex).
+_WORD_RE = re.compile(
+    f"[{_ranges_class(_SINGLE_CHAR_RANGES)}]"
+    f"|[^\\x00-/:-@\\[-`{{-\\x7f{_ranges_class(_NON_WORD_RANGES)}{_ranges_class(_SINGLE_CHAR_RANGES)}]+"
+)
+_ASCII_WORD_BYTES = bytes.maketrans(
+    bytes(range(256)), bytes(c if c < 128 and _ASCII_WORD[c] else 32 for c in range(256))
+)
+
+
+class _WordTerms(dict):  # type: ignore[type-arg]
+    """word (bytes for ASCII, else str) -> (its unigram's bucket, h * Q * M_BIGRAM,
+    h * M_BIGRAM) modulo 2**64, where h is the word's hash: a bigram's bucket is
+    ``((a + b) mod 2**64) >> SHIFT`` of the first word's second term and the second
+    word's third. Bounded: past :data:`_WORD_MEMO` words a new one is hashed and
+    not kept (a miss costs about what one numpy call does)."""
+
+    def __missing__(self, word: bytes | str) -> tuple[int, int, int]:
+        h = 0
+        for c in reversed(word if isinstance(word, bytes) else [ord(ch) for ch in word]):
+            h = (h * _P + c) & _MASK  # sum cp[j] * P**j, by Horner's rule from the end
+        terms = ((h * _M_WORD & _MASK) >> _SHIFT, h * _Q * _M_BIGRAM & _MASK, h * _M_BIGRAM & _MASK)
+        if len(self) < _WORD_MEMO:
+            self[word] = terms
+        return terms
+
+
+_WORD_MEMO = 1 << 15
+_WORD_TERMS = _WordTerms()
+
+
+def word_buckets(folded: str) -> list[int]:
+    """The buckets of the word unigrams, then of the word bigrams, of normalised
+    text (the last two kinds of ``features(folded)``), computed in Python."""
+    if folded.isascii():
+        words: list = folded.encode().translate(_ASCII_WORD_BYTES).split()
+    else:
+        words = _WORD_RE.findall(folded)
+    terms = list(map(_WORD_TERMS.__getitem__, words))
+    out = [u for u, _, _ in terms]
+    out += [((a + b) & _MASK) >> _SHIFT for (_, a, _), (_, _, b) in pairwise(terms)]
+    return out
+
+
+# P**-(j - 1) at j = 1 ... WINDOW, after a 0: the text is read one place to the
+# right of a code point 0, so that the prefix sum starts at 0 without a copy.
+_SHIFTED_INVERSE = np.concatenate([np.zeros(1, dtype=np.uint64), _POWERS.get(WINDOW)[1]])
+_SHIFTED_INVERSE.flags.writeable = False
 
 
 @functools.lru_cache(maxsize=WINDOW + 1)
@@ -234,49 +293,27 @@ def _short_layout(length: int) -> tuple[np.ndarray, np.ndarray]:
 def short_sum(folded: str, weights: np.ndarray) -> tuple[float, int]:
     """``(sum(weights[features(folded)]), len(features(folded)))`` for normalised
     text whose padded length is at most WINDOW, in float64."""
-    cp32 = np.frombuffer((" " + folded + " ").encode("utf-32-le"), dtype=np.uint32)
-    length = cp32.shape[0]
-    cp = cp32.astype(np.uint64)
-    # Row 0: the prefix sum of cp[j] * P**-j (character n-grams); row 1: of cp[j] * P**j (words).
-    prefix = np.zeros((2, length + 1), dtype=np.uint64)
-    np.multiply(cp, _POWERS.stacked(length)).cumsum(axis=1, dtype=np.uint64, out=prefix[:, 1:])
-    buckets: list[np.ndarray] = []
-    if length >= 3:
-        index, scale = _short_layout(length)
-        ends = prefix[0].take(index)
-        chars = ends[0] - ends[1]
-        chars *= scale
-        chars >>= _SHIFT
-        buckets.append(chars)
-    if folded.isascii():
-        is_word = _ASCII_WORD[cp32]
-        edges = (is_word[1:] != is_word[:-1]).nonzero()[0]
-        edges += 1
-        starts, ends_ = edges[0::2], edges[1::2]
-    else:
-        bmp = np.minimum(cp32, _BMP - 1)
-        is_word = _WORD_TABLE[bmp]
-        single = _SINGLE_TABLE[bmp]
-        cut = (is_word[1:] != is_word[:-1]) | single[1:] | single[:-1]
-        starts = (cut & is_word[1:]).nonzero()[0] + 1
-        ends_ = (cut & is_word[:-1]).nonzero()[0] + 1
-    n_words = starts.shape[0]
-    if n_words:
-        words = prefix[1].take(ends_) - prefix[1].take(starts)
-        words *= _POWERS.inverse.take(starts)
-        unigrams = words * _M_WORD
-        unigrams >>= _SHIFT
-        buckets.append(unigrams)
-        if n_words > 1:
-            bigrams = words[:-1] * _Q
-            bigrams += words[1:]
-            bigrams *= _M_BIGRAM
-            bigrams >>= _SHIFT
-            buckets.append(bigrams)
-    if not buckets:
-        return 0.0, 0
-    every = np.concatenate(buckets) if len(buckets) > 1 else buckets[0]
-    return float(weights.take(every.view(np.int64)).sum(dtype=np.float64)), every.shape[0]
+    words = word_buckets(folded)
+    length = len(folded) + 2
+    if length < 3:
+        if not words:
+            return 0.0, 0
+        return float(np.add.reduce(weights.take(words), None, np.float64)), len(words)
+    # R[k] = sum of cp[j] * P**-j for j < k, read at R[k] = prefix[k] (prefix[0] = 0).
+    # (np.add.accumulate and np.add.reduce: the methods' wrappers cost as much again)
+    text = ("\0 " + folded + " ").ljust(WINDOW + 1, "\0")
+    prefix = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32) * _SHIFTED_INVERSE
+    np.add.accumulate(prefix, out=prefix)
+    index, scale = _short_layout(length)
+    ends = prefix.take(index)
+    chars = ends[0] - ends[1]
+    chars *= scale
+    n = chars.shape[0]
+    every = np.empty(n + len(words), dtype=np.uint64)
+    np.right_shift(chars, _SHIFT_U64, out=every[:n])
+    if words:
+        every[n:] = words
+    return float(np.add.reduce(weights.take(every.view(np.int64)), None, np.float64)), every.shape[0]
 
 
 # The multiply-shift multipliers of the kinds present, in the merged array's
