@@ -403,3 +403,9 @@ def test_a_clause_ending_at_its_auxiliary_takes_the_predicate_before_it():
     deductible = "Donations to charities can be deducted. Gifts to individuals cannot be deducted."
     assert _reasons("Donations to charities can be deducted, but gifts to individuals cannot.", deductible) == []
     assert _reasons("Gifts to individuals cannot be deducted, but donations to charities can.", deductible) == []
+
+
+def test_a_sentence_with_an_ellipsis_that_a_source_says_word_for_word_is_supported():
+    sentence = "Fireworks aren't allowed at the Orchard Barn, but sky lanterns are."
+    assert _reasons(sentence, sentence) == []
+    assert _reasons(sentence, "Fireworks and sky lanterns are not allowed at the Orchard Barn.") == ["negation"]

@@ -581,6 +581,8 @@ def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False) -> 
     for written in claim.clauses:
         clause = _elided(written, previous)
         previous = written
+        if clause is not written and _copied(claim.text, ix, cited):
+            continue  # a source says the whole sentence, its ellipsis too
         if claim.quotes and any(q in clause.text for q in claim.quotes):
             continue  # a quotation found verbatim is its own support
         if _copied(clause.text, ix, cited):
