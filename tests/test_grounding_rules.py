@@ -409,3 +409,16 @@ def test_a_sentence_with_an_ellipsis_that_a_source_says_word_for_word_is_support
     sentence = "Fireworks aren't allowed at the Orchard Barn, but sky lanterns are."
     assert _reasons(sentence, sentence) == []
     assert _reasons(sentence, "Fireworks and sky lanterns are not allowed at the Orchard Barn.") == ["negation"]
+
+
+def test_what_the_sources_say_only_of_another_name_is_a_wrong_entity():
+    sources = ("Our Direct Cremation service costs $1,895 and includes the cremation itself and an urn.",
+               "The Traditional Funeral package includes embalming, one viewing and a hearse.")
+    (u,) = check_grounding("The Direct Cremation service includes embalming and a hearse.",
+                           tuple(Source(str(i), t) for i, t in enumerate(sources))).unsupported
+    assert u.reason == "entity_missing" and "Traditional" in u.detail
+    assert _reasons("The Traditional Funeral package includes embalming and a hearse.", *sources) == []
+    assert _reasons("The Direct Cremation service includes an urn.", *sources) == []
+    # a passage about another name only after its verb ("They support Bluetooth") is not that name's
+    headphones = ("The Aurora X2 headphones weigh 250 grams.", "They support Bluetooth 5.3 and come in black.")
+    assert _reasons("The Aurora X2 comes in black.", *headphones) == []

@@ -319,6 +319,10 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
             if others:
                 return "entity_missing", (f"{missing[0]!r}: the passage that supports the claim names "
                                           f"{others[0]!r}"), best, True
+        given = _given_to_another(bare, cstems, name_stems, sharing)
+        if given is not None:
+            return "entity_missing", (f"{given[0]!r}: the sources say this of {given[1]!r}, not of "
+                                      f"{names[0]!r}"), given[2], True
 
     # A price of nothing is a price: "free parking", "park for free", "at no extra cost".
     free = free_unsupported(bare, cstems, sharing)
@@ -352,6 +356,53 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
             what = ", ".join(specific) if specific else ", ".join(sorted(missing_terms))
             return "unsupported", f"no source mentions: {what}", best, True
     return None, "", best, True
+
+
+def _given_to_another(bare: str, cstems: set[str], name_stems: set[str], sharing) -> tuple[str, str, Passage] | None:
+    """What the claim says of a name that the sources say only of another:
+    the claim's words that no passage naming its name holds ("The Direct
+    Cremation service includes embalming and a hearse") are all in a passage
+    that names another name and not this one ("The Traditional Funeral
+    package includes embalming, ..., a hearse"). Returns (a word, the other
+    name, that passage), or None. Everyday words and words read as verbs are
+    the answer's own phrasing and are not counted."""
+    if not name_stems or not _opens_with_name(bare):
+        return None
+    named = [p for p in sharing if name_stems <= p.stems]
+    if not named:
+        return None
+    rest = cstems - name_stems - COMMON_STEMS
+    for p in named:
+        rest = rest - p.stems
+        if not rest:
+            return None
+    rest -= verb_like(bare)
+    if not rest:
+        return None
+    for p in sharing:
+        if rest <= p.stems and not name_stems & p.stems and _opens_with_name(p.text):
+            _, other = _names(p.text)
+            others = [o for o in other if o[0].isupper()]
+            if others:
+                word = next(w for w in WORD.findall(bare) if stem(w) in rest)
+                return word, others[0], p
+    return None
+
+
+_OPENING_WORDS = frozenset(["the", "our", "your", "their", "its", "a", "an", "this", "that", "each", "every"])
+
+
+def _opens_with_name(text: str) -> bool:
+    """Whether the sentence is about a name: one opens it ("The Traditional
+    Funeral package includes", "Our Direct Cremation service costs",
+    "RoadReady Basic includes"), not one after its verb ("They support
+    Bluetooth", "with your personal PIN")."""
+    toks = WORD.findall(text)[:3]
+    if len(toks) < 2:
+        return False
+    if toks[0].lower() in _OPENING_WORDS:
+        toks = toks[1:]
+    return toks[0][0].isupper() and _kind(toks[0]) in (1, 3)
 
 
 def i_not_in(word: str, text: str) -> bool:
