@@ -247,13 +247,16 @@ class GuardrailsService:
                 raise Refuse("invalid", f"{cls.DESCRIPTOR.name}: {exc}", field=_field_named(str(exc))) from None
             explain, request_key, args_bytes = msg.explain, msg.request_key, None
 
-        def key() -> bytes:  # the canary's routing key
-            if request_key:
-                return request_key.encode()
-            whole = msg if msg is not None else parse(cls, raw)
-            return (policy or "").encode() + b"\0" + whole.SerializeToString(deterministic=True)
+        if self.candidate is None:  # one set: it answers (what choose() gives then)
+            engine, track, shadow_engine = self.active.snapshot.engine, "active", None  # type: ignore[union-attr]
+        else:
+            def key() -> bytes:  # the canary's routing key
+                if request_key:
+                    return request_key.encode()
+                whole = msg if msg is not None else parse(cls, raw)
+                return (policy or "").encode() + b"\0" + whole.SerializeToString(deterministic=True)
 
-        engine, track, shadow_engine = self.choose(policy, key)
+            engine, track, shadow_engine = self.choose(policy, key)
         if self.remote_state and waits_on_store(engine, stage, policy, request):
             return Later(self._finish, stage, explain, request, args_bytes, policy, engine, track, shadow_engine,
                          started)

@@ -296,50 +296,66 @@ def _read_value(b: bytes, i: int, e: int, depth: int) -> Any:
 
 def _read_struct(b: bytes, i: int, end: int, depth: int) -> dict:
     """The google.protobuf.Struct in b[i:end] as a dict (entries in wire order; a repeated key: the last)."""
-    out = {}
+    out: dict = {}
     while i < end:
-        # An entry: 0x0a, its length; its key (0x0a, length, UTF-8); its value (0x12, length, a Value).
-        if b[i] != 0x0A:
-            raise _General
-        n = b[i + 1]
-        i += 2
-        if n >= 0x80:
-            n, i = _length(b, i - 1)
-        e = i + n
-        if b[i] != 0x0A:
-            raise _General
-        k = b[i + 1]
-        i += 2
-        if k >= 0x80:
-            k, i = _length(b, i - 1)
-        key = b[i:i + k].decode()
-        i += k
-        if i == e:
-            out[key] = None  # no value: protobuf reads an empty Value
-            continue
-        if b[i] != 0x12:
-            raise _General
-        n = b[i + 1]
-        i += 2
-        if n >= 0x80:
-            n, i = _length(b, i - 1)
-        if i + n != e:
-            raise _General
-        # Strings, numbers and booleans inline (the common case); the rest through _read_value.
-        tag = b[i]
-        if tag == 0x1A and b[i + 1] == n - 2 < 0x80:
-            out[key] = b[i + 2:e].decode()
-        elif tag == 0x11 and n == 9:
-            x = _unpack_double(b, i + 1)[0]
-            out[key] = int(x) if x.is_integer() and -MAX_SAFE_INT <= x <= MAX_SAFE_INT else x
-        elif tag == 0x20 and n == 2 and b[i + 1] < 2:
-            out[key] = b[i + 1] == 1
-        else:
-            out[key] = _read_value(b, i, e, depth)
-        i = e
+        # An entry: 0x0a, its length; its key (0x0a, length, UTF-8); its
+        # value (0x12, length, a Value). Short entries with a string, number
+        # or boolean are read here (the common case); the rest by _read_entry.
+        if b[i] == 0x0A and (n := b[i + 1]) < 0x80 and b[i + 2] == 0x0A and (k := b[i + 3]) < 0x80:
+            e = i + 2 + n
+            j = i + 4 + k
+            if j < e and b[j] == 0x12 and b[j + 1] == e - j - 2:
+                tag = b[j + 2]
+                if tag == 0x1A and b[j + 3] == e - j - 4:
+                    out[b[i + 4:j].decode()] = b[j + 4:e].decode()
+                    i = e
+                    continue
+                if tag == 0x11 and e - j == 11:
+                    x = _unpack_double(b, j + 3)[0]
+                    out[b[i + 4:j].decode()] = (int(x) if x.is_integer() and -MAX_SAFE_INT <= x <= MAX_SAFE_INT
+                                                else x)
+                    i = e
+                    continue
+                if tag == 0x20 and e - j == 4 and b[j + 3] < 2:
+                    out[b[i + 4:j].decode()] = b[j + 3] == 1
+                    i = e
+                    continue
+        i = _read_entry(b, i, out, depth)
     if i != end:
         raise _General
     return out
+
+
+def _read_entry(b: bytes, i: int, out: dict, depth: int) -> int:
+    """Read the Struct entry at `i` into `out`; the index after it."""
+    if b[i] != 0x0A:
+        raise _General
+    n = b[i + 1]
+    i += 2
+    if n >= 0x80:
+        n, i = _length(b, i - 1)
+    e = i + n
+    if b[i] != 0x0A:
+        raise _General
+    k = b[i + 1]
+    i += 2
+    if k >= 0x80:
+        k, i = _length(b, i - 1)
+    key = b[i:i + k].decode()
+    i += k
+    if i == e:
+        out[key] = None  # no value: protobuf reads an empty Value
+        return e
+    if b[i] != 0x12:
+        raise _General
+    n = b[i + 1]
+    i += 2
+    if n >= 0x80:
+        n, i = _length(b, i - 1)
+    if i + n != e:
+        raise _General
+    out[key] = _read_value(b, i, e, depth)
+    return e
 
 
 # CheckToolCallRequest's fields by their tag byte: 1 tool, 2 args, 3 principal, 4 policy, 5 context,
@@ -364,18 +380,16 @@ def read_tool_call(raw: bytes) -> ToolCallRequest | None:
 
 
 def _read_tool_call(b: bytes) -> ToolCallRequest | None:
+    # A repeated scalar keeps its last value, as protobuf does; a repeated
+    # Struct (protobuf merges them) goes the general way.
     i, end = 0, len(b)
-    seen = set()
     tool = policy = request_key = session = ""
     args = principal = context = args_bytes = None
     explain, at = False, 0.0
     while i < end:
         tag = b[i]
-        if tag in seen:
-            raise _General  # a repeated field: protobuf merges or keeps the last
-        seen.add(tag)
         if tag == _EXPLAIN_IN:
-            if i + 2 > end or b[i + 1] > 1:
+            if b[i + 1] > 1:
                 raise _General
             explain = b[i + 1] == 1
             i += 2
@@ -393,12 +407,12 @@ def _read_tool_call(b: bytes) -> ToolCallRequest | None:
         e = i + n
         if e > end:
             raise _General
-        if tag == _ARGS_IN:
+        if tag == _ARGS_IN and args is None:
             args = _read_struct(b, i, e, 1)
             args_bytes = b[i:e]
-        elif tag == _PRINCIPAL:
+        elif tag == _PRINCIPAL and principal is None:
             principal = _read_struct(b, i, e, 1)
-        elif tag == _CONTEXT:
+        elif tag == _CONTEXT and context is None:
             context = _read_struct(b, i, e, 1)
         elif tag == _TOOL:
             tool = b[i:e].decode()
@@ -409,7 +423,7 @@ def _read_tool_call(b: bytes) -> ToolCallRequest | None:
         elif tag == _KEY_IN:
             request_key = b[i:e].decode()
         else:
-            raise _General  # an unknown field, or a known one with another wire type
+            raise _General  # an unknown field, a known one with another wire type, or a repeated Struct
         i = e
     if not tool:
         return None  # refused by the general way, with its message
