@@ -80,6 +80,9 @@ _Q = 0x9E3779B97F4A7C15  # combines two word hashes into a bigram's
 _M_CHAR = {3: 0x243F6A8885A308D3, 4: 0x13198A2E03707345, 5: 0xA4093822299F31D1}
 _M_WORD = 0x082EFA98EC4E6C89
 _M_BIGRAM = 0x452821E638D01377
+# The same as numpy scalars: a Python int operand costs a numpy call a conversion.
+_P_U64, _Q_U64, _M_WORD_U64, _M_BIGRAM_U64 = (np.uint64(v) for v in (_P, _Q, _M_WORD, _M_BIGRAM))
+_SHIFT_U64 = np.uint64(_SHIFT)
 
 # Code points below 128 that belong to words: ASCII letters and digits. Above 127,
 # every character belongs to a word except the punctuation and space blocks below.
@@ -215,7 +218,6 @@ def _hashes(folded: str) -> tuple[list[np.ndarray], int, np.ndarray]:
 # the float16 weights are exact in any order, so the total is too.
 
 _MASK = (1 << 64) - 1
-_SHIFT_U64 = np.uint64(_SHIFT)
 
 
 def _ranges_class(ranges: tuple[tuple[int, int], ...]) -> str:
@@ -468,16 +470,16 @@ def window_max(folded: str, table: np.ndarray) -> float:
     # Character 3-, 4- and 5-grams by Horner's rule, one row each, anchored at their start.
     grams = np.empty((3, blocks_n * STRIDE), dtype=np.uint64)
     h3, h4, h5 = grams[0, : length - 2], grams[1, : length - 3], grams[2, : length - 4]
-    np.multiply(cp[:-2], _P, out=h3)
+    np.multiply(cp[:-2], _P_U64, out=h3)
     h3 += cp[1:-1]
-    h3 *= _P
+    h3 *= _P_U64
     h3 += cp[2:]
-    np.multiply(h3[:-1], _P, out=h4)
+    np.multiply(h3[:-1], _P_U64, out=h4)
     h4 += cp[3:]
-    np.multiply(h4[:-1], _P, out=h5)
+    np.multiply(h4[:-1], _P_U64, out=h5)
     h5 += cp[4:]
     grams *= _M_CHARS
-    grams >>= _SHIFT
+    grams >>= _SHIFT_U64
     grams[0, length - 2 :] = _PAD
     grams[1, length - 3 :] = _PAD
     grams[2, length - 4 :] = _PAD
@@ -485,27 +487,24 @@ def window_max(folded: str, table: np.ndarray) -> float:
     # Per block (after a leading zero column): the weight anchored in it, and the
     # number of word features anchored in it (character n-grams are counted by _layout).
     blocks = np.zeros((2, blocks_n + 1))
-    by_position = gathered[0].astype(np.float64)
-    by_position += gathered[1]
-    by_position += gathered[2]
-    by_position.reshape(blocks_n, STRIDE).sum(axis=1, out=blocks[0, 1:])
+    np.add.reduce(gathered.reshape(3, blocks_n, STRIDE), (0, 2), np.float64, out=blocks[0, 1:])
     starts, edges = _word_edges(cp32, cp, folded)
     n_words = starts.shape[0]
-    last_weight = float(gathered[:, last:length].sum(dtype=np.float64)) if last >= 0 else 0.0
+    last_weight = float(np.add.reduce(gathered[:, last:length], None, np.float64)) if last >= 0 else 0.0
     if n_words:
         # Word hashes: sum cp[j] * P**(j - s) over each word [s, e), as _hashes computes them.
         forward, inverse = _POWERS.get(length)
         words = np.add.reduceat(cp * forward, edges)[0::2]
         words *= inverse[starts]
-        unigrams = words * _M_WORD
-        unigrams >>= _SHIFT
+        unigrams = words * _M_WORD_U64
+        unigrams >>= _SHIFT_U64
         # a word's weight plus that of the bigram it starts, at the word's start
         weight = table.take(unigrams.view(np.int64)).astype(np.float64)
         if n_words > 1:
-            bigrams = words[:-1] * _Q
+            bigrams = words[:-1] * _Q_U64
             bigrams += words[1:]
-            bigrams *= _M_BIGRAM
-            bigrams >>= _SHIFT
+            bigrams *= _M_BIGRAM_U64
+            bigrams >>= _SHIFT_U64
             weight[:-1] += table.take(bigrams.view(np.int64))
         block = starts // STRIDE
         blocks[0, 1:] += np.bincount(block, weights=weight, minlength=blocks_n)
@@ -514,11 +513,11 @@ def window_max(folded: str, table: np.ndarray) -> float:
         blocks[1, block[-1] + 1] -= 1  # the final word starts no bigram
         if last >= 0:
             first = int(np.searchsorted(starts, last))
-            last_weight += float(weight[first:].sum(dtype=np.float64))
+            last_weight += float(np.add.reduce(weight[first:]))
             last_chars += 2 * (n_words - first) - (first < n_words)
-    prefix = blocks.cumsum(axis=1)
+    prefix = np.add.accumulate(blocks, 1)
     sums = prefix[:, _BLOCKS : _BLOCKS + aligned] - prefix[:, :aligned]
-    best = float((sums[0] / np.sqrt(sums[1] + chars)).max())
+    best = float(np.maximum.reduce(sums[0] / np.sqrt(sums[1] + chars)))
     return max(best, last_weight / math.sqrt(last_chars)) if last >= 0 else best
 
 
