@@ -391,3 +391,48 @@ def test_the_fast_path_with_twins_finds_what_it_finds_without(fast, monkeypatch,
     with monkeypatch.context() as m:
         m.setattr(fast, "_twins", {})
         assert found() == with_twins
+
+
+_DOMAIN_CHARS = st.sampled_from(list("comukedusaxinetrg-1'/") + ["\u212a", "\u017f", "K", "O"])
+
+
+@pytest.fixture(scope="module")
+def domains():
+    import re
+
+    from presidio_analyzer.predefined_recognizers import UrlRecognizer
+
+    rec = UrlRecognizer()
+    regex_text = rec.patterns[1].regex
+    return re.findall(r"\(\?:([a-z0-9-]+)\)", regex_text[regex_text.index("[.](?:(?:com)"):]), rec.global_regex_flags
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(_DOMAIN_CHARS, min_size=1, max_size=10), st.sampled_from(["", "'", "(?:/x)?'", "x"]))
+def test_the_factored_domain_list_tries_domains_in_presidios_order(domains, text, tail) -> None:
+    # The URL scan's patterns carry the domain list factored by first
+    # characters; followed by something that must match (a closing quote),
+    # the engine backtracks through the domains in order, so the same
+    # domain wins only if the order of trying is the same.
+    import regex
+
+    from guardrails.detectors.pii.urls import _factored
+
+    names, flags = domains
+    flat = regex.compile("(?:" + "|".join(f"(?:{n})" for n in names) + ")" + tail, flags)
+    factored = regex.compile(_factored(names) + tail, flags)
+    for pos in range(len(text)):
+        a, b = flat.match(text, pos), factored.match(text, pos)
+        assert (a and a.span()) == (b and b.span())
+
+
+def test_factoring_keeps_the_order_around_a_name_that_ends_early() -> None:
+    import regex
+
+    from guardrails.detectors.pii.urls import _factored
+
+    for names in (["com", "co", "c", "cat"], ["co", "com"], ["c", "co", "ca"], ["ab", "a", "abc"]):
+        flat = regex.compile("(?:" + "|".join(names) + ")")
+        factored = regex.compile(_factored(names))
+        for text in ("com", "co", "cat", "ca", "c", "abc", "ab", "a", "x"):
+            assert (flat.match(text) and flat.match(text).span()) == (factored.match(text) and factored.match(text).span())

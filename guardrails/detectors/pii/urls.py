@@ -71,10 +71,11 @@ class UrlScan:
                  flags: int) -> None:
         trie = _trie(domains)
         self._dots = regex.compile(f"[.]{trie}", flags)
-        # Each pattern with a test before its domain list that fails fast where
-        # no domain follows (the list is 675 alternatives, tried one by one):
-        # the same matches, the same order of trying.
-        self._patterns = [regex.compile(p.replace(f"[.]{domains}", f"[.](?={trie}){domains}", 1), flags)
+        # Each pattern with its domain list factored (see _factored): the
+        # same matches, the same order of trying, without trying the 675
+        # alternatives one by one at every domain dot.
+        factored = _factored(re.findall(r"\(\?:([a-z0-9-]+)\)", domains))
+        self._patterns = [regex.compile(p.replace(f"[.]{domains}", f"[.]{factored}", 1), flags)
                           for p in patterns]
         self._run_back = regex.compile(r"(?r)[a-z0-9.\-]+", flags)
         self._host_char = regex.compile(r"[a-z0-9.\-]", flags)
@@ -209,6 +210,35 @@ def _trie(domains: str) -> str:
         return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
 
     return emit(tree)
+
+
+def _factored(names: list[str]) -> str:
+    """An alternation of the literal ``names`` that a backtracking engine
+    tries in the same order as ``(?:name1|name2|...)``, with shared first
+    characters factored out.
+
+    Alternatives that start with different characters never both match at
+    one position, so their relative order does not matter; those that start
+    alike keep theirs, under one test of that character. An empty
+    alternative matches wherever the group is tried, so the ones before it
+    and the ones after it are factored apart and it stays between them.
+    (Under the patterns' IGNORECASE, no character matches two different
+    lowercase letters, so the first characters still exclude each other.)
+    """
+    if "" in names:
+        k = names.index("")
+        before, after = names[:k], names[k + 1:]
+        parts = [p for p in (_factored(before) if before else None, "", _factored(after) if after else None)
+                 if p is not None]
+        return "(?:" + "|".join(parts) + ")"
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(name[0], []).append(name[1:])
+    parts = []
+    for first, rests in groups.items():
+        rest = "" if rests == [""] else _factored(rests)
+        parts.append(re.escape(first) + rest)
+    return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
