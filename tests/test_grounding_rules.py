@@ -422,3 +422,11 @@ def test_what_the_sources_say_only_of_another_name_is_a_wrong_entity():
     # a passage about another name only after its verb ("They support Bluetooth") is not that name's
     headphones = ("The Aurora X2 headphones weigh 250 grams.", "They support Bluetooth 5.3 and come in black.")
     assert _reasons("The Aurora X2 comes in black.", *headphones) == []
+
+
+def test_the_day_and_month_finder_s_gate_lets_every_name_through():
+    from guardrails.detectors.grounding.terms import cycle_values
+
+    for text in ("open daily", "closed at weekends", "on Thursdays", "from March to May", "seven days a week"):
+        assert cycle_values(text), text
+    assert cycle_values("Refunds take 30 days.") == () and cycle_values("The fee is $5.") == ()

@@ -15,6 +15,7 @@ paraphrase. Two things here are stronger, and the default check flags them:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from guardrails.detectors.grounding.passages import Passage, SourceIndex, by_prefix
 from guardrails.detectors.grounding.words import (
@@ -265,11 +266,18 @@ def _index(word: str) -> tuple[str, int] | None:
     return None
 
 
-def cycle_values(text: str) -> list[tuple[int, int, str, frozenset[int], bool]]:
+_MAY_NAME = re.compile(r"day|dail|week|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec")
+
+
+@lru_cache(maxsize=4096)
+def cycle_values(text: str) -> tuple[tuple[int, int, str, frozenset[int], bool], ...]:
     """The days of the week and months `text` names outside a date: (start,
     end, "day" or "month", the days or months, whether a range names them).
     "May" is a month only with its capital (else the modal verb); a month
-    beside a figure is a date's, which the number check reads."""
+    beside a figure is a date's, which the number check reads. Cached: a
+    passage is asked once per claim near it."""
+    if _MAY_NAME.search(text.lower()) is None:
+        return ()  # no day, week or month can be named: most texts
     out = []
     for m in _SPAN.finditer(text):
         if m.group("w"):
@@ -290,7 +298,7 @@ def cycle_values(text: str) -> list[tuple[int, int, str, frozenset[int], bool]]:
             out.append((m.start(), m.end(), a[0], got, True))
         else:
             out.append((m.start(), m.start() + len(m.group("a")), a[0], frozenset({a[1]}), False))
-    return out
+    return tuple(out)
 
 
 _DIGIT_NEAR = re.compile(r"\s?\d")
