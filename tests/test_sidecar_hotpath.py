@@ -443,3 +443,20 @@ def test_decision_ids_drawn_from_the_hex_pool_are_random_uuids():
     engine = Engine.from_source(STATELESS.format(version="1.0.0"))
     d = engine.check_tool_call("lookup", {})
     assert pb.Decision.FromString(decision_bytes(d)).decision_id == d.decision_id
+
+
+def test_long_ids_and_long_forwarded_args_keep_their_lengths():
+    from guardrails.decision import Decision, PolicyRef
+    from guardrails.sidecar._proto import guardrails_pb2 as pb
+    from guardrails.sidecar.convert import decision_to_proto
+    from guardrails.sidecar.wire import decision_bytes, read_tool_call
+
+    args = {"note": "n" * 300, "k": 1}
+    raw = _message({"tool": "t", "args": args, "principal": None, "context": None, "policy": "", "request_key": "",
+                    "explain": False, "session": "", "at": 0.0}).SerializeToString()
+    request, _p, _e, _k, args_bytes = read_tool_call(raw)
+    assert len(args_bytes) >= 0x80 and request["args"] == args
+    for did in ("i" * 200, "é" * 70, ""):
+        d = Decision(decision_id=did, stage="tool_call", outcome=Outcome.ALLOW, text=request["args"], violations=[],
+                     policy=PolicyRef(name="p", version="1", digest="d"), errors=[], elapsed_us=1, labels=[])
+        assert pb.Decision.FromString(decision_bytes(d, request, args_bytes)) == decision_to_proto(d, request)

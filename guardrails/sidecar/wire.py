@@ -178,12 +178,15 @@ def decision_bytes(d: Decision, request: dict | None = None, args_bytes: bytes |
     p = d.policy
     hit = get(id(p))
     policy = hit[1] if hit is not None and hit[0] is p else _piece(p, _encode_policy)
-    parts = [_text(_ID, d.decision_id), _HEAD[stage, d.outcome]]
+    did = d.decision_id.encode()  # (a lone surrogate raises, as protobuf does)
+    # Lengths under 128 are one byte (the common case: an id is 32 digits).
+    parts = [_ID + (_SMALL[len(did)] if len(did) < 0x80 else varint(len(did))) + did, _HEAD[stage, d.outcome]]
     text = d.text
     if text is not None:
         if stage == "tool_call":
             if args_bytes is not None and request is not None and text is request["args"]:
-                parts.append(_ARGS + varint(len(args_bytes)) + args_bytes)
+                n = len(args_bytes)
+                parts.append(_ARGS + (_SMALL[n] if n < 0x80 else varint(n)) + args_bytes)
             else:
                 parts.append(_field(_ARGS, struct_bytes(text, "args")))
         else:
@@ -195,8 +198,9 @@ def decision_bytes(d: Decision, request: dict | None = None, args_bytes: bytes |
         if e.rule is not None:
             me.rule = e.rule
         parts.append(_field(_ERROR, me.SerializeToString()))
-    if d.elapsed_us:
-        parts.append(_ELAPSED + varint(d.elapsed_us))
+    elapsed = d.elapsed_us
+    if elapsed:
+        parts.append(_ELAPSED + (_SMALL[elapsed] if 0 < elapsed < 0x80 else varint(elapsed)))
     if d.route is not None:
         parts.append(_text(_ROUTE, d.route))
     for label in d.labels:
