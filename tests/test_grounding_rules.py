@@ -430,3 +430,10 @@ def test_the_day_and_month_finder_s_gate_lets_every_name_through():
     for text in ("open daily", "closed at weekends", "on Thursdays", "from March to May", "seven days a week"):
         assert cycle_values(text), text
     assert cycle_values("Refunds take 30 days.") == () and cycle_values("The fee is $5.") == ()
+
+
+def test_an_acronym_the_sources_spell_out_is_in_the_sources():
+    source = "The Immigration Health Surcharge is £1,035 per year, paid with the application."
+    assert _reasons("The IHS is £1,035 per year.", source) == []
+    assert _reasons("The IHC is £1,035 per year.", source) == ["entity_missing"]  # other initials
+    assert _reasons("The PWA is £1,035 per year.", source) == ["entity_missing"]  # "paid with the": function words

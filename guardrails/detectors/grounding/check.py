@@ -175,9 +175,26 @@ def _has_key(ix: SourceIndex, allowed: set[int] | None, stems: frozenset[str], k
     the term itself in their plain text (built only when the words fail)."""
     if all(stem(p) in stems for p in re.split(r"[-\s]+", key) if p):
         return True
-    if allowed is None:
-        return plain(key) in ix.plain
-    return plain(key) in " ".join(_plain_text(ix.sources[i].text) for i in sorted(allowed))
+    text = ix.plain if allowed is None else " ".join(_plain_text(ix.sources[i].text) for i in sorted(allowed))
+    if plain(key) in text:
+        return True
+    return 3 <= len(key) <= 6 and key.isalpha() and key.isupper() and _spelled_out(key, text)
+
+
+def _spelled_out(acronym: str, text: str) -> bool:
+    """Whether the sources write the words an acronym of three letters or
+    more stands for: its letters are the initials of consecutive content
+    words ("IHS" of "Immigration Health Surcharge"; "of", "and", "for" and
+    "the" between them are skipped, any other function word breaks the
+    run)."""
+    letters = acronym.lower()
+    words = [w for w in text.split() if w not in _INITIALS_SKIP]
+    n = len(letters)
+    return any(all(words[i + j][0] == letters[j] and words[i + j] not in STOPWORDS for j in range(n))
+               for i in range(len(words) - n + 1))
+
+
+_INITIALS_SKIP = frozenset(["of", "and", "for", "the"])
 
 
 def _weighted_best(overlap: dict[Passage, int], names: set[str], quantities=()) -> Passage | None:
