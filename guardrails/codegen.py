@@ -407,17 +407,21 @@ def fired_rules(f: Compiled, mask: Any) -> list[tuple[RuleNode, tuple]]:
     in the interpreter's order (by rule id: a mask-form set has one tier)."""
     if not f.picks:
         return [(r, ()) for i, r in enumerate(f.rules) if mask >> i & 1]
-    out: list[RuleNode] = []
-    for k in range(0, len(mask), 2):
-        rules, m = f.groups[mask[k]], mask[k + 1]
-        out += [r for i, r in enumerate(rules) if m >> i & 1]
+    groups, out = f.groups, []
+    pairs = iter(mask)
+    for g in pairs:
+        rules, m = groups[g], next(pairs)
+        if m == 1:  # (most groups hold one rule)
+            out.append((rules[0], ()))
+        else:
+            out += [(r, ()) for i, r in enumerate(rules) if m >> i & 1]
     if len(out) > 1:
-        out.sort(key=_qid)
-    return [(r, ()) for r in out]
+        out.sort(key=_first_qid)
+    return out
 
 
-def _qid(r: RuleNode) -> str:
-    return r.qid
+def _first_qid(item: tuple[RuleNode, tuple]) -> str:
+    return item[0].qid
 
 
 def ident(name: str) -> str:

@@ -200,7 +200,8 @@ class Picker:
             tables.append(table)
         self.groups = groups
         self.run: list[Callable | None] = [None] * len(groups)
-        names: dict[str, Any] = {"MISSING": MISSING, "RUN": self.run, "MAKE": self.make}
+        self.hits: dict[int, int] = {}  # the cold groups' runs, by group
+        names: dict[str, Any] = {"MISSING": MISSING, "RUN": self.run, "COLD": self.cold}
         lines = [f"def {name}(tool, args, principal, context):",
                  f"    {'The rules for ' + self.what() + ', picked by the attributes they test.'!r}",
                  "    key = ()"]
@@ -237,41 +238,35 @@ class Picker:
     @staticmethod
     def call(g: str, depth: int, first: bool = False) -> list[str]:
         pad = "    " * depth
-        return [f"{pad}f = RUN[{g}]", f"{pad}if f is None:", f"{pad}    f = MAKE({g})",
-                f"{pad}m = f(tool, args, principal, context)", f"{pad}if m:", f"{pad}    if m < 0:",
+        return [f"{pad}f = RUN[{g}]", f"{pad}if f is None:", f"{pad}    m = COLD({g}, tool, args, principal, context)",
+                f"{pad}else:", f"{pad}    m = f(tool, args, principal, context)", f"{pad}if m:", f"{pad}    if m < 0:",
                 f"{pad}        return -1", f"{pad}    key = ({g}, m)" if first else f"{pad}    key += ({g}, m)"]
 
-    def make(self, g: int) -> Callable:
-        """Group `g`'s first function: its rules' closures, in the mask form."""
-        conds = tuple(r.cond for r in self.groups[g])
-        hits = 0
-
-        def closures(tool: Any, args: Any, principal: Any, context: Any) -> int:
-            nonlocal hits
-            c = Ctx("", {"tool": tool, "args": args, "principal": principal, "context": context}, None)
-            m, bit = 0, 1
-            for cond in conds:
-                if cond is None:
+    def cold(self, g: int, tool: Any, args: Any, principal: Any, context: Any) -> int:
+        """Group `g` before it is hot: its rules' closures, with the mask form's result."""
+        c = Ctx("", {"tool": tool, "args": args, "principal": principal, "context": context}, None)
+        m, bit = 0, 1
+        for rule in self.groups[g]:
+            cond = rule.cond
+            if cond is None:
+                m |= bit
+            else:
+                try:
+                    v = cond(c)
+                except (RuleError, DetectorError):
+                    return -1
+                if v is True:
+                    if c.evidence:  # (plain rules find no spans; a set that did is the interpreter's)
+                        return -1
                     m |= bit
-                else:
-                    try:
-                        v = cond(c)
-                    except (RuleError, DetectorError):
-                        return -1
-                    if v is True:
-                        if c.evidence:  # (plain rules find no spans; a set that did is the interpreter's)
-                            return -1
-                        m |= bit
-                    elif v is not False:
-                        return -1
-                bit <<= 1
-            hits += 1
-            if hits == HOT:
-                self.promote(g)
-            return m
-
-        self.run[g] = closures
-        return closures
+                elif v is not False:
+                    return -1
+            bit <<= 1
+        hits = self.hits.get(g, 0) + 1
+        self.hits[g] = hits
+        if hits == HOT:
+            self.promote(g)
+        return m
 
     def group_source(self, g: int) -> tuple[str, str, dict[str, Any]] | None:
         """Group `g`'s generated function: (name, source, names), or None when a rule needs the Ctx."""
