@@ -1,6 +1,6 @@
-"""The grounding rules added after heldout-5 (now dev-6) was seen, one focused
-case each: what the rule lets through, and the nearest case it must still
-flag, so a rule that widens too far fails here."""
+"""The grounding rules added after heldout-5 (now dev-6) and heldout-6 (now
+dev-7) were seen, one focused case each: what the rule lets through, and the
+nearest case it must still flag, so a rule that widens too far fails here."""
 
 from __future__ import annotations
 
