@@ -304,3 +304,31 @@ def test_the_package_names_every_export_and_no_other():
         assert "no_such_name" in str(exc)
     else:
         raise AssertionError("an unknown name was found")
+
+
+# Round 3: how often without a figure ("every year", "collected weekly") is
+# found by trying BARE_FREQUENCY only where its first word occurs.
+FREQUENCY_PIECES = ["every", "once", "daily", "nightly", "weekly", "monthly", "yearly", "annually", "xevery",
+                    "onces", "day", "days", "week", "month", "year", "night", "a", "an", "per", "each", "on",
+                    "for", "Every", "WEEKLY", "paid", "x", " ", "  ", "\n", ".", ",", ")", "-", "_", "é", "3"]
+
+
+def _check_bare_frequencies(text: str) -> None:
+    from guardrails.detectors.grounding.quantities import BARE_FREQUENCY, BARE_FREQUENCY_CS, bare_frequencies
+
+    long = (BARE_FREQUENCY_CS if text.islower() else BARE_FREQUENCY).finditer(text)
+    assert [m.span() + m.groups() for m in bare_frequencies(text)] == [m.span() + m.groups() for m in long], text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(FREQUENCY_PIECES), max_size=20).map(" ".join)
+       | st.lists(st.sampled_from(FREQUENCY_PIECES), max_size=20).map("".join) | st.text(max_size=40))
+def test_bare_frequencies_are_the_regex(text):
+    _check_bare_frequencies(text)
+    _check_bare_frequencies(text.lower())
+
+
+def test_bare_frequencies_are_the_regex_on_the_corpus():
+    for text in _corpus_texts():
+        _check_bare_frequencies(text)
+        _check_bare_frequencies(text.lower())

@@ -543,7 +543,7 @@ def _frequencies(qs: list[Quantity], text: str) -> list[Quantity]:
             out.append(Quantity(round(365.25 / days, 3), "frequency", None, q.start, q.end))
         out.append(q)
     taken = [(q.start, q.end) for q in out]
-    for m in (BARE_FREQUENCY_CS if text.islower() else BARE_FREQUENCY).finditer(text):
+    for m in bare_frequencies(text):
         if not any(s < m.end() and m.start() < e for s, e in taken):
             period = (m.group(1) or _ADVERB_PERIOD[m.group(2).lower()]).lower()
             out.append(Quantity(_PER_YEAR[period], "frequency", None, m.start(), m.end()))
@@ -557,9 +557,33 @@ _ADVERB_PERIOD = {"daily": "day", "nightly": "night", "weekly": "week", "monthly
 #: times, "collected weekly" 52 (an adverb of frequency after its verb; "a
 #: monthly fee" is a price's period, which _adjective_rates reads).
 BARE_FREQUENCY = re.compile(r"\b(?:every|once\s+(?:a|an|per|each|every))\s+(day|night|week|month|year)\b(?!s)"
-                            r"|(?<=[a-z] )(daily|nightly|weekly|monthly|yearly|annually)(?=\s*(?:[.,;:!?)]|$|\s(?:on|in|at|by|from|and|or|until|for)\b))",
+                            rf"|(?<=[a-z] )({'|'.join(_ADVERB_PERIOD)})(?=\s*(?:[.,;:!?)]|$|\s(?:on|in|at|by|from|and|or|until|for)\b))",
                             re.IGNORECASE)
 BARE_FREQUENCY_CS = re.compile(BARE_FREQUENCY.pattern)
+# Where a match of BARE_FREQUENCY can start: its first word.
+_FREQUENCY_FIRST = ("every", "once", *_ADVERB_PERIOD)
+
+
+def bare_frequencies(text: str):
+    """BARE_FREQUENCY's matches in `text`, in order. On a lower-case text it
+    is tried only where one of its first words occurs (found by str.find):
+    its leading \\b and lookbehind made finditer try it at every character,
+    about 25 us a KB of source."""
+    if not text.islower():
+        return BARE_FREQUENCY.finditer(text)
+    starts = []
+    for w in _FREQUENCY_FIRST:
+        at = text.find(w)
+        while at >= 0:
+            starts.append(at)
+            at = text.find(w, at + 1)
+    out = []
+    end = 0
+    for at in sorted(starts):
+        if at >= end and (m := BARE_FREQUENCY_CS.match(text, at)) is not None:
+            out.append(m)
+            end = m.end()
+    return out
 
 
 def every_before(text: str, at: int) -> bool:
