@@ -358,35 +358,40 @@ def finditer(
     seen: set[tuple[int, int]] = set()
     tried: dict[int, re.Match[str] | None] = {}
     first = first_literals(pattern)
-    leads = first.word_starts if first is not None else None
-    other = [trig for trig in triggers if not (trig[0].isascii() and trig[0].isalpha())]
     known = accel.starts(pattern, t)
     if known is not None:  # the compiled matcher knows where matches can start
         yield from _finditer_known(pattern, t, triggers, before, known, first, seen, tried)
-        triggers = ()
-    for trig in triggers:
-        if trig in other:
-            continue
-        for i, j in occurrences(t, trig):
-            # Word starts in the lead-in, after a space or punctuation ('"note to the AI'),
-            # and the trigger itself.
-            if not before or not i:
-                starts = []
-            elif leads is not None:  # only those a match can start at, found in one pass
-                lo = max(0, i - before)
-                starts = [m.start() for m in leads.finditer(t, lo, i + PREFIX) if m.start() < i]
-            elif first is None:
-                starts = [m.start() for m in _WORD_START.finditer(t, max(0, i - before), i)]
-            else:  # no match starts at a word start
-                starts = []
-            if first is None or first.accepts(t, i):
-                starts.append(i)
-            for p in starts:
-                # another trigger's lead-in may have tried this start already
-                m = tried[p] if p in tried else tried.setdefault(p, pattern.match(t, p))
-                if m is not None and m.end() >= j and m.span() not in seen:
-                    seen.add(m.span())
-                    yield m
+        other = [trig for trig in triggers if not (trig[0].isascii() and trig[0].isalpha())]
+    else:
+        other = []
+        leads = first.word_starts if first is not None else None
+        match = pattern.match
+        for trig in triggers:
+            if not (trig[0].isascii() and trig[0].isalpha()):
+                other.append(trig)  # after every word-led trigger, as before
+                continue
+            for i, j in occurrences(t, trig):
+                # Word starts in the lead-in, after a space or punctuation ('"note to the AI'),
+                # and the trigger itself.
+                if not before or not i:
+                    starts = []
+                elif leads is not None:  # only those a match can start at, found in one pass
+                    starts = [p for c in leads.finditer(t, i - before if i > before else 0, i + PREFIX)
+                              if (p := c.start()) < i]
+                elif first is None:
+                    starts = [c.start() for c in _WORD_START.finditer(t, i - before if i > before else 0, i)]
+                else:  # no match starts at a word start
+                    starts = []
+                if first is None or first.accepts(t, i):
+                    starts.append(i)
+                for p in starts:
+                    # another trigger's lead-in may have tried this start already
+                    m = tried[p] if p in tried else tried.setdefault(p, match(t, p))
+                    if m is not None and m.end() >= j and m.span() not in seen:
+                        seen.add(m.span())
+                        yield m
+    if not other:
+        return
     for s, e in windows(t, other, before, after):
         for m in _window_matches(pattern, t, s, e):
             if m.span() not in seen:
