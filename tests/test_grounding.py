@@ -180,13 +180,13 @@ def _rates(rows):
     return sum(unsupported) / len(unsupported), sum(supported) / len(supported)
 
 
-#: The held-out split: 200 answers in 20 domains no other split uses,
-#: written by another engineer without reading the detector, never read nor
-#: run while this round's rules were tuned on the dev pool, and run once
-#: after they were committed (commit 5971f1c; docs/grounding.md).
-#: heldout-6, seen, is dev-7.
-HELDOUT: str | None = "heldout-7"
-DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7")
+#: The held-out split: written by another engineer without reading the
+#: detector, never read nor run while the detector was tuned; run once at the
+#: end of a round (docs/grounding.md). None between rounds: the last one
+#: (heldout-7) has been seen and is dev-8 now, and heldout-8 is not run until
+#: this round's changes (issue 19, next round) are committed.
+HELDOUT: str | None = None
+DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8")
 
 
 def _splits():
@@ -201,35 +201,30 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
                               "fabricated_citation"}
 
 
+@pytest.mark.xfail(strict=False, reason="dev-8 (was heldout-7) joined the pool: 26 of its 100 unsupported answers "
+                   "missed and 10 of 100 supported flagged by the detector of commit 5971f1c (the pool 466/530 caught, "
+                   "87.9%); this mark waits for this round of issue 19, measured once on heldout-8 after it is committed")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
-@pytest.mark.xfail(strict=True, reason="heldout-7, run once: 74 of 100 unsupported answers caught (74.0%), under "
-                   "the 90% target (strict=1: 88/100; 16 of 20 negation flips put in other words were missed); "
-                   "docs/grounding.md lists the 26 missed and why")
+WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-7 is dev-8 now, and heldout-8 is run "
+                            "once, in both modes, after this round's detector changes are committed")
+
+
+@WAITING
 def test_heldout_catches_at_least_90_percent_of_unsupported_answers():
+    assert HELDOUT is not None
     caught, _ = _rates(_run(HELDOUT))
     assert caught >= 0.9, caught
 
 
-@pytest.mark.xfail(strict=True, reason="heldout-7, run once: 10 of 100 supported answers flagged (10.0%), over the "
-                   "5% target (8.0% on heldout-6 before this round; strict=1: 51/100); docs/grounding.md lists them")
+@WAITING
 def test_heldout_flags_at_most_5_percent_of_supported_answers():
+    assert HELDOUT is not None
     _, flagged = _rates(_run(HELDOUT))
     assert flagged <= 0.05, flagged
-
-
-def test_heldout_figures_are_the_ones_reported():
-    """The figures docs/grounding.md reports for heldout-7's one run: 74
-    caught and 10 flagged. A change to the detector that moves them must
-    update the report (and is then tuning on the held-out split, which the
-    report must say)."""
-    rows = _run(HELDOUT)
-    caught = sum(f for c, f in rows if c["label"] == "unsupported")
-    flagged = sum(f for c, f in rows if c["label"] == "supported")
-    assert (caught, flagged) == (74, 10), (caught, flagged)
 
 
 # ---- the language --------------------------------------------------------------------
