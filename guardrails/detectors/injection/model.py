@@ -487,7 +487,10 @@ def window_max(folded: str, table: np.ndarray) -> float:
     # Per block (after a leading zero column): the weight anchored in it, and the
     # number of word features anchored in it (character n-grams are counted by _layout).
     blocks = np.zeros((2, blocks_n + 1))
-    np.add.reduce(gathered.reshape(3, blocks_n, STRIDE), (0, 2), np.float64, out=blocks[0, 1:])
+    by_position = gathered[0].astype(np.float64)
+    by_position += gathered[1]
+    by_position += gathered[2]
+    np.add.reduce(by_position.reshape(blocks_n, STRIDE), 1, out=blocks[0, 1:])
     starts, edges = _word_edges(cp32, cp, folded)
     n_words = starts.shape[0]
     last_weight = float(np.add.reduce(gathered[:, last:length], None, np.float64)) if last >= 0 else 0.0
