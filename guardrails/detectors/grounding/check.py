@@ -489,6 +489,10 @@ _OBJECT = re.compile(r"\s*(?:(?P<rate>per|a|an|each|every|/|for\s+(?:each|every|
                      r"(?P<words>(?:[^\W\d_][\w-]*\s+){0,2}?[^\W\d_][\w-]*)"
                      r"(?=\s*(?:[,.;:!?)]|$|\s(?:and|or|with|at|in|on|to|from|if|when|which|that|but|plus|is|are|"
                      r"including|includ\w*)\b))", re.IGNORECASE)
+# Words that each name one person a price is counted by: "$58 a head" is
+# "$58 per guest". A kind of person ("adult", "child", "member") is not one.
+_ONE_PERSON = frozenset(["head", "person", "people", "guest", "attendee", "participant", "diner", "individual",
+                         "pax", "cover"])
 
 
 def _price_object(q: Quantity, text: str) -> tuple[str, str] | None:
@@ -514,6 +518,7 @@ def _priced_for_another(q: Quantity, text: str, holding, ix: SourceIndex) -> tup
     if mine is None:
         return None
     head = stem(mine[1])
+    person = mine[1].lower() in _ONE_PERSON
     found = None
     for p in holding:
         src = ix.sources[p.source].text
@@ -522,7 +527,7 @@ def _priced_for_another(q: Quantity, text: str, holding, ix: SourceIndex) -> tup
                 continue
             theirs = _price_object(sq, src)
             if theirs is None or theirs[0] != mine[0] or stem(theirs[1]) == head or head in p.stems \
-                    or BROADER.get(head) in p.stems:
+                    or BROADER.get(head) in p.stems or (person and theirs[1].lower() in _ONE_PERSON):
                 return None
             found = (theirs[1], mine[1], p)
     return found

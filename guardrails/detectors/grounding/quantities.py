@@ -408,8 +408,11 @@ def _modal_may(text: str, d: Quantity) -> bool:
 # numeric date may be read two ways; "21:00" and "9 pm" meet.
 _CLOCK = re.compile(r"\b(?P<h>1[0-2]|0?\d)(?:[:.](?P<m>[0-5]\d))?\s?(?P<ap>a\.m\.|p\.m\.|am|pm)(?![a-z])"
                     r"|\b(?P<h2>[01]?\d|2[0-3]):(?P<m2>[0-5]\d)(?![\d:])(?!\s?(?:a\.m|p\.m|am|pm)\b)"
-                    r"|\b(?P<w>noon|midday|midnight)\b")
-_CLOCK_HINT = re.compile(r"\d:\d\d|\d\s?[ap]\.?m\b|noon|midday|midnight")
+                    r"|\b(?P<w>noon|midday|midnight)\b"
+                    r"|\b(?:(?P<fr>half|quarter)\s+(?P<rel>past|to)\s+)?(?P<hw>" + "|".join(
+                        sorted(list(_SMALL)[1:13], key=len, reverse=True)) + r"|1[0-2]|[1-9])"
+                    r"(?(fr)(?:\s+o'clock)?|\s+o'clock)(?P<part>\s+in\s+the\s+(?:morning|afternoon|evening)|\s+at\s+night)?\b")
+_CLOCK_HINT = re.compile(r"\d:\d\d|\d\s?[ap]\.?m\b|noon|midday|midnight|(?:half|quarter)\s+(?:past|to)\s|o'clock")
 
 
 _CLOCK_WORDS = frozenset(["am", "pm", "m", "noon", "midday", "midnight"])  # "m" of "a.m."
@@ -424,6 +427,14 @@ def find_clocks(text: str) -> list[Quantity]:
         g = m.groupdict()
         if g["w"]:
             readings = (0,) if g["w"] == "midnight" else (720,)
+        elif g["hw"]:  # in words: "half past nine", "quarter to seven", "ten o'clock in the morning"
+            h = _SMALL[g["hw"]] if g["hw"] in _SMALL else int(g["hw"])
+            minutes = h * 60 + {None: 0, "half": 30, "quarter": 15}[g["fr"]] * (-1 if g["rel"] == "to" else 1)
+            part = (g["part"] or "").split()
+            if not part:
+                readings = tuple(sorted({minutes % 720, minutes % 720 + 720}))
+            else:
+                readings = ((minutes % 720) + (0 if part[-1] == "morning" else 720),)
         elif g["ap"]:
             h = int(g["h"]) % 12 + (12 if g["ap"][0] == "p" else 0)
             readings = (h * 60 + int(g["m"] or 0),)
@@ -457,10 +468,12 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
     if words is None:
         words = _words(text)
     number_words = _NUMBER_WORDS & words
-    clock_word = not {"noon", "midnight", "midday"}.isdisjoint(words)
+    clock_word = not {"noon", "midnight", "midday"}.isdisjoint(words) or (
+        ("past" in words or "to" in words) and ("half" in words or "quarter" in words)) or "o'clock" in text
     times = "twice" in words or "thrice" in words
     often = "every" in words or "once" in words or not _RATE_WORDS.isdisjoint(words)
-    if not (digit or number_words or times or clock_word or often):
+    fraction = not _FRACTION_WORDS.isdisjoint(words)
+    if not (digit or number_words or times or clock_word or often or fraction):
         return []
     dates = find_dates(text, words) if digit else []
     if dates and "may" in words:
@@ -472,6 +485,10 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
         out.extend(Quantity(2.0 if m.group("w").lower() == "twice" else 3.0, "times",
                             (m.group("per") or "").lower() or None, m.start(), m.end()) for m in (_TIMES_CS if lowered else _TIMES).finditer(text)
                    )
+    if fraction:
+        fractions = _fractions(text)
+        out.extend(fractions)
+        dates = dates + fractions  # their number words are theirs, as a date's year is
     pending: list[Quantity] = []  # bare numbers that a range's unit may reach
     last_end = -1
     in_date = {i for d in dates for i in range(d.start, d.end)}  # a set: a whole text may hold many dates
@@ -523,6 +540,26 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
         out = _frequencies(out, text)
     if "birthday" in words:
         out = _birthdays(out, text)
+    return out
+
+
+# A share in words before "of" is a percentage: "two-fifths of the price" is
+# 40%, "a third of the fee" 33.3...%, "half of the deposit" 50%.
+_DENOMINATORS = {"half": 2, "halve": 2, "third": 3, "quarter": 4, "fourth": 4, "fifth": 5, "sixth": 6,
+                 "eighth": 8, "tenth": 10}
+_FRACTION_WORDS = frozenset([*_DENOMINATORS, *(d + "s" for d in _DENOMINATORS)])
+_FRACTION = re.compile(r"\b(?:(?P<n>a|one|two|three|four|five|six|seven|nine)[\s-]+)?(?P<d>"
+                       + "|".join(_DENOMINATORS) + r")s?\s+of\b", re.IGNORECASE)
+
+
+def _fractions(text: str) -> list[Quantity]:
+    out = []
+    for m in _FRACTION.finditer(text):
+        n, d = (m.group("n") or "").lower(), m.group("d").lower()
+        if not n and d != "half":
+            continue  # "third of" alone is an ordinal ("the third of May")
+        count = 1 if n in ("", "a", "one") else _SMALL[n]
+        out.append(Quantity(100.0 * count / _DENOMINATORS[d], "percent", None, m.start(), m.end("d")))
     return out
 
 

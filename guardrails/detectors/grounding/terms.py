@@ -18,6 +18,7 @@ import re
 from functools import lru_cache
 
 from guardrails.detectors.grounding.passages import Passage, SourceIndex, by_prefix
+from guardrails.detectors.grounding.quantities import words_value
 from guardrails.detectors.grounding.words import (
     ANY_NEGATION,
     BROADER,
@@ -143,7 +144,7 @@ def new_term(bare: str, cstems: set[str], stems: frozenset[str], ix: SourceIndex
         if "-" in lw:
             parts = [p for p in lw.split("-") if p and is_content(p)]
             prev = None
-            if len(parts) >= 2:
+            if len(parts) >= 2 and words_value(lw.split("-")[0]) is None:  # "two-fifths": a figure's, not a term
                 if ordered is None:
                     ordered = ix.ordered if allowed is None else tuple(sorted(stems))
                 absent = [_absent(stem(p), stems, ordered) for p in parts]
@@ -310,8 +311,8 @@ def cycle_mismatch(bare: str, overlap: dict[Passage, int], cstems: set[str]) -> 
     passage says Saturday, "Monday to Friday" where it says Monday to
     Saturday. Returns (what the claim says, the passage), or None. A single
     day is supported by a passage naming it or a range or group holding it
-    ("closed on Saturday" of "closed on weekends"); a range only by the same
-    days. Judged only against passages sharing half of the claim's words,
+    ("closed on Saturday" of "closed on weekends"), a group ("weekends") by a
+    passage naming all its days; a range only by the same days. Judged only against passages sharing half of the claim's words,
     and not for a claim with a negation ("closed on Sundays" against "open
     Monday to Saturday" is the same fact)."""
     claimed = cycle_values(bare)
@@ -328,9 +329,13 @@ def cycle_mismatch(bare: str, overlap: dict[Passage, int], cstems: set[str]) -> 
         if not told:
             continue
         ok = False
+        # A group ("weekends", "every day") is held by a passage naming all of
+        # its days, alone or among others ("Wednesday, Saturday and Sunday"
+        # holds the weekend); a range ("Monday to Friday") only by the same days.
+        group = ranged and _index(bare[start:end].split()[0]) is None
         for _, p, vals in told:
             union = frozenset().union(*(v[3] for v in vals))
-            if (got == union or any(v[3] == got for v in vals)) if ranged else got <= union:
+            if (got == union or any(v[3] == got for v in vals)) if ranged and not group else got <= union:
                 ok = True
                 break
         if not ok:
