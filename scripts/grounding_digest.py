@@ -9,7 +9,7 @@ never read) and on the benchmark's generated answers (restating and with a
 figure changed, benchmarks/sections/grounding.py), and analyses every
 source text and every answer as a source (passages.analyse: each passage's
 stems, quantities and polarity; plain() and polarity() of each
-sentence). Prints one SHA-256 per part and one over
+sentence; find_quantities() of the whole text, as a claim's are found). Prints one SHA-256 per part and one over
 all. Run it in two trees (``--tree``: the tree whose ``guardrails`` is
 imported) and compare the lines: equal digests, equal results.
 """
@@ -46,6 +46,7 @@ def main() -> int:
     from guardrails.detectors.grounding import check_grounding, read_sources
     from guardrails.detectors.grounding.claims import sentences
     from guardrails.detectors.grounding.passages import analyse
+    from guardrails.detectors.grounding.quantities import find_quantities
     from guardrails.detectors.grounding.words import content_stems, plain, polarity
 
     parts: dict[str, hashlib._Hash] = {}
@@ -80,6 +81,7 @@ def main() -> int:
     for t in texts:  # every text analysed as a source: each passage's fields
         feed("analyse", [_passage_row(p) for p in analyse(t, 0).passages])
         feed("plain", plain(t))
+        feed("quantities", [list(q) for q in find_quantities(t)])
         for s, e in sentences(t):  # and the word-level helpers on each sentence alone
             feed("words", [plain(t[s:e]), [sorted(x) for x in polarity(t[s:e])], content_stems(t[s:e])])
     total = hashlib.sha256()
