@@ -492,3 +492,14 @@ def test_a_price_a_head_is_a_price_per_guest():
     # a kind of person is not any person, and a price per another thing is still flagged
     assert _reasons("The Plated menu is $58 per child.", "The Plated menu is $58 per adult.") == ["number_mismatch"]
     assert _reasons("The Plated menu is $58 a table.", source) == ["number_mismatch"]
+
+
+def test_a_person_s_age_an_age_bound_admits_is_an_example_not_a_figure():
+    source = "Picturehouse Plus members need to be 15 or older."
+    assert _reasons("Members need to be 15 or older, so your 16-year-old can join.", source) == []
+    assert _reasons("Your 16-year-old can join Picturehouse Plus.", source) == []
+    # an age the bound does not admit, and the claim's own bound, are still compared
+    assert _reasons("Your 14-year-old can join Picturehouse Plus.", source) == ["number_mismatch"]
+    assert _reasons("Vehicles must be under 12 years old.", "Vehicles must be under 15 years old.") == [
+        "number_mismatch"]
+    assert _reasons("Your 17-year-old can ride.", "Riders must be under 18.") == []

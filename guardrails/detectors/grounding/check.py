@@ -279,6 +279,8 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
                     return ("number_mismatch", f"{shown!r}: the sources give this price per or for "
                             f"{wrong[0]!r}, not {wrong[1]!r}", wrong[2], True)
             continue
+        if q.unit == "months" and _age_within_bound(q, text, near):
+            continue  # "your 16-year-old can join" where members must be "15 or older"
         if q.unit in _DURATIONS and _twin_held(q, quantities, near):
             continue  # "every 12 months" where a source says "every year": how often, which is held
         if q.always or (q.unit == "frequency" and BARE_FREQUENCY.fullmatch(text, q.start, q.end)):
@@ -539,6 +541,37 @@ def _twin_held(q: Quantity, quantities, near) -> bool:
     return any(f.unit == "frequency" and f.start == q.start and f is not q
                and any(sq.unit == "frequency" and sq.same(f) for p in near for sq in p.quantities)
                for f in quantities)
+
+
+# An age bound a passage sets: "15 or older", "aged 15 and over", "at least
+# 15", "15+" (a lowest age), "over 15" (above it), "under 18" (below it).
+_AGE_BOUND = re.compile(r"\b(?P<low>\d{1,3})(?:\s*years?(?:\s+old)?)?\s+(?:or|and)\s+(?:older|over|above|up)\b"
+                        r"|\b(?:at\s+least|minimum\s+age\s+(?:is|of)|aged)\s+(?P<low2>\d{1,3})\b(?!\s*(?:or|and)\s+(?:under|younger|below))"
+                        r"|\b(?P<low3>\d{1,3})\+"
+                        r"|\b(?:over|older\s+than)\s+(?P<above>\d{1,3})\b"
+                        r"|\b(?:under|younger\s+than|below)\s+(?P<below>\d{1,3})\b", re.IGNORECASE)
+_YEAR_OLD = re.compile(r"[\s-]olds?\b", re.IGNORECASE)
+
+
+def _age_within_bound(q: Quantity, text: str, near) -> bool:
+    """Whether `q` is a person's age ("your 16-year-old") that an age bound
+    of a passage about the claim admits ("Members need to be 15 or older"):
+    an example of who may, not a figure of the rule."""
+    if q.written is None or _YEAR_OLD.match(text, q.end) is None:
+        return False
+    if any(m.start() <= q.start < m.end() or m.start() <= q.end <= m.end() for m in _AGE_BOUND.finditer(text)):
+        return False  # "must be under 12 years old": the claim's own bound, which the passage must give
+    age = q.written
+    for p in near:
+        for m in _AGE_BOUND.finditer(p.text):
+            low = m.group("low") or m.group("low2") or m.group("low3")
+            if low is not None and age >= int(low):
+                return True
+            if m.group("above") is not None and age > int(m.group("above")):
+                return True
+            if m.group("below") is not None and age < int(m.group("below")):
+                return True
+    return False
 
 
 def _one_measure(a: str | None, b: str | None) -> bool:
