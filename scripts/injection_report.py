@@ -146,7 +146,9 @@ the engine call. Where the time goes, and what keeps it down:
   leaves an unprintable text (every character of the class is unprintable).
 - **The model**: hashed n-grams and a window maximum in a fixed number of numpy calls whatever
   the length; a text of one window is summed in one pass (all character n-grams gathered and
-  bucketed at once, with what depends on the length alone cached); a long text is scored from
+  bucketed at once, with what depends on the length alone cached, and its dozen or so words
+  split, hashed and bucketed in Python, a word's hash remembered: each numpy call costs about
+  what hashing a short word does); a long text is scored from
   sums over blocks of `STRIDE` characters, which give every window's score exactly (the training
   script's per-window sums are the reference a test compares them with; float64 sums of the
   float16 weights are exact in any order).
@@ -266,6 +268,70 @@ where few patterns wake at all. Why the other rows still miss, from the split ab
   µs/KB (folding each non-ASCII character through a memo, in the interpreter). Reaching 100
   µs/KB here would need the gates and the carriers' literal tests answered by the one Hyperscan
   pass too, and non-ASCII folding outside the interpreter.
+
+### 3 December, round 3: the model's fixed cost and the triggers' loop
+
+Against `3ab02f9` (the tree before it), measured as in the round above (callgrind, pure-Python
+path, steady state, the same texts). Thousands of instructions per KB, old -> new:
+
+| text | engine call | alone | normalise | signals | model | engine call, µs/KB (estimate) |
+| --- | --- | --- | --- | --- | --- | --- |
+| 100 B prose | 8,713 -> 7,845 (-10.0%) | 7,513 -> 6,648 | 345 -> 346 | 4,697 -> 4,512 | 2,174 -> 1,522 | ~1,410 -> ~1,270 |
+| 1 KB prose | 1,721 -> 1,680 (-2.4%) | 1,599 -> 1,557 | 184 -> 184 | 801 -> 784 | 587 -> 565 | ~287 -> ~280 |
+| 10 KB prose | 724 -> 717 (-1.0%) | 697 -> 690 | 151 -> 152 | 319 -> 314 | 223 -> 221 | ~86 -> ~85 |
+| 1 KB corpus | 4,932 -> 4,844 (-1.8%) | 4,734 -> 4,645 | 390 -> 389 | 3,649 -> 3,606 | 605 -> 583 | ~522 -> ~513 |
+| 10 KB corpus | 3,861 -> 3,821 (-1.0%) | 3,758 -> 3,716 | 469 -> 474 | 2,968 -> 2,943 | 265 -> 263 | ~291 -> ~288 |
+
+The estimates scale the round above's by the engine call's instruction ratio. What changed:
+
+- **The model on a text of one window** (100 B: 30% fewer instructions, about 213k -> 149k a call).
+  A numpy call costs 4-12k instructions whatever its array (a multiply by a Python int about 7k,
+  `.sum(dtype=...)` about 12k, `.cumsum` about 15k against 7k for `np.add.accumulate`), and the
+  short path made about 35. Its words (about 17 in 100 bytes) are now split by one
+  `bytes.translate` (a regex of the word tables for non-ASCII text), hashed in Python with each
+  word's hash and bucket terms remembered (at most 32,768 words; a new word costs about a third
+  of a numpy call), and a bigram's bucket is one addition of two remembered terms; the character
+  n-grams take about ten calls (the text padded to a fixed length and read after a 0, so that
+  the prefix sum needs no copy; the ufuncs' own methods instead of the array methods' wrappers;
+  one gather of every bucket). A test compares the words and the sum with the trainer's
+  on the corpus and on generated text over every edge of the word tables.
+- **The model on longer texts** (1 KB: about 4% fewer): numpy scalars for the hash constants (a
+  Python int operand costs each call a conversion) and the ufuncs' methods. One reduction of the
+  three n-gram rows over two axes took 1% more off 1 KB and added 4% on 10 KB, and was dropped; a
+  float64 table would take 3% more off and was not kept (1 MB more per process).
+- **The triggers' loop** (signals 1-4%; 5% on a 100 B text with an attack): `finditer` sorts
+  word-led from other triggers in its one loop and skips the windows pass when there are no
+  others, as there almost never are.
+
+Tried and dropped: scoring a short text's character n-grams in Python too, each 5-gram's
+three weights remembered. Warm, it took 12.5 µs of CPU against numpy's 22.6 on the benchmark's
+100 B texts; but a 5-gram not yet seen costs about 1.5 µs to hash, and over both corpus files a
+memory of 32,768 5-grams answers 94% of them (58,000 distinct in 1.15 M characters), which puts
+it back at numpy's cost on this corpus and above it on more varied text: the gain would be the
+benchmark's small vocabulary, not the code. Routing the signals' other wide searches (`SHOW`,
+`INTRO`, `SENSITIVE`, `DEST`, ...) through the first-letter prefilter was measured too: 1.0-2.0x
+slower on 16-160 character windows for all but one (`YOU`, 0.7x, about once a text), since the
+prefilter's own scan tries every word start.
+
+The quick benchmark run once at the end (`--quick --only injection`, with the matcher, at load
+10-13) gave the engine call 1,892, 402, 169, 912 and 2,726 µs/KB on the five rows, against the
+terms call's 1.79x, 1.45x, 0.37x, 2.01x and 1.56x: at that load the machine is two to three
+times slower than in the 2 December measurement, and a change of this size is not visible in it.
+
+Every row but 10 KB of prose still misses 100 µs/KB, for the reasons the round above gives;
+this round's profiles say where the rest is. On 100 B (about 1,270 µs/KB, 127 µs a call) the
+engine around the detector is about a sixth of the call (1,197k of 7,845k instructions per KB),
+the model now about a fifth (1,522k), and the signals the rest, most of it on the half of the
+texts with an attack sentence (about 760k instructions a call against 125k without): one
+sentence wakes about a dozen pattern scans, whose regex matches are about a third of that
+(timed per call), and the gates, the triggers' loops and the quoting frame around them the
+other two thirds. On 1 KB of prose (about 280 µs/KB) the model's window pass is still about 45
+numpy calls (565k instructions), and the signals wake on everyday words. On the corpus rows
+(about 510 and 290 µs/KB) the signals are three quarters of the call; the prompt-leak scanner
+alone is about a third of them: its paraphrase pattern is an alternation of 37 branches, 31 of
+them opening with a word boundary (so `re` enters each at every start it tries), tried at the
+lead-in words before "text", "message", "rule" or "instruction" that can start it; then come
+the overrides, the spoofed headers and the quoting frame.
 """
 
 
