@@ -28,6 +28,7 @@ from typing import Any
 from guardrails.detectors.base import DetectorError, Finding
 from guardrails.detectors.pii.allow import DEFAULT_OPTIONS, PiiOptions
 from guardrails.detectors.pii.fastpath import FastAnalyzer
+from guardrails.detectors.pii.timeouts import PatternTimeout, install, watching
 from guardrails.diagnostics import RuntimeCode
 
 __all__ = [
@@ -114,6 +115,7 @@ class PiiDetector:
     def __init__(self, config: PiiConfig, analyzer: Any, *, fast_path: bool = True) -> None:
         self.config = config
         self._analyzer = analyzer
+        install()  # Presidio's timeout warnings become this check's error
         self.supported: frozenset[str] = frozenset(analyzer.get_supported_entities(config.language))
         self._fast = None
         self._optional: dict[frozenset[str], Any] = {}  # entities -> an analyzer of their recognizers
@@ -146,18 +148,22 @@ class PiiDetector:
         entities, optional, fast_entities, _ = plan
         results: list = []
         try:
-            # An analyzer whose `analyze` was replaced on the instance (a wrapper,
-            # a test double) is always called: the fast path would bypass it.
-            if fast_entities is not None and len(text) <= fast.max_length and "analyze" not in vars(self._analyzer):
-                results = fast.analyze(text, fast_entities)
-            elif entities:
-                results = self._presidio(text, entities)
-            if optional:
-                results = results + self._optional_analyzer(optional).analyze(
-                    text=text, language=self.config.language, entities=sorted(optional), score_threshold=0)
+            with watching():  # a pattern past its time limit fails the check (see .timeouts)
+                # An analyzer whose `analyze` was replaced on the instance (a wrapper,
+                # a test double) is always called: the fast path would bypass it.
+                if fast_entities is not None and len(text) <= fast.max_length and "analyze" not in vars(self._analyzer):
+                    results = fast.analyze(text, fast_entities)
+                elif entities:
+                    results = self._presidio(text, entities)
+                if optional:
+                    results = results + self._optional_analyzer(optional).analyze(
+                        text=text, language=self.config.language, entities=sorted(optional), score_threshold=0)
             findings = _findings(results) if results else []
             if options.strict:
                 findings = self._strict(text, entities | optional, findings)
+        except PatternTimeout as exc:
+            raise DetectorError(f"PII pattern {exc.pattern!r} ran past its time limit of {exc.limit:g} s",
+                                code=RuntimeCode.REGEX_TIMEOUT) from None
         except Exception as exc:  # noqa: BLE001 - any failure inside Presidio fails closed
             # `from None`: the original exception's message may quote the text.
             raise DetectorError(

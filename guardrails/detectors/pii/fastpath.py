@@ -12,18 +12,17 @@ docs/performance.md.
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
 from guardrails.detectors.pii import phone_validity, phone_windows, phones, prefilter
 from guardrails.detectors.pii.context import ContextBoost
 from guardrails.detectors.pii.rescan import inside_rejected
+from guardrails.detectors.pii.timeouts import PatternTimeout
 from guardrails.detectors.pii.urls import BoundedUrlPattern, UrlScan
 
 __all__ = ["FastAnalyzer"]
 
-log = logging.getLogger("guardrails.detectors")
 
 # Digests of the Presidio functions whose logic the fast path mirrors
 # (presidio-analyzer 2.2.366). Any change turns the fast path off.
@@ -394,8 +393,8 @@ class FastAnalyzer:
 
                         hidden.extend(inside_rejected(rx, text, start, end, judge, self._regex_timeout))
             except TimeoutError:
-                log.warning("Presidio pattern %r timed out after %s seconds; skipped, as Presidio does",
-                            pattern.name, self._regex_timeout)
+                # Presidio logs and skips the pattern; here the check fails (see .timeouts).
+                raise PatternTimeout(pattern.name, self._regex_timeout) from None
         results = self._unique(results)
         # As RescanRejected.analyze: Presidio's results, then the hidden ones.
         return self._dedupe(results + hidden) if hidden else results

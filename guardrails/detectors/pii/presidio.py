@@ -13,7 +13,6 @@ it cannot hide an overlapping candidate that passes (see :mod:`.rescan`).
 from __future__ import annotations
 
 import importlib
-import logging
 import threading
 from typing import Any
 
@@ -37,8 +36,7 @@ from presidio_analyzer.predefined_recognizers import (
 from spacy.language import Language
 
 from guardrails.detectors.pii.rescan import inside_rejected
-
-log = logging.getLogger("guardrails.detectors")
+from guardrails.detectors.pii.timeouts import PatternTimeout
 
 _LOWER_LEMMA = "guardlang_lower_lemma"
 
@@ -252,8 +250,8 @@ class RescanRejected:
                     if a < b and self._rescan_key(m) not in accepted and judge(m) is None:
                         hidden.extend(inside_rejected(rx, text, a, b, judge, REGEX_TIMEOUT_SECONDS))
             except TimeoutError:
-                log.warning("Presidio pattern %r timed out after %s seconds; skipped, as Presidio does",
-                            pattern.name, REGEX_TIMEOUT_SECONDS)
+                # Presidio logs and skips the pattern; here the check fails (see .timeouts).
+                raise PatternTimeout(pattern.name, REGEX_TIMEOUT_SECONDS) from None
         return self._rescan_merge(results, hidden) if hidden else results
 
     def judge_candidate(self, pattern: Any, text: str, m: Any, flags: int) -> Any:

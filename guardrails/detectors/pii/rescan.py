@@ -32,13 +32,10 @@ length of the rejected candidate.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 __all__ = ["MAX_INSIDE", "inside_rejected"]
-
-log = logging.getLogger("guardrails.detectors")
 
 # Candidates checked inside one rejected candidate (see the module docstring).
 MAX_INSIDE = 32
@@ -56,28 +53,25 @@ def inside_rejected(rx: Any, text: str, start: int, end: int, judge: Callable[[A
     (returns None) it resumes one character after that candidate's start,
     not at its end. It stops at the first candidate starting at or after
     ``end`` (the outer scan finds that one), after :data:`MAX_INSIDE`
-    candidates, or when the regex times out (logged and skipped, as Presidio
-    does). Empty matches are skipped, as Presidio skips them.
+    candidates. A regex that runs past ``timeout`` raises ``TimeoutError``,
+    which the caller reports as its pattern's timeout (:mod:`.timeouts`).
+    Empty matches are skipped, as Presidio skips them.
     """
     found: list[R] = []
     pos = start + 1
-    try:
-        for _ in range(MAX_INSIDE):
-            if pos >= end:
-                break
-            m = rx.search(text, pos, timeout=timeout)
-            if m is None:
-                break
-            a, b = m.span()
-            if a >= end:
-                break
-            result = judge(m) if a < b else None
-            if result is None:
-                pos = a + 1
-            else:
-                found.append(result)
-                pos = b
-    except TimeoutError:
-        log.warning("a pattern timed out after %s seconds scanning inside a rejected candidate; "
-                    "the rest of that candidate is skipped", timeout)
+    for _ in range(MAX_INSIDE):
+        if pos >= end:
+            break
+        m = rx.search(text, pos, timeout=timeout)
+        if m is None:
+            break
+        a, b = m.span()
+        if a >= end:
+            break
+        result = judge(m) if a < b else None
+        if result is None:
+            pos = a + 1
+        else:
+            found.append(result)
+            pos = b
     return found
