@@ -503,3 +503,35 @@ def test_a_person_s_age_an_age_bound_admits_is_an_example_not_a_figure():
     assert _reasons("Vehicles must be under 12 years old.", "Vehicles must be under 15 years old.") == [
         "number_mismatch"]
     assert _reasons("Your 17-year-old can ride.", "Riders must be under 18.") == []
+
+
+@pytest.mark.parametrize("answer, source", [
+    ("Players under 14 can go into the room on their own.",
+     "Players under 14 must be accompanied by an adult who plays in the room with them."),
+    ("The standard sweep includes a smoke test, but the certificate for your home insurer isn't part of it.",
+     "A standard sweep costs £75 and includes a smoke test and a certificate for your home insurer."),
+    ("Towels for the spa pool are provided by the hotel.", "Guests bring their own towels for the spa pool."),
+    ("Applications for a resident parking permit can be made online.",
+     "Applications for a resident parking permit must be made in person at the town hall."),
+    ("The gym membership fee is increased every April.", "The gym membership fee is reduced every April."),
+])
+def test_an_opposed_predicate_about_the_same_subject_is_a_negation(answer, source):
+    assert _reasons(answer, source) == ["negation"]
+
+
+@pytest.mark.parametrize("answer, sources", [
+    # the same side, put in other words
+    ("Players under 14 must come with an adult.", ("Players under 14 must be accompanied by an adult.",)),
+    # a passage about another subject takes the other side: not compared
+    ("Children can go into the escape room on their own.",
+     ("Children can go into the escape room.", "Groups in the escape room must be accompanied by a host.")),
+    # one passage takes each side: the one that agrees is support
+    ("Applications for a resident parking permit can be made online.",
+     ("Applications for a resident parking permit must be made in person at the town hall.",
+      "Applications for a resident parking permit can also be made online.")),
+    # a negation before the word turns it: "isn't included" is "excluded"
+    ("The certificate for your home insurer isn't included in the standard sweep.",
+     ("The certificate for your home insurer costs extra and is not part of the standard sweep.",)),
+])
+def test_an_opposed_predicate_needs_the_same_subject_and_no_passage_agreeing(answer, sources):
+    assert _reasons(answer, *sources) == []

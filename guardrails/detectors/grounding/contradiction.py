@@ -183,6 +183,87 @@ def _predicate(clause: str) -> tuple[str | None, frozenset[str]]:
     return (rest[0] if rest else None), frozenset(content_stems(clause[:m.start()]))
 
 
+# ---- opposed predicates ------------------------------------------------------
+#
+# Pairs of predicates that say opposite things of one subject, common in
+# policies, terms and FAQs, where a source denies with another word than the
+# answer's ("must be accompanied by an adult" / "can go in on their own").
+# Each side is a set of words and phrases; a negation before one in its
+# clause puts it on the other side ("isn't part of it" is "excluded"). Only
+# pairs the other polarity tests do not already read as a word and its
+# negative (allowed / prohibited, open / closed, available / unavailable,
+# refundable / non-refundable, required / optional, free / a fee: words.py)
+# are listed.
+OPPOSED: tuple[tuple[str, str, str], ...] = (
+    ("included", r"includ(?:e|es|ed|ing)|part\s+of|comes?\s+with",
+     r"excluded|at\s+(?:an\s+)?extra\s+(?:cost|charge)|costs?\s+extra|charged\s+(?:separately|extra)"),
+    ("accompanied", r"accompanied|supervised|with\s+(?:an?\s+)?(?:adult|parent|guardian)",
+     r"unaccompanied|unsupervised|on\s+(?:their|your|his|her)\s+own|by\s+(?:themselves|yourself|himself|herself)"),
+    ("provided", r"provided|supplied|provides?|supplies|lent|lends?",
+     r"(?:bring|buy)\s+(?:your|their|his|her)\s+own"),
+    ("minimum", r"minimum|at\s+least|no\s+fewer\s+than|no\s+less\s+than",
+     r"maximum|at\s+most|no\s+more\s+than|up\s+to"),
+    ("in person", r"in\s+person|face\s+to\s+face|in[\s-]store",
+     r"online|by\s+phone|over\s+the\s+phone|by\s+e-?mail|remotely"),
+    ("increase", r"increas(?:e|es|ed|ing)|rais(?:e|es|ed|ing)",
+     r"decreas(?:e|es|ed|ing)|reduc(?:e|es|ed|ing)|lower(?:s|ed|ing)?"),
+    ("permanent", r"permanent(?:ly)?", r"temporar(?:y|ily)"),
+    ("private", r"private(?:ly)?", r"shared|communal"),
+)
+_OPPOSED_RX = tuple((name, re.compile(rf"\b(?:{a})\b", re.IGNORECASE), re.compile(rf"\b(?:{b})\b", re.IGNORECASE))
+                    for name, a, b in OPPOSED)
+_ANY_OPPOSED = re.compile("|".join(rf"\b(?:{a}|{b})\b" for _, a, b in OPPOSED), re.IGNORECASE)
+_CLAUSE_START = re.compile(r"[,;:.!?]|\b(?:and|but|or|so|while|whereas|though|although|because|which|that)\b",
+                           re.IGNORECASE)
+_NEGATION_BEFORE = re.compile(r"\b(?:not|no|never|cannot|without)\b|n[’']t\b", re.IGNORECASE)
+
+
+def _sides(text: str) -> dict[str, set[bool]]:
+    """For each pair of OPPOSED that `text` speaks of, the sides it takes
+    (True: the first), a negation before a word in its clause turning it."""
+    if _ANY_OPPOSED.search(text) is None:
+        return {}
+    out: dict[str, set[bool]] = {}
+    for name, a, b in _OPPOSED_RX:
+        for side, rx in ((True, a), (False, b)):
+            for m in rx.finditer(text):
+                start = max((c.end() for c in _CLAUSE_START.finditer(text, 0, m.start())), default=0)
+                negated = _NEGATION_BEFORE.search(text, start, m.start()) is not None
+                out.setdefault(name, set()).add(side != negated)
+    return out
+
+
+def _opposed(bare: str, cstems: set[str], sharing, subject: frozenset[str]) -> Passage | None:
+    """A passage about the claim's subject that takes the other side of an
+    OPPOSED pair than the claim does, where no passage about it takes the
+    claim's side: "Players under 14 can go into the room on their own" /
+    "Players under 14 must be accompanied by an adult"."""
+    mine = _sides(bare)
+    if not mine:
+        return None
+    words = set()
+    for m in _ANY_OPPOSED.finditer(bare):
+        words.update(content_stems(m.group()))
+    core = cstems - words
+    if len(core) < 2:
+        return None
+    found = None
+    for p in sharing:
+        if subject and not subject <= p.stems:
+            continue
+        if len(core & p.stems) < max(2, POLARITY_OVERLAP * len(core)):
+            continue
+        theirs = _sides(p.text)
+        for name, sides in mine.items():
+            if len(sides) != 1 or name not in theirs:
+                continue
+            if theirs[name] & sides:
+                return None  # a passage about it agrees
+            if found is None:
+                found = p
+    return found
+
+
 def contradiction(bare: str, cstems: set[str], sharing, overlap: dict[Passage, int], quantities=()
                   ) -> tuple[Passage | None, bool]:
     """(the passage that says the opposite of the claim `bare`, or None;
@@ -216,6 +297,10 @@ def contradiction(bare: str, cstems: set[str], sharing, overlap: dict[Passage, i
         # the passages holding the predicate are about something else ("you must not fly after your
         # last dive"): the passage clearly about the claim may put its predicate another way
         closest, partial = _most_shared(sharing, overlap, extra, quantities), False
+    if not bound:
+        other = _opposed(bare, cstems, sharing, subject)
+        if other is not None:
+            return other, True
     # A contradiction needs every passage as close as the closest to say the
     # opposite: one that agrees is support.
     if not closest or bound or not _same_claim(pstems, closest[0], subject):
