@@ -15,8 +15,10 @@ does for one tier of plain rules, without the calls between closures:
 
 Only rule sets of one tier of plain rules (no detector, no redaction) are
 compiled: costlier tiers depend on early stopping and on detector memos,
-which the interpreter already handles. ``explain``, coverage, indexed
-rule sets and rule sets past :data:`MAX_RULES` use the interpreter too.
+which the interpreter already handles. ``explain``, coverage and rule
+sets past :data:`MAX_RULES` use the interpreter too. An indexed tool_call
+set is not generated whole: its dispatch is (guardrails.rule_index.Picker),
+and each group of its rules once the group is hot.
 The source is kept on the stage graph, so ``guardrails graph --format
 python`` prints it. It is generated, never edited by hand.
 """

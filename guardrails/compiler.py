@@ -13,7 +13,9 @@ Everything that can be decided at load time is decided here:
   rules whose first test requires a string of a request attribute are
   indexed by it (:mod:`guardrails.rule_index`);
 * each rule set of plain rules also becomes one generated Python function
-  (:mod:`guardrails.codegen`); the closures stay the reference.
+  (:mod:`guardrails.codegen`), and an indexed tool_call set a generated
+  dispatch on its indexed attributes (:class:`guardrails.rule_index.Picker`);
+  the closures stay the reference.
 """
 
 from __future__ import annotations
