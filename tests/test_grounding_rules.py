@@ -535,3 +535,26 @@ def test_an_opposed_predicate_about_the_same_subject_is_a_negation(answer, sourc
 ])
 def test_an_opposed_predicate_needs_the_same_subject_and_no_passage_agreeing(answer, sources):
     assert _reasons(answer, *sources) == []
+
+
+def test_a_negation_before_or_denies_both_things():
+    from guardrails.detectors.grounding.words import negated_stems, stem
+
+    source = "With your own fabric we cannot accept returns or guarantee results."
+    assert _reasons("With your own fabric we can't guarantee the result or accept a return.", source) == []
+    assert _reasons("With your own fabric we can guarantee the result and accept a return.",
+                    source) == ["negation"]
+    assert {stem("accept"), stem("guarantee")} <= negated_stems(source)
+    # "or" after an assertion is no negation's
+    assert stem("guarantee") not in negated_stems("We accept returns or guarantee results.")
+
+
+@pytest.mark.parametrize("sentence", ["What a great birthday present!", "How exciting!",
+                                      "Congratulations on your engagement!"])
+def test_an_exclamation_is_framing(sentence):
+    assert extract_claims(sentence) == []
+    assert _reasons(f"{sentence} The course costs £40.", "The course costs £50.") == ["number_mismatch"]
+
+
+def test_an_exclamation_with_a_claim_is_still_checked():
+    assert _reasons("What a great price: the course costs £40.", "The course costs £50.") == ["number_mismatch"]

@@ -47,6 +47,10 @@ _FRAMING = re.compile(r"""^\W*(?:
     | (?:thanks|thank\syou|many\sthanks)\b[^.!?]{0,60}
     | (?:sure|certainly|of\scourse|absolutely|great|good|excellent)(?:\s(?:question|point))?\W*
     | (?:happy|glad)\sto\shelp\b.*
+    | (?:congratulations|congrats)\b[^.!?]{0,60}
+    | what\san?\s(?:great|lovely|wonderful|nice|fantastic|brilliant|fun|exciting|thoughtful|perfect|special)
+        \s(?:[\w'-]+\s?){1,4}!
+    | how\s(?:exciting|lovely|wonderful|nice|fun|great|thoughtful|exciting|special)!
     | (?:i\s)?hope\s(?:this|that|it)\s(?:helps|answers|clears|makes\ssense).*
     | (?:please\s)?(?:let\sme\sknow|feel\sfree|do\snot\shesitate|don't\shesitate)\b.*
     | (?:is\sthere\s)?anything\selse\b.*

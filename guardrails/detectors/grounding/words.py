@@ -430,6 +430,8 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
             first = True
         lead, first = first, False
         opened, just_opened = just_opened, False
+        if w == "or" and depth % 2 == 1:
+            continue  # "cannot accept returns or guarantee results": the negation denies both
         if w in _CLAUSE_END:
             depth = phrase = 0
             first = True
