@@ -38,7 +38,6 @@ and integers beyond 2**53 are refused (send them as strings).
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import inspect
 import os
 from dataclasses import dataclass
@@ -51,8 +50,10 @@ from google.protobuf.message import DecodeError
 
 from guardrails.sidecar._proto import guardrails_pb2 as pb
 from guardrails.decision import Decision
-from guardrails.sidecar.convert import ConversionError, decision_from_proto, fill_struct, request_from_engine
+from guardrails.sidecar.convert import ConversionError, decision_from_proto, fill_sources, fill_struct
+from guardrails.sidecar.convert import request_from_engine
 from guardrails.sidecar.deep import parse_deep
+from guardrails.sidecar.listing import PolicyInfo, PolicyListing, PolicySetInfo, ReloadInfo, StateInfo, listing
 from guardrails.sidecar.tracing import inject
 from guardrails.sidecar.errors import (
     AuthenticationError,
@@ -147,82 +148,6 @@ def _channel_args(tls: bool | TlsConfig | None, options: Iterable[tuple[str, Any
     elif isinstance(tls, TlsConfig):
         creds = tls.credentials()
     return creds, opts
-
-
-# ---- ListPolicies ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PolicyInfo:
-    name: str
-    version: str
-    digest: str
-    newest: bool
-
-
-@dataclass(frozen=True)
-class ReloadInfo:
-    ok: bool
-    attempted_at: _dt.datetime | None
-    error: str
-    successes: int
-    failures: int
-
-
-@dataclass(frozen=True)
-class PolicySetInfo:
-    source: str
-    generation: int
-    loaded_at: _dt.datetime | None
-    policies: list[PolicyInfo]
-    reload: ReloadInfo
-
-
-@dataclass(frozen=True)
-class StateInfo:
-    """The sidecar's session store: ``kind`` ``"memory"`` or ``"redis"``, its
-    ``address`` (never a password), and the decisions that failed on it."""
-
-    kind: str
-    address: str
-    errors: int
-    last_error: str
-    last_error_at: _dt.datetime | None
-
-
-@dataclass(frozen=True)
-class PolicyListing:
-    """What ``ListPolicies`` says: the active set, the candidate (or None),
-    the rollout mode (``None``, ``"shadow"`` or ``"canary"``) and the
-    session store (None from a sidecar older than sessions)."""
-
-    active: PolicySetInfo
-    candidate: PolicySetInfo | None
-    rollout: str | None
-    canary_percent: float
-    state: StateInfo | None = None
-
-
-def _when(ts: Any) -> _dt.datetime | None:
-    if ts.seconds == 0 and ts.nanos == 0:
-        return None
-    return ts.ToDatetime(tzinfo=_dt.timezone.utc)
-
-
-def _set_info(m: pb.PolicySetStatus) -> PolicySetInfo:
-    r = m.reload
-    return PolicySetInfo(m.source, m.generation, _when(m.loaded_at),
-                         [PolicyInfo(p.name, p.version, p.digest, p.newest) for p in m.policies],
-                         ReloadInfo(r.ok, _when(r.attempted_at), r.error, r.successes, r.failures))
-
-
-def _listing(m: pb.ListPoliciesResponse) -> PolicyListing:
-    rollout = {pb.ROLLOUT_MODE_SHADOW: "shadow", pb.ROLLOUT_MODE_CANARY: "canary"}.get(m.rollout)
-    st = m.state
-    state = StateInfo(st.kind, st.address, st.errors, st.last_error, _when(st.last_error_at)) \
-        if m.HasField("state") else None
-    return PolicyListing(_set_info(m.active), _set_info(m.candidate) if m.HasField("candidate") else None,
-                         rollout, m.canary_percent, state)
 
 
 # ---- the clients ------------------------------------------------------------------
@@ -334,19 +259,22 @@ class GuardrailsClient(_Base):
 
     def list_policies(self, *, timeout: float | None = None) -> PolicyListing:
         """The loaded policies and the state of reloads and of the rollout."""
-        return _listing(self._call("ListPolicies", pb.ListPoliciesRequest(), timeout))
+        return listing(self._call("ListPolicies", pb.ListPoliciesRequest(), timeout))
 
     def guard_stream(self, chunks: Iterable[str], *, policy: str | None = None, context: dict | None = None,
-                     request_key: str | None = None, holdback: int = 0,
-                     timeout: float | None = None) -> "GuardedStream":
-        """Guard a streamed completion: iterate the result for the text that
-        is safe to release; ``.decision`` is set once it is exhausted."""
-        start = pb.StreamStart(policy=policy or "", request_key=request_key or "", holdback=holdback)
-        if context is not None:
-            try:
+                     request_key: str | None = None, holdback: int = 0, session: str | None = None,
+                     sources: list[dict | str] | None = None, timeout: float | None = None) -> "GuardedStream":
+        """Guard a streamed completion: iterate the result for the text that is safe to release;
+        ``.decision`` is set once it is exhausted. ``sources``, for ``grounded()``, as in check_output."""
+        start = pb.StreamStart(policy=policy or "", request_key=request_key or "", holdback=holdback,
+                               session=session or "")
+        try:
+            if context is not None:
                 fill_struct(start.context, context, "context")
-            except ConversionError as exc:
-                raise InvalidRequestError(str(exc)) from None
+            if sources is not None:
+                fill_sources(start, sources)
+        except ConversionError as exc:
+            raise InvalidRequestError(str(exc)) from None
         return GuardedStream(self, start, chunks, timeout)
 
     def health(self, service: str = "", *, timeout: float | None = None) -> str:
@@ -500,7 +428,7 @@ class AsyncGuardrailsClient(_Base):
                                 policy=policy, request_key=request_key, explain=explain, timeout=timeout)
 
     async def list_policies(self, *, timeout: float | None = None) -> PolicyListing:
-        return _listing(await self._call("ListPolicies", pb.ListPoliciesRequest(), timeout))
+        return listing(await self._call("ListPolicies", pb.ListPoliciesRequest(), timeout))
 
     acheck = check
     acheck_input = check_input

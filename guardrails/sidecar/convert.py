@@ -151,15 +151,20 @@ def _opt_struct(msg: Any, field: str) -> dict | None:
 # ---- requests ------------------------------------------------------------------
 
 
+def sources_to_engine(sources: Any) -> list[dict]:
+    """A request's ``repeated Source`` as the engine's sources; an empty id
+    is the source's position, counted from 1, as in the library (sources.py)."""
+    return [{"id": s.id or i + 1, "text": s.text, "metadata": _opt_struct(s, "metadata")}
+            for i, s in enumerate(sources)]
+
+
 def request_to_engine(stage: str, msg: Any) -> tuple[dict, str | None]:
     """A check request message as (the request dict `Engine.check` takes, policy)."""
     ctx = _opt_struct(msg, "context")
     if stage in ("input", "output"):
         req = {"text": msg.text, "context": ctx}
         if stage == "output" and msg.sources:
-            # An empty id is the source's position, as in the library (sources.py).
-            req["sources"] = [{"id": s.id or i + 1, "text": s.text, "metadata": _opt_struct(s, "metadata")}
-                              for i, s in enumerate(msg.sources)]
+            req["sources"] = sources_to_engine(msg.sources)
     elif stage == "retrieval":
         req = {"chunks": [{"text": c.text, "metadata": _opt_struct(c, "metadata")} for c in msg.chunks],
                "context": ctx}
@@ -195,7 +200,7 @@ def request_from_engine(stage: str, request: dict, *, policy: str | None = None,
         cls = pb.CheckInputRequest if stage == "input" else pb.CheckOutputRequest
         msg = cls(text=text, **common)
         if stage == "output" and request.get("sources") is not None:
-            _fill_sources(msg, request["sources"])
+            fill_sources(msg, request["sources"])
     elif stage == "retrieval":
         chunks = request.get("chunks")
         if not isinstance(chunks, (list, tuple)):
@@ -230,7 +235,7 @@ def request_from_engine(stage: str, request: dict, *, policy: str | None = None,
     return msg
 
 
-def _fill_sources(msg: Any, sources: Any) -> None:
+def fill_sources(msg: Any, sources: Any) -> None:
     """An output request's sources: strings or ``{"text", "id", "metadata"}``
     objects (guardrails.detectors.grounding.sources); the sidecar's engine
     checks the rest (unique ids, sizes)."""

@@ -31,6 +31,7 @@ from typing import Any, AsyncIterator, Callable
 
 import grpc
 
+from guardrails.detectors.grounding.sources import read_sources
 from guardrails.engine import UnknownPolicyError
 from guardrails.guard.backend import PolicyViolation
 from guardrails.guard.stream_guard import StreamGuard
@@ -46,7 +47,7 @@ from guardrails.sidecar.admission import (
     log_internal_error,
     parse,
 )
-from guardrails.sidecar.convert import ConversionError, decision_to_proto, from_struct
+from guardrails.sidecar.convert import ConversionError, decision_to_proto, from_struct, sources_to_engine
 from guardrails.sidecar.rpc import SERVICE, GuardrailsService, unknown_policy
 from guardrails.sidecar.tracing import stream_ended
 
@@ -83,10 +84,16 @@ def guard_stream_handler(service: GuardrailsService):
         holdback: float | None = {0: None, HOLD_EVERYTHING: float("inf")}.get(start.holdback, start.holdback)
         policy = start.policy or None
         context = from_struct(start.context) if start.HasField("context") else None
+        sources = None
+        if start.sources:
+            sources, bad = read_sources(sources_to_engine(start.sources))
+            if bad:
+                raise Refuse("invalid", f"GuardStream: {bad}", field="sources")
         key = start.request_key.encode() if start.request_key else first
         engine, track, _shadow = service.choose(policy, lambda: key)  # streams are not shadowed
         try:
-            return StreamGuard(engine, policy=policy, context=context, holdback=holdback), track
+            return StreamGuard(engine, policy=policy, context=context, holdback=holdback,
+                               session=start.session or None, sources=sources), track
         except UnknownPolicyError as exc:
             raise unknown_policy(engine, policy, exc) from None
         except (ConversionError, TypeError, ValueError) as exc:

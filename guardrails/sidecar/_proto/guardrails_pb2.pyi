@@ -411,16 +411,20 @@ class ListPoliciesResponse(_message.Message):
     def __init__(self, active: _Optional[_Union[PolicySetStatus, _Mapping]] = ..., candidate: _Optional[_Union[PolicySetStatus, _Mapping]] = ..., rollout: _Optional[_Union[RolloutMode, str]] = ..., canary_percent: _Optional[float] = ..., state: _Optional[_Union[StateStatus, _Mapping]] = ...) -> None: ...
 
 class StreamStart(_message.Message):
-    __slots__ = ("policy", "context", "request_key", "holdback")
+    __slots__ = ("policy", "context", "request_key", "holdback", "session", "sources")
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
     HOLDBACK_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
     policy: str
     context: _struct_pb2.Struct
     request_key: str
     holdback: int
-    def __init__(self, policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., holdback: _Optional[int] = ...) -> None: ...
+    session: str
+    sources: _containers.RepeatedCompositeFieldContainer[Source]
+    def __init__(self, policy: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_key: _Optional[str] = ..., holdback: _Optional[int] = ..., session: _Optional[str] = ..., sources: _Optional[_Iterable[_Union[Source, _Mapping]]] = ...) -> None: ...
 
 class GuardStreamRequest(_message.Message):
     __slots__ = ("start", "chunk")
