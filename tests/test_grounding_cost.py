@@ -332,3 +332,19 @@ def test_bare_frequencies_are_the_regex_on_the_corpus():
     for text in _corpus_texts():
         _check_bare_frequencies(text)
         _check_bare_frequencies(text.lower())
+
+
+def test_overlaps_are_the_intersections_on_the_corpus():
+    """SourceIndex.overlaps() (a disjointness test first) gives the passages
+    sharing a stem, in order, with the count: the intersection of each."""
+    from guardrails.detectors.grounding.passages import build_index
+    from guardrails.detectors.grounding.sources import Source
+
+    texts = _corpus_texts()
+    ix = build_index(tuple(Source(str(i), t) for i, t in enumerate(texts[:200])))
+    for text in texts[:300]:
+        stems = set(content_stems(text))
+        long = {p: n for p in ix.passages if (n := len(p.stems & stems))}
+        fast = ix.overlaps(stems)
+        assert list(fast.items()) == list(long.items()), text
+    assert ix.overlaps(set()) == {}
