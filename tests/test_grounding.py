@@ -201,9 +201,30 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
                               "fabricated_citation"}
 
 
-@pytest.mark.xfail(strict=False, reason="dev-8 (was heldout-7) joined the pool: 26 of its 100 unsupported answers "
-                   "missed and 10 of 100 supported flagged by the detector of commit 5971f1c (the pool 466/530 caught, "
-                   "87.9%); this mark waits for this round of issue 19, measured once on heldout-8 after it is committed")
+#: The dev pool's counts by default, per split: (caught, unsupported, flagged,
+#: supported), as of commit 852f7f9 (docs/grounding.md has them by kind). A
+#: change of the detector that moves any of them updates this table with the
+#: figures its commit message reports.
+DEV_COUNTS = {
+    "dev": (27, 27, 0, 26), "dev-2": (27, 27, 0, 23), "dev-3": (36, 37, 0, 34), "dev-4": (39, 40, 0, 38),
+    "dev-5": (84, 99, 0, 97), "dev-6": (90, 100, 1, 100), "dev-7": (90, 100, 0, 100), "dev-8": (76, 100, 3, 100),
+}
+
+
+def _counts(rows) -> tuple[int, int, int, int]:
+    unsupported = [flagged for c, flagged in rows if c["label"] == "unsupported"]
+    supported = [flagged for c, flagged in rows if c["label"] == "supported"]
+    return sum(unsupported), len(unsupported), sum(supported), len(supported)
+
+
+def test_dev_split_counts_are_pinned():
+    assert set(DEV_COUNTS) == set(DEV)
+    assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
+
+
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-8) is 469/530 caught (88.5%, under the 90% goal) "
+                   "and 4/518 flagged (0.8%) by default: dev-8 (was heldout-7) brought more misses than the round "
+                   "after it fixed; docs/grounding.md lists them")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
