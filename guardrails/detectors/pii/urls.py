@@ -44,6 +44,8 @@ import re
 
 import regex
 
+from guardrails.detectors.pii.prefilter import merge
+
 __all__ = ["BoundedUrlPattern", "UrlScan"]
 
 _CORE_HEAD = r"((www\d{0,3}[.])?[a-z0-9.\-]{1,253}[.]"
@@ -140,7 +142,7 @@ class UrlScan:
         plan = []
         for prefix in self._prefixes:
             if prefix is None:
-                plan.append(_merge(spans))
+                plan.append(merge(spans))
             elif not marks:
                 plan.append([])
             else:
@@ -239,14 +241,3 @@ def _factored(names: list[str]) -> str:
         rest = "" if rests == [""] else _factored(rests)
         parts.append(re.escape(first) + rest)
     return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
-
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for a, b in sorted(spans):
-        if out and a <= out[-1][1]:
-            if b > out[-1][1]:
-                out[-1] = (out[-1][0], b)
-        else:
-            out.append((a, b))
-    return out
