@@ -180,12 +180,12 @@ def _rates(rows):
     return sum(unsupported) / len(unsupported), sum(supported) / len(supported)
 
 
-#: The held-out split: written by another engineer without reading the
-#: detector, never read nor run while the detector was tuned; run once at the
-#: end of a round (docs/grounding.md). None between rounds: the last one
-#: (heldout-7) has been seen and is dev-8 now, and heldout-8 is not run until
-#: this round's changes (issue 19, next round) are committed.
-HELDOUT: str | None = None
+#: The held-out split: 200 answers in 20 domains no other split uses,
+#: written by another engineer without reading the detector, never read nor
+#: run while the last round's rules were tuned on the dev pool, and run once
+#: after they were committed (commit 344c297; docs/grounding.md).
+#: heldout-7, seen, is dev-8.
+HELDOUT: str | None = "heldout-8"
 DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8")
 
 
@@ -230,22 +230,26 @@ def test_dev_split_figures():
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
-WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-7 is dev-8 now, and heldout-8 is run "
-                            "once, in both modes, after this round's detector changes are committed")
-
-
-@WAITING
+@pytest.mark.xfail(strict=True, reason="heldout-8, run once: 71 of 100 unsupported answers caught (71.0%), under "
+                   "the 90% target (strict=1: 89/100); docs/grounding.md lists the 29 missed and why")
 def test_heldout_catches_at_least_90_percent_of_unsupported_answers():
-    assert HELDOUT is not None
     caught, _ = _rates(_run(HELDOUT))
     assert caught >= 0.9, caught
 
 
-@WAITING
+@pytest.mark.xfail(strict=True, reason="heldout-8, run once: 19 of 100 supported answers flagged (19.0%), over the "
+                   "5% target (heldout-7: 10.0%; strict=1: 50/100); docs/grounding.md lists them")
 def test_heldout_flags_at_most_5_percent_of_supported_answers():
-    assert HELDOUT is not None
     _, flagged = _rates(_run(HELDOUT))
     assert flagged <= 0.05, flagged
+
+
+def test_heldout_figures_are_the_ones_reported():
+    """The figures docs/grounding.md reports for heldout-8's one run: 71
+    caught and 19 flagged. A change to the detector that moves them must
+    update the report (and is then tuning on the held-out split, which the
+    report must say)."""
+    assert _counts(_run(HELDOUT)) == (71, 100, 19, 100)
 
 
 # ---- the language --------------------------------------------------------------------
