@@ -180,13 +180,13 @@ def _rates(rows):
     return sum(unsupported) / len(unsupported), sum(supported) / len(supported)
 
 
-#: The held-out split: 200 answers in 20 domains no other split uses,
-#: written by another engineer without reading the detector, never read nor
-#: run while the last round's rules were tuned on the dev pool, and run once
-#: after they were committed (commit 344c297; docs/grounding.md).
-#: heldout-7, seen, is dev-8.
-HELDOUT: str | None = "heldout-8"
-DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8")
+#: The held-out split: written by another engineer without reading the
+#: detector, never read nor run while the detector was tuned; run once at the
+#: end of a round (docs/grounding.md). None between rounds: the last one
+#: (heldout-8) has been seen and is dev-9 now, and heldout-9 is not run until
+#: this round's changes (issue 19, next round) are committed.
+HELDOUT: str | None = None
+DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8", "dev-9")
 
 
 def _splits():
@@ -202,12 +202,13 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
 
 
 #: The dev pool's counts by default, per split: (caught, unsupported, flagged,
-#: supported), as of commit 852f7f9 (docs/grounding.md has them by kind). A
+#: supported), as of commit 852f7f9, and dev-9 as of 6d301ff (docs/grounding.md has them by kind). A
 #: change of the detector that moves any of them updates this table with the
 #: figures its commit message reports.
 DEV_COUNTS = {
     "dev": (27, 27, 0, 26), "dev-2": (27, 27, 0, 23), "dev-3": (36, 37, 0, 34), "dev-4": (39, 40, 0, 38),
     "dev-5": (84, 99, 0, 97), "dev-6": (90, 100, 1, 100), "dev-7": (90, 100, 0, 100), "dev-8": (76, 100, 3, 100),
+    "dev-9": (71, 100, 19, 100),
 }
 
 
@@ -222,34 +223,30 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-8) is 469/530 caught (88.5%, under the 90% goal) "
-                   "and 4/518 flagged (0.8%) by default: dev-8 (was heldout-7) brought more misses than the round "
-                   "after it fixed; docs/grounding.md lists them")
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-9) is 540/630 caught (85.7%, under the 90% goal) "
+                   "and 23/618 flagged (3.7%) by default: dev-9 (was heldout-8) came in at 71/100 and 19/100; "
+                   "docs/grounding.md lists its misses")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
-@pytest.mark.xfail(strict=True, reason="heldout-8, run once: 71 of 100 unsupported answers caught (71.0%), under "
-                   "the 90% target (strict=1: 89/100); docs/grounding.md lists the 29 missed and why")
+WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-8 is dev-9 now, and heldout-9 is run "
+                            "once, in both modes, after this round's detector changes are committed")
+
+
+@WAITING
 def test_heldout_catches_at_least_90_percent_of_unsupported_answers():
+    assert HELDOUT is not None
     caught, _ = _rates(_run(HELDOUT))
     assert caught >= 0.9, caught
 
 
-@pytest.mark.xfail(strict=True, reason="heldout-8, run once: 19 of 100 supported answers flagged (19.0%), over the "
-                   "5% target (heldout-7: 10.0%; strict=1: 50/100); docs/grounding.md lists them")
+@WAITING
 def test_heldout_flags_at_most_5_percent_of_supported_answers():
+    assert HELDOUT is not None
     _, flagged = _rates(_run(HELDOUT))
     assert flagged <= 0.05, flagged
-
-
-def test_heldout_figures_are_the_ones_reported():
-    """The figures docs/grounding.md reports for heldout-8's one run: 71
-    caught and 19 flagged. A change to the detector that moves them must
-    update the report (and is then tuning on the held-out split, which the
-    report must say)."""
-    assert _counts(_run(HELDOUT)) == (71, 100, 19, 100)
 
 
 # ---- the language --------------------------------------------------------------------
