@@ -70,30 +70,17 @@ class Stop:
 Steps = Generator[Any, Any, Any]
 
 
+#: A step's kind -> the backend method that checks it (its coroutine form is
+#: the same name with an "a" in front: ``input`` and ``ainput``).
+_METHODS = {"input": "input", "output": "output", "retrieval": "retrieval", "result": "result", "tool": "tool"}
+
+
 def _sync_check(backend: Backend, item: tuple):
-    kind = item[0]
-    if kind == "input":
-        return backend.input(*item[1:])
-    if kind == "output":
-        return backend.output(*item[1:])
-    if kind == "retrieval":
-        return backend.retrieval(*item[1:])
-    if kind == "result":
-        return backend.result(*item[1:])
-    return backend.tool(*item[1:])
+    return getattr(backend, _METHODS.get(item[0], "tool"))(*item[1:])
 
 
 def _async_check(backend: Backend, item: tuple):
-    kind = item[0]
-    if kind == "input":
-        return backend.ainput(*item[1:])
-    if kind == "output":
-        return backend.aoutput(*item[1:])
-    if kind == "retrieval":
-        return backend.aretrieval(*item[1:])
-    if kind == "result":
-        return backend.aresult(*item[1:])
-    return backend.atool(*item[1:])
+    return getattr(backend, "a" + _METHODS.get(item[0], "tool"))(*item[1:])
 
 
 def run(steps: Steps, backend: Backend) -> Any:
