@@ -202,13 +202,14 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
 
 
 #: The dev pool's counts by default, per split: (caught, unsupported, flagged,
-#: supported), as of commit 852f7f9, and dev-9 as of 6d301ff (docs/grounding.md has them by kind). A
+#: supported), as of commit 852f7f9, and dev-9 as of the round after heldout-8
+#: (docs/grounding.md has them by kind). A
 #: change of the detector that moves any of them updates this table with the
 #: figures its commit message reports.
 DEV_COUNTS = {
     "dev": (27, 27, 0, 26), "dev-2": (27, 27, 0, 23), "dev-3": (36, 37, 0, 34), "dev-4": (39, 40, 0, 38),
     "dev-5": (84, 99, 0, 97), "dev-6": (90, 100, 1, 100), "dev-7": (90, 100, 0, 100), "dev-8": (76, 100, 3, 100),
-    "dev-9": (71, 100, 19, 100),
+    "dev-9": (70, 100, 13, 100),
 }
 
 
@@ -223,8 +224,8 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-9) is 540/630 caught (85.7%, under the 90% goal) "
-                   "and 23/618 flagged (3.7%) by default: dev-9 (was heldout-8) came in at 71/100 and 19/100; "
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-9) is 539/630 caught (85.6%, under the 90% goal) "
+                   "and 17/618 flagged (2.8%) by default: dev-9 (was heldout-8) came in at 71/100 and 19/100; "
                    "docs/grounding.md lists its misses")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])

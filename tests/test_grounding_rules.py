@@ -458,7 +458,9 @@ def test_a_time_of_day_in_words_is_a_time_of_day():
     assert (q.unit, q.value) == ("clock", (345, 1065))
     (q,) = find_quantities("We open at ten o'clock in the morning.")
     assert (q.unit, q.value) == ("clock", (600,))
-    assert [q.value for q in find_quantities("It takes half an hour to walk five stops.")] == [5.0]
+    # "half an hour" is a duration (30 minutes, since the round after heldout-8), not a time of day
+    assert [(q.unit, q.value) for q in find_quantities("It takes half an hour to walk five stops.")] == [
+        ("time", 30 / 1440), (None, 5.0)]
 
 
 def test_a_share_in_words_before_of_is_a_percentage():
@@ -558,3 +560,83 @@ def test_an_exclamation_is_framing(sentence):
 
 def test_an_exclamation_with_a_claim_is_still_checked():
     assert _reasons("What a great price: the course costs £40.", "The course costs £50.") == ["number_mismatch"]
+
+
+# ---- the round after heldout-8 (dev-9): spoken figure forms -------------------------
+
+@pytest.mark.parametrize("spoken, written", [
+    ("from half six to half eight in the evening", "from 18:30 to 20:30"),
+    ("at half nine", "at 9:30"),
+    ("at ten past nine in the morning", "at 9:10 am"),
+    ("fourteen pounds fifty", "£14.50"),
+    ("two dollars and 20 cents", "$2.20"),
+    ("sixty quid", "£60"),
+    ("ten bucks", "$10"),
+    ("a tenner", "£10"),
+    ("a fiver", "£5"),
+    ("a half-hour lesson", "a 30-minute lesson"),
+    ("half an hour", "30 minutes"),
+    ("an hour and a half", "90 minutes"),
+    ("two and a half hours", "150 minutes"),
+    ("a quarter of an hour", "15 minutes"),
+    ("six and a half hours", "6 hours and 30 minutes"),
+    ("18 months", "1 year and 6 months"),
+])
+def test_a_spoken_figure_is_the_written_one(spoken, written):
+    from guardrails.detectors.grounding import find_quantities
+
+    (a,), (b,) = find_quantities(spoken)[-1:], find_quantities(written)[-1:]
+    assert a.same(b), (a, b)
+
+
+@pytest.mark.parametrize("spoken, written", [
+    ("from half six to half eight in the evening", "from 18:00 to 20:00"),  # half six is 6:30
+    ("fourteen pounds fifty", "£14"),
+    ("sixty quid", "$60"),  # quid are pounds
+    ("a tenner", "£20"),
+    ("half an hour", "60 minutes"),
+    ("an hour and a half", "60 minutes"),
+])
+def test_a_spoken_figure_is_not_another_one(spoken, written):
+    from guardrails.detectors.grounding import find_quantities
+
+    assert not any(a.same(b) for a in find_quantities(spoken) for b in find_quantities(written))
+
+
+@pytest.mark.parametrize("text", ["cut it in half six times", "half six months", "a third of the fee",
+                                  "14 pounds 6 ounces", "2 days and 30 days"])
+def test_spoken_forms_do_not_swallow_other_figures(text):
+    from guardrails.detectors.grounding import find_quantities
+
+    assert all(q.unit != "clock" for q in find_quantities(text))
+    assert len(find_quantities(text)) == {"cut it in half six times": 1, "half six months": 1,
+                                          "a third of the fee": 1, "14 pounds 6 ounces": 2,
+                                          "2 days and 30 days": 2}[text]
+
+
+def test_a_spoken_figure_against_its_sources():
+    source = "Sessions run from 18:30 to 20:30 and cost £14.50, or £60 for a block of five."
+    assert _reasons("Sessions run from half six to half eight and cost fourteen pounds fifty.", source) == []
+    assert _reasons("A block of five is sixty quid.", source) == []
+    assert _reasons("Sessions run from half seven to half eight.", source) == ["number_mismatch"]
+    assert _reasons("A block of five is seventy quid.", source) == ["number_mismatch"]
+
+
+def test_an_age_group_is_held_by_its_bound():
+    source = "Toddler sessions for children under 5 run on weekday mornings."
+    assert _reasons("Toddler sessions for under-5s are on weekday mornings.", source) == []
+    assert _reasons("Toddler sessions for under-4s are on weekday mornings.", source) != []
+
+
+@pytest.mark.parametrize("sentence", ["Sounds like a fun birthday plan!", "That sounds lovely!",
+                                      "Give us a shout if your plans change.", "Have a lovely time bouncing!",
+                                      "Happy to go through the booking steps if that helps.",
+                                      "We look forward to seeing you.", "See you soon!"])
+def test_a_conversational_closer_is_framing(sentence):
+    assert extract_claims(sentence) == []
+
+
+@pytest.mark.parametrize("sentence", ["Sounds like the pool is closed on Mondays!",
+                                      "It looks like the fee is 20 dollars!"])
+def test_a_closer_s_opening_with_a_claim_is_still_a_claim(sentence):
+    assert extract_claims(sentence) != []

@@ -125,6 +125,7 @@ def _glued(text: str, start: int, end: int) -> bool:
     return (start > 0 and text[start - 1].isalpha()) or (end < len(text) and text[end].isalpha())
 
 
+_AGE_GROUP = re.compile(r"(?:under|over)-\d{1,3}s?$")
 # What a word is to _names, by the word as written: 0 nothing, 1 a name,
 # 2 a key term, 3 a name unless it is the first word. Bounded like
 # words.content_stems' cache: words come from requests.
@@ -178,6 +179,9 @@ def _has_key(ix: SourceIndex, allowed: set[int] | None, stems: frozenset[str], k
     text = ix.plain if allowed is None else " ".join(_plain_text(ix.sources[i].text) for i in sorted(allowed))
     if plain(key) in text:
         return True
+    if _AGE_GROUP.match(key.lower()):  # "under-5s" of "children under 5"
+        bound = plain(key.lower().rstrip("s")).strip()
+        return f" {bound} " in f" {text} "
     return 3 <= len(key) <= 6 and key.isalpha() and key.isupper() and _spelled_out(key, text)
 
 

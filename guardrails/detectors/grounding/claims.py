@@ -46,7 +46,14 @@ _FRAMING = re.compile(r"""^\W*(?:
       (?:hi|hello|hey|dear|greetings|good\s(?:morning|afternoon|evening))\b[^.!?]{0,40}
     | (?:thanks|thank\syou|many\sthanks)\b[^.!?]{0,60}
     | (?:sure|certainly|of\scourse|absolutely|great|good|excellent)(?:\s(?:question|point))?\W*
-    | (?:happy|glad)\sto\shelp\b.*
+    | (?:(?:i'm|i\sam|we're|we\sare)\s)?(?:happy|glad)\sto\s(?:help|go\sthrough|walk\syou\sthrough|explain|assist)\b.*
+    | (?:just\s)?(?:give|drop)\s(?:us|me)\sa\s(?:shout|call|ring|bell|line|message|note|text|email)\b.*
+    | (?:feel\sfree\sto\s)?(?:get|keep)\sin\stouch\b.*
+    | (?:it\s|that\s)?(?:sounds|looks)\s(?:like\s)?(?:an?\s)?
+        (?:(?!(?:is|are|was|were|can|will|must|costs?|has|have|does|do)\b)[^\W\d][\w'-]*\s?){0,5}!
+    | (?:we\s)?(?:look\sforward\sto|hope\sto\ssee)\s(?:seeing|welcoming|meeting|hearing)?\s?you\b.*
+    | see\syou\s(?:soon|there|then|on\s\w+)\b.*
+    | (?:have|enjoy)\s(?:a\s|an\s)?(?:great|good|nice|lovely|fun|fantastic|wonderful|brilliant)?\s?(?:time|fun|visit|trip|stay|party|session)\b[^.!?]{0,30}
     | (?:congratulations|congrats)\b[^.!?]{0,60}
     | what\san?\s(?:great|lovely|wonderful|nice|fantastic|brilliant|fun|exciting|thoughtful|perfect|special)
         \s(?:[\w'-]+\s?){1,4}!

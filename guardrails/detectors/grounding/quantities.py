@@ -86,9 +86,9 @@ _unit("times", 1, "times")
 _unit("cent", 0.01, "cent", "cents", "¢")  # of whichever currency: matches any (Quantity.same)
 _unit("GBP", 0.01, "pence", "p")
 _unit("percent", 1, "%", "percent", "per cent")
-_unit("USD", 1, "$", "usd", "dollar", "dollars", "us$")
+_unit("USD", 1, "$", "usd", "dollar", "dollars", "us$", "buck", "bucks")
 _unit("EUR", 1, "€", "eur", "euro", "euros")
-_unit("GBP", 1, "£", "gbp", "pound", "pounds")
+_unit("GBP", 1, "£", "gbp", "pound", "pounds", "quid")  # spoken: "sixty quid"
 _unit("CHF", 1, "chf", "franc", "francs")
 _unit("JPY", 1, "¥", "jpy", "yen")
 _unit("celsius", 1, "°c", "° c", "degrees celsius", "degree celsius", "celsius", "ºc")
@@ -412,7 +412,17 @@ _CLOCK = re.compile(r"\b(?P<h>1[0-2]|0?\d)(?:[:.](?P<m>[0-5]\d))?\s?(?P<ap>a\.m\
                     r"|\b(?:(?P<fr>half|quarter)\s+(?P<rel>past|to)\s+)?(?P<hw>" + "|".join(
                         sorted(list(_SMALL)[1:13], key=len, reverse=True)) + r"|1[0-2]|[1-9])"
                     r"(?(fr)(?:\s+o'clock)?|\s+o'clock)(?P<part>\s+in\s+the\s+(?:morning|afternoon|evening)|\s+at\s+night)?\b")
-_CLOCK_HINT = re.compile(r"\d:\d\d|\d\s?[ap]\.?m\b|noon|midday|midnight|(?:half|quarter)\s+(?:past|to)\s|o'clock")
+_CLOCK_HINT = re.compile(r"\d:\d\d|\d\s?[ap]\.?m\b|noon|midday|midnight|(?:half|quarter)\s+(?:past|to)\s|o'clock"
+                         r"|\bhalf\s+(?:[1-9]|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b"
+                         r"|\b(?:five|ten|twenty|twenty-five)\s+past\s")
+# British spoken times: "half six" is 6:30 ("from half six to half eight in
+# the evening"), "ten past nine" 9:10. Not before a unit, "of" or a hyphen
+# ("half six-packs", "half six months" are no times).
+_HOURS = "|".join(sorted(list(_SMALL)[1:13], key=len, reverse=True)) + "|1[0-2]|[1-9]"
+_SPOKEN_CLOCK = re.compile(
+    r"\b(?:half\s+|(?P<min>five|ten|twenty-five|twenty)\s+past\s+)(?P<h>" + _HOURS + r")(?![\w-])"
+    r"(?P<part>\s+in\s+the\s+(?:morning|afternoon|evening)|\s+at\s+night|\s?(?:a\.m\.|p\.m\.|am|pm)(?![a-z]))?"
+    r"(?!\s*(?:%|\s(?:of|a|an|per|times|dozen|hundred|thousand|million|" + _UNIT_NAMES + r")\b))")
 
 
 _CLOCK_WORDS = frozenset(["am", "pm", "m", "noon", "midday", "midnight"])  # "m" of "a.m."
@@ -442,6 +452,21 @@ def find_clocks(text: str) -> list[Quantity]:
             h, mm = int(g["h2"]), int(g["m2"])
             readings = tuple(sorted({h * 60 + mm, (h % 12 + 12) * 60 + mm})) if 1 <= h <= 11 else (h * 60 + mm,)
         out.append(Quantity(readings, "clock", None, m.start(), m.end()))
+    if "half" in text or "past" in text:
+        for m in _SPOKEN_CLOCK.finditer(text):
+            if any(q.start < m.end() and m.start() < q.end for q in out):
+                continue
+            h = _SMALL[m.group("h")] if m.group("h") in _SMALL else int(m.group("h"))
+            minutes = h * 60 + (_SMALL.get(m.group("min") or "", 0) if m.group("min") != "twenty-five" else 25)
+            if m.group("min") is None:
+                minutes += 30
+            part = (m.group("part") or "").strip()
+            if not part:
+                readings = tuple(sorted({minutes % 720, minutes % 720 + 720}))
+            else:
+                readings = ((minutes % 720) + (0 if part.endswith("morning") or part.startswith("a") else 720),)
+            out.append(Quantity(readings, "clock", None, m.start(), m.end()))
+        out.sort(key=lambda q: q.start)
     return out
 
 
@@ -469,11 +494,13 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
         words = _words(text)
     number_words = _NUMBER_WORDS & words
     clock_word = not {"noon", "midnight", "midday"}.isdisjoint(words) or (
-        ("past" in words or "to" in words) and ("half" in words or "quarter" in words)) or "o'clock" in text
+        ("past" in words or "to" in words) and ("half" in words or "quarter" in words)) or "o'clock" in text \
+        or (("half" in words or "past" in words) and (digit or bool(number_words)))
+    spoken = not _SPOKEN_WORDS.isdisjoint(words)
     times = "twice" in words or "thrice" in words
     often = "every" in words or "once" in words or not _RATE_WORDS.isdisjoint(words)
     fraction = not _FRACTION_WORDS.isdisjoint(words)
-    if not (digit or number_words or times or clock_word or often or fraction):
+    if not (digit or number_words or times or clock_word or often or fraction or spoken):
         return []
     dates = find_dates(text, words) if digit else []
     if dates and "may" in words:
@@ -485,10 +512,14 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
         out.extend(Quantity(2.0 if m.group("w").lower() == "twice" else 3.0, "times",
                             (m.group("per") or "").lower() or None, m.start(), m.end()) for m in (_TIMES_CS if lowered else _TIMES).finditer(text)
                    )
+    if spoken:
+        said = _spoken_amounts(text)  # "half an hour", "an hour and a half", "a tenner"
+        out.extend(said)
+        dates = dates + said  # their number words are theirs, as a date's year is
     if fraction:
-        fractions = _fractions(text)
+        fractions = [f for f in _fractions(text) if not any(h.start < f.end and f.start < h.end for h in dates)]
         out.extend(fractions)
-        dates = dates + fractions  # their number words are theirs, as a date's year is
+        dates = dates + fractions
     pending: list[Quantity] = []  # bare numbers that a range's unit may reach
     last_end = -1
     in_date = {i for d in dates for i in range(d.start, d.end)}  # a set: a whole text may hold many dates
@@ -532,7 +563,10 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
             pending = []
         out.append(q)
         last_end = m.end()
-    out = _ranges(sorted(out, key=lambda q: q.start), text)
+    out = sorted(out, key=lambda q: q.start)
+    if len(out) > 1:
+        out = _compounds(out, text)
+    out = _ranges(out, text)
     if not _RATE_WORDS.isdisjoint(words):
         out = _adjective_rates(out, text)
     out = _unit_rates(out, text)
@@ -540,6 +574,89 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
         out = _frequencies(out, text)
     if "birthday" in words:
         out = _birthdays(out, text)
+    return out
+
+
+# Spoken amounts, a lexicon of forms common in speech and in answers written
+# for it (docs/grounding.md, "Normalisation"):
+# - a half or a quarter of a unit: "half an hour", "a half-hour", "half a
+#   day", "a quarter of an hour", "quarter-hour"; a whole and a half: "an
+#   hour and a half", "two and a half hours", "1 and a half days";
+# - notes by name: "a fiver" is £5, "a tenner" £10 ("sixty quid" and "ten
+#   bucks" are units: _UNITS);
+# - pounds and pence said as two figures: "fourteen pounds fifty" is £14.50,
+#   "two dollars and 20 cents" $2.20 (_compounds).
+_HALF_UNITS = r"(?P<u>second|minute|hour|day|night|week|month|year|mile|kilometre|kilo|metre|litre)s?"
+_SPOKEN = re.compile(
+    r"\b(?:(?:an?|one)[\s-]+)?(?P<half>half|quarter)[\s-]+(?:of\s+)?(?:an?\s+)?" + _HALF_UNITS + r"\b"
+    r"|\b(?P<n>an?|" + "|".join(sorted(_SMALL, key=len, reverse=True)) + r"|\d+)\s+(?:(?P<u1>second|minute|hour|day|"
+    r"night|week|month|year|mile|kilometre|kilo|metre|litre)s?\s+and\s+a\s+half|and\s+a\s+half\s+(?P<u2>second|"
+    r"minute|hour|day|night|week|month|year|mile|kilometre|kilo|metre|litre)s?)\b"
+    r"|\b(?:an?\s+)?(?P<note>fiver|tenner)s?\b",
+    re.IGNORECASE)
+_SPOKEN_WORDS = frozenset(["half", "quarter", "fiver", "tenner", "fivers", "tenners"])
+_NOTES = {"fiver": 5.0, "tenner": 10.0}
+
+
+def _spoken_amounts(text: str) -> list[Quantity]:
+    out = []
+    for m in _SPOKEN.finditer(text):
+        if m.group("note"):
+            out.append(Quantity(_NOTES[m.group("note").lower()], "GBP", None, m.start(), m.end()))
+            continue
+        if m.group("half"):
+            value, unit = (0.5 if m.group("half").lower() == "half" else 0.25), m.group("u")
+        else:
+            n = m.group("n").lower()
+            value = 1.0 if n in ("a", "an") else float(_SMALL[n]) if n in _SMALL else float(n)
+            value, unit = value + 0.5, m.group("u1") or m.group("u2")
+        dim, factor = _UNITS[unit.lower()]
+        out.append(Quantity(value * factor, dim, None, m.start(), m.end(), None, value if factor != 1 else None))
+    return out
+
+
+_DURATION_UNITS = frozenset(["time", "months"])
+_MONEY_WORDS = frozenset(["pound", "pounds", "dollar", "dollars", "euro", "euros", "quid", "bucks"])
+_AND_GAP = re.compile(r"\s+(?:and\s+)?")
+_CENTS_WORDS = re.compile(r"(?:\d{2}|[a-z]+(?:-[a-z]+)?)\Z", re.IGNORECASE)
+
+
+def _factor(q: Quantity) -> float:
+    """What one of the unit `q` was written in is in its base unit."""
+    return q.value / q.written if q.written else 1.0
+
+
+def _compounds(qs: list[Quantity], text: str) -> list[Quantity]:
+    """ "fourteen pounds fifty" is £14.50: a whole amount in a currency's
+    word followed by a figure of 1 to 99 with no unit (or in pence or
+    cents) is one amount; likewise a duration and a part of its unit ("6
+    hours and 30 minutes" is 6.5 hours)."""
+    out: list[Quantity] = []
+    i = 0
+    while i < len(qs):
+        q = qs[i]
+        r = qs[i + 1] if i + 1 < len(qs) else None
+        if r is not None and q.unit in CURRENCIES and q.per is None and text[q.end - 1].isalpha() \
+                and q.value == int(q.value) and _AND_GAP.fullmatch(text, q.end, r.start) is not None:
+            cents = None
+            if r.unit is None and r.value == int(r.value) and 1 <= r.value <= 99 \
+                    and _CENTS_WORDS.search(text, r.start, r.end) is not None:
+                cents = r.value / 100
+            elif (r.unit == "cent" or (r.unit == q.unit and r.written is not None)) and r.value < 1:
+                cents = r.value
+            if cents is not None:
+                out.append(Quantity(q.value + cents, q.unit, r.per, q.start, r.end))
+                i += 2
+                continue
+        if r is not None and q.unit in _DURATION_UNITS and r.unit == q.unit and q.per is None and r.per is None \
+                and r.value < _factor(q) and _factor(r) < _factor(q) \
+                and _AND_GAP.fullmatch(text, q.end, r.start) is not None:
+            # "6 hours and 30 minutes" is 6.5 hours, "1 year and 6 months" 18 months
+            out.append(Quantity(q.value + r.value, q.unit, None, q.start, r.end, None, None))
+            i += 2
+            continue
+        out.append(q)
+        i += 1
     return out
 
 
