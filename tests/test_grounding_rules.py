@@ -640,3 +640,38 @@ def test_a_conversational_closer_is_framing(sentence):
                                       "It looks like the fee is 20 dollars!"])
 def test_a_closer_s_opening_with_a_claim_is_still_a_claim(sentence):
     assert extract_claims(sentence) != []
+
+
+# ---- which passage a figure is checked against -----------------------------------------
+
+PLAN = ("The Wellness Plan costs £16.50 per month for cats and £19.75 per month for dogs under 25 kg. "
+        "Dogs weighing 25 kg or more pay £24.00 per month.")
+GROOMING = ("Dogs found to have fleas are given a flea bath at an extra £10. Severely matted coats will be shaved "
+            "rather than dematted, and a £15 matting fee applies.")
+MILEAGE = ("A refuelling charge of £2.10 per litre plus a £20 service fee applies. The standard mileage "
+           "allowance is 200 miles per day; extra miles are charged at 25p per mile.")
+TUNING = ("A standard tuning of a piano costs £95 and takes about 90 minutes. Pianos that have not been tuned for "
+          "more than 3 years may need a pitch raise, charged at £45 extra, followed by a second visit at £70.")
+
+
+@pytest.mark.parametrize("answer, source", [
+    # the passage holding the figure holds the claim's other figure too, which the other passage does not
+    ("You get 200 miles a day included before the 25 pence a mile charge applies.", MILEAGE),
+    # the sentence before the clause says what the figure is for
+    ("If your dog's coat is badly matted, we will shave it, and there's an extra £15 charge for that.", GROOMING),
+    # the passage about the claim gives £45 and £70, which the claim states itself
+    (("If it hasn't been tuned for more than 3 years it may need a pitch raise at £45 on top of the £95 tuning, "
+      "then a second visit for £70."), TUNING),
+])
+def test_a_figure_given_with_the_claim_s_other_words_is_not_another_thing_s(answer, source):
+    assert _reasons(answer, source) == []
+
+
+@pytest.mark.parametrize("answer, source", [
+    ("For a dog under 25 kilos the Wellness Plan is twenty-four pounds a month.", PLAN),  # £19.75
+    ("You get 200 miles a day included before the 20 pence a mile charge applies.", MILEAGE),
+    ("Dogs found to have fleas are given a flea bath for an extra £15.", GROOMING),  # £10; £15 is the matting fee
+    ("A pitch raise for a piano not tuned for more than 3 years is £95.", TUNING),  # £45
+])
+def test_a_figure_the_sources_give_for_something_else_is_still_a_mismatch(answer, source):
+    assert _reasons(answer, source) == ["number_mismatch"]

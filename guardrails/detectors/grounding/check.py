@@ -222,13 +222,17 @@ def _blank(m: re.Match) -> str:
 
 
 def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = None, strict: bool = False,
-                 content: bool = False) -> tuple[str | None, str, Passage | None, bool]:
+                 content: bool = False, context: frozenset[str] | None = None,
+                 ) -> tuple[str | None, str, Passage | None, bool]:
     """(reason or None, detail, closest passage, judged) for one clause.
     `allowed`: the indices of the only sources to consider (a citation's).
     `strict`: hyphenated terms are key terms too; `content`: the clause's
     words are compared (step 5). `judged`: the clause held a hard fact to
     check (a figure, a name, a price of nothing) or a passage clearly about
-    it was compared for polarity, or its words were compared."""
+    it was compared for polarity, or its words were compared. `context`: the
+    content stems of the whole sentence the clause is part of ("..., and
+    there's an extra £15 charge for that" is about what the sentence said
+    before it)."""
     text = without_citations(clause.text, _blank)  # blanked in place: offsets stay the clause's
     passages = ix.passages if allowed is None else tuple(p for p in ix.passages if p.source in allowed)
     if allowed is not None:
@@ -271,7 +275,8 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
         holding = [p for p in near if (key is None or key in p.values or p.ranged)
                    and any(_supports(sq, q) for sq in p.quantities)]
         if holding:
-            other = None if q.is_date else _said_of_something_else(q, holding, overlap, cstems)
+            other = None if q.is_date else _said_of_something_else(q, holding, overlap, cstems, quantities,
+                                                                   context)
             if other is not None:
                 shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
                 return ("number_mismatch", f"{shown!r}: the passage about this gives another value; the sources "
@@ -468,12 +473,25 @@ def _in_same_chunk(q: Quantity, key: float, near, ix: SourceIndex, allowed: set[
 ELSEWHERE = 2
 
 
-def _said_of_something_else(q: Quantity, holding, overlap: dict[Passage, int], cstems: set[str]) -> Passage | None:
+def _said_of_something_else(q: Quantity, holding, overlap: dict[Passage, int], cstems: set[str],
+                            quantities=(), context: frozenset[str] | None = None) -> Passage | None:
     """The passage clearly about the claim (the one sharing most of its
     words, two thirds of them at least, alone) when it gives another value
     of the same kind while the claim's figure is only in passages sharing
     at most half as much: "check-ups cost £25" where the check-up passage
-    says £20 and £25 is the eye test's."""
+    says £20 and £25 is the eye test's.
+
+    Not when the figure is given with the claim's other words: a passage
+    holding it also holds the claim's other figures that the passage about
+    the claim does not ("200 miles a day included before the 25 pence a
+    mile charge" of "The standard mileage allowance is 200 miles per day;
+    extra miles are charged at 25p per mile"), or shares as many words of the whole
+    sentence (`context`) as the passage about the clause ("..., and there's
+    an extra £15 charge for that" of "matted coats will be shaved ..., and a
+    £15 matting fee applies"); and a value of that passage the claim states
+    itself is no other value ("a pitch raise at £45 on top of the £95
+    tuning" where the pitch-raise passage gives £45 and the tuning's is
+    £95)."""
     if not overlap:
         return None
     top = max(overlap.values())
@@ -482,9 +500,23 @@ def _said_of_something_else(q: Quantity, holding, overlap: dict[Passage, int], c
         return None
     if max(overlap.get(p, 0) for p in holding) * ELSEWHERE > top:
         return None
-    if any(_one_measure(sq.unit, q.unit) and not sq.is_date and not _supports(sq, q) for sq in best[0].quantities):
+    others = [o for o in quantities if o is not q and not o.is_date and o.unit is not None
+              and not _held_as_written(best[0], o)]
+    if others and any(all(_held_as_written(p, o) for o in (q, *others)) for p in holding):
+        return None
+    if context is not None and len(context) > len(cstems):
+        about = len(best[0].stems & context)
+        if any(len(p.stems & context) >= about for p in holding):
+            return None
+    if any(_one_measure(sq.unit, q.unit) and not sq.is_date and not _supports(sq, q)
+           and not any(_supports(sq, o) for o in quantities if o is not q) for sq in best[0].quantities):
         return best[0]
     return None
+
+
+def _held_as_written(p: Passage, q: Quantity) -> bool:
+    """Whether passage `p` gives `q` in its unit (not as a bare figure)."""
+    return any(sq.unit == q.unit and _supports(sq, q) for sq in p.quantities)
 
 
 _DURATIONS = frozenset(["time", "months"])
@@ -688,6 +720,7 @@ def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False) -> 
     content = strict or backend is not None
     judged = bool(cited or claim.quotes)
     previous = None
+    context = frozenset(content_stems(without_citations(claim.text))) if len(claim.clauses) > 1 else None
     for written in claim.clauses:
         clause = _elided(written, previous)
         previous = written
@@ -698,7 +731,7 @@ def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False) -> 
         if _copied(clause.text, ix, cited):
             judged = True  # a source (a cited one, when it cites) says it word for word
             continue
-        reason, detail, best, hard = check_clause(clause, ix, None, strict, content)
+        reason, detail, best, hard = check_clause(clause, ix, None, strict, content, context)
         judged = judged or hard
         if reason == "unsupported" and backend is not None and best is not None \
                 and _entailed(backend, ix, best, clause.text):
