@@ -675,3 +675,20 @@ def test_a_figure_given_with_the_claim_s_other_words_is_not_another_thing_s(answ
 ])
 def test_a_figure_the_sources_give_for_something_else_is_still_a_mismatch(answer, source):
     assert _reasons(answer, source) == ["number_mismatch"]
+
+
+# ---- citations: the business's name another source of the request holds ------------------
+
+def _cited(answer: str, *texts: str) -> list[str]:
+    sources = tuple(Source(chr(ord("A") + i), t) for i, t in enumerate(texts))
+    return [u.reason for u in check_grounding(answer, sources).unsupported]
+
+
+def test_a_name_another_source_of_the_request_holds_does_not_unhold_a_citation():
+    a = "Newcomers to Oakfield Archery Range must complete a Beginners' Course."
+    b = "Crossbows are not permitted at any time. Members' guests pay a £10 range fee."
+    assert _cited("Crossbows aren't allowed at Oakfield at any time [B].", a, b) == []
+    # a name no source has is still a bad citation's (and a name's) fault
+    assert _cited("Crossbows aren't allowed at Elmfield at any time [B].", a, b) == ["entity_missing"]
+    # the cited source must still hold the claim's figure
+    assert _cited("Members' guests at Oakfield pay a £10 range fee [A].", a, b) == ["bad_citation"]
