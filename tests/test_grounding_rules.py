@@ -692,3 +692,30 @@ def test_a_name_another_source_of_the_request_holds_does_not_unhold_a_citation()
     assert _cited("Crossbows aren't allowed at Elmfield at any time [B].", a, b) == ["entity_missing"]
     # the cited source must still hold the claim's figure
     assert _cited("Members' guests at Oakfield pay a £10 range fee [A].", a, b) == ["bad_citation"]
+
+
+# ---- new words that are no new term ---------------------------------------------------------
+
+KARTS = "Sessions cost £35 for 15 minutes, or £60 for two 15-minute sessions booked together."
+
+
+@pytest.mark.parametrize("answer, source", [
+    ("Two back-to-back 15-minute sessions are £60 if you book them together.", KARTS),  # a word repeated: how
+    ("We don't tune digital pianos or electronic keyboards, only acoustic ones.",
+     "We do not tune digital pianos or electronic keyboards."),  # "ones" stands for "pianos"
+    # a sentence's first word is no name to give a predicate to ("Run-flat tyres ...")
+    ("Tyre Protect is €9 a tyre and runs for a year.",
+     "Run-flat tyres carry a fitting supplement of €15 per tyre. Our Tyre Protect cover costs €9 per tyre and "
+     "lasts 12 months."),
+])
+def test_phrasing_of_the_answer_s_own_is_not_a_new_term_after_heldout_8(answer, source):
+    assert _reasons(answer, source) == []
+
+
+@pytest.mark.parametrize("answer, source", [
+    ("Two heated-seat 15-minute sessions are £60 if you book them together.", KARTS),
+    ("We tune digital pianos but not electronic keyboards or pipe organs.",
+     "We do not tune electronic keyboards."),
+])
+def test_a_new_term_is_still_one(answer, source):
+    assert _reasons(answer, source) == ["entity_missing"]

@@ -413,7 +413,7 @@ def _given_to_another(bare: str, cstems: set[str], name_stems: set[str], sharing
         return None
     for p in sharing:
         if rest <= p.stems and not name_stems & p.stems and _opens_with_name(p.text):
-            _, other = _names(p.text)
+            other, _ = _names(p.text)  # names: a sentence's first word is none ("Run-flat tyres ...")
             others = [o for o in other if o[0].isupper()]
             if others:
                 word = next(w for w in WORD.findall(bare) if stem(w) in rest)

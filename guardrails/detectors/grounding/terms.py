@@ -120,6 +120,12 @@ def _reads_as_verb(bare: str, w: str, start: int, end: int, prev_start: int) -> 
             and _VERB_NEXT.match(bare, end) is not None)
 
 
+# A word repeated around a preposition says how, not what: "back-to-back",
+# "side-by-side", "face-to-face", "year-on-year".
+_REDUPLICATED = re.compile(r"([a-z]+)-(?:to|by|on|for|in|after)-\1")
+_PRONOUN_NOUNS = frozenset(["one", "ones"])
+
+
 def new_term(bare: str, cstems: set[str], stems: frozenset[str], ix: SourceIndex, allowed) -> str | None:
     """A term of two or more words, none of which any source has: a
     hyphenated word ("bird-proofing", "e-readers") or two content words in
@@ -144,6 +150,8 @@ def new_term(bare: str, cstems: set[str], stems: frozenset[str], ix: SourceIndex
         if "-" in lw:
             parts = [p for p in lw.split("-") if p and is_content(p)]
             prev = None
+            if _REDUPLICATED.fullmatch(lw):
+                continue  # "back-to-back", "side-by-side", "day-to-day": how, not a thing
             if len(parts) >= 2 and words_value(lw.split("-")[0]) is None:  # "two-fifths": a figure's, not a term
                 if ordered is None:
                     ordered = ix.ordered if allowed is None else tuple(sorted(stems))
@@ -158,8 +166,8 @@ def new_term(bare: str, cstems: set[str], stems: frozenset[str], ix: SourceIndex
             continue
         if lw in ("and", "or") and prev is not None and gap.isspace():
             continue  # "water and electricity": two things named together
-        if not is_content(lw) or lw[0].isdigit() or w[0].isupper():
-            prev = None
+        if not is_content(lw) or lw[0].isdigit() or w[0].isupper() or lw in _PRONOUN_NOUNS:
+            prev = None  # "only acoustic ones": "ones" stands for a noun before it
             continue
         s = stem(lw)
         if s in COMMON_STEMS:
