@@ -719,3 +719,24 @@ def test_phrasing_of_the_answer_s_own_is_not_a_new_term_after_heldout_8(answer, 
 ])
 def test_a_new_term_is_still_one(answer, source):
     assert _reasons(answer, source) == ["entity_missing"]
+
+
+# ---- polarity: "there's no", a deadline's bound ---------------------------------------------
+
+AIDS = "Penguin skating aids cost £4 per session. They are limited to 20 per session and cannot be reserved in advance."
+
+
+def test_there_s_no_denies_the_clause_as_there_is_no_does():
+    from guardrails.detectors.grounding.words import negated_stems, stem
+
+    assert stem("reserve") in negated_stems("there's no way to reserve one ahead.")
+    assert _reasons("Skating aids are £4 a session, but there's no way to reserve one in advance.", AIDS) == []
+    assert _reasons("Skating aids are £4 a session, and you can reserve one in advance.", AIDS) == ["negation"]
+
+
+def test_up_to_and_at_least_before_a_deadline_say_the_same():
+    source = "Bookings can be moved up to 72 hours before the session at no cost."
+    assert _reasons("You can move your booking for free if it's at least 72 hours before the session.", source) == []
+    # a bound that is no deadline is still a side of the pair
+    assert _reasons("Players must be at least 14 to play the adult course.",
+                    "Players must be no more than 14 to play the adult course.") == ["negation"]

@@ -215,6 +215,10 @@ _OPPOSED_RX = tuple((name, re.compile(rf"\b(?:{a})\b", re.IGNORECASE), re.compil
 _ANY_OPPOSED = re.compile("|".join(rf"\b(?:{a}|{b})\b" for _, a, b in OPPOSED), re.IGNORECASE)
 _CLAUSE_START = re.compile(r"[,;:.!?]|\b(?:and|but|or|so|while|whereas|though|although|because|which|that)\b",
                            re.IGNORECASE)
+# A bound on how long before something: either word of the minimum pair
+# says the same ("moved up to 72 hours before", "at least 72 hours before").
+_DEADLINE = re.compile(r"[^,;.!?]{0,30}?\b(?:before|beforehand|in\s+advance|prior\s+to|ahead|notice)\b",
+                       re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(?:not|no|never|cannot|without)\b|n[’']t\b", re.IGNORECASE)
 
 
@@ -227,6 +231,8 @@ def _sides(text: str) -> dict[str, set[bool]]:
     for name, a, b in _OPPOSED_RX:
         for side, rx in ((True, a), (False, b)):
             for m in rx.finditer(text):
+                if name == "minimum" and _DEADLINE.match(text, m.end()) is not None:
+                    continue  # "up to 72 hours before" is "at least 72 hours before": a deadline
                 start = max((c.end() for c in _CLAUSE_START.finditer(text, 0, m.start())), default=0)
                 negated = _NEGATION_BEFORE.search(text, start, m.start()) is not None
                 out.setdefault(name, set()).add(side != negated)

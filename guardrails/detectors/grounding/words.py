@@ -438,7 +438,7 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
             continue
         if w in _PHRASE_END and not opened:  # "except on Sundays": the phrase starts after its preposition
             phrase = 0
-        if w == "no" and (lead or (k >= 2 and ws[k - 2] == "there")):
+        if w == "no" and (lead or (k >= 2 and ws[k - 2] == "there") or (k >= 1 and ws[k - 1] == "there's")):
             depth += 1
             continue
         if w in _PHRASE_NEGATIONS or (w == "not" and k + 1 < n and ws[k + 1] in _PREPOSITIONS):
