@@ -740,3 +740,11 @@ def test_up_to_and_at_least_before_a_deadline_say_the_same():
     # a bound that is no deadline is still a side of the pair
     assert _reasons("Players must be at least 14 to play the adult course.",
                     "Players must be no more than 14 to play the adult course.") == ["negation"]
+
+
+def test_of_passages_as_close_the_one_holding_two_of_the_claim_s_words_together_is_compared():
+    sources = ("We do not groom cats. Dogs that bite may be muzzled, and we may stop a groom part-way through.",)
+    assert _reasons("They groom cats as well as dogs.", *sources) == ["negation"]
+    # the claim agreeing with that passage passes, and with no such passage the tie stays a tie (no flag)
+    assert _reasons("They don't groom cats, only dogs.", *sources) == []
+    assert _reasons("They groom dogs that bite.", *sources) == []

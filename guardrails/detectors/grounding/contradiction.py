@@ -68,6 +68,23 @@ def _most_shared(passages, overlap: dict[Passage, int], extra: str | None, quant
     return best
 
 
+def _in_the_claim_s_order(closest: list[Passage], bare: str) -> list[Passage]:
+    """Of passages sharing as many words with the claim, those holding two
+    of its content words next to each other, in either order ("groom cats"
+    of "they groom cats as well as dogs": "We do not groom cats", not "Dogs
+    that bite ... we may stop a groom"); all of them when none does."""
+    mine = content_stems(bare)
+    pairs = {frozenset(pair) for pair in zip(mine, mine[1:]) if pair[0] != pair[1]}
+    if not pairs:
+        return closest
+    kept = []
+    for p in closest:
+        theirs = content_stems(p.text)
+        if any(frozenset(pair) in pairs for pair in zip(theirs, theirs[1:])):
+            kept.append(p)
+    return kept or closest
+
+
 def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) -> bool:
     """Whether passage `p` says the opposite of the claim (step 4)."""
     shared = cstems & p.stems
@@ -317,6 +334,8 @@ def contradiction(bare: str, cstems: set[str], sharing, overlap: dict[Passage, i
         return None, False
     if _other_days(bare, closest):
         return None, True  # "closed on Sundays" / "open Monday to Saturday": two times, one fact each
+    if len(closest) > 1:
+        closest = _in_the_claim_s_order(closest, bare)
     # A passage bounding a figure by a negation ("with no component below 6.0") is the number check's too.
     if all(_flips(p, pstems, pred, subject, c_clause, c_phrase, c_mixed, c_clause_mixed) for p in closest) \
             and not any(p.quantities and _NEGATED_BOUND.search(p.text) for p in closest):
