@@ -24,6 +24,7 @@ take more than six") is left to the number check.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from guardrails.detectors.grounding.passages import Passage, value_key
 from guardrails.detectors.grounding.terms import cycle_values
@@ -74,13 +75,13 @@ def _in_the_claim_s_order(closest: list[Passage], bare: str) -> list[Passage]:
     of "they groom cats as well as dogs": "We do not groom cats", not "Dogs
     that bite ... we may stop a groom"); all of them when none does."""
     mine = content_stems(bare)
-    pairs = {frozenset(pair) for pair in zip(mine, mine[1:]) if pair[0] != pair[1]}
+    pairs = {frozenset(pair) for pair in pairwise(mine) if pair[0] != pair[1]}
     if not pairs:
         return closest
     kept = []
     for p in closest:
         theirs = content_stems(p.text)
-        if any(frozenset(pair) in pairs for pair in zip(theirs, theirs[1:])):
+        if any(frozenset(pair) in pairs for pair in pairwise(theirs)):
             kept.append(p)
     return kept or closest
 
