@@ -748,3 +748,34 @@ def test_of_passages_as_close_the_one_holding_two_of_the_claim_s_words_together_
     # the claim agreeing with that passage passes, and with no such passage the tie stays a tie (no flag)
     assert _reasons("They don't groom cats, only dogs.", *sources) == []
     assert _reasons("They groom dogs that bite.", *sources) == []
+
+
+# ---- a count per period ---------------------------------------------------------------------
+
+ZOO = ("Members get unlimited daytime entry and two single-use guest passes a year. The Learn to Skate course "
+       "consists of 8 weekly 30-minute lessons for £96. Members may introduce up to 4 guests a month.")
+
+
+@pytest.mark.parametrize("answer", [
+    "Members get two single-use guest passes a year.",
+    "Members get two guest passes.",  # no period: the count alone
+    "Learn to Skate is 8 weekly half-hour lessons for £96.",
+    "Members can sign in up to 4 guests a month.",
+])
+def test_a_count_per_its_period_is_held(answer):
+    assert _reasons(answer, ZOO) == []
+
+
+@pytest.mark.parametrize("answer", [
+    "Members get two single-use guest passes a month.",
+    "Learn to Skate is 8 daily 30-minute lessons for £96.",
+    "Members can sign in up to 4 guests a year.",
+])
+def test_a_count_per_another_period_is_a_mismatch(answer):
+    assert _reasons(answer, ZOO) == ["number_mismatch"]
+
+
+def test_a_period_that_does_not_end_the_phrase_is_no_rate():
+    from guardrails.detectors.grounding import find_quantities
+
+    assert [q.per for q in find_quantities("Groups of 25 people pay a day rate.")] == [None]

@@ -302,6 +302,13 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
         if key is not None and not any(sq.unit == q.unit for p in near for sq in p.quantities) \
                 and _in_same_chunk(q, key, near, ix, allowed):
             continue
+        if q.unit is None and q.per is not None:
+            # a count per period: "two guest passes a month" where the passage gives two a year
+            kin = next((p for p in near for sq in p.quantities if sq.unit is None and sq.per is not None
+                        and sq.per != q.per and sq.value == q.value), None)
+            if kin is not None:
+                return ("number_mismatch", f"{clause.text[q.start:q.end]!r}: the sources give this count per "
+                        "another period", kin, True)
         if q.unit is None and _written_anywhere(q, ix, allowed):
             continue  # a bare figure is weak evidence: "at least 16 to ride" of "Riders must be at least 16 years old"
         kin = next((p for p in near for sq in p.quantities if _same_kind(q, sq)), None)

@@ -570,6 +570,8 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
     if not _RATE_WORDS.isdisjoint(words):
         out = _adjective_rates(out, text)
     out = _unit_rates(out, text)
+    if not _COUNT_PERIOD_WORDS.isdisjoint(words):
+        out = _count_rates(out, text)
     if often or times or "times" in words or not _RATE_WORDS.isdisjoint(words):
         out = _frequencies(out, text)
     if "birthday" in words:
@@ -763,6 +765,35 @@ def _birthdays(qs: list[Quantity], text: str) -> list[Quantity]:
         n = float(m.group(1))
         out.append(Quantity(n * 12, "months", None, m.start(), m.end(), None, n))
     return sorted(out, key=lambda q: q.start)
+
+
+_COUNT_PERIOD_WORDS = frozenset(["day", "night", "week", "month", "year", "daily", "nightly", "weekly", "monthly",
+                                 "yearly", "annual"])
+# A count of things per period: "two guest passes a month", "4 guests a
+# year", "8 weekly lessons" (a rate adjective before the things). The words
+# between are the things counted (one to three, no function word), and the
+# period ends the phrase.
+_COUNT_PER = re.compile(
+    r"(?:\s+(?!(?:a|an|the|per|each|every|and|or|to|for|of|in|at|on|with|is|are|was|were|be|can|may|must|will)\b)"
+    r"[a-z][\w-]*){1,3}\s+(?:a|an|per|each|every)\s+(day|night|week|month|year)\b"
+    r"(?=\s*(?:[.,;:!?)]|$|\s(?:and|or|at|for|with|in|on|from|until|each|per|plus|along)\b))"
+    r"|\s+(daily|nightly|weekly|monthly|yearly|annual)\s+(?=\w)",
+    re.IGNORECASE)
+_ADJECTIVE_PERIOD = {"daily": "day", "nightly": "night", "weekly": "week", "monthly": "month", "yearly": "year",
+                     "annual": "year"}
+
+
+def _count_rates(qs: list[Quantity], text: str) -> list[Quantity]:
+    """A bare count followed by what is counted and a period is that rate
+    (_COUNT_PER): "two guest passes a month" is not "two ... a year"."""
+    out = []
+    for q in qs:
+        if q.unit is None and q.per is None:
+            m = _COUNT_PER.match(text, q.end)
+            if m is not None:
+                q = q._replace(per=(m.group(1) or _ADJECTIVE_PERIOD[m.group(2).lower()]).lower())
+        out.append(q)
+    return out
 
 
 _MEASURES = frozenset(["mass", "length", "area", "volume", "energy", "power", "data"])
