@@ -279,14 +279,14 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
                                                                    context)
             if other is not None:
                 shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
-                return ("number_mismatch", f"{shown!r}: the passage about this gives another value; the sources "
-                        "give this one for something else", other, True)
+                return ("number_mismatch", (f"{shown!r}: the passage about this gives another value; the sources "
+                                            "give this one for something else"), other, True)
             if q.unit in _PRICE_UNITS:
                 wrong = _priced_for_another(q, text, holding, ix)
                 if wrong is not None:
                     shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
-                    return ("number_mismatch", f"{shown!r}: the sources give this price per or for "
-                            f"{wrong[0]!r}, not {wrong[1]!r}", wrong[2], True)
+                    return ("number_mismatch", (f"{shown!r}: the sources give this price per or for "
+                                                f"{wrong[0]!r}, not {wrong[1]!r}"), wrong[2], True)
             continue
         if q.unit == "months" and _age_within_bound(q, text, near):
             continue  # "your 16-year-old can join" where members must be "15 or older"
@@ -307,8 +307,8 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
             kin = next((p for p in near for sq in p.quantities if sq.unit is None and sq.per is not None
                         and sq.per != q.per and sq.value == q.value), None)
             if kin is not None:
-                return ("number_mismatch", f"{clause.text[q.start:q.end]!r}: the sources give this count per "
-                        "another period", kin, True)
+                return ("number_mismatch", (f"{clause.text[q.start:q.end]!r}: the sources give this count per "
+                                            "another period"), kin, True)
         if q.unit is None and _written_anywhere(q, ix, allowed):
             continue  # a bare figure is weak evidence: "at least 16 to ride" of "Riders must be at least 16 years old"
         kin = next((p for p in near for sq in p.quantities if _same_kind(q, sq)), None)
