@@ -779,3 +779,14 @@ def test_a_period_that_does_not_end_the_phrase_is_no_rate():
     from guardrails.detectors.grounding import find_quantities
 
     assert [q.per for q in find_quantities("Groups of 25 people pay a day rate.")] == [None]
+
+
+@pytest.mark.parametrize("lead", ["Unfortunately, ", "Unfortunately ", "I'm afraid ", "Sadly, ",
+                                  "I'm sorry, but "])
+def test_a_regretful_lead_in_is_dropped_and_the_claim_checked(lead):
+    (claim,) = extract_claims(f"{lead}a missed class can't be made up.")
+    assert claim.clauses[0].text == "a missed class can't be made up."
+    source = "Deposits are refundable if you cancel at least 14 days before the party."
+    assert _reasons(f"{lead}deposits are refundable if you cancel at least 14 days before the party.", source) == []
+    assert _reasons(f"{lead}deposits are not refundable if you cancel at least 14 days before the party.",
+                    source) == ["negation"]

@@ -98,6 +98,7 @@ _LEAD_IN = re.compile(r"""^\W*(?:
     | the\s(?-i:(?:[a-z][\w-]*\s){0,2})(?:says|states|shows|explains|notes|mentions|confirms)\s(?:that\s)?
     | (?:good|great|bad|quick)\snews\s?[:,!-]\s
     | (?:yes|no|yep|nope|sure|okay|ok),\s
+    | (?:i'm\safraid|i\sam\safraid|unfortunately|sadly|(?:i'm|i\sam|we're|we\sare)\ssorry,?\sbut)(?:\s?,)?\s
 )""", re.IGNORECASE | re.VERBOSE)
 
 # A clause boundary: ";", or ", and"/", but"/", though"/"and" when a verb follows.
