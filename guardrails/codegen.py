@@ -101,6 +101,7 @@ class _Fn:
         self.temps = 0
         self.uses_ctx = False
         self.params: tuple[str, ...] = ()  # mask form: the roots that are the function's parameters
+        self.slots: dict[int, str] = {}  # a shape's template: its literals' parameters, by id of their node
 
     def temp(self) -> str:
         self.temps += 1
@@ -112,6 +113,10 @@ class _Fn:
         name = f"K{len(self.names)}"
         self.names[name] = value
         return name
+
+    def literal(self, node: ast.Expr, value: Any) -> str:
+        """A literal's value: the template's parameter for `node`, or the constant."""
+        return self.slots.get(id(node)) or self.const(value)
 
     def emit(self, depth: int, line: str) -> None:
         self.lines.append("    " * depth + line)
@@ -188,13 +193,16 @@ class Generator:
         return source
 
     def body(self, name: str, rules: tuple[RuleNode, ...], names: dict[str, Any], tool: str | None,
-             params: tuple[str, ...]) -> tuple[str, bool]:
+             params: tuple[str, ...], slots: dict[int, str] | None = None) -> tuple[str, bool]:
         """The function's source, and whether a rule reads the Ctx. `params`
         (the mask form): the request's values are its parameters, the result
         is the mask alone, and a rule that fails makes it -1 (the caller then
-        asks the interpreter, which reports the failure)."""
+        asks the interpreter, which reports the failure). `slots` (a shape's
+        template, mask form only: see shape_of): the literals become
+        parameters after the request's values."""
         fn = _Fn(names)
         fn.params = params
+        fn.slots = slots or {}
         body: list[str] = []
         any_ctx = False
         pad = 1 if params else 0  # the mask form's rules sit in one try
@@ -243,7 +251,8 @@ class Generator:
         # without line breaks: a tool named 'x""" ...' must not end a docstring.
         doc = f"    {'The rules for ' + what + '.'!r}"
         if params:
-            head = [f"def {name}({', '.join(params)}):", doc, "    mask = 0", "    try:"]
+            head = [f"def {name}({', '.join([*params, *sorted(fn.slots.values(), key=_slot_order)])}):", doc,
+                    "    mask = 0", "    try:"]
             tail = ["    except (RuleError, DetectorError):", "        return -1", "    return mask"]
             if not rules:
                 head, tail = head[:-1], tail[-1:]
@@ -270,10 +279,10 @@ class Generator:
         return self.fallback(fn, e, depth) if method is None else method(fn, e, depth)
 
     def g_Literal(self, fn: _Fn, e: ast.Literal, depth: int) -> str:
-        return fn.const(e.value)
+        return fn.literal(e, e.value)
 
     def g_ListLit(self, fn: _Fn, e: ast.ListLit, depth: int) -> str:
-        return fn.const(tuple(i.value for i in e.items))
+        return fn.literal(e, tuple(i.value for i in e.items))
 
     def root(self, fn: _Fn, name: str, depth: int) -> str:
         if fn.params:  # the mask form: the request's values are its parameters
@@ -367,7 +376,7 @@ class Generator:
         a = self.expr(fn, e.left, depth)
         t = fn.temp()
         if op in ("==", "!=") and type(lit) is str:
-            test = f"(type({a}) is str and {a} == {lit!r})"
+            test = f"(type({a}) is str and {a} == {fn.literal(e.right, lit)})"
             fn.emit(depth, f"{t} = {test if op == '==' else 'not ' + test}")
             return t
         if op in ("==", "!="):
@@ -375,7 +384,7 @@ class Generator:
             fn.emit(depth, f"{t} = {'' if op == '==' else 'not '}strict_eq({a}, {b})")
             return t
         if is_number(lit):
-            b = fn.const(lit)
+            b = fn.literal(e.right, lit)
             fn.emit(depth, f"if type({a}) is int or type({a}) is float or is_number({a}):")
             fn.emit(depth + 1, f"{t} = {a} {_ORDER[op]} {b}")
         else:
@@ -400,8 +409,60 @@ class Generator:
         root = self.cc.root_name(e.item)
         v = self.root(fn, root, depth) if root is not None else self.expr(fn, e.item, depth)
         t = fn.temp()
-        fn.emit(depth, f"{t} = (isinstance({v}, str) and {v} in {fn.const(constant)}) != {e.negated}")
+        fn.emit(depth, f"{t} = (isinstance({v}, str) and {v} in {fn.literal(e.container, constant)}) != {e.negated}")
         return t
+
+
+def _slot_order(name: str) -> int:
+    return int(name[1:])
+
+
+class Unshared(Exception):
+    """A condition the generator does not inline (it calls a closure): no template for its shape."""
+
+
+def shape_of(e: ast.Expr, nodes: list[ast.Expr], values: list[Any]) -> Any:
+    """The shape of a condition the generator inlines: the condition less
+    its literals' values, and everything else the generator reads (node
+    kinds, operators, names, the literals' types). Its literals' nodes and
+    values are appended to `nodes` and `values`, in the order of the walk:
+    two conditions of one shape generate the same source once the literals
+    are parameters (Generator.body's `slots`), so they share one compiled
+    template, each with its own values. Raises Unshared where the generator
+    would call a closure (that function needs the Ctx and is not made).
+
+    It mirrors the g_ methods: a literal or a list reaches the source only
+    through _Fn.literal, a list tested by ``in`` as the frozenset g_In makes."""
+    t = type(e)
+    if t is ast.Literal:
+        nodes.append(e)
+        values.append(e.value)
+        return type(e.value)
+    if t is ast.Var:
+        return "var", e.name  # (the scope says what a name is, and one stage has one scope)
+    if t is ast.Attr:
+        return "attr", e.name, shape_of(e.obj, nodes, values)
+    if t is ast.Compare:
+        return "cmp", e.op, shape_of(e.left, nodes, values), shape_of(e.right, nodes, values)
+    if t is ast.And or t is ast.Or:
+        return t.__name__, tuple(shape_of(o, nodes, values) for o in e.operands)
+    if t is ast.Not:
+        return "not", shape_of(e.operand, nodes, values)
+    if t is ast.Has:
+        return "has", e.key, shape_of(e.obj, nodes, values)
+    if t is ast.In:
+        item = shape_of(e.item, nodes, values)
+        c = e.container
+        if type(c) is ast.ListLit:
+            nodes.append(c)
+            values.append(frozenset(i.value for i in c.items))
+            return "in", e.negated, item, ("set", tuple(type(i.value) for i in c.items))
+        return "in", e.negated, item, shape_of(c, nodes, values)
+    if t is ast.ListLit:
+        nodes.append(e)
+        values.append(tuple(i.value for i in e.items))
+        return "list", tuple(type(i.value) for i in e.items)
+    raise Unshared
 
 
 def fired_rules(f: Compiled, mask: Any) -> list[tuple[RuleNode, tuple]]:
@@ -437,5 +498,5 @@ def comment_line(line: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in line)
 
 
-__all__ = ["BASE_NAMES", "MASK_PARAMS", "MAX_RULES", "MISSING", "Compiled", "Generator", "StageCode", "comment_line",
-           "failure", "fired_rules", "ident", "not_a_bool"]
+__all__ = ["BASE_NAMES", "MASK_PARAMS", "MAX_RULES", "MISSING", "Compiled", "Generator", "StageCode", "Unshared",
+           "comment_line", "failure", "fired_rules", "ident", "not_a_bool", "shape_of"]

@@ -225,6 +225,44 @@ def combine(run: _Run, *, stage: str, fail_closed: bool, tool_default: str = "de
     return _Combined(outcome, _by_rule(allows + redacts + warns), errors, None, run.redactions)
 
 
+#: What each outcome of combine() lists, by effect (a tool_call's allows only
+#: when it is allowed; an escalation its redactions; every outcome its warnings and labels).
+_SHOWN_BY_DENY = frozenset(("deny", "warn", "label"))
+_SHOWN_BY_ESCALATE = frozenset(("escalate", "redact", "warn", "label"))
+_SHOWN_BY_ALLOW = {True: frozenset(("allow", "redact", "warn", "label")), False: frozenset(("redact", "warn", "label"))}
+_WARNS = frozenset(("warn", "label"))
+
+
+def combine_plain(fired: list, stage: str, tool_default: str, tool: str | None) -> tuple[Outcome, list, str | None]:
+    """(outcome, violations, route): what combine() gives when the rules of
+    `fired` ((rule, findings) pairs) fired without spans, none failed and
+    nothing was redacted, the case of every generated rule set's memo
+    (memo_entry). The same combining rules, read off the effects present:
+    every violation is the rule's shared one, and a list that is several
+    effects' lists sorted by rule id is the fired rules of those effects in
+    id order (tests/test_combine_plain.py checks it against combine)."""
+    rules = [r for r, _ in fired]
+    if len(rules) > 1:
+        rules.sort(key=_qid)
+    effects = {r.effect for r in rules}
+    route = None
+    if "deny" in effects:
+        outcome, shown = Outcome.DENY, _SHOWN_BY_DENY
+    elif "escalate" in effects:
+        outcome, shown = Outcome.ESCALATE, _SHOWN_BY_ESCALATE
+        route = next(r.route for r in rules if r.effect == "escalate")
+    elif stage == "tool_call" and "allow" not in effects and tool_default != "allow":
+        warns = [shared_violation(r) for r in rules if r.effect in _WARNS]
+        return Outcome.DENY, _by_rule([default_deny(tool), *warns]), None
+    else:
+        outcome, shown = Outcome.ALLOW, _SHOWN_BY_ALLOW[stage == "tool_call"]
+    return outcome, [shared_violation(r) for r in rules if r.effect in shown], route
+
+
+def _qid(rule: RuleNode) -> str:
+    return rule.qid
+
+
 def _first_qid(item: tuple) -> str:
     return item[0].qid
 
@@ -466,13 +504,13 @@ def memo_entry(p: CompiledPolicy, compiled: Any, fired: list, mask: int, stage: 
     the tool), so combine() runs once per set and the memo on the function
     (``compiled.memo``, keyed by ``(mask, tool)``) holds it. (outcome,
     violations, route, kept labels, labels, the policy's PolicyRef), the
-    sequences as tuples: each caller copies them."""
+    sequences as tuples: each caller copies them. A miss runs combine_plain,
+    combine() for this case."""
     hit = compiled.memo.get(key := (mask, tool))
     if hit is None:
-        c = combine(_Run(fired, []), stage=stage, fail_closed=p.settings.fail_closed, tool_default=tool_default,
-                    tool=tool)
+        outcome, violations, route = combine_plain(fired, stage, tool_default, tool)
         labels = labels_of(fired)
-        hit = (c.outcome, tuple(c.violations), c.route, tuple(kept_labels(c.outcome, labels)), labels, policy_ref(p))
+        hit = (outcome, tuple(violations), route, tuple(kept_labels(outcome, labels)), labels, policy_ref(p))
         if len(compiled.memo) >= 4096:  # (a large indexed set fires many different sets: keep the recent ones)
             compiled.memo.clear()
         compiled.memo[key] = hit
@@ -554,4 +592,4 @@ def settle(p: CompiledPolicy, graph: Any, h: History, c: _Combined, stage: str, 
 
 
 __all__ = ["DEFAULT_DENY_RULE", "Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "decide", "kept_labels",
-           "memo_entry", "open_state", "run_compiled", "settle", "TIER_PII"]
+           "combine_plain", "memo_entry", "open_state", "run_compiled", "settle", "TIER_PII"]

@@ -28,10 +28,11 @@ report every rule's branches.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import FunctionType
 from typing import Any, Callable
 
 from guardrails import ast
-from guardrails.codegen import BASE_NAMES, MASK_PARAMS, MISSING, comment_line
+from guardrails.codegen import BASE_NAMES, MASK_PARAMS, MISSING, Unshared, comment_line, shape_of
 from guardrails.detectors import DetectorError
 from guardrails.resolve import group_members
 from guardrails.rulegraph import TIER_CHEAP, TIER_PII, TIER_PLAIN, Ctx, RuleError, RuleNode
@@ -157,11 +158,12 @@ def build_index(rules: list[RuleNode], guards: dict[str, Guard]) -> AttrIndex | 
         for path, table in sorted(by_path.items())))
 
 
-#: A group of an indexed rule set runs its rules' closures until it has decided
-#: this many requests; then its function is generated and compiled. Most groups
-#: of a large set run rarely, and a compile costs about what a hundred runs do.
-HOT = 8
-
+#: A group of an indexed rule set runs its rules' closures until it is asked
+#: this many times; then it gets its function (see Picker). Binding a group
+#: to its shape's template (a walk of its conditions) costs about what three
+#: runs of its closures do, and most groups of a large set are asked once or
+#: never, so it waits for the second request.
+HOT = 2
 
 class Picker:
     """An indexed tool_call rule set (guardrails.rule_index) as one generated
@@ -181,10 +183,16 @@ class Picker:
     mask over 10,000 rules would be a 1.3 KB int built and hashed each time.
 
     Only the dispatch is generated at load, and its source grows with the
-    indexed attributes, not the rules: a group first runs its rules'
-    closures (the interpreter's own), and once it has run :data:`HOT`
-    times its function is generated. A group whose rules need the Ctx keeps
-    the closures."""
+    indexed attributes, not the rules. A group gets its function when a
+    request reaches it the second time (:data:`HOT`), and from a template: the
+    groups of a large set are mostly alike (``role == "role_7" and
+    args.amount <= 500``, ``role == "role_8" and args.amount <= 250``), so
+    the groups whose conditions have one shape (codegen.shape_of) share
+    one generated and compiled function whose literals are parameters, and
+    each group binds its own values as that function's defaults. A new
+    group then costs a walk of its conditions, not a compile (about 0.4 ms,
+    which the few shapes of a set pay once each). A group whose rules need
+    the Ctx keeps its rules' closures (the interpreter's own)."""
 
     def __init__(self, gen: Any, name: str, index: Any, tool: str | None):
         self.gen = gen
@@ -201,6 +209,7 @@ class Picker:
         self.groups = groups
         self.run: list[Callable | None] = [None] * len(groups)
         self.hits: dict[int, int] = {}  # the cold groups' runs, by group
+        self.templates: dict[Any, Callable | None] = {}  # by shape (None: its rules need the Ctx)
         names: dict[str, Any] = {"MISSING": MISSING, "RUN": self.run, "COLD": self.cold}
         lines = [f"def {name}(tool, args, principal, context):",
                  f"    {'The rules for ' + self.what() + ', picked by the attributes they test.'!r}",
@@ -243,7 +252,20 @@ class Picker:
                 f"{pad}        return -1", f"{pad}    key = ({g}, m)" if first else f"{pad}    key += ({g}, m)"]
 
     def cold(self, g: int, tool: Any, args: Any, principal: Any, context: Any) -> int:
-        """Group `g` before it is hot: its rules' closures, with the mask form's result."""
+        """Group `g` before it has a function: its rules' closures, or its function once it is due (HOT)."""
+        hits = self.hits.get(g, 0) + 1
+        self.hits[g] = hits
+        if hits < HOT:
+            return self.closures(g, tool, args, principal, context)
+        f = self.bind(g)
+        if f is None:  # its rules need the Ctx: the closures for good
+            def f(tool: Any, args: Any, principal: Any, context: Any, g: int = g) -> int:
+                return self.closures(g, tool, args, principal, context)
+        self.run[g] = f
+        return f(tool, args, principal, context)
+
+    def closures(self, g: int, tool: Any, args: Any, principal: Any, context: Any) -> int:
+        """Group `g` by its rules' closures, with the mask form's result."""
         c = Ctx("", {"tool": tool, "args": args, "principal": principal, "context": context}, None)
         m, bit = 0, 1
         for rule in self.groups[g]:
@@ -262,11 +284,37 @@ class Picker:
                 elif v is not False:
                     return -1
             bit <<= 1
-        hits = self.hits.get(g, 0) + 1
-        self.hits[g] = hits
-        if hits == HOT:
-            self.promote(g)
         return m
+
+    def bind(self, g: int) -> Callable | None:
+        """Group `g`'s function: its shape's template with the group's literals
+        as defaults (the template is generated at its shape's first group), or
+        None when a rule needs the Ctx."""
+        nodes: list[ast.Expr] = []
+        values: list[Any] = []
+        conditions = self.gen.conditions
+        try:
+            shape = tuple("always" if r.cond is None else shape_of(conditions[r.qid], nodes, values)
+                          for r in self.groups[g])
+        except (Unshared, KeyError):  # (KeyError: no AST kept for a rule; its closure is called)
+            return None
+        template = self.templates.get(shape, _UNKNOWN)
+        if template is _UNKNOWN:
+            template = self.templates[shape] = self.template(g, nodes)
+        if template is None:
+            return None
+        return FunctionType(template.__code__, template.__globals__, f"{self.name}__g{g}", tuple(values))
+
+    def template(self, g: int, nodes: list[ast.Expr]) -> Callable | None:
+        """The function of group `g`'s shape: group g's, with the literals `nodes` as parameters."""
+        name = f"{self.name}__shape{len(self.templates)}"
+        names: dict[str, Any] = dict(BASE_NAMES)
+        slots = {id(node): f"S{i}" for i, node in enumerate(nodes)}
+        source, any_ctx = self.gen.body(name, self.groups[g], names, self.tool, MASK_PARAMS, slots)
+        if any_ctx:
+            return None
+        exec(compile(source, f"<guardrails:{name}>", "exec"), names)  # noqa: S102 - our own source
+        return names[name]
 
     def group_source(self, g: int) -> tuple[str, str, dict[str, Any]] | None:
         """Group `g`'s generated function: (name, source, names), or None when a rule needs the Ctx."""
@@ -275,17 +323,9 @@ class Picker:
         source, any_ctx = self.gen.body(name, self.groups[g], names, self.tool, MASK_PARAMS)
         return None if any_ctx else (name, source, names)
 
-    def promote(self, g: int) -> None:
-        made = self.group_source(g)
-        if made is None:
-            return
-        name, source, names = made
-        exec(compile(source, f"<guardrails:{name}>", "exec"), names)  # noqa: S102 - our own source
-        self.run[g] = names[name]
-
     def groups_source(self) -> str:
         """Every group's function, as it is (or would be) generated: for reading."""
-        out = [f"# {self.name}: the groups' functions, generated when a group turns hot"]
+        out = [f"# {self.name}: the groups' functions (each group runs its shape's template with its own literals)"]
         for g in range(len(self.groups)):
             made = self.group_source(g)
             out.append(made[1] if made is not None else f"# {self.name}__g{g}: runs its rules' closures\n")

@@ -15,8 +15,9 @@ path, by evaluate_tool_call (the policy named with its version), and by the
 interpreter; the decisions must be the same in outcome, rules, violations
 (messages, routes, errors), errors and labels.
 
-A group of the dispatch first runs its rules' closures and is generated once
-it turns hot (rule_index.HOT): both are run, with HOT at 1 and out of reach.
+A group of the dispatch first runs its rules' closures and gets its function
+(its shape's template, with its own literals) once it turns hot
+(rule_index.HOT): both are run, with HOT at 1 and out of reach.
 """
 
 from __future__ import annotations
@@ -211,3 +212,29 @@ def test_the_groups_source_is_shown_and_compiles() -> None:
     assert "def pick_tool_call(tool, args, principal, context):" in source
     assert "# principal.role:" in source and "def pick_tool_call__g1(tool, args, principal, context):" in source
     compile(source, "shown.py", "exec")
+
+
+def test_groups_of_one_shape_share_one_compiled_template(monkeypatch) -> None:
+    """Groups whose conditions differ only in their literals run one code
+    object, each with its own literals, and decide as the interpreter does;
+    a group of another shape gets another."""
+    monkeypatch.setattr(rule_index, "HOT", 1)
+    lines = ['policy "shapes" version "1.0.0"', "tool_call {"]
+    for k in range(20):
+        lines.append(f'  rule role{k:02d}: allow when principal.role == "role_{k}" and args.amount <= {10 * k}')
+    lines.append('  rule odd: deny "odd" when principal.role == "role_99" and context.team in ["a", "b"]')
+    engine = _engine("\n".join([*lines, "}"]) + "\n")
+    picker = engine.get_policy().stages["tool_call"].code._pickers[0]
+    for k in (3, 7, 99):
+        for amount in (25, 45, 70):
+            principal, args = {"role": f"role_{k}"}, {"amount": amount}
+            for team in ("a", "z"):
+                context = {"team": team}
+                _same(engine.check_tool_call("x", args, principal=principal, context=context),
+                      engine.check_tool_call("x", args, principal=principal, context=context, explain=True))
+    bound = [f for f in picker.run if f is not None]
+    assert len(bound) == 3 and len(picker.templates) == 2
+    assert bound[0].__code__ is bound[1].__code__ and bound[0].__code__ is not bound[2].__code__
+    assert {f.__defaults__ for f in bound[:2]} == {("role_3", 30), ("role_7", 70)}
+    assert engine.check_tool_call("x", {"amount": 25}, principal={"role": "role_3"}).outcome.value == "allow"
+    assert engine.check_tool_call("x", {"amount": 35}, principal={"role": "role_3"}).outcome.value == "deny"
