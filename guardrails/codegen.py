@@ -467,24 +467,30 @@ def shape_of(e: ast.Expr, nodes: list[ast.Expr], values: list[Any]) -> Any:
 
 def fired_rules(f: Compiled, mask: Any) -> list[tuple[RuleNode, tuple]]:
     """The rules a mask-form function's `mask` (a Picker's key) says fired,
-    in the interpreter's order (by rule id: a mask-form set has one tier)."""
+    in the interpreter's order (by rule id: a mask-form set has one tier),
+    with their findings (none)."""
+    return [(r, ()) for r in fired_rule_nodes(f, mask)]
+
+
+def fired_rule_nodes(f: Compiled, mask: Any) -> list[RuleNode]:
+    """fired_rules less the findings."""
     if not f.picks:
-        return [(r, ()) for i, r in enumerate(f.rules) if mask >> i & 1]
+        return [r for i, r in enumerate(f.rules) if mask >> i & 1]
     groups, out = f.groups, []
     pairs = iter(mask)
     for g in pairs:
         rules, m = groups[g], next(pairs)
         if m == 1:  # (most groups hold one rule)
-            out.append((rules[0], ()))
+            out.append(rules[0])
         else:
-            out += [(r, ()) for i, r in enumerate(rules) if m >> i & 1]
+            out += [r for i, r in enumerate(rules) if m >> i & 1]
     if len(out) > 1:
-        out.sort(key=_first_qid)
+        out.sort(key=_qid)
     return out
 
 
-def _first_qid(item: tuple[RuleNode, tuple]) -> str:
-    return item[0].qid
+def _qid(rule: RuleNode) -> str:
+    return rule.qid
 
 
 def ident(name: str) -> str:
@@ -499,4 +505,4 @@ def comment_line(line: str) -> str:
 
 
 __all__ = ["BASE_NAMES", "MASK_PARAMS", "MAX_RULES", "MISSING", "Compiled", "Generator", "StageCode", "Unshared",
-           "comment_line", "failure", "fired_rules", "ident", "not_a_bool", "shape_of"]
+           "comment_line", "failure", "fired_rule_nodes", "fired_rules", "ident", "not_a_bool", "shape_of"]

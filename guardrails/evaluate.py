@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from guardrails.codegen import fired_rules
+from guardrails.codegen import fired_rule_nodes, fired_rules
 from guardrails.diagnostics import RuntimeCode
 from guardrails.history import History, check_session_id, open_history
 from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, is_json_like
@@ -233,17 +233,15 @@ _SHOWN_BY_ALLOW = {True: frozenset(("allow", "redact", "warn", "label")), False:
 _WARNS = frozenset(("warn", "label"))
 
 
-def combine_plain(fired: list, stage: str, tool_default: str, tool: str | None) -> tuple[Outcome, list, str | None]:
-    """(outcome, violations, route): what combine() gives when the rules of
-    `fired` ((rule, findings) pairs) fired without spans, none failed and
-    nothing was redacted, the case of every generated rule set's memo
-    (memo_entry). The same combining rules, read off the effects present:
-    every violation is the rule's shared one, and a list that is several
-    effects' lists sorted by rule id is the fired rules of those effects in
-    id order (tests/test_combine_plain.py checks it against combine)."""
-    rules = [r for r, _ in fired]
-    if len(rules) > 1:
-        rules.sort(key=_qid)
+def combine_plain(rules: list[RuleNode], stage: str, tool_default: str,
+                  tool: str | None) -> tuple[Outcome, list, str | None]:
+    """(outcome, violations, route): what combine() gives when `rules`, in
+    rule-id order, fired without spans, none failed and nothing was
+    redacted, the case of every generated rule set's memo (memo_entry). The
+    same combining rules, read off the effects present: every violation is
+    the rule's shared one, and a list that is several effects' lists sorted
+    by rule id is the fired rules of those effects in id order
+    (tests/test_combine_plain.py checks it against combine)."""
     effects = {r.effect for r in rules}
     route = None
     if "deny" in effects:
@@ -455,8 +453,12 @@ _NO_LABELS: frozenset[str] = frozenset()
 
 
 def labels_of(fired: list[tuple[RuleNode, list[Finding]]]) -> frozenset[str]:
+    return labels_of_rules([rule for rule, _ in fired])
+
+
+def labels_of_rules(rules: list[RuleNode]) -> frozenset[str]:
     out: set[str] | None = None
-    for rule, _ in fired:
+    for rule in rules:
         if rule.labels:  # most rules attach none: no set is built for them
             out = set(rule.labels) if out is None else out | set(rule.labels)
     return _NO_LABELS if out is None else frozenset(out)
@@ -497,19 +499,26 @@ def run_compiled(compiled: Any, roots: dict, ctx: Ctx | None = None) -> tuple | 
     return compiled(roots) if compiled.on_roots else compiled(ctx)
 
 
-def memo_entry(p: CompiledPolicy, compiled: Any, fired: list, mask: int, stage: str, tool_default: str = "deny",
-               tool: str | None = None) -> tuple:
+def memo_entry(p: CompiledPolicy, compiled: Any, fired: list | None, mask: Any, stage: str,
+               tool_default: str = "deny", tool: str | None = None) -> tuple:
     """What a generated rule set decides when the rules in `mask` fired with
     no spans and none failed: the result then depends only on that set (and
-    the tool), so combine() runs once per set and the memo on the function
+    the tool), so it is combined once per set and the memo on the function
     (``compiled.memo``, keyed by ``(mask, tool)``) holds it. (outcome,
     violations, route, kept labels, labels, the policy's PolicyRef), the
-    sequences as tuples: each caller copies them. A miss runs combine_plain,
-    combine() for this case."""
+    sequences as tuples: each caller copies them. `fired`: the (rule,
+    findings) pairs the mask says fired, or None to read them off the mask
+    (a mask-form function's). A miss runs combine_plain, combine() for this case."""
     hit = compiled.memo.get(key := (mask, tool))
     if hit is None:
-        outcome, violations, route = combine_plain(fired, stage, tool_default, tool)
-        labels = labels_of(fired)
+        if fired is None:
+            rules = fired_rule_nodes(compiled, mask)
+        else:
+            rules = [r for r, _ in fired]
+            if len(rules) > 1:
+                rules.sort(key=_qid)
+        outcome, violations, route = combine_plain(rules, stage, tool_default, tool)
+        labels = labels_of_rules(rules)
         hit = (outcome, tuple(violations), route, tuple(kept_labels(outcome, labels)), labels, policy_ref(p))
         if len(compiled.memo) >= 4096:  # (a large indexed set fires many different sets: keep the recent ones)
             compiled.memo.clear()

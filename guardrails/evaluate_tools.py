@@ -15,7 +15,6 @@ import copy
 import time
 from typing import Any, Callable, Mapping
 
-from guardrails.codegen import fired_rules
 from guardrails.decision import Decision, Outcome, Span
 from guardrails.detectors import Finding, Redaction, apply_redactions, merge_redactions
 from guardrails.diagnostics import RuntimeCode
@@ -222,7 +221,7 @@ def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
             return None
         hit = memo.get(key := mask if entry is not wildcard else (mask, tool))
         if hit is None:
-            e = memo_entry(p, f, fired_rules(f, mask), mask, "tool_call", tool_default, tool)
+            e = memo_entry(p, f, None, mask, "tool_call", tool_default, tool)
             hit = (e[0], e[1], e[2], e[3], e[5], e[0] is not deny)
             if len(memo) >= 4096:
                 memo.clear()

@@ -32,14 +32,14 @@ RULES = [_rule(k, EFFECTS[k % len(EFFECTS)]) for k in range(60)]
        stage=st.sampled_from(["tool_call", "input", "output", "tool_result"]),
        tool_default=st.sampled_from(["deny", "allow"]), tool=st.sampled_from(["send", None]))
 def test_combine_plain_gives_what_combine_gives(picked, stage, tool_default, tool) -> None:
-    fired = [(r, ()) for r in picked]  # in any order: both sort by rule id
+    fired = [(r, ()) for r in picked]  # in any order: combine sorts them by rule id
     c = combine(_Run(list(fired), []), stage=stage, fail_closed=True, tool_default=tool_default, tool=tool)
-    outcome, violations, route = combine_plain(fired, stage, tool_default, tool)
+    outcome, violations, route = combine_plain(sorted(picked, key=lambda r: r.qid), stage, tool_default, tool)
     assert (outcome, violations, route) == (c.outcome, c.violations, c.route)
     assert [v.rule for v in violations] == [v.rule for v in c.violations]
 
 
 def test_a_deny_lists_warnings_not_allows() -> None:
     deny, allow, warn = _rule(1, "deny"), _rule(2, "allow"), _rule(3, "warn")
-    outcome, violations, route = combine_plain([(warn, ()), (allow, ()), (deny, ())], "tool_call", "deny", "send")
+    outcome, violations, route = combine_plain([deny, allow, warn], "tool_call", "deny", "send")
     assert outcome.value == "deny" and [v.rule for v in violations] == ["r001", "r003"] and route is None
