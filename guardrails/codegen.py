@@ -199,7 +199,7 @@ class Generator:
         is the mask alone, and a rule that fails makes it -1 (the caller then
         asks the interpreter, which reports the failure). `slots` (a shape's
         template, mask form only: see shape_of): the literals become
-        parameters after the request's values."""
+        parameters before the request's values."""
         fn = _Fn(names)
         fn.params = params
         fn.slots = slots or {}
@@ -251,7 +251,7 @@ class Generator:
         # without line breaks: a tool named 'x""" ...' must not end a docstring.
         doc = f"    {'The rules for ' + what + '.'!r}"
         if params:
-            head = [f"def {name}({', '.join([*params, *sorted(fn.slots.values(), key=_slot_order)])}):", doc,
+            head = [f"def {name}({', '.join([*sorted(fn.slots.values(), key=_slot_order), *params])}):", doc,
                     "    mask = 0", "    try:"]
             tail = ["    except (RuleError, DetectorError):", "        return -1", "    return mask"]
             if not rules:
