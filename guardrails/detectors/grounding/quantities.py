@@ -412,6 +412,22 @@ _CLOCK = re.compile(r"\b(?P<h>1[0-2]|0?\d)(?:[:.](?P<m>[0-5]\d))?\s?(?P<ap>a\.m\
                     r"|\b(?:(?P<fr>half|quarter)\s+(?P<rel>past|to)\s+)?(?P<hw>" + "|".join(
                         sorted(list(_SMALL)[1:13], key=len, reverse=True)) + r"|1[0-2]|[1-9])"
                     r"(?(fr)(?:\s+o'clock)?|\s+o'clock)(?P<part>\s+in\s+the\s+(?:morning|afternoon|evening)|\s+at\s+night)?\b")
+class _Lazy:
+    """A regex compiled when first used: the spoken forms are read in few
+    texts, and compiling them at import cost about 10 ms of the check's
+    import."""
+
+    __slots__ = ("args", "rx")
+
+    def __init__(self, *args):
+        self.args, self.rx = args, None
+
+    def __getattr__(self, name):
+        if self.rx is None:
+            self.rx = re.compile(*self.args)
+        return getattr(self.rx, name)
+
+
 _CLOCK_HINT = re.compile(r"\d:\d\d|\d\s?[ap]\.?m\b|noon|midday|midnight|(?:half|quarter)\s+(?:past|to)\s|o'clock"
                          r"|\bhalf\s+(?:[1-9]|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b"
                          r"|\b(?:five|ten|twenty|twenty-five)\s+past\s")
@@ -419,10 +435,13 @@ _CLOCK_HINT = re.compile(r"\d:\d\d|\d\s?[ap]\.?m\b|noon|midday|midnight|(?:half|
 # the evening"), "ten past nine" 9:10. Not before a unit, "of" or a hyphen
 # ("half six-packs", "half six months" are no times).
 _HOURS = "|".join(sorted(list(_SMALL)[1:13], key=len, reverse=True)) + "|1[0-2]|[1-9]"
-_SPOKEN_CLOCK = re.compile(
+_SPOKEN_CLOCK = _Lazy(
     r"\b(?:half\s+|(?P<min>five|ten|twenty-five|twenty)\s+past\s+)(?P<h>" + _HOURS + r")(?![\w-])"
     r"(?P<part>\s+in\s+the\s+(?:morning|afternoon|evening)|\s+at\s+night|\s?(?:a\.m\.|p\.m\.|am|pm)(?![a-z]))?"
-    r"(?!\s*(?:%|\s(?:of|a|an|per|times|dozen|hundred|thousand|million|" + _UNIT_NAMES + r")\b))")
+    r"(?!\s*%)")
+# The word after a spoken time that makes it a figure instead (a unit is looked up in _UNITS).
+_NOT_A_TIME = frozenset(["of", "a", "an", "per", "times", "dozen", "hundred", "thousand", "million", "percent"])
+_NEXT_WORD = re.compile(r"\s+([^\W\d_][\w.²³]*)")
 
 
 _CLOCK_WORDS = frozenset(["am", "pm", "m", "noon", "midday", "midnight"])  # "m" of "a.m."
@@ -456,6 +475,10 @@ def find_clocks(text: str) -> list[Quantity]:
         for m in _SPOKEN_CLOCK.finditer(text):
             if any(q.start < m.end() and m.start() < q.end for q in out):
                 continue
+            nxt = _NEXT_WORD.match(text, m.end())
+            if nxt is not None and (nxt.group(1) in _NOT_A_TIME or nxt.group(1) in _UNITS
+                                    or nxt.group(1).rstrip(".") in _UNITS):
+                continue  # "half six months", "half 5 kg": a figure
             h = _SMALL[m.group("h")] if m.group("h") in _SMALL else int(m.group("h"))
             minutes = h * 60 + (_SMALL.get(m.group("min") or "", 0) if m.group("min") != "twenty-five" else 25)
             if m.group("min") is None:
@@ -589,7 +612,7 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
 # - pounds and pence said as two figures: "fourteen pounds fifty" is £14.50,
 #   "two dollars and 20 cents" $2.20 (_compounds).
 _HALF_UNITS = r"(?P<u>second|minute|hour|day|night|week|month|year|mile|kilometre|kilo|metre|litre)s?"
-_SPOKEN = re.compile(
+_SPOKEN = _Lazy(
     r"\b(?:(?:an?|one)[\s-]+)?(?P<half>half|quarter)[\s-]+(?:of\s+)?(?:an?\s+)?" + _HALF_UNITS + r"\b"
     r"|\b(?P<n>an?|" + "|".join(sorted(_SMALL, key=len, reverse=True)) + r"|\d+)\s+(?:(?P<u1>second|minute|hour|day|"
     r"night|week|month|year|mile|kilometre|kilo|metre|litre)s?\s+and\s+a\s+half|and\s+a\s+half\s+(?P<u2>second|"
@@ -773,7 +796,7 @@ _COUNT_PERIOD_WORDS = frozenset(["day", "night", "week", "month", "year", "daily
 # year", "8 weekly lessons" (a rate adjective before the things). The words
 # between are the things counted (one to three, no function word), and the
 # period ends the phrase.
-_COUNT_PER = re.compile(
+_COUNT_PER = _Lazy(
     r"(?:\s+(?!(?:a|an|the|per|each|every|and|or|to|for|of|in|at|on|with|is|are|was|were|be|can|may|must|will)\b)"
     r"[a-z][\w-]*){1,3}\s+(?:a|an|per|each|every)\s+(day|night|week|month|year)\b"
     r"(?=\s*(?:[.,;:!?)]|$|\s(?:and|or|at|for|with|in|on|from|until|each|per|plus|along)\b))"
