@@ -225,7 +225,8 @@ def test_dev_split_counts_are_pinned():
 
 
 @pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-9) is 543/630 caught (86.2%, under the 90% goal) "
-                   "and 7/618 flagged (1.1%) by default: dev-9 (was heldout-8) came in at 71/100 and 19/100; "
+                   "and 7/618 flagged (1.1%) by default after the round that followed heldout-8 (dev-9, which came in "
+                   "at 71/100 and 19/100, is 73/100 and 3/100 tuned on); "
                    "docs/grounding.md lists its misses")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
