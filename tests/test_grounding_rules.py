@@ -705,8 +705,8 @@ KARTS = "Sessions cost £35 for 15 minutes, or £60 for two 15-minute sessions b
      "We do not tune digital pianos or electronic keyboards."),  # "ones" stands for "pianos"
     # a sentence's first word is no name to give a predicate to ("Run-flat tyres ...")
     ("Tyre Protect is €9 a tyre and runs for a year.",
-     "Run-flat tyres carry a fitting supplement of €15 per tyre. Our Tyre Protect cover costs €9 per tyre and "
-     "lasts 12 months."),
+     ("Run-flat tyres carry a fitting supplement of €15 per tyre. Our Tyre Protect cover costs €9 per tyre and "
+      "lasts 12 months.")),
 ])
 def test_phrasing_of_the_answer_s_own_is_not_a_new_term_after_heldout_8(answer, source):
     assert _reasons(answer, source) == []
