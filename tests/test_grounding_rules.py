@@ -790,3 +790,19 @@ def test_a_regretful_lead_in_is_dropped_and_the_claim_checked(lead):
     assert _reasons(f"{lead}deposits are refundable if you cancel at least 14 days before the party.", source) == []
     assert _reasons(f"{lead}deposits are not refundable if you cancel at least 14 days before the party.",
                     source) == ["negation"]
+
+
+# ---- a price a list gives for another thing -----------------------------------------------
+
+def test_a_price_a_list_gives_for_another_thing_is_a_mismatch():
+    source = "Annual membership costs £96 for adults, £74 for seniors and £48 for children aged 3 to 15."
+    assert _reasons("A child membership costs £74.", source) == ["number_mismatch"]
+    assert _reasons("A child membership costs £48.", source) == []
+    assert _reasons("A senior membership costs £74.", source) == []
+    assert _reasons("Membership costs £74.", source) == []  # names none of the list's things
+    # a label before each price is not read: which price it belongs to is not certain
+    assert _reasons("Children pay £74.", "Adults pay £96, seniors £74 and children £48.") == []
+    # a price per a unit is no item of a list ("per trade" names what it is counted by)
+    assert _reasons("UK share trades drop to £3.95 once you've placed 20 or more trades in the previous month.",
+                    "Trading UK shares costs £5.95 per trade, falling to £3.95 for customers who placed 20 or "
+                    "more trades in the previous month.") == []

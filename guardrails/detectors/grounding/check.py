@@ -287,6 +287,11 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
                     shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
                     return ("number_mismatch", (f"{shown!r}: the sources give this price per or for "
                                                 f"{wrong[0]!r}, not {wrong[1]!r}"), wrong[2], True)
+                listed = _listed_for_another(q, cstems, holding, ix)
+                if listed is not None:
+                    shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
+                    return ("number_mismatch", (f"{shown!r}: the sources list this price for something else and "
+                                                f"another for {listed[0]!r}"), listed[1], True)
             continue
         if q.unit == "months" and _age_within_bound(q, text, near):
             continue  # "your 16-year-old can join" where members must be "15 or older"
@@ -555,6 +560,42 @@ def _price_object(q: Quantity, text: str) -> tuple[str, str] | None:
     if m is None:
         return None
     return ("rate" if m.group("rate") else "for"), m.group("words").split()[-1]
+
+
+_FOR_AFTER = re.compile(r"\s*(?:(?:per|a|an)\s+[^\W\d]+\s+)?for\s")  # "£90 for", "£180 per year for"
+_ITEM_END = re.compile(r"[,;.]|\s(?:and|or|but|while)\s")
+
+
+def _listed_for_another(q: Quantity, cstems: set[str], holding, ix: SourceIndex) -> tuple[str, Passage] | None:
+    """A price a list gives for another thing: in a passage listing prices
+    each followed by what it is for ("£180 per year for adults, £90 for
+    juniors under 18 and £120 for over-65s"), the claim names what another
+    price of the list is for and nothing of its own price's ("Full
+    membership for over-65s is £90"). Returns (the claim's word, the
+    passage), or None. Only a list whose every price is followed by "for"
+    (after its period, if any: "£180 per year for adults") is read: a label
+    before a price ("juniors £90 and over-65s £120") would be read as the
+    one before, and "£5.95 per trade, falling to £3.95 for ..." names a
+    unit, not a thing."""
+    for p in holding:
+        src = ix.sources[p.source].text
+        prices = list({sq.start: sq for sq in p.quantities if sq.unit in _PRICE_UNITS}.values())  # one per figure
+        if len(prices) < 2 or not all(_FOR_AFTER.match(src, sq.end) for sq in prices):
+            continue
+        owned = []
+        for i, sq in enumerate(prices):
+            end = prices[i + 1].start if i + 1 < len(prices) else p.end
+            start = _FOR_AFTER.match(src, sq.end).end()
+            stop = _ITEM_END.search(src, start, end)  # "£90 for juniors under 18 and ...": up to the next item
+            owned.append(set(content_stems(src[start:stop.start() if stop else end])) - COMMON_STEMS)
+        mine = [i for i, sq in enumerate(prices) if _supports(sq, q)]
+        if len(mine) != 1 or owned[mine[0]] & cstems:
+            continue
+        others = set().union(*(o for i, o in enumerate(owned) if i != mine[0])) - owned[mine[0]]
+        named = others & cstems
+        if named:
+            return next(iter(sorted(named))), p
+    return None
 
 
 def _priced_for_another(q: Quantity, text: str, holding, ix: SourceIndex) -> tuple[str, str, Passage] | None:
