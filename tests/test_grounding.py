@@ -209,7 +209,7 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
 DEV_COUNTS = {
     "dev": (27, 27, 0, 26), "dev-2": (27, 27, 0, 23), "dev-3": (36, 37, 0, 34), "dev-4": (39, 40, 0, 38),
     "dev-5": (85, 99, 0, 97), "dev-6": (90, 100, 1, 100), "dev-7": (90, 100, 0, 100), "dev-8": (77, 100, 3, 100),
-    "dev-9": (74, 100, 3, 100),
+    "dev-9": (75, 100, 3, 100),
 }
 
 
@@ -224,9 +224,9 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-9) is 545/630 caught (86.5%, under the 90% goal) "
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-9) is 546/630 caught (86.7%, under the 90% goal) "
                    "and 7/618 flagged (1.1%) by default after the round that followed heldout-8 (dev-9, which came in "
-                   "at 71/100 and 19/100, is 74/100 and 3/100 tuned on); "
+                   "at 71/100 and 19/100, is 75/100 and 3/100 tuned on); "
                    "docs/grounding.md lists its misses")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])

@@ -806,3 +806,15 @@ def test_a_price_a_list_gives_for_another_thing_is_a_mismatch():
     assert _reasons("UK share trades drop to £3.95 once you've placed 20 or more trades in the previous month.",
                     "Trading UK shares costs £5.95 per trade, falling to £3.95 for customers who placed 20 or "
                     "more trades in the previous month.") == []
+
+
+def test_an_age_group_is_a_list_item_and_a_bare_figure_before_a_priced_one_is_no_price():
+    from guardrails.detectors.grounding import find_quantities
+
+    source = "Full club membership is £180 per year for adults, £90 for juniors under 18 and £120 for over-65s."
+    assert _reasons("Full membership for over-65s is £90 a year.", source) == ["number_mismatch"]
+    assert _reasons("Full membership for over-65s is £120 a year.", source) == []
+    assert _reasons("Full membership for juniors is £90 a year.", source) == []
+    # "under 18 and £120": 18 is an age, not £18; a range still gives its unit to both ends
+    assert [q.unit for q in find_quantities("juniors under 18 and £120")] == [None, "GBP"]
+    assert [q.unit for q in find_quantities("between 2 and 8 °C")] == ["celsius", "celsius"]

@@ -287,7 +287,7 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
                     shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
                     return ("number_mismatch", (f"{shown!r}: the sources give this price per or for "
                                                 f"{wrong[0]!r}, not {wrong[1]!r}"), wrong[2], True)
-                listed = _listed_for_another(q, cstems, holding, ix)
+                listed = _listed_for_another(q, cstems | _age_groups(text), holding, ix)
                 if listed is not None:
                     shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
                     return ("number_mismatch", (f"{shown!r}: the sources list this price for something else and "
@@ -562,6 +562,15 @@ def _price_object(q: Quantity, text: str) -> tuple[str, str] | None:
     return ("rate" if m.group("rate") else "for"), m.group("words").split()[-1]
 
 
+_AGE_GROUP_IN = re.compile(r"\b((?:under|over)-\d{1,3})s?\b", re.IGNORECASE)
+
+
+def _age_groups(text: str) -> set[str]:
+    """The age groups a text names ("over-65s" as "over-65"): words with a
+    figure, which content_stems leaves out."""
+    return {m.group(1).lower() for m in _AGE_GROUP_IN.finditer(text)} if "-" in text else set()
+
+
 _FOR_AFTER = re.compile(r"\s*(?:(?:per|a|an)\s+[^\W\d]+\s+)?for\s")  # "£90 for", "£180 per year for"
 _ITEM_END = re.compile(r"[,;.]|\s(?:and|or|but|while)\s")
 
@@ -587,7 +596,8 @@ def _listed_for_another(q: Quantity, cstems: set[str], holding, ix: SourceIndex)
             end = prices[i + 1].start if i + 1 < len(prices) else p.end
             start = _FOR_AFTER.match(src, sq.end).end()
             stop = _ITEM_END.search(src, start, end)  # "£90 for juniors under 18 and ...": up to the next item
-            owned.append(set(content_stems(src[start:stop.start() if stop else end])) - COMMON_STEMS)
+            item = src[start:stop.start() if stop else end]
+            owned.append((set(content_stems(item)) - COMMON_STEMS) | _age_groups(item))
         mine = [i for i, sq in enumerate(prices) if _supports(sq, q)]
         if len(mine) != 1 or owned[mine[0]] & cstems:
             continue

@@ -578,7 +578,9 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
             pending = pending if _RANGE_JOIN.match(text[last_end:m.start()] or "x") else []
             pending.append(q)
         else:
-            if pending and _RANGE_JOIN.match(text[last_end:m.start()] or "x"):
+            gap = text[last_end:m.start()]
+            if pending and _RANGE_JOIN.match(gap or "x") and not (g["pre"] and gap.strip().lower() in ("and", "or")):
+                # "under 18 and £120": a price written with its sign is not the other figure's unit
                 dim, factor = _UNITS[unit_name]
                 out.extend(Quantity(p.value * factor, unit, q.per, p.start, p.end, None,
                                     p.value if factor != 1 else None) for p in pending)
