@@ -180,12 +180,12 @@ def _rates(rows):
     return sum(unsupported) / len(unsupported), sum(supported) / len(supported)
 
 
-#: The held-out split: written by another engineer without reading the
-#: detector, never read nor run while the detector was tuned; run once at the
-#: end of a round (docs/grounding.md). None between rounds: the last one
-#: (heldout-8) has been seen and is dev-9 now, and heldout-9 is not run until
-#: this round's changes (issue 19, next round) are committed.
-HELDOUT: str | None = None
+#: The held-out split: 200 answers in 20 domains no other split uses,
+#: written by another engineer without reading the detector, never read nor
+#: run while the last round's rules were tuned on the dev pool, and run once
+#: after they were committed (commit e40b056; docs/grounding.md).
+#: heldout-8, seen, is dev-9.
+HELDOUT: str | None = "heldout-9"
 DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8", "dev-9")
 
 
@@ -233,22 +233,26 @@ def test_dev_split_figures():
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
-WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-8 is dev-9 now, and heldout-9 is run "
-                            "once, in both modes, after this round's detector changes are committed")
-
-
-@WAITING
+@pytest.mark.xfail(strict=True, reason="heldout-9, run once: 79 of 100 unsupported answers caught (79.0%), under "
+                   "the 90% target (strict=1: 90/100); docs/grounding.md lists the 21 missed and why")
 def test_heldout_catches_at_least_90_percent_of_unsupported_answers():
-    assert HELDOUT is not None
     caught, _ = _rates(_run(HELDOUT))
     assert caught >= 0.9, caught
 
 
-@WAITING
+@pytest.mark.xfail(strict=True, reason="heldout-9, run once: 21 of 100 supported answers flagged (21.0%), over the "
+                   "5% target (heldout-8: 19.0%; strict=1: 51/100); docs/grounding.md lists them")
 def test_heldout_flags_at_most_5_percent_of_supported_answers():
-    assert HELDOUT is not None
     _, flagged = _rates(_run(HELDOUT))
     assert flagged <= 0.05, flagged
+
+
+def test_heldout_figures_are_the_ones_reported():
+    """The figures docs/grounding.md reports for heldout-9's one run: 79
+    caught and 21 flagged. A change to the detector that moves them must
+    update the report (and is then tuning on the held-out split, which the
+    report must say)."""
+    assert _counts(_run(HELDOUT)) == (79, 100, 21, 100)
 
 
 # ---- the language --------------------------------------------------------------------
