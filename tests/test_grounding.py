@@ -180,13 +180,13 @@ def _rates(rows):
     return sum(unsupported) / len(unsupported), sum(supported) / len(supported)
 
 
-#: The held-out split: 200 answers in 20 domains no other split uses,
-#: written by another engineer without reading the detector, never read nor
-#: run while the last round's rules were tuned on the dev pool, and run once
-#: after they were committed (commit e40b056; docs/grounding.md).
-#: heldout-8, seen, is dev-9.
-HELDOUT: str | None = "heldout-9"
-DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8", "dev-9")
+#: The held-out split: written by another engineer without reading the
+#: detector, never read nor run while the detector was tuned; run once at the
+#: end of a round (docs/grounding.md). None between rounds: the last one
+#: (heldout-9) has been seen and is dev-10 now, and heldout-10 is not run
+#: until the next round's changes (issue 19) are committed.
+HELDOUT: str | None = None
+DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8", "dev-9", "dev-10")
 
 
 def _splits():
@@ -210,6 +210,7 @@ DEV_COUNTS = {
     "dev": (27, 27, 0, 26), "dev-2": (27, 27, 0, 23), "dev-3": (36, 37, 0, 34), "dev-4": (39, 40, 0, 38),
     "dev-5": (85, 99, 0, 97), "dev-6": (90, 100, 1, 100), "dev-7": (90, 100, 0, 100), "dev-8": (77, 100, 3, 100),
     "dev-9": (75, 100, 3, 100),
+    "dev-10": (79, 100, 21, 100),
 }
 
 
@@ -224,35 +225,30 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-9) is 546/630 caught (86.7%, under the 90% goal) "
-                   "and 7/618 flagged (1.1%) by default after the round that followed heldout-8 (dev-9, which came in "
-                   "at 71/100 and 19/100, is 75/100 and 3/100 tuned on); "
-                   "docs/grounding.md lists its misses")
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-10) is 625/730 caught (85.6%, under the 90% "
+                   "goal) and 28/718 flagged (3.9%) by default: dev-10 (was heldout-9) came in at 79/100 and 21/100, "
+                   "after a round that had tuned dev-9 to 75/100 and 3/100; docs/grounding.md lists its misses")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
-@pytest.mark.xfail(strict=True, reason="heldout-9, run once: 79 of 100 unsupported answers caught (79.0%), under "
-                   "the 90% target (strict=1: 90/100); docs/grounding.md lists the 21 missed and why")
+WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-9 is dev-10 now, and heldout-10 is "
+                            "run once, in both modes, after the next round's detector changes are committed")
+
+
+@WAITING
 def test_heldout_catches_at_least_90_percent_of_unsupported_answers():
+    assert HELDOUT is not None
     caught, _ = _rates(_run(HELDOUT))
     assert caught >= 0.9, caught
 
 
-@pytest.mark.xfail(strict=True, reason="heldout-9, run once: 21 of 100 supported answers flagged (21.0%), over the "
-                   "5% target (heldout-8: 19.0%; strict=1: 51/100); docs/grounding.md lists them")
+@WAITING
 def test_heldout_flags_at_most_5_percent_of_supported_answers():
+    assert HELDOUT is not None
     _, flagged = _rates(_run(HELDOUT))
     assert flagged <= 0.05, flagged
-
-
-def test_heldout_figures_are_the_ones_reported():
-    """The figures docs/grounding.md reports for heldout-9's one run: 79
-    caught and 21 flagged. A change to the detector that moves them must
-    update the report (and is then tuning on the held-out split, which the
-    report must say)."""
-    assert _counts(_run(HELDOUT)) == (79, 100, 21, 100)
 
 
 # ---- the language --------------------------------------------------------------------
