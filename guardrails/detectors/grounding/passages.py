@@ -20,7 +20,6 @@ from guardrails.detectors.grounding.claims import sentences
 from guardrails.detectors.grounding.quantities import (
     CURRENCIES,
     Quantity,
-    alpha_words,
     find_quantities,
 )
 from guardrails.detectors.grounding.sources import Source
@@ -29,11 +28,11 @@ from guardrails.detectors.grounding.words import (
     FEE,
     NEGATION_CS,
     NEGATION_WORDS,
-    WORD,
     content_stems,
     plain,
     polarity,
     stems_of,
+    word_tokens,
 )
 
 
@@ -182,8 +181,14 @@ def analyse(text: str, source: int = 0) -> Chunk:
     low = text.lower()
     if len(low) != len(text):  # lower-casing moved offsets (rare letters): the plain path
         return _analyse_slow(text, source, spans)
-    toks = [WORD.findall(low, s, e) for s, e in spans]  # one split per sentence serves stems and numbers
-    quantities = find_quantities(text, alpha_words(set().union(*toks)))
+    # One split per sentence serves stems, negations and the figures' words.
+    toks = []
+    letters: set[str] = set()
+    for s, e in spans:
+        ts, ls = word_tokens(low[s:e])
+        toks.append(ts)
+        letters |= ls
+    quantities = find_quantities(text, frozenset(letters))
     out = []
     qi = 0
     nq = len(quantities)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import pairwise
 
 
 def _set(words: str) -> frozenset[str]:
@@ -227,7 +228,38 @@ _STEMS_OF_MAX = 200_000
 
 def content_stems(text: str) -> list[str]:
     """The content words' stems, in order; a hyphenated word also gives its parts."""
-    return stems_of(WORD.findall(text))
+    return stems_of(word_tokens(text)[0])
+
+
+# Characters that end a space-separated piece of text after a word and are
+# no part of one (WORD ends at a word character): "refund." is one WORD.
+_AFTER_WORD = frozenset(".,;:!?)]}\"'’”")
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def word_tokens(text: str) -> tuple[list[str], set[str]]:
+    """WORD.findall(text), and the runs of letters in it (what
+    quantities.alpha_words gives for those tokens), in one pass. No WORD
+    match holds a space, and WORD has no lookaround, so the text is split
+    at spaces by str.split and each piece matched alone; a piece of letters
+    only (or letters and one closing mark) is one token as it stands, and
+    the regex runs only on the rest (figures, codes, hyphens). The regex
+    over the whole text cost twice as much: a match object's string per
+    word, and a try at every space."""
+    out: list[str] = []
+    letters: set[str] = set()
+    for t in text.split():
+        if t.isalpha():
+            out.append(t)
+            letters.add(t)
+        elif t[-1] in _AFTER_WORD and t[:-1].isalpha():
+            t = t[:-1]
+            out.append(t)
+            letters.add(t)
+        else:
+            out += WORD.findall(t)
+            letters.update(_LETTERS.findall(t))
+    return out, letters
 
 
 def _stems_of_word(w: str) -> tuple[str, ...]:
@@ -266,7 +298,7 @@ def plain(text: str) -> str:
     if "." in t:
         parts = t.split(".")
         out = [parts[0]]
-        for a, b in zip(parts, parts[1:]):  # the characters either side of each dot
+        for a, b in pairwise(parts):  # the characters either side of each dot
             out.append("." if a and b and a[-1].isdecimal() and b[0].isdecimal() else " ")
             out.append(b)
         t = "".join(out)
