@@ -12,6 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from guardrails.detectors.grounding.claims import _CANDIDATE_END
 from guardrails.detectors.grounding.quantities import alpha_words
 from guardrails.detectors.grounding.words import WORD, word_tokens
 from tests.test_grounding_cost import PIECES
@@ -61,3 +62,22 @@ def test_word_tokens_splits_marks_and_figures_as_the_regex_does():
     assert toks == ["Refunds", "not", "exchanges", "cost", "1,200.50", "e", "g", "AES-256", "x2", "users", "3rd"]
     assert letters == {"Refunds", "not", "exchanges", "cost", "e", "g", "AES", "x", "users", "rd"}
     assert letters == set(re.findall(r"[^\W\d_]+", "Refunds (not exchanges.) cost $1,200.50, e.g. AES-256 x2 users’ 3rd"))
+
+
+# claims._CANDIDATE_END as it was: an alternation, which re tries at every character.
+_CANDIDATE_END_ALTERNATION = re.compile(r"[.!?]+[\"”’')\]]*(?=\s|$)|\n\s*\n?")
+END_TEXTS = st.lists(st.sampled_from([*EDGES, ".", "!", "?", "?!", "...", ".\"", ".’)", ".]", "\n", "\n\n", " \n ",
+                                      "\r\n", "x"]), max_size=30).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(END_TEXTS | st.text(max_size=60))
+def test_sentence_end_candidates_are_the_alternations(text):
+    assert [m.span() for m in _CANDIDATE_END.finditer(text)] == \
+        [m.span() for m in _CANDIDATE_END_ALTERNATION.finditer(text)]
+
+
+def test_sentence_end_candidates_are_the_alternations_on_the_corpus():
+    for text in corpus_texts():
+        assert [m.span() for m in _CANDIDATE_END.finditer(text)] == \
+            [m.span() for m in _CANDIDATE_END_ALTERNATION.finditer(text)], text

