@@ -13,7 +13,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardrails.detectors.grounding.claims import _CANDIDATE_END
-from guardrails.detectors.grounding.quantities import alpha_words
+from guardrails.detectors.grounding.quantities import (
+    _A_SCALE,
+    _ALPHA,
+    _DIGIT_START,
+    _NUMBER_WORDS,
+    _NUMERIC_DATE,
+    _NUMERIC_DATE_ASCII,
+    _QUANTITY_CS,
+    QUANTITY,
+    _quantity_matches,
+    alpha_words,
+    word_starts,
+)
 from guardrails.detectors.grounding.words import WORD, word_tokens
 from tests.test_grounding_cost import PIECES
 
@@ -81,3 +93,73 @@ def test_sentence_end_candidates_are_the_alternations_on_the_corpus():
     for text in corpus_texts():
         assert [m.span() for m in _CANDIDATE_END.finditer(text)] == \
             [m.span() for m in _CANDIDATE_END_ALTERNATION.finditer(text)], text
+
+
+def _quantity_matches_long(text: str, number_words: frozenset[str], lowered: bool):
+    """quantities._quantity_matches as it was: every digit found by _DIGIT_START
+    and the ones inside a word or a figure passed over one by one."""
+    quantity = _QUANTITY_CS if lowered else QUANTITY
+    words_at = sorted(a for w in number_words for a in word_starts(text, w))
+    if number_words & {"a", "hundred", "thousand"}:
+        words_at = sorted(words_at + [m.start() for m in _A_SCALE.finditer(text)])
+    wi = pos = 0
+    while True:
+        c = _DIGIT_START.search(text, pos)
+        while c is not None and c.start() > 0 and text[c.start()].isdigit() and (
+                text[c.start() - 1].isalnum() or text[c.start() - 1] in "_.,"):
+            c = _DIGIT_START.search(text, c.start() + 1)
+        at = c.start() if c is not None else len(text)
+        while wi < len(words_at) and words_at[wi] < pos:
+            wi += 1
+        if wi < len(words_at) and words_at[wi] < at:
+            at, end = words_at[wi], words_at[wi] + 1
+        elif c is None:
+            return
+        else:
+            end = c.end()
+            if text[at] == "$" and text[max(0, at - 2):at].lower() == "us":
+                at -= 2
+            elif at >= 4 and text[at - 4:at].lower() in ("chf ", "usd ", "eur ", "gbp ", "jpy "):
+                at -= 4
+        m = quantity.match(text, at)
+        if m is None:
+            pos = end
+            continue
+        yield m
+        pos = max(m.end(), end)
+
+
+FIGURE_PIECES = ["$", "us$", "usd ", "3", "12", "1,200", "3.5", ".", ",", "_", "x", "a", "A", "b2", "-", " ", "%",
+                 "k", "m", "days", "thirty", "one", "hundred", "a hundred", "/", "2024", "-03-", "march", "may",
+                 "every", "weekly", "noon", "9:30", "pm", "twice", "half of", "é", "٣", "€"]
+FIGURE_TEXTS = st.lists(st.sampled_from(FIGURE_PIECES), max_size=25).map("".join)
+
+
+def _check_figures(text: str) -> None:
+    for t, lowered in ((text, False), (text.lower(), True)):
+        if lowered and len(t) != len(text):
+            continue
+        nw = _NUMBER_WORDS & frozenset(_ALPHA.findall(t.lower()))
+        fast = [m.span() for m in _quantity_matches(t, nw, lowered, t.islower())]
+        assert fast == [m.span() for m in _quantity_matches_long(t, nw, lowered)], t
+        assert [m.start() for m in _NUMERIC_DATE_ASCII.finditer(t)] == \
+            [m.start() for m in _NUMERIC_DATE.finditer(t)] or not t.isascii(), t
+    low = text.lower()
+    if low.isascii():  # find_quantities' reading of islower() for a lower-cased ASCII text
+        assert bool(frozenset(_ALPHA.findall(low))) == low.islower(), text
+
+
+@settings(max_examples=600, deadline=None)
+@given(FIGURE_TEXTS | EDGE_TEXTS)
+def test_figure_candidates_are_the_long_ways(text):
+    _check_figures(text)
+
+
+def test_figure_candidates_are_the_long_ways_on_the_corpus():
+    for text in corpus_texts():
+        _check_figures(text)
+
+
+def test_a_digit_inside_a_word_or_figure_starts_no_figure():
+    text = "x2 costs $1,200.50 or 3.5 kg, b_7 and 40%"
+    assert [m.group() for m in _quantity_matches(text, frozenset(), False)] == ["$1,200.50", "3.5 kg", "40%"]

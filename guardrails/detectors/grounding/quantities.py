@@ -115,6 +115,12 @@ QUANTITY = re.compile(
 # A character class alone is scanned fast; the start of a figure (no letter,
 # digit, "_", "." or "," before it) is checked on what it finds.
 _DIGIT_START = re.compile(r"[$€£¥\d]")
+# The same on an ASCII text, with the test for a digit inside a word or a
+# figure (a letter, digit, "_", "." or "," before it) as a lookbehind: one
+# class of ASCII characters first is scanned by a bitmap, where \d asks
+# Unicode's tables at every character, and a digit inside a word is passed
+# over in C.
+_DIGIT_START_ASCII = re.compile(r"[$0-9](?<![a-zA-Z0-9_.,][0-9])")
 _CODES = ("chf ", "usd ", "eur ", "gbp ", "jpy ")  # a currency code before a figure, found looking back from it
 _ALPHA = re.compile(r"[^\W\d_]+")
 _NUMBER_WORDS = frozenset([*_SMALL, *_SCALE])
@@ -127,13 +133,13 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(_ALPHA.findall(text.lower()))
 
 
-def _number_word_starts(text: str, present: frozenset[str]):
+def _number_word_starts(text: str, present: frozenset[str], low: bool | None = None):
     """Where each number word of `present` starts, in order: a literal
     regex per word present is scanned fast, where one alternation of every
-    number word was the costliest scan of a source."""
+    number word was the costliest scan of a source. `low`: text.islower()."""
     hits = []
     for w in present:
-        hits.extend(word_starts(text, w))
+        hits.extend(word_starts(text, w, low))
     if "a" in present or "hundred" in present or "thousand" in present:  # "a hundred", "a thousand"
         hits.extend(m.start() for m in _A_SCALE.finditer(text))
     return sorted(hits)
@@ -148,17 +154,21 @@ _WORD_RX: dict[str, re.Pattern] = {}
 _A_SCALE = re.compile(r"\ba\s+(?=hundred\b|thousand\b)", re.IGNORECASE)
 
 
-def _quantity_matches(text: str, number_words: frozenset[str], lowered: bool = False):
-    """QUANTITY matched where a figure, a currency sign or a number word starts."""
+def _quantity_matches(text: str, number_words: frozenset[str], lowered: bool = False, low: bool | None = None):
+    """QUANTITY matched where a figure, a currency sign or a number word
+    starts. `low`: text.islower(), when known."""
     quantity = _QUANTITY_CS if lowered else QUANTITY
-    words_at = _number_word_starts(text, number_words) if number_words else []
+    words_at = _number_word_starts(text, number_words, low) if number_words else []
     wi = 0
     pos = 0
     n = len(text)
+    ascii_text = text.isascii()
+    digit_start = _DIGIT_START_ASCII if ascii_text else _DIGIT_START
     while True:
-        c = _DIGIT_START.search(text, pos)
-        while c is not None and c.start() > 0 and text[c.start()].isdigit() and _INSIDE(text[c.start() - 1]):
-            c = _DIGIT_START.search(text, c.start() + 1)  # a digit inside a word or a figure
+        c = digit_start.search(text, pos)
+        if not ascii_text:
+            while c is not None and c.start() > 0 and text[c.start()].isdigit() and _INSIDE(text[c.start() - 1]):
+                c = _DIGIT_START.search(text, c.start() + 1)  # a digit inside a word or a figure
         at = c.start() if c is not None else n
         while wi < len(words_at) and words_at[wi] < pos:
             wi += 1
@@ -307,14 +317,16 @@ def words_value(text: str) -> float | None:
 
 
 _NUMERIC_DATE = re.compile(r"\d[-/.]\d")
+_NUMERIC_DATE_ASCII = re.compile(r"[0-9][-/.][0-9]")  # on an ASCII text: a class first is scanned fast
 _MONTH_WORDS = frozenset([*MONTHS, "sept"])
 
 
-def word_starts(text: str, w: str) -> list[int]:
+def word_starts(text: str, w: str, low: bool | None = None) -> list[int]:
     """Where the word `w` (lower case) starts in `text` as a whole word: by
     str.find when `text` is lower case (a regex with \\b or IGNORECASE has
-    no fast literal scan), else by a regex."""
-    if not text.islower():
+    no fast literal scan), else by a regex. `low`: text.islower(), when
+    the caller knows it (it reads every character)."""
+    if not (text.islower() if low is None else low):
         return [m.start() for m in _word_rx(w).finditer(text)]
     out = []
     n, k = len(text), len(w)
@@ -356,16 +368,21 @@ def _windows(text: str, anchors, before: int, after: int) -> list[tuple[int, int
     return [(a, b) for a, b in out]
 
 
-def find_dates(text: str, words: frozenset[str] | None = None) -> list[Quantity]:
+def find_dates(text: str, words: frozenset[str] | None = None, low: bool | None = None) -> list[Quantity]:
+    """Every date in `text`. `low`: text.islower(), when known."""
+    given = text
     text, lowered = _lowered(text)
+    if low is not None and text != given:
+        low = None  # known of the text as given, not of its lower case
     out: list[Quantity] = []
     taken: list[tuple[int, int]] = []
     months = _MONTH_WORDS & (_words(text) if words is None else words)
     # Each form is tried only in windows around where a date can be: a month's
     # name, or digits joined by - / . (a scan of the whole text per form was
     # most of the cost of finding a source's quantities).
-    named = _windows(text, (a for w in months for a in word_starts(text, w)), 16, 40)
-    numeric = _windows(text, (m.start() for m in _NUMERIC_DATE.finditer(text)), 6, 14)
+    named = _windows(text, (a for w in months for a in word_starts(text, w, low)), 16, 40) if months else []
+    numeric = _windows(text, (m.start() for m in (_NUMERIC_DATE_ASCII if text.isascii() else _NUMERIC_DATE)
+                              .finditer(text)), 6, 14)
     for i, rx in enumerate(_DATES_CS if lowered else DATES):
         for ws, we in (numeric if i in (2, 3) else named):
             for m in rx.finditer(text, ws, we):
@@ -525,7 +542,10 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
     fraction = not _FRACTION_WORDS.isdisjoint(words)
     if not (digit or number_words or times or clock_word or often or fraction or spoken):
         return []
-    dates = find_dates(text, words) if digit else []
+    # Whether the text is lower case, read once for the word scans below (it
+    # reads every character): a lower-cased ASCII text is, once it holds a letter.
+    low = bool(words) if lowered and text.isascii() else text.islower()
+    dates = find_dates(text, words, low) if digit else []
     if dates and "may" in words:
         dates = [d for d in dates if not _modal_may(original, d)]
     if clock_word or (digit and (":" in text or not _CLOCK_WORDS.isdisjoint(words))):
@@ -546,7 +566,7 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
     pending: list[Quantity] = []  # bare numbers that a range's unit may reach
     last_end = -1
     in_date = {i for d in dates for i in range(d.start, d.end)}  # a set: a whole text may hold many dates
-    for m in _quantity_matches(text, number_words, lowered):
+    for m in _quantity_matches(text, number_words, lowered, low):
         if m.start() in in_date:
             continue
         g = m.groupdict()
@@ -598,7 +618,7 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
     if not _COUNT_PERIOD_WORDS.isdisjoint(words):
         out = _count_rates(out, text)
     if often or times or "times" in words or not _RATE_WORDS.isdisjoint(words):
-        out = _frequencies(out, text)
+        out = _frequencies(out, text, low)
     if "birthday" in words:
         out = _birthdays(out, text)
     return out
@@ -711,7 +731,7 @@ _PER_YEAR = {"day": 365.0, "night": 365.0, "week": 52.0, "month": 12.0, "year": 
 _EVERY = re.compile(r"\bevery\s+$", re.IGNORECASE)
 
 
-def _frequencies(qs: list[Quantity], text: str) -> list[Quantity]:
+def _frequencies(qs: list[Quantity], text: str, low: bool | None = None) -> list[Quantity]:
     """How often, as times a year: "twice a year" and "every six months"
     are one fact (2), as are "every 12 months" and "once a year". A count
     with a period becomes the frequency; "every N <period>" adds one."""
@@ -724,7 +744,7 @@ def _frequencies(qs: list[Quantity], text: str) -> list[Quantity]:
             out.append(Quantity(round(365.25 / days, 3), "frequency", None, q.start, q.end))
         out.append(q)
     taken = [(q.start, q.end) for q in out]
-    for m in bare_frequencies(text):
+    for m in bare_frequencies(text, low):
         if not any(s < m.end() and m.start() < e for s, e in taken):
             period = (m.group(1) or _ADVERB_PERIOD[m.group(2).lower()]).lower()
             out.append(Quantity(_PER_YEAR[period], "frequency", None, m.start(), m.end()))
@@ -745,12 +765,12 @@ BARE_FREQUENCY_CS = re.compile(BARE_FREQUENCY.pattern)
 _FREQUENCY_FIRST = ("every", "once", *_ADVERB_PERIOD)
 
 
-def bare_frequencies(text: str):
+def bare_frequencies(text: str, low: bool | None = None):
     """BARE_FREQUENCY's matches in `text`, in order. On a lower-case text it
     is tried only where one of its first words occurs (found by str.find):
     its leading \\b and lookbehind made finditer try it at every character,
-    about 25 us a KB of source."""
-    if not text.islower():
+    about 25 us a KB of source. `low`: text.islower(), when known."""
+    if not (text.islower() if low is None else low):
         return BARE_FREQUENCY.finditer(text)
     starts = []
     for w in _FREQUENCY_FIRST:
