@@ -192,13 +192,20 @@ def analyse(text: str, source: int = 0) -> Chunk:
     out = []
     qi = 0
     nq = len(quantities)
+    # No hyphen or apostrophe anywhere: no sentence needs may_negate's scan.
+    joined = "-" in low or "'" in low or "’" in low
     for (s, e), ts in zip(spans, toks):
         qs = []
         while qi < nq and quantities[qi].start < e:
             if quantities[qi].start >= s:
                 qs.append(quantities[qi])
             qi += 1
-        out.append(_passage(text[s:e], source, s, e, qs, may_negate(low, s, e, ts), stems_of(ts)))
+        negated = not NEGATION_WORDS.isdisjoint(ts) or (joined and may_negate(low, s, e, ts))
+        if qs or negated:
+            out.append(_passage(text[s:e], source, s, e, qs, negated, stems_of(ts)))
+        else:  # most sentences: no figure, no negation (_passage's result for them, without its tests)
+            out.append(Passage(source, s, e, text[s:e], frozenset(stems_of(ts)), (), _NO_POLARITY, _NOTHING,
+                               _NO_VALUES, False))
     return Chunk(tuple(out))
 
 
