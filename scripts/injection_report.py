@@ -332,6 +332,27 @@ alone is about a third of them: its paraphrase pattern is an alternation of 37 b
 them opening with a word boundary (so `re` enters each at every start it tries), tried at the
 lead-in words before "text", "message", "rule" or "instruction" that can start it; then come
 the overrides, the spoofed headers and the quoting frame.
+
+### 3 December, round 4: word boundaries factored out of the phrase patterns
+
+Each phrase pattern is compiled with its word boundaries factored out (`phrases.factor_boundaries`):
+`\\bA|\\bB|C` compiles as `\\b(?:A|B)|C`, so each branch opens with its words again and `re`
+skips it at a glance. Per match attempt at every position of the benchmark's texts it is 1.1-2.6x
+faster (the prompt-leak paraphrase pattern 2.3x, the text addressed to the AI 2.6x), and
+searches 2-5x. Decisions are unchanged: the decisions digest, and
+`tests/test_injection_shortcuts.py` compares each pattern with its source as written at every
+position of a quarter of the held-back texts; `levels.json` was re-recorded by
+`scripts/train_injection.py --levels` for the new source (same levels).
+
+Measured with `scripts/injection_cost.py` under callgrind (pure-Python path, steady state,
+`OPENBLAS_NUM_THREADS=1`: numpy's idle BLAS threads otherwise add a varying count, which moved
+a row by up to 10% between identical runs), the detector alone on 10 KB of the corpus: 3,393k
+-> 3,259k instructions per KB (-3.9%). Regex matching is a small part of the instructions
+(about 9% on 100 B): most of the signals' cost is the Python around the matches (gates,
+occurrence loops, the quoting frame). Tried and dropped: scanning the overlapping lead-ins of
+a pattern's triggers once per merged stretch (6,920 scans became 3,840 on that row) cost more
+in list building and bisection than it saved (+2.6% with it). The 100 µs/KB goal is still
+missed on every row but 10 KB of prose, for the reasons given above.
 """
 
 

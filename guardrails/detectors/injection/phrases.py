@@ -11,7 +11,15 @@ A pattern's ``*_KEYS`` are its triggers: literals every match contains (at
 a word start when they begin with an ASCII letter; ``$`` marks one that must
 also end a word). :mod:`.triggers` runs a pattern only around them, so a key
 list that misses a way of matching loses matches silently: a new alternative
-needs a key. Patterns have bounded repetitions only.
+needs a key. Patterns have bounded repetitions only. Each is compiled with
+its word boundaries factored out of its alternation (:func:`factor_boundaries`):
+the same matches, found in about half the time.
+
+Why one module: it is one vocabulary, read as a table. The signals share its
+parts (the verbs, objects and framings recur across patterns), a pattern and
+its keys must be read side by side, and the tests walk every pattern and key
+tuple of it at once; split by signal, the shared parts would be imported back
+and forth.
 """
 
 from __future__ import annotations
@@ -20,7 +28,71 @@ import re
 
 
 def _c(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    factored = factor_boundaries(pattern)
+    WRITTEN[factored] = pattern
+    return re.compile(factored)
+
+
+#: Each compiled pattern's source as written here, by its compiled source (a test
+#: compares the two compilations position by position).
+WRITTEN: dict[str, str] = {}
+
+
+def top_alternatives(pattern: str) -> list[str]:
+    """``pattern`` split at its top-level ``|`` (outside groups and classes)."""
+    out: list[str] = []
+    depth, start, i, n = 0, 0, 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":  # a class: its first ']' (after a '^') is a literal
+            i += 1
+            if pattern.startswith("^", i):
+                i += 1
+            if pattern.startswith("]", i):
+                i += 1
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    out.append(pattern[start:])
+    return out
+
+
+def factor_boundaries(pattern: str) -> str:
+    """``\\bA|\\bB|C`` as ``\\b(?:A|B)|C``: the same matches, found faster.
+
+    ``re`` tries a top-level alternation one branch at a time, and a branch
+    opening with ``\\b`` is entered before it can fail (one that opens with a
+    literal is skipped at a glance). The phrase patterns are alternations of
+    dozens of such branches, tried at every lead-in word: factoring the
+    boundary out of each run of them makes each branch open with its words
+    again, and a match attempt costs about half. The order of the branches is
+    kept, so the first one to match at a position is the same."""
+    parts = top_alternatives(pattern)
+    if len(parts) < 2:
+        return pattern
+    out: list[str] = []
+    run: list[str] = []
+    for part in parts + [""]:
+        if part.startswith(r"\b"):
+            run.append(part[2:])
+            continue
+        if len(run) > 1:
+            out.append(r"\b(?:" + "|".join(run) + ")")
+        elif run:
+            out.append(r"\b" + run[0])
+        run = []
+        out.append(part)
+    return "|".join(out[:-1])
 
 
 # --- instruction override ----------------------------------------------------
