@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 from guardrails import ast
 from guardrails.codegen import BASE_NAMES, MASK_PARAMS, MISSING, Unshared, comment_line, shape_of
+from guardrails.decision import shared_violation
 from guardrails.detectors import DetectorError
 from guardrails.resolve import group_members
 from guardrails.rulegraph import TIER_CHEAP, TIER_PII, TIER_PLAIN, Ctx, RuleError, RuleNode
@@ -279,6 +280,13 @@ class Picker:
                 groups.append(rules)
             tables.append(table)
         self.groups = groups
+        # Each rule's violation, built now: a set this large fires a rule for
+        # the first time on many requests, and building its Violation then
+        # (with the CPU caches cold) was the largest part of that first
+        # decision. About 2 us a rule at load.
+        for group in groups:
+            for rule in group:
+                shared_violation(rule)
         self.run: list[Callable | None] = [None] * len(groups)
         self.hits: dict[int, int] = {}  # the cold groups' runs, by group
         self.templates: dict[Any, Callable | None] = {}  # by shape (None: its rules need the Ctx)

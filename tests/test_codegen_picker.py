@@ -238,3 +238,26 @@ def test_groups_of_one_shape_share_one_compiled_template(monkeypatch) -> None:
     assert {f.args for f in bound[:2]} == {("role_3", 30), ("role_7", 70)}
     assert engine.check_tool_call("x", {"amount": 25}, principal={"role": "role_3"}).outcome.value == "allow"
     assert engine.check_tool_call("x", {"amount": 35}, principal={"role": "role_3"}).outcome.value == "deny"
+
+
+def test_an_indexed_set_builds_its_rules_violations_at_load() -> None:
+    """A large indexed set fires many rules for the first time: their shared
+    violations are built when it is compiled, and a decision then uses the
+    very object built (not a new one)."""
+    from guardrails import decision
+
+    engine = _accepted(40, 15)[1]
+    picker = engine.get_policy().stages["tool_call"].code._pickers[0]
+    rules = [rule for group in picker.groups for rule in group]
+    built = {rule.qid: decision._bare[id(rule)][1] for rule in rules}  # KeyError: one was not built
+    assert len(built) == len({id(rule) for rule in rules}) >= 16  # (a rule filed under two values is in two groups)
+    rnd = random.Random(15)
+    seen = 0
+    for _ in range(200):
+        tool, args, principal, context = _request(rnd)
+        d = engine.check_tool_call(tool, args, principal=principal, context=context)
+        for v in d.violations:
+            if v.rule in built and not v.spans and v.error is None:
+                assert v is built[v.rule]
+                seen += 1
+    assert seen, "no rule of the set fired"
