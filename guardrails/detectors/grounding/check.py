@@ -125,7 +125,6 @@ def _glued(text: str, start: int, end: int) -> bool:
     return (start > 0 and text[start - 1].isalpha()) or (end < len(text) and text[end].isalpha())
 
 
-_AGE_GROUP = re.compile(r"(?:under|over)-\d{1,3}s?$")
 # What a word is to _names, by the word as written: 0 nothing, 1 a name,
 # 2 a key term, 3 a name unless it is the first word. Bounded like
 # words.content_stems' cache: words come from requests.
@@ -179,7 +178,7 @@ def _has_key(ix: SourceIndex, allowed: set[int] | None, stems: frozenset[str], k
     text = ix.plain if allowed is None else " ".join(_plain_text(ix.sources[i].text) for i in sorted(allowed))
     if plain(key) in text:
         return True
-    if _AGE_GROUP.match(key.lower()):  # "under-5s" of "children under 5"
+    if _AGE_GROUP_IN.fullmatch(key):  # "under-5s" of "children under 5"
         bound = plain(key.lower().rstrip("s")).strip()
         return f" {bound} " in f" {text} "
     return 3 <= len(key) <= 6 and key.isalpha() and key.isupper() and _spelled_out(key, text)
@@ -219,6 +218,11 @@ def _weighted_best(overlap: dict[Passage, int], names: set[str], quantities=()) 
 
 def _blank(m: re.Match) -> str:
     return " " * len(m.group())
+
+
+def _shown(clause: Clause, q: Quantity) -> str:
+    """A claim's figure as the clause writes it (its value when it lies past the clause's text)."""
+    return clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
 
 
 def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = None, strict: bool = False,
@@ -278,18 +282,18 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
             other = None if q.is_date else _said_of_something_else(q, holding, overlap, cstems, quantities,
                                                                    context)
             if other is not None:
-                shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
+                shown = _shown(clause, q)
                 return ("number_mismatch", (f"{shown!r}: the passage about this gives another value; the sources "
                                             "give this one for something else"), other, True)
             if q.unit in _PRICE_UNITS:
                 wrong = _priced_for_another(q, text, holding, ix)
                 if wrong is not None:
-                    shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
+                    shown = _shown(clause, q)
                     return ("number_mismatch", (f"{shown!r}: the sources give this price per or for "
                                                 f"{wrong[0]!r}, not {wrong[1]!r}"), wrong[2], True)
                 listed = _listed_for_another(q, cstems | _age_groups(text), holding, ix)
                 if listed is not None:
-                    shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
+                    shown = _shown(clause, q)
                     return ("number_mismatch", (f"{shown!r}: the sources list this price for something else and "
                                                 f"another for {listed[0]!r}"), listed[1], True)
             continue
@@ -317,7 +321,7 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
         if q.unit is None and _written_anywhere(q, ix, allowed):
             continue  # a bare figure is weak evidence: "at least 16 to ride" of "Riders must be at least 16 years old"
         kin = next((p for p in near for sq in p.quantities if _same_kind(q, sq)), None)
-        shown = clause.text[q.start:q.end] if q.end <= len(clause.text) else str(q.value)
+        shown = _shown(clause, q)
         if kin is not None:
             return "number_mismatch", f"{shown!r}: the sources give another value", kin, True
         return "missing_number", f"{shown!r} is in no source", best, True
