@@ -240,6 +240,26 @@ def test_importing_the_package_imports_no_presidio_or_spacy():
     assert out.stdout.strip() == "[]"
 
 
+
+def test_secret_patterns_compile_only_for_a_policy_that_scans_for_secrets():
+    # 32 patterns, ~30 ms: a tool-only policy does not pay them at start-up.
+    code = ("import regex\n"
+            "seen = []\n"
+            "real = regex.compile\n"
+            "regex.compile = lambda p, *a, **k: (seen.append(p), real(p, *a, **k))[1]\n"
+            "from guardrails import Engine\n"
+            "from guardrails.detectors.secret_kinds import KINDS\n"
+            "sources = {k.source for kinds in KINDS.values() for k in kinds}\n"
+            "tools = 'policy \"t\" version \"1.0.0\"\\ntool_call {\\n  rule r: deny \"no\" when tool == \"x\"\\n}\\n'\n"
+            "Engine.from_source(tools).check_tool_call('x')\n"
+            "before = len(sources & set(seen))\n"
+            "secrets = 'policy \"s\" version \"1.0.0\"\\ninput {\\n  rule r: deny \"no\" when secrets()\\n}\\n'\n"
+            "d = Engine.from_source(secrets).check_input('key AKIAABCDEFGHIJKLMNOP')\n"
+            "print(before, len(sources & set(seen)) == len(sources), d.outcome.value)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "True", "deny"]
+
 # ---- what the docs name exists -----------------------------------------------------
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 
 import regex
 
-__all__ = ["GENERIC", "KINDS", "NEAR", "SCORES", "SECRET_KINDS", "Kind", "generic_value", "plausible"]
+__all__ = ["GENERIC", "KINDS", "NEAR", "SCORES", "SECRET_KINDS", "Kind", "compiled", "generic_value", "plausible"]
 
 SECRET_KINDS: dict[str, str] = {
     "aws_access_key_id": "AWS access key id (AKIA/ASIA followed by 16 characters)",
@@ -61,7 +62,10 @@ _ASSIGN = r"""["'`]?\s{0,4}(?::=|=>|[:=])\s{0,4}"""
 @dataclass(frozen=True, slots=True)
 class Kind:
     name: str
-    pattern: regex.Pattern[str]
+    # The pattern's source; :func:`compiled` gives the kind with ``pattern``
+    # set. The 32 patterns are compiled when a scanner first needs them, not
+    # at import: a policy without secrets() does not pay ~30 ms at start-up.
+    source: str
     # Every match of ``pattern`` starts with one of these literals.
     triggers: tuple[str, ...]
     # Skip the kind when none of these occurs in the text (cheap pre-gate).
@@ -74,6 +78,13 @@ class Kind:
     # Or only where this says so, given the haystack and the trigger's
     # position: cheaper than a regex that would fail.
     precheck: Callable[[str, int], bool] | None = None
+    pattern: regex.Pattern[str] | None = None
+
+
+@cache
+def compiled(kind: Kind) -> Kind:
+    """``kind`` with its pattern compiled (once per kind per process)."""
+    return replace(kind, pattern=regex.compile(kind.source))
 
 
 def _kind(
@@ -86,7 +97,7 @@ def _kind(
     near: tuple[str, ...] = (),
     precheck: Callable[[str, int], bool] | None = None,
 ) -> Kind:
-    return Kind(name, regex.compile(pattern), triggers, gates, lower, near, precheck)
+    return Kind(name, pattern, triggers, gates, lower, near, precheck)
 
 
 def _userinfo_ahead(text: str, at: int) -> bool:

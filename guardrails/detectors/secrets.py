@@ -28,6 +28,7 @@ from guardrails.detectors.secret_kinds import (
     SCORES,
     SECRET_KINDS,
     Kind,
+    compiled,
     generic_value,
     plausible,
 )
@@ -56,7 +57,7 @@ class SecretScanner:
                     f"valid kinds: {', '.join(sorted(KINDS))}"
                 )
         self.kinds: tuple[str, ...] = tuple(selected)
-        self._kinds = tuple(pattern for name in selected for pattern in KINDS[name])
+        self._kinds = tuple(compiled(kind) for name in selected for kind in KINDS[name])
 
     def find(self, text: str) -> list[Finding]:
         """Secrets in ``text``, sorted by ``(start, end, entity)``."""
