@@ -106,7 +106,8 @@ def main() -> None:
         "delivery costs $12.99 [kb-2]. It arrives in 2 business days [kb-2]. Standard delivery is free on "
         "orders over $50 [kb-9].")
     ask(4, "A claim the documents do not make: denied", q,
-        "Refunds are paid in cash at any of our stores. Express delivery includes a free gift.")
+        "Refunds are paid in cash at any of our stores. Express delivery includes a free gift from the Harbour "
+        "Gift Shop.")
     ask(5, "The documents do not say: nothing to check", "Do refunds cover gift cards?",
         "The documents do not say whether gift cards can be refunded. Refunds are accepted within 30 days "
         "of purchase.")

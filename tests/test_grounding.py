@@ -6,12 +6,20 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
 
 from guardrails import Engine, Outcome
-from guardrails.detectors.grounding import Source, check_grounding, extract_claims, find_quantities, read_sources
+from guardrails.detectors.grounding import (
+    Source,
+    check_grounding,
+    extract_claims,
+    find_quantities,
+    read_sources,
+)
+from guardrails.detectors.grounding.evidence import ALL
 from guardrails.diagnostics import PolicyError
 
 CORPUS = Path(__file__).resolve().parent / "grounding"
@@ -104,7 +112,8 @@ def test_a_sentence_joining_two_statements_is_checked_clause_by_clause():
     ("The Basic plan covers red dental care.", "entity_missing", "red dental"),
 ])
 def test_each_check_names_its_reason_span_and_closest_passage(answer, reason, shown):
-    result = check_grounding(answer, SOURCES, strict=reason == "unsupported")  # the content check is opt-in
+    # every finding counted (evidence.ALL): a weak one alone is unverified by default (test_grounding_evidence.py)
+    result = check_grounding(answer, SOURCES, strict=reason == "unsupported", evidence=ALL)  # content: opt-in
     assert result.score == 0.0
     (u,) = result.unsupported
     assert u.reason == reason
@@ -145,9 +154,14 @@ def test_by_default_only_hard_evidence_flags_and_a_claim_with_none_is_unverified
 
 def test_a_citation_to_a_source_that_barely_holds_the_claim_is_bad():
     answer = "Dental care is not covered [kb-2]."  # kb-1 says so; kb-2 is about deductibles; nothing hard in it
-    (u,) = check_grounding(answer, SOURCES).unsupported
+    (u,) = check_grounding(answer, SOURCES, evidence=ALL).unsupported
     assert u.reason == "bad_citation" and "kb-1 holds it" in u.detail
-    assert check_grounding("Dental care is not covered [kb-1].", SOURCES).unsupported == ()
+    # a weak finding alone: by default listed as unverified, with its reason, detail and passage
+    default = check_grounding(answer, SOURCES)
+    assert default.unsupported == () and default.score == 1.0
+    (weak,) = default.unverified
+    assert (weak.reason, weak.detail, weak.evidence) == (u.reason, u.detail, ("citation.share",))
+    assert check_grounding("Dental care is not covered [kb-1].", SOURCES, evidence=ALL).unsupported == ()
 
 
 def test_a_figure_after_a_citation_is_shown_as_written():
@@ -202,15 +216,15 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
 
 
 #: The dev pool's counts by default, per split: (caught, unsupported, flagged,
-#: supported), as of commit 852f7f9, and dev-9 as of the round after heldout-8
-#: (docs/grounding.md has them by kind). A
-#: change of the detector that moves any of them updates this table with the
-#: figures its commit message reports.
+#: supported), with evidence strength (evidence.DEFAULT: a finding flags
+#: alone only when it is hard evidence; scripts/grounding_loso.py prints the
+#: same table). A change of the detector that moves any of them updates
+#: this table with the figures its commit message reports.
 DEV_COUNTS = {
-    "dev": (27, 27, 0, 26), "dev-2": (27, 27, 0, 23), "dev-3": (36, 37, 0, 34), "dev-4": (39, 40, 0, 38),
-    "dev-5": (85, 99, 0, 97), "dev-6": (90, 100, 1, 100), "dev-7": (90, 100, 0, 100), "dev-8": (77, 100, 3, 100),
-    "dev-9": (75, 100, 3, 100),
-    "dev-10": (79, 100, 21, 100),
+    "dev": (19, 27, 0, 26), "dev-2": (23, 27, 0, 23), "dev-3": (21, 37, 0, 34), "dev-4": (25, 40, 0, 38),
+    "dev-5": (54, 99, 0, 97), "dev-6": (61, 100, 1, 100), "dev-7": (67, 100, 0, 100), "dev-8": (55, 100, 0, 100),
+    "dev-9": (54, 100, 1, 100),
+    "dev-10": (55, 100, 5, 100),
 }
 
 
@@ -225,9 +239,10 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-10) is 625/730 caught (85.6%, under the 90% "
-                   "goal) and 28/718 flagged (3.9%) by default: dev-10 (was heldout-9) came in at 79/100 and 21/100, "
-                   "after a round that had tuned dev-9 to 75/100 and 3/100; docs/grounding.md lists its misses")
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-10) is 434/730 caught (59.5%, under the 90% "
+                   "goal) and 7/718 flagged (1.0%) by default: evidence strength flags only hard evidence alone "
+                   "(dev-10, the one split not tuned on: 55/100 caught, 5/100 flagged, where every finding "
+                   "counted gave 79/100 and 21/100); docs/grounding.md, 'Evidence strength'")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
@@ -360,7 +375,7 @@ class OverlapNli:
     premise. It counts its calls."""
 
     digest = "stand-in-1"
-    SYNONYMS = {"customers": "purchase"}
+    SYNONYMS: ClassVar[dict[str, str]] = {"customers": "purchase"}
 
     def __init__(self, fixed=None):
         self.calls = []
@@ -427,8 +442,8 @@ def test_guardrails_eval_takes_the_answer_s_sources_from_a_file(tmp_path):
 
     def run(*extra):
         return subprocess.run([sys.executable, "-m", "guardrails.cli", "eval", str(root / "policies"), "--policy",
-                               "rag-search", "--format", "json", *extra], capture_output=True, text=True,
-                              timeout=120)
+                               "rag-search", "--format", "json", *extra], check=False, capture_output=True,
+                              text=True, timeout=120)
 
     denied = run("--stage", "output", "--text", "The refund window is 90 days.", "--sources", str(src))
     assert '"outcome":"deny"' in denied.stdout and "NUMBER_MISMATCH" in denied.stdout, denied.stderr

@@ -213,6 +213,7 @@ def test_the_grounded_rag_example_runs_alone(tmp_path):
     assert "'Refund requests are reviewed by the returns team at <EMAIL_ADDRESS>.'" in out
     assert "escalated to fact_check: ['figure-not-in-sources'] ['NUMBER_MISMATCH']" in out
     assert "Standard delivery is free on orders over $50 <CITATION>." in out
-    assert "MISSING_NUMBER: 'Express delivery includes a free gift.'" in out  # a price of nothing
+    # a made-up claim with a name no source has (its "free" alone is weak evidence: evidence.py)
+    assert "ENTITY_MISSING: 'Express delivery includes a free gift from the Harbour Gift Shop.'" in out
     assert "user sees: 'The documents do not say whether gift cards" in out
     assert "released before the stop: 'Refunds are accepted within 30 days of purchase. '" in out

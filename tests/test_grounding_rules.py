@@ -1,12 +1,23 @@
 """The grounding rules added after heldout-5 (now dev-6), heldout-6 (now
 dev-7) and heldout-7 (now dev-8) were seen, one focused case each: what the rule lets through, and the
-nearest case it must still flag, so a rule that widens too far fails here."""
+nearest case it must still flag, so a rule that widens too far fails here.
+Each check's findings are counted here whatever their strength
+(evidence.ALL, the default before evidence strength): what a check finds,
+not whether the default flags it for that alone
+(tests/test_grounding_evidence.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from guardrails.detectors.grounding import Source, check_grounding, extract_claims
+from guardrails.detectors.grounding import Source, extract_claims
+from guardrails.detectors.grounding import check_grounding as _check_grounding
+from guardrails.detectors.grounding.evidence import ALL
+
+
+def check_grounding(answer, sources, backend=None, strict=False):
+    """check_grounding with every finding flagged (evidence.ALL)."""
+    return _check_grounding(answer, sources, backend, strict, evidence=ALL)
 
 
 def _reasons(answer: str, *texts: str, strict: bool = False) -> list[str]:
@@ -225,8 +236,8 @@ def test_a_figure_the_sources_give_for_something_else_is_a_mismatch():
 
 
 def test_a_word_the_sources_give_to_another_thing_in_the_passage_s_frame_is_a_wrong_entity():
-    sources = ("The coarse fishing close season on rivers runs from 15 March to 15 June inclusive. "
-               "Fishing in most still waters and canals is allowed all year.",)
+    sources = (("The coarse fishing close season on rivers runs from 15 March to 15 June inclusive. "
+                "Fishing in most still waters and canals is allowed all year."),)
     (u,) = check_grounding("The coarse fishing close season on canals runs from 15 March to 15 June.",
                            (Source("1", sources[0]),)).unsupported
     assert u.reason == "entity_missing" and "'rivers'" in u.detail

@@ -42,7 +42,8 @@ vocabulary of their own live beside it (terms.py, contradiction.py).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -53,6 +54,7 @@ from guardrails.detectors.grounding.claims import (
     without_citations,
 )
 from guardrails.detectors.grounding.contradiction import contradiction
+from guardrails.detectors.grounding.evidence import DEFAULT, Evidence
 from guardrails.detectors.grounding.passages import (
     Passage,
     SourceIndex,
@@ -76,6 +78,7 @@ from guardrails.detectors.grounding.terms import (
     swapped,
 )
 from guardrails.detectors.grounding.words import (
+    ANY_NEGATION,
     BROADER,
     NEGATION_WORDS,
     STOPWORDS,
@@ -114,10 +117,12 @@ class Unsupported:
     detail: str
     source_id: str | None  # the closest passage's source
     passage: str | None  # the closest passage
+    evidence: tuple[str, ...] = ()  # the checks that found something in the clause (evidence.CHECKS)
 
     def to_json(self) -> dict:
         return {"start": self.start, "end": self.end, "text": self.text, "reason": self.reason,
-                "detail": self.detail, "source_id": self.source_id, "passage": self.passage}
+                "detail": self.detail, "source_id": self.source_id, "passage": self.passage,
+                "evidence": list(self.evidence)}
 
 
 def _glued(text: str, start: int, end: int) -> bool:
@@ -228,7 +233,25 @@ def _shown(clause: Clause, q: Quantity) -> str:
 def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = None, strict: bool = False,
                  content: bool = False, context: frozenset[str] | None = None,
                  ) -> tuple[str | None, str, Passage | None, bool]:
-    """(reason or None, detail, closest passage, judged) for one clause.
+    """(reason or None, detail, closest passage, judged) for one clause: the
+    first of :func:`clause_findings`, which the rest of this describes."""
+    reason, detail, passage, check = next(clause_findings(clause, ix, allowed, strict, content, context))
+    return reason, detail, passage, reason is not None or check == JUDGED
+
+
+#: The last item :func:`clause_findings` yields when the clause held
+#: something hard to check (its check field); "" when it held nothing.
+JUDGED = "judged"
+
+
+def clause_findings(clause: Clause, ix: SourceIndex, allowed: set[int] | None = None, strict: bool = False,
+                    content: bool = False, context: frozenset[str] | None = None,
+                    ) -> Iterator[tuple[str | None, str, Passage | None, str]]:
+    """Each finding against one clause, in the checks' order, as (reason,
+    detail, passage, check), then (None, "", the closest passage, JUDGED or
+    ""). `check` names the test that found it (evidence.CHECKS), the
+    evidence the default weighs; a caller that needs only the first stops
+    there, and the checks after it never run.
     `allowed`: the indices of the only sources to consider (a citation's).
     `strict`: hyphenated terms are key terms too; `content`: the clause's
     words are compared (step 5). `judged`: the clause held a hard fact to
@@ -283,19 +306,21 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
                                                                    context)
             if other is not None:
                 shown = _shown(clause, q)
-                return ("number_mismatch", (f"{shown!r}: the passage about this gives another value; the sources "
-                                            "give this one for something else"), other, True)
+                yield ("number_mismatch", (f"{shown!r}: the passage about this gives another value; the sources "
+                                           "give this one for something else"), other, "figure.elsewhere")
+                continue
             if q.unit in _PRICE_UNITS:
                 wrong = _priced_for_another(q, text, holding, ix)
                 if wrong is not None:
                     shown = _shown(clause, q)
-                    return ("number_mismatch", (f"{shown!r}: the sources give this price per or for "
-                                                f"{wrong[0]!r}, not {wrong[1]!r}"), wrong[2], True)
+                    yield ("number_mismatch", (f"{shown!r}: the sources give this price per or for "
+                                               f"{wrong[0]!r}, not {wrong[1]!r}"), wrong[2], "price.per")
+                    continue
                 listed = _listed_for_another(q, cstems | _age_groups(text), holding, ix)
                 if listed is not None:
                     shown = _shown(clause, q)
-                    return ("number_mismatch", (f"{shown!r}: the sources list this price for something else and "
-                                                f"another for {listed[0]!r}"), listed[1], True)
+                    yield ("number_mismatch", (f"{shown!r}: the sources list this price for something else and "
+                                               f"another for {listed[0]!r}"), listed[1], "price.list")
             continue
         if q.unit == "months" and _age_within_bound(q, text, near):
             continue  # "your 16-year-old can join" where members must be "15 or older"
@@ -307,7 +332,9 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
                         and not sq.always), None)
             if kin is None:
                 continue
-            return "number_mismatch", f"{clause.text[q.start:q.end]!r}: the sources give another value", kin, True
+            yield ("number_mismatch", f"{clause.text[q.start:q.end]!r}: the sources give another value", kin,
+                   "figure.frequency")
+            continue
         if key is not None and not any(sq.unit == q.unit for p in near for sq in p.quantities) \
                 and _in_same_chunk(q, key, near, ix, allowed):
             continue
@@ -316,15 +343,18 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
             kin = next((p for p in near for sq in p.quantities if sq.unit is None and sq.per is not None
                         and sq.per != q.per and sq.value == q.value), None)
             if kin is not None:
-                return ("number_mismatch", (f"{clause.text[q.start:q.end]!r}: the sources give this count per "
-                                            "another period"), kin, True)
+                yield ("number_mismatch", (f"{clause.text[q.start:q.end]!r}: the sources give this count per "
+                                           "another period"), kin, "figure.period")
+                continue
         if q.unit is None and _written_anywhere(q, ix, allowed):
             continue  # a bare figure is weak evidence: "at least 16 to ride" of "Riders must be at least 16 years old"
         kin = next((p for p in near for sq in p.quantities if _same_kind(q, sq)), None)
         shown = _shown(clause, q)
         if kin is not None:
-            return "number_mismatch", f"{shown!r}: the sources give another value", kin, True
-        return "missing_number", f"{shown!r} is in no source", best, True
+            yield ("number_mismatch", f"{shown!r}: the sources give another value", kin,
+                   _figure_check(q, kin, cstems, shown))
+        else:
+            yield "missing_number", f"{shown!r} is in no source", best, _missing_check(q, text)
 
     # 3. names and key terms; a name with its number ("Nimbus 6", "Terminal 2")
     # is one name, which the sources must write the same way
@@ -340,53 +370,55 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
                 # a name another source of the request holds (the business's: "Crossbows aren't allowed at
                 # Oakfield [B]" where source A names Oakfield): where the claim is, not what it says
                 continue
-            return "entity_missing", f"{k!r} is in no source", best, True
+            yield "entity_missing", f"{k!r} is in no source", best, _name_check(k)
+            break
     if overlap:
         other_days = cycle_mismatch(bare, overlap, cstems)
         if other_days is not None:
-            return ("entity_missing", f"{other_days[0]!r}: the passage about this names other days or months",
-                    other_days[1], True)
+            yield ("entity_missing", f"{other_days[0]!r}: the passage about this names other days or months",
+                   other_days[1], "days.other")
     term = new_term(bare, cstems, stems, ix, allowed)
     if term is not None:
-        return "entity_missing", f"{term!r}: no source has any of its words", best, True
+        yield "entity_missing", f"{term!r}: no source has any of its words", best, "term.new"
     swap = swapped(bare, cstems, best)
     if swap is not None and stem(swap[0]) in stems:  # a word the sources give to something else
-        return "entity_missing", f"{swap[0]!r}: the passage about this has {swap[1]!r} in its place", best, True
-    if swap is not None:
+        yield "entity_missing", f"{swap[0]!r}: the passage about this has {swap[1]!r} in its place", best, "term.swap"
+    elif swap is not None:
         # a word no source has, between two content words where the passage has another kind of the
         # same thing ("the previous fiscal year" where it says "the previous calendar year")
         swap = swapped(bare, cstems, best, strong=True)
         if swap is not None and stem(swap[0]) not in stems:
-            return ("entity_missing", f"{swap[0]!r}: the passage about this has {swap[1]!r} in its place", best,
-                    True)
+            yield ("entity_missing", f"{swap[0]!r}: the passage about this has {swap[1]!r} in its place", best,
+                   "term.swap.new")
     if best is not None:
         missing = [n for n in names if stem(n) not in best.stems and plain(n) not in _plain_text(best.text)]
         if missing:
             _, other = _names(best.text)
             others = [o for o in other if o[0].isupper() and i_not_in(o, bare)]
             if others:
-                return "entity_missing", (f"{missing[0]!r}: the passage that supports the claim names "
-                                          f"{others[0]!r}"), best, True
+                yield "entity_missing", (f"{missing[0]!r}: the passage that supports the claim names "
+                                         f"{others[0]!r}"), best, "name.other"
         given = _given_to_another(bare, cstems, name_stems, sharing)
         if given is not None:
-            return "entity_missing", (f"{given[0]!r}: the sources say this of {given[1]!r}, not of "
-                                      f"{names[0]!r}"), given[2], True
+            yield "entity_missing", (f"{given[0]!r}: the sources say this of {given[1]!r}, not of "
+                                     f"{names[0]!r}"), given[2], "name.given"
 
     # A price of nothing is a price: "free parking", "park for free", "at no extra cost".
     free = free_unsupported(bare, cstems, sharing)
     if free:
-        return "missing_number", "'free': no source says this is free of charge", best, True
+        yield "missing_number", "'free': no source says this is free of charge", best, "free"
     judged = judged or free is not None
 
     # 4. polarity (contradiction.py)
     against, compared = contradiction(bare, cstems, sharing, overlap, quantities)
     if against is not None:
-        return "negation", "the closest passage says the opposite", against, True
+        yield "negation", "the closest passage says the opposite", against, _negation_check(bare, cstems, against)
     judged = judged or compared
 
     # 5. content
     if not content:
-        return None, "", best, judged
+        yield None, "", best, JUDGED if judged else ""
+        return
     # A word no source has is evidence of a new fact only when it names a
     # thing: everyday words and words that read as verbs (words.verb_like)
     # are the answer's own phrasing, and count only when the claim shares
@@ -402,8 +434,52 @@ def check_clause(clause: Clause, ix: SourceIndex, allowed: set[int] | None = Non
         weighed = (cstems - COMMON_STEMS) or cstems
         if specific or len(missing_terms & weighed) / len(weighed) > 1 - MIN_COVERAGE:
             what = ", ".join(specific) if specific else ", ".join(sorted(missing_terms))
-            return "unsupported", f"no source mentions: {what}", best, True
-    return None, "", best, True
+            yield "unsupported", f"no source mentions: {what}", best, "content"
+    yield None, "", best, JUDGED
+
+
+def _figure_check(q: Quantity, kin: Passage, cstems: set[str], shown: str) -> str:
+    """The check id of a figure another passage gives another value of: a
+    figure the claim writes in words ("six fifty", "twelve pounds fifty")
+    is read less surely than digits; else whether that passage holds a
+    figure in the claim's own unit (not only a bare one), and whether it is
+    clearly about the claim (two thirds of its words)."""
+    if not any(ch.isdigit() for ch in shown):
+        return "figure.kin.words"
+    same = q.unit is not None and any(sq.unit == q.unit for sq in kin.quantities)
+    close = bool(cstems) and 3 * len(kin.stems & cstems) >= 2 * len(cstems)
+    return f"figure.kin.{'unit' if same else 'bare'}.{'close' if close else 'far'}"
+
+
+def _missing_check(q: Quantity, text: str) -> str:
+    """The check id of a figure no source gives: with a unit or bare, in
+    digits or in words."""
+    digits = any(ch.isdigit() for ch in text[q.start:q.end])
+    return f"figure.missing.{'unit' if q.unit is not None else 'bare'}.{'digits' if digits else 'words'}"
+
+
+def _name_check(key: str) -> str:
+    """The check id of a name or term no source has, by the shape of the
+    word: a code (digits, an acronym), a capitalised name, or a lower-case
+    (hyphenated) term."""
+    if any(ch.isdigit() for ch in key) or (len(key) > 1 and key.replace(" ", "").isupper()):
+        return "name.code"
+    return "name.capital" if key[0].isupper() else "term.hyphen"
+
+
+def _negation_check(bare: str, cstems: set[str], against: Passage) -> str:
+    """The check id of a polarity finding, by the side a negation is on: the
+    passage's alone ("dropped": the claim asserts what the passage denies,
+    the usual made-up flip; "denied" when the passage also holds every
+    content word of the claim: the same statement, negated), the claim's
+    alone ("added": often a rule the passage words positively, "you'll have
+    to use their own" / "bringing your own isn't allowed"), both, or
+    neither (opposed words)."""
+    c = ANY_NEGATION.search(bare) is not None
+    p = ANY_NEGATION.search(against.text) is not None
+    if p and not c:
+        return "negation.denied" if cstems <= against.stems else "negation.dropped"
+    return "negation." + ("both" if c and p else "added" if c else "other")
 
 
 def _given_to_another(bare: str, cstems: set[str], name_stems: set[str], sharing) -> tuple[str, str, Passage] | None:
@@ -716,15 +792,17 @@ def _quote_found(quote: str, ix: SourceIndex) -> bool:
 @dataclass(frozen=True, slots=True)
 class GroundingResult:
     """The answer's claims, the share the sources support, and the rest.
-    `unverified`: the claims counted as supported because nothing in them
-    could be checked (no figure, name, citation, quotation or price, and no
-    passage clearly about them to compare polarity with), when the content
-    check is off: docs/grounding.md."""
+    `unverified`: the claims counted as supported by default though nothing
+    confirmed them: a claim nothing in which could be checked (a Clause: no
+    figure, name, citation, quotation or price, and no passage clearly
+    about it to compare polarity with), and a clause with only weak
+    evidence against it (an Unsupported: its reason, detail, passage and
+    checks, evidence.py): docs/grounding.md."""
 
     claims: int
     supported: int
     unsupported: tuple[Unsupported, ...]
-    unverified: tuple[Clause, ...] = ()
+    unverified: tuple[Clause | Unsupported, ...] = ()
 
     @property
     def score(self) -> float:
@@ -736,55 +814,101 @@ class GroundingResult:
     def to_json(self) -> dict:
         return {"score": round(self.score, 4), "claims": self.claims, "supported": self.supported,
                 "unsupported": [u.to_json() for u in self.unsupported],
-                "unverified": [{"start": c.start, "end": c.end, "text": c.text} for c in self.unverified]}
+                "unverified": [c.to_json() if isinstance(c, Unsupported) else
+                               {"start": c.start, "end": c.end, "text": c.text} for c in self.unverified]}
 
 
 def check_grounding(answer: str, sources: tuple[Source, ...] | list[Source], backend: Any = None,
-                    strict: bool = False) -> GroundingResult:
+                    strict: bool = False, evidence: Evidence | None = None) -> GroundingResult:
     """Check every claim of `answer` against `sources` (module docstring).
 
-    By default a claim is flagged only on hard evidence (a figure, a name or
-    code, a term, a price of nothing, a polarity, a citation or a quotation
-    that does not hold); a claim with nothing hard to check is listed as
-    unverified and counts as supported. `strict` adds the content check: a
-    claim bringing a word no source has that names a thing is `unsupported`,
-    and a hyphenated term must be in a source. `backend`, an optional NLI
-    model (:class:`~.backends.GroundingBackend`), turns the content check on
-    too and judges the claims it flags: entailed ones are supported."""
+    By default a claim is flagged only on strong evidence (evidence.py): a
+    finding of a check that is hard evidence on its own (a citation naming
+    no source, a figure of the same unit that differs, a code no source
+    has, ...), or findings of two checks agreeing on one clause. A weaker
+    finding alone is listed in `unverified` with its reason and passage,
+    and the claim counts as supported, as does a claim with nothing hard to
+    check. `strict` flags every finding and adds the content check: a
+    claim bringing a word no source has that names a thing is
+    `unsupported`, and a hyphenated term must be in a source. `backend`, an
+    optional NLI model (:class:`~.backends.GroundingBackend`), turns the
+    content check on too and judges the claims it flags: entailed ones are
+    supported. `evidence` replaces the default's strength table (the
+    evaluation script fits one)."""
     ix = build_index(tuple(sources))
     claims = extract_claims(answer)
     bad: list[Unsupported] = []
-    unverified: list[Clause] = []
+    unverified: list[Clause | Unsupported] = []
+    weigh = None if strict or backend is not None else (evidence or DEFAULT)
     for claim in claims:
-        found, judged = _check_claim(claim, ix, backend, strict)
+        found, judged, weak = _check_claim(claim, ix, backend, strict, weigh)
         if found is not None:
             bad.append(found)
+        elif weak:
+            unverified.extend(weak)
         elif not judged:
             unverified.append(Clause(claim.start, claim.end, claim.text))
     return GroundingResult(len(claims), len(claims) - len(bad), tuple(bad), tuple(unverified))
 
 
-def _unsupported(c: Clause, reason: str, detail: str, p: Passage | None, ix: SourceIndex) -> Unsupported:
+def _unsupported(c: Clause, reason: str, detail: str, p: Passage | None, ix: SourceIndex,
+                 evidence: tuple[str, ...] = ()) -> Unsupported:
     return Unsupported(c.start, c.end, c.text.strip(), reason, detail,
-                       ix.sources[p.source].id if p is not None else None, p.text if p is not None else None)
+                       ix.sources[p.source].id if p is not None else None, p.text if p is not None else None,
+                       evidence)
 
 
-def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False) -> tuple[Unsupported | None, bool]:
-    """(the claim's first unsupported clause or None, whether anything in it was checked)."""
+class _Weigher:
+    """One clause's findings weighed as they come (evidence.py): the first
+    strong enough to flag, or the first weak one, with every check seen."""
+
+    __slots__ = ("checks", "evidence", "first", "ix")
+
+    def __init__(self, ix: SourceIndex, evidence: Evidence | None, checks: tuple[str, ...] = ()):
+        self.ix, self.evidence, self.checks, self.first = ix, evidence, list(checks), None
+
+    def flag(self, span: Clause, reason: str, detail: str, p: Passage | None, check: str) -> Unsupported | None:
+        """The finding to flag the clause with, or None while the evidence is weak."""
+        self.checks.append(check)
+        u = _unsupported(span, reason, detail, p, self.ix, tuple(self.checks))
+        if self.first is None:
+            self.first = u
+        if self.evidence is None or check in self.evidence.hard:
+            return u
+        if self.evidence.agreed(self.checks):
+            return replace(self.first, evidence=tuple(self.checks))
+        return None
+
+    def weak(self) -> Unsupported | None:
+        return None if self.first is None else replace(self.first, evidence=tuple(self.checks))
+
+
+def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False, evidence: Evidence | None = None,
+                 ) -> tuple[Unsupported | None, bool, list[Unsupported]]:
+    """(the claim's flagged clause or None, whether anything in it was
+    checked, its weak findings). `evidence` None: every finding flags (strict
+    or a backend); else a finding flags only when it is strong."""
     cited: set[int] = set()
+    at_claim = _Weigher(ix, evidence)  # citations and quotations: the claim's own findings
     for raw in claim.citations:
         for key in re.split(r"\s*[,;]\s*", raw):
             i = _resolve(key, ix.sources)
             if i is None:
                 span = next((c for c in claim.clauses if key in c.text), claim.clauses[-1])
-                return _unsupported(span, "bad_citation", f"[{key}] names no source", None, ix), True
+                u = at_claim.flag(span, "bad_citation", f"[{key}] names no source", None, "citation.none")
+                if u is not None:
+                    return u, True, []
+                continue
             cited.add(i)
     for q in claim.quotes:
         if not _quote_found(q, ix):
             span = next((c for c in claim.clauses if q in c.text), claim.clauses[-1])
-            return _unsupported(span, "bad_citation", f"the quotation {q!r} is in no source", None, ix), True
+            u = at_claim.flag(span, "bad_citation", f"the quotation {q!r} is in no source", None, "quote.none")
+            if u is not None:
+                return u, True, []
     content = strict or backend is not None
     judged = bool(cited or claim.quotes)
+    weak = [] if at_claim.first is None else [at_claim.weak()]
     previous = None
     context = frozenset(content_stems(without_citations(claim.text))) if len(claim.clauses) > 1 else None
     for written in claim.clauses:
@@ -797,24 +921,36 @@ def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False) -> 
         if _copied(clause.text, ix, cited):
             judged = True  # a source (a cited one, when it cites) says it word for word
             continue
-        reason, detail, best, hard = check_clause(clause, ix, None, strict, content, context)
-        judged = judged or hard
-        if reason == "unsupported" and backend is not None and best is not None \
-                and _entailed(backend, ix, best, clause.text):
-            reason = None
-        if reason is not None:
-            return _unsupported(written, reason, detail, best, ix), True
+        w = _Weigher(ix, evidence, tuple(at_claim.checks))
+        best = None
+        for reason, detail, p, check in clause_findings(clause, ix, None, strict, content, context):
+            if reason is None:
+                best = p
+                judged = judged or check == JUDGED
+                break
+            judged = True
+            if reason == "unsupported" and backend is not None and p is not None \
+                    and _entailed(backend, ix, p, clause.text):
+                best = p
+                break
+            u = w.flag(written, reason, detail, p, check)
+            if u is not None:
+                return u, True, []
         if cited:
             reason, detail, _best_cited, _ = check_clause(clause, ix, cited, strict, content)
+            ids = ", ".join(ix.sources[i].id for i in sorted(cited))
+            u = None
             if reason is not None:
-                ids = ", ".join(ix.sources[i].id for i in sorted(cited))
-                return _unsupported(written, "bad_citation", f"the cited source ({ids}) does not hold this: "
-                                    f"{detail}", best, ix), True
-            if best is not None and best.source not in cited and not _cited_covers(clause, ix, cited):
-                ids = ", ".join(ix.sources[i].id for i in sorted(cited))
-                return _unsupported(written, "bad_citation", f"the cited source ({ids}) shares under half of the "
-                                    f"claim's words; source {ix.sources[best.source].id} holds it", best, ix), True
-    return None, judged
+                u = w.flag(written, "bad_citation", f"the cited source ({ids}) does not hold this: {detail}", best,
+                           "citation.facts")
+            elif best is not None and best.source not in cited and not _cited_covers(clause, ix, cited):
+                u = w.flag(written, "bad_citation", f"the cited source ({ids}) shares under half of the claim's "
+                           f"words; source {ix.sources[best.source].id} holds it", best, "citation.share")
+            if u is not None:
+                return u, True, []
+        if w.first is not None:
+            weak.append(w.weak())
+    return None, judged, weak
 
 
 _AUXILIARY = (r"(?:is|are|was|were|can|could|may|might|must|will|would|shall|should|does|do|did|has|have|"

@@ -1,0 +1,105 @@
+"""Evidence strength (evidence.py): by default a finding flags a claim alone
+only when it is hard evidence; a weak one alone leaves the claim
+unverified, listed with its reason and passage; two weak ones of different
+families on one clause flag it; strict=1 flags every finding."""
+
+from __future__ import annotations
+
+import pytest
+
+from guardrails import Engine, Outcome
+from guardrails.detectors.grounding import Source, check_grounding
+from guardrails.detectors.grounding.check import Unsupported
+from guardrails.detectors.grounding.evidence import (
+    ALL,
+    CHECKS,
+    DEFAULT,
+    Evidence,
+    family,
+)
+
+SOURCES = (
+    Source("kb-1", "Refunds are accepted within 30 days of purchase. Dental care is not covered by the Basic plan."),
+    Source("kb-2", "The annual deductible is $1,200 per person. The Aurora X2 was released on 14 March 2024."),
+)
+# Weak on its own: a two-word term no source has a word of (term.new).
+TERM = "The Basic plan includes a heat pump."
+# Weak on its own: a polarity the passage words with another verb ("permitted" against "not covered": the
+# passage's negation, not over the claim's own words, negation.dropped).
+POLARITY = "The dental care is permitted by the Basic plan."
+
+
+def _weak(result) -> list[Unsupported]:
+    return [u for u in result.unverified if isinstance(u, Unsupported)]
+
+
+@pytest.mark.parametrize("answer, reason, check", [
+    (TERM, "entity_missing", "term.new"),
+    (POLARITY, "negation", "negation.dropped"),
+    ("Dental care comes with free parking.", "missing_number", "free"),
+])
+def test_a_weak_finding_alone_is_unverified_by_default_and_flagged_with_strict(answer, reason, check):
+    default = check_grounding(answer, SOURCES)
+    assert default.unsupported == () and default.score == 1.0
+    (u,) = _weak(default)
+    assert (u.reason, u.evidence) == (reason, (check,))
+    assert u.passage is not None and u.source_id in ("kb-1", "kb-2") and u.detail  # the explanation is kept
+    assert default.to_json()["unverified"][0]["reason"] == reason
+    assert [x.reason for x in check_grounding(answer, SOURCES, strict=True).unsupported] == [reason]
+    assert [x.reason for x in check_grounding(answer, SOURCES, evidence=ALL).unsupported] == [reason]
+
+
+@pytest.mark.parametrize("answer, reason, check", [
+    ("Refunds are accepted within 90 days of purchase.", "number_mismatch", "figure.kin.unit.close"),
+    ("Refunds are accepted within 30 days by the Gold desk.", "entity_missing", "name.capital"),
+    ("The Aurora X3 was released on 14 March 2024.", "entity_missing", "name.code"),
+    ("Dental care is covered by the Basic plan.", "negation", "negation.denied"),  # the same words, denied
+    ("Refunds are accepted within 30 days of purchase [kb-7].", "bad_citation", "citation.none"),
+    ('The policy says refunds are "granted without question".', "bad_citation", "quote.none"),
+])
+def test_a_hard_finding_flags_alone(answer, reason, check):
+    assert check in DEFAULT.hard
+    (u,) = check_grounding(answer, SOURCES).unsupported
+    assert (u.reason, u.evidence[-1]) == (reason, check)
+    assert u.detail and (u.passage is not None or reason == "bad_citation")
+
+
+def test_two_weak_findings_of_different_families_agreeing_flag_the_clause():
+    both = "The dental care is permitted by the Basic plan with a heat pump."
+    (u,) = check_grounding(both, SOURCES).unsupported
+    assert u.evidence == ("term.new", "negation.dropped")  # the checks' order: terms before polarity
+    assert u.reason == "entity_missing" and "heat pump" in u.detail and u.passage is not None  # the first names it
+    # the same two with agreement switched off: unverified, both checks listed
+    lone = Evidence(DEFAULT.hard, agree=3)
+    r = check_grounding(both, SOURCES, evidence=lone)
+    assert r.unsupported == () and _weak(r)[0].evidence == ("term.new", "negation.dropped")
+
+
+def test_two_findings_of_one_family_are_one_signal():
+    assert family("term.new") == family("free") == family("content") == "words"
+    assert family("price.per") == family("figure.kin.bare.far") == "figure"
+    assert family("quote.none") == "citation" and family("negation.added") == "polarity"
+    assert not DEFAULT.strong(("term.new", "free")) and DEFAULT.strong(("term.new", "negation.dropped"))
+    r = check_grounding("Dental care comes with free parking and a heat pump.", SOURCES)
+    assert r.unsupported == () and _weak(r)
+
+
+def test_the_table_names_only_known_checks_and_strength_grows_with_findings():
+    assert DEFAULT.hard <= set(CHECKS) and ALL.hard == set(CHECKS)
+    for c in CHECKS:  # a table's strength only grows with more checks: the evaluation script relies on it
+        assert DEFAULT.strong((c,)) <= DEFAULT.strong((c, "term.new")) <= DEFAULT.strong((c, "term.new", "negation"))
+
+
+def test_an_engine_rule_sees_only_flagged_claims_by_default_and_every_finding_with_strict():
+    policy = '''policy "e" version "1.0.0"
+output {
+  rule default-terms: deny "x" when ungrounded(entity_missing)
+  rule strict-share: warn "y" when not grounded(strict=1)
+}
+'''
+    e = Engine.from_source(policy)
+    d = e.check_output(TERM, sources=[s.to_json() for s in SOURCES])
+    assert d.outcome is Outcome.ALLOW and {v.rule for v in d.violations} == {"strict-share"}
+    d = e.check_output("Refunds are accepted within 30 days by the Gold desk.",
+                       sources=[s.to_json() for s in SOURCES])
+    assert d.outcome is Outcome.DENY
