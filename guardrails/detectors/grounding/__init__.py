@@ -1,7 +1,7 @@
 """Grounding: is an answer supported by the sources it was generated from?
 
 Offline and model-free by default, and precision first: a claim is flagged
-only on hard evidence. The answer is split into claims (:mod:`.claims`:
+only on strong evidence (:mod:`.evidence`). The answer is split into claims (:mod:`.claims`:
 sentences, then clauses; framing skipped); each claim is checked against
 the sources (:mod:`.check`, over :mod:`.passages`): numbers, quantities and
 dates normalised (:mod:`.quantities`), names and codes, terms and prices no
@@ -10,7 +10,8 @@ and quotations; with ``strict`` (or an NLI backend), the share of its
 content words too (:mod:`.words`). The result is the share of claims
 supported and, for each claim that is not, its span in the answer, a
 reason code (:data:`REASONS`) and the closest source passage; claims with
-nothing hard to check are listed as unverified. An NLI model can be plugged
+nothing hard to check, or only weak evidence against them, are listed as
+unverified. An NLI model can be plugged
 in (:mod:`.backends`) for what words alone cannot judge. docs/grounding.md
 describes each check.
 

@@ -1,9 +1,9 @@
 """Judge each claim of an answer against the sources, one check at a time.
 
-Precision first: by default a claim is flagged only on hard evidence that
-something is wrong, since a supported answer flagged is a false alarm an
-operator learns to ignore. The checks run in this order, and the first that
-fails names the reason:
+Precision first: by default a claim is flagged only on strong evidence that
+something is wrong (evidence.py), since a supported answer flagged is a
+false alarm an operator learns to ignore. The checks run in this order, and
+the first finding that flags names the reason:
 
 1. ``bad_citation``: a citation ``[2]`` / ``[doc-3]`` names no source, or a
    quoted passage is in no source.
@@ -30,8 +30,12 @@ fails names the reason:
    claim's hard facts, or holds under half its words while another source
    holds it.
 
-A claim with nothing hard to check passes as unverified (listed in the
-result). Sources are analysed once per text (passages.analyse, cached) so
+Each finding names the check that made it (evidence.CHECKS). By default a
+finding flags the claim alone only when that check is hard evidence
+(evidence.DEFAULT), or when a check of another family agrees on the same
+clause; a weak finding alone is listed as unverified with its reason and
+passage, and ``strict`` flags every finding. A claim with nothing hard to
+check passes as unverified too (listed in the result). Sources are analysed once per text (passages.analyse, cached) so
 a chunk checked against many answers is split and normalised once.
 
 Why one module: the checks share one clause's state (its blanked text,
