@@ -445,14 +445,19 @@ def clause_findings(clause: Clause, ix: SourceIndex, allowed: set[int] | None = 
 def _figure_check(q: Quantity, kin: Passage, cstems: set[str], shown: str) -> str:
     """The check id of a figure another passage gives another value of: a
     figure the claim writes in words ("six fifty", "twelve pounds fifty")
-    is read less surely than digits; else whether that passage holds a
-    figure in the claim's own unit (not only a bare one), and whether it is
-    clearly about the claim (two thirds of its words)."""
+    is read less surely than digits; else whether the claim's figure is bare
+    (`bare`), has the unit of a figure of that passage (`unit`), or has a
+    unit the passage's figures of that kind lack (`other`: a bare figure,
+    another currency), and whether the passage is clearly about the claim
+    (two thirds of its words)."""
     if not any(ch.isdigit() for ch in shown):
         return "figure.kin.words"
-    same = q.unit is not None and any(sq.unit == q.unit for sq in kin.quantities)
+    if q.unit is None:
+        kind = "bare"
+    else:
+        kind = "unit" if any(sq.unit == q.unit for sq in kin.quantities) else "other"
     close = bool(cstems) and 3 * len(kin.stems & cstems) >= 2 * len(cstems)
-    return f"figure.kin.{'unit' if same else 'bare'}.{'close' if close else 'far'}"
+    return f"figure.kin.{kind}.{'close' if close else 'far'}"
 
 
 def _missing_check(q: Quantity, text: str) -> str:

@@ -13,18 +13,19 @@ flags only when a check of another family (:func:`family`) agrees on the
 same clause. A weak finding alone leaves the claim unverified, listed with
 its reason and passage; `strict=1` flags every finding as before.
 
-:data:`DEFAULT` is the hard evidence of issue 19's redesign, not a fit:
-a figure in digits with the unit of a source figure about the same words
-that differs, or a figure's structure (a price per or for another thing,
-a count per another period, days); a bare figure differing in a passage
-clearly about the claim; a citation naming no source, a quotation in no
-source, a cited source lacking the claim's hard facts; a capitalised
-name, a code or a number-bearing name no source has; a passage holding
-every content word of the claim under a negation the claim lacks (the
-same statement, denied). Other polarity findings, new terms,
-a "free" no source gives, a name the passage gives to another thing and
-figures in words are weak: in four held-out runs they were where the false
-flags came from, in new wordings each time. A table fitted on the
+:data:`DEFAULT` is the hard evidence of issue 19's redesign, not a fit: a
+figure in digits with its unit that no passage about the same words gives,
+where one gives a figure of that kind (in that unit, bare, or in another
+currency) or none does; a figure's structure (given for something else, a
+price per or for another thing, a count per another period, days); a bare
+figure differing in a passage clearly about the claim; a citation naming
+no source, a quotation in no source, a cited source lacking the claim's
+hard facts; a capitalised name, a code or a number-bearing name no source
+has; a passage holding every content word of the claim under a negation
+the claim lacks (the same statement, denied). Other polarity findings, new
+terms, a "free" no source gives, a name the passage gives to another thing
+and figures in words are weak: in four held-out runs they were where the
+false flags came from, in new wordings each time. A table fitted on the
 development splits does not carry over (scripts/grounding_loso.py
 ``--table fit``: docs/grounding.md, "Evidence strength").
 """
@@ -36,8 +37,8 @@ from dataclasses import dataclass
 CHECKS: tuple[str, ...] = (
     "citation.none", "quote.none",
     "figure.elsewhere", "price.per", "price.list", "figure.frequency", "figure.period",
-    "figure.kin.unit.close", "figure.kin.unit.far", "figure.kin.bare.close", "figure.kin.bare.far",
-    "figure.kin.words",
+    "figure.kin.unit.close", "figure.kin.unit.far", "figure.kin.other.close", "figure.kin.other.far",
+    "figure.kin.bare.close", "figure.kin.bare.far", "figure.kin.words",
     "figure.missing.unit.digits", "figure.missing.unit.words", "figure.missing.bare.digits",
     "figure.missing.bare.words",
     "name.code", "name.capital", "term.hyphen", "days.other", "term.new", "term.swap", "term.swap.new",
@@ -84,6 +85,7 @@ ALL = Evidence(frozenset(CHECKS), 1)
 DEFAULT = Evidence(frozenset([
     "citation.none", "quote.none", "citation.facts",
     "figure.elsewhere", "price.per", "price.list", "figure.frequency", "figure.period", "days.other",
-    "figure.kin.unit.close", "figure.kin.unit.far", "figure.kin.bare.close", "figure.missing.unit.digits",
+    "figure.kin.unit.close", "figure.kin.unit.far", "figure.kin.other.close", "figure.kin.other.far",
+    "figure.missing.unit.digits", "figure.kin.bare.close",
     "name.code", "name.capital", "negation.denied",
 ]))
