@@ -289,8 +289,20 @@ def _leet_replacement(folded: str, start: int, end: int) -> str | None:
     if (not left_alpha and run.isdigit() and folded[end : end + 2] in _ORDINAL_SUFFIXES
             and not folded[end + 2 : end + 3].isalpha()):
         return None  # "4th", "1st"
-    converted = _convert_leet_run(run, left_alpha, right_alpha)
+    key = (run, left_alpha, right_alpha)
+    converted = _LEET_CONVERTED.get(key)
+    if converted is None:
+        converted = _convert_leet_run(run, left_alpha, right_alpha)
+        if len(_LEET_CONVERTED) < _LEET_MEMO:
+            _LEET_CONVERTED[key] = converted
     return None if converted == run else converted
+
+
+# A run's conversion depends on the run and its two neighbours' letterhood alone, and
+# the same few runs recur ("!" after a word ends most exclamations): remembered, the
+# sweeps of _convert_leet_run run once per distinct run (bounded: runs are at most 32).
+_LEET_CONVERTED: dict[tuple[str, bool, bool], str] = {}
+_LEET_MEMO = 4096
 
 
 # Leet characters -> 1, other bytes -> 0: bytes.find (memchr) finds the runs in the
