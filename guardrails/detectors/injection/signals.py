@@ -433,7 +433,7 @@ def phrase_hits(text: str, norm: NormalizedText | None = None, words: Words | No
     if len(hits) > MAX_PER_NAME:
         hits = _cap(hits)
     discussing = bool(_DISCUSSION_GATE.present(t, words)) and bool(search(P.DISCUSSION, t))
-    return [h._replace(score=h.score * _frame_factor(t, h.start, discussing)) for h in hits]
+    return [Hit(name, score * _frame_factor(t, start, discussing), start, end) for name, score, start, end in hits]
 
 
 #: At most this many phrase signals of one name are kept (the strongest): the
@@ -473,9 +473,8 @@ def scan(text: str, norm: NormalizedText | None = None) -> list[Signal]:
     out: list[Signal] = []
     words = text_words(norm.text)  # read by the gates of both the phrases and the carriers
     phrases = phrase_hits(text, norm, words)
-    for h in phrases:
-        start, end = norm.to_original(h.start, h.end)
-        out.append(_to_signal(h._replace(start=start, end=end)))
+    for name, score, start, end in phrases:
+        out.append(_to_signal(Hit(name, score, *norm.to_original(start, end))))
     for h in carriers.scan_carriers(text, out, phrase_hits, words):
         out.append(_to_signal(h))
     return _dedupe(out)

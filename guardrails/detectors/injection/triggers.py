@@ -64,6 +64,11 @@ _FOUND_FROM = 1024  # a shorter text is scanned again: remembering costs about w
 def occurrences(t: str, trig: str) -> Iterator[tuple[int, int]]:
     """Spans of ``trig`` in ``t``; a trigger starting with an ASCII letter must
     start a word, and one ending in ``$`` must also end one."""
+    return iter(_spans(t, trig))
+
+
+def _spans(t: str, trig: str) -> list[tuple[int, int]]:
+    """:func:`occurrences` as a list (the text's own for a long text: not to be changed)."""
     if len(t) < _FOUND_FROM:
         return _occurrences(t, trig)
     texts = _FOUND.texts
@@ -76,23 +81,36 @@ def occurrences(t: str, trig: str) -> Iterator[tuple[int, int]]:
         del texts[_FOUND_TEXTS:]
     found = spans.get(trig)
     if found is None:
-        found = spans[trig] = list(_occurrences(t, trig))
-    return iter(found)
+        found = spans[trig] = _occurrences(t, trig)
+    return found
 
 
-def _occurrences(t: str, trig: str) -> Iterator[tuple[int, int]]:
-    whole = trig.endswith("$")
-    lit = trig[:-1] if whole else trig
-    left = lit[0].isascii() and lit[0].isalpha()
-    n = len(t)
+#: Letters a word-led trigger starts with (``c in`` it is ``c.isascii() and c.isalpha()``).
+WORD_LED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# trigger -> (its literal, its length, whether it must start a word, whether it must end one)
+_SPELLING: dict[str, tuple[str, int, bool, bool]] = {}
+
+
+def _occurrences(t: str, trig: str) -> list[tuple[int, int]]:
+    spelling = _SPELLING.get(trig)
+    if spelling is None:
+        whole = trig.endswith("$")
+        lit = trig[:-1] if whole else trig
+        spelling = _SPELLING[trig] = (lit, len(lit), lit[0] in WORD_LED, whole)
+    lit, size, left, whole = spelling
     i = t.find(lit)
+    if i < 0:
+        return []
+    out = []
+    n = len(t)
     while i >= 0:
-        j = i + len(lit)
+        j = i + size
         if (not left or i == 0 or not t[i - 1].isalnum()) and (
             not whole or j == n or not t[j].isalnum()
         ):
-            yield i, j
+            out.append((i, j))
         i = t.find(lit, j)
+    return out
 
 
 def windows(
@@ -105,7 +123,7 @@ def windows(
     trying an alternation at every position.
     """
     n = len(t)
-    found = [(max(0, i - before), min(n, j + after)) for trig in triggers for i, j in occurrences(t, trig)]
+    found = [(max(0, i - before), min(n, j + after)) for trig in triggers for i, j in _spans(t, trig)]
     if len(found) < 2:
         return found
     found.sort()
@@ -361,16 +379,16 @@ def finditer(
     known = accel.starts(pattern, t)
     if known is not None:  # the compiled matcher knows where matches can start
         yield from _finditer_known(pattern, t, triggers, before, known, first, seen, tried)
-        other = [trig for trig in triggers if not (trig[0].isascii() and trig[0].isalpha())]
+        other = [trig for trig in triggers if trig[0] not in WORD_LED]
     else:
         other = []
         leads = first.word_starts if first is not None else None
         match = pattern.match
         for trig in triggers:
-            if not (trig[0].isascii() and trig[0].isalpha()):
+            if trig[0] not in WORD_LED:
                 other.append(trig)  # after every word-led trigger, as before
                 continue
-            for i, j in occurrences(t, trig):
+            for i, j in _spans(t, trig):
                 # Word starts in the lead-in, after a space or punctuation ('"note to the AI'),
                 # and the trigger itself.
                 if not before or not i:
@@ -434,7 +452,7 @@ def _finditer_known(
             continue
         covered = t[p:q]  # an occurrence it covers lies inside the match
         for k, trig in enumerate(triggers):
-            if not (trig[0].isascii() and trig[0].isalpha()) or trig.rstrip("$") not in covered:
+            if trig[0] not in WORD_LED or trig.rstrip("$") not in covered:
                 continue
             i = _first_occurrence(t, trig, p if at else p + 1, p + before if lead else p, q)
             if i >= 0:
@@ -468,7 +486,7 @@ def _first_occurrence(t: str, trig: str, lo: int, hi: int, end: int) -> int:
     if bordered is None:
         bordered = _BORDERED[lit] = _bordered(lit)
     if bordered:  # as the scan from the start finds them
-        for i, _ in occurrences(t, trig):
+        for i, _ in _spans(t, trig):
             if i > hi:
                 return -1
             if i >= lo:
