@@ -353,6 +353,63 @@ occurrence loops, the quoting frame). Tried and dropped: scanning the overlappin
 a pattern's triggers once per merged stretch (6,920 scans became 3,840 on that row) cost more
 in list building and bisection than it saved (+2.6% with it). The 100 µs/KB goal is still
 missed on every row but 10 KB of prose, for the reasons given above.
+
+### 3 December, round 5: the fixed cost per call, and how far the goal is
+
+Every result is unchanged: `scripts/injection_digest.py` hashes the score, both parts and every
+finding of 8,185 texts (both corpus files, and the benchmark's five rows at seeds 11-30) and
+gives `5edd800a...` before and after, with and without the compiled matcher. `levels.json` was
+re-recorded by `scripts/train_injection.py --levels` (its digest hashes the signals' sources;
+same levels). What changed: a leet run's conversion is remembered by the run and its neighbours
+(the `!` ending an exclamation was swept again on every call); a trigger's occurrences are a
+list built from its spelling read once; a word-led trigger is a set lookup; hits are rebuilt
+without `NamedTuple._replace`; the invisible-character test asks an ASCII text nothing and
+any other one class search instead of ten substring passes over its UTF-8. callgrind, detector
+alone, pure Python, steady state, against `0b0f08a`, thousands of instructions per KB:
+
+| text | before | after |
+| --- | --- | --- |
+| 100 B prose | 6,675 | 6,506 (-2.5%) |
+| 1 KB prose | 1,629 | 1,565 (-3.9%) |
+| 10 KB prose | 703 | 651 (-7.4%) |
+| 1 KB corpus | 3,730 | 3,477 (-6.8%) |
+| 10 KB corpus | 3,261 | 3,225 (-1.1%) |
+
+The quick benchmark (`--quick --only injection`), two alternated pairs of runs at load 6-7,
+could not resolve changes of this size: engine call, µs/KB, before (two runs) -> after (two
+runs), 100 B 2,492, 1,889 -> 1,887, 2,382; 1 KB 566, 445 -> 627, 582; 10 KB 211, 160 ->
+1,331, 205; 1 KB corpus 1,076, 1,077 -> 1,263, 1,067; 10 KB corpus 2,198, 2,381 -> 3,312,
+1,632.
+
+Where a call goes (cProfile shares of the detector alone, pure Python; cProfile overstates
+Python calls against numpy and `re`): 100 B, signals 66% (the phrase scanners 52%, carriers
+8%), model 23%, normalisation 7%; 1 KB prose, signals 46%, model 38%, normalisation 15%;
+1 KB corpus, signals 72%, model 16%, normalisation 8%; 10 KB corpus, signals 80% (carriers
+15%), model 7%, normalisation 11%. A 100-byte text with an attack sentence makes about 600
+Python calls in the signals: ten `finditer` runs, twenty occurrence scans, a dozen regex
+matches, the gates and key lists, and the frame around each hit, none over a sixth.
+
+Tried and dropped, each measured: the long-text model's words as one array of unigram and
+bigram buckets summed and counted by two `np.bincount` (7 fewer numpy calls; 1 KB 167 -> 168
+µs/KB, 10 KB 54 -> 58, alternated in one process: `bincount` over twice the entries costs
+what the calls saved); the character n-grams as one `uint64` matrix product of a strided view
+(1.2x slower than Horner's rule at 1 KB, 3.6x at 10 KB: numpy's integer `matmul` is a plain
+loop); one bytes regex for the decode keys (slower than three substring tests).
+
+How far the goal is. At the rate of round 3's estimates (10 KB of prose: about 720k
+instructions per KB for about 85 µs/KB), 100 µs/KB is about 850k instructions per KB for the
+whole engine call. On 100 B the engine around the detector alone takes about 1,200k per KB
+(round 3: engine call minus detector alone), more than the whole budget before the detector
+runs; the reference run's engine call with a `banned()` rule instead, the cheapest detector,
+takes about 100 µs for one (1,035 µs/KB). On the longer rows the engine's part is about 120k
+per KB, and the detector alone must shrink about 2x on 1 KB of prose (1,565k) and 4-5x on
+the corpus rows (3,477k and 3,225k). A numpy call costs 4-12k instructions, and the
+model makes about 10 (100 B) to 45 (1 KB and up); a Python call in the signals costs a few
+hundred, and a 100-byte attack makes about 600. Small steps such as this round's take a few
+percent each; the signals in pure Python would need a fraction of their calls. What could do
+that is a compiled matcher for the gates, the occurrence loops and the frame as well as the
+patterns (the optional Hyperscan pass answers only where patterns start, not the Python
+around them), or the signals as a compiled extension.
 """
 
 
