@@ -180,9 +180,10 @@ def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
     read only the request's values), flat maps of plain values (one walk
     validates them and counts the arguments' length), no rule that fails,
     and a combination the memo holds (by mask, and tool for the wildcard
-    set). None for a policy with a schema, a text detector in the stage, or
-    a session store; the engine calls it only without session, ``at``,
-    explain, overrides or coverage, and with no policy named but this one
+    set), and a request the policy's schema accepts (a refused one is left
+    to that function, which says why). None for a text detector in the
+    stage, or a session store; the engine calls it only without session,
+    ``at``, explain, overrides or coverage, and with no policy named but this one
     (``fast.policy_name``). Decisions stay identical: the memo's
     entry comes from :func:`~guardrails.evaluate.memo_entry`, which runs
     ``combine``."""
@@ -190,7 +191,7 @@ def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
         return None
     p = next(iter(newest.values()))
     graph = p.stages.get("tool_call")
-    if graph is None or graph.code is None or graph.detectors or rt.store is not None or p.schema is not None:
+    if graph is None or graph.code is None or graph.detectors or rt.store is not None:
         return None
 
     def mask_form(f: Any) -> tuple | None:
@@ -202,6 +203,7 @@ def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
     max_len, tool_default = p.settings.max_text_length, p.settings.tool_default
     clock, lean, deny = time.perf_counter, Decision.lean, Outcome.DENY
     empty: dict = {}  # a missing principal or context, as the generated function reads it (it never writes)
+    schema_problem = p.schema.call_problem if p.schema is not None else None
 
     def fast(tool: Any, args: Any, principal: Any, context: Any) -> Decision | None:
         started = clock()
@@ -215,6 +217,8 @@ def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
             return None
         if not args:
             args = {}
+        if schema_problem is not None and schema_problem(tool, args, principal, context) is not None:
+            return None
         f, memo = entry
         mask = f(tool, args, principal or empty, context or empty)
         if mask == -1:  # (a codegen.Picker's mask is a tuple)

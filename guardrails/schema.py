@@ -97,6 +97,8 @@ class Schema:
     shapes: dict[str, Ty] = field(default_factory=dict)  # principal / context / metadata -> record
     # Compiled request checks: ("tool", name) -> its arguments' check; a shape's root -> its check.
     checks: dict[Any, Check] = field(default_factory=dict, compare=False, repr=False)
+    # The check of a call's tool, args, principal and context, built from `checks` (call_check).
+    call_problem: CallCheck | None = field(default=None, compare=False, repr=False)
 
     @property
     def empty(self) -> bool:
@@ -180,7 +182,7 @@ def build_schema(policies: Iterable[ast.Policy], diags: Diagnostics) -> Schema:
     records = {root: Ty("record", fields=tuple(fs), open=o) for root, (fs, o) in shapes.items()}
     checks: dict[Any, Check] = {("tool", name): _record_check(t.args, "argument") for name, t in tools.items()}
     checks.update((root, _record_check(ty, "field")) for root, ty in records.items())
-    return Schema(tools, records, checks)
+    return Schema(tools, records, checks, call_check(checks))
 
 
 # ---- requests against the schema --------------------------------------------
@@ -188,12 +190,16 @@ def build_schema(policies: Iterable[ast.Policy], diags: Diagnostics) -> Schema:
 #: A compiled check of one value: None when it matches, else (where below the
 #: value, what is wrong), so the path is only built for a request refused.
 Check = Callable[[Any], "tuple[str, str] | None"]
+#: A compiled check of a call: (tool, args, principal, context) -> why it does not match, or None.
+CallCheck = Callable[[Any, Any, Any, Any], "str | None"]
 
 
-def compile_check(ty: Ty, what: str = "field") -> Check | None:
+def compile_check(ty: Ty, what: str = "field", quick: bool = True) -> Check | None:
     """The check of a value against `ty`, decided once at load (None: any
     value matches). Messages name the kind of a wrong value, never the value:
-    they reach the decision log, which must not hold the data it protects."""
+    they reach the decision log, which must not hold the data it protects.
+    `quick` False leaves out the records' quick pass (_record_check): the
+    tests' reference, which must give the same answer for every value."""
     kind, expected = ty.kind, ty.describe()
     if kind in ("any", "mixed"):
         return None
@@ -210,33 +216,50 @@ def compile_check(ty: Ty, what: str = "field") -> Check | None:
 
         return enum
     if kind == "list":
-        elem = compile_check(ty.elem) if ty.elem is not None else None
+        elem = compile_check(ty.elem, quick=quick) if ty.elem is not None else None
 
         def each(v: Any):
             if type(v) is not list:
                 return ("", f"is a {kind_of(v)}; expected {expected}")
             if elem is not None:
-                for i, item in enumerate(v):
+                for item in v:
+                    if elem(item):
+                        break
+                else:
+                    return None
+                for i, item in enumerate(v):  # (which item, only for a list refused)
                     bad = elem(item)
                     if bad:
                         return (f"[{i}]{bad[0]}", bad[1])
             return None
 
         return each
-    return _record_check(ty, what)
+    return _record_check(ty, what, quick)
 
 
-def _record_check(ty: Ty, what: str) -> Check:
-    """A record's check as one generated function: the scalar and enum
-    fields are tested inline (a function call per field was most of the
-    check's cost), nested lists and records call their own checks. The order
-    of the tests is the order of the messages: an unknown name first (a
-    misspelt argument is also a missing one, and "did you mean" says more
-    than "lacks"), then the required names, then each field's type, as
-    declared."""
+def _record_check(ty: Ty, what: str, quick: bool = True) -> Check:
+    """A record's check as one generated function in two parts.
+
+    The quick pass is for the value that matches with plain types, as
+    nearly every request's does: it reads each field once, counts the
+    declared names present against the object's size (so no unknown name,
+    without building a set) and tests each value's exact type (an enum of
+    strings is one set lookup). It returns None only where the second part
+    would; anything else (a problem, a bool or str subclass, a missing
+    name) falls through to that part, which says what is wrong.
+
+    The second part tests in the order of the messages: an unknown name
+    first (a misspelt argument is also a missing one, and "did you mean"
+    says more than "lacks"), then the required names, then each field's
+    type, as declared. Scalar and enum fields are tested inline (a function
+    call per field was most of the check's cost); nested lists and records
+    call their own checks, shared by both parts."""
     names = frozenset(f.name for f in ty.fields)
     env: dict[str, Any] = {"kind_of": kind_of, "NAMES": names, "MISSING": _MISSING}
-    src = ["def check(v):",
+    for i, f in enumerate(ty.fields):
+        if f.ty.kind not in _INLINE and f.ty.kind != "enum" and (sub := compile_check(f.ty, quick=quick)) is not None:
+            env[f"SUB{i}"] = sub
+    src = ["def check(v):", *(_quick_pass(ty, env) if quick else ()),
            "    if type(v) is not dict:",
            "        return ('', 'is a ' + kind_of(v) + '; expected an object')"]
     if not ty.open:
@@ -261,13 +284,72 @@ def _record_check(ty: Ty, what: str) -> Check:
         if test is not None:
             env[f"BAD{i}"] = _scalar_problem(f.ty, f".{f.name}")
             src += [read, f"    if {present}not {test}:", f"        return BAD{i}(x)"]
-        elif (sub := compile_check(f.ty)) is not None:
-            env[f"SUB{i}"] = sub
+        elif f"SUB{i}" in env:
             src += [read, f"    if {present.removesuffix(' and ') or 'True'}:", f"        r = SUB{i}(x)",
                     "        if r:", f"            return ({'.' + f.name!r} + r[0], r[1])"]
     src.append("    return None")
     exec(compile("\n".join(src), f"<schema check: {ty.describe()[:60]}>", "exec"), env)
     return env["check"]
+
+
+def _quick_pass(ty: Ty, env: dict[str, Any]) -> list[str]:
+    """The generated lines of a record check's quick pass (see _record_check)."""
+    required, optional, present, tests = [], [], [], []
+    for i, f in enumerate(ty.fields):
+        x, test = f"x{i}", _exact_test(f.ty, f"x{i}", i, env)
+        if f.optional:
+            optional.append(f"        {x} = v.get({f.name!r}, MISSING)")
+            present.append(f"({x} is not MISSING)")
+            if test is not None:
+                tests.append(f"({x} is MISSING or {test})")
+        else:
+            required.append(f"            {x} = v[{f.name!r}]")  # (in the try: a missing name is a KeyError)
+            if test is not None:
+                tests.append(test)
+    if not ty.open:
+        tests.insert(0, f"len(v) == {' + '.join([str(len(required)), *present])}")
+    return ["    if type(v) is dict:",
+            "        try:", *(required or ["            pass"]),
+            "        except KeyError:",
+            "            pass",
+            "        else:",
+            *["    " + line for line in optional],
+            f"            if {' and '.join(tests) or 'True'}:",
+            "                return None"]
+
+
+def _exact_test(ty: Ty, x: str, i: int, env: dict[str, Any]) -> str | None:
+    """An expression true only where the value `x` passes `ty`'s check,
+    with plain types (None: every value passes). A nested list or record
+    uses its check, SUB{i} in `env`."""
+    kind = ty.kind
+    if kind in _EXACT:
+        return _EXACT[kind].format(x=x)
+    if kind == "enum":
+        strings = frozenset(v for v in ty.values if type(v) is str)
+        numbers = frozenset(v for v in ty.values if type(v) in (int, float))
+        flags = frozenset(v for v in ty.values if type(v) is bool)
+        parts = []
+        if strings:
+            env[f"STRINGS{i}"] = strings
+            parts.append(f"type({x}) is str and {x} in STRINGS{i}")
+        if numbers:
+            env[f"NUMBERS{i}"] = numbers
+            parts.append(f"(type({x}) is int or type({x}) is float) and {x} in NUMBERS{i}")
+        if flags:
+            env[f"FLAGS{i}"] = flags
+            parts.append(f"({x} is True or {x} is False) and {x} in FLAGS{i}")
+        return "(" + " or ".join(f"({p})" for p in parts) + ")" if parts else "False"
+    return f"SUB{i}({x}) is None" if f"SUB{i}" in env else None
+
+
+#: Exact-type tests of the quick pass, stricter than _INLINE's (no subclass, no bool as a number).
+_EXACT = {
+    "string": "type({x}) is str",
+    "boolean": "({x} is True or {x} is False)",
+    "number": "(type({x}) is int or type({x}) is float)",
+    "integer": "(type({x}) is int or type({x}) is float and {x}.is_integer())",
+}
 
 
 _MISSING = object()
@@ -296,6 +378,27 @@ _SCALARS: dict[str, Callable[[Any], bool]] = {
 }
 
 
+def call_check(checks: dict[Any, Check]) -> CallCheck:
+    """request_problem's check of a call (tool, args, principal, context),
+    decided once at load: the tools' checks by name, and a check of a shape
+    the schema does not declare is left out rather than looked up per call."""
+    by_tool = {key[1]: check for key, check in checks.items() if type(key) is tuple}
+    tool_check, principal_check, context_check = by_tool.get, checks.get("principal"), checks.get("context")
+
+    def problem(tool: Any, args: Any, principal: Any, context: Any) -> str | None:
+        # `args` None: a tool result sent without its call's arguments; there is
+        # nothing to check, and a rule that reads them fails closed.
+        if args is not None and (check := tool_check(tool)) is not None and (bad := check(args)):
+            return f"tool {tool!r}: args{bad[0]} {bad[1]}"
+        if principal is not None and principal_check is not None and (bad := principal_check(principal)):
+            return f"principal{bad[0]} {bad[1]}"
+        if context is not None and context_check is not None and (bad := context_check(context)):
+            return f"context{bad[0]} {bad[1]}"
+        return None
+
+    return problem
+
+
 def request_problem(schema: Schema, tool: str | None = None, args: Any = None, principal: Any = None,
                     context: Any = None, metadata: list[dict] = ()) -> str | None:
     """Why a request does not match `schema`, or None. Checked once, before
@@ -303,19 +406,11 @@ def request_problem(schema: Schema, tool: str | None = None, args: Any = None, p
     of the wrong type. A tool the schema does not declare is not checked
     here (``tool_default`` decides calls of unknown tools). `metadata` are
     the retrieved chunks' metadata, in order."""
-    checks = schema.checks
-    # `args` None: a tool result sent without its call's arguments; there is
-    # nothing to check, and a rule that reads them fails closed.
-    if tool is not None and args is not None and (check := checks.get(("tool", tool))) is not None:
-        bad = check(args)
-        if bad:
-            return f"tool {tool!r}: args{bad[0]} {bad[1]}"
-    for root, value in (("principal", principal), ("context", context)):
-        if value is not None and (check := checks.get(root)) is not None:
-            bad = check(value)
-            if bad:
-                return f"{root}{bad[0]} {bad[1]}"
-    check = checks.get("metadata")
+    call = schema.call_problem or call_check(schema.checks)
+    bad = call(tool, args, principal, context)
+    if bad:
+        return bad
+    check = schema.checks.get("metadata")
     for i, meta in enumerate(metadata if check is not None else ()):
         bad = check(meta)
         if bad:
