@@ -34,16 +34,23 @@ The ``opentelemetry-api`` package is optional (``pip install
 and opens no spans. With the API but no tracer provider configured (none
 given, no global one set), no span is opened at all, and with no meter
 provider no OpenTelemetry instrument is called (the API's no-op instruments
-cost a third of a 15 us tool decision). A global provider set later is
-looked for at most once a second (:data:`LOOK_EVERY`), since asking the API
-reads the environment; spans and metrics start within that second. The
-attributes are only built for a span that records.
+cost a third of a 15 us tool decision). While nothing is configured (no
+provider, no ``metrics=``) the wrapper's check methods are the target's own
+bound methods, so a check costs what it costs unwrapped. A global provider
+set later is looked for once a second (:data:`LOOK_EVERY`) by one daemon
+thread shared by every idle wrapper (asking the API reads the environment,
+so not per check); when it finds one it puts the tracing methods in place,
+and spans and metrics start within that second. The attributes are only
+built for a span that records.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -145,24 +152,36 @@ class Traced:
         # Whether the instruments reach a real meter provider: one given, or a
         # global one found by _look(). Until then they are not called at all.
         self._metering = meter_provider is not None
-        self._next_look = self._quiet_until = 0.0
+        self._next_look = 0.0
         if _metrics is not None:
             meter = _metrics.get_meter(INSTRUMENTATION, __version__, meter_provider=meter_provider)
             self._count = meter.create_counter("guardrails.decisions", unit="{decision}",
                                                description="Decisions, by stage, outcome and policy.")
             self._duration = meter.create_histogram("guardrails.decision.duration", unit="s",
                                                     description="Time to decide a check, by stage.")
+        # The check methods twice: the target's own (while idle) and the tracing ones.
+        self._own: dict[str, Callable] = {}
+        self._tracing: dict[str, Callable] = {}
         for method, stage in METHODS.items():
             fn = getattr(target, method, None)
             if callable(fn):
-                setattr(self, method, self._sync(stage, fn))
+                self._own[method], self._tracing[method] = fn, self._sync(stage, fn)
             twin = getattr(target, "a" + method, None)
             if callable(twin):
-                setattr(self, "a" + method, self._async(stage, twin))
+                self._own["a" + method], self._tracing["a" + method] = twin, self._async(stage, twin)
         if callable(getattr(target, "check", None)):
             check = target.check
-            self.check = lambda stage, request, **kw: self._observe(
+            self._own["check"] = check
+            self._tracing["check"] = lambda stage, request, **kw: self._observe(
                 stage, check, (stage, request), kw, request if isinstance(request, dict) else {})
+        self._next_look = time.monotonic() + LOOK_EVERY
+        self._look()
+        self._tracing_in_place = not self._idle()
+        if self._tracing_in_place:
+            self.__dict__.update(self._tracing)
+        else:
+            self.__dict__.update(self._own)  # a check is the target's own call: nothing to record yet
+            _LOOKER.watch(self)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for what __init__ did not set: the wrapped object's own.
@@ -193,28 +212,29 @@ class Traced:
             self._metering = unset is None or not isinstance(_metrics.get_meter_provider(), unset)
 
     def _idle(self) -> bool:
-        """Nothing to record: no tracer, no meter provider, no Prometheus metrics.
-        Once found idle, it stays so without asking until the next look
-        (``_quiet_until``), so a check pays one clock read and a comparison."""
-        if self.prometheus is not None:
-            return False
-        if self._tracer_now() is None and not self._metering:
-            self._quiet_until = self._next_look
-            return True
-        return False
+        """Nothing to record: no tracer, no meter provider, no Prometheus metrics."""
+        return self.prometheus is None and self._tracer is None and not self._metering
+
+    def look_again(self) -> bool:
+        """While idle: look for global providers now, and put the tracing
+        methods in place if one was set. True once it traces (the looker
+        thread's step; also for a test that cannot wait a second)."""
+        if not self._tracing_in_place:
+            self._look()
+            if self._idle():
+                return False
+            self.__dict__.update(self._tracing)
+            self._tracing_in_place = True
+        return True
 
     def _sync(self, stage: str, fn: Callable) -> Callable:
         def check(*args: Any, **kwargs: Any) -> Decision:
-            if time.monotonic() < self._quiet_until or self._idle():  # no OpenTelemetry set up: the call alone
-                return fn(*args, **kwargs)
             return self._observe(stage, fn, args, kwargs, _about(args, kwargs))
 
         return check
 
     def _async(self, stage: str, fn: Callable) -> Callable:
         async def acheck(*args: Any, **kwargs: Any) -> Decision:
-            if time.monotonic() < self._quiet_until or self._idle():
-                return await fn(*args, **kwargs)
             started = time.perf_counter()
             tracer = self._tracer_now()
             if tracer is None:
@@ -284,6 +304,56 @@ class Traced:
             self._duration.record(seconds, {"guardrails.stage": stage})
         if self.prometheus is not None:
             self.prometheus.observe(d, seconds)
+
+
+class _Looker:
+    """One daemon thread that looks for global providers every
+    :data:`LOOK_EVERY` seconds on behalf of every idle wrapper (held weakly),
+    and ends when none is left."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: weakref.WeakSet[Traced] = weakref.WeakSet()
+        self._thread: threading.Thread | None = None
+        if hasattr(os, "register_at_fork"):  # a forked child has no thread: start its own
+            os.register_at_fork(after_in_child=self._forked)
+
+    def watch(self, t: Traced) -> None:
+        if _trace is None and _metrics is None:
+            return  # without the API no provider can be set
+        with self._lock:
+            self._idle.add(t)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="guardrails-otel-look", daemon=True)
+                self._thread.start()
+
+    def look(self) -> None:
+        """One look for every idle wrapper (the thread's step)."""
+        with self._lock:
+            waiting = list(self._idle)
+        for t in waiting:
+            if t.look_again():
+                with self._lock:
+                    self._idle.discard(t)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(LOOK_EVERY)
+            self.look()
+            with self._lock:
+                if not self._idle:
+                    self._thread = None
+                    return
+
+    def _forked(self) -> None:
+        self._lock, self._thread = threading.Lock(), None
+        waiting = list(self._idle)
+        self._idle = weakref.WeakSet()
+        for t in waiting:
+            self.watch(t)
+
+
+_LOOKER = _Looker()
 
 
 def traced(engine_or_client: Any, *, tracer_provider: Any = None, meter_provider: Any = None,
