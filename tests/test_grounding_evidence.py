@@ -103,3 +103,24 @@ output {
     d = e.check_output("Refunds are accepted within 30 days by the Gold desk.",
                        sources=[s.to_json() for s in SOURCES])
     assert d.outcome is Outcome.DENY
+
+
+# The passage's negation governs the claim's own predicate (negation.predicate), and where another verb
+# comes between them it does not ("cannot repay ... may renew": the renewal is not denied).
+GOVERNED = (Source("kb", "If you cannot repay on time you may renew the loan once. Pets are not allowed in the "
+                         "cabins."),)
+
+
+def test_a_passage_denying_the_claim_s_own_predicate_flags_it_alone():
+    (u,) = check_grounding("Pets are allowed in the cabins on request.", GOVERNED).unsupported
+    assert (u.reason, u.evidence) == ("negation", ("negation.predicate",)) and "negation.predicate" in DEFAULT.hard
+    assert u.passage == "Pets are not allowed in the cabins."
+
+
+def test_a_negation_another_verb_stands_between_leaves_the_claim_unverified():
+    r = check_grounding("You may renew the loan once on request.", GOVERNED)
+    assert r.unsupported == ()
+    (u,) = _weak(r)
+    assert (u.reason, u.evidence) == ("negation", ("negation.dropped",))
+    assert [x.reason for x in check_grounding("You may renew the loan once on request.", GOVERNED,
+                                              strict=True).unsupported] == ["negation"]

@@ -28,7 +28,14 @@ from itertools import pairwise
 
 from guardrails.detectors.grounding.passages import Passage, value_key
 from guardrails.detectors.grounding.terms import cycle_values
-from guardrails.detectors.grounding.words import FEE, content_stems, polarity, stem
+from guardrails.detectors.grounding.words import (
+    FEE,
+    NEGATION_WORDS,
+    clause_words,
+    content_stems,
+    polarity,
+    stem,
+)
 
 _AUX = re.compile(r"\b(?:is|are|was|were|be|been|can|may|must|will|shall|should|has|have|had|does|do|did|"
                   r"cannot|can't|isn't|aren't|won't|doesn't|don't)\b", re.IGNORECASE)
@@ -286,6 +293,48 @@ def _opposed(bare: str, cstems: set[str], sharing, subject: frozenset[str]) -> P
             if found is None:
                 found = p
     return found
+
+
+# A finite verb after a negation starts another predicate, which the negation
+# does not govern ("If you cannot repay at 6 months you may renew the loan").
+_FINITE = frozenset(["can", "could", "may", "might", "must", "will", "would", "shall", "should", "is", "are",
+                     "was", "were"])
+_CUES = NEGATION_WORDS - {"free"}
+
+
+def denies_predicate(bare: str, p: Passage) -> bool:
+    """Whether passage `p` denies the claim's predicate itself, which the
+    claim asserts: the predicate (:func:`_predicate`) is under a negation
+    in the passage, in the clause of the negation and with no other verb
+    between them, or is a negative word's ("prohibited" for "allowed"),
+    and the claim does not deny it. Then the passage speaks of the same
+    act and says it does not happen: the flip is not in other words."""
+    pred, _ = _predicate(bare)
+    if pred is None or pred not in p.negated or pred in p.mixed or pred in p.clause_mixed:
+        return False
+    c_clause, c_phrase, _, _ = polarity(bare)
+    if pred in c_clause or pred in c_phrase:
+        return False
+    ws, breaks = clause_words(p.text, p.text.lower())
+    cue, spoken = False, False  # a negation is open in this clause; the predicate's word was seen
+    for w, brk in zip(ws, breaks):
+        if brk or w in _CLAUSE_BREAKS:
+            cue = False
+        if w in _CUES or w.endswith("n't"):
+            cue = True
+            continue
+        if w in _FINITE:
+            cue = False
+            continue
+        if pred in content_stems(w):
+            spoken = True
+            if cue:
+                return True
+    return not spoken  # only a negative word of the passage holds it
+
+
+_CLAUSE_BREAKS = frozenset(["and", "but", "or", "while", "whereas", "because", "which", "that", "so", "if",
+                            "unless", "when"])
 
 
 def contradiction(bare: str, cstems: set[str], sharing, overlap: dict[Passage, int], quantities=()

@@ -43,7 +43,7 @@ CHECKS: tuple[str, ...] = (
     "figure.missing.bare.words",
     "name.code", "name.capital", "term.hyphen", "days.other", "term.new", "term.swap", "term.swap.new",
     "name.other", "name.given", "free",
-    "negation.denied", "negation.dropped", "negation.added", "negation.both", "negation.other",
+    "negation.denied", "negation.predicate", "negation.dropped", "negation.added", "negation.both", "negation.other",
     "content", "citation.facts", "citation.share",
 )
 
@@ -87,5 +87,5 @@ DEFAULT = Evidence(frozenset([
     "figure.elsewhere", "price.per", "price.list", "figure.frequency", "figure.period", "days.other",
     "figure.kin.unit.close", "figure.kin.unit.far", "figure.kin.other.close", "figure.kin.other.far",
     "figure.missing.unit.digits", "figure.kin.bare.close",
-    "name.code", "name.capital", "negation.denied",
+    "name.code", "name.capital", "negation.denied", "negation.predicate",
 ]))
