@@ -124,3 +124,22 @@ def test_a_negation_another_verb_stands_between_leaves_the_claim_unverified():
     assert (u.reason, u.evidence) == ("negation", ("negation.dropped",))
     assert [x.reason for x in check_grounding("You may renew the loan once on request.", GOVERNED,
                                               strict=True).unsupported] == ["negation"]
+
+
+# The mirror: the claim's negation governs its predicate, and a passage that denies nothing asserts it of
+# the claim's object. A denial is general and an assertion specific: the object is asked for here.
+ASSERTED = (Source("kb", "Overtime must be approved in advance by a team lead. Disposable cups are included and "
+                         "china can be hired at $4 per guest."),)
+
+
+def test_a_passage_asserting_what_the_claim_s_negation_governs_flags_it_alone():
+    for answer in ("Overtime does not need to be approved in advance.", "You won't need to hire any china."):
+        (u,) = check_grounding(answer, ASSERTED).unsupported
+        assert (u.reason, u.evidence) == ("negation", ("negation.predicate",)), answer
+
+
+def test_a_passage_asserting_the_predicate_of_another_object_leaves_the_claim_unverified():
+    r = check_grounding("You won't need to hire any cups.", ASSERTED)  # china is hired, cups are included
+    assert r.unsupported == ()
+    (u,) = _weak(r)
+    assert (u.reason, u.evidence) == ("negation", ("negation.added",)) and u.passage is not None

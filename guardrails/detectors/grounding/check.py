@@ -57,7 +57,11 @@ from guardrails.detectors.grounding.claims import (
     extract_claims,
     without_citations,
 )
-from guardrails.detectors.grounding.contradiction import contradiction, denies_predicate
+from guardrails.detectors.grounding.contradiction import (
+    asserts_denied,
+    contradiction,
+    denies_predicate,
+)
 from guardrails.detectors.grounding.evidence import DEFAULT, Evidence
 from guardrails.detectors.grounding.passages import (
     Passage,
@@ -483,10 +487,12 @@ def _negation_check(bare: str, cstems: set[str], against: Passage) -> str:
     content word of the claim: the same statement, negated), the claim's
     alone ("added": often a rule the passage words positively, "you'll have
     to use their own" / "bringing your own isn't allowed"), both, or
-    neither (opposed words). Any of these but "denied" is "predicate" when
-    the passage's negation governs the claim's own predicate, which the
-    claim asserts (contradiction.denies_predicate): "Linux is supported by
-    the VPN client" / "Linux is not supported"."""
+    neither (opposed words). "dropped" or "both" is "predicate" when the
+    passage's negation governs the claim's own predicate, which the claim
+    asserts (contradiction.denies_predicate: "Linux is supported by the VPN
+    client" / "Linux is not supported"); "added" is when the claim's
+    negation governs it and the passage asserts it of the claim's object
+    (contradiction.asserts_denied)."""
     c = ANY_NEGATION.search(bare) is not None
     p = ANY_NEGATION.search(against.text) is not None
     if p and not c and cstems <= against.stems:
@@ -495,6 +501,8 @@ def _negation_check(bare: str, cstems: set[str], against: Passage) -> str:
         return "negation.predicate"
     if p and not c:
         return "negation.dropped"
+    if c and not p and asserts_denied(bare, against):
+        return "negation.predicate"
     return "negation." + ("both" if c and p else "added" if c else "other")
 
 

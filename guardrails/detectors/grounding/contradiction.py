@@ -315,7 +315,15 @@ def denies_predicate(bare: str, p: Passage) -> bool:
     c_clause, c_phrase, _, _ = polarity(bare)
     if pred in c_clause or pred in c_phrase:
         return False
-    ws, breaks = clause_words(p.text, p.text.lower())
+    return _governed(p.text, pred)
+
+
+def _governed(text: str, pred: str) -> bool:
+    """Whether a negation of `text` governs a word of the stem `pred`: in
+    its clause, with no finite verb between them; or, when no word of the
+    text has that stem, whether the stem is there at all (a negative
+    word's: "prohibited" holds "allowed")."""
+    ws, breaks = clause_words(text, text.lower())
     cue, spoken = False, False  # a negation is open in this clause; the predicate's word was seen
     for w, brk in zip(ws, breaks):
         if brk or w in _CLAUSE_BREAKS:
@@ -330,7 +338,45 @@ def denies_predicate(bare: str, p: Passage) -> bool:
             spoken = True
             if cue:
                 return True
-    return not spoken  # only a negative word of the passage holds it
+    return not spoken  # only a negative word of the text holds it
+
+
+def asserts_denied(bare: str, p: Passage) -> bool:
+    """Whether passage `p`, which denies nothing, asserts the predicate the
+    claim's own negation governs, of the claim's object: the predicate
+    (:func:`_predicate`) is under the claim's negation (as
+    :func:`denies_predicate` reads it), and a clause of the passage holds
+    it, not as its subject's word, together with the word after it in the
+    claim (with none, a word of the claim's subject). "Overtime does not
+    need to be approved in advance" / "Overtime must be approved in advance
+    by a team lead". A denial is general, an assertion specific ("china can
+    be hired" says nothing of tableware), so the object is asked for here
+    and not of a passage's denial."""
+    pred, subject = _predicate(bare)
+    if pred is None or pred not in p.stems or pred in p.negated or pred in p.mixed:
+        return False
+    c_clause, c_phrase, c_mixed, c_clause_mixed = polarity(bare)
+    if (pred not in c_clause and pred not in c_phrase) or pred in c_mixed or pred in c_clause_mixed:
+        return False
+    if _named_before_verb(p.text, pred) or not _governed(bare, pred):
+        return False
+    seq = content_stems(bare)
+    at = seq.index(pred) if pred in seq else len(seq)
+    want = {seq[at + 1]} if at + 1 < len(seq) else set(subject)
+    if not want:
+        return False
+    clause: set[str] = set()
+    held = False  # the clause being read holds the predicate
+    ws, breaks = clause_words(p.text, p.text.lower())
+    for w, brk in zip(ws, breaks):
+        if brk or w in _CLAUSE_BREAKS:
+            if held and want & clause:
+                return True
+            clause, held = set(), False
+        got = content_stems(w)
+        clause.update(got)
+        held = held or pred in got
+    return bool(want & (clause if held else p.stems))
 
 
 _CLAUSE_BREAKS = frozenset(["and", "but", "or", "while", "whereas", "because", "which", "that", "so", "if",

@@ -22,7 +22,9 @@ figure differing in a passage clearly about the claim; a citation naming
 no source, a quotation in no source, a cited source lacking the claim's
 hard facts; a capitalised name, a code or a number-bearing name no source
 has; a passage holding every content word of the claim under a negation
-the claim lacks (the same statement, denied). Other polarity findings, new
+the claim lacks (the same statement, denied); a negation governing the
+claim's own predicate on one side only, the other side stating it
+(`negation.predicate`: round 2, docs/grounding.md). Other polarity findings, new
 terms, a "free" no source gives, a name the passage gives to another thing
 and figures in words are weak: in four held-out runs they were where the
 false flags came from, in new wordings each time. A table fitted on the
