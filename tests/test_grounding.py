@@ -197,12 +197,12 @@ def _rates(rows):
 #: The held-out split: written by another engineer without reading the
 #: detector, never read nor run while the detector was tuned; run once at the
 #: end of a round (docs/grounding.md). None between rounds: the last one
-#: (heldout-10, run after the evidence-strength round: 66/100 caught, 5/100
-#: flagged) has been seen and is dev-11 now, and heldout-11 is not run until
+#: (heldout-11, run after round 2 of evidence strength: 61/100 caught, 3/100
+#: flagged) has been seen and is dev-12 now, and heldout-12 is not run until
 #: the next round's changes (issue 19) are committed.
 HELDOUT: str | None = None
 DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8", "dev-9", "dev-10",
-       "dev-11")
+       "dev-11", "dev-12")
 
 
 def _splits():
@@ -227,6 +227,7 @@ DEV_COUNTS = {
     "dev-5": (67, 99, 0, 97), "dev-6": (70, 100, 1, 100), "dev-7": (79, 100, 0, 100), "dev-8": (65, 100, 0, 100),
     "dev-9": (60, 100, 1, 100),
     "dev-10": (65, 100, 5, 100), "dev-11": (67, 100, 5, 100),
+    "dev-12": (61, 100, 3, 100),
 }
 
 
@@ -241,16 +242,16 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-11) is 575/830 caught (69.3%, under the 90% "
-                   "goal) and 12/818 flagged (1.5%) by default: evidence strength flags only hard evidence alone "
-                   "(dev-11, was heldout-10, run once after that round: 66/100 caught, 5/100 flagged; "
-                   "heldout-9 had 79/100 and 21/100); docs/grounding.md, 'Evidence strength'")
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-12) is 636/930 caught (68.4%, under the 90% "
+                   "goal) and 15/918 flagged (1.6%) by default: evidence strength flags only hard evidence alone "
+                   "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
+                   "heldout-9, before it, had 79/100 and 21/100); docs/grounding.md, 'Evidence strength'")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
-WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-10 is dev-11 now, and heldout-11 is "
+WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-11 is dev-12 now, and heldout-12 is "
                             "run once, in both modes, after the next round's detector changes are committed")
 
 
