@@ -143,3 +143,22 @@ def test_a_passage_asserting_the_predicate_of_another_object_leaves_the_claim_un
     assert r.unsupported == ()
     (u,) = _weak(r)
     assert (u.reason, u.evidence) == ("negation", ("negation.added",)) and u.passage is not None
+
+
+# Round 3: a passage that is the claim restated under a negation, short of one word that is not the
+# claim's predicate (contradiction.denies_restated), is hard alone; lacking the claim's predicate, weak.
+RESTATED = (Source("kb", "We do not groom cats. Redwood runs games daily. Players may not bring their own "
+                         "paintballs or markers."),)
+
+
+def test_a_passage_restating_the_claim_under_a_negation_flags_it_alone():
+    (u,) = check_grounding("They groom cats as well as dogs.", RESTATED).unsupported
+    assert (u.reason, u.evidence) == ("negation", ("negation.restated",)) and "negation.restated" in DEFAULT.hard
+    assert u.passage == "We do not groom cats."
+
+
+def test_a_passage_lacking_the_claim_s_predicate_leaves_the_claim_unverified():
+    r = check_grounding("You'll have to use Redwood's own markers and paintballs.", RESTATED)
+    assert r.unsupported == ()
+    (u,) = _weak(r)
+    assert (u.reason, u.evidence) == ("negation", ("negation.dropped",)) and u.passage is not None

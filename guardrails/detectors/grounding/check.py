@@ -61,6 +61,7 @@ from guardrails.detectors.grounding.contradiction import (
     asserts_denied,
     contradiction,
     denies_predicate,
+    denies_restated,
 )
 from guardrails.detectors.grounding.evidence import DEFAULT, Evidence
 from guardrails.detectors.grounding.passages import (
@@ -500,7 +501,7 @@ def _negation_check(bare: str, cstems: set[str], against: Passage) -> str:
     if p and denies_predicate(bare, against):
         return "negation.predicate"
     if p and not c:
-        return "negation.dropped"
+        return "negation.restated" if denies_restated(bare, cstems, against) else "negation.dropped"
     if c and not p and asserts_denied(bare, against):
         return "negation.predicate"
     return "negation." + ("both" if c and p else "added" if c else "other")

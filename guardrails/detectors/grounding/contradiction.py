@@ -318,6 +318,26 @@ def denies_predicate(bare: str, p: Passage) -> bool:
     return _governed(p.text, pred)
 
 
+def denies_restated(bare: str, cstems: set[str], p: Passage) -> bool:
+    """Whether passage `p` is the claim restated under a negation, which the
+    claim lacks, short of one word: the passage's negation governs at least
+    two of the claim's content words (:func:`_governed`: in its clause, no
+    finite verb between; not words it also asserts), the
+    passage lacks at most one of them, and that one is not the claim's
+    predicate (:func:`_predicate`): "We do not groom cats" / "they groom cats
+    as well as dogs". A claim whose own predicate the passage lacks may say
+    another act of the same things ("You'll have to use Redwood's own
+    markers" / "Players may not bring their own markers")."""
+    denied = cstems & p.negated - p.mixed - p.clause_mixed
+    if len(denied) < 2 or sum(_governed(p.text, s) for s in denied) < 2:
+        return False
+    lacking = cstems - p.stems
+    if len(lacking) > 1:
+        return False
+    pred, _ = _predicate(bare)
+    return pred is None or pred not in lacking
+
+
 def _governed(text: str, pred: str) -> bool:
     """Whether a negation of `text` governs a word of the stem `pred`: in
     its clause, with no finite verb between them; or, when no word of the
