@@ -18,7 +18,7 @@ compiled: costlier tiers depend on early stopping and on detector memos,
 which the interpreter already handles. ``explain``, coverage and rule
 sets past :data:`MAX_RULES` use the interpreter too. An indexed tool_call
 set is not generated whole: its dispatch is (guardrails.rule_index.Picker),
-and each group of its rules once the group is hot.
+and each group of its rules binds a template shared by the groups of its shape.
 The source is kept on the stage graph, so ``guardrails graph --format
 python`` prints it. It is generated, never edited by hand.
 """
@@ -77,8 +77,8 @@ class StageCode:
     or the stage's rules when it has no tool index), and their source.
 
     ``source`` is the text of every function, the groups of an indexed set
-    (guardrails.rule_index.Picker) included: those are generated when it is read (or when
-    a group turns hot), not at load."""
+    (guardrails.rule_index.Picker) included: those are generated as source
+    when it is read (at load, a group binds its shape's template)."""
 
     __slots__ = ("functions", "_head", "_pickers")
 
@@ -134,6 +134,8 @@ class Generator:
         self.conditions = conditions
         self.on_roots: set[str] = set()  # the functions that take ctx.roots, not ctx
         self.mask_form: set[str] = set()  # tool_call functions of the request's values, giving the mask alone
+        # What the stage's indexed sets share (rule_index.Picker): templates, groups' functions, records.
+        self.shared: dict[str, Any] = {}
 
     @staticmethod
     def compilable(tiers: tuple[tuple[RuleNode, ...], ...]) -> bool:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from guardrails.codegen import fired_rule_nodes, fired_rules
+from guardrails.rule_index import EFFECT_BITS
 from guardrails.diagnostics import RuntimeCode
 from guardrails.history import History, check_session_id, open_history
 from guardrails.values import ARG_SEPARATOR, MAX_DEPTH, is_json_like
@@ -255,6 +256,71 @@ def combine_plain(rules: list[RuleNode], stage: str, tool_default: str,
     else:
         outcome, shown = Outcome.ALLOW, _SHOWN_BY_ALLOW[stage == "tool_call"]
     return outcome, [shared_violation(r) for r in rules if r.effect in shown], route
+
+
+#: combine_picked's table: by the effect bits of the rules that fired (rule_index.EFFECT_BITS), the
+#: outcome and the effects whose violations it lists; None where the call is denied by default.
+def _picked_rows(default_allows: bool) -> tuple:
+    deny, escalate, allow, redact, warn, label = (EFFECT_BITS[e] for e in
+                                                  ("deny", "escalate", "allow", "redact", "warn", "label"))
+    rows: list = []
+    for present in range(2 * max(EFFECT_BITS.values())):
+        if present & deny:
+            rows.append((Outcome.DENY, deny | warn | label))
+        elif present & escalate:
+            rows.append((Outcome.ESCALATE, escalate | redact | warn | label))
+        elif not present & allow and not default_allows:
+            rows.append(None)
+        else:
+            rows.append((Outcome.ALLOW, allow | redact | warn | label))
+    return tuple(rows)
+
+
+_PICKED_ROWS = {False: _picked_rows(False), True: _picked_rows(True)}
+_WARN_BITS = EFFECT_BITS["warn"] | EFFECT_BITS["label"]
+_ESCALATE_BIT = EFFECT_BITS["escalate"]
+
+
+def combine_picked(records: tuple, key: tuple, tool_default: str, tool: str | None) -> tuple:
+    """(outcome, violations, route, kept labels, labels) of a tool call
+    whose indexed set (rule_index.Picker) gave `key`, what combine_plain and
+    memo_entry give for the rules it says fired, read off the records the
+    set built at load (by group, each rule's (id, effect bit, shared
+    violation, labels, route)): the outcome is a row of a table by the
+    effects present, the violations those of its effects, in rule-id order.
+    A far-off rule's first decision then combines in a few operations, and
+    touches no rule object (tests/test_combine_plain.py checks it against
+    combine_plain)."""
+    fired = []
+    pairs = iter(key)
+    for g in pairs:
+        m = next(pairs)
+        if m == 1:  # (most groups hold one rule)
+            fired.append(records[g][0])
+        else:
+            fired += [r for i, r in enumerate(records[g]) if m >> i & 1]
+    present = 0
+    for r in fired:
+        present |= r[1]
+    if len(fired) > 1:
+        fired.sort(key=_first)
+    row = _PICKED_ROWS[tool_default == "allow"][present]
+    if row is None:
+        outcome, route = Outcome.DENY, None
+        violations = _by_rule([default_deny(tool), *(r[2] for r in fired if r[1] & _WARN_BITS)])
+    else:
+        outcome, shown = row
+        violations = [r[2] for r in fired if r[1] & shown]
+        route = next(r[4] for r in fired if r[1] & _ESCALATE_BIT) if outcome is Outcome.ESCALATE else None
+    labels = _NO_LABELS
+    for r in fired:
+        if r[3]:
+            labels = labels | frozenset(r[3])
+    return outcome, tuple(violations), route, tuple(kept_labels(outcome, labels)), labels
+
+
+def _first(item: tuple) -> Any:
+    return item[0]
 
 
 def _qid(rule: RuleNode) -> str:
@@ -511,19 +577,28 @@ def memo_entry(p: CompiledPolicy, compiled: Any, fired: list | None, mask: Any, 
     (a mask-form function's). A miss runs combine_plain, combine() for this case."""
     hit = compiled.memo.get(key := (mask, tool))
     if hit is None:
-        if fired is None:
-            rules = fired_rule_nodes(compiled, mask)
-        else:
-            rules = [r for r, _ in fired]
-            if len(rules) > 1:
-                rules.sort(key=_qid)
-        outcome, violations, route = combine_plain(rules, stage, tool_default, tool)
-        labels = labels_of_rules(rules)
-        hit = (outcome, tuple(violations), route, tuple(kept_labels(outcome, labels)), labels, policy_ref(p))
+        hit = plain_entry(p, compiled, fired, mask, stage, tool_default, tool)
         if len(compiled.memo) >= 4096:  # (a large indexed set fires many different sets: keep the recent ones)
             compiled.memo.clear()
         compiled.memo[key] = hit
     return hit
+
+
+def plain_entry(p: CompiledPolicy, compiled: Any, fired: list | None, mask: Any, stage: str,
+                tool_default: str = "deny", tool: str | None = None) -> tuple:
+    """memo_entry's entry, combined (a miss of its memo): for an indexed set
+    (a Picker's key) by combine_picked, else by combine_plain."""
+    if fired is None and compiled.picks:
+        return (*combine_picked(compiled.records, mask, tool_default, tool), policy_ref(p))
+    if fired is None:
+        rules = fired_rule_nodes(compiled, mask)
+    else:
+        rules = [r for r, _ in fired]
+        if len(rules) > 1:
+            rules.sort(key=_qid)
+    outcome, violations, route = combine_plain(rules, stage, tool_default, tool)
+    labels = labels_of_rules(rules)
+    return outcome, tuple(violations), route, tuple(kept_labels(outcome, labels)), labels, policy_ref(p)
 
 
 #: How many times one request is decided again because its session changed
@@ -601,4 +676,4 @@ def settle(p: CompiledPolicy, graph: Any, h: History, c: _Combined, stage: str, 
 
 
 __all__ = ["DEFAULT_DENY_RULE", "Coverage", "Runtime", "evaluate_text", "evaluate_retrieval", "combine", "decide", "kept_labels",
-           "combine_plain", "memo_entry", "open_state", "run_compiled", "settle", "TIER_PII"]
+           "combine_picked", "combine_plain", "memo_entry", "plain_entry", "open_state", "run_compiled", "settle", "TIER_PII"]

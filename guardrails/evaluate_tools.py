@@ -28,6 +28,7 @@ from guardrails.evaluate import (
     memo_entry,
     micros_since,
     open_state,
+    plain_entry,
     policy_ref,
     run_compiled,
     text_too_long,
@@ -185,8 +186,8 @@ def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
     stage, or a session store; the engine calls it only without session,
     ``at``, explain, overrides or coverage, and with no policy named but this one
     (``fast.policy_name``). Decisions stay identical: the memo's
-    entry comes from :func:`~guardrails.evaluate.memo_entry`, which runs
-    ``combine``."""
+    entry comes from :func:`~guardrails.evaluate.plain_entry`, memo_entry's
+    combination."""
     if len(newest) != 1:
         return None
     p = next(iter(newest.values()))
@@ -225,7 +226,7 @@ def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
             return None
         hit = memo.get(key := mask if entry is not wildcard else (mask, tool))
         if hit is None:
-            e = memo_entry(p, f, None, mask, "tool_call", tool_default, tool)
+            e = plain_entry(p, f, None, mask, "tool_call", tool_default, tool)  # (this memo is the function's)
             hit = (e[0], e[1], e[2], e[3], e[5], e[0] is not deny)
             if len(memo) >= 4096:
                 memo.clear()

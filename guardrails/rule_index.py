@@ -159,12 +159,14 @@ def build_index(rules: list[RuleNode], guards: dict[str, Guard]) -> AttrIndex | 
         for path, table in sorted(by_path.items())))
 
 
-#: A group of an indexed rule set runs its rules' closures until it is asked
-#: this many times; then it gets its function (see Picker). Binding a group
-#: to its shape's template (a shape_matcher run over its conditions) costs
-#: less than one run of its closures, so it happens at the first request
-#: (tests raise it to run both ways).
-HOT = 1
+#: Every group of an indexed rule set gets its function when the set is
+#: compiled (Picker). Tests turn it off to run every group by its rules'
+#: closures, the interpreter's own.
+BIND = True
+
+#: A fired rule's effect as a bit of a Picker record, for evaluate.combine_picked.
+EFFECT_BITS = {"deny": 1, "escalate": 2, "allow": 4, "redact": 8, "warn": 16, "label": 32}
+
 
 def shape_matcher(shape: Any) -> Callable[[Any], list | None]:
     """A generated function that gives what codegen.shape_of appends to its
@@ -253,19 +255,28 @@ class Picker:
     rule_index explains. Small ints, not one bit per rule of the set: a
     mask over 10,000 rules would be a 1.3 KB int built and hashed each time.
 
-    Only the dispatch is generated at load, and its source grows with the
-    indexed attributes, not the rules. A group gets its function when a
-    request first reaches it (:data:`HOT`), and from a template: the
-    groups of a large set are mostly alike (``role == "role_7" and
-    args.amount <= 500``, ``role == "role_8" and args.amount <= 250``), so
-    the groups whose conditions have one shape (codegen.shape_of) share
-    one generated and compiled function whose literals are parameters, and
-    each group binds its own values as that function's first arguments
-    (a functools.partial). A new group then costs a match of its
-    conditions against the shapes seen (shape_matcher: generated tests,
-    several times faster than shape_of's walk), not a compile (about 0.4 ms,
-    which the few shapes of a set pay once each). A group whose rules need
-    the Ctx keeps its rules' closures (the interpreter's own)."""
+    Only the dispatch is generated as source, and it grows with the indexed
+    attributes, not the rules. Each group gets its function at load, from a
+    template: the groups of a large set are mostly alike (``role ==
+    "role_7" and args.amount <= 500``, ``role == "role_8" and args.amount
+    <= 250``), so the groups whose conditions have one shape
+    (codegen.shape_of) share one generated and compiled function whose
+    literals are parameters, and each group binds its own values as that
+    function's first arguments (a functools.partial). A group then costs a
+    match of its conditions against the shapes seen (shape_matcher:
+    generated tests, several times faster than shape_of's walk), not a
+    compile (about 0.4 ms, which the few shapes of a set pay once each). A
+    group whose rules need the Ctx runs its rules' closures (the
+    interpreter's own). Binding at load (about 4 us a group) rather than at
+    a group's first request keeps that work off the request that first
+    reaches a rule, which in a large set is most requests.
+
+    ``function.records`` holds, by group, its rules' records for
+    evaluate.combine_picked (:data:`EFFECT_BITS`): the parts of a decision
+    each rule brings, so a set of groups that fired is combined in a few
+    operations. The functions, templates and records are kept on the
+    stage's Generator (``gen.shared``) and shared by its pickers: a tool's
+    set holds the rules for any tool again, and would bind them again."""
 
     def __init__(self, gen: Any, name: str, index: Any, tool: str | None):
         self.gen = gen
@@ -280,18 +291,31 @@ class Picker:
                 groups.append(rules)
             tables.append(table)
         self.groups = groups
-        # Each rule's violation, built now: a set this large fires a rule for
-        # the first time on many requests, and building its Violation then
-        # (with the CPU caches cold) was the largest part of that first
-        # decision. About 2 us a rule at load.
+        shared = gen.shared
+        self.templates: dict[Any, Callable | None] = shared.setdefault("templates", {})  # by shape (None: needs the Ctx)
+        self.matchers: list[tuple[int, Callable]] = shared.setdefault("matchers", [])  # the shapes seen, with matchers
+        functions: dict[tuple[int, ...], Callable] = shared.setdefault("functions", {})  # by the group's rules
+        records: dict[int, tuple] = shared.setdefault("records", {})  # by id of the rule
+        self.run: list[Callable] = []
+        self.records: list[tuple[tuple, ...]] = []
         for group in groups:
+            ids = tuple(map(id, group))
+            f = functions.get(ids)
+            if f is None:
+                f = functions[ids] = (self.bind(group) if BIND else None) or partial(run_closures, group)
+            self.run.append(f)
+            # Each rule's record, its violation built now: a set this large
+            # fires a rule for the first time on many requests, and building
+            # its Violation then (with the CPU caches cold) was the largest
+            # part of that first decision.
+            recs = []
             for rule in group:
-                shared_violation(rule)
-        self.run: list[Callable | None] = [None] * len(groups)
-        self.hits: dict[int, int] = {}  # the cold groups' runs, by group
-        self.templates: dict[Any, Callable | None] = {}  # by shape (None: its rules need the Ctx)
-        self.matchers: list[tuple[int, Callable]] = []  # the rules' shapes seen (by number), with their matchers
-        names: dict[str, Any] = {"MISSING": MISSING, "RUN": self.run, "COLD": self.cold}
+                rec = records.get(id(rule))
+                if rec is None:
+                    rec = records[id(rule)] = rule_record(rule)
+                recs.append(rec)
+            self.records.append(tuple(recs))
+        names: dict[str, Any] = {"MISSING": MISSING, "RUN": self.run}
         lines = [f"def {name}(tool, args, principal, context):",
                  f"    {'The rules for ' + self.what() + ', picked by the attributes they test.'!r}",
                  "    key = ()"]
@@ -319,6 +343,7 @@ class Picker:
         f.mask_form = True
         f.rules = ()
         f.groups = tuple(groups)
+        f.records = tuple(self.records)
         f.picks = True  # its result is a key, not a mask (see fired_rules)
         self.function = f
 
@@ -328,52 +353,16 @@ class Picker:
     @staticmethod
     def call(g: str, depth: int, first: bool = False) -> list[str]:
         pad = "    " * depth
-        return [f"{pad}f = RUN[{g}]", f"{pad}if f is None:", f"{pad}    m = COLD({g}, tool, args, principal, context)",
-                f"{pad}else:", f"{pad}    m = f(tool, args, principal, context)", f"{pad}if m:", f"{pad}    if m < 0:",
+        return [f"{pad}m = RUN[{g}](tool, args, principal, context)", f"{pad}if m:", f"{pad}    if m < 0:",
                 f"{pad}        return -1", f"{pad}    key = ({g}, m)" if first else f"{pad}    key += ({g}, m)"]
 
-    def cold(self, g: int, tool: Any, args: Any, principal: Any, context: Any) -> int:
-        """Group `g` before it has a function: its rules' closures, or its function once it is due (HOT)."""
-        hits = self.hits.get(g, 0) + 1
-        self.hits[g] = hits
-        if hits < HOT:
-            return self.closures(g, tool, args, principal, context)
-        f = self.bind(g)
-        if f is None:  # its rules need the Ctx: the closures for good
-            def f(tool: Any, args: Any, principal: Any, context: Any, g: int = g) -> int:
-                return self.closures(g, tool, args, principal, context)
-        self.run[g] = f
-        return f(tool, args, principal, context)
-
-    def closures(self, g: int, tool: Any, args: Any, principal: Any, context: Any) -> int:
-        """Group `g` by its rules' closures, with the mask form's result."""
-        c = Ctx("", {"tool": tool, "args": args, "principal": principal, "context": context}, None)
-        m, bit = 0, 1
-        for rule in self.groups[g]:
-            cond = rule.cond
-            if cond is None:
-                m |= bit
-            else:
-                try:
-                    v = cond(c)
-                except (RuleError, DetectorError):
-                    return -1
-                if v is True:
-                    if c.evidence:  # (plain rules find no spans; a set that did is the interpreter's)
-                        return -1
-                    m |= bit
-                elif v is not False:
-                    return -1
-            bit <<= 1
-        return m
-
-    def bind(self, g: int) -> Callable | None:
-        """Group `g`'s function: its shape's template with the group's literals
-        as its first arguments (the template is generated at its shape's first group), or
-        None when a rule needs the Ctx."""
+    def bind(self, group: tuple[RuleNode, ...]) -> Callable | None:
+        """The group's function: its shape's template with the group's
+        literals as its first arguments (the template is generated at its
+        shape's first group), or None when a rule needs the Ctx."""
         values: list[Any] = []
         shapes = []
-        for rule in self.groups[g]:
+        for rule in group:
             shape = self.shape(rule, values)
             if shape is None:
                 return None
@@ -382,10 +371,10 @@ class Picker:
         template = self.templates.get(shape, _UNKNOWN)
         if template is _UNKNOWN:
             nodes: list[ast.Expr] = []
-            for rule in self.groups[g]:
+            for rule in group:
                 if rule.cond is not None:
                     shape_of(self.gen.conditions[rule.qid], nodes, [])
-            template = self.templates[shape] = self.template(g, nodes)
+            template = self.templates[shape] = self.template(group, nodes)
         if template is None:
             return None
         return partial(template, *values) if values else template
@@ -411,12 +400,12 @@ class Picker:
         values += found
         return number
 
-    def template(self, g: int, nodes: list[ast.Expr]) -> Callable | None:
-        """The function of group `g`'s shape: group g's, with the literals `nodes` as parameters."""
+    def template(self, group: tuple[RuleNode, ...], nodes: list[ast.Expr]) -> Callable | None:
+        """The function of `group`'s shape: the group's, with the literals `nodes` as parameters."""
         name = f"{self.name}__shape{len(self.templates)}"
         names: dict[str, Any] = dict(BASE_NAMES)
         slots = {id(node): f"S{i}" for i, node in enumerate(nodes)}
-        source, any_ctx = self.gen.body(name, self.groups[g], names, self.tool, MASK_PARAMS, slots)
+        source, any_ctx = self.gen.body(name, group, names, self.tool, MASK_PARAMS, slots)
         if any_ctx:
             return None
         exec(compile(source, f"<guardrails:{name}>", "exec"), names)  # noqa: S102 - our own source
@@ -430,7 +419,7 @@ class Picker:
         return None if any_ctx else (name, source, names)
 
     def groups_source(self) -> str:
-        """Every group's function, as it is (or would be) generated: for reading."""
+        """Every group's function, as it is generated: for reading."""
         out = [f"# {self.name}: the groups' functions (each group runs its shape's template with its own literals)"]
         for g in range(len(self.groups)):
             made = self.group_source(g)
@@ -438,4 +427,35 @@ class Picker:
         return "\n\n".join(out)
 
 
-__all__ = ["HOT", "MIN_RULES", "AttrIndex", "Guard", "Picker", "build_index", "first_test_guard", "tiered"]
+def rule_record(rule: RuleNode) -> tuple:
+    """What a rule brings to a decision when it fires without spans, for
+    evaluate.combine_picked: (id, effect bit (EFFECT_BITS), its shared
+    Violation, labels, route)."""
+    return rule.qid, EFFECT_BITS[rule.effect], shared_violation(rule), rule.labels, rule.route
+
+
+def run_closures(group: tuple[RuleNode, ...], tool: Any, args: Any, principal: Any, context: Any) -> int:
+    """A group by its rules' closures (the interpreter's own), with the mask form's result."""
+    c = Ctx("", {"tool": tool, "args": args, "principal": principal, "context": context}, None)
+    m, bit = 0, 1
+    for rule in group:
+        cond = rule.cond
+        if cond is None:
+            m |= bit
+        else:
+            try:
+                v = cond(c)
+            except (RuleError, DetectorError):
+                return -1
+            if v is True:
+                if c.evidence:  # (plain rules find no spans; a set that did is the interpreter's)
+                    return -1
+                m |= bit
+            elif v is not False:
+                return -1
+        bit <<= 1
+    return m
+
+
+__all__ = ["BIND", "EFFECT_BITS", "MIN_RULES", "AttrIndex", "Guard", "Picker", "build_index", "first_test_guard",
+           "rule_record", "run_closures", "shape_matcher", "tiered"]

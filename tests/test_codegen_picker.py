@@ -15,9 +15,9 @@ path, by evaluate_tool_call (the policy named with its version), and by the
 interpreter; the decisions must be the same in outcome, rules, violations
 (messages, routes, errors), errors and labels.
 
-A group of the dispatch first runs its rules' closures and gets its function
-(its shape's template, with its own literals) once it turns hot
-(rule_index.HOT): both are run, with HOT at 1 and out of reach.
+Every group of the dispatch gets its function (its shape's template, with
+its own literals) at load; with rule_index.BIND off, every group runs its
+rules' closures instead: both are run.
 """
 
 from __future__ import annotations
@@ -160,10 +160,10 @@ def _decide_alike(engine: Engine, plain: Engine | None, rnd: random.Random, coun
     return seen, dispatched
 
 
-@pytest.mark.parametrize("hot", [1, 10**9])
+@pytest.mark.parametrize("bind", [True, False])
 @pytest.mark.parametrize(("n", "seed"), [(16, 1), (30, 2), (40, 3), (120, 4), (400, 5), (2000, 7)])
-def test_the_dispatch_decides_as_the_interpreter(monkeypatch, hot, n, seed) -> None:
-    monkeypatch.setattr(rule_index, "HOT", hot)
+def test_the_dispatch_decides_as_the_interpreter(monkeypatch, bind, n, seed) -> None:
+    monkeypatch.setattr(rule_index, "BIND", bind)
     source, engine = _accepted(n, seed)
     graph = engine.get_policy().stages["tool_call"]
     f = graph.compiled_for("send")
@@ -178,14 +178,37 @@ def test_the_dispatch_decides_as_the_interpreter(monkeypatch, hot, n, seed) -> N
         assert len({s.split("+")[0] for s in seen}) >= 2, seen
 
 
-def test_every_group_turns_hot_and_decides_alike(monkeypatch) -> None:
-    """HOT at 2: the second request of a group runs its generated function."""
-    monkeypatch.setattr(rule_index, "HOT", 2)
+def test_every_group_is_bound_at_load_and_decides_alike() -> None:
+    """Before any request, every group whose rules the generator inlines
+    runs its shape's template (not its rules' closures); a group that needs
+    the Ctx runs its closures."""
     engine = _accepted(60, 11)[1]
     picker = engine.get_policy().stages["tool_call"].code._pickers[0]
+    generated = [getattr(f, "func", f).__name__.startswith("pick_") for f in picker.run]
+    assert len(generated) == len(picker.groups) and any(generated), "no group was generated"
+    for f, made in zip(picker.run, generated):
+        assert made or f.func is rule_index.run_closures
     _decide_alike(engine, None, random.Random(11), 400)
-    generated = [f for f in picker.run if f is not None and getattr(f, "func", f).__name__.startswith("pick_")]
-    assert generated, "no group was generated"
+
+
+def test_the_pickers_of_a_stage_share_their_groups_functions() -> None:
+    """A tool's indexed set holds the rules for any tool again: it binds no
+    group again, it reuses the function of the set for any tool."""
+    lines = ['policy "share" version "1.0.0"', "tool_call {"]
+    lines += [f'  rule role{k:02d}: allow when principal.role == "role_{k}" and args.amount <= {10 * k}'
+              for k in range(20)]
+    lines += [f'  rule send{k:02d}: deny "no" when tool == "send" and context.team == "team_{k}"' for k in range(20)]
+    engine = _engine("\n".join([*lines, "}"]) + "\n")
+    pickers = engine.get_policy().stages["tool_call"].code._pickers
+    assert len(pickers) == 2
+    by_rules = [{tuple(r.qid for r in g): f for g, f in zip(p.groups, p.run)} for p in pickers]
+    common = set(by_rules[0]) & set(by_rules[1])
+    assert len(common) == 20 and all(by_rules[0][k] is by_rules[1][k] for k in common)
+    for role, team, amount in (("role_3", "team_1", 20), ("role_3", "team_99", 20), ("role_4", "team_9", 90)):
+        for tool in ("send", "read"):
+            a = ({"amount": amount}, {"role": role}, {"team": team})
+            _same(engine.check_tool_call(tool, a[0], principal=a[1], context=a[2]),
+                  engine.check_tool_call(tool, a[0], principal=a[1], context=a[2], explain=True))
 
 
 def test_an_unknown_path_or_a_failing_rule_defers_to_the_interpreter() -> None:
@@ -214,11 +237,10 @@ def test_the_groups_source_is_shown_and_compiles() -> None:
     compile(source, "shown.py", "exec")
 
 
-def test_groups_of_one_shape_share_one_compiled_template(monkeypatch) -> None:
+def test_groups_of_one_shape_share_one_compiled_template() -> None:
     """Groups whose conditions differ only in their literals run one code
     object, each with its own literals, and decide as the interpreter does;
     a group of another shape gets another."""
-    monkeypatch.setattr(rule_index, "HOT", 1)
     lines = ['policy "shapes" version "1.0.0"', "tool_call {"]
     for k in range(20):
         lines.append(f'  rule role{k:02d}: allow when principal.role == "role_{k}" and args.amount <= {10 * k}')
@@ -232,8 +254,9 @@ def test_groups_of_one_shape_share_one_compiled_template(monkeypatch) -> None:
                 context = {"team": team}
                 _same(engine.check_tool_call("x", args, principal=principal, context=context),
                       engine.check_tool_call("x", args, principal=principal, context=context, explain=True))
-    bound = [f for f in picker.run if f is not None]
-    assert len(bound) == 3 and len(picker.templates) == 2
+    by_rule = {g[0].qid: f for g, f in zip(picker.groups, picker.run)}
+    bound = [by_rule["role03"], by_rule["role07"], by_rule["odd"]]
+    assert len(picker.run) == 21 and len(picker.templates) == 2
     assert bound[0].func is bound[1].func and bound[0].func is not bound[2].func
     assert {f.args for f in bound[:2]} == {("role_3", 30), ("role_7", 70)}
     assert engine.check_tool_call("x", {"amount": 25}, principal={"role": "role_3"}).outcome.value == "allow"
