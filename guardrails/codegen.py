@@ -266,6 +266,16 @@ class Generator:
             tail = ["    return fired, failed, mask"]
         return "\n".join([*head, *body, *tail]) + "\n", any_ctx
 
+    def inline_body(self, rules: tuple[RuleNode, ...], names: dict[str, Any], tool: str | None,
+                    slots: dict[int, str]) -> list[str]:
+        """A shape's template's statements (body() in the mask form), which set
+        ``mask`` inside its ``try``, for rule_index.Picker's dispatch to inline:
+        no head, ``try``, ``except`` or rule comments."""
+        lines = self.body("inline", rules, names, tool, MASK_PARAMS, slots)[0].rstrip("\n").split("\n")
+        assert lines[2:4] == ["    mask = 0", "    try:"] and lines[-3:] == [
+            "    except (RuleError, DetectorError):", "        return -1", "    return mask"]
+        return [line for line in lines[4:-3] if not line.lstrip().startswith("# rule ")]
+
     # -- expressions: each emits statements and returns the name (or literal) holding the value
     def closure(self, fn: _Fn, f: Callable, depth: int) -> str:
         fn.uses_ctx = True

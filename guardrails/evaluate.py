@@ -288,9 +288,9 @@ def combine_picked(records: tuple, key: tuple, tool_default: str, tool: str | No
     set built at load (by group, each rule's (id, effect bit, shared
     violation, labels, route)): the outcome is a row of a table by the
     effects present, the violations those of its effects, in rule-id order.
-    A far-off rule's first decision then combines in a few operations, and
-    touches no rule object (tests/test_combine_plain.py checks it against
-    combine_plain)."""
+    A far-off rule's first decision then combines in a few operations, in
+    one frame, and touches no rule object (tests/test_combine_plain.py
+    checks it against combine_plain)."""
     fired = []
     pairs = iter(key)
     for g in pairs:
@@ -298,25 +298,37 @@ def combine_picked(records: tuple, key: tuple, tool_default: str, tool: str | No
         if m == 1:  # (most groups hold one rule)
             fired.append(records[g][0])
         else:
-            fired += [r for i, r in enumerate(records[g]) if m >> i & 1]
+            for r in records[g]:
+                if m & 1:
+                    fired.append(r)
+                m >>= 1
     present = 0
+    labels = _NO_LABELS
     for r in fired:
         present |= r[1]
+        if r[3]:
+            labels = labels.union(r[3])
     if len(fired) > 1:
         fired.sort(key=_first)
     row = _PICKED_ROWS[tool_default == "allow"][present]
+    violations = []
+    route = None
     if row is None:
-        outcome, route = Outcome.DENY, None
-        violations = _by_rule([default_deny(tool), *(r[2] for r in fired if r[1] & _WARN_BITS)])
+        outcome = Outcome.DENY
+        for r in fired:
+            if r[1] & _WARN_BITS:
+                violations.append(r[2])
+        violations = _by_rule([default_deny(tool), *violations])
     else:
         outcome, shown = row
-        violations = [r[2] for r in fired if r[1] & shown]
-        route = next(r[4] for r in fired if r[1] & _ESCALATE_BIT) if outcome is Outcome.ESCALATE else None
-    labels = _NO_LABELS
-    for r in fired:
-        if r[3]:
-            labels = labels | frozenset(r[3])
-    return outcome, tuple(violations), route, tuple(kept_labels(outcome, labels)), labels
+        escalates = outcome is Outcome.ESCALATE
+        for r in fired:
+            if r[1] & shown:
+                violations.append(r[2])
+                if escalates and r[1] & _ESCALATE_BIT:
+                    route, escalates = r[4], False  # the first escalation's, by rule id
+    return outcome, tuple(violations), route, (tuple(sorted(labels)) if labels and outcome is not Outcome.DENY
+                                               else ()), labels
 
 
 def _first(item: tuple) -> Any:

@@ -22,6 +22,7 @@ from guardrails.evaluate import (
     Coverage,
     Runtime,
     check_session_id,
+    combine_picked,
     decide,
     error_decision,
     kept_labels,
@@ -202,7 +203,7 @@ def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
     by_tool = {t: mask_form(graph.compiled_for(t)) for t in graph.by_tool}  # None: evaluate_tool_call decides
     wildcard = mask_form(graph.compiled_for(None))
     max_len, tool_default = p.settings.max_text_length, p.settings.tool_default
-    clock, lean, deny = time.perf_counter, Decision.lean, Outcome.DENY
+    clock, lean, deny, the_ref = time.perf_counter, Decision.lean, Outcome.DENY, policy_ref(p)
     empty: dict = {}  # a missing principal or context, as the generated function reads it (it never writes)
     schema_problem = p.schema.call_problem if p.schema is not None else None
 
@@ -226,8 +227,12 @@ def tool_call_fast_path(newest: Mapping[str, CompiledPolicy],
             return None
         hit = memo.get(key := mask if entry is not wildcard else (mask, tool))
         if hit is None:
-            e = plain_entry(p, f, None, mask, "tool_call", tool_default, tool)  # (this memo is the function's)
-            hit = (e[0], e[1], e[2], e[3], e[5], e[0] is not deny)
+            if f.picks:  # an indexed set: its key's records, combined
+                e = combine_picked(f.records, mask, tool_default, tool)
+                hit = (e[0], e[1], e[2], e[3], the_ref, e[0] is not deny)
+            else:
+                e = plain_entry(p, f, None, mask, "tool_call", tool_default, tool)  # (this memo is the function's)
+                hit = (e[0], e[1], e[2], e[3], e[5], e[0] is not deny)
             if len(memo) >= 4096:
                 memo.clear()
             memo[key] = hit

@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 from guardrails import ast
 from guardrails.codegen import BASE_NAMES, MASK_PARAMS, MISSING, Unshared, comment_line, shape_of
+from guardrails.conditions import source_of
 from guardrails.decision import shared_violation
 from guardrails.detectors import DetectorError
 from guardrails.resolve import group_members
@@ -294,16 +295,19 @@ class Picker:
         shared = gen.shared
         self.templates: dict[Any, Callable | None] = shared.setdefault("templates", {})  # by shape (None: needs the Ctx)
         self.matchers: list[tuple[int, Callable]] = shared.setdefault("matchers", [])  # the shapes seen, with matchers
-        functions: dict[tuple[int, ...], Callable] = shared.setdefault("functions", {})  # by the group's rules
+        # By the group's rules: (its function, its shape or None, the shape's literals).
+        functions: dict[tuple[int, ...], tuple[Callable, Any, list]] = shared.setdefault("functions", {})
         records: dict[int, tuple] = shared.setdefault("records", {})  # by id of the rule
         self.run: list[Callable] = []
+        self.shapes: list[tuple[Any, list]] = []  # by group: (its shape, or None when it has no template; its literals)
         self.records: list[tuple[tuple, ...]] = []
         for group in groups:
             ids = tuple(map(id, group))
-            f = functions.get(ids)
-            if f is None:
-                f = functions[ids] = (self.bind(group) if BIND else None) or partial(run_closures, group)
-            self.run.append(f)
+            made = functions.get(ids)
+            if made is None:
+                made = functions[ids] = self.bind(group)
+            self.run.append(made[0])
+            self.shapes.append(made[1:])
             # Each rule's record, its violation built now: a set this large
             # fires a rule for the first time on many requests, and building
             # its Violation then (with the CPU caches cold) was the largest
@@ -315,7 +319,7 @@ class Picker:
                     rec = records[id(rule)] = rule_record(rule)
                 recs.append(rec)
             self.records.append(tuple(recs))
-        names: dict[str, Any] = {"MISSING": MISSING, "RUN": self.run}
+        names: dict[str, Any] = {**BASE_NAMES, "MISSING": MISSING, "RUN": self.run}
         lines = [f"def {name}(tool, args, principal, context):",
                  f"    {'The rules for ' + self.what() + ', picked by the attributes they test.'!r}",
                  "    key = ()"]
@@ -323,7 +327,6 @@ class Picker:
             lines.append(f"    # the {len(index.unfiled)} rules no attribute files")
             lines += self.call("0", 1, first=True)
         for i, (filed, table) in enumerate(zip(index.paths, tables)):
-            names[f"P{i}"] = table
             lines.append(comment_line(f"    # {'.'.join(filed.path)}: {len(table)} values"))
             root, *steps = filed.path
             if root not in MASK_PARAMS:
@@ -331,8 +334,12 @@ class Picker:
                 break
             lines.append(f"    v = {root}")
             lines += [f"    v = v.get({k!r}, MISSING) if type(v) is dict else MISSING" for k in steps]
-            lines += ["    if type(v) is str:", f"        g = P{i}.get(v)", "        if g is not None:"]
-            lines += self.call("g", 3)
+            lines.append("    if type(v) is str:")
+            inline, others = self.inlined(i, table, names)
+            lines += inline
+            if others:
+                names[f"Q{i}"] = others
+                lines += [f"        {'elif' if inline else 'if'} (g := Q{i}.get(v)) is not None:", *self.call("g", 3)]
             lines += ["    elif v is MISSING:", "        return -1"]
         lines.append("    return key")
         self.source = "\n".join(lines) + "\n"
@@ -356,16 +363,59 @@ class Picker:
         return [f"{pad}m = RUN[{g}](tool, args, principal, context)", f"{pad}if m:", f"{pad}    if m < 0:",
                 f"{pad}        return -1", f"{pad}    key = ({g}, m)" if first else f"{pad}    key += ({g}, m)"]
 
-    def bind(self, group: tuple[RuleNode, ...]) -> Callable | None:
-        """The group's function: its shape's template with the group's
-        literals as its first arguments (the template is generated at its
-        shape's first group), or None when a rule needs the Ctx."""
+    def inlined(self, i: int, table: dict[str, int], names: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
+        """The dispatch's lines for the groups of indexed path `i` that have
+        the path's commonest shape: that shape's template inlined, each
+        group's literals read from the path's table (``P{i}``: value ->
+        (group, literals...)), so the usual group costs no call; and the
+        table of the path's other groups (value -> group), which call
+        their functions."""
+        count: dict[Any, int] = {}
+        for g in table.values():
+            shape = self.shapes[g][0]
+            if shape is not None:
+                count[shape] = count.get(shape, 0) + 1
+        if not count or not BIND:
+            return [], table
+        shape = max(count, key=count.__getitem__)
+        inline = {v: (g, *self.shapes[g][1]) for v, g in table.items() if self.shapes[g][0] == shape}
+        others = {v: g for v, g in table.items() if v not in inline}
+        names[f"P{i}"] = inline
+        first = next(iter(inline.values()))[0]
+        group = self.groups[first]
+        nodes: list[ast.Expr] = []
+        for rule in group:
+            if rule.cond is not None:
+                shape_of(self.gen.conditions[rule.qid], nodes, [])
+        slots = {id(node): f"S{k}" for k, node in enumerate(nodes)}
+        body = self.gen.inline_body(group, names, self.tool, slots)
+        unpack = ", ".join(["g", *(f"S{k}" for k in range(len(nodes)))])
+        return [f"        e = P{i}.get(v)", "        if e is not None:",
+                comment_line(f"            # {len(inline)} groups of one shape, with their literals; the first: "
+                             f"{'; '.join(self.shown(r) for r in group)}"),
+                f"            {unpack} = e", "            mask = 0", "            try:",
+                *("        " + line for line in body),
+                "            except (RuleError, DetectorError):", "                return -1",
+                "            if mask:", "                key += (g, mask)"], others
+
+    def shown(self, rule: RuleNode) -> str:
+        cond = self.gen.conditions.get(rule.qid)
+        return f"rule {rule.qid}: " + (source_of(cond) if cond is not None else rule.source)
+
+    def bind(self, group: tuple[RuleNode, ...]) -> tuple[Callable, Any, list]:
+        """The group's function, its shape and its literals: its shape's
+        template with the literals as its first arguments (the template is
+        generated at its shape's first group), or its rules' closures (and
+        no shape) when a rule needs the Ctx or BIND is off."""
+        closures = partial(run_closures, group), None, []
+        if not BIND:
+            return closures
         values: list[Any] = []
         shapes = []
         for rule in group:
             shape = self.shape(rule, values)
             if shape is None:
-                return None
+                return closures
             shapes.append(shape)
         shape = tuple(shapes)
         template = self.templates.get(shape, _UNKNOWN)
@@ -376,8 +426,8 @@ class Picker:
                     shape_of(self.gen.conditions[rule.qid], nodes, [])
             template = self.templates[shape] = self.template(group, nodes)
         if template is None:
-            return None
-        return partial(template, *values) if values else template
+            return closures
+        return (partial(template, *values) if values else template), shape, values
 
     def shape(self, rule: RuleNode, values: list[Any]) -> int | None:
         """The shape of `rule`'s condition (codegen.shape_of), by number (-1:

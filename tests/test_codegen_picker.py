@@ -284,3 +284,27 @@ def test_an_indexed_set_builds_its_rules_violations_at_load() -> None:
                 assert v is built[v.rule]
                 seen += 1
     assert seen, "no rule of the set fired"
+
+
+def test_the_dispatch_inlines_each_paths_commonest_shape() -> None:
+    """Under an indexed path, the groups of its commonest shape run inline in
+    the dispatch, their literals read from the path's table; a group of
+    another shape, and one whose rule needs the Ctx (a function call), call
+    their functions. All decide as the interpreter does."""
+    lines = ['policy "inline" version "1.0.0"', "tool_call {"]
+    lines += [f'  rule role{k:02d}: allow when principal.role == "role_{k}" and args.amount <= {10 * k}'
+              for k in range(20)]
+    lines.append('  rule odd: deny "odd" when principal.role == "role_98" and context.team in ["a", "b"]')
+    lines.append('  rule call: warn "long" when principal.role == "role_99" and length(args.note) > 3')
+    engine = _engine("\n".join([*lines, "}"]) + "\n")
+    picker = engine.get_policy().stages["tool_call"].code._pickers[0]
+    assert "        e = P0.get(v)" in picker.source and "(g := Q0.get(v))" in picker.source
+    assert "# 20 groups of one shape, with their literals; the first: rule role00:" in picker.source
+    by_rule = {g[0].qid: f for g, f in zip(picker.groups, picker.run)}
+    assert getattr(by_rule["call"], "func", None) is rule_index.run_closures
+    for role in ("role_3", "role_7", "role_98", "role_99", "role_50", 5):
+        for amount, team, note in ((25, "a", "abcdef"), (75, "z", "ab")):
+            a = ({"amount": amount, "note": note}, {"role": role}, {"team": team})
+            _same(engine.check_tool_call("x", a[0], principal=a[1], context=a[2]),
+                  engine.check_tool_call("x", a[0], principal=a[1], context=a[2], explain=True))
+    assert engine.check_tool_call("x", {"amount": 25, "note": "abcdef"}, principal={"role": "role_99"}).violations
