@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Mapping
 
 from guardrails.codegen import fired_rule_nodes, fired_rules
@@ -279,6 +280,7 @@ def _picked_rows(default_allows: bool) -> tuple:
 _PICKED_ROWS = {False: _picked_rows(False), True: _picked_rows(True)}
 _WARN_BITS = EFFECT_BITS["warn"] | EFFECT_BITS["label"]
 _ESCALATE_BIT = EFFECT_BITS["escalate"]
+_FIRST = itemgetter(0)
 
 
 def combine_picked(records: tuple, key: tuple, tool_default: str, tool: str | None) -> tuple:
@@ -309,7 +311,7 @@ def combine_picked(records: tuple, key: tuple, tool_default: str, tool: str | No
         if r[3]:
             labels = labels.union(r[3])
     if len(fired) > 1:
-        fired.sort(key=_first)
+        fired.sort(key=_FIRST)  # (by rule id; a C key: no Python frame per record)
     row = _PICKED_ROWS[tool_default == "allow"][present]
     violations = []
     route = None
@@ -329,10 +331,6 @@ def combine_picked(records: tuple, key: tuple, tool_default: str, tool: str | No
                     route, escalates = r[4], False  # the first escalation's, by rule id
     return outcome, tuple(violations), route, (tuple(sorted(labels)) if labels and outcome is not Outcome.DENY
                                                else ()), labels
-
-
-def _first(item: tuple) -> Any:
-    return item[0]
 
 
 def _qid(rule: RuleNode) -> str:
