@@ -156,11 +156,9 @@ def test_a_citation_to_a_source_that_barely_holds_the_claim_is_bad():
     answer = "Dental care is not covered [kb-2]."  # kb-1 says so; kb-2 is about deductibles; nothing hard in it
     (u,) = check_grounding(answer, SOURCES, evidence=ALL).unsupported
     assert u.reason == "bad_citation" and "kb-1 holds it" in u.detail
-    # a weak finding alone: by default listed as unverified, with its reason, detail and passage
-    default = check_grounding(answer, SOURCES)
-    assert default.unsupported == () and default.score == 1.0
-    (weak,) = default.unverified
-    assert (weak.reason, weak.detail, weak.evidence) == (u.reason, u.detail, ("citation.share",))
+    # kb-2 holds none of its words and kb-1 all: hard alone by default (round 3, citation.elsewhere)
+    (hard,) = check_grounding(answer, SOURCES).unsupported
+    assert (hard.reason, hard.detail, hard.evidence) == (u.reason, u.detail, ("citation.elsewhere",))
     assert check_grounding("Dental care is not covered [kb-1].", SOURCES, evidence=ALL).unsupported == ()
 
 
@@ -223,11 +221,11 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
 #: same table). A change of the detector that moves any of them updates
 #: this table with the figures its commit message reports.
 DEV_COUNTS = {
-    "dev": (21, 27, 0, 26), "dev-2": (25, 27, 0, 23), "dev-3": (29, 37, 0, 34), "dev-4": (27, 40, 0, 38),
-    "dev-5": (68, 99, 0, 97), "dev-6": (71, 100, 1, 100), "dev-7": (80, 100, 0, 100), "dev-8": (65, 100, 0, 100),
-    "dev-9": (63, 100, 1, 100),
-    "dev-10": (65, 100, 5, 100), "dev-11": (67, 100, 5, 100),
-    "dev-12": (61, 100, 3, 100),
+    "dev": (21, 27, 0, 26), "dev-2": (25, 27, 0, 23), "dev-3": (29, 37, 0, 34), "dev-4": (28, 40, 0, 38),
+    "dev-5": (68, 99, 0, 97), "dev-6": (72, 100, 1, 100), "dev-7": (80, 100, 0, 100), "dev-8": (66, 100, 0, 100),
+    "dev-9": (65, 100, 1, 100),
+    "dev-10": (67, 100, 5, 100), "dev-11": (67, 100, 5, 100),
+    "dev-12": (64, 100, 3, 100),
 }
 
 
@@ -242,7 +240,7 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-12) is 642/930 caught (69.0%, under the 90% "
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-12) is 652/930 caught (70.1%, under the 90% "
                    "goal) and 15/918 flagged (1.6%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-9, before it, had 79/100 and 21/100); docs/grounding.md, 'Evidence strength'")

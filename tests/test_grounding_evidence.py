@@ -162,3 +162,22 @@ def test_a_passage_lacking_the_claim_s_predicate_leaves_the_claim_unverified():
     assert r.unsupported == ()
     (u,) = _weak(r)
     assert (u.reason, u.evidence) == ("negation", ("negation.dropped",)) and u.passage is not None
+
+
+# Round 3: a citation of a source holding at most one of the claim's words, where a source not cited is
+# clearly about the claim (POLARITY_OVERLAP of its words), is hard alone; where no source not cited holds
+# that much of it, the claim stays unverified (citation.share).
+CITED = (Source("policy", "Dental cleaning is not included in the Basic plan."),
+         Source("hours", "The clinic opens at nine on weekdays and closes at noon on Saturdays."))
+
+
+def test_a_citation_of_a_source_lacking_the_claim_another_source_holds_flags_it_alone():
+    (u,) = check_grounding("The clinic closes on Saturdays [policy].", CITED).unsupported
+    assert (u.reason, u.evidence) == ("bad_citation", ("citation.elsewhere",))
+    assert "citation.elsewhere" in DEFAULT.hard and u.source_id == "hours"
+
+
+def test_a_citation_no_other_source_is_clearly_about_leaves_the_claim_unverified():
+    r = check_grounding("The clinic opens on weekdays for dental patients [policy].", CITED)  # hours: 3 of 5
+    assert r.unsupported == ()
+    assert [(u.reason, u.evidence) for u in _weak(r)] == [("bad_citation", ("citation.share",))]

@@ -58,6 +58,7 @@ from guardrails.detectors.grounding.claims import (
     without_citations,
 )
 from guardrails.detectors.grounding.contradiction import (
+    POLARITY_OVERLAP,
     asserts_denied,
     contradiction,
     denies_predicate,
@@ -970,7 +971,8 @@ def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False, evi
                            "citation.facts")
             elif best is not None and best.source not in cited and not _cited_covers(clause, ix, cited):
                 u = w.flag(written, "bad_citation", f"the cited source ({ids}) shares under half of the claim's "
-                           f"words; source {ix.sources[best.source].id} holds it", best, "citation.share")
+                           f"words; source {ix.sources[best.source].id} holds it", best,
+                           "citation.elsewhere" if _cited_elsewhere(clause, ix, cited) else "citation.share")
             if u is not None:
                 return u, True, []
         if w.first is not None:
@@ -1039,6 +1041,20 @@ def _cited_covers(clause: Clause, ix: SourceIndex, cited: set[int]) -> bool:
         return True
     held = frozenset().union(*(ix.chunks[i].stems for i in cited))
     return len(words & held) >= MIN_COVERAGE * len(words)
+
+
+def _cited_elsewhere(clause: Clause, ix: SourceIndex, cited: set[int]) -> bool:
+    """Whether the claim is another source's and not the cited one's: the
+    cited sources hold at most one of the clause's content words, and one
+    source not cited holds at least POLARITY_OVERLAP of them (clearly about
+    the claim). "Dental cleaning is not included [policy]" where the policy
+    chunk has none of its words and the price list all of them."""
+    words = set(content_stems(without_citations(clause.text)))
+    held = frozenset().union(*(ix.chunks[i].stems for i in cited))
+    if len(words & held) > 1:
+        return False
+    return any(len(words & ch.stems) >= POLARITY_OVERLAP * len(words)
+               for i, ch in enumerate(ix.chunks) if i not in cited)
 
 
 def _entailed(backend: Any, ix: SourceIndex, best: Passage, hypothesis: str) -> bool:

@@ -20,7 +20,8 @@ currency) or none does; a figure's structure (given for something else, a
 price per or for another thing, a count per another period, days); a bare
 figure differing in a passage clearly about the claim; a citation naming
 no source, a quotation in no source, a cited source lacking the claim's
-hard facts; a capitalised name, a code or a number-bearing name no source
+hard facts or holding at most one of its words where a source not cited is
+clearly about it (`citation.elsewhere`: round 3); a capitalised name, a code or a number-bearing name no source
 has; a passage holding every content word of the claim under a negation
 the claim lacks (the same statement, denied); a negation governing the
 claim's own predicate on one side only, the other side stating it
@@ -48,7 +49,7 @@ CHECKS: tuple[str, ...] = (
     "name.code", "name.capital", "term.hyphen", "days.other", "term.new", "term.swap", "term.swap.new",
     "name.other", "name.given", "free",
     "negation.denied", "negation.predicate", "negation.restated", "negation.dropped", "negation.added", "negation.both", "negation.other",
-    "content", "citation.facts", "citation.share",
+    "content", "citation.facts", "citation.elsewhere", "citation.share",
 )
 
 
@@ -87,7 +88,7 @@ class Evidence:
 ALL = Evidence(frozenset(CHECKS), 1)
 
 DEFAULT = Evidence(frozenset([
-    "citation.none", "quote.none", "citation.facts",
+    "citation.none", "quote.none", "citation.facts", "citation.elsewhere",
     "figure.elsewhere", "price.per", "price.list", "figure.frequency", "figure.period", "days.other",
     "figure.kin.unit.close", "figure.kin.unit.far", "figure.kin.other.close", "figure.kin.other.far",
     "figure.missing.unit.digits", "figure.kin.bare.close",
