@@ -181,3 +181,17 @@ def test_a_citation_no_other_source_is_clearly_about_leaves_the_claim_unverified
     r = check_grounding("The clinic opens on weekdays for dental patients [policy].", CITED)  # hours: 3 of 5
     assert r.unsupported == ()
     assert [(u.reason, u.evidence) for u in _weak(r)] == [("bad_citation", ("citation.share",))]
+
+
+# Round 3: a bare figure that counts a thing ("212 steps") does not give a claim's measure of the same
+# number ("a 212-metre climb"); a bare figure counting nothing still does.
+def test_a_measure_against_the_same_number_of_another_thing_flags_it_alone():
+    steps = (Source("kb", "There is no lift, and the climb to the top of the tower is 212 steps."),)
+    (u,) = check_grounding("It is a 212-metre climb to the top of the tower.", steps).unsupported
+    assert u.reason == "number_mismatch" and u.evidence[0] in DEFAULT.hard and "212-metre" in u.detail
+
+
+def test_a_bare_figure_counting_nothing_still_gives_the_measure():
+    bare = (Source("kb", "There is no lift, and the climb to the top of the tower is 212, all of it outdoors."),)
+    r = check_grounding("It is a 212-metre climb to the top of the tower.", bare)
+    assert r.unsupported == () and not _weak(r)

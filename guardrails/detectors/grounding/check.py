@@ -310,7 +310,7 @@ def clause_findings(clause: Clause, ix: SourceIndex, allowed: set[int] | None = 
         judged = True
         key = None if q.is_date else value_key(q)
         holding = [p for p in near if (key is None or key in p.values or p.ranged)
-                   and any(_supports(sq, q) for sq in p.quantities)]
+                   and any(_supports(sq, q) and not _counted_other(p, sq, q) for sq in p.quantities)]
         if holding:
             other = None if q.is_date else _said_of_something_else(q, holding, overlap, cstems, quantities,
                                                                    context)
@@ -575,6 +575,22 @@ def _supports(source_q: Quantity, claim_q: Quantity) -> bool:
     if claim_q.unit is None and source_q.written is not None and claim_q.value == source_q.written:
         return True  # "at least 16 to ride" of "at least 16 years old" (held as 192 months)
     return claim_q.same(source_q)
+
+
+_NEXT_WORD = re.compile(r"\s+([A-Za-z]+)")
+
+
+def _counted_other(p: Passage, sq: Quantity, q: Quantity) -> bool:
+    """Whether the passage's bare figure counts a thing (a plural content
+    word right after it: "212 steps") where the claim's figure has a unit of measure
+    ("a 212-metre climb"): the same number of another thing."""
+    if sq.unit is not None or q.unit is None or q.unit in _UNIT_NEEDED or q.is_date:
+        return False
+    m = _NEXT_WORD.match(p.text, sq.end - p.start)
+    if m is None or sq.value == 1:
+        return False
+    word = m.group(1)  # a plural noun: "children under 5 travel free" counts nothing
+    return word.endswith("s") and not word.endswith("ss") and bool(content_stems(word))
 
 
 def _in_same_chunk(q: Quantity, key: float, near, ix: SourceIndex, allowed: set[int] | None) -> bool:
