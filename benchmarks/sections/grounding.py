@@ -45,6 +45,9 @@ PLAIN = [
 ]
 
 
+_DATE = re.compile(r", (\d{4})\b")  # the year of "March 5, 2025", as FIGURES' answers write a date
+
+
 def _passage(rnd: random.Random, size: int) -> tuple[str, list[str]]:
     """A source of about `size` characters, and its sentences as an answer may restate them."""
     out: list[str] = []
@@ -78,8 +81,13 @@ def _pair(rnd: random.Random, answer_size: int, source_size: int, chunks: int = 
     if figured:
         i = rnd.choice(figured)
         # A figure no source gives (the detector looks for a value in every passage sharing words with
-        # the claim, so a value right for another subject would pass: docs/grounding.md).
-        wrong[i] = re.sub(r"\d+", lambda m: "9" + m.group(), wrong[i], count=1)
+        # the claim, so a value right for another subject would pass: docs/grounding.md). A date's year
+        # moves on: "March 96, 2025" would be no date at all, only a bare number, which is weak evidence
+        # alone by default.
+        if _DATE.search(wrong[i]):
+            wrong[i] = _DATE.sub(lambda m: f", {int(m.group(1)) + 1}", wrong[i], count=1)
+        else:
+            wrong[i] = re.sub(r"\d+", lambda m: "9" + m.group(), wrong[i], count=1)
     return good, sources, " ".join(wrong)
 
 
