@@ -232,11 +232,14 @@ def test_a_stream_its_client_cancels_ends_its_span_as_an_error(sidecar, spans):
 
     def requests():
         yield pb.GuardStreamRequest(start=pb.StreamStart(policy="support-bot"))
-        yield pb.GuardStreamRequest(chunk="the first words of a reply that ")
+        yield pb.GuardStreamRequest(chunk="Your order ships on Monday. It comes in one box. " * 20)
         hold.wait(30)  # the client leaves before sending more
 
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         call = pb_grpc.GuardrailsStub(channel).GuardStream(requests(), timeout=30)
+        # Text released means the server's handler runs, its span open: a cancel
+        # sent before that could end the call before any handler (and span) began.
+        assert next(call).WhichOneof("kind") == "chunk"
         call.cancel()
         hold.set()
     (span,) = _stream_spans(spans)  # the server notices the cancellation on its own loop
