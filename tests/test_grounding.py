@@ -195,12 +195,12 @@ def _rates(rows):
 #: The held-out split: written by another engineer without reading the
 #: detector, never read nor run while the detector was tuned; run once at the
 #: end of a round (docs/grounding.md). None between rounds: the last one
-#: (heldout-12, run after round 3 of evidence strength: 71/100 caught, 8/100
-#: flagged) has been seen and is dev-13 now, and heldout-13 is not run until
-#: the next round's changes (issue 19) are committed.
+#: (heldout-13, run after round 3 of evidence strength: 65/100 caught, 6/100
+#: flagged) has been seen and is dev-14 now, and heldout-14 is written and
+#: run only after the next round's changes (issue 19) are committed.
 HELDOUT: str | None = None
 DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8", "dev-9", "dev-10",
-       "dev-11", "dev-12", "dev-13")
+       "dev-11", "dev-12", "dev-13", "dev-14")
 
 
 def _splits():
@@ -225,7 +225,7 @@ DEV_COUNTS = {
     "dev-5": (68, 99, 0, 97), "dev-6": (72, 100, 1, 100), "dev-7": (80, 100, 0, 100), "dev-8": (66, 100, 0, 100),
     "dev-9": (65, 100, 1, 100),
     "dev-10": (67, 100, 5, 100), "dev-11": (68, 100, 5, 100),
-    "dev-12": (65, 100, 3, 100), "dev-13": (71, 100, 8, 100),
+    "dev-12": (65, 100, 3, 100), "dev-13": (71, 100, 8, 100), "dev-14": (65, 100, 6, 100),
 }
 
 
@@ -240,18 +240,18 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-13) is 725/1030 caught (70.4%, under the 90% "
-                   "goal) and 23/1018 flagged (2.3%) by default: evidence strength flags only hard evidence alone "
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-14) is 790/1130 caught (69.9%, under the 90% "
+                   "goal) and 29/1118 flagged (2.6%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
-                   "heldout-12 71/100, 8/100; heldout-9, before it, had 79/100 and 21/100); docs/grounding.md, "
+                   "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-9, before it, had 79/100 and 21/100); docs/grounding.md, "
                    "'Evidence strength'")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
-WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-12 is dev-13 now, and heldout-13 is "
-                            "run once, in both modes, after the next round's detector changes are committed")
+WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-13 is dev-14 now, and heldout-14 is "
+                            "written and run once, in both modes, after the next round's detector changes are committed")
 
 
 @WAITING
