@@ -44,6 +44,9 @@ SOURCES = (
     ("renewed twice", "two times"),
     ("$0.20", "20 cents"),
     ("45p", "£0.45"),
+    ("a 7.5-tonne lorry", "7,500 kg"),
+    ("winds above 30 mph", "30 miles per hour"),
+    ("100 yards", "300 feet"),
 ])
 def test_one_value_written_two_ways_is_one_fact(a, b):
     (qa,), (qb,) = find_quantities(a), find_quantities(b)
@@ -58,6 +61,10 @@ def test_one_value_written_two_ways_is_one_fact(a, b):
     ("19.9% a year", "19.9% a month"),
     ("$12", "€12"),
     ("14 May 2024", "14 March 2024"),
+    ("a swim test of 50 yards", "50 metres"),  # round 4: a unit the normaliser did not know was a bare figure
+    ("2 pints", "2 litres"),
+    ("10 acres", "10 hectares"),
+    ("30 mph", "30 km/h"),
 ])
 def test_units_currencies_and_dates_must_match(a, b):
     (qa,), (qb,) = find_quantities(a), find_quantities(b)
@@ -137,6 +144,24 @@ def test_supported_answers_pass(answer):
     result = check_grounding(answer, SOURCES)
     assert result.unsupported == (), result.unsupported
     assert result.score == 1.0
+
+
+# Round 4 (docs/grounding.md): each rule's supported case passes by default, and
+# a near miss, a wrong figure or unit in the same place, is still flagged.
+ROUND_4 = {
+    "swim": (Source("rw-2", "All rowers must pass a swim test of 50 metres in light clothing before going out on "
+                            "the water."),),
+}
+
+
+@pytest.mark.parametrize("sources, answer, flagged", [
+    ("swim", "Every rower has to pass a swim test of 50 metres in light clothing.", False),
+    ("swim", "Every rower has to pass a swim test of 50 yards in light clothing.", True),
+    ("swim", "Every rower has to pass a swim test of 150 feet in light clothing.", True),
+])
+def test_round_4_supported_cases_pass_and_near_misses_flag(sources, answer, flagged):
+    result = check_grounding(answer, ROUND_4[sources])
+    assert bool(result.unsupported) == flagged, (result.unsupported, result.unverified)
 
 
 def test_by_default_only_hard_evidence_flags_and_a_claim_with_none_is_unverified():
@@ -224,8 +249,8 @@ DEV_COUNTS = {
     "dev": (21, 27, 0, 26), "dev-2": (25, 27, 0, 23), "dev-3": (29, 37, 0, 34), "dev-4": (28, 40, 0, 38),
     "dev-5": (68, 99, 0, 97), "dev-6": (72, 100, 1, 100), "dev-7": (80, 100, 0, 100), "dev-8": (66, 100, 0, 100),
     "dev-9": (65, 100, 1, 100),
-    "dev-10": (67, 100, 5, 100), "dev-11": (68, 100, 5, 100),
-    "dev-12": (65, 100, 3, 100), "dev-13": (71, 100, 8, 100), "dev-14": (65, 100, 6, 100),
+    "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 5, 100),
+    "dev-12": (66, 100, 3, 100), "dev-13": (71, 100, 8, 100), "dev-14": (66, 100, 6, 100),
 }
 
 
@@ -240,7 +265,7 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-14) is 790/1130 caught (69.9%, under the 90% "
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-14) is 793/1130 caught (70.2%, under the 90% "
                    "goal) and 29/1118 flagged (2.6%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-9, before it, had 79/100 and 21/100); docs/grounding.md, "
