@@ -151,6 +151,8 @@ def test_supported_answers_pass(answer):
 ROUND_4 = {
     "swim": (Source("rw-2", "All rowers must pass a swim test of 50 metres in light clothing before going out on "
                             "the water."),),
+    "hire": (Source("th-rates", "A breaker hammer costs £38 for the first day, £19 for each extra day and £95 for a "
+                                "week. A floor sander is £42 per day or £110 per week."),),
 }
 
 
@@ -158,6 +160,9 @@ ROUND_4 = {
     ("swim", "Every rower has to pass a swim test of 50 metres in light clothing.", False),
     ("swim", "Every rower has to pass a swim test of 50 yards in light clothing.", True),
     ("swim", "Every rower has to pass a swim test of 150 feet in light clothing.", True),
+    # a price's unit read up to a word of time; a list's item the claim prices itself is the claim's
+    ("hire", "A breaker hammer is £38 for the first day and £19 for each day after that.", False),
+    ("hire", "A breaker hammer is £38 for the first day and £29 for each day after that.", True),
 ])
 def test_round_4_supported_cases_pass_and_near_misses_flag(sources, answer, flagged):
     result = check_grounding(answer, ROUND_4[sources])
@@ -249,8 +254,8 @@ DEV_COUNTS = {
     "dev": (21, 27, 0, 26), "dev-2": (25, 27, 0, 23), "dev-3": (29, 37, 0, 34), "dev-4": (28, 40, 0, 38),
     "dev-5": (68, 99, 0, 97), "dev-6": (72, 100, 1, 100), "dev-7": (80, 100, 0, 100), "dev-8": (66, 100, 0, 100),
     "dev-9": (65, 100, 1, 100),
-    "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 5, 100),
-    "dev-12": (66, 100, 3, 100), "dev-13": (71, 100, 8, 100), "dev-14": (66, 100, 6, 100),
+    "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 4, 100),
+    "dev-12": (66, 100, 3, 100), "dev-13": (71, 100, 8, 100), "dev-14": (66, 100, 5, 100),
 }
 
 
@@ -266,7 +271,7 @@ def test_dev_split_counts_are_pinned():
 
 
 @pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-14) is 793/1130 caught (70.2%, under the 90% "
-                   "goal) and 29/1118 flagged (2.6%) by default: evidence strength flags only hard evidence alone "
+                   "goal) and 27/1118 flagged (2.4%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-9, before it, had 79/100 and 21/100); docs/grounding.md, "
                    "'Evidence strength'")

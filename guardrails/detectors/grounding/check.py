@@ -326,7 +326,7 @@ def clause_findings(clause: Clause, ix: SourceIndex, allowed: set[int] | None = 
                     yield ("number_mismatch", (f"{shown!r}: the sources give this price per or for "
                                                f"{wrong[0]!r}, not {wrong[1]!r}"), wrong[2], "price.per")
                     continue
-                listed = _listed_for_another(q, cstems | _age_groups(text), holding, ix)
+                listed = _listed_for_another(q, cstems | _age_groups(text), holding, ix, quantities)
                 if listed is not None:
                     shown = _shown(clause, q)
                     yield ("number_mismatch", (f"{shown!r}: the sources list this price for something else and "
@@ -660,11 +660,13 @@ def _held_as_written(p: Passage, q: Quantity) -> bool:
 _DURATIONS = frozenset(["time", "months"])
 _PRICE_UNITS = CURRENCIES | {"cent"}
 # What a price is for, right after it: "per bag", "a month", "for each adult" (a
-# rate), "for vans"; one to three words, ending where the phrase does.
+# rate), "for vans"; one to three words, ending where the phrase does (also
+# before a word of time or bound: "for each day after that" is per day).
 _OBJECT = re.compile(r"\s*(?:(?P<rate>per|a|an|each|every|/|for\s+(?:each|every|a|an|per))|(?P<for>for))\s+"
                      r"(?P<words>(?:[^\W\d_][\w-]*\s+){0,2}?[^\W\d_][\w-]*)"
                      r"(?=\s*(?:[,.;:!?)]|$|\s(?:and|or|with|at|in|on|to|from|if|when|which|that|but|plus|is|are|"
-                     r"including|includ\w*)\b))", re.IGNORECASE)
+                     r"including|includ\w*|after|before|until|thereafter|onwards|over|under|beyond)\b))",
+                     re.IGNORECASE)
 # Words that each name one person a price is counted by: "$58 a head" is
 # "$58 per guest". A kind of person ("adult", "child", "member") is not one.
 _ONE_PERSON = frozenset(["head", "person", "people", "guest", "attendee", "participant", "diner", "individual",
@@ -697,7 +699,8 @@ _FOR_AFTER = re.compile(r"\s*(?:(?:per|a|an)\s+[^\W\d]+\s+)?for\s")  # "£90 for
 _ITEM_END = re.compile(r"[,;.]|\s(?:and|or|but|while)\s")
 
 
-def _listed_for_another(q: Quantity, cstems: set[str], holding, ix: SourceIndex) -> tuple[str, Passage] | None:
+def _listed_for_another(q: Quantity, cstems: set[str], holding, ix: SourceIndex, quantities=()
+                        ) -> tuple[str, Passage] | None:
     """A price a list gives for another thing: in a passage listing prices
     each followed by what it is for ("£180 per year for adults, £90 for
     juniors under 18 and £120 for over-65s"), the claim names what another
@@ -707,7 +710,9 @@ def _listed_for_another(q: Quantity, cstems: set[str], holding, ix: SourceIndex)
     (after its period, if any: "£180 per year for adults") is read: a label
     before a price ("juniors £90 and over-65s £120") would be read as the
     one before, and "£5.95 per trade, falling to £3.95 for ..." names a
-    unit, not a thing."""
+    unit, not a thing. An item whose price the claim also states
+    (`quantities`) is the claim's other price's: "£38 for the first day and
+    £19 for each day after that" names the first day for the £38."""
     for p in holding:
         src = ix.sources[p.source].text
         prices = list({sq.start: sq for sq in p.quantities if sq.unit in _PRICE_UNITS}.values())  # one per figure
@@ -723,7 +728,9 @@ def _listed_for_another(q: Quantity, cstems: set[str], holding, ix: SourceIndex)
         mine = [i for i, sq in enumerate(prices) if _supports(sq, q)]
         if len(mine) != 1 or owned[mine[0]] & cstems:
             continue
-        others = set().union(*(o for i, o in enumerate(owned) if i != mine[0])) - owned[mine[0]]
+        stated = {i for i, sq in enumerate(prices) if i != mine[0]
+                  and any(o is not q and _supports(sq, o) for o in quantities)}
+        others = set().union(*(o for i, o in enumerate(owned) if i != mine[0] and i not in stated)) - owned[mine[0]]
         named = others & cstems
         if named:
             return next(iter(sorted(named))), p
