@@ -153,6 +153,15 @@ ROUND_4 = {
                             "the water."),),
     "hire": (Source("th-rates", "A breaker hammer costs £38 for the first day, £19 for each extra day and £95 for a "
                                 "week. A floor sander is £42 per day or £110 per week."),),
+    "pause": (Source("mr-2", "Deliveries are made on Monday, Wednesday and Friday. There is no delivery charge, but "
+                             "the minimum order is £5 per delivery."),
+              Source("mr-3", "Bread must be ordered by noon on the day before delivery. You can pause deliveries for "
+                             "holidays in the app; there is no charge for pausing.")),
+    "acu": (Source("ac-1", "Follow-up treatments last 45 minutes and cost £55."),
+            Source("ac-2", "Tell us before treatment if you are pregnant, take blood thinners or have a pacemaker, "
+                           "as electro-acupuncture is not used on patients with a pacemaker.")),
+    "pension": (Source("p-1", "Members who leave the employer within 2 years of joining may request a refund of "
+                              "their own contributions; employer contributions are not refunded."),),
 }
 
 
@@ -163,6 +172,13 @@ ROUND_4 = {
     # a price's unit read up to a word of time; a list's item the claim prices itself is the claim's
     ("hire", "A breaker hammer is £38 for the first day and £19 for each day after that.", False),
     ("hire", "A breaker hammer is £38 for the first day and £29 for each day after that.", True),
+    # a predicate one clause of the passage denies and another asserts: the clause whose predicate it is
+    ("pause", "You can pause your deliveries in the app and there's no charge for doing so [mr-3].", False),
+    ("pause", "You cannot pause deliveries for holidays in the app [mr-3].", True),
+    ("acu", "Since you have a pacemaker, the clinic won't use electro-acupuncture on you [ac-2].", False),
+    ("pension", ("If you leave within 2 years of joining, you can get a refund of your own contributions, and "
+                 "your employer's contributions are refunded to you as well."), True),
+    ("pension", "Your employer's contributions are not refunded if you leave within 2 years.", False),
 ])
 def test_round_4_supported_cases_pass_and_near_misses_flag(sources, answer, flagged):
     result = check_grounding(answer, ROUND_4[sources])
@@ -255,7 +271,7 @@ DEV_COUNTS = {
     "dev-5": (68, 99, 0, 97), "dev-6": (72, 100, 1, 100), "dev-7": (80, 100, 0, 100), "dev-8": (66, 100, 0, 100),
     "dev-9": (65, 100, 1, 100),
     "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 4, 100),
-    "dev-12": (66, 100, 3, 100), "dev-13": (71, 100, 8, 100), "dev-14": (66, 100, 5, 100),
+    "dev-12": (66, 100, 3, 100), "dev-13": (71, 100, 8, 100), "dev-14": (66, 100, 3, 100),
 }
 
 
@@ -271,7 +287,7 @@ def test_dev_split_counts_are_pinned():
 
 
 @pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-14) is 793/1130 caught (70.2%, under the 90% "
-                   "goal) and 27/1118 flagged (2.4%) by default: evidence strength flags only hard evidence alone "
+                   "goal) and 25/1118 flagged (2.2%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-9, before it, had 79/100 and 21/100); docs/grounding.md, "
                    "'Evidence strength'")

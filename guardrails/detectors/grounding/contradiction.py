@@ -108,7 +108,11 @@ def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed, c_cla
         if pred is None or pred not in p.stems or not subject or not subject & denied_of:
             return False
         return not (pred in c_clause or pred in c_phrase)
-    if pred is not None and pred in p.stems and not _named_before_verb(p.text, pred):
+    if pred is not None and pred in p.clause_mixed and not _named_before_verb(p.text, pred):
+        # a predicate one clause of the passage denies and another asserts ("You can pause deliveries ...;
+        # there is no charge for pausing"): the clauses whose predicate it is say which
+        flipped = _clause_flips(p.text, pred, pred in c_clause or pred in c_phrase)
+    elif pred is not None and pred in p.stems and not _named_before_verb(p.text, pred):
         # a predicate a passage both denies and asserts ("at no cost to you" beside a price) is not compared
         flipped = (pred in c_clause or pred in c_phrase) != (pred in p.negated) and pred not in p.mixed
     else:  # the predicate put another way: the clause's polarity, on what is said of the subject
@@ -136,6 +140,22 @@ def _flips(p: Passage, cstems, pred, subject, c_clause, c_phrase, c_mixed, c_cla
 
 
 _CLAUSES = re.compile(r"[,;:]\s+|\s+(?:but|while|whereas|though|although|because)\s+", re.IGNORECASE)
+
+
+def _clause_flips(text: str, pred: str, c_denies_pred: bool) -> bool:
+    """Whether the clauses of `text` whose own predicate (:func:`_predicate`)
+    is the claim's predicate `pred` all take the other side on it than the
+    claim (`c_denies_pred`): "employer contributions are not refunded" of
+    "... may request a refund of their own contributions; employer
+    contributions are not refunded", not "there is no charge for pausing"
+    (a clause about the charge) of "You can pause deliveries ...; there is no
+    charge for pausing"."""
+    sides = set()
+    for piece in _CLAUSES.split(text):
+        if _predicate(piece)[0] == pred:
+            clause, phrase, _, _ = polarity(piece)
+            sides.add(pred in clause or pred in phrase)
+    return len(sides) == 1 and c_denies_pred not in sides
 
 
 def _clause_about(text: str, cstems) -> frozenset[str]:
