@@ -160,6 +160,15 @@ ROUND_4 = {
     "acu": (Source("ac-1", "Follow-up treatments last 45 minutes and cost £55."),
             Source("ac-2", "Tell us before treatment if you are pregnant, take blood thinners or have a pacemaker, "
                            "as electro-acupuncture is not used on patients with a pacemaker.")),
+    "karaoke": (Source("ka-1", "Star Booth Karaoke in Glasgow has 14 private rooms. Small rooms hold up to 6 people "
+                               "and cost £30 per hour; medium rooms hold up to 12 and cost £55 per hour."),
+                Source("ka-3", "Star Booth is over-18s only after 8pm; before 8pm under-18s are welcome with an adult. "
+                               "A deposit of 50% is taken at booking and is refunded if you cancel at least 72 hours "
+                               "before.")),
+    "taster": (Source("gb-1", "A 2-hour taster session costs £95. Taster sessions are for ages 14 and over; the "
+                              "full-day course is for ages 18 and over."),),
+    "ghost": (Source("g1", "The Ghost Walk leaves every evening at 19:30. Adult tickets cost £14, children aged 8 to "
+                           "15 cost £8. Children under 8 are not allowed on the tour."),),
     "pension": (Source("p-1", "Members who leave the employer within 2 years of joining may request a refund of "
                               "their own contributions; employer contributions are not refunded."),),
 }
@@ -179,6 +188,16 @@ ROUND_4 = {
     ("pension", ("If you leave within 2 years of joining, you can get a refund of your own contributions, and "
                  "your employer's contributions are refunded to you as well."), True),
     ("pension", "Your employer's contributions are not refunded if you leave within 2 years.", False),
+    # a person's age where the chunk sets an age bound: an example, either side of the bound; the claim's own bound
+    # is still a figure
+    ("karaoke", ("A medium room for your group of 10 is £55 an hour, and as long as you're there before 8pm your "
+                 "16-year-old can come along with you."), False),
+    ("karaoke", ("A medium room for your group of 10 is £55 an hour, and as long as you're there before 9pm your "
+                 "16-year-old can come along with you."), True),
+    ("taster", "Your 12-year-old can't do the taster yet, as it's 14 and over.", False),
+    ("taster", "Your 12-year-old can't do the taster yet, as it's for those 16 years and over.", True),
+    ("ghost", "I'm afraid children under 8 can't join the tour, so your 6-year-old wouldn't be able to come.", False),
+    ("ghost", "Your 6-year-old would pay £6.", True),
 ])
 def test_round_4_supported_cases_pass_and_near_misses_flag(sources, answer, flagged):
     result = check_grounding(answer, ROUND_4[sources])
@@ -271,7 +290,7 @@ DEV_COUNTS = {
     "dev-5": (68, 99, 0, 97), "dev-6": (72, 100, 1, 100), "dev-7": (80, 100, 0, 100), "dev-8": (66, 100, 0, 100),
     "dev-9": (65, 100, 1, 100),
     "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 4, 100),
-    "dev-12": (66, 100, 3, 100), "dev-13": (71, 100, 8, 100), "dev-14": (66, 100, 3, 100),
+    "dev-12": (66, 100, 3, 100), "dev-13": (71, 100, 6, 100), "dev-14": (66, 100, 2, 100),
 }
 
 
@@ -287,7 +306,7 @@ def test_dev_split_counts_are_pinned():
 
 
 @pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-14) is 793/1130 caught (70.2%, under the 90% "
-                   "goal) and 25/1118 flagged (2.2%) by default: evidence strength flags only hard evidence alone "
+                   "goal) and 22/1118 flagged (2.0%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-9, before it, had 79/100 and 21/100); docs/grounding.md, "
                    "'Evidence strength'")

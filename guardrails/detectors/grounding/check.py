@@ -332,7 +332,7 @@ def clause_findings(clause: Clause, ix: SourceIndex, allowed: set[int] | None = 
                     yield ("number_mismatch", (f"{shown!r}: the sources list this price for something else and "
                                                f"another for {listed[0]!r}"), listed[1], "price.list")
             continue
-        if q.unit == "months" and _age_within_bound(q, text, near):
+        if q.unit == "months" and _age_against_bound(q, text, near, ix, allowed):
             continue  # "your 16-year-old can join" where members must be "15 or older"
         if q.unit in _DURATIONS and _twin_held(q, quantities, near):
             continue  # "every 12 months" where a source says "every year": how often, which is held
@@ -771,34 +771,32 @@ def _twin_held(q: Quantity, quantities, near) -> bool:
 
 
 # An age bound a passage sets: "15 or older", "aged 15 and over", "at least
-# 15", "15+" (a lowest age), "over 15" (above it), "under 18" (below it).
+# 15", "15+" (a lowest age), "over 15", "over-18s" (above it), "under 18",
+# "under-18s" (below it), "aged 2 to 11" (a band).
 _AGE_BOUND = re.compile(r"\b(?P<low>\d{1,3})(?:\s*years?(?:\s+old)?)?\s+(?:or|and)\s+(?:older|over|above|up)\b"
+                        r"|\b(?:aged|ages)\s+(?P<from>\d{1,3})\s*(?:to|-|–)\s*(?P<to>\d{1,3})\b"
                         r"|\b(?:at\s+least|minimum\s+age\s+(?:is|of)|aged)\s+(?P<low2>\d{1,3})\b(?!\s*(?:or|and)\s+(?:under|younger|below))"
                         r"|\b(?P<low3>\d{1,3})\+"
-                        r"|\b(?:over|older\s+than)\s+(?P<above>\d{1,3})\b"
-                        r"|\b(?:under|younger\s+than|below)\s+(?P<below>\d{1,3})\b", re.IGNORECASE)
-_YEAR_OLD = re.compile(r"[\s-]olds?\b", re.IGNORECASE)
+                        r"|\b(?:over|older\s+than)[\s-](?P<above>\d{1,3})\b"
+                        r"|\b(?:under|younger\s+than|below)[\s-](?P<below>\d{1,3})\b", re.IGNORECASE)
+# A person's age: "your 16-year-old", "a 6 year old" (one person, not "8- to 11-year-olds").
+_YEAR_OLD = re.compile(r"[\s-]old\b(?!s)", re.IGNORECASE)
 
 
-def _age_within_bound(q: Quantity, text: str, near) -> bool:
-    """Whether `q` is a person's age ("your 16-year-old") that an age bound
-    of a passage about the claim admits ("Members need to be 15 or older"):
-    an example of who may, not a figure of the rule."""
+def _age_against_bound(q: Quantity, text: str, near, ix: SourceIndex, allowed: set[int] | None) -> bool:
+    """Whether `q` is a person's age ("your 16-year-old") where a chunk the
+    claim draws on sets an age bound ("Members need to be 15 or older",
+    "under-18s are welcome with an adult", "Taster sessions are for ages 14
+    and over"): an example of who may or may not, on either side of the
+    bound, which the claim's polarity states; not a figure of the rule. The
+    claim's own bound ("must be under 12 years old") is a figure, compared."""
     if q.written is None or _YEAR_OLD.match(text, q.end) is None:
         return False
     if any(m.start() <= q.start < m.end() or m.start() <= q.end <= m.end() for m in _AGE_BOUND.finditer(text)):
         return False  # "must be under 12 years old": the claim's own bound, which the passage must give
-    age = q.written
-    for p in near:
-        for m in _AGE_BOUND.finditer(p.text):
-            low = m.group("low") or m.group("low2") or m.group("low3")
-            if low is not None and age >= int(low):
-                return True
-            if m.group("above") is not None and age > int(m.group("above")):
-                return True
-            if m.group("below") is not None and age < int(m.group("below")):
-                return True
-    return False
+    chunks = {p.source for p in near}
+    return any(p.source in chunks and (allowed is None or p.source in allowed) and _AGE_BOUND.search(p.text)
+               for p in ix.passages)
 
 
 def _one_measure(a: str | None, b: str | None) -> bool:
