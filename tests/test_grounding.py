@@ -169,6 +169,19 @@ ROUND_4 = {
                               "full-day course is for ages 18 and over."),),
     "ghost": (Source("g1", "The Ghost Walk leaves every evening at 19:30. Adult tickets cost £14, children aged 8 to "
                            "15 cost £8. Children under 8 are not allowed on the tour."),),
+    "party": (Source("vr-1", "A 30-minute session costs £18 per player and a 60-minute session costs £30 per player."),
+              Source("vr-3", "Party packages cost £25 per child for a 30-minute session plus 45 minutes in the party "
+                             "room with pizza and squash, for a minimum of 6 children.")),
+    "screen": (Source("pr-1", "A screen replacement for an iPhone 13 costs £129 and for a Samsung Galaxy S22 costs "
+                              "£149; most screens are done within 45 minutes."),
+               Source("pr-2", "We use high-quality compatible screens unless you ask for an original part, which costs "
+                              "£40 more and may take 2 days to order.")),
+    "frame": (Source("pf-1", "Bespoke framing for an A4 print starts at £55 and A3 starts at £78, including a single "
+                             "mount and standard 2 mm glass. Anti-reflective museum glass adds £40 for A4 and £65 for "
+                             "A3. Ready-made frames in the shop start at £12."),),
+    "studio": (Source("1", "Studio One costs £45 per hour with an engineer, or £320 for a 10-hour day. Studio Two is a "
+                           "smaller room for vocals and podcasts at £25 per hour, engineer included. Bookings are for a "
+                           "minimum of 3 hours in Studio One and 2 hours in Studio Two."),),
     "pension": (Source("p-1", "Members who leave the employer within 2 years of joining may request a refund of "
                               "their own contributions; employer contributions are not refunded."),),
 }
@@ -198,6 +211,20 @@ ROUND_4 = {
     ("taster", "Your 12-year-old can't do the taster yet, as it's for those 16 years and over.", True),
     ("ghost", "I'm afraid children under 8 can't join the tour, so your 6-year-old wouldn't be able to come.", False),
     ("ghost", "Your 6-year-old would pay £6.", True),
+    # a price worked out from the sources' in one step: a price per one times the claim's count, a price plus an
+    # amount given as added
+    ("party", "A party for 8 children would come to £200 at £25 a head.", False),
+    ("party", "A party for 8 children would come to £210 at £25 a head.", True),
+    ("party", "A party for 8 children would come to £250 at £25 a head.", True),
+    ("screen", "An iPhone 13 screen is £129, or £169 if you'd like an original part.", False),
+    ("screen", "An iPhone 13 screen is £129, or £179 if you'd like an original part.", True),
+    ("screen", "A Samsung Galaxy S22 screen is £89 with a compatible part.", True),  # £129 less £40: not read
+    ("frame", "A bespoke A3 frame with museum glass would start at £143.", False),
+    ("frame", "A bespoke A3 frame with museum glass would start at £153.", True),
+    ("frame", "A bespoke A3 frame would start at £39.", True),  # half of £78: not read
+    ("studio", "A 2-hour podcast session in Studio Two would be £50.", False),
+    ("studio", "A 2-hour podcast session in Studio Two would be £60.", True),
+    ("studio", "A 2-hour podcast session in Studio Two would be £45.", True),
 ])
 def test_round_4_supported_cases_pass_and_near_misses_flag(sources, answer, flagged):
     result = check_grounding(answer, ROUND_4[sources])
@@ -290,7 +317,7 @@ DEV_COUNTS = {
     "dev-5": (68, 99, 0, 97), "dev-6": (72, 100, 1, 100), "dev-7": (80, 100, 0, 100), "dev-8": (66, 100, 0, 100),
     "dev-9": (65, 100, 1, 100),
     "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 4, 100),
-    "dev-12": (66, 100, 3, 100), "dev-13": (71, 100, 6, 100), "dev-14": (66, 100, 2, 100),
+    "dev-12": (66, 100, 2, 100), "dev-13": (71, 100, 4, 100), "dev-14": (66, 100, 0, 100),
 }
 
 
@@ -306,7 +333,7 @@ def test_dev_split_counts_are_pinned():
 
 
 @pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-14) is 793/1130 caught (70.2%, under the 90% "
-                   "goal) and 22/1118 flagged (2.0%) by default: evidence strength flags only hard evidence alone "
+                   "goal) and 17/1118 flagged (1.5%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-9, before it, had 79/100 and 21/100); docs/grounding.md, "
                    "'Evidence strength'")

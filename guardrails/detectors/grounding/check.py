@@ -358,6 +358,8 @@ def clause_findings(clause: Clause, ix: SourceIndex, allowed: set[int] | None = 
                 continue
         if q.unit is None and _written_anywhere(q, ix, allowed):
             continue  # a bare figure is weak evidence: "at least 16 to ride" of "Riders must be at least 16 years old"
+        if _worked_out(q, quantities, near, ix, cstems):
+            continue  # "£200 at £25 a head for 8 children": a figure the answer works out from the sources'
         kin = next((p for p in near for sq in p.quantities if _same_kind(q, sq)), None)
         shown = _shown(clause, q)
         if kin is not None:
@@ -797,6 +799,62 @@ def _age_against_bound(q: Quantity, text: str, near, ix: SourceIndex, allowed: s
     chunks = {p.source for p in near}
     return any(p.source in chunks and (allowed is None or p.source in allowed) and _AGE_BOUND.search(p.text)
                for p in ix.passages)
+
+
+#: What a worked-out figure may be off by: half a penny or cent of rounding.
+_ROUNDING = 0.005
+# An amount a source gives as added to another: "adds £40" (the verb may
+# govern a list: "adds £40 for A4 and £65 for A3"), "plus £10", "an extra
+# £15", "costs £40 more", "£6 extra", "£10 on top".
+_ADDED_BEFORE = re.compile(r"\b(?:adds?|added)\b[^,;.!?]*$|\b(?:plus|extra|additional)\s*$", re.IGNORECASE)
+_ADDED_AFTER = re.compile(r"\s*(?:more|extra|on\s+top)\b", re.IGNORECASE)
+# A price per one of something: "£25 per child", "£25 a head", "£260 per A level subject".
+_PER_ONE = re.compile(r"\s*(?:per|a|an|each|every|/|for\s+(?:each|every|a|an|per))\s+[^\W\d_]", re.IGNORECASE)
+_PERIOD_OF = {"second": 1 / 86400, "minute": 1 / 1440, "hour": 1 / 24, "day": 1.0, "night": 1.0, "week": 7.0}
+
+
+def _worked_out(q: Quantity, quantities, near, ix: SourceIndex, cstems: set[str]) -> bool:
+    """Whether the claim's price `q`, which no passage about it gives, is
+    one the answer works out from the prices of those passages (`near`) in
+    one step: a price plus an amount a source gives as added to one ("£143"
+    of "A3 starts at £78" and museum glass "adds ... £65 for A3"; "£169" of
+    "£129" and "costs £40 more"), or a price per something times a count the
+    claim states ("£200" for "8 children" at "£25 per child"; "£50" for a
+    "2-hour" session at "£25 per hour"). Two operands at most, in the
+    claim's currency; a difference, a half or a double and a percentage off
+    are not read (docs/grounding.md, round 4: they took the catches of
+    changed figures)."""
+    if q.unit not in _PRICE_UNITS or q.unit == "cent":
+        return False
+    tol = _ROUNDING + 1e-9 * abs(q.value)
+    mine = [(p, sq) for p in near for sq in p.quantities
+            if sq.unit == q.unit and (q.per is None or sq.per is None or sq.per == q.per)]
+    if not mine:
+        return False
+    counts = [o for o in quantities if o is not q and not o.is_date and o.per is None
+              and (o.unit is None or o.unit == "time")]
+    for p, sq in mine:
+        src = ix.sources[p.source].text
+        about = 2 * len(p.stems & cstems) >= len(cstems)  # the passage holds half of the claim's words
+        if counts and about and (sq.per is not None or _PER_ONE.match(src, sq.end) is not None):
+            for o in counts:
+                if o.unit is None:
+                    n = o.value
+                elif sq.per in _PERIOD_OF:
+                    n = o.value / _PERIOD_OF[sq.per]  # "a 2-hour session" at "£25 per hour": 2
+                else:
+                    continue
+                if 1 < n <= 1000 and abs(sq.value * n - q.value) <= tol:
+                    return True
+        if sq.per == q.per and about and (
+                _ADDED_AFTER.match(src, sq.end) is not None
+                or _ADDED_BEFORE.search(src, max(p.start, sq.start - 60), sq.start) is not None):
+            base = q.value - sq.value
+            if base > 0 and any(b is not sq and b.per == q.per and abs(b.value - base) <= tol and (
+                    2 * len(bp.stems & cstems) >= len(cstems) or any(o.same(b) for o in quantities if o is not q))
+                    for bp, b in mine):
+                return True
+    return False
 
 
 def _one_measure(a: str | None, b: str | None) -> bool:
