@@ -182,6 +182,10 @@ ROUND_4 = {
     "studio": (Source("1", "Studio One costs £45 per hour with an engineer, or £320 for a 10-hour day. Studio Two is a "
                            "smaller room for vocals and podcasts at £25 per hour, engineer included. Bookings are for a "
                            "minimum of 3 hours in Studio One and 2 hours in Studio Two."),),
+    "luggage": (Source("LL-3", "The office is open 07:00 to 23:00 every day, including bank holidays, but closes at "
+                               "17:00 on 25 and 26 December. Lost tickets are replaced for a £5 admin fee."),),
+    "course": (Source("gb-1", "A full-day course, from 09:30 to 16:30, costs £260 and includes lunch. Taster sessions "
+                              "are for ages 14 and over; the full-day course is for ages 18 and over."),),
     "pension": (Source("p-1", "Members who leave the employer within 2 years of joining may request a refund of "
                               "their own contributions; employer contributions are not refunded."),),
 }
@@ -225,6 +229,11 @@ ROUND_4 = {
     ("studio", "A 2-hour podcast session in Studio Two would be £50.", False),
     ("studio", "A 2-hour podcast session in Studio Two would be £60.", True),
     ("studio", "A 2-hour podcast session in Studio Two would be £45.", True),
+    # a holiday whose date a source gives, an age group whose bound a source writes
+    ("luggage", "On Boxing Day the office shuts early, at 5pm, so collect your bags before then.", False),
+    ("luggage", "On Christmas Eve the office shuts early, at 5pm, so collect your bags before then.", True),
+    ("course", "The full-day course costs £260 with lunch, and is for over-18s only [gb-1].", False),
+    ("course", "The full-day course costs £260 with lunch, and is for over-21s only [gb-1].", True),
 ])
 def test_round_4_supported_cases_pass_and_near_misses_flag(sources, answer, flagged):
     result = check_grounding(answer, ROUND_4[sources])
@@ -317,7 +326,7 @@ DEV_COUNTS = {
     "dev-5": (68, 99, 0, 97), "dev-6": (72, 100, 1, 100), "dev-7": (80, 100, 0, 100), "dev-8": (66, 100, 0, 100),
     "dev-9": (65, 100, 1, 100),
     "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 4, 100),
-    "dev-12": (66, 100, 2, 100), "dev-13": (71, 100, 4, 100), "dev-14": (66, 100, 0, 100),
+    "dev-12": (66, 100, 2, 100), "dev-13": (71, 100, 2, 100), "dev-14": (66, 100, 0, 100),
 }
 
 
@@ -333,7 +342,7 @@ def test_dev_split_counts_are_pinned():
 
 
 @pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-14) is 793/1130 caught (70.2%, under the 90% "
-                   "goal) and 17/1118 flagged (1.5%) by default: evidence strength flags only hard evidence alone "
+                   "goal) and 15/1118 flagged (1.3%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-9, before it, had 79/100 and 21/100); docs/grounding.md, "
                    "'Evidence strength'")

@@ -185,6 +185,27 @@ def _names(clause: str) -> tuple[list[str], list[str]]:
     return names, keys
 
 
+# Holidays on a fixed date, by name: a source may give the date instead.
+_HOLIDAYS = {"boxing day": (12, 26), "christmas day": (12, 25), "christmas eve": (12, 24),
+             "new year's day": (1, 1), "new year's eve": (12, 31), "st stephen's day": (12, 26),
+             "hogmanay": (12, 31)}
+_HOLIDAY = re.compile(r"\b(?:Boxing Day|Christmas (?:Day|Eve)|New Year[’']s (?:Day|Eve)|St\.? Stephen[’']s Day"
+                      r"|Hogmanay)\b")
+
+
+def _holidays_dated(text: str, passages) -> set[str]:
+    """The words of the holidays `text` names whose date a passage gives
+    ("Boxing Day" of "closes at 17:00 on 25 and 26 December"): the name is
+    the date, not a name the sources lack."""
+    out: set[str] = set()
+    for m in _HOLIDAY.finditer(text):
+        month, day = _HOLIDAYS[m.group().lower().replace("’", "'").replace("st. ", "st ")]
+        if any(sq.unit == "date" and any(mm == month and dd == day for _, mm, dd in sq.value)
+               for p in passages for sq in p.quantities):
+            out.update(re.findall(r"[\w’']+", m.group()))
+    return out
+
+
 def _has_key(ix: SourceIndex, allowed: set[int] | None, stems: frozenset[str], key: str) -> bool:
     """Whether the sources hold a name or key term: each of its words, or
     the term itself in their plain text (built only when the words fail)."""
@@ -193,10 +214,17 @@ def _has_key(ix: SourceIndex, allowed: set[int] | None, stems: frozenset[str], k
     text = ix.plain if allowed is None else " ".join(_plain_text(ix.sources[i].text) for i in sorted(allowed))
     if plain(key) in text:
         return True
-    if _AGE_GROUP_IN.fullmatch(key):  # "under-5s" of "children under 5"
-        bound = plain(key.lower().rstrip("s")).strip()
-        return f" {bound} " in f" {text} "
+    if _AGE_GROUP_IN.fullmatch(key):  # "under-5s" of "children under 5", "over-18s" of "ages 18 and over"
+        side, n = plain(key.lower().rstrip("s")).split()
+        rx = _OVER_BOUND if side == "over" else _UNDER_BOUND
+        return re.search(rx.replace("N", n), text) is not None
     return 3 <= len(key) <= 6 and key.isalpha() and key.isupper() and _spelled_out(key, text)
+
+
+# An age bound in plain text (lower case, no punctuation), N its age: what an
+# age group ("over-18s", "under-5s") stands for.
+_OVER_BOUND = r"\b(?:over|older than|at least|aged) N\b(?! (?:or|and) (?:under|younger|below))|\bN (?:years? )?(?:old )?(?:and|or) (?:over|older|above|up)\b"
+_UNDER_BOUND = r"\b(?:under|younger than|below) N\b"
 
 
 def _spelled_out(acronym: str, text: str) -> bool:
@@ -289,6 +317,10 @@ def clause_findings(clause: Clause, ix: SourceIndex, allowed: set[int] | None = 
         demonyms = {m.group(1) for m in _DEMONYM.finditer(bare)}
         names = [n for n in names if n not in demonyms]
         keys = [k for k in keys if k not in demonyms]
+    if names and _HOLIDAY.search(bare):  # "On Boxing Day" where a source closes early "on 25 and 26 December"
+        held = _holidays_dated(bare, passages)
+        names = [n for n in names if n not in held]
+        keys = [k for k in keys if k not in held]
     if not strict:
         keys = names  # a hyphenated term ("check-up", "half-hour") is a word, not hard evidence: strict only
     name_stems = {stem(n) for n in names}
