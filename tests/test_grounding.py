@@ -213,8 +213,11 @@ ROUND_4 = {
                  "16-year-old can come along with you."), True),
     ("taster", "Your 12-year-old can't do the taster yet, as it's 14 and over.", False),
     ("taster", "Your 12-year-old can't do the taster yet, as it's for those 16 years and over.", True),
+    ("taster", "Your 12-year-old can do the taster session.", True),  # the bound does not admit 12
+    ("taster", "Your 15-year-old can do the taster session.", False),
     ("ghost", "I'm afraid children under 8 can't join the tour, so your 6-year-old wouldn't be able to come.", False),
     ("ghost", "Your 6-year-old would pay £6.", True),
+    ("ghost", "Your 6-year-old can come on the tour.", True),  # "Children under 8 are not allowed"
     # a price worked out from the sources' in one step: a price per one times the claim's count, a price plus an
     # amount given as added
     ("party", "A party for 8 children would come to £200 at £25 a head.", False),

@@ -811,26 +811,55 @@ _AGE_BOUND = re.compile(r"\b(?P<low>\d{1,3})(?:\s*years?(?:\s+old)?)?\s+(?:or|an
                         r"|\b(?:aged|ages)\s+(?P<from>\d{1,3})\s*(?:to|-|–)\s*(?P<to>\d{1,3})\b"
                         r"|\b(?:at\s+least|minimum\s+age\s+(?:is|of)|aged)\s+(?P<low2>\d{1,3})\b(?!\s*(?:or|and)\s+(?:under|younger|below))"
                         r"|\b(?P<low3>\d{1,3})\+"
-                        r"|\b(?:over|older\s+than)[\s-](?P<above>\d{1,3})\b"
-                        r"|\b(?:under|younger\s+than|below)[\s-](?P<below>\d{1,3})\b", re.IGNORECASE)
+                        r"|\b(?:over|older\s+than)[\s-](?P<above>\d{1,3})s?\b"
+                        r"|\b(?:under|younger\s+than|below)[\s-](?P<below>\d{1,3})s?\b", re.IGNORECASE)
 # A person's age: "your 16-year-old", "a 6 year old" (one person, not "8- to 11-year-olds").
 _YEAR_OLD = re.compile(r"[\s-]old\b(?!s)", re.IGNORECASE)
 
 
+# A negation in a clause: whether a person may, on either side.
+_DENIED = re.compile(r"\b(?:not|no|never|cannot|unable|nobody)\b|n[’']t\b", re.IGNORECASE)
+
+
 def _age_against_bound(q: Quantity, text: str, near, ix: SourceIndex, allowed: set[int] | None) -> bool:
-    """Whether `q` is a person's age ("your 16-year-old") where a chunk the
-    claim draws on sets an age bound ("Members need to be 15 or older",
-    "under-18s are welcome with an adult", "Taster sessions are for ages 14
-    and over"): an example of who may or may not, on either side of the
-    bound, which the claim's polarity states; not a figure of the rule. The
-    claim's own bound ("must be under 12 years old") is a figure, compared."""
+    """Whether `q` is a person's age ("your 16-year-old") that agrees with an
+    age bound a chunk the claim draws on sets: the bound admits the age and
+    the claim says the person may ("Members need to be 15 or older" / "your
+    16-year-old can join"; "under-18s are welcome with an adult" / "your
+    16-year-old can come along"), or it does not and the claim says the
+    person may not ("Taster sessions are for ages 14 and over" / "Your
+    12-year-old can't do the taster yet"; "Children under 8 are not
+    allowed" / "your 6-year-old wouldn't be able to come"). Then the age is
+    an example of the rule, not a figure of it. A bound's clause with a
+    negation excludes the ages it names. The claim's own bound ("must be
+    under 12 years old") is a figure, compared."""
     if q.written is None or _YEAR_OLD.match(text, q.end) is None:
         return False
     if any(m.start() <= q.start < m.end() or m.start() <= q.end <= m.end() for m in _AGE_BOUND.finditer(text)):
         return False  # "must be under 12 years old": the claim's own bound, which the passage must give
+    age = q.written
+    may = _DENIED.search(text) is None
     chunks = {p.source for p in near}
-    return any(p.source in chunks and (allowed is None or p.source in allowed) and _AGE_BOUND.search(p.text)
-               for p in ix.passages)
+    for p in ix.passages:
+        if p.source not in chunks or (allowed is not None and p.source not in allowed):
+            continue
+        for m in _AGE_BOUND.finditer(p.text):
+            g = m.groupdict()
+            low = g["low"] or g["low2"] or g["low3"]
+            if low is not None:
+                inside = age >= int(low)
+            elif g["from"] is not None:
+                inside = int(g["from"]) <= age <= int(g["to"])
+            elif g["above"] is not None:
+                inside = age > int(g["above"])
+            else:
+                inside = age < int(g["below"])
+            start = max(p.text.rfind(";", 0, m.start()), p.text.rfind(",", 0, m.start())) + 1
+            stop = min((i for i in (p.text.find(";", m.end()), p.text.find(",", m.end())) if i >= 0),
+                       default=len(p.text))
+            if (inside != (_DENIED.search(p.text, start, stop) is not None)) == may:
+                return True
+    return False
 
 
 #: What a worked-out figure may be off by: half a penny or cent of rounding.
