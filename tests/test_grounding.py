@@ -299,12 +299,12 @@ def _rates(rows):
 #: The held-out split: written by another engineer without reading the
 #: detector, never read nor run while the detector was tuned; run once at the
 #: end of a round (docs/grounding.md). None between rounds: the last one
-#: (heldout-13, run after round 3 of evidence strength: 65/100 caught, 6/100
-#: flagged) has been seen and is dev-14 now, and heldout-14 is written and
+#: (heldout-14, run after round 4 of evidence strength: 56/100 caught, 12/100
+#: flagged) has been seen and is dev-15 now, and heldout-15 is written and
 #: run only after the next round's changes (issue 19) are committed.
 HELDOUT: str | None = None
 DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8", "dev-9", "dev-10",
-       "dev-11", "dev-12", "dev-13", "dev-14")
+       "dev-11", "dev-12", "dev-13", "dev-14", "dev-15")
 
 
 def _splits():
@@ -330,6 +330,7 @@ DEV_COUNTS = {
     "dev-9": (65, 100, 1, 100),
     "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 4, 100),
     "dev-12": (66, 100, 2, 100), "dev-13": (71, 100, 2, 100), "dev-14": (66, 100, 0, 100),
+    "dev-15": (56, 100, 12, 100),
 }
 
 
@@ -344,17 +345,18 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-14) is 793/1130 caught (70.2%, under the 90% "
-                   "goal) and 15/1118 flagged (1.3%) by default: evidence strength flags only hard evidence alone "
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-15) is 849/1230 caught (69.0%, under the 90% "
+                   "goal) and 27/1218 flagged (2.2%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
-                   "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-9, before it, had 79/100 and 21/100); docs/grounding.md, "
+                   "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-14 56/100, 12/100; heldout-9, "
+                   "before it, had 79/100 and 21/100); docs/grounding.md, "
                    "'Evidence strength'")
 def test_dev_split_figures():
     caught, flagged = _rates([row for split in DEV for row in _run(split)])
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
-WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-13 is dev-14 now, and heldout-14 is "
+WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-14 is dev-15 now, and heldout-15 is "
                             "written and run once, in both modes, after the next round's detector changes are committed")
 
 
