@@ -10,7 +10,6 @@ the only place the old ones are written. Installed once, by
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 from types import ModuleType
@@ -57,7 +56,10 @@ def new_name(old: str) -> str | None:
     return None
 
 
-class _AliasLoader(importlib.abc.Loader):
+# The finder and loader follow the import protocols without subclassing
+# importlib.abc, whose import pulls in importlib.resources, tempfile and more:
+# this module is installed by every `import guardrails`, the CLI's cold start included.
+class _AliasLoader:
     def __init__(self, target: str) -> None:
         self.target = target
         self.module: ModuleType | None = None
@@ -73,7 +75,7 @@ class _AliasLoader(importlib.abc.Loader):
         module.__spec__ = self.real_spec
 
 
-class MovedFinder(importlib.abc.MetaPathFinder):
+class MovedFinder:
     """Answers only for the names in :data:`MOVED` (and their submodules)."""
 
     def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001 (the finder protocol)

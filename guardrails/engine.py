@@ -14,7 +14,6 @@ an ``async`` twin (``acheck_input`` ...).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import os
@@ -481,6 +480,7 @@ class Engine:
         graph = self.get_policy(policy).stages.get(stage)
         if graph is not None and (graph.needs_pii or (self._remote_state and (
                 session is not None or (graph.needs is not None and graph.needs.any)))):
+            import asyncio  # here, not at the top: a cold start (the CLI) never needs it
             return await asyncio.to_thread(call)
         return call()
 

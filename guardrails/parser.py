@@ -23,14 +23,31 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from typing import TYPE_CHECKING
 
 from guardrails import ast
 from guardrails.diagnostics import Diagnostics, Span
 from guardrails.fastparse import fast_parse
-from guardrails.tree_to_ast import AstBuilder
+
+if TYPE_CHECKING:
+    from lark import Token
+
+
+def _import_lark() -> None:
+    """Lark and the tree builder, imported when a parse first needs them:
+    a policy the hand-written reader (guardrails.fastparse) reads whole never
+    does, and a cold start then skips Lark's import."""
+    global Lark, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError, AstBuilder
+    from lark import Lark, Tree
+    from lark.exceptions import (
+        UnexpectedCharacters,
+        UnexpectedEOF,
+        UnexpectedInput,
+        UnexpectedToken,
+        VisitError,
+    )
+
+    from guardrails.tree_to_ast import AstBuilder
 
 _MAX_RECOVERIES = 25
 #: The deepest an expression may nest: each `not`, call, attribute, index,
@@ -95,6 +112,7 @@ def _close_paren(tok: Token) -> Token:
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
+    _import_lark()
     return Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
@@ -325,6 +343,7 @@ def _parse(text: str, file: str) -> ParseResult:
         if fast is not None:  # clean text read by the hand-written parser, exactly as Lark would
             policy, comments = fast
             return ParseResult(policy, diags, blanked, [Comment(*c) for c in comments])
+    _import_lark()
     last_error: int | None = None
     for _ in range(_MAX_RECOVERIES):
         _comment_sink.items = []

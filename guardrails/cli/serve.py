@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
-import signal
 import sys
 import threading
 
@@ -95,6 +93,8 @@ def configure_logging(level: str) -> None:
     """--log-level applies to the sidecar's own logger only. Other libraries
     log at WARNING and above: presidio's debug output quotes the text it
     analyses, and nothing the sidecar logs may hold a detected value."""
+    import logging  # here: every command imports this module, and only serve logs
+
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("guardrails").setLevel(getattr(logging, level.upper()))
@@ -113,6 +113,8 @@ def _octal_mode(value: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    import signal
+
     from guardrails.sidecar.server import ServerConfig, SidecarServer
 
     configure_logging(args.log_level)

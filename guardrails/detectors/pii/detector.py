@@ -27,9 +27,17 @@ from typing import Any
 
 from guardrails.detectors.base import DetectorError, Finding
 from guardrails.detectors.pii.allow import DEFAULT_OPTIONS, PiiOptions
-from guardrails.detectors.pii.fastpath import FastAnalyzer
-from guardrails.detectors.pii.timeouts import PatternTimeout, install, watching
 from guardrails.diagnostics import RuntimeCode
+
+
+def _import_analysis() -> None:
+    """The fast path and the timeout watch, imported when the first detector
+    is built: a policy without PII checks (a cold `guardrails eval` of tool
+    rules) never loads them, nor the logging they import."""
+    global FastAnalyzer, PatternTimeout, install, watching
+    from guardrails.detectors.pii.fastpath import FastAnalyzer
+    from guardrails.detectors.pii.timeouts import PatternTimeout, install, watching
+
 
 __all__ = [
     "NER_ENTITIES",
@@ -113,6 +121,7 @@ class PiiDetector:
     """
 
     def __init__(self, config: PiiConfig, analyzer: Any, *, fast_path: bool = True) -> None:
+        _import_analysis()
         self.config = config
         self._analyzer = analyzer
         install()  # Presidio's timeout warnings become this check's error
