@@ -12,11 +12,12 @@ it writes and compiles six methods per class as the module is imported:
 the 47 classes cost about a tenth of a cold `guardrails eval`. Here
 :func:`node` runs ``dataclass`` with every method generator off (it then
 only records the fields), gives the class its slots, and the methods are
-plain code: each ``__init__`` is written out in its class, and equality,
-hash, repr and the frozen guard are shared by :class:`_Node`, driven by
-each class's tuple of compared fields. ``__dataclass_params__`` therefore
-says ``init=False, repr=False, eq=False, frozen=False``: what the methods
-do, not that flag record, is the contract.
+plain code: each ``__init__`` is written out in its class, equality and
+hash are closures over the class's compared fields (:func:`_compare`), and
+repr, the frozen guard and pickling are shared by :class:`_Node`.
+``__dataclass_params__`` therefore says ``init=False, repr=False,
+eq=False, frozen=False``: what the methods do, not that flag record, is
+the contract.
 
 Why one module: the syntax tree is one vocabulary that every pass reads by
 ``ast.X``; the written-out constructors make it long, not varied.
@@ -40,20 +41,11 @@ def _span() -> Span:
 
 class _Node:
     """What every node shares: the methods ``dataclass(frozen=True)`` would
-    generate, written once. ``_key(node)`` is the tuple of the compared
-    fields, ``_shown`` the names the repr shows (both set by :func:`node`)."""
+    generate, written once; :func:`node` adds each class's equality and hash
+    over its compared fields, and ``_shown``, the names its repr shows."""
 
     __slots__ = ()
-    _key: Callable[[Any], tuple]
     _shown: tuple[str, ...]
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return self._key(self) == other._key(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._key(self))
 
     @recursive_repr()
     def __repr__(self) -> str:
@@ -75,13 +67,31 @@ class _Node:
             _set(self, name, value)
 
 
-def _key_of(names: tuple[str, ...]) -> Callable[[Any], tuple]:
+def _compare(names: tuple[str, ...]) -> tuple[Callable[[Any, Any], Any], Callable[[Any], int]]:
+    """``__eq__`` and ``__hash__`` over the fields `names`, as the decorator
+    writes them: the tuples of those fields compared and hashed (so a node
+    hashes as before, and sets of nodes iterate in the same order). Closures
+    over a C getter, not compiled text: as fast as the generated methods."""
     if len(names) > 1:
-        return attrgetter(*names)  # a tuple already
-    if names:
-        get = attrgetter(names[0])
-        return lambda node: (get(node),)
-    return lambda node: ()
+        key = attrgetter(*names)  # a tuple already
+    elif names:
+        one = attrgetter(names[0])
+
+        def key(node: Any) -> tuple:
+            return (one(node),)
+    else:
+        def key(node: Any) -> tuple:
+            return ()
+
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return key(self) == key(other)
+        return NotImplemented
+
+    def __hash__(self: Any) -> int:
+        return hash(key(self))
+
+    return __eq__, __hash__
 
 
 _record_fields = dataclass(init=False, repr=False, eq=False)
@@ -94,7 +104,7 @@ def node(cls: type) -> type:
     names = tuple(fields)
     ns = {k: v for k, v in cls.__dict__.items() if k not in names and k not in ("__dict__", "__weakref__")}
     ns["__slots__"] = names
-    ns["_key"] = staticmethod(_key_of(tuple(n for n, f in fields.items() if f.compare)))
+    ns["__eq__"], ns["__hash__"] = _compare(tuple(n for n, f in fields.items() if f.compare))
     ns["_shown"] = tuple(n for n, f in fields.items() if f.repr)
     return type(cls)(cls.__name__, cls.__bases__, ns)
 
@@ -616,7 +626,7 @@ class AllowItem(_Node):
     flags: str = ""
     span: Span = _span()
 
-    def __init__(self, kind: str, value: str, flags: str = '', span: Span = UNKNOWN_SPAN):
+    def __init__(self, kind: str, value: str, flags: str = "", span: Span = UNKNOWN_SPAN):
         _set(self, "kind", kind)
         _set(self, "value", value)
         _set(self, "flags", flags)
