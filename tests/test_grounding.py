@@ -243,6 +243,53 @@ def test_round_4_supported_cases_pass_and_near_misses_flag(sources, answer, flag
     assert bool(result.unsupported) == flagged, (result.unsupported, result.unverified)
 
 
+
+# Round 5 (docs/grounding.md): a figure worked out in the claim's own wording (a difference or a sum of figures it
+# states, a total, a balance after an amount a source says comes off, a rate times a duration, a refund in full);
+# a near miss in the same place still flags.
+ROUND_5 = {
+    "refund": (Source("sw-1", "The open-water course costs £320 and runs over four days in August."),
+               Source("sw-2", "Anyone who fails the first-morning swim test leaves the course and gets a refund "
+                              "minus a £40 admin fee.")),
+    "entry": (Source("ev-1", "Entry is £9 for members and £12 for non-members."),
+              Source("ev-2", "Newcomers can hire a timing chip for £2 on the day.")),
+    "courses": (Source("dc-1", "The beginners course costs £90 for one dog and one handler."),
+                Source("dc-2", "The advanced course is for dogs over a year old and costs £110 for eight sessions.")),
+    "tattoo": (Source("tt-1", "Small flash tattoos cost £60 and custom pieces start at £150. A £20 deposit is needed "
+                              "to book, and it comes off the price on the day."),),
+    "coaching": (Source("co-1", "Coaching sessions cost £40 per person per hour, and most sessions last 90 minutes."),),
+    "donation": (Source("rp-1", "Repairs are free, but we suggest a donation of £4 per item towards costs."),
+                 Source("rp-2", "You can bring up to two items per visit.")),
+    "kayak": (Source("ky-1", "The Sea Kayak Taster at Porthmore costs £75 per person and lasts three hours."),
+              Source("ky-2", "If we cancel because of strong winds, we will rebook you or refund you in full.")),
+}
+
+
+@pytest.mark.parametrize("sources, answer, flagged", [
+    ("refund", "If you fail the swim test you'd get £280 back, which is the £320 course fee minus the £40 admin fee.",
+     False),
+    ("refund", "If you fail the swim test you'd get £290 back, which is the £320 course fee minus the £40 admin fee.",
+     True),
+    ("refund", "If you fail the swim test you'd get £280 back.", True),  # the operands not stated: not read
+    ("entry", "As a non-member you'd pay £12 to enter plus £2 for a timing chip, so £14 altogether.", False),
+    ("entry", "As a non-member you'd pay £12 to enter plus £2 for a timing chip, so £15 altogether.", True),
+    ("courses", "Doing the beginners course and then the advanced course would cost £200 in total.", False),
+    ("courses", "Doing the beginners course and then the advanced course would cost £210 in total.", True),
+    ("courses", "The advanced course costs £200.", True),  # no total worded: a sum is not read
+    ("tattoo", "A small flash tattoo means a £20 deposit to book and £40 on the day.", False),
+    ("tattoo", "A small flash tattoo means a £20 deposit to book and £50 on the day.", True),
+    ("coaching", "A typical 90-minute session would come to £60 per person.", False),
+    ("coaching", "A typical 90-minute session would come to £80 per person.", True),
+    ("donation", "If you brought two lamps and gave the suggested donation for each, that'd be £8.", False),
+    ("donation", "If you brought two lamps and gave the suggested donation for each, that'd be £10.", True),
+    ("kayak", "If strong winds mean the Sea Kayak Taster is called off, they'll give you the full £75 back.", False),
+    ("kayak", "If strong winds mean the Sea Kayak Taster is called off, they'll give you the full £85 back.", True),
+])
+def test_round_5_worked_out_figures_pass_and_near_misses_flag(sources, answer, flagged):
+    result = check_grounding(answer, ROUND_5[sources])
+    assert bool(result.unsupported) == flagged, (result.unsupported, result.unverified)
+
+
 def test_by_default_only_hard_evidence_flags_and_a_claim_with_none_is_unverified():
     """Precision first: a word no source has is the answer's own phrasing
     as often as a new fact, so it flags only with the content check on; a
@@ -330,7 +377,7 @@ DEV_COUNTS = {
     "dev-9": (65, 100, 1, 100),
     "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 4, 100),
     "dev-12": (66, 100, 2, 100), "dev-13": (71, 100, 2, 100), "dev-14": (66, 100, 0, 100),
-    "dev-15": (56, 100, 12, 100),
+    "dev-15": (56, 100, 4, 100),
 }
 
 
@@ -346,7 +393,7 @@ def test_dev_split_counts_are_pinned():
 
 
 @pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-15) is 849/1230 caught (69.0%, under the 90% "
-                   "goal) and 27/1218 flagged (2.2%) by default: evidence strength flags only hard evidence alone "
+                   "goal) and 19/1218 flagged (1.6%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-14 56/100, 12/100; heldout-9, "
                    "before it, had 79/100 and 21/100); docs/grounding.md, "
