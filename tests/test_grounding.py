@@ -260,6 +260,8 @@ ROUND_5 = {
     "coaching": (Source("co-1", "Coaching sessions cost £40 per person per hour, and most sessions last 90 minutes."),),
     "donation": (Source("rp-1", "Repairs are free, but we suggest a donation of £4 per item towards costs."),
                  Source("rp-2", "You can bring up to two items per visit.")),
+    "stitch": (Source("st-1", "Logos of up to 10,000 stitches cost £4.50 per item; larger designs are quoted."),),
+    "puppy": (Source("pp-1", "The puppy course runs for six weeks and costs £90 for one puppy and one handler."),),
     "kayak": (Source("ky-1", "The Sea Kayak Taster at Porthmore costs £75 per person and lasts three hours."),
               Source("ky-2", "If we cancel because of strong winds, we will rebook you or refund you in full.")),
 }
@@ -284,6 +286,13 @@ ROUND_5 = {
     ("donation", "If you brought two lamps and gave the suggested donation for each, that'd be £10.", True),
     ("kayak", "If strong winds mean the Sea Kayak Taster is called off, they'll give you the full £75 back.", False),
     ("kayak", "If strong winds mean the Sea Kayak Taster is called off, they'll give you the full £85 back.", True),
+    # what a price is for against a general word ("per item" is met by any countable thing, not by a period), and
+    # who pays is not what is priced
+    ("stitch", "Embroidering your logo would be £4.50 a shirt.", False),
+    ("stitch", "Embroidering your logo would be £4.50 an hour.", True),
+    ("stitch", "Embroidering your logo would be £5.50 a shirt.", True),
+    ("puppy", "The puppy course is ninety pounds for you and your pup.", False),
+    ("puppy", "The puppy course is £80 for you and your pup.", True),  # a spelled-out figure is weak alone
 ])
 def test_round_5_worked_out_figures_pass_and_near_misses_flag(sources, answer, flagged):
     result = check_grounding(answer, ROUND_5[sources])
@@ -377,7 +386,7 @@ DEV_COUNTS = {
     "dev-9": (65, 100, 1, 100),
     "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 4, 100),
     "dev-12": (66, 100, 2, 100), "dev-13": (71, 100, 2, 100), "dev-14": (66, 100, 0, 100),
-    "dev-15": (56, 100, 4, 100),
+    "dev-15": (56, 100, 3, 100),
 }
 
 
@@ -393,7 +402,7 @@ def test_dev_split_counts_are_pinned():
 
 
 @pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-15) is 849/1230 caught (69.0%, under the 90% "
-                   "goal) and 19/1218 flagged (1.6%) by default: evidence strength flags only hard evidence alone "
+                   "goal) and 18/1218 flagged (1.5%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-14 56/100, 12/100; heldout-9, "
                    "before it, had 79/100 and 21/100); docs/grounding.md, "

@@ -705,6 +705,14 @@ _OBJECT = re.compile(r"\s*(?:(?P<rate>per|a|an|each|every|/|for\s+(?:each|every|
 # "$58 per guest". A kind of person ("adult", "child", "member") is not one.
 _ONE_PERSON = frozenset(["head", "person", "people", "guest", "attendee", "participant", "diner", "individual",
                          "pax", "cover"])
+# Words a source prices one of anything by (round 5): "£4.50 per item" is met by "£4.50 a shirt"; a period is not
+# a countable thing ("£3 an hour" is not "£3 per item").
+_GENERAL_ITEM = frozenset(["item", "items", "piece", "pieces", "unit", "units", "garment", "garments", "thing",
+                           "things", "article", "articles"])
+_TIME_WORDS = frozenset(["second", "minute", "hour", "day", "night", "week", "fortnight", "month", "quarter", "term",
+                         "year", "session", "lesson", "class", "visit", "time"])
+# Who pays, not what is priced: "ninety pounds for you and your pup".
+_BUYER = frozenset(["you", "me", "us", "them", "him", "her", "yourself", "yourselves", "both", "everyone"])
 
 
 def _price_object(q: Quantity, text: str) -> tuple[str, str] | None:
@@ -778,9 +786,10 @@ def _priced_for_another(q: Quantity, text: str, holding, ix: SourceIndex) -> tup
     for motorcycles") and never names the claim's. Returns (the sources'
     word, the claim's, the passage), or None."""
     mine = _price_object(q, text)
-    if mine is None:
+    if mine is None or mine[1].lower() in _BUYER:
         return None
     head = stem(mine[1])
+    countable = q.per is None and mine[1].lower() not in _TIME_WORDS
     person = mine[1].lower() in _ONE_PERSON
     found = None
     for p in holding:
@@ -790,7 +799,8 @@ def _priced_for_another(q: Quantity, text: str, holding, ix: SourceIndex) -> tup
                 continue
             theirs = _price_object(sq, src)
             if theirs is None or theirs[0] != mine[0] or stem(theirs[1]) == head or head in p.stems \
-                    or BROADER.get(head) in p.stems or (person and theirs[1].lower() in _ONE_PERSON):
+                    or BROADER.get(head) in p.stems or (person and theirs[1].lower() in _ONE_PERSON) \
+                    or (countable and theirs[1].lower() in _GENERAL_ITEM):
                 return None
             found = (theirs[1], mine[1], p)
     return found
