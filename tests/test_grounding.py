@@ -262,6 +262,10 @@ ROUND_5 = {
                  Source("rp-2", "You can bring up to two items per visit.")),
     "stitch": (Source("st-1", "Logos of up to 10,000 stitches cost £4.50 per item; larger designs are quoted."),),
     "puppy": (Source("pp-1", "The puppy course runs for six weeks and costs £90 for one puppy and one handler."),),
+    "shed": (Source("sh-1", "We take on small community jobs such as bird boxes and bench repairs for local schools."),
+             Source("sh-3", "We charge only for materials and do not accept jobs from private businesses.")),
+    "birds": (Source("fb-3", "Please wear sturdy footwear and dark clothing, and no perfume or aftershave, as it upsets "
+                             "the birds."),),
     "kayak": (Source("ky-1", "The Sea Kayak Taster at Porthmore costs £75 per person and lasts three hours."),
               Source("ky-2", "If we cancel because of strong winds, we will rebook you or refund you in full.")),
 }
@@ -293,6 +297,12 @@ ROUND_5 = {
     ("stitch", "Embroidering your logo would be £5.50 a shirt.", True),
     ("puppy", "The puppy course is ninety pounds for you and your pup.", False),
     ("puppy", "The puppy course is £80 for you and your pup.", True),  # a spelled-out figure is weak alone
+    # both sides deny, in other words: they agree
+    ("shed", "Jobs from private businesses aren't taken on [sh-3].", False),
+    ("shed", "Jobs from private businesses are accepted [sh-3].", True),
+    ("shed", "The shed accepts jobs from private businesses.", True),
+    ("birds", "Please skip the perfume or aftershave on the day, and wear sturdy shoes [fb-3].", False),
+    ("birds", "Please wear perfume or aftershave on the day [fb-3].", True),
 ])
 def test_round_5_worked_out_figures_pass_and_near_misses_flag(sources, answer, flagged):
     result = check_grounding(answer, ROUND_5[sources])
@@ -386,7 +396,7 @@ DEV_COUNTS = {
     "dev-9": (65, 100, 1, 100),
     "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 4, 100),
     "dev-12": (66, 100, 2, 100), "dev-13": (71, 100, 2, 100), "dev-14": (66, 100, 0, 100),
-    "dev-15": (56, 100, 3, 100),
+    "dev-15": (56, 100, 1, 100),
 }
 
 
@@ -402,7 +412,7 @@ def test_dev_split_counts_are_pinned():
 
 
 @pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-15) is 849/1230 caught (69.0%, under the 90% "
-                   "goal) and 18/1218 flagged (1.5%) by default: evidence strength flags only hard evidence alone "
+                   "goal) and 16/1218 flagged (1.3%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-14 56/100, 12/100; heldout-9, "
                    "before it, had 79/100 and 21/100); docs/grounding.md, "

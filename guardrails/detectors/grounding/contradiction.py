@@ -267,6 +267,11 @@ _DEADLINE = re.compile(r"[^,;.!?]{0,30}?\b(?:before|beforehand|in\s+advance|prio
 _NEGATION_BEFORE = re.compile(r"\b(?:not|no|never|cannot|without)\b|n[’']t\b", re.IGNORECASE)
 
 
+# Pairs of adjectives: a negation turns one only right before it ("isn't private"), a negation
+# further back denies the clause's verb of a thing it describes (round 5).
+_ADJECTIVES = frozenset(["permanent", "private"])
+
+
 def _sides(text: str) -> dict[str, set[bool]]:
     """For each pair of OPPOSED that `text` speaks of, the sides it takes
     (True: the first), a negation before a word in its clause turning it."""
@@ -279,6 +284,8 @@ def _sides(text: str) -> dict[str, set[bool]]:
                 if name == "minimum" and _DEADLINE.match(text, m.end()) is not None:
                     continue  # "up to 72 hours before" is "at least 72 hours before": a deadline
                 start = max((c.end() for c in _CLAUSE_START.finditer(text, 0, m.start())), default=0)
+                if name in _ADJECTIVES:  # "not private": only a negation of the word itself, not of the verb
+                    start = max(start, m.start() - 12)  # ("do not accept jobs from private businesses")
                 negated = _NEGATION_BEFORE.search(text, start, m.start()) is not None
                 out.setdefault(name, set()).add(side != negated)
     return out

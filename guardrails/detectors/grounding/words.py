@@ -402,7 +402,10 @@ _WORD_SPLIT = re.compile(f"({WORD.pattern})")  # WORD has no group of its own: t
 
 
 #: The words ANY_NEGATION finds (besides "-n't" and "non-").
-NEGATION_WORDS = _NEGATIONS | _NEGATIVE | _PHRASE_NEGATIONS | {"free"}
+# An imperative that tells the reader to go without something (round 5): "Please skip the perfume" is "no
+# perfume"; a phrase negation only at a clause's start or after "please".
+_GO_WITHOUT = _set("skip avoid")
+NEGATION_WORDS = _NEGATIONS | _NEGATIVE | _PHRASE_NEGATIONS | _GO_WITHOUT | {"free"}
 ANY_NEGATION = re.compile(r"\b(?:" + "|".join(sorted(NEGATION_WORDS))
                           + r")\b|n[’']t\b|\bnon-", re.IGNORECASE)
 #: ANY_NEGATION without IGNORECASE, for lower-cased text (three times faster).
@@ -473,7 +476,8 @@ def polarity(text: str, asserts: frozenset[str] = frozenset()
         if w == "no" and (lead or (k >= 2 and ws[k - 2] == "there") or (k >= 1 and ws[k - 1] == "there's")):
             depth += 1
             continue
-        if w in _PHRASE_NEGATIONS or (w == "not" and k + 1 < n and ws[k + 1] in _PREPOSITIONS):
+        if w in _PHRASE_NEGATIONS or (w == "not" and k + 1 < n and ws[k + 1] in _PREPOSITIONS) \
+                or (w in _GO_WITHOUT and (lead or (k >= 1 and ws[k - 1] == "please"))):
             phrase += 1
             just_opened = True
             in_phrase = 0
