@@ -266,6 +266,8 @@ ROUND_5 = {
              Source("sh-3", "We charge only for materials and do not accept jobs from private businesses.")),
     "birds": (Source("fb-3", "Please wear sturdy footwear and dark clothing, and no perfume or aftershave, as it upsets "
                              "the birds."),),
+    "wait": (Source("w-1", "The current wait for a first appointment is around three weeks."),),
+    "wait_digits": (Source("w-1", "The current wait for a first appointment is around 3 weeks."),),
     "kayak": (Source("ky-1", "The Sea Kayak Taster at Porthmore costs £75 per person and lasts three hours."),
               Source("ky-2", "If we cancel because of strong winds, we will rebook you or refund you in full.")),
 }
@@ -303,6 +305,10 @@ ROUND_5 = {
     ("shed", "The shed accepts jobs from private businesses.", True),
     ("birds", "Please skip the perfume or aftershave on the day, and wear sturdy shoes [fb-3].", False),
     ("birds", "Please wear perfume or aftershave on the day [fb-3].", True),
+    # a figure in words against one in words of the same unit is read as digits are; against digits, still weak
+    ("wait", "The wait for a first appointment is around five weeks.", True),
+    ("wait", "The wait for a first appointment is around three weeks.", False),
+    ("wait_digits", "The wait for a first appointment is around five weeks.", False),
 ])
 def test_round_5_worked_out_figures_pass_and_near_misses_flag(sources, answer, flagged):
     result = check_grounding(answer, ROUND_5[sources])
@@ -391,7 +397,7 @@ def test_the_corpus_is_labelled_and_covers_every_kind():
 #: same table). A change of the detector that moves any of them updates
 #: this table with the figures its commit message reports.
 DEV_COUNTS = {
-    "dev": (21, 27, 0, 26), "dev-2": (25, 27, 0, 23), "dev-3": (29, 37, 0, 34), "dev-4": (28, 40, 0, 38),
+    "dev": (21, 27, 0, 26), "dev-2": (25, 27, 0, 23), "dev-3": (29, 37, 0, 34), "dev-4": (29, 40, 0, 38),
     "dev-5": (68, 99, 0, 97), "dev-6": (72, 100, 1, 100), "dev-7": (80, 100, 0, 100), "dev-8": (66, 100, 0, 100),
     "dev-9": (65, 100, 1, 100),
     "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 4, 100),
@@ -411,7 +417,7 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-15) is 849/1230 caught (69.0%, under the 90% "
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-15) is 850/1230 caught (69.1%, under the 90% "
                    "goal) and 16/1218 flagged (1.3%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-14 56/100, 12/100; heldout-9, "

@@ -490,7 +490,12 @@ def _figure_check(q: Quantity, kin: Passage, cstems: set[str], shown: str) -> st
     unit the passage's figures of that kind lack (`other`: a bare figure,
     another currency), and whether the passage is clearly about the claim
     (two thirds of its words)."""
-    if not any(ch.isdigit() for ch in shown):
+    if not any(ch.isdigit() for ch in shown) and not (q.unit is not None and any(
+            sq.unit == q.unit and sq.per == q.per and not sq.is_date
+            and not any(ch.isdigit() for ch in kin.text[sq.start - kin.start:sq.end - kin.start])
+            for sq in kin.quantities)):
+        # in words against digits is read less surely; words against words in the same unit
+        # ("around five weeks" / "around three weeks", round 5) as digits are
         return "figure.kin.words"
     if q.unit is None:
         kind = "bare"
