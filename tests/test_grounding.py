@@ -371,12 +371,12 @@ def _rates(rows):
 #: The held-out split: written by another engineer without reading the
 #: detector, never read nor run while the detector was tuned; run once at the
 #: end of a round (docs/grounding.md). None between rounds: the last one
-#: (heldout-14, run after round 4 of evidence strength: 56/100 caught, 12/100
-#: flagged) has been seen and is dev-15 now, and heldout-15 is written and
+#: (heldout-15, run after round 5 of evidence strength: 58/100 caught, 16/100
+#: flagged) has been seen and is dev-16 now, and heldout-16 is written and
 #: run only after the next round's changes (issue 19) are committed.
 HELDOUT: str | None = None
 DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8", "dev-9", "dev-10",
-       "dev-11", "dev-12", "dev-13", "dev-14", "dev-15")
+       "dev-11", "dev-12", "dev-13", "dev-14", "dev-15", "dev-16")
 
 
 def _splits():
@@ -402,7 +402,7 @@ DEV_COUNTS = {
     "dev-9": (65, 100, 1, 100),
     "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 4, 100),
     "dev-12": (66, 100, 2, 100), "dev-13": (71, 100, 2, 100), "dev-14": (66, 100, 0, 100),
-    "dev-15": (56, 100, 1, 100),
+    "dev-15": (56, 100, 1, 100), "dev-16": (58, 100, 16, 100),
 }
 
 
@@ -417,10 +417,11 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-15) is 850/1230 caught (69.1%, under the 90% "
-                   "goal) and 16/1218 flagged (1.3%) by default: evidence strength flags only hard evidence alone "
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-16) is 908/1330 caught (68.3%, under the 90% "
+                   "goal) and 32/1318 flagged (2.4%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
-                   "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-14 56/100, 12/100; heldout-9, "
+                   "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-14 56/100, 12/100; heldout-15 58/100, "
+                   "16/100; heldout-9, "
                    "before it, had 79/100 and 21/100); docs/grounding.md, "
                    "'Evidence strength'")
 def test_dev_split_figures():
@@ -428,7 +429,7 @@ def test_dev_split_figures():
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
-WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-14 is dev-15 now, and heldout-15 is "
+WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-15 is dev-16 now, and heldout-16 is "
                             "written and run once, in both modes, after the next round's detector changes are committed")
 
 
