@@ -9,6 +9,7 @@ on generated text) and asks for the same answer.
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 
@@ -318,3 +319,16 @@ def test_block_sums_equal_the_training_windows_at_every_length(text: str) -> Non
     folded = normalize(text).text
     if len(folded) + 2 > model.WINDOW:
         assert model.window_max(folded, m.table) == pytest.approx(_reference_z(folded, m.weights), abs=1e-12)
+
+
+def test_block_sums_equal_the_training_windows_past_the_kept_tables() -> None:
+    # A text longer than the long path's kept power tables gets tables made for it.
+    m = model.load_model()
+    rnd = random.Random(5)
+    words = ["ignore", "the", "previous", "instructions", "invoice", "中文", "état", "42", "system", "prompt"]
+    for size in (model._TABLE_CAP - 40, model._TABLE_CAP + 40, model._TABLE_CAP + 3 * model.STRIDE + 7):
+        text = " ".join(rnd.choice(words) for _ in range(size // 4))[:size]
+        folded = normalize(text).text
+        assert len(folded) + 2 > model.WINDOW
+        assert model.window_max(folded, m.table) == pytest.approx(_reference_z(folded, m.weights), abs=1e-12)
+    assert model._LONG_TABLES[1].shape[1] == model._TABLE_CAP  # the kept tables did not grow

@@ -80,8 +80,7 @@ _Q = 0x9E3779B97F4A7C15  # combines two word hashes into a bigram's
 _M_CHAR = {3: 0x243F6A8885A308D3, 4: 0x13198A2E03707345, 5: 0xA4093822299F31D1}
 _M_WORD = 0x082EFA98EC4E6C89
 _M_BIGRAM = 0x452821E638D01377
-# The same as numpy scalars: a Python int operand costs a numpy call a conversion.
-_P_U64, _Q_U64, _M_WORD_U64, _M_BIGRAM_U64 = (np.uint64(v) for v in (_P, _Q, _M_WORD, _M_BIGRAM))
+# As a numpy scalar: a Python int operand costs a numpy call a conversion.
 _SHIFT_U64 = np.uint64(_SHIFT)
 
 # Code points below 128 that belong to words: ASCII letters and digits. Above 127,
@@ -402,126 +401,118 @@ def window_scores(
 #
 # window_scores (what training reads) builds a prefix sum per feature kind; a
 # long text is scored instead from block sums. Every window starts at a multiple
-# of STRIDE (the last one perhaps not) and spans WINDOW // STRIDE blocks, so the
-# sum of a window is the sum of its blocks; the three character kinds share one
-# 2-D array, padded with a bucket whose weight is 0, and are gathered and summed
-# together. Counts are known from the layout for characters and from the word
-# starts for words. About 40 numpy calls, whatever the length.
+# of STRIDE (the last one perhaps not) and spans WINDOW // STRIDE blocks, so a
+# window's sum is the sum of its blocks. About 30 numpy calls whatever the
+# length, each over the whole text (a call costs about what a few hundred
+# elements do, so the fewer the better up to 10 KB):
+#
+# - both prefix sums, R of cp[j] * P**-j (for the character n-grams) and F of
+#   cp[j] * P**j (for the words), in one multiply and one accumulate of a 2-row
+#   array: the text is read after a code point 0, so that each prefix starts at 0
+#   without a copy, and padded with 0s to whole blocks;
+# - the three character kinds at once: a (3, n) view of R that steps one place per
+#   row minus R itself, times cached P**(i + n - 1) * M_n, shifted into buckets
+#   (h_n[i] * M_n = P**(i + n - 1) * (R[i + n] - R[i]) * M_n, as in short_sum);
+# - a word's three terms (its hash times M_WORD, M_BIGRAM and Q * M_BIGRAM) in one
+#   gather of cached P**-s * M and one multiply by F[e] - F[s]; a bigram's bucket
+#   is then one addition of two terms (multiplication distributes over addition);
+# - every weight from a complex table, weight + 1j (the padding bucket 0 + 0j): the
+#   real parts sum the weights and the imaginary parts count the features, so a
+#   window's count needs no layout of its own and no bincount.
 
 assert WINDOW % STRIDE == 0
 _BLOCKS = WINDOW // STRIDE
-_PAD = 1 << BITS  # the bucket past the table, weight 0
-_M_CHARS = np.array([[_M_CHAR[n]] for n in (3, 4, 5)], dtype=np.uint64)
+_PAD = 1 << BITS  # the bucket past the weights, 0 + 0j in the table
+_TABLE_CAP = 1 << 14  # the long path's power tables are kept for texts up to this (padded, in blocks)
 
 
-@functools.lru_cache(maxsize=4096)
-def _layout(length: int) -> tuple[int, int, np.ndarray, int, float]:
-    """For a padded text of ``length > WINDOW``: the number of windows starting at
-    a multiple of STRIDE, the number of blocks, those windows' counts of character
-    n-grams, and the start of a last window off that grid (-1 if none) and its count.
-
-    A window ``[s, s + WINDOW)`` holds ``min(WINDOW, length - n + 1 - s)`` n-grams
-    of each size n: WINDOW of each but in the last window or two of the grid.
-    """
-    aligned = (length - WINDOW) // STRIDE + 1
-    chars = np.full(aligned, 3.0 * WINDOW)
-    for k in range(aligned - 1, -1, -1):
-        count = sum(min(WINDOW, length - n + 1 - k * STRIDE) for n in (3, 4, 5))
-        if count == 3 * WINDOW:
-            break
-        chars[k] = count
-    last = length - WINDOW if (length - WINDOW) % STRIDE else -1
-    chars.flags.writeable = False  # cached: shared by every text of this length
-    return aligned, -(-length // STRIDE), chars, last, float(sum(WINDOW + 1 - n for n in (3, 4, 5)))
+def _long_tables(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The powers :func:`window_max` reads for a text of ``size`` positions (whole blocks):
+    rows P**-(k - 1) and P**(k - 1) at k = 1 ... size + 4 after a 0; P**(i + n - 1) * M_n
+    for n = 3, 4, 5 and i < size; P**-s times M_WORD, M_BIGRAM and Q * M_BIGRAM for s < size."""
+    forward, inverse = _POWERS.get(size + 8)
+    prefix = np.zeros((2, size + 5), dtype=np.uint64)
+    prefix[0, 1:] = inverse[: size + 4]
+    prefix[1, 1:] = forward[: size + 4]
+    at = np.arange(size)
+    scale = np.stack([forward[at + n - 1] * np.uint64(_M_CHAR[n]) for n in (3, 4, 5)])
+    words = np.array([[_M_WORD], [_M_BIGRAM], [_Q * _M_BIGRAM & _MASK]], dtype=np.uint64) * inverse[:size]
+    for table in (prefix, scale, words):
+        table.flags.writeable = False
+    return prefix, scale, words
 
 
-def _word_edges(cp32: np.ndarray, cp: np.ndarray, folded: str) -> tuple[np.ndarray, np.ndarray]:
-    """Where the words of the padded text start, and their starts and ends
-    interleaved; ``cp`` is ``cp32`` as uint64 (an index numpy need not convert)."""
-    if folded.isascii():
-        is_word = _ASCII_WORD[cp.view(np.int64)]
-        edges = np.flatnonzero(is_word[1:] != is_word[:-1])
-        edges += 1
-        return edges[0::2], edges
-    bmp = np.minimum(cp32, _BMP - 1)
-    is_word = _WORD_TABLE[bmp]
-    single = _SINGLE_TABLE[bmp]
-    cut = (is_word[1:] != is_word[:-1]) | single[1:] | single[:-1]
-    starts = np.flatnonzero(cut & is_word[1:]) + 1
-    edges = np.empty(2 * starts.shape[0], dtype=np.intp)
-    edges[0::2] = starts
-    edges[1::2] = np.flatnonzero(cut & is_word[:-1]) + 1
-    return starts, edges
+# Kept for texts of up to _TABLE_CAP positions (1 MB); a longer text's are made for it.
+_LONG_TABLES = _long_tables(_TABLE_CAP)
+
+
+def complex_table(weights: np.ndarray) -> np.ndarray:
+    """The table :func:`window_max` reads: ``weights + 1j``, then the padding bucket's ``0j``."""
+    table = np.zeros(weights.shape[0] + 1, dtype=np.complex128)
+    table.real[:-1] = weights
+    table.imag[:-1] = 1.0
+    table.flags.writeable = False
+    return table
 
 
 def window_max(folded: str, table: np.ndarray) -> float:
     """``max(window_scores(feature_parts(folded), weights, len(folded) + 2))``,
-    computed from block sums. ``table`` is the weights with a 0 appended (the
-    padding bucket); ``len(folded) + 2`` must exceed WINDOW.
+    computed from block sums. ``table`` is :func:`complex_table` of the weights;
+    ``len(folded) + 2`` must exceed WINDOW.
 
     Every weight is a float16, a multiple of 2**-24 (the shipped ones below 32
     in magnitude), so float64 sums of up to 2**24 of them are exact in any
-    order: the blocks may be summed row by row, and the result is the training
-    script's to the last bit."""
-    cp32 = np.frombuffer((" " + folded + " ").encode("utf-32-le"), dtype=np.uint32)
-    length = cp32.shape[0]
-    aligned, blocks_n, chars, last, last_chars = _layout(length)
-    cp = cp32.astype(np.uint64)
-    # Character 3-, 4- and 5-grams by Horner's rule, one row each, anchored at their start.
-    grams = np.empty((3, blocks_n * STRIDE), dtype=np.uint64)
-    h3, h4, h5 = grams[0, : length - 2], grams[1, : length - 3], grams[2, : length - 4]
-    np.multiply(cp[:-2], _P_U64, out=h3)
-    h3 += cp[1:-1]
-    h3 *= _P_U64
-    h3 += cp[2:]
-    np.multiply(h3[:-1], _P_U64, out=h4)
-    h4 += cp[3:]
-    np.multiply(h4[:-1], _P_U64, out=h5)
-    h5 += cp[4:]
-    grams *= _M_CHARS
+    order, and so are the counts: the blocks may be summed in any grouping, and
+    the result is the training script's to the last bit."""
+    length = len(folded) + 2
+    blocks_n = -(-length // STRIDE)
+    size = blocks_n * STRIDE
+    powers, scale, word_terms = _LONG_TABLES if size <= _TABLE_CAP else _long_tables(size)
+    # cp[k] is the padded text's character k - 1 (cp[0] = 0), then 0s to size + 5.
+    cp = np.frombuffer(("\0 " + folded + " ").ljust(size + 5, "\0").encode("utf-32-le"), dtype=np.uint32)
+    prefix = np.multiply(cp, powers[:, : size + 5])
+    np.add.accumulate(prefix, 1, out=prefix)  # prefix[0, k] = R[k], prefix[1, k] = F[k]
+    # Character n-grams, row n - 3, anchored at their start i: P**(i + n - 1) * M_n * (R[i + n] - R[i]).
+    grams = np.empty((3, size), dtype=np.uint64)
+    np.subtract(np.ndarray((3, size), np.uint64, prefix, 24, (8, 8)), prefix[0, :size], out=grams)
+    grams *= scale[:, :size]
     grams >>= _SHIFT_U64
     grams[0, length - 2 :] = _PAD
     grams[1, length - 3 :] = _PAD
     grams[2, length - 4 :] = _PAD
-    gathered = table.take(grams.view(np.int64))
-    # Per block (after a leading zero column): the weight anchored in it, and the
-    # number of word features anchored in it (character n-grams are counted by _layout).
-    blocks = np.zeros((2, blocks_n + 1))
-    by_position = gathered[0].astype(np.float64)
-    by_position += gathered[1]
-    by_position += gathered[2]
-    np.add.reduce(by_position.reshape(blocks_n, STRIDE), 1, out=blocks[0, 1:])
-    starts, edges = _word_edges(cp32, cp, folded)
-    n_words = starts.shape[0]
-    last_weight = float(np.add.reduce(gathered[:, last:length], None, np.float64)) if last >= 0 else 0.0
-    if n_words:
-        # Word hashes: sum cp[j] * P**(j - s) over each word [s, e), as _hashes computes them.
-        forward, inverse = _POWERS.get(length)
-        words = np.add.reduceat(cp * forward, edges)[0::2]
-        words *= inverse[starts]
-        unigrams = words * _M_WORD_U64
-        unigrams >>= _SHIFT_U64
+    by_position = np.add.reduce(table.take(grams.view(np.int64)), 0)
+    # Words: the padded text's word starts s and ends e (cp's pairs (k, k + 1) are
+    # the padded text's (k - 1, k)); a word's hash is (F[e] - F[s]) * P**-s.
+    if folded.isascii():
+        is_word = _ASCII_WORD.take(cp)
+        edges = (is_word[1:] != is_word[:-1]).nonzero()[0]  # start, end, start, end, ...
+        starts = edges[0::2]
+        at_edges = prefix[1].take(edges)
+        hashes = at_edges[1::2] - at_edges[0::2]
+    else:
+        bmp = np.minimum(cp, _BMP - 1)
+        is_word = _WORD_TABLE[bmp]
+        single = _SINGLE_TABLE[bmp]
+        cut = (is_word[1:] != is_word[:-1]) | single[1:] | single[:-1]
+        starts = (cut & is_word[1:]).nonzero()[0]
+        hashes = prefix[1].take((cut & is_word[:-1]).nonzero()[0]) - prefix[1].take(starts)
+    if starts.shape[0]:
+        terms = word_terms.take(starts, 1)
+        terms *= hashes  # h * M_WORD, h * M_BIGRAM, h * Q * M_BIGRAM
+        np.add(terms[2, :-1], terms[1, 1:], out=terms[2, :-1])  # (h * Q + h') * M_BIGRAM
+        terms >>= _SHIFT_U64
+        terms[2, -1] = _PAD  # the last word starts no bigram
         # a word's weight plus that of the bigram it starts, at the word's start
-        weight = table.take(unigrams.view(np.int64)).astype(np.float64)
-        if n_words > 1:
-            bigrams = words[:-1] * _Q_U64
-            bigrams += words[1:]
-            bigrams *= _M_BIGRAM_U64
-            bigrams >>= _SHIFT_U64
-            weight[:-1] += table.take(bigrams.view(np.int64))
-        block = starts // STRIDE
-        blocks[0, 1:] += np.bincount(block, weights=weight, minlength=blocks_n)
-        blocks[1, 1:] = np.bincount(block, minlength=blocks_n)
-        blocks[1, 1:] *= 2
-        blocks[1, block[-1] + 1] -= 1  # the final word starts no bigram
-        if last >= 0:
-            first = int(np.searchsorted(starts, last))
-            last_weight += float(np.add.reduce(weight[first:]))
-            last_chars += 2 * (n_words - first) - (first < n_words)
-    prefix = np.add.accumulate(blocks, 1)
-    sums = prefix[:, _BLOCKS : _BLOCKS + aligned] - prefix[:, :aligned]
-    best = float(np.maximum.reduce(sums[0] / np.sqrt(sums[1] + chars)))
-    return max(best, last_weight / math.sqrt(last_chars)) if last >= 0 else best
+        by_position[starts] += np.add.reduce(table.take(terms[::2].view(np.int64)), 0)
+    blocks = np.add.reduce(by_position.reshape(blocks_n, STRIDE), 1)
+    aligned = (length - WINDOW) // STRIDE + 1
+    windows = np.add.reduce(np.ndarray((aligned, _BLOCKS), np.complex128, blocks, 0, (16, 16)), 1)
+    best = float(np.maximum.reduce(windows.real / np.sqrt(windows.imag)))
+    last = length - WINDOW
+    if last % STRIDE:  # the last window, off the grid
+        tail = complex(np.add.reduce(by_position[last:length]))
+        best = max(best, tail.real / math.sqrt(tail.imag))
+    return best
 
 
 def _sigmoid(z: float) -> float:
@@ -544,7 +535,7 @@ class InjectionModel:
         self, weights: np.ndarray, bias: float, digest: str, path: pathlib.Path
     ) -> None:
         self.weights = weights
-        self.table = np.append(weights, weights.dtype.type(0))  # with window_max's padding bucket
+        self.table = complex_table(weights)  # what window_max reads: weight + 1j, and the padding bucket
         self.bias = bias
         self.digest = digest
         self.path = path
