@@ -151,7 +151,9 @@ the engine call. Where the time goes, and what keeps it down:
   what hashing a short word does); a long text is scored from
   sums over blocks of `STRIDE` characters, which give every window's score exactly (the training
   script's per-window sums are the reference a test compares them with; float64 sums of the
-  float16 weights are exact in any order).
+  float16 weights are exact in any order), in about 30 numpy calls: both prefix sums in one
+  pass, the three character kinds as one subtraction of a strided view, and the weights and
+  the feature counts gathered together from a complex table (weight + 1j).
 - **The signals**: one split of the text into its distinct words decides which patterns can
   match at all (a word seen before is remembered; a longer literal is looked for only when its
   whole words are among them); a pattern then runs anchored at the few word starts before an
@@ -410,6 +412,54 @@ percent each; the signals in pure Python would need a fraction of their calls. W
 that is a compiled matcher for the gates, the occurrence loops and the frame as well as the
 patterns (the optional Hyperscan pass answers only where patterns start, not the Python
 around them), or the signals as a compiled extension.
+
+### 3 December, round 6: the long-text model in about 30 numpy calls
+
+Every result is unchanged: `scripts/injection_digest.py` gives `5edd800a...` before and after
+(8,185 texts, pure Python; the change is in the model, which both paths share), and
+`window_max` equals the trainer's `window_scores` on both corpus files, on generated text at
+every length and on texts past the kept tables. The weights file is the same (no retraining).
+What changed, in `model.window_max` (texts of more than one window): both prefix sums (of
+`cp[j] * P**-j` for the character n-grams and of `cp[j] * P**j` for the words) come from one
+multiply and one accumulate of a 2-row array; the three character kinds are one subtraction
+of a strided (3, n) view of the first prefix from the prefix itself, one multiply by cached
+`P**(i + n - 1) * M_n` and one shift (the short path's formula, Horner's rule before); a
+word's three terms (its unigram bucket, and the two halves of the bigrams it is in) are one
+gather of cached `P**-s * M` and one multiply, a bigram then one addition; and the weights
+come from a complex table, weight + 1j, whose imaginary parts count the features, so the
+per-length layout of counts, the two `np.bincount` and the off-grid window's separate count
+are gone. About 30 numpy calls where there were about 55. The table is 4 MB (complex128)
+where the float32 one with its padding bucket was 1 MB; the power tables are kept for texts of
+up to 16,384 characters (1 MB) and made per call for longer ones. A first version gathered
+the words into two more rows of the n-gram matrix (one gather for everything): 1 KB 556k ->
+548k instructions per text, 10 KB 207k -> 267k per KB, since a gather costs about 19
+instructions an entry and those rows are mostly padding; gathering the words by themselves
+and adding them at their starts is what was kept.
+
+callgrind, pure Python, steady state, `OPENBLAS_NUM_THREADS=1`, `scripts/injection_cost.py`
+run with `--reps 0` and `--reps 5`, against `3d697a3`, thousands of instructions per KB:
+
+| text | detector alone, before | after | model (`window_max` alone, 100-300 passes) |
+| --- | --- | --- | --- |
+| 100 B prose | 6,375 | 6,266 (-1.7%, the short path is unchanged: noise) | unchanged (short_sum) |
+| 1 KB prose | 1,545 | 1,438 (-6.9%) | 556 -> 430 (-23%) |
+| 10 KB prose | 642 | 630 (-1.9%) | 207 -> 209 |
+| 1 KB corpus | 3,596 | 3,448 (-4.1%) | |
+| 10 KB corpus | 3,240 | 3,206 (-1.0%) | |
+
+The quick benchmark (`--quick --only injection`, with the matcher), once before and once
+after at load 8-11: engine call, µs/KB, before -> after, 100 B 3,421 -> 3,479; 1 KB 760 ->
+627; 10 KB 4,030 -> 3,465; 1 KB corpus 1,704 -> 1,817; 10 KB corpus 6,972 -> 7,839 (at that
+load the 10 KB rows' medians are 4-30 times the 2 December ones: not a measurement of this
+change); its model column, 1 KB 229 -> 163, 10 KB 94 -> 84, 1 KB corpus 292 -> 203.
+
+The model part as `scripts/injection_cost.py ROW model` counts it (normalisation included):
+1 KB 737k -> 619k per KB. The goal is still missed on every row but 10 KB of prose. On 1 KB
+the model is now about a quarter of the detector (430k of 1,438k); the signals are about half, and they wake on
+everyday words ("summarise" in 8 of the 10 prose texts, "you are", "rule") and on the attack
+sentence, so a fast path for text with no trigger at all would not apply to this row. The
+fixed cost of the engine at 100 B and the signals' Python on the corpus rows are as round 5
+describes.
 """
 
 
