@@ -23,6 +23,11 @@ gives exactly the decision that running it would:
 Small rule sets are not indexed (:data:`MIN_RULES`): below that, picking
 costs more than running. Coverage builds are not indexed either: they
 report every rule's branches.
+
+Why one module: the index (which rules a value selects), the generated
+dispatch that reads it (Picker) and the shape matchers that give each of
+its groups a template are one design; each reads the filing the others
+make, and a group's inlined row must hold what its matcher found.
 """
 
 from __future__ import annotations
@@ -160,9 +165,10 @@ def build_index(rules: list[RuleNode], guards: dict[str, Guard]) -> AttrIndex | 
         for path, table in sorted(by_path.items())))
 
 
-#: Every group of an indexed rule set gets its function when the set is
-#: compiled (Picker). Tests turn it off to run every group by its rules'
-#: closures, the interpreter's own.
+#: Every group of an indexed rule set runs its shape's template when the set
+#: is compiled (Picker): inlined in the dispatch, or bound to its literals.
+#: Tests turn it off to run every group by its rules' closures, the
+#: interpreter's own.
 BIND = True
 
 #: A fired rule's effect as a bit of a Picker record, for evaluate.combine_picked.
@@ -262,14 +268,18 @@ class Picker:
     "role_7" and args.amount <= 500``, ``role == "role_8" and args.amount
     <= 250``), so the groups whose conditions have one shape
     (codegen.shape_of) share one generated and compiled function whose
-    literals are parameters, and each group binds its own values as that
-    function's first arguments (a functools.partial). A group then costs a
-    match of its conditions against the shapes seen (shape_matcher:
-    generated tests, several times faster than shape_of's walk), not a
-    compile (about 0.4 ms, which the few shapes of a set pay once each). A
-    group whose rules need the Ctx runs its rules' closures (the
-    interpreter's own). Binding at load (about 4 us a group) rather than at
-    a group's first request keeps that work off the request that first
+    literals are parameters. The groups of each indexed path's commonest
+    shape run that template inlined in the dispatch, their literals a row
+    of the path's table (inlined): they need no function at all. Each other
+    group binds its own values as the template's first arguments (a
+    functools.partial, group_function). A group then costs a match of its
+    conditions against the shapes seen (shape_matcher: generated tests,
+    several times faster than shape_of's walk; the shape the group before
+    matched is tried first, since a path's groups are mostly of one shape),
+    not a compile (about 0.4 ms, which the few shapes of a set pay once
+    each). A group whose rules need the Ctx runs its rules' closures (the
+    interpreter's own). Matching and binding at load rather than at a
+    group's first request keeps that work off the request that first
     reaches a rule, which in a large set is most requests.
 
     ``function.records`` holds, by group, its rules' records for
@@ -295,19 +305,23 @@ class Picker:
         shared = gen.shared
         self.templates: dict[Any, Callable | None] = shared.setdefault("templates", {})  # by shape (None: needs the Ctx)
         self.matchers: list[tuple[int, Callable]] = shared.setdefault("matchers", [])  # the shapes seen, with matchers
-        # By the group's rules: (its function, its shape or None, the shape's literals).
-        functions: dict[tuple[int, ...], tuple[Callable, Any, list]] = shared.setdefault("functions", {})
+        self.last: list[int] = shared.setdefault("last", [0])  # the shape a group last matched
+        # By the group's rules: (its shape, or None when it has no template; the shape's literals) ...
+        shaped: dict[tuple[int, ...], tuple[Any, list]] = shared.setdefault("shapes", {})
+        # ... and its function, bound when a dispatch first calls it (group_function).
+        self.functions: dict[tuple[int, ...], Callable] = shared.setdefault("functions", {})
         records: dict[int, tuple] = shared.setdefault("records", {})  # by id of the rule
-        self.run: list[Callable] = []
+        self.keys: list[tuple[int, ...]] = []  # by group: its rules' ids
         self.shapes: list[tuple[Any, list]] = []  # by group: (its shape, or None when it has no template; its literals)
         self.records: list[tuple[tuple, ...]] = []
+        shape_of_group = self.shape_of_group
         for group in groups:
             ids = tuple(map(id, group))
-            made = functions.get(ids)
+            made = shaped.get(ids)
             if made is None:
-                made = functions[ids] = self.bind(group)
-            self.run.append(made[0])
-            self.shapes.append(made[1:])
+                made = shaped[ids] = shape_of_group(group)
+            self.keys.append(ids)
+            self.shapes.append(made)
             # Each rule's record, its violation built now: a set this large
             # fires a rule for the first time on many requests, and building
             # its Violation then (with the CPU caches cold) was the largest
@@ -319,6 +333,8 @@ class Picker:
                     rec = records[id(rule)] = rule_record(rule)
                 recs.append(rec)
             self.records.append(tuple(recs))
+        # By group: the function the dispatch calls (None for a group it inlines).
+        self.run: list[Callable | None] = [None] * len(groups)
         names: dict[str, Any] = {**BASE_NAMES, "MISSING": MISSING, "RUN": self.run}
         lines = [f"def {name}(tool, args, principal, context):",
                  f"    {'The rules for ' + self.what() + ', picked by the attributes they test.'!r}",
@@ -326,6 +342,7 @@ class Picker:
         if index.unfiled:
             lines.append(f"    # the {len(index.unfiled)} rules no attribute files")
             lines += self.call("0", 1, first=True)
+            self.run[0] = self.group_function(0)
         for i, (filed, table) in enumerate(zip(index.paths, tables)):
             lines.append(comment_line(f"    # {'.'.join(filed.path)}: {len(table)} values"))
             root, *steps = filed.path
@@ -339,6 +356,8 @@ class Picker:
             lines += inline
             if others:
                 names[f"Q{i}"] = others
+                for g in others.values():
+                    self.run[g] = self.group_function(g)
                 lines += [f"        {'elif' if inline else 'if'} (g := Q{i}.get(v)) is not None:", *self.call("g", 3)]
             lines += ["    elif v is MISSING:", "        return -1"]
         lines.append("    return key")
@@ -402,20 +421,18 @@ class Picker:
         cond = self.gen.conditions.get(rule.qid)
         return f"rule {rule.qid}: " + (source_of(cond) if cond is not None else rule.source)
 
-    def bind(self, group: tuple[RuleNode, ...]) -> tuple[Callable, Any, list]:
-        """The group's function, its shape and its literals: its shape's
-        template with the literals as its first arguments (the template is
-        generated at its shape's first group), or its rules' closures (and
-        no shape) when a rule needs the Ctx or BIND is off."""
-        closures = partial(run_closures, group), None, []
+    def shape_of_group(self, group: tuple[RuleNode, ...]) -> tuple[Any, list]:
+        """The group's shape and its literals, or (None, []) when it has no
+        template: a rule needs the Ctx, or BIND is off. A shape's template is
+        generated at its first group."""
         if not BIND:
-            return closures
+            return None, []
         values: list[Any] = []
         shapes = []
         for rule in group:
             shape = self.shape(rule, values)
             if shape is None:
-                return closures
+                return None, []
             shapes.append(shape)
         shape = tuple(shapes)
         template = self.templates.get(shape, _UNKNOWN)
@@ -425,9 +442,24 @@ class Picker:
                 if rule.cond is not None:
                     shape_of(self.gen.conditions[rule.qid], nodes, [])
             template = self.templates[shape] = self.template(group, nodes)
-        if template is None:
-            return closures
-        return (partial(template, *values) if values else template), shape, values
+        return (None, []) if template is None else (shape, values)
+
+    def group_function(self, g: int) -> Callable:
+        """Group `g`'s function: its shape's template with its literals as the
+        first arguments, or its rules' closures (run_closures) when it has no
+        template. Bound once for the pickers of a stage, when a dispatch
+        first calls the group: the groups it inlines need none."""
+        ids = self.keys[g]
+        f = self.functions.get(ids)
+        if f is None:
+            shape, values = self.shapes[g]
+            if shape is None:
+                f = partial(run_closures, self.groups[g])
+            else:
+                template = self.templates[shape]
+                f = partial(template, *values) if values else template
+            self.functions[ids] = f
+        return f
 
     def shape(self, rule: RuleNode, values: list[Any]) -> int | None:
         """The shape of `rule`'s condition (codegen.shape_of), by number (-1:
@@ -436,17 +468,26 @@ class Picker:
         if rule.cond is None:
             return -1
         cond = self.gen.conditions.get(rule.qid)  # (None: no AST kept; its closure is called)
-        for shape, match in self.matchers:
+        matchers, last = self.matchers, self.last
+        if matchers:
+            # The shape of the group before first: groups come by indexed
+            # path, and a path's groups are mostly of one shape.
+            found = matchers[last[0]][1](cond)
+            if found is not None:
+                values += found
+                return last[0]
+        for shape, match in matchers:
             found = match(cond)
             if found is not None:
                 values += found
+                last[0] = shape
                 return shape
         try:
             shape = shape_of(cond, [], found := [])
         except Unshared:
             return None
-        number = len(self.matchers)
-        self.matchers.append((number, shape_matcher(shape)))
+        number = last[0] = len(matchers)
+        matchers.append((number, shape_matcher(shape)))
         values += found
         return number
 

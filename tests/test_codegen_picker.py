@@ -184,11 +184,21 @@ def test_every_group_is_bound_at_load_and_decides_alike() -> None:
     the Ctx runs its closures."""
     engine = _accepted(60, 11)[1]
     picker = engine.get_policy().stages["tool_call"].code._pickers[0]
-    generated = [getattr(f, "func", f).__name__.startswith("pick_") for f in picker.run]
+    functions = _functions(picker)
+    generated = [getattr(f, "func", f).__name__.startswith("pick_") for f in functions]
     assert len(generated) == len(picker.groups) and any(generated), "no group was generated"
-    for f, made in zip(picker.run, generated):
+    for f, made in zip(functions, generated):
         assert made or f.func is rule_index.run_closures
+    # The dispatch calls a group it does not inline: that group's function
+    # was bound at load, and is the one group_function gives.
+    called = [f for f in picker.run if f is not None]
+    assert called and all(f is functions[g] for g, f in enumerate(picker.run) if f is not None)
     _decide_alike(engine, None, random.Random(11), 400)
+
+
+def _functions(picker) -> list:
+    """Every group's function, as group_function binds it (an inlined group's when first asked)."""
+    return [picker.group_function(g) for g in range(len(picker.groups))]
 
 
 def test_the_pickers_of_a_stage_share_their_groups_functions() -> None:
@@ -201,7 +211,7 @@ def test_the_pickers_of_a_stage_share_their_groups_functions() -> None:
     engine = _engine("\n".join([*lines, "}"]) + "\n")
     pickers = engine.get_policy().stages["tool_call"].code._pickers
     assert len(pickers) == 2
-    by_rules = [{tuple(r.qid for r in g): f for g, f in zip(p.groups, p.run)} for p in pickers]
+    by_rules = [{tuple(r.qid for r in g): f for g, f in zip(p.groups, _functions(p))} for p in pickers]
     common = set(by_rules[0]) & set(by_rules[1])
     assert len(common) == 20 and all(by_rules[0][k] is by_rules[1][k] for k in common)
     for role, team, amount in (("role_3", "team_1", 20), ("role_3", "team_99", 20), ("role_4", "team_9", 90)):
@@ -254,7 +264,7 @@ def test_groups_of_one_shape_share_one_compiled_template() -> None:
                 context = {"team": team}
                 _same(engine.check_tool_call("x", args, principal=principal, context=context),
                       engine.check_tool_call("x", args, principal=principal, context=context, explain=True))
-    by_rule = {g[0].qid: f for g, f in zip(picker.groups, picker.run)}
+    by_rule = {g[0].qid: f for g, f in zip(picker.groups, _functions(picker))}
     bound = [by_rule["role03"], by_rule["role07"], by_rule["odd"]]
     assert len(picker.run) == 21 and len(picker.templates) == 2
     assert bound[0].func is bound[1].func and bound[0].func is not bound[2].func
@@ -300,8 +310,10 @@ def test_the_dispatch_inlines_each_paths_commonest_shape() -> None:
     picker = engine.get_policy().stages["tool_call"].code._pickers[0]
     assert "        e = P0.get(v)" in picker.source and "(g := Q0.get(v))" in picker.source
     assert "# 20 groups of one shape, with their literals; the first: rule role00:" in picker.source
-    by_rule = {g[0].qid: f for g, f in zip(picker.groups, picker.run)}
+    by_rule = {g[0].qid: f for g, f in zip(picker.groups, _functions(picker))}
     assert getattr(by_rule["call"], "func", None) is rule_index.run_closures
+    # Only the groups the dispatch calls were bound at load: "odd" and "call", not the 20 inlined.
+    assert sorted(g[0].qid for g, f in zip(picker.groups, picker.run) if f is not None) == ["call", "odd"]
     for role in ("role_3", "role_7", "role_98", "role_99", "role_50", 5):
         for amount, team, note in ((25, "a", "abcdef"), (75, "z", "ab")):
             a = ({"amount": amount, "note": note}, {"role": role}, {"team": team})
