@@ -30,21 +30,50 @@ import re
 from guardrails import ast
 from guardrails.diagnostics import Span
 
-# Each match is a token with the blanks before it, a newline, or a character
-# that starts no token; only blanks at the very end go unmatched. No token
-# spans a line (strings, regexes and comments stop at a newline), so a
-# position is (line, column) from the start of the current line. The groups
-# are numbered in the order of _KINDS.
+# Each match is the blanks before a token, and the token: a comment, a name,
+# a string, a number, a regex, an operator, a newline, or a character that
+# starts no token. Every character but blanks at the very end is in some
+# match, so offsets are the running sum of the matches' lengths (findall,
+# one C call, gives them as pairs of strings). No token spans a line
+# (strings, regexes and comments stop at a newline), so a position is
+# (line, column) from the start of the current line. The alternatives are
+# tried in this order; _kind then reads which one matched from the token.
 _TOKEN = re.compile(
-    r"[ \t\f\r]*(?:(#[^\n]*)"
-    r"|([A-Za-z_][A-Za-z0-9_\-]*)"
-    r'|("(?:[^"\\\n]|\\.)*")'
-    r"|(-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)"
-    r"|(/(?:[^/\\\n]|\\.)+/[A-Za-z]*)"
-    r"|(==|!=|<=|>=|\.\.\.|[<>=\[\](){},:.|?])"
-    r"|(\n)|([^ \t\f\r\n]))"  # a newline; any other character starts no token
+    r"([ \t\f\r]*)(#[^\n]*"
+    r"|[A-Za-z_][A-Za-z0-9_\-]*"
+    r'|"(?:[^"\\\n]|\\.)*"'
+    r"|-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?"
+    r"|/(?:[^/\\\n]|\\.)+/[A-Za-z]*"
+    r"|==|!=|<=|>=|\.\.\.|[<>=\[\](){},:.|?]"
+    r"|\n|[^ \t\f\r\n])"
 )
-_KINDS = (None, "comment", "name", "string", "number", "regex", "op", "newline", "bad")
+_OPS = frozenset(("==", "!=", "<=", ">=", "...", *"<>=[](){},:.|?"))
+#: A token's kind by its first character, where that alone decides it.
+_FIRST: dict[str, str] = {
+    **{c: "name" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"},
+    **{c: "number" for c in "0123456789"},
+    **{c: "op" for c in "<>=[](){},:|?"},
+    "\n": "newline", "#": "comment",
+}
+
+
+def _kind(tok: str) -> str:
+    """The kind of a token whose first character does not decide it: a
+    string or a regex is longer than its opening quote or slash, and a
+    number starting with '-' or '.' longer than that character (and not
+    '...'); what is left starts no token."""
+    c = tok[0]
+    if len(tok) > 1:
+        if c == '"':
+            return "string"
+        if c == "/":
+            return "regex"
+        if c == "-" or (c == "." and tok != "..."):
+            return "number"
+    return "op" if tok in _OPS else "bad"
+
+
+_EMITTED = frozenset(("name", "op", "string", "number", "regex"))  # the kinds a token list holds
 _BLANKS = re.compile(r"[ \t\f\r]*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _PLAIN_STRING = re.compile(r'"[^"\\\x00-\x1f\ud800-\udfff]*"')  # needs no json.loads
@@ -83,19 +112,18 @@ def tokenize(text: str) -> tuple[list[Tok], list[tuple[int, int, str, int]]]:
     toks: list[Tok] = []
     comments: list[tuple[int, int, str, int]] = []
     append = toks.append
-    kinds = _KINDS
+    first, kind_of, emitted = _FIRST.get, _kind, _EMITTED
     lineno, bol, end = 1, 0, 0  # bol: the offset where the current line begins
-    for m in _TOKEN.finditer(text):
-        k = m.lastindex
-        if 1 < k < 7:
-            start, end = m.span(k)
-            append((kinds[k], text[start:end], start, end, lineno, start - bol + 1, end - bol + 1))
-        elif k == 7:
-            end = m.end()
+    for blanks, tok in _TOKEN.findall(text):
+        start = end + len(blanks)
+        end = start + len(tok)
+        kind = first(tok[0]) or kind_of(tok)
+        if kind in emitted:
+            append((kind, tok, start, end, lineno, start - bol + 1, end - bol + 1))
+        elif kind == "newline":
             lineno, bol = lineno + 1, end
-        elif k == 1:
-            start, end = m.span(k)
-            comments.append((lineno, start - bol + 1, m.group(k), start))
+        elif kind == "comment":
+            comments.append((lineno, start - bol + 1, tok, start))
         else:
             raise _GiveUp  # a character that starts no token
     if end != len(text) and _BLANKS.fullmatch(text, end) is None:
