@@ -136,78 +136,62 @@ def tokenize(text: str) -> tuple[list[Tok], list[tuple[int, int, str, int]]]:
 _SPAN_FIELDS = ("file", "line", "col", "end_line", "end_col", "start", "end")
 
 
-def _span_maker():
-    """Span(file, first's line and column, last's end, offsets), built without
-    the frozen dataclass's __init__, which sets each field through
-    object.__setattr__: a 10,000-rule policy has 110,000 spans, and setting the
-    slots directly halves their cost. Falls back to the constructor if Span's
-    fields ever change or it gains a __post_init__."""
-    if hasattr(Span, "__post_init__") or tuple(f.name for f in dataclasses.fields(Span)) != _SPAN_FIELDS:
-        return lambda file, first, last: Span(file, first[4], first[5], last[4], last[6], first[2], last[3])
-    new = object.__new__
-    set_file, set_line, set_col, set_end_line, set_end_col, set_start, set_end = (
-        getattr(Span, name).__set__ for name in _SPAN_FIELDS)
+def _draft(cls, names: tuple[str, ...]):
+    """A plain class with `cls`'s slots, or None when `cls` is not a slots
+    class whose fields are exactly `names` (or has a __post_init__).
 
-    def span(file: str, first: Tok, last: Tok) -> Span:
-        s = new(Span)
-        set_file(s, file)
-        set_line(s, first[4])
-        set_col(s, first[5])
-        set_end_line(s, last[4])
-        set_end_col(s, last[6])
-        set_start(s, first[2])
-        set_end(s, last[3])
-        return s
+    A frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``; a 10,000-rule policy has some 110,000 spans and
+    as many syntax nodes. A draft is built with plain attribute stores
+    instead, then becomes a `cls` by ``__class__`` assignment, which Python
+    allows between classes of one layout (the same slots, in order, on
+    ``object``): about a third of the cost of the constructor. The result
+    is an ordinary `cls` (equality, hashing, repr and pickling are its own),
+    checked on a probe here; a class for which any of this fails keeps its
+    constructor."""
+    if hasattr(cls, "__post_init__") or tuple(f.name for f in dataclasses.fields(cls)) != names:
+        return None
+    if cls.__bases__ != (object,) or getattr(cls, "__slots__", None) != names:
+        return None
+    draft = type(f"_{cls.__name__}Draft", (), {"__slots__": names})
+    try:
+        probe = object.__new__(draft)
+        for i, name in enumerate(names):
+            setattr(probe, name, i)
+        probe.__class__ = cls
+    except TypeError:
+        return None
+    if type(probe) is not cls or probe != cls(*range(len(names))):
+        return None
+    return draft
 
-    return span
+
+def _maker(cls, names: tuple[str, ...], params: tuple[str, ...], values: tuple[str, ...]):
+    """A function of `params` that returns `cls` with fields `names` set to
+    the expressions `values` (over the params), through _draft; `cls`'s
+    constructor when there is no draft."""
+    draft = _draft(cls, names)
+    args = ", ".join(params)
+    if draft is None:
+        source = f"def make({args}):\n    return CLS({', '.join(values)})\n"
+    else:
+        stores = "".join(f"    _new.{n} = {v}\n" for n, v in zip(names, values))
+        source = f"def make({args}):\n    _new = NEW(DRAFT)\n{stores}    _new.__class__ = CLS\n    return _new\n"
+    scope = {"CLS": cls, "DRAFT": draft, "NEW": object.__new__}
+    exec(compile(source, f"<guardrails.fastparse:{cls.__name__}>", "exec"), scope)  # noqa: S102 - our own source
+    return scope["make"]
 
 
-_span = _span_maker()
+#: Span(file, first's line and column, last's end, offsets).
+_span = _maker(Span, _SPAN_FIELDS, ("file", "first", "last"),
+               ("file", "first[4]", "first[5]", "last[4]", "last[6]", "first[2]", "last[3]"))
 
 
 def _builder(cls, *names: str):
     """`cls(*values)` for a node whose fields are exactly `names`, built as
-    _span_maker builds spans: the syntax nodes are frozen dataclasses too,
-    about eleven of them a rule. A class whose fields differ, or with a
-    __post_init__, keeps its constructor."""
-    if hasattr(cls, "__post_init__") or tuple(f.name for f in dataclasses.fields(cls)) != names:
-        return cls
-    new = object.__new__
-    setters = tuple(getattr(cls, name).__set__ for name in names)
-    if len(setters) == 2:
-        set_a, set_b = setters
-
-        def build2(a, b):
-            node = new(cls)
-            set_a(node, a)
-            set_b(node, b)
-            return node
-
-        return build2
-    if len(setters) == 3:
-        set_a, set_b, set_c = setters
-
-        def build3(a, b, c):
-            node = new(cls)
-            set_a(node, a)
-            set_b(node, b)
-            set_c(node, c)
-            return node
-
-        return build3
-    if len(setters) == 4:
-        set_a, set_b, set_c, set_d = setters
-
-        def build4(a, b, c, d):
-            node = new(cls)
-            set_a(node, a)
-            set_b(node, b)
-            set_c(node, c)
-            set_d(node, d)
-            return node
-
-        return build4
-    return cls
+    _span is (through its _draft): the syntax nodes are frozen dataclasses
+    too, about eleven of them a rule."""
+    return _maker(cls, names, names, names)
 
 
 _Var = _builder(ast.Var, "name", "span")
@@ -225,6 +209,8 @@ _Or = _builder(ast.Or, "operands", "span")
 _Not = _builder(ast.Not, "operand", "span")
 _Deny = _builder(ast.Deny, "message", "span")
 _Warn = _builder(ast.Warn, "message", "span")
+_Allow = _builder(ast.Allow, "span")
+_Rule = _builder(ast.Rule, "id", "effect", "condition", "span", "id_span", "unless")
 
 
 def _joined(a: Span, b: Span) -> Span:
@@ -511,7 +497,7 @@ class _Parser:
             cls = _Deny if word == "deny" else _Warn
             return cls(_string(msg), self.sp(tok, msg))
         if word == "allow":
-            return ast.Allow(self.sp(tok, tok))
+            return _Allow(_span(self.file, tok, tok))
         if word == "escalate":
             self.word("to")
             route = self.take()
@@ -593,9 +579,9 @@ class _Parser:
         if self.at_word("unless"):
             self.i += 1
             unless, _, last = self.expr()
-        span = self.sp(first, last)
+        span = _span(self.file, first, last)
         if unless is None:
-            return ast.Rule(rid[1], effect, when, span, self.sp(rid, rid))
+            return _Rule(rid[1], effect, when, span, _span(self.file, rid, rid), None)
         negated = _Not(unless, unless.span)
         if when is None:
             condition = negated
