@@ -27,6 +27,7 @@ from guardrails import ast
 from guardrails.codegen import Generator, ident
 from guardrails.conditions import ConditionCompiler
 from guardrails.detectors import NER_ENTITIES, Finding
+from guardrails.fastparse import frozen_builder
 from guardrails.resolve import Unit, merged_settings, tools_of
 from guardrails.rulegraph import (
     DEFAULT_MAX_TEXT,
@@ -46,6 +47,13 @@ from guardrails.rule_index import Guard, Picker, build_index, first_test_guard, 
 from guardrails.stages import STAGES
 from guardrails.unparse import LazySource
 from guardrails.values import MAX_CHUNKS, parse_window
+
+
+#: RuleNode(...) with every field given, in order: a load builds one per rule
+#: (10,000 for the largest policy), and the frozen constructor sets each of
+#: its 15 fields through object.__setattr__ (see fastparse._draft).
+_rule_node = frozen_builder(RuleNode, "qid", "effect", "message", "route", "cond", "tier", "detectors", "redact",
+                            "tools", "origin", "source_text", "branches", "span", "location", "labels")
 
 
 class StageCompiler(ConditionCompiler):
@@ -138,22 +146,22 @@ class StageCompiler(ConditionCompiler):
             node = self.detectors.get(d)
             tier = max(tier, node.tier if node else TIER_CHEAP)
         eff = r.effect
-        return RuleNode(
-            qid=qid,
-            effect=ast.effect_name(eff),
-            message=getattr(eff, "message", None),
-            route=eff.route if isinstance(eff, ast.Escalate) else None,
-            cond=cond,
-            tier=tier,
-            detectors=used,
-            redact=redact,
-            tools=tools,
-            origin=origin,
-            source_text=LazySource(r.condition) if r.condition is not None else "always",
-            branches=tuple(self.branches),
-            span=r.span,
-            location=str(r.span) if r.span is not None else None,
-            labels=eff.names if isinstance(eff, ast.Label) else (),
+        return _rule_node(
+            qid,  # qid
+            ast.effect_name(eff),  # effect
+            getattr(eff, "message", None),  # message
+            eff.route if isinstance(eff, ast.Escalate) else None,  # route
+            cond,  # cond
+            tier,  # tier
+            used,  # detectors
+            redact,  # redact
+            tools,  # tools
+            origin,  # origin
+            LazySource(r.condition) if r.condition is not None else "always",  # source_text
+            tuple(self.branches),  # branches
+            r.span,  # span
+            str(r.span) if r.span is not None else None,  # location
+            eff.names if isinstance(eff, ast.Label) else (),  # labels
         )
 
 

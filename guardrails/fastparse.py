@@ -169,7 +169,8 @@ def _draft(cls, names: tuple[str, ...]):
 def _maker(cls, names: tuple[str, ...], params: tuple[str, ...], values: tuple[str, ...]):
     """A function of `params` that returns `cls` with fields `names` set to
     the expressions `values` (over the params), through _draft; `cls`'s
-    constructor when there is no draft."""
+    constructor when there is no draft. (The compiler builds its RuleNodes
+    so too: frozen_builder.)"""
     draft = _draft(cls, names)
     args = ", ".join(params)
     if draft is None:
@@ -185,6 +186,12 @@ def _maker(cls, names: tuple[str, ...], params: tuple[str, ...], values: tuple[s
 #: Span(file, first's line and column, last's end, offsets).
 _span = _maker(Span, _SPAN_FIELDS, ("file", "first", "last"),
                ("file", "first[4]", "first[5]", "last[4]", "last[6]", "first[2]", "last[3]"))
+
+
+def frozen_builder(cls, *names: str):
+    """`cls(*values)` for a frozen slots dataclass whose fields are exactly
+    `names`, built through its _draft (its constructor when it has none)."""
+    return _maker(cls, names, names, names)
 
 
 def _builder(cls, *names: str):
@@ -723,4 +730,4 @@ def fast_parse(text: str, file: str) -> tuple[ast.Policy, list[tuple[int, int, s
         return None
 
 
-__all__ = ["fast_parse", "tokenize"]
+__all__ = ["fast_parse", "frozen_builder", "tokenize"]
