@@ -149,7 +149,9 @@ def _draft(cls, names: tuple[str, ...]):
     is an ordinary `cls` (equality, hashing, repr and pickling are its own),
     checked on a probe here; a class for which any of this fails keeps its
     constructor."""
-    if hasattr(cls, "__post_init__") or tuple(f.name for f in dataclasses.fields(cls)) != names:
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
+        return None
+    if tuple(f.name for f in dataclasses.fields(cls)) != names:
         return None
     if cls.__bases__ != (object,) or getattr(cls, "__slots__", None) != names:
         return None

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from benchmarks.sections.rules import agnostic_policy
 from guardrails import ast
 from guardrails.diagnostics import Span
-from guardrails.fastparse import fast_parse
+from guardrails.fastparse import fast_parse, frozen_builder
 from guardrails.parser import MAX_NESTING, lark_only, parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,3 +178,30 @@ def _policies(draw) -> str:
     .map(lambda m: t[:m[0]] + m[2] + t[m[0] + m[1]:]))))
 def test_generated_and_mutated_texts_read_the_same(text: str) -> None:
     _check(text)
+
+
+def test_frozen_builder_gives_the_class_itself_or_its_constructor() -> None:
+    """fastparse builds spans, nodes (and the compiler its RuleNodes) as
+    drafts of the same slots given the class: the result is an ordinary
+    instance, equal to the constructor's. A class it cannot draft (here one
+    with a __post_init__, and one whose fields are not the names given)
+    keeps its constructor, so its own __init__ logic still runs."""
+    make = frozen_builder(Span, "file", "line", "col", "end_line", "end_col", "start", "end")
+    built = make("f", 1, 2, 3, 4, 5, 6)
+    assert type(built) is Span and built == Span("f", 1, 2, 3, 4, 5, 6) and str(built) == "f:1:2"
+    assert hash(built) == hash(Span("f", 1, 2, 3, 4, 5, 6))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.line = 9  # type: ignore[misc]
+    assert "DRAFT" in make.__code__.co_names  # (drafted, not the constructor)
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Doubled:
+        a: int
+        b: int = 0
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "b", self.a * 2)
+
+    assert frozen_builder(Doubled, "a", "b")(3, 0).b == 6
+    node = frozen_builder(ast.Var, "span", "name")  # not its fields' order: the constructor, positionally
+    assert "DRAFT" not in node.__code__.co_names
