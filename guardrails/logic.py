@@ -367,7 +367,7 @@ def check_unit_logic(unit: Unit, diags: Diagnostics) -> None:
         if index is None:
             continue
         candidates = index.candidates(r.rule.condition)
-        if r.stage == "tool_call":
+        if r.stage == "tool_call" and by_tool:  # (no deny names a tool: nothing to add)
             mine = tools_of(r.rule.condition, unit)
             if mine:
                 first = min(mine)

@@ -390,7 +390,8 @@ _METHODS: dict[type, Callable[[TypeChecker, Any], str]] = {}
 
 def check_condition(fc: Any, stage: str, rule: ast.Rule, schema: Schema) -> str:
     """The type of `rule`'s condition, its attribute paths checked against `schema`."""
-    tools = tools_of(rule.condition, fc) if "tool" in ROOTS[stage] else None
+    # The tools matter only when the schema declares some (TypeChecker._declared).
+    tools = tools_of(rule.condition, fc) if schema.tools and "tool" in ROOTS[stage] else None
     return TypeChecker(fc, stage, schema, tools).infer(rule.condition)
 
 
