@@ -146,6 +146,20 @@ def test_supported_answers_pass(answer):
     assert result.score == 1.0
 
 
+#: A near miss the claim presents as worked out (round 6, docs/grounding.md): by default it is unverified,
+#: listed with "worked out: not checked" (check figure.worked), and strict=1 flags it.
+WORKED = "worked"
+
+
+def _assert_flagged(answer: str, sources, flagged) -> None:
+    result = check_grounding(answer, sources)
+    if flagged == WORKED:
+        assert not result.unsupported, result.unsupported
+        assert any("figure.worked" in u.evidence for u in result.unverified), result.unverified
+        assert check_grounding(answer, sources, strict=True).unsupported
+    else:
+        assert bool(result.unsupported) == flagged, (result.unsupported, result.unverified)
+
 # Round 4 (docs/grounding.md): each rule's supported case passes by default, and
 # a near miss, a wrong figure or unit in the same place, is still flagged.
 ROUND_4 = {
@@ -221,8 +235,8 @@ ROUND_4 = {
     # a price worked out from the sources' in one step: a price per one times the claim's count, a price plus an
     # amount given as added
     ("party", "A party for 8 children would come to £200 at £25 a head.", False),
-    ("party", "A party for 8 children would come to £210 at £25 a head.", True),
-    ("party", "A party for 8 children would come to £250 at £25 a head.", True),
+    ("party", "A party for 8 children would come to £210 at £25 a head.", WORKED),
+    ("party", "A party for 8 children would come to £250 at £25 a head.", WORKED),
     ("screen", "An iPhone 13 screen is £129, or £169 if you'd like an original part.", False),
     ("screen", "An iPhone 13 screen is £129, or £179 if you'd like an original part.", True),
     ("screen", "A Samsung Galaxy S22 screen is £89 with a compatible part.", True),  # £129 less £40: not read
@@ -230,8 +244,8 @@ ROUND_4 = {
     ("frame", "A bespoke A3 frame with museum glass would start at £153.", True),
     ("frame", "A bespoke A3 frame would start at £39.", True),  # half of £78: not read
     ("studio", "A 2-hour podcast session in Studio Two would be £50.", False),
-    ("studio", "A 2-hour podcast session in Studio Two would be £60.", True),
-    ("studio", "A 2-hour podcast session in Studio Two would be £45.", True),
+    ("studio", "A 2-hour podcast session in Studio Two would be £60.", WORKED),
+    ("studio", "A 2-hour podcast session in Studio Two would be £45.", WORKED),
     # a holiday whose date a source gives, an age group whose bound a source writes
     ("luggage", "On Boxing Day the office shuts early, at 5pm, so collect your bags before then.", False),
     ("luggage", "On Christmas Eve the office shuts early, at 5pm, so collect your bags before then.", True),
@@ -239,8 +253,7 @@ ROUND_4 = {
     ("course", "The full-day course costs £260 with lunch, and is for over-21s only [gb-1].", True),
 ])
 def test_round_4_supported_cases_pass_and_near_misses_flag(sources, answer, flagged):
-    result = check_grounding(answer, ROUND_4[sources])
-    assert bool(result.unsupported) == flagged, (result.unsupported, result.unverified)
+    _assert_flagged(answer, ROUND_4[sources], flagged)
 
 
 
@@ -280,16 +293,16 @@ ROUND_5 = {
      True),
     ("refund", "If you fail the swim test you'd get £280 back.", True),  # the operands not stated: not read
     ("entry", "As a non-member you'd pay £12 to enter plus £2 for a timing chip, so £14 altogether.", False),
-    ("entry", "As a non-member you'd pay £12 to enter plus £2 for a timing chip, so £15 altogether.", True),
+    ("entry", "As a non-member you'd pay £12 to enter plus £2 for a timing chip, so £15 altogether.", WORKED),
     ("courses", "Doing the beginners course and then the advanced course would cost £200 in total.", False),
-    ("courses", "Doing the beginners course and then the advanced course would cost £210 in total.", True),
+    ("courses", "Doing the beginners course and then the advanced course would cost £210 in total.", WORKED),
     ("courses", "The advanced course costs £200.", True),  # no total worded: a sum is not read
     ("tattoo", "A small flash tattoo means a £20 deposit to book and £40 on the day.", False),
     ("tattoo", "A small flash tattoo means a £20 deposit to book and £50 on the day.", True),
     ("coaching", "A typical 90-minute session would come to £60 per person.", False),
     ("coaching", "A typical 90-minute session would come to £80 per person.", True),
     ("donation", "If you brought two lamps and gave the suggested donation for each, that'd be £8.", False),
-    ("donation", "If you brought two lamps and gave the suggested donation for each, that'd be £10.", True),
+    ("donation", "If you brought two lamps and gave the suggested donation for each, that'd be £10.", WORKED),
     ("kayak", "If strong winds mean the Sea Kayak Taster is called off, they'll give you the full £75 back.", False),
     ("kayak", "If strong winds mean the Sea Kayak Taster is called off, they'll give you the full £85 back.", True),
     # what a price is for against a general word ("per item" is met by any countable thing, not by a period), and
@@ -311,8 +324,43 @@ ROUND_5 = {
     ("wait_digits", "The wait for a first appointment is around five weeks.", False),
 ])
 def test_round_5_worked_out_figures_pass_and_near_misses_flag(sources, answer, flagged):
-    result = check_grounding(answer, ROUND_5[sources])
-    assert bool(result.unsupported) == flagged, (result.unsupported, result.unverified)
+    _assert_flagged(answer, ROUND_5[sources], flagged)
+
+
+# Round 6 (docs/grounding.md): a figure the claim presents as worked out (a price worded as a total or a result,
+# the prices of its currency beside it, a price in brackets after another) is unverified, not a mismatch, and
+# strict=1 flags it; a single figure with no such wording is checked as before, and so is a rate the claim
+# says something "comes to"; "£1.45k" is £1,450.
+ROUND_6 = {
+    "books": (Source("bk-1", "Hardbacks are £20 and paperbacks £9."),
+              Source("bk-2", "Reader's Card holders get 10% off full-price books, but not gift cards.")),
+    "pool": (Source("pl-1", "An adult annual pass costs £45."), Source("pl-2", "A single adult visit is £19.50.")),
+    "cottage": (Source("gc-1", "Gull Cottage costs £1,450 for a week in August and £980 in October."),),
+    "windows": (Source("wn-1", "Outside windows, frames and sills cost £28 a visit for a four-bedroom house."),),
+}
+
+
+@pytest.mark.parametrize("sources, answer, flagged", [
+    ("books", "With a Reader's Card, a £20 hardback would cost you £18.", False),
+    ("books", "With a Reader's Card, a £20 hardback would cost you £16.", WORKED),
+    ("books", "A hardback is £22.", True),  # one figure, no derivation: still a mismatch
+    ("books", "With a Reader's Card, a hardback is £22.", True),
+    ("pool", "An adult annual pass is £45, less than three single adult visits at £19.50 each (£58.50).", False),
+    ("pool", "An adult annual pass is £55.", True),
+    ("cottage", "An August week at Gull Cottage is £1.45k.", False),
+    ("cottage", "An August week at Gull Cottage is £1.55k.", True),
+    ("windows", "For a four-bedroom house, outside windows, frames and sills come to £28 a visit.", False),
+    ("windows", "For a four-bedroom house, outside windows, frames and sills come to £32 a visit.", True),
+])
+def test_round_6_worked_out_figures_are_unverified_and_single_figures_still_flag(sources, answer, flagged):
+    _assert_flagged(answer, ROUND_6[sources], flagged)
+
+
+def test_a_worked_out_figure_is_listed_as_unverified_with_its_reason():
+    result = check_grounding("With a Reader's Card, a £20 hardback would cost you £16.", ROUND_6["books"])
+    assert result.unsupported == ()
+    [u] = result.unverified
+    assert u.evidence == ("figure.worked",) and u.detail == "'£16': worked out: not checked", u
 
 
 def test_by_default_only_hard_evidence_flags_and_a_claim_with_none_is_unverified():
@@ -400,9 +448,9 @@ DEV_COUNTS = {
     "dev": (21, 27, 0, 26), "dev-2": (25, 27, 0, 23), "dev-3": (29, 37, 0, 34), "dev-4": (29, 40, 0, 38),
     "dev-5": (68, 99, 0, 97), "dev-6": (72, 100, 1, 100), "dev-7": (80, 100, 0, 100), "dev-8": (66, 100, 0, 100),
     "dev-9": (65, 100, 1, 100),
-    "dev-10": (68, 100, 5, 100), "dev-11": (68, 100, 4, 100),
+    "dev-10": (68, 100, 3, 100), "dev-11": (68, 100, 4, 100),
     "dev-12": (66, 100, 2, 100), "dev-13": (71, 100, 2, 100), "dev-14": (66, 100, 0, 100),
-    "dev-15": (56, 100, 1, 100), "dev-16": (58, 100, 16, 100),
+    "dev-15": (56, 100, 1, 100), "dev-16": (58, 100, 4, 100),
 }
 
 
@@ -418,7 +466,7 @@ def test_dev_split_counts_are_pinned():
 
 
 @pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-16) is 908/1330 caught (68.3%, under the 90% "
-                   "goal) and 32/1318 flagged (2.4%) by default: evidence strength flags only hard evidence alone "
+                   "goal) and 18/1318 flagged (1.4%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-14 56/100, 12/100; heldout-15 58/100, "
                    "16/100; heldout-9, "

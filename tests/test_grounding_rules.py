@@ -13,6 +13,7 @@ import pytest
 from guardrails.detectors.grounding import Source, extract_claims
 from guardrails.detectors.grounding import check_grounding as _check_grounding
 from guardrails.detectors.grounding.evidence import ALL
+from guardrails.detectors.grounding.quantities import find_quantities
 
 
 def check_grounding(answer, sources, backend=None, strict=False):
@@ -829,3 +830,17 @@ def test_an_age_group_is_a_list_item_and_a_bare_figure_before_a_priced_one_is_no
     # "under 18 and £120": 18 is an age, not £18; a range still gives its unit to both ends
     assert [q.unit for q in find_quantities("juniors under 18 and £120")] == [None, "GBP"]
     assert [q.unit for q in find_quantities("between 2 and 8 °C")] == ["celsius", "celsius"]
+
+
+@pytest.mark.parametrize("text, value, unit", [
+    ("An August week is £1.45k", 1450.0, "GBP"), ("It costs £1.4K.", 1400.0, "GBP"), ("a £40k salary", 40000.0, "GBP"),
+    ("$2bn raised", 2e9, "USD"), ("£1.4 k a week", 1400.0, "GBP"), ("£3m", 3e6, "GBP"),
+])
+def test_a_k_glued_after_a_price_scales_it(text, value, unit):
+    """Round 6: "£1.45k" was read as £1.45."""
+    [q] = find_quantities(text)
+    assert (q.value, q.unit) == (value, unit)
+
+
+def test_a_k_glued_to_a_bare_figure_is_left_alone():
+    assert [q.value for q in find_quantities("a 5k run")] == [5.0]

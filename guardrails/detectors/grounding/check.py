@@ -348,6 +348,9 @@ def clause_findings(clause: Clause, ix: SourceIndex, allowed: set[int] | None = 
                                                                    context)
             if other is not None:
                 shown = _shown(clause, q)
+                if _presented_as_worked(q, quantities, text):
+                    yield ("number_mismatch", f"{shown!r}: worked out: not checked", other, "figure.worked")
+                    continue
                 yield ("number_mismatch", (f"{shown!r}: the passage about this gives another value; the sources "
                                            "give this one for something else"), other, "figure.elsewhere")
                 continue
@@ -394,7 +397,12 @@ def clause_findings(clause: Clause, ix: SourceIndex, allowed: set[int] | None = 
             continue  # "£200 at £25 a head for 8 children": a figure the answer works out from the sources'
         kin = next((p for p in near for sq in p.quantities if _same_kind(q, sq)), None)
         shown = _shown(clause, q)
-        if kin is not None:
+        if _presented_as_worked(q, quantities, text):
+            # a figure the claim presents as worked out (a total, a price for a count, one figure of
+            # several in one unit) is unverified, not a mismatch: round 6
+            yield ("number_mismatch" if kin is not None else "missing_number",
+                   f"{shown!r}: worked out: not checked", kin if kin is not None else best, "figure.worked")
+        elif kin is not None:
             yield ("number_mismatch", f"{shown!r}: the sources give another value", kin,
                    _figure_check(q, kin, cstems, shown))
         else:
@@ -1028,6 +1036,49 @@ def _worked_out(q: Quantity, quantities, near, ix: SourceIndex, cstems: set[str]
                         and (bp is not p or b.start > sq.start):
                     return True
     return False
+
+
+# Round 6: the claim's wording of a figure it works out, right before it ("would pay £88", "comes to
+# £165", "works out at £13.50 a session", "which is £2.50 less", "would add another £3") or right after
+# it ("£165 altogether", "£1,450 together").
+_WORKED_BEFORE = re.compile(
+    r"(?:\b(?:so|altogether|total(?:ling)?|together|that[’']d\s+be|that[’']s|which\s+is|another|saving|save"
+    r"|(?:would|you[’']d|we[’']d|they[’']d|I[’']d)\s+(?:pay|cost(?:\s+(?:you|them|us))?|be|come\s+to|save|spend)"
+    r"|comes?\s+to|came\s+to|works?\s+out\s+(?:at|to|as)|adds?\s+(?:another|an\s+extra))"
+    r"\s+(?:(?:just|only|about|around|a\s+total\s+of)\s+)?)$",
+    re.IGNORECASE)
+_WORKED_AFTER = re.compile(r"\s*(?:altogether|in\s+total|in\s+all|all\s+in|combined|together|between\s+(?:them|you))\b",
+                           re.IGNORECASE)
+
+
+def _worded_as_worked(o: Quantity, quantities, text: str) -> bool:
+    """Whether the claim words its price `o` as one it works out: a total's
+    or a result's wording right before or after it, a rate ("come to £28 a
+    visit") only after "works out"; or it is in brackets after another
+    figure of its unit ("three visits at £19.50 each (£58.50)")."""
+    if o.unit not in _PRICE_UNITS or o.is_date:
+        return False
+    before = _WORKED_BEFORE.search(text, max(0, o.start - 40), o.start)
+    if before is not None and (o.per is not None or _PER_ONE.match(text, o.end)) \
+            and not before.group().lower().startswith("work"):
+        before = None  # "come to £28 a visit": a rate the sources give, not a total
+    return (before is not None or _WORKED_AFTER.match(text, o.end) is not None
+            or (text[max(0, o.start - 2):o.start].strip() == "("
+                and any(b.unit == o.unit and b.end <= o.start for b in quantities)))
+
+
+def _presented_as_worked(q: Quantity, quantities, text: str) -> bool:
+    """Whether the claim presents its figure `q` as worked out (round 6): a
+    price of the clause is worded as a total or a result (_worded_as_worked)
+    and `q` is that price or another figure of its currency in the clause,
+    one of its operands ("a £20 full-price book would cost you £18"). Such a
+    figure, when the sources do not give it, is unverified, not a mismatch:
+    the arithmetic is not checked, and held-out writers word it anew each
+    time. A count ("two adults") stays a fact to check, and a figure of
+    another unit too."""
+    if q.is_date or q.unit not in _PRICE_UNITS:
+        return False
+    return any((o is q or o.unit == q.unit) and _worded_as_worked(o, quantities, text) for o in quantities)
 
 
 def _one_measure(a: str | None, b: str | None) -> bool:

@@ -112,7 +112,7 @@ _BETWEEN_WORDS = r"(?:(?:consecutive|calendar|full|whole|straight|successive|add
 _SUFFIX = rf"(?:\s?{_BETWEEN_WORDS}(?P<unit>{_UNIT_NAMES})(?![\w]))?(?P<apos>')?"
 _RATE = r"(?:\s+(?:a|an|per|each|every)\s+(?P<per>second|minute|hour|day|night|week|month|year))?"
 QUANTITY = re.compile(
-    rf"(?<![\w.,])(?:{_PREFIX})?(?:{_NUM}|{_WORDS_NUM})(?:[\s-](?P<scale>thousand|million|billion|k\b|m\b|bn\b))?"
+    rf"(?<![\w.,])(?:{_PREFIX})?(?:{_NUM}|{_WORDS_NUM})(?:[\s-](?P<scale>thousand|million|billion|k\b|m\b|bn\b)|(?(pre)(?P<glued>k|bn)\b))?"
     rf"(?:-(?=[a-z]))?{_SUFFIX}{_RATE}",
     re.IGNORECASE,
 )
@@ -586,7 +586,7 @@ def find_quantities(text: str, words: frozenset[str] | None = None) -> list[Quan
             value = words_value(g["words"])
             if value is None:
                 continue
-        scale = (g["scale"] or "").lower()
+        scale = (g["scale"] or g["glued"] or "").lower()  # "£1.45k": glued after a currency sign (round 6)
         unit_name = (g["pre"] or g["unit"] or "").lower().strip()
         if scale == "m" and not g["pre"] and not unit_name:
             scale, unit_name = "", "m"  # "2.4 m by 1.8 m": metres; "£3m" is a million
