@@ -356,6 +356,19 @@ def test_round_6_worked_out_figures_are_unverified_and_single_figures_still_flag
     _assert_flagged(answer, ROUND_6[sources], flagged)
 
 
+def test_a_cited_source_lacking_what_no_source_has_is_no_second_signal():
+    """Round 6: a word no source has is not in the cited source either; that
+    is one finding, not a new term and a citation agreeing."""
+    sources = (Source("bs-3", "Signed copies cannot be returned or exchanged."),
+               Source("bs-1", "Orders over £25 ship free."))
+    answer = "Signed copies can't be returned, so do double-check before you buy one [bs-3]."
+    result = check_grounding(answer, sources)
+    assert result.unsupported == () and [u.evidence for u in result.unverified] == [("term.new",)], result
+    # the cited source lacking a fact another source has is still evidence
+    wrong = check_grounding("Signed copies can't be returned, and orders over £25 ship free [bs-3].", sources)
+    assert wrong.unsupported and wrong.unsupported[0].reason == "bad_citation", wrong
+
+
 def test_a_worked_out_figure_is_listed_as_unverified_with_its_reason():
     result = check_grounding("With a Reader's Card, a £20 hardback would cost you £16.", ROUND_6["books"])
     assert result.unsupported == ()
@@ -449,8 +462,8 @@ DEV_COUNTS = {
     "dev-5": (68, 99, 0, 97), "dev-6": (72, 100, 1, 100), "dev-7": (80, 100, 0, 100), "dev-8": (66, 100, 0, 100),
     "dev-9": (65, 100, 1, 100),
     "dev-10": (68, 100, 3, 100), "dev-11": (68, 100, 4, 100),
-    "dev-12": (66, 100, 2, 100), "dev-13": (71, 100, 2, 100), "dev-14": (66, 100, 0, 100),
-    "dev-15": (56, 100, 1, 100), "dev-16": (58, 100, 4, 100),
+    "dev-12": (66, 100, 2, 100), "dev-13": (71, 100, 1, 100), "dev-14": (66, 100, 0, 100),
+    "dev-15": (56, 100, 1, 100), "dev-16": (58, 100, 3, 100),
 }
 
 
@@ -466,7 +479,7 @@ def test_dev_split_counts_are_pinned():
 
 
 @pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-16) is 908/1330 caught (68.3%, under the 90% "
-                   "goal) and 18/1318 flagged (1.4%) by default: evidence strength flags only hard evidence alone "
+                   "goal) and 16/1318 flagged (1.2%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-14 56/100, 12/100; heldout-15 58/100, "
                    "16/100; heldout-9, "

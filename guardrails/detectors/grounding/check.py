@@ -64,7 +64,7 @@ from guardrails.detectors.grounding.contradiction import (
     denies_predicate,
     denies_restated,
 )
-from guardrails.detectors.grounding.evidence import DEFAULT, Evidence
+from guardrails.detectors.grounding.evidence import DEFAULT, Evidence, family
 from guardrails.detectors.grounding.passages import (
     Passage,
     SourceIndex,
@@ -1252,6 +1252,7 @@ def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False, evi
             continue
         w = _Weigher(ix, evidence, tuple(at_claim.checks))
         best = None
+        seen: set[tuple[str, str]] = set()  # (check, detail) of the clause's findings against every source
         for reason, detail, p, check in clause_findings(clause, ix, None, strict, content, context):
             if reason is None:
                 best = p
@@ -1262,14 +1263,19 @@ def _check_claim(claim, ix: SourceIndex, backend: Any, strict: bool = False, evi
                     and _entailed(backend, ix, p, clause.text):
                 best = p
                 break
+            seen.add((check, detail))
             u = w.flag(written, reason, detail, p, check)
             if u is not None:
                 return u, True, []
         if cited:
-            reason, detail, _best_cited, _ = check_clause(clause, ix, cited, strict, content)
+            reason, detail, _best_cited, found = next(clause_findings(clause, ix, cited, strict, content))
             ids = ", ".join(ix.sources[i].id for i in sorted(cited))
             u = None
-            if reason is not None:
+            if reason is not None and (found, detail) in seen and family(found) in ("words", "name"):
+                # a word or name no source has is in no cited source either ("'double-check': no source has
+                # any of its words"): the same finding, not a second signal (round 6)
+                pass
+            elif reason is not None:
                 u = w.flag(written, "bad_citation", f"the cited source ({ids}) does not hold this: {detail}", best,
                            "citation.facts")
             elif best is not None and best.source not in cited and not _cited_covers(clause, ix, cited):
