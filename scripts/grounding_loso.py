@@ -3,7 +3,7 @@
     python scripts/grounding_loso.py [--table shipped|before|fit] [--threshold 0.9] [--show] [--verify]
 
 Runs check_grounding once per answer of the development splits (dev,
-dev-2 .. dev-16, named one by one: a held-out split is never read), with
+dev-2 .. dev-17, named one by one: a held-out split is never read), with
 nothing counted strong, so every clause's findings are collected with the
 checks that made them (evidence.CHECKS). A strength table (evidence.Evidence)
 then decides which answers are flagged, with no second run: a clause is
@@ -44,7 +44,7 @@ from guardrails.detectors.grounding.check import Unsupported
 from guardrails.detectors.grounding.evidence import ALL, CHECKS, DEFAULT, Evidence
 
 SPLITS = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8", "dev-9", "dev-10",
-          "dev-11", "dev-12", "dev-13", "dev-14", "dev-15", "dev-16")
+          "dev-11", "dev-12", "dev-13", "dev-14", "dev-15", "dev-16", "dev-17")
 #: Nothing is strong: every clause's findings are collected whole.
 COLLECT = Evidence(frozenset(), agree=10**6)
 

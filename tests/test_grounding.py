@@ -432,12 +432,12 @@ def _rates(rows):
 #: The held-out split: written by another engineer without reading the
 #: detector, never read nor run while the detector was tuned; run once at the
 #: end of a round (docs/grounding.md). None between rounds: the last one
-#: (heldout-15, run after round 5 of evidence strength: 58/100 caught, 16/100
-#: flagged) has been seen and is dev-16 now, and heldout-16 is written and
+#: (heldout-16, run after round 6 of evidence strength: 70/100 caught, 7/100
+#: flagged) has been seen and is dev-17 now, and heldout-17 is written and
 #: run only after the next round's changes (issue 19) are committed.
 HELDOUT: str | None = None
 DEV = ("dev", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6", "dev-7", "dev-8", "dev-9", "dev-10",
-       "dev-11", "dev-12", "dev-13", "dev-14", "dev-15", "dev-16")
+       "dev-11", "dev-12", "dev-13", "dev-14", "dev-15", "dev-16", "dev-17")
 
 
 def _splits():
@@ -464,6 +464,7 @@ DEV_COUNTS = {
     "dev-10": (68, 100, 3, 100), "dev-11": (68, 100, 4, 100),
     "dev-12": (66, 100, 2, 100), "dev-13": (71, 100, 1, 100), "dev-14": (66, 100, 0, 100),
     "dev-15": (56, 100, 1, 100), "dev-16": (58, 100, 3, 100),
+    "dev-17": (70, 100, 7, 100),
 }
 
 
@@ -478,11 +479,11 @@ def test_dev_split_counts_are_pinned():
     assert {split: _counts(_run(split)) for split in DEV} == DEV_COUNTS
 
 
-@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-16) is 908/1330 caught (68.3%, under the 90% "
-                   "goal) and 16/1318 flagged (1.2%) by default: evidence strength flags only hard evidence alone "
+@pytest.mark.xfail(strict=True, reason="the dev pool (dev..dev-17) is 978/1430 caught (68.4%, under the 90% "
+                   "goal) and 23/1418 flagged (1.6%) by default: evidence strength flags only hard evidence alone "
                    "(held out, run once each: heldout-10 66/100 caught, 5/100 flagged; heldout-11 61/100, 3/100; "
                    "heldout-12 71/100, 8/100; heldout-13 65/100, 6/100; heldout-14 56/100, 12/100; heldout-15 58/100, "
-                   "16/100; heldout-9, "
+                   "16/100; heldout-16 70/100, 7/100; heldout-9, "
                    "before it, had 79/100 and 21/100); docs/grounding.md, "
                    "'Evidence strength'")
 def test_dev_split_figures():
@@ -490,7 +491,7 @@ def test_dev_split_figures():
     assert caught >= 0.9 and flagged <= 0.05, (caught, flagged)
 
 
-WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-15 is dev-16 now, and heldout-16 is "
+WAITING = pytest.mark.xfail(strict=False, reason="no held-out split: heldout-16 is dev-17 now, and heldout-17 is "
                             "written and run once, in both modes, after the next round's detector changes are committed")
 
 
