@@ -41,7 +41,8 @@ a chunk checked against many answers is split and normalised once.
 Why one module: the checks share one clause's state (its blanked text,
 stems, names, quantities, the passages sharing its words and the closest
 one) and their order is the reason a claim gets; the checks with a
-vocabulary of their own live beside it (terms.py, contradiction.py).
+vocabulary of their own live beside it (terms.py, contradiction.py, and
+worked.py for figures an answer works out).
 """
 from __future__ import annotations
 
