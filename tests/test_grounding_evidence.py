@@ -26,7 +26,7 @@ SOURCES = (
 TERM = "The Basic plan includes a heat pump."
 # Weak on its own: a polarity the passage words with another verb ("permitted" against "not covered": the
 # passage's negation, not over the claim's own words, negation.dropped).
-POLARITY = "The dental care is permitted by the Basic plan."
+POLARITY = "Dental care is permitted by the Basic plan unless you opt out."  # an exception: weak (round 7)
 
 
 def _weak(result) -> list[Unsupported]:
@@ -36,7 +36,6 @@ def _weak(result) -> list[Unsupported]:
 @pytest.mark.parametrize("answer, reason, check", [
     (TERM, "entity_missing", "term.new"),
     (POLARITY, "negation", "negation.dropped"),
-    ("Dental care comes with free parking.", "missing_number", "free"),
 ])
 def test_a_weak_finding_alone_is_unverified_by_default_and_flagged_with_strict(answer, reason, check):
     default = check_grounding(answer, SOURCES)
@@ -54,6 +53,7 @@ def test_a_weak_finding_alone_is_unverified_by_default_and_flagged_with_strict(a
     ("Refunds are accepted within 30 days by the Gold desk.", "entity_missing", "name.capital"),
     ("The Aurora X3 was released on 14 March 2024.", "entity_missing", "name.code"),
     ("Dental care is covered by the Basic plan.", "negation", "negation.denied"),  # the same words, denied
+    ("Dental care comes with free parking.", "missing_number", "free.none"),  # no passage offers anything free
     ("Refunds are accepted within 30 days of purchase [kb-7].", "bad_citation", "citation.none"),
     ('The policy says refunds are "granted without question".', "bad_citation", "quote.none"),
 ])
@@ -65,7 +65,7 @@ def test_a_hard_finding_flags_alone(answer, reason, check):
 
 
 def test_two_weak_findings_of_different_families_agreeing_flag_the_clause():
-    both = "The dental care is permitted by the Basic plan with a heat pump."
+    both = "Dental care is permitted by the Basic plan with a heat pump unless you opt out."
     (u,) = check_grounding(both, SOURCES).unsupported
     assert u.evidence == ("term.new", "negation.dropped")  # the checks' order: terms before polarity
     assert u.reason == "entity_missing" and "heat pump" in u.detail and u.passage is not None  # the first names it
@@ -80,7 +80,8 @@ def test_two_findings_of_one_family_are_one_signal():
     assert family("price.per") == family("figure.kin.bare.far") == "figure"
     assert family("quote.none") == "citation" and family("negation.added") == "polarity"
     assert not DEFAULT.strong(("term.new", "free")) and DEFAULT.strong(("term.new", "negation.dropped"))
-    r = check_grounding("Dental care comes with free parking and a heat pump.", SOURCES)
+    r = check_grounding("Dental care comes with free parking and a heat pump.",
+                        (Source("kb", "Dental care comes with free check-ups."),))
     assert r.unsupported == () and _weak(r)
 
 

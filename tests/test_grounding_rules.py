@@ -844,3 +844,72 @@ def test_a_k_glued_after_a_price_scales_it(text, value, unit):
 
 def test_a_k_glued_to_a_bare_figure_is_left_alone():
     assert [q.value for q in find_quantities("a 5k run")] == [5.0]
+
+
+# ---- round 7: a one-sided negation between plain statements; a made-up free thing -------------
+
+def _checks(answer: str, *texts: str) -> list[tuple[str, ...]]:
+    """Every check that found something, clause by clause, nothing counted strong."""
+    from guardrails.detectors.grounding.evidence import Evidence
+
+    sources = tuple(Source(str(i + 1), t) for i, t in enumerate(texts))
+    found = _check_grounding(answer, sources, evidence=Evidence(frozenset(), agree=10**6)).unverified
+    return [u.evidence for u in found if hasattr(u, "evidence")]
+
+
+def _default(answer: str, *texts: str) -> list[str]:
+    """The reasons check_grounding flags by default (evidence.DEFAULT)."""
+    sources = tuple(Source(str(i + 1), t) for i, t in enumerate(texts))
+    return [u.reason for u in _check_grounding(answer, sources).unsupported]
+
+
+@pytest.mark.parametrize("answer, source, check", [
+    # the passage's negation, the claim's predicate put another way ("can go" / "must not be taken")
+    ("Bicycles can go on the upper deck of the ferry.",
+     "Bicycles must not be taken onto the upper deck of the ferry. Cars park below.", "negation.dropped.plain"),
+    # the claim's negation of a thing the passage prices
+    ("There's no deposit for the kayak hire.", "Kayak hire is £30 for two hours, with a £20 deposit.",
+     "negation.added.plain"),
+    ("Parking isn't part of the package.", "The package covers two nights, dinner on arrival and parking for one car.",
+     "negation.added.plain"),
+])
+def test_a_one_sided_negation_between_plain_statements_is_hard(answer, source, check):
+    assert _checks(answer, source) == [(check,)]
+    assert _default(answer, source) == ["negation"]
+
+
+@pytest.mark.parametrize("answer, source", [
+    # a duty restates a prohibition in other words
+    ("You'll have to use the centre's own paddles.", "Paddlers may not bring their own paddles."),
+    # an exception leaves part of the statement asserted
+    ("You can visit the garden on Easter Monday.", "The garden is closed on Mondays, except Easter Monday."),
+    # the passage asserts the predicate of another subject ("which is waived for students")
+    ("Students don't pay the booking fee.", "Adults pay a booking fee of £3, which is waived for students."),
+])
+def test_a_negation_outside_plain_statements_stays_weak(answer, source):
+    (found,) = _checks(answer, source)
+    assert found in (("negation.dropped",), ("negation.added",))
+    assert _default(answer, source) == []
+    assert _reasons(answer, source, strict=True) == ["negation"]
+
+
+def test_a_free_thing_no_passage_about_the_claim_offers_free_is_flagged():
+    rooms = "Rooms cost £90 a night. Breakfast is included in the price."
+    assert "free.none" in _checks("Every guest gets a free welcome drink on arrival.", rooms)[0]
+    assert _default("Every guest gets a free welcome drink on arrival.", rooms) == ["missing_number"]
+
+
+def test_free_where_a_passage_about_the_claim_says_something_is_free_stays_weak():
+    # the passage says free of the claim's thing in other words: supported
+    assert _default("Your second visit to the farm is free.",
+                    "You can come back to the farm a second time free of charge within a week.") == []
+    # a passage about the claim (half its words) says something else is free: the claim's free thing may be
+    # that one put another way, so the finding stays weak
+    bookings = "Class bookings can be moved free of charge up to a day before the class."
+    assert _checks("Class bookings come with a free towel.", bookings) == [("free",)]
+    assert _default("Class bookings come with a free towel.", bookings) == []
+
+
+def test_free_range_is_no_price():
+    assert _default("Free-range eggs cost £3 a box.", "We sell free-range eggs at £3 a box.") == []
+    assert _checks("Free-range eggs cost £3 a box.", "We sell free-range eggs at £3 a box.") == []

@@ -64,6 +64,7 @@ from guardrails.detectors.grounding.contradiction import (
     contradiction,
     denies_predicate,
     denies_restated,
+    plain_flip,
 )
 from guardrails.detectors.grounding.evidence import DEFAULT, Evidence, family
 from guardrails.detectors.grounding.passages import (
@@ -465,7 +466,7 @@ def clause_findings(clause: Clause, ix: SourceIndex, allowed: set[int] | None = 
     # A price of nothing is a price: "free parking", "park for free", "at no extra cost".
     free = free_unsupported(bare, cstems, sharing)
     if free:
-        yield "missing_number", "'free': no source says this is free of charge", best, "free"
+        yield "missing_number", "'free': no source says this is free of charge", best, free
     judged = judged or free is not None
 
     # 4. polarity (contradiction.py)
@@ -556,10 +557,14 @@ def _negation_check(bare: str, cstems: set[str], against: Passage) -> str:
     if p and denies_predicate(bare, against):
         return "negation.predicate"
     if p and not c:
-        return "negation.restated" if denies_restated(bare, cstems, against) else "negation.dropped"
+        if denies_restated(bare, cstems, against):
+            return "negation.restated"
+        return "negation.dropped.plain" if plain_flip(bare, cstems, against, False) else "negation.dropped"
     if c and not p and asserts_denied(bare, against):
         return "negation.predicate"
-    return "negation." + ("both" if c and p else "added" if c else "other")
+    if c and not p:
+        return "negation.added.plain" if plain_flip(bare, cstems, against, True) else "negation.added"
+    return "negation." + ("both" if c and p else "other")
 
 
 def _given_to_another(bare: str, cstems: set[str], name_stems: set[str], sharing) -> tuple[str, str, Passage] | None:

@@ -19,6 +19,17 @@ about transferring), preferring those that also hold its subject:
 Every passage as close as the closest must disagree: one that agrees is
 support. The subject is not compared, and a negated bound ("No student can
 take more than six") is left to the number check.
+
+How strong a finding is, by what this module knows of it: the passage
+denies the claim's own predicate (:func:`denies_predicate`), restates the
+claim denied (:func:`denies_restated`), the claim denies what the passage
+asserts of its object (:func:`asserts_denied`), or both are plain
+statements (:func:`plain_flip`, round 7).
+
+Why one module: the finding and the tests of its strength read the same
+predicate, subject, clauses and scope of a negation (:func:`_predicate`,
+:func:`_governed`, the clause breaks); split apart, each half would import
+the other's internals.
 """
 
 from __future__ import annotations
@@ -428,6 +439,59 @@ def asserts_denied(bare: str, p: Passage) -> bool:
 
 _CLAUSE_BREAKS = frozenset(["and", "but", "or", "while", "whereas", "because", "which", "that", "so", "if",
                             "unless", "when"])
+
+
+# Round 7: a one-sided negation is hard in a plain statement. A claim stating a duty ("You'll have to use
+# Redwood's own markers") restates a prohibition in other words ("Players may not bring their own"), and an
+# exception on either side ("except bank holiday Mondays", "rather than the poolside") leaves a part of
+# the statement asserted and a part denied.
+_DUTY = re.compile(r"\b(?:(?:have|has|had|need|needs)\s+to|must\w*)\b", re.IGNORECASE)
+_EXCEPTION = re.compile(r"\b(?:except|unless|rather\s+than|instead|other\s+than|whether|until)\b", re.IGNORECASE)
+
+
+def plain_flip(bare: str, cstems: set[str], against: Passage, added: bool) -> bool:
+    """Whether a polarity finding with the negation on one side only is
+    between plain statements: the claim has three content words or more,
+    states no duty or need (have to, need to, must), and neither it nor the
+    passage makes an exception (except, unless, rather than, instead, other
+    than, whether, until). With the passage's negation, it governs a word of
+    the claim (:func:`_governed`: in its clause, no finite verb between: "If
+    you cannot repay on time you may renew the loan" does not deny
+    renewing); the claim's own negation is often a negative word
+    ("optional") or a phrase ("without an exit fee") whose predicate the
+    passage words positively, and is not asked for that. With the claim's
+    negation (`added`), the passage's clauses holding the claim's predicate
+    must also hold a word of its subject: "New members pay a joining fee,
+    which is waived for juniors" asserts paying of members, not of
+    juniors."""
+    if len(cstems) < 3 or _DUTY.search(bare) is not None or _EXCEPTION.search(bare) is not None \
+            or _EXCEPTION.search(against.text) is not None:
+        return False
+    if added:
+        return _of_subject(bare, against.text)
+    denied = cstems & against.negated - against.mixed - against.clause_mixed
+    return any(_governed(against.text, s) for s in denied)
+
+
+def _of_subject(bare: str, text: str) -> bool:
+    """Whether a clause of `text` holding the claim's predicate holds a word
+    of its subject too, or no clause holds the predicate (or the claim has
+    no subject)."""
+    pred, subject = _predicate(bare)
+    if pred is None or not subject:
+        return True
+    held = False  # a clause holding the predicate was seen
+    clause: set[str] = set()
+    ws, breaks = clause_words(text, text.lower())
+    for w, brk in (*zip(ws, breaks), ("", True)):
+        if brk or w in _CLAUSE_BREAKS:
+            if pred in clause:
+                if clause & subject:
+                    return True
+                held = True
+            clause = set()
+        clause.update(content_stems(w))
+    return not held
 
 
 def contradiction(bare: str, cstems: set[str], sharing, overlap: dict[Passage, int], quantities=()

@@ -48,8 +48,9 @@ CHECKS: tuple[str, ...] = (
     "figure.missing.unit.digits", "figure.missing.unit.words", "figure.missing.bare.digits",
     "figure.missing.bare.words", "figure.worked",
     "name.code", "name.capital", "term.hyphen", "days.other", "term.new", "term.swap", "term.swap.new",
-    "name.other", "name.given", "free",
-    "negation.denied", "negation.predicate", "negation.restated", "negation.dropped", "negation.added", "negation.both", "negation.other",
+    "name.other", "name.given", "free", "free.none",
+    "negation.denied", "negation.predicate", "negation.restated", "negation.dropped.plain", "negation.dropped",
+    "negation.added.plain", "negation.added", "negation.both", "negation.other",
     "content", "citation.facts", "citation.elsewhere", "citation.share",
 )
 
@@ -94,4 +95,5 @@ DEFAULT = Evidence(frozenset([
     "figure.kin.unit.close", "figure.kin.unit.far", "figure.kin.other.close", "figure.kin.other.far",
     "figure.missing.unit.digits", "figure.kin.bare.close",
     "name.code", "name.capital", "negation.denied", "negation.predicate", "negation.restated",
+    "negation.dropped.plain", "negation.added.plain", "free.none",
 ]))

@@ -35,7 +35,7 @@ from guardrails.detectors.grounding.words import (
 COMMON_STEMS = frozenset(stem(w) for w in COMMON)
 
 
-_FREE = re.compile(r"(?<![\w-])free\b(?!\s+to\b)|\bno\s+(?:extra\s+|additional\s+)?(?:charge|cost|fee)\b",
+_FREE = re.compile(r"(?<![\w-])free\b(?!-|\s+to\b)|\bno\s+(?:extra\s+|additional\s+)?(?:charge|cost|fee)\b",
                    re.IGNORECASE)
 _FREE_NOUN = re.compile(r"\bfree\s+([a-z][\w-]*)", re.IGNORECASE)
 _FREE_STEMS = frozenset(stem(w) for w in ("free", "charge", "cost", "fee", "extra", "additional", "price"))
@@ -61,14 +61,25 @@ def _says_free(p: Passage) -> bool:
 _INCLUDED = stem("included")
 
 
-def free_unsupported(bare: str, cstems: set[str], sharing) -> bool | None:
+def free_unsupported(bare: str, cstems: set[str], sharing) -> str | bool | None:
     """Whether the claim says something is free and no passage sharing its
     words says that thing costs nothing (most of what the claim names, or
-    the word after "free"); None when it says nothing is free."""
+    the word after "free"); None when it says nothing is free. When it is
+    not supported, the check id (evidence.CHECKS): "free.none" when no
+    passage that says anything costs nothing holds half of the claim's
+    content words (the free thing is the claim's own: "members get a free
+    book on their birthday", round 7), else "free" (a passage about the
+    claim says something is free, which may be this thing in other words:
+    "you can come again free" for "the free repeat trip")."""
     if _FREE.search(bare) is None:
         return None
     what = _free_of_what(bare, cstems)
-    return bool(what) and not any(_says_free(p) and len(what & p.stems) * 2 >= len(what) for p in sharing)
+    if not what:
+        return False
+    free = [p for p in sharing if _says_free(p)]
+    if any(len(what & p.stems) * 2 >= len(what) for p in free):
+        return False
+    return "free" if any(len(cstems & p.stems) * 2 >= len(cstems) for p in free) else "free.none"
 
 
 def _absent(s: str, stems: frozenset[str], ordered) -> bool:
