@@ -286,6 +286,15 @@ NEW_INSTRUCTIONS = _c(
 )
 SYSTEM_KEYS = ("sys", "admin", "developer", "root", "operator", "security", "sistema",
                 "instructions", "anweisungen", "consignes", "instrucciones", "系统", "系統", "指令")
+# The keys of SYSTEM_KEYS each pattern's matches can hold at a word start (the
+# order kept): a match is kept only where it covers an occurrence of a key, so an
+# occurrence of a key no match holds ("security" in a security article) costs a
+# lead-in scan and finds nothing. Only word-led keys are left out: the windows of
+# the other keys are merged, and a window's search depends on its neighbours.
+SYSTEM_PHRASE_KEYS = tuple(k for k in SYSTEM_KEYS if k not in ("root", "operator", "security", "anweisungen"))
+SYSTEM_HEADER_KEYS = tuple(k for k in SYSTEM_KEYS if k not in ("anweisungen", "consignes", "instrucciones"))
+# ... and NEW_INSTRUCTIONS' matches hold no name, and end with a colon.
+NEW_INSTRUCTIONS_KEYS = ("instructions", "anweisungen", "consignes", "instrucciones", "系统", "系統", "指令")
 
 
 SYSTEM_NAME = _c(r"sys|sistema|admin|系")

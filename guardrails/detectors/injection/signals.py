@@ -238,17 +238,17 @@ def _at_line_start(raw: str, o: int) -> bool:
 
 def _spoofed(t: str, norm: NormalizedText, raw: str, g: frozenset[str]) -> list[Hit]:
     hits = []
-    for m in finditer(P.SYSTEM_PHRASE, t, _on(P.SYSTEM_KEYS, g), before=16):
+    for m in finditer(P.SYSTEM_PHRASE, t, _on(P.SYSTEM_PHRASE_KEYS, g), before=16):
         # a message's shape: the phrase closes a header or a line, or an instruction follows;
         # else a noun phrase in a sentence ("new system message templates are available")
         shaped = P.HEADER_END.match(t, m.end()) or P.SYSTEM_CUE.search(t, m.end(), m.end() + 30)
         shaped = shaped or P.LINE_END.match(raw, norm.to_original(m.start(), m.end())[1])
         hits.append(Hit("spoofed-system", 0.85 if shaped else 0.4, *m.span()))
-    news = finditer(P.NEW_INSTRUCTIONS, t, _on(P.SYSTEM_KEYS, g), before=12)
-    hits.extend(Hit("spoofed-system", 0.5, *m.span()) for m in news)
-    if ":" not in t and "：" not in t:
+    if ":" not in t and "：" not in t:  # every match of the two patterns below ends with one
         return hits
-    for m in finditer(P.SYSTEM_HEADER, t, _on(P.SYSTEM_KEYS, g), before=8, after=40):
+    news = finditer(P.NEW_INSTRUCTIONS, t, _on(P.NEW_INSTRUCTIONS_KEYS, g), before=12)
+    hits.extend(Hit("spoofed-system", 0.5, *m.span()) for m in news)
+    for m in finditer(P.SYSTEM_HEADER, t, _on(P.SYSTEM_HEADER_KEYS, g), before=8, after=40):
         cue = P.SYSTEM_CUE.search(t, m.end(), m.end() + 40)
         if _at_line_start(raw, norm.offsets[m.start()]):
             # without an instruction after it, "Security note:" is a document's heading

@@ -641,6 +641,11 @@ class Gate:
             by_first.setdefault(lit[0], []).append((lit, lit.encode()))
         self.other_by_first = {ch: tuple(lits) for ch, lits in by_first.items()}
         self.other_firsts = re.compile("[" + "".join(map(re.escape, sorted(by_first))) + "]") if by_first else None
+        # Those first characters split: a non-ASCII one is looked up among the text's
+        # distinct non-ASCII characters (one set intersection, not a test per character
+        # of the table), an ASCII one is a substring test of the text's UTF-8.
+        self._wide_firsts = frozenset(ch for ch in by_first if not ch.isascii())
+        self._ascii_firsts = tuple((ch, ch.encode()) for ch in sorted(by_first) if ch.isascii())
         # What each word seen before contributes: the keys it starts (a literal of
         # one run of letters and digits occurs at a word start only as the start of
         # a word), and the longer literals a substring test must confirm.
@@ -691,10 +696,9 @@ class Gate:
                 if encoded in utf8:
                     keys |= self.by_literal[lit]
         if not t.isascii() and self.other_firsts is not None:
-            wide = words.wide
-            for first in self.other_by_first:
-                if not (first in wide if not first.isascii() else first.encode() in utf8):
-                    continue
+            firsts = list(words.wide.intersection(self._wide_firsts))
+            firsts += [ch for ch, encoded in self._ascii_firsts if encoded in utf8]
+            for first in firsts:
                 for lit, encoded in self.other_by_first[first]:
                     if encoded in utf8:
                         keys |= self.by_literal[lit]
