@@ -460,6 +460,32 @@ everyday words ("summarise" in 8 of the 10 prose texts, "you are", "rule") and o
 sentence, so a fast path for text with no trigger at all would not apply to this row. The
 fixed cost of the engine at 100 B and the signals' Python on the corpus rows are as round 5
 describes.
+
+### 3 December, round 7: keys no match can hold
+
+`SYSTEM_PHRASE`, `NEW_INSTRUCTIONS` and `SYSTEM_HEADER` shared `SYSTEM_KEYS`. Each now runs
+only with the word-led keys its matches can hold (`phrases.SYSTEM_PHRASE_KEYS`,
+`NEW_INSTRUCTIONS_KEYS`, `SYSTEM_HEADER_KEYS`; "security" in a security article no longer
+wakes `SYSTEM_PHRASE`), and `NEW_INSTRUCTIONS` runs only on a text with a colon, since every
+match ends with one. The gate's non-ASCII keys are looked up from the text's distinct
+non-ASCII characters. Decisions are unchanged: the digest is still `5edd800a...` (8,185 texts,
+pure Python), and `tests/test_injection_shortcuts.py` checks that the narrowed keys find
+what all the keys find. callgrind, detector alone, pure Python, steady state, against
+`8971c84`, thousands of instructions per KB: 100 B 6,363 -> 6,225 (-2.2%); 1 KB 1,418 ->
+1,404 (-1.0%); 10 KB 633 -> 631; 1 KB corpus 3,481 -> 3,450 (-0.9%); 10 KB corpus 3,193 ->
+3,169 (-0.8%). A small step only.
+
+Structural changes tried and dropped, each measured on the benchmark's rows: one lead-in
+scan over the whole text per pattern, with the starts bisected per occurrence (signals
+1.3-2.9x slower: the prefilter's zero-width scan costs about as much at every position as
+`re` does, so a whole 10 KB text costs more than ~300 short windows); the lead-in prefilter
+opening with a character class so that `re` skips ahead (1.3x slower per window: most
+letters of prose are first letters); word starts by `\\b\\w` filtered by prefix sets in Python
+(1.1-3x slower per window). Where the time is: per 10 KB of the corpus there are about 200
+key occurrences, and the Python around each (lead-in scan, anchored tries, frame) costs
+several microseconds; the gate's whole-text substring tests cost 5-30 µs each on 10 KB.
+100 µs/KB still needs the signals' loops outside the interpreter (a compiled matcher for the
+gates and occurrences as well as the patterns, or an extension).
 """
 
 
