@@ -137,33 +137,41 @@ _SPAN_FIELDS = ("file", "line", "col", "end_line", "end_col", "start", "end")
 
 
 def _draft(cls, names: tuple[str, ...]):
-    """A plain class with `cls`'s slots, or None when `cls` is not a slots
-    class whose fields are exactly `names` (or has a __post_init__).
+    """A subclass of `cls` whose instances take plain attribute stores, or
+    None when `cls` is not a slots class whose fields are exactly `names`
+    (or has a __post_init__).
 
     A frozen dataclass's ``__init__`` sets each field through
-    ``object.__setattr__``; a 10,000-rule policy has some 110,000 spans and
-    as many syntax nodes. A draft is built with plain attribute stores
-    instead, then becomes a `cls` by ``__class__`` assignment, which Python
-    allows between classes of one layout (the same slots, in order, on
-    ``object``): about a third of the cost of the constructor. The result
-    is an ordinary `cls` (equality, hashing, repr and pickling are its own),
-    checked on a probe here; a class for which any of this fails keeps its
-    constructor."""
+    ``object.__setattr__`` (ast.py's nodes write theirs out the same way); a
+    10,000-rule policy has some 110,000 spans and as many syntax nodes. A
+    draft is built with plain attribute stores instead, then becomes a
+    `cls` by ``__class__`` assignment, which Python allows between a class
+    and a subclass that adds no slots: about half the cost of the
+    constructor. The draft restores both ``__setattr__`` and
+    ``__delattr__`` to ``object``'s, so its stores are the interpreter's
+    specialised slot stores (with either left as the frozen class's, every
+    store goes through a Python-level slot call and a draft costs more than
+    the constructor). The result is an ordinary `cls` (equality, hashing,
+    repr and pickling are its own), checked on a probe here, every field
+    compared with the constructor's; a class for which any of this fails
+    keeps its constructor."""
     if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
         return None
     if tuple(f.name for f in dataclasses.fields(cls)) != names:
         return None
-    if cls.__bases__ != (object,) or getattr(cls, "__slots__", None) != names:
+    if getattr(cls, "__slots__", None) != names:
         return None
-    draft = type(f"_{cls.__name__}Draft", (), {"__slots__": names})
+    draft = type(f"_{cls.__name__}Draft", (cls,), {
+        "__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__})
     try:
         probe = object.__new__(draft)
         for i, name in enumerate(names):
             setattr(probe, name, i)
         probe.__class__ = cls
+        ref = cls(*range(len(names)))
     except TypeError:
         return None
-    if type(probe) is not cls or probe != cls(*range(len(names))):
+    if type(probe) is not cls or probe != ref or any(getattr(probe, n) != getattr(ref, n) for n in names):
         return None
     return draft
 
@@ -198,8 +206,8 @@ def frozen_builder(cls, *names: str):
 
 def _builder(cls, *names: str):
     """`cls(*values)` for a node whose fields are exactly `names`, built as
-    _span is (through its _draft): the syntax nodes are frozen dataclasses
-    too, about eleven of them a rule."""
+    _span is (through its _draft): the syntax nodes are frozen slots
+    classes too (ast.node), about eleven of them a rule."""
     return _maker(cls, names, names, names)
 
 

@@ -205,3 +205,35 @@ def test_frozen_builder_gives_the_class_itself_or_its_constructor() -> None:
     assert frozen_builder(Doubled, "a", "b")(3, 0).b == 6
     node = frozen_builder(ast.Var, "span", "name")  # not its fields' order: the constructor, positionally
     assert "DRAFT" not in node.__code__.co_names
+
+
+def test_syntax_nodes_are_drafted_and_come_out_as_their_class() -> None:
+    """ast.py's nodes share a frozen base (_Node) whose __setattr__ raises:
+    their drafts are subclasses that restore object's stores. What a draft
+    becomes is the class itself, frozen, equal (span included) to what the
+    constructor builds, and it pickles and copies as one."""
+    import copy
+    import pickle
+
+    from guardrails import fastparse
+
+    span = Span("f", 1, 2, 1, 9, 1, 8)
+    for maker, args in ((fastparse._Var, ("a",)), (fastparse._Compare, ("==", ast.Var("a"), ast.Literal(1))),
+                        (fastparse._And, ((ast.Var("a"), ast.Var("b")),)), (fastparse._Literal, ("x",)),
+                        (fastparse._In, (ast.Var("a"), ast.Var("b"), True)),
+                        (fastparse._Rule, ("r", ast.Allow(), None, span, span, None))):
+        assert "DRAFT" in maker.__code__.co_names, maker
+        built = maker(*args, span) if maker is not fastparse._Rule else maker(*args)
+        cls = type(built)
+        ref = cls(*args, span) if maker is not fastparse._Rule else cls(*args)
+        assert cls.__module__ == "guardrails.ast" and not cls.__name__.endswith("Draft")
+        assert built == ref and hash(built) == hash(ref) and repr(built) == repr(ref)
+        assert all(getattr(built, n) == getattr(ref, n) for n in cls.__slots__)
+        assert built.span is span
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            built.span = None  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del built.span  # type: ignore[misc]
+        again = pickle.loads(pickle.dumps(built))
+        assert type(again) is cls and again == built and again.span == span
+        assert copy.deepcopy(built) == built
